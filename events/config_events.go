@@ -1,0 +1,187 @@
+package events
+
+// Configuration events: projects, jobsets, users, machines. Streams:
+// project-<name>, jobset-<project>.<jobset>, user-<name>, machine-<name>.
+
+// ProjectConfig is the whole editable configuration of a project.
+type ProjectConfig struct {
+	DisplayName string `json:"displayName"`
+	Description string `json:"description,omitempty"`
+	Homepage    string `json:"homepage,omitempty"`
+	Owner       string `json:"owner"`
+	Enabled     bool   `json:"enabled"`
+	Hidden      bool   `json:"hidden"`
+	// DeclFile, DeclType and DeclValue describe a declarative project's
+	// spec input (Hydra's declarative jobsets).
+	DeclFile  string `json:"declFile,omitempty"`
+	DeclType  string `json:"declType,omitempty"`
+	DeclValue string `json:"declValue,omitempty"`
+}
+
+// ProjectCreated records a new project.
+type ProjectCreated struct {
+	Name string `json:"name"`
+	ProjectConfig
+}
+
+// ProjectUpdated records a project's new configuration, whole.
+type ProjectUpdated struct {
+	Name string `json:"name"`
+	ProjectConfig
+}
+
+// ProjectDeleted records the removal of a project and, with it, its jobsets.
+type ProjectDeleted struct {
+	Name string `json:"name"`
+}
+
+// ProjectMembersChanged records the new list of a project's members, who
+// count as its owners for permissions.
+type ProjectMembersChanged struct {
+	Project string   `json:"project"`
+	Members []string `json:"members"`
+}
+
+// JobsetInput is one input of a jobset: a name, a type (git, path, string,
+// boolean, nix, build, eval, …) and its value.
+type JobsetInput struct {
+	Name             string `json:"name"`
+	Type             string `json:"type"`
+	Value            string `json:"value"`
+	EmailResponsible bool   `json:"emailResponsible,omitempty"`
+}
+
+// JobsetConfig is the whole editable configuration of a jobset. Type 0 is
+// a legacy jobset (NixExprInput and NixExprPath set), type 1 a flake.
+type JobsetConfig struct {
+	Description      string        `json:"description,omitempty"`
+	Type             int           `json:"type"`
+	NixExprInput     string        `json:"nixExprInput,omitempty"`
+	NixExprPath      string        `json:"nixExprPath,omitempty"`
+	Flake            string        `json:"flake,omitempty"`
+	Enabled          int           `json:"enabled"`
+	Hidden           bool          `json:"hidden"`
+	EnableEmail      bool          `json:"enableEmail"`
+	EmailOverride    string        `json:"emailOverride,omitempty"`
+	KeepNr           int           `json:"keepNr"`
+	CheckInterval    int           `json:"checkInterval"`
+	SchedulingShares int           `json:"schedulingShares"`
+	Inputs           []JobsetInput `json:"inputs,omitempty"`
+}
+
+// JobsetCreated records a new jobset. ID is its numeric id (Hydra's
+// Jobsets.id). RenamedFrom is set when the jobset is the new name of an
+// existing one.
+type JobsetCreated struct {
+	Project     string `json:"project"`
+	Name        string `json:"name"`
+	ID          int64  `json:"id"`
+	RenamedFrom string `json:"renamedFrom,omitempty"`
+	JobsetConfig
+}
+
+// JobsetUpdated records a jobset's new configuration, whole.
+type JobsetUpdated struct {
+	Project string `json:"project"`
+	Name    string `json:"name"`
+	JobsetConfig
+}
+
+// JobsetDeleted records the removal of a jobset. RenamedTo is set when it
+// lives on under another name.
+type JobsetDeleted struct {
+	Project   string `json:"project"`
+	Name      string `json:"name"`
+	RenamedTo string `json:"renamedTo,omitempty"`
+}
+
+// UserCreated records a new user. PasswordHash is an argon2id PHC string;
+// the password itself is never recorded.
+type UserCreated struct {
+	UserName     string   `json:"userName"`
+	FullName     string   `json:"fullName,omitempty"`
+	EmailAddress string   `json:"emailAddress"`
+	PasswordHash string   `json:"passwordHash"`
+	Type         string   `json:"type"`
+	Roles        []string `json:"roles,omitempty"`
+}
+
+// UserUpdated records a user's new profile. An empty PasswordHash keeps
+// the old password.
+type UserUpdated struct {
+	UserName     string `json:"userName"`
+	FullName     string `json:"fullName,omitempty"`
+	EmailAddress string `json:"emailAddress"`
+	PasswordHash string `json:"passwordHash,omitempty"`
+	EmailOnError bool   `json:"emailOnError,omitempty"`
+}
+
+// UserDeleted records the removal of a user.
+type UserDeleted struct {
+	UserName string `json:"userName"`
+}
+
+// UserRolesChanged records a user's new set of roles, whole.
+type UserRolesChanged struct {
+	UserName string   `json:"userName"`
+	Roles    []string `json:"roles"`
+}
+
+// MachineConfig is a build machine as a Nix machines-file line describes it.
+type MachineConfig struct {
+	// URI is ssh://user@host[:port] or "localhost".
+	URI               string   `json:"uri"`
+	Systems           []string `json:"systems"`
+	SSHKey            string   `json:"sshKey,omitempty"`
+	MaxJobs           int      `json:"maxJobs"`
+	SpeedFactor       float64  `json:"speedFactor"`
+	SupportedFeatures []string `json:"supportedFeatures,omitempty"`
+	MandatoryFeatures []string `json:"mandatoryFeatures,omitempty"`
+	// PublicHostKey pins the builder's SSH host key (base64, as in the
+	// machines file); empty means known_hosts decides.
+	PublicHostKey string `json:"publicHostKey,omitempty"`
+	// Store is the --store argument for the builder's nix, if any.
+	Store   string `json:"store,omitempty"`
+	Enabled bool   `json:"enabled"`
+}
+
+// MachineRegistered records a new build machine.
+type MachineRegistered struct {
+	Name string `json:"name"`
+	MachineConfig
+}
+
+// MachineUpdated records a machine's new configuration, whole.
+type MachineUpdated struct {
+	Name string `json:"name"`
+	MachineConfig
+}
+
+// MachineRemoved records that a machine no longer takes steps.
+type MachineRemoved struct {
+	Name string `json:"name"`
+}
+
+// IDsReserved records a block of numeric ids (builds, evals, jobsets) taken
+// by one allocator; stream ids-<kind>.
+type IDsReserved struct {
+	Kind  string `json:"kind"`
+	First int64  `json:"first"`
+	Count int64  `json:"count"`
+}
+
+func (ProjectCreated) EventType() string        { return "ProjectCreated" }
+func (ProjectUpdated) EventType() string        { return "ProjectUpdated" }
+func (ProjectDeleted) EventType() string        { return "ProjectDeleted" }
+func (ProjectMembersChanged) EventType() string { return "ProjectMembersChanged" }
+func (JobsetCreated) EventType() string         { return "JobsetCreated" }
+func (JobsetUpdated) EventType() string         { return "JobsetUpdated" }
+func (JobsetDeleted) EventType() string         { return "JobsetDeleted" }
+func (UserCreated) EventType() string           { return "UserCreated" }
+func (UserUpdated) EventType() string           { return "UserUpdated" }
+func (UserDeleted) EventType() string           { return "UserDeleted" }
+func (UserRolesChanged) EventType() string      { return "UserRolesChanged" }
+func (MachineRegistered) EventType() string     { return "MachineRegistered" }
+func (MachineUpdated) EventType() string        { return "MachineUpdated" }
+func (MachineRemoved) EventType() string        { return "MachineRemoved" }
+func (IDsReserved) EventType() string           { return "IDsReserved" }

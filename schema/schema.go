@@ -1,0 +1,31 @@
+// Package schema holds the SQL migrations, embedded into the binary.
+//
+// Two sets exist. Ledger migrations (ledger/*.sql) create the event log in
+// the Postgres schema "ledger" and are applied once per database.
+// Read-model migrations (readmodel/*.sql) create Hydra's tables and the
+// ledger's own read models; they never name a schema, so the runner can
+// apply them to "public" (the live read models) or to a fresh schema that
+// a replay fills and then swaps in.
+package schema
+
+import (
+	"embed"
+	"io/fs"
+)
+
+//go:embed ledger/*.sql readmodel/*.sql
+var files embed.FS
+
+// Ledger returns the event-log migrations, named NNNN_name.sql.
+func Ledger() fs.FS { return sub("ledger") }
+
+// ReadModel returns the read-model migrations, named NNNN_name.sql.
+func ReadModel() fs.FS { return sub("readmodel") }
+
+func sub(dir string) fs.FS {
+	f, err := fs.Sub(files, dir)
+	if err != nil {
+		panic(err) // dir is a constant embedded above
+	}
+	return f
+}

@@ -1,0 +1,142 @@
+// Package drv reads Nix store derivations (.drv files) and walks their input
+// closures to find what still has to be built. It also wraps the nix-store
+// command line for the store queries the evaluator and builders need.
+package drv
+
+import (
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+
+	"github.com/nix-community/go-nix/pkg/derivation"
+)
+
+// Derivation is the part of a parsed .drv file that buildledger uses.
+type Derivation struct {
+	// Path is the store path of the .drv file (as named in the store, not the
+	// file system location it was read from).
+	Path string
+	// Outputs maps each output name to its store path. The path is empty for
+	// content-addressed floating or deferred outputs.
+	Outputs map[string]string
+	// FixedOutputs holds the hash algorithm and hash of fixed-output
+	// (or content-addressed) outputs, keyed by output name.
+	FixedOutputs map[string]FixedOutput
+	// InputDrvs maps each input derivation path to the output names used.
+	InputDrvs map[string][]string
+	// InputSrcs are the input sources (plain store paths), sorted.
+	InputSrcs []string
+	// System is the platform the derivation builds on, e.g. "x86_64-linux".
+	System string
+	// Builder is the program run to build.
+	Builder string
+	// Args are the builder's arguments.
+	Args []string
+	// Env is the builder's environment.
+	Env map[string]string
+	// RequiredSystemFeatures come from the env attribute
+	// requiredSystemFeatures (space separated), sorted.
+	RequiredSystemFeatures []string
+	// PreferLocalBuild is true when env preferLocalBuild is "1".
+	PreferLocalBuild bool
+}
+
+// FixedOutput is the declared hash of a fixed-output derivation output.
+type FixedOutput struct {
+	// HashAlgo is the method and algorithm as in the .drv, e.g. "r:sha256".
+	HashAlgo string
+	// Hash is the hex digest; empty for floating content-addressed outputs.
+	Hash string
+}
+
+// Read parses the .drv file at path. The file is read from the file system at
+// exactly that path; use a Reader with a Root to read from a chroot store.
+func Read(path string) (*Derivation, error) {
+	return readFile(path, path)
+}
+
+func readFile(storePath, file string) (*Derivation, error) {
+	f, err := os.Open(file)
+	if err != nil {
+		return nil, fmt.Errorf("read derivation %s: %w", storePath, err)
+	}
+	defer f.Close()
+	d, err := derivation.ReadDerivation(f)
+	if err != nil {
+		return nil, fmt.Errorf("parse derivation %s: %w", storePath, err)
+	}
+	return fromGoNix(storePath, d), nil
+}
+
+func fromGoNix(path string, d *derivation.Derivation) *Derivation {
+	out := &Derivation{
+		Path:      path,
+		Outputs:   make(map[string]string, len(d.Outputs)),
+		InputDrvs: d.InputDerivations,
+		InputSrcs: d.InputSources,
+		System:    d.Platform,
+		Builder:   d.Builder,
+		Args:      d.Arguments,
+		Env:       d.Env,
+	}
+	if out.InputDrvs == nil {
+		out.InputDrvs = map[string][]string{}
+	}
+	if out.Env == nil {
+		out.Env = map[string]string{}
+	}
+	for name, o := range d.Outputs {
+		out.Outputs[name] = o.Path
+		if o.HashAlgorithm != "" {
+			if out.FixedOutputs == nil {
+				out.FixedOutputs = map[string]FixedOutput{}
+			}
+			out.FixedOutputs[name] = FixedOutput{HashAlgo: o.HashAlgorithm, Hash: o.Hash}
+		}
+	}
+	if f := strings.Fields(out.Env["requiredSystemFeatures"]); len(f) > 0 {
+		sort.Strings(f)
+		out.RequiredSystemFeatures = f
+	}
+	out.PreferLocalBuild = out.Env["preferLocalBuild"] == "1"
+	return out
+}
+
+// OutputPaths returns the known output paths, sorted.
+func (d *Derivation) OutputPaths() []string {
+	paths := make([]string, 0, len(d.Outputs))
+	for _, p := range d.Outputs {
+		if p != "" {
+			paths = append(paths, p)
+		}
+	}
+	sort.Strings(paths)
+	return paths
+}
+
+// OutputNames returns the output names, sorted.
+func (d *Derivation) OutputNames() []string {
+	names := make([]string, 0, len(d.Outputs))
+	for n := range d.Outputs {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// InputDrvPaths returns the input derivation paths, sorted.
+func (d *Derivation) InputDrvPaths() []string {
+	paths := make([]string, 0, len(d.InputDrvs))
+	for p := range d.InputDrvs {
+		paths = append(paths, p)
+	}
+	sort.Strings(paths)
+	return paths
+}
+
+// IsFixedOutput reports whether the derivation has a single fixed-output "out".
+func (d *Derivation) IsFixedOutput() bool {
+	f, ok := d.FixedOutputs["out"]
+	return ok && len(d.Outputs) == 1 && f.Hash != ""
+}

@@ -1,0 +1,109 @@
+package drv
+
+import (
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nix-community/go-nix/pkg/nixbase32"
+	"github.com/stretchr/testify/require"
+)
+
+func writeFile(p, s string) error { return os.WriteFile(p, []byte(s), 0o644) }
+
+func fakePath(name string) string {
+	h := sha256.Sum256([]byte(name))
+	return "/nix/store/" + nixbase32.EncodeToString(h[:20]) + "-" + name
+}
+
+// writeSynthetic writes a .drv in ATerm form named name with the given input
+// drvs under root and returns its store path.
+func writeSynthetic(t testing.TB, root, name string, inputs []string) string {
+	out := fakePath(name)
+	var ins []string
+	for _, in := range inputs {
+		ins = append(ins, fmt.Sprintf("(%q,[\"out\"])", in))
+	}
+	text := fmt.Sprintf("Derive([(\"out\",%q,\"\",\"\")],[%s],[],\"x86_64-linux\",\"/bin/sh\",[],[(\"name\",%q),(\"out\",%q)])",
+		out, strings.Join(ins, ","), name, out)
+	p := fakePath(name + ".drv")
+	if err := os.WriteFile(filepath.Join(root, p), []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestClosureLargeSharedChain(t *testing.T) {
+	root := t.TempDir()
+	require.NoError(t, os.MkdirAll(filepath.Join(root, "nix/store"), 0o755))
+
+	// A chain of 2,000 derivations, and 10,000 roots each depending on the
+	// chain's tip; chain[0]'s output counts as valid.
+	chain := make([]string, 2000)
+	for i := range chain {
+		var in []string
+		if i > 0 {
+			in = []string{chain[i-1]}
+		}
+		chain[i] = writeSynthetic(t, root, fmt.Sprintf("chain-%d", i), in)
+	}
+	roots := make([]string, 10000)
+	for i := range roots {
+		roots[i] = writeSynthetic(t, root, fmt.Sprintf("root-%d", i), []string{chain[len(chain)-1]})
+	}
+	validOut := fakePath("chain-0")
+	calls := 0
+
+	start := time.Now()
+	r := NewReader(root)
+	g, err := r.ClosureBatched(context.Background(), roots, func(_ context.Context, paths []string) (map[string]bool, error) {
+		calls++
+		m := map[string]bool{}
+		for _, p := range paths {
+			m[p] = p == validOut
+		}
+		return m, nil
+	})
+	elapsed := time.Since(start)
+	require.NoError(t, err)
+	require.Len(t, g.Nodes, len(roots)+len(chain)-1)
+	require.Len(t, g.Roots, len(roots))
+	require.NotContains(t, g.Nodes, chain[0])
+	require.Empty(t, g.Nodes[chain[1]].Deps)
+	require.Equal(t, []string{chain[len(chain)-1]}, g.Nodes[roots[42]].Deps)
+	require.Less(t, elapsed, 5*time.Second, "walk took %s", elapsed)
+	require.Equal(t, len(chain)+1, calls) // one call per level: the roots, then each chain link
+
+	order := g.Order()
+	require.Len(t, order, len(g.Nodes))
+	pos := map[string]int{}
+	for i, p := range order {
+		pos[p] = i
+	}
+	for p, n := range g.Nodes {
+		for _, d := range n.Deps {
+			require.Less(t, pos[d], pos[p])
+		}
+	}
+
+	// Second walk is served from cache and is faster still.
+	start = time.Now()
+	_, err = r.Closure(context.Background(), roots, func([]string) (bool, error) { return false, nil })
+	require.NoError(t, err)
+	t.Logf("first walk %s, cached walk %s", elapsed, time.Since(start))
+}
+
+func TestClosureCancelled(t *testing.T) {
+	root := t.TempDir()
+	require.NoError(t, os.MkdirAll(filepath.Join(root, "nix/store"), 0o755))
+	p := writeSynthetic(t, root, "x", nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err := NewReader(root).Closure(ctx, []string{p}, func([]string) (bool, error) { return false, nil })
+	require.ErrorIs(t, err, context.Canceled)
+}

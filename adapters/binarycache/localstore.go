@@ -97,7 +97,8 @@ func (s LocalStore) PathInfos(ctx context.Context, storePaths ...string) ([]Path
 			return nil, fmt.Errorf("path info: %w", err)
 		}
 	}
-	args := append([]string{"--extra-experimental-features", "nix-command"}, s.storeArgs()...)
+	// No substituters: a metadata query must never reach the network.
+	args := append([]string{"--extra-experimental-features", "nix-command", "--option", "substituters", ""}, s.storeArgs()...)
 	args = append(args, "path-info", "--json")
 	args = append(args, storePaths...)
 	out, err := s.run(ctx, "nix", args...)
@@ -180,25 +181,58 @@ func (s LocalStore) UploadClosure(ctx context.Context, dest Destination, storePa
 	if err != nil {
 		return nil, err
 	}
-	for _, info := range infos {
-		if _, err := s.upload(ctx, dest, info); err != nil {
+	done := make(map[string]Uploaded, len(storePaths))
+	for _, info := range referencesFirst(infos) {
+		u, err := s.upload(ctx, dest, info)
+		if err != nil {
 			return nil, err
 		}
+		done[info.StorePath] = u
 	}
 	out := make([]Uploaded, 0, len(storePaths))
 	for _, p := range storePaths {
-		info, err := s.PathInfo(ctx, p)
-		if err != nil {
-			return nil, err
-		}
-		// The path is in dest by now, so Put returns the stored entry.
-		u, err := dest.Put(ctx, info, strings.NewReader(""))
-		if err != nil {
-			return nil, fmt.Errorf("upload closure: look up %s: %w", p, err)
+		u, ok := done[p]
+		if !ok {
+			// Already in dest: Put returns the stored entry without
+			// reading the NAR.
+			info, err := s.PathInfo(ctx, p)
+			if err != nil {
+				return nil, err
+			}
+			if u, err = dest.Put(ctx, info, strings.NewReader("")); err != nil {
+				return nil, fmt.Errorf("upload closure: look up %s: %w", p, err)
+			}
 		}
 		out = append(out, u)
 	}
 	return out, nil
+}
+
+// referencesFirst orders infos so that each path comes after those of its
+// references that are among infos. Self-references are ignored.
+func referencesFirst(infos []PathInfo) []PathInfo {
+	byPath := make(map[string]PathInfo, len(infos))
+	for _, i := range infos {
+		byPath[i.StorePath] = i
+	}
+	visited := make(map[string]bool, len(infos))
+	out := make([]PathInfo, 0, len(infos))
+	var visit func(p string)
+	visit = func(p string) {
+		info, ok := byPath[p]
+		if !ok || visited[p] {
+			return
+		}
+		visited[p] = true
+		for _, r := range info.References {
+			visit(r)
+		}
+		out = append(out, info)
+	}
+	for _, i := range infos {
+		visit(i.StorePath)
+	}
+	return out
 }
 
 // upload streams the NAR of info.StorePath into dest.Put through a pipe.

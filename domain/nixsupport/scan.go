@@ -1,0 +1,156 @@
+package nixsupport
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path"
+)
+
+// Output is one output of a build: its name ("out", "dev", …) and store
+// path.
+type Output struct {
+	Name string
+	Path string
+}
+
+// Result is what Scan found in a build's outputs.
+type Result struct {
+	// Products are the products of all outputs, in output order, or the
+	// implicit products of the directory outputs when no output has a
+	// products file. Their number in Hydra's BuildProducts is the index+1.
+	Products []Product
+	// Metrics are the metrics of all outputs; a later line or output wins
+	// for a repeated name.
+	Metrics []Metric
+	// ReleaseName is the last valid hydra-release-name, or empty.
+	ReleaseName string
+	// Failed is true when any output has nix-support/failed.
+	Failed bool
+	// Skipped lists the lines and products that were dropped, and
+	// release-name files that were invalid (Line 0).
+	Skipped []Skipped
+}
+
+// Scan reads the nix-support files of every output from fsys, an fs.FS
+// rooted at "/", as Hydra does after a successful build. Outputs are taken
+// in the order given (Hydra goes by output name). Products of an output
+// must lie inside that output. A missing file is not an error; a file that
+// cannot be read, or is over lim, is.
+func Scan(ctx context.Context, fsys fs.FS, outputs []Output, lim Limits) (Result, error) {
+	var res Result
+	sawProducts := false
+	metricIndex := map[string]int{}
+	for _, o := range outputs {
+		if err := ctx.Err(); err != nil {
+			return res, fmt.Errorf("scan %s: %w", o.Path, err)
+		}
+		found, err := scanProducts(ctx, fsys, o, lim, &res)
+		if err != nil {
+			return res, err
+		}
+		sawProducts = sawProducts || found
+		if err := scanMetrics(fsys, o, lim, &res, metricIndex); err != nil {
+			return res, err
+		}
+		if err := scanReleaseName(fsys, o, &res); err != nil {
+			return res, err
+		}
+		_, err = fs.Lstat(fsys, fsPath(path.Join(o.Path, FailedFile)))
+		switch {
+		case err == nil:
+			res.Failed = true
+		case !errors.Is(err, fs.ErrNotExist):
+			return res, fmt.Errorf("stat %s: %w", path.Join(o.Path, FailedFile), err)
+		}
+	}
+	if !sawProducts {
+		for _, o := range outputs {
+			info, err := fs.Lstat(fsys, fsPath(o.Path))
+			if err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return res, fmt.Errorf("stat %s: %w", o.Path, err)
+			}
+			if err == nil && info.IsDir() {
+				res.Products = append(res.Products, ImplicitProduct(o.Name, o.Path))
+			}
+		}
+	}
+	return res, nil
+}
+
+func scanProducts(ctx context.Context, fsys fs.FS, o Output, lim Limits, res *Result) (found bool, err error) {
+	file := path.Join(o.Path, ProductsFile)
+	f, err := fsys.Open(fsPath(file))
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("open %s: %w", file, err)
+	}
+	defer f.Close()
+	products, skipped, parseErr := ParseProducts(f, []string{o.Path}, lim)
+	res.Skipped = append(res.Skipped, inFile(skipped, file)...)
+	products, skipped, err = FillFileInfo(ctx, fsys, products)
+	res.Skipped = append(res.Skipped, inFile(skipped, file)...)
+	res.Products = append(res.Products, products...)
+	if parseErr != nil {
+		return true, fmt.Errorf("%s: %w", o.Path, parseErr)
+	}
+	return true, err
+}
+
+func scanMetrics(fsys fs.FS, o Output, lim Limits, res *Result, index map[string]int) error {
+	file := path.Join(o.Path, MetricsFile)
+	f, err := fsys.Open(fsPath(file))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("open %s: %w", file, err)
+	}
+	defer f.Close()
+	metrics, skipped, err := ParseMetrics(f, lim)
+	res.Skipped = append(res.Skipped, inFile(skipped, file)...)
+	for _, m := range metrics {
+		if i, ok := index[m.Name]; ok {
+			res.Metrics[i] = m
+			continue
+		}
+		index[m.Name] = len(res.Metrics)
+		res.Metrics = append(res.Metrics, m)
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w", o.Path, err)
+	}
+	return nil
+}
+
+func scanReleaseName(fsys fs.FS, o Output, res *Result) error {
+	file := path.Join(o.Path, ReleaseNameFile)
+	f, err := fsys.Open(fsPath(file))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("open %s: %w", file, err)
+	}
+	defer f.Close()
+	name, err := ParseReleaseName(f)
+	switch {
+	case errors.Is(err, ErrInvalidReleaseName):
+		res.Skipped = append(res.Skipped, Skipped{File: file, Reason: err.Error()})
+	case err != nil:
+		return err
+	default:
+		res.ReleaseName = name
+	}
+	return nil
+}
+
+func inFile(s []Skipped, file string) []Skipped {
+	for i := range s {
+		s[i].File = file
+	}
+	return s
+}

@@ -1,0 +1,196 @@
+package nixsupport_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"testing/fstest"
+
+	"github.com/stretchr/testify/require"
+
+	"buildledger/domain/nixsupport"
+)
+
+func sum(s string) string {
+	h := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(h[:])
+}
+
+// rel turns an absolute path into a MapFS key.
+func rel(p string) string { return strings.TrimPrefix(p, "/") }
+
+func TestFillFileInfo(t *testing.T) {
+	fsys := fstest.MapFS{
+		rel(out + "/bin/hello"):        {Data: []byte("#!/bin/sh\n")},
+		rel(out + "/empty"):            {Data: nil},
+		rel(out + "/share/doc/a.html"): {Data: []byte("<html>")},
+		rel(out + "/link"):             {Data: []byte("/etc"), Mode: fs.ModeSymlink},
+		rel(out + "/tolink"):           {Data: []byte("bin/hello"), Mode: fs.ModeSymlink},
+		rel("etc/passwd"):              {Data: []byte("root:x:0:0")},
+	}
+	products := []nixsupport.Product{
+		{Path: out + "/bin/hello", Output: out, Line: 1},
+		{Path: out + "/share/doc", Output: out, Line: 2},
+		{Path: out + "/missing", Output: out, Line: 3},
+		{Path: out + "/link/passwd", Output: out, Line: 4},
+		{Path: out + "/tolink", Output: out, Line: 5},
+		{Path: out + "/empty", Output: out, Line: 6},
+		{Path: out + "/bin/hello/x", Output: out, Line: 7},
+		{Path: out, Output: out, Line: 8},
+		{Path: "/etc/passwd", Output: out, Line: 9},
+	}
+	kept, skipped, err := nixsupport.FillFileInfo(context.Background(), fsys, products)
+	require.NoError(t, err)
+	require.Equal(t, []nixsupport.Product{
+		{Path: out + "/bin/hello", Output: out, Line: 1, FileSize: 10, SHA256: sum("#!/bin/sh\n")},
+		{Path: out + "/share/doc", Output: out, Line: 2},
+		{Path: out + "/tolink", Output: out, Line: 5},
+		{Path: out + "/empty", Output: out, Line: 6, FileSize: 0, SHA256: sum("")},
+		{Path: out, Output: out, Line: 8},
+	}, kept)
+	lines := []int{}
+	for _, s := range skipped {
+		lines = append(lines, s.Line)
+	}
+	require.Equal(t, []int{3, 4, 7, 9}, lines)
+	require.Contains(t, skipped[0].Reason, "does not exist")
+	require.Contains(t, skipped[1].Reason, "symbolic link")
+	require.Contains(t, skipped[2].Reason, "not a directory")
+	require.Contains(t, skipped[3].Reason, "outside")
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, _, err = nixsupport.FillFileInfo(ctx, fsys, products)
+	require.ErrorIs(t, err, context.Canceled)
+}
+
+func TestScan(t *testing.T) {
+	fsys := fstest.MapFS{
+		rel(out + "/bin/hello"): {Data: []byte("hello")},
+		rel(out + "/" + nixsupport.ProductsFile): {Data: []byte(
+			"file binary " + out + "/bin/hello\n" +
+				"file evil " + doc + "/manual.pdf\n" + // belongs to the other output
+				"nonsense\n")},
+		rel(out + "/" + nixsupport.MetricsFile):     {Data: []byte("a 1\nb 2 s\n")},
+		rel(out + "/" + nixsupport.ReleaseNameFile): {Data: []byte("hello-1.0\n")},
+		rel(doc + "/manual.pdf"):                    {Data: []byte("%PDF")},
+		rel(doc + "/" + nixsupport.ProductsFile):    {Data: []byte("doc manual " + doc + "/manual.pdf\n")},
+		rel(doc + "/" + nixsupport.MetricsFile):     {Data: []byte("a 5\n")},
+		rel(doc + "/" + nixsupport.ReleaseNameFile): {Data: []byte("not valid!\n")},
+		rel(doc + "/" + nixsupport.FailedFile):      {Data: nil},
+	}
+	res, err := nixsupport.Scan(context.Background(), fsys, []nixsupport.Output{{"out", out}, {"doc", doc}}, nixsupport.Limits{})
+	require.NoError(t, err)
+	require.Equal(t, []nixsupport.Product{
+		{Type: "file", Subtype: "binary", Path: out + "/bin/hello", Name: "hello", Output: out, Line: 1, FileSize: 5, SHA256: sum("hello")},
+		{Type: "doc", Subtype: "manual", Path: doc + "/manual.pdf", Name: "manual.pdf", Output: doc, Line: 1, FileSize: 4, SHA256: sum("%PDF")},
+	}, res.Products)
+	require.Equal(t, []nixsupport.Metric{{Name: "a", Value: 5, Line: 1}, {Name: "b", Value: 2, Unit: "s", Line: 2}}, res.Metrics)
+	require.Equal(t, "hello-1.0", res.ReleaseName)
+	require.True(t, res.Failed)
+	require.Len(t, res.Skipped, 3)
+	require.Equal(t, out+"/"+nixsupport.ProductsFile, res.Skipped[0].File)
+	require.Equal(t, 2, res.Skipped[0].Line)
+	require.Equal(t, 3, res.Skipped[1].Line)
+	require.Equal(t, doc+"/"+nixsupport.ReleaseNameFile, res.Skipped[2].File)
+}
+
+func TestScanImplicitProducts(t *testing.T) {
+	fsys := fstest.MapFS{
+		rel(out + "/bin/hello"): {Data: []byte("hello")},
+		rel(doc):                {Data: []byte("a single file output")},
+	}
+	res, err := nixsupport.Scan(context.Background(), fsys,
+		[]nixsupport.Output{{"out", out}, {"doc", doc}, {"gone", "/nix/store/gggggggggggggggggggggggggggggggg-gone"}}, nixsupport.Limits{})
+	require.NoError(t, err)
+	require.Equal(t, []nixsupport.Product{nixsupport.ImplicitProduct("out", out)}, res.Products)
+	require.False(t, res.Failed)
+	require.Empty(t, res.ReleaseName)
+	require.Empty(t, res.Metrics)
+}
+
+func TestScanTooLarge(t *testing.T) {
+	fsys := fstest.MapFS{
+		rel(out + "/" + nixsupport.ProductsFile): {Data: []byte("file a " + out + "\n" + strings.Repeat("x", 1000))},
+	}
+	res, err := nixsupport.Scan(context.Background(), fsys, []nixsupport.Output{{"out", out}}, nixsupport.Limits{MaxBytes: 100})
+	require.ErrorIs(t, err, nixsupport.ErrTooLarge)
+	require.Contains(t, err.Error(), out)
+	require.Len(t, res.Products, 1)
+}
+
+// TestScanRealDirectory runs Scan over real files with os.DirFS, including
+// a symbolic link that points out of the output.
+func TestScanRealDirectory(t *testing.T) {
+	dir := t.TempDir()
+	o := filepath.Join(dir, "0123456789abcdfghijklmnpqrsvwxyz-real-1")
+	require.NoError(t, os.MkdirAll(filepath.Join(o, "nix-support"), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(o, "data.txt"), []byte("data"), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "secret"), []byte("secret"), 0o644))
+	require.NoError(t, os.Symlink(dir, filepath.Join(o, "up")))
+	require.NoError(t, os.WriteFile(filepath.Join(o, nixsupport.ProductsFile), []byte(
+		"file data "+o+"/data.txt\nfile secret "+o+"/up/secret\n"), 0o644))
+
+	res, err := nixsupport.Scan(context.Background(), os.DirFS("/"), []nixsupport.Output{{"out", o}}, nixsupport.Limits{})
+	require.NoError(t, err)
+	require.Len(t, res.Products, 1)
+	require.Equal(t, sum("data"), res.Products[0].SHA256)
+	require.Len(t, res.Skipped, 1)
+	require.Contains(t, res.Skipped[0].Reason, "symbolic link")
+}
+
+// TestScanNixBuild builds a real two-output derivation with nix-build and
+// scans what its builder wrote to nix-support.
+func TestScanNixBuild(t *testing.T) {
+	if _, err := exec.LookPath("nix-build"); err != nil {
+		t.Skip("nix-build not installed")
+	}
+	expr := `let d = builtins.derivation {
+  name = "nixsupport-scan-test";
+  system = builtins.currentSystem;
+  outputs = [ "out" "doc" ];
+  builder = "/bin/sh";
+  PATH = "/usr/bin:/bin";
+  args = [ "-c" ''
+    set -e
+    mkdir -p $out/nix-support $doc/nix-support "$doc/my docs"
+    echo hello > $out/hello.txt
+    echo '<h1>' > "$doc/my docs/index.html"
+    echo "file text $out/hello.txt" > $out/nix-support/hydra-build-products
+    echo "doc manual \"$doc/my docs\" index.html" > $doc/nix-support/hydra-build-products
+    echo "file stolen /etc/passwd" >> $doc/nix-support/hydra-build-products
+    printf 'lineCoverage 18 %%\ntests 42\n' > $out/nix-support/hydra-metrics
+    echo scan-test-2.1 > $out/nix-support/hydra-release-name
+    touch $doc/nix-support/failed
+  '' ];
+}; in [ d.out d.doc ]`
+	cmd := exec.Command("nix-build", "--no-out-link", "--option", "substituters", "", "-E", expr)
+	cmd.Stderr = os.Stderr
+	outBytes, err := cmd.Output()
+	require.NoError(t, err)
+	paths := strings.Fields(string(outBytes))
+	require.Len(t, paths, 2)
+	require.True(t, strings.HasSuffix(paths[1], "-doc"), paths[1])
+	outputs := []nixsupport.Output{{"out", paths[0]}, {"doc", paths[1]}}
+
+	res, err := nixsupport.Scan(context.Background(), os.DirFS("/"), outputs, nixsupport.Limits{})
+	require.NoError(t, err)
+	require.Len(t, res.Products, 2)
+	require.Equal(t, "hello.txt", res.Products[0].Name)
+	require.Equal(t, int64(6), res.Products[0].FileSize)
+	require.Equal(t, sum("hello\n"), res.Products[0].SHA256)
+	require.Equal(t, "my docs", res.Products[1].Name)
+	require.Equal(t, "index.html", res.Products[1].DefaultPath)
+	require.Empty(t, res.Products[1].SHA256)
+	require.Equal(t, []nixsupport.Metric{{Name: "lineCoverage", Value: 18, Unit: "%", Line: 1}, {Name: "tests", Value: 42, Line: 2}}, res.Metrics)
+	require.Equal(t, "scan-test-2.1", res.ReleaseName)
+	require.True(t, res.Failed)
+	require.Len(t, res.Skipped, 1)
+	require.Contains(t, res.Skipped[0].Reason, "outside")
+}

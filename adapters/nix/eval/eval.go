@@ -1,0 +1,140 @@
+// Package eval evaluates Hydra jobsets with real Nix.
+//
+// A legacy jobset is a release expression (a file inside an input) called
+// with the jobset's inputs as arguments; a flake jobset is a flake's
+// hydraJobs, else its checks. Either way every derivation in the resulting
+// attribute set is a job named by its dotted attribute path; nested sets are
+// descended (with or without recurseForDerivations), derivations are not.
+// The .drv files of all jobs are written to the Nix store.
+//
+// Two backends exist. nix-eval-jobs, Hydra's evaluator, is used when it is
+// on PATH. Otherwise nix-instantiate walks the jobset with an embedded Nix
+// expression (walker.nix) in one process, with --read-write-mode so that the
+// .drv files are written; attributes whose errors builtins.tryEval cannot
+// catch (abort, type errors, missing attributes) are isolated by bisection
+// over further processes, and each failing job's message is obtained by
+// evaluating it alone.
+package eval
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"time"
+
+	"buildledger/events"
+)
+
+// Job is one derivation of an evaluation.
+type Job struct {
+	// Name is the dotted attribute path, e.g. "packages.x86_64-linux.hello".
+	Name string
+	// NixName is the derivation's name attribute.
+	NixName string
+	System  string
+	DrvPath string
+	// Outputs are all outputs of the derivation, sorted by name.
+	Outputs []events.Output
+	Meta    events.JobMeta
+	// IsAggregate is set for a derivation with _hydraAggregate = true.
+	IsAggregate bool
+	// Constituents are the job names of an aggregate's constituents.
+	Constituents []string
+}
+
+// Result is the outcome of an evaluation that as a whole succeeded.
+type Result struct {
+	// Jobs are the successfully evaluated jobs, sorted by name.
+	Jobs []Job
+	// Errors maps a job name to Nix's error message for it.
+	Errors map[string]string
+	// Warnings are non-fatal findings, e.g. an aggregate constituent that
+	// is not a job.
+	Warnings []string
+	// FlakeURL is the locked flake reference that was evaluated.
+	FlakeURL string
+	// EvalTime is the wall time of the evaluation.
+	EvalTime time.Duration
+}
+
+// Evaluate evaluates the jobset described by req. A failure of the whole
+// evaluation (syntax error, missing file, bad argument, timeout) is returned
+// as an error carrying Nix's message; failures of single jobs are in
+// Result.Errors.
+func Evaluate(ctx context.Context, req Request) (Result, error) {
+	start := time.Now()
+	exprFile, err := req.validate()
+	if err != nil {
+		return Result{}, fmt.Errorf("evaluation request: %w", err)
+	}
+	if exprFile != "" {
+		if _, err := os.Stat(exprFile); err != nil {
+			return Result{}, fmt.Errorf("nix expression %s of input %s: %w", req.NixExprPath, req.NixExprInput, err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, req.timeout())
+	defer cancel()
+	r := &runner{req: req, deadline: start.Add(req.timeout())}
+
+	var res Result
+	if req.Flake != "" {
+		locked, err := lockFlake(ctx, r, req.Flake)
+		if err != nil {
+			return Result{}, err
+		}
+		res.FlakeURL = locked
+	}
+
+	var recs []record
+	if useNixEvalJobs(req) {
+		recs, err = evalWithNixEvalJobs(ctx, r, exprFile, res.FlakeURL)
+	} else {
+		recs, err = evalWithInstantiate(ctx, r, exprFile, res.FlakeURL)
+	}
+	if err != nil {
+		return Result{}, err
+	}
+	assemble(&res, recs)
+	if req.GCRootsDir != "" {
+		if err := addGCRoots(req.GCRootsDir, res.Jobs); err != nil {
+			return Result{}, err
+		}
+	}
+	res.EvalTime = time.Since(start)
+	return res, nil
+}
+
+func useNixEvalJobs(req Request) bool {
+	switch req.Backend {
+	case BackendNixEvalJobs:
+		return true
+	case BackendInstantiate:
+		return false
+	}
+	_, err := exec.LookPath(req.bin("nix-eval-jobs"))
+	return err == nil
+}
+
+// addGCRoots links every job's .drv from dir.
+func addGCRoots(dir string, jobs []Job) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("gc roots dir: %w", err)
+	}
+	for _, j := range jobs {
+		link := filepath.Join(dir, filepath.Base(j.DrvPath))
+		if _, err := os.Lstat(link); err == nil {
+			continue
+		}
+		if err := os.Symlink(j.DrvPath, link); err != nil {
+			return fmt.Errorf("gc root for %s: %w", j.DrvPath, err)
+		}
+	}
+	return nil
+}
+
+func sortJobs(jobs []Job) {
+	sort.Slice(jobs, func(a, b int) bool { return jobs[a].Name < jobs[b].Name })
+}

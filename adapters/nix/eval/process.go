@@ -1,0 +1,119 @@
+package eval
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// ErrTimeout is wrapped by the error Evaluate returns when the request's
+// time limit expires.
+var ErrTimeout = errors.New("evaluation timed out")
+
+// runner starts Nix processes for one evaluation.
+type runner struct {
+	req      Request
+	deadline time.Time
+}
+
+// nixError is a Nix process that exited unsuccessfully; Msg is its stderr.
+type nixError struct {
+	Cmd  string
+	Msg  string
+	Code int
+}
+
+func (e *nixError) Error() string {
+	return fmt.Sprintf("%s failed (exit %d): %s", e.Cmd, e.Code, e.Msg)
+}
+
+// run starts bin with args in its own process group, with NIX_PATH empty and
+// the memory limits applied, and returns its stdout. A non-zero exit is a
+// *nixError; expiry of ctx kills the whole process group.
+func (r *runner) run(ctx context.Context, bin string, args ...string) ([]byte, error) {
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Env = r.env()
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error {
+		return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	}
+	cmd.WaitDelay = 5 * time.Second
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout = &stdout
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s: %w", bin, err)
+	}
+	// The address-space limit is a backstop behind GC_MAXIMUM_HEAP_SIZE;
+	// failing to set it is not fatal.
+	_ = setAddressSpaceLimit(cmd.Process.Pid, r.addressSpaceLimit())
+	err := cmd.Wait()
+	if ctx.Err() != nil {
+		return nil, r.contextError(ctx)
+	}
+	if err != nil {
+		var exit *exec.ExitError
+		if errors.As(err, &exit) {
+			return nil, &nixError{Cmd: bin, Msg: cleanStderr(stderr.String()), Code: exit.ExitCode()}
+		}
+		return nil, fmt.Errorf("run %s: %w", bin, err)
+	}
+	return stdout.Bytes(), nil
+}
+
+// contextError turns an expired context into ErrTimeout when our own
+// deadline was reached, else returns the caller's cancellation.
+func (r *runner) contextError(ctx context.Context) error {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) && !time.Now().Before(r.deadline) {
+		return fmt.Errorf("%w after %s", ErrTimeout, r.req.timeout())
+	}
+	return fmt.Errorf("evaluation cancelled: %w", ctx.Err())
+}
+
+func (r *runner) env() []string {
+	env := make([]string, 0, len(os.Environ())+2)
+	for _, kv := range os.Environ() {
+		if strings.HasPrefix(kv, "NIX_PATH=") || strings.HasPrefix(kv, "GC_MAXIMUM_HEAP_SIZE=") {
+			continue
+		}
+		env = append(env, kv)
+	}
+	heap := uint64(r.req.maxMemoryMB()) << 20
+	return append(env, "NIX_PATH=", "GC_MAXIMUM_HEAP_SIZE="+strconv.FormatUint(heap, 10))
+}
+
+// addressSpaceLimit leaves room beyond the GC heap for the non-collected
+// allocations, thread stacks and mappings of the Nix binary.
+func (r *runner) addressSpaceLimit() uint64 {
+	mb := uint64(r.req.maxMemoryMB())
+	return (2*mb + 2048) << 20
+}
+
+// cleanStderr trims Nix's stderr and drops lines that are noise for an error
+// report.
+func cleanStderr(s string) string {
+	lines := strings.Split(s, "\n")
+	out := lines[:0]
+	for _, l := range lines {
+		if strings.HasPrefix(l, "warning: you did not specify '--add-root'") {
+			continue
+		}
+		out = append(out, l)
+	}
+	return strings.TrimSpace(strings.Join(out, "\n"))
+}
+
+// storeDir is the Nix store directory, as Nix itself determines it.
+func storeDir() string {
+	if d := os.Getenv("NIX_STORE_DIR"); d != "" {
+		return strings.TrimRight(d, "/")
+	}
+	return "/nix/store"
+}

@@ -1,0 +1,259 @@
+package eval
+
+import (
+	"fmt"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// InputKind is how an input's value is passed to the release function.
+type InputKind int
+
+// The kinds of input values.
+const (
+	// KindPath is a path: Hydra passes it as an attribute set
+	// { outPath = <path>; rev = …; … } (builtins.storePath for store paths)
+	// and adds it to the search path as <name>.
+	KindPath InputKind = iota + 1
+	// KindString is passed as a Nix string (--argstr).
+	KindString
+	// KindBool is passed as true or false; Value must be "true" or "false".
+	KindBool
+	// KindNix is a Nix expression passed verbatim (--arg).
+	KindNix
+)
+
+// String returns the kind's name as Hydra spells the input type.
+func (k InputKind) String() string {
+	switch k {
+	case KindPath:
+		return "path"
+	case KindString:
+		return "string"
+	case KindBool:
+		return "boolean"
+	case KindNix:
+		return "nix"
+	}
+	return "InputKind(" + strconv.Itoa(int(k)) + ")"
+}
+
+// Input is one argument of the release function.
+type Input struct {
+	Kind InputKind
+	// Value is the path, the string, "true"/"false" or the Nix expression.
+	Value string
+	// The attributes below are passed next to outPath for KindPath inputs,
+	// each only when set, as Hydra does for fetched inputs.
+	InputType string // e.g. "git", "path"
+	URI       string
+	Rev       string
+	ShortRev  string
+	RevCount  int // passed when > 0
+	GitTag    string
+	Version   string
+}
+
+// Backend selects the program that evaluates.
+type Backend int
+
+// The backends.
+const (
+	// BackendAuto uses nix-eval-jobs when it is on PATH, else nix-instantiate.
+	BackendAuto Backend = iota
+	// BackendInstantiate walks the jobset with nix-instantiate and a walker
+	// expression.
+	BackendInstantiate
+	// BackendNixEvalJobs runs nix-eval-jobs and reads its JSON lines.
+	BackendNixEvalJobs
+)
+
+// Defaults applied to a zero Request field.
+const (
+	DefaultTimeout         = time.Hour
+	DefaultMaxMemoryMB     = 4096
+	DefaultMaxErrorDetails = 1000
+)
+
+// Request describes one evaluation: either a legacy expression (NixExprInput
+// and NixExprPath with Inputs) or a flake (Flake).
+type Request struct {
+	// NixExprInput names the input (of KindPath) holding the expression.
+	NixExprInput string
+	// NixExprPath is the expression's path relative to that input.
+	NixExprPath string
+	// Inputs are the release function's arguments by name.
+	Inputs map[string]Input
+
+	// Flake is a flake reference; when set the flake's hydraJobs (else
+	// checks) are evaluated and Inputs are ignored.
+	Flake string
+
+	// Timeout bounds the whole evaluation; the process group is killed on
+	// expiry. Zero means DefaultTimeout.
+	Timeout time.Duration
+	// MaxMemoryMB bounds the evaluator's garbage-collected heap
+	// (GC_MAXIMUM_HEAP_SIZE) and, with headroom, its address space. Zero
+	// means DefaultMaxMemoryMB.
+	MaxMemoryMB int
+	// MaxErrorDetails caps how many failing jobs get Nix's own error message
+	// (each costs one extra nix-instantiate run). Zero means
+	// DefaultMaxErrorDetails; negative means none.
+	MaxErrorDetails int
+	// Workers is how many Nix processes run at once while collecting error
+	// messages (and nix-eval-jobs --workers). Zero means 2.
+	Workers int
+	// AllowIFD allows import-from-derivation.
+	AllowIFD bool
+	// GCRootsDir, when set, receives one symlink per job .drv so that a
+	// garbage collection cannot delete them. It must lie under
+	// /nix/var/nix/gcroots for Nix to honour the links.
+	GCRootsDir string
+	// Backend selects the evaluating program.
+	Backend Backend
+	// NixBinDir is where nix-instantiate and nix live; empty means PATH.
+	NixBinDir string
+}
+
+func (r Request) timeout() time.Duration {
+	if r.Timeout > 0 {
+		return r.Timeout
+	}
+	return DefaultTimeout
+}
+
+func (r Request) maxMemoryMB() int {
+	if r.MaxMemoryMB > 0 {
+		return r.MaxMemoryMB
+	}
+	return DefaultMaxMemoryMB
+}
+
+func (r Request) maxErrorDetails() int {
+	switch {
+	case r.MaxErrorDetails < 0:
+		return 0
+	case r.MaxErrorDetails == 0:
+		return DefaultMaxErrorDetails
+	}
+	return r.MaxErrorDetails
+}
+
+func (r Request) workers() int {
+	if r.Workers > 0 {
+		return r.Workers
+	}
+	return 2
+}
+
+func (r Request) bin(name string) string {
+	if r.NixBinDir == "" {
+		return name
+	}
+	return filepath.Join(r.NixBinDir, name)
+}
+
+// validate checks the request and returns the absolute path of the legacy
+// expression file ("" for flakes).
+func (r Request) validate() (string, error) {
+	if r.Flake != "" {
+		if r.NixExprInput != "" || r.NixExprPath != "" {
+			return "", fmt.Errorf("request has both a flake and a Nix expression")
+		}
+		return "", nil
+	}
+	for _, name := range sortedNames(r.Inputs) {
+		in := r.Inputs[name]
+		if !isNixIdentifier(name) {
+			return "", fmt.Errorf("input name %q is not a Nix identifier (letters, digits, _, ' and -, not starting with a digit)", name)
+		}
+		switch in.Kind {
+		case KindPath:
+			if !filepath.IsAbs(in.Value) {
+				return "", fmt.Errorf("input %s: path %q is not absolute", name, in.Value)
+			}
+		case KindBool:
+			if in.Value != "true" && in.Value != "false" {
+				return "", fmt.Errorf("input %s: boolean value %q is neither true nor false", name, in.Value)
+			}
+		case KindString, KindNix:
+		default:
+			return "", fmt.Errorf("input %s: unknown kind %v", name, in.Kind)
+		}
+	}
+	if r.NixExprInput == "" {
+		return "", fmt.Errorf("request has neither a flake nor a Nix expression input")
+	}
+	in, ok := r.Inputs[r.NixExprInput]
+	if !ok {
+		return "", fmt.Errorf("nix expression input %q is not among the inputs", r.NixExprInput)
+	}
+	if in.Kind != KindPath {
+		return "", fmt.Errorf("nix expression input %q is a %v, not a path", r.NixExprInput, in.Kind)
+	}
+	rel := filepath.Clean(r.NixExprPath)
+	if r.NixExprPath == "" || filepath.IsAbs(rel) || rel == ".." || strings.HasPrefix(rel, "../") {
+		return "", fmt.Errorf("nix expression path %q must be relative and inside input %s", r.NixExprPath, r.NixExprInput)
+	}
+	return filepath.Join(in.Value, rel), nil
+}
+
+// nixArgs renders the inputs as nix-instantiate / nix-eval-jobs arguments:
+// -I for paths and --arg/--argstr for every input, in name order.
+func (r Request) nixArgs(storeDir string) []string {
+	var args []string
+	for _, name := range sortedNames(r.Inputs) {
+		in := r.Inputs[name]
+		switch in.Kind {
+		case KindPath:
+			args = append(args, "-I", name+"="+in.Value, "--arg", name, pathArg(in, storeDir))
+		case KindString:
+			args = append(args, "--argstr", name, in.Value)
+		case KindBool:
+			args = append(args, "--arg", name, in.Value)
+		case KindNix:
+			args = append(args, "--arg", name, "(\n"+in.Value+"\n)")
+		}
+	}
+	return args
+}
+
+// pathArg renders a path input as Hydra's attribute set.
+func pathArg(in Input, storeDir string) string {
+	var b strings.Builder
+	b.WriteString("{ outPath = ")
+	if strings.HasPrefix(in.Value, storeDir+"/") {
+		b.WriteString("builtins.storePath " + nixString(in.Value))
+	} else {
+		b.WriteString("/. + " + nixString(in.Value))
+	}
+	b.WriteString(";")
+	attr := func(k, v string) {
+		if v != "" {
+			b.WriteString(" " + k + " = " + nixString(v) + ";")
+		}
+	}
+	attr("inputType", in.InputType)
+	attr("uri", in.URI)
+	attr("rev", in.Rev)
+	if in.RevCount > 0 {
+		b.WriteString(" revCount = " + strconv.Itoa(in.RevCount) + ";")
+	}
+	attr("shortRev", in.ShortRev)
+	attr("gitTag", in.GitTag)
+	attr("version", in.Version)
+	b.WriteString(" }")
+	return b.String()
+}
+
+func sortedNames(m map[string]Input) []string {
+	names := make([]string, 0, len(m))
+	for n := range m {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}

@@ -1,0 +1,3 @@
+# Blocks on reading the FIFO given as the fifo argument.
+{ fifo }:
+{ stuck = import fifo; }

@@ -1,0 +1,1 @@
+{ big = builtins.length (builtins.genList (x: toString x) 20000000); }

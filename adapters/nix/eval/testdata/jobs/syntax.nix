@@ -1,0 +1,2 @@
+with import ./config.nix;
+{ oops = mkDerivation { name = "oops" }

@@ -1,0 +1,1 @@
+(import ./config.nix).mkDerivation { name = "alone"; }

@@ -1,0 +1,111 @@
+# Walker for buildledger's evaluator: turns a jobset's attribute set into a
+# flat list of job records the Go side decodes.
+#
+#   root   the jobset's attribute set (release.nix result or flake hydraJobs)
+#   only   null to walk everything, or a list of attribute paths (lists of
+#          names) whose subtrees are walked
+#   catch  wrap each attribute in builtins.tryEval so that a throw or a
+#          failed assertion becomes an error record instead of killing the
+#          whole evaluation
+#   probe  null, or an attribute path whose kind (and child names) is
+#          returned instead of walking
+#
+# A job record: { attr = [ names ]; name; system; drvPath;
+#   outputs = [ { name; path; } ]; meta = { ... }; agg; glob; cons; }
+# An error record: { attr = [ names ]; err = "caught" | "unsupported"; kind; }
+{ root, only, catch, probe }:
+let
+  inherit (builtins)
+    attrNames concatMap deepSeq filter getAttr isAttrs isBool isInt isList
+    isString map tryEval typeOf;
+
+  attempt = x: if catch then tryEval x else { success = true; value = x; };
+
+  kindOf = v:
+    if isAttrs v then (if (v.type or null) == "derivation" then "drv" else "set")
+    else if v == null then "null"
+    else typeOf v;
+
+  at = path: v: if path == [ ] then v else at (builtins.tail path) (getAttr (builtins.head path) v);
+
+  str = x: if isString x then x else null;
+  int = x: if isInt x then x else null;
+
+  license1 = l:
+    if isString l then l
+    else if isAttrs l then {
+      shortName = str (l.shortName or null);
+      fullName = str (l.fullName or null);
+      spdxId = str (l.spdxId or null);
+    }
+    else null;
+
+  maintainer1 = m:
+    if isString m then m
+    else if isAttrs m then {
+      email = str (m.email or null);
+      name = str (m.name or null);
+    }
+    else null;
+
+  listOf = f: x: if isList x then map f x else if x == null then [ ] else [ (f x) ];
+
+  homepage = h: if isList h then (if h == [ ] then null else str (builtins.head h)) else str h;
+
+  channel = m:
+    let c = m.isHydraChannel or (m.isChannel or false); in
+    if isBool c then c else false;
+
+  metaOf = m:
+    if isAttrs m then {
+      description = str (m.description or null);
+      homepage = homepage (m.homepage or null);
+      license = listOf license1 (m.license or null);
+      maintainers = listOf maintainer1 (m.maintainers or null);
+      timeout = int (m.timeout or null);
+      maxSilent = int (m.maxSilent or null);
+      schedulingPriority = int (m.schedulingPriority or null);
+      isChannel = channel m;
+    }
+    else { };
+
+  constituent = c:
+    if isString c then { n = c; }
+    else if isAttrs c then { d = c.drvPath; }
+    else { bad = typeOf c; };
+
+  job = path: d:
+    let
+      agg = (d._hydraAggregate or false) == true;
+      r = {
+        attr = path;
+        name = d.name;
+        system = d.system;
+        drvPath = d.drvPath;
+        outputs = map (o: { name = o; path = (getAttr o d).outPath; }) (d.outputs or [ "out" ]);
+        meta = metaOf (d.meta or null);
+        inherit agg;
+        glob = agg && (d._hydraGlobConstituents or false) == true;
+        cons = if agg then map constituent (d.constituents or [ ]) else [ ];
+      };
+      t = attempt (deepSeq r r);
+    in
+    if t.success then t.value else { attr = path; err = "caught"; kind = "drv"; };
+
+  walk = path: v:
+    let t = attempt (kindOf v); in
+    if !t.success then [ { attr = path; err = "caught"; kind = "unknown"; } ]
+    else if t.value == "drv" then [ (job path v) ]
+    else if t.value == "set" then
+      concatMap (n: walk (path ++ [ n ]) (getAttr n v))
+        (filter (n: n != "recurseForDerivations") (attrNames v))
+    else if t.value == "null" then [ ]
+    else [ { attr = path; err = "unsupported"; kind = t.value; } ];
+
+  probed =
+    let v = at probe root; k = kindOf v; in
+    { kind = k; names = if k == "set" then filter (n: n != "recurseForDerivations") (attrNames v) else [ ]; };
+in
+if probe != null then probed
+else if only == null then walk [ ] root
+else concatMap (p: walk p (at p root)) only

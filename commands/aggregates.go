@@ -1,0 +1,64 @@
+package commands
+
+import (
+	"context"
+
+	"buildledger/domain/domainerr"
+	"buildledger/domain/jobset"
+	"buildledger/domain/machine"
+	"buildledger/domain/names"
+	"buildledger/domain/project"
+	"buildledger/domain/streams"
+	"buildledger/domain/user"
+)
+
+// The configuration aggregates.
+var (
+	ProjectAggregate = Aggregate[project.State]{Name: "project", Evolve: project.Evolve, EvolveAt: project.EvolveAt}
+	JobsetAggregate  = Aggregate[jobset.State]{Name: "jobset", Evolve: jobset.Evolve, EvolveAt: jobset.EvolveAt}
+	UserAggregate    = Aggregate[user.State]{Name: "user", Evolve: user.Evolve}
+	MachineAggregate = Aggregate[machine.State]{Name: "machine", Evolve: machine.Evolve}
+)
+
+// Handlers carries out the configuration commands. Each method takes the
+// caller's metadata (Actor is required) and returns what was appended.
+type Handlers struct {
+	rt  *Runtime
+	ids *Allocator
+}
+
+// NewHandlers returns Handlers writing through rt and taking jobset ids
+// from ids.
+func NewHandlers(rt *Runtime, ids *Allocator) *Handlers {
+	return &Handlers{rt: rt, ids: ids}
+}
+
+func (h *Handlers) loadProject(ctx context.Context, name string) (project.State, error) {
+	l, err := Load(ctx, h.rt, streams.Project(name), ProjectAggregate)
+	return l.State, err
+}
+
+func (h *Handlers) loadUser(ctx context.Context, name string) (user.State, error) {
+	l, err := Load(ctx, h.rt, streams.User(name), UserAggregate)
+	return l.State, err
+}
+
+// projectAddr refuses a project name that cannot exist, before it is
+// turned into a stream name.
+func projectAddr(name string) error {
+	if !names.Project(name) {
+		return domainerr.NotFound("project", name)
+	}
+	return nil
+}
+
+// jobsetAddr is projectAddr for a jobset.
+func jobsetAddr(projectName, name string) error {
+	if err := projectAddr(projectName); err != nil {
+		return err
+	}
+	if !names.Jobset(name) {
+		return domainerr.NotFound("jobset", projectName+":"+name)
+	}
+	return nil
+}

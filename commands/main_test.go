@@ -1,0 +1,34 @@
+package commands_test
+
+import (
+	"os"
+	"testing"
+	"time"
+
+	"buildledger/adapters/eventstore/pglog"
+	"buildledger/adapters/postgres/pgtest"
+	"buildledger/commands"
+	"buildledger/events"
+)
+
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+
+// fixedNow is the time of the test clock.
+var fixedNow = time.Unix(1700000000, 0)
+
+// newRuntime returns a runtime over a fresh Postgres log.
+func newRuntime(t *testing.T, opts commands.Options) (*commands.Runtime, events.Store) {
+	t.Helper()
+	store := pglog.New(pgtest.NewPool(t), pglog.Options{})
+	if opts.Clock == nil {
+		opts.Clock = commands.ClockFunc(func() time.Time { return fixedNow })
+	}
+	if opts.Host == "" {
+		opts.Host = "testhost"
+	}
+	return commands.NewRuntime(store, events.NewCodec(), opts), store
+}
+
+func md(actor string) events.Metadata {
+	return events.Metadata{Actor: actor, CorrelationID: "corr-" + actor, CausationID: "cause-" + actor}
+}

@@ -1,0 +1,32 @@
+package commands
+
+import (
+	"context"
+
+	"buildledger/domain/project"
+	"buildledger/domain/streams"
+	"buildledger/events"
+)
+
+// UpdateProject replaces a project's configuration; a new owner must be
+// an existing user.
+type UpdateProject struct {
+	Name   string
+	Config events.ProjectConfig
+}
+
+// UpdateProject appends ProjectUpdated to project-<name>, or nothing if
+// the configuration is unchanged.
+func (h *Handlers) UpdateProject(ctx context.Context, md events.Metadata, c UpdateProject) (Result, error) {
+	if err := projectAddr(c.Name); err != nil {
+		return Result{}, err
+	}
+	return Execute(ctx, h.rt, streams.Project(c.Name), ProjectAggregate, func(s project.State) ([]events.Payload, error) {
+		if s.Exists && c.Config.Owner != s.Config.Owner {
+			if err := h.requireUser(ctx, "owner", c.Config.Owner); err != nil {
+				return nil, err
+			}
+		}
+		return project.Decide(s, project.Update(c))
+	}, md)
+}

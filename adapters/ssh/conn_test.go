@@ -31,6 +31,7 @@ func starters(t *testing.T) map[string]func(ctx context.Context, script string) 
 }
 
 func TestConnCommands(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name       string
 		script     string
@@ -73,6 +74,7 @@ func TestConnCommands(t *testing.T) {
 }
 
 func TestConnPipesStdinToStdout(t *testing.T) {
+	t.Parallel()
 	payload := make([]byte, 3<<20)
 	_, err := rand.Read(payload)
 	require.NoError(t, err)
@@ -99,6 +101,7 @@ func TestConnPipesStdinToStdout(t *testing.T) {
 }
 
 func TestConnStderrKeepsTail(t *testing.T) {
+	t.Parallel()
 	// 200 kB of noise, then a marker: only the last 64 KiB are kept.
 	script := `i=0; while [ $i -lt 2000 ]; do echo 0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456 >&2; i=$((i+1)); done; echo THE-END >&2`
 	for kind, start := range starters(t) {
@@ -116,6 +119,7 @@ func TestConnStderrKeepsTail(t *testing.T) {
 }
 
 func TestConnContextCancelKills(t *testing.T) {
+	t.Parallel()
 	for kind, start := range starters(t) {
 		t.Run(kind, func(t *testing.T) {
 			ctx, cancel := context.WithCancel(context.Background())
@@ -133,6 +137,7 @@ func TestConnContextCancelKills(t *testing.T) {
 }
 
 func TestConnCloseStopsCommand(t *testing.T) {
+	t.Parallel()
 	for kind, start := range starters(t) {
 		t.Run(kind, func(t *testing.T) {
 			conn, err := start(context.Background(), "exec sleep 300")

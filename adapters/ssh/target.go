@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/url"
 	"os/user"
+	"strings"
 	"time"
 )
 
@@ -54,6 +55,9 @@ type endpoint struct {
 
 // parseURI parses "ssh://[user@]host[:port]".
 func parseURI(uri string) (endpoint, error) {
+	if !strings.Contains(uri, "://") {
+		return endpoint{}, fmt.Errorf("machine URI %q has no scheme: want ssh://[user@]host[:port]", uri)
+	}
 	u, err := url.Parse(uri)
 	if err != nil {
 		return endpoint{}, fmt.Errorf("parse machine URI %q: %w", uri, err)

@@ -135,11 +135,12 @@ func parseEntry(entry, localSystem string) (Machine, error) {
 }
 
 // splitList splits a comma-separated list, dropping empty items as Nix
-// does; nil for an empty list.
+// does, and "-" items, which could not be written back; nil for an empty
+// list.
 func splitList(s string) []string {
 	var out []string
 	for it := range strings.SplitSeq(s, ",") {
-		if it != "" {
+		if it != "" && it != "-" {
 			out = append(out, it)
 		}
 	}

@@ -36,6 +36,7 @@ type Cluster struct {
 	Port      int
 	bin       string
 	owner     *syscall.Credential
+	borrowed  bool
 }
 
 // superuser is the role initdb creates; the cluster trusts local
@@ -72,9 +73,19 @@ func StartCluster(ctx context.Context, opts ClusterOptions) (*Cluster, error) {
 			return nil, fmt.Errorf("chown %s: %w", dataDir, err)
 		}
 	}
+	// Two processes starting the same cluster take turns.
+	unlock, err := lockFile(dataDir + ".lock")
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	if _, err := os.Stat(filepath.Join(dataDir, "PG_VERSION")); errors.Is(err, os.ErrNotExist) {
 		logf("initialising PostgreSQL cluster in %s", dataDir)
-		if err := c.run(ctx, "initdb", "-D", dataDir, "-U", superuser, "--auth=trust", "-E", "UTF8", "--locale=C"); err != nil {
+		args := []string{"-D", dataDir, "-U", superuser, "--auth=trust", "-E", "UTF8", "--locale=C"}
+		if !opts.Durable {
+			args = append(args, "--no-sync")
+		}
+		if err := c.run(ctx, "initdb", args...); err != nil {
 			return nil, err
 		}
 	}
@@ -83,10 +94,13 @@ func StartCluster(ctx context.Context, opts ClusterOptions) (*Cluster, error) {
 			return nil, err
 		}
 	}
-	// A cluster left running by a killed process is stopped first, so the
-	// port and options are ours.
-	if _, err := os.Stat(filepath.Join(dataDir, "postmaster.pid")); err == nil {
-		_ = c.run(ctx, "pg_ctl", "-D", dataDir, "-m", "immediate", "-w", "stop")
+	// A cluster already running in this directory (another buildledger
+	// process started it) is shared, not restarted: this process does not
+	// own it and Stop leaves it running.
+	if port, ok := c.runningPort(ctx); ok {
+		c.Port, c.borrowed = port, true
+		logf("using the PostgreSQL cluster already running in %s on port %d", dataDir, port)
+		return c, nil
 	}
 	settings := []string{
 		"-c", "listen_addresses=127.0.0.1",
@@ -110,9 +124,31 @@ func (c *Cluster) URL(db string) string {
 	return fmt.Sprintf("postgres://%s@127.0.0.1:%d/%s?sslmode=disable", superuser, c.Port, db)
 }
 
-// Stop shuts the cluster down (fast mode: open sessions are ended).
+// Stop shuts the cluster down (fast mode: open sessions are ended), unless
+// this process found it already running.
 func (c *Cluster) Stop(ctx context.Context) error {
+	if c.borrowed {
+		return nil
+	}
 	return c.run(ctx, "pg_ctl", "-D", c.DataDir, "-m", "fast", "-w", "stop")
+}
+
+// runningPort reports the port of a server running in the data directory.
+// postmaster.pid holds it on its fourth line.
+func (c *Cluster) runningPort(ctx context.Context) (int, bool) {
+	b, err := os.ReadFile(filepath.Join(c.DataDir, "postmaster.pid"))
+	if err != nil {
+		return 0, false
+	}
+	if c.run(ctx, "pg_ctl", "-D", c.DataDir, "status") != nil {
+		return 0, false
+	}
+	lines := strings.Split(string(b), "\n")
+	if len(lines) < 4 {
+		return 0, false
+	}
+	port, err := strconv.Atoi(strings.TrimSpace(lines[3]))
+	return port, err == nil
 }
 
 func (c *Cluster) run(ctx context.Context, tool string, args ...string) error {
@@ -156,6 +192,20 @@ func systemUser(name string) (*syscall.Credential, error) {
 		return nil, fmt.Errorf("gid of %s: %w", name, err)
 	}
 	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, nil
+}
+
+// lockFile takes an exclusive lock on path, creating it, and returns the
+// function that releases it.
+func lockFile(path string) (func(), error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("lock %s: %w", path, err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("lock %s: %w", path, err)
+	}
+	return func() { f.Close() }, nil
 }
 
 func freePort() (int, error) {

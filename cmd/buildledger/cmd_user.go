@@ -1,0 +1,111 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"buildledger/commands"
+	"buildledger/domain/password"
+)
+
+// stringList is a repeatable string flag.
+type stringList []string
+
+func (s *stringList) String() string     { return strings.Join(*s, ",") }
+func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
+
+func runUser(ctx context.Context, a *app, args []string) error {
+	if len(args) == 0 || args[0] != "create" {
+		return errors.New("usage: buildledger user create NAME [--role ROLE]... [--password-file FILE] [--email ADDR] [--full-name NAME]")
+	}
+	var (
+		cfg              config
+		roles            stringList
+		pwFile, email, fn string
+	)
+	fs := a.newFlagSet("user create", "user create NAME [--role ROLE]... --password-file FILE [flags]")
+	cfg.register(fs, false)
+	fs.Var(&roles, "role", "role to grant (admin, create-projects, restart-jobs, bump-to-front, cancel-build, eval-jobset); repeatable")
+	fs.StringVar(&pwFile, "password-file", "", "file holding the password (first line); - reads standard input")
+	fs.StringVar(&email, "email", "", "email address (default NAME@localhost)")
+	fs.StringVar(&fn, "full-name", "", "full name")
+	name, rest := "", args[1:]
+	if len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
+		name, rest = rest[0], rest[1:]
+	}
+	if err := fs.Parse(rest); err != nil {
+		return err
+	}
+	if name == "" && fs.NArg() > 0 {
+		name = fs.Arg(0)
+	}
+	if name == "" {
+		fs.Usage()
+		return errors.New("missing user NAME")
+	}
+	if pwFile == "" {
+		return errors.New("--password-file is required (a file with the password on its first line, or - for standard input)")
+	}
+	pw, err := readPassword(pwFile)
+	if err != nil {
+		return err
+	}
+	if email == "" {
+		email = name + "@localhost"
+	}
+	hash, err := password.Hash(pw, password.DefaultParams)
+	if err != nil {
+		return err
+	}
+	sys, err := openSystem(ctx, cfg, a.logger())
+	if err != nil {
+		return err
+	}
+	defer sys.Close()
+	md := commands.NewMetadata(commands.ComponentActor("cli"), sys.runtime)
+	if _, err := sys.handlers.CreateUser(ctx, md, commands.CreateUser{UserName: name, FullName: fn, EmailAddress: email, PasswordHash: hash, Roles: roles}); err != nil {
+		return err
+	}
+	fmt.Fprintf(a.stdout, "created user %s with roles [%s]\n", name, strings.Join(roles, ", "))
+	return nil
+}
+
+func readPassword(file string) (string, error) {
+	var b []byte
+	var err error
+	if file == "-" {
+		b, err = readAllLimited(os.Stdin)
+	} else {
+		b, err = os.ReadFile(file)
+	}
+	if err != nil {
+		return "", fmt.Errorf("read password: %w", err)
+	}
+	pw, _, _ := strings.Cut(string(b), "\n")
+	pw = strings.TrimRight(pw, "\r")
+	if pw == "" {
+		return "", fmt.Errorf("password file %s: first line is empty", file)
+	}
+	return pw, nil
+}
+
+func readAllLimited(f *os.File) ([]byte, error) {
+	buf := make([]byte, 4096)
+	n, err := f.Read(buf)
+	if n > 0 {
+		return buf[:n], nil
+	}
+	return nil, err
+}
+
+// generatePassword returns a random password for the initial admin.
+func generatePassword() string {
+	b := make([]byte, 18)
+	_, _ = rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}

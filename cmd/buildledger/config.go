@@ -1,0 +1,35 @@
+package main
+
+import (
+	"flag"
+	"os"
+	"path/filepath"
+)
+
+// config holds the flags shared by every command that touches the ledger.
+type config struct {
+	home        string
+	databaseURL string
+	listen      string
+	eventStore  string
+}
+
+// register adds the shared flags to fs, with defaults from the
+// environment.
+func (c *config) register(fs *flag.FlagSet, withListen bool) {
+	fs.StringVar(&c.home, "home", envOr("BUILDLEDGER_HOME", ".buildledger"), "data directory (private Postgres, logs, cache); env BUILDLEDGER_HOME")
+	fs.StringVar(&c.databaseURL, "database-url", os.Getenv("BUILDLEDGER_DATABASE_URL"), "use this Postgres instead of the private cluster; env BUILDLEDGER_DATABASE_URL")
+	fs.StringVar(&c.eventStore, "eventstore", envOr("BUILDLEDGER_EVENTSTORE", "postgres"), "event store: postgres (the log in the read-model database) or esdb://host:2113?tls=false; env BUILDLEDGER_EVENTSTORE")
+	if withListen {
+		fs.StringVar(&c.listen, "listen", envOr("BUILDLEDGER_LISTEN", "127.0.0.1:3000"), "address of the web server; env BUILDLEDGER_LISTEN")
+	}
+}
+
+func (c *config) postgresDir() string { return filepath.Join(c.home, "postgres") }
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}

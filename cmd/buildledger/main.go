@@ -1,0 +1,90 @@
+// Command buildledger is a Nix continuous-integration server built as an
+// event-sourced ledger. Run "buildledger help" for its commands.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"sort"
+	"strings"
+	"syscall"
+)
+
+// command is one subcommand.
+type command struct {
+	name    string
+	summary string
+	run     func(ctx context.Context, app *app, args []string) error
+}
+
+// app carries what every command shares: where it writes and its
+// configuration.
+type app struct {
+	stdout, stderr io.Writer
+	commands       []command
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(newApp(os.Stdout, os.Stderr).main(ctx, os.Args[1:]))
+}
+
+func newApp(stdout, stderr io.Writer) *app {
+	a := &app{stdout: stdout, stderr: stderr}
+	a.commands = []command{
+		{"up", "start everything in one process: private Postgres, projector, web on --listen", runUp},
+		{"migrate", "create or update the event log and read-model tables", runMigrate},
+		{"projector", "run the projections that keep the read models up to date", runProjector},
+		{"replay", "rebuild the read models from the log (or as they were --until a time or position)", runReplay},
+		{"user", "manage users: user create NAME --role ROLE --password-file FILE", runUser},
+		{"events", "inspect the log: events tail [--stream PREFIX] [--type T]", runEvents},
+	}
+	sort.Slice(a.commands, func(i, j int) bool { return a.commands[i].name < a.commands[j].name })
+	return a
+}
+
+func (a *app) main(ctx context.Context, args []string) int {
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		a.usage(a.stdout)
+		return 0
+	}
+	for _, c := range a.commands {
+		if c.name == args[0] {
+			err := c.run(ctx, a, args[1:])
+			if err == nil || errors.Is(err, flag.ErrHelp) {
+				return 0
+			}
+			fmt.Fprintf(a.stderr, "buildledger %s: %v\n", c.name, err)
+			return 1
+		}
+	}
+	fmt.Fprintf(a.stderr, "buildledger: unknown command %q\n\n", args[0])
+	a.usage(a.stderr)
+	return 2
+}
+
+func (a *app) usage(w io.Writer) {
+	fmt.Fprintln(w, "usage: buildledger COMMAND [flags]\n\ncommands:")
+	for _, c := range a.commands {
+		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintln(w, "\nRun 'buildledger COMMAND --help' for a command's flags.")
+}
+
+// newFlagSet returns a flag set for a subcommand that prints its usage to
+// stderr and returns errors instead of exiting.
+func (a *app) newFlagSet(name, usage string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(a.stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(a.stderr, "usage: buildledger %s\n\nflags:\n", strings.TrimSpace(usage))
+		fs.PrintDefaults()
+	}
+	return fs
+}

@@ -1,0 +1,104 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"buildledger/adapters/eventstore/pglog"
+	"buildledger/adapters/postgres"
+	"buildledger/commands"
+	"buildledger/events"
+	"buildledger/projections"
+	"buildledger/projections/hydra"
+)
+
+// system is the wired ledger: database, event store, codec and command
+// runtime.
+type system struct {
+	cfg      config
+	log      *slog.Logger
+	cluster  *postgres.Cluster
+	pool     *pgxpool.Pool
+	store    events.Store
+	codec    *events.Codec
+	runtime  *commands.Runtime
+	handlers *commands.Handlers
+}
+
+// openSystem connects to the database (starting the private cluster when
+// no URL is given), migrates it and opens the event store.
+func openSystem(ctx context.Context, cfg config, log *slog.Logger) (*system, error) {
+	s := &system{cfg: cfg, log: log, codec: events.NewCodec()}
+	url := cfg.databaseURL
+	if url == "" {
+		c, err := postgres.StartCluster(ctx, postgres.ClusterOptions{
+			DataDir: cfg.postgresDir(),
+			Durable: true,
+			Logf:    func(f string, a ...any) { log.Info(fmt.Sprintf(f, a...)) },
+		})
+		if err != nil {
+			return nil, err
+		}
+		s.cluster = c
+		url = c.URL("postgres")
+		if err := postgres.WaitReady(ctx, url, 30*time.Second); err != nil {
+			s.Close()
+			return nil, err
+		}
+	}
+	pool, err := postgres.Open(ctx, url)
+	if err != nil {
+		s.Close()
+		return nil, err
+	}
+	s.pool = pool
+	if err := postgres.Migrate(ctx, pool); err != nil {
+		s.Close()
+		return nil, err
+	}
+	switch {
+	case cfg.eventStore == "" || cfg.eventStore == "postgres" || cfg.eventStore == "pglog":
+		s.store = pglog.New(pool, pglog.Options{})
+	case strings.HasPrefix(cfg.eventStore, "esdb"):
+		store, err := openESDB(ctx, cfg.eventStore)
+		if err != nil {
+			s.Close()
+			return nil, err
+		}
+		s.store = store
+	default:
+		s.Close()
+		return nil, fmt.Errorf("--eventstore %q: want postgres or an esdb:// connection string", cfg.eventStore)
+	}
+	host, _ := os.Hostname()
+	s.runtime = commands.NewRuntime(s.store, s.codec, commands.Options{Host: host, Logger: log})
+	s.handlers = commands.NewHandlers(s.runtime, commands.NewAllocator(s.runtime, commands.AllocatorOptions{}))
+	return s, nil
+}
+
+// Close releases the database and stops the private cluster if this
+// process started it.
+func (s *system) Close() {
+	if s.pool != nil {
+		s.pool.Close()
+	}
+	if s.cluster != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := s.cluster.Stop(ctx); err != nil {
+			s.log.Warn("stop postgres", "err", err)
+		}
+	}
+}
+
+// readModels is every projection that writes the read models, in the
+// order they apply a batch.
+func readModels() []projections.Projection {
+	return []projections.Projection{hydra.Projection{}}
+}

@@ -1,0 +1,83 @@
+package hydra
+
+import (
+	"buildledger/events"
+)
+
+func inputFetched(w *writer, p *events.InputFetched) {
+	w.insert("eval_staging_inputs", []string{"eval", "name", "altNr", "type", "uri", "revision", "value", "dependency", "path", "sha256hash", "shortRevLength"},
+		p.EvalID, p.Name, p.AltNr, p.Type, nullIfEmpty(p.URI), nullIfEmpty(p.Revision), nullIfEmpty(p.Value),
+		nullIfZero(p.DependencyBuild), nullIfEmpty(p.StorePath), nullIfEmpty(p.SHA256), nullIfZero(int64(p.ShortRevLength)))
+}
+
+func jobEvaluated(w *writer, p *events.JobEvaluated) {
+	w.insert("eval_staging_members", []string{"eval", "build", "isNew"}, p.EvalID, p.BuildID, boolInt(p.IsNew))
+	for _, c := range p.ConstituentBuilds {
+		w.insert("eval_staging_constituents", []string{"eval", "aggregate", "constituent"}, p.EvalID, p.BuildID, c)
+	}
+}
+
+func evaluationFinished(w *writer, p *events.EvaluationFinished) error {
+	// Per-job errors become the eval's EvaluationErrors row and the
+	// jobset's errorMsg, as Hydra reports them: "job: message" per line.
+	err := w.exec(`insert into EvaluationErrors (id, errorMsg, errorTime)
+		select $1, string_agg(job || ': ' || error, E'\n' order by nr), $2
+		from eval_staging_errors where eval = $1 having count(*) > 0`, p.EvalID, p.Timestamp)
+	if err != nil {
+		return err
+	}
+	err = w.exec(`insert into JobsetEvals (id, jobset_id, evaluationerror_id, timestamp, checkoutTime, evalTime,
+			hasNewBuilds, hash, nrBuilds, flake, nixExprInput, nixExprPath)
+		values ($1, $2, (select id from EvaluationErrors where id = $1), $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+		p.EvalID, p.JobsetID, p.Timestamp, p.CheckoutTime, p.EvalTime, boolInt(p.HasNewBuilds), p.Hash, p.NrBuilds,
+		nullIfEmpty(p.Flake), nullIfEmpty(p.NixExprInput), nullIfEmpty(p.NixExprPath))
+	if err != nil {
+		return err
+	}
+	moves := []string{
+		`insert into JobsetEvalInputs (eval, name, altNr, type, uri, revision, value, dependency, path, sha256hash, shortRevLength)
+			select eval, name, altNr, type, uri, revision, value, dependency, path, sha256hash, shortRevLength
+			from eval_staging_inputs where eval = $1`,
+		`insert into JobsetEvalMembers (eval, build, isNew) select eval, build, isNew from eval_staging_members where eval = $1`,
+		`insert into AggregateConstituents (aggregate, constituent)
+			select distinct aggregate, constituent from eval_staging_constituents where eval = $1 on conflict do nothing`,
+		// isCurrent follows the latest evaluation of the jobset.
+		`update Builds set isCurrent = 0 where jobset_id = (select jobset_id from JobsetEvals where id = $1) and isCurrent = 1
+			and id not in (select build from eval_staging_members where eval = $1)`,
+		`update Builds set isCurrent = 1 where id in (select build from eval_staging_members where eval = $1) and isCurrent is distinct from 1`,
+	}
+	for _, m := range moves {
+		if err := w.exec(m, p.EvalID); err != nil {
+			return err
+		}
+	}
+	if err := dropStaging(w, p.EvalID); err != nil {
+		return err
+	}
+	return w.exec(`update Jobsets set lastCheckedTime = $2, startTime = null, triggerTime = null, fetchErrorMsg = null,
+			errorMsg = (select errorMsg from EvaluationErrors where id = $3),
+			errorTime = case when exists (select 1 from EvaluationErrors where id = $3) then $2 else errorTime end
+		where id = $1`, p.JobsetID, p.Timestamp, p.EvalID)
+}
+
+func evaluationFailed(w *writer, p *events.EvaluationFailed) error {
+	if err := dropStaging(w, p.EvalID); err != nil {
+		return err
+	}
+	if p.Phase == "fetch" {
+		return w.exec(`update Jobsets set fetchErrorMsg = $3, lastCheckedTime = $4, startTime = null, triggerTime = null
+			where project = $1 and name = $2`, p.Project, p.Jobset, p.Error, p.Timestamp)
+	}
+	return w.exec(`update Jobsets set errorMsg = $3, errorTime = $4, fetchErrorMsg = null, lastCheckedTime = $4,
+			startTime = null, triggerTime = null
+		where project = $1 and name = $2`, p.Project, p.Jobset, p.Error, p.Timestamp)
+}
+
+func dropStaging(w *writer, eval int64) error {
+	for _, t := range []string{"eval_staging_inputs", "eval_staging_members", "eval_staging_constituents", "eval_staging_errors"} {
+		if err := w.exec(`delete from `+t+` where eval = $1`, eval); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,115 @@
+package hydra
+
+import (
+	"context"
+	"fmt"
+
+	"buildledger/events"
+	"buildledger/projections"
+)
+
+// Projection writes Hydra's tables.
+type Projection struct{}
+
+var _ projections.Projection = Projection{}
+
+// Name implements projections.Projection.
+func (Projection) Name() string { return "hydra" }
+
+// Version implements projections.Projection.
+func (Projection) Version() int { return 1 }
+
+// Apply implements projections.Projection.
+func (Projection) Apply(ctx context.Context, tx projections.Tx, batch []projections.Event) error {
+	w := newWriter(ctx, tx)
+	for _, ev := range batch {
+		if ev.Payload == nil {
+			continue
+		}
+		if err := apply(w, ev); err != nil {
+			return fmt.Errorf("event %s (%s at %s@%d): %w", ev.ID, ev.Type, ev.Stream, ev.Revision, err)
+		}
+	}
+	return w.flush()
+}
+
+func apply(w *writer, ev projections.Event) error {
+	switch p := ev.Payload.(type) {
+	case *events.ProjectCreated:
+		return projectCreated(w, p)
+	case *events.ProjectUpdated:
+		return projectUpdated(w, p)
+	case *events.ProjectDeleted:
+		return w.exec(`delete from Projects where name = $1`, p.Name)
+	case *events.ProjectMembersChanged:
+		return projectMembers(w, p)
+	case *events.JobsetCreated:
+		return jobsetCreated(w, p)
+	case *events.JobsetUpdated:
+		return jobsetUpdated(w, p)
+	case *events.JobsetDeleted:
+		if p.RenamedTo != "" {
+			return nil // the row lives on under its new name
+		}
+		return w.exec(`delete from Jobsets where project = $1 and name = $2`, p.Project, p.Name)
+	case *events.UserCreated:
+		return userCreated(w, p)
+	case *events.UserUpdated:
+		return w.exec(`update Users set fullName = $2, emailAddress = $3, emailOnError = $4,
+			password = coalesce($5, password) where userName = $1`,
+			p.UserName, nullIfEmpty(p.FullName), p.EmailAddress, boolInt(p.EmailOnError), nullIfEmpty(p.PasswordHash))
+	case *events.UserDeleted:
+		return w.exec(`delete from Users where userName = $1`, p.UserName)
+	case *events.UserRolesChanged:
+		return userRoles(w, p.UserName, p.Roles)
+
+	case *events.EvaluationRequested:
+		return w.exec(`update Jobsets set triggerTime = $3 where project = $1 and name = $2`, p.Project, p.Jobset, p.At)
+	case *events.EvaluationStarted:
+		return w.exec(`update Jobsets set startTime = $2 where id = $1`, p.JobsetID, p.StartTime)
+	case *events.InputFetched:
+		inputFetched(w, p)
+	case *events.JobEvaluated:
+		jobEvaluated(w, p)
+	case *events.JobEvaluationFailed:
+		return w.exec(`insert into eval_staging_errors (eval, job, error) values ($1, $2, $3)`, p.EvalID, p.Job, p.Error)
+	case *events.EvaluationFinished:
+		return evaluationFinished(w, p)
+	case *events.EvaluationCached:
+		return w.exec(`update Jobsets set lastCheckedTime = $3, triggerTime = null, startTime = null, fetchErrorMsg = null
+			where project = $1 and name = $2`, p.Project, p.Jobset, p.Timestamp)
+	case *events.EvaluationFailed:
+		return evaluationFailed(w, p)
+
+	case *events.BuildQueued:
+		buildQueued(w, p)
+	case *events.BuildCached:
+		return buildCached(w, p)
+	case *events.StepStarted:
+		stepStarted(w, p)
+	case *events.StepFinished:
+		return stepFinished(w, p)
+	case *events.ProductScraped:
+		w.insert("BuildProducts", productColumns, p.BuildID, p.ProductNr, p.Type, p.Subtype,
+			nullIfZero(p.FileSize), nullIfEmpty(p.SHA256), p.Path, p.Name, nullIfEmpty(p.DefaultPath))
+	case *events.MetricScraped:
+		return w.exec(`insert into BuildMetrics (build, name, unit, value, project, jobset, job, timestamp)
+			select b.id, $2, $3, $4, j.project, j.name, b.job, b.timestamp
+			from Builds b join Jobsets j on j.id = b.jobset_id where b.id = $1
+			on conflict (build, name) do update set unit = excluded.unit, value = excluded.value`,
+			p.BuildID, p.Name, nullIfEmpty(p.Unit), p.Value)
+	case *events.BuildFinished:
+		return buildFinished(w, p)
+	case *events.BuildCancelled:
+		return w.exec(`update Builds set finished = 1, buildStatus = 4, isCachedBuild = 0,
+			startTime = coalesce(nullif(startTime, 0), $2), stopTime = $2, notificationPendingSince = $2
+			where id = $1 and finished = 0`, p.BuildID, p.Timestamp)
+	case *events.BuildRestarted:
+		return buildRestarted(w, p)
+	case *events.BuildBumped:
+		return w.exec(`update Builds set globalPriority = $2 where id = $1`, p.BuildID, p.GlobalPriority)
+	case *events.BuildKept:
+		return w.exec(`update Builds set keep = $2 where id = $1`, p.BuildID, boolInt(p.Keep))
+	}
+	return nil
+}

@@ -1,0 +1,138 @@
+package hydra
+
+import (
+	"context"
+	"fmt"
+
+	"buildledger/projections"
+)
+
+// writer buffers inserts of one batch. exec flushes everything buffered
+// before it runs its statement, so effects keep log order.
+type writer struct {
+	ctx    context.Context
+	tx     projections.Tx
+	tables []*table // in order of first use in the batch
+	byName map[string]*table
+	// builds created in this batch, by id, for patching in place.
+	builds map[int64][]any
+	// steps created in this batch, by (build, stepnr).
+	steps map[stepKey][]any
+	// finishes collects BuildFinished for builds of earlier batches.
+	finishes map[int64]finish
+	order    []int64
+}
+
+type stepKey struct {
+	build  int64
+	stepnr int
+}
+
+type table struct {
+	name    string
+	columns []string
+	rows    [][]any
+}
+
+func newWriter(ctx context.Context, tx projections.Tx) *writer {
+	return &writer{ctx: ctx, tx: tx, byName: map[string]*table{}, builds: map[int64][]any{}, steps: map[stepKey][]any{}, finishes: map[int64]finish{}}
+}
+
+// insert buffers one row for COPY and returns it, so the caller can keep
+// a handle for later patches in the same batch.
+func (w *writer) insert(name string, columns []string, row ...any) []any {
+	t, ok := w.byName[name]
+	if !ok {
+		t = &table{name: name, columns: columns}
+		w.byName[name] = t
+		w.tables = append(w.tables, t)
+	}
+	t.rows = append(t.rows, row)
+	return row
+}
+
+// exec flushes the buffers and runs one statement.
+func (w *writer) exec(sql string, args ...any) error {
+	if err := w.flush(); err != nil {
+		return err
+	}
+	return w.tx.Exec(w.ctx, sql, args...)
+}
+
+// flush writes every buffered row, in order of first use (which follows
+// foreign keys: a build is queued before its outputs and steps).
+func (w *writer) flush() error {
+	for _, t := range w.tables {
+		if len(t.rows) == 0 {
+			continue
+		}
+		if err := w.tx.CopyFrom(w.ctx, t.name, t.columns, t.rows); err != nil {
+			return err
+		}
+		t.rows = t.rows[:0]
+	}
+	if err := w.flushFinishes(); err != nil {
+		return err
+	}
+	clear(w.builds)
+	clear(w.steps)
+	return nil
+}
+
+// finish is the effect of a BuildFinished on a build of an earlier batch.
+type finish struct {
+	status, start, stop, cached int64
+	size, closureSize         *int64
+	releaseName               *string
+}
+
+func (w *writer) flushFinishes() error {
+	n := len(w.order)
+	if n == 0 {
+		return nil
+	}
+	var (
+		ids, st, start, stop, cached = make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n)
+		size, closure                = make([]*int64, n), make([]*int64, n)
+		release                      = make([]*string, n)
+	)
+	for i, id := range w.order {
+		f := w.finishes[id]
+		ids[i], st[i], start[i], stop[i], cached[i] = id, f.status, f.start, f.stop, f.cached
+		size[i], closure[i], release[i] = f.size, f.closureSize, f.releaseName
+	}
+	err := w.tx.Exec(w.ctx, `
+		update Builds b set finished = 1, buildStatus = u.status, startTime = u.start, stopTime = u.stop,
+			isCachedBuild = u.cached, size = u.size, closureSize = u.closure, releaseName = u.release,
+			notificationPendingSince = u.stop
+		from unnest($1::int[], $2::int[], $3::int[], $4::int[], $5::int[], $6::bigint[], $7::bigint[], $8::text[])
+		  as u(id, status, start, stop, cached, size, closure, release)
+		where b.id = u.id`, ids, st, start, stop, cached, size, closure, release)
+	if err != nil {
+		return fmt.Errorf("finish %d builds: %w", n, err)
+	}
+	clear(w.finishes)
+	w.order = w.order[:0]
+	return nil
+}
+
+func nullIfEmpty(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+func nullIfZero[T int | int64](v T) any {
+	if v == 0 {
+		return nil
+	}
+	return v
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,82 @@
+package projections
+
+import (
+	"context"
+	"fmt"
+
+	"buildledger/events"
+)
+
+// Schemas manages read-model schemas for replays.
+type Schemas interface {
+	// Create makes a fresh schema holding every read-model table and
+	// returns a DB writing into it, and a function that releases the DB.
+	Create(ctx context.Context, name string) (DB, func(), error)
+	// Swap makes schema name the live read models and returns the name the
+	// previous live schema was kept under.
+	Swap(ctx context.Context, name string) (backup string, err error)
+	// Drop removes a schema.
+	Drop(ctx context.Context, name string) error
+}
+
+// ReplayOptions describes a replay.
+type ReplayOptions struct {
+	// Target is the schema to build.
+	Target string
+	// Until, if not Start, builds the ledger as it was at that position and
+	// leaves the live read models alone; otherwise the replay runs to the
+	// head and is swapped in.
+	Until events.Position
+	// BatchSize as in RunnerOptions.
+	BatchSize int
+	// OnBatch reports progress.
+	OnBatch func(Progress)
+}
+
+// ReplayResult tells what a replay did.
+type ReplayResult struct {
+	Target   string
+	Applied  int64
+	Position events.Position
+	// Swapped is true when Target became the live read models; Backup then
+	// names the schema the old ones were kept under.
+	Swapped bool
+	Backup  string
+}
+
+// Replay rebuilds projections from position 0 into a fresh schema. A
+// replay to the head is swapped in atomically; a replay --until is left in
+// its schema for inspection. On failure the half-built schema is dropped
+// and the live read models are untouched.
+func Replay(ctx context.Context, store events.Store, codec *events.Codec, schemas Schemas, ps []Projection, opts ReplayOptions) (ReplayResult, error) {
+	res := ReplayResult{Target: opts.Target}
+	db, release, err := schemas.Create(ctx, opts.Target)
+	if err != nil {
+		return res, err
+	}
+	ok := false
+	defer func() {
+		release()
+		if !ok {
+			_ = schemas.Drop(context.WithoutCancel(ctx), opts.Target)
+		}
+	}()
+	r, err := NewRunner(store, codec, db, ps, RunnerOptions{BatchSize: opts.BatchSize, Until: opts.Until, OnBatch: opts.OnBatch})
+	if err != nil {
+		return res, err
+	}
+	if res.Applied, err = r.CatchUp(ctx); err != nil {
+		return res, fmt.Errorf("replay into %s: %w", opts.Target, err)
+	}
+	res.Position = r.Stats().Position
+	if opts.Until.IsStart() {
+		release()
+		release = func() {}
+		if res.Backup, err = schemas.Swap(ctx, opts.Target); err != nil {
+			return res, err
+		}
+		res.Swapped = true
+	}
+	ok = true
+	return res, nil
+}

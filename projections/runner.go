@@ -1,0 +1,296 @@
+package projections
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"buildledger/events"
+)
+
+// RunnerOptions tunes a Runner. The zero value is ready to use.
+type RunnerOptions struct {
+	// BatchSize is the most events applied in one transaction. Default 2000.
+	BatchSize int
+	// Idle is the longest a caught-up runner waits before looking for new
+	// events when no wake-up arrives. Default 1s.
+	Idle time.Duration
+	// Until, if not Start, stops the runner at that position: the read
+	// models show the ledger as it was then.
+	Until events.Position
+	// Logger receives warnings about events that cannot be decoded.
+	Logger *slog.Logger
+	// OnBatch, if set, is called after each committed batch.
+	OnBatch func(Progress)
+}
+
+// Progress describes the runner after a batch.
+type Progress struct {
+	// Position is the position of the last event applied.
+	Position events.Position
+	// Events is how many events the batch held.
+	Events int
+	// Applied is the total applied since the runner started.
+	Applied int64
+	// Skipped is the total of events that could not be decoded.
+	Skipped int64
+}
+
+// Runner feeds projections from the log, each from its own checkpoint.
+type Runner struct {
+	store       events.Store
+	codec       *events.Codec
+	db          DB
+	projections []Projection
+	opts        RunnerOptions
+
+	mu    sync.Mutex
+	stats Progress
+}
+
+// NewRunner returns a runner for projections. Their names must be unique.
+func NewRunner(store events.Store, codec *events.Codec, db DB, ps []Projection, opts RunnerOptions) (*Runner, error) {
+	seen := map[string]bool{}
+	for _, p := range ps {
+		if seen[p.Name()] {
+			return nil, fmt.Errorf("projection %q registered twice", p.Name())
+		}
+		seen[p.Name()] = true
+	}
+	if opts.BatchSize <= 0 {
+		opts.BatchSize = 2000
+	}
+	if opts.Idle <= 0 {
+		opts.Idle = time.Second
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	return &Runner{store: store, codec: codec, db: db, projections: ps, opts: opts}, nil
+}
+
+// Stats returns the runner's progress so far.
+func (r *Runner) Stats() Progress {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.stats
+}
+
+// CheckpointName is the key of a projection's checkpoint row: its name
+// and version, so a new version starts from the beginning.
+func CheckpointName(p Projection) string { return fmt.Sprintf("%s.v%d", p.Name(), p.Version()) }
+
+// Run applies events until ctx ends, then returns nil.
+func (r *Runner) Run(ctx context.Context) error {
+	var sub events.Subscription
+	defer func() {
+		if sub != nil {
+			sub.Close()
+		}
+	}()
+	for {
+		n, err := r.Step(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		if n > 0 {
+			continue
+		}
+		if r.reachedUntil() {
+			return nil
+		}
+		if sub == nil {
+			// Used only as a wake-up: the events themselves are read in Step.
+			sub, err = r.store.SubscribeAll(ctx, r.Stats().Position, events.Filter{})
+			if err != nil {
+				r.opts.Logger.Warn("projections: no wake-up subscription, polling", "err", err)
+				sub = nil
+			}
+		}
+		if err := r.wait(ctx, sub); err != nil {
+			return nil
+		}
+	}
+}
+
+func (r *Runner) wait(ctx context.Context, sub events.Subscription) error {
+	var wake <-chan events.Recorded
+	if sub != nil {
+		wake = sub.Events()
+	}
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(r.opts.Idle):
+	case _, ok := <-wake:
+		if !ok {
+			return nil
+		}
+		for drained := false; !drained; {
+			select {
+			case <-wake:
+			default:
+				drained = true
+			}
+		}
+	}
+	return nil
+}
+
+// CatchUp applies events until it reaches the head of the log as it was
+// when CatchUp was called (or Until), and returns how many it applied.
+func (r *Runner) CatchUp(ctx context.Context) (int64, error) {
+	head, err := r.store.Head(ctx)
+	if err != nil {
+		return 0, err
+	}
+	var total int64
+	for {
+		n, err := r.Step(ctx)
+		total += int64(n)
+		if err != nil {
+			return total, err
+		}
+		if n == 0 || r.reachedUntil() || !r.Stats().Position.Less(head) {
+			return total, nil
+		}
+	}
+}
+
+func (r *Runner) reachedUntil() bool {
+	if r.opts.Until.IsStart() {
+		return false
+	}
+	return !r.Stats().Position.Less(r.opts.Until)
+}
+
+// Step applies one batch in one transaction and returns how many events
+// it held (0 when there was nothing new).
+func (r *Runner) Step(ctx context.Context) (int, error) {
+	var (
+		n       int
+		last    events.Position
+		skipped int64
+	)
+	err := r.db.InTx(ctx, func(tx Tx) error {
+		cps, err := lockCheckpoints(ctx, tx, r.projections)
+		if err != nil {
+			return err
+		}
+		from := cps[0]
+		for _, cp := range cps[1:] {
+			if cp.Less(from) {
+				from = cp
+			}
+		}
+		recs, err := r.store.ReadAll(ctx, from, r.opts.BatchSize)
+		if err != nil {
+			return err
+		}
+		if !r.opts.Until.IsStart() {
+			for i, rec := range recs {
+				if r.opts.Until.Less(rec.Position) {
+					recs = recs[:i]
+					break
+				}
+			}
+		}
+		if len(recs) == 0 {
+			last = from
+			return nil
+		}
+		batch := make([]Event, len(recs))
+		for i, rec := range recs {
+			batch[i] = Event{Recorded: rec}
+			batch[i].Payload, batch[i].DecodeErr = r.codec.Decode(rec)
+			if batch[i].DecodeErr != nil {
+				skipped++
+				r.opts.Logger.Warn("projections: skipping event that cannot be decoded",
+					"id", rec.ID, "type", rec.Type, "stream", rec.Stream, "position", rec.Position.Commit, "err", batch[i].DecodeErr)
+			}
+		}
+		for i, p := range r.projections {
+			start := 0
+			for start < len(batch) && !cps[i].Less(batch[start].Position) {
+				start++
+			}
+			if start == len(batch) {
+				continue
+			}
+			if err := p.Apply(ctx, tx, batch[start:]); err != nil {
+				return fmt.Errorf("projection %s: %w", p.Name(), err)
+			}
+			if err := saveCheckpoint(ctx, tx, p, recs[len(recs)-1].Position, len(batch)-start); err != nil {
+				return err
+			}
+		}
+		n, last = len(recs), recs[len(recs)-1].Position
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("apply batch: %w", err)
+	}
+	r.mu.Lock()
+	r.stats.Position = last
+	r.stats.Events = n
+	r.stats.Applied += int64(n)
+	r.stats.Skipped += skipped
+	st := r.stats
+	r.mu.Unlock()
+	if n > 0 && r.opts.OnBatch != nil {
+		r.opts.OnBatch(st)
+	}
+	return n, nil
+}
+
+func lockCheckpoints(ctx context.Context, tx Tx, ps []Projection) ([]events.Position, error) {
+	if len(ps) == 0 {
+		return nil, errors.New("no projections")
+	}
+	out := make([]events.Position, len(ps))
+	for i, p := range ps {
+		name := CheckpointName(p)
+		if err := tx.Exec(ctx, `insert into projection_checkpoints (name, position_commit, position_prepare) values ($1, 0, 0) on conflict (name) do nothing`, name); err != nil {
+			return nil, fmt.Errorf("checkpoint %s: %w", name, err)
+		}
+		var c, pr int64
+		if err := tx.QueryRow(ctx, `select position_commit, position_prepare from projection_checkpoints where name = $1 for update`, name).Scan(&c, &pr); err != nil {
+			return nil, fmt.Errorf("checkpoint %s: %w", name, err)
+		}
+		out[i] = events.Position{Commit: uint64(c), Prepare: uint64(pr)}
+	}
+	return out, nil
+}
+
+func saveCheckpoint(ctx context.Context, tx Tx, p Projection, pos events.Position, n int) error {
+	name := CheckpointName(p)
+	err := tx.Exec(ctx, `update projection_checkpoints set position_commit = $2, position_prepare = $3, updated_at = now(), events_applied = events_applied + $4 where name = $1`,
+		name, int64(pos.Commit), int64(pos.Prepare), n)
+	if err != nil {
+		return fmt.Errorf("checkpoint %s: %w", name, err)
+	}
+	return nil
+}
+
+// Checkpoints reads the stored position of every projection.
+func Checkpoints(ctx context.Context, db DB, ps []Projection) (map[string]events.Position, error) {
+	out := map[string]events.Position{}
+	err := db.InTx(ctx, func(tx Tx) error {
+		for _, p := range ps {
+			var c, pr int64
+			err := tx.QueryRow(ctx, `select position_commit, position_prepare from projection_checkpoints where name = $1`, CheckpointName(p)).Scan(&c, &pr)
+			if err != nil {
+				continue // no row yet: the projection has not started
+			}
+			out[p.Name()] = events.Position{Commit: uint64(c), Prepare: uint64(pr)}
+		}
+		return nil
+	})
+	return out, err
+}

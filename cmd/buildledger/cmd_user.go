@@ -24,8 +24,8 @@ func runUser(ctx context.Context, a *app, args []string) error {
 		return errors.New("usage: buildledger user create NAME [--role ROLE]... [--password-file FILE] [--email ADDR] [--full-name NAME]")
 	}
 	var (
-		cfg              config
-		roles            stringList
+		cfg               config
+		roles             stringList
 		pwFile, email, fn string
 	)
 	fs := a.newFlagSet("user create", "user create NAME [--role ROLE]... --password-file FILE [flags]")

@@ -82,8 +82,8 @@ func (w *writer) flush() error {
 // finish is the effect of a BuildFinished on a build of an earlier batch.
 type finish struct {
 	status, start, stop, cached int64
-	size, closureSize         *int64
-	releaseName               *string
+	size, closureSize           *int64
+	releaseName                 *string
 }
 
 func (w *writer) flushFinishes() error {

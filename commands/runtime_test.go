@@ -26,6 +26,7 @@ func reserveOne(n int) ([]events.Payload, error) {
 }
 
 func TestStoreRefusesSecondWriterAtSameRevision(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	rt, store := newRuntime(t, commands.Options{})
 	_, err := commands.Execute(ctx, rt, "ids-test", counter, reserveOne, md("a"))
@@ -56,6 +57,7 @@ func TestStoreRefusesSecondWriterAtSameRevision(t *testing.T) {
 // the first writer's load and append: the first writer's append fails at
 // the store, it reloads, decides again, and both effects land.
 func TestExecuteRetriesAfterConflict(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	rt, store := newRuntime(t, commands.Options{})
 	calls := 0
@@ -83,6 +85,7 @@ func TestExecuteRetriesAfterConflict(t *testing.T) {
 }
 
 func TestExecuteConcurrentWritersAllLand(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	rt, _ := newRuntime(t, commands.Options{MaxAttempts: 100})
 	const writers = 8
@@ -105,6 +108,7 @@ func TestExecuteConcurrentWritersAllLand(t *testing.T) {
 }
 
 func TestExecuteGivesUpUnderContention(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	rt, _ := newRuntime(t, commands.Options{MaxAttempts: 3})
 	calls := 0
@@ -120,12 +124,14 @@ func TestExecuteGivesUpUnderContention(t *testing.T) {
 }
 
 func TestExecuteRequiresActor(t *testing.T) {
+	t.Parallel()
 	rt, _ := newRuntime(t, commands.Options{})
 	_, err := commands.Execute(context.Background(), rt, "ids-test", counter, reserveOne, events.Metadata{})
 	require.ErrorIs(t, err, commands.ErrNoActor)
 }
 
 func TestExecuteNothingToDo(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	rt, store := newRuntime(t, commands.Options{})
 	res, err := commands.Execute(ctx, rt, "ids-test", counter, func(int) ([]events.Payload, error) { return nil, nil }, md("a"))
@@ -136,6 +142,7 @@ func TestExecuteNothingToDo(t *testing.T) {
 }
 
 func TestLoadSkipsUnknownTypes(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	rt, store := newRuntime(t, commands.Options{})
 	ev := events.Event{ID: events.NewID(fixedNow), Type: "FromTheFuture", Version: 1, Data: json.RawMessage(`{}`), Metadata: md("x")}
@@ -151,6 +158,7 @@ func TestLoadSkipsUnknownTypes(t *testing.T) {
 }
 
 func TestLoadPagesLongStreams(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	rt, store := newRuntime(t, commands.Options{})
 	codec := events.NewCodec()

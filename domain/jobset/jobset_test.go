@@ -117,15 +117,25 @@ func TestDecide(t *testing.T) {
 		{"enabled -1", State{}, proj, Create{Project: "p", Name: "j", ID: 7,
 			Config: with(func(c *events.JobsetConfig) { c.Enabled = -1 })}, nil, domainerr.ErrInvalid, "enabled"},
 		{"bad input name", State{}, proj, Create{Project: "p", Name: "j", ID: 7,
-			Config: with(func(c *events.JobsetConfig) { c.Inputs = append(c.Inputs, events.JobsetInput{Name: "1x", Type: "string"}) })}, nil, domainerr.ErrInvalid, "inputs"},
+			Config: with(func(c *events.JobsetConfig) {
+				c.Inputs = append(c.Inputs, events.JobsetInput{Name: "1x", Type: "string"})
+			})}, nil, domainerr.ErrInvalid, "inputs"},
 		{"duplicate input", State{}, proj, Create{Project: "p", Name: "j", ID: 7,
-			Config: with(func(c *events.JobsetConfig) { c.Inputs = append(c.Inputs, events.JobsetInput{Name: "src", Type: "string"}) })}, nil, domainerr.ErrInvalid, "inputs.src"},
+			Config: with(func(c *events.JobsetConfig) {
+				c.Inputs = append(c.Inputs, events.JobsetInput{Name: "src", Type: "string"})
+			})}, nil, domainerr.ErrInvalid, "inputs.src"},
 		{"unknown input type", State{}, proj, Create{Project: "p", Name: "j", ID: 7,
-			Config: with(func(c *events.JobsetConfig) { c.Inputs = append(c.Inputs, events.JobsetInput{Name: "t", Type: "tarball"}) })}, nil, domainerr.ErrInvalid, "inputs.t.type"},
+			Config: with(func(c *events.JobsetConfig) {
+				c.Inputs = append(c.Inputs, events.JobsetInput{Name: "t", Type: "tarball"})
+			})}, nil, domainerr.ErrInvalid, "inputs.t.type"},
 		{"bad boolean", State{}, proj, Create{Project: "p", Name: "j", ID: 7,
-			Config: with(func(c *events.JobsetConfig) { c.Inputs = append(c.Inputs, events.JobsetInput{Name: "b", Type: "boolean", Value: "yes"}) })}, nil, domainerr.ErrInvalid, "inputs.b.value"},
+			Config: with(func(c *events.JobsetConfig) {
+				c.Inputs = append(c.Inputs, events.JobsetInput{Name: "b", Type: "boolean", Value: "yes"})
+			})}, nil, domainerr.ErrInvalid, "inputs.b.value"},
 		{"bad eval ref", State{}, proj, Create{Project: "p", Name: "j", ID: 7,
-			Config: with(func(c *events.JobsetConfig) { c.Inputs = append(c.Inputs, events.JobsetInput{Name: "e", Type: "eval", Value: "p/j"}) })}, nil, domainerr.ErrInvalid, "inputs.e.value"},
+			Config: with(func(c *events.JobsetConfig) {
+				c.Inputs = append(c.Inputs, events.JobsetInput{Name: "e", Type: "eval", Value: "p/j"})
+			})}, nil, domainerr.ErrInvalid, "inputs.e.value"},
 
 		{"update", existing, proj, Update{Project: "p", Name: "j", Config: changed},
 			[]events.Payload{events.JobsetUpdated{Project: "p", Name: "j", JobsetConfig: sorted(changed)}}, nil, ""},

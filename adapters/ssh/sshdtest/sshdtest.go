@@ -307,13 +307,16 @@ func (s *Server) writeConfig(hostKey, authKeys string, opts Options) error {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
+	// sshd uses only the first SetEnv line, so all variables go on one.
+	setenv := "SetEnv"
 	for _, k := range keys {
 		v := env[k]
 		if strings.ContainsAny(k+v, "\"\n") || strings.ContainsAny(k, " =") {
 			return fmt.Errorf("environment variable %q=%q cannot be written to sshd_config", k, v)
 		}
-		lines = append(lines, fmt.Sprintf("SetEnv \"%s=%s\"", k, v))
+		setenv += fmt.Sprintf(" \"%s=%s\"", k, v)
 	}
+	lines = append(lines, setenv)
 	lines = append(lines, opts.ExtraConfig...)
 	cfg := strings.Join(lines, "\n") + "\n"
 	if err := os.WriteFile(s.ConfigPath, []byte(cfg), 0o600); err != nil {

@@ -39,7 +39,10 @@ func output(t *testing.T, c *ssh.Client, cmd string) string {
 }
 
 func TestStartRunKillRestart(t *testing.T) {
-	s := sshdtest.Start(t, sshdtest.Options{Env: map[string]string{"BUILDLEDGER_PROBE": "hello world"}})
+	s := sshdtest.Start(t, sshdtest.Options{Env: map[string]string{
+		"BUILDLEDGER_PROBE": "hello world",
+		"PATH":              "/usr/bin:/bin",
+	}})
 	require.Equal(t, "ssh://"+s.User+"@"+s.Addr, s.URI())
 	require.True(t, strings.HasPrefix(s.HostKeyLine(), "ssh-ed25519 "+s.HostPublicKey))
 	known, err := os.ReadFile(s.KnownHostsPath)
@@ -48,7 +51,8 @@ func TestStartRunKillRestart(t *testing.T) {
 
 	c, err := dial(t, s)
 	require.NoError(t, err)
-	require.Equal(t, "hello world\n", output(t, c, "echo \"$BUILDLEDGER_PROBE\""))
+	// The login shell raises the preset SHLVL=1 to 2.
+	require.Equal(t, "hello world /usr/bin:/bin 2\n", output(t, c, `echo "$BUILDLEDGER_PROBE" "$PATH" "$SHLVL"`))
 
 	// A long-running remote command must die with the server.
 	sess, err := c.NewSession()

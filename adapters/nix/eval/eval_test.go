@@ -2,10 +2,13 @@ package eval
 
 import (
 	"context"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -107,9 +110,10 @@ func TestEvaluateBasic(t *testing.T) {
 		"plain.set.job",
 	}, jobNames(res))
 	jobs := jobsByName(res)
+	system := currentSystem(t)
 	for _, j := range res.Jobs {
 		requireDrvInStore(t, j)
-		require.Equal(t, currentSystem(t), j.System)
+		require.Equal(t, system, j.System)
 	}
 
 	require.Equal(t, "count-3", jobs["inputs.count"].NixName)
@@ -137,4 +141,239 @@ func TestEvaluateBasic(t *testing.T) {
 	require.Equal(t, events.JobMeta{Timeout: 36000, MaxSilent: 7200, SchedulingPriority: 100}, jobs["empty_dir"].Meta)
 	require.False(t, jobs["empty_dir"].IsAggregate)
 	require.Positive(t, res.EvalTime)
+}
+
+func TestEvaluateBrokenJobs(t *testing.T) {
+	requireNix(t)
+	res, err := Evaluate(context.Background(), legacy(t, "broken.nix", nil))
+	require.NoError(t, err)
+	require.Equal(t, []string{"good", "nested.deeper.alsoFine", "nested.fine"}, jobNames(res))
+	for _, j := range res.Jobs {
+		requireDrvInStore(t, j)
+	}
+	require.ElementsMatch(t, []string{"thrower", "asserter", "aborter", "typeerr", "missing", "metaThrows", "nested.aborts", "text"}, errorNames(res))
+	for job, want := range map[string]string{
+		"thrower":       "thrower is broken",
+		"asserter":      "assertion '(1 == 2)' failed",
+		"aborter":       "aborter gave up",
+		"typeerr":       "cannot add a string to an integer",
+		"missing":       "attribute 'nope' missing",
+		"metaThrows":    "bad description",
+		"nested.aborts": "nested abort",
+		"text":          "unsupported value: a string",
+	} {
+		require.Contains(t, res.Errors[job], want, "error of %s", job)
+	}
+}
+
+func TestEvaluateConstituents(t *testing.T) {
+	requireNix(t)
+	res, err := Evaluate(context.Background(), legacy(t, "constituents.nix", nil))
+	require.NoError(t, err)
+	jobs := jobsByName(res)
+	require.Equal(t, []string{
+		"constituentA", "constituentA_alias", "constituentB",
+		"direct_aggregate", "glob_aggregate", "indirect_aggregate", "mixed_aggregate",
+		"packages.p1", "packages.p2",
+	}, jobNames(res))
+	require.Equal(t, jobs["constituentA"].DrvPath, jobs["constituentA_alias"].DrvPath)
+	for name, want := range map[string][]string{
+		"direct_aggregate":   {"constituentA"},
+		"indirect_aggregate": {"constituentA"},
+		"mixed_aggregate":    {"constituentA_alias", "constituentB"},
+		"glob_aggregate":     {"packages.p1", "packages.p2"},
+	} {
+		require.True(t, jobs[name].IsAggregate, name)
+		require.Equal(t, want, jobs[name].Constituents, name)
+		requireDrvInStore(t, jobs[name])
+	}
+	require.False(t, jobs["constituentA"].IsAggregate)
+	require.Nil(t, jobs["constituentA"].Constituents)
+
+	require.ElementsMatch(t, []string{"broken_aggregate", "does-not-evaluate", "cycle_a", "cycle_b"}, errorNames(res))
+	require.Contains(t, res.Errors["broken_aggregate"], "does-not-exist: does not exist")
+	require.Contains(t, res.Errors["broken_aggregate"], "does-not-evaluate: error: assertion 'false' failed")
+	require.Equal(t, "Dependency cycle: cycle_a <-> cycle_b <-> cycle_a", res.Errors["cycle_a"])
+	require.Equal(t, "Dependency cycle: cycle_b <-> cycle_a <-> cycle_b", res.Errors["cycle_b"])
+}
+
+func TestEvaluateWholeFailures(t *testing.T) {
+	requireNix(t)
+	fifoDir := t.TempDir()
+	fifo := filepath.Join(fifoDir, "fifo")
+	require.NoError(t, syscall.Mkfifo(fifo, 0o600))
+
+	tests := []struct {
+		name    string
+		req     Request
+		want    []string
+		timeout bool
+	}{
+		{name: "syntax error", req: legacy(t, "syntax.nix", nil), want: []string{"syntax error, unexpected '}'", "syntax.nix"}},
+		{name: "missing file", req: legacy(t, "does-not-exist.nix", nil), want: []string{"does-not-exist.nix", "no such file or directory"}},
+		{name: "missing argument", req: legacy(t, "basic.nix", nil), want: []string{"called without required argument 'flag'"}},
+		{name: "top-level derivation", req: legacy(t, "toplevel-drv.nix", nil), want: []string{"the top-level value is a derivation, not an attribute set"}},
+		{name: "bad input name", req: legacy(t, "basic.nix", map[string]Input{"my input": {Kind: KindString, Value: "x"}}),
+			want: []string{`input name "my input" is not a Nix identifier`}},
+		{name: "keyword input name", req: legacy(t, "basic.nix", map[string]Input{"let": {Kind: KindString, Value: "x"}}),
+			want: []string{`input name "let" is not a Nix identifier`}},
+		{name: "bad boolean", req: legacy(t, "basic.nix", map[string]Input{"flag": {Kind: KindBool, Value: "yes"}}),
+			want: []string{`boolean value "yes" is neither true nor false`}},
+		{name: "expression input not a path", req: Request{NixExprInput: "s", NixExprPath: "x.nix", Inputs: map[string]Input{"s": {Kind: KindString, Value: "/tmp"}}},
+			want: []string{`nix expression input "s" is a string, not a path`}},
+		{name: "escaping path", req: legacy(t, "../eval_test.go", nil), want: []string{"must be relative and inside input src"}},
+		{name: "bad nix input", req: legacy(t, "basic.nix", map[string]Input{
+			"flag": {Kind: KindBool, Value: "true"}, "greeting": {Kind: KindNix, Value: "1 +"}}),
+			want: []string{"syntax error"}},
+		{name: "timeout", req: func() Request {
+			r := legacy(t, "block.nix", map[string]Input{"fifo": {Kind: KindString, Value: fifo}})
+			r.Timeout = 2 * time.Second
+			return r
+		}(), want: []string{"evaluation timed out after 2s"}, timeout: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.req.Backend = BackendInstantiate
+			start := time.Now()
+			_, err := Evaluate(context.Background(), tt.req)
+			require.Error(t, err)
+			for _, w := range tt.want {
+				require.Contains(t, err.Error(), w)
+			}
+			require.Equal(t, tt.timeout, errors.Is(err, ErrTimeout))
+			require.Less(t, time.Since(start), 20*time.Second)
+		})
+	}
+}
+
+func TestEvaluateMemoryLimit(t *testing.T) {
+	requireNix(t)
+	req := legacy(t, "hungry.nix", nil)
+	req.MaxMemoryMB = 100
+	res, err := Evaluate(context.Background(), req)
+	require.NoError(t, err)
+	require.Empty(t, res.Jobs)
+	require.Contains(t, res.Errors["big"], "out of memory")
+}
+
+func TestEvaluateNameCollision(t *testing.T) {
+	requireNix(t)
+	res, err := Evaluate(context.Background(), legacy(t, "collide.nix", nil))
+	require.NoError(t, err)
+	require.Equal(t, []string{"c"}, jobNames(res))
+	require.Equal(t, map[string]string{"a.b": `job name collision: attributes a.b, "a.b" all have the job name "a.b"`}, res.Errors)
+}
+
+func TestEvaluateCancel(t *testing.T) {
+	requireNix(t)
+	fifo := filepath.Join(t.TempDir(), "fifo")
+	require.NoError(t, syscall.Mkfifo(fifo, 0o600))
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	_, err := Evaluate(ctx, legacy(t, "block.nix", map[string]Input{"fifo": {Kind: KindString, Value: fifo}}))
+	require.Error(t, err)
+	require.False(t, errors.Is(err, ErrTimeout), "the caller's deadline is not the evaluation's time limit")
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+}
+
+func TestEvaluateGCRoots(t *testing.T) {
+	requireNix(t)
+	dir := filepath.Join(t.TempDir(), "roots")
+	req := legacy(t, "collide.nix", nil)
+	req.GCRootsDir = dir
+	res, err := Evaluate(context.Background(), req)
+	require.NoError(t, err)
+	require.Len(t, res.Jobs, 1)
+	target, err := os.Readlink(filepath.Join(dir, filepath.Base(res.Jobs[0].DrvPath)))
+	require.NoError(t, err)
+	require.Equal(t, res.Jobs[0].DrvPath, target)
+}
+
+func TestEvaluateManyUncatchableFailures(t *testing.T) {
+	requireNix(t)
+	res, err := Evaluate(context.Background(), legacy(t, "many-aborts.nix", nil))
+	require.NoError(t, err)
+	require.Equal(t, []string{"good", "set.fine"}, jobNames(res))
+	require.Len(t, res.Errors, 6)
+	for i := 0; i < 3; i++ {
+		n := "abort" + strconv.Itoa(i)
+		require.Contains(t, res.Errors[n], "abort number "+strconv.Itoa(i))
+		require.Contains(t, res.Errors["set."+n], "abort number "+strconv.Itoa(i))
+	}
+}
+
+func copyDir(t *testing.T, from, to string) {
+	t.Helper()
+	entries, err := os.ReadDir(from)
+	require.NoError(t, err)
+	for _, e := range entries {
+		b, err := os.ReadFile(filepath.Join(from, e.Name()))
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(filepath.Join(to, e.Name()), b, 0o644))
+	}
+}
+
+func gitCmd(t *testing.T, dir string, args ...string) {
+	t.Helper()
+	cmd := exec.Command("git", args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@t", "GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@t")
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "git %v: %s", args, out)
+}
+
+func TestEvaluateFlake(t *testing.T) {
+	requireNix(t)
+	pathDir := t.TempDir()
+	copyDir(t, "testdata/flake", pathDir)
+	gitDir := t.TempDir()
+	copyDir(t, "testdata/flake", gitDir)
+	gitCmd(t, gitDir, "init", "-q")
+	gitCmd(t, gitDir, "add", "flake.nix")
+	gitCmd(t, gitDir, "commit", "-q", "-m", "flake")
+	revOut, err := exec.Command("git", "-C", gitDir, "rev-parse", "HEAD").Output()
+	require.NoError(t, err)
+	rev := strings.TrimSpace(string(revOut))
+
+	checksDir := t.TempDir()
+	b, err := os.ReadFile("testdata/flake/flake.nix")
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(checksDir, "flake.nix"), []byte(strings.Replace(string(b), "hydraJobs", "notHydraJobs", 1)), 0o644))
+
+	tests := []struct {
+		name      string
+		ref       string
+		jobs      []string
+		urlPrefix string
+		locked    string
+	}{
+		{name: "path", ref: "path:" + pathDir, jobs: []string{"hello", "tests.x86_64-linux.unit"}, urlPrefix: "path:" + pathDir + "?", locked: "narHash=sha256-"},
+		{name: "git+file", ref: "git+file://" + gitDir, jobs: []string{"hello", "tests.x86_64-linux.unit"}, urlPrefix: "git+file://" + gitDir + "?", locked: "rev=" + rev},
+		{name: "checks", ref: "path:" + checksDir, jobs: []string{"x86_64-linux.check"}, urlPrefix: "path:" + checksDir + "?", locked: "narHash=sha256-"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res, err := Evaluate(context.Background(), Request{Flake: tt.ref, Backend: BackendInstantiate, Timeout: time.Minute})
+			require.NoError(t, err)
+			require.Empty(t, res.Errors)
+			require.Equal(t, tt.jobs, jobNames(res))
+			require.True(t, strings.HasPrefix(res.FlakeURL, tt.urlPrefix), res.FlakeURL)
+			require.Contains(t, res.FlakeURL, tt.locked)
+			for _, j := range res.Jobs {
+				requireDrvInStore(t, j)
+				require.Equal(t, "x86_64-linux", j.System)
+			}
+		})
+	}
+
+	t.Run("not a flake", func(t *testing.T) {
+		_, err := Evaluate(context.Background(), Request{Flake: "path:" + t.TempDir(), Backend: BackendInstantiate, Timeout: time.Minute})
+		require.ErrorContains(t, err, "flake.nix")
+	})
+	t.Run("neither hydraJobs nor checks", func(t *testing.T) {
+		dir := t.TempDir()
+		require.NoError(t, os.WriteFile(filepath.Join(dir, "flake.nix"), []byte("{ outputs = { self }: { }; }"), 0o644))
+		_, err := Evaluate(context.Background(), Request{Flake: "path:" + dir, Backend: BackendInstantiate, Timeout: time.Minute})
+		require.ErrorContains(t, err, "has neither hydraJobs nor checks")
+	})
 }

@@ -1,11 +1,12 @@
 package eval
 
 import (
-	_ "embed"
 	"context"
+	_ "embed"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -25,6 +26,8 @@ type walker struct {
 	dir  string
 	root string // Nix expression of the jobset's attribute set (uses args)
 	args []string
+	// sem bounds the number of concurrent Nix processes.
+	sem chan struct{}
 	// what names the jobset in whole-evaluation errors.
 	what string
 	runs atomic.Int64
@@ -63,7 +66,7 @@ func evalWithInstantiate(ctx context.Context, r *runner, exprFile, flakeURL stri
 	if err := os.WriteFile(filepath.Join(dir, "walker.nix"), walkerNix, 0o644); err != nil {
 		return nil, fmt.Errorf("write walker: %w", err)
 	}
-	w := &walker{r: r, dir: dir}
+	w := &walker{r: r, dir: dir, sem: make(chan struct{}, r.req.workers())}
 	if flakeURL != "" {
 		w.what = "flake " + flakeURL
 		u := nixString(flakeURL)
@@ -78,7 +81,9 @@ func evalWithInstantiate(ctx context.Context, r *runner, exprFile, flakeURL stri
 			"else f"
 		w.args = r.req.nixArgs(storeDir())
 	}
-	return w.evaluate(ctx)
+	recs, err := w.evaluate(ctx)
+	slog.Debug("nix-instantiate runs", "runs", w.runs.Load())
+	return recs, err
 }
 
 func (w *walker) evaluate(ctx context.Context) ([]record, error) {
@@ -87,28 +92,16 @@ func (w *walker) evaluate(ctx context.Context) ([]record, error) {
 	if err != nil && !errors.As(err, &nerr) {
 		return nil, err
 	}
-	rootBad := err != nil
-	for _, rec := range recs {
-		if len(rec.Path) == 0 {
-			rootBad = true
-		}
-	}
-	if rootBad {
-		// Either something escaped builtins.tryEval or the top level itself
-		// is wrong: look at the top level, then bisect below it.
-		kind, names, perr := w.probe(ctx, nil)
-		if perr != nil {
-			if errors.As(perr, &nerr) {
-				return nil, fmt.Errorf("evaluate %s: %s", w.what, nerr.Msg)
-			}
-			return nil, perr
-		}
-		if kind != "set" {
-			return nil, fmt.Errorf("evaluate %s: the top-level value is a %s, not an attribute set of jobs", w.what, kind)
-		}
-		recs, err = w.bisect(ctx, childPaths(nil, names))
+	if err != nil {
+		// Something escaped builtins.tryEval: find it from the trace marks.
+		recs, err = w.skipCrashes(ctx)
 		if err != nil {
 			return nil, err
+		}
+	}
+	for _, rec := range recs {
+		if len(rec.Path) == 0 {
+			return nil, w.rootError(ctx)
 		}
 	}
 	if err := w.explainCaught(ctx, recs); err != nil {
@@ -117,48 +110,53 @@ func (w *walker) evaluate(ctx context.Context) ([]record, error) {
 	return recs, nil
 }
 
-// bisect walks the subtrees at paths, splitting the set whenever the walk
-// fails as a whole, until each uncatchable failure is pinned to one job.
-func (w *walker) bisect(ctx context.Context, paths [][]string) ([]record, error) {
-	if len(paths) == 0 {
-		return nil, nil
+// skipCrashes walks with trace marks. Each time Nix dies, the records
+// finished so far are kept, the attribute marked last is recorded as failed
+// with Nix's message, and the next walk skips all of them. Every round
+// settles at least one attribute, so the loop ends (or the time limit does).
+func (w *walker) skipCrashes(ctx context.Context) ([]record, error) {
+	var settled []record
+	skip := skipTree{}
+	for {
+		recs, err := w.walkTraced(ctx, skip)
+		var nerr *nixError
+		if err == nil {
+			return append(settled, recs...), nil
+		}
+		if !errors.As(err, &nerr) {
+			return nil, err
+		}
+		rep := splitMarks(nerr.Msg)
+		for _, wr := range rep.Finished {
+			if len(wr.Attr) > 0 && !skip.has(wr.Attr) {
+				settled = append(settled, wr.record())
+				skip.add(wr.Attr)
+			}
+		}
+		if len(rep.Last) == 0 {
+			return nil, fmt.Errorf("evaluate %s: %s", w.what, rep.Msg)
+		}
+		if skip.has(rep.Last) {
+			return nil, fmt.Errorf("evaluate %s: failed after attribute %s was settled: %s", w.what, showPath(rep.Last), rep.Msg)
+		}
+		settled = append(settled, record{Path: rep.Last, Err: rep.Msg})
+		skip.add(rep.Last)
 	}
-	recs, err := w.walk(ctx, paths, true)
+}
+
+// rootError explains why the top level is not an attribute set of jobs.
+func (w *walker) rootError(ctx context.Context) error {
+	kind, err := w.probe(ctx, nil)
 	var nerr *nixError
-	if err == nil {
-		return recs, nil
-	}
-	if !errors.As(err, &nerr) {
-		return nil, err
-	}
-	if len(paths) > 1 {
-		mid := len(paths) / 2
-		a, err := w.bisect(ctx, paths[:mid])
-		if err != nil {
-			return nil, err
-		}
-		b, err := w.bisect(ctx, paths[mid:])
-		if err != nil {
-			return nil, err
-		}
-		return append(a, b...), nil
-	}
-	p := paths[0]
-	kind, names, perr := w.probe(ctx, p)
-	var pnerr *nixError
 	switch {
-	case errors.As(perr, &pnerr):
-		return []record{{Path: p, Err: pnerr.Msg}}, nil
-	case perr != nil:
-		return nil, perr
-	case kind == "set":
-		return w.bisect(ctx, childPaths(p, names))
-	case kind == "null":
-		return nil, nil
+	case errors.As(err, &nerr):
+		return fmt.Errorf("evaluate %s: %s", w.what, nerr.Msg)
+	case err != nil:
+		return err
 	case kind == "drv":
-		return []record{{Path: p, Err: nerr.Msg}}, nil
+		kind = "derivation"
 	}
-	return []record{{Path: p, Err: unsupported(kind)}}, nil
+	return fmt.Errorf("evaluate %s: the top-level value is a %s, not an attribute set of jobs", w.what, kind)
 }
 
 // explainCaught replaces the placeholder of errors caught by
@@ -172,7 +170,6 @@ func (w *walker) explainCaught(ctx context.Context, recs []record) error {
 		}
 	}
 	limit := w.r.req.maxErrorDetails()
-	sem := make(chan struct{}, w.r.req.workers())
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var firstErr error
@@ -182,10 +179,8 @@ func (w *walker) explainCaught(ctx context.Context, recs []record) error {
 			continue
 		}
 		wg.Add(1)
-		sem <- struct{}{}
 		go func(i int) {
 			defer wg.Done()
-			defer func() { <-sem }()
 			_, err := w.walk(ctx, [][]string{recs[i].Path}, false)
 			var nerr *nixError
 			switch {
@@ -220,10 +215,23 @@ func (w *walker) walk(ctx context.Context, only [][]string, catch bool) ([]recor
 		b.WriteString("\n]")
 		onlyExpr = b.String()
 	}
-	out, err := w.instantiate(ctx, onlyExpr, strconv.FormatBool(catch), "null")
+	out, err := w.instantiate(ctx, onlyExpr, strconv.FormatBool(catch), "null", "")
 	if err != nil {
 		return nil, err
 	}
+	return decodeWalk(out)
+}
+
+// walkTraced walks everything but skip, with trace marks.
+func (w *walker) walkTraced(ctx context.Context, skip skipTree) ([]record, error) {
+	out, err := w.instantiate(ctx, "null", "true", "null", "skip = "+skip.nix()+";\n  traced = true;\n")
+	if err != nil {
+		return nil, err
+	}
+	return decodeWalk(out)
+}
+
+func decodeWalk(out []byte) ([]record, error) {
 	var raw []walkerRecord
 	if err := json.Unmarshal(out, &raw); err != nil {
 		return nil, fmt.Errorf("decode walker output: %w", err)
@@ -235,28 +243,32 @@ func (w *walker) walk(ctx context.Context, only [][]string, catch bool) ([]recor
 	return recs, nil
 }
 
-// probe returns the kind of the value at path p ("drv", "set", "null" or a
-// Nix type name) and, for a set, its attribute names.
-func (w *walker) probe(ctx context.Context, p []string) (string, []string, error) {
-	out, err := w.instantiate(ctx, "null", "false", nixStringList(p))
+// probe returns the kind of the value at path p: "drv", "set", "null" or a
+// Nix type name.
+func (w *walker) probe(ctx context.Context, p []string) (string, error) {
+	out, err := w.instantiate(ctx, "null", "false", nixStringList(p), "")
 	if err != nil {
-		return "", nil, err
+		return "", err
 	}
 	var pr struct {
-		Kind  string   `json:"kind"`
-		Names []string `json:"names"`
+		Kind string `json:"kind"`
 	}
 	if err := json.Unmarshal(out, &pr); err != nil {
-		return "", nil, fmt.Errorf("decode probe output: %w", err)
+		return "", fmt.Errorf("decode probe output: %w", err)
 	}
-	return pr.Kind, pr.Names, nil
+	return pr.Kind, nil
 }
 
-func (w *walker) instantiate(ctx context.Context, only, catch, probe string) ([]byte, error) {
+func (w *walker) instantiate(ctx context.Context, only, catch, probe, extra string) ([]byte, error) {
 	n := w.runs.Add(1)
 	file := filepath.Join(w.dir, "run-"+strconv.FormatInt(n, 10)+".nix")
-	expr := "{ ... }@args:\nlet root =\n" + w.root + ";\nin import " + filepath.Join(w.dir, "walker.nix") +
-		" {\n  inherit root;\n  only = " + only + ";\n  catch = " + catch + ";\n  probe = " + probe + ";\n}\n"
+	head := "{ ... }@args:\n"
+	if len(w.args) == 0 {
+		// nix-instantiate does not call a function without --arg values.
+		head = "let args = { }; in\n"
+	}
+	expr := head + "let root =\n" + w.root + ";\nin import (/. + " + nixString(filepath.Join(w.dir, "walker.nix")) +
+		") {\n  inherit root;\n  only = " + only + ";\n  catch = " + catch + ";\n  probe = " + probe + ";\n  " + extra + "}\n"
 	if err := os.WriteFile(file, []byte(expr), 0o644); err != nil {
 		return nil, fmt.Errorf("write walker call: %w", err)
 	}
@@ -266,6 +278,12 @@ func (w *walker) instantiate(ctx context.Context, only, catch, probe string) ([]
 		"--option", "allow-import-from-derivation", strconv.FormatBool(w.r.req.AllowIFD),
 		file}
 	args = append(args, w.args...)
+	select {
+	case w.sem <- struct{}{}:
+	case <-ctx.Done():
+		return nil, w.r.contextError(ctx)
+	}
+	defer func() { <-w.sem }()
 	return w.r.run(ctx, w.r.req.bin("nix-instantiate"), args...)
 }
 
@@ -297,15 +315,4 @@ func (wr walkerRecord) record() record {
 
 func unsupported(kind string) string {
 	return "unsupported value: a " + kind + " (a job must be a derivation, an attribute set or null)"
-}
-
-func childPaths(parent []string, names []string) [][]string {
-	out := make([][]string, len(names))
-	for i, n := range names {
-		p := make([]string, len(parent)+1)
-		copy(p, parent)
-		p[len(parent)] = n
-		out[i] = p
-	}
-	return out
 }

@@ -7,19 +7,28 @@
 #   catch  wrap each attribute in builtins.tryEval so that a throw or a
 #          failed assertion becomes an error record instead of killing the
 #          whole evaluation
-#   probe  null, or an attribute path whose kind (and child names) is
-#          returned instead of walking
+#   probe  null, or an attribute path whose kind is returned instead of
+#          walking
+#   skip   attribute paths not to walk, as a tree of sets with true leaves
+#   traced print "bl-walk:k:<path>" before classifying an attribute,
+#          "bl-walk:j:<path>" before evaluating a job and
+#          "bl-walk:r:<record>" for each finished record, so that after an
+#          error tryEval cannot catch the finished records are kept and the
+#          culprit is the last path marked
 #
 # A job record: { attr = [ names ]; name; system; drvPath;
 #   outputs = [ { name; path; } ]; meta = { ... }; agg; glob; cons; }
 # An error record: { attr = [ names ]; err = "caught" | "unsupported"; kind; }
-{ root, only, catch, probe }:
+{ root, only, catch, probe, skip ? { }, traced ? false }:
 let
   inherit (builtins)
     attrNames concatMap deepSeq filter getAttr isAttrs isBool isInt isList
     isString map tryEval typeOf;
 
   attempt = x: if catch then tryEval x else { success = true; value = x; };
+
+  mark = tag: path: x: if traced then builtins.trace ("bl-walk:" + tag + ":" + builtins.toJSON path) x else x;
+  emit = r: if traced then builtins.trace ("bl-walk:r:" + builtins.toJSON r) r else r;
 
   kindOf = v:
     if isAttrs v then (if (v.type or null) == "derivation" then "drv" else "set")
@@ -88,24 +97,24 @@ let
         glob = agg && (d._hydraGlobConstituents or false) == true;
         cons = if agg then map constituent (d.constituents or [ ]) else [ ];
       };
-      t = attempt (deepSeq r r);
+      t = attempt (mark "j" path (deepSeq r r));
     in
-    if t.success then t.value else { attr = path; err = "caught"; kind = "drv"; };
+    emit (if t.success then t.value else { attr = path; err = "caught"; kind = "drv"; });
 
-  walk = path: v:
-    let t = attempt (kindOf v); in
-    if !t.success then [ { attr = path; err = "caught"; kind = "unknown"; } ]
+  walk = path: sk: v:
+    let t = attempt (mark "k" path (kindOf v)); in
+    if isBool sk then [ ]
+    else if !t.success then [ (emit { attr = path; err = "caught"; kind = "unknown"; }) ]
     else if t.value == "drv" then [ (job path v) ]
     else if t.value == "set" then
-      concatMap (n: walk (path ++ [ n ]) (getAttr n v))
+      concatMap (n: walk (path ++ [ n ]) (sk.${n} or { }) (getAttr n v))
         (filter (n: n != "recurseForDerivations") (attrNames v))
     else if t.value == "null" then [ ]
-    else [ { attr = path; err = "unsupported"; kind = t.value; } ];
+    else [ (emit { attr = path; err = "unsupported"; kind = t.value; }) ];
 
   probed =
-    let v = at probe root; k = kindOf v; in
-    { kind = k; names = if k == "set" then filter (n: n != "recurseForDerivations") (attrNames v) else [ ]; };
+    { kind = kindOf (at probe root); };
 in
 if probe != null then probed
-else if only == null then walk [ ] root
-else concatMap (p: walk p (at p root)) only
+else if only == null then walk [ ] skip root
+else concatMap (p: walk p { } (at p root)) only

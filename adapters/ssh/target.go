@@ -71,6 +71,9 @@ func parseURI(uri string) (endpoint, error) {
 	if (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
 		return endpoint{}, fmt.Errorf("machine URI %q: path, query and fragment are not supported", uri)
 	}
+	if !validHost(u.Hostname()) {
+		return endpoint{}, fmt.Errorf("machine URI %q: invalid host %q", uri, u.Hostname())
+	}
 	name := u.User.Username()
 	if name == "" {
 		cur, err := user.Current()
@@ -84,4 +87,21 @@ func parseURI(uri string) (endpoint, error) {
 		port = "22"
 	}
 	return endpoint{user: name, addr: net.JoinHostPort(u.Hostname(), port)}, nil
+}
+
+// validHost reports whether h looks like a DNS name or an IP address:
+// letters, digits, '.', '-', '_' and (for IPv6) ':'.
+func validHost(h string) bool {
+	if h == "" {
+		return false
+	}
+	for _, r := range h {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9':
+		case r == '.', r == '-', r == '_', r == ':':
+		default:
+			return false
+		}
+	}
+	return true
 }

@@ -129,9 +129,21 @@ func TestConnContextCancelKills(t *testing.T) {
 			line := make([]byte, len("started\n"))
 			_, err = io.ReadFull(conn, line)
 			require.NoError(t, err)
+			// A reader blocked on the silent command must be released.
+			readErr := make(chan error, 1)
+			go func() {
+				_, err := conn.Read(make([]byte, 1))
+				readErr <- err
+			}()
 			cancel()
 			err = waitWithin(t, 5*time.Second, conn.Wait)
 			require.ErrorIs(t, err, context.Canceled)
+			select {
+			case err := <-readErr:
+				require.Error(t, err)
+			case <-time.After(5 * time.Second):
+				t.Fatal("Read still blocked after cancel")
+			}
 		})
 	}
 }

@@ -15,8 +15,8 @@ type Session struct {
 	// Stdin is the command's standard input; closing it sends EOF.
 	Stdin io.WriteCloser
 	// Stdout is the command's standard output. Read it to EOF before
-	// calling Wait: the machine stops the command when its output is not
-	// consumed.
+	// calling Wait: a command whose output is not consumed blocks once the
+	// channel's window is full.
 	Stdout io.Reader
 
 	client *Client
@@ -29,6 +29,8 @@ type Session struct {
 	exited   chan error    // receives the channel's end, once
 	killed   chan struct{} // closed by kill
 	killOnce sync.Once
+	stdinR   *io.PipeReader
+	stdoutR  *io.PipeReader
 
 	once    sync.Once
 	waitErr error
@@ -54,11 +56,13 @@ func (c *Client) Run(ctx context.Context, cmd string) (*Session, error) {
 		killed: make(chan struct{}),
 	}
 	sess.Stderr = s.stderr
-	if s.Stdin, err = sess.StdinPipe(); err != nil {
+	chIn, err := sess.StdinPipe()
+	if err != nil {
 		_ = sess.Close()
 		return nil, fmt.Errorf("run %q on %s: stdin: %w", cmd, c.uri, err)
 	}
-	if s.Stdout, err = sess.StdoutPipe(); err != nil {
+	chOut, err := sess.StdoutPipe()
+	if err != nil {
 		_ = sess.Close()
 		return nil, fmt.Errorf("run %q on %s: stdout: %w", cmd, c.uri, err)
 	}
@@ -69,6 +73,24 @@ func (c *Client) Run(ctx context.Context, cmd string) (*Session, error) {
 		}
 		return nil, fmt.Errorf("run %q on %s: start: %w", cmd, c.uri, err)
 	}
+	// Reads and writes go through pipes so that kill can fail them at
+	// once: a channel read or write may otherwise block until the remote
+	// command exits, which a root login's command may not do for hours.
+	var stdinW, stdoutW *io.PipeWriter
+	s.stdinR, stdinW = io.Pipe()
+	s.stdoutR, stdoutW = io.Pipe()
+	s.Stdin, s.Stdout = stdinW, s.stdoutR
+	go func() {
+		_, err := io.Copy(chIn, s.stdinR)
+		if err == nil {
+			err = chIn.Close()
+		}
+		_ = s.stdinR.CloseWithError(err)
+	}()
+	go func() {
+		_, err := io.Copy(stdoutW, chOut)
+		_ = stdoutW.CloseWithError(err)
+	}()
 	// The channel ends when the remote command does or the connection
 	// drops; a killed session does not wait for that (see kill).
 	go func() { s.exited <- sess.Wait() }()
@@ -120,13 +142,20 @@ func (s *Session) Close() error {
 	return nil
 }
 
-// kill asks the machine to SIGKILL the command and closes the channel. The
+// kill fails pending and future reads and writes, asks the machine to
+// SIGKILL the command and closes the channel. The
 // command's stdin then reads EOF and its output fails with EPIPE, which ends
 // "nix-store --serve". OpenSSH refuses signals for root logins and keeps the
 // channel until the command exits, so Wait returns without waiting for the
 // machine's answer.
 func (s *Session) kill() {
 	s.killOnce.Do(func() {
+		err := fmt.Errorf("run %q on %s: %w", s.cmd, s.client.uri, errKilled)
+		if cause := context.Cause(s.ctx); cause != nil {
+			err = fmt.Errorf("run %q on %s: %w", s.cmd, s.client.uri, cause)
+		}
+		_ = s.stdinR.CloseWithError(err)
+		_ = s.stdoutR.CloseWithError(err)
 		_ = s.sess.Signal(gossh.SIGKILL)
 		_ = s.sess.Close()
 		close(s.killed)

@@ -101,6 +101,7 @@ func Dial(ctx context.Context, t Target) (*Client, error) {
 		log:  log.With("machine", t.URI),
 		done: make(chan struct{}),
 	}
+	cl.log.Debug("SSH connection established", "server", string(c.ServerVersion()))
 	go func() {
 		err := cl.conn.Wait()
 		cl.mu.Lock()

@@ -26,7 +26,7 @@ type HostKeyError struct {
 	// accepted; it is empty when the host is unknown.
 	Want []string
 	// Source is where the trusted keys came from: "pinned host key" or
-	// the known_hosts path.
+	// "known_hosts file <path>".
 	Source string
 }
 

@@ -37,18 +37,18 @@ const (
 
 // Serve protocol command numbers.
 const (
-	cmdQueryValidPaths   = 1
-	cmdQueryPathInfos    = 2
-	cmdDumpStorePath     = 3
-	cmdImportPaths       = 4
-	cmdExportPaths       = 5
-	cmdBuildPaths        = 6
-	cmdQueryClosure      = 7
-	cmdBuildDerivation   = 8
-	cmdAddToStoreNar     = 9
-	exportMagic          = 0x4558494e
-	protocolMajorMask    = 0xff00
-	protocolMinorMask    = 0x00ff
+	cmdQueryValidPaths = 1
+	cmdQueryPathInfos  = 2
+	cmdDumpStorePath   = 3
+	cmdImportPaths     = 4
+	cmdExportPaths     = 5
+	cmdBuildPaths      = 6
+	cmdQueryClosure    = 7
+	cmdBuildDerivation = 8
+	cmdAddToStoreNar   = 9
+	exportMagic        = 0x4558494e
+	protocolMajorMask  = 0xff00
+	protocolMinorMask  = 0x00ff
 )
 
 // ErrBroken is wrapped by the error of every call made after a failed one: a

@@ -87,7 +87,7 @@ func evalWithInstantiate(ctx context.Context, r *runner, exprFile, flakeURL stri
 }
 
 func (w *walker) evaluate(ctx context.Context) ([]record, error) {
-	recs, err := w.walk(ctx, nil, true)
+	recs, err := w.walkSharded(ctx)
 	var nerr *nixError
 	if err != nil && !errors.As(err, &nerr) {
 		return nil, err
@@ -220,6 +220,39 @@ func (w *walker) walk(ctx context.Context, only [][]string, catch bool) ([]recor
 		return nil, err
 	}
 	return decodeWalk(out)
+}
+
+// walkSharded walks everything with one Nix process per worker, each taking
+// every n-th top-level attribute.
+func (w *walker) walkSharded(ctx context.Context) ([]record, error) {
+	n := w.r.req.workers()
+	if n == 1 {
+		return w.walk(ctx, nil, true)
+	}
+	parts := make([][]record, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			shard := fmt.Sprintf("shard = { index = %d; count = %d; };\n", i, n)
+			out, err := w.instantiate(ctx, "null", "true", "null", shard)
+			if err == nil {
+				parts[i], err = decodeWalk(out)
+			}
+			errs[i] = err
+		}()
+	}
+	wg.Wait()
+	var all []record
+	for i := range n {
+		if errs[i] != nil {
+			return nil, errs[i]
+		}
+		all = append(all, parts[i]...)
+	}
+	return all, nil
 }
 
 // walkTraced walks everything but skip, with trace marks.

@@ -9,6 +9,8 @@
 #          whole evaluation
 #   probe  null, or an attribute path whose kind is returned instead of
 #          walking
+#   shard  null, or { index; count; }: walk only the top-level attributes
+#          whose position in attrNames is index modulo count
 #   skip   attribute paths not to walk, as a tree of sets with true leaves
 #   traced print "bl-walk:k:<path>" before classifying an attribute,
 #          "bl-walk:j:<path>" before evaluating a job and
@@ -19,7 +21,7 @@
 # A job record: { attr = [ names ]; name; system; drvPath;
 #   outputs = [ { name; path; } ]; meta = { ... }; agg; glob; cons; }
 # An error record: { attr = [ names ]; err = "caught" | "unsupported"; kind; }
-{ root, only, catch, probe, skip ? { }, traced ? false }:
+{ root, only, catch, probe, skip ? { }, traced ? false, shard ? null }:
 let
   inherit (builtins)
     attrNames concatMap deepSeq filter getAttr isAttrs isBool isInt isList
@@ -61,21 +63,25 @@ let
 
   homepage = h: if isList h then (if h == [ ] then null else str (builtins.head h)) else str h;
 
-  channel = m:
-    let c = m.isHydraChannel or (m.isChannel or false); in
-    if isBool c then c else false;
+  bool = x: if isBool x then x else null;
+
+  # Normalisers of the meta attributes Hydra records; only the attributes a
+  # meta set has are normalised and returned.
+  metaFields = {
+    description = str;
+    homepage = homepage;
+    license = listOf license1;
+    maintainers = listOf maintainer1;
+    timeout = int;
+    maxSilent = int;
+    schedulingPriority = int;
+    isHydraChannel = bool;
+    isChannel = bool;
+  };
 
   metaOf = m:
-    if isAttrs m then {
-      description = str (m.description or null);
-      homepage = homepage (m.homepage or null);
-      license = listOf license1 (m.license or null);
-      maintainers = listOf maintainer1 (m.maintainers or null);
-      timeout = int (m.timeout or null);
-      maxSilent = int (m.maxSilent or null);
-      schedulingPriority = int (m.schedulingPriority or null);
-      isChannel = channel m;
-    }
+    if isAttrs m
+    then builtins.mapAttrs (k: getAttr k metaFields) (builtins.intersectAttrs metaFields m)
     else { };
 
   constituent = c:
@@ -85,21 +91,31 @@ let
 
   job = path: d:
     let
-      agg = (d._hydraAggregate or false) == true;
-      r = {
+      base = {
         attr = path;
         name = d.name;
         system = d.system;
         drvPath = d.drvPath;
         outputs = map (o: { name = o; path = (getAttr o d).outPath; }) (d.outputs or [ "out" ]);
         meta = metaOf (d.meta or null);
-        inherit agg;
-        glob = agg && (d._hydraGlobConstituents or false) == true;
-        cons = if agg then map constituent (d.constituents or [ ]) else [ ];
       };
+      r =
+        if (d._hydraAggregate or false) == true then
+          base // {
+            agg = true;
+            glob = (d._hydraGlobConstituents or false) == true;
+            cons = map constituent (d.constituents or [ ]);
+          }
+        else base;
       t = attempt (mark "j" path (deepSeq r r));
     in
     emit (if t.success then t.value else { attr = path; err = "caught"; kind = "drv"; });
+
+  names = path: v:
+    let ns = attrNames v; len = builtins.length ns; in
+    if shard == null || path != [ ] then ns
+    else builtins.genList (i: builtins.elemAt ns (i * shard.count + shard.index))
+      ((len - shard.index + shard.count - 1) / shard.count);
 
   walk = path: sk: v:
     let t = attempt (mark "k" path (kindOf v)); in
@@ -108,7 +124,7 @@ let
     else if t.value == "drv" then [ (job path v) ]
     else if t.value == "set" then
       concatMap (n: walk (path ++ [ n ]) (sk.${n} or { }) (getAttr n v))
-        (filter (n: n != "recurseForDerivations") (attrNames v))
+        (filter (n: n != "recurseForDerivations") (names path v))
     else if t.value == "null" then [ ]
     else [ (emit { attr = path; err = "unsupported"; kind = t.value; }) ];
 

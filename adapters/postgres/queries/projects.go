@@ -1,0 +1,163 @@
+package queries
+
+import (
+	"context"
+	"fmt"
+
+	"buildledger/web"
+)
+
+const projectCols = `p.name, p.displayname, coalesce(p.description, ''), coalesce(p.homepage, ''), p.owner,
+	p.enabled, p.hidden, p.enable_dynamic_run_command, p.declfile, p.decltype, p.declvalue,
+	array(select j.name from jobsets j where j.project = p.name order by j.name),
+	array(select m.username from projectmembers m where m.project = p.name order by m.username)`
+
+type scanner interface{ Scan(dest ...any) error }
+
+func scanProject(r scanner) (web.Project, error) {
+	var p web.Project
+	var enabled, hidden int
+	var df, dt, dv *string
+	err := r.Scan(&p.Name, &p.DisplayName, &p.Description, &p.Homepage, &p.Owner, &enabled, &hidden,
+		&p.EnableDynamicRunCommand, &df, &dt, &dv, &p.Jobsets, &p.Members)
+	p.Enabled, p.Hidden = boolInt(enabled), boolInt(hidden)
+	if df != nil && *df != "" {
+		p.Declarative = &web.Declarative{File: *df, Type: deref(dt), Value: deref(dv)}
+	}
+	return p, err
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+// Projects implements web.ProjectQueries.
+func (db *DB) Projects(ctx context.Context) ([]web.Project, error) {
+	rows, err := db.pool.Query(ctx, `select `+projectCols+` from projects p order by p.name`)
+	if err != nil {
+		return nil, fmt.Errorf("query projects: %w", err)
+	}
+	defer rows.Close()
+	out := []web.Project{}
+	for rows.Next() {
+		p, err := scanProject(rows)
+		if err != nil {
+			return nil, fmt.Errorf("scan project: %w", err)
+		}
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}
+
+// Project implements web.ProjectQueries.
+func (db *DB) Project(ctx context.Context, name string) (web.Project, error) {
+	p, err := scanProject(db.pool.QueryRow(ctx, `select `+projectCols+` from projects p where p.name = $1`, name))
+	if err != nil {
+		return web.Project{}, notFound(err, "project", name)
+	}
+	return p, nil
+}
+
+const jobsetCols = `j.id, j.name, j.project, j.description, j.nixexprinput, j.nixexprpath, j.errormsg, j.errortime,
+	j.lastcheckedtime, j.triggertime, j.enabled, j.enableemail, j.enable_dynamic_run_command, j.hidden,
+	j.emailoverride, j.keepnr, j.checkinterval, j.schedulingshares, j.fetcherrormsg, j.starttime, j.type, j.flake`
+
+func scanJobset(r scanner) (web.Jobset, error) {
+	var j web.Jobset
+	var enableEmail, hidden int
+	var errTime, lastChecked, trigger, start *int32
+	err := r.Scan(&j.ID, &j.Name, &j.Project, &j.Description, &j.NixExprInput, &j.NixExprPath, &j.ErrorMsg, &errTime,
+		&lastChecked, &trigger, &j.Enabled, &enableEmail, &j.EnableDynamicRunCommand, &hidden,
+		&j.EmailOverride, &j.KeepNr, &j.CheckInterval, &j.SchedulingShares, &j.FetchErrorMsg, &start, &j.Type, &j.Flake)
+	j.EnableEmail, j.Visible = boolInt(enableEmail), hidden == 0
+	j.ErrorTime, j.LastCheckedTime, j.TriggerTime, j.StartTime = i64(errTime), i64(lastChecked), i64(trigger), i64(start)
+	return j, err
+}
+
+func i64(p *int32) *int64 {
+	if p == nil {
+		return nil
+	}
+	v := int64(*p)
+	return &v
+}
+
+// Jobset implements web.ProjectQueries.
+func (db *DB) Jobset(ctx context.Context, project, name string) (web.Jobset, error) {
+	j, err := scanJobset(db.pool.QueryRow(ctx, `select `+jobsetCols+` from jobsets j where j.project = $1 and j.name = $2`, project, name))
+	if err != nil {
+		return web.Jobset{}, notFound(err, "jobset", project+":"+name)
+	}
+	rows, err := db.pool.Query(ctx, `select i.name, i.type, coalesce(a.value, ''), i.emailresponsible
+		from jobsetinputs i left join jobsetinputalts a
+		  on a.project = i.project and a.jobset = i.jobset and a.input = i.name and a.altnr = 0
+		where i.project = $1 and i.jobset = $2 order by i.name`, project, name)
+	if err != nil {
+		return web.Jobset{}, fmt.Errorf("query inputs of %s:%s: %w", project, name, err)
+	}
+	defer rows.Close()
+	j.Inputs = map[string]web.JobsetInput{}
+	for rows.Next() {
+		var in web.JobsetInput
+		var er int
+		if err := rows.Scan(&in.Name, &in.Type, &in.Value, &er); err != nil {
+			return web.Jobset{}, fmt.Errorf("scan input: %w", err)
+		}
+		in.EmailResponsible = er != 0
+		j.Inputs[in.Name] = in
+	}
+	return j, rows.Err()
+}
+
+// JobsetOverviews implements web.ProjectQueries.
+func (db *DB) JobsetOverviews(ctx context.Context, project string) ([]web.JobsetOverview, error) {
+	rows, err := db.pool.Query(ctx, `select j.name, j.project, j.description, j.checkinterval,
+		  coalesce(j.errormsg, '') <> '', j.errortime, j.fetcherrormsg, j.starttime, j.lastcheckedtime, j.triggertime, j.enabled,
+		  count(b.id), count(b.id) filter (where b.finished = 0),
+		  count(b.id) filter (where b.finished = 1 and b.buildstatus = 0),
+		  count(b.id) filter (where b.finished = 1 and b.buildstatus <> 0)
+		from jobsets j left join builds b on b.jobset_id = j.id and b.iscurrent = 1
+		where j.project = $1
+		group by j.id order by j.name`, project)
+	if err != nil {
+		return nil, fmt.Errorf("query jobsets of %s: %w", project, err)
+	}
+	defer rows.Close()
+	out := []web.JobsetOverview{}
+	for rows.Next() {
+		var o web.JobsetOverview
+		var et, st, lc, tt *int32
+		if err := rows.Scan(&o.Name, &o.Project, &o.Description, &o.CheckInterval, &o.HasErrorMsg, &et, &o.FetchErrorMsg,
+			&st, &lc, &tt, &o.Enabled, &o.NrTotal, &o.NrScheduled, &o.NrSucceeded, &o.NrFailed); err != nil {
+			return nil, fmt.Errorf("scan jobset overview: %w", err)
+		}
+		o.ErrorTime, o.StartTime, o.LastCheckedTime, o.TriggerTime = i64(et), i64(st), i64(lc), i64(tt)
+		out = append(out, o)
+	}
+	return out, rows.Err()
+}
+
+// JobsetsByRepo implements web.ProjectQueries.
+func (db *DB) JobsetsByRepo(ctx context.Context, repo string) ([]web.Jobset, error) {
+	rows, err := db.pool.Query(ctx, `select `+jobsetCols+` from jobsets j
+		where strpos(coalesce(j.flake, ''), $1) > 0
+		   or exists (select 1 from jobsetinputalts a where a.project = j.project and a.jobset = j.name
+		              and strpos(coalesce(a.value, ''), $1) > 0)
+		order by j.project, j.name`, repo)
+	if err != nil {
+		return nil, fmt.Errorf("query jobsets of repo %s: %w", repo, err)
+	}
+	defer rows.Close()
+	out := []web.Jobset{}
+	for rows.Next() {
+		j, err := scanJobset(rows)
+		if err != nil {
+			return nil, fmt.Errorf("scan jobset: %w", err)
+		}
+		out = append(out, j)
+	}
+	return out, rows.Err()
+}

@@ -1,0 +1,123 @@
+package queries
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/jackc/pgx/v5"
+
+	"buildledger/domain/domainerr"
+	"buildledger/web"
+)
+
+var errNoRows = pgx.ErrNoRows
+
+const stepSelect = `select s.build, s.stepnr, s.type, s.drvpath, s.busy, s.status, s.errormsg, s.starttime, s.stoptime,
+	  s.machine, s.system, s.propagatedfrom, s.timesbuilt, s.isnondeterministic, j.project, j.name, b.job
+	from buildsteps s join builds b on b.id = s.build join jobsets j on j.id = b.jobset_id`
+
+func (db *DB) querySteps(ctx context.Context, sql string, args ...any) ([]web.BuildStep, error) {
+	rows, err := db.pool.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, fmt.Errorf("query steps: %w", err)
+	}
+	defer rows.Close()
+	out := []web.BuildStep{}
+	for rows.Next() {
+		var s web.BuildStep
+		var start, stop, prop *int32
+		if err := rows.Scan(&s.Build, &s.StepNr, &s.Type, &s.DrvPath, &s.Busy, &s.Status, &s.ErrorMsg, &start, &stop,
+			&s.Machine, &s.System, &prop, &s.TimesBuilt, &s.IsNonDeterministic, &s.Project, &s.Jobset, &s.Job); err != nil {
+			return nil, fmt.Errorf("scan step: %w", err)
+		}
+		s.StartTime, s.StopTime, s.PropagatedFrom = i64(start), i64(stop), i64(prop)
+		out = append(out, s)
+	}
+	return out, rows.Err()
+}
+
+// BuildSteps implements web.BuildQueries.
+func (db *DB) BuildSteps(ctx context.Context, id int64) ([]web.BuildStep, error) {
+	return db.querySteps(ctx, stepSelect+` where s.build = $1 order by s.stepnr`, id)
+}
+
+// LatestSteps implements web.BuildQueries.
+func (db *DB) LatestSteps(ctx context.Context, p web.Page) ([]web.BuildStep, error) {
+	off, lim := limit(p, 50)
+	return db.querySteps(ctx, stepSelect+` where s.busy = 0 and s.status is not null
+		order by s.stoptime desc nulls last, s.build desc, s.stepnr desc offset $1 limit $2`, off, lim)
+}
+
+// Machines implements web.BuildQueries.
+func (db *DB) Machines(ctx context.Context) ([]web.Machine, error) {
+	rows, err := db.pool.Query(ctx, `with m as (
+		  select machine, max(stop_time) as last, count(*) filter (where status is not null) as done, count(*) as total
+		  from step_attempts where machine <> '' group by machine
+		  union all
+		  select machine, max(stoptime), 0, 0 from buildsteps
+		  where machine <> '' and machine not in (select machine from step_attempts) group by machine)
+		select machine, last, done, total from m order by machine`)
+	if err != nil {
+		return nil, fmt.Errorf("query machines: %w", err)
+	}
+	defer rows.Close()
+	out := []web.Machine{}
+	idx := map[string]int{}
+	for rows.Next() {
+		var m web.Machine
+		if err := rows.Scan(&m.Name, &m.LastActive, &m.NrStepsDone, &m.NrStepsTotal); err != nil {
+			return nil, fmt.Errorf("scan machine: %w", err)
+		}
+		m.Running = []web.BuildStep{}
+		idx[m.Name] = len(out)
+		out = append(out, m)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	rows.Close()
+	running, err := db.querySteps(ctx, stepSelect+` where s.busy <> 0 order by s.machine, s.starttime`)
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range running {
+		i, ok := idx[s.Machine]
+		if !ok {
+			i = len(out)
+			idx[s.Machine] = i
+			out = append(out, web.Machine{Name: s.Machine, Running: []web.BuildStep{}})
+		}
+		out[i].Running = append(out[i].Running, s)
+	}
+	return out, nil
+}
+
+// StepLog implements web.LogQueries.
+func (db *DB) StepLog(ctx context.Context, buildID int64, stepNr int) (web.LogRef, error) {
+	var drv string
+	var err error
+	if stepNr == 0 {
+		err = db.pool.QueryRow(ctx, `select drvpath from builds where id = $1`, buildID).Scan(&drv)
+	} else {
+		err = db.pool.QueryRow(ctx, `select drvpath from buildsteps where build = $1 and stepnr = $2`, buildID, stepNr).Scan(&drv)
+	}
+	what := strconv.FormatInt(buildID, 10)
+	if stepNr != 0 {
+		what += " step " + strconv.Itoa(stepNr)
+	}
+	if err != nil {
+		return web.LogRef{}, notFound(err, "build", what)
+	}
+	ref := web.LogRef{DrvPath: drv}
+	err = db.pool.QueryRow(ctx, `select log_location, status is null from step_attempts
+		where drv_path = $1 and coalesce(log_location, '') <> '' order by attempt desc limit 1`, drv).Scan(&ref.Location, &ref.Running)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return web.LogRef{}, domainerr.NotFound("log of build", what)
+	}
+	if err != nil {
+		return web.LogRef{}, fmt.Errorf("query log of build %s: %w", what, err)
+	}
+	return ref, nil
+}

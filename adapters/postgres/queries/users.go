@@ -1,0 +1,91 @@
+package queries
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"buildledger/web"
+)
+
+const userSelect = `select u.username, coalesce(u.fullname, ''), u.emailaddress, u.type, u.password,
+	array(select r.role from userroles r where r.username = u.username order by r.role) from users u`
+
+func scanUser(r scanner) (web.User, error) {
+	var u web.User
+	err := r.Scan(&u.UserName, &u.FullName, &u.EmailAddress, &u.Type, &u.Password, &u.Roles)
+	return u, err
+}
+
+// User implements web.UserQueries.
+func (db *DB) User(ctx context.Context, name string) (web.User, error) {
+	u, err := scanUser(db.pool.QueryRow(ctx, userSelect+` where u.username = $1`, name))
+	if err != nil {
+		return web.User{}, notFound(err, "user", name)
+	}
+	return u, nil
+}
+
+// Users implements web.UserQueries.
+func (db *DB) Users(ctx context.Context) ([]web.User, error) {
+	rows, err := db.pool.Query(ctx, userSelect+` order by u.username`)
+	if err != nil {
+		return nil, fmt.Errorf("query users: %w", err)
+	}
+	defer rows.Close()
+	out := []web.User{}
+	for rows.Next() {
+		u, err := scanUser(rows)
+		if err != nil {
+			return nil, fmt.Errorf("scan user: %w", err)
+		}
+		out = append(out, u)
+	}
+	return out, rows.Err()
+}
+
+func scanToken(r scanner) (web.APIToken, error) {
+	var t web.APIToken
+	var created time.Time
+	var used, revoked *time.Time
+	err := r.Scan(&t.ID, &t.UserName, &t.Name, &created, &used, &revoked)
+	t.CreatedAt = created.Unix()
+	if used != nil {
+		v := used.Unix()
+		t.LastUsedAt = &v
+	}
+	if revoked != nil {
+		v := revoked.Unix()
+		t.RevokedAt = &v
+	}
+	return t, err
+}
+
+const tokenSelect = `select id, user_name, name, created_at, last_used_at, revoked_at from api_tokens`
+
+// APITokens implements web.UserQueries.
+func (db *DB) APITokens(ctx context.Context, user string) ([]web.APIToken, error) {
+	rows, err := db.pool.Query(ctx, tokenSelect+` where user_name = $1 order by created_at desc, id`, user)
+	if err != nil {
+		return nil, fmt.Errorf("query tokens of %s: %w", user, err)
+	}
+	defer rows.Close()
+	out := []web.APIToken{}
+	for rows.Next() {
+		t, err := scanToken(rows)
+		if err != nil {
+			return nil, fmt.Errorf("scan token: %w", err)
+		}
+		out = append(out, t)
+	}
+	return out, rows.Err()
+}
+
+// APITokenByHash implements web.UserQueries.
+func (db *DB) APITokenByHash(ctx context.Context, hash string) (web.APIToken, error) {
+	t, err := scanToken(db.pool.QueryRow(ctx, tokenSelect+` where token_hash = $1 and revoked_at is null`, hash))
+	if err != nil {
+		return web.APIToken{}, notFound(err, "api token", "")
+	}
+	return t, nil
+}

@@ -1,0 +1,215 @@
+package web
+
+import (
+	"net/http"
+	"strconv"
+
+	"github.com/go-chi/chi/v5"
+
+	"buildledger/domain/user"
+)
+
+func (s *server) loadBuild(w http.ResponseWriter, r *http.Request) (Build, bool) {
+	id, err := pathID(r, "id")
+	if err != nil {
+		s.fail(w, r, err)
+		return Build{}, false
+	}
+	b, err := s.cfg.Queries.Build(r.Context(), id)
+	if err != nil {
+		s.fail(w, r, err)
+		return Build{}, false
+	}
+	return b, true
+}
+
+func (s *server) buildPage(w http.ResponseWriter, r *http.Request) {
+	b, ok := s.loadBuild(w, r)
+	if !ok {
+		return
+	}
+	steps, err := s.cfg.Queries.BuildSteps(r.Context(), b.ID)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	cons, err := s.cfg.Queries.Constituents(r.Context(), b.ID)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	out := struct {
+		Build
+		Steps []BuildStep `json:"steps"`
+	}{b, steps}
+	p, _ := s.cfg.Queries.Project(r.Context(), b.Project)
+	s.respond(w, r, out, "build", map[string]any{"Build": b, "Steps": steps, "Constituents": cons, "Project": p,
+		"Products": sortedProducts(b.Products)})
+}
+
+func sortedProducts(m map[string]BuildProduct) []BuildProduct {
+	out := make([]BuildProduct, 0, len(m))
+	for i := 1; len(out) < len(m) && i < 10000; i++ {
+		if p, ok := m[strconv.Itoa(i)]; ok {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func (s *server) buildConstituents(w http.ResponseWriter, r *http.Request) {
+	b, ok := s.loadBuild(w, r)
+	if !ok {
+		return
+	}
+	cons, err := s.cfg.Queries.Constituents(r.Context(), b.ID)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.respond(w, r, cons, "builds", map[string]any{"Title": "Constituents of build " + strconv.FormatInt(b.ID, 10), "Builds": cons})
+}
+
+// buildAction runs restart, cancel, bump or keep with Hydra's rules.
+func (s *server) buildAction(action string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		b, ok := s.loadBuild(w, r)
+		if !ok {
+			return
+		}
+		p, err := s.cfg.Queries.Project(r.Context(), b.Project)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		var perm func(*principal) bool
+		switch action {
+		case "restart":
+			perm = roleOrOwner(user.RoleRestartJobs, p)
+		case "cancel":
+			perm = roleOrOwner(user.RoleCancelBuild, p)
+		case "bump":
+			perm = roleOrOwner(user.RoleBumpToFront, p)
+		default:
+			perm = func(pr *principal) bool { return pr.isOwner(p) }
+		}
+		if err := require(r, perm); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		if s.cfg.Builds == nil {
+			s.fail(w, r, &httpError{Status: http.StatusNotImplemented, Msg: "build actions are not available"})
+			return
+		}
+		ctx, md := r.Context(), s.metadata(r)
+		switch action {
+		case "restart":
+			if !b.Finished {
+				err = &httpError{Status: http.StatusConflict, Msg: "build " + strconv.FormatInt(b.ID, 10) + " has not finished"}
+			} else {
+				err = s.cfg.Builds.RestartBuild(ctx, md, b.ID)
+			}
+		case "cancel":
+			if b.Finished {
+				err = &httpError{Status: http.StatusConflict, Msg: "build " + strconv.FormatInt(b.ID, 10) + " has already finished"}
+			} else {
+				err = s.cfg.Builds.CancelBuild(ctx, md, b.ID)
+			}
+		case "bump":
+			if b.Finished {
+				err = &httpError{Status: http.StatusConflict, Msg: "build " + strconv.FormatInt(b.ID, 10) + " has already finished"}
+			} else {
+				err = s.cfg.Builds.BumpBuild(ctx, md, b.ID)
+			}
+		default:
+			keep := true
+			if f := chi.URLParam(r, "flag"); f != "" {
+				keep = truthy(f)
+			} else if r.URL.Query().Has("keep") {
+				keep = truthy(r.URL.Query().Get("keep"))
+			}
+			err = s.cfg.Builds.KeepBuild(ctx, md, b.ID, keep)
+		}
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		s.done(w, r, http.StatusOK, "/build/"+strconv.FormatInt(b.ID, 10), nil)
+	}
+}
+
+func (s *server) jobPage(w http.ResponseWriter, r *http.Request) {
+	pname, jname, job := chi.URLParam(r, "project"), chi.URLParam(r, "jobset"), chi.URLParam(r, "job")
+	if _, err := s.cfg.Queries.Jobset(r.Context(), pname, jname); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	pg, n := pageOf(r, 50)
+	bs, err := s.cfg.Queries.Builds(r.Context(), BuildFilter{Project: pname, Jobset: jname, Job: job, Page: pg})
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.respond(w, r, bs, "builds", map[string]any{"Title": "Job " + pname + ":" + jname + ":" + job, "Builds": bs,
+		"Page": n, "More": len(bs) == pg.Limit, "Shield": "/job/" + pname + "/" + jname + "/" + job + "/shield"})
+}
+
+// jobLatest redirects to the newest successful build of a job.
+func (s *server) jobLatest(kind string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		pname, jname, job := chi.URLParam(r, "project"), chi.URLParam(r, "jobset"), chi.URLParam(r, "job")
+		ok := 0
+		f := BuildFilter{Project: pname, Jobset: jname, Job: job, Status: &ok, Page: Page{Limit: 1}}
+		if kind == "latest-for" {
+			f.System = chi.URLParam(r, "system")
+		}
+		if kind == "latest-finished" {
+			f.Limit = 50
+		}
+		bs, err := s.cfg.Queries.Builds(r.Context(), f)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		for _, b := range bs {
+			if kind == "latest-finished" && !s.evalsFinished(r, b) {
+				continue
+			}
+			http.Redirect(w, r, "/build/"+strconv.FormatInt(b.ID, 10), http.StatusFound)
+			return
+		}
+		s.fail(w, r, errNotFound("successful build of job "+pname+":"+jname+":"+job))
+	}
+}
+
+// evalsFinished reports whether some evaluation of b has no unfinished
+// builds.
+func (s *server) evalsFinished(r *http.Request, b Build) bool {
+	for _, id := range b.JobsetEvals {
+		e, err := s.cfg.Queries.Eval(r.Context(), id)
+		if err == nil && e.NrQueued == 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// jobShield answers shields.io's endpoint JSON for a job's latest build.
+func (s *server) jobShield(w http.ResponseWriter, r *http.Request) {
+	pname, jname, job := chi.URLParam(r, "project"), chi.URLParam(r, "jobset"), chi.URLParam(r, "job")
+	fin := true
+	bs, err := s.cfg.Queries.Builds(r.Context(), BuildFilter{Project: pname, Jobset: jname, Job: job, Finished: &fin, Page: Page{Limit: 1}})
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if len(bs) == 0 {
+		s.json(w, http.StatusNotFound, map[string]any{"schemaVersion": 1, "label": "hydra build", "message": "not found", "color": "lightgrey"})
+		return
+	}
+	msg, color := "failing", "red"
+	if succeeded(bs[0]) {
+		msg, color = "passing", "brightgreen"
+	}
+	s.json(w, http.StatusOK, map[string]any{"schemaVersion": 1, "label": "hydra build", "message": msg, "color": color})
+}

@@ -1,0 +1,206 @@
+package web
+
+import (
+	"net/http"
+	"sort"
+	"strconv"
+
+	"buildledger/domain/user"
+)
+
+// EvalDiff compares an evaluation's builds with those of the previous
+// evaluation of the same jobset, by job name.
+type EvalDiff struct {
+	PreviousID      int64   `json:"previous"`
+	New             []Build `json:"new"`
+	Removed         []Build `json:"removed"`
+	Changed         []Build `json:"changed"`
+	NowFailing      []Build `json:"nowfailing"`
+	NowSucceeding   []Build `json:"nowsucceeding"`
+	StillFailing    []Build `json:"stillfailing"`
+	StillSucceeding []Build `json:"stillsucceeding"`
+	Unfinished      []Build `json:"unfinished"`
+}
+
+func succeeded(b Build) bool { return b.Finished && b.BuildStatus != nil && *b.BuildStatus == 0 }
+func failed(b Build) bool    { return b.Finished && (b.BuildStatus == nil || *b.BuildStatus != 0) }
+
+// diffEvals sorts cur's builds into the categories of Hydra's eval page.
+func diffEvals(prevID int64, cur, prev []Build) EvalDiff {
+	d := EvalDiff{PreviousID: prevID, New: []Build{}, Removed: []Build{}, Changed: []Build{}, NowFailing: []Build{},
+		NowSucceeding: []Build{}, StillFailing: []Build{}, StillSucceeding: []Build{}, Unfinished: []Build{}}
+	old := map[string]Build{}
+	for _, b := range prev {
+		old[b.Job] = b
+	}
+	seen := map[string]bool{}
+	for _, b := range cur {
+		seen[b.Job] = true
+		p, had := old[b.Job]
+		switch {
+		case prevID != 0 && !had:
+			d.New = append(d.New, b)
+		case !b.Finished:
+			d.Unfinished = append(d.Unfinished, b)
+		case had && succeeded(p) && failed(b):
+			d.NowFailing = append(d.NowFailing, b)
+		case had && failed(p) && succeeded(b):
+			d.NowSucceeding = append(d.NowSucceeding, b)
+		case had && p.ID != b.ID:
+			d.Changed = append(d.Changed, b)
+		case failed(b):
+			d.StillFailing = append(d.StillFailing, b)
+		default:
+			d.StillSucceeding = append(d.StillSucceeding, b)
+		}
+	}
+	for _, b := range prev {
+		if !seen[b.Job] {
+			d.Removed = append(d.Removed, b)
+		}
+	}
+	for _, l := range [][]Build{d.New, d.Removed, d.Changed, d.NowFailing, d.NowSucceeding, d.StillFailing, d.StillSucceeding, d.Unfinished} {
+		sort.Slice(l, func(i, k int) bool { return l[i].Job < l[k].Job })
+	}
+	return d
+}
+
+func (s *server) loadEval(w http.ResponseWriter, r *http.Request) (Eval, bool) {
+	id, err := pathID(r, "id")
+	if err != nil {
+		s.fail(w, r, err)
+		return Eval{}, false
+	}
+	e, err := s.cfg.Queries.Eval(r.Context(), id)
+	if err != nil {
+		s.fail(w, r, err)
+		return Eval{}, false
+	}
+	return e, true
+}
+
+func (s *server) evalPage(w http.ResponseWriter, r *http.Request) {
+	e, ok := s.loadEval(w, r)
+	if !ok {
+		return
+	}
+	ctx := r.Context()
+	builds, err := s.cfg.Queries.Builds(ctx, BuildFilter{EvalID: e.ID, Page: Page{Limit: 1000}})
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	prevID, err := s.cfg.Queries.PreviousEval(ctx, e.ID)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	var prev []Build
+	if prevID != 0 {
+		if prev, err = s.cfg.Queries.Builds(ctx, BuildFilter{EvalID: prevID, Page: Page{Limit: 1000}}); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+	}
+	d := diffEvals(prevID, builds, prev)
+	out := struct {
+		Eval
+		Diff EvalDiff `json:"diff"`
+	}{e, d}
+	p, _ := s.cfg.Queries.Project(ctx, e.Project)
+	s.respond(w, r, out, "eval", map[string]any{"Eval": e, "Diff": d, "Project": p, "NrBuilds": len(builds)})
+}
+
+func (s *server) evalBuilds(w http.ResponseWriter, r *http.Request) {
+	e, ok := s.loadEval(w, r)
+	if !ok {
+		return
+	}
+	bs, err := s.cfg.Queries.Builds(r.Context(), BuildFilter{EvalID: e.ID, Page: Page{Limit: 1000}})
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.respond(w, r, bs, "builds", map[string]any{"Title": "Builds of evaluation " + strconv.FormatInt(e.ID, 10), "Builds": bs})
+}
+
+func (s *server) evalErrors(w http.ResponseWriter, r *http.Request) {
+	e, ok := s.loadEval(w, r)
+	if !ok {
+		return
+	}
+	msg, err := s.cfg.Queries.EvalErrors(r.Context(), e.ID)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	id := strconv.FormatInt(e.ID, 10)
+	s.respond(w, r, map[string]any{"id": e.ID, "errormsg": msg}, "errors",
+		map[string]any{"Title": "Errors of evaluation " + id, "Back": "/eval/" + id, "Errors": msg})
+}
+
+// evalAction applies a build action to the eval's builds that pass
+// select, after checking the permission.
+func (s *server) evalAction(w http.ResponseWriter, r *http.Request, role string, sel func(Build) bool, act func(Build) error) {
+	e, ok := s.loadEval(w, r)
+	if !ok {
+		return
+	}
+	p, err := s.cfg.Queries.Project(r.Context(), e.Project)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if err := require(r, roleOrOwner(role, p)); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if s.cfg.Builds == nil {
+		s.fail(w, r, &httpError{Status: http.StatusNotImplemented, Msg: "build actions are not available"})
+		return
+	}
+	bs, err := s.cfg.Queries.Builds(r.Context(), BuildFilter{EvalID: e.ID, Page: Page{Limit: 1000}})
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	n := 0
+	for _, b := range bs {
+		if !sel(b) {
+			continue
+		}
+		if err := act(b); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		n++
+	}
+	s.done(w, r, http.StatusOK, "/eval/"+strconv.FormatInt(e.ID, 10), map[string]any{"count": n})
+}
+
+func (s *server) evalRestart(abortedOnly bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		sel := func(b Build) bool {
+			if !b.Finished || b.BuildStatus == nil {
+				return false
+			}
+			if abortedOnly {
+				c := *b.BuildStatus
+				return c == 3 || c == 4 || c == 9
+			}
+			return *b.BuildStatus != 0
+		}
+		md := s.metadata
+		s.evalAction(w, r, user.RoleRestartJobs, sel, func(b Build) error { return s.cfg.Builds.RestartBuild(r.Context(), md(r), b.ID) })
+	}
+}
+
+func (s *server) evalCancel(w http.ResponseWriter, r *http.Request) {
+	s.evalAction(w, r, user.RoleCancelBuild, func(b Build) bool { return !b.Finished },
+		func(b Build) error { return s.cfg.Builds.CancelBuild(r.Context(), s.metadata(r), b.ID) })
+}
+
+func (s *server) evalBump(w http.ResponseWriter, r *http.Request) {
+	s.evalAction(w, r, user.RoleBumpToFront, func(b Build) bool { return !b.Finished },
+		func(b Build) error { return s.cfg.Builds.BumpBuild(r.Context(), s.metadata(r), b.ID) })
+}

@@ -1,0 +1,85 @@
+package web
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+
+	"github.com/go-chi/chi/v5"
+
+	"buildledger/domain/streams"
+	"buildledger/events"
+)
+
+// eventRow is one event of a stream as the events tab shows it.
+type eventRow struct {
+	Revision   uint64          `json:"revision"`
+	Type       string          `json:"type"`
+	Actor      string          `json:"actor"`
+	RecordedAt int64           `json:"recordedat"`
+	Data       json.RawMessage `json:"data"`
+}
+
+const eventsPerPage = 100
+
+// streamEvents answers the events of one stream with actor and time.
+func (s *server) streamEvents(w http.ResponseWriter, r *http.Request, title, back, stream string) {
+	if s.cfg.Events == nil {
+		s.fail(w, r, &httpError{Status: http.StatusNotImplemented, Msg: "the event history is not available"})
+		return
+	}
+	pg, n := pageOf(r, eventsPerPage)
+	recs, err := s.cfg.Events.ReadStream(r.Context(), stream, uint64(pg.Offset), pg.Limit+1)
+	if err != nil && !errors.Is(err, events.ErrStreamNotFound) {
+		s.fail(w, r, err)
+		return
+	}
+	more := len(recs) > pg.Limit
+	if more {
+		recs = recs[:pg.Limit]
+	}
+	rows := make([]eventRow, 0, len(recs))
+	for _, e := range recs {
+		rows = append(rows, eventRow{Revision: e.Revision, Type: e.Type, Actor: e.Metadata.Actor,
+			RecordedAt: e.RecordedAt.Unix(), Data: e.Data})
+	}
+	s.respond(w, r, rows, "events", map[string]any{"Title": title, "Back": back, "Stream": stream, "Events": rows,
+		"Page": n, "More": more})
+}
+
+func (s *server) projectEvents(w http.ResponseWriter, r *http.Request) {
+	name := chi.URLParam(r, "project")
+	if _, err := s.cfg.Queries.Project(r.Context(), name); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.streamEvents(w, r, "Events of project "+name, "/project/"+name, streams.Project(name))
+}
+
+func (s *server) jobsetEvents(w http.ResponseWriter, r *http.Request) {
+	p, j := chi.URLParam(r, "project"), chi.URLParam(r, "jobset")
+	if _, err := s.cfg.Queries.Jobset(r.Context(), p, j); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.streamEvents(w, r, "Events of jobset "+p+":"+j, "/jobset/"+p+"/"+j, streams.Jobset(p, j))
+}
+
+func (s *server) evalEvents(w http.ResponseWriter, r *http.Request) {
+	e, ok := s.loadEval(w, r)
+	if !ok {
+		return
+	}
+	id := strconv.FormatInt(e.ID, 10)
+	s.streamEvents(w, r, "Events of evaluation "+id, "/eval/"+id, streams.Eval(e.ID))
+}
+
+func (s *server) buildEvents(w http.ResponseWriter, r *http.Request) {
+	b, ok := s.loadBuild(w, r)
+	if !ok {
+		return
+	}
+	id := strconv.FormatInt(b.ID, 10)
+	s.streamEvents(w, r, "Events of build "+id, "/build/"+id, streams.Build(b.ID))
+}

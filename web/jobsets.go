@@ -1,0 +1,364 @@
+package web
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/go-chi/chi/v5"
+
+	"buildledger/commands"
+	"buildledger/domain/domainerr"
+	"buildledger/domain/user"
+	"buildledger/events"
+)
+
+func (s *server) jobsetPage(w http.ResponseWriter, r *http.Request) {
+	pname, jname := chi.URLParam(r, "project"), chi.URLParam(r, "jobset")
+	j, err := s.cfg.Queries.Jobset(r.Context(), pname, jname)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if wantsJSON(r) {
+		s.json(w, http.StatusOK, j)
+		return
+	}
+	p, err := s.cfg.Queries.Project(r.Context(), pname)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	evals, total, err := s.cfg.Queries.Evals(r.Context(), pname, jname, Page{Limit: 10})
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	current, err := s.cfg.Queries.Builds(r.Context(), BuildFilter{Project: pname, Jobset: jname, Current: true, Page: Page{Limit: 200}})
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.render(w, r, http.StatusOK, "jobset", map[string]any{"Project": p, "Jobset": j, "Evals": evals,
+		"NrEvals": total, "Builds": current, "Inputs": sortedInputs(j.Inputs)})
+}
+
+func sortedInputs(m map[string]JobsetInput) []JobsetInput {
+	out := make([]JobsetInput, 0, len(m))
+	for _, in := range m {
+		out = append(out, in)
+	}
+	sort.Slice(out, func(i, k int) bool { return out[i].Name < out[k].Name })
+	return out
+}
+
+// jobsetBody is the body of PUT /jobset/<p>/<j>: Hydra's Jobset schema.
+type jobsetBody struct {
+	Name             string                    `json:"name"`
+	Description      string                    `json:"description"`
+	NixExprInput     string                    `json:"nixexprinput"`
+	NixExprPath      string                    `json:"nixexprpath"`
+	Enabled          *flexInt                  `json:"enabled"`
+	EnableEmail      flexBool                  `json:"enableemail"`
+	Visible          *flexBool                 `json:"visible"`
+	EmailOverride    string                    `json:"emailoverride"`
+	KeepNr           *flexInt                  `json:"keepnr"`
+	CheckInterval    *flexInt                  `json:"checkinterval"`
+	SchedulingShares *flexInt                  `json:"schedulingshares"`
+	Type             flexInt                   `json:"type"`
+	Flake            string                    `json:"flake"`
+	Inputs           map[string]jobsetInputReq `json:"inputs"`
+}
+
+type jobsetInputReq struct {
+	Type             string   `json:"type"`
+	Value            string   `json:"value"`
+	EmailResponsible flexBool `json:"emailresponsible"`
+}
+
+func intOr(p *flexInt, def int) int {
+	if p == nil {
+		return def
+	}
+	return int(*p)
+}
+
+func (b jobsetBody) config() events.JobsetConfig {
+	c := events.JobsetConfig{Description: b.Description, Type: int(b.Type), Enabled: intOr(b.Enabled, 1),
+		Hidden: b.Visible != nil && !bool(*b.Visible), EnableEmail: bool(b.EnableEmail), EmailOverride: b.EmailOverride,
+		KeepNr: intOr(b.KeepNr, 3), CheckInterval: intOr(b.CheckInterval, 300), SchedulingShares: intOr(b.SchedulingShares, 100)}
+	if c.Type == 1 {
+		c.Flake = b.Flake
+	} else {
+		c.NixExprInput, c.NixExprPath = b.NixExprInput, b.NixExprPath
+	}
+	names := make([]string, 0, len(b.Inputs))
+	for n := range b.Inputs {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		in := b.Inputs[n]
+		c.Inputs = append(c.Inputs, events.JobsetInput{Name: n, Type: in.Type, Value: in.Value, EmailResponsible: bool(in.EmailResponsible)})
+	}
+	return c
+}
+
+// readJobsetBody reads JSON or the HTML form, whose inputs are a textarea
+// with one "name type value" line per input.
+func (s *server) readJobsetBody(w http.ResponseWriter, r *http.Request) (jobsetBody, error) {
+	var b jobsetBody
+	if isJSONBody(r) {
+		return b, decodeJSON(w, r, &b)
+	}
+	if err := parseForm(w, r); err != nil {
+		return b, err
+	}
+	f := r.PostForm
+	num := func(name string) (*flexInt, error) {
+		v := strings.TrimSpace(f.Get(name))
+		if v == "" {
+			return nil, nil
+		}
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return nil, &httpError{Status: http.StatusUnprocessableEntity, Msg: name + " must be a number", Field: name}
+		}
+		fi := flexInt(n)
+		return &fi, nil
+	}
+	var err error
+	b = jobsetBody{Name: f.Get("name"), Description: f.Get("description"), NixExprInput: f.Get("nixexprinput"),
+		NixExprPath: f.Get("nixexprpath"), EnableEmail: flexBool(truthy(f.Get("enableemail"))),
+		EmailOverride: f.Get("emailoverride"), Flake: f.Get("flake")}
+	vis := flexBool(truthy(f.Get("visible")))
+	b.Visible = &vis
+	if b.Enabled, err = num("enabled"); err != nil {
+		return b, err
+	}
+	if b.KeepNr, err = num("keepnr"); err != nil {
+		return b, err
+	}
+	if b.CheckInterval, err = num("checkinterval"); err != nil {
+		return b, err
+	}
+	if b.SchedulingShares, err = num("schedulingshares"); err != nil {
+		return b, err
+	}
+	t, err := num("type")
+	if err != nil {
+		return b, err
+	}
+	b.Type = flexInt(intOr(t, 0))
+	b.Inputs = map[string]jobsetInputReq{}
+	for i, line := range strings.Split(f.Get("inputs"), "\n") {
+		fields := strings.Fields(line)
+		if len(fields) == 0 {
+			continue
+		}
+		if len(fields) < 2 {
+			return b, &httpError{Status: http.StatusUnprocessableEntity, Field: "inputs",
+				Msg: fmt.Sprintf("input line %d: want \"name type value\"", i+1)}
+		}
+		b.Inputs[fields[0]] = jobsetInputReq{Type: fields[1], Value: strings.Join(fields[2:], " ")}
+	}
+	return b, nil
+}
+
+func (s *server) putJobset(w http.ResponseWriter, r *http.Request) {
+	s.saveJobset(w, r, chi.URLParam(r, "project"), chi.URLParam(r, "jobset"))
+}
+
+func (s *server) postJobset(w http.ResponseWriter, r *http.Request) { s.putJobset(w, r) }
+
+func (s *server) createJobsetForm(w http.ResponseWriter, r *http.Request) {
+	if err := parseForm(w, r); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.saveJobset(w, r, chi.URLParam(r, "project"), strings.TrimSpace(r.PostForm.Get("name")))
+}
+
+// saveJobset creates or updates a jobset; both need project ownership.
+func (s *server) saveJobset(w http.ResponseWriter, r *http.Request, pname, jname string) {
+	if who(r) == nil {
+		s.fail(w, r, errLoginRequired)
+		return
+	}
+	p, err := s.cfg.Queries.Project(r.Context(), pname)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if err := require(r, func(pr *principal) bool { return pr.isOwner(p) }); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	_, err = s.cfg.Queries.Jobset(r.Context(), pname, jname)
+	exists := err == nil
+	if err != nil && !errors.Is(err, domainerr.ErrNotFound) {
+		s.fail(w, r, err)
+		return
+	}
+	b, err := s.readJobsetBody(w, r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if b.Name != "" && b.Name != jname {
+		s.fail(w, r, &httpError{Status: http.StatusUnprocessableEntity, Msg: "renaming a jobset through PUT is not supported", Field: "name"})
+		return
+	}
+	md := s.metadata(r)
+	if exists {
+		_, err = s.cfg.Commands.UpdateJobset(r.Context(), md, commands.UpdateJobset{Project: pname, Name: jname, Config: b.config()})
+	} else {
+		_, err = s.cfg.Commands.CreateJobset(r.Context(), md, commands.CreateJobset{Project: pname, Name: jname, Config: b.config()})
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	uri := "/jobset/" + pname + "/" + jname
+	if exists {
+		s.done(w, r, http.StatusOK, uri, nil)
+		return
+	}
+	s.done(w, r, http.StatusCreated, uri, map[string]any{"uri": uri, "name": jname, "type": "jobset"})
+}
+
+// deleteJobset needs admin, as in Hydra.
+func (s *server) deleteJobset(w http.ResponseWriter, r *http.Request) {
+	pname, jname := chi.URLParam(r, "project"), chi.URLParam(r, "jobset")
+	if err := require(r, (*principal).isAdmin); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if _, err := s.cfg.Commands.DeleteJobset(r.Context(), s.metadata(r), commands.DeleteJobset{Project: pname, Name: jname}); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.done(w, r, http.StatusOK, "/project/"+pname, nil)
+}
+
+// evaluateJobset requests an evaluation (admin, eval-jobset or owner).
+func (s *server) evaluateJobset(w http.ResponseWriter, r *http.Request) {
+	pname, jname := chi.URLParam(r, "project"), chi.URLParam(r, "jobset")
+	p, err := s.cfg.Queries.Project(r.Context(), pname)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if err := require(r, roleOrOwner(user.RoleEvalJobset, p)); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if _, err := s.cfg.Commands.RequestEvaluation(r.Context(), s.metadata(r),
+		commands.RequestEvaluation{Project: pname, Jobset: jname, Reason: "ui", Force: true}); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.done(w, r, http.StatusOK, "/jobset/"+pname+"/"+jname, nil)
+}
+
+// jobsetForm shows the create or edit form of a jobset.
+func (s *server) jobsetForm(w http.ResponseWriter, r *http.Request) {
+	pname, jname := chi.URLParam(r, "project"), chi.URLParam(r, "jobset")
+	p, err := s.cfg.Queries.Project(r.Context(), pname)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if err := require(r, func(pr *principal) bool { return pr.isOwner(p) }); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	data := map[string]any{"Project": p}
+	if jname == "" {
+		data["New"] = true
+		data["Jobset"] = Jobset{Project: pname, Enabled: 1, Visible: true, KeepNr: 3, CheckInterval: 300, SchedulingShares: 100}
+		data["InputsText"] = "src git https://example.org/repo.git"
+	} else {
+		j, err := s.cfg.Queries.Jobset(r.Context(), pname, jname)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		var lines []string
+		for _, in := range sortedInputs(j.Inputs) {
+			lines = append(lines, strings.TrimSpace(in.Name+" "+in.Type+" "+in.Value))
+		}
+		data["Jobset"], data["InputsText"] = j, strings.Join(lines, "\n")
+	}
+	s.render(w, r, http.StatusOK, "jobset-form", data)
+}
+
+// evalsJSON is Hydra's paged list of evaluations.
+type evalsJSON struct {
+	Evals []Eval `json:"evals"`
+	First string `json:"first"`
+	Next  string `json:"next,omitempty"`
+	Prev  string `json:"prev,omitempty"`
+	Last  string `json:"last"`
+}
+
+const evalsPerPage = 20
+
+func (s *server) evalList(w http.ResponseWriter, r *http.Request, pname, jname string) {
+	pg, n := pageOf(r, evalsPerPage)
+	evals, total, err := s.cfg.Queries.Evals(r.Context(), pname, jname, pg)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	last := max(1, (total+evalsPerPage-1)/evalsPerPage)
+	out := evalsJSON{Evals: evals, First: "?page=1", Last: "?page=" + strconv.Itoa(last)}
+	if n < last {
+		out.Next = "?page=" + strconv.Itoa(n+1)
+	}
+	if n > 1 {
+		out.Prev = "?page=" + strconv.Itoa(n-1)
+	}
+	s.respond(w, r, out, "evals", map[string]any{"Evals": evals, "Page": n, "LastPage": last, "Total": total,
+		"ProjectName": pname, "JobsetName": jname, "Paging": out})
+}
+
+func (s *server) jobsetEvals(w http.ResponseWriter, r *http.Request) {
+	pname, jname := chi.URLParam(r, "project"), chi.URLParam(r, "jobset")
+	if _, err := s.cfg.Queries.Jobset(r.Context(), pname, jname); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.evalList(w, r, pname, jname)
+}
+
+func (s *server) allEvals(w http.ResponseWriter, r *http.Request) { s.evalList(w, r, "", "") }
+
+func (s *server) latestEval(w http.ResponseWriter, r *http.Request) {
+	pname, jname := chi.URLParam(r, "project"), chi.URLParam(r, "jobset")
+	evals, _, err := s.cfg.Queries.Evals(r.Context(), pname, jname, Page{Limit: 1})
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if len(evals) == 0 {
+		s.fail(w, r, errNotFound("evaluation of jobset "+pname+":"+jname))
+		return
+	}
+	http.Redirect(w, r, "/eval/"+strconv.FormatInt(evals[0].ID, 10), http.StatusFound)
+}
+
+func (s *server) jobsetErrors(w http.ResponseWriter, r *http.Request) {
+	pname, jname := chi.URLParam(r, "project"), chi.URLParam(r, "jobset")
+	j, err := s.cfg.Queries.Jobset(r.Context(), pname, jname)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	out := map[string]any{"errormsg": j.ErrorMsg, "errortime": j.ErrorTime, "fetcherrormsg": j.FetchErrorMsg}
+	s.respond(w, r, out, "errors", map[string]any{"Title": "Errors of jobset " + pname + ":" + jname,
+		"Back": "/jobset/" + pname + "/" + jname, "Errors": derefAny(j.ErrorMsg), "FetchErrors": derefAny(j.FetchErrorMsg)})
+}

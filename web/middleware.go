@@ -1,0 +1,90 @@
+package web
+
+import (
+	"net"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// maxQuery bounds the query string; longer ones are refused with 414.
+const maxQuery = 4096
+
+// limits refuses oversized URLs before any work is done.
+func (s *server) limits(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if len(r.URL.RawQuery) > maxQuery || len(r.URL.Path) > 2*maxQuery {
+			s.fail(w, r, &httpError{Status: http.StatusRequestURITooLong, Msg: "request URI too long"})
+			return
+		}
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		w.Header().Set("Referrer-Policy", "same-origin")
+		w.Header().Set("X-Frame-Options", "DENY")
+		next.ServeHTTP(w, r)
+	})
+}
+
+// recoverer turns a handler panic into a 500.
+func (s *server) recoverer(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				s.log.Error("handler panic", "path", r.URL.Path, "panic", v)
+				s.fail(w, r, &httpError{Status: http.StatusInternalServerError, Msg: "internal server error"})
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+// limiter allows n events per window and key (fixed windows).
+type limiter struct {
+	mu     sync.Mutex
+	n      int
+	window time.Duration
+	now    func() time.Time
+	seen   map[string]*bucket
+}
+
+type bucket struct {
+	start time.Time
+	count int
+}
+
+func newLimiter(n int, window time.Duration, now func() time.Time) *limiter {
+	return &limiter{n: n, window: window, now: now, seen: map[string]*bucket{}}
+}
+
+// allow records an event for key and reports whether it is within the
+// limit.
+func (l *limiter) allow(key string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.now()
+	if len(l.seen) > 10000 {
+		for k, b := range l.seen {
+			if now.Sub(b.start) >= l.window {
+				delete(l.seen, k)
+			}
+		}
+	}
+	b := l.seen[key]
+	if b == nil || now.Sub(b.start) >= l.window {
+		b = &bucket{start: now}
+		l.seen[key] = b
+	}
+	b.count++
+	return b.count <= l.n
+}
+
+// clientAddr is the request's remote IP.
+func clientAddr(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}

@@ -1,0 +1,211 @@
+package web
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/go-chi/chi/v5"
+
+	"buildledger/commands"
+	"buildledger/domain/domainerr"
+	"buildledger/domain/user"
+	"buildledger/events"
+)
+
+func (s *server) projectsPage(w http.ResponseWriter, r *http.Request) {
+	ps, err := s.cfg.Queries.Projects(r.Context())
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	queued, _ := s.cfg.Queries.QueueSize(r.Context())
+	running, _ := s.cfg.Queries.RunningCount(r.Context())
+	s.respond(w, r, ps, "projects", map[string]any{"Projects": ps, "Queued": queued, "Running": running})
+}
+
+func (s *server) projectPage(w http.ResponseWriter, r *http.Request) {
+	name := chi.URLParam(r, "project")
+	p, err := s.cfg.Queries.Project(r.Context(), name)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if wantsJSON(r) {
+		s.json(w, http.StatusOK, p)
+		return
+	}
+	js, err := s.cfg.Queries.JobsetOverviews(r.Context(), name)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.render(w, r, http.StatusOK, "project", map[string]any{"Project": p, "Jobsets": js})
+}
+
+// projectBody is the body of PUT /project/<p>, as Hydra's API has it.
+type projectBody struct {
+	Name                    string       `json:"name"`
+	DisplayName             string       `json:"displayname"`
+	Description             string       `json:"description"`
+	Homepage                string       `json:"homepage"`
+	Owner                   string       `json:"owner"`
+	Enabled                 flexBool     `json:"enabled"`
+	Visible                 flexBool     `json:"visible"`
+	EnableDynamicRunCommand flexBool     `json:"enable_dynamic_run_command"`
+	Declarative             *Declarative `json:"declarative"`
+	Members                 *[]string    `json:"members"`
+}
+
+func (s *server) readProjectBody(w http.ResponseWriter, r *http.Request) (projectBody, error) {
+	var b projectBody
+	if isJSONBody(r) {
+		return b, decodeJSON(w, r, &b)
+	}
+	if err := parseForm(w, r); err != nil {
+		return b, err
+	}
+	f := r.PostForm
+	b = projectBody{Name: f.Get("name"), DisplayName: f.Get("displayname"), Description: f.Get("description"),
+		Homepage: f.Get("homepage"), Owner: f.Get("owner"), Enabled: flexBool(truthy(f.Get("enabled"))),
+		Visible: flexBool(truthy(f.Get("visible")))}
+	if f.Get("declfile") != "" {
+		b.Declarative = &Declarative{File: f.Get("declfile"), Type: f.Get("decltype"), Value: f.Get("declvalue")}
+	}
+	if f.Has("members") {
+		m := strings.Fields(strings.ReplaceAll(f.Get("members"), ",", " "))
+		b.Members = &m
+	}
+	return b, nil
+}
+
+// putProject creates (admin or create-projects) or updates (owner) a
+// project.
+func (s *server) putProject(w http.ResponseWriter, r *http.Request) {
+	s.saveProject(w, r, chi.URLParam(r, "project"))
+}
+
+// createProjectForm handles the create form, which names the project in
+// a field.
+func (s *server) createProjectForm(w http.ResponseWriter, r *http.Request) {
+	if err := parseForm(w, r); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.saveProject(w, r, strings.TrimSpace(r.PostForm.Get("name")))
+}
+
+func (s *server) saveProject(w http.ResponseWriter, r *http.Request, name string) {
+	if who(r) == nil {
+		s.fail(w, r, errLoginRequired)
+		return
+	}
+	existing, err := s.cfg.Queries.Project(r.Context(), name)
+	exists := err == nil
+	if err != nil && !errors.Is(err, domainerr.ErrNotFound) {
+		s.fail(w, r, err)
+		return
+	}
+	if exists {
+		err = require(r, func(p *principal) bool { return p.isOwner(existing) })
+	} else {
+		err = require(r, func(p *principal) bool { return p.hasRole(user.RoleCreateProjects) })
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	b, err := s.readProjectBody(w, r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if b.Name != "" && b.Name != name {
+		s.fail(w, r, &httpError{Status: http.StatusUnprocessableEntity, Msg: "renaming a project is not supported", Field: "name"})
+		return
+	}
+	if b.Owner == "" {
+		b.Owner = who(r).User.UserName
+		if exists {
+			b.Owner = existing.Owner
+		}
+	}
+	if b.DisplayName == "" {
+		b.DisplayName = name
+	}
+	cfg := events.ProjectConfig{DisplayName: b.DisplayName, Description: b.Description, Homepage: b.Homepage,
+		Owner: b.Owner, Enabled: bool(b.Enabled), Hidden: !bool(b.Visible)}
+	if d := b.Declarative; d != nil {
+		cfg.DeclFile, cfg.DeclType, cfg.DeclValue = d.File, d.Type, d.Value
+	}
+	md := s.metadata(r)
+	if exists {
+		_, err = s.cfg.Commands.UpdateProject(r.Context(), md, commands.UpdateProject{Name: name, Config: cfg})
+	} else {
+		_, err = s.cfg.Commands.CreateProject(r.Context(), md, commands.CreateProject{Name: name, Config: cfg})
+	}
+	if err == nil && b.Members != nil {
+		_, err = s.cfg.Commands.SetProjectMembers(r.Context(), md, commands.SetProjectMembers{Name: name, Members: *b.Members})
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	uri := "/project/" + name
+	if exists {
+		s.done(w, r, http.StatusOK, uri, nil)
+		return
+	}
+	s.done(w, r, http.StatusCreated, uri, map[string]any{"uri": uri, "name": name, "type": "project"})
+}
+
+// postProject is the HTML form's way to PUT.
+func (s *server) postProject(w http.ResponseWriter, r *http.Request) { s.putProject(w, r) }
+
+func (s *server) deleteProject(w http.ResponseWriter, r *http.Request) {
+	name := chi.URLParam(r, "project")
+	if who(r) == nil {
+		s.fail(w, r, errLoginRequired)
+		return
+	}
+	p, err := s.cfg.Queries.Project(r.Context(), name)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if err := require(r, func(pr *principal) bool { return pr.isOwner(p) }); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if _, err := s.cfg.Commands.DeleteProject(r.Context(), s.metadata(r), commands.DeleteProject{Name: name}); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.done(w, r, http.StatusOK, "/", nil)
+}
+
+// projectForm shows the create or edit form of a project.
+func (s *server) projectForm(w http.ResponseWriter, r *http.Request) {
+	name := chi.URLParam(r, "project")
+	data := map[string]any{}
+	if name == "" {
+		if err := require(r, func(p *principal) bool { return p.hasRole(user.RoleCreateProjects) }); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		data["Project"] = Project{Enabled: true, Owner: who(r).User.UserName}
+		data["New"] = true
+	} else {
+		p, err := s.cfg.Queries.Project(r.Context(), name)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		if err := require(r, func(pr *principal) bool { return pr.isOwner(p) }); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		data["Project"] = p
+	}
+	s.render(w, r, http.StatusOK, "project-form", data)
+}

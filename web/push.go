@@ -1,0 +1,188 @@
+package web
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+
+	"buildledger/commands"
+	"buildledger/domain/domainerr"
+	"buildledger/domain/user"
+	"buildledger/events"
+)
+
+// apiPush requests evaluations of jobsets=p:j,… and of the jobsets that
+// use repos=url,… (admin, eval-jobset or the project's owners).
+func (s *server) apiPush(w http.ResponseWriter, r *http.Request) {
+	if who(r) == nil {
+		s.fail(w, r, errLoginRequired)
+		return
+	}
+	q := r.URL.Query()
+	if !q.Has("jobsets") && !q.Has("repos") && r.Method == http.MethodPost {
+		if err := parseForm(w, r); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		q = r.Form
+	}
+	force := q.Has("force")
+	var targets [][2]string
+	for _, js := range strings.Split(q.Get("jobsets"), ",") {
+		if js = strings.TrimSpace(js); js == "" {
+			continue
+		}
+		p, j, ok := strings.Cut(js, ":")
+		if !ok {
+			s.fail(w, r, errBadRequest("jobset %q is not project:jobset", js))
+			return
+		}
+		targets = append(targets, [2]string{p, j})
+	}
+	for _, repo := range strings.Split(q.Get("repos"), ",") {
+		if repo = strings.TrimSpace(repo); repo == "" {
+			continue
+		}
+		js, err := s.cfg.Queries.JobsetsByRepo(r.Context(), repo)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		for _, j := range js {
+			targets = append(targets, [2]string{j.Project, j.Name})
+		}
+	}
+	triggered := []string{}
+	for _, t := range targets {
+		p, err := s.cfg.Queries.Project(r.Context(), t[0])
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		if err := require(r, roleOrOwner(user.RoleEvalJobset, p)); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		_, err = s.cfg.Commands.RequestEvaluation(r.Context(), s.metadata(r),
+			commands.RequestEvaluation{Project: t[0], Jobset: t[1], Reason: "push", Force: force})
+		if errors.Is(err, domainerr.ErrInvalid) {
+			continue // disabled jobsets are skipped, as in Hydra
+		}
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		triggered = append(triggered, t[0]+":"+t[1])
+	}
+	s.json(w, http.StatusOK, map[string]any{"jobsetsTriggered": triggered})
+}
+
+// readSigned reads a webhook body and checks its HMAC-SHA256 hex
+// signature against secret.
+func readSigned(w http.ResponseWriter, r *http.Request, secret, sig string) ([]byte, error) {
+	if secret == "" {
+		return nil, errForbidden("webhook not configured")
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	if err != nil {
+		return nil, &httpError{Status: http.StatusRequestEntityTooLarge, Msg: "request body too large"}
+	}
+	want := hmac.New(sha256.New, []byte(secret))
+	want.Write(body)
+	got, err := hex.DecodeString(strings.TrimPrefix(sig, "sha256="))
+	if err != nil || !hmac.Equal(got, want.Sum(nil)) {
+		return nil, &httpError{Status: http.StatusUnauthorized, Msg: "bad webhook signature"}
+	}
+	return body, nil
+}
+
+type hookPayload struct {
+	Repository struct {
+		FullName string `json:"full_name"`
+		CloneURL string `json:"clone_url"`
+		HTMLURL  string `json:"html_url"`
+		SSHURL   string `json:"ssh_url"`
+	} `json:"repository"`
+}
+
+// triggerRepo requests evaluations of every jobset using one of urls,
+// with the webhook as actor.
+func (s *server) triggerRepo(w http.ResponseWriter, r *http.Request, source string, urls []string) {
+	seen := map[string]bool{}
+	triggered := []string{}
+	id := events.NewID(s.now())
+	md := events.Metadata{Actor: commands.WebhookActor(source), CorrelationID: id, CausationID: id}
+	for _, u := range urls {
+		if u == "" {
+			continue
+		}
+		js, err := s.cfg.Queries.JobsetsByRepo(r.Context(), strings.TrimSuffix(u, ".git"))
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		for _, j := range js {
+			key := j.Project + ":" + j.Name
+			if seen[key] {
+				continue
+			}
+			seen[key] = true
+			_, err := s.cfg.Commands.RequestEvaluation(r.Context(), md,
+				commands.RequestEvaluation{Project: j.Project, Jobset: j.Name, Reason: "webhook"})
+			if errors.Is(err, domainerr.ErrInvalid) {
+				continue
+			}
+			if err != nil {
+				s.fail(w, r, err)
+				return
+			}
+			triggered = append(triggered, key)
+		}
+	}
+	s.json(w, http.StatusOK, map[string]any{"jobsetsTriggered": triggered})
+}
+
+func (s *server) pushGitHub(w http.ResponseWriter, r *http.Request) {
+	body, err := readSigned(w, r, s.cfg.GitHubSecret, r.Header.Get("X-Hub-Signature-256"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	var p hookPayload
+	if err := json.Unmarshal(body, &p); err != nil {
+		s.fail(w, r, errBadRequest("malformed JSON body: %v", err))
+		return
+	}
+	if p.Repository.FullName == "" {
+		s.fail(w, r, errBadRequest("payload names no repository"))
+		return
+	}
+	s.triggerRepo(w, r, "github", []string{"github.com/" + p.Repository.FullName, "github.com:" + p.Repository.FullName})
+}
+
+func (s *server) pushGitea(w http.ResponseWriter, r *http.Request) {
+	sig := r.Header.Get("X-Gitea-Signature")
+	if sig == "" {
+		sig = r.Header.Get("X-Hub-Signature-256")
+	}
+	body, err := readSigned(w, r, s.cfg.GiteaSecret, sig)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	var p hookPayload
+	if err := json.Unmarshal(body, &p); err != nil {
+		s.fail(w, r, errBadRequest("malformed JSON body: %v", err))
+		return
+	}
+	if p.Repository.CloneURL == "" && p.Repository.SSHURL == "" {
+		s.fail(w, r, errBadRequest("payload names no repository"))
+		return
+	}
+	s.triggerRepo(w, r, "gitea", []string{p.Repository.CloneURL, p.Repository.SSHURL})
+}

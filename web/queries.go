@@ -1,0 +1,118 @@
+package web
+
+import "context"
+
+// The query interfaces the web layer reads through. Package
+// adapters/postgres/queries implements them over Hydra's tables. A missing
+// row is an error wrapping domainerr.ErrNotFound.
+
+// Page selects a window of a long list.
+type Page struct {
+	Offset int
+	Limit  int
+}
+
+// ProjectQueries reads projects and jobsets.
+type ProjectQueries interface {
+	// Projects lists every project by name.
+	Projects(ctx context.Context) ([]Project, error)
+	// Project returns one project with its jobset names and members.
+	Project(ctx context.Context, name string) (Project, error)
+	// Jobset returns one jobset with its inputs.
+	Jobset(ctx context.Context, project, name string) (Jobset, error)
+	// JobsetOverviews lists the jobsets of a project with counts over
+	// their current builds.
+	JobsetOverviews(ctx context.Context, project string) ([]JobsetOverview, error)
+	// JobsetsByRepo lists the jobsets with an input value or flake URI
+	// containing repo (for push notifications).
+	JobsetsByRepo(ctx context.Context, repo string) ([]Jobset, error)
+}
+
+// EvalQueries reads evaluations.
+type EvalQueries interface {
+	// Evals lists the evaluations of a jobset (all jobsets when project
+	// is empty), newest first, and the total count.
+	Evals(ctx context.Context, project, jobset string, p Page) ([]Eval, int, error)
+	// Eval returns one evaluation with its builds and inputs.
+	Eval(ctx context.Context, id int64) (Eval, error)
+	// PreviousEval returns the id of the evaluation of the same jobset
+	// before id, or 0.
+	PreviousEval(ctx context.Context, id int64) (int64, error)
+	// EvalErrors returns the evaluation's error text ("" for none).
+	EvalErrors(ctx context.Context, id int64) (string, error)
+}
+
+// BuildFilter selects builds. Zero fields select everything.
+type BuildFilter struct {
+	Project, Jobset, Job, System string
+	EvalID                       int64
+	// Finished, when not nil, selects finished or unfinished builds.
+	Finished *bool
+	// Status, when not nil, selects finished builds with that status.
+	Status *int
+	// Current selects builds of the jobsets' latest evaluations.
+	Current bool
+	Page
+}
+
+// BuildQueries reads builds and steps.
+type BuildQueries interface {
+	// Build returns one build with outputs, products, metrics and evals.
+	Build(ctx context.Context, id int64) (Build, error)
+	// Builds lists builds by id descending.
+	Builds(ctx context.Context, f BuildFilter) ([]Build, error)
+	// BuildSteps lists a build's steps by number.
+	BuildSteps(ctx context.Context, id int64) ([]BuildStep, error)
+	// Constituents lists the builds an aggregate build consists of.
+	Constituents(ctx context.Context, id int64) ([]Build, error)
+	// Queue lists unfinished builds by global priority, priority, id.
+	Queue(ctx context.Context, p Page) ([]Build, error)
+	// QueueSize counts unfinished builds.
+	QueueSize(ctx context.Context) (int, error)
+	// RunningCount counts unfinished builds with a busy step.
+	RunningCount(ctx context.Context) (int, error)
+	// QueueSummary counts unfinished builds per jobset and system.
+	QueueSummary(ctx context.Context) ([]QueueSummary, error)
+	// LatestSteps lists finished steps, newest first.
+	LatestSteps(ctx context.Context, p Page) ([]BuildStep, error)
+	// Machines lists the machines that ran steps with their running steps.
+	Machines(ctx context.Context) ([]Machine, error)
+	// Search finds projects, jobsets and builds by name, output or drv.
+	Search(ctx context.Context, query string, limit int) (SearchResult, error)
+}
+
+// LogQueries finds build logs.
+type LogQueries interface {
+	// StepLog returns where the log of a build's step is (its latest
+	// attempt). The top-level step of the build is stepNr 0 ("the build
+	// log"): the step building the build's own derivation.
+	StepLog(ctx context.Context, buildID int64, stepNr int) (LogRef, error)
+}
+
+// GraphQueries reads the build graph Hydra never stored.
+type GraphQueries interface {
+	// EvalGraph returns the edges and nodes of an evaluation's graph.
+	EvalGraph(ctx context.Context, evalID int64) ([]GraphNode, []GraphEdge, error)
+}
+
+// UserQueries reads users and API tokens.
+type UserQueries interface {
+	// User returns one user with roles and password hash.
+	User(ctx context.Context, name string) (User, error)
+	// Users lists every user by name.
+	Users(ctx context.Context) ([]User, error)
+	// APITokens lists a user's tokens, newest first.
+	APITokens(ctx context.Context, user string) ([]APIToken, error)
+	// APITokenByHash returns the live (not revoked) token with that hash.
+	APITokenByHash(ctx context.Context, hash string) (APIToken, error)
+}
+
+// Queries is every read the web layer makes.
+type Queries interface {
+	ProjectQueries
+	EvalQueries
+	BuildQueries
+	LogQueries
+	GraphQueries
+	UserQueries
+}

@@ -1,0 +1,159 @@
+package web
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strings"
+
+	"buildledger/domain/domainerr"
+)
+
+// httpError is an error with the HTTP status it answers.
+type httpError struct {
+	Status int
+	Msg    string
+	Field  string
+}
+
+func (e *httpError) Error() string { return e.Msg }
+
+func errNotFound(what string) error {
+	return &httpError{Status: http.StatusNotFound, Msg: what + " not found"}
+}
+
+func errBadRequest(format string, args ...any) error {
+	return &httpError{Status: http.StatusBadRequest, Msg: fmt.Sprintf(format, args...)}
+}
+
+func errForbidden(msg string) error { return &httpError{Status: http.StatusForbidden, Msg: msg} }
+
+var errLoginRequired = &httpError{Status: http.StatusUnauthorized, Msg: "this page can only be accessed by signed-in users"}
+
+// statusOf maps an error to its HTTP status and the message a client may
+// see. Unknown errors are 500 with a generic message.
+func statusOf(err error) (int, string, string) {
+	var he *httpError
+	var fe *domainerr.FieldError
+	switch {
+	case errors.As(err, &he):
+		return he.Status, he.Msg, he.Field
+	case errors.As(err, &fe):
+		return http.StatusUnprocessableEntity, fe.Error(), fe.Field
+	case errors.Is(err, domainerr.ErrNotFound):
+		return http.StatusNotFound, err.Error(), ""
+	case errors.Is(err, domainerr.ErrAlreadyExists):
+		return http.StatusConflict, err.Error(), ""
+	case errors.Is(err, domainerr.ErrInvalid):
+		return http.StatusUnprocessableEntity, err.Error(), ""
+	}
+	return http.StatusInternalServerError, "internal server error", ""
+}
+
+// wantsJSON reports whether the client asked for JSON.
+func wantsJSON(r *http.Request) bool {
+	for _, part := range strings.Split(r.Header.Get("Accept"), ",") {
+		mt, _, err := mime.ParseMediaType(strings.TrimSpace(part))
+		if err == nil && (mt == "application/json" || strings.HasSuffix(mt, "+json")) {
+			return true
+		}
+	}
+	return false
+}
+
+// fail answers an error: JSON {"error": …} for JSON clients, an error page
+// otherwise.
+func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	code, msg, field := statusOf(err)
+	if code >= 500 {
+		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	if wantsJSON(r) || !acceptsHTML(r) {
+		body := map[string]string{"error": msg}
+		if field != "" {
+			body["field"] = field
+		}
+		s.json(w, code, body)
+		return
+	}
+	s.render(w, r, code, "error", map[string]any{"Status": code, "StatusText": http.StatusText(code), "Msg": msg})
+}
+
+// acceptsHTML reports whether the client takes HTML (browsers, or no
+// Accept header at all).
+func acceptsHTML(r *http.Request) bool {
+	a := r.Header.Get("Accept")
+	return a == "" || strings.Contains(a, "text/html") || strings.Contains(a, "*/*")
+}
+
+func (s *server) json(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Vary", "Accept")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		s.log.Debug("write json", "err", err)
+	}
+}
+
+// respond answers v as JSON or renders page with data for browsers.
+func (s *server) respond(w http.ResponseWriter, r *http.Request, v any, page string, data map[string]any) {
+	if wantsJSON(r) {
+		s.json(w, http.StatusOK, v)
+		return
+	}
+	s.render(w, r, http.StatusOK, page, data)
+}
+
+// maxBody bounds request bodies.
+const maxBody = 1 << 20
+
+// decodeJSON reads a JSON body into v; malformed JSON is 400.
+func decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
+	r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+	dec := json.NewDecoder(r.Body)
+	if err := dec.Decode(v); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return &httpError{Status: http.StatusRequestEntityTooLarge, Msg: "request body too large"}
+		}
+		return errBadRequest("malformed JSON body: %v", err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return errBadRequest("malformed JSON body: trailing data")
+	}
+	return nil
+}
+
+// isJSONBody reports whether the request body is JSON.
+func isJSONBody(r *http.Request) bool {
+	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	return mt == "application/json"
+}
+
+// parseForm parses a form body within maxBody.
+func parseForm(w http.ResponseWriter, r *http.Request) error {
+	r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+	if err := r.ParseForm(); err != nil {
+		return errBadRequest("malformed form: %v", err)
+	}
+	return nil
+}
+
+// done answers a successful action: JSON body for JSON clients, a
+// redirect (303) for browsers.
+func (s *server) done(w http.ResponseWriter, r *http.Request, code int, redirect string, body map[string]any) {
+	if wantsJSON(r) || isJSONBody(r) {
+		if body == nil {
+			body = map[string]any{}
+		}
+		body["redirect"] = redirect
+		s.json(w, code, body)
+		return
+	}
+	http.Redirect(w, r, redirect, http.StatusSeeOther)
+}

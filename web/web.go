@@ -1,0 +1,255 @@
+// Package web serves buildledger's web UI and its Hydra-compatible JSON
+// API on Hydra's URLs: HTML for browsers, JSON for clients that send
+// Accept: application/json, with Hydra's field names. Reads go through the
+// query interfaces of this package (implemented in
+// adapters/postgres/queries); every action goes through the command
+// handlers with the signed-in user as actor.
+package web
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"html/template"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"buildledger/commands"
+	"buildledger/domain/password"
+	"buildledger/events"
+)
+
+// Commands is the part of *commands.Handlers the web layer uses.
+type Commands interface {
+	CreateProject(ctx context.Context, md events.Metadata, c commands.CreateProject) (commands.Result, error)
+	UpdateProject(ctx context.Context, md events.Metadata, c commands.UpdateProject) (commands.Result, error)
+	DeleteProject(ctx context.Context, md events.Metadata, c commands.DeleteProject) (commands.Result, error)
+	SetProjectMembers(ctx context.Context, md events.Metadata, c commands.SetProjectMembers) (commands.Result, error)
+	CreateJobset(ctx context.Context, md events.Metadata, c commands.CreateJobset) (commands.Result, error)
+	UpdateJobset(ctx context.Context, md events.Metadata, c commands.UpdateJobset) (commands.Result, error)
+	DeleteJobset(ctx context.Context, md events.Metadata, c commands.DeleteJobset) (commands.Result, error)
+	RequestEvaluation(ctx context.Context, md events.Metadata, c commands.RequestEvaluation) (commands.Result, error)
+	CreateUser(ctx context.Context, md events.Metadata, c commands.CreateUser) (commands.Result, error)
+	UpdateUser(ctx context.Context, md events.Metadata, c commands.UpdateUser) (commands.Result, error)
+	SetUserRoles(ctx context.Context, md events.Metadata, c commands.SetUserRoles) (commands.Result, error)
+}
+
+var _ Commands = (*commands.Handlers)(nil)
+
+// BuildActions are the user actions on one build.
+type BuildActions interface {
+	// RestartBuild puts a finished build back in the queue.
+	RestartBuild(ctx context.Context, md events.Metadata, id int64) error
+	// CancelBuild cancels an unfinished build.
+	CancelBuild(ctx context.Context, md events.Metadata, id int64) error
+	// BumpBuild moves an unfinished build to the front of the queue.
+	BumpBuild(ctx context.Context, md events.Metadata, id int64) error
+	// KeepBuild sets or clears a build's keep flag.
+	KeepBuild(ctx context.Context, md events.Metadata, id int64, keep bool) error
+}
+
+// TokenCommands create and revoke API tokens. Only a hash of a token's
+// secret reaches the ledger.
+type TokenCommands interface {
+	// CreateAPIToken records a new token of user and returns its id.
+	CreateAPIToken(ctx context.Context, md events.Metadata, user, name, hash string) (string, error)
+	// RevokeAPIToken revokes the token id of user.
+	RevokeAPIToken(ctx context.Context, md events.Metadata, user, id string) error
+}
+
+// StreamReader reads one event stream (events.Store satisfies it).
+type StreamReader interface {
+	ReadStream(ctx context.Context, stream string, from uint64, limit int) ([]events.Recorded, error)
+}
+
+// Config is what New needs. Queries, Commands and a SessionKey of at
+// least 32 bytes are required; everything else is optional.
+type Config struct {
+	// Queries answers every read.
+	Queries Queries
+	// Commands carries out configuration actions (*commands.Handlers).
+	Commands Commands
+	// Builds carries out build actions; nil answers those routes 501.
+	Builds BuildActions
+	// Tokens creates and revokes API tokens; nil disables the token pages.
+	Tokens TokenCommands
+	// Events reads streams for the events tabs; nil hides them.
+	Events StreamReader
+	// SessionKey signs session cookies (HMAC-SHA256), at least 32 bytes.
+	SessionKey []byte
+	// SecureCookies marks cookies Secure even on plain-HTTP requests
+	// (behind a TLS-terminating proxy).
+	SecureCookies bool
+	// BaseURL is the public URL (scheme://host[:port]); same-origin checks
+	// compare against it. Empty means the request's own Host.
+	BaseURL string
+	// Private requires a signed-in user for every page but /login.
+	Private bool
+	// LogDir is the directory the step log locations are relative to.
+	LogDir string
+	// StoreDir is where build products live (default /nix/store); downloads
+	// are confined to it and to the product's path.
+	StoreDir string
+	// BinaryCache, if set, is mounted at /nix-cache/.
+	BinaryCache http.Handler
+	// GitHubSecret and GiteaSecret are the webhook HMAC secrets; an empty
+	// secret refuses that webhook.
+	GitHubSecret string
+	GiteaSecret  string
+	// LoginAttempts per minute and client address (default 10).
+	LoginAttempts int
+	// Clock returns the time; default time.Now.
+	Clock func() time.Time
+	// Logger receives request errors; default slog.Default().
+	Logger *slog.Logger
+}
+
+// server holds the parsed templates and the config.
+type server struct {
+	cfg     Config
+	pages   map[string]*template.Template
+	limiter *limiter
+	// dummyHash is verified when a user does not exist, so that a failed
+	// login takes as long either way.
+	dummyHash string
+	log       *slog.Logger
+	now       func() time.Time
+}
+
+// New returns the web UI and API handler.
+func New(cfg Config) (http.Handler, error) {
+	if cfg.Queries == nil || cfg.Commands == nil {
+		return nil, errors.New("web: Queries and Commands are required")
+	}
+	if len(cfg.SessionKey) < 32 {
+		return nil, fmt.Errorf("web: session key has %d bytes, want at least 32", len(cfg.SessionKey))
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.StoreDir == "" {
+		cfg.StoreDir = "/nix/store"
+	}
+	if cfg.LoginAttempts <= 0 {
+		cfg.LoginAttempts = 10
+	}
+	pages, err := parseTemplates()
+	if err != nil {
+		return nil, err
+	}
+	dummy, err := password.Hash("not a password", password.DefaultParams)
+	if err != nil {
+		return nil, fmt.Errorf("web: %w", err)
+	}
+	s := &server{cfg: cfg, pages: pages, log: cfg.Logger, now: cfg.Clock, dummyHash: dummy,
+		limiter: newLimiter(cfg.LoginAttempts, time.Minute, cfg.Clock)}
+	return s.routes(), nil
+}
+
+func (s *server) routes() http.Handler {
+	r := chi.NewRouter()
+	r.Use(s.limits, s.recoverer, s.authenticate, s.sameOrigin, s.private)
+	r.NotFound(func(w http.ResponseWriter, r *http.Request) { s.fail(w, r, errNotFound("page")) })
+	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
+		s.fail(w, r, &httpError{Status: http.StatusMethodNotAllowed, Msg: "method not allowed"})
+	})
+	r.Handle("/static/*", staticHandler())
+	if s.cfg.BinaryCache != nil {
+		r.Mount("/nix-cache", http.StripPrefix("/nix-cache", s.cfg.BinaryCache))
+	}
+
+	r.Get("/", s.projectsPage)
+	r.Get("/create-project", s.projectForm)
+	r.Post("/create-project", s.createProjectForm)
+	r.Post("/project/{project}/create-jobset", s.createJobsetForm)
+	r.Get("/project/{project}", s.projectPage)
+	r.Put("/project/{project}", s.putProject)
+	r.Post("/project/{project}", s.postProject)
+	r.Delete("/project/{project}", s.deleteProject)
+	r.Post("/project/{project}/delete", s.deleteProject)
+	r.Get("/project/{project}/edit", s.projectForm)
+	r.Get("/project/{project}/create-jobset", s.jobsetForm)
+	r.Get("/project/{project}/events", s.projectEvents)
+
+	r.Get("/jobset/{project}/{jobset}", s.jobsetPage)
+	r.Put("/jobset/{project}/{jobset}", s.putJobset)
+	r.Post("/jobset/{project}/{jobset}", s.postJobset)
+	r.Delete("/jobset/{project}/{jobset}", s.deleteJobset)
+	r.Post("/jobset/{project}/{jobset}/delete", s.deleteJobset)
+	r.Get("/jobset/{project}/{jobset}/edit", s.jobsetForm)
+	r.Get("/jobset/{project}/{jobset}/evals", s.jobsetEvals)
+	r.Get("/jobset/{project}/{jobset}/latest-eval", s.latestEval)
+	r.Get("/jobset/{project}/{jobset}/errors", s.jobsetErrors)
+	r.Get("/jobset/{project}/{jobset}/events", s.jobsetEvents)
+	r.Post("/jobset/{project}/{jobset}/evaluate", s.evaluateJobset)
+
+	r.Get("/eval/{id}", s.evalPage)
+	r.Get("/eval/{id}/builds", s.evalBuilds)
+	r.Get("/eval/{id}/errors", s.evalErrors)
+	r.Get("/eval/{id}/graph", s.evalGraph)
+	r.Get("/eval/{id}/events", s.evalEvents)
+	r.Post("/eval/{id}/restart-failed", s.evalRestart(false))
+	r.Post("/eval/{id}/restart-aborted", s.evalRestart(true))
+	r.Post("/eval/{id}/cancel", s.evalCancel)
+	r.Post("/eval/{id}/bump", s.evalBump)
+
+	r.Get("/build/{id}", s.buildPage)
+	r.Get("/build/{id}/constituents", s.buildConstituents)
+	r.Get("/build/{id}/events", s.buildEvents)
+	r.Get("/build/{id}/graph", s.buildGraph)
+	r.Get("/build/{id}/log", s.buildLog("pretty"))
+	r.Get("/build/{id}/log/raw", s.buildLog("raw"))
+	r.Get("/build/{id}/log/tail", s.buildLog("tail"))
+	r.Get("/build/{id}/log/stream", s.buildLog("stream"))
+	r.Get("/build/{id}/step/{nr}/log", s.buildLog("pretty"))
+	r.Get("/build/{id}/step/{nr}/log/raw", s.buildLog("raw"))
+	r.Get("/build/{id}/step/{nr}/log/tail", s.buildLog("tail"))
+	r.Get("/build/{id}/step/{nr}/log/stream", s.buildLog("stream"))
+	r.Get("/build/{id}/download/{nr}/*", s.download)
+	r.Get("/build/{id}/download/{nr}", s.download)
+	r.Post("/build/{id}/restart", s.buildAction("restart"))
+	r.Post("/build/{id}/cancel", s.buildAction("cancel"))
+	r.Post("/build/{id}/bump", s.buildAction("bump"))
+	r.Post("/build/{id}/keep", s.buildAction("keep"))
+	r.Post("/build/{id}/keep/{flag}", s.buildAction("keep"))
+
+	r.Get("/job/{project}/{jobset}/{job}", s.jobPage)
+	r.Get("/job/{project}/{jobset}/{job}/latest", s.jobLatest("latest"))
+	r.Get("/job/{project}/{jobset}/{job}/latest-finished", s.jobLatest("latest-finished"))
+	r.Get("/job/{project}/{jobset}/{job}/latest-for/{system}", s.jobLatest("latest-for"))
+	r.Get("/job/{project}/{jobset}/{job}/shield", s.jobShield)
+
+	r.Get("/queue", s.queuePage)
+	r.Get("/queue-summary", s.queueSummary)
+	r.Get("/machines", s.machinesPage)
+	r.Get("/steps", s.stepsPage)
+	r.Get("/evals", s.allEvals)
+	r.Get("/search", s.search)
+
+	r.Get("/api/latestbuilds", s.apiLatestBuilds)
+	r.Get("/api/jobsets", s.apiJobsets)
+	r.Get("/api/queue", s.apiQueue)
+	r.Get("/api/nrqueue", s.apiNrQueue)
+	r.Post("/api/push", s.apiPush)
+	r.Post("/api/push-github", s.pushGitHub)
+	r.Post("/api/push-gitea", s.pushGitea)
+
+	r.Get("/login", s.loginPage)
+	r.Post("/login", s.login)
+	r.Post("/logout", s.logout)
+	r.Get("/current-user", s.currentUser)
+	r.Get("/admin/users", s.usersPage)
+	r.Post("/admin/users", s.createUser)
+	r.Get("/user/{user}", s.userPage)
+	r.Post("/user/{user}", s.updateUser)
+	r.Get("/user/{user}/tokens", s.tokensPage)
+	r.Post("/user/{user}/tokens", s.createToken)
+	r.Post("/user/{user}/tokens/{token}/revoke", s.revokeToken)
+	return r
+}

@@ -136,18 +136,7 @@ func TestClosureRealStore(t *testing.T) {
 	// Build a; then only b and c remain, and c's edges drop a.
 	_, err = s.Realise(ctx, order[0])
 	require.NoError(t, err)
-	g, err = r.Closure(ctx, []string{root}, func(outputs []string) (bool, error) {
-		m, err := s.ValidPaths(ctx, outputs)
-		if err != nil {
-			return false, err
-		}
-		for _, p := range outputs {
-			if !m[p] {
-				return false, nil
-			}
-		}
-		return true, nil
-	})
+	g, err = r.Closure(ctx, []string{root}, s.OutputsValid(ctx))
 	require.NoError(t, err)
 	require.Len(t, g.Nodes, 2)
 	require.Equal(t, []string{order[1]}, g.Nodes[root].Deps)

@@ -198,3 +198,24 @@ func (s *Store) DumpPath(ctx context.Context, w io.Writer, path string) error {
 	}
 	return nil
 }
+
+// OutputsValid returns a ValidFunc for Closure that asks this store, one
+// nix-store call per derivation. For large graphs prefer
+// (*Reader).ClosureBatched with ValidPaths.
+func (s *Store) OutputsValid(ctx context.Context) ValidFunc {
+	return func(outputs []string) (bool, error) {
+		if len(outputs) == 0 {
+			return false, nil
+		}
+		m, err := s.ValidPaths(ctx, outputs)
+		if err != nil {
+			return false, err
+		}
+		for _, p := range outputs {
+			if !m[p] {
+				return false, nil
+			}
+		}
+		return true, nil
+	}
+}

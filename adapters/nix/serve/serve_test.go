@@ -256,3 +256,32 @@ func TestServerErrorIsUnexpectedEOF(t *testing.T) {
 	require.ErrorIs(t, err, io.ErrUnexpectedEOF)
 	require.Eventually(t, func() bool { return strings.Contains(s.stderr.String(), "not in the Nix store") }, 5*time.Second, 10*time.Millisecond)
 }
+
+// TestNotDeterministic runs on the main store: Nix 2.8 cannot repeat builds
+// in a chroot store (it renames the output by its logical path).
+func TestNotDeterministic(t *testing.T) {
+	s := startServer(t, "")
+	c := connect(t, s)
+	p := instantiate(t, `derivation { name = "nondet"; system = builtins.currentSystem; builder = "/bin/sh"; PATH = "/usr/bin:/bin"; args = ["-c" "date +%s%N > $out"]; n = "`+nonce()+`"; }`)
+	_, bd := basic(t, p)
+	res, err := c.BuildDerivation(context.Background(), p, bd, BuildOptions{Repeats: 1, EnforceDeterminism: true})
+	require.NoError(t, err)
+	require.Equal(t, NotDeterministic, res.Status, res.ErrorMsg)
+	require.Equal(t, StepOutcome{Status: StepNotDeterministic, CanCache: true}, res.StepOutcome())
+	require.Contains(t, res.ErrorMsg, "differ")
+}
+
+func TestImportMissingReferenceFails(t *testing.T) {
+	ctx := context.Background()
+	p := instantiate(t, `let
+		a = derivation { name = "ra"; system = builtins.currentSystem; builder = "/bin/sh"; args = ["-c" "echo a > $out"]; n = "`+nonce()+`"; };
+		in derivation { name = "rb"; system = builtins.currentSystem; builder = "/bin/sh"; args = ["-c" "echo ${a} > $out"]; }`)
+	outs, err := mainStore.Realise(ctx, p)
+	require.NoError(t, err)
+	s := startServer(t, chrootURI(t))
+	c := connect(t, s)
+	// Only the top path, without the path it references.
+	err = c.ImportPaths(ctx, pathInfos(t, mainStore, outs), mainStore.DumpPath)
+	require.Error(t, err)
+	require.ErrorIs(t, c.Err(), io.ErrUnexpectedEOF)
+}

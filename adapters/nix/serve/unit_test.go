@@ -17,8 +17,8 @@ import (
 // encoder builds wire-format byte streams for decoder tests.
 type encoder struct{ bytes.Buffer }
 
-func (e *encoder) int(n uint64) *encoder    { writeInt(&e.Buffer, n); return e }
-func (e *encoder) str(s string) *encoder    { writeString(&e.Buffer, s); return e }
+func (e *encoder) int(n uint64) *encoder     { writeInt(&e.Buffer, n); return e }
+func (e *encoder) str(s string) *encoder     { writeString(&e.Buffer, s); return e }
 func (e *encoder) strs(s ...string) *encoder { writeStrings(&e.Buffer, s); return e }
 
 // testNAR returns a NAR of a small tree written with go-nix's NAR writer.

@@ -107,19 +107,19 @@ func (s *server) buildAction(action string) http.HandlerFunc {
 			if !b.Finished {
 				err = &httpError{Status: http.StatusConflict, Msg: "build " + strconv.FormatInt(b.ID, 10) + " has not finished"}
 			} else {
-				err = s.cfg.Builds.RestartBuild(ctx, md, b.ID)
+				_, err = s.cfg.Builds.RestartBuild(ctx, md, b.ID)
 			}
 		case "cancel":
 			if b.Finished {
 				err = &httpError{Status: http.StatusConflict, Msg: "build " + strconv.FormatInt(b.ID, 10) + " has already finished"}
 			} else {
-				err = s.cfg.Builds.CancelBuild(ctx, md, b.ID)
+				_, err = s.cfg.Builds.CancelBuild(ctx, md, b.ID)
 			}
 		case "bump":
 			if b.Finished {
 				err = &httpError{Status: http.StatusConflict, Msg: "build " + strconv.FormatInt(b.ID, 10) + " has already finished"}
 			} else {
-				err = s.cfg.Builds.BumpBuild(ctx, md, b.ID)
+				_, err = s.cfg.Builds.BumpBuild(ctx, md, b.ID)
 			}
 		default:
 			keep := true
@@ -128,7 +128,7 @@ func (s *server) buildAction(action string) http.HandlerFunc {
 			} else if r.URL.Query().Has("keep") {
 				keep = truthy(r.URL.Query().Get("keep"))
 			}
-			err = s.cfg.Builds.KeepBuild(ctx, md, b.ID, keep)
+			_, err = s.cfg.Builds.KeepBuild(ctx, md, b.ID, keep)
 		}
 		if err != nil {
 			s.fail(w, r, err)

@@ -191,16 +191,16 @@ func (s *server) evalRestart(abortedOnly bool) http.HandlerFunc {
 			return *b.BuildStatus != 0
 		}
 		md := s.metadata
-		s.evalAction(w, r, user.RoleRestartJobs, sel, func(b Build) error { return s.cfg.Builds.RestartBuild(r.Context(), md(r), b.ID) })
+		s.evalAction(w, r, user.RoleRestartJobs, sel, func(b Build) error { _, err := s.cfg.Builds.RestartBuild(r.Context(), md(r), b.ID); return err })
 	}
 }
 
 func (s *server) evalCancel(w http.ResponseWriter, r *http.Request) {
 	s.evalAction(w, r, user.RoleCancelBuild, func(b Build) bool { return !b.Finished },
-		func(b Build) error { return s.cfg.Builds.CancelBuild(r.Context(), s.metadata(r), b.ID) })
+		func(b Build) error { _, err := s.cfg.Builds.CancelBuild(r.Context(), s.metadata(r), b.ID); return err })
 }
 
 func (s *server) evalBump(w http.ResponseWriter, r *http.Request) {
 	s.evalAction(w, r, user.RoleBumpToFront, func(b Build) bool { return !b.Finished },
-		func(b Build) error { return s.cfg.Builds.BumpBuild(r.Context(), s.metadata(r), b.ID) })
+		func(b Build) error { _, err := s.cfg.Builds.BumpBuild(r.Context(), s.metadata(r), b.ID); return err })
 }

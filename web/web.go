@@ -39,17 +39,20 @@ type Commands interface {
 
 var _ Commands = (*commands.Handlers)(nil)
 
-// BuildActions are the user actions on one build.
+// BuildActions are the user actions on one build (*commands.Handlers
+// implements them).
 type BuildActions interface {
 	// RestartBuild puts a finished build back in the queue.
-	RestartBuild(ctx context.Context, md events.Metadata, id int64) error
+	RestartBuild(ctx context.Context, md events.Metadata, id int64) (commands.Result, error)
 	// CancelBuild cancels an unfinished build.
-	CancelBuild(ctx context.Context, md events.Metadata, id int64) error
+	CancelBuild(ctx context.Context, md events.Metadata, id int64) (commands.Result, error)
 	// BumpBuild moves an unfinished build to the front of the queue.
-	BumpBuild(ctx context.Context, md events.Metadata, id int64) error
+	BumpBuild(ctx context.Context, md events.Metadata, id int64) (commands.Result, error)
 	// KeepBuild sets or clears a build's keep flag.
-	KeepBuild(ctx context.Context, md events.Metadata, id int64, keep bool) error
+	KeepBuild(ctx context.Context, md events.Metadata, id int64, keep bool) (commands.Result, error)
 }
+
+var _ BuildActions = (*commands.Handlers)(nil)
 
 // TokenCommands create and revoke API tokens. Only a hash of a token's
 // secret reaches the ledger.

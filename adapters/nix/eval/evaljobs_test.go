@@ -1,0 +1,129 @@
+package eval
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"buildledger/events"
+)
+
+// fakeNixEvalJobs is a protocol test double: no nix-eval-jobs exists for
+// this machine (Debian does not package it), so a shell script prints the
+// JSON lines its documentation describes and records its arguments.
+const fakeNixEvalJobs = `#!/bin/sh
+printf '%s\n' "$@" > "$FAKE_NEJ_ARGS"
+if [ "$FAKE_NEJ_MODE" = fail ]; then
+  echo "error: syntax error, unexpected end of file" >&2
+  exit 1
+fi
+cat <<'JSON'
+{"attr":"hello","attrPath":["hello"],"drvPath":"/nix/store/aaaa-hello-1.0.drv","name":"hello-1.0","outputs":{"out":"/nix/store/bbbb-hello-1.0","dev":"/nix/store/cccc-hello-1.0-dev"},"system":"x86_64-linux","meta":{"description":"Hello","license":{"shortName":"GPL-3.0-or-later","fullName":"GNU GPL"},"maintainers":[{"email":"a@example.org","github":"a"},"b@example.org"],"homepage":["https://hello.example","https://other"],"timeout":10,"isHydraChannel":true}}
+{"attr":"hello-alias","attrPath":["hello-alias"],"drvPath":"/nix/store/aaaa-hello-1.0.drv","name":"hello-1.0","outputs":{"out":"/nix/store/bbbb-hello-1.0","dev":"/nix/store/cccc-hello-1.0-dev"},"system":"x86_64-linux","meta":{}}
+{"attr":"broken","attrPath":["broken"],"error":"error: boom"}
+
+{"attr":"pkgs.agg","attrPath":["pkgs","agg"],"drvPath":"/nix/store/dddd-agg.drv","name":"agg","outputs":{"out":"/nix/store/eeee-agg"},"system":"x86_64-linux","meta":{},"constituents":["/nix/store/aaaa-hello-1.0.drv","/nix/store/ffff-unknown.drv"]}
+JSON
+`
+
+func installFakeNixEvalJobs(t *testing.T, mode string) string {
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "nix-eval-jobs"), []byte(fakeNixEvalJobs), 0o755))
+	argsFile := filepath.Join(dir, "args")
+	t.Setenv("FAKE_NEJ_ARGS", argsFile)
+	t.Setenv("FAKE_NEJ_MODE", mode)
+	t.Setenv("PATH", dir+string(os.PathListSeparator)+os.Getenv("PATH"))
+	return argsFile
+}
+
+func TestNixEvalJobsBackend(t *testing.T) {
+	argsFile := installFakeNixEvalJobs(t, "ok")
+	req := legacy(t, "basic.nix", map[string]Input{
+		"greeting": {Kind: KindString, Value: "hi"},
+		"flag":     {Kind: KindBool, Value: "false"},
+	})
+	req.Backend = BackendAuto
+	res, err := Evaluate(context.Background(), req)
+	require.NoError(t, err)
+
+	require.Equal(t, []string{"hello", "hello-alias", "pkgs.agg"}, jobNames(res))
+	require.Equal(t, map[string]string{"broken": "error: boom"}, res.Errors)
+	jobs := jobsByName(res)
+	require.Equal(t, Job{
+		Name: "hello", NixName: "hello-1.0", System: "x86_64-linux", DrvPath: "/nix/store/aaaa-hello-1.0.drv",
+		Outputs: []events.Output{{Name: "dev", Path: "/nix/store/cccc-hello-1.0-dev"}, {Name: "out", Path: "/nix/store/bbbb-hello-1.0"}},
+		Meta: events.JobMeta{Description: "Hello", License: "GPL-3.0-or-later", Maintainers: "a@example.org, b@example.org",
+			Homepage: "https://hello.example", Timeout: 10, MaxSilent: 7200, SchedulingPriority: 100, IsChannel: true},
+	}, jobs["hello"])
+	require.True(t, jobs["pkgs.agg"].IsAggregate)
+	require.Equal(t, []string{"hello"}, jobs["pkgs.agg"].Constituents, "an alias resolves to the shortest job name")
+	require.Equal(t, []string{"aggregate job pkgs.agg has a constituent /nix/store/ffff-unknown.drv that is not a job"}, res.Warnings)
+
+	b, err := os.ReadFile(argsFile)
+	require.NoError(t, err)
+	args := strings.Split(strings.TrimSpace(string(b)), "\n")
+	joined := strings.Join(args, " ")
+	for _, want := range []string{
+		"--meta --constituents --force-recurse",
+		"--workers 2", "--max-memory-size 4096",
+		"--option allow-import-from-derivation false",
+		"--argstr greeting hi", "--arg flag false",
+		"-I src=" + jobsDir(t),
+		`--arg src { outPath = /. + "` + jobsDir(t) + `"; inputType = "path"; rev = "abc123"; }`,
+	} {
+		require.Contains(t, joined, want)
+	}
+	require.Equal(t, filepath.Join(jobsDir(t), "basic.nix"), args[len(args)-1])
+}
+
+func TestNixEvalJobsBackendFailure(t *testing.T) {
+	installFakeNixEvalJobs(t, "fail")
+	req := legacy(t, "basic.nix", nil)
+	req.Backend = BackendNixEvalJobs
+	_, err := Evaluate(context.Background(), req)
+	require.ErrorContains(t, err, "basic.nix: error: syntax error, unexpected end of file")
+}
+
+func TestNixEvalJobsBackendFlake(t *testing.T) {
+	requireNix(t)
+	argsFile := installFakeNixEvalJobs(t, "ok")
+	dir := t.TempDir()
+	copyDir(t, "testdata/flake", dir)
+	res, err := Evaluate(context.Background(), Request{Flake: "path:" + dir, Timeout: time.Minute})
+	require.NoError(t, err)
+	require.Len(t, res.Jobs, 3)
+	b, err := os.ReadFile(argsFile)
+	require.NoError(t, err)
+	args := strings.Split(strings.TrimSpace(string(b)), "\n")
+	require.Contains(t, strings.Join(args, " "), "--flake "+res.FlakeURL+" --select flake: flake.outputs.hydraJobs or")
+}
+
+func TestParseEvalJobsErrors(t *testing.T) {
+	_, err := parseEvalJobs([]byte("{\"attr\":\"a\"}\nnot json\n"))
+	require.ErrorContains(t, err, "nix-eval-jobs output line 2")
+	_, err = parseEvalJobs([]byte(`{"name":"x"}`))
+	require.ErrorContains(t, err, "has no attr")
+}
+
+func FuzzParseEvalJobs(f *testing.F) {
+	f.Add([]byte(`{"attr":"a","attrPath":["a"],"drvPath":"/nix/store/x.drv","outputs":{"out":null},"meta":{"license":[1,{"spdxId":"MIT"}]}}`))
+	f.Add([]byte(`{"attr":"b","error":"e"}` + "\n\n" + `{"attr":"c","constituents":[],"namedConstituents":["a"]}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		recs, err := parseEvalJobs(data)
+		if err != nil {
+			return
+		}
+		var res Result
+		assemble(&res, recs)
+		for _, j := range res.Jobs {
+			if _, failed := res.Errors[j.Name]; failed {
+				t.Fatalf("job %q is both evaluated and failed", j.Name)
+			}
+		}
+	})
+}

@@ -21,7 +21,9 @@ type Destination interface {
 // Compression names a NAR file compression.
 type Compression string
 
-// The supported compressions.
+// The supported compressions. zstd is the default and fast (~400 MB/s
+// here); xz uses a pure-Go encoder that is very slow (<1 MB/s) and suits
+// only small paths or caches that must serve very old Nix clients.
 const (
 	CompressionZstd Compression = "zstd"
 	CompressionXz   Compression = "xz"

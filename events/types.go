@@ -28,6 +28,8 @@ func builtinTypes() []builtin {
 		{1, func() Payload { return new(EvaluationFinished) }},
 		{1, func() Payload { return new(EvaluationCached) }},
 		{1, func() Payload { return new(EvaluationFailed) }},
+		{1, func() Payload { return new(EvaluationOpened) }},
+		{1, func() Payload { return new(EvaluationClosed) }},
 		{1, func() Payload { return new(BuildQueued) }},
 		{1, func() Payload { return new(StepQueued) }},
 		{1, func() Payload { return new(BuildCached) }},
@@ -44,5 +46,7 @@ func builtinTypes() []builtin {
 		{1, func() Payload { return new(BuildRestarted) }},
 		{1, func() Payload { return new(BuildBumped) }},
 		{1, func() Payload { return new(BuildKept) }},
+		{1, func() Payload { return new(APITokenCreated) }},
+		{1, func() Payload { return new(APITokenRevoked) }},
 	}
 }

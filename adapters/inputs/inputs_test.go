@@ -1,0 +1,174 @@
+package inputs
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"buildledger/adapters/nix/eval"
+)
+
+func requireTools(t *testing.T) {
+	t.Helper()
+	for _, b := range []string{"git", "nix-store", "tar"} {
+		if _, err := exec.LookPath(b); err != nil {
+			t.Skipf("%s not on PATH", b)
+		}
+	}
+}
+
+func git(t *testing.T, dir string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command("git", args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@t", "GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@t")
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "git %v: %s", args, out)
+	return strings.TrimSpace(string(out))
+}
+
+func commit(t *testing.T, dir, file, content string) string {
+	t.Helper()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, file), []byte(content), 0o644))
+	git(t, dir, "add", file)
+	git(t, dir, "commit", "-q", "-m", "change "+file)
+	return git(t, dir, "rev-parse", "HEAD")
+}
+
+func narHash(t *testing.T, p string) string {
+	t.Helper()
+	out, err := exec.Command("nix-store", "--query", "--hash", p).Output()
+	require.NoError(t, err)
+	return strings.TrimPrefix(strings.TrimSpace(string(out)), "sha256:")
+}
+
+func TestFetchGit(t *testing.T) {
+	requireTools(t)
+	repo := t.TempDir()
+	git(t, repo, "init", "-q", "-b", "main")
+	commit(t, repo, "release.nix", "{ }: { }\n")
+	rev2 := commit(t, repo, "README", "hello\n")
+	git(t, repo, "checkout", "-q", "-b", "feature")
+	revFeature := commit(t, repo, "feature.txt", "feature\n")
+	git(t, repo, "checkout", "-q", "main")
+
+	f := &Fetcher{CacheDir: t.TempDir()}
+	ctx := context.Background()
+	uri := "file://" + repo
+
+	got, err := f.Fetch(ctx, Spec{Name: "src", Type: "git", Value: uri})
+	require.NoError(t, err)
+	require.Equal(t, rev2, got.Revision)
+	require.Equal(t, 2, got.RevCount)
+	require.Equal(t, uri, got.URI)
+	require.Equal(t, uri, got.Value)
+	require.Equal(t, 7, got.ShortRevLength)
+	require.True(t, strings.HasPrefix(got.StorePath, "/nix/store/") && strings.HasSuffix(got.StorePath, "-git-export"), got.StorePath)
+	require.Equal(t, narHash(t, got.StorePath), got.SHA256)
+	b, err := os.ReadFile(filepath.Join(got.StorePath, "README"))
+	require.NoError(t, err)
+	require.Equal(t, "hello\n", string(b))
+	require.NoFileExists(t, filepath.Join(got.StorePath, "feature.txt"))
+	require.NoDirExists(t, filepath.Join(got.StorePath, ".git"))
+
+	// A branch, and a new commit seen by the next fetch through the cache.
+	feat, err := f.Fetch(ctx, Spec{Name: "src", Type: "git", Value: uri + " feature"})
+	require.NoError(t, err)
+	require.Equal(t, revFeature, feat.Revision)
+	require.Equal(t, 3, feat.RevCount)
+	require.FileExists(t, filepath.Join(feat.StorePath, "feature.txt"))
+
+	rev3 := commit(t, repo, "README", "hello again\n")
+	again, err := f.Fetch(ctx, Spec{Name: "src", Type: "git", Value: uri + " main"})
+	require.NoError(t, err)
+	require.Equal(t, rev3, again.Revision)
+	require.NotEqual(t, got.StorePath, again.StorePath)
+
+	// Same commit, same store path.
+	same, err := f.Fetch(ctx, Spec{Name: "src", Type: "git", Value: uri})
+	require.NoError(t, err)
+	require.Equal(t, again.StorePath, same.StorePath)
+	require.Equal(t, again.SHA256, same.SHA256)
+
+	deep, err := f.Fetch(ctx, Spec{Name: "src", Type: "git", Value: uri + " main 1"})
+	require.NoError(t, err)
+	require.Equal(t, rev3, deep.Revision)
+	require.DirExists(t, filepath.Join(deep.StorePath, ".git"))
+
+	in := again.EvalInput()
+	require.Equal(t, eval.Input{Kind: eval.KindPath, Value: again.StorePath, InputType: "git", URI: uri, Rev: rev3, ShortRev: rev3[:7], RevCount: 3}, in)
+}
+
+func TestFetchErrors(t *testing.T) {
+	requireTools(t)
+	f := &Fetcher{CacheDir: t.TempDir()}
+	missing := "file://" + filepath.Join(t.TempDir(), "nope")
+	tests := []struct {
+		spec Spec
+		want []string
+	}{
+		{Spec{Name: "src", Type: "git", Value: missing}, []string{"fetch git input src", "from " + missing}},
+		{Spec{Name: "src", Type: "git", Value: ""}, []string{"has no URI"}},
+		{Spec{Name: "src", Type: "git", Value: "file:///x -evil"}, []string{"is not a branch name"}},
+		{Spec{Name: "p", Type: "path", Value: "relative/dir"}, []string{"fetch path input p", "is not absolute"}},
+		{Spec{Name: "p", Type: "path", Value: "/does/not/exist"}, []string{"/does/not/exist", "no such file"}},
+		{Spec{Name: "b", Type: "boolean", Value: "yes"}, []string{`boolean value "yes"`}},
+		{Spec{Name: "x", Type: "svn", Value: "x"}, []string{`unsupported input type "svn"`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.spec.Type+" "+tt.spec.Value, func(t *testing.T) {
+			_, err := f.Fetch(context.Background(), tt.spec)
+			require.Error(t, err)
+			for _, w := range tt.want {
+				require.Contains(t, err.Error(), w)
+			}
+		})
+	}
+	_, err := (&Fetcher{}).Fetch(context.Background(), Spec{Name: "s", Type: "string"})
+	require.ErrorContains(t, err, "CacheDir is not set")
+}
+
+func TestFetchPathAndScalars(t *testing.T) {
+	requireTools(t)
+	f := &Fetcher{CacheDir: t.TempDir()}
+	dir := filepath.Join(t.TempDir(), "jobs")
+	require.NoError(t, os.MkdirAll(dir, 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "release.nix"), []byte("{ }\n"), 0o644))
+	got, err := f.Fetch(context.Background(), Spec{Name: "jobs", Type: "path", Value: dir})
+	require.NoError(t, err)
+	require.True(t, strings.HasSuffix(got.StorePath, "-jobs"), got.StorePath)
+	require.FileExists(t, filepath.Join(got.StorePath, "release.nix"))
+	require.Equal(t, narHash(t, got.StorePath), got.SHA256)
+	require.Equal(t, dir, got.URI)
+	require.Equal(t, eval.KindPath, got.EvalInput().Kind)
+
+	for _, tt := range []struct {
+		spec Spec
+		want eval.Input
+	}{
+		{Spec{Name: "s", Type: "string", Value: "hello world"}, eval.Input{Kind: eval.KindString, Value: "hello world"}},
+		{Spec{Name: "b", Type: "boolean", Value: "false"}, eval.Input{Kind: eval.KindBool, Value: "false"}},
+		{Spec{Name: "n", Type: "nix", Value: "{ a = 1; }"}, eval.Input{Kind: eval.KindNix, Value: "{ a = 1; }"}},
+	} {
+		got, err := f.Fetch(context.Background(), tt.spec)
+		require.NoError(t, err)
+		require.Equal(t, Fetched{Name: tt.spec.Name, Type: tt.spec.Type, Value: tt.spec.Value}, got)
+		require.Equal(t, tt.want, got.EvalInput())
+	}
+}
+
+func TestParseGitValue(t *testing.T) {
+	g, err := parseGitValue("https://example.org/r.git release-1 1 timeout=60")
+	require.NoError(t, err)
+	require.Equal(t, gitValue{URI: "https://example.org/r.git", Branch: "release-1", Deep: true, Options: map[string]string{"timeout": "60"}}, g)
+	g, err = parseGitValue("  /srv/repo=x  ")
+	require.NoError(t, err)
+	require.Equal(t, gitValue{URI: "/srv/repo=x"}, g)
+	_, err = parseGitValue("a b c d")
+	require.ErrorContains(t, err, "more than URI")
+}

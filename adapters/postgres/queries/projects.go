@@ -121,7 +121,7 @@ func (db *DB) JobsetOverviews(ctx context.Context, project string) ([]web.Jobset
 		  count(b.id) filter (where b.finished = 1 and b.buildstatus <> 0)
 		from jobsets j left join builds b on b.jobset_id = j.id and b.iscurrent = 1
 		where j.project = $1
-		group by j.id order by j.name`, project)
+		group by j.project, j.name order by j.name`, project)
 	if err != nil {
 		return nil, fmt.Errorf("query jobsets of %s: %w", project, err)
 	}

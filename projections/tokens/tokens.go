@@ -1,0 +1,47 @@
+// Package tokens projects API token events into the ledger read model
+// api_tokens (id, owner, name, hash of the secret, created and revoked
+// times).
+package tokens
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"buildledger/events"
+	"buildledger/projections"
+)
+
+// Projection writes api_tokens.
+type Projection struct{}
+
+var _ projections.Projection = Projection{}
+
+// Name implements projections.Projection.
+func (Projection) Name() string { return "api_tokens" }
+
+// Version implements projections.Projection.
+func (Projection) Version() int { return 1 }
+
+// Apply implements projections.Projection.
+func (Projection) Apply(ctx context.Context, tx projections.Tx, batch []projections.Event) error {
+	for _, ev := range batch {
+		var err error
+		switch p := ev.Payload.(type) {
+		case *events.APITokenCreated:
+			err = tx.Exec(ctx, `insert into api_tokens (id, user_name, name, token_hash, created_at)
+				values ($1, $2, $3, $4, $5) on conflict (id) do nothing`,
+				p.ID, p.UserName, p.Name, p.TokenHash, time.Unix(p.CreatedAt, 0).UTC())
+		case *events.APITokenRevoked:
+			err = tx.Exec(ctx, `update api_tokens set revoked_at = $2 where id = $1 and revoked_at is null`,
+				p.ID, time.Unix(p.RevokedAt, 0).UTC())
+		case *events.UserDeleted:
+			err = tx.Exec(ctx, `update api_tokens set revoked_at = $2 where user_name = $1 and revoked_at is null`,
+				p.UserName, ev.RecordedAt.UTC())
+		}
+		if err != nil {
+			return fmt.Errorf("api_tokens: event %s (%s): %w", ev.ID, ev.Type, err)
+		}
+	}
+	return nil
+}

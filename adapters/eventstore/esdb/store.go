@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/url"
 	"strconv"
 	"strings"
@@ -111,13 +112,18 @@ func Open(ctx context.Context, connString string, opts Options) (*Store, error) 
 		lg.Debug("esdb client: "+fmt.Sprintf(format, args...), "level", level)
 	}
 	s := &Store{cfg: *cfg, opts: opts, log: lg, addr: describe(cfg)}
+	if err := s.probe(ctx); err != nil {
+		return nil, err
+	}
+	// The client closes itself when a discovery runs out of attempts, and
+	// then every call that was waiting for a connection at that moment
+	// blocks forever (its state machine has exited). The store's client
+	// therefore never stops rediscovering; only the probe above uses the
+	// configured number of attempts, to fail fast.
+	s.cfg.MaxDiscoverAttempts = math.MaxInt32
 	s.client, err = esdb.NewClient(&s.cfg)
 	if err != nil {
 		return nil, fmt.Errorf("esdb: %s: %w", s.addr, err)
-	}
-	if err := s.probe(ctx); err != nil {
-		s.Close()
-		return nil, err
 	}
 	return s, nil
 }
@@ -187,9 +193,16 @@ func describe(cfg *esdb.Configuration) string {
 func (s *Store) probe(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, s.opts.ConnectTimeout)
 	defer cancel()
+	cfg := s.cfg
+	c, err := esdb.NewClient(&cfg)
+	if err != nil {
+		return fmt.Errorf("esdb: %s: %w", s.addr, err)
+	}
 	done := make(chan error, 1)
-	c := s.client
 	go func() {
+		// Closed here, once its only call is over: closing it while the
+		// call waits in discovery could make the client panic.
+		defer c.Close()
 		rs, err := c.ReadAll(ctx, esdb.ReadAllOptions{Direction: esdb.Backwards, From: esdb.End{}}, 1)
 		if err == nil {
 			_, err = rs.Recv()

@@ -16,6 +16,7 @@ import (
 	"buildledger/events"
 	"buildledger/projections"
 	"buildledger/projections/hydra"
+	"buildledger/projections/ledger"
 )
 
 // system is the wired ledger: database, event store, codec and command
@@ -100,5 +101,5 @@ func (s *system) Close() {
 // readModels is every projection that writes the read models, in the
 // order they apply a batch.
 func readModels() []projections.Projection {
-	return []projections.Projection{hydra.Projection{}}
+	return []projections.Projection{hydra.Projection{}, ledger.Projection{}}
 }

@@ -23,23 +23,34 @@ const (
 	colNotify   = 26
 )
 
+// The buffered tables. Rows whose build (or jobset) is gone are dropped:
+// a jobset deleted while it was being evaluated takes its builds with it,
+// as Hydra's cascades do.
 var (
-	outputColumns     = []string{"build", "name", "path"}
-	stepColumns       = []string{"build", "stepnr", "type", "drvPath", "busy", "status", "errorMsg", "startTime", "stopTime", "machine", "system", "propagatedFrom", "overhead", "timesBuilt", "isNonDeterministic"}
-	stepOutputColumns = []string{"build", "stepnr", "name", "path"}
-	productColumns    = []string{"build", "productnr", "type", "subtype", "fileSize", "sha256hash", "path", "name", "defaultPath"}
+	buildsTable = &spec{name: "Builds", columns: buildColumns, keys: []string{"id"},
+		requires: "exists (select 1 from Jobsets j where j.id = s.jobset_id)"}
+	outputsTable = &spec{name: "BuildOutputs", columns: []string{"build", "name", "path"}, keys: []string{"build", "name"},
+		requires: buildExists}
+	stepsTable = &spec{name: "BuildSteps", keys: []string{"build", "stepnr"}, requires: buildExists,
+		columns: []string{"build", "stepnr", "type", "drvPath", "busy", "status", "errorMsg", "startTime", "stopTime", "machine", "system", "propagatedFrom", "overhead", "timesBuilt", "isNonDeterministic"}}
+	stepOutputsTable = &spec{name: "BuildStepOutputs", columns: []string{"build", "stepnr", "name", "path"}, keys: []string{"build", "stepnr", "name"},
+		requires: "exists (select 1 from BuildSteps x where x.build = s.build and x.stepnr = s.stepnr)"}
+	productsTable = &spec{name: "BuildProducts", keys: []string{"build", "productnr"}, requires: buildExists,
+		columns: []string{"build", "productnr", "type", "subtype", "fileSize", "sha256hash", "path", "name", "defaultPath"}}
 )
+
+const buildExists = "exists (select 1 from Builds b where b.id = s.build)"
 
 func buildQueued(w *writer, p *events.BuildQueued) {
 	m := p.Meta
-	row := w.insert("Builds", buildColumns,
+	row := w.add(buildsTable,
 		p.BuildID, 0, p.Timestamp, p.JobsetID, p.Job, nullIfEmpty(p.NixName), nullIfEmpty(m.Description), p.DrvPath, p.System,
 		nullIfEmpty(m.License), nullIfEmpty(m.Homepage), nullIfEmpty(m.Maintainers), m.MaxSilent, m.Timeout, boolInt(m.IsChannel), 0,
 		m.SchedulingPriority, p.GlobalPriority, 0,
 		nil, nil, nil, nil, nil, nil, nil, nil)
 	w.builds[p.BuildID] = row
 	for _, o := range p.Outputs {
-		w.insert("BuildOutputs", outputColumns, p.BuildID, o.Name, o.Path)
+		w.add(outputsTable, p.BuildID, o.Name, o.Path)
 	}
 }
 
@@ -82,7 +93,8 @@ func buildFinished(w *writer, p *events.BuildFinished) error {
 		// Hydra records, under the dependent build, a step naming the
 		// build whose step failed.
 		return w.exec(`insert into BuildSteps (build, stepnr, type, drvPath, busy, status, startTime, stopTime, propagatedFrom)
-			select $1, coalesce(max(stepnr), 0) + 1, 0, $2, 0, 1, $3, $3, $4 from BuildSteps where build = $1`,
+			select $1, coalesce(max(stepnr), 0) + 1, 0, $2, 0, 1, $3, $3, (select id from Builds where id = $4)
+			from BuildSteps where build = $1 and exists (select 1 from Builds where id = $1)`,
 			p.BuildID, p.FailedDrv, p.StopTime, p.PropagatedFrom)
 	}
 	return nil
@@ -102,7 +114,7 @@ func buildRestarted(w *writer, p *events.BuildRestarted) error {
 }
 
 func stepStarted(w *writer, p *events.StepStarted) {
-	row := w.insert("BuildSteps", stepColumns,
+	row := w.add(stepsTable,
 		p.BuildID, p.StepNr, 0, p.DrvPath, int(status.Building), nil, nil, p.StartTime, nil, p.Machine, nullIfEmpty(p.System), nil, nil, nil, nil)
 	w.steps[stepKey{p.BuildID, p.StepNr}] = row
 }
@@ -129,7 +141,7 @@ func stepFinished(w *writer, p *events.StepFinished) error {
 	} else {
 		err := w.exec(`insert into BuildSteps (build, stepnr, type, drvPath, busy, status, errorMsg, startTime, stopTime, machine,
 				overhead, timesBuilt, isNonDeterministic)
-			values ($1, $2, 0, $3, 0, $4, $5, $6, $7, $8, $9, $10, $11)
+			select $1, $2, 0, $3, 0, $4, $5, $6, $7, $8, $9, $10, $11 where exists (select 1 from Builds where id = $1)
 			on conflict (build, stepnr) do update set busy = 0, status = excluded.status, errorMsg = excluded.errorMsg,
 				startTime = coalesce(excluded.startTime, BuildSteps.startTime), stopTime = excluded.stopTime,
 				overhead = excluded.overhead, timesBuilt = excluded.timesBuilt, isNonDeterministic = excluded.isNonDeterministic`,
@@ -140,7 +152,7 @@ func stepFinished(w *writer, p *events.StepFinished) error {
 		}
 	}
 	for _, o := range p.Outputs {
-		w.insert("BuildStepOutputs", stepOutputColumns, p.BuildID, p.StepNr, o.Name, o.Path)
+		w.add(stepOutputsTable, p.BuildID, p.StepNr, o.Name, o.Path)
 	}
 	if status.Code(p.Status).IsCacheable() {
 		for _, o := range p.Outputs {

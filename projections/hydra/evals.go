@@ -4,16 +4,24 @@ import (
 	"buildledger/events"
 )
 
+// The pieces of a running evaluation, kept until it finishes.
+var (
+	stagedInputs = &spec{name: "eval_staging_inputs", keys: []string{"eval", "name", "altNr"},
+		columns: []string{"eval", "name", "altNr", "type", "uri", "revision", "value", "dependency", "path", "sha256hash", "shortRevLength"}}
+	stagedMembers      = &spec{name: "eval_staging_members", columns: []string{"eval", "build", "isNew"}, keys: []string{"eval", "build"}}
+	stagedConstituents = &spec{name: "eval_staging_constituents", columns: []string{"eval", "aggregate", "constituent"}, keys: []string{"eval", "aggregate", "constituent"}}
+)
+
 func inputFetched(w *writer, p *events.InputFetched) {
-	w.insert("eval_staging_inputs", []string{"eval", "name", "altNr", "type", "uri", "revision", "value", "dependency", "path", "sha256hash", "shortRevLength"},
+	w.add(stagedInputs,
 		p.EvalID, p.Name, p.AltNr, p.Type, nullIfEmpty(p.URI), nullIfEmpty(p.Revision), nullIfEmpty(p.Value),
 		nullIfZero(p.DependencyBuild), nullIfEmpty(p.StorePath), nullIfEmpty(p.SHA256), nullIfZero(int64(p.ShortRevLength)))
 }
 
 func jobEvaluated(w *writer, p *events.JobEvaluated) {
-	w.insert("eval_staging_members", []string{"eval", "build", "isNew"}, p.EvalID, p.BuildID, boolInt(p.IsNew))
+	w.add(stagedMembers, p.EvalID, p.BuildID, boolInt(p.IsNew))
 	for _, c := range p.ConstituentBuilds {
-		w.insert("eval_staging_constituents", []string{"eval", "aggregate", "constituent"}, p.EvalID, p.BuildID, c)
+		w.add(stagedConstituents, p.EvalID, p.BuildID, c)
 	}
 }
 
@@ -28,7 +36,9 @@ func evaluationFinished(w *writer, p *events.EvaluationFinished) error {
 	}
 	err = w.exec(`insert into JobsetEvals (id, jobset_id, evaluationerror_id, timestamp, checkoutTime, evalTime,
 			hasNewBuilds, hash, nrBuilds, flake, nixExprInput, nixExprPath)
-		values ($1, $2, (select id from EvaluationErrors where id = $1), $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+		select $1, $2, (select id from EvaluationErrors where id = $1), $3, $4, $5, $6, $7, $8, $9, $10, $11
+		where exists (select 1 from Jobsets where id = $2)
+		on conflict (id) do nothing`,
 		p.EvalID, p.JobsetID, p.Timestamp, p.CheckoutTime, p.EvalTime, boolInt(p.HasNewBuilds), p.Hash, p.NrBuilds,
 		nullIfEmpty(p.Flake), nullIfEmpty(p.NixExprInput), nullIfEmpty(p.NixExprPath))
 	if err != nil {
@@ -36,11 +46,17 @@ func evaluationFinished(w *writer, p *events.EvaluationFinished) error {
 	}
 	moves := []string{
 		`insert into JobsetEvalInputs (eval, name, altNr, type, uri, revision, value, dependency, path, sha256hash, shortRevLength)
-			select eval, name, altNr, type, uri, revision, value, dependency, path, sha256hash, shortRevLength
-			from eval_staging_inputs where eval = $1`,
-		`insert into JobsetEvalMembers (eval, build, isNew) select eval, build, isNew from eval_staging_members where eval = $1`,
+			select s.eval, s.name, s.altNr, s.type, s.uri, s.revision, s.value, (select id from Builds where id = s.dependency),
+				s.path, s.sha256hash, s.shortRevLength
+			from eval_staging_inputs s where s.eval = $1 and exists (select 1 from JobsetEvals where id = $1)
+			on conflict do nothing`,
+		`insert into JobsetEvalMembers (eval, build, isNew) select s.eval, s.build, s.isNew from eval_staging_members s
+			where s.eval = $1 and exists (select 1 from JobsetEvals where id = $1) and exists (select 1 from Builds b where b.id = s.build)
+			on conflict do nothing`,
 		`insert into AggregateConstituents (aggregate, constituent)
-			select distinct aggregate, constituent from eval_staging_constituents where eval = $1 on conflict do nothing`,
+			select distinct s.aggregate, s.constituent from eval_staging_constituents s where s.eval = $1
+				and exists (select 1 from Builds b where b.id = s.aggregate) and exists (select 1 from Builds b where b.id = s.constituent)
+			on conflict do nothing`,
 		// isCurrent follows the latest evaluation of the jobset.
 		`update Builds set isCurrent = 0 where jobset_id = (select jobset_id from JobsetEvals where id = $1) and isCurrent = 1
 			and id not in (select build from eval_staging_members where eval = $1)`,

@@ -90,7 +90,7 @@ func apply(w *writer, ev projections.Event) error {
 	case *events.StepFinished:
 		return stepFinished(w, p)
 	case *events.ProductScraped:
-		w.insert("BuildProducts", productColumns, p.BuildID, p.ProductNr, p.Type, p.Subtype,
+		w.add(productsTable, p.BuildID, p.ProductNr, p.Type, p.Subtype,
 			nullIfZero(p.FileSize), nullIfEmpty(p.SHA256), p.Path, p.Name, nullIfEmpty(p.DefaultPath))
 	case *events.MetricScraped:
 		return w.exec(`insert into BuildMetrics (build, name, unit, value, project, jobset, job, timestamp)

@@ -3,6 +3,7 @@ package hydra
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"buildledger/projections"
 )
@@ -31,24 +32,78 @@ type stepKey struct {
 type table struct {
 	name    string
 	columns []string
-	rows    [][]any
+	// keys, when set, makes the flush an upsert on these columns: a row
+	// whose key exists replaces it (the last row of the batch wins).
+	keys []string
+	// requires, when set, is a condition on the staged row s (such as its
+	// build still existing): rows that fail it are dropped, as Hydra's
+	// cascading deletes would have removed them.
+	requires string
+	staged   bool // its temporary staging table exists in this transaction
+	rows     [][]any
+}
+
+// spec describes how rows of a table are written.
+type spec struct {
+	name     string
+	columns  []string
+	keys     []string
+	requires string
 }
 
 func newWriter(ctx context.Context, tx projections.Tx) *writer {
 	return &writer{ctx: ctx, tx: tx, byName: map[string]*table{}, builds: map[int64][]any{}, steps: map[stepKey][]any{}, finishes: map[int64]finish{}}
 }
 
-// insert buffers one row for COPY and returns it, so the caller can keep
+// add buffers one row of table sp and returns it, so the caller can keep
 // a handle for later patches in the same batch.
-func (w *writer) insert(name string, columns []string, row ...any) []any {
-	t, ok := w.byName[name]
+func (w *writer) add(sp *spec, row ...any) []any {
+	t, ok := w.byName[sp.name]
 	if !ok {
-		t = &table{name: name, columns: columns}
-		w.byName[name] = t
+		t = &table{name: sp.name, columns: sp.columns, keys: sp.keys, requires: sp.requires}
+		w.byName[sp.name] = t
 		w.tables = append(w.tables, t)
 	}
 	t.rows = append(t.rows, row)
 	return row
+}
+
+// flushTable copies t's rows into a temporary table and merges them in
+// with one INSERT … SELECT: rows failing t.requires are dropped, and with
+// keys, the last row per key replaces any existing row.
+func (w *writer) flushTable(t *table) error {
+	stage := "stage_" + strings.ToLower(t.name)
+	if !t.staged {
+		err := w.tx.Exec(w.ctx, fmt.Sprintf(`create temp table if not exists %s (like %s including defaults, stage_ord serial) on commit drop`, stage, t.name))
+		if err != nil {
+			return fmt.Errorf("stage %s: %w", t.name, err)
+		}
+		t.staged = true
+	}
+	if err := w.tx.CopyFrom(w.ctx, stage, t.columns, t.rows); err != nil {
+		return err
+	}
+	cols := strings.Join(t.columns, ", ")
+	where := "true"
+	if t.requires != "" {
+		where = t.requires
+	}
+	sql := fmt.Sprintf(`insert into %s (%s) select %s from %s s where %s`, t.name, cols, cols, stage, where)
+	if t.keys != nil {
+		keys := strings.Join(t.keys, ", ")
+		sets := make([]string, 0, len(t.columns))
+		for _, c := range t.columns {
+			sets = append(sets, c+" = excluded."+c)
+		}
+		sql = fmt.Sprintf(`insert into %s (%s)
+			select %s from (select distinct on (%s) * from %s order by %s, stage_ord desc) s where %s
+			on conflict (%s) do update set %s`,
+			t.name, cols, cols, keys, stage, keys, where, keys, strings.Join(sets, ", "))
+	}
+	if err := w.tx.Exec(w.ctx, sql); err != nil {
+		return fmt.Errorf("merge into %s: %w", t.name, err)
+	}
+	return w.tx.Exec(w.ctx, "truncate "+stage)
 }
 
 // exec flushes the buffers and runs one statement.
@@ -66,7 +121,7 @@ func (w *writer) flush() error {
 		if len(t.rows) == 0 {
 			continue
 		}
-		if err := w.tx.CopyFrom(w.ctx, t.name, t.columns, t.rows); err != nil {
+		if err := w.flushTable(t); err != nil {
 			return err
 		}
 		t.rows = t.rows[:0]

@@ -1,0 +1,131 @@
+// Package ledger projects the read models Hydra lacks: the audit log of
+// every event, the build graph of every evaluation, every derivation step
+// and every attempt at it, the scheduler's decisions, and every NAR hash
+// observed for an output (reproducibility evidence).
+package ledger
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"buildledger/events"
+	"buildledger/projections"
+)
+
+// Projection writes the ledger's own read models.
+type Projection struct{}
+
+var _ projections.Projection = Projection{}
+
+// Name implements projections.Projection.
+func (Projection) Name() string { return "ledger" }
+
+// Version implements projections.Projection.
+func (Projection) Version() int { return 1 }
+
+// maxSummary bounds the audit log's summary of an event's data.
+const maxSummary = 300
+
+var auditColumns = []string{"position", "position_prepare", "event_id", "stream", "type", "actor", "correlation_id", "recorded_at", "summary"}
+
+// Apply implements projections.Projection. The audit log takes every
+// event, decodable or not, with one COPY per batch; the other tables take
+// their events in log order.
+func (Projection) Apply(ctx context.Context, tx projections.Tx, batch []projections.Event) error {
+	rows := make([][]any, 0, len(batch))
+	for _, ev := range batch {
+		summary := string(ev.Data)
+		if len(summary) > maxSummary {
+			summary = summary[:maxSummary] + "…"
+		}
+		rows = append(rows, []any{int64(ev.Position.Commit), int64(ev.Position.Prepare), ev.ID, ev.Stream, ev.Type,
+			ev.Metadata.Actor, ev.Metadata.CorrelationID, ev.RecordedAt, summary})
+	}
+	if err := tx.CopyFrom(ctx, "audit_log", auditColumns, rows); err != nil {
+		return err
+	}
+	for _, ev := range batch {
+		if ev.Payload == nil {
+			continue
+		}
+		if err := apply(ctx, tx, ev); err != nil {
+			return fmt.Errorf("event %s (%s at %s@%d): %w", ev.ID, ev.Type, ev.Stream, ev.Revision, err)
+		}
+	}
+	return nil
+}
+
+func apply(ctx context.Context, tx projections.Tx, ev projections.Event) error {
+	at := ev.RecordedAt
+	switch p := ev.Payload.(type) {
+	case *events.StepQueued:
+		features := p.RequiredFeatures
+		if features == nil {
+			features = []string{}
+		}
+		if err := tx.Exec(ctx, `insert into steps (drv_path, system, required_features, prefer_local, first_queued_at)
+			values ($1, $2, $3, $4, $5)
+			on conflict (drv_path) do update set finished_at = null, status = null
+			where steps.status is not null and steps.status != 0`,
+			p.DrvPath, p.System, features, p.PreferLocal, at); err != nil {
+			return err
+		}
+		if len(p.InputDrvs) == 0 {
+			return nil
+		}
+		return tx.Exec(ctx, `insert into build_graph_edges (eval_id, drv_path, input_drv)
+			select $1, $2, unnest($3::text[]) on conflict do nothing`, p.EvalID, p.DrvPath, p.InputDrvs)
+	case *events.StepDispatched:
+		if err := tx.Exec(ctx, `insert into scheduling_decisions (position, position_prepare, drv_path, build_id, machine, attempt,
+				global_priority, share_used, critical_path, dependents, local_priority, lowest_build_id, candidates, decided_at)
+			values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
+			int64(ev.Position.Commit), int64(ev.Position.Prepare), p.DrvPath, p.BuildID, p.Machine, p.Attempt,
+			p.Reason.GlobalPriority, p.Reason.ShareUsed, p.Reason.CriticalPath, p.Reason.Dependents, p.Reason.LocalPriority,
+			p.Reason.LowestBuildID, p.Reason.Candidates, at); err != nil {
+			return err
+		}
+		if err := tx.Exec(ctx, `insert into step_attempts (drv_path, attempt, build_id, machine, busy, dispatched_at, lease_until)
+			values ($1, $2, $3, $4, 1, $5, $6)
+			on conflict (drv_path, attempt) do update set machine = excluded.machine, dispatched_at = excluded.dispatched_at,
+				lease_until = excluded.lease_until`,
+			p.DrvPath, p.Attempt, p.BuildID, p.Machine, at, time.Unix(p.LeaseUntil, 0).UTC()); err != nil {
+			return err
+		}
+		return tx.Exec(ctx, `update steps set busy = 1, machine = $2, attempts = greatest(attempts, $3) where drv_path = $1`, p.DrvPath, p.Machine, p.Attempt)
+	case *events.StepStarted:
+		if err := tx.Exec(ctx, `insert into step_attempts (drv_path, attempt, build_id, step_nr, machine, busy, start_time)
+			values ($1, $2, $3, $4, $5, 30, $6)
+			on conflict (drv_path, attempt) do update set build_id = excluded.build_id, step_nr = excluded.step_nr,
+				machine = excluded.machine, busy = 30, start_time = excluded.start_time`,
+			p.DrvPath, p.Attempt, p.BuildID, p.StepNr, p.Machine, p.StartTime); err != nil {
+			return err
+		}
+		return tx.Exec(ctx, `update steps set busy = 30, machine = $2, attempts = greatest(attempts, $3) where drv_path = $1`, p.DrvPath, p.Machine, p.Attempt)
+	case *events.StepLogStored:
+		return tx.Exec(ctx, `update step_attempts set log_location = $3, log_size = $4, log_sha256 = $5 where drv_path = $1 and attempt = $2`,
+			p.DrvPath, p.Attempt, p.Location, p.Size, p.SHA256)
+	case *events.StepFinished:
+		if err := tx.Exec(ctx, `insert into step_attempts (drv_path, attempt, build_id, step_nr, machine, status, busy, start_time, stop_time,
+				exit_code, error_msg, times_built, is_non_deterministic, overhead)
+			values ($1, $2, $3, $4, $5, $6, 0, $7, $8, $9, $10, $11, $12, $13)
+			on conflict (drv_path, attempt) do update set status = excluded.status, busy = 0, stop_time = excluded.stop_time,
+				start_time = coalesce(step_attempts.start_time, excluded.start_time), exit_code = excluded.exit_code,
+				error_msg = excluded.error_msg, times_built = excluded.times_built,
+				is_non_deterministic = excluded.is_non_deterministic, overhead = excluded.overhead`,
+			p.DrvPath, p.Attempt, p.BuildID, p.StepNr, p.Machine, p.Status, p.StartTime, p.StopTime, p.ExitCode,
+			p.ErrorMsg, p.TimesBuilt, p.IsNonDeterministic, p.Overhead); err != nil {
+			return err
+		}
+		return tx.Exec(ctx, `update steps set busy = 0, status = $2, machine = $3, finished_at = $4 where drv_path = $1`,
+			p.DrvPath, p.Status, p.Machine, at)
+	case *events.StepRetryScheduled:
+		return tx.Exec(ctx, `update step_attempts set retry_at = $3, retry_reason = $4 where drv_path = $1 and attempt = $2`,
+			p.DrvPath, p.Attempt, time.Unix(p.RetryAt, 0).UTC(), p.Reason)
+	case *events.OutputUploaded:
+		return tx.Exec(ctx, `insert into output_observations (path, drv_path, nar_hash, nar_size, build_id, machine, observed_at)
+			values ($1, $2, $3, $4, $5, coalesce((select machine from steps where drv_path = $2), ''), $6)
+			on conflict do nothing`, p.Path, p.DrvPath, p.NarHash, p.NarSize, p.BuildID, at)
+	}
+	return nil
+}

@@ -1,0 +1,320 @@
+package projections_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/require"
+
+	"buildledger/adapters/eventstore/pglog"
+	"buildledger/adapters/postgres"
+	"buildledger/adapters/postgres/pgtest"
+	"buildledger/commands"
+	"buildledger/domain/streams"
+	"buildledger/events"
+	"buildledger/projections"
+	"buildledger/projections/hydra"
+	"buildledger/projections/ledger"
+)
+
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+
+func readModels() []projections.Projection {
+	return []projections.Projection{hydra.Projection{}, ledger.Projection{}}
+}
+
+// errInjected is the fault the flaky database throws.
+var errInjected = errors.New("injected fault: projector killed")
+
+// flakyDB fails a transaction at a random statement with probability p
+// per statement: the projector dies mid-batch, and its transaction rolls
+// back with the checkpoint.
+type flakyDB struct {
+	projections.DB
+	rng   *rand.Rand
+	p     float64
+	fired int
+}
+
+func (f *flakyDB) InTx(ctx context.Context, fn func(projections.Tx) error) error {
+	return f.DB.InTx(ctx, func(tx projections.Tx) error { return fn(&flakyTx{Tx: tx, db: f}) })
+}
+
+type flakyTx struct {
+	projections.Tx
+	db *flakyDB
+}
+
+func (t *flakyTx) fault() error {
+	if t.db.rng.Float64() < t.db.p {
+		t.db.fired++
+		return errInjected
+	}
+	return nil
+}
+
+func (t *flakyTx) Exec(ctx context.Context, sql string, args ...any) error {
+	if err := t.fault(); err != nil {
+		return err
+	}
+	return t.Tx.Exec(ctx, sql, args...)
+}
+
+func (t *flakyTx) CopyFrom(ctx context.Context, table string, cols []string, rows [][]any) error {
+	if err := t.fault(); err != nil {
+		return err
+	}
+	return t.Tx.CopyFrom(ctx, table, cols, rows)
+}
+
+// TestLiveEqualsReplay drives random command sequences through the real
+// command handlers (and synthetic build events), projects them live with
+// a projector that is killed at random points and restarted, then
+// rebuilds everything with replay: the two must be equal row for row.
+func TestLiveEqualsReplay(t *testing.T) {
+	for seed := int64(1); seed <= 3; seed++ {
+		t.Run(fmt.Sprintf("seed%d", seed), func(t *testing.T) {
+			ctx := context.Background()
+			pool := pgtest.NewPool(t)
+			store := pglog.New(pool, pglog.Options{})
+			codec := events.NewCodec()
+			rng := rand.New(rand.NewSource(seed))
+			rt := commands.NewRuntime(store, codec, commands.Options{})
+			h := commands.NewHandlers(rt, commands.NewAllocator(rt, commands.AllocatorOptions{}))
+			g := &generator{rng: rng, h: h, rt: rt, store: store, codec: codec}
+
+			db := &flakyDB{DB: postgres.NewReadModelDB(pool), rng: rng, p: 0.02}
+			newRunner := func() *projections.Runner {
+				r, err := projections.NewRunner(store, codec, db, readModels(), projections.RunnerOptions{BatchSize: 1 + rng.Intn(40)})
+				require.NoError(t, err)
+				return r
+			}
+			runner := newRunner()
+			for round := 0; round < 25; round++ {
+				for i := 0; i < 10; i++ {
+					g.step(ctx, t)
+				}
+				// The live projector runs a few batches; a fault kills it and
+				// a fresh one takes over from the committed checkpoint.
+				for b := 0; b < rng.Intn(4); b++ {
+					if _, err := runner.Step(ctx); err != nil {
+						require.ErrorIs(t, err, errInjected)
+						runner = newRunner()
+					}
+				}
+			}
+			db.p = 0
+			_, err := newRunner().CatchUp(ctx)
+			require.NoError(t, err)
+			require.Greater(t, db.fired, 0, "faults were injected")
+			live := dump(t, pool)
+			require.NotEmpty(t, live["builds"], "the sequence produced builds")
+			require.NotEmpty(t, live["jobsets"], "the sequence produced jobsets")
+
+			res, err := projections.Replay(ctx, store, codec, postgres.NewSchemas(pool), readModels(), projections.ReplayOptions{Target: "replay_check"})
+			require.NoError(t, err)
+			require.True(t, res.Swapped)
+			replayed := dump(t, pool)
+			for table, rows := range live {
+				require.Equal(t, rows, replayed[table], "table %s differs between live and replay", table)
+			}
+			require.Equal(t, len(live), len(replayed))
+		})
+	}
+}
+
+// dump returns every read-model table of the live schema as sorted text
+// rows. Checkpoint bookkeeping and migration history are left out: they
+// record when, not what.
+func dump(t *testing.T, pool *pgxpool.Pool) map[string][]string {
+	t.Helper()
+	ctx := context.Background()
+	rows, err := pool.Query(ctx, `select table_name from information_schema.tables
+		where table_schema = 'public' and table_type = 'BASE TABLE'
+		and table_name not in ('schema_migrations', 'projection_checkpoints')`)
+	require.NoError(t, err)
+	var tables []string
+	for rows.Next() {
+		var n string
+		require.NoError(t, rows.Scan(&n))
+		tables = append(tables, n)
+	}
+	require.NoError(t, rows.Err())
+	out := map[string][]string{}
+	for _, tb := range tables {
+		r, err := pool.Query(ctx, fmt.Sprintf(`select t::text from %s t order by 1`, tb))
+		require.NoError(t, err)
+		var lines []string
+		for r.Next() {
+			var s string
+			require.NoError(t, r.Scan(&s))
+			lines = append(lines, s)
+		}
+		require.NoError(t, r.Err())
+		out[tb] = lines
+	}
+	return out
+}
+
+// generator issues random commands, valid or not, and random build
+// histories for the jobsets that exist.
+type generator struct {
+	rng     *rand.Rand
+	h       *commands.Handlers
+	rt      *commands.Runtime
+	store   events.Store
+	codec   *events.Codec
+	users   []string
+	jobsets []jobsetRef
+	builds  []int64
+	nextID  int64
+	evals   int64
+}
+
+type jobsetRef struct {
+	project, name string
+	id            int64
+}
+
+var names = []string{"alpha", "beta", "gamma", "delta"}
+
+func (g *generator) pick(xs []string) string { return xs[g.rng.Intn(len(xs))] }
+
+func (g *generator) md() events.Metadata {
+	return commands.NewMetadata(commands.UserActor("tester"), g.rt)
+}
+
+func (g *generator) step(ctx context.Context, t *testing.T) {
+	t.Helper()
+	var err error
+	switch g.rng.Intn(12) {
+	case 0, 1:
+		name := g.pick(names)
+		_, err = g.h.CreateUser(ctx, g.md(), commands.CreateUser{UserName: name, EmailAddress: name + "@example.org",
+			PasswordHash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo", Roles: []string{g.pick([]string{"admin", "restart-jobs"})}})
+		if err == nil {
+			g.users = append(g.users, name)
+		}
+	case 2:
+		if len(g.users) == 0 {
+			return
+		}
+		_, err = g.h.CreateProject(ctx, g.md(), commands.CreateProject{Name: "p" + g.pick(names),
+			Config: events.ProjectConfig{DisplayName: "Project " + g.pick(names), Owner: g.pick(g.users), Enabled: true, Description: g.pick(names)}})
+	case 3:
+		if len(g.users) == 0 {
+			return
+		}
+		_, err = g.h.UpdateProject(ctx, g.md(), commands.UpdateProject{Name: "p" + g.pick(names),
+			Config: events.ProjectConfig{DisplayName: "Renamed " + g.pick(names), Owner: g.pick(g.users), Enabled: g.rng.Intn(2) == 0, Hidden: g.rng.Intn(2) == 0}})
+	case 4, 5:
+		p, j := "p"+g.pick(names), "j"+g.pick(names)
+		var res commands.Result
+		res, err = g.h.CreateJobset(ctx, g.md(), commands.CreateJobset{Project: p, Name: j, Config: g.jobsetConfig()})
+		if err == nil {
+			for _, e := range res.Events {
+				c, derr := g.codec.Decode(events.Recorded{ID: e.ID, Type: e.Type, Version: e.Version, Data: e.Data})
+				require.NoError(t, derr)
+				if c, ok := c.(*events.JobsetCreated); ok {
+					g.jobsets = append(g.jobsets, jobsetRef{p, j, c.ID})
+				}
+			}
+		}
+	case 6:
+		_, err = g.h.UpdateJobset(ctx, g.md(), commands.UpdateJobset{Project: "p" + g.pick(names), Name: "j" + g.pick(names), Config: g.jobsetConfig()})
+	case 7:
+		_, err = g.h.RenameJobset(ctx, g.md(), commands.RenameJobset{Project: "p" + g.pick(names), Name: "j" + g.pick(names), NewName: "j" + g.pick(names)})
+	case 8:
+		if len(g.users) > 0 {
+			_, err = g.h.SetProjectMembers(ctx, g.md(), commands.SetProjectMembers{Name: "p" + g.pick(names), Members: []string{g.pick(g.users)}})
+		}
+	case 9:
+		if g.rng.Intn(4) == 0 {
+			_, err = g.h.DeleteJobset(ctx, g.md(), commands.DeleteJobset{Project: "p" + g.pick(names), Name: "j" + g.pick(names)})
+		}
+	default:
+		g.buildHistory(ctx, t)
+	}
+	_ = err // invalid commands are part of the sequence: they must change nothing
+}
+
+func (g *generator) jobsetConfig() events.JobsetConfig {
+	return events.JobsetConfig{Type: 0, NixExprInput: "src", NixExprPath: "release.nix", Enabled: 1, KeepNr: 3,
+		CheckInterval: 60 * g.rng.Intn(10), SchedulingShares: 1 + g.rng.Intn(200), EmailOverride: "",
+		Inputs: []events.JobsetInput{{Name: "src", Type: "git", Value: "https://example.org/" + g.pick(names) + ".git"}}}
+}
+
+// buildHistory appends an evaluation of a random jobset with a few builds,
+// and then finishes some builds of earlier evaluations.
+func (g *generator) buildHistory(ctx context.Context, t *testing.T) {
+	if len(g.jobsets) == 0 {
+		return
+	}
+	js := g.jobsets[g.rng.Intn(len(g.jobsets))]
+	g.evals++
+	eval := g.evals
+	now := time.Unix(1_700_000_000+eval*100, 0)
+	g.append(ctx, t, streams.Eval(eval), events.EvaluationStarted{EvalID: eval, Project: js.project, Jobset: js.name, JobsetID: js.id, StartTime: now.Unix()})
+	n := 1 + g.rng.Intn(4)
+	var ids []int64
+	for i := 0; i < n; i++ {
+		g.nextID++
+		id := g.nextID
+		ids = append(ids, id)
+		drv := fmt.Sprintf("/nix/store/%032d-job%d.drv", id, i)
+		out := fmt.Sprintf("/nix/store/%032d-job%d", id, i)
+		g.append(ctx, t, streams.Build(id), events.BuildQueued{BuildID: id, EvalID: eval, JobsetID: js.id, Project: js.project, Jobset: js.name,
+			Job: fmt.Sprintf("job%d", i), NixName: "job", DrvPath: drv, System: "x86_64-linux",
+			Outputs: []events.Output{{Name: "out", Path: out}}, Meta: events.JobMeta{Timeout: 36000, MaxSilent: 7200, SchedulingPriority: 100}, Timestamp: now.Unix()})
+		g.append(ctx, t, streams.Step(drv), events.StepQueued{DrvPath: drv, System: "x86_64-linux", BuildID: id, EvalID: eval,
+			Outputs: []events.Output{{Name: "out", Path: out}}, InputDrvs: []string{fmt.Sprintf("/nix/store/%032d-dep.drv", g.rng.Intn(5))}})
+	}
+	failing := g.rng.Intn(3) == 0
+	for i, id := range ids {
+		job := events.JobEvaluated{EvalID: eval, Job: fmt.Sprintf("job%d", i), BuildID: id, IsNew: true, System: "x86_64-linux"}
+		g.append(ctx, t, streams.Eval(eval), job)
+	}
+	if failing {
+		g.append(ctx, t, streams.Eval(eval), events.JobEvaluationFailed{EvalID: eval, Job: "broken", Error: "attribute missing"})
+	}
+	if g.rng.Intn(5) == 0 {
+		g.append(ctx, t, streams.Eval(eval), events.EvaluationFailed{EvalID: eval, Project: js.project, Jobset: js.name, Phase: "eval", Error: "syntax error", Timestamp: now.Unix()})
+	} else {
+		g.append(ctx, t, streams.Eval(eval), events.EvaluationFinished{EvalID: eval, Project: js.project, Jobset: js.name, JobsetID: js.id,
+			Hash: fmt.Sprint(eval), Timestamp: now.Unix(), NrBuilds: n, NrNewBuilds: n, HasNewBuilds: true})
+	}
+	g.builds = append(g.builds, ids...)
+	// Progress some earlier builds.
+	for k := 0; k < 3 && len(g.builds) > 0; k++ {
+		id := g.builds[g.rng.Intn(len(g.builds))]
+		drv := fmt.Sprintf("/nix/store/%032d-job.drv", id)
+		switch g.rng.Intn(5) {
+		case 0:
+			g.append(ctx, t, streams.Step(drv), events.StepStarted{DrvPath: drv, BuildID: id, StepNr: int(g.rng.Intn(3)) + 1, Machine: "m1", Attempt: 1, StartTime: now.Unix()})
+		case 1:
+			st := g.rng.Intn(2)
+			g.append(ctx, t, streams.Step(drv), events.StepFinished{DrvPath: drv, BuildID: id, StepNr: 1, Machine: "m1", Attempt: 1, Status: st,
+				StartTime: now.Unix(), StopTime: now.Unix() + 5, Outputs: []events.Output{{Name: "out", Path: fmt.Sprintf("/nix/store/%032d-out", id)}}})
+		case 2:
+			g.append(ctx, t, streams.Build(id), events.BuildFinished{BuildID: id, Status: g.rng.Intn(3), StartTime: now.Unix(), StopTime: now.Unix() + 9, ReleaseName: "rel"})
+		case 3:
+			g.append(ctx, t, streams.Build(id), events.BuildRestarted{BuildID: id, Timestamp: now.Unix()})
+		case 4:
+			g.append(ctx, t, streams.Build(id), events.BuildCancelled{BuildID: id, Timestamp: now.Unix()})
+		}
+	}
+}
+
+func (g *generator) append(ctx context.Context, t *testing.T, stream string, p events.Payload) {
+	t.Helper()
+	ev, err := g.codec.Encode(p, g.md(), time.Now())
+	require.NoError(t, err)
+	_, err = g.store.Append(ctx, stream, events.Any, ev)
+	require.NoError(t, err, "append %s to %s", p.EventType(), stream)
+}

@@ -1,0 +1,26 @@
+// Package evaluation is the evaluator's application service: it turns a
+// real Nix evaluation of a jobset into ledger events, and schedules
+// evaluations.
+//
+// One evaluation (Service.Evaluate) appends, in this order:
+//
+//   - EvaluationOpened to jobset-<p>.<j> at the revision it loaded: the
+//     jobset's lock, refused while another evaluation is open;
+//   - EvaluationStarted to eval-<id>;
+//   - after fetching the inputs and hashing them: EvaluationCached (to
+//     eval-<id>, naming the earlier evaluation with the same hash) when
+//     nothing changed and the evaluation is not forced; otherwise
+//   - InputFetched per input (eval-<id>), then BuildQueued (and BuildCached
+//     when every output is already valid) to build-<id> for each new build,
+//     StepQueued to step-<hash> for each derivation of the new builds'
+//     closures that still has to be built, JobEvaluated and
+//     JobEvaluationFailed to eval-<id>, and EvaluationFinished last; or
+//     EvaluationFailed (phase "fetch" or "eval") instead;
+//   - EvaluationClosed to the jobset's stream, which releases the lock and
+//     records the outcome and hash the next evaluation compares with.
+//
+// Appends to one stream are split so that none exceeds MaxAppendBytes.
+// The package opens no file, socket or process: fetching, evaluating and
+// reading derivations are ports (InputFetcher, Evaluator, BuildGraph,
+// BuildStatus) implemented by adapters.
+package evaluation

@@ -1,0 +1,126 @@
+package evaluation
+
+import (
+	"context"
+
+	"buildledger/events"
+)
+
+// ArgKind is how an input is passed to a legacy jobset's release function.
+type ArgKind int
+
+// The argument kinds, as Hydra passes inputs to nix-eval-jobs.
+const (
+	// ArgPath passes { outPath = <StorePath>; rev; … } and adds the path to
+	// the search path under the input's name.
+	ArgPath ArgKind = iota + 1
+	// ArgString passes Value as a string (--argstr).
+	ArgString
+	// ArgBool passes Value ("true" or "false") as a Boolean.
+	ArgBool
+	// ArgNix passes Value as a Nix expression (--arg).
+	ArgNix
+)
+
+// Input is a fetched jobset input: what InputFetched records and how the
+// evaluator passes it.
+type Input struct {
+	Name      string
+	Type      string
+	URI       string
+	Revision  string
+	Value     string
+	StorePath string
+	// SHA256 is the NAR hash of StorePath ("sha256:…").
+	SHA256         string
+	ShortRevLength int
+	RevCount       int
+	// DependencyBuild is the build whose output a "build" input is.
+	DependencyBuild int64
+	// Arg is how the input is passed; ArgValue its value for ArgString,
+	// ArgBool and ArgNix (ArgPath passes StorePath).
+	Arg      ArgKind
+	ArgValue string
+	// Omit is set for an input that has nothing to pass (a "build" input
+	// whose job has no successful build yet): it is neither passed nor
+	// recorded, and the release function's default applies.
+	Omit bool
+}
+
+// InputFetcher fetches jobset inputs.
+type InputFetcher interface {
+	// Fetch fetches one input of jobset project:jobset. Its error message
+	// becomes the jobset's fetcherrormsg.
+	Fetch(ctx context.Context, project, jobset string, in events.JobsetInput) (Input, error)
+	// LockFlake returns the locked reference of a flake (Hydra's
+	// `nix flake metadata --refresh`).
+	LockFlake(ctx context.Context, ref string) (string, error)
+}
+
+// Request is one evaluation for the Evaluator: a legacy expression
+// (NixExprInput, NixExprPath and Inputs) or a locked Flake.
+type Request struct {
+	NixExprInput string
+	NixExprPath  string
+	Inputs       []Input
+	Flake        string
+}
+
+// Job is one evaluated derivation.
+type Job struct {
+	// Name is the dotted attribute path.
+	Name    string
+	NixName string
+	System  string
+	DrvPath string
+	// Outputs are sorted by name.
+	Outputs []events.Output
+	Meta    events.JobMeta
+	// IsAggregate marks a _hydraAggregate job; Constituents are the job
+	// names of its constituents.
+	IsAggregate  bool
+	Constituents []string
+}
+
+// Result is a whole evaluation that succeeded (single jobs may have
+// failed: Errors maps their names to Nix's message).
+type Result struct {
+	Jobs     []Job
+	Errors   map[string]string
+	Warnings []string
+	// FlakeURL is the locked flake reference evaluated.
+	FlakeURL string
+}
+
+// Evaluator evaluates a jobset with Nix, writing the .drv files to the
+// store. A failure of the whole evaluation is an error carrying Nix's
+// message.
+type Evaluator interface {
+	Evaluate(ctx context.Context, req Request) (Result, error)
+}
+
+// Step is a derivation that has to be built, with its edges.
+type Step struct {
+	DrvPath          string
+	System           string
+	Outputs          []events.Output
+	InputDrvs        []string
+	RequiredFeatures []string
+	PreferLocal      bool
+}
+
+// BuildGraph walks build graphs.
+type BuildGraph interface {
+	// Plan returns every derivation in the input closure of roots whose
+	// outputs are not all valid, each after the inputs it needs (InputDrvs
+	// lists only those that are in the plan too). A root missing from the
+	// plan has all its outputs valid.
+	Plan(ctx context.Context, roots []string) ([]Step, error)
+}
+
+// BuildStatus answers questions about builds from the read side.
+type BuildStatus interface {
+	// HasUnfinishedBuilds reports whether evaluation evalID has a member
+	// build that is not finished (for one-at-a-time jobsets).
+	HasUnfinishedBuilds(ctx context.Context, evalID int64) (bool, error)
+}

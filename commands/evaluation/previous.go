@@ -1,0 +1,77 @@
+package evaluation
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"buildledger/domain/streams"
+	"buildledger/events"
+)
+
+// keptEvals is how many evaluations' builds a Service keeps in memory.
+const keptEvals = 16
+
+// previousBuilds returns the builds of evaluation evalID by member key,
+// from memory or from its stream.
+func (s *Service) previousBuilds(ctx context.Context, evalID int64) (map[string]prevBuild, error) {
+	if evalID == 0 {
+		return nil, nil
+	}
+	s.mu.Lock()
+	m, ok := s.prev[evalID]
+	s.mu.Unlock()
+	if ok {
+		return m, nil
+	}
+	m = make(map[string]prevBuild)
+	stream := streams.Eval(evalID)
+	for from := uint64(0); ; {
+		recs, err := s.rt.Store().ReadStream(ctx, stream, from, 1000)
+		if errors.Is(err, events.ErrStreamNotFound) {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read builds of eval %d: %w", evalID, err)
+		}
+		for _, r := range recs {
+			from = r.Revision + 1
+			if r.Type != "JobEvaluated" {
+				continue
+			}
+			p, err := s.codec.Decode(r)
+			if err != nil {
+				return nil, fmt.Errorf("read builds of eval %d: %w", evalID, err)
+			}
+			j := p.(*events.JobEvaluated)
+			m[memberKey(j.Job, j.Outputs, j.DrvPath)] = prevBuild{build: j.BuildID, drvPath: j.DrvPath}
+		}
+		if len(recs) < 1000 {
+			break
+		}
+	}
+	s.store(evalID, m)
+	return m, nil
+}
+
+// remember keeps the builds of a finished evaluation for the next one.
+func (s *Service) remember(evalID int64, ms []member) {
+	m := make(map[string]prevBuild, len(ms))
+	for _, x := range ms {
+		m[memberKey(x.job.Name, x.job.Outputs, x.job.DrvPath)] = prevBuild{build: x.build, drvPath: x.job.DrvPath}
+	}
+	s.store(evalID, m)
+}
+
+func (s *Service) store(evalID int64, m map[string]prevBuild) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.prev) >= keptEvals {
+		oldest := evalID
+		for id := range s.prev {
+			oldest = min(oldest, id)
+		}
+		delete(s.prev, oldest)
+	}
+	s.prev[evalID] = m
+}

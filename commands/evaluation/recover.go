@@ -1,0 +1,103 @@
+package evaluation
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"buildledger/commands"
+	"buildledger/domain/streams"
+	"buildledger/events"
+)
+
+// InterruptedMessage is the error recorded for an evaluation closed by
+// Recover.
+const InterruptedMessage = "evaluation interrupted (the evaluator stopped before it finished)"
+
+// Recover closes the open evaluation of project:jobset, if any: one whose
+// EvaluationOpened has no EvaluationClosed, left by an evaluator that
+// stopped. If its eval stream already ended (Finished, Cached or Failed)
+// the jobset's stream is closed to match; otherwise EvaluationFailed with
+// InterruptedMessage is appended first, which drops whatever the read
+// models staged for it. It returns the id of the closed evaluation, 0 if
+// none was open. Call it only when no evaluator is still working on that
+// evaluation.
+func (s *Service) Recover(ctx context.Context, project, jobset string) (int64, error) {
+	stream := streams.Jobset(project, jobset)
+	l, err := commands.Load(ctx, s.rt, stream, JobsetAggregate)
+	if err != nil {
+		return 0, err
+	}
+	open := l.State.Open
+	if open == nil {
+		return 0, nil
+	}
+	md := commands.NewMetadata(s.opts.Actor, s.rt)
+	md.Host = s.opts.Host
+	closed, err := s.terminal(ctx, open)
+	if err != nil {
+		return 0, err
+	}
+	if closed == nil {
+		ts := s.rt.Clock().Now().Unix()
+		w := &streamWriter{stream: streams.Eval(open.EvalID), expect: events.Any}
+		err := s.appendChunked(ctx, w, md, &events.EvaluationFailed{EvalID: open.EvalID, Project: project, Jobset: jobset,
+			Phase: "eval", Error: InterruptedMessage, Timestamp: ts})
+		if err != nil {
+			return 0, err
+		}
+		closed = &events.EvaluationClosed{EvalID: open.EvalID, Project: project, Jobset: jobset, Outcome: OutcomeFailed, Timestamp: ts}
+	}
+	_, err = commands.Execute(ctx, s.rt, stream, JobsetAggregate, func(js Jobset) ([]events.Payload, error) {
+		if js.Open == nil || js.Open.EvalID != open.EvalID {
+			return nil, nil
+		}
+		return []events.Payload{closed}, nil
+	}, md)
+	if err != nil {
+		return 0, err
+	}
+	return open.EvalID, nil
+}
+
+// terminal reads the eval stream of open and returns the EvaluationClosed
+// matching its last event if that ended the evaluation, else nil.
+func (s *Service) terminal(ctx context.Context, open *events.EvaluationOpened) (*events.EvaluationClosed, error) {
+	stream := streams.Eval(open.EvalID)
+	var last events.Recorded
+	for from := uint64(0); ; {
+		recs, err := s.rt.Store().ReadStream(ctx, stream, from, 1000)
+		if errors.Is(err, events.ErrStreamNotFound) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", stream, err)
+		}
+		if len(recs) > 0 {
+			last = recs[len(recs)-1]
+			from = last.Revision + 1
+		}
+		if len(recs) < 1000 {
+			break
+		}
+	}
+	c := &events.EvaluationClosed{EvalID: open.EvalID, Project: open.Project, Jobset: open.Jobset}
+	switch last.Type {
+	case "EvaluationFinished", "EvaluationCached", "EvaluationFailed":
+	default:
+		return nil, nil
+	}
+	p, err := s.codec.Decode(last)
+	if err != nil {
+		return nil, err
+	}
+	switch e := p.(type) {
+	case *events.EvaluationFinished:
+		c.Outcome, c.Hash, c.Flake, c.HasNewBuilds, c.NrBuilds, c.Timestamp = OutcomeFinished, e.Hash, e.Flake, e.HasNewBuilds, e.NrBuilds, e.Timestamp
+	case *events.EvaluationCached:
+		c.Outcome, c.Hash, c.CachedFrom, c.Timestamp = OutcomeCached, e.Hash, e.EvalID, e.Timestamp
+	case *events.EvaluationFailed:
+		c.Outcome, c.Timestamp = OutcomeFailed, e.Timestamp
+	}
+	return c, nil
+}

@@ -1,0 +1,176 @@
+package evaluation
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"buildledger/commands"
+	"buildledger/domain/domainerr"
+	"buildledger/domain/ids"
+	"buildledger/domain/names"
+	"buildledger/domain/streams"
+	"buildledger/events"
+)
+
+// ErrBusy means an evaluation of the jobset is already open.
+var ErrBusy = errors.New("an evaluation of the jobset is already running")
+
+// Defaults of Options.
+const (
+	// DefaultMaxAppendBytes keeps every append below EventStoreDB's 1 MiB
+	// limit with room for metadata.
+	DefaultMaxAppendBytes = 900 << 10
+	DefaultAppendWorkers  = 8
+)
+
+// Options tune a Service. The zero value is ready to use.
+type Options struct {
+	// Host is recorded in EvaluationOpened and in event metadata.
+	Host string
+	// Actor is the metadata actor of the events. Default
+	// commands.ComponentActor("evaluator").
+	Actor string
+	// MaxAppendBytes bounds the encoded size of one append.
+	MaxAppendBytes int
+	// AppendWorkers is how many build and step streams are appended to at
+	// once.
+	AppendWorkers int
+	// Logger receives warnings. Default slog.Default().
+	Logger *slog.Logger
+}
+
+// Ports are the adapters a Service works through. Status may be nil when
+// no one-at-a-time jobset is scheduled.
+type Ports struct {
+	Inputs InputFetcher
+	Nix    Evaluator
+	Graph  BuildGraph
+	Status BuildStatus
+}
+
+// Service evaluates jobsets into events. It is safe for concurrent use;
+// evaluations of one jobset exclude each other through the jobset's
+// stream.
+type Service struct {
+	rt    *commands.Runtime
+	codec *events.Codec
+	ids   *commands.Allocator
+	ports Ports
+	opts  Options
+	log   *slog.Logger
+
+	mu   sync.Mutex
+	prev map[int64]map[string]prevBuild // builds of recent evals, by member key
+}
+
+// New returns a Service appending through rt (encoding with codec) and
+// taking eval and build ids from alloc.
+func New(rt *commands.Runtime, codec *events.Codec, alloc *commands.Allocator, ports Ports, opts Options) *Service {
+	if opts.Actor == "" {
+		opts.Actor = commands.ComponentActor("evaluator")
+	}
+	if opts.MaxAppendBytes <= 0 {
+		opts.MaxAppendBytes = DefaultMaxAppendBytes
+	}
+	if opts.AppendWorkers <= 0 {
+		opts.AppendWorkers = DefaultAppendWorkers
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Service{rt: rt, codec: codec, ids: alloc, ports: ports, opts: opts, log: log,
+		prev: make(map[int64]map[string]prevBuild)}
+}
+
+// Params are the options of one evaluation.
+type Params struct {
+	// Force evaluates even if the inputs did not change.
+	Force bool
+}
+
+// Summary tells what an evaluation did.
+type Summary struct {
+	Project string
+	Jobset  string
+	// EvalID is the evaluation's id (0 if it never opened).
+	EvalID int64
+	// Outcome is OutcomeFinished, OutcomeCached or OutcomeFailed.
+	Outcome string
+	// CachedFrom is the earlier evaluation a cached one matched.
+	CachedFrom int64
+	// Phase and Error describe a failure ("fetch" or "eval").
+	Phase string
+	Error string
+	// Jobs counts evaluated jobs, Builds their builds, NewBuilds the new
+	// ones, CachedBuilds the new ones whose outputs were already valid,
+	// Steps the queued derivations, Errors the failed jobs.
+	Jobs, Builds, NewBuilds, CachedBuilds, Steps, Errors int
+	HasNewBuilds                                      bool
+	Hash                                              string
+	CheckoutTime, EvalTime                            time.Duration
+}
+
+// Evaluate runs one evaluation of project:jobset now. Failures of the
+// evaluation itself (fetch errors, Nix errors) are recorded and reported
+// in the Summary with a nil error; the error is for a jobset that does
+// not exist (domainerr.ErrNotFound), one already being evaluated
+// (ErrBusy) and failures of the ledger. An evaluation interrupted by such
+// a failure or by ctx is closed as failed when the ledger allows it.
+func (s *Service) Evaluate(ctx context.Context, project, jobset string, p Params) (Summary, error) {
+	sum := Summary{Project: project, Jobset: jobset}
+	if !names.Project(project) || !names.Jobset(jobset) {
+		return sum, domainerr.NotFound("jobset", project+":"+jobset)
+	}
+	stream := streams.Jobset(project, jobset)
+	l, err := commands.Load(ctx, s.rt, stream, JobsetAggregate)
+	if err != nil {
+		return sum, err
+	}
+	if !l.State.Exists {
+		return sum, domainerr.NotFound("jobset", project+":"+jobset)
+	}
+	if l.State.Open != nil {
+		return sum, fmt.Errorf("jobset %s:%s (eval %d): %w", project, jobset, l.State.Open.EvalID, ErrBusy)
+	}
+	evalID, err := s.ids.Next(ctx, ids.KindEval, 1)
+	if err != nil {
+		return sum, fmt.Errorf("allocate eval id: %w", err)
+	}
+	md := commands.NewMetadata(s.opts.Actor, s.rt)
+	md.Host = s.opts.Host
+	now := s.rt.Clock().Now()
+	var state Jobset
+	_, err = commands.Execute(ctx, s.rt, stream, JobsetAggregate, func(js Jobset) ([]events.Payload, error) {
+		if !js.Exists {
+			return nil, domainerr.NotFound("jobset", project+":"+jobset)
+		}
+		if js.Open != nil {
+			return nil, fmt.Errorf("jobset %s:%s (eval %d): %w", project, jobset, js.Open.EvalID, ErrBusy)
+		}
+		state = js
+		return []events.Payload{&events.EvaluationOpened{EvalID: evalID, Project: project, Jobset: jobset,
+			Host: s.opts.Host, StartTime: now.Unix(), Forced: p.Force || js.Force}}, nil
+	}, md)
+	if err != nil {
+		return sum, err
+	}
+	sum.EvalID = evalID
+	r := &run{s: s, md: md, state: state, evalID: evalID, start: now, force: p.Force || state.Force,
+		eval: &streamWriter{stream: streams.Eval(evalID), expect: events.NoStream}, sum: &sum}
+	if err := r.do(ctx); err != nil {
+		// Close the evaluation so that the jobset is not left locked and
+		// nothing staged lingers in the read models.
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		if cerr := r.fail(cctx, "eval", "evaluation aborted: "+err.Error()); cerr != nil {
+			s.log.ErrorContext(ctx, "could not close aborted evaluation", "eval", evalID, "err", cerr)
+		}
+		return sum, fmt.Errorf("evaluate %s:%s (eval %d): %w", project, jobset, evalID, err)
+	}
+	return sum, nil
+}

@@ -110,9 +110,9 @@ type Summary struct {
 	// ones, CachedBuilds the new ones whose outputs were already valid,
 	// Steps the queued derivations, Errors the failed jobs.
 	Jobs, Builds, NewBuilds, CachedBuilds, Steps, Errors int
-	HasNewBuilds                                      bool
-	Hash                                              string
-	CheckoutTime, EvalTime                            time.Duration
+	HasNewBuilds                                         bool
+	Hash                                                 string
+	CheckoutTime, EvalTime                               time.Duration
 }
 
 // Evaluate runs one evaluation of project:jobset now. Failures of the

@@ -126,8 +126,12 @@ func (e *env) appendEvents(stream string, ps ...events.Payload) {
 	require.NoError(e.t, err)
 }
 
-func drv(name string) string { return "/nix/store/" + strings.Repeat("a", 31) + string(name[0]) + "-" + name + ".drv" }
-func out(name string) string { return "/nix/store/" + strings.Repeat("b", 31) + string(name[0]) + "-" + name }
+func drv(name string) string {
+	return "/nix/store/" + strings.Repeat("a", 31) + string(name[0]) + "-" + name + ".drv"
+}
+func out(name string) string {
+	return "/nix/store/" + strings.Repeat("b", 31) + string(name[0]) + "-" + name
+}
 
 // seed creates the users, project p (owner "owner", member "member"),
 // jobset p:j and two evaluations:

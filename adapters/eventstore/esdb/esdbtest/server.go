@@ -47,12 +47,10 @@ type Server struct {
 	caFile string
 	dir    string
 
-	mu        sync.Mutex
-	drop      chan struct{} // closed by DropSubscriptions
-	user      string
-	pass      string
-	subsCount int
-	wg        sync.WaitGroup
+	mu   sync.Mutex
+	drop chan struct{} // closed by DropSubscriptions
+	user string
+	pass string
 }
 
 // Start starts a Server for a test and stops it when the test ends.

@@ -45,8 +45,14 @@
 // filtered client-side. The client has no auto-resubscribe: when a
 // subscription drops, the adapter resubscribes from the last delivered
 // position with exponential backoff, and drops anything at or before it,
-// so nothing is lost or duplicated. When the client gives up on a server
-// (it closes itself after failed discovery), the adapter makes a new one.
+// so nothing is lost or duplicated.
+//
+// The client closes itself when a discovery runs out of attempts, and any
+// call waiting for a connection at that moment then blocks forever. So the
+// store's client rediscovers without limit (only Open's probe uses the
+// configured maxDiscoverAttempts); should it still close, the adapter makes
+// a new one. The cost: while the server is unreachable, calls wait in the
+// client's discovery, which ignores contexts, until the server is back.
 //
 // Known differences from the contract (events/storetest): EventStoreDB
 // dedups event ids within a stream only, so an id already recorded in

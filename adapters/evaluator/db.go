@@ -1,0 +1,94 @@
+package evaluator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"buildledger/commands/evaluation"
+)
+
+// DB answers the evaluator's read-side questions from the Hydra tables.
+// It implements evaluation.BuildStatus and BuildLookup.
+type DB struct {
+	Pool *pgxpool.Pool
+}
+
+var (
+	_ evaluation.BuildStatus = (*DB)(nil)
+	_ BuildLookup            = (*DB)(nil)
+)
+
+// HasUnfinishedBuilds implements evaluation.BuildStatus.
+func (d *DB) HasUnfinishedBuilds(ctx context.Context, evalID int64) (bool, error) {
+	var busy bool
+	err := d.Pool.QueryRow(ctx, `select exists (select 1 from JobsetEvalMembers m join Builds b on b.id = m.build
+		where m.eval = $1 and b.finished = 0)`, evalID).Scan(&busy)
+	if err != nil {
+		return false, fmt.Errorf("unfinished builds of eval %d: %w", evalID, err)
+	}
+	return busy, nil
+}
+
+// LatestSuccessful implements BuildLookup.
+func (d *DB) LatestSuccessful(ctx context.Context, project, jobset, job string) (Build, bool, error) {
+	var b Build
+	err := d.Pool.QueryRow(ctx, `select b.id, o.path from Builds b
+		join Jobsets j on j.id = b.jobset_id
+		join BuildOutputs o on o.build = b.id and o.name = 'out'
+		where j.project = $1 and j.name = $2 and b.job = $3 and b.finished = 1 and b.buildStatus = 0
+		order by b.id desc limit 1`, project, jobset, job).Scan(&b.ID, &b.OutPath)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Build{}, false, nil
+	}
+	if err != nil {
+		return Build{}, false, fmt.Errorf("latest successful build of %s:%s:%s: %w", project, jobset, job, err)
+	}
+	return b, true, nil
+}
+
+// EvalOutputs implements BuildLookup.
+func (d *DB) EvalOutputs(ctx context.Context, evalID int64, project, jobset, job string) (EvalOutputs, error) {
+	if evalID == 0 {
+		q := `select e.id from JobsetEvals e join Jobsets j on j.id = e.jobset_id
+			where j.project = $1 and j.name = $2 and e.hasNewBuilds = 1 order by e.id desc limit 1`
+		args := []any{project, jobset}
+		if job != "" {
+			q = `select e.id from JobsetEvals e join Jobsets j on j.id = e.jobset_id
+				join JobsetEvalMembers m on m.eval = e.id join Builds b on b.id = m.build
+				where j.project = $1 and j.name = $2 and e.hasNewBuilds = 1 and b.job = $3
+					and b.finished = 1 and b.buildStatus = 0
+				order by e.id desc limit 1`
+			args = append(args, job)
+		}
+		err := d.Pool.QueryRow(ctx, q, args...).Scan(&evalID)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return EvalOutputs{}, fmt.Errorf("jobset %s:%s has no matching evaluation", project, jobset)
+		}
+		if err != nil {
+			return EvalOutputs{}, fmt.Errorf("latest evaluation of %s:%s: %w", project, jobset, err)
+		}
+	}
+	rows, err := d.Pool.Query(ctx, `select b.job, o.path from JobsetEvalMembers m join Builds b on b.id = m.build
+		join BuildOutputs o on o.build = b.id and o.name = 'out'
+		where m.eval = $1 and b.finished = 1 and b.buildStatus = 0 order by b.job`, evalID)
+	if err != nil {
+		return EvalOutputs{}, fmt.Errorf("outputs of eval %d: %w", evalID, err)
+	}
+	defer rows.Close()
+	out := EvalOutputs{EvalID: evalID, Jobs: make(map[string]string)}
+	for rows.Next() {
+		var job, path string
+		if err := rows.Scan(&job, &path); err != nil {
+			return EvalOutputs{}, fmt.Errorf("outputs of eval %d: %w", evalID, err)
+		}
+		out.Jobs[job] = path
+	}
+	if err := rows.Err(); err != nil {
+		return EvalOutputs{}, fmt.Errorf("outputs of eval %d: %w", evalID, err)
+	}
+	return out, nil
+}

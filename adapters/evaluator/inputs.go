@@ -1,0 +1,192 @@
+package evaluator
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os/exec"
+	"sort"
+	"strconv"
+	"strings"
+
+	"buildledger/adapters/inputs"
+	"buildledger/commands/evaluation"
+	"buildledger/events"
+)
+
+// Build is a successful build whose output another jobset takes as input.
+type Build struct {
+	ID      int64
+	OutPath string
+}
+
+// EvalOutputs are the successful "out" paths of an evaluation, by job.
+type EvalOutputs struct {
+	EvalID int64
+	Jobs   map[string]string
+}
+
+// BuildLookup finds other jobsets' results for "build" and "eval" inputs.
+type BuildLookup interface {
+	// LatestSuccessful returns the latest successful build of job in
+	// project:jobset; ok is false if there is none.
+	LatestSuccessful(ctx context.Context, project, jobset, job string) (b Build, ok bool, err error)
+	// EvalOutputs returns the successful outputs of an evaluation: evalID
+	// if not 0, else the latest finished one of project:jobset (whose
+	// build of job succeeded, when job is set).
+	EvalOutputs(ctx context.Context, evalID int64, project, jobset, job string) (EvalOutputs, error)
+}
+
+// Inputs implements evaluation.InputFetcher.
+type Inputs struct {
+	// Fetcher fetches git, path, string, boolean and nix inputs.
+	Fetcher *inputs.Fetcher
+	// Builds answers build and eval inputs; nil refuses them.
+	Builds BuildLookup
+	// Nix is the nix executable for locking flakes; empty means PATH.
+	Nix string
+}
+
+var _ evaluation.InputFetcher = (*Inputs)(nil)
+
+// Fetch implements evaluation.InputFetcher.
+func (i *Inputs) Fetch(ctx context.Context, project, jobset string, in events.JobsetInput) (evaluation.Input, error) {
+	switch in.Type {
+	case "build":
+		return i.fetchBuild(ctx, project, jobset, in)
+	case "eval":
+		return i.fetchEval(ctx, in)
+	}
+	f, err := i.Fetcher.Fetch(ctx, inputs.Spec{Name: in.Name, Type: in.Type, Value: in.Value})
+	if err != nil {
+		return evaluation.Input{}, err
+	}
+	out := evaluation.Input{Name: f.Name, Type: f.Type, URI: f.URI, Revision: f.Revision, Value: f.Value,
+		StorePath: f.StorePath, ShortRevLength: f.ShortRevLength, RevCount: f.RevCount}
+	if f.SHA256 != "" {
+		out.SHA256 = "sha256:" + strings.TrimPrefix(f.SHA256, "sha256:")
+	}
+	switch in.Type {
+	case "string":
+		out.Arg, out.ArgValue = evaluation.ArgString, f.Value
+	case "boolean":
+		out.Arg, out.ArgValue = evaluation.ArgBool, f.Value
+	case "nix":
+		out.Arg, out.ArgValue = evaluation.ArgNix, f.Value
+	default:
+		out.Arg = evaluation.ArgPath
+	}
+	return out, nil
+}
+
+// fetchBuild resolves a "build" input, "[project:][jobset:]job", to the
+// output of that job's latest successful build. With none the input is
+// omitted, as Hydra does.
+func (i *Inputs) fetchBuild(ctx context.Context, project, jobset string, in events.JobsetInput) (evaluation.Input, error) {
+	out := evaluation.Input{Name: in.Name, Type: in.Type, Value: in.Value}
+	if i.Builds == nil {
+		return out, fmt.Errorf("build input %s: no build lookup configured", in.Name)
+	}
+	f := strings.Fields(in.Value)
+	if len(f) == 0 {
+		return out, fmt.Errorf("build input %s: empty value", in.Name)
+	}
+	parts := strings.Split(f[0], ":")
+	switch len(parts) {
+	case 1:
+	case 2:
+		jobset = parts[0]
+	case 3:
+		project, jobset = parts[0], parts[1]
+	default:
+		return out, fmt.Errorf("build input %s: %q: want [project:][jobset:]job", in.Name, in.Value)
+	}
+	b, ok, err := i.Builds.LatestSuccessful(ctx, project, jobset, parts[len(parts)-1])
+	if err != nil {
+		return out, fmt.Errorf("build input %s: %w", in.Name, err)
+	}
+	if !ok {
+		out.Omit = true
+		return out, nil
+	}
+	out.StorePath, out.DependencyBuild, out.Arg = b.OutPath, b.ID, evaluation.ArgPath
+	return out, nil
+}
+
+// fetchEval resolves an "eval" input (an eval id, project:jobset or
+// project:jobset:job) to an attribute set of that evaluation's successful
+// outputs by job name, passed as a Nix expression.
+func (i *Inputs) fetchEval(ctx context.Context, in events.JobsetInput) (evaluation.Input, error) {
+	out := evaluation.Input{Name: in.Name, Type: in.Type, Value: in.Value}
+	if i.Builds == nil {
+		return out, fmt.Errorf("eval input %s: no build lookup configured", in.Name)
+	}
+	var (
+		id          int64
+		proj, js, j string
+		err         error
+	)
+	parts := strings.Split(strings.TrimSpace(in.Value), ":")
+	switch len(parts) {
+	case 1:
+		id, err = strconv.ParseInt(parts[0], 10, 64)
+	case 2:
+		proj, js = parts[0], parts[1]
+	case 3:
+		proj, js, j = parts[0], parts[1], parts[2]
+	default:
+		err = fmt.Errorf("too many parts")
+	}
+	if err != nil {
+		return out, fmt.Errorf("eval input %s: %q: want an id, project:jobset or project:jobset:job", in.Name, in.Value)
+	}
+	outs, err := i.Builds.EvalOutputs(ctx, id, proj, js, j)
+	if err != nil {
+		return out, fmt.Errorf("eval input %s: %w", in.Name, err)
+	}
+	names := make([]string, 0, len(outs.Jobs))
+	for n := range outs.Jobs {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var b strings.Builder
+	b.WriteString("{ ")
+	for _, n := range names {
+		fmt.Fprintf(&b, "%s = builtins.storePath %s; ", strconv.Quote(n), strconv.Quote(outs.Jobs[n]))
+	}
+	b.WriteString("}")
+	out.Arg, out.ArgValue = evaluation.ArgNix, b.String()
+	out.Revision = strconv.FormatInt(outs.EvalID, 10)
+	return out, nil
+}
+
+// LockFlake implements evaluation.InputFetcher with
+// `nix flake metadata --json --refresh`, as Hydra locks a flake before
+// evaluating it.
+func (i *Inputs) LockFlake(ctx context.Context, ref string) (string, error) {
+	bin := i.Nix
+	if bin == "" {
+		bin = "nix"
+	}
+	cmd := exec.CommandContext(ctx, bin, "--extra-experimental-features", "nix-command flakes",
+		"flake", "metadata", "--json", "--refresh", "--no-write-lock-file", ref)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		if msg := strings.TrimSpace(stderr.String()); msg != "" {
+			return "", fmt.Errorf("lock flake %s: %s", ref, msg)
+		}
+		return "", fmt.Errorf("lock flake %s: %w", ref, err)
+	}
+	var md struct {
+		URL string `json:"url"`
+	}
+	if err := json.Unmarshal(stdout.Bytes(), &md); err != nil {
+		return "", fmt.Errorf("decode flake metadata of %s: %w", ref, err)
+	}
+	if md.URL == "" {
+		return "", fmt.Errorf("flake metadata of %s has no locked url", ref)
+	}
+	return md.URL, nil
+}

@@ -1,0 +1,71 @@
+package evaluator
+
+import (
+	"context"
+	"time"
+
+	"buildledger/adapters/nix/eval"
+	"buildledger/commands/evaluation"
+)
+
+// Nix implements evaluation.Evaluator with adapters/nix/eval. Its fields
+// are those of eval.Request that do not describe the jobset.
+type Nix struct {
+	// Timeout bounds one evaluation; zero means eval.DefaultTimeout.
+	Timeout time.Duration
+	// MaxMemoryMB bounds the evaluator's heap; zero means the default.
+	MaxMemoryMB int
+	// Workers is how many Nix processes run at once.
+	Workers int
+	// Backend selects nix-eval-jobs or nix-instantiate.
+	Backend eval.Backend
+	// GCRootsDir receives a GC root per job .drv.
+	GCRootsDir string
+	// AllowIFD allows import-from-derivation.
+	AllowIFD bool
+	// NixBinDir is where the Nix tools live; empty means PATH.
+	NixBinDir string
+}
+
+var _ evaluation.Evaluator = (*Nix)(nil)
+
+// Evaluate implements evaluation.Evaluator.
+func (n *Nix) Evaluate(ctx context.Context, req evaluation.Request) (evaluation.Result, error) {
+	er := eval.Request{NixExprInput: req.NixExprInput, NixExprPath: req.NixExprPath, Flake: req.Flake,
+		Timeout: n.Timeout, MaxMemoryMB: n.MaxMemoryMB, Workers: n.Workers, Backend: n.Backend,
+		GCRootsDir: n.GCRootsDir, AllowIFD: n.AllowIFD, NixBinDir: n.NixBinDir}
+	if req.Flake == "" {
+		er.Inputs = make(map[string]eval.Input, len(req.Inputs))
+		for _, in := range req.Inputs {
+			er.Inputs[in.Name] = evalInput(in)
+		}
+	}
+	res, err := eval.Evaluate(ctx, er)
+	if err != nil {
+		return evaluation.Result{}, err
+	}
+	out := evaluation.Result{Jobs: make([]evaluation.Job, len(res.Jobs)), Errors: res.Errors,
+		Warnings: res.Warnings, FlakeURL: res.FlakeURL}
+	for i, j := range res.Jobs {
+		out.Jobs[i] = evaluation.Job(j)
+	}
+	return out, nil
+}
+
+// evalInput is how an input is passed to the release function.
+func evalInput(in evaluation.Input) eval.Input {
+	switch in.Arg {
+	case evaluation.ArgString:
+		return eval.Input{Kind: eval.KindString, Value: in.ArgValue}
+	case evaluation.ArgBool:
+		return eval.Input{Kind: eval.KindBool, Value: in.ArgValue}
+	case evaluation.ArgNix:
+		return eval.Input{Kind: eval.KindNix, Value: in.ArgValue}
+	}
+	e := eval.Input{Kind: eval.KindPath, Value: in.StorePath, InputType: in.Type, URI: in.URI, Rev: in.Revision,
+		RevCount: in.RevCount}
+	if in.ShortRevLength > 0 && len(in.Revision) >= in.ShortRevLength {
+		e.ShortRev = in.Revision[:in.ShortRevLength]
+	}
+	return e
+}

@@ -2,6 +2,7 @@ package eval
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -31,15 +32,23 @@ builtins.listToAttrs (builtins.genList (i: {
 `
 
 // BenchmarkEvaluate10k compares Evaluate on 10,000 jobs with a bare
-// nix-instantiate of the same expression (which also writes every .drv).
+// nix-instantiate of the same expression (which also writes every .drv),
+// with one Nix process and with two working on halves of the jobset.
 func BenchmarkEvaluate10k(b *testing.B) {
 	requireNix(b)
+	for _, workers := range []int{1, 2} {
+		b.Run(fmt.Sprintf("workers=%d", workers), func(b *testing.B) { benchEvaluate(b, workers) })
+	}
+}
+
+func benchEvaluate(b *testing.B, workers int) {
 	dir := b.TempDir()
 	require.NoError(b, os.WriteFile(filepath.Join(dir, "release.nix"), []byte(benchRelease), 0o644))
 	req := Request{
 		NixExprInput: "src", NixExprPath: "release.nix",
 		Inputs:  map[string]Input{"src": {Kind: KindPath, Value: dir}},
 		Backend: BackendInstantiate,
+		Workers: workers,
 	}
 	// Wall time is noisy on a shared machine, so the CPU time of the child
 	// processes (user + system, from RUSAGE_CHILDREN) is reported too.

@@ -70,7 +70,7 @@ func TestNixEvalJobsBackend(t *testing.T) {
 	joined := strings.Join(args, " ")
 	for _, want := range []string{
 		"--meta --constituents --force-recurse",
-		"--workers 2", "--max-memory-size 4096",
+		"--workers 1", "--max-memory-size 4096",
 		"--option allow-import-from-derivation false",
 		"--argstr greeting hi", "--arg flag false",
 		"-I src=" + jobsDir(t),

@@ -45,7 +45,7 @@ type walkerRecord struct {
 		Name string `json:"name"`
 		Path string `json:"path"`
 	} `json:"outputs"`
-	Meta map[string]any `json:"meta"`
+	Meta walkerMeta     `json:"meta"`
 	Agg  bool           `json:"agg"`
 	Glob bool           `json:"glob"`
 	Cons []struct {
@@ -337,7 +337,7 @@ func (wr walkerRecord) record() record {
 	for _, o := range wr.Outputs {
 		rec.Outputs = append(rec.Outputs, events.Output{Name: o.Name, Path: o.Path})
 	}
-	rec.Meta = jobMeta(wr.Meta)
+	rec.Meta = wr.Meta.jobMeta()
 	rec.IsAggregate = wr.Agg
 	rec.Glob = wr.Glob
 	for _, c := range wr.Cons {

@@ -46,6 +46,7 @@ func (r *runner) run(ctx context.Context, bin string, args ...string) ([]byte, e
 	}
 	cmd.WaitDelay = 5 * time.Second
 	var stdout, stderr bytes.Buffer
+	stdout.Grow(64 << 10)
 	cmd.Stdout = &stdout
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {

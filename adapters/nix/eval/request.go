@@ -103,8 +103,11 @@ type Request struct {
 	// (each costs one extra nix-instantiate run). Zero means
 	// DefaultMaxErrorDetails; negative means none.
 	MaxErrorDetails int
-	// Workers is how many Nix processes run at once while collecting error
-	// messages (and nix-eval-jobs --workers). Zero means 2.
+	// Workers is how many Nix processes evaluate at once: the walk is split
+	// into Workers shards of the top-level attributes (each process
+	// evaluates the release expression itself, so this trades CPU for wall
+	// time), error messages are collected Workers at a time, and it is
+	// nix-eval-jobs' --workers. Zero means 1, Hydra's default.
 	Workers int
 	// AllowIFD allows import-from-derivation.
 	AllowIFD bool
@@ -146,7 +149,7 @@ func (r Request) workers() int {
 	if r.Workers > 0 {
 		return r.Workers
 	}
-	return 2
+	return 1
 }
 
 func (r Request) bin(name string) string {

@@ -90,3 +90,20 @@ func TestSkipTree(t *testing.T) {
 	require.Equal(t, skipTree{"a": {"b": nil}, "c": nil}, s)
 	require.Equal(t, `{ "c" = true; }`, skipTree{"c": nil}.nix())
 }
+
+// TestWalkerMetaAgrees checks that the typed decoding of walker.nix's meta
+// gives what the generic decoding (used for nix-eval-jobs) gives.
+func TestWalkerMetaAgrees(t *testing.T) {
+	for _, js := range []string{
+		`{}`,
+		`{"description":"d","homepage":"h","license":["BSD",{"shortName":"MIT","fullName":"MIT License","spdxId":null},{"fullName":"F","shortName":null,"spdxId":null},null],
+		  "maintainers":["a@x",{"email":"b@y","name":"B"},{"email":null,"name":"C"}],"timeout":1,"maxSilent":2,"schedulingPriority":3,"isHydraChannel":true}`,
+		`{"isHydraChannel":null,"isChannel":true,"timeout":null,"license":[]}`,
+	} {
+		var wm walkerMeta
+		require.NoError(t, json.Unmarshal([]byte(js), &wm), js)
+		var m map[string]any
+		require.NoError(t, json.Unmarshal([]byte(js), &m))
+		require.Equal(t, jobMeta(m), wm.jobMeta(), js)
+	}
+}

@@ -27,15 +27,27 @@ let
     attrNames concatMap deepSeq filter getAttr isAttrs isBool isInt isList
     isString map tryEval typeOf;
 
-  attempt = x: if catch then tryEval x else { success = true; value = x; };
-
-  mark = tag: path: x: if traced then builtins.trace ("bl-walk:" + tag + ":" + builtins.toJSON path) x else x;
-  emit = r: if traced then builtins.trace ("bl-walk:r:" + builtins.toJSON r) r else r;
+  # The helpers below are written for few function calls per attribute:
+  # this code runs once for every job of a jobset.
 
   kindOf = v:
     if isAttrs v then (if (v.type or null) == "derivation" then "drv" else "set")
     else if v == null then "null"
     else typeOf v;
+
+  # classify path v: the kind of v, under tryEval (and a trace mark).
+  classify =
+    if traced then path: v: tryEval (builtins.trace ("bl-walk:k:" + builtins.toJSON path) (kindOf v))
+    else if catch then path: v: tryEval (kindOf v)
+    else path: v: { success = true; value = kindOf v; };
+
+  # force path r: r forced deeply, under tryEval (and a trace mark).
+  force =
+    if traced then path: r: tryEval (builtins.trace ("bl-walk:j:" + builtins.toJSON path) (deepSeq r r))
+    else if catch then path: r: tryEval (deepSeq r r)
+    else path: r: { success = true; value = r; };
+
+  emit = if traced then r: builtins.trace ("bl-walk:r:" + builtins.toJSON r) r else r: r;
 
   at = path: v: if path == [ ] then v else at (builtins.tail path) (getAttr (builtins.head path) v);
 
@@ -96,7 +108,7 @@ let
         name = d.name;
         system = d.system;
         drvPath = d.drvPath;
-        outputs = map (o: { name = o; path = (getAttr o d).outPath; }) (d.outputs or [ "out" ]);
+        outputs = map (o: { name = o; path = d.${o}.outPath; }) (d.outputs or [ "out" ]);
         meta = metaOf (d.meta or null);
       };
       r =
@@ -107,24 +119,26 @@ let
             cons = map constituent (d.constituents or [ ]);
           }
         else base;
-      t = attempt (mark "j" path (deepSeq r r));
+      t = force path r;
     in
     emit (if t.success then t.value else { attr = path; err = "caught"; kind = "drv"; });
 
+  # names path v: the attribute names of set v to walk.
   names = path: v:
-    let ns = attrNames v; len = builtins.length ns; in
+    let ns = attrNames (removeAttrs v [ "recurseForDerivations" ]); len = builtins.length ns; in
     if shard == null || path != [ ] then ns
     else builtins.genList (i: builtins.elemAt ns (i * shard.count + shard.index))
       ((len - shard.index + shard.count - 1) / shard.count);
 
   walk = path: sk: v:
-    let t = attempt (mark "k" path (kindOf v)); in
+    let t = classify path v; in
     if isBool sk then [ ]
     else if !t.success then [ (emit { attr = path; err = "caught"; kind = "unknown"; }) ]
     else if t.value == "drv" then [ (job path v) ]
     else if t.value == "set" then
-      concatMap (n: walk (path ++ [ n ]) (sk.${n} or { }) (getAttr n v))
-        (filter (n: n != "recurseForDerivations") (names path v))
+      (if sk == { }
+       then concatMap (n: walk (path ++ [ n ]) { } v.${n}) (names path v)
+       else concatMap (n: walk (path ++ [ n ]) (sk.${n} or { }) v.${n}) (names path v))
     else if t.value == "null" then [ ]
     else [ (emit { attr = path; err = "unsupported"; kind = t.value; }) ];
 

@@ -3,6 +3,7 @@ package eval
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -145,25 +146,44 @@ func TestEvaluateBasic(t *testing.T) {
 
 func TestEvaluateBrokenJobs(t *testing.T) {
 	requireNix(t)
-	res, err := Evaluate(context.Background(), legacy(t, "broken.nix", nil))
+	for _, workers := range []int{1, 3} {
+		t.Run(fmt.Sprintf("workers=%d", workers), func(t *testing.T) {
+			req := legacy(t, "broken.nix", nil)
+			req.Workers = workers
+			res, err := Evaluate(context.Background(), req)
+			require.NoError(t, err)
+			require.Equal(t, []string{"good", "nested.deeper.alsoFine", "nested.fine"}, jobNames(res))
+			for _, j := range res.Jobs {
+				requireDrvInStore(t, j)
+			}
+			require.ElementsMatch(t, []string{"thrower", "asserter", "aborter", "typeerr", "missing", "metaThrows", "nested.aborts", "text"}, errorNames(res))
+			for job, want := range map[string]string{
+				"thrower":       "thrower is broken",
+				"asserter":      "assertion '(1 == 2)' failed",
+				"aborter":       "aborter gave up",
+				"typeerr":       "cannot add a string to an integer",
+				"missing":       "attribute 'nope' missing",
+				"metaThrows":    "bad description",
+				"nested.aborts": "nested abort",
+				"text":          "unsupported value: a string",
+			} {
+				require.Contains(t, res.Errors[job], want, "error of %s", job)
+				require.NotContains(t, res.Errors[job], "bl-walk:", "trace marks are not part of messages")
+			}
+		})
+	}
+}
+
+func TestEvaluateShardedEqualsSingle(t *testing.T) {
+	requireNix(t)
+	req := legacy(t, "constituents.nix", nil)
+	one, err := Evaluate(context.Background(), req)
 	require.NoError(t, err)
-	require.Equal(t, []string{"good", "nested.deeper.alsoFine", "nested.fine"}, jobNames(res))
-	for _, j := range res.Jobs {
-		requireDrvInStore(t, j)
-	}
-	require.ElementsMatch(t, []string{"thrower", "asserter", "aborter", "typeerr", "missing", "metaThrows", "nested.aborts", "text"}, errorNames(res))
-	for job, want := range map[string]string{
-		"thrower":       "thrower is broken",
-		"asserter":      "assertion '(1 == 2)' failed",
-		"aborter":       "aborter gave up",
-		"typeerr":       "cannot add a string to an integer",
-		"missing":       "attribute 'nope' missing",
-		"metaThrows":    "bad description",
-		"nested.aborts": "nested abort",
-		"text":          "unsupported value: a string",
-	} {
-		require.Contains(t, res.Errors[job], want, "error of %s", job)
-	}
+	req.Workers = 4
+	four, err := Evaluate(context.Background(), req)
+	require.NoError(t, err)
+	require.Equal(t, one.Jobs, four.Jobs)
+	require.Equal(t, one.Errors, four.Errors)
 }
 
 func TestEvaluateConstituents(t *testing.T) {

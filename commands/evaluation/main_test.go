@@ -1,0 +1,229 @@
+package evaluation_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/require"
+
+	"buildledger/adapters/evaluator"
+	"buildledger/adapters/eventstore/pglog"
+	"buildledger/adapters/inputs"
+	"buildledger/adapters/nix/drv"
+	"buildledger/adapters/nix/eval"
+	"buildledger/adapters/postgres"
+	"buildledger/adapters/postgres/pgtest"
+	"buildledger/commands"
+	"buildledger/commands/evaluation"
+	"buildledger/domain/password"
+	"buildledger/domain/streams"
+	"buildledger/events"
+	"buildledger/projections"
+	"buildledger/projections/hydra"
+)
+
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+
+const testHost = "evaltest"
+
+// env is a ledger on a fresh database with an evaluation service wired
+// to the real adapters.
+type env struct {
+	t     testing.TB
+	ctx   context.Context
+	pool  *pgxpool.Pool
+	store events.Store
+	codec *events.Codec
+	rt    *commands.Runtime
+	h     *commands.Handlers
+	alloc *commands.Allocator
+	svc   *evaluation.Service
+	ports evaluation.Ports
+	salt  string
+	admin events.Metadata
+}
+
+type envOptions struct {
+	evalTimeout    time.Duration
+	maxAppendBytes int
+}
+
+func requireNix(t testing.TB) {
+	t.Helper()
+	for _, bin := range []string{"nix-instantiate", "nix-store", "git"} {
+		if _, err := exec.LookPath(bin); err != nil {
+			t.Skip(bin + " not on PATH")
+		}
+	}
+}
+
+func newEnv(t testing.TB, o envOptions) *env {
+	t.Helper()
+	requireNix(t)
+	ctx := context.Background()
+	pool := pgtest.NewPool(t)
+	store := pglog.New(pool, pglog.Options{})
+	codec := events.NewCodec()
+	rt := commands.NewRuntime(store, codec, commands.Options{Host: testHost})
+	alloc := commands.NewAllocator(rt, commands.AllocatorOptions{})
+	if o.evalTimeout == 0 {
+		o.evalTimeout = time.Minute
+	}
+	if o.maxAppendBytes == 0 {
+		// Small, so that the tests exercise split appends.
+		o.maxAppendBytes = 4 << 10
+	}
+	db := &evaluator.DB{Pool: pool}
+	ports := evaluation.Ports{
+		Inputs: &evaluator.Inputs{Fetcher: &inputs.Fetcher{CacheDir: filepath.Join(t.TempDir(), "git")}, Builds: db},
+		Nix:    &evaluator.Nix{Timeout: o.evalTimeout, Backend: eval.BackendInstantiate},
+		Graph:  &evaluator.Graph{Reader: drv.NewReader(""), Store: &drv.Store{}},
+		Status: db,
+	}
+	e := &env{t: t, ctx: ctx, pool: pool, store: store, codec: codec, rt: rt, alloc: alloc, ports: ports,
+		h:     commands.NewHandlers(rt, alloc),
+		salt:  fmt.Sprintf("%s-%d", t.Name(), time.Now().UnixNano()),
+		admin: commands.NewMetadata(commands.UserActor("admin"), rt)}
+	e.svc = evaluation.New(rt, codec, alloc, ports, evaluation.Options{Host: testHost, MaxAppendBytes: o.maxAppendBytes})
+	hash, err := password.Hash("pw", password.Params{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32})
+	require.NoError(t, err)
+	_, err = e.h.CreateUser(ctx, e.admin, commands.CreateUser{UserName: "alice", EmailAddress: "alice@example.org", PasswordHash: hash})
+	require.NoError(t, err)
+	_, err = e.h.CreateProject(ctx, e.admin, commands.CreateProject{Name: "p",
+		Config: events.ProjectConfig{DisplayName: "P", Owner: "alice", Enabled: true}})
+	require.NoError(t, err)
+	return e
+}
+
+func jobsDir(t testing.TB) string {
+	t.Helper()
+	dir, err := filepath.Abs("testdata/jobs")
+	require.NoError(t, err)
+	return dir
+}
+
+// legacy returns the configuration of a legacy jobset evaluating file from
+// the test jobs directory, with the env's salt and extra inputs.
+func (e *env) legacy(file string, extra ...events.JobsetInput) events.JobsetConfig {
+	in := append([]events.JobsetInput{
+		{Name: "src", Type: "path", Value: jobsDir(e.t)},
+		{Name: "salt", Type: "string", Value: e.salt},
+	}, extra...)
+	return events.JobsetConfig{Type: 0, NixExprInput: "src", NixExprPath: file, Enabled: 1, KeepNr: 3,
+		CheckInterval: 0, SchedulingShares: 100, Inputs: in}
+}
+
+func (e *env) createJobset(name string, cfg events.JobsetConfig) {
+	e.t.Helper()
+	_, err := e.h.CreateJobset(e.ctx, e.admin, commands.CreateJobset{Project: "p", Name: name, Config: cfg})
+	require.NoError(e.t, err)
+}
+
+func (e *env) updateJobset(name string, cfg events.JobsetConfig) {
+	e.t.Helper()
+	_, err := e.h.UpdateJobset(e.ctx, e.admin, commands.UpdateJobset{Project: "p", Name: name, Config: cfg})
+	require.NoError(e.t, err)
+}
+
+func (e *env) evaluate(jobset string, force bool) evaluation.Summary {
+	e.t.Helper()
+	sum, err := e.svc.Evaluate(e.ctx, "p", jobset, evaluation.Params{Force: force})
+	require.NoError(e.t, err)
+	return sum
+}
+
+// project brings the Hydra tables up to date with the log.
+func (e *env) project() {
+	e.t.Helper()
+	r, err := projections.NewRunner(e.store, e.codec, postgres.NewReadModelDB(e.pool),
+		[]projections.Projection{hydra.Projection{}}, projections.RunnerOptions{})
+	require.NoError(e.t, err)
+	_, err = r.CatchUp(e.ctx)
+	require.NoError(e.t, err)
+}
+
+// count returns the result of a count(*) query.
+func (e *env) count(q string, args ...any) int {
+	e.t.Helper()
+	var n int
+	require.NoError(e.t, e.pool.QueryRow(e.ctx, q, args...).Scan(&n))
+	return n
+}
+
+// str returns a single nullable text column.
+func (e *env) str(q string, args ...any) string {
+	e.t.Helper()
+	var s *string
+	require.NoError(e.t, e.pool.QueryRow(e.ctx, q, args...).Scan(&s))
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+// builds returns job → build id of an evaluation's members.
+func (e *env) builds(evalID int64) map[string]int64 {
+	e.t.Helper()
+	rows, err := e.pool.Query(e.ctx, `select b.job, b.id from JobsetEvalMembers m join Builds b on b.id = m.build where m.eval = $1`, evalID)
+	require.NoError(e.t, err)
+	defer rows.Close()
+	out := map[string]int64{}
+	for rows.Next() {
+		var job string
+		var id int64
+		require.NoError(e.t, rows.Scan(&job, &id))
+		out[job] = id
+	}
+	require.NoError(e.t, rows.Err())
+	return out
+}
+
+// streamEvents decodes every event of a stream.
+func (e *env) streamEvents(stream string) []events.Payload {
+	e.t.Helper()
+	recs, err := e.store.ReadStream(e.ctx, stream, 0, 100000)
+	require.NoError(e.t, err)
+	out := make([]events.Payload, len(recs))
+	for i, r := range recs {
+		out[i], err = e.codec.Decode(r)
+		require.NoError(e.t, err)
+	}
+	return out
+}
+
+// stepQueued returns the StepQueued event of drvPath's stream.
+func (e *env) stepQueued(drvPath string) *events.StepQueued {
+	e.t.Helper()
+	for _, p := range e.streamEvents(streams.Step(drvPath)) {
+		if s, ok := p.(*events.StepQueued); ok {
+			return s
+		}
+	}
+	e.t.Fatalf("no StepQueued for %s", drvPath)
+	return nil
+}
+
+func run(t testing.TB, dir string, name string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command(name, args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@example.org",
+		"GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@example.org")
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "%s %s: %s", name, strings.Join(args, " "), out)
+	return strings.TrimSpace(string(out))
+}
+
+func mustJSON(t testing.TB, v any) string {
+	b, err := json.Marshal(v)
+	require.NoError(t, err)
+	return string(b)
+}

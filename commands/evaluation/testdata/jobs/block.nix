@@ -1,0 +1,3 @@
+# Never finishes: reads a FIFO nobody writes.
+{ src, salt, fifo }:
+{ stuck = import fifo; }

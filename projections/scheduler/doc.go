@@ -1,0 +1,50 @@
+// Package scheduler is the queue runner's scheduler: a projection
+// consumer that folds the event log into an in-memory Model (queued
+// builds, steps and their edges from StepQueued.InputDrvs, runnable steps
+// per system, machines and their slots, jobset share usage over 24 h) and
+// turns the model's decisions into commands.
+//
+// Order and fit are Hydra's: higher global priority, then lower jobset
+// share used (build seconds in the last 24 h / scheduling shares, the
+// lowest over the step's jobsets), then longer critical path, more direct
+// dependents, higher local priority, lower build id. A machine takes a
+// step if it builds the system ("builtin" fits any machine), supports
+// every required feature, has every mandatory feature required, and has
+// a free slot; among those the one with the fewest jobs per speed factor
+// wins.
+//
+// Who writes what:
+//
+//   - evaluator: BuildQueued, StepQueued (inputs before dependents is
+//     best; a late input is linked while its dependent is still queued),
+//     BuildCached for builds with valid outputs.
+//   - scheduler: StepDispatched (with reason, attempt, lease), then a
+//     BuildStep command on the bus; StepRetryScheduled (transient failure
+//     with Hydra's backoff, expired dispatch lease, failed step a
+//     restarted build needs again); StepFinished status 3 for a running
+//     step whose builder stayed silent past its timeout plus a grace, and
+//     status 9 for a step no machine supports after the unsupported
+//     timeout; and every BuildFinished: status 0 (6 when the top-level
+//     step finished with 6) with Size summed from OutputUploaded when the
+//     top-level step succeeds, and failures: the build's own top-level
+//     step gives its status, a dependency gives 2 (or its status when it
+//     is not 1) with PropagatedFrom and FailedDrv; cached failures
+//     (outputs of a permanently failed step, Hydra's FailedPaths) give 1
+//     or 2 with IsCachedBuild.
+//   - builder worker: StepStarted (commands.StartStep; refused for a
+//     duplicate BuildStep), StepLogStored, OutputUploaded, ProductScraped,
+//     MetricScraped, then StepFinished (commands.FinishStep) with status 6
+//     when nix-support/failed exists. Outputs must be recorded before
+//     StepFinished so the scheduler's BuildFinished carries the size.
+//   - web: BuildCancelled, BuildRestarted, BuildBumped, BuildKept.
+//
+// BuildSteps numbers: the scheduler gives each BuildStep a StepNr under
+// its representative build, counted from the log (StepDispatched of that
+// build, StepFinished of never-dispatched steps, BuildFinished rows with
+// PropagatedFrom), which the worker must use in StepStarted/StepFinished.
+//
+// Cold start: Run first folds the whole log (CatchUp), then follows it
+// live. Nothing is decided before the model caught up, and every command
+// is checked against its stream's revision, so a decision repeated after
+// a crash is refused rather than recorded twice.
+package scheduler

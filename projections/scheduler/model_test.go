@@ -1,0 +1,449 @@
+package scheduler_test
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"buildledger/domain/step"
+	"buildledger/events"
+	"buildledger/projections/scheduler"
+)
+
+const sys = "x86_64-linux"
+
+func drv(name string) string { return "/nix/store/" + name + "hash-" + name + ".drv" }
+
+func out(name string) []events.Output {
+	return []events.Output{{Name: "out", Path: "/nix/store/" + name + "out-" + name}}
+}
+
+type sim struct {
+	t *testing.T
+	m *scheduler.Model
+}
+
+func newSim(t *testing.T, cfg scheduler.Config) *sim {
+	cfg.CriticalPathEvery, cfg.UnsupportedEvery = -1, -1
+	return &sim{t: t, m: scheduler.NewModel(cfg)}
+}
+
+func (s *sim) apply(ps ...events.Payload) {
+	for _, p := range ps {
+		s.m.Apply(p)
+	}
+}
+
+func (s *sim) machine(name string, maxJobs int, speed float64, systems []string, supported, mandatory []string) {
+	s.apply(&events.MachineRegistered{Name: name, MachineConfig: events.MachineConfig{URI: "ssh://" + name, Systems: systems,
+		MaxJobs: maxJobs, SpeedFactor: speed, SupportedFeatures: supported, MandatoryFeatures: mandatory, Enabled: true}})
+}
+
+// step queues a derivation with inputs.
+func (s *sim) step(name, system string, features []string, inputs ...string) {
+	var in []string
+	for _, i := range inputs {
+		in = append(in, drv(i))
+	}
+	s.apply(&events.StepQueued{DrvPath: drv(name), System: system, Outputs: out(name), InputDrvs: in, RequiredFeatures: features})
+}
+
+type buildOpt struct {
+	jobset int64
+	global int
+	local  int
+}
+
+func (s *sim) build(id int64, top string, o buildOpt) {
+	s.apply(&events.BuildQueued{BuildID: id, JobsetID: o.jobset, DrvPath: drv(top), System: sys, Outputs: out(top),
+		GlobalPriority: o.global, Meta: events.JobMeta{SchedulingPriority: o.local}})
+}
+
+// dispatch decides at now and records the decisions as events.
+func (s *sim) dispatch(now int64) []scheduler.Decision {
+	ds := s.m.Decide(now, 0)
+	for _, d := range ds {
+		e := d.Dispatched(now)
+		s.apply(&e)
+	}
+	return ds
+}
+
+func (s *sim) finish(d scheduler.Decision, st int, start, stop int64) {
+	s.apply(&events.StepStarted{DrvPath: d.DrvPath, BuildID: d.BuildID, StepNr: d.StepNr, Attempt: d.Attempt, Machine: d.Machine, StartTime: start},
+		&events.StepFinished{DrvPath: d.DrvPath, BuildID: d.BuildID, StepNr: d.StepNr, Attempt: d.Attempt, Machine: d.Machine,
+			Status: st, StartTime: start, StopTime: stop})
+}
+
+// act applies the events of the due actions as the scheduler would record
+// them, and returns the actions.
+func (s *sim) act(now int64) []scheduler.Action {
+	as := s.m.Actions(now)
+	for _, a := range as {
+		switch a.Kind {
+		case scheduler.FinishBuild:
+			s.apply(a.Finish)
+		case scheduler.RequeueStep:
+			s.apply(a.Requeue)
+		case scheduler.AbandonStep, scheduler.AbortStep:
+			s.apply(a.StepEnd)
+		}
+	}
+	return as
+}
+
+func drvs(ds []scheduler.Decision) []string {
+	var out []string
+	for _, d := range ds {
+		out = append(out, d.DrvPath)
+	}
+	return out
+}
+
+func TestOrder(t *testing.T) {
+	tests := []struct {
+		name  string
+		setup func(s *sim)
+		want  []string
+	}{
+		{"global priority first", func(s *sim) {
+			s.step("a", sys, nil)
+			s.step("b", sys, nil)
+			s.build(1, "a", buildOpt{local: 500})
+			s.build(2, "b", buildOpt{global: 10})
+		}, []string{drv("b"), drv("a")}},
+		{"lowest build id last resort", func(s *sim) {
+			s.step("a", sys, nil)
+			s.step("b", sys, nil)
+			s.build(2, "a", buildOpt{})
+			s.build(1, "b", buildOpt{})
+		}, []string{drv("b"), drv("a")}},
+		{"local priority before build id", func(s *sim) {
+			s.step("a", sys, nil)
+			s.step("b", sys, nil)
+			s.build(1, "a", buildOpt{local: 100})
+			s.build(2, "b", buildOpt{local: 200})
+		}, []string{drv("b"), drv("a")}},
+		{"critical path before local priority", func(s *sim) {
+			s.step("a", sys, nil)
+			s.step("b", sys, nil)
+			s.step("c", sys, nil, "b")
+			s.step("d", sys, nil, "c")
+			s.build(1, "a", buildOpt{local: 999})
+			s.build(2, "d", buildOpt{})
+		}, []string{drv("b"), drv("c"), drv("a"), drv("d")}},
+		{"share used before critical path", func(s *sim) {
+			s.apply(&events.JobsetCreated{Project: "p", Name: "busy", ID: 1, JobsetConfig: events.JobsetConfig{SchedulingShares: 1}},
+				&events.JobsetCreated{Project: "p", Name: "idle", ID: 2, JobsetConfig: events.JobsetConfig{SchedulingShares: 1}})
+			// Jobset 1 used an hour of build time.
+			s.step("old", sys, nil)
+			s.build(9, "old", buildOpt{jobset: 1})
+			ds := s.dispatch(1000)
+			require.Len(s.t, ds, 1)
+			s.finish(ds[0], 0, 1000, 4600)
+			s.step("a", sys, nil)
+			s.step("b", sys, nil)
+			s.step("c", sys, nil, "a")
+			s.build(1, "c", buildOpt{jobset: 1})
+			s.build(2, "b", buildOpt{jobset: 2})
+		}, []string{drv("b"), drv("a")}},
+		{"bump wins", func(s *sim) {
+			s.step("a", sys, nil)
+			s.step("b", sys, nil)
+			s.build(1, "a", buildOpt{})
+			s.build(2, "b", buildOpt{})
+			s.apply(&events.BuildBumped{BuildID: 2, GlobalPriority: 1700000000})
+		}, []string{drv("b"), drv("a")}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newSim(t, scheduler.Config{})
+			s.machine("m1", 1, 1, []string{sys}, nil, nil)
+			tt.setup(s)
+			var got []string
+			for now := int64(5000); len(got) < len(tt.want); now++ {
+				ds := s.dispatch(now)
+				require.Len(t, ds, 1, "one slot: one decision per pass")
+				got = append(got, ds[0].DrvPath)
+				s.finish(ds[0], 0, now, now)
+			}
+			require.Equal(t, tt.want, got)
+		})
+	}
+}
+
+func TestMachineFit(t *testing.T) {
+	s := newSim(t, scheduler.Config{})
+	s.machine("slow", 4, 1, []string{sys}, []string{"kvm"}, nil)
+	s.machine("fast", 4, 4, []string{sys}, nil, nil)
+	s.machine("big", 1, 1, []string{sys, "aarch64-linux"}, []string{"big-parallel"}, []string{"big-parallel"})
+	s.machine("off", 4, 1, []string{"i686-linux"}, nil, nil)
+	s.apply(&events.MachineUpdated{Name: "off", MachineConfig: events.MachineConfig{Systems: []string{"i686-linux"}, MaxJobs: 4}})
+	s.step("plain", sys, nil)
+	s.step("kvm", sys, []string{"kvm"})
+	s.step("bigp", sys, []string{"big-parallel"})
+	s.step("arm", "aarch64-linux", nil)
+	s.step("fetch", scheduler.BuiltinSystem, nil)
+	s.step("i686", "i686-linux", nil)
+	for i, n := range []string{"plain", "kvm", "bigp", "arm", "fetch", "i686"} {
+		s.build(int64(i+1), n, buildOpt{})
+	}
+	got := map[string]string{}
+	for _, d := range s.dispatch(100) {
+		got[d.DrvPath] = d.Machine
+	}
+	require.Equal(t, map[string]string{
+		drv("plain"): "slow", // fewest jobs per speed factor: fast has fetch (1/4 > 0/1)
+		drv("kvm"):   "slow", // only one supporting kvm
+		drv("bigp"):  "big",  // mandatory feature required
+		drv("fetch"): "fast", // builtin fits any machine; the faster of two idle ones
+		// arm: only "big" builds aarch64, but its mandatory feature is not
+		// required. i686: the only machine is disabled.
+	}, got)
+	require.Equal(t, 4, s.m.Status().NrActiveSteps)
+}
+
+func TestSlotsAndSpeed(t *testing.T) {
+	s := newSim(t, scheduler.Config{})
+	s.machine("a", 2, 1, []string{sys}, nil, nil)
+	s.machine("b", 2, 2, []string{sys}, nil, nil)
+	for i := range 10 {
+		n := string(rune('a' + i))
+		s.step(n, sys, nil)
+		s.build(int64(i+1), n, buildOpt{})
+	}
+	ds := s.dispatch(100)
+	require.Len(t, ds, 4, "four slots")
+	per := map[string]int{}
+	for _, d := range ds {
+		per[d.Machine]++
+	}
+	require.Equal(t, map[string]int{"a": 2, "b": 2}, per)
+	require.Equal(t, "b", ds[0].Machine, "the faster machine first")
+	require.Empty(t, s.dispatch(101), "no free slot")
+	s.finish(ds[0], 0, 100, 110)
+	require.Len(t, s.dispatch(111), 1)
+}
+
+func TestDiamond(t *testing.T) {
+	s := newSim(t, scheduler.Config{})
+	s.machine("m", 8, 1, []string{sys}, nil, nil)
+	s.step("a", sys, nil)
+	s.step("b", sys, nil, "a")
+	s.step("c", sys, nil, "a")
+	s.step("d", sys, nil, "b", "c")
+	s.build(1, "d", buildOpt{})
+	s.build(2, "b", buildOpt{})
+	ds := s.dispatch(10)
+	require.Equal(t, []string{drv("a")}, drvs(ds))
+	require.Equal(t, int64(1), ds[0].BuildID, "runs for the lowest build that needs it")
+	require.Equal(t, 1, ds[0].StepNr)
+	s.finish(ds[0], 0, 10, 20)
+	ds = s.dispatch(20)
+	require.ElementsMatch(t, []string{drv("b"), drv("c")}, drvs(ds))
+	for _, d := range ds {
+		if d.DrvPath == drv("b") {
+			require.Equal(t, int64(2), d.BuildID, "the build whose top-level step it is")
+		}
+	}
+	s.finish(ds[0], 0, 20, 30)
+	s.finish(ds[1], 0, 20, 30)
+	as := s.act(30)
+	require.Len(t, as, 1)
+	require.Equal(t, events.BuildFinished{BuildID: 2, Status: 0, StartTime: 20, StopTime: 30}, *as[0].Finish)
+	ds = s.dispatch(30)
+	require.Equal(t, []string{drv("d")}, drvs(ds))
+	require.Equal(t, 3, ds[0].StepNr, "a and c ran under build 1 before")
+	s.apply(&events.OutputUploaded{DrvPath: drv("d"), Path: out("d")[0].Path, NarSize: 4096})
+	s.finish(ds[0], 0, 30, 40)
+	as = s.act(40)
+	require.Len(t, as, 1)
+	require.Equal(t, events.BuildFinished{BuildID: 1, Status: 0, StartTime: 30, StopTime: 40, Size: 4096}, *as[0].Finish)
+	require.Empty(t, s.act(41), "applied finishes are not asked again")
+	require.Equal(t, 0, s.m.Status().NrQueuedBuilds)
+}
+
+func TestFailurePropagation(t *testing.T) {
+	s := newSim(t, scheduler.Config{})
+	s.machine("m", 8, 1, []string{sys}, nil, nil)
+	s.step("a", sys, nil)
+	s.step("b", sys, nil, "a")
+	s.step("c", sys, nil)
+	s.build(1, "a", buildOpt{})
+	s.build(2, "b", buildOpt{})
+	s.build(3, "b", buildOpt{})
+	s.build(4, "c", buildOpt{})
+	ds := s.dispatch(10)
+	require.ElementsMatch(t, []string{drv("a"), drv("c")}, drvs(ds))
+	for _, d := range ds {
+		if d.DrvPath == drv("a") {
+			s.finish(d, 1, 10, 20)
+		}
+	}
+	as := s.act(20)
+	var got []events.BuildFinished
+	for _, a := range as {
+		got = append(got, *a.Finish)
+	}
+	require.Equal(t, []events.BuildFinished{
+		{BuildID: 1, Status: 1, StartTime: 20, StopTime: 20},
+		{BuildID: 2, Status: 2, StartTime: 20, StopTime: 20, PropagatedFrom: 1, FailedDrv: drv("a")},
+		{BuildID: 3, Status: 2, StartTime: 20, StopTime: 20, PropagatedFrom: 1, FailedDrv: drv("a")},
+	}, got, "build 4 is unaffected")
+	require.Empty(t, s.dispatch(21), "b is not runnable: its input failed")
+
+	// A later build needing the failed step is a cached failure.
+	s.step("e", sys, nil, "a")
+	s.build(5, "e", buildOpt{})
+	s.build(6, "a", buildOpt{})
+	as = s.act(30)
+	require.Len(t, as, 2)
+	require.Equal(t, events.BuildFinished{BuildID: 5, Status: 2, StartTime: 30, StopTime: 30, IsCachedBuild: true,
+		PropagatedFrom: 1, FailedDrv: drv("a")}, *as[0].Finish)
+	require.Equal(t, events.BuildFinished{BuildID: 6, Status: 1, StartTime: 30, StopTime: 30, IsCachedBuild: true,
+		PropagatedFrom: 1, FailedDrv: drv("a")}, *as[1].Finish)
+
+	// Restarting build 1 forgets the failed output and builds a again.
+	s.apply(&events.BuildRestarted{BuildID: 1})
+	as = s.act(40)
+	require.Len(t, as, 1)
+	require.Equal(t, scheduler.RequeueStep, as[0].Kind)
+	require.Equal(t, step.ReasonRestart, as[0].Requeue.Reason)
+	ds = s.dispatch(40)
+	require.Equal(t, []string{drv("a")}, drvs(ds))
+	require.Equal(t, 2, ds[0].Attempt)
+	require.Equal(t, 2, ds[0].StepNr)
+}
+
+func TestTimeoutOfDependencyKeepsStatus(t *testing.T) {
+	s := newSim(t, scheduler.Config{})
+	s.machine("m", 8, 1, []string{sys}, nil, nil)
+	s.step("a", sys, nil)
+	s.step("b", sys, nil, "a")
+	s.build(1, "b", buildOpt{})
+	ds := s.dispatch(10)
+	s.finish(ds[0], 7, 10, 20)
+	as := s.act(20)
+	require.Len(t, as, 1)
+	require.Equal(t, 7, as[0].Finish.Status, "Hydra passes a dependency's timeout through")
+}
+
+func TestRetries(t *testing.T) {
+	s := newSim(t, scheduler.Config{MaxTries: 3})
+	s.machine("m", 1, 1, []string{sys}, nil, nil)
+	s.step("a", sys, nil)
+	s.build(1, "a", buildOpt{})
+	now := int64(1000)
+	var waits []int64
+	for try := 1; try <= 3; try++ {
+		ds := s.dispatch(now)
+		require.Len(t, ds, 1, "try %d", try)
+		require.Equal(t, try, ds[0].Attempt)
+		s.finish(ds[0], 3, now, now+5)
+		as := s.act(now + 5)
+		require.Len(t, as, 1)
+		if try == 3 {
+			require.Equal(t, scheduler.FinishBuild, as[0].Kind, "gives up after MaxTries")
+			require.Equal(t, 3, as[0].Finish.Status)
+			break
+		}
+		require.Equal(t, scheduler.RequeueStep, as[0].Kind)
+		wait := as[0].Requeue.RetryAt - (now + 5)
+		waits = append(waits, wait)
+		require.Empty(t, s.dispatch(now+5+wait-1), "not before RetryAt")
+		now += 5 + wait
+	}
+	require.Equal(t, []int64{60, 180}, waits)
+	require.Equal(t, 2, s.m.Status().NrRetries)
+}
+
+func TestUnsupported(t *testing.T) {
+	s := newSim(t, scheduler.Config{MaxUnsupported: 120})
+	s.machine("m", 1, 1, []string{sys}, nil, nil)
+	s.step("arm", "aarch64-linux", nil)
+	s.step("k", sys, []string{"kvm"})
+	s.build(1, "arm", buildOpt{})
+	s.build(2, "k", buildOpt{})
+	require.Empty(t, s.act(100))
+	require.Empty(t, s.act(219))
+	as := s.act(220)
+	require.Len(t, as, 2)
+	for _, a := range as {
+		require.Equal(t, scheduler.AbortStep, a.Kind)
+		require.Equal(t, 9, a.StepEnd.Status)
+	}
+	fin := s.act(221)
+	require.Len(t, fin, 2)
+	require.Equal(t, 9, fin[0].Finish.Status)
+	require.Equal(t, 9, fin[1].Finish.Status)
+}
+
+func TestUnsupportedClearedByNewMachine(t *testing.T) {
+	s := newSim(t, scheduler.Config{MaxUnsupported: 120})
+	s.step("arm", "aarch64-linux", nil)
+	s.build(1, "arm", buildOpt{})
+	require.Empty(t, s.act(100))
+	s.machine("arm1", 1, 1, []string{"aarch64-linux"}, nil, nil)
+	require.Empty(t, s.act(300))
+	require.Len(t, s.dispatch(300), 1)
+}
+
+func TestLeaseExpiry(t *testing.T) {
+	s := newSim(t, scheduler.Config{DispatchLease: 60, RunningGrace: 10})
+	s.machine("m", 1, 1, []string{sys}, nil, nil)
+	s.step("a", sys, nil)
+	s.apply(&events.BuildQueued{BuildID: 1, DrvPath: drv("a"), Meta: events.JobMeta{Timeout: 100, MaxSilent: 50}})
+	ds := s.dispatch(1000)
+	require.Len(t, ds, 1)
+	require.Equal(t, int64(1060), ds[0].LeaseUntil)
+	require.Equal(t, 100, ds[0].Timeout)
+	require.Empty(t, s.act(1059))
+	as := s.act(1060)
+	require.Len(t, as, 1)
+	require.Equal(t, events.StepRetryScheduled{DrvPath: drv("a"), Attempt: 1, RetryAt: 1060, Reason: step.ReasonLease}, *as[0].Requeue)
+	ds = s.dispatch(1060)
+	require.Len(t, ds, 1, "the slot came back with the requeue")
+	require.Equal(t, 2, ds[0].Attempt)
+
+	// Started, then silent: given up after timeout + max silent + grace.
+	s.apply(&events.StepStarted{DrvPath: drv("a"), BuildID: 1, StepNr: ds[0].StepNr, Attempt: 2, Machine: "m", StartTime: 1070})
+	require.Empty(t, s.act(1070+160-1))
+	as = s.act(1070 + 160)
+	require.Len(t, as, 1)
+	require.Equal(t, scheduler.AbandonStep, as[0].Kind)
+	require.Equal(t, 3, as[0].StepEnd.Status)
+	require.Equal(t, ds[0].StepNr, as[0].StepEnd.StepNr)
+	as = s.act(1070 + 160)
+	require.Len(t, as, 1)
+	require.Equal(t, scheduler.RequeueStep, as[0].Kind, "an abandoned step is retried")
+}
+
+func TestCancel(t *testing.T) {
+	s := newSim(t, scheduler.Config{})
+	s.machine("m", 1, 1, []string{sys}, nil, nil)
+	s.step("a", sys, nil)
+	s.step("b", sys, nil)
+	s.build(1, "a", buildOpt{})
+	s.build(2, "b", buildOpt{})
+	s.apply(&events.BuildCancelled{BuildID: 1})
+	ds := s.dispatch(10)
+	require.Equal(t, []string{drv("b")}, drvs(ds))
+	require.Equal(t, 1, s.m.Status().NrQueuedBuilds)
+}
+
+func TestReleaseAndDuplicateDispatchEvent(t *testing.T) {
+	s := newSim(t, scheduler.Config{})
+	s.machine("m", 1, 1, []string{sys}, nil, nil)
+	s.step("a", sys, nil)
+	s.build(1, "a", buildOpt{})
+	ds := s.m.Decide(10, 0)
+	require.Len(t, ds, 1)
+	require.Empty(t, s.m.Decide(10, 0), "reserved")
+	s.m.Release(ds[0])
+	ds = s.m.Decide(10, 0)
+	require.Len(t, ds, 1)
+	require.Equal(t, 1, ds[0].Attempt)
+	e := ds[0].Dispatched(10)
+	s.apply(&e, &e)
+	require.Equal(t, 1, s.m.Status().Machines["m"].CurrentJobs, "a replayed dispatch takes one slot")
+}

@@ -1,0 +1,289 @@
+package scheduler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"buildledger/commands"
+	"buildledger/domain/domainerr"
+	"buildledger/domain/streams"
+	"buildledger/events"
+)
+
+// Options tune a Scheduler. The zero value is ready to use.
+type Options struct {
+	// Config holds the queue-runner knobs (zero fields: Hydra's defaults).
+	Config Config
+	// Interval is the time between dispatch passes when nothing wakes the
+	// scheduler. Default 500 ms.
+	Interval time.Duration
+	// Logger receives decisions and errors. Default slog.Default().
+	Logger *slog.Logger
+}
+
+// Scheduler is the queue runner's brain: a projection consumer that folds
+// the log into a Model, and a loop that turns the model's decisions and
+// follow-ups into commands (StepDispatched, BuildFinished, …) and sends
+// BuildStep commands to builder workers. It is safe for concurrent use.
+type Scheduler struct {
+	rt     *commands.Runtime
+	codec  *events.Codec
+	sender commands.BuildStepSender
+	opts   Options
+	log    *slog.Logger
+	md     events.Metadata
+
+	mu       sync.Mutex
+	model    *Model
+	pos      events.Position
+	caughtUp bool
+	started  time.Time
+	metrics  *metrics
+	wake     chan struct{}
+}
+
+// New returns a Scheduler writing through rt, decoding with codec and
+// sending BuildStep commands with sender.
+func New(rt *commands.Runtime, codec *events.Codec, sender commands.BuildStepSender, opts Options) *Scheduler {
+	if opts.Interval <= 0 {
+		opts.Interval = 500 * time.Millisecond
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	return &Scheduler{rt: rt, codec: codec, sender: sender, opts: opts, log: opts.Logger,
+		md:    events.Metadata{Actor: commands.ComponentActor("scheduler")},
+		model: NewModel(opts.Config), started: rt.Clock().Now(), metrics: newMetrics(), wake: make(chan struct{}, 1)}
+}
+
+// Filter selects the streams the scheduler folds.
+var Filter = events.Filter{StreamPrefixes: []string{streams.BuildPrefix, streams.StepPrefix, streams.MachinePrefix, streams.JobsetPrefix}}
+
+// apply folds one recorded event. The caller holds s.mu.
+func (s *Scheduler) apply(r events.Recorded) {
+	s.pos = r.Position
+	if !Filter.Match(r) {
+		return
+	}
+	p, err := s.codec.Decode(r)
+	if err != nil {
+		s.log.Warn("scheduler: skipping event", "type", r.Type, "stream", r.Stream, "err", err)
+		return
+	}
+	s.model.Apply(p)
+}
+
+// CatchUp folds every event recorded after the last one seen, up to the
+// log's head at the time of the call. It returns how many events it read.
+func (s *Scheduler) CatchUp(ctx context.Context) (int, error) {
+	store := s.rt.Store()
+	head, err := store.Head(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("scheduler catch-up: %w", err)
+	}
+	n := 0
+	for {
+		s.mu.Lock()
+		from := s.pos
+		s.mu.Unlock()
+		if !from.Less(head) {
+			break
+		}
+		recs, err := store.ReadAll(ctx, from, 5000)
+		if err != nil {
+			return n, fmt.Errorf("scheduler catch-up from %v: %w", from, err)
+		}
+		if len(recs) == 0 {
+			break
+		}
+		s.mu.Lock()
+		for _, r := range recs {
+			s.apply(r)
+		}
+		s.mu.Unlock()
+		n += len(recs)
+	}
+	s.mu.Lock()
+	s.caughtUp = true
+	s.mu.Unlock()
+	return n, nil
+}
+
+// Run catches up with the log (the cold start), then follows it live and
+// runs a dispatch pass after each batch of events and every Interval,
+// until ctx ends.
+func (s *Scheduler) Run(ctx context.Context) error {
+	t0 := time.Now()
+	n, err := s.CatchUp(ctx)
+	if err != nil {
+		return err
+	}
+	s.log.Info("scheduler caught up", "events", n, "took", time.Since(t0))
+	s.mu.Lock()
+	from := s.pos
+	s.mu.Unlock()
+	sub, err := s.rt.Store().SubscribeAll(ctx, from, events.Filter{})
+	if err != nil {
+		return fmt.Errorf("scheduler subscribe: %w", err)
+	}
+	defer sub.Close()
+	tick := time.NewTicker(s.opts.Interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case r, ok := <-sub.Events():
+			if !ok {
+				if err := sub.Err(); err != nil && ctx.Err() == nil {
+					return fmt.Errorf("scheduler subscription: %w", err)
+				}
+				return nil
+			}
+			s.mu.Lock()
+			s.apply(r)
+			more := len(sub.Events())
+			for i := 0; i < more; i++ {
+				s.apply(<-sub.Events())
+			}
+			s.mu.Unlock()
+			s.Wake()
+		case <-tick.C:
+			s.pass(ctx)
+		case <-s.wake:
+			s.pass(ctx)
+		}
+	}
+}
+
+// Wake asks Run for a dispatch pass soon.
+func (s *Scheduler) Wake() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (s *Scheduler) pass(ctx context.Context) {
+	if _, err := s.Pass(ctx); err != nil && ctx.Err() == nil {
+		s.log.Error("scheduler pass", "err", err)
+	}
+}
+
+// PassResult counts what one pass did.
+type PassResult struct {
+	Actions    int
+	Decisions  int
+	Dispatched int
+	Refused    int
+	Failed     int
+}
+
+// Pass carries out the model's due follow-ups and one round of dispatch
+// decisions at the runtime clock's time. It does nothing before the model
+// caught up with the log. Each decision is recorded as StepDispatched at
+// the step's revision and then sent as a BuildStep; a refused record
+// (the step moved on) releases the reservation.
+func (s *Scheduler) Pass(ctx context.Context) (PassResult, error) {
+	var res PassResult
+	s.mu.Lock()
+	if !s.caughtUp {
+		s.mu.Unlock()
+		return res, nil
+	}
+	now := s.rt.Clock().Now().Unix()
+	acts := s.model.Actions(now)
+	s.mu.Unlock()
+	for _, a := range acts {
+		if err := s.do(ctx, a); err != nil {
+			if ctx.Err() != nil {
+				return res, ctx.Err()
+			}
+			s.countErr(&res, err)
+			s.log.Debug("scheduler action not recorded", "kind", a.Kind, "err", err)
+			continue
+		}
+		res.Actions++
+	}
+	t0 := time.Now()
+	s.mu.Lock()
+	ds := s.model.Decide(now, 0)
+	s.mu.Unlock()
+	s.metrics.passSeconds.Observe(time.Since(t0).Seconds())
+	res.Decisions = len(ds)
+	for _, d := range ds {
+		t1 := time.Now()
+		err := s.dispatch(ctx, d, now)
+		if err != nil {
+			s.mu.Lock()
+			s.model.Release(d)
+			s.mu.Unlock()
+			if ctx.Err() != nil {
+				return res, ctx.Err()
+			}
+			s.countErr(&res, err)
+			s.log.Debug("dispatch not recorded", "drv", d.DrvPath, "machine", d.Machine, "err", err)
+			continue
+		}
+		s.metrics.dispatchSeconds.Observe(time.Since(t1).Seconds())
+		res.Dispatched++
+	}
+	return res, nil
+}
+
+func (s *Scheduler) countErr(res *PassResult, err error) {
+	if errors.Is(err, domainerr.ErrInvalid) || errors.Is(err, domainerr.ErrNotFound) {
+		res.Refused++
+		return
+	}
+	res.Failed++
+	s.log.Warn("scheduler command failed", "err", err)
+}
+
+// dispatch records d and sends its BuildStep. A send failure is logged,
+// not returned: the lease brings the step back.
+func (s *Scheduler) dispatch(ctx context.Context, d Decision, now int64) error {
+	md := s.md
+	md.CorrelationID = events.NewID(s.rt.Clock().Now())
+	r, err := commands.DispatchStep(ctx, s.rt, md, d.Dispatched(now))
+	if err != nil {
+		return err
+	}
+	if len(r.Events) == 0 {
+		return fmt.Errorf("dispatch %s: %w", d.DrvPath, domainerr.Invalid("phase", "nothing recorded"))
+	}
+	cmd := commands.BuildStep{ID: r.Events[0].ID, DrvPath: d.DrvPath, System: d.System, Outputs: d.Outputs,
+		BuildID: d.BuildID, StepNr: d.StepNr, Attempt: d.Attempt, StepRevision: r.NextRevision,
+		Machine: d.Machine, MachineConfig: d.MachineConfig, LeaseUntil: d.LeaseUntil,
+		Timeout: d.Timeout, MaxSilent: d.MaxSilent, MaxLogSize: d.MaxLogSize, MaxOutputSize: d.MaxOutputSize,
+		CorrelationID: md.CorrelationID}
+	if s.sender != nil {
+		if err := s.sender.SendBuildStep(ctx, cmd); err != nil {
+			s.log.Warn("BuildStep not sent; the lease will requeue the step", "drv", d.DrvPath, "err", err)
+		}
+	}
+	s.log.Debug("dispatched", "drv", d.DrvPath, "machine", d.Machine, "attempt", d.Attempt, "build", d.BuildID)
+	return nil
+}
+
+// do carries out one follow-up.
+func (s *Scheduler) do(ctx context.Context, a Action) error {
+	var err error
+	switch a.Kind {
+	case FinishBuild:
+		_, err = commands.FinishBuild(ctx, s.rt, s.md, *a.Finish)
+	case RequeueStep:
+		_, err = commands.RequeueStep(ctx, s.rt, s.md, *a.Requeue, a.Now)
+	case AbandonStep:
+		_, err = commands.AbandonStep(ctx, s.rt, s.md, *a.StepEnd, nil)
+	case AbortStep:
+		_, err = commands.AbortStep(ctx, s.rt, s.md, *a.StepEnd)
+	default:
+		err = fmt.Errorf("unknown action %v", a.Kind)
+	}
+	return err
+}

@@ -47,7 +47,7 @@ type Model struct {
 // counters are totals for the status page.
 type counters struct {
 	stepsDone, stepsStarted, retries, maxRetries, buildsDone, buildsSucceeded, buildsFailed int
-	unsupportedAborted, decisions, leaseExpiries                                             int
+	unsupportedAborted, decisions, leaseExpiries                                            int
 }
 
 type pendingFinish struct {

@@ -13,6 +13,7 @@ var buildColumns = []string{"id", "finished", "timestamp", "jobset_id", "job", "
 // place.
 const (
 	colFinished = 1
+	colCurrent  = 15
 	colStart    = 19
 	colStop     = 20
 	colCached   = 21

@@ -26,6 +26,7 @@ func jobEvaluated(w *writer, p *events.JobEvaluated) {
 }
 
 func evaluationFinished(w *writer, p *events.EvaluationFinished) error {
+	markCurrent(w, p.EvalID)
 	// Per-job errors become the eval's EvaluationErrors row and the
 	// jobset's errorMsg, as Hydra reports them: "job: message" per line.
 	err := w.exec(`insert into EvaluationErrors (id, errorMsg, errorTime)
@@ -96,4 +97,22 @@ func dropStaging(w *writer, eval int64) error {
 		}
 	}
 	return nil
+}
+
+// markCurrent sets isCurrent on the still-buffered Builds rows of the
+// evaluation's members, so they are written current at once instead of
+// being inserted and then updated.
+func markCurrent(w *writer, eval int64) {
+	members, ok := w.byName[stagedMembers.name]
+	if !ok {
+		return
+	}
+	for _, m := range members.rows {
+		if m[0] != eval {
+			continue
+		}
+		if row, ok := w.builds[m[1].(int64)]; ok {
+			row[colCurrent] = 1
+		}
+	}
 }

@@ -39,7 +39,7 @@ type table struct {
 	// build still existing): rows that fail it are dropped, as Hydra's
 	// cascading deletes would have removed them.
 	requires string
-	staged   bool // its temporary staging table exists in this transaction
+	staged   bool // its temporary staging table was ensured in this transaction
 	rows     [][]any
 }
 
@@ -74,7 +74,7 @@ func (w *writer) add(sp *spec, row ...any) []any {
 func (w *writer) flushTable(t *table) error {
 	stage := "stage_" + strings.ToLower(t.name)
 	if !t.staged {
-		err := w.tx.Exec(w.ctx, fmt.Sprintf(`create temp table if not exists %s (like %s including defaults, stage_ord serial) on commit drop`, stage, t.name))
+		err := w.tx.Exec(w.ctx, fmt.Sprintf(`create temp table if not exists %s (like %s including defaults, stage_ord serial) on commit delete rows`, stage, t.name))
 		if err != nil {
 			return fmt.Errorf("stage %s: %w", t.name, err)
 		}

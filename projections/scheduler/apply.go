@@ -27,6 +27,8 @@ type Model struct {
 	// it as input, and to builds whose top-level step it is.
 	waitingSteps  map[string][]*node
 	waitingBuilds map[string][]*build
+	openEvals     map[int64][]*node
+	closedEvals   map[int64]bool
 	failedOutputs map[string]bool
 	narSizes      map[string]int64
 	active        map[*node]struct{}
@@ -66,7 +68,7 @@ func NewModel(cfg Config) *Model {
 		cfg: cfg.withDefaults(), steps: map[string]*node{}, builds: map[int64]*build{},
 		jobsets: map[int64]*jobset{}, jsByName: map[string]*jobset{}, machines: map[string]*machine{},
 		queues: map[string]*queue{}, waitingSteps: map[string][]*node{}, waitingBuilds: map[string][]*build{},
-		failedOutputs: map[string]bool{}, narSizes: map[string]int64{}, active: map[*node]struct{}{},
+		failedOutputs: map[string]bool{}, openEvals: map[int64][]*node{}, closedEvals: map[int64]bool{}, narSizes: map[string]int64{}, active: map[*node]struct{}{},
 		finishes: map[int64]*pendingFinish{}, requeues: map[*node]*pendingRequeue{},
 	}
 }
@@ -93,6 +95,12 @@ func (m *Model) Apply(p events.Payload) {
 		}
 	case *events.StepQueued:
 		m.stepQueued(e)
+	case *events.EvaluationFinished:
+		m.evalClosed(e.EvalID)
+	case *events.EvaluationFailed:
+		m.evalClosed(e.EvalID)
+	case *events.EvaluationClosed:
+		m.evalClosed(e.EvalID)
 	case *events.BuildQueued:
 		m.buildQueued(e)
 	case *events.BuildCached:
@@ -193,6 +201,12 @@ func (m *Model) stepQueued(e *events.StepQueued) {
 	if s == nil {
 		s = &node{drv: e.DrvPath, qidx: -1, phase: step.Queued}
 		m.steps[e.DrvPath] = s
+		if e.EvalID != 0 && !m.closedEvals[e.EvalID] {
+			// Wait for the whole graph of the evaluation: its steps are
+			// appended in no particular order.
+			s.evalOpen = e.EvalID
+			m.openEvals[e.EvalID] = append(m.openEvals[e.EvalID], s)
+		}
 		s.system, s.features, s.preferLocal, s.outputs = e.System, e.RequiredFeatures, e.PreferLocal, e.Outputs
 		for _, in := range e.InputDrvs {
 			if d := m.steps[in]; d != nil {
@@ -207,7 +221,7 @@ func (m *Model) stepQueued(e *events.StepQueued) {
 				m.link(r, s)
 				for _, b := range r.builds {
 					if !b.finished {
-						m.attach(b, s)
+						m.attachFrom(b, s)
 					}
 				}
 				m.refresh(r)
@@ -230,6 +244,19 @@ func (m *Model) stepQueued(e *events.StepQueued) {
 	}
 	delete(m.waitingBuilds, e.DrvPath)
 	m.refresh(s)
+}
+
+// evalClosed lets the steps of evaluation id run.
+func (m *Model) evalClosed(id int64) {
+	if m.closedEvals[id] {
+		return
+	}
+	m.closedEvals[id] = true
+	for _, s := range m.openEvals[id] {
+		s.evalOpen = 0
+		m.refresh(s)
+	}
+	delete(m.openEvals, id)
 }
 
 // link makes d an input of s.
@@ -264,9 +291,12 @@ func (m *Model) setTop(b *build, s *node) {
 }
 
 // attachClosure attaches every unfinished step b needs.
-func (m *Model) attachClosure(b *build) {
+func (m *Model) attachClosure(b *build) { m.attachFrom(b, b.top) }
+
+// attachFrom attaches root and the unfinished steps it needs to b.
+func (m *Model) attachFrom(b *build, root *node) {
 	m.mark++
-	stack := []*node{b.top}
+	stack := []*node{root}
 	for len(stack) > 0 {
 		s := stack[len(stack)-1]
 		stack = stack[:len(stack)-1]
@@ -281,6 +311,13 @@ func (m *Model) attachClosure(b *build) {
 
 // attach records that b needs s and propagates b's priorities to s.
 func (m *Model) attach(b *build, s *node) {
+	if _, ok := b.attached[s]; ok {
+		return
+	}
+	if b.attached == nil {
+		b.attached = map[*node]struct{}{}
+	}
+	b.attached[s] = struct{}{}
 	if !slices.Contains(s.builds, b) {
 		s.builds = append(s.builds, b)
 	}
@@ -555,7 +592,7 @@ func (m *Model) buildEnded(id int64, st int) {
 		s.live--
 		m.refresh(s)
 	}
-	b.steps = b.steps[:0]
+	b.steps, b.attached = b.steps[:0], nil
 }
 
 func (m *Model) buildRestarted(e *events.BuildRestarted) {
@@ -603,7 +640,7 @@ func (m *Model) timeouts(s *node) (timeout, silent int) {
 
 // runnable reports whether s belongs in its system's queue.
 func (s *node) runnable() bool {
-	return s.phase == step.Queued && !s.reserved && s.pending == 0 && s.live > 0
+	return s.phase == step.Queued && !s.reserved && s.pending == 0 && s.live > 0 && s.evalOpen == 0
 }
 
 // refresh puts s into or takes it out of its system's queue.

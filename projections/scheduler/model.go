@@ -138,6 +138,7 @@ type node struct {
 	unsupportedT int64 // when it was first seen unsupported, 0 if not
 	abortAt      int64 // an abort was asked for until then
 	nr           int   // BuildSteps number of the running attempt
+	evalOpen     int64 // the evaluation that queued it has not closed yet
 	mark         uint32
 }
 
@@ -148,6 +149,7 @@ type build struct {
 	drv        string
 	top        *node
 	steps      []*node
+	attached   map[*node]struct{}
 	globalPrio int
 	localPrio  int
 	maxSilent  int

@@ -447,3 +447,24 @@ func TestReleaseAndDuplicateDispatchEvent(t *testing.T) {
 	s.apply(&e, &e)
 	require.Equal(t, 1, s.m.Status().Machines["m"].CurrentJobs, "a replayed dispatch takes one slot")
 }
+
+func TestEvaluationOrder(t *testing.T) {
+	s := newSim(t, scheduler.Config{})
+	s.machine("m", 4, 1, []string{sys}, nil, nil)
+	// As the evaluator appends: builds first, then steps in any order.
+	s.apply(&events.BuildQueued{BuildID: 1, EvalID: 7, DrvPath: drv("d")})
+	s.apply(&events.StepQueued{DrvPath: drv("d"), System: sys, InputDrvs: []string{drv("c")}, EvalID: 7})
+	require.Empty(t, s.dispatch(10), "the evaluation has not finished")
+	s.apply(&events.StepQueued{DrvPath: drv("c"), System: sys, InputDrvs: []string{drv("b")}, EvalID: 7})
+	s.apply(&events.StepQueued{DrvPath: drv("b"), System: sys, EvalID: 7})
+	s.apply(&events.EvaluationFinished{EvalID: 7})
+	ds := s.dispatch(11)
+	require.Equal(t, []string{drv("b")}, drvs(ds))
+	s.finish(ds[0], 0, 11, 12)
+	ds = s.dispatch(12)
+	require.Equal(t, []string{drv("c")}, drvs(ds))
+	s.finish(ds[0], 1, 12, 13)
+	as := s.act(13)
+	require.Len(t, as, 1)
+	require.Equal(t, 2, as[0].Finish.Status)
+}

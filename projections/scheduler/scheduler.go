@@ -60,8 +60,12 @@ func New(rt *commands.Runtime, codec *events.Codec, sender commands.BuildStepSen
 		model: NewModel(opts.Config), started: rt.Clock().Now(), metrics: newMetrics(), wake: make(chan struct{}, 1)}
 }
 
-// Filter selects the streams the scheduler folds.
-var Filter = events.Filter{StreamPrefixes: []string{streams.BuildPrefix, streams.StepPrefix, streams.MachinePrefix, streams.JobsetPrefix}}
+// Filter selects the events the scheduler folds.
+var Filter = events.Filter{Types: []string{"JobsetCreated", "JobsetUpdated", "MachineRegistered", "MachineUpdated",
+	"MachineRemoved", "StepQueued", "BuildQueued", "BuildCached", "StepDispatched", "StepStarted", "StepFinished",
+	"StepRetryScheduled", "OutputUploaded", "BuildFinished", "BuildCancelled", "BuildRestarted", "BuildBumped",
+	"EvaluationFinished", "EvaluationFailed", "EvaluationClosed"}, StreamPrefixes: []string{
+	streams.BuildPrefix, streams.StepPrefix, streams.MachinePrefix, streams.JobsetPrefix, streams.EvalPrefix}}
 
 // apply folds one recorded event. The caller holds s.mu.
 func (s *Scheduler) apply(r events.Recorded) {

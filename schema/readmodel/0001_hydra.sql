@@ -341,7 +341,7 @@ create rule IdempotentInsert as on insert to FailedPaths
 -- Counters --------------------------------------------------------------------
 
 -- Row 'finished' counts the finished builds. It is kept up to date by the
--- trigger NrBuildsFinished below, as in Hydra (+1 when a build is inserted
+-- triggers NrBuildsFinished* below, as in Hydra (+1 when a build is inserted
 -- finished or goes 0 -> 1, -1 when a finished build is deleted or restarted
 -- 1 -> 0), so a projection never maintains it by hand and a replay yields
 -- the same count.
@@ -355,24 +355,23 @@ insert into NrBuilds (what, count) values ('finished', 0);
 -- The function updates the NrBuilds table of the schema the changed Builds
 -- row lives in (TG_TABLE_SCHEMA), so it works whatever the session's
 -- search_path is and survives a schema rename (replay swaps schemas).
+-- Statement-level triggers with transition tables: one update of the
+-- counter per statement instead of one per row, so bulk writes (a replay
+-- finishing thousands of builds at once) don't pile up row versions of the
+-- single NrBuilds row. The count is the same as Hydra's row trigger gives.
 create function modifyNrBuildsFinished() returns trigger as $$
 declare
-    delta integer := 0;
+    delta bigint := 0;
 begin
     if tg_op = 'INSERT' then
-        if new.finished = 1 then
-            delta := 1;
-        end if;
+        select count(*) into delta from new_rows where finished = 1;
     elsif tg_op = 'UPDATE' then
-        if old.finished = 0 and new.finished = 1 then
-            delta := 1;
-        elsif old.finished = 1 and new.finished = 0 then
-            delta := -1;
-        end if;
+        select coalesce(sum(case when o.finished = 0 and n.finished = 1 then 1
+                                 when o.finished = 1 and n.finished = 0 then -1 else 0 end), 0)
+          into delta
+          from old_rows o join new_rows n on n.id = o.id;
     elsif tg_op = 'DELETE' then
-        if old.finished = 1 then
-            delta := -1;
-        end if;
+        select -count(*) into delta from old_rows where finished = 1;
     end if;
     if delta != 0 then
         execute format('update %I.NrBuilds set count = count + $1 where what = ''finished''', tg_table_schema)
@@ -382,8 +381,15 @@ begin
 end;
 $$ language plpgsql;
 
-create trigger NrBuildsFinished after insert or update or delete on Builds
-    for each row execute function modifyNrBuildsFinished();
+create trigger NrBuildsFinishedInsert after insert on Builds
+    referencing new table as new_rows
+    for each statement execute function modifyNrBuildsFinished();
+create trigger NrBuildsFinishedUpdate after update on Builds
+    referencing old table as old_rows new table as new_rows
+    for each statement execute function modifyNrBuildsFinished();
+create trigger NrBuildsFinishedDelete after delete on Builds
+    referencing old table as old_rows
+    for each statement execute function modifyNrBuildsFinished();
 
 -- Personal and cache tables ---------------------------------------------------
 

@@ -1,0 +1,130 @@
+package evaluation_test
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"buildledger/commands/evaluation"
+	"buildledger/domain/streams"
+	"buildledger/events"
+)
+
+const gitRelease = `{ repo, salt }:
+let mk = name: derivation { inherit name salt; system = builtins.currentSystem; builder = "/bin/sh"; args = [ "-c" "mkdir $out" ]; };
+in { a = mk "bl-git-a"; b = mk ("bl-git-b-" + builtins.readFile ./version); }
+`
+
+// TestGitInput: a new commit gives a new evaluation with a new build for
+// the job it changes; an unchanged repository gives a cached evaluation.
+func TestGitInput(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	repo := t.TempDir()
+	run(t, repo, "git", "init", "--quiet", "--initial-branch=main")
+	require.NoError(t, os.WriteFile(filepath.Join(repo, "release.nix"), []byte(gitRelease), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(repo, "version"), []byte("1"), 0o644))
+	run(t, repo, "git", "add", ".")
+	run(t, repo, "git", "commit", "--quiet", "-m", "one")
+	rev1 := run(t, repo, "git", "rev-parse", "HEAD")
+
+	cfg := events.JobsetConfig{Type: 0, NixExprInput: "repo", NixExprPath: "release.nix", Enabled: 1, SchedulingShares: 100,
+		Inputs: []events.JobsetInput{{Name: "repo", Type: "git", Value: "file://" + repo + " main"}, {Name: "salt", Type: "string", Value: e.salt}}}
+	e.createJobset("git", cfg)
+	first := e.evaluate("git", false)
+	require.Equal(t, evaluation.OutcomeFinished, first.Outcome, first.Error)
+	require.Equal(t, 2, first.NewBuilds)
+
+	cached := e.evaluate("git", false)
+	require.Equal(t, evaluation.OutcomeCached, cached.Outcome)
+
+	require.NoError(t, os.WriteFile(filepath.Join(repo, "version"), []byte("2"), 0o644))
+	run(t, repo, "git", "commit", "--quiet", "-am", "two")
+	rev2 := run(t, repo, "git", "rev-parse", "HEAD")
+	second := e.evaluate("git", false)
+	require.Equal(t, evaluation.OutcomeFinished, second.Outcome, second.Error)
+	require.Equal(t, 1, second.NewBuilds, "only b changed")
+	e.project()
+
+	require.Equal(t, 2, e.count(`select count(*) from JobsetEvals`))
+	require.Equal(t, rev1, e.str(`select revision from JobsetEvalInputs where eval = $1 and name = 'repo'`, first.EvalID))
+	require.Equal(t, rev2, e.str(`select revision from JobsetEvalInputs where eval = $1 and name = 'repo'`, second.EvalID))
+	require.Equal(t, "file://"+repo, e.str(`select uri from JobsetEvalInputs where eval = $1 and name = 'repo'`, second.EvalID))
+	b1, b2 := e.builds(first.EvalID), e.builds(second.EvalID)
+	require.Equal(t, b1["a"], b2["a"])
+	require.NotEqual(t, b1["b"], b2["b"])
+	require.Equal(t, 3, e.count(`select count(*) from Builds`))
+}
+
+const flakeNix = `{
+  outputs = { self }:
+    let mk = name: derivation { inherit name; system = "x86_64-linux"; builder = "/bin/sh"; args = [ "-c" "mkdir $out" ]; salt = "SALT"; };
+    in {
+      hydraJobs = { hello = mk "bl-flake-hello"; tests.unit = mk "bl-flake-unit"; };
+      checks.x86_64-linux.check = mk "bl-flake-check";
+    };
+}
+`
+
+// TestFlakeJobset evaluates a flake's hydraJobs and records the locked URL.
+func TestFlakeJobset(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "flake.nix"), []byte(strings.ReplaceAll(flakeNix, "SALT", e.salt)), 0o644))
+	e.createJobset("flake", events.JobsetConfig{Type: 1, Flake: "path:" + dir, Enabled: 1, SchedulingShares: 100})
+	sum := e.evaluate("flake", false)
+	require.Equal(t, evaluation.OutcomeFinished, sum.Outcome, sum.Error)
+	e.project()
+	b := e.builds(sum.EvalID)
+	require.Len(t, b, 2)
+	require.Contains(t, b, "hello")
+	require.Contains(t, b, "tests.unit")
+	flake := e.str(`select flake from JobsetEvals where id = $1`, sum.EvalID)
+	require.True(t, strings.HasPrefix(flake, "path:"+dir), flake)
+	require.Contains(t, flake, "narHash=")
+
+	again := e.evaluate("flake", false)
+	require.Equal(t, evaluation.OutcomeCached, again.Outcome, "same locked flake")
+}
+
+// TestBuildInput: a jobset takes the latest successful build of another
+// jobset's job as input.
+func TestBuildInput(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	e.createJobset("producer", e.legacy("release.nix"))
+	prod := e.evaluate("producer", false)
+	require.Equal(t, evaluation.OutcomeFinished, prod.Outcome, prod.Error)
+	e.project()
+	depBuild := e.builds(prod.EvalID)["dep"]
+
+	consumer := e.legacy("uses-build.nix", events.JobsetInput{Name: "dep", Type: "build", Value: "p:producer:dep"})
+	e.createJobset("consumer", consumer)
+	none := e.evaluate("consumer", false)
+	require.Equal(t, evaluation.OutcomeFinished, none.Outcome, none.Error)
+	require.Zero(t, none.Jobs, "no successful build yet: the input is left out")
+
+	// Build dep for real and record it as a builder would.
+	drvPath := e.str(`select drvPath from Builds where id = $1`, depBuild)
+	out, err := exec.Command("nix-store", "--realise", drvPath).Output()
+	require.NoError(t, err)
+	outPath := strings.TrimSpace(string(out))
+	ev, err := e.codec.Encode(&events.BuildFinished{BuildID: depBuild, Status: 0, StartTime: 1, StopTime: 2}, e.admin, e.rt.Clock().Now())
+	require.NoError(t, err)
+	_, err = e.store.Append(e.ctx, streams.Build(depBuild), events.Any, ev)
+	require.NoError(t, err)
+	e.project()
+
+	sum := e.evaluate("consumer", false)
+	require.Equal(t, evaluation.OutcomeFinished, sum.Outcome, sum.Error)
+	require.Equal(t, 1, sum.NewBuilds)
+	e.project()
+	require.Equal(t, 1, e.count(`select count(*) from JobsetEvalInputs where eval = $1 and name = 'dep' and type = 'build'
+		and dependency = $2 and path = $3`, sum.EvalID, depBuild, outPath))
+	consumerDrv := e.str(`select drvPath from Builds where id = $1`, e.builds(sum.EvalID)["consumer"])
+	body, err := os.ReadFile(consumerDrv)
+	require.NoError(t, err)
+	require.Contains(t, string(body), outPath, "the consumer's derivation uses the producer's output")
+}

@@ -1,0 +1,241 @@
+package web_test
+
+import (
+	"bufio"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"buildledger/web"
+)
+
+func TestSameOrigin(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	admin := e.as("admin")
+	body := map[string]any{"displayname": "X", "enabled": true}
+	tests := []struct {
+		name string
+		hdr  []string
+		code int
+	}{
+		{"same origin", nil, http.StatusCreated},
+		{"no origin with session cookie", []string{"Origin", ""}, http.StatusForbidden},
+		{"other origin", []string{"Origin", "https://evil.example"}, http.StatusForbidden},
+		{"other referer", []string{"Origin", "", "Referer", "https://evil.example/page"}, http.StatusForbidden},
+		{"same referer", []string{"Origin", "", "Referer", e.srv.URL + "/project/p"}, http.StatusCreated},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res := admin.do("PUT", "/project/o"+string(rune('a'+i)), body, tt.hdr...)
+			require.Equal(t, tt.code, res.code, res.body)
+		})
+	}
+	// Logging in from another site is refused too.
+	res := e.anon().do("POST", "/login", map[string]string{"username": "admin", "password": testPassword}, "Origin", "https://evil.example")
+	require.Equal(t, http.StatusForbidden, res.code)
+}
+
+func TestLogin(t *testing.T) {
+	e := newEnv(t, envOpts{cfg: func(c *web.Config) { c.LoginAttempts = 3 }})
+	c := e.anon()
+	res := c.do("POST", "/login", map[string]string{"username": "admin", "password": testPassword})
+	require.Equal(t, 200, res.code)
+	require.JSONEq(t, `{"username":"admin","fullname":"ADMIN","emailaddress":"admin@example.org","type":"hydra","userroles":["admin"]}`, res.body)
+	require.Contains(t, res.header.Get("Set-Cookie"), "HttpOnly")
+	require.Contains(t, c.do("GET", "/current-user", nil).body, `"username":"admin"`)
+	require.Equal(t, 200, c.do("POST", "/logout", nil).code)
+	require.Equal(t, 401, c.do("GET", "/current-user", nil).code)
+
+	res = c.do("POST", "/login", map[string]string{"username": "admin", "password": "wrong"})
+	require.Equal(t, http.StatusForbidden, res.code)
+	require.Contains(t, res.body, "Bad username or password")
+	require.Equal(t, 403, c.do("POST", "/login", map[string]string{"username": "ghost", "password": "x"}).code)
+	res = c.do("POST", "/login", map[string]string{"username": "admin", "password": testPassword})
+	require.Equal(t, http.StatusTooManyRequests, res.code, "fourth attempt in a minute")
+
+	// A tampered session cookie is ignored.
+	u, _ := url.Parse(e.srv.URL)
+	forged := e.anon()
+	forged.http.Jar.SetCookies(u, []*http.Cookie{{Name: "buildledger_session", Value: "eyJ1IjoiYWRtaW4iLCJlIjo5OTk5OTk5OTk5fQ.AAAA"}})
+	require.Equal(t, 401, forged.do("GET", "/current-user", nil).code)
+}
+
+func TestHTMLForms(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	c := e.anon()
+	post := func(path string, form url.Values) *http.Response {
+		req, err := http.NewRequest("POST", e.srv.URL+path, strings.NewReader(form.Encode()))
+		require.NoError(t, err)
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Origin", e.srv.URL)
+		res, err := c.http.Do(req)
+		require.NoError(t, err)
+		res.Body.Close()
+		return res
+	}
+	res := post("/login", url.Values{"username": {"creator"}, "password": {testPassword}, "next": {"//evil.example"}})
+	require.Equal(t, http.StatusSeeOther, res.StatusCode)
+	require.Equal(t, "/", res.Header.Get("Location"), "no open redirect")
+	res = post("/create-project", url.Values{"name": {"web"}, "displayname": {"Web"}, "enabled": {"1"}, "visible": {"1"}})
+	require.Equal(t, http.StatusSeeOther, res.StatusCode)
+	require.Equal(t, "/project/web", res.Header.Get("Location"))
+	res = post("/project/web/create-jobset", url.Values{"name": {"main"}, "type": {"0"}, "nixexprinput": {"src"},
+		"nixexprpath": {"release.nix"}, "enabled": {"1"}, "checkinterval": {"60"}, "schedulingshares": {"10"}, "keepnr": {"2"},
+		"inputs": {"src git https://example.org/web.git\nflag boolean true"}})
+	require.Equal(t, http.StatusSeeOther, res.StatusCode)
+	got := c.do("GET", "/jobset/web/main", nil)
+	require.Contains(t, got.body, `"flag":{"name":"flag","type":"boolean","value":"true"`)
+	require.Contains(t, got.body, `"checkinterval":60`)
+	// The creator owns the new project, so may edit it.
+	html := c.do("GET", "/project/web/edit", nil, "Accept", "text/html")
+	require.Equal(t, 200, html.code)
+	require.Contains(t, html.body, `value="creator"`)
+	// A form post with a malformed number is a 422 page.
+	res = post("/jobset/web/main", url.Values{"checkinterval": {"soon"}})
+	require.Equal(t, http.StatusUnprocessableEntity, res.StatusCode)
+}
+
+func TestPrivateMode(t *testing.T) {
+	e := newEnv(t, envOpts{private: true})
+	anon := e.anon()
+	require.Equal(t, 401, anon.do("GET", "/", nil).code)
+	require.Equal(t, 401, anon.do("GET", "/build/1", nil).code)
+	res := anon.do("GET", "/project/p", nil, "Accept", "text/html")
+	require.Equal(t, http.StatusSeeOther, res.code)
+	require.Equal(t, "/login?next=%2Fproject%2Fp", res.header.Get("Location"))
+	require.Equal(t, 200, anon.do("GET", "/login", nil, "Accept", "text/html").code)
+	require.Equal(t, 200, e.as("nobody").do("GET", "/", nil).code)
+}
+
+func TestAPITokens(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	owner := e.as("owner")
+	res := owner.do("POST", "/user/owner/tokens", map[string]any{"name": "ci"})
+	require.Equal(t, http.StatusCreated, res.code, res.body)
+	var tok struct{ ID, Name, Token string }
+	res.json(t, &tok)
+	require.True(t, strings.HasPrefix(tok.Token, "blt_"))
+	require.Equal(t, 422, owner.do("POST", "/user/owner/tokens", map[string]any{"name": ""}).code)
+
+	list := owner.do("GET", "/user/owner/tokens", nil)
+	require.Contains(t, list.body, `"name":"ci"`)
+	require.NotContains(t, list.body, tok.Token, "the secret is shown once")
+	var stored string
+	require.NoError(t, e.pool.QueryRow(e.ctx, `select token_hash from api_tokens where id = $1`, tok.ID).Scan(&stored))
+	require.NotContains(t, stored, tok.Token[4:], "only a hash is stored")
+
+	bot := e.anon()
+	bot.token = tok.Token
+	require.Contains(t, bot.do("GET", "/current-user", nil).body, `"username":"owner"`)
+	// A bearer request needs no Origin and acts as the token.
+	res = bot.do("POST", "/build/1/keep/1", nil, "Origin", "")
+	require.Equal(t, 200, res.code, res.body)
+	require.Contains(t, bot.do("GET", "/build/1/events", nil).body, `"actor":"token:owner/ci"`)
+	require.Equal(t, 403, bot.do("DELETE", "/jobset/p/j", nil).code, "an owner may not delete jobsets")
+
+	bad := e.anon()
+	bad.token = "blt_nope"
+	require.Equal(t, 401, bad.do("GET", "/", nil).code)
+	require.Equal(t, 403, e.as("nobody").do("POST", "/user/owner/tokens/"+tok.ID+"/revoke", nil).code)
+	require.Equal(t, 404, e.as("admin").do("POST", "/user/admin/tokens/"+tok.ID+"/revoke", nil).code, "not admin's token")
+	require.Equal(t, 200, owner.do("POST", "/user/owner/tokens/"+tok.ID+"/revoke", nil).code)
+	require.Equal(t, 401, bot.do("GET", "/current-user", nil).code)
+}
+
+func TestLogs(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	c := e.anon()
+	res := c.do("GET", "/build/1/log/raw", nil)
+	require.Equal(t, 200, res.code)
+	require.Equal(t, "building hello\nline 2\ndone\n", res.body)
+	res = c.do("GET", "/build/1/log/tail?tail=2", nil)
+	require.Equal(t, "line 2\ndone\n", res.body)
+	res = c.do("GET", "/build/1/step/1/log/raw", nil)
+	require.Equal(t, "building hello\nline 2\ndone\n", res.body)
+	res = c.do("GET", "/build/2/log/raw", nil)
+	require.Equal(t, "compressed log of broken\n", res.body, "zstd logs are decompressed")
+	res = c.do("GET", "/build/1/log", nil, "Accept", "text/html")
+	require.Contains(t, res.body, "building hello")
+	require.NotContains(t, res.body, "log.js", "a finished log does not stream")
+	res = c.do("GET", "/build/4/log/raw", nil)
+	require.Equal(t, http.StatusForbidden, res.code, "log location outside the log dir: %s", res.body)
+	require.NotContains(t, res.body, "secret")
+	require.Equal(t, 404, c.do("GET", "/build/5/log/raw", nil).code, "no attempt recorded")
+	require.Equal(t, 404, c.do("GET", "/build/1/step/9/log/raw", nil).code)
+	require.Equal(t, 404, c.do("GET", "/build/1/step/x/log", nil).code)
+
+	// The running step's log streams as server-sent events; it ends when
+	// the attempt finishes.
+	res = c.do("GET", "/build/3/log", nil, "Accept", "text/html")
+	require.Contains(t, res.body, `data-stream="/build/3/log/stream"`)
+	req, err := http.NewRequest("GET", e.srv.URL+"/build/3/log/stream", nil)
+	require.NoError(t, err)
+	sres, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer sres.Body.Close()
+	require.Equal(t, "text/event-stream", sres.Header.Get("Content-Type"))
+	rd := bufio.NewReader(sres.Body)
+	line, err := rd.ReadString('\n')
+	require.NoError(t, err)
+	require.Equal(t, "data: still building\n", line)
+	f, err := openAppend(e.logDir + "/waiting.log")
+	require.NoError(t, err)
+	_, _ = f.WriteString("more output\n")
+	f.Close()
+	_, _ = rd.ReadString('\n')
+	line, err = rd.ReadString('\n')
+	require.NoError(t, err)
+	require.Equal(t, "data: more output\n", line)
+	_, err = e.pool.Exec(e.ctx, `update step_attempts set status = 0 where drv_path like '%waiting-3.drv'`)
+	require.NoError(t, err)
+	var rest strings.Builder
+	for {
+		l, err := rd.ReadString('\n')
+		rest.WriteString(l)
+		if err != nil || strings.HasPrefix(l, "event: end") {
+			break
+		}
+	}
+	require.Contains(t, rest.String(), "event: end")
+}
+
+func TestDownloads(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	c := e.anon()
+	res := c.do("GET", "/build/1/download/2/hello.tar.gz", nil)
+	require.Equal(t, 200, res.code, res.body)
+	require.Equal(t, "tarball", res.body)
+	require.Equal(t, "sandbox", res.header.Get("Content-Security-Policy"))
+	res = c.do("GET", "/build/1/download/1", nil)
+	require.Equal(t, "<h1>manual</h1>", res.body, "directory product: default path, then index.html")
+	res = c.do("GET", "/build/1/download/manual/share/index.html", nil)
+	require.Equal(t, "<h1>manual</h1>", res.body, "products by name")
+	for _, p := range []string{
+		"/build/1/download/1/../../../../etc/passwd",
+		"/build/1/download/1/share/%2e%2e/%2e%2e/secret",
+		"/build/1/download/3/passwd",
+		"/build/1/download/9/x",
+	} {
+		res := c.do("GET", p, nil)
+		require.Contains(t, []int{400, 403, 404}, res.code, p)
+		require.NotContains(t, res.body, "root:", p)
+	}
+}
+
+func TestLimits(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	c := e.anon()
+	res := c.do("GET", "/search?query="+strings.Repeat("a", 5000), nil)
+	require.Equal(t, http.StatusRequestURITooLong, res.code)
+	require.Contains(t, res.body, `"error"`)
+	res = e.as("admin").do("PUT", "/project/big", `{"description":"`+strings.Repeat("x", 2<<20)+`"}`)
+	require.Equal(t, http.StatusRequestEntityTooLarge, res.code)
+	require.Equal(t, http.StatusBadRequest, c.do("POST", "/login", `{"username":`).code)
+	res = c.do("GET", "/", nil, "Accept", "text/html")
+	require.Contains(t, res.header.Get("Content-Type"), "text/html")
+	require.Equal(t, "Accept", res.header.Get("Vary"))
+	require.Contains(t, res.body, `<a href="/project/p">Project P</a>`)
+}

@@ -8,12 +8,31 @@
 // The .drv files of all jobs are written to the Nix store.
 //
 // Two backends exist. nix-eval-jobs, Hydra's evaluator, is used when it is
-// on PATH. Otherwise nix-instantiate walks the jobset with an embedded Nix
-// expression (walker.nix) in one process, with --read-write-mode so that the
-// .drv files are written; attributes whose errors builtins.tryEval cannot
-// catch (abort, type errors, missing attributes) are isolated by bisection
-// over further processes, and each failing job's message is obtained by
-// evaluating it alone.
+// on PATH (Debian does not package it; its JSON-lines output is parsed as
+// documented). Otherwise nix-instantiate --eval --strict --json
+// --read-write-mode walks the jobset with an embedded Nix expression
+// (walker.nix), so the .drv files are written to the store as a side effect
+// of forcing drvPath; Request.Workers such processes each take a share of
+// the top-level attributes. Every attribute is evaluated under
+// builtins.tryEval, which catches throw and assert; the message of such an
+// error is then obtained by evaluating that attribute alone. Errors tryEval
+// cannot catch (abort, type errors, missing attributes, IFD refused) kill
+// the process: the walk is then repeated with trace marks on stderr that
+// name each attribute before it is evaluated and carry each finished record,
+// so the culprit gets Nix's message as its job error, finished records are
+// kept, and the next round skips both. Each round settles at least one
+// attribute.
+//
+// Limits: the whole evaluation runs under Request.Timeout (the process
+// group is killed, ErrTimeout is returned); each Nix process gets
+// GC_MAXIMUM_HEAP_SIZE = MaxMemoryMB (Nix reports "out of memory") and an
+// address-space rlimit of 2×MaxMemoryMB+2 GiB as a backstop; NIX_PATH is
+// empty; import-from-derivation is refused unless Request.AllowIFD.
+//
+// Deviations from Hydra: the release function is called with the inputs it
+// names (all inputs when it takes none by name) — a function with formals
+// and "..." does not receive undeclared inputs; flakes are evaluated with
+// builtins.getFlake on the locked URL in an impure evaluation.
 package eval
 
 import (

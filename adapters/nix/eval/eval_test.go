@@ -89,6 +89,7 @@ func currentSystem(t testing.TB) string {
 
 func TestEvaluateBasic(t *testing.T) {
 	requireNix(t)
+	t.Parallel()
 	req := legacy(t, "basic.nix", map[string]Input{
 		"flag":     {Kind: KindBool, Value: "true"},
 		"greeting": {Kind: KindString, Value: `he said "${hi}"`},
@@ -146,6 +147,7 @@ func TestEvaluateBasic(t *testing.T) {
 
 func TestEvaluateBrokenJobs(t *testing.T) {
 	requireNix(t)
+	t.Parallel()
 	for _, workers := range []int{1, 3} {
 		t.Run(fmt.Sprintf("workers=%d", workers), func(t *testing.T) {
 			req := legacy(t, "broken.nix", nil)
@@ -176,6 +178,7 @@ func TestEvaluateBrokenJobs(t *testing.T) {
 
 func TestEvaluateShardedEqualsSingle(t *testing.T) {
 	requireNix(t)
+	t.Parallel()
 	req := legacy(t, "constituents.nix", nil)
 	one, err := Evaluate(context.Background(), req)
 	require.NoError(t, err)
@@ -188,6 +191,7 @@ func TestEvaluateShardedEqualsSingle(t *testing.T) {
 
 func TestEvaluateConstituents(t *testing.T) {
 	requireNix(t)
+	t.Parallel()
 	res, err := Evaluate(context.Background(), legacy(t, "constituents.nix", nil))
 	require.NoError(t, err)
 	jobs := jobsByName(res)
@@ -219,6 +223,7 @@ func TestEvaluateConstituents(t *testing.T) {
 
 func TestEvaluateWholeFailures(t *testing.T) {
 	requireNix(t)
+	t.Parallel()
 	fifoDir := t.TempDir()
 	fifo := filepath.Join(fifoDir, "fifo")
 	require.NoError(t, syscall.Mkfifo(fifo, 0o600))
@@ -268,6 +273,7 @@ func TestEvaluateWholeFailures(t *testing.T) {
 
 func TestEvaluateMemoryLimit(t *testing.T) {
 	requireNix(t)
+	t.Parallel()
 	req := legacy(t, "hungry.nix", nil)
 	req.MaxMemoryMB = 100
 	res, err := Evaluate(context.Background(), req)
@@ -278,6 +284,7 @@ func TestEvaluateMemoryLimit(t *testing.T) {
 
 func TestEvaluateNameCollision(t *testing.T) {
 	requireNix(t)
+	t.Parallel()
 	res, err := Evaluate(context.Background(), legacy(t, "collide.nix", nil))
 	require.NoError(t, err)
 	require.Equal(t, []string{"c"}, jobNames(res))
@@ -286,6 +293,7 @@ func TestEvaluateNameCollision(t *testing.T) {
 
 func TestEvaluateCancel(t *testing.T) {
 	requireNix(t)
+	t.Parallel()
 	fifo := filepath.Join(t.TempDir(), "fifo")
 	require.NoError(t, syscall.Mkfifo(fifo, 0o600))
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
@@ -298,6 +306,7 @@ func TestEvaluateCancel(t *testing.T) {
 
 func TestEvaluateGCRoots(t *testing.T) {
 	requireNix(t)
+	t.Parallel()
 	dir := filepath.Join(t.TempDir(), "roots")
 	req := legacy(t, "collide.nix", nil)
 	req.GCRootsDir = dir
@@ -311,6 +320,7 @@ func TestEvaluateGCRoots(t *testing.T) {
 
 func TestEvaluateManyUncatchableFailures(t *testing.T) {
 	requireNix(t)
+	t.Parallel()
 	res, err := Evaluate(context.Background(), legacy(t, "many-aborts.nix", nil))
 	require.NoError(t, err)
 	require.Equal(t, []string{"good", "set.fine"}, jobNames(res))
@@ -344,6 +354,7 @@ func gitCmd(t *testing.T, dir string, args ...string) {
 
 func TestEvaluateFlake(t *testing.T) {
 	requireNix(t)
+	t.Parallel()
 	pathDir := t.TempDir()
 	copyDir(t, "testdata/flake", pathDir)
 	gitDir := t.TempDir()
@@ -396,4 +407,20 @@ func TestEvaluateFlake(t *testing.T) {
 		_, err := Evaluate(context.Background(), Request{Flake: "path:" + dir, Backend: BackendInstantiate, Timeout: time.Minute})
 		require.ErrorContains(t, err, "has neither hydraJobs nor checks")
 	})
+}
+
+func TestEvaluateImportFromDerivation(t *testing.T) {
+	requireNix(t)
+	t.Parallel()
+	req := legacy(t, "ifd.nix", nil)
+	res, err := Evaluate(context.Background(), req)
+	require.NoError(t, err)
+	require.Equal(t, []string{"good"}, jobNames(res))
+	require.Contains(t, res.Errors["ifd"], "allow-import-from-derivation")
+
+	req.AllowIFD = true
+	res, err = Evaluate(context.Background(), req)
+	require.NoError(t, err)
+	require.Equal(t, []string{"good"}, jobNames(res))
+	require.Empty(t, res.Errors)
 }

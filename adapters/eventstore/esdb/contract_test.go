@@ -39,23 +39,11 @@ func open(t testing.TB, opts esdb.Options) (*esdb.Store, *esdbtest.Server) {
 	return s, srv
 }
 
-// crossStreamIDs is the contract subtest whose last assertions
-// EventStoreDB does not satisfy: it dedups ids within a stream only. The
-// same-stream idempotency it also checks is covered by TestIdempotency.
-const crossStreamIDs = "IdempotentAppend"
-
-func skipCrossStream(t *testing.T) {
-	if t.Name() == "TestContract/"+crossStreamIDs || t.Name() == "TestContractRealServer/"+crossStreamIDs {
-		t.Skip("EventStoreDB accepts an event id already recorded in another stream; see TestIdempotency and the package doc")
-	}
-}
-
 func TestContract(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) events.Store {
-		skipCrossStream(t)
 		s, _ := open(t, esdb.Options{})
 		return s
-	})
+	}, storetest.Options{PerStreamIDs: true})
 }
 
 // TestContractRealServer runs the contract against the server of
@@ -66,12 +54,11 @@ func TestContractRealServer(t *testing.T) {
 		t.Skip("BUILDLEDGER_ESDB_URL not set; see README.md to run a real EventStoreDB")
 	}
 	storetest.Run(t, func(t *testing.T) events.Store {
-		skipCrossStream(t)
 		var b [6]byte
 		_, _ = rand.Read(b[:])
 		s, err := esdb.Open(testCtx(t), url, esdb.Options{Namespace: "t" + hex.EncodeToString(b[:]) + "-", Logger: quiet()})
 		require.NoError(t, err)
 		t.Cleanup(func() { s.Close() })
 		return s
-	})
+	}, storetest.Options{PerStreamIDs: true})
 }

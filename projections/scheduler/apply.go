@@ -128,7 +128,9 @@ func (m *Model) Apply(p events.Payload) {
 		if b := m.builds[e.BuildID]; b != nil {
 			b.globalPrio = e.GlobalPriority
 			for _, s := range b.steps {
-				s.globalPrio = max(s.globalPrio, b.globalPrio)
+				if b.globalPrio > s.globalPrio {
+					m.rekey(s, func() { s.globalPrio = b.globalPrio })
+				}
 			}
 		}
 	}
@@ -199,7 +201,7 @@ func (m *Model) candidates(system string) []*machine {
 func (m *Model) stepQueued(e *events.StepQueued) {
 	s := m.steps[e.DrvPath]
 	if s == nil {
-		s = &node{drv: e.DrvPath, qidx: -1, phase: step.Queued}
+		s = &node{drv: e.DrvPath, qidx: -1, hidx: -1, phase: step.Queued}
 		m.steps[e.DrvPath] = s
 		if e.EvalID != 0 && !m.closedEvals[e.EvalID] {
 			// Wait for the whole graph of the evaluation: its steps are
@@ -262,7 +264,7 @@ func (m *Model) evalClosed(id int64) {
 // link makes d an input of s.
 func (m *Model) link(s, d *node) {
 	s.inputs = append(s.inputs, d)
-	d.rdeps = append(d.rdeps, s)
+	m.rekey(d, func() { d.rdeps = append(d.rdeps, s) })
 	if d.phase != step.Succeeded {
 		s.pending++
 	}
@@ -323,15 +325,17 @@ func (m *Model) attach(b *build, s *node) {
 	}
 	s.live++
 	b.steps = append(b.steps, s)
-	s.globalPrio = max(s.globalPrio, b.globalPrio)
-	s.localPrio = max(s.localPrio, b.localPrio)
-	if s.lowestBuild == 0 || b.id < s.lowestBuild {
-		s.lowestBuild = b.id
-	}
-	if !slices.Contains(s.jobsets, b.jobset) {
-		s.jobsets = append(s.jobsets, b.jobset)
-	}
-	m.refresh(s)
+	m.rekey(s, func() {
+		s.globalPrio = max(s.globalPrio, b.globalPrio)
+		s.localPrio = max(s.localPrio, b.localPrio)
+		if s.lowestBuild == 0 || b.id < s.lowestBuild {
+			s.lowestBuild = b.id
+		}
+		if !slices.Contains(s.jobsets, b.jobset) {
+			s.jobsets = append(s.jobsets, b.jobset)
+			s.sig = signature(s.jobsets)
+		}
+	})
 }
 
 // checkBuild finishes b at once when its top-level step already succeeded
@@ -641,6 +645,16 @@ func (m *Model) timeouts(s *node) (timeout, silent int) {
 // runnable reports whether s belongs in its system's queue.
 func (s *node) runnable() bool {
 	return s.phase == step.Queued && !s.reserved && s.pending == 0 && s.live > 0 && s.evalOpen == 0
+}
+
+// rekey takes s out of its queue while change alters its order keys,
+// then puts it back where it belongs.
+func (m *Model) rekey(s *node, change func()) {
+	if s.sys != nil {
+		s.sys.remove(s)
+	}
+	change()
+	m.refresh(s)
 }
 
 // refresh puts s into or takes it out of its system's queue.

@@ -33,55 +33,43 @@ func (d Decision) Dispatched(now int64) events.StepDispatched {
 		Reason: d.Reason, LeaseUntil: d.LeaseUntil, Timestamp: now}
 }
 
-// less is Hydra's step order: higher global priority, lower share used,
-// longer critical path, more dependents, higher local priority, lower
-// build id (then the derivation path, to be deterministic).
-func less(a, b *node) bool {
-	switch {
-	case a.globalPrio != b.globalPrio:
-		return a.globalPrio > b.globalPrio
-	case a.share != b.share:
-		return a.share < b.share
-	case a.critical != b.critical:
-		return a.critical > b.critical
-	case len(a.rdeps) != len(b.rdeps):
-		return len(a.rdeps) > len(b.rdeps)
-	case a.localPrio != b.localPrio:
-		return a.localPrio > b.localPrio
-	case a.lowestBuild != b.lowestBuild:
-		return a.lowestBuild < b.lowestBuild
-	}
-	return a.drv < b.drv
-}
-
 // Order prepares a dispatch pass at time now: it prunes the share window,
-// recomputes critical paths when due, and orders every queue that has a
-// free machine. Decide calls it; benchmarks call it apart to time it.
+// recomputes critical paths when due, and orders the groups of every
+// queue that has a free machine. Decide calls it; benchmarks call it
+// apart to time it.
 func (m *Model) Order(now int64) {
 	m.prune(now)
 	if m.graphDirty && (m.lastCritical == 0 || now-m.lastCritical >= m.cfg.CriticalPathEvery) {
 		m.criticalPaths()
 		m.graphDirty, m.lastCritical = false, now
+		for _, q := range m.queues {
+			for _, g := range q.groups {
+				nodeHeapify(g.heap)
+			}
+		}
 	}
 	for _, q := range m.queues {
-		q.heap = q.heap[:0]
-		if !m.hasFree(q.system) {
-			continue
+		q.pass = q.pass[:0]
+		if m.hasFree(q.system) {
+			q.startPass()
 		}
-		for _, s := range q.steps {
-			s.share = lowestShare(s)
-			q.heap = append(q.heap, s)
-		}
-		heapify(q.heap)
 	}
 }
 
-func lowestShare(s *node) float64 {
-	if len(s.jobsets) == 0 {
+// EndPass ends the pass Order began: steps passed over go back into
+// their queues. Decide calls it.
+func (m *Model) EndPass() {
+	for _, q := range m.queues {
+		q.endPass()
+	}
+}
+
+func lowestShare(js []*jobset) float64 {
+	if len(js) == 0 {
 		return 0
 	}
-	best := s.jobsets[0].used
-	for _, j := range s.jobsets[1:] {
+	best := js[0].used
+	for _, j := range js[1:] {
 		best = min(best, j.used)
 	}
 	return best
@@ -117,47 +105,51 @@ func (m *Model) prune(now int64) {
 // decisions (max ≤ 0: no limit), each with its machine slot reserved.
 func (m *Model) Decide(now int64, max int) []Decision {
 	m.Order(now)
+	defer m.EndPass()
 	var out []Decision
 	systems := make([]string, 0, len(m.queues))
 	for sys, q := range m.queues {
-		if len(q.heap) > 0 {
+		if len(q.pass) > 0 {
 			systems = append(systems, sys)
 		}
 	}
 	sort.Strings(systems)
 	for _, sys := range systems {
 		q := m.queues[sys]
-		for len(q.heap) > 0 && (max <= 0 || len(out) < max) {
+		for max <= 0 || len(out) < max {
 			d, ok := m.next(q, now)
 			if !ok {
 				break
 			}
 			out = append(out, d)
 		}
-		q.heap = q.heap[:0]
 	}
 	return out
 }
 
-// next pops q's best step that fits a free machine and reserves it. ok is
-// false when the queue has no step left that any free machine takes.
+// next takes q's best step that fits a free machine and reserves it. ok
+// is false when no step left in the pass fits a free machine.
 func (m *Model) next(q *queue, now int64) (Decision, bool) {
 	cands := m.candidates(q.system)
-	for len(q.heap) > 0 {
+	for {
 		if !m.hasFree(q.system) {
 			return Decision{}, false
 		}
-		s := pop(&q.heap)
-		if s.sys == nil || s.retryAt > now {
+		s := q.popBest()
+		if s == nil {
+			return Decision{}, false
+		}
+		if s.retryAt > now {
+			q.aside = append(q.aside, s)
 			continue
 		}
 		mc := pick(s, cands)
 		if mc == nil {
+			q.aside = append(q.aside, s)
 			continue
 		}
-		return m.reserve(s, mc, now, len(q.heap)+1), true
+		return m.reserve(s, mc, now, len(q.steps)), true
 	}
-	return Decision{}, false
 }
 
 // reserve takes mc's slot for s and builds the decision.
@@ -171,13 +163,17 @@ func (m *Model) reserve(s *node, mc *machine, now int64, candidates int) Decisio
 		nr = b.nr + b.reservedNr + 1
 		b.reservedNr++
 	}
+	share := 0.0
+	if s.grp != nil {
+		share = s.grp.share
+	}
 	m.refresh(s)
 	m.stats.decisions++
 	timeout, silent := m.timeouts(s)
 	return Decision{
 		DrvPath: s.drv, System: s.system, Outputs: s.outputs, BuildID: s.buildID, StepNr: nr,
 		Attempt: s.attempt + 1, Machine: mc.name, MachineConfig: mc.cfg,
-		Reason: events.DispatchReason{GlobalPriority: s.globalPrio, ShareUsed: s.share, CriticalPath: s.critical,
+		Reason: events.DispatchReason{GlobalPriority: s.globalPrio, ShareUsed: share, CriticalPath: s.critical,
 			Dependents: len(s.rdeps), LocalPriority: s.localPrio, LowestBuildID: s.lowestBuild, Candidates: candidates},
 		LeaseUntil: now + m.cfg.DispatchLease, Timeout: timeout, MaxSilent: silent,
 		MaxLogSize: m.cfg.MaxLogSize, MaxOutputSize: m.cfg.MaxOutputSize,
@@ -257,44 +253,6 @@ func (m *Model) criticalPaths() {
 			s.critical = best + 1
 		}
 	}
-}
-
-func heapify(h []*node) {
-	for i := len(h)/2 - 1; i >= 0; i-- {
-		down(h, i)
-	}
-}
-
-func down(h []*node, i int) {
-	n := len(h)
-	for {
-		l := 2*i + 1
-		if l >= n {
-			return
-		}
-		j := l
-		if r := l + 1; r < n && less(h[r], h[l]) {
-			j = r
-		}
-		if !less(h[j], h[i]) {
-			return
-		}
-		h[i], h[j] = h[j], h[i]
-		i = j
-	}
-}
-
-func pop(h *[]*node) *node {
-	old := *h
-	n := len(old) - 1
-	top := old[0]
-	old[0] = old[n]
-	old[n] = nil
-	*h = old[:n]
-	if n > 0 {
-		down(*h, 0)
-	}
-	return top
 }
 
 // unsupported reports whether no usable machine takes s, whatever its

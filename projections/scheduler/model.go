@@ -131,10 +131,12 @@ type node struct {
 	lowestBuild int64
 	jobsets     []*jobset
 	critical    int
-	share       float64
 
 	sys          *queue
 	qidx         int
+	grp          *group
+	hidx         int    // index in grp.heap, -1 while out of it
+	sig          string // the jobsets' group key
 	unsupportedT int64 // when it was first seen unsupported, 0 if not
 	abortAt      int64 // an abort was asked for until then
 	nr           int   // BuildSteps number of the running attempt
@@ -179,25 +181,4 @@ type charge struct {
 // shareUsed returns seconds / shares.
 func (j *jobset) shareUsed() float64 {
 	return float64(j.seconds) / float64(max(j.shares, 1))
-}
-
-// queue holds the runnable steps of one system, unordered; a pass orders
-// them.
-type queue struct {
-	system string
-	steps  []*node
-	heap   []*node
-}
-
-func (q *queue) add(s *node) {
-	s.sys, s.qidx = q, len(q.steps)
-	q.steps = append(q.steps, s)
-}
-
-func (q *queue) remove(s *node) {
-	last := q.steps[len(q.steps)-1]
-	q.steps[s.qidx], last.qidx = last, s.qidx
-	q.steps[len(q.steps)-1] = nil
-	q.steps = q.steps[:len(q.steps)-1]
-	s.sys, s.qidx = nil, -1
 }

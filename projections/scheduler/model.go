@@ -137,10 +137,10 @@ type node struct {
 	grp          *group
 	hidx         int    // index in grp.heap, -1 while out of it
 	sig          string // the jobsets' group key
-	unsupportedT int64 // when it was first seen unsupported, 0 if not
-	abortAt      int64 // an abort was asked for until then
-	nr           int   // BuildSteps number of the running attempt
-	evalOpen     int64 // the evaluation that queued it has not closed yet
+	unsupportedT int64  // when it was first seen unsupported, 0 if not
+	abortAt      int64  // an abort was asked for until then
+	nr           int    // BuildSteps number of the running attempt
+	evalOpen     int64  // the evaluation that queued it has not closed yet
 	mark         uint32
 }
 

@@ -12,8 +12,11 @@ import (
 )
 
 func runEvents(ctx context.Context, a *app, args []string) error {
+	if len(args) > 0 && args[0] == "copy" {
+		return runEventsCopy(ctx, a, args[1:])
+	}
 	if len(args) == 0 || args[0] != "tail" {
-		return errors.New("usage: buildledger events tail [--stream PREFIX]... [--type TYPE]... [--from POSITION] [--follow] [--json]")
+		return errors.New("usage: buildledger events tail [--stream PREFIX]... [--type TYPE]... [--from POSITION] [--follow] [--json]\n       buildledger events copy --from STORE --to STORE")
 	}
 	var (
 		cfg            config

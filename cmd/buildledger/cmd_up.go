@@ -20,9 +20,13 @@ import (
 )
 
 func runUp(ctx context.Context, a *app, args []string) error {
-	var cfg config
+	var (
+		cfg  config
+		wopt webOptions
+	)
 	fs := a.newFlagSet("up", "up [flags]")
 	cfg.register(fs, true)
+	wopt.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -46,7 +50,12 @@ func runUp(ctx context.Context, a *app, args []string) error {
 		return err
 	}
 
+	site, err := sys.newWeb(wopt)
+	if err != nil {
+		return err
+	}
 	mux := http.NewServeMux()
+	mux.Handle("/", site)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		if err := sys.pool.Ping(r.Context()); err != nil {
 			http.Error(w, "database: "+err.Error(), http.StatusServiceUnavailable)

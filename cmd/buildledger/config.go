@@ -27,6 +27,10 @@ func (c *config) register(fs *flag.FlagSet, withListen bool) {
 
 func (c *config) postgresDir() string { return filepath.Join(c.home, "postgres") }
 
+// logDir holds build logs; cacheDir the binary cache served at /nix-cache/.
+func (c *config) logDir() string   { return filepath.Join(c.home, "logs") }
+func (c *config) cacheDir() string { return filepath.Join(c.home, "cache") }
+
 func envOr(name, def string) string {
 	if v := os.Getenv(name); v != "" {
 		return v

@@ -43,7 +43,7 @@ func newApp(stdout, stderr io.Writer) *app {
 		{"projector", "run the projections that keep the read models up to date", runProjector},
 		{"replay", "rebuild the read models from the log (or as they were --until a time or position)", runReplay},
 		{"user", "manage users: user create NAME --role ROLE --password-file FILE", runUser},
-		{"events", "inspect the log: events tail [--stream PREFIX] [--type T]", runEvents},
+		{"events", "inspect or move the log: events tail [--stream PREFIX] [--type T], events copy --from A --to B", runEvents},
 	}
 	sort.Slice(a.commands, func(i, j int) bool { return a.commands[i].name < a.commands[j].name })
 	return a

@@ -17,6 +17,7 @@ import (
 	"buildledger/projections"
 	"buildledger/projections/hydra"
 	"buildledger/projections/ledger"
+	"buildledger/projections/tokens"
 )
 
 // system is the wired ledger: database, event store, codec and command
@@ -30,6 +31,8 @@ type system struct {
 	codec    *events.Codec
 	runtime  *commands.Runtime
 	handlers *commands.Handlers
+	// closeStore releases an event store that is not the Postgres log.
+	closeStore func()
 }
 
 // openSystem connects to the database (starting the private cluster when
@@ -67,12 +70,12 @@ func openSystem(ctx context.Context, cfg config, log *slog.Logger) (*system, err
 	case cfg.eventStore == "" || cfg.eventStore == "postgres" || cfg.eventStore == "pglog":
 		s.store = pglog.New(pool, pglog.Options{})
 	case strings.HasPrefix(cfg.eventStore, "esdb"):
-		store, err := openESDB(ctx, cfg.eventStore)
+		store, closeStore, err := openESDB(ctx, cfg.eventStore, log)
 		if err != nil {
 			s.Close()
 			return nil, err
 		}
-		s.store = store
+		s.store, s.closeStore = store, closeStore
 	default:
 		s.Close()
 		return nil, fmt.Errorf("--eventstore %q: want postgres or an esdb:// connection string", cfg.eventStore)
@@ -86,6 +89,9 @@ func openSystem(ctx context.Context, cfg config, log *slog.Logger) (*system, err
 // Close releases the database and stops the private cluster if this
 // process started it.
 func (s *system) Close() {
+	if s.closeStore != nil {
+		s.closeStore()
+	}
 	if s.pool != nil {
 		s.pool.Close()
 	}
@@ -101,5 +107,5 @@ func (s *system) Close() {
 // readModels is every projection that writes the read models, in the
 // order they apply a batch.
 func readModels() []projections.Projection {
-	return []projections.Projection{hydra.Projection{}, ledger.Projection{}}
+	return []projections.Projection{hydra.Projection{}, ledger.Projection{}, tokens.Projection{}}
 }

@@ -1,0 +1,82 @@
+package main
+
+import (
+	"crypto/rand"
+	"errors"
+	"flag"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+
+	"buildledger/adapters/binarycache"
+	"buildledger/adapters/postgres/queries"
+	"buildledger/web"
+	"buildledger/web/tokens"
+)
+
+// webOptions are the web server's settings beyond the shared config.
+type webOptions struct {
+	private      bool
+	githubSecret string
+	giteaSecret  string
+	baseURL      string
+}
+
+func (o *webOptions) register(fs *flag.FlagSet) {
+	fs.BoolVar(&o.private, "private", os.Getenv("BUILDLEDGER_PRIVATE") == "1", "require login for every page; env BUILDLEDGER_PRIVATE=1")
+	fs.StringVar(&o.githubSecret, "github-secret", os.Getenv("BUILDLEDGER_GITHUB_SECRET"), "HMAC secret of /api/push-github; empty refuses it; env BUILDLEDGER_GITHUB_SECRET")
+	fs.StringVar(&o.giteaSecret, "gitea-secret", os.Getenv("BUILDLEDGER_GITEA_SECRET"), "HMAC secret of /api/push-gitea; empty refuses it; env BUILDLEDGER_GITEA_SECRET")
+	fs.StringVar(&o.baseURL, "base-url", os.Getenv("BUILDLEDGER_BASE_URL"), "public URL, for the same-origin check behind a proxy; env BUILDLEDGER_BASE_URL")
+}
+
+// newWeb builds the web UI and JSON API over the system's read models and
+// command handlers, serving the binary cache under /nix-cache/.
+func (s *system) newWeb(opts webOptions) (http.Handler, error) {
+	key, err := sessionKey(filepath.Join(s.cfg.home, "session.key"))
+	if err != nil {
+		return nil, err
+	}
+	cacheDir := s.cfg.cacheDir()
+	if err := os.MkdirAll(cacheDir, 0o755); err != nil {
+		return nil, fmt.Errorf("create binary cache dir: %w", err)
+	}
+	return web.New(web.Config{
+		Queries:      queries.New(s.pool),
+		Commands:     s.handlers,
+		Builds:       s.handlers,
+		Tokens:       tokens.New(s.runtime),
+		Events:       s.store,
+		SessionKey:   key,
+		BaseURL:      opts.baseURL,
+		Private:      opts.private,
+		LogDir:       s.cfg.logDir(),
+		BinaryCache:  binarycache.NewHandler(cacheDir, s.log),
+		GitHubSecret: opts.githubSecret,
+		GiteaSecret:  opts.giteaSecret,
+		Logger:       s.log,
+	})
+}
+
+// sessionKey reads the key that signs session cookies, creating it on
+// first use so sessions survive restarts.
+func sessionKey(path string) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if err == nil && len(b) >= 32 {
+		return b, nil
+	}
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("read session key: %w", err)
+	}
+	b = make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		return nil, fmt.Errorf("write session key: %w", err)
+	}
+	return b, nil
+}

@@ -1,0 +1,206 @@
+package scheduler_test
+
+import (
+	"context"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"buildledger/adapters/eventstore/pglog"
+	"buildledger/adapters/postgres/pgtest"
+	"buildledger/commands"
+	"buildledger/domain/domainerr"
+	"buildledger/domain/streams"
+	"buildledger/events"
+	"buildledger/projections/scheduler"
+)
+
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+
+// recordingSender stands in for the command bus (a boundary): it keeps
+// the BuildStep commands it is given.
+type recordingSender struct {
+	mu   sync.Mutex
+	sent []commands.BuildStep
+}
+
+func (r *recordingSender) SendBuildStep(_ context.Context, c commands.BuildStep) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.sent = append(r.sent, c)
+	return nil
+}
+
+type fixture struct {
+	t     *testing.T
+	ctx   context.Context
+	rt    *commands.Runtime
+	store events.Store
+	codec *events.Codec
+	now   time.Time
+	md    events.Metadata
+}
+
+func newFixture(t *testing.T) *fixture {
+	f := &fixture{t: t, ctx: context.Background(), codec: events.NewCodec(), now: time.Unix(1_700_000_000, 0),
+		md: events.Metadata{Actor: "component:test"}}
+	f.store = pglog.New(pgtest.NewPool(t), pglog.Options{})
+	f.rt = commands.NewRuntime(f.store, f.codec, commands.Options{Clock: commands.ClockFunc(func() time.Time { return f.now })})
+	return f
+}
+
+// seed appends setup events the way the evaluator does.
+func (f *fixture) seed(stream string, ps ...events.Payload) {
+	f.t.Helper()
+	evs := make([]events.Event, len(ps))
+	for i, p := range ps {
+		ev, err := f.codec.Encode(p, f.md, f.now)
+		require.NoError(f.t, err)
+		evs[i] = ev
+	}
+	_, err := f.store.Append(f.ctx, stream, events.Any, evs...)
+	require.NoError(f.t, err)
+}
+
+func (f *fixture) streamTypes(stream string) []string {
+	recs, err := f.store.ReadStream(f.ctx, stream, 0, 100)
+	require.NoError(f.t, err)
+	var out []string
+	for _, r := range recs {
+		out = append(out, r.Type)
+	}
+	return out
+}
+
+func TestSchedulerDispatchAndFinish(t *testing.T) {
+	f := newFixture(t)
+	h := commands.NewHandlers(f.rt, nil)
+	_, err := h.RegisterMachine(f.ctx, f.md, commands.RegisterMachine{Name: "b1", Config: events.MachineConfig{
+		URI: "ssh://b1", Systems: []string{sys}, MaxJobs: 2, SpeedFactor: 1, Enabled: true}})
+	require.NoError(t, err)
+	f.seed(streams.Build(1), &events.BuildQueued{BuildID: 1, EvalID: 3, DrvPath: drv("b"), Outputs: out("b")})
+	f.seed(streams.Step(drv("a")), &events.StepQueued{DrvPath: drv("a"), System: sys, Outputs: out("a"), EvalID: 3})
+	f.seed(streams.Step(drv("b")), &events.StepQueued{DrvPath: drv("b"), System: sys, Outputs: out("b"), InputDrvs: []string{drv("a")}, EvalID: 3})
+	f.seed(streams.Eval(3), &events.EvaluationFinished{EvalID: 3})
+
+	bus := &recordingSender{}
+	s := scheduler.New(f.rt, f.codec, bus, scheduler.Options{})
+	res, err := s.Pass(f.ctx)
+	require.NoError(t, err)
+	require.Zero(t, res.Decisions, "nothing is decided before catching up")
+	_, err = s.CatchUp(f.ctx)
+	require.NoError(t, err)
+	res, err = s.Pass(f.ctx)
+	require.NoError(t, err)
+	require.Equal(t, 1, res.Dispatched)
+	require.Len(t, bus.sent, 1)
+	cmd := bus.sent[0]
+	require.Equal(t, drv("a"), cmd.DrvPath)
+	require.Equal(t, "b1", cmd.Machine)
+	require.Equal(t, "ssh://b1", cmd.MachineConfig.URI)
+	require.Equal(t, 1, cmd.Attempt)
+	require.Equal(t, int64(1), cmd.BuildID)
+	require.Equal(t, 1, cmd.StepNr)
+	require.Equal(t, uint64(1), cmd.StepRevision)
+	require.Equal(t, f.now.Unix()+300, cmd.LeaseUntil)
+	require.Equal(t, 36000, cmd.Timeout)
+	require.Equal(t, []string{"StepQueued", "StepDispatched"}, f.streamTypes(streams.Step(drv("a"))))
+
+	// A second dispatch of the same attempt is refused by the stream.
+	_, err = commands.DispatchStep(f.ctx, f.rt, f.md, events.StepDispatched{DrvPath: drv("a"), Attempt: 1, Machine: "b1", Timestamp: f.now.Unix()})
+	require.ErrorIs(t, err, domainerr.ErrInvalid)
+
+	// The worker starts it; a duplicate delivery cannot start it again.
+	started := events.StepStarted{DrvPath: drv("a"), BuildID: 1, StepNr: cmd.StepNr, Attempt: 1, Machine: "b1", StartTime: f.now.Unix()}
+	_, err = commands.StartStep(f.ctx, f.rt, f.md, started)
+	require.NoError(t, err)
+	_, err = commands.StartStep(f.ctx, f.rt, f.md, started)
+	require.ErrorIs(t, err, domainerr.ErrInvalid)
+	f.now = f.now.Add(10 * time.Second)
+	fin := events.StepFinished{DrvPath: drv("a"), BuildID: 1, StepNr: cmd.StepNr, Attempt: 1, Machine: "b1", Status: 0,
+		StartTime: started.StartTime, StopTime: f.now.Unix()}
+	_, err = commands.FinishStep(f.ctx, f.rt, f.md, fin)
+	require.NoError(t, err)
+	_, err = commands.FinishStep(f.ctx, f.rt, f.md, fin)
+	require.ErrorIs(t, err, domainerr.ErrInvalid, "a step finishes once")
+
+	_, err = s.CatchUp(f.ctx)
+	require.NoError(t, err)
+	res, err = s.Pass(f.ctx)
+	require.NoError(t, err)
+	require.Equal(t, 1, res.Dispatched)
+	require.Equal(t, drv("b"), bus.sent[1].DrvPath)
+	require.Equal(t, 2, bus.sent[1].StepNr)
+	cmd = bus.sent[1]
+	_, err = commands.StartStep(f.ctx, f.rt, f.md, events.StepStarted{DrvPath: cmd.DrvPath, BuildID: 1, StepNr: 2, Attempt: 1, Machine: "b1", StartTime: f.now.Unix()})
+	require.NoError(t, err)
+	_, err = commands.FinishStep(f.ctx, f.rt, f.md, events.StepFinished{DrvPath: cmd.DrvPath, BuildID: 1, StepNr: 2, Attempt: 1,
+		Machine: "b1", Status: 0, StartTime: f.now.Unix(), StopTime: f.now.Unix() + 5})
+	require.NoError(t, err)
+	_, err = s.CatchUp(f.ctx)
+	require.NoError(t, err)
+	res, err = s.Pass(f.ctx)
+	require.NoError(t, err)
+	require.Equal(t, 1, res.Actions)
+	require.Equal(t, []string{"BuildQueued", "BuildFinished"}, f.streamTypes(streams.Build(1)))
+
+	// A fresh scheduler rebuilt from the log agrees and repeats nothing.
+	s2 := scheduler.New(f.rt, f.codec, bus, scheduler.Options{})
+	_, err = s2.CatchUp(f.ctx)
+	require.NoError(t, err)
+	res, err = s2.Pass(f.ctx)
+	require.NoError(t, err)
+	require.Equal(t, scheduler.PassResult{}, res)
+	st := s2.Status()
+	require.Equal(t, 0, st.NrQueuedBuilds)
+	require.Equal(t, 1, st.NrBuildsSucceeded)
+	require.Equal(t, 2, st.Machines["b1"].NrStepsDone)
+}
+
+func TestSchedulerLeaseAndRetry(t *testing.T) {
+	f := newFixture(t)
+	h := commands.NewHandlers(f.rt, nil)
+	_, err := h.RegisterMachine(f.ctx, f.md, commands.RegisterMachine{Name: "b1", Config: events.MachineConfig{
+		URI: "ssh://b1", Systems: []string{sys}, MaxJobs: 1, SpeedFactor: 1, Enabled: true}})
+	require.NoError(t, err)
+	f.seed(streams.Build(1), &events.BuildQueued{BuildID: 1, DrvPath: drv("a")})
+	f.seed(streams.Step(drv("a")), &events.StepQueued{DrvPath: drv("a"), System: sys})
+
+	bus := &recordingSender{}
+	s := scheduler.New(f.rt, f.codec, bus, scheduler.Options{Config: scheduler.Config{DispatchLease: 60}})
+	pass := func() scheduler.PassResult {
+		_, err := s.CatchUp(f.ctx)
+		require.NoError(t, err)
+		res, err := s.Pass(f.ctx)
+		require.NoError(t, err)
+		_, err = s.CatchUp(f.ctx)
+		require.NoError(t, err)
+		return res
+	}
+	require.Equal(t, 1, pass().Dispatched)
+	// The command is lost: after the lease the step is requeued and sent
+	// again as attempt 2.
+	f.now = f.now.Add(61 * time.Second)
+	require.Equal(t, 1, pass().Actions)
+	require.Equal(t, 1, pass().Dispatched)
+	require.Len(t, bus.sent, 2)
+	require.Equal(t, 2, bus.sent[1].Attempt)
+	// The late worker of attempt 1 cannot start.
+	_, err = commands.StartStep(f.ctx, f.rt, f.md, events.StepStarted{DrvPath: drv("a"), BuildID: 1, StepNr: 1, Attempt: 1})
+	require.ErrorIs(t, err, domainerr.ErrInvalid)
+	// Attempt 2 aborts (transient): retried after 60 s.
+	_, err = commands.FinishStep(f.ctx, f.rt, f.md, events.StepFinished{DrvPath: drv("a"), BuildID: 1, StepNr: 2, Attempt: 2,
+		Status: 3, StartTime: f.now.Unix(), StopTime: f.now.Unix()})
+	require.NoError(t, err)
+	require.Equal(t, 1, pass().Actions)
+	require.Equal(t, []string{"StepQueued", "StepDispatched", "StepRetryScheduled", "StepDispatched", "StepFinished", "StepRetryScheduled"},
+		f.streamTypes(streams.Step(drv("a"))))
+	require.Zero(t, pass().Dispatched, "backing off")
+	f.now = f.now.Add(60 * time.Second)
+	require.Equal(t, 1, pass().Dispatched)
+	require.Equal(t, 3, bus.sent[2].Attempt)
+	require.Equal(t, 3, bus.sent[2].StepNr)
+}

@@ -1,0 +1,156 @@
+package builder
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"buildledger/adapters/binarycache"
+	"buildledger/adapters/logstore"
+	"buildledger/adapters/nix/drv"
+	"buildledger/adapters/ssh"
+	"buildledger/commands"
+	"buildledger/domain/nixsupport"
+)
+
+// Defaults used when the corresponding Config field is zero.
+const (
+	DefaultMaxSilent  = time.Hour
+	DefaultTimeout    = 10 * time.Hour
+	DefaultMaxLogSize = 64 << 20
+)
+
+// Config configures a Worker.
+type Config struct {
+	// Runtime records the worker's events. Required.
+	Runtime *commands.Runtime
+	// Logs keeps the build logs. Required.
+	Logs *logstore.Store
+	// Cache is the destination binary cache; nil uploads nothing.
+	Cache binarycache.Destination
+	// LocalStore is the --store of the local Nix store, which holds the
+	// derivations and their inputs and receives the outputs: empty for
+	// the default store, or the directory of a chroot store.
+	LocalStore string
+	// NixStoreArgs are passed to every nix-store command, local ones and
+	// the serve command on build machines, before its other arguments:
+	// e.g. {"--option", "substituters", ""} or the sandbox-paths a chroot
+	// store needs to build.
+	NixStoreArgs []string
+	// LocalNixStore is the nix-store executable on this machine (also the
+	// localhost builder's); empty means "nix-store" from PATH.
+	LocalNixStore string
+	// RemoteNixStore is the nix-store command on ssh:// machines; empty
+	// means "nix-store".
+	RemoteNixStore string
+	// KnownHostsFile lists the host keys of machines without a pinned key;
+	// empty means ~/.ssh/known_hosts.
+	KnownHostsFile string
+	// MaxSilent, Timeout and MaxLogSize apply when a BuildStep leaves them
+	// zero. Zero means DefaultMaxSilent, DefaultTimeout and
+	// DefaultMaxLogSize.
+	MaxSilent  time.Duration
+	Timeout    time.Duration
+	MaxLogSize int64
+	// MaxOutputSize limits each output's NAR size when a BuildStep leaves
+	// it zero; zero means no limit.
+	MaxOutputSize int64
+	// ScanLimits bound the nix-support files read from outputs.
+	ScanLimits nixsupport.Limits
+	// SpoolDir holds outputs received from machines on their way into the
+	// local store; empty means os.TempDir().
+	SpoolDir string
+	// Actor is recorded on the worker's events; empty means
+	// commands.ComponentActor("builder").
+	Actor string
+	// Logger receives progress and errors; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// Worker carries out BuildStep commands. It is safe for concurrent use:
+// each step runs on its own connection.
+type Worker struct {
+	cfg     Config
+	reader  *drv.Reader
+	store   drv.Store
+	local   binarycache.LocalStore
+	root    string
+	ssh     *sshPool
+	metrics *metrics
+	log     *slog.Logger
+
+	ctx     context.Context
+	cancel  context.CancelFunc
+	running sync.WaitGroup
+}
+
+// New returns a Worker for cfg. It returns an error if Runtime or Logs is
+// missing or LocalStore is not an absolute directory path.
+func New(cfg Config) (*Worker, error) {
+	if cfg.Runtime == nil || cfg.Logs == nil {
+		return nil, errors.New("builder: Config needs Runtime and Logs")
+	}
+	if cfg.LocalStore != "" && !filepath.IsAbs(cfg.LocalStore) {
+		return nil, fmt.Errorf("builder: local store %q: want an absolute chroot store directory or empty", cfg.LocalStore)
+	}
+	if cfg.LocalNixStore == "" {
+		cfg.LocalNixStore = "nix-store"
+	}
+	if cfg.RemoteNixStore == "" {
+		cfg.RemoteNixStore = "nix-store"
+	}
+	if cfg.KnownHostsFile == "" {
+		if home, err := os.UserHomeDir(); err == nil {
+			cfg.KnownHostsFile = filepath.Join(home, ".ssh", "known_hosts")
+		}
+	}
+	if cfg.MaxSilent <= 0 {
+		cfg.MaxSilent = DefaultMaxSilent
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = DefaultTimeout
+	}
+	if cfg.MaxLogSize <= 0 {
+		cfg.MaxLogSize = DefaultMaxLogSize
+	}
+	if cfg.Actor == "" {
+		cfg.Actor = commands.ComponentActor("builder")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	w := &Worker{
+		cfg:     cfg,
+		reader:  drv.NewReader(cfg.LocalStore),
+		store:   drv.Store{Bin: cfg.LocalNixStore, URI: cfg.LocalStore, Args: cfg.NixStoreArgs},
+		local:   binarycache.LocalStore{Store: cfg.LocalStore},
+		root:    cfg.LocalStore,
+		ssh:     &sshPool{knownHosts: cfg.KnownHostsFile, clients: map[string]*ssh.Client{}},
+		metrics: newMetrics(),
+		log:     cfg.Logger,
+		ctx:     ctx,
+		cancel:  cancel,
+	}
+	if w.root == "" {
+		w.root = "/"
+	}
+	return w, nil
+}
+
+// Close aborts the steps still running (they are recorded with status 3)
+// and waits for them, then closes the SSH connections.
+func (w *Worker) Close() error {
+	w.cancel()
+	w.running.Wait()
+	w.ssh.close()
+	return nil
+}
+
+// Wait waits until the steps started by Handle have finished.
+func (w *Worker) Wait() { w.running.Wait() }

@@ -1,0 +1,23 @@
+// Package builder is the builder worker: it carries out the BuildStep
+// commands the scheduler sends. For each step it records StepStarted on
+// the step's stream (refused for a duplicate delivery, which then builds
+// nothing), connects to the machine (ssh:// through adapters/ssh, or a
+// local `nix-store --serve --write` child for "localhost"), copies the
+// input closure the machine lacks, builds the derivation with the step's
+// timeout, max-silent time and log limit while its log streams into the log
+// store, copies the outputs back into the local store, uploads them to the
+// binary cache, scrapes nix-support and records StepLogStored,
+// OutputUploaded, ProductScraped, MetricScraped and StepFinished in one
+// append.
+//
+// Statuses are Hydra's: 0 built, 1 failed, 3 aborted (transient: connection
+// lost, copy errors, a machine without nix; the scheduler retries), 6 built
+// with nix-support/failed, 7 timed out, 10 log limit, 11 output limit,
+// 12 non-deterministic.
+//
+// Build logs arrive on the serve command's stderr. adapters/ssh keeps only
+// the tail of a remote command's stderr, so on ssh:// machines the serve
+// command redirects its stderr into a named pipe that a second session on
+// the same connection reads (see sshLink); a log is complete when that
+// stream ends, after the serve command exited.
+package builder

@@ -1,0 +1,275 @@
+package builder
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"buildledger/adapters/logstore"
+	"buildledger/adapters/nix/drv"
+	"buildledger/adapters/nix/serve"
+	"buildledger/adapters/ssh"
+	"buildledger/commands"
+	"buildledger/domain/nixsupport"
+	"buildledger/domain/status"
+	"buildledger/domain/streams"
+	"buildledger/events"
+)
+
+// stepStream names the stream of the step building drvPath.
+func stepStream(drvPath string) string { return streams.Step(drvPath) }
+
+// exitCodeRE finds the builder's exit code in Nix's error message.
+var exitCodeRE = regexp.MustCompile(`failed with exit code (\d+)`)
+
+// limits are the build limits of one step.
+type limits struct {
+	maxSilent, timeout time.Duration
+	maxLog, maxOutput  int64
+}
+
+func (w *Worker) limits(c commands.BuildStep) limits {
+	l := limits{maxSilent: time.Duration(c.MaxSilent) * time.Second, timeout: time.Duration(c.Timeout) * time.Second,
+		maxLog: c.MaxLogSize, maxOutput: c.MaxOutputSize}
+	if l.maxSilent <= 0 {
+		l.maxSilent = w.cfg.MaxSilent
+	}
+	if l.timeout <= 0 {
+		l.timeout = w.cfg.Timeout
+	}
+	if l.maxLog <= 0 {
+		l.maxLog = w.cfg.MaxLogSize
+	}
+	if l.maxOutput <= 0 {
+		l.maxOutput = w.cfg.MaxOutputSize
+	}
+	return l
+}
+
+// stepLog is the log of the running step: the log store's writer plus the
+// tail kept for error messages.
+type stepLog struct {
+	w    *logstore.Writer
+	tail *tailBuffer
+}
+
+// Write implements io.Writer; it never fails.
+func (l *stepLog) Write(p []byte) (int, error) {
+	l.tail.Write(p)
+	return l.w.Write(p)
+}
+
+// failure ends a step with status code and message.
+func failure(res *Result, code status.Code, format string, args ...any) Result {
+	res.Finished.Status = int(code)
+	res.Finished.ErrorMsg = fmt.Sprintf(format, args...)
+	return *res
+}
+
+// execute runs the step: everything between StepStarted and StepFinished.
+// It never fails: every problem becomes the step's status and message.
+func (w *Worker) execute(ctx context.Context, c commands.BuildStep) (res Result) {
+	lim := w.limits(c)
+	lw, err := w.cfg.Logs.Create(c.DrvPath, c.Attempt)
+	if err != nil {
+		return failure(&res, status.Aborted, "create build log: %v", err)
+	}
+	log := &stepLog{w: lw, tail: newTailBuffer(4 << 10)}
+	defer func() {
+		info, err := lw.Close()
+		if err != nil {
+			w.log.Error("build log", "drv", c.DrvPath, "err", err)
+		}
+		res.LogStore = events.StepLogStored{DrvPath: c.DrvPath, BuildID: c.BuildID, StepNr: c.StepNr, Attempt: c.Attempt,
+			Location: info.Location, Size: info.Size, SHA256: info.SHA256}
+		// Nix enforces the limit on the machine; this catches a log
+		// that grew over it anyway.
+		if info.Received > lim.maxLog {
+			if res.Finished.Status == int(status.Success) || res.Finished.Status == int(status.FailedWithOutput) || res.Finished.Status == int(status.Failed) {
+				res.Finished.Status = int(status.LogLimitExceeded)
+				res.Finished.ErrorMsg = fmt.Sprintf("log limit of %d bytes exceeded", lim.maxLog)
+				res.Uploads, res.Products, res.Metrics, res.Finished.Outputs = nil, nil, nil, nil
+			}
+		}
+	}()
+
+	d, err := w.reader.Read(c.DrvPath)
+	if err != nil {
+		return failure(&res, status.Aborted, "derivation %s is not in the local store: %v", c.DrvPath, err)
+	}
+	inputs, err := w.reader.InputPaths(d)
+	if err != nil {
+		return failure(&res, status.Aborted, "inputs of %s: %v", c.DrvPath, err)
+	}
+
+	l, err := w.open(ctx, c.Machine, c.MachineConfig, log)
+	if err != nil {
+		return failure(&res, status.Aborted, "%v", err)
+	}
+	defer l.abort()
+	client, err := serve.NewClient(ctx, l)
+	if err != nil {
+		exitErr := l.abort()
+		return failure(&res, status.Aborted, "%s", connectError(c.Machine, err, exitErr, log.tail.String()))
+	}
+	client.SpoolDir = w.cfg.SpoolDir
+
+	var overhead time.Duration
+	t0 := time.Now()
+	if err := w.copyInputs(ctx, client, inputs); err != nil {
+		return failure(&res, status.Aborted, "copy inputs to %s: %s", c.Machine, sessionError(err, l, log))
+	}
+	overhead += time.Since(t0)
+
+	opts := serve.BuildOptions{MaxSilentTime: lim.maxSilent, BuildTimeout: lim.timeout, MaxLogSize: uint64(lim.maxLog)}
+	br, err := client.BuildDerivation(ctx, c.DrvPath, serve.NewBasicDerivation(unescaped(d), inputs), opts)
+	if err != nil {
+		return failure(&res, status.Aborted, "build on %s: %s", c.Machine, sessionError(err, l, log))
+	}
+	out := br.StepOutcome()
+	res.Finished.Status = out.Status
+	res.Finished.TimesBuilt = int(br.TimesBuilt)
+	res.Finished.IsNonDeterministic = br.IsNonDeterministic
+	if !br.Success() {
+		res.Finished.ErrorMsg = br.ErrorMsg
+		if m := exitCodeRE.FindStringSubmatch(br.ErrorMsg); m != nil {
+			res.Finished.ExitCode, _ = strconv.Atoi(m[1])
+		} else if out.Status == int(status.Failed) {
+			res.Finished.ExitCode = 1
+		}
+		_ = l.finish()
+		return res
+	}
+
+	outputs := outputsOf(d, br)
+	res.Finished.Outputs = outputs
+	t1 := time.Now()
+	infos, err := w.copyOutputs(ctx, client, outputs, lim.maxOutput)
+	var tooBig *outputTooLargeError
+	if errors.As(err, &tooBig) {
+		_ = l.finish()
+		res.Finished.Outputs = nil
+		return failure(&res, status.NarSizeLimitExceeded, "%v", err)
+	}
+	if err != nil {
+		return failure(&res, status.Aborted, "copy outputs from %s: %s", c.Machine, sessionError(err, l, log))
+	}
+	if err := l.finish(); err != nil {
+		w.log.Warn("serve session ended with an error after the build", "machine", c.Machine, "err", err)
+	}
+	overhead += time.Since(t1)
+	res.Finished.Overhead = overhead.Milliseconds()
+
+	if w.cfg.Cache != nil {
+		uploads, err := w.upload(ctx, c, outputs, infos)
+		if err != nil {
+			return failure(&res, status.Aborted, "upload outputs to %s: %v", w.cfg.Cache.URL(), err)
+		}
+		res.Uploads = uploads
+	}
+
+	w.scrape(ctx, c, outputs, &res)
+	return res
+}
+
+// connectError explains a failed handshake, recognising a machine without
+// nix-store.
+func connectError(machine string, err, exitErr error, logTail string) string {
+	var exit *ssh.ExitError
+	tail := lastLine(logTail)
+	if (errors.As(exitErr, &exit) && exit.Code == 127) || strings.Contains(logTail, "nix-store: not found") {
+		return fmt.Sprintf("machine %s has no usable nix-store: %s", machine, tail)
+	}
+	if errors.Is(err, exec.ErrNotFound) {
+		return fmt.Sprintf("machine %s has no nix-store: %v", machine, err)
+	}
+	msg := fmt.Sprintf("serve handshake with %s: %v", machine, err)
+	if exitErr != nil {
+		msg += fmt.Sprintf(" (%v)", exitErr)
+	}
+	if tail != "" {
+		msg += ": " + tail
+	}
+	return msg
+}
+
+// sessionError describes an error of the serve session, with the reason
+// the connection went away and the machine's last words when known.
+func sessionError(err error, l *link, log *stepLog) string {
+	exitErr := l.abort()
+	msg := err.Error()
+	if exitErr != nil && !errors.Is(err, ssh.ErrDisconnected) {
+		msg += fmt.Sprintf(" (%v)", exitErr)
+	}
+	if tail := lastLine(log.tail.String()); tail != "" {
+		msg += ": " + tail
+	}
+	return msg
+}
+
+// lastLine returns the last non-empty line of s.
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return strings.TrimSpace(lines[len(lines)-1])
+}
+
+// outputsOf returns the step's outputs by name, sorted: the paths the
+// derivation names, or those the machine reports for floating outputs.
+func outputsOf(d *drv.Derivation, br serve.BuildResult) []events.Output {
+	paths := map[string]string{}
+	for name, p := range d.Outputs {
+		paths[name] = p
+	}
+	for _, r := range br.BuiltOutputs {
+		if paths[r.OutputName()] == "" {
+			paths[r.OutputName()] = r.OutPath
+		}
+	}
+	var out []events.Output
+	for _, name := range d.OutputNames() {
+		if paths[name] != "" {
+			out = append(out, events.Output{Name: name, Path: paths[name]})
+		}
+	}
+	return out
+}
+
+// scrape reads nix-support of the outputs in the local store.
+func (w *Worker) scrape(ctx context.Context, c commands.BuildStep, outputs []events.Output, res *Result) {
+	// Only directories can hold nix-support (Scan stops at an output
+	// that is a regular file).
+	var outs []nixsupport.Output
+	for _, o := range outputs {
+		if fi, err := os.Stat(filepath.Join(w.root, o.Path)); err == nil && fi.IsDir() {
+			outs = append(outs, nixsupport.Output{Name: o.Name, Path: o.Path})
+		}
+	}
+	sr, err := nixsupport.Scan(ctx, os.DirFS(w.root), outs, w.cfg.ScanLimits)
+	if err != nil {
+		w.log.Warn("nix-support files not fully read", "drv", c.DrvPath, "err", err)
+		res.Skipped = append(res.Skipped, err.Error())
+	}
+	for i, p := range sr.Products {
+		res.Products = append(res.Products, p.Event(c.BuildID, i+1))
+	}
+	for _, m := range sr.Metrics {
+		res.Metrics = append(res.Metrics, m.Event(c.BuildID))
+	}
+	for _, s := range sr.Skipped {
+		res.Skipped = append(res.Skipped, fmt.Sprintf("%s:%d: %s (%q)", s.File, s.Line, s.Reason, s.Text))
+	}
+	if len(sr.Skipped) > 0 {
+		w.log.Info("nix-support lines skipped", "drv", c.DrvPath, "count", len(sr.Skipped))
+	}
+	res.ReleaseName = sr.ReleaseName
+	if sr.Failed && res.Finished.Status == int(status.Success) {
+		res.Finished.Status = int(nixsupport.BuildStatus(true))
+	}
+}

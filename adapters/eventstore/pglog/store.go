@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"buildledger/adapters/postgres"
@@ -33,7 +34,7 @@ type Store struct {
 var _ events.Store = (*Store)(nil)
 
 // notifyChannel is the LISTEN/NOTIFY channel that carries the head
-// position after every append.
+// position after every append (sent by ledger.append_events).
 const notifyChannel = "ledger_appended"
 
 // New returns a Store on pool. The ledger migrations must have run
@@ -75,23 +76,39 @@ func (s *Store) Append(ctx context.Context, stream string, expect events.Revisio
 		}
 		b.add(ev, md)
 	}
-	var res events.AppendResult
-	err := postgres.Transact(ctx, s.pool, func(tx pgx.Tx) error {
-		var err error
-		res, err = appendTx(ctx, tx, stream, expect, b)
-		return err
-	})
-	if err != nil {
-		if postgres.IsUniqueViolation(err, "events_id_key") {
-			// A concurrent append of the same ids won the race: answer as a retry.
-			return s.retryResult(ctx, stream, b.ids)
-		}
-		if postgres.IsUniqueViolation(err, "") {
-			return events.AppendResult{}, fmt.Errorf("append %s: %w (concurrent append)", stream, events.ErrWrongRevision)
-		}
-		return events.AppendResult{}, fmt.Errorf("append %s: %w", stream, err)
+	kind, rev := expectArgs(expect)
+	var next, head int64
+	err := s.pool.QueryRow(ctx, `select next_revision, last_position from ledger.append_events($1, $2, $3, $4::uuid[], $5, $6, $7, $8)`,
+		stream, kind, rev, b.ids, b.types, b.versions, b.data, b.meta).Scan(&next, &head)
+	var pgErr *pgconn.PgError
+	switch {
+	case err == nil:
+		return events.AppendResult{NextRevision: uint64(next), Position: events.At(uint64(head))}, nil
+	case errors.As(err, &pgErr) && pgErr.Code == "BLWRV":
+		return events.AppendResult{}, fmt.Errorf("append %s: %w: %s", stream, events.ErrWrongRevision, pgErr.Message)
+	case errors.As(err, &pgErr) && pgErr.Code == "BLDUP", postgres.IsUniqueViolation(err, "events_id_key"):
+		// Recorded already: a retry of the same append returns its
+		// original result; anything else is refused.
+		return s.retryResult(ctx, stream, b.ids)
+	case postgres.IsUniqueViolation(err, ""):
+		return events.AppendResult{}, fmt.Errorf("append %s: %w (concurrent append)", stream, events.ErrWrongRevision)
 	}
-	return res, nil
+	return events.AppendResult{}, fmt.Errorf("append %s: %w", stream, err)
+}
+
+// expectArgs encodes an expected revision for append_events.
+func expectArgs(r events.Revision) (string, *int64) {
+	switch {
+	case r.IsNoStream():
+		return "no_stream", nil
+	case r.IsStreamExists():
+		return "exists", nil
+	}
+	if n, ok := r.Exact(); ok {
+		v := int64(n)
+		return "exact", &v
+	}
+	return "any", nil
 }
 
 type batch struct {
@@ -109,57 +126,6 @@ func (b *batch) add(ev events.Event, md []byte) {
 	b.versions = append(b.versions, int32(ev.Version))
 	b.data = append(b.data, string(ev.Data))
 	b.meta = append(b.meta, string(md))
-}
-
-func appendTx(ctx context.Context, tx pgx.Tx, stream string, expect events.Revision, b *batch) (events.AppendResult, error) {
-	// Lock the stream (creating its row if needed) before anything else.
-	var last int64
-	err := tx.QueryRow(ctx, `select revision from ledger.streams where stream = $1 for update`, stream).Scan(&last)
-	exists := err == nil
-	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-		return events.AppendResult{}, err
-	}
-	if dup, res, err := existing(ctx, tx, stream, b.ids); err != nil || dup {
-		return res, err
-	}
-	if !expect.Accepts(uint64(last), exists) {
-		cur := "no stream"
-		if exists {
-			cur = fmt.Sprint(last)
-		}
-		return events.AppendResult{}, fmt.Errorf("%w: expected %s, stream is at %s", events.ErrWrongRevision, expect, cur)
-	}
-	first := int64(0)
-	if exists {
-		first = last + 1
-	}
-	n := int64(len(b.ids))
-	if exists {
-		_, err = tx.Exec(ctx, `update ledger.streams set revision = $2 where stream = $1`, stream, first+n-1)
-	} else {
-		_, err = tx.Exec(ctx, `insert into ledger.streams (stream, revision) values ($1, $2)`, stream, first+n-1)
-	}
-	if err != nil {
-		return events.AppendResult{}, err
-	}
-	// The counter row is the last lock taken: held until commit, it makes
-	// positions gapless and commit-ordered.
-	var head int64
-	if err := tx.QueryRow(ctx, `update ledger.counter set position = position + $1 returning position`, n).Scan(&head); err != nil {
-		return events.AppendResult{}, err
-	}
-	_, err = tx.Exec(ctx, `
-		insert into ledger.events (position, stream, revision, id, type, version, data, metadata)
-		select $1::bigint + o - 1, $2, $3::bigint + o - 1, id::uuid, type, version, data::json, meta::json
-		from unnest($4::text[], $5::text[], $6::int[], $7::text[], $8::text[]) with ordinality as t(id, type, version, data, meta, o)`,
-		head-n+1, stream, first, b.ids, b.types, b.versions, b.data, b.meta)
-	if err != nil {
-		return events.AppendResult{}, err
-	}
-	if _, err := tx.Exec(ctx, `select pg_notify($1, $2)`, notifyChannel, fmt.Sprint(head)); err != nil {
-		return events.AppendResult{}, err
-	}
-	return events.AppendResult{NextRevision: uint64(first + n - 1), Position: events.At(uint64(head))}, nil
 }
 
 // existing checks whether any of ids is already recorded. All of them, in

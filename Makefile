@@ -1,0 +1,36 @@
+# buildledger: make run starts the whole system; make test runs every test.
+
+GO      ?= go
+HOME_DIR ?= .buildledger
+BIN     := $(HOME_DIR)/bin/buildledger
+
+.PHONY: run test bench deps build vet fuzz clean
+
+## run: install what is missing, build, and start everything on http://localhost:3000
+run: deps build
+	$(BIN) up --home $(HOME_DIR) --listen $${BUILDLEDGER_LISTEN:-127.0.0.1:3000}
+
+build:
+	$(GO) build -o $(BIN) ./cmd/buildledger
+
+## test: all tests, against real Postgres, Nix, sshd and Chromium started by the tests
+test: deps vet
+	test/run-tests.sh
+
+vet:
+	$(GO) vet ./...
+
+## bench: the benchmarks named in the issues, printing figures and ratios
+bench: deps
+	test/run-bench.sh
+
+## fuzz: run every fuzzer for a short while (seeds are kept under testdata/fuzz)
+fuzz:
+	test/run-fuzz.sh
+
+## deps: install the system packages the project needs (Debian, as root)
+deps:
+	test/install-deps.sh
+
+clean:
+	rm -rf $(HOME_DIR)/bin

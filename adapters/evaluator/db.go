@@ -22,11 +22,13 @@ var (
 	_ BuildLookup            = (*DB)(nil)
 )
 
-// HasUnfinishedBuilds implements evaluation.BuildStatus.
+// HasUnfinishedBuilds implements evaluation.BuildStatus. An evaluation
+// the read models do not show yet counts as unfinished.
 func (d *DB) HasUnfinishedBuilds(ctx context.Context, evalID int64) (bool, error) {
 	var busy bool
-	err := d.Pool.QueryRow(ctx, `select exists (select 1 from JobsetEvalMembers m join Builds b on b.id = m.build
-		where m.eval = $1 and b.finished = 0)`, evalID).Scan(&busy)
+	err := d.Pool.QueryRow(ctx, `select not exists (select 1 from JobsetEvals where id = $1)
+		or exists (select 1 from JobsetEvalMembers m join Builds b on b.id = m.build where m.eval = $1 and b.finished = 0)`,
+		evalID).Scan(&busy)
 	if err != nil {
 		return false, fmt.Errorf("unfinished builds of eval %d: %w", evalID, err)
 	}

@@ -28,10 +28,10 @@ func TestBadInput(t *testing.T) {
 		{"syntax error", func(e *env) events.JobsetConfig { return e.legacy("syntax.nix") }, "eval", "syntax error"},
 		{"missing nixexprpath", func(e *env) events.JobsetConfig { return e.legacy("no-such-file.nix") }, "eval", "no-such-file.nix"},
 		{"unreachable git", func(e *env) events.JobsetConfig {
-			return e.legacy("release.nix", events.JobsetInput{Name: "other", Type: "git", Value: "file:///nonexistent/repo.git"})
+			return e.legacy("small.nix", events.JobsetInput{Name: "other", Type: "git", Value: "file:///nonexistent/repo.git"})
 		}, "fetch", "/nonexistent/repo.git"},
 		{"input name not an identifier", func(e *env) events.JobsetConfig {
-			return e.legacy("release.nix", events.JobsetInput{Name: "let", Type: "string", Value: "x"})
+			return e.legacy("small.nix", events.JobsetInput{Name: "let", Type: "string", Value: "x"})
 		}, "eval", `input name "let" is not a Nix identifier`},
 		{"timeout", func(e *env) events.JobsetConfig {
 			return e.legacy("block.nix", events.JobsetInput{Name: "fifo", Type: "string", Value: fifo})
@@ -40,8 +40,12 @@ func TestBadInput(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			e := newEnv(t, envOptions{evalTimeout: 5 * time.Second})
-			e.createJobset("j", e.legacy("release.nix"))
+			timeout := time.Minute
+			if tt.name == "timeout" {
+				timeout = 2 * time.Second
+			}
+			e := newEnv(t, envOptions{evalTimeout: timeout})
+			e.createJobset("j", e.legacy("small.nix"))
 			good := e.evaluate("j", false)
 			require.Equal(t, evaluation.OutcomeFinished, good.Outcome, good.Error)
 			e.project()
@@ -66,7 +70,7 @@ func TestBadInput(t *testing.T) {
 			require.NotZero(t, e.count(`select count(*) from Jobsets where name = 'j' and lastCheckedTime is not null and startTime is null`))
 
 			// The jobset stays schedulable: the next evaluation runs.
-			e.updateJobset("j", e.legacy("release.nix"))
+			e.updateJobset("j", e.legacy("small.nix"))
 			next := e.evaluate("j", true)
 			require.Equal(t, evaluation.OutcomeFinished, next.Outcome, next.Error)
 		})

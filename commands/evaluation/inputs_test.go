@@ -22,6 +22,7 @@ in { a = mk "bl-git-a"; b = mk ("bl-git-b-" + builtins.readFile ./version); }
 // TestGitInput: a new commit gives a new evaluation with a new build for
 // the job it changes; an unchanged repository gives a cached evaluation.
 func TestGitInput(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{})
 	repo := t.TempDir()
 	run(t, repo, "git", "init", "--quiet", "--initial-branch=main")
@@ -71,6 +72,7 @@ const flakeNix = `{
 
 // TestFlakeJobset evaluates a flake's hydraJobs and records the locked URL.
 func TestFlakeJobset(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{})
 	dir := t.TempDir()
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "flake.nix"), []byte(strings.ReplaceAll(flakeNix, "SALT", e.salt)), 0o644))
@@ -93,8 +95,9 @@ func TestFlakeJobset(t *testing.T) {
 // TestBuildInput: a jobset takes the latest successful build of another
 // jobset's job as input.
 func TestBuildInput(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{})
-	e.createJobset("producer", e.legacy("release.nix"))
+	e.createJobset("producer", e.legacy("small.nix"))
 	prod := e.evaluate("producer", false)
 	require.Equal(t, evaluation.OutcomeFinished, prod.Outcome, prod.Error)
 	e.project()

@@ -16,6 +16,7 @@ import (
 // several outputs, steps with their edges, an already built job, then a
 // cached and a forced re-evaluation that reuses every build.
 func TestEvaluateLegacyJobset(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{})
 	run(t, "", "nix-build", "--no-out-link", jobsDir(t)+"/prebuilt.nix")
 	e.createJobset("main", e.legacy("release.nix"))

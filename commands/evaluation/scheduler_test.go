@@ -1,0 +1,170 @@
+package evaluation_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"buildledger/commands"
+	"buildledger/commands/evaluation"
+	"buildledger/domain/streams"
+	"buildledger/events"
+)
+
+func (e *env) appendTo(stream string, expect events.Revision, ps ...events.Payload) {
+	e.t.Helper()
+	var evs []events.Event
+	for _, p := range ps {
+		ev, err := e.codec.Encode(p, e.admin, e.rt.Clock().Now())
+		require.NoError(e.t, err)
+		evs = append(evs, ev)
+	}
+	_, err := e.store.Append(e.ctx, stream, expect, evs...)
+	require.NoError(e.t, err)
+}
+
+// startScheduler runs a scheduler until the test ends and returns the
+// channel of its finished evaluations.
+func (e *env) startScheduler(opts evaluation.SchedulerOptions) <-chan evaluation.Summary {
+	done := make(chan evaluation.Summary, 16)
+	opts.OnDone = func(s evaluation.Summary, err error) {
+		if err == nil {
+			done <- s
+		}
+	}
+	opts.Poll = 100 * time.Millisecond
+	ctx, cancel := context.WithCancel(e.ctx)
+	stopped := make(chan error)
+	go func() { stopped <- evaluation.NewScheduler(e.svc, opts).Run(ctx) }()
+	e.t.Cleanup(func() {
+		cancel()
+		require.NoError(e.t, <-stopped)
+	})
+	return done
+}
+
+func waitDone(t *testing.T, done <-chan evaluation.Summary) evaluation.Summary {
+	t.Helper()
+	select {
+	case s := <-done:
+		return s
+	case <-time.After(60 * time.Second):
+		t.Fatal("no evaluation finished")
+	}
+	return evaluation.Summary{}
+}
+
+// TestSchedulerRequestAndRecovery: at start the scheduler closes an
+// evaluation a crashed evaluator left open, with nothing of it in the read
+// models; it evaluates a jobset as soon as an evaluation is requested; a
+// one-shot jobset is disabled after its evaluation.
+func TestSchedulerRequestAndRecovery(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{})
+	cfg := e.legacy("small.nix")
+	cfg.Enabled = 2 // one-shot
+	e.createJobset("j", cfg)
+
+	// A crashed evaluation: opened, started, one job staged.
+	e.appendTo(streams.Jobset("p", "j"), events.Any, &events.EvaluationOpened{EvalID: 9999, Project: "p", Jobset: "j", Host: testHost, StartTime: 1})
+	e.appendTo(streams.Eval(9999), events.NoStream,
+		&events.EvaluationStarted{EvalID: 9999, Project: "p", Jobset: "j", JobsetID: 1, StartTime: 1},
+		&events.JobEvaluated{EvalID: 9999, Job: "x", BuildID: 12345, IsNew: true})
+	_, err := e.svc.Evaluate(e.ctx, "p", "j", evaluation.Params{})
+	require.ErrorIs(t, err, evaluation.ErrBusy, "the open evaluation holds the jobset")
+
+	done := e.startScheduler(evaluation.SchedulerOptions{MaxConcurrent: 2})
+	require.Eventually(t, func() bool {
+		last := e.streamEvents(streams.Eval(9999))
+		f, ok := last[len(last)-1].(*events.EvaluationFailed)
+		return ok && f.Error == evaluation.InterruptedMessage
+	}, 10*time.Second, 50*time.Millisecond)
+	e.project()
+	require.Zero(t, e.count(`select count(*) from eval_staging_members`))
+	require.Zero(t, e.count(`select count(*) from JobsetEvals`))
+	require.Contains(t, e.str(`select errorMsg from Jobsets where name = 'j'`), "interrupted")
+
+	// checkInterval is 0: only a request starts an evaluation.
+	start := time.Now()
+	_, err = e.h.RequestEvaluation(e.ctx, e.admin, commands.RequestEvaluation{Project: "p", Jobset: "j", Reason: "ui"})
+	require.NoError(t, err)
+	sum := waitDone(t, done)
+	require.Equal(t, evaluation.OutcomeFinished, sum.Outcome, sum.Error)
+	t.Logf("request to finished evaluation: %v", time.Since(start))
+	e.project()
+	require.Equal(t, 1, e.count(`select count(*) from JobsetEvals`))
+	require.Eventually(t, func() bool {
+		e.project()
+		return e.count(`select enabled from Jobsets where name = 'j'`) == 0
+	}, 5*time.Second, 50*time.Millisecond, "one-shot jobset disabled")
+	require.Equal(t, 0, e.count(`select count(*) from Jobsets where triggerTime is not null`))
+}
+
+// TestSchedulerCheckInterval: a polled jobset is evaluated when its check
+// interval elapsed, never twice at once, and a one-at-a-time jobset waits
+// while its latest evaluation has unfinished builds.
+func TestSchedulerCheckInterval(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{})
+	polled := e.legacy("small.nix")
+	polled.CheckInterval = 1
+	e.createJobset("polled", polled)
+	oneAtATime := e.legacy("collide.nix")
+	oneAtATime.CheckInterval = 1
+	oneAtATime.Enabled = 3
+	e.createJobset("oaat", oneAtATime)
+
+	done := e.startScheduler(evaluation.SchedulerOptions{MaxConcurrent: 1})
+	seen := map[string][]string{}
+	deadline := time.After(60 * time.Second)
+	for len(seen["polled"]) < 2 || len(seen["oaat"]) < 1 {
+		select {
+		case s := <-done:
+			seen[s.Jobset] = append(seen[s.Jobset], s.Outcome)
+			e.project()
+		case <-deadline:
+			t.Fatalf("evaluations seen: %v", seen)
+		}
+	}
+	require.Equal(t, []string{evaluation.OutcomeFinished, evaluation.OutcomeCached}, seen["polled"][:2])
+	// oaat's builds are unfinished: it is not evaluated again.
+	e.project()
+	time.Sleep(1500 * time.Millisecond)
+	for len(done) > 0 {
+		s := <-done
+		seen[s.Jobset] = append(seen[s.Jobset], s.Outcome)
+	}
+	require.Len(t, seen["oaat"], 1, "one-at-a-time waits for its builds")
+}
+
+// TestConcurrentEvaluations: two evaluations of one jobset at once: one
+// runs, the other is refused.
+func TestConcurrentEvaluations(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{})
+	e.createJobset("j", e.legacy("collide.nix"))
+	errs := make(chan error, 2)
+	for range 2 {
+		go func() {
+			_, err := e.svc.Evaluate(e.ctx, "p", "j", evaluation.Params{})
+			errs <- err
+		}()
+	}
+	var busy, ok int
+	for range 2 {
+		err := <-errs
+		switch {
+		case err == nil:
+			ok++
+		case errors.Is(err, evaluation.ErrBusy):
+			busy++
+		default:
+			t.Fatal(err)
+		}
+	}
+	require.Equal(t, 1, ok)
+	require.Equal(t, 1, busy)
+}

@@ -1,0 +1,122 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"buildledger/adapters/evaluator"
+	"buildledger/adapters/inputs"
+	"buildledger/adapters/nix/drv"
+	"buildledger/adapters/nix/eval"
+	"buildledger/commands"
+	"buildledger/commands/evaluation"
+)
+
+// evalFlags configure the evaluation service.
+type evalFlags struct {
+	timeout     time.Duration
+	maxMemoryMB int
+	workers     int
+	gitCache    string
+}
+
+func (f *evalFlags) register(fs *flag.FlagSet) {
+	fs.DurationVar(&f.timeout, "eval-timeout", eval.DefaultTimeout, "time limit of one evaluation")
+	fs.IntVar(&f.maxMemoryMB, "eval-max-memory", eval.DefaultMaxMemoryMB, "memory limit of the evaluator in MiB")
+	fs.IntVar(&f.workers, "eval-workers", 2, "Nix processes one evaluation may run at once")
+	fs.StringVar(&f.gitCache, "git-cache", "", "directory of the git input clones (default HOME/git)")
+}
+
+// newEvalService wires the evaluation service to the real adapters.
+func (s *system) newEvalService(f evalFlags) (*evaluation.Service, error) {
+	cache := f.gitCache
+	if cache == "" {
+		cache = filepath.Join(s.cfg.home, "git")
+	}
+	cache, err := filepath.Abs(cache)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(cache, 0o755); err != nil {
+		return nil, fmt.Errorf("git cache: %w", err)
+	}
+	db := &evaluator.DB{Pool: s.pool}
+	ports := evaluation.Ports{
+		Inputs: &evaluator.Inputs{Fetcher: &inputs.Fetcher{CacheDir: cache}, Builds: db},
+		Nix:    &evaluator.Nix{Timeout: f.timeout, MaxMemoryMB: f.maxMemoryMB, Workers: f.workers},
+		Graph:  &evaluator.Graph{Reader: drv.NewReader(""), Store: &drv.Store{}},
+		Status: db,
+	}
+	host, _ := os.Hostname()
+	alloc := commands.NewAllocator(s.runtime, commands.AllocatorOptions{})
+	return evaluation.New(s.runtime, s.codec, alloc, ports, evaluation.Options{Host: host, Logger: s.log}), nil
+}
+
+func runEval(ctx context.Context, a *app, args []string) error {
+	var (
+		cfg   config
+		ef    evalFlags
+		force bool
+	)
+	fs := a.newFlagSet("eval", "eval PROJECT JOBSET [flags]")
+	cfg.register(fs, false)
+	ef.register(fs)
+	fs.BoolVar(&force, "force", false, "evaluate even if the inputs did not change")
+	pos, rest := leadingArgs(args, 2)
+	if err := fs.Parse(rest); err != nil {
+		return err
+	}
+	pos = append(pos, fs.Args()...)
+	if len(pos) != 2 {
+		fs.Usage()
+		return errors.New("want PROJECT JOBSET")
+	}
+	sys, err := openSystem(ctx, cfg, a.logger())
+	if err != nil {
+		return err
+	}
+	defer sys.Close()
+	svc, err := sys.newEvalService(ef)
+	if err != nil {
+		return err
+	}
+	sum, err := svc.Evaluate(ctx, pos[0], pos[1], evaluation.Params{Force: force})
+	if err != nil {
+		return err
+	}
+	printSummary(a, sum)
+	if sum.Outcome == evaluation.OutcomeFailed {
+		return fmt.Errorf("evaluation %d failed", sum.EvalID)
+	}
+	return nil
+}
+
+func printSummary(a *app, s evaluation.Summary) {
+	w := a.stdout
+	fmt.Fprintf(w, "evaluation %d of %s:%s: %s\n", s.EvalID, s.Project, s.Jobset, s.Outcome)
+	switch s.Outcome {
+	case evaluation.OutcomeCached:
+		fmt.Fprintf(w, "inputs unchanged since evaluation %d (hash %s)\n", s.CachedFrom, s.Hash)
+	case evaluation.OutcomeFailed:
+		fmt.Fprintf(w, "%s error:\n%s\n", s.Phase, s.Error)
+	default:
+		fmt.Fprintf(w, "jobs: %d  builds: %d  new builds: %d (already built: %d)  steps queued: %d  errors: %d\n",
+			s.Jobs, s.Builds, s.NewBuilds, s.CachedBuilds, s.Steps, s.Errors)
+		fmt.Fprintf(w, "checkout %s  eval %s\n", s.CheckoutTime.Round(time.Millisecond), s.EvalTime.Round(time.Millisecond))
+	}
+}
+
+// leadingArgs splits up to n positional arguments off the front of args
+// (before the first flag).
+func leadingArgs(args []string, n int) (pos, rest []string) {
+	for len(args) > 0 && len(pos) < n && !strings.HasPrefix(args[0], "-") {
+		pos, args = append(pos, args[0]), args[1:]
+	}
+	return pos, args
+}

@@ -1,0 +1,36 @@
+package main
+
+import (
+	"context"
+
+	"buildledger/commands/evaluation"
+)
+
+func runEvaluator(ctx context.Context, a *app, args []string) error {
+	var (
+		cfg  config
+		ef   evalFlags
+		opts evaluation.SchedulerOptions
+	)
+	fs := a.newFlagSet("evaluator", "evaluator [flags]")
+	cfg.register(fs, false)
+	ef.register(fs)
+	fs.IntVar(&opts.MaxConcurrent, "max-concurrent", evaluation.DefaultMaxConcurrent, "most evaluations running at once")
+	fs.DurationVar(&opts.Poll, "poll", evaluation.DefaultPoll, "how often due jobsets are looked for")
+	fs.BoolVar(&opts.RecoverAll, "recover-all", false, "at start, close every evaluation left open, not only this host's")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	sys, err := openSystem(ctx, cfg, a.logger())
+	if err != nil {
+		return err
+	}
+	defer sys.Close()
+	svc, err := sys.newEvalService(ef)
+	if err != nil {
+		return err
+	}
+	opts.Logger = sys.log
+	sys.log.Info("evaluator running", "maxConcurrent", opts.MaxConcurrent)
+	return evaluation.NewScheduler(svc, opts).Run(ctx)
+}

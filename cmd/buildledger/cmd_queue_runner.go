@@ -1,0 +1,149 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/sync/errgroup"
+
+	"buildledger/adapters/bus"
+	"buildledger/commands"
+	"buildledger/projections/scheduler"
+)
+
+// queueRunner is the scheduler with its command bus, as "queue-runner"
+// runs it and "up" can embed it. Handler, if set before run, is the
+// builder worker's BuildStep handler (the integrator plugs it in).
+type queueRunner struct {
+	sched   *scheduler.Scheduler
+	bus     *bus.Bus
+	handler commands.BuildStepHandler
+}
+
+// newQueueRunner wires a scheduler to a bus: "gochannel" (in process) or
+// "postgres" (watermill-sql in the system's database, schema bus).
+func (s *system) newQueueRunner(ctx context.Context, transport string, log *slog.Logger) (*queueRunner, error) {
+	var b *bus.Bus
+	switch transport {
+	case "gochannel":
+		b = bus.NewGoChannel(bus.Options{Logger: log})
+	case "postgres":
+		var err error
+		if b, err = bus.NewPostgres(ctx, s.pool, bus.Options{Logger: log}); err != nil {
+			return nil, err
+		}
+	default:
+		return nil, fmt.Errorf("--bus %q: want gochannel or postgres", transport)
+	}
+	sched := scheduler.New(s.runtime, s.codec, b, scheduler.Options{Logger: log})
+	return &queueRunner{sched: sched, bus: b}, nil
+}
+
+// run runs the scheduler, the bus (when a handler is registered) and, with
+// machinesFile, the machines-file watcher until ctx ends.
+func (q *queueRunner) run(ctx context.Context, s *system, machinesFile string, log *slog.Logger) error {
+	defer q.bus.Close()
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return q.sched.Run(ctx) })
+	if q.handler != nil {
+		q.bus.Handle(q.handler)
+		g.Go(func() error { return q.bus.Run(ctx) })
+	}
+	if machinesFile != "" {
+		g.Go(func() error { return watchMachines(ctx, s, machinesFile, 5*time.Second, log) })
+	}
+	return g.Wait()
+}
+
+// watchMachines syncs the registered machines with file at start and
+// whenever its modification time or size changes. A bad file is logged
+// and changes nothing.
+func watchMachines(ctx context.Context, s *system, file string, every time.Duration, log *slog.Logger) error {
+	var lastMod time.Time
+	var lastSize int64 = -1
+	md := commands.NewMetadata(commands.ComponentActor("machines-file"), s.runtime)
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		fi, err := os.Stat(file)
+		switch {
+		case err != nil:
+			log.Warn("machines file", "file", file, "err", err)
+		case !fi.ModTime().Equal(lastMod) || fi.Size() != lastSize:
+			n, err := syncMachinesFile(ctx, s, md, file)
+			if err != nil {
+				log.Error("machines file not applied", "file", file, "err", err)
+			} else {
+				log.Info("machines file applied", "file", file, "changes", n)
+			}
+			lastMod, lastSize = fi.ModTime(), fi.Size()
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+	}
+}
+
+// statusHandler serves the scheduler's status as JSON at
+// /queue-runner-status and its Prometheus metrics at /metrics.
+func statusHandler(sched *scheduler.Scheduler) (http.Handler, error) {
+	reg := prometheus.NewRegistry()
+	if err := reg.Register(sched.Collector()); err != nil {
+		return nil, fmt.Errorf("register scheduler metrics: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /queue-runner-status", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(sched.Status())
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	return mux, nil
+}
+
+func runQueueRunner(ctx context.Context, a *app, args []string) error {
+	var cfg config
+	var machinesFile, transport, statusListen string
+	fs := a.newFlagSet("queue-runner", "queue-runner [--machines FILE] [--bus postgres|gochannel] [--status-listen ADDR] [flags]")
+	cfg.register(fs, false)
+	fs.StringVar(&machinesFile, "machines", "", "Nix machines file to keep the registered machines in sync with (re-read on change)")
+	fs.StringVar(&transport, "bus", "postgres", "command bus: postgres (watermill-sql, schema bus) or gochannel (in process)")
+	fs.StringVar(&statusListen, "status-listen", "127.0.0.1:9198", "address of /queue-runner-status and /metrics; empty: off")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	log := a.logger()
+	sys, err := openSystem(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer sys.Close()
+	q, err := sys.newQueueRunner(ctx, transport, log)
+	if err != nil {
+		return err
+	}
+	if statusListen != "" {
+		h, err := statusHandler(q.sched)
+		if err != nil {
+			return err
+		}
+		srv := &http.Server{Addr: statusListen, Handler: h, ReadHeaderTimeout: 10 * time.Second}
+		go func() {
+			if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				log.Error("queue-runner status server", "err", err)
+			}
+		}()
+		defer srv.Close()
+		log.Info("queue-runner status", "url", "http://"+statusListen+"/queue-runner-status")
+	}
+	return q.run(ctx, sys, machinesFile, log)
+}

@@ -44,6 +44,7 @@ func Run(t *testing.T, newStore NewStore, opts ...Options) {
 		{"ReadStream", testReadStream},
 		{"ReadAll", testReadAll},
 		{"Metadata", testMetadata},
+		{"HashChain", testHashChain},
 		{"InvalidInput", testInvalidInput},
 		{"RacingWriters", testRacingWriters},
 		{"SubscribeCatchUpAndLive", testSubscribe},
@@ -216,7 +217,12 @@ func testMetadata(t *testing.T, s events.Store) {
 	got, err := s.ReadStream(c, "md", 0, 1)
 	require.NoError(t, err)
 	require.Len(t, got, 1)
-	assert.Equal(t, ev.Metadata, got[0].Metadata)
+	want := ev.Metadata
+	want.PrevHash, want.Hash = "", ""
+	gotMD := got[0].Metadata
+	assert.Equal(t, events.RecordedHash(got[0]), gotMD.Hash, "the store seals each event with its content hash")
+	gotMD.PrevHash, gotMD.Hash = "", ""
+	assert.Equal(t, want, gotMD, "the store replaces the caller's chain fields")
 	assert.Equal(t, string(ev.Data), string(got[0].Data), "data bytes are kept exactly")
 }
 
@@ -397,5 +403,39 @@ func testConcurrentWritersSubscriber(t *testing.T, s events.Store) {
 	}
 	if err := sub.Err(); err != nil && !errors.Is(err, context.Canceled) {
 		t.Fatal(err)
+	}
+}
+
+// testHashChain checks that the store seals every event into its stream's
+// hash chain, across appends with every kind of expected revision.
+func testHashChain(t *testing.T, s events.Store) {
+	c := ctx(t)
+	_, err := s.Append(c, "chain-a", events.NoStream, Ev("T", 1), Ev("T", 2))
+	require.NoError(t, err)
+	_, err = s.Append(c, "chain-b", events.Any, Ev("T", 3))
+	require.NoError(t, err)
+	_, err = s.Append(c, "chain-a", events.Any, Ev("T", 4))
+	require.NoError(t, err)
+	_, err = s.Append(c, "chain-a", events.Exact(2), Ev("T", 5), Ev("T", 6))
+	require.NoError(t, err)
+	_, err = s.Append(c, "chain-b", events.StreamExists, Ev("T", 7))
+	require.NoError(t, err)
+	v := events.NewChainVerifier()
+	n := 0
+	for _, stream := range []string{"chain-a", "chain-b"} {
+		recs, err := s.ReadStream(c, stream, 0, 100)
+		require.NoError(t, err)
+		for _, r := range recs {
+			require.NoError(t, v.Add(r))
+			n++
+		}
+	}
+	assert.Equal(t, 7, n)
+	a, err := s.ReadStream(c, "chain-a", 0, 10)
+	require.NoError(t, err)
+	require.Len(t, a, 5)
+	assert.Empty(t, a[0].Metadata.PrevHash)
+	for i := 1; i < len(a); i++ {
+		assert.Equal(t, a[i-1].Metadata.Hash, a[i].Metadata.PrevHash, "revision %d links to %d", i, i-1)
 	}
 }

@@ -2,6 +2,7 @@ package esdb
 
 import (
 	"context"
+	"errors"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -33,7 +34,45 @@ func (s *Store) Append(ctx context.Context, stream string, expect events.Revisio
 	if len(evs) == 0 {
 		return events.AppendResult{}, fmt.Errorf("append %s: %w: no events", stream, events.ErrInvalidEvent)
 	}
-	data, sizes, err := encode(evs)
+	full := s.opts.Namespace + stream
+	for attempt := 1; ; attempt++ {
+		res, again, err := s.appendSealed(ctx, stream, full, expect, evs)
+		retry := (expect.IsAny() || expect.IsStreamExists()) && !again
+		if err != nil && retry && errors.Is(err, events.ErrWrongRevision) && attempt < maxChainRetries && ctx.Err() == nil {
+			// Another writer appended between reading the stream's tip
+			// and appending after it: read the new tip and chain again.
+			continue
+		}
+		return res, err
+	}
+}
+
+// maxChainRetries bounds how often an append with Any or StreamExists is
+// retried after losing a race for the stream's tip.
+const maxChainRetries = 20
+
+// appendSealed reads the tip of the stream, seals evs into its hash chain
+// and appends them with the exact revision the hashes were computed for.
+// again is true when evs were found already recorded: the append was a
+// retry, answered by the server's idempotency check (and not worth
+// retrying on a conflict).
+func (s *Store) appendSealed(ctx context.Context, stream, full string, expect events.Revision, evs []events.Event) (res events.AppendResult, again bool, err error) {
+	exp, first, prev, again, err := s.plan(ctx, full, expect, evs)
+	if err != nil {
+		return events.AppendResult{}, again, fmt.Errorf("append %s: %w", stream, err)
+	}
+	res, err = s.appendChunks(ctx, stream, full, exp, first, prev, evs)
+	return res, again, err
+}
+
+func (s *Store) appendChunks(ctx context.Context, stream, full string, exp esdb.ExpectedRevision, first uint64, prev string, evs []events.Event) (events.AppendResult, error) {
+	sealed := make([]events.Event, len(evs))
+	for i, ev := range evs {
+		sealed[i] = ev
+		sealed[i].Metadata = events.Seal(ev, stream, first+uint64(i), prev)
+		prev = sealed[i].Metadata.Hash
+	}
+	data, sizes, err := encode(sealed)
 	if err != nil {
 		return events.AppendResult{}, fmt.Errorf("append %s: %w", stream, err)
 	}
@@ -41,8 +80,6 @@ func (s *Store) Append(ctx context.Context, stream string, expect events.Revisio
 	if err != nil {
 		return events.AppendResult{}, fmt.Errorf("append %s: %w", stream, err)
 	}
-	full := s.opts.Namespace + stream
-	exp := toExpected(expect)
 	var res events.AppendResult
 	for i, chunk := range chunks {
 		if i > 0 {
@@ -57,6 +94,50 @@ func (s *Store) Append(ctx context.Context, stream string, expect events.Revisio
 		}
 	}
 	return res, nil
+}
+
+// plan decides where evs go in the hash chain of stream full: the expected
+// revision to append with, the revision of the first event and the hash of
+// the event before it. One read of the stream's tail; a retried append
+// (its first id is already at the tail) is planned exactly where it landed,
+// so the server answers it idempotently.
+func (s *Store) plan(ctx context.Context, full string, expect events.Revision, evs []events.Event) (exp esdb.ExpectedRevision, first uint64, prev string, again bool, err error) {
+	if n, ok := expect.Exact(); ok {
+		recs, err := s.readStream(ctx, full, esdb.Revision(n), 1)
+		if err != nil && !errors.Is(err, events.ErrStreamNotFound) {
+			return nil, 0, "", false, fmt.Errorf("read revision %d for the hash chain: %w", n, err)
+		}
+		if len(recs) == 1 {
+			prev = recs[0].Metadata.Hash
+		}
+		return esdb.Revision(n), n + 1, prev, false, nil
+	}
+	if expect.IsNoStream() {
+		return esdb.NoStream{}, 0, "", false, nil
+	}
+	tail, err := s.readBackwards(ctx, full, uint64(max(len(evs), 1)))
+	if errors.Is(err, events.ErrStreamNotFound) || err == nil && len(tail) == 0 {
+		if expect.IsStreamExists() {
+			return esdb.StreamExists{}, 0, "", false, nil
+		}
+		return esdb.NoStream{}, 0, "", false, nil
+	}
+	if err != nil {
+		return nil, 0, "", false, fmt.Errorf("read the stream's tip for the hash chain: %w", err)
+	}
+	for _, r := range tail {
+		if r.ID != evs[0].ID {
+			continue
+		}
+		// A retry: append where it landed the first time, so the server
+		// recognises the ids (or refuses a batch that only partly matches).
+		if r.Revision == 0 {
+			return esdb.NoStream{}, 0, "", true, nil
+		}
+		return esdb.Revision(r.Revision - 1), r.Revision, r.Metadata.PrevHash, true, nil
+	}
+	last := tail[0]
+	return esdb.Revision(last.Revision), last.Revision + 1, last.Metadata.Hash, false, nil
 }
 
 // encode validates evs like every store does and turns them into the
@@ -113,18 +194,6 @@ func (s *Store) split(data []esdb.EventData, sizes []int) ([][]esdb.EventData, e
 	return append(chunks, data[start:]), nil
 }
 
-func toExpected(r events.Revision) esdb.ExpectedRevision {
-	if n, ok := r.Exact(); ok {
-		return esdb.Revision(n)
-	}
-	switch {
-	case r.IsNoStream():
-		return esdb.NoStream{}
-	case r.IsStreamExists():
-		return esdb.StreamExists{}
-	}
-	return esdb.Any{}
-}
 
 func (s *Store) appendOnce(ctx context.Context, full string, exp esdb.ExpectedRevision, data []esdb.EventData) (events.AppendResult, error) {
 	var wr *esdb.WriteResult

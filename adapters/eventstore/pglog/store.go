@@ -70,7 +70,12 @@ func (s *Store) Append(ctx context.Context, stream string, expect events.Revisio
 		if !json.Valid(ev.Data) {
 			return events.AppendResult{}, fmt.Errorf("append %s: %w %s: data is not valid JSON", stream, events.ErrInvalidEvent, ev.ID)
 		}
-		md, err := json.Marshal(ev.Metadata)
+		// The hash chain is the store's: ledger.append_events seals each
+		// event (see schema/ledger/0003_hash_chain.sql), so the caller's
+		// chain fields are dropped.
+		cleared := ev.Metadata
+		cleared.PrevHash, cleared.Hash = "", ""
+		md, err := json.Marshal(cleared)
 		if err != nil {
 			return events.AppendResult{}, fmt.Errorf("append %s: metadata: %w", stream, err)
 		}

@@ -1,0 +1,106 @@
+package events_test
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"buildledger/events"
+)
+
+// chain builds a sealed log of n events over two streams, as a store would.
+func chain(n int) []events.Recorded {
+	var out []events.Recorded
+	tips := map[string]string{}
+	revs := map[string]uint64{}
+	for i := 0; i < n; i++ {
+		stream := fmt.Sprintf("s-%d", i%2)
+		ev := events.Event{ID: fmt.Sprintf("00000000-0000-7000-8000-%012d", i), Type: "T", Version: 1,
+			Data: json.RawMessage(fmt.Sprintf(`{"n": %d}`, i)), Metadata: events.Metadata{Actor: "user:a"}}
+		rev := revs[stream]
+		md := events.Seal(ev, stream, rev, tips[stream])
+		out = append(out, events.Recorded{ID: ev.ID, Type: ev.Type, Version: 1, Stream: stream, Revision: rev,
+			Position: events.At(uint64(i + 1)), Data: ev.Data, Metadata: md})
+		tips[stream], revs[stream] = md.Hash, rev+1
+	}
+	return out
+}
+
+func TestChainVerifier(t *testing.T) {
+	tests := []struct {
+		name    string
+		tamper  func(rs []events.Recorded)
+		wantPos uint64 // 0: valid
+	}{
+		{"valid", func([]events.Recorded) {}, 0},
+		{"data byte", func(rs []events.Recorded) { rs[3].Data = json.RawMessage(`{"n": 9}`) }, 4},
+		{"actor", func(rs []events.Recorded) { rs[2].Metadata.Actor = "user:mallory" }, 3},
+		{"type", func(rs []events.Recorded) { rs[5].Type = "U" }, 6},
+		{"revision", func(rs []events.Recorded) { rs[4].Revision = 7 }, 5},
+		{"no hash", func(rs []events.Recorded) { rs[1].Metadata.Hash = "" }, 2},
+		{"resealed but unlinked", func(rs []events.Recorded) {
+			r := rs[2]
+			r.Data = json.RawMessage(`{"n": 99}`)
+			r.Metadata.PrevHash = ""
+			r.Metadata.Hash = ""
+			ev := events.Event{ID: r.ID, Type: r.Type, Version: r.Version, Data: r.Data, Metadata: r.Metadata}
+			rs[2].Data, rs[2].Metadata = r.Data, events.Seal(ev, r.Stream, r.Revision, "forged")
+		}, 3},
+		{"deleted event", func(rs []events.Recorded) { copy(rs[2:], rs[3:]); rs[len(rs)-1] = rs[len(rs)-2] }, 5}, // the next event of its stream
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			rs := chain(10)
+			tc.tamper(rs)
+			v := events.NewChainVerifier()
+			var err error
+			for _, r := range rs {
+				if err = v.Add(r); err != nil {
+					break
+				}
+			}
+			if tc.wantPos == 0 {
+				require.NoError(t, err)
+				return
+			}
+			var br *events.Break
+			require.True(t, errors.As(err, &br), "got %v", err)
+			require.Equal(t, tc.wantPos, br.Position.Commit, br.Error())
+		})
+	}
+}
+
+func TestHeadHashOrder(t *testing.T) {
+	rs := chain(4)
+	a, b := events.NewChainVerifier(), events.NewChainVerifier()
+	for _, r := range rs {
+		require.NoError(t, a.Add(r))
+	}
+	for _, i := range []int{1, 0, 2, 3} {
+		require.NoError(t, b.Add(rs[i]))
+	}
+	ha, na, _ := a.Head()
+	hb, nb, _ := b.Head()
+	require.Equal(t, na, nb)
+	require.NotEqual(t, ha, hb, "the head hash depends on the order")
+}
+
+func TestContentHashFieldsMatter(t *testing.T) {
+	base := func() (string, string, int, string, uint64, []byte, events.Metadata) {
+		return "id", "T", 1, "s", 0, []byte(`{}`), events.Metadata{}
+	}
+	id, typ, v, s, rev, data, md := base()
+	h := events.ContentHash(id, typ, v, s, rev, data, md)
+	require.Len(t, h, 64)
+	require.NotEqual(t, h, events.ContentHash(id, typ, v, s, rev+1, data, md))
+	require.NotEqual(t, h, events.ContentHash(id, typ, v+1, s, rev, data, md))
+	require.NotEqual(t, h, events.ContentHash("i", "dT", v, s, rev, data, md), "length prefixes keep fields apart")
+	md2 := md
+	md2.Hash = "anything"
+	require.Equal(t, h, events.ContentHash(id, typ, v, s, rev, data, md2), "Hash itself is not covered")
+	md2.PrevHash = "x"
+	require.NotEqual(t, h, events.ContentHash(id, typ, v, s, rev, data, md2))
+}

@@ -2,8 +2,8 @@ package esdb
 
 import (
 	"context"
-	"errors"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -193,7 +193,6 @@ func (s *Store) split(data []esdb.EventData, sizes []int) ([][]esdb.EventData, e
 	}
 	return append(chunks, data[start:]), nil
 }
-
 
 func (s *Store) appendOnce(ctx context.Context, full string, exp esdb.ExpectedRevision, data []esdb.EventData) (events.AppendResult, error) {
 	var wr *esdb.WriteResult

@@ -46,6 +46,10 @@ func newApp(stdout, stderr io.Writer) *app {
 		{"events", "inspect or move the log: events tail [--stream PREFIX] [--type T], events copy --from A --to B", runEvents},
 		{"machine", "manage build machines: machine add URI [flags] | remove NAME | list | sync FILE", runMachine},
 		{"queue-runner", "run the scheduler and the command bus (--machines FILE, --bus postgres|gochannel)", runQueueRunner},
+		{"eval", "evaluate a jobset now and print a summary: eval PROJECT JOBSET [--force]", runEval},
+		{"evaluator", "run the evaluation scheduler (--max-concurrent N)", runEvaluator},
+		{"jobset", "manage jobsets: jobset create PROJECT NAME --nixexprinput I --input NAME=TYPE:VALUE ...", runJobset},
+		{"project", "manage projects: project create NAME --owner USER", runProject},
 	}
 	sort.Slice(a.commands, func(i, j int) bool { return a.commands[i].name < a.commands[j].name })
 	return a

@@ -154,34 +154,6 @@ func (s *server) jobPage(w http.ResponseWriter, r *http.Request) {
 		"Page": n, "More": len(bs) == pg.Limit, "Shield": "/job/" + pname + "/" + jname + "/" + job + "/shield"})
 }
 
-// jobLatest redirects to the newest successful build of a job.
-func (s *server) jobLatest(kind string) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		pname, jname, job := chi.URLParam(r, "project"), chi.URLParam(r, "jobset"), chi.URLParam(r, "job")
-		ok := 0
-		f := BuildFilter{Project: pname, Jobset: jname, Job: job, Status: &ok, Page: Page{Limit: 1}}
-		if kind == "latest-for" {
-			f.System = chi.URLParam(r, "system")
-		}
-		if kind == "latest-finished" {
-			f.Limit = 50
-		}
-		bs, err := s.cfg.Queries.Builds(r.Context(), f)
-		if err != nil {
-			s.fail(w, r, err)
-			return
-		}
-		for _, b := range bs {
-			if kind == "latest-finished" && !s.evalsFinished(r, b) {
-				continue
-			}
-			http.Redirect(w, r, "/build/"+strconv.FormatInt(b.ID, 10), http.StatusFound)
-			return
-		}
-		s.fail(w, r, errNotFound("successful build of job "+pname+":"+jname+":"+job))
-	}
-}
-
 // evalsFinished reports whether some evaluation of b has no unfinished
 // builds.
 func (s *server) evalsFinished(r *http.Request, b Build) bool {

@@ -73,6 +73,10 @@ var seedUsers = map[string][]string{
 
 type envOpts struct {
 	private bool
+	// live serves the handler as is with a projector goroutine running
+	// Runner.Run (as in production) instead of catching up synchronously
+	// after every request.
+	live bool
 	cfg     func(*web.Config)
 }
 
@@ -91,11 +95,27 @@ func newEnv(t *testing.T, o envOpts) *env {
 	cfg := web.Config{Queries: queries.New(pool), Commands: h, Builds: h, Tokens: tokens.New(rt), Events: store,
 		SessionKey: bytes.Repeat([]byte("k"), 32), Private: o.private, LogDir: e.logDir, StoreDir: e.storeDir,
 		GitHubSecret: "gh-secret", GiteaSecret: "gitea-secret", LoginAttempts: 1000, Clock: func() time.Time { return now }}
+	if o.live {
+		cfg.Settle = e.settle
+	}
 	if o.cfg != nil {
 		o.cfg(&cfg)
 	}
 	handler, err := web.New(cfg)
 	require.NoError(t, err)
+	if o.live {
+		e.srv = httptest.NewServer(handler)
+		t.Cleanup(e.srv.Close)
+		e.seed()
+		ctx, cancel := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		go func() { done <- runner.Run(ctx) }()
+		t.Cleanup(func() {
+			cancel()
+			require.NoError(t, <-done, "projector")
+		})
+		return e
+	}
 	// Projections run synchronously after every request in tests.
 	e.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		handler.ServeHTTP(w, r)
@@ -104,6 +124,22 @@ func newEnv(t *testing.T, o envOpts) *env {
 	t.Cleanup(e.srv.Close)
 	e.seed()
 	return e
+}
+
+// settle waits until the projector has applied the log's head.
+func (e *env) settle(ctx context.Context) error {
+	head, err := e.store.Head(ctx)
+	if err != nil {
+		return err
+	}
+	for e.runner.Stats().Position.Commit < head.Commit {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	return nil
 }
 
 func (e *env) md() events.Metadata { return events.Metadata{Actor: "user:admin"} }

@@ -107,8 +107,27 @@ type UserQueries interface {
 	APITokenByHash(ctx context.Context, hash string) (APIToken, error)
 }
 
+// StatsQueries reads the status pages, channels and counts.
+type StatsQueries interface {
+	// CountBuilds counts the builds f selects (its Page is ignored).
+	CountBuilds(ctx context.Context, f BuildFilter) (int, error)
+	// LatestSucceeded lists, per job and system, the newest successful
+	// build of the scope f selects (project, jobset, job, system).
+	LatestSucceeded(ctx context.Context, f BuildFilter) ([]Build, error)
+	// FinishedPerPeriod counts the finished builds f selects per period of
+	// step seconds, for the n periods ending at end (Unix time), oldest
+	// first.
+	FinishedPerPeriod(ctx context.Context, f BuildFilter, end, step int64, n int) ([]int, error)
+	// RunningSteps lists the steps building now.
+	RunningSteps(ctx context.Context) ([]BuildStep, error)
+	// UserJobsets lists the jobsets of the projects user owns or is a
+	// member of.
+	UserJobsets(ctx context.Context, user string) ([]JobsetOverview, error)
+}
+
 // Queries is every read the web layer makes.
 type Queries interface {
+	StatsQueries
 	ProjectQueries
 	EvalQueries
 	BuildQueries

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -147,6 +148,7 @@ func parseForm(w http.ResponseWriter, r *http.Request) error {
 // done answers a successful action: JSON body for JSON clients, a
 // redirect (303) for browsers.
 func (s *server) done(w http.ResponseWriter, r *http.Request, code int, redirect string, body map[string]any) {
+	s.settle(r)
 	if wantsJSON(r) || isJSONBody(r) {
 		if body == nil {
 			body = map[string]any{}
@@ -156,4 +158,17 @@ func (s *server) done(w http.ResponseWriter, r *http.Request, code int, redirect
 		return
 	}
 	http.Redirect(w, r, redirect, http.StatusSeeOther)
+}
+
+// settle waits, for a bounded time, until the read models show what the
+// request's commands appended.
+func (s *server) settle(r *http.Request) {
+	if s.cfg.Settle == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.SettleTimeout)
+	defer cancel()
+	if err := s.cfg.Settle(ctx); err != nil {
+		s.log.Warn("read models lag behind the log", "path", r.URL.Path, "err", err)
+	}
 }

@@ -102,6 +102,12 @@ type Config struct {
 	// secret refuses that webhook.
 	GitHubSecret string
 	GiteaSecret  string
+	// Settle, if set, waits until the read models have caught up with the
+	// head of the log. Actions call it (for at most SettleTimeout) before
+	// answering, so that the page a browser is sent to shows the change.
+	Settle func(ctx context.Context) error
+	// SettleTimeout bounds Settle (default 3 s).
+	SettleTimeout time.Duration
 	// LoginAttempts per minute and client address (default 10).
 	LoginAttempts int
 	// Clock returns the time; default time.Now.
@@ -138,6 +144,9 @@ func New(cfg Config) (http.Handler, error) {
 	}
 	if cfg.StoreDir == "" {
 		cfg.StoreDir = "/nix/store"
+	}
+	if cfg.SettleTimeout <= 0 {
+		cfg.SettleTimeout = 3 * time.Second
 	}
 	if cfg.LoginAttempts <= 0 {
 		cfg.LoginAttempts = 10
@@ -197,6 +206,8 @@ func (s *server) routes() http.Handler {
 	r.Get("/eval/{id}/errors", s.evalErrors)
 	r.Get("/eval/{id}/graph", s.evalGraph)
 	r.Get("/eval/{id}/events", s.evalEvents)
+	r.Get("/eval/{id}/job/{job}", s.evalJob)
+	r.Get("/eval/{id}/job/{job}/*", s.evalJob)
 	r.Post("/eval/{id}/restart-failed", s.evalRestart(false))
 	r.Post("/eval/{id}/restart-aborted", s.evalRestart(true))
 	r.Post("/eval/{id}/cancel", s.evalCancel)
@@ -216,6 +227,7 @@ func (s *server) routes() http.Handler {
 	r.Get("/build/{id}/step/{nr}/log/stream", s.buildLog("stream"))
 	r.Get("/build/{id}/download/{nr}/*", s.download)
 	r.Get("/build/{id}/download/{nr}", s.download)
+	r.Get("/build/{id}/output/{name}", s.outputNAR)
 	r.Post("/build/{id}/restart", s.buildAction("restart"))
 	r.Post("/build/{id}/cancel", s.buildAction("cancel"))
 	r.Post("/build/{id}/bump", s.buildAction("bump"))
@@ -223,13 +235,16 @@ func (s *server) routes() http.Handler {
 	r.Post("/build/{id}/keep/{flag}", s.buildAction("keep"))
 
 	r.Get("/job/{project}/{jobset}/{job}", s.jobPage)
-	r.Get("/job/{project}/{jobset}/{job}/latest", s.jobLatest("latest"))
-	r.Get("/job/{project}/{jobset}/{job}/latest-finished", s.jobLatest("latest-finished"))
-	r.Get("/job/{project}/{jobset}/{job}/latest-for/{system}", s.jobLatest("latest-for"))
+	s.listBuildsRoutes(r, "/project/{project}")
+	s.listBuildsRoutes(r, "/jobset/{project}/{jobset}")
+	s.listBuildsRoutes(r, "/job/{project}/{jobset}/{job}")
 	r.Get("/job/{project}/{jobset}/{job}/shield", s.jobShield)
 
 	r.Get("/queue", s.queuePage)
 	r.Get("/queue-summary", s.queueSummary)
+	r.Get("/status", s.statusPage)
+	r.Get("/dashboard", s.myDashboard)
+	r.Get("/dashboard/{user}", s.dashboard)
 	r.Get("/machines", s.machinesPage)
 	r.Get("/steps", s.stepsPage)
 	r.Get("/evals", s.allEvals)
@@ -239,6 +254,7 @@ func (s *server) routes() http.Handler {
 	r.Get("/api/jobsets", s.apiJobsets)
 	r.Get("/api/queue", s.apiQueue)
 	r.Get("/api/nrqueue", s.apiNrQueue)
+	r.Get("/api/nrbuilds", s.apiNrBuilds)
 	r.Post("/api/push", s.apiPush)
 	r.Post("/api/push-github", s.pushGitHub)
 	r.Post("/api/push-gitea", s.pushGitea)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strconv"
-	"strings"
 
 	"buildledger/web"
 )
@@ -135,44 +134,7 @@ func (db *DB) Build(ctx context.Context, id int64) (web.Build, error) {
 
 // Builds implements web.BuildQueries.
 func (db *DB) Builds(ctx context.Context, f web.BuildFilter) ([]web.Build, error) {
-	var conds []string
-	var args []any
-	add := func(cond string, v any) {
-		args = append(args, v)
-		conds = append(conds, strings.ReplaceAll(cond, "?", "$"+strconv.Itoa(len(args))))
-	}
-	if f.Project != "" {
-		add("j.project = ?", f.Project)
-	}
-	if f.Jobset != "" {
-		add("j.name = ?", f.Jobset)
-	}
-	if f.Job != "" {
-		add("b.job = ?", f.Job)
-	}
-	if f.System != "" {
-		add("b.system = ?", f.System)
-	}
-	if f.EvalID != 0 {
-		add("b.id in (select build from jobsetevalmembers where eval = ?)", f.EvalID)
-	}
-	if f.Finished != nil {
-		fin := 0
-		if *f.Finished {
-			fin = 1
-		}
-		add("b.finished = ?", fin)
-	}
-	if f.Status != nil {
-		add("b.finished = 1 and b.buildstatus = ?", *f.Status)
-	}
-	if f.Current {
-		conds = append(conds, "b.iscurrent = 1")
-	}
-	where := ""
-	if len(conds) > 0 {
-		where = " where " + strings.Join(conds, " and ")
-	}
+	where, args := buildWhere(f, nil)
 	off, lim := limit(f.Page, 100)
 	args = append(args, off, lim)
 	n := len(args)

@@ -114,16 +114,22 @@ func (db *DB) Jobset(ctx context.Context, project, name string) (web.Jobset, err
 
 // JobsetOverviews implements web.ProjectQueries.
 func (db *DB) JobsetOverviews(ctx context.Context, project string) ([]web.JobsetOverview, error) {
+	return db.jobsetOverviews(ctx, "j.project = $1", project)
+}
+
+// jobsetOverviews lists the jobsets matching cond with counts over their
+// current builds.
+func (db *DB) jobsetOverviews(ctx context.Context, cond string, arg any) ([]web.JobsetOverview, error) {
 	rows, err := db.pool.Query(ctx, `select j.name, j.project, j.description, j.checkinterval,
 		  coalesce(j.errormsg, '') <> '', j.errortime, j.fetcherrormsg, j.starttime, j.lastcheckedtime, j.triggertime, j.enabled,
 		  count(b.id), count(b.id) filter (where b.finished = 0),
 		  count(b.id) filter (where b.finished = 1 and b.buildstatus = 0),
 		  count(b.id) filter (where b.finished = 1 and b.buildstatus <> 0)
 		from jobsets j left join builds b on b.jobset_id = j.id and b.iscurrent = 1
-		where j.project = $1
-		group by j.project, j.name order by j.name`, project)
+		where `+cond+`
+		group by j.project, j.name order by j.project, j.name`, arg)
 	if err != nil {
-		return nil, fmt.Errorf("query jobsets of %s: %w", project, err)
+		return nil, fmt.Errorf("query jobset overviews (%v): %w", arg, err)
 	}
 	defer rows.Close()
 	out := []web.JobsetOverview{}

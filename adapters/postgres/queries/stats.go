@@ -1,0 +1,122 @@
+package queries
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"buildledger/web"
+)
+
+// buildWhere turns the scope fields of f (project, jobset, job, system,
+// eval, finished, status, current) into a where clause with numbered
+// parameters appended to args.
+func buildWhere(f web.BuildFilter, args []any) (string, []any) {
+	var conds []string
+	add := func(cond string, v any) {
+		args = append(args, v)
+		conds = append(conds, strings.ReplaceAll(cond, "?", "$"+strconv.Itoa(len(args))))
+	}
+	if f.Project != "" {
+		add("j.project = ?", f.Project)
+	}
+	if f.Jobset != "" {
+		add("j.name = ?", f.Jobset)
+	}
+	if f.Job != "" {
+		add("b.job = ?", f.Job)
+	}
+	if f.System != "" {
+		add("b.system = ?", f.System)
+	}
+	if f.EvalID != 0 {
+		add("b.id in (select build from jobsetevalmembers where eval = ?)", f.EvalID)
+	}
+	if f.Finished != nil {
+		fin := 0
+		if *f.Finished {
+			fin = 1
+		}
+		add("b.finished = ?", fin)
+	}
+	if f.Status != nil {
+		add("b.finished = 1 and b.buildstatus = ?", *f.Status)
+	}
+	if f.Current {
+		conds = append(conds, "b.iscurrent = 1")
+	}
+	if len(conds) == 0 {
+		return "", args
+	}
+	return " where " + strings.Join(conds, " and "), args
+}
+
+// CountBuilds implements web.StatsQueries.
+func (db *DB) CountBuilds(ctx context.Context, f web.BuildFilter) (int, error) {
+	where, args := buildWhere(f, nil)
+	var n int
+	if err := db.pool.QueryRow(ctx, `select count(*) from builds b join jobsets j on j.id = b.jobset_id`+where,
+		args...).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count builds: %w", err)
+	}
+	return n, nil
+}
+
+// LatestSucceeded implements web.StatsQueries: per job and system the
+// newest successful build (IndexFinishedSuccessfulBuilds).
+func (db *DB) LatestSucceeded(ctx context.Context, f web.BuildFilter) ([]web.Build, error) {
+	ok := 0
+	f.Status, f.Finished = &ok, nil
+	where, args := buildWhere(f, nil)
+	return db.queryBuilds(ctx, buildSelect+` where b.id in (
+		  select distinct on (b.jobset_id, b.job, b.system) b.id
+		  from builds b join jobsets j on j.id = b.jobset_id`+where+`
+		  order by b.jobset_id, b.job, b.system, b.id desc)
+		order by j.project, j.name, b.job, b.system`, args...)
+}
+
+// FinishedPerPeriod implements web.StatsQueries.
+func (db *DB) FinishedPerPeriod(ctx context.Context, f web.BuildFilter, end, step int64, n int) ([]int, error) {
+	if n <= 0 || step <= 0 {
+		return []int{}, nil
+	}
+	fin := true
+	f.Finished, f.Status = &fin, nil
+	where, args := buildWhere(f, []any{end - step*int64(n), end, step})
+	rows, err := db.pool.Query(ctx, `select (b.stoptime - $1) / $3, count(*)
+		from builds b join jobsets j on j.id = b.jobset_id`+where+` and b.stoptime > $1 and b.stoptime <= $2
+		group by 1`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("count finished builds: %w", err)
+	}
+	defer rows.Close()
+	out := make([]int, n)
+	for rows.Next() {
+		var bucket int64
+		var c int
+		if err := rows.Scan(&bucket, &c); err != nil {
+			return nil, fmt.Errorf("scan build count: %w", err)
+		}
+		// stoptime == end falls into the last period.
+		if bucket >= int64(n) {
+			bucket = int64(n) - 1
+		}
+		if bucket >= 0 {
+			out[bucket] += c
+		}
+	}
+	return out, rows.Err()
+}
+
+// RunningSteps implements web.StatsQueries (IndexBuildStepsOnBusy).
+func (db *DB) RunningSteps(ctx context.Context) ([]web.BuildStep, error) {
+	return db.querySteps(ctx, stepSelect+` where s.busy <> 0 order by b.globalpriority desc, b.id, s.stepnr`)
+}
+
+// UserJobsets implements web.StatsQueries: the overviews of the jobsets
+// of every project user owns or is a member of, in one query.
+func (db *DB) UserJobsets(ctx context.Context, user string) ([]web.JobsetOverview, error) {
+	return db.jobsetOverviews(ctx, `j.project in (select p.name from projects p where p.owner = $1
+		union select m.project from projectmembers m where m.username = $1)`, user)
+}

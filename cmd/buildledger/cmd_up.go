@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -15,18 +16,25 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"buildledger/commands"
+	"buildledger/commands/evaluation"
 	"buildledger/domain/domainerr"
 	"buildledger/domain/password"
 )
 
 func runUp(ctx context.Context, a *app, args []string) error {
 	var (
-		cfg  config
-		wopt webOptions
+		cfg          config
+		wopt         webOptions
+		ef           evalFlags
+		maxEvals     int
+		machinesFile string
 	)
 	fs := a.newFlagSet("up", "up [flags]")
 	cfg.register(fs, true)
 	wopt.register(fs)
+	ef.register(fs)
+	fs.IntVar(&maxEvals, "max-concurrent-evals", evaluation.DefaultMaxConcurrent, "most evaluations running at once")
+	fs.StringVar(&machinesFile, "machines", "", "Nix machines file of extra build machines (re-read on change); localhost is always registered")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -42,6 +50,23 @@ func runUp(ctx context.Context, a *app, args []string) error {
 	if err := sys.ensureAdmin(ctx, a); err != nil {
 		return err
 	}
+	if err := sys.ensureLocalMachine(ctx); err != nil {
+		return err
+	}
+	evals, err := sys.newEvalService(ef)
+	if err != nil {
+		return err
+	}
+	queue, err := sys.newQueueRunner(ctx, "gochannel", log)
+	if err != nil {
+		return err
+	}
+	worker, err := sys.newWorker()
+	if err != nil {
+		return err
+	}
+	defer worker.Close()
+	queue.handler = worker.Handle
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -49,6 +74,7 @@ func runUp(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
+	reg.MustRegister(queue.sched.Collector(), worker.Collector())
 
 	site, err := sys.newWeb(wopt)
 	if err != nil {
@@ -64,6 +90,10 @@ func runUp(ctx context.Context, a *app, args []string) error {
 		fmt.Fprintln(w, "ok")
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /queue-runner-status", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(queue.sched.Status())
+	})
 
 	ln, err := net.Listen("tcp", cfg.listen)
 	if err != nil {
@@ -74,6 +104,10 @@ func runUp(ctx context.Context, a *app, args []string) error {
 
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return projector.Run(ctx) })
+	g.Go(func() error {
+		return evaluation.NewScheduler(evals, evaluation.SchedulerOptions{MaxConcurrent: maxEvals, Logger: log}).Run(ctx)
+	})
+	g.Go(func() error { return queue.run(ctx, sys, machinesFile, log) })
 	g.Go(func() error {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			return err

@@ -107,6 +107,9 @@ type StepFinished struct {
 	IsNonDeterministic bool     `json:"isNonDeterministic,omitempty"`
 	Overhead           int64    `json:"overhead,omitempty"`
 	Outputs            []Output `json:"outputs,omitempty"`
+	// ReleaseName is the output's nix-support/hydra-release-name, which
+	// the build's BuildFinished carries on (added field, optional).
+	ReleaseName string `json:"releaseName,omitempty"`
 }
 
 // StepRetryScheduled records that a transiently failed step will be tried

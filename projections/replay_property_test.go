@@ -120,7 +120,14 @@ func TestLiveEqualsReplay(t *testing.T) {
 			res, err := projections.Replay(ctx, store, codec, postgres.NewSchemas(pool), readModels(), projections.ReplayOptions{Target: "replay_check"})
 			require.NoError(t, err)
 			require.True(t, res.Swapped)
-			replayed := dump(t, pool)
+			// A fresh pool: no connection of it has seen the old schema.
+			fresh, err := pgxpool.NewWithConfig(ctx, pool.Config())
+			require.NoError(t, err)
+			defer fresh.Close()
+			replayed := dump(t, fresh)
+			var inBackup int
+			require.NoError(t, fresh.QueryRow(ctx, fmt.Sprintf("select count(*) from %s.builds", res.Backup)).Scan(&inBackup))
+			require.Equal(t, len(live["builds"]), inBackup, "the old read models are kept under %s", res.Backup)
 			for table, rows := range live {
 				require.Equal(t, rows, replayed[table], "table %s differs between live and replay", table)
 			}

@@ -459,6 +459,7 @@ func (m *Model) stepFinished(e *events.StepFinished) {
 	m.stats.stepsDone++
 	m.charge(s, e.StartTime, e.StopTime)
 	s.status = e.Status
+	s.releaseName = e.ReleaseName
 	if e.BuildID != 0 {
 		s.buildID = e.BuildID
 	}
@@ -547,7 +548,7 @@ func (m *Model) finishSucceeded(b *build, s *node, start, stop, ranFor int64) {
 		size += m.narSizes[o.Path]
 	}
 	m.setFinish(b, events.BuildFinished{BuildID: b.id, Status: st, StartTime: start, StopTime: stop,
-		IsCachedBuild: ranFor != b.id, Size: size})
+		IsCachedBuild: ranFor != b.id, Size: size, ReleaseName: s.releaseName})
 }
 
 // failBuild finishes b because s failed for good with status st while

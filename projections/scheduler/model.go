@@ -109,16 +109,19 @@ type node struct {
 	preferLocal bool
 	outputs     []events.Output
 
-	phase      step.Phase
-	attempt    int
-	tries      int
-	status     int
-	retryAt    int64
-	leaseUntil int64
-	startTime  int64
-	buildID    int64 // representative build of the current attempt
-	machine    *machine
-	reserved   bool // decided here, StepDispatched not yet seen
+	phase   step.Phase
+	attempt int
+	tries   int
+	status  int
+	// releaseName is what the last successful attempt scraped from
+	// nix-support/hydra-release-name.
+	releaseName string
+	retryAt     int64
+	leaseUntil  int64
+	startTime   int64
+	buildID     int64 // representative build of the current attempt
+	machine     *machine
+	reserved    bool // decided here, StepDispatched not yet seen
 
 	inputs  []*node
 	rdeps   []*node

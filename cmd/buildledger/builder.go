@@ -75,7 +75,7 @@ func (s *system) ensureLocalMachine(ctx context.Context) error {
 	md := commands.NewMetadata(commands.ComponentActor("up"), s.runtime)
 	_, err := s.handlers.RegisterMachine(ctx, md, commands.RegisterMachine{Name: "localhost", Config: events.MachineConfig{
 		URI:               "localhost",
-		Systems:           []string{localSystem(), "builtin"},
+		Systems:           []string{hostSystem(), "builtin"},
 		MaxJobs:           runtime.NumCPU(),
 		SpeedFactor:       1,
 		SupportedFeatures: []string{"benchmark", "big-parallel", "nixos-test"},
@@ -85,13 +85,4 @@ func (s *system) ensureLocalMachine(ctx context.Context) error {
 		return fmt.Errorf("register the local builder: %w", err)
 	}
 	return nil
-}
-
-// localSystem is Nix's name for this platform, e.g. x86_64-linux.
-func localSystem() string {
-	arch := map[string]string{"amd64": "x86_64", "arm64": "aarch64", "386": "i686"}[runtime.GOARCH]
-	if arch == "" {
-		arch = runtime.GOARCH
-	}
-	return arch + "-" + runtime.GOOS
 }

@@ -69,7 +69,6 @@ func runMachine(ctx context.Context, a *app, args []string) error {
 		if err := machines.Validate(m); err != nil {
 			return err
 		}
-		m.Name = streamName(m.Name)
 		if _, err := sys.handlers.RegisterMachine(ctx, md, commands.RegisterMachine{Name: m.Name, Config: m.MachineConfig}); err != nil {
 			return err
 		}
@@ -112,10 +111,6 @@ func splitList(s string) []string {
 	}
 	return out
 }
-
-// streamName turns the name machines.ParseURI derives (host[:port]) into
-// one the Machine aggregate accepts: the port's colon becomes a dash.
-func streamName(name string) string { return strings.ReplaceAll(name, ":", "-") }
 
 // hostSystem returns the Nix system of this host, e.g. x86_64-linux.
 func hostSystem() string {
@@ -180,9 +175,6 @@ func syncMachinesFile(ctx context.Context, sys *system, md events.Metadata, file
 	want, err := machines.Parse(f, hostSystem())
 	if err != nil {
 		return 0, fmt.Errorf("machines file %s: %w", file, err)
-	}
-	for i := range want {
-		want[i].Name = streamName(want[i].Name)
 	}
 	have, err := listMachines(ctx, sys.store, sys.codec)
 	if err != nil {

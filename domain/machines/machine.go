@@ -75,7 +75,14 @@ func ParseURI(uri string) (normal, name string, err error) {
 			return "", "", fmt.Errorf("machine URI %q: %w", uri, err)
 		}
 	}
-	return u.String(), u.Host, nil
+	// The name becomes a stream name and a machine aggregate name, which
+	// allow no colon: host, or host-port (an IPv6 address's colons become
+	// dots).
+	name = strings.Trim(strings.ReplaceAll(u.Hostname(), ":", "."), ".")
+	if p := u.Port(); p != "" {
+		name += "-" + p
+	}
+	return u.String(), name, nil
 }
 
 // checkHost accepts a DNS-style host name or an IP address.

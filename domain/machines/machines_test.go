@@ -21,8 +21,8 @@ func TestParseURI(t *testing.T) {
 		{"localhost", "localhost", "localhost", ""},
 		{"ssh://builder.example.org", "ssh://builder.example.org", "builder.example.org", ""},
 		{"ssh://nix@builder", "ssh://nix@builder", "builder", ""},
-		{"ssh://nix@builder:2222", "ssh://nix@builder:2222", "builder:2222", ""},
-		{"ssh://root@[fe80::1]:22", "ssh://root@[fe80::1]:22", "[fe80::1]:22", ""},
+		{"ssh://nix@builder:2222", "ssh://nix@builder:2222", "builder-2222", ""},
+		{"ssh://root@[fe80::1]:22", "ssh://root@[fe80::1]:22", "fe80..1-22", ""},
 		{"ssh://10.0.0.7", "ssh://10.0.0.7", "10.0.0.7", ""},
 		{"nix@builder", "ssh://nix@builder", "builder", ""},
 		{"builder", "ssh://builder", "builder", ""},
@@ -73,7 +73,7 @@ bare ; ssh://other - - - 0.5
 		{Name: "localhost", MachineConfig: events.MachineConfig{
 			URI: "localhost", Systems: []string{"x86_64-linux", "builtin"}, MaxJobs: 4, SpeedFactor: 1,
 			SupportedFeatures: []string{"kvm", "nixos-test"}, Enabled: true}},
-		{Name: "big:2222", MachineConfig: events.MachineConfig{
+		{Name: "big-2222", MachineConfig: events.MachineConfig{
 			URI: "ssh://nix@big:2222", Systems: []string{"x86_64-linux", "i686-linux"}, SSHKey: "/etc/keys/id_ed25519",
 			MaxJobs: 16, SpeedFactor: 2.5, SupportedFeatures: []string{"kvm", "big-parallel"},
 			MandatoryFeatures: []string{"benchmark"}, PublicHostKey: hostKey, Enabled: true}},

@@ -16,6 +16,7 @@ import (
 	"buildledger/events"
 	"buildledger/projections"
 	"buildledger/projections/hydra"
+	"buildledger/projections/insights"
 	"buildledger/projections/ledger"
 	"buildledger/projections/tokens"
 )
@@ -107,5 +108,5 @@ func (s *system) Close() {
 // readModels is every projection that writes the read models, in the
 // order they apply a batch.
 func readModels() []projections.Projection {
-	return []projections.Projection{hydra.Projection{}, ledger.Projection{}, tokens.Projection{}}
+	return []projections.Projection{hydra.Projection{}, ledger.Projection{}, tokens.Projection{}, insights.Projection{}}
 }

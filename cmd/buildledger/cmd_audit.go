@@ -1,0 +1,256 @@
+package main
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"buildledger/events"
+)
+
+const auditUsage = `usage: buildledger audit verify [--stream S]
+       buildledger audit keygen --key FILE [--pubkey FILE]
+       buildledger audit checkpoint --key FILE [--out FILE]
+       buildledger audit prove --checkpoint FILE --pubkey FILE`
+
+// runAudit checks the log's hash chain and signs and proves checkpoints of
+// its head (docs/auditing.md).
+func runAudit(ctx context.Context, a *app, args []string) error {
+	if len(args) == 0 {
+		return errors.New(auditUsage)
+	}
+	switch args[0] {
+	case "verify":
+		return runAuditVerify(ctx, a, args[1:])
+	case "keygen":
+		return runAuditKeygen(a, args[1:])
+	case "checkpoint":
+		return runAuditCheckpoint(ctx, a, args[1:])
+	case "prove":
+		return runAuditProve(ctx, a, args[1:])
+	}
+	return fmt.Errorf("unknown audit command %q\n%s", args[0], auditUsage)
+}
+
+func runAuditVerify(ctx context.Context, a *app, args []string) error {
+	var (
+		cfg    config
+		stream string
+		asJSON bool
+	)
+	fs := a.newFlagSet("audit verify", "audit verify [--stream S] [flags]")
+	cfg.register(fs, false)
+	fs.StringVar(&stream, "stream", "", "verify only this stream")
+	fs.BoolVar(&asJSON, "json", false, "print the result as JSON")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	sys, err := openSystem(ctx, cfg, a.logger())
+	if err != nil {
+		return err
+	}
+	defer sys.Close()
+	start := time.Now()
+	res, err := events.VerifyLog(ctx, sys.store, events.VerifyOptions{Stream: stream})
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		if err := json.NewEncoder(a.stdout).Encode(res); err != nil {
+			return err
+		}
+	} else if res.Break == nil {
+		rate := float64(res.Events) / max(time.Since(start).Seconds(), 1e-6)
+		fmt.Fprintf(a.stdout, "ok: %d events verified up to position %d (%.0f events/s)\nhead hash %s\n", res.Events, res.Position.Commit, rate, res.HeadHash)
+	}
+	if res.Break != nil {
+		return fmt.Errorf("BROKEN after %d good events: %w", res.Events, res.Break)
+	}
+	return nil
+}
+
+func runAuditKeygen(a *app, args []string) error {
+	var keyFile, pubFile string
+	fs := a.newFlagSet("audit keygen", "audit keygen --key FILE [--pubkey FILE]")
+	fs.StringVar(&keyFile, "key", "", "write the private key (PEM, PKCS #8) here; it must not exist")
+	fs.StringVar(&pubFile, "pubkey", "", "write the public key (PEM, PKIX) here (default FILE.pub)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if keyFile == "" {
+		return errors.New("--key is required")
+	}
+	if pubFile == "" {
+		pubFile = keyFile + ".pub"
+	}
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return fmt.Errorf("generate key: %w", err)
+	}
+	privDER, err := x509.MarshalPKCS8PrivateKey(priv)
+	if err != nil {
+		return fmt.Errorf("encode private key: %w", err)
+	}
+	pubDER, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		return fmt.Errorf("encode public key: %w", err)
+	}
+	if err := writeNew(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: privDER}), 0o600); err != nil {
+		return err
+	}
+	if err := writeNew(pubFile, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pubDER}), 0o644); err != nil {
+		return err
+	}
+	fmt.Fprintf(a.stdout, "private key %s\npublic key  %s\n", keyFile, pubFile)
+	return nil
+}
+
+func runAuditCheckpoint(ctx context.Context, a *app, args []string) error {
+	var (
+		cfg          config
+		keyFile, out string
+	)
+	fs := a.newFlagSet("audit checkpoint", "audit checkpoint --key FILE [--out FILE] [flags]")
+	cfg.register(fs, false)
+	fs.StringVar(&keyFile, "key", "", "ed25519 private key (PEM, from audit keygen)")
+	fs.StringVar(&out, "out", "", "write the checkpoint here (default: standard output)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	key, err := readPrivateKey(keyFile)
+	if err != nil {
+		return err
+	}
+	sys, err := openSystem(ctx, cfg, a.logger())
+	if err != nil {
+		return err
+	}
+	defer sys.Close()
+	res, err := events.VerifyLog(ctx, sys.store, events.VerifyOptions{})
+	if err != nil {
+		return err
+	}
+	if res.Break != nil {
+		return fmt.Errorf("refusing to sign a broken log: %w", res.Break)
+	}
+	cp := events.NewCheckpoint(res, time.Now(), key)
+	b, err := json.MarshalIndent(cp, "", "  ")
+	if err != nil {
+		return err
+	}
+	b = append(b, '\n')
+	if out == "" {
+		_, err = a.stdout.Write(b)
+		return err
+	}
+	if err := os.WriteFile(out, b, 0o644); err != nil {
+		return fmt.Errorf("write checkpoint: %w", err)
+	}
+	fmt.Fprintf(a.stdout, "checkpoint of %d events up to position %d written to %s\n", cp.Events, cp.Position.Commit, out)
+	return nil
+}
+
+func runAuditProve(ctx context.Context, a *app, args []string) error {
+	var (
+		cfg             config
+		cpFile, pubFile string
+	)
+	fs := a.newFlagSet("audit prove", "audit prove --checkpoint FILE --pubkey FILE [flags]")
+	cfg.register(fs, false)
+	fs.StringVar(&cpFile, "checkpoint", "", "checkpoint file (from audit checkpoint)")
+	fs.StringVar(&pubFile, "pubkey", "", "the auditor's ed25519 public key (PEM)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	raw, err := os.ReadFile(cpFile)
+	if err != nil {
+		return fmt.Errorf("read checkpoint: %w", err)
+	}
+	var cp events.Checkpoint
+	if err := json.Unmarshal(raw, &cp); err != nil {
+		return fmt.Errorf("read checkpoint %s: %w", cpFile, err)
+	}
+	pub, err := readPublicKey(pubFile)
+	if err != nil {
+		return err
+	}
+	if err := cp.CheckSignature(pub); err != nil {
+		return err
+	}
+	sys, err := openSystem(ctx, cfg, a.logger())
+	if err != nil {
+		return err
+	}
+	defer sys.Close()
+	if _, err := events.ProveCheckpoint(ctx, sys.store, cp, pub); err != nil {
+		return err
+	}
+	fmt.Fprintf(a.stdout, "proved: the log still holds the same %d events up to position %d as signed at %s\n", cp.Events, cp.Position.Commit, cp.Time.Format(time.RFC3339))
+	return nil
+}
+
+func writeNew(path string, b []byte, mode os.FileMode) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return f.Close()
+}
+
+func readPEM(path, what string) ([]byte, error) {
+	if path == "" {
+		return nil, fmt.Errorf("no %s file given", what)
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", what, err)
+	}
+	block, _ := pem.Decode(raw)
+	if block == nil {
+		return nil, fmt.Errorf("read %s %s: not PEM", what, path)
+	}
+	return block.Bytes, nil
+}
+
+func readPrivateKey(path string) (ed25519.PrivateKey, error) {
+	der, err := readPEM(path, "private key")
+	if err != nil {
+		return nil, err
+	}
+	k, err := x509.ParsePKCS8PrivateKey(der)
+	if err != nil {
+		return nil, fmt.Errorf("read private key %s: %w", path, err)
+	}
+	key, ok := k.(ed25519.PrivateKey)
+	if !ok {
+		return nil, fmt.Errorf("read private key %s: %T is not an ed25519 key", path, k)
+	}
+	return key, nil
+}
+
+func readPublicKey(path string) (ed25519.PublicKey, error) {
+	der, err := readPEM(path, "public key")
+	if err != nil {
+		return nil, err
+	}
+	k, err := x509.ParsePKIXPublicKey(der)
+	if err != nil {
+		return nil, fmt.Errorf("read public key %s: %w", path, err)
+	}
+	key, ok := k.(ed25519.PublicKey)
+	if !ok {
+		return nil, fmt.Errorf("read public key %s: %T is not an ed25519 key", path, k)
+	}
+	return key, nil
+}

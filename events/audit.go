@@ -1,0 +1,169 @@
+package events
+
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+)
+
+// VerifyOptions tunes VerifyLog.
+type VerifyOptions struct {
+	// Stream, if set, verifies only this stream's chain (from its first
+	// event); the head hash then covers only that stream.
+	Stream string
+	// Until, if not Start, stops after the event at this position.
+	Until Position
+	// PageSize is how many events are read per call. Default 5000.
+	PageSize int
+	// OnProgress, if set, is called after each page.
+	OnProgress func(events uint64, last Position)
+}
+
+// VerifyResult is what VerifyLog found.
+type VerifyResult struct {
+	// Events is how many events were verified.
+	Events uint64
+	// Position is the position of the last verified event.
+	Position Position
+	// HeadHash is the running hash over the verified events (NextHeadHash).
+	HeadHash string
+	// Break is the first broken link, or nil when the chain holds.
+	Break *Break
+}
+
+// VerifyLog walks the log (or one stream) in order and checks the hash
+// chain of every event with a ChainVerifier. A broken chain is reported in
+// the result, not as an error; errors are failures to read.
+func VerifyLog(ctx context.Context, store Store, opts VerifyOptions) (VerifyResult, error) {
+	if opts.PageSize <= 0 {
+		opts.PageSize = 5000
+	}
+	v := NewChainVerifier()
+	var res VerifyResult
+	done := func() VerifyResult {
+		res.HeadHash, res.Events, res.Position = v.Head()
+		return res
+	}
+	add := func(batch []Recorded) (stop bool) {
+		for _, r := range batch {
+			if !opts.Until.IsStart() && opts.Until.Less(r.Position) {
+				return true
+			}
+			if err := v.Add(r); err != nil {
+				var br *Break
+				if errors.As(err, &br) {
+					res.Break = br
+				}
+				return true
+			}
+		}
+		return false
+	}
+	if opts.Stream != "" {
+		for from := uint64(0); ; {
+			batch, err := store.ReadStream(ctx, opts.Stream, from, opts.PageSize)
+			if err != nil {
+				return done(), fmt.Errorf("verify %s: %w", opts.Stream, err)
+			}
+			if len(batch) == 0 || add(batch) {
+				return done(), nil
+			}
+			from = batch[len(batch)-1].Revision + 1
+			if opts.OnProgress != nil {
+				_, n, last := v.Head()
+				opts.OnProgress(n, last)
+			}
+		}
+	}
+	for after := Start; ; {
+		batch, err := store.ReadAll(ctx, after, opts.PageSize)
+		if err != nil {
+			return done(), fmt.Errorf("verify the log after %d: %w", after.Commit, err)
+		}
+		if len(batch) == 0 || add(batch) {
+			return done(), nil
+		}
+		after = batch[len(batch)-1].Position
+		if opts.OnProgress != nil {
+			_, n, last := v.Head()
+			opts.OnProgress(n, last)
+		}
+	}
+}
+
+// Checkpoint is an auditor's signed statement of the log's head: the log
+// held Events events up to Position, and their running head hash was
+// HeadHash, at Time. Anyone with the public key can later check that the
+// log still begins with exactly those events (ProveCheckpoint).
+type Checkpoint struct {
+	Position Position  `json:"position"`
+	Events   uint64    `json:"events"`
+	HeadHash string    `json:"headHash"`
+	Time     time.Time `json:"time"`
+	// PublicKey is the hex ed25519 key that signed, for reference only:
+	// a proof uses the key the auditor trusts, never this field.
+	PublicKey string `json:"publicKey"`
+	// Signature is the hex ed25519 signature of SignedBytes.
+	Signature string `json:"signature"`
+}
+
+// SignedBytes is the exact message a checkpoint's signature covers.
+func (c Checkpoint) SignedBytes() []byte {
+	s := "buildledger-checkpoint-v1\n" +
+		strconv.FormatUint(c.Position.Commit, 10) + "\n" +
+		strconv.FormatUint(c.Position.Prepare, 10) + "\n" +
+		strconv.FormatUint(c.Events, 10) + "\n" +
+		c.HeadHash + "\n" +
+		c.Time.UTC().Format(time.RFC3339Nano) + "\n"
+	return []byte(s)
+}
+
+// NewCheckpoint signs the head described by res at time now.
+func NewCheckpoint(res VerifyResult, now time.Time, key ed25519.PrivateKey) Checkpoint {
+	c := Checkpoint{Position: res.Position, Events: res.Events, HeadHash: res.HeadHash, Time: now.UTC().Truncate(time.Microsecond)}
+	c.PublicKey = hex.EncodeToString(key.Public().(ed25519.PublicKey))
+	c.Signature = hex.EncodeToString(ed25519.Sign(key, c.SignedBytes()))
+	return c
+}
+
+// ErrProofFailed means the log does not match a checkpoint.
+var ErrProofFailed = errors.New("the log does not match the checkpoint")
+
+// CheckSignature reports whether c was signed by pub.
+func (c Checkpoint) CheckSignature(pub ed25519.PublicKey) error {
+	sig, err := hex.DecodeString(c.Signature)
+	if err != nil || !ed25519.Verify(pub, c.SignedBytes(), sig) {
+		return fmt.Errorf("checkpoint signature does not verify with the given public key")
+	}
+	return nil
+}
+
+// ProveCheckpoint checks the signature of c with pub, then replays the
+// log up to c.Position and checks the hash chain, the number of events and
+// the head hash. A nil error proves that the log has not been rewritten up
+// to the checkpoint; the result describes what was read.
+func ProveCheckpoint(ctx context.Context, store Store, c Checkpoint, pub ed25519.PublicKey) (VerifyResult, error) {
+	if err := c.CheckSignature(pub); err != nil {
+		return VerifyResult{}, err
+	}
+	if c.Position.IsStart() {
+		return VerifyResult{HeadHash: c.HeadHash}, nil
+	}
+	res, err := VerifyLog(ctx, store, VerifyOptions{Until: c.Position})
+	if err != nil {
+		return res, err
+	}
+	switch {
+	case res.Break != nil:
+		return res, fmt.Errorf("%w: %v", ErrProofFailed, res.Break)
+	case res.Events != c.Events || res.Position != c.Position:
+		return res, fmt.Errorf("%w: %d events up to position %d, the checkpoint has %d up to %d", ErrProofFailed, res.Events, res.Position.Commit, c.Events, c.Position.Commit)
+	case res.HeadHash != c.HeadHash:
+		return res, fmt.Errorf("%w: head hash %s, the checkpoint has %s", ErrProofFailed, res.HeadHash, c.HeadHash)
+	}
+	return res, nil
+}

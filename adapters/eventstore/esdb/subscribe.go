@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
@@ -21,53 +20,22 @@ func (s *Store) SubscribeAll(ctx context.Context, after events.Position, filter 
 	if _, err := s.current(); err != nil {
 		return nil, fmt.Errorf("subscribe: %w", err)
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	sub := &subscription{ch: make(chan events.Recorded, s.opts.BatchSize), cancel: cancel, done: make(chan struct{})}
-	go sub.run(ctx, s, after, filter)
-	return sub, nil
-}
-
-type subscription struct {
-	ch     chan events.Recorded
-	cancel context.CancelFunc
-	done   chan struct{}
-	mu     sync.Mutex
-	err    error
-}
-
-func (sub *subscription) Events() <-chan events.Recorded { return sub.ch }
-
-func (sub *subscription) Err() error {
-	sub.mu.Lock()
-	defer sub.mu.Unlock()
-	return sub.err
-}
-
-func (sub *subscription) Close() error {
-	sub.cancel()
-	<-sub.done
-	return nil
-}
-
-func (sub *subscription) setErr(err error) {
-	sub.mu.Lock()
-	sub.err = fmt.Errorf("subscription: %w", err)
-	sub.mu.Unlock()
+	return events.StartFeed(ctx, s.opts.BatchSize, func(ctx context.Context, f *events.Feed) error {
+		return run(ctx, f, s, after, filter)
+	}), nil
 }
 
 // run subscribes, delivers, and resubscribes from the last delivered
 // position whenever the subscription drops, until ctx ends or an error
 // that retrying cannot fix.
-func (sub *subscription) run(ctx context.Context, s *Store, cursor events.Position, filter events.Filter) {
-	defer close(sub.done)
-	defer close(sub.ch)
+func run(ctx context.Context, f *events.Feed, s *Store, cursor events.Position, filter events.Filter) error {
 	opts := esdb.SubscribeToAllOptions{Filter: s.serverFilter(filter)}
 	backoff := s.opts.RetryMin
 	for attempt := 0; ; attempt++ {
 		if attempt > 0 {
 			select {
 			case <-ctx.Done():
-				return
+				return nil
 			case <-time.After(backoff):
 			}
 			backoff = min(2*backoff, s.opts.RetryMax)
@@ -84,11 +52,10 @@ func (sub *subscription) run(ctx context.Context, s *Store, cursor events.Positi
 		})
 		if err != nil {
 			if ctx.Err() != nil {
-				return
+				return nil
 			}
 			if permanent(err) {
-				sub.setErr(err)
-				return
+				return err
 			}
 			s.log.Warn("esdb: subscribe failed; retrying", "after", cursor, "backoff", backoff, "err", err)
 			continue
@@ -97,17 +64,16 @@ func (sub *subscription) run(ctx context.Context, s *Store, cursor events.Positi
 			s.log.Info("esdb: resubscribed", "after", cursor)
 		}
 		var delivered bool
-		cursor, delivered, err = sub.pump(ctx, s, es, cursor, filter)
+		cursor, delivered, err = pump(ctx, f, s, es, cursor, filter)
 		es.Close()
 		if delivered {
 			backoff = s.opts.RetryMin
 		}
 		if ctx.Err() != nil {
-			return
+			return nil
 		}
 		if err != nil {
-			sub.setErr(err)
-			return
+			return err
 		}
 		s.log.Warn("esdb: subscription dropped; resubscribing", "after", cursor)
 	}
@@ -116,7 +82,7 @@ func (sub *subscription) run(ctx context.Context, s *Store, cursor events.Positi
 // pump delivers events of es until it drops. It returns the position of
 // the last event delivered or skipped, whether any was, and an error only
 // for a failure that resubscribing cannot fix.
-func (sub *subscription) pump(ctx context.Context, s *Store, es *esdb.Subscription, cursor events.Position, filter events.Filter) (events.Position, bool, error) {
+func pump(ctx context.Context, f *events.Feed, s *Store, es *esdb.Subscription, cursor events.Position, filter events.Filter) (events.Position, bool, error) {
 	delivered := false
 	for {
 		ev := es.Recv()
@@ -136,12 +102,8 @@ func (sub *subscription) pump(ctx context.Context, s *Store, es *esdb.Subscripti
 			if err != nil {
 				return cursor, delivered, err
 			}
-			if ok && filter.Match(rec) {
-				select {
-				case sub.ch <- rec:
-				case <-ctx.Done():
-					return cursor, delivered, nil
-				}
+			if ok && filter.Match(rec) && !f.Send(ctx, rec) {
+				return cursor, delivered, nil
 			}
 			cursor, delivered = p, true
 		}

@@ -3,8 +3,6 @@ package pglog
 import (
 	"context"
 	"errors"
-	"fmt"
-	"sync"
 	"time"
 
 	"buildledger/events"
@@ -14,74 +12,32 @@ import (
 // batches after its cursor; when caught up it waits for a NOTIFY from an
 // append or for the poll interval, whichever comes first.
 func (s *Store) SubscribeAll(ctx context.Context, after events.Position, filter events.Filter) (events.Subscription, error) {
-	ctx, cancel := context.WithCancel(ctx)
-	sub := &subscription{ch: make(chan events.Recorded, s.opts.BatchSize), cancel: cancel, done: make(chan struct{})}
-	wake := make(chan struct{}, 1)
-	go s.listen(ctx, wake)
-	go sub.run(ctx, s, after, filter, wake)
-	return sub, nil
-}
-
-type subscription struct {
-	ch     chan events.Recorded
-	cancel context.CancelFunc
-	done   chan struct{}
-	mu     sync.Mutex
-	err    error
-}
-
-func (sub *subscription) Events() <-chan events.Recorded { return sub.ch }
-
-func (sub *subscription) Err() error {
-	sub.mu.Lock()
-	defer sub.mu.Unlock()
-	return sub.err
-}
-
-func (sub *subscription) Close() error {
-	sub.cancel()
-	<-sub.done
-	return nil
-}
-
-func (sub *subscription) run(ctx context.Context, s *Store, cursor events.Position, filter events.Filter, wake <-chan struct{}) {
-	defer close(sub.done)
-	defer close(sub.ch)
-	for {
-		batch, err := s.ReadAll(ctx, cursor, s.opts.BatchSize)
-		if err != nil {
-			if ctx.Err() == nil {
-				sub.setErr(err)
+	return events.StartFeed(ctx, s.opts.BatchSize, func(ctx context.Context, f *events.Feed) error {
+		wake := make(chan struct{}, 1)
+		go s.listen(ctx, wake)
+		cursor := after
+		for {
+			batch, err := s.ReadAll(ctx, cursor, s.opts.BatchSize)
+			if err != nil {
+				return err
 			}
-			return
-		}
-		for _, r := range batch {
-			cursor = r.Position
-			if !filter.Match(r) {
+			for _, r := range batch {
+				cursor = r.Position
+				if filter.Match(r) && !f.Send(ctx, r) {
+					return nil
+				}
+			}
+			if len(batch) == s.opts.BatchSize {
 				continue
 			}
 			select {
-			case sub.ch <- r:
 			case <-ctx.Done():
-				return
+				return nil
+			case <-wake:
+			case <-time.After(s.opts.PollInterval):
 			}
 		}
-		if len(batch) == s.opts.BatchSize {
-			continue
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-wake:
-		case <-time.After(s.opts.PollInterval):
-		}
-	}
-}
-
-func (sub *subscription) setErr(err error) {
-	sub.mu.Lock()
-	sub.err = fmt.Errorf("subscription: %w", err)
-	sub.mu.Unlock()
+	}), nil
 }
 
 // listen turns NOTIFYs into wake-ups. It is only a hint: if it fails, the

@@ -83,6 +83,7 @@ type Worker struct {
 	ssh     *sshPool
 	metrics *metrics
 	log     *slog.Logger
+	spares  spares
 
 	ctx     context.Context
 	cancel  context.CancelFunc
@@ -136,6 +137,7 @@ func New(cfg Config) (*Worker, error) {
 		log:     cfg.Logger,
 		ctx:     ctx,
 		cancel:  cancel,
+		spares:  spares{ready: map[string]*spare{}, busy: map[string]bool{}},
 	}
 	if w.root == "" {
 		w.root = "/"
@@ -148,6 +150,7 @@ func New(cfg Config) (*Worker, error) {
 func (w *Worker) Close() error {
 	w.cancel()
 	w.running.Wait()
+	w.closeSpares()
 	w.ssh.close()
 	return nil
 }

@@ -64,8 +64,10 @@ func (e *outputTooLargeError) Error() string {
 // copyOutputs copies the outputs' closure from the machine into the
 // local store (what the local store lacks of it) and returns the infos of
 // the whole closure, references first. An output over maxOutput (when
-// positive) is an *outputTooLargeError and nothing is copied.
-func (w *Worker) copyOutputs(ctx context.Context, client *serve.Client, outputs []events.Output, maxOutput int64) ([]serve.PathInfo, error) {
+// positive) is an *outputTooLargeError and nothing is copied. With
+// sameStore the machine builds in the local store and nothing needs
+// copying.
+func (w *Worker) copyOutputs(ctx context.Context, client *serve.Client, outputs []events.Output, maxOutput int64, sameStore bool) ([]serve.PathInfo, error) {
 	paths := make([]string, len(outputs))
 	for i, o := range outputs {
 		paths[i] = o.Path
@@ -91,6 +93,9 @@ func (w *Worker) copyOutputs(ctx context.Context, client *serve.Client, outputs 
 		return nil, err
 	}
 	infos = topoOrder(infos)
+	if sameStore {
+		return infos, nil
+	}
 	valid, err := w.store.ValidPaths(ctx, closure)
 	if err != nil {
 		return nil, fmt.Errorf("local validity: %w", err)

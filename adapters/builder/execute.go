@@ -17,6 +17,7 @@ import (
 	"buildledger/adapters/nix/serve"
 	"buildledger/adapters/ssh"
 	"buildledger/commands"
+	"buildledger/domain/machine"
 	"buildledger/domain/nixsupport"
 	"buildledger/domain/status"
 	"buildledger/domain/streams"
@@ -109,17 +110,11 @@ func (w *Worker) execute(ctx context.Context, c commands.BuildStep) (res Result)
 		return failure(&res, status.Aborted, "inputs of %s: %v", c.DrvPath, err)
 	}
 
-	l, err := w.open(ctx, c.Machine, c.MachineConfig, log)
-	if err != nil {
-		return failure(&res, status.Aborted, "%v", err)
+	l, client, msg := w.connect(ctx, c, log)
+	if l == nil {
+		return failure(&res, status.Aborted, "%s", msg)
 	}
 	defer l.abort()
-	client, err := serve.NewClient(ctx, l)
-	if err != nil {
-		exitErr := l.abort()
-		return failure(&res, status.Aborted, "%s", connectError(c.Machine, err, exitErr, log.tail.String()))
-	}
-	client.SpoolDir = w.cfg.SpoolDir
 
 	var overhead time.Duration
 	t0 := time.Now()
@@ -151,7 +146,8 @@ func (w *Worker) execute(ctx context.Context, c commands.BuildStep) (res Result)
 	outputs := outputsOf(d, br)
 	res.Finished.Outputs = outputs
 	t1 := time.Now()
-	infos, err := w.copyOutputs(ctx, client, outputs, lim.maxOutput)
+	sameStore := c.MachineConfig.URI == machine.Localhost && c.MachineConfig.Store == w.cfg.LocalStore
+	infos, err := w.copyOutputs(ctx, client, outputs, lim.maxOutput, sameStore)
 	var tooBig *outputTooLargeError
 	if errors.As(err, &tooBig) {
 		_ = l.finish()
@@ -161,11 +157,18 @@ func (w *Worker) execute(ctx context.Context, c commands.BuildStep) (res Result)
 	if err != nil {
 		return failure(&res, status.Aborted, "copy outputs from %s: %s", c.Machine, sessionError(err, l, log))
 	}
-	if err := l.finish(); err != nil {
-		w.log.Warn("serve session ended with an error after the build", "machine", c.Machine, "err", err)
-	}
 	overhead += time.Since(t1)
 	res.Finished.Overhead = overhead.Milliseconds()
+
+	// The session ends (and its log with it) while the outputs are
+	// uploaded and scanned.
+	ended := make(chan error, 1)
+	go func() { ended <- l.finish() }()
+	defer func() {
+		if err := <-ended; err != nil {
+			w.log.Warn("serve session ended with an error after the build", "machine", c.Machine, "err", err)
+		}
+	}()
 
 	if w.cfg.Cache != nil {
 		uploads, err := w.upload(ctx, c, outputs, infos)

@@ -37,7 +37,7 @@ var nixArgs = []string{"--option", "substituters", "", "--option", "sandbox-path
 // env is a worker over a real Postgres log, a chroot local store, a log
 // store and a signed file:// binary cache.
 type env struct {
-	t      *testing.T
+	t      testing.TB
 	rt     *commands.Runtime
 	store  events.Store
 	logs   *logstore.Store
@@ -62,7 +62,7 @@ func requireNix(t testing.TB) {
 	}
 }
 
-func newEnv(t *testing.T, o envOptions) *env {
+func newEnv(t testing.TB, o envOptions) *env {
 	t.Helper()
 	requireNix(t)
 	store := pglog.New(pgtest.NewPool(t), pglog.Options{})
@@ -160,7 +160,7 @@ func (e *env) drvs(names ...string) map[string]string {
 const localMachine = "local"
 
 // localhost returns a localhost machine building into its own chroot store.
-func localhost(t *testing.T) events.MachineConfig {
+func localhost(t testing.TB) events.MachineConfig {
 	return events.MachineConfig{URI: "localhost", Systems: []string{"x86_64-linux"}, MaxJobs: 2, SpeedFactor: 1,
 		Store: filepath.Join(t.TempDir(), "builder"), Enabled: true}
 }

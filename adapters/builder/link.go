@@ -33,8 +33,11 @@ type link struct {
 	wait       func() error
 	kill       func()
 	logDone    <-chan struct{}
-	closeOnce  sync.Once
-	closeErr   error
+	// exited is closed when the command has exited (local links only;
+	// nil otherwise).
+	exited    <-chan struct{}
+	closeOnce sync.Once
+	closeErr  error
 }
 
 // Read reads the command's stdout.
@@ -163,6 +166,7 @@ func openLocal(ctx context.Context, bin string, args []string, logw io.Writer) (
 		},
 		// exec.Cmd.Wait returns after the stderr copier is done.
 		logDone: done,
+		exited:  done,
 	}, nil
 }
 

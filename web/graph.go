@@ -126,7 +126,7 @@ func (s *server) graphFor(w http.ResponseWriter, r *http.Request, evalID int64, 
 	}
 	tree := buildGraphTree(nodes, edges, roots)
 	s.respond(w, r, map[string]any{"nodes": nodes, "edges": edges}, "graph",
-		map[string]any{"Title": title, "Back": back, "Tree": tree, "NrNodes": len(nodes)})
+		map[string]any{"Title": title, "Back": back, "Tree": tree, "NrNodes": len(nodes), "SVG": graphSVG(nodes, edges, roots)})
 }
 
 func (s *server) evalGraph(w http.ResponseWriter, r *http.Request) {

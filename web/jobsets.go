@@ -280,7 +280,6 @@ func (s *server) jobsetForm(w http.ResponseWriter, r *http.Request) {
 	if jname == "" {
 		data["New"] = true
 		data["Jobset"] = Jobset{Project: pname, Enabled: 1, Visible: true, KeepNr: 3, CheckInterval: 300, SchedulingShares: 100}
-		data["InputsText"] = "src git https://example.org/repo.git"
 	} else {
 		j, err := s.cfg.Queries.Jobset(r.Context(), pname, jname)
 		if err != nil {

@@ -168,7 +168,7 @@ func TestProductsAndMetrics(t *testing.T) {
 		{BuildID: res.Started.BuildID, Name: "lineCoverage", Value: 18, Unit: "%"},
 		{BuildID: res.Started.BuildID, Name: "runtime", Value: 1.5, Unit: "s"},
 	}, res.Metrics)
-	require.Equal(t, "my-release-1.0", res.ReleaseName)
+	require.Equal(t, "my-release-1.0", res.Finished.ReleaseName)
 	types, _ := e.stepEvents(d["products"])
 	require.Equal(t, []string{"StepQueued", "StepDispatched", "StepStarted", "StepLogStored", "OutputUploaded",
 		"ProductScraped", "ProductScraped", "MetricScraped", "MetricScraped", "StepFinished"}, types)

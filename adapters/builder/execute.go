@@ -271,7 +271,7 @@ func (w *Worker) scrape(ctx context.Context, c commands.BuildStep, outputs []eve
 	if len(sr.Skipped) > 0 {
 		w.log.Info("nix-support lines skipped", "drv", c.DrvPath, "count", len(sr.Skipped))
 	}
-	res.ReleaseName = sr.ReleaseName
+	res.Finished.ReleaseName = sr.ReleaseName
 	if sr.Failed && res.Finished.Status == int(status.Success) {
 		res.Finished.Status = int(nixsupport.BuildStatus(true))
 	}

@@ -108,9 +108,6 @@ type Result struct {
 	Products []events.ProductScraped
 	Metrics  []events.MetricScraped
 	Finished events.StepFinished
-	// ReleaseName is the output's nix-support/hydra-release-name, for the
-	// build's BuildFinished.
-	ReleaseName string
 	// Skipped describes the nix-support lines that were not used.
 	Skipped []string
 }

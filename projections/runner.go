@@ -49,6 +49,8 @@ type Runner struct {
 
 	mu    sync.Mutex
 	stats Progress
+	// promoted records the Promoters already published by this runner.
+	promoted map[string]bool
 }
 
 // NewRunner returns a runner for projections. Their names must be unique.
@@ -101,6 +103,9 @@ func (r *Runner) Run(ctx context.Context) error {
 		}
 		if n > 0 {
 			continue
+		}
+		if err := r.promote(ctx); err != nil {
+			return err
 		}
 		if r.reachedUntil() {
 			return nil
@@ -158,9 +163,27 @@ func (r *Runner) CatchUp(ctx context.Context) (int64, error) {
 			return total, err
 		}
 		if n == 0 || r.reachedUntil() || !r.Stats().Position.Less(head) {
-			return total, nil
+			return total, r.promote(ctx)
 		}
 	}
+}
+
+// promote publishes every Promoter not yet published by this runner.
+func (r *Runner) promote(ctx context.Context) error {
+	for _, p := range r.projections {
+		pr, ok := p.(Promoter)
+		if !ok || r.promoted[CheckpointName(p)] {
+			continue
+		}
+		if err := r.db.InTx(ctx, func(tx Tx) error { return pr.Promote(ctx, tx) }); err != nil {
+			return fmt.Errorf("promote %s: %w", CheckpointName(p), err)
+		}
+		if r.promoted == nil {
+			r.promoted = map[string]bool{}
+		}
+		r.promoted[CheckpointName(p)] = true
+	}
+	return nil
 }
 
 func (r *Runner) reachedUntil() bool {

@@ -77,7 +77,7 @@ type envOpts struct {
 	// Runner.Run (as in production) instead of catching up synchronously
 	// after every request.
 	live bool
-	cfg     func(*web.Config)
+	cfg  func(*web.Config)
 }
 
 func newEnv(t *testing.T, o envOpts) *env {

@@ -32,6 +32,12 @@ func runReplay(ctx context.Context, a *app, args []string) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
+	if only != "" && until == "" && target == "" {
+		// A blue/green projection is rebuilt in place beside the others.
+		if handled, err := replayOne(ctx, a, cfg, only, ""); handled {
+			return err
+		}
+	}
 	ps := readModels()
 	if only != "" {
 		var found []projections.Projection

@@ -15,6 +15,7 @@ import (
 	"buildledger/commands"
 	"buildledger/events"
 	"buildledger/projections"
+	"buildledger/projections/analytics"
 	"buildledger/projections/hydra"
 	"buildledger/projections/insights"
 	"buildledger/projections/ledger"
@@ -108,5 +109,6 @@ func (s *system) Close() {
 // readModels is every projection that writes the read models, in the
 // order they apply a batch.
 func readModels() []projections.Projection {
-	return []projections.Projection{hydra.Projection{}, ledger.Projection{}, tokens.Projection{}, insights.Projection{}}
+	return []projections.Projection{hydra.Projection{}, ledger.Projection{}, tokens.Projection{}, insights.Projection{},
+		analytics.QueueWait{}, analytics.BuildDuration{}}
 }

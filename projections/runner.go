@@ -51,6 +51,11 @@ type Runner struct {
 	stats Progress
 	// promoted records the Promoters already published by this runner.
 	promoted map[string]bool
+
+	// prefetch, when not nil, delivers the batch after prefetchAfter,
+	// read while the previous batch was applied.
+	prefetch      chan fetched
+	prefetchAfter events.Position
 }
 
 // NewRunner returns a runner for projections. Their names must be unique.
@@ -212,31 +217,27 @@ func (r *Runner) Step(ctx context.Context) (int, error) {
 				from = cp
 			}
 		}
-		recs, err := r.store.ReadAll(ctx, from, r.opts.BatchSize)
-		if err != nil {
-			return err
+		var f fetched
+		if r.prefetch != nil && r.prefetchAfter == from {
+			f = <-r.prefetch
+		} else {
+			f = r.read(ctx, from)
 		}
-		if !r.opts.Until.IsStart() {
-			for i, rec := range recs {
-				if r.opts.Until.Less(rec.Position) {
-					recs = recs[:i]
-					break
-				}
-			}
+		r.prefetch = nil
+		if f.err != nil {
+			return f.err
 		}
-		if len(recs) == 0 {
+		batch := f.batch
+		if len(batch) == 0 {
 			last = from
 			return nil
 		}
-		batch := make([]Event, len(recs))
-		for i, rec := range recs {
-			batch[i] = Event{Recorded: rec}
-			batch[i].Payload, batch[i].DecodeErr = r.codec.Decode(rec)
-			if batch[i].DecodeErr != nil {
-				skipped++
-				r.opts.Logger.Warn("projections: skipping event that cannot be decoded",
-					"id", rec.ID, "type", rec.Type, "stream", rec.Stream, "position", rec.Position.Commit, "err", batch[i].DecodeErr)
-			}
+		skipped = f.skipped
+		if len(batch) == r.opts.BatchSize {
+			// Read and decode the next batch while this one is applied.
+			r.prefetchAfter = batch[len(batch)-1].Position
+			r.prefetch = make(chan fetched, 1)
+			go func(ch chan<- fetched, after events.Position) { ch <- r.read(ctx, after) }(r.prefetch, r.prefetchAfter)
 		}
 		for i, p := range r.projections {
 			start := 0
@@ -249,11 +250,11 @@ func (r *Runner) Step(ctx context.Context) (int, error) {
 			if err := p.Apply(ctx, tx, batch[start:]); err != nil {
 				return fmt.Errorf("projection %s: %w", p.Name(), err)
 			}
-			if err := saveCheckpoint(ctx, tx, p, recs[len(recs)-1].Position, len(batch)-start); err != nil {
+			if err := saveCheckpoint(ctx, tx, p, batch[len(batch)-1].Position, len(batch)-start); err != nil {
 				return err
 			}
 		}
-		n, last = len(recs), recs[len(recs)-1].Position
+		n, last = len(batch), batch[len(batch)-1].Position
 		return nil
 	})
 	if err != nil {
@@ -270,6 +271,40 @@ func (r *Runner) Step(ctx context.Context) (int, error) {
 		r.opts.OnBatch(st)
 	}
 	return n, nil
+}
+
+// fetched is a batch read from the log and decoded.
+type fetched struct {
+	batch   []Event
+	skipped int64
+	err     error
+}
+
+// read reads and decodes the batch after position after, cut at Until.
+func (r *Runner) read(ctx context.Context, after events.Position) fetched {
+	recs, err := r.store.ReadAll(ctx, after, r.opts.BatchSize)
+	if err != nil {
+		return fetched{err: err}
+	}
+	if !r.opts.Until.IsStart() {
+		for i, rec := range recs {
+			if r.opts.Until.Less(rec.Position) {
+				recs = recs[:i]
+				break
+			}
+		}
+	}
+	f := fetched{batch: make([]Event, len(recs))}
+	for i, rec := range recs {
+		f.batch[i] = Event{Recorded: rec}
+		f.batch[i].Payload, f.batch[i].DecodeErr = r.codec.Decode(rec)
+		if f.batch[i].DecodeErr != nil {
+			f.skipped++
+			r.opts.Logger.Warn("projections: skipping event that cannot be decoded",
+				"id", rec.ID, "type", rec.Type, "stream", rec.Stream, "position", rec.Position.Commit, "err", f.batch[i].DecodeErr)
+		}
+	}
+	return f
 }
 
 func lockCheckpoints(ctx context.Context, tx Tx, ps []Projection) ([]events.Position, error) {

@@ -28,15 +28,15 @@ const (
 // a jobset deleted while it was being evaluated takes its builds with it,
 // as Hydra's cascades do.
 var (
-	buildsTable = &spec{name: "Builds", columns: buildColumns, keys: []string{"id"},
+	buildsTable = &spec{order: 1, name: "Builds", columns: buildColumns, keys: []string{"id"},
 		requires: "exists (select 1 from Jobsets j where j.id = s.jobset_id)"}
-	outputsTable = &spec{name: "BuildOutputs", columns: []string{"build", "name", "path"}, keys: []string{"build", "name"},
+	outputsTable = &spec{order: 2, name: "BuildOutputs", columns: []string{"build", "name", "path"}, keys: []string{"build", "name"},
 		requires: buildExists}
-	stepsTable = &spec{name: "BuildSteps", keys: []string{"build", "stepnr"}, requires: buildExists,
+	stepsTable = &spec{order: 2, name: "BuildSteps", keys: []string{"build", "stepnr"}, requires: buildExists,
 		columns: []string{"build", "stepnr", "type", "drvPath", "busy", "status", "errorMsg", "startTime", "stopTime", "machine", "system", "propagatedFrom", "overhead", "timesBuilt", "isNonDeterministic"}}
-	stepOutputsTable = &spec{name: "BuildStepOutputs", columns: []string{"build", "stepnr", "name", "path"}, keys: []string{"build", "stepnr", "name"},
+	stepOutputsTable = &spec{order: 3, name: "BuildStepOutputs", columns: []string{"build", "stepnr", "name", "path"}, keys: []string{"build", "stepnr", "name"},
 		requires: "exists (select 1 from BuildSteps x where x.build = s.build and x.stepnr = s.stepnr)"}
-	productsTable = &spec{name: "BuildProducts", keys: []string{"build", "productnr"}, requires: buildExists,
+	productsTable = &spec{order: 2, name: "BuildProducts", keys: []string{"build", "productnr"}, requires: buildExists,
 		columns: []string{"build", "productnr", "type", "subtype", "fileSize", "sha256hash", "path", "name", "defaultPath"}}
 )
 

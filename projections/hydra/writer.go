@@ -3,6 +3,7 @@ package hydra
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	"buildledger/projections"
@@ -13,7 +14,7 @@ import (
 type writer struct {
 	ctx    context.Context
 	tx     projections.Tx
-	tables []*table // in order of first use in the batch
+	tables []*table // in flush order: parents before children
 	byName map[string]*table
 	// builds created in this batch, by id, for patching in place.
 	builds map[int64][]any
@@ -30,6 +31,7 @@ type stepKey struct {
 }
 
 type table struct {
+	order   int
 	name    string
 	columns []string
 	// keys, when set, makes the flush an upsert on these columns: a row
@@ -45,6 +47,10 @@ type table struct {
 
 // spec describes how rows of a table are written.
 type spec struct {
+	// order ranks the table among the buffered ones: a table is flushed
+	// after those of lower order (a build before its steps, a step before
+	// its outputs), whatever order the batch first touched them in.
+	order    int
 	name     string
 	columns  []string
 	keys     []string
@@ -60,9 +66,13 @@ func newWriter(ctx context.Context, tx projections.Tx) *writer {
 func (w *writer) add(sp *spec, row ...any) []any {
 	t, ok := w.byName[sp.name]
 	if !ok {
-		t = &table{name: sp.name, columns: sp.columns, keys: sp.keys, requires: sp.requires}
+		t = &table{order: sp.order, name: sp.name, columns: sp.columns, keys: sp.keys, requires: sp.requires}
 		w.byName[sp.name] = t
-		w.tables = append(w.tables, t)
+		i := len(w.tables)
+		for i > 0 && w.tables[i-1].order > t.order {
+			i--
+		}
+		w.tables = slices.Insert(w.tables, i, t)
 	}
 	t.rows = append(t.rows, row)
 	return row
@@ -114,8 +124,7 @@ func (w *writer) exec(sql string, args ...any) error {
 	return w.tx.Exec(w.ctx, sql, args...)
 }
 
-// flush writes every buffered row, in order of first use (which follows
-// foreign keys: a build is queued before its outputs and steps).
+// flush writes every buffered row, parents first.
 func (w *writer) flush() error {
 	for _, t := range w.tables {
 		if len(t.rows) == 0 {

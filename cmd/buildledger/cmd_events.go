@@ -15,8 +15,11 @@ func runEvents(ctx context.Context, a *app, args []string) error {
 	if len(args) > 0 && args[0] == "copy" {
 		return runEventsCopy(ctx, a, args[1:])
 	}
+	if len(args) > 0 && args[0] == "export" {
+		return runEventsExport(ctx, a, args[1:])
+	}
 	if len(args) == 0 || args[0] != "tail" {
-		return errors.New("usage: buildledger events tail [--stream PREFIX]... [--type TYPE]... [--from POSITION] [--follow] [--json]\n       buildledger events copy --from STORE --to STORE")
+		return errors.New("usage: buildledger events tail [--stream PREFIX]... [--type TYPE]... [--from POSITION] [--follow] [--json]\n       buildledger events copy --from STORE --to STORE\n       buildledger events export --format jsonl|parquet [--from P] [--to P] [--stream PREFIX] [--out FILE]")
 	}
 	var (
 		cfg            config

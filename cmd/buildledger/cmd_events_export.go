@@ -1,0 +1,193 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/parquet-go/parquet-go"
+
+	"buildledger/events"
+)
+
+// exportRow is one event in an export: the envelope flattened, the data
+// as JSON text exactly as recorded, the metadata as columns.
+type exportRow struct {
+	Position      int64     `parquet:"position" json:"position"`
+	Prepare       int64     `parquet:"prepare" json:"prepare"`
+	ID            string    `parquet:"id" json:"id"`
+	Stream        string    `parquet:"stream,dict,zstd" json:"stream"`
+	Revision      int64     `parquet:"revision" json:"revision"`
+	Type          string    `parquet:"type,dict,zstd" json:"type"`
+	Version       int32     `parquet:"version" json:"version"`
+	RecordedAt    time.Time `parquet:"recorded_at,timestamp(microsecond:utc)" json:"recordedAt"`
+	Data          string    `parquet:"data,json,zstd" json:"-"`
+	Actor         string    `parquet:"actor,dict,zstd" json:"actor,omitempty"`
+	CorrelationID string    `parquet:"correlation_id,zstd" json:"correlationId,omitempty"`
+	CausationID   string    `parquet:"causation_id,zstd" json:"causationId,omitempty"`
+	Host          string    `parquet:"host,dict,zstd" json:"host,omitempty"`
+	PrevHash      string    `parquet:"prev_hash,zstd" json:"prevHash,omitempty"`
+	Hash          string    `parquet:"hash,zstd" json:"hash,omitempty"`
+}
+
+func toExportRow(r events.Recorded) exportRow {
+	return exportRow{
+		Position: int64(r.Position.Commit), Prepare: int64(r.Position.Prepare), ID: r.ID, Stream: r.Stream,
+		Revision: int64(r.Revision), Type: r.Type, Version: int32(r.Version), RecordedAt: r.RecordedAt.UTC(),
+		Data: string(r.Data), Actor: r.Metadata.Actor, CorrelationID: r.Metadata.CorrelationID,
+		CausationID: r.Metadata.CausationID, Host: r.Metadata.Host, PrevHash: r.Metadata.PrevHash, Hash: r.Metadata.Hash,
+	}
+}
+
+// runEventsExport writes a range of the log for external tools: JSON
+// lines (one envelope per line, data inline) or Parquet (one row per
+// event, data as a JSON column; github.com/parquet-go/parquet-go).
+func runEventsExport(ctx context.Context, a *app, args []string) error {
+	var (
+		cfg            config
+		format, out    string
+		from, to       uint64
+		prefixes, typs stringList
+	)
+	fs := a.newFlagSet("events export", "events export --format jsonl|parquet [--from P] [--to P] [--stream PREFIX]... [--out FILE]")
+	cfg.register(fs, false)
+	fs.StringVar(&format, "format", "jsonl", "jsonl or parquet")
+	fs.Uint64Var(&from, "from", 0, "export events after this log position")
+	fs.Uint64Var(&to, "to", 0, "export events up to and including this log position (0: the head)")
+	fs.Var(&prefixes, "stream", "only streams starting with this prefix; repeatable")
+	fs.Var(&typs, "type", "only this event type; repeatable")
+	fs.StringVar(&out, "out", "", "write here (default: standard output; parquet needs a file)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if format != "jsonl" && format != "parquet" {
+		return fmt.Errorf("--format %q: want jsonl or parquet", format)
+	}
+	if format == "parquet" && out == "" {
+		return errors.New("--format parquet needs --out FILE")
+	}
+	var w io.Writer = a.stdout
+	var f *os.File
+	if out != "" {
+		var err error
+		if f, err = os.Create(out); err != nil {
+			return fmt.Errorf("create %s: %w", out, err)
+		}
+		defer f.Close()
+		w = f
+	}
+	sys, err := openSystem(ctx, cfg, a.logger())
+	if err != nil {
+		return err
+	}
+	defer sys.Close()
+	var sink exportSink
+	if format == "parquet" {
+		sink = newParquetSink(w)
+	} else {
+		sink = newJSONLSink(w)
+	}
+	n, err := exportEvents(ctx, sys.store, events.At(from), to, events.Filter{StreamPrefixes: prefixes, Types: typs}, sink)
+	if err != nil {
+		return err
+	}
+	if f != nil {
+		if err := f.Close(); err != nil {
+			return fmt.Errorf("close %s: %w", out, err)
+		}
+		fmt.Fprintf(a.stderr, "exported %d events to %s\n", n, out)
+	}
+	return nil
+}
+
+// exportSink receives exported events in log order.
+type exportSink interface {
+	write(rows []exportRow, recs []events.Recorded) error
+	close() error
+}
+
+func exportEvents(ctx context.Context, store events.Store, after events.Position, to uint64, filter events.Filter, sink exportSink) (int, error) {
+	total := 0
+	for {
+		batch, err := store.ReadAll(ctx, after, 5000)
+		if err != nil {
+			return total, err
+		}
+		var (
+			rows []exportRow
+			recs []events.Recorded
+			done = len(batch) == 0
+		)
+		for _, r := range batch {
+			if to > 0 && r.Position.Commit > to {
+				done = true
+				break
+			}
+			if filter.Match(r) {
+				rows, recs = append(rows, toExportRow(r)), append(recs, r)
+			}
+		}
+		if len(rows) > 0 {
+			if err := sink.write(rows, recs); err != nil {
+				return total, err
+			}
+			total += len(rows)
+		}
+		if done {
+			return total, sink.close()
+		}
+		after = batch[len(batch)-1].Position
+	}
+}
+
+type jsonlSink struct {
+	w   *bufio.Writer
+	enc *json.Encoder
+}
+
+func newJSONLSink(w io.Writer) *jsonlSink {
+	bw := bufio.NewWriterSize(w, 1<<16)
+	return &jsonlSink{w: bw, enc: json.NewEncoder(bw)}
+}
+
+func (s *jsonlSink) write(rows []exportRow, recs []events.Recorded) error {
+	for i := range rows {
+		line := struct {
+			exportRow
+			Data json.RawMessage `json:"data"`
+		}{rows[i], recs[i].Data}
+		if err := s.enc.Encode(line); err != nil {
+			return fmt.Errorf("write event %s: %w", rows[i].ID, err)
+		}
+	}
+	return nil
+}
+
+func (s *jsonlSink) close() error { return s.w.Flush() }
+
+type parquetSink struct {
+	w *parquet.GenericWriter[exportRow]
+}
+
+func newParquetSink(w io.Writer) *parquetSink {
+	return &parquetSink{w: parquet.NewGenericWriter[exportRow](w, parquet.CreatedBy("buildledger", "", ""))}
+}
+
+func (s *parquetSink) write(rows []exportRow, _ []events.Recorded) error {
+	if _, err := s.w.Write(rows); err != nil {
+		return fmt.Errorf("write parquet rows: %w", err)
+	}
+	return nil
+}
+
+func (s *parquetSink) close() error {
+	if err := s.w.Close(); err != nil {
+		return fmt.Errorf("finish parquet file: %w", err)
+	}
+	return nil
+}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/rand"
 	"errors"
 	"flag"
@@ -8,9 +9,12 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"time"
 
 	"buildledger/adapters/binarycache"
+	"buildledger/adapters/postgres"
 	"buildledger/adapters/postgres/queries"
+	"buildledger/projections"
 	"buildledger/web"
 	"buildledger/web/tokens"
 )
@@ -54,8 +58,40 @@ func (s *system) newWeb(opts webOptions) (http.Handler, error) {
 		BinaryCache:  binarycache.NewHandler(cacheDir, s.log),
 		GitHubSecret: opts.githubSecret,
 		GiteaSecret:  opts.giteaSecret,
+		Settle:       s.settle,
 		Logger:       s.log,
 	})
+}
+
+// settle waits until every read model has applied the log up to its
+// current head, so a page shown right after an action includes it.
+func (s *system) settle(ctx context.Context) error {
+	head, err := s.store.Head(ctx)
+	if err != nil {
+		return err
+	}
+	db := postgres.NewReadModelDB(s.pool)
+	ps := readModels()
+	for {
+		cps, err := projections.Checkpoints(ctx, db, ps)
+		if err != nil {
+			return err
+		}
+		behind := len(cps) < len(ps)
+		for _, cp := range cps {
+			if cp.Less(head) {
+				behind = true
+			}
+		}
+		if !behind {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }
 
 // sessionKey reads the key that signs session cookies, creating it on

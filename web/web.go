@@ -114,6 +114,11 @@ type Config struct {
 	Clock func() time.Time
 	// Logger receives request errors; default slog.Default().
 	Logger *slog.Logger
+	// AsOf, if set, serves /queue, /jobset/{p}/{j} and /build/{id} with
+	// ?asof=TIME|POSITION from the read models as they were then (asof.go).
+	AsOf AsOfFunc
+	// Insights, if set, serves the insight pages (insights.go).
+	Insights InsightQueries
 }
 
 // server holds the parsed templates and the config.
@@ -189,7 +194,7 @@ func (s *server) routes() http.Handler {
 	r.Get("/project/{project}/create-jobset", s.jobsetForm)
 	r.Get("/project/{project}/events", s.projectEvents)
 
-	r.Get("/jobset/{project}/{jobset}", s.jobsetPage)
+	r.Get("/jobset/{project}/{jobset}", s.asOf((*server).jobsetPage))
 	r.Put("/jobset/{project}/{jobset}", s.putJobset)
 	r.Post("/jobset/{project}/{jobset}", s.postJobset)
 	r.Delete("/jobset/{project}/{jobset}", s.deleteJobset)
@@ -213,7 +218,7 @@ func (s *server) routes() http.Handler {
 	r.Post("/eval/{id}/cancel", s.evalCancel)
 	r.Post("/eval/{id}/bump", s.evalBump)
 
-	r.Get("/build/{id}", s.buildPage)
+	r.Get("/build/{id}", s.asOf((*server).buildPage))
 	r.Get("/build/{id}/constituents", s.buildConstituents)
 	r.Get("/build/{id}/events", s.buildEvents)
 	r.Get("/build/{id}/graph", s.buildGraph)
@@ -240,7 +245,8 @@ func (s *server) routes() http.Handler {
 	s.listBuildsRoutes(r, "/job/{project}/{jobset}/{job}")
 	r.Get("/job/{project}/{jobset}/{job}/shield", s.jobShield)
 
-	r.Get("/queue", s.queuePage)
+	r.Get("/queue", s.asOf((*server).queuePage))
+	s.insightRoutes(r)
 	r.Get("/queue-summary", s.queueSummary)
 	r.Get("/status", s.statusPage)
 	r.Get("/dashboard", s.myDashboard)

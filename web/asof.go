@@ -1,0 +1,39 @@
+package web
+
+import (
+	"context"
+	"net/http"
+)
+
+// AsOfFunc returns read queries over the read models as they were at a
+// point of the log, named by at: an RFC 3339 time or a log position. The
+// label describes the point for people ("position 1234"). The
+// implementation replays the log into a scratch schema (and may cache it).
+type AsOfFunc func(ctx context.Context, at string) (q Queries, label string, err error)
+
+// asOf serves page with the read models as of the request's ?asof=
+// parameter, when it has one and Config.AsOf is set: the handler runs on a
+// copy of the server whose Queries read the past. The answer carries the
+// point in the X-Buildledger-As-Of header.
+func (s *server) asOf(page func(*server, http.ResponseWriter, *http.Request)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		at := r.URL.Query().Get("asof")
+		if at == "" {
+			page(s, w, r)
+			return
+		}
+		if s.cfg.AsOf == nil {
+			s.fail(w, r, errBadRequest("asof is not available on this server"))
+			return
+		}
+		q, label, err := s.cfg.AsOf(r.Context(), at)
+		if err != nil {
+			s.fail(w, r, errBadRequest("asof %q: %v", at, err))
+			return
+		}
+		past := *s
+		past.cfg.Queries = q
+		w.Header().Set("X-Buildledger-As-Of", label)
+		page(&past, w, r)
+	}
+}

@@ -1,0 +1,124 @@
+package web
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+
+	"github.com/go-chi/chi/v5"
+
+	"buildledger/projections/insights"
+)
+
+// InsightQueries answers the questions Hydra cannot (package
+// projections/insights; insights.Reader implements it).
+type InsightQueries interface {
+	BuildBlockers(ctx context.Context, id int64) (insights.WhyNotRunning, error)
+	BuildFailureOrigin(ctx context.Context, id int64) (insights.FailureOrigin, error)
+	StepBlastRadius(ctx context.Context, drv string) (insights.BlastRadius, error)
+	StepAttempts(ctx context.Context, drv string) ([]insights.Attempt, error)
+	FlakySteps(ctx context.Context) ([]insights.FlakyStep, error)
+	NonReproducibleOutputs(ctx context.Context) ([]insights.NonReproducible, error)
+	EvalLatencies(ctx context.Context) ([]insights.EvalLatency, error)
+}
+
+// insightRoutes adds the insight pages when Config.Insights is set:
+//
+//	/build/{id}/why            why the build is not running, or where its failure came from
+//	/step/attempts?drv=D       every attempt of a step
+//	/step/blast-radius?drv=D   the builds a step blocks
+//	/insights/flaky            flaky steps
+//	/insights/non-reproducible outputs seen with different NAR hashes
+//	/insights/eval-latency     request to finished evaluation, per jobset
+func (s *server) insightRoutes(r chi.Router) {
+	if s.cfg.Insights == nil {
+		return
+	}
+	r.Get("/build/{id}/why", s.buildWhy)
+	r.Get("/step/attempts", s.stepInsight("attempts"))
+	r.Get("/step/blast-radius", s.stepInsight("blast-radius"))
+	r.Get("/insights/flaky", s.insightList("flaky"))
+	r.Get("/insights/non-reproducible", s.insightList("non-reproducible"))
+	r.Get("/insights/eval-latency", s.insightList("eval-latency"))
+}
+
+func (s *server) buildWhy(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r, "id")
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	why, err := s.cfg.Insights.BuildBlockers(r.Context(), id)
+	if err != nil {
+		s.fail(w, r, errNotFound("build "+strconv.FormatInt(id, 10)))
+		return
+	}
+	origin, err := s.cfg.Insights.BuildFailureOrigin(r.Context(), id)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	out := struct {
+		insights.WhyNotRunning
+		Origin insights.FailureOrigin `json:"failureOrigin"`
+	}{why, origin}
+	s.respond(w, r, out, "insights", map[string]any{"Title": "Build " + strconv.FormatInt(id, 10) + ": why", "Why": why, "Origin": origin})
+}
+
+func (s *server) stepInsight(kind string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		drv := r.URL.Query().Get("drv")
+		if drv == "" {
+			s.fail(w, r, errBadRequest("drv is required"))
+			return
+		}
+		var (
+			v    any
+			err  error
+			data = map[string]any{"Drv": drv}
+		)
+		if kind == "attempts" {
+			var as []insights.Attempt
+			as, err = s.cfg.Insights.StepAttempts(r.Context(), drv)
+			v, data["Attempts"], data["Title"] = as, as, "Attempts of "+drv
+		} else {
+			var br insights.BlastRadius
+			br, err = s.cfg.Insights.StepBlastRadius(r.Context(), drv)
+			v, data["Radius"], data["Title"] = br, br, "Blast radius of "+drv
+		}
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		s.respond(w, r, v, "insights", data)
+	}
+}
+
+func (s *server) insightList(kind string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var (
+			v    any
+			err  error
+			data = map[string]any{}
+		)
+		switch kind {
+		case "flaky":
+			var fs []insights.FlakyStep
+			fs, err = s.cfg.Insights.FlakySteps(r.Context())
+			v, data["Flaky"], data["Title"] = fs, fs, "Flaky steps"
+		case "non-reproducible":
+			var ns []insights.NonReproducible
+			ns, err = s.cfg.Insights.NonReproducibleOutputs(r.Context())
+			v, data["NonRepro"], data["Title"] = ns, ns, "Non-reproducible outputs"
+		default:
+			var ls []insights.EvalLatency
+			ls, err = s.cfg.Insights.EvalLatencies(r.Context())
+			v, data["Latency"], data["Title"] = ls, ls, "Evaluation latency per jobset"
+		}
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		s.respond(w, r, v, "insights", data)
+	}
+}

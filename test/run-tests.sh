@@ -24,7 +24,7 @@ go run ./test/pgserver "$tmp/data" > "$tmp/url"
 export BUILDLEDGER_TEST_DATABASE_URL="$(cat "$tmp/url")"
 echo "test database server: $BUILDLEDGER_TEST_DATABASE_URL"
 
-go test -count=1 -timeout 25m ${GOTESTFLAGS:-} ./... 2>&1 | tee "$tmp/test.log"
+go test -count=1 -timeout 12m ${GOTESTFLAGS:-} ./... 2>&1 | tee "$tmp/test.log"
 status=${PIPESTATUS[0]}
 passed=$(grep -c -- '--- PASS' "$tmp/test.log" || true)
 failed=$(grep -c -- '--- FAIL' "$tmp/test.log" || true)

@@ -36,12 +36,19 @@ type StepQueued struct {
 }
 
 // BuildCached records that every output of a build was already valid
-// (or, with Failed, that an output is a known permanent failure).
+// (or, with Failed, that an output is a known permanent failure). For
+// valid outputs the evaluator scrapes nix-support as a builder would:
+// products and metrics come as their own events before this one.
 type BuildCached struct {
 	BuildID   int64    `json:"buildId"`
 	Outputs   []Output `json:"outputs"`
 	Failed    bool     `json:"failed,omitempty"`
 	Timestamp int64    `json:"timestamp"`
+	// ReleaseName is nix-support/hydra-release-name (added field, optional).
+	ReleaseName string `json:"releaseName,omitempty"`
+	// FailedWithOutput is set when nix-support/failed exists: status 6
+	// (added field, optional).
+	FailedWithOutput bool `json:"failedWithOutput,omitempty"`
 }
 
 // DispatchReason explains a scheduling decision with the values Hydra's

@@ -56,11 +56,15 @@ func buildQueued(w *writer, p *events.BuildQueued) {
 }
 
 func buildCached(w *writer, p *events.BuildCached) error {
-	st := int64(status.Success)
-	if p.Failed {
-		st = int64(status.Failed)
+	st := status.Success
+	switch {
+	case p.Failed:
+		st = status.Failed
+	case p.FailedWithOutput:
+		st = status.FailedWithOutput
 	}
-	return buildFinished(w, &events.BuildFinished{BuildID: p.BuildID, Status: int(st), StartTime: p.Timestamp, StopTime: p.Timestamp, IsCachedBuild: true})
+	return buildFinished(w, &events.BuildFinished{BuildID: p.BuildID, Status: int(st), StartTime: p.Timestamp, StopTime: p.Timestamp,
+		IsCachedBuild: true, ReleaseName: p.ReleaseName})
 }
 
 func buildFinished(w *writer, p *events.BuildFinished) error {

@@ -47,6 +47,8 @@ func (s *system) newWeb(opts webOptions) (http.Handler, error) {
 	}
 	return web.New(web.Config{
 		Queries:      queries.New(s.pool),
+		AsOf:         s.asOfFunc(),
+		Insights:     s.insightQueries(),
 		Commands:     s.handlers,
 		Builds:       s.handlers,
 		Tokens:       tokens.New(s.runtime),

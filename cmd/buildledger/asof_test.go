@@ -1,0 +1,127 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"buildledger/adapters/postgres"
+	"buildledger/adapters/postgres/pgtest"
+	"buildledger/commands"
+	"buildledger/domain/streams"
+	"buildledger/events"
+	"buildledger/projections"
+)
+
+// TestAsOfEqualsLiveThen records the live pages of the queue, a jobset and
+// a build at one moment, lets the ledger move on, and asks for the same
+// pages ?asof= that moment's position and time: they must be identical.
+func TestAsOfEqualsLiveThen(t *testing.T) {
+	ctx := context.Background()
+	cfg := config{home: t.TempDir(), databaseURL: pgtest.URL(t)}
+	sys, err := openSystem(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	require.NoError(t, err)
+	defer sys.Close()
+	md := commands.NewMetadata(commands.UserActor("tester"), sys.runtime)
+	_, err = sys.handlers.CreateUser(ctx, md, commands.CreateUser{UserName: "alice", EmailAddress: "alice@example.org",
+		PasswordHash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo", Roles: []string{"admin"}})
+	require.NoError(t, err)
+	_, err = sys.handlers.CreateProject(ctx, md, commands.CreateProject{Name: "p", Config: events.ProjectConfig{DisplayName: "P", Owner: "alice", Enabled: true}})
+	require.NoError(t, err)
+	res, err := sys.handlers.CreateJobset(ctx, md, commands.CreateJobset{Project: "p", Name: "j", Config: events.JobsetConfig{
+		NixExprInput: "src", NixExprPath: "release.nix", Enabled: 1, KeepNr: 3, CheckInterval: 60, SchedulingShares: 1,
+		Inputs: []events.JobsetInput{{Name: "src", Type: "git", Value: "https://example.org/x.git"}}}})
+	require.NoError(t, err)
+	var jobsetID int64
+	for _, e := range res.Events {
+		p, err := sys.codec.Decode(events.Recorded{ID: e.ID, Type: e.Type, Version: e.Version, Data: e.Data})
+		require.NoError(t, err)
+		if c, ok := p.(*events.JobsetCreated); ok {
+			jobsetID = c.ID
+		}
+	}
+	add := func(stream string, p events.Payload) {
+		ev, err := sys.codec.Encode(p, md, time.Now())
+		require.NoError(t, err)
+		_, err = sys.store.Append(ctx, stream, events.Any, ev)
+		require.NoError(t, err)
+	}
+	eval := func(evalID int64, ids ...int64) {
+		now := time.Now().Unix()
+		add(streams.Eval(evalID), &events.EvaluationStarted{EvalID: evalID, Project: "p", Jobset: "j", JobsetID: jobsetID, StartTime: now})
+		for _, id := range ids {
+			drv := fmt.Sprintf("/nix/store/%032d-job.drv", id)
+			add(streams.Build(id), &events.BuildQueued{BuildID: id, EvalID: evalID, JobsetID: jobsetID, Project: "p", Jobset: "j",
+				Job: fmt.Sprintf("job%d", id), NixName: "job", DrvPath: drv, System: "x86_64-linux",
+				Outputs: []events.Output{{Name: "out", Path: fmt.Sprintf("/nix/store/%032d-job", id)}}, Timestamp: now})
+			add(streams.Step(drv), &events.StepQueued{DrvPath: drv, System: "x86_64-linux", BuildID: id, EvalID: evalID})
+			add(streams.Eval(evalID), &events.JobEvaluated{EvalID: evalID, Job: fmt.Sprintf("job%d", id), BuildID: id, IsNew: true, System: "x86_64-linux"})
+		}
+		add(streams.Eval(evalID), &events.EvaluationFinished{EvalID: evalID, Project: "p", Jobset: "j", JobsetID: jobsetID,
+			Hash: fmt.Sprint(evalID), Timestamp: now, NrBuilds: len(ids), NrNewBuilds: len(ids), HasNewBuilds: true})
+	}
+	project := func() {
+		r, err := projections.NewRunner(sys.store, sys.codec, postgres.NewReadModelDB(sys.pool), readModels(), projections.RunnerOptions{})
+		require.NoError(t, err)
+		_, err = r.CatchUp(ctx)
+		require.NoError(t, err)
+	}
+	h, err := sys.newWeb(webOptions{})
+	require.NoError(t, err)
+	get := func(path string) string {
+		req := httptest.NewRequest(http.MethodGet, path, nil)
+		req.Header.Set("Accept", "application/json")
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		require.Equal(t, http.StatusOK, rec.Code, "%s: %s", path, rec.Body)
+		return rec.Body.String()
+	}
+	pages := []string{"/queue", "/jobset/p/j", "/build/2"}
+
+	eval(1, 1, 2, 3)
+	project()
+	then := map[string]string{}
+	for _, p := range pages {
+		then[p] = get(p)
+	}
+	head, err := sys.store.Head(ctx)
+	require.NoError(t, err)
+	time.Sleep(1100 * time.Millisecond) // RFC 3339 times have whole seconds
+	at := time.Now().UTC().Format(time.RFC3339)
+	time.Sleep(1100 * time.Millisecond)
+
+	// The ledger moves on: build 2 finishes, a new evaluation queues more.
+	add(streams.Build(2), &events.BuildFinished{BuildID: 2, Status: 1, StartTime: 1, StopTime: 2})
+	eval(2, 4, 5)
+	project()
+	for _, p := range pages {
+		require.NotEqual(t, then[p], get(p), "%s changed since", p)
+	}
+	for _, asof := range []string{fmt.Sprint(head.Commit), at} {
+		for _, p := range pages {
+			require.JSONEq(t, then[p], get(p+"?asof="+asof), "%s as of %s", p, asof)
+		}
+	}
+	var n int
+	require.NoError(t, sys.pool.QueryRow(ctx, `select count(*) from pg_namespace where nspname = $1`, fmt.Sprintf("asof_%d", head.Commit)).Scan(&n))
+	require.Equal(t, 1, n, "the as-of schema is cached under its position")
+
+	// The insight pages answer from the live read models.
+	require.Contains(t, get("/build/3/why"), `"kind":"no-machine"`)
+	require.Contains(t, get("/build/2/why"), `"finished":true`)
+	require.JSONEq(t, `[]`, get("/insights/flaky"))
+	require.Contains(t, get("/step/attempts?drv=/nix/store/00000000000000000000000000000003-job.drv"), `[]`)
+
+	req := httptest.NewRequest(http.MethodGet, "/queue?asof=yesterday", nil)
+	req.Header.Set("Accept", "application/json")
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	require.Equal(t, http.StatusBadRequest, rec.Code)
+}

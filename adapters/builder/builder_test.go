@@ -93,6 +93,7 @@ func TestStatuses(t *testing.T) {
 	cases := []tc{
 		{job: "fail", status: status.Failed, message: "exit code 3", check: func(t *testing.T, res builder.Result) {
 			require.Equal(t, 3, res.Finished.ExitCode)
+			require.Len(t, res.Finished.Outputs, 1, "a permanent failure records its outputs (for FailedPaths)")
 			require.Contains(t, e.readLog(res.LogStore.Location), "about to fail")
 			require.Empty(t, res.Uploads)
 		}},

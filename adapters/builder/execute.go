@@ -139,6 +139,11 @@ func (w *Worker) execute(ctx context.Context, c commands.BuildStep) (res Result)
 		} else if out.Status == int(status.Failed) {
 			res.Finished.ExitCode = 1
 		}
+		// The outputs of a permanent failure are recorded so that they
+		// go to FailedPaths and later builds of them are cached failures.
+		if status.Code(out.Status).IsCacheable() {
+			res.Finished.Outputs = outputsOf(d, br)
+		}
 		_ = l.finish()
 		return res
 	}

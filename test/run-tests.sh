@@ -24,9 +24,19 @@ go run ./test/pgserver "$tmp/data" > "$tmp/url"
 export BUILDLEDGER_TEST_DATABASE_URL="$(cat "$tmp/url")"
 echo "test database server: $BUILDLEDGER_TEST_DATABASE_URL"
 
-go test -count=1 -timeout 12m ${GOTESTFLAGS:-} ./... 2>&1 | tee "$tmp/test.log"
-status=${PIPESTATUS[0]}
-passed=$(grep -c -- '--- PASS' "$tmp/test.log" || true)
-failed=$(grep -c -- '--- FAIL' "$tmp/test.log" || true)
-echo "tests: $passed passed, $failed failed"
+set +e
+go test -count=1 -v -timeout 12m ${GOTESTFLAGS:-} ./... > "$tmp/test.log" 2>&1
+status=$?
+set -e
+# The verbose log is long: show the package lines, and the output of
+# whatever failed.
+grep -E '^(ok|FAIL|panic:|\?)' "$tmp/test.log" || true
+if [ "$status" != 0 ]; then
+	echo "---- failures ----"
+	grep -E -B2 -A40 '^\s*--- FAIL|^panic:|\[build failed\]|^# ' "$tmp/test.log" | head -400
+fi
+passed=$(grep -cE '^\s*--- PASS' "$tmp/test.log" || true)
+failed=$(grep -cE '^\s*--- FAIL' "$tmp/test.log" || true)
+skipped=$(grep -cE '^\s*--- SKIP' "$tmp/test.log" || true)
+echo "tests: $passed passed, $failed failed, $skipped skipped"
 exit "$status"

@@ -79,19 +79,47 @@ func VerifyLog(ctx context.Context, store Store, opts VerifyOptions) (VerifyResu
 			}
 		}
 	}
-	for after := Start; ; {
-		batch, err := store.ReadAll(ctx, after, opts.PageSize)
-		if err != nil {
-			return done(), fmt.Errorf("verify the log after %d: %w", after.Commit, err)
+	// Read the next page while this one is verified.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	pages := make(chan page, 2)
+	go readPages(ctx, store, opts.PageSize, pages)
+	for p := range pages {
+		if p.err != nil {
+			return done(), fmt.Errorf("verify the log after %d: %w", p.after.Commit, p.err)
 		}
-		if len(batch) == 0 || add(batch) {
+		if len(p.recs) == 0 || add(p.recs) {
 			return done(), nil
 		}
-		after = batch[len(batch)-1].Position
 		if opts.OnProgress != nil {
 			_, n, last := v.Head()
 			opts.OnProgress(n, last)
 		}
+	}
+	return done(), ctx.Err()
+}
+
+type page struct {
+	after Position
+	recs  []Recorded
+	err   error
+}
+
+// readPages sends the log page by page to out, ending with an empty page
+// or an error, and closes out.
+func readPages(ctx context.Context, store Store, size int, out chan<- page) {
+	defer close(out)
+	for after := Start; ; {
+		recs, err := store.ReadAll(ctx, after, size)
+		select {
+		case out <- page{after: after, recs: recs, err: err}:
+		case <-ctx.Done():
+			return
+		}
+		if err != nil || len(recs) == 0 {
+			return
+		}
+		after = recs[len(recs)-1].Position
 	}
 }
 

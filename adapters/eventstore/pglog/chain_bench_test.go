@@ -1,0 +1,111 @@
+package pglog_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/require"
+
+	"buildledger/adapters/eventstore/pglog"
+	"buildledger/adapters/postgres/pgtest"
+	"buildledger/events"
+)
+
+// benchEvents is BUILDLEDGER_BENCH_EVENTS, default 50,000.
+func benchEvents(b *testing.B) int {
+	if v := os.Getenv("BUILDLEDGER_BENCH_EVENTS"); v != "" {
+		n, err := strconv.Atoi(v)
+		require.NoError(b, err)
+		return n
+	}
+	return 50_000
+}
+
+// seedChain writes n sealed events straight into ledger.events with COPY
+// (appending them one transaction at a time would take longer than the
+// benchmark): 1,000 streams of build-like events, hashes computed with
+// events.Seal exactly as append_events does.
+func seedChain(b *testing.B, pool *pgxpool.Pool, n int) {
+	ctx := context.Background()
+	const streams = 1000
+	tips := make([]string, streams)
+	revs := make([]int64, streams)
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	rows := make([][]any, 0, 10_000)
+	flush := func() {
+		_, err := pool.CopyFrom(ctx, pgx.Identifier{"ledger", "events"},
+			[]string{"position", "stream", "revision", "id", "type", "version", "data", "metadata", "recorded_at"}, pgx.CopyFromRows(rows))
+		require.NoError(b, err)
+		rows = rows[:0]
+	}
+	for i := 0; i < n; i++ {
+		s := i % streams
+		stream := fmt.Sprintf("build-%d", s)
+		ev := events.Event{ID: events.NewID(t0.Add(time.Duration(i) * time.Millisecond)), Type: "StepFinished", Version: 1,
+			Data:     json.RawMessage(fmt.Sprintf(`{"drvPath":"/nix/store/%032d-x.drv","buildId":%d,"attempt":1,"status":0,"startTime":1,"stopTime":2}`, i, s)),
+			Metadata: events.Metadata{Actor: "component:builder", Host: "bench"}}
+		md := events.Seal(ev, stream, uint64(revs[s]), tips[s])
+		raw, err := json.Marshal(md)
+		require.NoError(b, err)
+		rows = append(rows, []any{int64(i + 1), stream, revs[s], ev.ID, ev.Type, int32(1), string(ev.Data), string(raw), t0.Add(time.Duration(i) * time.Millisecond)})
+		tips[s], revs[s] = md.Hash, revs[s]+1
+		if len(rows) == cap(rows) {
+			flush()
+		}
+	}
+	if len(rows) > 0 {
+		flush()
+	}
+	_, err := pool.Exec(ctx, `update ledger.counter set position = $1`, n)
+	require.NoError(b, err)
+	_, err = pool.Exec(ctx, `insert into ledger.streams (stream, revision) select stream, max(revision) from ledger.events group by stream`)
+	require.NoError(b, err)
+	_, err = pool.Exec(ctx, `analyze ledger.events`)
+	require.NoError(b, err)
+}
+
+// BenchmarkAuditVerify walks and verifies the whole hash chain of a log of
+// BUILDLEDGER_BENCH_EVENTS events, as `buildledger audit verify` does.
+func BenchmarkAuditVerify(b *testing.B) {
+	n := benchEvents(b)
+	pool := pgtest.NewPool(b)
+	seedChain(b, pool, n)
+	store := pglog.New(pool, pglog.Options{})
+	ctx := context.Background()
+	b.ResetTimer()
+	start := time.Now()
+	for i := 0; i < b.N; i++ {
+		res, err := events.VerifyLog(ctx, store, events.VerifyOptions{})
+		require.NoError(b, err)
+		require.Nil(b, res.Break)
+		require.EqualValues(b, n, res.Events)
+	}
+	b.ReportMetric(float64(n)*float64(b.N)/time.Since(start).Seconds(), "events/s")
+}
+
+// BenchmarkAppendSealed is the append path with the hash chain: 100-event
+// appends to 50 streams (compare BenchmarkAppend).
+func BenchmarkAppendSealed(b *testing.B) {
+	store := pglog.New(pgtest.NewPool(b), pglog.Options{})
+	ctx := context.Background()
+	evs := make([]events.Event, 100)
+	b.ResetTimer()
+	start := time.Now()
+	total := 0
+	for i := 0; total < b.N; i++ {
+		for j := range evs {
+			evs[j] = events.Event{ID: events.NewID(time.Now()), Type: "T", Version: 1, Data: json.RawMessage(`{"n":1}`), Metadata: events.Metadata{Actor: "component:bench"}}
+		}
+		_, err := store.Append(ctx, fmt.Sprintf("s-%d", i%50), events.Any, evs...)
+		require.NoError(b, err)
+		total += len(evs)
+	}
+	b.ReportMetric(float64(total)/time.Since(start).Seconds(), "events/s")
+}

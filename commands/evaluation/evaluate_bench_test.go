@@ -1,0 +1,74 @@
+package evaluation_test
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"buildledger/adapters/postgres"
+	"buildledger/commands/evaluation"
+	"buildledger/events"
+	"buildledger/projections"
+	"buildledger/projections/hydra"
+	"buildledger/projections/ledger"
+)
+
+// benchJobs is the size of the synthetic jobset; BENCH_JOBS overrides it.
+func benchJobs() int {
+	if n, err := strconv.Atoi(os.Getenv("BENCH_JOBS")); err == nil && n > 0 {
+		return n
+	}
+	return 10000
+}
+
+// BenchmarkEvaluate10k evaluates a jobset of 10,000 jobs sharing a
+// dependency chain: the whole evaluation (fetch, Nix, events, projection
+// into the Hydra and ledger tables) against a bare nix-instantiate of the
+// same expression, each with fresh derivations.
+func BenchmarkEvaluate10k(b *testing.B) {
+	n := benchJobs()
+	e := newEnv(b, envOptions{maxAppendBytes: evaluation.DefaultMaxAppendBytes})
+	runner, err := projections.NewRunner(e.store, e.codec, postgres.NewReadModelDB(e.pool),
+		[]projections.Projection{hydra.Projection{}, ledger.Projection{}}, projections.RunnerOptions{})
+	require.NoError(b, err)
+	var bare, whole, queued, nixEval, project time.Duration
+	for i := range b.N {
+		salt := fmt.Sprintf("%s-%d", e.salt, i)
+		t0 := time.Now()
+		out, err := exec.Command("nix-instantiate", jobsDir(b)+"/bench.nix", "--arg", "src", "./.", "--argstr", "salt", salt+"-bare",
+			"--argstr", "n", strconv.Itoa(n)).CombinedOutput()
+		require.NoError(b, err, "%s", out)
+		bare += time.Since(t0)
+
+		cfg := e.legacy("bench.nix", events.JobsetInput{Name: "n", Type: "string", Value: strconv.Itoa(n)})
+		cfg.Inputs[1].Value = salt
+		name := fmt.Sprintf("bench%d", i)
+		e.createJobset(name, cfg)
+		_, err = runner.CatchUp(e.ctx)
+		require.NoError(b, err)
+		t0 = time.Now()
+		sum := e.evaluate(name, false)
+		require.Equal(b, evaluation.OutcomeFinished, sum.Outcome, sum.Error)
+		require.Equal(b, n, sum.NewBuilds)
+		evalDone := time.Since(t0)
+		_, err = runner.CatchUp(e.ctx)
+		require.NoError(b, err)
+		whole += time.Since(t0)
+		project += time.Since(t0) - evalDone
+		nixEval += sum.EvalTime
+		queued += time.Since(t0) - sum.EvalTime - sum.CheckoutTime
+		require.Equal(b, n, e.count(`select count(*) from Builds b join Jobsets j on j.id = b.jobset_id where j.name = $1 and b.finished = 0`, name))
+	}
+	per := func(d time.Duration) float64 { return d.Seconds() / float64(b.N) }
+	b.ReportMetric(per(bare), "bare-nix-s")
+	b.ReportMetric(per(nixEval), "our-nix-s")
+	b.ReportMetric(per(queued), "eval-to-queued-s")
+	b.ReportMetric(per(whole), "whole-s")
+	b.ReportMetric(per(project), "projection-s")
+	b.ReportMetric(whole.Seconds()/bare.Seconds(), "ratio")
+}

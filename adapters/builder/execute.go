@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -251,13 +250,9 @@ func outputsOf(d *drv.Derivation, br serve.BuildResult) []events.Output {
 
 // scrape reads nix-support of the outputs in the local store.
 func (w *Worker) scrape(ctx context.Context, c commands.BuildStep, outputs []events.Output, res *Result) {
-	// Only directories can hold nix-support (Scan stops at an output
-	// that is a regular file).
-	var outs []nixsupport.Output
-	for _, o := range outputs {
-		if fi, err := os.Stat(filepath.Join(w.root, o.Path)); err == nil && fi.IsDir() {
-			outs = append(outs, nixsupport.Output{Name: o.Name, Path: o.Path})
-		}
+	outs := make([]nixsupport.Output, len(outputs))
+	for i, o := range outputs {
+		outs[i] = nixsupport.Output{Name: o.Name, Path: o.Path}
 	}
 	sr, err := nixsupport.Scan(ctx, os.DirFS(w.root), outs, w.cfg.ScanLimits)
 	if err != nil {

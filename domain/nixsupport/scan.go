@@ -46,6 +46,14 @@ func Scan(ctx context.Context, fsys fs.FS, outputs []Output, lim Limits) (Result
 		if err := ctx.Err(); err != nil {
 			return res, fmt.Errorf("scan %s: %w", o.Path, err)
 		}
+		// An output that is a regular file (or missing) has no nix-support.
+		info, err := fs.Lstat(fsys, fsPath(o.Path))
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return res, fmt.Errorf("stat %s: %w", o.Path, err)
+		}
+		if err != nil || !info.IsDir() {
+			continue
+		}
 		found, err := scanProducts(ctx, fsys, o, lim, &res)
 		if err != nil {
 			return res, err

@@ -194,3 +194,16 @@ func TestScanNixBuild(t *testing.T) {
 	require.Len(t, res.Skipped, 1)
 	require.Contains(t, res.Skipped[0].Reason, "outside")
 }
+
+func TestScanRegularFileOutput(t *testing.T) {
+	fsys := fstest.MapFS{
+		"nix/store/aaa-file": {Data: []byte("just a file")},
+		"nix/store/bbb-dir/nix-support/hydra-release-name":   {Data: []byte("dir-1.0\n")},
+		"nix/store/bbb-dir/nix-support/hydra-build-products": {Data: []byte("file doc /nix/store/bbb-dir/x\n")},
+		"nix/store/bbb-dir/x":                                {Data: []byte("x")},
+	}
+	res, err := nixsupport.Scan(context.Background(), fsys, []nixsupport.Output{{Name: "out", Path: "/nix/store/aaa-file"}, {Name: "doc", Path: "/nix/store/bbb-dir"}}, nixsupport.Limits{})
+	require.NoError(t, err, "a regular-file output has no nix-support and is no error")
+	require.Equal(t, "dir-1.0", res.ReleaseName)
+	require.Len(t, res.Products, 1)
+}

@@ -7,7 +7,23 @@ import (
 	"buildledger/events"
 )
 
-// Projection builds one read model from the log.
+// Projection builds one read model from the log. It is the API for
+// analysts' projections (docs/projections.md).
+//
+// A Runner feeds every projection the events after its checkpoint, in log
+// order and in batches, and calls Apply inside a read-model transaction
+// that also advances the checkpoint (row "Name.vVersion" of
+// projection_checkpoints). If Apply returns an error the transaction,
+// checkpoint included, is rolled back and the batch is retried later: each
+// event takes effect exactly once. Apply therefore must not call out
+// (no network, no files, no clock): it must be a deterministic function
+// of the events, so that a replay from position 0 gives the same rows.
+//
+// Write statements without a schema name: the same projection fills the
+// live read models or a replay's scratch schema. A projection that owns
+// tables outside schema/readmodel creates them itself (see
+// projections/sqlproj.Tables, which also publishes new versions
+// blue/green through Promoter).
 type Projection interface {
 	// Name identifies the projection and its checkpoint; it never changes.
 	Name() string
@@ -64,11 +80,28 @@ type DB interface {
 type HandlerFunc func(ctx context.Context, tx Tx, ev Event) error
 
 // PerEvent makes a Projection from a function that handles one event at a
-// time: the simplest form, for analysts' projections.
+// time: the simplest form, for analysts' projections. Events whose payload
+// could not be decoded are skipped; an error from Handle names the event.
+// Handle costs at least one statement per event: for rebuild speed, a
+// projection that writes one statement per batch is much faster (see
+// projections/analytics).
+//
+//	p := projections.PerEvent{
+//		ProjectionName:    "failures",
+//		ProjectionVersion: 1,
+//		Handle: func(ctx context.Context, tx projections.Tx, ev projections.Event) error {
+//			if e, ok := ev.Payload.(*events.BuildFinished); ok && e.Status == 1 {
+//				return tx.Exec(ctx, `insert into failures (build_id, at) values ($1, $2)`, e.BuildID, ev.RecordedAt)
+//			}
+//			return nil
+//		},
+//	}
 type PerEvent struct {
+	// ProjectionName and ProjectionVersion are returned by Name and Version.
 	ProjectionName    string
 	ProjectionVersion int
-	Handle            HandlerFunc
+	// Handle applies one event.
+	Handle HandlerFunc
 }
 
 // Name implements Projection.

@@ -289,3 +289,36 @@ func TestDuplicateDelivery(t *testing.T) {
 	types2, _ := e.stepEvents(d["dep"])
 	require.Equal(t, types, types2)
 }
+
+// TestConcurrentStepsOnOneMachine starts several steps at once on a
+// machine the worker has no connection to yet: they dial at the same time
+// and must share one connection, not close each other's.
+func TestConcurrentStepsOnOneMachine(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{})
+	m, _ := sshMachine(t, nil)
+	jobs := []string{"dep", "multi", "marked", "products"}
+	d := e.drvs(jobs...)
+	var cmds []commands.BuildStep
+	for _, j := range jobs {
+		cmds = append(cmds, e.dispatch(d[j], "ssh", m, nil))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	type outcome struct {
+		res builder.Result
+		err error
+	}
+	outs := make(chan outcome, len(cmds))
+	for _, c := range cmds {
+		go func() {
+			res, err := e.worker.Build(ctx, c)
+			outs <- outcome{res, err}
+		}()
+	}
+	for range cmds {
+		o := <-outs
+		require.NoError(t, o.err)
+		require.NotEqual(t, int(status.Aborted), o.res.Finished.Status, "step %s aborted: %s", o.res.Finished.DrvPath, o.res.Finished.ErrorMsg)
+	}
+}

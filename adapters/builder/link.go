@@ -271,7 +271,17 @@ func (p *sshPool) client(ctx context.Context, name string, cfg events.MachineCon
 	}
 	p.mu.Lock()
 	if old := p.clients[key]; old != nil && old != c {
-		old.Close()
+		select {
+		case <-old.Done():
+			old.Close()
+		default:
+			// Another step dialled at the same time and is already
+			// using its connection: share it rather than close it
+			// under that step.
+			p.mu.Unlock()
+			c.Close()
+			return old, nil
+		}
 	}
 	p.clients[key] = c
 	p.mu.Unlock()

@@ -48,10 +48,11 @@ func (s *system) newEvalService(f evalFlags) (*evaluation.Service, error) {
 	}
 	db := &evaluator.DB{Pool: s.pool}
 	ports := evaluation.Ports{
-		Inputs: &evaluator.Inputs{Fetcher: &inputs.Fetcher{CacheDir: cache}, Builds: db},
-		Nix:    &evaluator.Nix{Timeout: f.timeout, MaxMemoryMB: f.maxMemoryMB, Workers: f.workers},
-		Graph:  &evaluator.Graph{Reader: drv.NewReader(""), Store: &drv.Store{}},
-		Status: db,
+		Inputs:  &evaluator.Inputs{Fetcher: &inputs.Fetcher{CacheDir: cache}, Builds: db},
+		Nix:     &evaluator.Nix{Timeout: f.timeout, MaxMemoryMB: f.maxMemoryMB, Workers: f.workers},
+		Graph:   &evaluator.Graph{Reader: drv.NewReader(""), Store: &drv.Store{}},
+		Status:  db,
+		Outputs: &evaluator.Outputs{},
 	}
 	host, _ := os.Hostname()
 	alloc := commands.NewAllocator(s.runtime, commands.AllocatorOptions{})

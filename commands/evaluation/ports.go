@@ -124,3 +124,18 @@ type BuildStatus interface {
 	// build that is not finished (for one-at-a-time jobsets).
 	HasUnfinishedBuilds(ctx context.Context, evalID int64) (bool, error)
 }
+
+// OutputScanner reads the nix-support files (products, metrics, release
+// name, failed marker) of outputs that are already valid, as a builder
+// does after a build, so a cached build shows them too.
+type OutputScanner interface {
+	Scan(ctx context.Context, buildID int64, outputs []events.Output) (Scanned, error)
+}
+
+// Scanned is what an OutputScanner found.
+type Scanned struct {
+	Products    []events.ProductScraped
+	Metrics     []events.MetricScraped
+	ReleaseName string
+	Failed      bool
+}

@@ -138,7 +138,7 @@ func (r *run) record(ctx context.Context, hash, flake string, res Result) error 
 			Project: js.Project, Jobset: js.Name, Job: m.job.Name, NixName: m.job.NixName, DrvPath: m.job.DrvPath,
 			System: m.job.System, Outputs: m.job.Outputs, Meta: m.job.Meta, Timestamp: ts}}
 		if _, building := owner.index[m.job.DrvPath]; !building {
-			ps = append(ps, &events.BuildCached{BuildID: m.build, Outputs: m.job.Outputs, Timestamp: ts})
+			ps = append(ps, r.cachedBuild(ctx, m.build, m.job.Outputs, ts)...)
 			r.sum.CachedBuilds++
 		}
 		builds = append(builds, streamBatch{stream: streams.Build(m.build), expect: events.NoStream, payloads: ps})
@@ -227,4 +227,28 @@ func (r *run) close(ctx context.Context, c *events.EvaluationClosed) error {
 		return ps, nil
 	}, r.md)
 	return err
+}
+
+// cachedBuild returns the events of a build whose outputs are all valid: what
+// its outputs' nix-support files say, then BuildCached. A scan that fails
+// is logged and leaves the build without products.
+func (r *run) cachedBuild(ctx context.Context, build int64, outputs []events.Output, ts int64) []events.Payload {
+	done := &events.BuildCached{BuildID: build, Outputs: outputs, Timestamp: ts}
+	if r.s.ports.Outputs == nil {
+		return []events.Payload{done}
+	}
+	sc, err := r.s.ports.Outputs.Scan(ctx, build, outputs)
+	if err != nil {
+		r.s.log.Warn("evaluation: nix-support of a cached build not read", "build", build, "err", err)
+		return []events.Payload{done}
+	}
+	ps := make([]events.Payload, 0, len(sc.Products)+len(sc.Metrics)+1)
+	for i := range sc.Products {
+		ps = append(ps, &sc.Products[i])
+	}
+	for i := range sc.Metrics {
+		ps = append(ps, &sc.Metrics[i])
+	}
+	done.ReleaseName, done.FailedWithOutput = sc.ReleaseName, sc.Failed
+	return append(ps, done)
 }

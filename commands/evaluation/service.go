@@ -50,6 +50,9 @@ type Ports struct {
 	Nix    Evaluator
 	Graph  BuildGraph
 	Status BuildStatus
+	// Outputs, if set, scrapes the nix-support files of builds whose
+	// outputs are already valid.
+	Outputs OutputScanner
 }
 
 // Service evaluates jobsets into events. It is safe for concurrent use;

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -115,6 +116,8 @@ type harness struct {
 	// nonce is passed to the jobset so its derivations are new.
 	nonce string
 	log   *slog.Logger
+	// stopProjector stops the live projector (once).
+	stopProjector func()
 }
 
 var nonceSeq atomic.Int64
@@ -192,10 +195,14 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 	done := make(chan error, 1)
 	pctx, stop := context.WithCancel(ctx)
 	go func() { done <- runner.Run(pctx) }()
-	t.Cleanup(func() {
-		stop()
-		require.NoError(t, <-done, "projector")
-	})
+	var once sync.Once
+	e.stopProjector = func() {
+		once.Do(func() {
+			stop()
+			require.NoError(t, <-done, "projector")
+		})
+	}
+	t.Cleanup(e.stopProjector)
 	return e
 }
 

@@ -114,7 +114,7 @@ type Config struct {
 	Clock func() time.Time
 	// Logger receives request errors; default slog.Default().
 	Logger *slog.Logger
-	// AsOf, if set, serves /queue, /jobset/{p}/{j} and /build/{id} with
+	// AsOf, if set, serves /queue, /machines, /jobset/{p}/{j} and /build/{id} with
 	// ?asof=TIME|POSITION from the read models as they were then (asof.go).
 	AsOf AsOfFunc
 	// Insights, if set, serves the insight pages (insights.go).
@@ -251,7 +251,7 @@ func (s *server) routes() http.Handler {
 	r.Get("/status", s.statusPage)
 	r.Get("/dashboard", s.myDashboard)
 	r.Get("/dashboard/{user}", s.dashboard)
-	r.Get("/machines", s.machinesPage)
+	r.Get("/machines", s.asOf((*server).machinesPage))
 	r.Get("/steps", s.stepsPage)
 	r.Get("/evals", s.allEvals)
 	r.Get("/search", s.search)

@@ -83,7 +83,7 @@ func TestAsOfEqualsLiveThen(t *testing.T) {
 		require.Equal(t, http.StatusOK, rec.Code, "%s: %s", path, rec.Body)
 		return rec.Body.String()
 	}
-	pages := []string{"/queue", "/jobset/p/j", "/build/2"}
+	pages := []string{"/queue", "/jobset/p/j", "/build/2", "/machines"}
 
 	eval(1, 1, 2, 3)
 	project()
@@ -100,6 +100,8 @@ func TestAsOfEqualsLiveThen(t *testing.T) {
 	// The ledger moves on: build 2 finishes, a new evaluation queues more.
 	add(streams.Build(2), &events.BuildFinished{BuildID: 2, Status: 1, StartTime: 1, StopTime: 2})
 	eval(2, 4, 5)
+	drv4 := fmt.Sprintf("/nix/store/%032d-job.drv", 4)
+	add(streams.Step(drv4), &events.StepStarted{DrvPath: drv4, BuildID: 4, StepNr: 1, Machine: "m1", Attempt: 1, System: "x86_64-linux", StartTime: time.Now().Unix()})
 	project()
 	for _, p := range pages {
 		require.NotEqual(t, then[p], get(p), "%s changed since", p)

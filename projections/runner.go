@@ -110,6 +110,9 @@ func (r *Runner) Run(ctx context.Context) error {
 			continue
 		}
 		if err := r.promote(ctx); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
 			return err
 		}
 		if r.reachedUntil() {

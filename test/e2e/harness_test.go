@@ -36,6 +36,7 @@ import (
 	"buildledger/domain/password"
 	"buildledger/events"
 	"buildledger/projections"
+	"buildledger/projections/analytics"
 	"buildledger/projections/hydra"
 	"buildledger/projections/insights"
 	"buildledger/projections/ledger"
@@ -80,7 +81,8 @@ func requireSshd(t testing.TB) {
 
 // readModels is every projection "up" runs, in its order.
 func readModels() []projections.Projection {
-	return []projections.Projection{hydra.Projection{}, ledger.Projection{}, tokens.Projection{}, insights.Projection{}}
+	return []projections.Projection{hydra.Projection{}, ledger.Projection{}, tokens.Projection{}, insights.Projection{},
+		analytics.QueueWait{}, analytics.BuildDuration{}}
 }
 
 // harnessOptions choose the event store and the queue runner's knobs.

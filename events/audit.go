@@ -21,6 +21,11 @@ type VerifyOptions struct {
 	PageSize int
 	// OnProgress, if set, is called after each page.
 	OnProgress func(events uint64, last Position)
+	// Readers, if above 1, reads that many pages at once. Only for a log
+	// whose positions are gapless integers (the Postgres log): page i is
+	// read as the events after position i*PageSize, and a page that does
+	// not hold exactly the positions it should is an error.
+	Readers int
 }
 
 // VerifyResult is what VerifyLog found.
@@ -83,7 +88,11 @@ func VerifyLog(ctx context.Context, store Store, opts VerifyOptions) (VerifyResu
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	pages := make(chan page, 2)
-	go readPages(ctx, store, opts.PageSize, pages)
+	if opts.Readers > 1 {
+		go readPagesParallel(ctx, store, opts.PageSize, opts.Readers, pages)
+	} else {
+		go readPages(ctx, store, opts.PageSize, pages)
+	}
 	for p := range pages {
 		if p.err != nil {
 			return done(), fmt.Errorf("verify the log after %d: %w", p.after.Commit, p.err)
@@ -120,6 +129,68 @@ func readPages(ctx context.Context, store Store, size int, out chan<- page) {
 			return
 		}
 		after = recs[len(recs)-1].Position
+	}
+}
+
+// readPagesParallel is readPages with readers pages in flight at once, for
+// a gapless log; pages are still sent in order.
+func readPagesParallel(ctx context.Context, store Store, size, readers int, out chan<- page) {
+	defer close(out)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type job struct {
+		after Position
+		res   chan page
+	}
+	jobs := make(chan job)
+	order := make(chan chan page, readers)
+	go func() {
+		defer close(order)
+		for i := uint64(0); ; i++ {
+			j := job{after: At(i * uint64(size)), res: make(chan page, 1)}
+			select {
+			case order <- j.res:
+			case <-ctx.Done():
+				return
+			}
+			select {
+			case jobs <- j:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	for w := 0; w < readers; w++ {
+		go func() {
+			for {
+				select {
+				case j := <-jobs:
+					recs, err := store.ReadAll(ctx, j.after, size)
+					if err == nil && len(recs) > 0 && (recs[0].Position.Commit != j.after.Commit+1 || recs[len(recs)-1].Position.Commit != j.after.Commit+uint64(len(recs))) {
+						err = fmt.Errorf("positions after %d are not gapless (%d..%d in %d events): read with one reader", j.after.Commit, recs[0].Position.Commit, recs[len(recs)-1].Position.Commit, len(recs))
+					}
+					j.res <- page{after: j.after, recs: recs, err: err}
+				case <-ctx.Done():
+					return
+				}
+			}
+		}()
+	}
+	for res := range order {
+		var p page
+		select {
+		case p = <-res:
+		case <-ctx.Done():
+			return
+		}
+		select {
+		case out <- p:
+		case <-ctx.Done():
+			return
+		}
+		if p.err != nil || len(p.recs) < size {
+			return
+		}
 	}
 }
 

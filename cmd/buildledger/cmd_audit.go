@@ -12,6 +12,7 @@ import (
 	"os"
 	"time"
 
+	"buildledger/adapters/eventstore/pglog"
 	"buildledger/events"
 )
 
@@ -41,14 +42,17 @@ func runAudit(ctx context.Context, a *app, args []string) error {
 
 func runAuditVerify(ctx context.Context, a *app, args []string) error {
 	var (
-		cfg    config
-		stream string
-		asJSON bool
+		cfg             config
+		stream          string
+		asJSON          bool
+		readers, pageSz int
 	)
 	fs := a.newFlagSet("audit verify", "audit verify [--stream S] [flags]")
 	cfg.register(fs, false)
 	fs.StringVar(&stream, "stream", "", "verify only this stream")
 	fs.BoolVar(&asJSON, "json", false, "print the result as JSON")
+	fs.IntVar(&readers, "readers", 0, "pages read at once (default 2 on the Postgres log, whose positions are gapless; 1 otherwise)")
+	fs.IntVar(&pageSz, "page-size", 5000, "events per read")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -58,7 +62,10 @@ func runAuditVerify(ctx context.Context, a *app, args []string) error {
 	}
 	defer sys.Close()
 	start := time.Now()
-	res, err := events.VerifyLog(ctx, sys.store, events.VerifyOptions{Stream: stream})
+	if _, gapless := sys.store.(*pglog.Store); readers == 0 && gapless {
+		readers = 2
+	}
+	res, err := events.VerifyLog(ctx, sys.store, events.VerifyOptions{Stream: stream, Readers: readers, PageSize: pageSz})
 	if err != nil {
 		return err
 	}

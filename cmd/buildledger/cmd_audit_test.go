@@ -58,19 +58,26 @@ func runKeygen(t *testing.T, key string) {
 
 func TestAuditVerifyFindsFlippedByte(t *testing.T) {
 	url, pool, _ := auditLog(t)
-	out, code := runCLI(t, url, "audit", "verify")
-	require.Equal(t, 0, code, out)
-	require.Contains(t, out, "ok: 20 events verified up to position 20")
+	for _, args := range [][]string{{}, {"--readers", "1", "--page-size", "4"}, {"--readers", "4", "--page-size", "3"}, {"--page-size", "20"}} {
+		out, code := runCLI(t, url, append([]string{"audit", "verify"}, args...)...)
+		require.Equal(t, 0, code, "%v: %s", args, out)
+		require.Contains(t, out, "ok: 20 events verified up to position 20", args)
+	}
 
 	// Flip one byte of the data of the event at position 8 (audit-1@2).
+	var out string
+	var code int
 	tag, err := pool.Exec(context.Background(), `update ledger.events set data = replace(data::text, 'value 7', 'value 8')::json where position = 8`)
 	require.NoError(t, err)
 	require.EqualValues(t, 1, tag.RowsAffected())
 
-	out, code = runCLI(t, url, "audit", "verify")
-	require.Equal(t, 1, code, out)
-	require.Contains(t, out, "position 8 (audit-1@2")
-	require.Contains(t, out, "content does not match its hash")
+	for _, args := range [][]string{{}, {"--readers", "1"}, {"--readers", "3", "--page-size", "3"}, {"--page-size", "7"}} {
+		out, code = runCLI(t, url, append([]string{"audit", "verify"}, args...)...)
+		require.Equal(t, 1, code, "%v: %s", args, out)
+		require.Contains(t, out, "position 8 (audit-1@2", args)
+		require.Contains(t, out, "content does not match its hash", args)
+		require.Contains(t, out, "after 7 good events", args)
+	}
 
 	out, code = runCLI(t, url, "audit", "verify", "--stream", "audit-0")
 	require.Equal(t, 0, code, "another stream is intact: %s", out)

@@ -79,10 +79,16 @@ func BenchmarkAuditVerify(b *testing.B) {
 	seedChain(b, pool, n)
 	store := pglog.New(pool, pglog.Options{})
 	ctx := context.Background()
+	for _, readers := range []int{1, 2} {
+		b.Run(fmt.Sprintf("readers%d", readers), func(b *testing.B) { benchVerify(b, ctx, store, n, readers) })
+	}
+}
+
+func benchVerify(b *testing.B, ctx context.Context, store *pglog.Store, n, readers int) {
 	b.ResetTimer()
 	start := time.Now()
 	for i := 0; i < b.N; i++ {
-		res, err := events.VerifyLog(ctx, store, events.VerifyOptions{})
+		res, err := events.VerifyLog(ctx, store, events.VerifyOptions{Readers: readers})
 		require.NoError(b, err)
 		require.Nil(b, res.Break)
 		require.EqualValues(b, n, res.Events)

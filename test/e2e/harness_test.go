@@ -249,7 +249,8 @@ func (e *harness) registerMachine(name string, cfg events.MachineConfig) {
 // localhostMachine is the local builder as "up" registers it, building in
 // the machine's own store.
 func localhostMachine() events.MachineConfig {
-	return events.MachineConfig{URI: "localhost", Systems: []string{hostSystem(), "builtin"}, MaxJobs: 4, SpeedFactor: 1, Enabled: true}
+	return events.MachineConfig{URI: "localhost", Systems: []string{hostSystem(), "builtin"}, MaxJobs: 4, SpeedFactor: 1, Enabled: true,
+		SupportedFeatures: []string{"benchmark", "big-parallel", "nixos-test"}}
 }
 
 // hostSystem is the Nix system of this machine.

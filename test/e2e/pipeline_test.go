@@ -85,11 +85,13 @@ func TestPipelineSSH(t *testing.T) {
 	srv2 := sshdtest.Start(t, sshdtest.Options{Env: env})
 	stores := map[string]string{"ssh1": filepath.Join(t.TempDir(), "builder1"), "ssh2": filepath.Join(t.TempDir(), "builder2")}
 	// ssh1 pins its host key in the machine entry; ssh2 is checked
-	// against the worker's known_hosts file.
+	// against the worker's known_hosts file. ssh2 builds only steps that
+	// need big-parallel (the diamond's top), ssh1 everything else.
 	e.registerMachine("ssh1", events.MachineConfig{URI: srv1.URI(), Systems: []string{hostSystem()}, SSHKey: srv1.ClientKeyPath,
-		PublicHostKey: srv1.HostPublicKey, MaxJobs: 2, SpeedFactor: 1, Store: stores["ssh1"], Enabled: true})
+		PublicHostKey: srv1.HostPublicKey, MaxJobs: 3, SpeedFactor: 1, Store: stores["ssh1"], Enabled: true})
 	e.registerMachine("ssh2", events.MachineConfig{URI: srv2.URI(), Systems: []string{hostSystem()}, SSHKey: srv2.ClientKeyPath,
-		MaxJobs: 2, SpeedFactor: 1, Store: stores["ssh2"], Enabled: true})
+		MaxJobs: 2, SpeedFactor: 1, Store: stores["ssh2"], Enabled: true,
+		SupportedFeatures: []string{"big-parallel"}, MandatoryFeatures: []string{"big-parallel"}})
 	e.startQueue(queueOptions{knownHosts: srv2.KnownHostsPath})
 	sum := e.evaluate()
 	require.Equal(t, len(wantStatus), sum.Builds)
@@ -110,12 +112,25 @@ func TestPipelineSSH(t *testing.T) {
 		requirePath(t, filepath.Join(stores[machine], path), "output of a step built on "+machine+" is in its store")
 	}
 	require.Len(t, used, 2, "both builders built steps")
-	// The chain's last step read its inputs on its own builder.
-	for _, r := range e.queryStrings(`select s.machine from buildsteps s where s.drvpath = (select drvpath from builds where job = 'chain3')`) {
-		for _, dep := range []string{"chain1", "chain2"} {
-			out := e.queryStrings(`select o.path from buildoutputs o join builds b on b.id = o.build where b.job = $1`, dep)
-			require.Len(t, out, 1)
-			requirePath(t, filepath.Join(stores[r], out[0]), "input "+dep+" of chain3 is in "+r+"'s store")
+
+	// The diamond's top ran on ssh2 and its inner steps on ssh1: the
+	// inputs left and right were copied from the local store into ssh2's
+	// store, and only they (base is not in top's input closure).
+	top := e.queryStrings(`select machine from buildsteps where drvpath = (select drvpath from builds where job = 'diamond')`)
+	require.Equal(t, []string{"ssh2"}, top)
+	inner := e.queryStrings(`select regexp_replace(s.drvpath, '^/nix/store/[0-9a-z]{32}-', '') || ' ' || s.machine || ' ' || o.path
+		from buildsteps s join buildstepoutputs o using (build, stepnr)
+		where s.drvpath like '%-diamond-base.drv' or s.drvpath like '%-diamond-left.drv' or s.drvpath like '%-diamond-right.drv' order by 1`)
+	require.Len(t, inner, 3)
+	for _, r := range inner {
+		f := strings.Fields(r)
+		require.Equal(t, "ssh1", f[1], "step %s", f[0])
+		requirePath(t, f[2], "output of "+f[0]+" copied back to the local store")
+		_, err := os.Lstat(filepath.Join(stores["ssh2"], f[2]))
+		if f[0] == "diamond-base.drv" {
+			require.ErrorIs(t, err, os.ErrNotExist, "base is not copied to ssh2")
+		} else {
+			require.NoError(t, err, "input %s copied to ssh2's store", f[0])
 		}
 	}
 }

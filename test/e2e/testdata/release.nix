@@ -27,7 +27,12 @@ rec {
   chain2 = mk "chain-2" "cat ${chain1} > $out; echo two >> $out" { };
   chain3 = mk "chain-3" "cat ${chain2} > $out; echo three >> $out" { };
 
-  diamond = mk "diamond-top" "cat ${left} ${right} > $out" { };
+  # The top needs a feature: in the ssh:// test only the second builder
+  # has it (and builds nothing else), so the inputs built on the first one
+  # must be copied over.
+  diamond = mk "diamond-top" "cat ${left} ${right} > $out" {
+    requiredSystemFeatures = [ "big-parallel" ];
+  };
 
   # A failing job and a job that needs it.
   broken = mk "broken" "echo this build fails on purpose; exit 1" { };

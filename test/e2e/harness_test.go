@@ -190,7 +190,7 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 	spool := filepath.Join(home, "spool")
 	require.NoError(t, os.MkdirAll(spool, 0o755))
 	e := &harness{t: t, ctx: ctx, pool: pool, store: store, codec: codec, rt: rt, h: commands.NewHandlers(rt, alloc),
-		evals: evaluation.New(rt, codec, alloc, ports, evaluation.Options{Host: "e2e", Logger: log}),
+		evals:  evaluation.New(rt, codec, alloc, ports, evaluation.Options{Host: "e2e", Logger: log}),
 		runner: runner, logs: logs, cache: cache, cacheDir: cacheDir, pubKey: pk.String(), spool: spool,
 		sched: cfg, nonce: newNonce(), log: log}
 
@@ -217,7 +217,9 @@ func (w testWriter) Write(p []byte) (int, error) {
 }
 
 // md is the metadata of the test's own commands.
-func (e *harness) md() events.Metadata { return commands.NewMetadata(commands.UserActor("admin"), e.rt) }
+func (e *harness) md() events.Metadata {
+	return commands.NewMetadata(commands.UserActor("admin"), e.rt)
+}
 
 // seed creates the admin user, the project and a legacy jobset evaluating
 // file from testdata with the run's nonce.

@@ -37,10 +37,10 @@ var stableQueries = map[string]string{
 		coalesce(p.sha256hash, '-'), coalesce(p.defaultpath, '-'), ` + stripHash("p.path") + `) from buildproducts p join builds b on b.id = p.build`,
 	"buildmetrics": `select concat_ws('|', b.job, m.name, coalesce(m.unit, '-'), m.value, m.project, m.jobset, m.job)
 		from buildmetrics m join builds b on b.id = m.build`,
-	"failedpaths": `select ` + stripHash("path") + ` from failedpaths`,
-	"jobsetevals": `select concat_ws('|', hasnewbuilds, coalesce(nrbuilds::text, '-'), coalesce(nixexprinput, '-'), coalesce(nixexprpath, '-')) from jobsetevals`,
+	"failedpaths":       `select ` + stripHash("path") + ` from failedpaths`,
+	"jobsetevals":       `select concat_ws('|', hasnewbuilds, coalesce(nrbuilds::text, '-'), coalesce(nixexprinput, '-'), coalesce(nixexprpath, '-')) from jobsetevals`,
 	"jobsetevalmembers": `select concat_ws('|', b.job, m.isnew) from jobsetevalmembers m join builds b on b.id = m.build`,
-	"step_attempts": `select concat_ws('|', ` + stripHash("drv_path") + `, attempt, machine, status, coalesce(times_built::text, '-')) from step_attempts`,
+	"step_attempts":     `select concat_ws('|', ` + stripHash("drv_path") + `, attempt, machine, status, coalesce(times_built::text, '-')) from step_attempts`,
 }
 
 // stableDump returns the stable rows of every table in stableQueries,

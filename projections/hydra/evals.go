@@ -59,9 +59,10 @@ func evaluationFinished(w *writer, p *events.EvaluationFinished) error {
 				and exists (select 1 from Builds b where b.id = s.aggregate) and exists (select 1 from Builds b where b.id = s.constituent)
 			on conflict do nothing`,
 		// isCurrent follows the latest evaluation of the jobset.
-		`update Builds set isCurrent = 0 where jobset_id = (select jobset_id from JobsetEvals where id = $1) and isCurrent = 1
-			and id not in (select build from eval_staging_members where eval = $1)`,
-		`update Builds set isCurrent = 1 where id in (select build from eval_staging_members where eval = $1) and isCurrent is distinct from 1`,
+		`update Builds b set isCurrent = 0 where b.jobset_id = (select jobset_id from JobsetEvals where id = $1) and b.isCurrent = 1
+			and not exists (select 1 from eval_staging_members m where m.eval = $1 and m.build = b.id)`,
+		`update Builds b set isCurrent = 1 from eval_staging_members m
+			where m.eval = $1 and b.id = m.build and b.isCurrent is distinct from 1`,
 	}
 	for _, m := range moves {
 		if err := w.exec(m, p.EvalID); err != nil {

@@ -366,10 +366,10 @@ begin
     if tg_op = 'INSERT' then
         select count(*) into delta from new_rows where finished = 1;
     elsif tg_op = 'UPDATE' then
-        select coalesce(sum(case when o.finished = 0 and n.finished = 1 then 1
-                                 when o.finished = 1 and n.finished = 0 then -1 else 0 end), 0)
-          into delta
-          from old_rows o join new_rows n on n.id = o.id;
+        -- old_rows and new_rows hold the same builds, so the change is a
+        -- difference of counts (no join: transition tables have no index).
+        select (select count(*) from new_rows where finished = 1) - (select count(*) from old_rows where finished = 1)
+          into delta;
     elsif tg_op = 'DELETE' then
         select -count(*) into delta from old_rows where finished = 1;
     end if;

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -42,6 +43,7 @@ const pipelineDeadline = 150 * time.Second
 // two runs agree on every stable column of Hydra's tables.
 func TestPipeline(t *testing.T) {
 	requireTools(t, "nix-store", "nix-instantiate", "nix")
+	var mu sync.Mutex
 	dumps := map[string]map[string][]string{}
 	t.Run("stores", func(t *testing.T) {
 		for _, store := range []string{"pglog", "esdb"} {
@@ -56,7 +58,10 @@ func TestPipeline(t *testing.T) {
 				e.waitBuilds(len(wantStatus), pipelineDeadline)
 				e.checkPipeline(map[string]bool{"localhost": true})
 				e.checkCache()
-				dumps[store] = e.stableDump()
+				dump := e.stableDump()
+				mu.Lock()
+				dumps[store] = dump
+				mu.Unlock()
 			})
 		}
 	})

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -24,13 +25,17 @@ import (
 // in a fresh home: it becomes healthy, serves metrics, HTML and the login
 // API, and on SIGTERM exits 0 after stopping its private Postgres cluster.
 func TestSmokeBinary(t *testing.T) {
-	requireTools(t, "go", "nix-store", "nix-instantiate")
+	requireTools(t, "nix-store", "nix-instantiate")
 	t.Parallel()
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 
 	bin := filepath.Join(t.TempDir(), "buildledger")
-	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/buildledger")
+	build := exec.CommandContext(ctx, goBin, "build", "-o", bin, "./cmd/buildledger")
 	build.Dir = filepath.Join("..", "..")
 	out, err := build.CombinedOutput()
 	require.NoError(t, err, "go build: %s", out)

@@ -13,7 +13,7 @@ import (
 
 // RunnerOptions tunes a Runner. The zero value is ready to use.
 type RunnerOptions struct {
-	// BatchSize is the most events applied in one transaction. Default 2000.
+	// BatchSize is the most events applied in one transaction. Default 5000.
 	BatchSize int
 	// Idle is the longest a caught-up runner waits before looking for new
 	// events when no wake-up arrives. Default 1s.
@@ -68,7 +68,7 @@ func NewRunner(store events.Store, codec *events.Codec, db DB, ps []Projection, 
 		seen[p.Name()] = true
 	}
 	if opts.BatchSize <= 0 {
-		opts.BatchSize = 2000
+		opts.BatchSize = 5000
 	}
 	if opts.Idle <= 0 {
 		opts.Idle = time.Second

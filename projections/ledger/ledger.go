@@ -7,6 +7,7 @@ package ledger
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"buildledger/events"
@@ -45,37 +46,80 @@ func (Projection) Apply(ctx context.Context, tx projections.Tx, batch []projecti
 	if err := tx.CopyFrom(ctx, "audit_log", auditColumns, rows); err != nil {
 		return err
 	}
+	queued := &queuedSteps{}
 	for _, ev := range batch {
 		if ev.Payload == nil {
 			continue
+		}
+		if p, ok := ev.Payload.(*events.StepQueued); ok {
+			queued.add(p, ev.RecordedAt)
+			continue
+		}
+		// Every other event may touch a queued step: write those first.
+		if err := queued.flush(ctx, tx); err != nil {
+			return err
 		}
 		if err := apply(ctx, tx, ev); err != nil {
 			return fmt.Errorf("event %s (%s at %s@%d): %w", ev.ID, ev.Type, ev.Stream, ev.Revision, err)
 		}
 	}
+	return queued.flush(ctx, tx)
+}
+
+// queuedSteps collects the StepQueued events of a batch, which an
+// evaluation writes by the thousand, to write them with two statements.
+type queuedSteps struct {
+	drvs, systems, features []string
+	preferLocal             []bool
+	at                      []time.Time
+	edgeEvals               []int64
+	edgeDrvs, edgeInputs    []string
+}
+
+func (q *queuedSteps) add(p *events.StepQueued, at time.Time) {
+	q.drvs = append(q.drvs, p.DrvPath)
+	q.systems = append(q.systems, p.System)
+	// One text per step: Postgres arrays cannot be ragged.
+	q.features = append(q.features, strings.Join(p.RequiredFeatures, " "))
+	q.preferLocal = append(q.preferLocal, p.PreferLocal)
+	q.at = append(q.at, at)
+	for _, in := range p.InputDrvs {
+		q.edgeEvals = append(q.edgeEvals, p.EvalID)
+		q.edgeDrvs = append(q.edgeDrvs, p.DrvPath)
+		q.edgeInputs = append(q.edgeInputs, in)
+	}
+}
+
+// flush writes the collected steps: a step queued again after it failed
+// is open again; one queued again while open or after success is kept.
+func (q *queuedSteps) flush(ctx context.Context, tx projections.Tx) error {
+	if len(q.drvs) > 0 {
+		err := tx.Exec(ctx, `insert into steps (drv_path, system, required_features, prefer_local, first_queued_at)
+			select distinct on (drv) drv, sys, coalesce(string_to_array(nullif(feat, ''), ' '), '{}'), pl, at
+			from unnest($1::text[], $2::text[], $3::text[], $4::bool[], $5::timestamptz[]) with ordinality as u(drv, sys, feat, pl, at, o)
+			order by drv, o
+			on conflict (drv_path) do update set finished_at = null, status = null
+			where steps.status is not null and steps.status != 0`,
+			q.drvs, q.systems, q.features, q.preferLocal, q.at)
+		if err != nil {
+			return fmt.Errorf("queue %d steps: %w", len(q.drvs), err)
+		}
+	}
+	if len(q.edgeDrvs) > 0 {
+		err := tx.Exec(ctx, `insert into build_graph_edges (eval_id, drv_path, input_drv)
+			select * from unnest($1::int[], $2::text[], $3::text[]) on conflict do nothing`,
+			q.edgeEvals, q.edgeDrvs, q.edgeInputs)
+		if err != nil {
+			return fmt.Errorf("record %d build graph edges: %w", len(q.edgeDrvs), err)
+		}
+	}
+	*q = queuedSteps{}
 	return nil
 }
 
 func apply(ctx context.Context, tx projections.Tx, ev projections.Event) error {
 	at := ev.RecordedAt
 	switch p := ev.Payload.(type) {
-	case *events.StepQueued:
-		features := p.RequiredFeatures
-		if features == nil {
-			features = []string{}
-		}
-		if err := tx.Exec(ctx, `insert into steps (drv_path, system, required_features, prefer_local, first_queued_at)
-			values ($1, $2, $3, $4, $5)
-			on conflict (drv_path) do update set finished_at = null, status = null
-			where steps.status is not null and steps.status != 0`,
-			p.DrvPath, p.System, features, p.PreferLocal, at); err != nil {
-			return err
-		}
-		if len(p.InputDrvs) == 0 {
-			return nil
-		}
-		return tx.Exec(ctx, `insert into build_graph_edges (eval_id, drv_path, input_drv)
-			select $1, $2, unnest($3::text[]) on conflict do nothing`, p.EvalID, p.DrvPath, p.InputDrvs)
 	case *events.StepDispatched:
 		if err := tx.Exec(ctx, `insert into scheduling_decisions (position, position_prepare, drv_path, build_id, machine, attempt,
 				global_priority, share_used, critical_path, dependents, local_priority, lowest_build_id, candidates, decided_at)

@@ -134,3 +134,19 @@ func ValidateEvent(ev Event) error {
 	}
 	return nil
 }
+
+// StreamAppend is one stream's part of an AppendMulti.
+type StreamAppend struct {
+	Stream string
+	Expect Revision
+	Events []Event
+}
+
+// MultiAppender is a Store that can append to many streams at once, all or
+// nothing, in one round trip (the Postgres log runs them in one
+// transaction). An evaluation that queues thousands of builds uses it when
+// the store offers it; EventStoreDB has no multi-stream append, so callers
+// fall back to Append.
+type MultiAppender interface {
+	AppendMulti(ctx context.Context, appends []StreamAppend) ([]AppendResult, error)
+}

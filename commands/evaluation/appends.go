@@ -40,6 +40,12 @@ func (s *Service) appendChunked(ctx context.Context, w *streamWriter, md events.
 	if err != nil {
 		return fmt.Errorf("append to %s: %w", w.stream, err)
 	}
+	return s.appendEvents(ctx, w, evs)
+}
+
+// appendEvents appends evs to w's stream in as few appends as keep each
+// below MaxAppendBytes.
+func (s *Service) appendEvents(ctx context.Context, w *streamWriter, evs []events.Event) error {
 	for len(evs) > 0 {
 		n, size := 0, 0
 		for n < len(evs) {
@@ -65,6 +71,10 @@ type streamBatch struct {
 	stream   string
 	expect   events.Revision
 	payloads []events.Payload
+	// encoded, when set, are the payloads already encoded: a retry
+	// appends the same event ids, which the store takes as a no-op if
+	// they landed.
+	encoded []events.Event
 }
 
 // appendEach appends each batch to its stream, AppendWorkers streams at a
@@ -72,6 +82,15 @@ type streamBatch struct {
 func (s *Service) appendEach(ctx context.Context, md events.Metadata, batches []streamBatch) error {
 	if len(batches) == 0 {
 		return nil
+	}
+	if multi, ok := s.rt.Store().(events.MultiAppender); ok {
+		var err error
+		if batches, err = s.appendMulti(ctx, multi, md, batches); err != nil {
+			return err
+		}
+		if len(batches) == 0 {
+			return nil
+		}
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -87,7 +106,13 @@ func (s *Service) appendEach(ctx context.Context, md events.Metadata, batches []
 			defer wg.Done()
 			for b := range work {
 				w := &streamWriter{stream: b.stream, expect: b.expect}
-				if err := s.appendChunked(ctx, w, md, b.payloads...); err != nil {
+				var err error
+				if b.encoded != nil {
+					err = s.appendEvents(ctx, w, b.encoded)
+				} else {
+					err = s.appendChunked(ctx, w, md, b.payloads...)
+				}
+				if err != nil {
 					once.Do(func() { first = err; cancel() })
 				}
 			}
@@ -107,4 +132,63 @@ feed:
 		first = ctx.Err()
 	}
 	return first
+}
+
+// multiAppendBytes bounds one AppendMulti; multiAppendStreams the streams
+// in it.
+const (
+	multiAppendBytes   = 4 << 20
+	multiAppendStreams = 500
+)
+
+// appendMulti appends the batches that fit in one append each through
+// the store's multi-stream append, in groups. It returns the batches left
+// for appendEach's one-by-one path: those too large for one append, and
+// those of a group the store refused (a conflict shows there which stream
+// it was; the events keep their ids, so a group that did land is a no-op).
+func (s *Service) appendMulti(ctx context.Context, multi events.MultiAppender, md events.Metadata, batches []streamBatch) ([]streamBatch, error) {
+	var rest []streamBatch
+	var group []events.StreamAppend
+	var groupBatches []streamBatch
+	size := 0
+	send := func() error {
+		if len(group) == 0 {
+			return nil
+		}
+		if _, err := multi.AppendMulti(ctx, group); err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			s.log.Debug("evaluation: multi-stream append refused; appending one by one", "streams", len(group), "err", err)
+			rest = append(rest, groupBatches...)
+		}
+		group, groupBatches, size = group[:0], groupBatches[:0], 0
+		return nil
+	}
+	for _, b := range batches {
+		evs, err := s.encode(md, b.payloads)
+		if err != nil {
+			return nil, fmt.Errorf("append to %s: %w", b.stream, err)
+		}
+		n := 0
+		for _, ev := range evs {
+			n += len(ev.Data) + eventOverhead
+		}
+		if n > s.opts.MaxAppendBytes {
+			rest = append(rest, b)
+			continue
+		}
+		if size+n > multiAppendBytes || len(group) == multiAppendStreams {
+			if err := send(); err != nil {
+				return nil, err
+			}
+		}
+		group = append(group, events.StreamAppend{Stream: b.stream, Expect: b.expect, Events: evs})
+		groupBatches = append(groupBatches, streamBatch{stream: b.stream, expect: b.expect, payloads: b.payloads, encoded: evs})
+		size += n
+	}
+	if err := send(); err != nil {
+		return nil, err
+	}
+	return rest, nil
 }

@@ -51,40 +51,13 @@ func New(pool *pgxpool.Pool, opts Options) *Store {
 
 // Append implements events.Store.
 func (s *Store) Append(ctx context.Context, stream string, expect events.Revision, evs ...events.Event) (events.AppendResult, error) {
-	if err := events.ValidateStreamName(stream); err != nil {
-		return events.AppendResult{}, fmt.Errorf("append %s: %w", stream, err)
-	}
-	if len(evs) == 0 {
-		return events.AppendResult{}, fmt.Errorf("append %s: %w: no events", stream, events.ErrInvalidEvent)
-	}
-	b := newBatch(len(evs))
-	seen := make(map[string]bool, len(evs))
-	for _, ev := range evs {
-		if err := events.ValidateEvent(ev); err != nil {
-			return events.AppendResult{}, fmt.Errorf("append %s: %w", stream, err)
-		}
-		if seen[ev.ID] {
-			return events.AppendResult{}, fmt.Errorf("append %s: %w: id %s twice in one append", stream, events.ErrInvalidEvent, ev.ID)
-		}
-		seen[ev.ID] = true
-		if !json.Valid(ev.Data) {
-			return events.AppendResult{}, fmt.Errorf("append %s: %w %s: data is not valid JSON", stream, events.ErrInvalidEvent, ev.ID)
-		}
-		// The hash chain is the store's: ledger.append_events seals each
-		// event (see schema/ledger/0003_hash_chain.sql), so the caller's
-		// chain fields are dropped.
-		cleared := ev.Metadata
-		cleared.PrevHash, cleared.Hash = "", ""
-		md, err := json.Marshal(cleared)
-		if err != nil {
-			return events.AppendResult{}, fmt.Errorf("append %s: metadata: %w", stream, err)
-		}
-		b.add(ev, md)
+	b, err := newAppendBatch(stream, evs)
+	if err != nil {
+		return events.AppendResult{}, err
 	}
 	kind, rev := expectArgs(expect)
 	var next, head int64
-	err := s.pool.QueryRow(ctx, `select next_revision, last_position from ledger.append_events($1, $2, $3, $4::uuid[], $5, $6, $7, $8)`,
-		stream, kind, rev, b.ids, b.types, b.versions, b.data, b.meta).Scan(&next, &head)
+	err = s.pool.QueryRow(ctx, appendSQL, stream, kind, rev, b.ids, b.types, b.versions, b.data, b.meta).Scan(&next, &head)
 	var pgErr *pgconn.PgError
 	switch {
 	case err == nil:
@@ -99,6 +72,80 @@ func (s *Store) Append(ctx context.Context, stream string, expect events.Revisio
 		return events.AppendResult{}, fmt.Errorf("append %s: %w (concurrent append)", stream, events.ErrWrongRevision)
 	}
 	return events.AppendResult{}, fmt.Errorf("append %s: %w", stream, err)
+}
+
+const appendSQL = `select next_revision, last_position from ledger.append_events($1, $2, $3, $4::uuid[], $5, $6, $7, $8)`
+
+// newAppendBatch validates an append and encodes it for append_events.
+func newAppendBatch(stream string, evs []events.Event) (*batch, error) {
+	if err := events.ValidateStreamName(stream); err != nil {
+		return nil, fmt.Errorf("append %s: %w", stream, err)
+	}
+	if len(evs) == 0 {
+		return nil, fmt.Errorf("append %s: %w: no events", stream, events.ErrInvalidEvent)
+	}
+	b := newBatch(len(evs))
+	seen := make(map[string]bool, len(evs))
+	for _, ev := range evs {
+		if err := events.ValidateEvent(ev); err != nil {
+			return nil, fmt.Errorf("append %s: %w", stream, err)
+		}
+		if seen[ev.ID] {
+			return nil, fmt.Errorf("append %s: %w: id %s twice in one append", stream, events.ErrInvalidEvent, ev.ID)
+		}
+		seen[ev.ID] = true
+		if !json.Valid(ev.Data) {
+			return nil, fmt.Errorf("append %s: %w %s: data is not valid JSON", stream, events.ErrInvalidEvent, ev.ID)
+		}
+		// The hash chain is the store's: ledger.append_events seals each
+		// event (see schema/ledger/0003_hash_chain.sql), so the caller's
+		// chain fields are dropped.
+		cleared := ev.Metadata
+		cleared.PrevHash, cleared.Hash = "", ""
+		md, err := json.Marshal(cleared)
+		if err != nil {
+			return nil, fmt.Errorf("append %s: metadata: %w", stream, err)
+		}
+		b.add(ev, md)
+	}
+	return b, nil
+}
+
+// AppendMulti implements events.MultiAppender: every append in one
+// transaction, sent as one pipelined batch. Any failure (a wrong
+// revision, ids already recorded) rolls back all of them and is returned;
+// the caller can then append one by one to learn which.
+func (s *Store) AppendMulti(ctx context.Context, appends []events.StreamAppend) ([]events.AppendResult, error) {
+	qb := &pgx.Batch{}
+	for _, a := range appends {
+		b, err := newAppendBatch(a.Stream, a.Events)
+		if err != nil {
+			return nil, err
+		}
+		kind, rev := expectArgs(a.Expect)
+		qb.Queue(appendSQL, a.Stream, kind, rev, b.ids, b.types, b.versions, b.data, b.meta)
+	}
+	out := make([]events.AppendResult, len(appends))
+	err := postgres.Transact(ctx, s.pool, func(tx pgx.Tx) error {
+		br := tx.SendBatch(ctx, qb)
+		for i := range appends {
+			var next, head int64
+			if err := br.QueryRow().Scan(&next, &head); err != nil {
+				br.Close()
+				return fmt.Errorf("append %s: %w", appends[i].Stream, err)
+			}
+			out[i] = events.AppendResult{NextRevision: uint64(next), Position: events.At(uint64(head))}
+		}
+		return br.Close()
+	})
+	if err != nil {
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && pgErr.Code == "BLWRV" {
+			return nil, fmt.Errorf("%w: %s", events.ErrWrongRevision, err)
+		}
+		return nil, err
+	}
+	return out, nil
 }
 
 // expectArgs encodes an expected revision for append_events.

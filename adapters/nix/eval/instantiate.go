@@ -45,9 +45,9 @@ type walkerRecord struct {
 		Name string `json:"name"`
 		Path string `json:"path"`
 	} `json:"outputs"`
-	Meta walkerMeta     `json:"meta"`
-	Agg  bool           `json:"agg"`
-	Glob bool           `json:"glob"`
+	Meta walkerMeta `json:"meta"`
+	Agg  bool       `json:"agg"`
+	Glob bool       `json:"glob"`
 	Cons []struct {
 		N   string `json:"n"`
 		D   string `json:"d"`

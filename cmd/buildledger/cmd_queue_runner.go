@@ -20,8 +20,8 @@ import (
 )
 
 // queueRunner is the scheduler with its command bus, as "queue-runner"
-// runs it and "up" can embed it. Handler, if set before run, is the
-// builder worker's BuildStep handler (the integrator plugs it in).
+// runs it and "up" embeds it. Handler, if set before run, is the builder
+// worker's BuildStep handler.
 type queueRunner struct {
 	sched   *scheduler.Scheduler
 	bus     *bus.Bus
@@ -131,6 +131,12 @@ func runQueueRunner(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
+	worker, err := sys.newWorker()
+	if err != nil {
+		return err
+	}
+	defer worker.Close()
+	q.handler = worker.Handle
 	if statusListen != "" {
 		h, err := statusHandler(q.sched)
 		if err != nil {

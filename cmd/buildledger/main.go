@@ -81,7 +81,7 @@ func (a *app) main(ctx context.Context, args []string) int {
 func (a *app) usage(w io.Writer) {
 	fmt.Fprintln(w, "usage: buildledger COMMAND [flags]\n\ncommands:")
 	for _, c := range a.commands {
-		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-13s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w, "\nRun 'buildledger COMMAND --help' for a command's flags.")
 }

@@ -112,7 +112,7 @@ func TestRebuildFromRecordedHistory(t *testing.T) {
 			require.Equal(t, []string{
 				"aarch64-linux 2026-11-20 11:00:00 +0000 UTC 1 4200 4200",
 				"x86_64-linux 2026-11-20 10:00:00 +0000 UTC 2 420 300",
-			}, rows(t, pool, `select system, hour at time zone 'UTC', steps, total_wait_s, max_wait_s from queue_wait_hourly order by system, hour`))
+			}, rows(t, pool, `select system, hour at time zone 'UTC', steps, total_wait_s::float8, max_wait_s::float8 from queue_wait_hourly order by system, hour`))
 			require.Equal(t, []string{
 				"p j hello 2026-11-20 00:00:00 +0000 UTC 2 1500 600 900",
 				"p j hello 2026-11-21 00:00:00 +0000 UTC 1 60 60 60",

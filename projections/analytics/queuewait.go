@@ -48,8 +48,10 @@ create table {{table "hourly"}} (
     system       text not null,
     hour         timestamptz not null,
     steps        bigint not null,
-    total_wait_s double precision not null,
-    max_wait_s   double precision not null,
+    -- numeric, not double precision: sums are exact, so the same events
+    -- give the same totals however they were split into batches.
+    total_wait_s numeric not null,
+    max_wait_s   numeric not null,
     primary key (system, hour)
 );`,
 }

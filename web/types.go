@@ -260,3 +260,11 @@ type APIToken struct {
 	LastUsedAt *int64 `json:"lastused"`
 	RevokedAt  *int64 `json:"revoked"`
 }
+
+// MetricPoint is one value of a job's metric, from one build.
+type MetricPoint struct {
+	Build     int64   `json:"id"`
+	Timestamp int64   `json:"timestamp"`
+	Value     float64 `json:"value"`
+	Unit      string  `json:"unit"`
+}

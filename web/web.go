@@ -244,6 +244,7 @@ func (s *server) routes() http.Handler {
 	s.listBuildsRoutes(r, "/jobset/{project}/{jobset}")
 	s.listBuildsRoutes(r, "/job/{project}/{jobset}/{job}")
 	r.Get("/job/{project}/{jobset}/{job}/shield", s.jobShield)
+	r.Get("/job/{project}/{jobset}/{job}/metric/{name}", s.metricChart)
 
 	r.Get("/queue", s.asOf((*server).queuePage))
 	s.insightRoutes(r)

@@ -193,3 +193,24 @@ func (db *DB) QueueSummary(ctx context.Context) ([]web.QueueSummary, error) {
 	}
 	return out, rows.Err()
 }
+
+// MetricHistory implements web.BuildQueries, on Hydra's
+// IndexBuildMetricsOnJobTimestamp.
+func (db *DB) MetricHistory(ctx context.Context, project, jobset, job, name string, limit int) ([]web.MetricPoint, error) {
+	rows, err := db.pool.Query(ctx, `select build, timestamp, value, coalesce(unit, '') from buildmetrics
+		where project = $1 and jobset = $2 and job = $3 and name = $4 order by timestamp desc, build desc limit $5`,
+		project, jobset, job, name, limit)
+	if err != nil {
+		return nil, fmt.Errorf("query metric %s of %s:%s:%s: %w", name, project, jobset, job, err)
+	}
+	defer rows.Close()
+	out := []web.MetricPoint{}
+	for rows.Next() {
+		var m web.MetricPoint
+		if err := rows.Scan(&m.Build, &m.Timestamp, &m.Value, &m.Unit); err != nil {
+			return nil, fmt.Errorf("scan metric: %w", err)
+		}
+		out = append(out, m)
+	}
+	return out, rows.Err()
+}

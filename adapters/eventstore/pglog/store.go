@@ -98,7 +98,7 @@ func newAppendBatch(stream string, evs []events.Event) (*batch, error) {
 			return nil, fmt.Errorf("append %s: %w %s: data is not valid JSON", stream, events.ErrInvalidEvent, ev.ID)
 		}
 		// The hash chain is the store's: ledger.append_events seals each
-		// event (see schema/ledger/0003_hash_chain.sql), so the caller's
+		// event (see schema/ledger/0002_append_function.sql), so the caller's
 		// chain fields are dropped.
 		cleared := ev.Metadata
 		cleared.PrevHash, cleared.Hash = "", ""

@@ -29,11 +29,22 @@ func (s *Store) ReadStream(ctx context.Context, stream string, from uint64, limi
 	return out, nil
 }
 
+// readStream reads up to count events of stream full forwards from from.
 func (s *Store) readStream(ctx context.Context, full string, from esdb.StreamPosition, count uint64) ([]events.Recorded, error) {
+	return s.read(ctx, full, esdb.ReadStreamOptions{Direction: esdb.Forwards, From: from}, count)
+}
+
+// readBackwards returns up to count of the last events of stream full,
+// newest first. A missing stream returns events.ErrStreamNotFound.
+func (s *Store) readBackwards(ctx context.Context, full string, count uint64) ([]events.Recorded, error) {
+	return s.read(ctx, full, esdb.ReadStreamOptions{Direction: esdb.Backwards, From: esdb.End{}}, count)
+}
+
+func (s *Store) read(ctx context.Context, full string, opts esdb.ReadStreamOptions, count uint64) ([]events.Recorded, error) {
 	var out []events.Recorded
 	err := s.call(func(c *esdb.Client) error {
 		out = out[:0]
-		rs, err := c.ReadStream(ctx, full, esdb.ReadStreamOptions{Direction: esdb.Forwards, From: from}, count)
+		rs, err := c.ReadStream(ctx, full, opts, count)
 		if err != nil {
 			return err
 		}

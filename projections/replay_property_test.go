@@ -113,7 +113,7 @@ func TestLiveEqualsReplay(t *testing.T) {
 			_, err := newRunner().CatchUp(ctx)
 			require.NoError(t, err)
 			require.Greater(t, db.fired, 0, "faults were injected")
-			live := dump(t, pool)
+			live := pgtest.Dump(t, pool, "public")
 			require.NotEmpty(t, live["builds"], "the sequence produced builds")
 			require.NotEmpty(t, live["jobsets"], "the sequence produced jobsets")
 
@@ -124,7 +124,7 @@ func TestLiveEqualsReplay(t *testing.T) {
 			fresh, err := pgxpool.NewWithConfig(ctx, pool.Config())
 			require.NoError(t, err)
 			defer fresh.Close()
-			replayed := dump(t, fresh)
+			replayed := pgtest.Dump(t, fresh, "public")
 			var inBackup int
 			require.NoError(t, fresh.QueryRow(ctx, fmt.Sprintf("select count(*) from %s.builds", res.Backup)).Scan(&inBackup))
 			require.Equal(t, len(live["builds"]), inBackup, "the old read models are kept under %s", res.Backup)
@@ -134,39 +134,6 @@ func TestLiveEqualsReplay(t *testing.T) {
 			require.Equal(t, len(live), len(replayed))
 		})
 	}
-}
-
-// dump returns every read-model table of the live schema as sorted text
-// rows. Checkpoint bookkeeping and migration history are left out: they
-// record when, not what.
-func dump(t *testing.T, pool *pgxpool.Pool) map[string][]string {
-	t.Helper()
-	ctx := context.Background()
-	rows, err := pool.Query(ctx, `select table_name from information_schema.tables
-		where table_schema = 'public' and table_type = 'BASE TABLE'
-		and table_name not in ('schema_migrations', 'projection_checkpoints')`)
-	require.NoError(t, err)
-	var tables []string
-	for rows.Next() {
-		var n string
-		require.NoError(t, rows.Scan(&n))
-		tables = append(tables, n)
-	}
-	require.NoError(t, rows.Err())
-	out := map[string][]string{}
-	for _, tb := range tables {
-		r, err := pool.Query(ctx, fmt.Sprintf(`select t::text from %s t order by 1`, tb))
-		require.NoError(t, err)
-		var lines []string
-		for r.Next() {
-			var s string
-			require.NoError(t, r.Scan(&s))
-			lines = append(lines, s)
-		}
-		require.NoError(t, r.Err())
-		out[tb] = lines
-	}
-	return out
 }
 
 // generator issues random commands, valid or not, and random build

@@ -3,12 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
 	"buildledger/adapters/eventstore/esdb/esdbtest"
@@ -49,20 +47,10 @@ func TestEventsCopyToESDB(t *testing.T) {
 	pool, err := postgres.Open(ctx, url)
 	require.NoError(t, err)
 	defer pool.Close()
+	fromPG, fromESDB := pgtest.Dump(t, pool, "from_pglog"), pgtest.Dump(t, pool, "from_esdb")
 	for _, table := range []string{"users", "userroles", "projects", "jobsets", "jobsetinputs", "jobsetinputalts"} {
-		a, b := dumpTable(t, pool, "from_pglog", table), dumpTable(t, pool, "from_esdb", table)
+		a, b := fromPG[table], fromESDB[table]
 		require.NotEmpty(t, a, table)
 		require.Equal(t, a, b, "table %s differs between a replay from Postgres and one from EventStoreDB", table)
 	}
-}
-
-func dumpTable(t *testing.T, pool interface {
-	Query(context.Context, string, ...any) (pgx.Rows, error)
-}, schema, table string) []string {
-	t.Helper()
-	rows, err := pool.Query(context.Background(), fmt.Sprintf("select t::text from %s.%s t order by 1", schema, table))
-	require.NoError(t, err)
-	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	require.NoError(t, err)
-	return out
 }

@@ -17,6 +17,7 @@ import (
 
 	"buildledger/adapters/logstore"
 	"buildledger/adapters/postgres"
+	"buildledger/adapters/postgres/pgtest"
 	"buildledger/adapters/ssh/sshdtest"
 	"buildledger/commands"
 	"buildledger/domain/streams"
@@ -265,7 +266,7 @@ func (e *harness) requireReplayEqual() {
 	t.Helper()
 	e.settle()
 	e.stopProjector()
-	live := dumpAll(t, e.pool)
+	live := pgtest.Dump(t, e.pool, "public")
 	require.NotEmpty(t, live["builds"])
 	res, err := projections.Replay(e.ctx, e.store, e.codec, postgres.NewSchemas(e.pool), readModels(), projections.ReplayOptions{Target: "replay_check"})
 	require.NoError(t, err)
@@ -274,7 +275,7 @@ func (e *harness) requireReplayEqual() {
 	fresh, err := pgxpool.NewWithConfig(e.ctx, e.pool.Config())
 	require.NoError(t, err)
 	defer fresh.Close()
-	replayed := dumpAll(t, fresh)
+	replayed := pgtest.Dump(t, fresh, "public")
 	require.Equal(t, sortedKeys(live), sortedKeys(replayed), "the same tables")
 	for _, table := range sortedKeys(live) {
 		require.Equal(t, live[table], replayed[table], "table %s differs between live and replay", table)

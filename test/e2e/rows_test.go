@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -9,9 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"testing"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 )
 
@@ -50,41 +47,6 @@ func (e *harness) stableDump() map[string][]string {
 	out := map[string][]string{}
 	for table, q := range stableQueries {
 		out[table] = e.queryStrings(`select r from (` + q + `) as t(r) order by 1`)
-	}
-	return out
-}
-
-// dumpAll returns every read-model table of the public schema as sorted
-// text rows, leaving out migration history and projection checkpoints
-// (they record when, not what).
-func dumpAll(t *testing.T, pool *pgxpool.Pool) map[string][]string {
-	t.Helper()
-	ctx := context.Background()
-	rows, err := pool.Query(ctx, `select table_name from information_schema.tables
-		where table_schema = 'public' and table_type = 'BASE TABLE'
-		and table_name not in ('schema_migrations', 'projection_checkpoints')`)
-	require.NoError(t, err)
-	var tables []string
-	for rows.Next() {
-		var n string
-		require.NoError(t, rows.Scan(&n))
-		tables = append(tables, n)
-	}
-	require.NoError(t, rows.Err())
-	rows.Close()
-	out := map[string][]string{}
-	for _, tb := range tables {
-		r, err := pool.Query(ctx, fmt.Sprintf(`select t::text from %s t order by 1`, tb))
-		require.NoError(t, err)
-		var lines []string
-		for r.Next() {
-			var s string
-			require.NoError(t, r.Scan(&s))
-			lines = append(lines, s)
-		}
-		require.NoError(t, r.Err())
-		r.Close()
-		out[tb] = lines
 	}
 	return out
 }

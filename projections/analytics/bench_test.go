@@ -3,7 +3,6 @@ package analytics_test
 import (
 	"context"
 	"fmt"
-	"os"
 	"strconv"
 	"testing"
 	"time"
@@ -16,19 +15,10 @@ import (
 	"buildledger/adapters/postgres"
 	"buildledger/adapters/postgres/pgtest"
 	"buildledger/events"
+	"buildledger/events/storetest"
 	"buildledger/projections"
 	"buildledger/projections/analytics"
 )
-
-// benchEvents is BUILDLEDGER_BENCH_EVENTS, default 50,000.
-func benchEvents(b *testing.B) int {
-	if v := os.Getenv("BUILDLEDGER_BENCH_EVENTS"); v != "" {
-		n, err := strconv.Atoi(v)
-		require.NoError(b, err)
-		return n
-	}
-	return 50_000
-}
 
 // seedHistory COPYs n events into the log: per build, BuildQueued,
 // StepQueued, StepDispatched, BuildFinished, over 8 systems and 50 jobs,
@@ -83,7 +73,7 @@ func seedHistory(b *testing.B, pool *pgxpool.Pool, n int) {
 // BUILDLEDGER_BENCH_EVENTS events, as `replay --projection` does (batches
 // of 5,000), and reports events/s.
 func BenchmarkRebuild(b *testing.B) {
-	n := benchEvents(b)
+	n := storetest.BenchEvents(b, 50_000)
 	pool := pgtest.NewPool(b)
 	seedHistory(b, pool, n)
 	store := pglog.New(pool, pglog.Options{})

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"strconv"
 	"testing"
 	"time"
 
@@ -16,20 +15,12 @@ import (
 	"buildledger/adapters/postgres/pgtest"
 	"buildledger/commands"
 	"buildledger/events"
+	"buildledger/events/storetest"
 	"buildledger/projections"
 	"buildledger/projections/hydra"
 )
 
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
-
-// benchEvents is the size of the synthetic history; make bench sets
-// BUILDLEDGER_BENCH_EVENTS=1000000.
-func benchEvents() int {
-	if n, err := strconv.Atoi(os.Getenv("BUILDLEDGER_BENCH_EVENTS")); err == nil && n > 0 {
-		return n
-	}
-	return 100_000
-}
 
 // history is a synthetic ledger: evaluations of 1,000 builds each, then
 // every build runs one step and finishes. Each build costs 5 events.
@@ -94,7 +85,7 @@ func BenchmarkReplay(b *testing.B) {
 	require.NoError(b, err)
 	jobsetID := created.(*events.JobsetCreated).ID
 
-	total := benchEvents()
+	total := storetest.BenchEvents(b, 100_000)
 	hist := history{jobsetID: jobsetID, builds: total / 5, perEval: 1000}
 	var batch []events.Event
 	chunk := 0

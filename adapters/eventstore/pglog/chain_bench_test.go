@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
-	"strconv"
 	"testing"
 	"time"
 
@@ -16,17 +14,8 @@ import (
 	"buildledger/adapters/eventstore/pglog"
 	"buildledger/adapters/postgres/pgtest"
 	"buildledger/events"
+	"buildledger/events/storetest"
 )
-
-// benchEvents is BUILDLEDGER_BENCH_EVENTS, default 50,000.
-func benchEvents(b *testing.B) int {
-	if v := os.Getenv("BUILDLEDGER_BENCH_EVENTS"); v != "" {
-		n, err := strconv.Atoi(v)
-		require.NoError(b, err)
-		return n
-	}
-	return 50_000
-}
 
 // seedChain writes n sealed events straight into ledger.events with COPY
 // (appending them one transaction at a time would take longer than the
@@ -74,7 +63,7 @@ func seedChain(b *testing.B, pool *pgxpool.Pool, n int) {
 // BenchmarkAuditVerify walks and verifies the whole hash chain of a log of
 // BUILDLEDGER_BENCH_EVENTS events, as `buildledger audit verify` does.
 func BenchmarkAuditVerify(b *testing.B) {
-	n := benchEvents(b)
+	n := storetest.BenchEvents(b, 50_000)
 	pool := pgtest.NewPool(b)
 	seedChain(b, pool, n)
 	store := pglog.New(pool, pglog.Options{})

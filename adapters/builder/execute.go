@@ -123,7 +123,7 @@ func (w *Worker) execute(ctx context.Context, c commands.BuildStep) (res Result)
 	overhead += time.Since(t0)
 
 	opts := serve.BuildOptions{MaxSilentTime: lim.maxSilent, BuildTimeout: lim.timeout, MaxLogSize: uint64(lim.maxLog)}
-	br, err := client.BuildDerivation(ctx, c.DrvPath, serve.NewBasicDerivation(unescaped(d), inputs), opts)
+	br, err := client.BuildDerivation(ctx, c.DrvPath, serve.NewBasicDerivation(d, inputs), opts)
 	if err != nil {
 		return failure(&res, status.Aborted, "build on %s: %s", c.Machine, sessionError(err, l, log))
 	}

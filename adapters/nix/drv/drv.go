@@ -69,6 +69,11 @@ func readFile(storePath, file string) (*Derivation, error) {
 	return fromGoNix(storePath, d), nil
 }
 
+// fromGoNix converts go-nix's derivation. go-nix's parser leaves the
+// builder, arguments and environment as they are written in the .drv file,
+// with \n, \t, \r, \" and \\ still escaped (a builder script of several
+// lines would reach the machine as one line with literal "\n"), so they
+// are unescaped here.
 func fromGoNix(path string, d *derivation.Derivation) *Derivation {
 	out := &Derivation{
 		Path:      path,
@@ -76,15 +81,18 @@ func fromGoNix(path string, d *derivation.Derivation) *Derivation {
 		InputDrvs: d.InputDerivations,
 		InputSrcs: d.InputSources,
 		System:    d.Platform,
-		Builder:   d.Builder,
-		Args:      d.Arguments,
-		Env:       d.Env,
+		Builder:   unescapeATerm(d.Builder),
+		Args:      make([]string, len(d.Arguments)),
+		Env:       make(map[string]string, len(d.Env)),
+	}
+	for i, a := range d.Arguments {
+		out.Args[i] = unescapeATerm(a)
+	}
+	for k, v := range d.Env {
+		out.Env[unescapeATerm(k)] = unescapeATerm(v)
 	}
 	if out.InputDrvs == nil {
 		out.InputDrvs = map[string][]string{}
-	}
-	if out.Env == nil {
-		out.Env = map[string]string{}
 	}
 	for name, o := range d.Outputs {
 		out.Outputs[name] = o.Path
@@ -139,4 +147,31 @@ func (d *Derivation) InputDrvPaths() []string {
 func (d *Derivation) IsFixedOutput() bool {
 	f, ok := d.FixedOutputs["out"]
 	return ok && len(d.Outputs) == 1 && f.Hash != ""
+}
+
+// unescapeATerm undoes the escaping of an ATerm string.
+func unescapeATerm(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	b.Grow(len(s))
+	for i := 0; i < len(s); i++ {
+		if s[i] != '\\' || i+1 == len(s) {
+			b.WriteByte(s[i])
+			continue
+		}
+		i++
+		switch s[i] {
+		case 'n':
+			b.WriteByte('\n')
+		case 'r':
+			b.WriteByte('\r')
+		case 't':
+			b.WriteByte('\t')
+		default:
+			b.WriteByte(s[i])
+		}
+	}
+	return b.String()
 }

@@ -1,4 +1,4 @@
-package builder
+package drv
 
 import (
 	"os/exec"
@@ -6,8 +6,6 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
-
-	"buildledger/adapters/nix/drv"
 )
 
 func TestUnescapeATerm(t *testing.T) {
@@ -26,19 +24,19 @@ func TestUnescapeATerm(t *testing.T) {
 	}
 }
 
-// TestDrvReaderKeepsEscapes pins the behaviour unescaped works around: if
-// it fails, drv.Read unescapes by itself and unescaped must be removed.
-func TestDrvReaderKeepsEscapes(t *testing.T) {
+// TestReadUnescapes: a builder script of several lines with quotes reads
+// back as written in Nix, not as escaped in the .drv file.
+func TestReadUnescapes(t *testing.T) {
 	t.Parallel()
 	if _, err := exec.LookPath("nix-instantiate"); err != nil {
 		t.Skip("nix not installed")
 	}
 	store := t.TempDir()
 	out, err := exec.Command("nix-instantiate", "--store", store, "--expr",
-		`derivation { name = "esc"; system = "x86_64-linux"; builder = "/bin/sh"; args = [ "-c" "echo a\necho \"b\"" ]; }`).Output()
+		`derivation { name = "esc"; system = "x86_64-linux"; builder = "/bin/sh"; args = [ "-c" "echo a\necho \"b\"" ]; note = "x\ty"; }`).Output()
 	require.NoError(t, err)
-	d, err := drv.NewReader(store).Read(strings.TrimSpace(string(out)))
+	d, err := NewReader(store).Read(strings.TrimSpace(string(out)))
 	require.NoError(t, err)
-	require.Equal(t, `echo a\necho \"b\"`, d.Args[1], "drv.Read returns escaped strings")
-	require.Equal(t, "echo a\necho \"b\"", unescaped(d).Args[1])
+	require.Equal(t, "echo a\necho \"b\"", d.Args[1])
+	require.Equal(t, "x\ty", d.Env["note"])
 }

@@ -33,7 +33,10 @@ set -e
 grep -E '^(ok|FAIL|panic:|\?)' "$tmp/test.log" || true
 if [ "$status" != 0 ]; then
 	echo "---- failures ----"
-	grep -E -B2 -A40 '^\s*--- FAIL|^panic:|\[build failed\]|^# ' "$tmp/test.log" | head -400
+	# Assertion messages first (without sshd's debug chatter), then the
+	# failing tests' summary lines.
+	grep -E -A25 '^\s+[A-Za-z0-9_]+_test\.go:[0-9]+: ' "$tmp/test.log" | grep -v 'debug1:' | head -300
+	grep -E -B2 -A10 '^\s*--- FAIL|^panic:|\[build failed\]|^# ' "$tmp/test.log" | head -200
 fi
 passed=$(grep -cE '^\s*--- PASS' "$tmp/test.log" || true)
 failed=$(grep -cE '^\s*--- FAIL' "$tmp/test.log" || true)

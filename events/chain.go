@@ -54,6 +54,19 @@ func Seal(ev Event, stream string, revision uint64, prev string) Metadata {
 	return md
 }
 
+// SealChain returns copies of evs sealed as consecutive events of stream:
+// the first at revision first, after an event whose hash is prev ("" when
+// the stream is new), each next one after the one before it.
+func SealChain(evs []Event, stream string, first uint64, prev string) []Event {
+	sealed := make([]Event, len(evs))
+	for i, ev := range evs {
+		sealed[i] = ev
+		sealed[i].Metadata = Seal(ev, stream, first+uint64(i), prev)
+		prev = sealed[i].Metadata.Hash
+	}
+	return sealed
+}
+
 type chainWriter struct {
 	h   hash.Hash
 	buf [8]byte

@@ -66,13 +66,7 @@ func (s *Store) appendSealed(ctx context.Context, stream, full string, expect ev
 }
 
 func (s *Store) appendChunks(ctx context.Context, stream, full string, exp esdb.ExpectedRevision, first uint64, prev string, evs []events.Event) (events.AppendResult, error) {
-	sealed := make([]events.Event, len(evs))
-	for i, ev := range evs {
-		sealed[i] = ev
-		sealed[i].Metadata = events.Seal(ev, stream, first+uint64(i), prev)
-		prev = sealed[i].Metadata.Hash
-	}
-	data, sizes, err := encode(sealed)
+	data, sizes, err := encode(events.SealChain(evs, stream, first, prev))
 	if err != nil {
 		return events.AppendResult{}, fmt.Errorf("append %s: %w", stream, err)
 	}

@@ -42,3 +42,35 @@ func TestAppendMulti(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, events.At(3), head, "positions stay gapless after a rolled-back multi-append")
 }
+
+// TestAppendAfterAnotherWriter has two stores (two processes) take turns on
+// the same streams: each one's remembered tip is stale when its turn comes,
+// so the log refuses the sealed append, the store reads the tip again and
+// re-seals. Every append lands, and the hash chain holds.
+func TestAppendAfterAnotherWriter(t *testing.T) {
+	ctx := context.Background()
+	pool := pgtest.NewPool(t)
+	writers := []*pglog.Store{pglog.New(pool, pglog.Options{}), pglog.New(pool, pglog.Options{})}
+	n := 0
+	for round := 0; round < 3; round++ {
+		for _, w := range writers {
+			n++
+			_, err := w.Append(ctx, "shared", events.Any, storetest.Ev("T", n), storetest.Ev("T", n+100))
+			require.NoError(t, err, "round %d", round)
+			_, err = w.AppendMulti(ctx, []events.StreamAppend{
+				{Stream: "multi", Expect: events.Any, Events: []events.Event{storetest.Ev("T", n+200)}},
+				{Stream: "multi", Expect: events.Any, Events: []events.Event{storetest.Ev("T", n+300)}},
+			})
+			require.NoError(t, err, "round %d", round)
+		}
+	}
+	for stream, want := range map[string]int{"shared": 12, "multi": 12} {
+		recs, err := writers[0].ReadStream(ctx, stream, 0, 0)
+		require.NoError(t, err)
+		require.Len(t, recs, want, stream)
+	}
+	res, err := events.VerifyLog(ctx, writers[0], events.VerifyOptions{})
+	require.NoError(t, err)
+	require.Nil(t, res.Break, "the chain holds across writers")
+	require.EqualValues(t, 24, res.Events)
+}

@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/sync/errgroup"
 
+	"buildledger/adapters/gcroots"
 	"buildledger/commands"
 	"buildledger/commands/evaluation"
 	"buildledger/domain/domainerr"
@@ -28,6 +29,7 @@ func runUp(ctx context.Context, a *app, args []string) error {
 		ef           evalFlags
 		maxEvals     int
 		machinesFile string
+		rootsFlag    string
 	)
 	fs := a.newFlagSet("up", "up [flags]")
 	cfg.register(fs, true)
@@ -35,7 +37,12 @@ func runUp(ctx context.Context, a *app, args []string) error {
 	ef.register(fs)
 	fs.IntVar(&maxEvals, "max-concurrent-evals", evaluation.DefaultMaxConcurrent, "most evaluations running at once")
 	fs.StringVar(&machinesFile, "machines", "", "Nix machines file of extra build machines (re-read on change); localhost is always registered")
+	registerGCRoots(fs, &rootsFlag)
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	rootsDir, err := gcRootsDir(rootsFlag, cfg.home)
+	if err != nil {
 		return err
 	}
 	if err := os.MkdirAll(cfg.home, 0o755); err != nil {
@@ -108,6 +115,10 @@ func runUp(ctx context.Context, a *app, args []string) error {
 		return evaluation.NewScheduler(evals, evaluation.SchedulerOptions{MaxConcurrent: maxEvals, Logger: log}).Run(ctx)
 	})
 	g.Go(func() error { return queue.run(ctx, sys, machinesFile, log) })
+	if rootsDir != "" {
+		keeper := &gcroots.Keeper{DB: sys.pool, Dir: rootsDir, Log: log}
+		g.Go(func() error { return keeper.Run(ctx) })
+	}
 	g.Go(func() error {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			return err

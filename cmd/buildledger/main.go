@@ -50,6 +50,7 @@ func newApp(stdout, stderr io.Writer) *app {
 		{"machine", "manage build machines: machine add URI [flags] | remove NAME | list | sync FILE", runMachine},
 		{"queue-runner", "run the scheduler and the command bus (--machines FILE, --bus postgres|gochannel)", runQueueRunner},
 		{"eval", "evaluate a jobset now and print a summary: eval PROJECT JOBSET [--force]", runEval},
+		{"gc-roots", "update the Nix GC roots of the builds to keep once (up does it every 10 minutes)", runGCRoots},
 		{"evaluator", "run the evaluation scheduler (--max-concurrent N)", runEvaluator},
 		{"jobset", "manage jobsets: jobset create PROJECT NAME --nixexprinput I --input NAME=TYPE:VALUE ...", runJobset},
 		{"project", "manage projects: project create NAME --owner USER", runProject},

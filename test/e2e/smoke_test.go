@@ -49,7 +49,8 @@ func TestSmokeBinary(t *testing.T) {
 	base := "http://" + addr
 
 	var stdout, stderr bytes.Buffer
-	up := exec.Command(bin, "up", "--home", home, "--listen", addr)
+	roots := filepath.Join(home, "gcroots")
+	up := exec.Command(bin, "up", "--home", home, "--listen", addr, "--gc-roots", roots)
 	up.Env = append(os.Environ(), "BUILDLEDGER_ADMIN_PASSWORD=smoke-test-password", "BUILDLEDGER_EVENTSTORE=", "BUILDLEDGER_DATABASE_URL=")
 	up.Stdout, up.Stderr = &stdout, &stderr
 	require.NoError(t, up.Start())
@@ -123,6 +124,9 @@ func TestSmokeBinary(t *testing.T) {
 	require.Equal(t, "admin", user.UserName)
 	require.Contains(t, user.UserRoles, "admin")
 	require.NotEmpty(t, res.Header.Get("Set-Cookie"), "a session cookie")
+
+	// The GC roots keeper ran (nothing is built yet, so it holds no root).
+	require.DirExists(t, roots)
 
 	// A wrong password is refused.
 	res = postLogin(t, client, base, "wrong")

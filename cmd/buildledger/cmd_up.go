@@ -28,6 +28,7 @@ func runUp(ctx context.Context, a *app, args []string) error {
 		ef           evalFlags
 		maxEvals     int
 		machinesFile string
+		cache        cacheFlag
 	)
 	fs := a.newFlagSet("up", "up [flags]")
 	cfg.register(fs, true)
@@ -35,7 +36,12 @@ func runUp(ctx context.Context, a *app, args []string) error {
 	ef.register(fs)
 	fs.IntVar(&maxEvals, "max-concurrent-evals", evaluation.DefaultMaxConcurrent, "most evaluations running at once")
 	fs.StringVar(&machinesFile, "machines", "", "Nix machines file of extra build machines (re-read on change); localhost is always registered")
+	cache.register(fs)
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	dest, err := cache.destination(cfg)
+	if err != nil {
 		return err
 	}
 	if err := os.MkdirAll(cfg.home, 0o755); err != nil {
@@ -61,10 +67,11 @@ func runUp(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	worker, err := sys.newWorker()
+	worker, releaseCache, err := sys.newWorker(dest)
 	if err != nil {
 		return err
 	}
+	defer releaseCache()
 	defer worker.Close()
 	queue.handler = worker.Handle
 

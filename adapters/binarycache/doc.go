@@ -7,5 +7,8 @@
 // Nix's "name:base64" format and installs every file atomically. Handler
 // serves a cache directory read-only over HTTP, LocalStore produces NARs and
 // path metadata from a local Nix store, and SSHStore imports paths into a
-// remote store through `nix-store --import`.
+// remote store through `nix-store --import`. ParseDestination and
+// OpenDestination turn a destination URL (file:///DIR or
+// ssh://[user@]host[:port]?ssh-key=FILE…, with Nix's parameter names)
+// into one of the two, an SSHStore over its own SSH connection.
 package binarycache

@@ -23,6 +23,9 @@ const (
 	DefaultMaxSilent  = time.Hour
 	DefaultTimeout    = 10 * time.Hour
 	DefaultMaxLogSize = 64 << 20
+	// DefaultWatchInterval is how often a running step's stream is read
+	// to notice that its attempt ended elsewhere.
+	DefaultWatchInterval = time.Second
 )
 
 // Config configures a Worker.
@@ -62,6 +65,11 @@ type Config struct {
 	MaxOutputSize int64
 	// ScanLimits bound the nix-support files read from outputs.
 	ScanLimits nixsupport.Limits
+	// WatchInterval is how often the stream of a running step is read to
+	// notice that its attempt was ended by someone else (the scheduler
+	// cancelled it because no build needs it any more, or gave it up);
+	// the build is then killed. Zero means DefaultWatchInterval.
+	WatchInterval time.Duration
 	// SpoolDir holds outputs received from machines on their way into the
 	// local store; empty means os.TempDir().
 	SpoolDir string
@@ -118,6 +126,9 @@ func New(cfg Config) (*Worker, error) {
 	}
 	if cfg.MaxLogSize <= 0 {
 		cfg.MaxLogSize = DefaultMaxLogSize
+	}
+	if cfg.WatchInterval <= 0 {
+		cfg.WatchInterval = DefaultWatchInterval
 	}
 	if cfg.Actor == "" {
 		cfg.Actor = commands.ComponentActor("builder")

@@ -15,6 +15,16 @@
 // with nix-support/failed, 7 timed out, 10 log limit, 11 output limit,
 // 12 non-deterministic.
 //
+// While a step runs, the worker reads its step stream every
+// Config.WatchInterval: once the attempt is no longer running there (the
+// scheduler recorded status 4 because no unfinished build needs the step
+// after a cancellation, or gave the attempt up), the step's context is
+// cancelled, the build is killed and only StepLogStored is recorded. A
+// local serve command gets SIGTERM first, so nix-store kills its builder
+// (which runs in a session of its own), and SIGKILL after a grace. On
+// ssh:// machines the session is closed; the remote nix-store notices when
+// it next writes.
+//
 // Build logs arrive on the serve command's stderr. adapters/ssh keeps only
 // the tail of a remote command's stderr, so on ssh:// machines the serve
 // command redirects its stderr into a named pipe that a second session on

@@ -124,13 +124,37 @@ func (w *Worker) open(ctx context.Context, name string, cfg events.MachineConfig
 	}
 }
 
+// termGrace is how long a local serve command has to exit after SIGTERM
+// before its process group is killed.
+const termGrace = 5 * time.Second
+
 // openLocal starts the serve command as a child process in its own
-// process group; its stderr is copied to logw.
+// process group; its stderr is copied to logw. Killing it (or cancelling
+// ctx) sends SIGTERM first: nix-store then kills the builder, which runs
+// in a session of its own that a SIGKILL of nix-store would leave behind.
 func openLocal(ctx context.Context, bin string, args []string, logw io.Writer) (*link, error) {
 	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	cmd.WaitDelay = logDrainTimeout
+	done := make(chan struct{})
+	var killOnce sync.Once
+	kill := func() {
+		killOnce.Do(func() {
+			pid := cmd.Process.Pid
+			_ = syscall.Kill(-pid, syscall.SIGTERM)
+			go func() {
+				select {
+				case <-done:
+				case <-time.After(termGrace):
+					_ = syscall.Kill(-pid, syscall.SIGKILL)
+				}
+			}()
+		})
+	}
+	cmd.Cancel = func() error {
+		kill()
+		return nil
+	}
+	cmd.WaitDelay = logDrainTimeout + termGrace
 	cmd.Stderr = logw
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
@@ -143,13 +167,11 @@ func openLocal(ctx context.Context, bin string, args []string, logw io.Writer) (
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s on localhost: %w", bin, err)
 	}
-	done := make(chan struct{})
 	var waitErr error
 	go func() {
 		waitErr = cmd.Wait()
 		close(done)
 	}()
-	var killOnce sync.Once
 	return &link{
 		desc: "localhost", r: stdout, w: stdin,
 		closeWrite: stdin.Close,
@@ -161,9 +183,7 @@ func openLocal(ctx context.Context, bin string, args []string, logw io.Writer) (
 			}
 			return waitErr
 		},
-		kill: func() {
-			killOnce.Do(func() { _ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) })
-		},
+		kill: kill,
 		// exec.Cmd.Wait returns after the stderr copier is done.
 		logDone: done,
 		exited:  done,

@@ -16,7 +16,7 @@ func newMetrics() *metrics {
 		running: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "buildledger", Subsystem: "builder",
 			Name: "running_steps", Help: "Build steps running, per machine."}, []string{"machine"}),
 		finished: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "buildledger", Subsystem: "builder",
-			Name: "steps_finished_total", Help: "Build steps finished, per machine and Hydra status code."}, []string{"machine", "status"}),
+			Name: "steps_finished_total", Help: "Build steps finished, per machine and Hydra status code (\"superseded\": ended elsewhere while running, e.g. cancelled)."}, []string{"machine", "status"}),
 		uploadBytes: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "buildledger", Subsystem: "builder",
 			Name: "upload_bytes_total", Help: "Bytes of NAR files written to the binary cache."}),
 		uploads: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "buildledger", Subsystem: "builder",

@@ -21,6 +21,12 @@ const finishTimeout = 30 * time.Second
 // since given up on.
 var ErrDuplicate = errors.New("build step refused: already started, finished or superseded")
 
+// ErrSuperseded is returned (wrapped) by Build when the step's attempt
+// was ended by someone else while it ran: the scheduler cancelled it
+// (status 4) because no build needs it any more, or gave it up. The build
+// was killed and only its log was recorded.
+var ErrSuperseded = errors.New("build step ended elsewhere while it ran")
+
 // Handle is the worker's commands.BuildStepHandler. It records StepStarted
 // and returns; the step then runs in the background (see Wait, Close).
 // A duplicate delivery is refused by the step stream and returns nil
@@ -40,7 +46,11 @@ func (w *Worker) Handle(ctx context.Context, c commands.BuildStep) error {
 		defer w.running.Done()
 		ctx, cancel := w.stepContext(ctx)
 		defer cancel()
-		if _, err := w.run(ctx, c, started); err != nil {
+		_, err := w.run(ctx, c, started)
+		switch {
+		case errors.Is(err, ErrSuperseded):
+			w.log.Info("build step aborted", "drv", c.DrvPath, "attempt", c.Attempt, "reason", err)
+		case err != nil:
 			w.log.Error("build step not recorded", "drv", c.DrvPath, "attempt", c.Attempt, "err", err)
 		}
 	}()
@@ -49,7 +59,8 @@ func (w *Worker) Handle(ctx context.Context, c commands.BuildStep) error {
 
 // Build carries out c and returns what it recorded: StepStarted, the step's
 // work, and the final append ending with StepFinished. A refused start is
-// an error wrapping ErrDuplicate; a failed build is not an error (see
+// an error wrapping ErrDuplicate, an attempt ended elsewhere while it ran
+// one wrapping ErrSuperseded; a failed build is not an error (see
 // Result.Finished.Status).
 func (w *Worker) Build(ctx context.Context, c commands.BuildStep) (Result, error) {
 	started, err := w.start(ctx, c)
@@ -112,14 +123,29 @@ type Result struct {
 	Skipped []string
 }
 
-// run does the step and records its end.
+// run does the step and records its end. While the step runs, its stream
+// is watched: an attempt ended elsewhere kills the build.
 func (w *Worker) run(ctx context.Context, c commands.BuildStep, started events.StepStarted) (Result, error) {
 	machine := c.Machine
 	w.metrics.running.WithLabelValues(machine).Inc()
 	defer w.metrics.running.WithLabelValues(machine).Dec()
 
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	wctx, stopWatch := context.WithCancel(ctx)
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		w.watch(wctx, c, cancel)
+	}()
 	res := w.execute(ctx, c)
+	stopWatch()
+	<-watched
 	res.Started = started
+	if why := context.Cause(ctx); errors.Is(why, ErrSuperseded) {
+		w.metrics.finished.WithLabelValues(machine, "superseded").Inc()
+		return w.recordLog(ctx, c, res, why)
+	}
 	fin := &res.Finished
 	fin.DrvPath, fin.BuildID, fin.StepNr, fin.Machine, fin.Attempt = c.DrvPath, c.BuildID, c.StepNr, c.Machine, c.Attempt
 	fin.StartTime = started.StartTime
@@ -155,8 +181,63 @@ func (w *Worker) run(ctx context.Context, c commands.BuildStep, started events.S
 			}
 			return append(payloads[:len(payloads):len(payloads)], fin...), nil
 		}, w.metadata(c))
+	if errors.Is(err, domainerr.ErrInvalid) {
+		// The attempt was ended elsewhere just as the build finished.
+		return w.recordLog(rctx, c, res, fmt.Errorf("%w: %w", ErrSuperseded, err))
+	}
 	if err != nil {
 		return res, fmt.Errorf("record end of %s attempt %d: %w", c.DrvPath, c.Attempt, err)
 	}
 	return res, nil
+}
+
+// watch reads the step's stream every WatchInterval while ctx lasts and
+// cancels ctx with ErrSuperseded once attempt c.Attempt is no longer
+// running: the scheduler recorded its end (status 4 when no build needs
+// the step any more) or requeued it.
+func (w *Worker) watch(ctx context.Context, c commands.BuildStep, cancel context.CancelCauseFunc) {
+	tick := time.NewTicker(w.cfg.WatchInterval)
+	defer tick.Stop()
+	stream := stepStream(c.DrvPath)
+	var l commands.Loaded[step.State]
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		var err error
+		l, err = commands.CatchUp(ctx, w.cfg.Runtime, stream, commands.StepAggregate, l)
+		if err != nil {
+			if ctx.Err() == nil {
+				w.log.Warn("watch build step", "drv", c.DrvPath, "err", err)
+			}
+			continue
+		}
+		if st := l.State; st.Attempt != c.Attempt || st.Phase != step.Running {
+			cancel(fmt.Errorf("%w: %s attempt %d is %s (status %d) at attempt %d", ErrSuperseded, c.DrvPath, c.Attempt,
+				st.Phase, st.Status, st.Attempt))
+			return
+		}
+	}
+}
+
+// recordLog records, for an attempt ended elsewhere, only where its log
+// went, and returns why the attempt was superseded.
+func (w *Worker) recordLog(ctx context.Context, c commands.BuildStep, res Result, why error) (Result, error) {
+	res.Uploads, res.Products, res.Metrics, res.Finished = nil, nil, nil, events.StepFinished{}
+	if res.LogStore.Location == "" {
+		return res, why
+	}
+	if ctx.Err() != nil {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), finishTimeout)
+		defer cancel()
+	}
+	_, err := commands.Execute(ctx, w.cfg.Runtime, stepStream(c.DrvPath), commands.StepAggregate,
+		func(step.State) ([]events.Payload, error) { return []events.Payload{res.LogStore}, nil }, w.metadata(c))
+	if err != nil {
+		return res, fmt.Errorf("%w; record log of %s attempt %d: %w", why, c.DrvPath, c.Attempt, err)
+	}
+	return res, why
 }

@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -18,27 +20,64 @@ import (
 	"buildledger/events"
 )
 
-// newWorker returns the builder worker: logs under HOME/logs (where the
-// web UI reads them), outputs uploaded to the signed binary cache under
-// HOME/cache.
-func (s *system) newWorker() (*builder.Worker, error) {
+// cacheFlag is the --cache flag of the commands that run a builder
+// worker: where build outputs are uploaded.
+type cacheFlag struct{ url string }
+
+func (f *cacheFlag) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.url, "cache", "", "destination of build outputs: file:///DIR (a binary cache signed with HOME/cache-key.sec; ?compression=zstd|xz|none) "+
+		"or ssh://[user@]host[:port]?ssh-key=FILE[&base64-ssh-public-host-key=KEY][&remote-store=DIR] (imported into the host's Nix store; "+
+		"without a host key ~/.ssh/known_hosts must list it); default file://HOME/cache, which up serves at /nix-cache/")
+}
+
+// destination returns the checked destination, by default the cache
+// directory under the home.
+func (f *cacheFlag) destination(cfg config) (binarycache.DestinationURL, error) {
+	if f.url == "" {
+		dir, err := filepath.Abs(cfg.cacheDir())
+		if err != nil {
+			return binarycache.DestinationURL{}, fmt.Errorf("cache directory: %w", err)
+		}
+		return binarycache.DestinationURL{Scheme: "file", Dir: dir}, nil
+	}
+	d, err := binarycache.ParseDestination(f.url)
+	if err != nil {
+		return d, fmt.Errorf("--cache: %w", err)
+	}
+	return d, nil
+}
+
+// newWorker returns the builder worker, with logs under HOME/logs (where
+// the web UI reads them) and outputs uploaded to dest, and a function
+// that releases dest.
+func (s *system) newWorker(dest binarycache.DestinationURL) (*builder.Worker, func(), error) {
 	logs, err := logstore.New(s.cfg.logDir(), logstore.Options{})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	key, err := cacheKey(s.cfg.home)
-	if err != nil {
-		return nil, err
+	opts := binarycache.OpenOptions{Logger: s.log}
+	if dest.Scheme == "file" {
+		key, err := cacheKey(s.cfg.home)
+		if err != nil {
+			return nil, nil, err
+		}
+		opts.SecretKeys = []signature.SecretKey{key}
 	}
-	cache, err := binarycache.NewFileWriter(s.cfg.cacheDir(), binarycache.FileWriterOptions{SecretKeys: []signature.SecretKey{key}, Logger: s.log})
+	cache, err := binarycache.OpenDestination(dest, opts)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
+	}
+	release := func() {
+		if c, ok := cache.(io.Closer); ok {
+			_ = c.Close()
+		}
 	}
 	spool := filepath.Join(s.cfg.home, "spool")
 	if err := os.MkdirAll(spool, 0o755); err != nil {
-		return nil, err
+		release()
+		return nil, nil, err
 	}
-	return builder.New(builder.Config{
+	w, err := builder.New(builder.Config{
 		Runtime:      s.runtime,
 		Logs:         logs,
 		Cache:        cache,
@@ -46,6 +85,12 @@ func (s *system) newWorker() (*builder.Worker, error) {
 		NixStoreArgs: []string{"--option", "substituters", ""},
 		Logger:       s.log,
 	})
+	if err != nil {
+		release()
+		return nil, nil, err
+	}
+	s.log.Info("build outputs go to " + cache.URL())
+	return w, release, nil
 }
 
 // cacheKey loads the binary cache's signing key, generating it (and its

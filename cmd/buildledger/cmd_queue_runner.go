@@ -113,12 +113,18 @@ func statusHandler(sched *scheduler.Scheduler) (http.Handler, error) {
 func runQueueRunner(ctx context.Context, a *app, args []string) error {
 	var cfg config
 	var machinesFile, transport, statusListen string
-	fs := a.newFlagSet("queue-runner", "queue-runner [--machines FILE] [--bus postgres|gochannel] [--status-listen ADDR] [flags]")
+	var cache cacheFlag
+	fs := a.newFlagSet("queue-runner", "queue-runner [--machines FILE] [--bus postgres|gochannel] [--status-listen ADDR] [--cache URL] [flags]")
 	cfg.register(fs, false)
 	fs.StringVar(&machinesFile, "machines", "", "Nix machines file to keep the registered machines in sync with (re-read on change)")
 	fs.StringVar(&transport, "bus", "postgres", "command bus: postgres (watermill-sql, schema bus) or gochannel (in process)")
 	fs.StringVar(&statusListen, "status-listen", "127.0.0.1:9198", "address of /queue-runner-status and /metrics; empty: off")
+	cache.register(fs)
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	dest, err := cache.destination(cfg)
+	if err != nil {
 		return err
 	}
 	log := a.logger()
@@ -131,10 +137,11 @@ func runQueueRunner(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	worker, err := sys.newWorker()
+	worker, releaseCache, err := sys.newWorker(dest)
 	if err != nil {
 		return err
 	}
+	defer releaseCache()
 	defer worker.Close()
 	q.handler = worker.Handle
 	if statusListen != "" {

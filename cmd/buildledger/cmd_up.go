@@ -30,6 +30,7 @@ func runUp(ctx context.Context, a *app, args []string) error {
 		maxEvals     int
 		machinesFile string
 		rootsFlag    string
+		cache        cacheFlag
 	)
 	fs := a.newFlagSet("up", "up [flags]")
 	cfg.register(fs, true)
@@ -38,10 +39,15 @@ func runUp(ctx context.Context, a *app, args []string) error {
 	fs.IntVar(&maxEvals, "max-concurrent-evals", evaluation.DefaultMaxConcurrent, "most evaluations running at once")
 	fs.StringVar(&machinesFile, "machines", "", "Nix machines file of extra build machines (re-read on change); localhost is always registered")
 	registerGCRoots(fs, &rootsFlag)
+	cache.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	rootsDir, err := gcRootsDir(rootsFlag, cfg.home)
+	if err != nil {
+		return err
+	}
+	dest, err := cache.destination(cfg)
 	if err != nil {
 		return err
 	}
@@ -68,10 +74,11 @@ func runUp(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	worker, err := sys.newWorker()
+	worker, releaseCache, err := sys.newWorker(dest)
 	if err != nil {
 		return err
 	}
+	defer releaseCache()
 	defer worker.Close()
 	queue.handler = worker.Handle
 

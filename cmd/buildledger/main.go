@@ -48,7 +48,7 @@ func newApp(stdout, stderr io.Writer) *app {
 		{"history", "every event about a build or jobset, with actors: history build ID | history jobset P:J [--json]", runHistory},
 		{"events", "inspect or move the log: events tail [--stream PREFIX] [--type T], events copy --from A --to B", runEvents},
 		{"machine", "manage build machines: machine add URI [flags] | remove NAME | list | sync FILE", runMachine},
-		{"queue-runner", "run the scheduler and the command bus (--machines FILE, --bus postgres|gochannel)", runQueueRunner},
+		{"queue-runner", "run the scheduler, the command bus and a builder worker (--machines FILE, --bus postgres|gochannel, --cache URL)", runQueueRunner},
 		{"eval", "evaluate a jobset now and print a summary: eval PROJECT JOBSET [--force]", runEval},
 		{"gc-roots", "update the Nix GC roots of the builds to keep once (up does it every 10 minutes)", runGCRoots},
 		{"evaluator", "run the evaluation scheduler (--max-concurrent N)", runEvaluator},

@@ -28,6 +28,11 @@ const (
 	// AbortStep: record Action.StepEnd (status 9) for a queued step no
 	// machine supports (commands.AbortStep).
 	AbortStep
+	// CancelStep: record Action.StepEnd (status 4) for a dispatched or
+	// running attempt no unfinished build needs since a build was
+	// cancelled (commands.FinishStep). The builder worker notices the
+	// attempt ended and kills its build.
+	CancelStep
 )
 
 // String names the kind.
@@ -41,6 +46,8 @@ func (k ActionKind) String() string {
 		return "abandon-step"
 	case AbortStep:
 		return "abort-step"
+	case CancelStep:
+		return "cancel-step"
 	}
 	return fmt.Sprintf("action(%d)", int(k))
 }
@@ -57,7 +64,7 @@ type Action struct {
 }
 
 // Actions returns the follow-ups due at time now, in a stable order:
-// build finishes, then step requeues, abandons and aborts.
+// build finishes, then step requeues, abandons, aborts and cancels.
 func (m *Model) Actions(now int64) []Action {
 	var out []Action
 	ids := make([]int64, 0, len(m.finishes))
@@ -92,6 +99,13 @@ func (m *Model) Actions(now int64) []Action {
 		steps = append(steps, Action{Kind: RequeueStep, Now: now, Requeue: &ev})
 	}
 	for s := range m.active {
+		if s.orphan && s.live == 0 && !s.reserved {
+			if s.cancelAt <= now {
+				s.cancelAt = now + m.cfg.ActionRetry
+				steps = append(steps, m.cancelAction(s, now))
+			}
+			continue
+		}
 		if s.leaseUntil > now || s.reserved {
 			continue
 		}
@@ -116,6 +130,19 @@ func (m *Model) Actions(now int64) []Action {
 		return actionDrv(a) < actionDrv(b)
 	})
 	return append(out, steps...)
+}
+
+// cancelAction ends the orphaned attempt of s with status 4, as Hydra
+// records a step it aborted because no build needs it any more.
+func (m *Model) cancelAction(s *node, now int64) Action {
+	start := s.startTime
+	if s.phase != step.Running || start == 0 {
+		start = now
+	}
+	return Action{Kind: CancelStep, Now: now, StepEnd: &events.StepFinished{
+		DrvPath: s.drv, BuildID: s.buildID, StepNr: s.stepNr(m), Machine: m.machineName(s), Attempt: s.attempt,
+		Status: int(status.Cancelled), ErrorMsg: "cancelled: no queued build needs this step any more",
+		StartTime: start, StopTime: now}}
 }
 
 func actionDrv(a Action) string {

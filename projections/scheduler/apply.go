@@ -49,7 +49,7 @@ type Model struct {
 // counters are totals for the status page.
 type counters struct {
 	stepsDone, stepsStarted, retries, maxRetries, buildsDone, buildsSucceeded, buildsFailed int
-	unsupportedAborted, decisions, leaseExpiries                                            int
+	unsupportedAborted, decisions, leaseExpiries, stepsCancelled                            int
 }
 
 type pendingFinish struct {
@@ -122,6 +122,7 @@ func (m *Model) Apply(p events.Payload) {
 		m.buildEnded(e.BuildID, e.Status)
 	case *events.BuildCancelled:
 		m.buildEnded(e.BuildID, int(status.Cancelled))
+		m.markOrphans()
 	case *events.BuildRestarted:
 		m.buildRestarted(e)
 	case *events.BuildBumped:
@@ -324,6 +325,7 @@ func (m *Model) attach(b *build, s *node) {
 		s.builds = append(s.builds, b)
 	}
 	s.live++
+	s.orphan = false
 	b.steps = append(b.steps, s)
 	m.rekey(s, func() {
 		s.globalPrio = max(s.globalPrio, b.globalPrio)
@@ -402,8 +404,12 @@ func (m *Model) stepDispatched(e *events.StepDispatched) {
 	s.machine.current++
 	if b := m.builds[e.BuildID]; b != nil {
 		b.nr++
+		s.nr = b.nr
 	}
 	s.unsupportedT = 0
+	// Every build that needed it ended between the decision and its
+	// record: nobody waits for this attempt.
+	s.orphan, s.cancelAt = s.live == 0, 0
 	m.active[s] = struct{}{}
 	delete(m.requeues, s)
 	m.refresh(s)
@@ -456,6 +462,7 @@ func (m *Model) stepFinished(e *events.StepFinished) {
 		}
 	}
 	delete(m.active, s)
+	s.orphan = false
 	m.stats.stepsDone++
 	m.charge(s, e.StartTime, e.StopTime)
 	s.status = e.Status
@@ -479,6 +486,16 @@ func (m *Model) stepFinished(e *events.StepFinished) {
 		return
 	}
 	s.phase = step.Failed
+	if code == status.Cancelled {
+		// Cancelled because no build needed it: a build that needs it
+		// again since gets a fresh attempt, none fails.
+		m.stats.stepsCancelled++
+		m.refresh(s)
+		if s.live > 0 {
+			m.requeue(s, events.StepRetryScheduled{DrvPath: s.drv, Attempt: s.attempt, Reason: step.ReasonRestart})
+		}
+		return
+	}
 	if code.IsTransient() {
 		s.tries++
 		if s.tries < m.cfg.MaxTries {
@@ -531,6 +548,7 @@ func (m *Model) stepRequeued(e *events.StepRetryScheduled) {
 	}
 	delete(m.active, s)
 	delete(m.requeues, s)
+	s.orphan = false
 	if e.Reason == step.ReasonRestart {
 		s.tries = 0
 	}
@@ -598,6 +616,17 @@ func (m *Model) buildEnded(id int64, st int) {
 		m.refresh(s)
 	}
 	b.steps, b.attached = b.steps[:0], nil
+}
+
+// markOrphans marks the dispatched and running steps no unfinished build
+// needs any more, for Actions to cancel, as Hydra does when a build is
+// cancelled.
+func (m *Model) markOrphans() {
+	for s := range m.active {
+		if s.live == 0 {
+			s.orphan = true
+		}
+	}
 }
 
 func (m *Model) buildRestarted(e *events.BuildRestarted) {

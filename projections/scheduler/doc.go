@@ -24,7 +24,11 @@
 //     restarted build needs again); StepFinished status 3 for a running
 //     step whose builder stayed silent past its timeout plus a grace, and
 //     status 9 for a step no machine supports after the unsupported
-//     timeout; and every BuildFinished: status 0 (6 when the top-level
+//     timeout; StepFinished status 4 for a dispatched or running step no
+//     unfinished build needs once a build was cancelled (Hydra aborts
+//     those; the builder worker, watching the step's stream, kills the
+//     build, and a build that needs the step again gets a fresh attempt);
+//     and every BuildFinished: status 0 (6 when the top-level
 //     step finished with 6) with Size summed from OutputUploaded when the
 //     top-level step succeeds, and failures: the build's own top-level
 //     step gives its status, a dependency gives 2 (or its status when it

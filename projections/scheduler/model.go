@@ -142,9 +142,14 @@ type node struct {
 	sig          string // the jobsets' group key
 	unsupportedT int64  // when it was first seen unsupported, 0 if not
 	abortAt      int64  // an abort was asked for until then
-	nr           int    // BuildSteps number of the running attempt
-	evalOpen     int64  // the evaluation that queued it has not closed yet
-	mark         uint32
+	nr           int    // BuildSteps number of the dispatched or running attempt
+	// orphan: a build was cancelled while this attempt was dispatched or
+	// running and no unfinished build needed it any more (Hydra aborts
+	// such steps); cancelAt is when the cancel may be asked for again.
+	orphan   bool
+	cancelAt int64
+	evalOpen int64 // the evaluation that queued it has not closed yet
+	mark     uint32
 }
 
 // build is a queued build in the model.

@@ -85,7 +85,7 @@ func (s *sim) act(now int64) []scheduler.Action {
 			s.apply(a.Finish)
 		case scheduler.RequeueStep:
 			s.apply(a.Requeue)
-		case scheduler.AbandonStep, scheduler.AbortStep:
+		case scheduler.AbandonStep, scheduler.AbortStep, scheduler.CancelStep:
 			s.apply(a.StepEnd)
 		}
 	}
@@ -429,6 +429,122 @@ func TestCancel(t *testing.T) {
 	ds := s.dispatch(10)
 	require.Equal(t, []string{drv("b")}, drvs(ds))
 	require.Equal(t, 1, s.m.Status().NrQueuedBuilds)
+}
+
+// TestCancelOrphanedStep: a build's cancellation ends the dispatched or
+// running attempt of a step no unfinished build needs any more with
+// status 4 (Hydra aborts such steps), asks again until the event lands,
+// and leaves steps other builds still need alone.
+func TestCancelOrphanedStep(t *testing.T) {
+	const now = 1000
+	type want struct {
+		drv     string
+		buildID int64
+		stepNr  int
+		start   int64
+	}
+	tests := []struct {
+		name string
+		// run sets the model up and returns the cancel actions it expects.
+		run func(s *sim) []want
+	}{
+		{"running step of the cancelled build", func(s *sim) []want {
+			s.step("a", sys, nil)
+			s.build(1, "a", buildOpt{})
+			ds := s.dispatch(900)
+			s.apply(&events.StepStarted{DrvPath: drv("a"), BuildID: 1, StepNr: ds[0].StepNr, Attempt: 1, Machine: "m", StartTime: 950})
+			s.apply(&events.BuildCancelled{BuildID: 1})
+			return []want{{drv("a"), 1, ds[0].StepNr, 950}}
+		}},
+		{"dispatched step not yet started", func(s *sim) []want {
+			s.step("a", sys, nil)
+			s.build(1, "a", buildOpt{})
+			ds := s.dispatch(900)
+			s.apply(&events.BuildCancelled{BuildID: 1})
+			return []want{{drv("a"), 1, ds[0].StepNr, now}}
+		}},
+		{"dependency another build still needs", func(s *sim) []want {
+			s.step("dep", sys, nil)
+			s.step("a", sys, nil, "dep")
+			s.step("b", sys, nil, "dep")
+			s.build(1, "a", buildOpt{})
+			s.build(2, "b", buildOpt{})
+			ds := s.dispatch(900)
+			require.Equal(t, []string{drv("dep")}, drvs(ds))
+			s.apply(&events.StepStarted{DrvPath: drv("dep"), BuildID: ds[0].BuildID, StepNr: ds[0].StepNr, Attempt: 1, Machine: "m", StartTime: 950})
+			s.apply(&events.BuildCancelled{BuildID: 1})
+			return nil
+		}},
+		{"dependency of two cancelled builds", func(s *sim) []want {
+			s.step("dep", sys, nil)
+			s.step("a", sys, nil, "dep")
+			s.step("b", sys, nil, "dep")
+			s.build(1, "a", buildOpt{})
+			s.build(2, "b", buildOpt{})
+			ds := s.dispatch(900)
+			s.apply(&events.StepStarted{DrvPath: drv("dep"), BuildID: ds[0].BuildID, StepNr: ds[0].StepNr, Attempt: 1, Machine: "m", StartTime: 950})
+			s.apply(&events.BuildCancelled{BuildID: 1})
+			require.Empty(t, s.m.Actions(now-1), "build 2 still needs dep")
+			s.apply(&events.BuildCancelled{BuildID: 2})
+			return []want{{drv("dep"), ds[0].BuildID, ds[0].StepNr, 950}}
+		}},
+		{"a build cancelled with nothing running", func(s *sim) []want {
+			s.step("a", sys, nil)
+			s.build(1, "a", buildOpt{})
+			s.apply(&events.BuildCancelled{BuildID: 1})
+			return nil
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newSim(t, scheduler.Config{ActionRetry: 30})
+			s.machine("m", 1, 1, []string{sys}, nil, nil)
+			wants := tt.run(s)
+			as := s.m.Actions(now)
+			require.Len(t, as, len(wants))
+			for i, w := range wants {
+				require.Equal(t, scheduler.CancelStep, as[i].Kind)
+				require.Equal(t, events.StepFinished{DrvPath: w.drv, BuildID: w.buildID, StepNr: w.stepNr, Machine: "m", Attempt: 1,
+					Status: 4, ErrorMsg: "cancelled: no queued build needs this step any more", StartTime: w.start, StopTime: now}, *as[i].StepEnd)
+			}
+			if len(wants) == 0 {
+				return
+			}
+			require.Empty(t, s.m.Actions(now+29), "asked once per ActionRetry")
+			as = s.m.Actions(now + 30)
+			require.Len(t, as, len(wants), "asked again while the event did not land")
+			s.apply(as[0].StepEnd)
+			require.Empty(t, s.m.Actions(now+60), "nothing left to do once the step is cancelled")
+			require.Zero(t, s.m.Status().NrActiveSteps)
+			require.Equal(t, 1, s.m.Status().NrStepsCancelled)
+			require.Equal(t, 0, s.m.Status().Machines["m"].CurrentJobs, "the slot is free")
+		})
+	}
+}
+
+// TestCancelledStepNeededAgain: a build that needs a step whose cancel
+// was already asked for gets a fresh attempt, and does not fail.
+func TestCancelledStepNeededAgain(t *testing.T) {
+	s := newSim(t, scheduler.Config{})
+	s.machine("m", 1, 1, []string{sys}, nil, nil)
+	s.step("a", sys, nil)
+	s.build(1, "a", buildOpt{})
+	ds := s.dispatch(900)
+	s.apply(&events.StepStarted{DrvPath: drv("a"), BuildID: 1, StepNr: ds[0].StepNr, Attempt: 1, Machine: "m", StartTime: 950})
+	s.apply(&events.BuildCancelled{BuildID: 1})
+	as := s.m.Actions(1000)
+	require.Len(t, as, 1)
+	s.build(2, "a", buildOpt{})
+	s.apply(as[0].StepEnd)
+	as = s.act(1001)
+	require.Len(t, as, 1)
+	require.Equal(t, scheduler.RequeueStep, as[0].Kind)
+	require.Equal(t, step.ReasonRestart, as[0].Requeue.Reason)
+	ds = s.dispatch(1002)
+	require.Len(t, ds, 1)
+	require.Equal(t, 2, ds[0].Attempt)
+	require.Equal(t, int64(2), ds[0].BuildID)
+	require.Equal(t, 1, s.m.Status().NrQueuedBuilds, "build 2 is still queued")
 }
 
 func TestReleaseAndDuplicateDispatchEvent(t *testing.T) {

@@ -286,6 +286,8 @@ func (s *Scheduler) do(ctx context.Context, a Action) error {
 		_, err = commands.AbandonStep(ctx, s.rt, s.md, *a.StepEnd, nil)
 	case AbortStep:
 		_, err = commands.AbortStep(ctx, s.rt, s.md, *a.StepEnd)
+	case CancelStep:
+		_, err = commands.FinishStep(ctx, s.rt, s.md, *a.StepEnd)
 	default:
 		err = fmt.Errorf("unknown action %v", a.Kind)
 	}

@@ -32,6 +32,7 @@ type Status struct {
 	MaxNrRetries       int                      `json:"maxNrRetries"`
 	NrDecisions        int                      `json:"nrDecisions"`
 	NrLeaseExpiries    int                      `json:"nrLeaseExpiries"`
+	NrStepsCancelled   int                      `json:"nrStepsCancelled"`
 	Machines           map[string]MachineStatus `json:"machines"`
 	Jobsets            map[string]JobsetStatus  `json:"jobsets"`
 	MachineTypes       map[string]SystemStatus  `json:"machineTypes"`
@@ -138,6 +139,6 @@ func (m *Model) Status() Status {
 	c := m.stats
 	st.NrBuildsDone, st.NrBuildsSucceeded, st.NrBuildsFailed = c.buildsDone, c.buildsSucceeded, c.buildsFailed
 	st.NrStepsStarted, st.NrStepsDone, st.NrRetries, st.MaxNrRetries = c.stepsStarted, c.stepsDone, c.retries, c.maxRetries
-	st.NrDecisions, st.NrLeaseExpiries = c.decisions, c.leaseExpiries
+	st.NrDecisions, st.NrLeaseExpiries, st.NrStepsCancelled = c.decisions, c.leaseExpiries, c.stepsCancelled
 	return st
 }

@@ -1,0 +1,231 @@
+package binarycache
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/nix-community/go-nix/pkg/narinfo/signature"
+
+	"buildledger/adapters/ssh"
+)
+
+// DestinationURL is a parsed destination store URL, as OpenDestination
+// takes it. Two forms are understood, with Nix's parameter names:
+//
+//	file:///DIR[?compression=zstd|xz|none]
+//	ssh://[user@]host[:port]?ssh-key=FILE[&base64-ssh-public-host-key=KEY][&remote-store=DIR]
+//
+// file:// is a signed binary cache written natively (FileWriter); ssh://
+// imports the paths into the Nix store of the host (SSHStore), logging in
+// with the unencrypted private key FILE, checking the host key against KEY
+// (any form adapters/ssh.Target.HostKey takes) or else the known_hosts
+// file, and passing DIR to the remote nix-store as --store.
+type DestinationURL struct {
+	// Scheme is "file" or "ssh".
+	Scheme string
+	// Dir is the cache directory of a file:// URL.
+	Dir         string
+	Compression Compression
+	// Host is the ssh://[user@]host[:port] part of an ssh:// URL.
+	Host        string
+	KeyFile     string
+	HostKey     string
+	RemoteStore string
+}
+
+// ParseDestination parses and checks raw without touching the
+// destination. An unknown scheme or parameter is an error.
+func ParseDestination(raw string) (DestinationURL, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return DestinationURL{}, fmt.Errorf("destination %q: %w", raw, err)
+	}
+	q, err := parseQuery(u.RawQuery)
+	if err != nil {
+		return DestinationURL{}, fmt.Errorf("destination %q: %w", raw, err)
+	}
+	d := DestinationURL{Scheme: u.Scheme}
+	var known []string
+	switch u.Scheme {
+	case "file":
+		known = []string{"compression"}
+		if u.Host != "" || u.Opaque != "" || !filepath.IsAbs(u.Path) {
+			return DestinationURL{}, fmt.Errorf("destination %q: want file:///ABSOLUTE/DIR", raw)
+		}
+		d.Dir = filepath.Clean(u.Path)
+		d.Compression = Compression(q.Get("compression"))
+		switch d.Compression {
+		case "", CompressionZstd, CompressionXz, CompressionNone:
+		default:
+			return DestinationURL{}, fmt.Errorf("destination %q: compression %q: want zstd, xz or none", raw, d.Compression)
+		}
+	case "ssh":
+		known = []string{"ssh-key", "base64-ssh-public-host-key", "remote-store"}
+		if u.Hostname() == "" || (u.Path != "" && u.Path != "/") || u.Fragment != "" {
+			return DestinationURL{}, fmt.Errorf("destination %q: want ssh://[user@]host[:port]?ssh-key=FILE", raw)
+		}
+		host := &url.URL{Scheme: "ssh", User: u.User, Host: u.Host}
+		d.Host, d.KeyFile, d.HostKey, d.RemoteStore = host.String(), q.Get("ssh-key"), q.Get("base64-ssh-public-host-key"), q.Get("remote-store")
+		if d.KeyFile == "" {
+			return DestinationURL{}, fmt.Errorf("destination %q: an ssh:// destination needs ?ssh-key=FILE", raw)
+		}
+		if d.HostKey != "" {
+			if _, err := ssh.ParseHostKey(d.HostKey); err != nil {
+				return DestinationURL{}, fmt.Errorf("destination %q: base64-ssh-public-host-key: %w", raw, err)
+			}
+		}
+	default:
+		return DestinationURL{}, fmt.Errorf("destination %q: unsupported scheme %q: want file:///DIR or ssh://[user@]host[:port]?ssh-key=FILE", raw, u.Scheme)
+	}
+	for name := range q {
+		if !slices.Contains(known, name) {
+			return DestinationURL{}, fmt.Errorf("destination %q: unknown parameter %q (want one of %v)", raw, name, known)
+		}
+	}
+	return d, nil
+}
+
+// parseQuery decodes the parameters of a store URL as Nix does: percent
+// escapes only, so that a '+' of a base64 key stays a '+'.
+func parseQuery(raw string) (url.Values, error) {
+	q := url.Values{}
+	for _, kv := range strings.Split(raw, "&") {
+		if kv == "" {
+			continue
+		}
+		k, v, _ := strings.Cut(kv, "=")
+		key, err := url.PathUnescape(k)
+		if err != nil {
+			return nil, fmt.Errorf("parameter %q: %w", k, err)
+		}
+		val, err := url.PathUnescape(v)
+		if err != nil {
+			return nil, fmt.Errorf("parameter %q: %w", k, err)
+		}
+		q.Add(key, val)
+	}
+	return q, nil
+}
+
+// OpenOptions configure OpenDestination.
+type OpenOptions struct {
+	// SecretKeys sign the narinfos of a file:// cache.
+	SecretKeys []signature.SecretKey
+	// KnownHostsFile lists the host key of an ssh:// destination without
+	// base64-ssh-public-host-key; empty means ~/.ssh/known_hosts.
+	KnownHostsFile string
+	// Logger receives the destination's log lines; slog.Default when nil.
+	Logger *slog.Logger
+}
+
+// OpenDestination returns the destination d names. A file:// cache
+// directory is created; an ssh:// destination dials on first use (and
+// again after the connection is lost) and must be closed with its Close
+// method (it implements io.Closer).
+func OpenDestination(d DestinationURL, o OpenOptions) (Destination, error) {
+	switch d.Scheme {
+	case "file":
+		return NewFileWriter(d.Dir, FileWriterOptions{Compression: d.Compression, SecretKeys: o.SecretKeys, Logger: o.Logger})
+	case "ssh":
+		t := ssh.Target{URI: d.Host, KeyFile: d.KeyFile, HostKey: d.HostKey, Logger: o.Logger}
+		if t.HostKey == "" {
+			t.KnownHostsFile = o.KnownHostsFile
+			if t.KnownHostsFile == "" {
+				t.KnownHostsFile = defaultKnownHosts()
+			}
+		}
+		r := &sshRemote{target: t}
+		return &sshDestination{SSHStore: NewSSHStore(d.Host, r.run, d.RemoteStore), remote: r}, nil
+	}
+	return nil, fmt.Errorf("destination scheme %q: want file or ssh", d.Scheme)
+}
+
+// defaultKnownHosts is the user's OpenSSH known_hosts file, as ssh uses.
+func defaultKnownHosts() string {
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return ""
+	}
+	return filepath.Join(home, ".ssh", "known_hosts")
+}
+
+// sshDestination is an SSHStore over a connection of its own.
+type sshDestination struct {
+	*SSHStore
+	remote *sshRemote
+}
+
+// Close closes the SSH connection.
+func (d *sshDestination) Close() error { return d.remote.close() }
+
+// sshRemote runs commands over one SSH connection, dialled on first use
+// and again once it is lost.
+type sshRemote struct {
+	target ssh.Target
+	mu     sync.Mutex
+	client *ssh.Client
+}
+
+func (r *sshRemote) dial(ctx context.Context) (*ssh.Client, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.client != nil {
+		select {
+		case <-r.client.Done():
+			r.client.Close()
+			r.client = nil
+		default:
+			return r.client, nil
+		}
+	}
+	c, err := ssh.Dial(ctx, r.target)
+	if err != nil {
+		return nil, err
+	}
+	r.client = c
+	return c, nil
+}
+
+// run is a RemoteCommand over the connection.
+func (r *sshRemote) run(ctx context.Context, command string) (io.ReadWriteCloser, error) {
+	c, err := r.dial(ctx)
+	if err != nil {
+		return nil, err
+	}
+	s, err := c.Run(ctx, command)
+	if err != nil {
+		return nil, err
+	}
+	return sshCommand{s}, nil
+}
+
+func (r *sshRemote) close() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.client == nil {
+		return nil
+	}
+	err := r.client.Close()
+	r.client = nil
+	return err
+}
+
+// sshCommand is a remote command as RemoteCommand returns it: Close ends
+// its input and waits for it to exit.
+type sshCommand struct{ *ssh.Session }
+
+// Close closes the command's standard input and waits for its exit.
+func (s sshCommand) Close() error {
+	if err := s.CloseWrite(); err != nil {
+		return fmt.Errorf("close input: %w", err)
+	}
+	return s.Wait()
+}

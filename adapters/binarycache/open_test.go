@@ -1,0 +1,80 @@
+package binarycache
+
+import (
+	"context"
+	"io"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"buildledger/adapters/ssh/sshdtest"
+)
+
+func TestParseDestination(t *testing.T) {
+	tests := []struct {
+		raw     string
+		want    DestinationURL
+		wantErr string
+	}{
+		{raw: "file:///var/cache/nix", want: DestinationURL{Scheme: "file", Dir: "/var/cache/nix"}},
+		{raw: "file:///var/cache/nix/?compression=xz", want: DestinationURL{Scheme: "file", Dir: "/var/cache/nix", Compression: CompressionXz}},
+		{raw: "ssh://nix@cache.example:2222?ssh-key=/k&remote-store=/r",
+			want: DestinationURL{Scheme: "ssh", Host: "ssh://nix@cache.example:2222", KeyFile: "/k", RemoteStore: "/r"}},
+		// A + of base64 stays a + (no form decoding), as in Nix.
+		{raw: "ssh://cache.example?ssh-key=/k&base64-ssh-public-host-key=AAAAC3NzaC1lZDI1NTE5AAAAICv9N4cX+GksZ6r8w7P72AHGxVzmJovBS/hyy4arWXmf",
+			want: DestinationURL{Scheme: "ssh", Host: "ssh://cache.example", KeyFile: "/k",
+				HostKey: "AAAAC3NzaC1lZDI1NTE5AAAAICv9N4cX+GksZ6r8w7P72AHGxVzmJovBS/hyy4arWXmf"}},
+		{raw: "s3://bucket", wantErr: `unsupported scheme "s3"`},
+		{raw: "/var/cache/nix", wantErr: `unsupported scheme ""`},
+		{raw: "file://relative/dir", wantErr: "want file:///ABSOLUTE/DIR"},
+		{raw: "file:///c?compression=lz4", wantErr: `compression "lz4"`},
+		{raw: "file:///c?secret-key=/k", wantErr: `unknown parameter "secret-key"`},
+		{raw: "ssh://cache.example", wantErr: "needs ?ssh-key=FILE"},
+		{raw: "ssh://cache.example/path?ssh-key=/k", wantErr: "want ssh://[user@]host[:port]"},
+		{raw: "ssh://cache.example?ssh-key=/k&base64-ssh-public-host-key=!!", wantErr: "base64-ssh-public-host-key"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.raw, func(t *testing.T) {
+			got, err := ParseDestination(tt.raw)
+			if tt.wantErr != "" {
+				require.ErrorContains(t, err, tt.wantErr)
+				return
+			}
+			require.NoError(t, err)
+			require.Equal(t, tt.want, got)
+		})
+	}
+}
+
+// TestSSHDestination uploads a closure to an ssh:// destination on a real
+// sshd, importing it into a chroot store there.
+func TestSSHDestination(t *testing.T) {
+	fx := buildFixture(t)
+	srv := sshdtest.Start(t, sshdtest.Options{Env: map[string]string{"PATH": "/usr/bin:/bin"}})
+	remote := filepath.Join(t.TempDir(), "remote")
+	d, err := ParseDestination(srv.URI() + "?ssh-key=" + srv.ClientKeyPath + "&base64-ssh-public-host-key=" + srv.HostPublicKey +
+		"&remote-store=" + remote)
+	require.NoError(t, err)
+	dest, err := OpenDestination(d, OpenOptions{})
+	require.NoError(t, err)
+	defer dest.(io.Closer).Close()
+	require.Equal(t, srv.URI(), dest.URL())
+
+	ctx := context.Background()
+	ups, err := LocalStore{}.UploadClosure(ctx, dest, fx.top)
+	require.NoError(t, err)
+	require.Len(t, ups, 1)
+	has, err := dest.Has(ctx, fx.top)
+	require.NoError(t, err)
+	require.True(t, has)
+	runNix(t, "nix-store", "--store", remote, "--verify-path", fx.top)
+	requireCopied(t, remote, fx)
+
+	// A lost connection is dialled again.
+	srv.Kill()
+	srv.Restart()
+	has, err = dest.Has(ctx, fx.dep)
+	require.NoError(t, err)
+	require.True(t, has)
+}

@@ -1,0 +1,126 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"buildledger/adapters/postgres/pgtest"
+	"buildledger/adapters/ssh/sshdtest"
+)
+
+// cacheJob is a jobset of one trivial job; nonce makes its output new.
+const cacheJob = `{ nonce }: {
+  hello = derivation {
+    name = "cache-hello";
+    inherit nonce;
+    system = builtins.currentSystem;
+    builder = "/bin/sh";
+    args = [ "-c" "echo hello > $out" ];
+  };
+}
+`
+
+// TestCacheFlagSSH runs "queue-runner --cache ssh://…" against a real
+// sshd: the job's output, built on the localhost builder, ends up valid
+// in the remote store.
+func TestCacheFlagSSH(t *testing.T) {
+	for _, tool := range []string{"nix-store", "nix-instantiate", "/usr/sbin/sshd"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("%s is not installed: %v", tool, err)
+		}
+	}
+	url := pgtest.URL(t)
+	home := t.TempDir()
+	run := func(ctx context.Context, args ...string) (string, int) {
+		var out, errb bytes.Buffer
+		code := newApp(&out, &errb).main(ctx, append(args, "--database-url", url, "--home", home))
+		return out.String() + errb.String(), code
+	}
+	ctx := context.Background()
+	src := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(src, "job.nix"), []byte(cacheJob), 0o644))
+	nonce := fmt.Sprint(time.Now().UnixNano())
+	pw := filepath.Join(t.TempDir(), "pw")
+	require.NoError(t, os.WriteFile(pw, []byte("a-password\n"), 0o600))
+	for _, args := range [][]string{
+		{"user", "create", "admin", "--role", "admin", "--password-file", pw},
+		{"project", "create", "p", "--owner", "admin"},
+		{"jobset", "create", "p", "j", "--nixexprinput", "src", "--nixexprpath", "job.nix", "--check-interval", "0",
+			"--input", "src=path:" + src, "--input", "nonce=string:" + nonce},
+		{"machine", "add", "localhost", "--systems", hostSystem() + ",builtin", "--max-jobs", "2"},
+		{"eval", "p", "j"},
+	} {
+		out, code := run(ctx, args...)
+		require.Equal(t, 0, code, "%v: %s", args, out)
+	}
+	js, err := exec.Command("nix-instantiate", "--eval", "--json", "--expr",
+		fmt.Sprintf("(import %s { nonce = %q; }).hello.outPath", filepath.Join(src, "job.nix"), nonce)).Output()
+	require.NoError(t, err)
+	var outPath string
+	require.NoError(t, json.Unmarshal(js, &outPath))
+
+	srv := sshdtest.Start(t, sshdtest.Options{Env: map[string]string{"PATH": "/usr/bin:/bin"}})
+	remote := filepath.Join(t.TempDir(), "remote")
+	cache := srv.URI() + "?ssh-key=" + srv.ClientKeyPath + "&base64-ssh-public-host-key=" + srv.HostPublicKey + "&remote-store=" + remote
+	qctx, stop := context.WithCancel(ctx)
+	type result struct {
+		out  string
+		code int
+	}
+	done := make(chan result, 1)
+	go func() {
+		out, code := run(qctx, "queue-runner", "--bus", "gochannel", "--status-listen", "", "--cache", cache)
+		done <- result{out, code}
+	}()
+	valid := func() bool {
+		return exec.Command("nix-store", "--store", remote, "--check-validity", outPath).Run() == nil
+	}
+	deadline := time.Now().Add(2 * time.Minute)
+	for !valid() {
+		select {
+		case r := <-done:
+			t.Fatalf("queue-runner exited with %d before the output was uploaded: %s", r.code, r.out)
+		default:
+		}
+		require.True(t, time.Now().Before(deadline), "%s is not valid in the ssh:// destination's store", outPath)
+		time.Sleep(200 * time.Millisecond)
+	}
+	b, err := os.ReadFile(filepath.Join(remote, outPath))
+	require.NoError(t, err)
+	require.Equal(t, "hello\n", string(b))
+	stop()
+	r := <-done
+	require.Equal(t, 0, r.code, r.out)
+}
+
+// TestCacheFlagBad: a --cache URL that cannot be used is a clear error
+// and a non-zero exit, before anything starts.
+func TestCacheFlagBad(t *testing.T) {
+	tests := []struct {
+		cmd, cache, want string
+	}{
+		{"queue-runner", "s3://bucket", `unsupported scheme "s3"`},
+		{"up", "ftp://host/dir", `unsupported scheme "ftp"`},
+		{"queue-runner", "ssh://host", "needs ?ssh-key=FILE"},
+		{"up", "file://relative", "want file:///ABSOLUTE/DIR"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.cmd+" "+tt.cache, func(t *testing.T) {
+			var out, errb bytes.Buffer
+			code := newApp(&out, &errb).main(context.Background(), []string{tt.cmd, "--cache", tt.cache,
+				"--home", t.TempDir(), "--database-url", "postgres://nobody@127.0.0.1:1/none"})
+			require.NotEqual(t, 0, code)
+			require.Contains(t, errb.String(), "--cache")
+			require.Contains(t, errb.String(), tt.want)
+		})
+	}
+}

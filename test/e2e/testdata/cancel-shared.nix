@@ -1,0 +1,17 @@
+# Two jobs sharing a dependency that sleeps long enough to be cancelled
+# while it builds.
+{ nonce ? "0000000000000000" }:
+let
+  mk = name: script: derivation {
+    inherit name nonce;
+    system = builtins.currentSystem;
+    builder = "/bin/sh";
+    args = [ "-c" script ];
+    PATH = "/usr/bin:/bin";
+  };
+  shared = mk "shared" "echo shared is building; sleep 300; echo shared > $out";
+in
+{
+  left = mk "left" "cat ${shared} > $out";
+  right = mk "right" "cat ${shared} > $out";
+}

@@ -181,7 +181,9 @@ func verifyChain(ctx context.Context, cr ChainReader, opts VerifyOptions, v *Cha
 		select {
 		case <-b.hashed:
 		case <-ctx.Done():
-			return nil, ctx.Err()
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, err
 		}
 		for i := range b.sealed {
 			if past(opts.Until, b.links[i].Position) {

@@ -114,3 +114,35 @@ func TestVerifyStreamedFindsTampering(t *testing.T) {
 		})
 	}
 }
+
+// TestVerifyStreamedStopsEarly stops a streamed verify of a log of many
+// batches while the log is still being read: at a break near its start,
+// and when the caller cancels. The store stays usable.
+func TestVerifyStreamedStopsEarly(t *testing.T) {
+	ctx := context.Background()
+	pool := pgtest.NewPool(t)
+	seedChain(t, pool, 20_000)
+	store := pglog.New(pool, pglog.Options{})
+	_, err := pool.Exec(ctx, `update ledger.events set data = replace(data::text, '"attempt":1', '"attempt":2')::json where position = 10`)
+	require.NoError(t, err)
+
+	res, err := events.VerifyLog(ctx, store, events.VerifyOptions{})
+	require.NoError(t, err)
+	require.NotNil(t, res.Break)
+	require.EqualValues(t, 10, res.Break.Position.Commit)
+	require.EqualValues(t, 9, res.Events)
+
+	_, err = pool.Exec(ctx, `update ledger.events set data = replace(data::text, '"attempt":2', '"attempt":1')::json where position = 10`)
+	require.NoError(t, err)
+	cctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	res, err = events.VerifyLog(cctx, store, events.VerifyOptions{OnProgress: func(uint64, events.Position) { cancel() }})
+	require.ErrorIs(t, err, context.Canceled)
+	require.Nil(t, res.Break)
+	require.Less(t, res.Events, uint64(20_000), "the verify stops after the batch it was cancelled in")
+
+	res, err = events.VerifyLog(ctx, store, events.VerifyOptions{})
+	require.NoError(t, err)
+	require.Nil(t, res.Break)
+	require.EqualValues(t, 20_000, res.Events)
+}

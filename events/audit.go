@@ -6,7 +6,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"runtime"
 	"strconv"
+	"sync"
 	"time"
 )
 
@@ -17,14 +19,16 @@ type VerifyOptions struct {
 	Stream string
 	// Until, if not Start, stops after the event at this position.
 	Until Position
-	// PageSize is how many events are read per call. Default 5000.
+	// PageSize is how many events are read per page. Default 5000.
 	PageSize int
-	// OnProgress, if set, is called after each page.
+	// OnProgress, if set, is called after each page or batch.
 	OnProgress func(events uint64, last Position)
-	// Readers, if above 1, reads that many pages at once. Only for a log
-	// whose positions are gapless integers (the Postgres log): page i is
-	// read as the events after position i*PageSize, and a page that does
-	// not hold exactly the positions it should is an error.
+	// Readers, if above 0, reads the log in pages with ReadAll, that many
+	// at once, even from a store that is a ChainReader (which is read in
+	// one stream otherwise). Above 1 only for a log whose positions are
+	// gapless integers (the Postgres log): page i is read as the events
+	// after position i*PageSize, and a page that does not hold exactly
+	// the positions it should is an error.
 	Readers int
 }
 
@@ -48,43 +52,71 @@ func VerifyLog(ctx context.Context, store Store, opts VerifyOptions) (VerifyResu
 		opts.PageSize = 5000
 	}
 	v := NewChainVerifier()
-	var res VerifyResult
-	done := func() VerifyResult {
-		res.HeadHash, res.Events, res.Position = v.Head()
-		return res
+	var (
+		res VerifyResult
+		err error
+	)
+	cr, streams := store.(ChainReader)
+	switch {
+	case opts.Stream != "":
+		res.Break, err = verifyStream(ctx, store, opts, v)
+	case streams && opts.Readers == 0:
+		res.Break, err = verifyChain(ctx, cr, opts, v)
+	default:
+		res.Break, err = verifyPages(ctx, store, opts, v)
 	}
-	add := func(batch []Recorded) (stop bool) {
-		for _, r := range batch {
-			if !opts.Until.IsStart() && opts.Until.Less(r.Position) {
-				return true
-			}
-			if err := v.Add(r); err != nil {
-				var br *Break
-				if errors.As(err, &br) {
-					res.Break = br
-				}
-				return true
-			}
+	res.HeadHash, res.Events, res.Position = v.Head()
+	return res, err
+}
+
+// addPage adds recs to v up to opts.Until. It returns the first break, and
+// whether to stop.
+func addPage(v *ChainVerifier, opts VerifyOptions, recs []Recorded) (*Break, bool) {
+	for _, r := range recs {
+		if past(opts.Until, r.Position) {
+			return nil, true
 		}
-		return false
-	}
-	if opts.Stream != "" {
-		for from := uint64(0); ; {
-			batch, err := store.ReadStream(ctx, opts.Stream, from, opts.PageSize)
-			if err != nil {
-				return done(), fmt.Errorf("verify %s: %w", opts.Stream, err)
-			}
-			if len(batch) == 0 || add(batch) {
-				return done(), nil
-			}
-			from = batch[len(batch)-1].Revision + 1
-			if opts.OnProgress != nil {
-				_, n, last := v.Head()
-				opts.OnProgress(n, last)
-			}
+		if err := v.Add(r); err != nil {
+			var br *Break
+			errors.As(err, &br)
+			return br, true
 		}
 	}
-	// Read the next page while this one is verified.
+	return nil, false
+}
+
+// past reports whether pos lies after until (never when until is Start).
+func past(until, pos Position) bool { return !until.IsStart() && until.Less(pos) }
+
+// progress reports v's progress to opts.OnProgress, if set.
+func progress(v *ChainVerifier, opts VerifyOptions) {
+	if opts.OnProgress != nil {
+		_, n, last := v.Head()
+		opts.OnProgress(n, last)
+	}
+}
+
+// verifyStream verifies one stream's chain, read page by page.
+func verifyStream(ctx context.Context, store Store, opts VerifyOptions, v *ChainVerifier) (*Break, error) {
+	for from := uint64(0); ; {
+		batch, err := store.ReadStream(ctx, opts.Stream, from, opts.PageSize)
+		if err != nil {
+			return nil, fmt.Errorf("verify %s: %w", opts.Stream, err)
+		}
+		if len(batch) == 0 {
+			return nil, nil
+		}
+		if br, stop := addPage(v, opts, batch); stop {
+			return br, nil
+		}
+		from = batch[len(batch)-1].Revision + 1
+		progress(v, opts)
+	}
+}
+
+// verifyPages verifies the log read page by page with ReadAll, the next
+// pages read while one is verified.
+func verifyPages(ctx context.Context, store Store, opts VerifyOptions, v *ChainVerifier) (*Break, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	pages := make(chan page, 2)
@@ -95,17 +127,81 @@ func VerifyLog(ctx context.Context, store Store, opts VerifyOptions) (VerifyResu
 	}
 	for p := range pages {
 		if p.err != nil {
-			return done(), fmt.Errorf("verify the log after %d: %w", p.after.Commit, p.err)
+			return nil, fmt.Errorf("verify the log after %d: %w", p.after.Commit, p.err)
 		}
-		if len(p.recs) == 0 || add(p.recs) {
-			return done(), nil
+		if len(p.recs) == 0 {
+			return nil, nil
 		}
-		if opts.OnProgress != nil {
-			_, n, last := v.Head()
-			opts.OnProgress(n, last)
+		if br, stop := addPage(v, opts, p.recs); stop {
+			return br, nil
 		}
+		progress(v, opts)
 	}
-	return done(), ctx.Err()
+	return nil, ctx.Err()
+}
+
+// verifyChain verifies the log streamed by a ChainReader in a pipeline:
+// the store reads and splits the log into batches, one worker per CPU
+// decodes their metadata and hashes their events, and this goroutine
+// checks the hashed events in log order.
+func verifyChain(ctx context.Context, cr ChainReader, opts VerifyOptions, v *ChainVerifier) (*Break, error) {
+	workers := runtime.GOMAXPROCS(0)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	work := make(chan *chainBatch)
+	order := make(chan *chainBatch, 2*workers)
+	var readErr error
+	wg.Go(func() {
+		defer close(order)
+		defer close(work)
+		readErr = cr.ReadChain(ctx, opts.Until, func(links []ChainLink) error {
+			b := &chainBatch{links: links, hashed: make(chan struct{})}
+			for _, ch := range []chan<- *chainBatch{order, work} {
+				select {
+				case ch <- b:
+				case <-ctx.Done():
+					return ctx.Err()
+				}
+			}
+			return nil
+		})
+	})
+	for range workers {
+		wg.Go(func() {
+			var buf []byte
+			for b := range work {
+				buf = b.hash(buf)
+				close(b.hashed)
+			}
+		})
+	}
+	for b := range order {
+		select {
+		case <-b.hashed:
+		case <-ctx.Done():
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		for i := range b.sealed {
+			if past(opts.Until, b.links[i].Position) {
+				return nil, nil
+			}
+			if i == b.bad {
+				return nil, fmt.Errorf("verify the log: %w", b.err)
+			}
+			if br := addLink(v, &b.sealed[i]); br != nil {
+				return br, nil
+			}
+		}
+		progress(v, opts)
+	}
+	if readErr != nil {
+		return nil, fmt.Errorf("verify the log: %w", readErr)
+	}
+	return nil, nil
 }
 
 type page struct {

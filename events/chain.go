@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
-	"hash"
 )
 
 // chainDomain starts every hashed encoding, so a hash of an event can never
@@ -21,21 +20,32 @@ const chainDomain = "buildledger-event-v1"
 // The position and the recording time are not covered: they are the
 // store's, and the running head hash (HeadHash) covers the order.
 func ContentHash(id, typ string, version int, stream string, revision uint64, data []byte, md Metadata) string {
-	h := sha256.New()
-	w := chainWriter{h: h}
-	w.str(chainDomain)
-	w.str(id)
-	w.str(typ)
-	w.num(uint64(version))
-	w.str(stream)
-	w.num(revision)
-	w.bytes(data)
-	w.str(md.Actor)
-	w.str(md.CorrelationID)
-	w.str(md.CausationID)
-	w.str(md.Host)
-	w.str(md.PrevHash)
-	return hex.EncodeToString(h.Sum(nil))
+	var buf [512]byte
+	sum := sha256.Sum256(appendContent(buf[:0], id, typ, version, stream, revision, data, md.Actor, md.CorrelationID, md.CausationID, md.Host, md.PrevHash))
+	return hex.EncodeToString(sum[:])
+}
+
+// appendContent appends an event's canonical encoding (see ContentHash) to
+// buf, for fields held as strings or as bytes alike.
+func appendContent[T string | []byte](buf []byte, id, typ T, version int, stream T, revision uint64, data []byte, actor, correlationID, causationID, host, prevHash T) []byte {
+	buf = appendChainField(buf, chainDomain)
+	buf = appendChainField(buf, id)
+	buf = appendChainField(buf, typ)
+	buf = binary.BigEndian.AppendUint64(buf, uint64(version))
+	buf = appendChainField(buf, stream)
+	buf = binary.BigEndian.AppendUint64(buf, revision)
+	buf = appendChainField(buf, data)
+	for _, f := range [...]T{actor, correlationID, causationID, host, prevHash} {
+		buf = appendChainField(buf, f)
+	}
+	return buf
+}
+
+// appendChainField appends s as its length (8 bytes, big endian) and its
+// bytes.
+func appendChainField[T string | []byte](buf []byte, s T) []byte {
+	buf = binary.BigEndian.AppendUint64(buf, uint64(len(s)))
+	return append(buf, s...)
 }
 
 // RecordedHash is ContentHash of a recorded event.
@@ -67,26 +77,6 @@ func SealChain(evs []Event, stream string, first uint64, prev string) []Event {
 	return sealed
 }
 
-type chainWriter struct {
-	h   hash.Hash
-	buf [8]byte
-}
-
-func (w *chainWriter) num(n uint64) {
-	binary.BigEndian.PutUint64(w.buf[:], n)
-	w.h.Write(w.buf[:])
-}
-
-func (w *chainWriter) str(s string) {
-	w.num(uint64(len(s)))
-	w.h.Write([]byte(s))
-}
-
-func (w *chainWriter) bytes(b []byte) {
-	w.num(uint64(len(b)))
-	w.h.Write(b)
-}
-
 // Break is a place where the hash chain does not hold.
 type Break struct {
 	// Position, Stream, Revision and ID name the event.
@@ -109,47 +99,82 @@ func (b *Break) Error() string {
 // of everything it has seen (see HeadHash). The zero value is not usable;
 // call NewChainVerifier.
 type ChainVerifier struct {
-	last  map[string]streamTip
+	last  map[string]*streamTip
 	head  [32]byte
 	count uint64
 	pos   Position
+	buf   []byte // Add's scratch encoding
 }
 
+// streamTip is the last event seen of a stream: its revision and the
+// SHA-256 its hash is the hex of.
 type streamTip struct {
-	hash string
-	rev  uint64
+	sum [32]byte
+	rev uint64
 }
 
 // NewChainVerifier returns a verifier for a log read from its start.
-func NewChainVerifier() *ChainVerifier { return &ChainVerifier{last: map[string]streamTip{}} }
+func NewChainVerifier() *ChainVerifier { return &ChainVerifier{last: map[string]*streamTip{}} }
 
 // Add checks r and folds it into the head hash. It returns a *Break when
 // the chain does not hold at r.
 func (v *ChainVerifier) Add(r Recorded) error {
-	fail := func(format string, a ...any) error {
-		return &Break{Position: r.Position, Stream: r.Stream, Revision: r.Revision, ID: r.ID, Reason: fmt.Sprintf(format, a...)}
+	md := r.Metadata
+	v.buf = appendContent(v.buf[:0], r.ID, r.Type, r.Version, r.Stream, r.Revision, r.Data, md.Actor, md.CorrelationID, md.CausationID, md.Host, md.PrevHash)
+	l := sealedLink[string]{pos: r.Position, stream: r.Stream, revision: r.Revision, id: r.ID, prevHash: md.PrevHash, hash: md.Hash, sum: sha256.Sum256(v.buf)}
+	if br := addLink(v, &l); br != nil {
+		return br
 	}
-	if r.Metadata.Hash == "" {
+	return nil
+}
+
+// sealedLink is what checking an event's place in the chain takes: where
+// it is, its recorded prevHash and hash, and the SHA-256 of its content.
+type sealedLink[T string | []byte] struct {
+	pos            Position
+	stream, id     T
+	revision       uint64
+	prevHash, hash T
+	sum            [32]byte
+}
+
+// addLink checks l as the next event of the log, and folds it into v's
+// head hash when it holds.
+func addLink[T string | []byte](v *ChainVerifier, l *sealedLink[T]) *Break {
+	fail := func(format string, a ...any) *Break {
+		return &Break{Position: l.pos, Stream: string(l.stream), Revision: l.revision, ID: string(l.id), Reason: fmt.Sprintf(format, a...)}
+	}
+	if len(l.hash) == 0 {
 		return fail("no hash recorded")
 	}
-	if got := RecordedHash(r); got != r.Metadata.Hash {
-		return fail("content does not match its hash: recorded %s, computed %s", short(r.Metadata.Hash), short(got))
+	var got [64]byte
+	hex.Encode(got[:], l.sum[:])
+	if string(l.hash) != string(got[:]) {
+		return fail("content does not match its hash: recorded %s, computed %s", short(string(l.hash)), short(string(got[:])))
 	}
-	tip, seen := v.last[r.Stream]
+	tip := v.last[string(l.stream)]
+	var tipHash [64]byte
+	if tip != nil {
+		hex.Encode(tipHash[:], tip.sum[:])
+	}
 	switch {
-	case seen && r.Revision != tip.rev+1:
-		return fail("revision %d follows revision %d", r.Revision, tip.rev)
-	case seen && r.Metadata.PrevHash != tip.hash:
-		return fail("previous hash %s, but revision %d has hash %s", short(r.Metadata.PrevHash), tip.rev, short(tip.hash))
-	case !seen && r.Revision != 0:
-		return fail("stream starts at revision %d", r.Revision)
-	case !seen && r.Metadata.PrevHash != "":
-		return fail("first event of its stream has a previous hash %s", short(r.Metadata.PrevHash))
+	case tip != nil && l.revision != tip.rev+1:
+		return fail("revision %d follows revision %d", l.revision, tip.rev)
+	case tip != nil && string(l.prevHash) != string(tipHash[:]):
+		return fail("previous hash %s, but revision %d has hash %s", short(string(l.prevHash)), tip.rev, short(string(tipHash[:])))
+	case tip == nil && l.revision != 0:
+		return fail("stream starts at revision %d", l.revision)
+	case tip == nil && len(l.prevHash) != 0:
+		return fail("first event of its stream has a previous hash %s", short(string(l.prevHash)))
 	}
-	v.last[r.Stream] = streamTip{hash: r.Metadata.Hash, rev: r.Revision}
-	v.head = NextHeadHash(v.head, r.Metadata.Hash)
+	if tip == nil {
+		tip = &streamTip{}
+		v.last[string(l.stream)] = tip
+	}
+	tip.sum, tip.rev = l.sum, l.revision
+	v.head = headHash(v.head, l.sum[:])
 	v.count++
-	v.pos = r.Position
+	v.pos = l.pos
 	return nil
 }
 
@@ -164,16 +189,17 @@ func (v *ChainVerifier) Head() (hash string, count uint64, pos Position) {
 // empty log is 32 zero bytes. Two logs have the same head hash only if
 // they hold the same events in the same order.
 func NextHeadHash(head [32]byte, eventHash string) [32]byte {
-	h := sha256.New()
-	h.Write(head[:])
-	if b, err := hex.DecodeString(eventHash); err == nil {
-		h.Write(b)
-	} else {
-		h.Write([]byte(eventHash))
+	b, err := hex.DecodeString(eventHash)
+	if err != nil {
+		b = []byte(eventHash)
 	}
-	var out [32]byte
-	h.Sum(out[:0])
-	return out
+	return headHash(head, b)
+}
+
+// headHash is SHA-256(head || b).
+func headHash(head [32]byte, b []byte) [32]byte {
+	var buf [64]byte
+	return sha256.Sum256(append(append(buf[:0], head[:]...), b...))
 }
 
 func short(h string) string {

@@ -22,6 +22,13 @@ func NewID(now time.Time) string {
 
 func formatUUID(b [16]byte) string {
 	var s [36]byte
+	return string(AppendUUID(s[:0], b))
+}
+
+// AppendUUID appends the canonical lowercase 8-4-4-4-12 text of the UUID
+// b to dst, as Postgres prints a uuid.
+func AppendUUID(dst []byte, b [16]byte) []byte {
+	var s [36]byte
 	hex.Encode(s[0:8], b[0:4])
 	s[8] = '-'
 	hex.Encode(s[9:13], b[4:6])
@@ -31,7 +38,7 @@ func formatUUID(b [16]byte) string {
 	hex.Encode(s[19:23], b[8:10])
 	s[23] = '-'
 	hex.Encode(s[24:], b[10:])
-	return string(s[:])
+	return append(dst, s[:]...)
 }
 
 // IsUUID reports whether s is a UUID in canonical lowercase 8-4-4-4-12 form.

@@ -51,8 +51,8 @@ func runAuditVerify(ctx context.Context, a *app, args []string) error {
 	cfg.register(fs, false)
 	fs.StringVar(&stream, "stream", "", "verify only this stream")
 	fs.BoolVar(&asJSON, "json", false, "print the result as JSON")
-	fs.IntVar(&readers, "readers", 0, "pages read at once (Postgres log only, whose positions are gapless; no gain measured on a loaded 2-vCPU machine)")
-	fs.IntVar(&pageSz, "page-size", 5000, "events per read")
+	fs.IntVar(&readers, "readers", 0, "read the log in pages, this many at once, instead of in one stream (the Postgres log's default); above 1 only for the Postgres log, whose positions are gapless")
+	fs.IntVar(&pageSz, "page-size", 5000, "events per page (with --readers or --stream)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

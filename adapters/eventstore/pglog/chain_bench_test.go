@@ -21,7 +21,7 @@ import (
 // (appending them one transaction at a time would take longer than the
 // benchmark): 1,000 streams of build-like events, hashes computed with
 // events.Seal exactly as append_events does.
-func seedChain(b *testing.B, pool *pgxpool.Pool, n int) {
+func seedChain(b testing.TB, pool *pgxpool.Pool, n int) {
 	ctx := context.Background()
 	const streams = 1000
 	tips := make([]string, streams)
@@ -61,13 +61,29 @@ func seedChain(b *testing.B, pool *pgxpool.Pool, n int) {
 }
 
 // BenchmarkAuditVerify walks and verifies the whole hash chain of a log of
-// BUILDLEDGER_BENCH_EVENTS events, as `buildledger audit verify` does.
+// BUILDLEDGER_BENCH_EVENTS events, as `buildledger audit verify` does:
+// streamed (ReadChain, the default), and in pages with one and with two
+// pages read at once (--readers 1 and 2). readchain is the streamed read
+// alone, without verifying.
 func BenchmarkAuditVerify(b *testing.B) {
 	n := storetest.BenchEvents(b, 50_000)
 	pool := pgtest.NewPool(b)
 	seedChain(b, pool, n)
 	store := pglog.New(pool, pglog.Options{})
 	ctx := context.Background()
+	b.Run("readchain", func(b *testing.B) {
+		start := time.Now()
+		for i := 0; i < b.N; i++ {
+			read := 0
+			require.NoError(b, store.ReadChain(ctx, events.Start, func(links []events.ChainLink) error {
+				read += len(links)
+				return nil
+			}))
+			require.Equal(b, n, read)
+		}
+		b.ReportMetric(float64(n)*float64(b.N)/time.Since(start).Seconds(), "events/s")
+	})
+	b.Run("stream", func(b *testing.B) { benchVerify(b, ctx, store, n, 0) })
 	for _, readers := range []int{1, 2} {
 		b.Run(fmt.Sprintf("readers%d", readers), func(b *testing.B) { benchVerify(b, ctx, store, n, readers) })
 	}

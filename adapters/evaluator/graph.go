@@ -2,6 +2,7 @@ package evaluator
 
 import (
 	"context"
+	"sync"
 
 	"buildledger/adapters/nix/drv"
 	"buildledger/commands/evaluation"
@@ -16,7 +17,23 @@ type Graph struct {
 	Reader *drv.Reader
 	// Store answers validity queries (the destination store).
 	Store *drv.Store
+	// ValidityWorkers is how many validity queries run at once when one
+	// level of the walk has more paths than one query takes; zero means
+	// DefaultValidityWorkers.
+	ValidityWorkers int
 }
+
+// DefaultValidityWorkers is the default of Graph.ValidityWorkers: most of a
+// nix-store query is its start-up, which overlaps well.
+const DefaultValidityWorkers = 4
+
+// defaultValidityBatch is the number of paths drv.Store puts into one
+// nix-store call when its Batch is zero; minValidityPart the fewest paths
+// worth a call of their own.
+const (
+	defaultValidityBatch = 2000
+	minValidityPart      = 500
+)
 
 var _ evaluation.BuildGraph = (*Graph)(nil)
 
@@ -30,7 +47,11 @@ func (g *Graph) Plan(ctx context.Context, roots []string) ([]evaluation.Step, er
 	if st == nil {
 		st = &drv.Store{}
 	}
-	gr, err := r.ClosureBatched(ctx, roots, st.ValidPaths)
+	workers := g.ValidityWorkers
+	if workers <= 0 {
+		workers = DefaultValidityWorkers
+	}
+	gr, err := r.ClosureBatched(ctx, roots, concurrentValidity(st, workers, minValidityPart))
 	if err != nil {
 		return nil, err
 	}
@@ -47,4 +68,61 @@ func (g *Graph) Plan(ctx context.Context, roots []string) ([]evaluation.Step, er
 		steps[i] = s
 	}
 	return steps, nil
+}
+
+// concurrentValidity returns st.ValidPaths with a query of more than
+// minPart paths split into parts of at least minPart paths and at most
+// one nix-store call each, workers of them at a time.
+func concurrentValidity(st *drv.Store, workers, minPart int) drv.BatchValidFunc {
+	batch := st.Batch
+	if batch <= 0 {
+		batch = defaultValidityBatch
+	}
+	return func(ctx context.Context, paths []string) (map[string]bool, error) {
+		size := min(batch, max(minPart, (len(paths)+workers-1)/workers))
+		if len(paths) <= size {
+			return st.ValidPaths(ctx, paths)
+		}
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		var (
+			parts [][]string
+			wg    sync.WaitGroup
+			mu    sync.Mutex
+			first error
+		)
+		for len(paths) > 0 {
+			k := min(size, len(paths))
+			parts = append(parts, paths[:k])
+			paths = paths[k:]
+		}
+		valid := make(map[string]bool)
+		sem := make(chan struct{}, workers)
+		for _, part := range parts {
+			wg.Add(1)
+			sem <- struct{}{}
+			go func() {
+				defer wg.Done()
+				defer func() { <-sem }()
+				m, err := st.ValidPaths(ctx, part)
+				mu.Lock()
+				defer mu.Unlock()
+				if err != nil {
+					if first == nil {
+						first = err
+						cancel()
+					}
+					return
+				}
+				for p, ok := range m {
+					valid[p] = ok
+				}
+			}()
+		}
+		wg.Wait()
+		if first != nil {
+			return nil, first
+		}
+		return valid, nil
+	}
 }

@@ -1,6 +1,7 @@
 package evaluation_test
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -29,14 +30,20 @@ func benchJobs() int {
 // BenchmarkEvaluate10k evaluates a jobset of 10,000 jobs sharing a
 // dependency chain: the whole evaluation (fetch, Nix, events, projection
 // into the Hydra and ledger tables) against a bare nix-instantiate of the
-// same expression, each with fresh derivations.
+// same expression, each with fresh derivations. The projections run
+// alongside the evaluation, as the projector does; BENCH_PROJECT_AFTER=1
+// runs them only once the evaluation has returned.
 func BenchmarkEvaluate10k(b *testing.B) {
 	n := benchJobs()
 	e := newEnv(b, envOptions{maxAppendBytes: evaluation.DefaultMaxAppendBytes})
 	runner, err := projections.NewRunner(e.store, e.codec, postgres.NewReadModelDB(e.pool),
 		[]projections.Projection{hydra.Projection{}, ledger.Projection{}}, projections.RunnerOptions{})
 	require.NoError(b, err)
-	var bare, whole, queued, nixEval, project time.Duration
+	catchUp := func() { _, err := runner.CatchUp(e.ctx); require.NoError(b, err) }
+	if os.Getenv("BENCH_PROJECT_AFTER") != "1" {
+		catchUp = runAlongside(b, e, runner)
+	}
+	var bare, whole, queued, nixEval, graph, record, lag time.Duration
 	for i := range b.N {
 		salt := fmt.Sprintf("%s-%d", e.salt, i)
 		t0 := time.Now()
@@ -49,26 +56,51 @@ func BenchmarkEvaluate10k(b *testing.B) {
 		cfg.Inputs[1].Value = salt
 		name := fmt.Sprintf("bench%d", i)
 		e.createJobset(name, cfg)
-		_, err = runner.CatchUp(e.ctx)
-		require.NoError(b, err)
+		catchUp()
 		t0 = time.Now()
 		sum := e.evaluate(name, false)
 		require.Equal(b, evaluation.OutcomeFinished, sum.Outcome, sum.Error)
 		require.Equal(b, n, sum.NewBuilds)
 		evalDone := time.Since(t0)
-		_, err = runner.CatchUp(e.ctx)
-		require.NoError(b, err)
+		catchUp()
 		whole += time.Since(t0)
-		project += time.Since(t0) - evalDone
+		lag += time.Since(t0) - evalDone
 		nixEval += sum.EvalTime
+		graph += sum.GraphTime
+		record += sum.RecordTime
 		queued += time.Since(t0) - sum.EvalTime - sum.CheckoutTime
 		require.Equal(b, n, e.count(`select count(*) from Builds b join Jobsets j on j.id = b.jobset_id where j.name = $1 and b.finished = 0`, name))
 	}
 	per := func(d time.Duration) float64 { return d.Seconds() / float64(b.N) }
 	b.ReportMetric(per(bare), "bare-nix-s")
 	b.ReportMetric(per(nixEval), "our-nix-s")
+	b.ReportMetric(per(graph), "graph-s")
+	b.ReportMetric(per(record), "record-s")
 	b.ReportMetric(per(queued), "eval-to-queued-s")
 	b.ReportMetric(per(whole), "whole-s")
-	b.ReportMetric(per(project), "projection-s")
+	b.ReportMetric(per(lag), "projection-lag-s")
 	b.ReportMetric(whole.Seconds()/bare.Seconds(), "ratio")
+}
+
+// runAlongside runs runner until the benchmark ends and returns a function
+// that waits until it has applied the log up to its current head.
+func runAlongside(b *testing.B, e *env, runner *projections.Runner) func() {
+	ctx, cancel := context.WithCancel(e.ctx)
+	done := make(chan error, 1)
+	go func() { done <- runner.Run(ctx) }()
+	b.Cleanup(func() {
+		cancel()
+		require.NoError(b, <-done)
+	})
+	return func() {
+		head, err := e.store.Head(ctx)
+		require.NoError(b, err)
+		for runner.Stats().Position.Less(head) {
+			select {
+			case err := <-done:
+				require.FailNow(b, "projection runner stopped", "%v", err)
+			case <-time.After(5 * time.Millisecond):
+			}
+		}
+	}
 }

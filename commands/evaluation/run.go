@@ -117,6 +117,7 @@ func (r *run) record(ctx context.Context, hash, flake string, res Result) error 
 	plan.number(first)
 	roots := plan.newDrvs()
 	var steps []Step
+	graphStart := time.Now()
 	if len(roots) > 0 {
 		if steps, err = r.s.ports.Graph.Plan(ctx, roots); err != nil {
 			if ctx.Err() != nil {
@@ -125,6 +126,8 @@ func (r *run) record(ctx context.Context, hash, flake string, res Result) error 
 			return r.fail(ctx, "eval", fmt.Sprintf("reading the build graph: %v", err))
 		}
 	}
+	r.sum.GraphTime = time.Since(graphStart)
+	recordStart := time.Now()
 	owner := stepOwners(steps, plan.newBuildsByDrv())
 
 	js := r.state
@@ -168,6 +171,7 @@ func (r *run) record(ctx context.Context, hash, flake string, res Result) error 
 		return err
 	}
 	sum := r.sum
+	sum.RecordTime = time.Since(recordStart)
 	sum.Jobs, sum.Builds, sum.NewBuilds, sum.Steps, sum.Errors = len(res.Jobs), len(plan.members), plan.newCount, len(steps), len(res.Errors)
 	sum.HasNewBuilds = plan.newCount > 0 || len(plan.members) != js.LastNrBuilds
 	fin := &events.EvaluationFinished{EvalID: r.evalID, Project: js.Project, Jobset: js.Name, JobsetID: js.ID,

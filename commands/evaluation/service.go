@@ -116,6 +116,10 @@ type Summary struct {
 	HasNewBuilds                                         bool
 	Hash                                                 string
 	CheckoutTime, EvalTime                               time.Duration
+	// GraphTime is the time spent reading the build graph of the new
+	// builds; RecordTime the time spent appending the builds, steps and
+	// jobs of a finished evaluation.
+	GraphTime, RecordTime time.Duration
 }
 
 // Evaluate runs one evaluation of project:jobset now. Failures of the

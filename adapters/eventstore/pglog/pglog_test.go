@@ -41,6 +41,19 @@ func TestAppendMulti(t *testing.T) {
 	head, err := s.Head(ctx)
 	require.NoError(t, err)
 	require.Equal(t, events.At(3), head, "positions stay gapless after a rolled-back multi-append")
+
+	// A stream twice in one call: its second append follows its first.
+	res, err = s.AppendMulti(ctx, []events.StreamAppend{
+		{Stream: "m-x", Expect: events.NoStream, Events: []events.Event{storetest.Ev("T", 6), storetest.Ev("T", 7)}},
+		{Stream: "m-y", Expect: events.Any, Events: []events.Event{storetest.Ev("T", 8)}},
+		{Stream: "m-x", Expect: events.Exact(1), Events: []events.Event{storetest.Ev("T", 9)}},
+	})
+	require.NoError(t, err)
+	require.Equal(t, []events.AppendResult{{NextRevision: 1, Position: events.At(5)}, {NextRevision: 0, Position: events.At(6)}, {NextRevision: 2, Position: events.At(7)}}, res)
+	recs, err := s.ReadStream(ctx, "m-x", 0, 0)
+	require.NoError(t, err)
+	require.Len(t, recs, 3)
+	require.Equal(t, uint64(7), recs[2].Position.Commit)
 }
 
 // TestAppendAfterAnotherWriter has two stores (two processes) take turns on

@@ -2,7 +2,9 @@ package pglog_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -69,4 +71,26 @@ func BenchmarkAppend(b *testing.B) {
 			require.Equal(b, uint64(total), head.Commit, "every event landed, gapless")
 		})
 	}
+}
+
+// BenchmarkAppendMulti measures the multi-stream append an evaluation
+// uses: groups of 500 new streams of one build-sized event each.
+func BenchmarkAppendMulti(b *testing.B) {
+	store := pglog.New(pgtest.NewPool(b), pglog.Options{})
+	ctx := context.Background()
+	data := fmt.Sprintf(`{"drvPath":"/nix/store/%032d-pkg.drv","pad":%q}`, 0, strings.Repeat("x", 700))
+	const group = 500
+	b.ResetTimer()
+	start := time.Now()
+	for done := 0; done < b.N; done += group {
+		appends := make([]events.StreamAppend, min(group, b.N-done))
+		for i := range appends {
+			ev := storetest.Ev("BuildQueued", done+i)
+			ev.Data = json.RawMessage(data)
+			appends[i] = events.StreamAppend{Stream: fmt.Sprintf("build-%d", done+i), Expect: events.NoStream, Events: []events.Event{ev}}
+		}
+		_, err := store.AppendMulti(ctx, appends)
+		require.NoError(b, err)
+	}
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "events/s")
 }

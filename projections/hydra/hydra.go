@@ -40,6 +40,7 @@ func (Projection) DeferrableIndexes() []string {
 // Apply implements projections.Projection.
 func (Projection) Apply(ctx context.Context, tx projections.Tx, batch []projections.Event) error {
 	w := newWriter(ctx, tx)
+	w.ahead = finishedInBatch(batch)
 	for _, ev := range batch {
 		if ev.Payload == nil {
 			continue

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	"buildledger/events"
 	"buildledger/projections"
 )
 
@@ -23,6 +24,9 @@ type writer struct {
 	// finishes collects BuildFinished for builds of earlier batches.
 	finishes map[int64]finish
 	order    []int64
+	// ahead holds the BuildFinished events written with their build's
+	// BuildQueued row (finishedInBatch).
+	ahead map[int64]*events.BuildFinished
 }
 
 type stepKey struct {

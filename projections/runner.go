@@ -242,6 +242,10 @@ func (r *Runner) Step(ctx context.Context) (int, error) {
 			r.prefetch = make(chan fetched, 1)
 			go func(ch chan<- fetched, after events.Position) { ch <- r.read(ctx, after) }(r.prefetch, r.prefetchAfter)
 		}
+		var (
+			names   []string
+			applied []int64
+		)
 		for i, p := range r.projections {
 			start := 0
 			for start < len(batch) && !cps[i].Less(batch[start].Position) {
@@ -253,9 +257,10 @@ func (r *Runner) Step(ctx context.Context) (int, error) {
 			if err := p.Apply(ctx, tx, batch[start:]); err != nil {
 				return fmt.Errorf("projection %s: %w", p.Name(), err)
 			}
-			if err := saveCheckpoint(ctx, tx, p, batch[len(batch)-1].Position, len(batch)-start); err != nil {
-				return err
-			}
+			names, applied = append(names, CheckpointName(p)), append(applied, int64(len(batch)-start))
+		}
+		if err := saveCheckpoints(ctx, tx, names, applied, batch[len(batch)-1].Position); err != nil {
+			return err
 		}
 		n, last = len(batch), batch[len(batch)-1].Position
 		return nil
@@ -310,31 +315,63 @@ func (r *Runner) read(ctx context.Context, after events.Position) fetched {
 	return f
 }
 
+// lockCheckpoints reads and locks the checkpoints of ps, creating the
+// missing ones, in two statements whatever the number of projections.
 func lockCheckpoints(ctx context.Context, tx Tx, ps []Projection) ([]events.Position, error) {
 	if len(ps) == 0 {
 		return nil, errors.New("no projections")
 	}
-	out := make([]events.Position, len(ps))
+	names := make([]string, len(ps))
 	for i, p := range ps {
-		name := CheckpointName(p)
-		if err := tx.Exec(ctx, `insert into projection_checkpoints (name, position_commit, position_prepare) values ($1, 0, 0) on conflict (name) do nothing`, name); err != nil {
-			return nil, fmt.Errorf("checkpoint %s: %w", name, err)
+		names[i] = CheckpointName(p)
+	}
+	if err := tx.Exec(ctx, `insert into projection_checkpoints (name, position_commit, position_prepare)
+		select unnest($1::text[]), 0, 0 on conflict (name) do nothing`, names); err != nil {
+		return nil, fmt.Errorf("checkpoints %v: %w", names, err)
+	}
+	rows, err := tx.Query(ctx, `select name, position_commit, position_prepare from projection_checkpoints
+		where name = any($1) order by name for update`, names)
+	if err != nil {
+		return nil, fmt.Errorf("checkpoints %v: %w", names, err)
+	}
+	defer rows.Close()
+	found := map[string]events.Position{}
+	for rows.Next() {
+		var (
+			name  string
+			c, pr int64
+		)
+		if err := rows.Scan(&name, &c, &pr); err != nil {
+			return nil, fmt.Errorf("checkpoints %v: %w", names, err)
 		}
-		var c, pr int64
-		if err := tx.QueryRow(ctx, `select position_commit, position_prepare from projection_checkpoints where name = $1 for update`, name).Scan(&c, &pr); err != nil {
-			return nil, fmt.Errorf("checkpoint %s: %w", name, err)
+		found[name] = events.Position{Commit: uint64(c), Prepare: uint64(pr)}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("checkpoints %v: %w", names, err)
+	}
+	out := make([]events.Position, len(ps))
+	for i, name := range names {
+		pos, ok := found[name]
+		if !ok {
+			return nil, fmt.Errorf("checkpoint %s: no row", name)
 		}
-		out[i] = events.Position{Commit: uint64(c), Prepare: uint64(pr)}
+		out[i] = pos
 	}
 	return out, nil
 }
 
-func saveCheckpoint(ctx context.Context, tx Tx, p Projection, pos events.Position, n int) error {
-	name := CheckpointName(p)
-	err := tx.Exec(ctx, `update projection_checkpoints set position_commit = $2, position_prepare = $3, updated_at = now(), events_applied = events_applied + $4 where name = $1`,
-		name, int64(pos.Commit), int64(pos.Prepare), n)
+// saveCheckpoints moves the named checkpoints to pos in one statement;
+// applied[i] events were applied under names[i].
+func saveCheckpoints(ctx context.Context, tx Tx, names []string, applied []int64, pos events.Position) error {
+	if len(names) == 0 {
+		return nil
+	}
+	err := tx.Exec(ctx, `update projection_checkpoints c set position_commit = $2, position_prepare = $3, updated_at = now(),
+			events_applied = c.events_applied + u.n
+		from unnest($1::text[], $4::bigint[]) as u(name, n) where c.name = u.name`,
+		names, int64(pos.Commit), int64(pos.Prepare), applied)
 	if err != nil {
-		return fmt.Errorf("checkpoint %s: %w", name, err)
+		return fmt.Errorf("checkpoints %v: %w", names, err)
 	}
 	return nil
 }

@@ -35,6 +35,15 @@ type Projection interface {
 	Apply(ctx context.Context, tx Tx, batch []Event) error
 }
 
+// EventTyper is implemented by a projection that handles only events of
+// some types. The runner gives it only those, and decodes no event that
+// none of its projections handles; its checkpoint still advances past the
+// others, so it is never behind.
+type EventTyper interface {
+	// EventTypes names the types (events.Payload.EventType) it handles.
+	EventTypes() []string
+}
+
 // Event is a recorded event with its decoded payload. Payload is nil when
 // the event could not be decoded; DecodeErr then says why.
 type Event struct {

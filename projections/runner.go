@@ -46,6 +46,10 @@ type Runner struct {
 	db          DB
 	projections []Projection
 	opts        RunnerOptions
+	// types holds, by projection, the event types it handles (nil: all);
+	// decode, the types any projection handles (nil: all).
+	types  []map[string]bool
+	decode map[string]bool
 
 	mu    sync.Mutex
 	stats Progress
@@ -76,7 +80,36 @@ func NewRunner(store events.Store, codec *events.Codec, db DB, ps []Projection, 
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	return &Runner{store: store, codec: codec, db: db, projections: ps, opts: opts}, nil
+	r := &Runner{store: store, codec: codec, db: db, projections: ps, opts: opts, types: make([]map[string]bool, len(ps)), decode: map[string]bool{}}
+	for i, p := range ps {
+		t, ok := p.(EventTyper)
+		if !ok {
+			r.decode = nil
+			continue
+		}
+		r.types[i] = map[string]bool{}
+		for _, typ := range t.EventTypes() {
+			r.types[i][typ] = true
+			if r.decode != nil {
+				r.decode[typ] = true
+			}
+		}
+	}
+	return r, nil
+}
+
+// eventsFor returns the events of batch that projection i handles.
+func (r *Runner) eventsFor(i int, batch []Event) []Event {
+	if r.types[i] == nil {
+		return batch
+	}
+	var out []Event
+	for _, ev := range batch {
+		if r.types[i][ev.Type] {
+			out = append(out, ev)
+		}
+	}
+	return out
 }
 
 // Stats returns the runner's progress so far.
@@ -254,10 +287,13 @@ func (r *Runner) Step(ctx context.Context) (int, error) {
 			if start == len(batch) {
 				continue
 			}
-			if err := p.Apply(ctx, tx, batch[start:]); err != nil {
-				return fmt.Errorf("projection %s: %w", p.Name(), err)
+			evs := r.eventsFor(i, batch[start:])
+			if len(evs) > 0 {
+				if err := p.Apply(ctx, tx, evs); err != nil {
+					return fmt.Errorf("projection %s: %w", p.Name(), err)
+				}
 			}
-			names, applied = append(names, CheckpointName(p)), append(applied, int64(len(batch)-start))
+			names, applied = append(names, CheckpointName(p)), append(applied, int64(len(evs)))
 		}
 		if err := saveCheckpoints(ctx, tx, names, applied, batch[len(batch)-1].Position); err != nil {
 			return err
@@ -305,6 +341,9 @@ func (r *Runner) read(ctx context.Context, after events.Position) fetched {
 	f := fetched{batch: make([]Event, len(recs))}
 	for i, rec := range recs {
 		f.batch[i] = Event{Recorded: rec}
+		if r.decode != nil && !r.decode[rec.Type] {
+			continue // no projection handles it
+		}
 		f.batch[i].Payload, f.batch[i].DecodeErr = r.codec.Decode(rec)
 		if f.batch[i].DecodeErr != nil {
 			f.skipped++

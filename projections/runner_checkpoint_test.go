@@ -71,3 +71,76 @@ func TestCheckpointsOfSeveralProjections(t *testing.T) {
 		})
 	}
 }
+
+// typed is a counting projection that handles only some event types.
+type typed struct {
+	projections.PerEvent
+	types []string
+}
+
+func (p typed) EventTypes() []string { return p.types }
+
+// TestTypedProjections: a projection declaring its event types gets only
+// those; events no projection handles are not decoded (an undecodable one
+// is not even noticed); checkpoints still reach the head.
+func TestTypedProjections(t *testing.T) {
+	bumped, kept := events.BuildBumped{}.EventType(), events.BuildKept{}.EventType()
+	for _, tc := range []struct {
+		name         string
+		bumps, keeps []string // types of the two projections; nil: untyped
+		wantBumps    int
+		wantKeeps    int
+		wantSkipped  int64
+	}{
+		{name: "both typed", bumps: []string{bumped}, keeps: []string{kept}, wantBumps: 3, wantKeeps: 2},
+		{name: "one untyped", bumps: []string{bumped}, wantBumps: 3, wantKeeps: 5, wantSkipped: 1},
+		{name: "nothing handled", bumps: []string{"Nothing"}, keeps: []string{"Nothing"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			pool := pgtest.NewPool(t)
+			store := pglog.New(pool, pglog.Options{})
+			codec := events.NewCodec()
+			add := func(p events.Payload) {
+				ev, err := codec.Encode(p, events.Metadata{Actor: "component:test"}, time.Now())
+				require.NoError(t, err)
+				_, err = store.Append(ctx, "build-1", events.Any, ev)
+				require.NoError(t, err)
+			}
+			for i := 0; i < 3; i++ {
+				add(events.BuildBumped{BuildID: 1, GlobalPriority: i})
+				if i < 2 {
+					add(events.BuildKept{BuildID: 1, Keep: true})
+				}
+			}
+			// An event of a type no typed projection handles, and that
+			// the codec does not know.
+			ev, err := codec.Encode(events.BuildBumped{BuildID: 1}, events.Metadata{Actor: "component:test"}, time.Now())
+			require.NoError(t, err)
+			ev.Type = "Unknown"
+			_, err = store.Append(ctx, "build-1", events.Any, ev)
+			require.NoError(t, err)
+
+			var seenBumps, seenKeeps int
+			var bumps, keeps projections.Projection = counting("bumps", &seenBumps), counting("keeps", &seenKeeps)
+			if tc.bumps != nil {
+				bumps = typed{PerEvent: counting("bumps", &seenBumps), types: tc.bumps}
+			}
+			if tc.keeps != nil {
+				keeps = typed{PerEvent: counting("keeps", &seenKeeps), types: tc.keeps}
+			}
+			ps := []projections.Projection{bumps, keeps}
+			db := postgres.NewReadModelDB(pool)
+			r, err := projections.NewRunner(store, codec, db, ps, projections.RunnerOptions{BatchSize: 2})
+			require.NoError(t, err)
+			n, err := r.CatchUp(ctx)
+			require.NoError(t, err)
+			require.EqualValues(t, 6, n)
+			require.Equal(t, []int{tc.wantBumps, tc.wantKeeps}, []int{seenBumps, seenKeeps})
+			require.Equal(t, tc.wantSkipped, r.Stats().Skipped)
+			cps, err := projections.Checkpoints(ctx, db, ps)
+			require.NoError(t, err)
+			require.Equal(t, map[string]events.Position{"bumps": events.At(6), "keeps": events.At(6)}, cps)
+		})
+	}
+}

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"sync"
 	"time"
 
@@ -264,14 +266,14 @@ func (r *Runner) Step(ctx context.Context) (int, error) {
 			return f.err
 		}
 		batch := f.batch
-		if len(batch) == 0 {
+		if !from.Less(f.through) {
 			last = from
 			return nil
 		}
 		skipped = f.skipped
-		if len(batch) == r.opts.BatchSize {
+		if f.full {
 			// Read and decode the next batch while this one is applied.
-			r.prefetchAfter = batch[len(batch)-1].Position
+			r.prefetchAfter = f.through
 			r.prefetch = make(chan fetched, 1)
 			go func(ch chan<- fetched, after events.Position) { ch <- r.read(ctx, after) }(r.prefetch, r.prefetchAfter)
 		}
@@ -280,12 +282,12 @@ func (r *Runner) Step(ctx context.Context) (int, error) {
 			applied []int64
 		)
 		for i, p := range r.projections {
+			if !cps[i].Less(f.through) {
+				continue
+			}
 			start := 0
 			for start < len(batch) && !cps[i].Less(batch[start].Position) {
 				start++
-			}
-			if start == len(batch) {
-				continue
 			}
 			evs := r.eventsFor(i, batch[start:])
 			if len(evs) > 0 {
@@ -295,10 +297,10 @@ func (r *Runner) Step(ctx context.Context) (int, error) {
 			}
 			names, applied = append(names, CheckpointName(p)), append(applied, int64(len(evs)))
 		}
-		if err := saveCheckpoints(ctx, tx, names, applied, batch[len(batch)-1].Position); err != nil {
+		if err := saveCheckpoints(ctx, tx, names, applied, f.through); err != nil {
 			return err
 		}
-		n, last = len(batch), batch[len(batch)-1].Position
+		n, last = len(batch), f.through
 		return nil
 	})
 	if err != nil {
@@ -319,26 +321,55 @@ func (r *Runner) Step(ctx context.Context) (int, error) {
 
 // fetched is a batch read from the log and decoded.
 type fetched struct {
-	batch   []Event
+	batch []Event
+	// through is the position the read covered: the last event of the
+	// batch, or past it when the store skipped events of other types.
+	through events.Position
+	// full is true when the batch was cut at BatchSize: more may follow.
+	full    bool
 	skipped int64
 	err     error
 }
 
 // read reads and decodes the batch after position after, cut at Until.
+// When every projection declares its event types and the store can filter
+// on them, it reads only events of those types.
 func (r *Runner) read(ctx context.Context, after events.Position) fetched {
-	recs, err := r.store.ReadAll(ctx, after, r.opts.BatchSize)
+	var (
+		recs    []events.Recorded
+		through events.Position
+		err     error
+	)
+	tr, filtered := r.store.(TypeReader)
+	filtered = filtered && r.decode != nil
+	if filtered {
+		recs, through, err = tr.ReadAllTypes(ctx, after, slices.Sorted(maps.Keys(r.decode)), r.opts.BatchSize)
+	} else {
+		recs, err = r.store.ReadAll(ctx, after, r.opts.BatchSize)
+	}
 	if err != nil {
 		return fetched{err: err}
 	}
+	full := len(recs) == r.opts.BatchSize
 	if !r.opts.Until.IsStart() {
 		for i, rec := range recs {
 			if r.opts.Until.Less(rec.Position) {
-				recs = recs[:i]
+				recs, full = recs[:i], false
 				break
 			}
 		}
+		if r.opts.Until.Less(through) {
+			through, full = r.opts.Until, false
+		}
 	}
-	f := fetched{batch: make([]Event, len(recs))}
+	if !filtered {
+		// The read covered the events it returned.
+		through = after
+		if len(recs) > 0 {
+			through = recs[len(recs)-1].Position
+		}
+	}
+	f := fetched{batch: make([]Event, len(recs)), through: through, full: full}
 	for i, rec := range recs {
 		f.batch[i] = Event{Recorded: rec}
 		if r.decode != nil && !r.decode[rec.Type] {

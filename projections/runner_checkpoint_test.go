@@ -81,8 +81,9 @@ type typed struct {
 func (p typed) EventTypes() []string { return p.types }
 
 // TestTypedProjections: a projection declaring its event types gets only
-// those; events no projection handles are not decoded (an undecodable one
-// is not even noticed); checkpoints still reach the head.
+// those; events no projection handles are neither read nor decoded (one
+// the codec does not know is not even noticed); checkpoints still reach
+// the head.
 func TestTypedProjections(t *testing.T) {
 	bumped, kept := events.BuildBumped{}.EventType(), events.BuildKept{}.EventType()
 	for _, tc := range []struct {
@@ -91,10 +92,14 @@ func TestTypedProjections(t *testing.T) {
 		wantBumps    int
 		wantKeeps    int
 		wantSkipped  int64
+		wantRead     int64 // events read from the log
+		until        uint64
+		wantAt       uint64 // where the checkpoints end; 0: 6, the head
 	}{
-		{name: "both typed", bumps: []string{bumped}, keeps: []string{kept}, wantBumps: 3, wantKeeps: 2},
-		{name: "one untyped", bumps: []string{bumped}, wantBumps: 3, wantKeeps: 5, wantSkipped: 1},
+		{name: "both typed", bumps: []string{bumped}, keeps: []string{kept}, wantBumps: 3, wantKeeps: 2, wantRead: 5},
+		{name: "one untyped", bumps: []string{bumped}, wantBumps: 3, wantKeeps: 5, wantSkipped: 1, wantRead: 6},
 		{name: "nothing handled", bumps: []string{"Nothing"}, keeps: []string{"Nothing"}},
+		{name: "until", bumps: []string{bumped}, keeps: []string{kept}, until: 3, wantBumps: 2, wantKeeps: 1, wantRead: 3, wantAt: 3},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
@@ -131,16 +136,20 @@ func TestTypedProjections(t *testing.T) {
 			}
 			ps := []projections.Projection{bumps, keeps}
 			db := postgres.NewReadModelDB(pool)
-			r, err := projections.NewRunner(store, codec, db, ps, projections.RunnerOptions{BatchSize: 2})
+			r, err := projections.NewRunner(store, codec, db, ps, projections.RunnerOptions{BatchSize: 2, Until: events.At(tc.until)})
 			require.NoError(t, err)
 			n, err := r.CatchUp(ctx)
 			require.NoError(t, err)
-			require.EqualValues(t, 6, n)
+			require.Equal(t, tc.wantRead, n)
 			require.Equal(t, []int{tc.wantBumps, tc.wantKeeps}, []int{seenBumps, seenKeeps})
 			require.Equal(t, tc.wantSkipped, r.Stats().Skipped)
 			cps, err := projections.Checkpoints(ctx, db, ps)
 			require.NoError(t, err)
-			require.Equal(t, map[string]events.Position{"bumps": events.At(6), "keeps": events.At(6)}, cps)
+			at := events.At(6)
+			if tc.wantAt != 0 {
+				at = events.At(tc.wantAt)
+			}
+			require.Equal(t, map[string]events.Position{"bumps": at, "keeps": at}, cps)
 		})
 	}
 }

@@ -27,17 +27,18 @@ const (
 
 // The buffered tables. Rows whose build (or jobset) is gone are dropped:
 // a jobset deleted while it was being evaluated takes its builds with it,
-// as Hydra's cascades do.
+// as Hydra's cascades do. Each condition is also a foreign key of the
+// table (checked).
 var (
 	buildsTable = &spec{order: 1, name: "Builds", columns: buildColumns, keys: []string{"id"},
-		requires: "exists (select 1 from Jobsets j where j.id = s.jobset_id)"}
+		requires: "exists (select 1 from Jobsets j where j.id = s.jobset_id)", checked: true}
 	outputsTable = &spec{order: 2, name: "BuildOutputs", columns: []string{"build", "name", "path"}, keys: []string{"build", "name"},
-		requires: buildExists}
-	stepsTable = &spec{order: 2, name: "BuildSteps", keys: []string{"build", "stepnr"}, requires: buildExists,
+		requires: buildExists, checked: true}
+	stepsTable = &spec{order: 2, name: "BuildSteps", keys: []string{"build", "stepnr"}, requires: buildExists, checked: true,
 		columns: []string{"build", "stepnr", "type", "drvPath", "busy", "status", "errorMsg", "startTime", "stopTime", "machine", "system", "propagatedFrom", "overhead", "timesBuilt", "isNonDeterministic"}}
 	stepOutputsTable = &spec{order: 3, name: "BuildStepOutputs", columns: []string{"build", "stepnr", "name", "path"}, keys: []string{"build", "stepnr", "name"},
-		requires: "exists (select 1 from BuildSteps x where x.build = s.build and x.stepnr = s.stepnr)"}
-	productsTable = &spec{order: 2, name: "BuildProducts", keys: []string{"build", "productnr"}, requires: buildExists,
+		requires: "exists (select 1 from BuildSteps x where x.build = s.build and x.stepnr = s.stepnr)", checked: true}
+	productsTable = &spec{order: 2, name: "BuildProducts", keys: []string{"build", "productnr"}, requires: buildExists, checked: true,
 		columns: []string{"build", "productnr", "type", "subtype", "fileSize", "sha256hash", "path", "name", "defaultPath"}}
 )
 

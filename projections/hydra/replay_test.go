@@ -2,7 +2,9 @@ package hydra_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -10,6 +12,7 @@ import (
 
 	"buildledger/adapters/postgres"
 	"buildledger/adapters/postgres/pgtest"
+	"buildledger/events"
 	"buildledger/projections"
 	"buildledger/projections/hydra"
 )
@@ -88,4 +91,51 @@ func TestDeferrableIndexesExist(t *testing.T) {
 
 	require.NoError(t, schemas.CreateIndexes(ctx, defs))
 	require.Equal(t, catalog(t, pool, postgres.ReadModelSchema), catalog(t, pool, "indexes_check"))
+}
+
+// TestBatchesGiveTheSameRows replays a history whose rows cannot all be
+// written the fast way (a build of an unknown jobset, a step started
+// twice, a build cancelled before it finished, a build finished twice)
+// one event per batch and in one batch: the rows must be the same.
+func TestBatchesGiveTheSameRows(t *testing.T) {
+	ctx := context.Background()
+	sd := seed(t, 30)
+	md := events.Metadata{Actor: "component:test"}
+	now := time.Now()
+	for _, p := range []events.Payload{
+		events.BuildQueued{BuildID: 100, EvalID: 9, JobsetID: sd.hist.jobsetID + 1000, Project: "p", Jobset: "gone", Job: "x", DrvPath: drv(100), System: "x86_64-linux"},
+		events.BuildQueued{BuildID: 101, EvalID: 9, JobsetID: sd.hist.jobsetID, Project: "p", Jobset: "j", Job: "y", DrvPath: drv(101), System: "x86_64-linux",
+			Outputs: []events.Output{{Name: "out", Path: out(101)}}},
+		events.StepStarted{DrvPath: drv(101), BuildID: 101, StepNr: 1, Machine: "m1", StartTime: 10},
+		events.StepStarted{DrvPath: drv(101), BuildID: 101, StepNr: 1, Machine: "m2", StartTime: 11},
+		events.StepStarted{DrvPath: drv(5), BuildID: 5, StepNr: 1, Machine: "m3", StartTime: 12},
+		events.BuildCancelled{BuildID: 101, Timestamp: 20},
+		events.BuildFinished{BuildID: 101, Status: 3, StartTime: 11, StopTime: 21},
+		events.BuildFinished{BuildID: 7, Status: 1, StartTime: 30, StopTime: 31},
+		events.BuildFinished{BuildID: 7, Status: 0, StartTime: 30, StopTime: 32},
+	} {
+		ev, err := sd.codec.Encode(p, md, now)
+		require.NoError(t, err)
+		_, err = sd.store.Append(ctx, "extra", events.Any, ev)
+		require.NoError(t, err)
+	}
+	head, err := sd.store.Head(ctx)
+	require.NoError(t, err)
+	schemas := postgres.NewSchemas(sd.pool)
+	dumps := map[int]map[string][]string{}
+	for _, batch := range []int{1, 1000} {
+		target := fmt.Sprintf("batch_%d", batch)
+		_, err := projections.Replay(ctx, sd.store, sd.codec, schemas, []projections.Projection{hydra.Projection{}},
+			projections.ReplayOptions{Target: target, Until: head, BatchSize: batch})
+		require.NoError(t, err)
+		dumps[batch] = pgtest.Dump(t, sd.pool, target)
+
+		var builds, machine string
+		require.NoError(t, sd.pool.QueryRow(ctx, fmt.Sprintf(`select string_agg(id || ':' || finished || ':' || coalesce(buildStatus, -1), ' ' order by id),
+				(select string_agg(build || ':' || machine, ' ' order by build) from %[1]s.BuildSteps where build in (5, 101))
+			from %[1]s.Builds where id in (7, 100, 101)`, target)).Scan(&builds, &machine))
+		require.Equal(t, "7:1:0 101:1:3", builds)
+		require.Equal(t, "5:m3 101:m2", machine)
+	}
+	require.Equal(t, dumps[1], dumps[1000])
 }

@@ -134,14 +134,14 @@ func (r *Runner) Run(ctx context.Context) error {
 		}
 	}()
 	for {
-		n, err := r.Step(ctx)
+		_, moved, err := r.step(ctx)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
 			return err
 		}
-		if n > 0 {
+		if moved {
 			continue
 		}
 		if err := r.promote(ctx); err != nil {
@@ -200,12 +200,12 @@ func (r *Runner) CatchUp(ctx context.Context) (int64, error) {
 	}
 	var total int64
 	for {
-		n, err := r.Step(ctx)
+		n, moved, err := r.step(ctx)
 		total += int64(n)
 		if err != nil {
 			return total, err
 		}
-		if n == 0 || r.reachedUntil() || !r.Stats().Position.Less(head) {
+		if !moved || r.reachedUntil() || !r.Stats().Position.Less(head) {
 			return total, r.promote(ctx)
 		}
 	}
@@ -237,10 +237,18 @@ func (r *Runner) reachedUntil() bool {
 }
 
 // Step applies one batch in one transaction and returns how many events
-// it held (0 when there was nothing new).
+// it held (0 when there was nothing new, or when a read filtered on event
+// types found none of them).
 func (r *Runner) Step(ctx context.Context) (int, error) {
+	n, _, err := r.step(ctx)
+	return n, err
+}
+
+// step is Step, also telling whether the checkpoints moved.
+func (r *Runner) step(ctx context.Context) (int, bool, error) {
 	var (
 		n       int
+		moved   bool
 		last    events.Position
 		skipped int64
 	)
@@ -300,11 +308,11 @@ func (r *Runner) Step(ctx context.Context) (int, error) {
 		if err := saveCheckpoints(ctx, tx, names, applied, f.through); err != nil {
 			return err
 		}
-		n, last = len(batch), f.through
+		n, moved, last = len(batch), true, f.through
 		return nil
 	})
 	if err != nil {
-		return 0, fmt.Errorf("apply batch: %w", err)
+		return 0, false, fmt.Errorf("apply batch: %w", err)
 	}
 	r.mu.Lock()
 	r.stats.Position = last
@@ -316,7 +324,7 @@ func (r *Runner) Step(ctx context.Context) (int, error) {
 	if n > 0 && r.opts.OnBatch != nil {
 		r.opts.OnBatch(st)
 	}
-	return n, nil
+	return n, moved, nil
 }
 
 // fetched is a batch read from the log and decoded.
@@ -325,7 +333,9 @@ type fetched struct {
 	// through is the position the read covered: the last event of the
 	// batch, or past it when the store skipped events of other types.
 	through events.Position
-	// full is true when the batch was cut at BatchSize: more may follow.
+	// full is true when more may follow at once: the batch was cut at
+	// BatchSize, or a filtered read moved (it may have stopped short of
+	// the head).
 	full    bool
 	skipped int64
 	err     error
@@ -350,7 +360,7 @@ func (r *Runner) read(ctx context.Context, after events.Position) fetched {
 	if err != nil {
 		return fetched{err: err}
 	}
-	full := len(recs) == r.opts.BatchSize
+	full := len(recs) == r.opts.BatchSize || filtered && after.Less(through)
 	if !r.opts.Until.IsStart() {
 		for i, rec := range recs {
 			if r.opts.Until.Less(rec.Position) {

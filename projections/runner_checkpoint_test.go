@@ -153,3 +153,35 @@ func TestTypedProjections(t *testing.T) {
 		})
 	}
 }
+
+// TestTypedProjectionCatchesUpPastEmptyReads: a filtered read looks at a
+// window of the log at a time; windows without any event of the
+// projection's types must not stop the catch-up.
+func TestTypedProjectionCatchesUpPastEmptyReads(t *testing.T) {
+	ctx := context.Background()
+	pool := pgtest.NewPool(t)
+	store := pglog.New(pool, pglog.Options{})
+	codec := events.NewCodec()
+	for i := 0; i < 21; i++ {
+		var p events.Payload = events.BuildBumped{BuildID: 1, GlobalPriority: i}
+		if i == 20 {
+			p = events.BuildKept{BuildID: 1, Keep: true}
+		}
+		ev, err := codec.Encode(p, events.Metadata{Actor: "component:test"}, time.Now())
+		require.NoError(t, err)
+		_, err = store.Append(ctx, "build-1", events.Any, ev)
+		require.NoError(t, err)
+	}
+	var seen int
+	ps := []projections.Projection{typed{PerEvent: counting("keeps", &seen), types: []string{events.BuildKept{}.EventType()}}}
+	db := postgres.NewReadModelDB(pool)
+	r, err := projections.NewRunner(store, codec, db, ps, projections.RunnerOptions{BatchSize: 1})
+	require.NoError(t, err)
+	n, err := r.CatchUp(ctx)
+	require.NoError(t, err)
+	require.EqualValues(t, 1, n)
+	require.Equal(t, 1, seen)
+	cps, err := projections.Checkpoints(ctx, db, ps)
+	require.NoError(t, err)
+	require.Equal(t, map[string]events.Position{"keeps": events.At(21)}, cps)
+}

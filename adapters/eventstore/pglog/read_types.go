@@ -9,16 +9,14 @@ import (
 
 // ReadAllTypes reads the log filtered on event types (it implements
 // buildledger/projections.TypeReader): up to limit events of types after
-// position after, in log order, and the position the read covered (the
-// last event when there are limit of them, else the head).
+// position after, in log order, and the position the read covered.
 //
-// It reads the head first: every position up to it is committed
-// (positions are taken in commit order), so the filtered read up to the
-// head misses nothing. The filter runs on the server along the log's
-// order, so events of other types are neither sent nor decoded. type is
-// compared as an expression so that the scan follows the primary key and
-// stops after limit matches, rather than collecting every later event of
-// those types through events_type_position and sorting them.
+// It looks at most 4×limit positions of the log per call, so the scan
+// stays short and ordered whatever the planner thinks of the types; the
+// filter runs on the server, so events of other types are neither sent nor
+// decoded. The window ends at the head read first: positions are taken in
+// commit order, so every position up to the head is committed and the
+// read misses nothing.
 func (s *Store) ReadAllTypes(ctx context.Context, after events.Position, types []string, limit int) ([]events.Recorded, events.Position, error) {
 	if limit <= 0 {
 		limit = s.opts.BatchSize
@@ -30,8 +28,9 @@ func (s *Store) ReadAllTypes(ctx context.Context, after events.Position, types [
 	if !after.Less(head) {
 		return nil, after, nil
 	}
-	rows, err := s.pool.Query(ctx, selectEvents+`where position > $1 and position <= $2 and type || '' = any($3)
-		order by position limit $4`, int64(after.Commit), int64(head.Commit), types, limit)
+	end := min(head.Commit, after.Commit+4*uint64(limit))
+	rows, err := s.pool.Query(ctx, selectEvents+`where position > $1 and position <= $2 and type = any($3)
+		order by position limit $4`, int64(after.Commit), int64(end), types, limit)
 	if err != nil {
 		return nil, after, fmt.Errorf("read %v after %d: %w", types, after.Commit, err)
 	}
@@ -42,5 +41,5 @@ func (s *Store) ReadAllTypes(ctx context.Context, after events.Position, types [
 	if len(out) == limit {
 		return out, out[len(out)-1].Position, nil
 	}
-	return out, head, nil
+	return out, events.At(end), nil
 }

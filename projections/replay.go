@@ -39,6 +39,12 @@ type IndexBuilder interface {
 	CreateIndexes(ctx context.Context, defs []string) error
 }
 
+// ReplayBatchSize is the default batch of a replay: larger than a live
+// runner's, since nothing waits for a batch to commit, and projections
+// write more of their rows once (a build queued and finished in the same
+// batch is written finished).
+const ReplayBatchSize = 20_000
+
 // ReplayOptions describes a replay.
 type ReplayOptions struct {
 	// Target is the schema to build.
@@ -47,7 +53,7 @@ type ReplayOptions struct {
 	// leaves the live read models alone; otherwise the replay runs to the
 	// head and is swapped in.
 	Until events.Position
-	// BatchSize as in RunnerOptions.
+	// BatchSize as in RunnerOptions; default ReplayBatchSize.
 	BatchSize int
 	// OnBatch reports progress.
 	OnBatch func(Progress)
@@ -84,6 +90,9 @@ func Replay(ctx context.Context, store events.Store, codec *events.Codec, schema
 	deferred, err := deferIndexes(ctx, schemas, opts.Target, ps)
 	if err != nil {
 		return res, err
+	}
+	if opts.BatchSize <= 0 {
+		opts.BatchSize = ReplayBatchSize
 	}
 	r, err := NewRunner(store, codec, db, ps, RunnerOptions{BatchSize: opts.BatchSize, Until: opts.Until, OnBatch: opts.OnBatch})
 	if err != nil {

@@ -266,7 +266,10 @@ func (r *Runner) step(ctx context.Context) (int, bool, error) {
 		var f fetched
 		if r.prefetch != nil && r.prefetchAfter == from {
 			f = <-r.prefetch
-		} else {
+		}
+		if f.err != nil || !from.Less(f.through) {
+			// No prefetch, or one that found nothing when it ran: events
+			// may have come since.
 			f = r.read(ctx, from)
 		}
 		r.prefetch = nil

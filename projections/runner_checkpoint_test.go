@@ -156,22 +156,23 @@ func TestTypedProjections(t *testing.T) {
 
 // TestTypedProjectionCatchesUpPastEmptyReads: a filtered read looks at a
 // window of the log at a time; windows without any event of the
-// projection's types must not stop the catch-up.
+// projection's types must not stop the catch-up, nor must a read-ahead
+// that found nothing.
 func TestTypedProjectionCatchesUpPastEmptyReads(t *testing.T) {
 	ctx := context.Background()
 	pool := pgtest.NewPool(t)
 	store := pglog.New(pool, pglog.Options{})
 	codec := events.NewCodec()
-	for i := 0; i < 21; i++ {
-		var p events.Payload = events.BuildBumped{BuildID: 1, GlobalPriority: i}
-		if i == 20 {
-			p = events.BuildKept{BuildID: 1, Keep: true}
-		}
+	add := func(p events.Payload) {
 		ev, err := codec.Encode(p, events.Metadata{Actor: "component:test"}, time.Now())
 		require.NoError(t, err)
 		_, err = store.Append(ctx, "build-1", events.Any, ev)
 		require.NoError(t, err)
 	}
+	for i := 0; i < 20; i++ {
+		add(events.BuildBumped{BuildID: 1, GlobalPriority: i})
+	}
+	add(events.BuildKept{BuildID: 1, Keep: true})
 	var seen int
 	ps := []projections.Projection{typed{PerEvent: counting("keeps", &seen), types: []string{events.BuildKept{}.EventType()}}}
 	db := postgres.NewReadModelDB(pool)
@@ -184,4 +185,12 @@ func TestTypedProjectionCatchesUpPastEmptyReads(t *testing.T) {
 	cps, err := projections.Checkpoints(ctx, db, ps)
 	require.NoError(t, err)
 	require.Equal(t, map[string]events.Position{"keeps": events.At(21)}, cps)
+
+	// An event appended after the catch-up is found by the next one, even
+	// though the runner read ahead (and found nothing) meanwhile.
+	add(events.BuildKept{BuildID: 1})
+	n, err = r.CatchUp(ctx)
+	require.NoError(t, err)
+	require.EqualValues(t, 1, n)
+	require.Equal(t, 2, seen)
 }

@@ -31,13 +31,14 @@ func TestReadAllTypes(t *testing.T) {
 		wantAt      []uint64
 		wantThrough uint64
 	}{
-		{name: "cut at the limit", types: []string{"A"}, limit: 2, wantAt: []uint64{1, 3}, wantThrough: 3},
-		{name: "to the head", after: 3, types: []string{"A"}, limit: 2, wantAt: []uint64{5}, wantThrough: 7},
+		{name: "cut at the limit", types: []string{"A"}, limit: 2, wantAt: []uint64{1}, wantThrough: 2},
+		{name: "a window of limit positions", types: []string{"A"}, limit: 3, wantAt: []uint64{1, 3}, wantThrough: 3},
+		{name: "to the head", after: 3, types: []string{"A"}, limit: 5, wantAt: []uint64{5}, wantThrough: 7},
 		{name: "two types", after: 1, types: []string{"B", "C"}, limit: 10, wantAt: []uint64{2, 4, 6, 7}, wantThrough: 7},
 		{name: "none of them", types: []string{"D"}, limit: 10, wantThrough: 7},
 		{name: "at the head", after: 7, types: []string{"A"}, limit: 10, wantThrough: 7},
-		{name: "a window of 4×limit", after: 1, types: []string{"C"}, limit: 1, wantAt: []uint64{4}, wantThrough: 4},
-		{name: "nothing in the window", types: []string{"D"}, limit: 1, wantThrough: 4},
+		{name: "nothing in the window", types: []string{"D"}, limit: 4, wantThrough: 4},
+		{name: "full", types: []string{"A", "B"}, limit: 2, wantAt: []uint64{1, 2}, wantThrough: 2},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			recs, through, err := s.ReadAllTypes(ctx, events.At(tc.after), tc.types, tc.limit)

@@ -35,6 +35,26 @@ type Projection interface {
 	Apply(ctx context.Context, tx Tx, batch []Event) error
 }
 
+// EventTyper is implemented by a projection that handles only events of
+// some types. The runner gives it only those, and decodes no event that
+// none of its projections handles; its checkpoint still advances past the
+// others, so it is never behind.
+type EventTyper interface {
+	// EventTypes names the types (events.Payload.EventType) it handles.
+	EventTypes() []string
+}
+
+// TypeReader is implemented by an events.Store that can read the log
+// filtered on event types; the runner uses it when every projection is an
+// EventTyper.
+type TypeReader interface {
+	// ReadAllTypes returns, in log order, up to limit events of the given
+	// types after position after, and the position the read covered: the
+	// last event returned when there are limit of them, else the head of
+	// the log (no event of those types lies between).
+	ReadAllTypes(ctx context.Context, after events.Position, types []string, limit int) ([]events.Recorded, events.Position, error)
+}
+
 // Event is a recorded event with its decoded payload. Payload is nil when
 // the event could not be decoded; DecodeErr then says why.
 type Event struct {

@@ -19,6 +19,32 @@ type Schemas interface {
 	Drop(ctx context.Context, name string) error
 }
 
+// IndexDeferrer is implemented by a projection some of whose read-model
+// indexes serve only readers, never its own statements: a replay loads its
+// fresh schema without them and builds them once, after the catch-up,
+// which is much cheaper than keeping them up to date row by row.
+type IndexDeferrer interface {
+	// DeferrableIndexes names those indexes (lowercase, as Postgres keeps
+	// them). None may back a constraint.
+	DeferrableIndexes() []string
+}
+
+// IndexBuilder is implemented by Schemas that can drop indexes of a
+// schema and build them again.
+type IndexBuilder interface {
+	// DropIndexes drops the named indexes of schema and returns the
+	// statements that create them again.
+	DropIndexes(ctx context.Context, schema string, names []string) ([]string, error)
+	// CreateIndexes runs statements returned by DropIndexes.
+	CreateIndexes(ctx context.Context, defs []string) error
+}
+
+// ReplayBatchSize is the default batch of a replay: larger than a live
+// runner's, since nothing waits for a batch to commit, and projections
+// write more of their rows once (a build queued and finished in the same
+// batch is written finished).
+const ReplayBatchSize = 20_000
+
 // ReplayOptions describes a replay.
 type ReplayOptions struct {
 	// Target is the schema to build.
@@ -27,7 +53,7 @@ type ReplayOptions struct {
 	// leaves the live read models alone; otherwise the replay runs to the
 	// head and is swapped in.
 	Until events.Position
-	// BatchSize as in RunnerOptions.
+	// BatchSize as in RunnerOptions; default ReplayBatchSize.
 	BatchSize int
 	// OnBatch reports progress.
 	OnBatch func(Progress)
@@ -61,12 +87,24 @@ func Replay(ctx context.Context, store events.Store, codec *events.Codec, schema
 			_ = schemas.Drop(context.WithoutCancel(ctx), opts.Target)
 		}
 	}()
+	deferred, err := deferIndexes(ctx, schemas, opts.Target, ps)
+	if err != nil {
+		return res, err
+	}
+	if opts.BatchSize <= 0 {
+		opts.BatchSize = ReplayBatchSize
+	}
 	r, err := NewRunner(store, codec, db, ps, RunnerOptions{BatchSize: opts.BatchSize, Until: opts.Until, OnBatch: opts.OnBatch})
 	if err != nil {
 		return res, err
 	}
 	if res.Applied, err = r.CatchUp(ctx); err != nil {
 		return res, fmt.Errorf("replay into %s: %w", opts.Target, err)
+	}
+	if len(deferred) > 0 {
+		if err := schemas.(IndexBuilder).CreateIndexes(ctx, deferred); err != nil {
+			return res, fmt.Errorf("replay into %s: %w", opts.Target, err)
+		}
 	}
 	res.Position = r.Stats().Position
 	if opts.Until.IsStart() {
@@ -79,4 +117,28 @@ func Replay(ctx context.Context, store events.Store, codec *events.Codec, schema
 	}
 	ok = true
 	return res, nil
+}
+
+// deferIndexes drops the indexes the projections can do without while
+// they catch up, when schemas can build them again, and returns the
+// statements that do.
+func deferIndexes(ctx context.Context, schemas Schemas, target string, ps []Projection) ([]string, error) {
+	b, ok := schemas.(IndexBuilder)
+	if !ok {
+		return nil, nil
+	}
+	var names []string
+	for _, p := range ps {
+		if d, ok := p.(IndexDeferrer); ok {
+			names = append(names, d.DeferrableIndexes()...)
+		}
+	}
+	if len(names) == 0 {
+		return nil, nil
+	}
+	defs, err := b.DropIndexes(ctx, target, names)
+	if err != nil {
+		return nil, fmt.Errorf("replay into %s: %w", target, err)
+	}
+	return defs, nil
 }

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"sync"
 	"time"
 
@@ -46,6 +48,10 @@ type Runner struct {
 	db          DB
 	projections []Projection
 	opts        RunnerOptions
+	// types holds, by projection, the event types it handles (nil: all);
+	// decode, the types any projection handles (nil: all).
+	types  []map[string]bool
+	decode map[string]bool
 
 	mu    sync.Mutex
 	stats Progress
@@ -76,7 +82,36 @@ func NewRunner(store events.Store, codec *events.Codec, db DB, ps []Projection, 
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	return &Runner{store: store, codec: codec, db: db, projections: ps, opts: opts}, nil
+	r := &Runner{store: store, codec: codec, db: db, projections: ps, opts: opts, types: make([]map[string]bool, len(ps)), decode: map[string]bool{}}
+	for i, p := range ps {
+		t, ok := p.(EventTyper)
+		if !ok {
+			r.decode = nil
+			continue
+		}
+		r.types[i] = map[string]bool{}
+		for _, typ := range t.EventTypes() {
+			r.types[i][typ] = true
+			if r.decode != nil {
+				r.decode[typ] = true
+			}
+		}
+	}
+	return r, nil
+}
+
+// eventsFor returns the events of batch that projection i handles.
+func (r *Runner) eventsFor(i int, batch []Event) []Event {
+	if r.types[i] == nil {
+		return batch
+	}
+	var out []Event
+	for _, ev := range batch {
+		if r.types[i][ev.Type] {
+			out = append(out, ev)
+		}
+	}
+	return out
 }
 
 // Stats returns the runner's progress so far.
@@ -99,14 +134,14 @@ func (r *Runner) Run(ctx context.Context) error {
 		}
 	}()
 	for {
-		n, err := r.Step(ctx)
+		_, moved, err := r.step(ctx)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
 			return err
 		}
-		if n > 0 {
+		if moved {
 			continue
 		}
 		if err := r.promote(ctx); err != nil {
@@ -165,12 +200,12 @@ func (r *Runner) CatchUp(ctx context.Context) (int64, error) {
 	}
 	var total int64
 	for {
-		n, err := r.Step(ctx)
+		n, moved, err := r.step(ctx)
 		total += int64(n)
 		if err != nil {
 			return total, err
 		}
-		if n == 0 || r.reachedUntil() || !r.Stats().Position.Less(head) {
+		if !moved || r.reachedUntil() || !r.Stats().Position.Less(head) {
 			return total, r.promote(ctx)
 		}
 	}
@@ -202,10 +237,18 @@ func (r *Runner) reachedUntil() bool {
 }
 
 // Step applies one batch in one transaction and returns how many events
-// it held (0 when there was nothing new).
+// it held (0 when there was nothing new, or when a read filtered on event
+// types found none of them).
 func (r *Runner) Step(ctx context.Context) (int, error) {
+	n, _, err := r.step(ctx)
+	return n, err
+}
+
+// step is Step, also telling whether the checkpoints moved.
+func (r *Runner) step(ctx context.Context) (int, bool, error) {
 	var (
 		n       int
+		moved   bool
 		last    events.Position
 		skipped int64
 	)
@@ -223,7 +266,10 @@ func (r *Runner) Step(ctx context.Context) (int, error) {
 		var f fetched
 		if r.prefetch != nil && r.prefetchAfter == from {
 			f = <-r.prefetch
-		} else {
+		}
+		if f.err != nil || !from.Less(f.through) {
+			// No prefetch, or one that found nothing when it ran: events
+			// may have come since.
 			f = r.read(ctx, from)
 		}
 		r.prefetch = nil
@@ -231,37 +277,45 @@ func (r *Runner) Step(ctx context.Context) (int, error) {
 			return f.err
 		}
 		batch := f.batch
-		if len(batch) == 0 {
+		if !from.Less(f.through) {
 			last = from
 			return nil
 		}
 		skipped = f.skipped
-		if len(batch) == r.opts.BatchSize {
+		if f.full {
 			// Read and decode the next batch while this one is applied.
-			r.prefetchAfter = batch[len(batch)-1].Position
+			r.prefetchAfter = f.through
 			r.prefetch = make(chan fetched, 1)
 			go func(ch chan<- fetched, after events.Position) { ch <- r.read(ctx, after) }(r.prefetch, r.prefetchAfter)
 		}
+		var (
+			names   []string
+			applied []int64
+		)
 		for i, p := range r.projections {
+			if !cps[i].Less(f.through) {
+				continue
+			}
 			start := 0
 			for start < len(batch) && !cps[i].Less(batch[start].Position) {
 				start++
 			}
-			if start == len(batch) {
-				continue
+			evs := r.eventsFor(i, batch[start:])
+			if len(evs) > 0 {
+				if err := p.Apply(ctx, tx, evs); err != nil {
+					return fmt.Errorf("projection %s: %w", p.Name(), err)
+				}
 			}
-			if err := p.Apply(ctx, tx, batch[start:]); err != nil {
-				return fmt.Errorf("projection %s: %w", p.Name(), err)
-			}
-			if err := saveCheckpoint(ctx, tx, p, batch[len(batch)-1].Position, len(batch)-start); err != nil {
-				return err
-			}
+			names, applied = append(names, CheckpointName(p)), append(applied, int64(len(evs)))
 		}
-		n, last = len(batch), batch[len(batch)-1].Position
+		if err := saveCheckpoints(ctx, tx, names, applied, f.through); err != nil {
+			return err
+		}
+		n, moved, last = len(batch), true, f.through
 		return nil
 	})
 	if err != nil {
-		return 0, fmt.Errorf("apply batch: %w", err)
+		return 0, false, fmt.Errorf("apply batch: %w", err)
 	}
 	r.mu.Lock()
 	r.stats.Position = last
@@ -273,33 +327,67 @@ func (r *Runner) Step(ctx context.Context) (int, error) {
 	if n > 0 && r.opts.OnBatch != nil {
 		r.opts.OnBatch(st)
 	}
-	return n, nil
+	return n, moved, nil
 }
 
 // fetched is a batch read from the log and decoded.
 type fetched struct {
-	batch   []Event
+	batch []Event
+	// through is the position the read covered: the last event of the
+	// batch, or past it when the store skipped events of other types.
+	through events.Position
+	// full is true when more may follow at once: the batch was cut at
+	// BatchSize, or a filtered read moved (it may have stopped short of
+	// the head).
+	full    bool
 	skipped int64
 	err     error
 }
 
 // read reads and decodes the batch after position after, cut at Until.
+// When every projection declares its event types and the store can filter
+// on them, it reads only events of those types.
 func (r *Runner) read(ctx context.Context, after events.Position) fetched {
-	recs, err := r.store.ReadAll(ctx, after, r.opts.BatchSize)
+	var (
+		recs    []events.Recorded
+		through events.Position
+		err     error
+	)
+	tr, filtered := r.store.(TypeReader)
+	filtered = filtered && r.decode != nil
+	if filtered {
+		recs, through, err = tr.ReadAllTypes(ctx, after, slices.Sorted(maps.Keys(r.decode)), r.opts.BatchSize)
+	} else {
+		recs, err = r.store.ReadAll(ctx, after, r.opts.BatchSize)
+	}
 	if err != nil {
 		return fetched{err: err}
 	}
+	full := len(recs) == r.opts.BatchSize || filtered && after.Less(through)
 	if !r.opts.Until.IsStart() {
 		for i, rec := range recs {
 			if r.opts.Until.Less(rec.Position) {
-				recs = recs[:i]
+				recs, full = recs[:i], false
 				break
 			}
 		}
+		if r.opts.Until.Less(through) {
+			through, full = r.opts.Until, false
+		}
 	}
-	f := fetched{batch: make([]Event, len(recs))}
+	if !filtered {
+		// The read covered the events it returned.
+		through = after
+		if len(recs) > 0 {
+			through = recs[len(recs)-1].Position
+		}
+	}
+	f := fetched{batch: make([]Event, len(recs)), through: through, full: full}
 	for i, rec := range recs {
 		f.batch[i] = Event{Recorded: rec}
+		if r.decode != nil && !r.decode[rec.Type] {
+			continue // no projection handles it
+		}
 		f.batch[i].Payload, f.batch[i].DecodeErr = r.codec.Decode(rec)
 		if f.batch[i].DecodeErr != nil {
 			f.skipped++
@@ -310,31 +398,63 @@ func (r *Runner) read(ctx context.Context, after events.Position) fetched {
 	return f
 }
 
+// lockCheckpoints reads and locks the checkpoints of ps, creating the
+// missing ones, in two statements whatever the number of projections.
 func lockCheckpoints(ctx context.Context, tx Tx, ps []Projection) ([]events.Position, error) {
 	if len(ps) == 0 {
 		return nil, errors.New("no projections")
 	}
-	out := make([]events.Position, len(ps))
+	names := make([]string, len(ps))
 	for i, p := range ps {
-		name := CheckpointName(p)
-		if err := tx.Exec(ctx, `insert into projection_checkpoints (name, position_commit, position_prepare) values ($1, 0, 0) on conflict (name) do nothing`, name); err != nil {
-			return nil, fmt.Errorf("checkpoint %s: %w", name, err)
+		names[i] = CheckpointName(p)
+	}
+	if err := tx.Exec(ctx, `insert into projection_checkpoints (name, position_commit, position_prepare)
+		select unnest($1::text[]), 0, 0 on conflict (name) do nothing`, names); err != nil {
+		return nil, fmt.Errorf("checkpoints %v: %w", names, err)
+	}
+	rows, err := tx.Query(ctx, `select name, position_commit, position_prepare from projection_checkpoints
+		where name = any($1) order by name for update`, names)
+	if err != nil {
+		return nil, fmt.Errorf("checkpoints %v: %w", names, err)
+	}
+	defer rows.Close()
+	found := map[string]events.Position{}
+	for rows.Next() {
+		var (
+			name  string
+			c, pr int64
+		)
+		if err := rows.Scan(&name, &c, &pr); err != nil {
+			return nil, fmt.Errorf("checkpoints %v: %w", names, err)
 		}
-		var c, pr int64
-		if err := tx.QueryRow(ctx, `select position_commit, position_prepare from projection_checkpoints where name = $1 for update`, name).Scan(&c, &pr); err != nil {
-			return nil, fmt.Errorf("checkpoint %s: %w", name, err)
+		found[name] = events.Position{Commit: uint64(c), Prepare: uint64(pr)}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("checkpoints %v: %w", names, err)
+	}
+	out := make([]events.Position, len(ps))
+	for i, name := range names {
+		pos, ok := found[name]
+		if !ok {
+			return nil, fmt.Errorf("checkpoint %s: no row", name)
 		}
-		out[i] = events.Position{Commit: uint64(c), Prepare: uint64(pr)}
+		out[i] = pos
 	}
 	return out, nil
 }
 
-func saveCheckpoint(ctx context.Context, tx Tx, p Projection, pos events.Position, n int) error {
-	name := CheckpointName(p)
-	err := tx.Exec(ctx, `update projection_checkpoints set position_commit = $2, position_prepare = $3, updated_at = now(), events_applied = events_applied + $4 where name = $1`,
-		name, int64(pos.Commit), int64(pos.Prepare), n)
+// saveCheckpoints moves the named checkpoints to pos in one statement;
+// applied[i] events were applied under names[i].
+func saveCheckpoints(ctx context.Context, tx Tx, names []string, applied []int64, pos events.Position) error {
+	if len(names) == 0 {
+		return nil
+	}
+	err := tx.Exec(ctx, `update projection_checkpoints c set position_commit = $2, position_prepare = $3, updated_at = now(),
+			events_applied = c.events_applied + u.n
+		from unnest($1::text[], $4::bigint[]) as u(name, n) where c.name = u.name`,
+		names, int64(pos.Commit), int64(pos.Prepare), applied)
 	if err != nil {
-		return fmt.Errorf("checkpoint %s: %w", name, err)
+		return fmt.Errorf("checkpoints %v: %w", names, err)
 	}
 	return nil
 }

@@ -17,6 +17,7 @@ type BuildDuration struct{}
 var (
 	_ projections.Projection = BuildDuration{}
 	_ projections.Promoter   = BuildDuration{}
+	_ projections.EventTyper = BuildDuration{}
 )
 
 var buildDurationTables = sqlproj.Tables{
@@ -53,6 +54,11 @@ func (BuildDuration) Version() int { return buildDurationTables.Version }
 
 // Tables returns the projection's table set.
 func (BuildDuration) Tables() sqlproj.Tables { return buildDurationTables }
+
+// EventTypes implements projections.EventTyper.
+func (BuildDuration) EventTypes() []string {
+	return []string{events.BuildQueued{}.EventType(), events.BuildFinished{}.EventType()}
+}
 
 // Promote implements projections.Promoter.
 func (BuildDuration) Promote(ctx context.Context, tx projections.Tx) error {

@@ -29,6 +29,7 @@ type QueueWait struct{}
 var (
 	_ projections.Projection = QueueWait{}
 	_ projections.Promoter   = QueueWait{}
+	_ projections.EventTyper = QueueWait{}
 )
 
 // queueWaitTables: steps remembers when each step was first queued and
@@ -64,6 +65,11 @@ func (QueueWait) Version() int { return queueWaitTables.Version }
 
 // Tables returns the projection's table set.
 func (QueueWait) Tables() sqlproj.Tables { return queueWaitTables }
+
+// EventTypes implements projections.EventTyper.
+func (QueueWait) EventTypes() []string {
+	return []string{events.StepQueued{}.EventType(), events.StepDispatched{}.EventType()}
+}
 
 // Promote implements projections.Promoter.
 func (QueueWait) Promote(ctx context.Context, tx projections.Tx) error {

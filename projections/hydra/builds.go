@@ -3,6 +3,7 @@ package hydra
 import (
 	"buildledger/domain/status"
 	"buildledger/events"
+	"buildledger/projections"
 )
 
 var buildColumns = []string{"id", "finished", "timestamp", "jobset_id", "job", "nixName", "description", "drvPath", "system",
@@ -26,17 +27,18 @@ const (
 
 // The buffered tables. Rows whose build (or jobset) is gone are dropped:
 // a jobset deleted while it was being evaluated takes its builds with it,
-// as Hydra's cascades do.
+// as Hydra's cascades do. Each condition is also a foreign key of the
+// table (checked).
 var (
 	buildsTable = &spec{order: 1, name: "Builds", columns: buildColumns, keys: []string{"id"},
-		requires: "exists (select 1 from Jobsets j where j.id = s.jobset_id)"}
+		requires: "exists (select 1 from Jobsets j where j.id = s.jobset_id)", checked: true}
 	outputsTable = &spec{order: 2, name: "BuildOutputs", columns: []string{"build", "name", "path"}, keys: []string{"build", "name"},
-		requires: buildExists}
-	stepsTable = &spec{order: 2, name: "BuildSteps", keys: []string{"build", "stepnr"}, requires: buildExists,
+		requires: buildExists, checked: true}
+	stepsTable = &spec{order: 2, name: "BuildSteps", keys: []string{"build", "stepnr"}, requires: buildExists, checked: true,
 		columns: []string{"build", "stepnr", "type", "drvPath", "busy", "status", "errorMsg", "startTime", "stopTime", "machine", "system", "propagatedFrom", "overhead", "timesBuilt", "isNonDeterministic"}}
 	stepOutputsTable = &spec{order: 3, name: "BuildStepOutputs", columns: []string{"build", "stepnr", "name", "path"}, keys: []string{"build", "stepnr", "name"},
-		requires: "exists (select 1 from BuildSteps x where x.build = s.build and x.stepnr = s.stepnr)"}
-	productsTable = &spec{order: 2, name: "BuildProducts", keys: []string{"build", "productnr"}, requires: buildExists,
+		requires: "exists (select 1 from BuildSteps x where x.build = s.build and x.stepnr = s.stepnr)", checked: true}
+	productsTable = &spec{order: 2, name: "BuildProducts", keys: []string{"build", "productnr"}, requires: buildExists, checked: true,
 		columns: []string{"build", "productnr", "type", "subtype", "fileSize", "sha256hash", "path", "name", "defaultPath"}}
 )
 
@@ -50,6 +52,9 @@ func buildQueued(w *writer, p *events.BuildQueued) {
 		m.SchedulingPriority, p.GlobalPriority, 0,
 		nil, nil, nil, nil, nil, nil, nil, nil)
 	w.builds[p.BuildID] = row
+	if f, ok := w.ahead[p.BuildID]; ok {
+		finishRow(row, f)
+	}
 	for _, o := range p.Outputs {
 		w.add(outputsTable, p.BuildID, o.Name, o.Path)
 	}
@@ -67,32 +72,80 @@ func buildCached(w *writer, p *events.BuildCached) error {
 		IsCachedBuild: true, ReleaseName: p.ReleaseName})
 }
 
-func buildFinished(w *writer, p *events.BuildFinished) error {
-	var size, closure *int64
-	var release *string
+// finishedInBatch returns, by build, the BuildFinished events of the batch
+// that can be folded into their build's BuildQueued row: the build is
+// queued and then finished once in the batch, and nothing else in it
+// cancels, restarts or caches it. No statement of the projection reads a
+// build's finish columns except those of BuildCancelled and
+// BuildRestarted, so writing the row finished at once gives the same rows.
+func finishedInBatch(batch []projections.Event) map[int64]*events.BuildFinished {
+	var (
+		queued = map[int64]bool{}
+		out    = map[int64]*events.BuildFinished{}
+		spoilt = map[int64]bool{}
+	)
+	for _, ev := range batch {
+		switch p := ev.Payload.(type) {
+		case *events.BuildQueued:
+			if queued[p.BuildID] {
+				spoilt[p.BuildID] = true
+			}
+			queued[p.BuildID] = true
+		case *events.BuildFinished:
+			if !queued[p.BuildID] || out[p.BuildID] != nil {
+				spoilt[p.BuildID] = true
+			}
+			out[p.BuildID] = p
+		case *events.BuildCached:
+			spoilt[p.BuildID] = true
+		case *events.BuildCancelled:
+			spoilt[p.BuildID] = true
+		case *events.BuildRestarted:
+			spoilt[p.BuildID] = true
+		}
+	}
+	for id := range spoilt {
+		delete(out, id)
+	}
+	return out
+}
+
+// finishRow writes the effect of p into a buffered Builds row.
+func finishRow(row []any, p *events.BuildFinished) {
+	f := finishOf(p)
+	row[colFinished] = 1
+	row[colStart], row[colStop], row[colCached], row[colStatus] = f.start, f.stop, f.cached, f.status
+	row[colSize], row[colClosure], row[colRelease], row[colNotify] = f.size, f.closureSize, f.releaseName, f.stop
+}
+
+func finishOf(p *events.BuildFinished) finish {
+	f := finish{status: int64(p.Status), start: p.StartTime, stop: p.StopTime, cached: int64(boolInt(p.IsCachedBuild))}
+	if f.start == 0 {
+		f.start = p.StopTime
+	}
 	if p.Size != 0 {
-		size = &p.Size
+		f.size = &p.Size
 	}
 	if p.ClosureSize != 0 {
-		closure = &p.ClosureSize
+		f.closureSize = &p.ClosureSize
 	}
 	if p.ReleaseName != "" {
-		release = &p.ReleaseName
+		f.releaseName = &p.ReleaseName
 	}
-	start := p.StartTime
-	if start == 0 {
-		start = p.StopTime
-	}
-	if row, ok := w.builds[p.BuildID]; ok {
-		row[colFinished] = 1
-		row[colStart], row[colStop], row[colCached], row[colStatus] = start, p.StopTime, boolInt(p.IsCachedBuild), p.Status
-		row[colSize], row[colClosure], row[colRelease], row[colNotify] = size, closure, release, p.StopTime
-	} else {
+	return f
+}
+
+func buildFinished(w *writer, p *events.BuildFinished) error {
+	switch row, buffered := w.builds[p.BuildID]; {
+	case w.ahead[p.BuildID] == p:
+		// Already written with its BuildQueued row.
+	case buffered:
+		finishRow(row, p)
+	default:
 		if _, dup := w.finishes[p.BuildID]; !dup {
 			w.order = append(w.order, p.BuildID)
 		}
-		w.finishes[p.BuildID] = finish{status: int64(p.Status), start: start, stop: p.StopTime, cached: int64(boolInt(p.IsCachedBuild)),
-			size: size, closureSize: closure, releaseName: release}
+		w.finishes[p.BuildID] = finishOf(p)
 	}
 	if p.Status == int(status.DepFailed) && p.PropagatedFrom != 0 && p.FailedDrv != "" {
 		// Hydra records, under the dependent build, a step naming the

@@ -11,7 +11,10 @@ import (
 // Projection writes Hydra's tables.
 type Projection struct{}
 
-var _ projections.Projection = Projection{}
+var (
+	_ projections.Projection    = Projection{}
+	_ projections.IndexDeferrer = Projection{}
+)
 
 // Name implements projections.Projection.
 func (Projection) Name() string { return "hydra" }
@@ -19,9 +22,25 @@ func (Projection) Name() string { return "hydra" }
 // Version implements projections.Projection.
 func (Projection) Version() int { return 1 }
 
+// DeferrableIndexes implements projections.IndexDeferrer: the indexes of
+// Hydra's pages and queue runner. The projection's own statements, and the
+// cascades of its deletes and renames, use only the keys and the indexes
+// left out here.
+func (Projection) DeferrableIndexes() []string {
+	return []string{
+		"indexbuildsonfinished", "indexbuildsondrvpath", "indexbuildsonnotificationpendingsince", "indexbuildsonkeep",
+		"indexbuildsoniscurrent", "indexbuildsjobsetidcurrentunfinished", "indexbuildsjobsetidcurrentfinishedstatus",
+		"indexfinishedsuccessfulbuilds", "indexbuildsonfinishedstoptime", "indexbuildsontimestamp",
+		"indexbuildstepsonbusy", "indexbuildstepsondrvpath", "indexbuildstepsonstoptime",
+		"indexbuildstepoutputsonpath", "indexbuildoutputspath", "indexbuildproducstonbuildandtype",
+		"indexjobsetevalmembersoneval",
+	}
+}
+
 // Apply implements projections.Projection.
 func (Projection) Apply(ctx context.Context, tx projections.Tx, batch []projections.Event) error {
 	w := newWriter(ctx, tx)
+	w.ahead = finishedInBatch(batch)
 	for _, ev := range batch {
 		if ev.Payload == nil {
 			continue

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	"buildledger/events"
 	"buildledger/projections"
 )
 
@@ -23,6 +24,9 @@ type writer struct {
 	// finishes collects BuildFinished for builds of earlier batches.
 	finishes map[int64]finish
 	order    []int64
+	// ahead holds the BuildFinished events written with their build's
+	// BuildQueued row (finishedInBatch).
+	ahead map[int64]*events.BuildFinished
 }
 
 type stepKey struct {
@@ -41,8 +45,10 @@ type table struct {
 	// build still existing): rows that fail it are dropped, as Hydra's
 	// cascading deletes would have removed them.
 	requires string
-	staged   bool // its temporary staging table was ensured in this transaction
-	rows     [][]any
+	// checked is true when requires is enforced by a foreign key.
+	checked bool
+	staged  bool // its temporary staging table was ensured in this transaction
+	rows    [][]any
 }
 
 // spec describes how rows of a table are written.
@@ -55,6 +61,9 @@ type spec struct {
 	columns  []string
 	keys     []string
 	requires string
+	// checked tells that a foreign key enforces requires, so that a
+	// direct COPY breaking it fails instead of keeping the row.
+	checked bool
 }
 
 func newWriter(ctx context.Context, tx projections.Tx) *writer {
@@ -66,7 +75,7 @@ func newWriter(ctx context.Context, tx projections.Tx) *writer {
 func (w *writer) add(sp *spec, row ...any) []any {
 	t, ok := w.byName[sp.name]
 	if !ok {
-		t = &table{order: sp.order, name: sp.name, columns: sp.columns, keys: sp.keys, requires: sp.requires}
+		t = &table{order: sp.order, name: sp.name, columns: sp.columns, keys: sp.keys, requires: sp.requires, checked: sp.checked}
 		w.byName[sp.name] = t
 		i := len(w.tables)
 		for i > 0 && w.tables[i-1].order > t.order {
@@ -78,10 +87,15 @@ func (w *writer) add(sp *spec, row ...any) []any {
 	return row
 }
 
-// flushTable copies t's rows into a temporary table and merges them in
-// with one INSERT … SELECT: rows failing t.requires are dropped, and with
-// keys, the last row per key replaces any existing row.
+// flushTable writes t's rows. Rows are usually new and valid: they are
+// then COPYed straight into t (copyDirect). Otherwise they are copied into
+// a temporary table and merged in with one INSERT … SELECT: rows failing
+// t.requires are dropped, and with keys, the last row per key replaces any
+// existing row.
 func (w *writer) flushTable(t *table) error {
+	if done, err := w.copyDirect(t); done || err != nil {
+		return err
+	}
 	stage := "stage_" + strings.ToLower(t.name)
 	if !t.staged {
 		err := w.tx.Exec(w.ctx, fmt.Sprintf(`create temp table if not exists %s (like %s including defaults, stage_ord serial) on commit delete rows`, stage, t.name))
@@ -114,6 +128,30 @@ func (w *writer) flushTable(t *table) error {
 		return fmt.Errorf("merge into %s: %w", t.name, err)
 	}
 	return w.tx.Exec(w.ctx, "truncate "+stage)
+}
+
+// copyDirect COPYs t's rows into t under a savepoint, when that is sure
+// to give the rows of the merge or to fail: t's only condition is enforced
+// by a foreign key, and its key by its primary key (a row already there,
+// or twice in the batch, fails the COPY). It returns false, having rolled
+// the attempt back, when the COPY failed.
+func (w *writer) copyDirect(t *table) (bool, error) {
+	if t.requires != "" && !t.checked || len(t.keys) == 0 {
+		return false, nil
+	}
+	if err := w.tx.Exec(w.ctx, "savepoint copy_direct"); err != nil {
+		return false, fmt.Errorf("copy into %s: %w", t.name, err)
+	}
+	if err := w.tx.CopyFrom(w.ctx, t.name, t.columns, t.rows); err != nil {
+		if err := w.tx.Exec(w.ctx, "rollback to savepoint copy_direct"); err != nil {
+			return false, fmt.Errorf("copy into %s: %w", t.name, err)
+		}
+		return false, nil
+	}
+	if err := w.tx.Exec(w.ctx, "release savepoint copy_direct"); err != nil {
+		return false, fmt.Errorf("copy into %s: %w", t.name, err)
+	}
+	return true, nil
 }
 
 // exec flushes the buffers and runs one statement.

@@ -1,0 +1,45 @@
+package pglog
+
+import (
+	"context"
+	"fmt"
+
+	"buildledger/events"
+)
+
+// ReadAllTypes reads the log filtered on event types (it implements
+// buildledger/projections.TypeReader): up to limit events of types after
+// position after, in log order, and the position the read covered.
+//
+// It looks at most limit positions of the log per call, as many as
+// ReadAll would return, so it never reads more rows than ReadAll whatever
+// the planner thinks of the types; the filter runs on the server, so
+// events of other types are neither sent nor decoded. The window ends at the head read first: positions are taken in
+// commit order, so every position up to the head is committed and the
+// read misses nothing.
+func (s *Store) ReadAllTypes(ctx context.Context, after events.Position, types []string, limit int) ([]events.Recorded, events.Position, error) {
+	if limit <= 0 {
+		limit = s.opts.BatchSize
+	}
+	head, err := s.Head(ctx)
+	if err != nil {
+		return nil, after, err
+	}
+	if !after.Less(head) {
+		return nil, after, nil
+	}
+	end := min(head.Commit, after.Commit+uint64(limit))
+	rows, err := s.pool.Query(ctx, selectEvents+`where position > $1 and position <= $2 and type = any($3)
+		order by position limit $4`, int64(after.Commit), int64(end), types, limit)
+	if err != nil {
+		return nil, after, fmt.Errorf("read %v after %d: %w", types, after.Commit, err)
+	}
+	out, err := collect(rows)
+	if err != nil {
+		return nil, after, fmt.Errorf("read %v after %d: %w", types, after.Commit, err)
+	}
+	if len(out) == limit {
+		return out, out[len(out)-1].Position, nil
+	}
+	return out, events.At(end), nil
+}

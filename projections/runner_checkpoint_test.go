@@ -1,0 +1,196 @@
+package projections_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"buildledger/adapters/eventstore/pglog"
+	"buildledger/adapters/postgres"
+	"buildledger/adapters/postgres/pgtest"
+	"buildledger/events"
+	"buildledger/projections"
+)
+
+// counting is a projection that only counts what it is given.
+func counting(name string, seen *int) projections.PerEvent {
+	return projections.PerEvent{ProjectionName: name, ProjectionVersion: 1,
+		Handle: func(context.Context, projections.Tx, projections.Event) error { *seen++; return nil }}
+}
+
+// TestCheckpointsOfSeveralProjections: projections starting from
+// different checkpoints each get the events after their own, and every
+// checkpoint ends at the head with the count of events it applied.
+func TestCheckpointsOfSeveralProjections(t *testing.T) {
+	for _, batch := range []int{1, 3, 100} {
+		t.Run(fmt.Sprintf("batch%d", batch), func(t *testing.T) {
+			ctx := context.Background()
+			pool := pgtest.NewPool(t)
+			store := pglog.New(pool, pglog.Options{})
+			codec := events.NewCodec()
+			appendN := func(n int) {
+				for i := 0; i < n; i++ {
+					ev, err := codec.Encode(events.BuildBumped{BuildID: int64(i), GlobalPriority: 1}, events.Metadata{Actor: "component:test"}, time.Now())
+					require.NoError(t, err)
+					_, err = store.Append(ctx, fmt.Sprintf("build-%d", i), events.Any, ev)
+					require.NoError(t, err)
+				}
+			}
+			db := postgres.NewReadModelDB(pool)
+			var early, late int
+			appendN(4)
+			r, err := projections.NewRunner(store, codec, db, []projections.Projection{counting("early", &early)}, projections.RunnerOptions{BatchSize: batch})
+			require.NoError(t, err)
+			_, err = r.CatchUp(ctx)
+			require.NoError(t, err)
+
+			appendN(5)
+			ps := []projections.Projection{counting("early", &early), counting("late", &late)}
+			r, err = projections.NewRunner(store, codec, db, ps, projections.RunnerOptions{BatchSize: batch})
+			require.NoError(t, err)
+			_, err = r.CatchUp(ctx)
+			require.NoError(t, err)
+			require.Equal(t, []int{9, 9}, []int{early, late})
+
+			cps, err := projections.Checkpoints(ctx, db, ps)
+			require.NoError(t, err)
+			require.Equal(t, map[string]events.Position{"early": events.At(9), "late": events.At(9)}, cps)
+			var applied []int64
+			rows, err := pool.Query(ctx, `select events_applied from projection_checkpoints where name in ('early.v1', 'late.v1') order by name`)
+			require.NoError(t, err)
+			for rows.Next() {
+				var n int64
+				require.NoError(t, rows.Scan(&n))
+				applied = append(applied, n)
+			}
+			require.NoError(t, rows.Err())
+			require.Equal(t, []int64{9, 9}, applied)
+		})
+	}
+}
+
+// typed is a counting projection that handles only some event types.
+type typed struct {
+	projections.PerEvent
+	types []string
+}
+
+func (p typed) EventTypes() []string { return p.types }
+
+// TestTypedProjections: a projection declaring its event types gets only
+// those; events no projection handles are neither read nor decoded (one
+// the codec does not know is not even noticed); checkpoints still reach
+// the head.
+func TestTypedProjections(t *testing.T) {
+	bumped, kept := events.BuildBumped{}.EventType(), events.BuildKept{}.EventType()
+	for _, tc := range []struct {
+		name         string
+		bumps, keeps []string // types of the two projections; nil: untyped
+		wantBumps    int
+		wantKeeps    int
+		wantSkipped  int64
+		wantRead     int64 // events read from the log
+		until        uint64
+		wantAt       uint64 // where the checkpoints end; 0: 6, the head
+	}{
+		{name: "both typed", bumps: []string{bumped}, keeps: []string{kept}, wantBumps: 3, wantKeeps: 2, wantRead: 5},
+		{name: "one untyped", bumps: []string{bumped}, wantBumps: 3, wantKeeps: 5, wantSkipped: 1, wantRead: 6},
+		{name: "nothing handled", bumps: []string{"Nothing"}, keeps: []string{"Nothing"}},
+		{name: "until", bumps: []string{bumped}, keeps: []string{kept}, until: 3, wantBumps: 2, wantKeeps: 1, wantRead: 3, wantAt: 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			pool := pgtest.NewPool(t)
+			store := pglog.New(pool, pglog.Options{})
+			codec := events.NewCodec()
+			add := func(p events.Payload) {
+				ev, err := codec.Encode(p, events.Metadata{Actor: "component:test"}, time.Now())
+				require.NoError(t, err)
+				_, err = store.Append(ctx, "build-1", events.Any, ev)
+				require.NoError(t, err)
+			}
+			for i := 0; i < 3; i++ {
+				add(events.BuildBumped{BuildID: 1, GlobalPriority: i})
+				if i < 2 {
+					add(events.BuildKept{BuildID: 1, Keep: true})
+				}
+			}
+			// An event of a type no typed projection handles, and that
+			// the codec does not know.
+			ev, err := codec.Encode(events.BuildBumped{BuildID: 1}, events.Metadata{Actor: "component:test"}, time.Now())
+			require.NoError(t, err)
+			ev.Type = "Unknown"
+			_, err = store.Append(ctx, "build-1", events.Any, ev)
+			require.NoError(t, err)
+
+			var seenBumps, seenKeeps int
+			var bumps, keeps projections.Projection = counting("bumps", &seenBumps), counting("keeps", &seenKeeps)
+			if tc.bumps != nil {
+				bumps = typed{PerEvent: counting("bumps", &seenBumps), types: tc.bumps}
+			}
+			if tc.keeps != nil {
+				keeps = typed{PerEvent: counting("keeps", &seenKeeps), types: tc.keeps}
+			}
+			ps := []projections.Projection{bumps, keeps}
+			db := postgres.NewReadModelDB(pool)
+			r, err := projections.NewRunner(store, codec, db, ps, projections.RunnerOptions{BatchSize: 2, Until: events.At(tc.until)})
+			require.NoError(t, err)
+			n, err := r.CatchUp(ctx)
+			require.NoError(t, err)
+			require.Equal(t, tc.wantRead, n)
+			require.Equal(t, []int{tc.wantBumps, tc.wantKeeps}, []int{seenBumps, seenKeeps})
+			require.Equal(t, tc.wantSkipped, r.Stats().Skipped)
+			cps, err := projections.Checkpoints(ctx, db, ps)
+			require.NoError(t, err)
+			at := events.At(6)
+			if tc.wantAt != 0 {
+				at = events.At(tc.wantAt)
+			}
+			require.Equal(t, map[string]events.Position{"bumps": at, "keeps": at}, cps)
+		})
+	}
+}
+
+// TestTypedProjectionCatchesUpPastEmptyReads: a filtered read looks at a
+// window of the log at a time; windows without any event of the
+// projection's types must not stop the catch-up, nor must a read-ahead
+// that found nothing.
+func TestTypedProjectionCatchesUpPastEmptyReads(t *testing.T) {
+	ctx := context.Background()
+	pool := pgtest.NewPool(t)
+	store := pglog.New(pool, pglog.Options{})
+	codec := events.NewCodec()
+	add := func(p events.Payload) {
+		ev, err := codec.Encode(p, events.Metadata{Actor: "component:test"}, time.Now())
+		require.NoError(t, err)
+		_, err = store.Append(ctx, "build-1", events.Any, ev)
+		require.NoError(t, err)
+	}
+	for i := 0; i < 20; i++ {
+		add(events.BuildBumped{BuildID: 1, GlobalPriority: i})
+	}
+	add(events.BuildKept{BuildID: 1, Keep: true})
+	var seen int
+	ps := []projections.Projection{typed{PerEvent: counting("keeps", &seen), types: []string{events.BuildKept{}.EventType()}}}
+	db := postgres.NewReadModelDB(pool)
+	r, err := projections.NewRunner(store, codec, db, ps, projections.RunnerOptions{BatchSize: 1})
+	require.NoError(t, err)
+	n, err := r.CatchUp(ctx)
+	require.NoError(t, err)
+	require.EqualValues(t, 1, n)
+	require.Equal(t, 1, seen)
+	cps, err := projections.Checkpoints(ctx, db, ps)
+	require.NoError(t, err)
+	require.Equal(t, map[string]events.Position{"keeps": events.At(21)}, cps)
+
+	// An event appended after the catch-up is found by the next one, even
+	// though the runner read ahead (and found nothing) meanwhile.
+	add(events.BuildKept{BuildID: 1})
+	n, err = r.CatchUp(ctx)
+	require.NoError(t, err)
+	require.EqualValues(t, 1, n)
+	require.Equal(t, 2, seen)
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -37,6 +38,7 @@ var errInjected = errors.New("injected fault: projector killed")
 // back with the checkpoint.
 type flakyDB struct {
 	projections.DB
+	mu    sync.Mutex // the runner applies projections concurrently
 	rng   *rand.Rand
 	p     float64
 	fired int
@@ -52,6 +54,8 @@ type flakyTx struct {
 }
 
 func (t *flakyTx) fault() error {
+	t.db.mu.Lock()
+	defer t.db.mu.Unlock()
 	if t.db.rng.Float64() < t.db.p {
 		t.db.fired++
 		return errInjected

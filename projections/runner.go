@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"buildledger/events"
 )
 
@@ -27,6 +29,9 @@ type RunnerOptions struct {
 	Logger *slog.Logger
 	// OnBatch, if set, is called after each committed batch.
 	OnBatch func(Progress)
+	// Parallel is how many projections apply a batch at once, each in a
+	// transaction (and a database connection) of its own. Default 2.
+	Parallel int
 }
 
 // Progress describes the runner after a batch.
@@ -78,6 +83,9 @@ func NewRunner(store events.Store, codec *events.Codec, db DB, ps []Projection, 
 	}
 	if opts.Idle <= 0 {
 		opts.Idle = time.Second
+	}
+	if opts.Parallel <= 0 {
+		opts.Parallel = 2
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
@@ -236,9 +244,11 @@ func (r *Runner) reachedUntil() bool {
 	return !r.Stats().Position.Less(r.opts.Until)
 }
 
-// Step applies one batch in one transaction and returns how many events
-// it held (0 when there was nothing new, or when a read filtered on event
-// types found none of them).
+// Step applies one batch and returns how many events it held (0 when
+// there was nothing new, or when a read filtered on event types found none
+// of them). The batch is read once; each projection applies it in a
+// transaction of its own together with its checkpoint, up to Parallel of
+// them at once.
 func (r *Runner) Step(ctx context.Context) (int, error) {
 	n, _, err := r.step(ctx)
 	return n, err
@@ -246,77 +256,104 @@ func (r *Runner) Step(ctx context.Context) (int, error) {
 
 // step is Step, also telling whether the checkpoints moved.
 func (r *Runner) step(ctx context.Context) (int, bool, error) {
-	var (
-		n       int
-		moved   bool
-		last    events.Position
-		skipped int64
-	)
-	err := r.db.InTx(ctx, func(tx Tx) error {
-		cps, err := lockCheckpoints(ctx, tx, r.projections)
-		if err != nil {
-			return err
-		}
-		from := cps[0]
-		for _, cp := range cps[1:] {
-			if cp.Less(from) {
-				from = cp
-			}
-		}
-		var f fetched
-		if r.prefetch != nil && r.prefetchAfter == from {
-			f = <-r.prefetch
-		}
-		if f.err != nil || !from.Less(f.through) {
-			// No prefetch, or one that found nothing when it ran: events
-			// may have come since.
-			f = r.read(ctx, from)
-		}
-		r.prefetch = nil
-		if f.err != nil {
-			return f.err
-		}
-		batch := f.batch
-		if !from.Less(f.through) {
-			last = from
-			return nil
-		}
-		skipped = f.skipped
-		if f.full {
-			// Read and decode the next batch while this one is applied.
-			r.prefetchAfter = f.through
-			r.prefetch = make(chan fetched, 1)
-			go func(ch chan<- fetched, after events.Position) { ch <- r.read(ctx, after) }(r.prefetch, r.prefetchAfter)
-		}
-		var (
-			names   []string
-			applied []int64
-		)
-		for i, p := range r.projections {
-			if !cps[i].Less(f.through) {
-				continue
-			}
-			start := 0
-			for start < len(batch) && !cps[i].Less(batch[start].Position) {
-				start++
-			}
-			evs := r.eventsFor(i, batch[start:])
-			if len(evs) > 0 {
-				if err := p.Apply(ctx, tx, evs); err != nil {
-					return fmt.Errorf("projection %s: %w", p.Name(), err)
-				}
-			}
-			names, applied = append(names, CheckpointName(p)), append(applied, int64(len(evs)))
-		}
-		if err := saveCheckpoints(ctx, tx, names, applied, f.through); err != nil {
-			return err
-		}
-		n, moved, last = len(batch), true, f.through
-		return nil
-	})
+	cps, err := r.checkpoints(ctx)
 	if err != nil {
 		return 0, false, fmt.Errorf("apply batch: %w", err)
 	}
+	from := slices.MinFunc(cps, func(a, b events.Position) int {
+		if a.Less(b) {
+			return -1
+		}
+		if b.Less(a) {
+			return 1
+		}
+		return 0
+	})
+	var f fetched
+	if r.prefetch != nil && r.prefetchAfter == from {
+		f = <-r.prefetch
+	}
+	if f.err != nil || !from.Less(f.through) {
+		// No prefetch, or one that found nothing when it ran: events may
+		// have come since.
+		f = r.read(ctx, from)
+	}
+	r.prefetch = nil
+	if f.err != nil {
+		return 0, false, fmt.Errorf("apply batch: %w", f.err)
+	}
+	if !from.Less(f.through) {
+		r.setProgress(from, 0, 0)
+		return 0, false, nil
+	}
+	if f.full {
+		// Read and decode the next batch while this one is applied.
+		r.prefetchAfter = f.through
+		r.prefetch = make(chan fetched, 1)
+		go func(ch chan<- fetched, after events.Position) { ch <- r.read(ctx, after) }(r.prefetch, r.prefetchAfter)
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(r.opts.Parallel)
+	for i := range r.projections {
+		if !cps[i].Less(f.through) {
+			continue
+		}
+		g.Go(func() error { return r.apply(gctx, i, from, f) })
+	}
+	if err := g.Wait(); err != nil {
+		return 0, false, fmt.Errorf("apply batch: %w", err)
+	}
+	r.setProgress(f.through, len(f.batch), f.skipped)
+	return len(f.batch), true, nil
+}
+
+// apply applies batch f, read after position from, to projection i in one
+// transaction with its checkpoint. The checkpoint is locked first: another
+// runner may have moved it since it was read, and the events it covers are
+// then left out; if it is behind from (it cannot be, as checkpoints only
+// move forward), the batch is left for a later read.
+func (r *Runner) apply(ctx context.Context, i int, from events.Position, f fetched) error {
+	p := r.projections[i]
+	return r.db.InTx(ctx, func(tx Tx) error {
+		cps, err := lockCheckpoints(ctx, tx, r.projections[i:i+1])
+		if err != nil {
+			return err
+		}
+		cp := cps[0]
+		if !cp.Less(f.through) || cp.Less(from) {
+			return nil
+		}
+		start := 0
+		for start < len(f.batch) && !cp.Less(f.batch[start].Position) {
+			start++
+		}
+		evs := r.eventsFor(i, f.batch[start:])
+		if len(evs) > 0 {
+			if err := p.Apply(ctx, tx, evs); err != nil {
+				return fmt.Errorf("projection %s: %w", p.Name(), err)
+			}
+		}
+		return saveCheckpoints(ctx, tx, []string{CheckpointName(p)}, []int64{int64(len(evs))}, f.through)
+	})
+}
+
+// checkpoints reads the checkpoints of the runner's projections (creating
+// the missing ones) without locking them.
+func (r *Runner) checkpoints(ctx context.Context) ([]events.Position, error) {
+	var cps []events.Position
+	err := r.db.InTx(ctx, func(tx Tx) error {
+		if err := ensureCheckpoints(ctx, tx, r.projections); err != nil {
+			return err
+		}
+		var err error
+		cps, err = readCheckpoints(ctx, tx, r.projections, false)
+		return err
+	})
+	return cps, err
+}
+
+// setProgress records a step in the runner's stats and reports it.
+func (r *Runner) setProgress(last events.Position, n int, skipped int64) {
 	r.mu.Lock()
 	r.stats.Position = last
 	r.stats.Events = n
@@ -327,7 +364,6 @@ func (r *Runner) step(ctx context.Context) (int, bool, error) {
 	if n > 0 && r.opts.OnBatch != nil {
 		r.opts.OnBatch(st)
 	}
-	return n, moved, nil
 }
 
 // fetched is a batch read from the log and decoded.
@@ -398,22 +434,43 @@ func (r *Runner) read(ctx context.Context, after events.Position) fetched {
 	return f
 }
 
-// lockCheckpoints reads and locks the checkpoints of ps, creating the
-// missing ones, in two statements whatever the number of projections.
+// lockCheckpoints reads and locks the checkpoints of ps, which must exist
+// (ensureCheckpoints).
 func lockCheckpoints(ctx context.Context, tx Tx, ps []Projection) ([]events.Position, error) {
-	if len(ps) == 0 {
-		return nil, errors.New("no projections")
+	return readCheckpoints(ctx, tx, ps, true)
+}
+
+// ensureCheckpoints creates the missing checkpoints of ps, at the start of
+// the log.
+func ensureCheckpoints(ctx context.Context, tx Tx, ps []Projection) error {
+	names := checkpointNames(ps)
+	if err := tx.Exec(ctx, `insert into projection_checkpoints (name, position_commit, position_prepare)
+		select unnest($1::text[]), 0, 0 on conflict (name) do nothing`, names); err != nil {
+		return fmt.Errorf("checkpoints %v: %w", names, err)
 	}
+	return nil
+}
+
+func checkpointNames(ps []Projection) []string {
 	names := make([]string, len(ps))
 	for i, p := range ps {
 		names[i] = CheckpointName(p)
 	}
-	if err := tx.Exec(ctx, `insert into projection_checkpoints (name, position_commit, position_prepare)
-		select unnest($1::text[]), 0, 0 on conflict (name) do nothing`, names); err != nil {
-		return nil, fmt.Errorf("checkpoints %v: %w", names, err)
+	return names
+}
+
+// readCheckpoints reads the checkpoints of ps in one statement, locking
+// them if lock is set.
+func readCheckpoints(ctx context.Context, tx Tx, ps []Projection, lock bool) ([]events.Position, error) {
+	if len(ps) == 0 {
+		return nil, errors.New("no projections")
 	}
-	rows, err := tx.Query(ctx, `select name, position_commit, position_prepare from projection_checkpoints
-		where name = any($1) order by name for update`, names)
+	names := checkpointNames(ps)
+	query := `select name, position_commit, position_prepare from projection_checkpoints where name = any($1) order by name`
+	if lock {
+		query += ` for update`
+	}
+	rows, err := tx.Query(ctx, query, names)
 	if err != nil {
 		return nil, fmt.Errorf("checkpoints %v: %w", names, err)
 	}

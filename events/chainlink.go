@@ -50,14 +50,38 @@ func decodeChainMeta(raw []byte) (chainMeta, error) {
 	if m, ok := scanChainMeta(raw); ok {
 		return m, nil
 	}
-	var md Metadata
-	if err := json.Unmarshal(raw, &md); err != nil {
+	md, err := unmarshalMetadata(raw)
+	if err != nil {
 		return chainMeta{}, err
 	}
 	return chainMeta{
 		actor: []byte(md.Actor), correlationID: []byte(md.CorrelationID), causationID: []byte(md.CausationID),
 		host: []byte(md.Host), prevHash: []byte(md.PrevHash), hash: []byte(md.Hash),
 	}, nil
+}
+
+// ParseMetadata decodes an event's metadata JSON to exactly what
+// json.Unmarshal into a Metadata gives, or fails as it does; the usual
+// object (see decodeChainMeta) is scanned in place, several times faster.
+func ParseMetadata(raw []byte) (Metadata, error) {
+	if m, ok := scanChainMeta(raw); ok {
+		return m.metadata(), nil
+	}
+	return unmarshalMetadata(raw)
+}
+
+func unmarshalMetadata(raw []byte) (Metadata, error) {
+	var md Metadata
+	if err := json.Unmarshal(raw, &md); err != nil {
+		return Metadata{}, err
+	}
+	return md, nil
+}
+
+// metadata returns m as a Metadata.
+func (m chainMeta) metadata() Metadata {
+	return Metadata{Actor: string(m.actor), CorrelationID: string(m.correlationID), CausationID: string(m.causationID),
+		Host: string(m.host), PrevHash: string(m.prevHash), Hash: string(m.hash)}
 }
 
 // scanChainMeta decodes raw when it is the usual object (see

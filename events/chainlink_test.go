@@ -59,19 +59,21 @@ func FuzzDecodeChainMeta(f *testing.F) {
 	f.Fuzz(requireDecodesAsUnmarshal)
 }
 
-// requireDecodesAsUnmarshal checks that decodeChainMeta gives what
-// json.Unmarshal into a Metadata gives, error or fields.
+// requireDecodesAsUnmarshal checks that decodeChainMeta and ParseMetadata
+// give what json.Unmarshal into a Metadata gives, error or fields.
 func requireDecodesAsUnmarshal(t *testing.T, raw []byte) {
 	var want Metadata
 	wantErr := json.Unmarshal(raw, &want)
 	got, err := decodeChainMeta(raw)
 	if wantErr != nil {
 		require.Error(t, err, "json.Unmarshal fails with %v", wantErr)
+		_, err = ParseMetadata(raw)
+		require.Error(t, err, "json.Unmarshal fails with %v", wantErr)
 		return
 	}
 	require.NoError(t, err)
-	require.Equal(t, want, Metadata{
-		Actor: string(got.actor), CorrelationID: string(got.correlationID), CausationID: string(got.causationID),
-		Host: string(got.host), PrevHash: string(got.prevHash), Hash: string(got.hash),
-	})
+	require.Equal(t, want, got.metadata())
+	parsed, err := ParseMetadata(raw)
+	require.NoError(t, err)
+	require.Equal(t, want, parsed)
 }

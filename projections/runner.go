@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"runtime"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -419,19 +421,44 @@ func (r *Runner) read(ctx context.Context, after events.Position) fetched {
 		}
 	}
 	f := fetched{batch: make([]Event, len(recs)), through: through, full: full}
-	for i, rec := range recs {
-		f.batch[i] = Event{Recorded: rec}
-		if r.decode != nil && !r.decode[rec.Type] {
-			continue // no projection handles it
-		}
-		f.batch[i].Payload, f.batch[i].DecodeErr = r.codec.Decode(rec)
-		if f.batch[i].DecodeErr != nil {
-			f.skipped++
-			r.opts.Logger.Warn("projections: skipping event that cannot be decoded",
-				"id", rec.ID, "type", rec.Type, "stream", rec.Stream, "position", rec.Position.Commit, "err", f.batch[i].DecodeErr)
-		}
-	}
+	f.skipped = r.decodeInto(f.batch, recs)
 	return f
+}
+
+// minDecodeChunk is the fewest events a decoding goroutine takes.
+const minDecodeChunk = 1000
+
+// decodeInto fills batch with recs and their payloads, decoded on every
+// core when there are many, and returns how many could not be decoded.
+func (r *Runner) decodeInto(batch []Event, recs []events.Recorded) int64 {
+	workers := max(1, min(runtime.GOMAXPROCS(0), len(recs)/minDecodeChunk))
+	chunk := (len(recs) + workers - 1) / workers
+	var (
+		wg      sync.WaitGroup
+		skipped atomic.Int64
+	)
+	for lo := 0; lo < len(recs); lo += chunk {
+		hi := min(lo+chunk, len(recs))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := lo; i < hi; i++ {
+				rec := recs[i]
+				batch[i] = Event{Recorded: rec}
+				if r.decode != nil && !r.decode[rec.Type] {
+					continue // no projection handles it
+				}
+				batch[i].Payload, batch[i].DecodeErr = r.codec.Decode(rec)
+				if batch[i].DecodeErr != nil {
+					skipped.Add(1)
+					r.opts.Logger.Warn("projections: skipping event that cannot be decoded",
+						"id", rec.ID, "type", rec.Type, "stream", rec.Stream, "position", rec.Position.Commit, "err", batch[i].DecodeErr)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return skipped.Load()
 }
 
 // lockCheckpoints reads and locks the checkpoints of ps, which must exist

@@ -72,7 +72,8 @@ func collect(rows pgx.Rows) ([]events.Recorded, error) {
 			rec        events.Recorded
 			pos, rev   int64
 			version    int32
-			data, md   string
+			data       string
+			md         []byte
 			recordedAt time.Time
 		)
 		if err := r.Scan(&pos, &rec.Stream, &rev, &rec.ID, &rec.Type, &version, &data, &md, &recordedAt); err != nil {
@@ -83,7 +84,8 @@ func collect(rows pgx.Rows) ([]events.Recorded, error) {
 		rec.Version = int(version)
 		rec.Data = json.RawMessage(data)
 		rec.RecordedAt = recordedAt.UTC()
-		if err := json.Unmarshal([]byte(md), &rec.Metadata); err != nil {
+		var err error
+		if rec.Metadata, err = events.ParseMetadata(md); err != nil {
 			return rec, fmt.Errorf("event %s metadata: %w", rec.ID, err)
 		}
 		return rec, nil

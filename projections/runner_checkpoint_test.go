@@ -106,12 +106,7 @@ func TestTypedProjections(t *testing.T) {
 			pool := pgtest.NewPool(t)
 			store := pglog.New(pool, pglog.Options{})
 			codec := events.NewCodec()
-			add := func(p events.Payload) {
-				ev, err := codec.Encode(p, events.Metadata{Actor: "component:test"}, time.Now())
-				require.NoError(t, err)
-				_, err = store.Append(ctx, "build-1", events.Any, ev)
-				require.NoError(t, err)
-			}
+			add := appender(t, store, codec)
 			for i := 0; i < 3; i++ {
 				add(events.BuildBumped{BuildID: 1, GlobalPriority: i})
 				if i < 2 {
@@ -163,12 +158,7 @@ func TestTypedProjectionCatchesUpPastEmptyReads(t *testing.T) {
 	pool := pgtest.NewPool(t)
 	store := pglog.New(pool, pglog.Options{})
 	codec := events.NewCodec()
-	add := func(p events.Payload) {
-		ev, err := codec.Encode(p, events.Metadata{Actor: "component:test"}, time.Now())
-		require.NoError(t, err)
-		_, err = store.Append(ctx, "build-1", events.Any, ev)
-		require.NoError(t, err)
-	}
+	add := appender(t, store, codec)
 	for i := 0; i < 20; i++ {
 		add(events.BuildBumped{BuildID: 1, GlobalPriority: i})
 	}
@@ -193,4 +183,14 @@ func TestTypedProjectionCatchesUpPastEmptyReads(t *testing.T) {
 	require.NoError(t, err)
 	require.EqualValues(t, 1, n)
 	require.Equal(t, 2, seen)
+}
+
+// appender returns a function that appends one event to stream build-1.
+func appender(t *testing.T, store events.Store, codec *events.Codec) func(events.Payload) {
+	return func(p events.Payload) {
+		ev, err := codec.Encode(p, events.Metadata{Actor: "component:test"}, time.Now())
+		require.NoError(t, err)
+		_, err = store.Append(context.Background(), "build-1", events.Any, ev)
+		require.NoError(t, err)
+	}
 }

@@ -1,6 +1,6 @@
 // Package analytics holds two example analyst projections, written in Go
-// with set-based SQL per batch (one statement per table per batch, so a
-// rebuild runs at well over 100,000 events/s) and published blue/green
+// with set-based SQL per batch (one statement per table per batch, not one
+// round trip per event) and published blue/green
 // through sqlproj.Tables:
 //
 //   - QueueWait: how long steps wait in the queue before a machine takes

@@ -270,7 +270,7 @@ func replayOne(ctx context.Context, a *app, cfg config, name, dir string) (handl
 	}
 	bar := newProgress(a.stderr, head.Commit)
 	r, err := projections.NewRunner(sys.store, sys.codec, postgres.NewReadModelDB(sys.pool), []projections.Projection{p}, projections.RunnerOptions{
-		BatchSize: 5000,
+		BatchSize: projections.ReplayBatchSize,
 		OnBatch:   func(pr projections.Progress) { bar.update(pr.Position.Commit, pr.Applied) },
 	})
 	if err != nil {

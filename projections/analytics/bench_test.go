@@ -91,7 +91,7 @@ func BenchmarkRebuild(b *testing.B) {
 			_, err := pool.Exec(ctx, stmt)
 			require.NoError(b, err)
 		}
-		r, err := projections.NewRunner(store, events.NewCodec(), db, []projections.Projection{analytics.QueueWait{}, analytics.BuildDuration{}}, projections.RunnerOptions{BatchSize: 5000})
+		r, err := projections.NewRunner(store, events.NewCodec(), db, []projections.Projection{analytics.QueueWait{}, analytics.BuildDuration{}}, projections.RunnerOptions{BatchSize: projections.ReplayBatchSize})
 		require.NoError(b, err)
 		b.StartTimer()
 		start := time.Now()

@@ -101,23 +101,28 @@ func (QueueWait) Apply(ctx context.Context, tx projections.Tx, batch []projectio
 	if err := t.Ensure(ctx, tx); err != nil {
 		return err
 	}
-	if len(qDrv) > 0 {
-		if err := tx.Exec(ctx, fmt.Sprintf(`insert into %s (drv_path, system, queued_at)
+	// One statement: a step queued and dispatched in the same batch is
+	// inserted dispatched, not inserted and then updated; a step queued
+	// earlier is updated. (The update does not see the rows the insert
+	// adds: both read the statement's snapshot.)
+	err := tx.Exec(ctx, fmt.Sprintf(`with q as (
 			select distinct on (drv) drv, sys, at from unnest($1::text[], $2::text[], $3::timestamptz[]) as u(drv, sys, at)
 			order by drv, at
-			on conflict (drv_path) do nothing`, t.Table("steps")), qDrv, qSys, qAt); err != nil {
-			return fmt.Errorf("queue_wait steps: %w", err)
-		}
-	}
-	if len(dDrv) == 0 {
-		return nil
-	}
-	err := tx.Exec(ctx, fmt.Sprintf(`with d as (
-			select distinct on (drv) drv, at from unnest($1::text[], $2::timestamptz[]) as u(drv, at) order by drv, at
-		), started as (
+		), d as (
+			select distinct on (drv) drv, at from unnest($4::text[], $5::timestamptz[]) as u(drv, at) order by drv, at
+		), inserted as (
+			insert into %[1]s (drv_path, system, queued_at, dispatched_at)
+			select q.drv, q.sys, q.at, d.at from q left join d on d.drv = q.drv
+			on conflict (drv_path) do nothing
+			returning system, queued_at, dispatched_at
+		), updated as (
 			update %[1]s s set dispatched_at = d.at from d
 			where s.drv_path = d.drv and s.dispatched_at is null
 			returning s.system, s.queued_at, s.dispatched_at
+		), started as (
+			select * from inserted where dispatched_at is not null
+			union all
+			select * from updated
 		)
 		insert into %[2]s as h (system, hour, steps, total_wait_s, max_wait_s)
 		select system, date_trunc('hour', dispatched_at at time zone 'UTC') at time zone 'UTC', count(*),
@@ -125,9 +130,9 @@ func (QueueWait) Apply(ctx context.Context, tx projections.Tx, batch []projectio
 		from started group by 1, 2
 		on conflict (system, hour) do update set steps = h.steps + excluded.steps,
 			total_wait_s = h.total_wait_s + excluded.total_wait_s, max_wait_s = greatest(h.max_wait_s, excluded.max_wait_s)`,
-		t.Table("steps"), t.Table("hourly")), dDrv, dAt)
+		t.Table("steps"), t.Table("hourly")), qDrv, qSys, qAt, dDrv, dAt)
 	if err != nil {
-		return fmt.Errorf("queue_wait hourly: %w", err)
+		return fmt.Errorf("queue_wait: %w", err)
 	}
 	return nil
 }

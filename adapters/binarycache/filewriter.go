@@ -21,6 +21,8 @@ import (
 	"github.com/nix-community/go-nix/pkg/nixbase32"
 	"github.com/nix-community/go-nix/pkg/nixhash"
 	"github.com/ulikunitz/xz"
+
+	"buildledger/adapters/zstdpool"
 )
 
 // cacheInfo is the nix-cache-info a FileWriter creates.
@@ -39,9 +41,10 @@ type FileWriterOptions struct {
 // FileWriter writes a file:// binary cache directory natively.
 // It is safe for concurrent use.
 type FileWriter struct {
-	dir  string
-	opts FileWriterOptions
-	log  *slog.Logger
+	dir      string
+	opts     FileWriterOptions
+	log      *slog.Logger
+	encoders *zstdpool.Pool
 }
 
 // NewFileWriter returns a FileWriter for the cache directory dir, creating
@@ -65,7 +68,7 @@ func NewFileWriter(dir string, opts FileWriterOptions) (*FileWriter, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &FileWriter{dir: abs, opts: opts, log: log}, nil
+	return &FileWriter{dir: abs, opts: opts, log: log, encoders: zstdpool.New()}, nil
 }
 
 // OpenFileURL returns a FileWriter for a "file:///path" URL.
@@ -246,7 +249,7 @@ func (w *FileWriter) writeNar(ctx context.Context, nar io.Reader) (Uploaded, err
 
 	fileHash := sha256.New()
 	fileSize := &countWriter{}
-	comp, err := newCompressor(w.opts.Compression, io.MultiWriter(tmp, fileHash, fileSize))
+	comp, err := w.compressor(io.MultiWriter(tmp, fileHash, fileSize))
 	if err != nil {
 		return Uploaded{}, err
 	}
@@ -285,25 +288,41 @@ func (w *FileWriter) writeNar(ctx context.Context, nar io.Reader) (Uploaded, err
 	}, nil
 }
 
-// newCompressor returns a WriteCloser compressing into w; Close flushes it
-// without closing w.
-func newCompressor(c Compression, w io.Writer) (io.WriteCloser, error) {
-	switch c {
+// compressor returns a WriteCloser compressing into out with the cache's
+// compression; Close flushes it without closing out.
+func (w *FileWriter) compressor(out io.Writer) (io.WriteCloser, error) {
+	switch w.opts.Compression {
 	case CompressionZstd:
-		enc, err := zstd.NewWriter(w)
+		enc, err := w.encoders.Get(out)
 		if err != nil {
-			return nil, fmt.Errorf("zstd writer: %w", err)
+			return nil, err
 		}
-		return enc, nil
+		return &pooledEncoder{enc: enc, pool: w.encoders}, nil
 	case CompressionXz:
-		enc, err := xz.NewWriter(w)
+		enc, err := xz.NewWriter(out)
 		if err != nil {
 			return nil, fmt.Errorf("xz writer: %w", err)
 		}
 		return enc, nil
 	default:
-		return nopWriteCloser{w}, nil
+		return nopWriteCloser{out}, nil
 	}
+}
+
+// pooledEncoder goes back to its pool when its stream is closed.
+type pooledEncoder struct {
+	enc  *zstd.Encoder
+	pool *zstdpool.Pool
+}
+
+func (p *pooledEncoder) Write(b []byte) (int, error) { return p.enc.Write(b) }
+
+func (p *pooledEncoder) Close() error {
+	if err := p.enc.Close(); err != nil {
+		return err
+	}
+	p.pool.Put(p.enc)
+	return nil
 }
 
 type nopWriteCloser struct{ io.Writer }

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/klauspost/compress/zstd"
+
+	"buildledger/adapters/zstdpool"
 )
 
 // Defaults used when the corresponding Options field is zero.
@@ -49,8 +51,9 @@ type Options struct {
 
 // Store is a directory of step logs. It is safe for concurrent use.
 type Store struct {
-	dir  string
-	opts Options
+	dir      string
+	opts     Options
+	encoders *zstdpool.Pool
 }
 
 // New returns a Store keeping logs under dir, which is created if needed.
@@ -74,7 +77,8 @@ func New(dir string, opts Options) (*Store, error) {
 	if err := os.MkdirAll(abs, 0o755); err != nil {
 		return nil, fmt.Errorf("log store: %w", err)
 	}
-	return &Store{dir: abs, opts: opts}, nil
+	encoders := zstdpool.New(zstd.WithEncoderConcurrency(1), zstd.WithEncoderLevel(zstd.SpeedDefault))
+	return &Store{dir: abs, opts: opts, encoders: encoders}, nil
 }
 
 // Dir returns the store's absolute directory.

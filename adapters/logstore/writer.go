@@ -69,7 +69,7 @@ func (s *Store) Create(drvPath string, attempt int) (*Writer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create log %s: %w", location, err)
 	}
-	enc, err := zstd.NewWriter(f, zstd.WithEncoderConcurrency(1), zstd.WithEncoderLevel(zstd.SpeedDefault))
+	enc, err := s.encoders.Get(f)
 	if err != nil {
 		f.Close()
 		return nil, fmt.Errorf("create log %s: %w", location, err)
@@ -174,6 +174,8 @@ func (w *Writer) Close() (Info, error) {
 	defer w.mu.Unlock()
 	if err := w.enc.Close(); err != nil {
 		w.fail(fmt.Errorf("close log %s: %w", w.location, err))
+	} else {
+		w.store.encoders.Put(w.enc)
 	}
 	if err := w.f.Sync(); err != nil {
 		w.fail(fmt.Errorf("sync log %s: %w", w.location, err))

@@ -193,7 +193,8 @@ func (e *harness) waitLog(drvPath string, attempt int, text string, within time.
 	}
 }
 
-// waitAttemptEnd waits until the read models show the attempt ended.
+// waitAttemptEnd waits until the read models show the attempt ended, and
+// every projection has caught up with it.
 func (e *harness) waitAttemptEnd(drvPath string, attempt int, within time.Duration) {
 	e.t.Helper()
 	deadline := time.Now().Add(within)
@@ -202,6 +203,7 @@ func (e *harness) waitAttemptEnd(drvPath string, attempt int, within time.Durati
 		require.NoError(e.t, e.pool.QueryRow(e.ctx, `select count(*) from step_attempts where drv_path = $1 and attempt = $2 and status is not null`,
 			drvPath, attempt).Scan(&n))
 		if n == 1 {
+			e.settle()
 			return
 		}
 		require.True(e.t, time.Now().Before(deadline), "attempt %d of %s did not end", attempt, drvPath)

@@ -3,6 +3,7 @@ package evaluator
 import (
 	"context"
 	"fmt"
+	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -58,7 +59,18 @@ func TestConcurrentValidity(t *testing.T) {
 }
 
 func TestConcurrentValidityError(t *testing.T) {
+	// Paths on disk, so that nix-store is asked (paths not on disk are
+	// known to be invalid without it).
+	entries, err := os.ReadDir("/nix/store")
+	require.NoError(t, err)
+	var paths []string
+	for _, e := range entries {
+		if !strings.HasPrefix(e.Name(), ".") && len(paths) < 3 {
+			paths = append(paths, "/nix/store/"+e.Name())
+		}
+	}
+	require.Len(t, paths, 3, "the store holds a few paths")
 	st := &drv.Store{Bin: "/nonexistent/nix-store", Batch: 1}
-	_, err := concurrentValidity(st, 2, 1)(context.Background(), []string{"/nix/store/a", "/nix/store/b", "/nix/store/c"})
+	_, err = concurrentValidity(st, 2, 1)(context.Background(), paths)
 	require.ErrorContains(t, err, "check validity")
 }

@@ -4,9 +4,13 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"sort"
 	"strings"
 )
@@ -88,7 +92,10 @@ func (s *Store) batches(paths []string) [][]string {
 }
 
 // ValidPaths reports for each path whether it is valid in the store, using
-// `nix-store --check-validity --print-invalid` in batches.
+// `nix-store --check-validity --print-invalid` in batches. In a store on
+// this machine's file system (the default one, or a chroot store), a path
+// that is not on disk is not valid and is not asked about: the outputs of
+// an evaluation's new derivations cost no nix-store call.
 func (s *Store) ValidPaths(ctx context.Context, paths []string) (map[string]bool, error) {
 	res := make(map[string]bool, len(paths))
 	for _, p := range paths {
@@ -96,6 +103,12 @@ func (s *Store) ValidPaths(ctx context.Context, paths []string) (map[string]bool
 	}
 	uniq := make([]string, 0, len(res))
 	for p := range res {
+		if loc, ok := s.onDisk(p); ok {
+			if _, err := os.Lstat(loc); errors.Is(err, fs.ErrNotExist) {
+				res[p] = false
+				continue
+			}
+		}
 		uniq = append(uniq, p)
 	}
 	sort.Strings(uniq)
@@ -110,6 +123,26 @@ func (s *Store) ValidPaths(ctx context.Context, paths []string) (map[string]bool
 	}
 	return res, nil
 }
+
+// onDisk returns where a store path lies on this machine's file system,
+// when the store is local: the default store, or a chroot store given as
+// an absolute directory. Anything but a top-level path in /nix/store is
+// left to nix-store to judge.
+func (s *Store) onDisk(path string) (string, bool) {
+	rest, inStore := strings.CutPrefix(path, storeDir+"/")
+	switch {
+	case !inStore || rest == "" || strings.Contains(rest, "/"):
+		return "", false
+	case s.URI == "":
+		return path, true
+	case filepath.IsAbs(s.URI):
+		return filepath.Join(s.URI, path), true
+	}
+	return "", false
+}
+
+// storeDir is the store directory of the stores onDisk knows.
+const storeDir = "/nix/store"
 
 // QueryReferences returns the references of a valid store path, sorted.
 func (s *Store) QueryReferences(ctx context.Context, path string) ([]string, error) {

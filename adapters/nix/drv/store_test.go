@@ -95,3 +95,20 @@ func TestStoreQueries(t *testing.T) {
 	require.NoError(t, chroot.DumpPath(ctx, &nar, b))
 	require.True(t, strings.Contains(nar.String(), "nix-archive-1"))
 }
+
+// TestValidPathsNotOnDisk: in a local store, a store path that is not on
+// disk is invalid without asking nix-store (here one that cannot run);
+// a path outside the store is still nix-store's to judge.
+func TestValidPathsNotOnDisk(t *testing.T) {
+	ctx := context.Background()
+	missing := fakePath("not-on-disk")
+	for _, st := range []*Store{{Bin: "/nonexistent/nix-store"}, {Bin: "/nonexistent/nix-store", URI: t.TempDir()}} {
+		v, err := st.ValidPaths(ctx, []string{missing})
+		require.NoError(t, err, "store %q", st.URI)
+		require.Equal(t, map[string]bool{missing: false}, v)
+		_, err = st.ValidPaths(ctx, []string{"/not/a/store/path"})
+		require.Error(t, err, "store %q", st.URI)
+	}
+	_, err := (&Store{Bin: "/nonexistent/nix-store", URI: "daemon"}).ValidPaths(ctx, []string{missing})
+	require.Error(t, err, "a store elsewhere is always asked")
+}

@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
@@ -20,20 +19,12 @@ import (
 	"buildledger/projections/analytics"
 )
 
-// seedHistory COPYs n events into the log: per build, BuildQueued,
-// StepQueued, StepDispatched, BuildFinished, over 8 systems and 50 jobs,
-// one event a second.
+// seedHistory writes n events straight into the log (pgtest.SeedLog): per
+// build, BuildQueued, StepQueued, StepDispatched, BuildFinished, over 8
+// systems and 50 jobs, one event a second.
 func seedHistory(b *testing.B, pool *pgxpool.Pool, n int) {
-	ctx := context.Background()
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	rows := make([][]any, 0, 10_000)
-	flush := func() {
-		_, err := pool.CopyFrom(ctx, pgx.Identifier{"ledger", "events"},
-			[]string{"position", "stream", "revision", "id", "type", "version", "data", "metadata", "recorded_at"}, pgx.CopyFromRows(rows))
-		require.NoError(b, err)
-		rows = rows[:0]
-	}
-	for i := 0; i < n; i++ {
+	pgtest.SeedLog(b, pool, n, func(i int) []any {
 		build := i / 4
 		at := t0.Add(time.Duration(i) * time.Second)
 		drv := fmt.Sprintf("/nix/store/%032d-job.drv", build)
@@ -55,23 +46,13 @@ func seedHistory(b *testing.B, pool *pgxpool.Pool, n int) {
 			stream, typ, rev = fmt.Sprintf("build-%d", build), "BuildFinished", 1
 			data = fmt.Sprintf(`{"buildId":%d,"status":0,"startTime":%d,"stopTime":%d,"isCachedBuild":false}`, build, at.Unix()-60-int64(build%7), at.Unix())
 		}
-		rows = append(rows, []any{int64(i + 1), stream, rev, events.NewID(at), typ, int32(1), data, `{"actor":"component:bench"}`, at})
-		if len(rows) == cap(rows) {
-			flush()
-		}
-	}
-	if len(rows) > 0 {
-		flush()
-	}
-	_, err := pool.Exec(ctx, `update ledger.counter set position = $1`, n)
-	require.NoError(b, err)
-	_, err = pool.Exec(ctx, `analyze ledger.events`)
-	require.NoError(b, err)
+		return []any{int64(i + 1), stream, rev, events.NewID(at), typ, int32(1), data, `{"actor":"component:bench"}`, at}
+	})
 }
 
 // BenchmarkRebuild rebuilds both example projections from a log of
 // BUILDLEDGER_BENCH_EVENTS events, as `replay --projection` does (batches
-// of 5,000), and reports events/s.
+// of projections.ReplayBatchSize), and reports events/s.
 func BenchmarkRebuild(b *testing.B) {
 	n := storetest.BenchEvents(b, 50_000)
 	pool := pgtest.NewPool(b)

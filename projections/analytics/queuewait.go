@@ -76,9 +76,9 @@ func (QueueWait) Promote(ctx context.Context, tx projections.Tx) error {
 	return queueWaitTables.Promote(ctx, tx)
 }
 
-// Apply implements projections.Projection. Queued steps are inserted
-// first and dispatches applied after, which gives the same rows as one
-// event at a time: only a step's first queueing and first dispatch count.
+// Apply implements projections.Projection, in one statement per batch
+// that gives the same rows as one event at a time: only a step's first
+// queueing and first dispatch count.
 func (QueueWait) Apply(ctx context.Context, tx projections.Tx, batch []projections.Event) error {
 	var (
 		qDrv, qSys []string

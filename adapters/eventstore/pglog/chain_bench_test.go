@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
@@ -17,24 +16,15 @@ import (
 	"buildledger/events/storetest"
 )
 
-// seedChain writes n sealed events straight into ledger.events with COPY
-// (appending them one transaction at a time would take longer than the
-// benchmark): 1,000 streams of build-like events, hashes computed with
-// events.Seal exactly as append_events does.
+// seedChain writes n sealed events straight into the log
+// (pgtest.SeedLog): 1,000 streams of build-like events, sealed with
+// events.Seal exactly as an append seals them.
 func seedChain(b testing.TB, pool *pgxpool.Pool, n int) {
-	ctx := context.Background()
 	const streams = 1000
 	tips := make([]string, streams)
 	revs := make([]int64, streams)
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	rows := make([][]any, 0, 10_000)
-	flush := func() {
-		_, err := pool.CopyFrom(ctx, pgx.Identifier{"ledger", "events"},
-			[]string{"position", "stream", "revision", "id", "type", "version", "data", "metadata", "recorded_at"}, pgx.CopyFromRows(rows))
-		require.NoError(b, err)
-		rows = rows[:0]
-	}
-	for i := 0; i < n; i++ {
+	pgtest.SeedLog(b, pool, n, func(i int) []any {
 		s := i % streams
 		stream := fmt.Sprintf("build-%d", s)
 		ev := events.Event{ID: events.NewID(t0.Add(time.Duration(i) * time.Millisecond)), Type: "StepFinished", Version: 1,
@@ -43,21 +33,10 @@ func seedChain(b testing.TB, pool *pgxpool.Pool, n int) {
 		md := events.Seal(ev, stream, uint64(revs[s]), tips[s])
 		raw, err := json.Marshal(md)
 		require.NoError(b, err)
-		rows = append(rows, []any{int64(i + 1), stream, revs[s], ev.ID, ev.Type, int32(1), string(ev.Data), string(raw), t0.Add(time.Duration(i) * time.Millisecond)})
+		row := []any{int64(i + 1), stream, revs[s], ev.ID, ev.Type, int32(1), string(ev.Data), string(raw), t0.Add(time.Duration(i) * time.Millisecond)}
 		tips[s], revs[s] = md.Hash, revs[s]+1
-		if len(rows) == cap(rows) {
-			flush()
-		}
-	}
-	if len(rows) > 0 {
-		flush()
-	}
-	_, err := pool.Exec(ctx, `update ledger.counter set position = $1`, n)
-	require.NoError(b, err)
-	_, err = pool.Exec(ctx, `insert into ledger.streams (stream, revision) select stream, max(revision) from ledger.events group by stream`)
-	require.NoError(b, err)
-	_, err = pool.Exec(ctx, `analyze ledger.events`)
-	require.NoError(b, err)
+		return row
+	})
 }
 
 // BenchmarkAuditVerify walks and verifies the whole hash chain of a log of

@@ -1,0 +1,48 @@
+package pgtest
+
+import (
+	"context"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// LogColumns are the columns of ledger.events that SeedLog's rows hold, in
+// order.
+var LogColumns = []string{"position", "stream", "revision", "id", "type", "version", "data", "metadata", "recorded_at"}
+
+// SeedLog writes n events straight into ledger.events with COPY, for
+// benchmarks that need a log larger than appends would write in their
+// time. row(i) returns the LogColumns of the event at position i+1. The
+// head, the streams' revisions and the planner's statistics are then set
+// as appends would have left them.
+func SeedLog(tb testing.TB, pool *pgxpool.Pool, n int, row func(i int) []any) {
+	tb.Helper()
+	ctx := context.Background()
+	rows := make([][]any, 0, 10_000)
+	flush := func() {
+		if _, err := pool.CopyFrom(ctx, pgx.Identifier{"ledger", "events"}, LogColumns, pgx.CopyFromRows(rows)); err != nil {
+			tb.Fatalf("pgtest: seed the log: %v", err)
+		}
+		rows = rows[:0]
+	}
+	for i := 0; i < n; i++ {
+		rows = append(rows, row(i))
+		if len(rows) == cap(rows) {
+			flush()
+		}
+	}
+	if len(rows) > 0 {
+		flush()
+	}
+	for _, stmt := range []string{
+		`update ledger.counter set position = (select coalesce(max(position), 0) from ledger.events)`,
+		`insert into ledger.streams (stream, revision) select stream, max(revision) from ledger.events group by stream`,
+		`analyze ledger.events`,
+	} {
+		if _, err := pool.Exec(ctx, stmt); err != nil {
+			tb.Fatalf("pgtest: seed the log: %s: %v", stmt, err)
+		}
+	}
+}

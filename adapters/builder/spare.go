@@ -35,9 +35,11 @@ type spares struct {
 // connect opens the step's serve session and does the handshake. A
 // failure is returned as the step's error message.
 func (w *Worker) connect(ctx context.Context, c commands.BuildStep, log *stepLog) (*link, *serve.Client, string) {
-	if c.MachineConfig.URI == machine.Localhost {
+	local := c.MachineConfig.URI == machine.Localhost
+	if local {
 		if sp := w.takeSpare(c.MachineConfig.Store); sp != nil {
 			sp.logs.Set(log)
+			w.startSpare(c.MachineConfig.Store)
 			return sp.link, sp.client, ""
 		}
 	}
@@ -51,16 +53,19 @@ func (w *Worker) connect(ctx context.Context, c commands.BuildStep, log *stepLog
 		return nil, nil, connectError(c.Machine, err, exitErr, log.tail.String())
 	}
 	client.SpoolDir = w.cfg.SpoolDir
+	if local {
+		// Only now: two nix-store processes creating a new store at once
+		// can find its database schema half written.
+		w.startSpare(c.MachineConfig.Store)
+	}
 	return l, client, ""
 }
 
-// takeSpare returns the spare session for store if one is ready and
-// alive, and starts preparing the next one.
-func (w *Worker) takeSpare(store string) *spare {
+// startSpare starts preparing the next spare session for store, unless
+// one is being prepared.
+func (w *Worker) startSpare(store string) {
 	w.spares.mu.Lock()
-	sp := w.spares.ready[store]
-	delete(w.spares.ready, store)
-	start := !w.spares.busy[store] && w.ctx.Err() == nil
+	start := !w.spares.busy[store] && w.spares.ready[store] == nil && w.ctx.Err() == nil
 	if start {
 		w.spares.busy[store] = true
 	}
@@ -68,6 +73,15 @@ func (w *Worker) takeSpare(store string) *spare {
 	if start {
 		go w.prepareSpare(store)
 	}
+}
+
+// takeSpare returns the spare session for store if one is ready and
+// alive.
+func (w *Worker) takeSpare(store string) *spare {
+	w.spares.mu.Lock()
+	sp := w.spares.ready[store]
+	delete(w.spares.ready, store)
+	w.spares.mu.Unlock()
 	if sp == nil {
 		return nil
 	}

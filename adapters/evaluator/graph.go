@@ -12,9 +12,9 @@ import (
 // Graph implements evaluation.BuildGraph by reading .drv files and asking
 // a store which outputs are valid.
 type Graph struct {
-	// Reader reads (and caches) derivations; nil means a Reader of the
-	// real file system.
-	Reader *drv.Reader
+	// Root is prepended to store paths to find the .drv files (as
+	// drv.Reader's Root); empty means the real file system.
+	Root string
 	// Store answers validity queries (the destination store).
 	Store *drv.Store
 	// ValidityWorkers is how many validity queries run at once when one
@@ -39,10 +39,10 @@ var _ evaluation.BuildGraph = (*Graph)(nil)
 
 // Plan implements evaluation.BuildGraph.
 func (g *Graph) Plan(ctx context.Context, roots []string) ([]evaluation.Step, error) {
-	r := g.Reader
-	if r == nil {
-		r = drv.NewReader("")
-	}
+	// A Reader of its own: its cache of parsed derivations serves this
+	// walk, where closures share inputs, and goes with it. One Reader for
+	// the life of the evaluator would keep every derivation it ever read.
+	r := drv.NewReader(g.Root)
 	st := g.Store
 	if st == nil {
 		st = &drv.Store{}

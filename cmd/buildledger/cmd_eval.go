@@ -50,7 +50,7 @@ func (s *system) newEvalService(f evalFlags) (*evaluation.Service, error) {
 	ports := evaluation.Ports{
 		Inputs:  &evaluator.Inputs{Fetcher: &inputs.Fetcher{CacheDir: cache}, Builds: db},
 		Nix:     &evaluator.Nix{Timeout: f.timeout, MaxMemoryMB: f.maxMemoryMB, Workers: f.workers},
-		Graph:   &evaluator.Graph{Reader: drv.NewReader(""), Store: &drv.Store{}},
+		Graph:   &evaluator.Graph{Store: &drv.Store{}},
 		Status:  db,
 		Outputs: &evaluator.Outputs{},
 	}

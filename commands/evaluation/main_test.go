@@ -85,7 +85,7 @@ func newEnv(t testing.TB, o envOptions) *env {
 	ports := evaluation.Ports{
 		Inputs: &evaluator.Inputs{Fetcher: &inputs.Fetcher{CacheDir: filepath.Join(t.TempDir(), "git")}, Builds: db},
 		Nix:    &evaluator.Nix{Timeout: o.evalTimeout, Backend: eval.BackendInstantiate},
-		Graph:  &evaluator.Graph{Reader: drv.NewReader(""), Store: &drv.Store{}},
+		Graph:  &evaluator.Graph{Store: &drv.Store{}},
 		Status: db,
 	}
 	e := &env{t: t, ctx: ctx, pool: pool, store: store, codec: codec, rt: rt, alloc: alloc, ports: ports,

@@ -159,7 +159,7 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 	ports := evaluation.Ports{
 		Inputs: &evaluator.Inputs{Fetcher: &inputs.Fetcher{CacheDir: filepath.Join(home, "git")}, Builds: db},
 		Nix:    &evaluator.Nix{Timeout: 2 * time.Minute, Workers: 2, GCRootsDir: filepath.Join(home, "gcroots")},
-		Graph:  &evaluator.Graph{Reader: drv.NewReader(""), Store: &drv.Store{}},
+		Graph:  &evaluator.Graph{Store: &drv.Store{}},
 		Status: db,
 	}
 	runner, err := projections.NewRunner(store, codec, postgres.NewReadModelDB(pool), readModels(),

@@ -35,7 +35,8 @@ func benchJobs() int {
 // runs them only once the evaluation has returned.
 func BenchmarkEvaluate10k(b *testing.B) {
 	n := benchJobs()
-	e := newEnv(b, envOptions{maxAppendBytes: evaluation.DefaultMaxAppendBytes})
+	w, _ := strconv.Atoi(os.Getenv("BENCH_EVAL_WORKERS"))
+	e := newEnv(b, envOptions{maxAppendBytes: evaluation.DefaultMaxAppendBytes, evalWorkers: w})
 	runner, err := projections.NewRunner(e.store, e.codec, postgres.NewReadModelDB(e.pool),
 		[]projections.Projection{hydra.Projection{}, ledger.Projection{}}, projections.RunnerOptions{})
 	require.NoError(b, err)

@@ -52,6 +52,7 @@ type env struct {
 }
 
 type envOptions struct {
+	evalWorkers    int
 	evalTimeout    time.Duration
 	maxAppendBytes int
 }
@@ -84,7 +85,7 @@ func newEnv(t testing.TB, o envOptions) *env {
 	db := &evaluator.DB{Pool: pool}
 	ports := evaluation.Ports{
 		Inputs: &evaluator.Inputs{Fetcher: &inputs.Fetcher{CacheDir: filepath.Join(t.TempDir(), "git")}, Builds: db},
-		Nix:    &evaluator.Nix{Timeout: o.evalTimeout, Backend: eval.BackendInstantiate},
+		Nix:    &evaluator.Nix{Timeout: o.evalTimeout, Backend: eval.BackendInstantiate, Workers: o.evalWorkers},
 		Graph:  &evaluator.Graph{Store: &drv.Store{}},
 		Status: db,
 	}

@@ -109,11 +109,13 @@ func (w *Worker) execute(ctx context.Context, c commands.BuildStep) (res Result)
 		return failure(&res, status.Aborted, "inputs of %s: %v", c.DrvPath, err)
 	}
 
-	l, client, msg := w.connect(ctx, c, log)
-	if l == nil {
+	sess, msg := w.connect(ctx, c, log)
+	if sess == nil {
 		return failure(&res, status.Aborted, "%s", msg)
 	}
-	defer l.abort()
+	// From here on every return ends the session: a failed call aborts
+	// it (sessionError), the others release it.
+	l, client := sess.link, sess.client
 
 	var overhead time.Duration
 	t0 := time.Now()
@@ -143,7 +145,7 @@ func (w *Worker) execute(ctx context.Context, c commands.BuildStep) (res Result)
 		if status.Code(out.Status).IsCacheable() {
 			res.Finished.Outputs = outputsOf(d, br)
 		}
-		_ = l.finish()
+		w.release(ctx, c, sess)
 		return res
 	}
 
@@ -154,7 +156,7 @@ func (w *Worker) execute(ctx context.Context, c commands.BuildStep) (res Result)
 	infos, err := w.copyOutputs(ctx, client, outputs, lim.maxOutput, sameStore)
 	var tooBig *outputTooLargeError
 	if errors.As(err, &tooBig) {
-		_ = l.finish()
+		w.release(ctx, c, sess)
 		res.Finished.Outputs = nil
 		return failure(&res, status.NarSizeLimitExceeded, "%v", err)
 	}
@@ -164,15 +166,14 @@ func (w *Worker) execute(ctx context.Context, c commands.BuildStep) (res Result)
 	overhead += time.Since(t1)
 	res.Finished.Overhead = overhead.Milliseconds()
 
-	// The session ends (and its log with it) while the outputs are
+	// The session is released (and its log ends) while the outputs are
 	// uploaded and scanned.
-	ended := make(chan error, 1)
-	go func() { ended <- l.finish() }()
-	defer func() {
-		if err := <-ended; err != nil {
-			w.log.Warn("serve session ended with an error after the build", "machine", c.Machine, "err", err)
-		}
+	released := make(chan struct{})
+	go func() {
+		defer close(released)
+		w.release(ctx, c, sess)
 	}()
+	defer func() { <-released }()
 
 	if w.cfg.Cache != nil {
 		uploads, err := w.upload(ctx, c, outputs, infos)

@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"buildledger/adapters/logstore"
@@ -82,8 +83,11 @@ func (w *Worker) execute(ctx context.Context, c commands.BuildStep) (res Result)
 		return failure(&res, status.Aborted, "create build log: %v", err)
 	}
 	log := &stepLog{w: lw, tail: newTailBuffer(4 << 10)}
+	// The log is closed once complete: early, while the outputs are
+	// uploaded, after a successful build; here after anything else.
+	closeLog := sync.OnceValues(lw.Close)
 	defer func() {
-		info, err := lw.Close()
+		info, err := closeLog()
 		if err != nil {
 			w.log.Error("build log", "drv", c.DrvPath, "err", err)
 		}
@@ -166,12 +170,13 @@ func (w *Worker) execute(ctx context.Context, c commands.BuildStep) (res Result)
 	overhead += time.Since(t1)
 	res.Finished.Overhead = overhead.Milliseconds()
 
-	// The session is released (and its log ends) while the outputs are
-	// uploaded and scanned.
+	// The session is released and the log, now complete, closed while
+	// the outputs are uploaded and scanned.
 	released := make(chan struct{})
 	go func() {
 		defer close(released)
 		w.release(ctx, c, sess)
+		_, _ = closeLog()
 	}()
 	defer func() { <-released }()
 

@@ -3,7 +3,9 @@ package builder_test
 import (
 	"context"
 	"encoding/json"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -321,4 +323,49 @@ func TestConcurrentStepsOnOneMachine(t *testing.T) {
 		require.NoError(t, o.err)
 		require.NotEqual(t, int(status.Aborted), o.res.Finished.Status, "step %s aborted: %s", o.res.Finished.DrvPath, o.res.Finished.ErrorMsg)
 	}
+}
+
+// TestLocalSessionsAreReused builds steps one after the other on a
+// localhost machine: they share nix-store processes (the first session
+// and the spare started after its handshake), each log holds its own
+// step's output and nothing of the others', a failed build leaves its
+// session usable, and a dependency built by one step is an input of the
+// next.
+func TestLocalSessionsAreReused(t *testing.T) {
+	t.Parallel()
+	nixStore, err := exec.LookPath("nix-store")
+	require.NoError(t, err)
+	dir := t.TempDir()
+	starts := filepath.Join(dir, "serve-starts")
+	wrapper := filepath.Join(dir, "nix-store")
+	script := "#!/bin/sh\ncase \" $* \" in *\" --serve \"*) echo started >> '" + starts + "';; esac\nexec '" + nixStore + "' \"$@\"\n"
+	require.NoError(t, os.WriteFile(wrapper, []byte(script), 0o755))
+	e := newEnv(t, envOptions{localNixStore: wrapper})
+	m := localhost(t)
+	d := e.drvs("fail", "dep", "top", "multi")
+
+	steps := []struct {
+		job    string
+		status status.Code
+		log    string
+	}{
+		{"fail", status.Failed, "about to fail"},
+		{"dep", status.Success, "building dep"},
+		{"top", status.Success, "building top"},
+		{"multi", status.Success, ""},
+	}
+	for _, s := range steps {
+		res := e.build(d[s.job], localMachine, m, nil)
+		require.Equal(t, s.status, status.Code(res.Finished.Status), "%s: %s", s.job, res.Finished.ErrorMsg)
+		log := e.readLog(res.LogStore.Location)
+		require.Contains(t, log, s.log)
+		for _, other := range steps {
+			if other.job != s.job && other.log != "" {
+				require.NotContains(t, log, other.log, "the log of %s holds only its own build", s.job)
+			}
+		}
+	}
+	b, err := os.ReadFile(starts)
+	require.NoError(t, err)
+	require.LessOrEqual(t, strings.Count(string(b), "started"), 2, "one session and one spare serve %d steps", len(steps))
 }

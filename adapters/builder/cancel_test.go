@@ -51,7 +51,7 @@ func builderPids(t testing.TB, env string) []int {
 // built), records only the attempt's log and reports ErrSuperseded.
 // Both in a chroot store (built in a sandbox) and in the machine's own
 // store (built without one, where the builder outlives a SIGKILLed
-// nix-store).
+// nix-store). The next step on the machine builds in a new session.
 func TestSupersededStepIsKilled(t *testing.T) {
 	tests := []struct {
 		name  string
@@ -74,7 +74,7 @@ func testSuperseded(t *testing.T, store string) {
 	if e.local == "" {
 		m.Store = ""
 	}
-	d := e.drvs("slow")
+	d := e.drvs("slow", "dep")
 	parsed, err := drv.NewReader(e.local).Read(d["slow"])
 	require.NoError(t, err)
 	out := parsed.Outputs["out"]
@@ -113,4 +113,12 @@ func testSuperseded(t *testing.T, store string) {
 	require.NoError(t, json.Unmarshal(data[3], &fin))
 	require.Equal(t, int(status.Cancelled), fin.Status, "the scheduler's status stands")
 	require.Contains(t, e.readLog(o.res.LogStore.Location), "sleeping", "the log up to the kill is kept")
+
+	// The killed session is not reused: the next step on the machine
+	// builds, with a log of its own.
+	res := e.build(d["dep"], localMachine, m, nil)
+	require.Equal(t, int(status.Success), res.Finished.Status, res.Finished.ErrorMsg)
+	log := e.readLog(res.LogStore.Location)
+	require.Contains(t, log, "building dep")
+	require.NotContains(t, log, "sleeping")
 }

@@ -91,7 +91,7 @@ type Worker struct {
 	ssh     *sshPool
 	metrics *metrics
 	log     *slog.Logger
-	spares  spares
+	pool    sessionPool
 
 	ctx     context.Context
 	cancel  context.CancelFunc
@@ -148,7 +148,7 @@ func New(cfg Config) (*Worker, error) {
 		log:     cfg.Logger,
 		ctx:     ctx,
 		cancel:  cancel,
-		spares:  spares{ready: map[string]*spare{}, busy: map[string]bool{}},
+		pool:    sessionPool{idle: map[string][]*session{}, preparing: map[string]bool{}},
 	}
 	if w.root == "" {
 		w.root = "/"
@@ -161,7 +161,7 @@ func New(cfg Config) (*Worker, error) {
 func (w *Worker) Close() error {
 	w.cancel()
 	w.running.Wait()
-	w.closeSpares()
+	w.closeSessions()
 	w.ssh.close()
 	return nil
 }

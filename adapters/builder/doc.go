@@ -2,7 +2,8 @@
 // commands the scheduler sends. For each step it records StepStarted on
 // the step's stream (refused for a duplicate delivery, which then builds
 // nothing), connects to the machine (ssh:// through adapters/ssh, or a
-// local `nix-store --serve --write` child for "localhost"), copies the
+// local `nix-store --serve --write` child for "localhost", reused from
+// step to step), copies the
 // input closure the machine lacks, builds the derivation with the step's
 // timeout, max-silent time and log limit while its log streams into the log
 // store, copies the outputs back into the local store, uploads them to the
@@ -25,9 +26,15 @@
 // ssh:// machines the session is closed; the remote nix-store notices when
 // it next writes.
 //
-// Build logs arrive on the serve command's stderr. adapters/ssh keeps only
-// the tail of a remote command's stderr, so on ssh:// machines the serve
-// command redirects its stderr into a named pipe that a second session on
-// the same connection reads (see sshLink); a log is complete when that
-// stream ends, after the serve command exited.
+// Build logs arrive on the serve command's stderr. A local serve command
+// serves one step after another (see sessionPool): nix-store writes a
+// build's log before its result, so once the step's last call returned,
+// its log is complete when the stderr pipe has been drained (see
+// logPipe); the session then goes back to the pool unless a call failed,
+// the step was cancelled or the log stopped mid-line. adapters/ssh keeps
+// only the tail of a remote command's stderr, so on ssh:// machines the
+// serve command redirects its stderr into a named pipe that a second
+// session on the same connection reads (see openSSH). That stream is not
+// ordered with the protocol's, so an ssh:// session serves one step: its
+// log is complete when the stream ends, after the serve command exited.
 package builder

@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"buildledger/adapters/logstore"
@@ -82,8 +83,11 @@ func (w *Worker) execute(ctx context.Context, c commands.BuildStep) (res Result)
 		return failure(&res, status.Aborted, "create build log: %v", err)
 	}
 	log := &stepLog{w: lw, tail: newTailBuffer(4 << 10)}
+	// The log is closed once complete: early, while the outputs are
+	// uploaded, after a successful build; here after anything else.
+	closeLog := sync.OnceValues(lw.Close)
 	defer func() {
-		info, err := lw.Close()
+		info, err := closeLog()
 		if err != nil {
 			w.log.Error("build log", "drv", c.DrvPath, "err", err)
 		}
@@ -109,11 +113,13 @@ func (w *Worker) execute(ctx context.Context, c commands.BuildStep) (res Result)
 		return failure(&res, status.Aborted, "inputs of %s: %v", c.DrvPath, err)
 	}
 
-	l, client, msg := w.connect(ctx, c, log)
-	if l == nil {
+	sess, msg := w.connect(ctx, c, log)
+	if sess == nil {
 		return failure(&res, status.Aborted, "%s", msg)
 	}
-	defer l.abort()
+	// From here on every return ends the session: a failed call aborts
+	// it (sessionError), the others release it.
+	l, client := sess.link, sess.client
 
 	var overhead time.Duration
 	t0 := time.Now()
@@ -143,7 +149,7 @@ func (w *Worker) execute(ctx context.Context, c commands.BuildStep) (res Result)
 		if status.Code(out.Status).IsCacheable() {
 			res.Finished.Outputs = outputsOf(d, br)
 		}
-		_ = l.finish()
+		w.release(ctx, c, sess)
 		return res
 	}
 
@@ -154,7 +160,7 @@ func (w *Worker) execute(ctx context.Context, c commands.BuildStep) (res Result)
 	infos, err := w.copyOutputs(ctx, client, outputs, lim.maxOutput, sameStore)
 	var tooBig *outputTooLargeError
 	if errors.As(err, &tooBig) {
-		_ = l.finish()
+		w.release(ctx, c, sess)
 		res.Finished.Outputs = nil
 		return failure(&res, status.NarSizeLimitExceeded, "%v", err)
 	}
@@ -164,15 +170,15 @@ func (w *Worker) execute(ctx context.Context, c commands.BuildStep) (res Result)
 	overhead += time.Since(t1)
 	res.Finished.Overhead = overhead.Milliseconds()
 
-	// The session ends (and its log with it) while the outputs are
-	// uploaded and scanned.
-	ended := make(chan error, 1)
-	go func() { ended <- l.finish() }()
-	defer func() {
-		if err := <-ended; err != nil {
-			w.log.Warn("serve session ended with an error after the build", "machine", c.Machine, "err", err)
-		}
+	// The session is released and the log, now complete, closed while
+	// the outputs are uploaded and scanned.
+	released := make(chan struct{})
+	go func() {
+		defer close(released)
+		w.release(ctx, c, sess)
+		_, _ = closeLog()
 	}()
+	defer func() { <-released }()
 
 	if w.cfg.Cache != nil {
 		uploads, err := w.upload(ctx, c, outputs, infos)

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"os/exec"
 	"strings"
 	"sync"
@@ -35,7 +36,11 @@ type link struct {
 	logDone    <-chan struct{}
 	// exited is closed when the command has exited (local links only;
 	// nil otherwise).
-	exited    <-chan struct{}
+	exited <-chan struct{}
+	// logs carries the stderr of a local command, which can be moved
+	// from one step's log to the next; nil for ssh:// links, whose log
+	// is complete only when the session ends.
+	logs      *logPipe
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -116,7 +121,9 @@ var ErrUnsupportedURI = errors.New("unsupported machine URI")
 func (w *Worker) open(ctx context.Context, name string, cfg events.MachineConfig, logw io.Writer) (*link, error) {
 	switch {
 	case cfg.URI == machine.Localhost:
-		return openLocal(ctx, w.cfg.LocalNixStore, serveArgs(cfg.Store, w.cfg.NixStoreArgs), logw)
+		// The session may serve later steps (see sessionPool): its
+		// command ends with the worker, or when a call's context ends.
+		return openLocal(w.ctx, w.cfg.LocalNixStore, serveArgs(cfg.Store, w.cfg.NixStoreArgs), logw)
 	case strings.HasPrefix(cfg.URI, "ssh://"):
 		return w.openSSH(ctx, name, cfg, logw)
 	default:
@@ -129,9 +136,10 @@ func (w *Worker) open(ctx context.Context, name string, cfg events.MachineConfig
 const termGrace = 5 * time.Second
 
 // openLocal starts the serve command as a child process in its own
-// process group; its stderr is copied to logw. Killing it (or cancelling
-// ctx) sends SIGTERM first: nix-store then kills the builder, which runs
-// in a session of its own that a SIGKILL of nix-store would leave behind.
+// process group; its stderr is copied to logw (nil: discarded until a step
+// attaches its log, see logPipe). Killing it (or cancelling ctx) sends
+// SIGTERM first: nix-store then kills the builder, which runs in a session
+// of its own that a SIGKILL of nix-store would leave behind.
 func openLocal(ctx context.Context, bin string, args []string, logw io.Writer) (*link, error) {
 	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -155,18 +163,30 @@ func openLocal(ctx context.Context, bin string, args []string, logw io.Writer) (
 		return nil
 	}
 	cmd.WaitDelay = logDrainTimeout + termGrace
-	cmd.Stderr = logw
+	stderrR, stderrW, err := os.Pipe()
+	if err != nil {
+		return nil, fmt.Errorf("start %s: stderr pipe: %w", bin, err)
+	}
+	cmd.Stderr = stderrW
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
+		stderrR.Close()
+		stderrW.Close()
 		return nil, fmt.Errorf("start %s: %w", bin, err)
 	}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
+		stderrR.Close()
+		stderrW.Close()
 		return nil, fmt.Errorf("start %s: %w", bin, err)
 	}
-	if err := cmd.Start(); err != nil {
+	err = cmd.Start()
+	stderrW.Close()
+	if err != nil {
+		stderrR.Close()
 		return nil, fmt.Errorf("start %s on localhost: %w", bin, err)
 	}
+	logs := newLogPipe(stderrR, logw)
 	var waitErr error
 	go func() {
 		waitErr = cmd.Wait()
@@ -183,10 +203,10 @@ func openLocal(ctx context.Context, bin string, args []string, logw io.Writer) (
 			}
 			return waitErr
 		},
-		kill: kill,
-		// exec.Cmd.Wait returns after the stderr copier is done.
-		logDone: done,
+		kill:    kill,
+		logDone: logs.done,
 		exited:  done,
+		logs:    logs,
 	}, nil
 }
 

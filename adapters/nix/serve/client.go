@@ -5,8 +5,10 @@
 //
 // The protocol runs on the transport's stdin/stdout. The server's stderr is
 // not part of it: Nix writes build logs and error messages there, so the
-// caller must capture the transport's stderr as the log stream (see
-// LogSwitch). When the server hits an error it prints it on stderr and
+// caller must capture the transport's stderr as the log stream. Stderr and
+// stdout are separate streams: the last bytes of a build's log may arrive
+// after its BuildResult, and are all there once stderr has been drained.
+// When the server hits an error it prints it on stderr and
 // exits, which the client sees as io.ErrUnexpectedEOF.
 package serve
 

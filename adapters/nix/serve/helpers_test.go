@@ -29,7 +29,6 @@ type server struct {
 	io.WriteCloser
 	cmd    *exec.Cmd
 	stderr *syncBuffer
-	logs   *LogSwitch
 }
 
 // Close ends the session and waits for the process (and its stderr copier).
@@ -57,7 +56,7 @@ func (b *syncBuffer) String() string {
 }
 
 // startServer runs nix-store --serve --write on storeURI ("" = /nix/store).
-// Its stderr goes through a LogSwitch whose fallback is s.stderr.
+// Its stderr, the build logs, goes to s.stderr.
 func startServer(t *testing.T, storeURI string) *server {
 	t.Helper()
 	var args []string
@@ -68,8 +67,7 @@ func startServer(t *testing.T, storeURI string) *server {
 	args = append(args, "--serve", "--write")
 	cmd := exec.Command("nix-store", args...)
 	s := &server{cmd: cmd, stderr: &syncBuffer{}}
-	s.logs = NewLogSwitch(s.stderr)
-	cmd.Stderr = s.logs
+	cmd.Stderr = s.stderr
 	var err error
 	s.WriteCloser, err = cmd.StdinPipe()
 	require.NoError(t, err)

@@ -100,8 +100,6 @@ func TestBuildRemoteFlow(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, bd.InputSrcs, valid)
 
-	var log bytes.Buffer
-	s.logs.Set(&log)
 	res, err := c.BuildDerivation(ctx, top, bd, BuildOptions{MaxSilentTime: time.Minute, BuildTimeout: time.Minute, MaxLogSize: 1 << 20})
 	require.NoError(t, err, s.stderr.String())
 	require.Equal(t, Built, res.Status, res.ErrorMsg)
@@ -141,8 +139,8 @@ func TestBuildRemoteFlow(t *testing.T) {
 	require.Equal(t, infos[0].NarSize, got[1].NarSize)
 
 	require.NoError(t, s.Close())
-	require.Contains(t, log.String(), "top-log-line")
-	require.Contains(t, log.String(), "top-stdout")
+	require.Contains(t, s.stderr.String(), "top-log-line")
+	require.Contains(t, s.stderr.String(), "top-stdout")
 
 	third := chrootStore(chrootURI(t))
 	imported, err := third.Import(ctx, &stream)
@@ -214,9 +212,6 @@ func TestBuildFailures(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			p := instantiate(t, `derivation { name = "fail"; system = builtins.currentSystem; builder = "/bin/sh"; PATH = "/usr/bin:/bin"; args = ["-c" "`+tt.script+`"]; n = "`+nonce()+`"; }`)
 			_, bd := basic(t, p)
-			var log syncBuffer
-			s.logs.Set(&log)
-			defer s.logs.Set(nil)
 			start := time.Now()
 			res, err := c.BuildDerivation(context.Background(), p, bd, tt.opts)
 			require.NoError(t, err)
@@ -226,7 +221,7 @@ func TestBuildFailures(t *testing.T) {
 			require.False(t, res.Success())
 			require.Contains(t, res.ErrorMsg, tt.errPart)
 			if tt.logPart != "" {
-				require.Eventually(t, func() bool { return strings.Contains(log.String(), tt.logPart) }, 5*time.Second, 10*time.Millisecond)
+				require.Eventually(t, func() bool { return strings.Contains(s.stderr.String(), tt.logPart) }, 5*time.Second, 10*time.Millisecond)
 			}
 		})
 	}

@@ -3,7 +3,6 @@ package serve
 import (
 	"bytes"
 	"context"
-	"errors"
 	"io"
 	"net"
 	"strings"
@@ -214,25 +213,6 @@ func TestStepOutcome(t *testing.T) {
 	}
 	require.Equal(t, "BuildStatus(99)", BuildStatus(99).String())
 }
-
-func TestLogSwitch(t *testing.T) {
-	var fallback, a bytes.Buffer
-	l := NewLogSwitch(&fallback)
-	l.Write([]byte("before "))
-	l.Set(&a)
-	l.Write([]byte("build-a"))
-	require.Equal(t, int64(7), l.Set(failingWriter{}))
-	n, err := l.Write([]byte("lost"))
-	require.NoError(t, err)
-	require.Equal(t, 4, n)
-	l.Write([]byte("after")) // failing destination was dropped → fallback
-	require.Equal(t, "before after", fallback.String())
-	require.Equal(t, "build-a", a.String())
-}
-
-type failingWriter struct{}
-
-func (failingWriter) Write([]byte) (int, error) { return 0, errors.New("disk full") }
 
 // fakePeer is a stand-in for a server that answers the handshake wrongly; a
 // real nix-store cannot be made to do that.

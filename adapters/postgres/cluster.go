@@ -107,6 +107,22 @@ func StartCluster(ctx context.Context, opts ClusterOptions) (*Cluster, error) {
 		"-c", "port=" + strconv.Itoa(c.Port),
 		"-c", "unix_socket_directories=" + c.SocketDir,
 		"-c", "max_connections=200",
+		// Settings for one embedded server on a small box (a few cores, a
+		// few GB of memory), sized for a replay's bulk writes: the
+		// defaults suit a server sharing a big machine with much else.
+		// Twice the default cache: a replay's working set (Builds and its
+		// keys, the log batch being read) overflowed 128MB.
+		"-c", "shared_buffers=256MB",
+		// Checkpoints every 4GB of WAL rather than 1GB: a replay writes
+		// several GB, and each checkpoint flushes the whole cache and
+		// (on a durable cluster) makes every page's next change log the
+		// full page again. Disk use for WAL stays below this.
+		"-c", "max_wal_size=4GB",
+		// No replica or WAL archive reads this embedded cluster's WAL, so
+		// it logs only what crash recovery needs: an index built by CREATE
+		// INDEX, or a table filled in the transaction that created it, is
+		// written to disk at commit instead of into the WAL.
+		"-c", "wal_level=minimal", "-c", "max_wal_senders=0",
 	}
 	if !opts.Durable {
 		settings = append(settings, "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off")

@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
+	"golang.org/x/sync/errgroup"
 
 	"buildledger/projections"
 )
@@ -68,21 +70,49 @@ func (s *Schemas) DropIndexes(ctx context.Context, schema string, names []string
 	return defs, nil
 }
 
-// CreateIndexes implements projections.IndexBuilder, in one transaction.
+// CreateIndexes implements projections.IndexBuilder. The indexes of one
+// table are built in one transaction, and two tables' at once on two
+// connections: a build is mostly one process sorting, and a replay builds
+// its deferred indexes when nothing else is left to do.
 func (s *Schemas) CreateIndexes(ctx context.Context, defs []string) error {
-	err := Transact(ctx, s.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `set local maintenance_work_mem = '256MB'`); err != nil {
-			return err
+	byTable := map[string][]string{}
+	var tables []string
+	for _, d := range defs {
+		t := indexedTable(d)
+		if _, ok := byTable[t]; !ok {
+			tables = append(tables, t)
 		}
-		for _, d := range defs {
-			if _, err := tx.Exec(ctx, d); err != nil {
-				return fmt.Errorf("%s: %w", d, err)
-			}
-		}
-		return nil
-	})
-	if err != nil {
+		byTable[t] = append(byTable[t], d)
+	}
+	// The tables with most indexes first, so that none of them starts last.
+	slices.SortStableFunc(tables, func(a, b string) int { return len(byTable[b]) - len(byTable[a]) })
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(2)
+	for _, t := range tables {
+		g.Go(func() error {
+			return Transact(gctx, s.pool, func(tx pgx.Tx) error {
+				if _, err := tx.Exec(gctx, `set local maintenance_work_mem = '256MB'`); err != nil {
+					return err
+				}
+				for _, d := range byTable[t] {
+					if _, err := tx.Exec(gctx, d); err != nil {
+						return fmt.Errorf("%s: %w", d, err)
+					}
+				}
+				return nil
+			})
+		})
+	}
+	if err := g.Wait(); err != nil {
 		return fmt.Errorf("create indexes: %w", err)
 	}
 	return nil
+}
+
+// indexedTable returns the table of a CREATE INDEX statement as
+// pg_get_indexdef writes it ("CREATE INDEX name ON schema.table USING …").
+func indexedTable(def string) string {
+	_, rest, _ := strings.Cut(def, " ON ")
+	t, _, _ := strings.Cut(strings.TrimPrefix(rest, "ONLY "), " ")
+	return t
 }

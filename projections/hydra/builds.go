@@ -14,6 +14,7 @@ var buildColumns = []string{"id", "finished", "timestamp", "jobset_id", "job", "
 // place.
 const (
 	colFinished = 1
+	colJobset   = 3
 	colCurrent  = 15
 	colStart    = 19
 	colStop     = 20

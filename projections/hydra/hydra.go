@@ -41,6 +41,11 @@ func (Projection) DeferrableIndexes() []string {
 func (Projection) Apply(ctx context.Context, tx projections.Tx, batch []projections.Event) error {
 	w := newWriter(ctx, tx)
 	w.ahead = finishedInBatch(batch)
+	evals, err := evalsInBatch(ctx, tx, batch)
+	if err != nil {
+		return err
+	}
+	w.evals = evals
 	for _, ev := range batch {
 		if ev.Payload == nil {
 			continue

@@ -27,6 +27,8 @@ type writer struct {
 	// ahead holds the BuildFinished events written with their build's
 	// BuildQueued row (finishedInBatch).
 	ahead map[int64]*events.BuildFinished
+	// evals is the look-ahead over the batch's evaluations.
+	evals *batchEvals
 }
 
 type stepKey struct {

@@ -1,0 +1,107 @@
+package hydra_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"buildledger/adapters/postgres"
+	"buildledger/adapters/postgres/pgtest"
+	"buildledger/events"
+	"buildledger/projections"
+	"buildledger/projections/hydra"
+)
+
+// TestEvaluationsAcrossBatches replays evaluations of one jobset in
+// batches of every size from one event to all of them: an evaluation
+// superseded by the next one in the same batch, one whose members and
+// pieces are in an earlier batch than its finish, one that fails after
+// staging a member, one with a member whose build does not exist. The
+// evaluations that start and finish in one batch take the direct path
+// (members copied, isCurrent written ahead), the others the staging
+// tables: the rows must be the same, and as expected.
+func TestEvaluationsAcrossBatches(t *testing.T) {
+	ctx := context.Background()
+	sd := seed(t, 0)
+	jobset := sd.hist.jobsetID
+	queued := func(eval, id int64) events.Payload {
+		return events.BuildQueued{BuildID: id, EvalID: eval, JobsetID: jobset, Project: "p", Jobset: "j", Job: fmt.Sprintf("job%d", id),
+			DrvPath: drv(int(id)), System: "x86_64-linux", Outputs: []events.Output{{Name: "out", Path: out(int(id))}}}
+	}
+	member := func(eval, id int64) events.JobEvaluated {
+		return events.JobEvaluated{EvalID: eval, Job: fmt.Sprintf("job%d", id), BuildID: id, IsNew: id%2 == 0}
+	}
+	finished := func(eval int64) events.Payload {
+		return events.EvaluationFinished{EvalID: eval, Project: "p", Jobset: "j", JobsetID: jobset, Hash: fmt.Sprint(eval), Timestamp: 100 + eval}
+	}
+	aggregate := member(4, 6)
+	aggregate.ConstituentBuilds = []int64{4}
+	history := []events.Payload{
+		events.EvaluationStarted{EvalID: 1, Project: "p", Jobset: "j", JobsetID: jobset, StartTime: 1},
+		queued(1, 1), queued(1, 2), queued(1, 3),
+		member(1, 1), member(1, 2), member(1, 3),
+		finished(1),
+		// Eval 2 supersedes eval 1 in the same batch when batches are large.
+		queued(2, 4), member(2, 2), member(2, 4),
+		finished(2),
+		// Eval 3 fails: nothing of it is published.
+		queued(3, 5), member(3, 5),
+		events.EvaluationFailed{EvalID: 3, Project: "p", Jobset: "j", Phase: "eval", Error: "boom", Timestamp: 103},
+		// Eval 4 has every kind of piece, and a member that was never queued.
+		queued(4, 6), aggregate, member(4, 999), member(4, 4),
+		events.InputFetched{EvalID: 4, Name: "src", Type: "path", Value: "/tmp", DependencyBuild: 2},
+		events.JobEvaluationFailed{EvalID: 4, Job: "broken", Error: "syntax error"},
+		events.StepStarted{DrvPath: drv(1), BuildID: 1, StepNr: 1, Machine: "m1", StartTime: 10},
+		events.BuildFinished{BuildID: 1, Status: 0, StartTime: 10, StopTime: 20},
+		finished(4),
+		// Eval 5 makes build 1 current again, and a new build 7.
+		queued(5, 7), member(5, 1), member(5, 6), member(5, 7),
+		finished(5),
+	}
+	md := events.Metadata{Actor: "component:test"}
+	now := time.Now()
+	for _, p := range history {
+		ev, err := sd.codec.Encode(p, md, now)
+		require.NoError(t, err)
+		_, err = sd.store.Append(ctx, "evals", events.Any, ev)
+		require.NoError(t, err)
+	}
+	head, err := sd.store.Head(ctx)
+	require.NoError(t, err)
+	schemas := postgres.NewSchemas(sd.pool)
+	var first map[string][]string
+	for _, batch := range []int{1, 2, 3, 5, 8, 13, 1000} {
+		target := fmt.Sprintf("evals_%d", batch)
+		_, err := projections.Replay(ctx, sd.store, sd.codec, schemas, []projections.Projection{hydra.Projection{}},
+			projections.ReplayOptions{Target: target, Until: head, BatchSize: batch})
+		require.NoError(t, err)
+
+		var current, members, evals, constituents, inputs, staged, evalErr string
+		require.NoError(t, sd.pool.QueryRow(ctx, fmt.Sprintf(`select
+				(select string_agg(id::text, ' ' order by id) from %[1]s.Builds where isCurrent = 1),
+				(select string_agg(eval || ':' || build || ':' || isNew, ' ' order by eval, build) from %[1]s.JobsetEvalMembers),
+				(select string_agg(id::text, ' ' order by id) from %[1]s.JobsetEvals),
+				(select string_agg(aggregate || ':' || constituent, ' ') from %[1]s.AggregateConstituents),
+				(select string_agg(eval || ':' || name || ':' || dependency, ' ') from %[1]s.JobsetEvalInputs),
+				(select count(*)::text from %[1]s.eval_staging_members) || (select count(*) from %[1]s.eval_staging_inputs)
+					|| (select count(*) from %[1]s.eval_staging_constituents) || (select count(*) from %[1]s.eval_staging_errors),
+				(select errorMsg from %[1]s.EvaluationErrors where id = 4)`, target)).
+			Scan(&current, &members, &evals, &constituents, &inputs, &staged, &evalErr))
+		require.Equal(t, "1 6 7", current, "batch %d", batch)
+		require.Equal(t, "1:1:0 1:2:1 1:3:0 2:2:1 2:4:1 4:4:1 4:6:1 5:1:0 5:6:1 5:7:0", members, "batch %d", batch)
+		require.Equal(t, "1 2 4 5", evals, "batch %d", batch)
+		require.Equal(t, "6:4", constituents, "batch %d", batch)
+		require.Equal(t, "4:src:2", inputs, "batch %d", batch)
+		require.Equal(t, "0000", staged, "batch %d", batch)
+		require.Equal(t, "broken: syntax error", evalErr, "batch %d", batch)
+
+		dump := pgtest.Dump(t, sd.pool, target)
+		if first == nil {
+			first = dump
+		}
+		require.Equal(t, first, dump, "batch %d", batch)
+	}
+}

@@ -146,29 +146,45 @@ const (
 // for appendEach's one-by-one path: those too large for one append, and
 // those of a group the store refused (a conflict shows there which stream
 // it was; the events keep their ids, so a group that did land is a no-op).
+// The next group is encoded while the store appends the previous one.
 func (s *Service) appendMulti(ctx context.Context, multi events.MultiAppender, md events.Metadata, batches []streamBatch) ([]streamBatch, error) {
-	var rest []streamBatch
-	var group []events.StreamAppend
-	var groupBatches []streamBatch
-	size := 0
-	send := func() error {
-		if len(group) == 0 {
-			return nil
-		}
-		if _, err := multi.AppendMulti(ctx, group); err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			s.log.Debug("evaluation: multi-stream append refused; appending one by one", "streams", len(group), "err", err)
-			rest = append(rest, groupBatches...)
-		}
-		group, groupBatches, size = group[:0], groupBatches[:0], 0
-		return nil
+	type group struct {
+		appends []events.StreamAppend
+		batches []streamBatch
 	}
+	var (
+		rest    []streamBatch // too large for one append; the encoder's
+		refused []streamBatch // groups the store refused; the sender's
+	)
+	groups := make(chan group, 1)
+	sent := make(chan error, 1)
+	go func() {
+		var err error
+		for g := range groups {
+			if err != nil {
+				continue
+			}
+			if _, aerr := multi.AppendMulti(ctx, g.appends); aerr != nil {
+				if ctx.Err() != nil {
+					err = ctx.Err()
+					continue
+				}
+				s.log.Debug("evaluation: multi-stream append refused; appending one by one", "streams", len(g.appends), "err", aerr)
+				refused = append(refused, g.batches...)
+			}
+		}
+		sent <- err
+	}()
+	var (
+		cur  group
+		size int
+		err  error
+	)
 	for _, b := range batches {
-		evs, err := s.encode(md, b.payloads)
-		if err != nil {
-			return nil, fmt.Errorf("append to %s: %w", b.stream, err)
+		var evs []events.Event
+		if evs, err = s.encode(md, b.payloads); err != nil {
+			err = fmt.Errorf("append to %s: %w", b.stream, err)
+			break
 		}
 		n := 0
 		for _, ev := range evs {
@@ -178,17 +194,23 @@ func (s *Service) appendMulti(ctx context.Context, multi events.MultiAppender, m
 			rest = append(rest, b)
 			continue
 		}
-		if size+n > multiAppendBytes || len(group) == multiAppendStreams {
-			if err := send(); err != nil {
-				return nil, err
-			}
+		if size+n > multiAppendBytes || len(cur.appends) == multiAppendStreams {
+			groups <- cur
+			cur, size = group{}, 0
 		}
-		group = append(group, events.StreamAppend{Stream: b.stream, Expect: b.expect, Events: evs})
-		groupBatches = append(groupBatches, streamBatch{stream: b.stream, expect: b.expect, payloads: b.payloads, encoded: evs})
+		cur.appends = append(cur.appends, events.StreamAppend{Stream: b.stream, Expect: b.expect, Events: evs})
+		cur.batches = append(cur.batches, streamBatch{stream: b.stream, expect: b.expect, payloads: b.payloads, encoded: evs})
 		size += n
 	}
-	if err := send(); err != nil {
+	if err == nil && len(cur.appends) > 0 {
+		groups <- cur
+	}
+	close(groups)
+	if serr := <-sent; err == nil {
+		err = serr
+	}
+	if err != nil {
 		return nil, err
 	}
-	return rest, nil
+	return append(rest, refused...), nil
 }

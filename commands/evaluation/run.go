@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"buildledger/commands"
 	"buildledger/domain/ids"
 	"buildledger/domain/jobset"
@@ -146,17 +148,11 @@ func (r *run) record(ctx context.Context, hash, flake string, res Result) error 
 		}
 		builds = append(builds, streamBatch{stream: streams.Build(m.build), expect: events.NoStream, payloads: ps})
 	}
-	if err := r.s.appendEach(ctx, r.md, builds); err != nil {
-		return err
-	}
 	stepBatches := make([]streamBatch, len(steps))
 	for i, st := range steps {
 		stepBatches[i] = streamBatch{stream: streams.Step(st.DrvPath), expect: events.Any, payloads: []events.Payload{
 			&events.StepQueued{DrvPath: st.DrvPath, System: st.System, Outputs: st.Outputs, InputDrvs: st.InputDrvs,
 				RequiredFeatures: st.RequiredFeatures, PreferLocal: st.PreferLocal, BuildID: owner.build[i], EvalID: r.evalID}}}
-	}
-	if err := r.s.appendEach(ctx, r.md, stepBatches); err != nil {
-		return err
 	}
 	jobs := make([]events.Payload, 0, len(plan.members)+len(res.Errors))
 	for _, m := range plan.members {
@@ -167,7 +163,16 @@ func (r *run) record(ctx context.Context, hash, flake string, res Result) error 
 	for _, name := range sortedKeys(res.Errors) {
 		jobs = append(jobs, &events.JobEvaluationFailed{EvalID: r.evalID, Job: name, Error: res.Errors[name]})
 	}
-	if err := r.s.appendChunked(ctx, r.eval, r.md, jobs...); err != nil {
+	// The builds, the steps and the jobs go to different streams, and
+	// nothing reads them as one until EvaluationFinished (the scheduler
+	// waits for the whole graph of an open evaluation), so they are
+	// appended at the same time: one writer's encoding overlaps another's
+	// database work.
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return r.s.appendEach(gctx, r.md, builds) })
+	g.Go(func() error { return r.s.appendEach(gctx, r.md, stepBatches) })
+	g.Go(func() error { return r.s.appendChunked(gctx, r.eval, r.md, jobs...) })
+	if err := g.Wait(); err != nil {
 		return err
 	}
 	sum := r.sum

@@ -10,12 +10,13 @@
 //   - after fetching the inputs and hashing them: EvaluationCached (to
 //     eval-<id>, naming the earlier evaluation with the same hash) when
 //     nothing changed and the evaluation is not forced; otherwise
-//   - InputFetched per input (eval-<id>), then BuildQueued (and BuildCached
-//     when every output is already valid) to build-<id> for each new build,
-//     StepQueued to step-<hash> for each derivation of the new builds'
-//     closures that still has to be built, JobEvaluated and
-//     JobEvaluationFailed to eval-<id>, and EvaluationFinished last; or
-//     EvaluationFailed (phase "fetch" or "eval") instead;
+//   - InputFetched per input (eval-<id>), then, appended at the same time
+//     and so interleaved in the log in no fixed order: BuildQueued (and
+//     BuildCached when every output is already valid) to build-<id> for
+//     each new build, StepQueued to step-<hash> for each derivation of the
+//     new builds' closures that still has to be built, and JobEvaluated and
+//     JobEvaluationFailed to eval-<id>; EvaluationFinished last, after all
+//     of them; or EvaluationFailed (phase "fetch" or "eval") instead;
 //   - EvaluationClosed to the jobset's stream, which releases the lock and
 //     records the outcome and hash the next evaluation compares with.
 //

@@ -4,15 +4,11 @@ import (
 	"context"
 	"fmt"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 
-	"buildledger/adapters/postgres"
 	"buildledger/adapters/postgres/pgtest"
 	"buildledger/events"
-	"buildledger/projections"
-	"buildledger/projections/hydra"
 )
 
 // TestEvaluationsAcrossBatches replays evaluations of one jobset in
@@ -61,23 +57,11 @@ func TestEvaluationsAcrossBatches(t *testing.T) {
 		queued(5, 7), member(5, 1), member(5, 6), member(5, 7),
 		finished(5),
 	}
-	md := events.Metadata{Actor: "component:test"}
-	now := time.Now()
-	for _, p := range history {
-		ev, err := sd.codec.Encode(p, md, now)
-		require.NoError(t, err)
-		_, err = sd.store.Append(ctx, "evals", events.Any, ev)
-		require.NoError(t, err)
-	}
-	head, err := sd.store.Head(ctx)
-	require.NoError(t, err)
-	schemas := postgres.NewSchemas(sd.pool)
+	head := sd.appendAll(t, "evals", history)
 	var first map[string][]string
 	for _, batch := range []int{1, 2, 3, 5, 8, 13, 1000} {
 		target := fmt.Sprintf("evals_%d", batch)
-		_, err := projections.Replay(ctx, sd.store, sd.codec, schemas, []projections.Projection{hydra.Projection{}},
-			projections.ReplayOptions{Target: target, Until: head, BatchSize: batch})
-		require.NoError(t, err)
+		sd.replay(t, head, target, batch)
 
 		var current, members, evals, constituents, inputs, staged, evalErr string
 		require.NoError(t, sd.pool.QueryRow(ctx, fmt.Sprintf(`select

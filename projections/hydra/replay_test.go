@@ -100,9 +100,7 @@ func TestDeferrableIndexesExist(t *testing.T) {
 func TestBatchesGiveTheSameRows(t *testing.T) {
 	ctx := context.Background()
 	sd := seed(t, 30)
-	md := events.Metadata{Actor: "component:test"}
-	now := time.Now()
-	for _, p := range []events.Payload{
+	head := sd.appendAll(t, "extra", []events.Payload{
 		events.BuildQueued{BuildID: 100, EvalID: 9, JobsetID: sd.hist.jobsetID + 1000, Project: "p", Jobset: "gone", Job: "x", DrvPath: drv(100), System: "x86_64-linux"},
 		events.BuildQueued{BuildID: 101, EvalID: 9, JobsetID: sd.hist.jobsetID, Project: "p", Jobset: "j", Job: "y", DrvPath: drv(101), System: "x86_64-linux",
 			Outputs: []events.Output{{Name: "out", Path: out(101)}}},
@@ -113,21 +111,11 @@ func TestBatchesGiveTheSameRows(t *testing.T) {
 		events.BuildFinished{BuildID: 101, Status: 3, StartTime: 11, StopTime: 21},
 		events.BuildFinished{BuildID: 7, Status: 1, StartTime: 30, StopTime: 31},
 		events.BuildFinished{BuildID: 7, Status: 0, StartTime: 30, StopTime: 32},
-	} {
-		ev, err := sd.codec.Encode(p, md, now)
-		require.NoError(t, err)
-		_, err = sd.store.Append(ctx, "extra", events.Any, ev)
-		require.NoError(t, err)
-	}
-	head, err := sd.store.Head(ctx)
-	require.NoError(t, err)
-	schemas := postgres.NewSchemas(sd.pool)
+	})
 	dumps := map[int]map[string][]string{}
 	for _, batch := range []int{1, 1000} {
 		target := fmt.Sprintf("batch_%d", batch)
-		_, err := projections.Replay(ctx, sd.store, sd.codec, schemas, []projections.Projection{hydra.Projection{}},
-			projections.ReplayOptions{Target: target, Until: head, BatchSize: batch})
-		require.NoError(t, err)
+		sd.replay(t, head, target, batch)
 		dumps[batch] = pgtest.Dump(t, sd.pool, target)
 
 		var builds, machine string
@@ -138,4 +126,30 @@ func TestBatchesGiveTheSameRows(t *testing.T) {
 		require.Equal(t, "5:m3 101:m2", machine)
 	}
 	require.Equal(t, dumps[1], dumps[1000])
+}
+
+// appendAll appends ps to stream one event at a time and returns the head.
+func (sd seeded) appendAll(t *testing.T, stream string, ps []events.Payload) events.Position {
+	t.Helper()
+	ctx := context.Background()
+	md := events.Metadata{Actor: "component:test"}
+	now := time.Now()
+	for _, p := range ps {
+		ev, err := sd.codec.Encode(p, md, now)
+		require.NoError(t, err)
+		_, err = sd.store.Append(ctx, stream, events.Any, ev)
+		require.NoError(t, err)
+	}
+	head, err := sd.store.Head(ctx)
+	require.NoError(t, err)
+	return head
+}
+
+// replay replays the Hydra projection up to head into schema target in
+// batches of batch events.
+func (sd seeded) replay(t *testing.T, head events.Position, target string, batch int) {
+	t.Helper()
+	_, err := projections.Replay(context.Background(), sd.store, sd.codec, postgres.NewSchemas(sd.pool),
+		[]projections.Projection{hydra.Projection{}}, projections.ReplayOptions{Target: target, Until: head, BatchSize: batch})
+	require.NoError(t, err)
 }

@@ -51,34 +51,41 @@ func builderPids(t testing.TB, env string) []int {
 // built), records only the attempt's log and reports ErrSuperseded.
 // Both in a chroot store (built in a sandbox) and in the machine's own
 // store (built without one, where the builder outlives a SIGKILLed
-// nix-store). The next step on the machine builds in a new session.
+// nix-store), and on an ssh:// machine, where closing the session alone
+// would leave a silent build running. The next step on the machine builds
+// in a new session.
 func TestSupersededStepIsKilled(t *testing.T) {
 	tests := []struct {
 		name  string
 		store string // envOptions.localStore
+		ssh   bool
 	}{
-		{"chroot store", ""},
-		{"default store", "-"},
+		{"chroot store", "", false},
+		{"default store", "-", false},
+		{"ssh machine", "", true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			testSuperseded(t, tt.store)
+			testSuperseded(t, tt.store, tt.ssh)
 		})
 	}
 }
 
-func testSuperseded(t *testing.T, store string) {
+func testSuperseded(t *testing.T, store string, overSSH bool) {
 	e := newEnv(t, envOptions{localStore: store})
-	m := localhost(t)
-	if e.local == "" {
+	name, m := localMachine, localhost(t)
+	if overSSH {
+		name = "ssh1"
+		m, _ = sshMachine(t, nil)
+	} else if e.local == "" {
 		m.Store = ""
 	}
 	d := e.drvs("slow", "dep")
 	parsed, err := drv.NewReader(e.local).Read(d["slow"])
 	require.NoError(t, err)
 	out := parsed.Outputs["out"]
-	c := e.dispatch(d["slow"], localMachine, m, nil)
+	c := e.dispatch(d["slow"], name, m, nil)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -102,7 +109,8 @@ func testSuperseded(t *testing.T, store string) {
 
 	o := <-done
 	require.ErrorIs(t, o.err, builder.ErrSuperseded)
-	require.Eventually(t, func() bool { return len(builderPids(t, env)) == 0 }, 30*time.Second, 50*time.Millisecond,
+	// Well before the builder's 30 s sleep would end by itself.
+	require.Eventually(t, func() bool { return len(builderPids(t, env)) == 0 }, 15*time.Second, 50*time.Millisecond,
 		"no builder process is left")
 	_, err = os.Stat(filepath.Join(m.Store+"/", out))
 	require.ErrorIs(t, err, os.ErrNotExist, "the output was not built")
@@ -116,7 +124,7 @@ func testSuperseded(t *testing.T, store string) {
 
 	// The killed session is not reused: the next step on the machine
 	// builds, with a log of its own.
-	res := e.build(d["dep"], localMachine, m, nil)
+	res := e.build(d["dep"], name, m, nil)
 	require.Equal(t, int(status.Success), res.Finished.Status, res.Finished.ErrorMsg)
 	log := e.readLog(res.LogStore.Location)
 	require.Contains(t, log, "building dep")

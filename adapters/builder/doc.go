@@ -23,8 +23,11 @@
 // cancelled, the build is killed and only StepLogStored is recorded. A
 // local serve command gets SIGTERM first, so nix-store kills its builder
 // (which runs in a session of its own), and SIGKILL after a grace. On
-// ssh:// machines the session is closed; the remote nix-store notices when
-// it next writes.
+// ssh:// machines the session is closed: sshd closes the remote
+// nix-store's stdin, and nix-store, which watches it for hang-up while it
+// builds, kills the build (TestSupersededStepIsKilled shows it for a
+// silent one). A connection that is lost without closing reaches nobody;
+// the build then runs until its own limits.
 //
 // Build logs arrive on the serve command's stderr. A local serve command
 // serves one step after another (see sessionPool): nix-store writes a

@@ -26,11 +26,7 @@ const cancelWithin = time.Minute
 // a stop time) as Hydra records an aborted step, and the read models
 // equal a replay.
 func TestCancelRunningBuild(t *testing.T) {
-	requireTools(t, "nix-store", "nix-instantiate", "nix")
-	t.Parallel()
-	e := newHarness(t, harnessOptions{})
-	e.seed("cancel.nix")
-	e.registerMachine("localhost", localhostMachine())
+	e := localHarness(t, harnessOptions{}, "cancel.nix")
 	e.startQueue(queueOptions{})
 	e.evaluate()
 
@@ -53,11 +49,7 @@ func TestCancelRunningBuild(t *testing.T) {
 // running step: the step keeps running for the other. Cancelling the
 // other too kills it.
 func TestCancelKeepsSharedStep(t *testing.T) {
-	requireTools(t, "nix-store", "nix-instantiate", "nix")
-	t.Parallel()
-	e := newHarness(t, harnessOptions{})
-	e.seed("cancel-shared.nix")
-	e.registerMachine("localhost", localhostMachine())
+	e := localHarness(t, harnessOptions{}, "cancel-shared.nix")
 	q := e.startQueue(queueOptions{})
 	e.evaluate()
 
@@ -102,11 +94,7 @@ func TestCancelKeepsSharedStep(t *testing.T) {
 // next queue runner, catching up, ends the step cancelled instead of
 // leaving it running until its lease.
 func TestCancelWhileQueueRunnerDown(t *testing.T) {
-	requireTools(t, "nix-store", "nix-instantiate", "nix")
-	t.Parallel()
-	e := newHarness(t, harnessOptions{})
-	e.seed("cancel.nix")
-	e.registerMachine("localhost", localhostMachine())
+	e := localHarness(t, harnessOptions{}, "cancel.nix")
 	ks := &killableStore{Store: e.store}
 	q1 := e.startQueue(queueOptions{store: ks})
 	e.evaluate()

@@ -87,11 +87,7 @@ func (d *dupSender) SendBuildStep(ctx context.Context, c commands.BuildStep) err
 // TestDuplicateBuildStep delivers every BuildStep twice: each step is
 // started and built once.
 func TestDuplicateBuildStep(t *testing.T) {
-	requireTools(t, "nix-store", "nix-instantiate", "nix")
-	t.Parallel()
-	e := newHarness(t, harnessOptions{sched: faultSched})
-	e.seed("faults.nix")
-	e.registerMachine("localhost", localhostMachine())
+	e := localHarness(t, harnessOptions{sched: faultSched}, "faults.nix")
 	dup := &dupSender{}
 	e.startQueue(queueOptions{wrap: func(s commands.BuildStepSender) commands.BuildStepSender {
 		dup.next = s
@@ -133,11 +129,7 @@ func (s *killableStore) Append(ctx context.Context, stream string, expect events
 // no step ever had two attempts running at once, and the read models
 // equal a replay of the log.
 func TestQueueRunnerKilled(t *testing.T) {
-	requireTools(t, "nix-store", "nix-instantiate", "nix")
-	t.Parallel()
-	e := newHarness(t, harnessOptions{sched: faultSched})
-	e.seed("faults.nix")
-	e.registerMachine("localhost", localhostMachine())
+	e := localHarness(t, harnessOptions{sched: faultSched}, "faults.nix")
 	ks := &killableStore{Store: e.store}
 	q1 := e.startQueue(queueOptions{store: ks})
 	e.evaluate()

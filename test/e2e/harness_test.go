@@ -129,6 +129,18 @@ func newNonce() string {
 	return fmt.Sprintf("%010d%06d", time.Now().UnixNano()%1e10, (int64(os.Getpid())*1000+nonceSeq.Add(1))%1e6)
 }
 
+// localHarness is the harness of a parallel test, with the jobset of
+// nixFile seeded and the machine's own store registered as the builder
+// "localhost".
+func localHarness(t *testing.T, o harnessOptions, nixFile string) *harness {
+	t.Helper()
+	t.Parallel()
+	e := newHarness(t, o)
+	e.seed(nixFile)
+	e.registerMachine("localhost", localhostMachine())
+	return e
+}
+
 func newHarness(t *testing.T, o harnessOptions) *harness {
 	t.Helper()
 	requireTools(t, "nix-store", "nix-instantiate", "nix")

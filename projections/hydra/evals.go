@@ -16,6 +16,12 @@ var (
 	stagedConstituents = &spec{name: "eval_staging_constituents", columns: []string{"eval", "aggregate", "constituent"}, keys: []string{"eval", "aggregate", "constituent"}}
 )
 
+// stagedErrors is the staging table of an evaluation's failed jobs
+// (written row by row, not buffered); stagingTables are all four.
+const stagedErrors = "eval_staging_errors"
+
+var stagingTables = []string{stagedInputs.name, stagedMembers.name, stagedConstituents.name, stagedErrors}
+
 // membersTable takes the members of an evaluation that starts and finishes
 // in one batch straight from the batch (batchEvals).
 var membersTable = &spec{order: 2, name: "JobsetEvalMembers", columns: []string{"eval", "build", "isNew"}, keys: []string{"eval", "build"},
@@ -242,7 +248,7 @@ func evaluationFinished(w *writer, p *events.EvaluationFinished) error {
 	// isCurrent follows the latest evaluation of the jobset. The members of
 	// a direct evaluation are in JobsetEvalMembers by now (exec flushes
 	// them first) when it was published, and the jobset is then unknown.
-	members := "eval_staging_members"
+	members := stagedMembers.name
 	if d != nil {
 		members = "JobsetEvalMembers"
 	}
@@ -263,7 +269,7 @@ func evaluationFinished(w *writer, p *events.EvaluationFinished) error {
 			return err
 		}
 	}
-	staged := []string{"eval_staging_inputs", "eval_staging_members", "eval_staging_constituents", "eval_staging_errors"}
+	staged := stagingTables
 	if d != nil {
 		staged = d.staged()
 	}
@@ -283,7 +289,7 @@ func (d *directEval) staged() []string {
 	for _, t := range []struct {
 		name string
 		has  bool
-	}{{"eval_staging_inputs", d.inputs}, {"eval_staging_constituents", d.constituents}, {"eval_staging_errors", d.errors}} {
+	}{{stagedInputs.name, d.inputs}, {stagedConstituents.name, d.constituents}, {stagedErrors, d.errors}} {
 		if t.has {
 			out = append(out, t.name)
 		}
@@ -292,7 +298,7 @@ func (d *directEval) staged() []string {
 }
 
 func evaluationFailed(w *writer, p *events.EvaluationFailed) error {
-	if err := dropStaging(w, p.EvalID, []string{"eval_staging_inputs", "eval_staging_members", "eval_staging_constituents", "eval_staging_errors"}); err != nil {
+	if err := dropStaging(w, p.EvalID, stagingTables); err != nil {
 		return err
 	}
 	if p.Phase == "fetch" {

@@ -64,6 +64,14 @@ type Request struct {
 	NixExprPath  string
 	Inputs       []Input
 	Flake        string
+	// OnJob, if set, is called with each job as soon as Nix has evaluated
+	// it, before Evaluate returns, and never from two goroutines at once,
+	// so that the caller can record jobs while Nix goes on. It is an early
+	// notice: Result is what the evaluation found. A job passed to OnJob
+	// may be missing from Result.Jobs (it turned out to share its name with
+	// another attribute), and each job is passed at most once. Aggregates
+	// are never passed: their constituents are known only at the end.
+	OnJob func(Job)
 }
 
 // Job is one evaluated derivation.

@@ -187,6 +187,18 @@ type BuildCancelled struct {
 	Timestamp int64  `json:"timestamp"`
 }
 
+// BuildWithdrawn records that the evaluator takes back a build it queued
+// before its evaluation ended, because the evaluation will not have it: the
+// evaluation failed as a whole, or the job turned out to share its name
+// with another attribute. It is appended before the evaluation's
+// EvaluationFinished or EvaluationFailed, so no step of the build has run.
+// Read models forget the build, as if it had never been queued.
+type BuildWithdrawn struct {
+	BuildID int64  `json:"buildId"`
+	EvalID  int64  `json:"evalId"`
+	Reason  string `json:"reason"`
+}
+
 // BuildRestarted records that a finished build goes back to the queue.
 type BuildRestarted struct {
 	BuildID   int64 `json:"buildId"`
@@ -220,5 +232,6 @@ func (MetricScraped) EventType() string      { return "MetricScraped" }
 func (BuildFinished) EventType() string      { return "BuildFinished" }
 func (BuildCancelled) EventType() string     { return "BuildCancelled" }
 func (BuildRestarted) EventType() string     { return "BuildRestarted" }
+func (BuildWithdrawn) EventType() string     { return "BuildWithdrawn" }
 func (BuildBumped) EventType() string        { return "BuildBumped" }
 func (BuildKept) EventType() string          { return "BuildKept" }

@@ -44,6 +44,7 @@ func builtinTypes() []builtin {
 		{1, func() Payload { return new(BuildFinished) }},
 		{1, func() Payload { return new(BuildCancelled) }},
 		{1, func() Payload { return new(BuildRestarted) }},
+		{1, func() Payload { return new(BuildWithdrawn) }},
 		{1, func() Payload { return new(BuildBumped) }},
 		{1, func() Payload { return new(BuildKept) }},
 		{1, func() Payload { return new(APITokenCreated) }},

@@ -42,6 +42,8 @@ func Evolve(s State, p events.Payload) State {
 		s.GlobalPriority = e.GlobalPriority
 	case events.BuildKept:
 		s.Keep = e.Keep
+	case events.BuildWithdrawn:
+		return State{}
 	}
 	return s
 }
@@ -61,6 +63,8 @@ func deref(p events.Payload) events.Payload {
 	case *events.BuildBumped:
 		return *e
 	case *events.BuildKept:
+		return *e
+	case *events.BuildWithdrawn:
 		return *e
 	}
 	return p

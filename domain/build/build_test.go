@@ -25,6 +25,7 @@ func TestDecide(t *testing.T) {
 	restarted := fold(events.BuildQueued{BuildID: 7}, events.BuildFinished{BuildID: 7, Status: 1}, events.BuildRestarted{BuildID: 7})
 	kept := fold(events.BuildQueued{BuildID: 7}, events.BuildKept{BuildID: 7, Keep: true})
 	bumped := fold(events.BuildQueued{BuildID: 7}, events.BuildBumped{BuildID: 7, GlobalPriority: 500})
+	withdrawn := fold(events.BuildQueued{BuildID: 7}, &events.BuildWithdrawn{BuildID: 7, EvalID: 1})
 	tests := []struct {
 		name  string
 		s     build.State
@@ -33,6 +34,7 @@ func TestDecide(t *testing.T) {
 		errIs error
 	}{
 		{"restart missing", build.State{}, build.Restart{ID: 7}, nil, domainerr.ErrNotFound},
+		{"cancel withdrawn", withdrawn, build.Cancel{ID: 7}, nil, domainerr.ErrNotFound},
 		{"restart queued", queued, build.Restart{ID: 7}, nil, domainerr.ErrInvalid},
 		{"restart finished", finished, build.Restart{ID: 7}, []events.Payload{events.BuildRestarted{BuildID: 7, Timestamp: 100}}, nil},
 		{"restart cancelled", cancelled, build.Restart{ID: 7}, []events.Payload{events.BuildRestarted{BuildID: 7, Timestamp: 100}}, nil},

@@ -172,6 +172,29 @@ func buildRestarted(w *writer, p *events.BuildRestarted) error {
 	return w.exec(`update JobsetEvals set nrSucceeded = null where id in (select eval from JobsetEvalMembers where build = $1)`, p.BuildID)
 }
 
+// buildWithdrawn removes a build and the rows of it that can exist before
+// its evaluation ends: its outputs, what a cached build scraped, and a
+// step recording a dependency's failure. (Its evaluation's members and
+// aggregate constituents are published only when the evaluation ends,
+// without it.) The rows are deleted table by table rather than left to
+// the foreign keys' cascades, so that a replay, which loads without those
+// keys, needs none of them here; each delete uses a key's index.
+func buildWithdrawn(w *writer, p *events.BuildWithdrawn) error {
+	for _, sql := range []string{
+		`delete from BuildStepOutputs where build = $1`,
+		`delete from BuildSteps where build = $1`,
+		`delete from BuildOutputs where build = $1`,
+		`delete from BuildProducts where build = $1`,
+		`delete from BuildMetrics where build = $1`,
+		`delete from Builds where id = $1`,
+	} {
+		if err := w.exec(sql, p.BuildID); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func stepStarted(w *writer, p *events.StepStarted) {
 	row := w.add(stepsTable,
 		p.BuildID, p.StepNr, 0, p.DrvPath, int(status.Building), nil, nil, p.StartTime, nil, p.Machine, nullIfEmpty(p.System), nil, nil, nil, nil)

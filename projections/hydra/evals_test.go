@@ -15,7 +15,9 @@ import (
 // batches of every size from one event to all of them: an evaluation
 // superseded by the next one in the same batch, one whose members and
 // pieces are in an earlier batch than its finish, one that fails after
-// staging a member, one with a member whose build does not exist. The
+// staging a member (and withdrawing its build), one with a member whose
+// build does not exist and a cached build withdrawn (as the evaluator
+// does when a job's name collides). The
 // evaluations that start and finish in one batch take the direct path
 // (members copied, isCurrent written ahead), the others the staging
 // tables: the rows must be the same, and as expected.
@@ -43,13 +45,18 @@ func TestEvaluationsAcrossBatches(t *testing.T) {
 		// Eval 2 supersedes eval 1 in the same batch when batches are large.
 		queued(2, 4), member(2, 2), member(2, 4),
 		finished(2),
-		// Eval 3 fails: nothing of it is published.
+		// Eval 3 fails: nothing of it is published, and its build is withdrawn.
 		queued(3, 5), member(3, 5),
+		events.BuildWithdrawn{BuildID: 5, EvalID: 3, Reason: "evaluation failed"},
 		events.EvaluationFailed{EvalID: 3, Project: "p", Jobset: "j", Phase: "eval", Error: "boom", Timestamp: 103},
 		// Eval 4 has every kind of piece, and a member that was never queued.
 		queued(4, 6), aggregate, member(4, 999), member(4, 4),
 		events.InputFetched{EvalID: 4, Name: "src", Type: "path", Value: "/tmp", DependencyBuild: 2},
 		events.JobEvaluationFailed{EvalID: 4, Job: "broken", Error: "syntax error"},
+		queued(4, 8), events.BuildCached{BuildID: 8, Timestamp: 5},
+		events.ProductScraped{BuildID: 8, ProductNr: 1, Type: "file", Subtype: "doc", Path: out(8), Name: "x"},
+		events.MetricScraped{BuildID: 8, Name: "size", Value: 1},
+		events.BuildWithdrawn{BuildID: 8, EvalID: 4, Reason: "job name collision"},
 		events.StepStarted{DrvPath: drv(1), BuildID: 1, StepNr: 1, Machine: "m1", StartTime: 10},
 		events.BuildFinished{BuildID: 1, Status: 0, StartTime: 10, StopTime: 20},
 		finished(4),
@@ -63,8 +70,11 @@ func TestEvaluationsAcrossBatches(t *testing.T) {
 		target := fmt.Sprintf("evals_%d", batch)
 		sd.replay(t, head, target, batch)
 
-		var current, members, evals, constituents, inputs, staged, evalErr string
+		var builds, current, members, evals, constituents, inputs, staged, evalErr string
 		require.NoError(t, sd.pool.QueryRow(ctx, fmt.Sprintf(`select
+				(select string_agg(id::text, ' ' order by id) from %[1]s.Builds) || ' / ' ||
+					(select count(*) from %[1]s.BuildOutputs where build in (5, 8)) ||
+					(select count(*) from %[1]s.BuildProducts) || (select count(*) from %[1]s.BuildMetrics),
 				(select string_agg(id::text, ' ' order by id) from %[1]s.Builds where isCurrent = 1),
 				(select string_agg(eval || ':' || build || ':' || isNew, ' ' order by eval, build) from %[1]s.JobsetEvalMembers),
 				(select string_agg(id::text, ' ' order by id) from %[1]s.JobsetEvals),
@@ -73,7 +83,8 @@ func TestEvaluationsAcrossBatches(t *testing.T) {
 				(select count(*)::text from %[1]s.eval_staging_members) || (select count(*) from %[1]s.eval_staging_inputs)
 					|| (select count(*) from %[1]s.eval_staging_constituents) || (select count(*) from %[1]s.eval_staging_errors),
 				(select errorMsg from %[1]s.EvaluationErrors where id = 4)`, target)).
-			Scan(&current, &members, &evals, &constituents, &inputs, &staged, &evalErr))
+			Scan(&builds, &current, &members, &evals, &constituents, &inputs, &staged, &evalErr))
+		require.Equal(t, "1 2 3 4 6 7 / 000", builds, "batch %d", batch)
 		require.Equal(t, "1 6 7", current, "batch %d", batch)
 		require.Equal(t, "1:1:0 1:2:1 1:3:0 2:2:1 2:4:1 4:4:1 4:6:1 5:1:0 5:6:1 5:7:0", members, "batch %d", batch)
 		require.Equal(t, "1 2 4 5", evals, "batch %d", batch)

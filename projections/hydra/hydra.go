@@ -130,6 +130,8 @@ func apply(w *writer, ev projections.Event) error {
 			where id = $1 and finished = 0`, p.BuildID, p.Timestamp)
 	case *events.BuildRestarted:
 		return buildRestarted(w, p)
+	case *events.BuildWithdrawn:
+		return buildWithdrawn(w, p)
 	case *events.BuildBumped:
 		return w.exec(`update Builds set globalPriority = $2 where id = $1`, p.BuildID, p.GlobalPriority)
 	case *events.BuildKept:

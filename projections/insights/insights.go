@@ -57,6 +57,8 @@ func apply(ctx context.Context, tx projections.Tx, ev projections.Event) error {
 			propagated_from = nullif($5, 0) where build_id = $1`, p.BuildID, at, p.Status, p.FailedDrv, p.PropagatedFrom)
 	case *events.BuildCancelled:
 		return tx.Exec(ctx, `update insight_builds set finished_at = $2, status = 4 where build_id = $1`, p.BuildID, at)
+	case *events.BuildWithdrawn:
+		return tx.Exec(ctx, `delete from insight_builds where build_id = $1`, p.BuildID)
 	case *events.BuildRestarted:
 		return tx.Exec(ctx, `update insight_builds set finished_at = null, status = null, failed_drv = null, propagated_from = null
 			where build_id = $1`, p.BuildID)

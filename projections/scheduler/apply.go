@@ -125,6 +125,8 @@ func (m *Model) Apply(p events.Payload) {
 		m.markOrphans()
 	case *events.BuildRestarted:
 		m.buildRestarted(e)
+	case *events.BuildWithdrawn:
+		m.buildWithdrawn(e.BuildID)
 	case *events.BuildBumped:
 		if b := m.builds[e.BuildID]; b != nil {
 			b.globalPrio = e.GlobalPriority
@@ -627,6 +629,36 @@ func (m *Model) markOrphans() {
 			s.orphan = true
 		}
 	}
+}
+
+// buildWithdrawn forgets a build its evaluator took back before the
+// evaluation ended. No step has run for it, as the steps of an open
+// evaluation wait for its end; the steps it needed stop counting it, and
+// one that no build needs any more is left to the orphan rule.
+func (m *Model) buildWithdrawn(id int64) {
+	b := m.builds[id]
+	if b == nil {
+		return
+	}
+	delete(m.builds, id)
+	delete(m.finishes, id)
+	if w, ok := m.waitingBuilds[b.drv]; ok {
+		if w = slices.DeleteFunc(w, func(x *build) bool { return x == b }); len(w) > 0 {
+			m.waitingBuilds[b.drv] = w
+		} else {
+			delete(m.waitingBuilds, b.drv)
+		}
+	}
+	if !b.finished {
+		b.finished = true
+		for _, s := range b.steps {
+			s.builds = slices.DeleteFunc(s.builds, func(x *build) bool { return x == b })
+			s.live--
+			m.refresh(s)
+		}
+		b.steps, b.attached = nil, nil
+	}
+	m.markOrphans()
 }
 
 func (m *Model) buildRestarted(e *events.BuildRestarted) {

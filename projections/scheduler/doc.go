@@ -17,7 +17,8 @@
 //
 //   - evaluator: BuildQueued, StepQueued (inputs before dependents is
 //     best; a late input is linked while its dependent is still queued),
-//     BuildCached for builds with valid outputs.
+//     BuildCached for builds with valid outputs, BuildWithdrawn for a
+//     build its evaluation will not have after all (the model forgets it).
 //   - scheduler: StepDispatched (with reason, attempt, lease), then a
 //     BuildStep command on the bus; StepRetryScheduled (transient failure
 //     with Hydra's backoff, expired dispatch lease, failed step a

@@ -584,3 +584,31 @@ func TestEvaluationOrder(t *testing.T) {
 	require.Len(t, as, 1)
 	require.Equal(t, 2, as[0].Finish.Status)
 }
+
+// TestWithdrawnBuild: a build withdrawn before its evaluation ends is
+// forgotten: its own step never runs, a step it shares with a build that
+// stays runs for that one, and a build withdrawn before its step was
+// queued does not take the step when it comes.
+func TestWithdrawnBuild(t *testing.T) {
+	s := newSim(t, scheduler.Config{})
+	s.machine("m", 4, 1, []string{sys}, nil, nil)
+	s.apply(&events.BuildQueued{BuildID: 1, EvalID: 7, DrvPath: drv("a")},
+		&events.BuildQueued{BuildID: 2, EvalID: 7, DrvPath: drv("b")},
+		&events.BuildQueued{BuildID: 3, EvalID: 7, DrvPath: drv("x")},
+		&events.StepQueued{DrvPath: drv("s"), System: sys, EvalID: 7},
+		&events.StepQueued{DrvPath: drv("a"), System: sys, InputDrvs: []string{drv("s")}, EvalID: 7},
+		&events.StepQueued{DrvPath: drv("b"), System: sys, InputDrvs: []string{drv("s")}, EvalID: 7},
+		&events.BuildWithdrawn{BuildID: 1, EvalID: 7},
+		&events.BuildWithdrawn{BuildID: 3, EvalID: 7},
+		&events.StepQueued{DrvPath: drv("x"), System: sys, EvalID: 7},
+		&events.EvaluationFinished{EvalID: 7})
+	require.Equal(t, 1, s.m.Status().NrQueuedBuilds)
+	ds := s.dispatch(10)
+	require.Equal(t, []string{drv("s")}, drvs(ds))
+	require.Equal(t, int64(2), ds[0].BuildID, "the step runs for the build that stays")
+	s.finish(ds[0], 0, 10, 11)
+	ds = s.dispatch(11)
+	require.Equal(t, []string{drv("b")}, drvs(ds))
+	s.finish(ds[0], 0, 11, 12)
+	require.Empty(t, s.dispatch(12), "neither a nor x is built")
+}

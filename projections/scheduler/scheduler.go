@@ -63,7 +63,7 @@ func New(rt *commands.Runtime, codec *events.Codec, sender commands.BuildStepSen
 // Filter selects the events the scheduler folds.
 var Filter = events.Filter{Types: []string{"JobsetCreated", "JobsetUpdated", "MachineRegistered", "MachineUpdated",
 	"MachineRemoved", "StepQueued", "BuildQueued", "BuildCached", "StepDispatched", "StepStarted", "StepFinished",
-	"StepRetryScheduled", "OutputUploaded", "BuildFinished", "BuildCancelled", "BuildRestarted", "BuildBumped",
+	"StepRetryScheduled", "OutputUploaded", "BuildFinished", "BuildCancelled", "BuildRestarted", "BuildBumped", "BuildWithdrawn",
 	"EvaluationFinished", "EvaluationFailed", "EvaluationClosed"}, StreamPrefixes: []string{
 	streams.BuildPrefix, streams.StepPrefix, streams.MachinePrefix, streams.JobsetPrefix, streams.EvalPrefix}}
 

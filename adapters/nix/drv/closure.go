@@ -61,21 +61,7 @@ func (r *Reader) Closure(ctx context.Context, roots []string, isValid ValidFunc)
 // which suits Store.ValidPaths: a few nix-store calls instead of one per
 // derivation.
 func (r *Reader) ClosureBatched(ctx context.Context, roots []string, valid BatchValidFunc) (Graph, error) {
-	return r.walk(ctx, roots, func(ctx context.Context, level []*Derivation) ([]bool, error) {
-		var paths []string
-		for _, d := range level {
-			paths = append(paths, d.OutputPaths()...)
-		}
-		m, err := valid(ctx, paths)
-		if err != nil {
-			return nil, fmt.Errorf("output validity: %w", err)
-		}
-		res := make([]bool, len(level))
-		for i, d := range level {
-			res[i] = allValid(d, m)
-		}
-		return res, nil
-	})
+	return r.NewPlanner(valid).Add(ctx, roots)
 }
 
 func allValid(d *Derivation, m map[string]bool) bool {
@@ -93,22 +79,65 @@ type levelValidity func(ctx context.Context, level []*Derivation) ([]bool, error
 // derivations concurrently, decide validity, and queue the inputs of the
 // invalid ones that were not seen yet.
 func (r *Reader) walk(ctx context.Context, roots []string, valid levelValidity) (Graph, error) {
+	return r.planner(valid).Add(ctx, roots)
+}
+
+// Planner walks the build graph of one set of roots given a few at a time,
+// as an evaluation finds its jobs: each Add walks only what earlier Adds
+// did not reach.
+type Planner struct {
+	r     *Reader
+	valid levelValidity
+	// seen holds every derivation reached so far, planned or valid; nodes
+	// the planned ones.
+	seen  map[string]bool
+	nodes map[string]*Node
+}
+
+// NewPlanner returns a Planner that reads derivations with r and asks
+// valid, once per level of each walk, which outputs are valid.
+func (r *Reader) NewPlanner(valid BatchValidFunc) *Planner {
+	return r.planner(func(ctx context.Context, level []*Derivation) ([]bool, error) {
+		var paths []string
+		for _, d := range level {
+			paths = append(paths, d.OutputPaths()...)
+		}
+		m, err := valid(ctx, paths)
+		if err != nil {
+			return nil, fmt.Errorf("output validity: %w", err)
+		}
+		res := make([]bool, len(level))
+		for i, d := range level {
+			res[i] = allValid(d, m)
+		}
+		return res, nil
+	})
+}
+
+func (r *Reader) planner(valid levelValidity) *Planner {
+	return &Planner{r: r, valid: valid, seen: map[string]bool{}, nodes: map[string]*Node{}}
+}
+
+// Add walks the input closure of roots and returns the derivations in it
+// that need building and that no earlier Add returned. Their Deps name
+// every input that needs building, including those returned before; the
+// graph's Roots are the roots it holds.
+func (p *Planner) Add(ctx context.Context, roots []string) (Graph, error) {
 	g := Graph{Nodes: map[string]*Node{}}
-	seen := make(map[string]bool, len(roots))
 	var level []string
-	for _, p := range roots {
-		if !seen[p] {
-			seen[p] = true
-			level = append(level, p)
+	for _, d := range roots {
+		if !p.seen[d] {
+			p.seen[d] = true
+			level = append(level, d)
 		}
 	}
 	workers := runtime.GOMAXPROCS(0) * 2
 	for len(level) > 0 {
-		drvs, err := r.readAll(ctx, level, workers)
+		drvs, err := p.r.readAll(ctx, level, workers)
 		if err != nil {
 			return Graph{}, err
 		}
-		ok, err := valid(ctx, drvs)
+		ok, err := p.valid(ctx, drvs)
 		if err != nil {
 			return Graph{}, err
 		}
@@ -117,10 +146,11 @@ func (r *Reader) walk(ctx context.Context, roots []string, valid levelValidity) 
 			if ok[i] {
 				continue
 			}
-			g.Nodes[d.Path] = &Node{Drv: d}
+			n := &Node{Drv: d}
+			g.Nodes[d.Path], p.nodes[d.Path] = n, n
 			for in := range d.InputDrvs {
-				if !seen[in] {
-					seen[in] = true
+				if !p.seen[in] {
+					p.seen[in] = true
 					next = append(next, in)
 				}
 			}
@@ -130,15 +160,15 @@ func (r *Reader) walk(ctx context.Context, roots []string, valid levelValidity) 
 	}
 	for _, n := range g.Nodes {
 		for in := range n.Drv.InputDrvs {
-			if _, ok := g.Nodes[in]; ok {
+			if _, ok := p.nodes[in]; ok {
 				n.Deps = append(n.Deps, in)
 			}
 		}
 		sort.Strings(n.Deps)
 	}
-	for _, p := range roots {
-		if _, ok := g.Nodes[p]; ok && !contains(g.Roots, p) {
-			g.Roots = append(g.Roots, p)
+	for _, d := range roots {
+		if _, ok := g.Nodes[d]; ok && !contains(g.Roots, d) {
+			g.Roots = append(g.Roots, d)
 		}
 	}
 	return g, nil
@@ -159,14 +189,18 @@ func (g Graph) Order() []string {
 	indeg := make(map[string]int, len(g.Nodes))
 	rdeps := make(map[string][]string, len(g.Nodes))
 	for p, n := range g.Nodes {
-		indeg[p] = len(n.Deps)
 		for _, d := range n.Deps {
-			rdeps[d] = append(rdeps[d], p)
+			if _, ok := g.Nodes[d]; ok {
+				// A dependency outside the graph (returned by an earlier
+				// Planner.Add) is already in order.
+				indeg[p]++
+				rdeps[d] = append(rdeps[d], p)
+			}
 		}
 	}
 	var ready []string
-	for p, k := range indeg {
-		if k == 0 {
+	for p := range g.Nodes {
+		if indeg[p] == 0 {
 			ready = append(ready, p)
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -106,4 +107,51 @@ func TestClosureCancelled(t *testing.T) {
 	cancel()
 	_, err := NewReader(root).Closure(ctx, []string{p}, func([]string) (bool, error) { return false, nil })
 	require.ErrorIs(t, err, context.Canceled)
+}
+
+// TestPlannerAdds plans roots in three Adds: each returns only the
+// derivations no earlier Add returned, in dependency order, with edges to
+// earlier ones kept; valid derivations are asked about once.
+func TestPlannerAdds(t *testing.T) {
+	root := t.TempDir()
+	require.NoError(t, os.MkdirAll(filepath.Join(root, "nix/store"), 0o755))
+	base := writeSynthetic(t, root, "base", nil) // valid
+	lib := writeSynthetic(t, root, "lib", []string{base})
+	a := writeSynthetic(t, root, "a", []string{lib})
+	b := writeSynthetic(t, root, "b", sorted(lib, base))
+	c1 := writeSynthetic(t, root, "c1", nil)
+	c := writeSynthetic(t, root, "c", sorted(c1, a))
+	asked := map[string]int{}
+	p := NewReader(root).NewPlanner(func(_ context.Context, paths []string) (map[string]bool, error) {
+		m := map[string]bool{}
+		for _, o := range paths {
+			asked[o]++
+			m[o] = o == fakePath("base")
+		}
+		return m, nil
+	})
+	type node struct {
+		drv  string
+		deps []string
+	}
+	plan := func(roots ...string) []node {
+		g, err := p.Add(context.Background(), roots)
+		require.NoError(t, err)
+		var out []node
+		for _, d := range g.Order() {
+			out = append(out, node{d, g.Nodes[d].Deps})
+		}
+		return out
+	}
+	require.Equal(t, []node{{lib, nil}, {a, []string{lib}}}, plan(a))
+	require.Equal(t, []node{{b, []string{lib}}}, plan(b, a))
+	require.Equal(t, []node{{c1, nil}, {c, sorted(a, c1)}}, plan(c))
+	require.Empty(t, plan(a, b, c, base))
+	require.Equal(t, 1, asked[fakePath("base")])
+}
+
+func sorted(s ...string) []string {
+	out := append([]string(nil), s...)
+	slices.Sort(out)
+	return out
 }

@@ -37,12 +37,8 @@ const (
 
 var _ evaluation.BuildGraph = (*Graph)(nil)
 
-// Plan implements evaluation.BuildGraph.
-func (g *Graph) Plan(ctx context.Context, roots []string) ([]evaluation.Step, error) {
-	// A Reader of its own: its cache of parsed derivations serves this
-	// walk, where closures share inputs, and goes with it. One Reader for
-	// the life of the evaluator would keep every derivation it ever read.
-	r := drv.NewReader(g.Root)
+// NewPlan implements evaluation.BuildGraph.
+func (g *Graph) NewPlan() evaluation.Plan {
 	st := g.Store
 	if st == nil {
 		st = &drv.Store{}
@@ -51,16 +47,28 @@ func (g *Graph) Plan(ctx context.Context, roots []string) ([]evaluation.Step, er
 	if workers <= 0 {
 		workers = DefaultValidityWorkers
 	}
-	gr, err := r.ClosureBatched(ctx, roots, concurrentValidity(st, workers, minValidityPart))
+	// A Reader of its own: its cache of parsed derivations serves this
+	// evaluation, where closures share inputs, and goes with it. One Reader
+	// for the life of the evaluator would keep every derivation it ever
+	// read.
+	return plan{drv.NewReader(g.Root).NewPlanner(concurrentValidity(st, workers, minValidityPart))}
+}
+
+// plan implements evaluation.Plan with a drv.Planner.
+type plan struct{ p *drv.Planner }
+
+// Add implements evaluation.Plan.
+func (p plan) Add(ctx context.Context, roots []string) ([]evaluation.Step, error) {
+	gr, err := p.p.Add(ctx, roots)
 	if err != nil {
 		return nil, err
 	}
 	order := gr.Order()
 	steps := make([]evaluation.Step, len(order))
-	for i, p := range order {
-		n := gr.Nodes[p]
+	for i, path := range order {
+		n := gr.Nodes[path]
 		d := n.Drv
-		s := evaluation.Step{DrvPath: p, System: d.System, InputDrvs: n.Deps,
+		s := evaluation.Step{DrvPath: path, System: d.System, InputDrvs: n.Deps,
 			RequiredFeatures: d.RequiredSystemFeatures, PreferLocal: d.PreferLocalBuild}
 		for _, name := range d.OutputNames() {
 			s.Outputs = append(s.Outputs, events.Output{Name: name, Path: d.Outputs[name]})

@@ -10,13 +10,23 @@
 //   - after fetching the inputs and hashing them: EvaluationCached (to
 //     eval-<id>, naming the earlier evaluation with the same hash) when
 //     nothing changed and the evaluation is not forced; otherwise
-//   - InputFetched per input (eval-<id>), then, appended at the same time
-//     and so interleaved in the log in no fixed order: BuildQueued (and
-//     BuildCached when every output is already valid) to build-<id> for
-//     each new build, StepQueued to step-<hash> for each derivation of the
-//     new builds' closures that still has to be built, and JobEvaluated and
-//     JobEvaluationFailed to eval-<id>; EvaluationFinished last, after all
-//     of them; or EvaluationFailed (phase "fetch" or "eval") instead;
+//   - InputFetched per input (eval-<id>);
+//   - while Nix evaluates, a chunk of jobs at a time as Nix reports them
+//     (Request.OnJob): JobEvaluated (eval-<id>) for the chunk's new
+//     builds, then, appended at the same time and so interleaved in the
+//     log in no fixed order, BuildQueued (and BuildCached when every
+//     output is already valid) to build-<id> for each new build, and
+//     StepQueued to step-<hash> for each derivation of the new builds'
+//     closures that still has to be built and was not queued by an
+//     earlier chunk;
+//   - when Nix has finished: BuildWithdrawn (build-<id>) for a build
+//     whose job Nix's final result does not hold (its name turned out to
+//     collide with another attribute's), the same events for the jobs not
+//     reported early (aggregates among them), JobEvaluated for the jobs of
+//     earlier builds and the rest, JobEvaluationFailed, and
+//     EvaluationFinished last, after all of them; or, when the evaluation
+//     fails, BuildWithdrawn for every build it had queued, then
+//     EvaluationFailed (phase "fetch" or "eval") instead;
 //   - EvaluationClosed to the jobset's stream, which releases the lock and
 //     records the outcome and hash the next evaluation compares with.
 //

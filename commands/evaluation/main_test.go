@@ -55,6 +55,8 @@ type envOptions struct {
 	evalWorkers    int
 	evalTimeout    time.Duration
 	maxAppendBytes int
+	// nix, if set, wraps the Nix evaluator.
+	nix func(evaluation.Evaluator) evaluation.Evaluator
 }
 
 func requireNix(t testing.TB) {
@@ -88,6 +90,9 @@ func newEnv(t testing.TB, o envOptions) *env {
 		Nix:    &evaluator.Nix{Timeout: o.evalTimeout, Backend: eval.BackendInstantiate, Workers: o.evalWorkers},
 		Graph:  &evaluator.Graph{Store: &drv.Store{}},
 		Status: db,
+	}
+	if o.nix != nil {
+		ports.Nix = o.nix(ports.Nix)
 	}
 	e := &env{t: t, ctx: ctx, pool: pool, store: store, codec: codec, rt: rt, alloc: alloc, ports: ports,
 		h:     commands.NewHandlers(rt, alloc),

@@ -42,6 +42,8 @@ type member struct {
 	job   Job
 	build int64
 	isNew bool
+	// cached is set for a new build whose outputs were all valid.
+	cached bool
 	// constituentNames and constituents are an aggregate's resolved
 	// constituents: job names and their builds.
 	constituentNames []string
@@ -71,20 +73,25 @@ func assign(jobs []Job, prev map[string]prevBuild) members {
 	return ms
 }
 
-// number gives the new builds the ids first, first+1, … in job name order
-// and resolves aggregates' constituents to builds.
+// number gives the new builds the ids first, first+1, … in job name order.
 func (ms *members) number(first int64) {
-	byName := make(map[string]int64, len(ms.members))
 	for i := range ms.members {
-		m := &ms.members[i]
-		if m.isNew {
+		if m := &ms.members[i]; m.isNew {
 			m.build = first
 			first++
 		}
+	}
+}
+
+// resolveConstituents gives each aggregate of ms the builds of its
+// constituents among ms, by job name.
+func resolveConstituents(ms []member) {
+	byName := make(map[string]int64, len(ms))
+	for _, m := range ms {
 		byName[m.job.Name] = m.build
 	}
-	for i := range ms.members {
-		m := &ms.members[i]
+	for i := range ms {
+		m := &ms[i]
 		if !m.job.IsAggregate {
 			continue
 		}
@@ -95,20 +102,6 @@ func (ms *members) number(first int64) {
 			}
 		}
 	}
-}
-
-// newDrvs returns the derivations of the new builds, without duplicates,
-// in build order.
-func (ms *members) newDrvs() []string {
-	seen := make(map[string]bool)
-	var out []string
-	for _, m := range ms.byBuild() {
-		if m.isNew && !seen[m.job.DrvPath] {
-			seen[m.job.DrvPath] = true
-			out = append(out, m.job.DrvPath)
-		}
-	}
-	return out
 }
 
 // newBuildsByDrv returns the new builds' derivations with the lowest

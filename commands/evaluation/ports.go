@@ -117,13 +117,22 @@ type Step struct {
 	PreferLocal      bool
 }
 
-// BuildGraph walks build graphs.
+// BuildGraph plans what the new builds of evaluations need built.
 type BuildGraph interface {
-	// Plan returns every derivation in the input closure of roots whose
-	// outputs are not all valid, each after the inputs it needs (InputDrvs
-	// lists only those that are in the plan too). A root missing from the
-	// plan has all its outputs valid.
-	Plan(ctx context.Context, roots []string) ([]Step, error)
+	// NewPlan starts the plan of one evaluation.
+	NewPlan() Plan
+}
+
+// Plan is the build graph of one evaluation, planned a few roots at a time
+// as Nix finds the jobs.
+type Plan interface {
+	// Add returns every derivation in the input closure of roots whose
+	// outputs are not all valid and that no earlier Add returned, each
+	// after the inputs it needs that it returns too. InputDrvs lists every
+	// input that needs building, returned now or before. A root that no
+	// Add has returned has all its outputs valid. After an error the Plan
+	// is unusable.
+	Add(ctx context.Context, roots []string) ([]Step, error)
 }
 
 // BuildStatus answers questions about builds from the read side.

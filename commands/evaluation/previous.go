@@ -25,6 +25,11 @@ func (s *Service) previousBuilds(ctx context.Context, evalID int64) (map[string]
 		return m, nil
 	}
 	m = make(map[string]prevBuild)
+	// A job can be recorded more than once in a stream: the evaluator
+	// records jobs while Nix evaluates, and a job Nix's final result
+	// reports differently is recorded again or, when its name collides
+	// with another attribute's, fails. The last record of a job wins.
+	keyOf := make(map[string]string)
 	stream := streams.Eval(evalID)
 	for from := uint64(0); ; {
 		recs, err := s.rt.Store().ReadStream(ctx, stream, from, 1000)
@@ -36,15 +41,22 @@ func (s *Service) previousBuilds(ctx context.Context, evalID int64) (map[string]
 		}
 		for _, r := range recs {
 			from = r.Revision + 1
-			if r.Type != "JobEvaluated" {
+			if r.Type != "JobEvaluated" && r.Type != "JobEvaluationFailed" {
 				continue
 			}
 			p, err := s.codec.Decode(r)
 			if err != nil {
 				return nil, fmt.Errorf("read builds of eval %d: %w", evalID, err)
 			}
-			j := p.(*events.JobEvaluated)
-			m[memberKey(j.Job, j.Outputs, j.DrvPath)] = prevBuild{build: j.BuildID, drvPath: j.DrvPath}
+			switch j := p.(type) {
+			case *events.JobEvaluated:
+				delete(m, keyOf[j.Job])
+				k := memberKey(j.Job, j.Outputs, j.DrvPath)
+				keyOf[j.Job], m[k] = k, prevBuild{build: j.BuildID, drvPath: j.DrvPath}
+			case *events.JobEvaluationFailed:
+				delete(m, keyOf[j.Job])
+				delete(keyOf, j.Job)
+			}
 		}
 		if len(recs) < 1000 {
 			break

@@ -17,9 +17,10 @@ const InterruptedMessage = "evaluation interrupted (the evaluator stopped before
 // Recover closes the open evaluation of project:jobset, if any: one whose
 // EvaluationOpened has no EvaluationClosed, left by an evaluator that
 // stopped. If its eval stream already ended (Finished, Cached or Failed)
-// the jobset's stream is closed to match; otherwise EvaluationFailed with
-// InterruptedMessage is appended first, which drops whatever the read
-// models staged for it. It returns the id of the closed evaluation, 0 if
+// the jobset's stream is closed to match; otherwise the new builds its
+// stream names (JobEvaluated) are withdrawn and EvaluationFailed with
+// InterruptedMessage is appended, which drops whatever the read models
+// staged for it. It returns the id of the closed evaluation, 0 if
 // none was open. Call it only when no evaluator is still working on that
 // evaluation.
 func (s *Service) Recover(ctx context.Context, project, jobset string) (int64, error) {
@@ -34,11 +35,16 @@ func (s *Service) Recover(ctx context.Context, project, jobset string) (int64, e
 	}
 	md := commands.NewMetadata(s.opts.Actor, s.rt)
 	md.Host = s.opts.Host
-	closed, err := s.terminal(ctx, open)
+	closed, recorded, err := s.terminal(ctx, open)
 	if err != nil {
 		return 0, err
 	}
 	if closed == nil {
+		r := &run{s: s, md: md, evalID: open.EvalID}
+		rec := &recorder{r: r, queued: recorded}
+		if err := rec.withdrawAll(ctx, "the evaluation was interrupted"); err != nil {
+			return 0, err
+		}
 		ts := s.rt.Clock().Now().Unix()
 		w := &streamWriter{stream: streams.Eval(open.EvalID), expect: events.Any}
 		err := s.appendChunked(ctx, w, md, &events.EvaluationFailed{EvalID: open.EvalID, Project: project, Jobset: jobset,
@@ -61,17 +67,31 @@ func (s *Service) Recover(ctx context.Context, project, jobset string) (int64, e
 }
 
 // terminal reads the eval stream of open and returns the EvaluationClosed
-// matching its last event if that ended the evaluation, else nil.
-func (s *Service) terminal(ctx context.Context, open *events.EvaluationOpened) (*events.EvaluationClosed, error) {
+// matching its last event if that ended the evaluation, else nil and the
+// new builds the stream names.
+func (s *Service) terminal(ctx context.Context, open *events.EvaluationOpened) (*events.EvaluationClosed, map[int64]bool, error) {
 	stream := streams.Eval(open.EvalID)
 	var last events.Recorded
+	recorded := map[int64]bool{}
 	for from := uint64(0); ; {
 		recs, err := s.rt.Store().ReadStream(ctx, stream, from, 1000)
 		if errors.Is(err, events.ErrStreamNotFound) {
-			return nil, nil
+			return nil, nil, nil
 		}
 		if err != nil {
-			return nil, fmt.Errorf("read %s: %w", stream, err)
+			return nil, nil, fmt.Errorf("read %s: %w", stream, err)
+		}
+		for _, rec := range recs {
+			if rec.Type != "JobEvaluated" {
+				continue
+			}
+			p, err := s.codec.Decode(rec)
+			if err != nil {
+				return nil, nil, err
+			}
+			if j := p.(*events.JobEvaluated); j.IsNew {
+				recorded[j.BuildID] = true
+			}
 		}
 		if len(recs) > 0 {
 			last = recs[len(recs)-1]
@@ -85,11 +105,11 @@ func (s *Service) terminal(ctx context.Context, open *events.EvaluationOpened) (
 	switch last.Type {
 	case "EvaluationFinished", "EvaluationCached", "EvaluationFailed":
 	default:
-		return nil, nil
+		return nil, recorded, nil
 	}
 	p, err := s.codec.Decode(last)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	switch e := p.(type) {
 	case *events.EvaluationFinished:
@@ -99,5 +119,5 @@ func (s *Service) terminal(ctx context.Context, open *events.EvaluationOpened) (
 	case *events.EvaluationFailed:
 		c.Outcome, c.Timestamp = OutcomeFailed, e.Timestamp
 	}
-	return c, nil
+	return c, nil, nil
 }

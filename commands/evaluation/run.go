@@ -5,10 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	"golang.org/x/sync/errgroup"
-
 	"buildledger/commands"
-	"buildledger/domain/ids"
 	"buildledger/domain/jobset"
 	"buildledger/domain/streams"
 	"buildledger/events"
@@ -24,6 +21,8 @@ type run struct {
 	force  bool
 	eval   *streamWriter
 	sum    *Summary
+	// rec records the jobs while Nix evaluates; nil before.
+	rec *recorder
 }
 
 func (r *run) now() time.Time { return r.s.rt.Clock().Now() }
@@ -83,16 +82,18 @@ func (r *run) do(ctx context.Context) error {
 		return err
 	}
 
-	// Evaluate.
-	evalStart := time.Now()
-	res, err := r.s.ports.Nix.Evaluate(ctx, Request{NixExprInput: cfg.NixExprInput, NixExprPath: cfg.NixExprPath,
-		Inputs: inputs, Flake: locked})
-	r.sum.EvalTime = time.Since(evalStart)
+	// Evaluate, recording the jobs as Nix finds them.
+	prev, err := r.s.previousBuilds(ctx, r.state.LastWithNewBuilds)
 	if err != nil {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		return r.fail(ctx, "eval", err.Error())
+		return err
+	}
+	res, err := r.evaluate(ctx, prev, Request{NixExprInput: cfg.NixExprInput, NixExprPath: cfg.NixExprPath,
+		Inputs: inputs, Flake: locked})
+	if err != nil {
+		return err
+	}
+	if res == nil {
+		return nil // recorded as failed
 	}
 	for _, w := range res.Warnings {
 		r.s.log.WarnContext(ctx, "evaluation warning", "eval", r.evalID, "warning", w)
@@ -100,85 +101,72 @@ func (r *run) do(ctx context.Context) error {
 	if res.FlakeURL != "" {
 		locked = res.FlakeURL
 	}
-	return r.record(ctx, hash, locked, res)
+	return r.record(ctx, hash, locked, *res)
 }
 
-// record turns a successful Nix evaluation into builds, steps and jobs.
+// evaluate runs Nix with a recorder taking the jobs as they come. It
+// returns Nix's result, or nil when the evaluation failed and was
+// recorded so; errors are failures of the ledger or cancellation.
+func (r *run) evaluate(ctx context.Context, prev map[string]prevBuild, req Request) (*Result, error) {
+	r.rec = newRecorder(r, prev)
+	nixCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	go r.rec.run(nixCtx, stop)
+	req.OnJob = r.rec.add
+	start := time.Now()
+	res, nixErr := r.s.ports.Nix.Evaluate(nixCtx, req)
+	r.sum.EvalTime = time.Since(start)
+	recErr := r.rec.finish()
+	r.sum.GraphTime = r.rec.graphTime
+	switch {
+	case recErr != nil:
+		return nil, recErr
+	case r.rec.graphErr != nil:
+		return nil, r.fail(ctx, "eval", fmt.Sprintf("reading the build graph: %v", r.rec.graphErr))
+	case nixErr != nil && ctx.Err() != nil:
+		return nil, ctx.Err()
+	case nixErr != nil:
+		return nil, r.fail(ctx, "eval", nixErr.Error())
+	}
+	return &res, nil
+}
+
+// record finishes a successful Nix evaluation: it reconciles the jobs
+// recorded while Nix ran with its result, appends the JobEvaluated not
+// appended yet and the failed jobs, then EvaluationFinished.
 func (r *run) record(ctx context.Context, hash, flake string, res Result) error {
-	prev, err := r.s.previousBuilds(ctx, r.state.LastWithNewBuilds)
+	recordStart := time.Now()
+	ms, err := r.rec.reconcile(ctx, res.Jobs)
 	if err != nil {
+		if r.rec.graphErr != nil {
+			return r.fail(ctx, "eval", fmt.Sprintf("reading the build graph: %v", r.rec.graphErr))
+		}
 		return err
 	}
-	plan := assign(res.Jobs, prev)
-	var first int64
-	if plan.newCount > 0 {
-		if first, err = r.s.ids.Next(ctx, ids.KindBuild, int64(plan.newCount)); err != nil {
-			return fmt.Errorf("allocate %d build ids: %w", plan.newCount, err)
+	r.sum.GraphTime = r.rec.graphTime
+	sum := r.sum
+	jobs := make([]events.Payload, 0, len(ms)+len(res.Errors))
+	for _, m := range ms {
+		if m.isNew {
+			sum.NewBuilds++
 		}
-	}
-	plan.number(first)
-	roots := plan.newDrvs()
-	var steps []Step
-	graphStart := time.Now()
-	if len(roots) > 0 {
-		if steps, err = r.s.ports.Graph.Plan(ctx, roots); err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			return r.fail(ctx, "eval", fmt.Sprintf("reading the build graph: %v", err))
+		if m.cached {
+			sum.CachedBuilds++
 		}
-	}
-	r.sum.GraphTime = time.Since(graphStart)
-	recordStart := time.Now()
-	owner := stepOwners(steps, plan.newBuildsByDrv())
-
-	js := r.state
-	ts := r.now().Unix()
-	var builds []streamBatch
-	for _, m := range plan.members {
-		if !m.isNew {
-			continue
+		if !r.rec.announced[m.job.Name] {
+			jobs = append(jobs, jobEvaluated(r.evalID, m))
 		}
-		ps := []events.Payload{&events.BuildQueued{BuildID: m.build, EvalID: r.evalID, JobsetID: js.ID,
-			Project: js.Project, Jobset: js.Name, Job: m.job.Name, NixName: m.job.NixName, DrvPath: m.job.DrvPath,
-			System: m.job.System, Outputs: m.job.Outputs, Meta: m.job.Meta, Timestamp: ts}}
-		if _, building := owner.index[m.job.DrvPath]; !building {
-			ps = append(ps, r.cachedBuild(ctx, m.build, m.job.Outputs, ts)...)
-			r.sum.CachedBuilds++
-		}
-		builds = append(builds, streamBatch{stream: streams.Build(m.build), expect: events.NoStream, payloads: ps})
-	}
-	stepBatches := make([]streamBatch, len(steps))
-	for i, st := range steps {
-		stepBatches[i] = streamBatch{stream: streams.Step(st.DrvPath), expect: events.Any, payloads: []events.Payload{
-			&events.StepQueued{DrvPath: st.DrvPath, System: st.System, Outputs: st.Outputs, InputDrvs: st.InputDrvs,
-				RequiredFeatures: st.RequiredFeatures, PreferLocal: st.PreferLocal, BuildID: owner.build[i], EvalID: r.evalID}}}
-	}
-	jobs := make([]events.Payload, 0, len(plan.members)+len(res.Errors))
-	for _, m := range plan.members {
-		jobs = append(jobs, &events.JobEvaluated{EvalID: r.evalID, Job: m.job.Name, NixName: m.job.NixName,
-			System: m.job.System, DrvPath: m.job.DrvPath, Outputs: m.job.Outputs, Meta: m.job.Meta, BuildID: m.build,
-			IsNew: m.isNew, Constituents: m.constituentNames, ConstituentBuilds: m.constituents})
 	}
 	for _, name := range sortedKeys(res.Errors) {
 		jobs = append(jobs, &events.JobEvaluationFailed{EvalID: r.evalID, Job: name, Error: res.Errors[name]})
 	}
-	// The builds, the steps and the jobs go to different streams, and
-	// nothing reads them as one until EvaluationFinished (the scheduler
-	// waits for the whole graph of an open evaluation), so they are
-	// appended at the same time: one writer's encoding overlaps another's
-	// database work.
-	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return r.s.appendEach(gctx, r.md, builds) })
-	g.Go(func() error { return r.s.appendEach(gctx, r.md, stepBatches) })
-	g.Go(func() error { return r.s.appendChunked(gctx, r.eval, r.md, jobs...) })
-	if err := g.Wait(); err != nil {
+	if err := r.s.appendChunked(ctx, r.eval, r.md, jobs...); err != nil {
 		return err
 	}
-	sum := r.sum
+	js := r.state
 	sum.RecordTime = time.Since(recordStart)
-	sum.Jobs, sum.Builds, sum.NewBuilds, sum.Steps, sum.Errors = len(res.Jobs), len(plan.members), plan.newCount, len(steps), len(res.Errors)
-	sum.HasNewBuilds = plan.newCount > 0 || len(plan.members) != js.LastNrBuilds
+	sum.Jobs, sum.Builds, sum.Steps, sum.Errors = len(res.Jobs), len(ms), r.rec.steps, len(res.Errors)
+	sum.HasNewBuilds = sum.NewBuilds > 0 || len(ms) != js.LastNrBuilds
 	fin := &events.EvaluationFinished{EvalID: r.evalID, Project: js.Project, Jobset: js.Name, JobsetID: js.ID,
 		Hash: hash, Timestamp: r.now().Unix(), CheckoutTime: int64(sum.CheckoutTime.Seconds()),
 		EvalTime: int64(sum.EvalTime.Seconds()), NrJobs: sum.Jobs, NrBuilds: sum.Builds, NrNewBuilds: sum.NewBuilds,
@@ -187,7 +175,7 @@ func (r *run) record(ctx context.Context, hash, flake string, res Result) error 
 	if err := r.s.appendChunked(ctx, r.eval, r.md, fin); err != nil {
 		return err
 	}
-	r.s.remember(r.evalID, plan.members)
+	r.s.remember(r.evalID, ms)
 	sum.Outcome = OutcomeFinished
 	return r.close(ctx, &events.EvaluationClosed{EvalID: r.evalID, Project: js.Project, Jobset: js.Name,
 		Outcome: OutcomeFinished, Hash: hash, Flake: flake, HasNewBuilds: sum.HasNewBuilds, NrBuilds: sum.Builds,
@@ -208,9 +196,15 @@ func (r *run) cached(ctx context.Context, hash string) error {
 		Outcome: OutcomeCached, Hash: hash, CachedFrom: js.LastEval, Timestamp: ts})
 }
 
-// fail records a failed evaluation.
+// fail records a failed evaluation, after withdrawing the builds it
+// recorded while Nix ran.
 func (r *run) fail(ctx context.Context, phase, msg string) error {
 	js := r.state
+	if r.rec != nil {
+		if err := r.rec.withdrawAll(ctx, "the evaluation failed"); err != nil {
+			return err
+		}
+	}
 	ts := r.now().Unix()
 	err := r.s.appendChunked(ctx, r.eval, r.md, &events.EvaluationFailed{EvalID: r.evalID, Project: js.Project,
 		Jobset: js.Name, Phase: phase, Error: msg, Timestamp: ts})

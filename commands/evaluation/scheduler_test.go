@@ -68,11 +68,14 @@ func TestSchedulerRequestAndRecovery(t *testing.T) {
 	cfg.Enabled = 2 // one-shot
 	e.createJobset("j", cfg)
 
-	// A crashed evaluation: opened, started, one job staged.
+	// A crashed evaluation: opened, started, one job staged and its build
+	// queued.
 	e.appendTo(streams.Jobset("p", "j"), events.Any, &events.EvaluationOpened{EvalID: 9999, Project: "p", Jobset: "j", Host: testHost, StartTime: 1})
 	e.appendTo(streams.Eval(9999), events.NoStream,
 		&events.EvaluationStarted{EvalID: 9999, Project: "p", Jobset: "j", JobsetID: 1, StartTime: 1},
 		&events.JobEvaluated{EvalID: 9999, Job: "x", BuildID: 12345, IsNew: true})
+	e.appendTo(streams.Build(12345), events.NoStream, &events.BuildQueued{BuildID: 12345, EvalID: 9999, JobsetID: 1,
+		Project: "p", Jobset: "j", Job: "x", DrvPath: "/nix/store/00000000000000000000000000000000-x.drv", System: "x86_64-linux"})
 	_, err := e.svc.Evaluate(e.ctx, "p", "j", evaluation.Params{})
 	require.ErrorIs(t, err, evaluation.ErrBusy, "the open evaluation holds the jobset")
 
@@ -85,6 +88,7 @@ func TestSchedulerRequestAndRecovery(t *testing.T) {
 	e.project()
 	require.Zero(t, e.count(`select count(*) from eval_staging_members`))
 	require.Zero(t, e.count(`select count(*) from JobsetEvals`))
+	require.Zero(t, e.count(`select count(*) from Builds`), "the build it queued is withdrawn")
 	require.Contains(t, e.str(`select errorMsg from Jobsets where name = 'j'`), "interrupted")
 
 	// checkInterval is 0: only a request starts an evaluation.

@@ -1,0 +1,308 @@
+package evaluation
+
+import (
+	"context"
+	"fmt"
+	"reflect"
+	"slices"
+	"sort"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"buildledger/domain/ids"
+	"buildledger/domain/streams"
+	"buildledger/events"
+)
+
+// minChunk is the fewest jobs the recorder takes at once while Nix is
+// still evaluating: fewer would spend more on allocating ids, planning
+// and appending per job.
+const minChunk = 500
+
+// recorder records the jobs of one evaluation while Nix goes on: as jobs
+// arrive (Request.OnJob) it gives the new builds ids, plans their build
+// graph and appends, a chunk at a time, JobEvaluated, then BuildQueued
+// and StepQueued. Jobs of builds of the previous evaluation are only
+// kept, for the JobEvaluated appended at the end. Nix's final result is
+// authoritative: reconcile withdraws what it does not hold and records
+// what did not come early.
+type recorder struct {
+	r    *run
+	prev map[string]prevBuild
+	plan Plan
+
+	mu      sync.Mutex
+	pending []Job
+	closed  bool
+	wake    chan struct{}
+	done    chan struct{}
+	// err is a failure of the ledger or a cancellation; graphErr a failure
+	// to read the build graph, which fails the evaluation.
+	err, graphErr error
+
+	// Owned by the goroutine of run until done is closed, then by the
+	// caller of reconcile.
+	byName map[string]*member // every job recorded, by name
+	// announced holds the jobs whose JobEvaluated was appended early.
+	announced map[string]bool
+	// planned holds the derivations queued as steps so far.
+	planned map[string]bool
+	// queued holds the new builds whose BuildQueued was (or was being)
+	// appended and that were not withdrawn.
+	queued    map[int64]bool
+	steps     int
+	graphTime time.Duration
+}
+
+func newRecorder(r *run, prev map[string]prevBuild) *recorder {
+	return &recorder{r: r, prev: prev, plan: r.s.ports.Graph.NewPlan(), wake: make(chan struct{}, 1), done: make(chan struct{}),
+		byName: map[string]*member{}, announced: map[string]bool{}, planned: map[string]bool{}, queued: map[int64]bool{}}
+}
+
+// add takes one job from Nix (Request.OnJob). It never blocks on the
+// recording.
+func (rc *recorder) add(j Job) {
+	rc.mu.Lock()
+	rc.pending = append(rc.pending, j)
+	rc.mu.Unlock()
+	select {
+	case rc.wake <- struct{}{}:
+	default:
+	}
+}
+
+// run records chunks of jobs until finish is called and everything added
+// is recorded, or until a failure, which it reports through stop (the
+// caller cancels Nix with it).
+func (rc *recorder) run(ctx context.Context, stop context.CancelFunc) {
+	defer close(rc.done)
+	for {
+		rc.mu.Lock()
+		jobs, closed := rc.pending, rc.closed
+		if len(jobs) >= minChunk || closed {
+			rc.pending = nil
+		} else {
+			jobs = nil
+		}
+		rc.mu.Unlock()
+		if len(jobs) > 0 {
+			if err := rc.record(ctx, jobs, true); err != nil {
+				stop()
+				return
+			}
+			continue
+		}
+		if closed {
+			return
+		}
+		select {
+		case <-rc.wake:
+		case <-ctx.Done():
+			rc.err = ctx.Err()
+			return
+		}
+	}
+}
+
+// finish waits until every job added is recorded and returns the
+// recorder's failure, if any.
+func (rc *recorder) finish() error {
+	rc.mu.Lock()
+	rc.closed = true
+	rc.mu.Unlock()
+	select {
+	case rc.wake <- struct{}{}:
+	default:
+	}
+	<-rc.done
+	if rc.err != nil {
+		return rc.err
+	}
+	return nil
+}
+
+// record records jobs: their builds get ids (new ones) or are found in
+// the previous evaluation, the new builds' derivations are planned, and
+// their events appended. When early, the new builds' JobEvaluated are
+// appended first, so that a recovery finds every build to withdraw in
+// the evaluation's stream. A job whose name was recorded already is left
+// out: the final result reports the collision.
+func (rc *recorder) record(ctx context.Context, jobs []Job, early bool) error {
+	fresh := jobs[:0:0]
+	for _, j := range jobs {
+		if _, dup := rc.byName[j.Name]; !dup {
+			fresh = append(fresh, j)
+		}
+	}
+	ms := assign(fresh, rc.prev)
+	if ms.newCount > 0 {
+		first, err := rc.r.s.ids.Next(ctx, ids.KindBuild, int64(ms.newCount))
+		if err != nil {
+			rc.err = fmt.Errorf("allocate %d build ids: %w", ms.newCount, err)
+			return rc.err
+		}
+		ms.number(first)
+	}
+	roots := ms.newBuildsByDrv()
+	drvs := make([]string, 0, len(roots))
+	for _, root := range roots {
+		if !rc.planned[root.drv] {
+			drvs = append(drvs, root.drv)
+		}
+	}
+	var steps []Step
+	if len(drvs) > 0 {
+		start := time.Now()
+		var err error
+		steps, err = rc.plan.Add(ctx, drvs)
+		rc.graphTime += time.Since(start)
+		if err != nil {
+			if ctx.Err() != nil {
+				rc.err = ctx.Err()
+			} else {
+				rc.graphErr = err
+			}
+			return err
+		}
+	}
+	owner := stepOwners(steps, roots)
+	for _, st := range steps {
+		rc.planned[st.DrvPath] = true
+	}
+
+	r, js := rc.r, rc.r.state
+	ts := r.now().Unix()
+	var builds []streamBatch
+	var announce []events.Payload
+	for i := range ms.members {
+		m := &ms.members[i]
+		rc.byName[m.job.Name] = m
+		if !m.isNew {
+			continue
+		}
+		rc.queued[m.build] = true
+		ps := []events.Payload{&events.BuildQueued{BuildID: m.build, EvalID: r.evalID, JobsetID: js.ID,
+			Project: js.Project, Jobset: js.Name, Job: m.job.Name, NixName: m.job.NixName, DrvPath: m.job.DrvPath,
+			System: m.job.System, Outputs: m.job.Outputs, Meta: m.job.Meta, Timestamp: ts}}
+		if !rc.planned[m.job.DrvPath] {
+			ps = append(ps, r.cachedBuild(ctx, m.build, m.job.Outputs, ts)...)
+			m.cached = true
+		}
+		builds = append(builds, streamBatch{stream: streams.Build(m.build), expect: events.NoStream, payloads: ps})
+		if early && !m.job.IsAggregate {
+			rc.announced[m.job.Name] = true
+			announce = append(announce, jobEvaluated(r.evalID, *m))
+		}
+	}
+	rc.steps += len(steps)
+	stepBatches := make([]streamBatch, len(steps))
+	for i, st := range steps {
+		stepBatches[i] = streamBatch{stream: streams.Step(st.DrvPath), expect: events.Any, payloads: []events.Payload{
+			&events.StepQueued{DrvPath: st.DrvPath, System: st.System, Outputs: st.Outputs, InputDrvs: st.InputDrvs,
+				RequiredFeatures: st.RequiredFeatures, PreferLocal: st.PreferLocal, BuildID: owner.build[i], EvalID: r.evalID}}}
+	}
+	if err := r.s.appendChunked(ctx, r.eval, r.md, announce...); err != nil {
+		rc.err = err
+		return err
+	}
+	// The builds and the steps go to different streams, and nothing reads
+	// them as one until the evaluation ends (the scheduler waits for the
+	// whole graph of an open evaluation), so they are appended at the same
+	// time: one writer's encoding overlaps the other's database work.
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return r.s.appendEach(gctx, r.md, builds) })
+	g.Go(func() error { return r.s.appendEach(gctx, r.md, stepBatches) })
+	if err := g.Wait(); err != nil {
+		rc.err = err
+		return err
+	}
+	return nil
+}
+
+// reconcile makes the recorded jobs those of res, Nix's final result: a
+// recorded job res does not hold as it was recorded (it collided with
+// another attribute's name) has its new build withdrawn, and the jobs of
+// res not recorded yet (aggregates, and any the evaluator did not pass
+// early) are recorded now. It returns the members, sorted by job name,
+// with the aggregates' constituents resolved.
+func (rc *recorder) reconcile(ctx context.Context, jobs []Job) ([]member, error) {
+	final := make(map[string]bool, len(jobs))
+	var late []Job
+	for _, j := range jobs {
+		final[j.Name] = true
+		m, ok := rc.byName[j.Name]
+		if ok && reflect.DeepEqual(m.job, j) {
+			continue
+		}
+		if ok {
+			if err := rc.withdraw(ctx, m, "the job's evaluation result changed"); err != nil {
+				return nil, err
+			}
+		}
+		late = append(late, j)
+	}
+	for name, m := range rc.byName {
+		if !final[name] {
+			if err := rc.withdraw(ctx, m, "the job failed to evaluate: its name is that of another attribute too"); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if len(late) > 0 {
+		if err := rc.record(ctx, late, false); err != nil {
+			return nil, err
+		}
+	}
+	ms := make([]member, 0, len(rc.byName))
+	for _, m := range rc.byName {
+		ms = append(ms, *m)
+	}
+	sort.Slice(ms, func(a, b int) bool { return ms[a].job.Name < ms[b].job.Name })
+	resolveConstituents(ms)
+	return ms, nil
+}
+
+// withdraw forgets recorded job m, and withdraws its build if it is new.
+func (rc *recorder) withdraw(ctx context.Context, m *member, reason string) error {
+	delete(rc.byName, m.job.Name)
+	delete(rc.announced, m.job.Name)
+	if !m.isNew {
+		return nil
+	}
+	return rc.withdrawBuilds(ctx, []int64{m.build}, reason)
+}
+
+// withdrawAll withdraws every new build recorded, for an evaluation that
+// fails after recording jobs.
+func (rc *recorder) withdrawAll(ctx context.Context, reason string) error {
+	builds := make([]int64, 0, len(rc.queued))
+	for b := range rc.queued {
+		builds = append(builds, b)
+	}
+	slices.Sort(builds)
+	return rc.withdrawBuilds(ctx, builds, reason)
+}
+
+func (rc *recorder) withdrawBuilds(ctx context.Context, builds []int64, reason string) error {
+	batches := make([]streamBatch, len(builds))
+	for i, b := range builds {
+		batches[i] = streamBatch{stream: streams.Build(b), expect: events.Any,
+			payloads: []events.Payload{&events.BuildWithdrawn{BuildID: b, EvalID: rc.r.evalID, Reason: reason}}}
+	}
+	if err := rc.r.s.appendEach(ctx, rc.r.md, batches); err != nil {
+		return fmt.Errorf("withdraw %d builds: %w", len(builds), err)
+	}
+	for _, b := range builds {
+		delete(rc.queued, b)
+	}
+	return nil
+}
+
+// jobEvaluated is the JobEvaluated of member m.
+func jobEvaluated(evalID int64, m member) *events.JobEvaluated {
+	return &events.JobEvaluated{EvalID: evalID, Job: m.job.Name, NixName: m.job.NixName,
+		System: m.job.System, DrvPath: m.job.DrvPath, Outputs: m.job.Outputs, Meta: m.job.Meta, BuildID: m.build,
+		IsNew: m.isNew, Constituents: m.constituentNames, ConstituentBuilds: m.constituents}
+}

@@ -1,0 +1,118 @@
+package evaluation_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"buildledger/commands/evaluation"
+	"buildledger/events"
+)
+
+// earlyJobs is the real Nix evaluator made to report every job of its
+// result through OnJob before it returns, whatever the adapter itself
+// reports early; with fail set it then fails as a whole, as a time limit
+// reached late in an evaluation would.
+type earlyJobs struct {
+	evaluation.Evaluator
+	fail error
+}
+
+func (n earlyJobs) Evaluate(ctx context.Context, req evaluation.Request) (evaluation.Result, error) {
+	onJob := req.OnJob
+	req.OnJob = nil
+	res, err := n.Evaluator.Evaluate(ctx, req)
+	if err != nil {
+		return res, err
+	}
+	for _, j := range res.Jobs {
+		if !j.IsAggregate {
+			onJob(j)
+		}
+	}
+	if n.fail != nil {
+		return evaluation.Result{}, n.fail
+	}
+	return res, nil
+}
+
+// TestFailureWithdrawsRecordedBuilds: an evaluation whose jobs were
+// recorded while Nix ran and that then fails as a whole withdraws every
+// build it queued: none is in Builds, and the previous evaluation and its
+// builds are untouched.
+func TestFailureWithdrawsRecordedBuilds(t *testing.T) {
+	t.Parallel()
+	var failing bool
+	e := newEnv(t, envOptions{nix: func(n evaluation.Evaluator) evaluation.Evaluator {
+		return nixSwitch{ok: earlyJobs{Evaluator: n}, failing: earlyJobs{Evaluator: n, fail: errors.New("evaluation timed out")}, fail: &failing}
+	}})
+	e.createJobset("j", e.legacy("release.nix"))
+	first := e.evaluate("j", false)
+	require.Equal(t, evaluation.OutcomeFinished, first.Outcome, first.Error)
+	e.project()
+	before := e.builds(first.EvalID)
+	require.NotEmpty(t, before)
+	all := e.count(`select count(*) from Builds`)
+
+	failing = true
+	cfg := e.legacy("release.nix")
+	cfg.Inputs[1].Value += "-changed" // new derivations: new builds
+	e.updateJobset("j", cfg)
+	sum := e.evaluate("j", true)
+	require.Equal(t, evaluation.OutcomeFailed, sum.Outcome)
+	require.Equal(t, "evaluation timed out", sum.Error)
+	e.project()
+	require.Equal(t, all, e.count(`select count(*) from Builds`), "no build of the failed evaluation is left")
+	require.Equal(t, before, e.builds(first.EvalID))
+	require.Equal(t, "evaluation timed out", e.str(`select errorMsg from Jobsets where name = 'j'`))
+
+	var queued, withdrawn int
+	recs, err := e.store.ReadAll(e.ctx, events.Start, 100000)
+	require.NoError(t, err)
+	for _, r := range recs {
+		switch r.Type {
+		case "BuildQueued":
+			queued++
+		case "BuildWithdrawn":
+			withdrawn++
+		}
+	}
+	require.Positive(t, withdrawn, "the failed evaluation had queued builds")
+	require.Equal(t, len(before)+withdrawn, queued)
+}
+
+// nixSwitch evaluates with ok, or with failing once *fail is set.
+type nixSwitch struct {
+	ok, failing evaluation.Evaluator
+	fail        *bool
+}
+
+func (n nixSwitch) Evaluate(ctx context.Context, req evaluation.Request) (evaluation.Result, error) {
+	if *n.fail {
+		return n.failing.Evaluate(ctx, req)
+	}
+	return n.ok.Evaluate(ctx, req)
+}
+
+// TestEarlyJobsAcrossEvaluations: jobs recorded while Nix ran are the
+// previous builds of the next evaluation, also for an evaluator that
+// reads them back from the log rather than from memory.
+func TestEarlyJobsAcrossEvaluations(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{nix: func(n evaluation.Evaluator) evaluation.Evaluator { return earlyJobs{Evaluator: n} }})
+	e.createJobset("j", e.legacy("release.nix"))
+	first := e.evaluate("j", false)
+	require.Equal(t, evaluation.OutcomeFinished, first.Outcome, first.Error)
+	require.Positive(t, first.NewBuilds)
+
+	fresh := evaluation.New(e.rt, e.codec, e.alloc, e.ports, evaluation.Options{Host: testHost})
+	second, err := fresh.Evaluate(e.ctx, "p", "j", evaluation.Params{Force: true})
+	require.NoError(t, err)
+	require.Equal(t, evaluation.OutcomeFinished, second.Outcome, second.Error)
+	require.Zero(t, second.NewBuilds)
+	require.Equal(t, first.Builds, second.Builds)
+	e.project()
+	require.Equal(t, e.builds(first.EvalID), e.builds(second.EvalID))
+}

@@ -45,11 +45,17 @@ var (
 
 const buildExists = "exists (select 1 from Builds b where b.id = s.build)"
 
+// buildQueued writes a new build current, as Hydra does: it becomes a
+// member of the evaluation that queued it when that finishes (which makes
+// the builds of the jobset's earlier evaluations that are not members no
+// longer current), or it is withdrawn. Written current, it need not be
+// updated when its evaluation finishes, unless a later evaluation in the
+// same batch decides otherwise (markDirect).
 func buildQueued(w *writer, p *events.BuildQueued) {
 	m := p.Meta
 	row := w.add(buildsTable,
 		p.BuildID, 0, p.Timestamp, p.JobsetID, p.Job, nullIfEmpty(p.NixName), nullIfEmpty(m.Description), p.DrvPath, p.System,
-		nullIfEmpty(m.License), nullIfEmpty(m.Homepage), nullIfEmpty(m.Maintainers), m.MaxSilent, m.Timeout, boolInt(m.IsChannel), 0,
+		nullIfEmpty(m.License), nullIfEmpty(m.Homepage), nullIfEmpty(m.Maintainers), m.MaxSilent, m.Timeout, boolInt(m.IsChannel), 1,
 		m.SchedulingPriority, p.GlobalPriority, 0,
 		nil, nil, nil, nil, nil, nil, nil, nil)
 	w.builds[p.BuildID] = row

@@ -199,8 +199,6 @@ func evaluationFinished(w *writer, p *events.EvaluationFinished) error {
 	if d != nil {
 		d.finished = true
 		pending = markDirect(w, d)
-	} else {
-		markCurrent(w, p.EvalID)
 	}
 	if d == nil || d.errors {
 		// Per-job errors become the eval's EvaluationErrors row and the
@@ -320,26 +318,8 @@ func dropStaging(w *writer, eval int64, tables []string) error {
 	return nil
 }
 
-// markCurrent sets isCurrent on the still-buffered Builds rows of the
-// evaluation's members, so they are written current at once instead of
-// being inserted and then updated.
-func markCurrent(w *writer, eval int64) {
-	members, ok := w.byName[stagedMembers.name]
-	if !ok {
-		return
-	}
-	for _, m := range members.rows {
-		if m[0] != eval {
-			continue
-		}
-		if row, ok := w.builds[m[1].(int64)]; ok {
-			row[colCurrent] = 1
-		}
-	}
-}
-
-// markDirect is markCurrent for direct evaluation d: a buffered Builds row
-// of a member is written with the isCurrent it ends the batch with, when
+// markDirect marks the members of direct evaluation d: a buffered Builds
+// row of a member is written with the isCurrent it ends the batch with, when
 // the batch tells (batchEvals.current), so that no later evaluation of the
 // batch has to update it. It returns the members that are not buffered.
 func markDirect(w *writer, d *directEval) []int64 {

@@ -97,6 +97,11 @@ func Evaluate(ctx context.Context, req Request) (Result, error) {
 	ctx, cancel := context.WithTimeout(ctx, req.timeout())
 	defer cancel()
 	r := &runner{req: req, deadline: start.Add(req.timeout())}
+	var jobs *notifier
+	if req.OnJob != nil {
+		jobs = startNotifier(req.OnJob)
+		defer jobs.close()
+	}
 
 	var res Result
 	if req.Flake != "" {
@@ -109,9 +114,9 @@ func Evaluate(ctx context.Context, req Request) (Result, error) {
 
 	var recs []record
 	if useNixEvalJobs(req) {
-		recs, err = evalWithNixEvalJobs(ctx, r, exprFile, res.FlakeURL)
+		recs, err = evalWithNixEvalJobs(ctx, r, jobs, exprFile, res.FlakeURL)
 	} else {
-		recs, err = evalWithInstantiate(ctx, r, exprFile, res.FlakeURL)
+		recs, err = evalWithInstantiate(ctx, r, jobs, exprFile, res.FlakeURL)
 	}
 	if err != nil {
 		return Result{}, err

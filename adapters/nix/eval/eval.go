@@ -21,7 +21,9 @@
 // name each attribute before it is evaluated and carry each finished record,
 // so the culprit gets Nix's message as its job error, finished records are
 // kept, and the next round skips both. Each round settles at least one
-// attribute.
+// attribute. nix-instantiate writes its JSON output while it forces the
+// records (through a 4 KiB buffer), and the records are decoded as they
+// come, so Request.OnJob learns of jobs while Nix goes on.
 //
 // Limits: the whole evaluation runs under Request.Timeout (the process
 // group is killed, ErrTimeout is returned); each Nix process gets

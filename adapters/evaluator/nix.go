@@ -34,6 +34,9 @@ func (n *Nix) Evaluate(ctx context.Context, req evaluation.Request) (evaluation.
 	er := eval.Request{NixExprInput: req.NixExprInput, NixExprPath: req.NixExprPath, Flake: req.Flake,
 		Timeout: n.Timeout, MaxMemoryMB: n.MaxMemoryMB, Workers: n.Workers, Backend: n.Backend,
 		GCRootsDir: n.GCRootsDir, AllowIFD: n.AllowIFD, NixBinDir: n.NixBinDir}
+	if req.OnJob != nil {
+		er.OnJob = func(j eval.Job) { req.OnJob(evaluation.Job(j)) }
+	}
 	if req.Flake == "" {
 		er.Inputs = make(map[string]eval.Input, len(req.Inputs))
 		for _, in := range req.Inputs {

@@ -110,20 +110,26 @@ func assemble(res *Result, recs []record) {
 		if _, failed := res.Errors[n]; failed {
 			continue
 		}
-		outs := append([]events.Output(nil), rec.Outputs...)
-		sort.Slice(outs, func(a, b int) bool { return outs[a].Name < outs[b].Name })
-		res.Jobs = append(res.Jobs, Job{
-			Name:         n,
-			NixName:      rec.NixName,
-			System:       rec.System,
-			DrvPath:      rec.DrvPath,
-			Outputs:      outs,
-			Meta:         rec.Meta,
-			IsAggregate:  rec.IsAggregate,
-			Constituents: constituents[n],
-		})
+		res.Jobs = append(res.Jobs, rec.job(n, constituents[n]))
 	}
 	sortJobs(res.Jobs)
+}
+
+// job is the Job of a successful record, named name, its outputs sorted by
+// name.
+func (rec *record) job(name string, constituents []string) Job {
+	outs := append([]events.Output(nil), rec.Outputs...)
+	sort.Slice(outs, func(a, b int) bool { return outs[a].Name < outs[b].Name })
+	return Job{
+		Name:         name,
+		NixName:      rec.NixName,
+		System:       rec.System,
+		DrvPath:      rec.DrvPath,
+		Outputs:      outs,
+		Meta:         rec.Meta,
+		IsAggregate:  rec.IsAggregate,
+		Constituents: constituents,
+	}
 }
 
 // resolveConstituents maps an aggregate's constituents to job names: names

@@ -15,11 +15,12 @@ import (
 
 // benchRelease is a release expression with n jobs that all depend on one
 // chain of ten derivations.
-const benchRelease = `{ n ? 10000 }:
+// A salt makes derivations that are not in the store yet.
+const benchRelease = `{ n ? 10000, salt ? "" }:
 let
   system = builtins.currentSystem;
   mk = name: deps: derivation {
-    inherit name system deps;
+    inherit name system deps salt;
     builder = "/bin/sh";
     args = [ "-c" "mkdir $out" ];
   };
@@ -75,6 +76,74 @@ func benchEvaluate(b *testing.B, workers int) {
 	b.ReportMetric(float64(bare.Nanoseconds())/n, "bare-ns/op")
 	b.ReportMetric(float64(ours)/float64(bare), "ratio")
 	b.ReportMetric(float64(oursCPU)/float64(bareCPU), "cpu-ratio")
+}
+
+// BenchmarkOnJob10k measures what passing jobs to OnJob while Nix walks
+// costs: each iteration evaluates the 10,000 jobs without and with OnJob
+// (in turns first), each time with a new salt so that both write all .drv
+// files. It also reports when the first job reached OnJob, as a fraction
+// of the evaluation's wall time.
+func BenchmarkOnJob10k(b *testing.B) {
+	requireNix(b)
+	dir := b.TempDir()
+	require.NoError(b, os.WriteFile(filepath.Join(dir, "release.nix"), []byte(benchRelease), 0o644))
+	var without, with, withoutCPU, withCPU, first time.Duration
+	run := func(salt string, onJob func(Job)) (time.Duration, time.Duration) {
+		req := Request{
+			NixExprInput: "src", NixExprPath: "release.nix",
+			Inputs: map[string]Input{
+				"src":  {Kind: KindPath, Value: dir},
+				"salt": {Kind: KindString, Value: salt},
+			},
+			Backend: BackendInstantiate,
+			OnJob:   onJob,
+		}
+		start, cpu := time.Now(), childCPU(b)
+		res, err := Evaluate(context.Background(), req)
+		wall, used := time.Since(start), childCPU(b)-cpu
+		require.NoError(b, err)
+		require.Len(b, res.Jobs, 10000)
+		return wall, used
+	}
+	i := 0
+	for b.Loop() {
+		i++
+		salt := fmt.Sprintf("%d-%d", time.Now().UnixNano(), i)
+		var passed int
+		var start, firstAt time.Time
+		onJob := func(Job) {
+			if passed == 0 {
+				firstAt = time.Now()
+			}
+			passed++
+		}
+		plain := func() {
+			w, c := run(salt+"-plain", nil)
+			without += w
+			withoutCPU += c
+		}
+		streamed := func() {
+			start = time.Now()
+			w, c := run(salt+"-streamed", onJob)
+			with += w
+			withCPU += c
+			first += firstAt.Sub(start)
+			require.Equal(b, 10000, passed)
+		}
+		if i%2 == 1 {
+			plain()
+			streamed()
+		} else {
+			streamed()
+			plain()
+		}
+	}
+	n := float64(b.N)
+	b.ReportMetric(float64(without.Nanoseconds())/n, "plain-ns/op")
+	b.ReportMetric(float64(with.Nanoseconds())/n, "onjob-ns/op")
+	b.ReportMetric(float64(with)/float64(without), "ratio")
+	b.ReportMetric(float64(withCPU)/float64(withoutCPU), "cpu-ratio")
+	b.ReportMetric(float64(first)/float64(with), "first-job-at")
 }
 
 // childCPU is the user and system time of all waited-for child processes.

@@ -21,7 +21,9 @@
 // name each attribute before it is evaluated and carry each finished record,
 // so the culprit gets Nix's message as its job error, finished records are
 // kept, and the next round skips both. Each round settles at least one
-// attribute.
+// attribute. nix-instantiate writes its JSON output while it forces the
+// records (through a 4 KiB buffer), and the records are decoded as they
+// come, so Request.OnJob learns of jobs while Nix goes on.
 //
 // Limits: the whole evaluation runs under Request.Timeout (the process
 // group is killed, ErrTimeout is returned); each Nix process gets
@@ -97,6 +99,11 @@ func Evaluate(ctx context.Context, req Request) (Result, error) {
 	ctx, cancel := context.WithTimeout(ctx, req.timeout())
 	defer cancel()
 	r := &runner{req: req, deadline: start.Add(req.timeout())}
+	var jobs *notifier
+	if req.OnJob != nil {
+		jobs = startNotifier(req.OnJob)
+		defer jobs.close()
+	}
 
 	var res Result
 	if req.Flake != "" {
@@ -109,9 +116,9 @@ func Evaluate(ctx context.Context, req Request) (Result, error) {
 
 	var recs []record
 	if useNixEvalJobs(req) {
-		recs, err = evalWithNixEvalJobs(ctx, r, exprFile, res.FlakeURL)
+		recs, err = evalWithNixEvalJobs(ctx, r, jobs, exprFile, res.FlakeURL)
 	} else {
-		recs, err = evalWithInstantiate(ctx, r, exprFile, res.FlakeURL)
+		recs, err = evalWithInstantiate(ctx, r, jobs, exprFile, res.FlakeURL)
 	}
 	if err != nil {
 		return Result{}, err

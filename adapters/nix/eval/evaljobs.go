@@ -1,7 +1,6 @@
 package eval
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -28,8 +27,8 @@ type evalJobsLine struct {
 }
 
 // evalWithNixEvalJobs runs nix-eval-jobs the way Hydra does and decodes its
-// JSON lines.
-func evalWithNixEvalJobs(ctx context.Context, r *runner, exprFile, flakeURL string) ([]record, error) {
+// JSON lines as they come, passing each job to jobs (nil for none).
+func evalWithNixEvalJobs(ctx context.Context, r *runner, jobs *notifier, exprFile, flakeURL string) ([]record, error) {
 	roots := r.req.GCRootsDir
 	if roots == "" {
 		dir, err := os.MkdirTemp("", "buildledger-gcroots-")
@@ -55,7 +54,10 @@ func evalWithNixEvalJobs(ctx context.Context, r *runner, exprFile, flakeURL stri
 		args = append(args, r.req.nixArgs(storeDir())...)
 		args = append(args, exprFile)
 	}
-	out, err := r.run(ctx, r.req.bin("nix-eval-jobs"), args...)
+	p := &evalJobsParser{jobs: jobs}
+	lines := &lineWriter{line: p.line}
+	_, err := r.run(ctx, lines, r.req.bin("nix-eval-jobs"), args...)
+	lines.flush()
 	if err != nil {
 		var nerr *nixError
 		if errors.As(err, &nerr) {
@@ -63,37 +65,52 @@ func evalWithNixEvalJobs(ctx context.Context, r *runner, exprFile, flakeURL stri
 		}
 		return nil, err
 	}
-	return parseEvalJobs(out)
+	return p.recs, p.err
 }
 
 // parseEvalJobs decodes nix-eval-jobs' output, one JSON object per line.
 func parseEvalJobs(out []byte) ([]record, error) {
-	var recs []record
-	sc := bufio.NewScanner(bytes.NewReader(out))
-	sc.Buffer(make([]byte, 0, 64<<10), 64<<20)
-	for n := 1; sc.Scan(); n++ {
-		line := bytes.TrimSpace(sc.Bytes())
-		if len(line) == 0 {
-			continue
-		}
-		var l evalJobsLine
-		if err := json.Unmarshal(line, &l); err != nil {
-			return nil, fmt.Errorf("nix-eval-jobs output line %d: %w", n, err)
-		}
-		if l.Attr == "" && len(l.AttrPath) == 0 {
-			return nil, fmt.Errorf("nix-eval-jobs output line %d has no attr", n)
-		}
-		rec := record{Path: l.AttrPath, Name: l.Attr}
-		if l.Error != "" {
-			rec.Err = l.Error
-			recs = append(recs, rec)
-			continue
-		}
+	p := &evalJobsParser{}
+	w := &lineWriter{line: p.line}
+	_, _ = w.Write(out)
+	w.flush()
+	return p.recs, p.err
+}
+
+// evalJobsParser decodes nix-eval-jobs' output line by line into recs,
+// passing each to jobs (nil for none); err is the first bad line, after
+// which lines are ignored.
+type evalJobsParser struct {
+	jobs *notifier
+	n    int
+	recs []record
+	err  error
+}
+
+func (p *evalJobsParser) line(b []byte) {
+	p.n++
+	b = bytes.TrimSpace(b)
+	if p.err != nil || len(b) == 0 {
+		return
+	}
+	var l evalJobsLine
+	if err := json.Unmarshal(b, &l); err != nil {
+		p.err = fmt.Errorf("nix-eval-jobs output line %d: %w", p.n, err)
+		return
+	}
+	if l.Attr == "" && len(l.AttrPath) == 0 {
+		p.err = fmt.Errorf("nix-eval-jobs output line %d has no attr", p.n)
+		return
+	}
+	rec := record{Path: l.AttrPath, Name: l.Attr}
+	if l.Error != "" {
+		rec.Err = l.Error
+	} else {
 		rec.NixName = l.Name
 		rec.System = l.System
 		rec.DrvPath = l.DrvPath
-		for name, p := range l.Outputs {
-			rec.Outputs = append(rec.Outputs, events.Output{Name: name, Path: p})
+		for name, path := range l.Outputs {
+			rec.Outputs = append(rec.Outputs, events.Output{Name: name, Path: path})
 		}
 		rec.Meta = jobMeta(l.Meta)
 		if l.Constituents != nil || l.NamedConstituents != nil {
@@ -108,10 +125,7 @@ func parseEvalJobs(out []byte) ([]record, error) {
 				rec.Cons = append(rec.Cons, constituentRef{Name: name})
 			}
 		}
-		recs = append(recs, rec)
 	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("read nix-eval-jobs output: %w", err)
-	}
-	return recs, nil
+	p.recs = append(p.recs, rec)
+	p.jobs.add(rec)
 }

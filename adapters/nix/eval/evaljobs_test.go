@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -24,6 +25,11 @@ if [ "$FAKE_NEJ_MODE" = fail ]; then
 fi
 cat <<'JSON'
 {"attr":"hello","attrPath":["hello"],"drvPath":"/nix/store/aaaa-hello-1.0.drv","name":"hello-1.0","outputs":{"out":"/nix/store/bbbb-hello-1.0","dev":"/nix/store/cccc-hello-1.0-dev"},"system":"x86_64-linux","meta":{"description":"Hello","license":{"shortName":"GPL-3.0-or-later","fullName":"GNU GPL"},"maintainers":[{"email":"a@example.org","github":"a"},"b@example.org"],"homepage":["https://hello.example","https://other"],"timeout":10,"isHydraChannel":true}}
+JSON
+if [ -n "$FAKE_NEJ_FIFO" ]; then
+  cat "$FAKE_NEJ_FIFO" > /dev/null
+fi
+cat <<'JSON'
 {"attr":"hello-alias","attrPath":["hello-alias"],"drvPath":"/nix/store/aaaa-hello-1.0.drv","name":"hello-1.0","outputs":{"out":"/nix/store/bbbb-hello-1.0","dev":"/nix/store/cccc-hello-1.0-dev"},"system":"x86_64-linux","meta":{}}
 {"attr":"broken","attrPath":["broken"],"error":"error: boom"}
 
@@ -31,12 +37,15 @@ cat <<'JSON'
 JSON
 `
 
+// installFakeNixEvalJobs puts the fake on PATH; it fails in mode "fail".
+// When FAKE_NEJ_FIFO is set, it reads that FIFO after the first line.
 func installFakeNixEvalJobs(t *testing.T, mode string) string {
 	dir := t.TempDir()
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "nix-eval-jobs"), []byte(fakeNixEvalJobs), 0o755))
 	argsFile := filepath.Join(dir, "args")
 	t.Setenv("FAKE_NEJ_ARGS", argsFile)
 	t.Setenv("FAKE_NEJ_MODE", mode)
+	t.Setenv("FAKE_NEJ_FIFO", "")
 	t.Setenv("PATH", dir+string(os.PathListSeparator)+os.Getenv("PATH"))
 	return argsFile
 }
@@ -79,6 +88,32 @@ func TestNixEvalJobsBackend(t *testing.T) {
 		require.Contains(t, joined, want)
 	}
 	require.Equal(t, filepath.Join(jobsDir(t), "basic.nix"), args[len(args)-1])
+}
+
+// TestNixEvalJobsBackendOnJob checks that OnJob receives each line's job
+// while nix-eval-jobs runs: the fake waits after its first line for a FIFO
+// that only the OnJob call for that job writes.
+func TestNixEvalJobsBackendOnJob(t *testing.T) {
+	installFakeNixEvalJobs(t, "ok")
+	fifo := filepath.Join(t.TempDir(), "fifo")
+	require.NoError(t, syscall.Mkfifo(fifo, 0o600))
+	t.Setenv("FAKE_NEJ_FIFO", fifo)
+	req := legacy(t, "basic.nix", nil)
+	req.Backend = BackendNixEvalJobs
+	wrote := make(chan error, 1)
+	var log jobLog
+	req.OnJob = func(j Job) {
+		log.onJob(j)
+		if j.Name == "hello" {
+			go func() { wrote <- os.WriteFile(fifo, []byte("go on"), 0o600) }()
+		}
+	}
+	res, err := Evaluate(context.Background(), req)
+	require.NoError(t, err)
+	require.NoError(t, <-wrote)
+	require.False(t, log.overlap.Load(), "OnJob calls overlapped")
+	require.Equal(t, []string{"hello", "hello-alias"}, jobNames(Result{Jobs: log.jobs}))
+	requireOnJobAgrees(t, res, log.jobs)
 }
 
 func TestNixEvalJobsBackendFailure(t *testing.T) {

@@ -10,7 +10,7 @@ import (
 // lockFlake resolves a flake reference to its locked URL with
 // `nix flake metadata`, as Hydra does before evaluating.
 func lockFlake(ctx context.Context, r *runner, ref string) (string, error) {
-	out, err := r.run(ctx, r.req.bin("nix"), "--extra-experimental-features", "nix-command flakes",
+	out, err := r.run(ctx, nil, r.req.bin("nix"), "--extra-experimental-features", "nix-command flakes",
 		"flake", "metadata", "--json", "--no-write-lock-file", ref)
 	if err != nil {
 		var nerr *nixError

@@ -6,11 +6,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -31,6 +31,9 @@ type walker struct {
 	// what names the jobset in whole-evaluation errors.
 	what string
 	runs atomic.Int64
+	// jobs receives the records of whole walks as they come (nil when
+	// OnJob is not set).
+	jobs *notifier
 }
 
 // walkerRecord is the JSON shape of walker.nix's records.
@@ -56,8 +59,9 @@ type walkerRecord struct {
 }
 
 // evalWithInstantiate evaluates the legacy expression exprFile, or the flake
-// flakeURL, with nix-instantiate and walker.nix.
-func evalWithInstantiate(ctx context.Context, r *runner, exprFile, flakeURL string) ([]record, error) {
+// flakeURL, with nix-instantiate and walker.nix, passing each job to jobs
+// (nil for none) as soon as a walk has finished it.
+func evalWithInstantiate(ctx context.Context, r *runner, jobs *notifier, exprFile, flakeURL string) ([]record, error) {
 	dir, err := os.MkdirTemp("", "buildledger-eval-")
 	if err != nil {
 		return nil, fmt.Errorf("eval temp dir: %w", err)
@@ -66,7 +70,7 @@ func evalWithInstantiate(ctx context.Context, r *runner, exprFile, flakeURL stri
 	if err := os.WriteFile(filepath.Join(dir, "walker.nix"), walkerNix, 0o644); err != nil {
 		return nil, fmt.Errorf("write walker: %w", err)
 	}
-	w := &walker{r: r, dir: dir, sem: make(chan struct{}, r.req.workers())}
+	w := &walker{r: r, dir: dir, sem: make(chan struct{}, r.req.workers()), jobs: jobs}
 	if flakeURL != "" {
 		w.what = "flake " + flakeURL
 		u := nixString(flakeURL)
@@ -129,8 +133,11 @@ func (w *walker) skipCrashes(ctx context.Context) ([]record, error) {
 		rep := splitMarks(nerr.Msg)
 		for _, wr := range rep.Finished {
 			if len(wr.Attr) > 0 && !skip.has(wr.Attr) {
-				settled = append(settled, wr.record())
+				rec := wr.record()
+				settled = append(settled, rec)
 				skip.add(wr.Attr)
+				// Nix may have died before writing it to stdout.
+				w.jobs.add(rec)
 			}
 		}
 		if len(rep.Last) == 0 {
@@ -181,7 +188,7 @@ func (w *walker) explainCaught(ctx context.Context, recs []record) error {
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
-			_, err := w.walk(ctx, [][]string{recs[i].Path}, false)
+			_, err := w.walk(ctx, "[ "+nixStringList(recs[i].Path)+" ]", "false", "", nil)
 			var nerr *nixError
 			switch {
 			case errors.As(err, &nerr):
@@ -203,32 +210,36 @@ func (w *walker) explainCaught(ctx context.Context, recs []record) error {
 
 const errCaught = "\x00caught"
 
-// walk runs walker.nix over the subtrees at only (everything when nil).
-func (w *walker) walk(ctx context.Context, only [][]string, catch bool) ([]record, error) {
-	onlyExpr := "null"
-	if only != nil {
-		var b strings.Builder
-		b.WriteString("[")
-		for _, p := range only {
-			b.WriteString("\n" + nixStringList(p))
-		}
-		b.WriteString("\n]")
-		onlyExpr = b.String()
+// walk runs walker.nix with the given arguments (Nix expressions; extra
+// holds further "name = value;" bindings) and decodes its records while Nix
+// writes them, passing each to pass (when not nil). Nix writes its JSON
+// output as it forces the records, through a 4 KiB buffer.
+func (w *walker) walk(ctx context.Context, only, catch, extra string, pass func(record)) ([]record, error) {
+	type decoded struct {
+		recs []record
+		err  error
 	}
-	out, err := w.instantiate(ctx, onlyExpr, strconv.FormatBool(catch), "null", "")
+	pr, pw := io.Pipe()
+	done := make(chan decoded, 1)
+	go func() {
+		recs, err := decodeWalk(pr, pass)
+		// Nix must be able to write all its output to end.
+		_, _ = io.Copy(io.Discard, pr)
+		done <- decoded{recs, err}
+	}()
+	_, err := w.instantiate(ctx, only, catch, "null", extra, pw)
+	pw.Close()
+	d := <-done
 	if err != nil {
 		return nil, err
 	}
-	return decodeWalk(out)
+	return d.recs, d.err
 }
 
 // walkSharded walks everything with one Nix process per worker, each taking
-// every n-th top-level attribute.
+// every n-th top-level attribute (one process walks all).
 func (w *walker) walkSharded(ctx context.Context) ([]record, error) {
 	n := w.r.req.workers()
-	if n == 1 {
-		return w.walk(ctx, nil, true)
-	}
 	parts := make([][]record, n)
 	errs := make([]error, n)
 	var wg sync.WaitGroup
@@ -236,12 +247,11 @@ func (w *walker) walkSharded(ctx context.Context) ([]record, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			shard := fmt.Sprintf("shard = { index = %d; count = %d; };\n", i, n)
-			out, err := w.instantiate(ctx, "null", "true", "null", shard)
-			if err == nil {
-				parts[i], err = decodeWalk(out)
+			shard := ""
+			if n > 1 {
+				shard = fmt.Sprintf("shard = { index = %d; count = %d; };\n", i, n)
 			}
-			errs[i] = err
+			parts[i], errs[i] = w.walk(ctx, "null", "true", shard, w.jobs.add)
 		}()
 	}
 	wg.Wait()
@@ -257,21 +267,30 @@ func (w *walker) walkSharded(ctx context.Context) ([]record, error) {
 
 // walkTraced walks everything but skip, with trace marks.
 func (w *walker) walkTraced(ctx context.Context, skip skipTree) ([]record, error) {
-	out, err := w.instantiate(ctx, "null", "true", "null", "skip = "+skip.nix()+";\n  traced = true;\n")
-	if err != nil {
-		return nil, err
-	}
-	return decodeWalk(out)
+	return w.walk(ctx, "null", "true", "skip = "+skip.nix()+";\n  traced = true;\n", w.jobs.add)
 }
 
-func decodeWalk(out []byte) ([]record, error) {
-	var raw []walkerRecord
-	if err := json.Unmarshal(out, &raw); err != nil {
-		return nil, fmt.Errorf("decode walker output: %w", err)
+// decodeWalk decodes walker.nix's output, a JSON list of records, from r as
+// it comes, passing each record to pass (when not nil).
+func decodeWalk(r io.Reader, pass func(record)) ([]record, error) {
+	dec := json.NewDecoder(r)
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('[') {
+		return nil, fmt.Errorf("decode walker output: not a list (%v, %v)", tok, err)
 	}
-	recs := make([]record, len(raw))
-	for i, wr := range raw {
-		recs[i] = wr.record()
+	var recs []record
+	for dec.More() {
+		var wr walkerRecord
+		if err := dec.Decode(&wr); err != nil {
+			return nil, fmt.Errorf("decode walker output: %w", err)
+		}
+		rec := wr.record()
+		recs = append(recs, rec)
+		if pass != nil {
+			pass(rec)
+		}
+	}
+	if _, err := dec.Token(); err != nil {
+		return nil, fmt.Errorf("decode walker output: %w", err)
 	}
 	return recs, nil
 }
@@ -279,7 +298,7 @@ func decodeWalk(out []byte) ([]record, error) {
 // probe returns the kind of the value at path p: "drv", "set", "null" or a
 // Nix type name.
 func (w *walker) probe(ctx context.Context, p []string) (string, error) {
-	out, err := w.instantiate(ctx, "null", "false", nixStringList(p), "")
+	out, err := w.instantiate(ctx, "null", "false", nixStringList(p), "", nil)
 	if err != nil {
 		return "", err
 	}
@@ -292,7 +311,9 @@ func (w *walker) probe(ctx context.Context, p []string) (string, error) {
 	return pr.Kind, nil
 }
 
-func (w *walker) instantiate(ctx context.Context, only, catch, probe, extra string) ([]byte, error) {
+// instantiate runs walker.nix with the given arguments and returns its
+// output, or writes it to stdout (see runner.run).
+func (w *walker) instantiate(ctx context.Context, only, catch, probe, extra string, stdout io.Writer) ([]byte, error) {
 	n := w.runs.Add(1)
 	file := filepath.Join(w.dir, "run-"+strconv.FormatInt(n, 10)+".nix")
 	head := "{ ... }@args:\n"
@@ -317,7 +338,7 @@ func (w *walker) instantiate(ctx context.Context, only, catch, probe, extra stri
 		return nil, w.r.contextError(ctx)
 	}
 	defer func() { <-w.sem }()
-	return w.r.run(ctx, w.r.req.bin("nix-instantiate"), args...)
+	return w.r.run(ctx, stdout, w.r.req.bin("nix-instantiate"), args...)
 }
 
 func (wr walkerRecord) record() record {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"strconv"
@@ -35,9 +36,11 @@ func (e *nixError) Error() string {
 }
 
 // run starts bin with args in its own process group, with NIX_PATH empty and
-// the memory limits applied, and returns its stdout. A non-zero exit is a
-// *nixError; expiry of ctx kills the whole process group.
-func (r *runner) run(ctx context.Context, bin string, args ...string) ([]byte, error) {
+// the memory limits applied. It returns the process's stdout, or, when
+// stdout is not nil, writes it there as it comes (on a goroutine of
+// exec's) and returns nil. A non-zero exit is a *nixError; expiry of ctx
+// kills the whole process group.
+func (r *runner) run(ctx context.Context, stdout io.Writer, bin string, args ...string) ([]byte, error) {
 	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Env = r.env()
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -45,9 +48,12 @@ func (r *runner) run(ctx context.Context, bin string, args ...string) ([]byte, e
 		return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 	}
 	cmd.WaitDelay = 5 * time.Second
-	var stdout, stderr bytes.Buffer
-	stdout.Grow(64 << 10)
-	cmd.Stdout = &stdout
+	var out, stderr bytes.Buffer
+	cmd.Stdout = stdout
+	if stdout == nil {
+		out.Grow(64 << 10)
+		cmd.Stdout = &out
+	}
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", bin, err)
@@ -66,7 +72,44 @@ func (r *runner) run(ctx context.Context, bin string, args ...string) ([]byte, e
 		}
 		return nil, fmt.Errorf("run %s: %w", bin, err)
 	}
-	return stdout.Bytes(), nil
+	if stdout != nil {
+		return nil, nil
+	}
+	return out.Bytes(), nil
+}
+
+// lineWriter passes each complete line written to it to line; flush passes
+// an unterminated last line.
+type lineWriter struct {
+	line    func([]byte)
+	partial []byte
+}
+
+func (w *lineWriter) Write(p []byte) (int, error) {
+	n := len(p)
+	for {
+		i := bytes.IndexByte(p, '\n')
+		if i < 0 {
+			break
+		}
+		if len(w.partial) > 0 {
+			w.partial = append(w.partial, p[:i]...)
+			w.line(w.partial)
+			w.partial = w.partial[:0]
+		} else {
+			w.line(p[:i])
+		}
+		p = p[i+1:]
+	}
+	w.partial = append(w.partial, p...)
+	return n, nil
+}
+
+func (w *lineWriter) flush() {
+	if len(w.partial) > 0 {
+		w.line(w.partial)
+		w.partial = nil
+	}
 }
 
 // contextError turns an expired context into ErrTimeout when our own

@@ -119,6 +119,21 @@ type Request struct {
 	Backend Backend
 	// NixBinDir is where nix-instantiate and nix live; empty means PATH.
 	NixBinDir string
+
+	// OnJob, when set, is called with each job that is not an aggregate as soon
+	// as Nix has written it out, in the form Result.Jobs has it, so that the
+	// caller can record jobs while Nix goes on (nix-instantiate writes through a
+	// 4 KiB buffer: a job may wait for the next few to be evaluated, or for the
+	// end). Calls come from one goroutine of the evaluation's own, one at a
+	// time, and all of them before Evaluate returns (also when it fails). Jobs
+	// wait in a queue without bound meanwhile, so OnJob may block without
+	// holding up Nix, but Evaluate waits for it to return. Each attribute path
+	// is passed at most once; failed jobs, aggregates (their constituents are
+	// known only at the end) and the top level are never passed. It is an early
+	// notice: Result is what the evaluation found, and a job passed may be
+	// missing from Result.Jobs when it turns out to share its name with another
+	// attribute.
+	OnJob func(Job)
 }
 
 func (r Request) timeout() time.Duration {

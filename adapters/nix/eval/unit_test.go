@@ -107,3 +107,29 @@ func TestWalkerMetaAgrees(t *testing.T) {
 		require.Equal(t, jobMeta(m), wm.jobMeta(), js)
 	}
 }
+
+func TestLineWriter(t *testing.T) {
+	tests := []struct {
+		name   string
+		writes []string
+		want   []string
+	}{
+		{name: "whole lines", writes: []string{"a\nb\n"}, want: []string{"a", "b"}},
+		{name: "split lines", writes: []string{"ab", "c\nd", "", "e\n\nf"}, want: []string{"abc", "de", "", "f"}},
+		{name: "no newline", writes: []string{"x"}, want: []string{"x"}},
+		{name: "nothing", writes: nil, want: nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var got []string
+			w := &lineWriter{line: func(b []byte) { got = append(got, string(b)) }}
+			for _, s := range tt.writes {
+				n, err := w.Write([]byte(s))
+				require.NoError(t, err)
+				require.Equal(t, len(s), n)
+			}
+			w.flush()
+			require.Equal(t, tt.want, got)
+		})
+	}
+}

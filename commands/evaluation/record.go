@@ -131,8 +131,10 @@ func (rc *recorder) finish() error {
 // out: the final result reports the collision.
 func (rc *recorder) record(ctx context.Context, jobs []Job, early bool) error {
 	fresh := jobs[:0:0]
+	names := make(map[string]bool, len(jobs))
 	for _, j := range jobs {
-		if _, dup := rc.byName[j.Name]; !dup {
+		if _, dup := rc.byName[j.Name]; !dup && !names[j.Name] {
+			names[j.Name] = true
 			fresh = append(fresh, j)
 		}
 	}

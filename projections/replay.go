@@ -39,6 +39,51 @@ type IndexBuilder interface {
 	CreateIndexes(ctx context.Context, defs []string) error
 }
 
+// ForeignKeyDeferrer is implemented by a projection some of whose
+// read-model foreign keys only guard its rows, never serve its statements:
+// a replay loads its fresh schema without them, sparing a trigger check
+// per row written, and adds them back once it no longer can do without.
+// Rows a key would have refused are then removed as the key's ON DELETE
+// action would have removed them, which is what the live projection, whose
+// writes rely on the keys, gets by dropping them.
+type ForeignKeyDeferrer interface {
+	// DeferrableForeignKeys names those constraints (lowercase, as
+	// Postgres keeps them), in the order they are added back: a parent's
+	// keys before its children's, so that the rows a missing grandparent
+	// takes along are gone before a child's key is checked.
+	DeferrableForeignKeys() []string
+	// NeedsForeignKeys tells whether applying ev relies on the keys, such
+	// as a delete cascading through them: the replay adds them back
+	// before the batch holding ev.
+	NeedsForeignKeys(ev Event) bool
+}
+
+// ForeignKey is a foreign key dropped by a ForeignKeyBuilder, with what
+// adds it back.
+type ForeignKey struct {
+	// Name is the constraint's name.
+	Name string
+	// Add is the statement that adds the constraint back.
+	Add string
+	// Orphans is the statement that removes the rows the constraint
+	// refuses, as its ON DELETE action does (deletes them, or sets their
+	// columns null); empty when that action keeps them (NO ACTION,
+	// RESTRICT), and adding it back then fails on them.
+	Orphans string
+}
+
+// ForeignKeyBuilder is implemented by Schemas that can drop foreign keys
+// of a schema and add them back.
+type ForeignKeyBuilder interface {
+	// DropForeignKeys drops the named foreign keys of schema and returns
+	// them in the order of names.
+	DropForeignKeys(ctx context.Context, schema string, names []string) ([]ForeignKey, error)
+	// AddForeignKeys adds back keys returned by DropForeignKeys, in their
+	// order. A key that rows refuse is added once its Orphans statement
+	// has removed them.
+	AddForeignKeys(ctx context.Context, keys []ForeignKey) error
+}
+
 // ReplayBatchSize is the default batch of a replay, and of an analyst
 // projection's rebuild: larger than a live runner's, since nothing waits
 // for a batch to commit, each statement writes more rows, and projections
@@ -93,14 +138,22 @@ func Replay(ctx context.Context, store events.Store, codec *events.Codec, schema
 	if err != nil {
 		return res, err
 	}
+	keys, err := deferForeignKeys(ctx, schemas, opts.Target, ps)
+	if err != nil {
+		return res, err
+	}
 	if opts.BatchSize <= 0 {
 		opts.BatchSize = ReplayBatchSize
 	}
-	r, err := NewRunner(store, codec, db, ps, RunnerOptions{BatchSize: opts.BatchSize, Until: opts.Until, OnBatch: opts.OnBatch})
+	r, err := NewRunner(store, codec, db, ps, RunnerOptions{BatchSize: opts.BatchSize, Until: opts.Until, OnBatch: opts.OnBatch,
+		BeforeBatch: keys.beforeBatch})
 	if err != nil {
 		return res, err
 	}
 	if res.Applied, err = r.CatchUp(ctx); err != nil {
+		return res, fmt.Errorf("replay into %s: %w", opts.Target, err)
+	}
+	if err := keys.restore(ctx); err != nil {
 		return res, fmt.Errorf("replay into %s: %w", opts.Target, err)
 	}
 	if len(deferred) > 0 {
@@ -143,4 +196,66 @@ func deferIndexes(ctx context.Context, schemas Schemas, target string, ps []Proj
 		return nil, fmt.Errorf("replay into %s: %w", target, err)
 	}
 	return defs, nil
+}
+
+// deferredKeys are the foreign keys a replay loads its schema without.
+type deferredKeys struct {
+	builder   ForeignKeyBuilder
+	deferrers []ForeignKeyDeferrer
+	// dropped holds the keys not added back yet.
+	dropped []ForeignKey
+}
+
+// deferForeignKeys drops the foreign keys the projections can do without
+// while they catch up, when schemas can add them back.
+func deferForeignKeys(ctx context.Context, schemas Schemas, target string, ps []Projection) (*deferredKeys, error) {
+	d := &deferredKeys{}
+	b, ok := schemas.(ForeignKeyBuilder)
+	if !ok {
+		return d, nil
+	}
+	var names []string
+	for _, p := range ps {
+		if fd, ok := p.(ForeignKeyDeferrer); ok {
+			d.deferrers = append(d.deferrers, fd)
+			names = append(names, fd.DeferrableForeignKeys()...)
+		}
+	}
+	if len(names) == 0 {
+		return d, nil
+	}
+	dropped, err := b.DropForeignKeys(ctx, target, names)
+	if err != nil {
+		return nil, fmt.Errorf("replay into %s: %w", target, err)
+	}
+	d.builder, d.dropped = b, dropped
+	return d, nil
+}
+
+// beforeBatch adds the keys back before a batch holding an event that
+// needs them.
+func (d *deferredKeys) beforeBatch(ctx context.Context, batch []Event) error {
+	if len(d.dropped) == 0 {
+		return nil
+	}
+	for _, ev := range batch {
+		for _, fd := range d.deferrers {
+			if fd.NeedsForeignKeys(ev) {
+				return d.restore(ctx)
+			}
+		}
+	}
+	return nil
+}
+
+// restore adds back the keys still dropped.
+func (d *deferredKeys) restore(ctx context.Context) error {
+	if len(d.dropped) == 0 {
+		return nil
+	}
+	if err := d.builder.AddForeignKeys(ctx, d.dropped); err != nil {
+		return err
+	}
+	d.dropped = nil
+	return nil
 }

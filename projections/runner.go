@@ -34,6 +34,11 @@ type RunnerOptions struct {
 	// Parallel is how many projections apply a batch at once, each in a
 	// transaction (and a database connection) of its own. Default 2.
 	Parallel int
+	// BeforeBatch, if set, is called with each batch read before any
+	// projection applies it, outside their transactions; an error fails
+	// the batch. A replay uses it to add back the foreign keys it loads
+	// without before an event that needs them; live runners leave it nil.
+	BeforeBatch func(ctx context.Context, batch []Event) error
 }
 
 // Progress describes the runner after a batch.
@@ -293,6 +298,11 @@ func (r *Runner) step(ctx context.Context) (int, bool, error) {
 		r.prefetchAfter = f.through
 		r.prefetch = make(chan fetched, 1)
 		go func(ch chan<- fetched, after events.Position) { ch <- r.read(ctx, after) }(r.prefetch, r.prefetchAfter)
+	}
+	if r.opts.BeforeBatch != nil {
+		if err := r.opts.BeforeBatch(ctx, f.batch); err != nil {
+			return 0, false, fmt.Errorf("apply batch: %w", err)
+		}
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(r.opts.Parallel)

@@ -2,17 +2,22 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"golang.org/x/sync/errgroup"
 
 	"buildledger/projections"
 )
 
-var _ projections.IndexBuilder = (*Schemas)(nil)
+var (
+	_ projections.IndexBuilder      = (*Schemas)(nil)
+	_ projections.ForeignKeyBuilder = (*Schemas)(nil)
+)
 
 // DropIndexes implements projections.IndexBuilder. It refuses names that
 // schema does not hold and indexes that back a constraint (a primary key,
@@ -115,4 +120,140 @@ func indexedTable(def string) string {
 	_, rest, _ := strings.Cut(def, " ON ")
 	t, _, _ := strings.Cut(strings.TrimPrefix(rest, "ONLY "), " ")
 	return t
+}
+
+// DropForeignKeys implements projections.ForeignKeyBuilder. It refuses
+// names that are not those of exactly one foreign key of schema, and drops
+// the keys in one transaction. Its statements name every table with its
+// schema. A key's Orphans statement takes the rows whose referencing
+// columns are all set (the rows a MATCH SIMPLE key checks) and that have
+// no parent row.
+func (s *Schemas) DropForeignKeys(ctx context.Context, schema string, names []string) ([]projections.ForeignKey, error) {
+	if err := validSchemaName(schema); err != nil {
+		return nil, err
+	}
+	keys := make([]projections.ForeignKey, len(names))
+	err := Transact(ctx, s.pool, func(tx pgx.Tx) error {
+		// With no schema on the path, pg_get_constraintdef names the
+		// referenced table with its schema.
+		if _, err := tx.Exec(ctx, `set local search_path = ''`); err != nil {
+			return err
+		}
+		rows, err := tx.Query(ctx, `select k.conname, c.relname, pg_get_constraintdef(k.oid), k.confdeltype::text, pn.nspname, p.relname,
+				array(select a.attname::text from unnest(k.conkey) with ordinality u(num, ord)
+					join pg_attribute a on a.attrelid = k.conrelid and a.attnum = u.num order by u.ord),
+				array(select a.attname::text from unnest(k.confkey) with ordinality u(num, ord)
+					join pg_attribute a on a.attrelid = k.confrelid and a.attnum = u.num order by u.ord),
+				array(select a.attname::text from unnest(coalesce(k.confdelsetcols, k.conkey)) with ordinality u(num, ord)
+					join pg_attribute a on a.attrelid = k.conrelid and a.attnum = u.num order by u.ord)
+			from pg_constraint k
+			join pg_class c on c.oid = k.conrelid
+			join pg_namespace n on n.oid = c.relnamespace
+			join pg_class p on p.oid = k.confrelid
+			join pg_namespace pn on pn.oid = p.relnamespace
+			where k.contype = 'f' and n.nspname = $1 and k.conname = any($2)`, schema, names)
+		if err != nil {
+			return err
+		}
+		drops := make([]string, len(names))
+		for rows.Next() {
+			var (
+				name, table, def, action, parentSchema, parent string
+				cols, parentCols, nulled                       []string
+			)
+			if err := rows.Scan(&name, &table, &def, &action, &parentSchema, &parent, &cols, &parentCols, &nulled); err != nil {
+				return err
+			}
+			i := slices.Index(names, name)
+			if keys[i].Name != "" {
+				rows.Close()
+				return fmt.Errorf("more than one foreign key is named %s", name)
+			}
+			child := pgx.Identifier{schema, table}.Sanitize()
+			keys[i] = projections.ForeignKey{
+				Name:    name,
+				Add:     fmt.Sprintf(`alter table %s add constraint %s %s`, child, pgx.Identifier{name}.Sanitize(), def),
+				Orphans: orphans(child, pgx.Identifier{parentSchema, parent}.Sanitize(), action, cols, parentCols, nulled),
+			}
+			drops[i] = `alter table ` + child + ` drop constraint ` + pgx.Identifier{name}.Sanitize()
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for i, k := range keys {
+			if k.Name == "" {
+				return fmt.Errorf("no foreign key %s", names[i])
+			}
+		}
+		for _, d := range drops {
+			if _, err := tx.Exec(ctx, d); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("drop foreign keys of %s: %w", schema, err)
+	}
+	return keys, nil
+}
+
+// orphans returns the statement that applies a foreign key's ON DELETE
+// action (CASCADE: delete, SET NULL: set nulled null) to the rows of child
+// whose columns cols are all set and match no row of parent on
+// parentCols, or "" for any other action.
+func orphans(child, parent, action string, cols, parentCols, nulled []string) string {
+	conds := make([]string, 0, len(cols)+1)
+	match := make([]string, len(cols))
+	for i, c := range cols {
+		col := pgx.Identifier{c}.Sanitize()
+		conds = append(conds, "c."+col+" is not null")
+		match[i] = "p." + pgx.Identifier{parentCols[i]}.Sanitize() + " = c." + col
+	}
+	conds = append(conds, fmt.Sprintf("not exists (select 1 from %s p where %s)", parent, strings.Join(match, " and ")))
+	where := strings.Join(conds, " and ")
+	switch action {
+	case "c":
+		return fmt.Sprintf("delete from %s c where %s", child, where)
+	case "n":
+		sets := make([]string, len(nulled))
+		for i, c := range nulled {
+			sets[i] = pgx.Identifier{c}.Sanitize() + " = null"
+		}
+		return fmt.Sprintf("update %s c set %s where %s", child, strings.Join(sets, ", "), where)
+	}
+	return ""
+}
+
+// AddForeignKeys implements projections.ForeignKeyBuilder, one key after
+// the other, each in a transaction of its own. A key that rows refuse
+// (foreign_key_violation) is added again, in a second transaction, after
+// its Orphans statement; one without is refused.
+func (s *Schemas) AddForeignKeys(ctx context.Context, keys []projections.ForeignKey) error {
+	for _, k := range keys {
+		err := Transact(ctx, s.pool, func(tx pgx.Tx) error {
+			_, err := tx.Exec(ctx, k.Add)
+			return err
+		})
+		if isForeignKeyViolation(err) && k.Orphans != "" {
+			err = Transact(ctx, s.pool, func(tx pgx.Tx) error {
+				if _, err := tx.Exec(ctx, k.Orphans); err != nil {
+					return fmt.Errorf("remove the rows it refuses: %w", err)
+				}
+				_, err := tx.Exec(ctx, k.Add)
+				return err
+			})
+		}
+		if err != nil {
+			return fmt.Errorf("add foreign key %s: %w", k.Name, err)
+		}
+	}
+	return nil
+}
+
+// isForeignKeyViolation reports whether err is a foreign_key_violation
+// (SQLSTATE 23503).
+func isForeignKeyViolation(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "23503"
 }

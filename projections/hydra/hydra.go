@@ -12,8 +12,9 @@ import (
 type Projection struct{}
 
 var (
-	_ projections.Projection    = Projection{}
-	_ projections.IndexDeferrer = Projection{}
+	_ projections.Projection         = Projection{}
+	_ projections.IndexDeferrer      = Projection{}
+	_ projections.ForeignKeyDeferrer = Projection{}
 )
 
 // Name implements projections.Projection.
@@ -35,6 +36,39 @@ func (Projection) DeferrableIndexes() []string {
 		"indexbuildstepoutputsonpath", "indexbuildoutputspath", "indexbuildproducstonbuildandtype",
 		"indexjobsetevalmembersoneval",
 	}
+}
+
+// DeferrableForeignKeys implements projections.ForeignKeyDeferrer: the
+// keys from the build and evaluation tables to the Builds, BuildSteps,
+// JobsetEvals and Jobsets rows they belong to, parents' first. They refer
+// to ids, which never change, so no rename needs them; the rows the
+// projection writes while they are away either have their parent or are
+// the ones its writes would have dropped, which adding the keys back
+// deletes (they all cascade).
+func (Projection) DeferrableForeignKeys() []string {
+	return []string{
+		"jobsetevals_jobset_id_fkey", "builds_jobset_id_fkey",
+		"jobsetevalmembers_eval_fkey", "jobsetevalmembers_build_fkey",
+		"aggregateconstituents_aggregate_fkey", "aggregateconstituents_constituent_fkey",
+		"buildoutputs_build_fkey", "buildsteps_build_fkey", "buildsteps_propagatedfrom_fkey",
+		"buildstepoutputs_build_fkey", "buildstepoutputs_build_stepnr_fkey",
+		"buildproducts_build_fkey", "buildmetrics_build_fkey",
+	}
+}
+
+// NeedsForeignKeys implements projections.ForeignKeyDeferrer: deleting a
+// project or a jobset deletes its builds and evaluations, and their rows,
+// by cascading through the keys, and the events after it must find them
+// gone (a step propagated from a gone build names none). A renamed jobset
+// keeps its row.
+func (Projection) NeedsForeignKeys(ev projections.Event) bool {
+	switch p := ev.Payload.(type) {
+	case *events.ProjectDeleted:
+		return true
+	case *events.JobsetDeleted:
+		return p.RenamedTo == ""
+	}
+	return false
 }
 
 // Apply implements projections.Projection.

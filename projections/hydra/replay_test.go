@@ -47,9 +47,9 @@ func catalog(t *testing.T, pool *pgxpool.Pool, schema string) map[string][]strin
 }
 
 // TestReplayRebuildsDeferredIndexes replays with Hydra's read-side indexes
-// left out during the catch-up: the swapped-in schema must end up with
-// exactly the indexes, constraints and triggers of a migrated one, and the
-// right rows.
+// and deferrable foreign keys left out during the catch-up: the swapped-in
+// schema must end up with exactly the indexes, constraints and triggers of
+// a migrated one, and the right rows.
 func TestReplayRebuildsDeferredIndexes(t *testing.T) {
 	ctx := context.Background()
 	sd := seed(t, 2500)

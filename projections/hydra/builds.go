@@ -158,8 +158,9 @@ func buildFinished(w *writer, p *events.BuildFinished) error {
 		// Hydra records, under the dependent build, a step naming the
 		// build whose step failed.
 		return w.exec(`insert into BuildSteps (build, stepnr, type, drvPath, busy, status, startTime, stopTime, propagatedFrom)
-			select $1, coalesce(max(stepnr), 0) + 1, 0, $2, 0, 1, $3, $3, (select id from Builds where id = $4)
-			from BuildSteps where build = $1 and exists (select 1 from Builds where id = $1)`,
+			select $1, n.nr, 0, $2, 0, 1, $3, $3, (select id from Builds where id = $4)
+			from (select coalesce(max(stepnr), 0) + 1 as nr from BuildSteps where build = $1) n
+			where exists (select 1 from Builds where id = $1)`,
 			p.BuildID, p.FailedDrv, p.StopTime, p.PropagatedFrom)
 	}
 	return nil

@@ -20,7 +20,7 @@ import (
 // and a step of builds that were never queued) and the deletion of a
 // jobset with builds and an evaluation, followed by events for its gone
 // builds and references to them (a step propagated from one, an input
-// built by one). Up to the deletion the keys come back after the
+// built by one, a dependency failure of one). Up to the deletion the keys come back after the
 // catch-up; over it, before the batch that deletes. Each replay must give the rows of the
 // projection run live, and end with every key of a migrated schema.
 func TestReplayWithoutForeignKeysEqualsLive(t *testing.T) {
@@ -58,6 +58,8 @@ func TestReplayWithoutForeignKeysEqualsLive(t *testing.T) {
 		events.JobsetDeleted{Project: "p", Name: "k"},
 		queued(k, 3, 5), step(3), events.BuildFinished{BuildID: 3, Status: 0, StartTime: 10, StopTime: 20},
 		events.BuildFinished{BuildID: 2, Status: int(status.DepFailed), StartTime: 30, StopTime: 30, PropagatedFrom: 3, FailedDrv: drv(3)},
+		// A gone build whose dependency failed records no step.
+		events.BuildFinished{BuildID: 4, Status: int(status.DepFailed), StartTime: 30, StopTime: 30, PropagatedFrom: 1, FailedDrv: drv(1)},
 		started(j, 4), queued(j, 4, 6), member(4, 6), member(4, 1),
 		events.InputFetched{EvalID: 4, Name: "dep", Type: "build", DependencyBuild: 4},
 		finished(j, 4),

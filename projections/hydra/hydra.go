@@ -60,7 +60,8 @@ func (Projection) DeferrableForeignKeys() []string {
 // project or a jobset deletes its builds and evaluations, and their rows,
 // by cascading through the keys, and the events after it must find them
 // gone (a step propagated from a gone build names none). A renamed jobset
-// keeps its row.
+// keeps its row. A withdrawn build's rows are deleted table by table
+// (buildWithdrawn), without the keys.
 func (Projection) NeedsForeignKeys(ev projections.Event) bool {
 	switch p := ev.Payload.(type) {
 	case *events.ProjectDeleted:

@@ -35,8 +35,8 @@ func (e *nixError) Error() string {
 	return fmt.Sprintf("%s failed (exit %d): %s", e.Cmd, e.Code, e.Msg)
 }
 
-// run starts bin with args in its own process group, with NIX_PATH empty and
-// the memory limits applied. It returns the process's stdout, or, when
+// run starts bin with args in its own process group, with NIX_PATH empty,
+// the memory limits applied and at Request.Nice. It returns the process's stdout, or, when
 // stdout is not nil, writes it there as it comes (on a goroutine of
 // exec's) and returns nil. A non-zero exit is a *nixError; expiry of ctx
 // kills the whole process group.
@@ -59,8 +59,10 @@ func (r *runner) run(ctx context.Context, stdout io.Writer, bin string, args ...
 		return nil, fmt.Errorf("start %s: %w", bin, err)
 	}
 	// The address-space limit is a backstop behind GC_MAXIMUM_HEAP_SIZE;
-	// failing to set it is not fatal.
+	// failing to set it is not fatal, nor is failing to raise Nix's
+	// priority (it needs privilege).
 	_ = setAddressSpaceLimit(cmd.Process.Pid, r.addressSpaceLimit())
+	_ = setNice(cmd.Process.Pid, r.req.nice())
 	err := cmd.Wait()
 	if ctx.Err() != nil {
 		return nil, r.contextError(ctx)

@@ -1,7 +1,6 @@
 package pglog
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -41,16 +40,12 @@ func (s *Store) ReadStream(ctx context.Context, stream string, from uint64, limi
 	return out, nil
 }
 
-// ReadAll implements events.Store.
+// ReadAll implements events.Store with one binary COPY.
 func (s *Store) ReadAll(ctx context.Context, after events.Position, limit int) ([]events.Recorded, error) {
 	if limit <= 0 {
 		limit = s.opts.BatchSize
 	}
-	rows, err := s.pool.Query(ctx, selectEvents+`where position > $1 order by position limit $2`, int64(after.Commit), limit)
-	if err != nil {
-		return nil, fmt.Errorf("read all after %d: %w", after.Commit, err)
-	}
-	out, err := collect(rows)
+	out, err := s.readRecords(ctx, recordsCopySQL(after.Commit, nil, 0, limit))
 	if err != nil {
 		return nil, fmt.Errorf("read all after %d: %w", after.Commit, err)
 	}
@@ -124,9 +119,6 @@ func chainCopySQL(until events.Position) string {
 // chainBatchBytes is the batch size of ReadChain, in bytes of COPY data.
 const chainBatchBytes = 1 << 20
 
-// copySignature starts a binary COPY stream.
-var copySignature = []byte("PGCOPY\n\xff\r\n\x00")
-
 // chainDecoder decodes the binary COPY of ReadChain as pgconn writes it,
 // into batches of events.ChainLink that point into the bytes received.
 type chainDecoder struct {
@@ -134,50 +126,25 @@ type chainDecoder struct {
 	// batchBytes is how many bytes a batch holds at most (unless one
 	// event is larger).
 	batchBytes int
-	// buf holds the batch's bytes from the first tuple of links on; off is
-	// where the bytes not decoded yet begin.
-	buf    []byte
-	off    int
-	ids    []byte // the text of the batch's ids
-	links  []events.ChainLink
-	header bool // the header has been read
-	ended  bool // the trailer has been read
+	tuples     *copyTuples
+	ids        []byte // the text of the batch's ids
+	links      []events.ChainLink
 }
+
+// chainSizes are the sizes of the fields of chainCopySQL's tuples:
+// position, stream, revision, id, type, version, data, metadata.
+var chainSizes = []int{8, -1, 8, 16, -1, 4, -1, -1}
 
 // Write implements io.Writer.
 func (d *chainDecoder) Write(p []byte) (int, error) {
-	if d.ended {
-		return 0, errors.New("data after the COPY trailer")
+	if d.tuples == nil {
+		d.tuples = &copyTuples{fields: len(chainSizes), size: d.batchBytes, tuple: d.tuple, full: d.flush}
 	}
-	if len(d.buf)+len(p) > cap(d.buf) {
-		if err := d.flush(len(p)); err != nil {
-			return 0, err
-		}
-	}
-	d.buf = append(d.buf, p...)
-	for !d.ended {
-		n, err := d.next(d.buf[d.off:])
-		if err != nil {
-			return 0, err
-		}
-		if n == 0 {
-			break
-		}
-		d.off += n
-	}
-	if d.ended && d.off < len(d.buf) {
-		return 0, errors.New("data after the COPY trailer")
-	}
-	return len(p), nil
+	return d.tuples.Write(p)
 }
 
-// flush hands the batch to fn and starts the next one with the bytes not
-// decoded yet, with room for need more. The batch's bytes are never
-// written again.
-func (d *chainDecoder) flush(need int) error {
-	rest := d.buf[d.off:]
-	d.buf = append(make([]byte, 0, max(d.batchBytes, len(rest)+need)), rest...)
-	d.off = 0
+// flush hands the batch to fn. Its bytes are never written again.
+func (d *chainDecoder) flush() error {
 	n := len(d.links)
 	if n == 0 {
 		return nil
@@ -190,63 +157,18 @@ func (d *chainDecoder) flush(need int) error {
 
 // finish hands over the last batch once the whole stream has arrived.
 func (d *chainDecoder) finish() error {
-	if !d.ended {
+	if d.tuples == nil {
 		return errors.New("the COPY stream ended without its trailer")
 	}
-	return d.flush(0)
+	if err := d.tuples.finish(); err != nil {
+		return err
+	}
+	return d.flush()
 }
 
-// next decodes the header, a tuple or the trailer at the start of b, and
-// returns how many bytes it took: 0 when b does not hold all of it yet.
-func (d *chainDecoder) next(b []byte) (int, error) {
-	if !d.header {
-		const fixed = 11 + 4 + 4 // signature, flags, header extension length
-		if len(b) < fixed {
-			return 0, nil
-		}
-		if !bytes.Equal(b[:11], copySignature) {
-			return 0, errors.New("not a binary COPY stream")
-		}
-		n := fixed + int(binary.BigEndian.Uint32(b[15:19]))
-		if len(b) < n {
-			return 0, nil
-		}
-		d.header = true
-		return n, nil
-	}
-	if len(b) < 2 {
-		return 0, nil
-	}
-	switch fields := int16(binary.BigEndian.Uint16(b)); fields {
-	case -1:
-		d.ended = true
-		return 2, nil
-	case 8:
-	default:
-		return 0, fmt.Errorf("a COPY tuple of %d fields, want 8", fields)
-	}
-	var f [8][]byte
-	i := 2
-	for k := range f {
-		if len(b) < i+4 {
-			return 0, nil
-		}
-		n := int32(binary.BigEndian.Uint32(b[i:]))
-		i += 4
-		if n < 0 {
-			return 0, fmt.Errorf("a COPY tuple with a null in field %d", k+1)
-		}
-		if len(b) < i+int(n) {
-			return 0, nil
-		}
-		f[k] = b[i : i+int(n) : i+int(n)]
-		i += int(n)
-	}
-	// position, stream, revision, id, type, version, data, metadata
-	for k, size := range [8]int{8, -1, 8, 16, -1, 4, -1, -1} {
-		if size >= 0 && len(f[k]) != size {
-			return 0, fmt.Errorf("a COPY tuple whose field %d has %d bytes, want %d", k+1, len(f[k]), size)
-		}
+func (d *chainDecoder) tuple(f [][]byte) error {
+	if err := checkSizes(f, chainSizes); err != nil {
+		return err
 	}
 	start := len(d.ids)
 	d.ids = events.AppendUUID(d.ids, [16]byte(f[3]))
@@ -260,5 +182,5 @@ func (d *chainDecoder) next(b []byte) (int, error) {
 		Data:     f[6],
 		Metadata: f[7],
 	})
-	return i, nil
+	return nil
 }

@@ -29,12 +29,10 @@ func (s *Store) ReadAllTypes(ctx context.Context, after events.Position, types [
 		return nil, after, nil
 	}
 	end := min(head.Commit, after.Commit+uint64(limit))
-	rows, err := s.pool.Query(ctx, selectEvents+`where position > $1 and position <= $2 and type = any($3)
-		order by position limit $4`, int64(after.Commit), int64(end), types, limit)
-	if err != nil {
-		return nil, after, fmt.Errorf("read %v after %d: %w", types, after.Commit, err)
+	if len(types) == 0 {
+		return nil, events.At(end), nil
 	}
-	out, err := collect(rows)
+	out, err := s.readRecords(ctx, recordsCopySQL(after.Commit, types, end, limit))
 	if err != nil {
 		return nil, after, fmt.Errorf("read %v after %d: %w", types, after.Commit, err)
 	}

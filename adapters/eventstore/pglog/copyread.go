@@ -175,15 +175,16 @@ var recordSizes = []int{8, -1, 8, 16, -1, 4, -1, -1, 8}
 // postgresEpoch is the zero of a binary timestamptz.
 var postgresEpoch = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
 
-// readRecords runs a COPY of recordsCopySQL and decodes its events.
-func (s *Store) readRecords(ctx context.Context, sql string) ([]events.Recorded, error) {
+// readRecords runs a COPY of recordsCopySQL and decodes its events, of
+// which there are at most limit.
+func (s *Store) readRecords(ctx context.Context, sql string, limit int) ([]events.Recorded, error) {
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer conn.Release()
 	var (
-		out   []events.Recorded
+		out   = make([]events.Recorded, 0, min(limit, 1<<16))
 		types = map[string]string{} // one string per type
 	)
 	d := &copyTuples{fields: len(recordSizes), size: 1 << 20, tuple: func(f [][]byte) error {

@@ -32,7 +32,7 @@ func (s *Store) ReadAllTypes(ctx context.Context, after events.Position, types [
 	if len(types) == 0 {
 		return nil, events.At(end), nil
 	}
-	out, err := s.readRecords(ctx, recordsCopySQL(after.Commit, types, end, limit))
+	out, err := s.readRecords(ctx, recordsCopySQL(after.Commit, types, end, limit), limit)
 	if err != nil {
 		return nil, after, fmt.Errorf("read %v after %d: %w", types, after.Commit, err)
 	}

@@ -20,9 +20,10 @@ import (
 // and a step of builds that were never queued) and the deletion of a
 // jobset with builds and an evaluation, followed by events for its gone
 // builds and references to them (a step propagated from one, an input
-// built by one, a dependency failure of one). Up to the deletion the keys come back after the
-// catch-up; over it, before the batch that deletes. Each replay must give the rows of the
-// projection run live, and end with every key of a migrated schema.
+// built by one, a dependency failure of one). Up to the deletion the keys
+// come back after the catch-up; over it, before the batch that deletes.
+// Each replay must give the rows of the projection run live, and end with
+// every key of a migrated schema.
 func TestReplayWithoutForeignKeysEqualsLive(t *testing.T) {
 	ctx := context.Background()
 	sd := seed(t, 0)

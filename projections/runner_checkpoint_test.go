@@ -194,3 +194,36 @@ func appender(t *testing.T, store events.Store, codec *events.Codec) func(events
 		require.NoError(t, err)
 	}
 }
+
+// TestRunnerBehindTakesLargerBatches: a runner that reads full batches
+// doubles them up to MaxBatchSize, and goes back to BatchSize once it has
+// caught up.
+func TestRunnerBehindTakesLargerBatches(t *testing.T) {
+	ctx := context.Background()
+	pool := pgtest.NewPool(t)
+	store := pglog.New(pool, pglog.Options{})
+	codec := events.NewCodec()
+	appendN := func(n int) {
+		evs := make([]events.Event, n)
+		for i := range evs {
+			ev, err := codec.Encode(events.BuildBumped{BuildID: int64(i), GlobalPriority: 1}, events.Metadata{Actor: "component:test"}, time.Now())
+			require.NoError(t, err)
+			evs[i] = ev
+		}
+		_, err := store.Append(ctx, "build-1", events.Any, evs...)
+		require.NoError(t, err)
+	}
+	var seen int
+	var sizes []int
+	r, err := projections.NewRunner(store, codec, postgres.NewReadModelDB(pool), []projections.Projection{counting("c", &seen)},
+		projections.RunnerOptions{BatchSize: 2, MaxBatchSize: 8, OnBatch: func(p projections.Progress) { sizes = append(sizes, p.Events) }})
+	require.NoError(t, err)
+	appendN(27)
+	_, err = r.CatchUp(ctx)
+	require.NoError(t, err)
+	appendN(3)
+	_, err = r.CatchUp(ctx)
+	require.NoError(t, err)
+	require.Equal(t, []int{2, 4, 8, 8, 5, 2, 1}, sizes)
+	require.Equal(t, 30, seen)
+}

@@ -117,8 +117,9 @@ type Summary struct {
 	Hash                                                 string
 	CheckoutTime, EvalTime                               time.Duration
 	// GraphTime is the time spent reading the build graph of the new
-	// builds; RecordTime the time spent appending the builds, steps and
-	// jobs of a finished evaluation.
+	// builds, most of it while Nix ran; RecordTime the time from Nix's end
+	// to EvaluationFinished: recording what was left (the last jobs,
+	// aggregates, the jobs of earlier builds, withdrawals).
 	GraphTime, RecordTime time.Duration
 }
 

@@ -24,21 +24,13 @@ import (
 func TestEvaluationsAcrossBatches(t *testing.T) {
 	ctx := context.Background()
 	sd := seed(t, 0)
-	jobset := sd.hist.jobsetID
-	queued := func(eval, id int64) events.Payload {
-		return events.BuildQueued{BuildID: id, EvalID: eval, JobsetID: jobset, Project: "p", Jobset: "j", Job: fmt.Sprintf("job%d", id),
-			DrvPath: drv(int(id)), System: "x86_64-linux", Outputs: []events.Output{{Name: "out", Path: out(int(id))}}}
-	}
-	member := func(eval, id int64) events.JobEvaluated {
-		return events.JobEvaluated{EvalID: eval, Job: fmt.Sprintf("job%d", id), BuildID: id, IsNew: id%2 == 0}
-	}
-	finished := func(eval int64) events.Payload {
-		return events.EvaluationFinished{EvalID: eval, Project: "p", Jobset: "j", JobsetID: jobset, Hash: fmt.Sprint(eval), Timestamp: 100 + eval}
-	}
+	js := testJobset{id: sd.hist.jobsetID, name: "j"}
+	queued, finished := js.queued, js.finished
+	member := func(eval, id int64) events.JobEvaluated { return jobEvaluated(eval, id, id%2 == 0) }
 	aggregate := member(4, 6)
 	aggregate.ConstituentBuilds = []int64{4}
 	history := []events.Payload{
-		events.EvaluationStarted{EvalID: 1, Project: "p", Jobset: "j", JobsetID: jobset, StartTime: 1},
+		js.started(1),
 		queued(1, 1), queued(1, 2), queued(1, 3),
 		member(1, 1), member(1, 2), member(1, 3),
 		finished(1),

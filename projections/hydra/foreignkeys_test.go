@@ -27,43 +27,30 @@ import (
 func TestReplayWithoutForeignKeysEqualsLive(t *testing.T) {
 	ctx := context.Background()
 	sd := seed(t, 0)
-	j, k := sd.hist.jobsetID, sd.hist.jobsetID+1
-	names := map[int64]string{j: "j", k: "k"}
-	queued := func(jobset, eval, id int64) events.Payload {
-		return events.BuildQueued{BuildID: id, EvalID: eval, JobsetID: jobset, Project: "p", Jobset: names[jobset], Job: fmt.Sprintf("job%d", id),
-			DrvPath: drv(int(id)), System: "x86_64-linux", Outputs: []events.Output{{Name: "out", Path: out(int(id))}}}
-	}
-	member := func(eval, id int64) events.Payload {
-		return events.JobEvaluated{EvalID: eval, Job: fmt.Sprintf("job%d", id), BuildID: id, IsNew: true}
-	}
-	started := func(jobset, eval int64) events.Payload {
-		return events.EvaluationStarted{EvalID: eval, Project: "p", Jobset: names[jobset], JobsetID: jobset, StartTime: eval}
-	}
-	finished := func(jobset, eval int64) events.Payload {
-		return events.EvaluationFinished{EvalID: eval, Project: "p", Jobset: names[jobset], JobsetID: jobset, Hash: fmt.Sprint(eval), Timestamp: 100 + eval}
-	}
+	j, k := testJobset{id: sd.hist.jobsetID, name: "j"}, testJobset{id: sd.hist.jobsetID + 1, name: "k"}
+	member := func(eval, id int64) events.JobEvaluated { return jobEvaluated(eval, id, true) }
 	step := func(id int64) events.Payload {
 		return events.StepStarted{DrvPath: drv(int(id)), BuildID: id, StepNr: 1, Machine: "m1", StartTime: 10}
 	}
 	beforeDeletion := sd.appendAll(t, "fk", []events.Payload{
-		started(j, 1), queued(j, 1, 1), queued(j, 1, 2), member(1, 1), member(1, 2), member(1, 999), finished(j, 1),
+		j.started(1), j.queued(1, 1), j.queued(1, 2), member(1, 1), member(1, 2), member(1, 999), j.finished(1),
 		step(1), step(998),
 		events.StepFinished{DrvPath: drv(1), BuildID: 1, StepNr: 1, Machine: "m1", StartTime: 10, StopTime: 20,
 			Outputs: []events.Output{{Name: "out", Path: out(1)}}},
 		events.BuildFinished{BuildID: 1, Status: 0, StartTime: 10, StopTime: 20},
-		events.JobsetCreated{Project: "p", Name: "k", ID: k, JobsetConfig: events.JobsetConfig{NixExprInput: "src", NixExprPath: "release.nix", Enabled: 1, SchedulingShares: 100}},
-		started(k, 2), queued(k, 2, 3), queued(k, 2, 4), member(2, 3), member(2, 4), finished(k, 2),
+		events.JobsetCreated{Project: "p", Name: k.name, ID: k.id, JobsetConfig: events.JobsetConfig{NixExprInput: "src", NixExprPath: "release.nix", Enabled: 1, SchedulingShares: 100}},
+		k.started(2), k.queued(2, 3), k.queued(2, 4), member(2, 3), member(2, 4), k.finished(2),
 		step(3), events.BuildFinished{BuildID: 4, Status: 0, StartTime: 10, StopTime: 20},
 	})
 	head := sd.appendAll(t, "fk", []events.Payload{
 		events.JobsetDeleted{Project: "p", Name: "k"},
-		queued(k, 3, 5), step(3), events.BuildFinished{BuildID: 3, Status: 0, StartTime: 10, StopTime: 20},
+		k.queued(3, 5), step(3), events.BuildFinished{BuildID: 3, Status: 0, StartTime: 10, StopTime: 20},
 		events.BuildFinished{BuildID: 2, Status: int(status.DepFailed), StartTime: 30, StopTime: 30, PropagatedFrom: 3, FailedDrv: drv(3)},
 		// A gone build whose dependency failed records no step.
 		events.BuildFinished{BuildID: 4, Status: int(status.DepFailed), StartTime: 30, StopTime: 30, PropagatedFrom: 1, FailedDrv: drv(1)},
-		started(j, 4), queued(j, 4, 6), member(4, 6), member(4, 1),
+		j.started(4), j.queued(4, 6), member(4, 6), member(4, 1),
 		events.InputFetched{EvalID: 4, Name: "dep", Type: "build", DependencyBuild: 4},
-		finished(j, 4),
+		j.finished(4),
 	})
 	schemas := postgres.NewSchemas(sd.pool)
 	migrated := catalog(t, sd.pool, postgres.ReadModelSchema)["constraints"]

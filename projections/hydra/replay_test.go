@@ -153,3 +153,28 @@ func (sd seeded) replay(t *testing.T, head events.Position, target string, batch
 		[]projections.Projection{hydra.Projection{}}, projections.ReplayOptions{Target: target, Until: head, BatchSize: batch})
 	require.NoError(t, err)
 }
+
+// testJobset makes events of one jobset of project "p" for synthetic
+// histories; its builds are named job<id>.
+type testJobset struct {
+	id   int64
+	name string
+}
+
+func (j testJobset) started(eval int64) events.EvaluationStarted {
+	return events.EvaluationStarted{EvalID: eval, Project: "p", Jobset: j.name, JobsetID: j.id, StartTime: eval}
+}
+
+func (j testJobset) queued(eval, id int64) events.BuildQueued {
+	return events.BuildQueued{BuildID: id, EvalID: eval, JobsetID: j.id, Project: "p", Jobset: j.name, Job: fmt.Sprintf("job%d", id),
+		DrvPath: drv(int(id)), System: "x86_64-linux", Outputs: []events.Output{{Name: "out", Path: out(int(id))}}}
+}
+
+func (j testJobset) finished(eval int64) events.EvaluationFinished {
+	return events.EvaluationFinished{EvalID: eval, Project: "p", Jobset: j.name, JobsetID: j.id, Hash: fmt.Sprint(eval), Timestamp: 100 + eval}
+}
+
+// jobEvaluated is the JobEvaluated of build id, named job<id>.
+func jobEvaluated(eval, id int64, isNew bool) events.JobEvaluated {
+	return events.JobEvaluated{EvalID: eval, Job: fmt.Sprintf("job%d", id), BuildID: id, IsNew: isNew}
+}

@@ -100,14 +100,9 @@ func TestNixEvalJobsBackendOnJob(t *testing.T) {
 	t.Setenv("FAKE_NEJ_FIFO", fifo)
 	req := legacy(t, "basic.nix", nil)
 	req.Backend = BackendNixEvalJobs
-	wrote := make(chan error, 1)
 	var log jobLog
-	req.OnJob = func(j Job) {
-		log.onJob(j)
-		if j.Name == "hello" {
-			go func() { wrote <- os.WriteFile(fifo, []byte("go on"), 0o600) }()
-		}
-	}
+	var wrote <-chan error
+	req.OnJob, wrote = writeFIFOOn(&log, "hello", fifo)
 	res, err := Evaluate(context.Background(), req)
 	require.NoError(t, err)
 	require.NoError(t, <-wrote)

@@ -29,6 +29,20 @@ func (l *jobLog) onJob(j Job) {
 	l.busy.Store(false)
 }
 
+// writeFIFOOn returns an OnJob that logs each job in l and, when it gets
+// job, writes fifo, and a channel with the write's result. The write runs
+// on a goroutine of its own: opening a FIFO blocks until its reader opens
+// it, and a failing test must not hang in OnJob.
+func writeFIFOOn(l *jobLog, job, fifo string) (func(Job), <-chan error) {
+	wrote := make(chan error, 1)
+	return func(j Job) {
+		l.onJob(j)
+		if j.Name == job {
+			go func() { wrote <- os.WriteFile(fifo, []byte("written by OnJob"), 0o600) }()
+		}
+	}, wrote
+}
+
 // requireOnJobAgrees checks that passed holds every job of res that is not
 // an aggregate exactly once, as res has it; a passed job missing from
 // res.Jobs must have failed on a name collision.
@@ -109,16 +123,9 @@ func TestEvaluateOnJobBeforeNixExits(t *testing.T) {
 	fifo := filepath.Join(t.TempDir(), "fifo")
 	require.NoError(t, syscall.Mkfifo(fifo, 0o600))
 	req := legacy(t, "ordered.nix", map[string]Input{"fifo": {Kind: KindString, Value: fifo}})
-	// Opening the FIFO blocks until Nix reads it, hence the goroutine: a
-	// failing test must not hang in OnJob.
-	wrote := make(chan error, 1)
 	var log jobLog
-	req.OnJob = func(j Job) {
-		log.onJob(j)
-		if j.Name == "a" {
-			go func() { wrote <- os.WriteFile(fifo, []byte("written by OnJob"), 0o600) }()
-		}
-	}
+	var wrote <-chan error
+	req.OnJob, wrote = writeFIFOOn(&log, "a", fifo)
 	res, err := Evaluate(context.Background(), req)
 	require.NoError(t, err)
 	require.NoError(t, <-wrote)

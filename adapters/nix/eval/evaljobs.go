@@ -68,15 +68,6 @@ func evalWithNixEvalJobs(ctx context.Context, r *runner, jobs *notifier, exprFil
 	return p.recs, p.err
 }
 
-// parseEvalJobs decodes nix-eval-jobs' output, one JSON object per line.
-func parseEvalJobs(out []byte) ([]record, error) {
-	p := &evalJobsParser{}
-	w := &lineWriter{line: p.line}
-	_, _ = w.Write(out)
-	w.flush()
-	return p.recs, p.err
-}
-
 // evalJobsParser decodes nix-eval-jobs' output line by line into recs,
 // passing each to jobs (nil for none); err is the first bad line, after
 // which lines are ignored.

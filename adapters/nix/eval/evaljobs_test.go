@@ -157,3 +157,13 @@ func FuzzParseEvalJobs(f *testing.F) {
 		}
 	})
 }
+
+// parseEvalJobs decodes nix-eval-jobs' output, one JSON object per line,
+// as evalWithNixEvalJobs does as it comes.
+func parseEvalJobs(out []byte) ([]record, error) {
+	p := &evalJobsParser{}
+	w := &lineWriter{line: p.line}
+	_, _ = w.Write(out)
+	w.flush()
+	return p.recs, p.err
+}

@@ -36,7 +36,7 @@ func benchJobs() int {
 func BenchmarkEvaluate10k(b *testing.B) {
 	n := benchJobs()
 	w, _ := strconv.Atoi(os.Getenv("BENCH_EVAL_WORKERS"))
-	e := newEnv(b, envOptions{maxAppendBytes: evaluation.DefaultMaxAppendBytes, evalWorkers: w})
+	e := newEnv(b, envOptions{maxAppendBytes: evaluation.DefaultMaxAppendBytes, recordChunk: evaluation.DefaultRecordChunk, evalWorkers: w})
 	runner, err := projections.NewRunner(e.store, e.codec, postgres.NewReadModelDB(e.pool),
 		[]projections.Projection{hydra.Projection{}, ledger.Projection{}}, projections.RunnerOptions{})
 	require.NoError(b, err)

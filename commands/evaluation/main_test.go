@@ -55,6 +55,7 @@ type envOptions struct {
 	evalWorkers    int
 	evalTimeout    time.Duration
 	maxAppendBytes int
+	recordChunk    int
 	// nix, if set, wraps the Nix evaluator.
 	nix func(evaluation.Evaluator) evaluation.Evaluator
 }
@@ -80,6 +81,9 @@ func newEnv(t testing.TB, o envOptions) *env {
 	if o.evalTimeout == 0 {
 		o.evalTimeout = time.Minute
 	}
+	if o.recordChunk == 0 {
+		o.recordChunk = 2
+	}
 	if o.maxAppendBytes == 0 {
 		// Small, so that the tests exercise split appends.
 		o.maxAppendBytes = 4 << 10
@@ -98,7 +102,8 @@ func newEnv(t testing.TB, o envOptions) *env {
 		h:     commands.NewHandlers(rt, alloc),
 		salt:  fmt.Sprintf("%s-%d", t.Name(), time.Now().UnixNano()),
 		admin: commands.NewMetadata(commands.UserActor("admin"), rt)}
-	e.svc = evaluation.New(rt, codec, alloc, ports, evaluation.Options{Host: testHost, MaxAppendBytes: o.maxAppendBytes})
+	// Small chunks, so that the tests record jobs while Nix runs.
+	e.svc = evaluation.New(rt, codec, alloc, ports, evaluation.Options{Host: testHost, MaxAppendBytes: o.maxAppendBytes, RecordChunk: o.recordChunk})
 	hash, err := password.Hash("pw", password.Params{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32})
 	require.NoError(t, err)
 	_, err = e.h.CreateUser(ctx, e.admin, commands.CreateUser{UserName: "alice", EmailAddress: "alice@example.org", PasswordHash: hash})

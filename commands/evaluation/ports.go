@@ -66,7 +66,8 @@ type Request struct {
 	Flake        string
 	// OnJob, if set, is called with each job as soon as Nix has evaluated
 	// it, before Evaluate returns, and never from two goroutines at once,
-	// so that the caller can record jobs while Nix goes on. It is an early
+	// so that the caller can record jobs while Nix goes on: it may take
+	// its time, Nix does not wait for it. It is an early
 	// notice: Result is what the evaluation found. A job passed to OnJob
 	// may be missing from Result.Jobs (it turned out to share its name with
 	// another attribute), and each job is passed at most once. Aggregates

@@ -6,7 +6,6 @@ import (
 	"reflect"
 	"slices"
 	"sort"
-	"sync"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -16,11 +15,6 @@ import (
 	"buildledger/events"
 )
 
-// minChunk is the fewest jobs the recorder takes at once while Nix is
-// still evaluating: fewer would spend more on allocating ids, planning
-// and appending per job.
-const minChunk = 500
-
 // recorder records the jobs of one evaluation while Nix goes on: as jobs
 // arrive (Request.OnJob) it gives the new builds ids, plans their build
 // graph and appends, a chunk at a time, JobEvaluated, then BuildQueued
@@ -28,22 +22,21 @@ const minChunk = 500
 // kept, for the JobEvaluated appended at the end. Nix's final result is
 // authoritative: reconcile withdraws what it does not hold and records
 // what did not come early.
+//
+// Its methods run one at a time: add on the evaluator's calls of OnJob,
+// which end before Evaluate returns, the others after.
 type recorder struct {
 	r    *run
 	prev map[string]prevBuild
 	plan Plan
 
-	mu      sync.Mutex
+	// pending are the jobs added and not recorded yet.
 	pending []Job
-	closed  bool
-	wake    chan struct{}
-	done    chan struct{}
 	// err is a failure of the ledger or a cancellation; graphErr a failure
-	// to read the build graph, which fails the evaluation.
+	// to read the build graph, which fails the evaluation. After either,
+	// add records nothing more.
 	err, graphErr error
 
-	// Owned by the goroutine of run until done is closed, then by the
-	// caller of reconcile.
 	byName map[string]*member // every job recorded, by name
 	// announced holds the jobs whose JobEvaluated was appended early.
 	announced map[string]bool
@@ -57,70 +50,30 @@ type recorder struct {
 }
 
 func newRecorder(r *run, prev map[string]prevBuild) *recorder {
-	return &recorder{r: r, prev: prev, plan: r.s.ports.Graph.NewPlan(), wake: make(chan struct{}, 1), done: make(chan struct{}),
+	return &recorder{r: r, prev: prev, plan: r.s.ports.Graph.NewPlan(),
 		byName: map[string]*member{}, announced: map[string]bool{}, planned: map[string]bool{}, queued: map[int64]bool{}}
 }
 
-// add takes one job from Nix (Request.OnJob). It never blocks on the
-// recording.
-func (rc *recorder) add(j Job) {
-	rc.mu.Lock()
+// add takes one job from Nix (Request.OnJob) and records the jobs taken
+// once there are Options.RecordChunk of them. Nix goes on meanwhile. On a failure it
+// calls stop, which ends the evaluation.
+func (rc *recorder) add(ctx context.Context, stop context.CancelFunc, j Job) {
 	rc.pending = append(rc.pending, j)
-	rc.mu.Unlock()
-	select {
-	case rc.wake <- struct{}{}:
-	default:
+	if len(rc.pending) >= rc.r.s.opts.RecordChunk {
+		rc.flush(ctx, stop)
 	}
 }
 
-// run records chunks of jobs until finish is called and everything added
-// is recorded, or until a failure, which it reports through stop (the
-// caller cancels Nix with it).
-func (rc *recorder) run(ctx context.Context, stop context.CancelFunc) {
-	defer close(rc.done)
-	for {
-		rc.mu.Lock()
-		jobs, closed := rc.pending, rc.closed
-		if len(jobs) >= minChunk || closed {
-			rc.pending = nil
-		} else {
-			jobs = nil
-		}
-		rc.mu.Unlock()
-		if len(jobs) > 0 {
-			if err := rc.record(ctx, jobs, true); err != nil {
-				stop()
-				return
-			}
-			continue
-		}
-		if closed {
-			return
-		}
-		select {
-		case <-rc.wake:
-		case <-ctx.Done():
-			rc.err = ctx.Err()
-			return
-		}
+// flush records the pending jobs, unless the recorder failed before.
+func (rc *recorder) flush(ctx context.Context, stop context.CancelFunc) {
+	jobs := rc.pending
+	rc.pending = nil
+	if len(jobs) == 0 || rc.err != nil || rc.graphErr != nil {
+		return
 	}
-}
-
-// finish waits until every job added is recorded and returns the
-// recorder's failure, if any.
-func (rc *recorder) finish() error {
-	rc.mu.Lock()
-	rc.closed = true
-	rc.mu.Unlock()
-	select {
-	case rc.wake <- struct{}{}:
-	default:
+	if err := rc.record(ctx, jobs, true); err != nil {
+		stop()
 	}
-	<-rc.done
-	if rc.err != nil {
-		return rc.err
-	}
-	return nil
 }
 
 // record records jobs: their builds get ids (new ones) or are found in

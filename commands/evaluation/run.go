@@ -111,16 +111,17 @@ func (r *run) evaluate(ctx context.Context, prev map[string]prevBuild, req Reque
 	r.rec = newRecorder(r, prev)
 	nixCtx, stop := context.WithCancel(ctx)
 	defer stop()
-	go r.rec.run(nixCtx, stop)
-	req.OnJob = r.rec.add
+	req.OnJob = func(j Job) { r.rec.add(nixCtx, stop, j) }
 	start := time.Now()
 	res, nixErr := r.s.ports.Nix.Evaluate(nixCtx, req)
 	r.sum.EvalTime = time.Since(start)
-	recErr := r.rec.finish()
+	if nixErr == nil {
+		r.rec.flush(nixCtx, stop)
+	}
 	r.sum.GraphTime = r.rec.graphTime
 	switch {
-	case recErr != nil:
-		return nil, recErr
+	case r.rec.err != nil:
+		return nil, r.rec.err
 	case r.rec.graphErr != nil:
 		return nil, r.fail(ctx, "eval", fmt.Sprintf("reading the build graph: %v", r.rec.graphErr))
 	case nixErr != nil && ctx.Err() != nil:

@@ -25,6 +25,10 @@ const (
 	// limit with room for metadata.
 	DefaultMaxAppendBytes = 900 << 10
 	DefaultAppendWorkers  = 8
+	// DefaultRecordChunk is how many jobs are recorded at once while Nix
+	// evaluates: fewer would spend more on allocating ids, planning and
+	// appending per job.
+	DefaultRecordChunk = 500
 )
 
 // Options tune a Service. The zero value is ready to use.
@@ -39,6 +43,9 @@ type Options struct {
 	// AppendWorkers is how many build and step streams are appended to at
 	// once.
 	AppendWorkers int
+	// RecordChunk is how many jobs are recorded at once while Nix
+	// evaluates; the jobs left when it ends are recorded then.
+	RecordChunk int
 	// Logger receives warnings. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -81,6 +88,9 @@ func New(rt *commands.Runtime, codec *events.Codec, alloc *commands.Allocator, p
 	}
 	if opts.AppendWorkers <= 0 {
 		opts.AppendWorkers = DefaultAppendWorkers
+	}
+	if opts.RecordChunk <= 0 {
+		opts.RecordChunk = DefaultRecordChunk
 	}
 	log := opts.Logger
 	if log == nil {

@@ -161,7 +161,8 @@ func TestBrowser(t *testing.T) {
 	// Evaluate: the request is an event on the jobset's stream.
 	run("evaluate",
 		chromedp.Click(chromedp.Search(`//button[normalize-space()="Evaluate now"]`)),
-		chromedp.WaitVisible(chromedp.Search(`//h1[contains(., "trunk")]`)),
+		// The jobset page that the request redirects to, not the one clicked.
+		chromedp.WaitVisible(chromedp.CSS(`#triggered`)),
 		chromedp.Click(chromedp.Search(`//nav[@class="tabs"]/a[.="Events"]`)),
 		chromedp.WaitVisible(chromedp.Search(`//td[.="EvaluationRequested"]`)))
 	events := text(ctx, t, "table")

@@ -22,9 +22,10 @@ var copySignature = []byte("PGCOPY\n\xff\r\n\x00")
 type copyTuples struct {
 	fields int
 	tuple  func(f [][]byte) error
-	// size is the size of a buffer (a larger one is made for a larger
-	// tuple); full, if set, is called before a new buffer replaces one
-	// that holds decoded tuples.
+	// size is the size a buffer grows to: the first is minBuffer (or
+	// size, if smaller), each next one twice the last, and a larger one is
+	// made for a larger tuple. full, if set, is called before a new buffer
+	// replaces one that holds decoded tuples.
 	size int
 	full func() error
 
@@ -34,6 +35,12 @@ type copyTuples struct {
 	header bool // the header has been read
 	ended  bool // the trailer has been read
 }
+
+// minBuffer is the size of copyTuples' first buffer: most reads of a live
+// runner or subscription return a few events, and a buffer of the largest
+// size made and cleared for each of them was most of the memory the
+// ledger's readers cleared while an evaluation was recorded.
+const minBuffer = 64 << 10
 
 // Write implements io.Writer.
 func (d *copyTuples) Write(p []byte) (int, error) {
@@ -47,7 +54,8 @@ func (d *copyTuples) Write(p []byte) (int, error) {
 			}
 		}
 		rest := d.buf[d.off:]
-		d.buf = append(make([]byte, 0, max(d.size, len(rest)+len(p))), rest...)
+		size := min(d.size, max(minBuffer, 2*cap(d.buf)))
+		d.buf = append(make([]byte, 0, max(size, len(rest)+len(p))), rest...)
 		d.off = 0
 	}
 	d.buf = append(d.buf, p...)
@@ -184,7 +192,7 @@ func (s *Store) readRecords(ctx context.Context, sql string, limit int) ([]event
 	}
 	defer conn.Release()
 	var (
-		out   = make([]events.Recorded, 0, min(limit, 1<<16))
+		out   = make([]events.Recorded, 0, min(limit, 256)) // grows with the read
 		types = map[string]string{} // one string per type
 	)
 	d := &copyTuples{fields: len(recordSizes), size: 1 << 20, tuple: func(f [][]byte) error {

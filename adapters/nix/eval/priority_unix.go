@@ -1,8 +1,19 @@
-//go:build unix
+//go:build unix && !linux
 
 package eval
 
-import "syscall"
+import (
+	"os/exec"
+	"syscall"
+)
 
-// setNice sets the nice value of process pid.
-func setNice(pid, nice int) error { return syscall.Setpriority(syscall.PRIO_PROCESS, pid, nice) }
+// startNiced starts cmd and sets its nice value, which on these systems
+// belongs to the whole process. Failing to set it (raising a priority
+// needs privilege) is not fatal.
+func startNiced(cmd *exec.Cmd, nice int) error {
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	_ = syscall.Setpriority(syscall.PRIO_PROCESS, cmd.Process.Pid, nice)
+	return nil
+}

@@ -55,14 +55,12 @@ func (r *runner) run(ctx context.Context, stdout io.Writer, bin string, args ...
 		cmd.Stdout = &out
 	}
 	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
+	if err := startNiced(cmd, r.req.nice()); err != nil {
 		return nil, fmt.Errorf("start %s: %w", bin, err)
 	}
 	// The address-space limit is a backstop behind GC_MAXIMUM_HEAP_SIZE;
-	// failing to set it is not fatal, nor is failing to raise Nix's
-	// priority (it needs privilege).
+	// failing to set it is not fatal.
 	_ = setAddressSpaceLimit(cmd.Process.Pid, r.addressSpaceLimit())
-	_ = setNice(cmd.Process.Pid, r.req.nice())
 	err := cmd.Wait()
 	if ctx.Err() != nil {
 		return nil, r.contextError(ctx)

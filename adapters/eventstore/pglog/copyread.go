@@ -193,7 +193,7 @@ func (s *Store) readRecords(ctx context.Context, sql string, limit int) ([]event
 	defer conn.Release()
 	var (
 		out   = make([]events.Recorded, 0, min(limit, 256)) // grows with the read
-		types = map[string]string{} // one string per type
+		types = map[string]string{}                         // one string per type
 	)
 	d := &copyTuples{fields: len(recordSizes), size: 1 << 20, tuple: func(f [][]byte) error {
 		if err := checkSizes(f, recordSizes); err != nil {

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"buildledger/events"
@@ -185,6 +186,13 @@ var postgresEpoch = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
 
 // readRecords runs a COPY of recordsCopySQL and decodes its events, of
 // which there are at most limit.
+// firstRecords is the room readRecords makes for records at first. Most
+// reads of a live runner or subscription return a few events; a read of a
+// replay returns its limit, and the room grows fourfold at a time towards
+// it, so that few records are copied (a Recorded is large, and growing by
+// half made the copies a fifth of a replay's CPU).
+const firstRecords = 1024
+
 func (s *Store) readRecords(ctx context.Context, sql string, limit int) ([]events.Recorded, error) {
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
@@ -192,8 +200,8 @@ func (s *Store) readRecords(ctx context.Context, sql string, limit int) ([]event
 	}
 	defer conn.Release()
 	var (
-		out   = make([]events.Recorded, 0, min(limit, 256)) // grows with the read
-		types = map[string]string{}                         // one string per type
+		out   = make([]events.Recorded, 0, min(limit, firstRecords))
+		types = map[string]string{} // one string per type
 	)
 	d := &copyTuples{fields: len(recordSizes), size: 1 << 20, tuple: func(f [][]byte) error {
 		if err := checkSizes(f, recordSizes); err != nil {
@@ -217,6 +225,9 @@ func (s *Store) readRecords(ctx context.Context, sql string, limit int) ([]event
 		var err error
 		if rec.Metadata, err = events.ParseMetadata(f[7]); err != nil {
 			return fmt.Errorf("event %s metadata: %w", rec.ID, err)
+		}
+		if len(out) == cap(out) {
+			out = slices.Grow(out, min(limit, 4*cap(out))-len(out))
 		}
 		out = append(out, rec)
 		return nil

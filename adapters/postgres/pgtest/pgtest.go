@@ -42,12 +42,19 @@ var (
 	counter  atomic.Int64
 )
 
-// Main runs the tests and then stops the cluster if one was started. It
-// returns the exit code for os.Exit.
+// Main runs the tests and then stops the cluster if one was started, or
+// on a server of EnvURL drops the template database it made, so that runs
+// against one long-lived server do not pile templates up. It returns the
+// exit code for os.Exit.
 func Main(m *testing.M) int {
 	code := m.Run()
 	mu.Lock()
 	defer mu.Unlock()
+	if cluster == nil && template != "" {
+		if err := dropDatabase(context.Background(), adminURL, template); err != nil {
+			fmt.Fprintln(os.Stderr, "pgtest: drop template:", err)
+		}
+	}
 	if cluster != nil {
 		if err := cluster.Stop(context.Background()); err != nil {
 			fmt.Fprintln(os.Stderr, "pgtest: stop cluster:", err)
@@ -71,15 +78,20 @@ func URL(t testing.TB) string {
 	if _, err := admin.Exec(ctx, fmt.Sprintf("create database %s template %s", name, tmpl)); err != nil {
 		t.Fatalf("pgtest: create database: %v", err)
 	}
-	t.Cleanup(func() {
-		c, err := pgx.Connect(context.Background(), base)
-		if err != nil {
-			return
-		}
-		defer c.Close(context.Background())
-		_, _ = c.Exec(context.Background(), "drop database if exists "+name+" with (force)")
-	})
+	t.Cleanup(func() { _ = dropDatabase(context.Background(), base, name) })
 	return withDB(base, name)
+}
+
+// dropDatabase drops database name of the server at base, closing its
+// connections.
+func dropDatabase(ctx context.Context, base, name string) error {
+	c, err := pgx.Connect(ctx, base)
+	if err != nil {
+		return err
+	}
+	defer c.Close(ctx)
+	_, err = c.Exec(ctx, "drop database if exists "+name+" with (force)")
+	return err
 }
 
 // NewPool returns a pool on a fresh, migrated database, closed when the

@@ -294,8 +294,7 @@ func TestEvaluateNameCollision(t *testing.T) {
 func TestEvaluateCancel(t *testing.T) {
 	requireNix(t)
 	t.Parallel()
-	fifo := filepath.Join(t.TempDir(), "fifo")
-	require.NoError(t, syscall.Mkfifo(fifo, 0o600))
+	fifo := newFIFO(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	_, err := Evaluate(ctx, legacy(t, "block.nix", map[string]Input{"fifo": {Kind: KindString, Value: fifo}}))

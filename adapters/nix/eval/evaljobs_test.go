@@ -5,7 +5,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -95,17 +94,11 @@ func TestNixEvalJobsBackend(t *testing.T) {
 // that only the OnJob call for that job writes.
 func TestNixEvalJobsBackendOnJob(t *testing.T) {
 	installFakeNixEvalJobs(t, "ok")
-	fifo := filepath.Join(t.TempDir(), "fifo")
-	require.NoError(t, syscall.Mkfifo(fifo, 0o600))
+	fifo := newFIFO(t)
 	t.Setenv("FAKE_NEJ_FIFO", fifo)
 	req := legacy(t, "basic.nix", nil)
 	req.Backend = BackendNixEvalJobs
-	var log jobLog
-	var wrote <-chan error
-	req.OnJob, wrote = writeFIFOOn(&log, "hello", fifo)
-	res, err := Evaluate(context.Background(), req)
-	require.NoError(t, err)
-	require.NoError(t, <-wrote)
+	res, log := evaluateReleasing(t, req, "hello", fifo)
 	require.False(t, log.overlap.Load(), "OnJob calls overlapped")
 	require.Equal(t, []string{"hello", "hello-alias"}, jobNames(Result{Jobs: log.jobs}))
 	requireOnJobAgrees(t, res, log.jobs)

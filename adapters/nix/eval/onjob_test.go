@@ -29,18 +29,33 @@ func (l *jobLog) onJob(j Job) {
 	l.busy.Store(false)
 }
 
-// writeFIFOOn returns an OnJob that logs each job in l and, when it gets
-// job, writes fifo, and a channel with the write's result. The write runs
-// on a goroutine of its own: opening a FIFO blocks until its reader opens
-// it, and a failing test must not hang in OnJob.
-func writeFIFOOn(l *jobLog, job, fifo string) (func(Job), <-chan error) {
+// newFIFO makes a FIFO in a temporary directory and returns its path.
+func newFIFO(t *testing.T) string {
+	t.Helper()
+	fifo := filepath.Join(t.TempDir(), "fifo")
+	require.NoError(t, syscall.Mkfifo(fifo, 0o600))
+	return fifo
+}
+
+// evaluateReleasing evaluates req with an OnJob that logs each job and,
+// when it gets job, writes fifo, which Nix waits on; it requires the
+// evaluation and the write to succeed and returns the result and the log.
+// The write runs on a goroutine of its own: opening a FIFO blocks until its
+// reader opens it, and a failing test must not hang in OnJob.
+func evaluateReleasing(t *testing.T, req Request, job, fifo string) (Result, *jobLog) {
+	t.Helper()
+	log := &jobLog{}
 	wrote := make(chan error, 1)
-	return func(j Job) {
-		l.onJob(j)
+	req.OnJob = func(j Job) {
+		log.onJob(j)
 		if j.Name == job {
 			go func() { wrote <- os.WriteFile(fifo, []byte("written by OnJob"), 0o600) }()
 		}
-	}, wrote
+	}
+	res, err := Evaluate(context.Background(), req)
+	require.NoError(t, err)
+	require.NoError(t, <-wrote)
+	return res, log
 }
 
 // requireOnJobAgrees checks that passed holds every job of res that is not
@@ -120,15 +135,9 @@ func TestEvaluateOnJob(t *testing.T) {
 func TestEvaluateOnJobBeforeNixExits(t *testing.T) {
 	requireNix(t)
 	t.Parallel()
-	fifo := filepath.Join(t.TempDir(), "fifo")
-	require.NoError(t, syscall.Mkfifo(fifo, 0o600))
+	fifo := newFIFO(t)
 	req := legacy(t, "ordered.nix", map[string]Input{"fifo": {Kind: KindString, Value: fifo}})
-	var log jobLog
-	var wrote <-chan error
-	req.OnJob, wrote = writeFIFOOn(&log, "a", fifo)
-	res, err := Evaluate(context.Background(), req)
-	require.NoError(t, err)
-	require.NoError(t, <-wrote)
+	res, log := evaluateReleasing(t, req, "a", fifo)
 	require.Equal(t, []string{"a", "b", "z"}, jobNames(res))
 	requireOnJobAgrees(t, res, log.jobs)
 }

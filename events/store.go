@@ -29,6 +29,29 @@ type Store interface {
 	Head(ctx context.Context) (Position, error)
 }
 
+// ReadFilter narrows a read of the whole log (FilteredReader).
+type ReadFilter struct {
+	// Types, when not nil, are the only event types read: events of other
+	// types are neither sent nor decoded. An empty, non-nil list reads
+	// none.
+	Types []string
+	// NoMetadata leaves the Metadata of every event read empty, for
+	// readers that use none of it: it is a third of a row of the Postgres
+	// log, and of the time spent reading and decoding one.
+	NoMetadata bool
+}
+
+// FilteredReader is implemented by a Store that can filter a read of the
+// whole log where the events are kept, so that the events filtered out are
+// neither sent nor decoded.
+type FilteredReader interface {
+	// ReadAllFiltered returns, in log order, up to limit events after
+	// position after that pass f, and the position the read covered: the
+	// last event returned when there are limit of them, else a position
+	// (at most the head) before which no other event passes f.
+	ReadAllFiltered(ctx context.Context, after Position, f ReadFilter, limit int) ([]Recorded, Position, error)
+}
+
 // AppendResult tells where an append landed.
 type AppendResult struct {
 	// NextRevision is the revision of the last event now in the stream.

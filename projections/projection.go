@@ -44,15 +44,13 @@ type EventTyper interface {
 	EventTypes() []string
 }
 
-// TypeReader is implemented by an events.Store that can read the log
-// filtered on event types; the runner uses it when every projection is an
-// EventTyper.
-type TypeReader interface {
-	// ReadAllTypes returns, in log order, up to limit events of the given
-	// types after position after, and the position the read covered: the
-	// last event returned when there are limit of them, else the head of
-	// the log (no event of those types lies between).
-	ReadAllTypes(ctx context.Context, after events.Position, types []string, limit int) ([]events.Recorded, events.Position, error)
+// MetadataUser is implemented by a projection that can tell whether it
+// reads the Metadata of the events it is given. When every projection of a
+// runner tells it does not, and the store is an events.FilteredReader, the
+// runner reads the log without it (their Metadata is then empty).
+type MetadataUser interface {
+	// UsesMetadata reports whether the projection reads Event.Metadata.
+	UsesMetadata() bool
 }
 
 // Event is a recorded event with its decoded payload. Payload is nil when

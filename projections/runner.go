@@ -73,6 +73,8 @@ type Runner struct {
 	// decode, the types any projection handles (nil: all).
 	types  []map[string]bool
 	decode map[string]bool
+	// metadata is false when no projection reads the events' Metadata.
+	metadata bool
 
 	mu    sync.Mutex
 	stats Progress
@@ -114,6 +116,11 @@ func NewRunner(store events.Store, codec *events.Codec, db DB, ps []Projection, 
 	}
 	r := &Runner{store: store, codec: codec, db: db, projections: ps, opts: opts, types: make([]map[string]bool, len(ps)), decode: map[string]bool{},
 		batch: opts.BatchSize}
+	for _, p := range ps {
+		if u, ok := p.(MetadataUser); !ok || u.UsesMetadata() {
+			r.metadata = true
+		}
+	}
 	for i, p := range ps {
 		t, ok := p.(EventTyper)
 		if !ok {
@@ -415,25 +422,33 @@ type fetched struct {
 
 // read reads and decodes the batch of up to size events after position
 // after, cut at Until.
-// When every projection declares its event types and the store can filter
-// on them, it reads only events of those types.
+// When the store can filter reads, it reads only events of the types the
+// projections handle (if each declares them), and without their metadata
+// if none reads it.
 func (r *Runner) read(ctx context.Context, after events.Position, size int) fetched {
 	var (
 		recs    []events.Recorded
 		through events.Position
 		err     error
 	)
-	tr, filtered := r.store.(TypeReader)
-	filtered = filtered && r.decode != nil
-	if filtered {
-		recs, through, err = tr.ReadAllTypes(ctx, after, slices.Sorted(maps.Keys(r.decode)), size)
+	// typed is true when the read skips events of other types: it then
+	// may cover more of the log than the events it returns.
+	fr, canFilter := r.store.(events.FilteredReader)
+	typed := canFilter && r.decode != nil
+	if canFilter {
+		f := events.ReadFilter{NoMetadata: !r.metadata}
+		if typed {
+			f.Types = slices.AppendSeq([]string{}, maps.Keys(r.decode))
+			slices.Sort(f.Types)
+		}
+		recs, through, err = fr.ReadAllFiltered(ctx, after, f, size)
 	} else {
 		recs, err = r.store.ReadAll(ctx, after, size)
 	}
 	if err != nil {
 		return fetched{err: err}
 	}
-	full := len(recs) == size || filtered && after.Less(through)
+	full := len(recs) == size || typed && after.Less(through)
 	if !r.opts.Until.IsStart() {
 		for i, rec := range recs {
 			if r.opts.Until.Less(rec.Position) {
@@ -445,7 +460,7 @@ func (r *Runner) read(ctx context.Context, after events.Position, size int) fetc
 			through, full = r.opts.Until, false
 		}
 	}
-	if !filtered {
+	if !typed {
 		// The read covered the events it returned.
 		through = after
 		if len(recs) > 0 {

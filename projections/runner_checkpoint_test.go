@@ -227,3 +227,56 @@ func TestRunnerBehindTakesLargerBatches(t *testing.T) {
 	require.Equal(t, []int{2, 4, 8, 8, 5, 2, 1}, sizes)
 	require.Equal(t, 30, seen)
 }
+
+// metadataTelling is a projection that records the actor of each event
+// it is given and tells whether it reads the events' metadata.
+type metadataTelling struct {
+	projections.PerEvent
+	uses bool
+}
+
+func (p metadataTelling) UsesMetadata() bool { return p.uses }
+
+// TestRunnerReadsMetadataOnlyWhenUsed: the log is read without the
+// events' metadata only when every projection tells it reads none.
+func TestRunnerReadsMetadataOnlyWhenUsed(t *testing.T) {
+	const actor = "component:test"
+	for _, tc := range []struct {
+		name       string
+		uses       []*bool // per projection; nil: it does not tell
+		wantActors string
+	}{
+		{name: "none reads it", uses: []*bool{new(false), new(false)}, wantActors: ""},
+		{name: "one reads it", uses: []*bool{new(false), new(true)}, wantActors: actor},
+		{name: "one does not tell", uses: []*bool{new(false), nil}, wantActors: actor},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			pool := pgtest.NewPool(t)
+			store := pglog.New(pool, pglog.Options{})
+			codec := events.NewCodec()
+			appender(t, store, codec)(events.BuildBumped{BuildID: 1, GlobalPriority: 1})
+			actors := make([]string, len(tc.uses))
+			var ps []projections.Projection
+			for i, uses := range tc.uses {
+				p := projections.PerEvent{ProjectionName: fmt.Sprintf("p%d", i), ProjectionVersion: 1,
+					Handle: func(_ context.Context, _ projections.Tx, ev projections.Event) error {
+						actors[i] = ev.Metadata.Actor
+						return nil
+					}}
+				if uses == nil {
+					ps = append(ps, p)
+				} else {
+					ps = append(ps, metadataTelling{PerEvent: p, uses: *uses})
+				}
+			}
+			r, err := projections.NewRunner(store, codec, postgres.NewReadModelDB(pool), ps, projections.RunnerOptions{})
+			require.NoError(t, err)
+			_, err = r.CatchUp(ctx)
+			require.NoError(t, err)
+			for i := range actors {
+				require.Equal(t, tc.wantActors, actors[i], "projection %d", i)
+			}
+		})
+	}
+}

@@ -49,6 +49,9 @@ create table {{table "daily"}} (
 // Name implements projections.Projection.
 func (BuildDuration) Name() string { return buildDurationTables.Projection }
 
+// UsesMetadata implements projections.MetadataUser: it reads none.
+func (BuildDuration) UsesMetadata() bool { return false }
+
 // Version implements projections.Projection.
 func (BuildDuration) Version() int { return buildDurationTables.Version }
 

@@ -60,6 +60,9 @@ create table {{table "hourly"}} (
 // Name implements projections.Projection.
 func (QueueWait) Name() string { return queueWaitTables.Projection }
 
+// UsesMetadata implements projections.MetadataUser: it reads none.
+func (QueueWait) UsesMetadata() bool { return false }
+
 // Version implements projections.Projection.
 func (QueueWait) Version() int { return queueWaitTables.Version }
 

@@ -24,6 +24,9 @@ var _ projections.Projection = Projection{}
 // Name implements projections.Projection.
 func (Projection) Name() string { return "insights" }
 
+// UsesMetadata implements projections.MetadataUser: it reads none.
+func (Projection) UsesMetadata() bool { return false }
+
 // Version implements projections.Projection.
 func (Projection) Version() int { return 1 }
 

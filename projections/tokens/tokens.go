@@ -20,6 +20,9 @@ var _ projections.Projection = Projection{}
 // Name implements projections.Projection.
 func (Projection) Name() string { return "api_tokens" }
 
+// UsesMetadata implements projections.MetadataUser: it reads none.
+func (Projection) UsesMetadata() bool { return false }
+
 // Version implements projections.Projection.
 func (Projection) Version() int { return 1 }
 

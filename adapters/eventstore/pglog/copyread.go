@@ -147,20 +147,24 @@ func checkSizes(f [][]byte, sizes []int) error {
 }
 
 // recordsCopySQL is a binary COPY of the events whose positions are after
-// after, and (when types is not empty) of those types, at most limit of
+// after and (when end is not 0) at most end, that pass f, at most limit of
 // them: the form of read most rows go through, as a COPY sends them in
 // binary and costs the server and the client less than a query. The
 // numbers are formatted and the types quoted here, as COPY takes no
-// parameters.
-func recordsCopySQL(after uint64, types []string, end uint64, limit int) string {
-	q := fmt.Sprintf(`copy (select position, stream, revision, id, type, version, data::text, metadata::text, recorded_at
-		from ledger.events where position > %d`, after)
+// parameters. Without metadata the column is sent empty.
+func recordsCopySQL(after uint64, f events.ReadFilter, end uint64, limit int) string {
+	metadata := "metadata::text"
+	if f.NoMetadata {
+		metadata = "''::text"
+	}
+	q := fmt.Sprintf(`copy (select position, stream, revision, id, type, version, data::text, %s, recorded_at
+		from ledger.events where position > %d`, metadata, after)
 	if end > 0 {
 		q += fmt.Sprintf(` and position <= %d`, end)
 	}
-	if len(types) > 0 {
+	if len(f.Types) > 0 {
 		var b bytes.Buffer
-		for i, t := range types {
+		for i, t := range f.Types {
 			if i > 0 {
 				b.WriteByte(',')
 			}
@@ -184,8 +188,6 @@ var recordSizes = []int{8, -1, 8, 16, -1, 4, -1, -1, 8}
 // postgresEpoch is the zero of a binary timestamptz.
 var postgresEpoch = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
 
-// readRecords runs a COPY of recordsCopySQL and decodes its events, of
-// which there are at most limit.
 // firstRecords is the room readRecords makes for records at first. Most
 // reads of a live runner or subscription return a few events; a read of a
 // replay returns its limit, and the room grows fourfold at a time towards
@@ -193,7 +195,9 @@ var postgresEpoch = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
 // half made the copies a fifth of a replay's CPU).
 const firstRecords = 1024
 
-func (s *Store) readRecords(ctx context.Context, sql string, limit int) ([]events.Recorded, error) {
+// readRecords runs a COPY of recordsCopySQL and decodes its events, of
+// which there are at most limit, with their metadata if metadata is set.
+func (s *Store) readRecords(ctx context.Context, sql string, limit int, metadata bool) ([]events.Recorded, error) {
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return nil, err
@@ -222,9 +226,11 @@ func (s *Store) readRecords(ctx context.Context, sql string, limit int) ([]event
 			RecordedAt: postgresEpoch.Add(time.Duration(int64(binary.BigEndian.Uint64(f[8]))) * time.Microsecond),
 			Data:       json.RawMessage(f[6]),
 		}
-		var err error
-		if rec.Metadata, err = events.ParseMetadata(f[7]); err != nil {
-			return fmt.Errorf("event %s metadata: %w", rec.ID, err)
+		if metadata {
+			var err error
+			if rec.Metadata, err = events.ParseMetadata(f[7]); err != nil {
+				return fmt.Errorf("event %s metadata: %w", rec.ID, err)
+			}
 		}
 		if len(out) == cap(out) {
 			out = slices.Grow(out, min(limit, 4*cap(out))-len(out))

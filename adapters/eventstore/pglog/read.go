@@ -45,7 +45,7 @@ func (s *Store) ReadAll(ctx context.Context, after events.Position, limit int) (
 	if limit <= 0 {
 		limit = s.opts.BatchSize
 	}
-	out, err := s.readRecords(ctx, recordsCopySQL(after.Commit, nil, 0, limit), limit)
+	out, err := s.readRecords(ctx, recordsCopySQL(after.Commit, events.ReadFilter{}, 0, limit), limit, true)
 	if err != nil {
 		return nil, fmt.Errorf("read all after %d: %w", after.Commit, err)
 	}

@@ -40,16 +40,13 @@ func (s *Store) ReadStream(ctx context.Context, stream string, from uint64, limi
 	return out, nil
 }
 
-// ReadAll implements events.Store with one binary COPY.
+// ReadAll implements events.Store: ReadAllFiltered without a filter.
 func (s *Store) ReadAll(ctx context.Context, after events.Position, limit int) ([]events.Recorded, error) {
 	if limit <= 0 {
 		limit = s.opts.BatchSize
 	}
-	out, err := s.readRecords(ctx, recordsCopySQL(after.Commit, events.ReadFilter{}, 0, limit), limit, true)
-	if err != nil {
-		return nil, fmt.Errorf("read all after %d: %w", after.Commit, err)
-	}
-	return out, nil
+	out, _, err := s.ReadAllFiltered(ctx, after, events.ReadFilter{}, limit)
+	return out, err
 }
 
 // Head implements events.Store.

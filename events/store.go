@@ -36,8 +36,8 @@ type ReadFilter struct {
 	// none.
 	Types []string
 	// NoMetadata leaves the Metadata of every event read empty, for
-	// readers that use none of it: it is a third of a row of the Postgres
-	// log, and of the time spent reading and decoding one.
+	// readers that use none of it: it is about half of a row of the
+	// Postgres log.
 	NoMetadata bool
 }
 

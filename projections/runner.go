@@ -116,12 +116,10 @@ func NewRunner(store events.Store, codec *events.Codec, db DB, ps []Projection, 
 	}
 	r := &Runner{store: store, codec: codec, db: db, projections: ps, opts: opts, types: make([]map[string]bool, len(ps)), decode: map[string]bool{},
 		batch: opts.BatchSize}
-	for _, p := range ps {
+	for i, p := range ps {
 		if u, ok := p.(MetadataUser); !ok || u.UsesMetadata() {
 			r.metadata = true
 		}
-	}
-	for i, p := range ps {
 		t, ok := p.(EventTyper)
 		if !ok {
 			r.decode = nil

@@ -14,9 +14,10 @@ var _ events.FilteredReader = (*Store)(nil)
 // Filtered on types, it looks at most limit positions of the log per
 // call, as many as ReadAll would return, so it never reads more rows than
 // ReadAll whatever the planner thinks of the types; the filter runs on the
-// server, so events of other types are neither sent nor decoded. The window ends at
-// the head read first: positions are taken in commit order, so every
-// position up to the head is committed and the read misses nothing.
+// server, so events of other types are neither sent nor decoded. The
+// window ends at the head read first: positions are taken in commit order,
+// so every position up to the head is committed and the read misses
+// nothing.
 func (s *Store) ReadAllFiltered(ctx context.Context, after events.Position, f events.ReadFilter, limit int) ([]events.Recorded, events.Position, error) {
 	if limit <= 0 {
 		limit = s.opts.BatchSize

@@ -51,8 +51,7 @@ func SeedLog(tb testing.TB, pool *pgxpool.Pool, n int, row func(i int) []any) {
 // done to the history of a running ledger. A benchmark reading a log it
 // has just written otherwise pays on its first read for marking every
 // fresh row committed (and writing those pages again), and autovacuum's
-// own pass over a million fresh rows lands amid its timings: it made
-// replays of the same log take from 10 to 16 s.
+// own pass over a million fresh rows lands amid its timings.
 func SettleLog(tb testing.TB, pool *pgxpool.Pool) {
 	tb.Helper()
 	if _, err := pool.Exec(context.Background(), `vacuum (analyze) ledger.events`); err != nil {

@@ -29,6 +29,8 @@ type writer struct {
 	ahead map[int64]*events.BuildFinished
 	// evals is the look-ahead over the batch's evaluations.
 	evals *batchEvals
+	// guarded makes copyDirect take a savepoint around each COPY.
+	guarded bool
 }
 
 type stepKey struct {
@@ -132,14 +134,22 @@ func (w *writer) flushTable(t *table) error {
 	return w.tx.Exec(w.ctx, "truncate "+stage)
 }
 
-// copyDirect COPYs t's rows into t under a savepoint, when that is sure
-// to give the rows of the merge or to fail: t's only condition is enforced
-// by a foreign key, and its key by its primary key (a row already there,
-// or twice in the batch, fails the COPY). It returns false, having rolled
-// the attempt back, when the COPY failed.
+// copyDirect COPYs t's rows straight into t, when that is sure to give
+// the rows of the merge or to fail: t's only condition is enforced by a
+// foreign key, and its key by its primary key (a row already there, or
+// twice in the batch, fails the COPY). Guarded, the COPY runs under a
+// savepoint, and copyDirect returns false, having rolled it back, when it
+// failed; unguarded, a failed COPY is a *directCopyError, after which the
+// transaction takes no statement until it rolls back.
 func (w *writer) copyDirect(t *table) (bool, error) {
 	if t.requires != "" && !t.checked || len(t.keys) == 0 {
 		return false, nil
+	}
+	if !w.guarded {
+		if err := w.tx.CopyFrom(w.ctx, t.name, t.columns, t.rows); err != nil {
+			return false, &directCopyError{table: t.name, err: err}
+		}
+		return true, nil
 	}
 	if err := w.tx.Exec(w.ctx, "savepoint copy_direct"); err != nil {
 		return false, fmt.Errorf("copy into %s: %w", t.name, err)
@@ -155,6 +165,18 @@ func (w *writer) copyDirect(t *table) (bool, error) {
 	}
 	return true, nil
 }
+
+// directCopyError is an unguarded direct COPY that failed.
+type directCopyError struct {
+	table string
+	err   error
+}
+
+func (e *directCopyError) Error() string {
+	return fmt.Sprintf("direct copy into %s: %v", e.table, e.err)
+}
+
+func (e *directCopyError) Unwrap() error { return e.err }
 
 // exec flushes the buffers and runs one statement.
 func (w *writer) exec(sql string, args ...any) error {

@@ -109,11 +109,18 @@ func StartCluster(ctx context.Context, opts ClusterOptions) (*Cluster, error) {
 		"-c", "max_connections=200",
 		// Settings for one embedded server on a small box (a few cores, a
 		// few GB of memory), sized for a replay's bulk writes.
-		// Twice the default cache: with 128MB, the backends of a
-		// 1,000,000-event Hydra replay evicted some 300,000 dirty buffers
-		// themselves, the working set (Builds and its keys, the batch of
-		// the log being read) being larger than the cache.
-		"-c", "shared_buffers=256MB",
+		// Half the default cache. A backend maps each page of the cache
+		// the first time it touches it, and on a virtual machine such a
+		// fault cost 24 µs per 4kB page (a COPY of 50,000 log rows into a
+		// new backend: 8,500 faults, 255 ms; again: none, 49 ms). A
+		// replay's reader, writer and index builders each touch the whole
+		// cache, so a larger one costs more than the evictions it saves:
+		// the 1,000,000-event Hydra replay ran at 104,000 events/s with
+		// 64MB, 102,000 with 128MB, 87,000-100,000 with 256MB, and the
+		// 100,000-job evaluation ingest took 8.7 s against 10.8 s. With
+		// huge pages reserved (vm.nr_hugepages), which huge_pages=try
+		// uses, the faults all but vanish at any size.
+		"-c", "shared_buffers=64MB",
 		// A checkpoint every 4GB of WAL rather than 1GB: each one flushes
 		// the whole cache and, on a durable cluster, makes the next change
 		// of every page log the full page again. A 1,000,000-event Hydra

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -71,6 +72,10 @@ func BenchmarkEvaluate10k(b *testing.B) {
 		record += sum.RecordTime
 		queued += time.Since(t0) - sum.EvalTime - sum.CheckoutTime
 		require.Equal(b, n, e.count(`select count(*) from Builds b join Jobsets j on j.id = b.jobset_id where j.name = $1 and b.finished = 0`, name))
+
+		b.StopTimer()
+		deleteDerivations(b, append(storePaths(out), strings.Fields(e.str(`select string_agg(b.drvPath, ' ') from Builds b join Jobsets j on j.id = b.jobset_id where j.name = $1`, name))...))
+		b.StartTimer()
 	}
 	per := func(d time.Duration) float64 { return d.Seconds() / float64(b.N) }
 	b.ReportMetric(per(bare), "bare-nix-s")
@@ -104,4 +109,30 @@ func runAlongside(b *testing.B, e *env, runner *projections.Runner) func() {
 			}
 		}
 	}
+}
+
+// deleteDerivations removes the job derivations an iteration wrote from the
+// Nix store (those of the chain they share stay, a few per iteration):
+// each iteration writes 20,000, and a store that kept them all had grown to
+// millions of paths, making every later Nix run slower. A failure is
+// logged, not fatal.
+func deleteDerivations(b *testing.B, paths []string) {
+	if len(paths) == 0 {
+		return
+	}
+	if out, err := exec.Command("nix-store", append([]string{"--delete"}, paths...)...).CombinedOutput(); err != nil {
+		b.Logf("delete the benchmark's derivations: %v: %s", err, out)
+	}
+}
+
+// storePaths returns the lines of nix-instantiate's output that are store
+// paths.
+func storePaths(out []byte) []string {
+	var paths []string
+	for _, l := range strings.Split(string(out), "\n") {
+		if strings.HasPrefix(l, "/nix/store/") {
+			paths = append(paths, l)
+		}
+	}
+	return paths
 }

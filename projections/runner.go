@@ -73,8 +73,9 @@ type Runner struct {
 	// decode, the types any projection handles (nil: all).
 	types  []map[string]bool
 	decode map[string]bool
-	// metadata is false when no projection reads the events' Metadata.
-	metadata bool
+	// filter is the read of a store that can filter: the types of decode
+	// (sorted; nil: all), without metadata when no projection reads it.
+	filter events.ReadFilter
 
 	mu    sync.Mutex
 	stats Progress
@@ -116,9 +117,10 @@ func NewRunner(store events.Store, codec *events.Codec, db DB, ps []Projection, 
 	}
 	r := &Runner{store: store, codec: codec, db: db, projections: ps, opts: opts, types: make([]map[string]bool, len(ps)), decode: map[string]bool{},
 		batch: opts.BatchSize}
+	r.filter.NoMetadata = true
 	for i, p := range ps {
 		if u, ok := p.(MetadataUser); !ok || u.UsesMetadata() {
-			r.metadata = true
+			r.filter.NoMetadata = false
 		}
 		t, ok := p.(EventTyper)
 		if !ok {
@@ -132,6 +134,11 @@ func NewRunner(store events.Store, codec *events.Codec, db DB, ps []Projection, 
 				r.decode[typ] = true
 			}
 		}
+	}
+	if r.decode != nil {
+		// Not nil even when empty: projections that handle no type read none.
+		r.filter.Types = slices.AppendSeq([]string{}, maps.Keys(r.decode))
+		slices.Sort(r.filter.Types)
 	}
 	return r, nil
 }
@@ -432,14 +439,9 @@ func (r *Runner) read(ctx context.Context, after events.Position, size int) fetc
 	// typed is true when the read skips events of other types: it then
 	// may cover more of the log than the events it returns.
 	fr, canFilter := r.store.(events.FilteredReader)
-	typed := canFilter && r.decode != nil
+	typed := canFilter && r.filter.Types != nil
 	if canFilter {
-		f := events.ReadFilter{NoMetadata: !r.metadata}
-		if typed {
-			f.Types = slices.AppendSeq([]string{}, maps.Keys(r.decode))
-			slices.Sort(f.Types)
-		}
-		recs, through, err = fr.ReadAllFiltered(ctx, after, f, size)
+		recs, through, err = fr.ReadAllFiltered(ctx, after, r.filter, size)
 	} else {
 		recs, err = r.store.ReadAll(ctx, after, size)
 	}

@@ -42,9 +42,6 @@ func (s *Store) ReadStream(ctx context.Context, stream string, from uint64, limi
 
 // ReadAll implements events.Store: ReadAllFiltered without a filter.
 func (s *Store) ReadAll(ctx context.Context, after events.Position, limit int) ([]events.Recorded, error) {
-	if limit <= 0 {
-		limit = s.opts.BatchSize
-	}
 	out, _, err := s.ReadAllFiltered(ctx, after, events.ReadFilter{}, limit)
 	return out, err
 }

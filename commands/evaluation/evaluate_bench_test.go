@@ -12,6 +12,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"buildledger/adapters/nix/nixtest"
 	"buildledger/adapters/postgres"
 	"buildledger/commands/evaluation"
 	"buildledger/events"
@@ -74,7 +75,7 @@ func BenchmarkEvaluate10k(b *testing.B) {
 		require.Equal(b, n, e.count(`select count(*) from Builds b join Jobsets j on j.id = b.jobset_id where j.name = $1 and b.finished = 0`, name))
 
 		b.StopTimer()
-		deleteDerivations(b, append(storePaths(out), strings.Fields(e.str(`select string_agg(b.drvPath, ' ') from Builds b join Jobsets j on j.id = b.jobset_id where j.name = $1`, name))...))
+		nixtest.DeleteDerivations(b, append(storePaths(out), strings.Fields(e.str(`select string_agg(b.drvPath, ' ') from Builds b join Jobsets j on j.id = b.jobset_id where j.name = $1`, name))...))
 		b.StartTimer()
 	}
 	per := func(d time.Duration) float64 { return d.Seconds() / float64(b.N) }
@@ -108,20 +109,6 @@ func runAlongside(b *testing.B, e *env, runner *projections.Runner) func() {
 			case <-time.After(5 * time.Millisecond):
 			}
 		}
-	}
-}
-
-// deleteDerivations removes the job derivations an iteration wrote from the
-// Nix store (those of the chain they share stay, a few per iteration):
-// each iteration writes 20,000, and a store that kept them all had grown to
-// millions of paths, making every later Nix run slower. A failure is
-// logged, not fatal.
-func deleteDerivations(b *testing.B, paths []string) {
-	if len(paths) == 0 {
-		return
-	}
-	if out, err := exec.Command("nix-store", append([]string{"--delete"}, paths...)...).CombinedOutput(); err != nil {
-		b.Logf("delete the benchmark's derivations: %v: %s", err, out)
 	}
 }
 

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"buildledger/adapters/nix/nixtest"
 )
 
 // benchRelease is a release expression with n jobs that all depend on one
@@ -103,6 +105,12 @@ func BenchmarkOnJob10k(b *testing.B) {
 		wall, used := time.Since(start), childCPU(b)-cpu
 		require.NoError(b, err)
 		require.Len(b, res.Jobs, 10000)
+		drvs := make([]string, 0, len(res.Jobs))
+		for _, j := range res.Jobs {
+			drvs = append(drvs, j.DrvPath)
+		}
+		// After the measures: the nix-store call is a child too.
+		nixtest.DeleteDerivations(b, drvs)
 		return wall, used
 	}
 	i := 0

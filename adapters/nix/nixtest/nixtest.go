@@ -11,8 +11,10 @@ import (
 // Nix store, in one nix-store call. A benchmark that evaluates 10,000 jobs
 // writes 10,000 .drv files an iteration; a store that kept them all had
 // grown to millions of paths and a database of gigabytes, which slowed
-// every later Nix run, bare or ours. A path still in use by another is
-// kept, and a failure is logged, not fatal: the figures stand either way.
+// every later Nix run, bare or ours. Pass only paths nothing else refers
+// to: if one of them is still alive (another derivation in the store
+// refers to it), nix-store deletes none of them. A failure is logged, not
+// fatal: the figures stand either way.
 func DeleteDerivations(tb testing.TB, paths []string) {
 	tb.Helper()
 	if len(paths) == 0 {

@@ -59,6 +59,7 @@ func buildQueued(w *writer, p *events.BuildQueued) {
 		m.SchedulingPriority, p.GlobalPriority, 0,
 		nil, nil, nil, nil, nil, nil, nil, nil)
 	w.builds[p.BuildID] = row
+	w.jobsetBuilds[p.JobsetID] = append(w.jobsetBuilds[p.JobsetID], row)
 	if f, ok := w.ahead[p.BuildID]; ok {
 		finishRow(row, f)
 	}

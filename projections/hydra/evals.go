@@ -16,6 +16,9 @@ var (
 	stagedConstituents = &spec{name: "eval_staging_constituents", columns: []string{"eval", "aggregate", "constituent"}, keys: []string{"eval", "aggregate", "constituent"}}
 )
 
+// inputDependency indexes the dependency in a buffered stagedInputs row.
+const inputDependency = 7
+
 // stagedErrors is the staging table of an evaluation's failed jobs
 // (written row by row, not buffered); stagingTables are all four.
 const stagedErrors = "eval_staging_errors"
@@ -200,17 +203,20 @@ func evaluationFinished(w *writer, p *events.EvaluationFinished) error {
 		d.finished = true
 		pending = markDirect(w, d)
 	}
+	// The statements name the buffered tables they read or write, so that
+	// the others stay buffered (execAfter). Neither the per-job errors nor
+	// Jobsets, JobsetEvals and EvaluationErrors are ever buffered.
 	if d == nil || d.errors {
 		// Per-job errors become the eval's EvaluationErrors row and the
 		// jobset's errorMsg, as Hydra reports them: "job: message" per line.
-		err := w.exec(`insert into EvaluationErrors (id, errorMsg, errorTime)
+		err := w.execAfter(nil, `insert into EvaluationErrors (id, errorMsg, errorTime)
 			select $1, string_agg(job || ': ' || error, E'\n' order by nr), $2
 			from eval_staging_errors where eval = $1 having count(*) > 0`, p.EvalID, p.Timestamp)
 		if err != nil {
 			return err
 		}
 	}
-	err := w.exec(`insert into JobsetEvals (id, jobset_id, evaluationerror_id, timestamp, checkoutTime, evalTime,
+	err := w.execAfter(nil, `insert into JobsetEvals (id, jobset_id, evaluationerror_id, timestamp, checkoutTime, evalTime,
 			hasNewBuilds, hash, nrBuilds, flake, nixExprInput, nixExprPath)
 		select $1, $2, (select id from EvaluationErrors where id = $1), $3, $4, $5, $6, $7, $8, $9, $10, $11
 		where exists (select 1 from Jobsets where id = $2)
@@ -220,49 +226,60 @@ func evaluationFinished(w *writer, p *events.EvaluationFinished) error {
 	if err != nil {
 		return err
 	}
-	var moves []string
+	type move struct {
+		deps []*spec
+		sql  string
+	}
+	var moves []move
 	if d == nil || d.inputs {
-		moves = append(moves, `insert into JobsetEvalInputs (eval, name, altNr, type, uri, revision, value, dependency, path, sha256hash, shortRevLength)
+		// An input's dependency is looked up in Builds, which has to be
+		// written first only when it holds that build buffered.
+		deps := []*spec{stagedInputs}
+		if w.dependsOnBuffered(p.EvalID) {
+			deps = append(deps, buildsTable)
+		}
+		moves = append(moves, move{deps, `insert into JobsetEvalInputs (eval, name, altNr, type, uri, revision, value, dependency, path, sha256hash, shortRevLength)
 			select s.eval, s.name, s.altNr, s.type, s.uri, s.revision, s.value, (select id from Builds where id = s.dependency),
 				s.path, s.sha256hash, s.shortRevLength
 			from eval_staging_inputs s where s.eval = $1 and exists (select 1 from JobsetEvals where id = $1)
-			on conflict do nothing`)
+			on conflict do nothing`})
 	}
 	if d == nil {
-		moves = append(moves, `insert into JobsetEvalMembers (eval, build, isNew) select s.eval, s.build, s.isNew from eval_staging_members s
+		moves = append(moves, move{[]*spec{stagedMembers, buildsTable, membersTable}, `insert into JobsetEvalMembers (eval, build, isNew)
+			select s.eval, s.build, s.isNew from eval_staging_members s
 			where s.eval = $1 and exists (select 1 from JobsetEvals where id = $1) and exists (select 1 from Builds b where b.id = s.build)
-			on conflict do nothing`)
+			on conflict do nothing`})
 	} else {
 		for _, m := range d.members {
 			w.add(membersTable, m...)
 		}
 	}
 	if d == nil || d.constituents {
-		moves = append(moves, `insert into AggregateConstituents (aggregate, constituent)
+		moves = append(moves, move{[]*spec{stagedConstituents, buildsTable}, `insert into AggregateConstituents (aggregate, constituent)
 			select distinct s.aggregate, s.constituent from eval_staging_constituents s where s.eval = $1
 				and exists (select 1 from Builds b where b.id = s.aggregate) and exists (select 1 from Builds b where b.id = s.constituent)
-			on conflict do nothing`)
+			on conflict do nothing`})
 	}
-	// isCurrent follows the latest evaluation of the jobset. The members of
-	// a direct evaluation are in JobsetEvalMembers by now (exec flushes
-	// them first) when it was published, and the jobset is then unknown.
-	members := stagedMembers.name
-	if d != nil {
-		members = "JobsetEvalMembers"
-	}
-	moves = append(moves, `update Builds b set isCurrent = 0 where b.jobset_id = (select jobset_id from JobsetEvals where id = $1)
-		and b.isCurrent = 1 and not exists (select 1 from `+members+` m where m.eval = $1 and m.build = b.id)`)
+	// isCurrent follows the latest evaluation of the jobset.
 	if d == nil {
-		moves = append(moves, `update Builds b set isCurrent = 1 from eval_staging_members m
-			where m.eval = $1 and b.id = m.build and b.isCurrent is distinct from 1`)
+		current := []*spec{stagedMembers, buildsTable}
+		moves = append(moves, move{current, `update Builds b set isCurrent = 0 where b.jobset_id = (select jobset_id from JobsetEvals where id = $1)
+				and b.isCurrent = 1 and not exists (select 1 from eval_staging_members m where m.eval = $1 and m.build = b.id)`},
+			move{current, `update Builds b set isCurrent = 1 from eval_staging_members m
+				where m.eval = $1 and b.id = m.build and b.isCurrent is distinct from 1`})
 	}
 	for _, m := range moves {
-		if err := w.exec(m, p.EvalID); err != nil {
+		if err := w.execAfter(m.deps, m.sql, p.EvalID); err != nil {
+			return err
+		}
+	}
+	if d != nil {
+		if err := leaveCurrent(w, p, d); err != nil {
 			return err
 		}
 	}
 	if len(pending) > 0 {
-		err := w.exec(`update Builds set isCurrent = 1 where id = any($1) and isCurrent is distinct from 1`, pending)
+		err := w.execAfter(nil, `update Builds set isCurrent = 1 where id = any($1) and isCurrent is distinct from 1`, pending)
 		if err != nil {
 			return err
 		}
@@ -274,10 +291,51 @@ func evaluationFinished(w *writer, p *events.EvaluationFinished) error {
 	if err := dropStaging(w, p.EvalID, staged); err != nil {
 		return err
 	}
-	return w.exec(`update Jobsets set lastCheckedTime = $2, startTime = null, triggerTime = null, fetchErrorMsg = null,
+	return w.execAfter(nil, `update Jobsets set lastCheckedTime = $2, startTime = null, triggerTime = null, fetchErrorMsg = null,
 			errorMsg = (select errorMsg from EvaluationErrors where id = $3),
 			errorTime = case when exists (select 1 from EvaluationErrors where id = $3) then $2 else errorTime end
 		where id = $1`, p.JobsetID, p.Timestamp, p.EvalID)
+}
+
+// leaveCurrent makes the builds of the jobset of direct evaluation d that
+// are not its members no longer current: the buffered ones in place, the
+// written ones with an UPDATE, which therefore needs no flush. (Its
+// members' rows were marked by markDirect, or are among pending.)
+func leaveCurrent(w *writer, p *events.EvaluationFinished, d *directEval) error {
+	for _, row := range w.jobsetBuilds[p.JobsetID] {
+		if !d.member[row[0].(int64)] {
+			row[colCurrent] = 0
+		}
+	}
+	members := make([]int64, len(d.members))
+	for i, m := range d.members {
+		members[i] = m[1].(int64)
+	}
+	// EXCEPT rather than NOT IN or an anti-join on the array, whose size
+	// the planner cannot see: a set operation stays linear however many
+	// builds the jobset and the evaluation have.
+	return w.execAfter(nil, `update Builds b set isCurrent = 0
+		from (select id from Builds where jobset_id = (select jobset_id from JobsetEvals where id = $1) and isCurrent = 1
+			except select unnest($2::int[])) x
+		where b.id = x.id`, p.EvalID, members)
+}
+
+// dependsOnBuffered tells whether a buffered input of eval depends on a
+// build still buffered.
+func (w *writer) dependsOnBuffered(eval int64) bool {
+	t := w.byName[stagedInputs.name]
+	if t == nil {
+		return false
+	}
+	for _, row := range t.rows {
+		if row[0].(int64) != eval {
+			continue
+		}
+		if id, ok := row[inputDependency].(int64); ok && w.builds[id] != nil {
+			return true
+		}
+	}
+	return false
 }
 
 // staged names the staging tables that hold pieces of direct evaluation d
@@ -300,18 +358,19 @@ func evaluationFailed(w *writer, p *events.EvaluationFailed) error {
 		return err
 	}
 	if p.Phase == "fetch" {
-		return w.exec(`update Jobsets set fetchErrorMsg = $3, lastCheckedTime = $4, startTime = null, triggerTime = null
+		return w.execAfter(nil, `update Jobsets set fetchErrorMsg = $3, lastCheckedTime = $4, startTime = null, triggerTime = null
 			where project = $1 and name = $2`, p.Project, p.Jobset, p.Error, p.Timestamp)
 	}
-	return w.exec(`update Jobsets set errorMsg = $3, errorTime = $4, fetchErrorMsg = null, lastCheckedTime = $4,
+	return w.execAfter(nil, `update Jobsets set errorMsg = $3, errorTime = $4, fetchErrorMsg = null, lastCheckedTime = $4,
 			startTime = null, triggerTime = null
 		where project = $1 and name = $2`, p.Project, p.Jobset, p.Error, p.Timestamp)
 }
 
-// dropStaging deletes the rows of eval from the staging tables named.
+// dropStaging deletes the rows of eval from the staging tables named,
+// once their buffered rows are written.
 func dropStaging(w *writer, eval int64, tables []string) error {
 	for _, t := range tables {
-		if err := w.exec(`delete from `+t+` where eval = $1`, eval); err != nil {
+		if err := w.execAfter([]*spec{stagedInputs, stagedMembers, stagedConstituents}, `delete from `+t+` where eval = $1`, eval); err != nil {
 			return err
 		}
 	}

@@ -17,7 +17,9 @@ import (
 // pieces are in an earlier batch than its finish, one that fails after
 // staging a member (and withdrawing its build), one with a member whose
 // build does not exist and a cached build withdrawn (as the evaluator
-// does when a job's name collides). The
+// does when a job's name collides), one that finishes while another of
+// the jobset is still running, and one whose input is a build of the
+// batch. The
 // evaluations that start and finish in one batch take the direct path
 // (members copied, isCurrent written ahead), the others the staging
 // tables: the rows must be the same, and as expected.
@@ -55,6 +57,17 @@ func TestEvaluationsAcrossBatches(t *testing.T) {
 		// Eval 5 makes build 1 current again, and a new build 7.
 		queued(5, 7), member(5, 1), member(5, 6), member(5, 7),
 		finished(5),
+		// Eval 6 takes build 7, still buffered in large batches, as an input.
+		js.started(6), events.InputFetched{EvalID: 6, Name: "dep", Type: "build", DependencyBuild: 7},
+		member(6, 6), member(6, 7),
+		finished(6),
+		// Eval 7 queues build 9 and fails only after eval 8 has finished,
+		// which makes build 9, written current and still buffered in large
+		// batches, no longer current.
+		js.started(7), queued(7, 9), member(7, 9),
+		js.started(8), queued(8, 10), member(8, 6), member(8, 10),
+		finished(8),
+		events.EvaluationFailed{EvalID: 7, Project: "p", Jobset: "j", Phase: "eval", Error: "killed", Timestamp: 107},
 	}
 	head := sd.appendAll(t, "evals", history)
 	var first map[string][]string
@@ -71,17 +84,17 @@ func TestEvaluationsAcrossBatches(t *testing.T) {
 				(select string_agg(eval || ':' || build || ':' || isNew, ' ' order by eval, build) from %[1]s.JobsetEvalMembers),
 				(select string_agg(id::text, ' ' order by id) from %[1]s.JobsetEvals),
 				(select string_agg(aggregate || ':' || constituent, ' ') from %[1]s.AggregateConstituents),
-				(select string_agg(eval || ':' || name || ':' || dependency, ' ') from %[1]s.JobsetEvalInputs),
+				(select string_agg(eval || ':' || name || ':' || dependency, ' ' order by eval) from %[1]s.JobsetEvalInputs),
 				(select count(*)::text from %[1]s.eval_staging_members) || (select count(*) from %[1]s.eval_staging_inputs)
 					|| (select count(*) from %[1]s.eval_staging_constituents) || (select count(*) from %[1]s.eval_staging_errors),
 				(select errorMsg from %[1]s.EvaluationErrors where id = 4)`, target)).
 			Scan(&builds, &current, &members, &evals, &constituents, &inputs, &staged, &evalErr))
-		require.Equal(t, "1 2 3 4 6 7 / 000", builds, "batch %d", batch)
-		require.Equal(t, "1 6 7", current, "batch %d", batch)
-		require.Equal(t, "1:1:0 1:2:1 1:3:0 2:2:1 2:4:1 4:4:1 4:6:1 5:1:0 5:6:1 5:7:0", members, "batch %d", batch)
-		require.Equal(t, "1 2 4 5", evals, "batch %d", batch)
+		require.Equal(t, "1 2 3 4 6 7 9 10 / 000", builds, "batch %d", batch)
+		require.Equal(t, "6 10", current, "batch %d", batch)
+		require.Equal(t, "1:1:0 1:2:1 1:3:0 2:2:1 2:4:1 4:4:1 4:6:1 5:1:0 5:6:1 5:7:0 6:6:1 6:7:0 8:6:1 8:10:1", members, "batch %d", batch)
+		require.Equal(t, "1 2 4 5 6 8", evals, "batch %d", batch)
 		require.Equal(t, "6:4", constituents, "batch %d", batch)
-		require.Equal(t, "4:src:2", inputs, "batch %d", batch)
+		require.Equal(t, "4:src:2 6:dep:7", inputs, "batch %d", batch)
 		require.Equal(t, "0000", staged, "batch %d", batch)
 		require.Equal(t, "broken: syntax error", evalErr, "batch %d", batch)
 

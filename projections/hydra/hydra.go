@@ -156,19 +156,19 @@ func apply(w *writer, ev projections.Event) error {
 		return userRoles(w, p.UserName, p.Roles)
 
 	case *events.EvaluationRequested:
-		return w.exec(`update Jobsets set triggerTime = $3 where project = $1 and name = $2`, p.Project, p.Jobset, p.At)
+		return w.execAfter(nil, `update Jobsets set triggerTime = $3 where project = $1 and name = $2`, p.Project, p.Jobset, p.At)
 	case *events.EvaluationStarted:
-		return w.exec(`update Jobsets set startTime = $2 where id = $1`, p.JobsetID, p.StartTime)
+		return w.execAfter(nil, `update Jobsets set startTime = $2 where id = $1`, p.JobsetID, p.StartTime)
 	case *events.InputFetched:
 		inputFetched(w, p)
 	case *events.JobEvaluated:
 		jobEvaluated(w, p)
 	case *events.JobEvaluationFailed:
-		return w.exec(`insert into eval_staging_errors (eval, job, error) values ($1, $2, $3)`, p.EvalID, p.Job, p.Error)
+		return w.execAfter(nil, `insert into eval_staging_errors (eval, job, error) values ($1, $2, $3)`, p.EvalID, p.Job, p.Error)
 	case *events.EvaluationFinished:
 		return evaluationFinished(w, p)
 	case *events.EvaluationCached:
-		return w.exec(`update Jobsets set lastCheckedTime = $3, triggerTime = null, startTime = null, fetchErrorMsg = null
+		return w.execAfter(nil, `update Jobsets set lastCheckedTime = $3, triggerTime = null, startTime = null, fetchErrorMsg = null
 			where project = $1 and name = $2`, p.Project, p.Jobset, p.Timestamp)
 	case *events.EvaluationFailed:
 		return evaluationFailed(w, p)

@@ -3,6 +3,7 @@ package hydra
 import (
 	"context"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 
@@ -17,8 +18,10 @@ type writer struct {
 	tx     projections.Tx
 	tables []*table // in flush order: parents before children
 	byName map[string]*table
-	// builds created in this batch, by id, for patching in place.
-	builds map[int64][]any
+	// builds created in this batch and still buffered, by id, for
+	// patching in place; jobsetBuilds, the same rows by jobset.
+	builds       map[int64][]any
+	jobsetBuilds map[int64][][]any
 	// steps created in this batch, by (build, stepnr).
 	steps map[stepKey][]any
 	// finishes collects BuildFinished for builds of earlier batches.
@@ -71,7 +74,7 @@ type spec struct {
 }
 
 func newWriter(ctx context.Context, tx projections.Tx) *writer {
-	return &writer{ctx: ctx, tx: tx, byName: map[string]*table{}, builds: map[int64][]any{}, steps: map[stepKey][]any{}, finishes: map[int64]finish{}}
+	return &writer{ctx: ctx, tx: tx, byName: map[string]*table{}, builds: map[int64][]any{}, jobsetBuilds: map[int64][][]any{}, steps: map[stepKey][]any{}, finishes: map[int64]finish{}}
 }
 
 // add buffers one row of table sp and returns it, so the caller can keep
@@ -186,9 +189,35 @@ func (w *writer) exec(sql string, args ...any) error {
 	return w.tx.Exec(w.ctx, sql, args...)
 }
 
+// execAfter runs one statement that reads or writes, of the buffered
+// tables, only those of deps (none when deps is empty): it flushes them,
+// and the tables flushed before them, first, and leaves the others
+// buffered. Statements run at every evaluation that flushed every table
+// made a replay write each table in COPYs of one evaluation's rows;
+// leaving the tables they do not touch buffered lets those fill up to
+// the whole batch.
+func (w *writer) execAfter(deps []*spec, sql string, args ...any) error {
+	upTo := -1
+	for _, d := range deps {
+		upTo = max(upTo, d.order)
+	}
+	if err := w.flushUpTo(upTo); err != nil {
+		return err
+	}
+	return w.tx.Exec(w.ctx, sql, args...)
+}
+
 // flush writes every buffered row, parents first.
-func (w *writer) flush() error {
+func (w *writer) flush() error { return w.flushUpTo(math.MaxInt) }
+
+// flushUpTo writes the buffered rows of the tables of order up to upTo,
+// parents first, with the finishes of earlier batches' builds once
+// Builds is written.
+func (w *writer) flushUpTo(upTo int) error {
 	for _, t := range w.tables {
+		if t.order > upTo {
+			break
+		}
 		if len(t.rows) == 0 {
 			continue
 		}
@@ -197,11 +226,17 @@ func (w *writer) flush() error {
 		}
 		t.rows = t.rows[:0]
 	}
-	if err := w.flushFinishes(); err != nil {
-		return err
+	if upTo >= buildsTable.order {
+		if err := w.flushFinishes(); err != nil {
+			return err
+		}
+		// Written rows can no longer be patched in place.
+		clear(w.builds)
+		clear(w.jobsetBuilds)
 	}
-	clear(w.builds)
-	clear(w.steps)
+	if upTo >= stepsTable.order {
+		clear(w.steps)
+	}
 	return nil
 }
 

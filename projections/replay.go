@@ -48,9 +48,8 @@ type IndexBuilder interface {
 // writes rely on the keys, gets by dropping them.
 type ForeignKeyDeferrer interface {
 	// DeferrableForeignKeys names those constraints (lowercase, as
-	// Postgres keeps them), in the order they are added back: a parent's
-	// keys before its children's, so that the rows a missing grandparent
-	// takes along are gone before a child's key is checked.
+	// Postgres keeps them). They are added back together, so the rows a
+	// missing grandparent takes along go with it, whatever the order.
 	DeferrableForeignKeys() []string
 	// NeedsForeignKeys tells whether applying ev relies on the keys, such
 	// as a delete cascading through them: the replay adds them back
@@ -63,8 +62,11 @@ type ForeignKeyDeferrer interface {
 type ForeignKey struct {
 	// Name is the constraint's name.
 	Name string
-	// Add is the statement that adds the constraint back.
-	Add string
+	// Table is the table the constraint is on, as the statements name it.
+	Table string
+	// Add is the statement that adds the constraint back; Validate, the
+	// one that checks the rows already there, when Add was made NOT VALID.
+	Add, Validate string
 	// Orphans is the statement that removes the rows the constraint
 	// refuses, as its ON DELETE action does (deletes them, or sets their
 	// columns null); empty when that action keeps them (NO ACTION,
@@ -78,10 +80,12 @@ type ForeignKeyBuilder interface {
 	// DropForeignKeys drops the named foreign keys of schema and returns
 	// them in the order of names.
 	DropForeignKeys(ctx context.Context, schema string, names []string) ([]ForeignKey, error)
-	// AddForeignKeys adds back keys returned by DropForeignKeys, in their
-	// order. A key that rows refuse is added once its Orphans statement
-	// has removed them.
-	AddForeignKeys(ctx context.Context, keys []ForeignKey) error
+	// AddForeignKeys adds back keys returned by DropForeignKeys. A key
+	// that rows refuse is added once its Orphans statement has removed
+	// them, and with it the rows a cascade of the other keys takes along.
+	// It also runs indexes, statements returned by
+	// IndexBuilder.DropIndexes, while it checks the keys' rows.
+	AddForeignKeys(ctx context.Context, keys []ForeignKey, indexes []string) error
 }
 
 // ReplayBatchSize is the default batch of a replay, and of an analyst
@@ -153,13 +157,15 @@ func Replay(ctx context.Context, store events.Store, codec *events.Codec, schema
 	if res.Applied, err = r.CatchUp(ctx); err != nil {
 		return res, fmt.Errorf("replay into %s: %w", opts.Target, err)
 	}
-	if err := keys.restore(ctx); err != nil {
-		return res, fmt.Errorf("replay into %s: %w", opts.Target, err)
+	// The keys are checked while the indexes build.
+	switch {
+	case len(keys.dropped) > 0:
+		err = keys.restore(ctx, deferred)
+	case len(deferred) > 0:
+		err = schemas.(IndexBuilder).CreateIndexes(ctx, deferred)
 	}
-	if len(deferred) > 0 {
-		if err := schemas.(IndexBuilder).CreateIndexes(ctx, deferred); err != nil {
-			return res, fmt.Errorf("replay into %s: %w", opts.Target, err)
-		}
+	if err != nil {
+		return res, fmt.Errorf("replay into %s: %w", opts.Target, err)
 	}
 	res.Position = r.Stats().Position
 	if opts.Until.IsStart() {
@@ -241,19 +247,20 @@ func (d *deferredKeys) beforeBatch(ctx context.Context, batch []Event) error {
 	for _, ev := range batch {
 		for _, fd := range d.deferrers {
 			if fd.NeedsForeignKeys(ev) {
-				return d.restore(ctx)
+				return d.restore(ctx, nil)
 			}
 		}
 	}
 	return nil
 }
 
-// restore adds back the keys still dropped.
-func (d *deferredKeys) restore(ctx context.Context) error {
+// restore adds back the keys still dropped, and runs indexes while it
+// checks them.
+func (d *deferredKeys) restore(ctx context.Context, indexes []string) error {
 	if len(d.dropped) == 0 {
 		return nil
 	}
-	if err := d.builder.AddForeignKeys(ctx, d.dropped); err != nil {
+	if err := d.builder.AddForeignKeys(ctx, d.dropped, indexes); err != nil {
 		return err
 	}
 	d.dropped = nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -72,7 +73,7 @@ func TestForeignKeysRoundTrip(t *testing.T) {
 	require.Empty(t, foreignKeys(t, pool, "fk_roundtrip"))
 	require.Equal(t, foreignKeys(t, pool, postgres.ReadModelSchema), names, "the live schema keeps its keys")
 
-	require.NoError(t, schemas.AddForeignKeys(ctx, keys))
+	require.NoError(t, schemas.AddForeignKeys(ctx, keys, nil))
 	require.Equal(t, before, constraints(t, pool, "fk_roundtrip"))
 }
 
@@ -95,8 +96,8 @@ func TestDropForeignKeysRefuses(t *testing.T) {
 
 // TestAddForeignKeysRemovesOrphans adds keys back over rows that break
 // them: the rows are removed as each key's ON DELETE action would have,
-// parents first, so a row whose parent goes takes its own children along;
-// a key with no such action is refused.
+// and a row whose parent goes takes its own children along, in whatever
+// order the keys come; a key with no such action is refused, and dropped.
 func TestAddForeignKeysRemovesOrphans(t *testing.T) {
 	ctx := context.Background()
 	pool := pgtest.NewPool(t)
@@ -123,7 +124,13 @@ func TestAddForeignKeysRemovesOrphans(t *testing.T) {
 		insert into %[1]s.BuildStepOutputs (build, stepnr, name) values (1, 1, 'out'), (3, 1, 'out'), (1, 2, 'out'), (4, 1, 'out');
 		insert into %[1]s.JobsetEvals (id, jobset_id, evaluationerror_id, timestamp, checkoutTime, evalTime, hasNewBuilds, hash)
 			values (1, 1, 5, 0, 0, 0, 0, 'h'), (2, 1, 77, 0, 0, 0, 0, 'h'), (3, 1, null, 0, 0, 0, 0, 'h')`)
-	require.NoError(t, schemas.AddForeignKeys(ctx, keys))
+	// Children's keys first, and an index of Builds built meanwhile.
+	slices.Reverse(keys)
+	defs, err := schemas.DropIndexes(ctx, schema, []string{"indexbuildsondrvpath"})
+	require.NoError(t, err)
+	require.NoError(t, schemas.AddForeignKeys(ctx, keys, defs))
+	require.Equal(t, []string{"indexbuildsondrvpath"}, column(t, pool,
+		`select indexname::text from pg_indexes where schemaname = $1 and indexname = 'indexbuildsondrvpath'`, schema))
 	require.Equal(t, []string{"1", "2"}, column(t, pool, fmt.Sprintf(`select id::text from %s.Builds order by id`, schema)))
 	require.Equal(t, []string{"1.1"}, column(t, pool, fmt.Sprintf(`select build || '.' || stepnr from %s.BuildSteps`, schema)))
 	require.Equal(t, []string{"1.1.out"}, column(t, pool, fmt.Sprintf(`select build || '.' || stepnr || '.' || name from %s.BuildStepOutputs`, schema)))
@@ -136,7 +143,7 @@ func TestAddForeignKeysRemovesOrphans(t *testing.T) {
 	require.NoError(t, err)
 	require.Empty(t, keys[0].Orphans)
 	exec(`insert into %[1]s.JobsetEvalInputs (eval, name, altNr, type, dependency) values (1, 'dep', 0, 'build', 42)`)
-	err = schemas.AddForeignKeys(ctx, keys)
+	err = schemas.AddForeignKeys(ctx, keys, nil)
 	require.ErrorContains(t, err, "add foreign key jobsetevalinputs_dependency_fkey")
 	require.NotContains(t, foreignKeys(t, pool, schema), "jobsetevalinputs_dependency_fkey")
 	require.Equal(t, []string{"42"}, column(t, pool, fmt.Sprintf(`select dependency::text from %s.JobsetEvalInputs`, schema)))

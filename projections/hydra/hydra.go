@@ -48,7 +48,7 @@ func (Projection) DeferrableIndexes() []string {
 
 // DeferrableForeignKeys implements projections.ForeignKeyDeferrer: the
 // keys from the build and evaluation tables to the Builds, BuildSteps,
-// JobsetEvals and Jobsets rows they belong to, parents' first. They refer
+// JobsetEvals and Jobsets rows they belong to. They refer
 // to ids, which never change, so no rename needs them; the rows the
 // projection writes while they are away either have their parent or are
 // the ones its writes would have dropped, which adding the keys back

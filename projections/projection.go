@@ -73,6 +73,15 @@ type Tx interface {
 	Query(ctx context.Context, sql string, args ...any) (Rows, error)
 	// CopyFrom bulk-inserts rows into table.
 	CopyFrom(ctx context.Context, table string, columns []string, rows [][]any) error
+	// ExecAll runs statements in order, sent together where the database
+	// can, and stops at the first that fails.
+	ExecAll(ctx context.Context, stmts []Statement) error
+}
+
+// Statement is one statement with its arguments.
+type Statement struct {
+	SQL  string
+	Args []any
 }
 
 // Row is one result row.

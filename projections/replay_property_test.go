@@ -70,6 +70,13 @@ func (t *flakyTx) Exec(ctx context.Context, sql string, args ...any) error {
 	return t.Tx.Exec(ctx, sql, args...)
 }
 
+func (t *flakyTx) ExecAll(ctx context.Context, stmts []projections.Statement) error {
+	if err := t.fault(); err != nil {
+		return err
+	}
+	return t.Tx.ExecAll(ctx, stmts)
+}
+
 func (t *flakyTx) CopyFrom(ctx context.Context, table string, cols []string, rows [][]any) error {
 	if err := t.fault(); err != nil {
 		return err

@@ -51,6 +51,22 @@ func (t pgTx) Query(ctx context.Context, sql string, args ...any) (projections.R
 	return rows, nil
 }
 
+// ExecAll sends the statements in one pipeline, one round trip for all.
+func (t pgTx) ExecAll(ctx context.Context, stmts []projections.Statement) error {
+	var b pgx.Batch
+	for _, st := range stmts {
+		b.Queue(st.SQL, st.Args...)
+	}
+	res := t.tx.SendBatch(ctx, &b)
+	for _, st := range stmts {
+		if _, err := res.Exec(); err != nil {
+			_ = res.Close()
+			return fmt.Errorf("%.60s: %w", st.SQL, err)
+		}
+	}
+	return res.Close()
+}
+
 func (t pgTx) CopyFrom(ctx context.Context, table string, columns []string, rows [][]any) error {
 	cols := make([]string, len(columns))
 	for i, c := range columns {

@@ -7,8 +7,11 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"buildledger/adapters/postgres"
 	"buildledger/adapters/postgres/pgtest"
 	"buildledger/events"
+	"buildledger/projections"
+	"buildledger/projections/hydra"
 )
 
 // TestEvaluationsAcrossBatches replays evaluations of one jobset in
@@ -104,4 +107,24 @@ func TestEvaluationsAcrossBatches(t *testing.T) {
 		}
 		require.Equal(t, first, dump, "batch %d", batch)
 	}
+}
+
+// TestQueuedStatementFails replays a batch one of whose statements, queued
+// to run with others in one round trip, fails: the replay fails, naming
+// the event the statement came from.
+func TestQueuedStatementFails(t *testing.T) {
+	sd := seed(t, 0)
+	js := testJobset{id: sd.hist.jobsetID, name: "j"}
+	bad := js.started(1)
+	bad.StartTime = 1 << 40 // Jobsets.startTime is an integer
+	head := sd.appendAll(t, "queued", []events.Payload{
+		js.started(1), bad, js.queued(1, 1), jobEvaluated(1, 1, true), js.finished(1),
+	})
+	_, err := projections.Replay(context.Background(), sd.store, sd.codec, postgres.NewSchemas(sd.pool),
+		[]projections.Projection{hydra.Projection{}}, projections.ReplayOptions{Target: "queued_fails", Until: head, BatchSize: 1000})
+	require.ErrorContains(t, err, "statements queued from event")
+	require.ErrorContains(t, err, "(EvaluationStarted at ")
+	var schemas int
+	require.NoError(t, sd.pool.QueryRow(context.Background(), `select count(*) from pg_namespace where nspname = 'queued_fails'`).Scan(&schemas))
+	require.Zero(t, schemas, "the half-built schema is dropped")
 }

@@ -114,10 +114,12 @@ func applyBatch(ctx context.Context, tx projections.Tx, batch []projections.Even
 		return err
 	}
 	w.evals = evals
-	for _, ev := range batch {
+	w.batch = batch
+	for i, ev := range batch {
 		if ev.Payload == nil {
 			continue
 		}
+		w.at = i
 		if err := apply(w, ev); err != nil {
 			return fmt.Errorf("event %s (%s at %s@%d): %w", ev.ID, ev.Type, ev.Stream, ev.Revision, err)
 		}

@@ -64,8 +64,9 @@ type ForeignKey struct {
 	Name string
 	// Table is the table the constraint is on, as the statements name it.
 	Table string
-	// Add is the statement that adds the constraint back; Validate, the
-	// one that checks the rows already there, when Add was made NOT VALID.
+	// Add is the statement that adds the constraint back NOT VALID: it
+	// holds for rows written (and cascades) from then on, without a check
+	// of the rows already there, which Validate makes.
 	Add, Validate string
 	// Orphans is the statement that removes the rows the constraint
 	// refuses, as its ON DELETE action does (deletes them, or sets their

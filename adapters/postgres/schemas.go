@@ -142,7 +142,7 @@ func (s *Schemas) DropForeignKeys(ctx context.Context, schema string, names []st
 			keys[i] = projections.ForeignKey{
 				Name:     name,
 				Table:    child,
-				Add:      fmt.Sprintf(`alter table %s add constraint %s %s`, child, pgx.Identifier{name}.Sanitize(), def),
+				Add:      fmt.Sprintf(`alter table %s add constraint %s %s not valid`, child, pgx.Identifier{name}.Sanitize(), def),
 				Validate: fmt.Sprintf(`alter table %s validate constraint %s`, child, pgx.Identifier{name}.Sanitize()),
 				Orphans:  orphans(child, pgx.Identifier{parentSchema, parent}.Sanitize(), action, cols, parentCols, nulled),
 			}
@@ -219,7 +219,7 @@ func (s *Schemas) AddForeignKeys(ctx context.Context, keys []projections.Foreign
 	if len(keys) > 0 {
 		err := Transact(ctx, s.pool, func(tx pgx.Tx) error {
 			for _, k := range keys {
-				if _, err := tx.Exec(ctx, k.Add+" not valid"); err != nil {
+				if _, err := tx.Exec(ctx, k.Add); err != nil {
 					return fmt.Errorf("add foreign key %s: %w", k.Name, err)
 				}
 			}

@@ -206,9 +206,10 @@ func orphans(child, parent, action string, cols, parentCols, nulled []string) st
 // still refused is dropped, as are the keys left unvalidated when
 // AddForeignKeys fails, so that every key is either valid or gone.
 //
-// The statements run two at a time on two connections, the keys first
-// and then the indexes of the largest tables (the small ones fill in at
-// the end), taking the first whose locks do not wait on those running:
+// The tables are vacuumed first (see vacuum). The statements then run two
+// at a time on two connections, the keys first and then the indexes of
+// the largest tables (the small ones fill in at the end), taking the
+// first whose locks do not wait on those running:
 // validating a key locks its table against any other work on it, while
 // indexes of one table can build together. A replay ends with this, when
 // nothing else is left to do: keys added one after the other left a core
@@ -273,10 +274,43 @@ func (s *Schemas) AddForeignKeys(ctx context.Context, keys []projections.Foreign
 		}})
 	}
 	slices.SortStableFunc(builds, func(a, b task) int { return cmp.Compare(b.table.size, a.table.size) })
+	if err := s.vacuum(ctx, tables); err != nil {
+		return errors.Join(err, s.dropUnvalidated(ctx, keys, validated))
+	}
 	if err := runTasks(ctx, append(tasks, builds...), 2); err != nil {
 		return errors.Join(err, s.dropUnvalidated(ctx, keys, validated))
 	}
 	return nil
+}
+
+// vacuum vacuums tables, two at a time, the largest first. Rows just
+// loaded are not yet marked visible to all, so the check of a key, which
+// reads the child's and the parent's primary keys in order, visits the
+// heap for every row: 250-350 ms for 200,000 build steps and their
+// outputs, against 40-60 ms once both tables are vacuumed (100-140 ms
+// each, most of it setting the hint bits the first reader of each row sets
+// anyway). The vacuum also spares the read models autovacuum's pass over
+// the new rows once the replay is done.
+func (s *Schemas) vacuum(ctx context.Context, tables map[string]tableInfo) error {
+	var (
+		seen  = map[uint32]bool{}
+		tasks []task
+	)
+	for name, t := range tables {
+		if seen[t.oid] {
+			continue // the same table, spelled another way
+		}
+		seen[t.oid] = true
+		tasks = append(tasks, task{table: t, exclusive: true, run: func(ctx context.Context) error {
+			// VACUUM cannot run in a transaction.
+			if _, err := s.pool.Exec(ctx, "vacuum "+name); err != nil {
+				return fmt.Errorf("vacuum %s: %w", name, err)
+			}
+			return nil
+		}})
+	}
+	slices.SortFunc(tasks, func(a, b task) int { return cmp.Compare(b.table.size, a.table.size) })
+	return runTasks(ctx, tasks, 2)
 }
 
 // validate validates key k, after removing the rows it refuses if its

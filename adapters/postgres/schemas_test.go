@@ -137,6 +137,8 @@ func TestAddForeignKeysRemovesOrphans(t *testing.T) {
 	require.Equal(t, []string{"1:5", "2:", "3:"}, column(t, pool,
 		fmt.Sprintf(`select id || ':' || coalesce(evaluationerror_id::text, '') from %s.JobsetEvals order by id`, schema)))
 	require.Equal(t, foreignKeys(t, pool, postgres.ReadModelSchema), foreignKeys(t, pool, schema))
+	require.Equal(t, []string{"builds", "buildstepoutputs", "buildsteps", "jobsetevals"}, column(t, pool,
+		`select relname::text from pg_stat_user_tables where schemaname = $1 and vacuum_count > 0 order by 1`, schema), "the tables vacuumed")
 
 	// JobsetEvalInputs' build dependency has no ON DELETE action.
 	keys, err = schemas.DropForeignKeys(ctx, schema, []string{"jobsetevalinputs_dependency_fkey"})

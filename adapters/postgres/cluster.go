@@ -139,7 +139,9 @@ func StartCluster(ctx context.Context, opts ClusterOptions) (*Cluster, error) {
 		settings = append(settings, "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off")
 	}
 	logFile := filepath.Join(dataDir, "postgres.log")
-	if err := c.run(ctx, "pg_ctl", "-D", dataDir, "-l", logFile, "-w", "-t", "60", "-o", strings.Join(settings, " "), "start"); err != nil {
+	err = c.runEnv(ctx, []string{mallocMmapThreshold, mallocTrimThreshold},
+		"pg_ctl", "-D", dataDir, "-l", logFile, "-w", "-t", "60", "-o", strings.Join(settings, " "), "start")
+	if err != nil {
 		return nil, fmt.Errorf("%w (server log: %s)", err, logFile)
 	}
 	logf("PostgreSQL listening on 127.0.0.1:%d", c.Port)
@@ -178,9 +180,35 @@ func (c *Cluster) runningPort(ctx context.Context) (int, bool) {
 	return port, err == nil
 }
 
+// The server's processes inherit pg_ctl's environment, and these settings
+// of glibc's malloc keep a backend from giving memory back to the kernel
+// only to fault it in again. By default glibc serves a block larger than
+// a threshold that adapts from 128kB up with a mapping of its own,
+// unmapped when freed, and gives back the top of the heap once more than
+// 128kB of it is free; so a backend that sorts for an index build, checks
+// a foreign key or buffers a COPY maps fresh pages for each statement, and
+// on a virtual machine each page fault costs 10-24 µs. Here blocks below
+// 32MB come from the heap, and a backend keeps up to 64MB of it free. In a
+// 1,000,000-event Hydra replay the backends' page faults fell from
+// 77,000-91,000 to about 29,000, their CPU time from 8.4 s to 6.6 s, and
+// the replay from 124,000-136,000 to 144,000-149,000 events/s (keeping
+// 256MB free did no better).
+const (
+	mallocMmapThreshold = "MALLOC_MMAP_THRESHOLD_=33554432"
+	mallocTrimThreshold = "MALLOC_TRIM_THRESHOLD_=67108864"
+)
+
 func (c *Cluster) run(ctx context.Context, tool string, args ...string) error {
+	return c.runEnv(ctx, nil, tool, args...)
+}
+
+// runEnv runs tool with env added to this process's environment.
+func (c *Cluster) runEnv(ctx context.Context, env []string, tool string, args ...string) error {
 	cmd := exec.CommandContext(ctx, filepath.Join(c.bin, tool), args...)
 	cmd.Dir = c.DataDir
+	if len(env) > 0 {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if c.owner != nil {

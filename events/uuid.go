@@ -61,3 +61,23 @@ func IsUUID(s string) bool {
 	}
 	return true
 }
+
+// ParseUUID returns the bytes of s, a UUID in the form IsUUID accepts; ok
+// is false for any other s. A driver writes a [16]byte to a uuid column
+// as it is, where a string must be parsed, and pgx does that only after
+// its binary encoding of the string has failed with a formatted error.
+func ParseUUID(s string) (b [16]byte, ok bool) {
+	if !IsUUID(s) {
+		return b, false
+	}
+	var digits [32]byte
+	n := 0
+	for i := 0; i < len(s); i++ {
+		if s[i] != '-' {
+			digits[n] = s[i]
+			n++
+		}
+	}
+	_, err := hex.Decode(b[:], digits[:])
+	return b, err == nil
+}

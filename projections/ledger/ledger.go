@@ -40,7 +40,11 @@ func (Projection) Apply(ctx context.Context, tx projections.Tx, batch []projecti
 		if len(summary) > maxSummary {
 			summary = summary[:maxSummary] + "…"
 		}
-		rows = append(rows, []any{int64(ev.Position.Commit), int64(ev.Position.Prepare), ev.ID, ev.Stream, ev.Type,
+		var id any = ev.ID
+		if b, ok := events.ParseUUID(ev.ID); ok {
+			id = b // written as it is (see ParseUUID)
+		}
+		rows = append(rows, []any{int64(ev.Position.Commit), int64(ev.Position.Prepare), id, ev.Stream, ev.Type,
 			ev.Metadata.Actor, ev.Metadata.CorrelationID, ev.RecordedAt, summary})
 	}
 	if err := tx.CopyFrom(ctx, "audit_log", auditColumns, rows); err != nil {

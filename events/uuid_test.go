@@ -1,0 +1,51 @@
+package events_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"buildledger/events"
+)
+
+func TestParseUUID(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want [16]byte
+		ok   bool
+	}{
+		{"00112233-4455-6677-8899-aabbccddeeff", [16]byte{0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 0x99, 0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff}, true},
+		{"00000000-0000-0000-0000-000000000000", [16]byte{}, true},
+		{"00112233-4455-6677-8899-AABBCCDDEEFF", [16]byte{}, false}, // not canonical
+		{"0011223344556677-8899-aabbccddeeff", [16]byte{}, false},
+		{"00112233-4455-6677-8899-aabbccddeef", [16]byte{}, false},
+		{"x", [16]byte{}, false},
+		{"", [16]byte{}, false},
+	} {
+		got, ok := events.ParseUUID(tc.in)
+		require.Equal(t, tc.ok, ok, tc.in)
+		require.Equal(t, tc.want, got, tc.in)
+	}
+	id := events.NewID(time.Now())
+	b, ok := events.ParseUUID(id)
+	require.True(t, ok)
+	require.Equal(t, id, string(events.AppendUUID(nil, b)))
+}
+
+// FuzzParseUUID checks that ParseUUID takes exactly what IsUUID accepts,
+// and gives back bytes that AppendUUID writes as the same text.
+func FuzzParseUUID(f *testing.F) {
+	f.Add("00112233-4455-6677-8899-aabbccddeeff")
+	f.Add("00112233-4455-6677-8899-aabbccddeeFF")
+	f.Add("g0112233-4455-6677-8899-aabbccddeeff")
+	f.Fuzz(func(t *testing.T, s string) {
+		b, ok := events.ParseUUID(s)
+		if ok != events.IsUUID(s) {
+			t.Fatalf("ParseUUID(%q) ok = %v, IsUUID = %v", s, ok, !ok)
+		}
+		if ok && string(events.AppendUUID(nil, b)) != s {
+			t.Fatalf("ParseUUID(%q) = %x, which formats as %s", s, b, events.AppendUUID(nil, b))
+		}
+	})
+}

@@ -1,0 +1,70 @@
+package ledger_test
+
+import (
+	"context"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/require"
+
+	"buildledger/adapters/eventstore/pglog"
+	"buildledger/adapters/postgres"
+	"buildledger/adapters/postgres/pgtest"
+	"buildledger/events"
+	"buildledger/projections"
+	"buildledger/projections/ledger"
+)
+
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+
+// TestAuditLog projects a few events and reads them back from audit_log:
+// one row per event, with its id, place in the log, actor, correlation
+// and a summary cut at 300 bytes.
+func TestAuditLog(t *testing.T) {
+	ctx := context.Background()
+	pool := pgtest.NewPool(t)
+	store, codec := pglog.New(pool, pglog.Options{}), events.NewCodec()
+	md := events.Metadata{Actor: "user:alice", CorrelationID: "req-1"}
+	for _, e := range []struct {
+		stream  string
+		payload events.Payload
+	}{
+		{"project-p", &events.ProjectCreated{Name: "p", ProjectConfig: events.ProjectConfig{DisplayName: "P", Owner: "alice", Enabled: true,
+			Description: strings.Repeat("d", 400)}}},
+		{"user-alice", &events.UserCreated{UserName: "alice", EmailAddress: "a@example.org", PasswordHash: "x"}},
+	} {
+		ev, err := codec.Encode(e.payload, md, time.Now())
+		require.NoError(t, err)
+		_, err = store.Append(ctx, e.stream, events.NoStream, ev)
+		require.NoError(t, err)
+	}
+	r, err := projections.NewRunner(store, codec, postgres.NewReadModelDB(pool), []projections.Projection{ledger.Projection{}}, projections.RunnerOptions{})
+	require.NoError(t, err)
+	_, err = r.CatchUp(ctx)
+	require.NoError(t, err)
+
+	recs, err := store.ReadAll(ctx, events.Position{}, 10)
+	require.NoError(t, err)
+	require.Len(t, recs, 2)
+	type row struct {
+		Position                     int64
+		EventID, Stream, Type, Actor string
+		CorrelationID, Summary       string
+	}
+	rows, err := pool.Query(ctx, `select position, event_id::text, stream, type, actor, correlation_id, summary from audit_log order by position`)
+	require.NoError(t, err)
+	got, err := pgx.CollectRows(rows, pgx.RowToStructByPos[row])
+	require.NoError(t, err)
+	require.Len(t, got, 2)
+	for i, rec := range recs {
+		summary := string(rec.Data)
+		if len(summary) > 300 {
+			summary = summary[:300] + "…"
+		}
+		require.Equal(t, row{int64(rec.Position.Commit), rec.ID, rec.Stream, rec.Type, "user:alice", "req-1", summary}, got[i])
+	}
+	require.True(t, strings.HasSuffix(got[0].Summary, "…"), "the project's summary is cut")
+}

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"buildledger/events"
 	"buildledger/projections"
@@ -28,6 +29,21 @@ func (Projection) Version() int { return 1 }
 // maxSummary bounds the audit log's summary of an event's data.
 const maxSummary = 300
 
+// summary returns the audit log's summary of data: data itself, or its
+// first maxSummary bytes or fewer, cut before a character rather than
+// through one (text must be valid UTF-8), and an ellipsis. It is written
+// as bytes, which spares a copy of every event's data into a string.
+func summary(data []byte) []byte {
+	if len(data) <= maxSummary {
+		return data
+	}
+	cut := maxSummary
+	for cut > 0 && !utf8.RuneStart(data[cut]) {
+		cut--
+	}
+	return append(data[:cut:cut], "…"...)
+}
+
 var auditColumns = []string{"position", "position_prepare", "event_id", "stream", "type", "actor", "correlation_id", "recorded_at", "summary"}
 
 // Apply implements projections.Projection. The audit log takes every
@@ -36,16 +52,12 @@ var auditColumns = []string{"position", "position_prepare", "event_id", "stream"
 func (Projection) Apply(ctx context.Context, tx projections.Tx, batch []projections.Event) error {
 	rows := make([][]any, 0, len(batch))
 	for _, ev := range batch {
-		summary := string(ev.Data)
-		if len(summary) > maxSummary {
-			summary = summary[:maxSummary] + "…"
-		}
 		var id any = ev.ID
 		if b, ok := events.ParseUUID(ev.ID); ok {
 			id = b // written as it is (see ParseUUID)
 		}
 		rows = append(rows, []any{int64(ev.Position.Commit), int64(ev.Position.Prepare), id, ev.Stream, ev.Type,
-			ev.Metadata.Actor, ev.Metadata.CorrelationID, ev.RecordedAt, summary})
+			ev.Metadata.Actor, ev.Metadata.CorrelationID, ev.RecordedAt, summary(ev.Data)})
 	}
 	if err := tx.CopyFrom(ctx, "audit_log", auditColumns, rows); err != nil {
 		return err

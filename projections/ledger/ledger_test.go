@@ -35,6 +35,9 @@ func TestAuditLog(t *testing.T) {
 		{"project-p", &events.ProjectCreated{Name: "p", ProjectConfig: events.ProjectConfig{DisplayName: "P", Owner: "alice", Enabled: true,
 			Description: strings.Repeat("d", 400)}}},
 		{"user-alice", &events.UserCreated{UserName: "alice", EmailAddress: "a@example.org", PasswordHash: "x"}},
+		// Its 300th byte is inside a two-byte character.
+		{"project-q", &events.ProjectCreated{Name: "q", ProjectConfig: events.ProjectConfig{DisplayName: "Q", Owner: "alice", Enabled: true,
+			Description: strings.Repeat("é", 200)}}},
 	} {
 		ev, err := codec.Encode(e.payload, md, time.Now())
 		require.NoError(t, err)
@@ -48,7 +51,7 @@ func TestAuditLog(t *testing.T) {
 
 	recs, err := store.ReadAll(ctx, events.Position{}, 10)
 	require.NoError(t, err)
-	require.Len(t, recs, 2)
+	require.Len(t, recs, 3)
 	type row struct {
 		Position                     int64
 		EventID, Stream, Type, Actor string
@@ -58,13 +61,14 @@ func TestAuditLog(t *testing.T) {
 	require.NoError(t, err)
 	got, err := pgx.CollectRows(rows, pgx.RowToStructByPos[row])
 	require.NoError(t, err)
-	require.Len(t, got, 2)
+	require.Len(t, got, 3)
 	for i, rec := range recs {
 		summary := string(rec.Data)
 		if len(summary) > 300 {
-			summary = summary[:300] + "…"
+			summary = strings.ToValidUTF8(summary[:300], "") + "…"
 		}
 		require.Equal(t, row{int64(rec.Position.Commit), rec.ID, rec.Stream, rec.Type, "user:alice", "req-1", summary}, got[i])
 	}
 	require.True(t, strings.HasSuffix(got[0].Summary, "…"), "the project's summary is cut")
+	require.Len(t, got[2].Summary, 299+len("…"), "cut before the character it would split")
 }

@@ -179,7 +179,12 @@ func (e *harness) waitLog(drvPath string, attempt int, text string, within time.
 				return
 			}
 		}
-		require.True(e.t, time.Now().Before(deadline), "no %q in the log of %s attempt %d", text, drvPath, attempt)
+		if time.Now().After(deadline) {
+			// The attempts recorded tell a lost dispatch from a slow build.
+			require.FailNow(e.t, "no text in the log", "no %q in the log of %s attempt %d; attempts (attempt:status machine): %v",
+				text, drvPath, attempt, e.queryStrings(`select attempt || ':' || coalesce(status::text, '-') || ' ' || machine
+					from step_attempts where drv_path = $1 order by attempt`, drvPath))
+		}
 		time.Sleep(50 * time.Millisecond)
 	}
 }

@@ -35,9 +35,10 @@ type writer struct {
 	// guarded makes copyDirect take a savepoint around each COPY.
 	guarded bool
 	// queued are statements that touch no buffered table, not run yet
-	// (execAfter), and the index in batch of the event each came from.
-	queued []projections.Statement
-	from   []int
+	// (execAfter), and queuedFrom the index in batch of the event the
+	// first came from.
+	queued     []projections.Statement
+	queuedFrom int
 	// batch is the batch being applied, and at the index of the event
 	// being applied.
 	batch []projections.Event
@@ -211,8 +212,10 @@ func (w *writer) exec(sql string, args ...any) error {
 // 1,000,000-event replay.
 func (w *writer) execAfter(deps []*spec, sql string, args ...any) error {
 	if len(deps) == 0 {
+		if len(w.queued) == 0 {
+			w.queuedFrom = w.at
+		}
 		w.queued = append(w.queued, projections.Statement{SQL: sql, Args: args})
-		w.from = append(w.from, w.at)
 		return nil
 	}
 	upTo := -1
@@ -232,10 +235,10 @@ func (w *writer) runQueued() error {
 	}
 	if err := w.tx.ExecAll(w.ctx, w.queued); err != nil {
 		// Which one failed is not told apart: name the first event.
-		ev := w.batch[w.from[0]]
+		ev := w.batch[w.queuedFrom]
 		return fmt.Errorf("statements queued from event %s (%s at %s@%d) on: %w", ev.ID, ev.Type, ev.Stream, ev.Revision, err)
 	}
-	w.queued, w.from = w.queued[:0], w.from[:0]
+	w.queued = w.queued[:0]
 	return nil
 }
 

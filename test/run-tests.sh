@@ -24,22 +24,24 @@ go run ./test/pgserver "$tmp/data" > "$tmp/url"
 export BUILDLEDGER_TEST_DATABASE_URL="$(cat "$tmp/url")"
 echo "test database server: $BUILDLEDGER_TEST_DATABASE_URL"
 
-set +e
+# From here on nothing stops the script early: whatever the log holds
+# (builds print arbitrary bytes, hence grep -a), the failures are shown
+# and the closing "tests:" line is printed.
+set +e +o pipefail
 go test -count=1 -v -timeout 12m ${GOTESTFLAGS:-} ./... > "$tmp/test.log" 2>&1
 status=$?
-set -e
 # The verbose log is long: show the package lines, and the output of
 # whatever failed.
-grep -E '^(ok|FAIL|panic:|\?)' "$tmp/test.log" || true
+grep -aE '^(ok|FAIL|panic:|\?)' "$tmp/test.log"
 if [ "$status" != 0 ]; then
 	echo "---- failures ----"
 	# Assertion messages first (without sshd's debug chatter), then the
 	# failing tests' summary lines.
-	grep -E -A25 '^\s+[A-Za-z0-9_]+_test\.go:[0-9]+: ' "$tmp/test.log" | grep -v 'debug1:' | head -300
-	grep -E -B2 -A10 '^\s*--- FAIL|^panic:|\[build failed\]|^# ' "$tmp/test.log" | head -200
+	grep -aE -A25 '^\s+[A-Za-z0-9_]+_test\.go:[0-9]+: ' "$tmp/test.log" | grep -av 'debug1:' | head -300
+	grep -aE -B2 -A10 '^\s*--- FAIL|^panic:|\[build failed\]|^# ' "$tmp/test.log" | head -200
 fi
-passed=$(grep -cE '^\s*--- PASS' "$tmp/test.log" || true)
-failed=$(grep -cE '^\s*--- FAIL' "$tmp/test.log" || true)
-skipped=$(grep -cE '^\s*--- SKIP' "$tmp/test.log" || true)
+passed=$(grep -acE '^\s*--- PASS' "$tmp/test.log")
+failed=$(grep -acE '^\s*--- FAIL' "$tmp/test.log")
+skipped=$(grep -acE '^\s*--- SKIP' "$tmp/test.log")
 echo "tests: $passed passed, $failed failed, $skipped skipped"
 exit "$status"

@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"buildledger/adapters/nix/nixtest"
 )
 
 // fixture is a pair of store paths built into the machine's store: top is a
@@ -17,20 +19,21 @@ type fixture struct {
 }
 
 // fixtureExpr builds dep (a text file) and top (a directory referring to
-// dep). The builders use only /bin tools, as there is no sandbox here.
+// dep). The builder is busybox from the store, as Nix's sandbox has no /bin.
 const fixtureExpr = `
 let
+  busybox = ` + nixtest.Busybox + `;
   dep = derivation {
     name = "blcache-test-dep";
     system = builtins.currentSystem;
-    builder = "/bin/sh";
-    args = [ "-c" "echo dependency > $out" ];
+    builder = "${busybox}/busybox";
+    args = [ "sh" "-c" "echo dependency > $out" ];
   };
 in derivation {
   name = "blcache-test-top";
   system = builtins.currentSystem;
-  builder = "/bin/sh";
-  args = [ "-c" "/bin/mkdir $out && echo ${dep} > $out/ref && printf '#!/bin/sh\\necho hi\\n' > $out/run && /bin/chmod +x $out/run && /bin/ln -s ref $out/link" ];
+  builder = "${busybox}/busybox";
+  args = [ "sh" "-c" "mkdir $out && echo ${dep} > $out/ref && printf '#!/bin/sh\\necho hi\\n' > $out/run && chmod +x $out/run && ln -s ref $out/link" ];
 }
 `
 

@@ -13,6 +13,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"buildledger/adapters/nix/nixtest"
 	"buildledger/commands"
 	"buildledger/domain/status"
 )
@@ -23,11 +24,12 @@ var benchSteps = envInt("BENCH_STEPS", 200)
 // trivialJobs is benchSteps independent trivial derivations; %s is a
 // nonce.
 const trivialJobs = `
-let mk = i: derivation {
+let busybox = ` + nixtest.Busybox + `;
+mk = i: derivation {
   name = "trivial-${toString i}";
   system = builtins.currentSystem;
-  builder = "/bin/sh";
-  args = [ "-c" "echo ${toString i} > $out" ];
+  builder = "${busybox}/busybox";
+  args = [ "sh" "-c" "echo ${toString i} > $out" ];
   nonce = "%s";
 };
 in { all = builtins.genList mk %d; }

@@ -42,8 +42,7 @@ type Config struct {
 	LocalStore string
 	// NixStoreArgs are passed to every nix-store command, local ones and
 	// the serve command on build machines, before its other arguments:
-	// e.g. {"--option", "substituters", ""} or the sandbox-paths a chroot
-	// store needs to build.
+	// e.g. {"--option", "substituters", ""}.
 	NixStoreArgs []string
 	// LocalNixStore is the nix-store executable on this machine (also the
 	// localhost builder's); empty means "nix-store" from PATH.

@@ -20,6 +20,7 @@ import (
 	"buildledger/adapters/builder"
 	"buildledger/adapters/eventstore/pglog"
 	"buildledger/adapters/logstore"
+	"buildledger/adapters/nix/nixtest"
 	"buildledger/adapters/postgres/pgtest"
 	"buildledger/adapters/ssh/sshdtest"
 	"buildledger/commands"
@@ -30,9 +31,8 @@ import (
 
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 
-// nixArgs go to every nix-store call: no substituters (no network) and the
-// host paths a chroot-store build needs in its sandbox.
-var nixArgs = []string{"--option", "substituters", "", "--option", "sandbox-paths", "/bin /usr /lib /lib64"}
+// nixArgs go to every nix-store call: no substituters (no network).
+var nixArgs = []string{"--option", "substituters", ""}
 
 // env is a worker over a real Postgres log, a chroot local store, a log
 // store and a signed file:// binary cache.
@@ -112,12 +112,12 @@ func (e *env) instantiate(expr, attr string) string {
 // jobs is a Nix file of test derivations; %s is a nonce.
 const jobs = `
 let
+  busybox = ` + nixtest.Busybox + `;
   mk = name: script: attrs: derivation ({
     inherit name;
     system = builtins.currentSystem;
-    builder = "/bin/sh";
-    args = [ "-c" script ];
-    PATH = "/usr/bin:/bin";
+    builder = "${busybox}/busybox";
+    args = [ "sh" "-c" script ];
     nonce = "%s";
   } // attrs);
 in rec {
@@ -162,7 +162,7 @@ const localMachine = "local"
 // localhost returns a localhost machine building into its own chroot store.
 func localhost(t testing.TB) events.MachineConfig {
 	return events.MachineConfig{URI: "localhost", Systems: []string{"x86_64-linux"}, MaxJobs: 2, SpeedFactor: 1,
-		Store: filepath.Join(t.TempDir(), "builder"), Enabled: true}
+		Store: nixtest.NewChrootStore(t), Enabled: true}
 }
 
 // sshMachine starts an sshd and returns a machine on it building into its
@@ -173,7 +173,7 @@ func sshMachine(t *testing.T, env map[string]string) (events.MachineConfig, *ssh
 	}
 	srv := sshdtest.Start(t, sshdtest.Options{Env: env})
 	return events.MachineConfig{URI: srv.URI(), Systems: []string{"x86_64-linux"}, SSHKey: srv.ClientKeyPath,
-		PublicHostKey: srv.HostPublicKey, MaxJobs: 2, SpeedFactor: 1, Store: filepath.Join(t.TempDir(), "builder"), Enabled: true}, srv
+		PublicHostKey: srv.HostPublicKey, MaxJobs: 2, SpeedFactor: 1, Store: nixtest.NewChrootStore(t), Enabled: true}, srv
 }
 
 // dispatch records StepQueued and StepDispatched for drvPath as the

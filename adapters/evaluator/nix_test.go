@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"buildledger/adapters/nix/eval"
+	"buildledger/adapters/nix/nixtest"
 	"buildledger/commands/evaluation"
 )
 
@@ -21,7 +22,8 @@ func TestNixOnJob(t *testing.T) {
 	dir := t.TempDir()
 	release := `{ src }:
 let
-  mk = name: derivation { inherit name; system = builtins.currentSystem; builder = "/bin/sh"; args = [ "-c" "mkdir $out" ]; };
+  busybox = ` + nixtest.Busybox + `;
+  mk = name: derivation { inherit name; system = builtins.currentSystem; builder = "${busybox}/busybox"; args = [ "sh" "-c" "mkdir $out" ]; };
 in
 {
   a = mk "bl-onjob-a";

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"buildledger/adapters/gcroots"
+	"buildledger/adapters/nix/nixtest"
 	"buildledger/adapters/postgres/pgtest"
 )
 
@@ -115,8 +116,8 @@ func TestRootsHoldAgainstNix(t *testing.T) {
 	if _, err := exec.LookPath("nix-build"); err != nil {
 		t.Skip("nix-build is not installed")
 	}
-	expr := fmt.Sprintf(`derivation { name = "gcroots-test"; system = builtins.currentSystem; builder = "/bin/sh";
-		args = [ "-c" "echo %d > $out" ]; }`, time.Now().UnixNano())
+	expr := fmt.Sprintf(`derivation { name = "gcroots-test"; system = builtins.currentSystem; builder = "`+nixtest.Sh+`";
+		args = [ "sh" "-c" "echo %d > $out" ]; }`, time.Now().UnixNano())
 	out, err := exec.Command("nix-build", "--no-out-link", "-E", expr).Output()
 	require.NoError(t, err)
 	path := strings.TrimSpace(string(out))

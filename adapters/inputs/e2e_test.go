@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"buildledger/adapters/nix/eval"
+	"buildledger/adapters/nix/nixtest"
 )
 
 const gitRelease = `{ src, greeting }:
@@ -16,8 +17,8 @@ const gitRelease = `{ src, greeting }:
   hello = derivation {
     name = "hello-${src.shortRev}-${toString src.revCount}";
     system = builtins.currentSystem;
-    builder = "/bin/sh";
-    args = [ "-c" "echo ${greeting} > $out" ];
+    builder = "` + nixtest.Sh + `";
+    args = [ "sh" "-c" "echo ${greeting} > $out" ];
     source = src;
     readme = builtins.readFile "${src}/README";
   };

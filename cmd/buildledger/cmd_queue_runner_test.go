@@ -13,6 +13,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"buildledger/adapters/nix/nixtest"
 	"buildledger/adapters/postgres/pgtest"
 	"buildledger/adapters/ssh/sshdtest"
 )
@@ -23,8 +24,8 @@ const cacheJob = `{ nonce }: {
     name = "cache-hello";
     inherit nonce;
     system = builtins.currentSystem;
-    builder = "/bin/sh";
-    args = [ "-c" "echo hello > $out" ];
+    builder = "` + nixtest.Sh + `";
+    args = [ "sh" "-c" "echo hello > $out" ];
   };
 }
 `

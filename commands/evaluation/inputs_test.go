@@ -9,13 +9,15 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"buildledger/adapters/nix/nixtest"
 	"buildledger/commands/evaluation"
 	"buildledger/domain/streams"
 	"buildledger/events"
 )
 
 const gitRelease = `{ repo, salt }:
-let mk = name: derivation { inherit name salt; system = builtins.currentSystem; builder = "/bin/sh"; args = [ "-c" "mkdir $out" ]; };
+let busybox = ` + nixtest.Busybox + `;
+  mk = name: derivation { inherit name salt; system = builtins.currentSystem; builder = "${busybox}/busybox"; args = [ "sh" "-c" "mkdir $out" ]; };
 in { a = mk "bl-git-a"; b = mk ("bl-git-b-" + builtins.readFile ./version); }
 `
 

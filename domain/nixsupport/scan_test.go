@@ -14,6 +14,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"buildledger/adapters/nix/nixtest"
 	"buildledger/domain/nixsupport"
 )
 
@@ -155,9 +156,8 @@ func TestScanNixBuild(t *testing.T) {
   name = "nixsupport-scan-test";
   system = builtins.currentSystem;
   outputs = [ "out" "doc" ];
-  builder = "/bin/sh";
-  PATH = "/usr/bin:/bin";
-  args = [ "-c" ''
+  builder = "` + nixtest.Sh + `";
+  args = [ "sh" "-c" ''
     set -e
     mkdir -p $out/nix-support $doc/nix-support "$doc/my docs"
     echo hello > $out/hello.txt

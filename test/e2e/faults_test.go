@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"buildledger/adapters/logstore"
+	"buildledger/adapters/nix/nixtest"
 	"buildledger/adapters/postgres"
 	"buildledger/adapters/postgres/pgtest"
 	"buildledger/adapters/ssh/sshdtest"
@@ -45,7 +46,7 @@ func TestSSHConnectionKilled(t *testing.T) {
 	e.seed("faults.nix")
 	env := map[string]string{"PATH": filepath.Dir(mustLookPath(t, "nix-store")) + ":/usr/bin:/bin"}
 	srv := sshdtest.Start(t, sshdtest.Options{Env: env})
-	store := filepath.Join(t.TempDir(), "builder")
+	store := nixtest.NewChrootStore(t)
 	e.registerMachine("ssh1", events.MachineConfig{URI: srv.URI(), Systems: []string{hostSystem()}, SSHKey: srv.ClientKeyPath,
 		PublicHostKey: srv.HostPublicKey, MaxJobs: 2, SpeedFactor: 1, Store: store, Enabled: true})
 	e.startQueue(queueOptions{})

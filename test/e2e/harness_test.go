@@ -29,6 +29,7 @@ import (
 	"buildledger/adapters/inputs"
 	"buildledger/adapters/logstore"
 	"buildledger/adapters/nix/drv"
+	"buildledger/adapters/nix/nixtest"
 	"buildledger/adapters/postgres"
 	"buildledger/adapters/postgres/pgtest"
 	"buildledger/commands"
@@ -47,9 +48,8 @@ import (
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 
 // nixStoreArgs go to every nix-store command of the worker: no
-// substituters (no network) and the host paths a build in a chroot
-// store needs in its sandbox.
-var nixStoreArgs = []string{"--option", "substituters", "", "--option", "sandbox-paths", "/bin /usr /lib /lib64"}
+// substituters (no network).
+var nixStoreArgs = []string{"--option", "substituters", ""}
 
 // project and jobset names of the tests.
 const (
@@ -249,7 +249,8 @@ func (e *harness) seed(file string) {
 	require.NoError(t, err)
 	_, err = e.h.CreateJobset(e.ctx, e.md(), commands.CreateJobset{Project: projectName, Name: jobsetName, Config: events.JobsetConfig{
 		Type: 0, NixExprInput: "src", NixExprPath: file, Enabled: 1, KeepNr: 3, CheckInterval: 0, SchedulingShares: 100,
-		Inputs: []events.JobsetInput{{Name: "src", Type: "path", Value: src}, {Name: "nonce", Type: "string", Value: e.nonce}}}})
+		Inputs: []events.JobsetInput{{Name: "src", Type: "path", Value: src}, {Name: "nonce", Type: "string", Value: e.nonce},
+			{Name: "busybox", Type: "nix", Value: nixtest.Busybox}}}})
 	require.NoError(t, err)
 }
 

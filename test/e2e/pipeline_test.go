@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"buildledger/adapters/binarycache"
+	"buildledger/adapters/nix/nixtest"
 	"buildledger/adapters/ssh/sshdtest"
 	"buildledger/domain/status"
 	"buildledger/events"
@@ -89,7 +90,7 @@ func TestPipelineSSH(t *testing.T) {
 	env := map[string]string{"PATH": filepath.Dir(mustLookPath(t, "nix-store")) + ":/usr/bin:/bin"}
 	srv1 := sshdtest.Start(t, sshdtest.Options{Env: env})
 	srv2 := sshdtest.Start(t, sshdtest.Options{Env: env})
-	stores := map[string]string{"ssh1": filepath.Join(t.TempDir(), "builder1"), "ssh2": filepath.Join(t.TempDir(), "builder2")}
+	stores := map[string]string{"ssh1": nixtest.NewChrootStore(t), "ssh2": nixtest.NewChrootStore(t)}
 	// ssh1 pins its host key in the machine entry; ssh2 is checked
 	// against the worker's known_hosts file. ssh2 builds only steps that
 	// need big-parallel (the diamond's top), ssh1 everything else.

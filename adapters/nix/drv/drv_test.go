@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"buildledger/adapters/nix/nixtest"
 )
 
 // instantiate evaluates a Nix expression with nix-instantiate and returns the
@@ -113,9 +115,9 @@ func TestClosureRealStore(t *testing.T) {
 	ctx := context.Background()
 	n := nonce()
 	expr := `let
-		a = derivation { name = "a"; system = builtins.currentSystem; builder = "/bin/sh"; args = ["-c" "echo a > $out"]; nonce = "` + n + `"; };
-		b = derivation { name = "b"; system = builtins.currentSystem; builder = "/bin/sh"; args = ["-c" "echo ${a} > $out"]; };
-		c = derivation { name = "c"; system = builtins.currentSystem; builder = "/bin/sh"; args = ["-c" "echo ${a} ${b} > $out"]; };
+		a = derivation { name = "a"; system = builtins.currentSystem; builder = "` + nixtest.Sh + `"; args = ["sh" "-c" "echo a > $out"]; nonce = "` + n + `"; };
+		b = derivation { name = "b"; system = builtins.currentSystem; builder = "` + nixtest.Sh + `"; args = ["sh" "-c" "echo ${a} > $out"]; };
+		c = derivation { name = "c"; system = builtins.currentSystem; builder = "` + nixtest.Sh + `"; args = ["sh" "-c" "echo ${a} ${b} > $out"]; };
 		in c`
 	root := instantiate(t, expr)[0]
 	s := Store{Args: noSubstitutes}

@@ -23,7 +23,7 @@ type Store struct {
 	// URI is passed as --store when set, e.g. "/tmp/chroot" for a chroot store.
 	URI string
 	// Args are extra arguments given to every call, e.g.
-	// {"--option", "sandbox-paths", "/bin /usr /lib /lib64"}.
+	// {"--option", "substituters", ""}.
 	Args []string
 	// Batch is how many paths go into one command line; 0 means 2000.
 	Batch int

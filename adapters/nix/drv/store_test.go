@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"buildledger/adapters/nix/nixtest"
 )
 
 // chrootStore returns a Store on a fresh chroot store under a temp dir.
@@ -16,7 +18,7 @@ func chrootStore(t *testing.T) Store {
 	t.Helper()
 	return Store{
 		URI:  filepath.Join(t.TempDir(), "store"),
-		Args: append([]string{"--option", "sandbox-paths", "/bin /usr /lib /lib64"}, noSubstitutes...),
+		Args: noSubstitutes,
 	}
 }
 
@@ -24,8 +26,8 @@ func TestStoreQueries(t *testing.T) {
 	ctx := context.Background()
 	n := nonce()
 	root := instantiate(t, `let
-		a = derivation { name = "qa"; system = builtins.currentSystem; builder = "/bin/sh"; args = ["-c" "echo a > $out"]; nonce = "`+n+`"; };
-		in derivation { name = "qb"; system = builtins.currentSystem; builder = "/bin/sh"; args = ["-c" "echo ${a} > $out"]; }`)[0]
+		a = derivation { name = "qa"; system = builtins.currentSystem; builder = "`+nixtest.Sh+`"; args = ["sh" "-c" "echo a > $out"]; nonce = "`+n+`"; };
+		in derivation { name = "qb"; system = builtins.currentSystem; builder = "`+nixtest.Sh+`"; args = ["sh" "-c" "echo ${a} > $out"]; }`)[0]
 	main := Store{Args: noSubstitutes}
 	outs, err := main.Realise(ctx, root)
 	require.NoError(t, err)

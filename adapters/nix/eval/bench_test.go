@@ -21,10 +21,11 @@ import (
 const benchRelease = `{ n ? 10000, salt ? "" }:
 let
   system = builtins.currentSystem;
+  busybox = ` + nixtest.Busybox + `;
   mk = name: deps: derivation {
     inherit name system deps salt;
-    builder = "/bin/sh";
-    args = [ "-c" "mkdir $out" ];
+    builder = "${busybox}/busybox";
+    args = [ "sh" "-c" "mkdir $out" ];
   };
   chain = builtins.foldl' (prev: i: mk "bench-chain-${toString i}" [ prev ]) (mk "bench-chain-base" [ ]) (builtins.genList (i: i) 10);
 in

@@ -4,6 +4,7 @@ package nixtest
 
 import (
 	"os/exec"
+	"path/filepath"
 	"testing"
 )
 
@@ -23,4 +24,18 @@ func DeleteDerivations(tb testing.TB, paths []string) {
 	if out, err := exec.Command("nix-store", append([]string{"--delete"}, paths...)...).CombinedOutput(); err != nil {
 		tb.Logf("delete the benchmark's derivations: %v: %s", err, out)
 	}
+}
+
+// NewChrootStore returns the directory of a new chroot store (a build
+// machine's store in the tests), created up front: Nix processes that
+// find a store missing all create it, and those that lose the race fail
+// ("creating symlink … File exists"), which aborted the first steps of a
+// machine dialled by several steps at once.
+func NewChrootStore(tb testing.TB) string {
+	tb.Helper()
+	dir := filepath.Join(tb.TempDir(), "store")
+	if out, err := exec.Command("nix-store", "--store", dir, "--init").CombinedOutput(); err != nil {
+		tb.Fatalf("create the chroot store %s: %v: %s", dir, err, out)
+	}
+	return dir
 }

@@ -18,9 +18,8 @@ import (
 )
 
 // storeArgs are the options every nix-store call in these tests gets: no
-// substituters (there is no network) and the host paths a chroot-store build
-// needs.
-var storeArgs = []string{"--option", "substituters", "", "--option", "sandbox-paths", "/bin /usr /lib /lib64"}
+// substituters (there is no network).
+var storeArgs = []string{"--option", "substituters", ""}
 
 // server is a `nix-store --serve --write` child process speaking the
 // protocol on its stdin/stdout.
@@ -124,6 +123,17 @@ func basic(t *testing.T, drvPath string) (*drv.Derivation, BasicDerivation) {
 	in, err := r.InputPaths(d)
 	require.NoError(t, err)
 	return d, NewBasicDerivation(d, in)
+}
+
+// importInputs copies the input sources of bd (the builder's busybox
+// among them) with their closure from the machine's store into the
+// server's, as a builder does before BuildDerivation.
+func importInputs(t *testing.T, c *Client, bd BasicDerivation) {
+	t.Helper()
+	ctx := context.Background()
+	closure, err := mainStore.ClosureOf(ctx, bd.InputSrcs)
+	require.NoError(t, err)
+	require.NoError(t, c.ImportPaths(ctx, pathInfos(t, mainStore, closure), mainStore.DumpPath))
 }
 
 // pathInfos gathers what ImportPaths needs about local paths.

@@ -11,13 +11,15 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"buildledger/adapters/nix/nixtest"
 )
 
 func TestHandshakeAndQueries(t *testing.T) {
 	ctx := context.Background()
 	p := instantiate(t, `let
-		a = derivation { name = "qa"; system = builtins.currentSystem; builder = "/bin/sh"; args = ["-c" "echo a > $out"]; n = "`+nonce()+`"; };
-		in derivation { name = "qb"; system = builtins.currentSystem; builder = "/bin/sh"; args = ["-c" "echo ${a} > $out"]; }`)
+		a = derivation { name = "qa"; system = builtins.currentSystem; builder = "`+nixtest.Sh+`"; args = ["sh" "-c" "echo a > $out"]; n = "`+nonce()+`"; };
+		in derivation { name = "qb"; system = builtins.currentSystem; builder = "`+nixtest.Sh+`"; args = ["sh" "-c" "echo ${a} > $out"]; }`)
 	outs, err := mainStore.Realise(ctx, p)
 	require.NoError(t, err)
 	b := outs[0]
@@ -74,16 +76,19 @@ func TestBuildRemoteFlow(t *testing.T) {
 	ctx := context.Background()
 	n := nonce()
 	top := instantiate(t, `let
-		dep = derivation { name = "dep"; system = builtins.currentSystem; builder = "/bin/sh"; args = ["-c" "echo dep-`+n+` > $out"]; };
-		in derivation { name = "top"; system = builtins.currentSystem; builder = "/bin/sh";
-			args = ["-c" "read x < ${dep}; echo built from $x via ${dep} > $out; echo top-log-line >&2; echo top-stdout"]; }`)
+		dep = derivation { name = "dep"; system = builtins.currentSystem; builder = "`+nixtest.Sh+`"; args = ["sh" "-c" "echo dep-`+n+` > $out"]; };
+		in derivation { name = "top"; system = builtins.currentSystem; builder = "`+nixtest.Sh+`";
+			args = ["sh" "-c" "read x < ${dep}; echo built from $x via ${dep} > $out; echo top-log-line >&2; echo top-stdout"]; }`)
 	d, bd := basic(t, top)
-	require.Len(t, bd.InputSrcs, 1)
-	depOut := bd.InputSrcs[0]
+	require.Len(t, d.InputDrvs, 1)
+	var depOut string
 	for depDrv := range d.InputDrvs {
-		_, err := mainStore.Realise(ctx, depDrv)
+		outs, err := mainStore.Realise(ctx, depDrv)
 		require.NoError(t, err)
+		depOut = outs[0]
 	}
+	require.Len(t, bd.InputSrcs, 2, "the builder's busybox and dep's output")
+	require.Contains(t, bd.InputSrcs, depOut)
 
 	uri := chrootURI(t)
 	s := startServer(t, uri)
@@ -93,9 +98,7 @@ func TestBuildRemoteFlow(t *testing.T) {
 	require.NoError(t, err)
 	require.Empty(t, valid)
 
-	closure, err := mainStore.ClosureOf(ctx, bd.InputSrcs)
-	require.NoError(t, err)
-	require.NoError(t, c.ImportPaths(ctx, pathInfos(t, mainStore, closure), mainStore.DumpPath))
+	importInputs(t, c, bd)
 	valid, err = c.QueryValidPaths(ctx, bd.InputSrcs, false, false)
 	require.NoError(t, err)
 	require.Equal(t, bd.InputSrcs, valid)
@@ -153,7 +156,7 @@ func TestBuildRemoteFlow(t *testing.T) {
 
 func TestImportStream(t *testing.T) {
 	ctx := context.Background()
-	dep := instantiate(t, `derivation { name = "streamed"; system = builtins.currentSystem; builder = "/bin/sh"; PATH = "/usr/bin:/bin"; args = ["-c" "mkdir -p $out/bin; echo hi > $out/bin/x; chmod +x $out/bin/x; ln -s bin/x $out/link"]; n = "`+nonce()+`"; }`)
+	dep := instantiate(t, `derivation { name = "streamed"; system = builtins.currentSystem; builder = "`+nixtest.Sh+`"; args = ["sh" "-c" "mkdir -p $out/bin; echo hi > $out/bin/x; chmod +x $out/bin/x; ln -s bin/x $out/link"]; n = "`+nonce()+`"; }`)
 	outs, err := mainStore.Realise(ctx, dep)
 	require.NoError(t, err)
 
@@ -210,8 +213,9 @@ func TestBuildFailures(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p := instantiate(t, `derivation { name = "fail"; system = builtins.currentSystem; builder = "/bin/sh"; PATH = "/usr/bin:/bin"; args = ["-c" "`+tt.script+`"]; n = "`+nonce()+`"; }`)
+			p := instantiate(t, `derivation { name = "fail"; system = builtins.currentSystem; builder = "`+nixtest.Sh+`"; args = ["sh" "-c" "`+tt.script+`"]; n = "`+nonce()+`"; }`)
 			_, bd := basic(t, p)
+			importInputs(t, c, bd)
 			start := time.Now()
 			res, err := c.BuildDerivation(context.Background(), p, bd, tt.opts)
 			require.NoError(t, err)
@@ -231,8 +235,9 @@ func TestBuildFailures(t *testing.T) {
 func TestCancelBreaksSession(t *testing.T) {
 	s := startServer(t, chrootURI(t))
 	c := connect(t, s)
-	p := instantiate(t, `derivation { name = "slow"; system = builtins.currentSystem; builder = "/bin/sh"; PATH = "/usr/bin:/bin"; args = ["-c" "sleep 30"]; n = "`+nonce()+`"; }`)
+	p := instantiate(t, `derivation { name = "slow"; system = builtins.currentSystem; builder = "`+nixtest.Sh+`"; args = ["sh" "-c" "sleep 30"]; n = "`+nonce()+`"; }`)
 	_, bd := basic(t, p)
+	importInputs(t, c, bd)
 	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 	defer cancel()
 	start := time.Now()
@@ -257,7 +262,7 @@ func TestServerErrorIsUnexpectedEOF(t *testing.T) {
 func TestNotDeterministic(t *testing.T) {
 	s := startServer(t, "")
 	c := connect(t, s)
-	p := instantiate(t, `derivation { name = "nondet"; system = builtins.currentSystem; builder = "/bin/sh"; PATH = "/usr/bin:/bin"; args = ["-c" "date +%s%N > $out"]; n = "`+nonce()+`"; }`)
+	p := instantiate(t, `derivation { name = "nondet"; system = builtins.currentSystem; builder = "`+nixtest.Sh+`"; args = ["sh" "-c" "od -An -tx1 -N16 /dev/urandom > $out"]; n = "`+nonce()+`"; }`)
 	_, bd := basic(t, p)
 	res, err := c.BuildDerivation(context.Background(), p, bd, BuildOptions{Repeats: 1, EnforceDeterminism: true})
 	require.NoError(t, err)
@@ -269,8 +274,8 @@ func TestNotDeterministic(t *testing.T) {
 func TestImportMissingReferenceFails(t *testing.T) {
 	ctx := context.Background()
 	p := instantiate(t, `let
-		a = derivation { name = "ra"; system = builtins.currentSystem; builder = "/bin/sh"; args = ["-c" "echo a > $out"]; n = "`+nonce()+`"; };
-		in derivation { name = "rb"; system = builtins.currentSystem; builder = "/bin/sh"; args = ["-c" "echo ${a} > $out"]; }`)
+		a = derivation { name = "ra"; system = builtins.currentSystem; builder = "`+nixtest.Sh+`"; args = ["sh" "-c" "echo a > $out"]; n = "`+nonce()+`"; };
+		in derivation { name = "rb"; system = builtins.currentSystem; builder = "`+nixtest.Sh+`"; args = ["sh" "-c" "echo ${a} > $out"]; }`)
 	outs, err := mainStore.Realise(ctx, p)
 	require.NoError(t, err)
 	s := startServer(t, chrootURI(t))

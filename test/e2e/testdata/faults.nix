@@ -1,16 +1,15 @@
 # Jobs for the fault tests: steps long enough to be interrupted, and a
 # dependency so that an interrupted step blocks a dependent. Timeouts are
 # short so that a step lost with its builder is given up quickly.
-{ nonce ? "0000000000000000" }:
+{ nonce ? "0000000000000000", busybox }:
 let
   mk = name: script:
     let
       drv = derivation {
         inherit name nonce;
         system = builtins.currentSystem;
-        builder = "/bin/sh";
-        args = [ "-c" script ];
-        PATH = "/usr/bin:/bin";
+        builder = "${busybox}/busybox";
+        args = [ "sh" "-c" script ];
       };
     in
     drv // { meta = { timeout = 6; maxSilent = 4; }; };

@@ -1,16 +1,16 @@
-# The end-to-end jobset: every job is built by /bin/sh, so no nixpkgs is
-# needed. nonce makes a test run's derivations its own (nothing is already
+# The end-to-end jobset: every job is built by busybox's sh from the
+# store (the busybox input, a Nix expression: nixtest.Busybox), so no
+# nixpkgs is needed and it builds in Nix's default sandbox. nonce makes a test run's derivations its own (nothing is already
 # built); keep its length fixed so that NAR sizes match between runs.
-{ nonce ? "0000000000000000" }:
+{ nonce ? "0000000000000000", busybox }:
 let
   mk = name: script: extra:
     let
       drv = derivation ({
         inherit name nonce;
         system = builtins.currentSystem;
-        builder = "/bin/sh";
-        args = [ "-c" script ];
-        PATH = "/usr/bin:/bin";
+        builder = "${busybox}/busybox";
+        args = [ "sh" "-c" script ];
       } // removeAttrs extra [ "meta" ]);
     in
     drv // { meta = extra.meta or { }; };

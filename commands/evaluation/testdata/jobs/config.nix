@@ -1,6 +1,6 @@
-# mkDerivation: a derivation built by /bin/sh. meta stays off the
-# derivation's environment, as in nixpkgs. salt makes the derivations of a
-# test run its own.
+# mkDerivation: a derivation built by busybox's sh (./busybox.nix). meta
+# stays off the derivation's environment, as in nixpkgs. salt makes the
+# derivations of a test run its own.
 { salt ? "" }:
 rec {
   system = builtins.currentSystem;
@@ -9,9 +9,8 @@ rec {
       script = args.script or "mkdir $out";
       drv = derivation ({
         inherit system salt;
-        builder = "/bin/sh";
-        args = [ "-c" script ];
-        PATH = "/usr/bin:/bin";
+        builder = "${import ./busybox.nix}/busybox";
+        args = [ "sh" "-c" script ];
       } // removeAttrs args [ "meta" "script" ]);
     in
     drv // { meta = args.meta or { }; };

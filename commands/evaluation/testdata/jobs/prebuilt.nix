@@ -2,6 +2,6 @@
 derivation {
   name = "bl-evaltest-prebuilt";
   system = builtins.currentSystem;
-  builder = "/bin/sh";
-  args = [ "-c" "echo prebuilt > $out" ];
+  builder = "${import ./busybox.nix}/busybox";
+  args = [ "sh" "-c" "echo prebuilt > $out" ];
 }

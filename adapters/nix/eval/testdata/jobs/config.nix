@@ -1,5 +1,6 @@
-# mkDerivation: a plain derivation built by /bin/sh; meta is kept off the
-# derivation's environment and attached to the result, as nixpkgs does.
+# mkDerivation: a plain derivation built by busybox's sh (./busybox.nix);
+# meta is kept off the derivation's environment and attached to the
+# result, as nixpkgs does.
 rec {
   system = builtins.currentSystem;
   mkDerivation = args:
@@ -7,9 +8,8 @@ rec {
       script = args.script or "mkdir $out";
       drv = derivation ({
         inherit system;
-        builder = "/bin/sh";
-        args = [ "-c" script ];
-        PATH = "/usr/bin:/bin";
+        builder = "${import ./busybox.nix}/busybox";
+        args = [ "sh" "-c" script ];
       } // removeAttrs args [ "meta" "script" ]);
     in
     drv // { meta = args.meta or { }; };

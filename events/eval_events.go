@@ -101,10 +101,15 @@ type EvaluationFinished struct {
 	NrBuilds     int    `json:"nrBuilds"`
 	NrNewBuilds  int    `json:"nrNewBuilds"`
 	NrErrors     int    `json:"nrErrors"`
-	HasNewBuilds bool   `json:"hasNewBuilds"`
-	Flake        string `json:"flake,omitempty"`
-	NixExprInput string `json:"nixExprInput,omitempty"`
-	NixExprPath  string `json:"nixExprPath,omitempty"`
+	// NrCachedBuilds counts the new builds whose outputs were already
+	// valid, NrSteps the derivations queued; both were added later, so
+	// older events lack them.
+	NrCachedBuilds int    `json:"nrCachedBuilds,omitempty"`
+	NrSteps        int    `json:"nrSteps,omitempty"`
+	HasNewBuilds   bool   `json:"hasNewBuilds"`
+	Flake          string `json:"flake,omitempty"`
+	NixExprInput   string `json:"nixExprInput,omitempty"`
+	NixExprPath    string `json:"nixExprPath,omitempty"`
 }
 
 // EvaluationCached records that the inputs were unchanged since EvalID, so

@@ -68,7 +68,7 @@ func runEval(ctx context.Context, a *app, args []string) error {
 	fs := a.newFlagSet("eval", "eval PROJECT JOBSET [flags]")
 	cfg.register(fs, false)
 	ef.register(fs)
-	fs.BoolVar(&force, "force", false, "evaluate even if the inputs did not change")
+	fs.BoolVar(&force, "force", false, "evaluate even if the inputs did not change (after the running evaluation, if any)")
 	pos, rest := leadingArgs(args, 2)
 	if err := fs.Parse(rest); err != nil {
 		return err
@@ -87,7 +87,9 @@ func runEval(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	sum, err := svc.Evaluate(ctx, pos[0], pos[1], evaluation.Params{Force: force})
+	sum, err := svc.EvaluateNow(ctx, pos[0], pos[1], evaluation.Params{Force: force, Waiting: func(id int64) {
+		fmt.Fprintf(a.stdout, "evaluation %d of %s:%s is running; waiting for it\n", id, pos[0], pos[1])
+	}})
 	if err != nil {
 		return err
 	}

@@ -171,7 +171,7 @@ func (r *run) record(ctx context.Context, hash, flake string, res Result) error 
 	fin := &events.EvaluationFinished{EvalID: r.evalID, Project: js.Project, Jobset: js.Name, JobsetID: js.ID,
 		Hash: hash, Timestamp: r.now().Unix(), CheckoutTime: int64(sum.CheckoutTime.Seconds()),
 		EvalTime: int64(sum.EvalTime.Seconds()), NrJobs: sum.Jobs, NrBuilds: sum.Builds, NrNewBuilds: sum.NewBuilds,
-		NrErrors: sum.Errors, HasNewBuilds: sum.HasNewBuilds, Flake: flake,
+		NrErrors: sum.Errors, NrCachedBuilds: sum.CachedBuilds, NrSteps: sum.Steps, HasNewBuilds: sum.HasNewBuilds, Flake: flake,
 		NixExprInput: js.Config.NixExprInput, NixExprPath: js.Config.NixExprPath}
 	if err := r.s.appendChunked(ctx, r.eval, r.md, fin); err != nil {
 		return err

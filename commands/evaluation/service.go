@@ -29,6 +29,9 @@ const (
 	// evaluates: fewer would spend more on allocating ids, planning and
 	// appending per job.
 	DefaultRecordChunk = 500
+	// DefaultAwaitPoll is how often EvaluateNow looks whether the
+	// evaluation it waits for has ended.
+	DefaultAwaitPoll = 250 * time.Millisecond
 )
 
 // Options tune a Service. The zero value is ready to use.
@@ -46,6 +49,9 @@ type Options struct {
 	// RecordChunk is how many jobs are recorded at once while Nix
 	// evaluates; the jobs left when it ends are recorded then.
 	RecordChunk int
+	// AwaitPoll is how often EvaluateNow looks whether the evaluation it
+	// waits for has ended. Default DefaultAwaitPoll.
+	AwaitPoll time.Duration
 	// Logger receives warnings. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -92,6 +98,9 @@ func New(rt *commands.Runtime, codec *events.Codec, alloc *commands.Allocator, p
 	if opts.RecordChunk <= 0 {
 		opts.RecordChunk = DefaultRecordChunk
 	}
+	if opts.AwaitPoll <= 0 {
+		opts.AwaitPoll = DefaultAwaitPoll
+	}
 	log := opts.Logger
 	if log == nil {
 		log = slog.Default()
@@ -104,6 +113,10 @@ func New(rt *commands.Runtime, codec *events.Codec, alloc *commands.Allocator, p
 type Params struct {
 	// Force evaluates even if the inputs did not change.
 	Force bool
+	// Waiting, if set, is called when EvaluateNow starts waiting for the
+	// running evaluation evalID, so that a person is told why nothing
+	// happens yet.
+	Waiting func(evalID int64)
 }
 
 // Summary tells what an evaluation did.

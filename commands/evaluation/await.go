@@ -1,0 +1,97 @@
+package evaluation
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"buildledger/commands"
+	"buildledger/domain/streams"
+	"buildledger/events"
+)
+
+// EvaluateNow is Evaluate for a person asking for an evaluation now: when
+// one of the jobset is already running (the evaluator started it, for
+// instance right after the jobset was created), it waits for that one
+// instead of refusing. Without Force, the running evaluation answers the
+// request, since it fetched the inputs as they are now, and its summary
+// is returned; with Force, a new evaluation follows it.
+func (s *Service) EvaluateNow(ctx context.Context, project, jobset string, p Params) (Summary, error) {
+	for {
+		sum, err := s.Evaluate(ctx, project, jobset, p)
+		if !errors.Is(err, ErrBusy) {
+			return sum, err
+		}
+		awaited, err := s.awaitClose(ctx, project, jobset, p.Waiting)
+		if err != nil {
+			return sum, err
+		}
+		if awaited != 0 && !p.Force {
+			return s.summaryOf(ctx, project, jobset, awaited)
+		}
+	}
+}
+
+// awaitClose waits until the jobset has no open evaluation and returns
+// the id of the one it waited for, 0 if none was open any more. It calls
+// waiting, if set, before it waits.
+func (s *Service) awaitClose(ctx context.Context, project, jobset string, waiting func(int64)) (int64, error) {
+	stream := streams.Jobset(project, jobset)
+	l, err := commands.Load(ctx, s.rt, stream, JobsetAggregate)
+	if err != nil {
+		return 0, err
+	}
+	if l.State.Open == nil {
+		return 0, nil
+	}
+	id := l.State.Open.EvalID
+	if waiting != nil {
+		waiting(id)
+	}
+	tick := time.NewTicker(s.opts.AwaitPoll)
+	defer tick.Stop()
+	for l.State.Open != nil && l.State.Open.EvalID == id {
+		select {
+		case <-ctx.Done():
+			return 0, fmt.Errorf("wait for evaluation %d of %s:%s: %w", id, project, jobset, context.Cause(ctx))
+		case <-tick.C:
+		}
+		if l, err = commands.CatchUp(ctx, s.rt, stream, JobsetAggregate, l); err != nil {
+			return 0, err
+		}
+	}
+	return id, nil
+}
+
+// summaryOf reads the summary of evaluation id, which has ended, from its
+// stream. The times are whole seconds, as the events record them.
+func (s *Service) summaryOf(ctx context.Context, project, jobset string, id int64) (Summary, error) {
+	l, err := commands.Load(ctx, s.rt, streams.Eval(id), evalEndAggregate)
+	if err != nil {
+		return Summary{}, err
+	}
+	sum := l.State
+	if sum.Outcome == "" {
+		return sum, fmt.Errorf("evaluation %d of %s:%s ended without a finished, cached or failed event", id, project, jobset)
+	}
+	sum.Project, sum.Jobset, sum.EvalID = project, jobset, id
+	return sum, nil
+}
+
+// evalEndAggregate folds an evaluation's stream, as read from the log
+// (payloads decode to pointers), into the Summary its end records.
+var evalEndAggregate = commands.Aggregate[Summary]{Name: "evaluation", Evolve: func(s Summary, p events.Payload) Summary {
+	switch e := p.(type) {
+	case *events.EvaluationFinished:
+		return Summary{Outcome: OutcomeFinished, Jobs: e.NrJobs, Builds: e.NrBuilds, NewBuilds: e.NrNewBuilds,
+			CachedBuilds: e.NrCachedBuilds, Steps: e.NrSteps, Errors: e.NrErrors, HasNewBuilds: e.HasNewBuilds,
+			Hash: e.Hash, CheckoutTime: time.Duration(e.CheckoutTime) * time.Second,
+			EvalTime: time.Duration(e.EvalTime) * time.Second}
+	case *events.EvaluationCached:
+		return Summary{Outcome: OutcomeCached, CachedFrom: e.EvalID, Hash: e.Hash}
+	case *events.EvaluationFailed:
+		return Summary{Outcome: OutcomeFailed, Phase: e.Phase, Error: e.Error}
+	}
+	return s
+}}

@@ -60,7 +60,8 @@ func runUp(ctx context.Context, a *app, args []string) error {
 		return err
 	}
 	defer sys.Close()
-	if err := sys.ensureAdmin(ctx, a); err != nil {
+	login, err := sys.ensureAdmin(ctx, a)
+	if err != nil {
 		return err
 	}
 	if err := sys.ensureLocalMachine(ctx); err != nil {
@@ -114,7 +115,7 @@ func runUp(ctx context.Context, a *app, args []string) error {
 		return fmt.Errorf("listen on %s: %w", cfg.listen, err)
 	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	fmt.Fprintf(a.stdout, "buildledger is up: http://%s\n", ln.Addr())
+	fmt.Fprintf(a.stdout, "buildledger is up: http://%s\n%s\n", ln.Addr(), login)
 
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return projector.Run(ctx) })
@@ -144,8 +145,9 @@ func runUp(ctx context.Context, a *app, args []string) error {
 }
 
 // ensureAdmin creates the user admin on first start, with the password
-// from BUILDLEDGER_ADMIN_PASSWORD or a generated one printed once.
-func (s *system) ensureAdmin(ctx context.Context, a *app) error {
+// from BUILDLEDGER_ADMIN_PASSWORD or a generated one printed once. It
+// returns the line that tells a person how to log in, on every start.
+func (s *system) ensureAdmin(ctx context.Context, a *app) (string, error) {
 	pw := os.Getenv("BUILDLEDGER_ADMIN_PASSWORD")
 	generated := pw == ""
 	if generated {
@@ -153,20 +155,21 @@ func (s *system) ensureAdmin(ctx context.Context, a *app) error {
 	}
 	hash, err := password.Hash(pw, password.DefaultParams)
 	if err != nil {
-		return err
+		return "", err
 	}
 	md := commands.NewMetadata(commands.ComponentActor("up"), s.runtime)
 	_, err = s.handlers.CreateUser(ctx, md, commands.CreateUser{UserName: "admin", FullName: "Administrator", EmailAddress: "admin@localhost", PasswordHash: hash, Roles: []string{"admin"}})
 	switch {
 	case errors.Is(err, domainerr.ErrAlreadyExists):
-		return nil
+		return "log in as admin with the password set at this home's first start " +
+			"(printed then, or taken from BUILDLEDGER_ADMIN_PASSWORD)", nil
 	case err != nil:
-		return fmt.Errorf("create the admin user: %w", err)
-	}
-	if generated {
-		fmt.Fprintf(a.stdout, "created user admin with password %s (shown once; set BUILDLEDGER_ADMIN_PASSWORD to choose it)\n", pw)
-	} else {
+		return "", fmt.Errorf("create the admin user: %w", err)
+	case generated:
+		fmt.Fprintf(a.stdout, "created user admin with password %s (shown once; set BUILDLEDGER_ADMIN_PASSWORD before the first start to choose it)\n", pw)
+		return "log in as admin with the password printed above", nil
+	default:
 		fmt.Fprintln(a.stdout, "created user admin with the password from BUILDLEDGER_ADMIN_PASSWORD")
+		return "log in as admin with the password from BUILDLEDGER_ADMIN_PASSWORD", nil
 	}
-	return nil
 }

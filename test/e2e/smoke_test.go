@@ -2,16 +2,13 @@ package e2e
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"io"
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -27,69 +24,11 @@ import (
 func TestSmokeBinary(t *testing.T) {
 	requireTools(t, "nix-store", "nix-instantiate")
 	t.Parallel()
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-
-	bin := filepath.Join(t.TempDir(), "buildledger")
-	build := exec.CommandContext(ctx, goBin, "build", "-o", bin, "./cmd/buildledger")
-	build.Dir = filepath.Join("..", "..")
-	out, err := build.CombinedOutput()
-	require.NoError(t, err, "go build: %s", out)
-
-	// The private cluster runs as the postgres user when the test runs as
-	// root, so the home must be reachable for it.
-	home := t.TempDir()
-	require.NoError(t, os.Chmod(filepath.Dir(home), 0o755))
-	require.NoError(t, os.Chmod(home, 0o755))
-	addr := freeAddr(t)
-	base := "http://" + addr
-
-	var stdout, stderr bytes.Buffer
+	u := startUp(t, "BUILDLEDGER_ADMIN_PASSWORD=smoke-test-password")
+	home, addr, base := u.home, u.addr, u.base
 	roots := filepath.Join(home, "gcroots")
-	up := exec.Command(bin, "up", "--home", home, "--listen", addr, "--gc-roots", roots)
-	up.Env = append(os.Environ(), "BUILDLEDGER_ADMIN_PASSWORD=smoke-test-password", "BUILDLEDGER_EVENTSTORE=", "BUILDLEDGER_DATABASE_URL=")
-	up.Stdout, up.Stderr = &stdout, &stderr
-	require.NoError(t, up.Start())
-	exited := make(chan error, 1)
-	go func() { exited <- up.Wait() }()
-	stopped := false
-	t.Cleanup(func() {
-		if !stopped {
-			_ = up.Process.Signal(syscall.SIGTERM)
-			select {
-			case <-exited:
-			case <-time.After(30 * time.Second):
-				_ = up.Process.Kill()
-			}
-		}
-		if t.Failed() {
-			t.Logf("buildledger up stdout:\n%s\nstderr (tail):\n%s", stdout.String(), tail(stderr.String(), 4000))
-		}
-	})
-
-	// Healthy within the deadline (initdb, migrations, first start).
 	client := &http.Client{Timeout: 10 * time.Second}
-	deadline := time.Now().Add(2 * time.Minute)
-	for {
-		res, err := client.Get(base + "/healthz")
-		if err == nil {
-			res.Body.Close()
-			if res.StatusCode == http.StatusOK {
-				break
-			}
-		}
-		select {
-		case err := <-exited:
-			t.Fatalf("buildledger up exited before it was healthy: %v", err)
-		default:
-		}
-		require.True(t, time.Now().Before(deadline), "/healthz not 200 in time (last error %v)", err)
-		time.Sleep(200 * time.Millisecond)
-	}
+	u.waitHealthy(t, client)
 
 	code, body, hdr := get(t, client, base+"/metrics", "")
 	require.Equal(t, http.StatusOK, code)
@@ -103,7 +42,7 @@ func TestSmokeBinary(t *testing.T) {
 
 	// Log in with the JSON API, once the projector has applied the log
 	// (the admin user is in the read models): lag 0 in the metrics.
-	deadline = time.Now().Add(60 * time.Second)
+	deadline := time.Now().Add(60 * time.Second)
 	for {
 		_, body, _ := get(t, client, base+"/metrics", "")
 		if strings.Contains(body, "\nbuildledger_projector_lag_events 0\n") {
@@ -141,22 +80,14 @@ func TestSmokeBinary(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, alive(pgPid), "postmaster %d runs", pgPid)
 
-	require.NoError(t, up.Process.Signal(syscall.SIGTERM))
-	stopped = true
-	select {
-	case err := <-exited:
-		require.NoError(t, err, "buildledger up exits 0 on SIGTERM")
-	case <-time.After(90 * time.Second):
-		_ = up.Process.Kill()
-		t.Fatal("buildledger up did not exit within 90 s of SIGTERM")
-	}
+	u.stop(t)
 	require.NoFileExists(t, pidFile, "postmaster.pid removed: the cluster stopped")
 	// The postmaster removes its pid file on its way out (pg_ctl stop -w
 	// waits for that) and exits a moment later, once it has released its
 	// shared memory.
 	require.Eventually(t, func() bool { return !alive(pgPid) }, 10*time.Second, 20*time.Millisecond,
 		"postmaster %d stopped", pgPid)
-	require.Contains(t, stdout.String(), "buildledger is up: http://"+addr)
+	require.Contains(t, u.stdout.String(), "buildledger is up: http://"+addr+"\nlog in as admin with the password from BUILDLEDGER_ADMIN_PASSWORD\n")
 }
 
 // postLogin posts the admin's login as JSON from the site's own origin.

@@ -21,6 +21,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"buildledger/adapters/eventstore/pglog"
+	"buildledger/adapters/logstore"
 	"buildledger/adapters/postgres/pgtest"
 	"buildledger/adapters/postgres/queries"
 	"buildledger/commands"
@@ -104,8 +105,12 @@ func BenchmarkRoutes(b *testing.B) {
 	store := pglog.New(pool, pglog.Options{})
 	rt := commands.NewRuntime(store, events.NewCodec(), commands.Options{})
 	h := commands.NewHandlers(rt, commands.NewAllocator(rt, commands.AllocatorOptions{}))
+	logs, err := logstore.New(b.TempDir(), logstore.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
 	handler, err := web.New(web.Config{Queries: queries.New(pool), Commands: h, Builds: h, Events: store,
-		SessionKey: bytes.Repeat([]byte("k"), 32), LogDir: b.TempDir()})
+		SessionKey: bytes.Repeat([]byte("k"), 32), Logs: logs})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -200,21 +200,17 @@ func TestBrowser(t *testing.T) {
 	// The live log: lines appended while the page is open appear.
 	run("open log", chromedp.Navigate(u+"/build/3/log"), chromedp.WaitVisible(chromedp.Search(`//pre[contains(., "still building")]`)))
 	require.Contains(t, text(ctx, t, "#log-status"), "follows live")
-	f, err := openAppend(filepath.Join(e.logDir, "waiting.log"))
-	require.NoError(t, err)
 	for i := 1; i <= 3; i++ {
-		_, err := fmt.Fprintf(f, "live line %d\n", i)
-		require.NoError(t, err)
+		fmt.Fprintf(e.waiting, "live line %d\n", i)
 		run("live line", chromedp.WaitVisible(chromedp.Search(fmt.Sprintf(`//pre[contains(., "live line %d")]`, i))))
 	}
-	require.NoError(t, f.Close())
 	shots.shot(ctx, "build-log-live")
 
 	// Download a product: a real browser download of the tarball, and the
 	// manual shown in the browser.
 	dl := t.TempDir()
 	yes := true
-	_, err = chromedp.CallBrowser(ctx, browser.SetDownloadBehavior, browser.SetDownloadBehaviorParams{
+	_, err := chromedp.CallBrowser(ctx, browser.SetDownloadBehavior, browser.SetDownloadBehaviorParams{
 		Behavior: browser.SetDownloadBehaviorBehaviorAllowAndName, DownloadPath: dl, EventsEnabled: &yes})
 	require.NoError(t, err, "download behaviour")
 	dctx, cancelDownloads := context.WithTimeout(ctx, stepTimeout)

@@ -15,10 +15,10 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/klauspost/compress/zstd"
 	"github.com/stretchr/testify/require"
 
 	"buildledger/adapters/eventstore/pglog"
+	"buildledger/adapters/logstore"
 	"buildledger/adapters/postgres"
 	"buildledger/adapters/postgres/pgtest"
 	"buildledger/adapters/postgres/queries"
@@ -53,8 +53,11 @@ type env struct {
 	runner   *projections.Runner
 	h        *commands.Handlers
 	srv      *httptest.Server
-	logDir   string
+	logs     *logstore.Store
 	storeDir string
+	// waiting writes the log of build 3's running step; it is never
+	// closed, as the builder keeps it open while the step runs.
+	waiting *logstore.Writer
 }
 
 // users of the seed, each with one role (or none), and the project
@@ -90,10 +93,12 @@ func newEnv(t *testing.T, o envOpts) *env {
 	h := commands.NewHandlers(rt, commands.NewAllocator(rt, commands.AllocatorOptions{}))
 	runner, err := projections.NewRunner(store, codec, postgres.NewReadModelDB(pool), []projections.Projection{hydra.Projection{}, tokenproj.Projection{}}, projections.RunnerOptions{})
 	require.NoError(t, err)
+	logs, err := logstore.New(filepath.Join(t.TempDir(), "logs"), logstore.Options{FlushInterval: 20 * time.Millisecond, PollInterval: 20 * time.Millisecond})
+	require.NoError(t, err)
 	e := &env{t: t, ctx: ctx, pool: pool, store: store, codec: codec, runner: runner, h: h,
-		logDir: t.TempDir(), storeDir: t.TempDir()}
+		logs: logs, storeDir: t.TempDir()}
 	cfg := web.Config{Queries: queries.New(pool), Commands: h, Builds: h, Tokens: tokens.New(rt), Events: store,
-		SessionKey: bytes.Repeat([]byte("k"), 32), Private: o.private, LogDir: e.logDir, StoreDir: e.storeDir,
+		SessionKey: bytes.Repeat([]byte("k"), 32), Private: o.private, Logs: logs, StoreDir: e.storeDir,
 		GitHubSecret: "gh-secret", GiteaSecret: "gitea-secret", LoginAttempts: 1000, Clock: func() time.Time { return now }}
 	if o.live {
 		cfg.Settle = e.settle
@@ -238,7 +243,7 @@ func (e *env) seed() {
 	require.NoError(t, os.MkdirAll(filepath.Join(prod, "share"), 0o755))
 	require.NoError(t, os.WriteFile(filepath.Join(prod, "share", "index.html"), []byte("<h1>manual</h1>"), 0o644))
 	require.NoError(t, os.WriteFile(filepath.Join(prod, "hello.tar.gz"), []byte("tarball"), 0o644))
-	require.NoError(t, os.WriteFile(filepath.Join(e.logDir, "..", "secret.txt"), []byte("secret"), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(e.logs.Dir(), "..", "secret.txt"), []byte("secret"), 0o644))
 	e.appendEvents(streams.Build(1),
 		events.ProductScraped{BuildID: 1, ProductNr: 1, Type: "doc", Subtype: "manual", Path: prod, Name: "manual", DefaultPath: "share"},
 		events.ProductScraped{BuildID: 1, ProductNr: 2, Type: "file", Subtype: "source-dist", Path: filepath.Join(prod, "hello.tar.gz"), Name: "hello.tar.gz", FileSize: 7},
@@ -251,22 +256,23 @@ func (e *env) seed() {
 		events.StepStarted{DrvPath: drv("waiting-3"), BuildID: 3, StepNr: 1, Machine: "builder1", Attempt: 1, System: "x86_64-linux", StartTime: ts + 10})
 	e.catchUp()
 
-	// Ledger tables no projection fills yet: attempts with logs, graph.
-	require.NoError(t, os.MkdirAll(filepath.Join(e.logDir, "ab"), 0o755))
-	require.NoError(t, os.WriteFile(filepath.Join(e.logDir, "ab", "hello.log"), []byte("building hello\nline 2\ndone\n"), 0o644))
-	var zb bytes.Buffer
-	zw, err := zstd.NewWriter(&zb)
+	// Ledger tables no projection of this environment fills: attempts
+	// with their logs, written by the log store's writer as the builder
+	// writes them, and the graph. The running attempt has no recorded
+	// log yet, as in the ledger projection until the step ends.
+	hello := e.writeLog(drv("hello-1"), 1, "building hello\nline 2\ndone\n")
+	broken := e.writeLog(drv("broken-2"), 1, "log of broken\n")
+	e.waiting, err = e.logs.Create(drv("waiting-3"), 1)
 	require.NoError(t, err)
-	_, _ = zw.Write([]byte("compressed log of broken\n"))
-	require.NoError(t, zw.Close())
-	require.NoError(t, os.WriteFile(filepath.Join(e.logDir, "broken.log.zst"), zb.Bytes(), 0o644))
-	require.NoError(t, os.WriteFile(filepath.Join(e.logDir, "waiting.log"), []byte("still building\n"), 0o644))
+	t.Cleanup(func() { _, _ = e.waiting.Close() })
+	_, _ = e.waiting.Write([]byte("still building\n"))
+	e.waiting.Flush()
 	for _, q := range []string{
-		`insert into step_attempts (drv_path, attempt, build_id, step_nr, machine, status, log_location) values
-		  ('` + drv("hello-1") + `', 1, 1, 1, 'builder1', 0, 'ab/hello.log'),
-		  ('` + drv("broken-2") + `', 1, 2, 1, 'builder1', 1, 'broken.log.zst'),
-		  ('` + drv("waiting-3") + `', 1, 3, 1, 'builder1', null, 'waiting.log'),
-		  ('` + drv("gone-4") + `', 1, 4, 1, 'builder1', 0, '../secret.txt')`,
+		`insert into step_attempts (drv_path, attempt, build_id, step_nr, machine, status, start_time, log_location) values
+		  ('` + drv("hello-1") + `', 1, 1, 1, 'builder1', 0, 1, '` + hello + `'),
+		  ('` + drv("broken-2") + `', 1, 2, 1, 'builder1', 1, 1, '` + broken + `'),
+		  ('` + drv("waiting-3") + `', 1, 3, 1, 'builder1', null, 1, null),
+		  ('` + drv("gone-4") + `', 1, 4, 1, 'builder1', 0, 1, '../secret.txt')`,
 		`insert into build_graph_edges (eval_id, drv_path, input_drv) values
 		  (2, '` + drv("hello-5") + `', '` + drv("lib-9") + `'),
 		  (2, '` + drv("fresh-6") + `', '` + drv("lib-9") + `')`,
@@ -278,6 +284,18 @@ func (e *env) seed() {
 		_, err := e.pool.Exec(e.ctx, q)
 		require.NoError(t, err)
 	}
+}
+
+// writeLog writes and closes the log of attempt of drvPath through the log
+// store and returns its location.
+func (e *env) writeLog(drvPath string, attempt int, text string) string {
+	e.t.Helper()
+	w, err := e.logs.Create(drvPath, attempt)
+	require.NoError(e.t, err)
+	_, _ = w.Write([]byte(text))
+	info, err := w.Close()
+	require.NoError(e.t, err)
+	return info.Location
 }
 
 // client is a user agent with its own cookie jar.

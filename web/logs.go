@@ -3,51 +3,47 @@ package web
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
-	"os"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
-	"github.com/klauspost/compress/zstd"
 )
 
-// maxPrettyLog is how much of a log the HTML page shows (the tail).
-const maxPrettyLog = 2 << 20
-
-// openLog opens a log file, decompressing .zst. A missing plain file is
-// looked up with .zst appended.
-func openLog(dir, loc string) (io.ReadCloser, bool, error) {
-	p, err := confine(dir, loc)
-	if err != nil && !strings.HasSuffix(loc, ".zst") {
-		if p2, err2 := confine(dir, loc+".zst"); err2 == nil {
-			p, err = p2, nil
-		}
-	}
-	if err != nil {
-		return nil, false, err
-	}
-	f, err := os.Open(p)
-	if err != nil {
-		return nil, false, errNotFound("log")
-	}
-	if !strings.HasSuffix(p, ".zst") {
-		return f, false, nil
-	}
-	zr, err := zstd.NewReader(f)
-	if err != nil {
-		f.Close()
-		return nil, true, fmt.Errorf("open zstd log %s: %w", p, err)
-	}
-	return struct {
-		io.Reader
-		io.Closer
-	}{zr.IOReadCloser(), f}, true, nil
+// LogReader reads step logs where the builder writes them
+// (adapters/logstore's Store). A log still being written reads as far as
+// its writer has flushed, so one code path serves running and finished
+// steps.
+type LogReader interface {
+	// Open returns the log at location as written so far. An unknown
+	// log is an error wrapping fs.ErrNotExist.
+	Open(location string) (io.ReadCloser, error)
+	// Follow returns the log at location from its start; while it is
+	// being written, reads wait for more instead of ending, until ctx
+	// ends.
+	Follow(ctx context.Context, location string) (io.ReadCloser, error)
 }
+
+const (
+	// maxPrettyLog is how much of a log the HTML page shows (the tail).
+	maxPrettyLog = 2 << 20
+	// maxTailLines bounds ?tail=N.
+	maxTailLines = 10000
+	// maxStream bounds one stream of a running log.
+	maxStream = 2 * time.Hour
+	// orphanCheck is how often a stream asks whether the attempt it
+	// follows has ended; orphanGrace is how long it then goes on
+	// reading. The builder closes a log before it records the attempt's
+	// end, so only a log whose writer died is still open after that.
+	orphanCheck = 2 * time.Second
+	orphanGrace = 2 * time.Second
+)
 
 // buildLog serves the log of a build (its own derivation's step) or of
 // step nr: pretty (HTML), raw, tail or stream (server-sent events).
@@ -57,14 +53,9 @@ func (s *server) buildLog(mode string) http.HandlerFunc {
 		if !ok {
 			return
 		}
-		nr := 0
-		if v := chi.URLParam(r, "nr"); v != "" {
-			n, err := strconv.Atoi(v)
-			if err != nil || n < 1 {
-				s.fail(w, r, errNotFound("step "+strconv.Quote(v)))
-				return
-			}
-			nr = n
+		nr, ok := s.stepNr(w, r)
+		if !ok {
+			return
 		}
 		ref, err := s.cfg.Queries.StepLog(r.Context(), b.ID, nr)
 		if err != nil {
@@ -72,10 +63,10 @@ func (s *server) buildLog(mode string) http.HandlerFunc {
 			return
 		}
 		if mode == "stream" {
-			s.streamLog(w, r, b.ID, nr, ref)
+			s.streamLog(w, r, ref, func(ctx context.Context) (LogRef, error) { return s.cfg.Queries.StepLog(ctx, b.ID, nr) })
 			return
 		}
-		rc, _, err := openLog(s.cfg.LogDir, ref.Location)
+		rc, err := s.openLog(ref)
 		if err != nil {
 			s.fail(w, r, err)
 			return
@@ -83,19 +74,9 @@ func (s *server) buildLog(mode string) http.HandlerFunc {
 		defer rc.Close()
 		switch mode {
 		case "raw":
-			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-			if _, err := io.Copy(w, rc); err != nil {
-				s.log.Debug("send log", "err", err)
-			}
+			s.sendLog(w, rc, 0)
 		case "tail":
-			n := queryInt(r, "tail", 50, 10000)
-			lines, err := tailLines(rc, n)
-			if err != nil {
-				s.fail(w, r, err)
-				return
-			}
-			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-			_, _ = w.Write(lines)
+			s.sendLog(w, rc, queryInt(r, "tail", 50, maxTailLines))
 		default:
 			text, cut, err := tailBytes(rc, maxPrettyLog)
 			if err != nil {
@@ -113,6 +94,47 @@ func (s *server) buildLog(mode string) http.HandlerFunc {
 	}
 }
 
+// stepNr reads the optional {nr} of a step URL; 0 means the build's own
+// step.
+func (s *server) stepNr(w http.ResponseWriter, r *http.Request) (int, bool) {
+	v := chi.URLParam(r, "nr")
+	if v == "" {
+		return 0, true
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 {
+		s.fail(w, r, errNotFound("step "+strconv.Quote(v)))
+		return 0, false
+	}
+	return n, true
+}
+
+// openLog opens the log ref names as written so far.
+func (s *server) openLog(ref LogRef) (io.ReadCloser, error) {
+	rc, err := s.cfg.Logs.Open(ref.Location)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, errNotFound("log of " + ref.DrvPath)
+	}
+	return rc, err
+}
+
+// sendLog answers the log as plain text: the last tail lines, or all of
+// it when tail is 0.
+func (s *server) sendLog(w http.ResponseWriter, rc io.Reader, tail int) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	if tail > 0 {
+		lines, err := tailLines(rc, tail)
+		if err != nil {
+			s.log.Debug("read log", "err", err)
+		}
+		_, _ = w.Write(lines)
+		return
+	}
+	if _, err := io.Copy(w, rc); err != nil {
+		s.log.Debug("send log", "err", err)
+	}
+}
+
 // tailLines returns the last n lines of r.
 func tailLines(r io.Reader, n int) ([]byte, error) {
 	ring := make([][]byte, 0, n)
@@ -126,7 +148,7 @@ func tailLines(r io.Reader, n int) ([]byte, error) {
 		ring = append(ring, line)
 	}
 	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("read log: %w", err)
+		return bytes.Join(ring, nil), fmt.Errorf("read log: %w", err)
 	}
 	return bytes.Join(ring, nil), nil
 }
@@ -156,16 +178,29 @@ func tailBytes(r io.Reader, max int) ([]byte, bool, error) {
 	return buf, cut, nil
 }
 
-// streamLog sends a growing log as server-sent events: one "data" event
-// per chunk of lines, and "end" once the step has finished and the whole
-// log was sent.
-func (s *server) streamLog(w http.ResponseWriter, r *http.Request, buildID int64, nr int, ref LogRef) {
+// streamLog sends a log as server-sent events, one "data" event per line,
+// then an "end" event. A running attempt's log is followed as the builder
+// writes it, until its writer closes it; reload asks again for the
+// attempt, so that a log whose writer died does not keep the stream open.
+func (s *server) streamLog(w http.ResponseWriter, r *http.Request, ref LogRef, reload func(context.Context) (LogRef, error)) {
 	fl, ok := w.(http.Flusher)
 	if !ok {
 		s.fail(w, r, &httpError{Status: http.StatusNotImplemented, Msg: "streaming not supported"})
 		return
 	}
-	rc, compressed, err := openLog(s.cfg.LogDir, ref.Location)
+	ctx, cancel := context.WithTimeout(r.Context(), maxStream)
+	defer cancel()
+	var rc io.ReadCloser
+	var err error
+	if ref.Running {
+		rc, err = s.cfg.Logs.Follow(ctx, ref.Location)
+		go watchAttempt(ctx, cancel, ref.Location, reload)
+	} else {
+		rc, err = s.cfg.Logs.Open(ref.Location)
+	}
+	if errors.Is(err, fs.ErrNotExist) {
+		err = errNotFound("log of " + ref.DrvPath)
+	}
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -175,52 +210,49 @@ func (s *server) streamLog(w http.ResponseWriter, r *http.Request, buildID int64
 	w.Header().Set("Cache-Control", "no-cache")
 	w.Header().Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
+	fl.Flush()
 	br := bufio.NewReaderSize(rc, 64<<10)
-	var partial []byte
-	send := func() error {
-		for {
-			line, err := br.ReadBytes('\n')
-			partial = append(partial, line...)
-			if err != nil {
-				if errors.Is(err, io.EOF) {
-					return nil
-				}
-				return err
+	for {
+		line, err := br.ReadString('\n')
+		if line != "" {
+			fmt.Fprintf(w, "data: %s\n\n", strings.TrimRight(line, "\r\n"))
+		}
+		if err != nil {
+			if r.Context().Err() != nil {
+				return
 			}
-			fmt.Fprintf(w, "data: %s\n\n", strings.TrimRight(string(partial), "\r\n"))
-			partial = partial[:0]
+			if !errors.Is(err, io.EOF) && ctx.Err() == nil {
+				s.log.Debug("stream log", "location", ref.Location, "err", err)
+			}
+			break
+		}
+		// Flush before a read that may wait for the writer.
+		if rest, _ := br.Peek(br.Buffered()); bytes.IndexByte(rest, '\n') < 0 {
+			fl.Flush()
 		}
 	}
-	tick := time.NewTicker(500 * time.Millisecond)
-	defer tick.Stop()
-	deadline := time.After(2 * time.Hour)
-	running := ref.Running && !compressed
-	checks := 0
+	fmt.Fprint(w, "event: end\ndata: \n\n")
+	fl.Flush()
+}
+
+// watchAttempt cancels a stream orphanGrace after the attempt whose log
+// at location it follows is no longer the running one.
+func watchAttempt(ctx context.Context, cancel context.CancelFunc, location string, reload func(context.Context) (LogRef, error)) {
+	t := time.NewTicker(orphanCheck)
+	defer t.Stop()
 	for {
-		if err := send(); err != nil {
-			s.log.Debug("stream log", "err", err)
-			return
-		}
-		fl.Flush()
-		if !running {
-			if len(partial) > 0 {
-				fmt.Fprintf(w, "data: %s\n\n", strings.TrimRight(string(partial), "\r\n"))
-			}
-			fmt.Fprint(w, "event: end\ndata: \n\n")
-			fl.Flush()
-			return
-		}
 		select {
-		case <-r.Context().Done():
+		case <-ctx.Done():
 			return
-		case <-deadline:
-			return
-		case <-tick.C:
+		case <-t.C:
 		}
-		if checks++; checks%4 == 0 {
-			if ref2, err := s.cfg.Queries.StepLog(r.Context(), buildID, nr); err == nil && !ref2.Running {
-				running = false
-			}
+		if ref, err := reload(ctx); err == nil && (!ref.Running || ref.Location != location) {
+			break
 		}
+	}
+	select {
+	case <-ctx.Done():
+	case <-time.After(orphanGrace):
+		cancel()
 	}
 }

@@ -90,6 +90,9 @@ type LogQueries interface {
 	// attempt). The top-level step of the build is stepNr 0 ("the build
 	// log"): the step building the build's own derivation.
 	StepLog(ctx context.Context, buildID int64, stepNr int) (LogRef, error)
+	// DrvLog returns where the log of the newest attempt at building
+	// drvPath is.
+	DrvLog(ctx context.Context, drvPath string) (LogRef, error)
 }
 
 // GraphQueries reads the build graph Hydra never stored.

@@ -1,7 +1,6 @@
 package web_test
 
 import (
-	"bufio"
 	"net/http"
 	"net/url"
 	"strings"
@@ -143,63 +142,6 @@ func TestAPITokens(t *testing.T) {
 	require.Equal(t, 404, e.as("admin").do("POST", "/user/admin/tokens/"+tok.ID+"/revoke", nil).code, "not admin's token")
 	require.Equal(t, 200, owner.do("POST", "/user/owner/tokens/"+tok.ID+"/revoke", nil).code)
 	require.Equal(t, 401, bot.do("GET", "/current-user", nil).code)
-}
-
-func TestLogs(t *testing.T) {
-	e := newEnv(t, envOpts{})
-	c := e.anon()
-	res := c.do("GET", "/build/1/log/raw", nil)
-	require.Equal(t, 200, res.code)
-	require.Equal(t, "building hello\nline 2\ndone\n", res.body)
-	res = c.do("GET", "/build/1/log/tail?tail=2", nil)
-	require.Equal(t, "line 2\ndone\n", res.body)
-	res = c.do("GET", "/build/1/step/1/log/raw", nil)
-	require.Equal(t, "building hello\nline 2\ndone\n", res.body)
-	res = c.do("GET", "/build/2/log/raw", nil)
-	require.Equal(t, "compressed log of broken\n", res.body, "zstd logs are decompressed")
-	res = c.do("GET", "/build/1/log", nil, "Accept", "text/html")
-	require.Contains(t, res.body, "building hello")
-	require.NotContains(t, res.body, "log.js", "a finished log does not stream")
-	res = c.do("GET", "/build/4/log/raw", nil)
-	require.Equal(t, http.StatusForbidden, res.code, "log location outside the log dir: %s", res.body)
-	require.NotContains(t, res.body, "secret")
-	require.Equal(t, 404, c.do("GET", "/build/5/log/raw", nil).code, "no attempt recorded")
-	require.Equal(t, 404, c.do("GET", "/build/1/step/9/log/raw", nil).code)
-	require.Equal(t, 404, c.do("GET", "/build/1/step/x/log", nil).code)
-
-	// The running step's log streams as server-sent events; it ends when
-	// the attempt finishes.
-	res = c.do("GET", "/build/3/log", nil, "Accept", "text/html")
-	require.Contains(t, res.body, `data-stream="/build/3/log/stream"`)
-	req, err := http.NewRequest("GET", e.srv.URL+"/build/3/log/stream", nil)
-	require.NoError(t, err)
-	sres, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	defer sres.Body.Close()
-	require.Equal(t, "text/event-stream", sres.Header.Get("Content-Type"))
-	rd := bufio.NewReader(sres.Body)
-	line, err := rd.ReadString('\n')
-	require.NoError(t, err)
-	require.Equal(t, "data: still building\n", line)
-	f, err := openAppend(e.logDir + "/waiting.log")
-	require.NoError(t, err)
-	_, _ = f.WriteString("more output\n")
-	f.Close()
-	_, _ = rd.ReadString('\n')
-	line, err = rd.ReadString('\n')
-	require.NoError(t, err)
-	require.Equal(t, "data: more output\n", line)
-	_, err = e.pool.Exec(e.ctx, `update step_attempts set status = 0 where drv_path like '%waiting-3.drv'`)
-	require.NoError(t, err)
-	var rest strings.Builder
-	for {
-		l, err := rd.ReadString('\n')
-		rest.WriteString(l)
-		if err != nil || strings.HasPrefix(l, "event: end") {
-			break
-		}
-	}
-	require.Contains(t, rest.String(), "event: end")
 }
 
 func TestDownloads(t *testing.T) {

@@ -227,7 +227,8 @@ type User struct {
 
 // LogRef tells where the log of a step attempt is.
 type LogRef struct {
-	DrvPath  string
+	DrvPath string
+	// Location is the log's place in the log store (LogReader).
 	Location string
 	// Running is true while the attempt has not finished.
 	Running bool

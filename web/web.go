@@ -68,8 +68,8 @@ type StreamReader interface {
 	ReadStream(ctx context.Context, stream string, from uint64, limit int) ([]events.Recorded, error)
 }
 
-// Config is what New needs. Queries, Commands and a SessionKey of at
-// least 32 bytes are required; everything else is optional.
+// Config is what New needs. Queries, Commands, Logs and a SessionKey of
+// at least 32 bytes are required; everything else is optional.
 type Config struct {
 	// Queries answers every read.
 	Queries Queries
@@ -91,8 +91,8 @@ type Config struct {
 	BaseURL string
 	// Private requires a signed-in user for every page but /login.
 	Private bool
-	// LogDir is the directory the step log locations are relative to.
-	LogDir string
+	// Logs reads the step logs (*logstore.Store), running or finished.
+	Logs LogReader
 	// StoreDir is where build products live (default /nix/store); downloads
 	// are confined to it and to the product's path.
 	StoreDir string
@@ -135,8 +135,8 @@ type server struct {
 
 // New returns the web UI and API handler.
 func New(cfg Config) (http.Handler, error) {
-	if cfg.Queries == nil || cfg.Commands == nil {
-		return nil, errors.New("web: Queries and Commands are required")
+	if cfg.Queries == nil || cfg.Commands == nil || cfg.Logs == nil {
+		return nil, errors.New("web: Queries, Commands and Logs are required")
 	}
 	if len(cfg.SessionKey) < 32 {
 		return nil, fmt.Errorf("web: session key has %d bytes, want at least 32", len(cfg.SessionKey))

@@ -47,11 +47,17 @@ func (f *cacheFlag) destination(cfg config) (binarycache.DestinationURL, error) 
 	return d, nil
 }
 
+// logStore returns the store of step logs under HOME/logs, which the
+// worker writes and the web reads (from one process or two).
+func (s *system) logStore() (*logstore.Store, error) {
+	return logstore.New(s.cfg.logDir(), logstore.Options{Logger: s.log})
+}
+
 // newWorker returns the builder worker, with logs under HOME/logs (where
 // the web UI reads them) and outputs uploaded to dest, and a function
 // that releases dest.
 func (s *system) newWorker(dest binarycache.DestinationURL) (*builder.Worker, func(), error) {
-	logs, err := logstore.New(s.cfg.logDir(), logstore.Options{})
+	logs, err := s.logStore()
 	if err != nil {
 		return nil, nil, err
 	}

@@ -12,12 +12,16 @@ import (
 	"time"
 
 	"buildledger/adapters/binarycache"
+	"buildledger/adapters/logstore"
 	"buildledger/adapters/postgres"
 	"buildledger/adapters/postgres/queries"
 	"buildledger/projections"
 	"buildledger/web"
 	"buildledger/web/tokens"
 )
+
+// The web reads step logs from the store the builder writes them to.
+var _ web.LogReader = (*logstore.Store)(nil)
 
 // webOptions are the web server's settings beyond the shared config.
 type webOptions struct {
@@ -34,8 +38,9 @@ func (o *webOptions) register(fs *flag.FlagSet) {
 	fs.StringVar(&o.baseURL, "base-url", os.Getenv("BUILDLEDGER_BASE_URL"), "public URL, for the same-origin check behind a proxy; env BUILDLEDGER_BASE_URL")
 }
 
-// newWeb builds the web UI and JSON API over the system's read models and
-// command handlers, serving the binary cache under /nix-cache/.
+// newWeb builds the web UI and JSON API over the system's read models,
+// command handlers and log store, serving the binary cache under
+// /nix-cache/.
 func (s *system) newWeb(opts webOptions) (http.Handler, error) {
 	key, err := sessionKey(filepath.Join(s.cfg.home, "session.key"))
 	if err != nil {
@@ -44,6 +49,10 @@ func (s *system) newWeb(opts webOptions) (http.Handler, error) {
 	cacheDir := s.cfg.cacheDir()
 	if err := os.MkdirAll(cacheDir, 0o755); err != nil {
 		return nil, fmt.Errorf("create binary cache dir: %w", err)
+	}
+	logs, err := s.logStore()
+	if err != nil {
+		return nil, err
 	}
 	return web.New(web.Config{
 		Queries:      queries.New(s.pool),
@@ -56,7 +65,7 @@ func (s *system) newWeb(opts webOptions) (http.Handler, error) {
 		SessionKey:   key,
 		BaseURL:      opts.baseURL,
 		Private:      opts.private,
-		LogDir:       s.cfg.logDir(),
+		Logs:         logs,
 		BinaryCache:  binarycache.NewHandler(cacheDir, s.log),
 		GitHubSecret: opts.githubSecret,
 		GiteaSecret:  opts.giteaSecret,

@@ -8,6 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"buildledger/adapters/logstore"
 	"buildledger/domain/domainerr"
 	"buildledger/web"
 )
@@ -110,14 +111,32 @@ func (db *DB) StepLog(ctx context.Context, buildID int64, stepNr int) (web.LogRe
 	if err != nil {
 		return web.LogRef{}, notFound(err, "build", what)
 	}
-	ref := web.LogRef{DrvPath: drv}
-	err = db.pool.QueryRow(ctx, `select log_location, status is null from step_attempts
-		where drv_path = $1 and coalesce(log_location, '') <> '' order by attempt desc limit 1`, drv).Scan(&ref.Location, &ref.Running)
+	return db.attemptLog(ctx, drv, "build", what)
+}
+
+// DrvLog implements web.LogQueries.
+func (db *DB) DrvLog(ctx context.Context, drvPath string) (web.LogRef, error) {
+	return db.attemptLog(ctx, drvPath, "derivation", drvPath)
+}
+
+// attemptLog finds the log of the newest attempt at drvPath that has one:
+// a log recorded by StepLogStored, or the log a running attempt is
+// writing. The builder records where a log is only once the attempt ends,
+// so a running attempt's log is where the log store puts it.
+func (db *DB) attemptLog(ctx context.Context, drvPath, kind, what string) (web.LogRef, error) {
+	ref := web.LogRef{DrvPath: drvPath}
+	var attempt int
+	err := db.pool.QueryRow(ctx, `select attempt, coalesce(log_location, ''), status is null from step_attempts
+		where drv_path = $1 and (coalesce(log_location, '') <> '' or (status is null and start_time is not null))
+		order by attempt desc limit 1`, drvPath).Scan(&attempt, &ref.Location, &ref.Running)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return web.LogRef{}, domainerr.NotFound("log of build", what)
+		return web.LogRef{}, domainerr.NotFound("log of "+kind, what)
 	}
 	if err != nil {
-		return web.LogRef{}, fmt.Errorf("query log of build %s: %w", what, err)
+		return web.LogRef{}, fmt.Errorf("query log of %s %s: %w", kind, what, err)
+	}
+	if ref.Location == "" {
+		ref.Location = logstore.Location(drvPath, attempt)
 	}
 	return ref, nil
 }

@@ -1,0 +1,135 @@
+package web_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// TestLogs reads finished logs, written by the log store's writer, on
+// every log route, and the errors of the log routes.
+func TestLogs(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	c := e.anon()
+	for _, tc := range []struct {
+		path string
+		code int
+		// body is the whole body of a 200, a part of any other.
+		body string
+	}{
+		{"/build/1/log/raw", 200, "building hello\nline 2\ndone\n"},
+		{"/build/1/log/tail?tail=2", 200, "line 2\ndone\n"},
+		{"/build/1/log/tail", 200, "building hello\nline 2\ndone\n"},
+		{"/build/1/step/1/log/raw", 200, "building hello\nline 2\ndone\n"},
+		{"/build/2/log/raw", 200, "log of broken\n"},
+		{"/build/5/log/raw", 404, `"error":"log of build \"5\": not found"`},
+		{"/build/1/step/9/log/raw", 404, `"error"`},
+		{"/build/1/step/x/log", 404, `"error":"step \"x\" not found"`},
+		{"/build/99/log", 404, `"error"`},
+		// A recorded location outside the log store is refused.
+		{"/build/4/log/raw", 500, `"error":"internal server error"`},
+	} {
+		res := c.do("GET", tc.path, nil)
+		require.Equal(t, tc.code, res.code, "%s: %s", tc.path, res.body)
+		if tc.code == 200 {
+			require.Equal(t, tc.body, res.body, tc.path)
+			require.Equal(t, "text/plain; charset=utf-8", res.header.Get("Content-Type"), tc.path)
+		} else {
+			require.Contains(t, res.body, tc.body, tc.path)
+			require.Equal(t, "application/json", res.header.Get("Content-Type"), tc.path)
+		}
+	}
+	res := c.do("GET", "/build/1/log", nil, "Accept", "text/html")
+	require.Contains(t, res.body, "building hello")
+	require.NotContains(t, res.body, "log.js", "a finished log does not stream")
+	events := streamEvents(t, e.srv.URL+"/build/1/step/1/log/stream")
+	for _, want := range []string{"data: building hello", "data: line 2", "data: done", "event: end"} {
+		require.Equal(t, want, nextEvent(t, events), "a finished log streams whole, then ends")
+	}
+}
+
+// TestRunningLog reads build 3's log while its step runs: the log store's
+// writer is open (the file is still ".part") and the attempt has no
+// recorded log. Every route shows what was written so far, and the
+// stream follows the writer until it closes the log.
+func TestRunningLog(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	c := e.anon()
+	for _, p := range []string{"/build/3/log/raw", "/build/3/log/tail?tail=5", "/build/3/step/1/log/raw"} {
+		res := c.do("GET", p, nil)
+		require.Equal(t, 200, res.code, "%s: %s", p, res.body)
+		require.Equal(t, "still building\n", res.body, p)
+	}
+	res := c.do("GET", "/build/3/log", nil, "Accept", "text/html")
+	require.Contains(t, res.body, "still building")
+	require.Contains(t, res.body, `data-stream="/build/3/log/stream"`)
+
+	events := streamEvents(t, e.srv.URL+"/build/3/log/stream")
+	require.Equal(t, "data: still building", nextEvent(t, events))
+	fmt.Fprint(e.waiting, "more output\n")
+	start := time.Now()
+	require.Equal(t, "data: more output", nextEvent(t, events))
+	require.Less(t, time.Since(start), time.Second, "a written line reaches the stream within a second")
+	require.Equal(t, "still building\nmore output\n", c.do("GET", "/build/3/log/raw", nil).body)
+	require.Equal(t, "more output\n", c.do("GET", "/build/3/log/tail?tail=1", nil).body)
+
+	fmt.Fprint(e.waiting, "last line\n")
+	_, err := e.waiting.Close()
+	require.NoError(t, err)
+	require.Equal(t, "data: last line", nextEvent(t, events))
+	require.Equal(t, "event: end", nextEvent(t, events), "the stream ends when the writer closes the log")
+	require.Equal(t, "still building\nmore output\nlast line\n", c.do("GET", "/build/3/log/raw", nil).body)
+}
+
+// streamEvents opens a server-sent event stream and returns its "data:"
+// and "event:" lines as they arrive; the channel closes with the stream.
+func streamEvents(t *testing.T, url string) <-chan string {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	req, err := http.NewRequestWithContext(ctx, "GET", url, nil)
+	require.NoError(t, err)
+	res, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	require.Equal(t, "text/event-stream", res.Header.Get("Content-Type"))
+	ch := make(chan string, 100)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer close(ch)
+		sc := bufio.NewScanner(res.Body)
+		for sc.Scan() {
+			if l := sc.Text(); strings.HasPrefix(l, "data: ") || strings.HasPrefix(l, "event: ") {
+				ch <- l
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		cancel()
+		res.Body.Close()
+		<-done
+	})
+	return ch
+}
+
+// nextEvent returns the next line of a stream, skipping the empty data
+// line of an "end" event.
+func nextEvent(t *testing.T, events <-chan string) string {
+	t.Helper()
+	for {
+		select {
+		case l, ok := <-events:
+			require.True(t, ok, "the stream ended")
+			if l != "data: " {
+				return l
+			}
+		case <-time.After(10 * time.Second):
+			require.FailNow(t, "no event within 10 s")
+		}
+	}
+}

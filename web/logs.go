@@ -9,11 +9,14 @@ import (
 	"io"
 	"io/fs"
 	"net/http"
+	"path"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
+
+	"buildledger/domain/names"
 )
 
 // LogReader reads step logs where the builder writes them
@@ -92,6 +95,66 @@ func (s *server) buildLog(mode string) http.HandlerFunc {
 				"DrvPath": ref.DrvPath})
 		}
 	}
+}
+
+// nixlogRedirect sends Hydra's old step log URLs,
+// /build/N/nixlog/S[/MODE], to /build/N/step/S/log[/MODE] for good (301),
+// with the query, as Hydra does.
+func (s *server) nixlogRedirect(w http.ResponseWriter, r *http.Request) {
+	b, ok := s.loadBuild(w, r)
+	if !ok {
+		return
+	}
+	nr, ok := s.stepNr(w, r)
+	if !ok {
+		return
+	}
+	target := "/build/" + strconv.FormatInt(b.ID, 10) + "/step/" + strconv.Itoa(nr) + "/log"
+	switch mode := chi.URLParam(r, "mode"); mode {
+	case "":
+	case "raw", "tail", "stream":
+		target += "/" + mode
+	default:
+		s.fail(w, r, errNotFound("log mode "+strconv.Quote(mode)))
+		return
+	}
+	if r.URL.RawQuery != "" {
+		target += "?" + r.URL.RawQuery
+	}
+	http.Redirect(w, r, target, http.StatusMovedPermanently)
+}
+
+// drvLog serves the log of the newest attempt at building a derivation,
+// named by its file name in the store, as text: Hydra's
+// /log/DRVFILE[?tail=N], which is also the log/DRVFILE of the served
+// binary cache that `nix log --store` asks for.
+func (s *server) drvLog(w http.ResponseWriter, r *http.Request) {
+	name := chi.URLParam(r, "drv")
+	if !names.DrvFile(name) {
+		s.fail(w, r, errBadRequest("%q is not the file name of a derivation", name))
+		return
+	}
+	tail := 0
+	if v := r.URL.Query().Get("tail"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			s.fail(w, r, errBadRequest("tail %q is not a number of lines", v))
+			return
+		}
+		tail = min(n, maxTailLines)
+	}
+	ref, err := s.cfg.Queries.DrvLog(r.Context(), path.Join(s.cfg.StoreDir, name))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	rc, err := s.openLog(ref)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	defer rc.Close()
+	s.sendLog(w, rc, tail)
 }
 
 // stepNr reads the optional {nr} of a step URL; 0 means the build's own

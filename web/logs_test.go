@@ -5,11 +5,15 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"path"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"buildledger/adapters/binarycache"
+	"buildledger/web"
 )
 
 // TestLogs reads finished logs, written by the log store's writer, on
@@ -85,6 +89,58 @@ func TestRunningLog(t *testing.T) {
 	require.Equal(t, "data: last line", nextEvent(t, events))
 	require.Equal(t, "event: end", nextEvent(t, events), "the stream ends when the writer closes the log")
 	require.Equal(t, "still building\nmore output\nlast line\n", c.do("GET", "/build/3/log/raw", nil).body)
+}
+
+// TestHydraLogURLs checks Hydra's other log URLs: the old nixlog ones
+// redirect, and /log/DRVFILE (also under the binary cache, where
+// `nix log --store` looks) serves the newest attempt's log as text.
+func TestHydraLogURLs(t *testing.T) {
+	e := newEnv(t, envOpts{cfg: func(c *web.Config) {
+		c.StoreDir = "/nix/store"
+		c.BinaryCache = binarycache.NewHandler(t.TempDir(), nil)
+	}})
+	c := e.anon()
+	hello, waiting := path.Base(drv("hello-1")), path.Base(drv("waiting-3"))
+	for _, tc := range []struct {
+		path string
+		code int
+		// body is the whole body of a 200, a part of any other; for a
+		// redirect, its Location.
+		body string
+	}{
+		{"/build/1/nixlog/1", 301, "/build/1/step/1/log"},
+		{"/build/1/nixlog/1/raw", 301, "/build/1/step/1/log/raw"},
+		{"/build/1/nixlog/1/tail?tail=2", 301, "/build/1/step/1/log/tail?tail=2"},
+		{"/build/1/nixlog/9/raw", 301, "/build/1/step/9/log/raw"},
+		{"/build/1/nixlog/x", 404, `"error":"step \"x\" not found"`},
+		{"/build/1/nixlog/1/pretty", 404, `"error":"log mode \"pretty\" not found"`},
+		{"/build/99/nixlog/1", 404, `"error"`},
+		{"/log/" + hello, 200, "building hello\nline 2\ndone\n"},
+		{"/log/" + hello + "?tail=1", 200, "done\n"},
+		{"/log/" + hello + "?tail=", 200, "building hello\nline 2\ndone\n"},
+		{"/nix-cache/log/" + hello, 200, "building hello\nline 2\ndone\n"},
+		{"/log/" + waiting, 200, "still building\n"},
+		{"/log/" + hello + "?tail=x", 400, `"error":"tail \"x\" is not a number of lines"`},
+		{"/log/..", 400, `"error"`},
+		{"/log/%2e%2e", 400, `"error"`},
+		{"/log/..%2fsecret.txt", 400, `"error"`},
+		{"/nix-cache/log/..%2F..%2Fsecret.txt", 400, `"error"`},
+		{"/log/" + strings.TrimSuffix(hello, ".drv"), 400, `is not the file name of a derivation`},
+		{"/log/" + path.Base(drv("nothing-7")), 404, `"error":"log of derivation`},
+	} {
+		res := c.do("GET", tc.path, nil)
+		require.Equal(t, tc.code, res.code, "%s: %s", tc.path, res.body)
+		switch tc.code {
+		case 200:
+			require.Equal(t, tc.body, res.body, tc.path)
+		case 301:
+			require.Equal(t, tc.body, res.header.Get("Location"), tc.path)
+		default:
+			require.Contains(t, res.body, tc.body, tc.path)
+			require.Equal(t, "application/json", res.header.Get("Content-Type"), tc.path)
+		}
+	}
+	require.Equal(t, "line 2\ndone\n", c.do("GET", "/build/1/step/1/log/tail?tail=2", nil).body, "where the redirect goes")
 }
 
 // streamEvents opens a server-sent event stream and returns its "data:"

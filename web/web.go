@@ -93,10 +93,12 @@ type Config struct {
 	Private bool
 	// Logs reads the step logs (*logstore.Store), running or finished.
 	Logs LogReader
-	// StoreDir is where build products live (default /nix/store); downloads
-	// are confined to it and to the product's path.
+	// StoreDir is the Nix store (default /nix/store): downloads are
+	// confined to it and to the product's path, and /log/DRVFILE names a
+	// derivation in it.
 	StoreDir string
-	// BinaryCache, if set, is mounted at /nix-cache/.
+	// BinaryCache, if set, is mounted at /nix-cache/, with the step logs
+	// at /nix-cache/log/DRVFILE.
 	BinaryCache http.Handler
 	// GitHubSecret and GiteaSecret are the webhook HMAC secrets; an empty
 	// secret refuses that webhook.
@@ -179,7 +181,9 @@ func (s *server) routes() http.Handler {
 	r.Handle("/static/*", staticHandler())
 	if s.cfg.BinaryCache != nil {
 		r.Mount("/nix-cache", http.StripPrefix("/nix-cache", s.cfg.BinaryCache))
+		r.Get("/nix-cache/log/{drv}", s.drvLog)
 	}
+	r.Get("/log/{drv}", s.drvLog)
 
 	r.Get("/", s.projectsPage)
 	r.Get("/create-project", s.projectForm)
@@ -230,6 +234,8 @@ func (s *server) routes() http.Handler {
 	r.Get("/build/{id}/step/{nr}/log/raw", s.buildLog("raw"))
 	r.Get("/build/{id}/step/{nr}/log/tail", s.buildLog("tail"))
 	r.Get("/build/{id}/step/{nr}/log/stream", s.buildLog("stream"))
+	r.Get("/build/{id}/nixlog/{nr}", s.nixlogRedirect)
+	r.Get("/build/{id}/nixlog/{nr}/{mode}", s.nixlogRedirect)
 	r.Get("/build/{id}/download/{nr}/*", s.download)
 	r.Get("/build/{id}/download/{nr}", s.download)
 	r.Get("/build/{id}/output/{name}", s.outputNAR)

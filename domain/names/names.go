@@ -19,6 +19,9 @@ var (
 	pathComp  = `[A-Za-z0-9+._$-][A-Za-z0-9+._$:-]*`
 	relPathRE = regexp.MustCompile(`^` + pathComp + `(?:/` + pathComp + `)*$`)
 	systemRE  = regexp.MustCompile(`^[a-z0-9_]+-[a-z0-9_]+$`)
+	// drvFileRE is Nix's store path base name (nixbase32 hash, dash, name
+	// of [A-Za-z0-9+._?=-] not starting with a dot) ending in ".drv".
+	drvFileRE = regexp.MustCompile(`^[0-9a-df-np-sv-z]{32}-[A-Za-z0-9+_?=-][A-Za-z0-9+._?=-]*\.drv$`)
 )
 
 // DeclarativeJobset is the reserved name of a declarative project's
@@ -48,6 +51,11 @@ func User(s string) bool { return len(s) <= MaxLen && userRE.MatchString(s) }
 // by letters, digits, '_' or '-' (Hydra's [[:alpha:]][\w-]*, ASCII only).
 // The same rule applies to a legacy jobset's nixExprInput.
 func Input(s string) bool { return inputRE.MatchString(s) }
+
+// DrvFile reports whether s is the file name of a derivation in the Nix
+// store, as in Hydra's /log/DRVFILE: it names a derivation and cannot
+// climb out of the store.
+func DrvFile(s string) bool { return len(s) <= 255 && drvFileRE.MatchString(s) }
 
 // RelPath reports whether s is a relative path as Hydra accepts for
 // nixExprPath, without ".." components.

@@ -51,6 +51,13 @@ func TestRules(t *testing.T) {
 		{"relpath", RelPath, "/etc/passwd", false},
 		{"relpath", RelPath, "a//b", false},
 		{"relpath", RelPath, "", false},
+		{"drvfile", DrvFile, "0123456789abcdfghijklmnpqrsvwxyz-hello-2.12.drv", true},
+		{"drvfile", DrvFile, "0123456789abcdfghijklmnpqrsvwxyz-hello", false},
+		{"drvfile", DrvFile, "0123456789abcdfghijklmnpqrsvwxyz-..drv", false},
+		{"drvfile", DrvFile, "0123456789abcdfghijklmnpqrsvwxyz-a/b.drv", false},
+		{"drvfile", DrvFile, "0123456789abcdeghijklmnpqrsvwxyz-hello.drv", false},
+		{"drvfile", DrvFile, "..", false},
+		{"drvfile", DrvFile, "", false},
 		{"system", System, "x86_64-linux", true},
 		{"system", System, "linux", false},
 	}

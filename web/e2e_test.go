@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -13,53 +12,9 @@ import (
 	"github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/require"
+
+	"buildledger/web/browsertest"
 )
-
-// chromium finds the browser. Without one the browser tests skip loudly,
-// or fail when CI=true.
-func chromium(t *testing.T) string {
-	t.Helper()
-	for _, name := range []string{"/usr/bin/chromium", "chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	msg := "BROWSER TESTS NOT RUN: no chromium found (make deps installs it)"
-	if os.Getenv("CI") == "true" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
-	return ""
-}
-
-// newBrowser starts a headless Chromium with a fresh profile and returns
-// a tab context.
-func newBrowser(t *testing.T, width, height int) context.Context {
-	t.Helper()
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(chromium(t)),
-		chromedp.Flag("headless", true),
-		chromedp.Flag("no-sandbox", true),
-		chromedp.Flag("disable-gpu", true),
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("no-first-run", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("hide-scrollbars", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(width, height),
-	}
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancelTab := chromedp.NewContext(actx)
-	t.Cleanup(func() {
-		cancelTab()
-		cancelAlloc()
-	})
-	// The first call starts the browser; it must not have a timeout.
-	require.NoError(t, chromedp.Do(ctx), "start chromium")
-	return ctx
-}
 
 // stepTimeout bounds every browser step.
 const stepTimeout = 20 * time.Second
@@ -123,7 +78,7 @@ func text(ctx context.Context, t *testing.T, sel string) string {
 // handler, Postgres, commands and a projector running in the background.
 func TestBrowser(t *testing.T) {
 	e := newEnv(t, envOpts{live: true})
-	ctx := newBrowser(t, 1280, 900)
+	ctx := browsertest.New(t, 1280, 900)
 	shots := newShooter(t)
 	u := e.srv.URL
 	run := func(what string, steps ...chromedp.Action[chromedp.Void]) {
@@ -256,7 +211,7 @@ func TestBrowser(t *testing.T) {
 // that nothing is wider than the screen.
 func TestBrowserPhone(t *testing.T) {
 	e := newEnv(t, envOpts{live: true})
-	ctx := newBrowser(t, 390, 844)
+	ctx := browsertest.New(t, 390, 844)
 	shots := newShooter(t)
 	// Headless windows are at least 500 px wide: emulate the phone's screen.
 	do(ctx, t, "phone viewport", chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2), chromedp.EmulateMobile))

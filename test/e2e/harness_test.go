@@ -236,6 +236,13 @@ func (e *harness) md() events.Metadata {
 // seed creates the admin user, the project and a legacy jobset evaluating
 // file from testdata with the run's nonce.
 func (e *harness) seed(file string) {
+	src, err := filepath.Abs("testdata")
+	require.NoError(e.t, err)
+	e.seedFrom(src, file)
+}
+
+// seedFrom is seed with file in the directory src.
+func (e *harness) seedFrom(src, file string) {
 	t := e.t
 	hash, err := password.Hash("e2e-password", password.Params{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32})
 	require.NoError(t, err)
@@ -244,8 +251,6 @@ func (e *harness) seed(file string) {
 	require.NoError(t, err)
 	_, err = e.h.CreateProject(e.ctx, e.md(), commands.CreateProject{Name: projectName,
 		Config: events.ProjectConfig{DisplayName: "End to end", Owner: "admin", Enabled: true}})
-	require.NoError(t, err)
-	src, err := filepath.Abs("testdata")
 	require.NoError(t, err)
 	_, err = e.h.CreateJobset(e.ctx, e.md(), commands.CreateJobset{Project: projectName, Name: jobsetName, Config: events.JobsetConfig{
 		Type: 0, NixExprInput: "src", NixExprPath: file, Enabled: 1, KeepNr: 3, CheckInterval: 0, SchedulingShares: 100,

@@ -52,26 +52,17 @@ const (
 // step nr: pretty (HTML), raw, tail or stream (server-sent events).
 func (s *server) buildLog(mode string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		b, ok := s.loadBuild(w, r)
-		if !ok {
-			return
-		}
-		nr, ok := s.stepNr(w, r)
+		b, nr, ok := s.loadStep(w, r)
 		if !ok {
 			return
 		}
 		ref, err := s.cfg.Queries.StepLog(r.Context(), b.ID, nr)
-		if err != nil {
-			s.fail(w, r, err)
-			return
-		}
-		if mode == "stream" {
+		if err == nil && mode == "stream" {
 			s.streamLog(w, r, ref, func(ctx context.Context) (LogRef, error) { return s.cfg.Queries.StepLog(ctx, b.ID, nr) })
 			return
 		}
-		rc, err := s.openLog(ref)
-		if err != nil {
-			s.fail(w, r, err)
+		rc, ok := s.openLog(w, r, ref, err)
+		if !ok {
 			return
 		}
 		defer rc.Close()
@@ -101,11 +92,7 @@ func (s *server) buildLog(mode string) http.HandlerFunc {
 // /build/N/nixlog/S[/MODE], to /build/N/step/S/log[/MODE] for good (301),
 // with the query, as Hydra does.
 func (s *server) nixlogRedirect(w http.ResponseWriter, r *http.Request) {
-	b, ok := s.loadBuild(w, r)
-	if !ok {
-		return
-	}
-	nr, ok := s.stepNr(w, r)
+	b, nr, ok := s.loadStep(w, r)
 	if !ok {
 		return
 	}
@@ -144,41 +131,55 @@ func (s *server) drvLog(w http.ResponseWriter, r *http.Request) {
 		tail = min(n, maxTailLines)
 	}
 	ref, err := s.cfg.Queries.DrvLog(r.Context(), path.Join(s.cfg.StoreDir, name))
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	rc, err := s.openLog(ref)
-	if err != nil {
-		s.fail(w, r, err)
+	rc, ok := s.openLog(w, r, ref, err)
+	if !ok {
 		return
 	}
 	defer rc.Close()
 	s.sendLog(w, rc, tail)
 }
 
-// stepNr reads the optional {nr} of a step URL; 0 means the build's own
-// step.
-func (s *server) stepNr(w http.ResponseWriter, r *http.Request) (int, bool) {
+// loadStep loads the build of a log URL and reads its optional step
+// number {nr}, 0 for the build's own step. It answers an error itself
+// and then reports false.
+func (s *server) loadStep(w http.ResponseWriter, r *http.Request) (Build, int, bool) {
+	b, ok := s.loadBuild(w, r)
+	if !ok {
+		return b, 0, false
+	}
 	v := chi.URLParam(r, "nr")
 	if v == "" {
-		return 0, true
+		return b, 0, true
 	}
 	n, err := strconv.Atoi(v)
 	if err != nil || n < 1 {
 		s.fail(w, r, errNotFound("step "+strconv.Quote(v)))
-		return 0, false
+		return b, 0, false
 	}
-	return n, true
+	return b, n, true
 }
 
-// openLog opens the log ref names as written so far.
-func (s *server) openLog(ref LogRef) (io.ReadCloser, error) {
-	rc, err := s.cfg.Logs.Open(ref.Location)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, errNotFound("log of " + ref.DrvPath)
+// openLog opens the log ref names, as written so far. It answers an
+// error, of the query that found ref (err) or of the log store, and then
+// reports false.
+func (s *server) openLog(w http.ResponseWriter, r *http.Request, ref LogRef, err error) (io.ReadCloser, bool) {
+	var rc io.ReadCloser
+	if err == nil {
+		rc, err = s.cfg.Logs.Open(ref.Location)
 	}
-	return rc, err
+	if err != nil {
+		s.fail(w, r, logError(ref, err))
+		return nil, false
+	}
+	return rc, true
+}
+
+// logError turns the log store's "no such log" into a 404.
+func logError(ref LogRef, err error) error {
+	if errors.Is(err, fs.ErrNotExist) {
+		return errNotFound("log of " + ref.DrvPath)
+	}
+	return err
 }
 
 // sendLog answers the log as plain text: the last tail lines, or all of
@@ -261,11 +262,8 @@ func (s *server) streamLog(w http.ResponseWriter, r *http.Request, ref LogRef, r
 	} else {
 		rc, err = s.cfg.Logs.Open(ref.Location)
 	}
-	if errors.Is(err, fs.ErrNotExist) {
-		err = errNotFound("log of " + ref.DrvPath)
-	}
 	if err != nil {
-		s.fail(w, r, err)
+		s.fail(w, r, logError(ref, err))
 		return
 	}
 	defer rc.Close()

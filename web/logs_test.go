@@ -21,12 +21,7 @@ import (
 func TestLogs(t *testing.T) {
 	e := newEnv(t, envOpts{})
 	c := e.anon()
-	for _, tc := range []struct {
-		path string
-		code int
-		// body is the whole body of a 200, a part of any other.
-		body string
-	}{
+	checkLogRoutes(t, c, []logRoute{
 		{"/build/1/log/raw", 200, "building hello\nline 2\ndone\n"},
 		{"/build/1/log/tail?tail=2", 200, "line 2\ndone\n"},
 		{"/build/1/log/tail", 200, "building hello\nline 2\ndone\n"},
@@ -38,17 +33,7 @@ func TestLogs(t *testing.T) {
 		{"/build/99/log", 404, `"error"`},
 		// A recorded location outside the log store is refused.
 		{"/build/4/log/raw", 500, `"error":"internal server error"`},
-	} {
-		res := c.do("GET", tc.path, nil)
-		require.Equal(t, tc.code, res.code, "%s: %s", tc.path, res.body)
-		if tc.code == 200 {
-			require.Equal(t, tc.body, res.body, tc.path)
-			require.Equal(t, "text/plain; charset=utf-8", res.header.Get("Content-Type"), tc.path)
-		} else {
-			require.Contains(t, res.body, tc.body, tc.path)
-			require.Equal(t, "application/json", res.header.Get("Content-Type"), tc.path)
-		}
-	}
+	})
 	res := c.do("GET", "/build/1/log", nil, "Accept", "text/html")
 	require.Contains(t, res.body, "building hello")
 	require.NotContains(t, res.body, "log.js", "a finished log does not stream")
@@ -101,13 +86,7 @@ func TestHydraLogURLs(t *testing.T) {
 	}})
 	c := e.anon()
 	hello, waiting := path.Base(drv("hello-1")), path.Base(drv("waiting-3"))
-	for _, tc := range []struct {
-		path string
-		code int
-		// body is the whole body of a 200, a part of any other; for a
-		// redirect, its Location.
-		body string
-	}{
+	checkLogRoutes(t, c, []logRoute{
 		{"/build/1/nixlog/1", 301, "/build/1/step/1/log"},
 		{"/build/1/nixlog/1/raw", 301, "/build/1/step/1/log/raw"},
 		{"/build/1/nixlog/1/tail?tail=2", 301, "/build/1/step/1/log/tail?tail=2"},
@@ -127,12 +106,30 @@ func TestHydraLogURLs(t *testing.T) {
 		{"/nix-cache/log/..%2F..%2Fsecret.txt", 400, `"error"`},
 		{"/log/" + strings.TrimSuffix(hello, ".drv"), 400, `is not the file name of a derivation`},
 		{"/log/" + path.Base(drv("nothing-7")), 404, `"error":"log of derivation`},
-	} {
+	})
+	require.Equal(t, "line 2\ndone\n", c.do("GET", "/build/1/step/1/log/tail?tail=2", nil).body, "where the redirect goes")
+}
+
+// logRoute is a request of a log route and what it answers.
+type logRoute struct {
+	path string
+	code int
+	// body is the whole body of a 200, the Location of a 301, and a part
+	// of any other answer.
+	body string
+}
+
+// checkLogRoutes sends each request as a JSON client: logs come as text,
+// errors as JSON.
+func checkLogRoutes(t *testing.T, c *client, routes []logRoute) {
+	t.Helper()
+	for _, tc := range routes {
 		res := c.do("GET", tc.path, nil)
 		require.Equal(t, tc.code, res.code, "%s: %s", tc.path, res.body)
 		switch tc.code {
 		case 200:
 			require.Equal(t, tc.body, res.body, tc.path)
+			require.Equal(t, "text/plain; charset=utf-8", res.header.Get("Content-Type"), tc.path)
 		case 301:
 			require.Equal(t, tc.body, res.header.Get("Location"), tc.path)
 		default:
@@ -140,7 +137,6 @@ func TestHydraLogURLs(t *testing.T) {
 			require.Equal(t, "application/json", res.header.Get("Content-Type"), tc.path)
 		}
 	}
-	require.Equal(t, "line 2\ndone\n", c.do("GET", "/build/1/step/1/log/tail?tail=2", nil).body, "where the redirect goes")
 }
 
 // streamEvents opens a server-sent event stream and returns its "data:"

@@ -294,3 +294,41 @@ func TestHasInvalidPath(t *testing.T) {
 	_, err := w.Has(context.Background(), "/nix/store/../../etc/passwd")
 	require.Error(t, err)
 }
+
+// TestUploadDerivationClosure uploads a derivation with its closure (input
+// derivations and sources): path infos of derivations are their own, not
+// their outputs', and Nix copies the derivation from the cache.
+func TestUploadDerivationClosure(t *testing.T) {
+	fx := buildFixture(t)
+	ctx := context.Background()
+	drv, err := LocalStore{}.PathInfo(ctx, fx.top)
+	require.NoError(t, err)
+	require.True(t, strings.HasSuffix(drv.Deriver, ".drv"))
+	closure, err := LocalStore{}.Closure(ctx, drv.Deriver)
+	require.NoError(t, err)
+	infos, err := LocalStore{}.PathInfos(ctx, append(closure, fx.top)...)
+	require.NoError(t, err)
+	require.Len(t, infos, len(closure)+1)
+	for i, p := range closure {
+		require.Equal(t, p, infos[i].StorePath)
+		require.Empty(t, infos[i].Deriver, "%s has no deriver", p)
+	}
+	require.Equal(t, drv.Deriver, infos[len(infos)-1].Deriver, "an output keeps its deriver")
+
+	w, pk := newTestWriter(t, CompressionZstd)
+	ups, err := LocalStore{}.UploadClosure(ctx, w, drv.Deriver)
+	require.NoError(t, err)
+	require.Len(t, ups, 1)
+	require.Equal(t, drv.Deriver, ups[0].StorePath)
+	for _, p := range closure {
+		has, err := w.Has(ctx, p)
+		require.NoError(t, err)
+		require.True(t, has, "%s uploaded", p)
+	}
+	store := t.TempDir() + "/store"
+	out, err := tryNix(t, "nix", "--extra-experimental-features", "nix-command", "copy", "--derivation",
+		"--from", w.URL(), "--to", store, "--option", "require-sigs", "true",
+		"--option", "trusted-public-keys", pk.String(), "--option", "substituters", "", drv.Deriver)
+	require.NoError(t, err, out)
+	require.FileExists(t, filepath.Join(store, drv.Deriver))
+}

@@ -97,21 +97,39 @@ func (s LocalStore) PathInfos(ctx context.Context, storePaths ...string) ([]Path
 			return nil, fmt.Errorf("path info: %w", err)
 		}
 	}
-	// No substituters: a metadata query must never reach the network.
-	args := append([]string{"--extra-experimental-features", "nix-command", "--option", "substituters", ""}, s.storeArgs()...)
-	args = append(args, "path-info", "--json")
-	args = append(args, storePaths...)
-	out, err := s.run(ctx, "nix", args...)
-	if err != nil {
-		return nil, err
+	// nix path-info reads a derivation's path as its outputs unless told
+	// --derivation, which would read any other path as its deriver: the
+	// two kinds are asked for apart.
+	var plain, drvs []string
+	for _, p := range storePaths {
+		if strings.HasSuffix(p, ".drv") {
+			drvs = append(drvs, p)
+		} else {
+			plain = append(plain, p)
+		}
 	}
-	var raw []pathInfoJSON
-	if err := json.Unmarshal(out, &raw); err != nil {
-		return nil, fmt.Errorf("decode nix path-info output: %w", err)
-	}
-	byPath := make(map[string]pathInfoJSON, len(raw))
-	for _, r := range raw {
-		byPath[r.Path] = r
+	byPath := make(map[string]pathInfoJSON, len(storePaths))
+	for _, q := range []struct {
+		flags []string
+		paths []string
+	}{{nil, plain}, {[]string{"--derivation"}, drvs}} {
+		if len(q.paths) == 0 {
+			continue
+		}
+		// No substituters: a metadata query must never reach the network.
+		args := append([]string{"--extra-experimental-features", "nix-command", "--option", "substituters", ""}, s.storeArgs()...)
+		args = append(append(append(args, "path-info", "--json"), q.flags...), q.paths...)
+		out, err := s.run(ctx, "nix", args...)
+		if err != nil {
+			return nil, err
+		}
+		var raw []pathInfoJSON
+		if err := json.Unmarshal(out, &raw); err != nil {
+			return nil, fmt.Errorf("decode nix path-info output: %w", err)
+		}
+		for _, r := range raw {
+			byPath[r.Path] = r
+		}
 	}
 	infos := make([]PathInfo, 0, len(storePaths))
 	for _, p := range storePaths {

@@ -186,6 +186,13 @@ func (w *Worker) execute(ctx context.Context, c commands.BuildStep) (res Result)
 			return failure(&res, status.Aborted, "upload outputs to %s: %v", w.cfg.Cache.URL(), err)
 		}
 		res.Uploads = uploads
+		// The derivation goes along, with its closure (input derivations
+		// and sources), as in a cache served from Hydra's store: "nix log
+		// --store CACHE DRV" reads the derivation from the cache before
+		// it asks for the log, and a client can build what it lacks.
+		if _, err := w.local.UploadClosure(ctx, w.cfg.Cache, c.DrvPath); err != nil {
+			return failure(&res, status.Aborted, "upload derivation to %s: %v", w.cfg.Cache.URL(), err)
+		}
 	}
 
 	w.scrape(ctx, c, outputs, &res)

@@ -28,14 +28,14 @@ import (
 
 // liveLogNix is a jobset of one job that prints a line, sleeps, and prints
 // another: its log is read while it builds. It builds with busybox from
-// the store, inside Nix's default sandbox.
-const liveLogNix = `{ nonce ? "0000000000000000" }:
+// the store (the harness's busybox input), inside Nix's default sandbox.
+const liveLogNix = `{ nonce ? "0000000000000000", busybox }:
 {
   slow = derivation {
     name = "slow";
     inherit nonce;
     system = builtins.currentSystem;
-    builder = "` + nixtest.Sh + `";
+    builder = "${busybox}/busybox";
     args = [ "sh" "-c" "echo first; sleep 6; echo second; mkdir $out" ];
   };
 }
@@ -68,7 +68,7 @@ func TestLiveLog(t *testing.T) {
 				env := map[string]string{"PATH": filepath.Dir(mustLookPath(t, "nix-store")) + ":/usr/bin:/bin"}
 				srv := sshdtest.Start(t, sshdtest.Options{Env: env})
 				e.registerMachine("ssh1", events.MachineConfig{URI: srv.URI(), Systems: []string{hostSystem()}, SSHKey: srv.ClientKeyPath,
-					PublicHostKey: srv.HostPublicKey, MaxJobs: 1, SpeedFactor: 1, Store: filepath.Join(t.TempDir(), "builder"), Enabled: true})
+					PublicHostKey: srv.HostPublicKey, MaxJobs: 1, SpeedFactor: 1, Store: nixtest.NewChrootStore(t), Enabled: true})
 			} else {
 				e.registerMachine("localhost", localhostMachine())
 			}
@@ -106,16 +106,21 @@ func TestLiveLog(t *testing.T) {
 				require.Less(t, strings.Index(body, "first"), strings.Index(body, "second"), u)
 			}
 			require.Equal(t, "second\n", waitBody(t, site.URL+"/log/"+drvFile+"?tail=1", "second", time.Second))
+			// Nix finds the log by the derivation (which it reads from
+			// the cache first) and by an output (whose deriver it reads).
 			out := e.queryStrings(`select path from buildoutputs where build = $1::int`, ids[0])
 			require.Len(t, out, 1)
-			cmd := exec.Command("nix", "--extra-experimental-features", "nix-command", "log", "--option", "substituters", "",
-				"--store", site.URL+"/nix-cache", out[0])
-			var stderr bytes.Buffer
-			cmd.Stderr = &stderr
-			log, err := cmd.Output()
-			require.NoError(t, err, "nix log: %s", stderr.String())
-			require.Contains(t, string(log), "first")
-			require.Contains(t, string(log), "second")
+			for _, p := range []string{drvPath, out[0]} {
+				cmd := exec.Command("nix", "--extra-experimental-features", "nix-command", "log", "--option", "substituters", "",
+					"--store", site.URL+"/nix-cache", p)
+				cmd.Env = append(os.Environ(), "XDG_CACHE_HOME="+t.TempDir())
+				var stderr bytes.Buffer
+				cmd.Stderr = &stderr
+				log, err := cmd.Output()
+				require.NoError(t, err, "nix log %s: %s", p, stderr.String())
+				require.Contains(t, string(log), "first")
+				require.Contains(t, string(log), "second")
+			}
 		})
 	}
 }

@@ -66,10 +66,12 @@ func TestReadmeDemo(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 	require.Len(t, eval.Builds, 3)
+	drvs := map[string]string{}
 	for _, id := range eval.Builds {
 		for {
 			var b struct {
 				Job         string `json:"job"`
+				DrvPath     string `json:"drvpath"`
 				Finished    bool   `json:"finished"`
 				BuildStatus *int   `json:"buildstatus"`
 			}
@@ -79,12 +81,21 @@ func TestReadmeDemo(t *testing.T) {
 			if b.Finished {
 				require.NotNil(t, b.BuildStatus)
 				require.Zero(t, *b.BuildStatus, "build %d (%s) succeeded: %s", id, b.Job, body)
+				drvs[b.Job] = b.DrvPath
 				break
 			}
 			require.True(t, time.Now().Before(deadline), "build %d (%s) did not finish: %s", id, b.Job, body)
 			time.Sleep(200 * time.Millisecond)
 		}
 	}
+
+	// Nix reads a finished build's log from the served binary cache.
+	nixLog := exec.Command("nix", "--extra-experimental-features", "nix-command", "log", "--option", "substituters", "",
+		"--store", u.base+"/nix-cache", drvs["hello"])
+	nixLog.Env = append(os.Environ(), nixConf, "XDG_CACHE_HOME="+t.TempDir())
+	log, err := nixLog.CombinedOutput()
+	require.NoError(t, err, "nix log: %s", log)
+	require.Contains(t, string(log), "building hello on top of /nix/store/")
 	u.stop(t)
 }
 

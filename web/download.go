@@ -1,18 +1,21 @@
 package web
 
 import (
-	"fmt"
 	"net/http"
 	"os"
-	"path/filepath"
+	"path"
+	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/go-chi/chi/v5"
 )
 
-// download serves a file of a build product, confined to the product's
-// path inside the store, in a CSP sandbox.
+// download serves a file of a build product in a CSP sandbox. The file is
+// opened inside the product's own output (/nix/store/<hash>-<name>) as an
+// os.Root: symbolic links resolve only within that output, so a product
+// that is, or passes through, a link to elsewhere in the store or on the
+// host is refused rather than read.
 func (s *server) download(w http.ResponseWriter, r *http.Request) {
 	b, ok := s.loadBuild(w, r)
 	if !ok {
@@ -35,32 +38,22 @@ func (s *server) download(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rest := chi.URLParam(r, "*")
-	for _, part := range strings.Split(rest, "/") {
-		if part == ".." {
-			s.fail(w, r, errForbidden("path outside the product"))
-			return
-		}
-	}
-	storeReal, err := filepath.EvalSymlinks(s.cfg.StoreDir)
-	if err != nil {
-		s.fail(w, r, errNotFound("store"))
+	if slices.Contains(strings.Split(rest, "/"), "..") {
+		s.fail(w, r, errForbidden("path outside the product"))
 		return
 	}
-	if !within(filepath.Clean(s.cfg.StoreDir), filepath.Clean(prod.Path)) && !within(storeReal, filepath.Clean(prod.Path)) {
+	output, name, ok := splitStorePath(s.cfg.StoreDir, prod.Path)
+	if !ok {
 		s.fail(w, r, errForbidden("product path outside the store"))
 		return
 	}
-	root, err := filepath.EvalSymlinks(prod.Path)
+	root, err := os.OpenRoot(output)
 	if err != nil {
-		s.fail(w, r, errNotFound("product file"))
+		s.fail(w, r, errNotFound("product output"))
 		return
 	}
-	if !within(storeReal, root) {
-		s.fail(w, r, errForbidden("product path outside the store"))
-		return
-	}
-	target := root
-	st, err := os.Stat(root)
+	defer root.Close()
+	st, err := root.Stat(name)
 	if err != nil {
 		s.fail(w, r, errNotFound("product file"))
 		return
@@ -69,22 +62,15 @@ func (s *server) download(w http.ResponseWriter, r *http.Request) {
 		if rest == "" {
 			rest = prod.DefaultPath
 		}
-		target, err = confine(root, filepath.FromSlash(rest))
-		if err != nil {
-			s.fail(w, r, err)
-			return
+		name = path.Join(name, rest)
+		if st, err := root.Stat(name); err == nil && st.IsDir() {
+			name = path.Join(name, "index.html")
 		}
-		if st2, err := os.Stat(target); err == nil && st2.IsDir() {
-			if target, err = confine(root, filepath.Join(rest, "index.html")); err != nil {
-				s.fail(w, r, err)
-				return
-			}
-		}
-	} else if rest != "" && rest != filepath.Base(root) {
+	} else if rest != "" && rest != path.Base(prod.Path) {
 		s.fail(w, r, errNotFound("file "+strconv.Quote(rest)))
 		return
 	}
-	f, err := os.Open(target)
+	f, err := root.Open(name)
 	if err != nil {
 		s.fail(w, r, errNotFound("product file"))
 		return
@@ -99,40 +85,18 @@ func (s *server) download(w http.ResponseWriter, r *http.Request) {
 	http.ServeContent(w, r, fi.Name(), fi.ModTime(), f)
 }
 
-// confine resolves name inside root and refuses anything that escapes it,
-// symbolic links included.
-func confine(root, name string) (string, error) {
-	if root == "" {
-		return "", errNotFound("log directory")
+// splitStorePath splits a path inside the store into its store path (the
+// output, /nix/store/<hash>-<name>) and the rest ("." for the output
+// itself). ok is false for a path that is not inside the store.
+func splitStorePath(storeDir, p string) (output, rest string, ok bool) {
+	// Clean leaves no ".." inside a path that still starts with the store.
+	rel, ok := strings.CutPrefix(path.Clean(p), path.Clean(storeDir)+"/")
+	if !ok || rel == "" {
+		return "", "", false
 	}
-	root, err := filepath.Abs(root)
-	if err != nil {
-		return "", fmt.Errorf("resolve %s: %w", root, err)
+	first, rest, _ := strings.Cut(rel, "/")
+	if rest == "" {
+		rest = "."
 	}
-	var p string
-	if filepath.IsAbs(name) {
-		p = filepath.Clean(name)
-	} else {
-		p = filepath.Join(root, name)
-	}
-	if !within(root, p) {
-		return "", errForbidden("path outside the allowed directory")
-	}
-	realRoot, err := filepath.EvalSymlinks(root)
-	if err != nil {
-		return "", errNotFound("directory")
-	}
-	real, err := filepath.EvalSymlinks(p)
-	if err != nil {
-		return "", errNotFound("file")
-	}
-	if !within(realRoot, real) {
-		return "", errForbidden("path outside the allowed directory")
-	}
-	return real, nil
-}
-
-func within(root, p string) bool {
-	rel, err := filepath.Rel(root, p)
-	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) && !filepath.IsAbs(rel)
+	return path.Join(storeDir, first), rest, true
 }

@@ -243,11 +243,19 @@ func (e *env) seed() {
 	require.NoError(t, os.MkdirAll(filepath.Join(prod, "share"), 0o755))
 	require.NoError(t, os.WriteFile(filepath.Join(prod, "share", "index.html"), []byte("<h1>manual</h1>"), 0o644))
 	require.NoError(t, os.WriteFile(filepath.Join(prod, "hello.tar.gz"), []byte("tarball"), 0o644))
+	// Links a build may ship: to the whole store, where another output
+	// holds a file, and to the host.
+	other := filepath.Join(e.storeDir, "dddddddddddddddddddddddddddddddd-other")
+	require.NoError(t, os.MkdirAll(other, 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(other, "secret.txt"), []byte("other project's file"), 0o644))
+	require.NoError(t, os.Symlink(e.storeDir, filepath.Join(prod, "store")))
+	require.NoError(t, os.Symlink("/etc/passwd", filepath.Join(prod, "share", "passwd")))
 	require.NoError(t, os.WriteFile(filepath.Join(e.logs.Dir(), "..", "secret.txt"), []byte("secret"), 0o644))
 	e.appendEvents(streams.Build(1),
 		events.ProductScraped{BuildID: 1, ProductNr: 1, Type: "doc", Subtype: "manual", Path: prod, Name: "manual", DefaultPath: "share"},
 		events.ProductScraped{BuildID: 1, ProductNr: 2, Type: "file", Subtype: "source-dist", Path: filepath.Join(prod, "hello.tar.gz"), Name: "hello.tar.gz", FileSize: 7},
 		events.ProductScraped{BuildID: 1, ProductNr: 3, Type: "file", Subtype: "evil", Path: "/etc/passwd", Name: "passwd"},
+		events.ProductScraped{BuildID: 1, ProductNr: 4, Type: "doc", Subtype: "store", Path: filepath.Join(prod, "store"), Name: "store"},
 		events.MetricScraped{BuildID: 1, Name: "lines", Unit: "count", Value: 42})
 	e.appendEvents(streams.Step(drv("hello-1")),
 		events.StepStarted{DrvPath: drv("hello-1"), BuildID: 1, StepNr: 1, Machine: "builder1", Attempt: 1, System: "x86_64-linux", StartTime: ts + 10},

@@ -144,6 +144,9 @@ func TestAPITokens(t *testing.T) {
 	require.Equal(t, 401, bot.do("GET", "/current-user", nil).code)
 }
 
+// TestDownloads serves product files, and refuses paths that climb out of
+// a product and links that lead out of its output: to the host, or into
+// the store at large, where any other output is.
 func TestDownloads(t *testing.T) {
 	e := newEnv(t, envOpts{})
 	c := e.anon()
@@ -160,10 +163,14 @@ func TestDownloads(t *testing.T) {
 		"/build/1/download/1/share/%2e%2e/%2e%2e/secret",
 		"/build/1/download/3/passwd",
 		"/build/1/download/9/x",
+		"/build/1/download/1/share/passwd",
+		"/build/1/download/4/dddddddddddddddddddddddddddddddd-other/secret.txt",
+		"/build/1/download/1/store/dddddddddddddddddddddddddddddddd-other/secret.txt",
 	} {
 		res := c.do("GET", p, nil)
 		require.Contains(t, []int{400, 403, 404}, res.code, p)
 		require.NotContains(t, res.body, "root:", p)
+		require.NotContains(t, res.body, "other project", p)
 	}
 }
 

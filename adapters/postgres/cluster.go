@@ -26,6 +26,10 @@ type ClusterOptions struct {
 	Durable bool
 	// Logf, if set, receives progress lines.
 	Logf func(format string, args ...any)
+	// SpareDir is where the cluster's files go when it runs as the
+	// postgres user and that user cannot reach DataDir (placeDataDir);
+	// empty means DefaultSpareDir.
+	SpareDir string
 }
 
 // Cluster is a running private PostgreSQL cluster, listening on a unix
@@ -65,6 +69,10 @@ func StartCluster(ctx context.Context, opts ClusterOptions) (*Cluster, error) {
 			return nil, fmt.Errorf("running as root, the cluster needs the postgres system user: %w", err)
 		}
 	}
+	if dataDir, err = placeDataDir(dataDir, c.owner, opts.SpareDir, logf); err != nil {
+		return nil, err
+	}
+	c.DataDir, c.SocketDir = dataDir, dataDir
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create %s: %w", dataDir, err)
 	}

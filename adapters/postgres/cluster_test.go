@@ -36,3 +36,40 @@ func TestStartClusterTunesMalloc(t *testing.T) {
 	require.Contains(t, env, "MALLOC_MMAP_THRESHOLD_=33554432")
 	require.Contains(t, env, "MALLOC_TRIM_THRESHOLD_=67108864")
 }
+
+// TestStartClusterUnreachableHome starts a cluster, as root, for a data
+// directory under a 0700 directory the postgres user cannot enter (a
+// checkout in root's home, say): its files go to the spare directory,
+// the data directory becomes a link to them, and a second start on the
+// same directory shares the running cluster.
+func TestStartClusterUnreachableHome(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("only root runs the cluster as another user")
+	}
+	ctx := context.Background()
+	home := t.TempDir()
+	require.NoError(t, os.Chmod(home, 0o700))
+	spare, err := os.MkdirTemp("", "buildledger-spare-")
+	require.NoError(t, err)
+	t.Cleanup(func() { os.RemoveAll(spare) })
+	require.NoError(t, os.Chmod(spare, 0o755))
+	dataDir := filepath.Join(home, "postgres")
+	opts := postgres.ClusterOptions{DataDir: dataDir, SpareDir: spare}
+	c, err := postgres.StartCluster(ctx, opts)
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, c.Stop(context.Background())) })
+
+	target, err := os.Readlink(dataDir)
+	require.NoError(t, err, "the data directory is a link")
+	require.Equal(t, spare, filepath.Dir(target))
+	require.Equal(t, target, c.DataDir)
+	st, err := os.Stat(target)
+	require.NoError(t, err)
+	require.Equal(t, os.FileMode(0o700), st.Mode().Perm(), "only the postgres user enters it")
+
+	again, err := postgres.StartCluster(ctx, opts)
+	require.NoError(t, err)
+	require.Equal(t, c.DataDir, again.DataDir)
+	require.Equal(t, c.Port, again.Port, "the running cluster is shared")
+	require.NoError(t, again.Stop(ctx), "a borrowed cluster's Stop leaves it running")
+}

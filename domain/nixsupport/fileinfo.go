@@ -56,6 +56,9 @@ func FillFileInfo(ctx context.Context, fsys fs.FS, products []Product) (kept []P
 	return kept, skipped, nil
 }
 
+// reasonMissing is lstatInside's reason for a path that does not exist.
+const reasonMissing = "path does not exist"
+
 // lstatInside stats p without following symbolic links and checks that no
 // directory between root and p is a symbolic link. A non-empty reason says
 // why p is unusable; err is an unexpected error.
@@ -75,7 +78,7 @@ func lstatInside(fsys fs.FS, root, p string) (info fs.FileInfo, reason string, e
 		}
 		info, err = fs.Lstat(fsys, fsPath(cur))
 		if errors.Is(err, fs.ErrNotExist) {
-			return nil, "path does not exist", nil
+			return nil, reasonMissing, nil
 		}
 		if err != nil {
 			return nil, "", fmt.Errorf("stat %s: %w", cur, err)

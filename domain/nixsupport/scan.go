@@ -87,14 +87,41 @@ func Scan(ctx context.Context, fsys fs.FS, outputs []Output, lim Limits) (Result
 	return res, nil
 }
 
+// openSupportFile opens the nix-support file rel of output o, or returns
+// nil when there is none, or when it is not a regular file reached inside
+// the output without symbolic links. A build controls its output: a link
+// would make the server read, and publish for good, a file of its own
+// choosing (the first line of any file, as a release name); a FIFO would
+// hang the scan. Such files are reported in res.Skipped.
+func openSupportFile(fsys fs.FS, o Output, rel string, res *Result) (fs.File, error) {
+	file := path.Join(o.Path, rel)
+	info, reason, err := lstatInside(fsys, o.Path, file)
+	switch {
+	case err != nil:
+		return nil, err
+	case reason == reasonMissing:
+		return nil, nil
+	case reason == "" && info.Mode()&fs.ModeSymlink != 0:
+		reason = "is a symbolic link"
+	case reason == "" && !info.Mode().IsRegular():
+		reason = "is not a regular file"
+	}
+	if reason != "" {
+		res.Skipped = append(res.Skipped, Skipped{File: file, Reason: reason})
+		return nil, nil
+	}
+	f, err := fsys.Open(fsPath(file))
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", file, err)
+	}
+	return f, nil
+}
+
 func scanProducts(ctx context.Context, fsys fs.FS, o Output, lim Limits, res *Result) (found bool, err error) {
 	file := path.Join(o.Path, ProductsFile)
-	f, err := fsys.Open(fsPath(file))
-	if errors.Is(err, fs.ErrNotExist) {
-		return false, nil
-	}
-	if err != nil {
-		return false, fmt.Errorf("open %s: %w", file, err)
+	f, err := openSupportFile(fsys, o, ProductsFile, res)
+	if f == nil || err != nil {
+		return false, err
 	}
 	defer f.Close()
 	products, skipped, parseErr := ParseProducts(f, []string{o.Path}, lim)
@@ -110,12 +137,9 @@ func scanProducts(ctx context.Context, fsys fs.FS, o Output, lim Limits, res *Re
 
 func scanMetrics(fsys fs.FS, o Output, lim Limits, res *Result, index map[string]int) error {
 	file := path.Join(o.Path, MetricsFile)
-	f, err := fsys.Open(fsPath(file))
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("open %s: %w", file, err)
+	f, err := openSupportFile(fsys, o, MetricsFile, res)
+	if f == nil || err != nil {
+		return err
 	}
 	defer f.Close()
 	metrics, skipped, err := ParseMetrics(f, lim)
@@ -136,12 +160,9 @@ func scanMetrics(fsys fs.FS, o Output, lim Limits, res *Result, index map[string
 
 func scanReleaseName(fsys fs.FS, o Output, res *Result) error {
 	file := path.Join(o.Path, ReleaseNameFile)
-	f, err := fsys.Open(fsPath(file))
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("open %s: %w", file, err)
+	f, err := openSupportFile(fsys, o, ReleaseNameFile, res)
+	if f == nil || err != nil {
+		return err
 	}
 	defer f.Close()
 	name, err := ParseReleaseName(f)

@@ -207,3 +207,77 @@ func TestScanRegularFileOutput(t *testing.T) {
 	require.Equal(t, "dir-1.0", res.ReleaseName)
 	require.Len(t, res.Products, 1)
 }
+
+// TestScanRefusesLinkedSupportFiles: a build's nix-support files, or the
+// directory, that are symbolic links (to a server file the build wants
+// published: its first line would become the permanent release name) or
+// not regular files (a FIFO would hang the scan) are skipped, not read.
+func TestScanRefusesLinkedSupportFiles(t *testing.T) {
+	secret := fstest.MapFile{Data: []byte("s3cr3t-token\nlineCoverage 99 %\nfile doc /etc/secret\n")}
+	link := func(target string) *fstest.MapFile { return &fstest.MapFile{Data: []byte(target), Mode: fs.ModeSymlink} }
+	tests := []struct {
+		name  string
+		files map[string]*fstest.MapFile
+		file  string
+	}{
+		{"release name links to a server file", map[string]*fstest.MapFile{
+			nixsupport.ReleaseNameFile: link("/etc/secret")}, nixsupport.ReleaseNameFile},
+		{"release name links inside the output", map[string]*fstest.MapFile{
+			nixsupport.ReleaseNameFile: link("../x"), "x": {Data: []byte("x-1.0\n")}}, nixsupport.ReleaseNameFile},
+		{"metrics link to a server file", map[string]*fstest.MapFile{
+			nixsupport.MetricsFile: link("/etc/secret")}, nixsupport.MetricsFile},
+		{"products link to a server file", map[string]*fstest.MapFile{
+			nixsupport.ProductsFile: link("/etc/secret")}, nixsupport.ProductsFile},
+		{"nix-support links to a server directory", map[string]*fstest.MapFile{
+			"nix-support": link("/etc/evil")}, nixsupport.ProductsFile},
+		{"release name is a FIFO", map[string]*fstest.MapFile{
+			nixsupport.ReleaseNameFile: {Mode: fs.ModeNamedPipe}}, nixsupport.ReleaseNameFile},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fsys := fstest.MapFS{
+				"etc/secret":                  &secret,
+				"etc/evil/hydra-release-name": &secret,
+				"etc/evil/hydra-metrics":      &secret,
+				rel(out + "/bin/hello"):       {Data: []byte("hello")},
+			}
+			for name, f := range tt.files {
+				fsys[rel(out+"/"+name)] = f
+			}
+			res, err := nixsupport.Scan(context.Background(), fsys, []nixsupport.Output{{"out", out}}, nixsupport.Limits{})
+			require.NoError(t, err)
+			require.Empty(t, res.ReleaseName)
+			require.Empty(t, res.Metrics)
+			require.Equal(t, []nixsupport.Product{nixsupport.ImplicitProduct("out", out)}, res.Products)
+			require.NotEmpty(t, res.Skipped)
+			require.Equal(t, out+"/"+tt.file, res.Skipped[0].File)
+		})
+	}
+}
+
+// TestScanNixBuildLinkedReleaseName builds a real derivation whose
+// hydra-release-name links to a file of the host and scans it as the
+// builder does: the file's first line is not published.
+func TestScanNixBuildLinkedReleaseName(t *testing.T) {
+	if _, err := exec.LookPath("nix-build"); err != nil {
+		t.Skip("nix-build not installed")
+	}
+	secret := filepath.Join(t.TempDir(), "secret")
+	require.NoError(t, os.WriteFile(secret, []byte("s3cr3t-1.0\n"), 0o600))
+	expr := `builtins.derivation {
+  name = "nixsupport-linked-release-name";
+  system = builtins.currentSystem;
+  builder = "` + nixtest.Sh + `";
+  args = [ "sh" "-c" "mkdir -p $out/nix-support; ln -s ` + secret + ` $out/nix-support/hydra-release-name" ];
+}`
+	cmd := exec.Command("nix-build", "--no-out-link", "--option", "substituters", "", "-E", expr)
+	cmd.Stderr = os.Stderr
+	outBytes, err := cmd.Output()
+	require.NoError(t, err)
+	o := strings.TrimSpace(string(outBytes))
+	res, err := nixsupport.Scan(context.Background(), os.DirFS("/"), []nixsupport.Output{{"out", o}}, nixsupport.Limits{})
+	require.NoError(t, err)
+	require.Empty(t, res.ReleaseName, "the linked file's line is not the release name")
+	require.Len(t, res.Skipped, 1)
+	require.Contains(t, res.Skipped[0].Reason, "symbolic link")
+}

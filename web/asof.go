@@ -2,7 +2,11 @@ package web
 
 import (
 	"context"
+	"errors"
 	"net/http"
+
+	"buildledger/domain/domainerr"
+	"buildledger/domain/user"
 )
 
 // AsOfFunc returns read queries over the read models as they were at a
@@ -14,7 +18,9 @@ type AsOfFunc func(ctx context.Context, at string) (q Queries, label string, err
 // asOf serves page with the read models as of the request's ?asof=
 // parameter, when it has one and Config.AsOf is set: the handler runs on a
 // copy of the server whose Queries read the past. The answer carries the
-// point in the X-Buildledger-As-Of header.
+// point in the X-Buildledger-As-Of header. Reading the past may replay the
+// log, so only auditors and admins may ask; AsOf may refuse with
+// domainerr.ErrBusy (429) while it builds another point.
 func (s *server) asOf(page func(*server, http.ResponseWriter, *http.Request)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		at := r.URL.Query().Get("asof")
@@ -26,7 +32,16 @@ func (s *server) asOf(page func(*server, http.ResponseWriter, *http.Request)) ht
 			s.fail(w, r, errBadRequest("asof is not available on this server"))
 			return
 		}
+		if err := require(r, func(p *principal) bool { return p.hasRole(user.RoleAuditor) }); err != nil {
+			s.fail(w, r, err)
+			return
+		}
 		q, label, err := s.cfg.AsOf(r.Context(), at)
+		if errors.Is(err, domainerr.ErrBusy) {
+			w.Header().Set("Retry-After", "10")
+			s.fail(w, r, err)
+			return
+		}
 		if err != nil {
 			s.fail(w, r, errBadRequest("asof %q: %v", at, err))
 			return

@@ -50,6 +50,8 @@ func statusOf(err error) (int, string, string) {
 		return http.StatusConflict, err.Error(), ""
 	case errors.Is(err, domainerr.ErrInvalid):
 		return http.StatusUnprocessableEntity, err.Error(), ""
+	case errors.Is(err, domainerr.ErrBusy):
+		return http.StatusTooManyRequests, err.Error(), ""
 	}
 	return http.StatusInternalServerError, "internal server error", ""
 }

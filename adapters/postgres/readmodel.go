@@ -151,6 +151,22 @@ func (s *Schemas) Swap(ctx context.Context, name string) (string, error) {
 	return backup, nil
 }
 
+// Rename renames schema from to to, which must not exist.
+func (s *Schemas) Rename(ctx context.Context, from, to string) error {
+	for _, n := range []string{from, to} {
+		if err := validSchemaName(n); err != nil {
+			return err
+		}
+		if n == ReadModelSchema || n == LedgerSchema {
+			return fmt.Errorf("rename schema %s to %s: refusing to rename the live read models or the ledger", from, to)
+		}
+	}
+	if _, err := s.pool.Exec(ctx, fmt.Sprintf(`alter schema %s rename to %s`, pgx.Identifier{from}.Sanitize(), pgx.Identifier{to}.Sanitize())); err != nil {
+		return fmt.Errorf("rename schema %s to %s: %w", from, to, err)
+	}
+	return nil
+}
+
 // Drop implements projections.Schemas.
 func (s *Schemas) Drop(ctx context.Context, name string) error {
 	if err := validSchemaName(name); err != nil {

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -15,6 +16,8 @@ import (
 	"buildledger/adapters/postgres"
 	"buildledger/adapters/postgres/pgtest"
 	"buildledger/commands"
+	"buildledger/domain/domainerr"
+	"buildledger/domain/password"
 	"buildledger/domain/streams"
 	"buildledger/events"
 	"buildledger/projections"
@@ -30,8 +33,10 @@ func TestAsOfEqualsLiveThen(t *testing.T) {
 	require.NoError(t, err)
 	defer sys.Close()
 	md := commands.NewMetadata(commands.UserActor("tester"), sys.runtime)
+	hash, err := password.Hash("alice-pw", password.Params{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32})
+	require.NoError(t, err)
 	_, err = sys.handlers.CreateUser(ctx, md, commands.CreateUser{UserName: "alice", EmailAddress: "alice@example.org",
-		PasswordHash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo", Roles: []string{"admin"}})
+		PasswordHash: hash, Roles: []string{"admin"}})
 	require.NoError(t, err)
 	_, err = sys.handlers.CreateProject(ctx, md, commands.CreateProject{Name: "p", Config: events.ProjectConfig{DisplayName: "P", Owner: "alice", Enabled: true}})
 	require.NoError(t, err)
@@ -75,9 +80,13 @@ func TestAsOfEqualsLiveThen(t *testing.T) {
 	}
 	h, err := sys.newWeb(webOptions{})
 	require.NoError(t, err)
+	var session []*http.Cookie
 	get := func(path string) string {
 		req := httptest.NewRequest(http.MethodGet, path, nil)
 		req.Header.Set("Accept", "application/json")
+		for _, c := range session {
+			req.AddCookie(c)
+		}
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, req)
 		require.Equal(t, http.StatusOK, rec.Code, "%s: %s", path, rec.Body)
@@ -106,6 +115,28 @@ func TestAsOfEqualsLiveThen(t *testing.T) {
 	for _, p := range pages {
 		require.NotEqual(t, then[p], get(p), "%s changed since", p)
 	}
+	req := httptest.NewRequest(http.MethodGet, "/queue?asof="+fmt.Sprint(head.Commit), nil)
+	req.Header.Set("Accept", "application/json")
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	require.Equal(t, http.StatusUnauthorized, rec.Code, "anonymous ?asof= is refused: %s", rec.Body)
+	for name, roles := range map[string][]string{"bob": nil, "carol": {"auditor"}} {
+		_, err = sys.handlers.CreateUser(ctx, md, commands.CreateUser{UserName: name, EmailAddress: name + "@example.org",
+			PasswordHash: hash, Roles: roles})
+		require.NoError(t, err)
+	}
+	project()
+	req = httptest.NewRequest(http.MethodGet, "/queue?asof="+fmt.Sprint(head.Commit), nil)
+	req.Header.Set("Accept", "application/json")
+	for _, c := range login(t, h, "bob", "alice-pw") {
+		req.AddCookie(c)
+	}
+	rec = httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	require.Equal(t, http.StatusForbidden, rec.Code, "a user without the auditor role is refused: %s", rec.Body)
+	session = login(t, h, "carol", "alice-pw")
+	require.JSONEq(t, then["/queue"], get("/queue?asof="+fmt.Sprint(head.Commit)), "an auditor reads the past")
+	session = login(t, h, "alice", "alice-pw")
 	for _, asof := range []string{fmt.Sprint(head.Commit), at} {
 		for _, p := range pages {
 			require.JSONEq(t, then[p], get(p+"?asof="+asof), "%s as of %s", p, asof)
@@ -121,9 +152,84 @@ func TestAsOfEqualsLiveThen(t *testing.T) {
 	require.JSONEq(t, `[]`, get("/insights/flaky"))
 	require.Contains(t, get("/step/attempts?drv=/nix/store/00000000000000000000000000000003-job.drv"), `[]`)
 
-	req := httptest.NewRequest(http.MethodGet, "/queue?asof=yesterday", nil)
+	req = httptest.NewRequest(http.MethodGet, "/queue?asof=yesterday", nil)
 	req.Header.Set("Accept", "application/json")
-	rec := httptest.NewRecorder()
+	for _, c := range session {
+		req.AddCookie(c)
+	}
+	rec = httptest.NewRecorder()
 	h.ServeHTTP(rec, req)
 	require.Equal(t, http.StatusBadRequest, rec.Code)
+}
+
+// login logs user in through the web's login form API and returns the
+// session cookies.
+func login(t *testing.T, h http.Handler, user, pw string) []*http.Cookie {
+	t.Helper()
+	req := httptest.NewRequest(http.MethodPost, "/login", strings.NewReader(`{"username":"`+user+`","password":"`+pw+`"}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("Origin", "http://example.com")
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	require.Equal(t, http.StatusOK, rec.Code, "login: %s", rec.Body)
+	return rec.Result().Cookies()
+}
+
+// TestAsOfCacheLimits: what anonymous clients once triggered at will is
+// bounded. Positions snap down to the grid; a replay runs only when no
+// other runs and the last started minInterval ago; a schema half-built by
+// a crash (asofbuild_N) is rebuilt, never served.
+func TestAsOfCacheLimits(t *testing.T) {
+	ctx := context.Background()
+	sys, err := openSystem(ctx, config{home: t.TempDir(), databaseURL: pgtest.URL(t)}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	require.NoError(t, err)
+	defer sys.Close()
+	md := commands.NewMetadata(commands.UserActor("tester"), sys.runtime)
+	// Position 1 is the owner, then one project a position.
+	hash, err := password.Hash("pw", password.Params{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32})
+	require.NoError(t, err)
+	_, err = sys.handlers.CreateUser(ctx, md, commands.CreateUser{UserName: "owner", EmailAddress: "o@example.org", PasswordHash: hash})
+	require.NoError(t, err)
+	for i := range 14 {
+		_, err := sys.handlers.CreateProject(ctx, md, commands.CreateProject{Name: fmt.Sprintf("p%d", i),
+			Config: events.ProjectConfig{DisplayName: "P", Owner: "owner", Enabled: true}})
+		require.NoError(t, err)
+	}
+	head, err := sys.store.Head(ctx)
+	require.NoError(t, err)
+	require.Equal(t, uint64(15), head.Commit)
+	projects := func(schema string) int {
+		var n int
+		require.NoError(t, sys.pool.QueryRow(ctx, `select count(*) from `+schema+`.projects`).Scan(&n))
+		return n
+	}
+
+	// A crash left a half-built schema for position 10.
+	_, err = sys.pool.Exec(ctx, `create schema asofbuild_10; create table asofbuild_10.projects (junk int)`)
+	require.NoError(t, err)
+	c := newAsOfCache(sys, 4, 5, time.Hour)
+	_, pos, err := c.pool(ctx, "11")
+	require.NoError(t, err)
+	require.Equal(t, uint64(10), pos.Commit, "11 snaps down to the grid")
+	require.Equal(t, 9, projects("asof_10"), "rebuilt, not the leftover")
+	_, pos, err = c.pool(ctx, "14")
+	require.NoError(t, err)
+	require.Equal(t, uint64(10), pos.Commit, "14 snaps to the same point")
+	_, _, err = c.pool(ctx, "15")
+	require.ErrorIs(t, err, domainerr.ErrBusy, "a second replay within minInterval")
+	_, _, err = c.pool(ctx, "3")
+	require.ErrorIs(t, err, domainerr.ErrBusy, "below the grid positions are exact, and a replay waits for minInterval")
+
+	idle := newAsOfCache(sys, 4, 5, 0)
+	idle.building.Lock()
+	_, _, err = idle.pool(ctx, "3")
+	require.ErrorIs(t, err, domainerr.ErrBusy, "one replay at a time")
+	idle.building.Unlock()
+	_, pos, err = idle.pool(ctx, "3")
+	require.NoError(t, err)
+	require.Equal(t, uint64(3), pos.Commit)
+	_, pos, err = idle.pool(ctx, "12")
+	require.NoError(t, err, "asof_10 exists: no replay")
+	require.Equal(t, uint64(10), pos.Commit)
 }

@@ -1,6 +1,7 @@
-// Package domainerr holds the three error kinds every aggregate's Decide
-// returns, so that callers (the web layer maps them to 409, 404 and 422)
-// can tell them apart with errors.Is without knowing the aggregate.
+// Package domainerr holds the error kinds every aggregate's Decide and the
+// services return, so that callers (the web layer maps them to 409, 404,
+// 422 and 429) can tell them apart with errors.Is without knowing their
+// source.
 package domainerr
 
 import (
@@ -17,6 +18,9 @@ var (
 	// ErrInvalid means a command's input breaks a validation rule. Errors
 	// of this kind are *FieldError values naming the field.
 	ErrInvalid = errors.New("invalid input")
+	// ErrBusy means costly work asked for is refused for now, because
+	// work of its kind is running or ran a moment ago: ask again later.
+	ErrBusy = errors.New("busy")
 )
 
 // FieldError is an ErrInvalid error about one field of a command.
@@ -51,4 +55,9 @@ func AlreadyExists(kind, name string) error {
 // missing, e.g. NotFound("jobset", "nixpkgs:trunk").
 func NotFound(kind, name string) error {
 	return fmt.Errorf("%s %q: %w", kind, name, ErrNotFound)
+}
+
+// Busy returns an ErrBusy error saying what is busy and why.
+func Busy(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrBusy, fmt.Sprintf(format, args...))
 }

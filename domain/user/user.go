@@ -19,6 +19,9 @@ const (
 	RoleBumpToFront    = "bump-to-front"
 	RoleCancelBuild    = "cancel-build"
 	RoleEvalJobset     = "eval-jobset"
+	// RoleAuditor is not Hydra's: it may read the read models as they
+	// were at a past point of the log (?asof=), which replays the log.
+	RoleAuditor = "auditor"
 )
 
 // Account types (Users.type). TypeHydra accounts log in with a password;
@@ -31,7 +34,7 @@ const (
 )
 
 var (
-	validRoles = []string{RoleAdmin, RoleBumpToFront, RoleCancelBuild, RoleCreateProjects, RoleEvalJobset, RoleRestartJobs}
+	validRoles = []string{RoleAdmin, RoleAuditor, RoleBumpToFront, RoleCancelBuild, RoleCreateProjects, RoleEvalJobset, RoleRestartJobs}
 	validTypes = []string{TypeHydra, TypeGoogle, TypeGitHub, TypeLDAP}
 )
 

@@ -214,7 +214,9 @@ func TestScanRegularFileOutput(t *testing.T) {
 // not regular files (a FIFO would hang the scan) are skipped, not read.
 func TestScanRefusesLinkedSupportFiles(t *testing.T) {
 	secret := fstest.MapFile{Data: []byte("s3cr3t-token\nlineCoverage 99 %\nfile doc /etc/secret\n")}
-	link := func(target string) *fstest.MapFile { return &fstest.MapFile{Data: []byte(target), Mode: fs.ModeSymlink} }
+	link := func(target string) *fstest.MapFile {
+		return &fstest.MapFile{Data: []byte(target), Mode: fs.ModeSymlink}
+	}
 	tests := []struct {
 		name  string
 		files map[string]*fstest.MapFile

@@ -5,7 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
+	"net/url"
 	"os"
 	"os/exec"
 	"os/user"
@@ -20,8 +20,6 @@ import (
 type ClusterOptions struct {
 	// DataDir holds the cluster; it is created (initdb) when empty.
 	DataDir string
-	// Port is the loopback TCP port; 0 picks a free one.
-	Port int
 	// Durable keeps fsync on. Test clusters turn it off for speed.
 	Durable bool
 	// Logf, if set, receives progress lines.
@@ -32,8 +30,10 @@ type ClusterOptions struct {
 	SpareDir string
 }
 
-// Cluster is a running private PostgreSQL cluster, listening on a unix
-// socket inside its data directory and on 127.0.0.1:Port.
+// Cluster is a running private PostgreSQL cluster. It listens only on a
+// unix socket inside its data directory, which is mode 0700: only the
+// cluster's owner and root reach it, never another local user or a build,
+// and no TCP port is open. Port only names the socket (.s.PGSQL.Port).
 type Cluster struct {
 	DataDir   string
 	SocketDir string
@@ -43,9 +43,23 @@ type Cluster struct {
 	borrowed  bool
 }
 
-// superuser is the role initdb creates; the cluster trusts local
-// connections, so it has no password.
+// superuser is the role initdb creates. It has no password: the only
+// way in is the socket, which only the cluster's owner and root can reach,
+// and they can read the data directory anyway.
 const superuser = "postgres"
+
+// socketPort names the socket. The socket directory is the cluster's own,
+// so the usual port never clashes with another server.
+const socketPort = 5432
+
+// hbaConf is the whole client authentication file: unix-socket connections
+// only. It is written at each start, so a cluster made by an older version
+// (whose initdb trusted 127.0.0.1) loses its TCP rule too.
+const hbaConf = `# Written by buildledger at each start; edits are lost.
+# Only the unix socket, in the data directory (mode 0700), lets clients in:
+# the cluster's owner and root. No TCP line: listen_addresses is empty.
+local all all trust
+`
 
 // StartCluster creates the cluster if needed and starts it. When running
 // as root, the cluster runs as the "postgres" system user, since initdb
@@ -63,7 +77,7 @@ func StartCluster(ctx context.Context, opts ClusterOptions) (*Cluster, error) {
 	if err != nil {
 		return nil, fmt.Errorf("postgres data dir: %w", err)
 	}
-	c := &Cluster{DataDir: dataDir, SocketDir: dataDir, Port: opts.Port, bin: bin}
+	c := &Cluster{DataDir: dataDir, SocketDir: dataDir, Port: socketPort, bin: bin}
 	if os.Geteuid() == 0 {
 		if c.owner, err = systemUser("postgres"); err != nil {
 			return nil, fmt.Errorf("running as root, the cluster needs the postgres system user: %w", err)
@@ -89,16 +103,11 @@ func StartCluster(ctx context.Context, opts ClusterOptions) (*Cluster, error) {
 	defer unlock()
 	if _, err := os.Stat(filepath.Join(dataDir, "PG_VERSION")); errors.Is(err, os.ErrNotExist) {
 		logf("initialising PostgreSQL cluster in %s", dataDir)
-		args := []string{"-D", dataDir, "-U", superuser, "--auth=trust", "-E", "UTF8", "--locale=C"}
+		args := []string{"-D", dataDir, "-U", superuser, "--auth-local=trust", "--auth-host=reject", "-E", "UTF8", "--locale=C"}
 		if !opts.Durable {
 			args = append(args, "--no-sync")
 		}
 		if err := c.run(ctx, "initdb", args...); err != nil {
-			return nil, err
-		}
-	}
-	if c.Port == 0 {
-		if c.Port, err = freePort(); err != nil {
 			return nil, err
 		}
 	}
@@ -107,11 +116,16 @@ func StartCluster(ctx context.Context, opts ClusterOptions) (*Cluster, error) {
 	// own it and Stop leaves it running.
 	if port, ok := c.runningPort(ctx); ok {
 		c.Port, c.borrowed = port, true
-		logf("using the PostgreSQL cluster already running in %s on port %d", dataDir, port)
+		logf("using the PostgreSQL cluster already running in %s (socket port %d)", dataDir, port)
 		return c, nil
 	}
+	if err := c.lockDown(); err != nil {
+		return nil, err
+	}
 	settings := []string{
-		"-c", "listen_addresses=127.0.0.1",
+		// No TCP: a port on 127.0.0.1 is open to every local account and
+		// to fixed-output builds, which share the host's network.
+		"-c", "listen_addresses=''",
 		"-c", "port=" + strconv.Itoa(c.Port),
 		"-c", "unix_socket_directories=" + c.SocketDir,
 		"-c", "max_connections=200",
@@ -152,13 +166,37 @@ func StartCluster(ctx context.Context, opts ClusterOptions) (*Cluster, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w (server log: %s)", err, logFile)
 	}
-	logf("PostgreSQL listening on 127.0.0.1:%d", c.Port)
+	logf("PostgreSQL listening on the unix socket in %s", c.SocketDir)
 	return c, nil
 }
 
-// URL returns the connection URL of database db.
-func (c *Cluster) URL(db string) string {
-	return fmt.Sprintf("postgres://%s@127.0.0.1:%d/%s?sslmode=disable", superuser, c.Port, db)
+// lockDown makes the data directory, which holds the socket, 0700 (the
+// server also accepts 0750, which would let the owner's group in) and
+// writes hbaConf.
+func (c *Cluster) lockDown() error {
+	if err := os.Chmod(c.DataDir, 0o700); err != nil {
+		return fmt.Errorf("lock down %s: %w", c.DataDir, err)
+	}
+	hba := filepath.Join(c.DataDir, "pg_hba.conf")
+	if err := os.WriteFile(hba, []byte(hbaConf), 0o600); err != nil {
+		return fmt.Errorf("write %s: %w", hba, err)
+	}
+	if c.owner != nil {
+		if err := os.Chown(hba, int(c.owner.Uid), int(c.owner.Gid)); err != nil {
+			return fmt.Errorf("chown %s: %w", hba, err)
+		}
+	}
+	return nil
+}
+
+// AdminURL returns the URL of database db as the superuser, over the
+// socket. Only bootstrapping (Bootstrap) and test harnesses use it.
+func (c *Cluster) AdminURL(db string) string { return c.URL(db, superuser) }
+
+// URL returns the URL of database db as role, over the socket.
+func (c *Cluster) URL(db, role string) string {
+	q := url.Values{"host": {c.SocketDir}, "port": {strconv.Itoa(c.Port)}, "sslmode": {"disable"}}
+	return (&url.URL{Scheme: "postgres", User: url.User(role), Path: "/" + db, RawQuery: q.Encode()}).String()
 }
 
 // Stop shuts the cluster down (fast mode: open sessions are ended), unless
@@ -269,15 +307,6 @@ func lockFile(path string) (func(), error) {
 		return nil, fmt.Errorf("lock %s: %w", path, err)
 	}
 	return func() { f.Close() }, nil
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("find a free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // WaitReady waits until the database at url accepts connections.

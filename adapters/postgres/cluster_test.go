@@ -3,7 +3,10 @@ package postgres_test
 import (
 	"context"
 	"os"
+	"os/exec"
+	"os/user"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -16,18 +19,8 @@ import (
 // server's environment, which every backend inherits: it must hold the
 // malloc settings that keep backends from unmapping memory they reuse.
 func TestStartClusterTunesMalloc(t *testing.T) {
-	ctx := context.Background()
-	// Not t.TempDir, whose parent only this user may enter: the server
-	// may run as another.
-	dir, err := os.MkdirTemp("", "buildledger-cluster-")
-	require.NoError(t, err)
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	require.NoError(t, os.Chmod(dir, 0o755))
-	c, err := postgres.StartCluster(ctx, postgres.ClusterOptions{DataDir: filepath.Join(dir, "data")})
-	require.NoError(t, err)
-	t.Cleanup(func() { require.NoError(t, c.Stop(context.Background())) })
-
-	pidFile, err := os.ReadFile(filepath.Join(dir, "data", "postmaster.pid"))
+	c := startCluster(t)
+	pidFile, err := os.ReadFile(filepath.Join(c.DataDir, "postmaster.pid"))
 	require.NoError(t, err)
 	pid, _, _ := strings.Cut(string(pidFile), "\n")
 	environ, err := os.ReadFile(filepath.Join("/proc", pid, "environ"))
@@ -72,4 +65,59 @@ func TestStartClusterUnreachableHome(t *testing.T) {
 	require.Equal(t, c.DataDir, again.DataDir)
 	require.Equal(t, c.Port, again.Port, "the running cluster is shared")
 	require.NoError(t, again.Stop(ctx), "a borrowed cluster's Stop leaves it running")
+}
+
+// startCluster starts a private cluster of the test's own, stopped when
+// the test ends.
+func startCluster(t *testing.T) *postgres.Cluster {
+	t.Helper()
+	// Not t.TempDir, whose parent only this user may enter: the server
+	// may run as another.
+	dir, err := os.MkdirTemp("", "buildledger-cluster-")
+	require.NoError(t, err)
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	require.NoError(t, os.Chmod(dir, 0o755))
+	c, err := postgres.StartCluster(context.Background(), postgres.ClusterOptions{DataDir: filepath.Join(dir, "data")})
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, c.Stop(context.Background())) })
+	return c
+}
+
+// TestClusterRefusesOtherLocalUsers is the attack of review finding C1:
+// another local account (here nobody; a fixed-output build on the host's
+// network is the same) runs psql against the private cluster, over the
+// unix socket and over TCP on 127.0.0.1 at the cluster's port, as the
+// superuser. Both are refused, while this process, the cluster's owner or
+// root, gets in over the socket.
+func TestClusterRefusesOtherLocalUsers(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("runs psql as nobody, which needs root")
+	}
+	if _, err := user.Lookup("nobody"); err != nil {
+		t.Skip("no nobody user")
+	}
+	c := startCluster(t)
+	psql := func(as string, host string) (string, error) {
+		args := []string{"psql", "-h", host, "-p", strconv.Itoa(c.Port), "-U", "postgres", "-d", "postgres", "-Atc", "select rolsuper from pg_roles where rolname = current_user"}
+		if as != "" {
+			args = append([]string{"runuser", "-u", as, "--"}, args...)
+		}
+		out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
+		return string(out), err
+	}
+	for _, tc := range []struct{ name, host string }{
+		{name: "socket", host: c.SocketDir},
+		{name: "tcp", host: "127.0.0.1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out, err := psql("nobody", tc.host)
+			require.Error(t, err, "nobody got in: %s", out)
+			require.NotContains(t, out, "t\n")
+		})
+	}
+	out, err := psql("", c.SocketDir)
+	require.NoError(t, err, out)
+	info, err := os.Stat(c.SocketDir)
+	require.NoError(t, err)
+	require.Equal(t, os.FileMode(0o700), info.Mode().Perm(), "the socket's directory")
 }

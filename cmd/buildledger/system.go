@@ -52,7 +52,7 @@ func openSystem(ctx context.Context, cfg config, log *slog.Logger) (*system, err
 			return nil, err
 		}
 		s.cluster = c
-		url = c.URL("postgres")
+		url = c.AdminURL("postgres")
 		if err := postgres.WaitReady(ctx, url, 30*time.Second); err != nil {
 			s.Close()
 			return nil, err

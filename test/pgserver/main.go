@@ -23,9 +23,9 @@ func main() {
 		fmt.Fprintln(os.Stderr, "pgserver:", err)
 		os.Exit(1)
 	}
-	if err := postgres.WaitReady(ctx, c.URL("postgres"), 30*time.Second); err != nil {
+	if err := postgres.WaitReady(ctx, c.AdminURL("postgres"), 30*time.Second); err != nil {
 		fmt.Fprintln(os.Stderr, "pgserver:", err)
 		os.Exit(1)
 	}
-	fmt.Println(c.URL("postgres"))
+	fmt.Println(c.AdminURL("postgres"))
 }

@@ -130,7 +130,7 @@ func server(t testing.TB) (base, tmpl string) {
 			os.RemoveAll(dir)
 			t.Fatalf("pgtest: %v", err)
 		}
-		cluster, tmpDir, adminURL = c, dir, c.URL("postgres")
+		cluster, tmpDir, adminURL = c, dir, c.AdminURL("postgres")
 	}
 	if err := postgres.WaitReady(ctx, adminURL, 30*time.Second); err != nil {
 		t.Fatalf("pgtest: %v", err)

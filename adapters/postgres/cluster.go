@@ -190,13 +190,11 @@ func (c *Cluster) lockDown() error {
 }
 
 // AdminURL returns the URL of database db as the superuser, over the
-// socket. Only bootstrapping (Bootstrap) and test harnesses use it.
-func (c *Cluster) AdminURL(db string) string { return c.URL(db, superuser) }
-
-// URL returns the URL of database db as role, over the socket.
-func (c *Cluster) URL(db, role string) string {
+// socket. Only Bootstrap and test harnesses use it; the application
+// connects as AppRole (AppURL).
+func (c *Cluster) AdminURL(db string) string {
 	q := url.Values{"host": {c.SocketDir}, "port": {strconv.Itoa(c.Port)}, "sslmode": {"disable"}}
-	return (&url.URL{Scheme: "postgres", User: url.User(role), Path: "/" + db, RawQuery: q.Encode()}).String()
+	return (&url.URL{Scheme: "postgres", User: url.User(superuser), Path: "/" + db, RawQuery: q.Encode()}).String()
 }
 
 // Stop shuts the cluster down (fast mode: open sessions are ended), unless

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -92,21 +93,18 @@ func apply(ctx context.Context, pool *pgxpool.Pool, fsys fs.FS, schemaName strin
 	defer conn.Exec(context.WithoutCancel(ctx), "select pg_advisory_unlock($1)", migrationLock) //nolint:errcheck
 
 	ident := pgx.Identifier{schemaName}.Sanitize()
+	applied, err := appliedVersions(ctx, conn, schemaName)
+	if err != nil {
+		return fmt.Errorf("migrate %s: %w", schemaName, err)
+	}
+	// Up to date, nothing is created: the application's role may not
+	// create in the ledger schema, whose migrations the bootstrap applies.
+	if !slices.ContainsFunc(ms, func(m Migration) bool { return !applied[m.Version] }) {
+		return nil
+	}
 	if _, err := conn.Exec(ctx, "create schema if not exists "+ident+
 		"; create table if not exists "+ident+".schema_migrations (version integer primary key, name text not null, applied_at timestamptz not null default now())"); err != nil {
 		return fmt.Errorf("migrate %s: %w", schemaName, err)
-	}
-	applied := map[int]bool{}
-	rows, err := conn.Query(ctx, "select version from "+ident+".schema_migrations")
-	if err != nil {
-		return fmt.Errorf("migrate %s: %w", schemaName, err)
-	}
-	vs, err := pgx.CollectRows(rows, pgx.RowTo[int32])
-	if err != nil {
-		return fmt.Errorf("migrate %s: %w", schemaName, err)
-	}
-	for _, v := range vs {
-		applied[int(v)] = true
 	}
 	for _, m := range ms {
 		if applied[m.Version] {
@@ -127,4 +125,29 @@ func apply(ctx context.Context, pool *pgxpool.Pool, fsys fs.FS, schemaName strin
 		}
 	}
 	return nil
+}
+
+// appliedVersions returns the versions recorded in the schema's
+// schema_migrations, none if it has no such table yet.
+func appliedVersions(ctx context.Context, conn *pgxpool.Conn, schemaName string) (map[int]bool, error) {
+	var exists bool
+	if err := conn.QueryRow(ctx, `select to_regclass(format('%I.schema_migrations', $1::text)) is not null`, schemaName).Scan(&exists); err != nil {
+		return nil, err
+	}
+	applied := map[int]bool{}
+	if !exists {
+		return applied, nil
+	}
+	rows, err := conn.Query(ctx, "select version from "+pgx.Identifier{schemaName, "schema_migrations"}.Sanitize())
+	if err != nil {
+		return nil, err
+	}
+	vs, err := pgx.CollectRows(rows, pgx.RowTo[int32])
+	if err != nil {
+		return nil, err
+	}
+	for _, v := range vs {
+		applied[int(v)] = true
+	}
+	return applied, nil
 }

@@ -4,6 +4,8 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+
+	"buildledger/adapters/postgres"
 )
 
 // config holds the flags shared by every command that touches the ledger.
@@ -12,6 +14,9 @@ type config struct {
 	databaseURL string
 	listen      string
 	eventStore  string
+	// analystURL is where analysts' SQL projections run (replay
+	// --projection); see registerAnalyst.
+	analystURL string
 }
 
 // register adds the shared flags to fs, with defaults from the
@@ -23,6 +28,13 @@ func (c *config) register(fs *flag.FlagSet, withListen bool) {
 	if withListen {
 		fs.StringVar(&c.listen, "listen", envOr("BUILDLEDGER_LISTEN", "127.0.0.1:3000"), "address of the web server; env BUILDLEDGER_LISTEN")
 	}
+}
+
+// registerAnalyst adds --analyst-database-url, for the commands that run
+// analysts' SQL projections.
+func (c *config) registerAnalyst(fs *flag.FlagSet) {
+	fs.StringVar(&c.analystURL, "analyst-database-url", os.Getenv("BUILDLEDGER_ANALYST_DATABASE_URL"),
+		"run SQL projections as this role (default: the private cluster's "+postgres.AnalystRole+", or --database-url); env BUILDLEDGER_ANALYST_DATABASE_URL")
 }
 
 func (c *config) postgresDir() string { return filepath.Join(c.home, "postgres") }

@@ -52,10 +52,12 @@ func openSystem(ctx context.Context, cfg config, log *slog.Logger) (*system, err
 			return nil, err
 		}
 		s.cluster = c
-		url = c.AdminURL("postgres")
-		if err := postgres.WaitReady(ctx, url, 30*time.Second); err != nil {
+		if url, err = bootstrapCluster(ctx, c); err != nil {
 			s.Close()
 			return nil, err
+		}
+		if s.cfg.analystURL == "" {
+			s.cfg.analystURL, _ = postgres.AnalystURL(c.AdminURL("postgres"))
 		}
 	}
 	pool, err := postgres.Open(ctx, url)
@@ -86,6 +88,33 @@ func openSystem(ctx context.Context, cfg config, log *slog.Logger) (*system, err
 	s.runtime = commands.NewRuntime(s.store, s.codec, commands.Options{Host: host, Logger: log})
 	s.handlers = commands.NewHandlers(s.runtime, commands.NewAllocator(s.runtime, commands.AllocatorOptions{}))
 	return s, nil
+}
+
+// bootstrapCluster prepares the private cluster's database as its
+// superuser and returns the URL the application connects with, as the
+// unprivileged AppRole.
+func bootstrapCluster(ctx context.Context, c *postgres.Cluster) (string, error) {
+	admin := c.AdminURL("postgres")
+	if err := postgres.WaitReady(ctx, admin, 30*time.Second); err != nil {
+		return "", err
+	}
+	if err := postgres.Bootstrap(ctx, admin); err != nil {
+		return "", err
+	}
+	return postgres.AppURL(admin)
+}
+
+// analystPool connects where analysts' SQL runs: as AnalystRole in the
+// private cluster, or at --analyst-database-url. With only --database-url
+// it is that database, with the application's rights, as before roles
+// existed; docs/security.md says which role to give it.
+func (s *system) analystPool(ctx context.Context) (*pgxpool.Pool, error) {
+	url := s.cfg.analystURL
+	if url == "" {
+		s.log.Warn("no --analyst-database-url: the SQL projection runs with the application's database rights")
+		url = s.cfg.databaseURL
+	}
+	return postgres.Open(ctx, url)
 }
 
 // Close releases the database and stops the private cluster if this

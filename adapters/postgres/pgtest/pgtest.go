@@ -15,7 +15,7 @@ package pgtest
 import (
 	"context"
 	"fmt"
-	"net/url"
+	neturl "net/url"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -64,7 +64,8 @@ func Main(m *testing.M) int {
 	return code
 }
 
-// URL returns the URL of a fresh, migrated database.
+// URL returns the URL of a fresh, migrated database, as the
+// application's role (postgres.AppRole).
 func URL(t testing.TB) string {
 	t.Helper()
 	base, tmpl := server(t)
@@ -79,7 +80,40 @@ func URL(t testing.TB) string {
 		t.Fatalf("pgtest: create database: %v", err)
 	}
 	t.Cleanup(func() { _ = dropDatabase(context.Background(), base, name) })
-	return withDB(base, name)
+	u, err := bootstrap(ctx, withDB(base, name))
+	if err != nil {
+		t.Fatalf("pgtest: %v", err)
+	}
+	return u
+}
+
+// bootstrap prepares the database at admin as the private cluster's is
+// prepared, and returns its URL as the application's role, which the
+// tests then run as.
+func bootstrap(ctx context.Context, admin string) (string, error) {
+	if err := postgres.Bootstrap(ctx, admin); err != nil {
+		return "", err
+	}
+	return postgres.AppURL(admin)
+}
+
+// AdminURL returns url (of a database URL returned) as the server's
+// superuser, for tests that play an attacker who is one.
+func AdminURL(t testing.TB, url string) string {
+	t.Helper()
+	mu.Lock()
+	admin := adminURL
+	mu.Unlock()
+	a, err := neturl.Parse(admin)
+	if err != nil {
+		t.Fatalf("pgtest: %v", err)
+	}
+	u, err := neturl.Parse(url)
+	if err != nil {
+		t.Fatalf("pgtest: %v", err)
+	}
+	u.User = a.User
+	return u.String()
 }
 
 // dropDatabase drops database name of the server at base, closing its
@@ -144,7 +178,11 @@ func server(t testing.TB) (base, tmpl string) {
 	if _, err := admin.Exec(ctx, "create database "+name); err != nil {
 		t.Fatalf("pgtest: %v", err)
 	}
-	pool, err := postgres.Open(ctx, withDB(adminURL, name))
+	app, err := bootstrap(ctx, withDB(adminURL, name))
+	if err != nil {
+		t.Fatalf("pgtest: %v", err)
+	}
+	pool, err := postgres.Open(ctx, app)
 	if err != nil {
 		t.Fatalf("pgtest: %v", err)
 	}
@@ -158,7 +196,7 @@ func server(t testing.TB) (base, tmpl string) {
 }
 
 func withDB(base, db string) string {
-	u, err := url.Parse(base)
+	u, err := neturl.Parse(base)
 	if err != nil {
 		return base
 	}

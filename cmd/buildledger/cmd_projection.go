@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 
@@ -96,7 +97,7 @@ func runProjectionNew(a *app, args []string) error {
 	if asGo {
 		fmt.Fprintf(a.stdout, "\nRegister %s.Projection{} in readModels() (cmd/buildledger/system.go), then run:\n  buildledger replay --projection %s\n", name, name)
 	} else {
-		fmt.Fprintf(a.stdout, "\nEdit the files, then build it from the whole log:\n  buildledger replay --projection %s\nand query the view %s_per_job.\n", name, name)
+		fmt.Fprintf(a.stdout, "\nEdit the files, then build it from the whole log:\n  buildledger replay --projection %s\nand query the view %s.%s_per_job.\n", name, postgres.AnalystSchema, name)
 	}
 	return nil
 }
@@ -264,12 +265,19 @@ func replayOne(ctx context.Context, a *app, cfg config, name, dir string) (handl
 		return true, err
 	}
 	defer sys.Close()
+	pool := sys.pool
+	if slices.Contains(sqlps, p) {
+		if pool, err = sys.analystPool(ctx); err != nil {
+			return true, err
+		}
+		defer pool.Close()
+	}
 	head, err := sys.store.Head(ctx)
 	if err != nil {
 		return true, err
 	}
 	bar := newProgress(a.stderr, head.Commit)
-	r, err := projections.NewRunner(sys.store, sys.codec, postgres.NewReadModelDB(sys.pool), []projections.Projection{p}, projections.RunnerOptions{
+	r, err := projections.NewRunner(sys.store, sys.codec, postgres.NewReadModelDB(pool), []projections.Projection{p}, projections.RunnerOptions{
 		BatchSize: projections.ReplayBatchSize,
 		OnBatch:   func(pr projections.Progress) { bar.update(pr.Position.Commit, pr.Applied) },
 	})

@@ -23,6 +23,7 @@ func runReplay(ctx context.Context, a *app, args []string) error {
 	)
 	fs := a.newFlagSet("replay", "replay [--until TIME|POSITION] [--into SCHEMA] [--projection NAME] [flags]")
 	cfg.register(fs, false)
+	cfg.registerAnalyst(fs)
 	fs.StringVar(&until, "until", "", "build the read models as they were at this RFC 3339 time or log position, into --into, leaving the live ones alone")
 	fs.StringVar(&target, "into", "", "schema to build (default replay_<time>; with --until, asof_<time>)")
 	fs.StringVar(&only, "projection", "", "replay only this projection (default: all)")

@@ -3,16 +3,14 @@ package postgres_test
 import (
 	"context"
 	"os"
-	"os/exec"
-	"os/user"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
 	"buildledger/adapters/postgres"
+	"buildledger/adapters/postgres/pgtest"
 )
 
 // TestStartClusterTunesMalloc starts a cluster of its own and reads the
@@ -90,32 +88,19 @@ func startCluster(t *testing.T) *postgres.Cluster {
 // superuser. Both are refused, while this process, the cluster's owner or
 // root, gets in over the socket.
 func TestClusterRefusesOtherLocalUsers(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("runs psql as nobody, which needs root")
-	}
-	if _, err := user.Lookup("nobody"); err != nil {
-		t.Skip("no nobody user")
-	}
 	c := startCluster(t)
-	psql := func(as string, host string) (string, error) {
-		args := []string{"psql", "-h", host, "-p", strconv.Itoa(c.Port), "-U", "postgres", "-d", "postgres", "-Atc", "select rolsuper from pg_roles where rolname = current_user"}
-		if as != "" {
-			args = append([]string{"runuser", "-u", as, "--"}, args...)
-		}
-		out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
-		return string(out), err
-	}
+	const who = "select rolsuper from pg_roles where rolname = current_user"
 	for _, tc := range []struct{ name, host string }{
 		{name: "socket", host: c.SocketDir},
 		{name: "tcp", host: "127.0.0.1"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			out, err := psql("nobody", tc.host)
+			out, err := pgtest.Psql(t, "nobody", tc.host, c.Port, who)
 			require.Error(t, err, "nobody got in: %s", out)
 			require.NotContains(t, out, "t\n")
 		})
 	}
-	out, err := psql("", c.SocketDir)
+	out, err := pgtest.Psql(t, "", c.SocketDir, c.Port, who)
 	require.NoError(t, err, out)
 	info, err := os.Stat(c.SocketDir)
 	require.NoError(t, err)

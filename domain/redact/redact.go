@@ -1,0 +1,105 @@
+// Package redact is the one home of the rules that keep secrets and
+// personal data out of history views: the events tabs, `history`,
+// `events tail` and `events export`, and the audit log's summaries. The
+// log itself is immutable (its hash chain covers the bytes), so what an
+// old event holds can only be hidden where it is shown.
+package redact
+
+import (
+	"bytes"
+	"encoding/json"
+	"regexp"
+	"slices"
+)
+
+// Mask replaces the secret part of a value.
+const Mask = "***"
+
+// hiddenKeys are payload fields never shown: old events' password hashes,
+// and the clear personal fields of users recorded before profiles were
+// sealed (UserCreated and UserUpdated version 1).
+var hiddenKeys = []string{"passwordHash", "fullName", "emailAddress"}
+
+// The patterns of credentials in free text. A URL's password (its
+// userinfo after the colon) is masked, a bare user name is not: ssh://git@
+// is no secret. Known token prefixes keep their prefix, so a reader sees
+// which kind was there. An assignment's name must start a word that
+// follows a separator, so the user name x-access-token: in a URL is left
+// to the URL rule.
+var (
+	urlPassword = regexp.MustCompile(`([A-Za-z][A-Za-z0-9+.-]*://[^/\s:@"']*:)[^/\s@"']+@`)
+	tokenPrefix = regexp.MustCompile(`\b(ghp_|gho_|ghu_|ghs_|ghr_|github_pat_|glpat-|blt_)[A-Za-z0-9_-]+`)
+	assignment  = regexp.MustCompile(`(?i)((?:^|[\s?&;,{(])(?:password|passwd|pwd|token|secret|api[_-]?key|access[_-]?key)\s*[=:]\s*)[^\s&;,"']+`)
+)
+
+// suspect matches any data the rules may change: JSON that does not
+// match is returned as it is, unparsed, which spares the audit log's
+// projection a decode of nearly every event.
+var suspect = regexp.MustCompile(`(?i)passwordHash|fullName|emailAddress|@|gh[pousr]_|github_pat_|glpat-|blt_|passw|pwd|token|secret|api[_-]?key|access[_-]?key`)
+
+// Value returns s with every credential-looking part masked: the password
+// of a URL with userinfo, tokens with a known prefix (GitHub's ghp_ and
+// kin, GitLab's glpat-, buildledger's blt_) and assignments such as
+// password=…, token: ….
+func Value(s string) string {
+	s = urlPassword.ReplaceAllString(s, "${1}"+Mask+"@")
+	s = tokenPrefix.ReplaceAllString(s, "${1}"+Mask)
+	return assignment.ReplaceAllString(s, "${1}"+Mask)
+}
+
+// JSON returns an event's data as a history view may show it: without the
+// hidden fields, and with every string value passed through Value. Data
+// that needs no change, or is not JSON, is returned as it is.
+func JSON(data []byte) []byte {
+	if !suspect.Match(data) {
+		return data
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	var v any
+	if dec.Decode(&v) != nil {
+		return data
+	}
+	v, changed := walk(v)
+	if !changed {
+		return data
+	}
+	out, err := json.Marshal(v)
+	if err != nil {
+		return data
+	}
+	return out
+}
+
+// walk redacts v in place and reports whether anything changed.
+func walk(v any) (any, bool) {
+	switch x := v.(type) {
+	case map[string]any:
+		changed := false
+		for k, e := range x {
+			if slices.Contains(hiddenKeys, k) {
+				delete(x, k)
+				changed = true
+				continue
+			}
+			var c bool
+			if x[k], c = walk(e); c {
+				changed = true
+			}
+		}
+		return x, changed
+	case []any:
+		changed := false
+		for i, e := range x {
+			var c bool
+			if x[i], c = walk(e); c {
+				changed = true
+			}
+		}
+		return x, changed
+	case string:
+		m := Value(x)
+		return m, m != x
+	}
+	return v, false
+}

@@ -23,14 +23,16 @@ var (
 // Handlers carries out the configuration commands. Each method takes the
 // caller's metadata (Actor is required) and returns what was appended.
 type Handlers struct {
-	rt  *Runtime
-	ids *Allocator
+	rt    *Runtime
+	ids   *Allocator
+	vault Vault
 }
 
-// NewHandlers returns Handlers writing through rt and taking jobset ids
-// from ids.
-func NewHandlers(rt *Runtime, ids *Allocator) *Handlers {
-	return &Handlers{rt: rt, ids: ids}
+// NewHandlers returns Handlers writing through rt, taking jobset ids from
+// ids and keeping users' secrets in vault. A nil vault refuses the user
+// commands that need it.
+func NewHandlers(rt *Runtime, ids *Allocator, vault Vault) *Handlers {
+	return &Handlers{rt: rt, ids: ids, vault: vault}
 }
 
 func (h *Handlers) loadProject(ctx context.Context, name string) (project.State, error) {

@@ -2,7 +2,10 @@ package commands
 
 import (
 	"context"
+	"fmt"
 
+	"buildledger/domain/domainerr"
+	"buildledger/domain/names"
 	"buildledger/domain/streams"
 	"buildledger/domain/user"
 	"buildledger/events"
@@ -10,7 +13,7 @@ import (
 
 // CreateUser creates a user. PasswordHash is an argon2id PHC string made
 // with package domain/password; the password itself never reaches the
-// ledger.
+// ledger, and neither does the hash: it goes to the vault.
 type CreateUser struct {
 	UserName     string
 	FullName     string
@@ -21,12 +24,40 @@ type CreateUser struct {
 	Roles []string
 }
 
-// CreateUser appends UserCreated to user-<name>.
+// CreateUser makes the user's profile key, appends UserCreated (with the
+// profile sealed) to user-<name>, and then stores the password hash. The
+// hash is stored after the event, not before: a failure in between leaves
+// an account without a password (an admin sets one), never a credential
+// the log does not account for, nor one a racing create wrote over. A
+// command refused after the key was made leaves an unused key.
 func (h *Handlers) CreateUser(ctx context.Context, md events.Metadata, c CreateUser) (Result, error) {
-	if _, err := user.Decide(user.State{}, user.Create(c)); err != nil {
+	if h.vault == nil {
+		return Result{}, errNoVault
+	}
+	if !names.User(c.UserName) {
+		return Result{}, domainerr.Invalid("userName", "invalid user name %q: want a lowercase letter followed by lowercase letters, digits, '_' or '.'", c.UserName)
+	}
+	s, err := h.loadUser(ctx, c.UserName)
+	if err != nil {
 		return Result{}, err
 	}
-	return Execute(ctx, h.rt, streams.User(c.UserName), UserAggregate, func(s user.State) ([]events.Payload, error) {
-		return user.Decide(s, user.Create(c))
+	if s.Exists {
+		return Result{}, domainerr.AlreadyExists("user", c.UserName)
+	}
+	key, err := h.vault.NewUserKey(ctx, c.UserName)
+	if err != nil {
+		return Result{}, err
+	}
+	cmd := user.Create{UserName: c.UserName, FullName: c.FullName, EmailAddress: c.EmailAddress,
+		PasswordHash: c.PasswordHash, Type: c.Type, Roles: c.Roles, Key: key}
+	res, err := Execute(ctx, h.rt, streams.User(c.UserName), UserAggregate, func(s user.State) ([]events.Payload, error) {
+		return user.Decide(s, cmd)
 	}, md)
+	if err != nil || c.PasswordHash == "" {
+		return res, err
+	}
+	if err := h.vault.SetPassword(ctx, c.UserName, c.PasswordHash); err != nil {
+		return res, fmt.Errorf("user %s created without its password: %w", c.UserName, err)
+	}
+	return res, nil
 }

@@ -26,8 +26,8 @@ func legacyJobset() events.JobsetConfig {
 func TestConfigurationFlow(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	rt, store := newRuntime(t, commands.Options{})
-	h := commands.NewHandlers(rt, commands.NewAllocator(rt, commands.AllocatorOptions{}))
+	rt, store, vault := newRuntimeVault(t, commands.Options{})
+	h := commands.NewHandlers(rt, commands.NewAllocator(rt, commands.AllocatorOptions{}), vault)
 	admin := md(commands.UserActor("admin"))
 
 	hash, err := password.Hash("s3cret", fastHash)
@@ -182,8 +182,8 @@ func TestConfigurationFlow(t *testing.T) {
 func TestCreateJobsetRace(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	rt, _ := newRuntime(t, commands.Options{})
-	h := commands.NewHandlers(rt, commands.NewAllocator(rt, commands.AllocatorOptions{}))
+	rt, _, vault := newRuntimeVault(t, commands.Options{})
+	h := commands.NewHandlers(rt, commands.NewAllocator(rt, commands.AllocatorOptions{}), vault)
 	admin := md(commands.UserActor("admin"))
 	hash, err := password.Hash("x", fastHash)
 	require.NoError(t, err)

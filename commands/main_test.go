@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"buildledger/adapters/eventstore/pglog"
+	"buildledger/adapters/postgres"
 	"buildledger/adapters/postgres/pgtest"
 	"buildledger/commands"
 	"buildledger/events"
@@ -19,14 +20,22 @@ var fixedNow = time.Unix(1700000000, 0)
 // newRuntime returns a runtime over a fresh Postgres log.
 func newRuntime(t *testing.T, opts commands.Options) (*commands.Runtime, events.Store) {
 	t.Helper()
-	store := pglog.New(pgtest.NewPool(t), pglog.Options{})
+	rt, store, _ := newRuntimeVault(t, opts)
+	return rt, store
+}
+
+// newRuntimeVault is newRuntime with the database's vault.
+func newRuntimeVault(t *testing.T, opts commands.Options) (*commands.Runtime, events.Store, *postgres.Vault) {
+	t.Helper()
+	pool := pgtest.NewPool(t)
+	store := pglog.New(pool, pglog.Options{})
 	if opts.Clock == nil {
 		opts.Clock = commands.ClockFunc(func() time.Time { return fixedNow })
 	}
 	if opts.Host == "" {
 		opts.Host = "testhost"
 	}
-	return commands.NewRuntime(store, events.NewCodec(), opts), store
+	return commands.NewRuntime(store, events.NewCodec(), opts), store, postgres.NewVault(pool)
 }
 
 func md(actor string) events.Metadata {

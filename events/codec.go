@@ -60,6 +60,7 @@ func NewCodec() *Codec {
 	for _, t := range builtinTypes() {
 		c.Register(t.version, t.make)
 	}
+	registerUpcasters(c)
 	return c
 }
 

@@ -119,3 +119,28 @@ func FuzzValidateStreamName(f *testing.F) {
 		}
 	})
 }
+
+// Old user events carried the password hash; reading them at version 2
+// drops it (and remembers that UserUpdated changed the password).
+func TestUserEventsV1LoseTheirPasswordHash(t *testing.T) {
+	const hash = `$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2g`
+	c := events.NewCodec()
+	for _, tc := range []struct {
+		typ, data string
+		want      events.Payload
+	}{
+		{"UserCreated", `{"userName":"bob","fullName":"Bob","emailAddress":"b@x","passwordHash":"` + hash + `","type":"hydra"}`,
+			&events.UserCreated{UserName: "bob", FullName: "Bob", EmailAddress: "b@x", Type: "hydra"}},
+		{"UserUpdated", `{"userName":"bob","emailAddress":"b@x","passwordHash":"` + hash + `"}`,
+			&events.UserUpdated{UserName: "bob", EmailAddress: "b@x", PasswordChanged: true}},
+		{"UserUpdated", `{"userName":"bob","emailAddress":"c@x"}`,
+			&events.UserUpdated{UserName: "bob", EmailAddress: "c@x"}},
+	} {
+		p, err := c.Decode(events.Recorded{ID: "x", Type: tc.typ, Version: 1, Data: json.RawMessage(tc.data)})
+		require.NoError(t, err)
+		assert.Equal(t, tc.want, p)
+		b, err := json.Marshal(p)
+		require.NoError(t, err)
+		assert.NotContains(t, string(b), "argon2id")
+	}
+}

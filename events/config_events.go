@@ -95,25 +95,48 @@ type JobsetDeleted struct {
 	RenamedTo string `json:"renamedTo,omitempty"`
 }
 
-// UserCreated records a new user. PasswordHash is an argon2id PHC string;
-// the password itself is never recorded.
+// UserCreated records a new user (version 2). It carries no credential
+// and no personal data in clear: the password hash lives in the
+// credential table of the command side, and the full name and email
+// address are sealed (Profile) with the user's own key, which lives
+// outside the log and is destroyed when the user is forgotten.
+//
+// Version 1 carried passwordHash, fullName and emailAddress in clear; its
+// upcaster drops the hash and keeps the clear fields, which only such
+// old events set.
 type UserCreated struct {
-	UserName     string   `json:"userName"`
-	FullName     string   `json:"fullName,omitempty"`
-	EmailAddress string   `json:"emailAddress"`
-	PasswordHash string   `json:"passwordHash"`
-	Type         string   `json:"type"`
-	Roles        []string `json:"roles,omitempty"`
+	UserName string   `json:"userName"`
+	Type     string   `json:"type"`
+	Roles    []string `json:"roles,omitempty"`
+	// KeyID names the key that sealed Profile.
+	KeyID string `json:"keyId,omitempty"`
+	// Profile is the sealed full name and email address (domain/user).
+	Profile []byte `json:"profile,omitempty"`
+	// FullName and EmailAddress are set by version 1 events only.
+	FullName     string `json:"fullName,omitempty"`
+	EmailAddress string `json:"emailAddress,omitempty"`
 }
 
-// UserUpdated records a user's new profile. An empty PasswordHash keeps
-// the old password.
+// UserUpdated records a user's new profile (version 2), sealed as in
+// UserCreated. PasswordChanged says a new password hash was stored in
+// the credential table; the hash itself is never recorded.
 type UserUpdated struct {
-	UserName     string `json:"userName"`
+	UserName        string `json:"userName"`
+	KeyID           string `json:"keyId,omitempty"`
+	Profile         []byte `json:"profile,omitempty"`
+	EmailOnError    bool   `json:"emailOnError,omitempty"`
+	PasswordChanged bool   `json:"passwordChanged,omitempty"`
+	// FullName and EmailAddress are set by version 1 events only.
 	FullName     string `json:"fullName,omitempty"`
-	EmailAddress string `json:"emailAddress"`
-	PasswordHash string `json:"passwordHash,omitempty"`
-	EmailOnError bool   `json:"emailOnError,omitempty"`
+	EmailAddress string `json:"emailAddress,omitempty"`
+}
+
+// UserForgotten records that a user's personal data was erased: the key
+// that sealed their profiles was destroyed, and their credential and
+// roles removed. It carries nothing personal. The user name stays, as
+// every actor in the log names it.
+type UserForgotten struct {
+	UserName string `json:"userName"`
 }
 
 // UserDeleted records the removal of a user.
@@ -180,6 +203,7 @@ func (JobsetDeleted) EventType() string         { return "JobsetDeleted" }
 func (UserCreated) EventType() string           { return "UserCreated" }
 func (UserUpdated) EventType() string           { return "UserUpdated" }
 func (UserDeleted) EventType() string           { return "UserDeleted" }
+func (UserForgotten) EventType() string         { return "UserForgotten" }
 func (UserRolesChanged) EventType() string      { return "UserRolesChanged" }
 func (MachineRegistered) EventType() string     { return "MachineRegistered" }
 func (MachineUpdated) EventType() string        { return "MachineUpdated" }

@@ -26,8 +26,8 @@ import (
 
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 
-func readModels() []projections.Projection {
-	return []projections.Projection{hydra.Projection{}, ledger.Projection{}}
+func readModels(keys hydra.UserKeys) []projections.Projection {
+	return []projections.Projection{hydra.Projection{Keys: keys}, ledger.Projection{}}
 }
 
 // errInjected is the fault the flaky database throws.
@@ -99,12 +99,12 @@ func TestLiveEqualsReplay(t *testing.T) {
 			codec := events.NewCodec()
 			rng := rand.New(rand.NewSource(seed))
 			rt := commands.NewRuntime(store, codec, commands.Options{})
-			h := commands.NewHandlers(rt, commands.NewAllocator(rt, commands.AllocatorOptions{}))
+			h := commands.NewHandlers(rt, commands.NewAllocator(rt, commands.AllocatorOptions{}), postgres.NewVault(pool))
 			g := &generator{rng: rng, h: h, rt: rt, store: store, codec: codec}
 
 			db := &flakyDB{DB: postgres.NewReadModelDB(pool), rng: rng, p: 0.02}
 			newRunner := func() *projections.Runner {
-				r, err := projections.NewRunner(store, codec, db, readModels(), projections.RunnerOptions{BatchSize: 1 + rng.Intn(40)})
+				r, err := projections.NewRunner(store, codec, db, readModels(postgres.NewVault(pool)), projections.RunnerOptions{BatchSize: 1 + rng.Intn(40)})
 				require.NoError(t, err)
 				return r
 			}
@@ -133,7 +133,7 @@ func TestLiveEqualsReplay(t *testing.T) {
 			require.Greater(t, g.deletions, 0, "the sequence deleted projects or jobsets")
 
 			// Small batches: the deletions come after the replay's first.
-			res, err := projections.Replay(ctx, store, codec, postgres.NewSchemas(pool), readModels(),
+			res, err := projections.Replay(ctx, store, codec, postgres.NewSchemas(pool), readModels(postgres.NewVault(pool)),
 				projections.ReplayOptions{Target: "replay_check", BatchSize: 1 + rng.Intn(40)})
 			require.NoError(t, err)
 			require.True(t, res.Swapped)

@@ -5,7 +5,9 @@
 // Read-model migrations (readmodel/*.sql) create Hydra's tables and the
 // ledger's own read models; they never name a schema, so the runner can
 // apply them to "public" (the live read models) or to a fresh schema that
-// a replay fills and then swaps in.
+// a replay fills and then swaps in. Vault migrations (vault/*.sql) create
+// the command side's secrets outside the log and the read models, in the
+// Postgres schema "vault"; replays never touch it.
 package schema
 
 import (
@@ -13,7 +15,7 @@ import (
 	"io/fs"
 )
 
-//go:embed ledger/*.sql readmodel/*.sql
+//go:embed ledger/*.sql readmodel/*.sql vault/*.sql
 var files embed.FS
 
 // Ledger returns the event-log migrations, named NNNN_name.sql.
@@ -21,6 +23,10 @@ func Ledger() fs.FS { return sub("ledger") }
 
 // ReadModel returns the read-model migrations, named NNNN_name.sql.
 func ReadModel() fs.FS { return sub("readmodel") }
+
+// Vault returns the migrations of the command side's secrets, named
+// NNNN_name.sql.
+func Vault() fs.FS { return sub("vault") }
 
 func sub(dir string) fs.FS {
 	f, err := fs.Sub(files, dir)

@@ -22,6 +22,7 @@ import (
 
 	"buildledger/adapters/eventstore/pglog"
 	"buildledger/adapters/logstore"
+	"buildledger/adapters/postgres"
 	"buildledger/adapters/postgres/pgtest"
 	"buildledger/adapters/postgres/queries"
 	"buildledger/commands"
@@ -104,7 +105,7 @@ func BenchmarkRoutes(b *testing.B) {
 
 	store := pglog.New(pool, pglog.Options{})
 	rt := commands.NewRuntime(store, events.NewCodec(), commands.Options{})
-	h := commands.NewHandlers(rt, commands.NewAllocator(rt, commands.AllocatorOptions{}))
+	h := commands.NewHandlers(rt, commands.NewAllocator(rt, commands.AllocatorOptions{}), postgres.NewVault(pool))
 	logs, err := logstore.New(b.TempDir(), logstore.Options{})
 	if err != nil {
 		b.Fatal(err)

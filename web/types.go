@@ -214,14 +214,17 @@ type SearchResult struct {
 	BuildsDrv []Build   `json:"buildsdrv"`
 }
 
-// User is a row of Users with its roles. Password is the stored hash and
-// is never sent.
+// User is a row of Users with its roles. Password is the stored hash
+// (from the command side's credential table) and is never sent. A
+// forgotten user has no profile, password or roles, and FullName says
+// "forgotten user".
 type User struct {
 	UserName     string   `json:"username"`
 	FullName     string   `json:"fullname"`
 	EmailAddress string   `json:"emailaddress"`
 	Type         string   `json:"type"`
 	Roles        []string `json:"userroles"`
+	Forgotten    bool     `json:"forgotten,omitempty"`
 	Password     string   `json:"-"`
 }
 

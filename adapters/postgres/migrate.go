@@ -19,6 +19,11 @@ import (
 // LedgerSchema is the Postgres schema that holds the event log.
 const LedgerSchema = "ledger"
 
+// VaultSchema is the Postgres schema of the command side's secrets:
+// password hashes and users' profile keys, outside the log and outside
+// the read models a replay rebuilds.
+const VaultSchema = "vault"
+
 // ReadModelSchema is the Postgres schema that holds the live read models:
 // "public", so SQL written for Hydra runs on them unchanged.
 const ReadModelSchema = "public"
@@ -27,13 +32,18 @@ const ReadModelSchema = "public"
 // of concurrent processes.
 const migrationLock = 0x6275696c64 // "build"
 
-// Migrate brings the event log and the live read models up to date. It is
-// idempotent and safe to run from several processes at once.
+// Migrate brings the event log, the live read models and the vault up to
+// date. It is idempotent and safe to run from several processes at once.
+// The vault comes last: its first migration moves the password hashes
+// the read model held into it.
 func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
 	if err := apply(ctx, pool, schema.Ledger(), LedgerSchema); err != nil {
 		return err
 	}
-	return apply(ctx, pool, schema.ReadModel(), ReadModelSchema)
+	if err := apply(ctx, pool, schema.ReadModel(), ReadModelSchema); err != nil {
+		return err
+	}
+	return apply(ctx, pool, schema.Vault(), VaultSchema)
 }
 
 // MigrateReadModels creates or updates the read-model tables in the

@@ -144,7 +144,7 @@ func (c *asOfCache) build(ctx context.Context, schemas *postgres.Schemas, name s
 	if err := schemas.Drop(ctx, tmp); err != nil {
 		return err
 	}
-	if _, err := projections.Replay(ctx, c.sys.store, c.sys.codec, schemas, readModels(), projections.ReplayOptions{Target: tmp, Until: pos}); err != nil {
+	if _, err := projections.Replay(ctx, c.sys.store, c.sys.codec, schemas, readModels(c.sys.vault), projections.ReplayOptions{Target: tmp, Until: pos}); err != nil {
 		return fmt.Errorf("replay up to position %d: %w", pos.Commit, err)
 	}
 	return schemas.Rename(ctx, tmp, name)

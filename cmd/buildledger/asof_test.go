@@ -73,7 +73,7 @@ func TestAsOfEqualsLiveThen(t *testing.T) {
 			Hash: fmt.Sprint(evalID), Timestamp: now, NrBuilds: len(ids), NrNewBuilds: len(ids), HasNewBuilds: true})
 	}
 	project := func() {
-		r, err := projections.NewRunner(sys.store, sys.codec, postgres.NewReadModelDB(sys.pool), readModels(), projections.RunnerOptions{})
+		r, err := projections.NewRunner(sys.store, sys.codec, postgres.NewReadModelDB(sys.pool), readModels(sys.vault), projections.RunnerOptions{})
 		require.NoError(t, err)
 		_, err = r.CatchUp(ctx)
 		require.NoError(t, err)

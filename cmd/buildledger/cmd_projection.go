@@ -212,7 +212,7 @@ func runProjectionList(a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	for _, p := range readModels() {
+	for _, p := range readModels(nil) {
 		fmt.Fprintf(a.stdout, "%-20s v%-3d built in\n", p.Name(), p.Version())
 	}
 	for _, p := range ps {
@@ -252,7 +252,7 @@ func replayOne(ctx context.Context, a *app, cfg config, name, dir string) (handl
 		return true, err
 	}
 	var p projections.Projection
-	for _, c := range append(readModels(), sqlps...) {
+	for _, c := range append(readModels(nil), sqlps...) {
 		if _, ok := c.(projections.Promoter); ok && c.Name() == name {
 			p = c
 		}

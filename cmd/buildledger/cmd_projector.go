@@ -25,14 +25,14 @@ func runProjector(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	sys.log.Info("projector running", "projections", len(readModels()))
+	sys.log.Info("projector running", "projections", len(readModels(nil)))
 	return r.Run(ctx)
 }
 
 // newProjector returns the runner of the read models and registers its
 // lag and rate metrics.
 func (s *system) newProjector(reg prometheus.Registerer) (*projections.Runner, error) {
-	r, err := projections.NewRunner(s.store, s.codec, postgres.NewReadModelDB(s.pool), readModels(), projections.RunnerOptions{Logger: s.log})
+	r, err := projections.NewRunner(s.store, s.codec, postgres.NewReadModelDB(s.pool), readModels(s.vault), projections.RunnerOptions{Logger: s.log})
 	if err != nil {
 		return nil, err
 	}

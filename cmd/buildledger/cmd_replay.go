@@ -39,26 +39,18 @@ func runReplay(ctx context.Context, a *app, args []string) error {
 			return err
 		}
 	}
-	ps := readModels()
-	if only != "" {
-		var found []projections.Projection
-		var names []string
-		for _, p := range ps {
-			names = append(names, p.Name())
-			if p.Name() == only {
-				found = append(found, p)
-			}
-		}
-		if len(found) == 0 {
-			return fmt.Errorf("--projection %q: unknown; known: %s", only, strings.Join(names, ", "))
-		}
-		ps = found
+	if _, err := pickProjections(readModels(nil), only); err != nil {
+		return err
 	}
 	sys, err := openSystem(ctx, cfg, a.logger())
 	if err != nil {
 		return err
 	}
 	defer sys.Close()
+	ps, err := pickProjections(readModels(sys.vault), only)
+	if err != nil {
+		return err
+	}
 
 	var untilPos events.Position
 	if until != "" {
@@ -105,6 +97,22 @@ func runReplay(ctx context.Context, a *app, args []string) error {
 // resolveUntil turns --until into a log position: a number is a position,
 // anything else must be an RFC 3339 time, meaning the last event recorded
 // at or before it.
+// pickProjections returns the projection of ps named only, or all of ps
+// when only is empty.
+func pickProjections(ps []projections.Projection, only string) ([]projections.Projection, error) {
+	if only == "" {
+		return ps, nil
+	}
+	var names []string
+	for _, p := range ps {
+		if p.Name() == only {
+			return []projections.Projection{p}, nil
+		}
+		names = append(names, p.Name())
+	}
+	return nil, fmt.Errorf("--projection %q: unknown; known: %s", only, strings.Join(names, ", "))
+}
+
 func resolveUntil(ctx context.Context, sys *system, until string) (events.Position, error) {
 	if n, err := strconv.ParseUint(until, 10, 64); err == nil {
 		return events.At(n), nil

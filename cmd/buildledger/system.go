@@ -33,6 +33,8 @@ type system struct {
 	codec    *events.Codec
 	runtime  *commands.Runtime
 	handlers *commands.Handlers
+	// vault keeps users' password hashes and profile keys.
+	vault *postgres.Vault
 	// closeStore releases an event store that is not the Postgres log.
 	closeStore func()
 }
@@ -86,7 +88,8 @@ func openSystem(ctx context.Context, cfg config, log *slog.Logger) (*system, err
 	}
 	host, _ := os.Hostname()
 	s.runtime = commands.NewRuntime(s.store, s.codec, commands.Options{Host: host, Logger: log})
-	s.handlers = commands.NewHandlers(s.runtime, commands.NewAllocator(s.runtime, commands.AllocatorOptions{}))
+	s.vault = postgres.NewVault(pool)
+	s.handlers = commands.NewHandlers(s.runtime, commands.NewAllocator(s.runtime, commands.AllocatorOptions{}), s.vault)
 	return s, nil
 }
 
@@ -136,8 +139,9 @@ func (s *system) Close() {
 }
 
 // readModels is every projection that writes the read models, in the
-// order they apply a batch.
-func readModels() []projections.Projection {
-	return []projections.Projection{hydra.Projection{}, ledger.Projection{}, tokens.Projection{}, insights.Projection{},
+// order they apply a batch. keys opens users' sealed profiles; listing
+// the projections needs none.
+func readModels(keys hydra.UserKeys) []projections.Projection {
+	return []projections.Projection{hydra.Projection{Keys: keys}, ledger.Projection{}, tokens.Projection{}, insights.Projection{},
 		analytics.QueueWait{}, analytics.BuildDuration{}}
 }

@@ -82,7 +82,7 @@ func (s *system) settle(ctx context.Context) error {
 		return err
 	}
 	db := postgres.NewReadModelDB(s.pool)
-	ps := readModels()
+	ps := readModels(s.vault)
 	for {
 		cps, err := projections.Checkpoints(ctx, db, ps)
 		if err != nil {

@@ -99,7 +99,7 @@ func newEnv(t testing.TB, o envOptions) *env {
 		ports.Nix = o.nix(ports.Nix)
 	}
 	e := &env{t: t, ctx: ctx, pool: pool, store: store, codec: codec, rt: rt, alloc: alloc, ports: ports,
-		h:     commands.NewHandlers(rt, alloc),
+		h:     commands.NewHandlers(rt, alloc, postgres.NewVault(pool)),
 		salt:  fmt.Sprintf("%s-%d", t.Name(), time.Now().UnixNano()),
 		admin: commands.NewMetadata(commands.UserActor("admin"), rt)}
 	// Small chunks, so that the tests record jobs while Nix runs.
@@ -155,7 +155,7 @@ func (e *env) evaluate(jobset string, force bool) evaluation.Summary {
 func (e *env) project() {
 	e.t.Helper()
 	r, err := projections.NewRunner(e.store, e.codec, postgres.NewReadModelDB(e.pool),
-		[]projections.Projection{hydra.Projection{}}, projections.RunnerOptions{})
+		[]projections.Projection{hydra.Projection{Keys: postgres.NewVault(e.pool)}}, projections.RunnerOptions{})
 	require.NoError(e.t, err)
 	_, err = r.CatchUp(e.ctx)
 	require.NoError(e.t, err)

@@ -3,6 +3,7 @@
 package user
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 
@@ -41,15 +42,21 @@ var (
 // Roles returns the valid role names, sorted.
 func Roles() []string { return slices.Clone(validRoles) }
 
-// State is a user as its stream tells it.
+// State is a user as its stream tells it. It holds the profile sealed:
+// the command side opens it with the user's key when it must.
 type State struct {
-	// Exists is true between UserCreated and UserDeleted.
-	Exists       bool
-	UserName     string
-	FullName     string
-	EmailAddress string
-	// PasswordHash is an argon2id PHC string, empty for external accounts.
-	PasswordHash string
+	// Exists is true between UserCreated and UserDeleted or UserForgotten.
+	Exists bool
+	// Forgotten is true after UserForgotten, until the name is created
+	// again.
+	Forgotten bool
+	UserName  string
+	// KeyID names the key that sealed Sealed; it is empty for a user whose
+	// events all predate sealed profiles (their profile is in Clear).
+	KeyID  string
+	Sealed []byte
+	// Clear is the profile of version 1 events, recorded in clear.
+	Clear        Profile
 	Type         string
 	EmailOnError bool
 	// Roles are sorted.
@@ -64,17 +71,21 @@ func (s State) HasRole(r string) bool { return s.Exists && slices.Contains(s.Rol
 func Evolve(s State, p events.Payload) State {
 	switch e := deref(p).(type) {
 	case events.UserCreated:
-		return State{Exists: true, UserName: e.UserName, FullName: e.FullName, EmailAddress: e.EmailAddress,
-			PasswordHash: e.PasswordHash, Type: e.Type, Roles: slices.Clone(e.Roles)}
+		return State{Exists: true, UserName: e.UserName, KeyID: e.KeyID, Sealed: e.Profile,
+			Clear: Profile{FullName: e.FullName, EmailAddress: e.EmailAddress}, Type: e.Type, Roles: slices.Clone(e.Roles)}
 	case events.UserUpdated:
-		s.FullName, s.EmailAddress, s.EmailOnError = e.FullName, e.EmailAddress, e.EmailOnError
-		if e.PasswordHash != "" {
-			s.PasswordHash = e.PasswordHash
+		s.EmailOnError = e.EmailOnError
+		if e.KeyID != "" {
+			s.KeyID, s.Sealed, s.Clear = e.KeyID, e.Profile, Profile{}
+		} else {
+			s.Clear = Profile{FullName: e.FullName, EmailAddress: e.EmailAddress}
 		}
 	case events.UserRolesChanged:
 		s.Roles = slices.Clone(e.Roles)
 	case events.UserDeleted:
 		return State{UserName: s.UserName}
+	case events.UserForgotten:
+		return State{UserName: s.UserName, Forgotten: true}
 	}
 	return s
 }
@@ -89,16 +100,20 @@ func deref(p events.Payload) events.Payload {
 		return *e
 	case *events.UserDeleted:
 		return *e
+	case *events.UserForgotten:
+		return *e
 	}
 	return p
 }
 
-// Command is one of Create, Update, SetRoles, Delete.
+// Command is one of Create, Update, SetRoles, Delete, Forget.
 type Command interface{ userCommand() }
 
 // Create makes a new user. PasswordHash is an already computed argon2id
-// PHC string (package password); it is required for TypeHydra accounts.
-// An empty Type means TypeHydra.
+// PHC string (package password); it is required for TypeHydra accounts,
+// and checked here, but the event only says the user was created: the
+// command side stores the hash in its credential table. Key is a fresh
+// key that seals the profile. An empty Type means TypeHydra.
 type Create struct {
 	UserName     string
 	FullName     string
@@ -106,16 +121,19 @@ type Create struct {
 	PasswordHash string
 	Type         string
 	Roles        []string
+	Key          Key
 }
 
 // Update replaces a user's profile. An empty PasswordHash keeps the
-// password.
+// password. Key is the key of the state's KeyID, or a fresh one for a
+// user whose profile was recorded in clear.
 type Update struct {
 	UserName     string
 	FullName     string
 	EmailAddress string
 	PasswordHash string
 	EmailOnError bool
+	Key          Key
 }
 
 // SetRoles replaces a user's roles.
@@ -129,10 +147,17 @@ type Delete struct {
 	UserName string
 }
 
+// Forget erases a user's personal data: the command side destroys the
+// user's keys and credential, and the event says so.
+type Forget struct {
+	UserName string
+}
+
 func (Create) userCommand()   {}
 func (Update) userCommand()   {}
 func (SetRoles) userCommand() {}
 func (Delete) userCommand()   {}
+func (Forget) userCommand()   {}
 
 // Decide returns the events that carry out cmd on s, or an error wrapping
 // domainerr.ErrAlreadyExists, ErrNotFound or ErrInvalid. An Update or
@@ -164,8 +189,12 @@ func Decide(s State, cmd Command) ([]events.Payload, error) {
 		if s.Exists {
 			return nil, domainerr.AlreadyExists("user", c.UserName)
 		}
-		return []events.Payload{events.UserCreated{UserName: c.UserName, FullName: strings.TrimSpace(c.FullName),
-			EmailAddress: email, PasswordHash: c.PasswordHash, Type: typ, Roles: roles}}, nil
+		sealed, err := c.Key.Seal(c.UserName, Profile{FullName: strings.TrimSpace(c.FullName), EmailAddress: email})
+		if err != nil {
+			return nil, err
+		}
+		return []events.Payload{events.UserCreated{UserName: c.UserName, Type: typ, Roles: roles,
+			KeyID: c.Key.ID, Profile: sealed}}, nil
 	case Update:
 		if !s.Exists {
 			return nil, domainerr.NotFound("user", c.UserName)
@@ -177,13 +206,21 @@ func Decide(s State, cmd Command) ([]events.Payload, error) {
 		if err := checkHash(c.PasswordHash, false); err != nil {
 			return nil, err
 		}
-		full := strings.TrimSpace(c.FullName)
-		if full == s.FullName && email == s.EmailAddress && c.EmailOnError == s.EmailOnError &&
-			(c.PasswordHash == "" || c.PasswordHash == s.PasswordHash) {
+		cur, err := s.Profile(c.Key)
+		if err != nil {
+			return nil, err
+		}
+		next := Profile{FullName: strings.TrimSpace(c.FullName), EmailAddress: email}
+		// A profile still in clear is sealed by any update.
+		if next == cur && c.EmailOnError == s.EmailOnError && c.PasswordHash == "" && s.KeyID != "" {
 			return nil, nil
 		}
-		return []events.Payload{events.UserUpdated{UserName: s.UserName, FullName: full, EmailAddress: email,
-			PasswordHash: c.PasswordHash, EmailOnError: c.EmailOnError}}, nil
+		sealed, err := c.Key.Seal(s.UserName, next)
+		if err != nil {
+			return nil, err
+		}
+		return []events.Payload{events.UserUpdated{UserName: s.UserName, KeyID: c.Key.ID, Profile: sealed,
+			EmailOnError: c.EmailOnError, PasswordChanged: c.PasswordHash != ""}}, nil
 	case SetRoles:
 		if !s.Exists {
 			return nil, domainerr.NotFound("user", c.UserName)
@@ -204,8 +241,26 @@ func Decide(s State, cmd Command) ([]events.Payload, error) {
 			return nil, domainerr.NotFound("user", c.UserName)
 		}
 		return []events.Payload{events.UserDeleted{UserName: s.UserName}}, nil
+	case Forget:
+		if !s.Exists {
+			return nil, domainerr.NotFound("user", c.UserName)
+		}
+		return []events.Payload{events.UserForgotten{UserName: s.UserName}}, nil
 	}
 	return nil, domainerr.Invalid("command", "unknown user command %T", cmd)
+}
+
+// Profile returns the user's current profile: opened with k, which must
+// be the key of s.KeyID, or the clear one of a user recorded before
+// profiles were sealed.
+func (s State) Profile(k Key) (Profile, error) {
+	if s.KeyID == "" {
+		return s.Clear, nil
+	}
+	if k.ID != s.KeyID {
+		return Profile{}, fmt.Errorf("profile of %s is sealed with key %s, not %s", s.UserName, s.KeyID, k.ID)
+	}
+	return k.Open(s.UserName, s.Sealed)
 }
 
 func checkEmail(e string) (string, error) {

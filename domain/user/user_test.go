@@ -11,51 +11,100 @@ import (
 
 const hash = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0c2FsdA$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g"
 
+var key = Key{ID: "k1", Secret: []byte("0123456789abcdef0123456789abcdef")}
+
+// sealedWith seals p for alice with key, as a recorded UserCreated does.
+func sealedWith(t *testing.T, k Key, p Profile) []byte {
+	t.Helper()
+	b, err := k.Seal("alice", p)
+	require.NoError(t, err)
+	return b
+}
+
+// opened checks that the sealed profile of the one user event in got is
+// want, and returns got without it, so the rest compares exactly.
+func opened(t *testing.T, got []events.Payload, want Profile) []events.Payload {
+	t.Helper()
+	require.Len(t, got, 1)
+	var sealed []byte
+	var name string
+	switch e := got[0].(type) {
+	case events.UserCreated:
+		sealed, name, e.Profile = e.Profile, e.UserName, nil
+		got = []events.Payload{e}
+	case events.UserUpdated:
+		sealed, name, e.Profile = e.Profile, e.UserName, nil
+		got = []events.Payload{e}
+	}
+	p, err := key.Open(name, sealed)
+	require.NoError(t, err)
+	require.Equal(t, want, p)
+	return got
+}
+
 func TestDecide(t *testing.T) {
-	alice := Evolve(State{}, &events.UserCreated{UserName: "alice", EmailAddress: "a@example.org", PasswordHash: hash, Type: TypeHydra, Roles: []string{RoleAdmin}})
+	alice := Evolve(State{}, &events.UserCreated{UserName: "alice", KeyID: key.ID,
+		Profile: sealedWith(t, key, Profile{EmailAddress: "a@example.org"}), Type: TypeHydra, Roles: []string{RoleAdmin}})
+	clear := Evolve(State{}, &events.UserCreated{UserName: "alice", EmailAddress: "a@example.org", Type: TypeHydra})
 	gone := Evolve(alice, events.UserDeleted{UserName: "alice"})
+	forgotten := Evolve(alice, events.UserForgotten{UserName: "alice"})
 
 	tests := []struct {
 		name    string
 		state   State
 		cmd     Command
 		want    []events.Payload
+		profile Profile
 		wantErr error
 		field   string
 	}{
-		{"create", State{}, Create{UserName: "alice", FullName: " Alice ", EmailAddress: "a@example.org", PasswordHash: hash, Roles: []string{"eval-jobset", "admin", "admin"}},
-			[]events.Payload{events.UserCreated{UserName: "alice", FullName: "Alice", EmailAddress: "a@example.org", PasswordHash: hash, Type: TypeHydra, Roles: []string{"admin", "eval-jobset"}}}, nil, ""},
-		{"create github without password", State{}, Create{UserName: "bob", EmailAddress: "b@example.org", Type: TypeGitHub},
-			[]events.Payload{events.UserCreated{UserName: "bob", EmailAddress: "b@example.org", Type: TypeGitHub}}, nil, ""},
-		{"create after delete", gone, Create{UserName: "alice", EmailAddress: "a@example.org", PasswordHash: hash},
-			[]events.Payload{events.UserCreated{UserName: "alice", EmailAddress: "a@example.org", PasswordHash: hash, Type: TypeHydra}}, nil, ""},
-		{"create existing", alice, Create{UserName: "alice", EmailAddress: "a@example.org", PasswordHash: hash}, nil, domainerr.ErrAlreadyExists, ""},
-		{"create bad name", State{}, Create{UserName: "Alice", EmailAddress: "a@example.org", PasswordHash: hash}, nil, domainerr.ErrInvalid, "userName"},
-		{"create no email", State{}, Create{UserName: "alice", PasswordHash: hash}, nil, domainerr.ErrInvalid, "emailAddress"},
-		{"create bad email", State{}, Create{UserName: "alice", EmailAddress: "alice", PasswordHash: hash}, nil, domainerr.ErrInvalid, "emailAddress"},
-		{"create no password", State{}, Create{UserName: "alice", EmailAddress: "a@example.org"}, nil, domainerr.ErrInvalid, "password"},
-		{"create plain password", State{}, Create{UserName: "alice", EmailAddress: "a@example.org", PasswordHash: "hunter2"}, nil, domainerr.ErrInvalid, "password"},
-		{"create bad role", State{}, Create{UserName: "alice", EmailAddress: "a@example.org", PasswordHash: hash, Roles: []string{"root"}}, nil, domainerr.ErrInvalid, "roles"},
-		{"create bad type", State{}, Create{UserName: "alice", EmailAddress: "a@example.org", PasswordHash: hash, Type: "ldap"}, nil, domainerr.ErrInvalid, "type"},
-		{"update", alice, Update{UserName: "alice", FullName: "Alice A", EmailAddress: "a@example.org", EmailOnError: true},
-			[]events.Payload{events.UserUpdated{UserName: "alice", FullName: "Alice A", EmailAddress: "a@example.org", EmailOnError: true}}, nil, ""},
-		{"update password", alice, Update{UserName: "alice", EmailAddress: "a@example.org", PasswordHash: hash + "x"},
-			[]events.Payload{events.UserUpdated{UserName: "alice", EmailAddress: "a@example.org", PasswordHash: hash + "x"}}, nil, ""},
-		{"update unchanged", alice, Update{UserName: "alice", EmailAddress: "a@example.org"}, nil, nil, ""},
-		{"update missing", gone, Update{UserName: "alice", EmailAddress: "a@example.org"}, nil, domainerr.ErrNotFound, ""},
-		{"update no email", alice, Update{UserName: "alice"}, nil, domainerr.ErrInvalid, "emailAddress"},
+		{"create", State{}, Create{UserName: "alice", FullName: " Alice ", EmailAddress: "a@example.org", PasswordHash: hash, Roles: []string{"eval-jobset", "admin", "admin"}, Key: key},
+			[]events.Payload{events.UserCreated{UserName: "alice", KeyID: "k1", Type: TypeHydra, Roles: []string{"admin", "eval-jobset"}}},
+			Profile{FullName: "Alice", EmailAddress: "a@example.org"}, nil, ""},
+		{"create github without password", State{}, Create{UserName: "bob", EmailAddress: "b@example.org", Type: TypeGitHub, Key: key},
+			[]events.Payload{events.UserCreated{UserName: "bob", KeyID: "k1", Type: TypeGitHub}}, Profile{EmailAddress: "b@example.org"}, nil, ""},
+		{"create after delete", gone, Create{UserName: "alice", EmailAddress: "a@example.org", PasswordHash: hash, Key: key},
+			[]events.Payload{events.UserCreated{UserName: "alice", KeyID: "k1", Type: TypeHydra}}, Profile{EmailAddress: "a@example.org"}, nil, ""},
+		{"create after forget", forgotten, Create{UserName: "alice", EmailAddress: "a@example.org", PasswordHash: hash, Key: key},
+			[]events.Payload{events.UserCreated{UserName: "alice", KeyID: "k1", Type: TypeHydra}}, Profile{EmailAddress: "a@example.org"}, nil, ""},
+		{"create without a key", State{}, Create{UserName: "alice", EmailAddress: "a@example.org", PasswordHash: hash}, nil, Profile{}, nil, "key"},
+		{"create existing", alice, Create{UserName: "alice", EmailAddress: "a@example.org", PasswordHash: hash}, nil, Profile{}, domainerr.ErrAlreadyExists, ""},
+		{"create bad name", State{}, Create{UserName: "Alice", EmailAddress: "a@example.org", PasswordHash: hash}, nil, Profile{}, domainerr.ErrInvalid, "userName"},
+		{"create no email", State{}, Create{UserName: "alice", PasswordHash: hash}, nil, Profile{}, domainerr.ErrInvalid, "emailAddress"},
+		{"create bad email", State{}, Create{UserName: "alice", EmailAddress: "alice", PasswordHash: hash}, nil, Profile{}, domainerr.ErrInvalid, "emailAddress"},
+		{"create no password", State{}, Create{UserName: "alice", EmailAddress: "a@example.org"}, nil, Profile{}, domainerr.ErrInvalid, "password"},
+		{"create plain password", State{}, Create{UserName: "alice", EmailAddress: "a@example.org", PasswordHash: "hunter2"}, nil, Profile{}, domainerr.ErrInvalid, "password"},
+		{"create bad role", State{}, Create{UserName: "alice", EmailAddress: "a@example.org", PasswordHash: hash, Roles: []string{"root"}}, nil, Profile{}, domainerr.ErrInvalid, "roles"},
+		{"create bad type", State{}, Create{UserName: "alice", EmailAddress: "a@example.org", PasswordHash: hash, Type: "ldap"}, nil, Profile{}, domainerr.ErrInvalid, "type"},
+		{"update", alice, Update{UserName: "alice", FullName: "Alice A", EmailAddress: "a@example.org", EmailOnError: true, Key: key},
+			[]events.Payload{events.UserUpdated{UserName: "alice", KeyID: "k1", EmailOnError: true}}, Profile{FullName: "Alice A", EmailAddress: "a@example.org"}, nil, ""},
+		{"update password", alice, Update{UserName: "alice", EmailAddress: "a@example.org", PasswordHash: hash, Key: key},
+			[]events.Payload{events.UserUpdated{UserName: "alice", KeyID: "k1", PasswordChanged: true}}, Profile{EmailAddress: "a@example.org"}, nil, ""},
+		{"update unchanged", alice, Update{UserName: "alice", EmailAddress: "a@example.org", Key: key}, nil, Profile{}, nil, ""},
+		{"update seals a clear profile", clear, Update{UserName: "alice", EmailAddress: "a@example.org", Key: key},
+			[]events.Payload{events.UserUpdated{UserName: "alice", KeyID: "k1"}}, Profile{EmailAddress: "a@example.org"}, nil, ""},
+		{"update with another key", alice, Update{UserName: "alice", EmailAddress: "a@example.org", Key: Key{ID: "k2", Secret: key.Secret}}, nil, Profile{}, nil, "key"},
+		{"update forgotten", forgotten, Update{UserName: "alice", EmailAddress: "a@example.org", Key: key}, nil, Profile{}, domainerr.ErrNotFound, ""},
+		{"update missing", gone, Update{UserName: "alice", EmailAddress: "a@example.org"}, nil, Profile{}, domainerr.ErrNotFound, ""},
+		{"update no email", alice, Update{UserName: "alice"}, nil, Profile{}, domainerr.ErrInvalid, "emailAddress"},
 		{"set roles", alice, SetRoles{UserName: "alice", Roles: []string{"restart-jobs", "cancel-build", "bump-to-front", "create-projects"}},
-			[]events.Payload{events.UserRolesChanged{UserName: "alice", Roles: []string{"bump-to-front", "cancel-build", "create-projects", "restart-jobs"}}}, nil, ""},
-		{"clear roles", alice, SetRoles{UserName: "alice"}, []events.Payload{events.UserRolesChanged{UserName: "alice", Roles: []string{}}}, nil, ""},
-		{"set roles unchanged", alice, SetRoles{UserName: "alice", Roles: []string{"admin"}}, nil, nil, ""},
-		{"set bad role", alice, SetRoles{UserName: "alice", Roles: []string{"admin", "superuser"}}, nil, domainerr.ErrInvalid, "roles"},
-		{"set roles missing", State{}, SetRoles{UserName: "alice"}, nil, domainerr.ErrNotFound, ""},
-		{"delete", alice, Delete{UserName: "alice"}, []events.Payload{events.UserDeleted{UserName: "alice"}}, nil, ""},
-		{"delete missing", gone, Delete{UserName: "alice"}, nil, domainerr.ErrNotFound, ""},
+			[]events.Payload{events.UserRolesChanged{UserName: "alice", Roles: []string{"bump-to-front", "cancel-build", "create-projects", "restart-jobs"}}}, Profile{}, nil, ""},
+		{"clear roles", alice, SetRoles{UserName: "alice"}, []events.Payload{events.UserRolesChanged{UserName: "alice", Roles: []string{}}}, Profile{}, nil, ""},
+		{"set roles unchanged", alice, SetRoles{UserName: "alice", Roles: []string{"admin"}}, nil, Profile{}, nil, ""},
+		{"set bad role", alice, SetRoles{UserName: "alice", Roles: []string{"admin", "superuser"}}, nil, Profile{}, domainerr.ErrInvalid, "roles"},
+		{"set roles missing", State{}, SetRoles{UserName: "alice"}, nil, Profile{}, domainerr.ErrNotFound, ""},
+		{"delete", alice, Delete{UserName: "alice"}, []events.Payload{events.UserDeleted{UserName: "alice"}}, Profile{}, nil, ""},
+		{"delete missing", gone, Delete{UserName: "alice"}, nil, Profile{}, domainerr.ErrNotFound, ""},
+		{"forget", alice, Forget{UserName: "alice"}, []events.Payload{events.UserForgotten{UserName: "alice"}}, Profile{}, nil, ""},
+		{"forget twice", forgotten, Forget{UserName: "alice"}, nil, Profile{}, domainerr.ErrNotFound, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got, err := Decide(tt.state, tt.cmd)
+			if tt.wantErr == nil && tt.field == "key" {
+				require.ErrorContains(t, err, "key")
+				return
+			}
 			if tt.wantErr != nil {
 				require.ErrorIs(t, err, tt.wantErr)
 				if tt.field != "" {
@@ -66,24 +115,38 @@ func TestDecide(t *testing.T) {
 				return
 			}
 			require.NoError(t, err)
+			if tt.profile != (Profile{}) {
+				got = opened(t, got, tt.profile)
+			}
 			require.Equal(t, tt.want, got)
 		})
 	}
 }
 
 func TestEvolve(t *testing.T) {
-	s := Evolve(State{}, events.UserCreated{UserName: "a", EmailAddress: "a@x", PasswordHash: "h1", Type: TypeHydra})
+	s := Evolve(State{}, events.UserCreated{UserName: "a", EmailAddress: "a@x", Type: TypeHydra})
 	require.True(t, s.Exists)
-	s = Evolve(s, &events.UserUpdated{UserName: "a", EmailAddress: "b@x"})
-	require.Equal(t, "h1", s.PasswordHash, "empty hash keeps the password")
-	require.Equal(t, "b@x", s.EmailAddress)
-	s = Evolve(s, events.UserUpdated{UserName: "a", EmailAddress: "b@x", PasswordHash: "h2"})
-	require.Equal(t, "h2", s.PasswordHash)
+	require.Equal(t, Profile{EmailAddress: "a@x"}, s.Clear, "a version 1 event's profile is in clear")
+	s = Evolve(s, &events.UserUpdated{UserName: "a", KeyID: "k", Profile: []byte("sealed")})
+	require.Equal(t, "k", s.KeyID)
+	require.Equal(t, []byte("sealed"), s.Sealed)
+	require.Empty(t, s.Clear, "a sealed update replaces the clear profile")
 	s = Evolve(s, events.UserRolesChanged{UserName: "a", Roles: []string{RoleAdmin}})
 	require.True(t, s.HasRole(RoleAdmin))
 	require.False(t, s.HasRole(RoleEvalJobset))
-	s = Evolve(s, events.UserDeleted{UserName: "a"})
-	require.False(t, s.Exists)
+	s = Evolve(s, events.UserForgotten{UserName: "a"})
+	require.Equal(t, State{UserName: "a", Forgotten: true}, s)
 	require.False(t, s.HasRole(RoleAdmin))
-	require.Empty(t, s.PasswordHash)
+}
+
+func TestProfileSealing(t *testing.T) {
+	sealed := sealedWith(t, key, Profile{FullName: "Alice", EmailAddress: "a@x"})
+	require.NotContains(t, string(sealed), "Alice")
+	p, err := key.Open("alice", sealed)
+	require.NoError(t, err)
+	require.Equal(t, Profile{FullName: "Alice", EmailAddress: "a@x"}, p)
+	_, err = key.Open("bob", sealed)
+	require.Error(t, err, "a profile sealed for alice does not open as bob's")
+	_, err = Key{ID: "k1", Secret: []byte("fedcba9876543210fedcba9876543210")}.Open("alice", sealed)
+	require.Error(t, err, "another key does not open it")
 }

@@ -126,31 +126,3 @@ func jobsetInputs(w *writer, project, jobset string, inputs []events.JobsetInput
 	}
 	return nil
 }
-
-func userCreated(w *writer, p *events.UserCreated) error {
-	typ := p.Type
-	if typ == "" {
-		typ = "hydra"
-	}
-	// A placeholder row made for an unknown project owner becomes the user.
-	err := w.exec(`insert into Users (userName, fullName, emailAddress, password, type) values ($1, $2, $3, $4, $5)
-		on conflict (userName) do update set fullName = excluded.fullName, emailAddress = excluded.emailAddress,
-			password = excluded.password, type = excluded.type`,
-		p.UserName, nullIfEmpty(p.FullName), p.EmailAddress, p.PasswordHash, typ)
-	if err != nil {
-		return err
-	}
-	return userRoles(w, p.UserName, p.Roles)
-}
-
-func userRoles(w *writer, user string, roles []string) error {
-	if err := w.exec(`delete from UserRoles where userName = $1`, user); err != nil {
-		return err
-	}
-	for _, r := range roles {
-		if err := w.exec(`insert into UserRoles (userName, role) values ($1, $2) on conflict do nothing`, user, r); err != nil {
-			return err
-		}
-	}
-	return nil
-}

@@ -9,8 +9,11 @@ import (
 	"buildledger/projections"
 )
 
-// Projection writes Hydra's tables.
-type Projection struct{}
+// Projection writes Hydra's tables. Keys opens users' sealed profiles;
+// without it, a sealed profile fails the batch.
+type Projection struct {
+	Keys UserKeys
+}
 
 var (
 	_ projections.Projection         = Projection{}
@@ -85,11 +88,11 @@ func (Projection) NeedsForeignKeys(ev projections.Event) bool {
 // rolls back to that savepoint and applies the batch again with each direct
 // COPY guarded (see writer.copyDirect). A savepoint per COPY, taken on
 // every batch, made loading Builds a fifth slower.
-func (Projection) Apply(ctx context.Context, tx projections.Tx, batch []projections.Event) error {
+func (p Projection) Apply(ctx context.Context, tx projections.Tx, batch []projections.Event) error {
 	if err := tx.Exec(ctx, "savepoint unguarded_batch"); err != nil {
 		return fmt.Errorf("savepoint: %w", err)
 	}
-	err := applyBatch(ctx, tx, batch, false)
+	err := applyBatch(ctx, tx, batch, p.Keys, false)
 	var failed *directCopyError
 	if !errors.As(err, &failed) {
 		if err != nil {
@@ -100,13 +103,14 @@ func (Projection) Apply(ctx context.Context, tx projections.Tx, batch []projecti
 	if err := tx.Exec(ctx, "rollback to savepoint unguarded_batch"); err != nil {
 		return fmt.Errorf("roll back after %w: %w", failed, err)
 	}
-	return applyBatch(ctx, tx, batch, true)
+	return applyBatch(ctx, tx, batch, p.Keys, true)
 }
 
 // applyBatch applies batch through a writer whose direct COPYs are guarded
 // or not.
-func applyBatch(ctx context.Context, tx projections.Tx, batch []projections.Event, guarded bool) error {
+func applyBatch(ctx context.Context, tx projections.Tx, batch []projections.Event, keys UserKeys, guarded bool) error {
 	w := newWriter(ctx, tx)
+	w.keys = keys
 	w.guarded = guarded
 	w.ahead = finishedInBatch(batch)
 	evals, err := evalsInBatch(ctx, tx, batch)
@@ -149,9 +153,9 @@ func apply(w *writer, ev projections.Event) error {
 	case *events.UserCreated:
 		return userCreated(w, p)
 	case *events.UserUpdated:
-		return w.exec(`update Users set fullName = $2, emailAddress = $3, emailOnError = $4,
-			password = coalesce($5, password) where userName = $1`,
-			p.UserName, nullIfEmpty(p.FullName), p.EmailAddress, boolInt(p.EmailOnError), nullIfEmpty(p.PasswordHash))
+		return userUpdated(w, p)
+	case *events.UserForgotten:
+		return userForgotten(w, p)
 	case *events.UserDeleted:
 		return w.exec(`delete from Users where userName = $1`, p.UserName)
 	case *events.UserRolesChanged:

@@ -80,7 +80,7 @@ func seed(tb testing.TB, builds int) seeded {
 	store := pglog.New(pool, pglog.Options{})
 	codec := events.NewCodec()
 	rt := commands.NewRuntime(store, codec, commands.Options{})
-	h := commands.NewHandlers(rt, commands.NewAllocator(rt, commands.AllocatorOptions{}))
+	h := commands.NewHandlers(rt, commands.NewAllocator(rt, commands.AllocatorOptions{}), postgres.NewVault(pool))
 	md := commands.NewMetadata(commands.UserActor("bench"), rt)
 	_, err := h.CreateUser(ctx, md, commands.CreateUser{UserName: "bench", EmailAddress: "b@example.org", PasswordHash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo"})
 	require.NoError(tb, err)
@@ -135,7 +135,7 @@ func BenchmarkReplay(b *testing.B) {
 	var replayTime, copyTime time.Duration
 	for i := 0; i < b.N; i++ {
 		start := time.Now()
-		res, err := projections.Replay(ctx, store, codec, schemas, []projections.Projection{hydra.Projection{}},
+		res, err := projections.Replay(ctx, store, codec, schemas, []projections.Projection{hydra.Projection{Keys: postgres.NewVault(pool)}},
 			projections.ReplayOptions{Target: fmt.Sprintf("bench_replay_%d", i), Until: head})
 		require.NoError(b, err)
 		replayTime += time.Since(start)

@@ -34,6 +34,8 @@ type writer struct {
 	evals *batchEvals
 	// guarded makes copyDirect take a savepoint around each COPY.
 	guarded bool
+	// keys opens users' sealed profiles.
+	keys UserKeys
 	// queued are statements that touch no buffered table, not run yet
 	// (execAfter), and queuedFrom the index in batch of the event the
 	// first came from.

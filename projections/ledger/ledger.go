@@ -11,6 +11,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"buildledger/domain/redact"
 	"buildledger/events"
 	"buildledger/projections"
 )
@@ -29,11 +30,14 @@ func (Projection) Version() int { return 1 }
 // maxSummary bounds the audit log's summary of an event's data.
 const maxSummary = 300
 
-// summary returns the audit log's summary of data: data itself, or its
-// first maxSummary bytes or fewer, cut before a character rather than
+// summary returns the audit log's summary of data, redacted as every
+// history view is (domain/redact: no old password hashes, no clear
+// profiles, no credential-looking values): data itself, or its first
+// maxSummary bytes or fewer, cut before a character rather than
 // through one (text must be valid UTF-8), and an ellipsis. It is written
 // as bytes, which spares a copy of every event's data into a string.
 func summary(data []byte) []byte {
+	data = redact.JSON(data)
 	if len(data) <= maxSummary {
 		return data
 	}

@@ -77,7 +77,7 @@ func (f *fixture) streamTypes(stream string) []string {
 
 func TestSchedulerDispatchAndFinish(t *testing.T) {
 	f := newFixture(t)
-	h := commands.NewHandlers(f.rt, nil)
+	h := commands.NewHandlers(f.rt, nil, nil)
 	_, err := h.RegisterMachine(f.ctx, f.md, commands.RegisterMachine{Name: "b1", Config: events.MachineConfig{
 		URI: "ssh://b1", Systems: []string{sys}, MaxJobs: 2, SpeedFactor: 1, Enabled: true}})
 	require.NoError(t, err)
@@ -162,7 +162,7 @@ func TestSchedulerDispatchAndFinish(t *testing.T) {
 
 func TestSchedulerLeaseAndRetry(t *testing.T) {
 	f := newFixture(t)
-	h := commands.NewHandlers(f.rt, nil)
+	h := commands.NewHandlers(f.rt, nil, nil)
 	_, err := h.RegisterMachine(f.ctx, f.md, commands.RegisterMachine{Name: "b1", Config: events.MachineConfig{
 		URI: "ssh://b1", Systems: []string{sys}, MaxJobs: 1, SpeedFactor: 1, Enabled: true}})
 	require.NoError(t, err)

@@ -39,12 +39,19 @@ func (Projection) Apply(ctx context.Context, tx projections.Tx, batch []projecti
 			err = tx.Exec(ctx, `update api_tokens set revoked_at = $2 where id = $1 and revoked_at is null`,
 				p.ID, time.Unix(p.RevokedAt, 0).UTC())
 		case *events.UserDeleted:
-			err = tx.Exec(ctx, `update api_tokens set revoked_at = $2 where user_name = $1 and revoked_at is null`,
-				p.UserName, ev.RecordedAt.UTC())
+			err = revokeAll(ctx, tx, p.UserName, ev.RecordedAt)
+		case *events.UserForgotten:
+			err = revokeAll(ctx, tx, p.UserName, ev.RecordedAt)
 		}
 		if err != nil {
 			return fmt.Errorf("api_tokens: event %s (%s): %w", ev.ID, ev.Type, err)
 		}
 	}
 	return nil
+}
+
+// revokeAll revokes every token of a user who is gone or forgotten.
+func revokeAll(ctx context.Context, tx projections.Tx, userName string, at time.Time) error {
+	return tx.Exec(ctx, `update api_tokens set revoked_at = $2 where user_name = $1 and revoked_at is null`,
+		userName, at.UTC())
 }

@@ -271,7 +271,7 @@ func (e *harness) requireReplayEqual() {
 	require.False(t, at.IsStart(), "the projector applied nothing")
 	live := pgtest.Dump(t, e.pool, "public")
 	require.NotEmpty(t, live["builds"])
-	res, err := projections.Replay(e.ctx, e.store, e.codec, postgres.NewSchemas(e.pool), readModels(),
+	res, err := projections.Replay(e.ctx, e.store, e.codec, postgres.NewSchemas(e.pool), readModels(postgres.NewVault(e.pool)),
 		projections.ReplayOptions{Target: "replay_check", Until: at})
 	require.NoError(t, err)
 	require.Equal(t, at, res.Position)

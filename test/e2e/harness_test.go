@@ -80,8 +80,8 @@ func requireSshd(t testing.TB) {
 }
 
 // readModels is every projection "up" runs, in its order.
-func readModels() []projections.Projection {
-	return []projections.Projection{hydra.Projection{}, ledger.Projection{}, tokens.Projection{}, insights.Projection{},
+func readModels(keys hydra.UserKeys) []projections.Projection {
+	return []projections.Projection{hydra.Projection{Keys: keys}, ledger.Projection{}, tokens.Projection{}, insights.Projection{},
 		analytics.QueueWait{}, analytics.BuildDuration{}}
 }
 
@@ -174,7 +174,7 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 		Graph:  &evaluator.Graph{Store: &drv.Store{}},
 		Status: db,
 	}
-	runner, err := projections.NewRunner(store, codec, postgres.NewReadModelDB(pool), readModels(),
+	runner, err := projections.NewRunner(store, codec, postgres.NewReadModelDB(pool), readModels(postgres.NewVault(pool)),
 		projections.RunnerOptions{Idle: 100 * time.Millisecond, Logger: log})
 	require.NoError(t, err)
 	cfg := o.sched
@@ -201,7 +201,7 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 	}
 	spool := filepath.Join(home, "spool")
 	require.NoError(t, os.MkdirAll(spool, 0o755))
-	e := &harness{t: t, ctx: ctx, pool: pool, store: store, codec: codec, rt: rt, h: commands.NewHandlers(rt, alloc),
+	e := &harness{t: t, ctx: ctx, pool: pool, store: store, codec: codec, rt: rt, h: commands.NewHandlers(rt, alloc, postgres.NewVault(pool)),
 		evals:  evaluation.New(rt, codec, alloc, ports, evaluation.Options{Host: "e2e", Logger: log}),
 		runner: runner, logs: logs, cache: cache, cacheDir: cacheDir, pubKey: pk.String(), spool: spool,
 		sched: cfg, nonce: newNonce(), log: log}

@@ -1,0 +1,27 @@
+package commands
+
+import (
+	"context"
+	"errors"
+
+	"buildledger/domain/user"
+)
+
+// Vault is the command side's store of secrets outside the log: users'
+// password hashes and the keys that seal their profiles. It is no
+// projection: replays neither drop nor rebuild it. adapters/postgres.Vault
+// implements it.
+type Vault interface {
+	// NewUserKey makes and stores a random profile key for a user.
+	NewUserKey(ctx context.Context, userName string) (user.Key, error)
+	// UserKey returns a stored key, or an error wrapping
+	// user.ErrForgotten once it was destroyed.
+	UserKey(ctx context.Context, keyID string) (user.Key, error)
+	// SetPassword stores a user's password hash, replacing any.
+	SetPassword(ctx context.Context, userName, hash string) error
+	// Forget destroys every key of a user and removes their credential.
+	Forget(ctx context.Context, userName string) error
+}
+
+// errNoVault refuses user commands on Handlers made without a vault.
+var errNoVault = errors.New("users need a vault for their secrets, and none is configured")

@@ -104,7 +104,8 @@ func hashToken(secret string) string {
 }
 
 // authenticate finds the request's user from a bearer token or the
-// session cookie. A bad bearer token is refused with 401.
+// session cookie. A bad bearer token is refused with 401. A forgotten
+// user's session and tokens count for nothing.
 func (s *server) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
@@ -120,7 +121,7 @@ func (s *server) authenticate(next http.Handler) http.Handler {
 				return
 			}
 			u, err := s.cfg.Queries.User(ctx, tok.UserName)
-			if err != nil {
+			if err != nil || u.Forgotten {
 				s.fail(w, r, &httpError{Status: http.StatusUnauthorized, Msg: "invalid API token"})
 				return
 			}
@@ -129,9 +130,10 @@ func (s *server) authenticate(next http.Handler) http.Handler {
 		}
 		if name := s.sessionUser(r); name != "" {
 			u, err := s.cfg.Queries.User(ctx, name)
-			if err == nil {
+			switch {
+			case err == nil && !u.Forgotten:
 				r = r.WithContext(context.WithValue(ctx, ctxKey{}, &principal{User: u}))
-			} else if !errors.Is(err, domainerr.ErrNotFound) {
+			case err != nil && !errors.Is(err, domainerr.ErrNotFound):
 				s.fail(w, r, err)
 				return
 			}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"buildledger/domain/redact"
 	"buildledger/domain/streams"
 	"buildledger/events"
 )
@@ -23,10 +24,22 @@ type eventRow struct {
 
 const eventsPerPage = 100
 
-// streamEvents answers the events of one stream with actor and time.
-func (s *server) streamEvents(w http.ResponseWriter, r *http.Request, title, back, stream string) {
+// streamEvents answers the events of one stream of project with actor and
+// time, redacted (domain/redact). The history shows what the read models
+// no longer do (old values, actors, token names), so only the project's
+// owners and members, and admins, may read it.
+func (s *server) streamEvents(w http.ResponseWriter, r *http.Request, project, title, back, stream string) {
 	if s.cfg.Events == nil {
 		s.fail(w, r, &httpError{Status: http.StatusNotImplemented, Msg: "the event history is not available"})
+		return
+	}
+	pr, err := s.cfg.Queries.Project(r.Context(), project)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if err := require(r, func(p *principal) bool { return p.isOwner(pr) }); err != nil {
+		s.fail(w, r, err)
 		return
 	}
 	pg, n := pageOf(r, eventsPerPage)
@@ -42,7 +55,7 @@ func (s *server) streamEvents(w http.ResponseWriter, r *http.Request, title, bac
 	rows := make([]eventRow, 0, len(recs))
 	for _, e := range recs {
 		rows = append(rows, eventRow{Revision: e.Revision, Type: e.Type, Actor: e.Metadata.Actor,
-			RecordedAt: e.RecordedAt.Unix(), Data: e.Data})
+			RecordedAt: e.RecordedAt.Unix(), Data: redact.JSON(e.Data)})
 	}
 	s.respond(w, r, rows, "events", map[string]any{"Title": title, "Back": back, "Stream": stream, "Events": rows,
 		"Page": n, "More": more})
@@ -50,11 +63,7 @@ func (s *server) streamEvents(w http.ResponseWriter, r *http.Request, title, bac
 
 func (s *server) projectEvents(w http.ResponseWriter, r *http.Request) {
 	name := chi.URLParam(r, "project")
-	if _, err := s.cfg.Queries.Project(r.Context(), name); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	s.streamEvents(w, r, "Events of project "+name, "/project/"+name, streams.Project(name))
+	s.streamEvents(w, r, name, "Events of project "+name, "/project/"+name, streams.Project(name))
 }
 
 func (s *server) jobsetEvents(w http.ResponseWriter, r *http.Request) {
@@ -63,7 +72,7 @@ func (s *server) jobsetEvents(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	s.streamEvents(w, r, "Events of jobset "+p+":"+j, "/jobset/"+p+"/"+j, streams.Jobset(p, j))
+	s.streamEvents(w, r, p, "Events of jobset "+p+":"+j, "/jobset/"+p+"/"+j, streams.Jobset(p, j))
 }
 
 func (s *server) evalEvents(w http.ResponseWriter, r *http.Request) {
@@ -72,7 +81,7 @@ func (s *server) evalEvents(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := strconv.FormatInt(e.ID, 10)
-	s.streamEvents(w, r, "Events of evaluation "+id, "/eval/"+id, streams.Eval(e.ID))
+	s.streamEvents(w, r, e.Project, "Events of evaluation "+id, "/eval/"+id, streams.Eval(e.ID))
 }
 
 func (s *server) buildEvents(w http.ResponseWriter, r *http.Request) {
@@ -81,5 +90,5 @@ func (s *server) buildEvents(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := strconv.FormatInt(b.ID, 10)
-	s.streamEvents(w, r, "Events of build "+id, "/build/"+id, streams.Build(b.ID))
+	s.streamEvents(w, r, b.Project, "Events of build "+id, "/build/"+id, streams.Build(b.ID))
 }

@@ -234,6 +234,27 @@ func (s *server) updateUser(w http.ResponseWriter, r *http.Request) {
 	s.done(w, r, http.StatusOK, "/user/"+name, nil)
 }
 
+// forgetUser erases a user's personal data (admins only): their profile
+// keys and credential are destroyed, and every view shows a forgotten
+// user from then on. An admin cannot forget themselves, which would also
+// lock them out mid-request.
+func (s *server) forgetUser(w http.ResponseWriter, r *http.Request) {
+	name := chi.URLParam(r, "user")
+	if err := require(r, (*principal).isAdmin); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if who(r).User.UserName == name {
+		s.fail(w, r, domainerr.Invalid("user", "an admin cannot forget themselves"))
+		return
+	}
+	if _, err := s.cfg.Commands.ForgetUser(r.Context(), s.metadata(r), commands.ForgetUser{UserName: name}); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.done(w, r, http.StatusOK, "/admin/users", nil)
+}
+
 func (s *server) tokensPage(w http.ResponseWriter, r *http.Request) {
 	name := chi.URLParam(r, "user")
 	if err := require(r, selfOrAdmin(name)); err != nil {
@@ -248,10 +269,13 @@ func (s *server) tokensPage(w http.ResponseWriter, r *http.Request) {
 	s.respond(w, r, ts, "tokens", map[string]any{"UserName": name, "Tokens": ts, "Enabled": s.cfg.Tokens != nil})
 }
 
-// createToken makes a new API token; its secret is shown once.
+// createToken makes a new API token; its secret is shown once. Users
+// mint tokens only for themselves, admins included: a token acts as its
+// owner, so one an admin minted for bob would record bob as the actor of
+// what the admin does with it.
 func (s *server) createToken(w http.ResponseWriter, r *http.Request) {
 	name := chi.URLParam(r, "user")
-	if err := require(r, selfOrAdmin(name)); err != nil {
+	if err := require(r, func(p *principal) bool { return p.User.UserName == name }); err != nil {
 		s.fail(w, r, err)
 		return
 	}

@@ -35,6 +35,7 @@ type Commands interface {
 	CreateUser(ctx context.Context, md events.Metadata, c commands.CreateUser) (commands.Result, error)
 	UpdateUser(ctx context.Context, md events.Metadata, c commands.UpdateUser) (commands.Result, error)
 	SetUserRoles(ctx context.Context, md events.Metadata, c commands.SetUserRoles) (commands.Result, error)
+	ForgetUser(ctx context.Context, md events.Metadata, c commands.ForgetUser) (commands.Result, error)
 }
 
 var _ Commands = (*commands.Handlers)(nil)
@@ -280,6 +281,7 @@ func (s *server) routes() http.Handler {
 	r.Post("/admin/users", s.createUser)
 	r.Get("/user/{user}", s.userPage)
 	r.Post("/user/{user}", s.updateUser)
+	r.Delete("/user/{user}", s.forgetUser)
 	r.Get("/user/{user}/tokens", s.tokensPage)
 	r.Post("/user/{user}/tokens", s.createToken)
 	r.Post("/user/{user}/tokens/{token}/revoke", s.revokeToken)

@@ -8,6 +8,7 @@ import (
 	"io"
 	"time"
 
+	"buildledger/domain/redact"
 	"buildledger/events"
 )
 
@@ -97,6 +98,7 @@ func runEvents(ctx context.Context, a *app, args []string) error {
 	return sub.Err()
 }
 
+// printEvent prints r with its data redacted (domain/redact).
 func printEvent(w io.Writer, r events.Recorded, asJSON bool) error {
 	if asJSON {
 		return json.NewEncoder(w).Encode(struct {
@@ -109,9 +111,9 @@ func printEvent(w io.Writer, r events.Recorded, asJSON bool) error {
 			RecordedAt time.Time       `json:"recordedAt"`
 			Data       json.RawMessage `json:"data"`
 			Metadata   events.Metadata `json:"metadata"`
-		}{r.Position.Commit, r.ID, r.Stream, r.Revision, r.Type, r.Version, r.RecordedAt, r.Data, r.Metadata})
+		}{r.Position.Commit, r.ID, r.Stream, r.Revision, r.Type, r.Version, r.RecordedAt, redact.JSON(r.Data), r.Metadata})
 	}
 	_, err := fmt.Fprintf(w, "%8d  %s  %-28s %-22s %-20s %s\n", r.Position.Commit, r.RecordedAt.Format(time.RFC3339),
-		fmt.Sprintf("%s@%d", r.Stream, r.Revision), r.Type, r.Metadata.Actor, r.Data)
+		fmt.Sprintf("%s@%d", r.Stream, r.Revision), r.Type, r.Metadata.Actor, redact.JSON(r.Data))
 	return err
 }

@@ -12,11 +12,14 @@ import (
 
 	"github.com/parquet-go/parquet-go"
 
+	"buildledger/domain/redact"
 	"buildledger/events"
 )
 
 // exportRow is one event in an export: the envelope flattened, the data
-// as JSON text exactly as recorded, the metadata as columns.
+// as JSON text as recorded but redacted (domain/redact: no old password
+// hashes, clear profiles or credential-looking values; the hashes of a
+// redacted event no longer match its data), the metadata as columns.
 type exportRow struct {
 	Position      int64     `parquet:"position" json:"position"`
 	Prepare       int64     `parquet:"prepare" json:"prepare"`
@@ -39,7 +42,7 @@ func toExportRow(r events.Recorded) exportRow {
 	return exportRow{
 		Position: int64(r.Position.Commit), Prepare: int64(r.Position.Prepare), ID: r.ID, Stream: r.Stream,
 		Revision: int64(r.Revision), Type: r.Type, Version: int32(r.Version), RecordedAt: r.RecordedAt.UTC(),
-		Data: string(r.Data), Actor: r.Metadata.Actor, CorrelationID: r.Metadata.CorrelationID,
+		Data: string(redact.JSON(r.Data)), Actor: r.Metadata.Actor, CorrelationID: r.Metadata.CorrelationID,
 		CausationID: r.Metadata.CausationID, Host: r.Metadata.Host, PrevHash: r.Metadata.PrevHash, Hash: r.Metadata.Hash,
 	}
 }
@@ -75,10 +78,16 @@ func runEventsExport(ctx context.Context, a *app, args []string) error {
 	var f *os.File
 	if out != "" {
 		var err error
-		if f, err = os.Create(out); err != nil {
+		// 0600: an export holds the history of every project, actors
+		// and token names included, which only the server's owner reads.
+		if f, err = os.OpenFile(out, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600); err != nil {
 			return fmt.Errorf("create %s: %w", out, err)
 		}
 		defer f.Close()
+		// A file that existed keeps its mode through OpenFile.
+		if err := f.Chmod(0o600); err != nil {
+			return fmt.Errorf("chmod %s: %w", out, err)
+		}
 		w = f
 	}
 	sys, err := openSystem(ctx, cfg, a.logger())
@@ -107,7 +116,7 @@ func runEventsExport(ctx context.Context, a *app, args []string) error {
 
 // exportSink receives exported events in log order.
 type exportSink interface {
-	write(rows []exportRow, recs []events.Recorded) error
+	write(rows []exportRow) error
 	close() error
 }
 
@@ -120,7 +129,6 @@ func exportEvents(ctx context.Context, store events.Store, after events.Position
 		}
 		var (
 			rows []exportRow
-			recs []events.Recorded
 			done = len(batch) == 0
 		)
 		for _, r := range batch {
@@ -129,11 +137,11 @@ func exportEvents(ctx context.Context, store events.Store, after events.Position
 				break
 			}
 			if filter.Match(r) {
-				rows, recs = append(rows, toExportRow(r)), append(recs, r)
+				rows = append(rows, toExportRow(r))
 			}
 		}
 		if len(rows) > 0 {
-			if err := sink.write(rows, recs); err != nil {
+			if err := sink.write(rows); err != nil {
 				return total, err
 			}
 			total += len(rows)
@@ -155,12 +163,12 @@ func newJSONLSink(w io.Writer) *jsonlSink {
 	return &jsonlSink{w: bw, enc: json.NewEncoder(bw)}
 }
 
-func (s *jsonlSink) write(rows []exportRow, recs []events.Recorded) error {
+func (s *jsonlSink) write(rows []exportRow) error {
 	for i := range rows {
 		line := struct {
 			exportRow
 			Data json.RawMessage `json:"data"`
-		}{rows[i], recs[i].Data}
+		}{rows[i], json.RawMessage(rows[i].Data)}
 		if err := s.enc.Encode(line); err != nil {
 			return fmt.Errorf("write event %s: %w", rows[i].ID, err)
 		}
@@ -178,7 +186,7 @@ func newParquetSink(w io.Writer) *parquetSink {
 	return &parquetSink{w: parquet.NewGenericWriter[exportRow](w, parquet.CreatedBy("buildledger", "", ""))}
 }
 
-func (s *parquetSink) write(rows []exportRow, _ []events.Recorded) error {
+func (s *parquetSink) write(rows []exportRow) error {
 	if _, err := s.w.Write(rows); err != nil {
 		return fmt.Errorf("write parquet rows: %w", err)
 	}

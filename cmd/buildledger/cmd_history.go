@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"buildledger/domain/redact"
 	"buildledger/events"
 )
 
@@ -137,12 +138,13 @@ type historyEntry struct {
 	Data        json.RawMessage `json:"data"`
 }
 
+// printHistory prints recs with their data redacted (domain/redact).
 func printHistory(w io.Writer, recs []events.Recorded, asJSON bool) error {
 	if asJSON {
 		out := make([]historyEntry, len(recs))
 		for i, r := range recs {
 			out[i] = historyEntry{r.Position.Commit, r.RecordedAt, r.Stream, r.Revision, r.Type, r.Version, r.ID,
-				r.Metadata.Actor, r.Metadata.CorrelationID, r.Data}
+				r.Metadata.Actor, r.Metadata.CorrelationID, redact.JSON(r.Data)}
 		}
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
@@ -154,7 +156,7 @@ func printHistory(w io.Writer, recs []events.Recorded, asJSON bool) error {
 			actor = "-"
 		}
 		if _, err := fmt.Fprintf(w, "%8d  %s  %-24s %-20s %-22s %s\n", r.Position.Commit, r.RecordedAt.Format(time.RFC3339),
-			fmt.Sprintf("%s@%d", r.Stream, r.Revision), r.Type, actor, r.Data); err != nil {
+			fmt.Sprintf("%s@%d", r.Stream, r.Revision), r.Type, actor, redact.JSON(r.Data)); err != nil {
 			return err
 		}
 	}

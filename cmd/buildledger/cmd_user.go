@@ -19,10 +19,51 @@ type stringList []string
 func (s *stringList) String() string     { return strings.Join(*s, ",") }
 func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
 
+const userUsage = `usage: buildledger user create NAME [--role ROLE]... [--password-file FILE] [--email ADDR] [--full-name NAME]
+       buildledger user forget NAME`
+
 func runUser(ctx context.Context, a *app, args []string) error {
-	if len(args) == 0 || args[0] != "create" {
-		return errors.New("usage: buildledger user create NAME [--role ROLE]... [--password-file FILE] [--email ADDR] [--full-name NAME]")
+	switch {
+	case len(args) > 0 && args[0] == "create":
+		return runUserCreate(ctx, a, args)
+	case len(args) > 0 && args[0] == "forget":
+		return runUserForget(ctx, a, args[1:])
 	}
+	return errors.New(userUsage)
+}
+
+// runUserForget erases a user's personal data: their profile keys and
+// password are destroyed, and UserForgotten is recorded. Whoever can run
+// the CLI on the server's database may do it, as they may create users.
+func runUserForget(ctx context.Context, a *app, args []string) error {
+	var cfg config
+	fs := a.newFlagSet("user forget", "user forget NAME [flags]")
+	cfg.register(fs, false)
+	name, rest := "", args
+	if len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
+		name, rest = rest[0], rest[1:]
+	}
+	if err := fs.Parse(rest); err != nil {
+		return err
+	}
+	if name == "" {
+		fs.Usage()
+		return errors.New("missing user NAME")
+	}
+	sys, err := openSystem(ctx, cfg, a.logger())
+	if err != nil {
+		return err
+	}
+	defer sys.Close()
+	md := commands.NewMetadata(commands.ComponentActor("cli"), sys.runtime)
+	if _, err := sys.handlers.ForgetUser(ctx, md, commands.ForgetUser{UserName: name}); err != nil {
+		return err
+	}
+	fmt.Fprintf(a.stdout, "forgot user %s: their profile keys and password are destroyed\n", name)
+	return nil
+}
+
+func runUserCreate(ctx context.Context, a *app, args []string) error {
 	var (
 		cfg               config
 		roles             stringList

@@ -121,7 +121,7 @@ func TestQueuedStatementFails(t *testing.T) {
 		js.started(1), bad, js.queued(1, 1), jobEvaluated(1, 1, true), js.finished(1),
 	})
 	_, err := projections.Replay(context.Background(), sd.store, sd.codec, postgres.NewSchemas(sd.pool),
-		[]projections.Projection{hydra.Projection{}}, projections.ReplayOptions{Target: "queued_fails", Until: head, BatchSize: 1000})
+		[]projections.Projection{hydra.Projection{Keys: postgres.NewVault(sd.pool)}}, projections.ReplayOptions{Target: "queued_fails", Until: head, BatchSize: 1000})
 	require.ErrorContains(t, err, "statements queued from event")
 	require.ErrorContains(t, err, "(EvaluationStarted at ")
 	var schemas int

@@ -65,7 +65,7 @@ func TestReplayWithoutForeignKeysEqualsLive(t *testing.T) {
 	} {
 		db, release, err := schemas.Create(ctx, "live_"+tc.name)
 		require.NoError(t, err)
-		r, err := projections.NewRunner(sd.store, sd.codec, db, []projections.Projection{hydra.Projection{}},
+		r, err := projections.NewRunner(sd.store, sd.codec, db, []projections.Projection{hydra.Projection{Keys: postgres.NewVault(sd.pool)}},
 			projections.RunnerOptions{BatchSize: 1, Until: tc.until})
 		require.NoError(t, err)
 		_, err = r.CatchUp(ctx)

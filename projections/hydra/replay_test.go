@@ -56,7 +56,7 @@ func TestReplayRebuildsDeferredIndexes(t *testing.T) {
 	schemas := postgres.NewSchemas(sd.pool)
 	migrated := catalog(t, sd.pool, postgres.ReadModelSchema)
 
-	res, err := projections.Replay(ctx, sd.store, sd.codec, schemas, []projections.Projection{hydra.Projection{}},
+	res, err := projections.Replay(ctx, sd.store, sd.codec, schemas, []projections.Projection{hydra.Projection{Keys: postgres.NewVault(sd.pool)}},
 		projections.ReplayOptions{Target: "replay_indexes", BatchSize: 700})
 	require.NoError(t, err)
 	require.True(t, res.Swapped)
@@ -150,7 +150,7 @@ func (sd seeded) appendAll(t *testing.T, stream string, ps []events.Payload) eve
 func (sd seeded) replay(t *testing.T, head events.Position, target string, batch int) {
 	t.Helper()
 	_, err := projections.Replay(context.Background(), sd.store, sd.codec, postgres.NewSchemas(sd.pool),
-		[]projections.Projection{hydra.Projection{}}, projections.ReplayOptions{Target: target, Until: head, BatchSize: batch})
+		[]projections.Projection{hydra.Projection{Keys: postgres.NewVault(sd.pool)}}, projections.ReplayOptions{Target: target, Until: head, BatchSize: batch})
 	require.NoError(t, err)
 }
 

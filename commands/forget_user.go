@@ -4,7 +4,6 @@ import (
 	"context"
 
 	"buildledger/domain/domainerr"
-	"buildledger/domain/names"
 	"buildledger/domain/streams"
 	"buildledger/domain/user"
 	"buildledger/events"
@@ -22,11 +21,8 @@ type ForgetUser struct {
 // unreadable. The profiles sealed in the log stay there, unreadable, so
 // the hash chain still verifies.
 func (h *Handlers) ForgetUser(ctx context.Context, md events.Metadata, c ForgetUser) (Result, error) {
-	if h.vault == nil {
-		return Result{}, errNoVault
-	}
-	if !names.User(c.UserName) {
-		return Result{}, domainerr.NotFound("user", c.UserName)
+	if err := h.userSecrets(c.UserName); err != nil {
+		return Result{}, err
 	}
 	return Execute(ctx, h.rt, streams.User(c.UserName), UserAggregate, func(s user.State) ([]events.Payload, error) {
 		if !s.Exists {

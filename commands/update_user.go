@@ -5,7 +5,6 @@ import (
 	"fmt"
 
 	"buildledger/domain/domainerr"
-	"buildledger/domain/names"
 	"buildledger/domain/streams"
 	"buildledger/domain/user"
 	"buildledger/events"
@@ -26,11 +25,8 @@ type UpdateUser struct {
 // the event, as CreateUser does). The profile is sealed with the user's
 // key; a user recorded before profiles were sealed gets one.
 func (h *Handlers) UpdateUser(ctx context.Context, md events.Metadata, c UpdateUser) (Result, error) {
-	if h.vault == nil {
-		return Result{}, errNoVault
-	}
-	if !names.User(c.UserName) {
-		return Result{}, domainerr.NotFound("user", c.UserName)
+	if err := h.userSecrets(c.UserName); err != nil {
+		return Result{}, err
 	}
 	var key user.Key
 	res, err := Execute(ctx, h.rt, streams.User(c.UserName), UserAggregate, func(s user.State) ([]events.Payload, error) {

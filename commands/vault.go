@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 
+	"buildledger/domain/domainerr"
+	"buildledger/domain/names"
 	"buildledger/domain/user"
 )
 
@@ -21,6 +23,18 @@ type Vault interface {
 	SetPassword(ctx context.Context, userName, hash string) error
 	// Forget destroys every key of a user and removes their credential.
 	Forget(ctx context.Context, userName string) error
+}
+
+// userSecrets checks that a command on an existing user's secrets can
+// run: a vault is configured, and name is one a user can have.
+func (h *Handlers) userSecrets(name string) error {
+	if h.vault == nil {
+		return errNoVault
+	}
+	if !names.User(name) {
+		return domainerr.NotFound("user", name)
+	}
+	return nil
 }
 
 // errNoVault refuses user commands on Handlers made without a vault.

@@ -81,6 +81,8 @@ func TestBootstrapRoles(t *testing.T) {
 		{"analyst delete", analyst, `delete from ledger.events`, "SQLSTATE 42501"},
 		{"analyst read model", analyst, `insert into public.userroles (username, role) values ('eve', 'admin')`, "SQLSTATE 42501"},
 		{"analyst users", analyst, `select * from public.users`, "SQLSTATE 42501"},
+		{"analyst credentials", analyst, `select * from vault.credentials`, "SQLSTATE 42501"},
+		{"analyst profile keys", analyst, `select * from vault.user_keys`, "SQLSTATE 42501"},
 		{"analyst append", analyst, `select ledger.append_sealed('{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}')`, "SQLSTATE 42501"},
 		{"analyst public", analyst, `create table public.users2 (x int)`, "SQLSTATE 42501"},
 		{"analyst program", analyst, `copy (select 1) to program 'true'`, "SQLSTATE 42501"},

@@ -236,6 +236,12 @@ func (p *principal) isOwner(pr Project) bool {
 	return p.isAdmin() || pr.Owner == p.User.UserName || slices.Contains(pr.Members, p.User.UserName)
 }
 
+// mayChangeMembers: the project's owner or an admin. A member may edit
+// the project but not choose who else may, or lock its owner out.
+func (p *principal) mayChangeMembers(pr Project) bool {
+	return p != nil && (p.isAdmin() || pr.Owner == p.User.UserName)
+}
+
 // require checks a permission: 401 without a user, 403 without the right.
 func require(r *http.Request, ok func(*principal) bool) error {
 	p := who(r)

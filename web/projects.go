@@ -124,11 +124,21 @@ func (s *server) saveProject(w http.ResponseWriter, r *http.Request, name string
 		s.fail(w, r, &httpError{Status: http.StatusUnprocessableEntity, Msg: "renaming a project is not supported", Field: "name"})
 		return
 	}
+	me := who(r)
+	owner := me.User.UserName
+	if exists {
+		owner = existing.Owner
+	}
 	if b.Owner == "" {
-		b.Owner = who(r).User.UserName
-		if exists {
-			b.Owner = existing.Owner
-		}
+		b.Owner = owner
+	}
+	if b.Owner != owner && !me.isAdmin() {
+		s.fail(w, r, errForbidden("only admins may choose or change a project's owner"))
+		return
+	}
+	if b.Members != nil && exists && !me.mayChangeMembers(existing) {
+		s.fail(w, r, errForbidden("only the project's owner or an admin may change its members"))
+		return
 	}
 	if b.DisplayName == "" {
 		b.DisplayName = name

@@ -153,3 +153,33 @@ func TestRoleMatrix(t *testing.T) {
 	rows.Close()
 	require.Equal(t, []string{"del-", "del-bumper", "del-canceller", "del-creator", "del-evaluator", "del-nobody", "del-restarter"}, left)
 }
+
+// TestProjectTakeover: only admins choose a project's owner (Hydra's
+// updateProject), and only its owner or an admin changes its members. A
+// member once locked the owner out of their own project, and a
+// create-projects user could create projects in an admin's name.
+func TestProjectTakeover(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	tests := []struct {
+		name, as, method, path string
+		body                   map[string]any
+		code                   int
+	}{
+		{"member makes itself owner", "member", "PUT", "/project/p", map[string]any{"owner": "member"}, http.StatusForbidden},
+		{"member empties the members", "member", "PUT", "/project/p", map[string]any{"members": []string{}}, http.StatusForbidden},
+		{"member edits the description", "member", "PUT", "/project/p", map[string]any{"description": "by member"}, http.StatusOK},
+		{"owner hands the project over", "owner", "PUT", "/project/p", map[string]any{"owner": "nobody"}, http.StatusForbidden},
+		{"owner changes the members", "owner", "PUT", "/project/p", map[string]any{"members": []string{"member", "nobody"}}, http.StatusOK},
+		{"creator creates in admin's name", "creator", "PUT", "/project/q", map[string]any{"owner": "admin"}, http.StatusForbidden},
+		{"creator creates its own", "creator", "PUT", "/project/q", map[string]any{}, http.StatusCreated},
+		{"admin hands the project over", "admin", "PUT", "/project/p", map[string]any{"owner": "nobody"}, http.StatusOK},
+	}
+	for _, tt := range tests {
+		res := e.as(tt.as).do(tt.method, tt.path, tt.body)
+		require.Equal(t, tt.code, res.code, "%s: %s", tt.name, res.body)
+		e.catchUp()
+	}
+	var owner string
+	require.NoError(t, e.pool.QueryRow(e.ctx, `select owner from projects where name = 'q'`).Scan(&owner))
+	require.Equal(t, "creator", owner)
+}

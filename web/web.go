@@ -122,6 +122,11 @@ type Config struct {
 	AsOf AsOfFunc
 	// Insights, if set, serves the insight pages (insights.go).
 	Insights InsightQueries
+	// Ops are operational GET endpoints by path (/healthz, /metrics,
+	// /queue-runner-status), served behind the same authentication and
+	// Private rule as every page: they name machines, jobsets and
+	// running derivations.
+	Ops map[string]http.Handler
 }
 
 // server holds the parsed templates and the config.
@@ -185,6 +190,9 @@ func (s *server) routes() http.Handler {
 		r.Get("/nix-cache/log/{drv}", s.drvLog)
 	}
 	r.Get("/log/{drv}", s.drvLog)
+	for path, h := range s.cfg.Ops {
+		r.Method(http.MethodGet, path, h)
+	}
 
 	r.Get("/", s.projectsPage)
 	r.Get("/create-project", s.projectForm)

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -91,30 +90,29 @@ func runUp(ctx context.Context, a *app, args []string) error {
 	}
 	reg.MustRegister(queue.sched.Collector(), worker.Collector())
 
+	wopt.ops = map[string]http.Handler{
+		"/healthz": http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			// The error is logged, not shown: it can name hosts and roles.
+			if err := sys.pool.Ping(r.Context()); err != nil {
+				log.Warn("health check: database unreachable", "err", err)
+				http.Error(w, "database unavailable", http.StatusServiceUnavailable)
+				return
+			}
+			fmt.Fprintln(w, "ok")
+		}),
+		"/metrics":             promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
+		"/queue-runner-status": queueStatusHandler(queue.sched.Status),
+	}
 	site, err := sys.newWeb(wopt)
 	if err != nil {
 		return err
 	}
-	mux := http.NewServeMux()
-	mux.Handle("/", site)
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		if err := sys.pool.Ping(r.Context()); err != nil {
-			http.Error(w, "database: "+err.Error(), http.StatusServiceUnavailable)
-			return
-		}
-		fmt.Fprintln(w, "ok")
-	})
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	mux.HandleFunc("GET /queue-runner-status", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(queue.sched.Status())
-	})
 
 	ln, err := net.Listen("tcp", cfg.listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.listen, err)
 	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: site, ReadHeaderTimeout: 10 * time.Second}
 	fmt.Fprintf(a.stdout, "buildledger is up: http://%s\n%s\n", ln.Addr(), login)
 
 	g, ctx := errgroup.WithContext(ctx)

@@ -3,12 +3,14 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"buildledger/adapters/binarycache"
@@ -29,6 +31,8 @@ type webOptions struct {
 	githubSecret string
 	giteaSecret  string
 	baseURL      string
+	// ops are the operational endpoints "up" serves (web.Config.Ops).
+	ops map[string]http.Handler
 }
 
 func (o *webOptions) register(fs *flag.FlagSet) {
@@ -71,6 +75,7 @@ func (s *system) newWeb(opts webOptions) (http.Handler, error) {
 		GiteaSecret:  opts.giteaSecret,
 		Settle:       s.settle,
 		Logger:       s.log,
+		Ops:          opts.ops,
 	})
 }
 
@@ -126,4 +131,31 @@ func sessionKey(path string) ([]byte, error) {
 		return nil, fmt.Errorf("write session key: %w", err)
 	}
 	return b, nil
+}
+
+// queueStatusHandler serves the scheduler's status as JSON, computed at
+// most once a second: it walks every build and step under the
+// scheduler's lock, so polling it must not contend with dispatch.
+func queueStatusHandler[S any](status func() S) http.Handler {
+	var (
+		mu   sync.Mutex
+		at   time.Time
+		body []byte
+	)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		if time.Since(at) >= time.Second {
+			b, err := json.Marshal(status())
+			if err != nil {
+				mu.Unlock()
+				http.Error(w, "encode status", http.StatusInternalServerError)
+				return
+			}
+			at, body = time.Now(), b
+		}
+		b := body
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(b)
+	})
 }

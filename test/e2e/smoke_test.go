@@ -151,3 +151,40 @@ func tail(s string, n int) string {
 	}
 	return s[len(s)-n:]
 }
+
+// TestPrivateOpsEndpoints: with --private, /metrics, /queue-runner-status
+// and /healthz answer only signed-in users, as every page does; they name
+// machines, jobsets and running derivations.
+func TestPrivateOpsEndpoints(t *testing.T) {
+	requireTools(t, "nix-store", "nix-instantiate")
+	t.Parallel()
+	u := startUp(t, "BUILDLEDGER_PRIVATE=1", "BUILDLEDGER_ADMIN_PASSWORD=ops-test-password")
+	client := &http.Client{Timeout: 10 * time.Second}
+	deadline := time.Now().Add(2 * time.Minute)
+	for !strings.Contains(u.stdout.String(), "buildledger is up") {
+		require.True(t, time.Now().Before(deadline), "up did not start: %s", u.stdout.String())
+		time.Sleep(200 * time.Millisecond)
+	}
+	ops := []string{"/metrics", "/queue-runner-status", "/healthz"}
+	for _, p := range ops {
+		code, body, _ := get(t, client, u.base+p, "application/json")
+		require.Equal(t, http.StatusUnauthorized, code, "%s anonymous: %s", p, body)
+	}
+	var res *http.Response
+	require.Eventually(t, func() bool {
+		res = postLogin(t, client, u.base, "ops-test-password")
+		res.Body.Close()
+		return res.StatusCode == http.StatusOK
+	}, time.Minute, 200*time.Millisecond, "admin logs in once the projector has the user")
+	for _, p := range ops {
+		req, err := http.NewRequest("GET", u.base+p, nil)
+		require.NoError(t, err)
+		for _, c := range res.Cookies() {
+			req.AddCookie(c)
+		}
+		got, err := client.Do(req)
+		require.NoError(t, err)
+		got.Body.Close()
+		require.Equal(t, http.StatusOK, got.StatusCode, "%s signed in", p)
+	}
+}

@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"path"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -40,6 +39,8 @@ const (
 	maxTailLines = 10000
 	// maxStream bounds one stream of a running log.
 	maxStream = 2 * time.Hour
+	// maxStreamLine is the longest line a stream sends as one event.
+	maxStreamLine = 64 << 10
 	// orphanCheck is how often a stream asks whether the attempt it
 	// follows has ended; orphanGrace is how long it then goes on
 	// reading. The builder closes a log before it records the attempt's
@@ -267,16 +268,26 @@ func (s *server) streamLog(w http.ResponseWriter, r *http.Request, ref LogRef, r
 		return
 	}
 	defer rc.Close()
+	// The server's write timeout bounds every other answer; a stream
+	// lasts as long as its step (at most maxStream).
+	if err := http.NewResponseController(w).SetWriteDeadline(time.Time{}); err != nil {
+		s.log.Debug("stream log: no write deadline control", "err", err)
+	}
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-cache")
 	w.Header().Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
 	fl.Flush()
-	br := bufio.NewReaderSize(rc, 64<<10)
+	br := bufio.NewReaderSize(rc, maxStreamLine)
 	for {
-		line, err := br.ReadString('\n')
-		if line != "" {
-			fmt.Fprintf(w, "data: %s\n\n", strings.TrimRight(line, "\r\n"))
+		// A line longer than the buffer goes out in pieces, so a log
+		// with no newline cannot grow one event without bound.
+		line, err := br.ReadSlice('\n')
+		if errors.Is(err, bufio.ErrBufferFull) {
+			err = nil
+		}
+		if len(line) > 0 {
+			writeEvent(w, line)
 		}
 		if err != nil {
 			if r.Context().Err() != nil {
@@ -294,6 +305,18 @@ func (s *server) streamLog(w http.ResponseWriter, r *http.Request, ref LogRef, r
 	}
 	fmt.Fprint(w, "event: end\ndata: \n\n")
 	fl.Flush()
+}
+
+// writeEvent sends one log line as a server-sent event. A carriage
+// return ends a field in that format, so each part of the line between
+// them goes in a data field of its own (the client joins them with
+// newlines): a log cannot inject fields or events such as "event: end".
+func writeEvent(w io.Writer, line []byte) {
+	line = bytes.TrimRight(line, "\r\n")
+	for part := range bytes.SplitSeq(line, []byte("\r")) {
+		fmt.Fprintf(w, "data: %s\n", part)
+	}
+	fmt.Fprint(w, "\n")
 }
 
 // watchAttempt cancels a stream orphanGrace after the attempt whose log

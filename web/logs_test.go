@@ -4,7 +4,9 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"path"
 	"strings"
 	"testing"
@@ -184,4 +186,51 @@ func nextEvent(t *testing.T, events <-chan string) string {
 			require.FailNow(t, "no event within 10 s")
 		}
 	}
+}
+
+// TestStreamFraming: a log line cannot forge server-sent events (a
+// carriage return ends a field in that format), and a line with no
+// newline goes out in bounded pieces.
+func TestStreamFraming(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	res, err := http.Get(e.srv.URL + "/build/3/log/stream")
+	require.NoError(t, err)
+	defer res.Body.Close()
+	fmt.Fprint(e.waiting, "progress 10%\rprogress 100%\revent: end\rdata: injected\n")
+	fmt.Fprint(e.waiting, strings.Repeat("x", 200<<10)+"\n")
+	_, err = e.waiting.Close()
+	require.NoError(t, err)
+	body, err := io.ReadAll(res.Body)
+	require.NoError(t, err)
+	// Lines as an event-stream client splits them: at CRLF, CR or LF.
+	lines := strings.FieldsFunc(strings.ReplaceAll(string(body), "\r\n", "\n"), func(r rune) bool { return r == '\r' || r == '\n' })
+	var ends, pieces int
+	for _, l := range lines {
+		require.LessOrEqual(t, len(l), len("data: ")+64<<10, "one event's field is bounded")
+		switch {
+		case l == "event: end":
+			ends++
+		case strings.HasPrefix(l, "data: xxx"):
+			pieces++
+		}
+	}
+	require.Equal(t, 1, ends, "only the server ends the stream")
+	require.Equal(t, "event: end", lines[len(lines)-2])
+	require.Contains(t, lines, "data: event: end", "the log's text stays data")
+	require.Equal(t, 4, pieces, "200 KiB go out in 64 KiB pieces")
+}
+
+// TestStreamOutlivesWriteTimeout: the server's write timeout bounds every
+// answer but a log stream, which lasts as long as its step.
+func TestStreamOutlivesWriteTimeout(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	srv := httptest.NewUnstartedServer(e.srv.Config.Handler)
+	srv.Config.WriteTimeout = 300 * time.Millisecond
+	srv.Start()
+	t.Cleanup(srv.Close)
+	events := streamEvents(t, srv.URL+"/build/3/log/stream")
+	require.Equal(t, "data: still building", nextEvent(t, events))
+	time.Sleep(3 * srv.Config.WriteTimeout)
+	fmt.Fprint(e.waiting, "after the timeout\n")
+	require.Equal(t, "data: after the timeout", nextEvent(t, events))
 }

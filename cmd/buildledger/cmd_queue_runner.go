@@ -149,7 +149,8 @@ func runQueueRunner(ctx context.Context, a *app, args []string) error {
 		if err != nil {
 			return err
 		}
-		srv := &http.Server{Addr: statusListen, Handler: h, ReadHeaderTimeout: 10 * time.Second}
+		srv := newHTTPServer(h)
+		srv.Addr = statusListen
 		go func() {
 			if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				log.Error("queue-runner status server", "err", err)

@@ -159,3 +159,16 @@ func queueStatusHandler[S any](status func() S) http.Handler {
 		_, _ = w.Write(b)
 	})
 }
+
+// maxConnections bounds the web server's open connections, so that idle
+// or slow clients cannot use up the process's file descriptors.
+const maxConnections = 4096
+
+// newHTTPServer returns the web server with its timeouts. A client may
+// not trickle a request (ReadTimeout), keep an idle connection open for
+// long (IdleTimeout), or hold an answer open (WriteTimeout, which the
+// log stream lifts for itself: web's streamLog).
+func newHTTPServer(h http.Handler) *http.Server {
+	return &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute,
+		WriteTimeout: 10 * time.Minute, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10}
+}

@@ -149,8 +149,10 @@ func safeMethod(m string) bool {
 
 // sameOrigin refuses state-changing requests whose Origin (or, without
 // one, Referer) is not this site, as Hydra does for POSTs. Requests that
-// carry the session cookie must name their origin; the webhooks, which
-// authenticate by signature, and bearer-token requests are exempt.
+// carry the session cookie must name their origin, and so must a login:
+// without it, a cross-site form (or one with Origin "null") could sign a
+// victim in to the attacker's account. The webhooks, which authenticate
+// by signature, and bearer-token requests are exempt.
 func (s *server) sameOrigin(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if safeMethod(r.Method) || r.URL.Path == "/api/push-github" || r.URL.Path == "/api/push-gitea" {
@@ -167,7 +169,7 @@ func (s *server) sameOrigin(next http.Handler) http.Handler {
 		}
 		_, cookieErr := r.Cookie(sessionCookie)
 		if src == "" {
-			if cookieErr == nil {
+			if cookieErr == nil || r.URL.Path == "/login" {
 				s.fail(w, r, errForbidden("cross-site request refused: no Origin or Referer header"))
 				return
 			}

@@ -32,9 +32,28 @@ func TestSameOrigin(t *testing.T) {
 			require.Equal(t, tt.code, res.code, res.body)
 		})
 	}
-	// Logging in from another site is refused too.
-	res := e.anon().do("POST", "/login", map[string]string{"username": "admin", "password": testPassword}, "Origin", "https://evil.example")
-	require.Equal(t, http.StatusForbidden, res.code)
+	// Logging in from another site is refused too, and so is a login that
+	// does not say where it comes from (login CSRF: a cross-site form,
+	// or Origin "null" from a sandboxed frame, signing the victim in to
+	// the attacker's account).
+	login := map[string]string{"username": "admin", "password": testPassword}
+	for _, hdr := range [][]string{{"Origin", "https://evil.example"}, {"Origin", ""}, {"Origin", "null"}} {
+		res := e.anon().do("POST", "/login", login, hdr...)
+		require.Equal(t, http.StatusForbidden, res.code, "%v: %s", hdr, res.body)
+	}
+	require.Equal(t, http.StatusOK, e.anon().do("POST", "/login", login).code, "from this site")
+}
+
+// TestSecureCookiesBehindTLS: behind a TLS proxy (SecureCookies, set when
+// the base URL is https) the session cookie is Secure and browsers are
+// told to keep to HTTPS.
+func TestSecureCookiesBehindTLS(t *testing.T) {
+	e := newEnv(t, envOpts{cfg: func(c *web.Config) { c.SecureCookies = true }})
+	res := e.anon().do("POST", "/login", map[string]string{"username": "admin", "password": testPassword},
+		"Origin", strings.Replace(e.srv.URL, "http://", "https://", 1))
+	require.Equal(t, http.StatusOK, res.code, res.body)
+	require.Contains(t, res.header.Get("Set-Cookie"), "Secure")
+	require.Equal(t, "max-age=31536000", res.header.Get("Strict-Transport-Security"))
 }
 
 func TestLogin(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -59,23 +60,25 @@ func (s *system) newWeb(opts webOptions) (http.Handler, error) {
 		return nil, err
 	}
 	return web.New(web.Config{
-		Queries:      queries.New(s.pool),
-		AsOf:         s.asOfFunc(),
-		Insights:     s.insightQueries(),
-		Commands:     s.handlers,
-		Builds:       s.handlers,
-		Tokens:       tokens.New(s.runtime),
-		Events:       s.store,
-		SessionKey:   key,
-		BaseURL:      opts.baseURL,
-		Private:      opts.private,
-		Logs:         logs,
-		BinaryCache:  binarycache.NewHandler(cacheDir, s.log),
-		GitHubSecret: opts.githubSecret,
-		GiteaSecret:  opts.giteaSecret,
-		Settle:       s.settle,
-		Logger:       s.log,
-		Ops:          opts.ops,
+		Queries:    queries.New(s.pool),
+		AsOf:       s.asOfFunc(),
+		Insights:   s.insightQueries(),
+		Commands:   s.handlers,
+		Builds:     s.handlers,
+		Tokens:     tokens.New(s.runtime),
+		Events:     s.store,
+		SessionKey: key,
+		BaseURL:    opts.baseURL,
+		// Behind a TLS proxy the request itself is plain HTTP.
+		SecureCookies: strings.HasPrefix(strings.ToLower(opts.baseURL), "https://"),
+		Private:       opts.private,
+		Logs:          logs,
+		BinaryCache:   binarycache.NewHandler(cacheDir, s.log),
+		GitHubSecret:  opts.githubSecret,
+		GiteaSecret:   opts.giteaSecret,
+		Settle:        s.settle,
+		Logger:        s.log,
+		Ops:           opts.ops,
 	})
 }
 

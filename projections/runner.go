@@ -324,7 +324,7 @@ func (r *Runner) step(ctx context.Context) (int, bool, error) {
 	}
 	if !from.Less(f.through) {
 		r.setProgress(from, 0, 0)
-		return 0, false, nil
+		return 0, false, f.skew
 	}
 	if f.full {
 		// Read and decode the next batch while this one is applied.
@@ -349,7 +349,7 @@ func (r *Runner) step(ctx context.Context) (int, bool, error) {
 		return 0, false, fmt.Errorf("apply batch: %w", err)
 	}
 	r.setProgress(f.through, len(f.batch), f.skipped)
-	return len(f.batch), true, nil
+	return len(f.batch), true, f.skew
 }
 
 // apply applies batch f, read after position from, to projection i in one
@@ -423,6 +423,9 @@ type fetched struct {
 	full    bool
 	skipped int64
 	err     error
+	// skew, if set, is why the batch stops short: the event after it is
+	// of a version newer than this binary knows.
+	skew error
 }
 
 // read reads and decodes the batch of up to size events after position
@@ -469,7 +472,35 @@ func (r *Runner) read(ctx context.Context, after events.Position, size int) fetc
 	}
 	f := fetched{batch: make([]Event, len(recs)), through: through, full: full}
 	f.skipped = r.decodeInto(f.batch, recs)
+	f.stopAtFutureVersion(after)
 	return f
+}
+
+// ErrVersionSkew stops a runner at an event of a newer schema version than
+// this binary knows: a newer writer appended it during a rolling upgrade.
+// Skipping it would move the checkpoint past it for good; stopping leaves
+// it to a runner of the newer version.
+var ErrVersionSkew = errors.New("an event of a newer version than this binary knows: upgrade buildledger")
+
+// stopAtFutureVersion cuts the batch before its first event of a future
+// version, after is the position the read started from.
+func (f *fetched) stopAtFutureVersion(after events.Position) {
+	for i, e := range f.batch {
+		if !errors.Is(e.DecodeErr, events.ErrFutureVersion) {
+			continue
+		}
+		f.skew = fmt.Errorf("%w: %w", ErrVersionSkew, e.DecodeErr)
+		f.batch, f.through, f.full, f.skipped = f.batch[:i], after, false, 0
+		for _, kept := range f.batch {
+			if kept.DecodeErr != nil {
+				f.skipped++
+			}
+		}
+		if i > 0 {
+			f.through = f.batch[i-1].Position
+		}
+		return
+	}
 }
 
 // minDecodeChunk is the fewest events a decoding goroutine takes.

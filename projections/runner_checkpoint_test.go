@@ -280,3 +280,44 @@ func TestRunnerReadsMetadataOnlyWhenUsed(t *testing.T) {
 		})
 	}
 }
+
+// TestRunnerStopsAtFutureVersion: during a rolling upgrade a newer writer
+// appends an event of a version this binary does not know. The runner
+// applies what comes before it, stops there with ErrVersionSkew, and
+// never moves its checkpoint past it, however often it is run again.
+func TestRunnerStopsAtFutureVersion(t *testing.T) {
+	for _, batch := range []int{1, 100} {
+		t.Run(fmt.Sprintf("batch%d", batch), func(t *testing.T) {
+			ctx := context.Background()
+			pool := pgtest.NewPool(t)
+			store := pglog.New(pool, pglog.Options{})
+			codec := events.NewCodec()
+			add := func(i int, future bool) {
+				ev, err := codec.Encode(events.BuildBumped{BuildID: int64(i), GlobalPriority: 1}, events.Metadata{Actor: "component:test"}, time.Now())
+				require.NoError(t, err)
+				if future {
+					ev.Version++
+				}
+				_, err = store.Append(ctx, fmt.Sprintf("build-%d", i), events.Any, ev)
+				require.NoError(t, err)
+			}
+			for i := range 5 {
+				add(i, i == 3)
+			}
+			db := postgres.NewReadModelDB(pool)
+			var seen int
+			ps := []projections.Projection{counting("p", &seen)}
+			for range 2 {
+				r, err := projections.NewRunner(store, codec, db, ps, projections.RunnerOptions{BatchSize: batch})
+				require.NoError(t, err)
+				_, err = r.CatchUp(ctx)
+				require.ErrorIs(t, err, projections.ErrVersionSkew)
+				require.ErrorIs(t, err, events.ErrFutureVersion)
+				cps, err := projections.Checkpoints(ctx, db, ps)
+				require.NoError(t, err)
+				require.Equal(t, events.At(3), cps["p"], "stopped before the event at position 4")
+			}
+			require.Equal(t, 3, seen)
+		})
+	}
+}

@@ -19,9 +19,11 @@ var (
 	pathComp  = `[A-Za-z0-9+._$-][A-Za-z0-9+._$:-]*`
 	relPathRE = regexp.MustCompile(`^` + pathComp + `(?:/` + pathComp + `)*$`)
 	systemRE  = regexp.MustCompile(`^[a-z0-9_]+-[a-z0-9_]+$`)
-	// drvFileRE is Nix's store path base name (nixbase32 hash, dash, name
-	// of [A-Za-z0-9+._?=-] not starting with a dot) ending in ".drv".
-	drvFileRE = regexp.MustCompile(`^[0-9a-df-np-sv-z]{32}-[A-Za-z0-9+_?=-][A-Za-z0-9+._?=-]*\.drv$`)
+	// storeBase is Nix's store path base name: nixbase32 hash, dash, name
+	// of [A-Za-z0-9+._?=-] not starting with a dot.
+	storeBase   = `[0-9a-df-np-sv-z]{32}-[A-Za-z0-9+_?=-][A-Za-z0-9+._?=-]*`
+	storeBaseRE = regexp.MustCompile(`^` + storeBase + `$`)
+	drvFileRE   = regexp.MustCompile(`^` + storeBase + `\.drv$`)
 )
 
 // DeclarativeJobset is the reserved name of a declarative project's
@@ -56,6 +58,12 @@ func Input(s string) bool { return inputRE.MatchString(s) }
 // store, as in Hydra's /log/DRVFILE: it names a derivation and cannot
 // climb out of the store.
 func DrvFile(s string) bool { return len(s) <= 255 && drvFileRE.MatchString(s) }
+
+// StoreBase reports whether s is the base name of a Nix store path
+// (hash, dash, name): it names one store object and, with no slash, dot
+// start or option dash, can neither climb out of the store nor pass as
+// a command-line option.
+func StoreBase(s string) bool { return len(s) <= 32+1+211 && storeBaseRE.MatchString(s) }
 
 // RelPath reports whether s is a relative path as Hydra accepts for
 // nixExprPath, without ".." components.

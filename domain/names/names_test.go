@@ -58,6 +58,13 @@ func TestRules(t *testing.T) {
 		{"drvfile", DrvFile, "0123456789abcdeghijklmnpqrsvwxyz-hello.drv", false},
 		{"drvfile", DrvFile, "..", false},
 		{"drvfile", DrvFile, "", false},
+		{"storebase", StoreBase, "0123456789abcdfghijklmnpqrsvwxyz-hello-2.12", true},
+		{"storebase", StoreBase, "0123456789abcdfghijklmnpqrsvwxyz-hello.drv", true},
+		{"storebase", StoreBase, "--store", false},
+		{"storebase", StoreBase, "0123456789abcdfghijklmnpqrsvwxyz-.hidden", false},
+		{"storebase", StoreBase, "0123456789abcdfghijklmnpqrsvwxyz-a/b", false},
+		{"storebase", StoreBase, "0123456789abcdeghijklmnpqrsvwxyz-e-in-hash", false},
+		{"storebase", StoreBase, "0123456789abcdfghijklmnpqrsvwxyz-" + strings.Repeat("a", 212), false},
 		{"system", System, "x86_64-linux", true},
 		{"system", System, "linux", false},
 	}

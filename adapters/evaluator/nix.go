@@ -25,6 +25,10 @@ type Nix struct {
 	AllowIFD bool
 	// NixBinDir is where the Nix tools live; empty means PATH.
 	NixBinDir string
+	// AllowedURIs and AllowedPaths widen what a restricted evaluation may
+	// fetch and read (eval.Request); the operator sets them, not jobsets.
+	AllowedURIs  []string
+	AllowedPaths []string
 }
 
 var _ evaluation.Evaluator = (*Nix)(nil)
@@ -33,7 +37,8 @@ var _ evaluation.Evaluator = (*Nix)(nil)
 func (n *Nix) Evaluate(ctx context.Context, req evaluation.Request) (evaluation.Result, error) {
 	er := eval.Request{NixExprInput: req.NixExprInput, NixExprPath: req.NixExprPath, Flake: req.Flake,
 		Timeout: n.Timeout, MaxMemoryMB: n.MaxMemoryMB, Workers: n.Workers, Backend: n.Backend,
-		GCRootsDir: n.GCRootsDir, AllowIFD: n.AllowIFD, NixBinDir: n.NixBinDir}
+		GCRootsDir: n.GCRootsDir, AllowIFD: n.AllowIFD, NixBinDir: n.NixBinDir,
+		AllowedURIs: n.AllowedURIs, AllowedPaths: n.AllowedPaths}
 	if req.OnJob != nil {
 		er.OnJob = func(j eval.Job) { req.OnJob(evaluation.Job(j)) }
 	}

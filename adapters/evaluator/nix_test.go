@@ -32,7 +32,7 @@ in
 }
 `
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "release.nix"), []byte(release), 0o644))
-	n := &Nix{Timeout: time.Minute, Backend: eval.BackendInstantiate}
+	n := &Nix{Timeout: time.Minute, Backend: eval.BackendInstantiate, AllowedPaths: []string{nixtest.BusyboxDir()}}
 	var passed []evaluation.Job
 	res, err := n.Evaluate(context.Background(), evaluation.Request{
 		NixExprInput: "src", NixExprPath: "release.nix",

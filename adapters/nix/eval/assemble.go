@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"buildledger/domain/names"
 	"buildledger/events"
 )
 
@@ -35,6 +36,26 @@ type constituentRef struct {
 	Name    string
 	DrvPath string
 	BadType string
+}
+
+// confine fails a job whose derivation or output paths are not store
+// paths: an evaluation can make any attribute set with type =
+// "derivation" a job, and its paths go on to nix-store's command line and
+// to the reading of derivation files.
+func (rec *record) confine(storeDir string) {
+	if rec.Err != "" {
+		return
+	}
+	if base, ok := strings.CutPrefix(rec.DrvPath, storeDir+"/"); !ok || !names.DrvFile(base) {
+		rec.Err = fmt.Sprintf("drvPath %q is not a derivation in the store %s", rec.DrvPath, storeDir)
+		return
+	}
+	for _, o := range rec.Outputs {
+		if base, ok := strings.CutPrefix(o.Path, storeDir+"/"); !ok || !names.StoreBase(base) {
+			rec.Err = fmt.Sprintf("output %s: path %q is not a store path in %s", o.Name, o.Path, storeDir)
+			return
+		}
+	}
 }
 
 func (rec record) jobName() string {

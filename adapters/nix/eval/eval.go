@@ -31,10 +31,17 @@
 // address-space rlimit of 2×MaxMemoryMB+2 GiB as a backstop; NIX_PATH is
 // empty; import-from-derivation is refused unless Request.AllowIFD.
 //
+// Confinement: Nix gets a scrubbed environment (runner.env), evaluates a
+// legacy jobset in restricted mode with its inputs on the search path, as
+// Hydra does, and a flake in pure mode (Request.sandboxArgs); the store
+// paths an evaluation reports are checked to be store paths before they
+// reach a caller.
+//
 // Deviations from Hydra: the release function is called with the inputs it
 // names (all inputs when it takes none by name) — a function with formals
-// and "..." does not receive undeclared inputs; flakes are evaluated with
-// builtins.getFlake on the locked URL in an impure evaluation.
+// and "..." does not receive undeclared inputs; without nix-eval-jobs,
+// flakes are evaluated with builtins.getFlake on the locked URL, the
+// walker given inline (pure mode reads no file outside fetched sources).
 package eval
 
 import (
@@ -98,7 +105,12 @@ func Evaluate(ctx context.Context, req Request) (Result, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, req.timeout())
 	defer cancel()
-	r := &runner{req: req, deadline: start.Add(req.timeout())}
+	dir, err := os.MkdirTemp("", "buildledger-eval-")
+	if err != nil {
+		return Result{}, fmt.Errorf("eval temp dir: %w", err)
+	}
+	defer os.RemoveAll(dir)
+	r := &runner{req: req, deadline: start.Add(req.timeout()), dir: dir}
 	var jobs *notifier
 	if req.OnJob != nil {
 		jobs = startNotifier(req.OnJob)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"buildledger/adapters/nix/nixtest"
 	"buildledger/events"
 )
 
@@ -39,7 +40,8 @@ func legacy(t testing.TB, file string, extra map[string]Input) Request {
 	for k, v := range extra {
 		inputs[k] = v
 	}
-	return Request{NixExprInput: "src", NixExprPath: file, Inputs: inputs, Backend: BackendInstantiate, Timeout: time.Minute}
+	return Request{NixExprInput: "src", NixExprPath: file, Inputs: inputs, Backend: BackendInstantiate, Timeout: time.Minute,
+		AllowedPaths: []string{nixtest.BusyboxDir()}}
 }
 
 func jobsByName(res Result) map[string]Job {
@@ -253,6 +255,7 @@ func TestEvaluateWholeFailures(t *testing.T) {
 		{name: "timeout", req: func() Request {
 			r := legacy(t, "block.nix", map[string]Input{"fifo": {Kind: KindString, Value: fifo}})
 			r.Timeout = 2 * time.Second
+			r.AllowedPaths = append(r.AllowedPaths, filepath.Dir(fifo))
 			return r
 		}(), want: []string{"evaluation timed out after 2s"}, timeout: true},
 	}
@@ -294,10 +297,12 @@ func TestEvaluateNameCollision(t *testing.T) {
 func TestEvaluateCancel(t *testing.T) {
 	requireNix(t)
 	t.Parallel()
-	fifo := newFIFO(t)
+	fifo := newFIFO(t, t.TempDir())
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
-	_, err := Evaluate(ctx, legacy(t, "block.nix", map[string]Input{"fifo": {Kind: KindString, Value: fifo}}))
+	req := legacy(t, "block.nix", map[string]Input{"fifo": {Kind: KindString, Value: fifo}})
+	req.AllowedPaths = append(req.AllowedPaths, filepath.Dir(fifo))
+	_, err := Evaluate(ctx, req)
 	require.Error(t, err)
 	require.False(t, errors.Is(err, ErrTimeout), "the caller's deadline is not the evaluation's time limit")
 	require.ErrorIs(t, err, context.DeadlineExceeded)

@@ -45,6 +45,7 @@ func evalWithNixEvalJobs(ctx context.Context, r *runner, jobs *notifier, exprFil
 		"--max-memory-size", strconv.Itoa(r.req.maxMemoryMB()),
 		"--option", "allow-import-from-derivation", strconv.FormatBool(r.req.AllowIFD),
 	}
+	args = append(args, r.req.sandboxArgs()...)
 	what := exprFile
 	if flakeURL != "" {
 		what = "flake " + flakeURL
@@ -117,6 +118,7 @@ func (p *evalJobsParser) line(b []byte) {
 			}
 		}
 	}
+	rec.confine(storeDir())
 	p.recs = append(p.recs, rec)
 	p.jobs.add(rec)
 }

@@ -17,36 +17,37 @@ import (
 // this machine (Debian does not package it), so a shell script prints the
 // JSON lines its documentation describes and records its arguments.
 const fakeNixEvalJobs = `#!/bin/sh
-printf '%s\n' "$@" > "$FAKE_NEJ_ARGS"
-if [ "$FAKE_NEJ_MODE" = fail ]; then
+# Nix's children get no environment of the test's: the settings are
+# files beside the script.
+dir=$(dirname "$0")
+printf '%s\n' "$@" > "$dir/args"
+if [ "$(cat "$dir/mode")" = fail ]; then
   echo "error: syntax error, unexpected end of file" >&2
   exit 1
 fi
 cat <<'JSON'
-{"attr":"hello","attrPath":["hello"],"drvPath":"/nix/store/aaaa-hello-1.0.drv","name":"hello-1.0","outputs":{"out":"/nix/store/bbbb-hello-1.0","dev":"/nix/store/cccc-hello-1.0-dev"},"system":"x86_64-linux","meta":{"description":"Hello","license":{"shortName":"GPL-3.0-or-later","fullName":"GNU GPL"},"maintainers":[{"email":"a@example.org","github":"a"},"b@example.org"],"homepage":["https://hello.example","https://other"],"timeout":10,"isHydraChannel":true}}
+{"attr":"hello","attrPath":["hello"],"drvPath":"/nix/store/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-hello-1.0.drv","name":"hello-1.0","outputs":{"out":"/nix/store/bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb-hello-1.0","dev":"/nix/store/cccccccccccccccccccccccccccccccc-hello-1.0-dev"},"system":"x86_64-linux","meta":{"description":"Hello","license":{"shortName":"GPL-3.0-or-later","fullName":"GNU GPL"},"maintainers":[{"email":"a@example.org","github":"a"},"b@example.org"],"homepage":["https://hello.example","https://other"],"timeout":10,"isHydraChannel":true}}
 JSON
-if [ -n "$FAKE_NEJ_FIFO" ]; then
-  cat "$FAKE_NEJ_FIFO" > /dev/null
+if [ -e "$dir/fifo" ]; then
+  cat "$dir/fifo" > /dev/null
 fi
 cat <<'JSON'
-{"attr":"hello-alias","attrPath":["hello-alias"],"drvPath":"/nix/store/aaaa-hello-1.0.drv","name":"hello-1.0","outputs":{"out":"/nix/store/bbbb-hello-1.0","dev":"/nix/store/cccc-hello-1.0-dev"},"system":"x86_64-linux","meta":{}}
+{"attr":"hello-alias","attrPath":["hello-alias"],"drvPath":"/nix/store/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-hello-1.0.drv","name":"hello-1.0","outputs":{"out":"/nix/store/bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb-hello-1.0","dev":"/nix/store/cccccccccccccccccccccccccccccccc-hello-1.0-dev"},"system":"x86_64-linux","meta":{}}
 {"attr":"broken","attrPath":["broken"],"error":"error: boom"}
 
-{"attr":"pkgs.agg","attrPath":["pkgs","agg"],"drvPath":"/nix/store/dddd-agg.drv","name":"agg","outputs":{"out":"/nix/store/eeee-agg"},"system":"x86_64-linux","meta":{},"constituents":["/nix/store/aaaa-hello-1.0.drv","/nix/store/ffff-unknown.drv"]}
+{"attr":"pkgs.agg","attrPath":["pkgs","agg"],"drvPath":"/nix/store/dddddddddddddddddddddddddddddddd-agg.drv","name":"agg","outputs":{"out":"/nix/store/gggggggggggggggggggggggggggggggg-agg"},"system":"x86_64-linux","meta":{},"constituents":["/nix/store/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-hello-1.0.drv","/nix/store/ffffffffffffffffffffffffffffffff-unknown.drv"]}
 JSON
 `
 
 // installFakeNixEvalJobs puts the fake on PATH; it fails in mode "fail".
-// When FAKE_NEJ_FIFO is set, it reads that FIFO after the first line.
+// When a FIFO named fifo lies beside it, it reads that FIFO after the
+// first line.
 func installFakeNixEvalJobs(t *testing.T, mode string) string {
 	dir := t.TempDir()
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "nix-eval-jobs"), []byte(fakeNixEvalJobs), 0o755))
-	argsFile := filepath.Join(dir, "args")
-	t.Setenv("FAKE_NEJ_ARGS", argsFile)
-	t.Setenv("FAKE_NEJ_MODE", mode)
-	t.Setenv("FAKE_NEJ_FIFO", "")
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "mode"), []byte(mode), 0o644))
 	t.Setenv("PATH", dir+string(os.PathListSeparator)+os.Getenv("PATH"))
-	return argsFile
+	return filepath.Join(dir, "args")
 }
 
 func TestNixEvalJobsBackend(t *testing.T) {
@@ -63,14 +64,14 @@ func TestNixEvalJobsBackend(t *testing.T) {
 	require.Equal(t, map[string]string{"broken": "error: boom"}, res.Errors)
 	jobs := jobsByName(res)
 	require.Equal(t, Job{
-		Name: "hello", NixName: "hello-1.0", System: "x86_64-linux", DrvPath: "/nix/store/aaaa-hello-1.0.drv",
-		Outputs: []events.Output{{Name: "dev", Path: "/nix/store/cccc-hello-1.0-dev"}, {Name: "out", Path: "/nix/store/bbbb-hello-1.0"}},
+		Name: "hello", NixName: "hello-1.0", System: "x86_64-linux", DrvPath: "/nix/store/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-hello-1.0.drv",
+		Outputs: []events.Output{{Name: "dev", Path: "/nix/store/cccccccccccccccccccccccccccccccc-hello-1.0-dev"}, {Name: "out", Path: "/nix/store/bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb-hello-1.0"}},
 		Meta: events.JobMeta{Description: "Hello", License: "GPL-3.0-or-later", Maintainers: "a@example.org, b@example.org",
 			Homepage: "https://hello.example", Timeout: 10, MaxSilent: 7200, SchedulingPriority: 100, IsChannel: true},
 	}, jobs["hello"])
 	require.True(t, jobs["pkgs.agg"].IsAggregate)
 	require.Equal(t, []string{"hello"}, jobs["pkgs.agg"].Constituents, "an alias resolves to the shortest job name")
-	require.Equal(t, []string{"aggregate job pkgs.agg has a constituent /nix/store/ffff-unknown.drv that is not a job"}, res.Warnings)
+	require.Equal(t, []string{"aggregate job pkgs.agg has a constituent /nix/store/ffffffffffffffffffffffffffffffff-unknown.drv that is not a job"}, res.Warnings)
 
 	b, err := os.ReadFile(argsFile)
 	require.NoError(t, err)
@@ -93,9 +94,8 @@ func TestNixEvalJobsBackend(t *testing.T) {
 // while nix-eval-jobs runs: the fake waits after its first line for a FIFO
 // that only the OnJob call for that job writes.
 func TestNixEvalJobsBackendOnJob(t *testing.T) {
-	installFakeNixEvalJobs(t, "ok")
-	fifo := newFIFO(t)
-	t.Setenv("FAKE_NEJ_FIFO", fifo)
+	args := installFakeNixEvalJobs(t, "ok")
+	fifo := newFIFO(t, filepath.Dir(args))
 	req := legacy(t, "basic.nix", nil)
 	req.Backend = BackendNixEvalJobs
 	res, log := evaluateReleasing(t, req, "hello", fifo)

@@ -62,11 +62,10 @@ type walkerRecord struct {
 // flakeURL, with nix-instantiate and walker.nix, passing each job to jobs
 // (nil for none) as soon as a walk has finished it.
 func evalWithInstantiate(ctx context.Context, r *runner, jobs *notifier, exprFile, flakeURL string) ([]record, error) {
-	dir, err := os.MkdirTemp("", "buildledger-eval-")
-	if err != nil {
-		return nil, fmt.Errorf("eval temp dir: %w", err)
+	dir := filepath.Join(r.dir, "walker")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("walker dir: %w", err)
 	}
-	defer os.RemoveAll(dir)
 	if err := os.WriteFile(filepath.Join(dir, "walker.nix"), walkerNix, 0o644); err != nil {
 		return nil, fmt.Errorf("write walker: %w", err)
 	}
@@ -321,16 +320,27 @@ func (w *walker) instantiate(ctx context.Context, only, catch, probe, extra stri
 		// nix-instantiate does not call a function without --arg values.
 		head = "let args = { }; in\n"
 	}
-	expr := head + "let root =\n" + w.root + ";\nin import (/. + " + nixString(filepath.Join(w.dir, "walker.nix")) +
-		") {\n  inherit root;\n  only = " + only + ";\n  catch = " + catch + ";\n  probe = " + probe + ";\n  " + extra + "}\n"
-	if err := os.WriteFile(file, []byte(expr), 0o644); err != nil {
-		return nil, fmt.Errorf("write walker call: %w", err)
+	walker := "import (/. + " + nixString(filepath.Join(w.dir, "walker.nix")) + ")"
+	if w.r.req.Flake != "" {
+		walker = "(" + string(walkerNix) + ")"
 	}
-	defer os.Remove(file)
+	expr := head + "let root =\n" + w.root + ";\nin " + walker + " {\n  inherit root;\n  only = " + only +
+		";\n  catch = " + catch + ";\n  probe = " + probe + ";\n  " + extra + "}\n"
 	args := []string{"--eval", "--strict", "--json", "--read-write-mode",
 		"--extra-experimental-features", "nix-command flakes",
-		"--option", "allow-import-from-derivation", strconv.FormatBool(w.r.req.AllowIFD),
-		file}
+		"--option", "allow-import-from-derivation", strconv.FormatBool(w.r.req.AllowIFD)}
+	args = append(args, w.r.req.sandboxArgs(w.dir)...)
+	if w.r.req.Flake != "" {
+		// Pure mode reads no file outside fetched sources: the call is
+		// given inline.
+		args = append(args, "--expr", expr)
+	} else {
+		if err := os.WriteFile(file, []byte(expr), 0o644); err != nil {
+			return nil, fmt.Errorf("write walker call: %w", err)
+		}
+		defer os.Remove(file)
+		args = append(args, file)
+	}
 	args = append(args, w.args...)
 	select {
 	case w.sem <- struct{}{}:
@@ -364,6 +374,7 @@ func (wr walkerRecord) record() record {
 	for _, c := range wr.Cons {
 		rec.Cons = append(rec.Cons, constituentRef{Name: c.N, DrvPath: c.D, BadType: c.Bad})
 	}
+	rec.confine(storeDir())
 	return rec
 }
 

@@ -29,10 +29,11 @@ func (l *jobLog) onJob(j Job) {
 	l.busy.Store(false)
 }
 
-// newFIFO makes a FIFO in a temporary directory and returns its path.
-func newFIFO(t *testing.T) string {
+// newFIFO makes a FIFO in dir and returns its path. A jobset that reads
+// it is allowed its directory (Request.AllowedPaths).
+func newFIFO(t *testing.T, dir string) string {
 	t.Helper()
-	fifo := filepath.Join(t.TempDir(), "fifo")
+	fifo := filepath.Join(dir, "fifo")
 	require.NoError(t, syscall.Mkfifo(fifo, 0o600))
 	return fifo
 }
@@ -135,8 +136,9 @@ func TestEvaluateOnJob(t *testing.T) {
 func TestEvaluateOnJobBeforeNixExits(t *testing.T) {
 	requireNix(t)
 	t.Parallel()
-	fifo := newFIFO(t)
+	fifo := newFIFO(t, t.TempDir())
 	req := legacy(t, "ordered.nix", map[string]Input{"fifo": {Kind: KindString, Value: fifo}})
+	req.AllowedPaths = append(req.AllowedPaths, filepath.Dir(fifo))
 	res, log := evaluateReleasing(t, req, "a", fifo)
 	require.Equal(t, []string{"a", "b", "z"}, jobNames(res))
 	requireOnJobAgrees(t, res, log.jobs)

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -22,6 +23,8 @@ var ErrTimeout = errors.New("evaluation timed out")
 type runner struct {
 	req      Request
 	deadline time.Time
+	// dir is the evaluation's scratch directory, removed at its end.
+	dir string
 }
 
 // nixError is a Nix process that exited unsuccessfully; Msg is its stderr.
@@ -35,8 +38,8 @@ func (e *nixError) Error() string {
 	return fmt.Sprintf("%s failed (exit %d): %s", e.Cmd, e.Code, e.Msg)
 }
 
-// run starts bin with args in its own process group, with NIX_PATH empty,
-// the memory limits applied and at Request.Nice. It returns the process's stdout, or, when
+// run starts bin with args in its own process group, with env's
+// environment, the memory limits applied and at Request.Nice. It returns the process's stdout, or, when
 // stdout is not nil, writes it there as it comes (on a goroutine of
 // exec's) and returns nil. A non-zero exit is a *nixError; expiry of ctx
 // kills the whole process group.
@@ -121,16 +124,27 @@ func (r *runner) contextError(ctx context.Context) error {
 	return fmt.Errorf("evaluation cancelled: %w", ctx.Err())
 }
 
+// env is the whole environment of a Nix child: the server's holds its
+// secrets (the admin password, database URLs), which a jobset could read
+// with builtins.getEnv in any mode but restricted or pure, or print
+// through an error. Nix gets PATH to find its helpers, the NIX_* settings
+// an operator gave the server (NIX_CONF_DIR, NIX_REMOTE, …; not NIX_PATH,
+// which is empty: lookups resolve only to inputs), TMPDIR, a HOME that
+// does not exist as in Nix's own builds, and a cache directory of the
+// evaluation's own for the flake fetcher cache.
 func (r *runner) env() []string {
-	env := make([]string, 0, len(os.Environ())+2)
+	env := make([]string, 0, 8)
 	for _, kv := range os.Environ() {
-		if strings.HasPrefix(kv, "NIX_PATH=") || strings.HasPrefix(kv, "GC_MAXIMUM_HEAP_SIZE=") {
-			continue
+		name, _, _ := strings.Cut(kv, "=")
+		switch {
+		case name == "NIX_PATH":
+		case name == "PATH", name == "TMPDIR", strings.HasPrefix(name, "NIX_"):
+			env = append(env, kv)
 		}
-		env = append(env, kv)
 	}
 	heap := uint64(r.req.maxMemoryMB()) << 20
-	return append(env, "NIX_PATH=", "GC_MAXIMUM_HEAP_SIZE="+strconv.FormatUint(heap, 10))
+	return append(env, "NIX_PATH=", "HOME=/homeless-shelter", "XDG_CACHE_HOME="+filepath.Join(r.dir, "cache"),
+		"GC_MAXIMUM_HEAP_SIZE="+strconv.FormatUint(heap, 10))
 }
 
 // addressSpaceLimit leaves room beyond the GC heap for the non-collected

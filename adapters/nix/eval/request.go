@@ -76,12 +76,13 @@ const (
 	DefaultTimeout         = time.Hour
 	DefaultMaxMemoryMB     = 4096
 	DefaultMaxErrorDetails = 1000
-	// DefaultNice is the default of Request.Nice: the highest priority.
-	// Measured on two cores with the 10,000-job benchmark of
-	// commands/evaluation, recording the jobs while Nix ran slowed Nix
-	// from 6.4 s to 10.1 s at the evaluator's own priority, to 7.5 s at
-	// nice -10 and not at all (6.4 s) at nice -19.
-	DefaultNice = -19
+	// DefaultNice is the default of Request.Nice: the evaluator's own
+	// priority. A jobset is code its authors control; at a raised priority
+	// one that loops for the whole timeout would starve the web server and
+	// Postgres. (With the 10,000-job benchmark of commands/evaluation on
+	// two cores, Nix took 10.1 s at this priority and 6.4 s at -19, which
+	// an operator may choose.)
+	DefaultNice = 0
 )
 
 // Request describes one evaluation: either a legacy expression (NixExprInput
@@ -105,12 +106,12 @@ type Request struct {
 	// (GC_MAXIMUM_HEAP_SIZE) and, with headroom, its address space. Zero
 	// means DefaultMaxMemoryMB.
 	MaxMemoryMB int
-	// Nice is the nice value Nix runs at; zero means DefaultNice. Nix is
-	// the critical path of an evaluation, single-threaded unless Workers
-	// shard it, and what records its jobs meanwhile (the evaluator,
-	// Postgres, the projector) should take the cores Nix leaves. Lowering
-	// a nice value needs privilege (root, or CAP_SYS_NICE); without it Nix
-	// keeps the evaluator's priority.
+	// Nice is the nice value Nix runs at; zero means DefaultNice. A
+	// negative value speeds an evaluation up (Nix is its critical path)
+	// at the expense of everything else on the machine, for the time the
+	// jobset's authors choose; lowering a nice value needs privilege
+	// (root, or CAP_SYS_NICE), and without it Nix keeps the evaluator's
+	// priority.
 	Nice int
 	// MaxErrorDetails caps how many failing jobs get Nix's own error message
 	// (each costs one extra nix-instantiate run). Zero means
@@ -132,6 +133,13 @@ type Request struct {
 	Backend Backend
 	// NixBinDir is where nix-instantiate and nix live; empty means PATH.
 	NixBinDir string
+	// AllowedURIs are the URI prefixes a restricted evaluation may fetch
+	// (Nix's allowed-uris); empty means none.
+	AllowedURIs []string
+	// AllowedPaths are directories a legacy evaluation may read besides
+	// its inputs, e.g. the one holding the store-less busybox the test
+	// jobsets build with. Each must be absolute and hold no "=".
+	AllowedPaths []string
 
 	// OnJob, when set, is called with each job that is not an aggregate as soon
 	// as Nix has written it out, in the form Result.Jobs has it, so that the
@@ -197,6 +205,11 @@ func (r Request) bin(name string) string {
 // validate checks the request and returns the absolute path of the legacy
 // expression file ("" for flakes).
 func (r Request) validate() (string, error) {
+	for _, p := range r.AllowedPaths {
+		if !filepath.IsAbs(p) || strings.Contains(p, "=") {
+			return "", fmt.Errorf("allowed path %q must be absolute and hold no \"=\"", p)
+		}
+	}
 	if r.Flake != "" {
 		if r.NixExprInput != "" || r.NixExprPath != "" {
 			return "", fmt.Errorf("request has both a flake and a Nix expression")
@@ -237,6 +250,25 @@ func (r Request) validate() (string, error) {
 		return "", fmt.Errorf("nix expression path %q must be relative and inside input %s", r.NixExprPath, r.NixExprInput)
 	}
 	return filepath.Join(in.Value, rel), nil
+}
+
+// sandboxArgs are the options that confine Nix. A legacy evaluation runs
+// in restricted mode, as Hydra's: it reads only its inputs (each passed
+// with -I), the AllowedPaths and the store paths in their closures, sees
+// no environment variable and fetches only AllowedURIs. A flake is
+// evaluated in pure mode, which also needs every fetch locked. readable
+// are further directories Nix must read (the walker's). Each directory is
+// passed as "-I dir=dir": a name starting with "/" can appear in no
+// <...> lookup, so the entry only widens what may be read.
+func (r Request) sandboxArgs(readable ...string) []string {
+	args := []string{"--option", "restrict-eval", "true", "--option", "allowed-uris", strings.Join(r.AllowedURIs, " ")}
+	if r.Flake != "" {
+		return append(args, "--option", "pure-eval", "true")
+	}
+	for _, d := range append(readable, r.AllowedPaths...) {
+		args = append(args, "-I", d+"="+d)
+	}
+	return args
 }
 
 // nixArgs renders the inputs as nix-instantiate / nix-eval-jobs arguments:

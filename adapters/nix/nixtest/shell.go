@@ -1,5 +1,7 @@
 package nixtest
 
+import "os"
+
 // Busybox is a Nix expression for a store directory that holds the
 // machine's static busybox (Debian's busybox-static) and nothing else: a
 // builder that lives in the store, so that test derivations build inside
@@ -20,3 +22,15 @@ const Busybox = `(builtins.path { name = "busybox"; ` +
 // Sh is the builder of a single derivation written inline, as a Nix
 // string's content: builder = "<Sh>"; args = [ "sh" "-c" "…" ].
 const Sh = "${" + Busybox + "}/busybox"
+
+// BusyboxDir is the directory Busybox reads busybox from, chosen as its
+// expression chooses. A jobset is evaluated in restricted mode, which
+// reads nothing but its inputs: a test that evaluates Busybox, or a
+// jobset's busybox.nix, allows this directory (eval.Request.AllowedPaths,
+// the evaluator's --eval-allowed-path).
+func BusyboxDir() string {
+	if _, err := os.Stat("/usr/bin/busybox"); err == nil {
+		return "/usr/bin"
+	}
+	return "/bin"
+}

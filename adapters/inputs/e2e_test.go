@@ -34,7 +34,7 @@ func TestFetchedGitInputEvaluates(t *testing.T) {
 	commit(t, repo, "README", "hi\n")
 	rev := commit(t, repo, "release.nix", gitRelease)
 
-	f := &Fetcher{CacheDir: t.TempDir()}
+	f := &Fetcher{CacheDir: t.TempDir(), Roots: []string{repo}}
 	src, err := f.Fetch(context.Background(), Spec{Name: "src", Type: "git", Value: "file://" + repo})
 	require.NoError(t, err)
 	greeting, err := f.Fetch(context.Background(), Spec{Name: "greeting", Type: "string", Value: "hello"})
@@ -43,7 +43,7 @@ func TestFetchedGitInputEvaluates(t *testing.T) {
 	res, err := eval.Evaluate(context.Background(), eval.Request{
 		NixExprInput: "src", NixExprPath: "release.nix",
 		Inputs:  map[string]eval.Input{"src": src.EvalInput(), "greeting": greeting.EvalInput()},
-		Backend: eval.BackendInstantiate, Timeout: time.Minute,
+		Backend: eval.BackendInstantiate, Timeout: time.Minute, AllowedPaths: []string{nixtest.BusyboxDir()},
 	})
 	require.NoError(t, err)
 	require.Empty(t, res.Errors)

@@ -73,7 +73,7 @@ func (f *Fetcher) fetchGit(ctx context.Context, s Spec, out *Fetched) error {
 		if err := os.MkdirAll(cache, 0o755); err != nil {
 			return fmt.Errorf("git cache: %w", err)
 		}
-		if _, err := f.run(ctx, "", "git", "init", "--quiet", "--bare", cache); err != nil {
+		if _, err := f.run(ctx, nil, "git", "init", "--quiet", "--bare", cache); err != nil {
 			return err
 		}
 	}
@@ -81,15 +81,20 @@ func (f *Fetcher) fetchGit(ctx context.Context, s Spec, out *Fetched) error {
 	if g.Branch != "" {
 		ref = g.Branch
 	}
-	if _, err := f.run(ctx, "", "git", "-C", cache, "fetch", "--quiet", "--force", "--", g.URI, "+"+ref+":"+fetchRef); err != nil {
+	protocols, err := f.gitProtocols(g.URI)
+	if err != nil {
+		return err
+	}
+	if _, err := f.run(ctx, []string{"GIT_ALLOW_PROTOCOL=" + protocols, "GIT_SSH_COMMAND=" + sshCommand},
+		"git", "-C", cache, "fetch", "--quiet", "--force", "--", g.URI, "+"+ref+":"+fetchRef); err != nil {
 		return fmt.Errorf("fetch %s from %s: %w", ref, g.URI, err)
 	}
-	rev, err := f.run(ctx, "", "git", "-C", cache, "rev-parse", "--verify", fetchRef+"^{commit}")
+	rev, err := f.run(ctx, nil, "git", "-C", cache, "rev-parse", "--verify", fetchRef+"^{commit}")
 	if err != nil {
 		return err
 	}
 	rev = strings.TrimSpace(rev)
-	count, err := f.run(ctx, "", "git", "-C", cache, "rev-list", "--count", rev)
+	count, err := f.run(ctx, nil, "git", "-C", cache, "rev-list", "--count", rev)
 	if err != nil {
 		return err
 	}
@@ -105,10 +110,10 @@ func (f *Fetcher) fetchGit(ctx context.Context, s Spec, out *Fetched) error {
 	defer os.RemoveAll(tmp)
 	dst := filepath.Join(tmp, "git-export")
 	if g.Deep {
-		if _, err := f.run(ctx, "", "git", "clone", "--quiet", "--no-checkout", cache, dst); err != nil {
+		if _, err := f.run(ctx, nil, "git", "clone", "--quiet", "--no-checkout", cache, dst); err != nil {
 			return err
 		}
-		if _, err := f.run(ctx, "", "git", "-C", dst, "checkout", "--quiet", rev); err != nil {
+		if _, err := f.run(ctx, nil, "git", "-C", dst, "checkout", "--quiet", rev); err != nil {
 			return err
 		}
 	} else if err := f.exportTree(ctx, cache, rev, dst); err != nil {
@@ -127,6 +132,47 @@ func (f *Fetcher) fetchGit(ctx context.Context, s Spec, out *Fetched) error {
 	return nil
 }
 
+// sshCommand is how git reaches an ssh:// or scp-like URL: with no
+// identity, agent or configuration of the server's (ssh reads keys from
+// the account's home, whatever HOME says), and never asking. No project
+// has credentials of its own today, so only public repositories are
+// fetched over SSH.
+const sshCommand = "ssh -F /dev/null -o IdentityFile=none -o IdentitiesOnly=yes -o IdentityAgent=none -o BatchMode=yes"
+
+// gitProtocols are the transports git may use to fetch uri: the network
+// ones, and the local one only for a repository inside Fetcher.Roots (a
+// local repository is a server file like any other).
+func (f *Fetcher) gitProtocols(uri string) (string, error) {
+	const remote = "https:http:ssh:git"
+	scheme, rest, hasScheme := strings.Cut(uri, "://")
+	var local string
+	switch {
+	case hasScheme && scheme == "file":
+		local = rest
+	case hasScheme:
+		return remote, nil
+	case isSCPLike(uri):
+		return remote, nil
+	default:
+		local = uri
+	}
+	if !filepath.IsAbs(local) {
+		return "", fmt.Errorf("local repository %q: not an absolute path", uri)
+	}
+	if _, err := f.confine(local); err != nil {
+		return "", fmt.Errorf("local repository: %w", err)
+	}
+	return remote + ":file", nil
+}
+
+// isSCPLike reports whether uri is git's scp-like SSH syntax,
+// [user@]host:path, which has a colon before any slash.
+func isSCPLike(uri string) bool {
+	colon := strings.IndexByte(uri, ':')
+	slash := strings.IndexByte(uri, '/')
+	return colon > 0 && (slash < 0 || colon < slash)
+}
+
 // exportTree writes the tree of rev into dst with git archive | tar.
 func (f *Fetcher) exportTree(ctx context.Context, repo, rev, dst string) error {
 	if err := os.MkdirAll(dst, 0o755); err != nil {
@@ -134,6 +180,7 @@ func (f *Fetcher) exportTree(ctx context.Context, repo, rev, dst string) error {
 	}
 	archive := exec.CommandContext(ctx, "git", "-C", repo, "archive", "--format=tar", rev)
 	untar := exec.CommandContext(ctx, "tar", "-x", "-C", dst)
+	archive.Env, untar.Env = f.Env(), f.Env()
 	pipe, err := archive.StdoutPipe()
 	if err != nil {
 		return fmt.Errorf("git archive: %w", err)

@@ -51,6 +51,13 @@ type Fetcher struct {
 	CacheDir string
 	// NixBinDir is where nix-store lives; empty means PATH.
 	NixBinDir string
+	// Roots are the server directories inputs may be taken from: a path
+	// input, or a local git repository, must lie inside one of them (after
+	// its symbolic links are resolved). Jobset authors are not the
+	// operator: with no roots, the server's files (its session key, its
+	// cache signing key, /etc/shadow) would be theirs to copy into the
+	// world-readable store. Empty refuses every local input.
+	Roots []string
 
 	mu    sync.Mutex
 	locks map[string]*sync.Mutex
@@ -105,7 +112,8 @@ func (f *Fetcher) fetchPath(ctx context.Context, s Spec, out *Fetched) error {
 	if !filepath.IsAbs(p) {
 		return fmt.Errorf("path %q is not absolute", p)
 	}
-	if _, err := os.Stat(p); err != nil {
+	p, err := f.confine(p)
+	if err != nil {
 		return err
 	}
 	sp, sha, err := f.addToStore(ctx, p)
@@ -119,15 +127,77 @@ func (f *Fetcher) fetchPath(ctx context.Context, s Spec, out *Fetched) error {
 	return nil
 }
 
+// ErrOutsideRoots is wrapped by the error for a local input outside every
+// root of Fetcher.Roots.
+var ErrOutsideRoots = errors.New("not inside a directory the operator allows inputs from")
+
+// confine resolves p's symbolic links and returns the result if it lies
+// inside one of the roots.
+func (f *Fetcher) confine(p string) (string, error) {
+	real, err := filepath.EvalSymlinks(p)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", p, err)
+	}
+	for _, root := range f.Roots {
+		r, err := filepath.EvalSymlinks(root)
+		if err != nil {
+			continue
+		}
+		if rel, err := filepath.Rel(r, real); err == nil && rel != ".." && !strings.HasPrefix(rel, "../") {
+			return real, nil
+		}
+	}
+	return "", fmt.Errorf("%s: %w (the evaluator's --input-root)", p, ErrOutsideRoots)
+}
+
+// ConfineFlake refuses a flake reference to a local directory or
+// repository outside Roots; references to remote sources pass.
+func (f *Fetcher) ConfineFlake(ref string) error {
+	loc, _, _ := strings.Cut(ref, "?")
+	for _, prefix := range []string{"path:", "git+file://", "file://", "tarball+file://", "git+file:", "file:"} {
+		if rest, ok := strings.CutPrefix(loc, prefix); ok {
+			loc = rest
+			break
+		}
+	}
+	if !filepath.IsAbs(loc) && !strings.HasPrefix(loc, ".") {
+		return nil // github:, git+https:, an indirect reference, …
+	}
+	if !filepath.IsAbs(loc) {
+		return fmt.Errorf("flake %q: a local flake must be given by an absolute path", ref)
+	}
+	_, err := f.confine(loc)
+	return err
+}
+
+// Env is the whole environment of a fetching child: PATH, TMPDIR and the
+// NIX_* settings (not NIX_PATH) of the server's, a HOME that does not
+// exist (Nix's caches go under CacheDir), no system or global git
+// configuration and no terminal. The server's own
+// environment holds secrets, and its HOME its git credentials and SSH
+// keys, which a jobset's URL must not borrow.
+func (f *Fetcher) Env() []string {
+	env := make([]string, 0, 8)
+	for _, kv := range os.Environ() {
+		name, _, _ := strings.Cut(kv, "=")
+		if name == "PATH" || name == "TMPDIR" || strings.HasPrefix(name, "NIX_") && name != "NIX_PATH" {
+			env = append(env, kv)
+		}
+	}
+	return append(env, "NIX_PATH=", "HOME=/homeless-shelter", "XDG_CONFIG_HOME=/homeless-shelter",
+		"XDG_CACHE_HOME="+filepath.Join(f.CacheDir, "xdg-cache"),
+		"GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL=/dev/null", "GIT_TERMINAL_PROMPT=0")
+}
+
 // addToStore copies p into the Nix store and returns the store path and its
 // NAR hash.
 func (f *Fetcher) addToStore(ctx context.Context, p string) (string, string, error) {
-	sp, err := f.run(ctx, "", f.bin("nix-store"), "--add", p)
+	sp, err := f.run(ctx, nil, f.bin("nix-store"), "--add", p)
 	if err != nil {
 		return "", "", err
 	}
 	sp = strings.TrimSpace(sp)
-	h, err := f.run(ctx, "", f.bin("nix-store"), "--query", "--hash", sp)
+	h, err := f.run(ctx, nil, f.bin("nix-store"), "--query", "--hash", sp)
 	if err != nil {
 		return "", "", err
 	}
@@ -141,11 +211,11 @@ func (f *Fetcher) bin(name string) string {
 	return filepath.Join(f.NixBinDir, name)
 }
 
-// run runs a command and returns its stdout; a failure carries stderr.
-func (f *Fetcher) run(ctx context.Context, dir, name string, args ...string) (string, error) {
+// run runs a command with Env and extra, and returns its stdout; a
+// failure carries stderr.
+func (f *Fetcher) run(ctx context.Context, extra []string, name string, args ...string) (string, error) {
 	cmd := exec.CommandContext(ctx, name, args...)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "GIT_TERMINAL_PROMPT=0", "NIX_PATH=")
+	cmd.Env = append(f.Env(), extra...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout = &stdout
 	cmd.Stderr = &stderr

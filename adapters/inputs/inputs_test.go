@@ -57,7 +57,7 @@ func TestFetchGit(t *testing.T) {
 	revFeature := commit(t, repo, "feature.txt", "feature\n")
 	git(t, repo, "checkout", "-q", "main")
 
-	f := &Fetcher{CacheDir: t.TempDir()}
+	f := &Fetcher{CacheDir: t.TempDir(), Roots: []string{repo}}
 	ctx := context.Background()
 	uri := "file://" + repo
 
@@ -106,13 +106,23 @@ func TestFetchGit(t *testing.T) {
 
 func TestFetchErrors(t *testing.T) {
 	requireTools(t)
-	f := &Fetcher{CacheDir: t.TempDir()}
-	missing := "file://" + filepath.Join(t.TempDir(), "nope")
+	root := t.TempDir()
+	f := &Fetcher{CacheDir: t.TempDir(), Roots: []string{root}}
+	missing := "file://" + filepath.Join(root, "nope")
+	outside := t.TempDir()
+	git(t, outside, "init", "-q")
+	escape := filepath.Join(root, "escape")
+	require.NoError(t, os.Symlink(outside, escape))
 	tests := []struct {
 		spec Spec
 		want []string
 	}{
-		{Spec{Name: "src", Type: "git", Value: missing}, []string{"fetch git input src", "from " + missing}},
+		{Spec{Name: "src", Type: "git", Value: missing}, []string{"fetch git input src", filepath.Join(root, "nope"), "no such file"}},
+		{Spec{Name: "src", Type: "git", Value: "file://" + outside}, []string{"fetch git input src", outside, "not inside a directory the operator allows"}},
+		{Spec{Name: "src", Type: "git", Value: outside}, []string{outside, "not inside a directory the operator allows"}},
+		{Spec{Name: "src", Type: "git", Value: "relative/repo"}, []string{"not an absolute path"}},
+		{Spec{Name: "p", Type: "path", Value: "/etc"}, []string{"fetch path input p", "/etc: not inside a directory the operator allows"}},
+		{Spec{Name: "p", Type: "path", Value: escape}, []string{escape, "not inside a directory the operator allows"}},
 		{Spec{Name: "src", Type: "git", Value: ""}, []string{"has no URI"}},
 		{Spec{Name: "src", Type: "git", Value: "file:///x -evil"}, []string{"is not a branch name"}},
 		{Spec{Name: "p", Type: "path", Value: "relative/dir"}, []string{"fetch path input p", "is not absolute"}},
@@ -133,10 +143,34 @@ func TestFetchErrors(t *testing.T) {
 	require.ErrorContains(t, err, "CacheDir is not set")
 }
 
+// TestConfineFlake: a local flake outside the roots is refused before Nix
+// copies it into the store; remote references pass.
+func TestConfineFlake(t *testing.T) {
+	root := t.TempDir()
+	f := &Fetcher{CacheDir: t.TempDir(), Roots: []string{root}}
+	for _, tt := range []struct {
+		ref string
+		ok  bool
+	}{
+		{"path:" + root + "?narHash=x", true},
+		{"git+file://" + root, true},
+		{"github:NixOS/nixpkgs", true},
+		{"git+https://example.org/r.git", true},
+		{"path:/etc", false},
+		{"git+file:///root", false},
+		{"/etc", false},
+		{"./here", false},
+	} {
+		err := f.ConfineFlake(tt.ref)
+		require.Equal(t, tt.ok, err == nil, "%s: %v", tt.ref, err)
+	}
+}
+
 func TestFetchPathAndScalars(t *testing.T) {
 	requireTools(t)
-	f := &Fetcher{CacheDir: t.TempDir()}
-	dir := filepath.Join(t.TempDir(), "jobs")
+	root := t.TempDir()
+	f := &Fetcher{CacheDir: t.TempDir(), Roots: []string{root}}
+	dir := filepath.Join(root, "jobs")
 	require.NoError(t, os.MkdirAll(dir, 0o755))
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "release.nix"), []byte("{ }\n"), 0o644))
 	got, err := f.Fetch(context.Background(), Spec{Name: "jobs", Type: "path", Value: dir})

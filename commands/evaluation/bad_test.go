@@ -40,11 +40,11 @@ func TestBadInput(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			timeout := time.Minute
+			o := envOptions{evalTimeout: time.Minute}
 			if tt.name == "timeout" {
-				timeout = 2 * time.Second
+				o = envOptions{evalTimeout: 2 * time.Second, evalPaths: []string{filepath.Dir(fifo)}}
 			}
-			e := newEnv(t, envOptions{evalTimeout: timeout})
+			e := newEnv(t, o)
 			e.createJobset("j", e.legacy("small.nix"))
 			good := e.evaluate("j", false)
 			require.Equal(t, evaluation.OutcomeFinished, good.Outcome, good.Error)

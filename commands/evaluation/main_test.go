@@ -19,6 +19,7 @@ import (
 	"buildledger/adapters/inputs"
 	"buildledger/adapters/nix/drv"
 	"buildledger/adapters/nix/eval"
+	"buildledger/adapters/nix/nixtest"
 	"buildledger/adapters/postgres"
 	"buildledger/adapters/postgres/pgtest"
 	"buildledger/commands"
@@ -56,6 +57,9 @@ type envOptions struct {
 	evalTimeout    time.Duration
 	maxAppendBytes int
 	recordChunk    int
+	maxJobs        int
+	// evalPaths are directories evaluation may read besides busybox's.
+	evalPaths []string
 	// nix, if set, wraps the Nix evaluator.
 	nix func(evaluation.Evaluator) evaluation.Evaluator
 }
@@ -90,8 +94,11 @@ func newEnv(t testing.TB, o envOptions) *env {
 	}
 	db := &evaluator.DB{Pool: pool}
 	ports := evaluation.Ports{
-		Inputs: &evaluator.Inputs{Fetcher: &inputs.Fetcher{CacheDir: filepath.Join(t.TempDir(), "git")}, Builds: db},
-		Nix:    &evaluator.Nix{Timeout: o.evalTimeout, Backend: eval.BackendInstantiate, Workers: o.evalWorkers},
+		// The tests take inputs from testdata and from temporary directories.
+		Inputs: &evaluator.Inputs{Fetcher: &inputs.Fetcher{CacheDir: filepath.Join(t.TempDir(), "git"),
+			Roots: []string{jobsDir(t), os.TempDir()}}, Builds: db},
+		Nix: &evaluator.Nix{Timeout: o.evalTimeout, Backend: eval.BackendInstantiate, Workers: o.evalWorkers,
+			AllowedPaths: append([]string{nixtest.BusyboxDir()}, o.evalPaths...)},
 		Graph:  &evaluator.Graph{Store: &drv.Store{}},
 		Status: db,
 	}
@@ -103,7 +110,8 @@ func newEnv(t testing.TB, o envOptions) *env {
 		salt:  fmt.Sprintf("%s-%d", t.Name(), time.Now().UnixNano()),
 		admin: commands.NewMetadata(commands.UserActor("admin"), rt)}
 	// Small chunks, so that the tests record jobs while Nix runs.
-	e.svc = evaluation.New(rt, codec, alloc, ports, evaluation.Options{Host: testHost, MaxAppendBytes: o.maxAppendBytes, RecordChunk: o.recordChunk})
+	e.svc = evaluation.New(rt, codec, alloc, ports, evaluation.Options{Host: testHost, MaxAppendBytes: o.maxAppendBytes, RecordChunk: o.recordChunk,
+		MaxJobs: o.maxJobs})
 	hash, err := password.Hash("pw", password.Params{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32})
 	require.NoError(t, err)
 	_, err = e.h.CreateUser(ctx, e.admin, commands.CreateUser{UserName: "alice", EmailAddress: "alice@example.org", PasswordHash: hash})

@@ -111,17 +111,30 @@ func (r *run) evaluate(ctx context.Context, prev map[string]prevBuild, req Reque
 	r.rec = newRecorder(r, prev)
 	nixCtx, stop := context.WithCancel(ctx)
 	defer stop()
-	req.OnJob = func(j Job) { r.rec.add(nixCtx, stop, j) }
+	limit := r.s.opts.MaxJobs
+	seen, over := 0, false
+	req.OnJob = func(j Job) {
+		if seen++; seen > limit {
+			// Nix is stopped at once; what was recorded is withdrawn below.
+			over = true
+			stop()
+			return
+		}
+		r.rec.add(nixCtx, stop, j)
+	}
 	start := time.Now()
 	res, nixErr := r.s.ports.Nix.Evaluate(nixCtx, req)
 	r.sum.EvalTime = time.Since(start)
-	if nixErr == nil {
+	over = over || nixErr == nil && len(res.Jobs)+len(res.Errors) > limit
+	if nixErr == nil && !over {
 		r.rec.flush(nixCtx, stop)
 	}
 	r.sum.GraphTime = r.rec.graphTime
 	switch {
 	case r.rec.err != nil:
 		return nil, r.rec.err
+	case over && ctx.Err() == nil:
+		return nil, r.fail(ctx, "eval", fmt.Sprintf("the jobset has more than %d jobs, the most one evaluation may have", limit))
 	case r.rec.graphErr != nil:
 		return nil, r.fail(ctx, "eval", fmt.Sprintf("reading the build graph: %v", r.rec.graphErr))
 	case nixErr != nil && ctx.Err() != nil:

@@ -32,6 +32,9 @@ const (
 	// DefaultAwaitPoll is how often EvaluateNow looks whether the
 	// evaluation it waits for has ended.
 	DefaultAwaitPoll = 250 * time.Millisecond
+	// DefaultMaxJobs is the default of Options.MaxJobs: above nixpkgs'
+	// release set (about 80,000 jobs on Hydra).
+	DefaultMaxJobs = 200_000
 )
 
 // Options tune a Service. The zero value is ready to use.
@@ -49,6 +52,11 @@ type Options struct {
 	// RecordChunk is how many jobs are recorded at once while Nix
 	// evaluates; the jobs left when it ends are recorded then.
 	RecordChunk int
+	// MaxJobs caps the jobs (and job errors) of one evaluation: each adds
+	// events to a log that is never trimmed, and a jobset's authors choose
+	// how many there are. An evaluation beyond it fails and keeps none.
+	// Default DefaultMaxJobs.
+	MaxJobs int
 	// AwaitPoll is how often EvaluateNow looks whether the evaluation it
 	// waits for has ended. Default DefaultAwaitPoll.
 	AwaitPoll time.Duration
@@ -97,6 +105,9 @@ func New(rt *commands.Runtime, codec *events.Codec, alloc *commands.Allocator, p
 	}
 	if opts.RecordChunk <= 0 {
 		opts.RecordChunk = DefaultRecordChunk
+	}
+	if opts.MaxJobs <= 0 {
+		opts.MaxJobs = DefaultMaxJobs
 	}
 	if opts.AwaitPoll <= 0 {
 		opts.AwaitPoll = DefaultAwaitPoll

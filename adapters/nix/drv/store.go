@@ -113,7 +113,7 @@ func (s *Store) ValidPaths(ctx context.Context, paths []string) (map[string]bool
 	}
 	sort.Strings(uniq)
 	for _, b := range s.batches(uniq) {
-		out, err := s.run(ctx, nil, append([]string{"--check-validity", "--print-invalid"}, b...)...)
+		out, err := s.run(ctx, nil, append([]string{"--check-validity", "--print-invalid", "--"}, b...)...)
 		if err != nil {
 			return nil, fmt.Errorf("check validity: %w", err)
 		}
@@ -146,7 +146,7 @@ const storeDir = "/nix/store"
 
 // QueryReferences returns the references of a valid store path, sorted.
 func (s *Store) QueryReferences(ctx context.Context, path string) ([]string, error) {
-	out, err := s.run(ctx, nil, "--query", "--references", path)
+	out, err := s.run(ctx, nil, "--query", "--references", "--", path)
 	if err != nil {
 		return nil, fmt.Errorf("references of %s: %w", path, err)
 	}
@@ -157,7 +157,7 @@ func (s *Store) QueryReferences(ctx context.Context, path string) ([]string, err
 
 // QueryDeriver returns the deriver of a valid store path, or "" if unknown.
 func (s *Store) QueryDeriver(ctx context.Context, path string) (string, error) {
-	out, err := s.run(ctx, nil, "--query", "--deriver", path)
+	out, err := s.run(ctx, nil, "--query", "--deriver", "--", path)
 	if err != nil {
 		return "", fmt.Errorf("deriver of %s: %w", path, err)
 	}
@@ -172,7 +172,7 @@ func (s *Store) QueryDeriver(ctx context.Context, path string) (string, error) {
 func (s *Store) ClosureOf(ctx context.Context, paths []string) ([]string, error) {
 	set := map[string]struct{}{}
 	for _, b := range s.batches(paths) {
-		out, err := s.run(ctx, nil, append([]string{"--query", "--requisites"}, b...)...)
+		out, err := s.run(ctx, nil, append([]string{"--query", "--requisites", "--"}, b...)...)
 		if err != nil {
 			return nil, fmt.Errorf("closure: %w", err)
 		}
@@ -191,7 +191,7 @@ func (s *Store) ClosureOf(ctx context.Context, paths []string) ([]string, error)
 // Realise builds or substitutes paths (derivations or outputs) with
 // nix-store --realise and returns the resulting output paths.
 func (s *Store) Realise(ctx context.Context, paths ...string) ([]string, error) {
-	out, err := s.run(ctx, nil, append([]string{"--realise"}, paths...)...)
+	out, err := s.run(ctx, nil, append([]string{"--realise", "--"}, paths...)...)
 	if err != nil {
 		return nil, fmt.Errorf("realise: %w", err)
 	}

@@ -24,13 +24,29 @@ type evalFlags struct {
 	maxMemoryMB int
 	workers     int
 	gitCache    string
+	maxJobs     int
+	allowedURIs listFlag
+	evalPaths   listFlag
+	inputRoots  listFlag
 }
 
+// listFlag is a flag given once per value.
+type listFlag []string
+
+func (l *listFlag) String() string     { return strings.Join(*l, " ") }
+func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
+
+// register adds the evaluation flags. The sandbox's allow-lists are the
+// operator's (whoever runs the server): jobset authors cannot widen them.
 func (f *evalFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&f.timeout, "eval-timeout", eval.DefaultTimeout, "time limit of one evaluation")
 	fs.IntVar(&f.maxMemoryMB, "eval-max-memory", eval.DefaultMaxMemoryMB, "memory limit of the evaluator in MiB")
 	fs.IntVar(&f.workers, "eval-workers", 2, "Nix processes one evaluation may run at once")
 	fs.StringVar(&f.gitCache, "git-cache", "", "directory of the git input clones (default HOME/git)")
+	fs.IntVar(&f.maxJobs, "eval-max-jobs", evaluation.DefaultMaxJobs, "most jobs one evaluation may have; beyond it the evaluation fails")
+	fs.Var(&f.allowedURIs, "allowed-uri", "URI prefix evaluation may fetch from (Nix's allowed-uris; repeatable; default none)")
+	fs.Var(&f.evalPaths, "eval-allowed-path", "directory evaluation may read besides the jobset's inputs (repeatable; default none)")
+	fs.Var(&f.inputRoots, "input-root", "directory path inputs and local git repositories may come from (repeatable; default none)")
 }
 
 // newEvalService wires the evaluation service to the real adapters.
@@ -46,17 +62,40 @@ func (s *system) newEvalService(f evalFlags) (*evaluation.Service, error) {
 	if err := os.MkdirAll(cache, 0o755); err != nil {
 		return nil, fmt.Errorf("git cache: %w", err)
 	}
+	evalPaths, err := absPaths(f.evalPaths)
+	if err != nil {
+		return nil, err
+	}
+	roots, err := absPaths(f.inputRoots)
+	if err != nil {
+		return nil, err
+	}
 	db := &evaluator.DB{Pool: s.pool}
 	ports := evaluation.Ports{
-		Inputs:  &evaluator.Inputs{Fetcher: &inputs.Fetcher{CacheDir: cache}, Builds: db},
-		Nix:     &evaluator.Nix{Timeout: f.timeout, MaxMemoryMB: f.maxMemoryMB, Workers: f.workers},
+		Inputs: &evaluator.Inputs{Fetcher: &inputs.Fetcher{CacheDir: cache, Roots: roots}, Builds: db},
+		Nix: &evaluator.Nix{Timeout: f.timeout, MaxMemoryMB: f.maxMemoryMB, Workers: f.workers,
+			AllowedURIs: f.allowedURIs, AllowedPaths: evalPaths},
 		Graph:   &evaluator.Graph{Store: &drv.Store{}},
 		Status:  db,
 		Outputs: &evaluator.Outputs{},
 	}
 	host, _ := os.Hostname()
 	alloc := commands.NewAllocator(s.runtime, commands.AllocatorOptions{})
-	return evaluation.New(s.runtime, s.codec, alloc, ports, evaluation.Options{Host: host, Logger: s.log}), nil
+	return evaluation.New(s.runtime, s.codec, alloc, ports, evaluation.Options{Host: host, Logger: s.log, MaxJobs: f.maxJobs}), nil
+}
+
+// absPaths makes the operator's directories absolute, as Nix and the
+// fetcher need them.
+func absPaths(dirs []string) ([]string, error) {
+	out := make([]string, len(dirs))
+	for i, d := range dirs {
+		a, err := filepath.Abs(d)
+		if err != nil {
+			return nil, fmt.Errorf("directory %s: %w", d, err)
+		}
+		out[i] = a
+	}
+	return out, nil
 }
 
 func runEval(ctx context.Context, a *app, args []string) error {

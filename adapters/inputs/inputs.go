@@ -8,7 +8,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -170,21 +169,13 @@ func (f *Fetcher) ConfineFlake(ref string) error {
 	return err
 }
 
-// Env is the whole environment of a fetching child: PATH, TMPDIR and the
-// NIX_* settings (not NIX_PATH) of the server's, a HOME that does not
-// exist (Nix's caches go under CacheDir), no system or global git
-// configuration and no terminal. The server's own
-// environment holds secrets, and its HOME its git credentials and SSH
-// keys, which a jobset's URL must not borrow.
+// Env is the whole environment of a fetching child: eval.ChildEnv (no
+// server secrets, a HOME that does not exist), Nix's caches under
+// CacheDir, no system or global git configuration and no terminal. The
+// server's HOME holds its git credentials and configuration, which a
+// jobset's URL must not borrow.
 func (f *Fetcher) Env() []string {
-	env := make([]string, 0, 8)
-	for _, kv := range os.Environ() {
-		name, _, _ := strings.Cut(kv, "=")
-		if name == "PATH" || name == "TMPDIR" || strings.HasPrefix(name, "NIX_") && name != "NIX_PATH" {
-			env = append(env, kv)
-		}
-	}
-	return append(env, "NIX_PATH=", "HOME=/homeless-shelter", "XDG_CONFIG_HOME=/homeless-shelter",
+	return append(eval.ChildEnv(), "XDG_CONFIG_HOME=/homeless-shelter",
 		"XDG_CACHE_HOME="+filepath.Join(f.CacheDir, "xdg-cache"),
 		"GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL=/dev/null", "GIT_TERMINAL_PROMPT=0")
 }

@@ -99,8 +99,8 @@ func BenchmarkOnJob10k(b *testing.B) {
 				"salt": {Kind: KindString, Value: salt},
 			},
 			AllowedPaths: []string{nixtest.BusyboxDir()},
-			Backend: BackendInstantiate,
-			OnJob:   onJob,
+			Backend:      BackendInstantiate,
+			OnJob:        onJob,
 		}
 		start, cpu := time.Now(), childCPU(b)
 		res, err := Evaluate(context.Background(), req)

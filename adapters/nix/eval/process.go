@@ -124,26 +124,30 @@ func (r *runner) contextError(ctx context.Context) error {
 	return fmt.Errorf("evaluation cancelled: %w", ctx.Err())
 }
 
-// env is the whole environment of a Nix child: the server's holds its
-// secrets (the admin password, database URLs), which a jobset could read
-// with builtins.getEnv in any mode but restricted or pure, or print
-// through an error. Nix gets PATH to find its helpers, the NIX_* settings
-// an operator gave the server (NIX_CONF_DIR, NIX_REMOTE, …; not NIX_PATH,
-// which is empty: lookups resolve only to inputs), TMPDIR, a HOME that
-// does not exist as in Nix's own builds, and a cache directory of the
-// evaluation's own for the flake fetcher cache.
-func (r *runner) env() []string {
+// ChildEnv is the base environment of a child that runs for a jobset
+// (Nix, git): the server's holds its secrets (the admin password,
+// database URLs), which a jobset could read with builtins.getEnv in any
+// mode but restricted or pure, or print through an error. The child gets
+// PATH, TMPDIR, the NIX_* settings an operator gave the server
+// (NIX_CONF_DIR, NIX_REMOTE, …; not NIX_PATH, which is empty: lookups
+// resolve only to inputs) and a HOME that does not exist, as in Nix's own
+// builds.
+func ChildEnv() []string {
 	env := make([]string, 0, 8)
 	for _, kv := range os.Environ() {
 		name, _, _ := strings.Cut(kv, "=")
-		switch {
-		case name == "NIX_PATH":
-		case name == "PATH", name == "TMPDIR", strings.HasPrefix(name, "NIX_"):
+		if name == "PATH" || name == "TMPDIR" || strings.HasPrefix(name, "NIX_") && name != "NIX_PATH" {
 			env = append(env, kv)
 		}
 	}
+	return append(env, "NIX_PATH=", "HOME=/homeless-shelter")
+}
+
+// env is ChildEnv with a cache directory of the evaluation's own (for
+// the flake fetcher cache) and the heap limit.
+func (r *runner) env() []string {
 	heap := uint64(r.req.maxMemoryMB()) << 20
-	return append(env, "NIX_PATH=", "HOME=/homeless-shelter", "XDG_CACHE_HOME="+filepath.Join(r.dir, "cache"),
+	return append(ChildEnv(), "XDG_CACHE_HOME="+filepath.Join(r.dir, "cache"),
 		"GC_MAXIMUM_HEAP_SIZE="+strconv.FormatUint(heap, 10))
 }
 

@@ -7,8 +7,11 @@ BIN     := $(HOME_DIR)/bin/buildledger
 .PHONY: run test bench deps build vet fuzz clean
 
 ## run: install what is missing, build, and start everything on http://localhost:3000
+## Jobsets may take path inputs from test/fixtures and read busybox's directory.
 run: deps build
-	$(BIN) up --home $(HOME_DIR) --listen $${BUILDLEDGER_LISTEN:-127.0.0.1:3000}
+	$(BIN) up --home $(HOME_DIR) --listen $${BUILDLEDGER_LISTEN:-127.0.0.1:3000} \
+		--input-root $(CURDIR)/test/fixtures \
+		--eval-allowed-path $$(if [ -e /usr/bin/busybox ]; then echo /usr/bin; else echo /bin; fi)
 
 build:
 	$(GO) build -o $(BIN) ./cmd/buildledger

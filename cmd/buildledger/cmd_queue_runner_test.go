@@ -58,7 +58,7 @@ func TestCacheFlagSSH(t *testing.T) {
 		{"jobset", "create", "p", "j", "--nixexprinput", "src", "--nixexprpath", "job.nix", "--check-interval", "0",
 			"--input", "src=path:" + src, "--input", "nonce=string:" + nonce},
 		{"machine", "add", "localhost", "--systems", hostSystem() + ",builtin", "--max-jobs", "2"},
-		{"eval", "p", "j"},
+		{"eval", "p", "j", "--input-root", src, "--eval-allowed-path", nixtest.BusyboxDir()},
 	} {
 		out, code := run(ctx, args...)
 		require.Equal(t, 0, code, "%v: %s", args, out)

@@ -74,6 +74,12 @@ type upProcess struct {
 // under the home.
 func startUp(t *testing.T, env ...string) *upProcess {
 	t.Helper()
+	return startUpWith(t, nil, env...)
+}
+
+// startUpWith is startUp with further flags for up.
+func startUpWith(t *testing.T, flags []string, env ...string) *upProcess {
+	t.Helper()
 	// The private cluster runs as the postgres user when the test runs as
 	// root, so the home must be reachable for it.
 	home := t.TempDir()
@@ -81,7 +87,7 @@ func startUp(t *testing.T, env ...string) *upProcess {
 	require.NoError(t, os.Chmod(home, 0o755))
 	u := &upProcess{bin: buildBinary(t), home: home, addr: freeAddr(t), exited: make(chan error, 1)}
 	u.base = "http://" + u.addr
-	u.cmd = exec.Command(u.bin, "up", "--home", home, "--listen", u.addr, "--gc-roots", filepath.Join(home, "gcroots"))
+	u.cmd = exec.Command(u.bin, append([]string{"up", "--home", home, "--listen", u.addr, "--gc-roots", filepath.Join(home, "gcroots")}, flags...)...)
 	u.cmd.Env = append(append(os.Environ(), "BUILDLEDGER_EVENTSTORE=", "BUILDLEDGER_DATABASE_URL="), env...)
 	u.cmd.Stdout, u.cmd.Stderr = &u.stdout, &u.stderr
 	require.NoError(t, u.cmd.Start())

@@ -167,10 +167,16 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 	cacheDir := filepath.Join(home, "cache")
 	cache, err := binarycache.NewFileWriter(cacheDir, binarycache.FileWriterOptions{SecretKeys: []signature.SecretKey{sk}, Logger: log})
 	require.NoError(t, err)
+	testdata, err := filepath.Abs("testdata")
+	require.NoError(t, err)
 	db := &evaluator.DB{Pool: pool}
 	ports := evaluation.Ports{
-		Inputs: &evaluator.Inputs{Fetcher: &inputs.Fetcher{CacheDir: filepath.Join(home, "git")}, Builds: db},
-		Nix:    &evaluator.Nix{Timeout: 2 * time.Minute, Workers: 2, GCRootsDir: filepath.Join(home, "gcroots")},
+		// Jobsets come from testdata and from temporary directories; the
+		// busybox input reads busybox's directory.
+		Inputs: &evaluator.Inputs{Fetcher: &inputs.Fetcher{CacheDir: filepath.Join(home, "git"),
+			Roots: []string{testdata, os.TempDir()}}, Builds: db},
+		Nix: &evaluator.Nix{Timeout: 2 * time.Minute, Workers: 2, GCRootsDir: filepath.Join(home, "gcroots"),
+			AllowedPaths: []string{nixtest.BusyboxDir()}},
 		Graph:  &evaluator.Graph{Store: &drv.Store{}},
 		Status: db,
 	}

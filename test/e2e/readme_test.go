@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"buildledger/adapters/nix/nixtest"
 )
 
 // readmeDemo returns the shell commands of the README's first jobset: the
@@ -36,14 +38,18 @@ func TestReadmeDemo(t *testing.T) {
 	t.Parallel()
 	nixConf := "NIX_CONF_DIR=" + t.TempDir()
 	forgetDemoOutputs(t, nixConf)
-	u := startUp(t, nixConf)
+	// up with make run's allow-lists for a checkout made next.
+	checkout := t.TempDir()
+	u := startUpWith(t, []string{"--input-root", filepath.Join(checkout, "test", "fixtures"),
+		"--eval-allowed-path", nixtest.BusyboxDir()}, nixConf)
 	client := &http.Client{Timeout: 10 * time.Second}
 	u.waitHealthy(t, client)
 	require.Contains(t, u.stdout.String(), "created user admin with password ")
 	require.Contains(t, u.stdout.String(), "\nlog in as admin with the password printed above\n")
 
 	sh := exec.Command("bash", "-euo", "pipefail", "-c", readmeDemo(t))
-	sh.Dir = checkoutAfterMakeRun(t, u.bin)
+	checkoutAfterMakeRun(t, checkout, u.bin)
+	sh.Dir = checkout
 	sh.Env = append(os.Environ(), nixConf, "BUILDLEDGER_HOME="+u.home, "BUILDLEDGER_EVENTSTORE=", "BUILDLEDGER_DATABASE_URL=")
 	out, err := sh.CombinedOutput()
 	require.NoError(t, err, "the README's commands:\n%s", out)
@@ -99,18 +105,16 @@ func TestReadmeDemo(t *testing.T) {
 	u.stop(t)
 }
 
-// checkoutAfterMakeRun returns a directory laid out as a checkout is after
+// checkoutAfterMakeRun lays dir out as a checkout is after
 // "make run", for what the README's commands use: the binary in
 // .buildledger/bin (this test's, not one a developer's make run left in
 // the repository) and the demo jobset's directory.
-func checkoutAfterMakeRun(t *testing.T, bin string) string {
+func checkoutAfterMakeRun(t *testing.T, dir, bin string) {
 	t.Helper()
-	dir := t.TempDir()
 	require.NoError(t, os.MkdirAll(filepath.Join(dir, ".buildledger", "bin"), 0o755))
 	require.NoError(t, os.Symlink(bin, filepath.Join(dir, ".buildledger", "bin", "buildledger")))
 	demo := filepath.Join("test", "fixtures", "hello")
 	require.NoError(t, os.CopyFS(filepath.Join(dir, demo), os.DirFS(filepath.Join(repoRoot(t), demo))))
-	return dir
 }
 
 // forgetDemoOutputs deletes the demo's outputs from the machine's store if

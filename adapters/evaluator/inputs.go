@@ -154,6 +154,7 @@ func (i *Inputs) fetchEval(ctx context.Context, in events.JobsetInput) (evaluati
 	b.WriteString("{ ")
 	for _, n := range names {
 		fmt.Fprintf(&b, "%s = builtins.storePath %s; ", strconv.Quote(n), strconv.Quote(outs.Jobs[n]))
+		out.Reads = append(out.Reads, outs.Jobs[n])
 	}
 	b.WriteString("}")
 	out.Arg, out.ArgValue = evaluation.ArgNix, b.String()

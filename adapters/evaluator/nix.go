@@ -68,7 +68,7 @@ func evalInput(in evaluation.Input) eval.Input {
 	case evaluation.ArgBool:
 		return eval.Input{Kind: eval.KindBool, Value: in.ArgValue}
 	case evaluation.ArgNix:
-		return eval.Input{Kind: eval.KindNix, Value: in.ArgValue}
+		return eval.Input{Kind: eval.KindNix, Value: in.ArgValue, Reads: in.Reads}
 	}
 	e := eval.Input{Kind: eval.KindPath, Value: in.StorePath, InputType: in.Type, URI: in.URI, Rev: in.Revision,
 		RevCount: in.RevCount}

@@ -41,6 +41,10 @@ type Input struct {
 	// ArgBool and ArgNix (ArgPath passes StorePath).
 	Arg      ArgKind
 	ArgValue string
+	// Reads are the store paths an ArgNix value refers to (an "eval"
+	// input's outputs): restricted evaluation may read only these and
+	// the other inputs.
+	Reads []string
 	// Omit is set for an input that has nothing to pass (a "build" input
 	// whose job has no successful build yet): it is neither passed nor
 	// recorded, and the release function's default applies.

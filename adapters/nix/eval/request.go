@@ -46,6 +46,9 @@ type Input struct {
 	Kind InputKind
 	// Value is the path, the string, "true"/"false" or the Nix expression.
 	Value string
+	// Reads are the store paths a KindNix expression refers to (through
+	// builtins.storePath): restricted evaluation allows reading them.
+	Reads []string
 	// The attributes below are passed next to outPath for KindPath inputs,
 	// each only when set, as Hydra does for fetched inputs.
 	InputType string // e.g. "git", "path"
@@ -285,6 +288,11 @@ func (r Request) nixArgs(storeDir string) []string {
 		case KindBool:
 			args = append(args, "--arg", name, in.Value)
 		case KindNix:
+			// An entry whose name is a path allows reading it, and no
+			// <…> lookup can name it.
+			for _, p := range in.Reads {
+				args = append(args, "-I", p+"="+p)
+			}
 			args = append(args, "--arg", name, "(\n"+in.Value+"\n)")
 		}
 	}

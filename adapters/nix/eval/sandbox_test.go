@@ -3,6 +3,7 @@ package eval
 import (
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -53,4 +54,35 @@ func TestEvaluateRefusesForgedStorePaths(t *testing.T) {
 	require.Contains(t, res.Errors["option"], `drvPath "--store" is not a derivation in the store`)
 	require.Contains(t, res.Errors["outside"], `drvPath "/etc/passwd.drv" is not a derivation in the store`)
 	require.Contains(t, res.Errors["badOut"], `path "/nix/store/../etc" is not a store path`)
+}
+
+// TestEvaluateReadsEvalInputOutputs: an "eval" input hands the jobset
+// other outputs through builtins.storePath. Restricted evaluation refuses
+// store paths it was not given, so the input names them (Reads).
+func TestEvaluateReadsEvalInputOutputs(t *testing.T) {
+	requireNix(t)
+	t.Parallel()
+	add := exec.Command("nix-store", "--add", filepath.Join(jobsDir(t), "marker.txt"))
+	out, err := add.Output()
+	require.NoError(t, err)
+	dep := strings.TrimSpace(string(out))
+	expr := `{ dep = builtins.storePath "` + dep + `"; }`
+	for _, tt := range []struct {
+		name  string
+		reads []string
+		ok    bool
+	}{{"named", []string{dep}, true}, {"not named", nil, false}} {
+		t.Run(tt.name, func(t *testing.T) {
+			res, err := Evaluate(context.Background(), legacy(t, "upstream.nix", map[string]Input{
+				"upstream": {Kind: KindNix, Value: expr, Reads: tt.reads}}))
+			if !tt.ok {
+				require.NoError(t, err)
+				require.Contains(t, res.Errors["downstream"], "restricted mode")
+				return
+			}
+			require.NoError(t, err)
+			require.Empty(t, res.Errors)
+			require.Equal(t, []string{"downstream"}, jobNames(res))
+		})
+	}
 }

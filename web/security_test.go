@@ -1,7 +1,9 @@
 package web_test
 
 import (
+	"fmt"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"testing"
@@ -79,6 +81,37 @@ func TestLogin(t *testing.T) {
 	forged := e.anon()
 	forged.http.Jar.SetCookies(u, []*http.Cookie{{Name: "buildledger_session", Value: "eyJ1IjoiYWRtaW4iLCJlIjo5OTk5OTk5OTk5fQ.AAAA"}})
 	require.Equal(t, 401, forged.do("GET", "/current-user", nil).code)
+}
+
+// TestLoginLimitsBehindProxy: behind a trusted proxy each client is
+// limited by its own address (X-Forwarded-For), not the proxy's; guesses
+// spread over many addresses still count against the account; and a
+// client cannot forge its address where no proxy is trusted.
+func TestLoginLimitsBehindProxy(t *testing.T) {
+	e := newEnv(t, envOpts{cfg: func(c *web.Config) {
+		c.LoginAttempts = 3
+		c.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+	}})
+	guess := func(user, addr string) int {
+		return e.anon().do("POST", "/login", map[string]string{"username": user, "password": "wrong"}, "X-Forwarded-For", addr).code
+	}
+	for i := range 3 {
+		require.Equal(t, http.StatusForbidden, guess("admin", fmt.Sprintf("198.51.100.%d", i)), "attempt %d", i)
+	}
+	require.Equal(t, http.StatusTooManyRequests, guess("admin", "198.51.100.9"), "a fourth guess at admin, from a fourth address")
+	require.Equal(t, http.StatusForbidden, guess("owner", "198.51.100.9"), "another account, from that address")
+	for range 3 {
+		guess("nobody", "203.0.113.7, 198.51.100.20")
+	}
+	require.Equal(t, http.StatusTooManyRequests, guess("member", "203.0.113.7, 198.51.100.20"),
+		"the last address the proxy saw is the client's; what the client put before it counts for nothing")
+
+	direct := newEnv(t, envOpts{cfg: func(c *web.Config) { c.LoginAttempts = 3 }})
+	for i := range 3 {
+		direct.anon().do("POST", "/login", map[string]string{"username": fmt.Sprintf("u%d", i), "password": "x"}, "X-Forwarded-For", fmt.Sprintf("198.51.100.%d", i))
+	}
+	res := direct.anon().do("POST", "/login", map[string]string{"username": "u9", "password": "x"}, "X-Forwarded-For", "198.51.100.9")
+	require.Equal(t, http.StatusTooManyRequests, res.code, "no proxy trusted: X-Forwarded-For is ignored")
 }
 
 func TestHTMLForms(t *testing.T) {

@@ -33,9 +33,12 @@ func safeNext(next string) string {
 }
 
 func (s *server) login(w http.ResponseWriter, r *http.Request) {
-	if !s.limiter.allow(clientAddr(r)) {
+	tooMany := func() {
 		w.Header().Set("Retry-After", "60")
 		s.fail(w, r, &httpError{Status: http.StatusTooManyRequests, Msg: "too many login attempts, try again in a minute"})
+	}
+	if !s.limiter.allow("addr:" + s.clientAddr(r)) {
+		tooMany()
 		return
 	}
 	var body struct {
@@ -56,6 +59,11 @@ func (s *server) login(w http.ResponseWriter, r *http.Request) {
 		body.UserName, body.Password = r.PostForm.Get("username"), r.PostForm.Get("password")
 		next = safeNext(r.PostForm.Get("next"))
 	}
+	// Guesses spread over many addresses still count against the account.
+	if !s.limiter.allow("user:" + body.UserName) {
+		tooMany()
+		return
+	}
 	u, err := s.cfg.Queries.User(r.Context(), body.UserName)
 	if err != nil && !errors.Is(err, domainerr.ErrNotFound) {
 		s.fail(w, r, err)
@@ -65,7 +73,13 @@ func (s *server) login(w http.ResponseWriter, r *http.Request) {
 	if err != nil || hash == "" {
 		hash = s.dummyHash
 	}
+	select {
+	case s.verifying <- struct{}{}:
+	case <-r.Context().Done():
+		return
+	}
 	ok, verr := password.Verify(body.Password, hash)
+	<-s.verifying
 	if err != nil || verr != nil || !ok || body.Password == "" {
 		if !wantsJSON(r) && !isJSONBody(r) {
 			s.render(w, r, http.StatusForbidden, "login", map[string]any{"Next": next, "Error": "Bad username or password."})

@@ -13,6 +13,8 @@ import (
 	"html/template"
 	"log/slog"
 	"net/http"
+	"net/netip"
+	"runtime"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -111,8 +113,13 @@ type Config struct {
 	Settle func(ctx context.Context) error
 	// SettleTimeout bounds Settle (default 3 s).
 	SettleTimeout time.Duration
-	// LoginAttempts per minute and client address (default 10).
+	// LoginAttempts per minute, per client address and per user name
+	// (default 10).
 	LoginAttempts int
+	// TrustedProxies are the addresses of reverse proxies whose
+	// X-Forwarded-For names the client; behind one, every client would
+	// otherwise share the proxy's address and its login limit.
+	TrustedProxies []netip.Prefix
 	// Clock returns the time; default time.Now.
 	Clock func() time.Time
 	// Logger receives request errors; default slog.Default().
@@ -134,6 +141,9 @@ type server struct {
 	cfg     Config
 	pages   map[string]*template.Template
 	limiter *limiter
+	// verifying bounds the password verifications running at once: each
+	// argon2id verification takes 19 MiB and a core for a while.
+	verifying chan struct{}
 	// dummyHash is verified when a user does not exist, so that a failed
 	// login takes as long either way.
 	dummyHash string
@@ -173,7 +183,7 @@ func New(cfg Config) (http.Handler, error) {
 		return nil, fmt.Errorf("web: %w", err)
 	}
 	s := &server{cfg: cfg, pages: pages, log: cfg.Logger, now: cfg.Clock, dummyHash: dummy,
-		limiter: newLimiter(cfg.LoginAttempts, time.Minute, cfg.Clock)}
+		limiter: newLimiter(cfg.LoginAttempts, time.Minute, cfg.Clock), verifying: make(chan struct{}, runtime.NumCPU())}
 	return s.routes(), nil
 }
 

@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -34,6 +35,9 @@ type webOptions struct {
 	baseURL      string
 	// ops are the operational endpoints "up" serves (web.Config.Ops).
 	ops map[string]http.Handler
+	// trustedProxies name the reverse proxies whose X-Forwarded-For
+	// names the client.
+	trustedProxies []netip.Prefix
 }
 
 func (o *webOptions) register(fs *flag.FlagSet) {
@@ -41,6 +45,18 @@ func (o *webOptions) register(fs *flag.FlagSet) {
 	fs.StringVar(&o.githubSecret, "github-secret", os.Getenv("BUILDLEDGER_GITHUB_SECRET"), "HMAC secret of /api/push-github; empty refuses it; env BUILDLEDGER_GITHUB_SECRET")
 	fs.StringVar(&o.giteaSecret, "gitea-secret", os.Getenv("BUILDLEDGER_GITEA_SECRET"), "HMAC secret of /api/push-gitea; empty refuses it; env BUILDLEDGER_GITEA_SECRET")
 	fs.StringVar(&o.baseURL, "base-url", os.Getenv("BUILDLEDGER_BASE_URL"), "public URL, for the same-origin check behind a proxy; env BUILDLEDGER_BASE_URL")
+	fs.Func("trusted-proxy", "address or CIDR of a reverse proxy whose X-Forwarded-For names the client (repeatable)", func(v string) error {
+		p, err := netip.ParsePrefix(v)
+		if err != nil {
+			a, aerr := netip.ParseAddr(v)
+			if aerr != nil {
+				return fmt.Errorf("want an address or a CIDR prefix: %w", err)
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		o.trustedProxies = append(o.trustedProxies, p)
+		return nil
+	})
 }
 
 // newWeb builds the web UI and JSON API over the system's read models,
@@ -70,15 +86,16 @@ func (s *system) newWeb(opts webOptions) (http.Handler, error) {
 		SessionKey: key,
 		BaseURL:    opts.baseURL,
 		// Behind a TLS proxy the request itself is plain HTTP.
-		SecureCookies: strings.HasPrefix(strings.ToLower(opts.baseURL), "https://"),
-		Private:       opts.private,
-		Logs:          logs,
-		BinaryCache:   binarycache.NewHandler(cacheDir, s.log),
-		GitHubSecret:  opts.githubSecret,
-		GiteaSecret:   opts.giteaSecret,
-		Settle:        s.settle,
-		Logger:        s.log,
-		Ops:           opts.ops,
+		SecureCookies:  strings.HasPrefix(strings.ToLower(opts.baseURL), "https://"),
+		Private:        opts.private,
+		Logs:           logs,
+		BinaryCache:    binarycache.NewHandler(cacheDir, s.log),
+		GitHubSecret:   opts.githubSecret,
+		GiteaSecret:    opts.giteaSecret,
+		Settle:         s.settle,
+		Logger:         s.log,
+		Ops:            opts.ops,
+		TrustedProxies: opts.trustedProxies,
 	})
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"buildledger/adapters/nix/drv"
+	"buildledger/adapters/nix/nixtest"
 )
 
 func TestConcurrentValidity(t *testing.T) {
@@ -21,7 +22,7 @@ func TestConcurrentValidity(t *testing.T) {
 	nonce := fmt.Sprintf("%d", time.Now().UnixNano())
 	var drvs []string
 	for i := range 3 {
-		expr := fmt.Sprintf(`derivation { name = "bl-validity-%d-%s"; system = "x86_64-linux"; builder = "/bin/sh"; }`, i, nonce)
+		expr := fmt.Sprintf(`derivation { name = "bl-validity-%d-%s"; system = "x86_64-linux"; builder = "`+nixtest.Sh+`"; }`, i, nonce)
 		out, err := exec.Command("nix-instantiate", "--expr", expr).Output()
 		require.NoError(t, err)
 		drvs = append(drvs, strings.TrimSpace(string(out)))

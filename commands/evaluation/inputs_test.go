@@ -64,7 +64,7 @@ func TestGitInput(t *testing.T) {
 
 const flakeNix = `{
   outputs = { self }:
-    let mk = name: derivation { inherit name; system = "x86_64-linux"; builder = "/bin/sh"; args = [ "-c" "mkdir $out" ]; salt = "SALT"; };
+    let mk = name: derivation { inherit name; system = "x86_64-linux"; builder = "${self}/busybox"; args = [ "sh" "-c" "mkdir $out" ]; salt = "SALT"; };
     in {
       hydraJobs = { hello = mk "bl-flake-hello"; tests.unit = mk "bl-flake-unit"; };
       checks.x86_64-linux.check = mk "bl-flake-check";
@@ -78,6 +78,7 @@ func TestFlakeJobset(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	dir := t.TempDir()
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "flake.nix"), []byte(strings.ReplaceAll(flakeNix, "SALT", e.salt)), 0o644))
+	nixtest.AddBusybox(t, dir)
 	e.createJobset("flake", events.JobsetConfig{Type: 1, Flake: "path:" + dir, Enabled: 1, SchedulingShares: 100})
 	sum := e.evaluate("flake", false)
 	require.Equal(t, evaluation.OutcomeFinished, sum.Outcome, sum.Error)

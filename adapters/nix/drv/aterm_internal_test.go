@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"buildledger/adapters/nix/nixtest"
 )
 
 func TestUnescapeATerm(t *testing.T) {
@@ -33,10 +35,10 @@ func TestReadUnescapes(t *testing.T) {
 	}
 	store := t.TempDir()
 	out, err := exec.Command("nix-instantiate", "--store", store, "--expr",
-		`derivation { name = "esc"; system = "x86_64-linux"; builder = "/bin/sh"; args = [ "-c" "echo a\necho \"b\"" ]; note = "x\ty"; }`).Output()
+		`derivation { name = "esc"; system = "x86_64-linux"; builder = "`+nixtest.Sh+`"; args = [ "sh" "-c" "echo a\necho \"b\"" ]; note = "x\ty"; }`).Output()
 	require.NoError(t, err)
 	d, err := NewReader(store).Read(strings.TrimSpace(string(out)))
 	require.NoError(t, err)
-	require.Equal(t, "echo a\necho \"b\"", d.Args[1])
+	require.Equal(t, "echo a\necho \"b\"", d.Args[2])
 	require.Equal(t, "x\ty", d.Env["note"])
 }

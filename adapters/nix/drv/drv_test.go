@@ -37,12 +37,12 @@ func TestRead(t *testing.T) {
 	}{
 		{
 			name: "plain with features",
-			expr: `derivation { name = "plain"; system = "x86_64-linux"; builder = "/bin/sh"; args = ["-c" "echo > $out"];
+			expr: `derivation { name = "plain"; system = "x86_64-linux"; builder = "` + nixtest.Sh + `"; args = ["sh" "-c" "echo > $out"];
 				requiredSystemFeatures = ["kvm" "big-parallel"]; preferLocalBuild = true; nonce = "` + n + `"; }`,
 			check: func(t *testing.T, d *Derivation) {
 				require.Equal(t, "x86_64-linux", d.System)
-				require.Equal(t, "/bin/sh", d.Builder)
-				require.Equal(t, []string{"-c", "echo > $out"}, d.Args)
+				require.True(t, strings.HasSuffix(d.Builder, "-busybox/busybox"), d.Builder)
+				require.Equal(t, []string{"sh", "-c", "echo > $out"}, d.Args)
 				require.Equal(t, []string{"big-parallel", "kvm"}, d.RequiredSystemFeatures)
 				require.True(t, d.PreferLocalBuild)
 				require.Equal(t, []string{"out"}, d.OutputNames())
@@ -54,7 +54,7 @@ func TestRead(t *testing.T) {
 		},
 		{
 			name: "multiple outputs",
-			expr: `derivation { name = "multi"; system = "x86_64-linux"; builder = "/bin/sh"; outputs = ["out" "dev"]; nonce = "` + n + `"; }`,
+			expr: `derivation { name = "multi"; system = "x86_64-linux"; builder = "` + nixtest.Sh + `"; outputs = ["out" "dev"]; nonce = "` + n + `"; }`,
 			check: func(t *testing.T, d *Derivation) {
 				require.Equal(t, []string{"dev", "out"}, d.OutputNames())
 				require.Len(t, d.OutputPaths(), 2)
@@ -64,7 +64,7 @@ func TestRead(t *testing.T) {
 		},
 		{
 			name: "fixed output",
-			expr: `derivation { name = "fixed"; system = "x86_64-linux"; builder = "/bin/sh"; outputHashMode = "flat"; outputHashAlgo = "sha256";
+			expr: `derivation { name = "fixed"; system = "x86_64-linux"; builder = "` + nixtest.Sh + `"; outputHashMode = "flat"; outputHashAlgo = "sha256";
 				outputHash = "0000000000000000000000000000000000000000000000000000000000000000"; }`,
 			check: func(t *testing.T, d *Derivation) {
 				require.True(t, d.IsFixedOutput())
@@ -74,16 +74,20 @@ func TestRead(t *testing.T) {
 		},
 		{
 			name: "with input derivation and source",
-			expr: `let dep = derivation { name = "dep"; system = "x86_64-linux"; builder = "/bin/sh"; nonce = "` + n + `"; };
-				in derivation { name = "top"; system = "x86_64-linux"; builder = "/bin/sh"; args = [ "${dep}" ]; src = builtins.toFile "src.txt" "hi"; }`,
+			expr: `let dep = derivation { name = "dep"; system = "x86_64-linux"; builder = "` + nixtest.Sh + `"; nonce = "` + n + `"; };
+				in derivation { name = "top"; system = "x86_64-linux"; builder = "` + nixtest.Sh + `"; args = [ "${dep}" ]; src = builtins.toFile "src.txt" "hi"; }`,
 			check: func(t *testing.T, d *Derivation) {
 				require.Len(t, d.InputDrvs, 1)
 				for p, outs := range d.InputDrvs {
 					require.True(t, strings.HasSuffix(p, "-dep.drv"))
 					require.Equal(t, []string{"out"}, outs)
 				}
-				require.Len(t, d.InputSrcs, 1)
-				require.True(t, strings.HasSuffix(d.InputSrcs[0], "-src.txt"))
+				require.Len(t, d.InputSrcs, 2, "the builder's busybox and src.txt")
+				var names []string
+				for _, p := range d.InputSrcs {
+					names = append(names, p[strings.Index(p, "-")+1:])
+				}
+				require.ElementsMatch(t, []string{"busybox", "src.txt"}, names)
 				in, err := NewReader("").InputPaths(d)
 				require.NoError(t, err)
 				require.Len(t, in, 2)
@@ -153,7 +157,7 @@ func TestClosureRealStore(t *testing.T) {
 }
 
 func TestClosureValidityError(t *testing.T) {
-	root := instantiate(t, `derivation { name = "e"; system = "x86_64-linux"; builder = "/bin/sh"; }`)[0]
+	root := instantiate(t, `derivation { name = "e"; system = "x86_64-linux"; builder = "`+nixtest.Sh+`"; }`)[0]
 	_, err := Closure(context.Background(), []string{root}, func([]string) (bool, error) {
 		return false, fmt.Errorf("boom")
 	})

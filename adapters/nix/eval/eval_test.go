@@ -361,10 +361,12 @@ func TestEvaluateFlake(t *testing.T) {
 	t.Parallel()
 	pathDir := t.TempDir()
 	copyDir(t, "testdata/flake", pathDir)
+	nixtest.AddBusybox(t, pathDir)
 	gitDir := t.TempDir()
 	copyDir(t, "testdata/flake", gitDir)
+	nixtest.AddBusybox(t, gitDir)
 	gitCmd(t, gitDir, "init", "-q")
-	gitCmd(t, gitDir, "add", "flake.nix")
+	gitCmd(t, gitDir, "add", "flake.nix", "busybox")
 	gitCmd(t, gitDir, "commit", "-q", "-m", "flake")
 	revOut, err := exec.Command("git", "-C", gitDir, "rev-parse", "HEAD").Output()
 	require.NoError(t, err)
@@ -374,6 +376,7 @@ func TestEvaluateFlake(t *testing.T) {
 	b, err := os.ReadFile("testdata/flake/flake.nix")
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(filepath.Join(checksDir, "flake.nix"), []byte(strings.Replace(string(b), "hydraJobs", "notHydraJobs", 1)), 0o644))
+	nixtest.AddBusybox(t, checksDir)
 
 	tests := []struct {
 		name      string

@@ -10,6 +10,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"buildledger/adapters/nix/nixtest"
 	"buildledger/events"
 )
 
@@ -117,6 +118,7 @@ func TestNixEvalJobsBackendFlake(t *testing.T) {
 	argsFile := installFakeNixEvalJobs(t, "ok")
 	dir := t.TempDir()
 	copyDir(t, "testdata/flake", dir)
+	nixtest.AddBusybox(t, dir)
 	res, err := Evaluate(context.Background(), Request{Flake: "path:" + dir, Timeout: time.Minute})
 	require.NoError(t, err)
 	require.Len(t, res.Jobs, 3)

@@ -1,6 +1,10 @@
 package nixtest
 
-import "os"
+import (
+	"os"
+	"path/filepath"
+	"testing"
+)
 
 // Busybox is a Nix expression for a store directory that holds the
 // machine's static busybox (Debian's busybox-static) and nothing else: a
@@ -33,4 +37,18 @@ func BusyboxDir() string {
 		return "/usr/bin"
 	}
 	return "/bin"
+}
+
+// AddBusybox copies the machine's busybox into dir as dir/busybox, for a
+// flake's own source tree: a flake evaluates in pure mode, which reads no
+// path outside its sources, so its derivations run "${self}/busybox".
+func AddBusybox(tb testing.TB, dir string) {
+	tb.Helper()
+	b, err := os.ReadFile(filepath.Join(BusyboxDir(), "busybox"))
+	if err != nil {
+		tb.Fatalf("read busybox: %v", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "busybox"), b, 0o755); err != nil {
+		tb.Fatalf("copy busybox into %s: %v", dir, err)
+	}
 }

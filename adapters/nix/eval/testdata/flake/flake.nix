@@ -3,7 +3,9 @@
   outputs = { self }:
     let
       system = "x86_64-linux";
-      mk = name: derivation { inherit name system; builder = "/bin/sh"; args = [ "-c" "mkdir $out" ]; };
+      # The tests put the machine's busybox in the flake's tree: pure
+      # evaluation reads nothing outside it, and the sandbox has no /bin/sh.
+      mk = name: derivation { inherit name system; builder = "${self}/busybox"; args = [ "sh" "-c" "mkdir $out" ]; };
     in
     {
       hydraJobs = {

@@ -90,7 +90,7 @@ func TestRead(t *testing.T) {
 				require.ElementsMatch(t, []string{"busybox", "src.txt"}, names)
 				in, err := NewReader("").InputPaths(d)
 				require.NoError(t, err)
-				require.Len(t, in, 2)
+				require.Len(t, in, 3, "the sources and dep's output")
 			},
 		},
 	}

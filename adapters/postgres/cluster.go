@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"buildledger/adapters/unixuser"
 	"bytes"
 	"context"
 	"errors"
@@ -8,7 +9,6 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -25,8 +25,8 @@ type ClusterOptions struct {
 	// Logf, if set, receives progress lines.
 	Logf func(format string, args ...any)
 	// SpareDir is where the cluster's files go when it runs as the
-	// postgres user and that user cannot reach DataDir (placeDataDir);
-	// empty means DefaultSpareDir.
+	// postgres user and that user cannot reach DataDir (unixuser.Place);
+	// empty means unixuser.DefaultSpareDir.
 	SpareDir string
 }
 
@@ -79,11 +79,11 @@ func StartCluster(ctx context.Context, opts ClusterOptions) (*Cluster, error) {
 	}
 	c := &Cluster{DataDir: dataDir, SocketDir: dataDir, Port: socketPort, bin: bin}
 	if os.Geteuid() == 0 {
-		if c.owner, err = systemUser("postgres"); err != nil {
+		if c.owner, err = unixuser.Lookup("postgres"); err != nil {
 			return nil, fmt.Errorf("running as root, the cluster needs the postgres system user: %w", err)
 		}
 	}
-	if dataDir, err = placeDataDir(dataDir, c.owner, opts.SpareDir, logf); err != nil {
+	if dataDir, err = unixuser.Place(dataDir, c.owner, opts.SpareDir, "postgres", logf); err != nil {
 		return nil, err
 	}
 	c.DataDir, c.SocketDir = dataDir, dataDir
@@ -275,22 +275,6 @@ func findPostgresBin() (string, error) {
 		return filepath.Dir(matches[len(matches)-1]), nil
 	}
 	return "", errors.New("PostgreSQL server binaries (initdb, pg_ctl) not found on PATH or in /usr/lib/postgresql/*/bin: install PostgreSQL 15 (Debian: apt-get install postgresql-15) or pass --database-url")
-}
-
-func systemUser(name string) (*syscall.Credential, error) {
-	u, err := user.Lookup(name)
-	if err != nil {
-		return nil, err
-	}
-	uid, err := strconv.ParseUint(u.Uid, 10, 32)
-	if err != nil {
-		return nil, fmt.Errorf("uid of %s: %w", name, err)
-	}
-	gid, err := strconv.ParseUint(u.Gid, 10, 32)
-	if err != nil {
-		return nil, fmt.Errorf("gid of %s: %w", name, err)
-	}
-	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, nil
 }
 
 // lockFile takes an exclusive lock on path, creating it, and returns the

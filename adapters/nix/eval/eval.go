@@ -110,6 +110,9 @@ func Evaluate(ctx context.Context, req Request) (Result, error) {
 		return Result{}, fmt.Errorf("eval temp dir: %w", err)
 	}
 	defer os.RemoveAll(dir)
+	if err := req.Identity.Chown(dir); err != nil {
+		return Result{}, fmt.Errorf("eval temp dir: %w", err)
+	}
 	r := &runner{req: req, deadline: start.Add(req.timeout()), dir: dir}
 	var jobs *notifier
 	if req.OnJob != nil {

@@ -38,15 +38,16 @@ func (e *nixError) Error() string {
 	return fmt.Sprintf("%s failed (exit %d): %s", e.Cmd, e.Code, e.Msg)
 }
 
-// run starts bin with args in its own process group, with env's
-// environment, the memory limits applied and at Request.Nice. It returns the process's stdout, or, when
-// stdout is not nil, writes it there as it comes (on a goroutine of
-// exec's) and returns nil. A non-zero exit is a *nixError; expiry of ctx
+// run starts bin with args in its own process group, as Request.Identity,
+// with env's environment, the memory limits applied and at Request.Nice.
+// It returns the process's stdout, or, when stdout is not nil, writes it
+// there as it comes (on a goroutine of exec's) and returns nil. A non-zero exit is a *nixError; expiry of ctx
 // kills the whole process group.
 func (r *runner) run(ctx context.Context, stdout io.Writer, bin string, args ...string) ([]byte, error) {
 	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Env = r.env()
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	r.req.Identity.Apply(cmd)
 	cmd.Cancel = func() error {
 		return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 	}

@@ -143,6 +143,10 @@ type Request struct {
 	// its inputs, e.g. the one holding the store-less busybox the test
 	// jobsets build with. Each must be absolute and hold no "=".
 	AllowedPaths []string
+	// Identity is whom Nix runs as; the zero value is the server. Its
+	// user must be able to read the expression, which lies in the store,
+	// and AllowedPaths.
+	Identity Identity
 
 	// OnJob, when set, is called with each job that is not an aggregate as soon
 	// as Nix has written it out, in the form Result.Jobs has it, so that the

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os/exec"
 	"sort"
 	"strconv"
 	"strings"
@@ -166,16 +165,19 @@ func (i *Inputs) fetchEval(ctx context.Context, in events.JobsetInput) (evaluati
 // `nix flake metadata --json --refresh`, as Hydra locks a flake before
 // evaluating it; a local flake must lie inside the Fetcher's roots.
 func (i *Inputs) LockFlake(ctx context.Context, ref string) (string, error) {
-	if err := i.Fetcher.ConfineFlake(ref); err != nil {
+	local, err := i.Fetcher.ConfineFlake(ref)
+	if err != nil {
 		return "", err
 	}
 	bin := i.Nix
 	if bin == "" {
 		bin = "nix"
 	}
-	cmd := exec.CommandContext(ctx, bin, "--extra-experimental-features", "nix-command flakes",
+	cmd, err := i.Fetcher.Command(ctx, local, bin, "--extra-experimental-features", "nix-command flakes",
 		"flake", "metadata", "--json", "--refresh", "--no-write-lock-file", ref)
-	cmd.Env = i.Fetcher.Env()
+	if err != nil {
+		return "", err
+	}
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {

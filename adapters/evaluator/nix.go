@@ -29,6 +29,8 @@ type Nix struct {
 	// fetch and read (eval.Request); the operator sets them, not jobsets.
 	AllowedURIs  []string
 	AllowedPaths []string
+	// Identity is whom Nix runs as (eval.Request).
+	Identity eval.Identity
 }
 
 var _ evaluation.Evaluator = (*Nix)(nil)
@@ -38,7 +40,7 @@ func (n *Nix) Evaluate(ctx context.Context, req evaluation.Request) (evaluation.
 	er := eval.Request{NixExprInput: req.NixExprInput, NixExprPath: req.NixExprPath, Flake: req.Flake,
 		Timeout: n.Timeout, MaxMemoryMB: n.MaxMemoryMB, Workers: n.Workers, Backend: n.Backend,
 		GCRootsDir: n.GCRootsDir, AllowIFD: n.AllowIFD, NixBinDir: n.NixBinDir,
-		AllowedURIs: n.AllowedURIs, AllowedPaths: n.AllowedPaths}
+		AllowedURIs: n.AllowedURIs, AllowedPaths: n.AllowedPaths, Identity: n.Identity}
 	if req.OnJob != nil {
 		er.OnJob = func(j eval.Job) { req.OnJob(evaluation.Job(j)) }
 	}

@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -64,16 +63,21 @@ func (f *Fetcher) fetchGit(ctx context.Context, s Spec, out *Fetched) error {
 	if err != nil {
 		return err
 	}
+	protocols, local, err := f.gitProtocols(g.URI)
+	if err != nil {
+		return err
+	}
+	w, err := f.as(local)
+	if err != nil {
+		return err
+	}
 	sum := sha256.Sum256([]byte(g.URI))
-	cache := filepath.Join(f.CacheDir, "git", hex.EncodeToString(sum[:16]))
+	cache := filepath.Join(w.dir, "git", hex.EncodeToString(sum[:16]))
 	unlock := f.lock(cache)
 	defer unlock()
 
 	if _, err := os.Stat(filepath.Join(cache, "HEAD")); err != nil {
-		if err := os.MkdirAll(cache, 0o755); err != nil {
-			return fmt.Errorf("git cache: %w", err)
-		}
-		if _, err := f.run(ctx, nil, "git", "init", "--quiet", "--bare", cache); err != nil {
+		if _, err := w.run(ctx, nil, "git", "init", "--quiet", "--bare", cache); err != nil {
 			return err
 		}
 	}
@@ -81,20 +85,16 @@ func (f *Fetcher) fetchGit(ctx context.Context, s Spec, out *Fetched) error {
 	if g.Branch != "" {
 		ref = g.Branch
 	}
-	protocols, err := f.gitProtocols(g.URI)
-	if err != nil {
-		return err
-	}
-	if _, err := f.run(ctx, []string{"GIT_ALLOW_PROTOCOL=" + protocols, "GIT_SSH_COMMAND=" + sshCommand},
+	if _, err := w.run(ctx, []string{"GIT_ALLOW_PROTOCOL=" + protocols, "GIT_SSH_COMMAND=" + sshCommand},
 		"git", "-C", cache, "fetch", "--quiet", "--force", "--", g.URI, "+"+ref+":"+fetchRef); err != nil {
 		return fmt.Errorf("fetch %s from %s: %w", ref, g.URI, err)
 	}
-	rev, err := f.run(ctx, nil, "git", "-C", cache, "rev-parse", "--verify", fetchRef+"^{commit}")
+	rev, err := w.run(ctx, nil, "git", "-C", cache, "rev-parse", "--verify", fetchRef+"^{commit}")
 	if err != nil {
 		return err
 	}
 	rev = strings.TrimSpace(rev)
-	count, err := f.run(ctx, nil, "git", "-C", cache, "rev-list", "--count", rev)
+	count, err := w.run(ctx, nil, "git", "-C", cache, "rev-list", "--count", rev)
 	if err != nil {
 		return err
 	}
@@ -103,23 +103,26 @@ func (f *Fetcher) fetchGit(ctx context.Context, s Spec, out *Fetched) error {
 		return fmt.Errorf("rev-list count %q: %w", count, err)
 	}
 
-	tmp, err := os.MkdirTemp(f.CacheDir, "export-")
+	tmp, err := os.MkdirTemp(w.dir, "export-")
 	if err != nil {
 		return fmt.Errorf("export dir: %w", err)
 	}
 	defer os.RemoveAll(tmp)
-	dst := filepath.Join(tmp, "git-export")
-	if g.Deep {
-		if _, err := f.run(ctx, nil, "git", "clone", "--quiet", "--no-checkout", cache, dst); err != nil {
-			return err
-		}
-		if _, err := f.run(ctx, nil, "git", "-C", dst, "checkout", "--quiet", rev); err != nil {
-			return err
-		}
-	} else if err := f.exportTree(ctx, cache, rev, dst); err != nil {
+	if err := w.id.Chown(tmp); err != nil {
 		return err
 	}
-	sp, sha, err := f.addToStore(ctx, dst)
+	dst := filepath.Join(tmp, "git-export")
+	if g.Deep {
+		if _, err := w.run(ctx, nil, "git", "clone", "--quiet", "--no-checkout", cache, dst); err != nil {
+			return err
+		}
+		if _, err := w.run(ctx, nil, "git", "-C", dst, "checkout", "--quiet", rev); err != nil {
+			return err
+		}
+	} else if err := w.exportTree(ctx, cache, rev, dst); err != nil {
+		return err
+	}
+	sp, sha, err := w.addToStore(ctx, dst)
 	if err != nil {
 		return err
 	}
@@ -141,28 +144,29 @@ const sshCommand = "ssh -F /dev/null -o IdentityFile=none -o IdentitiesOnly=yes 
 
 // gitProtocols are the transports git may use to fetch uri: the network
 // ones, and the local one only for a repository inside Fetcher.Roots (a
-// local repository is a server file like any other).
-func (f *Fetcher) gitProtocols(uri string) (string, error) {
+// local repository is a server file like any other). local reports the
+// latter.
+func (f *Fetcher) gitProtocols(uri string) (protocols string, local bool, err error) {
 	const remote = "https:http:ssh:git"
 	scheme, rest, hasScheme := strings.Cut(uri, "://")
-	var local string
+	var path string
 	switch {
 	case hasScheme && scheme == "file":
-		local = rest
+		path = rest
 	case hasScheme:
-		return remote, nil
+		return remote, false, nil
 	case isSCPLike(uri):
-		return remote, nil
+		return remote, false, nil
 	default:
-		local = uri
+		path = uri
 	}
-	if !filepath.IsAbs(local) {
-		return "", fmt.Errorf("local repository %q: not an absolute path", uri)
+	if !filepath.IsAbs(path) {
+		return "", false, fmt.Errorf("local repository %q: not an absolute path", uri)
 	}
-	if _, err := f.confine(local); err != nil {
-		return "", fmt.Errorf("local repository: %w", err)
+	if _, err := f.confine(path); err != nil {
+		return "", false, fmt.Errorf("local repository: %w", err)
 	}
-	return remote + ":file", nil
+	return remote + ":file", true, nil
 }
 
 // isSCPLike reports whether uri is git's scp-like SSH syntax,
@@ -174,13 +178,15 @@ func isSCPLike(uri string) bool {
 }
 
 // exportTree writes the tree of rev into dst with git archive | tar.
-func (f *Fetcher) exportTree(ctx context.Context, repo, rev, dst string) error {
+func (w *fetcher) exportTree(ctx context.Context, repo, rev, dst string) error {
 	if err := os.MkdirAll(dst, 0o755); err != nil {
 		return fmt.Errorf("export dir: %w", err)
 	}
-	archive := exec.CommandContext(ctx, "git", "-C", repo, "archive", "--format=tar", rev)
-	untar := exec.CommandContext(ctx, "tar", "-x", "-C", dst)
-	archive.Env, untar.Env = f.Env(), f.Env()
+	if err := w.id.Chown(dst); err != nil {
+		return err
+	}
+	archive := w.command(ctx, nil, "git", "-C", repo, "archive", "--format=tar", rev)
+	untar := w.command(ctx, nil, "tar", "-x", "-C", dst)
 	pipe, err := archive.StdoutPipe()
 	if err != nil {
 		return fmt.Errorf("git archive: %w", err)

@@ -57,6 +57,10 @@ type Fetcher struct {
 	// cache signing key, /etc/shadow) would be theirs to copy into the
 	// world-readable store. Empty refuses every local input.
 	Roots []string
+	// Identity is whom fetches of remote sources (a git URL, a flake from
+	// the network) run as; the zero value is the server. Its user reaches
+	// the store through Identity.Store.
+	Identity eval.Identity
 
 	mu    sync.Mutex
 	locks map[string]*sync.Mutex
@@ -115,7 +119,11 @@ func (f *Fetcher) fetchPath(ctx context.Context, s Spec, out *Fetched) error {
 	if err != nil {
 		return err
 	}
-	sp, sha, err := f.addToStore(ctx, p)
+	w, err := f.as(true)
+	if err != nil {
+		return err
+	}
+	sp, sha, err := w.addToStore(ctx, p)
 	if err != nil {
 		return err
 	}
@@ -150,8 +158,9 @@ func (f *Fetcher) confine(p string) (string, error) {
 }
 
 // ConfineFlake refuses a flake reference to a local directory or
-// repository outside Roots; references to remote sources pass.
-func (f *Fetcher) ConfineFlake(ref string) error {
+// repository outside Roots; references to remote sources pass. local
+// reports a reference to a local one.
+func (f *Fetcher) ConfineFlake(ref string) (local bool, err error) {
 	loc, _, _ := strings.Cut(ref, "?")
 	for _, prefix := range []string{"path:", "git+file://", "file://", "tarball+file://", "git+file:", "file:"} {
 		if rest, ok := strings.CutPrefix(loc, prefix); ok {
@@ -160,35 +169,71 @@ func (f *Fetcher) ConfineFlake(ref string) error {
 		}
 	}
 	if !filepath.IsAbs(loc) && !strings.HasPrefix(loc, ".") {
-		return nil // github:, git+https:, an indirect reference, …
+		return false, nil // github:, git+https:, an indirect reference, …
 	}
 	if !filepath.IsAbs(loc) {
-		return fmt.Errorf("flake %q: a local flake must be given by an absolute path", ref)
+		return true, fmt.Errorf("flake %q: a local flake must be given by an absolute path", ref)
 	}
-	_, err := f.confine(loc)
-	return err
+	_, err = f.confine(loc)
+	return true, err
 }
 
-// Env is the whole environment of a fetching child: eval.ChildEnv (no
-// server secrets, a HOME that does not exist), Nix's caches under
-// CacheDir, no system or global git configuration and no terminal. The
-// server's HOME holds its git credentials and configuration, which a
-// jobset's URL must not borrow.
-func (f *Fetcher) Env() []string {
-	return append(eval.ChildEnv(), "XDG_CONFIG_HOME=/homeless-shelter",
-		"XDG_CACHE_HOME="+filepath.Join(f.CacheDir, "xdg-cache"),
+// fetcher runs the children of one fetch as one identity, in a cache
+// directory of that identity's own.
+type fetcher struct {
+	f   *Fetcher
+	id  eval.Identity
+	dir string
+}
+
+// as returns the fetcher of Fetcher.Identity, or of the server when
+// local is true. Local sources are read as the server: they lie inside
+// Roots, which the operator vouched for, and the server can read them
+// whatever their modes.
+func (f *Fetcher) as(local bool) (*fetcher, error) {
+	id := f.Identity
+	if local {
+		id = eval.Identity{}
+	}
+	dir, err := id.Dir(f.CacheDir)
+	if err != nil {
+		return nil, err
+	}
+	return &fetcher{f: f, id: id, dir: dir}, nil
+}
+
+// Command is a fetching child: as the remote identity unless local, with
+// eval.ChildEnv (no server secrets, a HOME that does not exist), Nix's
+// caches in its identity's directory, no system or global git
+// configuration and no terminal. The server's HOME holds its git
+// credentials and configuration, which a jobset's URL must not borrow.
+func (f *Fetcher) Command(ctx context.Context, local bool, name string, args ...string) (*exec.Cmd, error) {
+	w, err := f.as(local)
+	if err != nil {
+		return nil, err
+	}
+	return w.command(ctx, nil, name, args...), nil
+}
+
+func (w *fetcher) command(ctx context.Context, extra []string, name string, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Env = append(eval.ChildEnv(), "XDG_CONFIG_HOME=/homeless-shelter",
+		"XDG_CACHE_HOME="+filepath.Join(w.dir, "xdg-cache"),
 		"GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL=/dev/null", "GIT_TERMINAL_PROMPT=0")
+	cmd.Env = append(cmd.Env, extra...)
+	w.id.Apply(cmd)
+	return cmd
 }
 
 // addToStore copies p into the Nix store and returns the store path and its
 // NAR hash.
-func (f *Fetcher) addToStore(ctx context.Context, p string) (string, string, error) {
-	sp, err := f.run(ctx, nil, f.bin("nix-store"), "--add", p)
+func (w *fetcher) addToStore(ctx context.Context, p string) (string, string, error) {
+	sp, err := w.run(ctx, nil, w.f.bin("nix-store"), "--add", "--", p)
 	if err != nil {
 		return "", "", err
 	}
 	sp = strings.TrimSpace(sp)
-	h, err := f.run(ctx, nil, f.bin("nix-store"), "--query", "--hash", sp)
+	h, err := w.run(ctx, nil, w.f.bin("nix-store"), "--query", "--hash", "--", sp)
 	if err != nil {
 		return "", "", err
 	}
@@ -202,11 +247,10 @@ func (f *Fetcher) bin(name string) string {
 	return filepath.Join(f.NixBinDir, name)
 }
 
-// run runs a command with Env and extra, and returns its stdout; a
-// failure carries stderr.
-func (f *Fetcher) run(ctx context.Context, extra []string, name string, args ...string) (string, error) {
-	cmd := exec.CommandContext(ctx, name, args...)
-	cmd.Env = append(f.Env(), extra...)
+// run runs a command with extra added to its environment, and returns
+// its stdout; a failure carries stderr.
+func (w *fetcher) run(ctx context.Context, extra []string, name string, args ...string) (string, error) {
+	cmd := w.command(ctx, extra, name, args...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout = &stdout
 	cmd.Stderr = &stderr

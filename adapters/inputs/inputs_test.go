@@ -2,14 +2,18 @@ package inputs
 
 import (
 	"context"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
+	"buildledger/adapters/nix/daemon/daemontest"
 	"buildledger/adapters/nix/eval"
 )
 
@@ -149,20 +153,21 @@ func TestConfineFlake(t *testing.T) {
 	root := t.TempDir()
 	f := &Fetcher{CacheDir: t.TempDir(), Roots: []string{root}}
 	for _, tt := range []struct {
-		ref string
-		ok  bool
+		ref       string
+		ok, local bool
 	}{
-		{"path:" + root + "?narHash=x", true},
-		{"git+file://" + root, true},
-		{"github:NixOS/nixpkgs", true},
-		{"git+https://example.org/r.git", true},
-		{"path:/etc", false},
-		{"git+file:///root", false},
-		{"/etc", false},
-		{"./here", false},
+		{"path:" + root + "?narHash=x", true, true},
+		{"git+file://" + root, true, true},
+		{"github:NixOS/nixpkgs", true, false},
+		{"git+https://example.org/r.git", true, false},
+		{"path:/etc", false, true},
+		{"git+file:///root", false, true},
+		{"/etc", false, true},
+		{"./here", false, true},
 	} {
-		err := f.ConfineFlake(tt.ref)
+		local, err := f.ConfineFlake(tt.ref)
 		require.Equal(t, tt.ok, err == nil, "%s: %v", tt.ref, err)
+		require.Equal(t, tt.local, local, tt.ref)
 	}
 }
 
@@ -205,4 +210,46 @@ func TestParseGitValue(t *testing.T) {
 	require.Equal(t, gitValue{URI: "/srv/repo=x"}, g)
 	_, err = parseGitValue("a b c d")
 	require.ErrorContains(t, err, "more than URI")
+}
+
+// TestFetchRemoteGitAsEvaluationUser: a git input from the network is
+// fetched as the evaluation user, into a cache of that user's, and added
+// to the store through its daemon; a local path input is still read as the
+// server, which may read the operator's roots whatever their modes. The
+// remote is a bare repository served over git's dumb HTTP.
+func TestFetchRemoteGitAsEvaluationUser(t *testing.T) {
+	requireTools(t)
+	id := daemontest.Identity(t)
+	repo := t.TempDir()
+	git(t, repo, "init", "-q", "-b", "main")
+	rev := commit(t, repo, "release.nix", "{ }: { }\n")
+	bare := filepath.Join(t.TempDir(), "r.git")
+	git(t, repo, "clone", "-q", "--bare", repo, bare)
+	git(t, bare, "update-server-info")
+	srv := httptest.NewServer(http.FileServer(http.Dir(bare)))
+	defer srv.Close()
+
+	root := t.TempDir() // 0700: the evaluation user cannot enter it
+	require.NoError(t, os.WriteFile(filepath.Join(root, "release.nix"), []byte("{ }\n"), 0o600))
+	cache := t.TempDir()
+	f := &Fetcher{CacheDir: cache, Roots: []string{root}, Identity: id}
+	ctx := context.Background()
+
+	got, err := f.Fetch(ctx, Spec{Name: "src", Type: "git", Value: srv.URL + "/"})
+	require.NoError(t, err)
+	require.Equal(t, rev, got.Revision)
+	require.FileExists(t, filepath.Join(got.StorePath, "release.nix"))
+	dir, err := id.Dir(cache)
+	require.NoError(t, err)
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	clones, err := filepath.Glob(filepath.Join(dir, "git", "*"))
+	require.NoError(t, err)
+	require.Len(t, clones, 1)
+	st, err := os.Stat(clones[0])
+	require.NoError(t, err)
+	require.Equal(t, id.Credential.Uid, st.Sys().(*syscall.Stat_t).Uid, "the clone is the evaluation user's")
+
+	p, err := f.Fetch(ctx, Spec{Name: "p", Type: "path", Value: root})
+	require.NoError(t, err)
+	require.FileExists(t, filepath.Join(p.StorePath, "release.nix"))
 }

@@ -3,8 +3,10 @@
 # binaries, Nix, a static busybox (the shell the demo and the test builds
 # run in, inside Nix's sandbox), the OpenSSH server (builder tests),
 # Chromium (browser tests) and git. Then, when run as root, it makes a
-# root install of Nix usable as Nix's own installer does: Debian's nix-bin
-# comes without the build users that Nix, run as root, builds as.
+# root install of Nix usable as Nix's own installer does (Debian's nix-bin
+# comes without the build users that Nix, run as root, builds as), and
+# creates the unprivileged user buildledger-eval, whom a buildledger run
+# as root evaluates jobsets as.
 # Debian only, as root; elsewhere it says what to install. Running it
 # again changes nothing, and it never writes /etc/nix/nix.conf.
 set -euo pipefail
@@ -48,11 +50,21 @@ fi
 # Debian's Postgres binaries are not on the PATH; the project finds them in
 # /usr/lib/postgresql/*/bin by itself.
 
+[ "$(id -u)" = 0 ] || exit 0
+nologin=$(command -v nologin || echo /usr/sbin/nologin)
+
+# A jobset is code its authors control: buildledger run as root evaluates
+# it, and fetches its remote inputs, as this user (--eval-user).
+if ! getent passwd buildledger-eval >/dev/null; then
+	echo "creating the user buildledger-eval, whom evaluations run as" >&2
+	useradd --system --user-group --no-create-home --home-dir /homeless-shelter \
+		--shell "$nologin" --comment "buildledger evaluation" buildledger-eval
+fi
+
 # Nix run as root builds as the members of its build-users-group: nixbld
 # unless nix.conf says otherwise, and "" means it builds as root itself.
 # Create that group and its users only when it is the default one and
 # missing, as Nix's installer does (32 users, one per concurrent build).
-[ "$(id -u)" = 0 ] || exit 0
 if ! config=$(nix --extra-experimental-features nix-command show-config); then
 	echo "nix show-config failed: Nix is not usable" >&2
 	exit 1
@@ -66,7 +78,6 @@ if [ "$group" != nixbld ]; then
 	exit 1
 fi
 echo "creating Nix's build users: group nixbld, users nixbld1 to nixbld32" >&2
-nologin=$(command -v nologin || echo /usr/sbin/nologin)
 groupadd --system nixbld
 for i in $(seq 1 32); do
 	getent passwd "nixbld$i" >/dev/null && continue

@@ -12,8 +12,10 @@ import (
 
 	"buildledger/adapters/evaluator"
 	"buildledger/adapters/inputs"
+	"buildledger/adapters/nix/daemon"
 	"buildledger/adapters/nix/drv"
 	"buildledger/adapters/nix/eval"
+	"buildledger/adapters/unixuser"
 	"buildledger/commands"
 	"buildledger/commands/evaluation"
 )
@@ -28,6 +30,7 @@ type evalFlags struct {
 	allowedURIs listFlag
 	evalPaths   listFlag
 	inputRoots  listFlag
+	evalUser    string
 }
 
 // listFlag is a flag given once per value.
@@ -47,41 +50,75 @@ func (f *evalFlags) register(fs *flag.FlagSet) {
 	fs.Var(&f.allowedURIs, "allowed-uri", "URI prefix evaluation may fetch from (Nix's allowed-uris; repeatable; default none)")
 	fs.Var(&f.evalPaths, "eval-allowed-path", "directory evaluation may read besides the jobset's inputs (repeatable; default none)")
 	fs.Var(&f.inputRoots, "input-root", "directory path inputs and local git repositories may come from (repeatable; default none)")
+	fs.StringVar(&f.evalUser, "eval-user", defaultEvalUser, "when run as root, the unprivileged user evaluations and remote input fetches run as (empty: root)")
 }
 
-// newEvalService wires the evaluation service to the real adapters.
-func (s *system) newEvalService(f evalFlags) (*evaluation.Service, error) {
+// defaultEvalUser is the user test/install-deps.sh creates for evaluation.
+const defaultEvalUser = "buildledger-eval"
+
+// evalIdentity is whom evaluations run as: the server, unless it is root
+// and names a user. That user reaches the store through a nix-daemon of
+// the server's, which stop stops.
+func (s *system) evalIdentity(ctx context.Context, name string) (id eval.Identity, stop func(), err error) {
+	if name == "" || os.Geteuid() != 0 {
+		return eval.Identity{}, func() {}, nil
+	}
+	if id, err = eval.LookupIdentity(name, ""); err != nil {
+		return eval.Identity{}, nil, fmt.Errorf("%w (test/install-deps.sh creates %s; --eval-user= evaluates as root, which restrict-eval alone then confines)", err, defaultEvalUser)
+	}
+	d, err := daemon.Start(ctx, daemon.Options{Gid: id.Credential.Gid, Log: s.log})
+	if err != nil {
+		return eval.Identity{}, nil, err
+	}
+	id.Store = d.Store()
+	s.log.Info("evaluations run as an unprivileged user", "user", name, "store", id.Store)
+	return id, d.Close, nil
+}
+
+// newEvalService wires the evaluation service to the real adapters; stop
+// releases what it started.
+func (s *system) newEvalService(ctx context.Context, f evalFlags) (svc *evaluation.Service, stop func(), err error) {
 	cache := f.gitCache
 	if cache == "" {
 		cache = filepath.Join(s.cfg.home, "git")
 	}
-	cache, err := filepath.Abs(cache)
+	cache, err = filepath.Abs(cache)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := os.MkdirAll(cache, 0o755); err != nil {
-		return nil, fmt.Errorf("git cache: %w", err)
+		return nil, nil, fmt.Errorf("git cache: %w", err)
 	}
 	evalPaths, err := absPaths(f.evalPaths)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	roots, err := absPaths(f.inputRoots)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
+	}
+	id, stop, err := s.evalIdentity(ctx, f.evalUser)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, p := range evalPaths {
+		if !id.IsServer() && !unixuser.Reachable(p, id.Credential) {
+			stop()
+			return nil, nil, fmt.Errorf("--eval-allowed-path %s: the evaluation user %s cannot reach it", p, id.Name)
+		}
 	}
 	db := &evaluator.DB{Pool: s.pool}
 	ports := evaluation.Ports{
-		Inputs: &evaluator.Inputs{Fetcher: &inputs.Fetcher{CacheDir: cache, Roots: roots}, Builds: db},
+		Inputs: &evaluator.Inputs{Fetcher: &inputs.Fetcher{CacheDir: cache, Roots: roots, Identity: id}, Builds: db},
 		Nix: &evaluator.Nix{Timeout: f.timeout, MaxMemoryMB: f.maxMemoryMB, Workers: f.workers,
-			AllowedURIs: f.allowedURIs, AllowedPaths: evalPaths},
+			AllowedURIs: f.allowedURIs, AllowedPaths: evalPaths, Identity: id},
 		Graph:   &evaluator.Graph{Store: &drv.Store{}},
 		Status:  db,
 		Outputs: &evaluator.Outputs{},
 	}
 	host, _ := os.Hostname()
 	alloc := commands.NewAllocator(s.runtime, commands.AllocatorOptions{})
-	return evaluation.New(s.runtime, s.codec, alloc, ports, evaluation.Options{Host: host, Logger: s.log, MaxJobs: f.maxJobs}), nil
+	return evaluation.New(s.runtime, s.codec, alloc, ports, evaluation.Options{Host: host, Logger: s.log, MaxJobs: f.maxJobs}), stop, nil
 }
 
 // absPaths makes the operator's directories absolute, as Nix and the
@@ -122,10 +159,11 @@ func runEval(ctx context.Context, a *app, args []string) error {
 		return err
 	}
 	defer sys.Close()
-	svc, err := sys.newEvalService(ef)
+	svc, stop, err := sys.newEvalService(ctx, ef)
 	if err != nil {
 		return err
 	}
+	defer stop()
 	sum, err := svc.EvaluateNow(ctx, pos[0], pos[1], evaluation.Params{Force: force, Waiting: func(id int64) {
 		fmt.Fprintf(a.stdout, "evaluation %d of %s:%s is running; waiting for it\n", id, pos[0], pos[1])
 	}})

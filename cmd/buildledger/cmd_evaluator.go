@@ -26,10 +26,11 @@ func runEvaluator(ctx context.Context, a *app, args []string) error {
 		return err
 	}
 	defer sys.Close()
-	svc, err := sys.newEvalService(ef)
+	svc, stop, err := sys.newEvalService(ctx, ef)
 	if err != nil {
 		return err
 	}
+	defer stop()
 	opts.Logger = sys.log
 	sys.log.Info("evaluator running", "maxConcurrent", opts.MaxConcurrent)
 	return evaluation.NewScheduler(svc, opts).Run(ctx)

@@ -67,10 +67,11 @@ func runUp(ctx context.Context, a *app, args []string) error {
 	if err := sys.ensureLocalMachine(ctx); err != nil {
 		return err
 	}
-	evals, err := sys.newEvalService(ef)
+	evals, stopEvals, err := sys.newEvalService(ctx, ef)
 	if err != nil {
 		return err
 	}
+	defer stopEvals()
 	queue, err := sys.newQueueRunner(ctx, "gochannel", log)
 	if err != nil {
 		return err

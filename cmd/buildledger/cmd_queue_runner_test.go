@@ -69,8 +69,11 @@ func TestCacheFlagSSH(t *testing.T) {
 	var outPath string
 	require.NoError(t, json.Unmarshal(js, &outPath))
 
-	srv := sshdtest.Start(t, sshdtest.Options{Env: map[string]string{"PATH": "/usr/bin:/bin"}})
+	// Before sshd, so that it is removed after sshd and its sessions
+	// (cleanups run last first): a session's nix-store may still be
+	// writing there when the test ends.
 	remote := filepath.Join(t.TempDir(), "remote")
+	srv := sshdtest.Start(t, sshdtest.Options{Env: map[string]string{"PATH": "/usr/bin:/bin"}})
 	cache := srv.URI() + "?ssh-key=" + srv.ClientKeyPath + "&base64-ssh-public-host-key=" + srv.HostPublicKey + "&remote-store=" + remote
 	qctx, stop := context.WithCancel(ctx)
 	type result struct {

@@ -18,6 +18,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -29,6 +30,8 @@ type Daemon struct {
 	dir    string
 	cancel context.CancelFunc
 	done   chan struct{}
+	// pid is the running daemon's process id, 0 between runs.
+	pid atomic.Int64
 }
 
 // Options configure Start.
@@ -127,7 +130,13 @@ func (d *Daemon) run(ctx context.Context, bin string) error {
 	cmd.WaitDelay = 10 * time.Second
 	var out tail
 	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Run(); err != nil {
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	d.pid.Store(int64(cmd.Process.Pid))
+	err := cmd.Wait()
+	d.pid.Store(0)
+	if err != nil {
 		return fmt.Errorf("%w: %s", err, out.lastLine())
 	}
 	return errors.New("exited")

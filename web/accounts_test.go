@@ -209,6 +209,9 @@ func TestTokenScopes(t *testing.T) {
 			}
 		}
 	}
+	res := bots["eval"].do("POST", "/jobset/p/j%2Fevaluate", jobsetBody(), "Origin", "")
+	require.Equal(t, http.StatusForbidden, res.code, res.body)
+	require.Contains(t, res.body, `needs \"admin\"`, "matched on the path the router sees")
 	require.Equal(t, http.StatusForbidden, e.anon().do("POST", "/login", map[string]string{"username": "nobody", "password": "taken-over"}).code)
 	require.True(t, signedIn(t, bots["pre-set"], "admin"))
 }

@@ -3,6 +3,7 @@ package commands
 import (
 	"context"
 
+	"buildledger/domain/apitoken"
 	"buildledger/domain/domainerr"
 	"buildledger/domain/jobset"
 	"buildledger/domain/machine"
@@ -18,6 +19,8 @@ var (
 	JobsetAggregate  = Aggregate[jobset.State]{Name: "jobset", Evolve: jobset.Evolve, EvolveAt: jobset.EvolveAt}
 	UserAggregate    = Aggregate[user.State]{Name: "user", Evolve: user.Evolve}
 	MachineAggregate = Aggregate[machine.State]{Name: "machine", Evolve: machine.Evolve}
+	// APITokenAggregate is an API token, on stream apitoken-<id>.
+	APITokenAggregate = Aggregate[apitoken.State]{Name: "api token", Evolve: apitoken.Evolve}
 )
 
 // Handlers carries out the configuration commands. Each method takes the

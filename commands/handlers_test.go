@@ -45,9 +45,9 @@ func TestConfigurationFlow(t *testing.T) {
 	require.NoError(t, err)
 	_, err = h.SetUserRoles(ctx, admin, commands.SetUserRoles{UserName: "bob", Roles: []string{"wizard"}})
 	require.ErrorIs(t, err, domainerr.ErrInvalid)
-	_, err = h.UpdateUser(ctx, admin, commands.UpdateUser{UserName: "bob", FullName: "Bob", EmailAddress: "bob@example.org"})
+	_, err = h.UpdateUser(ctx, admin, commands.UpdateUser{UserName: "bob", FullName: ptr("Bob"), EmailAddress: ptr("bob@example.org")})
 	require.NoError(t, err)
-	_, err = h.UpdateUser(ctx, admin, commands.UpdateUser{UserName: "nobody", EmailAddress: "n@example.org"})
+	_, err = h.UpdateUser(ctx, admin, commands.UpdateUser{UserName: "nobody", EmailAddress: ptr("n@example.org")})
 	require.ErrorIs(t, err, domainerr.ErrNotFound)
 
 	_, err = h.CreateProject(ctx, admin, commands.CreateProject{Name: "p", Config: events.ProjectConfig{DisplayName: "P", Owner: "alice", Enabled: true}})
@@ -211,3 +211,5 @@ func TestCreateJobsetRace(t *testing.T) {
 	}
 	require.Equal(t, 1, wins)
 }
+
+func ptr[T any](v T) *T { return &v }

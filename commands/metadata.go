@@ -16,8 +16,17 @@ var ErrNoActor = errors.New("command metadata has no actor")
 // UserActor returns "user:<name>".
 func UserActor(name string) string { return "user:" + name }
 
-// TokenActor returns "token:<name>" for an API token.
-func TokenActor(name string) string { return "token:" + name }
+// TokenActor returns "token:<owner>/<name>" for an API token of owner,
+// or "token:<owner>/<name>(by <mintedBy>)" for one an admin minted for
+// owner: what the token does is then also the admin's doing. Token names
+// cannot hold parentheses (domain/apitoken), so no name forges the part
+// in them.
+func TokenActor(owner, name, mintedBy string) string {
+	if mintedBy == "" || mintedBy == owner {
+		return "token:" + owner + "/" + name
+	}
+	return "token:" + owner + "/" + name + "(by " + mintedBy + ")"
+}
 
 // WebhookActor returns "webhook:<source>" (github, gitea, …).
 func WebhookActor(source string) string { return "webhook:" + source }

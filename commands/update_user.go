@@ -10,14 +10,14 @@ import (
 	"buildledger/events"
 )
 
-// UpdateUser replaces a user's profile; an empty PasswordHash keeps the
-// password.
+// UpdateUser changes a user's profile: nil fields and an empty
+// PasswordHash keep what the user has.
 type UpdateUser struct {
 	UserName     string
-	FullName     string
-	EmailAddress string
+	FullName     *string
+	EmailAddress *string
 	PasswordHash string
-	EmailOnError bool
+	EmailOnError *bool
 }
 
 // UpdateUser appends UserUpdated to user-<name>, or nothing if the profile

@@ -144,3 +144,24 @@ func TestUserEventsV1LoseTheirPasswordHash(t *testing.T) {
 		assert.NotContains(t, string(b), "argon2id")
 	}
 }
+
+// Tokens recorded before scopes existed read as scope "eval": enough for
+// CI, no longer everything their user may do. A version 2 event keeps
+// the scope it names.
+func TestAPITokenCreatedV1GetsTheDefaultScope(t *testing.T) {
+	c := events.NewCodec()
+	for _, tc := range []struct {
+		version int
+		data    string
+		want    events.Payload
+	}{
+		{1, `{"id":"t1","userName":"bob","name":"ci","tokenHash":"ab","createdAt":5}`,
+			&events.APITokenCreated{ID: "t1", UserName: "bob", Name: "ci", Scope: "eval", TokenHash: "ab", CreatedAt: 5}},
+		{2, `{"id":"t1","userName":"bob","name":"ci","scope":"read","mintedBy":"admin","tokenHash":"ab","createdAt":5}`,
+			&events.APITokenCreated{ID: "t1", UserName: "bob", Name: "ci", Scope: "read", MintedBy: "admin", TokenHash: "ab", CreatedAt: 5}},
+	} {
+		p, err := c.Decode(events.Recorded{ID: "x", Type: "APITokenCreated", Version: tc.version, Data: json.RawMessage(tc.data)})
+		require.NoError(t, err)
+		assert.Equal(t, tc.want, p)
+	}
+}

@@ -144,6 +144,23 @@ type UserDeleted struct {
 	UserName string `json:"userName"`
 }
 
+// UserDisabled records that a user may no longer sign in: their sessions
+// end and their tokens are refused until UserEnabled.
+type UserDisabled struct {
+	UserName string `json:"userName"`
+}
+
+// UserEnabled records that a disabled user may sign in again.
+type UserEnabled struct {
+	UserName string `json:"userName"`
+}
+
+// UserSessionsRevoked records that every session of a user was ended
+// ("log out everywhere"). API tokens are not sessions and stay valid.
+type UserSessionsRevoked struct {
+	UserName string `json:"userName"`
+}
+
 // UserRolesChanged records a user's new set of roles, whole.
 type UserRolesChanged struct {
 	UserName string   `json:"userName"`
@@ -205,6 +222,9 @@ func (UserUpdated) EventType() string           { return "UserUpdated" }
 func (UserDeleted) EventType() string           { return "UserDeleted" }
 func (UserForgotten) EventType() string         { return "UserForgotten" }
 func (UserRolesChanged) EventType() string      { return "UserRolesChanged" }
+func (UserDisabled) EventType() string          { return "UserDisabled" }
+func (UserEnabled) EventType() string           { return "UserEnabled" }
+func (UserSessionsRevoked) EventType() string   { return "UserSessionsRevoked" }
 func (MachineRegistered) EventType() string     { return "MachineRegistered" }
 func (MachineUpdated) EventType() string        { return "MachineUpdated" }
 func (MachineRemoved) EventType() string        { return "MachineRemoved" }

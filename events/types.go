@@ -17,6 +17,9 @@ func builtinTypes() []builtin {
 		{1, func() Payload { return new(UserDeleted) }},
 		{1, func() Payload { return new(UserForgotten) }},
 		{1, func() Payload { return new(UserRolesChanged) }},
+		{1, func() Payload { return new(UserDisabled) }},
+		{1, func() Payload { return new(UserEnabled) }},
+		{1, func() Payload { return new(UserSessionsRevoked) }},
 		{1, func() Payload { return new(MachineRegistered) }},
 		{1, func() Payload { return new(MachineUpdated) }},
 		{1, func() Payload { return new(MachineRemoved) }},
@@ -48,7 +51,7 @@ func builtinTypes() []builtin {
 		{1, func() Payload { return new(BuildWithdrawn) }},
 		{1, func() Payload { return new(BuildBumped) }},
 		{1, func() Payload { return new(BuildKept) }},
-		{1, func() Payload { return new(APITokenCreated) }},
+		{2, func() Payload { return new(APITokenCreated) }},
 		{1, func() Payload { return new(APITokenRevoked) }},
 	}
 }

@@ -8,13 +8,16 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
+	"path"
 	"slices"
 	"strings"
 	"time"
 
 	"buildledger/commands"
+	"buildledger/domain/apitoken"
 	"buildledger/domain/domainerr"
 	"buildledger/domain/user"
 	"buildledger/events"
@@ -28,8 +31,8 @@ const (
 // principal is who made a request.
 type principal struct {
 	User User
-	// Token is the API token used, if any.
-	Token *APIToken
+	// Token is the API token used, if any, as its stream tells it.
+	Token *apitoken.State
 }
 
 type ctxKey struct{}
@@ -44,15 +47,21 @@ func (s *server) metadata(r *http.Request) events.Metadata {
 	p := who(r)
 	actor := commands.UserActor(p.User.UserName)
 	if p.Token != nil {
-		actor = commands.TokenActor(p.User.UserName + "/" + p.Token.Name)
+		actor = commands.TokenActor(p.User.UserName, p.Token.Name, p.Token.MintedBy)
 	}
 	id := events.NewID(s.now())
 	return events.Metadata{Actor: actor, CorrelationID: id, CausationID: id}
 }
 
+// session is the signed payload of the session cookie. Generation is the
+// user's session generation (user.State.Generation) at sign-in: a cookie
+// of an older generation is refused, which is how a new password, new
+// roles, disabling and "log out everywhere" end sessions already issued.
+// Cookies from before generations existed read as 0, which no user has.
 type session struct {
-	User    string `json:"u"`
-	Expires int64  `json:"e"`
+	User       string `json:"u"`
+	Generation uint64 `json:"g"`
+	Expires    int64  `json:"e"`
 }
 
 func (s *server) sign(payload []byte) []byte {
@@ -62,9 +71,9 @@ func (s *server) sign(payload []byte) []byte {
 	return m.Sum(nil)
 }
 
-// setSession writes a signed session cookie for name.
-func (s *server) setSession(w http.ResponseWriter, r *http.Request, name string) {
-	payload, _ := json.Marshal(session{User: name, Expires: s.now().Add(sessionTTL).Unix()})
+// setSession writes a signed session cookie for name at generation gen.
+func (s *server) setSession(w http.ResponseWriter, r *http.Request, name string, gen uint64) {
+	payload, _ := json.Marshal(session{User: name, Generation: gen, Expires: s.now().Add(sessionTTL).Unix()})
 	val := base64.RawURLEncoding.EncodeToString(payload) + "." + base64.RawURLEncoding.EncodeToString(s.sign(payload))
 	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: val, Path: "/", HttpOnly: true,
 		Secure: s.cfg.SecureCookies || r.TLS != nil, SameSite: http.SameSiteLaxMode, MaxAge: int(sessionTTL.Seconds())})
@@ -75,26 +84,26 @@ func (s *server) clearSession(w http.ResponseWriter, r *http.Request) {
 		Secure: s.cfg.SecureCookies || r.TLS != nil, SameSite: http.SameSiteLaxMode, MaxAge: -1})
 }
 
-// sessionUser returns the user name of a valid session cookie, or "".
-func (s *server) sessionUser(r *http.Request) string {
+// readSession returns the session of a validly signed, unexpired
+// cookie; ok is false without one.
+func (s *server) readSession(r *http.Request) (sess session, ok bool) {
 	c, err := r.Cookie(sessionCookie)
 	if err != nil {
-		return ""
+		return sess, false
 	}
 	b64, sig, ok := strings.Cut(c.Value, ".")
 	if !ok {
-		return ""
+		return sess, false
 	}
 	payload, err1 := base64.RawURLEncoding.DecodeString(b64)
 	mac, err2 := base64.RawURLEncoding.DecodeString(sig)
 	if err1 != nil || err2 != nil || !hmac.Equal(mac, s.sign(payload)) {
-		return ""
+		return sess, false
 	}
-	var sess session
-	if json.Unmarshal(payload, &sess) != nil || sess.Expires < s.now().Unix() {
-		return ""
+	if json.Unmarshal(payload, &sess) != nil || sess.Expires < s.now().Unix() || sess.User == "" {
+		return sess, false
 	}
-	return sess.User
+	return sess, true
 }
 
 // hashToken returns the stored hash of an API token secret.
@@ -104,42 +113,159 @@ func hashToken(secret string) string {
 }
 
 // authenticate finds the request's user from a bearer token or the
-// session cookie. A bad bearer token is refused with 401. A forgotten
-// user's session and tokens count for nothing.
+// session cookie. A bad bearer token is refused with 401; a session that
+// no longer holds counts for nothing. Whether a token is revoked, and
+// whether a user is disabled, forgotten or at another session generation,
+// is read from their own streams (Accounts), never from a read model: it
+// holds from the moment the event is appended, even with every projector
+// stopped. The user's roles come from there too.
 func (s *server) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
 		if h := r.Header.Get("Authorization"); h != "" {
-			scheme, secret, _ := strings.Cut(h, " ")
-			if !strings.EqualFold(scheme, "Bearer") || secret == "" {
-				s.fail(w, r, &httpError{Status: http.StatusUnauthorized, Msg: "unsupported authorization scheme"})
-				return
-			}
-			tok, err := s.cfg.Queries.APITokenByHash(ctx, hashToken(strings.TrimSpace(secret)))
+			p, err := s.tokenPrincipal(r, h)
 			if err != nil {
-				s.fail(w, r, &httpError{Status: http.StatusUnauthorized, Msg: "invalid API token"})
-				return
-			}
-			u, err := s.cfg.Queries.User(ctx, tok.UserName)
-			if err != nil || u.Forgotten {
-				s.fail(w, r, &httpError{Status: http.StatusUnauthorized, Msg: "invalid API token"})
-				return
-			}
-			next.ServeHTTP(w, r.WithContext(context.WithValue(ctx, ctxKey{}, &principal{User: u, Token: &tok})))
-			return
-		}
-		if name := s.sessionUser(r); name != "" {
-			u, err := s.cfg.Queries.User(ctx, name)
-			switch {
-			case err == nil && !u.Forgotten:
-				r = r.WithContext(context.WithValue(ctx, ctxKey{}, &principal{User: u}))
-			case err != nil && !errors.Is(err, domainerr.ErrNotFound):
 				s.fail(w, r, err)
 				return
+			}
+			next.ServeHTTP(w, r.WithContext(context.WithValue(ctx, ctxKey{}, p)))
+			return
+		}
+		if sess, ok := s.readSession(r); ok {
+			st, err := s.cfg.Accounts.User(ctx, sess.User)
+			if err != nil {
+				s.fail(w, r, err)
+				return
+			}
+			if st.MayAuthenticate() && st.Generation == sess.Generation {
+				u, err := s.accountUser(r, st)
+				switch {
+				case err == nil:
+					r = r.WithContext(context.WithValue(ctx, ctxKey{}, &principal{User: u}))
+				case !errors.Is(err, domainerr.ErrNotFound):
+					s.fail(w, r, err)
+					return
+				}
 			}
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// tokenPrincipal authenticates an Authorization header. The read model
+// only maps the secret's hash to a token id; the token's stream says
+// whether it still holds, and its user's whether they may act.
+func (s *server) tokenPrincipal(r *http.Request, header string) (*principal, error) {
+	ctx := r.Context()
+	invalid := &httpError{Status: http.StatusUnauthorized, Msg: "invalid API token"}
+	scheme, secret, _ := strings.Cut(header, " ")
+	if !strings.EqualFold(scheme, "Bearer") || secret == "" {
+		return nil, &httpError{Status: http.StatusUnauthorized, Msg: "unsupported authorization scheme"}
+	}
+	hash := hashToken(strings.TrimSpace(secret))
+	row, err := s.cfg.Queries.APITokenByHash(ctx, hash)
+	if errors.Is(err, domainerr.ErrNotFound) {
+		return nil, invalid
+	}
+	if err != nil {
+		return nil, err
+	}
+	tok, err := s.cfg.Accounts.Token(ctx, row.ID)
+	if err != nil {
+		return nil, err
+	}
+	if !tok.Exists || tok.Revoked || tok.TokenHash != hash {
+		return nil, invalid
+	}
+	st, err := s.cfg.Accounts.User(ctx, tok.User)
+	if err != nil {
+		return nil, err
+	}
+	if !st.MayAuthenticate() {
+		return nil, invalid
+	}
+	u, err := s.accountUser(r, st)
+	if errors.Is(err, domainerr.ErrNotFound) {
+		return nil, invalid
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := s.cfg.Accounts.TokenUsed(ctx, tok.ID); err != nil {
+		s.log.WarnContext(ctx, "recording api token use", "token", tok.ID, "err", err)
+	}
+	return &principal{User: u, Token: &tok}, nil
+}
+
+// accountUser returns the profile of a user who may authenticate, with
+// the roles of their stream. A forgotten user is not found.
+func (s *server) accountUser(r *http.Request, st user.State) (User, error) {
+	u, err := s.cfg.Queries.User(r.Context(), st.UserName)
+	if err != nil {
+		return User{}, err
+	}
+	if u.Forgotten {
+		return User{}, domainerr.NotFound("user", st.UserName)
+	}
+	u.Roles = slices.Clone(st.Roles)
+	if u.Roles == nil {
+		u.Roles = []string{}
+	}
+	return u, nil
+}
+
+// tokenScope refuses what a token's scope does not allow (403), and, for
+// any scope, minting tokens and setting passwords, which need a session
+// (updateUser and createToken check that). Requests without a token pass.
+func (s *server) tokenScope(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := who(r)
+		if p == nil || p.Token == nil {
+			next.ServeHTTP(w, r)
+			return
+		}
+		if need := neededScope(r); !apitoken.Allows(p.Token.Scope, need) {
+			s.fail(w, r, errForbidden(fmt.Sprintf("this API token has scope %q; this request needs %q", p.Token.Scope, need)))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// evalRoutes are the requests a token of scope eval may make beyond
+// reading: evaluations, pushes and build actions, what CI needs. They are
+// matched on the path the router matches (its escaped form when it has
+// one), so an encoded slash cannot make another route look like one.
+var evalRoutes = []string{
+	"/jobset/*/*/evaluate",
+	"/api/push",
+	"/build/*/restart", "/build/*/cancel", "/build/*/bump", "/build/*/keep", "/build/*/keep/*",
+	"/eval/*/restart-failed", "/eval/*/restart-aborted", "/eval/*/cancel", "/eval/*/bump",
+}
+
+// neededScope returns the scope a request needs: read for safe methods,
+// eval for evalRoutes, admin for everything else.
+func neededScope(r *http.Request) string {
+	if safeMethod(r.Method) {
+		return apitoken.ScopeRead
+	}
+	p := r.URL.Path
+	if r.URL.RawPath != "" {
+		p = r.URL.RawPath
+	}
+	if r.Method == http.MethodPost {
+		for _, pat := range evalRoutes {
+			if ok, _ := path.Match(pat, p); ok {
+				return apitoken.ScopeEval
+			}
+		}
+	}
+	return apitoken.ScopeAdmin
+}
+
+// errNeedsSession refuses to a token what only a signed-in user may do.
+func errNeedsSession(what string) error {
+	return errForbidden(what + " needs a signed-in session, not an API token")
 }
 
 // safeMethod reports whether m cannot change state.

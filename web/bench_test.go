@@ -111,7 +111,7 @@ func BenchmarkRoutes(b *testing.B) {
 		b.Fatal(err)
 	}
 	handler, err := web.New(web.Config{Queries: queries.New(pool), Commands: h, Builds: h, Events: store,
-		SessionKey: bytes.Repeat([]byte("k"), 32), Logs: logs})
+		Accounts: commands.NewAccounts(rt, postgres.NewVault(pool)), SessionKey: bytes.Repeat([]byte("k"), 32), Logs: logs})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -225,7 +225,9 @@ type User struct {
 	Type         string   `json:"type"`
 	Roles        []string `json:"userroles"`
 	Forgotten    bool     `json:"forgotten,omitempty"`
-	Password     string   `json:"-"`
+	// Disabled users cannot sign in; their sessions and tokens are refused.
+	Disabled bool   `json:"disabled,omitempty"`
+	Password string `json:"-"`
 }
 
 // LogRef tells where the log of a step attempt is.
@@ -257,9 +259,12 @@ type GraphEdge struct {
 
 // APIToken is a row of api_tokens without its hash.
 type APIToken struct {
-	ID         string `json:"id"`
-	UserName   string `json:"username"`
-	Name       string `json:"name"`
+	ID       string `json:"id"`
+	UserName string `json:"username"`
+	Name     string `json:"name"`
+	Scope    string `json:"scope"`
+	// MintedBy names the admin who minted the token for its user.
+	MintedBy   string `json:"mintedby,omitempty"`
 	CreatedAt  int64  `json:"created"`
 	LastUsedAt *int64 `json:"lastused"`
 	RevokedAt  *int64 `json:"revoked"`

@@ -6,12 +6,12 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
-	"slices"
 	"strings"
 
 	"github.com/go-chi/chi/v5"
 
 	"buildledger/commands"
+	"buildledger/domain/apitoken"
 	"buildledger/domain/domainerr"
 	"buildledger/domain/password"
 	"buildledger/domain/user"
@@ -69,18 +69,11 @@ func (s *server) login(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	hash := u.Password
-	if err != nil || hash == "" {
-		hash = s.dummyHash
-	}
-	select {
-	case s.verifying <- struct{}{}:
-	case <-r.Context().Done():
+	ok, verr := s.verifyPassword(r, body.Password, u.Password, err == nil)
+	if verr != nil {
 		return
 	}
-	ok, verr := password.Verify(body.Password, hash)
-	<-s.verifying
-	if err != nil || verr != nil || !ok || body.Password == "" {
+	if !ok {
 		if !wantsJSON(r) && !isJSONBody(r) {
 			s.render(w, r, http.StatusForbidden, "login", map[string]any{"Next": next, "Error": "Bad username or password."})
 			return
@@ -88,12 +81,39 @@ func (s *server) login(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, errForbidden("Bad username or password."))
 		return
 	}
-	s.setSession(w, r, u.UserName)
+	// The read model may lag behind the account: its stream decides.
+	st, err := s.cfg.Accounts.User(r.Context(), u.UserName)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if !st.MayAuthenticate() {
+		s.fail(w, r, errForbidden("This account is disabled."))
+		return
+	}
+	s.setSession(w, r, u.UserName, st.Generation)
 	if wantsJSON(r) || isJSONBody(r) {
 		s.json(w, http.StatusOK, u)
 		return
 	}
 	http.Redirect(w, r, next, http.StatusSeeOther)
+}
+
+// verifyPassword checks pw against hash, or against a dummy hash when
+// there is no user (known false), so that either takes as long. At most
+// one verification per core runs at once. err is only the request's end.
+func (s *server) verifyPassword(r *http.Request, pw, hash string, known bool) (ok bool, err error) {
+	if !known || hash == "" {
+		hash, known = s.dummyHash, false
+	}
+	select {
+	case s.verifying <- struct{}{}:
+	case <-r.Context().Done():
+		return false, r.Context().Err()
+	}
+	ok, verr := password.Verify(pw, hash)
+	<-s.verifying
+	return ok && verr == nil && known && pw != "", nil
 }
 
 func (s *server) logout(w http.ResponseWriter, r *http.Request) {
@@ -123,13 +143,17 @@ func (s *server) usersPage(w http.ResponseWriter, r *http.Request) {
 	s.respond(w, r, us, "users", map[string]any{"Users": us, "AllRoles": user.Roles()})
 }
 
-// userBody is a user as the JSON API and the forms send it.
+// userBody is a user as the JSON API and the forms send it. A field
+// left out is nil: an update keeps what the user has.
 type userBody struct {
 	UserName     string    `json:"username"`
-	FullName     string    `json:"fullname"`
-	EmailAddress string    `json:"emailaddress"`
+	FullName     *string   `json:"fullname"`
+	EmailAddress *string   `json:"emailaddress"`
 	Password     string    `json:"password"`
 	Roles        *[]string `json:"userroles"`
+	// CurrentPassword proves a user changing their own password is the
+	// account's owner, not someone holding their session.
+	CurrentPassword string `json:"currentpassword"`
 }
 
 func (s *server) readUserBody(w http.ResponseWriter, r *http.Request) (userBody, error) {
@@ -141,8 +165,15 @@ func (s *server) readUserBody(w http.ResponseWriter, r *http.Request) (userBody,
 		return b, err
 	}
 	f := r.PostForm
-	b = userBody{UserName: strings.TrimSpace(f.Get("username")), FullName: f.Get("fullname"),
-		EmailAddress: f.Get("emailaddress"), Password: f.Get("password")}
+	field := func(name string) *string {
+		if !f.Has(name) {
+			return nil
+		}
+		v := f.Get(name)
+		return &v
+	}
+	b = userBody{UserName: strings.TrimSpace(f.Get("username")), FullName: field("fullname"),
+		EmailAddress: field("emailaddress"), Password: f.Get("password"), CurrentPassword: f.Get("currentpassword")}
 	if f.Has("rolesform") {
 		roles := append([]string{}, f["roles"]...)
 		b.Roles = &roles
@@ -173,7 +204,7 @@ func (s *server) createUser(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	c := commands.CreateUser{UserName: b.UserName, FullName: b.FullName, EmailAddress: b.EmailAddress, PasswordHash: hash}
+	c := commands.CreateUser{UserName: b.UserName, FullName: deref(b.FullName), EmailAddress: deref(b.EmailAddress), PasswordHash: hash}
 	if b.Roles != nil {
 		c.Roles = *b.Roles
 	}
@@ -182,6 +213,13 @@ func (s *server) createUser(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.done(w, r, http.StatusCreated, "/user/"+b.UserName, map[string]any{"uri": "/user/" + b.UserName, "name": b.UserName, "type": "user"})
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
 }
 
 // selfOrAdmin allows the user named in the URL and admins.
@@ -200,18 +238,24 @@ func (s *server) userPage(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	s.respond(w, r, u, "user", map[string]any{"User": u, "AllRoles": user.Roles()})
-}
-
-// updateUser changes a profile (self or admin); roles only by admins.
-func (s *server) updateUser(w http.ResponseWriter, r *http.Request) {
-	name := chi.URLParam(r, "user")
-	if err := require(r, selfOrAdmin(name)); err != nil {
+	// Disabling shows at once, even before the read model has it.
+	st, err := s.cfg.Accounts.User(r.Context(), name)
+	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	u, err := s.cfg.Queries.User(r.Context(), name)
-	if err != nil {
+	u.Disabled = st.Disabled
+	s.respond(w, r, u, "user", map[string]any{"User": u, "AllRoles": user.Roles(), "Self": who(r).User.UserName == name})
+}
+
+// updateUser changes a profile (self or admin) with PATCH semantics:
+// fields the request leaves out are kept. Roles only by admins. Setting a
+// password needs a signed-in session, and one's own password also the
+// current one; a new password, or new roles, end the user's other
+// sessions (the session generation moves), and this session is renewed.
+func (s *server) updateUser(w http.ResponseWriter, r *http.Request) {
+	name := chi.URLParam(r, "user")
+	if err := require(r, selfOrAdmin(name)); err != nil {
 		s.fail(w, r, err)
 		return
 	}
@@ -220,15 +264,21 @@ func (s *server) updateUser(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	if b.Roles != nil && !who(r).isAdmin() {
+	p := who(r)
+	if b.Roles != nil && !p.isAdmin() {
 		s.fail(w, r, errForbidden("only admins change roles"))
 		return
 	}
+	self := p.User.UserName == name
 	c := commands.UpdateUser{UserName: name, FullName: b.FullName, EmailAddress: b.EmailAddress}
-	if c.EmailAddress == "" {
-		c.EmailAddress = u.EmailAddress
-	}
 	if b.Password != "" {
+		if p.Token != nil {
+			s.fail(w, r, errNeedsSession("setting a password"))
+			return
+		}
+		if self && !s.checkCurrentPassword(w, r, b.CurrentPassword) {
+			return
+		}
 		if c.PasswordHash, err = s.hashPassword(b.Password); err != nil {
 			s.fail(w, r, err)
 			return
@@ -239,11 +289,103 @@ func (s *server) updateUser(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	if b.Roles != nil && !slices.Equal(*b.Roles, u.Roles) {
+	if b.Roles != nil {
 		if _, err := s.cfg.Commands.SetUserRoles(r.Context(), md, commands.SetUserRoles{UserName: name, Roles: *b.Roles}); err != nil {
 			s.fail(w, r, err)
 			return
 		}
+	}
+	if self && p.Token == nil {
+		if err := s.renewSession(w, r, name); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+	}
+	s.done(w, r, http.StatusOK, "/user/"+name, nil)
+}
+
+// checkCurrentPassword verifies the signed-in user's current password,
+// within the login limits (a stolen session must not become a way to
+// guess it). It answers the request itself when the check fails.
+func (s *server) checkCurrentPassword(w http.ResponseWriter, r *http.Request, current string) bool {
+	name := who(r).User.UserName
+	if !s.limiter.allow("user:" + name) {
+		w.Header().Set("Retry-After", "60")
+		s.fail(w, r, &httpError{Status: http.StatusTooManyRequests, Msg: "too many password attempts, try again in a minute"})
+		return false
+	}
+	if current == "" {
+		s.fail(w, r, errForbidden("changing your password needs your current password (currentpassword)"))
+		return false
+	}
+	ok, err := s.verifyPassword(r, current, who(r).User.Password, true)
+	if err != nil {
+		return false
+	}
+	if !ok {
+		s.fail(w, r, errForbidden("the current password is wrong"))
+		return false
+	}
+	return true
+}
+
+// renewSession gives the request's session the user's current
+// generation, after a change of its own that moved it.
+func (s *server) renewSession(w http.ResponseWriter, r *http.Request, name string) error {
+	st, err := s.cfg.Accounts.User(r.Context(), name)
+	if err != nil {
+		return err
+	}
+	if st.MayAuthenticate() {
+		s.setSession(w, r, name, st.Generation)
+	}
+	return nil
+}
+
+// setDisabled disables or enables an account (admins only). A disabled
+// user cannot sign in, and their sessions and tokens count for nothing
+// from the moment the event is recorded. An admin cannot disable
+// themselves.
+func (s *server) setDisabled(disable bool) func(http.ResponseWriter, *http.Request) {
+	return func(w http.ResponseWriter, r *http.Request) {
+		name := chi.URLParam(r, "user")
+		if err := require(r, (*principal).isAdmin); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		run := s.cfg.Commands.EnableUser
+		if disable {
+			if who(r).User.UserName == name {
+				s.fail(w, r, domainerr.Invalid("user", "an admin cannot disable themselves"))
+				return
+			}
+			run = s.cfg.Commands.DisableUser
+		}
+		if _, err := run(r.Context(), s.metadata(r), name); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		s.done(w, r, http.StatusOK, "/user/"+name, map[string]any{"username": name, "disabled": disable})
+	}
+}
+
+// revokeSessions ends every session of a user, the caller's own included
+// when it is theirs ("log out everywhere"; self or admin). API tokens are
+// not sessions: revoke them on the tokens page.
+func (s *server) revokeSessions(w http.ResponseWriter, r *http.Request) {
+	name := chi.URLParam(r, "user")
+	if err := require(r, selfOrAdmin(name)); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if _, err := s.cfg.Commands.RevokeUserSessions(r.Context(), s.metadata(r), name); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if who(r).User.UserName == name && who(r).Token == nil {
+		s.clearSession(w, r)
+		s.done(w, r, http.StatusOK, "/", nil)
+		return
 	}
 	s.done(w, r, http.StatusOK, "/user/"+name, nil)
 }
@@ -284,13 +426,18 @@ func (s *server) tokensPage(w http.ResponseWriter, r *http.Request) {
 }
 
 // createToken makes a new API token; its secret is shown once. Users
-// mint tokens only for themselves, admins included: a token acts as its
-// owner, so one an admin minted for bob would record bob as the actor of
-// what the admin does with it.
+// mint tokens for themselves, and admins for anyone: such a token records
+// the admin in the actor of everything done with it
+// (token:bob/ci(by admin)). Only a signed-in session mints: a token, of
+// any scope, cannot make more tokens.
 func (s *server) createToken(w http.ResponseWriter, r *http.Request) {
 	name := chi.URLParam(r, "user")
-	if err := require(r, func(p *principal) bool { return p.User.UserName == name }); err != nil {
+	if err := require(r, selfOrAdmin(name)); err != nil {
 		s.fail(w, r, err)
+		return
+	}
+	if who(r).Token != nil {
+		s.fail(w, r, errNeedsSession("minting a token"))
 		return
 	}
 	if s.cfg.Tokens == nil {
@@ -298,7 +445,8 @@ func (s *server) createToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var body struct {
-		Name string `json:"name"`
+		Name  string `json:"name"`
+		Scope string `json:"scope"`
 	}
 	if isJSONBody(r) {
 		if err := decodeJSON(w, r, &body); err != nil {
@@ -310,12 +458,7 @@ func (s *server) createToken(w http.ResponseWriter, r *http.Request) {
 			s.fail(w, r, err)
 			return
 		}
-		body.Name = r.PostForm.Get("name")
-	}
-	body.Name = strings.TrimSpace(body.Name)
-	if body.Name == "" || len(body.Name) > 100 {
-		s.fail(w, r, domainerr.Invalid("name", "a token needs a name of 1 to 100 characters"))
-		return
+		body.Name, body.Scope = r.PostForm.Get("name"), r.PostForm.Get("scope")
 	}
 	raw := make([]byte, 32)
 	if _, err := rand.Read(raw); err != nil {
@@ -323,12 +466,18 @@ func (s *server) createToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	secret := "blt_" + base64.RawURLEncoding.EncodeToString(raw)
-	id, err := s.cfg.Tokens.CreateAPIToken(r.Context(), s.metadata(r), name, body.Name, hashToken(secret))
+	scope, err := apitoken.ParseScope(body.Scope)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	out := map[string]any{"id": id, "name": body.Name, "token": secret}
+	id, err := s.cfg.Tokens.CreateAPIToken(r.Context(), s.metadata(r), apitoken.Create{User: name, Name: body.Name,
+		Scope: scope, MintedBy: who(r).User.UserName, TokenHash: hashToken(secret)})
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	out := map[string]any{"id": id, "name": strings.TrimSpace(body.Name), "scope": scope, "token": secret}
 	if wantsJSON(r) || isJSONBody(r) {
 		s.json(w, http.StatusCreated, out)
 		return

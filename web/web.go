@@ -20,7 +20,9 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"buildledger/commands"
+	"buildledger/domain/apitoken"
 	"buildledger/domain/password"
+	"buildledger/domain/user"
 	"buildledger/events"
 )
 
@@ -38,6 +40,9 @@ type Commands interface {
 	UpdateUser(ctx context.Context, md events.Metadata, c commands.UpdateUser) (commands.Result, error)
 	SetUserRoles(ctx context.Context, md events.Metadata, c commands.SetUserRoles) (commands.Result, error)
 	ForgetUser(ctx context.Context, md events.Metadata, c commands.ForgetUser) (commands.Result, error)
+	DisableUser(ctx context.Context, md events.Metadata, name string) (commands.Result, error)
+	EnableUser(ctx context.Context, md events.Metadata, name string) (commands.Result, error)
+	RevokeUserSessions(ctx context.Context, md events.Metadata, name string) (commands.Result, error)
 }
 
 var _ Commands = (*commands.Handlers)(nil)
@@ -60,22 +65,40 @@ var _ BuildActions = (*commands.Handlers)(nil)
 // TokenCommands create and revoke API tokens. Only a hash of a token's
 // secret reaches the ledger.
 type TokenCommands interface {
-	// CreateAPIToken records a new token of user and returns its id.
-	CreateAPIToken(ctx context.Context, md events.Metadata, user, name, hash string) (string, error)
+	// CreateAPIToken records a new token and returns its id (the command's
+	// ID and CreatedAt are the implementation's to choose).
+	CreateAPIToken(ctx context.Context, md events.Metadata, c apitoken.Create) (string, error)
 	// RevokeAPIToken revokes the token id of user.
 	RevokeAPIToken(ctx context.Context, md events.Metadata, user, id string) error
 }
+
+// Accounts tells whether sessions and tokens still authenticate, from
+// the user's and the token's own streams rather than a read model, so
+// that revocation is immediate (*commands.Accounts).
+type Accounts interface {
+	// User returns a user as their stream tells it now.
+	User(ctx context.Context, name string) (user.State, error)
+	// Token returns an API token as its stream tells it now.
+	Token(ctx context.Context, id string) (apitoken.State, error)
+	// TokenUsed records that a token was used (cheaply: not at every call).
+	TokenUsed(ctx context.Context, id string) error
+}
+
+var _ Accounts = (*commands.Accounts)(nil)
 
 // StreamReader reads one event stream (events.Store satisfies it).
 type StreamReader interface {
 	ReadStream(ctx context.Context, stream string, from uint64, limit int) ([]events.Recorded, error)
 }
 
-// Config is what New needs. Queries, Commands, Logs and a SessionKey of
-// at least 32 bytes are required; everything else is optional.
+// Config is what New needs. Queries, Commands, Accounts, Logs and a
+// SessionKey of at least 32 bytes are required; everything else is
+// optional.
 type Config struct {
 	// Queries answers every read.
 	Queries Queries
+	// Accounts checks every session and token (*commands.Accounts).
+	Accounts Accounts
 	// Commands carries out configuration actions (*commands.Handlers).
 	Commands Commands
 	// Builds carries out build actions; nil answers those routes 501.
@@ -153,8 +176,8 @@ type server struct {
 
 // New returns the web UI and API handler.
 func New(cfg Config) (http.Handler, error) {
-	if cfg.Queries == nil || cfg.Commands == nil || cfg.Logs == nil {
-		return nil, errors.New("web: Queries, Commands and Logs are required")
+	if cfg.Queries == nil || cfg.Commands == nil || cfg.Accounts == nil || cfg.Logs == nil {
+		return nil, errors.New("web: Queries, Commands, Accounts and Logs are required")
 	}
 	if len(cfg.SessionKey) < 32 {
 		return nil, fmt.Errorf("web: session key has %d bytes, want at least 32", len(cfg.SessionKey))
@@ -189,7 +212,7 @@ func New(cfg Config) (http.Handler, error) {
 
 func (s *server) routes() http.Handler {
 	r := chi.NewRouter()
-	r.Use(s.limits, s.recoverer, s.authenticate, s.sameOrigin, s.private)
+	r.Use(s.limits, s.recoverer, s.authenticate, s.tokenScope, s.sameOrigin, s.private)
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) { s.fail(w, r, errNotFound("page")) })
 	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, &httpError{Status: http.StatusMethodNotAllowed, Msg: "method not allowed"})
@@ -300,6 +323,9 @@ func (s *server) routes() http.Handler {
 	r.Get("/user/{user}", s.userPage)
 	r.Post("/user/{user}", s.updateUser)
 	r.Delete("/user/{user}", s.forgetUser)
+	r.Post("/user/{user}/disable", s.setDisabled(true))
+	r.Post("/user/{user}/enable", s.setDisabled(false))
+	r.Post("/user/{user}/sessions/revoke", s.revokeSessions)
 	r.Get("/user/{user}/tokens", s.tokensPage)
 	r.Post("/user/{user}/tokens", s.createToken)
 	r.Post("/user/{user}/tokens/{token}/revoke", s.revokeToken)

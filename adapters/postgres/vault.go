@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -75,6 +76,17 @@ func (v *Vault) SetPassword(ctx context.Context, userName, hash string) error {
 		on conflict (user_name) do update set password_hash = excluded.password_hash, updated_at = now()`, userName, hash)
 	if err != nil {
 		return fmt.Errorf("store credential of %s: %w", userName, err)
+	}
+	return nil
+}
+
+// TokenUsed records that API token id was last used at (never moving it
+// back); it implements commands.TokenUse.
+func (v *Vault) TokenUsed(ctx context.Context, id string, at time.Time) error {
+	_, err := v.pool.Exec(ctx, `insert into vault.api_token_use (token_id, last_used_at) values ($1, $2)
+		on conflict (token_id) do update set last_used_at = greatest(api_token_use.last_used_at, excluded.last_used_at)`, id, at.UTC())
+	if err != nil {
+		return fmt.Errorf("record use of api token %s: %w", id, err)
 	}
 	return nil
 }

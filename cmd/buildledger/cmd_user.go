@@ -11,6 +11,7 @@ import (
 
 	"buildledger/commands"
 	"buildledger/domain/password"
+	"buildledger/events"
 )
 
 // stringList is a repeatable string flag.
@@ -20,24 +21,50 @@ func (s *stringList) String() string     { return strings.Join(*s, ",") }
 func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
 
 const userUsage = `usage: buildledger user create NAME [--role ROLE]... [--password-file FILE] [--email ADDR] [--full-name NAME]
-       buildledger user forget NAME`
+       buildledger user forget NAME
+       buildledger user disable NAME
+       buildledger user enable NAME
+       buildledger user logout-everywhere NAME`
+
+// userAction is a user subcommand that names one user and runs one
+// command on them.
+type userAction struct {
+	run  func(h *commands.Handlers, ctx context.Context, md events.Metadata, name string) (commands.Result, error)
+	done string // printed with the user's name
+}
+
+// userActions are the one-user subcommands. Whoever can run the CLI on
+// the server's database may run them, as they may create users.
+var userActions = map[string]userAction{
+	// forget destroys the user's profile keys and password, and records
+	// UserForgotten.
+	"forget": {func(h *commands.Handlers, ctx context.Context, md events.Metadata, name string) (commands.Result, error) {
+		return h.ForgetUser(ctx, md, commands.ForgetUser{UserName: name})
+	}, "forgot user %s: their profile keys and password are destroyed"},
+	"disable": {(*commands.Handlers).DisableUser,
+		"disabled user %s: they cannot sign in, and their sessions and API tokens are refused"},
+	"enable": {(*commands.Handlers).EnableUser, "enabled user %s: they may sign in again"},
+	"logout-everywhere": {(*commands.Handlers).RevokeUserSessions,
+		"ended every session of user %s (their API tokens stay valid)"},
+}
 
 func runUser(ctx context.Context, a *app, args []string) error {
-	switch {
-	case len(args) > 0 && args[0] == "create":
+	if len(args) == 0 {
+		return errors.New(userUsage)
+	}
+	if args[0] == "create" {
 		return runUserCreate(ctx, a, args)
-	case len(args) > 0 && args[0] == "forget":
-		return runUserForget(ctx, a, args[1:])
+	}
+	if act, ok := userActions[args[0]]; ok {
+		return runUserAction(ctx, a, args[0], act, args[1:])
 	}
 	return errors.New(userUsage)
 }
 
-// runUserForget erases a user's personal data: their profile keys and
-// password are destroyed, and UserForgotten is recorded. Whoever can run
-// the CLI on the server's database may do it, as they may create users.
-func runUserForget(ctx context.Context, a *app, args []string) error {
+// runUserAction runs a one-user subcommand as the CLI component.
+func runUserAction(ctx context.Context, a *app, verb string, act userAction, args []string) error {
 	var cfg config
-	fs := a.newFlagSet("user forget", "user forget NAME [flags]")
+	fs := a.newFlagSet("user "+verb, "user "+verb+" NAME [flags]")
 	cfg.register(fs, false)
 	name, rest := "", args
 	if len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
@@ -56,10 +83,10 @@ func runUserForget(ctx context.Context, a *app, args []string) error {
 	}
 	defer sys.Close()
 	md := commands.NewMetadata(commands.ComponentActor("cli"), sys.runtime)
-	if _, err := sys.handlers.ForgetUser(ctx, md, commands.ForgetUser{UserName: name}); err != nil {
+	if _, err := act.run(sys.handlers, ctx, md, name); err != nil {
 		return err
 	}
-	fmt.Fprintf(a.stdout, "forgot user %s: their profile keys and password are destroyed\n", name)
+	fmt.Fprintf(a.stdout, act.done+"\n", name)
 	return nil
 }
 

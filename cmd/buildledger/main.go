@@ -42,7 +42,7 @@ func newApp(stdout, stderr io.Writer) *app {
 		{"migrate", "create or update the event log and read-model tables", runMigrate},
 		{"projector", "run the projections that keep the read models up to date", runProjector},
 		{"replay", "rebuild the read models from the log (or as they were --until a time or position)", runReplay},
-		{"user", "manage users: user create NAME --role ROLE --password-file FILE; user forget NAME", runUser},
+		{"user", "manage users: user create NAME --role ROLE --password-file FILE; user forget|disable|enable|logout-everywhere NAME", runUser},
 		{"audit", "check the tamper-evident log: audit verify [--stream S], audit checkpoint --key F, audit prove --checkpoint F --pubkey K", runAudit},
 		{"projection", "analyst projections: projection new NAME [--go], projection list; build with replay --projection NAME", runProjection},
 		{"history", "every event about a build or jobset, with actors: history build ID | history jobset P:J [--json]", runHistory},

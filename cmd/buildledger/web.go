@@ -19,6 +19,7 @@ import (
 	"buildledger/adapters/logstore"
 	"buildledger/adapters/postgres"
 	"buildledger/adapters/postgres/queries"
+	"buildledger/commands"
 	"buildledger/projections"
 	"buildledger/web"
 	"buildledger/web/tokens"
@@ -77,6 +78,7 @@ func (s *system) newWeb(opts webOptions) (http.Handler, error) {
 	}
 	return web.New(web.Config{
 		Queries:    queries.New(s.pool),
+		Accounts:   commands.NewAccounts(s.runtime, s.vault),
 		AsOf:       s.asOfFunc(),
 		Insights:   s.insightQueries(),
 		Commands:   s.handlers,

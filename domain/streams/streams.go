@@ -19,6 +19,8 @@ const (
 	EvalPrefix    = "eval-"
 	BuildPrefix   = "build-"
 	StepPrefix    = "step-"
+	// APITokenPrefix starts the streams of API tokens.
+	APITokenPrefix = "apitoken-"
 )
 
 // Project returns "project-<name>".
@@ -30,6 +32,9 @@ func Jobset(project, jobset string) string { return JobsetPrefix + project + "."
 
 // User returns "user-<name>".
 func User(name string) string { return UserPrefix + name }
+
+// APIToken returns "apitoken-<id>".
+func APIToken(id string) string { return APITokenPrefix + id }
 
 // Machine returns "machine-<name>".
 func Machine(name string) string { return MachinePrefix + name }

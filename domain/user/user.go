@@ -61,10 +61,23 @@ type State struct {
 	EmailOnError bool
 	// Roles are sorted.
 	Roles []string
+	// Disabled is true between UserDisabled and UserEnabled: the account
+	// cannot sign in, and its sessions and tokens count for nothing.
+	Disabled bool
+	// Generation is the session generation: a session cookie names the
+	// generation it was issued at and is refused once it changed. Every
+	// event that must end sessions moves it (a password set, new roles,
+	// disabling, "log out everywhere"), and so do creation, deletion and
+	// forgetting, so a name created again never accepts an older cookie.
+	Generation uint64
 }
 
 // HasRole reports whether the user exists and has role r.
 func (s State) HasRole(r string) bool { return s.Exists && slices.Contains(s.Roles, r) }
+
+// MayAuthenticate reports whether the user may sign in and use their
+// sessions and tokens: they exist and are not disabled.
+func (s State) MayAuthenticate() bool { return s.Exists && !s.Disabled }
 
 // Evolve folds one event of the user's stream into s. It accepts payloads
 // as values or pointers; other event types leave s unchanged.
@@ -72,9 +85,13 @@ func Evolve(s State, p events.Payload) State {
 	switch e := deref(p).(type) {
 	case events.UserCreated:
 		return State{Exists: true, UserName: e.UserName, KeyID: e.KeyID, Sealed: e.Profile,
-			Clear: Profile{FullName: e.FullName, EmailAddress: e.EmailAddress}, Type: e.Type, Roles: slices.Clone(e.Roles)}
+			Clear: Profile{FullName: e.FullName, EmailAddress: e.EmailAddress}, Type: e.Type, Roles: slices.Clone(e.Roles),
+			Generation: s.Generation + 1}
 	case events.UserUpdated:
 		s.EmailOnError = e.EmailOnError
+		if e.PasswordChanged {
+			s.Generation++
+		}
 		if e.KeyID != "" {
 			s.KeyID, s.Sealed, s.Clear = e.KeyID, e.Profile, Profile{}
 		} else {
@@ -82,10 +99,18 @@ func Evolve(s State, p events.Payload) State {
 		}
 	case events.UserRolesChanged:
 		s.Roles = slices.Clone(e.Roles)
+		s.Generation++
+	case events.UserDisabled:
+		s.Disabled = true
+		s.Generation++
+	case events.UserEnabled:
+		s.Disabled = false
+	case events.UserSessionsRevoked:
+		s.Generation++
 	case events.UserDeleted:
-		return State{UserName: s.UserName}
+		return State{UserName: s.UserName, Generation: s.Generation + 1}
 	case events.UserForgotten:
-		return State{UserName: s.UserName, Forgotten: true}
+		return State{UserName: s.UserName, Forgotten: true, Generation: s.Generation + 1}
 	}
 	return s
 }
@@ -102,11 +127,18 @@ func deref(p events.Payload) events.Payload {
 		return *e
 	case *events.UserForgotten:
 		return *e
+	case *events.UserDisabled:
+		return *e
+	case *events.UserEnabled:
+		return *e
+	case *events.UserSessionsRevoked:
+		return *e
 	}
 	return p
 }
 
-// Command is one of Create, Update, SetRoles, Delete, Forget.
+// Command is one of Create, Update, SetRoles, Delete, Forget, Disable,
+// Enable, RevokeSessions.
 type Command interface{ userCommand() }
 
 // Create makes a new user. PasswordHash is an already computed argon2id
@@ -124,15 +156,17 @@ type Create struct {
 	Key          Key
 }
 
-// Update replaces a user's profile. An empty PasswordHash keeps the
-// password. Key is the key of the state's KeyID, or a fresh one for a
-// user whose profile was recorded in clear.
+// Update changes a user's profile. A nil field, or an empty
+// PasswordHash, keeps what the user has: a request that names only a new
+// password leaves the name and address alone. Key is the key of the
+// state's KeyID, or a fresh one for a user whose profile was recorded in
+// clear.
 type Update struct {
 	UserName     string
-	FullName     string
-	EmailAddress string
+	FullName     *string
+	EmailAddress *string
 	PasswordHash string
-	EmailOnError bool
+	EmailOnError *bool
 	Key          Key
 }
 
@@ -153,11 +187,31 @@ type Forget struct {
 	UserName string
 }
 
-func (Create) userCommand()   {}
-func (Update) userCommand()   {}
-func (SetRoles) userCommand() {}
-func (Delete) userCommand()   {}
-func (Forget) userCommand()   {}
+// Disable stops a user from signing in and ends their sessions; their
+// tokens are refused while the account is disabled.
+type Disable struct {
+	UserName string
+}
+
+// Enable lets a disabled user sign in again. Sessions the disabling
+// ended stay ended.
+type Enable struct {
+	UserName string
+}
+
+// RevokeSessions ends every session of a user ("log out everywhere").
+type RevokeSessions struct {
+	UserName string
+}
+
+func (Create) userCommand()         {}
+func (Update) userCommand()         {}
+func (SetRoles) userCommand()       {}
+func (Delete) userCommand()         {}
+func (Forget) userCommand()         {}
+func (Disable) userCommand()        {}
+func (Enable) userCommand()         {}
+func (RevokeSessions) userCommand() {}
 
 // Decide returns the events that carry out cmd on s, or an error wrapping
 // domainerr.ErrAlreadyExists, ErrNotFound or ErrInvalid. An Update or
@@ -199,10 +253,6 @@ func Decide(s State, cmd Command) ([]events.Payload, error) {
 		if !s.Exists {
 			return nil, domainerr.NotFound("user", c.UserName)
 		}
-		email, err := checkEmail(c.EmailAddress)
-		if err != nil {
-			return nil, err
-		}
 		if err := checkHash(c.PasswordHash, false); err != nil {
 			return nil, err
 		}
@@ -210,9 +260,20 @@ func Decide(s State, cmd Command) ([]events.Payload, error) {
 		if err != nil {
 			return nil, err
 		}
-		next := Profile{FullName: strings.TrimSpace(c.FullName), EmailAddress: email}
+		next, emailOnError := cur, s.EmailOnError
+		if c.FullName != nil {
+			next.FullName = strings.TrimSpace(*c.FullName)
+		}
+		if c.EmailAddress != nil {
+			if next.EmailAddress, err = checkEmail(*c.EmailAddress); err != nil {
+				return nil, err
+			}
+		}
+		if c.EmailOnError != nil {
+			emailOnError = *c.EmailOnError
+		}
 		// A profile still in clear is sealed by any update.
-		if next == cur && c.EmailOnError == s.EmailOnError && c.PasswordHash == "" && s.KeyID != "" {
+		if next == cur && emailOnError == s.EmailOnError && c.PasswordHash == "" && s.KeyID != "" {
 			return nil, nil
 		}
 		sealed, err := c.Key.Seal(s.UserName, next)
@@ -220,7 +281,7 @@ func Decide(s State, cmd Command) ([]events.Payload, error) {
 			return nil, err
 		}
 		return []events.Payload{events.UserUpdated{UserName: s.UserName, KeyID: c.Key.ID, Profile: sealed,
-			EmailOnError: c.EmailOnError, PasswordChanged: c.PasswordHash != ""}}, nil
+			EmailOnError: emailOnError, PasswordChanged: c.PasswordHash != ""}}, nil
 	case SetRoles:
 		if !s.Exists {
 			return nil, domainerr.NotFound("user", c.UserName)
@@ -246,6 +307,27 @@ func Decide(s State, cmd Command) ([]events.Payload, error) {
 			return nil, domainerr.NotFound("user", c.UserName)
 		}
 		return []events.Payload{events.UserForgotten{UserName: s.UserName}}, nil
+	case Disable:
+		switch {
+		case !s.Exists:
+			return nil, domainerr.NotFound("user", c.UserName)
+		case s.Disabled:
+			return nil, nil
+		}
+		return []events.Payload{events.UserDisabled{UserName: s.UserName}}, nil
+	case Enable:
+		switch {
+		case !s.Exists:
+			return nil, domainerr.NotFound("user", c.UserName)
+		case !s.Disabled:
+			return nil, nil
+		}
+		return []events.Payload{events.UserEnabled{UserName: s.UserName}}, nil
+	case RevokeSessions:
+		if !s.Exists {
+			return nil, domainerr.NotFound("user", c.UserName)
+		}
+		return []events.Payload{events.UserSessionsRevoked{UserName: s.UserName}}, nil
 	}
 	return nil, domainerr.Invalid("command", "unknown user command %T", cmd)
 }

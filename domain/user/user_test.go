@@ -48,6 +48,9 @@ func TestDecide(t *testing.T) {
 	clear := Evolve(State{}, &events.UserCreated{UserName: "alice", EmailAddress: "a@example.org", Type: TypeHydra})
 	gone := Evolve(alice, events.UserDeleted{UserName: "alice"})
 	forgotten := Evolve(alice, events.UserForgotten{UserName: "alice"})
+	disabled := Evolve(alice, events.UserDisabled{UserName: "alice"})
+	named := Evolve(alice, &events.UserUpdated{UserName: "alice", KeyID: key.ID, EmailOnError: true,
+		Profile: sealedWith(t, key, Profile{FullName: "Alice", EmailAddress: "a@example.org"})})
 
 	tests := []struct {
 		name    string
@@ -76,17 +79,21 @@ func TestDecide(t *testing.T) {
 		{"create plain password", State{}, Create{UserName: "alice", EmailAddress: "a@example.org", PasswordHash: "hunter2"}, nil, Profile{}, domainerr.ErrInvalid, "password"},
 		{"create bad role", State{}, Create{UserName: "alice", EmailAddress: "a@example.org", PasswordHash: hash, Roles: []string{"root"}}, nil, Profile{}, domainerr.ErrInvalid, "roles"},
 		{"create bad type", State{}, Create{UserName: "alice", EmailAddress: "a@example.org", PasswordHash: hash, Type: "ldap"}, nil, Profile{}, domainerr.ErrInvalid, "type"},
-		{"update", alice, Update{UserName: "alice", FullName: "Alice A", EmailAddress: "a@example.org", EmailOnError: true, Key: key},
+		{"update", alice, Update{UserName: "alice", FullName: ptr("Alice A"), EmailAddress: ptr("a@example.org"), EmailOnError: ptr(true), Key: key},
 			[]events.Payload{events.UserUpdated{UserName: "alice", KeyID: "k1", EmailOnError: true}}, Profile{FullName: "Alice A", EmailAddress: "a@example.org"}, nil, ""},
-		{"update password", alice, Update{UserName: "alice", EmailAddress: "a@example.org", PasswordHash: hash, Key: key},
-			[]events.Payload{events.UserUpdated{UserName: "alice", KeyID: "k1", PasswordChanged: true}}, Profile{EmailAddress: "a@example.org"}, nil, ""},
-		{"update unchanged", alice, Update{UserName: "alice", EmailAddress: "a@example.org", Key: key}, nil, Profile{}, nil, ""},
-		{"update seals a clear profile", clear, Update{UserName: "alice", EmailAddress: "a@example.org", Key: key},
+		{"update password keeps the profile", named, Update{UserName: "alice", PasswordHash: hash, Key: key},
+			[]events.Payload{events.UserUpdated{UserName: "alice", KeyID: "k1", EmailOnError: true, PasswordChanged: true}},
+			Profile{FullName: "Alice", EmailAddress: "a@example.org"}, nil, ""},
+		{"update clears the name when asked", named, Update{UserName: "alice", FullName: ptr(""), Key: key},
+			[]events.Payload{events.UserUpdated{UserName: "alice", KeyID: "k1", EmailOnError: true}}, Profile{EmailAddress: "a@example.org"}, nil, ""},
+		{"update unchanged", alice, Update{UserName: "alice", EmailAddress: ptr("a@example.org"), Key: key}, nil, Profile{}, nil, ""},
+		{"update nothing", alice, Update{UserName: "alice", Key: key}, nil, Profile{}, nil, ""},
+		{"update seals a clear profile", clear, Update{UserName: "alice", Key: key},
 			[]events.Payload{events.UserUpdated{UserName: "alice", KeyID: "k1"}}, Profile{EmailAddress: "a@example.org"}, nil, ""},
-		{"update with another key", alice, Update{UserName: "alice", EmailAddress: "a@example.org", Key: Key{ID: "k2", Secret: key.Secret}}, nil, Profile{}, nil, "key"},
-		{"update forgotten", forgotten, Update{UserName: "alice", EmailAddress: "a@example.org", Key: key}, nil, Profile{}, domainerr.ErrNotFound, ""},
-		{"update missing", gone, Update{UserName: "alice", EmailAddress: "a@example.org"}, nil, Profile{}, domainerr.ErrNotFound, ""},
-		{"update no email", alice, Update{UserName: "alice"}, nil, Profile{}, domainerr.ErrInvalid, "emailAddress"},
+		{"update with another key", alice, Update{UserName: "alice", EmailAddress: ptr("a@example.org"), Key: Key{ID: "k2", Secret: key.Secret}}, nil, Profile{}, nil, "key"},
+		{"update forgotten", forgotten, Update{UserName: "alice", EmailAddress: ptr("a@example.org"), Key: key}, nil, Profile{}, domainerr.ErrNotFound, ""},
+		{"update missing", gone, Update{UserName: "alice", EmailAddress: ptr("a@example.org")}, nil, Profile{}, domainerr.ErrNotFound, ""},
+		{"update empty email", alice, Update{UserName: "alice", EmailAddress: ptr(""), Key: key}, nil, Profile{}, domainerr.ErrInvalid, "emailAddress"},
 		{"set roles", alice, SetRoles{UserName: "alice", Roles: []string{"restart-jobs", "cancel-build", "bump-to-front", "create-projects"}},
 			[]events.Payload{events.UserRolesChanged{UserName: "alice", Roles: []string{"bump-to-front", "cancel-build", "create-projects", "restart-jobs"}}}, Profile{}, nil, ""},
 		{"clear roles", alice, SetRoles{UserName: "alice"}, []events.Payload{events.UserRolesChanged{UserName: "alice", Roles: []string{}}}, Profile{}, nil, ""},
@@ -97,6 +104,14 @@ func TestDecide(t *testing.T) {
 		{"delete missing", gone, Delete{UserName: "alice"}, nil, Profile{}, domainerr.ErrNotFound, ""},
 		{"forget", alice, Forget{UserName: "alice"}, []events.Payload{events.UserForgotten{UserName: "alice"}}, Profile{}, nil, ""},
 		{"forget twice", forgotten, Forget{UserName: "alice"}, nil, Profile{}, domainerr.ErrNotFound, ""},
+		{"disable", alice, Disable{UserName: "alice"}, []events.Payload{events.UserDisabled{UserName: "alice"}}, Profile{}, nil, ""},
+		{"disable twice", disabled, Disable{UserName: "alice"}, nil, Profile{}, nil, ""},
+		{"disable missing", gone, Disable{UserName: "alice"}, nil, Profile{}, domainerr.ErrNotFound, ""},
+		{"enable", disabled, Enable{UserName: "alice"}, []events.Payload{events.UserEnabled{UserName: "alice"}}, Profile{}, nil, ""},
+		{"enable an enabled user", alice, Enable{UserName: "alice"}, nil, Profile{}, nil, ""},
+		{"enable missing", forgotten, Enable{UserName: "alice"}, nil, Profile{}, domainerr.ErrNotFound, ""},
+		{"revoke sessions", alice, RevokeSessions{UserName: "alice"}, []events.Payload{events.UserSessionsRevoked{UserName: "alice"}}, Profile{}, nil, ""},
+		{"revoke sessions missing", gone, RevokeSessions{UserName: "alice"}, nil, Profile{}, domainerr.ErrNotFound, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -135,9 +150,43 @@ func TestEvolve(t *testing.T) {
 	require.True(t, s.HasRole(RoleAdmin))
 	require.False(t, s.HasRole(RoleEvalJobset))
 	s = Evolve(s, events.UserForgotten{UserName: "a"})
-	require.Equal(t, State{UserName: "a", Forgotten: true}, s)
+	require.Equal(t, State{UserName: "a", Forgotten: true, Generation: 3}, s)
 	require.False(t, s.HasRole(RoleAdmin))
 }
+
+// TestSessionGeneration: every event that must end sessions moves the
+// generation, and nothing else does; a name deleted and created again
+// never comes back to a generation an old cookie names.
+func TestSessionGeneration(t *testing.T) {
+	tests := []struct {
+		event events.Payload
+		moves bool
+	}{
+		{events.UserUpdated{UserName: "a", KeyID: "k"}, false},
+		{events.UserUpdated{UserName: "a", KeyID: "k", PasswordChanged: true}, true},
+		{events.UserRolesChanged{UserName: "a", Roles: []string{RoleAdmin}}, true},
+		{events.UserSessionsRevoked{UserName: "a"}, true},
+		{events.UserDisabled{UserName: "a"}, true},
+		{events.UserEnabled{UserName: "a"}, false},
+		{&events.UserSessionsRevoked{UserName: "a"}, true},
+	}
+	s := Evolve(State{}, events.UserCreated{UserName: "a", Type: TypeHydra})
+	require.Equal(t, uint64(1), s.Generation)
+	for _, tt := range tests {
+		before := s.Generation
+		s = Evolve(s, tt.event)
+		require.Equal(t, tt.moves, s.Generation != before, "%T %+v", tt.event, tt.event)
+	}
+	require.True(t, s.MayAuthenticate(), "enabled again")
+	s = Evolve(s, events.UserDisabled{UserName: "a"})
+	require.False(t, s.MayAuthenticate())
+	seen := s.Generation
+	s = Evolve(Evolve(s, events.UserDeleted{UserName: "a"}), events.UserCreated{UserName: "a", Type: TypeHydra})
+	require.Greater(t, s.Generation, seen, "created again: older cookies stay refused")
+	require.True(t, s.MayAuthenticate(), "a new account is not disabled")
+}
+
+func ptr[T any](v T) *T { return &v }
 
 func TestProfileSealing(t *testing.T) {
 	sealed := sealedWith(t, key, Profile{FullName: "Alice", EmailAddress: "a@x"})

@@ -160,6 +160,10 @@ func apply(w *writer, ev projections.Event) error {
 		return w.exec(`delete from Users where userName = $1`, p.UserName)
 	case *events.UserRolesChanged:
 		return userRoles(w, p.UserName, p.Roles)
+	case *events.UserDisabled:
+		return w.exec(`update Users set disabled = true where userName = $1`, p.UserName)
+	case *events.UserEnabled:
+		return w.exec(`update Users set disabled = false where userName = $1`, p.UserName)
 
 	case *events.EvaluationRequested:
 		return w.execAfter(nil, `update Jobsets set triggerTime = $3 where project = $1 and name = $2`, p.Project, p.Jobset, p.At)

@@ -51,7 +51,7 @@ func userCreated(w *writer, p *events.UserCreated) error {
 	// A placeholder row made for an unknown project owner becomes the user.
 	err = w.exec(`insert into Users (userName, fullName, emailAddress, password, type, forgotten) values ($1, $2, $3, '', $4, $5)
 		on conflict (userName) do update set fullName = excluded.fullName, emailAddress = excluded.emailAddress,
-			password = '', type = excluded.type, forgotten = excluded.forgotten`,
+			password = '', type = excluded.type, forgotten = excluded.forgotten, disabled = false`,
 		p.UserName, nullIfEmpty(prof.FullName), prof.EmailAddress, typ, forgotten)
 	if err != nil {
 		return err

@@ -1,6 +1,7 @@
 // Package tokens projects API token events into the ledger read model
-// api_tokens (id, owner, name, hash of the secret, created and revoked
-// times).
+// api_tokens (id, owner, name, scope, who minted it, hash of the secret,
+// created and revoked times). The web finds a token here by its hash;
+// whether it still holds, it reads from the token's stream.
 package tokens
 
 import (
@@ -32,9 +33,9 @@ func (Projection) Apply(ctx context.Context, tx projections.Tx, batch []projecti
 		var err error
 		switch p := ev.Payload.(type) {
 		case *events.APITokenCreated:
-			err = tx.Exec(ctx, `insert into api_tokens (id, user_name, name, token_hash, created_at)
-				values ($1, $2, $3, $4, $5) on conflict (id) do nothing`,
-				p.ID, p.UserName, p.Name, p.TokenHash, time.Unix(p.CreatedAt, 0).UTC())
+			err = tx.Exec(ctx, `insert into api_tokens (id, user_name, name, scope, minted_by, token_hash, created_at)
+				values ($1, $2, $3, $4, nullif($5, ''), $6, $7) on conflict (id) do nothing`,
+				p.ID, p.UserName, p.Name, p.Scope, p.MintedBy, p.TokenHash, time.Unix(p.CreatedAt, 0).UTC())
 		case *events.APITokenRevoked:
 			err = tx.Exec(ctx, `update api_tokens set revoked_at = $2 where id = $1 and revoked_at is null`,
 				p.ID, time.Unix(p.RevokedAt, 0).UTC())

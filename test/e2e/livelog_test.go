@@ -19,8 +19,10 @@ import (
 
 	"buildledger/adapters/binarycache"
 	"buildledger/adapters/nix/nixtest"
+	"buildledger/adapters/postgres"
 	"buildledger/adapters/postgres/queries"
 	"buildledger/adapters/ssh/sshdtest"
+	"buildledger/commands"
 	"buildledger/events"
 	"buildledger/web"
 	"buildledger/web/browsertest"
@@ -130,6 +132,7 @@ func TestLiveLog(t *testing.T) {
 func (e *harness) serveWeb() *httptest.Server {
 	e.t.Helper()
 	h, err := web.New(web.Config{Queries: queries.New(e.pool), Commands: e.h, Builds: e.h, Logs: e.logs,
+		Accounts:   commands.NewAccounts(e.rt, postgres.NewVault(e.pool)),
 		SessionKey: bytes.Repeat([]byte("k"), 32), BinaryCache: binarycache.NewHandler(e.cacheDir, e.log), Logger: e.log})
 	require.NoError(e.t, err)
 	srv := httptest.NewServer(h)

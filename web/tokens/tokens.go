@@ -1,6 +1,7 @@
 // Package tokens carries out the API token commands of the web layer:
 // creating a token (only its hash is recorded) and revoking it, on
-// streams apitoken-<id>, through the commands runtime.
+// streams apitoken-<id>, through the commands runtime. The rules are
+// domain/apitoken's.
 package tokens
 
 import (
@@ -8,34 +9,12 @@ import (
 	"strings"
 
 	"buildledger/commands"
+	"buildledger/domain/apitoken"
 	"buildledger/domain/domainerr"
+	"buildledger/domain/streams"
 	"buildledger/events"
 	"buildledger/web"
 )
-
-// StreamPrefix starts every token stream.
-const StreamPrefix = "apitoken-"
-
-// state is a token as its stream tells it.
-type state struct {
-	Exists  bool
-	User    string
-	Revoked bool
-}
-
-func evolve(s state, p events.Payload) state {
-	switch e := p.(type) {
-	case *events.APITokenCreated:
-		return state{Exists: true, User: e.UserName}
-	case events.APITokenCreated:
-		return state{Exists: true, User: e.UserName}
-	case *events.APITokenRevoked, events.APITokenRevoked:
-		s.Revoked = true
-	}
-	return s
-}
-
-var aggregate = commands.Aggregate[state]{Name: "api token", Evolve: evolve}
 
 // Commands creates and revokes tokens; it implements web.TokenCommands.
 type Commands struct {
@@ -47,21 +26,18 @@ var _ web.TokenCommands = (*Commands)(nil)
 // New returns the token commands writing through rt.
 func New(rt *commands.Runtime) *Commands { return &Commands{rt: rt} }
 
-// CreateAPIToken records token hash for user under name and returns the
-// new token's id.
-func (c *Commands) CreateAPIToken(ctx context.Context, md events.Metadata, user, name, hash string) (string, error) {
+// CreateAPIToken records a new token and returns its id; the command's
+// ID and CreatedAt are chosen here.
+func (c *Commands) CreateAPIToken(ctx context.Context, md events.Metadata, cmd apitoken.Create) (string, error) {
 	now := c.rt.Clock().Now()
-	id := events.NewID(now)
-	_, err := commands.Execute(ctx, c.rt, StreamPrefix+id, aggregate, func(s state) ([]events.Payload, error) {
-		if s.Exists {
-			return nil, domainerr.AlreadyExists("api token", id)
-		}
-		return []events.Payload{events.APITokenCreated{ID: id, UserName: user, Name: name, TokenHash: hash, CreatedAt: now.Unix()}}, nil
+	cmd.ID, cmd.CreatedAt = events.NewID(now), now.Unix()
+	_, err := commands.Execute(ctx, c.rt, streams.APIToken(cmd.ID), commands.APITokenAggregate, func(s apitoken.State) ([]events.Payload, error) {
+		return apitoken.Decide(s, cmd)
 	}, md)
 	if err != nil {
 		return "", err
 	}
-	return id, nil
+	return cmd.ID, nil
 }
 
 // RevokeAPIToken revokes token id of user; a token of another user is not
@@ -70,14 +46,9 @@ func (c *Commands) RevokeAPIToken(ctx context.Context, md events.Metadata, user,
 	if !events.IsUUID(id) || strings.ContainsAny(id, "/ ") {
 		return domainerr.NotFound("api token", id)
 	}
-	_, err := commands.Execute(ctx, c.rt, StreamPrefix+id, aggregate, func(s state) ([]events.Payload, error) {
-		if !s.Exists || s.User != user {
-			return nil, domainerr.NotFound("api token", id)
-		}
-		if s.Revoked {
-			return nil, nil
-		}
-		return []events.Payload{events.APITokenRevoked{ID: id, UserName: user, RevokedAt: c.rt.Clock().Now().Unix()}}, nil
+	cmd := apitoken.Revoke{ID: id, User: user, RevokedAt: c.rt.Clock().Now().Unix()}
+	_, err := commands.Execute(ctx, c.rt, streams.APIToken(id), commands.APITokenAggregate, func(s apitoken.State) ([]events.Payload, error) {
+		return apitoken.Decide(s, cmd)
 	}, md)
 	return err
 }

@@ -11,12 +11,12 @@ import (
 // userSelect reads a user with the password hash from the vault, which
 // the command side writes; the read model never holds one.
 const userSelect = `select u.username, coalesce(u.fullname, ''), u.emailaddress, u.type, coalesce(c.password_hash, ''),
-	u.forgotten, array(select r.role from userroles r where r.username = u.username order by r.role)
+	u.forgotten, u.disabled, array(select r.role from userroles r where r.username = u.username order by r.role)
 	from users u left join vault.credentials c on c.user_name = u.username`
 
 func scanUser(r scanner) (web.User, error) {
 	var u web.User
-	err := r.Scan(&u.UserName, &u.FullName, &u.EmailAddress, &u.Type, &u.Password, &u.Forgotten, &u.Roles)
+	err := r.Scan(&u.UserName, &u.FullName, &u.EmailAddress, &u.Type, &u.Password, &u.Forgotten, &u.Disabled, &u.Roles)
 	return u, err
 }
 
@@ -51,7 +51,7 @@ func scanToken(r scanner) (web.APIToken, error) {
 	var t web.APIToken
 	var created time.Time
 	var used, revoked *time.Time
-	err := r.Scan(&t.ID, &t.UserName, &t.Name, &created, &used, &revoked)
+	err := r.Scan(&t.ID, &t.UserName, &t.Name, &t.Scope, &t.MintedBy, &created, &used, &revoked)
 	t.CreatedAt = created.Unix()
 	if used != nil {
 		v := used.Unix()
@@ -64,11 +64,14 @@ func scanToken(r scanner) (web.APIToken, error) {
 	return t, err
 }
 
-const tokenSelect = `select id, user_name, name, created_at, last_used_at, revoked_at from api_tokens`
+// tokenSelect reads tokens with their last use, which the command side
+// records in the vault.
+const tokenSelect = `select t.id, t.user_name, t.name, t.scope, coalesce(t.minted_by, ''), t.created_at, u.last_used_at, t.revoked_at
+	from api_tokens t left join vault.api_token_use u on u.token_id = t.id`
 
 // APITokens implements web.UserQueries.
 func (db *DB) APITokens(ctx context.Context, user string) ([]web.APIToken, error) {
-	rows, err := db.pool.Query(ctx, tokenSelect+` where user_name = $1 order by created_at desc, id`, user)
+	rows, err := db.pool.Query(ctx, tokenSelect+` where t.user_name = $1 order by t.created_at desc, t.id`, user)
 	if err != nil {
 		return nil, fmt.Errorf("query tokens of %s: %w", user, err)
 	}
@@ -86,7 +89,7 @@ func (db *DB) APITokens(ctx context.Context, user string) ([]web.APIToken, error
 
 // APITokenByHash implements web.UserQueries.
 func (db *DB) APITokenByHash(ctx context.Context, hash string) (web.APIToken, error) {
-	t, err := scanToken(db.pool.QueryRow(ctx, tokenSelect+` where token_hash = $1 and revoked_at is null`, hash))
+	t, err := scanToken(db.pool.QueryRow(ctx, tokenSelect+` where t.token_hash = $1 and t.revoked_at is null`, hash))
 	if err != nil {
 		return web.APIToken{}, notFound(err, "api token", "")
 	}

@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
 	"golang.org/x/sync/errgroup"
 
 	"buildledger/events"
@@ -48,6 +49,11 @@ type RunnerOptions struct {
 	// the batch. A replay uses it to add back the foreign keys it loads
 	// without before an event that needs them; live runners leave it nil.
 	BeforeBatch func(ctx context.Context, batch []Event) error
+	// PauseFirst and PauseMax space the retries of a projection that
+	// failed to apply a batch under Run: it is paused while the others go
+	// on, and tried again after PauseFirst, then after twice as long each
+	// time (±50%), up to PauseMax, until it succeeds. Defaults 1s and 5m.
+	PauseFirst, PauseMax time.Duration
 }
 
 // Progress describes the runner after a batch.
@@ -88,6 +94,38 @@ type Runner struct {
 	prefetchAfter events.Position
 	// batch is how many events the next read takes (see MaxBatchSize).
 	batch int
+
+	// pausing is set by Run: a projection that fails is paused rather
+	// than failing the runner. paused holds them by index, and cps the
+	// checkpoints read last; both under mu.
+	pausing bool
+	paused  map[int]*pause
+	cps     []events.Position
+}
+
+// pause is the state of a paused projection.
+type pause struct {
+	err      error
+	since    time.Time
+	failures int
+	retryAt  time.Time
+	wait     *backoff.ExponentialBackOff
+}
+
+// ProjectionStatus is how one projection of a runner is doing, for
+// /queue-runner-status and /metrics.
+type ProjectionStatus struct {
+	Name string `json:"name"`
+	// Position is the projection's checkpoint as last read: it has applied
+	// every event up to there.
+	Position uint64 `json:"position"`
+	// Paused is set while the projection is held back after a failure to
+	// apply the events after Position; Error says why.
+	Paused   bool       `json:"paused"`
+	Error    string     `json:"error,omitempty"`
+	Since    *time.Time `json:"pausedSince,omitempty"`
+	Failures int        `json:"failures,omitempty"`
+	RetryAt  *time.Time `json:"retryAt,omitempty"`
 }
 
 // NewRunner returns a runner for projections. Their names must be unique.
@@ -115,7 +153,14 @@ func NewRunner(store events.Store, codec *events.Codec, db DB, ps []Projection, 
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	r := &Runner{store: store, codec: codec, db: db, projections: ps, opts: opts, types: make([]map[string]bool, len(ps)), decode: map[string]bool{},
+	if opts.PauseFirst <= 0 {
+		opts.PauseFirst = time.Second
+	}
+	if opts.PauseMax <= 0 {
+		opts.PauseMax = 5 * time.Minute
+	}
+	r := &Runner{paused: map[int]*pause{},
+		store: store, codec: codec, db: db, projections: ps, opts: opts, types: make([]map[string]bool, len(ps)), decode: map[string]bool{},
 		batch: opts.BatchSize}
 	r.filter.NoMetadata = true
 	for i, p := range ps {
@@ -168,8 +213,30 @@ func (r *Runner) Stats() Progress {
 // and version, so a new version starts from the beginning.
 func CheckpointName(p Projection) string { return fmt.Sprintf("%s.v%d", p.Name(), p.Version()) }
 
-// Run applies events until ctx ends, then returns nil.
+// Status reports each projection's checkpoint and whether it is paused.
+func (r *Runner) Status() []ProjectionStatus {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]ProjectionStatus, len(r.projections))
+	for i, p := range r.projections {
+		out[i].Name = p.Name()
+		if i < len(r.cps) {
+			out[i].Position = r.cps[i].Commit
+		}
+		if ps := r.paused[i]; ps != nil {
+			since, at := ps.since, ps.retryAt
+			out[i].Paused, out[i].Error, out[i].Since, out[i].Failures, out[i].RetryAt = true, ps.err.Error(), &since, ps.failures, &at
+		}
+	}
+	return out
+}
+
+// Run applies events until ctx ends, then returns nil. A projection that
+// fails to apply a batch is paused and retried with backoff while the
+// others go on (see Status); a read that fails ends Run with the error.
 func (r *Runner) Run(ctx context.Context) error {
+	r.pausing = true
+	defer func() { r.pausing = false }()
 	var sub events.Subscription
 	defer func() {
 		if sub != nil {
@@ -254,16 +321,25 @@ func (r *Runner) CatchUp(ctx context.Context) (int64, error) {
 	}
 }
 
-// promote publishes every Promoter not yet published by this runner.
+// promote publishes every Promoter not yet published by this runner,
+// leaving out paused ones whose retry is not due. Under Run, one that
+// fails is paused; one that succeeds is resumed (a paused projection whose
+// retry is due has caught up by now, else step would have applied to it).
 func (r *Runner) promote(ctx context.Context) error {
-	for _, p := range r.projections {
+	for i, p := range r.projections {
 		pr, ok := p.(Promoter)
-		if !ok || r.promoted[CheckpointName(p)] {
+		if !ok || r.promoted[CheckpointName(p)] || r.held(i) {
 			continue
 		}
 		if err := r.db.InTx(ctx, func(tx Tx) error { return pr.Promote(ctx, tx) }); err != nil {
-			return fmt.Errorf("promote %s: %w", CheckpointName(p), err)
+			err = fmt.Errorf("promote %s: %w", CheckpointName(p), err)
+			if !r.pausing || ctx.Err() != nil {
+				return err
+			}
+			r.pause(i, err)
+			continue
 		}
+		r.resume(i)
 		if r.promoted == nil {
 			r.promoted = map[string]bool{}
 		}
@@ -295,15 +371,16 @@ func (r *Runner) step(ctx context.Context) (int, bool, error) {
 	if err != nil {
 		return 0, false, fmt.Errorf("apply batch: %w", err)
 	}
-	from := slices.MinFunc(cps, func(a, b events.Position) int {
-		if a.Less(b) {
-			return -1
+	active := r.active()
+	if len(active) == 0 {
+		return 0, false, nil // every projection is paused
+	}
+	from := cps[active[0]]
+	for _, i := range active[1:] {
+		if cps[i].Less(from) {
+			from = cps[i]
 		}
-		if b.Less(a) {
-			return 1
-		}
-		return 0
-	})
+	}
 	var f fetched
 	if r.prefetch != nil && r.prefetchAfter == from {
 		f = <-r.prefetch
@@ -337,19 +414,93 @@ func (r *Runner) step(ctx context.Context) (int, bool, error) {
 			return 0, false, fmt.Errorf("apply batch: %w", err)
 		}
 	}
-	g, gctx := errgroup.WithContext(ctx)
+	// Each projection applies the batch on its own: one that fails does
+	// not stop the others.
+	var g errgroup.Group
 	g.SetLimit(r.opts.Parallel)
-	for i := range r.projections {
+	errs := make([]error, len(r.projections))
+	for _, i := range active {
 		if !cps[i].Less(f.through) {
 			continue
 		}
-		g.Go(func() error { return r.apply(gctx, i, from, f) })
+		g.Go(func() error { errs[i] = r.apply(ctx, i, from, f); return nil })
 	}
-	if err := g.Wait(); err != nil {
-		return 0, false, fmt.Errorf("apply batch: %w", err)
+	_ = g.Wait()
+	if !r.pausing {
+		if err := errors.Join(errs...); err != nil {
+			return 0, false, fmt.Errorf("apply batch: %w", err)
+		}
+	}
+	moved := false
+	for _, i := range active {
+		switch {
+		case errs[i] != nil && ctx.Err() == nil:
+			r.pause(i, errs[i])
+		case errs[i] == nil:
+			r.resume(i)
+			moved = moved || cps[i].Less(f.through)
+		}
+	}
+	if !moved {
+		return 0, false, ctx.Err()
 	}
 	r.setProgress(f.through, len(f.batch), f.skipped)
 	return len(f.batch), true, f.skew
+}
+
+// active returns the indexes of the projections to apply the next batch
+// to: those not paused, and the paused ones whose retry is due.
+func (r *Runner) active() []int {
+	var out []int
+	for i := range r.projections {
+		if !r.held(i) {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+// pause holds projection i back after it failed with err, until its next
+// retry is due.
+func (r *Runner) pause(i int, err error) {
+	r.mu.Lock()
+	ps := r.paused[i]
+	if ps == nil {
+		ps = &pause{since: time.Now(), wait: &backoff.ExponentialBackOff{InitialInterval: r.opts.PauseFirst,
+			RandomizationFactor: 0.5, Multiplier: 2, MaxInterval: r.opts.PauseMax}}
+		ps.wait.Reset()
+		r.paused[i] = ps
+	}
+	ps.err = err
+	ps.failures++
+	wait := ps.wait.NextBackOff()
+	ps.retryAt = time.Now().Add(wait)
+	var at events.Position
+	if i < len(r.cps) {
+		at = r.cps[i]
+	}
+	r.mu.Unlock()
+	r.opts.Logger.Error("projection paused: it failed to apply the events after its checkpoint; the others go on",
+		"projection", CheckpointName(r.projections[i]), "position", at.Commit, "failures", ps.failures, "retry_in", wait.Round(time.Millisecond), "err", err)
+}
+
+// held reports whether projection i is paused and its retry not yet due.
+func (r *Runner) held(i int) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	ps := r.paused[i]
+	return ps != nil && time.Now().Before(ps.retryAt)
+}
+
+// resume ends the pause of projection i, if it was paused.
+func (r *Runner) resume(i int) {
+	r.mu.Lock()
+	ps := r.paused[i]
+	delete(r.paused, i)
+	r.mu.Unlock()
+	if ps != nil {
+		r.opts.Logger.Info("projection resumed", "projection", CheckpointName(r.projections[i]), "failures", ps.failures, "paused_for", time.Since(ps.since).Round(time.Millisecond))
+	}
 }
 
 // apply applies batch f, read after position from, to projection i in one
@@ -394,6 +545,11 @@ func (r *Runner) checkpoints(ctx context.Context) ([]events.Position, error) {
 		cps, err = readCheckpoints(ctx, tx, r.projections, false)
 		return err
 	})
+	if err == nil {
+		r.mu.Lock()
+		r.cps = cps
+		r.mu.Unlock()
+	}
 	return cps, err
 }
 

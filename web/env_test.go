@@ -61,6 +61,8 @@ type env struct {
 	// stalled stops the synchronous projector, as a projector that
 	// stopped or fell behind would.
 	stalled bool
+	// cluster is set with envOpts.ownCluster.
+	cluster *postgres.Cluster
 }
 
 // users of the seed, each with one role (or none), and the project
@@ -84,12 +86,27 @@ type envOpts struct {
 	// after every request.
 	live bool
 	cfg  func(*web.Config)
+	// ownCluster puts the database on a cluster of the test's own
+	// (env.cluster), which the test may stop and start.
+	ownCluster bool
 }
 
 func newEnv(t *testing.T, o envOpts) *env {
 	t.Helper()
 	ctx := context.Background()
-	pool := pgtest.NewPool(t)
+	var cluster *postgres.Cluster
+	newPool := pgtest.NewPool
+	if o.ownCluster {
+		newPool = func(t testing.TB) *pgxpool.Pool {
+			c, url := pgtest.OwnCluster(t)
+			p, err := postgres.Open(ctx, url)
+			require.NoError(t, err)
+			t.Cleanup(p.Close)
+			cluster = c
+			return p
+		}
+	}
+	pool := newPool(t)
 	store := pglog.New(pool, pglog.Options{})
 	codec := events.NewCodec()
 	rt := commands.NewRuntime(store, codec, commands.Options{Clock: commands.ClockFunc(func() time.Time { return now }), Host: "test"})
@@ -99,7 +116,7 @@ func newEnv(t *testing.T, o envOpts) *env {
 	logs, err := logstore.New(filepath.Join(t.TempDir(), "logs"), logstore.Options{FlushInterval: 20 * time.Millisecond, PollInterval: 20 * time.Millisecond})
 	require.NoError(t, err)
 	e := &env{t: t, ctx: ctx, pool: pool, store: store, codec: codec, runner: runner, h: h,
-		logs: logs, storeDir: t.TempDir()}
+		logs: logs, storeDir: t.TempDir(), cluster: cluster}
 	cfg := web.Config{Queries: queries.New(pool), Commands: h, Builds: h, Tokens: tokens.New(rt), Events: store,
 		Accounts:   commands.NewAccounts(rt, postgres.NewVault(pool)),
 		SessionKey: bytes.Repeat([]byte("k"), 32), Private: o.private, Logs: logs, StoreDir: e.storeDir,

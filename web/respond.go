@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strings"
 
+	"buildledger/adapters/postgres"
 	"buildledger/domain/domainerr"
 )
 
@@ -52,6 +53,10 @@ func statusOf(err error) (int, string, string) {
 		return http.StatusUnprocessableEntity, err.Error(), ""
 	case errors.Is(err, domainerr.ErrBusy):
 		return http.StatusTooManyRequests, err.Error(), ""
+	case postgres.IsTransient(err):
+		// Postgres restarts or is out of reach: the request may work in a
+		// moment, and the error itself (socket paths, roles) is not shown.
+		return http.StatusServiceUnavailable, "the database is unavailable; try again shortly", ""
 	}
 	return http.StatusInternalServerError, "internal server error", ""
 }
@@ -71,6 +76,9 @@ func wantsJSON(r *http.Request) bool {
 // otherwise.
 func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	code, msg, field := statusOf(err)
+	if code == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", "5")
+	}
 	if code >= 500 {
 		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	}

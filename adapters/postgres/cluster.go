@@ -206,6 +206,15 @@ func (c *Cluster) Stop(ctx context.Context) error {
 	return c.run(ctx, "pg_ctl", "-D", c.DataDir, "-m", "fast", "-w", "stop")
 }
 
+// Restart restarts the server in fast mode, as an operator's
+// "pg_ctl restart -m fast" does: every open session is ended and clients
+// cannot connect until it is back. The fault tests use it on a cluster
+// that another process may have started.
+func (c *Cluster) Restart(ctx context.Context) error {
+	return c.runEnv(ctx, []string{mallocMmapThreshold, mallocTrimThreshold},
+		"pg_ctl", "-D", c.DataDir, "-l", filepath.Join(c.DataDir, "postgres.log"), "-m", "fast", "-w", "-t", "60", "restart")
+}
+
 // runningPort reports the port of a server running in the data directory.
 // postmaster.pid holds it on its fourth line.
 func (c *Cluster) runningPort(ctx context.Context) (int, bool) {

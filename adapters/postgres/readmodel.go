@@ -27,9 +27,18 @@ func NewReadModelDB(pool *pgxpool.Pool) *ReadModelDB { return &ReadModelDB{pool:
 // Pool returns the underlying pool, for queries of the read side.
 func (db *ReadModelDB) Pool() *pgxpool.Pool { return db.pool }
 
-// InTx implements projections.DB.
+// readModelRetry is how long a read-model transaction rides out a
+// database restart: then it returns the error and the projection runner
+// pauses the projection.
+var readModelRetry = Retry{MaxElapsed: time.Minute}
+
+// InTx implements projections.DB. A transaction that fails on a
+// transient error (IsTransient) is rolled back and run again: fn must
+// have no effect outside the transaction, as projections have none.
 func (db *ReadModelDB) InTx(ctx context.Context, fn func(projections.Tx) error) error {
-	return Transact(ctx, db.pool, func(tx pgx.Tx) error { return fn(pgTx{tx}) })
+	return readModelRetry.Do(ctx, "read-model transaction", func(ctx context.Context) error {
+		return Transact(ctx, db.pool, func(tx pgx.Tx) error { return fn(pgTx{tx}) })
+	})
 }
 
 type pgTx struct{ tx pgx.Tx }

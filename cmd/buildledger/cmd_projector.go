@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"log/slog"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -26,7 +28,46 @@ func runProjector(ctx context.Context, a *app, args []string) error {
 		return err
 	}
 	sys.log.Info("projector running", "projections", len(readModels(nil)))
-	return r.Run(ctx)
+	return supervise(ctx, sys.log, "projector", r.Run)
+}
+
+// supervise runs a worker loop of up, the projector or the queue runner
+// until ctx ends, starting it again after a transient database error (a
+// restart of Postgres outlasting the store's own retries) instead of
+// letting the error end the process.
+func supervise(ctx context.Context, log *slog.Logger, what string, run func(context.Context) error) error {
+	return postgres.Retry{Log: log, First: time.Second, Max: 30 * time.Second}.Do(ctx, what, run)
+}
+
+// projectionCollector exports each read-model projection's checkpoint and
+// pause (projections.Runner.Status) as gauges labelled by projection.
+type projectionCollector struct{ r *projections.Runner }
+
+var (
+	projectionPausedDesc = prometheus.NewDesc("buildledger_projection_paused",
+		"1 while the projection is paused after failing to apply the events after its checkpoint (see /queue-runner-status).", []string{"projection"}, nil)
+	projectionCheckpointDesc = prometheus.NewDesc("buildledger_projection_checkpoint",
+		"Log position up to which the projection has applied events; a paused one failed on an event after it.", []string{"projection"}, nil)
+	projectionFailuresDesc = prometheus.NewDesc("buildledger_projection_failures",
+		"Failed attempts of the projection since it was paused; 0 when it is not.", []string{"projection"}, nil)
+)
+
+func (c projectionCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- projectionPausedDesc
+	ch <- projectionCheckpointDesc
+	ch <- projectionFailuresDesc
+}
+
+func (c projectionCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, s := range c.r.Status() {
+		paused := 0.0
+		if s.Paused {
+			paused = 1
+		}
+		ch <- prometheus.MustNewConstMetric(projectionPausedDesc, prometheus.GaugeValue, paused, s.Name)
+		ch <- prometheus.MustNewConstMetric(projectionCheckpointDesc, prometheus.GaugeValue, float64(s.Position), s.Name)
+		ch <- prometheus.MustNewConstMetric(projectionFailuresDesc, prometheus.GaugeValue, float64(s.Failures), s.Name)
+	}
 }
 
 // newProjector returns the runner of the read models and registers its
@@ -36,7 +77,7 @@ func (s *system) newProjector(reg prometheus.Registerer) (*projections.Runner, e
 	if err != nil {
 		return nil, err
 	}
-	reg.MustRegister(
+	reg.MustRegister(projectionCollector{r},
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "buildledger_projector_events_applied_total", Help: "Events applied by the projector since it started."},
 			func() float64 { return float64(r.Stats().Applied) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "buildledger_projector_events_skipped_total", Help: "Events the projector could not decode and skipped."},

@@ -52,7 +52,7 @@ func (s *system) newQueueRunner(ctx context.Context, transport string, log *slog
 func (q *queueRunner) run(ctx context.Context, s *system, machinesFile string, log *slog.Logger) error {
 	defer q.bus.Close()
 	g, ctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return q.sched.Run(ctx) })
+	g.Go(func() error { return supervise(ctx, log, "scheduler", q.sched.Run) })
 	if q.handler != nil {
 		q.bus.Handle(q.handler)
 		g.Go(func() error { return q.bus.Run(ctx) })

@@ -20,6 +20,8 @@ import (
 	"buildledger/commands/evaluation"
 	"buildledger/domain/domainerr"
 	"buildledger/domain/password"
+	"buildledger/projections"
+	"buildledger/projections/scheduler"
 )
 
 func runUp(ctx context.Context, a *app, args []string) error {
@@ -103,7 +105,7 @@ func runUp(ctx context.Context, a *app, args []string) error {
 			fmt.Fprintln(w, "ok")
 		}),
 		"/metrics":             promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
-		"/queue-runner-status": queueStatusHandler(queue.sched.Status),
+		"/queue-runner-status": queueStatusHandler(func() upStatus { return upStatus{queue.sched.Status(), projector.Status()} }),
 	}
 	site, err := sys.newWeb(wopt)
 	if err != nil {
@@ -119,7 +121,10 @@ func runUp(ctx context.Context, a *app, args []string) error {
 	fmt.Fprintf(a.stdout, "buildledger is up: http://%s\n%s\n", ln.Addr(), login)
 
 	g, ctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return projector.Run(ctx) })
+	// A restart of Postgres must not end up: each loop is started again
+	// after a transient database error (supervise), and the web answers
+	// 503 until the database is back.
+	g.Go(func() error { return supervise(ctx, log, "projector", projector.Run) })
 	g.Go(func() error {
 		return evaluation.NewScheduler(evals, evaluation.SchedulerOptions{MaxConcurrent: maxEvals, Logger: log}).Run(ctx)
 	})
@@ -143,6 +148,13 @@ func runUp(ctx context.Context, a *app, args []string) error {
 	err = g.Wait()
 	log.Info("buildledger stopped")
 	return err
+}
+
+// upStatus is up's /queue-runner-status: Hydra's queue-runner status plus
+// how each read-model projection is doing, paused ones included.
+type upStatus struct {
+	scheduler.Status
+	Projections []projections.ProjectionStatus `json:"projections"`
 }
 
 // ensureAdmin creates the user admin on first start, with the password

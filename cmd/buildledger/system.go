@@ -74,7 +74,7 @@ func openSystem(ctx context.Context, cfg config, log *slog.Logger) (*system, err
 	}
 	switch {
 	case cfg.eventStore == "" || cfg.eventStore == "postgres" || cfg.eventStore == "pglog":
-		s.store = pglog.New(pool, pglog.Options{})
+		s.store = pglog.New(pool, pglog.Options{Retry: postgres.Retry{Log: log}})
 	case strings.HasPrefix(cfg.eventStore, "esdb"):
 		store, closeStore, err := openESDB(ctx, cfg.eventStore, log)
 		if err != nil {

@@ -23,6 +23,15 @@ func (s *Store) Append(ctx context.Context, stream string, expect events.Revisio
 	if err := validateAppend(stream, evs); err != nil {
 		return events.AppendResult{}, err
 	}
+	return retry(ctx, s, "append to "+stream, func(ctx context.Context) (events.AppendResult, error) {
+		return s.appendStream(ctx, stream, expect, evs)
+	})
+}
+
+// appendStream is Append, tried once. Tried again after a failure that
+// left the events recorded (the reply was lost), it finds their ids
+// recorded and returns the original result.
+func (s *Store) appendStream(ctx context.Context, stream string, expect events.Revision, evs []events.Event) (events.AppendResult, error) {
 	out, err := s.appendSealed(ctx, []events.StreamAppend{{Stream: stream, Expect: expect, Events: evs}})
 	var pgErr *pgconn.PgError
 	switch {
@@ -55,7 +64,9 @@ func (s *Store) AppendMulti(ctx context.Context, appends []events.StreamAppend) 
 			return nil, err
 		}
 	}
-	out, err := s.appendSealed(ctx, appends)
+	out, err := retry(ctx, s, fmt.Sprintf("append to %d streams", len(appends)), func(ctx context.Context) ([]events.AppendResult, error) {
+		return s.appendSealed(ctx, appends)
+	})
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) && pgErr.Code == "BLWRV" {
 		return nil, fmt.Errorf("append: %w: %s", events.ErrWrongRevision, pgErr.Message)

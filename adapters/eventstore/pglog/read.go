@@ -15,8 +15,8 @@ import (
 
 const selectEvents = `select position, stream, revision, id::text, type, version, data::text, metadata::text, recorded_at from ledger.events `
 
-// ReadStream implements events.Store.
-func (s *Store) ReadStream(ctx context.Context, stream string, from uint64, limit int) ([]events.Recorded, error) {
+// readStream is ReadStream, tried once.
+func (s *Store) readStream(ctx context.Context, stream string, from uint64, limit int) ([]events.Recorded, error) {
 	if limit <= 0 {
 		limit = 1 << 30
 	}
@@ -46,8 +46,8 @@ func (s *Store) ReadAll(ctx context.Context, after events.Position, limit int) (
 	return out, err
 }
 
-// Head implements events.Store.
-func (s *Store) Head(ctx context.Context) (events.Position, error) {
+// head is Head, tried once.
+func (s *Store) head(ctx context.Context) (events.Position, error) {
 	var p int64
 	if err := s.pool.QueryRow(ctx, `select position from ledger.counter`).Scan(&p); err != nil {
 		return events.Start, fmt.Errorf("read head: %w", err)

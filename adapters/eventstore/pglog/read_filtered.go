@@ -19,6 +19,16 @@ var _ events.FilteredReader = (*Store)(nil)
 // so every position up to the head is committed and the read misses
 // nothing.
 func (s *Store) ReadAllFiltered(ctx context.Context, after events.Position, f events.ReadFilter, limit int) ([]events.Recorded, events.Position, error) {
+	var through events.Position
+	out, err := retry(ctx, s, "read the log", func(ctx context.Context) (out []events.Recorded, err error) {
+		out, through, err = s.readAllFiltered(ctx, after, f, limit)
+		return out, err
+	})
+	return out, through, err
+}
+
+// readAllFiltered is ReadAllFiltered, tried once.
+func (s *Store) readAllFiltered(ctx context.Context, after events.Position, f events.ReadFilter, limit int) ([]events.Recorded, events.Position, error) {
 	if limit <= 0 {
 		limit = s.opts.BatchSize
 	}
@@ -35,7 +45,7 @@ func (s *Store) ReadAllFiltered(ctx context.Context, after events.Position, f ev
 		}
 		return out, out[len(out)-1].Position, nil
 	}
-	head, err := s.Head(ctx)
+	head, err := s.head(ctx)
 	if err != nil {
 		return nil, after, err
 	}

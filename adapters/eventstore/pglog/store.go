@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"buildledger/adapters/postgres"
 	"buildledger/events"
 )
 
@@ -19,6 +20,10 @@ type Options struct {
 	// BatchSize is how many events a subscription reads per query.
 	// Default 1000.
 	BatchSize int
+	// Retry is how calls ride out a database restart: transient errors
+	// are retried for up to Retry.MaxElapsed (default DefaultRetryFor),
+	// and by a subscription for as long as it lasts.
+	Retry postgres.Retry
 }
 
 // Store is the Postgres event log.
@@ -42,6 +47,9 @@ func New(pool *pgxpool.Pool, opts Options) *Store {
 	}
 	if opts.BatchSize <= 0 {
 		opts.BatchSize = 1000
+	}
+	if opts.Retry.MaxElapsed <= 0 {
+		opts.Retry.MaxElapsed = DefaultRetryFor
 	}
 	return &Store{pool: pool, opts: opts, tips: newTipCache(maxCachedTips)}
 }

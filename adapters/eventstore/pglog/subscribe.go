@@ -2,22 +2,31 @@ package pglog
 
 import (
 	"context"
-	"errors"
+	"log/slog"
 	"time"
 
+	"buildledger/adapters/postgres"
 	"buildledger/events"
 )
 
 // SubscribeAll implements events.Store. The subscription reads the log in
 // batches after its cursor; when caught up it waits for a NOTIFY from an
-// append or for the poll interval, whichever comes first.
+// append or for the poll interval, whichever comes first. It outlives a
+// restart of the database: transient errors are retried for as long as
+// the subscription lasts, so its consumer never sees them.
 func (s *Store) SubscribeAll(ctx context.Context, after events.Position, filter events.Filter) (events.Subscription, error) {
+	forever := s.opts.Retry
+	forever.MaxElapsed = 0
 	return events.StartFeed(ctx, s.opts.BatchSize, func(ctx context.Context, f *events.Feed) error {
 		wake := make(chan struct{}, 1)
-		go s.listen(ctx, wake)
+		go s.listen(ctx, wake, forever)
 		cursor := after
 		for {
-			batch, err := s.ReadAll(ctx, cursor, s.opts.BatchSize)
+			var batch []events.Recorded
+			err := forever.Do(ctx, "subscription read", func(ctx context.Context) (err error) {
+				batch, _, err = s.readAllFiltered(ctx, cursor, events.ReadFilter{}, s.opts.BatchSize)
+				return err
+			})
 			if err != nil {
 				return err
 			}
@@ -40,19 +49,13 @@ func (s *Store) SubscribeAll(ctx context.Context, after events.Position, filter 
 	}), nil
 }
 
-// listen turns NOTIFYs into wake-ups. It is only a hint: if it fails, the
-// subscription still polls.
-func (s *Store) listen(ctx context.Context, wake chan<- struct{}) {
-	for ctx.Err() == nil {
-		err := s.listenOnce(ctx, wake)
-		if err == nil || errors.Is(err, context.Canceled) {
-			return
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(time.Second):
-		}
+// listen turns NOTIFYs into wake-ups, listening again on a new
+// connection after a restart of the database. It is only a hint: if it
+// fails for good, the subscription still polls.
+func (s *Store) listen(ctx context.Context, wake chan<- struct{}, forever postgres.Retry) {
+	err := forever.Do(ctx, "listen for appends", func(ctx context.Context) error { return s.listenOnce(ctx, wake) })
+	if err != nil && ctx.Err() == nil {
+		slog.Warn("pglog: no wake-ups from appends, polling", "err", err)
 	}
 }
 

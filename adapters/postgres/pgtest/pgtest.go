@@ -203,3 +203,48 @@ func withDB(base, db string) string {
 	u.Path = "/" + db
 	return u.String()
 }
+
+// OwnCluster starts a cluster for the calling test alone, stopped when
+// the test ends, and returns it with the URL of a migrated database on it
+// as the application's role. Fault tests restart or stop it, which the
+// server shared by every other test (EnvURL under make test) must never
+// see.
+func OwnCluster(t testing.TB) (*postgres.Cluster, string) {
+	t.Helper()
+	ctx := context.Background()
+	// Not t.TempDir, whose parent only this user may enter: the server
+	// may run as another.
+	dir, err := os.MkdirTemp("", "buildledger-own-")
+	if err != nil {
+		t.Fatalf("pgtest: %v", err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatalf("pgtest: %v", err)
+	}
+	c, err := postgres.StartCluster(ctx, postgres.ClusterOptions{DataDir: dir + "/data"})
+	if err != nil {
+		t.Fatalf("pgtest: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := c.Stop(context.Background()); err != nil {
+			t.Errorf("pgtest: stop cluster: %v", err)
+		}
+	})
+	if err := postgres.WaitReady(ctx, c.AdminURL("postgres"), 30*time.Second); err != nil {
+		t.Fatalf("pgtest: %v", err)
+	}
+	url, err := bootstrap(ctx, c.AdminURL("postgres"))
+	if err != nil {
+		t.Fatalf("pgtest: %v", err)
+	}
+	pool, err := postgres.Open(ctx, url)
+	if err != nil {
+		t.Fatalf("pgtest: %v", err)
+	}
+	defer pool.Close()
+	if err := postgres.Migrate(ctx, pool); err != nil {
+		t.Fatalf("pgtest: %v", err)
+	}
+	return c, url
+}

@@ -205,17 +205,17 @@ func (sc *Scheduler) recoverOpen(ctx context.Context) {
 // Due reports whether js should be evaluated at now (Unix seconds),
 // leaving aside the one-at-a-time rule: it is live in an enabled project,
 // enabled, not being evaluated, and has a pending request or an elapsed
-// check interval.
+// check interval (jobset.EffectiveCheckInterval: never below the minimum,
+// whatever an old event says).
 func Due(js Jobset, p project.State, now int64) bool {
 	switch {
 	case !jobset.Live(js.State, p) || !p.Config.Enabled || js.Config.Enabled == jobset.Disabled || js.Open != nil:
 		return false
 	case js.TriggerTime != 0:
 		return true
-	case js.Config.CheckInterval <= 0:
-		return false
 	}
-	return js.LastChecked+int64(js.Config.CheckInterval) <= now
+	interval := jobset.EffectiveCheckInterval(js.Config.CheckInterval)
+	return interval > 0 && js.LastChecked+int64(interval) <= now
 }
 
 // schedule starts due evaluations while slots are free.

@@ -78,6 +78,7 @@ func (s *system) newEvalService(f evalFlags) (*evaluation.Service, error) {
 		Graph:   &evaluator.Graph{Store: &drv.Store{}},
 		Status:  db,
 		Outputs: &evaluator.Outputs{},
+		Checks:  &evaluator.Checks{Pool: s.pool},
 	}
 	host, _ := os.Hostname()
 	alloc := commands.NewAllocator(s.runtime, commands.AllocatorOptions{})

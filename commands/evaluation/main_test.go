@@ -103,6 +103,7 @@ func newEnv(t testing.TB, o envOptions) *env {
 			AllowedPaths: append([]string{nixtest.BusyboxDir()}, o.evalPaths...)},
 		Graph:  &evaluator.Graph{Store: &drv.Store{}},
 		Status: db,
+		Checks: &evaluator.Checks{Pool: pool},
 	}
 	if o.nix != nil {
 		ports.Nix = o.nix(ports.Nix)

@@ -42,8 +42,9 @@ type Jobset struct {
 	Force       bool
 }
 
-// JobsetAggregate folds a jobset stream into a Jobset.
-var JobsetAggregate = commands.Aggregate[Jobset]{Name: "jobset", EvolveAt: EvolveJobset}
+// JobsetAggregate folds a jobset stream into a Jobset. Jobset streams
+// grow with every evaluation and request, so it takes snapshots.
+var JobsetAggregate = commands.Aggregate[Jobset]{Name: "jobset", EvolveAt: EvolveJobset, SnapshotKey: "evaluation.jobset.v1"}
 
 // EvolveJobset folds one event of a jobset stream recorded at pos into s.
 func EvolveJobset(s Jobset, p events.Payload, pos events.Position) Jobset {

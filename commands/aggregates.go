@@ -16,7 +16,7 @@ import (
 // The configuration aggregates.
 var (
 	ProjectAggregate = Aggregate[project.State]{Name: "project", Evolve: project.Evolve, EvolveAt: project.EvolveAt}
-	JobsetAggregate  = Aggregate[jobset.State]{Name: "jobset", Evolve: jobset.Evolve, EvolveAt: jobset.EvolveAt}
+	JobsetAggregate  = Aggregate[jobset.State]{Name: "jobset", Evolve: jobset.Evolve, EvolveAt: jobset.EvolveAt, SnapshotKey: "jobset.v1"}
 	UserAggregate    = Aggregate[user.State]{Name: "user", Evolve: user.Evolve}
 	MachineAggregate = Aggregate[machine.State]{Name: "machine", Evolve: machine.Evolve}
 	// APITokenAggregate is an API token, on stream apitoken-<id>.

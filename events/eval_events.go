@@ -113,13 +113,19 @@ type EvaluationFinished struct {
 }
 
 // EvaluationCached records that the inputs were unchanged since EvalID, so
-// no new evaluation was made.
+// no new evaluation was made. It goes to the jobset's stream, and only
+// when the check answers a request or follows a failure: other checks are
+// not recorded in the log. (Older logs have one on eval-<id> of every
+// check, inside an evaluation opened for it.)
 type EvaluationCached struct {
 	Project   string `json:"project"`
 	Jobset    string `json:"jobset"`
 	EvalID    int64  `json:"evalId"`
 	Hash      string `json:"hash"`
 	Timestamp int64  `json:"timestamp"`
+	// StartTime is the Unix time the check began: a request made before
+	// it is answered. Older events lack it.
+	StartTime int64 `json:"startTime,omitempty"`
 }
 
 // EvaluationFailed records that an evaluation failed as a whole. Phase is

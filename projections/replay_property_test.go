@@ -293,6 +293,15 @@ func (g *generator) buildHistory(ctx context.Context, t *testing.T) {
 			Hash: fmt.Sprint(eval), Timestamp: now.Unix(), NrBuilds: n, NrNewBuilds: n, HasNewBuilds: true})
 	}
 	g.builds = append(g.builds, ids...)
+	if g.rng.Intn(4) == 0 {
+		// A request, then a check that found the inputs unchanged, on the
+		// jobset's stream with no evaluation of its own: it answers the
+		// request only if it began after it.
+		stream, at := streams.Jobset(js.project, js.name), now.Unix()+10
+		g.append(ctx, t, stream, events.EvaluationRequested{Project: js.project, Jobset: js.name, Reason: "push", At: at})
+		g.append(ctx, t, stream, events.EvaluationCached{Project: js.project, Jobset: js.name, EvalID: eval, Hash: fmt.Sprint(eval),
+			Timestamp: at + 20, StartTime: at - 5 + 10*int64(g.rng.Intn(2))})
+	}
 	// Progress some earlier builds.
 	for k := 0; k < 3 && len(g.builds) > 0; k++ {
 		id := g.builds[g.rng.Intn(len(g.builds))]

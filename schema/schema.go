@@ -7,7 +7,10 @@
 // apply them to "public" (the live read models) or to a fresh schema that
 // a replay fills and then swaps in. Vault migrations (vault/*.sql) create
 // the command side's secrets outside the log and the read models, in the
-// Postgres schema "vault"; replays never touch it.
+// Postgres schema "vault"; replays never touch it. Command-state
+// migrations (commandstate/*.sql) create the command side's other state
+// outside the log (polling checks), in the Postgres schema
+// "commandstate"; replays never touch it either.
 package schema
 
 import (
@@ -15,7 +18,7 @@ import (
 	"io/fs"
 )
 
-//go:embed ledger/*.sql readmodel/*.sql vault/*.sql
+//go:embed ledger/*.sql readmodel/*.sql vault/*.sql commandstate/*.sql
 var files embed.FS
 
 // Ledger returns the event-log migrations, named NNNN_name.sql.
@@ -27,6 +30,10 @@ func ReadModel() fs.FS { return sub("readmodel") }
 // Vault returns the migrations of the command side's secrets, named
 // NNNN_name.sql.
 func Vault() fs.FS { return sub("vault") }
+
+// CommandState returns the migrations of the command side's state outside
+// the log, named NNNN_name.sql.
+func CommandState() fs.FS { return sub("commandstate") }
 
 func sub(dir string) fs.FS {
 	f, err := fs.Sub(files, dir)

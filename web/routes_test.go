@@ -171,6 +171,13 @@ func TestWriteRoutes(t *testing.T) {
 	res = admin.do("PUT", "/jobset/q/main", bad)
 	require.Equal(t, http.StatusUnprocessableEntity, res.code, res.body)
 	require.Contains(t, res.body, "schedulingShares")
+	// A project member may not make the evaluator poll every second.
+	bad = jobsetBody()
+	bad["checkinterval"] = 1
+	res = admin.do("PUT", "/jobset/q/main", bad)
+	require.Equal(t, http.StatusUnprocessableEntity, res.code, res.body)
+	require.Contains(t, res.body, `"field":"checkInterval"`)
+	require.Contains(t, res.body, "at least 60 seconds")
 	require.Equal(t, 404, admin.do("PUT", "/jobset/nope/main", jobsetBody()).code)
 
 	res = admin.do("POST", "/admin/users", map[string]any{"username": "owner", "emailaddress": "o@example.org", "password": "longenough"})

@@ -8,6 +8,11 @@
 // dispatch lease expires, and a duplicate is refused by the step stream's
 // revision (commands.StartStep). A handler that keeps failing is retried
 // a few times in process and then dropped (logged): the lease takes over.
+//
+// The in-process bus keeps no message: one sent while no handler is
+// subscribed is dropped, and its lease sends it again. Callers start
+// sending once Ready is closed, so that this happens only when a handler
+// stops, not at every start.
 package bus
 
 import (
@@ -40,6 +45,9 @@ type Bus struct {
 	wlog  watermill.LoggerAdapter
 	close func() error
 
+	ready     chan struct{}
+	readyOnce sync.Once
+
 	mu      sync.Mutex
 	handler commands.BuildStepHandler
 }
@@ -62,14 +70,21 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
-// NewGoChannel returns an in-process bus. Commands sent before the
-// handler runs are kept and delivered when it starts.
+// NewGoChannel returns an in-process bus. It holds a command only until
+// the handler takes it: one sent while no handler is subscribed is lost
+// and left to its lease. (watermill's persistent mode would deliver it,
+// but keeps every message ever published for the life of the process.)
 func NewGoChannel(opts Options) *Bus {
 	opts = opts.withDefaults()
 	wlog := watermill.NewSlogLogger(opts.Logger)
-	ch := gochannel.NewGoChannel(gochannel.Config{OutputChannelBuffer: 1024, Persistent: true}, wlog)
-	return &Bus{pub: ch, sub: ch, topic: opts.Topic, log: opts.Logger, wlog: wlog, close: ch.Close}
+	ch := gochannel.NewGoChannel(gochannel.Config{OutputChannelBuffer: 1024}, wlog)
+	return &Bus{pub: ch, sub: ch, topic: opts.Topic, log: opts.Logger, wlog: wlog, close: ch.Close,
+		ready: make(chan struct{})}
 }
+
+// Ready is closed once Run has subscribed the handler: commands sent from
+// then on reach it.
+func (b *Bus) Ready() <-chan struct{} { return b.ready }
 
 // SendBuildStep publishes c; the message id is the command's id (the
 // StepDispatched event id).
@@ -125,6 +140,15 @@ func (b *Bus) Run(ctx context.Context) error {
 		return h(msg.Context(), c)
 	})
 	handler.AddMiddleware(b.dropAfterRetries, retry.Middleware, middleware.Recoverer)
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		select {
+		case <-router.Running():
+			b.readyOnce.Do(func() { close(b.ready) })
+		case <-stop:
+		}
+	}()
 	if err := router.Run(ctx); err != nil {
 		return fmt.Errorf("bus router: %w", err)
 	}

@@ -53,5 +53,5 @@ func NewPostgres(ctx context.Context, pool *pgxpool.Pool, opts Options) (*Bus, e
 		return nil, errors.Join(fmt.Errorf("bus tables for %s: %w", opts.Topic, err), pub.Close(), sub.Close())
 	}
 	return &Bus{pub: pub, sub: sub, topic: opts.Topic, log: opts.Logger, wlog: wlog,
-		close: func() error { return errors.Join(pub.Close(), sub.Close()) }}, nil
+		close: func() error { return errors.Join(pub.Close(), sub.Close()) }, ready: make(chan struct{})}, nil
 }

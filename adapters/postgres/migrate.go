@@ -24,6 +24,10 @@ const LedgerSchema = "ledger"
 // the read models a replay rebuilds.
 const VaultSchema = "vault"
 
+// CommandStateSchema is the Postgres schema of the command side's state
+// outside the log and outside the read models a replay rebuilds.
+const CommandStateSchema = "commandstate"
+
 // ReadModelSchema is the Postgres schema that holds the live read models:
 // "public", so SQL written for Hydra runs on them unchanged.
 const ReadModelSchema = "public"
@@ -32,8 +36,8 @@ const ReadModelSchema = "public"
 // of concurrent processes.
 const migrationLock = 0x6275696c64 // "build"
 
-// Migrate brings the event log, the live read models and the vault up to
-// date. It is idempotent and safe to run from several processes at once.
+// Migrate brings the event log, the live read models, the vault and the
+// command state up to date. It is idempotent and safe to run from several processes at once.
 // The vault comes last: its first migration moves the password hashes
 // the read model held into it.
 func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
@@ -43,7 +47,10 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
 	if err := apply(ctx, pool, schema.ReadModel(), ReadModelSchema); err != nil {
 		return err
 	}
-	return apply(ctx, pool, schema.Vault(), VaultSchema)
+	if err := apply(ctx, pool, schema.Vault(), VaultSchema); err != nil {
+		return err
+	}
+	return apply(ctx, pool, schema.CommandState(), CommandStateSchema)
 }
 
 // MigrateReadModels creates or updates the read-model tables in the

@@ -115,6 +115,7 @@ func (s *system) newEvalService(ctx context.Context, f evalFlags) (svc *evaluati
 		Graph:   &evaluator.Graph{Store: &drv.Store{}},
 		Status:  db,
 		Outputs: &evaluator.Outputs{},
+		Checks:  &evaluator.Checks{Pool: s.pool},
 	}
 	host, _ := os.Hostname()
 	alloc := commands.NewAllocator(s.runtime, commands.AllocatorOptions{})

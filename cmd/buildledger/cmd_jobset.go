@@ -29,7 +29,7 @@ func runJobset(ctx context.Context, a *app, args []string) error {
 	fs.StringVar(&jc.NixExprPath, "nixexprpath", "release.nix", "path of the expression inside that input (legacy)")
 	fs.StringVar(&jc.Flake, "flake", "", "flake URI (flake)")
 	fs.Var(&ins, "input", "input NAME=TYPE:VALUE, e.g. src=git:https://example.org/repo.git main; repeatable")
-	fs.IntVar(&jc.CheckInterval, "check-interval", 300, "seconds between polls of the inputs (0: only on request)")
+	fs.IntVar(&jc.CheckInterval, "check-interval", 300, "seconds between polls of the inputs (0: only on request; else at least 60)")
 	fs.IntVar(&jc.Enabled, "enabled", 1, "0 disabled, 1 enabled, 2 one-shot, 3 one-at-a-time")
 	fs.IntVar(&jc.KeepNr, "keep", 3, "number of evaluations whose builds are kept")
 	fs.IntVar(&jc.SchedulingShares, "shares", 100, "scheduling shares")

@@ -47,16 +47,24 @@ func (s *system) newQueueRunner(ctx context.Context, transport string, log *slog
 	return &queueRunner{sched: sched, bus: b}, nil
 }
 
-// run runs the scheduler, the bus (when a handler is registered) and, with
-// machinesFile, the machines-file watcher until ctx ends.
+// run runs the scheduler, the bus (when a handler is registered; the
+// scheduler starts once it is ready) and, with machinesFile, the
+// machines-file watcher until ctx ends.
 func (q *queueRunner) run(ctx context.Context, s *system, machinesFile string, log *slog.Logger) error {
 	defer q.bus.Close()
 	g, ctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return supervise(ctx, log, "scheduler", q.sched.Run) })
 	if q.handler != nil {
 		q.bus.Handle(q.handler)
 		g.Go(func() error { return q.bus.Run(ctx) })
+		// The in-process bus drops what is sent before the handler
+		// subscribes (its lease would send it again, minutes later).
+		select {
+		case <-q.bus.Ready():
+		case <-ctx.Done():
+			return g.Wait()
+		}
 	}
+	g.Go(func() error { return supervise(ctx, log, "scheduler", q.sched.Run) })
 	if machinesFile != "" {
 		g.Go(func() error { return watchMachines(ctx, s, machinesFile, 5*time.Second, log) })
 	}

@@ -87,7 +87,8 @@ func openSystem(ctx context.Context, cfg config, log *slog.Logger) (*system, err
 		return nil, fmt.Errorf("--eventstore %q: want postgres or an esdb:// connection string", cfg.eventStore)
 	}
 	host, _ := os.Hostname()
-	s.runtime = commands.NewRuntime(s.store, s.codec, commands.Options{Host: host, Logger: log})
+	s.runtime = commands.NewRuntime(s.store, s.codec, commands.Options{Host: host, Logger: log,
+		Snapshots: postgres.NewSnapshots(pool)})
 	s.vault = postgres.NewVault(pool)
 	s.handlers = commands.NewHandlers(s.runtime, commands.NewAllocator(s.runtime, commands.AllocatorOptions{}), s.vault)
 	return s, nil

@@ -2,14 +2,19 @@
 // real Nix evaluation of a jobset into ledger events, and schedules
 // evaluations.
 //
-// One evaluation (Service.Evaluate) appends, in this order:
+// Service.Evaluate first fetches the inputs and hashes them. When nothing
+// changed and the evaluation is not forced, it is a check (Hydra's cached
+// evaluation) and opens no evaluation: it appends EvaluationCached to
+// jobset-<p>.<j> only when it answers a pending request or follows a
+// failed evaluation, and otherwise only counts itself outside the log
+// (the Checks port), so that polling does not grow the log. Otherwise one
+// evaluation appends, in this order:
 //
 //   - EvaluationOpened to jobset-<p>.<j> at the revision it loaded: the
-//     jobset's lock, refused while another evaluation is open;
+//     jobset's lock, refused while another evaluation is open (or when the
+//     configuration changed during the fetch: the fetch is done again);
 //   - EvaluationStarted to eval-<id>;
-//   - after fetching the inputs and hashing them: EvaluationCached (to
-//     eval-<id>, naming the earlier evaluation with the same hash) when
-//     nothing changed and the evaluation is not forced; otherwise
+//   - EvaluationFailed (phase "fetch") when the fetch failed; otherwise
 //   - InputFetched per input (eval-<id>);
 //   - while Nix evaluates, a chunk of jobs at a time as Nix reports them
 //     (Request.OnJob): JobEvaluated (eval-<id>) for the chunk's new

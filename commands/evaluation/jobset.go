@@ -28,17 +28,23 @@ type Jobset struct {
 	// LastWithNewBuilds is the latest finished evaluation that had new
 	// builds: the one whose builds a new evaluation may reuse.
 	LastWithNewBuilds int64
-	// LastChecked is the Unix time the latest evaluation ended (Hydra's
-	// lastCheckedTime), 0 if never.
+	// LastChecked is the Unix time the latest evaluation, or check the
+	// log records, ended (Hydra's lastCheckedTime), 0 if never. Checks
+	// that found the inputs unchanged are mostly kept out of the log (see
+	// Service.check): Checks knows about those.
 	LastChecked int64
+	// LastOutcome is the outcome of the latest evaluation or recorded
+	// check.
+	LastOutcome string
 	// TriggerTime is the time of a pending request (Hydra's triggerTime),
 	// 0 if none; Force is set when a pending request forces evaluation.
 	TriggerTime int64
 	Force       bool
 }
 
-// JobsetAggregate folds a jobset stream into a Jobset.
-var JobsetAggregate = commands.Aggregate[Jobset]{Name: "jobset", EvolveAt: EvolveJobset}
+// JobsetAggregate folds a jobset stream into a Jobset. Jobset streams
+// grow with every evaluation and request, so it takes snapshots.
+var JobsetAggregate = commands.Aggregate[Jobset]{Name: "jobset", EvolveAt: EvolveJobset, SnapshotKey: "evaluation.jobset.v1"}
 
 // EvolveJobset folds one event of a jobset stream recorded at pos into s.
 func EvolveJobset(s Jobset, p events.Payload, pos events.Position) Jobset {
@@ -48,6 +54,8 @@ func EvolveJobset(s Jobset, p events.Payload, pos events.Position) Jobset {
 	case events.EvaluationOpened:
 		p = &e
 	case events.EvaluationClosed:
+		p = &e
+	case events.EvaluationCached:
 		p = &e
 	case events.JobsetCreated:
 		p = &e
@@ -61,6 +69,13 @@ func EvolveJobset(s Jobset, p events.Payload, pos events.Position) Jobset {
 		s.Open = &o
 	case *events.EvaluationClosed:
 		s.closed(e)
+	case *events.EvaluationCached:
+		// A check on the jobset's stream, without an evaluation of its
+		// own (older logs put EvaluationCached on eval streams only).
+		s.LastChecked, s.LastOutcome = e.Timestamp, OutcomeCached
+		if s.TriggerTime != 0 && s.TriggerTime <= e.StartTime {
+			s.TriggerTime, s.Force = 0, false
+		}
 	case *events.JobsetCreated:
 		if e.RenamedFrom == "" {
 			// A new incarnation starts without history.
@@ -77,7 +92,7 @@ func (s *Jobset) closed(e *events.EvaluationClosed) {
 		start = s.Open.StartTime
 		s.Open = nil
 	}
-	s.LastChecked = e.Timestamp
+	s.LastChecked, s.LastOutcome = e.Timestamp, e.Outcome
 	if s.TriggerTime != 0 && s.TriggerTime <= start {
 		s.TriggerTime = 0
 	}

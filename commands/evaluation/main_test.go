@@ -62,6 +62,8 @@ type envOptions struct {
 	evalPaths []string
 	// nix, if set, wraps the Nix evaluator.
 	nix func(evaluation.Evaluator) evaluation.Evaluator
+	// clock, if set, is the runtime's clock.
+	clock commands.Clock
 }
 
 func requireNix(t testing.TB) {
@@ -80,7 +82,7 @@ func newEnv(t testing.TB, o envOptions) *env {
 	pool := pgtest.NewPool(t)
 	store := pglog.New(pool, pglog.Options{})
 	codec := events.NewCodec()
-	rt := commands.NewRuntime(store, codec, commands.Options{Host: testHost})
+	rt := commands.NewRuntime(store, codec, commands.Options{Host: testHost, Clock: o.clock})
 	alloc := commands.NewAllocator(rt, commands.AllocatorOptions{})
 	if o.evalTimeout == 0 {
 		o.evalTimeout = time.Minute
@@ -101,6 +103,7 @@ func newEnv(t testing.TB, o envOptions) *env {
 			AllowedPaths: append([]string{nixtest.BusyboxDir()}, o.evalPaths...)},
 		Graph:  &evaluator.Graph{Store: &drv.Store{}},
 		Status: db,
+		Checks: &evaluator.Checks{Pool: pool},
 	}
 	if o.nix != nil {
 		ports.Nix = o.nix(ports.Nix)

@@ -161,3 +161,17 @@ type Scanned struct {
 	ReleaseName string
 	Failed      bool
 }
+
+// Checks keeps the checks that found a jobset's inputs unchanged, outside
+// the log: how many there were and when the latest ended. Hydra updates
+// lastCheckedTime at each; an event per check would grow the log, which
+// is never trimmed, by a jobset's every poll. The command side writes it,
+// the read side and the scheduler read it.
+type Checks interface {
+	// RecordCheck counts a check of the jobset with id jobsetID that
+	// ended at (Unix seconds).
+	RecordCheck(ctx context.Context, jobsetID int64, at int64) error
+	// LastChecks returns the time of the latest check of each jobset
+	// id.
+	LastChecks(ctx context.Context) (map[int64]int64, error)
+}

@@ -27,51 +27,61 @@ type run struct {
 
 func (r *run) now() time.Time { return r.s.rt.Clock().Now() }
 
-// do carries the evaluation from EvaluationStarted to EvaluationClosed.
-// Errors it returns are failures of the ledger or cancellation; failures
-// of the evaluation are recorded and return nil.
-func (r *run) do(ctx context.Context) error {
+// fetched is what fetching a jobset's inputs gave.
+type fetched struct {
+	inputs []Input
+	// locked is the locked reference of a flake.
+	locked string
+	hash   string
+	// failure is the fetch error to record, "" when every input came.
+	failure      string
+	checkoutTime time.Duration
+}
+
+// fetch fetches the inputs of js (or locks its flake) and hashes them. A
+// failed fetch is reported in fetched.failure; the error is ctx's.
+func (s *Service) fetch(ctx context.Context, js Jobset) (f fetched, err error) {
+	cfg := js.Config
+	start := time.Now()
+	defer func() { f.checkoutTime = time.Since(start) }()
+	if cfg.Type == jobset.TypeFlake {
+		locked, err := s.ports.Inputs.LockFlake(ctx, cfg.Flake)
+		if err != nil {
+			f.failure = fmt.Sprintf("error fetching flake ‘%s’: %v", cfg.Flake, err)
+			return f, ctx.Err()
+		}
+		f.locked = locked
+	} else {
+		for _, in := range cfg.Inputs {
+			got, err := s.ports.Inputs.Fetch(ctx, js.Project, js.Name, in)
+			if err != nil {
+				f.failure = fmt.Sprintf("error fetching input ‘%s’ (%s %s): %v", in.Name, in.Type, in.Value, err)
+				return f, ctx.Err()
+			}
+			if !got.Omit {
+				f.inputs = append(f.inputs, got)
+			}
+		}
+	}
+	f.hash = InputsHash(cfg, f.locked, f.inputs)
+	return f, nil
+}
+
+// do carries the evaluation, whose inputs f holds, from
+// EvaluationStarted to EvaluationClosed. Errors it returns are failures
+// of the ledger or cancellation; failures of the evaluation are recorded
+// and return nil.
+func (r *run) do(ctx context.Context, f fetched) error {
 	js := r.state
 	err := r.s.appendChunked(ctx, r.eval, r.md, &events.EvaluationStarted{EvalID: r.evalID, Project: js.Project,
 		Jobset: js.Name, JobsetID: js.ID, StartTime: r.start.Unix()})
 	if err != nil {
 		return err
 	}
-
-	// Fetch.
-	cfg := js.Config
-	var (
-		inputs []Input
-		locked string
-	)
-	fetchStart := time.Now()
-	if cfg.Type == jobset.TypeFlake {
-		if locked, err = r.s.ports.Inputs.LockFlake(ctx, cfg.Flake); err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			return r.fail(ctx, "fetch", fmt.Sprintf("error fetching flake ‘%s’: %v", cfg.Flake, err))
-		}
-	} else {
-		for _, in := range cfg.Inputs {
-			got, err := r.s.ports.Inputs.Fetch(ctx, js.Project, js.Name, in)
-			if err != nil {
-				if ctx.Err() != nil {
-					return ctx.Err()
-				}
-				return r.fail(ctx, "fetch", fmt.Sprintf("error fetching input ‘%s’ (%s %s): %v", in.Name, in.Type, in.Value, err))
-			}
-			if !got.Omit {
-				inputs = append(inputs, got)
-			}
-		}
+	if f.failure != "" {
+		return r.fail(ctx, "fetch", f.failure)
 	}
-	r.sum.CheckoutTime = time.Since(fetchStart)
-	hash := InputsHash(cfg, locked, inputs)
-	r.sum.Hash = hash
-	if !r.force && js.LastEval != 0 && hash == js.LastHash {
-		return r.cached(ctx, hash)
-	}
+	cfg, inputs, locked, hash := js.Config, f.inputs, f.locked, f.hash
 	fetched := make([]events.Payload, len(inputs))
 	for i, in := range inputs {
 		fetched[i] = &events.InputFetched{EvalID: r.evalID, Name: in.Name, Type: in.Type, URI: in.URI,
@@ -194,20 +204,6 @@ func (r *run) record(ctx context.Context, hash, flake string, res Result) error 
 	return r.close(ctx, &events.EvaluationClosed{EvalID: r.evalID, Project: js.Project, Jobset: js.Name,
 		Outcome: OutcomeFinished, Hash: hash, Flake: flake, HasNewBuilds: sum.HasNewBuilds, NrBuilds: sum.Builds,
 		Timestamp: fin.Timestamp})
-}
-
-// cached records that the inputs are those of the latest evaluation.
-func (r *run) cached(ctx context.Context, hash string) error {
-	js := r.state
-	ts := r.now().Unix()
-	err := r.s.appendChunked(ctx, r.eval, r.md, &events.EvaluationCached{Project: js.Project, Jobset: js.Name,
-		EvalID: js.LastEval, Hash: hash, Timestamp: ts})
-	if err != nil {
-		return err
-	}
-	r.sum.Outcome, r.sum.CachedFrom = OutcomeCached, js.LastEval
-	return r.close(ctx, &events.EvaluationClosed{EvalID: r.evalID, Project: js.Project, Jobset: js.Name,
-		Outcome: OutcomeCached, Hash: hash, CachedFrom: js.LastEval, Timestamp: ts})
 }
 
 // fail records a failed evaluation, after withdrawing the builds it

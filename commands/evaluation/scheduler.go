@@ -52,6 +52,10 @@ type Scheduler struct {
 	projects map[string]project.State
 	running  map[string]int64 // stream → -1 while running, eval id while its close is awaited
 	closed   map[string]int64 // stream → last closed eval id seen
+	// awaited is, by stream, the position of a check's EvaluationCached
+	// not folded yet (the stream stays in running until it is).
+	awaited  map[string]events.Position
+	folded   events.Position // the last position folded
 	inFlight int
 	done     chan finished
 }
@@ -76,7 +80,7 @@ func NewScheduler(svc *Service, opts SchedulerOptions) *Scheduler {
 	}
 	return &Scheduler{svc: svc, opts: opts, log: log, jobsets: make(map[string]*Jobset),
 		projects: make(map[string]project.State), running: make(map[string]int64),
-		closed: make(map[string]int64), done: make(chan finished)}
+		closed: make(map[string]int64), awaited: make(map[string]events.Position), done: make(chan finished)}
 }
 
 var schedFilter = events.Filter{StreamPrefixes: []string{streams.JobsetPrefix, streams.ProjectPrefix}}
@@ -149,7 +153,29 @@ func (sc *Scheduler) catchUp(ctx context.Context) (events.Position, error) {
 			pos = r.Position
 		}
 	}
+	sc.folded = pos
+	sc.loadChecks(ctx)
 	return pos, nil
+}
+
+// loadChecks takes the time of the latest check of each jobset that the
+// log does not record from the Checks port, so that a restart does not
+// check every jobset at once. Without it they are all due: one check
+// each.
+func (sc *Scheduler) loadChecks(ctx context.Context) {
+	if sc.svc.ports.Checks == nil {
+		return
+	}
+	last, err := sc.svc.ports.Checks.LastChecks(ctx)
+	if err != nil {
+		sc.log.WarnContext(ctx, "read the last checks; every polled jobset is checked now", "err", err)
+		return
+	}
+	for _, js := range sc.jobsets {
+		if at, ok := last[js.ID]; ok && js.Exists {
+			js.LastChecked = max(js.LastChecked, at)
+		}
+	}
 }
 
 // fold applies one event and reports whether it may make a jobset due.
@@ -171,6 +197,11 @@ func (sc *Scheduler) fold(ctx context.Context, r events.Recorded) bool {
 		sc.jobsets[r.Stream] = js
 	}
 	*js = EvolveJobset(*js, p, r.Position)
+	sc.folded = r.Position
+	if at, ok := sc.awaited[r.Stream]; ok && !r.Position.Less(at) {
+		delete(sc.awaited, r.Stream)
+		delete(sc.running, r.Stream)
+	}
 	if c, ok := p.(*events.EvaluationClosed); ok {
 		sc.closed[r.Stream] = max(sc.closed[r.Stream], c.EvalID)
 		if id := sc.running[r.Stream]; id > 0 && id <= c.EvalID {
@@ -205,17 +236,17 @@ func (sc *Scheduler) recoverOpen(ctx context.Context) {
 // Due reports whether js should be evaluated at now (Unix seconds),
 // leaving aside the one-at-a-time rule: it is live in an enabled project,
 // enabled, not being evaluated, and has a pending request or an elapsed
-// check interval.
+// check interval (jobset.EffectiveCheckInterval: never below the minimum,
+// whatever an old event says).
 func Due(js Jobset, p project.State, now int64) bool {
 	switch {
 	case !jobset.Live(js.State, p) || !p.Config.Enabled || js.Config.Enabled == jobset.Disabled || js.Open != nil:
 		return false
 	case js.TriggerTime != 0:
 		return true
-	case js.Config.CheckInterval <= 0:
-		return false
 	}
-	return js.LastChecked+int64(js.Config.CheckInterval) <= now
+	interval := jobset.EffectiveCheckInterval(js.Config.CheckInterval)
+	return interval > 0 && js.LastChecked+int64(interval) <= now
 }
 
 // schedule starts due evaluations while slots are free.
@@ -289,7 +320,15 @@ func (sc *Scheduler) finish(f finished) {
 		sc.log.Info("evaluation done", "project", f.sum.Project, "jobset", f.sum.Jobset, "eval", f.sum.EvalID,
 			"outcome", f.sum.Outcome, "jobs", f.sum.Jobs, "newBuilds", f.sum.NewBuilds, "errors", f.sum.Errors, "error", f.sum.Error)
 	}
+	if js := sc.jobsets[f.stream]; js != nil && f.sum.CheckedAt > js.LastChecked {
+		js.LastChecked = f.sum.CheckedAt // a check the log may not record
+	}
 	if _, ok := sc.running[f.stream]; !ok {
+		return
+	}
+	if f.sum.EvalID == 0 && sc.folded.Less(f.sum.Recorded) {
+		// Wait until the log shows the check, which cleared a request.
+		sc.awaited[f.stream] = f.sum.Recorded
 		return
 	}
 	if sc.closed[f.stream] >= f.sum.EvalID {

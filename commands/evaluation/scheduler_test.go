@@ -3,6 +3,7 @@ package evaluation_test
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -10,6 +11,8 @@ import (
 
 	"buildledger/commands"
 	"buildledger/commands/evaluation"
+	"buildledger/domain/jobset"
+	"buildledger/domain/project"
 	"buildledger/domain/streams"
 	"buildledger/events"
 )
@@ -112,12 +115,16 @@ func TestSchedulerRequestAndRecovery(t *testing.T) {
 // while its latest evaluation has unfinished builds.
 func TestSchedulerCheckInterval(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, envOptions{})
+	// The scheduler's clock runs ahead by a check interval after each
+	// evaluation, so that the test does not wait a minute.
+	var skew atomic.Int64
+	clock := commands.ClockFunc(func() time.Time { return time.Now().Add(time.Duration(skew.Load())) })
+	e := newEnv(t, envOptions{clock: clock})
 	polled := e.legacy("small.nix")
-	polled.CheckInterval = 1
+	polled.CheckInterval = jobset.MinCheckInterval
 	e.createJobset("polled", polled)
 	oneAtATime := e.legacy("collide.nix")
-	oneAtATime.CheckInterval = 1
+	oneAtATime.CheckInterval = jobset.MinCheckInterval
 	oneAtATime.Enabled = 3
 	e.createJobset("oaat", oneAtATime)
 
@@ -128,6 +135,7 @@ func TestSchedulerCheckInterval(t *testing.T) {
 		select {
 		case s := <-done:
 			seen[s.Jobset] = append(seen[s.Jobset], s.Outcome)
+			skew.Add(int64(jobset.MinCheckInterval * time.Second))
 			e.project()
 		case <-deadline:
 			t.Fatalf("evaluations seen: %v", seen)
@@ -171,4 +179,32 @@ func TestConcurrentEvaluations(t *testing.T) {
 	}
 	require.Equal(t, 1, ok)
 	require.Equal(t, 1, busy)
+}
+
+// TestDueCheckInterval: a jobset is polled no more often than the minimum
+// interval, even when an event recorded before the minimum existed set a
+// shorter one; 0 still means never.
+func TestDueCheckInterval(t *testing.T) {
+	p := project.State{Exists: true, Name: "p", Config: events.ProjectConfig{Enabled: true}}
+	for _, tc := range []struct {
+		name     string
+		interval int
+		after    int64
+		due      bool
+	}{
+		{"old event with 1 s, 1 s later", 1, 1, false},
+		{"old event with 1 s, 59 s later", 1, 59, false},
+		{"old event with 1 s, 60 s later", 1, 60, true},
+		{"300 s, 299 s later", 300, 299, false},
+		{"300 s, 300 s later", 300, 300, true},
+		{"0, a day later", 0, 86400, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var js evaluation.Jobset
+			js = evaluation.EvolveJobset(js, &events.JobsetCreated{Project: "p", Name: "j", ID: 1,
+				JobsetConfig: events.JobsetConfig{Enabled: jobset.Enabled, CheckInterval: tc.interval, SchedulingShares: 1}}, events.Position{Commit: 2})
+			js.LastChecked = 1000
+			require.Equal(t, tc.due, evaluation.Due(js, p, 1000+tc.after))
+		})
+	}
 }

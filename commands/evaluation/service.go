@@ -11,6 +11,7 @@ import (
 	"buildledger/commands"
 	"buildledger/domain/domainerr"
 	"buildledger/domain/ids"
+	"buildledger/domain/jobset"
 	"buildledger/domain/names"
 	"buildledger/domain/streams"
 	"buildledger/events"
@@ -74,6 +75,8 @@ type Ports struct {
 	// Outputs, if set, scrapes the nix-support files of builds whose
 	// outputs are already valid.
 	Outputs OutputScanner
+	// Checks, if set, keeps the checks that found the inputs unchanged.
+	Checks Checks
 }
 
 // Service evaluates jobsets into events. It is safe for concurrent use;
@@ -140,6 +143,11 @@ type Summary struct {
 	Outcome string
 	// CachedFrom is the earlier evaluation a cached one matched.
 	CachedFrom int64
+	// CheckedAt is the Unix time a cached check ended; Recorded the log
+	// position of its EvaluationCached, zero when the log did not need
+	// one.
+	CheckedAt int64
+	Recorded  events.Position
 	// Phase and Error describe a failure ("fetch" or "eval").
 	Phase string
 	Error string
@@ -163,48 +171,81 @@ type Summary struct {
 // not exist (domainerr.ErrNotFound), one already being evaluated
 // (ErrBusy) and failures of the ledger. An evaluation interrupted by such
 // a failure or by ctx is closed as failed when the ledger allows it.
+//
+// The inputs are fetched before the evaluation is opened: a check that
+// finds them unchanged (Hydra's cached evaluation) opens none, and
+// records itself as check does.
 func (s *Service) Evaluate(ctx context.Context, project, jobset string, p Params) (Summary, error) {
 	sum := Summary{Project: project, Jobset: jobset}
 	if !names.Project(project) || !names.Jobset(jobset) {
 		return sum, domainerr.NotFound("jobset", project+":"+jobset)
 	}
 	stream := streams.Jobset(project, jobset)
-	l, err := commands.Load(ctx, s.rt, stream, JobsetAggregate)
-	if err != nil {
+	for attempt := 1; ; attempt++ {
+		l, err := commands.Load(ctx, s.rt, stream, JobsetAggregate)
+		if err != nil {
+			return sum, err
+		}
+		if !l.State.Exists {
+			return sum, domainerr.NotFound("jobset", project+":"+jobset)
+		}
+		if l.State.Open != nil {
+			return sum, fmt.Errorf("jobset %s:%s (eval %d): %w", project, jobset, l.State.Open.EvalID, ErrBusy)
+		}
+		start := s.rt.Clock().Now()
+		f, err := s.fetch(ctx, l.State)
+		if err != nil {
+			return sum, err
+		}
+		sum.CheckoutTime, sum.Hash = f.checkoutTime, f.hash
+		force := p.Force || l.State.Force
+		if f.failure == "" && !force && l.State.LastEval != 0 && f.hash == l.State.LastHash {
+			return s.check(ctx, l.State, f.hash, start, sum)
+		}
+		sum, err = s.open(ctx, l.State, f, force, start, sum)
+		if errors.Is(err, errConfigChanged) && attempt < 3 {
+			continue // fetched for a configuration that is no more
+		}
 		return sum, err
 	}
-	if !l.State.Exists {
-		return sum, domainerr.NotFound("jobset", project+":"+jobset)
-	}
-	if l.State.Open != nil {
-		return sum, fmt.Errorf("jobset %s:%s (eval %d): %w", project, jobset, l.State.Open.EvalID, ErrBusy)
-	}
+}
+
+// errConfigChanged means the jobset's configuration changed while its
+// inputs were fetched.
+var errConfigChanged = errors.New("the jobset's configuration changed during the fetch")
+
+// open opens an evaluation of js, whose inputs f holds, and carries it
+// to its end.
+func (s *Service) open(ctx context.Context, js Jobset, f fetched, force bool, start time.Time, sum Summary) (Summary, error) {
 	evalID, err := s.ids.Next(ctx, ids.KindEval, 1)
 	if err != nil {
 		return sum, fmt.Errorf("allocate eval id: %w", err)
 	}
 	md := commands.NewMetadata(s.opts.Actor, s.rt)
 	md.Host = s.opts.Host
-	now := s.rt.Clock().Now()
+	stream := streams.Jobset(js.Project, js.Name)
 	var state Jobset
-	_, err = commands.Execute(ctx, s.rt, stream, JobsetAggregate, func(js Jobset) ([]events.Payload, error) {
-		if !js.Exists {
-			return nil, domainerr.NotFound("jobset", project+":"+jobset)
+	_, err = commands.Execute(ctx, s.rt, stream, JobsetAggregate, func(cur Jobset) ([]events.Payload, error) {
+		if !cur.Exists {
+			return nil, domainerr.NotFound("jobset", js.Project+":"+js.Name)
 		}
-		if js.Open != nil {
-			return nil, fmt.Errorf("jobset %s:%s (eval %d): %w", project, jobset, js.Open.EvalID, ErrBusy)
+		if cur.Open != nil {
+			return nil, fmt.Errorf("jobset %s:%s (eval %d): %w", js.Project, js.Name, cur.Open.EvalID, ErrBusy)
 		}
-		state = js
-		return []events.Payload{&events.EvaluationOpened{EvalID: evalID, Project: project, Jobset: jobset,
-			Host: s.opts.Host, StartTime: now.Unix(), Forced: p.Force || js.Force}}, nil
+		if cur.ID != js.ID || !jobset.EqualConfig(cur.Config, js.Config) {
+			return nil, errConfigChanged
+		}
+		state = cur
+		return []events.Payload{&events.EvaluationOpened{EvalID: evalID, Project: js.Project, Jobset: js.Name,
+			Host: s.opts.Host, StartTime: start.Unix(), Forced: force || cur.Force}}, nil
 	}, md)
 	if err != nil {
 		return sum, err
 	}
 	sum.EvalID = evalID
-	r := &run{s: s, md: md, state: state, evalID: evalID, start: now, force: p.Force || state.Force,
+	r := &run{s: s, md: md, state: state, evalID: evalID, start: start, force: force || state.Force,
 		eval: &streamWriter{stream: streams.Eval(evalID), expect: events.NoStream}, sum: &sum}
-	if err := r.do(ctx); err != nil {
+	if err := r.do(ctx, f); err != nil {
 		// Close the evaluation so that the jobset is not left locked and
 		// nothing staged lingers in the read models.
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
@@ -212,7 +253,7 @@ func (s *Service) Evaluate(ctx context.Context, project, jobset string, p Params
 		if cerr := r.fail(cctx, "eval", "evaluation aborted: "+err.Error()); cerr != nil {
 			s.log.ErrorContext(ctx, "could not close aborted evaluation", "eval", evalID, "err", cerr)
 		}
-		return sum, fmt.Errorf("evaluate %s:%s (eval %d): %w", project, jobset, evalID, err)
+		return sum, fmt.Errorf("evaluate %s:%s (eval %d): %w", js.Project, js.Name, evalID, err)
 	}
 	return sum, nil
 }

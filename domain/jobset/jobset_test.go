@@ -110,6 +110,12 @@ func TestDecide(t *testing.T) {
 			Config: with(func(c *events.JobsetConfig) { c.SchedulingShares = 0 })}, nil, domainerr.ErrInvalid, "schedulingShares"},
 		{"negative check interval", State{}, proj, Create{Project: "p", Name: "j", ID: 7,
 			Config: with(func(c *events.JobsetConfig) { c.CheckInterval = -1 })}, nil, domainerr.ErrInvalid, "checkInterval"},
+		{"check interval of 1 s", State{}, proj, Create{Project: "p", Name: "j", ID: 7,
+			Config: with(func(c *events.JobsetConfig) { c.CheckInterval = 1 })}, nil, domainerr.ErrInvalid, "checkInterval"},
+		{"check interval just below the minimum", State{}, proj, Create{Project: "p", Name: "j", ID: 7,
+			Config: with(func(c *events.JobsetConfig) { c.CheckInterval = MinCheckInterval - 1 })}, nil, domainerr.ErrInvalid, "checkInterval"},
+		{"update to a check interval of 1 s", existing, proj, Update{Project: "p", Name: "j",
+			Config: with(func(c *events.JobsetConfig) { c.CheckInterval = 1 })}, nil, domainerr.ErrInvalid, "checkInterval"},
 		{"negative keepnr", State{}, proj, Create{Project: "p", Name: "j", ID: 7,
 			Config: with(func(c *events.JobsetConfig) { c.KeepNr = -1 })}, nil, domainerr.ErrInvalid, "keepNr"},
 		{"enabled 4", State{}, proj, Create{Project: "p", Name: "j", ID: 7,
@@ -241,4 +247,35 @@ func TestEqualConfigCoversAllFields(t *testing.T) {
 		require.False(t, EqualConfig(a, b), "field %s", v.Type().Field(i).Name)
 	}
 	require.True(t, EqualConfig(a, sorted(legacy())))
+}
+
+func TestCheckIntervalMinimum(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		interval int
+		ok       bool
+		polled   int
+	}{
+		{"no polling", 0, true, 0},
+		{"the minimum", MinCheckInterval, true, MinCheckInterval},
+		{"Hydra's default", 300, true, 300},
+		{"one second", 1, false, MinCheckInterval},
+		{"just below", MinCheckInterval - 1, false, MinCheckInterval},
+		{"negative", -5, false, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := legacy()
+			cfg.CheckInterval = tc.interval
+			_, err := Normalize("j", cfg)
+			if tc.ok {
+				require.NoError(t, err)
+			} else {
+				require.ErrorIs(t, err, domainerr.ErrInvalid)
+				require.ErrorContains(t, err, "at least 60 seconds")
+			}
+			// An old event may hold any of them: it is polled at this
+			// interval.
+			require.Equal(t, tc.polled, EffectiveCheckInterval(tc.interval))
+		})
+	}
 }

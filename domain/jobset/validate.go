@@ -19,6 +19,26 @@ var (
 	}
 )
 
+// MinCheckInterval is the shortest polling interval a jobset may have, in
+// seconds. Every check fetches the inputs and may append to the log, and a
+// jobset's configuration is in the hands of its project's members: a
+// minimum keeps one jobset from making the evaluator poll without pause.
+// It is Hydra's default interval's order of magnitude, and requests
+// (pushes, webhooks, "Evaluate") are not subject to it.
+const MinCheckInterval = 60
+
+// EffectiveCheckInterval is the interval, in seconds, at which a jobset
+// configured with seconds is polled: 0 (no polling) stays 0, and a
+// positive value below MinCheckInterval, which a log written before the
+// minimum existed may hold, counts as MinCheckInterval. The recorded
+// configuration is left as it was, so old logs replay unchanged.
+func EffectiveCheckInterval(seconds int) int {
+	if seconds <= 0 {
+		return 0
+	}
+	return max(seconds, MinCheckInterval)
+}
+
 // ValidateName checks a jobset name against Hydra's rule.
 func ValidateName(name string) error {
 	if !names.Jobset(name) {
@@ -32,7 +52,8 @@ func ValidateName(name string) error {
 // a legacy jobset (type 0) names in NixExprInput one of its inputs and has
 // a relative NixExprPath and no Flake; a flake jobset (type 1) has a Flake
 // starting with a letter, no NixExprInput, NixExprPath or inputs;
-// Enabled is 0..3, SchedulingShares > 0, CheckInterval >= 0, KeepNr >= 0;
+// Enabled is 0..3, SchedulingShares > 0, CheckInterval 0 or at least
+// MinCheckInterval, KeepNr >= 0;
 // inputs have valid, distinct names, known types, and boolean inputs are
 // "true" or "false", eval inputs an id, project:jobset or
 // project:jobset:job. The declarative generator jobset ".jobsets" may
@@ -72,8 +93,8 @@ func Normalize(name string, c events.JobsetConfig) (events.JobsetConfig, error) 
 		return c, domainerr.Invalid(fieldEnabled, "%d is not 0 (disabled), 1 (enabled), 2 (one-shot) or 3 (one-at-a-time)", c.Enabled)
 	case c.SchedulingShares <= 0:
 		return c, domainerr.Invalid("schedulingShares", "the number of scheduling shares must be positive, not %d", c.SchedulingShares)
-	case c.CheckInterval < 0:
-		return c, domainerr.Invalid("checkInterval", "must be >= 0 (0 disables polling), not %d", c.CheckInterval)
+	case c.CheckInterval < 0 || c.CheckInterval > 0 && c.CheckInterval < MinCheckInterval:
+		return c, domainerr.Invalid("checkInterval", "must be 0 (no polling) or at least %d seconds, not %d", MinCheckInterval, c.CheckInterval)
 	case c.KeepNr < 0:
 		return c, domainerr.Invalid("keepNr", "must be >= 0, not %d", c.KeepNr)
 	}

@@ -178,8 +178,11 @@ func apply(w *writer, ev projections.Event) error {
 	case *events.EvaluationFinished:
 		return evaluationFinished(w, p)
 	case *events.EvaluationCached:
-		return w.execAfter(nil, `update Jobsets set lastCheckedTime = $3, triggerTime = null, startTime = null, fetchErrorMsg = null
-			where project = $1 and name = $2`, p.Project, p.Jobset, p.Timestamp)
+		// A request made after the check began stays pending (events
+		// before StartTime existed cleared it in any case).
+		return w.execAfter(nil, `update Jobsets set lastCheckedTime = $3, startTime = null, fetchErrorMsg = null,
+			triggerTime = case when $4::bigint = 0 or triggerTime <= $4::bigint then null else triggerTime end
+			where project = $1 and name = $2`, p.Project, p.Jobset, p.Timestamp, p.StartTime)
 	case *events.EvaluationFailed:
 		return evaluationFailed(w, p)
 

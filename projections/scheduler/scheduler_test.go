@@ -2,6 +2,8 @@ package scheduler_test
 
 import (
 	"context"
+	"io"
+	"log/slog"
 	"os"
 	"sync"
 	"testing"
@@ -9,6 +11,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"buildledger/adapters/bus"
 	"buildledger/adapters/eventstore/pglog"
 	"buildledger/adapters/postgres/pgtest"
 	"buildledger/commands"
@@ -203,4 +206,49 @@ func TestSchedulerLeaseAndRetry(t *testing.T) {
 	require.Equal(t, 1, pass().Dispatched)
 	require.Equal(t, 3, bus.sent[2].Attempt)
 	require.Equal(t, 3, bus.sent[2].StepNr)
+}
+
+// TestLostCommandRedeliveredByLease: the in-process bus keeps nothing, so
+// a BuildStep sent while no worker is subscribed is lost; the dispatch
+// lease requeues the step and the next dispatch reaches the worker.
+func TestLostCommandRedeliveredByLease(t *testing.T) {
+	f := newFixture(t)
+	h := commands.NewHandlers(f.rt, nil, nil)
+	_, err := h.RegisterMachine(f.ctx, f.md, commands.RegisterMachine{Name: "b1", Config: events.MachineConfig{
+		URI: "ssh://b1", Systems: []string{sys}, MaxJobs: 1, SpeedFactor: 1, Enabled: true}})
+	require.NoError(t, err)
+	f.seed(streams.Build(1), &events.BuildQueued{BuildID: 1, DrvPath: drv("a")})
+	f.seed(streams.Step(drv("a")), &events.StepQueued{DrvPath: drv("a"), System: sys})
+
+	b := bus.NewGoChannel(bus.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	defer b.Close()
+	s := scheduler.New(f.rt, f.codec, b, scheduler.Options{Config: scheduler.Config{DispatchLease: 60}})
+	pass := func() scheduler.PassResult {
+		_, err := s.CatchUp(f.ctx)
+		require.NoError(t, err)
+		res, err := s.Pass(f.ctx)
+		require.NoError(t, err)
+		_, err = s.CatchUp(f.ctx)
+		require.NoError(t, err)
+		return res
+	}
+	require.Equal(t, 1, pass().Dispatched, "sent while no worker listens: lost")
+
+	got := make(chan commands.BuildStep, 1)
+	b.Handle(func(_ context.Context, c commands.BuildStep) error { got <- c; return nil })
+	ctx, cancel := context.WithCancel(f.ctx)
+	done := make(chan error, 1)
+	go func() { done <- b.Run(ctx) }()
+	<-b.Ready()
+	require.Zero(t, pass().Dispatched, "the lease still holds")
+	require.Empty(t, got)
+
+	f.now = f.now.Add(61 * time.Second)
+	require.Equal(t, 1, pass().Actions, "the lease expired: requeued")
+	require.Equal(t, 1, pass().Dispatched)
+	c := <-got
+	require.Equal(t, drv("a"), c.DrvPath)
+	require.Equal(t, 2, c.Attempt)
+	cancel()
+	require.NoError(t, <-done)
 }

@@ -343,8 +343,12 @@ func (e *harness) startQueue(o queueOptions) *queue {
 	go func() {
 		defer b.Close()
 		g, ctx := errgroup.WithContext(ctx)
-		g.Go(func() error { return sched.Run(ctx) })
 		g.Go(func() error { return b.Run(ctx) })
+		select {
+		case <-b.Ready():
+			g.Go(func() error { return sched.Run(ctx) })
+		case <-ctx.Done():
+		}
 		q.done <- g.Wait()
 	}()
 	e.t.Cleanup(func() { q.stop(e.t) })

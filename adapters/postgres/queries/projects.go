@@ -61,8 +61,15 @@ func (db *DB) Project(ctx context.Context, name string) (web.Project, error) {
 	return p, nil
 }
 
+// lastCheckedCol is a jobset j's lastcheckedtime: the later of the read
+// model's (evaluations and the checks the log records) and the time of
+// the latest check the log does not record, which the evaluator keeps in
+// commandstate.jobset_checks.
+const lastCheckedCol = `greatest(j.lastcheckedtime,
+	(select c.last_checked::int from commandstate.jobset_checks c where c.jobset_id = j.id))`
+
 const jobsetCols = `j.id, j.name, j.project, j.description, j.nixexprinput, j.nixexprpath, j.errormsg, j.errortime,
-	j.lastcheckedtime, j.triggertime, j.enabled, j.enableemail, j.enable_dynamic_run_command, j.hidden,
+	` + lastCheckedCol + `, j.triggertime, j.enabled, j.enableemail, j.enable_dynamic_run_command, j.hidden,
 	j.emailoverride, j.keepnr, j.checkinterval, j.schedulingshares, j.fetcherrormsg, j.starttime, j.type, j.flake`
 
 func scanJobset(r scanner) (web.Jobset, error) {
@@ -121,7 +128,7 @@ func (db *DB) JobsetOverviews(ctx context.Context, project string) ([]web.Jobset
 // current builds.
 func (db *DB) jobsetOverviews(ctx context.Context, cond string, arg any) ([]web.JobsetOverview, error) {
 	rows, err := db.pool.Query(ctx, `select j.name, j.project, j.description, j.checkinterval,
-		  coalesce(j.errormsg, '') <> '', j.errortime, j.fetcherrormsg, j.starttime, j.lastcheckedtime, j.triggertime, j.enabled,
+		  coalesce(j.errormsg, '') <> '', j.errortime, j.fetcherrormsg, j.starttime, `+lastCheckedCol+`, j.triggertime, j.enabled,
 		  count(b.id), count(b.id) filter (where b.finished = 0),
 		  count(b.id) filter (where b.finished = 1 and b.buildstatus = 0),
 		  count(b.id) filter (where b.finished = 1 and b.buildstatus <> 0)

@@ -104,7 +104,7 @@ func runUp(ctx context.Context, a *app, args []string) error {
 		"/metrics":             promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
 		"/queue-runner-status": queueStatusHandler(queue.sched.Status),
 	}
-	site, err := sys.newWeb(wopt)
+	site, err := sys.newWeb(ctx, wopt)
 	if err != nil {
 		return err
 	}

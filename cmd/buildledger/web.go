@@ -27,6 +27,13 @@ import (
 // The web reads step logs from the store the builder writes them to.
 var _ web.LogReader = (*logstore.Store)(nil)
 
+// The web's database pool: Hydra's search allows a statement 20 s; every
+// page here gets a quarter of that, and a handful of connections.
+const (
+	defaultWebStatementTimeout = 5 * time.Second
+	defaultWebDBConns          = 8
+)
+
 // webOptions are the web server's settings beyond the shared config.
 type webOptions struct {
 	private      bool
@@ -38,6 +45,9 @@ type webOptions struct {
 	// trustedProxies name the reverse proxies whose X-Forwarded-For
 	// names the client.
 	trustedProxies []netip.Prefix
+	// dbTimeout and dbConns bound the web's own database pool.
+	dbTimeout time.Duration
+	dbConns   int
 }
 
 func (o *webOptions) register(fs *flag.FlagSet) {
@@ -45,6 +55,8 @@ func (o *webOptions) register(fs *flag.FlagSet) {
 	fs.StringVar(&o.githubSecret, "github-secret", os.Getenv("BUILDLEDGER_GITHUB_SECRET"), "HMAC secret of /api/push-github; empty refuses it; env BUILDLEDGER_GITHUB_SECRET")
 	fs.StringVar(&o.giteaSecret, "gitea-secret", os.Getenv("BUILDLEDGER_GITEA_SECRET"), "HMAC secret of /api/push-gitea; empty refuses it; env BUILDLEDGER_GITEA_SECRET")
 	fs.StringVar(&o.baseURL, "base-url", os.Getenv("BUILDLEDGER_BASE_URL"), "public URL, for the same-origin check behind a proxy; env BUILDLEDGER_BASE_URL")
+	fs.DurationVar(&o.dbTimeout, "web-statement-timeout", defaultWebStatementTimeout, "longest database statement of a web request; longer ones answer 503")
+	fs.IntVar(&o.dbConns, "web-db-conns", defaultWebDBConns, "database connections of the web's reads, apart from the writers' (projector, scheduler, evaluator, commands)")
 	fs.Func("trusted-proxy", "address or CIDR of a reverse proxy whose X-Forwarded-For names the client (repeatable)", func(v string) error {
 		p, err := netip.ParsePrefix(v)
 		if err != nil {
@@ -61,8 +73,22 @@ func (o *webOptions) register(fs *flag.FlagSet) {
 
 // newWeb builds the web UI and JSON API over the system's read models,
 // command handlers and log store, serving the binary cache under
-// /nix-cache/.
-func (s *system) newWeb(opts webOptions) (http.Handler, error) {
+// /nix-cache/. The web reads through a pool of its own, bounded in
+// connections and statement time, so that slow anonymous requests can
+// never take the connections the projector, the scheduler and the
+// commands write with.
+func (s *system) newWeb(ctx context.Context, opts webOptions) (http.Handler, error) {
+	if opts.dbTimeout <= 0 {
+		opts.dbTimeout = defaultWebStatementTimeout
+	}
+	if opts.dbConns <= 0 {
+		opts.dbConns = defaultWebDBConns
+	}
+	pool, err := postgres.OpenWith(ctx, s.url, postgres.PoolOptions{MaxConns: int32(min(opts.dbConns, 1000)), StatementTimeout: opts.dbTimeout})
+	if err != nil {
+		return nil, fmt.Errorf("web database pool: %w", err)
+	}
+	s.webPool = pool
 	key, err := sessionKey(filepath.Join(s.cfg.home, "session.key"))
 	if err != nil {
 		return nil, err
@@ -76,7 +102,7 @@ func (s *system) newWeb(opts webOptions) (http.Handler, error) {
 		return nil, err
 	}
 	return web.New(web.Config{
-		Queries:    queries.New(s.pool),
+		Queries:    queries.New(s.webPool),
 		AsOf:       s.asOfFunc(),
 		Insights:   s.insightQueries(),
 		Commands:   s.handlers,
@@ -106,7 +132,7 @@ func (s *system) settle(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	db := postgres.NewReadModelDB(s.pool)
+	db := postgres.NewReadModelDB(s.webPool)
 	ps := readModels(s.vault)
 	for {
 		cps, err := projections.Checkpoints(ctx, db, ps)

@@ -1,0 +1,88 @@
+package main
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/require"
+
+	"buildledger/adapters/postgres/pgtest"
+	"buildledger/commands"
+	"buildledger/domain/password"
+)
+
+// TestWebPool: the web reads through a pool of its own. A read that
+// waits too long is cancelled by the pool's statement timeout and
+// answers 503 in JSON instead of hanging; a web pool with every
+// connection taken does not stop a command from writing.
+func TestWebPool(t *testing.T) {
+	ctx := context.Background()
+	sys, err := openSystem(ctx, config{home: t.TempDir(), databaseURL: pgtest.URL(t)}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	require.NoError(t, err)
+	defer sys.Close()
+	h, err := sys.newWeb(ctx, webOptions{dbTimeout: 300 * time.Millisecond, dbConns: 2})
+	require.NoError(t, err)
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	require.NotSame(t, sys.pool, sys.webPool)
+	require.EqualValues(t, 2, sys.webPool.Config().MaxConns)
+
+	get := func() (*http.Response, string) {
+		req, err := http.NewRequest("GET", srv.URL+"/", nil)
+		require.NoError(t, err)
+		req.Header.Set("Accept", "application/json")
+		res, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		defer res.Body.Close()
+		b, err := io.ReadAll(res.Body)
+		require.NoError(t, err)
+		return res, string(b)
+	}
+	res, body := get()
+	require.Equal(t, http.StatusOK, res.StatusCode, body)
+
+	// A writer holds the projects table: the list of projects would wait
+	// for it as long as it is held.
+	tx, err := sys.pool.Begin(ctx)
+	require.NoError(t, err)
+	_, err = tx.Exec(ctx, `lock table projects in access exclusive mode`)
+	require.NoError(t, err)
+	res, body = get()
+	require.NoError(t, tx.Rollback(ctx))
+	require.Equal(t, http.StatusServiceUnavailable, res.StatusCode, body)
+	require.Equal(t, "application/json", res.Header.Get("Content-Type"))
+	require.JSONEq(t, `{"error":"the database took too long to answer; try again later"}`, body)
+	require.NotEmpty(t, res.Header.Get("Retry-After"))
+
+	// Every web connection is taken (slow anonymous requests): a command
+	// still writes through the writers' pool. The deadline only turns a
+	// hang into a failure.
+	var held []*pgxpool.Conn
+	for range sys.webPool.Config().MaxConns {
+		c, err := sys.webPool.Acquire(ctx)
+		require.NoError(t, err)
+		held = append(held, c)
+	}
+	defer func() {
+		for _, c := range held {
+			c.Release()
+		}
+	}()
+	wctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	md := commands.NewMetadata(commands.UserActor("tester"), sys.runtime)
+	_, err = sys.handlers.CreateUser(wctx, md, commands.CreateUser{UserName: "written", EmailAddress: "w@example.org", PasswordHash: testHash(t)})
+	require.NoError(t, err, "a command writes while the web's pool is exhausted")
+}
+
+func testHash(t *testing.T) string {
+	hash, err := password.Hash("pw", password.Params{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32})
+	require.NoError(t, err)
+	return hash
+}

@@ -92,6 +92,12 @@ type Config struct {
 	// BaseURL is the public URL (scheme://host[:port]); same-origin checks
 	// compare against it. Empty means the request's own Host.
 	BaseURL string
+	// AllowedHosts are the host names (without port) requests may
+	// address besides IP addresses and "localhost": the base URL's host
+	// and the names the server is reached by. Any other Host header gets
+	// 421, so that a page whose name an attacker rebinds to this server's
+	// address (DNS rebinding) cannot read it.
+	AllowedHosts []string
 	// Private requires a signed-in user for every page but /login.
 	Private bool
 	// Logs reads the step logs (*logstore.Store), running or finished.
@@ -189,7 +195,7 @@ func New(cfg Config) (http.Handler, error) {
 
 func (s *server) routes() http.Handler {
 	r := chi.NewRouter()
-	r.Use(s.limits, s.recoverer, s.authenticate, s.sameOrigin, s.private)
+	r.Use(s.limits, s.hosts, s.recoverer, s.authenticate, s.sameOrigin, s.private)
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) { s.fail(w, r, errNotFound("page")) })
 	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, &httpError{Status: http.StatusMethodNotAllowed, Msg: "method not allowed"})

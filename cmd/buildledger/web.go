@@ -7,8 +7,11 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
+	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -45,6 +48,9 @@ type webOptions struct {
 	// trustedProxies name the reverse proxies whose X-Forwarded-For
 	// names the client.
 	trustedProxies []netip.Prefix
+	// allowedHosts are names the server answers for besides the base
+	// URL's host, IP addresses and localhost.
+	allowedHosts []string
 	// dbTimeout and dbConns bound the web's own database pool.
 	dbTimeout time.Duration
 	dbConns   int
@@ -55,6 +61,13 @@ func (o *webOptions) register(fs *flag.FlagSet) {
 	fs.StringVar(&o.githubSecret, "github-secret", os.Getenv("BUILDLEDGER_GITHUB_SECRET"), "HMAC secret of /api/push-github; empty refuses it; env BUILDLEDGER_GITHUB_SECRET")
 	fs.StringVar(&o.giteaSecret, "gitea-secret", os.Getenv("BUILDLEDGER_GITEA_SECRET"), "HMAC secret of /api/push-gitea; empty refuses it; env BUILDLEDGER_GITEA_SECRET")
 	fs.StringVar(&o.baseURL, "base-url", os.Getenv("BUILDLEDGER_BASE_URL"), "public URL, for the same-origin check behind a proxy; env BUILDLEDGER_BASE_URL")
+	fs.Func("allowed-host", "a host name the web answers for besides the --base-url host, IP addresses and localhost (repeatable); other Host headers get 421", func(v string) error {
+		if v == "" || strings.ContainsAny(v, "/:@ ") {
+			return fmt.Errorf("want a host name, not %q", v)
+		}
+		o.allowedHosts = append(o.allowedHosts, v)
+		return nil
+	})
 	fs.DurationVar(&o.dbTimeout, "web-statement-timeout", defaultWebStatementTimeout, "longest database statement of a web request; longer ones answer 503")
 	fs.IntVar(&o.dbConns, "web-db-conns", defaultWebDBConns, "database connections of the web's reads, apart from the writers' (projector, scheduler, evaluator, commands)")
 	fs.Func("trusted-proxy", "address or CIDR of a reverse proxy whose X-Forwarded-For names the client (repeatable)", func(v string) error {
@@ -78,6 +91,10 @@ func (o *webOptions) register(fs *flag.FlagSet) {
 // never take the connections the projector, the scheduler and the
 // commands write with.
 func (s *system) newWeb(ctx context.Context, opts webOptions) (http.Handler, error) {
+	hosts, err := opts.hosts(s.cfg.listen, s.log)
+	if err != nil {
+		return nil, err
+	}
 	if opts.dbTimeout <= 0 {
 		opts.dbTimeout = defaultWebStatementTimeout
 	}
@@ -102,15 +119,16 @@ func (s *system) newWeb(ctx context.Context, opts webOptions) (http.Handler, err
 		return nil, err
 	}
 	return web.New(web.Config{
-		Queries:    queries.New(s.webPool),
-		AsOf:       s.asOfFunc(),
-		Insights:   s.insightQueries(),
-		Commands:   s.handlers,
-		Builds:     s.handlers,
-		Tokens:     tokens.New(s.runtime),
-		Events:     s.store,
-		SessionKey: key,
-		BaseURL:    opts.baseURL,
+		Queries:      queries.New(s.webPool),
+		AsOf:         s.asOfFunc(),
+		Insights:     s.insightQueries(),
+		Commands:     s.handlers,
+		Builds:       s.handlers,
+		Tokens:       tokens.New(s.runtime),
+		Events:       s.store,
+		SessionKey:   key,
+		BaseURL:      opts.baseURL,
+		AllowedHosts: hosts,
 		// Behind a TLS proxy the request itself is plain HTTP.
 		SecureCookies:  strings.HasPrefix(strings.ToLower(opts.baseURL), "https://"),
 		Private:        opts.private,
@@ -123,6 +141,27 @@ func (s *system) newWeb(ctx context.Context, opts webOptions) (http.Handler, err
 		Ops:            opts.ops,
 		TrustedProxies: opts.trustedProxies,
 	})
+}
+
+// hosts returns the host names the web answers for: --allowed-host and
+// the --base-url host (IP addresses and localhost always pass). Listening
+// beyond loopback with neither, a browser that reaches the server by name
+// is refused: the log says so.
+func (o webOptions) hosts(listen string, log *slog.Logger) ([]string, error) {
+	hosts := append([]string(nil), o.allowedHosts...)
+	if o.baseURL != "" {
+		u, err := url.Parse(o.baseURL)
+		if err != nil || u.Hostname() == "" {
+			return nil, fmt.Errorf("--base-url %q: want scheme://host[:port]", o.baseURL)
+		}
+		hosts = append(hosts, u.Hostname())
+	}
+	if host, _, err := net.SplitHostPort(listen); err == nil && len(hosts) == 0 {
+		if ip, err := netip.ParseAddr(host); host == "" || (err == nil && !ip.IsLoopback()) {
+			log.Warn("the web answers only requests addressed to an IP address or localhost: give the names it is reached by with --base-url or --allowed-host", "listen", listen)
+		}
+	}
+	return hosts, nil
 }
 
 // settle waits until every read model has applied the log up to its

@@ -86,3 +86,28 @@ func testHash(t *testing.T) string {
 	require.NoError(t, err)
 	return hash
 }
+
+// TestWebHosts: the web answers for the --base-url host and every
+// --allowed-host; a base URL without a host is refused.
+func TestWebHosts(t *testing.T) {
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	tests := []struct {
+		opts webOptions
+		want []string
+		err  string
+	}{
+		{webOptions{}, nil, ""},
+		{webOptions{baseURL: "https://CI.example.org:8443/hydra"}, []string{"CI.example.org"}, ""},
+		{webOptions{baseURL: "https://ci.example.org", allowedHosts: []string{"ci.lan"}}, []string{"ci.lan", "ci.example.org"}, ""},
+		{webOptions{baseURL: "ci.example.org"}, nil, "want scheme://host"},
+	}
+	for _, tt := range tests {
+		got, err := tt.opts.hosts("0.0.0.0:3000", log)
+		if tt.err != "" {
+			require.ErrorContains(t, err, tt.err)
+			continue
+		}
+		require.NoError(t, err)
+		require.Equal(t, tt.want, got)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -39,10 +40,12 @@ const (
 
 // webOptions are the web server's settings beyond the shared config.
 type webOptions struct {
-	private      bool
-	githubSecret string
-	giteaSecret  string
-	baseURL      string
+	private bool
+	// githubSecretFile and giteaSecretFile hold the webhooks' HMAC
+	// secrets (readSecretFile).
+	githubSecretFile string
+	giteaSecretFile  string
+	baseURL          string
 	// ops are the operational endpoints "up" serves (web.Config.Ops).
 	ops map[string]http.Handler
 	// trustedProxies name the reverse proxies whose X-Forwarded-For
@@ -58,8 +61,13 @@ type webOptions struct {
 
 func (o *webOptions) register(fs *flag.FlagSet) {
 	fs.BoolVar(&o.private, "private", os.Getenv("BUILDLEDGER_PRIVATE") == "1", "require login for every page; env BUILDLEDGER_PRIVATE=1")
-	fs.StringVar(&o.githubSecret, "github-secret", os.Getenv("BUILDLEDGER_GITHUB_SECRET"), "HMAC secret of /api/push-github; empty refuses it; env BUILDLEDGER_GITHUB_SECRET")
-	fs.StringVar(&o.giteaSecret, "gitea-secret", os.Getenv("BUILDLEDGER_GITEA_SECRET"), "HMAC secret of /api/push-gitea; empty refuses it; env BUILDLEDGER_GITEA_SECRET")
+	fs.StringVar(&o.githubSecretFile, "github-secret-file", os.Getenv("BUILDLEDGER_GITHUB_SECRET_FILE"), "file (mode 0600) holding the HMAC secret of /api/push-github; none refuses it; env BUILDLEDGER_GITHUB_SECRET_FILE")
+	fs.StringVar(&o.giteaSecretFile, "gitea-secret-file", os.Getenv("BUILDLEDGER_GITEA_SECRET_FILE"), "file (mode 0600) holding the HMAC secret of /api/push-gitea; none refuses it; env BUILDLEDGER_GITEA_SECRET_FILE")
+	for _, name := range []string{"github-secret", "gitea-secret"} {
+		fs.Func(name, "removed: use --"+name+"-file", func(string) error {
+			return fmt.Errorf("is gone, as every local user can read a process's arguments: put the secret in a file of mode 0600 and pass --%s-file", name)
+		})
+	}
 	fs.StringVar(&o.baseURL, "base-url", os.Getenv("BUILDLEDGER_BASE_URL"), "public URL, for the same-origin check behind a proxy; env BUILDLEDGER_BASE_URL")
 	fs.Func("allowed-host", "a host name the web answers for besides the --base-url host, IP addresses and localhost (repeatable); other Host headers get 421", func(v string) error {
 		if v == "" || strings.ContainsAny(v, "/:@ ") {
@@ -118,6 +126,14 @@ func (s *system) newWeb(ctx context.Context, opts webOptions) (http.Handler, err
 	if err != nil {
 		return nil, err
 	}
+	githubSecret, err := webhookSecret("github", opts.githubSecretFile)
+	if err != nil {
+		return nil, err
+	}
+	giteaSecret, err := webhookSecret("gitea", opts.giteaSecretFile)
+	if err != nil {
+		return nil, err
+	}
 	return web.New(web.Config{
 		Queries:      queries.New(s.webPool),
 		AsOf:         s.asOfFunc(),
@@ -134,8 +150,8 @@ func (s *system) newWeb(ctx context.Context, opts webOptions) (http.Handler, err
 		Private:        opts.private,
 		Logs:           logs,
 		BinaryCache:    binarycache.NewHandler(cacheDir, s.log),
-		GitHubSecret:   opts.githubSecret,
-		GiteaSecret:    opts.giteaSecret,
+		GitHubSecret:   githubSecret,
+		GiteaSecret:    giteaSecret,
 		Settle:         s.settle,
 		Logger:         s.log,
 		Ops:            opts.ops,
@@ -193,6 +209,58 @@ func (s *system) settle(ctx context.Context) error {
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
+}
+
+// webhookSecret reads the HMAC secret of a forge's webhook from its
+// --FORGE-secret-file, or returns "" (the webhook is refused) without
+// one. The secret was once taken from a flag or the environment, where
+// other local users (/proc/PID/cmdline) or child processes read it: such
+// an environment variable is refused rather than left for children.
+func webhookSecret(forge, path string) (string, error) {
+	env := "BUILDLEDGER_" + strings.ToUpper(forge) + "_SECRET"
+	if os.Getenv(env) != "" {
+		return "", fmt.Errorf("%s is no longer read, as every child process would inherit it: put the secret in a file of mode 0600, pass --%s-secret-file, and unset %s", env, forge, env)
+	}
+	if path == "" {
+		return "", nil
+	}
+	secret, err := readSecretFile(path)
+	if err != nil {
+		return "", fmt.Errorf("--%s-secret-file: %w", forge, err)
+	}
+	return secret, nil
+}
+
+// readSecretFile reads a secret from a regular file that neither group
+// nor others may read or write, without its trailing newline.
+func readSecretFile(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return "", err
+	}
+	if !st.Mode().IsRegular() {
+		return "", fmt.Errorf("%s is not a regular file", path)
+	}
+	if perm := st.Mode().Perm(); perm&0o077 != 0 {
+		return "", fmt.Errorf("%s has mode %04o, open to group or others: chmod 600 it", path, perm)
+	}
+	b, err := io.ReadAll(io.LimitReader(f, 64<<10+1))
+	if err != nil {
+		return "", fmt.Errorf("read %s: %w", path, err)
+	}
+	if len(b) > 64<<10 {
+		return "", fmt.Errorf("%s is longer than 64 KiB: not a secret", path)
+	}
+	secret := strings.TrimRight(string(b), "\r\n")
+	if secret == "" {
+		return "", fmt.Errorf("%s is empty", path)
+	}
+	return secret, nil
 }
 
 // sessionKey reads the key that signs session cookies, creating it on

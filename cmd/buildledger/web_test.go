@@ -2,10 +2,13 @@ package main
 
 import (
 	"context"
+	"flag"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -109,5 +112,56 @@ func TestWebHosts(t *testing.T) {
 		}
 		require.NoError(t, err)
 		require.Equal(t, tt.want, got)
+	}
+}
+
+// TestWebhookSecretFile: webhook secrets come only from files no one but
+// their owner may read; the flags and variables that once carried them
+// are refused with a clear error.
+func TestWebhookSecretFile(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, text string, mode os.FileMode) string {
+		p := filepath.Join(dir, name)
+		require.NoError(t, os.WriteFile(p, []byte(text), mode))
+		require.NoError(t, os.Chmod(p, mode))
+		return p
+	}
+	tests := []struct {
+		name, path, want, err string
+	}{
+		{"owner only", write("ok", "s3cret\n", 0o600), "s3cret", ""},
+		{"read-only for the owner", write("ro", "s3cret", 0o400), "s3cret", ""},
+		{"group may read", write("group", "s3cret", 0o640), "", "mode 0640, open to group or others: chmod 600 it"},
+		{"anyone may read", write("world", "s3cret", 0o644), "", "mode 0644"},
+		{"group may write", write("gw", "s3cret", 0o620), "", "mode 0620"},
+		{"empty", write("empty", "\n", 0o600), "", "is empty"},
+		{"directory", dir, "", "not a regular file"},
+		{"missing", filepath.Join(dir, "nothing"), "", "no such file"},
+		{"none", "", "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := webhookSecret("github", tt.path)
+			if tt.err != "" {
+				require.ErrorContains(t, err, tt.err)
+				require.ErrorContains(t, err, "--github-secret-file")
+				return
+			}
+			require.NoError(t, err)
+			require.Equal(t, tt.want, got)
+		})
+	}
+
+	t.Setenv("BUILDLEDGER_GITEA_SECRET", "s3cret")
+	_, err := webhookSecret("gitea", tests[0].path)
+	require.ErrorContains(t, err, "BUILDLEDGER_GITEA_SECRET is no longer read")
+
+	for _, name := range []string{"github-secret", "gitea-secret"} {
+		var o webOptions
+		fs := flag.NewFlagSet("up", flag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		o.register(fs)
+		err := fs.Parse([]string{"--" + name, "s3cret"})
+		require.ErrorContains(t, err, "pass --"+name+"-file")
 	}
 }

@@ -7,7 +7,8 @@
 // apply them to "public" (the live read models) or to a fresh schema that
 // a replay fills and then swaps in. Vault migrations (vault/*.sql) create
 // the command side's secrets outside the log and the read models, in the
-// Postgres schema "vault"; replays never touch it.
+// Postgres schema "vault", with the webhook deliveries already handled;
+// replays never touch it.
 package schema
 
 import (

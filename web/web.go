@@ -66,6 +66,17 @@ type TokenCommands interface {
 	RevokeAPIToken(ctx context.Context, md events.Metadata, user, id string) error
 }
 
+// WebhookDeliveries remembers webhook deliveries for a while
+// (*postgres.Deliveries).
+type WebhookDeliveries interface {
+	// Claim records the keys of a delivery from source and reports
+	// whether none of them was seen recently.
+	Claim(ctx context.Context, source string, keys []string) (bool, error)
+	// Release forgets them again, when the delivery could not be
+	// handled.
+	Release(ctx context.Context, source string, keys []string) error
+}
+
 // StreamReader reads one event stream (events.Store satisfies it).
 type StreamReader interface {
 	ReadStream(ctx context.Context, stream string, from uint64, limit int) ([]events.Recorded, error)
@@ -113,6 +124,9 @@ type Config struct {
 	// secret refuses that webhook.
 	GitHubSecret string
 	GiteaSecret  string
+	// Deliveries, if set, remembers the webhook deliveries handled, so
+	// that a redelivery or a replayed capture requests nothing again.
+	Deliveries WebhookDeliveries
 	// Settle, if set, waits until the read models have caught up with the
 	// head of the log. Actions call it (for at most SettleTimeout) before
 	// answering, so that the page a browser is sent to shows the change.

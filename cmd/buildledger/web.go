@@ -146,12 +146,15 @@ func (s *system) newWeb(ctx context.Context, opts webOptions) (http.Handler, err
 		BaseURL:      opts.baseURL,
 		AllowedHosts: hosts,
 		// Behind a TLS proxy the request itself is plain HTTP.
-		SecureCookies:  strings.HasPrefix(strings.ToLower(opts.baseURL), "https://"),
-		Private:        opts.private,
-		Logs:           logs,
-		BinaryCache:    binarycache.NewHandler(cacheDir, s.log),
-		GitHubSecret:   githubSecret,
-		GiteaSecret:    giteaSecret,
+		SecureCookies: strings.HasPrefix(strings.ToLower(opts.baseURL), "https://"),
+		Private:       opts.private,
+		Logs:          logs,
+		BinaryCache:   binarycache.NewHandler(cacheDir, s.log),
+		GitHubSecret:  githubSecret,
+		GiteaSecret:   giteaSecret,
+		// Deliveries are written on the writers' side, as the commands
+		// they guard.
+		Deliveries:     postgres.NewDeliveries(s.pool),
 		Settle:         s.settle,
 		Logger:         s.log,
 		Ops:            opts.ops,

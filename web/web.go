@@ -127,6 +127,11 @@ type Config struct {
 	// Deliveries, if set, remembers the webhook deliveries handled, so
 	// that a redelivery or a replayed capture requests nothing again.
 	Deliveries WebhookDeliveries
+	// StreamsPerClient and Streams cap the log streams (server-sent
+	// events) open at once per client address and in all (default 8 and
+	// 256); beyond them a stream is refused with 429.
+	StreamsPerClient int
+	Streams          int
 	// Settle, if set, waits until the read models have caught up with the
 	// head of the log. Actions call it (for at most SettleTimeout) before
 	// answering, so that the page a browser is sent to shows the change.
@@ -161,6 +166,7 @@ type server struct {
 	cfg     Config
 	pages   map[string]*template.Template
 	limiter *limiter
+	streams *logStreams
 	// verifying bounds the password verifications running at once: each
 	// argon2id verification takes 19 MiB and a core for a while.
 	verifying chan struct{}
@@ -191,6 +197,12 @@ func New(cfg Config) (http.Handler, error) {
 	if cfg.SettleTimeout <= 0 {
 		cfg.SettleTimeout = 3 * time.Second
 	}
+	if cfg.StreamsPerClient <= 0 {
+		cfg.StreamsPerClient = defaultStreamsPerClient
+	}
+	if cfg.Streams <= 0 {
+		cfg.Streams = defaultStreams
+	}
 	if cfg.LoginAttempts <= 0 {
 		cfg.LoginAttempts = 10
 	}
@@ -203,7 +215,7 @@ func New(cfg Config) (http.Handler, error) {
 		return nil, fmt.Errorf("web: %w", err)
 	}
 	s := &server{cfg: cfg, pages: pages, log: cfg.Logger, now: cfg.Clock, dummyHash: dummy,
-		limiter: newLimiter(cfg.LoginAttempts, time.Minute, cfg.Clock), verifying: make(chan struct{}, runtime.NumCPU())}
+		limiter: newLimiter(cfg.LoginAttempts, time.Minute, cfg.Clock), streams: newLogStreams(cfg.Logs, cfg.StreamsPerClient, cfg.Streams), verifying: make(chan struct{}, runtime.NumCPU())}
 	return s.routes(), nil
 }
 

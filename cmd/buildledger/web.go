@@ -68,7 +68,7 @@ func (o *webOptions) register(fs *flag.FlagSet) {
 			return fmt.Errorf("is gone, as every local user can read a process's arguments: put the secret in a file of mode 0600 and pass --%s-file", name)
 		})
 	}
-	fs.StringVar(&o.baseURL, "base-url", os.Getenv("BUILDLEDGER_BASE_URL"), "public URL, for the same-origin check behind a proxy; env BUILDLEDGER_BASE_URL")
+	fs.StringVar(&o.baseURL, "base-url", os.Getenv("BUILDLEDGER_BASE_URL"), "public URL behind a proxy: same-origin checks, Secure cookies, and a host the web answers for; env BUILDLEDGER_BASE_URL")
 	fs.Func("allowed-host", "a host name the web answers for besides the --base-url host, IP addresses and localhost (repeatable); other Host headers get 421", func(v string) error {
 		if v == "" || strings.ContainsAny(v, "/:@ ") {
 			return fmt.Errorf("want a host name, not %q", v)

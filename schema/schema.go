@@ -7,10 +7,11 @@
 // apply them to "public" (the live read models) or to a fresh schema that
 // a replay fills and then swaps in. Vault migrations (vault/*.sql) create
 // the command side's secrets outside the log and the read models, in the
-// Postgres schema "vault"; replays never touch it. Command-state
-// migrations (commandstate/*.sql) create the command side's other state
-// outside the log (polling checks), in the Postgres schema
-// "commandstate"; replays never touch it either.
+// Postgres schema "vault", with the webhook deliveries already handled;
+// replays never touch it. Command-state migrations (commandstate/*.sql)
+// create the command side's other state outside the log (polling
+// checks), in the Postgres schema "commandstate"; replays never touch it
+// either.
 package schema
 
 import (

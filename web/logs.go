@@ -245,21 +245,28 @@ func tailBytes(r io.Reader, max int) ([]byte, bool, error) {
 
 // streamLog sends a log as server-sent events, one "data" event per line,
 // then an "end" event. A running attempt's log is followed as the builder
-// writes it, until its writer closes it; reload asks again for the
-// attempt, so that a log whose writer died does not keep the stream open.
+// writes it, until its writer closes it, by one follower shared with
+// every other stream of that log (logstream.go); reload asks again for
+// the attempt, so that a log whose writer died does not keep the stream
+// open. Streams are capped per client address and in all (429).
 func (s *server) streamLog(w http.ResponseWriter, r *http.Request, ref LogRef, reload func(context.Context) (LogRef, error)) {
 	fl, ok := w.(http.Flusher)
 	if !ok {
 		s.fail(w, r, &httpError{Status: http.StatusNotImplemented, Msg: "streaming not supported"})
 		return
 	}
+	release, err := s.streams.admit(s.clientAddr(r))
+	if err != nil {
+		w.Header().Set("Retry-After", "60")
+		s.fail(w, r, &httpError{Status: http.StatusTooManyRequests, Msg: "too many log streams open: close some and try again"})
+		return
+	}
+	defer release()
 	ctx, cancel := context.WithTimeout(r.Context(), maxStream)
 	defer cancel()
 	var rc io.ReadCloser
-	var err error
 	if ref.Running {
-		rc, err = s.cfg.Logs.Follow(ctx, ref.Location)
-		go watchAttempt(ctx, cancel, ref.Location, reload)
+		rc, err = s.streams.watch(ctx, ref.Location, reload)
 	} else {
 		rc, err = s.cfg.Logs.Open(ref.Location)
 	}
@@ -317,26 +324,4 @@ func writeEvent(w io.Writer, line []byte) {
 		fmt.Fprintf(w, "data: %s\n", part)
 	}
 	fmt.Fprint(w, "\n")
-}
-
-// watchAttempt cancels a stream orphanGrace after the attempt whose log
-// at location it follows is no longer the running one.
-func watchAttempt(ctx context.Context, cancel context.CancelFunc, location string, reload func(context.Context) (LogRef, error)) {
-	t := time.NewTicker(orphanCheck)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		if ref, err := reload(ctx); err == nil && (!ref.Running || ref.Location != location) {
-			break
-		}
-	}
-	select {
-	case <-ctx.Done():
-	case <-time.After(orphanGrace):
-		cancel()
-	}
 }

@@ -4,6 +4,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -27,6 +28,36 @@ func (s *server) limits(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// hosts refuses requests addressed to a host name the server does not
+// answer for (421 Misdirected Request). A DNS rebinding attack makes a
+// browser send its own name, which an IP address or "localhost" never
+// is; the names configured (AllowedHosts) pass.
+func (s *server) hosts(next http.Handler) http.Handler {
+	allowed := map[string]bool{"localhost": true}
+	for _, h := range s.cfg.AllowedHosts {
+		allowed[hostName(h)] = true
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := hostName(r.Host)
+		if _, err := netip.ParseAddr(h); err != nil && h != "" && !allowed[h] {
+			s.fail(w, r, &httpError{Status: http.StatusMisdirectedRequest, Msg: "this server does not answer for host " + strconv.Quote(h)})
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// hostName is the host of a Host header without its port, brackets and
+// final dot, in lower case.
+func hostName(hostport string) string {
+	h := hostport
+	if host, _, err := net.SplitHostPort(hostport); err == nil {
+		h = host
+	}
+	h = strings.TrimSuffix(strings.TrimSuffix(strings.TrimPrefix(h, "["), "]"), ".")
+	return strings.ToLower(h)
 }
 
 // recoverer turns a handler panic into a 500.

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
@@ -12,6 +13,7 @@ import (
 
 	"buildledger/commands"
 	"buildledger/domain/domainerr"
+	"buildledger/domain/jobset"
 	"buildledger/domain/user"
 	"buildledger/events"
 )
@@ -110,21 +112,60 @@ type hookPayload struct {
 	} `json:"repository"`
 }
 
-// triggerRepo requests evaluations of every jobset using one of urls,
-// with the webhook as actor.
-func (s *server) triggerRepo(w http.ResponseWriter, r *http.Request, source string, urls []string) {
+// webhook requests evaluations of every jobset using one of the
+// repositories urls name, with the webhook as actor. A delivery seen in
+// the last day (by its id, or by its body, which its signature covers)
+// requests nothing again; one that fails is forgotten, so that its
+// redelivery is handled.
+func (s *server) webhook(w http.ResponseWriter, r *http.Request, source, delivery string, body []byte, urls []string) {
+	var keys []string
+	if s.cfg.Deliveries != nil {
+		sum := sha256.Sum256(body)
+		keys = []string{"body:" + hex.EncodeToString(sum[:])}
+		if delivery != "" {
+			keys = append(keys, "delivery:"+delivery)
+		}
+		fresh, err := s.cfg.Deliveries.Claim(r.Context(), source, keys)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		if !fresh {
+			s.json(w, http.StatusOK, map[string]any{"jobsetsTriggered": []string{}, "duplicate": true})
+			return
+		}
+	}
+	triggered, err := s.triggerRepos(r.Context(), source, urls)
+	if err != nil {
+		if keys != nil {
+			if rerr := s.cfg.Deliveries.Release(context.WithoutCancel(r.Context()), source, keys); rerr != nil {
+				s.log.Warn("a failed webhook delivery stays recorded", "source", source, "err", rerr)
+			}
+		}
+		s.fail(w, r, err)
+		return
+	}
+	s.json(w, http.StatusOK, map[string]any{"jobsetsTriggered": triggered})
+}
+
+// triggerRepos requests evaluations of the jobsets of the repositories
+// urls name (compared by jobset.RepoKey) and returns them as
+// "project:jobset".
+func (s *server) triggerRepos(ctx context.Context, source string, urls []string) ([]string, error) {
+	seenRepo := map[string]bool{}
 	seen := map[string]bool{}
 	triggered := []string{}
 	id := events.NewID(s.now())
 	md := events.Metadata{Actor: commands.WebhookActor(source), CorrelationID: id, CausationID: id}
 	for _, u := range urls {
-		if u == "" {
+		repo := jobset.RepoKey(u)
+		if repo == "" || seenRepo[repo] {
 			continue
 		}
-		js, err := s.cfg.Queries.JobsetsByRepo(r.Context(), strings.TrimSuffix(u, ".git"))
+		seenRepo[repo] = true
+		js, err := s.cfg.Queries.JobsetsByRepo(ctx, repo)
 		if err != nil {
-			s.fail(w, r, err)
-			return
+			return nil, err
 		}
 		for _, j := range js {
 			key := j.Project + ":" + j.Name
@@ -132,19 +173,18 @@ func (s *server) triggerRepo(w http.ResponseWriter, r *http.Request, source stri
 				continue
 			}
 			seen[key] = true
-			_, err := s.cfg.Commands.RequestEvaluation(r.Context(), md,
+			_, err := s.cfg.Commands.RequestEvaluation(ctx, md,
 				commands.RequestEvaluation{Project: j.Project, Jobset: j.Name, Reason: "webhook"})
 			if errors.Is(err, domainerr.ErrInvalid) {
 				continue
 			}
 			if err != nil {
-				s.fail(w, r, err)
-				return
+				return nil, err
 			}
 			triggered = append(triggered, key)
 		}
 	}
-	s.json(w, http.StatusOK, map[string]any{"jobsetsTriggered": triggered})
+	return triggered, nil
 }
 
 func (s *server) pushGitHub(w http.ResponseWriter, r *http.Request) {
@@ -162,7 +202,8 @@ func (s *server) pushGitHub(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, errBadRequest("payload names no repository"))
 		return
 	}
-	s.triggerRepo(w, r, "github", []string{"github.com/" + p.Repository.FullName, "github.com:" + p.Repository.FullName})
+	s.webhook(w, r, "github", r.Header.Get("X-GitHub-Delivery"), body,
+		[]string{"github.com/" + p.Repository.FullName, p.Repository.CloneURL, p.Repository.SSHURL})
 }
 
 func (s *server) pushGitea(w http.ResponseWriter, r *http.Request) {
@@ -184,5 +225,5 @@ func (s *server) pushGitea(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, errBadRequest("payload names no repository"))
 		return
 	}
-	s.triggerRepo(w, r, "gitea", []string{p.Repository.CloneURL, p.Repository.SSHURL})
+	s.webhook(w, r, "gitea", r.Header.Get("X-Gitea-Delivery"), body, []string{p.Repository.CloneURL, p.Repository.SSHURL})
 }

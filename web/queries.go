@@ -24,7 +24,8 @@ type ProjectQueries interface {
 	// their current builds.
 	JobsetOverviews(ctx context.Context, project string) ([]JobsetOverview, error)
 	// JobsetsByRepo lists the jobsets with an input value or flake URI
-	// containing repo (for push notifications).
+	// naming the repository repo names, compared by jobset.RepoKey (for
+	// push notifications).
 	JobsetsByRepo(ctx context.Context, repo string) ([]Jobset, error)
 }
 

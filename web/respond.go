@@ -57,8 +57,20 @@ func statusOf(err error) (int, string, string) {
 		// Postgres restarts or is out of reach: the request may work in a
 		// moment, and the error itself (socket paths, roles) is not shown.
 		return http.StatusServiceUnavailable, "the database is unavailable; try again shortly", ""
+	case statementCancelled(err):
+		return http.StatusServiceUnavailable, "the database took too long to answer; try again later", ""
 	}
 	return http.StatusInternalServerError, "internal server error", ""
+}
+
+// statementCancelled reports whether the database cancelled a statement
+// (SQLSTATE 57014): the web's pool has a statement timeout
+// (cmd/buildledger), so a query too slow to answer is the server being
+// overloaded, not a bug. Postgres drivers' errors report their SQLSTATE
+// this way (pgconn.PgError).
+func statementCancelled(err error) bool {
+	var st interface{ SQLState() string }
+	return errors.As(err, &st) && st.SQLState() == "57014"
 }
 
 // wantsJSON reports whether the client asked for JSON.
@@ -76,10 +88,11 @@ func wantsJSON(r *http.Request) bool {
 // otherwise.
 func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	code, msg, field := statusOf(err)
-	if code == http.StatusServiceUnavailable {
+	switch {
+	case code == http.StatusServiceUnavailable:
+		s.log.Warn("request refused", "method", r.Method, "path", r.URL.Path, "err", err)
 		w.Header().Set("Retry-After", "5")
-	}
-	if code >= 500 {
+	case code >= 500:
 		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
 	if wantsJSON(r) || !acceptsHTML(r) {

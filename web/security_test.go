@@ -1,6 +1,7 @@
 package web_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/netip"
@@ -239,4 +240,46 @@ func TestLimits(t *testing.T) {
 	require.Contains(t, res.header.Get("Content-Type"), "text/html")
 	require.Equal(t, "Accept", res.header.Get("Vary"))
 	require.Contains(t, res.body, `<a href="/project/p">Project P</a>`)
+}
+
+// TestHostAllowList: a page whose name an attacker rebinds to the
+// server's address (DNS rebinding) sends that name as Host, and is
+// refused; IP addresses, localhost and the configured names are served.
+func TestHostAllowList(t *testing.T) {
+	e := newEnv(t, envOpts{cfg: func(c *web.Config) { c.AllowedHosts = []string{"ci.example.org"} }})
+	_, port, _ := strings.Cut(strings.TrimPrefix(e.srv.URL, "http://"), ":")
+	tests := []struct {
+		host string
+		code int
+	}{
+		{"127.0.0.1:" + port, http.StatusOK},
+		{"[::1]:" + port, http.StatusOK},
+		{"192.0.2.7", http.StatusOK},
+		{"localhost:" + port, http.StatusOK},
+		{"LocalHost", http.StatusOK},
+		{"ci.example.org", http.StatusOK},
+		{"CI.Example.org.:443", http.StatusOK},
+		{"evil.example:" + port, http.StatusMisdirectedRequest},
+		{"evil.example", http.StatusMisdirectedRequest},
+		{"ci.example.org.evil.example", http.StatusMisdirectedRequest},
+		{"localhost.evil.example", http.StatusMisdirectedRequest},
+	}
+	for _, tt := range tests {
+		t.Run(tt.host, func(t *testing.T) {
+			req, err := http.NewRequest("GET", e.srv.URL+"/project/p", nil)
+			require.NoError(t, err)
+			req.Host = tt.host
+			req.Header.Set("Accept", "application/json")
+			res, err := http.DefaultClient.Do(req)
+			require.NoError(t, err)
+			defer res.Body.Close()
+			require.Equal(t, tt.code, res.StatusCode)
+			if tt.code != http.StatusOK {
+				require.Equal(t, "application/json", res.Header.Get("Content-Type"))
+				var body map[string]string
+				require.NoError(t, json.NewDecoder(res.Body).Decode(&body))
+				require.Contains(t, body["error"], "does not answer for host")
+			}
+		})
+	}
 }

@@ -52,6 +52,15 @@ func (s *server) stepsPage(w http.ResponseWriter, r *http.Request) {
 
 var searchRE = regexp.MustCompile(`^[a-zA-Z0-9_\-/.]+$`)
 
+// /search answers at most MaxSearchRows rows per section (projects,
+// jobsets, builds, buildsdrv), 10 unless ?limit= asks for more, as
+// Hydra does. A query is 2 to 256 characters: a store path fits.
+const (
+	MaxSearchRows = 50
+	minSearch     = 2
+	maxSearch     = 256
+)
+
 func (s *server) search(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query().Get("query")
 	if q == "" {
@@ -62,11 +71,19 @@ func (s *server) search(w http.ResponseWriter, r *http.Request) {
 		s.render(w, r, http.StatusOK, "search", map[string]any{})
 		return
 	}
-	if len(q) > 256 || !searchRE.MatchString(q) {
+	switch {
+	case !searchRE.MatchString(q):
 		s.fail(w, r, errBadRequest("invalid character in query"))
 		return
+	case len(q) < minSearch:
+		// A substring of one character matches nearly every row.
+		s.fail(w, r, errBadRequest("query must have at least %d characters", minSearch))
+		return
+	case len(q) > maxSearch:
+		s.fail(w, r, errBadRequest("query must have at most %d characters", maxSearch))
+		return
 	}
-	res, err := s.cfg.Queries.Search(r.Context(), q, queryInt(r, "limit", 50, 500))
+	res, err := s.cfg.Queries.Search(r.Context(), q, queryInt(r, "limit", 10, MaxSearchRows))
 	if err != nil {
 		s.fail(w, r, err)
 		return

@@ -86,6 +86,17 @@ type Accounts interface {
 
 var _ Accounts = (*commands.Accounts)(nil)
 
+// WebhookDeliveries remembers webhook deliveries for a while
+// (*postgres.Deliveries).
+type WebhookDeliveries interface {
+	// Claim records the keys of a delivery from source and reports
+	// whether none of them was seen recently.
+	Claim(ctx context.Context, source string, keys []string) (bool, error)
+	// Release forgets them again, when the delivery could not be
+	// handled.
+	Release(ctx context.Context, source string, keys []string) error
+}
+
 // StreamReader reads one event stream (events.Store satisfies it).
 type StreamReader interface {
 	ReadStream(ctx context.Context, stream string, from uint64, limit int) ([]events.Recorded, error)
@@ -115,6 +126,12 @@ type Config struct {
 	// BaseURL is the public URL (scheme://host[:port]); same-origin checks
 	// compare against it. Empty means the request's own Host.
 	BaseURL string
+	// AllowedHosts are the host names (without port) requests may
+	// address besides IP addresses and "localhost": the base URL's host
+	// and the names the server is reached by. Any other Host header gets
+	// 421, so that a page whose name an attacker rebinds to this server's
+	// address (DNS rebinding) cannot read it.
+	AllowedHosts []string
 	// Private requires a signed-in user for every page but /login.
 	Private bool
 	// Logs reads the step logs (*logstore.Store), running or finished.
@@ -130,6 +147,14 @@ type Config struct {
 	// secret refuses that webhook.
 	GitHubSecret string
 	GiteaSecret  string
+	// Deliveries, if set, remembers the webhook deliveries handled, so
+	// that a redelivery or a replayed capture requests nothing again.
+	Deliveries WebhookDeliveries
+	// StreamsPerClient and Streams cap the log streams (server-sent
+	// events) open at once per client address and in all (default 8 and
+	// 256); beyond them a stream is refused with 429.
+	StreamsPerClient int
+	Streams          int
 	// Settle, if set, waits until the read models have caught up with the
 	// head of the log. Actions call it (for at most SettleTimeout) before
 	// answering, so that the page a browser is sent to shows the change.
@@ -164,6 +189,7 @@ type server struct {
 	cfg     Config
 	pages   map[string]*template.Template
 	limiter *limiter
+	streams *logStreams
 	// verifying bounds the password verifications running at once: each
 	// argon2id verification takes 19 MiB and a core for a while.
 	verifying chan struct{}
@@ -194,6 +220,12 @@ func New(cfg Config) (http.Handler, error) {
 	if cfg.SettleTimeout <= 0 {
 		cfg.SettleTimeout = 3 * time.Second
 	}
+	if cfg.StreamsPerClient <= 0 {
+		cfg.StreamsPerClient = defaultStreamsPerClient
+	}
+	if cfg.Streams <= 0 {
+		cfg.Streams = defaultStreams
+	}
 	if cfg.LoginAttempts <= 0 {
 		cfg.LoginAttempts = 10
 	}
@@ -206,13 +238,13 @@ func New(cfg Config) (http.Handler, error) {
 		return nil, fmt.Errorf("web: %w", err)
 	}
 	s := &server{cfg: cfg, pages: pages, log: cfg.Logger, now: cfg.Clock, dummyHash: dummy,
-		limiter: newLimiter(cfg.LoginAttempts, time.Minute, cfg.Clock), verifying: make(chan struct{}, runtime.NumCPU())}
+		limiter: newLimiter(cfg.LoginAttempts, time.Minute, cfg.Clock), streams: newLogStreams(cfg.Logs, cfg.StreamsPerClient, cfg.Streams), verifying: make(chan struct{}, runtime.NumCPU())}
 	return s.routes(), nil
 }
 
 func (s *server) routes() http.Handler {
 	r := chi.NewRouter()
-	r.Use(s.limits, s.recoverer, s.authenticate, s.tokenScope, s.sameOrigin, s.private)
+	r.Use(s.limits, s.hosts, s.recoverer, s.authenticate, s.tokenScope, s.sameOrigin, s.private)
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) { s.fail(w, r, errNotFound("page")) })
 	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, &httpError{Status: http.StatusMethodNotAllowed, Msg: "method not allowed"})

@@ -4,18 +4,44 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
+// PoolOptions bound a pool; zero fields keep pgx's and the server's
+// defaults.
+type PoolOptions struct {
+	// MaxConns bounds the pool's connections.
+	MaxConns int32
+	// StatementTimeout has the server cancel any statement of the pool
+	// that runs longer, waiting for locks included (SQLSTATE 57014). The
+	// web's pool sets it, so that no request can hold a connection for
+	// long.
+	StatementTimeout time.Duration
+}
+
 // Open connects a pool to url and checks the connection, so a missing or
 // unreachable database is reported at once with the address it tried.
 func Open(ctx context.Context, url string) (*pgxpool.Pool, error) {
+	return OpenWith(ctx, url, PoolOptions{})
+}
+
+// OpenWith is Open with bounds on the pool.
+func OpenWith(ctx context.Context, url string, opts PoolOptions) (*pgxpool.Pool, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("database url: %w", err)
+	}
+	if opts.MaxConns > 0 {
+		cfg.MaxConns = opts.MaxConns
+		cfg.MinConns = min(cfg.MinConns, opts.MaxConns)
+	}
+	if opts.StatementTimeout > 0 {
+		cfg.ConnConfig.RuntimeParams["statement_timeout"] = strconv.FormatInt(max(opts.StatementTimeout.Milliseconds(), 1), 10)
 	}
 	// Statements are parsed at each execution (only their descriptions are
 	// cached), so table names resolve anew: after a replay swaps the

@@ -193,5 +193,5 @@ func (s *system) asOfFunc() web.AsOfFunc {
 
 // insightQueries answers the web's insight pages from the live read models.
 func (s *system) insightQueries() web.InsightQueries {
-	return insights.Reader{DB: postgres.NewReadModelDB(s.pool)}
+	return insights.Reader{DB: postgres.NewReadModelDB(s.webPool)}
 }

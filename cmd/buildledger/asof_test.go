@@ -78,7 +78,7 @@ func TestAsOfEqualsLiveThen(t *testing.T) {
 		_, err = r.CatchUp(ctx)
 		require.NoError(t, err)
 	}
-	h, err := sys.newWeb(webOptions{})
+	h, err := sys.newWeb(ctx, webOptions{allowedHosts: []string{"example.com"}})
 	require.NoError(t, err)
 	var session []*http.Cookie
 	get := func(path string) string {

@@ -107,7 +107,7 @@ func runUp(ctx context.Context, a *app, args []string) error {
 		"/metrics":             promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
 		"/queue-runner-status": queueStatusHandler(func() upStatus { return upStatus{queue.sched.Status(), projector.Status()} }),
 	}
-	site, err := sys.newWeb(wopt)
+	site, err := sys.newWeb(ctx, wopt)
 	if err != nil {
 		return err
 	}

@@ -25,10 +25,16 @@ import (
 // system is the wired ledger: database, event store, codec and command
 // runtime.
 type system struct {
-	cfg      config
-	log      *slog.Logger
-	cluster  *postgres.Cluster
-	pool     *pgxpool.Pool
+	cfg     config
+	log     *slog.Logger
+	cluster *postgres.Cluster
+	// url is the application's database; pool is its writers' pool
+	// (commands, projector, scheduler, evaluator).
+	url  string
+	pool *pgxpool.Pool
+	// webPool, opened by newWeb, serves the web's reads apart from the
+	// writers, with a statement timeout.
+	webPool  *pgxpool.Pool
 	store    events.Store
 	codec    *events.Codec
 	runtime  *commands.Runtime
@@ -67,7 +73,7 @@ func openSystem(ctx context.Context, cfg config, log *slog.Logger) (*system, err
 		s.Close()
 		return nil, err
 	}
-	s.pool = pool
+	s.url, s.pool = url, pool
 	if err := postgres.Migrate(ctx, pool); err != nil {
 		s.Close()
 		return nil, err
@@ -126,6 +132,9 @@ func (s *system) analystPool(ctx context.Context) (*pgxpool.Pool, error) {
 func (s *system) Close() {
 	if s.closeStore != nil {
 		s.closeStore()
+	}
+	if s.webPool != nil {
+		s.webPool.Close()
 	}
 	if s.pool != nil {
 		s.pool.Close()

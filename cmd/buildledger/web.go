@@ -7,8 +7,12 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
+	"log/slog"
+	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -28,24 +32,53 @@ import (
 // The web reads step logs from the store the builder writes them to.
 var _ web.LogReader = (*logstore.Store)(nil)
 
+// The web's database pool: Hydra's search allows a statement 20 s; every
+// page here gets a quarter of that, and a handful of connections.
+const (
+	defaultWebStatementTimeout = 5 * time.Second
+	defaultWebDBConns          = 8
+)
+
 // webOptions are the web server's settings beyond the shared config.
 type webOptions struct {
-	private      bool
-	githubSecret string
-	giteaSecret  string
-	baseURL      string
+	private bool
+	// githubSecretFile and giteaSecretFile hold the webhooks' HMAC
+	// secrets (readSecretFile).
+	githubSecretFile string
+	giteaSecretFile  string
+	baseURL          string
 	// ops are the operational endpoints "up" serves (web.Config.Ops).
 	ops map[string]http.Handler
 	// trustedProxies name the reverse proxies whose X-Forwarded-For
 	// names the client.
 	trustedProxies []netip.Prefix
+	// allowedHosts are names the server answers for besides the base
+	// URL's host, IP addresses and localhost.
+	allowedHosts []string
+	// dbTimeout and dbConns bound the web's own database pool.
+	dbTimeout time.Duration
+	dbConns   int
 }
 
 func (o *webOptions) register(fs *flag.FlagSet) {
 	fs.BoolVar(&o.private, "private", os.Getenv("BUILDLEDGER_PRIVATE") == "1", "require login for every page; env BUILDLEDGER_PRIVATE=1")
-	fs.StringVar(&o.githubSecret, "github-secret", os.Getenv("BUILDLEDGER_GITHUB_SECRET"), "HMAC secret of /api/push-github; empty refuses it; env BUILDLEDGER_GITHUB_SECRET")
-	fs.StringVar(&o.giteaSecret, "gitea-secret", os.Getenv("BUILDLEDGER_GITEA_SECRET"), "HMAC secret of /api/push-gitea; empty refuses it; env BUILDLEDGER_GITEA_SECRET")
-	fs.StringVar(&o.baseURL, "base-url", os.Getenv("BUILDLEDGER_BASE_URL"), "public URL, for the same-origin check behind a proxy; env BUILDLEDGER_BASE_URL")
+	fs.StringVar(&o.githubSecretFile, "github-secret-file", os.Getenv("BUILDLEDGER_GITHUB_SECRET_FILE"), "file (mode 0600) holding the HMAC secret of /api/push-github; none refuses it; env BUILDLEDGER_GITHUB_SECRET_FILE")
+	fs.StringVar(&o.giteaSecretFile, "gitea-secret-file", os.Getenv("BUILDLEDGER_GITEA_SECRET_FILE"), "file (mode 0600) holding the HMAC secret of /api/push-gitea; none refuses it; env BUILDLEDGER_GITEA_SECRET_FILE")
+	for _, name := range []string{"github-secret", "gitea-secret"} {
+		fs.Func(name, "removed: use --"+name+"-file", func(string) error {
+			return fmt.Errorf("is gone, as every local user can read a process's arguments: put the secret in a file of mode 0600 and pass --%s-file", name)
+		})
+	}
+	fs.StringVar(&o.baseURL, "base-url", os.Getenv("BUILDLEDGER_BASE_URL"), "public URL behind a proxy: same-origin checks, Secure cookies, and a host the web answers for; env BUILDLEDGER_BASE_URL")
+	fs.Func("allowed-host", "a host name the web answers for besides the --base-url host, IP addresses and localhost (repeatable); other Host headers get 421", func(v string) error {
+		if v == "" || strings.ContainsAny(v, "/:@ ") {
+			return fmt.Errorf("want a host name, not %q", v)
+		}
+		o.allowedHosts = append(o.allowedHosts, v)
+		return nil
+	})
+	fs.DurationVar(&o.dbTimeout, "web-statement-timeout", defaultWebStatementTimeout, "longest database statement of a web request; longer ones answer 503")
+	fs.IntVar(&o.dbConns, "web-db-conns", defaultWebDBConns, "database connections of the web's reads, apart from the writers' (projector, scheduler, evaluator, commands)")
 	fs.Func("trusted-proxy", "address or CIDR of a reverse proxy whose X-Forwarded-For names the client (repeatable)", func(v string) error {
 		p, err := netip.ParsePrefix(v)
 		if err != nil {
@@ -62,8 +95,26 @@ func (o *webOptions) register(fs *flag.FlagSet) {
 
 // newWeb builds the web UI and JSON API over the system's read models,
 // command handlers and log store, serving the binary cache under
-// /nix-cache/.
-func (s *system) newWeb(opts webOptions) (http.Handler, error) {
+// /nix-cache/. The web reads through a pool of its own, bounded in
+// connections and statement time, so that slow anonymous requests can
+// never take the connections the projector, the scheduler and the
+// commands write with.
+func (s *system) newWeb(ctx context.Context, opts webOptions) (http.Handler, error) {
+	hosts, err := opts.hosts(s.cfg.listen, s.log)
+	if err != nil {
+		return nil, err
+	}
+	if opts.dbTimeout <= 0 {
+		opts.dbTimeout = defaultWebStatementTimeout
+	}
+	if opts.dbConns <= 0 {
+		opts.dbConns = defaultWebDBConns
+	}
+	pool, err := postgres.OpenWith(ctx, s.url, postgres.PoolOptions{MaxConns: int32(min(opts.dbConns, 1000)), StatementTimeout: opts.dbTimeout})
+	if err != nil {
+		return nil, fmt.Errorf("web database pool: %w", err)
+	}
+	s.webPool = pool
 	key, err := sessionKey(filepath.Join(s.cfg.home, "session.key"))
 	if err != nil {
 		return nil, err
@@ -76,29 +127,62 @@ func (s *system) newWeb(opts webOptions) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
+	githubSecret, err := webhookSecret("github", opts.githubSecretFile)
+	if err != nil {
+		return nil, err
+	}
+	giteaSecret, err := webhookSecret("gitea", opts.giteaSecretFile)
+	if err != nil {
+		return nil, err
+	}
 	return web.New(web.Config{
-		Queries:    queries.New(s.pool),
-		Accounts:   commands.NewAccounts(s.runtime, s.vault),
-		AsOf:       s.asOfFunc(),
-		Insights:   s.insightQueries(),
-		Commands:   s.handlers,
-		Builds:     s.handlers,
-		Tokens:     tokens.New(s.runtime),
-		Events:     s.store,
-		SessionKey: key,
-		BaseURL:    opts.baseURL,
+		Queries:      queries.New(s.webPool),
+		Accounts:     commands.NewAccounts(s.runtime, s.vault),
+		AsOf:         s.asOfFunc(),
+		Insights:     s.insightQueries(),
+		Commands:     s.handlers,
+		Builds:       s.handlers,
+		Tokens:       tokens.New(s.runtime),
+		Events:       s.store,
+		SessionKey:   key,
+		BaseURL:      opts.baseURL,
+		AllowedHosts: hosts,
 		// Behind a TLS proxy the request itself is plain HTTP.
-		SecureCookies:  strings.HasPrefix(strings.ToLower(opts.baseURL), "https://"),
-		Private:        opts.private,
-		Logs:           logs,
-		BinaryCache:    binarycache.NewHandler(cacheDir, s.log),
-		GitHubSecret:   opts.githubSecret,
-		GiteaSecret:    opts.giteaSecret,
+		SecureCookies: strings.HasPrefix(strings.ToLower(opts.baseURL), "https://"),
+		Private:       opts.private,
+		Logs:          logs,
+		BinaryCache:   binarycache.NewHandler(cacheDir, s.log),
+		GitHubSecret:  githubSecret,
+		GiteaSecret:   giteaSecret,
+		// Deliveries are written on the writers' side, as the commands
+		// they guard.
+		Deliveries:     postgres.NewDeliveries(s.pool),
 		Settle:         s.settle,
 		Logger:         s.log,
 		Ops:            opts.ops,
 		TrustedProxies: opts.trustedProxies,
 	})
+}
+
+// hosts returns the host names the web answers for: --allowed-host and
+// the --base-url host (IP addresses and localhost always pass). Listening
+// beyond loopback with neither, a browser that reaches the server by name
+// is refused: the log says so.
+func (o webOptions) hosts(listen string, log *slog.Logger) ([]string, error) {
+	hosts := append([]string(nil), o.allowedHosts...)
+	if o.baseURL != "" {
+		u, err := url.Parse(o.baseURL)
+		if err != nil || u.Hostname() == "" {
+			return nil, fmt.Errorf("--base-url %q: want scheme://host[:port]", o.baseURL)
+		}
+		hosts = append(hosts, u.Hostname())
+	}
+	if host, _, err := net.SplitHostPort(listen); err == nil && len(hosts) == 0 {
+		if ip, err := netip.ParseAddr(host); host == "" || (err == nil && !ip.IsLoopback()) {
+			log.Warn("the web answers only requests addressed to an IP address or localhost: give the names it is reached by with --base-url or --allowed-host", "listen", listen)
+		}
+	}
+	return hosts, nil
 }
 
 // settle waits until every read model has applied the log up to its
@@ -108,7 +192,7 @@ func (s *system) settle(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	db := postgres.NewReadModelDB(s.pool)
+	db := postgres.NewReadModelDB(s.webPool)
 	ps := readModels(s.vault)
 	for {
 		cps, err := projections.Checkpoints(ctx, db, ps)
@@ -130,6 +214,58 @@ func (s *system) settle(ctx context.Context) error {
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
+}
+
+// webhookSecret reads the HMAC secret of a forge's webhook from its
+// --FORGE-secret-file, or returns "" (the webhook is refused) without
+// one. The secret was once taken from a flag or the environment, where
+// other local users (/proc/PID/cmdline) or child processes read it: such
+// an environment variable is refused rather than left for children.
+func webhookSecret(forge, path string) (string, error) {
+	env := "BUILDLEDGER_" + strings.ToUpper(forge) + "_SECRET"
+	if os.Getenv(env) != "" {
+		return "", fmt.Errorf("%s is no longer read, as every child process would inherit it: put the secret in a file of mode 0600, pass --%s-secret-file, and unset %s", env, forge, env)
+	}
+	if path == "" {
+		return "", nil
+	}
+	secret, err := readSecretFile(path)
+	if err != nil {
+		return "", fmt.Errorf("--%s-secret-file: %w", forge, err)
+	}
+	return secret, nil
+}
+
+// readSecretFile reads a secret from a regular file that neither group
+// nor others may read or write, without its trailing newline.
+func readSecretFile(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return "", err
+	}
+	if !st.Mode().IsRegular() {
+		return "", fmt.Errorf("%s is not a regular file", path)
+	}
+	if perm := st.Mode().Perm(); perm&0o077 != 0 {
+		return "", fmt.Errorf("%s has mode %04o, open to group or others: chmod 600 it", path, perm)
+	}
+	b, err := io.ReadAll(io.LimitReader(f, 64<<10+1))
+	if err != nil {
+		return "", fmt.Errorf("read %s: %w", path, err)
+	}
+	if len(b) > 64<<10 {
+		return "", fmt.Errorf("%s is longer than 64 KiB: not a secret", path)
+	}
+	secret := strings.TrimRight(string(b), "\r\n")
+	if secret == "" {
+		return "", fmt.Errorf("%s is empty", path)
+	}
+	return secret, nil
 }
 
 // sessionKey reads the key that signs session cookies, creating it on

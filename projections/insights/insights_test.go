@@ -164,11 +164,16 @@ func TestBlockersOriginAndBlastRadius(t *testing.T) {
 	require.Equal(t, int64(1), *origin.PropagatedFrom)
 	require.Equal(t, "/build/1/step/1/log", origin.Step.LogURL)
 
-	radius, err := insights.StepBlastRadius(ctx, s.db, lib)
+	radius, err := insights.StepBlastRadius(ctx, s.db, lib, insights.MaxBlastRadiusBuilds)
 	require.NoError(t, err)
 	require.Equal(t, 2, radius.Derivations, "app and tool depend on lib")
 	require.Equal(t, []int64{1, 2, 3}, radius.Builds)
+	require.Equal(t, 3, radius.NrBuilds)
 	require.Equal(t, 1, radius.Unfinished, "only tool's build is still queued")
+	// The list is capped; the counts are not.
+	radius, err = insights.StepBlastRadius(ctx, s.db, lib, 2)
+	require.NoError(t, err)
+	require.Equal(t, insights.BlastRadius{DrvPath: lib, Derivations: 2, NrBuilds: 3, Unfinished: 1, Builds: []int64{1, 2}}, radius)
 
 	why, err = insights.BuildBlockers(ctx, s.db, 3)
 	require.NoError(t, err)

@@ -162,49 +162,43 @@ func BuildFailureOrigin(ctx context.Context, db projections.DB, id int64) (Failu
 	return out, err
 }
 
+// MaxBlastRadiusBuilds is how many build ids a blast radius lists: a
+// step such as stdenv's is needed by nearly every build, and an anonymous
+// page must not list them all.
+const MaxBlastRadiusBuilds = 100
+
 // BlastRadius is how much a failed step blocks.
 type BlastRadius struct {
 	DrvPath string `json:"drvPath"`
 	// Derivations is how many derivations depend on it, directly or not.
 	Derivations int `json:"derivations"`
-	// Builds are the builds that need it (its own build included), and
-	// Unfinished those of them not finished yet.
-	Builds     []int64 `json:"builds"`
-	Unfinished int     `json:"unfinished"`
+	// NrBuilds is how many builds need it (its own build included), and
+	// Unfinished how many of them are not finished yet.
+	NrBuilds   int `json:"nrBuilds"`
+	Unfinished int `json:"unfinished"`
+	// Builds are the ids of the oldest of them, at most the limit asked
+	// for: NrBuilds > len(Builds) says the list is cut.
+	Builds []int64 `json:"builds"`
 }
 
-// StepBlastRadius counts the builds whose closure contains drv.
-func StepBlastRadius(ctx context.Context, db projections.DB, drv string) (BlastRadius, error) {
+// StepBlastRadius counts the builds whose closure contains drv and lists
+// the ids of the first limit of them.
+func StepBlastRadius(ctx context.Context, db projections.DB, drv string, limit int) (BlastRadius, error) {
 	out := BlastRadius{DrvPath: drv, Builds: []int64{}}
 	err := db.InTx(ctx, func(tx projections.Tx) error {
-		rows, err := tx.Query(ctx, `with recursive up(drv) as (
+		return tx.QueryRow(ctx, `with recursive up(drv) as (
 				select $1::text
 				union
 				select e.drv_path from build_graph_edges e join up on e.input_drv = up.drv
+			), need as (
+				select b.build_id, b.finished_at is null as unfinished
+				from insight_builds b join up on up.drv = b.drv_path
 			)
-			select (select count(*) - 1 from up), b.build_id, b.finished_at is null
-			from insight_builds b join up on up.drv = b.drv_path
-			order by b.build_id`, drv)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var (
-				id       int64
-				n        int64
-				unfinish bool
-			)
-			if err := rows.Scan(&n, &id, &unfinish); err != nil {
-				return err
-			}
-			out.Derivations = int(n)
-			out.Builds = append(out.Builds, id)
-			if unfinish {
-				out.Unfinished++
-			}
-		}
-		return rows.Err()
+			select (select count(*) - 1 from up), (select count(*) from need),
+				(select count(*) from need where unfinished),
+				coalesce((select array_agg(build_id order by build_id)
+					from (select build_id from need order by build_id limit $2) first), '{}')`,
+			drv, limit).Scan(&out.Derivations, &out.NrBuilds, &out.Unfinished, &out.Builds)
 	})
 	return out, err
 }

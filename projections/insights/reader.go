@@ -22,9 +22,10 @@ func (r Reader) BuildFailureOrigin(ctx context.Context, id int64) (FailureOrigin
 	return BuildFailureOrigin(ctx, r.DB, id)
 }
 
-// StepBlastRadius is the package function StepBlastRadius on r.DB.
+// StepBlastRadius is the package function StepBlastRadius on r.DB,
+// listing at most MaxBlastRadiusBuilds builds.
 func (r Reader) StepBlastRadius(ctx context.Context, drv string) (BlastRadius, error) {
-	return StepBlastRadius(ctx, r.DB, drv)
+	return StepBlastRadius(ctx, r.DB, drv, MaxBlastRadiusBuilds)
 }
 
 // StepAttempts is the package function StepAttempts on r.DB.

@@ -3,7 +3,10 @@ package queries
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 
+	"buildledger/domain/jobset"
 	"buildledger/web"
 )
 
@@ -153,24 +156,50 @@ func (db *DB) jobsetOverviews(ctx context.Context, cond string, arg any) ([]web.
 	return out, rows.Err()
 }
 
-// JobsetsByRepo implements web.ProjectQueries.
+// JobsetsByRepo implements web.ProjectQueries: the jobsets whose flake
+// or an input value names the repository repo names, compared by
+// jobset.RepoKey (so acme/x matches no acme/x-private). SQL only picks
+// the candidates that contain the repository's path.
 func (db *DB) JobsetsByRepo(ctx context.Context, repo string) ([]web.Jobset, error) {
-	rows, err := db.pool.Query(ctx, `select `+jobsetCols+` from jobsets j
+	key := jobset.RepoKey(repo)
+	_, path, ok := strings.Cut(key, "/")
+	if !ok {
+		return []web.Jobset{}, nil
+	}
+	rows, err := db.pool.Query(ctx, `select `+jobsetCols+`,
+		  array(select coalesce(a.value, '') from jobsetinputalts a where a.project = j.project and a.jobset = j.name
+		        and strpos(coalesce(a.value, ''), $1) > 0)
+		from jobsets j
 		where strpos(coalesce(j.flake, ''), $1) > 0
 		   or exists (select 1 from jobsetinputalts a where a.project = j.project and a.jobset = j.name
 		              and strpos(coalesce(a.value, ''), $1) > 0)
-		order by j.project, j.name`, repo)
+		order by j.project, j.name`, path)
 	if err != nil {
 		return nil, fmt.Errorf("query jobsets of repo %s: %w", repo, err)
 	}
 	defer rows.Close()
 	out := []web.Jobset{}
 	for rows.Next() {
-		j, err := scanJobset(rows)
+		var values []string
+		j, err := scanJobset(withExtra{rows, []any{&values}})
 		if err != nil {
 			return nil, fmt.Errorf("scan jobset: %w", err)
 		}
-		out = append(out, j)
+		if j.Flake != nil {
+			values = append(values, *j.Flake)
+		}
+		if slices.ContainsFunc(values, func(v string) bool { return jobset.RepoKey(v) == key }) {
+			out = append(out, j)
+		}
 	}
 	return out, rows.Err()
 }
+
+// withExtra scans a row's columns into a scanner's destinations and then
+// into extra ones after them.
+type withExtra struct {
+	r     scanner
+	extra []any
+}
+
+func (w withExtra) Scan(dest ...any) error { return w.r.Scan(append(dest, w.extra...)...) }

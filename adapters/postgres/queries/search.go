@@ -7,12 +7,11 @@ import (
 	"buildledger/web"
 )
 
-// Search implements web.BuildQueries. The caller has checked that query
-// is made of [a-zA-Z0-9_\-/.] only, as Hydra requires.
+// Search implements web.BuildQueries: at most limit rows per section,
+// within 1 and web.MaxSearchRows. The caller has checked that query is
+// made of [a-zA-Z0-9_\-/.] only, as Hydra requires.
 func (db *DB) Search(ctx context.Context, query string, limit int) (web.SearchResult, error) {
-	if limit <= 0 || limit > 500 {
-		limit = 50
-	}
+	limit = min(max(limit, 1), web.MaxSearchRows)
 	res := web.SearchResult{Projects: []web.Project{}, Jobsets: []web.Jobset{}}
 	like := "%" + query + "%"
 	rows, err := db.pool.Query(ctx, `select `+projectCols+` from projects p

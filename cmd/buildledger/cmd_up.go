@@ -18,10 +18,10 @@ import (
 	"buildledger/adapters/gcroots"
 	"buildledger/commands"
 	"buildledger/commands/evaluation"
+	"buildledger/commands/reactors/scheduler"
 	"buildledger/domain/domainerr"
 	"buildledger/domain/password"
 	"buildledger/projections"
-	"buildledger/projections/scheduler"
 )
 
 func runUp(ctx context.Context, a *app, args []string) error {

@@ -25,7 +25,7 @@ type Options struct {
 	Logger *slog.Logger
 }
 
-// Scheduler is the queue runner's brain: a projection consumer that folds
+// Scheduler is the queue runner's brain: a reactor that folds
 // the log into a Model, and a loop that turns the model's decisions and
 // follow-ups into commands (StepDispatched, BuildFinished, …) and sends
 // BuildStep commands to builder workers. It is safe for concurrent use.

@@ -1,5 +1,5 @@
-// Package scheduler is the queue runner's scheduler: a projection
-// consumer that folds the event log into an in-memory Model (queued
+// Package scheduler is the queue runner's scheduler: a reactor (see
+// package reactors) that folds the event log into an in-memory Model (queued
 // builds, steps and their edges from StepQueued.InputDrvs, runnable steps
 // per system, machines and their slots, jobset share usage over 24 h) and
 // turns the model's decisions into commands.

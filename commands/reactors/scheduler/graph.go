@@ -170,7 +170,7 @@ func (m *Model) refresh(s *node) {
 	case want && s.sys == nil:
 		q := m.queues[s.system]
 		if q == nil {
-			q = &queue{system: s.system}
+			q = newQueue(s.system)
 			m.queues[s.system] = q
 		}
 		q.add(s)

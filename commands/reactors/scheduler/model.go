@@ -106,7 +106,7 @@ type node struct {
 	sys          *queue
 	qidx         int
 	grp          *group
-	hidx         int    // index in grp.heap, -1 while out of it
+	hidx         int    // index in grp.steps, -1 while out of it
 	sig          string // the jobsets' group key
 	unsupportedT int64  // when it was first seen unsupported, 0 if not
 	abortAt      int64  // an abort was asked for until then

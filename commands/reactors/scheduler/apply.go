@@ -36,7 +36,7 @@ func (m *Model) Apply(p events.Payload) {
 	case *events.BuildQueued:
 		m.buildQueued(e)
 	case *events.BuildCached:
-		m.buildEnded(e.BuildID, statusCached(e.Failed))
+		m.buildEnded(e.BuildID, statusCached(e.Failed), e.Timestamp)
 	case *events.StepDispatched:
 		m.stepDispatched(e)
 	case *events.StepStarted:
@@ -51,9 +51,9 @@ func (m *Model) Apply(p events.Payload) {
 		if b := m.builds[e.BuildID]; b != nil && e.Status == int(status.DepFailed) && e.PropagatedFrom != 0 && e.FailedDrv != "" {
 			b.nr++
 		}
-		m.buildEnded(e.BuildID, e.Status)
+		m.buildEnded(e.BuildID, e.Status, e.StopTime)
 	case *events.BuildCancelled:
-		m.buildEnded(e.BuildID, int(status.Cancelled))
+		m.buildEnded(e.BuildID, int(status.Cancelled), e.Timestamp)
 		m.markOrphans()
 	case *events.BuildRestarted:
 		m.buildRestarted(e)

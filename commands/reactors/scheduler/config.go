@@ -37,13 +37,18 @@ type Config struct {
 	// ActionRetry is how long (seconds) an issued action (finish a build,
 	// requeue a step, …) waits for its event before it is issued again.
 	ActionRetry int64
+	// EvictAfter is how long (seconds, after the time its finishing event
+	// carries) a finished build stays in memory before Evict forgets it,
+	// with the steps no build left in memory needs. Default 3600;
+	// negative: never.
+	EvictAfter int64
 }
 
 // DefaultConfig returns Hydra's defaults.
 func DefaultConfig() Config {
 	return Config{MaxTries: 5, RetryInterval: 60, RetryBackoff: 3, MaxUnsupported: 120,
 		DispatchLease: 300, RunningGrace: 600, MaxSilent: 3600, Timeout: 36000, MaxLogSize: 64 << 20,
-		CriticalPathEvery: 60, UnsupportedEvery: 10, ActionRetry: 30}
+		CriticalPathEvery: 60, UnsupportedEvery: 10, ActionRetry: 30, EvictAfter: 3600}
 }
 
 func (c Config) withDefaults() Config {
@@ -82,6 +87,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.UnsupportedEvery < 0 {
 		c.UnsupportedEvery = 0
+	}
+	if c.EvictAfter == 0 {
+		c.EvictAfter = d.EvictAfter
 	}
 	if c.ActionRetry <= 0 {
 		c.ActionRetry = d.ActionRetry

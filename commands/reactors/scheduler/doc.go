@@ -52,4 +52,16 @@
 // live. Nothing is decided before the model caught up, and every command
 // is checked against its stream's revision, so a decision repeated after
 // a crash is refused rather than recorded twice.
+//
+// Memory: a finished build is evicted Config.EvictAfter (1 h) after the
+// time its finishing event carries, with the steps no build or step left
+// in memory needs (Model.Evict, run by every pass and every 5,000 events
+// of a catch-up). What an event needs back is read from the streams
+// before it (restore.go): a step queued again (StepQueued at a revision
+// above 0 for a step the model does not hold) is restored with its
+// attempts; a restarted build is restored with the steps of its closure
+// and the BuildSteps numbers its history used. A succeeded step that was
+// evicted is, like an input never queued, nothing to wait for. Kept for
+// good: jobsets, machines, the ids of closed evaluations and the output
+// paths of steps that failed for good (Hydra's failed paths).
 package scheduler

@@ -7,39 +7,50 @@ import (
 	"buildledger/events"
 )
 
+// addStep puts a step the model does not hold into the graph in phase
+// (Queued when it is queued; the phase its stream shows when it is
+// restored): it links it to its inputs and to the steps already waiting
+// for it.
+func (m *Model) addStep(e *events.StepQueued, phase step.Phase) *node {
+	s := &node{drv: e.DrvPath, qidx: -1, hidx: -1, phase: phase}
+	m.steps[e.DrvPath] = s
+	if e.EvalID != 0 && !m.closedEvals[e.EvalID] {
+		// Wait for the whole graph of the evaluation: its steps are
+		// appended in no particular order.
+		s.evalOpen = e.EvalID
+		m.openEvals[e.EvalID] = append(m.openEvals[e.EvalID], s)
+	}
+	s.system, s.features, s.preferLocal, s.outputs = e.System, e.RequiredFeatures, e.PreferLocal, e.Outputs
+	for _, in := range e.InputDrvs {
+		if d := m.steps[in]; d != nil {
+			m.link(s, d)
+		} else {
+			m.waitingSteps[in] = append(m.waitingSteps[in], s)
+			s.waitsOn = append(s.waitsOn, in)
+		}
+	}
+	// Steps queued before this one that need it.
+	for _, r := range m.waitingSteps[e.DrvPath] {
+		if r.phase == step.Queued && !r.reserved {
+			r.waitsOn = slices.DeleteFunc(r.waitsOn, func(d string) bool { return d == e.DrvPath })
+			m.link(r, s)
+			for _, b := range r.builds {
+				if !b.finished {
+					m.attachFrom(b, s)
+				}
+			}
+			m.refresh(r)
+		}
+	}
+	delete(m.waitingSteps, e.DrvPath)
+	m.graphDirty = true
+	return s
+}
+
 func (m *Model) stepQueued(e *events.StepQueued) {
 	s := m.steps[e.DrvPath]
 	if s == nil {
-		s = &node{drv: e.DrvPath, qidx: -1, hidx: -1, phase: step.Queued}
-		m.steps[e.DrvPath] = s
-		if e.EvalID != 0 && !m.closedEvals[e.EvalID] {
-			// Wait for the whole graph of the evaluation: its steps are
-			// appended in no particular order.
-			s.evalOpen = e.EvalID
-			m.openEvals[e.EvalID] = append(m.openEvals[e.EvalID], s)
-		}
-		s.system, s.features, s.preferLocal, s.outputs = e.System, e.RequiredFeatures, e.PreferLocal, e.Outputs
-		for _, in := range e.InputDrvs {
-			if d := m.steps[in]; d != nil {
-				m.link(s, d)
-			} else {
-				m.waitingSteps[in] = append(m.waitingSteps[in], s)
-			}
-		}
-		// Steps queued before this one that need it.
-		for _, r := range m.waitingSteps[e.DrvPath] {
-			if r.phase == step.Queued && !r.reserved {
-				m.link(r, s)
-				for _, b := range r.builds {
-					if !b.finished {
-						m.attachFrom(b, s)
-					}
-				}
-				m.refresh(r)
-			}
-		}
-		delete(m.waitingSteps, e.DrvPath)
-		m.graphDirty = true
+		s = m.addStep(e, step.Queued)
 	} else if s.phase == step.Succeeded {
 		// Queued again: its outputs were lost.
 		s.phase, s.tries, s.retryAt = step.Queued, 0, 0
@@ -83,14 +94,18 @@ func (m *Model) buildQueued(e *events.BuildQueued) {
 	if m.builds[e.BuildID] != nil {
 		return
 	}
-	b := &build{id: e.BuildID, jobset: m.jobsetOf(e.JobsetID), drv: e.DrvPath, globalPrio: e.GlobalPriority,
-		localPrio: e.Meta.SchedulingPriority, maxSilent: e.Meta.MaxSilent, timeout: e.Meta.Timeout, outputs: e.Outputs}
+	b := m.newBuild(e)
 	m.builds[b.id] = b
 	if s := m.steps[e.DrvPath]; s != nil {
 		m.setTop(b, s)
 	} else {
 		m.waitingBuilds[e.DrvPath] = append(m.waitingBuilds[e.DrvPath], b)
 	}
+}
+
+func (m *Model) newBuild(e *events.BuildQueued) *build {
+	return &build{id: e.BuildID, jobset: m.jobsetOf(e.JobsetID), drv: e.DrvPath, globalPrio: e.GlobalPriority,
+		localPrio: e.Meta.SchedulingPriority, maxSilent: e.Meta.MaxSilent, timeout: e.Meta.Timeout, outputs: e.Outputs}
 }
 
 // setTop gives b its top-level step and attaches its closure, then checks
@@ -131,6 +146,7 @@ func (m *Model) attach(b *build, s *node) {
 	b.attached[s] = struct{}{}
 	if !slices.Contains(s.builds, b) {
 		s.builds = append(s.builds, b)
+		b.holders = append(b.holders, s)
 	}
 	s.live++
 	s.orphan = false

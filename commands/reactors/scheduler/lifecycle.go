@@ -252,14 +252,19 @@ func (m *Model) setFinish(b *build, f events.BuildFinished) {
 	}
 }
 
-// buildEnded takes a finished or cancelled build out of the queue.
-func (m *Model) buildEnded(id int64, st int) {
+// buildEnded takes a finished or cancelled build out of the queue at
+// time at (Unix seconds; 0 if unknown), from when Evict counts.
+func (m *Model) buildEnded(id int64, st int, at int64) {
 	b := m.builds[id]
 	delete(m.finishes, id)
 	if b == nil || b.finished {
 		return
 	}
-	b.finished, b.status = true, st
+	b.finished, b.status, b.doneAt = true, st, at
+	if !b.ended {
+		b.ended = true
+		m.ended = append(m.ended, b)
+	}
 	m.stats.buildsDone++
 	if st == 0 || st == int(status.FailedWithOutput) {
 		m.stats.buildsSucceeded++

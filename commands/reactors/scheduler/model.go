@@ -29,6 +29,9 @@ type Model struct {
 	narSizes      map[string]int64
 	active        map[*node]struct{}
 
+	// ended are the finished builds Evict has still to forget.
+	ended []*build
+
 	finishes map[int64]*pendingFinish
 	requeues map[*node]*pendingRequeue
 
@@ -117,7 +120,10 @@ type node struct {
 	orphan   bool
 	cancelAt int64
 	evalOpen int64 // the evaluation that queued it has not closed yet
-	mark     uint32
+	// waitsOn names the inputs not in the model when it was queued (its
+	// entries in Model.waitingSteps, dropped when it is evicted).
+	waitsOn []string
+	mark    uint32
 }
 
 // build is a queued build in the model.
@@ -137,6 +143,11 @@ type build struct {
 	status     int
 	nr         int // BuildSteps numbers used by recorded events
 	reservedNr int // numbers handed to decisions not yet recorded
+	// holders are the steps whose builds list it, to be told when it is
+	// evicted.
+	holders []*node
+	doneAt  int64 // when it finished, for Evict
+	ended   bool  // in Model.ended
 }
 
 // jobset is a jobset's share bookkeeping.

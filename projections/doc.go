@@ -8,4 +8,8 @@
 //
 // Projections never call out: no network, no files, no clock. Everything
 // they write comes from the events.
+//
+// Every package directly under projections provides projections (a test
+// keeps it so). A consumer of the log that decides and acts, writing back
+// through commands, is a reactor and lives in commands/reactors.
 package projections

@@ -95,7 +95,7 @@ func exercise(t *testing.T, b *bus.Bus, keepsEarly bool) {
 
 // TestGoChannel: the in-process bus drops a command sent before its
 // handler subscribed (the dispatch lease sends it again, see
-// projections/scheduler TestLostCommandRedeliveredByLease).
+// commands/reactors/scheduler TestLostCommandRedeliveredByLease).
 func TestGoChannel(t *testing.T) {
 	b := bus.NewGoChannel(quiet)
 	defer b.Close()

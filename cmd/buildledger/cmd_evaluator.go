@@ -10,7 +10,7 @@ func runEvaluator(ctx context.Context, a *app, args []string) error {
 	var (
 		cfg  config
 		ef   evalFlags
-		opts evaluation.SchedulerOptions
+		opts evaluation.TriggerOptions
 	)
 	fs := a.newFlagSet("evaluator", "evaluator [flags]")
 	cfg.register(fs, false)
@@ -33,5 +33,5 @@ func runEvaluator(ctx context.Context, a *app, args []string) error {
 	defer stop()
 	opts.Logger = sys.log
 	sys.log.Info("evaluator running", "maxConcurrent", opts.MaxConcurrent)
-	return evaluation.NewScheduler(svc, opts).Run(ctx)
+	return evaluation.NewTrigger(svc, opts).Run(ctx)
 }

@@ -14,9 +14,9 @@ import (
 	"buildledger/adapters/eventstore/pglog"
 	"buildledger/adapters/postgres"
 	"buildledger/adapters/postgres/pgtest"
+	"buildledger/commands/reactors/scheduler"
 	"buildledger/events"
 	"buildledger/projections"
-	"buildledger/projections/scheduler"
 )
 
 // TestPausedProjectionReported: a projection that fails on an event is

@@ -16,7 +16,7 @@ import (
 
 	"buildledger/adapters/bus"
 	"buildledger/commands"
-	"buildledger/projections/scheduler"
+	"buildledger/commands/reactors/scheduler"
 )
 
 // queueRunner is the scheduler with its command bus, as "queue-runner"

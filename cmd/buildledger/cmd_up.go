@@ -18,10 +18,10 @@ import (
 	"buildledger/adapters/gcroots"
 	"buildledger/commands"
 	"buildledger/commands/evaluation"
+	"buildledger/commands/reactors/scheduler"
 	"buildledger/domain/domainerr"
 	"buildledger/domain/password"
 	"buildledger/projections"
-	"buildledger/projections/scheduler"
 )
 
 func runUp(ctx context.Context, a *app, args []string) error {
@@ -126,7 +126,7 @@ func runUp(ctx context.Context, a *app, args []string) error {
 	// 503 until the database is back.
 	g.Go(func() error { return supervise(ctx, log, "projector", projector.Run) })
 	g.Go(func() error {
-		return evaluation.NewScheduler(evals, evaluation.SchedulerOptions{MaxConcurrent: maxEvals, Logger: log}).Run(ctx)
+		return evaluation.NewTrigger(evals, evaluation.TriggerOptions{MaxConcurrent: maxEvals, Logger: log}).Run(ctx)
 	})
 	g.Go(func() error { return queue.run(ctx, sys, machinesFile, log) })
 	if rootsDir != "" {

@@ -51,7 +51,7 @@ func newApp(stdout, stderr io.Writer) *app {
 		{"queue-runner", "run the scheduler, the command bus and a builder worker (--machines FILE, --bus postgres|gochannel, --cache URL)", runQueueRunner},
 		{"eval", "evaluate a jobset now and print a summary: eval PROJECT JOBSET [--force]", runEval},
 		{"gc-roots", "update the Nix GC roots of the builds to keep once (up does it every 10 minutes)", runGCRoots},
-		{"evaluator", "run the evaluation scheduler (--max-concurrent N)", runEvaluator},
+		{"evaluator", "evaluate jobsets when their check interval elapses or on request (--max-concurrent N)", runEvaluator},
 		{"jobset", "manage jobsets: jobset create PROJECT NAME --nixexprinput I --input NAME=TYPE:VALUE ...", runJobset},
 		{"project", "manage projects: project create NAME --owner USER", runProject},
 	}

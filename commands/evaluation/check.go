@@ -18,7 +18,7 @@ import (
 // says: it answers a pending request (whose trigger it clears), or
 // follows a failed evaluation (whose fetch error it clears). Otherwise
 // it goes to the Checks port only: a count and the time, which the read
-// models' lastcheckedtime and the scheduler's due times read.
+// models' lastcheckedtime and the Trigger's due times read.
 func (s *Service) check(ctx context.Context, js Jobset, hash string, start time.Time, sum Summary) (Summary, error) {
 	now := s.rt.Clock().Now().Unix()
 	sum.Outcome, sum.CachedFrom, sum.CheckedAt = OutcomeCached, js.LastEval, now

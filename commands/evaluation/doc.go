@@ -1,6 +1,6 @@
 // Package evaluation is the evaluator's application service: it turns a
-// real Nix evaluation of a jobset into ledger events, and schedules
-// evaluations.
+// real Nix evaluation of a jobset into ledger events, and its Trigger
+// starts evaluations when jobsets are due.
 //
 // Service.Evaluate first fetches the inputs and hashes them. When nothing
 // changed and the evaluation is not forced, it is a check (Hydra's cached

@@ -166,7 +166,7 @@ type Scanned struct {
 // the log: how many there were and when the latest ended. Hydra updates
 // lastCheckedTime at each; an event per check would grow the log, which
 // is never trimmed, by a jobset's every poll. The command side writes it,
-// the read side and the scheduler read it.
+// the read side and the Trigger read it.
 type Checks interface {
 	// RecordCheck counts a check of the jobset with id jobsetID that
 	// ended at (Unix seconds).

@@ -20,10 +20,10 @@ import (
 	"buildledger/adapters/postgres/pgtest"
 	"buildledger/adapters/ssh/sshdtest"
 	"buildledger/commands"
+	"buildledger/commands/reactors/scheduler"
 	"buildledger/domain/streams"
 	"buildledger/events"
 	"buildledger/projections"
-	"buildledger/projections/scheduler"
 )
 
 // faultJobs is the number of jobs in testdata/faults.nix.

@@ -34,6 +34,7 @@ import (
 	"buildledger/adapters/postgres/pgtest"
 	"buildledger/commands"
 	"buildledger/commands/evaluation"
+	"buildledger/commands/reactors/scheduler"
 	"buildledger/domain/password"
 	"buildledger/events"
 	"buildledger/projections"
@@ -41,7 +42,6 @@ import (
 	"buildledger/projections/hydra"
 	"buildledger/projections/insights"
 	"buildledger/projections/ledger"
-	"buildledger/projections/scheduler"
 	"buildledger/projections/tokens"
 )
 

@@ -1,5 +1,5 @@
-// Package scheduler is the queue runner's scheduler: a projection
-// consumer that folds the event log into an in-memory Model (queued
+// Package scheduler is the queue runner's scheduler: a reactor (see
+// package reactors) that folds the event log into an in-memory Model (queued
 // builds, steps and their edges from StepQueued.InputDrvs, runnable steps
 // per system, machines and their slots, jobset share usage over 24 h) and
 // turns the model's decisions into commands.
@@ -52,4 +52,16 @@
 // live. Nothing is decided before the model caught up, and every command
 // is checked against its stream's revision, so a decision repeated after
 // a crash is refused rather than recorded twice.
+//
+// Memory: a finished build is evicted Config.EvictAfter (1 h) after the
+// time its finishing event carries, with the steps no build or step left
+// in memory needs (Model.Evict, run by every pass and every 5,000 events
+// of a catch-up). What an event needs back is read from the streams
+// before it (restore.go): a step queued again (StepQueued at a revision
+// above 0 for a step the model does not hold) is restored with its
+// attempts; a restarted build is restored with the steps of its closure
+// and the BuildSteps numbers its history used. A succeeded step that was
+// evicted is, like an input never queued, nothing to wait for. Kept for
+// good: jobsets, machines, the ids of closed evaluations and the output
+// paths of steps that failed for good (Hydra's failed paths).
 package scheduler

@@ -5,9 +5,9 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"buildledger/commands/reactors/scheduler"
 	"buildledger/domain/step"
 	"buildledger/events"
-	"buildledger/projections/scheduler"
 )
 
 const sys = "x86_64-linux"

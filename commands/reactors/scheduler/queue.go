@@ -15,8 +15,12 @@ type queue struct {
 	system string
 	steps  []*node
 	groups map[string]*group
-	pass   []*group // groups ordered for the current pass
-	aside  []*node  // steps taken out during the pass, put back after it
+	pass   minHeap[*group] // groups ordered for the current pass
+	aside  []*node         // steps taken out during the pass, put back after it
+}
+
+func newQueue(system string) *queue {
+	return &queue{system: system, pass: minHeap[*group]{less: lessGroup}}
 }
 
 // group is the runnable steps of one system whose builds belong to the
@@ -25,9 +29,11 @@ type group struct {
 	key     string
 	jobsets []*jobset
 	share   float64
-	heap    []*node
-	pidx    int
+	steps   minHeap[*node]
 }
+
+// setHeapIndex keeps a step's index in its group's heap.
+func setHeapIndex(s *node, i int) { s.hidx = i }
 
 func (q *queue) add(s *node) {
 	s.sys, s.qidx = q, len(q.steps)
@@ -37,13 +43,12 @@ func (q *queue) add(s *node) {
 	}
 	g := q.groups[s.sig]
 	if g == nil {
-		g = &group{key: s.sig, jobsets: slices.Clone(s.jobsets), pidx: -1}
+		g = &group{key: s.sig, jobsets: slices.Clone(s.jobsets),
+			steps: minHeap[*node]{less: lessIn, setIndex: setHeapIndex}}
 		q.groups[s.sig] = g
 	}
 	s.grp = g
-	s.hidx = len(g.heap)
-	g.heap = append(g.heap, s)
-	nodeUp(g.heap, s.hidx)
+	g.steps.Push(s)
 }
 
 func (q *queue) remove(s *node) {
@@ -52,7 +57,7 @@ func (q *queue) remove(s *node) {
 	q.steps[len(q.steps)-1] = nil
 	q.steps = q.steps[:len(q.steps)-1]
 	if s.hidx >= 0 {
-		nodeRemove(&s.grp.heap, s.hidx)
+		s.grp.steps.Remove(s.hidx)
 	}
 	s.sys, s.qidx, s.grp, s.hidx = nil, -1, nil, -1
 }
@@ -95,7 +100,7 @@ func lessIn(a, b *node) bool {
 // lessGroup orders groups by their heads in Hydra's full order: global
 // priority, then share used, then the rest of lessIn.
 func lessGroup(a, b *group) bool {
-	x, y := a.heap[0], b.heap[0]
+	x, y := a.steps.Top(), b.steps.Top()
 	if x.globalPrio != y.globalPrio {
 		return x.globalPrio > y.globalPrio
 	}
@@ -105,117 +110,32 @@ func lessGroup(a, b *group) bool {
 	return lessIn(x, y)
 }
 
-func nodeUp(h []*node, i int) {
-	for i > 0 {
-		p := (i - 1) / 2
-		if !lessIn(h[i], h[p]) {
-			return
-		}
-		h[i], h[p] = h[p], h[i]
-		h[i].hidx, h[p].hidx = i, p
-		i = p
-	}
-}
-
-func nodeDown(h []*node, i int) {
-	n := len(h)
-	for {
-		l := 2*i + 1
-		if l >= n {
-			return
-		}
-		j := l
-		if r := l + 1; r < n && lessIn(h[r], h[l]) {
-			j = r
-		}
-		if !lessIn(h[j], h[i]) {
-			return
-		}
-		h[i], h[j] = h[j], h[i]
-		h[i].hidx, h[j].hidx = i, j
-		i = j
-	}
-}
-
-// nodeRemove takes the element at i out of the heap.
-func nodeRemove(h *[]*node, i int) {
-	old := *h
-	n := len(old) - 1
-	s := old[i]
-	if i != n {
-		old[i] = old[n]
-		old[i].hidx = i
-	}
-	old[n] = nil
-	*h = old[:n]
-	if i < n {
-		nodeDown(*h, i)
-		nodeUp(*h, i)
-	}
-	s.hidx = -1
-}
-
-// nodeHeapify restores the heap after keys changed in bulk.
-func nodeHeapify(h []*node) {
-	for i, s := range h {
-		s.hidx = i
-	}
-	for i := len(h)/2 - 1; i >= 0; i-- {
-		nodeDown(h, i)
-	}
-}
-
-func groupDown(h []*group, i int) {
-	n := len(h)
-	for {
-		l := 2*i + 1
-		if l >= n {
-			return
-		}
-		j := l
-		if r := l + 1; r < n && lessGroup(h[r], h[l]) {
-			j = r
-		}
-		if !lessGroup(h[j], h[i]) {
-			return
-		}
-		h[i], h[j] = h[j], h[i]
-		i = j
-	}
-}
-
 // startPass orders the queue's non-empty groups for a pass.
 func (q *queue) startPass() {
-	q.pass = q.pass[:0]
+	q.pass.Clear()
 	for _, g := range q.groups {
-		if len(g.heap) == 0 {
+		if g.steps.Len() == 0 {
 			continue
 		}
 		g.share = lowestShare(g.jobsets)
-		q.pass = append(q.pass, g)
+		q.pass.items = append(q.pass.items, g)
 	}
-	for i := len(q.pass)/2 - 1; i >= 0; i-- {
-		groupDown(q.pass, i)
-	}
+	q.pass.Init()
 }
 
 // popBest takes the best step of the pass out of its group heap; the
 // caller either reserves it (which takes it out of the queue) or sets it
 // aside with q.aside until endPass.
 func (q *queue) popBest() *node {
-	for len(q.pass) > 0 {
-		g := q.pass[0]
-		if len(g.heap) == 0 {
-			n := len(q.pass) - 1
-			q.pass[0] = q.pass[n]
-			q.pass = q.pass[:n]
-			groupDown(q.pass, 0)
+	for q.pass.Len() > 0 {
+		g := q.pass.Top()
+		if g.steps.Len() == 0 {
+			q.pass.Remove(0)
 			continue
 		}
-		s := g.heap[0]
-		nodeRemove(&g.heap, 0)
-		if len(g.heap) > 0 {
-			groupDown(q.pass, 0)
+		s := g.steps.Remove(0)
+		if g.steps.Len() > 0 {
+			q.pass.Fix(0)
 		}
 		return s
 	}
@@ -226,11 +146,9 @@ func (q *queue) popBest() *node {
 func (q *queue) endPass() {
 	for _, s := range q.aside {
 		if s.sys == q && s.hidx < 0 {
-			s.hidx = len(s.grp.heap)
-			s.grp.heap = append(s.grp.heap, s)
-			nodeUp(s.grp.heap, s.hidx)
+			s.grp.steps.Push(s)
 		}
 	}
 	q.aside = q.aside[:0]
-	q.pass = q.pass[:0]
+	q.pass.Clear()
 }

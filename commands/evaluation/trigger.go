@@ -14,14 +14,14 @@ import (
 	"buildledger/events"
 )
 
-// Defaults of SchedulerOptions.
+// Defaults of TriggerOptions.
 const (
 	DefaultMaxConcurrent = 4
 	DefaultPoll          = time.Second
 )
 
-// SchedulerOptions tune a Scheduler. The zero value is ready to use.
-type SchedulerOptions struct {
+// TriggerOptions tune a Trigger. The zero value is ready to use.
+type TriggerOptions struct {
 	// MaxConcurrent is the most evaluations running at once.
 	MaxConcurrent int
 	// Poll is how often due jobsets are looked for when no event arrives.
@@ -29,23 +29,25 @@ type SchedulerOptions struct {
 	// RecoverAll closes, at start, every evaluation left open, not only
 	// those opened by this host (Options.Host of the Service).
 	RecoverAll bool
-	// OnDone, if set, is called after each evaluation the scheduler ran.
+	// OnDone, if set, is called after each evaluation the trigger ran.
 	OnDone func(Summary, error)
 	// Logger receives progress. Default the Service's.
 	Logger *slog.Logger
 }
 
-// Scheduler decides when jobsets are evaluated, as hydra-evaluator does:
-// a jobset of an enabled project that is enabled is evaluated when a
+// Trigger decides when jobsets are evaluated, as hydra-evaluator does
+// (the word scheduler is kept for the build scheduler,
+// commands/reactors/scheduler): a jobset of an enabled project that is
+// enabled is evaluated when a
 // request is pending (EvaluationRequested, reacted to as soon as it is
 // recorded) or when its check interval has elapsed since it was last
 // checked; a one-at-a-time jobset only when its latest evaluation has no
 // unfinished build. At most MaxConcurrent evaluations run at once, never
 // two of one jobset. It learns jobsets from the log (project and jobset
 // streams).
-type Scheduler struct {
+type Trigger struct {
 	svc  *Service
-	opts SchedulerOptions
+	opts TriggerOptions
 	log  *slog.Logger
 
 	jobsets  map[string]*Jobset // by stream
@@ -66,8 +68,8 @@ type finished struct {
 	err    error
 }
 
-// NewScheduler returns a Scheduler running evaluations through svc.
-func NewScheduler(svc *Service, opts SchedulerOptions) *Scheduler {
+// NewTrigger returns a Trigger running evaluations through svc.
+func NewTrigger(svc *Service, opts TriggerOptions) *Trigger {
 	if opts.MaxConcurrent <= 0 {
 		opts.MaxConcurrent = DefaultMaxConcurrent
 	}
@@ -78,61 +80,61 @@ func NewScheduler(svc *Service, opts SchedulerOptions) *Scheduler {
 	if log == nil {
 		log = svc.log
 	}
-	return &Scheduler{svc: svc, opts: opts, log: log, jobsets: make(map[string]*Jobset),
+	return &Trigger{svc: svc, opts: opts, log: log, jobsets: make(map[string]*Jobset),
 		projects: make(map[string]project.State), running: make(map[string]int64),
 		closed: make(map[string]int64), awaited: make(map[string]events.Position), done: make(chan finished)}
 }
 
-var schedFilter = events.Filter{StreamPrefixes: []string{streams.JobsetPrefix, streams.ProjectPrefix}}
+var triggerFilter = events.Filter{StreamPrefixes: []string{streams.JobsetPrefix, streams.ProjectPrefix}}
 
-// Run schedules evaluations until ctx ends, then waits for the running
+// Run starts evaluations until ctx ends, then waits for the running
 // ones to stop (they are closed as failed) and returns nil. At start it
 // reads the jobsets from the log and closes evaluations left open by an
 // earlier run (see Service.Recover).
-func (sc *Scheduler) Run(ctx context.Context) error {
-	store := sc.svc.rt.Store()
-	pos, err := sc.catchUp(ctx)
+func (tr *Trigger) Run(ctx context.Context) error {
+	store := tr.svc.rt.Store()
+	pos, err := tr.catchUp(ctx)
 	if err != nil {
 		return err
 	}
-	sc.recoverOpen(ctx)
-	sub, err := store.SubscribeAll(ctx, pos, schedFilter)
+	tr.recoverOpen(ctx)
+	sub, err := store.SubscribeAll(ctx, pos, triggerFilter)
 	if err != nil {
 		return fmt.Errorf("subscribe to jobsets: %w", err)
 	}
 	defer sub.Close()
-	tick := time.NewTicker(sc.opts.Poll)
+	tick := time.NewTicker(tr.opts.Poll)
 	defer tick.Stop()
-	sc.schedule(ctx)
+	tr.startDue(ctx)
 	for {
 		select {
 		case <-ctx.Done():
-			sc.drain()
+			tr.drain()
 			return nil
 		case r, ok := <-sub.Events():
 			if !ok {
-				sc.drain()
+				tr.drain()
 				if err := sub.Err(); err != nil && !errors.Is(err, context.Canceled) {
 					return fmt.Errorf("jobset subscription: %w", err)
 				}
 				return nil
 			}
-			if sc.fold(ctx, r) {
-				sc.schedule(ctx)
+			if tr.fold(ctx, r) {
+				tr.startDue(ctx)
 			}
-		case f := <-sc.done:
-			sc.finish(f)
-			sc.schedule(ctx)
+		case f := <-tr.done:
+			tr.finish(f)
+			tr.startDue(ctx)
 		case <-tick.C:
-			sc.schedule(ctx)
+			tr.startDue(ctx)
 		}
 	}
 }
 
 // catchUp folds the project and jobset streams up to the log's head and
 // returns the position it reached.
-func (sc *Scheduler) catchUp(ctx context.Context) (events.Position, error) {
-	store := sc.svc.rt.Store()
+func (tr *Trigger) catchUp(ctx context.Context) (events.Position, error) {
+	store := tr.svc.rt.Store()
 	head, err := store.Head(ctx)
 	if err != nil {
 		return events.Start, fmt.Errorf("read log head: %w", err)
@@ -147,14 +149,14 @@ func (sc *Scheduler) catchUp(ctx context.Context) (events.Position, error) {
 			break
 		}
 		for _, r := range recs {
-			if schedFilter.Match(r) {
-				sc.fold(ctx, r)
+			if triggerFilter.Match(r) {
+				tr.fold(ctx, r)
 			}
 			pos = r.Position
 		}
 	}
-	sc.folded = pos
-	sc.loadChecks(ctx)
+	tr.folded = pos
+	tr.loadChecks(ctx)
 	return pos, nil
 }
 
@@ -162,16 +164,16 @@ func (sc *Scheduler) catchUp(ctx context.Context) (events.Position, error) {
 // log does not record from the Checks port, so that a restart does not
 // check every jobset at once. Without it they are all due: one check
 // each.
-func (sc *Scheduler) loadChecks(ctx context.Context) {
-	if sc.svc.ports.Checks == nil {
+func (tr *Trigger) loadChecks(ctx context.Context) {
+	if tr.svc.ports.Checks == nil {
 		return
 	}
-	last, err := sc.svc.ports.Checks.LastChecks(ctx)
+	last, err := tr.svc.ports.Checks.LastChecks(ctx)
 	if err != nil {
-		sc.log.WarnContext(ctx, "read the last checks; every polled jobset is checked now", "err", err)
+		tr.log.WarnContext(ctx, "read the last checks; every polled jobset is checked now", "err", err)
 		return
 	}
-	for _, js := range sc.jobsets {
+	for _, js := range tr.jobsets {
 		if at, ok := last[js.ID]; ok && js.Exists {
 			js.LastChecked = max(js.LastChecked, at)
 		}
@@ -179,33 +181,33 @@ func (sc *Scheduler) loadChecks(ctx context.Context) {
 }
 
 // fold applies one event and reports whether it may make a jobset due.
-func (sc *Scheduler) fold(ctx context.Context, r events.Recorded) bool {
-	p, err := sc.svc.codec.Decode(r)
+func (tr *Trigger) fold(ctx context.Context, r events.Recorded) bool {
+	p, err := tr.svc.codec.Decode(r)
 	if err != nil {
 		if !errors.Is(err, events.ErrUnknownType) {
-			sc.log.WarnContext(ctx, "scheduler: undecodable event", "stream", r.Stream, "err", err)
+			tr.log.WarnContext(ctx, "evaluation trigger: undecodable event", "stream", r.Stream, "err", err)
 		}
 		return false
 	}
 	if name, ok := projectName(r.Stream); ok {
-		sc.projects[name] = project.EvolveAt(sc.projects[name], p, r.Position)
+		tr.projects[name] = project.EvolveAt(tr.projects[name], p, r.Position)
 		return true
 	}
-	js := sc.jobsets[r.Stream]
+	js := tr.jobsets[r.Stream]
 	if js == nil {
 		js = new(Jobset)
-		sc.jobsets[r.Stream] = js
+		tr.jobsets[r.Stream] = js
 	}
 	*js = EvolveJobset(*js, p, r.Position)
-	sc.folded = r.Position
-	if at, ok := sc.awaited[r.Stream]; ok && !r.Position.Less(at) {
-		delete(sc.awaited, r.Stream)
-		delete(sc.running, r.Stream)
+	tr.folded = r.Position
+	if at, ok := tr.awaited[r.Stream]; ok && !r.Position.Less(at) {
+		delete(tr.awaited, r.Stream)
+		delete(tr.running, r.Stream)
 	}
 	if c, ok := p.(*events.EvaluationClosed); ok {
-		sc.closed[r.Stream] = max(sc.closed[r.Stream], c.EvalID)
-		if id := sc.running[r.Stream]; id > 0 && id <= c.EvalID {
-			delete(sc.running, r.Stream)
+		tr.closed[r.Stream] = max(tr.closed[r.Stream], c.EvalID)
+		if id := tr.running[r.Stream]; id > 0 && id <= c.EvalID {
+			delete(tr.running, r.Stream)
 		}
 	}
 	return true
@@ -219,17 +221,17 @@ func projectName(stream string) (string, bool) {
 }
 
 // recoverOpen closes the evaluations an earlier run left open.
-func (sc *Scheduler) recoverOpen(ctx context.Context) {
-	for _, js := range sc.jobsets {
-		if js.Open == nil || (!sc.opts.RecoverAll && js.Open.Host != sc.svc.opts.Host) {
+func (tr *Trigger) recoverOpen(ctx context.Context) {
+	for _, js := range tr.jobsets {
+		if js.Open == nil || (!tr.opts.RecoverAll && js.Open.Host != tr.svc.opts.Host) {
 			continue
 		}
-		id, err := sc.svc.Recover(ctx, js.Project, js.Name)
+		id, err := tr.svc.Recover(ctx, js.Project, js.Name)
 		if err != nil {
-			sc.log.ErrorContext(ctx, "close interrupted evaluation", "project", js.Project, "jobset", js.Name, "err", err)
+			tr.log.ErrorContext(ctx, "close interrupted evaluation", "project", js.Project, "jobset", js.Name, "err", err)
 			continue
 		}
-		sc.log.InfoContext(ctx, "closed interrupted evaluation", "project", js.Project, "jobset", js.Name, "eval", id)
+		tr.log.InfoContext(ctx, "closed interrupted evaluation", "project", js.Project, "jobset", js.Name, "eval", id)
 	}
 }
 
@@ -249,23 +251,23 @@ func Due(js Jobset, p project.State, now int64) bool {
 	return interval > 0 && js.LastChecked+int64(interval) <= now
 }
 
-// schedule starts due evaluations while slots are free.
-func (sc *Scheduler) schedule(ctx context.Context) {
-	if ctx.Err() != nil || sc.inFlight >= sc.opts.MaxConcurrent {
+// startDue starts due evaluations while slots are free.
+func (tr *Trigger) startDue(ctx context.Context) {
+	if ctx.Err() != nil || tr.inFlight >= tr.opts.MaxConcurrent {
 		return
 	}
-	now := sc.svc.rt.Clock().Now().Unix()
+	now := tr.svc.rt.Clock().Now().Unix()
 	var due []string
-	for stream, js := range sc.jobsets {
-		if _, busy := sc.running[stream]; busy {
+	for stream, js := range tr.jobsets {
+		if _, busy := tr.running[stream]; busy {
 			continue
 		}
-		if Due(*js, sc.projects[js.Project], now) {
+		if Due(*js, tr.projects[js.Project], now) {
 			due = append(due, stream)
 		}
 	}
 	sort.Slice(due, func(a, b int) bool {
-		x, y := sc.jobsets[due[a]], sc.jobsets[due[b]]
+		x, y := tr.jobsets[due[a]], tr.jobsets[due[b]]
 		if (x.TriggerTime != 0) != (y.TriggerTime != 0) {
 			return x.TriggerTime != 0
 		}
@@ -278,71 +280,71 @@ func (sc *Scheduler) schedule(ctx context.Context) {
 		return x.ID < y.ID
 	})
 	for _, stream := range due {
-		if sc.inFlight >= sc.opts.MaxConcurrent {
+		if tr.inFlight >= tr.opts.MaxConcurrent {
 			return
 		}
-		js := sc.jobsets[stream]
-		if js.Config.Enabled == jobset.OneAtATime && js.LastEval != 0 && sc.svc.ports.Status != nil {
-			busy, err := sc.svc.ports.Status.HasUnfinishedBuilds(ctx, js.LastEval)
+		js := tr.jobsets[stream]
+		if js.Config.Enabled == jobset.OneAtATime && js.LastEval != 0 && tr.svc.ports.Status != nil {
+			busy, err := tr.svc.ports.Status.HasUnfinishedBuilds(ctx, js.LastEval)
 			if err != nil {
-				sc.log.WarnContext(ctx, "one-at-a-time check", "project", js.Project, "jobset", js.Name, "err", err)
+				tr.log.WarnContext(ctx, "one-at-a-time check", "project", js.Project, "jobset", js.Name, "err", err)
 				continue
 			}
 			if busy {
 				continue
 			}
 		}
-		sc.start(ctx, stream, js.Project, js.Name)
+		tr.start(ctx, stream, js.Project, js.Name)
 	}
 }
 
-func (sc *Scheduler) start(ctx context.Context, stream, project, name string) {
-	sc.running[stream] = -1
-	sc.inFlight++
+func (tr *Trigger) start(ctx context.Context, stream, project, name string) {
+	tr.running[stream] = -1
+	tr.inFlight++
 	go func() {
-		sum, err := sc.svc.Evaluate(ctx, project, name, Params{})
-		sc.done <- finished{stream: stream, sum: sum, err: err}
+		sum, err := tr.svc.Evaluate(ctx, project, name, Params{})
+		tr.done <- finished{stream: stream, sum: sum, err: err}
 	}()
 }
 
-func (sc *Scheduler) finish(f finished) {
-	sc.inFlight--
-	if sc.opts.OnDone != nil {
-		sc.opts.OnDone(f.sum, f.err)
+func (tr *Trigger) finish(f finished) {
+	tr.inFlight--
+	if tr.opts.OnDone != nil {
+		tr.opts.OnDone(f.sum, f.err)
 	}
 	switch {
 	case f.err != nil && f.sum.EvalID == 0:
-		sc.log.Warn("evaluation not started", "project", f.sum.Project, "jobset", f.sum.Jobset, "err", f.err)
-		delete(sc.running, f.stream)
+		tr.log.Warn("evaluation not started", "project", f.sum.Project, "jobset", f.sum.Jobset, "err", f.err)
+		delete(tr.running, f.stream)
 	case f.err != nil:
-		sc.log.Error("evaluation aborted", "project", f.sum.Project, "jobset", f.sum.Jobset, "eval", f.sum.EvalID, "err", f.err)
+		tr.log.Error("evaluation aborted", "project", f.sum.Project, "jobset", f.sum.Jobset, "eval", f.sum.EvalID, "err", f.err)
 	default:
-		sc.log.Info("evaluation done", "project", f.sum.Project, "jobset", f.sum.Jobset, "eval", f.sum.EvalID,
+		tr.log.Info("evaluation done", "project", f.sum.Project, "jobset", f.sum.Jobset, "eval", f.sum.EvalID,
 			"outcome", f.sum.Outcome, "jobs", f.sum.Jobs, "newBuilds", f.sum.NewBuilds, "errors", f.sum.Errors, "error", f.sum.Error)
 	}
-	if js := sc.jobsets[f.stream]; js != nil && f.sum.CheckedAt > js.LastChecked {
+	if js := tr.jobsets[f.stream]; js != nil && f.sum.CheckedAt > js.LastChecked {
 		js.LastChecked = f.sum.CheckedAt // a check the log may not record
 	}
-	if _, ok := sc.running[f.stream]; !ok {
+	if _, ok := tr.running[f.stream]; !ok {
 		return
 	}
-	if f.sum.EvalID == 0 && sc.folded.Less(f.sum.Recorded) {
+	if f.sum.EvalID == 0 && tr.folded.Less(f.sum.Recorded) {
 		// Wait until the log shows the check, which cleared a request.
-		sc.awaited[f.stream] = f.sum.Recorded
+		tr.awaited[f.stream] = f.sum.Recorded
 		return
 	}
-	if sc.closed[f.stream] >= f.sum.EvalID {
-		delete(sc.running, f.stream)
+	if tr.closed[f.stream] >= f.sum.EvalID {
+		delete(tr.running, f.stream)
 	} else {
 		// Wait until the log shows the evaluation closed, so that the
 		// jobset is not judged on a state that predates it.
-		sc.running[f.stream] = f.sum.EvalID
+		tr.running[f.stream] = f.sum.EvalID
 	}
 }
 
 // drain waits for the running evaluations.
-func (sc *Scheduler) drain() {
-	for sc.inFlight > 0 {
-		sc.finish(<-sc.done)
+func (tr *Trigger) drain() {
+	for tr.inFlight > 0 {
+		tr.finish(<-tr.done)
 	}
 }

@@ -29,9 +29,9 @@ func (e *env) appendTo(stream string, expect events.Revision, ps ...events.Paylo
 	require.NoError(e.t, err)
 }
 
-// startScheduler runs a scheduler until the test ends and returns the
+// startTrigger runs a trigger until the test ends and returns the
 // channel of its finished evaluations.
-func (e *env) startScheduler(opts evaluation.SchedulerOptions) <-chan evaluation.Summary {
+func (e *env) startTrigger(opts evaluation.TriggerOptions) <-chan evaluation.Summary {
 	done := make(chan evaluation.Summary, 16)
 	opts.OnDone = func(s evaluation.Summary, err error) {
 		if err == nil {
@@ -41,7 +41,7 @@ func (e *env) startScheduler(opts evaluation.SchedulerOptions) <-chan evaluation
 	opts.Poll = 100 * time.Millisecond
 	ctx, cancel := context.WithCancel(e.ctx)
 	stopped := make(chan error)
-	go func() { stopped <- evaluation.NewScheduler(e.svc, opts).Run(ctx) }()
+	go func() { stopped <- evaluation.NewTrigger(e.svc, opts).Run(ctx) }()
 	e.t.Cleanup(func() {
 		cancel()
 		require.NoError(e.t, <-stopped)
@@ -60,11 +60,11 @@ func waitDone(t *testing.T, done <-chan evaluation.Summary) evaluation.Summary {
 	return evaluation.Summary{}
 }
 
-// TestSchedulerRequestAndRecovery: at start the scheduler closes an
+// TestTriggerRequestAndRecovery: at start the trigger closes an
 // evaluation a crashed evaluator left open, with nothing of it in the read
 // models; it evaluates a jobset as soon as an evaluation is requested; a
 // one-shot jobset is disabled after its evaluation.
-func TestSchedulerRequestAndRecovery(t *testing.T) {
+func TestTriggerRequestAndRecovery(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, envOptions{})
 	cfg := e.legacy("small.nix")
@@ -82,7 +82,7 @@ func TestSchedulerRequestAndRecovery(t *testing.T) {
 	_, err := e.svc.Evaluate(e.ctx, "p", "j", evaluation.Params{})
 	require.ErrorIs(t, err, evaluation.ErrBusy, "the open evaluation holds the jobset")
 
-	done := e.startScheduler(evaluation.SchedulerOptions{MaxConcurrent: 2})
+	done := e.startTrigger(evaluation.TriggerOptions{MaxConcurrent: 2})
 	require.Eventually(t, func() bool {
 		last := e.streamEvents(streams.Eval(9999))
 		f, ok := last[len(last)-1].(*events.EvaluationFailed)
@@ -110,12 +110,12 @@ func TestSchedulerRequestAndRecovery(t *testing.T) {
 	require.Equal(t, 0, e.count(`select count(*) from Jobsets where triggerTime is not null`))
 }
 
-// TestSchedulerCheckInterval: a polled jobset is evaluated when its check
+// TestTriggerCheckInterval: a polled jobset is evaluated when its check
 // interval elapsed, never twice at once, and a one-at-a-time jobset waits
 // while its latest evaluation has unfinished builds.
-func TestSchedulerCheckInterval(t *testing.T) {
+func TestTriggerCheckInterval(t *testing.T) {
 	t.Parallel()
-	// The scheduler's clock runs ahead by a check interval after each
+	// The trigger's clock runs ahead by a check interval after each
 	// evaluation, so that the test does not wait a minute.
 	var skew atomic.Int64
 	clock := commands.ClockFunc(func() time.Time { return time.Now().Add(time.Duration(skew.Load())) })
@@ -128,7 +128,7 @@ func TestSchedulerCheckInterval(t *testing.T) {
 	oneAtATime.Enabled = 3
 	e.createJobset("oaat", oneAtATime)
 
-	done := e.startScheduler(evaluation.SchedulerOptions{MaxConcurrent: 1})
+	done := e.startTrigger(evaluation.TriggerOptions{MaxConcurrent: 1})
 	seen := map[string][]string{}
 	deadline := time.After(60 * time.Second)
 	for len(seen["polled"]) < 2 || len(seen["oaat"]) < 1 {

@@ -2,6 +2,7 @@ package scheduler
 
 import (
 	"slices"
+	"sort"
 
 	"buildledger/events"
 )
@@ -82,4 +83,30 @@ func pick(s *node, cands []*machine) *machine {
 		}
 	}
 	return best
+}
+
+// refreshMachines rebuilds the per-system machine lists.
+func (m *Model) refreshMachines() {
+	if !m.machinesDirt {
+		return
+	}
+	m.machinesDirt = false
+	m.machineList = m.machineList[:0]
+	for _, mc := range m.machines {
+		if !mc.removed {
+			m.machineList = append(m.machineList, mc)
+		}
+	}
+	sort.Slice(m.machineList, func(i, j int) bool { return m.machineList[i].name < m.machineList[j].name })
+	m.bySystem = map[string][]*machine{BuiltinSystem: m.machineList}
+	for _, mc := range m.machineList {
+		for _, sys := range mc.cfg.Systems {
+			m.bySystem[sys] = append(m.bySystem[sys], mc)
+		}
+	}
+}
+
+func (m *Model) candidates(system string) []*machine {
+	m.refreshMachines()
+	return m.bySystem[system]
 }

@@ -25,7 +25,7 @@ type Options struct {
 	Logger *slog.Logger
 }
 
-// Scheduler is the queue runner's brain: a projection consumer that folds
+// Scheduler is the queue runner's brain: a reactor that folds
 // the log into a Model, and a loop that turns the model's decisions and
 // follow-ups into commands (StepDispatched, BuildFinished, …) and sends
 // BuildStep commands to builder workers. It is safe for concurrent use.
@@ -67,18 +67,23 @@ var Filter = events.Filter{Types: []string{"JobsetCreated", "JobsetUpdated", "Ma
 	"EvaluationFinished", "EvaluationFailed", "EvaluationClosed"}, StreamPrefixes: []string{
 	streams.BuildPrefix, streams.StepPrefix, streams.MachinePrefix, streams.JobsetPrefix, streams.EvalPrefix}}
 
-// apply folds one recorded event. The caller holds s.mu.
-func (s *Scheduler) apply(r events.Recorded) {
+// apply folds one recorded event, after reading back what the model
+// evicted and the event needs. The caller holds s.mu. An error (the store
+// failed) leaves the event unapplied.
+func (s *Scheduler) apply(ctx context.Context, r events.Recorded) error {
+	if Filter.Match(r) {
+		p, err := s.codec.Decode(r)
+		if err != nil {
+			s.log.Warn("scheduler: skipping event", "type", r.Type, "stream", r.Stream, "err", err)
+		} else {
+			if err := s.restore(ctx, r, p); err != nil {
+				return err
+			}
+			s.model.Apply(p)
+		}
+	}
 	s.pos = r.Position
-	if !Filter.Match(r) {
-		return
-	}
-	p, err := s.codec.Decode(r)
-	if err != nil {
-		s.log.Warn("scheduler: skipping event", "type", r.Type, "stream", r.Stream, "err", err)
-		return
-	}
-	s.model.Apply(p)
+	return nil
 }
 
 // CatchUp folds every event recorded after the last one seen, up to the
@@ -106,10 +111,14 @@ func (s *Scheduler) CatchUp(ctx context.Context) (int, error) {
 		}
 		s.mu.Lock()
 		for _, r := range recs {
-			s.apply(r)
+			if err := s.apply(ctx, r); err != nil {
+				s.mu.Unlock()
+				return n, err
+			}
+			n++
 		}
+		s.model.Evict(s.rt.Clock().Now().Unix())
 		s.mu.Unlock()
-		n += len(recs)
 	}
 	s.mu.Lock()
 	s.caughtUp = true
@@ -149,12 +158,14 @@ func (s *Scheduler) Run(ctx context.Context) error {
 				return nil
 			}
 			s.mu.Lock()
-			s.apply(r)
-			more := len(sub.Events())
-			for i := 0; i < more; i++ {
-				s.apply(<-sub.Events())
+			err := s.apply(ctx, r)
+			for more := len(sub.Events()); err == nil && more > 0; more-- {
+				err = s.apply(ctx, <-sub.Events())
 			}
 			s.mu.Unlock()
+			if err != nil {
+				return err
+			}
 			s.Wake()
 		case <-tick.C:
 			s.pass(ctx)
@@ -201,6 +212,7 @@ func (s *Scheduler) Pass(ctx context.Context) (PassResult, error) {
 	}
 	now := s.rt.Clock().Now().Unix()
 	acts := s.model.Actions(now)
+	s.model.Evict(now)
 	s.mu.Unlock()
 	for _, a := range acts {
 		if err := s.do(ctx, a); err != nil {

@@ -11,31 +11,36 @@ import (
 // queue-runner status JSON (hydra-queue-runner --status), the keys
 // hydra-server and dashboards read.
 type Status struct {
-	Status             string                   `json:"status"`
-	Time               int64                    `json:"time"`
-	Uptime             int64                    `json:"uptime"`
-	PID                int                      `json:"pid"`
-	CaughtUp           bool                     `json:"caughtUp"`
-	NrQueuedBuilds     int                      `json:"nrQueuedBuilds"`
-	NrUnfinishedSteps  int                      `json:"nrUnfinishedSteps"`
-	NrRunnableSteps    int                      `json:"nrRunnableSteps"`
-	NrActiveSteps      int                      `json:"nrActiveSteps"`
-	NrStepsBuilding    int                      `json:"nrStepsBuilding"`
-	NrStepsWaiting     int                      `json:"nrStepsWaiting"`
-	NrUnsupportedSteps int                      `json:"nrUnsupportedSteps"`
-	NrBuildsDone       int                      `json:"nrBuildsDone"`
-	NrBuildsSucceeded  int                      `json:"nrBuildsSucceeded"`
-	NrBuildsFailed     int                      `json:"nrBuildsFailed"`
-	NrStepsStarted     int                      `json:"nrStepsStarted"`
-	NrStepsDone        int                      `json:"nrStepsDone"`
-	NrRetries          int                      `json:"nrRetries"`
-	MaxNrRetries       int                      `json:"maxNrRetries"`
-	NrDecisions        int                      `json:"nrDecisions"`
-	NrLeaseExpiries    int                      `json:"nrLeaseExpiries"`
-	NrStepsCancelled   int                      `json:"nrStepsCancelled"`
-	Machines           map[string]MachineStatus `json:"machines"`
-	Jobsets            map[string]JobsetStatus  `json:"jobsets"`
-	MachineTypes       map[string]SystemStatus  `json:"machineTypes"`
+	Status             string `json:"status"`
+	Time               int64  `json:"time"`
+	Uptime             int64  `json:"uptime"`
+	PID                int    `json:"pid"`
+	CaughtUp           bool   `json:"caughtUp"`
+	NrQueuedBuilds     int    `json:"nrQueuedBuilds"`
+	NrUnfinishedSteps  int    `json:"nrUnfinishedSteps"`
+	NrRunnableSteps    int    `json:"nrRunnableSteps"`
+	NrActiveSteps      int    `json:"nrActiveSteps"`
+	NrStepsBuilding    int    `json:"nrStepsBuilding"`
+	NrStepsWaiting     int    `json:"nrStepsWaiting"`
+	NrUnsupportedSteps int    `json:"nrUnsupportedSteps"`
+	NrBuildsDone       int    `json:"nrBuildsDone"`
+	NrBuildsSucceeded  int    `json:"nrBuildsSucceeded"`
+	NrBuildsFailed     int    `json:"nrBuildsFailed"`
+	NrStepsStarted     int    `json:"nrStepsStarted"`
+	NrStepsDone        int    `json:"nrStepsDone"`
+	NrRetries          int    `json:"nrRetries"`
+	MaxNrRetries       int    `json:"maxNrRetries"`
+	NrDecisions        int    `json:"nrDecisions"`
+	NrLeaseExpiries    int    `json:"nrLeaseExpiries"`
+	NrStepsCancelled   int    `json:"nrStepsCancelled"`
+	// NrBuildsHeld and NrStepsHeld count what the model holds in memory:
+	// the unfinished builds and steps, and the finished ones not evicted
+	// yet (Config.EvictAfter).
+	NrBuildsHeld int                      `json:"nrBuildsHeld"`
+	NrStepsHeld  int                      `json:"nrStepsHeld"`
+	Machines     map[string]MachineStatus `json:"machines"`
+	Jobsets      map[string]JobsetStatus  `json:"jobsets"`
+	MachineTypes map[string]SystemStatus  `json:"machineTypes"`
 }
 
 // MachineStatus is one machine in Status.
@@ -80,6 +85,7 @@ func (s *Scheduler) Status() Status {
 func (m *Model) Status() Status {
 	st := Status{Status: "up", Machines: map[string]MachineStatus{}, Jobsets: map[string]JobsetStatus{},
 		MachineTypes: map[string]SystemStatus{}}
+	st.NrBuildsHeld, st.NrStepsHeld = len(m.builds), len(m.steps)
 	for _, b := range m.builds {
 		if !b.finished {
 			st.NrQueuedBuilds++

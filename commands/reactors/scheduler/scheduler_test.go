@@ -15,10 +15,10 @@ import (
 	"buildledger/adapters/eventstore/pglog"
 	"buildledger/adapters/postgres/pgtest"
 	"buildledger/commands"
+	"buildledger/commands/reactors/scheduler"
 	"buildledger/domain/domainerr"
 	"buildledger/domain/streams"
 	"buildledger/events"
-	"buildledger/projections/scheduler"
 )
 
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }

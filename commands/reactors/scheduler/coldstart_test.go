@@ -2,6 +2,7 @@ package scheduler
 
 import (
 	"fmt"
+	"runtime"
 	"testing"
 	"time"
 
@@ -57,23 +58,45 @@ func coldStartLog(b *testing.B, n int) []events.Recorded {
 
 // BenchmarkColdStart measures rebuilding the model from 1,000,000
 // recorded events: decoding and folding (reading them from the store is
-// not included).
+// not included), evicting every 5,000 events as Scheduler.CatchUp does
+// (evict) or never (keep). It reports the heap the model holds after the
+// fold, and how many builds it holds.
 func BenchmarkColdStart(b *testing.B) {
 	log := coldStartLog(b, 1_000_000)
 	codec := events.NewCodec()
-	b.ResetTimer()
-	for range b.N {
-		m := NewModel(Config{})
-		for _, r := range log {
-			if !Filter.Match(r) {
-				continue
+	for _, bc := range []struct {
+		name  string
+		evict int64
+	}{{"keep", -1}, {"evict", 0}} {
+		b.Run(bc.name, func(b *testing.B) {
+			var ms runtime.MemStats
+			runtime.GC()
+			runtime.ReadMemStats(&ms)
+			base := ms.HeapAlloc
+			var m *Model
+			for range b.N {
+				m = NewModel(Config{EvictAfter: bc.evict})
+				now := time.Now().Unix()
+				for i, r := range log {
+					if Filter.Match(r) {
+						p, err := codec.Decode(r)
+						if err != nil {
+							b.Fatal(err)
+						}
+						m.Apply(p)
+					}
+					if i%5000 == 4999 {
+						m.Evict(now)
+					}
+				}
 			}
-			p, err := codec.Decode(r)
-			if err != nil {
-				b.Fatal(err)
-			}
-			m.Apply(p)
-		}
+			b.StopTimer()
+			runtime.GC()
+			runtime.ReadMemStats(&ms)
+			b.ReportMetric(float64(len(log))*float64(b.N)/b.Elapsed().Seconds(), "events/s")
+			b.ReportMetric(float64(ms.HeapAlloc-base)/(1<<20), "model-MB")
+			b.ReportMetric(float64(len(m.builds)), "builds-held")
+			runtime.KeepAlive(m)
+		})
 	}
-	b.ReportMetric(float64(len(log))*float64(b.N)/b.Elapsed().Seconds(), "events/s")
 }

@@ -1,11 +1,6 @@
 package scheduler
 
-import (
-	"math"
-
-	"buildledger/domain/step"
-	"buildledger/events"
-)
+import "math"
 
 // Config holds Hydra's queue-runner knobs. Zero fields take the defaults
 // of DefaultConfig.
@@ -42,13 +37,18 @@ type Config struct {
 	// ActionRetry is how long (seconds) an issued action (finish a build,
 	// requeue a step, …) waits for its event before it is issued again.
 	ActionRetry int64
+	// EvictAfter is how long (seconds, after the time its finishing event
+	// carries) a finished build stays in memory before Evict forgets it,
+	// with the steps no build left in memory needs. Default 3600;
+	// negative: never.
+	EvictAfter int64
 }
 
 // DefaultConfig returns Hydra's defaults.
 func DefaultConfig() Config {
 	return Config{MaxTries: 5, RetryInterval: 60, RetryBackoff: 3, MaxUnsupported: 120,
 		DispatchLease: 300, RunningGrace: 600, MaxSilent: 3600, Timeout: 36000, MaxLogSize: 64 << 20,
-		CriticalPathEvery: 60, UnsupportedEvery: 10, ActionRetry: 30}
+		CriticalPathEvery: 60, UnsupportedEvery: 10, ActionRetry: 30, EvictAfter: 3600}
 }
 
 func (c Config) withDefaults() Config {
@@ -88,6 +88,9 @@ func (c Config) withDefaults() Config {
 	if c.UnsupportedEvery < 0 {
 		c.UnsupportedEvery = 0
 	}
+	if c.EvictAfter == 0 {
+		c.EvictAfter = d.EvictAfter
+	}
 	if c.ActionRetry <= 0 {
 		c.ActionRetry = d.ActionRetry
 	}
@@ -99,94 +102,4 @@ func (c Config) withDefaults() Config {
 func (c Config) RetryDelay(tries int) int64 {
 	c = c.withDefaults()
 	return int64(float64(c.RetryInterval) * math.Pow(c.RetryBackoff, float64(max(tries, 1)-1)))
-}
-
-// node is a step in the model.
-type node struct {
-	drv         string
-	system      string
-	features    []string
-	preferLocal bool
-	outputs     []events.Output
-
-	phase   step.Phase
-	attempt int
-	tries   int
-	status  int
-	// releaseName is what the last successful attempt scraped from
-	// nix-support/hydra-release-name.
-	releaseName string
-	retryAt     int64
-	leaseUntil  int64
-	startTime   int64
-	buildID     int64 // representative build of the current attempt
-	machine     *machine
-	reserved    bool // decided here, StepDispatched not yet seen
-
-	inputs  []*node
-	rdeps   []*node
-	pending int // inputs not yet succeeded
-	builds  []*build
-	live    int // unfinished builds among builds
-
-	globalPrio  int
-	localPrio   int
-	lowestBuild int64
-	jobsets     []*jobset
-	critical    int
-
-	sys          *queue
-	qidx         int
-	grp          *group
-	hidx         int    // index in grp.heap, -1 while out of it
-	sig          string // the jobsets' group key
-	unsupportedT int64  // when it was first seen unsupported, 0 if not
-	abortAt      int64  // an abort was asked for until then
-	nr           int    // BuildSteps number of the dispatched or running attempt
-	// orphan: a build was cancelled while this attempt was dispatched or
-	// running and no unfinished build needed it any more (Hydra aborts
-	// such steps); cancelAt is when the cancel may be asked for again.
-	orphan   bool
-	cancelAt int64
-	evalOpen int64 // the evaluation that queued it has not closed yet
-	mark     uint32
-}
-
-// build is a queued build in the model.
-type build struct {
-	id         int64
-	jobset     *jobset
-	drv        string
-	top        *node
-	steps      []*node
-	attached   map[*node]struct{}
-	globalPrio int
-	localPrio  int
-	maxSilent  int
-	timeout    int
-	outputs    []events.Output
-	finished   bool
-	status     int
-	nr         int // BuildSteps numbers used by recorded events
-	reservedNr int // numbers handed to decisions not yet recorded
-}
-
-// jobset is a jobset's share bookkeeping.
-type jobset struct {
-	id      int64
-	name    string
-	shares  int
-	seconds int64
-	window  []charge // ordered by time
-	used    float64
-}
-
-type charge struct {
-	at      int64
-	seconds int64
-}
-
-// shareUsed returns seconds / shares.
-func (j *jobset) shareUsed() float64 {
-	return float64(j.seconds) / float64(max(j.shares, 1))
 }

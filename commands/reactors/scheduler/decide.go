@@ -44,12 +44,12 @@ func (m *Model) Order(now int64) {
 		m.graphDirty, m.lastCritical = false, now
 		for _, q := range m.queues {
 			for _, g := range q.groups {
-				nodeHeapify(g.heap)
+				g.steps.Init()
 			}
 		}
 	}
 	for _, q := range m.queues {
-		q.pass = q.pass[:0]
+		q.pass.Clear()
 		if m.hasFree(q.system) {
 			q.startPass()
 		}
@@ -109,7 +109,7 @@ func (m *Model) Decide(now int64, max int) []Decision {
 	var out []Decision
 	systems := make([]string, 0, len(m.queues))
 	for sys, q := range m.queues {
-		if len(q.pass) > 0 {
+		if q.pass.Len() > 0 {
 			systems = append(systems, sys)
 		}
 	}

@@ -1,0 +1,168 @@
+package scheduler
+
+import (
+	"slices"
+
+	buildstate "buildledger/domain/build"
+	"buildledger/domain/step"
+	"buildledger/events"
+)
+
+// Evict forgets the builds that finished at least Config.EvictAfter
+// seconds before now (by the time their finishing event carries, so that
+// a cold start forgets old builds as it folds them), and then every step
+// that no build or step left in memory needs and that is not dispatched,
+// running or awaiting a follow-up. It returns how many builds and steps it
+// forgot. Evicting does not change a decision: a forgotten step that is
+// queued again, or a forgotten build that is restarted, is read back from
+// its stream first (RestoreStep, RestoreBuild); a forgotten step that
+// succeeded is, like an input never queued, nothing to wait for.
+func (m *Model) Evict(now int64) (builds, steps int) {
+	if m.cfg.EvictAfter < 0 {
+		return 0, 0
+	}
+	keep := m.ended[:0]
+	for _, b := range m.ended {
+		switch {
+		case !b.finished || m.builds[b.id] != b:
+			b.ended = false // restarted or withdrawn
+		case b.doneAt == 0:
+			b.doneAt = now // finished at an unknown time: count from now
+			keep = append(keep, b)
+		case now-b.doneAt < m.cfg.EvictAfter || m.finishes[b.id] != nil:
+			keep = append(keep, b)
+		default:
+			b.ended = false
+			builds++
+			steps += m.evictBuild(b)
+		}
+	}
+	clear(m.ended[len(keep):])
+	m.ended = keep
+	return builds, steps
+}
+
+// evictBuild forgets the finished build b, and the steps only it held.
+func (m *Model) evictBuild(b *build) int {
+	delete(m.builds, b.id)
+	if w, ok := m.waitingBuilds[b.drv]; ok {
+		if w = slices.DeleteFunc(w, func(x *build) bool { return x == b }); len(w) > 0 {
+			m.waitingBuilds[b.drv] = w
+		} else {
+			delete(m.waitingBuilds, b.drv)
+		}
+	}
+	for _, s := range b.holders {
+		s.builds = slices.DeleteFunc(s.builds, func(x *build) bool { return x == b })
+	}
+	roots := b.holders
+	if b.top != nil {
+		roots = append(roots, b.top)
+	}
+	b.holders, b.top, b.steps = nil, nil, nil
+	n := 0
+	for _, s := range roots {
+		n += m.evictSteps(s)
+	}
+	return n
+}
+
+// evictable reports whether s can be forgotten: no build in memory lists
+// it, no step in memory depends on it, and nothing is under way for it.
+func (m *Model) evictable(s *node) bool {
+	switch s.phase {
+	case step.Dispatched, step.Running:
+		return false
+	}
+	_, active := m.active[s]
+	return len(s.builds) == 0 && len(s.rdeps) == 0 && s.live == 0 && !s.reserved && !active &&
+		s.sys == nil && s.evalOpen == 0 && m.requeues[s] == nil
+}
+
+// evictSteps forgets root if it is evictable, then its inputs that became
+// so. It returns how many steps it forgot.
+func (m *Model) evictSteps(root *node) int {
+	n := 0
+	stack := []*node{root}
+	for len(stack) > 0 {
+		s := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if m.steps[s.drv] != s || !m.evictable(s) {
+			continue
+		}
+		delete(m.steps, s.drv)
+		n++
+		for _, o := range s.outputs {
+			delete(m.narSizes, o.Path)
+		}
+		for _, in := range s.waitsOn {
+			if w, ok := m.waitingSteps[in]; ok {
+				if w = slices.DeleteFunc(w, func(x *node) bool { return x == s }); len(w) > 0 {
+					m.waitingSteps[in] = w
+				} else {
+					delete(m.waitingSteps, in)
+				}
+			}
+		}
+		for _, d := range s.inputs {
+			m.rekey(d, func() { d.rdeps = slices.DeleteFunc(d.rdeps, func(x *node) bool { return x == s }) })
+			stack = append(stack, d)
+		}
+		s.inputs, s.waitsOn, s.jobsets = nil, nil, nil
+	}
+	return n
+}
+
+// HasStep reports whether the model holds the step of drv.
+func (m *Model) HasStep(drv string) bool { return m.steps[drv] != nil }
+
+// HasBuild reports whether the model holds build id.
+func (m *Model) HasBuild(id int64) bool { return m.builds[id] != nil }
+
+// StepHistory is what a step's stream says, for RestoreStep: its first
+// StepQueued, the fold of its events (domain/step), and the release name
+// its last successful attempt scraped.
+type StepHistory struct {
+	Queued      *events.StepQueued
+	State       step.State
+	ReleaseName string
+}
+
+// RestoreStep puts back a step Evict forgot, as its stream left it, before
+// an event that needs it (it is queued again, or a restarted build needs
+// it). Restore a step's inputs before the step. A step the model holds is
+// left alone.
+func (m *Model) RestoreStep(h StepHistory) {
+	if h.Queued == nil || m.steps[h.Queued.DrvPath] != nil {
+		return
+	}
+	st := h.State
+	s := m.addStep(h.Queued, st.Phase)
+	s.attempt, s.tries, s.status, s.buildID, s.retryAt, s.releaseName = st.Attempt, st.Tries, st.Status, st.BuildID, st.RetryAt, h.ReleaseName
+	if st.Phase == step.Dispatched || st.Phase == step.Running {
+		// Not evicted so, but read so: let the lease decide.
+		s.leaseUntil = st.LeaseUntil
+		m.active[s] = struct{}{}
+	}
+	m.refresh(s)
+}
+
+// RestoreBuild puts back a finished build Evict forgot, before the event
+// that restarts it: q is its BuildQueued, st the fold of its stream
+// (domain/build) and nr the BuildSteps numbers its history used. Its
+// steps are restored first (RestoreStep). A build the model holds, or one
+// that is not finished, is left alone.
+func (m *Model) RestoreBuild(q *events.BuildQueued, st buildstate.State, nr int) {
+	if q == nil || !st.Finished || m.builds[q.BuildID] != nil {
+		return
+	}
+	b := m.newBuild(q)
+	b.globalPrio, b.finished, b.status, b.nr, b.ended = st.GlobalPriority, true, st.Status, nr, true
+	m.builds[b.id] = b
+	m.ended = append(m.ended, b)
+	if s := m.steps[q.DrvPath]; s != nil {
+		b.top = s
+	} else {
+		m.waitingBuilds[q.DrvPath] = append(m.waitingBuilds[q.DrvPath], b)
+	}
+}

@@ -1,0 +1,363 @@
+package scheduler
+
+import (
+	"slices"
+
+	"buildledger/domain/status"
+	"buildledger/domain/step"
+	"buildledger/events"
+)
+
+// checkBuild finishes b at once when its top-level step already succeeded
+// or a step it needs failed for good.
+func (m *Model) checkBuild(b *build) {
+	if b.finished || b.top == nil {
+		return
+	}
+	if b.top.phase == step.Succeeded {
+		m.finishSucceeded(b, b.top, 0, 0, b.top.buildID)
+		return
+	}
+	for _, s := range b.steps {
+		if s.phase != step.Failed || m.requeues[s] != nil {
+			continue
+		}
+		if m.cachedFailure(s) {
+			m.failBuild(b, s, int(status.CachedFailure), s.buildID, 0)
+			continue
+		}
+		// A failure not remembered (aborted, timed out, restarted): build
+		// it again.
+		m.requeue(s, events.StepRetryScheduled{DrvPath: s.drv, Attempt: s.attempt, Reason: step.ReasonRestart})
+	}
+}
+
+// cachedFailure reports whether s failed for good with an output still in
+// the failed paths (Hydra's FailedPaths).
+func (m *Model) cachedFailure(s *node) bool {
+	if s.phase != step.Failed {
+		return false
+	}
+	for _, o := range s.outputs {
+		if m.failedOutputs[o.Path] {
+			return true
+		}
+	}
+	return false
+}
+
+func (m *Model) requeue(s *node, r events.StepRetryScheduled) {
+	if m.requeues[s] == nil {
+		m.requeues[s] = &pendingRequeue{ev: r}
+	}
+}
+
+func (m *Model) stepDispatched(e *events.StepDispatched) {
+	s := m.steps[e.DrvPath]
+	if s == nil {
+		return
+	}
+	if s.reserved {
+		m.release(s)
+	}
+	if s.machine != nil {
+		s.machine.current--
+	}
+	s.phase, s.attempt, s.leaseUntil, s.buildID, s.nr = step.Dispatched, e.Attempt, e.LeaseUntil, e.BuildID, 0
+	s.machine = m.machines[e.Machine]
+	if s.machine == nil {
+		s.machine = &machine{name: e.Machine, removed: true}
+		m.machines[e.Machine] = s.machine
+	}
+	s.machine.current++
+	if b := m.builds[e.BuildID]; b != nil {
+		b.nr++
+		s.nr = b.nr
+	}
+	s.unsupportedT = 0
+	// Every build that needed it ended between the decision and its
+	// record: nobody waits for this attempt.
+	s.orphan, s.cancelAt = s.live == 0, 0
+	m.active[s] = struct{}{}
+	delete(m.requeues, s)
+	m.refresh(s)
+}
+
+// release undoes a reservation made by Decide.
+func (m *Model) release(s *node) {
+	s.reserved = false
+	if s.machine != nil {
+		s.machine.current--
+		s.machine = nil
+	}
+	if b := m.builds[s.buildID]; b != nil && b.reservedNr > 0 {
+		b.reservedNr--
+	}
+}
+
+func (m *Model) stepStarted(e *events.StepStarted) {
+	s := m.steps[e.DrvPath]
+	if s == nil || e.Attempt != s.attempt || s.phase != step.Dispatched {
+		return
+	}
+	s.phase, s.startTime, s.nr = step.Running, e.StartTime, e.StepNr
+	timeout, silent := m.timeouts(s)
+	s.leaseUntil = e.StartTime + int64(timeout) + int64(silent) + m.cfg.RunningGrace
+	m.stats.stepsStarted++
+}
+
+func (m *Model) stepFinished(e *events.StepFinished) {
+	s := m.steps[e.DrvPath]
+	if s == nil || e.Attempt != s.attempt || s.phase == step.Succeeded || s.phase == step.Failed {
+		return
+	}
+	wasQueued := s.phase == step.Queued
+	if s.reserved {
+		m.release(s)
+	}
+	if s.machine != nil {
+		s.machine.current--
+		s.machine.done++
+		s.machine.lastEnd = e.StopTime
+		if e.Status != 0 {
+			s.machine.failed++
+		}
+		s.machine = nil
+	}
+	if wasQueued {
+		if b := m.builds[e.BuildID]; b != nil {
+			b.nr++
+		}
+	}
+	delete(m.active, s)
+	s.orphan = false
+	m.stats.stepsDone++
+	m.charge(s, e.StartTime, e.StopTime)
+	s.status = e.Status
+	s.releaseName = e.ReleaseName
+	if e.BuildID != 0 {
+		s.buildID = e.BuildID
+	}
+	code := status.Code(e.Status)
+	if code == status.Success || code == status.FailedWithOutput {
+		s.phase = step.Succeeded
+		m.refresh(s)
+		for _, b := range s.builds {
+			if b.top == s && !b.finished {
+				m.finishSucceeded(b, s, e.StartTime, e.StopTime, e.BuildID)
+			}
+		}
+		for _, r := range s.rdeps {
+			r.pending--
+			m.refresh(r)
+		}
+		return
+	}
+	s.phase = step.Failed
+	if code == status.Cancelled {
+		// Cancelled because no build needed it: a build that needs it
+		// again since gets a fresh attempt, none fails.
+		m.stats.stepsCancelled++
+		m.refresh(s)
+		if s.live > 0 {
+			m.requeue(s, events.StepRetryScheduled{DrvPath: s.drv, Attempt: s.attempt, Reason: step.ReasonRestart})
+		}
+		return
+	}
+	if code.IsTransient() {
+		s.tries++
+		if s.tries < m.cfg.MaxTries {
+			m.stats.retries++
+			m.stats.maxRetries = max(m.stats.maxRetries, s.tries)
+			m.requeue(s, events.StepRetryScheduled{DrvPath: s.drv, Attempt: s.attempt,
+				RetryAt: e.StopTime + m.cfg.RetryDelay(s.tries), Reason: step.ReasonRetry})
+			m.refresh(s)
+			return
+		}
+	}
+	if code.IsCacheable() {
+		for _, o := range s.outputs {
+			m.failedOutputs[o.Path] = true
+		}
+		for _, o := range e.Outputs {
+			m.failedOutputs[o.Path] = true
+		}
+	}
+	m.refresh(s)
+	for _, b := range s.builds {
+		m.failBuild(b, s, e.Status, e.BuildID, e.StopTime)
+	}
+}
+
+func (m *Model) stepRequeued(e *events.StepRetryScheduled) {
+	s := m.steps[e.DrvPath]
+	if s == nil || e.Attempt != s.attempt {
+		return
+	}
+	if s.reserved {
+		m.release(s)
+	}
+	if s.machine != nil {
+		s.machine.current--
+		s.machine = nil
+	}
+	delete(m.active, s)
+	delete(m.requeues, s)
+	s.orphan = false
+	if e.Reason == step.ReasonRestart {
+		s.tries = 0
+	}
+	s.phase, s.retryAt, s.unsupportedT = step.Queued, e.RetryAt, 0
+	m.refresh(s)
+}
+
+func (m *Model) finishSucceeded(b *build, s *node, start, stop, ranFor int64) {
+	st := int(status.Success)
+	if s.status == int(status.FailedWithOutput) {
+		st = s.status
+	}
+	var size int64
+	for _, o := range b.outputs {
+		size += m.narSizes[o.Path]
+	}
+	m.setFinish(b, events.BuildFinished{BuildID: b.id, Status: st, StartTime: start, StopTime: stop,
+		IsCachedBuild: ranFor != b.id, Size: size, ReleaseName: s.releaseName})
+}
+
+// failBuild finishes b because s failed for good with status st while
+// running for build ranFor. b's own top-level step gives its status;
+// a dependency gives 2 (for failures) or its status, with
+// PropagatedFrom, as Hydra does.
+func (m *Model) failBuild(b *build, s *node, st int, ranFor, stop int64) {
+	if b.finished {
+		return
+	}
+	f := events.BuildFinished{BuildID: b.id, Status: st, StartTime: stop, StopTime: stop,
+		IsCachedBuild: st == int(status.CachedFailure)}
+	if st == int(status.CachedFailure) {
+		f.Status = int(status.Failed)
+	}
+	if b.top != s && (f.Status == int(status.Failed)) {
+		f.Status = int(status.DepFailed)
+	}
+	if ranFor != b.id && ranFor != 0 {
+		f.PropagatedFrom, f.FailedDrv = ranFor, s.drv
+	}
+	m.setFinish(b, f)
+}
+
+func (m *Model) setFinish(b *build, f events.BuildFinished) {
+	if _, ok := m.finishes[b.id]; !ok {
+		m.finishes[b.id] = &pendingFinish{ev: f}
+	}
+}
+
+// buildEnded takes a finished or cancelled build out of the queue at
+// time at (Unix seconds; 0 if unknown), from when Evict counts.
+func (m *Model) buildEnded(id int64, st int, at int64) {
+	b := m.builds[id]
+	delete(m.finishes, id)
+	if b == nil || b.finished {
+		return
+	}
+	b.finished, b.status, b.doneAt = true, st, at
+	if !b.ended {
+		b.ended = true
+		m.ended = append(m.ended, b)
+	}
+	m.stats.buildsDone++
+	if st == 0 || st == int(status.FailedWithOutput) {
+		m.stats.buildsSucceeded++
+	} else {
+		m.stats.buildsFailed++
+	}
+	for _, s := range b.steps {
+		s.live--
+		m.refresh(s)
+	}
+	b.steps, b.attached = b.steps[:0], nil
+}
+
+// markOrphans marks the dispatched and running steps no unfinished build
+// needs any more, for Actions to cancel, as Hydra does when a build is
+// cancelled.
+func (m *Model) markOrphans() {
+	for s := range m.active {
+		if s.live == 0 {
+			s.orphan = true
+		}
+	}
+}
+
+// buildWithdrawn forgets a build its evaluator took back before the
+// evaluation ended. No step has run for it, as the steps of an open
+// evaluation wait for its end; the steps it needed stop counting it, and
+// one that no build needs any more is left to the orphan rule.
+func (m *Model) buildWithdrawn(id int64) {
+	b := m.builds[id]
+	if b == nil {
+		return
+	}
+	delete(m.builds, id)
+	delete(m.finishes, id)
+	if w, ok := m.waitingBuilds[b.drv]; ok {
+		if w = slices.DeleteFunc(w, func(x *build) bool { return x == b }); len(w) > 0 {
+			m.waitingBuilds[b.drv] = w
+		} else {
+			delete(m.waitingBuilds, b.drv)
+		}
+	}
+	if !b.finished {
+		b.finished = true
+		for _, s := range b.steps {
+			s.builds = slices.DeleteFunc(s.builds, func(x *build) bool { return x == b })
+			s.live--
+			m.refresh(s)
+		}
+		b.steps, b.attached = nil, nil
+	}
+	m.markOrphans()
+}
+
+func (m *Model) buildRestarted(e *events.BuildRestarted) {
+	b := m.builds[e.BuildID]
+	if b == nil || !b.finished {
+		return
+	}
+	b.finished, b.status = false, 0
+	for _, o := range b.outputs {
+		delete(m.failedOutputs, o.Path)
+	}
+	if b.top != nil {
+		for _, o := range b.top.outputs {
+			delete(m.failedOutputs, o.Path)
+		}
+		m.attachClosure(b)
+		m.checkBuild(b)
+	}
+}
+
+// timeouts returns the step's timeout and max silent time: the largest
+// over its unfinished builds, floored at the defaults for steps that are
+// only dependencies.
+func (m *Model) timeouts(s *node) (timeout, silent int) {
+	top := false
+	for _, b := range s.builds {
+		if b.finished {
+			continue
+		}
+		t, q := b.timeout, b.maxSilent
+		if t <= 0 {
+			t = m.cfg.Timeout
+		}
+		if q <= 0 {
+			q = m.cfg.MaxSilent
+		}
+		timeout, silent = max(timeout, t), max(silent, q)
+		top = top || b.top == s
+	}
+	if !top {
+		timeout, silent = max(timeout, m.cfg.Timeout), max(silent, m.cfg.MaxSilent)
+	}
+	return timeout, silent
+}

@@ -1,0 +1,171 @@
+package scheduler
+
+import (
+	"buildledger/domain/step"
+	"buildledger/events"
+)
+
+// Model is the scheduler's in-memory queue: builds, steps and their
+// edges, runnable steps per system, machines and jobset shares. It is a
+// pure data structure: Apply folds events, Decide makes dispatch decisions
+// and Actions lists the follow-ups (finish builds, retry, requeue, abort)
+// the events call for. Times are Unix seconds passed in by the caller.
+// A Model is not safe for concurrent use.
+type Model struct {
+	cfg      Config
+	steps    map[string]*node
+	builds   map[int64]*build
+	jobsets  map[int64]*jobset
+	jsByName map[string]*jobset
+	machines map[string]*machine
+	queues   map[string]*queue
+	// waiting maps a derivation not (yet) queued to the steps that name
+	// it as input, and to builds whose top-level step it is.
+	waitingSteps  map[string][]*node
+	waitingBuilds map[string][]*build
+	openEvals     map[int64][]*node
+	closedEvals   map[int64]bool
+	failedOutputs map[string]bool
+	narSizes      map[string]int64
+	active        map[*node]struct{}
+
+	// ended are the finished builds Evict has still to forget.
+	ended []*build
+
+	finishes map[int64]*pendingFinish
+	requeues map[*node]*pendingRequeue
+
+	graphDirty   bool
+	lastCritical int64
+	lastUnsup    int64
+	machineList  []*machine
+	bySystem     map[string][]*machine
+	machinesDirt bool
+	mark         uint32
+	stats        counters
+}
+
+// counters are totals for the status page.
+type counters struct {
+	stepsDone, stepsStarted, retries, maxRetries, buildsDone, buildsSucceeded, buildsFailed int
+	unsupportedAborted, decisions, leaseExpiries, stepsCancelled                            int
+}
+
+type pendingFinish struct {
+	ev        events.BuildFinished
+	notBefore int64
+}
+
+type pendingRequeue struct {
+	ev        events.StepRetryScheduled
+	notBefore int64
+}
+
+// NewModel returns an empty model with cfg (zero fields take defaults).
+func NewModel(cfg Config) *Model {
+	return &Model{
+		cfg: cfg.withDefaults(), steps: map[string]*node{}, builds: map[int64]*build{},
+		jobsets: map[int64]*jobset{}, jsByName: map[string]*jobset{}, machines: map[string]*machine{},
+		queues: map[string]*queue{}, waitingSteps: map[string][]*node{}, waitingBuilds: map[string][]*build{},
+		failedOutputs: map[string]bool{}, openEvals: map[int64][]*node{}, closedEvals: map[int64]bool{}, narSizes: map[string]int64{}, active: map[*node]struct{}{},
+		finishes: map[int64]*pendingFinish{}, requeues: map[*node]*pendingRequeue{},
+	}
+}
+
+// node is a step in the model.
+type node struct {
+	drv         string
+	system      string
+	features    []string
+	preferLocal bool
+	outputs     []events.Output
+
+	phase   step.Phase
+	attempt int
+	tries   int
+	status  int
+	// releaseName is what the last successful attempt scraped from
+	// nix-support/hydra-release-name.
+	releaseName string
+	retryAt     int64
+	leaseUntil  int64
+	startTime   int64
+	buildID     int64 // representative build of the current attempt
+	machine     *machine
+	reserved    bool // decided here, StepDispatched not yet seen
+
+	inputs  []*node
+	rdeps   []*node
+	pending int // inputs not yet succeeded
+	builds  []*build
+	live    int // unfinished builds among builds
+
+	globalPrio  int
+	localPrio   int
+	lowestBuild int64
+	jobsets     []*jobset
+	critical    int
+
+	sys          *queue
+	qidx         int
+	grp          *group
+	hidx         int    // index in grp.steps, -1 while out of it
+	sig          string // the jobsets' group key
+	unsupportedT int64  // when it was first seen unsupported, 0 if not
+	abortAt      int64  // an abort was asked for until then
+	nr           int    // BuildSteps number of the dispatched or running attempt
+	// orphan: a build was cancelled while this attempt was dispatched or
+	// running and no unfinished build needed it any more (Hydra aborts
+	// such steps); cancelAt is when the cancel may be asked for again.
+	orphan   bool
+	cancelAt int64
+	evalOpen int64 // the evaluation that queued it has not closed yet
+	// waitsOn names the inputs not in the model when it was queued (its
+	// entries in Model.waitingSteps, dropped when it is evicted).
+	waitsOn []string
+	mark    uint32
+}
+
+// build is a queued build in the model.
+type build struct {
+	id         int64
+	jobset     *jobset
+	drv        string
+	top        *node
+	steps      []*node
+	attached   map[*node]struct{}
+	globalPrio int
+	localPrio  int
+	maxSilent  int
+	timeout    int
+	outputs    []events.Output
+	finished   bool
+	status     int
+	nr         int // BuildSteps numbers used by recorded events
+	reservedNr int // numbers handed to decisions not yet recorded
+	// holders are the steps whose builds list it, to be told when it is
+	// evicted.
+	holders []*node
+	doneAt  int64 // when it finished, for Evict
+	ended   bool  // in Model.ended
+}
+
+// jobset is a jobset's share bookkeeping.
+type jobset struct {
+	id      int64
+	name    string
+	shares  int
+	seconds int64
+	window  []charge // ordered by time
+	used    float64
+}
+
+type charge struct {
+	at      int64
+	seconds int64
+}
+
+// shareUsed returns seconds / shares.
+func (j *jobset) shareUsed() float64 {
+	return float64(j.seconds) / float64(max(j.shares, 1))
+}

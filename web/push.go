@@ -70,7 +70,7 @@ func (s *server) apiPush(w http.ResponseWriter, r *http.Request) {
 		}
 		_, err = s.cfg.Commands.RequestEvaluation(r.Context(), s.metadata(r),
 			commands.RequestEvaluation{Project: t[0], Jobset: t[1], Reason: "push", Force: force})
-		if errors.Is(err, domainerr.ErrInvalid) {
+		if errors.Is(err, domainerr.ErrConflict) {
 			continue // disabled jobsets are skipped, as in Hydra
 		}
 		if err != nil {
@@ -134,7 +134,7 @@ func (s *server) triggerRepo(w http.ResponseWriter, r *http.Request, source stri
 			seen[key] = true
 			_, err := s.cfg.Commands.RequestEvaluation(r.Context(), md,
 				commands.RequestEvaluation{Project: j.Project, Jobset: j.Name, Reason: "webhook"})
-			if errors.Is(err, domainerr.ErrInvalid) {
+			if errors.Is(err, domainerr.ErrConflict) {
 				continue
 			}
 			if err != nil {

@@ -175,7 +175,7 @@ func (w *Worker) run(ctx context.Context, c commands.BuildStep, started events.S
 	}
 	_, err := commands.Execute(rctx, w.cfg.Runtime, stepStream(c.DrvPath), commands.StepAggregate,
 		func(s step.State) ([]events.Payload, error) {
-			fin, err := step.Finish(s, *fin)
+			fin, err := step.Finish(s, fin)
 			if err != nil {
 				return nil, err
 			}

@@ -32,7 +32,7 @@ func TestAllows(t *testing.T) {
 
 func TestDecide(t *testing.T) {
 	live := Evolve(State{}, &events.APITokenCreated{ID: "t", UserName: "bob", Name: "ci", Scope: ScopeEval, TokenHash: "h"})
-	revoked := Evolve(live, events.APITokenRevoked{ID: "t", UserName: "bob"})
+	revoked := Evolve(live, &events.APITokenRevoked{ID: "t", UserName: "bob"})
 	tests := []struct {
 		name    string
 		state   State
@@ -41,11 +41,11 @@ func TestDecide(t *testing.T) {
 		wantErr error
 	}{
 		{"create with the default scope", State{}, Create{ID: "t", User: "bob", Name: " ci ", TokenHash: "h", CreatedAt: 1},
-			[]events.Payload{events.APITokenCreated{ID: "t", UserName: "bob", Name: "ci", Scope: ScopeEval, TokenHash: "h", CreatedAt: 1}}, nil},
+			[]events.Payload{&events.APITokenCreated{ID: "t", UserName: "bob", Name: "ci", Scope: ScopeEval, TokenHash: "h", CreatedAt: 1}}, nil},
 		{"create by an admin for bob", State{}, Create{ID: "t", User: "bob", Name: "ci", Scope: ScopeRead, MintedBy: "admin", TokenHash: "h"},
-			[]events.Payload{events.APITokenCreated{ID: "t", UserName: "bob", Name: "ci", Scope: ScopeRead, MintedBy: "admin", TokenHash: "h"}}, nil},
+			[]events.Payload{&events.APITokenCreated{ID: "t", UserName: "bob", Name: "ci", Scope: ScopeRead, MintedBy: "admin", TokenHash: "h"}}, nil},
 		{"create for oneself names no minter", State{}, Create{ID: "t", User: "bob", Name: "ci", Scope: ScopeAdmin, MintedBy: "bob", TokenHash: "h"},
-			[]events.Payload{events.APITokenCreated{ID: "t", UserName: "bob", Name: "ci", Scope: ScopeAdmin, TokenHash: "h"}}, nil},
+			[]events.Payload{&events.APITokenCreated{ID: "t", UserName: "bob", Name: "ci", Scope: ScopeAdmin, TokenHash: "h"}}, nil},
 		{"create existing", live, Create{ID: "t", User: "bob", Name: "ci"}, nil, domainerr.ErrAlreadyExists},
 		{"create bad scope", State{}, Create{ID: "t", User: "bob", Name: "ci", Scope: "root"}, nil, domainerr.ErrInvalid},
 		{"create empty name", State{}, Create{ID: "t", User: "bob", Name: "  "}, nil, domainerr.ErrInvalid},
@@ -53,7 +53,7 @@ func TestDecide(t *testing.T) {
 		{"create name forging a minter", State{}, Create{ID: "t", User: "bob", Name: "ci(by admin)"}, nil, domainerr.ErrInvalid},
 		{"create name with a newline", State{}, Create{ID: "t", User: "bob", Name: "ci\nx"}, nil, domainerr.ErrInvalid},
 		{"revoke", live, Revoke{ID: "t", User: "bob", RevokedAt: 2},
-			[]events.Payload{events.APITokenRevoked{ID: "t", UserName: "bob", RevokedAt: 2}}, nil},
+			[]events.Payload{&events.APITokenRevoked{ID: "t", UserName: "bob", RevokedAt: 2}}, nil},
 		{"revoke twice", revoked, Revoke{ID: "t", User: "bob"}, nil, nil},
 		{"revoke another user's", live, Revoke{ID: "t", User: "eve"}, nil, domainerr.ErrNotFound},
 		{"revoke missing", State{}, Revoke{ID: "t", User: "bob"}, nil, domainerr.ErrNotFound},

@@ -19,13 +19,13 @@ func fold(ps ...events.Payload) build.State {
 }
 
 func TestDecide(t *testing.T) {
-	queued := fold(events.BuildQueued{BuildID: 7})
-	finished := fold(events.BuildQueued{BuildID: 7}, &events.BuildFinished{BuildID: 7, Status: 1})
-	cancelled := fold(events.BuildQueued{BuildID: 7}, events.BuildCancelled{BuildID: 7})
-	restarted := fold(events.BuildQueued{BuildID: 7}, events.BuildFinished{BuildID: 7, Status: 1}, events.BuildRestarted{BuildID: 7})
-	kept := fold(events.BuildQueued{BuildID: 7}, events.BuildKept{BuildID: 7, Keep: true})
-	bumped := fold(events.BuildQueued{BuildID: 7}, events.BuildBumped{BuildID: 7, GlobalPriority: 500})
-	withdrawn := fold(events.BuildQueued{BuildID: 7}, &events.BuildWithdrawn{BuildID: 7, EvalID: 1})
+	queued := fold(&events.BuildQueued{BuildID: 7})
+	finished := fold(&events.BuildQueued{BuildID: 7}, &events.BuildFinished{BuildID: 7, Status: 1})
+	cancelled := fold(&events.BuildQueued{BuildID: 7}, &events.BuildCancelled{BuildID: 7})
+	restarted := fold(&events.BuildQueued{BuildID: 7}, &events.BuildFinished{BuildID: 7, Status: 1}, &events.BuildRestarted{BuildID: 7})
+	kept := fold(&events.BuildQueued{BuildID: 7}, &events.BuildKept{BuildID: 7, Keep: true})
+	bumped := fold(&events.BuildQueued{BuildID: 7}, &events.BuildBumped{BuildID: 7, GlobalPriority: 500})
+	withdrawn := fold(&events.BuildQueued{BuildID: 7}, &events.BuildWithdrawn{BuildID: 7, EvalID: 1})
 	tests := []struct {
 		name  string
 		s     build.State
@@ -36,17 +36,17 @@ func TestDecide(t *testing.T) {
 		{"restart missing", build.State{}, build.Restart{ID: 7}, nil, domainerr.ErrNotFound},
 		{"cancel withdrawn", withdrawn, build.Cancel{ID: 7}, nil, domainerr.ErrNotFound},
 		{"restart queued", queued, build.Restart{ID: 7}, nil, domainerr.ErrConflict},
-		{"restart finished", finished, build.Restart{ID: 7}, []events.Payload{events.BuildRestarted{BuildID: 7, Timestamp: 100}}, nil},
-		{"restart cancelled", cancelled, build.Restart{ID: 7}, []events.Payload{events.BuildRestarted{BuildID: 7, Timestamp: 100}}, nil},
-		{"cancel queued", queued, build.Cancel{ID: 7}, []events.Payload{events.BuildCancelled{BuildID: 7, Timestamp: 100}}, nil},
-		{"cancel restarted", restarted, build.Cancel{ID: 7}, []events.Payload{events.BuildCancelled{BuildID: 7, Timestamp: 100}}, nil},
+		{"restart finished", finished, build.Restart{ID: 7}, []events.Payload{&events.BuildRestarted{BuildID: 7, Timestamp: 100}}, nil},
+		{"restart cancelled", cancelled, build.Restart{ID: 7}, []events.Payload{&events.BuildRestarted{BuildID: 7, Timestamp: 100}}, nil},
+		{"cancel queued", queued, build.Cancel{ID: 7}, []events.Payload{&events.BuildCancelled{BuildID: 7, Timestamp: 100}}, nil},
+		{"cancel restarted", restarted, build.Cancel{ID: 7}, []events.Payload{&events.BuildCancelled{BuildID: 7, Timestamp: 100}}, nil},
 		{"cancel finished", finished, build.Cancel{ID: 7}, nil, domainerr.ErrConflict},
-		{"bump queued", queued, build.Bump{ID: 7, Priority: 100}, []events.Payload{events.BuildBumped{BuildID: 7, GlobalPriority: 100}}, nil},
+		{"bump queued", queued, build.Bump{ID: 7, Priority: 100}, []events.Payload{&events.BuildBumped{BuildID: 7, GlobalPriority: 100}}, nil},
 		{"bump lower", bumped, build.Bump{ID: 7, Priority: 100}, nil, nil},
 		{"bump finished", finished, build.Bump{ID: 7, Priority: 100}, nil, domainerr.ErrConflict},
-		{"keep", finished, build.Keep{ID: 7, Keep: true}, []events.Payload{events.BuildKept{BuildID: 7, Keep: true}}, nil},
+		{"keep", finished, build.Keep{ID: 7, Keep: true}, []events.Payload{&events.BuildKept{BuildID: 7, Keep: true}}, nil},
 		{"keep again", kept, build.Keep{ID: 7, Keep: true}, nil, nil},
-		{"unkeep", kept, build.Keep{ID: 7}, []events.Payload{events.BuildKept{BuildID: 7}}, nil},
+		{"unkeep", kept, build.Keep{ID: 7}, []events.Payload{&events.BuildKept{BuildID: 7}}, nil},
 		{"keep missing", build.State{}, build.Keep{ID: 7, Keep: true}, nil, domainerr.ErrNotFound},
 	}
 	for _, tt := range tests {

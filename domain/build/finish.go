@@ -11,7 +11,7 @@ import (
 // state s: only for a queued, unfinished build. A second finish, say from a
 // duplicate StepFinished, is refused with ErrConflict,
 // so a build ends exactly once per time it is queued or restarted.
-func Finish(s State, f events.BuildFinished) ([]events.Payload, error) {
+func Finish(s State, f *events.BuildFinished) ([]events.Payload, error) {
 	if !s.Exists {
 		return nil, domainerr.NotFound("build", strconv.FormatInt(f.BuildID, 10))
 	}

@@ -10,7 +10,7 @@ import (
 )
 
 func TestDecide(t *testing.T) {
-	after := Evolve(Evolve(State{}, events.IDsReserved{Kind: "build", First: 1, Count: 100}), &events.IDsReserved{Kind: "build", First: 101, Count: 1})
+	after := Evolve(Evolve(State{}, &events.IDsReserved{Kind: "build", First: 1, Count: 100}), &events.IDsReserved{Kind: "build", First: 101, Count: 1})
 	tests := []struct {
 		name    string
 		state   State
@@ -18,8 +18,8 @@ func TestDecide(t *testing.T) {
 		want    []events.Payload
 		wantErr error
 	}{
-		{"first block", State{}, Reserve{Kind: "build", Count: 100}, []events.Payload{events.IDsReserved{Kind: "build", First: 1, Count: 100}}, nil},
-		{"next block", after, Reserve{Kind: "build", Count: 5}, []events.Payload{events.IDsReserved{Kind: "build", First: 102, Count: 5}}, nil},
+		{"first block", State{}, Reserve{Kind: "build", Count: 100}, []events.Payload{&events.IDsReserved{Kind: "build", First: 1, Count: 100}}, nil},
+		{"next block", after, Reserve{Kind: "build", Count: 5}, []events.Payload{&events.IDsReserved{Kind: "build", First: 102, Count: 5}}, nil},
 		{"zero", State{}, Reserve{Kind: "build"}, nil, domainerr.ErrInvalid},
 		{"bad kind", State{}, Reserve{Kind: "Build!", Count: 1}, nil, domainerr.ErrInvalid},
 	}
@@ -37,10 +37,10 @@ func TestDecide(t *testing.T) {
 }
 
 func TestEvolveNeverGoesBack(t *testing.T) {
-	s := Evolve(State{}, events.IDsReserved{Kind: "eval", First: 10, Count: 5})
+	s := Evolve(State{}, &events.IDsReserved{Kind: "eval", First: 10, Count: 5})
 	require.Equal(t, int64(15), s.Next)
-	s = Evolve(s, events.IDsReserved{Kind: "eval", First: 3, Count: 1})
+	s = Evolve(s, &events.IDsReserved{Kind: "eval", First: 3, Count: 1})
 	require.Equal(t, int64(15), s.Next)
-	s = Evolve(s, events.BuildBumped{})
+	s = Evolve(s, &events.BuildBumped{})
 	require.Equal(t, int64(15), s.Next)
 }

@@ -52,7 +52,7 @@ func TestDecide(t *testing.T) {
 	now := time.Unix(1700000000, 0)
 	existing := created("j", 7, legacy(), 2)
 	disabled := created("j", 7, with(func(c *events.JobsetConfig) { c.Enabled = Disabled }), 2)
-	deleted := Evolve(existing, events.JobsetDeleted{Project: "p", Name: "j"})
+	deleted := Evolve(existing, &events.JobsetDeleted{Project: "p", Name: "j"})
 	stale := created("j", 7, legacy(), 2)
 	recreatedProject := project.State{Exists: true, Name: "p", CreatedAt: events.At(5)}
 	changed := with(func(c *events.JobsetConfig) { c.Description = "nightly" })
@@ -67,22 +67,22 @@ func TestDecide(t *testing.T) {
 		field   string
 	}{
 		{"create legacy", State{}, proj, Create{Project: "p", Name: "j", ID: 7, Config: legacy()},
-			[]events.Payload{events.JobsetCreated{Project: "p", Name: "j", ID: 7, JobsetConfig: sorted(legacy())}}, nil, ""},
+			[]events.Payload{&events.JobsetCreated{Project: "p", Name: "j", ID: 7, JobsetConfig: sorted(legacy())}}, nil, ""},
 		{"create flake", State{}, proj, Create{Project: "p", Name: "j", ID: 7, Config: flake()},
-			[]events.Payload{events.JobsetCreated{Project: "p", Name: "j", ID: 7, JobsetConfig: flake()}}, nil, ""},
+			[]events.Payload{&events.JobsetCreated{Project: "p", Name: "j", ID: 7, JobsetConfig: flake()}}, nil, ""},
 		{"create renamed", State{}, proj, Create{Project: "p", Name: "j2", ID: 7, Config: legacy(), RenamedFrom: "j"},
-			[]events.Payload{events.JobsetCreated{Project: "p", Name: "j2", ID: 7, RenamedFrom: "j", JobsetConfig: sorted(legacy())}}, nil, ""},
+			[]events.Payload{&events.JobsetCreated{Project: "p", Name: "j2", ID: 7, RenamedFrom: "j", JobsetConfig: sorted(legacy())}}, nil, ""},
 		{"create after delete", deleted, proj, Create{Project: "p", Name: "j", ID: 8, Config: legacy()},
-			[]events.Payload{events.JobsetCreated{Project: "p", Name: "j", ID: 8, JobsetConfig: sorted(legacy())}}, nil, ""},
+			[]events.Payload{&events.JobsetCreated{Project: "p", Name: "j", ID: 8, JobsetConfig: sorted(legacy())}}, nil, ""},
 		{"create over jobset of deleted project incarnation", stale, recreatedProject, Create{Project: "p", Name: "j", ID: 8, Config: legacy()},
-			[]events.Payload{events.JobsetCreated{Project: "p", Name: "j", ID: 8, JobsetConfig: sorted(legacy())}}, nil, ""},
+			[]events.Payload{&events.JobsetCreated{Project: "p", Name: "j", ID: 8, JobsetConfig: sorted(legacy())}}, nil, ""},
 		{"create existing", existing, proj, Create{Project: "p", Name: "j", ID: 8, Config: legacy()}, nil, domainerr.ErrAlreadyExists, ""},
 		{"create without project", State{}, project.State{}, Create{Project: "p", Name: "j", ID: 7, Config: legacy()}, nil, domainerr.ErrNotFound, ""},
 		{"create bad name", State{}, proj, Create{Project: "p", Name: "9j", ID: 7, Config: legacy()}, nil, domainerr.ErrInvalid, "name"},
 		{"create no id", State{}, proj, Create{Project: "p", Name: "j", Config: legacy()}, nil, domainerr.ErrInvalid, "id"},
 		{"create declarative generator", State{}, proj, Create{Project: "p", Name: ".jobsets", ID: 7,
 			Config: events.JobsetConfig{Enabled: Enabled, SchedulingShares: 100}},
-			[]events.Payload{events.JobsetCreated{Project: "p", Name: ".jobsets", ID: 7, JobsetConfig: events.JobsetConfig{Enabled: Enabled, SchedulingShares: 100}}}, nil, ""},
+			[]events.Payload{&events.JobsetCreated{Project: "p", Name: ".jobsets", ID: 7, JobsetConfig: events.JobsetConfig{Enabled: Enabled, SchedulingShares: 100}}}, nil, ""},
 
 		{"legacy without expression input", State{}, proj, Create{Project: "p", Name: "j", ID: 7,
 			Config: with(func(c *events.JobsetConfig) { c.NixExprInput = "" })}, nil, domainerr.ErrInvalid, "nixExprInput"},
@@ -144,24 +144,24 @@ func TestDecide(t *testing.T) {
 			})}, nil, domainerr.ErrInvalid, "inputs.e.value"},
 
 		{"update", existing, proj, Update{Project: "p", Name: "j", Config: changed},
-			[]events.Payload{events.JobsetUpdated{Project: "p", Name: "j", JobsetConfig: sorted(changed)}}, nil, ""},
+			[]events.Payload{&events.JobsetUpdated{Project: "p", Name: "j", JobsetConfig: sorted(changed)}}, nil, ""},
 		{"update inputs", existing, proj, Update{Project: "p", Name: "j",
 			Config: with(func(c *events.JobsetConfig) { c.Inputs = c.Inputs[:1] })},
-			[]events.Payload{events.JobsetUpdated{Project: "p", Name: "j", JobsetConfig: with(func(c *events.JobsetConfig) { c.Inputs = c.Inputs[:1] })}}, nil, ""},
+			[]events.Payload{&events.JobsetUpdated{Project: "p", Name: "j", JobsetConfig: with(func(c *events.JobsetConfig) { c.Inputs = c.Inputs[:1] })}}, nil, ""},
 		{"update unchanged in other input order", existing, proj, Update{Project: "p", Name: "j", Config: legacy()}, nil, nil, ""},
 		{"update missing", State{}, proj, Update{Project: "p", Name: "j", Config: legacy()}, nil, domainerr.ErrNotFound, ""},
 		{"update of deleted project's jobset", stale, recreatedProject, Update{Project: "p", Name: "j", Config: changed}, nil, domainerr.ErrNotFound, ""},
 		{"update invalid", existing, proj, Update{Project: "p", Name: "j",
 			Config: with(func(c *events.JobsetConfig) { c.SchedulingShares = -5 })}, nil, domainerr.ErrInvalid, "schedulingShares"},
 
-		{"delete", existing, proj, Delete{Project: "p", Name: "j"}, []events.Payload{events.JobsetDeleted{Project: "p", Name: "j"}}, nil, ""},
+		{"delete", existing, proj, Delete{Project: "p", Name: "j"}, []events.Payload{&events.JobsetDeleted{Project: "p", Name: "j"}}, nil, ""},
 		{"delete by rename", existing, proj, Delete{Project: "p", Name: "j", RenamedTo: "k"},
-			[]events.Payload{events.JobsetDeleted{Project: "p", Name: "j", RenamedTo: "k"}}, nil, ""},
+			[]events.Payload{&events.JobsetDeleted{Project: "p", Name: "j", RenamedTo: "k"}}, nil, ""},
 		{"delete missing", deleted, proj, Delete{Project: "p", Name: "j"}, nil, domainerr.ErrNotFound, ""},
 		{"delete with project gone", existing, project.State{}, Delete{Project: "p", Name: "j"}, nil, domainerr.ErrNotFound, ""},
 
 		{"request evaluation", existing, proj, RequestEvaluation{Project: "p", Name: "j", Reason: "push", Force: true},
-			[]events.Payload{events.EvaluationRequested{Project: "p", Jobset: "j", Reason: "push", Force: true, At: 1700000000}}, nil, ""},
+			[]events.Payload{&events.EvaluationRequested{Project: "p", Jobset: "j", Reason: "push", Force: true, At: 1700000000}}, nil, ""},
 		{"request evaluation of disabled", disabled, proj, RequestEvaluation{Project: "p", Name: "j", Reason: "ui"}, nil, domainerr.ErrConflict, ""},
 		{"request evaluation of missing", State{}, proj, RequestEvaluation{Project: "p", Name: "j", Reason: "ui"}, nil, domainerr.ErrNotFound, ""},
 		{"request evaluation bad reason", existing, proj, RequestEvaluation{Project: "p", Name: "j", Reason: "whim"}, nil, domainerr.ErrInvalid, "reason"},
@@ -210,7 +210,7 @@ func TestEvolve(t *testing.T) {
 	require.Equal(t, events.At(4), s.CreatedAt)
 	s = Evolve(s, &events.EvaluationRequested{Project: "p", Jobset: "j", At: 99})
 	require.Equal(t, int64(99), s.LastRequest)
-	s = Evolve(s, events.JobsetUpdated{Project: "p", Name: "j", JobsetConfig: flake()})
+	s = Evolve(s, &events.JobsetUpdated{Project: "p", Name: "j", JobsetConfig: flake()})
 	require.Equal(t, flake(), s.Config)
 	s = Evolve(s, &events.JobsetDeleted{Project: "p", Name: "j", RenamedTo: "k"})
 	require.False(t, s.Exists)
@@ -222,7 +222,7 @@ func TestLive(t *testing.T) {
 	require.True(t, Live(j, project.State{Exists: true, CreatedAt: events.At(1)}))
 	require.False(t, Live(j, project.State{Exists: true, CreatedAt: events.At(9)}), "project recreated after the jobset")
 	require.False(t, Live(j, project.State{}))
-	require.True(t, Live(Evolve(State{}, events.JobsetCreated{Name: "j"}), project.State{Exists: true, CreatedAt: events.At(9)}), "positions unknown")
+	require.True(t, Live(Evolve(State{}, &events.JobsetCreated{Name: "j"}), project.State{Exists: true, CreatedAt: events.At(9)}), "positions unknown")
 }
 
 // TestEqualConfigCoversAllFields fails when JobsetConfig grows a field

@@ -32,7 +32,7 @@ func norm(c events.MachineConfig) events.MachineConfig {
 
 func TestDecide(t *testing.T) {
 	m := Evolve(State{}, &events.MachineRegistered{Name: "builder1", MachineConfig: norm(cfg())})
-	removed := Evolve(m, events.MachineRemoved{Name: "builder1"})
+	removed := Evolve(m, &events.MachineRemoved{Name: "builder1"})
 	local := with(func(c *events.MachineConfig) { c.URI = "localhost" })
 
 	tests := []struct {
@@ -44,16 +44,16 @@ func TestDecide(t *testing.T) {
 		field   string
 	}{
 		{"register", State{}, Register{Name: "builder1", Config: cfg()},
-			[]events.Payload{events.MachineRegistered{Name: "builder1", MachineConfig: norm(cfg())}}, nil, ""},
+			[]events.Payload{&events.MachineRegistered{Name: "builder1", MachineConfig: norm(cfg())}}, nil, ""},
 		{"register sorts", State{}, Register{Name: "builder1", Config: cfg()},
-			[]events.Payload{events.MachineRegistered{Name: "builder1", MachineConfig: with(func(c *events.MachineConfig) {
+			[]events.Payload{&events.MachineRegistered{Name: "builder1", MachineConfig: with(func(c *events.MachineConfig) {
 				c.Systems = []string{"i686-linux", "x86_64-linux"}
 				c.SupportedFeatures = []string{"big-parallel", "kvm"}
 			})}}, nil, ""},
 		{"register localhost", State{}, Register{Name: "local", Config: local},
-			[]events.Payload{events.MachineRegistered{Name: "local", MachineConfig: norm(local)}}, nil, ""},
+			[]events.Payload{&events.MachineRegistered{Name: "local", MachineConfig: norm(local)}}, nil, ""},
 		{"register after remove", removed, Register{Name: "builder1", Config: cfg()},
-			[]events.Payload{events.MachineRegistered{Name: "builder1", MachineConfig: norm(cfg())}}, nil, ""},
+			[]events.Payload{&events.MachineRegistered{Name: "builder1", MachineConfig: norm(cfg())}}, nil, ""},
 		{"register existing", m, Register{Name: "builder1", Config: cfg()}, nil, domainerr.ErrAlreadyExists, ""},
 		{"bad name", State{}, Register{Name: "a b", Config: cfg()}, nil, domainerr.ErrInvalid, "name"},
 		{"http uri", State{}, Register{Name: "b", Config: with(func(c *events.MachineConfig) { c.URI = "http://b" })}, nil, domainerr.ErrInvalid, "uri"},
@@ -72,11 +72,11 @@ func TestDecide(t *testing.T) {
 		{"bad feature", State{}, Register{Name: "b", Config: with(func(c *events.MachineConfig) { c.MandatoryFeatures = []string{"a,b"} })}, nil, domainerr.ErrInvalid, "mandatoryFeatures"},
 		{"bad host key", State{}, Register{Name: "b", Config: with(func(c *events.MachineConfig) { c.PublicHostKey = "not base64!" })}, nil, domainerr.ErrInvalid, "publicHostKey"},
 		{"update", m, Update{Name: "builder1", Config: with(func(c *events.MachineConfig) { c.MaxJobs = 8 })},
-			[]events.Payload{events.MachineUpdated{Name: "builder1", MachineConfig: norm(with(func(c *events.MachineConfig) { c.MaxJobs = 8 }))}}, nil, ""},
+			[]events.Payload{&events.MachineUpdated{Name: "builder1", MachineConfig: norm(with(func(c *events.MachineConfig) { c.MaxJobs = 8 }))}}, nil, ""},
 		{"update unchanged", m, Update{Name: "builder1", Config: cfg()}, nil, nil, ""},
 		{"update missing", removed, Update{Name: "builder1", Config: cfg()}, nil, domainerr.ErrNotFound, ""},
 		{"update invalid", m, Update{Name: "builder1", Config: with(func(c *events.MachineConfig) { c.MaxJobs = -1 })}, nil, domainerr.ErrInvalid, "maxJobs"},
-		{"remove", m, Remove{Name: "builder1"}, []events.Payload{events.MachineRemoved{Name: "builder1"}}, nil, ""},
+		{"remove", m, Remove{Name: "builder1"}, []events.Payload{&events.MachineRemoved{Name: "builder1"}}, nil, ""},
 		{"remove missing", State{}, Remove{Name: "builder1"}, nil, domainerr.ErrNotFound, ""},
 	}
 	for _, tt := range tests {

@@ -22,8 +22,8 @@ func fold(ps ...events.Payload) State {
 }
 
 func TestDecide(t *testing.T) {
-	existing := fold(events.ProjectCreated{Name: "nixpkgs", ProjectConfig: cfg()})
-	deleted := fold(events.ProjectCreated{Name: "nixpkgs", ProjectConfig: cfg()}, &events.ProjectDeleted{Name: "nixpkgs"})
+	existing := fold(&events.ProjectCreated{Name: "nixpkgs", ProjectConfig: cfg()})
+	deleted := fold(&events.ProjectCreated{Name: "nixpkgs", ProjectConfig: cfg()}, &events.ProjectDeleted{Name: "nixpkgs"})
 	withMembers := Evolve(existing, &events.ProjectMembersChanged{Project: "nixpkgs", Members: []string{"bob", "carol"}})
 	changed := cfg()
 	changed.Description = "the collection"
@@ -43,13 +43,13 @@ func TestDecide(t *testing.T) {
 		field   string
 	}{
 		{"create", State{}, Create{Name: "nixpkgs", Config: cfg()},
-			[]events.Payload{events.ProjectCreated{Name: "nixpkgs", ProjectConfig: cfg()}}, nil, ""},
+			[]events.Payload{&events.ProjectCreated{Name: "nixpkgs", ProjectConfig: cfg()}}, nil, ""},
 		{"create trims", State{}, Create{Name: "nixpkgs", Config: padded},
-			[]events.Payload{events.ProjectCreated{Name: "nixpkgs", ProjectConfig: cfg()}}, nil, ""},
+			[]events.Payload{&events.ProjectCreated{Name: "nixpkgs", ProjectConfig: cfg()}}, nil, ""},
 		{"create declarative", State{}, Create{Name: "nixpkgs", Config: decl},
-			[]events.Payload{events.ProjectCreated{Name: "nixpkgs", ProjectConfig: decl}}, nil, ""},
+			[]events.Payload{&events.ProjectCreated{Name: "nixpkgs", ProjectConfig: decl}}, nil, ""},
 		{"create after delete", deleted, Create{Name: "nixpkgs", Config: cfg()},
-			[]events.Payload{events.ProjectCreated{Name: "nixpkgs", ProjectConfig: cfg()}}, nil, ""},
+			[]events.Payload{&events.ProjectCreated{Name: "nixpkgs", ProjectConfig: cfg()}}, nil, ""},
 		{"create existing", existing, Create{Name: "nixpkgs", Config: cfg()}, nil, domainerr.ErrAlreadyExists, ""},
 		{"create bad name", State{}, Create{Name: "1nix", Config: cfg()}, nil, domainerr.ErrInvalid, "name"},
 		{"create dotted name", State{}, Create{Name: "a.b", Config: cfg()}, nil, domainerr.ErrInvalid, "name"},
@@ -57,18 +57,18 @@ func TestDecide(t *testing.T) {
 		{"create no owner", State{}, Create{Name: "x", Config: events.ProjectConfig{DisplayName: "X"}}, nil, domainerr.ErrInvalid, "owner"},
 		{"create bad decl type", State{}, Create{Name: "x", Config: badDecl}, nil, domainerr.ErrInvalid, "declType"},
 		{"update", existing, Update{Name: "nixpkgs", Config: changed},
-			[]events.Payload{events.ProjectUpdated{Name: "nixpkgs", ProjectConfig: changed}}, nil, ""},
+			[]events.Payload{&events.ProjectUpdated{Name: "nixpkgs", ProjectConfig: changed}}, nil, ""},
 		{"update unchanged", existing, Update{Name: "nixpkgs", Config: cfg()}, nil, nil, ""},
 		{"update missing", State{}, Update{Name: "nixpkgs", Config: cfg()}, nil, domainerr.ErrNotFound, ""},
 		{"update deleted", deleted, Update{Name: "nixpkgs", Config: cfg()}, nil, domainerr.ErrNotFound, ""},
 		{"update invalid", existing, Update{Name: "nixpkgs", Config: events.ProjectConfig{Owner: "alice"}}, nil, domainerr.ErrInvalid, "displayName"},
-		{"delete", existing, Delete{Name: "nixpkgs"}, []events.Payload{events.ProjectDeleted{Name: "nixpkgs"}}, nil, ""},
+		{"delete", existing, Delete{Name: "nixpkgs"}, []events.Payload{&events.ProjectDeleted{Name: "nixpkgs"}}, nil, ""},
 		{"delete missing", deleted, Delete{Name: "nixpkgs"}, nil, domainerr.ErrNotFound, ""},
 		{"members sorted and deduplicated", existing, SetMembers{Name: "nixpkgs", Members: []string{"carol", "bob", "carol"}},
-			[]events.Payload{events.ProjectMembersChanged{Project: "nixpkgs", Members: []string{"bob", "carol"}}}, nil, ""},
+			[]events.Payload{&events.ProjectMembersChanged{Project: "nixpkgs", Members: []string{"bob", "carol"}}}, nil, ""},
 		{"members unchanged", withMembers, SetMembers{Name: "nixpkgs", Members: []string{"carol", "bob"}}, nil, nil, ""},
 		{"members cleared", withMembers, SetMembers{Name: "nixpkgs"},
-			[]events.Payload{events.ProjectMembersChanged{Project: "nixpkgs", Members: []string{}}}, nil, ""},
+			[]events.Payload{&events.ProjectMembersChanged{Project: "nixpkgs", Members: []string{}}}, nil, ""},
 		{"members invalid", existing, SetMembers{Name: "nixpkgs", Members: []string{"Bob"}}, nil, domainerr.ErrInvalid, "members"},
 		{"members missing project", State{}, SetMembers{Name: "nixpkgs", Members: []string{"bob"}}, nil, domainerr.ErrNotFound, ""},
 	}
@@ -94,13 +94,13 @@ func TestEvolve(t *testing.T) {
 	s := EvolveAt(State{}, &events.ProjectCreated{Name: "p", ProjectConfig: cfg()}, events.At(5))
 	require.True(t, s.Exists)
 	require.Equal(t, events.At(5), s.CreatedAt)
-	s = EvolveAt(s, events.ProjectMembersChanged{Project: "p", Members: []string{"bob"}}, events.At(6))
+	s = EvolveAt(s, &events.ProjectMembersChanged{Project: "p", Members: []string{"bob"}}, events.At(6))
 	require.Equal(t, []string{"bob"}, s.Members)
 	require.Equal(t, events.At(5), s.CreatedAt, "only ProjectCreated stamps")
-	s = Evolve(s, events.ProjectDeleted{Name: "p"})
+	s = Evolve(s, &events.ProjectDeleted{Name: "p"})
 	require.False(t, s.Exists)
 	require.Empty(t, s.Members)
-	s = EvolveAt(s, events.ProjectCreated{Name: "p", ProjectConfig: cfg()}, events.At(9))
+	s = EvolveAt(s, &events.ProjectCreated{Name: "p", ProjectConfig: cfg()}, events.At(9))
 	require.True(t, s.Exists)
 	require.Equal(t, events.At(9), s.CreatedAt)
 	require.Empty(t, s.Members, "a new incarnation has no members")

@@ -75,21 +75,21 @@ type State struct {
 	Status int
 }
 
-// Evolve folds one event of the step's stream into s. It accepts payloads
-// as values or pointers; other event types leave s unchanged.
+// Evolve folds one event of the step's stream into s. Payloads are
+// pointers, as the codec decodes them; other event types leave s unchanged.
 func Evolve(s State, p events.Payload) State {
-	switch e := deref(p).(type) {
-	case events.StepQueued:
+	switch e := p.(type) {
+	case *events.StepQueued:
 		s.DrvPath, s.System = e.DrvPath, e.System
 		if s.Phase == Unknown || s.Phase == Succeeded {
 			// A step queued again after success lost its outputs.
 			s.Phase, s.Tries, s.RetryAt = Queued, 0, 0
 		}
-	case events.StepDispatched:
+	case *events.StepDispatched:
 		s.Phase, s.Attempt, s.Machine, s.BuildID, s.LeaseUntil = Dispatched, e.Attempt, e.Machine, e.BuildID, e.LeaseUntil
-	case events.StepStarted:
+	case *events.StepStarted:
 		s.Phase, s.Machine = Running, e.Machine
-	case events.StepFinished:
+	case *events.StepFinished:
 		s.Status = e.Status
 		switch c := status.Code(e.Status); {
 		case c == status.Success || c == status.FailedWithOutput:
@@ -100,7 +100,7 @@ func Evolve(s State, p events.Payload) State {
 				s.Tries++
 			}
 		}
-	case events.StepRetryScheduled:
+	case *events.StepRetryScheduled:
 		s.Phase, s.RetryAt = Queued, e.RetryAt
 		if e.Reason == ReasonRestart {
 			s.Tries = 0
@@ -109,27 +109,11 @@ func Evolve(s State, p events.Payload) State {
 	return s
 }
 
-func deref(p events.Payload) events.Payload {
-	switch e := p.(type) {
-	case *events.StepQueued:
-		return *e
-	case *events.StepDispatched:
-		return *e
-	case *events.StepStarted:
-		return *e
-	case *events.StepFinished:
-		return *e
-	case *events.StepRetryScheduled:
-		return *e
-	}
-	return p
-}
-
 // Dispatch decides StepDispatched for d: allowed for a queued step whose
 // retry time has come (at d.Timestamp) or a dispatched step whose lease
 // expired, and only for the next attempt number. Anything else (a running
 // or finished step, a stale attempt) is refused with ErrConflict.
-func Dispatch(s State, d events.StepDispatched) ([]events.Payload, error) {
+func Dispatch(s State, d *events.StepDispatched) ([]events.Payload, error) {
 	switch {
 	case s.Phase == Unknown:
 		return nil, domainerr.NotFound("step", d.DrvPath)
@@ -146,7 +130,7 @@ func Dispatch(s State, d events.StepDispatched) ([]events.Payload, error) {
 // Start decides StepStarted for the attempt the builder was given: only
 // while that attempt is dispatched. A duplicate delivery (the step already
 // started or finished) or a stale attempt is refused with ErrConflict.
-func Start(s State, e events.StepStarted) ([]events.Payload, error) {
+func Start(s State, e *events.StepStarted) ([]events.Payload, error) {
 	if s.Phase != Dispatched || s.Attempt != e.Attempt {
 		return nil, domainerr.Conflict("step %s attempt %d cannot start: %s at attempt %d", e.DrvPath, e.Attempt, s.Phase, s.Attempt)
 	}
@@ -155,7 +139,7 @@ func Start(s State, e events.StepStarted) ([]events.Payload, error) {
 
 // Finish decides StepFinished for an attempt that is dispatched or
 // running. A second finish or a stale attempt is refused with ErrConflict.
-func Finish(s State, e events.StepFinished) ([]events.Payload, error) {
+func Finish(s State, e *events.StepFinished) ([]events.Payload, error) {
 	if (s.Phase != Dispatched && s.Phase != Running) || s.Attempt != e.Attempt {
 		return nil, domainerr.Conflict("step %s attempt %d cannot finish: %s at attempt %d", e.DrvPath, e.Attempt, s.Phase, s.Attempt)
 	}
@@ -168,7 +152,7 @@ func Finish(s State, e events.StepFinished) ([]events.Payload, error) {
 // without a start; and for a running attempt the caller gave up on (its
 // builder stayed silent past the step's timeout). Once requeued, a late
 // StepStarted or StepFinished of the old attempt is refused.
-func Requeue(s State, r events.StepRetryScheduled, now int64) ([]events.Payload, error) {
+func Requeue(s State, r *events.StepRetryScheduled, now int64) ([]events.Payload, error) {
 	switch {
 	case s.Attempt != r.Attempt:
 		return nil, domainerr.Conflict("step %s: attempt %d, current %d", r.DrvPath, r.Attempt, s.Attempt)
@@ -185,7 +169,7 @@ func Requeue(s State, r events.StepRetryScheduled, now int64) ([]events.Payload,
 // scheduler gives up on a queued step (status 9 when no machine supports
 // it). e.Attempt must be the current attempt; a step that is dispatched,
 // running or finished is refused with ErrConflict.
-func Abort(s State, e events.StepFinished) ([]events.Payload, error) {
+func Abort(s State, e *events.StepFinished) ([]events.Payload, error) {
 	if s.Phase != Queued || s.Attempt != e.Attempt {
 		return nil, domainerr.Conflict("step %s attempt %d cannot be aborted: %s at attempt %d", e.DrvPath, e.Attempt, s.Phase, s.Attempt)
 	}

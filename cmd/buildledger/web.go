@@ -22,7 +22,6 @@ import (
 	"buildledger/commands"
 	"buildledger/projections"
 	"buildledger/web"
-	"buildledger/web/tokens"
 )
 
 // The web reads step logs from the store the builder writes them to.
@@ -83,7 +82,7 @@ func (s *system) newWeb(opts webOptions) (http.Handler, error) {
 		Insights:   s.insightQueries(),
 		Commands:   s.handlers,
 		Builds:     s.handlers,
-		Tokens:     tokens.New(s.runtime),
+		Tokens:     s.handlers,
 		Events:     s.store,
 		SessionKey: key,
 		BaseURL:    opts.baseURL,

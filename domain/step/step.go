@@ -109,6 +109,16 @@ func Evolve(s State, p events.Payload) State {
 	return s
 }
 
+// Runs reports whether attempt is the step's current attempt and running:
+// a builder running any other attempt must stop.
+func (s State) Runs(attempt int) bool { return s.Phase == Running && s.Attempt == attempt }
+
+// RecordLog decides StepLogStored e whatever the phase: an attempt ended
+// elsewhere while it ran still wrote its log, which is kept.
+func RecordLog(_ State, e *events.StepLogStored) ([]events.Payload, error) {
+	return []events.Payload{e}, nil
+}
+
 // Dispatch decides StepDispatched for d: allowed for a queued step whose
 // retry time has come (at d.Timestamp) or a dispatched step whose lease
 // expired, and only for the next attempt number. Anything else (a running

@@ -13,10 +13,12 @@ import (
 	"buildledger/domain/user"
 )
 
-// The configuration aggregates.
+// The configuration aggregates. A jobset's stream also records its
+// evaluations, and grows with every one and every request, so its
+// aggregate takes snapshots.
 var (
 	ProjectAggregate = Aggregate[project.State]{Name: "project", Evolve: project.Evolve, EvolveAt: project.EvolveAt}
-	JobsetAggregate  = Aggregate[jobset.State]{Name: "jobset", Evolve: jobset.Evolve, EvolveAt: jobset.EvolveAt, SnapshotKey: "jobset.v1"}
+	JobsetAggregate  = Aggregate[jobset.State]{Name: "jobset", Evolve: jobset.Evolve, EvolveAt: jobset.EvolveAt, SnapshotKey: "jobset.v2"}
 	UserAggregate    = Aggregate[user.State]{Name: "user", Evolve: user.Evolve}
 	MachineAggregate = Aggregate[machine.State]{Name: "machine", Evolve: machine.Evolve}
 	// APITokenAggregate is an API token, on stream apitoken-<id>.

@@ -48,7 +48,7 @@ type Scheduler struct {
 	opts SchedulerOptions
 	log  *slog.Logger
 
-	jobsets  map[string]*Jobset // by stream
+	jobsets  map[string]*jobset.State // by stream
 	projects map[string]project.State
 	running  map[string]int64 // stream → -1 while running, eval id while its close is awaited
 	closed   map[string]int64 // stream → last closed eval id seen
@@ -78,7 +78,7 @@ func NewScheduler(svc *Service, opts SchedulerOptions) *Scheduler {
 	if log == nil {
 		log = svc.log
 	}
-	return &Scheduler{svc: svc, opts: opts, log: log, jobsets: make(map[string]*Jobset),
+	return &Scheduler{svc: svc, opts: opts, log: log, jobsets: make(map[string]*jobset.State),
 		projects: make(map[string]project.State), running: make(map[string]int64),
 		closed: make(map[string]int64), awaited: make(map[string]events.Position), done: make(chan finished)}
 }
@@ -193,10 +193,10 @@ func (sc *Scheduler) fold(ctx context.Context, r events.Recorded) bool {
 	}
 	js := sc.jobsets[r.Stream]
 	if js == nil {
-		js = new(Jobset)
+		js = new(jobset.State)
 		sc.jobsets[r.Stream] = js
 	}
-	*js = EvolveJobset(*js, p, r.Position)
+	*js = jobset.EvolveAt(*js, p, r.Position)
 	sc.folded = r.Position
 	if at, ok := sc.awaited[r.Stream]; ok && !r.Position.Less(at) {
 		delete(sc.awaited, r.Stream)
@@ -238,9 +238,9 @@ func (sc *Scheduler) recoverOpen(ctx context.Context) {
 // enabled, not being evaluated, and has a pending request or an elapsed
 // check interval (jobset.EffectiveCheckInterval: never below the minimum,
 // whatever an old event says).
-func Due(js Jobset, p project.State, now int64) bool {
+func Due(js jobset.State, p project.State, now int64) bool {
 	switch {
-	case !jobset.Live(js.State, p) || !p.Config.Enabled || js.Config.Enabled == jobset.Disabled || js.Open != nil:
+	case !jobset.Live(js, p) || !p.Config.Enabled || js.Config.Enabled == jobset.Disabled || js.Open != nil:
 		return false
 	case js.TriggerTime != 0:
 		return true

@@ -56,21 +56,33 @@ type State struct {
 	// CreatedAt is the log position of the latest JobsetCreated, or
 	// events.Start when not known.
 	CreatedAt events.Position
+	// Evaluations is what the jobset's stream says of its evaluations.
+	Evaluations
 }
 
 // Evolve folds one event of the jobset's stream into s. Payloads are
 // pointers, as the codec decodes them; other event types leave s unchanged.
+// A new incarnation (JobsetCreated but by a rename) starts without
+// evaluation history; a deletion keeps it.
 func Evolve(s State, p events.Payload) State {
 	switch e := p.(type) {
 	case *events.JobsetCreated:
+		ev := Evaluations{}
+		if e.RenamedFrom != "" {
+			ev = s.Evaluations
+		}
 		return State{Exists: true, Project: e.Project, Name: e.Name, ID: e.ID,
-			Config: cloneConfig(e.JobsetConfig), RenamedFrom: e.RenamedFrom}
+			Config: cloneConfig(e.JobsetConfig), RenamedFrom: e.RenamedFrom, Evaluations: ev}
 	case *events.JobsetUpdated:
 		s.Config = cloneConfig(e.JobsetConfig)
 	case *events.JobsetDeleted:
-		return State{Project: s.Project, Name: s.Name, ID: s.ID, RenamedTo: e.RenamedTo}
+		return State{Project: s.Project, Name: s.Name, ID: s.ID, RenamedTo: e.RenamedTo, Evaluations: s.Evaluations}
 	case *events.EvaluationRequested:
 		s.LastRequest = e.At
+		s.TriggerTime = e.At
+		s.Force = s.Force || e.Force
+	default:
+		s.Evaluations = s.Evaluations.evolve(p)
 	}
 	return s
 }

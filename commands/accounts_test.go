@@ -69,7 +69,7 @@ func TestAccountsFollowTheLog(t *testing.T) {
 // token a minute, not one per request.
 func TestTokenUseIsWrittenOnceAMinute(t *testing.T) {
 	now := fixedNow
-	rt, _, _ := newRuntimeVault(t, commands.Options{Clock: commands.ClockFunc(func() time.Time { return now })})
+	rt, _ := newRuntime(t, commands.Options{Clock: commands.ClockFunc(func() time.Time { return now })})
 	use := &countingUse{}
 	acc := commands.NewAccounts(rt, use)
 	ctx := context.Background()

@@ -13,18 +13,23 @@ import (
 	"buildledger/domain/user"
 )
 
-// The configuration aggregates.
+// The configuration aggregates. A jobset's stream also records its
+// evaluations, and grows with every one and every request, so its
+// aggregate takes snapshots.
 var (
 	ProjectAggregate = Aggregate[project.State]{Name: "project", Evolve: project.Evolve, EvolveAt: project.EvolveAt}
-	JobsetAggregate  = Aggregate[jobset.State]{Name: "jobset", Evolve: jobset.Evolve, EvolveAt: jobset.EvolveAt, SnapshotKey: "jobset.v1"}
+	JobsetAggregate  = Aggregate[jobset.State]{Name: "jobset", Evolve: jobset.Evolve, EvolveAt: jobset.EvolveAt, SnapshotKey: "jobset.v2"}
 	UserAggregate    = Aggregate[user.State]{Name: "user", Evolve: user.Evolve}
 	MachineAggregate = Aggregate[machine.State]{Name: "machine", Evolve: machine.Evolve}
 	// APITokenAggregate is an API token, on stream apitoken-<id>.
 	APITokenAggregate = Aggregate[apitoken.State]{Name: "api token", Evolve: apitoken.Evolve}
 )
 
-// Handlers carries out the configuration commands. Each method takes the
-// caller's metadata (Actor is required) and returns what was appended.
+// Handlers carries out the commands of the ledger but the evaluations
+// (evaluation.Service): configuration, build actions, API tokens, and the
+// step and build records of the scheduler and the builders. Each method
+// is Verb(ctx, md, command): it takes the caller's metadata (Actor is
+// required) and returns what was appended.
 type Handlers struct {
 	rt    *Runtime
 	ids   *Allocator
@@ -33,7 +38,8 @@ type Handlers struct {
 
 // NewHandlers returns Handlers writing through rt, taking jobset ids from
 // ids and keeping users' secrets in vault. A nil vault refuses the user
-// commands that need it.
+// commands that need it, a nil ids the creation of jobsets; the step,
+// build and token commands need neither.
 func NewHandlers(rt *Runtime, ids *Allocator, vault Vault) *Handlers {
 	return &Handlers{rt: rt, ids: ids, vault: vault}
 }

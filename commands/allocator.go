@@ -88,7 +88,7 @@ func (a *Allocator) reserve(ctx context.Context, kind string, size int64) (int64
 	decide := func(s ids.State) ([]events.Payload, error) {
 		ps, err := ids.Decide(s, ids.Reserve{Kind: kind, Count: size})
 		if err == nil {
-			reserved = ps[0].(events.IDsReserved)
+			reserved = *ps[0].(*events.IDsReserved)
 		}
 		return ps, err
 	}

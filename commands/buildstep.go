@@ -11,11 +11,13 @@ import (
 // for build BuildID as attempt Attempt.
 //
 // The worker handles it idempotently: it records StepStarted with
-// StartStep, which is refused (domainerr.ErrInvalid) when the step moved
-// on since the dispatch (a duplicate delivery, a later attempt, a lease
-// the scheduler gave up on); then it must not build. It reports the end
-// with FinishStep, after OutputUploaded (and ProductScraped,
-// MetricScraped) of the attempt's outputs.
+// Handlers.StartStep, which is refused (ErrAttemptRefused) when the step
+// moved on since the dispatch (a duplicate delivery, a later attempt, a
+// lease the scheduler gave up on); then it must not build. It reports the
+// end with Handlers.CompleteStep: the log, OutputUploaded (and
+// ProductScraped, MetricScraped) of the attempt's outputs, then
+// StepFinished, or only the log (RecordStepLog) when the attempt was
+// ended elsewhere.
 type BuildStep struct {
 	// ID is the id of the StepDispatched event: the command's identity,
 	// also usable as a message id for de-duplication on the bus.

@@ -2,12 +2,17 @@ package commands
 
 import (
 	"context"
+	"errors"
 
 	"buildledger/domain/ids"
 	"buildledger/domain/jobset"
 	"buildledger/domain/streams"
 	"buildledger/events"
 )
+
+// errNoAllocator refuses CreateJobset on Handlers made without an id
+// allocator.
+var errNoAllocator = errors.New("jobsets need an id allocator, and none is configured")
 
 // CreateJobset creates a jobset in an existing project; its numeric id
 // is allocated from ids-jobset.
@@ -38,6 +43,9 @@ func (h *Handlers) CreateJobset(ctx context.Context, md events.Metadata, c Creat
 			return nil, err
 		}
 		if id == 0 {
+			if h.ids == nil {
+				return nil, errNoAllocator
+			}
 			if id, err = h.ids.Next(ctx, ids.KindJobset, 1); err != nil {
 				return nil, err
 			}

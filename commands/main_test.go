@@ -10,6 +10,7 @@ import (
 	"buildledger/adapters/postgres/pgtest"
 	"buildledger/commands"
 	"buildledger/events"
+	"buildledger/events/memstore"
 )
 
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
@@ -17,25 +18,32 @@ func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 // fixedNow is the time of the test clock.
 var fixedNow = time.Unix(1700000000, 0)
 
-// newRuntime returns a runtime over a fresh Postgres log.
+// newRuntime returns a runtime over a fresh log in memory: the tests of
+// the commands' rules need no database.
 func newRuntime(t *testing.T, opts commands.Options) (*commands.Runtime, events.Store) {
 	t.Helper()
-	rt, store, _ := newRuntimeVault(t, opts)
-	return rt, store
+	store := memstore.New()
+	return commands.NewRuntime(store, events.NewCodec(), testOptions(opts)), store
 }
 
-// newRuntimeVault is newRuntime with the database's vault.
+// newRuntimeVault returns a runtime over a fresh Postgres log, and the
+// database's vault, for the commands that keep users' secrets there.
 func newRuntimeVault(t *testing.T, opts commands.Options) (*commands.Runtime, events.Store, *postgres.Vault) {
 	t.Helper()
 	pool := pgtest.NewPool(t)
 	store := pglog.New(pool, pglog.Options{})
+	return commands.NewRuntime(store, events.NewCodec(), testOptions(opts)), store, postgres.NewVault(pool)
+}
+
+// testOptions gives opts the test clock and host unless set.
+func testOptions(opts commands.Options) commands.Options {
 	if opts.Clock == nil {
 		opts.Clock = commands.ClockFunc(func() time.Time { return fixedNow })
 	}
 	if opts.Host == "" {
 		opts.Host = "testhost"
 	}
-	return commands.NewRuntime(store, events.NewCodec(), opts), store, postgres.NewVault(pool)
+	return opts
 }
 
 func md(actor string) events.Metadata {

@@ -13,7 +13,6 @@ import (
 	"buildledger/adapters/postgres"
 	"buildledger/adapters/postgres/pgtest"
 	"buildledger/commands"
-	"buildledger/commands/evaluation"
 	"buildledger/domain/jobset"
 	"buildledger/domain/password"
 	"buildledger/domain/project"
@@ -107,7 +106,7 @@ func TestSnapshotsAreACache(t *testing.T) {
 	check := func(t *testing.T) {
 		l := loadBoth(t, e, stream, commands.JobsetAggregate)
 		require.Equal(t, uint64(57), l.Revision)
-		require.NotNil(t, loadBoth(t, e, stream, evaluation.JobsetAggregate).State.Open)
+		require.NotNil(t, l.State.Open)
 		// The same decision: an update that changes nothing appends
 		// nothing, one that does is appended at the same revision.
 		for _, rt := range []*commands.Runtime{e.plain, e.snap} {
@@ -161,7 +160,7 @@ func BenchmarkLoadJobsetStream(b *testing.B) {
 	for i := 1; i < n; i++ {
 		if i == n-100 {
 			// The snapshot is taken here: 100 events follow it.
-			_, err := commands.Load(e.ctx, e.snap, stream, evaluation.JobsetAggregate)
+			_, err := commands.Load(e.ctx, e.snap, stream, commands.JobsetAggregate)
 			require.NoError(b, err)
 		}
 		switch i % 3 {
@@ -180,7 +179,7 @@ func BenchmarkLoadJobsetStream(b *testing.B) {
 	}{{"from the start", e.plain}, {"from a snapshot", e.snap}} {
 		b.Run(c.name, func(b *testing.B) {
 			for b.Loop() {
-				l, err := commands.Load(e.ctx, c.rt, stream, evaluation.JobsetAggregate)
+				l, err := commands.Load(e.ctx, c.rt, stream, commands.JobsetAggregate)
 				require.NoError(b, err)
 				require.Equal(b, uint64(n-1), l.Revision)
 			}

@@ -30,7 +30,6 @@ import (
 	"buildledger/projections/hydra"
 	tokenproj "buildledger/projections/tokens"
 	"buildledger/web"
-	"buildledger/web/tokens"
 )
 
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
@@ -117,7 +116,7 @@ func newEnv(t *testing.T, o envOpts) *env {
 	require.NoError(t, err)
 	e := &env{t: t, ctx: ctx, pool: pool, store: store, codec: codec, runner: runner, h: h,
 		logs: logs, storeDir: t.TempDir(), cluster: cluster}
-	cfg := web.Config{Queries: queries.New(pool), Commands: h, Builds: h, Tokens: tokens.New(rt), Events: store,
+	cfg := web.Config{Queries: queries.New(pool), Commands: h, Builds: h, Tokens: h, Events: store,
 		Accounts:   commands.NewAccounts(rt, postgres.NewVault(pool)),
 		SessionKey: bytes.Repeat([]byte("k"), 32), Private: o.private, Logs: logs, StoreDir: e.storeDir,
 		GitHubSecret: "gh-secret", GiteaSecret: "gitea-secret", Deliveries: postgres.NewDeliveries(pool), LoginAttempts: 1000, Clock: func() time.Time { return now }}

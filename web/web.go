@@ -72,6 +72,8 @@ type TokenCommands interface {
 	RevokeAPIToken(ctx context.Context, md events.Metadata, user, id string) error
 }
 
+var _ TokenCommands = (*commands.Handlers)(nil)
+
 // Accounts tells whether sessions and tokens still authenticate, from
 // the user's and the token's own streams rather than a read model, so
 // that revocation is immediate (*commands.Accounts).

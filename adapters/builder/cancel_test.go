@@ -103,7 +103,7 @@ func testSuperseded(t *testing.T, store string, overSSH bool) {
 
 	md := commands.NewMetadata(commands.ComponentActor("scheduler"), e.rt)
 	now := time.Now().Unix()
-	_, err = commands.FinishStep(ctx, e.rt, md, events.StepFinished{DrvPath: c.DrvPath, BuildID: c.BuildID, StepNr: c.StepNr,
+	_, err = commands.NewHandlers(e.rt, nil, nil).FinishStep(ctx, md, events.StepFinished{DrvPath: c.DrvPath, BuildID: c.BuildID, StepNr: c.StepNr,
 		Machine: c.Machine, Attempt: c.Attempt, Status: int(status.Cancelled), StartTime: now, StopTime: now})
 	require.NoError(t, err)
 

@@ -83,6 +83,7 @@ type Config struct {
 // each step runs on its own connection.
 type Worker struct {
 	cfg     Config
+	steps   *commands.Handlers
 	reader  *drv.Reader
 	store   drv.Store
 	local   binarycache.LocalStore
@@ -137,7 +138,9 @@ func New(cfg Config) (*Worker, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	w := &Worker{
-		cfg:     cfg,
+		cfg: cfg,
+		// The step commands need neither an id allocator nor a vault.
+		steps:   commands.NewHandlers(cfg.Runtime, nil, nil),
 		reader:  drv.NewReader(cfg.LocalStore),
 		store:   drv.Store{Bin: cfg.LocalNixStore, URI: cfg.LocalStore, Args: cfg.NixStoreArgs},
 		local:   binarycache.LocalStore{Store: cfg.LocalStore},

@@ -20,12 +20,8 @@ import (
 	"buildledger/domain/machine"
 	"buildledger/domain/nixsupport"
 	"buildledger/domain/status"
-	"buildledger/domain/streams"
 	"buildledger/events"
 )
-
-// stepStream names the stream of the step building drvPath.
-func stepStream(drvPath string) string { return streams.Step(drvPath) }
 
 // exitCodeRE finds the builder's exit code in Nix's error message.
 var exitCodeRE = regexp.MustCompile(`failed with exit code (\d+)`)

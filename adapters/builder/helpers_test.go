@@ -185,11 +185,11 @@ func (e *env) dispatch(drvPath, machine string, cfg events.MachineConfig, tweak 
 	buildID := e.nextID.Add(1)
 	_, err := commands.Execute(ctx, e.rt, streams.Step(drvPath), commands.StepAggregate,
 		func(s step.State) ([]events.Payload, error) {
-			return []events.Payload{events.StepQueued{DrvPath: drvPath, System: "x86_64-linux", BuildID: buildID}}, nil
+			return []events.Payload{&events.StepQueued{DrvPath: drvPath, System: "x86_64-linux", BuildID: buildID}}, nil
 		}, md)
 	require.NoError(e.t, err)
 	now := time.Now().Unix()
-	res, err := commands.DispatchStep(ctx, e.rt, md, events.StepDispatched{DrvPath: drvPath, BuildID: buildID, Machine: machine,
+	res, err := commands.NewHandlers(e.rt, nil, nil).DispatchStep(ctx, md, events.StepDispatched{DrvPath: drvPath, BuildID: buildID, Machine: machine,
 		Attempt: 1, LeaseUntil: now + 600, Timestamp: now})
 	require.NoError(e.t, err)
 	c := commands.BuildStep{ID: res.Events[0].ID, DrvPath: drvPath, System: "x86_64-linux", BuildID: buildID, StepNr: 1,

@@ -7,9 +7,7 @@ import (
 	"time"
 
 	"buildledger/commands"
-	"buildledger/domain/domainerr"
 	"buildledger/domain/status"
-	"buildledger/domain/step"
 	"buildledger/events"
 )
 
@@ -96,13 +94,10 @@ func (w *Worker) metadata(c commands.BuildStep) events.Metadata {
 
 // start records StepStarted for c.
 func (w *Worker) start(ctx context.Context, c commands.BuildStep) (events.StepStarted, error) {
-	if c.DrvPath == "" || c.Attempt <= 0 {
-		return events.StepStarted{}, fmt.Errorf("build step: %w", domainerr.Invalid("drvPath", "need a derivation path and an attempt, got %q attempt %d", c.DrvPath, c.Attempt))
-	}
 	e := events.StepStarted{DrvPath: c.DrvPath, BuildID: c.BuildID, StepNr: c.StepNr, Machine: c.Machine,
 		Attempt: c.Attempt, System: c.System, StartTime: w.cfg.Runtime.Clock().Now().Unix()}
-	_, err := commands.StartStep(ctx, w.cfg.Runtime, w.metadata(c), e)
-	if errors.Is(err, domainerr.ErrInvalid) || errors.Is(err, domainerr.ErrNotFound) {
+	_, err := w.steps.StartStep(ctx, w.metadata(c), e)
+	if errors.Is(err, commands.ErrAttemptRefused) {
 		return e, fmt.Errorf("%w: %w", ErrDuplicate, err)
 	}
 	if err != nil {
@@ -160,28 +155,9 @@ func (w *Worker) run(ctx context.Context, c commands.BuildStep, started events.S
 		rctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), finishTimeout)
 		defer cancel()
 	}
-	var payloads []events.Payload
-	if res.LogStore.Location != "" {
-		payloads = append(payloads, res.LogStore)
-	}
-	for _, u := range res.Uploads {
-		payloads = append(payloads, u)
-	}
-	for _, p := range res.Products {
-		payloads = append(payloads, p)
-	}
-	for _, m := range res.Metrics {
-		payloads = append(payloads, m)
-	}
-	_, err := commands.Execute(rctx, w.cfg.Runtime, stepStream(c.DrvPath), commands.StepAggregate,
-		func(s step.State) ([]events.Payload, error) {
-			fin, err := step.Finish(s, *fin)
-			if err != nil {
-				return nil, err
-			}
-			return append(payloads[:len(payloads):len(payloads)], fin...), nil
-		}, w.metadata(c))
-	if errors.Is(err, domainerr.ErrInvalid) {
+	_, err := w.steps.CompleteStep(rctx, w.metadata(c), commands.StepOutcome{Log: res.LogStore, Uploads: res.Uploads,
+		Products: res.Products, Metrics: res.Metrics, Finished: *fin})
+	if errors.Is(err, commands.ErrAttemptRefused) {
 		// The attempt was ended elsewhere just as the build finished.
 		return w.recordLog(rctx, c, res, fmt.Errorf("%w: %w", ErrSuperseded, err))
 	}
@@ -198,25 +174,22 @@ func (w *Worker) run(ctx context.Context, c commands.BuildStep, started events.S
 func (w *Worker) watch(ctx context.Context, c commands.BuildStep, cancel context.CancelCauseFunc) {
 	tick := time.NewTicker(w.cfg.WatchInterval)
 	defer tick.Stop()
-	stream := stepStream(c.DrvPath)
-	var l commands.Loaded[step.State]
+	f := w.steps.FollowStep(c.DrvPath)
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
 		}
-		var err error
-		l, err = commands.CatchUp(ctx, w.cfg.Runtime, stream, commands.StepAggregate, l)
+		superseded, why, err := f.Superseded(ctx, c.Attempt)
 		if err != nil {
 			if ctx.Err() == nil {
 				w.log.Warn("watch build step", "drv", c.DrvPath, "err", err)
 			}
 			continue
 		}
-		if st := l.State; st.Attempt != c.Attempt || st.Phase != step.Running {
-			cancel(fmt.Errorf("%w: %s attempt %d is %s (status %d) at attempt %d", ErrSuperseded, c.DrvPath, c.Attempt,
-				st.Phase, st.Status, st.Attempt))
+		if superseded {
+			cancel(fmt.Errorf("%w: %s", ErrSuperseded, why))
 			return
 		}
 	}
@@ -234,8 +207,7 @@ func (w *Worker) recordLog(ctx context.Context, c commands.BuildStep, res Result
 		ctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), finishTimeout)
 		defer cancel()
 	}
-	_, err := commands.Execute(ctx, w.cfg.Runtime, stepStream(c.DrvPath), commands.StepAggregate,
-		func(step.State) ([]events.Payload, error) { return []events.Payload{res.LogStore}, nil }, w.metadata(c))
+	_, err := w.steps.RecordStepLog(ctx, w.metadata(c), res.LogStore)
 	if err != nil {
 		return res, fmt.Errorf("%w; record log of %s attempt %d: %w", why, c.DrvPath, c.Attempt, err)
 	}

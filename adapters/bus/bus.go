@@ -6,7 +6,7 @@
 // The bus carries BuildStep commands only, never events. The ledger stays
 // the source of truth: a command the bus loses is sent again after its
 // dispatch lease expires, and a duplicate is refused by the step stream's
-// revision (commands.StartStep). A handler that keeps failing is retried
+// revision (commands.Handlers.StartStep). A handler that keeps failing is retried
 // a few times in process and then dropped (logged): the lease takes over.
 //
 // The in-process bus keeps no message: one sent while no handler is

@@ -57,26 +57,7 @@ func (i *Inputs) Fetch(ctx context.Context, project, jobset string, in events.Jo
 	case "eval":
 		return i.fetchEval(ctx, in)
 	}
-	f, err := i.Fetcher.Fetch(ctx, inputs.Spec{Name: in.Name, Type: in.Type, Value: in.Value})
-	if err != nil {
-		return evaluation.Input{}, err
-	}
-	out := evaluation.Input{Name: f.Name, Type: f.Type, URI: f.URI, Revision: f.Revision, Value: f.Value,
-		StorePath: f.StorePath, ShortRevLength: f.ShortRevLength, RevCount: f.RevCount}
-	if f.SHA256 != "" {
-		out.SHA256 = "sha256:" + strings.TrimPrefix(f.SHA256, "sha256:")
-	}
-	switch in.Type {
-	case "string":
-		out.Arg, out.ArgValue = evaluation.ArgString, f.Value
-	case "boolean":
-		out.Arg, out.ArgValue = evaluation.ArgBool, f.Value
-	case "nix":
-		out.Arg, out.ArgValue = evaluation.ArgNix, f.Value
-	default:
-		out.Arg = evaluation.ArgPath
-	}
-	return out, nil
+	return i.Fetcher.Fetch(ctx, in)
 }
 
 // fetchBuild resolves a "build" input, "[project:][jobset:]job", to the

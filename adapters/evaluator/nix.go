@@ -42,40 +42,13 @@ func (n *Nix) Evaluate(ctx context.Context, req evaluation.Request) (evaluation.
 		GCRootsDir: n.GCRootsDir, AllowIFD: n.AllowIFD, NixBinDir: n.NixBinDir,
 		AllowedURIs: n.AllowedURIs, AllowedPaths: n.AllowedPaths, Identity: n.Identity}
 	if req.OnJob != nil {
-		er.OnJob = func(j eval.Job) { req.OnJob(evaluation.Job(j)) }
+		er.OnJob = req.OnJob
 	}
 	if req.Flake == "" {
 		er.Inputs = make(map[string]eval.Input, len(req.Inputs))
 		for _, in := range req.Inputs {
-			er.Inputs[in.Name] = evalInput(in)
+			er.Inputs[in.Name] = eval.InputOf(in)
 		}
 	}
-	res, err := eval.Evaluate(ctx, er)
-	if err != nil {
-		return evaluation.Result{}, err
-	}
-	out := evaluation.Result{Jobs: make([]evaluation.Job, len(res.Jobs)), Errors: res.Errors,
-		Warnings: res.Warnings, FlakeURL: res.FlakeURL}
-	for i, j := range res.Jobs {
-		out.Jobs[i] = evaluation.Job(j)
-	}
-	return out, nil
-}
-
-// evalInput is how an input is passed to the release function.
-func evalInput(in evaluation.Input) eval.Input {
-	switch in.Arg {
-	case evaluation.ArgString:
-		return eval.Input{Kind: eval.KindString, Value: in.ArgValue}
-	case evaluation.ArgBool:
-		return eval.Input{Kind: eval.KindBool, Value: in.ArgValue}
-	case evaluation.ArgNix:
-		return eval.Input{Kind: eval.KindNix, Value: in.ArgValue, Reads: in.Reads}
-	}
-	e := eval.Input{Kind: eval.KindPath, Value: in.StorePath, InputType: in.Type, URI: in.URI, Rev: in.Revision,
-		RevCount: in.RevCount}
-	if in.ShortRevLength > 0 && len(in.Revision) >= in.ShortRevLength {
-		e.ShortRev = in.Revision[:in.ShortRevLength]
-	}
-	return e
+	return eval.Evaluate(ctx, er)
 }

@@ -10,6 +10,7 @@ import (
 
 	"buildledger/adapters/nix/eval"
 	"buildledger/adapters/nix/nixtest"
+	"buildledger/events"
 )
 
 const gitRelease = `{ src, greeting }:
@@ -35,14 +36,14 @@ func TestFetchedGitInputEvaluates(t *testing.T) {
 	rev := commit(t, repo, "release.nix", gitRelease)
 
 	f := &Fetcher{CacheDir: t.TempDir(), Roots: []string{repo}}
-	src, err := f.Fetch(context.Background(), Spec{Name: "src", Type: "git", Value: "file://" + repo})
+	src, err := f.Fetch(context.Background(), events.JobsetInput{Name: "src", Type: "git", Value: "file://" + repo})
 	require.NoError(t, err)
-	greeting, err := f.Fetch(context.Background(), Spec{Name: "greeting", Type: "string", Value: "hello"})
+	greeting, err := f.Fetch(context.Background(), events.JobsetInput{Name: "greeting", Type: "string", Value: "hello"})
 	require.NoError(t, err)
 
 	res, err := eval.Evaluate(context.Background(), eval.Request{
 		NixExprInput: "src", NixExprPath: "release.nix",
-		Inputs:  map[string]eval.Input{"src": src.EvalInput(), "greeting": greeting.EvalInput()},
+		Inputs:  map[string]eval.Input{"src": eval.InputOf(src), "greeting": eval.InputOf(greeting)},
 		Backend: eval.BackendInstantiate, Timeout: time.Minute, AllowedPaths: []string{nixtest.BusyboxDir()},
 	})
 	require.NoError(t, err)

@@ -10,6 +10,9 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"buildledger/commands/evaluation"
+	"buildledger/events"
 )
 
 // gitValue is a parsed git input value: "URI [branch [deepClone]] [k=v…]".
@@ -58,7 +61,7 @@ const fetchRef = "refs/buildledger/fetched"
 // fetchGit fetches the branch (default: the remote's HEAD) of a git
 // repository into a bare cache clone, exports the commit's tree (with .git
 // for deepClone) and adds it to the Nix store.
-func (f *Fetcher) fetchGit(ctx context.Context, s Spec, out *Fetched) error {
+func (f *Fetcher) fetchGit(ctx context.Context, s events.JobsetInput, out *evaluation.Input) error {
 	g, err := parseGitValue(s.Value)
 	if err != nil {
 		return err
@@ -131,7 +134,7 @@ func (f *Fetcher) fetchGit(ctx context.Context, s Spec, out *Fetched) error {
 	out.RevCount = revCount
 	out.ShortRevLength = ShortRevLength
 	out.StorePath = sp
-	out.SHA256 = sha
+	out.SHA256 = "sha256:" + sha
 	return nil
 }
 

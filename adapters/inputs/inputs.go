@@ -14,31 +14,9 @@ import (
 	"sync"
 
 	"buildledger/adapters/nix/eval"
+	"buildledger/commands/evaluation"
+	"buildledger/events"
 )
-
-// Spec is one jobset input as configured: its name, type and value.
-type Spec struct {
-	Name  string
-	Type  string // "git", "path", "string", "boolean" or "nix"
-	Value string
-}
-
-// Fetched is a fetched input, the data Hydra keeps in JobsetEvalInputs.
-type Fetched struct {
-	Name     string
-	Type     string
-	URI      string
-	Revision string
-	// Value is the configured value.
-	Value string
-	// StorePath is where the input lies in the Nix store (git, path).
-	StorePath string
-	// SHA256 is the NAR hash of StorePath in Nix's base-32, without the
-	// "sha256:" prefix.
-	SHA256         string
-	ShortRevLength int
-	RevCount       int
-}
 
 // ShortRevLength is the length of a git revision's short form.
 const ShortRevLength = 7
@@ -66,20 +44,25 @@ type Fetcher struct {
 	locks map[string]*sync.Mutex
 }
 
-// Fetch fetches one input.
-func (f *Fetcher) Fetch(ctx context.Context, s Spec) (Fetched, error) {
+// Fetch fetches one input: what InputFetched records and how the
+// evaluator passes it, in the evaluation port's type.
+func (f *Fetcher) Fetch(ctx context.Context, s events.JobsetInput) (evaluation.Input, error) {
 	if f.CacheDir == "" {
-		return Fetched{}, errors.New("fetch input: Fetcher.CacheDir is not set")
+		return evaluation.Input{}, errors.New("fetch input: Fetcher.CacheDir is not set")
 	}
-	out := Fetched{Name: s.Name, Type: s.Type, Value: s.Value}
+	out := evaluation.Input{Name: s.Name, Type: s.Type, Value: s.Value, Arg: evaluation.ArgPath}
 	var err error
 	switch s.Type {
 	case "git":
 		err = f.fetchGit(ctx, s, &out)
 	case "path":
 		err = f.fetchPath(ctx, s, &out)
-	case "string", "nix":
+	case "string":
+		out.Arg, out.ArgValue = evaluation.ArgString, s.Value
+	case "nix":
+		out.Arg, out.ArgValue = evaluation.ArgNix, s.Value
 	case "boolean":
+		out.Arg, out.ArgValue = evaluation.ArgBool, s.Value
 		if s.Value != "true" && s.Value != "false" {
 			err = fmt.Errorf("boolean value %q is neither true nor false", s.Value)
 		}
@@ -87,30 +70,13 @@ func (f *Fetcher) Fetch(ctx context.Context, s Spec) (Fetched, error) {
 		err = fmt.Errorf("unsupported input type %q", s.Type)
 	}
 	if err != nil {
-		return Fetched{}, fmt.Errorf("fetch %s input %s: %w", s.Type, s.Name, err)
+		return evaluation.Input{}, fmt.Errorf("fetch %s input %s: %w", s.Type, s.Name, err)
 	}
 	return out, nil
 }
 
-// EvalInput converts a fetched input to an evaluation argument.
-func (f Fetched) EvalInput() eval.Input {
-	switch f.Type {
-	case "string":
-		return eval.Input{Kind: eval.KindString, Value: f.Value}
-	case "boolean":
-		return eval.Input{Kind: eval.KindBool, Value: f.Value}
-	case "nix":
-		return eval.Input{Kind: eval.KindNix, Value: f.Value}
-	}
-	in := eval.Input{Kind: eval.KindPath, Value: f.StorePath, InputType: f.Type, URI: f.URI, Rev: f.Revision, RevCount: f.RevCount}
-	if f.ShortRevLength > 0 && len(f.Revision) >= f.ShortRevLength {
-		in.ShortRev = f.Revision[:f.ShortRevLength]
-	}
-	return in
-}
-
 // fetchPath adds a local path to the store.
-func (f *Fetcher) fetchPath(ctx context.Context, s Spec, out *Fetched) error {
+func (f *Fetcher) fetchPath(ctx context.Context, s events.JobsetInput, out *evaluation.Input) error {
 	p := s.Value
 	if !filepath.IsAbs(p) {
 		return fmt.Errorf("path %q is not absolute", p)
@@ -129,7 +95,7 @@ func (f *Fetcher) fetchPath(ctx context.Context, s Spec, out *Fetched) error {
 	}
 	out.URI = p
 	out.StorePath = sp
-	out.SHA256 = sha
+	out.SHA256 = "sha256:" + sha
 	out.Revision = sha
 	return nil
 }

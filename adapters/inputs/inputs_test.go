@@ -15,6 +15,7 @@ import (
 
 	"buildledger/adapters/nix/daemon/daemontest"
 	"buildledger/adapters/nix/eval"
+	"buildledger/events"
 )
 
 func requireTools(t *testing.T) {
@@ -48,7 +49,7 @@ func narHash(t *testing.T, p string) string {
 	t.Helper()
 	out, err := exec.Command("nix-store", "--query", "--hash", p).Output()
 	require.NoError(t, err)
-	return strings.TrimPrefix(strings.TrimSpace(string(out)), "sha256:")
+	return "sha256:" + strings.TrimPrefix(strings.TrimSpace(string(out)), "sha256:")
 }
 
 func TestFetchGit(t *testing.T) {
@@ -65,7 +66,7 @@ func TestFetchGit(t *testing.T) {
 	ctx := context.Background()
 	uri := "file://" + repo
 
-	got, err := f.Fetch(ctx, Spec{Name: "src", Type: "git", Value: uri})
+	got, err := f.Fetch(ctx, events.JobsetInput{Name: "src", Type: "git", Value: uri})
 	require.NoError(t, err)
 	require.Equal(t, rev2, got.Revision)
 	require.Equal(t, 2, got.RevCount)
@@ -81,30 +82,30 @@ func TestFetchGit(t *testing.T) {
 	require.NoDirExists(t, filepath.Join(got.StorePath, ".git"))
 
 	// A branch, and a new commit seen by the next fetch through the cache.
-	feat, err := f.Fetch(ctx, Spec{Name: "src", Type: "git", Value: uri + " feature"})
+	feat, err := f.Fetch(ctx, events.JobsetInput{Name: "src", Type: "git", Value: uri + " feature"})
 	require.NoError(t, err)
 	require.Equal(t, revFeature, feat.Revision)
 	require.Equal(t, 3, feat.RevCount)
 	require.FileExists(t, filepath.Join(feat.StorePath, "feature.txt"))
 
 	rev3 := commit(t, repo, "README", "hello again\n")
-	again, err := f.Fetch(ctx, Spec{Name: "src", Type: "git", Value: uri + " main"})
+	again, err := f.Fetch(ctx, events.JobsetInput{Name: "src", Type: "git", Value: uri + " main"})
 	require.NoError(t, err)
 	require.Equal(t, rev3, again.Revision)
 	require.NotEqual(t, got.StorePath, again.StorePath)
 
 	// Same commit, same store path.
-	same, err := f.Fetch(ctx, Spec{Name: "src", Type: "git", Value: uri})
+	same, err := f.Fetch(ctx, events.JobsetInput{Name: "src", Type: "git", Value: uri})
 	require.NoError(t, err)
 	require.Equal(t, again.StorePath, same.StorePath)
 	require.Equal(t, again.SHA256, same.SHA256)
 
-	deep, err := f.Fetch(ctx, Spec{Name: "src", Type: "git", Value: uri + " main 1"})
+	deep, err := f.Fetch(ctx, events.JobsetInput{Name: "src", Type: "git", Value: uri + " main 1"})
 	require.NoError(t, err)
 	require.Equal(t, rev3, deep.Revision)
 	require.DirExists(t, filepath.Join(deep.StorePath, ".git"))
 
-	in := again.EvalInput()
+	in := eval.InputOf(again)
 	require.Equal(t, eval.Input{Kind: eval.KindPath, Value: again.StorePath, InputType: "git", URI: uri, Rev: rev3, ShortRev: rev3[:7], RevCount: 3}, in)
 }
 
@@ -118,21 +119,21 @@ func TestFetchErrors(t *testing.T) {
 	escape := filepath.Join(root, "escape")
 	require.NoError(t, os.Symlink(outside, escape))
 	tests := []struct {
-		spec Spec
+		spec events.JobsetInput
 		want []string
 	}{
-		{Spec{Name: "src", Type: "git", Value: missing}, []string{"fetch git input src", filepath.Join(root, "nope"), "no such file"}},
-		{Spec{Name: "src", Type: "git", Value: "file://" + outside}, []string{"fetch git input src", outside, "not inside a directory the operator allows"}},
-		{Spec{Name: "src", Type: "git", Value: outside}, []string{outside, "not inside a directory the operator allows"}},
-		{Spec{Name: "src", Type: "git", Value: "relative/repo"}, []string{"not an absolute path"}},
-		{Spec{Name: "p", Type: "path", Value: "/etc"}, []string{"fetch path input p", "/etc: not inside a directory the operator allows"}},
-		{Spec{Name: "p", Type: "path", Value: escape}, []string{escape, "not inside a directory the operator allows"}},
-		{Spec{Name: "src", Type: "git", Value: ""}, []string{"has no URI"}},
-		{Spec{Name: "src", Type: "git", Value: "file:///x -evil"}, []string{"is not a branch name"}},
-		{Spec{Name: "p", Type: "path", Value: "relative/dir"}, []string{"fetch path input p", "is not absolute"}},
-		{Spec{Name: "p", Type: "path", Value: "/does/not/exist"}, []string{"/does/not/exist", "no such file"}},
-		{Spec{Name: "b", Type: "boolean", Value: "yes"}, []string{`boolean value "yes"`}},
-		{Spec{Name: "x", Type: "svn", Value: "x"}, []string{`unsupported input type "svn"`}},
+		{events.JobsetInput{Name: "src", Type: "git", Value: missing}, []string{"fetch git input src", filepath.Join(root, "nope"), "no such file"}},
+		{events.JobsetInput{Name: "src", Type: "git", Value: "file://" + outside}, []string{"fetch git input src", outside, "not inside a directory the operator allows"}},
+		{events.JobsetInput{Name: "src", Type: "git", Value: outside}, []string{outside, "not inside a directory the operator allows"}},
+		{events.JobsetInput{Name: "src", Type: "git", Value: "relative/repo"}, []string{"not an absolute path"}},
+		{events.JobsetInput{Name: "p", Type: "path", Value: "/etc"}, []string{"fetch path input p", "/etc: not inside a directory the operator allows"}},
+		{events.JobsetInput{Name: "p", Type: "path", Value: escape}, []string{escape, "not inside a directory the operator allows"}},
+		{events.JobsetInput{Name: "src", Type: "git", Value: ""}, []string{"has no URI"}},
+		{events.JobsetInput{Name: "src", Type: "git", Value: "file:///x -evil"}, []string{"is not a branch name"}},
+		{events.JobsetInput{Name: "p", Type: "path", Value: "relative/dir"}, []string{"fetch path input p", "is not absolute"}},
+		{events.JobsetInput{Name: "p", Type: "path", Value: "/does/not/exist"}, []string{"/does/not/exist", "no such file"}},
+		{events.JobsetInput{Name: "b", Type: "boolean", Value: "yes"}, []string{`boolean value "yes"`}},
+		{events.JobsetInput{Name: "x", Type: "svn", Value: "x"}, []string{`unsupported input type "svn"`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.spec.Type+" "+tt.spec.Value, func(t *testing.T) {
@@ -143,7 +144,7 @@ func TestFetchErrors(t *testing.T) {
 			}
 		})
 	}
-	_, err := (&Fetcher{}).Fetch(context.Background(), Spec{Name: "s", Type: "string"})
+	_, err := (&Fetcher{}).Fetch(context.Background(), events.JobsetInput{Name: "s", Type: "string"})
 	require.ErrorContains(t, err, "CacheDir is not set")
 }
 
@@ -178,26 +179,28 @@ func TestFetchPathAndScalars(t *testing.T) {
 	dir := filepath.Join(root, "jobs")
 	require.NoError(t, os.MkdirAll(dir, 0o755))
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "release.nix"), []byte("{ }\n"), 0o644))
-	got, err := f.Fetch(context.Background(), Spec{Name: "jobs", Type: "path", Value: dir})
+	got, err := f.Fetch(context.Background(), events.JobsetInput{Name: "jobs", Type: "path", Value: dir})
 	require.NoError(t, err)
 	require.True(t, strings.HasSuffix(got.StorePath, "-jobs"), got.StorePath)
 	require.FileExists(t, filepath.Join(got.StorePath, "release.nix"))
 	require.Equal(t, narHash(t, got.StorePath), got.SHA256)
 	require.Equal(t, dir, got.URI)
-	require.Equal(t, eval.KindPath, got.EvalInput().Kind)
+	require.Equal(t, eval.KindPath, eval.InputOf(got).Kind)
 
 	for _, tt := range []struct {
-		spec Spec
+		spec events.JobsetInput
 		want eval.Input
 	}{
-		{Spec{Name: "s", Type: "string", Value: "hello world"}, eval.Input{Kind: eval.KindString, Value: "hello world"}},
-		{Spec{Name: "b", Type: "boolean", Value: "false"}, eval.Input{Kind: eval.KindBool, Value: "false"}},
-		{Spec{Name: "n", Type: "nix", Value: "{ a = 1; }"}, eval.Input{Kind: eval.KindNix, Value: "{ a = 1; }"}},
+		{events.JobsetInput{Name: "s", Type: "string", Value: "hello world"}, eval.Input{Kind: eval.KindString, Value: "hello world"}},
+		{events.JobsetInput{Name: "b", Type: "boolean", Value: "false"}, eval.Input{Kind: eval.KindBool, Value: "false"}},
+		{events.JobsetInput{Name: "n", Type: "nix", Value: "{ a = 1; }"}, eval.Input{Kind: eval.KindNix, Value: "{ a = 1; }"}},
 	} {
 		got, err := f.Fetch(context.Background(), tt.spec)
 		require.NoError(t, err)
-		require.Equal(t, Fetched{Name: tt.spec.Name, Type: tt.spec.Type, Value: tt.spec.Value}, got)
-		require.Equal(t, tt.want, got.EvalInput())
+		require.Equal(t, []string{tt.spec.Name, tt.spec.Type, tt.spec.Value, tt.spec.Value},
+			[]string{got.Name, got.Type, got.Value, got.ArgValue}, "nothing is fetched")
+		require.Empty(t, got.StorePath)
+		require.Equal(t, tt.want, eval.InputOf(got))
 	}
 }
 
@@ -235,7 +238,7 @@ func TestFetchRemoteGitAsEvaluationUser(t *testing.T) {
 	f := &Fetcher{CacheDir: cache, Roots: []string{root}, Identity: id}
 	ctx := context.Background()
 
-	got, err := f.Fetch(ctx, Spec{Name: "src", Type: "git", Value: srv.URL + "/"})
+	got, err := f.Fetch(ctx, events.JobsetInput{Name: "src", Type: "git", Value: srv.URL + "/"})
 	require.NoError(t, err)
 	require.Equal(t, rev, got.Revision)
 	require.FileExists(t, filepath.Join(got.StorePath, "release.nix"))
@@ -249,7 +252,7 @@ func TestFetchRemoteGitAsEvaluationUser(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, id.Credential.Uid, st.Sys().(*syscall.Stat_t).Uid, "the clone is the evaluation user's")
 
-	p, err := f.Fetch(ctx, Spec{Name: "p", Type: "path", Value: root})
+	p, err := f.Fetch(ctx, events.JobsetInput{Name: "p", Type: "path", Value: root})
 	require.NoError(t, err)
 	require.FileExists(t, filepath.Join(p.StorePath, "release.nix"))
 }

@@ -18,6 +18,7 @@ import (
 	"buildledger/adapters/unixuser"
 	"buildledger/commands"
 	"buildledger/commands/evaluation"
+	"buildledger/domain/jobset"
 )
 
 // evalFlags configure the evaluation service.
@@ -172,7 +173,7 @@ func runEval(ctx context.Context, a *app, args []string) error {
 		return err
 	}
 	printSummary(a, sum)
-	if sum.Outcome == evaluation.OutcomeFailed {
+	if sum.Outcome == jobset.OutcomeFailed {
 		return fmt.Errorf("evaluation %d failed", sum.EvalID)
 	}
 	return nil
@@ -182,9 +183,9 @@ func printSummary(a *app, s evaluation.Summary) {
 	w := a.stdout
 	fmt.Fprintf(w, "evaluation %d of %s:%s: %s\n", s.EvalID, s.Project, s.Jobset, s.Outcome)
 	switch s.Outcome {
-	case evaluation.OutcomeCached:
+	case jobset.OutcomeCached:
 		fmt.Fprintf(w, "inputs unchanged since evaluation %d (hash %s)\n", s.CachedFrom, s.Hash)
-	case evaluation.OutcomeFailed:
+	case jobset.OutcomeFailed:
 		fmt.Fprintf(w, "%s error:\n%s\n", s.Phase, s.Error)
 	default:
 		fmt.Fprintf(w, "jobs: %d  builds: %d  new builds: %d (already built: %d)  steps queued: %d  errors: %d\n",

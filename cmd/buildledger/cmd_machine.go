@@ -12,7 +12,7 @@ import (
 
 	"buildledger/commands"
 	"buildledger/domain/domainerr"
-	"buildledger/domain/machines"
+	"buildledger/domain/machinesfile"
 	"buildledger/domain/streams"
 	"buildledger/events"
 )
@@ -27,7 +27,7 @@ func runMachine(ctx context.Context, a *app, args []string) error {
 	var cfg config
 	fs := a.newFlagSet("machine "+sub, machineUsage)
 	cfg.register(fs, false)
-	var m machines.Machine
+	var m machinesfile.Machine
 	var systems, supported, mandatory string
 	if sub == "add" {
 		fs.StringVar(&systems, "systems", hostSystem(), "comma-separated systems the machine builds")
@@ -60,13 +60,13 @@ func runMachine(ctx context.Context, a *app, args []string) error {
 	md := commands.NewMetadata(commands.ComponentActor("cli"), sys.runtime)
 	switch sub {
 	case "add":
-		uri, name, err := machines.ParseURI(arg)
+		uri, name, err := machinesfile.ParseURI(arg)
 		if err != nil {
 			return err
 		}
 		m.Name, m.URI, m.Enabled = name, uri, true
 		m.Systems, m.SupportedFeatures, m.MandatoryFeatures = splitList(systems), splitList(supported), splitList(mandatory)
-		if err := machines.Validate(m); err != nil {
+		if err := machinesfile.Validate(m); err != nil {
 			return err
 		}
 		if _, err := sys.handlers.RegisterMachine(ctx, md, commands.RegisterMachine{Name: m.Name, Config: m.MachineConfig}); err != nil {
@@ -123,8 +123,8 @@ func hostSystem() string {
 
 // listMachines folds the machine streams of the log into the machines in
 // service, sorted by name.
-func listMachines(ctx context.Context, store events.Store, codec *events.Codec) ([]machines.Machine, error) {
-	byName := map[string]machines.Machine{}
+func listMachines(ctx context.Context, store events.Store, codec *events.Codec) ([]machinesfile.Machine, error) {
+	byName := map[string]machinesfile.Machine{}
 	filter := events.Filter{StreamPrefixes: []string{streams.MachinePrefix}}
 	from := events.Start
 	for {
@@ -143,9 +143,9 @@ func listMachines(ctx context.Context, store events.Store, codec *events.Codec) 
 			}
 			switch e := p.(type) {
 			case *events.MachineRegistered:
-				byName[e.Name] = machines.Machine{Name: e.Name, MachineConfig: e.MachineConfig}
+				byName[e.Name] = machinesfile.Machine{Name: e.Name, MachineConfig: e.MachineConfig}
 			case *events.MachineUpdated:
-				byName[e.Name] = machines.Machine{Name: e.Name, MachineConfig: e.MachineConfig}
+				byName[e.Name] = machinesfile.Machine{Name: e.Name, MachineConfig: e.MachineConfig}
 			case *events.MachineRemoved:
 				delete(byName, e.Name)
 			}
@@ -154,7 +154,7 @@ func listMachines(ctx context.Context, store events.Store, codec *events.Codec) 
 			break
 		}
 	}
-	out := make([]machines.Machine, 0, len(byName))
+	out := make([]machinesfile.Machine, 0, len(byName))
 	for _, m := range byName {
 		out = append(out, m)
 	}
@@ -172,7 +172,7 @@ func syncMachinesFile(ctx context.Context, sys *system, md events.Metadata, file
 		return 0, fmt.Errorf("machines file: %w", err)
 	}
 	defer f.Close()
-	want, err := machines.Parse(f, hostSystem())
+	want, err := machinesfile.Parse(f, hostSystem())
 	if err != nil {
 		return 0, fmt.Errorf("machines file %s: %w", file, err)
 	}

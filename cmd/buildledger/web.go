@@ -26,7 +26,6 @@ import (
 	"buildledger/commands"
 	"buildledger/projections"
 	"buildledger/web"
-	"buildledger/web/tokens"
 )
 
 // The web reads step logs from the store the builder writes them to.
@@ -142,7 +141,7 @@ func (s *system) newWeb(ctx context.Context, opts webOptions) (http.Handler, err
 		Insights:     s.insightQueries(),
 		Commands:     s.handlers,
 		Builds:       s.handlers,
-		Tokens:       tokens.New(s.runtime),
+		Tokens:       s.handlers,
 		Events:       s.store,
 		SessionKey:   key,
 		BaseURL:      opts.baseURL,

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"buildledger/commands"
+	"buildledger/domain/jobset"
 	"buildledger/domain/streams"
 	"buildledger/events"
 )
@@ -17,18 +18,18 @@ import (
 // instead of refusing. Without Force, the running evaluation answers the
 // request, since it fetched the inputs as they are now, and its summary
 // is returned; with Force, a new evaluation follows it.
-func (s *Service) EvaluateNow(ctx context.Context, project, jobset string, p Params) (Summary, error) {
+func (s *Service) EvaluateNow(ctx context.Context, project, name string, p Params) (Summary, error) {
 	for {
-		sum, err := s.Evaluate(ctx, project, jobset, p)
-		if !errors.Is(err, ErrBusy) {
+		sum, err := s.Evaluate(ctx, project, name, p)
+		if !errors.Is(err, jobset.ErrEvaluating) {
 			return sum, err
 		}
-		awaited, err := s.awaitClose(ctx, project, jobset, p.Waiting)
+		awaited, err := s.awaitClose(ctx, project, name, p.Waiting)
 		if err != nil {
 			return sum, err
 		}
 		if awaited != 0 && !p.Force {
-			return s.summaryOf(ctx, project, jobset, awaited)
+			return s.summaryOf(ctx, project, name, awaited)
 		}
 	}
 }
@@ -36,9 +37,9 @@ func (s *Service) EvaluateNow(ctx context.Context, project, jobset string, p Par
 // awaitClose waits until the jobset has no open evaluation and returns
 // the id of the one it waited for, 0 if none was open any more. It calls
 // waiting, if set, before it waits.
-func (s *Service) awaitClose(ctx context.Context, project, jobset string, waiting func(int64)) (int64, error) {
-	stream := streams.Jobset(project, jobset)
-	l, err := commands.Load(ctx, s.rt, stream, JobsetAggregate)
+func (s *Service) awaitClose(ctx context.Context, project, name string, waiting func(int64)) (int64, error) {
+	stream := streams.Jobset(project, name)
+	l, err := commands.Load(ctx, s.rt, stream, commands.JobsetAggregate)
 	if err != nil {
 		return 0, err
 	}
@@ -54,10 +55,10 @@ func (s *Service) awaitClose(ctx context.Context, project, jobset string, waitin
 	for l.State.Open != nil && l.State.Open.EvalID == id {
 		select {
 		case <-ctx.Done():
-			return 0, fmt.Errorf("wait for evaluation %d of %s:%s: %w", id, project, jobset, context.Cause(ctx))
+			return 0, fmt.Errorf("wait for evaluation %d of %s:%s: %w", id, project, name, context.Cause(ctx))
 		case <-tick.C:
 		}
-		if l, err = commands.CatchUp(ctx, s.rt, stream, JobsetAggregate, l); err != nil {
+		if l, err = commands.CatchUp(ctx, s.rt, stream, commands.JobsetAggregate, l); err != nil {
 			return 0, err
 		}
 	}
@@ -66,16 +67,16 @@ func (s *Service) awaitClose(ctx context.Context, project, jobset string, waitin
 
 // summaryOf reads the summary of evaluation id, which has ended, from its
 // stream. The times are whole seconds, as the events record them.
-func (s *Service) summaryOf(ctx context.Context, project, jobset string, id int64) (Summary, error) {
+func (s *Service) summaryOf(ctx context.Context, project, name string, id int64) (Summary, error) {
 	l, err := commands.Load(ctx, s.rt, streams.Eval(id), evalEndAggregate)
 	if err != nil {
 		return Summary{}, err
 	}
 	sum := l.State
 	if sum.Outcome == "" {
-		return sum, fmt.Errorf("evaluation %d of %s:%s ended without a finished, cached or failed event", id, project, jobset)
+		return sum, fmt.Errorf("evaluation %d of %s:%s ended without a finished, cached or failed event", id, project, name)
 	}
-	sum.Project, sum.Jobset, sum.EvalID = project, jobset, id
+	sum.Project, sum.Jobset, sum.EvalID = project, name, id
 	return sum, nil
 }
 
@@ -84,14 +85,14 @@ func (s *Service) summaryOf(ctx context.Context, project, jobset string, id int6
 var evalEndAggregate = commands.Aggregate[Summary]{Name: "evaluation", Evolve: func(s Summary, p events.Payload) Summary {
 	switch e := p.(type) {
 	case *events.EvaluationFinished:
-		return Summary{Outcome: OutcomeFinished, Jobs: e.NrJobs, Builds: e.NrBuilds, NewBuilds: e.NrNewBuilds,
+		return Summary{Outcome: jobset.OutcomeFinished, Jobs: e.NrJobs, Builds: e.NrBuilds, NewBuilds: e.NrNewBuilds,
 			CachedBuilds: e.NrCachedBuilds, Steps: e.NrSteps, Errors: e.NrErrors, HasNewBuilds: e.HasNewBuilds,
 			Hash: e.Hash, CheckoutTime: time.Duration(e.CheckoutTime) * time.Second,
 			EvalTime: time.Duration(e.EvalTime) * time.Second}
 	case *events.EvaluationCached:
-		return Summary{Outcome: OutcomeCached, CachedFrom: e.EvalID, Hash: e.Hash}
+		return Summary{Outcome: jobset.OutcomeCached, CachedFrom: e.EvalID, Hash: e.Hash}
 	case *events.EvaluationFailed:
-		return Summary{Outcome: OutcomeFailed, Phase: e.Phase, Error: e.Error}
+		return Summary{Outcome: jobset.OutcomeFailed, Phase: e.Phase, Error: e.Error}
 	}
 	return s
 }}

@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"buildledger/commands/evaluation"
+	"buildledger/domain/jobset"
 )
 
 // gatedNix holds every evaluation until the test lets it go, so that a
@@ -60,7 +61,7 @@ func TestEvaluateNow(t *testing.T) {
 	running := evaluate(e.ctx, false, false)
 	<-started
 	_, err := e.svc.Evaluate(e.ctx, "p", "j", evaluation.Params{})
-	require.ErrorIs(t, err, evaluation.ErrBusy, "Evaluate still refuses")
+	require.ErrorIs(t, err, jobset.ErrEvaluating, "Evaluate still refuses")
 
 	cancelled, cancel := context.WithCancel(e.ctx)
 	givenUp := evaluate(cancelled, true, false)
@@ -75,7 +76,7 @@ func TestEvaluateNow(t *testing.T) {
 	gate <- struct{}{}
 	done := <-running
 	require.NoError(t, done.err)
-	require.Equal(t, evaluation.OutcomeFinished, done.sum.Outcome, done.sum.Error)
+	require.Equal(t, jobset.OutcomeFinished, done.sum.Outcome, done.sum.Error)
 	require.Equal(t, first, done.sum.EvalID)
 	got := <-waiting
 	require.NoError(t, got.err)
@@ -98,6 +99,6 @@ func TestEvaluateNow(t *testing.T) {
 	require.NoError(t, prev.err)
 	next := <-forced
 	require.NoError(t, next.err)
-	require.Equal(t, evaluation.OutcomeFinished, next.sum.Outcome, next.sum.Error)
+	require.Equal(t, jobset.OutcomeFinished, next.sum.Outcome, next.sum.Error)
 	require.Greater(t, next.sum.EvalID, prev.sum.EvalID)
 }

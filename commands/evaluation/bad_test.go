@@ -8,7 +8,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"buildledger/commands/evaluation"
+	"buildledger/domain/jobset"
 	"buildledger/events"
 )
 
@@ -47,14 +47,14 @@ func TestBadInput(t *testing.T) {
 			e := newEnv(t, o)
 			e.createJobset("j", e.legacy("small.nix"))
 			good := e.evaluate("j", false)
-			require.Equal(t, evaluation.OutcomeFinished, good.Outcome, good.Error)
+			require.Equal(t, jobset.OutcomeFinished, good.Outcome, good.Error)
 			e.project()
 			before := e.builds(good.EvalID)
 			nBuilds := e.count(`select count(*) from Builds`)
 
 			e.updateJobset("j", tt.cfg(e))
 			bad := e.evaluate("j", false)
-			require.Equal(t, evaluation.OutcomeFailed, bad.Outcome)
+			require.Equal(t, jobset.OutcomeFailed, bad.Outcome)
 			require.Equal(t, tt.phase, bad.Phase)
 			require.Contains(t, bad.Error, tt.want)
 			e.project()
@@ -72,7 +72,7 @@ func TestBadInput(t *testing.T) {
 			// The jobset stays schedulable: the next evaluation runs.
 			e.updateJobset("j", e.legacy("small.nix"))
 			next := e.evaluate("j", true)
-			require.Equal(t, evaluation.OutcomeFinished, next.Outcome, next.Error)
+			require.Equal(t, jobset.OutcomeFinished, next.Outcome, next.Error)
 		})
 	}
 }
@@ -84,7 +84,7 @@ func TestJobNameCollision(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	e.createJobset("j", e.legacy("collide.nix"))
 	sum := e.evaluate("j", false)
-	require.Equal(t, evaluation.OutcomeFinished, sum.Outcome, sum.Error)
+	require.Equal(t, jobset.OutcomeFinished, sum.Outcome, sum.Error)
 	require.Equal(t, 1, sum.Errors)
 	e.project()
 	require.Equal(t, []string{"c"}, keys(e.builds(sum.EvalID)))

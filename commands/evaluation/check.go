@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"buildledger/commands"
-	"buildledger/domain/domainerr"
+	"buildledger/domain/jobset"
 	"buildledger/domain/streams"
 	"buildledger/events"
 )
@@ -19,24 +19,15 @@ import (
 // follows a failed evaluation (whose fetch error it clears). Otherwise
 // it goes to the Checks port only: a count and the time, which the read
 // models' lastcheckedtime and the Trigger's due times read.
-func (s *Service) check(ctx context.Context, js Jobset, hash string, start time.Time, sum Summary) (Summary, error) {
+func (s *Service) check(ctx context.Context, js jobset.State, hash string, start time.Time, sum Summary) (Summary, error) {
 	now := s.rt.Clock().Now().Unix()
-	sum.Outcome, sum.CachedFrom, sum.CheckedAt = OutcomeCached, js.LastEval, now
-	if js.checkChangesLog() {
+	sum.Outcome, sum.CachedFrom, sum.CheckedAt = jobset.OutcomeCached, js.LastEval, now
+	if js.CheckChangesLog() {
 		md := commands.NewMetadata(s.opts.Actor, s.rt)
 		md.Host = s.opts.Host
-		res, err := commands.Execute(ctx, s.rt, streams.Jobset(js.Project, js.Name), JobsetAggregate, func(cur Jobset) ([]events.Payload, error) {
-			switch {
-			case !cur.Exists || cur.ID != js.ID:
-				return nil, domainerr.NotFound("jobset", js.Project+":"+js.Name)
-			case cur.Open != nil:
-				return nil, fmt.Errorf("jobset %s:%s (eval %d): %w", js.Project, js.Name, cur.Open.EvalID, ErrBusy)
-			case cur.LastEval != js.LastEval || !cur.checkChangesLog():
-				// An evaluation or a check ended meanwhile: it said more.
-				return nil, nil
-			}
-			return []events.Payload{&events.EvaluationCached{Project: js.Project, Jobset: js.Name, EvalID: js.LastEval,
-				Hash: hash, Timestamp: now, StartTime: start.Unix()}}, nil
+		c := jobset.RecordCheck{ID: js.ID, LastEval: js.LastEval, Hash: hash, StartTime: start.Unix(), Timestamp: now}
+		res, err := commands.Execute(ctx, s.rt, streams.Jobset(js.Project, js.Name), commands.JobsetAggregate, func(cur jobset.State) ([]events.Payload, error) {
+			return jobset.Check(cur, c)
 		}, md)
 		if err != nil {
 			return sum, err
@@ -51,11 +42,4 @@ func (s *Service) check(ctx context.Context, js Jobset, hash string, start time.
 		}
 	}
 	return sum, nil
-}
-
-// checkChangesLog reports whether a check that finds the inputs unchanged
-// changes what the jobset's events say: a request is pending, or the
-// latest evaluation failed.
-func (s Jobset) checkChangesLog() bool {
-	return s.TriggerTime != 0 || s.Force || s.LastOutcome == OutcomeFailed
 }

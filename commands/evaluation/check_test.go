@@ -9,7 +9,7 @@ import (
 
 	"buildledger/adapters/postgres/queries"
 	"buildledger/commands"
-	"buildledger/commands/evaluation"
+	"buildledger/domain/jobset"
 	"buildledger/domain/streams"
 	"buildledger/events"
 )
@@ -27,7 +27,7 @@ func TestCachedCheckAppendsNothing(t *testing.T) {
 	e := newEnv(t, envOptions{clock: clock})
 	e.createJobset("j", e.legacy("small.nix"))
 	first := e.evaluate("j", false)
-	require.Equal(t, evaluation.OutcomeFinished, first.Outcome, first.Error)
+	require.Equal(t, jobset.OutcomeFinished, first.Outcome, first.Error)
 	head := func() events.Position {
 		h, err := e.store.Head(e.ctx)
 		require.NoError(t, err)
@@ -37,7 +37,7 @@ func TestCachedCheckAppendsNothing(t *testing.T) {
 	for range 5 {
 		skew.Add(int64(time.Minute))
 		sum := e.evaluate("j", false)
-		require.Equal(t, evaluation.OutcomeCached, sum.Outcome)
+		require.Equal(t, jobset.OutcomeCached, sum.Outcome)
 		require.Equal(t, first.EvalID, sum.CachedFrom)
 		require.Zero(t, sum.EvalID, "no evaluation opened")
 	}
@@ -55,7 +55,7 @@ func TestCachedCheckAppendsNothing(t *testing.T) {
 	skew.Add(int64(time.Minute))
 	mid := head()
 	sum := e.evaluate("j", false)
-	require.Equal(t, evaluation.OutcomeCached, sum.Outcome)
+	require.Equal(t, jobset.OutcomeCached, sum.Outcome)
 	recs, err := e.store.ReadAll(e.ctx, mid, 100)
 	require.NoError(t, err)
 	require.Len(t, recs, 1)
@@ -63,7 +63,7 @@ func TestCachedCheckAppendsNothing(t *testing.T) {
 	require.Equal(t, streams.Jobset("p", "j"), recs[0].Stream)
 	e.project()
 	require.Zero(t, e.count(`select count(*) from Jobsets where triggerTime is not null`), "the request is answered")
-	l, err := commands.Load(e.ctx, e.rt, streams.Jobset("p", "j"), evaluation.JobsetAggregate)
+	l, err := commands.Load(e.ctx, e.rt, streams.Jobset("p", "j"), commands.JobsetAggregate)
 	require.NoError(t, err)
 	require.Zero(t, l.State.TriggerTime)
 	require.Equal(t, clock.Now().Unix(), l.State.LastChecked)
@@ -71,7 +71,7 @@ func TestCachedCheckAppendsNothing(t *testing.T) {
 	// The next unchanged check appends nothing again.
 	skew.Add(int64(time.Minute))
 	before = head()
-	require.Equal(t, evaluation.OutcomeCached, e.evaluate("j", false).Outcome)
+	require.Equal(t, jobset.OutcomeCached, e.evaluate("j", false).Outcome)
 	require.Equal(t, before, head())
 	require.Equal(t, 7, e.count(`select unchanged_checks from commandstate.jobset_checks`))
 }

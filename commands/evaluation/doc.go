@@ -35,6 +35,10 @@
 //   - EvaluationClosed to the jobset's stream, which releases the lock and
 //     records the outcome and hash the next evaluation compares with.
 //
+// The rules of the jobset's stream (open, close, check, the one-shot
+// jobset disabled after its evaluation) are domain/jobset's, and the
+// stream has one fold, commands.JobsetAggregate.
+//
 // Appends to one stream are split so that none exceeds MaxAppendBytes.
 // The package opens no file, socket or process: fetching, evaluating and
 // reading derivations are ports (InputFetcher, Evaluator, BuildGraph,

@@ -15,6 +15,7 @@ import (
 	"buildledger/adapters/nix/nixtest"
 	"buildledger/adapters/postgres"
 	"buildledger/commands/evaluation"
+	"buildledger/domain/jobset"
 	"buildledger/events"
 	"buildledger/projections"
 	"buildledger/projections/hydra"
@@ -62,7 +63,7 @@ func BenchmarkEvaluate10k(b *testing.B) {
 		catchUp()
 		t0 = time.Now()
 		sum := e.evaluate(name, false)
-		require.Equal(b, evaluation.OutcomeFinished, sum.Outcome, sum.Error)
+		require.Equal(b, jobset.OutcomeFinished, sum.Outcome, sum.Error)
 		require.Equal(b, n, sum.NewBuilds)
 		evalDone := time.Since(t0)
 		catchUp()

@@ -10,7 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"buildledger/adapters/nix/nixtest"
-	"buildledger/commands/evaluation"
+	"buildledger/domain/jobset"
 	"buildledger/domain/streams"
 	"buildledger/events"
 )
@@ -38,17 +38,17 @@ func TestGitInput(t *testing.T) {
 		Inputs: []events.JobsetInput{{Name: "repo", Type: "git", Value: "file://" + repo + " main"}, {Name: "salt", Type: "string", Value: e.salt}}}
 	e.createJobset("git", cfg)
 	first := e.evaluate("git", false)
-	require.Equal(t, evaluation.OutcomeFinished, first.Outcome, first.Error)
+	require.Equal(t, jobset.OutcomeFinished, first.Outcome, first.Error)
 	require.Equal(t, 2, first.NewBuilds)
 
 	cached := e.evaluate("git", false)
-	require.Equal(t, evaluation.OutcomeCached, cached.Outcome)
+	require.Equal(t, jobset.OutcomeCached, cached.Outcome)
 
 	require.NoError(t, os.WriteFile(filepath.Join(repo, "version"), []byte("2"), 0o644))
 	run(t, repo, "git", "commit", "--quiet", "-am", "two")
 	rev2 := run(t, repo, "git", "rev-parse", "HEAD")
 	second := e.evaluate("git", false)
-	require.Equal(t, evaluation.OutcomeFinished, second.Outcome, second.Error)
+	require.Equal(t, jobset.OutcomeFinished, second.Outcome, second.Error)
 	require.Equal(t, 1, second.NewBuilds, "only b changed")
 	e.project()
 
@@ -81,7 +81,7 @@ func TestFlakeJobset(t *testing.T) {
 	nixtest.AddBusybox(t, dir)
 	e.createJobset("flake", events.JobsetConfig{Type: 1, Flake: "path:" + dir, Enabled: 1, SchedulingShares: 100})
 	sum := e.evaluate("flake", false)
-	require.Equal(t, evaluation.OutcomeFinished, sum.Outcome, sum.Error)
+	require.Equal(t, jobset.OutcomeFinished, sum.Outcome, sum.Error)
 	e.project()
 	b := e.builds(sum.EvalID)
 	require.Len(t, b, 2)
@@ -92,7 +92,7 @@ func TestFlakeJobset(t *testing.T) {
 	require.Contains(t, flake, "narHash=")
 
 	again := e.evaluate("flake", false)
-	require.Equal(t, evaluation.OutcomeCached, again.Outcome, "same locked flake")
+	require.Equal(t, jobset.OutcomeCached, again.Outcome, "same locked flake")
 }
 
 // TestBuildInput: a jobset takes the latest successful build of another
@@ -102,14 +102,14 @@ func TestBuildInput(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	e.createJobset("producer", e.legacy("small.nix"))
 	prod := e.evaluate("producer", false)
-	require.Equal(t, evaluation.OutcomeFinished, prod.Outcome, prod.Error)
+	require.Equal(t, jobset.OutcomeFinished, prod.Outcome, prod.Error)
 	e.project()
 	depBuild := e.builds(prod.EvalID)["dep"]
 
 	consumer := e.legacy("uses-build.nix", events.JobsetInput{Name: "dep", Type: "build", Value: "p:producer:dep"})
 	e.createJobset("consumer", consumer)
 	none := e.evaluate("consumer", false)
-	require.Equal(t, evaluation.OutcomeFinished, none.Outcome, none.Error)
+	require.Equal(t, jobset.OutcomeFinished, none.Outcome, none.Error)
 	require.Zero(t, none.Jobs, "no successful build yet: the input is left out")
 
 	// Build dep for real and record it as a builder would.
@@ -124,7 +124,7 @@ func TestBuildInput(t *testing.T) {
 	e.project()
 
 	sum := e.evaluate("consumer", false)
-	require.Equal(t, evaluation.OutcomeFinished, sum.Outcome, sum.Error)
+	require.Equal(t, jobset.OutcomeFinished, sum.Outcome, sum.Error)
 	require.Equal(t, 1, sum.NewBuilds)
 	e.project()
 	require.Equal(t, 1, e.count(`select count(*) from JobsetEvalInputs where eval = $1 and name = 'dep' and type = 'build'

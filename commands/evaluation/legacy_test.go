@@ -6,7 +6,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"buildledger/commands/evaluation"
+	"buildledger/domain/jobset"
 	"buildledger/domain/streams"
 	"buildledger/events"
 )
@@ -22,7 +22,7 @@ func TestEvaluateLegacyJobset(t *testing.T) {
 	e.createJobset("main", e.legacy("release.nix"))
 
 	sum := e.evaluate("main", false)
-	require.Equal(t, evaluation.OutcomeFinished, sum.Outcome, sum.Error)
+	require.Equal(t, jobset.OutcomeFinished, sum.Outcome, sum.Error)
 	wantJobs := []string{"all", "dep", "multi", "packageset.deeper.deeper.nested", "packageset.nested",
 		"plain.set.job", "prebuilt", "user", "withMeta"}
 	require.Equal(t, len(wantJobs), sum.Jobs)
@@ -103,7 +103,7 @@ func TestEvaluateLegacyJobset(t *testing.T) {
 
 	// Unchanged inputs: a cached evaluation, no new rows.
 	again := e.evaluate("main", false)
-	require.Equal(t, evaluation.OutcomeCached, again.Outcome)
+	require.Equal(t, jobset.OutcomeCached, again.Outcome)
 	require.Equal(t, sum.EvalID, again.CachedFrom)
 	e.project()
 	require.Equal(t, 1, e.count(`select count(*) from JobsetEvals`))
@@ -111,7 +111,7 @@ func TestEvaluateLegacyJobset(t *testing.T) {
 
 	// Forced: a new evaluation reusing every build.
 	forced := e.evaluate("main", true)
-	require.Equal(t, evaluation.OutcomeFinished, forced.Outcome)
+	require.Equal(t, jobset.OutcomeFinished, forced.Outcome)
 	require.Zero(t, forced.NewBuilds)
 	require.False(t, forced.HasNewBuilds)
 	e.project()
@@ -124,7 +124,7 @@ func TestEvaluateLegacyJobset(t *testing.T) {
 	cfg := e.legacy("release.nix", events.JobsetInput{Name: "version", Type: "string", Value: "2"})
 	e.updateJobset("main", cfg)
 	changed := e.evaluate("main", false)
-	require.Equal(t, evaluation.OutcomeFinished, changed.Outcome)
+	require.Equal(t, jobset.OutcomeFinished, changed.Outcome)
 	require.Equal(t, 1, changed.NewBuilds)
 	e.project()
 	nb := e.builds(changed.EvalID)

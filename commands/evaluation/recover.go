@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"buildledger/commands"
+	"buildledger/domain/jobset"
 	"buildledger/domain/streams"
 	"buildledger/events"
 )
@@ -14,7 +15,7 @@ import (
 // Recover.
 const InterruptedMessage = "evaluation interrupted (the evaluator stopped before it finished)"
 
-// Recover closes the open evaluation of project:jobset, if any: one whose
+// Recover closes the open evaluation of project:name, if any: one whose
 // EvaluationOpened has no EvaluationClosed, left by an evaluator that
 // stopped. If its eval stream already ended (Finished, Cached or Failed)
 // the jobset's stream is closed to match; otherwise the new builds its
@@ -23,9 +24,9 @@ const InterruptedMessage = "evaluation interrupted (the evaluator stopped before
 // staged for it. It returns the id of the closed evaluation, 0 if
 // none was open. Call it only when no evaluator is still working on that
 // evaluation.
-func (s *Service) Recover(ctx context.Context, project, jobset string) (int64, error) {
-	stream := streams.Jobset(project, jobset)
-	l, err := commands.Load(ctx, s.rt, stream, JobsetAggregate)
+func (s *Service) Recover(ctx context.Context, project, name string) (int64, error) {
+	stream := streams.Jobset(project, name)
+	l, err := commands.Load(ctx, s.rt, stream, commands.JobsetAggregate)
 	if err != nil {
 		return 0, err
 	}
@@ -47,18 +48,15 @@ func (s *Service) Recover(ctx context.Context, project, jobset string) (int64, e
 		}
 		ts := s.rt.Clock().Now().Unix()
 		w := &streamWriter{stream: streams.Eval(open.EvalID), expect: events.Any}
-		err := s.appendChunked(ctx, w, md, &events.EvaluationFailed{EvalID: open.EvalID, Project: project, Jobset: jobset,
+		err := s.appendChunked(ctx, w, md, &events.EvaluationFailed{EvalID: open.EvalID, Project: project, Jobset: name,
 			Phase: "eval", Error: InterruptedMessage, Timestamp: ts})
 		if err != nil {
 			return 0, err
 		}
-		closed = &events.EvaluationClosed{EvalID: open.EvalID, Project: project, Jobset: jobset, Outcome: OutcomeFailed, Timestamp: ts}
+		closed = &events.EvaluationClosed{EvalID: open.EvalID, Project: project, Jobset: name, Outcome: jobset.OutcomeFailed, Timestamp: ts}
 	}
-	_, err = commands.Execute(ctx, s.rt, stream, JobsetAggregate, func(js Jobset) ([]events.Payload, error) {
-		if js.Open == nil || js.Open.EvalID != open.EvalID {
-			return nil, nil
-		}
-		return []events.Payload{closed}, nil
+	_, err = commands.Execute(ctx, s.rt, stream, commands.JobsetAggregate, func(js jobset.State) ([]events.Payload, error) {
+		return jobset.CloseInterrupted(js, closed)
 	}, md)
 	if err != nil {
 		return 0, err
@@ -113,11 +111,11 @@ func (s *Service) terminal(ctx context.Context, open *events.EvaluationOpened) (
 	}
 	switch e := p.(type) {
 	case *events.EvaluationFinished:
-		c.Outcome, c.Hash, c.Flake, c.HasNewBuilds, c.NrBuilds, c.Timestamp = OutcomeFinished, e.Hash, e.Flake, e.HasNewBuilds, e.NrBuilds, e.Timestamp
+		c.Outcome, c.Hash, c.Flake, c.HasNewBuilds, c.NrBuilds, c.Timestamp = jobset.OutcomeFinished, e.Hash, e.Flake, e.HasNewBuilds, e.NrBuilds, e.Timestamp
 	case *events.EvaluationCached:
-		c.Outcome, c.Hash, c.CachedFrom, c.Timestamp = OutcomeCached, e.Hash, e.EvalID, e.Timestamp
+		c.Outcome, c.Hash, c.CachedFrom, c.Timestamp = jobset.OutcomeCached, e.Hash, e.EvalID, e.Timestamp
 	case *events.EvaluationFailed:
-		c.Outcome, c.Timestamp = OutcomeFailed, e.Timestamp
+		c.Outcome, c.Timestamp = jobset.OutcomeFailed, e.Timestamp
 	}
 	return c, nil, nil
 }

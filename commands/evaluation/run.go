@@ -15,7 +15,7 @@ import (
 type run struct {
 	s      *Service
 	md     events.Metadata
-	state  Jobset
+	state  jobset.State
 	evalID int64
 	start  time.Time
 	force  bool
@@ -40,7 +40,7 @@ type fetched struct {
 
 // fetch fetches the inputs of js (or locks its flake) and hashes them. A
 // failed fetch is reported in fetched.failure; the error is ctx's.
-func (s *Service) fetch(ctx context.Context, js Jobset) (f fetched, err error) {
+func (s *Service) fetch(ctx context.Context, js jobset.State) (f fetched, err error) {
 	cfg := js.Config
 	start := time.Now()
 	defer func() { f.checkoutTime = time.Since(start) }()
@@ -200,9 +200,9 @@ func (r *run) record(ctx context.Context, hash, flake string, res Result) error 
 		return err
 	}
 	r.s.remember(r.evalID, ms)
-	sum.Outcome = OutcomeFinished
+	sum.Outcome = jobset.OutcomeFinished
 	return r.close(ctx, &events.EvaluationClosed{EvalID: r.evalID, Project: js.Project, Jobset: js.Name,
-		Outcome: OutcomeFinished, Hash: hash, Flake: flake, HasNewBuilds: sum.HasNewBuilds, NrBuilds: sum.Builds,
+		Outcome: jobset.OutcomeFinished, Hash: hash, Flake: flake, HasNewBuilds: sum.HasNewBuilds, NrBuilds: sum.Builds,
 		Timestamp: fin.Timestamp})
 }
 
@@ -221,23 +221,17 @@ func (r *run) fail(ctx context.Context, phase, msg string) error {
 	if err != nil {
 		return err
 	}
-	r.sum.Outcome, r.sum.Phase, r.sum.Error = OutcomeFailed, phase, msg
+	r.sum.Outcome, r.sum.Phase, r.sum.Error = jobset.OutcomeFailed, phase, msg
 	return r.close(ctx, &events.EvaluationClosed{EvalID: r.evalID, Project: js.Project, Jobset: js.Name,
-		Outcome: OutcomeFailed, Timestamp: ts})
+		Outcome: jobset.OutcomeFailed, Timestamp: ts})
 }
 
 // close appends EvaluationClosed to the jobset's stream, and disables a
 // one-shot jobset after a finished evaluation.
 func (r *run) close(ctx context.Context, c *events.EvaluationClosed) error {
 	stream := streams.Jobset(r.state.Project, r.state.Name)
-	_, err := commands.Execute(ctx, r.s.rt, stream, JobsetAggregate, func(js Jobset) ([]events.Payload, error) {
-		ps := []events.Payload{c}
-		if c.Outcome == OutcomeFinished && js.Exists && js.Config.Enabled == jobset.OneShot {
-			cfg := js.Config
-			cfg.Enabled = jobset.Disabled
-			ps = append(ps, &events.JobsetUpdated{Project: js.Project, Name: js.Name, JobsetConfig: cfg})
-		}
-		return ps, nil
+	_, err := commands.Execute(ctx, r.s.rt, stream, commands.JobsetAggregate, func(js jobset.State) ([]events.Payload, error) {
+		return jobset.Close(js, c)
 	}, r.md)
 	return err
 }

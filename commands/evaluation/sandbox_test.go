@@ -7,7 +7,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"buildledger/commands/evaluation"
+	"buildledger/domain/jobset"
 	"buildledger/events"
 )
 
@@ -23,7 +23,7 @@ func TestJobsetCannotPublishServerSecrets(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	e.createJobset("j", e.legacy("steal.nix", events.JobsetInput{Name: "secretFile", Type: "string", Value: secretFile}))
 	sum := e.evaluate("j", false)
-	require.Equal(t, evaluation.OutcomeFinished, sum.Outcome, sum.Error)
+	require.Equal(t, jobset.OutcomeFinished, sum.Outcome, sum.Error)
 	require.Equal(t, 1, sum.Jobs, "only envDrv evaluates, and without the secret")
 	require.Equal(t, 3, sum.Errors)
 	require.Zero(t, e.count(`select count(*) from ledger.events where data::text like '%' || $1 || '%' or metadata::text like '%' || $1 || '%'`, secret))
@@ -45,7 +45,7 @@ func TestLocalInputsOutsideTheRootsAreRefused(t *testing.T) {
 			e := newEnv(t, envOptions{})
 			e.createJobset("j", e.legacy("small.nix", in))
 			sum := e.evaluate("j", false)
-			require.Equal(t, evaluation.OutcomeFailed, sum.Outcome)
+			require.Equal(t, jobset.OutcomeFailed, sum.Outcome)
 			require.Equal(t, "fetch", sum.Phase)
 			require.Contains(t, sum.Error, "not inside a directory the operator allows inputs from")
 		})
@@ -60,7 +60,7 @@ func TestJobCap(t *testing.T) {
 	e := newEnv(t, envOptions{maxJobs: 2, recordChunk: 1})
 	e.createJobset("j", e.legacy("release.nix"))
 	sum := e.evaluate("j", false)
-	require.Equal(t, evaluation.OutcomeFailed, sum.Outcome)
+	require.Equal(t, jobset.OutcomeFailed, sum.Outcome)
 	require.Equal(t, "eval", sum.Phase)
 	require.Equal(t, "the jobset has more than 2 jobs, the most one evaluation may have", sum.Error)
 	require.NotZero(t, e.count(`select count(*) from ledger.events where type = 'JobEvaluated'`), "jobs were recorded while Nix ran")
@@ -77,7 +77,7 @@ func TestForgedStorePathIsAJobError(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	e.createJobset("j", e.legacy("forged.nix"))
 	sum := e.evaluate("j", false)
-	require.Equal(t, evaluation.OutcomeFinished, sum.Outcome, sum.Error)
+	require.Equal(t, jobset.OutcomeFinished, sum.Outcome, sum.Error)
 	require.Equal(t, 1, sum.Jobs)
 	require.Equal(t, 1, e.count(`select count(*) from ledger.events where type = 'JobEvaluationFailed'
 		and data::text like '%drvPath %--store% is not a derivation in the store%'`))

@@ -17,9 +17,6 @@ import (
 	"buildledger/events"
 )
 
-// ErrBusy means an evaluation of the jobset is already open.
-var ErrBusy = errors.New("an evaluation of the jobset is already running")
-
 // Defaults of Options.
 const (
 	// DefaultMaxAppendBytes keeps every append below EventStoreDB's 1 MiB
@@ -139,7 +136,7 @@ type Summary struct {
 	Jobset  string
 	// EvalID is the evaluation's id (0 if it never opened).
 	EvalID int64
-	// Outcome is OutcomeFinished, OutcomeCached or OutcomeFailed.
+	// Outcome is jobset.OutcomeFinished, jobset.OutcomeCached or jobset.OutcomeFailed.
 	Outcome string
 	// CachedFrom is the earlier evaluation a cached one matched.
 	CachedFrom int64
@@ -169,28 +166,29 @@ type Summary struct {
 // evaluation itself (fetch errors, Nix errors) are recorded and reported
 // in the Summary with a nil error; the error is for a jobset that does
 // not exist (domainerr.ErrNotFound), one already being evaluated
-// (ErrBusy) and failures of the ledger. An evaluation interrupted by such
-// a failure or by ctx is closed as failed when the ledger allows it.
+// (jobset.ErrEvaluating) and failures of the ledger. An evaluation
+// interrupted by such a failure or by ctx is closed as failed when the
+// ledger allows it.
 //
 // The inputs are fetched before the evaluation is opened: a check that
 // finds them unchanged (Hydra's cached evaluation) opens none, and
 // records itself as check does.
-func (s *Service) Evaluate(ctx context.Context, project, jobset string, p Params) (Summary, error) {
-	sum := Summary{Project: project, Jobset: jobset}
-	if !names.Project(project) || !names.Jobset(jobset) {
-		return sum, domainerr.NotFound("jobset", project+":"+jobset)
+func (s *Service) Evaluate(ctx context.Context, project, name string, p Params) (Summary, error) {
+	sum := Summary{Project: project, Jobset: name}
+	if !names.Project(project) || !names.Jobset(name) {
+		return sum, domainerr.NotFound("jobset", project+":"+name)
 	}
-	stream := streams.Jobset(project, jobset)
+	stream := streams.Jobset(project, name)
 	for attempt := 1; ; attempt++ {
-		l, err := commands.Load(ctx, s.rt, stream, JobsetAggregate)
+		l, err := commands.Load(ctx, s.rt, stream, commands.JobsetAggregate)
 		if err != nil {
 			return sum, err
 		}
 		if !l.State.Exists {
-			return sum, domainerr.NotFound("jobset", project+":"+jobset)
+			return sum, domainerr.NotFound("jobset", project+":"+name)
 		}
-		if l.State.Open != nil {
-			return sum, fmt.Errorf("jobset %s:%s (eval %d): %w", project, jobset, l.State.Open.EvalID, ErrBusy)
+		if err := jobset.MayEvaluate(l.State); err != nil {
+			return sum, err
 		}
 		start := s.rt.Clock().Now()
 		f, err := s.fetch(ctx, l.State)
@@ -203,20 +201,16 @@ func (s *Service) Evaluate(ctx context.Context, project, jobset string, p Params
 			return s.check(ctx, l.State, f.hash, start, sum)
 		}
 		sum, err = s.open(ctx, l.State, f, force, start, sum)
-		if errors.Is(err, errConfigChanged) && attempt < 3 {
+		if errors.Is(err, jobset.ErrConfigChanged) && attempt < 3 {
 			continue // fetched for a configuration that is no more
 		}
 		return sum, err
 	}
 }
 
-// errConfigChanged means the jobset's configuration changed while its
-// inputs were fetched.
-var errConfigChanged = errors.New("the jobset's configuration changed during the fetch")
-
 // open opens an evaluation of js, whose inputs f holds, and carries it
 // to its end.
-func (s *Service) open(ctx context.Context, js Jobset, f fetched, force bool, start time.Time, sum Summary) (Summary, error) {
+func (s *Service) open(ctx context.Context, js jobset.State, f fetched, force bool, start time.Time, sum Summary) (Summary, error) {
 	evalID, err := s.ids.Next(ctx, ids.KindEval, 1)
 	if err != nil {
 		return sum, fmt.Errorf("allocate eval id: %w", err)
@@ -224,20 +218,11 @@ func (s *Service) open(ctx context.Context, js Jobset, f fetched, force bool, st
 	md := commands.NewMetadata(s.opts.Actor, s.rt)
 	md.Host = s.opts.Host
 	stream := streams.Jobset(js.Project, js.Name)
-	var state Jobset
-	_, err = commands.Execute(ctx, s.rt, stream, JobsetAggregate, func(cur Jobset) ([]events.Payload, error) {
-		if !cur.Exists {
-			return nil, domainerr.NotFound("jobset", js.Project+":"+js.Name)
-		}
-		if cur.Open != nil {
-			return nil, fmt.Errorf("jobset %s:%s (eval %d): %w", js.Project, js.Name, cur.Open.EvalID, ErrBusy)
-		}
-		if cur.ID != js.ID || !jobset.EqualConfig(cur.Config, js.Config) {
-			return nil, errConfigChanged
-		}
+	var state jobset.State
+	_, err = commands.Execute(ctx, s.rt, stream, commands.JobsetAggregate, func(cur jobset.State) ([]events.Payload, error) {
 		state = cur
-		return []events.Payload{&events.EvaluationOpened{EvalID: evalID, Project: js.Project, Jobset: js.Name,
-			Host: s.opts.Host, StartTime: start.Unix(), Forced: force || cur.Force}}, nil
+		return jobset.Open(cur, jobset.OpenEvaluation{EvalID: evalID, ID: js.ID, Config: js.Config, Host: s.opts.Host,
+			StartTime: start.Unix(), Force: force})
 	}, md)
 	if err != nil {
 		return sum, err

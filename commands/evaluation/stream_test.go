@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"buildledger/commands/evaluation"
+	"buildledger/domain/jobset"
 	"buildledger/events"
 )
 
@@ -50,7 +51,7 @@ func TestFailureWithdrawsRecordedBuilds(t *testing.T) {
 	}})
 	e.createJobset("j", e.legacy("release.nix"))
 	first := e.evaluate("j", false)
-	require.Equal(t, evaluation.OutcomeFinished, first.Outcome, first.Error)
+	require.Equal(t, jobset.OutcomeFinished, first.Outcome, first.Error)
 	e.project()
 	before := e.builds(first.EvalID)
 	require.NotEmpty(t, before)
@@ -61,7 +62,7 @@ func TestFailureWithdrawsRecordedBuilds(t *testing.T) {
 	cfg.Inputs[1].Value += "-changed" // new derivations: new builds
 	e.updateJobset("j", cfg)
 	sum := e.evaluate("j", true)
-	require.Equal(t, evaluation.OutcomeFailed, sum.Outcome)
+	require.Equal(t, jobset.OutcomeFailed, sum.Outcome)
 	require.Equal(t, "evaluation timed out", sum.Error)
 	e.project()
 	require.Equal(t, all, e.count(`select count(*) from Builds`), "no build of the failed evaluation is left")
@@ -104,13 +105,13 @@ func TestEarlyJobsAcrossEvaluations(t *testing.T) {
 	e := newEnv(t, envOptions{nix: func(n evaluation.Evaluator) evaluation.Evaluator { return earlyJobs{Evaluator: n} }})
 	e.createJobset("j", e.legacy("release.nix"))
 	first := e.evaluate("j", false)
-	require.Equal(t, evaluation.OutcomeFinished, first.Outcome, first.Error)
+	require.Equal(t, jobset.OutcomeFinished, first.Outcome, first.Error)
 	require.Positive(t, first.NewBuilds)
 
 	fresh := evaluation.New(e.rt, e.codec, e.alloc, e.ports, evaluation.Options{Host: testHost})
 	second, err := fresh.Evaluate(e.ctx, "p", "j", evaluation.Params{Force: true})
 	require.NoError(t, err)
-	require.Equal(t, evaluation.OutcomeFinished, second.Outcome, second.Error)
+	require.Equal(t, jobset.OutcomeFinished, second.Outcome, second.Error)
 	require.Zero(t, second.NewBuilds)
 	require.Equal(t, first.Builds, second.Builds)
 	e.project()

@@ -50,7 +50,7 @@ type Trigger struct {
 	opts TriggerOptions
 	log  *slog.Logger
 
-	jobsets  map[string]*Jobset // by stream
+	jobsets  map[string]*jobset.State // by stream
 	projects map[string]project.State
 	running  map[string]int64 // stream → -1 while running, eval id while its close is awaited
 	closed   map[string]int64 // stream → last closed eval id seen
@@ -80,7 +80,7 @@ func NewTrigger(svc *Service, opts TriggerOptions) *Trigger {
 	if log == nil {
 		log = svc.log
 	}
-	return &Trigger{svc: svc, opts: opts, log: log, jobsets: make(map[string]*Jobset),
+	return &Trigger{svc: svc, opts: opts, log: log, jobsets: make(map[string]*jobset.State),
 		projects: make(map[string]project.State), running: make(map[string]int64),
 		closed: make(map[string]int64), awaited: make(map[string]events.Position), done: make(chan finished)}
 }
@@ -195,10 +195,10 @@ func (tr *Trigger) fold(ctx context.Context, r events.Recorded) bool {
 	}
 	js := tr.jobsets[r.Stream]
 	if js == nil {
-		js = new(Jobset)
+		js = new(jobset.State)
 		tr.jobsets[r.Stream] = js
 	}
-	*js = EvolveJobset(*js, p, r.Position)
+	*js = jobset.EvolveAt(*js, p, r.Position)
 	tr.folded = r.Position
 	if at, ok := tr.awaited[r.Stream]; ok && !r.Position.Less(at) {
 		delete(tr.awaited, r.Stream)
@@ -240,9 +240,9 @@ func (tr *Trigger) recoverOpen(ctx context.Context) {
 // enabled, not being evaluated, and has a pending request or an elapsed
 // check interval (jobset.EffectiveCheckInterval: never below the minimum,
 // whatever an old event says).
-func Due(js Jobset, p project.State, now int64) bool {
+func Due(js jobset.State, p project.State, now int64) bool {
 	switch {
-	case !jobset.Live(js.State, p) || !p.Config.Enabled || js.Config.Enabled == jobset.Disabled || js.Open != nil:
+	case !jobset.Live(js, p) || !p.Config.Enabled || js.Config.Enabled == jobset.Disabled || js.Open != nil:
 		return false
 	case js.TriggerTime != 0:
 		return true

@@ -80,7 +80,7 @@ func TestTriggerRequestAndRecovery(t *testing.T) {
 	e.appendTo(streams.Build(12345), events.NoStream, &events.BuildQueued{BuildID: 12345, EvalID: 9999, JobsetID: 1,
 		Project: "p", Jobset: "j", Job: "x", DrvPath: "/nix/store/00000000000000000000000000000000-x.drv", System: "x86_64-linux"})
 	_, err := e.svc.Evaluate(e.ctx, "p", "j", evaluation.Params{})
-	require.ErrorIs(t, err, evaluation.ErrBusy, "the open evaluation holds the jobset")
+	require.ErrorIs(t, err, jobset.ErrEvaluating, "the open evaluation holds the jobset")
 
 	done := e.startTrigger(evaluation.TriggerOptions{MaxConcurrent: 2})
 	require.Eventually(t, func() bool {
@@ -99,7 +99,7 @@ func TestTriggerRequestAndRecovery(t *testing.T) {
 	_, err = e.h.RequestEvaluation(e.ctx, e.admin, commands.RequestEvaluation{Project: "p", Jobset: "j", Reason: "ui"})
 	require.NoError(t, err)
 	sum := waitDone(t, done)
-	require.Equal(t, evaluation.OutcomeFinished, sum.Outcome, sum.Error)
+	require.Equal(t, jobset.OutcomeFinished, sum.Outcome, sum.Error)
 	t.Logf("request to finished evaluation: %v", time.Since(start))
 	e.project()
 	require.Equal(t, 1, e.count(`select count(*) from JobsetEvals`))
@@ -141,7 +141,7 @@ func TestTriggerCheckInterval(t *testing.T) {
 			t.Fatalf("evaluations seen: %v", seen)
 		}
 	}
-	require.Equal(t, []string{evaluation.OutcomeFinished, evaluation.OutcomeCached}, seen["polled"][:2])
+	require.Equal(t, []string{jobset.OutcomeFinished, jobset.OutcomeCached}, seen["polled"][:2])
 	// oaat's builds are unfinished: it is not evaluated again.
 	e.project()
 	time.Sleep(1500 * time.Millisecond)
@@ -171,7 +171,7 @@ func TestConcurrentEvaluations(t *testing.T) {
 		switch {
 		case err == nil:
 			ok++
-		case errors.Is(err, evaluation.ErrBusy):
+		case errors.Is(err, jobset.ErrEvaluating):
 			busy++
 		default:
 			t.Fatal(err)
@@ -200,8 +200,8 @@ func TestDueCheckInterval(t *testing.T) {
 		{"0, a day later", 0, 86400, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var js evaluation.Jobset
-			js = evaluation.EvolveJobset(js, &events.JobsetCreated{Project: "p", Name: "j", ID: 1,
+			var js jobset.State
+			js = jobset.EvolveAt(js, &events.JobsetCreated{Project: "p", Name: "j", ID: 1,
 				JobsetConfig: events.JobsetConfig{Enabled: jobset.Enabled, CheckInterval: tc.interval, SchedulingShares: 1}}, events.Position{Commit: 2})
 			js.LastChecked = 1000
 			require.Equal(t, tc.due, evaluation.Due(js, p, 1000+tc.after))

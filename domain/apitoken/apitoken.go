@@ -72,22 +72,16 @@ type State struct {
 	TokenHash string
 }
 
-// Evolve folds one event of a token's stream into s. It accepts payloads
-// as values or pointers.
+// Evolve folds one event of a token's stream into s. Payloads are
+// pointers, as the codec decodes them.
 func Evolve(s State, p events.Payload) State {
 	switch e := p.(type) {
 	case *events.APITokenCreated:
-		return created(*e)
-	case events.APITokenCreated:
-		return created(e)
-	case *events.APITokenRevoked, events.APITokenRevoked:
+		return State{Exists: true, ID: e.ID, User: e.UserName, Name: e.Name, Scope: e.Scope, MintedBy: e.MintedBy, TokenHash: e.TokenHash}
+	case *events.APITokenRevoked:
 		s.Revoked = true
 	}
 	return s
-}
-
-func created(e events.APITokenCreated) State {
-	return State{Exists: true, ID: e.ID, User: e.UserName, Name: e.Name, Scope: e.Scope, MintedBy: e.MintedBy, TokenHash: e.TokenHash}
 }
 
 // Command is Create or Revoke.
@@ -137,7 +131,7 @@ func Decide(s State, cmd Command) ([]events.Payload, error) {
 		if mintedBy == c.User {
 			mintedBy = ""
 		}
-		return []events.Payload{events.APITokenCreated{ID: c.ID, UserName: c.User, Name: name, Scope: scope,
+		return []events.Payload{&events.APITokenCreated{ID: c.ID, UserName: c.User, Name: name, Scope: scope,
 			MintedBy: mintedBy, TokenHash: c.TokenHash, CreatedAt: c.CreatedAt}}, nil
 	case Revoke:
 		switch {
@@ -146,7 +140,7 @@ func Decide(s State, cmd Command) ([]events.Payload, error) {
 		case s.Revoked:
 			return nil, nil
 		}
-		return []events.Payload{events.APITokenRevoked{ID: s.ID, UserName: s.User, RevokedAt: c.RevokedAt}}, nil
+		return []events.Payload{&events.APITokenRevoked{ID: s.ID, UserName: s.User, RevokedAt: c.RevokedAt}}, nil
 	}
 	return nil, domainerr.Invalid("command", "unknown api token command %T", cmd)
 }

@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"buildledger/domain/domainerr"
+	"buildledger/domain/domaintest"
 	"buildledger/events"
 )
 
@@ -32,43 +33,26 @@ func TestAllows(t *testing.T) {
 
 func TestDecide(t *testing.T) {
 	live := Evolve(State{}, &events.APITokenCreated{ID: "t", UserName: "bob", Name: "ci", Scope: ScopeEval, TokenHash: "h"})
-	revoked := Evolve(live, events.APITokenRevoked{ID: "t", UserName: "bob"})
-	tests := []struct {
-		name    string
-		state   State
-		cmd     Command
-		want    []events.Payload
-		wantErr error
-	}{
-		{"create with the default scope", State{}, Create{ID: "t", User: "bob", Name: " ci ", TokenHash: "h", CreatedAt: 1},
-			[]events.Payload{events.APITokenCreated{ID: "t", UserName: "bob", Name: "ci", Scope: ScopeEval, TokenHash: "h", CreatedAt: 1}}, nil},
-		{"create by an admin for bob", State{}, Create{ID: "t", User: "bob", Name: "ci", Scope: ScopeRead, MintedBy: "admin", TokenHash: "h"},
-			[]events.Payload{events.APITokenCreated{ID: "t", UserName: "bob", Name: "ci", Scope: ScopeRead, MintedBy: "admin", TokenHash: "h"}}, nil},
-		{"create for oneself names no minter", State{}, Create{ID: "t", User: "bob", Name: "ci", Scope: ScopeAdmin, MintedBy: "bob", TokenHash: "h"},
-			[]events.Payload{events.APITokenCreated{ID: "t", UserName: "bob", Name: "ci", Scope: ScopeAdmin, TokenHash: "h"}}, nil},
-		{"create existing", live, Create{ID: "t", User: "bob", Name: "ci"}, nil, domainerr.ErrAlreadyExists},
-		{"create bad scope", State{}, Create{ID: "t", User: "bob", Name: "ci", Scope: "root"}, nil, domainerr.ErrInvalid},
-		{"create empty name", State{}, Create{ID: "t", User: "bob", Name: "  "}, nil, domainerr.ErrInvalid},
-		{"create long name", State{}, Create{ID: "t", User: "bob", Name: strings.Repeat("x", 101)}, nil, domainerr.ErrInvalid},
-		{"create name forging a minter", State{}, Create{ID: "t", User: "bob", Name: "ci(by admin)"}, nil, domainerr.ErrInvalid},
-		{"create name with a newline", State{}, Create{ID: "t", User: "bob", Name: "ci\nx"}, nil, domainerr.ErrInvalid},
-		{"revoke", live, Revoke{ID: "t", User: "bob", RevokedAt: 2},
-			[]events.Payload{events.APITokenRevoked{ID: "t", UserName: "bob", RevokedAt: 2}}, nil},
-		{"revoke twice", revoked, Revoke{ID: "t", User: "bob"}, nil, nil},
-		{"revoke another user's", live, Revoke{ID: "t", User: "eve"}, nil, domainerr.ErrNotFound},
-		{"revoke missing", State{}, Revoke{ID: "t", User: "bob"}, nil, domainerr.ErrNotFound},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, err := Decide(tt.state, tt.cmd)
-			if tt.wantErr != nil {
-				require.ErrorIs(t, err, tt.wantErr)
-				return
-			}
-			require.NoError(t, err)
-			require.Equal(t, tt.want, got)
-		})
-	}
+	revoked := Evolve(live, &events.APITokenRevoked{ID: "t", UserName: "bob"})
+	domaintest.Decide(t, Decide, []domaintest.Case[State, Command]{
+		{Name: "create with the default scope", State: State{}, Cmd: Create{ID: "t", User: "bob", Name: " ci ", TokenHash: "h", CreatedAt: 1},
+			Want: []events.Payload{&events.APITokenCreated{ID: "t", UserName: "bob", Name: "ci", Scope: ScopeEval, TokenHash: "h", CreatedAt: 1}}},
+		{Name: "create by an admin for bob", State: State{}, Cmd: Create{ID: "t", User: "bob", Name: "ci", Scope: ScopeRead, MintedBy: "admin", TokenHash: "h"},
+			Want: []events.Payload{&events.APITokenCreated{ID: "t", UserName: "bob", Name: "ci", Scope: ScopeRead, MintedBy: "admin", TokenHash: "h"}}},
+		{Name: "create for oneself names no minter", State: State{}, Cmd: Create{ID: "t", User: "bob", Name: "ci", Scope: ScopeAdmin, MintedBy: "bob", TokenHash: "h"},
+			Want: []events.Payload{&events.APITokenCreated{ID: "t", UserName: "bob", Name: "ci", Scope: ScopeAdmin, TokenHash: "h"}}},
+		{Name: "create existing", State: live, Cmd: Create{ID: "t", User: "bob", Name: "ci"}, Err: domainerr.ErrAlreadyExists},
+		{Name: "create bad scope", State: State{}, Cmd: Create{ID: "t", User: "bob", Name: "ci", Scope: "root"}, Err: domainerr.ErrInvalid},
+		{Name: "create empty name", State: State{}, Cmd: Create{ID: "t", User: "bob", Name: "  "}, Err: domainerr.ErrInvalid},
+		{Name: "create long name", State: State{}, Cmd: Create{ID: "t", User: "bob", Name: strings.Repeat("x", 101)}, Err: domainerr.ErrInvalid},
+		{Name: "create name forging a minter", State: State{}, Cmd: Create{ID: "t", User: "bob", Name: "ci(by admin)"}, Err: domainerr.ErrInvalid},
+		{Name: "create name with a newline", State: State{}, Cmd: Create{ID: "t", User: "bob", Name: "ci\nx"}, Err: domainerr.ErrInvalid},
+		{Name: "revoke", State: live, Cmd: Revoke{ID: "t", User: "bob", RevokedAt: 2},
+			Want: []events.Payload{&events.APITokenRevoked{ID: "t", UserName: "bob", RevokedAt: 2}}},
+		{Name: "revoke twice", State: revoked, Cmd: Revoke{ID: "t", User: "bob"}},
+		{Name: "revoke another user's", State: live, Cmd: Revoke{ID: "t", User: "eve"}, Err: domainerr.ErrNotFound},
+		{Name: "revoke missing", State: State{}, Cmd: Revoke{ID: "t", User: "bob"}, Err: domainerr.ErrNotFound},
+	})
 	require.True(t, revoked.Revoked)
 	require.Equal(t, State{Exists: true, ID: "t", User: "bob", Name: "ci", Scope: ScopeEval, TokenHash: "h"}, live)
 }

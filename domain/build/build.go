@@ -21,53 +21,31 @@ type State struct {
 	GlobalPriority int
 }
 
-// Evolve folds one event of the build's stream into s. It accepts
-// payloads as values or pointers; other event types leave s unchanged.
+// Evolve folds one event of the build's stream into s. Payloads are
+// pointers, as the codec decodes them; other event types leave s unchanged.
 func Evolve(s State, p events.Payload) State {
-	switch e := deref(p).(type) {
-	case events.BuildQueued:
+	switch e := p.(type) {
+	case *events.BuildQueued:
 		return State{Exists: true, ID: e.BuildID, GlobalPriority: e.GlobalPriority}
-	case events.BuildCached:
+	case *events.BuildCached:
 		s.Finished = true
 		if e.Failed {
 			s.Status = 1
 		}
-	case events.BuildFinished:
+	case *events.BuildFinished:
 		s.Finished, s.Status = true, e.Status
-	case events.BuildCancelled:
+	case *events.BuildCancelled:
 		s.Finished, s.Status = true, 4
-	case events.BuildRestarted:
+	case *events.BuildRestarted:
 		s.Finished, s.Status = false, 0
-	case events.BuildBumped:
+	case *events.BuildBumped:
 		s.GlobalPriority = e.GlobalPriority
-	case events.BuildKept:
+	case *events.BuildKept:
 		s.Keep = e.Keep
-	case events.BuildWithdrawn:
+	case *events.BuildWithdrawn:
 		return State{}
 	}
 	return s
-}
-
-func deref(p events.Payload) events.Payload {
-	switch e := p.(type) {
-	case *events.BuildQueued:
-		return *e
-	case *events.BuildCached:
-		return *e
-	case *events.BuildFinished:
-		return *e
-	case *events.BuildCancelled:
-		return *e
-	case *events.BuildRestarted:
-		return *e
-	case *events.BuildBumped:
-		return *e
-	case *events.BuildKept:
-		return *e
-	case *events.BuildWithdrawn:
-		return *e
-	}
-	return p
 }
 
 // Command is one of Restart, Cancel, Bump, Keep.
@@ -102,7 +80,7 @@ func (Keep) buildCommand()    {}
 
 // Decide returns the events cmd causes on a build in state s at Unix time
 // now. A missing build is ErrNotFound; restarting an unfinished build or
-// cancelling or bumping a finished one is ErrInvalid on field "finished".
+// cancelling or bumping a finished one is ErrConflict.
 // Keeping a build already in that state decides nothing.
 func Decide(s State, cmd Command, now int64) ([]events.Payload, error) {
 	var id int64
@@ -122,27 +100,27 @@ func Decide(s State, cmd Command, now int64) ([]events.Payload, error) {
 	switch c := cmd.(type) {
 	case Restart:
 		if !s.Finished {
-			return nil, domainerr.Invalid("finished", "build %d has not finished", id)
+			return nil, domainerr.Conflict("build %d has not finished", id)
 		}
-		return []events.Payload{events.BuildRestarted{BuildID: id, Timestamp: now}}, nil
+		return []events.Payload{&events.BuildRestarted{BuildID: id, Timestamp: now}}, nil
 	case Cancel:
 		if s.Finished {
-			return nil, domainerr.Invalid("finished", "build %d has already finished", id)
+			return nil, domainerr.Conflict("build %d has already finished", id)
 		}
-		return []events.Payload{events.BuildCancelled{BuildID: id, Reason: c.Reason, Timestamp: now}}, nil
+		return []events.Payload{&events.BuildCancelled{BuildID: id, Reason: c.Reason, Timestamp: now}}, nil
 	case Bump:
 		if s.Finished {
-			return nil, domainerr.Invalid("finished", "build %d has already finished", id)
+			return nil, domainerr.Conflict("build %d has already finished", id)
 		}
 		if c.Priority <= s.GlobalPriority {
 			return nil, nil
 		}
-		return []events.Payload{events.BuildBumped{BuildID: id, GlobalPriority: c.Priority}}, nil
+		return []events.Payload{&events.BuildBumped{BuildID: id, GlobalPriority: c.Priority}}, nil
 	case Keep:
 		if c.Keep == s.Keep {
 			return nil, nil
 		}
-		return []events.Payload{events.BuildKept{BuildID: id, Keep: c.Keep}}, nil
+		return []events.Payload{&events.BuildKept{BuildID: id, Keep: c.Keep}}, nil
 	}
 	return nil, domainerr.Invalid("command", "unknown build command %T", cmd)
 }

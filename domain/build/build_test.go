@@ -3,10 +3,9 @@ package build_test
 import (
 	"testing"
 
-	"github.com/stretchr/testify/require"
-
 	"buildledger/domain/build"
 	"buildledger/domain/domainerr"
+	"buildledger/domain/domaintest"
 	"buildledger/events"
 )
 
@@ -19,45 +18,29 @@ func fold(ps ...events.Payload) build.State {
 }
 
 func TestDecide(t *testing.T) {
-	queued := fold(events.BuildQueued{BuildID: 7})
-	finished := fold(events.BuildQueued{BuildID: 7}, &events.BuildFinished{BuildID: 7, Status: 1})
-	cancelled := fold(events.BuildQueued{BuildID: 7}, events.BuildCancelled{BuildID: 7})
-	restarted := fold(events.BuildQueued{BuildID: 7}, events.BuildFinished{BuildID: 7, Status: 1}, events.BuildRestarted{BuildID: 7})
-	kept := fold(events.BuildQueued{BuildID: 7}, events.BuildKept{BuildID: 7, Keep: true})
-	bumped := fold(events.BuildQueued{BuildID: 7}, events.BuildBumped{BuildID: 7, GlobalPriority: 500})
-	withdrawn := fold(events.BuildQueued{BuildID: 7}, &events.BuildWithdrawn{BuildID: 7, EvalID: 1})
-	tests := []struct {
-		name  string
-		s     build.State
-		cmd   build.Command
-		want  []events.Payload
-		errIs error
-	}{
-		{"restart missing", build.State{}, build.Restart{ID: 7}, nil, domainerr.ErrNotFound},
-		{"cancel withdrawn", withdrawn, build.Cancel{ID: 7}, nil, domainerr.ErrNotFound},
-		{"restart queued", queued, build.Restart{ID: 7}, nil, domainerr.ErrInvalid},
-		{"restart finished", finished, build.Restart{ID: 7}, []events.Payload{events.BuildRestarted{BuildID: 7, Timestamp: 100}}, nil},
-		{"restart cancelled", cancelled, build.Restart{ID: 7}, []events.Payload{events.BuildRestarted{BuildID: 7, Timestamp: 100}}, nil},
-		{"cancel queued", queued, build.Cancel{ID: 7}, []events.Payload{events.BuildCancelled{BuildID: 7, Timestamp: 100}}, nil},
-		{"cancel restarted", restarted, build.Cancel{ID: 7}, []events.Payload{events.BuildCancelled{BuildID: 7, Timestamp: 100}}, nil},
-		{"cancel finished", finished, build.Cancel{ID: 7}, nil, domainerr.ErrInvalid},
-		{"bump queued", queued, build.Bump{ID: 7, Priority: 100}, []events.Payload{events.BuildBumped{BuildID: 7, GlobalPriority: 100}}, nil},
-		{"bump lower", bumped, build.Bump{ID: 7, Priority: 100}, nil, nil},
-		{"bump finished", finished, build.Bump{ID: 7, Priority: 100}, nil, domainerr.ErrInvalid},
-		{"keep", finished, build.Keep{ID: 7, Keep: true}, []events.Payload{events.BuildKept{BuildID: 7, Keep: true}}, nil},
-		{"keep again", kept, build.Keep{ID: 7, Keep: true}, nil, nil},
-		{"unkeep", kept, build.Keep{ID: 7}, []events.Payload{events.BuildKept{BuildID: 7}}, nil},
-		{"keep missing", build.State{}, build.Keep{ID: 7, Keep: true}, nil, domainerr.ErrNotFound},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, err := build.Decide(tt.s, tt.cmd, 100)
-			if tt.errIs != nil {
-				require.ErrorIs(t, err, tt.errIs)
-				return
-			}
-			require.NoError(t, err)
-			require.Equal(t, tt.want, got)
-		})
-	}
+	queued := fold(&events.BuildQueued{BuildID: 7})
+	finished := fold(&events.BuildQueued{BuildID: 7}, &events.BuildFinished{BuildID: 7, Status: 1})
+	cancelled := fold(&events.BuildQueued{BuildID: 7}, &events.BuildCancelled{BuildID: 7})
+	restarted := fold(&events.BuildQueued{BuildID: 7}, &events.BuildFinished{BuildID: 7, Status: 1}, &events.BuildRestarted{BuildID: 7})
+	kept := fold(&events.BuildQueued{BuildID: 7}, &events.BuildKept{BuildID: 7, Keep: true})
+	bumped := fold(&events.BuildQueued{BuildID: 7}, &events.BuildBumped{BuildID: 7, GlobalPriority: 500})
+	withdrawn := fold(&events.BuildQueued{BuildID: 7}, &events.BuildWithdrawn{BuildID: 7, EvalID: 1})
+	decide := func(s build.State, c build.Command) ([]events.Payload, error) { return build.Decide(s, c, 100) }
+	domaintest.Decide(t, decide, []domaintest.Case[build.State, build.Command]{
+		{Name: "restart missing", State: build.State{}, Cmd: build.Restart{ID: 7}, Err: domainerr.ErrNotFound},
+		{Name: "cancel withdrawn", State: withdrawn, Cmd: build.Cancel{ID: 7}, Err: domainerr.ErrNotFound},
+		{Name: "restart queued", State: queued, Cmd: build.Restart{ID: 7}, Err: domainerr.ErrConflict},
+		{Name: "restart finished", State: finished, Cmd: build.Restart{ID: 7}, Want: []events.Payload{&events.BuildRestarted{BuildID: 7, Timestamp: 100}}},
+		{Name: "restart cancelled", State: cancelled, Cmd: build.Restart{ID: 7}, Want: []events.Payload{&events.BuildRestarted{BuildID: 7, Timestamp: 100}}},
+		{Name: "cancel queued", State: queued, Cmd: build.Cancel{ID: 7}, Want: []events.Payload{&events.BuildCancelled{BuildID: 7, Timestamp: 100}}},
+		{Name: "cancel restarted", State: restarted, Cmd: build.Cancel{ID: 7}, Want: []events.Payload{&events.BuildCancelled{BuildID: 7, Timestamp: 100}}},
+		{Name: "cancel finished", State: finished, Cmd: build.Cancel{ID: 7}, Err: domainerr.ErrConflict},
+		{Name: "bump queued", State: queued, Cmd: build.Bump{ID: 7, Priority: 100}, Want: []events.Payload{&events.BuildBumped{BuildID: 7, GlobalPriority: 100}}},
+		{Name: "bump lower", State: bumped, Cmd: build.Bump{ID: 7, Priority: 100}},
+		{Name: "bump finished", State: finished, Cmd: build.Bump{ID: 7, Priority: 100}, Err: domainerr.ErrConflict},
+		{Name: "keep", State: finished, Cmd: build.Keep{ID: 7, Keep: true}, Want: []events.Payload{&events.BuildKept{BuildID: 7, Keep: true}}},
+		{Name: "keep again", State: kept, Cmd: build.Keep{ID: 7, Keep: true}},
+		{Name: "unkeep", State: kept, Cmd: build.Keep{ID: 7}, Want: []events.Payload{&events.BuildKept{BuildID: 7}}},
+		{Name: "keep missing", State: build.State{}, Cmd: build.Keep{ID: 7, Keep: true}, Err: domainerr.ErrNotFound},
+	})
 }

@@ -28,16 +28,11 @@ type State struct {
 	Next int64
 }
 
-// Evolve folds one event of an ids-<kind> stream into s. It accepts
-// payloads as values or pointers.
+// Evolve folds one event of an ids-<kind> stream into s. Payloads are
+// pointers, as the codec decodes them.
 func Evolve(s State, p events.Payload) State {
-	var e events.IDsReserved
-	switch v := p.(type) {
-	case events.IDsReserved:
-		e = v
-	case *events.IDsReserved:
-		e = *v
-	default:
+	e, ok := p.(*events.IDsReserved)
+	if !ok {
 		return s
 	}
 	s.Kind = e.Kind
@@ -62,5 +57,5 @@ func Decide(s State, c Reserve) ([]events.Payload, error) {
 		return nil, domainerr.Invalid("count", "must reserve at least one id, not %d", c.Count)
 	}
 	first := max(s.Next, 1)
-	return []events.Payload{events.IDsReserved{Kind: c.Kind, First: first, Count: c.Count}}, nil
+	return []events.Payload{&events.IDsReserved{Kind: c.Kind, First: first, Count: c.Count}}, nil
 }

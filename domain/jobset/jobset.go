@@ -56,21 +56,33 @@ type State struct {
 	// CreatedAt is the log position of the latest JobsetCreated, or
 	// events.Start when not known.
 	CreatedAt events.Position
+	// Evaluations is what the jobset's stream says of its evaluations.
+	Evaluations
 }
 
-// Evolve folds one event of the jobset's stream into s. It accepts
-// payloads as values or pointers; other event types leave s unchanged.
+// Evolve folds one event of the jobset's stream into s. Payloads are
+// pointers, as the codec decodes them; other event types leave s unchanged.
+// A new incarnation (JobsetCreated but by a rename) starts without
+// evaluation history; a deletion keeps it.
 func Evolve(s State, p events.Payload) State {
-	switch e := deref(p).(type) {
-	case events.JobsetCreated:
+	switch e := p.(type) {
+	case *events.JobsetCreated:
+		ev := Evaluations{}
+		if e.RenamedFrom != "" {
+			ev = s.Evaluations
+		}
 		return State{Exists: true, Project: e.Project, Name: e.Name, ID: e.ID,
-			Config: cloneConfig(e.JobsetConfig), RenamedFrom: e.RenamedFrom}
-	case events.JobsetUpdated:
+			Config: cloneConfig(e.JobsetConfig), RenamedFrom: e.RenamedFrom, Evaluations: ev}
+	case *events.JobsetUpdated:
 		s.Config = cloneConfig(e.JobsetConfig)
-	case events.JobsetDeleted:
-		return State{Project: s.Project, Name: s.Name, ID: s.ID, RenamedTo: e.RenamedTo}
-	case events.EvaluationRequested:
+	case *events.JobsetDeleted:
+		return State{Project: s.Project, Name: s.Name, ID: s.ID, RenamedTo: e.RenamedTo, Evaluations: s.Evaluations}
+	case *events.EvaluationRequested:
 		s.LastRequest = e.At
+		s.TriggerTime = e.At
+		s.Force = s.Force || e.Force
+	default:
+		s.Evaluations = s.Evaluations.evolve(p)
 	}
 	return s
 }
@@ -79,24 +91,10 @@ func Evolve(s State, p events.Payload) State {
 // stamps CreatedAt on JobsetCreated.
 func EvolveAt(s State, p events.Payload, pos events.Position) State {
 	s = Evolve(s, p)
-	if _, ok := deref(p).(events.JobsetCreated); ok {
+	if _, ok := p.(*events.JobsetCreated); ok {
 		s.CreatedAt = pos
 	}
 	return s
-}
-
-func deref(p events.Payload) events.Payload {
-	switch e := p.(type) {
-	case *events.JobsetCreated:
-		return *e
-	case *events.JobsetUpdated:
-		return *e
-	case *events.JobsetDeleted:
-		return *e
-	case *events.EvaluationRequested:
-		return *e
-	}
-	return p
 }
 
 // Live reports whether s exists in the current incarnation of its project
@@ -158,8 +156,8 @@ func (RequestEvaluation) jobsetCommand() {}
 
 // Decide returns the events that carry out cmd on the jobset s of project
 // p at time now, or an error wrapping domainerr.ErrAlreadyExists,
-// ErrNotFound or ErrInvalid. An Update that changes nothing returns no
-// events.
+// ErrNotFound, ErrInvalid or (an evaluation of a disabled jobset)
+// ErrConflict. An Update that changes nothing returns no events.
 func Decide(s State, p project.State, cmd Command, now time.Time) ([]events.Payload, error) {
 	live := Live(s, p)
 	switch c := cmd.(type) {
@@ -183,7 +181,7 @@ func Decide(s State, p project.State, cmd Command, now time.Time) ([]events.Payl
 		if live {
 			return nil, domainerr.AlreadyExists("jobset", c.Project+":"+c.Name)
 		}
-		return []events.Payload{events.JobsetCreated{Project: c.Project, Name: c.Name, ID: c.ID,
+		return []events.Payload{&events.JobsetCreated{Project: c.Project, Name: c.Name, ID: c.ID,
 			RenamedFrom: c.RenamedFrom, JobsetConfig: cfg}}, nil
 	case Update:
 		if !live {
@@ -196,7 +194,7 @@ func Decide(s State, p project.State, cmd Command, now time.Time) ([]events.Payl
 		if EqualConfig(cfg, s.Config) {
 			return nil, nil
 		}
-		return []events.Payload{events.JobsetUpdated{Project: s.Project, Name: s.Name, JobsetConfig: cfg}}, nil
+		return []events.Payload{&events.JobsetUpdated{Project: s.Project, Name: s.Name, JobsetConfig: cfg}}, nil
 	case Delete:
 		if !live {
 			return nil, domainerr.NotFound("jobset", c.Project+":"+c.Name)
@@ -206,7 +204,7 @@ func Decide(s State, p project.State, cmd Command, now time.Time) ([]events.Payl
 				return nil, err
 			}
 		}
-		return []events.Payload{events.JobsetDeleted{Project: s.Project, Name: s.Name, RenamedTo: c.RenamedTo}}, nil
+		return []events.Payload{&events.JobsetDeleted{Project: s.Project, Name: s.Name, RenamedTo: c.RenamedTo}}, nil
 	case RequestEvaluation:
 		if !slices.Contains(reasons, c.Reason) {
 			return nil, domainerr.Invalid("reason", "unknown reason %q, want one of %v", c.Reason, reasons)
@@ -215,9 +213,9 @@ func Decide(s State, p project.State, cmd Command, now time.Time) ([]events.Payl
 			return nil, domainerr.NotFound("jobset", c.Project+":"+c.Name)
 		}
 		if s.Config.Enabled == Disabled {
-			return nil, domainerr.Invalid(fieldEnabled, "jobset %s:%s is disabled", s.Project, s.Name)
+			return nil, domainerr.Conflict("jobset %s:%s is disabled", s.Project, s.Name)
 		}
-		return []events.Payload{events.EvaluationRequested{Project: s.Project, Jobset: s.Name,
+		return []events.Payload{&events.EvaluationRequested{Project: s.Project, Jobset: s.Name,
 			Reason: c.Reason, Force: c.Force, At: now.Unix()}}, nil
 	}
 	return nil, domainerr.Invalid("command", "unknown jobset command %T", cmd)

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"buildledger/domain/domainerr"
+	"buildledger/domain/domaintest"
 	"buildledger/domain/project"
 	"buildledger/events"
 
@@ -48,140 +49,122 @@ func created(name string, id int64, cfg events.JobsetConfig, pos uint64) State {
 	return EvolveAt(State{}, &events.JobsetCreated{Project: "p", Name: name, ID: id, JobsetConfig: sorted(cfg)}, events.At(pos))
 }
 
+// at is a jobset and its project, the state a jobset decision reads.
+type at struct {
+	s State
+	p project.State
+}
+
 func TestDecide(t *testing.T) {
 	now := time.Unix(1700000000, 0)
 	existing := created("j", 7, legacy(), 2)
 	disabled := created("j", 7, with(func(c *events.JobsetConfig) { c.Enabled = Disabled }), 2)
-	deleted := Evolve(existing, events.JobsetDeleted{Project: "p", Name: "j"})
+	deleted := Evolve(existing, &events.JobsetDeleted{Project: "p", Name: "j"})
 	stale := created("j", 7, legacy(), 2)
 	recreatedProject := project.State{Exists: true, Name: "p", CreatedAt: events.At(5)}
 	changed := with(func(c *events.JobsetConfig) { c.Description = "nightly" })
 
-	tests := []struct {
-		name    string
-		state   State
-		proj    project.State
-		cmd     Command
-		want    []events.Payload
-		wantErr error
-		field   string
-	}{
-		{"create legacy", State{}, proj, Create{Project: "p", Name: "j", ID: 7, Config: legacy()},
-			[]events.Payload{events.JobsetCreated{Project: "p", Name: "j", ID: 7, JobsetConfig: sorted(legacy())}}, nil, ""},
-		{"create flake", State{}, proj, Create{Project: "p", Name: "j", ID: 7, Config: flake()},
-			[]events.Payload{events.JobsetCreated{Project: "p", Name: "j", ID: 7, JobsetConfig: flake()}}, nil, ""},
-		{"create renamed", State{}, proj, Create{Project: "p", Name: "j2", ID: 7, Config: legacy(), RenamedFrom: "j"},
-			[]events.Payload{events.JobsetCreated{Project: "p", Name: "j2", ID: 7, RenamedFrom: "j", JobsetConfig: sorted(legacy())}}, nil, ""},
-		{"create after delete", deleted, proj, Create{Project: "p", Name: "j", ID: 8, Config: legacy()},
-			[]events.Payload{events.JobsetCreated{Project: "p", Name: "j", ID: 8, JobsetConfig: sorted(legacy())}}, nil, ""},
-		{"create over jobset of deleted project incarnation", stale, recreatedProject, Create{Project: "p", Name: "j", ID: 8, Config: legacy()},
-			[]events.Payload{events.JobsetCreated{Project: "p", Name: "j", ID: 8, JobsetConfig: sorted(legacy())}}, nil, ""},
-		{"create existing", existing, proj, Create{Project: "p", Name: "j", ID: 8, Config: legacy()}, nil, domainerr.ErrAlreadyExists, ""},
-		{"create without project", State{}, project.State{}, Create{Project: "p", Name: "j", ID: 7, Config: legacy()}, nil, domainerr.ErrNotFound, ""},
-		{"create bad name", State{}, proj, Create{Project: "p", Name: "9j", ID: 7, Config: legacy()}, nil, domainerr.ErrInvalid, "name"},
-		{"create no id", State{}, proj, Create{Project: "p", Name: "j", Config: legacy()}, nil, domainerr.ErrInvalid, "id"},
-		{"create declarative generator", State{}, proj, Create{Project: "p", Name: ".jobsets", ID: 7,
+	domaintest.Decide(t, func(s at, c Command) ([]events.Payload, error) { return Decide(s.s, s.p, c, now) }, []domaintest.Case[at, Command]{
+		{Name: "create legacy", State: at{State{}, proj}, Cmd: Create{Project: "p", Name: "j", ID: 7, Config: legacy()},
+			Want: []events.Payload{&events.JobsetCreated{Project: "p", Name: "j", ID: 7, JobsetConfig: sorted(legacy())}}},
+		{Name: "create flake", State: at{State{}, proj}, Cmd: Create{Project: "p", Name: "j", ID: 7, Config: flake()},
+			Want: []events.Payload{&events.JobsetCreated{Project: "p", Name: "j", ID: 7, JobsetConfig: flake()}}},
+		{Name: "create renamed", State: at{State{}, proj}, Cmd: Create{Project: "p", Name: "j2", ID: 7, Config: legacy(), RenamedFrom: "j"},
+			Want: []events.Payload{&events.JobsetCreated{Project: "p", Name: "j2", ID: 7, RenamedFrom: "j", JobsetConfig: sorted(legacy())}}},
+		{Name: "create after delete", State: at{deleted, proj}, Cmd: Create{Project: "p", Name: "j", ID: 8, Config: legacy()},
+			Want: []events.Payload{&events.JobsetCreated{Project: "p", Name: "j", ID: 8, JobsetConfig: sorted(legacy())}}},
+		{Name: "create over jobset of deleted project incarnation", State: at{stale, recreatedProject}, Cmd: Create{Project: "p", Name: "j", ID: 8, Config: legacy()},
+			Want: []events.Payload{&events.JobsetCreated{Project: "p", Name: "j", ID: 8, JobsetConfig: sorted(legacy())}}},
+		{Name: "create existing", State: at{existing, proj}, Cmd: Create{Project: "p", Name: "j", ID: 8, Config: legacy()}, Err: domainerr.ErrAlreadyExists},
+		{Name: "create without project", State: at{State{}, project.State{}}, Cmd: Create{Project: "p", Name: "j", ID: 7, Config: legacy()}, Err: domainerr.ErrNotFound},
+		{Name: "create bad name", State: at{State{}, proj}, Cmd: Create{Project: "p", Name: "9j", ID: 7, Config: legacy()}, Err: domainerr.ErrInvalid, Field: "name"},
+		{Name: "create no id", State: at{State{}, proj}, Cmd: Create{Project: "p", Name: "j", Config: legacy()}, Err: domainerr.ErrInvalid, Field: "id"},
+		{Name: "create declarative generator", State: at{State{}, proj}, Cmd: Create{Project: "p", Name: ".jobsets", ID: 7,
 			Config: events.JobsetConfig{Enabled: Enabled, SchedulingShares: 100}},
-			[]events.Payload{events.JobsetCreated{Project: "p", Name: ".jobsets", ID: 7, JobsetConfig: events.JobsetConfig{Enabled: Enabled, SchedulingShares: 100}}}, nil, ""},
+			Want: []events.Payload{&events.JobsetCreated{Project: "p", Name: ".jobsets", ID: 7, JobsetConfig: events.JobsetConfig{Enabled: Enabled, SchedulingShares: 100}}}},
 
-		{"legacy without expression input", State{}, proj, Create{Project: "p", Name: "j", ID: 7,
-			Config: with(func(c *events.JobsetConfig) { c.NixExprInput = "" })}, nil, domainerr.ErrInvalid, "nixExprInput"},
-		{"legacy expression input not an input", State{}, proj, Create{Project: "p", Name: "j", ID: 7,
-			Config: with(func(c *events.JobsetConfig) { c.NixExprInput = "other" })}, nil, domainerr.ErrInvalid, "nixExprInput"},
-		{"legacy absolute path", State{}, proj, Create{Project: "p", Name: "j", ID: 7,
-			Config: with(func(c *events.JobsetConfig) { c.NixExprPath = "/etc/x.nix" })}, nil, domainerr.ErrInvalid, "nixExprPath"},
-		{"legacy dotdot path", State{}, proj, Create{Project: "p", Name: "j", ID: 7,
-			Config: with(func(c *events.JobsetConfig) { c.NixExprPath = "../x.nix" })}, nil, domainerr.ErrInvalid, "nixExprPath"},
-		{"legacy with flake", State{}, proj, Create{Project: "p", Name: "j", ID: 7,
-			Config: with(func(c *events.JobsetConfig) { c.Flake = "github:a/b" })}, nil, domainerr.ErrInvalid, "flake"},
-		{"flake with expression input", State{}, proj, Create{Project: "p", Name: "j", ID: 7,
-			Config: func() events.JobsetConfig { c := flake(); c.NixExprInput = "src"; return c }()}, nil, domainerr.ErrInvalid, "nixExprInput"},
-		{"flake with expression path", State{}, proj, Create{Project: "p", Name: "j", ID: 7,
-			Config: func() events.JobsetConfig { c := flake(); c.NixExprPath = "x.nix"; return c }()}, nil, domainerr.ErrInvalid, "nixExprPath"},
-		{"flake with inputs", State{}, proj, Create{Project: "p", Name: "j", ID: 7,
-			Config: func() events.JobsetConfig { c := flake(); c.Inputs = legacy().Inputs; return c }()}, nil, domainerr.ErrInvalid, "inputs"},
-		{"flake empty", State{}, proj, Create{Project: "p", Name: "j", ID: 7,
-			Config: func() events.JobsetConfig { c := flake(); c.Flake = ""; return c }()}, nil, domainerr.ErrInvalid, "flake"},
-		{"flake not starting with letter", State{}, proj, Create{Project: "p", Name: "j", ID: 7,
-			Config: func() events.JobsetConfig { c := flake(); c.Flake = "/x"; return c }()}, nil, domainerr.ErrInvalid, "flake"},
-		{"bad type", State{}, proj, Create{Project: "p", Name: "j", ID: 7,
-			Config: with(func(c *events.JobsetConfig) { c.Type = 2 })}, nil, domainerr.ErrInvalid, "type"},
-		{"zero shares", State{}, proj, Create{Project: "p", Name: "j", ID: 7,
-			Config: with(func(c *events.JobsetConfig) { c.SchedulingShares = 0 })}, nil, domainerr.ErrInvalid, "schedulingShares"},
-		{"negative check interval", State{}, proj, Create{Project: "p", Name: "j", ID: 7,
-			Config: with(func(c *events.JobsetConfig) { c.CheckInterval = -1 })}, nil, domainerr.ErrInvalid, "checkInterval"},
-		{"check interval of 1 s", State{}, proj, Create{Project: "p", Name: "j", ID: 7,
-			Config: with(func(c *events.JobsetConfig) { c.CheckInterval = 1 })}, nil, domainerr.ErrInvalid, "checkInterval"},
-		{"check interval just below the minimum", State{}, proj, Create{Project: "p", Name: "j", ID: 7,
-			Config: with(func(c *events.JobsetConfig) { c.CheckInterval = MinCheckInterval - 1 })}, nil, domainerr.ErrInvalid, "checkInterval"},
-		{"update to a check interval of 1 s", existing, proj, Update{Project: "p", Name: "j",
-			Config: with(func(c *events.JobsetConfig) { c.CheckInterval = 1 })}, nil, domainerr.ErrInvalid, "checkInterval"},
-		{"negative keepnr", State{}, proj, Create{Project: "p", Name: "j", ID: 7,
-			Config: with(func(c *events.JobsetConfig) { c.KeepNr = -1 })}, nil, domainerr.ErrInvalid, "keepNr"},
-		{"enabled 4", State{}, proj, Create{Project: "p", Name: "j", ID: 7,
-			Config: with(func(c *events.JobsetConfig) { c.Enabled = 4 })}, nil, domainerr.ErrInvalid, "enabled"},
-		{"enabled -1", State{}, proj, Create{Project: "p", Name: "j", ID: 7,
-			Config: with(func(c *events.JobsetConfig) { c.Enabled = -1 })}, nil, domainerr.ErrInvalid, "enabled"},
-		{"bad input name", State{}, proj, Create{Project: "p", Name: "j", ID: 7,
+		{Name: "legacy without expression input", State: at{State{}, proj}, Cmd: Create{Project: "p", Name: "j", ID: 7,
+			Config: with(func(c *events.JobsetConfig) { c.NixExprInput = "" })}, Err: domainerr.ErrInvalid, Field: "nixExprInput"},
+		{Name: "legacy expression input not an input", State: at{State{}, proj}, Cmd: Create{Project: "p", Name: "j", ID: 7,
+			Config: with(func(c *events.JobsetConfig) { c.NixExprInput = "other" })}, Err: domainerr.ErrInvalid, Field: "nixExprInput"},
+		{Name: "legacy absolute path", State: at{State{}, proj}, Cmd: Create{Project: "p", Name: "j", ID: 7,
+			Config: with(func(c *events.JobsetConfig) { c.NixExprPath = "/etc/x.nix" })}, Err: domainerr.ErrInvalid, Field: "nixExprPath"},
+		{Name: "legacy dotdot path", State: at{State{}, proj}, Cmd: Create{Project: "p", Name: "j", ID: 7,
+			Config: with(func(c *events.JobsetConfig) { c.NixExprPath = "../x.nix" })}, Err: domainerr.ErrInvalid, Field: "nixExprPath"},
+		{Name: "legacy with flake", State: at{State{}, proj}, Cmd: Create{Project: "p", Name: "j", ID: 7,
+			Config: with(func(c *events.JobsetConfig) { c.Flake = "github:a/b" })}, Err: domainerr.ErrInvalid, Field: "flake"},
+		{Name: "flake with expression input", State: at{State{}, proj}, Cmd: Create{Project: "p", Name: "j", ID: 7,
+			Config: func() events.JobsetConfig { c := flake(); c.NixExprInput = "src"; return c }()}, Err: domainerr.ErrInvalid, Field: "nixExprInput"},
+		{Name: "flake with expression path", State: at{State{}, proj}, Cmd: Create{Project: "p", Name: "j", ID: 7,
+			Config: func() events.JobsetConfig { c := flake(); c.NixExprPath = "x.nix"; return c }()}, Err: domainerr.ErrInvalid, Field: "nixExprPath"},
+		{Name: "flake with inputs", State: at{State{}, proj}, Cmd: Create{Project: "p", Name: "j", ID: 7,
+			Config: func() events.JobsetConfig { c := flake(); c.Inputs = legacy().Inputs; return c }()}, Err: domainerr.ErrInvalid, Field: "inputs"},
+		{Name: "flake empty", State: at{State{}, proj}, Cmd: Create{Project: "p", Name: "j", ID: 7,
+			Config: func() events.JobsetConfig { c := flake(); c.Flake = ""; return c }()}, Err: domainerr.ErrInvalid, Field: "flake"},
+		{Name: "flake not starting with letter", State: at{State{}, proj}, Cmd: Create{Project: "p", Name: "j", ID: 7,
+			Config: func() events.JobsetConfig { c := flake(); c.Flake = "/x"; return c }()}, Err: domainerr.ErrInvalid, Field: "flake"},
+		{Name: "bad type", State: at{State{}, proj}, Cmd: Create{Project: "p", Name: "j", ID: 7,
+			Config: with(func(c *events.JobsetConfig) { c.Type = 2 })}, Err: domainerr.ErrInvalid, Field: "type"},
+		{Name: "zero shares", State: at{State{}, proj}, Cmd: Create{Project: "p", Name: "j", ID: 7,
+			Config: with(func(c *events.JobsetConfig) { c.SchedulingShares = 0 })}, Err: domainerr.ErrInvalid, Field: "schedulingShares"},
+		{Name: "negative check interval", State: at{State{}, proj}, Cmd: Create{Project: "p", Name: "j", ID: 7,
+			Config: with(func(c *events.JobsetConfig) { c.CheckInterval = -1 })}, Err: domainerr.ErrInvalid, Field: "checkInterval"},
+		{Name: "check interval of 1 s", State: at{State{}, proj}, Cmd: Create{Project: "p", Name: "j", ID: 7,
+			Config: with(func(c *events.JobsetConfig) { c.CheckInterval = 1 })}, Err: domainerr.ErrInvalid, Field: "checkInterval"},
+		{Name: "check interval just below the minimum", State: at{State{}, proj}, Cmd: Create{Project: "p", Name: "j", ID: 7,
+			Config: with(func(c *events.JobsetConfig) { c.CheckInterval = MinCheckInterval - 1 })}, Err: domainerr.ErrInvalid, Field: "checkInterval"},
+		{Name: "update to a check interval of 1 s", State: at{existing, proj}, Cmd: Update{Project: "p", Name: "j",
+			Config: with(func(c *events.JobsetConfig) { c.CheckInterval = 1 })}, Err: domainerr.ErrInvalid, Field: "checkInterval"},
+		{Name: "negative keepnr", State: at{State{}, proj}, Cmd: Create{Project: "p", Name: "j", ID: 7,
+			Config: with(func(c *events.JobsetConfig) { c.KeepNr = -1 })}, Err: domainerr.ErrInvalid, Field: "keepNr"},
+		{Name: "enabled 4", State: at{State{}, proj}, Cmd: Create{Project: "p", Name: "j", ID: 7,
+			Config: with(func(c *events.JobsetConfig) { c.Enabled = 4 })}, Err: domainerr.ErrInvalid, Field: "enabled"},
+		{Name: "enabled -1", State: at{State{}, proj}, Cmd: Create{Project: "p", Name: "j", ID: 7,
+			Config: with(func(c *events.JobsetConfig) { c.Enabled = -1 })}, Err: domainerr.ErrInvalid, Field: "enabled"},
+		{Name: "bad input name", State: at{State{}, proj}, Cmd: Create{Project: "p", Name: "j", ID: 7,
 			Config: with(func(c *events.JobsetConfig) {
 				c.Inputs = append(c.Inputs, events.JobsetInput{Name: "1x", Type: "string"})
-			})}, nil, domainerr.ErrInvalid, "inputs"},
-		{"duplicate input", State{}, proj, Create{Project: "p", Name: "j", ID: 7,
+			})}, Err: domainerr.ErrInvalid, Field: "inputs"},
+		{Name: "duplicate input", State: at{State{}, proj}, Cmd: Create{Project: "p", Name: "j", ID: 7,
 			Config: with(func(c *events.JobsetConfig) {
 				c.Inputs = append(c.Inputs, events.JobsetInput{Name: "src", Type: "string"})
-			})}, nil, domainerr.ErrInvalid, "inputs.src"},
-		{"unknown input type", State{}, proj, Create{Project: "p", Name: "j", ID: 7,
+			})}, Err: domainerr.ErrInvalid, Field: "inputs.src"},
+		{Name: "unknown input type", State: at{State{}, proj}, Cmd: Create{Project: "p", Name: "j", ID: 7,
 			Config: with(func(c *events.JobsetConfig) {
 				c.Inputs = append(c.Inputs, events.JobsetInput{Name: "t", Type: "tarball"})
-			})}, nil, domainerr.ErrInvalid, "inputs.t.type"},
-		{"bad boolean", State{}, proj, Create{Project: "p", Name: "j", ID: 7,
+			})}, Err: domainerr.ErrInvalid, Field: "inputs.t.type"},
+		{Name: "bad boolean", State: at{State{}, proj}, Cmd: Create{Project: "p", Name: "j", ID: 7,
 			Config: with(func(c *events.JobsetConfig) {
 				c.Inputs = append(c.Inputs, events.JobsetInput{Name: "b", Type: "boolean", Value: "yes"})
-			})}, nil, domainerr.ErrInvalid, "inputs.b.value"},
-		{"bad eval ref", State{}, proj, Create{Project: "p", Name: "j", ID: 7,
+			})}, Err: domainerr.ErrInvalid, Field: "inputs.b.value"},
+		{Name: "bad eval ref", State: at{State{}, proj}, Cmd: Create{Project: "p", Name: "j", ID: 7,
 			Config: with(func(c *events.JobsetConfig) {
 				c.Inputs = append(c.Inputs, events.JobsetInput{Name: "e", Type: "eval", Value: "p/j"})
-			})}, nil, domainerr.ErrInvalid, "inputs.e.value"},
+			})}, Err: domainerr.ErrInvalid, Field: "inputs.e.value"},
 
-		{"update", existing, proj, Update{Project: "p", Name: "j", Config: changed},
-			[]events.Payload{events.JobsetUpdated{Project: "p", Name: "j", JobsetConfig: sorted(changed)}}, nil, ""},
-		{"update inputs", existing, proj, Update{Project: "p", Name: "j",
+		{Name: "update", State: at{existing, proj}, Cmd: Update{Project: "p", Name: "j", Config: changed},
+			Want: []events.Payload{&events.JobsetUpdated{Project: "p", Name: "j", JobsetConfig: sorted(changed)}}},
+		{Name: "update inputs", State: at{existing, proj}, Cmd: Update{Project: "p", Name: "j",
 			Config: with(func(c *events.JobsetConfig) { c.Inputs = c.Inputs[:1] })},
-			[]events.Payload{events.JobsetUpdated{Project: "p", Name: "j", JobsetConfig: with(func(c *events.JobsetConfig) { c.Inputs = c.Inputs[:1] })}}, nil, ""},
-		{"update unchanged in other input order", existing, proj, Update{Project: "p", Name: "j", Config: legacy()}, nil, nil, ""},
-		{"update missing", State{}, proj, Update{Project: "p", Name: "j", Config: legacy()}, nil, domainerr.ErrNotFound, ""},
-		{"update of deleted project's jobset", stale, recreatedProject, Update{Project: "p", Name: "j", Config: changed}, nil, domainerr.ErrNotFound, ""},
-		{"update invalid", existing, proj, Update{Project: "p", Name: "j",
-			Config: with(func(c *events.JobsetConfig) { c.SchedulingShares = -5 })}, nil, domainerr.ErrInvalid, "schedulingShares"},
+			Want: []events.Payload{&events.JobsetUpdated{Project: "p", Name: "j", JobsetConfig: with(func(c *events.JobsetConfig) { c.Inputs = c.Inputs[:1] })}}},
+		{Name: "update unchanged in other input order", State: at{existing, proj}, Cmd: Update{Project: "p", Name: "j", Config: legacy()}},
+		{Name: "update missing", State: at{State{}, proj}, Cmd: Update{Project: "p", Name: "j", Config: legacy()}, Err: domainerr.ErrNotFound},
+		{Name: "update of deleted project's jobset", State: at{stale, recreatedProject}, Cmd: Update{Project: "p", Name: "j", Config: changed}, Err: domainerr.ErrNotFound},
+		{Name: "update invalid", State: at{existing, proj}, Cmd: Update{Project: "p", Name: "j",
+			Config: with(func(c *events.JobsetConfig) { c.SchedulingShares = -5 })}, Err: domainerr.ErrInvalid, Field: "schedulingShares"},
 
-		{"delete", existing, proj, Delete{Project: "p", Name: "j"}, []events.Payload{events.JobsetDeleted{Project: "p", Name: "j"}}, nil, ""},
-		{"delete by rename", existing, proj, Delete{Project: "p", Name: "j", RenamedTo: "k"},
-			[]events.Payload{events.JobsetDeleted{Project: "p", Name: "j", RenamedTo: "k"}}, nil, ""},
-		{"delete missing", deleted, proj, Delete{Project: "p", Name: "j"}, nil, domainerr.ErrNotFound, ""},
-		{"delete with project gone", existing, project.State{}, Delete{Project: "p", Name: "j"}, nil, domainerr.ErrNotFound, ""},
+		{Name: "delete", State: at{existing, proj}, Cmd: Delete{Project: "p", Name: "j"}, Want: []events.Payload{&events.JobsetDeleted{Project: "p", Name: "j"}}},
+		{Name: "delete by rename", State: at{existing, proj}, Cmd: Delete{Project: "p", Name: "j", RenamedTo: "k"},
+			Want: []events.Payload{&events.JobsetDeleted{Project: "p", Name: "j", RenamedTo: "k"}}},
+		{Name: "delete missing", State: at{deleted, proj}, Cmd: Delete{Project: "p", Name: "j"}, Err: domainerr.ErrNotFound},
+		{Name: "delete with project gone", State: at{existing, project.State{}}, Cmd: Delete{Project: "p", Name: "j"}, Err: domainerr.ErrNotFound},
 
-		{"request evaluation", existing, proj, RequestEvaluation{Project: "p", Name: "j", Reason: "push", Force: true},
-			[]events.Payload{events.EvaluationRequested{Project: "p", Jobset: "j", Reason: "push", Force: true, At: 1700000000}}, nil, ""},
-		{"request evaluation of disabled", disabled, proj, RequestEvaluation{Project: "p", Name: "j", Reason: "ui"}, nil, domainerr.ErrInvalid, "enabled"},
-		{"request evaluation of missing", State{}, proj, RequestEvaluation{Project: "p", Name: "j", Reason: "ui"}, nil, domainerr.ErrNotFound, ""},
-		{"request evaluation bad reason", existing, proj, RequestEvaluation{Project: "p", Name: "j", Reason: "whim"}, nil, domainerr.ErrInvalid, "reason"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, err := Decide(tt.state, tt.proj, tt.cmd, now)
-			if tt.wantErr != nil {
-				require.ErrorIs(t, err, tt.wantErr)
-				if tt.field != "" {
-					var fe *domainerr.FieldError
-					require.ErrorAs(t, err, &fe)
-					require.Equal(t, tt.field, fe.Field)
-				}
-				return
-			}
-			require.NoError(t, err)
-			require.Equal(t, tt.want, got)
-		})
-	}
+		{Name: "request evaluation", State: at{existing, proj}, Cmd: RequestEvaluation{Project: "p", Name: "j", Reason: "push", Force: true},
+			Want: []events.Payload{&events.EvaluationRequested{Project: "p", Jobset: "j", Reason: "push", Force: true, At: 1700000000}}},
+		{Name: "request evaluation of disabled", State: at{disabled, proj}, Cmd: RequestEvaluation{Project: "p", Name: "j", Reason: "ui"}, Err: domainerr.ErrConflict},
+		{Name: "request evaluation of missing", State: at{State{}, proj}, Cmd: RequestEvaluation{Project: "p", Name: "j", Reason: "ui"}, Err: domainerr.ErrNotFound},
+		{Name: "request evaluation bad reason", State: at{existing, proj}, Cmd: RequestEvaluation{Project: "p", Name: "j", Reason: "whim"}, Err: domainerr.ErrInvalid, Field: "reason"},
+	})
 }
 
 func TestCheckRename(t *testing.T) {
@@ -210,7 +193,7 @@ func TestEvolve(t *testing.T) {
 	require.Equal(t, events.At(4), s.CreatedAt)
 	s = Evolve(s, &events.EvaluationRequested{Project: "p", Jobset: "j", At: 99})
 	require.Equal(t, int64(99), s.LastRequest)
-	s = Evolve(s, events.JobsetUpdated{Project: "p", Name: "j", JobsetConfig: flake()})
+	s = Evolve(s, &events.JobsetUpdated{Project: "p", Name: "j", JobsetConfig: flake()})
 	require.Equal(t, flake(), s.Config)
 	s = Evolve(s, &events.JobsetDeleted{Project: "p", Name: "j", RenamedTo: "k"})
 	require.False(t, s.Exists)
@@ -222,7 +205,7 @@ func TestLive(t *testing.T) {
 	require.True(t, Live(j, project.State{Exists: true, CreatedAt: events.At(1)}))
 	require.False(t, Live(j, project.State{Exists: true, CreatedAt: events.At(9)}), "project recreated after the jobset")
 	require.False(t, Live(j, project.State{}))
-	require.True(t, Live(Evolve(State{}, events.JobsetCreated{Name: "j"}), project.State{Exists: true, CreatedAt: events.At(9)}), "positions unknown")
+	require.True(t, Live(Evolve(State{}, &events.JobsetCreated{Name: "j"}), project.State{Exists: true, CreatedAt: events.At(9)}), "positions unknown")
 }
 
 // TestEqualConfigCoversAllFields fails when JobsetConfig grows a field

@@ -29,30 +29,18 @@ type State struct {
 	Config events.MachineConfig
 }
 
-// Evolve folds one event of the machine's stream into s. It accepts
-// payloads as values or pointers; other event types leave s unchanged.
+// Evolve folds one event of the machine's stream into s. Payloads are
+// pointers, as the codec decodes them; other event types leave s unchanged.
 func Evolve(s State, p events.Payload) State {
-	switch e := deref(p).(type) {
-	case events.MachineRegistered:
+	switch e := p.(type) {
+	case *events.MachineRegistered:
 		return State{Exists: true, Name: e.Name, Config: cloneConfig(e.MachineConfig)}
-	case events.MachineUpdated:
+	case *events.MachineUpdated:
 		s.Config = cloneConfig(e.MachineConfig)
-	case events.MachineRemoved:
+	case *events.MachineRemoved:
 		return State{Name: s.Name}
 	}
 	return s
-}
-
-func deref(p events.Payload) events.Payload {
-	switch e := p.(type) {
-	case *events.MachineRegistered:
-		return *e
-	case *events.MachineUpdated:
-		return *e
-	case *events.MachineRemoved:
-		return *e
-	}
-	return p
 }
 
 // Command is one of Register, Update, Remove.
@@ -95,7 +83,7 @@ func Decide(s State, cmd Command) ([]events.Payload, error) {
 		if s.Exists {
 			return nil, domainerr.AlreadyExists("machine", c.Name)
 		}
-		return []events.Payload{events.MachineRegistered{Name: c.Name, MachineConfig: cfg}}, nil
+		return []events.Payload{&events.MachineRegistered{Name: c.Name, MachineConfig: cfg}}, nil
 	case Update:
 		if !s.Exists {
 			return nil, domainerr.NotFound("machine", c.Name)
@@ -107,12 +95,12 @@ func Decide(s State, cmd Command) ([]events.Payload, error) {
 		if EqualConfig(cfg, s.Config) {
 			return nil, nil
 		}
-		return []events.Payload{events.MachineUpdated{Name: s.Name, MachineConfig: cfg}}, nil
+		return []events.Payload{&events.MachineUpdated{Name: s.Name, MachineConfig: cfg}}, nil
 	case Remove:
 		if !s.Exists {
 			return nil, domainerr.NotFound("machine", c.Name)
 		}
-		return []events.Payload{events.MachineRemoved{Name: s.Name}}, nil
+		return []events.Payload{&events.MachineRemoved{Name: s.Name}}, nil
 	}
 	return nil, domainerr.Invalid("command", "unknown machine command %T", cmd)
 }

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"buildledger/domain/domainerr"
+	"buildledger/domain/domaintest"
 	"buildledger/events"
 
 	"github.com/stretchr/testify/require"
@@ -32,69 +33,46 @@ func norm(c events.MachineConfig) events.MachineConfig {
 
 func TestDecide(t *testing.T) {
 	m := Evolve(State{}, &events.MachineRegistered{Name: "builder1", MachineConfig: norm(cfg())})
-	removed := Evolve(m, events.MachineRemoved{Name: "builder1"})
+	removed := Evolve(m, &events.MachineRemoved{Name: "builder1"})
 	local := with(func(c *events.MachineConfig) { c.URI = "localhost" })
 
-	tests := []struct {
-		name    string
-		state   State
-		cmd     Command
-		want    []events.Payload
-		wantErr error
-		field   string
-	}{
-		{"register", State{}, Register{Name: "builder1", Config: cfg()},
-			[]events.Payload{events.MachineRegistered{Name: "builder1", MachineConfig: norm(cfg())}}, nil, ""},
-		{"register sorts", State{}, Register{Name: "builder1", Config: cfg()},
-			[]events.Payload{events.MachineRegistered{Name: "builder1", MachineConfig: with(func(c *events.MachineConfig) {
+	domaintest.Decide(t, Decide, []domaintest.Case[State, Command]{
+		{Name: "register", State: State{}, Cmd: Register{Name: "builder1", Config: cfg()},
+			Want: []events.Payload{&events.MachineRegistered{Name: "builder1", MachineConfig: norm(cfg())}}},
+		{Name: "register sorts", State: State{}, Cmd: Register{Name: "builder1", Config: cfg()},
+			Want: []events.Payload{&events.MachineRegistered{Name: "builder1", MachineConfig: with(func(c *events.MachineConfig) {
 				c.Systems = []string{"i686-linux", "x86_64-linux"}
 				c.SupportedFeatures = []string{"big-parallel", "kvm"}
-			})}}, nil, ""},
-		{"register localhost", State{}, Register{Name: "local", Config: local},
-			[]events.Payload{events.MachineRegistered{Name: "local", MachineConfig: norm(local)}}, nil, ""},
-		{"register after remove", removed, Register{Name: "builder1", Config: cfg()},
-			[]events.Payload{events.MachineRegistered{Name: "builder1", MachineConfig: norm(cfg())}}, nil, ""},
-		{"register existing", m, Register{Name: "builder1", Config: cfg()}, nil, domainerr.ErrAlreadyExists, ""},
-		{"bad name", State{}, Register{Name: "a b", Config: cfg()}, nil, domainerr.ErrInvalid, "name"},
-		{"http uri", State{}, Register{Name: "b", Config: with(func(c *events.MachineConfig) { c.URI = "http://b" })}, nil, domainerr.ErrInvalid, "uri"},
-		{"ssh-ng uri", State{}, Register{Name: "b", Config: with(func(c *events.MachineConfig) { c.URI = "ssh-ng://b" })}, nil, domainerr.ErrInvalid, "uri"},
-		{"bare host", State{}, Register{Name: "b", Config: with(func(c *events.MachineConfig) { c.URI = "builder1" })}, nil, domainerr.ErrInvalid, "uri"},
-		{"uri no host", State{}, Register{Name: "b", Config: with(func(c *events.MachineConfig) { c.URI = "ssh://" })}, nil, domainerr.ErrInvalid, "uri"},
-		{"uri path", State{}, Register{Name: "b", Config: with(func(c *events.MachineConfig) { c.URI = "ssh://b/x" })}, nil, domainerr.ErrInvalid, "uri"},
-		{"uri password", State{}, Register{Name: "b", Config: with(func(c *events.MachineConfig) { c.URI = "ssh://u:pw@b" })}, nil, domainerr.ErrInvalid, "uri"},
-		{"uri bad port", State{}, Register{Name: "b", Config: with(func(c *events.MachineConfig) { c.URI = "ssh://b:99999" })}, nil, domainerr.ErrInvalid, "uri"},
-		{"zero jobs", State{}, Register{Name: "b", Config: with(func(c *events.MachineConfig) { c.MaxJobs = 0 })}, nil, domainerr.ErrInvalid, "maxJobs"},
-		{"zero speed", State{}, Register{Name: "b", Config: with(func(c *events.MachineConfig) { c.SpeedFactor = 0 })}, nil, domainerr.ErrInvalid, "speedFactor"},
-		{"NaN speed", State{}, Register{Name: "b", Config: with(func(c *events.MachineConfig) { c.SpeedFactor = math.NaN() })}, nil, domainerr.ErrInvalid, "speedFactor"},
-		{"infinite speed", State{}, Register{Name: "b", Config: with(func(c *events.MachineConfig) { c.SpeedFactor = math.Inf(1) })}, nil, domainerr.ErrInvalid, "speedFactor"},
-		{"no systems", State{}, Register{Name: "b", Config: with(func(c *events.MachineConfig) { c.Systems = nil })}, nil, domainerr.ErrInvalid, "systems"},
-		{"bad system", State{}, Register{Name: "b", Config: with(func(c *events.MachineConfig) { c.Systems = []string{"linux"} })}, nil, domainerr.ErrInvalid, "systems"},
-		{"bad feature", State{}, Register{Name: "b", Config: with(func(c *events.MachineConfig) { c.MandatoryFeatures = []string{"a,b"} })}, nil, domainerr.ErrInvalid, "mandatoryFeatures"},
-		{"bad host key", State{}, Register{Name: "b", Config: with(func(c *events.MachineConfig) { c.PublicHostKey = "not base64!" })}, nil, domainerr.ErrInvalid, "publicHostKey"},
-		{"update", m, Update{Name: "builder1", Config: with(func(c *events.MachineConfig) { c.MaxJobs = 8 })},
-			[]events.Payload{events.MachineUpdated{Name: "builder1", MachineConfig: norm(with(func(c *events.MachineConfig) { c.MaxJobs = 8 }))}}, nil, ""},
-		{"update unchanged", m, Update{Name: "builder1", Config: cfg()}, nil, nil, ""},
-		{"update missing", removed, Update{Name: "builder1", Config: cfg()}, nil, domainerr.ErrNotFound, ""},
-		{"update invalid", m, Update{Name: "builder1", Config: with(func(c *events.MachineConfig) { c.MaxJobs = -1 })}, nil, domainerr.ErrInvalid, "maxJobs"},
-		{"remove", m, Remove{Name: "builder1"}, []events.Payload{events.MachineRemoved{Name: "builder1"}}, nil, ""},
-		{"remove missing", State{}, Remove{Name: "builder1"}, nil, domainerr.ErrNotFound, ""},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, err := Decide(tt.state, tt.cmd)
-			if tt.wantErr != nil {
-				require.ErrorIs(t, err, tt.wantErr)
-				if tt.field != "" {
-					var fe *domainerr.FieldError
-					require.ErrorAs(t, err, &fe)
-					require.Equal(t, tt.field, fe.Field)
-				}
-				return
-			}
-			require.NoError(t, err)
-			require.Equal(t, tt.want, got)
-		})
-	}
+			})}}},
+		{Name: "register localhost", State: State{}, Cmd: Register{Name: "local", Config: local},
+			Want: []events.Payload{&events.MachineRegistered{Name: "local", MachineConfig: norm(local)}}},
+		{Name: "register after remove", State: removed, Cmd: Register{Name: "builder1", Config: cfg()},
+			Want: []events.Payload{&events.MachineRegistered{Name: "builder1", MachineConfig: norm(cfg())}}},
+		{Name: "register existing", State: m, Cmd: Register{Name: "builder1", Config: cfg()}, Err: domainerr.ErrAlreadyExists},
+		{Name: "bad name", State: State{}, Cmd: Register{Name: "a b", Config: cfg()}, Err: domainerr.ErrInvalid, Field: "name"},
+		{Name: "http uri", State: State{}, Cmd: Register{Name: "b", Config: with(func(c *events.MachineConfig) { c.URI = "http://b" })}, Err: domainerr.ErrInvalid, Field: "uri"},
+		{Name: "ssh-ng uri", State: State{}, Cmd: Register{Name: "b", Config: with(func(c *events.MachineConfig) { c.URI = "ssh-ng://b" })}, Err: domainerr.ErrInvalid, Field: "uri"},
+		{Name: "bare host", State: State{}, Cmd: Register{Name: "b", Config: with(func(c *events.MachineConfig) { c.URI = "builder1" })}, Err: domainerr.ErrInvalid, Field: "uri"},
+		{Name: "uri no host", State: State{}, Cmd: Register{Name: "b", Config: with(func(c *events.MachineConfig) { c.URI = "ssh://" })}, Err: domainerr.ErrInvalid, Field: "uri"},
+		{Name: "uri path", State: State{}, Cmd: Register{Name: "b", Config: with(func(c *events.MachineConfig) { c.URI = "ssh://b/x" })}, Err: domainerr.ErrInvalid, Field: "uri"},
+		{Name: "uri password", State: State{}, Cmd: Register{Name: "b", Config: with(func(c *events.MachineConfig) { c.URI = "ssh://u:pw@b" })}, Err: domainerr.ErrInvalid, Field: "uri"},
+		{Name: "uri bad port", State: State{}, Cmd: Register{Name: "b", Config: with(func(c *events.MachineConfig) { c.URI = "ssh://b:99999" })}, Err: domainerr.ErrInvalid, Field: "uri"},
+		{Name: "zero jobs", State: State{}, Cmd: Register{Name: "b", Config: with(func(c *events.MachineConfig) { c.MaxJobs = 0 })}, Err: domainerr.ErrInvalid, Field: "maxJobs"},
+		{Name: "zero speed", State: State{}, Cmd: Register{Name: "b", Config: with(func(c *events.MachineConfig) { c.SpeedFactor = 0 })}, Err: domainerr.ErrInvalid, Field: "speedFactor"},
+		{Name: "NaN speed", State: State{}, Cmd: Register{Name: "b", Config: with(func(c *events.MachineConfig) { c.SpeedFactor = math.NaN() })}, Err: domainerr.ErrInvalid, Field: "speedFactor"},
+		{Name: "infinite speed", State: State{}, Cmd: Register{Name: "b", Config: with(func(c *events.MachineConfig) { c.SpeedFactor = math.Inf(1) })}, Err: domainerr.ErrInvalid, Field: "speedFactor"},
+		{Name: "no systems", State: State{}, Cmd: Register{Name: "b", Config: with(func(c *events.MachineConfig) { c.Systems = nil })}, Err: domainerr.ErrInvalid, Field: "systems"},
+		{Name: "bad system", State: State{}, Cmd: Register{Name: "b", Config: with(func(c *events.MachineConfig) { c.Systems = []string{"linux"} })}, Err: domainerr.ErrInvalid, Field: "systems"},
+		{Name: "bad feature", State: State{}, Cmd: Register{Name: "b", Config: with(func(c *events.MachineConfig) { c.MandatoryFeatures = []string{"a,b"} })}, Err: domainerr.ErrInvalid, Field: "mandatoryFeatures"},
+		{Name: "bad host key", State: State{}, Cmd: Register{Name: "b", Config: with(func(c *events.MachineConfig) { c.PublicHostKey = "not base64!" })}, Err: domainerr.ErrInvalid, Field: "publicHostKey"},
+		{Name: "update", State: m, Cmd: Update{Name: "builder1", Config: with(func(c *events.MachineConfig) { c.MaxJobs = 8 })},
+			Want: []events.Payload{&events.MachineUpdated{Name: "builder1", MachineConfig: norm(with(func(c *events.MachineConfig) { c.MaxJobs = 8 }))}}},
+		{Name: "update unchanged", State: m, Cmd: Update{Name: "builder1", Config: cfg()}},
+		{Name: "update missing", State: removed, Cmd: Update{Name: "builder1", Config: cfg()}, Err: domainerr.ErrNotFound},
+		{Name: "update invalid", State: m, Cmd: Update{Name: "builder1", Config: with(func(c *events.MachineConfig) { c.MaxJobs = -1 })}, Err: domainerr.ErrInvalid, Field: "maxJobs"},
+		{Name: "remove", State: m, Cmd: Remove{Name: "builder1"}, Want: []events.Payload{&events.MachineRemoved{Name: "builder1"}}},
+		{Name: "remove missing", State: State{}, Cmd: Remove{Name: "builder1"}, Err: domainerr.ErrNotFound},
+	})
 }
 
 // TestEqualConfigCoversAllFields fails when MachineConfig grows a field

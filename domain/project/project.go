@@ -32,17 +32,17 @@ type State struct {
 	CreatedAt events.Position
 }
 
-// Evolve folds one event of the project's stream into s. It accepts
-// payloads as values or pointers; other event types leave s unchanged.
+// Evolve folds one event of the project's stream into s. Payloads are
+// pointers, as the codec decodes them; other event types leave s unchanged.
 func Evolve(s State, p events.Payload) State {
-	switch e := deref(p).(type) {
-	case events.ProjectCreated:
+	switch e := p.(type) {
+	case *events.ProjectCreated:
 		return State{Exists: true, Name: e.Name, Config: e.ProjectConfig}
-	case events.ProjectUpdated:
+	case *events.ProjectUpdated:
 		s.Config = e.ProjectConfig
-	case events.ProjectMembersChanged:
+	case *events.ProjectMembersChanged:
 		s.Members = slices.Clone(e.Members)
-	case events.ProjectDeleted:
+	case *events.ProjectDeleted:
 		return State{Name: s.Name}
 	}
 	return s
@@ -52,24 +52,10 @@ func Evolve(s State, p events.Payload) State {
 // stamps CreatedAt on ProjectCreated.
 func EvolveAt(s State, p events.Payload, pos events.Position) State {
 	s = Evolve(s, p)
-	if _, ok := deref(p).(events.ProjectCreated); ok {
+	if _, ok := p.(*events.ProjectCreated); ok {
 		s.CreatedAt = pos
 	}
 	return s
-}
-
-func deref(p events.Payload) events.Payload {
-	switch e := p.(type) {
-	case *events.ProjectCreated:
-		return *e
-	case *events.ProjectUpdated:
-		return *e
-	case *events.ProjectMembersChanged:
-		return *e
-	case *events.ProjectDeleted:
-		return *e
-	}
-	return p
 }
 
 // Command is one of Create, Update, Delete, SetMembers.
@@ -122,7 +108,7 @@ func Decide(s State, cmd Command) ([]events.Payload, error) {
 		if s.Exists {
 			return nil, domainerr.AlreadyExists("project", c.Name)
 		}
-		return []events.Payload{events.ProjectCreated{Name: c.Name, ProjectConfig: cfg}}, nil
+		return []events.Payload{&events.ProjectCreated{Name: c.Name, ProjectConfig: cfg}}, nil
 	case Update:
 		if !s.Exists {
 			return nil, domainerr.NotFound("project", c.Name)
@@ -134,12 +120,12 @@ func Decide(s State, cmd Command) ([]events.Payload, error) {
 		if cfg == s.Config {
 			return nil, nil
 		}
-		return []events.Payload{events.ProjectUpdated{Name: s.Name, ProjectConfig: cfg}}, nil
+		return []events.Payload{&events.ProjectUpdated{Name: s.Name, ProjectConfig: cfg}}, nil
 	case Delete:
 		if !s.Exists {
 			return nil, domainerr.NotFound("project", c.Name)
 		}
-		return []events.Payload{events.ProjectDeleted{Name: s.Name}}, nil
+		return []events.Payload{&events.ProjectDeleted{Name: s.Name}}, nil
 	case SetMembers:
 		if !s.Exists {
 			return nil, domainerr.NotFound("project", c.Name)
@@ -151,7 +137,7 @@ func Decide(s State, cmd Command) ([]events.Payload, error) {
 		if slices.Equal(members, s.Members) {
 			return nil, nil
 		}
-		return []events.Payload{events.ProjectMembersChanged{Project: s.Name, Members: members}}, nil
+		return []events.Payload{&events.ProjectMembersChanged{Project: s.Name, Members: members}}, nil
 	}
 	return nil, domainerr.Invalid("command", "unknown project command %T", cmd)
 }

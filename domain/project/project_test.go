@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"buildledger/domain/domainerr"
+	"buildledger/domain/domaintest"
 	"buildledger/events"
 
 	"github.com/stretchr/testify/require"
@@ -22,8 +23,8 @@ func fold(ps ...events.Payload) State {
 }
 
 func TestDecide(t *testing.T) {
-	existing := fold(events.ProjectCreated{Name: "nixpkgs", ProjectConfig: cfg()})
-	deleted := fold(events.ProjectCreated{Name: "nixpkgs", ProjectConfig: cfg()}, &events.ProjectDeleted{Name: "nixpkgs"})
+	existing := fold(&events.ProjectCreated{Name: "nixpkgs", ProjectConfig: cfg()})
+	deleted := fold(&events.ProjectCreated{Name: "nixpkgs", ProjectConfig: cfg()}, &events.ProjectDeleted{Name: "nixpkgs"})
 	withMembers := Evolve(existing, &events.ProjectMembersChanged{Project: "nixpkgs", Members: []string{"bob", "carol"}})
 	changed := cfg()
 	changed.Description = "the collection"
@@ -34,73 +35,50 @@ func TestDecide(t *testing.T) {
 	badDecl := decl
 	badDecl.DeclType = "tarball"
 
-	tests := []struct {
-		name    string
-		state   State
-		cmd     Command
-		want    []events.Payload
-		wantErr error
-		field   string
-	}{
-		{"create", State{}, Create{Name: "nixpkgs", Config: cfg()},
-			[]events.Payload{events.ProjectCreated{Name: "nixpkgs", ProjectConfig: cfg()}}, nil, ""},
-		{"create trims", State{}, Create{Name: "nixpkgs", Config: padded},
-			[]events.Payload{events.ProjectCreated{Name: "nixpkgs", ProjectConfig: cfg()}}, nil, ""},
-		{"create declarative", State{}, Create{Name: "nixpkgs", Config: decl},
-			[]events.Payload{events.ProjectCreated{Name: "nixpkgs", ProjectConfig: decl}}, nil, ""},
-		{"create after delete", deleted, Create{Name: "nixpkgs", Config: cfg()},
-			[]events.Payload{events.ProjectCreated{Name: "nixpkgs", ProjectConfig: cfg()}}, nil, ""},
-		{"create existing", existing, Create{Name: "nixpkgs", Config: cfg()}, nil, domainerr.ErrAlreadyExists, ""},
-		{"create bad name", State{}, Create{Name: "1nix", Config: cfg()}, nil, domainerr.ErrInvalid, "name"},
-		{"create dotted name", State{}, Create{Name: "a.b", Config: cfg()}, nil, domainerr.ErrInvalid, "name"},
-		{"create no display name", State{}, Create{Name: "x", Config: events.ProjectConfig{Owner: "alice"}}, nil, domainerr.ErrInvalid, "displayName"},
-		{"create no owner", State{}, Create{Name: "x", Config: events.ProjectConfig{DisplayName: "X"}}, nil, domainerr.ErrInvalid, "owner"},
-		{"create bad decl type", State{}, Create{Name: "x", Config: badDecl}, nil, domainerr.ErrInvalid, "declType"},
-		{"update", existing, Update{Name: "nixpkgs", Config: changed},
-			[]events.Payload{events.ProjectUpdated{Name: "nixpkgs", ProjectConfig: changed}}, nil, ""},
-		{"update unchanged", existing, Update{Name: "nixpkgs", Config: cfg()}, nil, nil, ""},
-		{"update missing", State{}, Update{Name: "nixpkgs", Config: cfg()}, nil, domainerr.ErrNotFound, ""},
-		{"update deleted", deleted, Update{Name: "nixpkgs", Config: cfg()}, nil, domainerr.ErrNotFound, ""},
-		{"update invalid", existing, Update{Name: "nixpkgs", Config: events.ProjectConfig{Owner: "alice"}}, nil, domainerr.ErrInvalid, "displayName"},
-		{"delete", existing, Delete{Name: "nixpkgs"}, []events.Payload{events.ProjectDeleted{Name: "nixpkgs"}}, nil, ""},
-		{"delete missing", deleted, Delete{Name: "nixpkgs"}, nil, domainerr.ErrNotFound, ""},
-		{"members sorted and deduplicated", existing, SetMembers{Name: "nixpkgs", Members: []string{"carol", "bob", "carol"}},
-			[]events.Payload{events.ProjectMembersChanged{Project: "nixpkgs", Members: []string{"bob", "carol"}}}, nil, ""},
-		{"members unchanged", withMembers, SetMembers{Name: "nixpkgs", Members: []string{"carol", "bob"}}, nil, nil, ""},
-		{"members cleared", withMembers, SetMembers{Name: "nixpkgs"},
-			[]events.Payload{events.ProjectMembersChanged{Project: "nixpkgs", Members: []string{}}}, nil, ""},
-		{"members invalid", existing, SetMembers{Name: "nixpkgs", Members: []string{"Bob"}}, nil, domainerr.ErrInvalid, "members"},
-		{"members missing project", State{}, SetMembers{Name: "nixpkgs", Members: []string{"bob"}}, nil, domainerr.ErrNotFound, ""},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, err := Decide(tt.state, tt.cmd)
-			if tt.wantErr != nil {
-				require.ErrorIs(t, err, tt.wantErr)
-				if tt.field != "" {
-					var fe *domainerr.FieldError
-					require.ErrorAs(t, err, &fe)
-					require.Equal(t, tt.field, fe.Field)
-				}
-				return
-			}
-			require.NoError(t, err)
-			require.Equal(t, tt.want, got)
-		})
-	}
+	domaintest.Decide(t, Decide, []domaintest.Case[State, Command]{
+		{Name: "create", State: State{}, Cmd: Create{Name: "nixpkgs", Config: cfg()},
+			Want: []events.Payload{&events.ProjectCreated{Name: "nixpkgs", ProjectConfig: cfg()}}},
+		{Name: "create trims", State: State{}, Cmd: Create{Name: "nixpkgs", Config: padded},
+			Want: []events.Payload{&events.ProjectCreated{Name: "nixpkgs", ProjectConfig: cfg()}}},
+		{Name: "create declarative", State: State{}, Cmd: Create{Name: "nixpkgs", Config: decl},
+			Want: []events.Payload{&events.ProjectCreated{Name: "nixpkgs", ProjectConfig: decl}}},
+		{Name: "create after delete", State: deleted, Cmd: Create{Name: "nixpkgs", Config: cfg()},
+			Want: []events.Payload{&events.ProjectCreated{Name: "nixpkgs", ProjectConfig: cfg()}}},
+		{Name: "create existing", State: existing, Cmd: Create{Name: "nixpkgs", Config: cfg()}, Err: domainerr.ErrAlreadyExists},
+		{Name: "create bad name", State: State{}, Cmd: Create{Name: "1nix", Config: cfg()}, Err: domainerr.ErrInvalid, Field: "name"},
+		{Name: "create dotted name", State: State{}, Cmd: Create{Name: "a.b", Config: cfg()}, Err: domainerr.ErrInvalid, Field: "name"},
+		{Name: "create no display name", State: State{}, Cmd: Create{Name: "x", Config: events.ProjectConfig{Owner: "alice"}}, Err: domainerr.ErrInvalid, Field: "displayName"},
+		{Name: "create no owner", State: State{}, Cmd: Create{Name: "x", Config: events.ProjectConfig{DisplayName: "X"}}, Err: domainerr.ErrInvalid, Field: "owner"},
+		{Name: "create bad decl type", State: State{}, Cmd: Create{Name: "x", Config: badDecl}, Err: domainerr.ErrInvalid, Field: "declType"},
+		{Name: "update", State: existing, Cmd: Update{Name: "nixpkgs", Config: changed},
+			Want: []events.Payload{&events.ProjectUpdated{Name: "nixpkgs", ProjectConfig: changed}}},
+		{Name: "update unchanged", State: existing, Cmd: Update{Name: "nixpkgs", Config: cfg()}},
+		{Name: "update missing", State: State{}, Cmd: Update{Name: "nixpkgs", Config: cfg()}, Err: domainerr.ErrNotFound},
+		{Name: "update deleted", State: deleted, Cmd: Update{Name: "nixpkgs", Config: cfg()}, Err: domainerr.ErrNotFound},
+		{Name: "update invalid", State: existing, Cmd: Update{Name: "nixpkgs", Config: events.ProjectConfig{Owner: "alice"}}, Err: domainerr.ErrInvalid, Field: "displayName"},
+		{Name: "delete", State: existing, Cmd: Delete{Name: "nixpkgs"}, Want: []events.Payload{&events.ProjectDeleted{Name: "nixpkgs"}}},
+		{Name: "delete missing", State: deleted, Cmd: Delete{Name: "nixpkgs"}, Err: domainerr.ErrNotFound},
+		{Name: "members sorted and deduplicated", State: existing, Cmd: SetMembers{Name: "nixpkgs", Members: []string{"carol", "bob", "carol"}},
+			Want: []events.Payload{&events.ProjectMembersChanged{Project: "nixpkgs", Members: []string{"bob", "carol"}}}},
+		{Name: "members unchanged", State: withMembers, Cmd: SetMembers{Name: "nixpkgs", Members: []string{"carol", "bob"}}},
+		{Name: "members cleared", State: withMembers, Cmd: SetMembers{Name: "nixpkgs"},
+			Want: []events.Payload{&events.ProjectMembersChanged{Project: "nixpkgs", Members: []string{}}}},
+		{Name: "members invalid", State: existing, Cmd: SetMembers{Name: "nixpkgs", Members: []string{"Bob"}}, Err: domainerr.ErrInvalid, Field: "members"},
+		{Name: "members missing project", State: State{}, Cmd: SetMembers{Name: "nixpkgs", Members: []string{"bob"}}, Err: domainerr.ErrNotFound},
+	})
 }
 
 func TestEvolve(t *testing.T) {
 	s := EvolveAt(State{}, &events.ProjectCreated{Name: "p", ProjectConfig: cfg()}, events.At(5))
 	require.True(t, s.Exists)
 	require.Equal(t, events.At(5), s.CreatedAt)
-	s = EvolveAt(s, events.ProjectMembersChanged{Project: "p", Members: []string{"bob"}}, events.At(6))
+	s = EvolveAt(s, &events.ProjectMembersChanged{Project: "p", Members: []string{"bob"}}, events.At(6))
 	require.Equal(t, []string{"bob"}, s.Members)
 	require.Equal(t, events.At(5), s.CreatedAt, "only ProjectCreated stamps")
-	s = Evolve(s, events.ProjectDeleted{Name: "p"})
+	s = Evolve(s, &events.ProjectDeleted{Name: "p"})
 	require.False(t, s.Exists)
 	require.Empty(t, s.Members)
-	s = EvolveAt(s, events.ProjectCreated{Name: "p", ProjectConfig: cfg()}, events.At(9))
+	s = EvolveAt(s, &events.ProjectCreated{Name: "p", ProjectConfig: cfg()}, events.At(9))
 	require.True(t, s.Exists)
 	require.Equal(t, events.At(9), s.CreatedAt)
 	require.Empty(t, s.Members, "a new incarnation has no members")

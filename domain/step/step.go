@@ -75,21 +75,21 @@ type State struct {
 	Status int
 }
 
-// Evolve folds one event of the step's stream into s. It accepts payloads
-// as values or pointers; other event types leave s unchanged.
+// Evolve folds one event of the step's stream into s. Payloads are
+// pointers, as the codec decodes them; other event types leave s unchanged.
 func Evolve(s State, p events.Payload) State {
-	switch e := deref(p).(type) {
-	case events.StepQueued:
+	switch e := p.(type) {
+	case *events.StepQueued:
 		s.DrvPath, s.System = e.DrvPath, e.System
 		if s.Phase == Unknown || s.Phase == Succeeded {
 			// A step queued again after success lost its outputs.
 			s.Phase, s.Tries, s.RetryAt = Queued, 0, 0
 		}
-	case events.StepDispatched:
+	case *events.StepDispatched:
 		s.Phase, s.Attempt, s.Machine, s.BuildID, s.LeaseUntil = Dispatched, e.Attempt, e.Machine, e.BuildID, e.LeaseUntil
-	case events.StepStarted:
+	case *events.StepStarted:
 		s.Phase, s.Machine = Running, e.Machine
-	case events.StepFinished:
+	case *events.StepFinished:
 		s.Status = e.Status
 		switch c := status.Code(e.Status); {
 		case c == status.Success || c == status.FailedWithOutput:
@@ -100,7 +100,7 @@ func Evolve(s State, p events.Payload) State {
 				s.Tries++
 			}
 		}
-	case events.StepRetryScheduled:
+	case *events.StepRetryScheduled:
 		s.Phase, s.RetryAt = Queued, e.RetryAt
 		if e.Reason == ReasonRestart {
 			s.Tries = 0
@@ -109,55 +109,49 @@ func Evolve(s State, p events.Payload) State {
 	return s
 }
 
-func deref(p events.Payload) events.Payload {
-	switch e := p.(type) {
-	case *events.StepQueued:
-		return *e
-	case *events.StepDispatched:
-		return *e
-	case *events.StepStarted:
-		return *e
-	case *events.StepFinished:
-		return *e
-	case *events.StepRetryScheduled:
-		return *e
-	}
-	return p
+// Runs reports whether attempt is the step's current attempt and running:
+// a builder running any other attempt must stop.
+func (s State) Runs(attempt int) bool { return s.Phase == Running && s.Attempt == attempt }
+
+// RecordLog decides StepLogStored e whatever the phase: an attempt ended
+// elsewhere while it ran still wrote its log, which is kept.
+func RecordLog(_ State, e *events.StepLogStored) ([]events.Payload, error) {
+	return []events.Payload{e}, nil
 }
 
 // Dispatch decides StepDispatched for d: allowed for a queued step whose
 // retry time has come (at d.Timestamp) or a dispatched step whose lease
 // expired, and only for the next attempt number. Anything else (a running
-// or finished step, a stale attempt) is refused with ErrInvalid.
-func Dispatch(s State, d events.StepDispatched) ([]events.Payload, error) {
+// or finished step, a stale attempt) is refused with ErrConflict.
+func Dispatch(s State, d *events.StepDispatched) ([]events.Payload, error) {
 	switch {
 	case s.Phase == Unknown:
 		return nil, domainerr.NotFound("step", d.DrvPath)
 	case s.Phase == Dispatched && s.LeaseUntil > d.Timestamp:
-		return nil, domainerr.Invalid("phase", "step %s is already dispatched to %s (attempt %d)", d.DrvPath, s.Machine, s.Attempt)
+		return nil, domainerr.Conflict("step %s is already dispatched to %s (attempt %d)", d.DrvPath, s.Machine, s.Attempt)
 	case s.Phase != Queued && s.Phase != Dispatched:
-		return nil, domainerr.Invalid("phase", "step %s is %s, not queued", d.DrvPath, s.Phase)
+		return nil, domainerr.Conflict("step %s is %s, not queued", d.DrvPath, s.Phase)
 	case d.Attempt != s.Attempt+1:
-		return nil, domainerr.Invalid("attempt", "step %s: attempt %d, want %d", d.DrvPath, d.Attempt, s.Attempt+1)
+		return nil, domainerr.Conflict("step %s: attempt %d, want %d", d.DrvPath, d.Attempt, s.Attempt+1)
 	}
 	return []events.Payload{d}, nil
 }
 
 // Start decides StepStarted for the attempt the builder was given: only
 // while that attempt is dispatched. A duplicate delivery (the step already
-// started or finished) or a stale attempt is refused with ErrInvalid.
-func Start(s State, e events.StepStarted) ([]events.Payload, error) {
+// started or finished) or a stale attempt is refused with ErrConflict.
+func Start(s State, e *events.StepStarted) ([]events.Payload, error) {
 	if s.Phase != Dispatched || s.Attempt != e.Attempt {
-		return nil, domainerr.Invalid("phase", "step %s attempt %d cannot start: %s at attempt %d", e.DrvPath, e.Attempt, s.Phase, s.Attempt)
+		return nil, domainerr.Conflict("step %s attempt %d cannot start: %s at attempt %d", e.DrvPath, e.Attempt, s.Phase, s.Attempt)
 	}
 	return []events.Payload{e}, nil
 }
 
 // Finish decides StepFinished for an attempt that is dispatched or
-// running. A second finish or a stale attempt is refused with ErrInvalid.
-func Finish(s State, e events.StepFinished) ([]events.Payload, error) {
+// running. A second finish or a stale attempt is refused with ErrConflict.
+func Finish(s State, e *events.StepFinished) ([]events.Payload, error) {
 	if (s.Phase != Dispatched && s.Phase != Running) || s.Attempt != e.Attempt {
-		return nil, domainerr.Invalid("phase", "step %s attempt %d cannot finish: %s at attempt %d", e.DrvPath, e.Attempt, s.Phase, s.Attempt)
+		return nil, domainerr.Conflict("step %s attempt %d cannot finish: %s at attempt %d", e.DrvPath, e.Attempt, s.Phase, s.Attempt)
 	}
 	return []events.Payload{e}, nil
 }
@@ -168,15 +162,15 @@ func Finish(s State, e events.StepFinished) ([]events.Payload, error) {
 // without a start; and for a running attempt the caller gave up on (its
 // builder stayed silent past the step's timeout). Once requeued, a late
 // StepStarted or StepFinished of the old attempt is refused.
-func Requeue(s State, r events.StepRetryScheduled, now int64) ([]events.Payload, error) {
+func Requeue(s State, r *events.StepRetryScheduled, now int64) ([]events.Payload, error) {
 	switch {
 	case s.Attempt != r.Attempt:
-		return nil, domainerr.Invalid("attempt", "step %s: attempt %d, current %d", r.DrvPath, r.Attempt, s.Attempt)
+		return nil, domainerr.Conflict("step %s: attempt %d, current %d", r.DrvPath, r.Attempt, s.Attempt)
 	case s.Phase == Failed:
 	case s.Phase == Dispatched && s.LeaseUntil <= now:
 	case s.Phase == Running:
 	default:
-		return nil, domainerr.Invalid("phase", "step %s is %s, cannot be requeued", r.DrvPath, s.Phase)
+		return nil, domainerr.Conflict("step %s is %s, cannot be requeued", r.DrvPath, s.Phase)
 	}
 	return []events.Payload{r}, nil
 }
@@ -184,10 +178,10 @@ func Requeue(s State, r events.StepRetryScheduled, now int64) ([]events.Payload,
 // Abort decides StepFinished for a step that never got a machine: the
 // scheduler gives up on a queued step (status 9 when no machine supports
 // it). e.Attempt must be the current attempt; a step that is dispatched,
-// running or finished is refused with ErrInvalid.
-func Abort(s State, e events.StepFinished) ([]events.Payload, error) {
+// running or finished is refused with ErrConflict.
+func Abort(s State, e *events.StepFinished) ([]events.Payload, error) {
 	if s.Phase != Queued || s.Attempt != e.Attempt {
-		return nil, domainerr.Invalid("phase", "step %s attempt %d cannot be aborted: %s at attempt %d", e.DrvPath, e.Attempt, s.Phase, s.Attempt)
+		return nil, domainerr.Conflict("step %s attempt %d cannot be aborted: %s at attempt %d", e.DrvPath, e.Attempt, s.Phase, s.Attempt)
 	}
 	return []events.Payload{e}, nil
 }

@@ -79,15 +79,15 @@ func (s State) HasRole(r string) bool { return s.Exists && slices.Contains(s.Rol
 // sessions and tokens: they exist and are not disabled.
 func (s State) MayAuthenticate() bool { return s.Exists && !s.Disabled }
 
-// Evolve folds one event of the user's stream into s. It accepts payloads
-// as values or pointers; other event types leave s unchanged.
+// Evolve folds one event of the user's stream into s. Payloads are
+// pointers, as the codec decodes them; other event types leave s unchanged.
 func Evolve(s State, p events.Payload) State {
-	switch e := deref(p).(type) {
-	case events.UserCreated:
+	switch e := p.(type) {
+	case *events.UserCreated:
 		return State{Exists: true, UserName: e.UserName, KeyID: e.KeyID, Sealed: e.Profile,
 			Clear: Profile{FullName: e.FullName, EmailAddress: e.EmailAddress}, Type: e.Type, Roles: slices.Clone(e.Roles),
 			Generation: s.Generation + 1}
-	case events.UserUpdated:
+	case *events.UserUpdated:
 		s.EmailOnError = e.EmailOnError
 		if e.PasswordChanged {
 			s.Generation++
@@ -97,44 +97,22 @@ func Evolve(s State, p events.Payload) State {
 		} else {
 			s.Clear = Profile{FullName: e.FullName, EmailAddress: e.EmailAddress}
 		}
-	case events.UserRolesChanged:
+	case *events.UserRolesChanged:
 		s.Roles = slices.Clone(e.Roles)
 		s.Generation++
-	case events.UserDisabled:
+	case *events.UserDisabled:
 		s.Disabled = true
 		s.Generation++
-	case events.UserEnabled:
+	case *events.UserEnabled:
 		s.Disabled = false
-	case events.UserSessionsRevoked:
+	case *events.UserSessionsRevoked:
 		s.Generation++
-	case events.UserDeleted:
+	case *events.UserDeleted:
 		return State{UserName: s.UserName, Generation: s.Generation + 1}
-	case events.UserForgotten:
+	case *events.UserForgotten:
 		return State{UserName: s.UserName, Forgotten: true, Generation: s.Generation + 1}
 	}
 	return s
-}
-
-func deref(p events.Payload) events.Payload {
-	switch e := p.(type) {
-	case *events.UserCreated:
-		return *e
-	case *events.UserUpdated:
-		return *e
-	case *events.UserRolesChanged:
-		return *e
-	case *events.UserDeleted:
-		return *e
-	case *events.UserForgotten:
-		return *e
-	case *events.UserDisabled:
-		return *e
-	case *events.UserEnabled:
-		return *e
-	case *events.UserSessionsRevoked:
-		return *e
-	}
-	return p
 }
 
 // Command is one of Create, Update, SetRoles, Delete, Forget, Disable,
@@ -247,7 +225,7 @@ func Decide(s State, cmd Command) ([]events.Payload, error) {
 		if err != nil {
 			return nil, err
 		}
-		return []events.Payload{events.UserCreated{UserName: c.UserName, Type: typ, Roles: roles,
+		return []events.Payload{&events.UserCreated{UserName: c.UserName, Type: typ, Roles: roles,
 			KeyID: c.Key.ID, Profile: sealed}}, nil
 	case Update:
 		if !s.Exists {
@@ -280,7 +258,7 @@ func Decide(s State, cmd Command) ([]events.Payload, error) {
 		if err != nil {
 			return nil, err
 		}
-		return []events.Payload{events.UserUpdated{UserName: s.UserName, KeyID: c.Key.ID, Profile: sealed,
+		return []events.Payload{&events.UserUpdated{UserName: s.UserName, KeyID: c.Key.ID, Profile: sealed,
 			EmailOnError: emailOnError, PasswordChanged: c.PasswordHash != ""}}, nil
 	case SetRoles:
 		if !s.Exists {
@@ -296,17 +274,17 @@ func Decide(s State, cmd Command) ([]events.Payload, error) {
 		if roles == nil {
 			roles = []string{}
 		}
-		return []events.Payload{events.UserRolesChanged{UserName: s.UserName, Roles: roles}}, nil
+		return []events.Payload{&events.UserRolesChanged{UserName: s.UserName, Roles: roles}}, nil
 	case Delete:
 		if !s.Exists {
 			return nil, domainerr.NotFound("user", c.UserName)
 		}
-		return []events.Payload{events.UserDeleted{UserName: s.UserName}}, nil
+		return []events.Payload{&events.UserDeleted{UserName: s.UserName}}, nil
 	case Forget:
 		if !s.Exists {
 			return nil, domainerr.NotFound("user", c.UserName)
 		}
-		return []events.Payload{events.UserForgotten{UserName: s.UserName}}, nil
+		return []events.Payload{&events.UserForgotten{UserName: s.UserName}}, nil
 	case Disable:
 		switch {
 		case !s.Exists:
@@ -314,7 +292,7 @@ func Decide(s State, cmd Command) ([]events.Payload, error) {
 		case s.Disabled:
 			return nil, nil
 		}
-		return []events.Payload{events.UserDisabled{UserName: s.UserName}}, nil
+		return []events.Payload{&events.UserDisabled{UserName: s.UserName}}, nil
 	case Enable:
 		switch {
 		case !s.Exists:
@@ -322,12 +300,12 @@ func Decide(s State, cmd Command) ([]events.Payload, error) {
 		case !s.Disabled:
 			return nil, nil
 		}
-		return []events.Payload{events.UserEnabled{UserName: s.UserName}}, nil
+		return []events.Payload{&events.UserEnabled{UserName: s.UserName}}, nil
 	case RevokeSessions:
 		if !s.Exists {
 			return nil, domainerr.NotFound("user", c.UserName)
 		}
-		return []events.Payload{events.UserSessionsRevoked{UserName: s.UserName}}, nil
+		return []events.Payload{&events.UserSessionsRevoked{UserName: s.UserName}}, nil
 	}
 	return nil, domainerr.Invalid("command", "unknown user command %T", cmd)
 }

@@ -29,12 +29,14 @@ func opened(t *testing.T, got []events.Payload, want Profile) []events.Payload {
 	var sealed []byte
 	var name string
 	switch e := got[0].(type) {
-	case events.UserCreated:
-		sealed, name, e.Profile = e.Profile, e.UserName, nil
-		got = []events.Payload{e}
-	case events.UserUpdated:
-		sealed, name, e.Profile = e.Profile, e.UserName, nil
-		got = []events.Payload{e}
+	case *events.UserCreated:
+		c := *e
+		sealed, name, c.Profile = c.Profile, c.UserName, nil
+		got = []events.Payload{&c}
+	case *events.UserUpdated:
+		c := *e
+		sealed, name, c.Profile = c.Profile, c.UserName, nil
+		got = []events.Payload{&c}
 	}
 	p, err := key.Open(name, sealed)
 	require.NoError(t, err)
@@ -46,9 +48,9 @@ func TestDecide(t *testing.T) {
 	alice := Evolve(State{}, &events.UserCreated{UserName: "alice", KeyID: key.ID,
 		Profile: sealedWith(t, key, Profile{EmailAddress: "a@example.org"}), Type: TypeHydra, Roles: []string{RoleAdmin}})
 	clear := Evolve(State{}, &events.UserCreated{UserName: "alice", EmailAddress: "a@example.org", Type: TypeHydra})
-	gone := Evolve(alice, events.UserDeleted{UserName: "alice"})
-	forgotten := Evolve(alice, events.UserForgotten{UserName: "alice"})
-	disabled := Evolve(alice, events.UserDisabled{UserName: "alice"})
+	gone := Evolve(alice, &events.UserDeleted{UserName: "alice"})
+	forgotten := Evolve(alice, &events.UserForgotten{UserName: "alice"})
+	disabled := Evolve(alice, &events.UserDisabled{UserName: "alice"})
 	named := Evolve(alice, &events.UserUpdated{UserName: "alice", KeyID: key.ID, EmailOnError: true,
 		Profile: sealedWith(t, key, Profile{FullName: "Alice", EmailAddress: "a@example.org"})})
 
@@ -62,14 +64,14 @@ func TestDecide(t *testing.T) {
 		field   string
 	}{
 		{"create", State{}, Create{UserName: "alice", FullName: " Alice ", EmailAddress: "a@example.org", PasswordHash: hash, Roles: []string{"eval-jobset", "admin", "admin"}, Key: key},
-			[]events.Payload{events.UserCreated{UserName: "alice", KeyID: "k1", Type: TypeHydra, Roles: []string{"admin", "eval-jobset"}}},
+			[]events.Payload{&events.UserCreated{UserName: "alice", KeyID: "k1", Type: TypeHydra, Roles: []string{"admin", "eval-jobset"}}},
 			Profile{FullName: "Alice", EmailAddress: "a@example.org"}, nil, ""},
 		{"create github without password", State{}, Create{UserName: "bob", EmailAddress: "b@example.org", Type: TypeGitHub, Key: key},
-			[]events.Payload{events.UserCreated{UserName: "bob", KeyID: "k1", Type: TypeGitHub}}, Profile{EmailAddress: "b@example.org"}, nil, ""},
+			[]events.Payload{&events.UserCreated{UserName: "bob", KeyID: "k1", Type: TypeGitHub}}, Profile{EmailAddress: "b@example.org"}, nil, ""},
 		{"create after delete", gone, Create{UserName: "alice", EmailAddress: "a@example.org", PasswordHash: hash, Key: key},
-			[]events.Payload{events.UserCreated{UserName: "alice", KeyID: "k1", Type: TypeHydra}}, Profile{EmailAddress: "a@example.org"}, nil, ""},
+			[]events.Payload{&events.UserCreated{UserName: "alice", KeyID: "k1", Type: TypeHydra}}, Profile{EmailAddress: "a@example.org"}, nil, ""},
 		{"create after forget", forgotten, Create{UserName: "alice", EmailAddress: "a@example.org", PasswordHash: hash, Key: key},
-			[]events.Payload{events.UserCreated{UserName: "alice", KeyID: "k1", Type: TypeHydra}}, Profile{EmailAddress: "a@example.org"}, nil, ""},
+			[]events.Payload{&events.UserCreated{UserName: "alice", KeyID: "k1", Type: TypeHydra}}, Profile{EmailAddress: "a@example.org"}, nil, ""},
 		{"create without a key", State{}, Create{UserName: "alice", EmailAddress: "a@example.org", PasswordHash: hash}, nil, Profile{}, nil, "key"},
 		{"create existing", alice, Create{UserName: "alice", EmailAddress: "a@example.org", PasswordHash: hash}, nil, Profile{}, domainerr.ErrAlreadyExists, ""},
 		{"create bad name", State{}, Create{UserName: "Alice", EmailAddress: "a@example.org", PasswordHash: hash}, nil, Profile{}, domainerr.ErrInvalid, "userName"},
@@ -80,37 +82,37 @@ func TestDecide(t *testing.T) {
 		{"create bad role", State{}, Create{UserName: "alice", EmailAddress: "a@example.org", PasswordHash: hash, Roles: []string{"root"}}, nil, Profile{}, domainerr.ErrInvalid, "roles"},
 		{"create bad type", State{}, Create{UserName: "alice", EmailAddress: "a@example.org", PasswordHash: hash, Type: "ldap"}, nil, Profile{}, domainerr.ErrInvalid, "type"},
 		{"update", alice, Update{UserName: "alice", FullName: ptr("Alice A"), EmailAddress: ptr("a@example.org"), EmailOnError: ptr(true), Key: key},
-			[]events.Payload{events.UserUpdated{UserName: "alice", KeyID: "k1", EmailOnError: true}}, Profile{FullName: "Alice A", EmailAddress: "a@example.org"}, nil, ""},
+			[]events.Payload{&events.UserUpdated{UserName: "alice", KeyID: "k1", EmailOnError: true}}, Profile{FullName: "Alice A", EmailAddress: "a@example.org"}, nil, ""},
 		{"update password keeps the profile", named, Update{UserName: "alice", PasswordHash: hash, Key: key},
-			[]events.Payload{events.UserUpdated{UserName: "alice", KeyID: "k1", EmailOnError: true, PasswordChanged: true}},
+			[]events.Payload{&events.UserUpdated{UserName: "alice", KeyID: "k1", EmailOnError: true, PasswordChanged: true}},
 			Profile{FullName: "Alice", EmailAddress: "a@example.org"}, nil, ""},
 		{"update clears the name when asked", named, Update{UserName: "alice", FullName: ptr(""), Key: key},
-			[]events.Payload{events.UserUpdated{UserName: "alice", KeyID: "k1", EmailOnError: true}}, Profile{EmailAddress: "a@example.org"}, nil, ""},
+			[]events.Payload{&events.UserUpdated{UserName: "alice", KeyID: "k1", EmailOnError: true}}, Profile{EmailAddress: "a@example.org"}, nil, ""},
 		{"update unchanged", alice, Update{UserName: "alice", EmailAddress: ptr("a@example.org"), Key: key}, nil, Profile{}, nil, ""},
 		{"update nothing", alice, Update{UserName: "alice", Key: key}, nil, Profile{}, nil, ""},
 		{"update seals a clear profile", clear, Update{UserName: "alice", Key: key},
-			[]events.Payload{events.UserUpdated{UserName: "alice", KeyID: "k1"}}, Profile{EmailAddress: "a@example.org"}, nil, ""},
+			[]events.Payload{&events.UserUpdated{UserName: "alice", KeyID: "k1"}}, Profile{EmailAddress: "a@example.org"}, nil, ""},
 		{"update with another key", alice, Update{UserName: "alice", EmailAddress: ptr("a@example.org"), Key: Key{ID: "k2", Secret: key.Secret}}, nil, Profile{}, nil, "key"},
 		{"update forgotten", forgotten, Update{UserName: "alice", EmailAddress: ptr("a@example.org"), Key: key}, nil, Profile{}, domainerr.ErrNotFound, ""},
 		{"update missing", gone, Update{UserName: "alice", EmailAddress: ptr("a@example.org")}, nil, Profile{}, domainerr.ErrNotFound, ""},
 		{"update empty email", alice, Update{UserName: "alice", EmailAddress: ptr(""), Key: key}, nil, Profile{}, domainerr.ErrInvalid, "emailAddress"},
 		{"set roles", alice, SetRoles{UserName: "alice", Roles: []string{"restart-jobs", "cancel-build", "bump-to-front", "create-projects"}},
-			[]events.Payload{events.UserRolesChanged{UserName: "alice", Roles: []string{"bump-to-front", "cancel-build", "create-projects", "restart-jobs"}}}, Profile{}, nil, ""},
-		{"clear roles", alice, SetRoles{UserName: "alice"}, []events.Payload{events.UserRolesChanged{UserName: "alice", Roles: []string{}}}, Profile{}, nil, ""},
+			[]events.Payload{&events.UserRolesChanged{UserName: "alice", Roles: []string{"bump-to-front", "cancel-build", "create-projects", "restart-jobs"}}}, Profile{}, nil, ""},
+		{"clear roles", alice, SetRoles{UserName: "alice"}, []events.Payload{&events.UserRolesChanged{UserName: "alice", Roles: []string{}}}, Profile{}, nil, ""},
 		{"set roles unchanged", alice, SetRoles{UserName: "alice", Roles: []string{"admin"}}, nil, Profile{}, nil, ""},
 		{"set bad role", alice, SetRoles{UserName: "alice", Roles: []string{"admin", "superuser"}}, nil, Profile{}, domainerr.ErrInvalid, "roles"},
 		{"set roles missing", State{}, SetRoles{UserName: "alice"}, nil, Profile{}, domainerr.ErrNotFound, ""},
-		{"delete", alice, Delete{UserName: "alice"}, []events.Payload{events.UserDeleted{UserName: "alice"}}, Profile{}, nil, ""},
+		{"delete", alice, Delete{UserName: "alice"}, []events.Payload{&events.UserDeleted{UserName: "alice"}}, Profile{}, nil, ""},
 		{"delete missing", gone, Delete{UserName: "alice"}, nil, Profile{}, domainerr.ErrNotFound, ""},
-		{"forget", alice, Forget{UserName: "alice"}, []events.Payload{events.UserForgotten{UserName: "alice"}}, Profile{}, nil, ""},
+		{"forget", alice, Forget{UserName: "alice"}, []events.Payload{&events.UserForgotten{UserName: "alice"}}, Profile{}, nil, ""},
 		{"forget twice", forgotten, Forget{UserName: "alice"}, nil, Profile{}, domainerr.ErrNotFound, ""},
-		{"disable", alice, Disable{UserName: "alice"}, []events.Payload{events.UserDisabled{UserName: "alice"}}, Profile{}, nil, ""},
+		{"disable", alice, Disable{UserName: "alice"}, []events.Payload{&events.UserDisabled{UserName: "alice"}}, Profile{}, nil, ""},
 		{"disable twice", disabled, Disable{UserName: "alice"}, nil, Profile{}, nil, ""},
 		{"disable missing", gone, Disable{UserName: "alice"}, nil, Profile{}, domainerr.ErrNotFound, ""},
-		{"enable", disabled, Enable{UserName: "alice"}, []events.Payload{events.UserEnabled{UserName: "alice"}}, Profile{}, nil, ""},
+		{"enable", disabled, Enable{UserName: "alice"}, []events.Payload{&events.UserEnabled{UserName: "alice"}}, Profile{}, nil, ""},
 		{"enable an enabled user", alice, Enable{UserName: "alice"}, nil, Profile{}, nil, ""},
 		{"enable missing", forgotten, Enable{UserName: "alice"}, nil, Profile{}, domainerr.ErrNotFound, ""},
-		{"revoke sessions", alice, RevokeSessions{UserName: "alice"}, []events.Payload{events.UserSessionsRevoked{UserName: "alice"}}, Profile{}, nil, ""},
+		{"revoke sessions", alice, RevokeSessions{UserName: "alice"}, []events.Payload{&events.UserSessionsRevoked{UserName: "alice"}}, Profile{}, nil, ""},
 		{"revoke sessions missing", gone, RevokeSessions{UserName: "alice"}, nil, Profile{}, domainerr.ErrNotFound, ""},
 	}
 	for _, tt := range tests {
@@ -139,17 +141,17 @@ func TestDecide(t *testing.T) {
 }
 
 func TestEvolve(t *testing.T) {
-	s := Evolve(State{}, events.UserCreated{UserName: "a", EmailAddress: "a@x", Type: TypeHydra})
+	s := Evolve(State{}, &events.UserCreated{UserName: "a", EmailAddress: "a@x", Type: TypeHydra})
 	require.True(t, s.Exists)
 	require.Equal(t, Profile{EmailAddress: "a@x"}, s.Clear, "a version 1 event's profile is in clear")
 	s = Evolve(s, &events.UserUpdated{UserName: "a", KeyID: "k", Profile: []byte("sealed")})
 	require.Equal(t, "k", s.KeyID)
 	require.Equal(t, []byte("sealed"), s.Sealed)
 	require.Empty(t, s.Clear, "a sealed update replaces the clear profile")
-	s = Evolve(s, events.UserRolesChanged{UserName: "a", Roles: []string{RoleAdmin}})
+	s = Evolve(s, &events.UserRolesChanged{UserName: "a", Roles: []string{RoleAdmin}})
 	require.True(t, s.HasRole(RoleAdmin))
 	require.False(t, s.HasRole(RoleEvalJobset))
-	s = Evolve(s, events.UserForgotten{UserName: "a"})
+	s = Evolve(s, &events.UserForgotten{UserName: "a"})
 	require.Equal(t, State{UserName: "a", Forgotten: true, Generation: 3}, s)
 	require.False(t, s.HasRole(RoleAdmin))
 }
@@ -162,15 +164,15 @@ func TestSessionGeneration(t *testing.T) {
 		event events.Payload
 		moves bool
 	}{
-		{events.UserUpdated{UserName: "a", KeyID: "k"}, false},
-		{events.UserUpdated{UserName: "a", KeyID: "k", PasswordChanged: true}, true},
-		{events.UserRolesChanged{UserName: "a", Roles: []string{RoleAdmin}}, true},
-		{events.UserSessionsRevoked{UserName: "a"}, true},
-		{events.UserDisabled{UserName: "a"}, true},
-		{events.UserEnabled{UserName: "a"}, false},
+		{&events.UserUpdated{UserName: "a", KeyID: "k"}, false},
+		{&events.UserUpdated{UserName: "a", KeyID: "k", PasswordChanged: true}, true},
+		{&events.UserRolesChanged{UserName: "a", Roles: []string{RoleAdmin}}, true},
+		{&events.UserSessionsRevoked{UserName: "a"}, true},
+		{&events.UserDisabled{UserName: "a"}, true},
+		{&events.UserEnabled{UserName: "a"}, false},
 		{&events.UserSessionsRevoked{UserName: "a"}, true},
 	}
-	s := Evolve(State{}, events.UserCreated{UserName: "a", Type: TypeHydra})
+	s := Evolve(State{}, &events.UserCreated{UserName: "a", Type: TypeHydra})
 	require.Equal(t, uint64(1), s.Generation)
 	for _, tt := range tests {
 		before := s.Generation
@@ -178,10 +180,10 @@ func TestSessionGeneration(t *testing.T) {
 		require.Equal(t, tt.moves, s.Generation != before, "%T %+v", tt.event, tt.event)
 	}
 	require.True(t, s.MayAuthenticate(), "enabled again")
-	s = Evolve(s, events.UserDisabled{UserName: "a"})
+	s = Evolve(s, &events.UserDisabled{UserName: "a"})
 	require.False(t, s.MayAuthenticate())
 	seen := s.Generation
-	s = Evolve(Evolve(s, events.UserDeleted{UserName: "a"}), events.UserCreated{UserName: "a", Type: TypeHydra})
+	s = Evolve(Evolve(s, &events.UserDeleted{UserName: "a"}), &events.UserCreated{UserName: "a", Type: TypeHydra})
 	require.Greater(t, s.Generation, seen, "created again: older cookies stay refused")
 	require.True(t, s.MayAuthenticate(), "a new account is not disabled")
 }

@@ -35,6 +35,7 @@ import (
 	"buildledger/commands"
 	"buildledger/commands/evaluation"
 	"buildledger/commands/reactors/scheduler"
+	"buildledger/domain/jobset"
 	"buildledger/domain/password"
 	"buildledger/events"
 	"buildledger/projections"
@@ -294,7 +295,7 @@ func (e *harness) evaluate() evaluation.Summary {
 	e.t.Helper()
 	sum, err := e.evals.Evaluate(e.ctx, projectName, jobsetName, evaluation.Params{})
 	require.NoError(e.t, err)
-	require.Equal(e.t, evaluation.OutcomeFinished, sum.Outcome, "evaluation: %s %s", sum.Phase, sum.Error)
+	require.Equal(e.t, jobset.OutcomeFinished, sum.Outcome, "evaluation: %s %s", sum.Phase, sum.Error)
 	require.Zero(e.t, sum.Errors, "no job failed to evaluate")
 	return sum
 }

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"buildledger/commands/evaluation"
 	"buildledger/domain/names"
 	"buildledger/events"
 )
@@ -67,7 +68,7 @@ func (rec record) jobName() string {
 
 // assemble turns backend records into res.Jobs and res.Errors: it reports
 // job-name collisions and resolves aggregate constituents to job names.
-func assemble(res *Result, recs []record) {
+func assemble(res *evaluation.Result, recs []record) {
 	res.Errors = map[string]string{}
 	byName := map[string][]record{}
 	var order []string
@@ -138,10 +139,10 @@ func assemble(res *Result, recs []record) {
 
 // job is the Job of a successful record, named name, its outputs sorted by
 // name.
-func (rec *record) job(name string, constituents []string) Job {
+func (rec *record) job(name string, constituents []string) evaluation.Job {
 	outs := append([]events.Output(nil), rec.Outputs...)
 	sort.Slice(outs, func(a, b int) bool { return outs[a].Name < outs[b].Name })
-	return Job{
+	return evaluation.Job{
 		Name:         name,
 		NixName:      rec.NixName,
 		System:       rec.System,

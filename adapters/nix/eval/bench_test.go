@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"buildledger/adapters/nix/nixtest"
+	"buildledger/commands/evaluation"
 )
 
 // benchRelease is a release expression with n jobs that all depend on one
@@ -91,7 +92,7 @@ func BenchmarkOnJob10k(b *testing.B) {
 	dir := b.TempDir()
 	require.NoError(b, os.WriteFile(filepath.Join(dir, "release.nix"), []byte(benchRelease), 0o644))
 	var without, with, withoutCPU, withCPU, first time.Duration
-	run := func(salt string, onJob func(Job)) (time.Duration, time.Duration) {
+	run := func(salt string, onJob func(evaluation.Job)) (time.Duration, time.Duration) {
 		req := Request{
 			NixExprInput: "src", NixExprPath: "release.nix",
 			Inputs: map[string]Input{
@@ -121,7 +122,7 @@ func BenchmarkOnJob10k(b *testing.B) {
 		salt := fmt.Sprintf("%d-%d", time.Now().UnixNano(), i)
 		var passed int
 		var start, firstAt time.Time
-		onJob := func(Job) {
+		onJob := func(evaluation.Job) {
 			if passed == 0 {
 				firstAt = time.Now()
 			}

@@ -53,65 +53,34 @@ import (
 	"sort"
 	"time"
 
-	"buildledger/events"
+	"buildledger/commands/evaluation"
 )
-
-// Job is one derivation of an evaluation.
-type Job struct {
-	// Name is the dotted attribute path, e.g. "packages.x86_64-linux.hello".
-	Name string
-	// NixName is the derivation's name attribute.
-	NixName string
-	System  string
-	DrvPath string
-	// Outputs are all outputs of the derivation, sorted by name.
-	Outputs []events.Output
-	Meta    events.JobMeta
-	// IsAggregate is set for a derivation with _hydraAggregate = true.
-	IsAggregate bool
-	// Constituents are the job names of an aggregate's constituents.
-	Constituents []string
-}
-
-// Result is the outcome of an evaluation that as a whole succeeded.
-type Result struct {
-	// Jobs are the successfully evaluated jobs, sorted by name.
-	Jobs []Job
-	// Errors maps a job name to Nix's error message for it.
-	Errors map[string]string
-	// Warnings are non-fatal findings, e.g. an aggregate constituent that
-	// is not a job.
-	Warnings []string
-	// FlakeURL is the locked flake reference that was evaluated.
-	FlakeURL string
-	// EvalTime is the wall time of the evaluation.
-	EvalTime time.Duration
-}
 
 // Evaluate evaluates the jobset described by req. A failure of the whole
 // evaluation (syntax error, missing file, bad argument, timeout) is returned
 // as an error carrying Nix's message; failures of single jobs are in
-// Result.Errors.
-func Evaluate(ctx context.Context, req Request) (Result, error) {
+// Result.Errors. The jobs and the result are the evaluator port's types
+// (commands/evaluation), which this package implements with Nix.
+func Evaluate(ctx context.Context, req Request) (evaluation.Result, error) {
 	start := time.Now()
 	exprFile, err := req.validate()
 	if err != nil {
-		return Result{}, fmt.Errorf("evaluation request: %w", err)
+		return evaluation.Result{}, fmt.Errorf("evaluation request: %w", err)
 	}
 	if exprFile != "" {
 		if _, err := os.Stat(exprFile); err != nil {
-			return Result{}, fmt.Errorf("nix expression %s of input %s: %w", req.NixExprPath, req.NixExprInput, err)
+			return evaluation.Result{}, fmt.Errorf("nix expression %s of input %s: %w", req.NixExprPath, req.NixExprInput, err)
 		}
 	}
 	ctx, cancel := context.WithTimeout(ctx, req.timeout())
 	defer cancel()
 	dir, err := os.MkdirTemp("", "buildledger-eval-")
 	if err != nil {
-		return Result{}, fmt.Errorf("eval temp dir: %w", err)
+		return evaluation.Result{}, fmt.Errorf("eval temp dir: %w", err)
 	}
 	defer os.RemoveAll(dir)
 	if err := req.Identity.Chown(dir); err != nil {
-		return Result{}, fmt.Errorf("eval temp dir: %w", err)
+		return evaluation.Result{}, fmt.Errorf("eval temp dir: %w", err)
 	}
 	r := &runner{req: req, deadline: start.Add(req.timeout()), dir: dir}
 	var jobs *notifier
@@ -120,11 +89,11 @@ func Evaluate(ctx context.Context, req Request) (Result, error) {
 		defer jobs.close()
 	}
 
-	var res Result
+	var res evaluation.Result
 	if req.Flake != "" {
 		locked, err := lockFlake(ctx, r, req.Flake)
 		if err != nil {
-			return Result{}, err
+			return evaluation.Result{}, err
 		}
 		res.FlakeURL = locked
 	}
@@ -136,15 +105,14 @@ func Evaluate(ctx context.Context, req Request) (Result, error) {
 		recs, err = evalWithInstantiate(ctx, r, jobs, exprFile, res.FlakeURL)
 	}
 	if err != nil {
-		return Result{}, err
+		return evaluation.Result{}, err
 	}
 	assemble(&res, recs)
 	if req.GCRootsDir != "" {
 		if err := addGCRoots(req.GCRootsDir, res.Jobs); err != nil {
-			return Result{}, err
+			return evaluation.Result{}, err
 		}
 	}
-	res.EvalTime = time.Since(start)
 	return res, nil
 }
 
@@ -160,7 +128,7 @@ func useNixEvalJobs(req Request) bool {
 }
 
 // addGCRoots links every job's .drv from dir.
-func addGCRoots(dir string, jobs []Job) error {
+func addGCRoots(dir string, jobs []evaluation.Job) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("gc roots dir: %w", err)
 	}
@@ -176,6 +144,6 @@ func addGCRoots(dir string, jobs []Job) error {
 	return nil
 }
 
-func sortJobs(jobs []Job) {
+func sortJobs(jobs []evaluation.Job) {
 	sort.Slice(jobs, func(a, b int) bool { return jobs[a].Name < jobs[b].Name })
 }

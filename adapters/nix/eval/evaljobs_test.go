@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"buildledger/adapters/nix/nixtest"
+	"buildledger/commands/evaluation"
 	"buildledger/events"
 )
 
@@ -64,7 +65,7 @@ func TestNixEvalJobsBackend(t *testing.T) {
 	require.Equal(t, []string{"hello", "hello-alias", "pkgs.agg"}, jobNames(res))
 	require.Equal(t, map[string]string{"broken": "error: boom"}, res.Errors)
 	jobs := jobsByName(res)
-	require.Equal(t, Job{
+	require.Equal(t, evaluation.Job{
 		Name: "hello", NixName: "hello-1.0", System: "x86_64-linux", DrvPath: "/nix/store/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-hello-1.0.drv",
 		Outputs: []events.Output{{Name: "dev", Path: "/nix/store/cccccccccccccccccccccccccccccccc-hello-1.0-dev"}, {Name: "out", Path: "/nix/store/bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb-hello-1.0"}},
 		Meta: events.JobMeta{Description: "Hello", License: "GPL-3.0-or-later", Maintainers: "a@example.org, b@example.org",
@@ -101,7 +102,7 @@ func TestNixEvalJobsBackendOnJob(t *testing.T) {
 	req.Backend = BackendNixEvalJobs
 	res, log := evaluateReleasing(t, req, "hello", fifo)
 	require.False(t, log.overlap.Load(), "OnJob calls overlapped")
-	require.Equal(t, []string{"hello", "hello-alias"}, jobNames(Result{Jobs: log.jobs}))
+	require.Equal(t, []string{"hello", "hello-alias"}, jobNames(evaluation.Result{Jobs: log.jobs}))
 	requireOnJobAgrees(t, res, log.jobs)
 }
 
@@ -143,7 +144,7 @@ func FuzzParseEvalJobs(f *testing.F) {
 		if err != nil {
 			return
 		}
-		var res Result
+		var res evaluation.Result
 		assemble(&res, recs)
 		for _, j := range res.Jobs {
 			if _, failed := res.Errors[j.Name]; failed {

@@ -3,6 +3,8 @@ package eval
 import (
 	"strings"
 	"sync"
+
+	"buildledger/commands/evaluation"
 )
 
 // notifier passes jobs to Request.OnJob while backends report them: on a
@@ -10,17 +12,17 @@ import (
 // path at most once. Its queue has no bound, so a slow OnJob never holds up
 // Nix.
 type notifier struct {
-	onJob func(Job)
+	onJob func(evaluation.Job)
 	done  chan struct{}
 
 	mu     sync.Mutex
 	wake   *sync.Cond
-	queue  []Job
+	queue  []evaluation.Job
 	seen   map[string]bool
 	closed bool
 }
 
-func startNotifier(onJob func(Job)) *notifier {
+func startNotifier(onJob func(evaluation.Job)) *notifier {
 	n := &notifier{onJob: onJob, done: make(chan struct{}), seen: map[string]bool{}}
 	n.wake = sync.NewCond(&n.mu)
 	go n.loop()

@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 
+	"buildledger/commands/evaluation"
+
 	"github.com/stretchr/testify/require"
 )
 
@@ -18,10 +20,10 @@ import (
 type jobLog struct {
 	busy    atomic.Bool
 	overlap atomic.Bool
-	jobs    []Job
+	jobs    []evaluation.Job
 }
 
-func (l *jobLog) onJob(j Job) {
+func (l *jobLog) onJob(j evaluation.Job) {
 	if !l.busy.CompareAndSwap(false, true) {
 		l.overlap.Store(true)
 	}
@@ -43,11 +45,11 @@ func newFIFO(t *testing.T, dir string) string {
 // evaluation and the write to succeed and returns the result and the log.
 // The write runs on a goroutine of its own: opening a FIFO blocks until its
 // reader opens it, and a failing test must not hang in OnJob.
-func evaluateReleasing(t *testing.T, req Request, job, fifo string) (Result, *jobLog) {
+func evaluateReleasing(t *testing.T, req Request, job, fifo string) (evaluation.Result, *jobLog) {
 	t.Helper()
 	log := &jobLog{}
 	wrote := make(chan error, 1)
-	req.OnJob = func(j Job) {
+	req.OnJob = func(j evaluation.Job) {
 		log.onJob(j)
 		if j.Name == job {
 			go func() { wrote <- os.WriteFile(fifo, []byte("written by OnJob"), 0o600) }()
@@ -62,9 +64,9 @@ func evaluateReleasing(t *testing.T, req Request, job, fifo string) (Result, *jo
 // requireOnJobAgrees checks that passed holds every job of res that is not
 // an aggregate exactly once, as res has it; a passed job missing from
 // res.Jobs must have failed on a name collision.
-func requireOnJobAgrees(t *testing.T, res Result, passed []Job) {
+func requireOnJobAgrees(t *testing.T, res evaluation.Result, passed []evaluation.Job) {
 	t.Helper()
-	var want, got []Job
+	var want, got []evaluation.Job
 	for _, j := range res.Jobs {
 		if !j.IsAggregate {
 			want = append(want, j)

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"buildledger/commands/evaluation"
 )
 
 // InputKind is how an input's value is passed to the release function.
@@ -41,7 +43,9 @@ func (k InputKind) String() string {
 	return "InputKind(" + strconv.Itoa(int(k)) + ")"
 }
 
-// Input is one argument of the release function.
+// Input is one argument of the release function. It is not
+// evaluation.Input, the fetched input, but how Nix receives one: InputOf
+// turns the one into the other.
 type Input struct {
 	Kind InputKind
 	// Value is the path, the string, "true"/"false" or the Nix expression.
@@ -58,6 +62,24 @@ type Input struct {
 	RevCount  int // passed when > 0
 	GitTag    string
 	Version   string
+}
+
+// InputOf returns the argument a fetched input is passed as.
+func InputOf(in evaluation.Input) Input {
+	switch in.Arg {
+	case evaluation.ArgString:
+		return Input{Kind: KindString, Value: in.ArgValue}
+	case evaluation.ArgBool:
+		return Input{Kind: KindBool, Value: in.ArgValue}
+	case evaluation.ArgNix:
+		return Input{Kind: KindNix, Value: in.ArgValue, Reads: in.Reads}
+	}
+	e := Input{Kind: KindPath, Value: in.StorePath, InputType: in.Type, URI: in.URI, Rev: in.Revision,
+		RevCount: in.RevCount}
+	if in.ShortRevLength > 0 && len(in.Revision) >= in.ShortRevLength {
+		e.ShortRev = in.Revision[:in.ShortRevLength]
+	}
+	return e
 }
 
 // Backend selects the program that evaluates.
@@ -89,7 +111,10 @@ const (
 )
 
 // Request describes one evaluation: either a legacy expression (NixExprInput
-// and NixExprPath with Inputs) or a flake (Flake).
+// and NixExprPath with Inputs) or a flake (Flake). It is evaluation.Request
+// with the inputs as Nix receives them (InputOf) and the operator's
+// settings (limits, backend, confinement, identity) the port leaves to the
+// adapter.
 type Request struct {
 	// NixExprInput names the input (of KindPath) holding the expression.
 	NixExprInput string
@@ -161,7 +186,7 @@ type Request struct {
 	// notice: Result is what the evaluation found, and a job passed may be
 	// missing from Result.Jobs when it turns out to share its name with another
 	// attribute.
-	OnJob func(Job)
+	OnJob func(evaluation.Job)
 }
 
 func (r Request) timeout() time.Duration {

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"buildledger/commands/evaluation"
+
 	"github.com/stretchr/testify/require"
 )
 
@@ -45,8 +47,8 @@ func TestEvaluateRefusesForgedStorePaths(t *testing.T) {
 	requireNix(t)
 	t.Parallel()
 	req := legacy(t, "forged.nix", nil)
-	var got []Job
-	req.OnJob = func(j Job) { got = append(got, j) }
+	var got []evaluation.Job
+	req.OnJob = func(j evaluation.Job) { got = append(got, j) }
 	res, err := Evaluate(context.Background(), req)
 	require.NoError(t, err)
 	require.Empty(t, res.Jobs)

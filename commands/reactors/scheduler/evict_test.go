@@ -55,11 +55,11 @@ func (f *evictFixture) pass() []commands.BuildStep {
 func (f *evictFixture) run(c commands.BuildStep, st int) {
 	f.t.Helper()
 	t0 := f.now.Unix()
-	_, err := commands.StartStep(f.ctx, f.rt, f.md, events.StepStarted{DrvPath: c.DrvPath, BuildID: c.BuildID, StepNr: c.StepNr,
+	_, err := f.h.StartStep(f.ctx, f.md, events.StepStarted{DrvPath: c.DrvPath, BuildID: c.BuildID, StepNr: c.StepNr,
 		Attempt: c.Attempt, Machine: c.Machine, StartTime: t0})
 	require.NoError(f.t, err)
 	f.now = f.now.Add(10 * time.Second)
-	_, err = commands.FinishStep(f.ctx, f.rt, f.md, events.StepFinished{DrvPath: c.DrvPath, BuildID: c.BuildID, StepNr: c.StepNr,
+	_, err = f.h.FinishStep(f.ctx, f.md, events.StepFinished{DrvPath: c.DrvPath, BuildID: c.BuildID, StepNr: c.StepNr,
 		Attempt: c.Attempt, Machine: c.Machine, Status: st, StartTime: t0, StopTime: f.now.Unix()})
 	require.NoError(f.t, err)
 }

@@ -31,6 +31,7 @@ type Options struct {
 // BuildStep commands to builder workers. It is safe for concurrent use.
 type Scheduler struct {
 	rt     *commands.Runtime
+	steps  *commands.Handlers
 	codec  *events.Codec
 	sender commands.BuildStepSender
 	opts   Options
@@ -55,7 +56,8 @@ func New(rt *commands.Runtime, codec *events.Codec, sender commands.BuildStepSen
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	return &Scheduler{rt: rt, codec: codec, sender: sender, opts: opts, log: opts.Logger,
+	// The step and build commands need neither ids nor a vault.
+	return &Scheduler{rt: rt, steps: commands.NewHandlers(rt, nil, nil), codec: codec, sender: sender, opts: opts, log: opts.Logger,
 		md:    events.Metadata{Actor: commands.ComponentActor("scheduler")},
 		model: NewModel(opts.Config), started: rt.Clock().Now(), metrics: newMetrics(), wake: make(chan struct{}, 1)}
 }
@@ -252,7 +254,7 @@ func (s *Scheduler) Pass(ctx context.Context) (PassResult, error) {
 }
 
 func (s *Scheduler) countErr(res *PassResult, err error) {
-	if errors.Is(err, domainerr.ErrInvalid) || errors.Is(err, domainerr.ErrNotFound) {
+	if errors.Is(err, domainerr.ErrConflict) || errors.Is(err, domainerr.ErrNotFound) {
 		res.Refused++
 		return
 	}
@@ -265,12 +267,12 @@ func (s *Scheduler) countErr(res *PassResult, err error) {
 func (s *Scheduler) dispatch(ctx context.Context, d Decision, now int64) error {
 	md := s.md
 	md.CorrelationID = events.NewID(s.rt.Clock().Now())
-	r, err := commands.DispatchStep(ctx, s.rt, md, d.Dispatched(now))
+	r, err := s.steps.DispatchStep(ctx, md, d.Dispatched(now))
 	if err != nil {
 		return err
 	}
 	if len(r.Events) == 0 {
-		return fmt.Errorf("dispatch %s: %w", d.DrvPath, domainerr.Invalid("phase", "nothing recorded"))
+		return fmt.Errorf("dispatch %s: %w", d.DrvPath, domainerr.Conflict("nothing recorded"))
 	}
 	cmd := commands.BuildStep{ID: r.Events[0].ID, DrvPath: d.DrvPath, System: d.System, Outputs: d.Outputs,
 		BuildID: d.BuildID, StepNr: d.StepNr, Attempt: d.Attempt, StepRevision: r.NextRevision,
@@ -291,15 +293,15 @@ func (s *Scheduler) do(ctx context.Context, a Action) error {
 	var err error
 	switch a.Kind {
 	case FinishBuild:
-		_, err = commands.FinishBuild(ctx, s.rt, s.md, *a.Finish)
+		_, err = s.steps.FinishBuild(ctx, s.md, *a.Finish)
 	case RequeueStep:
-		_, err = commands.RequeueStep(ctx, s.rt, s.md, *a.Requeue, a.Now)
+		_, err = s.steps.RequeueStep(ctx, s.md, *a.Requeue, a.Now)
 	case AbandonStep:
-		_, err = commands.AbandonStep(ctx, s.rt, s.md, *a.StepEnd, nil)
+		_, err = s.steps.AbandonStep(ctx, s.md, *a.StepEnd, nil)
 	case AbortStep:
-		_, err = commands.AbortStep(ctx, s.rt, s.md, *a.StepEnd)
+		_, err = s.steps.AbortStep(ctx, s.md, *a.StepEnd)
 	case CancelStep:
-		_, err = commands.FinishStep(ctx, s.rt, s.md, *a.StepEnd)
+		_, err = s.steps.FinishStep(ctx, s.md, *a.StepEnd)
 	default:
 		err = fmt.Errorf("unknown action %v", a.Kind)
 	}

@@ -113,22 +113,22 @@ func TestSchedulerDispatchAndFinish(t *testing.T) {
 	require.Equal(t, []string{"StepQueued", "StepDispatched"}, f.streamTypes(streams.Step(drv("a"))))
 
 	// A second dispatch of the same attempt is refused by the stream.
-	_, err = commands.DispatchStep(f.ctx, f.rt, f.md, events.StepDispatched{DrvPath: drv("a"), Attempt: 1, Machine: "b1", Timestamp: f.now.Unix()})
-	require.ErrorIs(t, err, domainerr.ErrInvalid)
+	_, err = h.DispatchStep(f.ctx, f.md, events.StepDispatched{DrvPath: drv("a"), Attempt: 1, Machine: "b1", Timestamp: f.now.Unix()})
+	require.ErrorIs(t, err, domainerr.ErrConflict)
 
 	// The worker starts it; a duplicate delivery cannot start it again.
 	started := events.StepStarted{DrvPath: drv("a"), BuildID: 1, StepNr: cmd.StepNr, Attempt: 1, Machine: "b1", StartTime: f.now.Unix()}
-	_, err = commands.StartStep(f.ctx, f.rt, f.md, started)
+	_, err = h.StartStep(f.ctx, f.md, started)
 	require.NoError(t, err)
-	_, err = commands.StartStep(f.ctx, f.rt, f.md, started)
-	require.ErrorIs(t, err, domainerr.ErrInvalid)
+	_, err = h.StartStep(f.ctx, f.md, started)
+	require.ErrorIs(t, err, domainerr.ErrConflict)
 	f.now = f.now.Add(10 * time.Second)
 	fin := events.StepFinished{DrvPath: drv("a"), BuildID: 1, StepNr: cmd.StepNr, Attempt: 1, Machine: "b1", Status: 0,
 		StartTime: started.StartTime, StopTime: f.now.Unix()}
-	_, err = commands.FinishStep(f.ctx, f.rt, f.md, fin)
+	_, err = h.FinishStep(f.ctx, f.md, fin)
 	require.NoError(t, err)
-	_, err = commands.FinishStep(f.ctx, f.rt, f.md, fin)
-	require.ErrorIs(t, err, domainerr.ErrInvalid, "a step finishes once")
+	_, err = h.FinishStep(f.ctx, f.md, fin)
+	require.ErrorIs(t, err, domainerr.ErrConflict, "a step finishes once")
 
 	_, err = s.CatchUp(f.ctx)
 	require.NoError(t, err)
@@ -138,9 +138,9 @@ func TestSchedulerDispatchAndFinish(t *testing.T) {
 	require.Equal(t, drv("b"), bus.sent[1].DrvPath)
 	require.Equal(t, 2, bus.sent[1].StepNr)
 	cmd = bus.sent[1]
-	_, err = commands.StartStep(f.ctx, f.rt, f.md, events.StepStarted{DrvPath: cmd.DrvPath, BuildID: 1, StepNr: 2, Attempt: 1, Machine: "b1", StartTime: f.now.Unix()})
+	_, err = h.StartStep(f.ctx, f.md, events.StepStarted{DrvPath: cmd.DrvPath, BuildID: 1, StepNr: 2, Attempt: 1, Machine: "b1", StartTime: f.now.Unix()})
 	require.NoError(t, err)
-	_, err = commands.FinishStep(f.ctx, f.rt, f.md, events.StepFinished{DrvPath: cmd.DrvPath, BuildID: 1, StepNr: 2, Attempt: 1,
+	_, err = h.FinishStep(f.ctx, f.md, events.StepFinished{DrvPath: cmd.DrvPath, BuildID: 1, StepNr: 2, Attempt: 1,
 		Machine: "b1", Status: 0, StartTime: f.now.Unix(), StopTime: f.now.Unix() + 5})
 	require.NoError(t, err)
 	_, err = s.CatchUp(f.ctx)
@@ -192,10 +192,10 @@ func TestSchedulerLeaseAndRetry(t *testing.T) {
 	require.Len(t, bus.sent, 2)
 	require.Equal(t, 2, bus.sent[1].Attempt)
 	// The late worker of attempt 1 cannot start.
-	_, err = commands.StartStep(f.ctx, f.rt, f.md, events.StepStarted{DrvPath: drv("a"), BuildID: 1, StepNr: 1, Attempt: 1})
-	require.ErrorIs(t, err, domainerr.ErrInvalid)
+	_, err = h.StartStep(f.ctx, f.md, events.StepStarted{DrvPath: drv("a"), BuildID: 1, StepNr: 1, Attempt: 1})
+	require.ErrorIs(t, err, domainerr.ErrConflict)
 	// Attempt 2 aborts (transient): retried after 60 s.
-	_, err = commands.FinishStep(f.ctx, f.rt, f.md, events.StepFinished{DrvPath: drv("a"), BuildID: 1, StepNr: 2, Attempt: 2,
+	_, err = h.FinishStep(f.ctx, f.md, events.StepFinished{DrvPath: drv("a"), BuildID: 1, StepNr: 2, Attempt: 2,
 		Status: 3, StartTime: f.now.Unix(), StopTime: f.now.Unix()})
 	require.NoError(t, err)
 	require.Equal(t, 1, pass().Actions)

@@ -1,4 +1,4 @@
-package machines_test
+package machinesfile_test
 
 import (
 	"errors"
@@ -7,7 +7,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"buildledger/domain/machines"
+	"buildledger/domain/machinesfile"
 	"buildledger/events"
 )
 
@@ -46,7 +46,7 @@ func TestParseURI(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {
-			normal, name, err := machines.ParseURI(tt.in)
+			normal, name, err := machinesfile.ParseURI(tt.in)
 			if tt.normal == "" {
 				require.Error(t, err)
 				require.Contains(t, err.Error(), tt.err)
@@ -67,9 +67,9 @@ ssh://nix@big:2222 x86_64-linux,i686-linux /etc/keys/id_ed25519 16 2.5 kvm,big-p
   aarch@arm   aarch64-linux	-	2
 bare ; ssh://other - - - 0.5
 `
-	ms, err := machines.Parse(strings.NewReader(in), "x86_64-linux")
+	ms, err := machinesfile.Parse(strings.NewReader(in), "x86_64-linux")
 	require.NoError(t, err)
-	require.Equal(t, []machines.Machine{
+	require.Equal(t, []machinesfile.Machine{
 		{Name: "localhost", MachineConfig: events.MachineConfig{
 			URI: "localhost", Systems: []string{"x86_64-linux", "builtin"}, MaxJobs: 4, SpeedFactor: 1,
 			SupportedFeatures: []string{"kvm", "nixos-test"}, Enabled: true}},
@@ -85,7 +85,7 @@ bare ; ssh://other - - - 0.5
 			URI: "ssh://other", Systems: []string{"x86_64-linux"}, MaxJobs: 1, SpeedFactor: 0.5, Enabled: true}},
 	}, ms)
 	for _, m := range ms {
-		require.NoError(t, machines.Validate(m), m.Name)
+		require.NoError(t, machinesfile.Validate(m), m.Name)
 	}
 }
 
@@ -103,7 +103,7 @@ func TestParseErrors(t *testing.T) {
 		"ssh://i",                            // 10: no local system
 		"ssh://j i686-linux - 3",             // 11
 	}, "\n")
-	ms, err := machines.Parse(strings.NewReader(in), "")
+	ms, err := machinesfile.Parse(strings.NewReader(in), "")
 	require.Error(t, err)
 	require.Len(t, ms, 2)
 	require.Equal(t, "good", ms[0].Name)
@@ -111,7 +111,7 @@ func TestParseErrors(t *testing.T) {
 
 	var lines []int
 	for _, e := range err.(interface{ Unwrap() []error }).Unwrap() {
-		var le *machines.LineError
+		var le *machinesfile.LineError
 		require.True(t, errors.As(e, &le))
 		lines = append(lines, le.Line)
 	}
@@ -133,9 +133,9 @@ func TestParseErrors(t *testing.T) {
 }
 
 func TestParseTooLarge(t *testing.T) {
-	_, err := machines.Parse(strings.NewReader(strings.Repeat("#", machines.MaxFileBytes+1)), "x86_64-linux")
+	_, err := machinesfile.Parse(strings.NewReader(strings.Repeat("#", machinesfile.MaxFileBytes+1)), "x86_64-linux")
 	require.ErrorContains(t, err, "larger than")
-	ms, err := machines.Parse(strings.NewReader(strings.Repeat("#", machines.MaxFileBytes)), "x86_64-linux")
+	ms, err := machinesfile.Parse(strings.NewReader(strings.Repeat("#", machinesfile.MaxFileBytes)), "x86_64-linux")
 	require.NoError(t, err)
 	require.Empty(t, ms)
 }
@@ -145,47 +145,47 @@ func TestFormatRoundTrip(t *testing.T) {
 ssh://nix@big:2222 x86_64-linux /etc/keys/id 16 2.5 big-parallel benchmark ` + hostKey + `
 ssh://root@[fe80::1]:22 aarch64-linux - 0 0.25
 `
-	ms, err := machines.Parse(strings.NewReader(in), "x86_64-linux")
+	ms, err := machinesfile.Parse(strings.NewReader(in), "x86_64-linux")
 	require.NoError(t, err)
-	text := machines.Format(ms)
+	text := machinesfile.Format(ms)
 	require.Equal(t, `localhost x86_64-linux,builtin - 4 1 kvm,nixos-test - -
 ssh://nix@big:2222 x86_64-linux /etc/keys/id 16 2.5 big-parallel benchmark `+hostKey+`
 ssh://root@[fe80::1]:22 aarch64-linux - 0 0.25 - - -
 `, text)
-	again, err := machines.Parse(strings.NewReader(text), "other-system")
+	again, err := machinesfile.Parse(strings.NewReader(text), "other-system")
 	require.NoError(t, err)
 	require.Equal(t, ms, again)
-	require.Equal(t, text, machines.Format(again))
+	require.Equal(t, text, machinesfile.Format(again))
 }
 
 func TestValidate(t *testing.T) {
-	good := machines.Machine{Name: "b", MachineConfig: events.MachineConfig{
+	good := machinesfile.Machine{Name: "b", MachineConfig: events.MachineConfig{
 		URI: "ssh://b", Systems: []string{"x86_64-linux"}, MaxJobs: 1, SpeedFactor: 1}}
-	require.NoError(t, machines.Validate(good))
+	require.NoError(t, machinesfile.Validate(good))
 	tests := []struct {
 		name   string
-		change func(m *machines.Machine)
+		change func(m *machinesfile.Machine)
 		err    string
 	}{
-		{"bad uri", func(m *machines.Machine) { m.URI = "ssh-ng://b" }, "ssh-ng"},
-		{"not normal", func(m *machines.Machine) { m.URI = "b" }, "normal form"},
-		{"wrong name", func(m *machines.Machine) { m.Name = "c" }, "does not match"},
-		{"no systems", func(m *machines.Machine) { m.Systems = nil }, "no systems"},
-		{"space in system", func(m *machines.Machine) { m.Systems = []string{"x y"} }, "white space"},
-		{"comma in feature", func(m *machines.Machine) { m.SupportedFeatures = []string{"a,b"} }, "','"},
-		{"empty feature", func(m *machines.Machine) { m.MandatoryFeatures = []string{""} }, "empty mandatory feature"},
-		{"dash key", func(m *machines.Machine) { m.SSHKey = "-" }, "means empty"},
-		{"hash key", func(m *machines.Machine) { m.SSHKey = "/k#1" }, "'#'"},
-		{"negative jobs", func(m *machines.Machine) { m.MaxJobs = -1 }, "negative"},
-		{"zero speed", func(m *machines.Machine) { m.SpeedFactor = 0 }, "speed factor"},
-		{"bad host key", func(m *machines.Machine) { m.PublicHostKey = "not base64!" }, "base64"},
+		{"bad uri", func(m *machinesfile.Machine) { m.URI = "ssh-ng://b" }, "ssh-ng"},
+		{"not normal", func(m *machinesfile.Machine) { m.URI = "b" }, "normal form"},
+		{"wrong name", func(m *machinesfile.Machine) { m.Name = "c" }, "does not match"},
+		{"no systems", func(m *machinesfile.Machine) { m.Systems = nil }, "no systems"},
+		{"space in system", func(m *machinesfile.Machine) { m.Systems = []string{"x y"} }, "white space"},
+		{"comma in feature", func(m *machinesfile.Machine) { m.SupportedFeatures = []string{"a,b"} }, "','"},
+		{"empty feature", func(m *machinesfile.Machine) { m.MandatoryFeatures = []string{""} }, "empty mandatory feature"},
+		{"dash key", func(m *machinesfile.Machine) { m.SSHKey = "-" }, "means empty"},
+		{"hash key", func(m *machinesfile.Machine) { m.SSHKey = "/k#1" }, "'#'"},
+		{"negative jobs", func(m *machinesfile.Machine) { m.MaxJobs = -1 }, "negative"},
+		{"zero speed", func(m *machinesfile.Machine) { m.SpeedFactor = 0 }, "speed factor"},
+		{"bad host key", func(m *machinesfile.Machine) { m.PublicHostKey = "not base64!" }, "base64"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			m := good
 			m.Systems = append([]string(nil), good.Systems...)
 			tt.change(&m)
-			require.ErrorContains(t, machines.Validate(m), tt.err)
+			require.ErrorContains(t, machinesfile.Validate(m), tt.err)
 		})
 	}
 }

@@ -1,4 +1,4 @@
-// Package machines reads and writes Nix machines files, the list of build
+// Package machinesfile reads and writes Nix machines files, the list of build
 // machines Hydra's queue runner used (/etc/nix/machines).
 //
 // Each non-comment line describes one machine with up to eight fields
@@ -9,4 +9,4 @@
 // systems and the feature lists are comma-separated; publicHostKey is the
 // base64 of the builder's SSH host key line. '#' starts a comment and ';'
 // separates machines on one line, as in Nix.
-package machines
+package machinesfile

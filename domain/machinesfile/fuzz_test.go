@@ -1,4 +1,4 @@
-package machines_test
+package machinesfile_test
 
 import (
 	"bytes"
@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"buildledger/domain/machines"
+	"buildledger/domain/machinesfile"
 )
 
 func FuzzParse(f *testing.F) {
@@ -21,26 +21,26 @@ func FuzzParse(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		ms, err := machines.Parse(bytes.NewReader(data), "x86_64-linux")
+		ms, err := machinesfile.Parse(bytes.NewReader(data), "x86_64-linux")
 		lines := bytes.Count(data, []byte("\n")) + 1
 		if err != nil {
 			for _, e := range err.(interface{ Unwrap() []error }).Unwrap() {
-				var le *machines.LineError
+				var le *machinesfile.LineError
 				if !errors.As(e, &le) || le.Line < 1 || le.Line > lines {
 					t.Fatalf("error %v is not a LineError within %d lines", e, lines)
 				}
 			}
 		}
 		for _, m := range ms {
-			if err := machines.Validate(m); err != nil {
+			if err := machinesfile.Validate(m); err != nil {
 				t.Fatalf("parsed machine %+v does not validate: %v", m, err)
 			}
 			if !m.Enabled {
 				t.Fatalf("machine %q not enabled", m.Name)
 			}
 		}
-		text := machines.Format(ms)
-		again, err := machines.Parse(strings.NewReader(text), "other")
+		text := machinesfile.Format(ms)
+		again, err := machinesfile.Parse(strings.NewReader(text), "other")
 		if err != nil {
 			t.Fatalf("re-reading %q: %v", text, err)
 		}
@@ -68,11 +68,11 @@ func FuzzParseURI(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, uri string) {
-		normal, name, err := machines.ParseURI(uri)
+		normal, name, err := machinesfile.ParseURI(uri)
 		if err != nil {
 			return
 		}
-		n2, name2, err := machines.ParseURI(normal)
+		n2, name2, err := machinesfile.ParseURI(normal)
 		if err != nil || n2 != normal || name2 != name {
 			t.Fatalf("%q → %q %q, then %q %q %v", uri, normal, name, n2, name2, err)
 		}

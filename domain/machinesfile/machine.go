@@ -1,4 +1,4 @@
-package machines
+package machinesfile
 
 import (
 	"encoding/base64"

@@ -11,7 +11,7 @@ import (
 // for build BuildID as attempt Attempt.
 //
 // The worker handles it idempotently: it records StepStarted with
-// StartStep, which is refused (domainerr.ErrInvalid) when the step moved
+// StartStep, which is refused (domainerr.ErrConflict) when the step moved
 // on since the dispatch (a duplicate delivery, a later attempt, a lease
 // the scheduler gave up on); then it must not build. It reports the end
 // with FinishStep, after OutputUploaded (and ProductScraped,

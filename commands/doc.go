@@ -10,6 +10,8 @@
 // evaluation requests) are methods of Handlers, one file each.
 //
 // Errors from handlers wrap domainerr.ErrAlreadyExists, ErrNotFound or
-// ErrInvalid (a *domainerr.FieldError) for the caller's mistakes, and
-// ErrContention when a stream stayed contended through every retry.
+// ErrInvalid (a *domainerr.FieldError) for the caller's mistakes,
+// domainerr.ErrConflict for a command the aggregate's state refuses (see
+// domainerr), and ErrContention when a stream stayed contended through
+// every retry.
 package commands

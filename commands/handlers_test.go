@@ -112,7 +112,7 @@ func TestConfigurationFlow(t *testing.T) {
 	_, err = h.UpdateJobset(ctx, admin, commands.UpdateJobset{Project: "p", Name: "main", Config: off})
 	require.NoError(t, err)
 	_, err = h.RequestEvaluation(ctx, admin, commands.RequestEvaluation{Project: "p", Jobset: "main", Reason: "ui"})
-	require.ErrorIs(t, err, domainerr.ErrInvalid)
+	require.ErrorIs(t, err, domainerr.ErrConflict)
 
 	// Deleting the project takes its jobsets with it; a new project of the
 	// same name starts without them.

@@ -19,7 +19,7 @@ type RequestEvaluation struct {
 
 // RequestEvaluation appends EvaluationRequested (At = the runtime clock)
 // to jobset-<project>.<jobset>. A missing jobset is ErrNotFound, a
-// disabled one ErrInvalid on field "enabled".
+// disabled one ErrConflict.
 func (h *Handlers) RequestEvaluation(ctx context.Context, md events.Metadata, c RequestEvaluation) (Result, error) {
 	if err := jobsetAddr(c.Project, c.Jobset); err != nil {
 		return Result{}, err

@@ -25,7 +25,7 @@ func stepCommand(ctx context.Context, rt *Runtime, md events.Metadata, drv strin
 }
 
 // DispatchStep records the scheduler's decision d on the step's stream.
-// It is refused (domainerr.ErrInvalid) when the step is not queued, its
+// It is refused (domainerr.ErrConflict) when the step is not queued, its
 // lease is still held, or d.Attempt is not the next attempt: a second
 // dispatch of a dispatched or running step never lands.
 func DispatchStep(ctx context.Context, rt *Runtime, md events.Metadata, d events.StepDispatched) (Result, error) {
@@ -34,14 +34,14 @@ func DispatchStep(ctx context.Context, rt *Runtime, md events.Metadata, d events
 
 // StartStep records that a builder began the dispatched attempt
 // e.Attempt. A duplicate delivery of the same BuildStep, or a stale
-// attempt, is refused with domainerr.ErrInvalid.
+// attempt, is refused with domainerr.ErrConflict.
 func StartStep(ctx context.Context, rt *Runtime, md events.Metadata, e events.StepStarted) (Result, error) {
 	return stepCommand(ctx, rt, md, e.DrvPath, func(s step.State) ([]events.Payload, error) { return step.Start(s, e) })
 }
 
 // FinishStep records the end of the dispatched or running attempt
 // e.Attempt. A second finish or a stale attempt is refused with
-// domainerr.ErrInvalid.
+// domainerr.ErrConflict.
 func FinishStep(ctx context.Context, rt *Runtime, md events.Metadata, e events.StepFinished) (Result, error) {
 	return stepCommand(ctx, rt, md, e.DrvPath, func(s step.State) ([]events.Payload, error) { return step.Finish(s, e) })
 }
@@ -78,7 +78,7 @@ func AbandonStep(ctx context.Context, rt *Runtime, md events.Metadata, f events.
 }
 
 // FinishBuild records f on the build's stream, once: a build that already
-// finished (or was cancelled) is refused with domainerr.ErrInvalid.
+// finished (or was cancelled) is refused with domainerr.ErrConflict.
 func FinishBuild(ctx context.Context, rt *Runtime, md events.Metadata, f events.BuildFinished) (Result, error) {
 	return Execute(ctx, rt, streams.Build(f.BuildID), buildFinishAggregate, func(s build.State) ([]events.Payload, error) {
 		return build.Finish(s, f)

@@ -72,7 +72,7 @@ func (s *server) apiPush(w http.ResponseWriter, r *http.Request) {
 		}
 		_, err = s.cfg.Commands.RequestEvaluation(r.Context(), s.metadata(r),
 			commands.RequestEvaluation{Project: t[0], Jobset: t[1], Reason: "push", Force: force})
-		if errors.Is(err, domainerr.ErrInvalid) {
+		if errors.Is(err, domainerr.ErrConflict) {
 			continue // disabled jobsets are skipped, as in Hydra
 		}
 		if err != nil {
@@ -175,7 +175,7 @@ func (s *server) triggerRepos(ctx context.Context, source string, urls []string)
 			seen[key] = true
 			_, err := s.cfg.Commands.RequestEvaluation(ctx, md,
 				commands.RequestEvaluation{Project: j.Project, Jobset: j.Name, Reason: "webhook"})
-			if errors.Is(err, domainerr.ErrInvalid) {
+			if errors.Is(err, domainerr.ErrConflict) {
 				continue
 			}
 			if err != nil {

@@ -47,7 +47,7 @@ func statusOf(err error) (int, string, string) {
 		return http.StatusUnprocessableEntity, fe.Error(), fe.Field
 	case errors.Is(err, domainerr.ErrNotFound):
 		return http.StatusNotFound, err.Error(), ""
-	case errors.Is(err, domainerr.ErrAlreadyExists):
+	case errors.Is(err, domainerr.ErrAlreadyExists), errors.Is(err, domainerr.ErrConflict):
 		return http.StatusConflict, err.Error(), ""
 	case errors.Is(err, domainerr.ErrInvalid):
 		return http.StatusUnprocessableEntity, err.Error(), ""

@@ -102,7 +102,7 @@ func (w *Worker) start(ctx context.Context, c commands.BuildStep) (events.StepSt
 	e := events.StepStarted{DrvPath: c.DrvPath, BuildID: c.BuildID, StepNr: c.StepNr, Machine: c.Machine,
 		Attempt: c.Attempt, System: c.System, StartTime: w.cfg.Runtime.Clock().Now().Unix()}
 	_, err := commands.StartStep(ctx, w.cfg.Runtime, w.metadata(c), e)
-	if errors.Is(err, domainerr.ErrInvalid) || errors.Is(err, domainerr.ErrNotFound) {
+	if errors.Is(err, domainerr.ErrConflict) || errors.Is(err, domainerr.ErrNotFound) {
 		return e, fmt.Errorf("%w: %w", ErrDuplicate, err)
 	}
 	if err != nil {
@@ -181,7 +181,7 @@ func (w *Worker) run(ctx context.Context, c commands.BuildStep, started events.S
 			}
 			return append(payloads[:len(payloads):len(payloads)], fin...), nil
 		}, w.metadata(c))
-	if errors.Is(err, domainerr.ErrInvalid) {
+	if errors.Is(err, domainerr.ErrConflict) {
 		// The attempt was ended elsewhere just as the build finished.
 		return w.recordLog(rctx, c, res, fmt.Errorf("%w: %w", ErrSuperseded, err))
 	}

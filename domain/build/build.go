@@ -102,7 +102,7 @@ func (Keep) buildCommand()    {}
 
 // Decide returns the events cmd causes on a build in state s at Unix time
 // now. A missing build is ErrNotFound; restarting an unfinished build or
-// cancelling or bumping a finished one is ErrInvalid on field "finished".
+// cancelling or bumping a finished one is ErrConflict.
 // Keeping a build already in that state decides nothing.
 func Decide(s State, cmd Command, now int64) ([]events.Payload, error) {
 	var id int64
@@ -122,17 +122,17 @@ func Decide(s State, cmd Command, now int64) ([]events.Payload, error) {
 	switch c := cmd.(type) {
 	case Restart:
 		if !s.Finished {
-			return nil, domainerr.Invalid("finished", "build %d has not finished", id)
+			return nil, domainerr.Conflict("build %d has not finished", id)
 		}
 		return []events.Payload{events.BuildRestarted{BuildID: id, Timestamp: now}}, nil
 	case Cancel:
 		if s.Finished {
-			return nil, domainerr.Invalid("finished", "build %d has already finished", id)
+			return nil, domainerr.Conflict("build %d has already finished", id)
 		}
 		return []events.Payload{events.BuildCancelled{BuildID: id, Reason: c.Reason, Timestamp: now}}, nil
 	case Bump:
 		if s.Finished {
-			return nil, domainerr.Invalid("finished", "build %d has already finished", id)
+			return nil, domainerr.Conflict("build %d has already finished", id)
 		}
 		if c.Priority <= s.GlobalPriority {
 			return nil, nil

@@ -20,7 +20,7 @@ func TestFinish(t *testing.T) {
 	require.Equal(t, []events.Payload{f}, got)
 	finished := build.Evolve(queued, f)
 	_, err = build.Finish(finished, f)
-	require.ErrorIs(t, err, domainerr.ErrInvalid)
+	require.ErrorIs(t, err, domainerr.ErrConflict)
 	restarted := build.Evolve(finished, events.BuildRestarted{BuildID: 7})
 	_, err = build.Finish(restarted, f)
 	require.NoError(t, err)

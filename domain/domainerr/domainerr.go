@@ -2,6 +2,14 @@
 // services return, so that callers (the web layer maps them to 409, 404,
 // 422 and 429) can tell them apart with errors.Is without knowing their
 // source.
+//
+// ErrConflict is a command refused because of the state the aggregate is
+// in, not because of the command's input: restarting a build that has
+// not finished, cancelling, bumping or finishing one that has, a step
+// event for an attempt that is not the step's current one or in the
+// wrong phase, requesting an evaluation of a disabled jobset, opening an
+// evaluation of a jobset that has one open. The same command may succeed
+// later; an ErrInvalid one never does.
 package domainerr
 
 import (
@@ -18,6 +26,9 @@ var (
 	// ErrInvalid means a command's input breaks a validation rule. Errors
 	// of this kind are *FieldError values naming the field.
 	ErrInvalid = errors.New("invalid input")
+	// ErrConflict means the aggregate is in the wrong state for the
+	// command (see the package doc).
+	ErrConflict = errors.New("conflict")
 	// ErrBusy means costly work asked for is refused for now, because
 	// work of its kind is running or ran a moment ago: ask again later.
 	ErrBusy = errors.New("busy")
@@ -55,6 +66,12 @@ func AlreadyExists(kind, name string) error {
 // missing, e.g. NotFound("jobset", "nixpkgs:trunk").
 func NotFound(kind, name string) error {
 	return fmt.Errorf("%s %q: %w", kind, name, ErrNotFound)
+}
+
+// Conflict returns an ErrConflict error saying which state refused the
+// command, e.g. Conflict("build %d has not finished", id).
+func Conflict(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrConflict, fmt.Sprintf(format, args...))
 }
 
 // Busy returns an ErrBusy error saying what is busy and why.

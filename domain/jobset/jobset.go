@@ -158,8 +158,8 @@ func (RequestEvaluation) jobsetCommand() {}
 
 // Decide returns the events that carry out cmd on the jobset s of project
 // p at time now, or an error wrapping domainerr.ErrAlreadyExists,
-// ErrNotFound or ErrInvalid. An Update that changes nothing returns no
-// events.
+// ErrNotFound, ErrInvalid or (an evaluation of a disabled jobset)
+// ErrConflict. An Update that changes nothing returns no events.
 func Decide(s State, p project.State, cmd Command, now time.Time) ([]events.Payload, error) {
 	live := Live(s, p)
 	switch c := cmd.(type) {
@@ -215,7 +215,7 @@ func Decide(s State, p project.State, cmd Command, now time.Time) ([]events.Payl
 			return nil, domainerr.NotFound("jobset", c.Project+":"+c.Name)
 		}
 		if s.Config.Enabled == Disabled {
-			return nil, domainerr.Invalid(fieldEnabled, "jobset %s:%s is disabled", s.Project, s.Name)
+			return nil, domainerr.Conflict("jobset %s:%s is disabled", s.Project, s.Name)
 		}
 		return []events.Payload{events.EvaluationRequested{Project: s.Project, Jobset: s.Name,
 			Reason: c.Reason, Force: c.Force, At: now.Unix()}}, nil

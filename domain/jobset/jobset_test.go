@@ -162,7 +162,7 @@ func TestDecide(t *testing.T) {
 
 		{"request evaluation", existing, proj, RequestEvaluation{Project: "p", Name: "j", Reason: "push", Force: true},
 			[]events.Payload{events.EvaluationRequested{Project: "p", Jobset: "j", Reason: "push", Force: true, At: 1700000000}}, nil, ""},
-		{"request evaluation of disabled", disabled, proj, RequestEvaluation{Project: "p", Name: "j", Reason: "ui"}, nil, domainerr.ErrInvalid, "enabled"},
+		{"request evaluation of disabled", disabled, proj, RequestEvaluation{Project: "p", Name: "j", Reason: "ui"}, nil, domainerr.ErrConflict, ""},
 		{"request evaluation of missing", State{}, proj, RequestEvaluation{Project: "p", Name: "j", Reason: "ui"}, nil, domainerr.ErrNotFound, ""},
 		{"request evaluation bad reason", existing, proj, RequestEvaluation{Project: "p", Name: "j", Reason: "whim"}, nil, domainerr.ErrInvalid, "reason"},
 	}

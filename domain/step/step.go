@@ -128,36 +128,36 @@ func deref(p events.Payload) events.Payload {
 // Dispatch decides StepDispatched for d: allowed for a queued step whose
 // retry time has come (at d.Timestamp) or a dispatched step whose lease
 // expired, and only for the next attempt number. Anything else (a running
-// or finished step, a stale attempt) is refused with ErrInvalid.
+// or finished step, a stale attempt) is refused with ErrConflict.
 func Dispatch(s State, d events.StepDispatched) ([]events.Payload, error) {
 	switch {
 	case s.Phase == Unknown:
 		return nil, domainerr.NotFound("step", d.DrvPath)
 	case s.Phase == Dispatched && s.LeaseUntil > d.Timestamp:
-		return nil, domainerr.Invalid("phase", "step %s is already dispatched to %s (attempt %d)", d.DrvPath, s.Machine, s.Attempt)
+		return nil, domainerr.Conflict("step %s is already dispatched to %s (attempt %d)", d.DrvPath, s.Machine, s.Attempt)
 	case s.Phase != Queued && s.Phase != Dispatched:
-		return nil, domainerr.Invalid("phase", "step %s is %s, not queued", d.DrvPath, s.Phase)
+		return nil, domainerr.Conflict("step %s is %s, not queued", d.DrvPath, s.Phase)
 	case d.Attempt != s.Attempt+1:
-		return nil, domainerr.Invalid("attempt", "step %s: attempt %d, want %d", d.DrvPath, d.Attempt, s.Attempt+1)
+		return nil, domainerr.Conflict("step %s: attempt %d, want %d", d.DrvPath, d.Attempt, s.Attempt+1)
 	}
 	return []events.Payload{d}, nil
 }
 
 // Start decides StepStarted for the attempt the builder was given: only
 // while that attempt is dispatched. A duplicate delivery (the step already
-// started or finished) or a stale attempt is refused with ErrInvalid.
+// started or finished) or a stale attempt is refused with ErrConflict.
 func Start(s State, e events.StepStarted) ([]events.Payload, error) {
 	if s.Phase != Dispatched || s.Attempt != e.Attempt {
-		return nil, domainerr.Invalid("phase", "step %s attempt %d cannot start: %s at attempt %d", e.DrvPath, e.Attempt, s.Phase, s.Attempt)
+		return nil, domainerr.Conflict("step %s attempt %d cannot start: %s at attempt %d", e.DrvPath, e.Attempt, s.Phase, s.Attempt)
 	}
 	return []events.Payload{e}, nil
 }
 
 // Finish decides StepFinished for an attempt that is dispatched or
-// running. A second finish or a stale attempt is refused with ErrInvalid.
+// running. A second finish or a stale attempt is refused with ErrConflict.
 func Finish(s State, e events.StepFinished) ([]events.Payload, error) {
 	if (s.Phase != Dispatched && s.Phase != Running) || s.Attempt != e.Attempt {
-		return nil, domainerr.Invalid("phase", "step %s attempt %d cannot finish: %s at attempt %d", e.DrvPath, e.Attempt, s.Phase, s.Attempt)
+		return nil, domainerr.Conflict("step %s attempt %d cannot finish: %s at attempt %d", e.DrvPath, e.Attempt, s.Phase, s.Attempt)
 	}
 	return []events.Payload{e}, nil
 }
@@ -171,12 +171,12 @@ func Finish(s State, e events.StepFinished) ([]events.Payload, error) {
 func Requeue(s State, r events.StepRetryScheduled, now int64) ([]events.Payload, error) {
 	switch {
 	case s.Attempt != r.Attempt:
-		return nil, domainerr.Invalid("attempt", "step %s: attempt %d, current %d", r.DrvPath, r.Attempt, s.Attempt)
+		return nil, domainerr.Conflict("step %s: attempt %d, current %d", r.DrvPath, r.Attempt, s.Attempt)
 	case s.Phase == Failed:
 	case s.Phase == Dispatched && s.LeaseUntil <= now:
 	case s.Phase == Running:
 	default:
-		return nil, domainerr.Invalid("phase", "step %s is %s, cannot be requeued", r.DrvPath, s.Phase)
+		return nil, domainerr.Conflict("step %s is %s, cannot be requeued", r.DrvPath, s.Phase)
 	}
 	return []events.Payload{r}, nil
 }
@@ -184,10 +184,10 @@ func Requeue(s State, r events.StepRetryScheduled, now int64) ([]events.Payload,
 // Abort decides StepFinished for a step that never got a machine: the
 // scheduler gives up on a queued step (status 9 when no machine supports
 // it). e.Attempt must be the current attempt; a step that is dispatched,
-// running or finished is refused with ErrInvalid.
+// running or finished is refused with ErrConflict.
 func Abort(s State, e events.StepFinished) ([]events.Payload, error) {
 	if s.Phase != Queued || s.Attempt != e.Attempt {
-		return nil, domainerr.Invalid("phase", "step %s attempt %d cannot be aborted: %s at attempt %d", e.DrvPath, e.Attempt, s.Phase, s.Attempt)
+		return nil, domainerr.Conflict("step %s attempt %d cannot be aborted: %s at attempt %d", e.DrvPath, e.Attempt, s.Phase, s.Attempt)
 	}
 	return []events.Payload{e}, nil
 }

@@ -59,48 +59,48 @@ func TestDecide(t *testing.T) {
 	}{
 		{"dispatch unknown", func() ([]events.Payload, error) { return step.Dispatch(step.State{}, d(1, 10)) }, domainerr.ErrNotFound},
 		{"dispatch queued", func() ([]events.Payload, error) { return step.Dispatch(queued, d(1, 10)) }, nil},
-		{"dispatch stale attempt", func() ([]events.Payload, error) { return step.Dispatch(queued, d(2, 10)) }, domainerr.ErrInvalid},
-		{"dispatch twice within lease", func() ([]events.Payload, error) { return step.Dispatch(dispatched, d(2, 50)) }, domainerr.ErrInvalid},
+		{"dispatch stale attempt", func() ([]events.Payload, error) { return step.Dispatch(queued, d(2, 10)) }, domainerr.ErrConflict},
+		{"dispatch twice within lease", func() ([]events.Payload, error) { return step.Dispatch(dispatched, d(2, 50)) }, domainerr.ErrConflict},
 		{"dispatch after lease", func() ([]events.Payload, error) { return step.Dispatch(dispatched, d(2, 100)) }, nil},
-		{"dispatch running", func() ([]events.Payload, error) { return step.Dispatch(running, d(2, 500)) }, domainerr.ErrInvalid},
-		{"dispatch succeeded", func() ([]events.Payload, error) { return step.Dispatch(succeeded, d(2, 500)) }, domainerr.ErrInvalid},
+		{"dispatch running", func() ([]events.Payload, error) { return step.Dispatch(running, d(2, 500)) }, domainerr.ErrConflict},
+		{"dispatch succeeded", func() ([]events.Payload, error) { return step.Dispatch(succeeded, d(2, 500)) }, domainerr.ErrConflict},
 		{"dispatch retry", func() ([]events.Payload, error) { return step.Dispatch(retrying, d(2, 500)) }, nil},
 		{"start dispatched", func() ([]events.Payload, error) {
 			return step.Start(dispatched, events.StepStarted{DrvPath: drv, Attempt: 1})
 		}, nil},
 		{"start duplicate", func() ([]events.Payload, error) {
 			return step.Start(running, events.StepStarted{DrvPath: drv, Attempt: 1})
-		}, domainerr.ErrInvalid},
+		}, domainerr.ErrConflict},
 		{"start stale attempt", func() ([]events.Payload, error) {
 			return step.Start(dispatched, events.StepStarted{DrvPath: drv, Attempt: 0})
-		}, domainerr.ErrInvalid},
+		}, domainerr.ErrConflict},
 		{"finish running", func() ([]events.Payload, error) {
 			return step.Finish(running, events.StepFinished{DrvPath: drv, Attempt: 1})
 		}, nil},
 		{"finish twice", func() ([]events.Payload, error) {
 			return step.Finish(succeeded, events.StepFinished{DrvPath: drv, Attempt: 1})
-		}, domainerr.ErrInvalid},
+		}, domainerr.ErrConflict},
 		{"requeue failed", func() ([]events.Payload, error) {
 			return step.Requeue(aborted, events.StepRetryScheduled{DrvPath: drv, Attempt: 1}, 10)
 		}, nil},
 		{"requeue live lease", func() ([]events.Payload, error) {
 			return step.Requeue(dispatched, events.StepRetryScheduled{DrvPath: drv, Attempt: 1}, 99)
-		}, domainerr.ErrInvalid},
+		}, domainerr.ErrConflict},
 		{"requeue expired lease", func() ([]events.Payload, error) {
 			return step.Requeue(dispatched, events.StepRetryScheduled{DrvPath: drv, Attempt: 1}, 100)
 		}, nil},
 		{"requeue stale attempt", func() ([]events.Payload, error) {
 			return step.Requeue(aborted, events.StepRetryScheduled{DrvPath: drv, Attempt: 2}, 10)
-		}, domainerr.ErrInvalid},
+		}, domainerr.ErrConflict},
 		{"requeue succeeded", func() ([]events.Payload, error) {
 			return step.Requeue(succeeded, events.StepRetryScheduled{DrvPath: drv, Attempt: 1}, 10)
-		}, domainerr.ErrInvalid},
+		}, domainerr.ErrConflict},
 		{"abort queued", func() ([]events.Payload, error) {
 			return step.Abort(queued, events.StepFinished{DrvPath: drv, Status: 9})
 		}, nil},
 		{"abort dispatched", func() ([]events.Payload, error) {
 			return step.Abort(dispatched, events.StepFinished{DrvPath: drv, Attempt: 1, Status: 9})
-		}, domainerr.ErrInvalid},
+		}, domainerr.ErrConflict},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -240,7 +240,7 @@ func (s *Scheduler) Pass(ctx context.Context) (PassResult, error) {
 }
 
 func (s *Scheduler) countErr(res *PassResult, err error) {
-	if errors.Is(err, domainerr.ErrInvalid) || errors.Is(err, domainerr.ErrNotFound) {
+	if errors.Is(err, domainerr.ErrConflict) || errors.Is(err, domainerr.ErrNotFound) {
 		res.Refused++
 		return
 	}

@@ -114,21 +114,21 @@ func TestSchedulerDispatchAndFinish(t *testing.T) {
 
 	// A second dispatch of the same attempt is refused by the stream.
 	_, err = commands.DispatchStep(f.ctx, f.rt, f.md, events.StepDispatched{DrvPath: drv("a"), Attempt: 1, Machine: "b1", Timestamp: f.now.Unix()})
-	require.ErrorIs(t, err, domainerr.ErrInvalid)
+	require.ErrorIs(t, err, domainerr.ErrConflict)
 
 	// The worker starts it; a duplicate delivery cannot start it again.
 	started := events.StepStarted{DrvPath: drv("a"), BuildID: 1, StepNr: cmd.StepNr, Attempt: 1, Machine: "b1", StartTime: f.now.Unix()}
 	_, err = commands.StartStep(f.ctx, f.rt, f.md, started)
 	require.NoError(t, err)
 	_, err = commands.StartStep(f.ctx, f.rt, f.md, started)
-	require.ErrorIs(t, err, domainerr.ErrInvalid)
+	require.ErrorIs(t, err, domainerr.ErrConflict)
 	f.now = f.now.Add(10 * time.Second)
 	fin := events.StepFinished{DrvPath: drv("a"), BuildID: 1, StepNr: cmd.StepNr, Attempt: 1, Machine: "b1", Status: 0,
 		StartTime: started.StartTime, StopTime: f.now.Unix()}
 	_, err = commands.FinishStep(f.ctx, f.rt, f.md, fin)
 	require.NoError(t, err)
 	_, err = commands.FinishStep(f.ctx, f.rt, f.md, fin)
-	require.ErrorIs(t, err, domainerr.ErrInvalid, "a step finishes once")
+	require.ErrorIs(t, err, domainerr.ErrConflict, "a step finishes once")
 
 	_, err = s.CatchUp(f.ctx)
 	require.NoError(t, err)
@@ -193,7 +193,7 @@ func TestSchedulerLeaseAndRetry(t *testing.T) {
 	require.Equal(t, 2, bus.sent[1].Attempt)
 	// The late worker of attempt 1 cannot start.
 	_, err = commands.StartStep(f.ctx, f.rt, f.md, events.StepStarted{DrvPath: drv("a"), BuildID: 1, StepNr: 1, Attempt: 1})
-	require.ErrorIs(t, err, domainerr.ErrInvalid)
+	require.ErrorIs(t, err, domainerr.ErrConflict)
 	// Attempt 2 aborts (transient): retried after 60 s.
 	_, err = commands.FinishStep(f.ctx, f.rt, f.md, events.StepFinished{DrvPath: drv("a"), BuildID: 1, StepNr: 2, Attempt: 2,
 		Status: 3, StartTime: f.now.Unix(), StopTime: f.now.Unix()})

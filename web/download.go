@@ -16,10 +16,10 @@ import (
 // os.Root: symbolic links resolve only within that output, so a product
 // that is, or passes through, a link to elsewhere in the store or on the
 // host is refused rather than read.
-func (s *server) download(w http.ResponseWriter, r *http.Request) {
-	b, ok := s.loadBuild(w, r)
-	if !ok {
-		return
+func (s *server) download(w http.ResponseWriter, r *http.Request) error {
+	b, err := s.loadBuild(r)
+	if err != nil {
+		return err
 	}
 	key := chi.URLParam(r, "nr")
 	var prod *BuildProduct
@@ -34,29 +34,24 @@ func (s *server) download(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if prod == nil || prod.Path == "" {
-		s.fail(w, r, errNotFound("product "+strconv.Quote(key)))
-		return
+		return errNotFound("product " + strconv.Quote(key))
 	}
 	rest := chi.URLParam(r, "*")
 	if slices.Contains(strings.Split(rest, "/"), "..") {
-		s.fail(w, r, errForbidden("path outside the product"))
-		return
+		return errForbidden("path outside the product")
 	}
 	output, name, ok := splitStorePath(s.cfg.StoreDir, prod.Path)
 	if !ok {
-		s.fail(w, r, errForbidden("product path outside the store"))
-		return
+		return errForbidden("product path outside the store")
 	}
 	root, err := os.OpenRoot(output)
 	if err != nil {
-		s.fail(w, r, errNotFound("product output"))
-		return
+		return errNotFound("product output")
 	}
 	defer root.Close()
 	st, err := root.Stat(name)
 	if err != nil {
-		s.fail(w, r, errNotFound("product file"))
-		return
+		return errNotFound("product file")
 	}
 	if st.IsDir() {
 		if rest == "" {
@@ -67,22 +62,20 @@ func (s *server) download(w http.ResponseWriter, r *http.Request) {
 			name = path.Join(name, "index.html")
 		}
 	} else if rest != "" && rest != path.Base(prod.Path) {
-		s.fail(w, r, errNotFound("file "+strconv.Quote(rest)))
-		return
+		return errNotFound("file " + strconv.Quote(rest))
 	}
 	f, err := root.Open(name)
 	if err != nil {
-		s.fail(w, r, errNotFound("product file"))
-		return
+		return errNotFound("product file")
 	}
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil || !fi.Mode().IsRegular() {
-		s.fail(w, r, errNotFound("product file"))
-		return
+		return errNotFound("product file")
 	}
 	w.Header().Set("Content-Security-Policy", "sandbox")
 	http.ServeContent(w, r, fi.Name(), fi.ModTime(), f)
+	return nil
 }
 
 // splitStorePath splits a path inside the store into its store path (the

@@ -106,6 +106,26 @@ func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	s.render(w, r, code, "error", map[string]any{"Status": code, "StatusText": http.StatusText(code), "Msg": msg})
 }
 
+// handler is a web handler that returns its error instead of answering
+// it, as pkgsite's do: the one adapter, s.h, answers it with fail, so
+// that statusOf alone decides the status of every error.
+type handler func(w http.ResponseWriter, r *http.Request) error
+
+// h adapts fn to http.HandlerFunc. A handler that has written its answer
+// returns nil; one that has begun writing (a stream, an archive) deals
+// with later errors itself, since the status is gone. An error that is
+// the request's own end (the client went away while a password was being
+// verified) has no one to answer.
+func (s *server) h(fn handler) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		err := fn(w, r)
+		if err == nil || (r.Context().Err() != nil && errors.Is(err, r.Context().Err())) {
+			return
+		}
+		s.fail(w, r, err)
+	}
+}
+
 // acceptsHTML reports whether the client takes HTML (browsers, or no
 // Accept header at all).
 func acceptsHTML(r *http.Request) bool {

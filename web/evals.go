@@ -1,11 +1,16 @@
 package web
 
 import (
+	"context"
+	"errors"
 	"net/http"
 	"sort"
 	"strconv"
 
+	"buildledger/commands"
+	"buildledger/domain/domainerr"
 	"buildledger/domain/user"
+	"buildledger/events"
 )
 
 // EvalDiff compares an evaluation's builds with those of the previous
@@ -132,9 +137,15 @@ func (s *server) evalErrors(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// evalAction applies a build action to the eval's builds that pass
-// select, after checking the permission.
-func (s *server) evalAction(w http.ResponseWriter, r *http.Request, role string, sel func(Build) bool, act func(Build) error) error {
+// evalAction applies a build action to the eval's builds that are
+// finished (or unfinished) and pass sel, after checking the permission.
+// The read model only picks the candidates: each build's own stream
+// decides, and a build whose state refuses the action
+// (domainerr.ErrConflict), because it changed since the read model saw
+// it, is skipped rather than failing the rest. count is how many were
+// acted on.
+func (s *server) evalAction(w http.ResponseWriter, r *http.Request, role string, finished bool, sel func(Build) bool,
+	act func(BuildActions, context.Context, events.Metadata, int64) (commands.Result, error)) error {
 	e, err := s.loadEval(r)
 	if err != nil {
 		return err
@@ -149,7 +160,7 @@ func (s *server) evalAction(w http.ResponseWriter, r *http.Request, role string,
 	if s.cfg.Builds == nil {
 		return &httpError{Status: http.StatusNotImplemented, Msg: "build actions are not available"}
 	}
-	bs, err := s.cfg.Queries.Builds(r.Context(), BuildFilter{EvalID: e.ID, Page: Page{Limit: 1000}})
+	bs, err := s.cfg.Queries.Builds(r.Context(), BuildFilter{EvalID: e.ID, Finished: &finished, Page: Page{Limit: 1000}})
 	if err != nil {
 		return err
 	}
@@ -158,7 +169,11 @@ func (s *server) evalAction(w http.ResponseWriter, r *http.Request, role string,
 		if !sel(b) {
 			continue
 		}
-		if err := act(b); err != nil {
+		_, err := act(s.cfg.Builds, r.Context(), s.metadata(r), b.ID)
+		if errors.Is(err, domainerr.ErrConflict) {
+			continue
+		}
+		if err != nil {
 			return err
 		}
 		n++
@@ -167,10 +182,12 @@ func (s *server) evalAction(w http.ResponseWriter, r *http.Request, role string,
 	return nil
 }
 
+// evalRestart restarts the eval's failed builds, or only its aborted,
+// cancelled and timed-out ones.
 func (s *server) evalRestart(abortedOnly bool) handler {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		sel := func(b Build) bool {
-			if !b.Finished || b.BuildStatus == nil {
+			if b.BuildStatus == nil {
 				return false
 			}
 			if abortedOnly {
@@ -179,17 +196,14 @@ func (s *server) evalRestart(abortedOnly bool) handler {
 			}
 			return *b.BuildStatus != 0
 		}
-		md := s.metadata
-		return s.evalAction(w, r, user.RoleRestartJobs, sel, func(b Build) error { _, err := s.cfg.Builds.RestartBuild(r.Context(), md(r), b.ID); return err })
+		return s.evalAction(w, r, user.RoleRestartJobs, true, sel, BuildActions.RestartBuild)
 	}
 }
 
 func (s *server) evalCancel(w http.ResponseWriter, r *http.Request) error {
-	return s.evalAction(w, r, user.RoleCancelBuild, func(b Build) bool { return !b.Finished },
-		func(b Build) error { _, err := s.cfg.Builds.CancelBuild(r.Context(), s.metadata(r), b.ID); return err })
+	return s.evalAction(w, r, user.RoleCancelBuild, false, func(Build) bool { return true }, BuildActions.CancelBuild)
 }
 
 func (s *server) evalBump(w http.ResponseWriter, r *http.Request) error {
-	return s.evalAction(w, r, user.RoleBumpToFront, func(b Build) bool { return !b.Finished },
-		func(b Build) error { _, err := s.cfg.Builds.BumpBuild(r.Context(), s.metadata(r), b.ID); return err })
+	return s.evalAction(w, r, user.RoleBumpToFront, false, func(Build) bool { return true }, BuildActions.BumpBuild)
 }

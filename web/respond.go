@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"buildledger/adapters/postgres"
+	"buildledger/commands"
 	"buildledger/domain/domainerr"
 )
 
@@ -53,6 +54,10 @@ func statusOf(err error) (int, string, string) {
 		return http.StatusUnprocessableEntity, err.Error(), ""
 	case errors.Is(err, domainerr.ErrBusy):
 		return http.StatusTooManyRequests, err.Error(), ""
+	case errors.Is(err, commands.ErrContention):
+		// Others kept changing the same stream through every retry: the
+		// command may well pass in a moment (fail adds Retry-After).
+		return http.StatusServiceUnavailable, "too many concurrent changes to the same thing; try again shortly", ""
 	case postgres.IsTransient(err):
 		// Postgres restarts or is out of reach: the request may work in a
 		// moment, and the error itself (socket paths, roles) is not shown.

@@ -11,7 +11,8 @@ import (
 )
 
 // InsightQueries answers the questions Hydra cannot (package
-// projections/insights; insights.Reader implements it).
+// projections/insights; insights.Reader implements it). A build it does
+// not know is domainerr.ErrNotFound; any other error is a failure.
 type InsightQueries interface {
 	BuildBlockers(ctx context.Context, id int64) (insights.WhyNotRunning, error)
 	BuildFailureOrigin(ctx context.Context, id int64) (insights.FailureOrigin, error)
@@ -49,7 +50,7 @@ func (s *server) buildWhy(w http.ResponseWriter, r *http.Request) error {
 	}
 	why, err := s.cfg.Insights.BuildBlockers(r.Context(), id)
 	if err != nil {
-		return errNotFound("build " + strconv.FormatInt(id, 10))
+		return err
 	}
 	origin, err := s.cfg.Insights.BuildFailureOrigin(r.Context(), id)
 	if err != nil {

@@ -1,14 +1,10 @@
 package web
 
 import (
-	"errors"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strconv"
 
 	"github.com/go-chi/chi/v5"
-	"github.com/nix-community/go-nix/pkg/nar"
 )
 
 // statusPage lists the steps building now (Hydra's /status).
@@ -75,38 +71,5 @@ func (s *server) apiNrBuilds(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	s.json(w, http.StatusOK, counts)
-	return nil
-}
-
-// outputNAR sends an output of a build as a NAR archive, read from the
-// store directory.
-func (s *server) outputNAR(w http.ResponseWriter, r *http.Request) error {
-	b, err := s.loadBuild(r)
-	if err != nil {
-		return err
-	}
-	name := chi.URLParam(r, "name")
-	o, ok := b.Outputs[name]
-	if !ok || o.Path == "" {
-		return errNotFound("output " + strconv.Quote(name))
-	}
-	store := filepath.Clean(s.cfg.StoreDir)
-	p := filepath.Clean(o.Path)
-	if filepath.Dir(p) != store {
-		return errForbidden("output path outside the store")
-	}
-	if _, err := os.Lstat(p); err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return &httpError{Status: http.StatusGone, Msg: "output " + name + " of build " +
-				strconv.FormatInt(b.ID, 10) + " is no longer available"}
-		}
-		return err
-	}
-	w.Header().Set("Content-Type", "application/x-nix-archive")
-	w.Header().Set("Content-Disposition", `attachment; filename="`+filepath.Base(p)+`.nar"`)
-	if err := nar.DumpPath(w, p); err != nil {
-		// Headers are gone: the client sees a truncated archive.
-		s.log.Warn("dump output", "build", b.ID, "path", p, "err", err)
-	}
 	return nil
 }

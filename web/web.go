@@ -136,10 +136,12 @@ type Config struct {
 	Private bool
 	// Logs reads the step logs (*logstore.Store), running or finished.
 	Logs LogReader
-	// StoreDir is the Nix store (default /nix/store): downloads are
-	// confined to it and to the product's path, and /log/DRVFILE names a
-	// derivation in it.
+	// StoreDir is the Nix store (default /nix/store), in which
+	// /log/DRVFILE names a derivation.
 	StoreDir string
+	// Outputs reads build outputs and product files from the store
+	// (binarycache.StoreFiles); nil answers those routes 501.
+	Outputs Outputs
 	// BinaryCache, if set, is mounted at /nix-cache/, with the step logs
 	// at /nix-cache/log/DRVFILE.
 	BinaryCache http.Handler

@@ -21,34 +21,29 @@ type AsOfFunc func(ctx context.Context, at string) (q Queries, label string, err
 // point in the X-Buildledger-As-Of header. Reading the past may replay the
 // log, so only auditors and admins may ask; AsOf may refuse with
 // domainerr.ErrBusy (429) while it builds another point.
-func (s *server) asOf(page func(*server, http.ResponseWriter, *http.Request)) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
+func (s *server) asOf(page func(*server, http.ResponseWriter, *http.Request) error) handler {
+	return func(w http.ResponseWriter, r *http.Request) error {
 		at := r.URL.Query().Get("asof")
 		if at == "" {
-			page(s, w, r)
-			return
+			return page(s, w, r)
 		}
 		if s.cfg.AsOf == nil {
-			s.fail(w, r, errBadRequest("asof is not available on this server"))
-			return
+			return errBadRequest("asof is not available on this server")
 		}
 		if err := require(r, func(p *principal) bool { return p.hasRole(user.RoleAuditor) }); err != nil {
-			s.fail(w, r, err)
-			return
+			return err
 		}
 		q, label, err := s.cfg.AsOf(r.Context(), at)
 		if errors.Is(err, domainerr.ErrBusy) {
 			w.Header().Set("Retry-After", "10")
-			s.fail(w, r, err)
-			return
+			return err
 		}
 		if err != nil {
-			s.fail(w, r, errBadRequest("asof %q: %v", at, err))
-			return
+			return errBadRequest("asof %q: %v", at, err)
 		}
 		past := *s
 		past.cfg.Queries = q
 		w.Header().Set("X-Buildledger-As-Of", label)
-		page(&past, w, r)
+		return page(&past, w, r)
 	}
 }

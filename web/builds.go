@@ -9,34 +9,27 @@ import (
 	"buildledger/domain/user"
 )
 
-func (s *server) loadBuild(w http.ResponseWriter, r *http.Request) (Build, bool) {
+// loadBuild loads the build the URL's {id} names.
+func (s *server) loadBuild(r *http.Request) (Build, error) {
 	id, err := pathID(r, "id")
 	if err != nil {
-		s.fail(w, r, err)
-		return Build{}, false
+		return Build{}, err
 	}
-	b, err := s.cfg.Queries.Build(r.Context(), id)
-	if err != nil {
-		s.fail(w, r, err)
-		return Build{}, false
-	}
-	return b, true
+	return s.cfg.Queries.Build(r.Context(), id)
 }
 
-func (s *server) buildPage(w http.ResponseWriter, r *http.Request) {
-	b, ok := s.loadBuild(w, r)
-	if !ok {
-		return
+func (s *server) buildPage(w http.ResponseWriter, r *http.Request) error {
+	b, err := s.loadBuild(r)
+	if err != nil {
+		return err
 	}
 	steps, err := s.cfg.Queries.BuildSteps(r.Context(), b.ID)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	cons, err := s.cfg.Queries.Constituents(r.Context(), b.ID)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	out := struct {
 		Build
@@ -45,6 +38,7 @@ func (s *server) buildPage(w http.ResponseWriter, r *http.Request) {
 	p, _ := s.cfg.Queries.Project(r.Context(), b.Project)
 	s.respond(w, r, out, "build", map[string]any{"Build": b, "Steps": steps, "Constituents": cons, "Project": p,
 		"Products": sortedProducts(b.Products)})
+	return nil
 }
 
 func sortedProducts(m map[string]BuildProduct) []BuildProduct {
@@ -57,30 +51,32 @@ func sortedProducts(m map[string]BuildProduct) []BuildProduct {
 	return out
 }
 
-func (s *server) buildConstituents(w http.ResponseWriter, r *http.Request) {
-	b, ok := s.loadBuild(w, r)
-	if !ok {
-		return
+func (s *server) buildConstituents(w http.ResponseWriter, r *http.Request) error {
+	b, err := s.loadBuild(r)
+	if err != nil {
+		return err
 	}
 	cons, err := s.cfg.Queries.Constituents(r.Context(), b.ID)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	s.respond(w, r, cons, "builds", map[string]any{"Title": "Constituents of build " + strconv.FormatInt(b.ID, 10), "Builds": cons})
+	return nil
 }
 
-// buildAction runs restart, cancel, bump or keep with Hydra's rules.
-func (s *server) buildAction(action string) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		b, ok := s.loadBuild(w, r)
-		if !ok {
-			return
+// buildAction runs restart, cancel, bump or keep after Hydra's permission
+// checks. Whether the build's state allows it is domain/build's to say
+// (domainerr.ErrConflict, 409): the read model may lag behind the build's
+// stream, so a check here would answer differently depending on timing.
+func (s *server) buildAction(action string) handler {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		b, err := s.loadBuild(r)
+		if err != nil {
+			return err
 		}
 		p, err := s.cfg.Queries.Project(r.Context(), b.Project)
 		if err != nil {
-			s.fail(w, r, err)
-			return
+			return err
 		}
 		var perm func(*principal) bool
 		switch action {
@@ -94,33 +90,19 @@ func (s *server) buildAction(action string) http.HandlerFunc {
 			perm = func(pr *principal) bool { return pr.isOwner(p) }
 		}
 		if err := require(r, perm); err != nil {
-			s.fail(w, r, err)
-			return
+			return err
 		}
 		if s.cfg.Builds == nil {
-			s.fail(w, r, &httpError{Status: http.StatusNotImplemented, Msg: "build actions are not available"})
-			return
+			return &httpError{Status: http.StatusNotImplemented, Msg: "build actions are not available"}
 		}
 		ctx, md := r.Context(), s.metadata(r)
 		switch action {
 		case "restart":
-			if !b.Finished {
-				err = &httpError{Status: http.StatusConflict, Msg: "build " + strconv.FormatInt(b.ID, 10) + " has not finished"}
-			} else {
-				_, err = s.cfg.Builds.RestartBuild(ctx, md, b.ID)
-			}
+			_, err = s.cfg.Builds.RestartBuild(ctx, md, b.ID)
 		case "cancel":
-			if b.Finished {
-				err = &httpError{Status: http.StatusConflict, Msg: "build " + strconv.FormatInt(b.ID, 10) + " has already finished"}
-			} else {
-				_, err = s.cfg.Builds.CancelBuild(ctx, md, b.ID)
-			}
+			_, err = s.cfg.Builds.CancelBuild(ctx, md, b.ID)
 		case "bump":
-			if b.Finished {
-				err = &httpError{Status: http.StatusConflict, Msg: "build " + strconv.FormatInt(b.ID, 10) + " has already finished"}
-			} else {
-				_, err = s.cfg.Builds.BumpBuild(ctx, md, b.ID)
-			}
+			_, err = s.cfg.Builds.BumpBuild(ctx, md, b.ID)
 		default:
 			keep := true
 			if f := chi.URLParam(r, "flag"); f != "" {
@@ -131,27 +113,26 @@ func (s *server) buildAction(action string) http.HandlerFunc {
 			_, err = s.cfg.Builds.KeepBuild(ctx, md, b.ID, keep)
 		}
 		if err != nil {
-			s.fail(w, r, err)
-			return
+			return err
 		}
 		s.done(w, r, http.StatusOK, "/build/"+strconv.FormatInt(b.ID, 10), nil)
+		return nil
 	}
 }
 
-func (s *server) jobPage(w http.ResponseWriter, r *http.Request) {
+func (s *server) jobPage(w http.ResponseWriter, r *http.Request) error {
 	pname, jname, job := chi.URLParam(r, "project"), chi.URLParam(r, "jobset"), chi.URLParam(r, "job")
 	if _, err := s.cfg.Queries.Jobset(r.Context(), pname, jname); err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	pg, n := pageOf(r, 50)
 	bs, err := s.cfg.Queries.Builds(r.Context(), BuildFilter{Project: pname, Jobset: jname, Job: job, Page: pg})
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	s.respond(w, r, bs, "builds", map[string]any{"Title": "Job " + pname + ":" + jname + ":" + job, "Builds": bs,
 		"Page": n, "More": len(bs) == pg.Limit, "Shield": "/job/" + pname + "/" + jname + "/" + job + "/shield"})
+	return nil
 }
 
 // evalsFinished reports whether some evaluation of b has no unfinished
@@ -167,21 +148,21 @@ func (s *server) evalsFinished(r *http.Request, b Build) bool {
 }
 
 // jobShield answers shields.io's endpoint JSON for a job's latest build.
-func (s *server) jobShield(w http.ResponseWriter, r *http.Request) {
+func (s *server) jobShield(w http.ResponseWriter, r *http.Request) error {
 	pname, jname, job := chi.URLParam(r, "project"), chi.URLParam(r, "jobset"), chi.URLParam(r, "job")
 	fin := true
 	bs, err := s.cfg.Queries.Builds(r.Context(), BuildFilter{Project: pname, Jobset: jname, Job: job, Finished: &fin, Page: Page{Limit: 1}})
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	if len(bs) == 0 {
 		s.json(w, http.StatusNotFound, map[string]any{"schemaVersion": 1, "label": "hydra build", "message": "not found", "color": "lightgrey"})
-		return
+		return nil
 	}
 	msg, color := "failing", "red"
 	if succeeded(bs[0]) {
 		msg, color = "passing", "brightgreen"
 	}
 	s.json(w, http.StatusOK, map[string]any{"schemaVersion": 1, "label": "hydra build", "message": msg, "color": color})
+	return nil
 }

@@ -1,24 +1,20 @@
 package web
 
 import (
-	"errors"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strconv"
 
 	"github.com/go-chi/chi/v5"
-	"github.com/nix-community/go-nix/pkg/nar"
 )
 
 // statusPage lists the steps building now (Hydra's /status).
-func (s *server) statusPage(w http.ResponseWriter, r *http.Request) {
+func (s *server) statusPage(w http.ResponseWriter, r *http.Request) error {
 	steps, err := s.cfg.Queries.RunningSteps(r.Context())
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	s.respond(w, r, steps, "status", map[string]any{"Steps": steps})
+	return nil
 }
 
 // dashboardJSON is the answer of /dashboard/<user>.
@@ -28,39 +24,37 @@ type dashboardJSON struct {
 }
 
 // myDashboard redirects to the signed-in user's dashboard.
-func (s *server) myDashboard(w http.ResponseWriter, r *http.Request) {
+func (s *server) myDashboard(w http.ResponseWriter, r *http.Request) error {
 	p := who(r)
 	if p == nil {
-		s.fail(w, r, errLoginRequired)
-		return
+		return errLoginRequired
 	}
 	http.Redirect(w, r, "/dashboard/"+p.User.UserName, http.StatusFound)
+	return nil
 }
 
 // dashboard shows the jobsets of the projects a user owns or belongs to.
-func (s *server) dashboard(w http.ResponseWriter, r *http.Request) {
+func (s *server) dashboard(w http.ResponseWriter, r *http.Request) error {
 	name := chi.URLParam(r, "user")
 	if _, err := s.cfg.Queries.User(r.Context(), name); err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	js, err := s.cfg.Queries.UserJobsets(r.Context(), name)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	s.respond(w, r, dashboardJSON{UserName: name, Jobsets: js}, "dashboard", map[string]any{"UserName": name, "Jobsets": js})
+	return nil
 }
 
 // apiNrBuilds counts finished builds per hour or day (Hydra's
 // /api/nrbuilds): a JSON array of nr counts, oldest period first, the last
 // period ending now.
-func (s *server) apiNrBuilds(w http.ResponseWriter, r *http.Request) {
+func (s *server) apiNrBuilds(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	nr, err := strconv.Atoi(q.Get("nr"))
 	if err != nil || nr < 1 || nr > 1000 {
-		s.fail(w, r, errBadRequest("parameter nr must be a number from 1 to 1000"))
-		return
+		return errBadRequest("parameter nr must be a number from 1 to 1000")
 	}
 	var step int64
 	switch q.Get("period") {
@@ -69,50 +63,13 @@ func (s *server) apiNrBuilds(w http.ResponseWriter, r *http.Request) {
 	case "day":
 		step = 86400
 	default:
-		s.fail(w, r, errBadRequest("parameter period must be hour or day"))
-		return
+		return errBadRequest("parameter period must be hour or day")
 	}
 	f := BuildFilter{Project: q.Get("project"), Jobset: q.Get("jobset"), Job: q.Get("job"), System: q.Get("system")}
 	counts, err := s.cfg.Queries.FinishedPerPeriod(r.Context(), f, s.now().Unix(), step, nr)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	s.json(w, http.StatusOK, counts)
-}
-
-// outputNAR sends an output of a build as a NAR archive, read from the
-// store directory.
-func (s *server) outputNAR(w http.ResponseWriter, r *http.Request) {
-	b, ok := s.loadBuild(w, r)
-	if !ok {
-		return
-	}
-	name := chi.URLParam(r, "name")
-	o, ok := b.Outputs[name]
-	if !ok || o.Path == "" {
-		s.fail(w, r, errNotFound("output "+strconv.Quote(name)))
-		return
-	}
-	store := filepath.Clean(s.cfg.StoreDir)
-	p := filepath.Clean(o.Path)
-	if filepath.Dir(p) != store {
-		s.fail(w, r, errForbidden("output path outside the store"))
-		return
-	}
-	if _, err := os.Lstat(p); err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			s.fail(w, r, &httpError{Status: http.StatusGone, Msg: "output " + name + " of build " +
-				strconv.FormatInt(b.ID, 10) + " is no longer available"})
-			return
-		}
-		s.fail(w, r, err)
-		return
-	}
-	w.Header().Set("Content-Type", "application/x-nix-archive")
-	w.Header().Set("Content-Disposition", `attachment; filename="`+filepath.Base(p)+`.nar"`)
-	if err := nar.DumpPath(w, p); err != nil {
-		// Headers are gone: the client sees a truncated archive.
-		s.log.Warn("dump output", "build", b.ID, "path", p, "err", err)
-	}
+	return nil
 }

@@ -1,25 +1,40 @@
 package web
 
 import (
+	"errors"
+	"io"
+	"io/fs"
 	"net/http"
-	"os"
 	"path"
-	"slices"
 	"strconv"
-	"strings"
 
 	"github.com/go-chi/chi/v5"
 )
 
-// download serves a file of a build product in a CSP sandbox. The file is
-// opened inside the product's own output (/nix/store/<hash>-<name>) as an
-// os.Root: symbolic links resolve only within that output, so a product
-// that is, or passes through, a link to elsewhere in the store or on the
-// host is refused rather than read.
-func (s *server) download(w http.ResponseWriter, r *http.Request) {
-	b, ok := s.loadBuild(w, r)
-	if !ok {
-		return
+// Outputs reads build outputs from the Nix store
+// (binarycache.StoreFiles); the web opens no files itself. A path that
+// leaves the store, or a product's own output, is refused with
+// fs.ErrPermission; a missing one is fs.ErrNotExist.
+type Outputs interface {
+	// NAR returns the NAR serialisation of the output at storePath, a
+	// path directly inside the store.
+	NAR(storePath string) (io.WriterTo, error)
+	// Product opens a regular file of the build product at productPath:
+	// the file itself, or for a directory rest inside it (defaultPath
+	// when rest is empty, and a directory's index.html). Symbolic links
+	// resolve only within the product's own output.
+	Product(productPath, rest, defaultPath string) (io.ReadSeekCloser, fs.FileInfo, error)
+}
+
+// errNoOutputs answers the output routes of a server without Outputs.
+var errNoOutputs = &httpError{Status: http.StatusNotImplemented, Msg: "build outputs are not available"}
+
+// download serves a file of a build product in a CSP sandbox, as
+// Outputs.Product finds it.
+func (s *server) download(w http.ResponseWriter, r *http.Request) error {
+	b, err := s.loadBuild(r)
+	if err != nil {
+		return err
 	}
 	key := chi.URLParam(r, "nr")
 	var prod *BuildProduct
@@ -34,69 +49,55 @@ func (s *server) download(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if prod == nil || prod.Path == "" {
-		s.fail(w, r, errNotFound("product "+strconv.Quote(key)))
-		return
+		return errNotFound("product " + strconv.Quote(key))
 	}
-	rest := chi.URLParam(r, "*")
-	if slices.Contains(strings.Split(rest, "/"), "..") {
-		s.fail(w, r, errForbidden("path outside the product"))
-		return
+	if s.cfg.Outputs == nil {
+		return errNoOutputs
 	}
-	output, name, ok := splitStorePath(s.cfg.StoreDir, prod.Path)
-	if !ok {
-		s.fail(w, r, errForbidden("product path outside the store"))
-		return
-	}
-	root, err := os.OpenRoot(output)
-	if err != nil {
-		s.fail(w, r, errNotFound("product output"))
-		return
-	}
-	defer root.Close()
-	st, err := root.Stat(name)
-	if err != nil {
-		s.fail(w, r, errNotFound("product file"))
-		return
-	}
-	if st.IsDir() {
-		if rest == "" {
-			rest = prod.DefaultPath
-		}
-		name = path.Join(name, rest)
-		if st, err := root.Stat(name); err == nil && st.IsDir() {
-			name = path.Join(name, "index.html")
-		}
-	} else if rest != "" && rest != path.Base(prod.Path) {
-		s.fail(w, r, errNotFound("file "+strconv.Quote(rest)))
-		return
-	}
-	f, err := root.Open(name)
-	if err != nil {
-		s.fail(w, r, errNotFound("product file"))
-		return
+	f, fi, err := s.cfg.Outputs.Product(prod.Path, chi.URLParam(r, "*"), prod.DefaultPath)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return errNotFound("product file")
+	case errors.Is(err, fs.ErrPermission):
+		return errForbidden("path outside the product")
+	case err != nil:
+		return err
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil || !fi.Mode().IsRegular() {
-		s.fail(w, r, errNotFound("product file"))
-		return
-	}
 	w.Header().Set("Content-Security-Policy", "sandbox")
 	http.ServeContent(w, r, fi.Name(), fi.ModTime(), f)
+	return nil
 }
 
-// splitStorePath splits a path inside the store into its store path (the
-// output, /nix/store/<hash>-<name>) and the rest ("." for the output
-// itself). ok is false for a path that is not inside the store.
-func splitStorePath(storeDir, p string) (output, rest string, ok bool) {
-	// Clean leaves no ".." inside a path that still starts with the store.
-	rel, ok := strings.CutPrefix(path.Clean(p), path.Clean(storeDir)+"/")
-	if !ok || rel == "" {
-		return "", "", false
+// outputNAR sends an output of a build as a NAR archive.
+func (s *server) outputNAR(w http.ResponseWriter, r *http.Request) error {
+	b, err := s.loadBuild(r)
+	if err != nil {
+		return err
 	}
-	first, rest, _ := strings.Cut(rel, "/")
-	if rest == "" {
-		rest = "."
+	name := chi.URLParam(r, "name")
+	o, ok := b.Outputs[name]
+	if !ok || o.Path == "" {
+		return errNotFound("output " + strconv.Quote(name))
 	}
-	return path.Join(storeDir, first), rest, true
+	if s.cfg.Outputs == nil {
+		return errNoOutputs
+	}
+	nar, err := s.cfg.Outputs.NAR(o.Path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return &httpError{Status: http.StatusGone, Msg: "output " + name + " of build " +
+			strconv.FormatInt(b.ID, 10) + " is no longer available"}
+	case errors.Is(err, fs.ErrPermission):
+		return errForbidden("output path outside the store")
+	case err != nil:
+		return err
+	}
+	w.Header().Set("Content-Type", "application/x-nix-archive")
+	w.Header().Set("Content-Disposition", `attachment; filename="`+path.Base(o.Path)+`.nar"`)
+	if _, err := nar.WriteTo(w); err != nil {
+		// Headers are gone: the client sees a truncated archive.
+		s.log.Warn("dump output", "build", b.ID, "path", o.Path, "err", err)
+	}
+	return nil
 }

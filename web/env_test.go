@@ -17,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
+	"buildledger/adapters/binarycache"
 	"buildledger/adapters/eventstore/pglog"
 	"buildledger/adapters/logstore"
 	"buildledger/adapters/postgres"
@@ -119,6 +120,7 @@ func newEnv(t *testing.T, o envOpts) *env {
 	cfg := web.Config{Queries: queries.New(pool), Commands: h, Builds: h, Tokens: h, Events: store,
 		Accounts:   commands.NewAccounts(rt, postgres.NewVault(pool)),
 		SessionKey: bytes.Repeat([]byte("k"), 32), Private: o.private, Logs: logs, StoreDir: e.storeDir,
+		Outputs:      binarycache.StoreFiles{Dir: e.storeDir},
 		GitHubSecret: "gh-secret", GiteaSecret: "gitea-secret", Deliveries: postgres.NewDeliveries(pool), LoginAttempts: 1000, Clock: func() time.Time { return now }}
 	if o.live {
 		cfg.Settle = e.settle

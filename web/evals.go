@@ -1,11 +1,16 @@
 package web
 
 import (
+	"context"
+	"errors"
 	"net/http"
 	"sort"
 	"strconv"
 
+	"buildledger/commands"
+	"buildledger/domain/domainerr"
 	"buildledger/domain/user"
+	"buildledger/events"
 )
 
 // EvalDiff compares an evaluation's builds with those of the previous
@@ -65,41 +70,33 @@ func diffEvals(prevID int64, cur, prev []Build) EvalDiff {
 	return d
 }
 
-func (s *server) loadEval(w http.ResponseWriter, r *http.Request) (Eval, bool) {
+// loadEval loads the evaluation the URL's {id} names.
+func (s *server) loadEval(r *http.Request) (Eval, error) {
 	id, err := pathID(r, "id")
 	if err != nil {
-		s.fail(w, r, err)
-		return Eval{}, false
+		return Eval{}, err
 	}
-	e, err := s.cfg.Queries.Eval(r.Context(), id)
-	if err != nil {
-		s.fail(w, r, err)
-		return Eval{}, false
-	}
-	return e, true
+	return s.cfg.Queries.Eval(r.Context(), id)
 }
 
-func (s *server) evalPage(w http.ResponseWriter, r *http.Request) {
-	e, ok := s.loadEval(w, r)
-	if !ok {
-		return
+func (s *server) evalPage(w http.ResponseWriter, r *http.Request) error {
+	e, err := s.loadEval(r)
+	if err != nil {
+		return err
 	}
 	ctx := r.Context()
 	builds, err := s.cfg.Queries.Builds(ctx, BuildFilter{EvalID: e.ID, Page: Page{Limit: 1000}})
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	prevID, err := s.cfg.Queries.PreviousEval(ctx, e.ID)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	var prev []Build
 	if prevID != 0 {
 		if prev, err = s.cfg.Queries.Builds(ctx, BuildFilter{EvalID: prevID, Page: Page{Limit: 1000}}); err != nil {
-			s.fail(w, r, err)
-			return
+			return err
 		}
 	}
 	d := diffEvals(prevID, builds, prev)
@@ -109,79 +106,88 @@ func (s *server) evalPage(w http.ResponseWriter, r *http.Request) {
 	}{e, d}
 	p, _ := s.cfg.Queries.Project(ctx, e.Project)
 	s.respond(w, r, out, "eval", map[string]any{"Eval": e, "Diff": d, "Project": p, "NrBuilds": len(builds)})
+	return nil
 }
 
-func (s *server) evalBuilds(w http.ResponseWriter, r *http.Request) {
-	e, ok := s.loadEval(w, r)
-	if !ok {
-		return
+func (s *server) evalBuilds(w http.ResponseWriter, r *http.Request) error {
+	e, err := s.loadEval(r)
+	if err != nil {
+		return err
 	}
 	bs, err := s.cfg.Queries.Builds(r.Context(), BuildFilter{EvalID: e.ID, Page: Page{Limit: 1000}})
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	s.respond(w, r, bs, "builds", map[string]any{"Title": "Builds of evaluation " + strconv.FormatInt(e.ID, 10), "Builds": bs})
+	return nil
 }
 
-func (s *server) evalErrors(w http.ResponseWriter, r *http.Request) {
-	e, ok := s.loadEval(w, r)
-	if !ok {
-		return
+func (s *server) evalErrors(w http.ResponseWriter, r *http.Request) error {
+	e, err := s.loadEval(r)
+	if err != nil {
+		return err
 	}
 	msg, err := s.cfg.Queries.EvalErrors(r.Context(), e.ID)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	id := strconv.FormatInt(e.ID, 10)
 	s.respond(w, r, map[string]any{"id": e.ID, "errormsg": msg}, "errors",
 		map[string]any{"Title": "Errors of evaluation " + id, "Back": "/eval/" + id, "Errors": msg})
+	return nil
 }
 
-// evalAction applies a build action to the eval's builds that pass
-// select, after checking the permission.
-func (s *server) evalAction(w http.ResponseWriter, r *http.Request, role string, sel func(Build) bool, act func(Build) error) {
-	e, ok := s.loadEval(w, r)
-	if !ok {
-		return
+// evalAction applies a build action to the eval's builds that are
+// finished (or unfinished) and pass sel, after checking the permission.
+// The read model only picks the candidates: each build's own stream
+// decides, and a build whose state refuses the action
+// (domainerr.ErrConflict), because it changed since the read model saw
+// it, is skipped rather than failing the rest. count is how many were
+// acted on.
+func (s *server) evalAction(w http.ResponseWriter, r *http.Request, role string, finished bool, sel func(Build) bool,
+	act func(BuildActions, context.Context, events.Metadata, int64) (commands.Result, error)) error {
+	e, err := s.loadEval(r)
+	if err != nil {
+		return err
 	}
 	p, err := s.cfg.Queries.Project(r.Context(), e.Project)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	if err := require(r, roleOrOwner(role, p)); err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	if s.cfg.Builds == nil {
-		s.fail(w, r, &httpError{Status: http.StatusNotImplemented, Msg: "build actions are not available"})
-		return
+		return &httpError{Status: http.StatusNotImplemented, Msg: "build actions are not available"}
 	}
-	bs, err := s.cfg.Queries.Builds(r.Context(), BuildFilter{EvalID: e.ID, Page: Page{Limit: 1000}})
+	bs, err := s.cfg.Queries.Builds(r.Context(), BuildFilter{EvalID: e.ID, Finished: &finished, Page: Page{Limit: 1000}})
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	n := 0
 	for _, b := range bs {
 		if !sel(b) {
 			continue
 		}
-		if err := act(b); err != nil {
-			s.fail(w, r, err)
-			return
+		_, err := act(s.cfg.Builds, r.Context(), s.metadata(r), b.ID)
+		if errors.Is(err, domainerr.ErrConflict) {
+			continue
+		}
+		if err != nil {
+			return err
 		}
 		n++
 	}
 	s.done(w, r, http.StatusOK, "/eval/"+strconv.FormatInt(e.ID, 10), map[string]any{"count": n})
+	return nil
 }
 
-func (s *server) evalRestart(abortedOnly bool) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
+// evalRestart restarts the eval's failed builds, or only its aborted,
+// cancelled and timed-out ones.
+func (s *server) evalRestart(abortedOnly bool) handler {
+	return func(w http.ResponseWriter, r *http.Request) error {
 		sel := func(b Build) bool {
-			if !b.Finished || b.BuildStatus == nil {
+			if b.BuildStatus == nil {
 				return false
 			}
 			if abortedOnly {
@@ -190,17 +196,14 @@ func (s *server) evalRestart(abortedOnly bool) http.HandlerFunc {
 			}
 			return *b.BuildStatus != 0
 		}
-		md := s.metadata
-		s.evalAction(w, r, user.RoleRestartJobs, sel, func(b Build) error { _, err := s.cfg.Builds.RestartBuild(r.Context(), md(r), b.ID); return err })
+		return s.evalAction(w, r, user.RoleRestartJobs, true, sel, BuildActions.RestartBuild)
 	}
 }
 
-func (s *server) evalCancel(w http.ResponseWriter, r *http.Request) {
-	s.evalAction(w, r, user.RoleCancelBuild, func(b Build) bool { return !b.Finished },
-		func(b Build) error { _, err := s.cfg.Builds.CancelBuild(r.Context(), s.metadata(r), b.ID); return err })
+func (s *server) evalCancel(w http.ResponseWriter, r *http.Request) error {
+	return s.evalAction(w, r, user.RoleCancelBuild, false, func(Build) bool { return true }, BuildActions.CancelBuild)
 }
 
-func (s *server) evalBump(w http.ResponseWriter, r *http.Request) {
-	s.evalAction(w, r, user.RoleBumpToFront, func(b Build) bool { return !b.Finished },
-		func(b Build) error { _, err := s.cfg.Builds.BumpBuild(r.Context(), s.metadata(r), b.ID); return err })
+func (s *server) evalBump(w http.ResponseWriter, r *http.Request) error {
+	return s.evalAction(w, r, user.RoleBumpToFront, false, func(Build) bool { return true }, BuildActions.BumpBuild)
 }

@@ -107,11 +107,10 @@ func buildGraphTree(nodes []GraphNode, edges []GraphEdge, roots []string) []*gra
 	return out
 }
 
-func (s *server) graphFor(w http.ResponseWriter, r *http.Request, evalID int64, roots []string, title, back string) {
+func (s *server) graphFor(w http.ResponseWriter, r *http.Request, evalID int64, roots []string, title, back string) error {
 	nodes, edges, err := s.cfg.Queries.EvalGraph(r.Context(), evalID)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	if roots == nil {
 		has := map[string]bool{}
@@ -127,26 +126,26 @@ func (s *server) graphFor(w http.ResponseWriter, r *http.Request, evalID int64, 
 	tree := buildGraphTree(nodes, edges, roots)
 	s.respond(w, r, map[string]any{"nodes": nodes, "edges": edges}, "graph",
 		map[string]any{"Title": title, "Back": back, "Tree": tree, "NrNodes": len(nodes), "SVG": graphSVG(nodes, edges, roots)})
+	return nil
 }
 
-func (s *server) evalGraph(w http.ResponseWriter, r *http.Request) {
-	e, ok := s.loadEval(w, r)
-	if !ok {
-		return
+func (s *server) evalGraph(w http.ResponseWriter, r *http.Request) error {
+	e, err := s.loadEval(r)
+	if err != nil {
+		return err
 	}
 	id := strconv.FormatInt(e.ID, 10)
-	s.graphFor(w, r, e.ID, nil, "Build graph of evaluation "+id, "/eval/"+id)
+	return s.graphFor(w, r, e.ID, nil, "Build graph of evaluation "+id, "/eval/"+id)
 }
 
-func (s *server) buildGraph(w http.ResponseWriter, r *http.Request) {
-	b, ok := s.loadBuild(w, r)
-	if !ok {
-		return
+func (s *server) buildGraph(w http.ResponseWriter, r *http.Request) error {
+	b, err := s.loadBuild(r)
+	if err != nil {
+		return err
 	}
 	id := strconv.FormatInt(b.ID, 10)
 	if len(b.JobsetEvals) == 0 {
-		s.fail(w, r, errNotFound("evaluation of build "+id))
-		return
+		return errNotFound("evaluation of build " + id)
 	}
-	s.graphFor(w, r, b.JobsetEvals[len(b.JobsetEvals)-1], []string{b.DrvPath}, "Build graph of build "+id, "/build/"+id)
+	return s.graphFor(w, r, b.JobsetEvals[len(b.JobsetEvals)-1], []string{b.DrvPath}, "Build graph of build "+id, "/build/"+id)
 }

@@ -28,25 +28,21 @@ const eventsPerPage = 100
 // time, redacted (domain/redact). The history shows what the read models
 // no longer do (old values, actors, token names), so only the project's
 // owners and members, and admins, may read it.
-func (s *server) streamEvents(w http.ResponseWriter, r *http.Request, project, title, back, stream string) {
+func (s *server) streamEvents(w http.ResponseWriter, r *http.Request, project, title, back, stream string) error {
 	if s.cfg.Events == nil {
-		s.fail(w, r, &httpError{Status: http.StatusNotImplemented, Msg: "the event history is not available"})
-		return
+		return &httpError{Status: http.StatusNotImplemented, Msg: "the event history is not available"}
 	}
 	pr, err := s.cfg.Queries.Project(r.Context(), project)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	if err := require(r, func(p *principal) bool { return p.isOwner(pr) }); err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	pg, n := pageOf(r, eventsPerPage)
 	recs, err := s.cfg.Events.ReadStream(r.Context(), stream, uint64(pg.Offset), pg.Limit+1)
 	if err != nil && !errors.Is(err, events.ErrStreamNotFound) {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	more := len(recs) > pg.Limit
 	if more {
@@ -59,36 +55,36 @@ func (s *server) streamEvents(w http.ResponseWriter, r *http.Request, project, t
 	}
 	s.respond(w, r, rows, "events", map[string]any{"Title": title, "Back": back, "Stream": stream, "Events": rows,
 		"Page": n, "More": more})
+	return nil
 }
 
-func (s *server) projectEvents(w http.ResponseWriter, r *http.Request) {
+func (s *server) projectEvents(w http.ResponseWriter, r *http.Request) error {
 	name := chi.URLParam(r, "project")
-	s.streamEvents(w, r, name, "Events of project "+name, "/project/"+name, streams.Project(name))
+	return s.streamEvents(w, r, name, "Events of project "+name, "/project/"+name, streams.Project(name))
 }
 
-func (s *server) jobsetEvents(w http.ResponseWriter, r *http.Request) {
+func (s *server) jobsetEvents(w http.ResponseWriter, r *http.Request) error {
 	p, j := chi.URLParam(r, "project"), chi.URLParam(r, "jobset")
 	if _, err := s.cfg.Queries.Jobset(r.Context(), p, j); err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
-	s.streamEvents(w, r, p, "Events of jobset "+p+":"+j, "/jobset/"+p+"/"+j, streams.Jobset(p, j))
+	return s.streamEvents(w, r, p, "Events of jobset "+p+":"+j, "/jobset/"+p+"/"+j, streams.Jobset(p, j))
 }
 
-func (s *server) evalEvents(w http.ResponseWriter, r *http.Request) {
-	e, ok := s.loadEval(w, r)
-	if !ok {
-		return
+func (s *server) evalEvents(w http.ResponseWriter, r *http.Request) error {
+	e, err := s.loadEval(r)
+	if err != nil {
+		return err
 	}
 	id := strconv.FormatInt(e.ID, 10)
-	s.streamEvents(w, r, e.Project, "Events of evaluation "+id, "/eval/"+id, streams.Eval(e.ID))
+	return s.streamEvents(w, r, e.Project, "Events of evaluation "+id, "/eval/"+id, streams.Eval(e.ID))
 }
 
-func (s *server) buildEvents(w http.ResponseWriter, r *http.Request) {
-	b, ok := s.loadBuild(w, r)
-	if !ok {
-		return
+func (s *server) buildEvents(w http.ResponseWriter, r *http.Request) error {
+	b, err := s.loadBuild(r)
+	if err != nil {
+		return err
 	}
 	id := strconv.FormatInt(b.ID, 10)
-	s.streamEvents(w, r, b.Project, "Events of build "+id, "/build/"+id, streams.Build(b.ID))
+	return s.streamEvents(w, r, b.Project, "Events of build "+id, "/build/"+id, streams.Build(b.ID))
 }

@@ -11,7 +11,8 @@ import (
 )
 
 // InsightQueries answers the questions Hydra cannot (package
-// projections/insights; insights.Reader implements it).
+// projections/insights; insights.Reader implements it). A build it does
+// not know is domainerr.ErrNotFound; any other error is a failure.
 type InsightQueries interface {
 	BuildBlockers(ctx context.Context, id int64) (insights.WhyNotRunning, error)
 	BuildFailureOrigin(ctx context.Context, id int64) (insights.FailureOrigin, error)
@@ -34,43 +35,40 @@ func (s *server) insightRoutes(r chi.Router) {
 	if s.cfg.Insights == nil {
 		return
 	}
-	r.Get("/build/{id}/why", s.buildWhy)
-	r.Get("/step/attempts", s.stepInsight("attempts"))
-	r.Get("/step/blast-radius", s.stepInsight("blast-radius"))
-	r.Get("/insights/flaky", s.insightList("flaky"))
-	r.Get("/insights/non-reproducible", s.insightList("non-reproducible"))
-	r.Get("/insights/eval-latency", s.insightList("eval-latency"))
+	r.Get("/build/{id}/why", s.h(s.buildWhy))
+	r.Get("/step/attempts", s.h(s.stepInsight("attempts")))
+	r.Get("/step/blast-radius", s.h(s.stepInsight("blast-radius")))
+	r.Get("/insights/flaky", s.h(s.insightList("flaky")))
+	r.Get("/insights/non-reproducible", s.h(s.insightList("non-reproducible")))
+	r.Get("/insights/eval-latency", s.h(s.insightList("eval-latency")))
 }
 
-func (s *server) buildWhy(w http.ResponseWriter, r *http.Request) {
+func (s *server) buildWhy(w http.ResponseWriter, r *http.Request) error {
 	id, err := pathID(r, "id")
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	why, err := s.cfg.Insights.BuildBlockers(r.Context(), id)
 	if err != nil {
-		s.fail(w, r, errNotFound("build "+strconv.FormatInt(id, 10)))
-		return
+		return err
 	}
 	origin, err := s.cfg.Insights.BuildFailureOrigin(r.Context(), id)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	out := struct {
 		insights.WhyNotRunning
 		Origin insights.FailureOrigin `json:"failureOrigin"`
 	}{why, origin}
 	s.respond(w, r, out, "insights", map[string]any{"Title": "Build " + strconv.FormatInt(id, 10) + ": why", "Why": why, "Origin": origin})
+	return nil
 }
 
-func (s *server) stepInsight(kind string) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
+func (s *server) stepInsight(kind string) handler {
+	return func(w http.ResponseWriter, r *http.Request) error {
 		drv := r.URL.Query().Get("drv")
 		if drv == "" {
-			s.fail(w, r, errBadRequest("drv is required"))
-			return
+			return errBadRequest("drv is required")
 		}
 		var (
 			v    any
@@ -87,15 +85,15 @@ func (s *server) stepInsight(kind string) http.HandlerFunc {
 			v, data["Radius"], data["Title"] = br, br, "Blast radius of "+drv
 		}
 		if err != nil {
-			s.fail(w, r, err)
-			return
+			return err
 		}
 		s.respond(w, r, v, "insights", data)
+		return nil
 	}
 }
 
-func (s *server) insightList(kind string) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
+func (s *server) insightList(kind string) handler {
+	return func(w http.ResponseWriter, r *http.Request) error {
 		var (
 			v    any
 			err  error
@@ -116,9 +114,9 @@ func (s *server) insightList(kind string) http.HandlerFunc {
 			v, data["Latency"], data["Title"] = ls, ls, "Evaluation latency per jobset"
 		}
 		if err != nil {
-			s.fail(w, r, err)
-			return
+			return err
 		}
 		s.respond(w, r, v, "insights", data)
+		return nil
 	}
 }

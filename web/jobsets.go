@@ -16,34 +16,31 @@ import (
 	"buildledger/events"
 )
 
-func (s *server) jobsetPage(w http.ResponseWriter, r *http.Request) {
+func (s *server) jobsetPage(w http.ResponseWriter, r *http.Request) error {
 	pname, jname := chi.URLParam(r, "project"), chi.URLParam(r, "jobset")
 	j, err := s.cfg.Queries.Jobset(r.Context(), pname, jname)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	if wantsJSON(r) {
 		s.json(w, http.StatusOK, j)
-		return
+		return nil
 	}
 	p, err := s.cfg.Queries.Project(r.Context(), pname)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	evals, total, err := s.cfg.Queries.Evals(r.Context(), pname, jname, Page{Limit: 10})
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	current, err := s.cfg.Queries.Builds(r.Context(), BuildFilter{Project: pname, Jobset: jname, Current: true, Page: Page{Limit: 200}})
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	s.render(w, r, http.StatusOK, "jobset", map[string]any{"Project": p, "Jobset": j, "Evals": evals,
 		"NrEvals": total, "Builds": current, "Inputs": sortedInputs(j.Inputs)})
+	return nil
 }
 
 func sortedInputs(m map[string]JobsetInput) []JobsetInput {
@@ -168,49 +165,42 @@ func (s *server) readJobsetBody(w http.ResponseWriter, r *http.Request) (jobsetB
 	return b, nil
 }
 
-func (s *server) putJobset(w http.ResponseWriter, r *http.Request) {
-	s.saveJobset(w, r, chi.URLParam(r, "project"), chi.URLParam(r, "jobset"))
+func (s *server) putJobset(w http.ResponseWriter, r *http.Request) error {
+	return s.saveJobset(w, r, chi.URLParam(r, "project"), chi.URLParam(r, "jobset"))
 }
 
-func (s *server) postJobset(w http.ResponseWriter, r *http.Request) { s.putJobset(w, r) }
+func (s *server) postJobset(w http.ResponseWriter, r *http.Request) error { return s.putJobset(w, r) }
 
-func (s *server) createJobsetForm(w http.ResponseWriter, r *http.Request) {
+func (s *server) createJobsetForm(w http.ResponseWriter, r *http.Request) error {
 	if err := parseForm(w, r); err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
-	s.saveJobset(w, r, chi.URLParam(r, "project"), strings.TrimSpace(r.PostForm.Get("name")))
+	return s.saveJobset(w, r, chi.URLParam(r, "project"), strings.TrimSpace(r.PostForm.Get("name")))
 }
 
 // saveJobset creates or updates a jobset; both need project ownership.
-func (s *server) saveJobset(w http.ResponseWriter, r *http.Request, pname, jname string) {
+func (s *server) saveJobset(w http.ResponseWriter, r *http.Request, pname, jname string) error {
 	if who(r) == nil {
-		s.fail(w, r, errLoginRequired)
-		return
+		return errLoginRequired
 	}
 	p, err := s.cfg.Queries.Project(r.Context(), pname)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	if err := require(r, func(pr *principal) bool { return pr.isOwner(p) }); err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	_, err = s.cfg.Queries.Jobset(r.Context(), pname, jname)
 	exists := err == nil
 	if err != nil && !errors.Is(err, domainerr.ErrNotFound) {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	b, err := s.readJobsetBody(w, r)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	if b.Name != "" && b.Name != jname {
-		s.fail(w, r, &httpError{Status: http.StatusUnprocessableEntity, Msg: "renaming a jobset through PUT is not supported", Field: "name"})
-		return
+		return &httpError{Status: http.StatusUnprocessableEntity, Msg: "renaming a jobset through PUT is not supported", Field: "name"}
 	}
 	md := s.metadata(r)
 	if exists {
@@ -219,62 +209,57 @@ func (s *server) saveJobset(w http.ResponseWriter, r *http.Request, pname, jname
 		_, err = s.cfg.Commands.CreateJobset(r.Context(), md, commands.CreateJobset{Project: pname, Name: jname, Config: b.config()})
 	}
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	uri := "/jobset/" + pname + "/" + jname
 	if exists {
 		s.done(w, r, http.StatusOK, uri, nil)
-		return
+		return nil
 	}
 	s.done(w, r, http.StatusCreated, uri, map[string]any{"uri": uri, "name": jname, "type": "jobset"})
+	return nil
 }
 
 // deleteJobset needs admin, as in Hydra.
-func (s *server) deleteJobset(w http.ResponseWriter, r *http.Request) {
+func (s *server) deleteJobset(w http.ResponseWriter, r *http.Request) error {
 	pname, jname := chi.URLParam(r, "project"), chi.URLParam(r, "jobset")
 	if err := require(r, (*principal).isAdmin); err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	if _, err := s.cfg.Commands.DeleteJobset(r.Context(), s.metadata(r), commands.DeleteJobset{Project: pname, Name: jname}); err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	s.done(w, r, http.StatusOK, "/project/"+pname, nil)
+	return nil
 }
 
 // evaluateJobset requests an evaluation (admin, eval-jobset or owner).
-func (s *server) evaluateJobset(w http.ResponseWriter, r *http.Request) {
+func (s *server) evaluateJobset(w http.ResponseWriter, r *http.Request) error {
 	pname, jname := chi.URLParam(r, "project"), chi.URLParam(r, "jobset")
 	p, err := s.cfg.Queries.Project(r.Context(), pname)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	if err := require(r, roleOrOwner(user.RoleEvalJobset, p)); err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	if _, err := s.cfg.Commands.RequestEvaluation(r.Context(), s.metadata(r),
 		commands.RequestEvaluation{Project: pname, Jobset: jname, Reason: "ui", Force: true}); err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	s.done(w, r, http.StatusOK, "/jobset/"+pname+"/"+jname, nil)
+	return nil
 }
 
 // jobsetForm shows the create or edit form of a jobset.
-func (s *server) jobsetForm(w http.ResponseWriter, r *http.Request) {
+func (s *server) jobsetForm(w http.ResponseWriter, r *http.Request) error {
 	pname, jname := chi.URLParam(r, "project"), chi.URLParam(r, "jobset")
 	p, err := s.cfg.Queries.Project(r.Context(), pname)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	if err := require(r, func(pr *principal) bool { return pr.isOwner(p) }); err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	data := map[string]any{"Project": p}
 	if jname == "" {
@@ -283,8 +268,7 @@ func (s *server) jobsetForm(w http.ResponseWriter, r *http.Request) {
 	} else {
 		j, err := s.cfg.Queries.Jobset(r.Context(), pname, jname)
 		if err != nil {
-			s.fail(w, r, err)
-			return
+			return err
 		}
 		var lines []string
 		for _, in := range sortedInputs(j.Inputs) {
@@ -293,6 +277,7 @@ func (s *server) jobsetForm(w http.ResponseWriter, r *http.Request) {
 		data["Jobset"], data["InputsText"] = j, strings.Join(lines, "\n")
 	}
 	s.render(w, r, http.StatusOK, "jobset-form", data)
+	return nil
 }
 
 // evalsJSON is Hydra's paged list of evaluations.
@@ -306,12 +291,11 @@ type evalsJSON struct {
 
 const evalsPerPage = 20
 
-func (s *server) evalList(w http.ResponseWriter, r *http.Request, pname, jname string) {
+func (s *server) evalList(w http.ResponseWriter, r *http.Request, pname, jname string) error {
 	pg, n := pageOf(r, evalsPerPage)
 	evals, total, err := s.cfg.Queries.Evals(r.Context(), pname, jname, pg)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	last := max(1, (total+evalsPerPage-1)/evalsPerPage)
 	out := evalsJSON{Evals: evals, First: "?page=1", Last: "?page=" + strconv.Itoa(last)}
@@ -323,41 +307,42 @@ func (s *server) evalList(w http.ResponseWriter, r *http.Request, pname, jname s
 	}
 	s.respond(w, r, out, "evals", map[string]any{"Evals": evals, "Page": n, "LastPage": last, "Total": total,
 		"ProjectName": pname, "JobsetName": jname, "Paging": out})
+	return nil
 }
 
-func (s *server) jobsetEvals(w http.ResponseWriter, r *http.Request) {
+func (s *server) jobsetEvals(w http.ResponseWriter, r *http.Request) error {
 	pname, jname := chi.URLParam(r, "project"), chi.URLParam(r, "jobset")
 	if _, err := s.cfg.Queries.Jobset(r.Context(), pname, jname); err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
-	s.evalList(w, r, pname, jname)
+	return s.evalList(w, r, pname, jname)
 }
 
-func (s *server) allEvals(w http.ResponseWriter, r *http.Request) { s.evalList(w, r, "", "") }
+func (s *server) allEvals(w http.ResponseWriter, r *http.Request) error {
+	return s.evalList(w, r, "", "")
+}
 
-func (s *server) latestEval(w http.ResponseWriter, r *http.Request) {
+func (s *server) latestEval(w http.ResponseWriter, r *http.Request) error {
 	pname, jname := chi.URLParam(r, "project"), chi.URLParam(r, "jobset")
 	evals, _, err := s.cfg.Queries.Evals(r.Context(), pname, jname, Page{Limit: 1})
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	if len(evals) == 0 {
-		s.fail(w, r, errNotFound("evaluation of jobset "+pname+":"+jname))
-		return
+		return errNotFound("evaluation of jobset " + pname + ":" + jname)
 	}
 	http.Redirect(w, r, "/eval/"+strconv.FormatInt(evals[0].ID, 10), http.StatusFound)
+	return nil
 }
 
-func (s *server) jobsetErrors(w http.ResponseWriter, r *http.Request) {
+func (s *server) jobsetErrors(w http.ResponseWriter, r *http.Request) error {
 	pname, jname := chi.URLParam(r, "project"), chi.URLParam(r, "jobset")
 	j, err := s.cfg.Queries.Jobset(r.Context(), pname, jname)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	out := map[string]any{"errormsg": j.ErrorMsg, "errortime": j.ErrorTime, "fetcherrormsg": j.FetchErrorMsg}
 	s.respond(w, r, out, "errors", map[string]any{"Title": "Errors of jobset " + pname + ":" + jname,
 		"Back": "/jobset/" + pname + "/" + jname, "Errors": derefAny(j.ErrorMsg), "FetchErrors": derefAny(j.FetchErrorMsg)})
+	return nil
 }

@@ -44,15 +44,15 @@ func (s *server) scopeOf(r *http.Request) (scope, error) {
 // listBuildsRoutes mounts Hydra's ListBuilds routes under prefix (which
 // names the scope's URL parameters).
 func (s *server) listBuildsRoutes(r chi.Router, prefix string) {
-	r.Get(prefix+"/all", s.allBuilds)
+	r.Get(prefix+"/all", s.h(s.allBuilds))
 	for _, kind := range []string{"latest", "latest-finished"} {
-		r.Get(prefix+"/"+kind, s.latestBuild(kind))
-		r.Get(prefix+"/"+kind+"/*", s.latestBuild(kind))
+		r.Get(prefix+"/"+kind, s.h(s.latestBuild(kind)))
+		r.Get(prefix+"/"+kind+"/*", s.h(s.latestBuild(kind)))
 	}
-	r.Get(prefix+"/latest-for/{system}", s.latestBuild("latest-for"))
-	r.Get(prefix+"/latest-for/{system}/*", s.latestBuild("latest-for"))
-	r.Get(prefix+"/channel/latest", s.channelLatest)
-	r.Get(prefix+"/channel/latest/binary-cache-url", s.binaryCacheURL)
+	r.Get(prefix+"/latest-for/{system}", s.h(s.latestBuild("latest-for")))
+	r.Get(prefix+"/latest-for/{system}/*", s.h(s.latestBuild("latest-for")))
+	r.Get(prefix+"/channel/latest", s.h(s.channelLatest))
+	r.Get(prefix+"/channel/latest/binary-cache-url", s.h(s.binaryCacheURL))
 }
 
 // allBuildsJSON is the answer of the "all" routes.
@@ -66,11 +66,10 @@ type allBuildsJSON struct {
 const buildsPerPage = 50
 
 // allBuilds lists the finished builds of a scope, newest first.
-func (s *server) allBuilds(w http.ResponseWriter, r *http.Request) {
+func (s *server) allBuilds(w http.ResponseWriter, r *http.Request) error {
 	sc, err := s.scopeOf(r)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	pg, n := pageOf(r, buildsPerPage)
 	fin := true
@@ -78,35 +77,32 @@ func (s *server) allBuilds(w http.ResponseWriter, r *http.Request) {
 	f.Finished, f.Page = &fin, pg
 	bs, err := s.cfg.Queries.Builds(r.Context(), f)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	total, err := s.cfg.Queries.CountBuilds(r.Context(), f)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	out := allBuildsJSON{Builds: bs, Total: total, Page: n, ResultsPerPage: buildsPerPage}
 	s.respond(w, r, out, "builds", map[string]any{"Title": "Finished builds of " + sc.Title + " (" + strconv.Itoa(total) + ")",
 		"Builds": bs, "Page": n, "More": n*buildsPerPage < total, "Empty": "No build of " + sc.Title + " has finished yet."})
+	return nil
 }
 
 // latestBuild redirects to the newest successful build of a scope, and
 // on to the rest of the URL (latest/download/1 → /build/N/download/1):
 // latest, latest-for/<system>, or latest-finished (in an evaluation with
 // no unfinished builds).
-func (s *server) latestBuild(kind string) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
+func (s *server) latestBuild(kind string) handler {
+	return func(w http.ResponseWriter, r *http.Request) error {
 		sc, err := s.scopeOf(r)
 		if err != nil {
-			s.fail(w, r, err)
-			return
+			return err
 		}
 		rest := chi.URLParam(r, "*")
 		for _, part := range strings.Split(rest, "/") {
 			if part == ".." {
-				s.fail(w, r, errBadRequest("bad path %q", rest))
-				return
+				return errBadRequest("bad path %q", rest)
 			}
 		}
 		ok := 0
@@ -120,8 +116,7 @@ func (s *server) latestBuild(kind string) http.HandlerFunc {
 		}
 		bs, err := s.cfg.Queries.Builds(r.Context(), f)
 		if err != nil {
-			s.fail(w, r, err)
-			return
+			return err
 		}
 		for _, b := range bs {
 			if kind == "latest-finished" && !s.evalsFinished(r, b) {
@@ -135,28 +130,27 @@ func (s *server) latestBuild(kind string) http.HandlerFunc {
 				target += "?" + r.URL.RawQuery
 			}
 			http.Redirect(w, r, target, http.StatusFound)
-			return
+			return nil
 		}
-		s.fail(w, r, errNotFound("successful build of "+sc.Title))
+		return errNotFound("successful build of " + sc.Title)
 	}
 }
 
 // channelLatest lists the newest successful build of every job of a
 // scope: what a Nix channel of it contains.
-func (s *server) channelLatest(w http.ResponseWriter, r *http.Request) {
+func (s *server) channelLatest(w http.ResponseWriter, r *http.Request) error {
 	sc, err := s.scopeOf(r)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	bs, err := s.cfg.Queries.LatestSucceeded(r.Context(), sc.filter())
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	s.respond(w, r, bs, "builds", map[string]any{"Title": "Channel of " + sc.Title + ": latest successful builds",
 		"Builds": bs, "Empty": "No build of " + sc.Title + " has succeeded yet, so its channel is empty.",
 		"Note": "Binary cache: " + s.cacheURL(r)})
+	return nil
 }
 
 // cacheURL is the public URL of the binary cache.
@@ -176,42 +170,40 @@ func (s *server) cacheURL(r *http.Request) string {
 	return base
 }
 
-func (s *server) binaryCacheURL(w http.ResponseWriter, r *http.Request) {
+func (s *server) binaryCacheURL(w http.ResponseWriter, r *http.Request) error {
 	if _, err := s.scopeOf(r); err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	_, _ = w.Write([]byte(s.cacheURL(r)))
+	return nil
 }
 
 // evalJob redirects to the build of a job in an evaluation (and on to the
 // rest of the URL).
-func (s *server) evalJob(w http.ResponseWriter, r *http.Request) {
-	e, ok := s.loadEval(w, r)
-	if !ok {
-		return
+func (s *server) evalJob(w http.ResponseWriter, r *http.Request) error {
+	e, err := s.loadEval(r)
+	if err != nil {
+		return err
 	}
 	job := chi.URLParam(r, "job")
 	bs, err := s.cfg.Queries.Builds(r.Context(), BuildFilter{EvalID: e.ID, Job: job, Page: Page{Limit: 1}})
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	if len(bs) == 0 {
-		s.fail(w, r, errNotFound("job "+strconv.Quote(job)+" in evaluation "+strconv.FormatInt(e.ID, 10)))
-		return
+		return errNotFound("job " + strconv.Quote(job) + " in evaluation " + strconv.FormatInt(e.ID, 10))
 	}
 	target := "/build/" + strconv.FormatInt(bs[0].ID, 10)
 	rest := strings.Trim(chi.URLParam(r, "*"), "/")
 	for _, part := range strings.Split(rest, "/") {
 		if part == ".." {
-			s.fail(w, r, errBadRequest("bad path %q", rest))
-			return
+			return errBadRequest("bad path %q", rest)
 		}
 	}
 	if rest != "" {
 		target += "/" + rest
 	}
 	http.Redirect(w, r, target, http.StatusFound)
+	return nil
 }

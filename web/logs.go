@@ -51,20 +51,19 @@ const (
 
 // buildLog serves the log of a build (its own derivation's step) or of
 // step nr: pretty (HTML), raw, tail or stream (server-sent events).
-func (s *server) buildLog(mode string) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		b, nr, ok := s.loadStep(w, r)
-		if !ok {
-			return
+func (s *server) buildLog(mode string) handler {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		b, nr, err := s.loadStep(r)
+		if err != nil {
+			return err
 		}
 		ref, err := s.cfg.Queries.StepLog(r.Context(), b.ID, nr)
 		if err == nil && mode == "stream" {
-			s.streamLog(w, r, ref, func(ctx context.Context) (LogRef, error) { return s.cfg.Queries.StepLog(ctx, b.ID, nr) })
-			return
+			return s.streamLog(w, r, ref, func(ctx context.Context) (LogRef, error) { return s.cfg.Queries.StepLog(ctx, b.ID, nr) })
 		}
-		rc, ok := s.openLog(w, r, ref, err)
-		if !ok {
-			return
+		rc, err := s.openLog(ref, err)
+		if err != nil {
+			return err
 		}
 		defer rc.Close()
 		switch mode {
@@ -75,8 +74,7 @@ func (s *server) buildLog(mode string) http.HandlerFunc {
 		default:
 			text, cut, err := tailBytes(rc, maxPrettyLog)
 			if err != nil {
-				s.fail(w, r, err)
-				return
+				return err
 			}
 			base := "/build/" + strconv.FormatInt(b.ID, 10)
 			if nr != 0 {
@@ -86,16 +84,17 @@ func (s *server) buildLog(mode string) http.HandlerFunc {
 				"Cut": cut, "Raw": base + "/log/raw", "Stream": base + "/log/stream", "Running": ref.Running,
 				"DrvPath": ref.DrvPath})
 		}
+		return nil
 	}
 }
 
 // nixlogRedirect sends Hydra's old step log URLs,
 // /build/N/nixlog/S[/MODE], to /build/N/step/S/log[/MODE] for good (301),
 // with the query, as Hydra does.
-func (s *server) nixlogRedirect(w http.ResponseWriter, r *http.Request) {
-	b, nr, ok := s.loadStep(w, r)
-	if !ok {
-		return
+func (s *server) nixlogRedirect(w http.ResponseWriter, r *http.Request) error {
+	b, nr, err := s.loadStep(r)
+	if err != nil {
+		return err
 	}
 	target := "/build/" + strconv.FormatInt(b.ID, 10) + "/step/" + strconv.Itoa(nr) + "/log"
 	switch mode := chi.URLParam(r, "mode"); mode {
@@ -103,76 +102,71 @@ func (s *server) nixlogRedirect(w http.ResponseWriter, r *http.Request) {
 	case "raw", "tail", "stream":
 		target += "/" + mode
 	default:
-		s.fail(w, r, errNotFound("log mode "+strconv.Quote(mode)))
-		return
+		return errNotFound("log mode " + strconv.Quote(mode))
 	}
 	if r.URL.RawQuery != "" {
 		target += "?" + r.URL.RawQuery
 	}
 	http.Redirect(w, r, target, http.StatusMovedPermanently)
+	return nil
 }
 
 // drvLog serves the log of the newest attempt at building a derivation,
 // named by its file name in the store, as text: Hydra's
 // /log/DRVFILE[?tail=N], which is also the log/DRVFILE of the served
 // binary cache that `nix log --store` asks for.
-func (s *server) drvLog(w http.ResponseWriter, r *http.Request) {
+func (s *server) drvLog(w http.ResponseWriter, r *http.Request) error {
 	name := chi.URLParam(r, "drv")
 	if !names.DrvFile(name) {
-		s.fail(w, r, errBadRequest("%q is not the file name of a derivation", name))
-		return
+		return errBadRequest("%q is not the file name of a derivation", name)
 	}
 	tail := 0
 	if v := r.URL.Query().Get("tail"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 0 {
-			s.fail(w, r, errBadRequest("tail %q is not a number of lines", v))
-			return
+			return errBadRequest("tail %q is not a number of lines", v)
 		}
 		tail = min(n, maxTailLines)
 	}
 	ref, err := s.cfg.Queries.DrvLog(r.Context(), path.Join(s.cfg.StoreDir, name))
-	rc, ok := s.openLog(w, r, ref, err)
-	if !ok {
-		return
+	rc, err := s.openLog(ref, err)
+	if err != nil {
+		return err
 	}
 	defer rc.Close()
 	s.sendLog(w, rc, tail)
+	return nil
 }
 
 // loadStep loads the build of a log URL and reads its optional step
-// number {nr}, 0 for the build's own step. It answers an error itself
-// and then reports false.
-func (s *server) loadStep(w http.ResponseWriter, r *http.Request) (Build, int, bool) {
-	b, ok := s.loadBuild(w, r)
-	if !ok {
-		return b, 0, false
+// number {nr}, 0 for the build's own step.
+func (s *server) loadStep(r *http.Request) (Build, int, error) {
+	b, err := s.loadBuild(r)
+	if err != nil {
+		return b, 0, err
 	}
 	v := chi.URLParam(r, "nr")
 	if v == "" {
-		return b, 0, true
+		return b, 0, nil
 	}
 	n, err := strconv.Atoi(v)
 	if err != nil || n < 1 {
-		s.fail(w, r, errNotFound("step "+strconv.Quote(v)))
-		return b, 0, false
+		return b, 0, errNotFound("step " + strconv.Quote(v))
 	}
-	return b, n, true
+	return b, n, nil
 }
 
-// openLog opens the log ref names, as written so far. It answers an
-// error, of the query that found ref (err) or of the log store, and then
-// reports false.
-func (s *server) openLog(w http.ResponseWriter, r *http.Request, ref LogRef, err error) (io.ReadCloser, bool) {
-	var rc io.ReadCloser
-	if err == nil {
-		rc, err = s.cfg.Logs.Open(ref.Location)
-	}
+// openLog opens the log ref names, as written so far, or returns the
+// error of the query that found ref (err) or of the log store.
+func (s *server) openLog(ref LogRef, err error) (io.ReadCloser, error) {
 	if err != nil {
-		s.fail(w, r, logError(ref, err))
-		return nil, false
+		return nil, logError(ref, err)
 	}
-	return rc, true
+	rc, err := s.cfg.Logs.Open(ref.Location)
+	if err != nil {
+		return nil, logError(ref, err)
+	}
+	return rc, nil
 }
 
 // logError turns the log store's "no such log" into a 404.
@@ -249,17 +243,15 @@ func tailBytes(r io.Reader, max int) ([]byte, bool, error) {
 // every other stream of that log (logstream.go); reload asks again for
 // the attempt, so that a log whose writer died does not keep the stream
 // open. Streams are capped per client address and in all (429).
-func (s *server) streamLog(w http.ResponseWriter, r *http.Request, ref LogRef, reload func(context.Context) (LogRef, error)) {
+func (s *server) streamLog(w http.ResponseWriter, r *http.Request, ref LogRef, reload func(context.Context) (LogRef, error)) error {
 	fl, ok := w.(http.Flusher)
 	if !ok {
-		s.fail(w, r, &httpError{Status: http.StatusNotImplemented, Msg: "streaming not supported"})
-		return
+		return &httpError{Status: http.StatusNotImplemented, Msg: "streaming not supported"}
 	}
 	release, err := s.streams.admit(s.clientAddr(r))
 	if err != nil {
 		w.Header().Set("Retry-After", "60")
-		s.fail(w, r, &httpError{Status: http.StatusTooManyRequests, Msg: "too many log streams open: close some and try again"})
-		return
+		return &httpError{Status: http.StatusTooManyRequests, Msg: "too many log streams open: close some and try again"}
 	}
 	defer release()
 	ctx, cancel := context.WithTimeout(r.Context(), maxStream)
@@ -271,8 +263,7 @@ func (s *server) streamLog(w http.ResponseWriter, r *http.Request, ref LogRef, r
 		rc, err = s.cfg.Logs.Open(ref.Location)
 	}
 	if err != nil {
-		s.fail(w, r, logError(ref, err))
-		return
+		return logError(ref, err)
 	}
 	defer rc.Close()
 	// The server's write timeout bounds every other answer; a stream
@@ -298,7 +289,7 @@ func (s *server) streamLog(w http.ResponseWriter, r *http.Request, ref LogRef, r
 		}
 		if err != nil {
 			if r.Context().Err() != nil {
-				return
+				return nil
 			}
 			if !errors.Is(err, io.EOF) && ctx.Err() == nil {
 				s.log.Debug("stream log", "location", ref.Location, "err", err)
@@ -312,6 +303,7 @@ func (s *server) streamLog(w http.ResponseWriter, r *http.Request, ref LogRef, r
 	}
 	fmt.Fprint(w, "event: end\ndata: \n\n")
 	fl.Flush()
+	return nil
 }
 
 // writeEvent sends one log line as a server-sent event. A carriage

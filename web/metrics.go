@@ -14,23 +14,22 @@ const metricPoints = 100
 
 // metricChart shows one metric of a job across its builds: JSON (oldest
 // first) for clients, a line chart drawn as SVG on the server for browsers.
-func (s *server) metricChart(w http.ResponseWriter, r *http.Request) {
+func (s *server) metricChart(w http.ResponseWriter, r *http.Request) error {
 	p, j, job, name := chi.URLParam(r, "project"), chi.URLParam(r, "jobset"), chi.URLParam(r, "job"), chi.URLParam(r, "name")
 	pts, err := s.cfg.Queries.MetricHistory(r.Context(), p, j, job, name, metricPoints)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	for i, k := 0, len(pts)-1; i < k; i, k = i+1, k-1 {
 		pts[i], pts[k] = pts[k], pts[i]
 	}
 	if len(pts) == 0 {
-		s.fail(w, r, errNotFound(fmt.Sprintf("metric %q of job %s:%s:%s", name, p, j, job)))
-		return
+		return errNotFound(fmt.Sprintf("metric %q of job %s:%s:%s", name, p, j, job))
 	}
 	s.respond(w, r, pts, "metric", map[string]any{
 		"Project": p, "Jobset": j, "Job": job, "Name": name, "Points": pts, "Chart": metricSVG(pts),
 	})
+	return nil
 }
 
 // metricSVG draws the values as a polyline with the lowest and highest

@@ -13,34 +13,33 @@ import (
 	"buildledger/events"
 )
 
-func (s *server) projectsPage(w http.ResponseWriter, r *http.Request) {
+func (s *server) projectsPage(w http.ResponseWriter, r *http.Request) error {
 	ps, err := s.cfg.Queries.Projects(r.Context())
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	queued, _ := s.cfg.Queries.QueueSize(r.Context())
 	running, _ := s.cfg.Queries.RunningCount(r.Context())
 	s.respond(w, r, ps, "projects", map[string]any{"Projects": ps, "Queued": queued, "Running": running})
+	return nil
 }
 
-func (s *server) projectPage(w http.ResponseWriter, r *http.Request) {
+func (s *server) projectPage(w http.ResponseWriter, r *http.Request) error {
 	name := chi.URLParam(r, "project")
 	p, err := s.cfg.Queries.Project(r.Context(), name)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	if wantsJSON(r) {
 		s.json(w, http.StatusOK, p)
-		return
+		return nil
 	}
 	js, err := s.cfg.Queries.JobsetOverviews(r.Context(), name)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	s.render(w, r, http.StatusOK, "project", map[string]any{"Project": p, "Jobsets": js})
+	return nil
 }
 
 // projectBody is the body of PUT /project/<p>, as Hydra's API has it.
@@ -81,30 +80,27 @@ func (s *server) readProjectBody(w http.ResponseWriter, r *http.Request) (projec
 
 // putProject creates (admin or create-projects) or updates (owner) a
 // project.
-func (s *server) putProject(w http.ResponseWriter, r *http.Request) {
-	s.saveProject(w, r, chi.URLParam(r, "project"))
+func (s *server) putProject(w http.ResponseWriter, r *http.Request) error {
+	return s.saveProject(w, r, chi.URLParam(r, "project"))
 }
 
 // createProjectForm handles the create form, which names the project in
 // a field.
-func (s *server) createProjectForm(w http.ResponseWriter, r *http.Request) {
+func (s *server) createProjectForm(w http.ResponseWriter, r *http.Request) error {
 	if err := parseForm(w, r); err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
-	s.saveProject(w, r, strings.TrimSpace(r.PostForm.Get("name")))
+	return s.saveProject(w, r, strings.TrimSpace(r.PostForm.Get("name")))
 }
 
-func (s *server) saveProject(w http.ResponseWriter, r *http.Request, name string) {
+func (s *server) saveProject(w http.ResponseWriter, r *http.Request, name string) error {
 	if who(r) == nil {
-		s.fail(w, r, errLoginRequired)
-		return
+		return errLoginRequired
 	}
 	existing, err := s.cfg.Queries.Project(r.Context(), name)
 	exists := err == nil
 	if err != nil && !errors.Is(err, domainerr.ErrNotFound) {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	if exists {
 		err = require(r, func(p *principal) bool { return p.isOwner(existing) })
@@ -112,17 +108,14 @@ func (s *server) saveProject(w http.ResponseWriter, r *http.Request, name string
 		err = require(r, func(p *principal) bool { return p.hasRole(user.RoleCreateProjects) })
 	}
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	b, err := s.readProjectBody(w, r)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	if b.Name != "" && b.Name != name {
-		s.fail(w, r, &httpError{Status: http.StatusUnprocessableEntity, Msg: "renaming a project is not supported", Field: "name"})
-		return
+		return &httpError{Status: http.StatusUnprocessableEntity, Msg: "renaming a project is not supported", Field: "name"}
 	}
 	me := who(r)
 	owner := me.User.UserName
@@ -133,12 +126,10 @@ func (s *server) saveProject(w http.ResponseWriter, r *http.Request, name string
 		b.Owner = owner
 	}
 	if b.Owner != owner && !me.isAdmin() {
-		s.fail(w, r, errForbidden("only admins may choose or change a project's owner"))
-		return
+		return errForbidden("only admins may choose or change a project's owner")
 	}
 	if b.Members != nil && exists && !me.mayChangeMembers(existing) {
-		s.fail(w, r, errForbidden("only the project's owner or an admin may change its members"))
-		return
+		return errForbidden("only the project's owner or an admin may change its members")
 	}
 	if b.DisplayName == "" {
 		b.DisplayName = name
@@ -158,64 +149,59 @@ func (s *server) saveProject(w http.ResponseWriter, r *http.Request, name string
 		_, err = s.cfg.Commands.SetProjectMembers(r.Context(), md, commands.SetProjectMembers{Name: name, Members: *b.Members})
 	}
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	uri := "/project/" + name
 	if exists {
 		s.done(w, r, http.StatusOK, uri, nil)
-		return
+		return nil
 	}
 	s.done(w, r, http.StatusCreated, uri, map[string]any{"uri": uri, "name": name, "type": "project"})
+	return nil
 }
 
 // postProject is the HTML form's way to PUT.
-func (s *server) postProject(w http.ResponseWriter, r *http.Request) { s.putProject(w, r) }
+func (s *server) postProject(w http.ResponseWriter, r *http.Request) error { return s.putProject(w, r) }
 
-func (s *server) deleteProject(w http.ResponseWriter, r *http.Request) {
+func (s *server) deleteProject(w http.ResponseWriter, r *http.Request) error {
 	name := chi.URLParam(r, "project")
 	if who(r) == nil {
-		s.fail(w, r, errLoginRequired)
-		return
+		return errLoginRequired
 	}
 	p, err := s.cfg.Queries.Project(r.Context(), name)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	if err := require(r, func(pr *principal) bool { return pr.isOwner(p) }); err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	if _, err := s.cfg.Commands.DeleteProject(r.Context(), s.metadata(r), commands.DeleteProject{Name: name}); err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	s.done(w, r, http.StatusOK, "/", nil)
+	return nil
 }
 
 // projectForm shows the create or edit form of a project.
-func (s *server) projectForm(w http.ResponseWriter, r *http.Request) {
+func (s *server) projectForm(w http.ResponseWriter, r *http.Request) error {
 	name := chi.URLParam(r, "project")
 	data := map[string]any{}
 	if name == "" {
 		if err := require(r, func(p *principal) bool { return p.hasRole(user.RoleCreateProjects) }); err != nil {
-			s.fail(w, r, err)
-			return
+			return err
 		}
 		data["Project"] = Project{Enabled: true, Owner: who(r).User.UserName}
 		data["New"] = true
 	} else {
 		p, err := s.cfg.Queries.Project(r.Context(), name)
 		if err != nil {
-			s.fail(w, r, err)
-			return
+			return err
 		}
 		if err := require(r, func(pr *principal) bool { return pr.isOwner(p) }); err != nil {
-			s.fail(w, r, err)
-			return
+			return err
 		}
 		data["Project"] = p
 	}
 	s.render(w, r, http.StatusOK, "project-form", data)
+	return nil
 }

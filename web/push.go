@@ -20,16 +20,14 @@ import (
 
 // apiPush requests evaluations of jobsets=p:j,… and of the jobsets that
 // use repos=url,… (admin, eval-jobset or the project's owners).
-func (s *server) apiPush(w http.ResponseWriter, r *http.Request) {
+func (s *server) apiPush(w http.ResponseWriter, r *http.Request) error {
 	if who(r) == nil {
-		s.fail(w, r, errLoginRequired)
-		return
+		return errLoginRequired
 	}
 	q := r.URL.Query()
 	if !q.Has("jobsets") && !q.Has("repos") && r.Method == http.MethodPost {
 		if err := parseForm(w, r); err != nil {
-			s.fail(w, r, err)
-			return
+			return err
 		}
 		q = r.Form
 	}
@@ -41,8 +39,7 @@ func (s *server) apiPush(w http.ResponseWriter, r *http.Request) {
 		}
 		p, j, ok := strings.Cut(js, ":")
 		if !ok {
-			s.fail(w, r, errBadRequest("jobset %q is not project:jobset", js))
-			return
+			return errBadRequest("jobset %q is not project:jobset", js)
 		}
 		targets = append(targets, [2]string{p, j})
 	}
@@ -52,8 +49,7 @@ func (s *server) apiPush(w http.ResponseWriter, r *http.Request) {
 		}
 		js, err := s.cfg.Queries.JobsetsByRepo(r.Context(), repo)
 		if err != nil {
-			s.fail(w, r, err)
-			return
+			return err
 		}
 		for _, j := range js {
 			targets = append(targets, [2]string{j.Project, j.Name})
@@ -63,12 +59,10 @@ func (s *server) apiPush(w http.ResponseWriter, r *http.Request) {
 	for _, t := range targets {
 		p, err := s.cfg.Queries.Project(r.Context(), t[0])
 		if err != nil {
-			s.fail(w, r, err)
-			return
+			return err
 		}
 		if err := require(r, roleOrOwner(user.RoleEvalJobset, p)); err != nil {
-			s.fail(w, r, err)
-			return
+			return err
 		}
 		_, err = s.cfg.Commands.RequestEvaluation(r.Context(), s.metadata(r),
 			commands.RequestEvaluation{Project: t[0], Jobset: t[1], Reason: "push", Force: force})
@@ -76,12 +70,12 @@ func (s *server) apiPush(w http.ResponseWriter, r *http.Request) {
 			continue // disabled jobsets are skipped, as in Hydra
 		}
 		if err != nil {
-			s.fail(w, r, err)
-			return
+			return err
 		}
 		triggered = append(triggered, t[0]+":"+t[1])
 	}
 	s.json(w, http.StatusOK, map[string]any{"jobsetsTriggered": triggered})
+	return nil
 }
 
 // readSigned reads a webhook body and checks its HMAC-SHA256 hex
@@ -117,7 +111,7 @@ type hookPayload struct {
 // the last day (by its id, or by its body, which its signature covers)
 // requests nothing again; one that fails is forgotten, so that its
 // redelivery is handled.
-func (s *server) webhook(w http.ResponseWriter, r *http.Request, source, delivery string, body []byte, urls []string) {
+func (s *server) webhook(w http.ResponseWriter, r *http.Request, source, delivery string, body []byte, urls []string) error {
 	var keys []string
 	if s.cfg.Deliveries != nil {
 		sum := sha256.Sum256(body)
@@ -127,12 +121,11 @@ func (s *server) webhook(w http.ResponseWriter, r *http.Request, source, deliver
 		}
 		fresh, err := s.cfg.Deliveries.Claim(r.Context(), source, keys)
 		if err != nil {
-			s.fail(w, r, err)
-			return
+			return err
 		}
 		if !fresh {
 			s.json(w, http.StatusOK, map[string]any{"jobsetsTriggered": []string{}, "duplicate": true})
-			return
+			return nil
 		}
 	}
 	triggered, err := s.triggerRepos(r.Context(), source, urls)
@@ -142,10 +135,10 @@ func (s *server) webhook(w http.ResponseWriter, r *http.Request, source, deliver
 				s.log.Warn("a failed webhook delivery stays recorded", "source", source, "err", rerr)
 			}
 		}
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	s.json(w, http.StatusOK, map[string]any{"jobsetsTriggered": triggered})
+	return nil
 }
 
 // triggerRepos requests evaluations of the jobsets of the repositories
@@ -187,43 +180,37 @@ func (s *server) triggerRepos(ctx context.Context, source string, urls []string)
 	return triggered, nil
 }
 
-func (s *server) pushGitHub(w http.ResponseWriter, r *http.Request) {
+func (s *server) pushGitHub(w http.ResponseWriter, r *http.Request) error {
 	body, err := readSigned(w, r, s.cfg.GitHubSecret, r.Header.Get("X-Hub-Signature-256"))
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	var p hookPayload
 	if err := json.Unmarshal(body, &p); err != nil {
-		s.fail(w, r, errBadRequest("malformed JSON body: %v", err))
-		return
+		return errBadRequest("malformed JSON body: %v", err)
 	}
 	if p.Repository.FullName == "" {
-		s.fail(w, r, errBadRequest("payload names no repository"))
-		return
+		return errBadRequest("payload names no repository")
 	}
-	s.webhook(w, r, "github", r.Header.Get("X-GitHub-Delivery"), body,
+	return s.webhook(w, r, "github", r.Header.Get("X-GitHub-Delivery"), body,
 		[]string{"github.com/" + p.Repository.FullName, p.Repository.CloneURL, p.Repository.SSHURL})
 }
 
-func (s *server) pushGitea(w http.ResponseWriter, r *http.Request) {
+func (s *server) pushGitea(w http.ResponseWriter, r *http.Request) error {
 	sig := r.Header.Get("X-Gitea-Signature")
 	if sig == "" {
 		sig = r.Header.Get("X-Hub-Signature-256")
 	}
 	body, err := readSigned(w, r, s.cfg.GiteaSecret, sig)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	var p hookPayload
 	if err := json.Unmarshal(body, &p); err != nil {
-		s.fail(w, r, errBadRequest("malformed JSON body: %v", err))
-		return
+		return errBadRequest("malformed JSON body: %v", err)
 	}
 	if p.Repository.CloneURL == "" && p.Repository.SSHURL == "" {
-		s.fail(w, r, errBadRequest("payload names no repository"))
-		return
+		return errBadRequest("payload names no repository")
 	}
-	s.webhook(w, r, "gitea", r.Header.Get("X-Gitea-Delivery"), body, []string{p.Repository.CloneURL, p.Repository.SSHURL})
+	return s.webhook(w, r, "gitea", r.Header.Get("X-Gitea-Delivery"), body, []string{p.Repository.CloneURL, p.Repository.SSHURL})
 }

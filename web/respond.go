@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"buildledger/adapters/postgres"
+	"buildledger/commands"
 	"buildledger/domain/domainerr"
 )
 
@@ -53,6 +54,10 @@ func statusOf(err error) (int, string, string) {
 		return http.StatusUnprocessableEntity, err.Error(), ""
 	case errors.Is(err, domainerr.ErrBusy):
 		return http.StatusTooManyRequests, err.Error(), ""
+	case errors.Is(err, commands.ErrContention):
+		// Others kept changing the same stream through every retry: the
+		// command may well pass in a moment (fail adds Retry-After).
+		return http.StatusServiceUnavailable, "too many concurrent changes to the same thing; try again shortly", ""
 	case postgres.IsTransient(err):
 		// Postgres restarts or is out of reach: the request may work in a
 		// moment, and the error itself (socket paths, roles) is not shown.
@@ -104,6 +109,26 @@ func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		return
 	}
 	s.render(w, r, code, "error", map[string]any{"Status": code, "StatusText": http.StatusText(code), "Msg": msg})
+}
+
+// handler is a web handler that returns its error instead of answering
+// it, as pkgsite's do: the one adapter, s.h, answers it with fail, so
+// that statusOf alone decides the status of every error.
+type handler func(w http.ResponseWriter, r *http.Request) error
+
+// h adapts fn to http.HandlerFunc. A handler that has written its answer
+// returns nil; one that has begun writing (a stream, an archive) deals
+// with later errors itself, since the status is gone. An error that is
+// the request's own end (the client went away while a password was being
+// verified) has no one to answer.
+func (s *server) h(fn handler) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		err := fn(w, r)
+		if err == nil || (r.Context().Err() != nil && errors.Is(err, r.Context().Err())) {
+			return
+		}
+		s.fail(w, r, err)
+	}
 }
 
 // acceptsHTML reports whether the client takes HTML (browsers, or no

@@ -6,48 +6,47 @@ import (
 	"strconv"
 )
 
-func (s *server) queuePage(w http.ResponseWriter, r *http.Request) {
+func (s *server) queuePage(w http.ResponseWriter, r *http.Request) error {
 	pg, n := pageOf(r, 100)
 	bs, err := s.cfg.Queries.Queue(r.Context(), pg)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	total, err := s.cfg.Queries.QueueSize(r.Context())
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	s.respond(w, r, bs, "builds", map[string]any{"Title": "Queue (" + strconv.Itoa(total) + " builds)", "Builds": bs,
 		"Page": n, "More": n*pg.Limit < total, "Empty": "The queue is empty: every build has finished."})
+	return nil
 }
 
-func (s *server) queueSummary(w http.ResponseWriter, r *http.Request) {
+func (s *server) queueSummary(w http.ResponseWriter, r *http.Request) error {
 	rows, err := s.cfg.Queries.QueueSummary(r.Context())
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	s.respond(w, r, rows, "queue-summary", map[string]any{"Rows": rows})
+	return nil
 }
 
-func (s *server) machinesPage(w http.ResponseWriter, r *http.Request) {
+func (s *server) machinesPage(w http.ResponseWriter, r *http.Request) error {
 	ms, err := s.cfg.Queries.Machines(r.Context())
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	s.respond(w, r, ms, "machines", map[string]any{"Machines": ms})
+	return nil
 }
 
-func (s *server) stepsPage(w http.ResponseWriter, r *http.Request) {
+func (s *server) stepsPage(w http.ResponseWriter, r *http.Request) error {
 	pg, n := pageOf(r, 50)
 	steps, err := s.cfg.Queries.LatestSteps(r.Context(), pg)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	s.respond(w, r, steps, "steps", map[string]any{"Steps": steps, "Page": n, "More": len(steps) == pg.Limit})
+	return nil
 }
 
 var searchRE = regexp.MustCompile(`^[a-zA-Z0-9_\-/.]+$`)
@@ -61,81 +60,75 @@ const (
 	maxSearch     = 256
 )
 
-func (s *server) search(w http.ResponseWriter, r *http.Request) {
+func (s *server) search(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query().Get("query")
 	if q == "" {
 		if wantsJSON(r) {
-			s.fail(w, r, errBadRequest("missing query"))
-			return
+			return errBadRequest("missing query")
 		}
 		s.render(w, r, http.StatusOK, "search", map[string]any{})
-		return
+		return nil
 	}
 	switch {
 	case !searchRE.MatchString(q):
-		s.fail(w, r, errBadRequest("invalid character in query"))
-		return
+		return errBadRequest("invalid character in query")
 	case len(q) < minSearch:
 		// A substring of one character matches nearly every row.
-		s.fail(w, r, errBadRequest("query must have at least %d characters", minSearch))
-		return
+		return errBadRequest("query must have at least %d characters", minSearch)
 	case len(q) > maxSearch:
-		s.fail(w, r, errBadRequest("query must have at most %d characters", maxSearch))
-		return
+		return errBadRequest("query must have at most %d characters", maxSearch)
 	}
 	res, err := s.cfg.Queries.Search(r.Context(), q, queryInt(r, "limit", 10, MaxSearchRows))
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	s.respond(w, r, res, "search", map[string]any{"Query": q, "Result": res})
+	return nil
 }
 
-func (s *server) apiLatestBuilds(w http.ResponseWriter, r *http.Request) {
+func (s *server) apiLatestBuilds(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	fin := true
 	bs, err := s.cfg.Queries.Builds(r.Context(), BuildFilter{Project: q.Get("project"), Jobset: q.Get("jobset"),
 		Job: q.Get("job"), System: q.Get("system"), Finished: &fin, Page: Page{Limit: queryInt(r, "nr", 10, 1000)}})
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	s.json(w, http.StatusOK, bs)
+	return nil
 }
 
-func (s *server) apiJobsets(w http.ResponseWriter, r *http.Request) {
+func (s *server) apiJobsets(w http.ResponseWriter, r *http.Request) error {
 	name := r.URL.Query().Get("project")
 	if name == "" {
-		s.fail(w, r, errBadRequest("missing parameter project"))
-		return
+		return errBadRequest("missing parameter project")
 	}
 	if _, err := s.cfg.Queries.Project(r.Context(), name); err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	js, err := s.cfg.Queries.JobsetOverviews(r.Context(), name)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	s.json(w, http.StatusOK, js)
+	return nil
 }
 
-func (s *server) apiQueue(w http.ResponseWriter, r *http.Request) {
+func (s *server) apiQueue(w http.ResponseWriter, r *http.Request) error {
 	bs, err := s.cfg.Queries.Queue(r.Context(), Page{Limit: queryInt(r, "nr", 100, 1000)})
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	s.json(w, http.StatusOK, bs)
+	return nil
 }
 
-func (s *server) apiNrQueue(w http.ResponseWriter, r *http.Request) {
+func (s *server) apiNrQueue(w http.ResponseWriter, r *http.Request) error {
 	n, err := s.cfg.Queries.QueueSize(r.Context())
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	_, _ = w.Write([]byte(strconv.Itoa(n)))
+	return nil
 }

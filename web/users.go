@@ -17,8 +17,9 @@ import (
 	"buildledger/domain/user"
 )
 
-func (s *server) loginPage(w http.ResponseWriter, r *http.Request) {
+func (s *server) loginPage(w http.ResponseWriter, r *http.Request) error {
 	s.render(w, r, http.StatusOK, "login", map[string]any{"Next": safeNext(r.URL.Query().Get("next"))})
+	return nil
 }
 
 // safeNext keeps only local paths as redirect targets.
@@ -32,14 +33,13 @@ func safeNext(next string) string {
 	return next
 }
 
-func (s *server) login(w http.ResponseWriter, r *http.Request) {
-	tooMany := func() {
+func (s *server) login(w http.ResponseWriter, r *http.Request) error {
+	tooMany := func() error {
 		w.Header().Set("Retry-After", "60")
-		s.fail(w, r, &httpError{Status: http.StatusTooManyRequests, Msg: "too many login attempts, try again in a minute"})
+		return &httpError{Status: http.StatusTooManyRequests, Msg: "too many login attempts, try again in a minute"}
 	}
 	if !s.limiter.allow("addr:" + s.clientAddr(r)) {
-		tooMany()
-		return
+		return tooMany()
 	}
 	var body struct {
 		UserName string `json:"username"`
@@ -48,55 +48,49 @@ func (s *server) login(w http.ResponseWriter, r *http.Request) {
 	next := "/"
 	if isJSONBody(r) {
 		if err := decodeJSON(w, r, &body); err != nil {
-			s.fail(w, r, err)
-			return
+			return err
 		}
 	} else {
 		if err := parseForm(w, r); err != nil {
-			s.fail(w, r, err)
-			return
+			return err
 		}
 		body.UserName, body.Password = r.PostForm.Get("username"), r.PostForm.Get("password")
 		next = safeNext(r.PostForm.Get("next"))
 	}
 	// Guesses spread over many addresses still count against the account.
 	if !s.limiter.allow("user:" + body.UserName) {
-		tooMany()
-		return
+		return tooMany()
 	}
 	u, err := s.cfg.Queries.User(r.Context(), body.UserName)
 	if err != nil && !errors.Is(err, domainerr.ErrNotFound) {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	ok, verr := s.verifyPassword(r, body.Password, u.Password, err == nil)
 	if verr != nil {
-		return
+		return verr
 	}
 	if !ok {
 		if !wantsJSON(r) && !isJSONBody(r) {
 			s.render(w, r, http.StatusForbidden, "login", map[string]any{"Next": next, "Error": "Bad username or password."})
-			return
+			return nil
 		}
-		s.fail(w, r, errForbidden("Bad username or password."))
-		return
+		return errForbidden("Bad username or password.")
 	}
 	// The read model may lag behind the account: its stream decides.
 	st, err := s.cfg.Accounts.User(r.Context(), u.UserName)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	if !st.MayAuthenticate() {
-		s.fail(w, r, errForbidden("This account is disabled."))
-		return
+		return errForbidden("This account is disabled.")
 	}
 	s.setSession(w, r, u.UserName, st.Generation)
 	if wantsJSON(r) || isJSONBody(r) {
 		s.json(w, http.StatusOK, u)
-		return
+		return nil
 	}
 	http.Redirect(w, r, next, http.StatusSeeOther)
+	return nil
 }
 
 // verifyPassword checks pw against hash, or against a dummy hash when
@@ -116,31 +110,31 @@ func (s *server) verifyPassword(r *http.Request, pw, hash string, known bool) (o
 	return ok && verr == nil && known && pw != "", nil
 }
 
-func (s *server) logout(w http.ResponseWriter, r *http.Request) {
+func (s *server) logout(w http.ResponseWriter, r *http.Request) error {
 	s.clearSession(w, r)
 	s.done(w, r, http.StatusOK, "/", nil)
+	return nil
 }
 
-func (s *server) currentUser(w http.ResponseWriter, r *http.Request) {
+func (s *server) currentUser(w http.ResponseWriter, r *http.Request) error {
 	p := who(r)
 	if p == nil {
-		s.fail(w, r, errLoginRequired)
-		return
+		return errLoginRequired
 	}
 	s.respond(w, r, p.User, "user", map[string]any{"User": p.User, "AllRoles": user.Roles()})
+	return nil
 }
 
-func (s *server) usersPage(w http.ResponseWriter, r *http.Request) {
+func (s *server) usersPage(w http.ResponseWriter, r *http.Request) error {
 	if err := require(r, (*principal).isAdmin); err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	us, err := s.cfg.Queries.Users(r.Context())
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	s.respond(w, r, us, "users", map[string]any{"Users": us, "AllRoles": user.Roles()})
+	return nil
 }
 
 // userBody is a user as the JSON API and the forms send it. A field
@@ -189,30 +183,27 @@ func (s *server) hashPassword(pw string) (string, error) {
 }
 
 // createUser is admin-only, as Hydra's /register.
-func (s *server) createUser(w http.ResponseWriter, r *http.Request) {
+func (s *server) createUser(w http.ResponseWriter, r *http.Request) error {
 	if err := require(r, (*principal).isAdmin); err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	b, err := s.readUserBody(w, r)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	hash, err := s.hashPassword(b.Password)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	c := commands.CreateUser{UserName: b.UserName, FullName: deref(b.FullName), EmailAddress: deref(b.EmailAddress), PasswordHash: hash}
 	if b.Roles != nil {
 		c.Roles = *b.Roles
 	}
 	if _, err := s.cfg.Commands.CreateUser(r.Context(), s.metadata(r), c); err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	s.done(w, r, http.StatusCreated, "/user/"+b.UserName, map[string]any{"uri": "/user/" + b.UserName, "name": b.UserName, "type": "user"})
+	return nil
 }
 
 func deref(s *string) string {
@@ -227,25 +218,23 @@ func selfOrAdmin(name string) func(*principal) bool {
 	return func(p *principal) bool { return p.isAdmin() || p.User.UserName == name }
 }
 
-func (s *server) userPage(w http.ResponseWriter, r *http.Request) {
+func (s *server) userPage(w http.ResponseWriter, r *http.Request) error {
 	name := chi.URLParam(r, "user")
 	if err := require(r, selfOrAdmin(name)); err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	u, err := s.cfg.Queries.User(r.Context(), name)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	// Disabling shows at once, even before the read model has it.
 	st, err := s.cfg.Accounts.User(r.Context(), name)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	u.Disabled = st.Disabled
 	s.respond(w, r, u, "user", map[string]any{"User": u, "AllRoles": user.Roles(), "Self": who(r).User.UserName == name})
+	return nil
 }
 
 // updateUser changes a profile (self or admin) with PATCH semantics:
@@ -253,80 +242,72 @@ func (s *server) userPage(w http.ResponseWriter, r *http.Request) {
 // password needs a signed-in session, and one's own password also the
 // current one; a new password, or new roles, end the user's other
 // sessions (the session generation moves), and this session is renewed.
-func (s *server) updateUser(w http.ResponseWriter, r *http.Request) {
+func (s *server) updateUser(w http.ResponseWriter, r *http.Request) error {
 	name := chi.URLParam(r, "user")
 	if err := require(r, selfOrAdmin(name)); err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	b, err := s.readUserBody(w, r)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	p := who(r)
 	if b.Roles != nil && !p.isAdmin() {
-		s.fail(w, r, errForbidden("only admins change roles"))
-		return
+		return errForbidden("only admins change roles")
 	}
 	self := p.User.UserName == name
 	c := commands.UpdateUser{UserName: name, FullName: b.FullName, EmailAddress: b.EmailAddress}
 	if b.Password != "" {
 		if p.Token != nil {
-			s.fail(w, r, errNeedsSession("setting a password"))
-			return
+			return errNeedsSession("setting a password")
 		}
-		if self && !s.checkCurrentPassword(w, r, b.CurrentPassword) {
-			return
+		if self {
+			if err := s.checkCurrentPassword(w, r, b.CurrentPassword); err != nil {
+				return err
+			}
 		}
 		if c.PasswordHash, err = s.hashPassword(b.Password); err != nil {
-			s.fail(w, r, err)
-			return
+			return err
 		}
 	}
 	md := s.metadata(r)
 	if _, err := s.cfg.Commands.UpdateUser(r.Context(), md, c); err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	if b.Roles != nil {
 		if _, err := s.cfg.Commands.SetUserRoles(r.Context(), md, commands.SetUserRoles{UserName: name, Roles: *b.Roles}); err != nil {
-			s.fail(w, r, err)
-			return
+			return err
 		}
 	}
 	if self && p.Token == nil {
 		if err := s.renewSession(w, r, name); err != nil {
-			s.fail(w, r, err)
-			return
+			return err
 		}
 	}
 	s.done(w, r, http.StatusOK, "/user/"+name, nil)
+	return nil
 }
 
 // checkCurrentPassword verifies the signed-in user's current password,
 // within the login limits (a stolen session must not become a way to
-// guess it). It answers the request itself when the check fails.
-func (s *server) checkCurrentPassword(w http.ResponseWriter, r *http.Request, current string) bool {
+// guess it). It returns why the check failed, or nil.
+func (s *server) checkCurrentPassword(w http.ResponseWriter, r *http.Request, current string) error {
 	name := who(r).User.UserName
 	if !s.limiter.allow("user:" + name) {
 		w.Header().Set("Retry-After", "60")
-		s.fail(w, r, &httpError{Status: http.StatusTooManyRequests, Msg: "too many password attempts, try again in a minute"})
-		return false
+		return &httpError{Status: http.StatusTooManyRequests, Msg: "too many password attempts, try again in a minute"}
 	}
 	if current == "" {
-		s.fail(w, r, errForbidden("changing your password needs your current password (currentpassword)"))
-		return false
+		return errForbidden("changing your password needs your current password (currentpassword)")
 	}
 	ok, err := s.verifyPassword(r, current, who(r).User.Password, true)
 	if err != nil {
-		return false
+		return err
 	}
 	if !ok {
-		s.fail(w, r, errForbidden("the current password is wrong"))
-		return false
+		return errForbidden("the current password is wrong")
 	}
-	return true
+	return nil
 }
 
 // renewSession gives the request's session the user's current
@@ -346,83 +327,77 @@ func (s *server) renewSession(w http.ResponseWriter, r *http.Request, name strin
 // user cannot sign in, and their sessions and tokens count for nothing
 // from the moment the event is recorded. An admin cannot disable
 // themselves.
-func (s *server) setDisabled(disable bool) func(http.ResponseWriter, *http.Request) {
-	return func(w http.ResponseWriter, r *http.Request) {
+func (s *server) setDisabled(disable bool) handler {
+	return func(w http.ResponseWriter, r *http.Request) error {
 		name := chi.URLParam(r, "user")
 		if err := require(r, (*principal).isAdmin); err != nil {
-			s.fail(w, r, err)
-			return
+			return err
 		}
 		run := s.cfg.Commands.EnableUser
 		if disable {
 			if who(r).User.UserName == name {
-				s.fail(w, r, domainerr.Invalid("user", "an admin cannot disable themselves"))
-				return
+				return domainerr.Invalid("user", "an admin cannot disable themselves")
 			}
 			run = s.cfg.Commands.DisableUser
 		}
 		if _, err := run(r.Context(), s.metadata(r), name); err != nil {
-			s.fail(w, r, err)
-			return
+			return err
 		}
 		s.done(w, r, http.StatusOK, "/user/"+name, map[string]any{"username": name, "disabled": disable})
+		return nil
 	}
 }
 
 // revokeSessions ends every session of a user, the caller's own included
 // when it is theirs ("log out everywhere"; self or admin). API tokens are
 // not sessions: revoke them on the tokens page.
-func (s *server) revokeSessions(w http.ResponseWriter, r *http.Request) {
+func (s *server) revokeSessions(w http.ResponseWriter, r *http.Request) error {
 	name := chi.URLParam(r, "user")
 	if err := require(r, selfOrAdmin(name)); err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	if _, err := s.cfg.Commands.RevokeUserSessions(r.Context(), s.metadata(r), name); err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	if who(r).User.UserName == name && who(r).Token == nil {
 		s.clearSession(w, r)
 		s.done(w, r, http.StatusOK, "/", nil)
-		return
+		return nil
 	}
 	s.done(w, r, http.StatusOK, "/user/"+name, nil)
+	return nil
 }
 
 // forgetUser erases a user's personal data (admins only): their profile
 // keys and credential are destroyed, and every view shows a forgotten
 // user from then on. An admin cannot forget themselves, which would also
 // lock them out mid-request.
-func (s *server) forgetUser(w http.ResponseWriter, r *http.Request) {
+func (s *server) forgetUser(w http.ResponseWriter, r *http.Request) error {
 	name := chi.URLParam(r, "user")
 	if err := require(r, (*principal).isAdmin); err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	if who(r).User.UserName == name {
-		s.fail(w, r, domainerr.Invalid("user", "an admin cannot forget themselves"))
-		return
+		return domainerr.Invalid("user", "an admin cannot forget themselves")
 	}
 	if _, err := s.cfg.Commands.ForgetUser(r.Context(), s.metadata(r), commands.ForgetUser{UserName: name}); err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	s.done(w, r, http.StatusOK, "/admin/users", nil)
+	return nil
 }
 
-func (s *server) tokensPage(w http.ResponseWriter, r *http.Request) {
+func (s *server) tokensPage(w http.ResponseWriter, r *http.Request) error {
 	name := chi.URLParam(r, "user")
 	if err := require(r, selfOrAdmin(name)); err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	ts, err := s.cfg.Queries.APITokens(r.Context(), name)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	s.respond(w, r, ts, "tokens", map[string]any{"UserName": name, "Tokens": ts, "Enabled": s.cfg.Tokens != nil})
+	return nil
 }
 
 // createToken makes a new API token; its secret is shown once. Users
@@ -430,19 +405,16 @@ func (s *server) tokensPage(w http.ResponseWriter, r *http.Request) {
 // the admin in the actor of everything done with it
 // (token:bob/ci(by admin)). Only a signed-in session mints: a token, of
 // any scope, cannot make more tokens.
-func (s *server) createToken(w http.ResponseWriter, r *http.Request) {
+func (s *server) createToken(w http.ResponseWriter, r *http.Request) error {
 	name := chi.URLParam(r, "user")
 	if err := require(r, selfOrAdmin(name)); err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	if who(r).Token != nil {
-		s.fail(w, r, errNeedsSession("minting a token"))
-		return
+		return errNeedsSession("minting a token")
 	}
 	if s.cfg.Tokens == nil {
-		s.fail(w, r, &httpError{Status: http.StatusNotImplemented, Msg: "API tokens are not available"})
-		return
+		return &httpError{Status: http.StatusNotImplemented, Msg: "API tokens are not available"}
 	}
 	var body struct {
 		Name  string `json:"name"`
@@ -450,55 +422,49 @@ func (s *server) createToken(w http.ResponseWriter, r *http.Request) {
 	}
 	if isJSONBody(r) {
 		if err := decodeJSON(w, r, &body); err != nil {
-			s.fail(w, r, err)
-			return
+			return err
 		}
 	} else {
 		if err := parseForm(w, r); err != nil {
-			s.fail(w, r, err)
-			return
+			return err
 		}
 		body.Name, body.Scope = r.PostForm.Get("name"), r.PostForm.Get("scope")
 	}
 	raw := make([]byte, 32)
 	if _, err := rand.Read(raw); err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	secret := "blt_" + base64.RawURLEncoding.EncodeToString(raw)
 	scope, err := apitoken.ParseScope(body.Scope)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	id, err := s.cfg.Tokens.CreateAPIToken(r.Context(), s.metadata(r), apitoken.Create{User: name, Name: body.Name,
 		Scope: scope, MintedBy: who(r).User.UserName, TokenHash: hashToken(secret)})
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	out := map[string]any{"id": id, "name": strings.TrimSpace(body.Name), "scope": scope, "token": secret}
 	if wantsJSON(r) || isJSONBody(r) {
 		s.json(w, http.StatusCreated, out)
-		return
+		return nil
 	}
 	ts, _ := s.cfg.Queries.APITokens(r.Context(), name)
 	s.render(w, r, http.StatusCreated, "tokens", map[string]any{"UserName": name, "Tokens": ts, "Enabled": true, "New": out})
+	return nil
 }
 
-func (s *server) revokeToken(w http.ResponseWriter, r *http.Request) {
+func (s *server) revokeToken(w http.ResponseWriter, r *http.Request) error {
 	name := chi.URLParam(r, "user")
 	if err := require(r, selfOrAdmin(name)); err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	if s.cfg.Tokens == nil {
-		s.fail(w, r, &httpError{Status: http.StatusNotImplemented, Msg: "API tokens are not available"})
-		return
+		return &httpError{Status: http.StatusNotImplemented, Msg: "API tokens are not available"}
 	}
 	if err := s.cfg.Tokens.RevokeAPIToken(r.Context(), s.metadata(r), name, chi.URLParam(r, "token")); err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	s.done(w, r, http.StatusOK, "/user/"+name+"/tokens", nil)
+	return nil
 }

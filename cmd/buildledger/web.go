@@ -28,8 +28,12 @@ import (
 	"buildledger/web"
 )
 
-// The web reads step logs from the store the builder writes them to.
-var _ web.LogReader = (*logstore.Store)(nil)
+// The web reads step logs from the store the builder writes them to, and
+// build outputs from the Nix store.
+var (
+	_ web.LogReader = (*logstore.Store)(nil)
+	_ web.Outputs   = binarycache.StoreFiles{}
+)
 
 // The web's database pool: Hydra's search allows a statement 20 s; every
 // page here gets a quarter of that, and a handful of connections.
@@ -150,6 +154,7 @@ func (s *system) newWeb(ctx context.Context, opts webOptions) (http.Handler, err
 		SecureCookies: strings.HasPrefix(strings.ToLower(opts.baseURL), "https://"),
 		Private:       opts.private,
 		Logs:          logs,
+		Outputs:       binarycache.StoreFiles{Dir: "/nix/store"},
 		BinaryCache:   binarycache.NewHandler(cacheDir, s.log),
 		GitHubSecret:  githubSecret,
 		GiteaSecret:   giteaSecret,

@@ -7,5 +7,7 @@
 // auditors and analysts: they are never renamed. A change of shape gets a
 // new schema version and an upcaster registered in the Codec.
 //
-// This package imports only the standard library.
+// This package imports the standard library and, for the codec,
+// github.com/go-json-experiment/json, nothing else (test/layers keeps it
+// so).
 package events

@@ -12,11 +12,11 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"buildledger/adapters/eventstore/pglog"
-	"buildledger/adapters/postgres"
 	"buildledger/adapters/postgres/pgtest"
 	"buildledger/events"
 	"buildledger/projections"
 	"buildledger/projections/analytics"
+	"buildledger/test/projtest"
 )
 
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
@@ -99,13 +99,11 @@ func rows(t *testing.T, pool *pgxpool.Pool, sql string) []string {
 func TestRebuildFromRecordedHistory(t *testing.T) {
 	for _, batch := range []int{1, 3, 1000} {
 		t.Run(fmt.Sprintf("batch%d", batch), func(t *testing.T) {
-			pool := pgtest.NewPool(t)
-			store := pglog.New(pool, pglog.Options{})
-			record(t, pool, store, history())
-			r, err := projections.NewRunner(store, events.NewCodec(), postgres.NewReadModelDB(pool),
-				[]projections.Projection{analytics.QueueWait{}, analytics.BuildDuration{}}, projections.RunnerOptions{BatchSize: batch})
-			require.NoError(t, err)
-			_, err = r.CatchUp(context.Background())
+			env := projtest.New(t)
+			pool := env.Pool
+			record(t, pool, env.Store, history())
+			r := env.Runner(t, projections.RunnerOptions{BatchSize: batch}, analytics.QueueWait{}, analytics.BuildDuration{})
+			_, err := r.CatchUp(context.Background())
 			require.NoError(t, err)
 
 			require.Equal(t, []string{

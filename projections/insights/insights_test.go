@@ -4,50 +4,36 @@ import (
 	"context"
 	"os"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 
-	"buildledger/adapters/eventstore/pglog"
-	"buildledger/adapters/postgres"
 	"buildledger/adapters/postgres/pgtest"
 	"buildledger/events"
-	"buildledger/projections"
 	"buildledger/projections/insights"
 	"buildledger/projections/ledger"
+	"buildledger/test/projtest"
 )
 
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 
 // seeded is a ledger with a history appended and projected.
 type seeded struct {
-	t     *testing.T
-	store *pglog.Store
-	codec *events.Codec
-	db    projections.DB
+	t *testing.T
+	*projtest.Env
 }
 
-func newSeeded(t *testing.T) *seeded {
-	pool := pgtest.NewPool(t)
-	return &seeded{t: t, store: pglog.New(pool, pglog.Options{}), codec: events.NewCodec(), db: postgres.NewReadModelDB(pool)}
-}
+func newSeeded(t *testing.T) *seeded { return &seeded{t: t, Env: projtest.New(t)} }
 
 func (s *seeded) add(stream string, ps ...events.Payload) {
 	s.t.Helper()
 	for _, p := range ps {
-		ev, err := s.codec.Encode(p, events.Metadata{Actor: "component:test"}, time.Now())
-		require.NoError(s.t, err)
-		_, err = s.store.Append(context.Background(), stream, events.Any, ev)
-		require.NoError(s.t, err)
+		s.Append(s.t, stream, events.Metadata{Actor: "component:test"}, p)
 	}
 }
 
 func (s *seeded) project() {
 	s.t.Helper()
-	r, err := projections.NewRunner(s.store, s.codec, s.db, []projections.Projection{ledger.Projection{}, insights.Projection{}}, projections.RunnerOptions{})
-	require.NoError(s.t, err)
-	_, err = r.CatchUp(context.Background())
-	require.NoError(s.t, err)
+	s.CatchUp(s.t, ledger.Projection{}, insights.Projection{})
 }
 
 func finished(drv string, attempt, status int, machine string) *events.StepFinished {
@@ -88,7 +74,7 @@ func TestFlakyAndNonReproducible(t *testing.T) {
 	s.project()
 
 	ctx := context.Background()
-	flaky, err := insights.FlakySteps(ctx, s.db)
+	flaky, err := insights.FlakySteps(ctx, s.DB)
 	require.NoError(t, err)
 	got := map[string]insights.FlakyStep{}
 	for _, f := range flaky {
@@ -101,7 +87,7 @@ func TestFlakyAndNonReproducible(t *testing.T) {
 	require.Equal(t, 7, got["/nix/store/b-flaky2.drv"].FirstFailedStatus)
 	require.Equal(t, 3, got["/nix/store/b-flaky2.drv"].SucceededAttempt)
 
-	nr, err := insights.NonReproducibleOutputs(ctx, s.db)
+	nr, err := insights.NonReproducibleOutputs(ctx, s.DB)
 	require.NoError(t, err)
 	require.Len(t, nr, 1, "%+v", nr)
 	require.Equal(t, "/nix/store/g.drv", nr[0].DrvPath)
@@ -132,14 +118,14 @@ func TestBlockersOriginAndBlastRadius(t *testing.T) {
 	s.project()
 
 	ctx := context.Background()
-	why, err := insights.BuildBlockers(ctx, s.db, 3)
+	why, err := insights.BuildBlockers(ctx, s.DB, 3)
 	require.NoError(t, err)
 	kinds := map[string]string{}
 	for _, b := range why.Blockers {
 		kinds[b.Step.DrvPath] = b.Kind
 	}
 	require.Equal(t, map[string]string{lib: "machines-busy", app: "waiting", tool: "waiting"}, kinds)
-	why, err = insights.BuildBlockers(ctx, s.db, 4)
+	why, err = insights.BuildBlockers(ctx, s.DB, 4)
 	require.NoError(t, err)
 	require.Len(t, why.Blockers, 1)
 	require.Equal(t, "no-machine", why.Blockers[0].Kind, why.Blockers[0].Detail)
@@ -147,7 +133,7 @@ func TestBlockersOriginAndBlastRadius(t *testing.T) {
 	// lib starts on m1, then fails: app and tool get "dependency failed".
 	s.add("step-lib", &events.StepStarted{DrvPath: lib, BuildID: 1, StepNr: 1, Machine: "m1", Attempt: 1, System: "x86_64-linux", StartTime: 10})
 	s.project()
-	why, err = insights.BuildBlockers(ctx, s.db, 2)
+	why, err = insights.BuildBlockers(ctx, s.DB, 2)
 	require.NoError(t, err)
 	require.Len(t, why.Blockers, 2)
 	require.Equal(t, "waiting", why.Blockers[0].Kind, "app waits for lib")
@@ -157,25 +143,25 @@ func TestBlockersOriginAndBlastRadius(t *testing.T) {
 	s.add("build-2", &events.BuildFinished{BuildID: 2, Status: 2, PropagatedFrom: 1, FailedDrv: lib})
 	s.project()
 
-	origin, err := insights.BuildFailureOrigin(ctx, s.db, 2)
+	origin, err := insights.BuildFailureOrigin(ctx, s.DB, 2)
 	require.NoError(t, err)
 	require.NotNil(t, origin.Step)
 	require.Equal(t, lib, origin.Step.DrvPath)
 	require.Equal(t, int64(1), *origin.PropagatedFrom)
 	require.Equal(t, "/build/1/step/1/log", origin.Step.LogURL)
 
-	radius, err := insights.StepBlastRadius(ctx, s.db, lib, insights.MaxBlastRadiusBuilds)
+	radius, err := insights.StepBlastRadius(ctx, s.DB, lib, insights.MaxBlastRadiusBuilds)
 	require.NoError(t, err)
 	require.Equal(t, 2, radius.Derivations, "app and tool depend on lib")
 	require.Equal(t, []int64{1, 2, 3}, radius.Builds)
 	require.Equal(t, 3, radius.NrBuilds)
 	require.Equal(t, 1, radius.Unfinished, "only tool's build is still queued")
 	// The list is capped; the counts are not.
-	radius, err = insights.StepBlastRadius(ctx, s.db, lib, 2)
+	radius, err = insights.StepBlastRadius(ctx, s.DB, lib, 2)
 	require.NoError(t, err)
 	require.Equal(t, insights.BlastRadius{DrvPath: lib, Derivations: 2, NrBuilds: 3, Unfinished: 1, Builds: []int64{1, 2}}, radius)
 
-	why, err = insights.BuildBlockers(ctx, s.db, 3)
+	why, err = insights.BuildBlockers(ctx, s.DB, 3)
 	require.NoError(t, err)
 	kinds = map[string]string{}
 	for _, b := range why.Blockers {
@@ -183,7 +169,7 @@ func TestBlockersOriginAndBlastRadius(t *testing.T) {
 	}
 	require.Equal(t, "failed", kinds[lib])
 
-	attempts, err := insights.StepAttempts(ctx, s.db, lib)
+	attempts, err := insights.StepAttempts(ctx, s.DB, lib)
 	require.NoError(t, err)
 	require.Len(t, attempts, 1)
 	require.Equal(t, 1, *attempts[0].Status)
@@ -197,7 +183,7 @@ func TestEvalLatency(t *testing.T) {
 		&events.EvaluationFinished{EvalID: 1, Project: "p", Jobset: "j", JobsetID: 1})
 	s.add("eval-2", &events.EvaluationStarted{EvalID: 2, Project: "p", Jobset: "k", JobsetID: 2})
 	s.project()
-	lat, err := insights.EvalLatencies(context.Background(), s.db)
+	lat, err := insights.EvalLatencies(context.Background(), s.DB)
 	require.NoError(t, err)
 	require.Len(t, lat, 1, "only finished evaluations count")
 	require.Equal(t, "j", lat[0].Jobset)

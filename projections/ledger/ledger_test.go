@@ -5,17 +5,14 @@ import (
 	"os"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
-	"buildledger/adapters/eventstore/pglog"
-	"buildledger/adapters/postgres"
 	"buildledger/adapters/postgres/pgtest"
 	"buildledger/events"
-	"buildledger/projections"
 	"buildledger/projections/ledger"
+	"buildledger/test/projtest"
 )
 
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
@@ -25,8 +22,8 @@ func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 // and a summary cut at 300 bytes.
 func TestAuditLog(t *testing.T) {
 	ctx := context.Background()
-	pool := pgtest.NewPool(t)
-	store, codec := pglog.New(pool, pglog.Options{}), events.NewCodec()
+	env := projtest.New(t)
+	pool, store := env.Pool, env.Store
 	md := events.Metadata{Actor: "user:alice", CorrelationID: "req-1"}
 	for _, e := range []struct {
 		stream  string
@@ -39,15 +36,9 @@ func TestAuditLog(t *testing.T) {
 		{"project-q", &events.ProjectCreated{Name: "q", ProjectConfig: events.ProjectConfig{DisplayName: "Q", Owner: "alice", Enabled: true,
 			Description: strings.Repeat("é", 200)}}},
 	} {
-		ev, err := codec.Encode(e.payload, md, time.Now())
-		require.NoError(t, err)
-		_, err = store.Append(ctx, e.stream, events.NoStream, ev)
-		require.NoError(t, err)
+		env.Append(t, e.stream, md, e.payload)
 	}
-	r, err := projections.NewRunner(store, codec, postgres.NewReadModelDB(pool), []projections.Projection{ledger.Projection{}}, projections.RunnerOptions{})
-	require.NoError(t, err)
-	_, err = r.CatchUp(ctx)
-	require.NoError(t, err)
+	env.CatchUp(t, ledger.Projection{})
 
 	recs, err := store.ReadAll(ctx, events.Position{}, 10)
 	require.NoError(t, err)

@@ -4,17 +4,15 @@ import (
 	"context"
 	"os"
 	"testing"
-	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
-	"buildledger/adapters/eventstore/pglog"
-	"buildledger/adapters/postgres"
 	"buildledger/adapters/postgres/pgtest"
 	"buildledger/events"
 	"buildledger/projections"
 	"buildledger/projections/sqlproj"
+	"buildledger/test/projtest"
 )
 
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
@@ -41,24 +39,16 @@ func columns(t *testing.T, pool *pgxpool.Pool, rel string) []string {
 
 func TestBlueGreenVersionBump(t *testing.T) {
 	ctx := context.Background()
-	pool := pgtest.NewPool(t)
-	store := pglog.New(pool, pglog.Options{})
-	codec := events.NewCodec()
-	db := postgres.NewReadModelDB(pool)
-	add := func(p events.Payload) {
-		ev, err := codec.Encode(p, events.Metadata{Actor: "component:test"}, time.Now())
-		require.NoError(t, err)
-		_, err = store.Append(ctx, "step-x", events.Any, ev)
-		require.NoError(t, err)
-	}
+	env := projtest.New(t)
+	pool := env.Pool
+	add := func(p events.Payload) { env.Append(t, "step-x", events.Metadata{Actor: "component:test"}, p) }
 	for i, sys := range []string{"x86_64-linux", "x86_64-linux", "aarch64-linux"} {
 		add(&events.StepQueued{DrvPath: "/nix/store/" + sys + string(rune('a'+i)) + ".drv", System: sys, InputDrvs: []string{"/nix/store/in.drv"}[:i%2]})
 	}
 	v1 := load(t, "testdata/counts_v1")
 	require.Equal(t, []string{"StepQueued"}, v1.EventTypes())
-	r1, err := projections.NewRunner(store, codec, db, []projections.Projection{v1}, projections.RunnerOptions{})
-	require.NoError(t, err)
-	_, err = r1.CatchUp(ctx)
+	r1 := env.Runner(t, projections.RunnerOptions{}, v1)
+	_, err := r1.CatchUp(ctx)
 	require.NoError(t, err)
 	var n int64
 	require.NoError(t, pool.QueryRow(ctx, `select steps from step_counts_per_system where system = 'x86_64-linux'`).Scan(&n))
@@ -67,8 +57,7 @@ func TestBlueGreenVersionBump(t *testing.T) {
 	// Version 2 is built beside version 1: until it has caught up, readers
 	// still see version 1 through the view.
 	v2 := load(t, "testdata/counts_v2")
-	r2, err := projections.NewRunner(store, codec, db, []projections.Projection{v2}, projections.RunnerOptions{BatchSize: 1})
-	require.NoError(t, err)
+	r2 := env.Runner(t, projections.RunnerOptions{BatchSize: 1}, v2)
 	_, err = r2.Step(ctx)
 	require.NoError(t, err)
 	require.Equal(t, []string{"system", "steps"}, columns(t, pool, "step_counts_per_system"), "still version 1")

@@ -33,6 +33,7 @@ func runUp(ctx context.Context, a *app, args []string) error {
 		machinesFile string
 		rootsFlag    string
 		cache        cacheFlag
+		adminPWFile  string
 	)
 	fs := a.newFlagSet("up", "up [flags]")
 	cfg.register(fs, true)
@@ -42,6 +43,7 @@ func runUp(ctx context.Context, a *app, args []string) error {
 	fs.StringVar(&machinesFile, "machines", "", "Nix machines file of extra build machines (re-read on change); localhost is always registered")
 	registerGCRoots(fs, &rootsFlag)
 	cache.register(fs)
+	fs.StringVar(&adminPWFile, "admin-password-file", "", "file (mode 0600) holding the password of the user admin created at the first start")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -62,7 +64,7 @@ func runUp(ctx context.Context, a *app, args []string) error {
 		return err
 	}
 	defer sys.Close()
-	login, err := sys.ensureAdmin(ctx, a)
+	login, err := sys.ensureAdmin(ctx, a, adminPWFile)
 	if err != nil {
 		return err
 	}
@@ -157,14 +159,38 @@ type upStatus struct {
 	Projections []projections.ProjectionStatus `json:"projections"`
 }
 
+// adminPasswordEnv may choose the admin's password at the first start.
+const adminPasswordEnv = "BUILDLEDGER_ADMIN_PASSWORD"
+
+// adminPassword is the password the user admin gets at the first start,
+// and where it came from: file (a 0600 file), else the environment, else
+// generated. The environment variable is removed once read, so that no
+// child process (Nix, git, ssh, a build) can inherit it.
+func adminPassword(file string) (pw, from string, err error) {
+	env := os.Getenv(adminPasswordEnv)
+	if err := os.Unsetenv(adminPasswordEnv); err != nil {
+		return "", "", err
+	}
+	switch {
+	case file != "":
+		pw, err := readSecretFile(file)
+		if err != nil {
+			return "", "", fmt.Errorf("--admin-password-file: %w", err)
+		}
+		return pw, "the password from " + file, nil
+	case env != "":
+		return env, "the password from " + adminPasswordEnv, nil
+	}
+	return generatePassword(), "", nil
+}
+
 // ensureAdmin creates the user admin on first start, with the password
-// from BUILDLEDGER_ADMIN_PASSWORD or a generated one printed once. It
-// returns the line that tells a person how to log in, on every start.
-func (s *system) ensureAdmin(ctx context.Context, a *app) (string, error) {
-	pw := os.Getenv("BUILDLEDGER_ADMIN_PASSWORD")
-	generated := pw == ""
-	if generated {
-		pw = generatePassword()
+// adminPassword gives. It returns the line that tells a person how to log
+// in, on every start.
+func (s *system) ensureAdmin(ctx context.Context, a *app, pwFile string) (string, error) {
+	pw, from, err := adminPassword(pwFile)
+	if err != nil {
+		return "", err
 	}
 	hash, err := password.Hash(pw, password.DefaultParams)
 	if err != nil {
@@ -175,14 +201,14 @@ func (s *system) ensureAdmin(ctx context.Context, a *app) (string, error) {
 	switch {
 	case errors.Is(err, domainerr.ErrAlreadyExists):
 		return "log in as admin with the password set at this home's first start " +
-			"(printed then, or taken from BUILDLEDGER_ADMIN_PASSWORD)", nil
+			"(printed then, or taken from --admin-password-file or " + adminPasswordEnv + ")", nil
 	case err != nil:
 		return "", fmt.Errorf("create the admin user: %w", err)
-	case generated:
-		fmt.Fprintf(a.stdout, "created user admin with password %s (shown once; set BUILDLEDGER_ADMIN_PASSWORD before the first start to choose it)\n", pw)
+	case from == "":
+		fmt.Fprintf(a.stdout, "created user admin with password %s (shown once; give --admin-password-file before the first start to choose it)\n", pw)
 		return "log in as admin with the password printed above", nil
 	default:
-		fmt.Fprintln(a.stdout, "created user admin with the password from BUILDLEDGER_ADMIN_PASSWORD")
-		return "log in as admin with the password from BUILDLEDGER_ADMIN_PASSWORD", nil
+		fmt.Fprintf(a.stdout, "created user admin with %s\n", from)
+		return "log in as admin with " + from, nil
 	}
 }

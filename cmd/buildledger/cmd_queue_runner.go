@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"buildledger/adapters/bus"
+	"buildledger/adapters/metrics"
 	"buildledger/commands"
 	"buildledger/commands/reactors/scheduler"
 )
@@ -24,6 +25,7 @@ import (
 // worker's BuildStep handler.
 type queueRunner struct {
 	sched   *scheduler.Scheduler
+	metrics *metrics.Scheduler
 	bus     *bus.Bus
 	handler commands.BuildStepHandler
 }
@@ -43,8 +45,10 @@ func (s *system) newQueueRunner(ctx context.Context, transport string, log *slog
 	default:
 		return nil, fmt.Errorf("--bus %q: want gochannel or postgres", transport)
 	}
-	sched := scheduler.New(s.runtime, s.codec, b, scheduler.Options{Logger: log})
-	return &queueRunner{sched: sched, bus: b}, nil
+	m := metrics.NewScheduler()
+	sched := scheduler.New(s.runtime, s.codec, b, scheduler.Options{Logger: log, Observer: m})
+	m.Watch(sched.Status)
+	return &queueRunner{sched: sched, metrics: m, bus: b}, nil
 }
 
 // run runs the scheduler, the bus (when a handler is registered; the
@@ -104,9 +108,10 @@ func watchMachines(ctx context.Context, s *system, file string, every time.Durat
 
 // statusHandler serves the scheduler's status as JSON at
 // /queue-runner-status and its Prometheus metrics at /metrics.
-func statusHandler(sched *scheduler.Scheduler) (http.Handler, error) {
+func statusHandler(q *queueRunner) (http.Handler, error) {
+	sched := q.sched
 	reg := prometheus.NewRegistry()
-	if err := reg.Register(sched.Collector()); err != nil {
+	if err := reg.Register(q.metrics); err != nil {
 		return nil, fmt.Errorf("register scheduler metrics: %w", err)
 	}
 	mux := http.NewServeMux()
@@ -153,7 +158,7 @@ func runQueueRunner(ctx context.Context, a *app, args []string) error {
 	defer worker.Close()
 	q.handler = worker.Handle
 	if statusListen != "" {
-		h, err := statusHandler(q.sched)
+		h, err := statusHandler(q)
 		if err != nil {
 			return err
 		}

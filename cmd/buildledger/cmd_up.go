@@ -94,7 +94,7 @@ func runUp(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	reg.MustRegister(queue.sched.Collector(), worker.Collector())
+	reg.MustRegister(queue.metrics, worker.Collector())
 
 	wopt.ops = map[string]http.Handler{
 		"/healthz": http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

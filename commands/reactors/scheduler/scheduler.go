@@ -23,7 +23,24 @@ type Options struct {
 	Interval time.Duration
 	// Logger receives decisions and errors. Default slog.Default().
 	Logger *slog.Logger
+	// Observer receives the scheduler's timings; nil drops them.
+	Observer Observer
 }
+
+// Observer receives how long the scheduler's work takes, for metrics
+// (adapters/metrics).
+type Observer interface {
+	// Decided reports one in-memory decision pass.
+	Decided(time.Duration)
+	// Dispatched reports one dispatch recorded and sent.
+	Dispatched(time.Duration)
+}
+
+// unobserved is the Observer of a scheduler nobody measures.
+type unobserved struct{}
+
+func (unobserved) Decided(time.Duration)    {}
+func (unobserved) Dispatched(time.Duration) {}
 
 // Scheduler is the queue runner's brain: a reactor that folds
 // the log into a Model, and a loop that turns the model's decisions and
@@ -43,7 +60,6 @@ type Scheduler struct {
 	pos      events.Position
 	caughtUp bool
 	started  time.Time
-	metrics  *metrics
 	wake     chan struct{}
 }
 
@@ -56,10 +72,13 @@ func New(rt *commands.Runtime, codec *events.Codec, sender commands.BuildStepSen
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
+	if opts.Observer == nil {
+		opts.Observer = unobserved{}
+	}
 	// The step and build commands need neither ids nor a vault.
 	return &Scheduler{rt: rt, steps: commands.NewHandlers(rt, nil, nil), codec: codec, sender: sender, opts: opts, log: opts.Logger,
 		md:    events.Metadata{Actor: commands.ComponentActor("scheduler")},
-		model: NewModel(opts.Config), started: rt.Clock().Now(), metrics: newMetrics(), wake: make(chan struct{}, 1)}
+		model: NewModel(opts.Config), started: rt.Clock().Now(), wake: make(chan struct{}, 1)}
 }
 
 // Filter selects the events the scheduler folds.
@@ -231,7 +250,7 @@ func (s *Scheduler) Pass(ctx context.Context) (PassResult, error) {
 	s.mu.Lock()
 	ds := s.model.Decide(now, 0)
 	s.mu.Unlock()
-	s.metrics.passSeconds.Observe(time.Since(t0).Seconds())
+	s.opts.Observer.Decided(time.Since(t0))
 	res.Decisions = len(ds)
 	for _, d := range ds {
 		t1 := time.Now()
@@ -247,7 +266,7 @@ func (s *Scheduler) Pass(ctx context.Context) (PassResult, error) {
 			s.log.Debug("dispatch not recorded", "drv", d.DrvPath, "machine", d.Machine, "err", err)
 			continue
 		}
-		s.metrics.dispatchSeconds.Observe(time.Since(t1).Seconds())
+		s.opts.Observer.Dispatched(time.Since(t1))
 		res.Dispatched++
 	}
 	return res, nil

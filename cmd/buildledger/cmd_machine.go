@@ -6,14 +6,11 @@ import (
 	"fmt"
 	"os"
 	"runtime"
-	"sort"
 	"strings"
 	"text/tabwriter"
 
 	"buildledger/commands"
-	"buildledger/domain/domainerr"
 	"buildledger/domain/machinesfile"
-	"buildledger/domain/streams"
 	"buildledger/events"
 )
 
@@ -79,7 +76,7 @@ func runMachine(ctx context.Context, a *app, args []string) error {
 		}
 		fmt.Fprintf(a.stdout, "removed machine %s\n", arg)
 	case "list":
-		ms, err := listMachines(ctx, sys.store, sys.codec)
+		ms, err := sys.handlers.Machines(ctx)
 		if err != nil {
 			return err
 		}
@@ -121,51 +118,9 @@ func hostSystem() string {
 	return arch + "-" + runtime.GOOS
 }
 
-// listMachines folds the machine streams of the log into the machines in
-// service, sorted by name.
-func listMachines(ctx context.Context, store events.Store, codec *events.Codec) ([]machinesfile.Machine, error) {
-	byName := map[string]machinesfile.Machine{}
-	filter := events.Filter{StreamPrefixes: []string{streams.MachinePrefix}}
-	from := events.Start
-	for {
-		recs, err := store.ReadAll(ctx, from, 5000)
-		if err != nil {
-			return nil, fmt.Errorf("read machines: %w", err)
-		}
-		for _, r := range recs {
-			from = r.Position
-			if !filter.Match(r) {
-				continue
-			}
-			p, err := codec.Decode(r)
-			if err != nil {
-				continue
-			}
-			switch e := p.(type) {
-			case *events.MachineRegistered:
-				byName[e.Name] = machinesfile.Machine{Name: e.Name, MachineConfig: e.MachineConfig}
-			case *events.MachineUpdated:
-				byName[e.Name] = machinesfile.Machine{Name: e.Name, MachineConfig: e.MachineConfig}
-			case *events.MachineRemoved:
-				delete(byName, e.Name)
-			}
-		}
-		if len(recs) < 5000 {
-			break
-		}
-	}
-	out := make([]machinesfile.Machine, 0, len(byName))
-	for _, m := range byName {
-		out = append(out, m)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return out, nil
-}
-
 // syncMachinesFile makes the registered machines those of a machines
-// file: new ones are registered, changed ones updated, missing ones
-// removed. It returns how many commands recorded something. Bad lines
-// are an error and change nothing.
+// file (commands.Handlers.SyncMachines). It returns how many commands
+// recorded something. Bad lines are an error and change nothing.
 func syncMachinesFile(ctx context.Context, sys *system, md events.Metadata, file string) (int, error) {
 	f, err := os.Open(file)
 	if err != nil {
@@ -176,40 +131,5 @@ func syncMachinesFile(ctx context.Context, sys *system, md events.Metadata, file
 	if err != nil {
 		return 0, fmt.Errorf("machines file %s: %w", file, err)
 	}
-	have, err := listMachines(ctx, sys.store, sys.codec)
-	if err != nil {
-		return 0, err
-	}
-	current := map[string]bool{}
-	for _, m := range have {
-		current[m.Name] = true
-	}
-	n := 0
-	count := func(r commands.Result, err error) error {
-		if err != nil {
-			return err
-		}
-		if len(r.Events) > 0 {
-			n++
-		}
-		return nil
-	}
-	for _, m := range want {
-		if current[m.Name] {
-			err = count(sys.handlers.UpdateMachine(ctx, md, commands.UpdateMachine{Name: m.Name, Config: m.MachineConfig}))
-		} else {
-			err = count(sys.handlers.RegisterMachine(ctx, md, commands.RegisterMachine{Name: m.Name, Config: m.MachineConfig}))
-		}
-		delete(current, m.Name)
-		if err != nil {
-			return n, fmt.Errorf("machine %s: %w", m.Name, err)
-		}
-	}
-	for name := range current {
-		err := count(sys.handlers.RemoveMachine(ctx, md, commands.RemoveMachine{Name: name}))
-		if err != nil && !errors.Is(err, domainerr.ErrNotFound) {
-			return n, fmt.Errorf("remove machine %s: %w", name, err)
-		}
-	}
-	return n, nil
+	return sys.handlers.SyncMachines(ctx, md, want)
 }

@@ -176,26 +176,25 @@ func plainJSONString(b []byte, i int) (s []byte, next int, ok bool) {
 	return nil, 0, false
 }
 
-// chainBatch is one batch of a ChainReader on its way through
-// verifyChain: hashed by a worker, then checked in log order.
-type chainBatch struct {
+// HashedLinks is a batch of ChainLinks with their content hashed: the
+// costly part of checking a chain, which may run on any goroutine. The
+// batch is then checked in log order (ChainVerifier.AddHashed).
+type HashedLinks struct {
 	links  []ChainLink
 	sealed []sealedLink[[]byte]
 	// bad is the index of the first link whose metadata does not decode
 	// (err says why), or len(links).
-	bad    int
-	err    error
-	hashed chan struct{}
+	bad int
+	err error
 }
 
-// hash decodes the metadata of the batch's links and hashes their
-// content, up to the first link whose metadata does not decode. buf is
-// scratch space, returned for the next call.
-func (b *chainBatch) hash(buf []byte) []byte {
-	b.sealed = make([]sealedLink[[]byte], len(b.links))
-	b.bad = len(b.links)
-	for i := range b.links {
-		l := &b.links[i]
+// HashLinks decodes the metadata of links and hashes their content, up to
+// the first link whose metadata does not decode. buf is scratch space,
+// returned for the next call.
+func HashLinks(links []ChainLink, buf []byte) (*HashedLinks, []byte) {
+	b := &HashedLinks{links: links, sealed: make([]sealedLink[[]byte], len(links)), bad: len(links)}
+	for i := range links {
+		l := &links[i]
 		md, err := decodeChainMeta(l.Metadata)
 		if err != nil {
 			b.bad, b.err = i, fmt.Errorf("event %s at position %d: metadata: %w", l.ID, l.Position.Commit, err)
@@ -204,5 +203,24 @@ func (b *chainBatch) hash(buf []byte) []byte {
 		buf = appendContent(buf[:0], l.ID, l.Type, l.Version, l.Stream, l.Revision, l.Data, md.actor, md.correlationID, md.causationID, md.host, md.prevHash)
 		b.sealed[i] = sealedLink[[]byte]{pos: l.Position, stream: l.Stream, id: l.ID, revision: l.Revision, prevHash: md.prevHash, hash: md.hash, sum: sha256.Sum256(buf)}
 	}
-	return buf
+	return b, buf
+}
+
+// AddHashed checks the links of h in order and folds them into v,
+// stopping before the first that lies after until (unless until is
+// Start). It returns the first break, whether to stop (a break, or until
+// passed), and an error for a link whose metadata does not decode.
+func (v *ChainVerifier) AddHashed(h *HashedLinks, until Position) (br *Break, stop bool, err error) {
+	for i := range h.sealed {
+		if !until.IsStart() && until.Less(h.links[i].Position) {
+			return nil, true, nil
+		}
+		if i == h.bad {
+			return nil, true, h.err
+		}
+		if br := addLink(v, &h.sealed[i]); br != nil {
+			return br, true, nil
+		}
+	}
+	return nil, false, nil
 }

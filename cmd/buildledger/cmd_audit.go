@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"buildledger/adapters/eventstore/pglog"
-	"buildledger/events"
+	"buildledger/events/audit"
 )
 
 const auditUsage = `usage: buildledger audit verify [--stream S]
@@ -65,7 +65,7 @@ func runAuditVerify(ctx context.Context, a *app, args []string) error {
 	if _, gapless := sys.store.(*pglog.Store); readers > 1 && !gapless {
 		return fmt.Errorf("--readers %d: only the Postgres log has gapless positions", readers)
 	}
-	res, err := events.VerifyLog(ctx, sys.store, events.VerifyOptions{Stream: stream, Readers: readers, PageSize: pageSz})
+	res, err := audit.VerifyLog(ctx, sys.store, audit.VerifyOptions{Stream: stream, Readers: readers, PageSize: pageSz})
 	if err != nil {
 		return err
 	}
@@ -140,14 +140,14 @@ func runAuditCheckpoint(ctx context.Context, a *app, args []string) error {
 		return err
 	}
 	defer sys.Close()
-	res, err := events.VerifyLog(ctx, sys.store, events.VerifyOptions{})
+	res, err := audit.VerifyLog(ctx, sys.store, audit.VerifyOptions{})
 	if err != nil {
 		return err
 	}
 	if res.Break != nil {
 		return fmt.Errorf("refusing to sign a broken log: %w", res.Break)
 	}
-	cp := events.NewCheckpoint(res, time.Now(), key)
+	cp := audit.NewCheckpoint(res, time.Now(), key)
 	b, err := json.MarshalIndent(cp, "", "  ")
 	if err != nil {
 		return err
@@ -180,7 +180,7 @@ func runAuditProve(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return fmt.Errorf("read checkpoint: %w", err)
 	}
-	var cp events.Checkpoint
+	var cp audit.Checkpoint
 	if err := json.Unmarshal(raw, &cp); err != nil {
 		return fmt.Errorf("read checkpoint %s: %w", cpFile, err)
 	}
@@ -196,7 +196,7 @@ func runAuditProve(ctx context.Context, a *app, args []string) error {
 		return err
 	}
 	defer sys.Close()
-	if _, err := events.ProveCheckpoint(ctx, sys.store, cp, pub); err != nil {
+	if _, err := audit.ProveCheckpoint(ctx, sys.store, cp, pub); err != nil {
 		return err
 	}
 	fmt.Fprintf(a.stdout, "proved: the log still holds the same %d events up to position %d as signed at %s\n", cp.Events, cp.Position.Commit, cp.Time.Format(time.RFC3339))

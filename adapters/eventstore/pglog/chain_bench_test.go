@@ -13,6 +13,7 @@ import (
 	"buildledger/adapters/eventstore/pglog"
 	"buildledger/adapters/postgres/pgtest"
 	"buildledger/events"
+	"buildledger/events/audit"
 	"buildledger/events/storetest"
 )
 
@@ -72,7 +73,7 @@ func benchVerify(b *testing.B, ctx context.Context, store *pglog.Store, n, reade
 	b.ResetTimer()
 	start := time.Now()
 	for i := 0; i < b.N; i++ {
-		res, err := events.VerifyLog(ctx, store, events.VerifyOptions{Readers: readers})
+		res, err := audit.VerifyLog(ctx, store, audit.VerifyOptions{Readers: readers})
 		require.NoError(b, err)
 		require.Nil(b, res.Break)
 		require.EqualValues(b, n, res.Events)

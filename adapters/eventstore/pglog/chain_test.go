@@ -12,6 +12,7 @@ import (
 	"buildledger/adapters/eventstore/pglog"
 	"buildledger/adapters/postgres/pgtest"
 	"buildledger/events"
+	"buildledger/events/audit"
 )
 
 // TestVerifyStreamedFindsTampering verifies logs tampered with in the
@@ -89,10 +90,10 @@ func TestVerifyStreamedFindsTampering(t *testing.T) {
 				require.EqualValues(t, 1, tag.RowsAffected(), q)
 			}
 			var batches int
-			opts := events.VerifyOptions{Until: events.At(tc.until), OnProgress: func(uint64, events.Position) { batches++ }}
-			streamed, err := events.VerifyLog(ctx, store, opts)
+			opts := audit.VerifyOptions{Until: events.At(tc.until), OnProgress: func(uint64, events.Position) { batches++ }}
+			streamed, err := audit.VerifyLog(ctx, store, opts)
 			opts.Readers = 1
-			paged, pagedErr := events.VerifyLog(ctx, store, opts)
+			paged, pagedErr := audit.VerifyLog(ctx, store, opts)
 			if tc.wantErr {
 				require.ErrorContains(t, err, "metadata")
 				require.ErrorContains(t, pagedErr, "metadata")
@@ -124,7 +125,7 @@ func TestVerifyStreamedStopsEarly(t *testing.T) {
 	store := pglog.New(pool, pglog.Options{})
 	pgtest.Rewrite(t, pool, `update ledger.events set data = replace(data::text, '"attempt":1', '"attempt":2')::json where position = 10`)
 
-	res, err := events.VerifyLog(ctx, store, events.VerifyOptions{})
+	res, err := audit.VerifyLog(ctx, store, audit.VerifyOptions{})
 	require.NoError(t, err)
 	require.NotNil(t, res.Break)
 	require.EqualValues(t, 10, res.Break.Position.Commit)
@@ -133,12 +134,12 @@ func TestVerifyStreamedStopsEarly(t *testing.T) {
 	pgtest.Rewrite(t, pool, `update ledger.events set data = replace(data::text, '"attempt":2', '"attempt":1')::json where position = 10`)
 	cctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	res, err = events.VerifyLog(cctx, store, events.VerifyOptions{OnProgress: func(uint64, events.Position) { cancel() }})
+	res, err = audit.VerifyLog(cctx, store, audit.VerifyOptions{OnProgress: func(uint64, events.Position) { cancel() }})
 	require.ErrorIs(t, err, context.Canceled)
 	require.Nil(t, res.Break)
 	require.Less(t, res.Events, uint64(20_000), "the verify stops after the batch it was cancelled in")
 
-	res, err = events.VerifyLog(ctx, store, events.VerifyOptions{})
+	res, err = audit.VerifyLog(ctx, store, audit.VerifyOptions{})
 	require.NoError(t, err)
 	require.Nil(t, res.Break)
 	require.EqualValues(t, 20_000, res.Events)

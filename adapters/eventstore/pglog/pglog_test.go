@@ -10,6 +10,7 @@ import (
 	"buildledger/adapters/eventstore/pglog"
 	"buildledger/adapters/postgres/pgtest"
 	"buildledger/events"
+	"buildledger/events/audit"
 	"buildledger/events/storetest"
 )
 
@@ -82,7 +83,7 @@ func TestAppendAfterAnotherWriter(t *testing.T) {
 		require.NoError(t, err)
 		require.Len(t, recs, want, stream)
 	}
-	res, err := events.VerifyLog(ctx, writers[0], events.VerifyOptions{})
+	res, err := audit.VerifyLog(ctx, writers[0], audit.VerifyOptions{})
 	require.NoError(t, err)
 	require.Nil(t, res.Break, "the chain holds across writers")
 	require.EqualValues(t, 24, res.Events)

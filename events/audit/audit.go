@@ -1,4 +1,7 @@
-package events
+// Package audit checks the ledger's hash chain: it walks the log (or one
+// stream) with an events.ChainVerifier, signs checkpoints of its head, and
+// proves a log still matches a checkpoint.
+package audit
 
 import (
 	"context"
@@ -10,6 +13,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"buildledger/events"
 )
 
 // VerifyOptions tunes VerifyLog.
@@ -18,11 +23,11 @@ type VerifyOptions struct {
 	// event); the head hash then covers only that stream.
 	Stream string
 	// Until, if not Start, stops after the event at this position.
-	Until Position
+	Until events.Position
 	// PageSize is how many events are read per page. Default 5000.
 	PageSize int
 	// OnProgress, if set, is called after each page or batch.
-	OnProgress func(events uint64, last Position)
+	OnProgress func(n uint64, last events.Position)
 	// Readers, if above 0, reads the log in pages with ReadAll, that many
 	// at once, even from a store that is a ChainReader (which is read in
 	// one stream otherwise). Above 1 only for a log whose positions are
@@ -37,26 +42,26 @@ type VerifyResult struct {
 	// Events is how many events were verified.
 	Events uint64
 	// Position is the position of the last verified event.
-	Position Position
+	Position events.Position
 	// HeadHash is the running hash over the verified events (NextHeadHash).
 	HeadHash string
 	// Break is the first broken link, or nil when the chain holds.
-	Break *Break
+	Break *events.Break
 }
 
 // VerifyLog walks the log (or one stream) in order and checks the hash
 // chain of every event with a ChainVerifier. A broken chain is reported in
 // the result, not as an error; errors are failures to read.
-func VerifyLog(ctx context.Context, store Store, opts VerifyOptions) (VerifyResult, error) {
+func VerifyLog(ctx context.Context, store events.Store, opts VerifyOptions) (VerifyResult, error) {
 	if opts.PageSize <= 0 {
 		opts.PageSize = 5000
 	}
-	v := NewChainVerifier()
+	v := events.NewChainVerifier()
 	var (
 		res VerifyResult
 		err error
 	)
-	cr, streams := store.(ChainReader)
+	cr, streams := store.(events.ChainReader)
 	switch {
 	case opts.Stream != "":
 		res.Break, err = verifyStream(ctx, store, opts, v)
@@ -71,13 +76,13 @@ func VerifyLog(ctx context.Context, store Store, opts VerifyOptions) (VerifyResu
 
 // addPage adds recs to v up to opts.Until. It returns the first break, and
 // whether to stop.
-func addPage(v *ChainVerifier, opts VerifyOptions, recs []Recorded) (*Break, bool) {
+func addPage(v *events.ChainVerifier, opts VerifyOptions, recs []events.Recorded) (*events.Break, bool) {
 	for _, r := range recs {
 		if past(opts.Until, r.Position) {
 			return nil, true
 		}
 		if err := v.Add(r); err != nil {
-			var br *Break
+			var br *events.Break
 			errors.As(err, &br)
 			return br, true
 		}
@@ -86,10 +91,10 @@ func addPage(v *ChainVerifier, opts VerifyOptions, recs []Recorded) (*Break, boo
 }
 
 // past reports whether pos lies after until (never when until is Start).
-func past(until, pos Position) bool { return !until.IsStart() && until.Less(pos) }
+func past(until, pos events.Position) bool { return !until.IsStart() && until.Less(pos) }
 
 // progress reports v's progress to opts.OnProgress, if set.
-func progress(v *ChainVerifier, opts VerifyOptions) {
+func progress(v *events.ChainVerifier, opts VerifyOptions) {
 	if opts.OnProgress != nil {
 		_, n, last := v.Head()
 		opts.OnProgress(n, last)
@@ -97,7 +102,7 @@ func progress(v *ChainVerifier, opts VerifyOptions) {
 }
 
 // verifyStream verifies one stream's chain, read page by page.
-func verifyStream(ctx context.Context, store Store, opts VerifyOptions, v *ChainVerifier) (*Break, error) {
+func verifyStream(ctx context.Context, store events.Store, opts VerifyOptions, v *events.ChainVerifier) (*events.Break, error) {
 	for from := uint64(0); ; {
 		batch, err := store.ReadStream(ctx, opts.Stream, from, opts.PageSize)
 		if err != nil {
@@ -116,7 +121,7 @@ func verifyStream(ctx context.Context, store Store, opts VerifyOptions, v *Chain
 
 // verifyPages verifies the log read page by page with ReadAll, the next
 // pages read while one is verified.
-func verifyPages(ctx context.Context, store Store, opts VerifyOptions, v *ChainVerifier) (*Break, error) {
+func verifyPages(ctx context.Context, store events.Store, opts VerifyOptions, v *events.ChainVerifier) (*events.Break, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	pages := make(chan page, 2)
@@ -144,21 +149,21 @@ func verifyPages(ctx context.Context, store Store, opts VerifyOptions, v *ChainV
 // the store reads and splits the log into batches, one worker per CPU
 // decodes their metadata and hashes their events, and this goroutine
 // checks the hashed events in log order.
-func verifyChain(ctx context.Context, cr ChainReader, opts VerifyOptions, v *ChainVerifier) (*Break, error) {
+func verifyChain(ctx context.Context, cr events.ChainReader, opts VerifyOptions, v *events.ChainVerifier) (*events.Break, error) {
 	workers := runtime.GOMAXPROCS(0)
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	work := make(chan *chainBatch)
-	order := make(chan *chainBatch, 2*workers)
+	work := make(chan *batch)
+	order := make(chan *batch, 2*workers)
 	var readErr error
 	wg.Go(func() {
 		defer close(order)
 		defer close(work)
-		readErr = cr.ReadChain(ctx, opts.Until, func(links []ChainLink) error {
-			b := &chainBatch{links: links, hashed: make(chan struct{})}
-			for _, ch := range []chan<- *chainBatch{order, work} {
+		readErr = cr.ReadChain(ctx, opts.Until, func(links []events.ChainLink) error {
+			b := &batch{links: links, hashed: make(chan struct{})}
+			for _, ch := range []chan<- *batch{order, work} {
 				select {
 				case ch <- b:
 				case <-ctx.Done():
@@ -172,7 +177,7 @@ func verifyChain(ctx context.Context, cr ChainReader, opts VerifyOptions, v *Cha
 		wg.Go(func() {
 			var buf []byte
 			for b := range work {
-				buf = b.hash(buf)
+				b.h, buf = events.HashLinks(b.links, buf)
 				close(b.hashed)
 			}
 		})
@@ -185,16 +190,12 @@ func verifyChain(ctx context.Context, cr ChainReader, opts VerifyOptions, v *Cha
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		for i := range b.sealed {
-			if past(opts.Until, b.links[i].Position) {
-				return nil, nil
-			}
-			if i == b.bad {
-				return nil, fmt.Errorf("verify the log: %w", b.err)
-			}
-			if br := addLink(v, &b.sealed[i]); br != nil {
-				return br, nil
-			}
+		br, stop, err := v.AddHashed(b.h, opts.Until)
+		switch {
+		case err != nil:
+			return nil, fmt.Errorf("verify the log: %w", err)
+		case stop:
+			return br, nil
 		}
 		progress(v, opts)
 	}
@@ -204,17 +205,25 @@ func verifyChain(ctx context.Context, cr ChainReader, opts VerifyOptions, v *Cha
 	return nil, nil
 }
 
+// batch is one batch of a ChainReader on its way through verifyChain:
+// hashed by a worker, then checked in log order.
+type batch struct {
+	links  []events.ChainLink
+	h      *events.HashedLinks
+	hashed chan struct{}
+}
+
 type page struct {
-	after Position
-	recs  []Recorded
+	after events.Position
+	recs  []events.Recorded
 	err   error
 }
 
 // readPages sends the log page by page to out, ending with an empty page
 // or an error, and closes out.
-func readPages(ctx context.Context, store Store, size int, out chan<- page) {
+func readPages(ctx context.Context, store events.Store, size int, out chan<- page) {
 	defer close(out)
-	for after := Start; ; {
+	for after := events.Start; ; {
 		recs, err := store.ReadAll(ctx, after, size)
 		select {
 		case out <- page{after: after, recs: recs, err: err}:
@@ -230,12 +239,12 @@ func readPages(ctx context.Context, store Store, size int, out chan<- page) {
 
 // readPagesParallel is readPages with readers pages in flight at once, for
 // a gapless log; pages are still sent in order.
-func readPagesParallel(ctx context.Context, store Store, size, readers int, out chan<- page) {
+func readPagesParallel(ctx context.Context, store events.Store, size, readers int, out chan<- page) {
 	defer close(out)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	type job struct {
-		after Position
+		after events.Position
 		res   chan page
 	}
 	jobs := make(chan job)
@@ -243,7 +252,7 @@ func readPagesParallel(ctx context.Context, store Store, size, readers int, out 
 	go func() {
 		defer close(order)
 		for i := uint64(0); ; i++ {
-			j := job{after: At(i * uint64(size)), res: make(chan page, 1)}
+			j := job{after: events.At(i * uint64(size)), res: make(chan page, 1)}
 			select {
 			case order <- j.res:
 			case <-ctx.Done():
@@ -295,10 +304,10 @@ func readPagesParallel(ctx context.Context, store Store, size, readers int, out 
 // HeadHash, at Time. Anyone with the public key can later check that the
 // log still begins with exactly those events (ProveCheckpoint).
 type Checkpoint struct {
-	Position Position  `json:"position"`
-	Events   uint64    `json:"events"`
-	HeadHash string    `json:"headHash"`
-	Time     time.Time `json:"time"`
+	Position events.Position `json:"position"`
+	Events   uint64          `json:"events"`
+	HeadHash string          `json:"headHash"`
+	Time     time.Time       `json:"time"`
 	// PublicKey is the hex ed25519 key that signed, for reference only:
 	// a proof uses the key the auditor trusts, never this field.
 	PublicKey string `json:"publicKey"`
@@ -341,7 +350,7 @@ func (c Checkpoint) CheckSignature(pub ed25519.PublicKey) error {
 // log up to c.Position and checks the hash chain, the number of events and
 // the head hash. A nil error proves that the log has not been rewritten up
 // to the checkpoint; the result describes what was read.
-func ProveCheckpoint(ctx context.Context, store Store, c Checkpoint, pub ed25519.PublicKey) (VerifyResult, error) {
+func ProveCheckpoint(ctx context.Context, store events.Store, c Checkpoint, pub ed25519.PublicKey) (VerifyResult, error) {
 	if err := c.CheckSignature(pub); err != nil {
 		return VerifyResult{}, err
 	}

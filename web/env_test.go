@@ -117,7 +117,7 @@ func newEnv(t *testing.T, o envOpts) *env {
 	require.NoError(t, err)
 	e := &env{t: t, ctx: ctx, pool: pool, store: store, codec: codec, runner: runner, h: h,
 		logs: logs, storeDir: t.TempDir(), cluster: cluster}
-	cfg := web.Config{Queries: queries.New(pool), Commands: h, Builds: h, Tokens: h, Events: store,
+	cfg := web.Config{Queries: queries.New(pool), Transient: postgres.IsTransient, Commands: h, Builds: h, Tokens: h, Events: store,
 		Accounts:   commands.NewAccounts(rt, postgres.NewVault(pool)),
 		SessionKey: bytes.Repeat([]byte("k"), 32), Private: o.private, Logs: logs, StoreDir: e.storeDir,
 		Outputs:      binarycache.StoreFiles{Dir: e.storeDir},

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"strings"
 
-	"buildledger/adapters/postgres"
 	"buildledger/commands"
 	"buildledger/domain/domainerr"
 )
@@ -58,10 +57,6 @@ func statusOf(err error) (int, string, string) {
 		// Others kept changing the same stream through every retry: the
 		// command may well pass in a moment (fail adds Retry-After).
 		return http.StatusServiceUnavailable, "too many concurrent changes to the same thing; try again shortly", ""
-	case postgres.IsTransient(err):
-		// Postgres restarts or is out of reach: the request may work in a
-		// moment, and the error itself (socket paths, roles) is not shown.
-		return http.StatusServiceUnavailable, "the database is unavailable; try again shortly", ""
 	case statementCancelled(err):
 		return http.StatusServiceUnavailable, "the database took too long to answer; try again later", ""
 	}
@@ -89,9 +84,17 @@ func wantsJSON(r *http.Request) bool {
 	return false
 }
 
+// errUnavailable is an error of a store the server needs that passes in a
+// while (Config.Transient): the request may work in a moment, and the
+// error itself (socket paths, roles) is not shown.
+var errUnavailable = &httpError{Status: http.StatusServiceUnavailable, Msg: "the database is unavailable; try again shortly"}
+
 // fail answers an error: JSON {"error": …} for JSON clients, an error page
 // otherwise.
 func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	if s.cfg.Transient != nil && s.cfg.Transient(err) {
+		err = fmt.Errorf("%w: %w", errUnavailable, err)
+	}
 	code, msg, field := statusOf(err)
 	switch {
 	case code == http.StatusServiceUnavailable:

@@ -3,7 +3,9 @@ package web
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -31,6 +33,33 @@ func TestStatusOf(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			code, _, _ := statusOf(tt.err)
 			assert.Equal(t, tt.want, code)
+		})
+	}
+}
+
+// TestFailTransient: an error the configured classifier calls transient
+// answers 503 with Retry-After and without its text; others are left to
+// statusOf.
+func TestFailTransient(t *testing.T) {
+	outage := errors.New("dial unix /secret/socket: connection refused")
+	s := &server{cfg: Config{Transient: func(err error) bool { return errors.Is(err, outage) }}, log: slog.New(slog.DiscardHandler)}
+	for _, tt := range []struct {
+		name  string
+		err   error
+		code  int
+		retry string
+	}{
+		{"transient", fmt.Errorf("query builds: %w", outage), http.StatusServiceUnavailable, "5"},
+		{"not found", domainerr.NotFound("build", "7"), http.StatusNotFound, ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			w := httptest.NewRecorder()
+			r := httptest.NewRequest("GET", "/build/7", nil)
+			r.Header.Set("Accept", "application/json")
+			s.fail(w, r, tt.err)
+			assert.Equal(t, tt.code, w.Code)
+			assert.Equal(t, tt.retry, w.Header().Get("Retry-After"))
+			assert.NotContains(t, w.Body.String(), "/secret/socket")
 		})
 	}
 }

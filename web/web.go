@@ -110,6 +110,10 @@ type StreamReader interface {
 type Config struct {
 	// Queries answers every read.
 	Queries Queries
+	// Transient reports the errors of the stores behind the ports that
+	// pass in a while (postgres.IsTransient: a restart, a lost
+	// connection); they answer 503 with Retry-After. Nil: none does.
+	Transient func(error) bool
 	// Accounts checks every session and token (*commands.Accounts).
 	Accounts Accounts
 	// Commands carries out configuration actions (*commands.Handlers).

@@ -140,6 +140,7 @@ func (s *system) newWeb(ctx context.Context, opts webOptions) (http.Handler, err
 	}
 	return web.New(web.Config{
 		Queries:      queries.New(s.webPool),
+		Transient:    postgres.IsTransient,
 		Accounts:     commands.NewAccounts(s.runtime, s.vault),
 		AsOf:         s.asOfFunc(),
 		Insights:     s.insightQueries(),

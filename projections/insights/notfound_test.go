@@ -44,7 +44,7 @@ func TestUnknownBuild(t *testing.T) {
 		db       projections.DB
 		notFound bool
 	}{
-		{"unknown build", s.db, true},
+		{"unknown build", s.DB, true},
 		{"database down", down{}, false},
 	}
 	for _, tt := range tests {

@@ -56,31 +56,28 @@ func runAuditVerify(ctx context.Context, a *app, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	sys, err := openSystem(ctx, cfg, a.logger())
-	if err != nil {
-		return err
-	}
-	defer sys.Close()
-	start := time.Now()
-	if _, gapless := sys.store.(*pglog.Store); readers > 1 && !gapless {
-		return fmt.Errorf("--readers %d: only the Postgres log has gapless positions", readers)
-	}
-	res, err := audit.VerifyLog(ctx, sys.store, audit.VerifyOptions{Stream: stream, Readers: readers, PageSize: pageSz})
-	if err != nil {
-		return err
-	}
-	if asJSON {
-		if err := json.NewEncoder(a.stdout).Encode(res); err != nil {
+	return a.withLedger(ctx, cfg, func(sys *system) error {
+		start := time.Now()
+		if _, gapless := sys.store.(*pglog.Store); readers > 1 && !gapless {
+			return fmt.Errorf("--readers %d: only the Postgres log has gapless positions", readers)
+		}
+		res, err := audit.VerifyLog(ctx, sys.store, audit.VerifyOptions{Stream: stream, Readers: readers, PageSize: pageSz})
+		if err != nil {
 			return err
 		}
-	} else if res.Break == nil {
-		rate := float64(res.Events) / max(time.Since(start).Seconds(), 1e-6)
-		fmt.Fprintf(a.stdout, "ok: %d events verified up to position %d (%.0f events/s)\nhead hash %s\n", res.Events, res.Position.Commit, rate, res.HeadHash)
-	}
-	if res.Break != nil {
-		return fmt.Errorf("BROKEN after %d good events: %w", res.Events, res.Break)
-	}
-	return nil
+		if asJSON {
+			if err := json.NewEncoder(a.stdout).Encode(res); err != nil {
+				return err
+			}
+		} else if res.Break == nil {
+			rate := float64(res.Events) / max(time.Since(start).Seconds(), 1e-6)
+			fmt.Fprintf(a.stdout, "ok: %d events verified up to position %d (%.0f events/s)\nhead hash %s\n", res.Events, res.Position.Commit, rate, res.HeadHash)
+		}
+		if res.Break != nil {
+			return fmt.Errorf("BROKEN after %d good events: %w", res.Events, res.Break)
+		}
+		return nil
+	})
 }
 
 func runAuditKeygen(a *app, args []string) error {
@@ -135,33 +132,30 @@ func runAuditCheckpoint(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	sys, err := openSystem(ctx, cfg, a.logger())
-	if err != nil {
-		return err
-	}
-	defer sys.Close()
-	res, err := audit.VerifyLog(ctx, sys.store, audit.VerifyOptions{})
-	if err != nil {
-		return err
-	}
-	if res.Break != nil {
-		return fmt.Errorf("refusing to sign a broken log: %w", res.Break)
-	}
-	cp := audit.NewCheckpoint(res, time.Now(), key)
-	b, err := json.MarshalIndent(cp, "", "  ")
-	if err != nil {
-		return err
-	}
-	b = append(b, '\n')
-	if out == "" {
-		_, err = a.stdout.Write(b)
-		return err
-	}
-	if err := os.WriteFile(out, b, 0o644); err != nil {
-		return fmt.Errorf("write checkpoint: %w", err)
-	}
-	fmt.Fprintf(a.stdout, "checkpoint of %d events up to position %d written to %s\n", cp.Events, cp.Position.Commit, out)
-	return nil
+	return a.withLedger(ctx, cfg, func(sys *system) error {
+		res, err := audit.VerifyLog(ctx, sys.store, audit.VerifyOptions{})
+		if err != nil {
+			return err
+		}
+		if res.Break != nil {
+			return fmt.Errorf("refusing to sign a broken log: %w", res.Break)
+		}
+		cp := audit.NewCheckpoint(res, time.Now(), key)
+		b, err := json.MarshalIndent(cp, "", "  ")
+		if err != nil {
+			return err
+		}
+		b = append(b, '\n')
+		if out == "" {
+			_, err = a.stdout.Write(b)
+			return err
+		}
+		if err := os.WriteFile(out, b, 0o644); err != nil {
+			return fmt.Errorf("write checkpoint: %w", err)
+		}
+		fmt.Fprintf(a.stdout, "checkpoint of %d events up to position %d written to %s\n", cp.Events, cp.Position.Commit, out)
+		return nil
+	})
 }
 
 func runAuditProve(ctx context.Context, a *app, args []string) error {
@@ -191,16 +185,13 @@ func runAuditProve(ctx context.Context, a *app, args []string) error {
 	if err := cp.CheckSignature(pub); err != nil {
 		return err
 	}
-	sys, err := openSystem(ctx, cfg, a.logger())
-	if err != nil {
-		return err
-	}
-	defer sys.Close()
-	if _, err := audit.ProveCheckpoint(ctx, sys.store, cp, pub); err != nil {
-		return err
-	}
-	fmt.Fprintf(a.stdout, "proved: the log still holds the same %d events up to position %d as signed at %s\n", cp.Events, cp.Position.Commit, cp.Time.Format(time.RFC3339))
-	return nil
+	return a.withLedger(ctx, cfg, func(sys *system) error {
+		if _, err := audit.ProveCheckpoint(ctx, sys.store, cp, pub); err != nil {
+			return err
+		}
+		fmt.Fprintf(a.stdout, "proved: the log still holds the same %d events up to position %d as signed at %s\n", cp.Events, cp.Position.Commit, cp.Time.Format(time.RFC3339))
+		return nil
+	})
 }
 
 func writeNew(path string, b []byte, mode os.FileMode) error {

@@ -156,27 +156,24 @@ func runEval(ctx context.Context, a *app, args []string) error {
 		fs.Usage()
 		return errors.New("want PROJECT JOBSET")
 	}
-	sys, err := openSystem(ctx, cfg, a.logger())
-	if err != nil {
-		return err
-	}
-	defer sys.Close()
-	svc, stop, err := sys.newEvalService(ctx, ef)
-	if err != nil {
-		return err
-	}
-	defer stop()
-	sum, err := svc.EvaluateNow(ctx, pos[0], pos[1], evaluation.Params{Force: force, Waiting: func(id int64) {
-		fmt.Fprintf(a.stdout, "evaluation %d of %s:%s is running; waiting for it\n", id, pos[0], pos[1])
-	}})
-	if err != nil {
-		return err
-	}
-	printSummary(a, sum)
-	if sum.Outcome == jobset.OutcomeFailed {
-		return fmt.Errorf("evaluation %d failed", sum.EvalID)
-	}
-	return nil
+	return a.withLedger(ctx, cfg, func(sys *system) error {
+		svc, stop, err := sys.newEvalService(ctx, ef)
+		if err != nil {
+			return err
+		}
+		defer stop()
+		sum, err := svc.EvaluateNow(ctx, pos[0], pos[1], evaluation.Params{Force: force, Waiting: func(id int64) {
+			fmt.Fprintf(a.stdout, "evaluation %d of %s:%s is running; waiting for it\n", id, pos[0], pos[1])
+		}})
+		if err != nil {
+			return err
+		}
+		printSummary(a, sum)
+		if sum.Outcome == jobset.OutcomeFailed {
+			return fmt.Errorf("evaluation %d failed", sum.EvalID)
+		}
+		return nil
+	})
 }
 
 func printSummary(a *app, s evaluation.Summary) {

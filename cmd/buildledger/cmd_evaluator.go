@@ -21,17 +21,14 @@ func runEvaluator(ctx context.Context, a *app, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	sys, err := openSystem(ctx, cfg, a.logger())
-	if err != nil {
-		return err
-	}
-	defer sys.Close()
-	svc, stop, err := sys.newEvalService(ctx, ef)
-	if err != nil {
-		return err
-	}
-	defer stop()
-	opts.Logger = sys.log
-	sys.log.Info("evaluator running", "maxConcurrent", opts.MaxConcurrent)
-	return evaluation.NewTrigger(svc, opts).Run(ctx)
+	return a.withLedger(ctx, cfg, func(sys *system) error {
+		svc, stop, err := sys.newEvalService(ctx, ef)
+		if err != nil {
+			return err
+		}
+		defer stop()
+		opts.Logger = sys.log
+		sys.log.Info("evaluator running", "maxConcurrent", opts.MaxConcurrent)
+		return evaluation.NewTrigger(svc, opts).Run(ctx)
+	})
 }

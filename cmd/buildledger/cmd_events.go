@@ -40,62 +40,59 @@ func runEvents(ctx context.Context, a *app, args []string) error {
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
-	sys, err := openSystem(ctx, cfg, a.logger())
-	if err != nil {
-		return err
-	}
-	defer sys.Close()
-	filter := events.Filter{StreamPrefixes: prefixes, Types: typs}
-	pr := func(r events.Recorded) error { return printEvent(a.stdout, r, asJSON) }
-	var matched []events.Recorded
-	cursor := events.At(from)
-	for {
-		batch, err := sys.store.ReadAll(ctx, cursor, 5000)
-		if err != nil {
-			return err
-		}
-		if len(batch) == 0 {
-			break
-		}
-		for _, r := range batch {
-			if !filter.Match(r) {
-				continue
+	return a.withLedger(ctx, cfg, func(sys *system) error {
+		filter := events.Filter{StreamPrefixes: prefixes, Types: typs}
+		pr := func(r events.Recorded) error { return printEvent(a.stdout, r, asJSON) }
+		var matched []events.Recorded
+		cursor := events.At(from)
+		for {
+			batch, err := sys.store.ReadAll(ctx, cursor, 5000)
+			if err != nil {
+				return err
 			}
-			if limit > 0 {
-				matched = append(matched, r)
-				if len(matched) > limit {
-					matched = matched[1:]
+			if len(batch) == 0 {
+				break
+			}
+			for _, r := range batch {
+				if !filter.Match(r) {
+					continue
 				}
-				continue
+				if limit > 0 {
+					matched = append(matched, r)
+					if len(matched) > limit {
+						matched = matched[1:]
+					}
+					continue
+				}
+				if err := pr(r); err != nil {
+					return err
+				}
 			}
+			cursor = batch[len(batch)-1].Position
+		}
+		for _, r := range matched {
 			if err := pr(r); err != nil {
 				return err
 			}
 		}
-		cursor = batch[len(batch)-1].Position
-	}
-	for _, r := range matched {
-		if err := pr(r); err != nil {
+		if !follow {
+			return nil
+		}
+		sub, err := sys.store.SubscribeAll(ctx, cursor, filter)
+		if err != nil {
 			return err
 		}
-	}
-	if !follow {
-		return nil
-	}
-	sub, err := sys.store.SubscribeAll(ctx, cursor, filter)
-	if err != nil {
-		return err
-	}
-	defer sub.Close()
-	for r := range sub.Events() {
-		if err := pr(r); err != nil {
-			return err
+		defer sub.Close()
+		for r := range sub.Events() {
+			if err := pr(r); err != nil {
+				return err
+			}
 		}
-	}
-	if ctx.Err() != nil {
-		return nil
-	}
-	return sub.Err()
+		if ctx.Err() != nil {
+			return nil
+		}
+		return sub.Err()
+	})
 }
 
 // printEvent prints r with its data redacted (domain/redact).

@@ -30,33 +30,30 @@ func runEventsCopy(ctx context.Context, a *app, args []string) error {
 	if from == to {
 		return errors.New("--from and --to name the same store")
 	}
-	sys, err := openSystem(ctx, cfg, a.logger())
-	if err != nil {
-		return err
-	}
-	defer sys.Close()
-	src, closeSrc, err := sys.openStore(ctx, from)
-	if err != nil {
-		return fmt.Errorf("--from: %w", err)
-	}
-	defer closeSrc()
-	dst, closeDst, err := sys.openStore(ctx, to)
-	if err != nil {
-		return fmt.Errorf("--to: %w", err)
-	}
-	defer closeDst()
-	head, err := src.Head(ctx)
-	if err != nil {
-		return err
-	}
-	bar := newProgress(a.stderr, head.Commit)
-	n, err := copyLog(ctx, src, dst, func(pos events.Position, copied int64) { bar.update(pos.Commit, copied) })
-	bar.done()
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(a.stdout, "copied %d events from %s to %s\n", n, from, to)
-	return nil
+	return a.withLedger(ctx, cfg, func(sys *system) error {
+		src, closeSrc, err := sys.openStore(ctx, from)
+		if err != nil {
+			return fmt.Errorf("--from: %w", err)
+		}
+		defer closeSrc()
+		dst, closeDst, err := sys.openStore(ctx, to)
+		if err != nil {
+			return fmt.Errorf("--to: %w", err)
+		}
+		defer closeDst()
+		head, err := src.Head(ctx)
+		if err != nil {
+			return err
+		}
+		bar := newProgress(a.stderr, head.Commit)
+		n, err := copyLog(ctx, src, dst, func(pos events.Position, copied int64) { bar.update(pos.Commit, copied) })
+		bar.done()
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(a.stdout, "copied %d events from %s to %s\n", n, from, to)
+		return nil
+	})
 }
 
 // openStore opens the store a --from/--to value names.

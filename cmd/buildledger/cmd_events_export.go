@@ -90,28 +90,25 @@ func runEventsExport(ctx context.Context, a *app, args []string) error {
 		}
 		w = f
 	}
-	sys, err := openSystem(ctx, cfg, a.logger())
-	if err != nil {
-		return err
-	}
-	defer sys.Close()
-	var sink exportSink
-	if format == "parquet" {
-		sink = newParquetSink(w)
-	} else {
-		sink = newJSONLSink(w)
-	}
-	n, err := exportEvents(ctx, sys.store, events.At(from), to, events.Filter{StreamPrefixes: prefixes, Types: typs}, sink)
-	if err != nil {
-		return err
-	}
-	if f != nil {
-		if err := f.Close(); err != nil {
-			return fmt.Errorf("close %s: %w", out, err)
+	return a.withLedger(ctx, cfg, func(sys *system) error {
+		var sink exportSink
+		if format == "parquet" {
+			sink = newParquetSink(w)
+		} else {
+			sink = newJSONLSink(w)
 		}
-		fmt.Fprintf(a.stderr, "exported %d events to %s\n", n, out)
-	}
-	return nil
+		n, err := exportEvents(ctx, sys.store, events.At(from), to, events.Filter{StreamPrefixes: prefixes, Types: typs}, sink)
+		if err != nil {
+			return err
+		}
+		if f != nil {
+			if err := f.Close(); err != nil {
+				return fmt.Errorf("close %s: %w", out, err)
+			}
+			fmt.Fprintf(a.stderr, "exported %d events to %s\n", n, out)
+		}
+		return nil
+	})
 }
 
 // exportSink receives exported events in log order.

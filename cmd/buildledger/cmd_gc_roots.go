@@ -52,16 +52,13 @@ func runGCRoots(ctx context.Context, a *app, args []string) error {
 	if dir == "" {
 		return fmt.Errorf("gc-roots: --gc-roots is empty")
 	}
-	sys, err := openSystem(ctx, cfg, a.logger())
-	if err != nil {
-		return err
-	}
-	defer sys.Close()
-	k := gcroots.Keeper{DB: sys.pool, Dir: dir}
-	res, err := k.Update(ctx)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(a.stdout, "%s: %d roots (%d added, %d removed), %d paths not in the store\n", dir, res.Kept, res.Added, res.Removed, res.Missing)
-	return nil
+	return a.withLedger(ctx, cfg, func(sys *system) error {
+		k := gcroots.Keeper{DB: sys.pool, Dir: dir}
+		res, err := k.Update(ctx)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(a.stdout, "%s: %d roots (%d added, %d removed), %d paths not in the store\n", dir, res.Kept, res.Added, res.Removed, res.Missing)
+		return nil
+	})
 }

@@ -49,31 +49,28 @@ func runHistory(ctx context.Context, a *app, args []string) error {
 		}
 		match = jobsetMatcher(project, jobset)
 	}
-	sys, err := openSystem(ctx, cfg, a.logger())
-	if err != nil {
-		return err
-	}
-	defer sys.Close()
-	var found []events.Recorded
-	for after := events.Start; ; {
-		batch, err := sys.store.ReadAll(ctx, after, 5000)
-		if err != nil {
-			return err
-		}
-		if len(batch) == 0 {
-			break
-		}
-		for _, r := range batch {
-			if match(r) {
-				found = append(found, r)
+	return a.withLedger(ctx, cfg, func(sys *system) error {
+		var found []events.Recorded
+		for after := events.Start; ; {
+			batch, err := sys.store.ReadAll(ctx, after, 5000)
+			if err != nil {
+				return err
 			}
+			if len(batch) == 0 {
+				break
+			}
+			for _, r := range batch {
+				if match(r) {
+					found = append(found, r)
+				}
+			}
+			after = batch[len(batch)-1].Position
 		}
-		after = batch[len(batch)-1].Position
-	}
-	if len(found) == 0 {
-		return fmt.Errorf("no events about %s %s", kind, subject)
-	}
-	return printHistory(a.stdout, found, asJSON)
+		if len(found) == 0 {
+			return fmt.Errorf("no events about %s %s", kind, subject)
+		}
+		return printHistory(a.stdout, found, asJSON)
+	})
 }
 
 // refs are the fields of an event's data that tie it to a build or jobset.

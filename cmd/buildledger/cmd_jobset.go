@@ -59,23 +59,20 @@ func runJobset(ctx context.Context, a *app, args []string) error {
 		}
 		jc.Inputs = append(jc.Inputs, in)
 	}
-	sys, err := openSystem(ctx, cfg, a.logger())
-	if err != nil {
-		return err
-	}
-	defer sys.Close()
-	md := commands.NewMetadata(commands.ComponentActor("cli"), sys.runtime)
-	if _, err := sys.handlers.CreateJobset(ctx, md, commands.CreateJobset{Project: pos[0], Name: pos[1], Config: jc}); err != nil {
-		return err
-	}
-	fmt.Fprintf(a.stdout, "created jobset %s:%s\n", pos[0], pos[1])
-	if reqNow {
-		if _, err := sys.handlers.RequestEvaluation(ctx, md, commands.RequestEvaluation{Project: pos[0], Jobset: pos[1], Reason: "cli"}); err != nil {
+	return a.withLedger(ctx, cfg, func(sys *system) error {
+		md := commands.NewMetadata(commands.ComponentActor("cli"), sys.runtime)
+		if _, err := sys.handlers.CreateJobset(ctx, md, commands.CreateJobset{Project: pos[0], Name: pos[1], Config: jc}); err != nil {
 			return err
 		}
-		fmt.Fprintln(a.stdout, "evaluation requested")
-	}
-	return nil
+		fmt.Fprintf(a.stdout, "created jobset %s:%s\n", pos[0], pos[1])
+		if reqNow {
+			if _, err := sys.handlers.RequestEvaluation(ctx, md, commands.RequestEvaluation{Project: pos[0], Jobset: pos[1], Reason: "cli"}); err != nil {
+				return err
+			}
+			fmt.Fprintln(a.stdout, "evaluation requested")
+		}
+		return nil
+	})
 }
 
 // parseInput parses NAME=TYPE:VALUE.
@@ -115,15 +112,12 @@ func runProject(ctx context.Context, a *app, args []string) error {
 	if pc.DisplayName == "" {
 		pc.DisplayName = pos[0]
 	}
-	sys, err := openSystem(ctx, cfg, a.logger())
-	if err != nil {
-		return err
-	}
-	defer sys.Close()
-	md := commands.NewMetadata(commands.ComponentActor("cli"), sys.runtime)
-	if _, err := sys.handlers.CreateProject(ctx, md, commands.CreateProject{Name: pos[0], Config: pc}); err != nil {
-		return err
-	}
-	fmt.Fprintf(a.stdout, "created project %s owned by %s\n", pos[0], pc.Owner)
-	return nil
+	return a.withLedger(ctx, cfg, func(sys *system) error {
+		md := commands.NewMetadata(commands.ComponentActor("cli"), sys.runtime)
+		if _, err := sys.handlers.CreateProject(ctx, md, commands.CreateProject{Name: pos[0], Config: pc}); err != nil {
+			return err
+		}
+		fmt.Fprintf(a.stdout, "created project %s owned by %s\n", pos[0], pc.Owner)
+		return nil
+	})
 }

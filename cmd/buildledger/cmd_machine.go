@@ -49,54 +49,51 @@ func runMachine(ctx context.Context, a *app, args []string) error {
 	if sub != "list" && arg == "" {
 		return errors.New("usage: buildledger " + machineUsage)
 	}
-	sys, err := openSystem(ctx, cfg, a.logger())
-	if err != nil {
-		return err
-	}
-	defer sys.Close()
-	md := commands.NewMetadata(commands.ComponentActor("cli"), sys.runtime)
-	switch sub {
-	case "add":
-		uri, name, err := machinesfile.ParseURI(arg)
-		if err != nil {
-			return err
+	return a.withLedger(ctx, cfg, func(sys *system) error {
+		md := commands.NewMetadata(commands.ComponentActor("cli"), sys.runtime)
+		switch sub {
+		case "add":
+			uri, name, err := machinesfile.ParseURI(arg)
+			if err != nil {
+				return err
+			}
+			m.Name, m.URI, m.Enabled = name, uri, true
+			m.Systems, m.SupportedFeatures, m.MandatoryFeatures = splitList(systems), splitList(supported), splitList(mandatory)
+			if err := machinesfile.Validate(m); err != nil {
+				return err
+			}
+			if _, err := sys.handlers.RegisterMachine(ctx, md, commands.RegisterMachine{Name: m.Name, Config: m.MachineConfig}); err != nil {
+				return err
+			}
+			fmt.Fprintf(a.stdout, "registered machine %s (%s)\n", m.Name, m.URI)
+		case "remove":
+			if _, err := sys.handlers.RemoveMachine(ctx, md, commands.RemoveMachine{Name: arg}); err != nil {
+				return err
+			}
+			fmt.Fprintf(a.stdout, "removed machine %s\n", arg)
+		case "list":
+			ms, err := sys.handlers.Machines(ctx)
+			if err != nil {
+				return err
+			}
+			w := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(w, "NAME\tURI\tSYSTEMS\tMAX JOBS\tSPEED\tSUPPORTED\tMANDATORY\tENABLED")
+			for _, m := range ms {
+				fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%g\t%s\t%s\t%v\n", m.Name, m.URI, strings.Join(m.Systems, ","), m.MaxJobs, m.SpeedFactor,
+					strings.Join(m.SupportedFeatures, ","), strings.Join(m.MandatoryFeatures, ","), m.Enabled)
+			}
+			return w.Flush()
+		case "sync":
+			n, err := syncMachinesFile(ctx, sys, md, arg)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(a.stdout, "%d machine changes recorded\n", n)
+		default:
+			return fmt.Errorf("unknown machine command %q; usage: buildledger %s", sub, machineUsage)
 		}
-		m.Name, m.URI, m.Enabled = name, uri, true
-		m.Systems, m.SupportedFeatures, m.MandatoryFeatures = splitList(systems), splitList(supported), splitList(mandatory)
-		if err := machinesfile.Validate(m); err != nil {
-			return err
-		}
-		if _, err := sys.handlers.RegisterMachine(ctx, md, commands.RegisterMachine{Name: m.Name, Config: m.MachineConfig}); err != nil {
-			return err
-		}
-		fmt.Fprintf(a.stdout, "registered machine %s (%s)\n", m.Name, m.URI)
-	case "remove":
-		if _, err := sys.handlers.RemoveMachine(ctx, md, commands.RemoveMachine{Name: arg}); err != nil {
-			return err
-		}
-		fmt.Fprintf(a.stdout, "removed machine %s\n", arg)
-	case "list":
-		ms, err := sys.handlers.Machines(ctx)
-		if err != nil {
-			return err
-		}
-		w := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(w, "NAME\tURI\tSYSTEMS\tMAX JOBS\tSPEED\tSUPPORTED\tMANDATORY\tENABLED")
-		for _, m := range ms {
-			fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%g\t%s\t%s\t%v\n", m.Name, m.URI, strings.Join(m.Systems, ","), m.MaxJobs, m.SpeedFactor,
-				strings.Join(m.SupportedFeatures, ","), strings.Join(m.MandatoryFeatures, ","), m.Enabled)
-		}
-		return w.Flush()
-	case "sync":
-		n, err := syncMachinesFile(ctx, sys, md, arg)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(a.stdout, "%d machine changes recorded\n", n)
-	default:
-		return fmt.Errorf("unknown machine command %q; usage: buildledger %s", sub, machineUsage)
-	}
-	return nil
+		return nil
+	})
 }
 
 func splitList(s string) []string {

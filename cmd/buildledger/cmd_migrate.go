@@ -31,11 +31,8 @@ func runMigrate(ctx context.Context, a *app, args []string) error {
 			postgres.AppRole, postgres.AnalystRole, postgres.AnalystSchema)
 		return nil
 	}
-	sys, err := openSystem(ctx, cfg, a.logger())
-	if err != nil {
-		return err
-	}
-	defer sys.Close()
-	fmt.Fprintln(a.stdout, "event log and read models are up to date")
-	return nil
+	return a.withLedger(ctx, cfg, func(sys *system) error {
+		fmt.Fprintln(a.stdout, "event log and read models are up to date")
+		return nil
+	})
 }

@@ -18,17 +18,14 @@ func runProjector(ctx context.Context, a *app, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	sys, err := openSystem(ctx, cfg, a.logger())
-	if err != nil {
-		return err
-	}
-	defer sys.Close()
-	r, err := sys.newProjector(prometheus.NewRegistry())
-	if err != nil {
-		return err
-	}
-	sys.log.Info("projector running", "projections", len(readModels(nil)))
-	return supervise(ctx, sys.log, "projector", r.Run)
+	return a.withLedger(ctx, cfg, func(sys *system) error {
+		r, err := sys.newProjector(prometheus.NewRegistry())
+		if err != nil {
+			return err
+		}
+		sys.log.Info("projector running", "projections", len(readModels(nil)))
+		return supervise(ctx, sys.log, "projector", r.Run)
+	})
 }
 
 // supervise runs a worker loop of up, the projector or the queue runner

@@ -14,59 +14,65 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/sync/errgroup"
 
+	"buildledger/adapters/binarycache"
+	"buildledger/adapters/builder"
 	"buildledger/adapters/bus"
 	"buildledger/adapters/metrics"
 	"buildledger/commands"
 	"buildledger/commands/reactors/scheduler"
 )
 
-// queueRunner is the scheduler with its command bus, as "queue-runner"
-// runs it and "up" embeds it. Handler, if set before run, is the builder
-// worker's BuildStep handler.
+// queueRunner is the scheduler with its command bus and the builder
+// worker that handles the BuildStep commands, as "queue-runner" runs it
+// and "up" embeds it.
 type queueRunner struct {
 	sched   *scheduler.Scheduler
 	metrics *metrics.Scheduler
 	bus     *bus.Bus
-	handler commands.BuildStepHandler
+	worker  *builder.Worker
 }
 
 // newQueueRunner wires a scheduler to a bus: "gochannel" (in process) or
-// "postgres" (watermill-sql in the system's database, schema bus).
-func (s *system) newQueueRunner(ctx context.Context, transport string, log *slog.Logger) (*queueRunner, error) {
+// "postgres" (watermill-sql in the system's database, schema bus), and a
+// builder worker uploading to dest to the bus. close releases the worker
+// and its cache.
+func (s *system) newQueueRunner(ctx context.Context, transport string, dest binarycache.DestinationURL, log *slog.Logger) (q *queueRunner, close func(), err error) {
 	var b *bus.Bus
 	switch transport {
 	case "gochannel":
 		b = bus.NewGoChannel(bus.Options{Logger: log})
 	case "postgres":
-		var err error
 		if b, err = bus.NewPostgres(ctx, s.pool, bus.Options{Logger: log}); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	default:
-		return nil, fmt.Errorf("--bus %q: want gochannel or postgres", transport)
+		return nil, nil, fmt.Errorf("--bus %q: want gochannel or postgres", transport)
+	}
+	worker, releaseCache, err := s.newWorker(dest)
+	if err != nil {
+		b.Close()
+		return nil, nil, err
 	}
 	m := metrics.NewScheduler()
 	sched := scheduler.New(s.runtime, s.codec, b, scheduler.Options{Logger: log, Observer: m})
 	m.Watch(sched.Status)
-	return &queueRunner{sched: sched, metrics: m, bus: b}, nil
+	return &queueRunner{sched: sched, metrics: m, bus: b, worker: worker}, func() { worker.Close(); releaseCache() }, nil
 }
 
-// run runs the scheduler, the bus (when a handler is registered; the
-// scheduler starts once it is ready) and, with machinesFile, the
-// machines-file watcher until ctx ends.
+// run runs the bus with the worker as its handler, the scheduler (once
+// the handler is subscribed) and, with machinesFile, the machines-file
+// watcher until ctx ends.
 func (q *queueRunner) run(ctx context.Context, s *system, machinesFile string, log *slog.Logger) error {
 	defer q.bus.Close()
 	g, ctx := errgroup.WithContext(ctx)
-	if q.handler != nil {
-		q.bus.Handle(q.handler)
-		g.Go(func() error { return q.bus.Run(ctx) })
-		// The in-process bus drops what is sent before the handler
-		// subscribes (its lease would send it again, minutes later).
-		select {
-		case <-q.bus.Ready():
-		case <-ctx.Done():
-			return g.Wait()
-		}
+	q.bus.Handle(q.worker.Handle)
+	g.Go(func() error { return q.bus.Run(ctx) })
+	// The in-process bus drops what is sent before the handler subscribes
+	// (its lease would send it again, minutes later).
+	select {
+	case <-q.bus.Ready():
+	case <-ctx.Done():
+		return g.Wait()
 	}
 	g.Go(func() error { return supervise(ctx, log, "scheduler", q.sched.Run) })
 	if machinesFile != "" {
@@ -141,36 +147,27 @@ func runQueueRunner(ctx context.Context, a *app, args []string) error {
 		return err
 	}
 	log := a.logger()
-	sys, err := openSystem(ctx, cfg, log)
-	if err != nil {
-		return err
-	}
-	defer sys.Close()
-	q, err := sys.newQueueRunner(ctx, transport, log)
-	if err != nil {
-		return err
-	}
-	worker, releaseCache, err := sys.newWorker(dest)
-	if err != nil {
-		return err
-	}
-	defer releaseCache()
-	defer worker.Close()
-	q.handler = worker.Handle
-	if statusListen != "" {
-		h, err := statusHandler(q)
+	return a.withLedger(ctx, cfg, func(sys *system) error {
+		q, closeQueue, err := sys.newQueueRunner(ctx, transport, dest, log)
 		if err != nil {
 			return err
 		}
-		srv := newHTTPServer(h)
-		srv.Addr = statusListen
-		go func() {
-			if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				log.Error("queue-runner status server", "err", err)
+		defer closeQueue()
+		if statusListen != "" {
+			h, err := statusHandler(q)
+			if err != nil {
+				return err
 			}
-		}()
-		defer srv.Close()
-		log.Info("queue-runner status", "url", "http://"+statusListen+"/queue-runner-status")
-	}
-	return q.run(ctx, sys, machinesFile, log)
+			srv := newHTTPServer(h)
+			srv.Addr = statusListen
+			go func() {
+				if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+					log.Error("queue-runner status server", "err", err)
+				}
+			}()
+			defer srv.Close()
+			log.Info("queue-runner status", "url", "http://"+statusListen+"/queue-runner-status")
+		}
+		return q.run(ctx, sys, machinesFile, log)
+	})
 }

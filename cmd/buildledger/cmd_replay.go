@@ -42,56 +42,53 @@ func runReplay(ctx context.Context, a *app, args []string) error {
 	if _, err := pickProjections(readModels(nil), only); err != nil {
 		return err
 	}
-	sys, err := openSystem(ctx, cfg, a.logger())
-	if err != nil {
-		return err
-	}
-	defer sys.Close()
-	ps, err := pickProjections(readModels(sys.vault), only)
-	if err != nil {
-		return err
-	}
-
-	var untilPos events.Position
-	if until != "" {
-		if untilPos, err = resolveUntil(ctx, sys, until); err != nil {
+	return a.withLedger(ctx, cfg, func(sys *system) error {
+		ps, err := pickProjections(readModels(sys.vault), only)
+		if err != nil {
 			return err
 		}
-		if untilPos.IsStart() {
-			return fmt.Errorf("--until %s: the log has no event at or before that point", until)
-		}
-	}
-	stamp := time.Now().UTC().Format("20060102_150405")
-	if target == "" {
-		target = "replay_" + stamp
+
+		var untilPos events.Position
 		if until != "" {
-			target = "asof_" + stamp
+			if untilPos, err = resolveUntil(ctx, sys, until); err != nil {
+				return err
+			}
+			if untilPos.IsStart() {
+				return fmt.Errorf("--until %s: the log has no event at or before that point", until)
+			}
 		}
-	}
-	head, err := sys.store.Head(ctx)
-	if err != nil {
-		return err
-	}
-	end := head
-	if !untilPos.IsStart() && untilPos.Less(head) {
-		end = untilPos
-	}
-	bar := newProgress(a.stderr, end.Commit)
-	res, err := projections.Replay(ctx, sys.store, sys.codec, postgres.NewSchemas(sys.pool), ps, projections.ReplayOptions{
-		Target:  target,
-		Until:   untilPos,
-		OnBatch: func(p projections.Progress) { bar.update(p.Position.Commit, p.Applied) },
+		stamp := time.Now().UTC().Format("20060102_150405")
+		if target == "" {
+			target = "replay_" + stamp
+			if until != "" {
+				target = "asof_" + stamp
+			}
+		}
+		head, err := sys.store.Head(ctx)
+		if err != nil {
+			return err
+		}
+		end := head
+		if !untilPos.IsStart() && untilPos.Less(head) {
+			end = untilPos
+		}
+		bar := newProgress(a.stderr, end.Commit)
+		res, err := projections.Replay(ctx, sys.store, sys.codec, postgres.NewSchemas(sys.pool), ps, projections.ReplayOptions{
+			Target:  target,
+			Until:   untilPos,
+			OnBatch: func(p projections.Progress) { bar.update(p.Position.Commit, p.Applied) },
+		})
+		bar.done()
+		if err != nil {
+			return err
+		}
+		if res.Swapped {
+			fmt.Fprintf(a.stdout, "replayed %d events into %s and swapped it in; the previous read models are kept in schema %s\n", res.Applied, res.Target, res.Backup)
+		} else {
+			fmt.Fprintf(a.stdout, "replayed %d events (up to position %d) into schema %s; the live read models are unchanged\n", res.Applied, res.Position.Commit, res.Target)
+		}
+		return nil
 	})
-	bar.done()
-	if err != nil {
-		return err
-	}
-	if res.Swapped {
-		fmt.Fprintf(a.stdout, "replayed %d events into %s and swapped it in; the previous read models are kept in schema %s\n", res.Applied, res.Target, res.Backup)
-	} else {
-		fmt.Fprintf(a.stdout, "replayed %d events (up to position %d) into schema %s; the live read models are unchanged\n", res.Applied, res.Position.Commit, res.Target)
-	}
-	return nil
 }
 
 // resolveUntil turns --until into a log position: a number is a position,

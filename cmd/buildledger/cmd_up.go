@@ -59,97 +59,88 @@ func runUp(ctx context.Context, a *app, args []string) error {
 		return fmt.Errorf("create --home %s: %w", cfg.home, err)
 	}
 	log := a.logger()
-	sys, err := openSystem(ctx, cfg, log)
-	if err != nil {
-		return err
-	}
-	defer sys.Close()
-	login, err := sys.ensureAdmin(ctx, a, adminPWFile)
-	if err != nil {
-		return err
-	}
-	if err := sys.ensureLocalMachine(ctx); err != nil {
-		return err
-	}
-	evals, stopEvals, err := sys.newEvalService(ctx, ef)
-	if err != nil {
-		return err
-	}
-	defer stopEvals()
-	queue, err := sys.newQueueRunner(ctx, "gochannel", log)
-	if err != nil {
-		return err
-	}
-	worker, releaseCache, err := sys.newWorker(dest)
-	if err != nil {
-		return err
-	}
-	defer releaseCache()
-	defer worker.Close()
-	queue.handler = worker.Handle
-
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	projector, err := sys.newProjector(reg)
-	if err != nil {
-		return err
-	}
-	reg.MustRegister(queue.metrics, worker.Collector())
-
-	wopt.ops = map[string]http.Handler{
-		"/healthz": http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			// The error is logged, not shown: it can name hosts and roles.
-			if err := sys.pool.Ping(r.Context()); err != nil {
-				log.Warn("health check: database unreachable", "err", err)
-				http.Error(w, "database unavailable", http.StatusServiceUnavailable)
-				return
-			}
-			fmt.Fprintln(w, "ok")
-		}),
-		"/metrics":             promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
-		"/queue-runner-status": queueStatusHandler(func() upStatus { return upStatus{queue.sched.Status(), projector.Status()} }),
-	}
-	site, err := sys.newWeb(ctx, wopt)
-	if err != nil {
-		return err
-	}
-
-	ln, err := net.Listen("tcp", cfg.listen)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w", cfg.listen, err)
-	}
-	srv := newHTTPServer(site)
-	ln = netutil.LimitListener(ln, maxConnections)
-	fmt.Fprintf(a.stdout, "buildledger is up: http://%s\n%s\n", ln.Addr(), login)
-
-	g, ctx := errgroup.WithContext(ctx)
-	// A restart of Postgres must not end up: each loop is started again
-	// after a transient database error (supervise), and the web answers
-	// 503 until the database is back.
-	g.Go(func() error { return supervise(ctx, log, "projector", projector.Run) })
-	g.Go(func() error {
-		return evaluation.NewTrigger(evals, evaluation.TriggerOptions{MaxConcurrent: maxEvals, Logger: log}).Run(ctx)
-	})
-	g.Go(func() error { return queue.run(ctx, sys, machinesFile, log) })
-	if rootsDir != "" {
-		keeper := &gcroots.Keeper{DB: sys.pool, Dir: rootsDir, Log: log}
-		g.Go(func() error { return keeper.Run(ctx) })
-	}
-	g.Go(func() error {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+	return a.withLedger(ctx, cfg, func(sys *system) error {
+		login, err := sys.ensureAdmin(ctx, a, adminPWFile)
+		if err != nil {
 			return err
 		}
-		return nil
+		if err := sys.ensureLocalMachine(ctx); err != nil {
+			return err
+		}
+		evals, stopEvals, err := sys.newEvalService(ctx, ef)
+		if err != nil {
+			return err
+		}
+		defer stopEvals()
+		queue, closeQueue, err := sys.newQueueRunner(ctx, "gochannel", dest, log)
+		if err != nil {
+			return err
+		}
+		defer closeQueue()
+
+		reg := prometheus.NewRegistry()
+		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		projector, err := sys.newProjector(reg)
+		if err != nil {
+			return err
+		}
+		reg.MustRegister(queue.metrics, queue.worker.Collector())
+
+		wopt.ops = map[string]http.Handler{
+			"/healthz": http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				// The error is logged, not shown: it can name hosts and roles.
+				if err := sys.pool.Ping(r.Context()); err != nil {
+					log.Warn("health check: database unreachable", "err", err)
+					http.Error(w, "database unavailable", http.StatusServiceUnavailable)
+					return
+				}
+				fmt.Fprintln(w, "ok")
+			}),
+			"/metrics":             promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
+			"/queue-runner-status": queueStatusHandler(func() upStatus { return upStatus{queue.sched.Status(), projector.Status()} }),
+		}
+		site, err := sys.newWeb(ctx, wopt)
+		if err != nil {
+			return err
+		}
+
+		ln, err := net.Listen("tcp", cfg.listen)
+		if err != nil {
+			return fmt.Errorf("listen on %s: %w", cfg.listen, err)
+		}
+		srv := newHTTPServer(site)
+		ln = netutil.LimitListener(ln, maxConnections)
+		fmt.Fprintf(a.stdout, "buildledger is up: http://%s\n%s\n", ln.Addr(), login)
+
+		g, ctx := errgroup.WithContext(ctx)
+		// A restart of Postgres must not end up: each loop is started again
+		// after a transient database error (supervise), and the web answers
+		// 503 until the database is back.
+		g.Go(func() error { return supervise(ctx, log, "projector", projector.Run) })
+		g.Go(func() error {
+			return evaluation.NewTrigger(evals, evaluation.TriggerOptions{MaxConcurrent: maxEvals, Logger: log}).Run(ctx)
+		})
+		g.Go(func() error { return queue.run(ctx, sys, machinesFile, log) })
+		if rootsDir != "" {
+			keeper := &gcroots.Keeper{DB: sys.pool, Dir: rootsDir, Log: log}
+			g.Go(func() error { return keeper.Run(ctx) })
+		}
+		g.Go(func() error {
+			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				return err
+			}
+			return nil
+		})
+		g.Go(func() error {
+			<-ctx.Done()
+			shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			return srv.Shutdown(shutdown)
+		})
+		err = g.Wait()
+		log.Info("buildledger stopped")
+		return err
 	})
-	g.Go(func() error {
-		<-ctx.Done()
-		shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		return srv.Shutdown(shutdown)
-	})
-	err = g.Wait()
-	log.Info("buildledger stopped")
-	return err
 }
 
 // upStatus is up's /queue-runner-status: Hydra's queue-runner status plus

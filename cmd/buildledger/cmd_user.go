@@ -77,17 +77,14 @@ func runUserAction(ctx context.Context, a *app, verb string, act userAction, arg
 		fs.Usage()
 		return errors.New("missing user NAME")
 	}
-	sys, err := openSystem(ctx, cfg, a.logger())
-	if err != nil {
-		return err
-	}
-	defer sys.Close()
-	md := commands.NewMetadata(commands.ComponentActor("cli"), sys.runtime)
-	if _, err := act.run(sys.handlers, ctx, md, name); err != nil {
-		return err
-	}
-	fmt.Fprintf(a.stdout, act.done+"\n", name)
-	return nil
+	return a.withLedger(ctx, cfg, func(sys *system) error {
+		md := commands.NewMetadata(commands.ComponentActor("cli"), sys.runtime)
+		if _, err := act.run(sys.handlers, ctx, md, name); err != nil {
+			return err
+		}
+		fmt.Fprintf(a.stdout, act.done+"\n", name)
+		return nil
+	})
 }
 
 func runUserCreate(ctx context.Context, a *app, args []string) error {
@@ -130,17 +127,14 @@ func runUserCreate(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	sys, err := openSystem(ctx, cfg, a.logger())
-	if err != nil {
-		return err
-	}
-	defer sys.Close()
-	md := commands.NewMetadata(commands.ComponentActor("cli"), sys.runtime)
-	if _, err := sys.handlers.CreateUser(ctx, md, commands.CreateUser{UserName: name, FullName: fn, EmailAddress: email, PasswordHash: hash, Roles: roles}); err != nil {
-		return err
-	}
-	fmt.Fprintf(a.stdout, "created user %s with roles [%s]\n", name, strings.Join(roles, ", "))
-	return nil
+	return a.withLedger(ctx, cfg, func(sys *system) error {
+		md := commands.NewMetadata(commands.ComponentActor("cli"), sys.runtime)
+		if _, err := sys.handlers.CreateUser(ctx, md, commands.CreateUser{UserName: name, FullName: fn, EmailAddress: email, PasswordHash: hash, Roles: roles}); err != nil {
+			return err
+		}
+		fmt.Fprintf(a.stdout, "created user %s with roles [%s]\n", name, strings.Join(roles, ", "))
+		return nil
+	})
 }
 
 func readPassword(file string) (string, error) {

@@ -155,3 +155,15 @@ func readModels(keys hydra.UserKeys) []projections.Projection {
 	return []projections.Projection{hydra.Projection{Keys: keys}, ledger.Projection{}, tokens.Projection{}, insights.Projection{},
 		analytics.QueueWait{}, analytics.BuildDuration{}}
 }
+
+// withLedger opens the ledger cfg names (the private cluster, or
+// --database-url), runs f with it and closes it: what every subcommand
+// that reads or writes the ledger does once its flags are parsed.
+func (a *app) withLedger(ctx context.Context, cfg config, f func(*system) error) error {
+	sys, err := openSystem(ctx, cfg, a.logger())
+	if err != nil {
+		return err
+	}
+	defer sys.Close()
+	return f(sys)
+}

@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"buildledger/adapters/nix/nixtest"
+	"buildledger/adapters/postgres"
 	"buildledger/adapters/postgres/pgtest"
 	"buildledger/adapters/ssh/sshdtest"
 )
@@ -127,4 +130,74 @@ func TestCacheFlagBad(t *testing.T) {
 			require.Contains(t, errb.String(), tt.want)
 		})
 	}
+}
+
+// TestQueueRunnerSnapshot: queue-runner saves a snapshot of the
+// scheduler's model when it stops, covering the whole log, and the next
+// start reads it and folds only what came after.
+func TestQueueRunnerSnapshot(t *testing.T) {
+	url := pgtest.URL(t)
+	home := t.TempDir()
+	ctx := context.Background()
+	run := func(ctx context.Context, args ...string) (string, int) {
+		var out, errb bytes.Buffer
+		code := newApp(&out, &errb).main(ctx, append(args, "--database-url", url, "--home", home))
+		return out.String() + errb.String(), code
+	}
+	for _, args := range [][]string{
+		{"machine", "add", "b1", "--systems", "x86_64-linux", "--max-jobs", "2"},
+		{"machine", "add", "b2", "--systems", "aarch64-linux", "--max-jobs", "1"},
+	} {
+		out, code := run(ctx, args...)
+		require.Equal(t, 0, code, "%v: %s", args, out)
+	}
+	pool, err := postgres.Open(ctx, url)
+	require.NoError(t, err)
+	defer pool.Close()
+	head := func() int64 {
+		var n int64
+		require.NoError(t, pool.QueryRow(ctx, `select coalesce(max(position), 0) from ledger.events`).Scan(&n))
+		return n
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	require.NoError(t, ln.Close())
+	start := func() (stop func() string) {
+		qctx, cancel := context.WithCancel(ctx)
+		done := make(chan string, 1)
+		go func() {
+			out, code := run(qctx, "queue-runner", "--bus", "gochannel", "--status-listen", addr)
+			done <- fmt.Sprintf("exit %d: %s", code, out)
+		}()
+		caughtUp := func() bool {
+			resp, err := http.Get("http://" + addr + "/queue-runner-status")
+			if err != nil {
+				return false
+			}
+			defer resp.Body.Close()
+			var st struct {
+				CaughtUp bool `json:"caughtUp"`
+			}
+			return json.NewDecoder(resp.Body).Decode(&st) == nil && st.CaughtUp
+		}
+		require.Eventually(t, caughtUp, 2*time.Minute, 50*time.Millisecond)
+		return func() string {
+			cancel()
+			return <-done
+		}
+	}
+	out := start()()
+	require.Contains(t, out, "exit 0")
+	require.Contains(t, out, "no snapshot; folding the whole log")
+	var pos int64
+	require.NoError(t, pool.QueryRow(ctx, `select position_commit from commandstate.reactor_snapshots where name = 'scheduler'`).Scan(&pos))
+	require.Equal(t, head(), pos, "the snapshot saved at the stop covers the log")
+
+	o, code := run(ctx, "machine", "add", "b3", "--systems", "x86_64-linux")
+	require.Equal(t, 0, code, o)
+	out = start()()
+	require.Contains(t, out, "exit 0")
+	require.Contains(t, out, "model read from its snapshot")
+	require.Contains(t, out, "scheduler caught up\" events=1", "only the event after the snapshot is folded")
 }

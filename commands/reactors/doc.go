@@ -20,5 +20,8 @@
 //     start (or from a snapshot of it plus the log after it), because its
 //     effects are recorded in the log itself.
 //
+// SnapshotStore keeps the latest snapshot of each reactor's state, a
+// cache that spares a cold start the fold of the whole log.
+//
 // The reactors: scheduler, the queue runner's scheduler.
 package reactors

@@ -106,10 +106,10 @@ func (m *Model) Actions(now int64) []Action {
 			}
 			continue
 		}
-		if s.leaseUntil > now || s.reserved {
+		if s.leaseUntil > now || s.leaseAsked > now || s.reserved {
 			continue
 		}
-		s.leaseUntil = now + m.cfg.ActionRetry
+		s.leaseAsked = now + m.cfg.ActionRetry
 		m.stats.leaseExpiries++
 		if s.phase == step.Running {
 			steps = append(steps, Action{Kind: AbandonStep, Now: now, StepEnd: &events.StepFinished{

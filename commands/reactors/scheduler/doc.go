@@ -48,10 +48,20 @@
 // build, StepFinished of never-dispatched steps, BuildFinished rows with
 // PropagatedFrom), which the worker must use in StepStarted/StepFinished.
 //
-// Cold start: Run first folds the whole log (CatchUp), then follows it
-// live. Nothing is decided before the model caught up, and every command
-// is checked against its stream's revision, so a decision repeated after
-// a crash is refused rather than recorded twice.
+// Cold start: Run first folds the log (CatchUp), then follows it live.
+// Nothing is decided before the model caught up, and every command is
+// checked against its stream's revision, so a decision repeated after a
+// crash is refused rather than recorded twice. With Options.Snapshots,
+// the fold starts from the latest snapshot of the model (snapshot.go,
+// persist.go) and reads only the log after it; Run saves one every
+// SnapshotEvery events (100,000) or SnapshotInterval (5 min) when events
+// came, and when it stops. A snapshot is a cache: one missing, spoilt, of
+// another format or configuration, or whose last event this log does not
+// hold at its position (another event store or database) is logged and
+// the whole log folded. It keeps what the fold gave; what Decide and
+// Actions keep for themselves (reservations, when to ask again for a
+// follow-up, since when a step is unsupported) starts again as after a
+// full fold, and pointers are rebuilt.
 //
 // Memory: a finished build is evicted Config.EvictAfter (1 h) after the
 // time its finishing event carries, with the steps no build or step left

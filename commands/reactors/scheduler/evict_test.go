@@ -23,12 +23,17 @@ type evictFixture struct {
 }
 
 func newEvictFixture(t *testing.T) *evictFixture {
+	return newDriveFixture(t, scheduler.Options{Config: scheduler.Config{EvictAfter: 60}})
+}
+
+// newDriveFixture is newEvictFixture with the scheduler's options.
+func newDriveFixture(t *testing.T, opts scheduler.Options) *evictFixture {
 	f := &evictFixture{fixture: newFixture(t), bus: &recordingSender{}}
 	f.h = commands.NewHandlers(f.rt, nil, nil)
 	_, err := f.h.RegisterMachine(f.ctx, f.md, commands.RegisterMachine{Name: "b1", Config: events.MachineConfig{
 		URI: "ssh://b1", Systems: []string{sys}, MaxJobs: 4, SpeedFactor: 1, Enabled: true}})
 	require.NoError(t, err)
-	f.s = scheduler.New(f.rt, f.codec, f.bus, scheduler.Options{Config: scheduler.Config{EvictAfter: 60}})
+	f.s = scheduler.New(f.rt, f.codec, f.bus, opts)
 	return f
 }
 

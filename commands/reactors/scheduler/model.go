@@ -88,11 +88,14 @@ type node struct {
 	// nix-support/hydra-release-name.
 	releaseName string
 	retryAt     int64
-	leaseUntil  int64
-	startTime   int64
-	buildID     int64 // representative build of the current attempt
-	machine     *machine
-	reserved    bool // decided here, StepDispatched not yet seen
+	leaseUntil  int64 // as the events set it
+	// leaseAsked is when Actions may ask again for the follow-up of an
+	// expired lease (it leaves leaseUntil as the events set it).
+	leaseAsked int64
+	startTime  int64
+	buildID    int64 // representative build of the current attempt
+	machine    *machine
+	reserved   bool // decided here, StepDispatched not yet seen
 
 	inputs  []*node
 	rdeps   []*node

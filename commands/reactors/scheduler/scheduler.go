@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
 	"buildledger/commands"
+	"buildledger/commands/reactors"
 	"buildledger/domain/domainerr"
 	"buildledger/domain/streams"
 	"buildledger/events"
@@ -25,6 +27,16 @@ type Options struct {
 	Logger *slog.Logger
 	// Observer receives the scheduler's timings; nil drops them.
 	Observer Observer
+	// Snapshots, if set, keeps snapshots of the model: a cold start
+	// folds only the log after the latest (see SaveSnapshot).
+	Snapshots reactors.SnapshotStore
+	// SnapshotEvery is how many events folded since the last snapshot
+	// make Run save one. Default DefaultSnapshotEvery.
+	SnapshotEvery int
+	// SnapshotInterval is how often Run saves a snapshot when events
+	// were folded since the last one; it also saves one when it stops.
+	// Default DefaultSnapshotInterval.
+	SnapshotInterval time.Duration
 }
 
 // Observer receives how long the scheduler's work takes, for metrics
@@ -59,8 +71,15 @@ type Scheduler struct {
 	model    *Model
 	pos      events.Position
 	caughtUp bool
-	started  time.Time
-	wake     chan struct{}
+	// last is the last event folded that a snapshot can name (not a
+	// store-internal one); folded counts the events folded, and
+	// snapFolded that count at the last snapshot saved or read.
+	last       eventRef
+	folded     int
+	snapFolded int
+	snapRead   bool // the snapshot was looked for
+	started    time.Time
+	wake       chan struct{}
 }
 
 // New returns a Scheduler writing through rt, decoding with codec and
@@ -74,6 +93,12 @@ func New(rt *commands.Runtime, codec *events.Codec, sender commands.BuildStepSen
 	}
 	if opts.Observer == nil {
 		opts.Observer = unobserved{}
+	}
+	if opts.SnapshotEvery <= 0 {
+		opts.SnapshotEvery = DefaultSnapshotEvery
+	}
+	if opts.SnapshotInterval <= 0 {
+		opts.SnapshotInterval = DefaultSnapshotInterval
 	}
 	// The step and build commands need neither ids nor a vault.
 	return &Scheduler{rt: rt, steps: commands.NewHandlers(rt, nil, nil), codec: codec, sender: sender, opts: opts, log: opts.Logger,
@@ -104,12 +129,25 @@ func (s *Scheduler) apply(ctx context.Context, r events.Recorded) error {
 		}
 	}
 	s.pos = r.Position
+	if !strings.HasPrefix(r.Stream, "$") {
+		s.last = eventRef{stream: r.Stream, revision: r.Revision, id: r.ID, pos: r.Position}
+	}
+	s.folded++
 	return nil
 }
 
 // CatchUp folds every event recorded after the last one seen, up to the
-// log's head at the time of the call. It returns how many events it read.
+// log's head at the time of the call. The first call starts from the
+// kept snapshot, when Options.Snapshots has one this scheduler can use.
+// It returns how many events it read.
 func (s *Scheduler) CatchUp(ctx context.Context) (int, error) {
+	s.mu.Lock()
+	first := !s.snapRead && s.opts.Snapshots != nil && s.pos.IsStart()
+	s.snapRead = true
+	s.mu.Unlock()
+	if first {
+		s.loadSnapshot(ctx)
+	}
 	store := s.rt.Store()
 	head, err := store.Head(ctx)
 	if err != nil {
@@ -157,6 +195,9 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		return err
 	}
 	s.log.Info("scheduler caught up", "events", n, "took", time.Since(t0))
+	if s.snapshotDue() {
+		s.snapshot(ctx)
+	}
 	s.mu.Lock()
 	from := s.pos
 	s.mu.Unlock()
@@ -167,15 +208,19 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	defer sub.Close()
 	tick := time.NewTicker(s.opts.Interval)
 	defer tick.Stop()
+	snapTick := time.NewTicker(s.opts.SnapshotInterval)
+	defer snapTick.Stop()
 	for {
 		select {
 		case <-ctx.Done():
+			s.finalSnapshot(ctx)
 			return nil
 		case r, ok := <-sub.Events():
 			if !ok {
 				if err := sub.Err(); err != nil && ctx.Err() == nil {
 					return fmt.Errorf("scheduler subscription: %w", err)
 				}
+				s.finalSnapshot(ctx)
 				return nil
 			}
 			s.mu.Lock()
@@ -187,11 +232,16 @@ func (s *Scheduler) Run(ctx context.Context) error {
 			if err != nil {
 				return err
 			}
+			if s.snapshotDue() {
+				s.snapshot(ctx)
+			}
 			s.Wake()
 		case <-tick.C:
 			s.pass(ctx)
 		case <-s.wake:
 			s.pass(ctx)
+		case <-snapTick.C:
+			s.snapshot(ctx)
 		}
 	}
 }

@@ -10,11 +10,9 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"buildledger/adapters/eventstore/pglog"
-	"buildledger/adapters/postgres"
-	"buildledger/adapters/postgres/pgtest"
 	"buildledger/events"
 	"buildledger/projections"
+	"buildledger/test/projtest"
 )
 
 // TestFailingProjectionPauses is review finding M5's second half: a
@@ -26,15 +24,10 @@ import (
 func TestFailingProjectionPauses(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	pool := pgtest.NewPool(t)
-	store := pglog.New(pool, pglog.Options{})
-	codec := events.NewCodec()
+	env := projtest.New(t)
 	add := func(from, to int) {
 		for i := from; i <= to; i++ {
-			ev, err := codec.Encode(events.BuildBumped{BuildID: int64(i), GlobalPriority: 1}, events.Metadata{Actor: "component:test"}, time.Now())
-			require.NoError(t, err)
-			_, err = store.Append(ctx, fmt.Sprintf("build-%d", i), events.Any, ev)
-			require.NoError(t, err)
+			env.Append(t, fmt.Sprintf("build-%d", i), events.Metadata{Actor: "component:test"}, &events.BuildBumped{BuildID: int64(i), GlobalPriority: 1})
 		}
 	}
 	var broken atomic.Bool
@@ -52,9 +45,8 @@ func TestFailingProjectionPauses(t *testing.T) {
 				return nil
 			}},
 	}
-	r, err := projections.NewRunner(store, codec, postgres.NewReadModelDB(pool), ps, projections.RunnerOptions{
-		BatchSize: 2, Idle: 5 * time.Millisecond, PauseFirst: 5 * time.Millisecond, PauseMax: 20 * time.Millisecond})
-	require.NoError(t, err)
+	r := env.Runner(t, projections.RunnerOptions{
+		BatchSize: 2, Idle: 5 * time.Millisecond, PauseFirst: 5 * time.Millisecond, PauseMax: 20 * time.Millisecond}, ps...)
 	add(1, 5)
 	done := make(chan error, 1)
 	go func() { done <- r.Run(ctx) }()

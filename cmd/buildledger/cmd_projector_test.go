@@ -11,12 +11,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
-	"buildledger/adapters/eventstore/pglog"
-	"buildledger/adapters/postgres"
-	"buildledger/adapters/postgres/pgtest"
 	"buildledger/commands/reactors/scheduler"
 	"buildledger/events"
 	"buildledger/projections"
+	"buildledger/test/projtest"
 )
 
 // TestPausedProjectionReported: a projection that fails on an event is
@@ -26,13 +24,8 @@ import (
 func TestPausedProjectionReported(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	pool := pgtest.NewPool(t)
-	store := pglog.New(pool, pglog.Options{})
-	codec := events.NewCodec()
-	ev, err := codec.Encode(events.BuildBumped{BuildID: 1, GlobalPriority: 1}, events.Metadata{Actor: "component:test"}, time.Now())
-	require.NoError(t, err)
-	_, err = store.Append(ctx, "build-1", events.NoStream, ev)
-	require.NoError(t, err)
+	env := projtest.New(t)
+	env.Append(t, "build-1", events.Metadata{Actor: "component:test"}, &events.BuildBumped{BuildID: 1, GlobalPriority: 1})
 	ps := []projections.Projection{
 		projections.PerEvent{ProjectionName: "good", ProjectionVersion: 1,
 			Handle: func(context.Context, projections.Tx, projections.Event) error { return nil }},
@@ -41,8 +34,7 @@ func TestPausedProjectionReported(t *testing.T) {
 				return errors.New("no room for build 1")
 			}},
 	}
-	r, err := projections.NewRunner(store, codec, postgres.NewReadModelDB(pool), ps, projections.RunnerOptions{Idle: 5 * time.Millisecond, PauseFirst: time.Hour})
-	require.NoError(t, err)
+	r := env.Runner(t, projections.RunnerOptions{Idle: 5 * time.Millisecond, PauseFirst: time.Hour}, ps...)
 	done := make(chan error, 1)
 	go func() { done <- r.Run(ctx) }()
 	require.Eventually(t, func() bool {

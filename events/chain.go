@@ -14,20 +14,25 @@ const chainDomain = "buildledger-event-v1"
 // ContentHash returns the hex SHA-256 of an event's canonical encoding: the
 // domain string, then id, type, version, stream, revision, the data bytes
 // exactly as stored, and the metadata fields actor, correlationId,
-// causationId, host and prevHash. Hash itself is left out. Every string is
+// causationId, host and prevHash, and, only for an imported event (one with
+// importedFrom, source or occurredAt set), the marker "imported" followed
+// by those three. Hash itself is left out. Events recorded here thus hash
+// as they did before imports existed, and an imported event's origin
+// cannot be changed without breaking the chain. Every string is
 // written as its length (8 bytes, big endian) followed by its bytes, and
 // numbers as 8 bytes big endian, so no two different events encode alike.
 // The position and the recording time are not covered: they are the
 // store's, and the running head hash (HeadHash) covers the order.
 func ContentHash(id, typ string, version int, stream string, revision uint64, data []byte, md Metadata) string {
 	var buf [512]byte
-	sum := sha256.Sum256(appendContent(buf[:0], id, typ, version, stream, revision, data, md.Actor, md.CorrelationID, md.CausationID, md.Host, md.PrevHash))
+	sum := sha256.Sum256(appendContent(buf[:0], id, typ, version, stream, revision, data, md.Actor, md.CorrelationID, md.CausationID, md.Host, md.PrevHash,
+		origin[string]{md.ImportedFrom, md.Source, md.OccurredAt}))
 	return hex.EncodeToString(sum[:])
 }
 
 // appendContent appends an event's canonical encoding (see ContentHash) to
 // buf, for fields held as strings or as bytes alike.
-func appendContent[T string | []byte](buf []byte, id, typ T, version int, stream T, revision uint64, data []byte, actor, correlationID, causationID, host, prevHash T) []byte {
+func appendContent[T string | []byte](buf []byte, id, typ T, version int, stream T, revision uint64, data []byte, actor, correlationID, causationID, host, prevHash T, o origin[T]) []byte {
 	buf = appendChainField(buf, chainDomain)
 	buf = appendChainField(buf, id)
 	buf = appendChainField(buf, typ)
@@ -38,7 +43,23 @@ func appendContent[T string | []byte](buf []byte, id, typ T, version int, stream
 	for _, f := range [...]T{actor, correlationID, causationID, host, prevHash} {
 		buf = appendChainField(buf, f)
 	}
+	if len(o.importedFrom) == 0 && len(o.source) == 0 && len(o.occurredAt) == 0 {
+		return buf
+	}
+	buf = appendChainField(buf, importMarker)
+	for _, f := range [...]T{o.importedFrom, o.source, o.occurredAt} {
+		buf = appendChainField(buf, f)
+	}
 	return buf
+}
+
+// importMarker starts the origin fields of an imported event's encoding.
+const importMarker = "imported"
+
+// origin is where an imported event came from: Metadata's ImportedFrom,
+// Source and OccurredAt.
+type origin[T string | []byte] struct {
+	importedFrom, source, occurredAt T
 }
 
 // appendChainField appends s as its length (8 bytes, big endian) and its
@@ -120,7 +141,8 @@ func NewChainVerifier() *ChainVerifier { return &ChainVerifier{last: map[string]
 // the chain does not hold at r.
 func (v *ChainVerifier) Add(r Recorded) error {
 	md := r.Metadata
-	v.buf = appendContent(v.buf[:0], r.ID, r.Type, r.Version, r.Stream, r.Revision, r.Data, md.Actor, md.CorrelationID, md.CausationID, md.Host, md.PrevHash)
+	v.buf = appendContent(v.buf[:0], r.ID, r.Type, r.Version, r.Stream, r.Revision, r.Data, md.Actor, md.CorrelationID, md.CausationID, md.Host, md.PrevHash,
+		origin[string]{md.ImportedFrom, md.Source, md.OccurredAt})
 	l := sealedLink[string]{pos: r.Position, stream: r.Stream, revision: r.Revision, id: r.ID, prevHash: md.PrevHash, hash: md.Hash, sum: sha256.Sum256(v.buf)}
 	if br := addLink(v, &l); br != nil {
 		return br

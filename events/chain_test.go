@@ -104,3 +104,58 @@ func TestContentHashFieldsMatter(t *testing.T) {
 	md2.PrevHash = "x"
 	require.NotEqual(t, h, events.ContentHash(id, typ, v, s, rev, data, md2))
 }
+
+// TestContentHashOfRecordedHistoryUnchanged pins the hash of an event
+// without import metadata to the value it had before the origin fields
+// existed: logs sealed then still verify.
+func TestContentHashOfRecordedHistoryUnchanged(t *testing.T) {
+	md := events.Metadata{Actor: "user:alice", CorrelationID: "c", CausationID: "k", Host: "h", PrevHash: "ab"}
+	got := events.ContentHash("0190b2c4-0000-7000-8000-000000000001", "BuildQueued", 1, "build-7", 3, []byte(`{"buildId":7}`), md)
+	require.Equal(t, "6508099b9a22bbc0d0c27b0c59f43fd721de54bd0d7d616834a6f03041371451", got)
+}
+
+// TestContentHashCoversOrigin: an imported event's origin cannot be
+// changed, added or removed without changing its hash.
+func TestContentHashCoversOrigin(t *testing.T) {
+	hash := func(md events.Metadata) string {
+		return events.ContentHash("id", "T", 1, "s", 0, []byte(`{}`), md)
+	}
+	imported := events.Metadata{ImportedFrom: "hydra", Source: "builds:7", OccurredAt: "2021-05-01T10:00:00Z"}
+	h := hash(imported)
+	require.NotEqual(t, hash(events.Metadata{}), h, "removing the origin")
+	for name, change := range map[string]func(*events.Metadata){
+		"importedFrom": func(m *events.Metadata) { m.ImportedFrom = "jenkins" },
+		"source":       func(m *events.Metadata) { m.Source = "builds:8" },
+		"occurredAt":   func(m *events.Metadata) { m.OccurredAt = "2022-05-01T10:00:00Z" },
+		"shifted":      func(m *events.Metadata) { m.ImportedFrom, m.Source = "", "hydrabuilds:7" },
+	} {
+		md := imported
+		change(&md)
+		require.NotEqual(t, h, hash(md), name)
+	}
+	require.True(t, imported.Imported())
+	require.False(t, events.Metadata{Actor: "a"}.Imported())
+}
+
+// TestChainVerifierImported: a sealed imported event verifies, through
+// both the in-place scan of its stored metadata and json.Unmarshal.
+func TestChainVerifierImported(t *testing.T) {
+	ev := events.Event{ID: "00000000-0000-5000-8000-000000000001", Type: "T", Version: 1, Data: json.RawMessage(`{}`),
+		Metadata: events.Metadata{Actor: "import:hydra", ImportedFrom: "hydra", Source: "builds:7", OccurredAt: "2021-05-01T10:00:00Z"}}
+	md := events.Seal(ev, "s", 0, "")
+	raw, err := json.Marshal(md)
+	require.NoError(t, err)
+	parsed, err := events.ParseMetadata(raw)
+	require.NoError(t, err)
+	require.Equal(t, md, parsed)
+	v := events.NewChainVerifier()
+	require.NoError(t, v.Add(events.Recorded{ID: ev.ID, Type: "T", Version: 1, Stream: "s", Position: events.At(1), Data: ev.Data, Metadata: parsed}))
+	hashed, _ := events.HashLinks([]events.ChainLink{{Position: events.At(1), ID: []byte(ev.ID), Type: []byte("T"), Version: 1,
+		Stream: []byte("s"), Data: ev.Data, Metadata: raw}}, nil)
+	br, _, err := events.NewChainVerifier().AddHashed(hashed, events.Start)
+	require.NoError(t, err)
+	require.Nil(t, br)
+	tampered := parsed
+	tampered.Source = "builds:8"
+	require.Error(t, events.NewChainVerifier().Add(events.Recorded{ID: ev.ID, Type: "T", Version: 1, Stream: "s", Position: events.At(1), Data: ev.Data, Metadata: tampered}))
+}

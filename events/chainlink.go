@@ -39,6 +39,7 @@ type ChainReader interface {
 // its hash.
 type chainMeta struct {
 	actor, correlationID, causationID, host, prevHash, hash []byte
+	importedFrom, source, occurredAt                        []byte
 }
 
 // decodeChainMeta decodes the chain fields of the metadata JSON raw to
@@ -57,6 +58,7 @@ func decodeChainMeta(raw []byte) (chainMeta, error) {
 	return chainMeta{
 		actor: []byte(md.Actor), correlationID: []byte(md.CorrelationID), causationID: []byte(md.CausationID),
 		host: []byte(md.Host), prevHash: []byte(md.PrevHash), hash: []byte(md.Hash),
+		importedFrom: []byte(md.ImportedFrom), source: []byte(md.Source), occurredAt: []byte(md.OccurredAt),
 	}, nil
 }
 
@@ -81,7 +83,8 @@ func unmarshalMetadata(raw []byte) (Metadata, error) {
 // metadata returns m as a Metadata.
 func (m chainMeta) metadata() Metadata {
 	return Metadata{Actor: string(m.actor), CorrelationID: string(m.correlationID), CausationID: string(m.causationID),
-		Host: string(m.host), PrevHash: string(m.prevHash), Hash: string(m.hash)}
+		Host: string(m.host), PrevHash: string(m.prevHash), Hash: string(m.hash),
+		ImportedFrom: string(m.importedFrom), Source: string(m.source), OccurredAt: string(m.occurredAt)}
 }
 
 // scanChainMeta decodes raw when it is the usual object (see
@@ -145,6 +148,12 @@ func (m *chainMeta) field(key []byte) *[]byte {
 		return &m.prevHash
 	case "hash":
 		return &m.hash
+	case "importedFrom":
+		return &m.importedFrom
+	case "source":
+		return &m.source
+	case "occurredAt":
+		return &m.occurredAt
 	}
 	return nil
 }
@@ -200,7 +209,8 @@ func HashLinks(links []ChainLink, buf []byte) (*HashedLinks, []byte) {
 			b.bad, b.err = i, fmt.Errorf("event %s at position %d: metadata: %w", l.ID, l.Position.Commit, err)
 			break
 		}
-		buf = appendContent(buf[:0], l.ID, l.Type, l.Version, l.Stream, l.Revision, l.Data, md.actor, md.correlationID, md.causationID, md.host, md.prevHash)
+		buf = appendContent(buf[:0], l.ID, l.Type, l.Version, l.Stream, l.Revision, l.Data, md.actor, md.correlationID, md.causationID, md.host, md.prevHash,
+			origin[[]byte]{md.importedFrom, md.source, md.occurredAt})
 		b.sealed[i] = sealedLink[[]byte]{pos: l.Position, stream: l.Stream, id: l.ID, revision: l.Revision, prevHash: md.prevHash, hash: md.hash, sum: sha256.Sum256(buf)}
 	}
 	return b, buf

@@ -17,6 +17,7 @@ var chainMetaCases = []struct {
 	{"sealed", `{"actor":"user:a","host":"h","prevHash":"ab12","hash":"cd34"}`, true},
 	{"every field", `{"actor":"a","correlationId":"c","causationId":"k","host":"h","prevHash":"p","hash":"x"}`, true},
 	{"white space", " \t\n{ \"actor\" :\r\n\"a\" , \"hash\": \"x\" }\n", true},
+	{"imported", `{"actor":"import:hydra","importedFrom":"hydra","source":"builds:7","occurredAt":"2021-05-01T10:00:00Z","hash":"x"}`, true},
 	{"empty object", `{}`, true},
 	{"empty object with space", ` { } `, true},
 	{"empty value", `{"actor":"","hash":"x"}`, true},

@@ -51,6 +51,21 @@ type Metadata struct {
 	// Hash is the hex SHA-256 over the event's content and PrevHash; see
 	// ContentHash.
 	Hash string `json:"hash,omitempty"`
+	// ImportedFrom names the system an imported event was read from
+	// ("hydra"); empty for history recorded here. An auditor tells
+	// imported history from recorded history by it.
+	ImportedFrom string `json:"importedFrom,omitempty"`
+	// Source is the imported row the event was made from, as
+	// "<table>:<key>" in the system ImportedFrom names.
+	Source string `json:"source,omitempty"`
+	// OccurredAt is when an imported event happened in its source
+	// system (RFC 3339, UTC); the store's recording time is the import's.
+	OccurredAt string `json:"occurredAt,omitempty"`
+}
+
+// Imported reports whether the event was imported from another system.
+func (m Metadata) Imported() bool {
+	return m.ImportedFrom != "" || m.Source != "" || m.OccurredAt != ""
 }
 
 // Position is a place in the whole log. The Postgres log uses a gapless

@@ -104,12 +104,18 @@ type EvaluationFinished struct {
 	// NrCachedBuilds counts the new builds whose outputs were already
 	// valid, NrSteps the derivations queued; both were added later, so
 	// older events lack them.
-	NrCachedBuilds int    `json:"nrCachedBuilds,omitempty"`
-	NrSteps        int    `json:"nrSteps,omitempty"`
-	HasNewBuilds   bool   `json:"hasNewBuilds"`
-	Flake          string `json:"flake,omitempty"`
-	NixExprInput   string `json:"nixExprInput,omitempty"`
-	NixExprPath    string `json:"nixExprPath,omitempty"`
+	NrCachedBuilds int  `json:"nrCachedBuilds,omitempty"`
+	NrSteps        int  `json:"nrSteps,omitempty"`
+	HasNewBuilds   bool `json:"hasNewBuilds"`
+	// ErrorMsg and ErrorTime are the evaluation's errors as one text,
+	// when they were recorded so rather than as JobEvaluationFailed
+	// events (an import of Hydra's EvaluationErrors; added fields,
+	// optional).
+	ErrorMsg     string `json:"errorMsg,omitempty"`
+	ErrorTime    int64  `json:"errorTime,omitempty"`
+	Flake        string `json:"flake,omitempty"`
+	NixExprInput string `json:"nixExprInput,omitempty"`
+	NixExprPath  string `json:"nixExprPath,omitempty"`
 }
 
 // EvaluationCached records that the inputs were unchanged since EvalID, so

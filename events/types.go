@@ -53,5 +53,9 @@ func builtinTypes() []builtin {
 		{1, func() Payload { return new(BuildKept) }},
 		{2, func() Payload { return new(APITokenCreated) }},
 		{1, func() Payload { return new(APITokenRevoked) }},
+		{1, func() Payload { return new(NewsItemAdded) }},
+		{1, func() Payload { return new(NewsItemRemoved) }},
+		{1, func() Payload { return new(JobStarred) }},
+		{1, func() Payload { return new(JobUnstarred) }},
 	}
 }

@@ -2,6 +2,7 @@ package events
 
 import (
 	"crypto/rand"
+	"crypto/sha1"
 	"encoding/hex"
 	"time"
 )
@@ -18,6 +19,26 @@ func NewID(now time.Time) string {
 	b[6] = b[6]&0x0f | 0x70
 	b[8] = b[8]&0x3f | 0x80
 	return formatUUID(b)
+}
+
+// NameID returns the UUID version 5 (RFC 9562) of name in namespace, a
+// UUID in canonical form: the same pair always gives the same id. An
+// importer derives each event's id from the row it came from, so that
+// appending it again is a no-op (a repeated id is one); ok is false when
+// namespace is not a UUID.
+func NameID(namespace, name string) (id string, ok bool) {
+	ns, ok := ParseUUID(namespace)
+	if !ok {
+		return "", false
+	}
+	h := sha1.New()
+	h.Write(ns[:])
+	h.Write([]byte(name))
+	var b [16]byte
+	copy(b[:], h.Sum(nil))
+	b[6] = b[6]&0x0f | 0x50
+	b[8] = b[8]&0x3f | 0x80
+	return formatUUID(b), true
 }
 
 func formatUUID(b [16]byte) string {

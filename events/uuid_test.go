@@ -49,3 +49,16 @@ func FuzzParseUUID(f *testing.F) {
 		}
 	})
 }
+
+func TestNameID(t *testing.T) {
+	// The RFC 9562 example: "www.example.com" in the DNS namespace.
+	id, ok := events.NameID("6ba7b810-9dad-11d1-80b4-00c04fd430c8", "www.example.com")
+	require.True(t, ok)
+	require.Equal(t, "2ed6657d-e927-568b-95e1-2665a8aea6a2", id)
+	again, _ := events.NameID("6ba7b810-9dad-11d1-80b4-00c04fd430c8", "www.example.com")
+	require.Equal(t, id, again)
+	other, _ := events.NameID("6ba7b810-9dad-11d1-80b4-00c04fd430c8", "www.example.org")
+	require.NotEqual(t, id, other)
+	_, ok = events.NameID("not a uuid", "x")
+	require.False(t, ok)
+}

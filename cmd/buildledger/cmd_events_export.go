@@ -36,6 +36,11 @@ type exportRow struct {
 	Host          string    `parquet:"host,dict,zstd" json:"host,omitempty"`
 	PrevHash      string    `parquet:"prev_hash,zstd" json:"prevHash,omitempty"`
 	Hash          string    `parquet:"hash,zstd" json:"hash,omitempty"`
+	// ImportedFrom, Source and OccurredAt mark imported history; the
+	// hash covers them when they are set.
+	ImportedFrom string `parquet:"imported_from,dict,zstd" json:"importedFrom,omitempty"`
+	Source       string `parquet:"source,zstd" json:"source,omitempty"`
+	OccurredAt   string `parquet:"occurred_at,zstd" json:"occurredAt,omitempty"`
 }
 
 func toExportRow(r events.Recorded) exportRow {
@@ -44,6 +49,7 @@ func toExportRow(r events.Recorded) exportRow {
 		Revision: int64(r.Revision), Type: r.Type, Version: int32(r.Version), RecordedAt: r.RecordedAt.UTC(),
 		Data: string(redact.JSON(r.Data)), Actor: r.Metadata.Actor, CorrelationID: r.Metadata.CorrelationID,
 		CausationID: r.Metadata.CausationID, Host: r.Metadata.Host, PrevHash: r.Metadata.PrevHash, Hash: r.Metadata.Hash,
+		ImportedFrom: r.Metadata.ImportedFrom, Source: r.Metadata.Source, OccurredAt: r.Metadata.OccurredAt,
 	}
 }
 

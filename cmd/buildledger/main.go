@@ -53,6 +53,7 @@ func newApp(stdout, stderr io.Writer) *app {
 		{"gc-roots", "update the Nix GC roots of the builds to keep once (up does it every 10 minutes)", runGCRoots},
 		{"evaluator", "evaluate jobsets when their check interval elapses or on request (--max-concurrent N)", runEvaluator},
 		{"jobset", "manage jobsets: jobset create PROJECT NAME --nixexprinput I --input NAME=TYPE:VALUE ...", runJobset},
+		{"import", "import another CI's history: import hydra --from postgres://…/hydra (idempotent, resumable)", runImport},
 		{"project", "manage projects: project create NAME --owner USER", runProject},
 	}
 	sort.Slice(a.commands, func(i, j int) bool { return a.commands[i].name < a.commands[j].name })

@@ -5,7 +5,6 @@ package password
 
 import (
 	"crypto/rand"
-	"crypto/subtle"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -52,16 +51,12 @@ func HashWithSalt(password string, salt []byte, p Params) string {
 		argon2.Version, p.Memory, p.Time, p.Threads, b64.EncodeToString(salt), b64.EncodeToString(key))
 }
 
-// Verify reports whether password matches the PHC string encoded. It
-// returns an error wrapping ErrMalformed if encoded cannot be parsed.
+// Verify reports whether password matches encoded, an argon2id PHC
+// string or one of Hydra's formats (see Check). It returns an error
+// wrapping ErrMalformed if encoded is in none of them.
 func Verify(password, encoded string) (bool, error) {
-	p, salt, key, err := Parse(encoded)
-	if err != nil {
-		return false, err
-	}
-	got := argon2.IDKey([]byte(password), salt, p.Time, p.Memory, p.Threads, uint32(len(key)))
-
-	return subtle.ConstantTimeCompare(got, key) == 1, nil
+	ok, _, err := Check(password, encoded, DefaultParams)
+	return ok, err
 }
 
 // NeedsRehash reports whether encoded was made with parameters other than

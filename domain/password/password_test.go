@@ -43,7 +43,9 @@ func TestParseMalformed(t *testing.T) {
 	for _, s := range []string{
 		"",
 		"hunter2",
-		"$argon2i$v=19$m=64,t=1,p=1$c2FsdA$a2V5a2V5",
+		"$argon2d$v=19$m=64,t=1,p=1$c2FsdA$a2V5a2V5",
+		"da39a3ee5e6b4b0d3255bfef95601890afd8070",
+		"DA39A3EE5E6B4B0D3255BFEF95601890AFD80709",
 		"$argon2id$v=16$m=64,t=1,p=1$c2FsdA$a2V5a2V5",
 		"$argon2id$v=19$m=0,t=1,p=1$c2FsdA$a2V5a2V5",
 		"$argon2id$v=19$m=64,t=1$c2FsdA$a2V5a2V5",

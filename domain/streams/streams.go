@@ -19,6 +19,8 @@ const (
 	EvalPrefix    = "eval-"
 	BuildPrefix   = "build-"
 	StepPrefix    = "step-"
+	// NewsPrefix starts the streams of news items.
+	NewsPrefix = "news-"
 	// APITokenPrefix starts the streams of API tokens.
 	APITokenPrefix = "apitoken-"
 )
@@ -35,6 +37,9 @@ func User(name string) string { return UserPrefix + name }
 
 // APIToken returns "apitoken-<id>".
 func APIToken(id string) string { return APITokenPrefix + id }
+
+// News returns "news-<id>".
+func News(id int64) string { return NewsPrefix + strconv.FormatInt(id, 10) }
 
 // Machine returns "machine-<name>".
 func Machine(name string) string { return MachinePrefix + name }

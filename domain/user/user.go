@@ -9,6 +9,7 @@ import (
 
 	"buildledger/domain/domainerr"
 	"buildledger/domain/names"
+	"buildledger/domain/password"
 	"buildledger/events"
 )
 
@@ -338,8 +339,8 @@ func checkHash(h string, required bool) error {
 	switch {
 	case h == "" && required:
 		return domainerr.Invalid("password", "a password is required")
-	case h != "" && !strings.HasPrefix(h, "$argon2id$"):
-		return domainerr.Invalid("password", "not an argon2id hash (hash the password first)")
+	case h != "" && !password.Known(h):
+		return domainerr.Invalid("password", "not an argon2id hash, nor one of Hydra's (hash the password first)")
 	}
 	return nil
 }

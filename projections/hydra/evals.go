@@ -216,6 +216,13 @@ func evaluationFinished(w *writer, p *events.EvaluationFinished) error {
 			return err
 		}
 	}
+	if p.ErrorMsg != "" {
+		err := w.execAfter(nil, `insert into EvaluationErrors (id, errorMsg, errorTime) values ($1, $2, $3) on conflict (id) do nothing`,
+			p.EvalID, p.ErrorMsg, nullIfZero(p.ErrorTime))
+		if err != nil {
+			return err
+		}
+	}
 	err := w.execAfter(nil, `insert into JobsetEvals (id, jobset_id, evaluationerror_id, timestamp, checkoutTime, evalTime,
 			hasNewBuilds, hash, nrBuilds, flake, nixExprInput, nixExprPath)
 		select $1, $2, (select id from EvaluationErrors where id = $1), $3, $4, $5, $6, $7, $8, $9, $10, $11

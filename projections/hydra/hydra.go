@@ -160,6 +160,24 @@ func apply(w *writer, ev projections.Event) error {
 		return w.exec(`delete from Users where userName = $1`, p.UserName)
 	case *events.UserRolesChanged:
 		return userRoles(w, p.UserName, p.Roles)
+	case *events.NewsItemAdded:
+		if err := ensureUser(w, p.Author); err != nil {
+			return err
+		}
+		return w.exec(`insert into NewsItems (id, contents, createTime, author) values ($1, $2, $3, $4) on conflict (id) do nothing`,
+			p.ID, p.Contents, p.CreateTime, p.Author)
+	case *events.NewsItemRemoved:
+		return w.exec(`delete from NewsItems where id = $1`, p.ID)
+	case *events.JobStarred:
+		// A star on a jobset that is gone stays gone, as Hydra's
+		// cascades leave it.
+		return w.exec(`insert into StarredJobs (userName, project, jobset, job)
+			select $1, $2, $3, $4 where exists (select 1 from Users where userName = $1)
+				and exists (select 1 from Jobsets where project = $2 and name = $3)
+			on conflict do nothing`, p.UserName, p.Project, p.Jobset, p.Job)
+	case *events.JobUnstarred:
+		return w.exec(`delete from StarredJobs where userName = $1 and project = $2 and jobset = $3 and job = $4`,
+			p.UserName, p.Project, p.Jobset, p.Job)
 	case *events.UserDisabled:
 		return w.exec(`update Users set disabled = true where userName = $1`, p.UserName)
 	case *events.UserEnabled:

@@ -88,3 +88,17 @@ func TestAppendAfterAnotherWriter(t *testing.T) {
 	require.Nil(t, res.Break, "the chain holds across writers")
 	require.EqualValues(t, 24, res.Events)
 }
+
+func TestRecorded(t *testing.T) {
+	ctx := context.Background()
+	s := pglog.New(pgtest.NewPool(t), pglog.Options{})
+	a, b := storetest.Ev("T", 1), storetest.Ev("T", 2)
+	_, err := s.Append(ctx, "r-a", events.NoStream, a)
+	require.NoError(t, err)
+	got, err := s.Recorded(ctx, []string{a.ID, b.ID})
+	require.NoError(t, err)
+	require.Equal(t, map[string]bool{a.ID: true}, got)
+	got, err = s.Recorded(ctx, nil)
+	require.NoError(t, err)
+	require.Empty(t, got)
+}

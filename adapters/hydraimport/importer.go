@@ -1,0 +1,194 @@
+package hydraimport
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"buildledger/commands"
+	"buildledger/domain/domainerr"
+	"buildledger/events"
+)
+
+// Users is the command side's user creation (commands.Handlers): it
+// records UserCreated and keeps the password hash in the vault.
+type Users interface {
+	CreateUser(ctx context.Context, md events.Metadata, c commands.CreateUser) (commands.Result, error)
+}
+
+var _ Users = (*commands.Handlers)(nil)
+
+// Options tune an import.
+type Options struct {
+	// ChunkBuilds is how many builds one batch reads and appends, with
+	// their steps and the rest. Default 2000.
+	ChunkBuilds int
+	// Logger gets a progress line per table. Default slog.Default().
+	Logger *slog.Logger
+}
+
+// Importer reads one Hydra database into the ledger.
+type Importer struct {
+	src   *pgxpool.Pool
+	log   Log
+	users Users
+	opts  Options
+}
+
+// New returns an importer from src (a Hydra database) into log, creating
+// users through users.
+func New(src *pgxpool.Pool, log Log, users Users, opts Options) *Importer {
+	if opts.ChunkBuilds <= 0 {
+		opts.ChunkBuilds = 2000
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	return &Importer{src: src, log: log, users: users, opts: opts}
+}
+
+// Stats counts what an import did.
+type Stats struct {
+	// Rows read, by table.
+	Rows map[string]int
+	// Appended and Skipped (already recorded) events.
+	Appended, Skipped int
+	// Users created; UsersSkipped those that existed or were refused.
+	Users, UsersSkipped int
+}
+
+// MinSchema and MaxSchema bound the Hydra schema versions read.
+const (
+	MinSchema = 80
+	MaxSchema = 87
+)
+
+// Run imports everything, table by table in an order that keeps every
+// reference behind what it refers to.
+func (im *Importer) Run(ctx context.Context) (Stats, error) {
+	st := Stats{Rows: map[string]int{}}
+	var version int
+	if err := im.src.QueryRow(ctx, `select version from SchemaVersion`).Scan(&version); err != nil {
+		return st, fmt.Errorf("read Hydra's SchemaVersion: %w", err)
+	}
+	if version < MinSchema || version > MaxSchema {
+		return st, fmt.Errorf("Hydra schema version %d: this import reads versions %d to %d (run hydra-init to upgrade)", version, MinSchema, MaxSchema)
+	}
+	b := newBatch(im.log, events.NewID(time.Now()))
+	steps := []struct {
+		table string
+		run   func(context.Context, *batch) (int, error)
+	}{
+		{"Users", func(ctx context.Context, _ *batch) (int, error) { return im.importUsers(ctx, &st) }},
+		{"Projects", im.projects},
+		{"Jobsets", im.jobsets},
+		{"JobsetRenames", im.renames},
+		{"Builds", im.builds},
+		{"JobsetEvals", im.evals},
+		{"StarredJobs", im.stars},
+		{"NewsItems", im.news},
+		{"ids", im.reserveIDs},
+	}
+	for _, s := range steps {
+		start := time.Now()
+		n, err := s.run(ctx, b)
+		if err == nil {
+			err = b.flush(ctx)
+		}
+		if err != nil {
+			return st, fmt.Errorf("import %s: %w", s.table, err)
+		}
+		st.Rows[s.table] = n
+		secs := time.Since(start).Seconds()
+		im.opts.Logger.Info("imported", "table", s.table, "rows", n, "seconds", fmt.Sprintf("%.1f", secs),
+			"rowsPerSecond", int(float64(n)/max(secs, 1e-3)), "appended", b.appended, "skipped", b.skipped)
+	}
+	st.Appended, st.Skipped = b.appended, b.skipped
+	return st, nil
+}
+
+// each runs query on the source and calls fn for every row, as the rows
+// stream in.
+func (im *Importer) each(ctx context.Context, query string, args []any, fn func(pgx.Rows) error) (int, error) {
+	rows, err := im.src.Query(ctx, query, args...)
+	if err != nil {
+		return 0, err
+	}
+	defer rows.Close()
+	n := 0
+	for rows.Next() {
+		if err := fn(rows); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, rows.Err()
+}
+
+func (im *Importer) importUsers(ctx context.Context, st *Stats) (int, error) {
+	type row struct {
+		name, email, hash, typ string
+		full                   *string
+		roles                  []string
+	}
+	var users []row
+	n, err := im.each(ctx, `select u.userName, u.fullName, u.emailAddress, u.password, u.type,
+			coalesce(array(select role from UserRoles r where r.userName = u.userName order by role), '{}')
+		from Users u order by u.userName`, nil, func(r pgx.Rows) error {
+		var u row
+		if err := r.Scan(&u.name, &u.full, &u.email, &u.hash, &u.typ, &u.roles); err != nil {
+			return err
+		}
+		users = append(users, u)
+		return nil
+	})
+	if err != nil {
+		return n, err
+	}
+	for _, u := range users {
+		md := events.Metadata{Actor: Actor, ImportedFrom: "hydra", Source: "users:" + u.name}
+		c := commands.CreateUser{UserName: u.name, FullName: deref(u.full), EmailAddress: u.email, PasswordHash: u.hash,
+			Type: u.typ, Roles: u.roles}
+		_, err := im.users.CreateUser(ctx, md, c)
+		switch {
+		case err == nil:
+			st.Users++
+		case errors.Is(err, domainerr.ErrAlreadyExists):
+			st.UsersSkipped++
+		case errors.Is(err, domainerr.ErrInvalid):
+			st.UsersSkipped++
+			im.opts.Logger.Warn("user not imported", "user", u.name, "reason", err)
+		default:
+			return n, fmt.Errorf("user %s: %w", u.name, err)
+		}
+	}
+	return n, nil
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+func str(s *string) string { return deref(s) }
+
+func i64(v *int64) int64 {
+	if v == nil {
+		return 0
+	}
+	return *v
+}
+
+func i32(v *int32) int {
+	if v == nil {
+		return 0
+	}
+	return int(*v)
+}

@@ -1,0 +1,5 @@
+package hydraimport
+
+import "slices"
+
+func sortInt64s(s []int64) { slices.Sort(s) }

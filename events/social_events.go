@@ -1,0 +1,40 @@
+package events
+
+// News and starred jobs, Hydra's NewsItems and StarredJobs. News items go
+// to news-<id>; a user's stars to the user's stream.
+
+// NewsItemAdded records a news item an admin posted on the front page.
+// ID is Hydra's NewsItems.id; CreateTime a Unix time.
+type NewsItemAdded struct {
+	ID         int64  `json:"id"`
+	Contents   string `json:"contents"`
+	CreateTime int64  `json:"createTime"`
+	Author     string `json:"author"`
+}
+
+// NewsItemRemoved records that a news item was taken down.
+type NewsItemRemoved struct {
+	ID int64 `json:"id"`
+}
+
+// JobStarred records that a user starred a job, which then shows on
+// their dashboard.
+type JobStarred struct {
+	UserName string `json:"userName"`
+	Project  string `json:"project"`
+	Jobset   string `json:"jobset"`
+	Job      string `json:"job"`
+}
+
+// JobUnstarred records that a user took a star back.
+type JobUnstarred struct {
+	UserName string `json:"userName"`
+	Project  string `json:"project"`
+	Jobset   string `json:"jobset"`
+	Job      string `json:"job"`
+}
+
+func (NewsItemAdded) EventType() string   { return "NewsItemAdded" }
+func (NewsItemRemoved) EventType() string { return "NewsItemRemoved" }
+func (JobStarred) EventType() string      { return "JobStarred" }
+func (JobUnstarred) EventType() string    { return "JobUnstarred" }

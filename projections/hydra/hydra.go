@@ -16,9 +16,10 @@ type Projection struct {
 }
 
 var (
-	_ projections.Projection         = Projection{}
-	_ projections.IndexDeferrer      = Projection{}
-	_ projections.ForeignKeyDeferrer = Projection{}
+	_ projections.Projection            = Projection{}
+	_ projections.IndexDeferrer         = Projection{}
+	_ projections.OptionalIndexDeferrer = Projection{}
+	_ projections.ForeignKeyDeferrer    = Projection{}
 )
 
 // Name implements projections.Projection.
@@ -44,10 +45,16 @@ func (Projection) DeferrableIndexes() []string {
 		"indexbuildsoniscurrent", "indexbuildsjobsetidcurrentunfinished", "indexbuildsjobsetidcurrentfinishedstatus",
 		"indexfinishedsuccessfulbuilds", "indexbuildsonfinishedstoptime", "indexbuildsontimestamp", "indexbuildsonjobsetidfinishedid",
 		"indexbuildstepsonbusy", "indexbuildstepsondrvpath", "indexbuildstepsonstoptime",
-		"indexbuildstepoutputsonpath", "indexbuildoutputspath", "indexbuildproducstonbuildandtype",
+		"indexbuildstepoutputsonpath", "indexbuildoutputspath", "indexbuildproducstonbuildandtype", "indexbuildproductsonbuild",
 		"indexjobsetevalmembersoneval",
 	}
 }
+
+// OptionalIndexes implements projections.OptionalIndexDeferrer: Hydra's
+// trigram index on Builds.drvPath, which a database without pg_trgm lacks
+// (schema/readmodel/0010_hydra_tables.sql). A GIN index of trigrams is
+// the dearest of Builds' indexes to keep up to date row by row.
+func (Projection) OptionalIndexes() []string { return []string{"indextrgmbuildsondrvpath"} }
 
 // DeferrableForeignKeys implements projections.ForeignKeyDeferrer: the
 // keys from the build and evaluation tables to the Builds, BuildSteps,

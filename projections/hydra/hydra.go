@@ -145,6 +145,11 @@ func apply(w *writer, ev projections.Event) error {
 	case *events.ProjectUpdated:
 		return projectUpdated(w, p)
 	case *events.ProjectDeleted:
+		// BuildMetrics' keys to the project and its jobsets do not
+		// cascade a delete (Hydra's), so the metrics go first.
+		if err := w.exec(`delete from BuildMetrics where project = $1`, p.Name); err != nil {
+			return err
+		}
 		return w.exec(`delete from Projects where name = $1`, p.Name)
 	case *events.ProjectMembersChanged:
 		return projectMembers(w, p)
@@ -155,6 +160,9 @@ func apply(w *writer, ev projections.Event) error {
 	case *events.JobsetDeleted:
 		if p.RenamedTo != "" {
 			return nil // the row lives on under its new name
+		}
+		if err := w.exec(`delete from BuildMetrics where project = $1 and jobset = $2`, p.Project, p.Name); err != nil {
+			return err
 		}
 		return w.exec(`delete from Jobsets where project = $1 and name = $2`, p.Project, p.Name)
 	case *events.UserCreated:

@@ -301,10 +301,9 @@ create table BuildProducts (
 );
 
 -- project, jobset, job and timestamp are copied from the build so metric
--- history queries need no join. Deviation: the two foreign keys on the
--- copied names also cascade on delete. With Hydra's update-only cascade,
--- deleting a project or jobset that has metrics fails (Postgres checks the
--- no-action key before the cascade through Builds reaches BuildMetrics).
+-- history queries need no join. 0011_buildmetrics_keys.sql replaces the
+-- two foreign keys on the copied names with Hydra's, which cascade on
+-- update only.
 create table BuildMetrics (
     build     integer not null,
     name      text not null,

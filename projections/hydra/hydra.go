@@ -126,6 +126,13 @@ func applyBatch(ctx context.Context, tx projections.Tx, batch []projections.Even
 	}
 	w.evals = evals
 	w.batch = batch
+	live, err := w.notifies()
+	if err != nil {
+		return err
+	}
+	if live {
+		w.notes = &notifier{}
+	}
 	for i, ev := range batch {
 		if ev.Payload == nil {
 			continue
@@ -134,8 +141,14 @@ func applyBatch(ctx context.Context, tx projections.Tx, batch []projections.Even
 		if err := apply(w, ev); err != nil {
 			return fmt.Errorf("event %s (%s at %s@%d): %w", ev.ID, ev.Type, ev.Stream, ev.Revision, err)
 		}
+		if err := w.notify(ev.Payload); err != nil {
+			return fmt.Errorf("event %s (%s at %s@%d): %w", ev.ID, ev.Type, ev.Stream, ev.Revision, err)
+		}
 	}
-	return w.flush()
+	if err := w.flush(); err != nil {
+		return err
+	}
+	return w.sendNotes()
 }
 
 func apply(w *writer, ev projections.Event) error {

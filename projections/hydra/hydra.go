@@ -194,7 +194,10 @@ func apply(w *writer, ev projections.Event) error {
 		return w.exec(`update Users set disabled = false where userName = $1`, p.UserName)
 
 	case *events.EvaluationRequested:
-		return w.execAfter(nil, `update Jobsets set triggerTime = $3 where project = $1 and name = $2`, p.Project, p.Jobset, p.At)
+		// A forced request sets forceEval until an evaluation finishes,
+		// as Hydra's push?force does.
+		return w.execAfter(nil, `update Jobsets set triggerTime = $3, forceEval = case when $4 then true else forceEval end
+			where project = $1 and name = $2`, p.Project, p.Jobset, p.At, p.Force)
 	case *events.EvaluationStarted:
 		return w.execAfter(nil, `update Jobsets set startTime = $2 where id = $1`, p.JobsetID, p.StartTime)
 	case *events.InputFetched:

@@ -11,8 +11,7 @@
 --
 -- The runner applies this file inside one transaction after
 -- SET LOCAL search_path TO <target schema>, so nothing here names a schema
--- and nothing depends on objects outside the target schema (no extensions:
--- Hydra's optional pg_trgm index on Builds.drvPath is left out).
+-- and nothing depends on objects outside the target schema.
 --
 -- Ids: the serial columns (Jobsets.id, JobsetEvals.id, EvaluationErrors.id,
 -- Builds.id, NewsItems.id) keep Hydra's serial type, but the projections
@@ -20,10 +19,11 @@
 -- IDsReserved, JobsetCreated.id, EvaluationStarted.evalId,
 -- BuildQueued.buildId). The sequences are never consulted by buildledger.
 --
--- Not here on purpose: Hydra's NOTIFY triggers (the ledger does the
--- notifying), and the tables buildledger does not project: BuildInputs
--- (obsolete in Hydra), SystemTypes, SystemStatus, TaskRetries,
--- RunCommandLogs, UriRevMapper and the Hg/Svn/Bzr/Darcs/CVS input caches.
+-- Not here: the tables buildledger does not project (BuildInputs,
+-- SystemStatus, TaskRetries, RunCommandLogs, UriRevMapper and the
+-- Hg/Svn/Bzr/Darcs/CVS input caches) and the optional pg_trgm index, which
+-- 0010_hydra_tables.sql adds, and Hydra's NOTIFY triggers, which
+-- 0012_hydra_notify.sql adds.
 
 create table SchemaVersion (
     version integer not null

@@ -2,6 +2,7 @@ package projections
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"buildledger/events"
@@ -28,6 +29,19 @@ type IndexDeferrer interface {
 	// them). None may back a constraint.
 	DeferrableIndexes() []string
 }
+
+// OptionalIndexDeferrer is implemented by an IndexDeferrer some of whose
+// deferrable indexes a schema may lack, such as an index that needs an
+// extension the database does not have: a replay defers those it finds.
+type OptionalIndexDeferrer interface {
+	// OptionalIndexes names those indexes, as DeferrableIndexes does;
+	// they are not among DeferrableIndexes.
+	OptionalIndexes() []string
+}
+
+// ErrNoIndex is wrapped by IndexBuilder.DropIndexes for a name the
+// schema has no index of.
+var ErrNoIndex = errors.New("no index")
 
 // IndexBuilder is implemented by Schemas that can drop indexes of a
 // schema and build them again.
@@ -189,18 +203,31 @@ func deferIndexes(ctx context.Context, schemas Schemas, target string, ps []Proj
 	if !ok {
 		return nil, nil
 	}
-	var names []string
+	var names, optional []string
 	for _, p := range ps {
 		if d, ok := p.(IndexDeferrer); ok {
 			names = append(names, d.DeferrableIndexes()...)
 		}
+		if d, ok := p.(OptionalIndexDeferrer); ok {
+			optional = append(optional, d.OptionalIndexes()...)
+		}
 	}
-	if len(names) == 0 {
-		return nil, nil
+	var defs []string
+	if len(names) > 0 {
+		var err error
+		if defs, err = b.DropIndexes(ctx, target, names); err != nil {
+			return nil, fmt.Errorf("replay into %s: %w", target, err)
+		}
 	}
-	defs, err := b.DropIndexes(ctx, target, names)
-	if err != nil {
-		return nil, fmt.Errorf("replay into %s: %w", target, err)
+	for _, n := range optional {
+		def, err := b.DropIndexes(ctx, target, []string{n})
+		switch {
+		case errors.Is(err, ErrNoIndex):
+		case err != nil:
+			return nil, fmt.Errorf("replay into %s: %w", target, err)
+		default:
+			defs = append(defs, def...)
+		}
 	}
 	return defs, nil
 }

@@ -22,7 +22,7 @@ var (
 )
 
 // DropIndexes implements projections.IndexBuilder. It refuses names that
-// schema does not hold and indexes that back a constraint (a primary key,
+// schema does not hold (projections.ErrNoIndex) and indexes that back a constraint (a primary key,
 // a unique or an exclusion constraint), and drops the others in one
 // transaction.
 func (s *Schemas) DropIndexes(ctx context.Context, schema string, names []string) ([]string, error) {
@@ -61,7 +61,7 @@ func (s *Schemas) DropIndexes(ctx context.Context, schema string, names []string
 		}
 		for _, n := range names {
 			if !slices.Contains(found, n) {
-				return fmt.Errorf("no index %s", n)
+				return fmt.Errorf("%w %s", projections.ErrNoIndex, n)
 			}
 		}
 		for _, n := range found {

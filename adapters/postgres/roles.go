@@ -27,6 +27,11 @@ const (
 	// AnalystSchema holds the analyst projections' tables, views and
 	// checkpoints.
 	AnalystSchema = "analyst"
+	// ExtensionSchema holds the extensions Bootstrap creates (pg_trgm,
+	// for Hydra's trigram index on Builds.drvPath), owned by the
+	// superuser: only a superuser may create pg_trgm, and in "public" a
+	// replay would rename it away with the read models it replaces.
+	ExtensionSchema = "extensions"
 )
 
 // Bootstrap prepares the database at adminURL, a superuser's, for
@@ -94,6 +99,15 @@ var bootstrapSQL = []string{
 		updated_at       timestamptz not null default now(),
 		events_applied   bigint not null default 0)`,
 	`reset role`,
+	`create schema if not exists ` + ExtensionSchema,
+	`grant usage on schema ` + ExtensionSchema + ` to ` + AppRole,
+	// A server without the contrib modules has no pg_trgm: the read
+	// models then do without Hydra's trigram index (0010_hydra_tables.sql).
+	`do $$ begin
+		create extension if not exists pg_trgm with schema ` + ExtensionSchema + `;
+	exception when undefined_file or feature_not_supported then
+		raise warning 'pg_trgm is not available (%): the read models go without Hydra''s trigram index on Builds.drvPath', sqlerrm;
+	end $$`,
 	handOver,
 }
 
@@ -106,28 +120,28 @@ func createRole(name string) string {
 	end $$`
 }
 
-// handOver gives AppRole every schema but the ledger's, the analysts' and
-// the system's, with their tables, views, sequences and functions. A
+// handOver gives AppRole every schema but the ledger's, the analysts',
+// the extensions' and the system's, with their tables, views, sequences and functions. A
 // sequence that belongs to a column follows its table.
 const handOver = `do $$
 declare
 	r record;
 begin
 	for r in select n.nspname from pg_namespace n
-		where n.nspname not in ('` + LedgerSchema + `', '` + AnalystSchema + `', 'information_schema') and n.nspname not like 'pg\_%'
+		where n.nspname not in ('` + LedgerSchema + `', '` + AnalystSchema + `', '` + ExtensionSchema + `', 'information_schema') and n.nspname not like 'pg\_%'
 		and n.nspowner <> '` + AppRole + `'::regrole
 	loop
 		execute format('alter schema %I owner to ` + AppRole + `', r.nspname);
 	end loop;
 	for r in select c.oid::regclass as rel from pg_class c join pg_namespace n on n.oid = c.relnamespace
-		where n.nspname not in ('` + LedgerSchema + `', '` + AnalystSchema + `', 'information_schema') and n.nspname not like 'pg\_%'
+		where n.nspname not in ('` + LedgerSchema + `', '` + AnalystSchema + `', '` + ExtensionSchema + `', 'information_schema') and n.nspname not like 'pg\_%'
 		and c.relkind in ('r', 'p', 'v', 'm', 'f', 'S') and c.relowner <> '` + AppRole + `'::regrole
 		and not exists (select 1 from pg_depend d where d.classid = 'pg_class'::regclass and d.objid = c.oid and d.deptype in ('a', 'i'))
 	loop
 		execute format('alter table %s owner to ` + AppRole + `', r.rel);
 	end loop;
 	for r in select p.oid::regprocedure as fn from pg_proc p join pg_namespace n on n.oid = p.pronamespace
-		where n.nspname not in ('` + LedgerSchema + `', '` + AnalystSchema + `', 'information_schema') and n.nspname not like 'pg\_%'
+		where n.nspname not in ('` + LedgerSchema + `', '` + AnalystSchema + `', '` + ExtensionSchema + `', 'information_schema') and n.nspname not like 'pg\_%'
 		and p.proowner <> '` + AppRole + `'::regrole
 	loop
 		execute format('alter routine %s owner to ` + AppRole + `', r.fn);

@@ -15,8 +15,8 @@ func runMigrate(ctx context.Context, a *app, args []string) error {
 	)
 	fs := a.newFlagSet("migrate", "migrate [--bootstrap] [flags]")
 	cfg.register(fs, false)
-	fs.BoolVar(&bootstrap, "bootstrap", false, "with a superuser's --database-url: create the ledger and the roles "+
-		postgres.AppRole+" and "+postgres.AnalystRole+", as the private cluster does at each start (docs/security.md)")
+	fs.BoolVar(&bootstrap, "bootstrap", false, "with a superuser's --database-url: create the ledger, the roles "+
+		postgres.AppRole+" and "+postgres.AnalystRole+" and the pg_trgm extension, as the private cluster does at each start (docs/security.md)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

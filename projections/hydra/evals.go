@@ -298,7 +298,7 @@ func evaluationFinished(w *writer, p *events.EvaluationFinished) error {
 	if err := dropStaging(w, p.EvalID, staged); err != nil {
 		return err
 	}
-	return w.execAfter(nil, `update Jobsets set lastCheckedTime = $2, startTime = null, triggerTime = null, fetchErrorMsg = null,
+	return w.execAfter(nil, `update Jobsets set lastCheckedTime = $2, startTime = null, triggerTime = null, fetchErrorMsg = null, forceEval = null,
 			errorMsg = (select errorMsg from EvaluationErrors where id = $3),
 			errorTime = case when exists (select 1 from EvaluationErrors where id = $3) then $2 else errorTime end
 		where id = $1`, p.JobsetID, p.Timestamp, p.EvalID)

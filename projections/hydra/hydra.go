@@ -16,9 +16,10 @@ type Projection struct {
 }
 
 var (
-	_ projections.Projection         = Projection{}
-	_ projections.IndexDeferrer      = Projection{}
-	_ projections.ForeignKeyDeferrer = Projection{}
+	_ projections.Projection            = Projection{}
+	_ projections.IndexDeferrer         = Projection{}
+	_ projections.OptionalIndexDeferrer = Projection{}
+	_ projections.ForeignKeyDeferrer    = Projection{}
 )
 
 // Name implements projections.Projection.
@@ -44,10 +45,16 @@ func (Projection) DeferrableIndexes() []string {
 		"indexbuildsoniscurrent", "indexbuildsjobsetidcurrentunfinished", "indexbuildsjobsetidcurrentfinishedstatus",
 		"indexfinishedsuccessfulbuilds", "indexbuildsonfinishedstoptime", "indexbuildsontimestamp", "indexbuildsonjobsetidfinishedid",
 		"indexbuildstepsonbusy", "indexbuildstepsondrvpath", "indexbuildstepsonstoptime",
-		"indexbuildstepoutputsonpath", "indexbuildoutputspath", "indexbuildproducstonbuildandtype",
+		"indexbuildstepoutputsonpath", "indexbuildoutputspath", "indexbuildproducstonbuildandtype", "indexbuildproductsonbuild",
 		"indexjobsetevalmembersoneval",
 	}
 }
+
+// OptionalIndexes implements projections.OptionalIndexDeferrer: Hydra's
+// trigram index on Builds.drvPath, which a database without pg_trgm lacks
+// (schema/readmodel/0010_hydra_tables.sql). A GIN index of trigrams is
+// the dearest of Builds' indexes to keep up to date row by row.
+func (Projection) OptionalIndexes() []string { return []string{"indextrgmbuildsondrvpath"} }
 
 // DeferrableForeignKeys implements projections.ForeignKeyDeferrer: the
 // keys from the build and evaluation tables to the Builds, BuildSteps,
@@ -119,6 +126,13 @@ func applyBatch(ctx context.Context, tx projections.Tx, batch []projections.Even
 	}
 	w.evals = evals
 	w.batch = batch
+	live, err := w.notifies()
+	if err != nil {
+		return err
+	}
+	if live {
+		w.notes = &notifier{}
+	}
 	for i, ev := range batch {
 		if ev.Payload == nil {
 			continue
@@ -127,8 +141,14 @@ func applyBatch(ctx context.Context, tx projections.Tx, batch []projections.Even
 		if err := apply(w, ev); err != nil {
 			return fmt.Errorf("event %s (%s at %s@%d): %w", ev.ID, ev.Type, ev.Stream, ev.Revision, err)
 		}
+		if err := w.notify(ev.Payload); err != nil {
+			return fmt.Errorf("event %s (%s at %s@%d): %w", ev.ID, ev.Type, ev.Stream, ev.Revision, err)
+		}
 	}
-	return w.flush()
+	if err := w.flush(); err != nil {
+		return err
+	}
+	return w.sendNotes()
 }
 
 func apply(w *writer, ev projections.Event) error {
@@ -138,6 +158,11 @@ func apply(w *writer, ev projections.Event) error {
 	case *events.ProjectUpdated:
 		return projectUpdated(w, p)
 	case *events.ProjectDeleted:
+		// BuildMetrics' keys to the project and its jobsets do not
+		// cascade a delete (Hydra's), so the metrics go first.
+		if err := w.exec(`delete from BuildMetrics where project = $1`, p.Name); err != nil {
+			return err
+		}
 		return w.exec(`delete from Projects where name = $1`, p.Name)
 	case *events.ProjectMembersChanged:
 		return projectMembers(w, p)
@@ -148,6 +173,9 @@ func apply(w *writer, ev projections.Event) error {
 	case *events.JobsetDeleted:
 		if p.RenamedTo != "" {
 			return nil // the row lives on under its new name
+		}
+		if err := w.exec(`delete from BuildMetrics where project = $1 and jobset = $2`, p.Project, p.Name); err != nil {
+			return err
 		}
 		return w.exec(`delete from Jobsets where project = $1 and name = $2`, p.Project, p.Name)
 	case *events.UserCreated:
@@ -184,7 +212,10 @@ func apply(w *writer, ev projections.Event) error {
 		return w.exec(`update Users set disabled = false where userName = $1`, p.UserName)
 
 	case *events.EvaluationRequested:
-		return w.execAfter(nil, `update Jobsets set triggerTime = $3 where project = $1 and name = $2`, p.Project, p.Jobset, p.At)
+		// A forced request sets forceEval until an evaluation finishes,
+		// as Hydra's push?force does.
+		return w.execAfter(nil, `update Jobsets set triggerTime = $3, forceEval = case when $4 then true else forceEval end
+			where project = $1 and name = $2`, p.Project, p.Jobset, p.At, p.Force)
 	case *events.EvaluationStarted:
 		return w.execAfter(nil, `update Jobsets set startTime = $2 where id = $1`, p.JobsetID, p.StartTime)
 	case *events.InputFetched:

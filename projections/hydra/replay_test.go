@@ -178,3 +178,23 @@ func (j testJobset) finished(eval int64) events.EvaluationFinished {
 func jobEvaluated(eval, id int64, isNew bool) events.JobEvaluated {
 	return events.JobEvaluated{EvalID: eval, Job: fmt.Sprintf("job%d", id), BuildID: id, IsNew: isNew}
 }
+
+// TestReplayWithoutTrigrams replays on a database without pg_trgm, whose
+// schemas lack Hydra's trigram index: the replay defers the indexes it
+// finds and builds them again.
+func TestReplayWithoutTrigrams(t *testing.T) {
+	ctx := context.Background()
+	sd := seed(t, 30)
+	admin, err := pgxpool.New(ctx, pgtest.AdminURL(t, sd.pool.Config().ConnString()))
+	require.NoError(t, err)
+	defer admin.Close()
+	_, err = admin.Exec(ctx, `drop extension pg_trgm cascade`)
+	require.NoError(t, err)
+
+	sd.replay(t, sd.head, "no_trgm", 1000)
+	var builds, trgm int
+	require.NoError(t, sd.pool.QueryRow(ctx, `select (select count(*) from no_trgm.Builds),
+		(select count(*) from pg_indexes where schemaname = 'no_trgm' and indexname = 'indextrgmbuildsondrvpath')`).Scan(&builds, &trgm))
+	require.Equal(t, 30, builds)
+	require.Zero(t, trgm)
+}

@@ -11,8 +11,7 @@
 --
 -- The runner applies this file inside one transaction after
 -- SET LOCAL search_path TO <target schema>, so nothing here names a schema
--- and nothing depends on objects outside the target schema (no extensions:
--- Hydra's optional pg_trgm index on Builds.drvPath is left out).
+-- and nothing depends on objects outside the target schema.
 --
 -- Ids: the serial columns (Jobsets.id, JobsetEvals.id, EvaluationErrors.id,
 -- Builds.id, NewsItems.id) keep Hydra's serial type, but the projections
@@ -20,10 +19,11 @@
 -- IDsReserved, JobsetCreated.id, EvaluationStarted.evalId,
 -- BuildQueued.buildId). The sequences are never consulted by buildledger.
 --
--- Not here on purpose: Hydra's NOTIFY triggers (the ledger does the
--- notifying), and the tables buildledger does not project: BuildInputs
--- (obsolete in Hydra), SystemTypes, SystemStatus, TaskRetries,
--- RunCommandLogs, UriRevMapper and the Hg/Svn/Bzr/Darcs/CVS input caches.
+-- Not here: the tables buildledger does not project (BuildInputs,
+-- SystemStatus, TaskRetries, RunCommandLogs, UriRevMapper and the
+-- Hg/Svn/Bzr/Darcs/CVS input caches) and the optional pg_trgm index, which
+-- 0010_hydra_tables.sql adds, and Hydra's NOTIFY triggers, which
+-- 0012_hydra_notify.sql adds.
 
 create table SchemaVersion (
     version integer not null
@@ -301,10 +301,9 @@ create table BuildProducts (
 );
 
 -- project, jobset, job and timestamp are copied from the build so metric
--- history queries need no join. Deviation: the two foreign keys on the
--- copied names also cascade on delete. With Hydra's update-only cascade,
--- deleting a project or jobset that has metrics fails (Postgres checks the
--- no-action key before the cascade through Builds reaches BuildMetrics).
+-- history queries need no join. 0011_buildmetrics_keys.sql replaces the
+-- two foreign keys on the copied names with Hydra's, which cascade on
+-- update only.
 create table BuildMetrics (
     build     integer not null,
     name      text not null,

@@ -111,7 +111,7 @@ func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		s.json(w, code, body)
 		return
 	}
-	s.render(w, r, code, "error", map[string]any{"Status": code, "StatusText": http.StatusText(code), "Msg": msg})
+	s.render(w, r, code, "error", &errorPage{Status: code, StatusText: http.StatusText(code), Msg: msg})
 }
 
 // handler is a web handler that returns its error instead of answering
@@ -152,13 +152,14 @@ func (s *server) json(w http.ResponseWriter, code int, v any) {
 	}
 }
 
-// respond answers v as JSON or renders page with data for browsers.
-func (s *server) respond(w http.ResponseWriter, r *http.Request, v any, page string, data map[string]any) {
+// respond answers v as JSON or renders the template name with data for
+// browsers.
+func (s *server) respond(w http.ResponseWriter, r *http.Request, v any, name string, data pageData) {
 	if wantsJSON(r) {
 		s.json(w, http.StatusOK, v)
 		return
 	}
-	s.render(w, r, http.StatusOK, page, data)
+	s.render(w, r, http.StatusOK, name, data)
 }
 
 // maxBody bounds request bodies.

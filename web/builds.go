@@ -167,13 +167,24 @@ func (s *server) jobShield(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if len(bs) == 0 {
-		s.json(w, http.StatusNotFound, map[string]any{"schemaVersion": 1, "label": "hydra build", "message": "not found", "color": "lightgrey"})
+		s.json(w, http.StatusNotFound, shieldJSON{Color: "lightgrey", Label: shieldLabel, Message: "not found", SchemaVersion: 1})
 		return nil
 	}
 	msg, color := "failing", "red"
 	if succeeded(bs[0]) {
 		msg, color = "passing", "brightgreen"
 	}
-	s.json(w, http.StatusOK, map[string]any{"schemaVersion": 1, "label": "hydra build", "message": msg, "color": color})
+	s.json(w, http.StatusOK, shieldJSON{Color: color, Label: shieldLabel, Message: msg, SchemaVersion: 1})
 	return nil
 }
+
+// shieldJSON is shields.io's endpoint badge format.
+type shieldJSON struct {
+	Color         string `json:"color"`
+	Label         string `json:"label"`
+	Message       string `json:"message"`
+	SchemaVersion int    `json:"schemaVersion"`
+}
+
+// shieldLabel is the label of a job's badge, as Hydra's.
+const shieldLabel = "hydra build"

@@ -195,8 +195,15 @@ func (s *server) evalAction(w http.ResponseWriter, r *http.Request, role string,
 		}
 		n++
 	}
-	s.done(w, r, http.StatusOK, "/eval/"+strconv.FormatInt(e.ID, 10), map[string]any{"count": n})
+	s.done(w, r, http.StatusOK, "/eval/"+strconv.FormatInt(e.ID, 10), &evalActionDone{Count: n})
 	return nil
+}
+
+// evalActionDone answers an action on the builds of an evaluation with
+// how many it changed.
+type evalActionDone struct {
+	Count int `json:"count"`
+	redirect
 }
 
 // evalRestart restarts the eval's failed builds, or only its aborted,

@@ -91,6 +91,8 @@ func TestPagesGolden(t *testing.T) {
 		"password": testPassword})
 	api("json-disable-user", "admin", "POST", "/user/zed/disable", nil)
 	api("json-restart-failed", "admin", "POST", "/eval/2/restart-failed", nil)
+	api("json-bump", "admin", "POST", "/build/3/bump", nil)
+	api("json-delete-project", "admin", "DELETE", "/project/q", nil)
 	api("json-push", "evaluator", "POST", "/api/push?jobsets=p:j", nil)
 	gh := `{"after":"aaa","repository":{"full_name":"acme/widget"}}`
 	for _, name := range []string{"json-push-github", "json-push-github-duplicate"} {

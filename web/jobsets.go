@@ -230,7 +230,7 @@ func (s *server) saveJobset(w http.ResponseWriter, r *http.Request, pname, jname
 		s.done(w, r, http.StatusOK, uri, nil)
 		return nil
 	}
-	s.done(w, r, http.StatusCreated, uri, map[string]any{"uri": uri, "name": jname, "type": "jobset"})
+	s.done(w, r, http.StatusCreated, uri, &created{Name: jname, Type: "jobset", URI: uri})
 	return nil
 }
 

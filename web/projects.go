@@ -171,7 +171,7 @@ func (s *server) saveProject(w http.ResponseWriter, r *http.Request, name string
 		s.done(w, r, http.StatusOK, uri, nil)
 		return nil
 	}
-	s.done(w, r, http.StatusCreated, uri, map[string]any{"uri": uri, "name": name, "type": "project"})
+	s.done(w, r, http.StatusCreated, uri, &created{Name: name, Type: "project", URI: uri})
 	return nil
 }
 

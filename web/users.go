@@ -218,7 +218,8 @@ func (s *server) createUser(w http.ResponseWriter, r *http.Request) error {
 	if _, err := s.cfg.Commands.CreateUser(r.Context(), s.metadata(r), c); err != nil {
 		return err
 	}
-	s.done(w, r, http.StatusCreated, "/user/"+b.UserName, map[string]any{"uri": "/user/" + b.UserName, "name": b.UserName, "type": "user"})
+	uri := "/user/" + b.UserName
+	s.done(w, r, http.StatusCreated, uri, &created{Name: b.UserName, Type: "user", URI: uri})
 	return nil
 }
 
@@ -348,6 +349,13 @@ func (s *server) renewSession(w http.ResponseWriter, r *http.Request, name strin
 	return nil
 }
 
+// userDisabled answers the disabling or enabling of an account.
+type userDisabled struct {
+	Disabled bool `json:"disabled"`
+	redirect
+	UserName string `json:"username"`
+}
+
 // setDisabled disables or enables an account (admins only). A disabled
 // user cannot sign in, and their sessions and tokens count for nothing
 // from the moment the event is recorded. An admin cannot disable
@@ -368,7 +376,7 @@ func (s *server) setDisabled(disable bool) handler {
 		if _, err := run(r.Context(), s.metadata(r), name); err != nil {
 			return err
 		}
-		s.done(w, r, http.StatusOK, "/user/"+name, map[string]any{"username": name, "disabled": disable})
+		s.done(w, r, http.StatusOK, "/user/"+name, &userDisabled{Disabled: disable, UserName: name})
 		return nil
 	}
 }

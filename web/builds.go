@@ -36,9 +36,20 @@ func (s *server) buildPage(w http.ResponseWriter, r *http.Request) error {
 		Steps []BuildStep `json:"steps"`
 	}{b, steps}
 	p, _ := s.cfg.Queries.Project(r.Context(), b.Project)
-	s.respond(w, r, out, "build", map[string]any{"Build": b, "Steps": steps, "Constituents": cons, "Project": p,
-		"Products": sortedProducts(b.Products)})
+	s.respond(w, r, out, "build", &buildPage{Build: b, Steps: steps, Constituents: cons, Project: p,
+		Products: sortedProducts(b.Products)})
 	return nil
+}
+
+// buildPage is the summary of a build (build.html).
+type buildPage struct {
+	page
+	Build        Build
+	Steps        []BuildStep
+	Constituents []Build
+	// Project is the build's, for the permission checks of the actions.
+	Project  Project
+	Products []BuildProduct
 }
 
 func sortedProducts(m map[string]BuildProduct) []BuildProduct {
@@ -60,7 +71,7 @@ func (s *server) buildConstituents(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
-	s.respond(w, r, cons, "builds", map[string]any{"Title": "Constituents of build " + strconv.FormatInt(b.ID, 10), "Builds": cons})
+	s.respond(w, r, cons, "builds", &buildsPage{Title: "Constituents of build " + strconv.FormatInt(b.ID, 10), Builds: cons})
 	return nil
 }
 
@@ -130,8 +141,8 @@ func (s *server) jobPage(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	s.respond(w, r, bs, "builds", map[string]any{"Title": "Job " + pname + ":" + jname + ":" + job, "Builds": bs,
-		"Page": n, "More": len(bs) == pg.Limit, "Shield": "/job/" + pname + "/" + jname + "/" + job + "/shield"})
+	s.respond(w, r, bs, "builds", &buildsPage{Title: "Job " + pname + ":" + jname + ":" + job, Builds: bs,
+		Page: n, More: len(bs) == pg.Limit, Shield: "/job/" + pname + "/" + jname + "/" + job + "/shield"})
 	return nil
 }
 
@@ -156,13 +167,24 @@ func (s *server) jobShield(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if len(bs) == 0 {
-		s.json(w, http.StatusNotFound, map[string]any{"schemaVersion": 1, "label": "hydra build", "message": "not found", "color": "lightgrey"})
+		s.json(w, http.StatusNotFound, shieldJSON{Color: "lightgrey", Label: shieldLabel, Message: "not found", SchemaVersion: 1})
 		return nil
 	}
 	msg, color := "failing", "red"
 	if succeeded(bs[0]) {
 		msg, color = "passing", "brightgreen"
 	}
-	s.json(w, http.StatusOK, map[string]any{"schemaVersion": 1, "label": "hydra build", "message": msg, "color": color})
+	s.json(w, http.StatusOK, shieldJSON{Color: color, Label: shieldLabel, Message: msg, SchemaVersion: 1})
 	return nil
 }
+
+// shieldJSON is shields.io's endpoint badge format.
+type shieldJSON struct {
+	Color         string `json:"color"`
+	Label         string `json:"label"`
+	Message       string `json:"message"`
+	SchemaVersion int    `json:"schemaVersion"`
+}
+
+// shieldLabel is the label of a job's badge, as Hydra's.
+const shieldLabel = "hydra build"

@@ -13,7 +13,7 @@ func (s *server) statusPage(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	s.respond(w, r, steps, "status", map[string]any{"Steps": steps})
+	s.respond(w, r, steps, "status", &stepsPage{Steps: steps})
 	return nil
 }
 
@@ -21,6 +21,13 @@ func (s *server) statusPage(w http.ResponseWriter, r *http.Request) error {
 type dashboardJSON struct {
 	UserName string           `json:"username"`
 	Jobsets  []JobsetOverview `json:"jobsets"`
+}
+
+// dashboardPage is a user's dashboard (dashboard.html).
+type dashboardPage struct {
+	page
+	UserName string
+	Jobsets  []JobsetOverview
 }
 
 // myDashboard redirects to the signed-in user's dashboard.
@@ -43,7 +50,7 @@ func (s *server) dashboard(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	s.respond(w, r, dashboardJSON{UserName: name, Jobsets: js}, "dashboard", map[string]any{"UserName": name, "Jobsets": js})
+	s.respond(w, r, dashboardJSON{UserName: name, Jobsets: js}, "dashboard", &dashboardPage{UserName: name, Jobsets: js})
 	return nil
 }
 

@@ -5,11 +5,13 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -29,6 +31,7 @@ import (
 	"buildledger/events"
 	"buildledger/projections"
 	"buildledger/projections/hydra"
+	"buildledger/projections/insights"
 	tokenproj "buildledger/projections/tokens"
 	"buildledger/web"
 )
@@ -89,6 +92,8 @@ type envOpts struct {
 	// ownCluster puts the database on a cluster of the test's own
 	// (env.cluster), which the test may stop and start.
 	ownCluster bool
+	// insights runs the insights projection and serves its pages.
+	insights bool
 }
 
 func newEnv(t *testing.T, o envOpts) *env {
@@ -111,7 +116,11 @@ func newEnv(t *testing.T, o envOpts) *env {
 	codec := events.NewCodec()
 	rt := commands.NewRuntime(store, codec, commands.Options{Clock: commands.ClockFunc(func() time.Time { return now }), Host: "test"})
 	h := commands.NewHandlers(rt, commands.NewAllocator(rt, commands.AllocatorOptions{}), postgres.NewVault(pool))
-	runner, err := projections.NewRunner(store, codec, postgres.NewReadModelDB(pool), []projections.Projection{hydra.Projection{Keys: postgres.NewVault(pool)}, tokenproj.Projection{}}, projections.RunnerOptions{})
+	projs := []projections.Projection{hydra.Projection{Keys: postgres.NewVault(pool)}, tokenproj.Projection{}}
+	if o.insights {
+		projs = append(projs, insights.Projection{})
+	}
+	runner, err := projections.NewRunner(store, codec, postgres.NewReadModelDB(pool), projs, projections.RunnerOptions{})
 	require.NoError(t, err)
 	logs, err := logstore.New(filepath.Join(t.TempDir(), "logs"), logstore.Options{FlushInterval: 20 * time.Millisecond, PollInterval: 20 * time.Millisecond})
 	require.NoError(t, err)
@@ -124,6 +133,9 @@ func newEnv(t *testing.T, o envOpts) *env {
 		GitHubSecret: "gh-secret", GiteaSecret: "gitea-secret", Deliveries: postgres.NewDeliveries(pool), LoginAttempts: 1000, Clock: func() time.Time { return now }}
 	if o.live {
 		cfg.Settle = e.settle
+	}
+	if o.insights {
+		cfg.Insights = insights.Reader{DB: postgres.NewReadModelDB(pool)}
 	}
 	if o.cfg != nil {
 		o.cfg(&cfg)
@@ -238,7 +250,10 @@ func (e *env) seed() {
 		e.appendEvents(streams.Eval(eval), events.EvaluationStarted{EvalID: eval, Project: "p", Jobset: "j", JobsetID: jobsetID, StartTime: ts})
 		var ps []events.Payload
 		ps = append(ps, events.InputFetched{EvalID: eval, Name: "src", Type: "git", URI: "https://github.com/acme/widget.git", Revision: "abc123"})
-		for id, job := range members {
+		// In the order of the build ids, so that the events pages are
+		// the same from run to run.
+		for _, id := range slices.Sorted(maps.Keys(members)) {
+			job := members[id]
 			ps = append(ps, events.JobEvaluated{EvalID: eval, Job: job, System: "x86_64-linux", BuildID: id, IsNew: isNew[id],
 				DrvPath: drv(job + "-" + string(rune('0'+id)))})
 		}

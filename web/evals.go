@@ -105,8 +105,19 @@ func (s *server) evalPage(w http.ResponseWriter, r *http.Request) error {
 		Diff EvalDiff `json:"diff"`
 	}{e, d}
 	p, _ := s.cfg.Queries.Project(ctx, e.Project)
-	s.respond(w, r, out, "eval", map[string]any{"Eval": e, "Diff": d, "Project": p, "NrBuilds": len(builds)})
+	s.respond(w, r, out, "eval", &evalPage{Eval: e, Diff: d, Project: p, NrBuilds: len(builds)})
 	return nil
+}
+
+// evalPage is an evaluation compared with the previous one (eval.html).
+type evalPage struct {
+	page
+	Eval Eval
+	Diff EvalDiff
+	// Project is the evaluation's, for the permission checks of the
+	// actions.
+	Project  Project
+	NrBuilds int
 }
 
 func (s *server) evalBuilds(w http.ResponseWriter, r *http.Request) error {
@@ -118,8 +129,14 @@ func (s *server) evalBuilds(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	s.respond(w, r, bs, "builds", map[string]any{"Title": "Builds of evaluation " + strconv.FormatInt(e.ID, 10), "Builds": bs})
+	s.respond(w, r, bs, "builds", &buildsPage{Title: "Builds of evaluation " + strconv.FormatInt(e.ID, 10), Builds: bs})
 	return nil
+}
+
+// evalErrorsJSON is the answer of /eval/<id>/errors.
+type evalErrorsJSON struct {
+	ErrorMsg string `json:"errormsg"`
+	ID       int64  `json:"id"`
 }
 
 func (s *server) evalErrors(w http.ResponseWriter, r *http.Request) error {
@@ -132,8 +149,8 @@ func (s *server) evalErrors(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	id := strconv.FormatInt(e.ID, 10)
-	s.respond(w, r, map[string]any{"id": e.ID, "errormsg": msg}, "errors",
-		map[string]any{"Title": "Errors of evaluation " + id, "Back": "/eval/" + id, "Errors": msg})
+	s.respond(w, r, evalErrorsJSON{ErrorMsg: msg, ID: e.ID}, "errors",
+		&errorsPage{Title: "Errors of evaluation " + id, Back: "/eval/" + id, Errors: msg})
 	return nil
 }
 
@@ -178,8 +195,15 @@ func (s *server) evalAction(w http.ResponseWriter, r *http.Request, role string,
 		}
 		n++
 	}
-	s.done(w, r, http.StatusOK, "/eval/"+strconv.FormatInt(e.ID, 10), map[string]any{"count": n})
+	s.done(w, r, http.StatusOK, "/eval/"+strconv.FormatInt(e.ID, 10), &evalActionDone{Count: n})
 	return nil
+}
+
+// evalActionDone answers an action on the builds of an evaluation with
+// how many it changed.
+type evalActionDone struct {
+	Count int `json:"count"`
+	redirect
 }
 
 // evalRestart restarts the eval's failed builds, or only its aborted,

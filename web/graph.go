@@ -1,6 +1,7 @@
 package web
 
 import (
+	"html/template"
 	"net/http"
 	"sort"
 	"strconv"
@@ -124,9 +125,24 @@ func (s *server) graphFor(w http.ResponseWriter, r *http.Request, evalID int64, 
 		}
 	}
 	tree := buildGraphTree(nodes, edges, roots)
-	s.respond(w, r, map[string]any{"nodes": nodes, "edges": edges}, "graph",
-		map[string]any{"Title": title, "Back": back, "Tree": tree, "NrNodes": len(nodes), "SVG": graphSVG(nodes, edges, roots)})
+	s.respond(w, r, graphJSON{Edges: edges, Nodes: nodes}, "graph",
+		&graphPage{Title: title, Back: back, Tree: tree, NrNodes: len(nodes), SVG: graphSVG(nodes, edges, roots)})
 	return nil
+}
+
+// graphJSON is the answer of the build graph routes.
+type graphJSON struct {
+	Edges []GraphEdge `json:"edges"`
+	Nodes []GraphNode `json:"nodes"`
+}
+
+// graphPage is a build graph drawn and as a tree (graph.html).
+type graphPage struct {
+	page
+	Title, Back string
+	Tree        []*graphNode
+	NrNodes     int
+	SVG         template.HTML
 }
 
 func (s *server) evalGraph(w http.ResponseWriter, r *http.Request) error {

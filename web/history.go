@@ -53,9 +53,18 @@ func (s *server) streamEvents(w http.ResponseWriter, r *http.Request, project, t
 		rows = append(rows, eventRow{Revision: e.Revision, Type: e.Type, Actor: e.Metadata.Actor,
 			RecordedAt: e.RecordedAt.Unix(), Data: redact.JSON(e.Data)})
 	}
-	s.respond(w, r, rows, "events", map[string]any{"Title": title, "Back": back, "Stream": stream, "Events": rows,
-		"Page": n, "More": more})
+	s.respond(w, r, rows, "events", &eventsPage{Title: title, Back: back, Stream: stream, Events: rows,
+		Page: n, More: more})
 	return nil
+}
+
+// eventsPage is the history of one stream (events.html).
+type eventsPage struct {
+	page
+	Title, Back, Stream string
+	Events              []eventRow
+	Page                int
+	More                bool
 }
 
 func (s *server) projectEvents(w http.ResponseWriter, r *http.Request) error {

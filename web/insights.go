@@ -60,8 +60,22 @@ func (s *server) buildWhy(w http.ResponseWriter, r *http.Request) error {
 		insights.WhyNotRunning
 		Origin insights.FailureOrigin `json:"failureOrigin"`
 	}{why, origin}
-	s.respond(w, r, out, "insights", map[string]any{"Title": "Build " + strconv.FormatInt(id, 10) + ": why", "Why": why, "Origin": origin})
+	s.respond(w, r, out, "insights", &insightsPage{Title: "Build " + strconv.FormatInt(id, 10) + ": why", Why: &why, Origin: &origin})
 	return nil
+}
+
+// insightsPage shows one of the insights (insights.html); the handler
+// sets the field of its kind.
+type insightsPage struct {
+	page
+	Title    string
+	Why      *insights.WhyNotRunning
+	Origin   *insights.FailureOrigin
+	Radius   *insights.BlastRadius
+	Attempts []insights.Attempt
+	Flaky    []insights.FlakyStep
+	NonRepro []insights.NonReproducible
+	Latency  []insights.EvalLatency
 }
 
 func (s *server) stepInsight(kind string) handler {
@@ -73,21 +87,21 @@ func (s *server) stepInsight(kind string) handler {
 		var (
 			v    any
 			err  error
-			data = map[string]any{"Drv": drv}
+			data insightsPage
 		)
 		if kind == "attempts" {
 			var as []insights.Attempt
 			as, err = s.cfg.Insights.StepAttempts(r.Context(), drv)
-			v, data["Attempts"], data["Title"] = as, as, "Attempts of "+drv
+			v, data.Attempts, data.Title = as, as, "Attempts of "+drv
 		} else {
 			var br insights.BlastRadius
 			br, err = s.cfg.Insights.StepBlastRadius(r.Context(), drv)
-			v, data["Radius"], data["Title"] = br, br, "Blast radius of "+drv
+			v, data.Radius, data.Title = br, &br, "Blast radius of "+drv
 		}
 		if err != nil {
 			return err
 		}
-		s.respond(w, r, v, "insights", data)
+		s.respond(w, r, v, "insights", &data)
 		return nil
 	}
 }
@@ -97,26 +111,26 @@ func (s *server) insightList(kind string) handler {
 		var (
 			v    any
 			err  error
-			data = map[string]any{}
+			data insightsPage
 		)
 		switch kind {
 		case "flaky":
 			var fs []insights.FlakyStep
 			fs, err = s.cfg.Insights.FlakySteps(r.Context())
-			v, data["Flaky"], data["Title"] = fs, fs, "Flaky steps"
+			v, data.Flaky, data.Title = fs, fs, "Flaky steps"
 		case "non-reproducible":
 			var ns []insights.NonReproducible
 			ns, err = s.cfg.Insights.NonReproducibleOutputs(r.Context())
-			v, data["NonRepro"], data["Title"] = ns, ns, "Non-reproducible outputs"
+			v, data.NonRepro, data.Title = ns, ns, "Non-reproducible outputs"
 		default:
 			var ls []insights.EvalLatency
 			ls, err = s.cfg.Insights.EvalLatencies(r.Context())
-			v, data["Latency"], data["Title"] = ls, ls, "Evaluation latency per jobset"
+			v, data.Latency, data.Title = ls, ls, "Evaluation latency per jobset"
 		}
 		if err != nil {
 			return err
 		}
-		s.respond(w, r, v, "insights", data)
+		s.respond(w, r, v, "insights", &data)
 		return nil
 	}
 }

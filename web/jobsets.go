@@ -38,9 +38,23 @@ func (s *server) jobsetPage(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	s.render(w, r, http.StatusOK, "jobset", map[string]any{"Project": p, "Jobset": j, "Evals": evals,
-		"NrEvals": total, "Builds": current, "Inputs": sortedInputs(j.Inputs)})
+	s.render(w, r, http.StatusOK, "jobset", &jobsetPage{Project: p, Jobset: j, Evals: evals,
+		NrEvals: total, Builds: current, Inputs: sortedInputs(j.Inputs)})
 	return nil
+}
+
+// jobsetPage is a jobset's overview (jobset.html).
+type jobsetPage struct {
+	page
+	// Project is the jobset's, for the permission checks of the actions.
+	Project Project
+	Jobset  Jobset
+	// Evals are the latest evaluations, of NrEvals in all.
+	Evals   []Eval
+	NrEvals int
+	// Builds are the current builds.
+	Builds []Build
+	Inputs []JobsetInput
 }
 
 func sortedInputs(m map[string]JobsetInput) []JobsetInput {
@@ -216,7 +230,7 @@ func (s *server) saveJobset(w http.ResponseWriter, r *http.Request, pname, jname
 		s.done(w, r, http.StatusOK, uri, nil)
 		return nil
 	}
-	s.done(w, r, http.StatusCreated, uri, map[string]any{"uri": uri, "name": jname, "type": "jobset"})
+	s.done(w, r, http.StatusCreated, uri, &created{Name: jname, Type: "jobset", URI: uri})
 	return nil
 }
 
@@ -261,10 +275,10 @@ func (s *server) jobsetForm(w http.ResponseWriter, r *http.Request) error {
 	if err := require(r, func(pr *principal) bool { return pr.isOwner(p) }); err != nil {
 		return err
 	}
-	data := map[string]any{"Project": p}
+	data := &jobsetFormPage{Project: p}
 	if jname == "" {
-		data["New"] = true
-		data["Jobset"] = Jobset{Project: pname, Enabled: 1, Visible: true, KeepNr: 3, CheckInterval: 300, SchedulingShares: 100}
+		data.New = true
+		data.Jobset = Jobset{Project: pname, Enabled: 1, Visible: true, KeepNr: 3, CheckInterval: 300, SchedulingShares: 100}
 	} else {
 		j, err := s.cfg.Queries.Jobset(r.Context(), pname, jname)
 		if err != nil {
@@ -274,10 +288,21 @@ func (s *server) jobsetForm(w http.ResponseWriter, r *http.Request) error {
 		for _, in := range sortedInputs(j.Inputs) {
 			lines = append(lines, strings.TrimSpace(in.Name+" "+in.Type+" "+in.Value))
 		}
-		data["Jobset"], data["InputsText"] = j, strings.Join(lines, "\n")
+		data.Jobset, data.InputsText = j, strings.Join(lines, "\n")
 	}
 	s.render(w, r, http.StatusOK, "jobset-form", data)
 	return nil
+}
+
+// jobsetFormPage is the form that creates (New) or edits a jobset
+// (jobset-form.html).
+type jobsetFormPage struct {
+	page
+	New     bool
+	Project Project
+	Jobset  Jobset
+	// InputsText is the inputs, one "name type value" a line.
+	InputsText string
 }
 
 // evalsJSON is Hydra's paged list of evaluations.
@@ -305,9 +330,20 @@ func (s *server) evalList(w http.ResponseWriter, r *http.Request, pname, jname s
 	if n > 1 {
 		out.Prev = "?page=" + strconv.Itoa(n-1)
 	}
-	s.respond(w, r, out, "evals", map[string]any{"Evals": evals, "Page": n, "LastPage": last, "Total": total,
-		"ProjectName": pname, "JobsetName": jname, "Paging": out})
+	s.respond(w, r, out, "evals", &evalsPage{Evals: evals, Page: n, LastPage: last, Total: total,
+		ProjectName: pname, JobsetName: jname, Paging: out})
 	return nil
+}
+
+// evalsPage is a page of evaluations, of a jobset or of all
+// (evals.html).
+type evalsPage struct {
+	page
+	Evals                   []Eval
+	Page, LastPage, Total   int
+	ProjectName, JobsetName string
+	// Paging has the links to the previous and next pages.
+	Paging evalsJSON
 }
 
 func (s *server) jobsetEvals(w http.ResponseWriter, r *http.Request) error {
@@ -341,8 +377,15 @@ func (s *server) jobsetErrors(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	out := map[string]any{"errormsg": j.ErrorMsg, "errortime": j.ErrorTime, "fetcherrormsg": j.FetchErrorMsg}
-	s.respond(w, r, out, "errors", map[string]any{"Title": "Errors of jobset " + pname + ":" + jname,
-		"Back": "/jobset/" + pname + "/" + jname, "Errors": derefAny(j.ErrorMsg), "FetchErrors": derefAny(j.FetchErrorMsg)})
+	out := jobsetErrorsJSON{ErrorMsg: j.ErrorMsg, ErrorTime: j.ErrorTime, FetchErrorMsg: j.FetchErrorMsg}
+	s.respond(w, r, out, "errors", &errorsPage{Title: "Errors of jobset " + pname + ":" + jname,
+		Back: "/jobset/" + pname + "/" + jname, Errors: deref(j.ErrorMsg), FetchErrors: deref(j.FetchErrorMsg)})
 	return nil
+}
+
+// jobsetErrorsJSON is the answer of /jobset/<p>/<j>/errors.
+type jobsetErrorsJSON struct {
+	ErrorMsg      *string `json:"errormsg"`
+	ErrorTime     *int64  `json:"errortime"`
+	FetchErrorMsg *string `json:"fetcherrormsg"`
 }

@@ -84,8 +84,8 @@ func (s *server) allBuilds(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	out := allBuildsJSON{Builds: bs, Total: total, Page: n, ResultsPerPage: buildsPerPage}
-	s.respond(w, r, out, "builds", map[string]any{"Title": "Finished builds of " + sc.Title + " (" + strconv.Itoa(total) + ")",
-		"Builds": bs, "Page": n, "More": n*buildsPerPage < total, "Empty": "No build of " + sc.Title + " has finished yet."})
+	s.respond(w, r, out, "builds", &buildsPage{Title: "Finished builds of " + sc.Title + " (" + strconv.Itoa(total) + ")",
+		Builds: bs, Page: n, More: n*buildsPerPage < total, Empty: "No build of " + sc.Title + " has finished yet."})
 	return nil
 }
 
@@ -147,9 +147,9 @@ func (s *server) channelLatest(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	s.respond(w, r, bs, "builds", map[string]any{"Title": "Channel of " + sc.Title + ": latest successful builds",
-		"Builds": bs, "Empty": "No build of " + sc.Title + " has succeeded yet, so its channel is empty.",
-		"Note": "Binary cache: " + s.cacheURL(r)})
+	s.respond(w, r, bs, "builds", &buildsPage{Title: "Channel of " + sc.Title + ": latest successful builds",
+		Builds: bs, Empty: "No build of " + sc.Title + " has succeeded yet, so its channel is empty.",
+		Note: "Binary cache: " + s.cacheURL(r)})
 	return nil
 }
 

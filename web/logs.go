@@ -80,12 +80,28 @@ func (s *server) buildLog(mode string) handler {
 			if nr != 0 {
 				base += "/step/" + strconv.Itoa(nr)
 			}
-			s.render(w, r, http.StatusOK, "log", map[string]any{"Build": b, "StepNr": nr, "Log": string(text),
-				"Cut": cut, "Raw": base + "/log/raw", "Stream": base + "/log/stream", "Running": ref.Running,
-				"DrvPath": ref.DrvPath})
+			s.render(w, r, http.StatusOK, "log", &logPage{Build: b, StepNr: nr, Log: string(text),
+				Cut: cut, Raw: base + "/log/raw", Stream: base + "/log/stream", Running: ref.Running,
+				DrvPath: ref.DrvPath})
 		}
 		return nil
 	}
+}
+
+// logPage shows the end of a build's or step's log (log.html).
+type logPage struct {
+	page
+	Build Build
+	// StepNr is 0 for the build's own log.
+	StepNr  int
+	DrvPath string
+	Log     string
+	// Cut says Log is only the end of the log.
+	Cut bool
+	// Raw and Stream are the URLs of the whole log and of its live
+	// stream, which the page follows while Running.
+	Raw, Stream string
+	Running     bool
 }
 
 // nixlogRedirect sends Hydra's old step log URLs,

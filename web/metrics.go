@@ -26,10 +26,18 @@ func (s *server) metricChart(w http.ResponseWriter, r *http.Request) error {
 	if len(pts) == 0 {
 		return errNotFound(fmt.Sprintf("metric %q of job %s:%s:%s", name, p, j, job))
 	}
-	s.respond(w, r, pts, "metric", map[string]any{
-		"Project": p, "Jobset": j, "Job": job, "Name": name, "Points": pts, "Chart": metricSVG(pts),
+	s.respond(w, r, pts, "metric", &metricPage{
+		Project: p, Jobset: j, Job: job, Name: name, Points: pts, Chart: metricSVG(pts),
 	})
 	return nil
+}
+
+// metricPage is the history of one metric of a job (metric.html).
+type metricPage struct {
+	page
+	Project, Jobset, Job, Name string
+	Points                     []MetricPoint
+	Chart                      template.HTML
 }
 
 // metricSVG draws the values as a polyline with the lowest and highest

@@ -20,8 +20,16 @@ func (s *server) projectsPage(w http.ResponseWriter, r *http.Request) error {
 	}
 	queued, _ := s.cfg.Queries.QueueSize(r.Context())
 	running, _ := s.cfg.Queries.RunningCount(r.Context())
-	s.respond(w, r, ps, "projects", map[string]any{"Projects": ps, "Queued": queued, "Running": running})
+	s.respond(w, r, ps, "projects", &projectsPage{Projects: ps, Queued: queued, Running: running})
 	return nil
+}
+
+// projectsPage is the list of projects, the front page (projects.html).
+type projectsPage struct {
+	page
+	Projects []Project
+	// Queued and Running count the builds.
+	Queued, Running int
 }
 
 func (s *server) projectPage(w http.ResponseWriter, r *http.Request) error {
@@ -38,8 +46,15 @@ func (s *server) projectPage(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	s.render(w, r, http.StatusOK, "project", map[string]any{"Project": p, "Jobsets": js})
+	s.render(w, r, http.StatusOK, "project", &projectPage{Project: p, Jobsets: js})
 	return nil
+}
+
+// projectPage is a project with its jobsets (project.html).
+type projectPage struct {
+	page
+	Project Project
+	Jobsets []JobsetOverview
 }
 
 // projectBody is the body of PUT /project/<p>, as Hydra's API has it.
@@ -156,7 +171,7 @@ func (s *server) saveProject(w http.ResponseWriter, r *http.Request, name string
 		s.done(w, r, http.StatusOK, uri, nil)
 		return nil
 	}
-	s.done(w, r, http.StatusCreated, uri, map[string]any{"uri": uri, "name": name, "type": "project"})
+	s.done(w, r, http.StatusCreated, uri, &created{Name: name, Type: "project", URI: uri})
 	return nil
 }
 
@@ -185,13 +200,13 @@ func (s *server) deleteProject(w http.ResponseWriter, r *http.Request) error {
 // projectForm shows the create or edit form of a project.
 func (s *server) projectForm(w http.ResponseWriter, r *http.Request) error {
 	name := chi.URLParam(r, "project")
-	data := map[string]any{}
+	data := &projectFormPage{}
 	if name == "" {
 		if err := require(r, func(p *principal) bool { return p.hasRole(user.RoleCreateProjects) }); err != nil {
 			return err
 		}
-		data["Project"] = Project{Enabled: true, Owner: who(r).User.UserName}
-		data["New"] = true
+		data.Project = Project{Enabled: true, Owner: who(r).User.UserName}
+		data.New = true
 	} else {
 		p, err := s.cfg.Queries.Project(r.Context(), name)
 		if err != nil {
@@ -200,8 +215,16 @@ func (s *server) projectForm(w http.ResponseWriter, r *http.Request) error {
 		if err := require(r, func(pr *principal) bool { return pr.isOwner(p) }); err != nil {
 			return err
 		}
-		data["Project"] = p
+		data.Project = p
 	}
 	s.render(w, r, http.StatusOK, "project-form", data)
 	return nil
+}
+
+// projectFormPage is the form that creates (New) or edits a project
+// (project-form.html).
+type projectFormPage struct {
+	page
+	New     bool
+	Project Project
 }

@@ -18,6 +18,13 @@ import (
 	"buildledger/events"
 )
 
+// pushJSON answers a push: the jobsets whose evaluation it requested, or
+// that a webhook delivery was seen before.
+type pushJSON struct {
+	Duplicate        bool     `json:"duplicate,omitempty"`
+	JobsetsTriggered []string `json:"jobsetsTriggered"`
+}
+
 // apiPush requests evaluations of jobsets=p:j,… and of the jobsets that
 // use repos=url,… (admin, eval-jobset or the project's owners).
 func (s *server) apiPush(w http.ResponseWriter, r *http.Request) error {
@@ -74,7 +81,7 @@ func (s *server) apiPush(w http.ResponseWriter, r *http.Request) error {
 		}
 		triggered = append(triggered, t[0]+":"+t[1])
 	}
-	s.json(w, http.StatusOK, map[string]any{"jobsetsTriggered": triggered})
+	s.json(w, http.StatusOK, pushJSON{JobsetsTriggered: triggered})
 	return nil
 }
 
@@ -124,7 +131,7 @@ func (s *server) webhook(w http.ResponseWriter, r *http.Request, source, deliver
 			return err
 		}
 		if !fresh {
-			s.json(w, http.StatusOK, map[string]any{"jobsetsTriggered": []string{}, "duplicate": true})
+			s.json(w, http.StatusOK, pushJSON{Duplicate: true, JobsetsTriggered: []string{}})
 			return nil
 		}
 	}
@@ -137,7 +144,7 @@ func (s *server) webhook(w http.ResponseWriter, r *http.Request, source, deliver
 		}
 		return err
 	}
-	s.json(w, http.StatusOK, map[string]any{"jobsetsTriggered": triggered})
+	s.json(w, http.StatusOK, pushJSON{JobsetsTriggered: triggered})
 	return nil
 }
 

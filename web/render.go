@@ -55,24 +55,19 @@ func parseTemplates() (map[string]*template.Template, error) {
 	return pages, nil
 }
 
-// render executes page inside the layout. data gets Me (the signed-in
-// principal or nil), Path and Now.
-func (s *server) render(w http.ResponseWriter, r *http.Request, code int, page string, data map[string]any) {
-	t, ok := s.pages[page]
+// render executes the template name inside the layout with data, whose
+// page it fills in: the signed-in principal (or nil), the path and now.
+func (s *server) render(w http.ResponseWriter, r *http.Request, code int, name string, data pageData) {
+	t, ok := s.pages[name]
 	if !ok {
-		s.log.Error("no template", "page", page)
+		s.log.Error("no template", "page", name)
 		http.Error(w, "internal server error", http.StatusInternalServerError)
 		return
 	}
-	if data == nil {
-		data = map[string]any{}
-	}
-	data["Me"] = who(r)
-	data["Path"] = r.URL.Path
-	data["Now"] = s.now().Unix()
+	*data.base() = page{Me: who(r), Path: r.URL.Path, Now: s.now().Unix()}
 	var buf bytes.Buffer
 	if err := t.ExecuteTemplate(&buf, "layout", data); err != nil {
-		s.log.Error("render", "page", page, "err", err)
+		s.log.Error("render", "page", name, "err", err)
 		http.Error(w, "internal server error", http.StatusInternalServerError)
 		return
 	}
@@ -111,13 +106,7 @@ var funcs = template.FuncMap{
 		}
 		return status.Code(*b.BuildStatus).Description()
 	},
-	"dict": func(kv ...any) map[string]any {
-		m := map[string]any{}
-		for i := 0; i+1 < len(kv); i += 2 {
-			m[fmt.Sprint(kv[i])] = kv[i+1]
-		}
-		return m
-	},
+	"buildTable": func(builds []Build, now int64) buildTable { return buildTable{Builds: builds, Now: now} },
 }
 
 // statusText is Hydra's wording for a build: queued, running or the

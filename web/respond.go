@@ -104,14 +104,17 @@ func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
 	if wantsJSON(r) || !acceptsHTML(r) {
-		body := map[string]string{"error": msg}
-		if field != "" {
-			body["field"] = field
-		}
-		s.json(w, code, body)
+		s.json(w, code, errorJSON{Error: msg, Field: field})
 		return
 	}
-	s.render(w, r, code, "error", map[string]any{"Status": code, "StatusText": http.StatusText(code), "Msg": msg})
+	s.render(w, r, code, "error", &errorPage{Status: code, StatusText: http.StatusText(code), Msg: msg})
+}
+
+// errorJSON is the body of an error for JSON clients.
+type errorJSON struct {
+	Error string `json:"error"`
+	// Field names the field of the request at fault, if one is.
+	Field string `json:"field,omitempty"`
 }
 
 // handler is a web handler that returns its error instead of answering
@@ -152,13 +155,14 @@ func (s *server) json(w http.ResponseWriter, code int, v any) {
 	}
 }
 
-// respond answers v as JSON or renders page with data for browsers.
-func (s *server) respond(w http.ResponseWriter, r *http.Request, v any, page string, data map[string]any) {
+// respond answers v as JSON or renders the template name with data for
+// browsers.
+func (s *server) respond(w http.ResponseWriter, r *http.Request, v any, name string, data pageData) {
 	if wantsJSON(r) {
 		s.json(w, http.StatusOK, v)
 		return
 	}
-	s.render(w, r, http.StatusOK, page, data)
+	s.render(w, r, http.StatusOK, name, data)
 }
 
 // maxBody bounds request bodies.
@@ -196,19 +200,43 @@ func parseForm(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// done answers a successful action: JSON body for JSON clients, a
-// redirect (303) for browsers.
-func (s *server) done(w http.ResponseWriter, r *http.Request, code int, redirect string, body map[string]any) {
+// done answers a successful action: JSON body for JSON clients, with
+// the redirect under "redirect" (body nil for that alone), a redirect
+// (303) for browsers.
+func (s *server) done(w http.ResponseWriter, r *http.Request, code int, to string, body redirector) {
 	s.settle(r)
 	if wantsJSON(r) || isJSONBody(r) {
 		if body == nil {
-			body = map[string]any{}
+			body = &redirect{}
 		}
-		body["redirect"] = redirect
+		body.setRedirect(to)
 		s.json(w, code, body)
 		return
 	}
-	http.Redirect(w, r, redirect, http.StatusSeeOther)
+	http.Redirect(w, r, to, http.StatusSeeOther)
+}
+
+// redirector is the JSON answer of an action, which carries where a
+// browser would be sent.
+type redirector interface{ setRedirect(to string) }
+
+// redirect is the "redirect" key of an action's JSON answer. The answers
+// embed it where the key sorts among theirs: the keys keep the order
+// they had as maps.
+type redirect struct {
+	Redirect string `json:"redirect"`
+}
+
+func (r *redirect) setRedirect(to string) { r.Redirect = to }
+
+// created answers the creation of a project, jobset or user, as Hydra
+// does.
+type created struct {
+	Name string `json:"name"`
+	redirect
+	// Type is project, jobset or user.
+	Type string `json:"type"`
+	URI  string `json:"uri"`
 }
 
 // settle waits, for a bounded time, until the read models show what the

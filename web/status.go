@@ -16,8 +16,8 @@ func (s *server) queuePage(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	s.respond(w, r, bs, "builds", map[string]any{"Title": "Queue (" + strconv.Itoa(total) + " builds)", "Builds": bs,
-		"Page": n, "More": n*pg.Limit < total, "Empty": "The queue is empty: every build has finished."})
+	s.respond(w, r, bs, "builds", &buildsPage{Title: "Queue (" + strconv.Itoa(total) + " builds)", Builds: bs,
+		Page: n, More: n*pg.Limit < total, Empty: "The queue is empty: every build has finished."})
 	return nil
 }
 
@@ -26,8 +26,15 @@ func (s *server) queueSummary(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	s.respond(w, r, rows, "queue-summary", map[string]any{"Rows": rows})
+	s.respond(w, r, rows, "queue-summary", &queueSummaryPage{Rows: rows})
 	return nil
+}
+
+// queueSummaryPage counts the queue by jobset and system
+// (queue-summary.html).
+type queueSummaryPage struct {
+	page
+	Rows []QueueSummary
 }
 
 func (s *server) machinesPage(w http.ResponseWriter, r *http.Request) error {
@@ -35,8 +42,15 @@ func (s *server) machinesPage(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	s.respond(w, r, ms, "machines", map[string]any{"Machines": ms})
+	s.respond(w, r, ms, "machines", &machinesPage{Machines: ms})
 	return nil
+}
+
+// machinesPage lists the build machines and what they run
+// (machines.html).
+type machinesPage struct {
+	page
+	Machines []Machine
 }
 
 func (s *server) stepsPage(w http.ResponseWriter, r *http.Request) error {
@@ -45,8 +59,17 @@ func (s *server) stepsPage(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	s.respond(w, r, steps, "steps", map[string]any{"Steps": steps, "Page": n, "More": len(steps) == pg.Limit})
+	s.respond(w, r, steps, "steps", &stepsPage{Steps: steps, Page: n, More: len(steps) == pg.Limit})
 	return nil
+}
+
+// stepsPage is a list of steps: those running (status.html) or the
+// latest finished, a page of them (steps.html).
+type stepsPage struct {
+	page
+	Steps []BuildStep
+	Page  int
+	More  bool
 }
 
 var searchRE = regexp.MustCompile(`^[a-zA-Z0-9_\-/.]+$`)
@@ -66,7 +89,7 @@ func (s *server) search(w http.ResponseWriter, r *http.Request) error {
 		if wantsJSON(r) {
 			return errBadRequest("missing query")
 		}
-		s.render(w, r, http.StatusOK, "search", map[string]any{})
+		s.render(w, r, http.StatusOK, "search", &searchPage{})
 		return nil
 	}
 	switch {
@@ -82,8 +105,16 @@ func (s *server) search(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	s.respond(w, r, res, "search", map[string]any{"Query": q, "Result": res})
+	s.respond(w, r, res, "search", &searchPage{Query: q, Result: &res})
 	return nil
+}
+
+// searchPage is the search form with, once a query is given, what it
+// found (search.html).
+type searchPage struct {
+	page
+	Query  string
+	Result *SearchResult
 }
 
 func (s *server) apiLatestBuilds(w http.ResponseWriter, r *http.Request) error {

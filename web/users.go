@@ -18,8 +18,16 @@ import (
 )
 
 func (s *server) loginPage(w http.ResponseWriter, r *http.Request) error {
-	s.render(w, r, http.StatusOK, "login", map[string]any{"Next": safeNext(r.URL.Query().Get("next"))})
+	s.render(w, r, http.StatusOK, "login", &loginPage{Next: safeNext(r.URL.Query().Get("next"))})
 	return nil
+}
+
+// loginPage is the sign-in form (login.html).
+type loginPage struct {
+	page
+	// Next is where to go once signed in.
+	Next  string
+	Error string
 }
 
 // safeNext keeps only local paths as redirect targets.
@@ -71,7 +79,7 @@ func (s *server) login(w http.ResponseWriter, r *http.Request) error {
 	}
 	if !ok {
 		if !wantsJSON(r) && !isJSONBody(r) {
-			s.render(w, r, http.StatusForbidden, "login", map[string]any{"Next": next, "Error": "Bad username or password."})
+			s.render(w, r, http.StatusForbidden, "login", &loginPage{Next: next, Error: "Bad username or password."})
 			return nil
 		}
 		return errForbidden("Bad username or password.")
@@ -121,7 +129,7 @@ func (s *server) currentUser(w http.ResponseWriter, r *http.Request) error {
 	if p == nil {
 		return errLoginRequired
 	}
-	s.respond(w, r, p.User, "user", map[string]any{"User": p.User, "AllRoles": user.Roles()})
+	s.respond(w, r, p.User, "user", &userPage{User: p.User, AllRoles: user.Roles()})
 	return nil
 }
 
@@ -133,8 +141,16 @@ func (s *server) usersPage(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	s.respond(w, r, us, "users", map[string]any{"Users": us, "AllRoles": user.Roles()})
+	s.respond(w, r, us, "users", &usersPage{Users: us, AllRoles: user.Roles()})
 	return nil
+}
+
+// usersPage lists the users for admins, with the form that adds one
+// (users.html).
+type usersPage struct {
+	page
+	Users    []User
+	AllRoles []string
 }
 
 // userBody is a user as the JSON API and the forms send it. A field
@@ -202,7 +218,8 @@ func (s *server) createUser(w http.ResponseWriter, r *http.Request) error {
 	if _, err := s.cfg.Commands.CreateUser(r.Context(), s.metadata(r), c); err != nil {
 		return err
 	}
-	s.done(w, r, http.StatusCreated, "/user/"+b.UserName, map[string]any{"uri": "/user/" + b.UserName, "name": b.UserName, "type": "user"})
+	uri := "/user/" + b.UserName
+	s.done(w, r, http.StatusCreated, uri, &created{Name: b.UserName, Type: "user", URI: uri})
 	return nil
 }
 
@@ -233,8 +250,17 @@ func (s *server) userPage(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	u.Disabled = st.Disabled
-	s.respond(w, r, u, "user", map[string]any{"User": u, "AllRoles": user.Roles(), "Self": who(r).User.UserName == name})
+	s.respond(w, r, u, "user", &userPage{User: u, AllRoles: user.Roles(), Self: who(r).User.UserName == name})
 	return nil
+}
+
+// userPage is a user's profile form (user.html).
+type userPage struct {
+	page
+	User     User
+	AllRoles []string
+	// Self is set when the user looks at their own profile.
+	Self bool
 }
 
 // updateUser changes a profile (self or admin) with PATCH semantics:
@@ -323,6 +349,13 @@ func (s *server) renewSession(w http.ResponseWriter, r *http.Request, name strin
 	return nil
 }
 
+// userDisabled answers the disabling or enabling of an account.
+type userDisabled struct {
+	Disabled bool `json:"disabled"`
+	redirect
+	UserName string `json:"username"`
+}
+
 // setDisabled disables or enables an account (admins only). A disabled
 // user cannot sign in, and their sessions and tokens count for nothing
 // from the moment the event is recorded. An admin cannot disable
@@ -343,7 +376,7 @@ func (s *server) setDisabled(disable bool) handler {
 		if _, err := run(r.Context(), s.metadata(r), name); err != nil {
 			return err
 		}
-		s.done(w, r, http.StatusOK, "/user/"+name, map[string]any{"username": name, "disabled": disable})
+		s.done(w, r, http.StatusOK, "/user/"+name, &userDisabled{Disabled: disable, UserName: name})
 		return nil
 	}
 }
@@ -396,8 +429,29 @@ func (s *server) tokensPage(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	s.respond(w, r, ts, "tokens", map[string]any{"UserName": name, "Tokens": ts, "Enabled": s.cfg.Tokens != nil})
+	s.respond(w, r, ts, "tokens", &tokensPage{UserName: name, Tokens: ts, Enabled: s.cfg.Tokens != nil})
 	return nil
+}
+
+// tokensPage lists a user's API tokens, with the form that makes one
+// (tokens.html).
+type tokensPage struct {
+	page
+	UserName string
+	Tokens   []APIToken
+	// Enabled is false when the server has no token commands.
+	Enabled bool
+	// New is the token just made, whose secret is shown once.
+	New *newToken
+}
+
+// newToken is a token just made, with its secret: the answer of POST
+// /user/<u>/tokens.
+type newToken struct {
+	ID    string `json:"id"`
+	Name  string `json:"name"`
+	Scope string `json:"scope"`
+	Token string `json:"token"`
 }
 
 // createToken makes a new API token; its secret is shown once. Users
@@ -444,13 +498,13 @@ func (s *server) createToken(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	out := map[string]any{"id": id, "name": strings.TrimSpace(body.Name), "scope": scope, "token": secret}
+	out := &newToken{ID: id, Name: strings.TrimSpace(body.Name), Scope: scope, Token: secret}
 	if wantsJSON(r) || isJSONBody(r) {
 		s.json(w, http.StatusCreated, out)
 		return nil
 	}
 	ts, _ := s.cfg.Queries.APITokens(r.Context(), name)
-	s.render(w, r, http.StatusCreated, "tokens", map[string]any{"UserName": name, "Tokens": ts, "Enabled": true, "New": out})
+	s.render(w, r, http.StatusCreated, "tokens", &tokensPage{UserName: name, Tokens: ts, Enabled: true, New: out})
 	return nil
 }
 

@@ -162,7 +162,8 @@ func runEval(ctx context.Context, a *app, args []string) error {
 			return err
 		}
 		defer stop()
-		sum, err := svc.EvaluateNow(ctx, pos[0], pos[1], evaluation.Params{Force: force, Waiting: func(id int64) {
+		md := commands.NewMetadata(commands.ComponentActor("evaluator"), sys.runtime)
+		sum, err := svc.EvaluateNow(ctx, md, evaluation.Evaluate{Project: pos[0], Jobset: pos[1], Force: force, Waiting: func(id int64) {
 			fmt.Fprintf(a.stdout, "evaluation %d of %s:%s is running; waiting for it\n", id, pos[0], pos[1])
 		}})
 		if err != nil {

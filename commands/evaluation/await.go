@@ -18,18 +18,22 @@ import (
 // instead of refusing. Without Force, the running evaluation answers the
 // request, since it fetched the inputs as they are now, and its summary
 // is returned; with Force, a new evaluation follows it.
-func (s *Service) EvaluateNow(ctx context.Context, project, name string, p Params) (Summary, error) {
+func (s *Service) EvaluateNow(ctx context.Context, md events.Metadata, cmd Evaluate) (Summary, error) {
+	md, err := s.metadata(md)
+	if err != nil {
+		return Summary{Project: cmd.Project, Jobset: cmd.Jobset}, err
+	}
 	for {
-		sum, err := s.Evaluate(ctx, project, name, p)
+		sum, err := s.Evaluate(ctx, md, cmd)
 		if !errors.Is(err, jobset.ErrEvaluating) {
 			return sum, err
 		}
-		awaited, err := s.awaitClose(ctx, project, name, p.Waiting)
+		awaited, err := s.awaitClose(ctx, cmd.Project, cmd.Jobset, cmd.Waiting)
 		if err != nil {
 			return sum, err
 		}
-		if awaited != 0 && !p.Force {
-			return s.summaryOf(ctx, project, name, awaited)
+		if awaited != 0 && !cmd.Force {
+			return s.summaryOf(ctx, cmd.Project, cmd.Jobset, awaited)
 		}
 	}
 }

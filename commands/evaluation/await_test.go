@@ -48,10 +48,10 @@ func TestEvaluateNow(t *testing.T) {
 		go func() {
 			var r result
 			if now {
-				r.sum, r.err = e.svc.EvaluateNow(ctx, "p", "j", evaluation.Params{Force: force,
+				r.sum, r.err = e.svc.EvaluateNow(ctx, e.evaluator, evaluation.Evaluate{Project: "p", Jobset: "j", Force: force,
 					Waiting: func(id int64) { waits <- id }})
 			} else {
-				r.sum, r.err = e.svc.Evaluate(ctx, "p", "j", evaluation.Params{Force: force})
+				r.sum, r.err = e.svc.Evaluate(ctx, e.evaluator, evaluation.Evaluate{Project: "p", Jobset: "j", Force: force})
 			}
 			ch <- r
 		}()
@@ -60,7 +60,7 @@ func TestEvaluateNow(t *testing.T) {
 
 	running := evaluate(e.ctx, false, false)
 	<-started
-	_, err := e.svc.Evaluate(e.ctx, "p", "j", evaluation.Params{})
+	_, err := e.svc.Evaluate(e.ctx, e.evaluator, evaluation.Evaluate{Project: "p", Jobset: "j"})
 	require.ErrorIs(t, err, jobset.ErrEvaluating, "Evaluate still refuses")
 
 	cancelled, cancel := context.WithCancel(e.ctx)

@@ -19,12 +19,10 @@ import (
 // follows a failed evaluation (whose fetch error it clears). Otherwise
 // it goes to the Checks port only: a count and the time, which the read
 // models' lastcheckedtime and the Trigger's due times read.
-func (s *Service) check(ctx context.Context, js jobset.State, hash string, start time.Time, sum Summary) (Summary, error) {
+func (s *Service) check(ctx context.Context, md events.Metadata, js jobset.State, hash string, start time.Time, sum Summary) (Summary, error) {
 	now := s.rt.Clock().Now().Unix()
 	sum.Outcome, sum.CachedFrom, sum.CheckedAt = jobset.OutcomeCached, js.LastEval, now
 	if js.CheckChangesLog() {
-		md := commands.NewMetadata(s.opts.Actor, s.rt)
-		md.Host = s.opts.Host
 		c := jobset.RecordCheck{ID: js.ID, LastEval: js.LastEval, Hash: hash, StartTime: start.Unix(), Timestamp: now}
 		res, err := commands.Execute(ctx, s.rt, streams.Jobset(js.Project, js.Name), commands.JobsetAggregate, func(cur jobset.State) ([]events.Payload, error) {
 			return jobset.Check(cur, c)

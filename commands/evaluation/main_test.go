@@ -50,6 +50,9 @@ type env struct {
 	ports evaluation.Ports
 	salt  string
 	admin events.Metadata
+	// evaluator is the metadata of the evaluations the tests run, as
+	// the Trigger's: the Service fills in the correlation id.
+	evaluator events.Metadata
 }
 
 type envOptions struct {
@@ -109,9 +112,10 @@ func newEnv(t testing.TB, o envOptions) *env {
 		ports.Nix = o.nix(ports.Nix)
 	}
 	e := &env{t: t, ctx: ctx, pool: pool, store: store, codec: codec, rt: rt, alloc: alloc, ports: ports,
-		h:     commands.NewHandlers(rt, alloc, postgres.NewVault(pool)),
-		salt:  fmt.Sprintf("%s-%d", t.Name(), time.Now().UnixNano()),
-		admin: commands.NewMetadata(commands.UserActor("admin"), rt)}
+		h:         commands.NewHandlers(rt, alloc, postgres.NewVault(pool)),
+		salt:      fmt.Sprintf("%s-%d", t.Name(), time.Now().UnixNano()),
+		admin:     commands.NewMetadata(commands.UserActor("admin"), rt),
+		evaluator: events.Metadata{Actor: commands.ComponentActor("evaluator")}}
 	// Small chunks, so that the tests record jobs while Nix runs.
 	e.svc = evaluation.New(rt, codec, alloc, ports, evaluation.Options{Host: testHost, MaxAppendBytes: o.maxAppendBytes, RecordChunk: o.recordChunk,
 		MaxJobs: o.maxJobs})
@@ -157,7 +161,7 @@ func (e *env) updateJobset(name string, cfg events.JobsetConfig) {
 
 func (e *env) evaluate(jobset string, force bool) evaluation.Summary {
 	e.t.Helper()
-	sum, err := e.svc.Evaluate(e.ctx, "p", jobset, evaluation.Params{Force: force})
+	sum, err := e.svc.Evaluate(e.ctx, e.evaluator, evaluation.Evaluate{Project: "p", Jobset: jobset, Force: force})
 	require.NoError(e.t, err)
 	return sum
 }

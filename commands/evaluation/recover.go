@@ -15,7 +15,13 @@ import (
 // Recover.
 const InterruptedMessage = "evaluation interrupted (the evaluator stopped before it finished)"
 
-// Recover closes the open evaluation of project:name, if any: one whose
+// Recover is the command to close the open evaluation of jobset Jobset
+// of Project that an evaluator left behind.
+type Recover struct {
+	Project, Jobset string
+}
+
+// Recover closes the open evaluation of cmd's jobset, if any: one whose
 // EvaluationOpened has no EvaluationClosed, left by an evaluator that
 // stopped. If its eval stream already ended (Finished, Cached or Failed)
 // the jobset's stream is closed to match; otherwise the new builds its
@@ -24,7 +30,12 @@ const InterruptedMessage = "evaluation interrupted (the evaluator stopped before
 // staged for it. It returns the id of the closed evaluation, 0 if
 // none was open. Call it only when no evaluator is still working on that
 // evaluation.
-func (s *Service) Recover(ctx context.Context, project, name string) (int64, error) {
+func (s *Service) Recover(ctx context.Context, md events.Metadata, cmd Recover) (int64, error) {
+	project, name := cmd.Project, cmd.Jobset
+	md, err := s.metadata(md)
+	if err != nil {
+		return 0, err
+	}
 	stream := streams.Jobset(project, name)
 	l, err := commands.Load(ctx, s.rt, stream, commands.JobsetAggregate)
 	if err != nil {
@@ -34,8 +45,6 @@ func (s *Service) Recover(ctx context.Context, project, name string) (int64, err
 	if open == nil {
 		return 0, nil
 	}
-	md := commands.NewMetadata(s.opts.Actor, s.rt)
-	md.Host = s.opts.Host
 	closed, recorded, err := s.terminal(ctx, open)
 	if err != nil {
 		return 0, err

@@ -39,9 +39,6 @@ const (
 type Options struct {
 	// Host is recorded in EvaluationOpened and in event metadata.
 	Host string
-	// Actor is the metadata actor of the events. Default
-	// commands.ComponentActor("evaluator").
-	Actor string
 	// MaxAppendBytes bounds the encoded size of one append.
 	MaxAppendBytes int
 	// AppendWorkers is how many build and step streams are appended to at
@@ -94,9 +91,6 @@ type Service struct {
 // New returns a Service appending through rt (encoding with codec) and
 // taking eval and build ids from alloc.
 func New(rt *commands.Runtime, codec *events.Codec, alloc *commands.Allocator, ports Ports, opts Options) *Service {
-	if opts.Actor == "" {
-		opts.Actor = commands.ComponentActor("evaluator")
-	}
 	if opts.MaxAppendBytes <= 0 {
 		opts.MaxAppendBytes = DefaultMaxAppendBytes
 	}
@@ -120,14 +114,30 @@ func New(rt *commands.Runtime, codec *events.Codec, alloc *commands.Allocator, p
 		prev: make(map[int64]map[string]prevBuild)}
 }
 
-// Params are the options of one evaluation.
-type Params struct {
+// Evaluate is the command to evaluate jobset Jobset of Project.
+type Evaluate struct {
+	Project, Jobset string
 	// Force evaluates even if the inputs did not change.
 	Force bool
 	// Waiting, if set, is called when EvaluateNow starts waiting for the
 	// running evaluation evalID, so that a person is told why nothing
 	// happens yet.
 	Waiting func(evalID int64)
+}
+
+// metadata checks the metadata of a command as commands.Execute does
+// (it must name an actor) and completes it for the events the Service
+// encodes itself: this host, and a fresh correlation id when the caller
+// gave none, so that all events of one command share it.
+func (s *Service) metadata(md events.Metadata) (events.Metadata, error) {
+	if md.Actor == "" {
+		return md, commands.ErrNoActor
+	}
+	if md.CorrelationID == "" {
+		md = commands.NewMetadata(md.Actor, s.rt)
+	}
+	md.Host = s.opts.Host
+	return md, nil
 }
 
 // Summary tells what an evaluation did.
@@ -162,7 +172,7 @@ type Summary struct {
 	GraphTime, RecordTime time.Duration
 }
 
-// Evaluate runs one evaluation of project:jobset now. Failures of the
+// Evaluate runs one evaluation of cmd's jobset now, with md's actor. Failures of the
 // evaluation itself (fetch errors, Nix errors) are recorded and reported
 // in the Summary with a nil error; the error is for a jobset that does
 // not exist (domainerr.ErrNotFound), one already being evaluated
@@ -173,8 +183,13 @@ type Summary struct {
 // The inputs are fetched before the evaluation is opened: a check that
 // finds them unchanged (Hydra's cached evaluation) opens none, and
 // records itself as check does.
-func (s *Service) Evaluate(ctx context.Context, project, name string, p Params) (Summary, error) {
+func (s *Service) Evaluate(ctx context.Context, md events.Metadata, cmd Evaluate) (Summary, error) {
+	project, name := cmd.Project, cmd.Jobset
 	sum := Summary{Project: project, Jobset: name}
+	md, err := s.metadata(md)
+	if err != nil {
+		return sum, err
+	}
 	if !names.Project(project) || !names.Jobset(name) {
 		return sum, domainerr.NotFound("jobset", project+":"+name)
 	}
@@ -196,11 +211,11 @@ func (s *Service) Evaluate(ctx context.Context, project, name string, p Params) 
 			return sum, err
 		}
 		sum.CheckoutTime, sum.Hash = f.checkoutTime, f.hash
-		force := p.Force || l.State.Force
+		force := cmd.Force || l.State.Force
 		if f.failure == "" && !force && l.State.LastEval != 0 && f.hash == l.State.LastHash {
-			return s.check(ctx, l.State, f.hash, start, sum)
+			return s.check(ctx, md, l.State, f.hash, start, sum)
 		}
-		sum, err = s.open(ctx, l.State, f, force, start, sum)
+		sum, err = s.open(ctx, md, l.State, f, force, start, sum)
 		if errors.Is(err, jobset.ErrConfigChanged) && attempt < 3 {
 			continue // fetched for a configuration that is no more
 		}
@@ -210,13 +225,11 @@ func (s *Service) Evaluate(ctx context.Context, project, name string, p Params) 
 
 // open opens an evaluation of js, whose inputs f holds, and carries it
 // to its end.
-func (s *Service) open(ctx context.Context, js jobset.State, f fetched, force bool, start time.Time, sum Summary) (Summary, error) {
+func (s *Service) open(ctx context.Context, md events.Metadata, js jobset.State, f fetched, force bool, start time.Time, sum Summary) (Summary, error) {
 	evalID, err := s.ids.Next(ctx, ids.KindEval, 1)
 	if err != nil {
 		return sum, fmt.Errorf("allocate eval id: %w", err)
 	}
-	md := commands.NewMetadata(s.opts.Actor, s.rt)
-	md.Host = s.opts.Host
 	stream := streams.Jobset(js.Project, js.Name)
 	var state jobset.State
 	_, err = commands.Execute(ctx, s.rt, stream, commands.JobsetAggregate, func(cur jobset.State) ([]events.Payload, error) {

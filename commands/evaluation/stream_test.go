@@ -109,7 +109,7 @@ func TestEarlyJobsAcrossEvaluations(t *testing.T) {
 	require.Positive(t, first.NewBuilds)
 
 	fresh := evaluation.New(e.rt, e.codec, e.alloc, e.ports, evaluation.Options{Host: testHost})
-	second, err := fresh.Evaluate(e.ctx, "p", "j", evaluation.Params{Force: true})
+	second, err := fresh.Evaluate(e.ctx, e.evaluator, evaluation.Evaluate{Project: "p", Jobset: "j", Force: true})
 	require.NoError(t, err)
 	require.Equal(t, jobset.OutcomeFinished, second.Outcome, second.Error)
 	require.Zero(t, second.NewBuilds)

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"time"
 
+	"buildledger/commands"
 	"buildledger/domain/jobset"
 	"buildledger/domain/project"
 	"buildledger/domain/streams"
@@ -220,13 +221,19 @@ func projectName(stream string) (string, bool) {
 	return "", false
 }
 
+// metadata is the metadata of a command the trigger issues: the
+// evaluator acts, with a fresh correlation id.
+func (tr *Trigger) metadata() events.Metadata {
+	return commands.NewMetadata(commands.ComponentActor("evaluator"), tr.svc.rt)
+}
+
 // recoverOpen closes the evaluations an earlier run left open.
 func (tr *Trigger) recoverOpen(ctx context.Context) {
 	for _, js := range tr.jobsets {
 		if js.Open == nil || (!tr.opts.RecoverAll && js.Open.Host != tr.svc.opts.Host) {
 			continue
 		}
-		id, err := tr.svc.Recover(ctx, js.Project, js.Name)
+		id, err := tr.svc.Recover(ctx, tr.metadata(), Recover{Project: js.Project, Jobset: js.Name})
 		if err != nil {
 			tr.log.ErrorContext(ctx, "close interrupted evaluation", "project", js.Project, "jobset", js.Name, "err", err)
 			continue
@@ -302,7 +309,7 @@ func (tr *Trigger) start(ctx context.Context, stream, project, name string) {
 	tr.running[stream] = -1
 	tr.inFlight++
 	go func() {
-		sum, err := tr.svc.Evaluate(ctx, project, name, Params{})
+		sum, err := tr.svc.Evaluate(ctx, tr.metadata(), Evaluate{Project: project, Jobset: name})
 		tr.done <- finished{stream: stream, sum: sum, err: err}
 	}()
 }

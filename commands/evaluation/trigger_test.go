@@ -79,7 +79,7 @@ func TestTriggerRequestAndRecovery(t *testing.T) {
 		&events.JobEvaluated{EvalID: 9999, Job: "x", BuildID: 12345, IsNew: true})
 	e.appendTo(streams.Build(12345), events.NoStream, &events.BuildQueued{BuildID: 12345, EvalID: 9999, JobsetID: 1,
 		Project: "p", Jobset: "j", Job: "x", DrvPath: "/nix/store/00000000000000000000000000000000-x.drv", System: "x86_64-linux"})
-	_, err := e.svc.Evaluate(e.ctx, "p", "j", evaluation.Params{})
+	_, err := e.svc.Evaluate(e.ctx, e.evaluator, evaluation.Evaluate{Project: "p", Jobset: "j"})
 	require.ErrorIs(t, err, jobset.ErrEvaluating, "the open evaluation holds the jobset")
 
 	done := e.startTrigger(evaluation.TriggerOptions{MaxConcurrent: 2})
@@ -166,7 +166,7 @@ func TestConcurrentEvaluations(t *testing.T) {
 	res := make(chan result, 2)
 	for range 2 {
 		go func() {
-			sum, err := e.svc.Evaluate(e.ctx, "p", "j", evaluation.Params{})
+			sum, err := e.svc.Evaluate(e.ctx, e.evaluator, evaluation.Evaluate{Project: "p", Jobset: "j"})
 			res <- result{sum, err}
 		}()
 	}

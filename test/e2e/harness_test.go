@@ -293,7 +293,7 @@ func hostSystem() string {
 // evaluate runs one evaluation of the jobset and requires it to finish.
 func (e *harness) evaluate() evaluation.Summary {
 	e.t.Helper()
-	sum, err := e.evals.Evaluate(e.ctx, projectName, jobsetName, evaluation.Params{})
+	sum, err := e.evals.Evaluate(e.ctx, commands.NewMetadata(commands.ComponentActor("evaluator"), e.rt), evaluation.Evaluate{Project: projectName, Jobset: jobsetName})
 	require.NoError(e.t, err)
 	require.Equal(e.t, jobset.OutcomeFinished, sum.Outcome, "evaluation: %s %s", sum.Phase, sum.Error)
 	require.Zero(e.t, sum.Errors, "no job failed to evaluate")

@@ -38,6 +38,14 @@ type fetched struct {
 	checkoutTime time.Duration
 }
 
+// okHash is the inputs' hash when every input came, else "".
+func (f fetched) okHash() string {
+	if f.failure != "" {
+		return ""
+	}
+	return f.hash
+}
+
 // fetch fetches the inputs of js (or locks its flake) and hashes them. A
 // failed fetch is reported in fetched.failure; the error is ctx's.
 func (s *Service) fetch(ctx context.Context, js jobset.State) (f fetched, err error) {

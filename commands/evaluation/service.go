@@ -212,12 +212,12 @@ func (s *Service) Evaluate(ctx context.Context, md events.Metadata, cmd Evaluate
 		}
 		sum.CheckoutTime, sum.Hash = f.checkoutTime, f.hash
 		force := cmd.Force || l.State.Force
-		if f.failure == "" && !force && l.State.LastEval != 0 && f.hash == l.State.LastHash {
+		if jobset.Unchanged(l.State, f.okHash(), cmd.Force) {
 			return s.check(ctx, md, l.State, f.hash, start, sum)
 		}
 		sum, err = s.open(ctx, md, l.State, f, force, start, sum)
-		if errors.Is(err, jobset.ErrConfigChanged) && attempt < 3 {
-			continue // fetched for a configuration that is no more
+		if (errors.Is(err, jobset.ErrConfigChanged) || errors.Is(err, jobset.ErrInputsUnchanged)) && attempt < 3 {
+			continue // fetched for a configuration that is no more, or evaluated meanwhile
 		}
 		return sum, err
 	}
@@ -235,7 +235,7 @@ func (s *Service) open(ctx context.Context, md events.Metadata, js jobset.State,
 	_, err = commands.Execute(ctx, s.rt, stream, commands.JobsetAggregate, func(cur jobset.State) ([]events.Payload, error) {
 		state = cur
 		return jobset.Open(cur, jobset.OpenEvaluation{EvalID: evalID, ID: js.ID, Config: js.Config, Host: s.opts.Host,
-			StartTime: start.Unix(), Force: force})
+			StartTime: start.Unix(), Force: force, Hash: f.okHash()})
 	}, md)
 	if err != nil {
 		return sum, err

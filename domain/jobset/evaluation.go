@@ -22,6 +22,18 @@ var ErrEvaluating = fmt.Errorf("%w: an evaluation of the jobset is already runni
 // fetched for a configuration the jobset no longer has: fetch again.
 var ErrConfigChanged = fmt.Errorf("%w: the jobset's configuration changed during the fetch", domainerr.ErrConflict)
 
+// ErrInputsUnchanged refuses to open an evaluation of inputs the last
+// evaluation had already evaluated: one that finished while these were
+// fetched. The check is then a cached one.
+var ErrInputsUnchanged = fmt.Errorf("%w: an evaluation of the same inputs finished during the fetch", domainerr.ErrConflict)
+
+// Unchanged reports whether inputs with hash (empty when their fetch
+// failed) are those the last evaluation of s evaluated, so that a check
+// without force evaluates nothing (Hydra's cached evaluation).
+func Unchanged(s State, hash string, force bool) bool {
+	return hash != "" && !force && !s.Force && s.LastEval != 0 && hash == s.LastHash
+}
+
 // Evaluations is a jobset's evaluation history as its stream tells it:
 // what the evaluator needs to know.
 type Evaluations struct {
@@ -124,17 +136,24 @@ type OpenEvaluation struct {
 	// Force evaluates even if the inputs did not change; a pending
 	// forced request forces it too.
 	Force bool
+	// Hash is the hash of the fetched inputs; empty when their fetch
+	// failed (the evaluation then records the failure).
+	Hash string
 }
 
 // Open decides EvaluationOpened for c: refused while one is open
-// (ErrEvaluating), and when the jobset is no longer the one the inputs
-// were fetched for (ErrConfigChanged).
+// (ErrEvaluating), when the jobset is no longer the one the inputs were
+// fetched for (ErrConfigChanged), and when an evaluation of the same
+// inputs finished meanwhile (ErrInputsUnchanged).
 func Open(s State, c OpenEvaluation) ([]events.Payload, error) {
 	if err := MayEvaluate(s); err != nil {
 		return nil, err
 	}
 	if s.ID != c.ID || !EqualConfig(s.Config, c.Config) {
 		return nil, ErrConfigChanged
+	}
+	if Unchanged(s, c.Hash, c.Force) {
+		return nil, ErrInputsUnchanged
 	}
 	return []events.Payload{&events.EvaluationOpened{EvalID: c.EvalID, Project: s.Project, Jobset: s.Name,
 		Host: c.Host, StartTime: c.StartTime, Forced: c.Force || s.Force}}, nil

@@ -91,3 +91,27 @@ func TestCheck(t *testing.T) {
 	})
 	require.False(t, fold(requested, &events.EvaluationCached{StartTime: 21}).CheckChangesLog(), "the check answered the request")
 }
+
+// TestOpenRefusesUnchangedInputs: an evaluation of inputs the last
+// evaluation (finished while they were fetched) already evaluated is not
+// opened, unless forced; a failed fetch (no hash) always opens.
+func TestOpenRefusesUnchangedInputs(t *testing.T) {
+	s := State{Exists: true, ID: 1, Project: "p", Name: "j"}
+	s.LastEval, s.LastHash = 4, "h1"
+	for _, tt := range []struct {
+		name  string
+		hash  string
+		force bool
+		err   error
+	}{
+		{"same inputs", "h1", false, ErrInputsUnchanged},
+		{"same inputs, forced", "h1", true, nil},
+		{"new inputs", "h2", false, nil},
+		{"failed fetch", "", false, nil},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Open(s, OpenEvaluation{EvalID: 5, ID: 1, Config: s.Config, Hash: tt.hash, Force: tt.force})
+			require.ErrorIs(t, err, tt.err)
+		})
+	}
+}

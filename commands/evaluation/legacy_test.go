@@ -47,7 +47,7 @@ func TestEvaluateLegacyJobset(t *testing.T) {
 
 	// The failing attribute is the eval's error and the jobset's.
 	require.Contains(t, e.str(`select errorMsg from EvaluationErrors where id = $1`, sum.EvalID), "this job is broken on purpose")
-	require.Contains(t, e.str(`select errorMsg from Jobsets where name = 'main'`), "broken: ")
+	require.Contains(t, e.str(`select errorMsg from Jobsets where name = 'main'`), "in job ‘broken’:\n")
 	require.Equal(t, "", e.str(`select fetchErrorMsg from Jobsets where name = 'main'`))
 
 	// Meta.

@@ -500,3 +500,29 @@ func TestEvaluateImportFromDerivation(t *testing.T) {
 	require.Equal(t, []string{"good"}, jobNames(res))
 	require.Empty(t, res.Errors)
 }
+
+// TestEvaluateFunctionJobs: a job that is a function with formals is
+// called with the jobset's inputs, at any depth, as nix-eval-jobs
+// auto-calls it; a function without formals is no job and no error.
+func TestEvaluateFunctionJobs(t *testing.T) {
+	requireNix(t)
+	t.Parallel()
+	for _, workers := range []int{1, 2} {
+		t.Run(fmt.Sprintf("workers=%d", workers), func(t *testing.T) {
+			req := legacy(t, "functions.nix", map[string]Input{"greeting": {Kind: KindString, Value: "hi"}})
+			req.Workers = workers
+			res, err := Evaluate(context.Background(), req)
+			require.NoError(t, err)
+			names := map[string]string{}
+			for _, j := range res.Jobs {
+				names[j.Name] = j.NixName
+			}
+			require.Equal(t, map[string]string{
+				"plain": "fn-plain", "called": "fn-hi", "defaulted": "fn-hi-default",
+				"set.deeper": "fn-deeper-hi", "nested.inner": "fn-inner-hi",
+			}, names)
+			require.Equal(t, []string{"throws"}, errorNames(res))
+			require.Contains(t, res.Errors["throws"], "function job throws for hi")
+		})
+	}
+}

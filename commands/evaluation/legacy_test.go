@@ -58,6 +58,8 @@ func TestEvaluateLegacyJobset(t *testing.T) {
 	require.Equal(t, []any{"A job with meta", "MIT, BSD", "https://example.org", "alice@example.com, bob@example.org", 50, 123, 45},
 		[]any{desc, license, homepage, maint, prio, timeout, maxSilent})
 	require.Equal(t, 100, e.count(`select priority from Builds where id = $1`, builds["dep"]), "default scheduling priority")
+	require.Equal(t, 1, e.count(`select count(*) from Builds where id = $1 and timeout is null and maxsilent is null`, builds["dep"]),
+		"without meta.timeout and meta.maxSilent Hydra stores NULL; the runner's defaults apply")
 
 	// Several outputs.
 	require.Equal(t, 2, e.count(`select count(*) from BuildOutputs where build = $1 and name in ('out', 'dev') and path like '/nix/store/%'`, builds["multi"]))

@@ -144,7 +144,7 @@ func TestEvaluateBasic(t *testing.T) {
 		SchedulingPriority: 7,
 		IsChannel:          true,
 	}, jobs["full-of-meta"].Meta)
-	require.Equal(t, events.JobMeta{Timeout: 36000, MaxSilent: 7200, SchedulingPriority: 100}, jobs["empty_dir"].Meta)
+	require.Equal(t, events.JobMeta{SchedulingPriority: 100}, jobs["empty_dir"].Meta)
 	require.False(t, jobs["empty_dir"].IsAggregate)
 }
 

@@ -69,7 +69,7 @@ func TestNixEvalJobsBackend(t *testing.T) {
 		Name: "hello", NixName: "hello-1.0", System: "x86_64-linux", DrvPath: "/nix/store/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-hello-1.0.drv",
 		Outputs: []events.Output{{Name: "dev", Path: "/nix/store/cccccccccccccccccccccccccccccccc-hello-1.0-dev"}, {Name: "out", Path: "/nix/store/bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb-hello-1.0"}},
 		Meta: events.JobMeta{Description: "Hello", License: "GPL-3.0-or-later", Maintainers: "a@example.org, b@example.org",
-			Homepage: "https://hello.example", Timeout: 10, MaxSilent: 7200, SchedulingPriority: 100, IsChannel: true},
+			Homepage: "https://hello.example", Timeout: 10, SchedulingPriority: 100, IsChannel: true},
 	}, jobs["hello"])
 	require.True(t, jobs["pkgs.agg"].IsAggregate)
 	require.Equal(t, []string{"hello"}, jobs["pkgs.agg"].Constituents, "an alias resolves to the shortest job name")

@@ -50,14 +50,16 @@ type Output struct {
 
 // JobMeta is the part of a job's meta attribute Hydra records.
 type JobMeta struct {
-	Description        string `json:"description,omitempty"`
-	License            string `json:"license,omitempty"`
-	Homepage           string `json:"homepage,omitempty"`
-	Maintainers        string `json:"maintainers,omitempty"`
-	Timeout            int    `json:"timeout"`
-	MaxSilent          int    `json:"maxSilent"`
-	SchedulingPriority int    `json:"schedulingPriority"`
-	IsChannel          bool   `json:"isChannel,omitempty"`
+	Description string `json:"description,omitempty"`
+	License     string `json:"license,omitempty"`
+	Homepage    string `json:"homepage,omitempty"`
+	Maintainers string `json:"maintainers,omitempty"`
+	// Timeout and MaxSilent are 0 when meta lacks them (Hydra's NULL):
+	// the scheduler's defaults apply.
+	Timeout            int  `json:"timeout"`
+	MaxSilent          int  `json:"maxSilent"`
+	SchedulingPriority int  `json:"schedulingPriority"`
+	IsChannel          bool `json:"isChannel,omitempty"`
 }
 
 // JobEvaluated records one job of an evaluation and the build it maps to:

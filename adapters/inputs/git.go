@@ -106,6 +106,17 @@ func (f *Fetcher) fetchGit(ctx context.Context, s events.JobsetInput, out *evalu
 		return fmt.Errorf("rev-list count %q: %w", count, err)
 	}
 
+	out.URI = g.URI
+	out.Revision = rev
+	out.RevCount = revCount
+	out.ShortRevLength = ShortRevLength
+	if g.Deep {
+		if sp, sha, ok := f.deepClone(g.URI, rev); ok {
+			out.StorePath, out.SHA256 = sp, sha
+			return nil
+		}
+	}
+
 	tmp, err := os.MkdirTemp(w.dir, "export-")
 	if err != nil {
 		return fmt.Errorf("export dir: %w", err)
@@ -129,12 +140,55 @@ func (f *Fetcher) fetchGit(ctx context.Context, s events.JobsetInput, out *evalu
 	if err != nil {
 		return err
 	}
-	out.URI = g.URI
-	out.Revision = rev
-	out.RevCount = revCount
-	out.ShortRevLength = ShortRevLength
 	out.StorePath = sp
 	out.SHA256 = "sha256:" + sha
+	if g.Deep {
+		return f.rememberDeepClone(g.URI, rev, out.StorePath, out.SHA256)
+	}
+	return nil
+}
+
+// deepCloneFile is where the store path of the deep clone of uri at rev
+// is kept. A clone's .git differs from one run of git to the next (index
+// timestamps, reflogs, packs), so cloning an unchanged revision again would
+// give a new store path, and every job using it a new build; Hydra keeps
+// them in CachedGitInputs for that reason. The directory is the server's,
+// not that of the identity that runs git, so no fetch can plant an entry.
+func (f *Fetcher) deepCloneFile(uri, rev string) string {
+	sum := sha256.Sum256([]byte(uri + "\x00" + rev))
+	return filepath.Join(f.CacheDir, "deep-clones", hex.EncodeToString(sum[:]))
+}
+
+// deepClone returns the store path and hash of the deep clone of uri at
+// rev made before, if it is still in the store.
+func (f *Fetcher) deepClone(uri, rev string) (storePath, sha string, ok bool) {
+	b, err := os.ReadFile(f.deepCloneFile(uri, rev))
+	if err != nil {
+		return "", "", false
+	}
+	storePath, sha, ok = strings.Cut(strings.TrimSpace(string(b)), " ")
+	if !ok || !filepath.IsAbs(storePath) {
+		return "", "", false
+	}
+	if _, err := os.Lstat(storePath); err != nil {
+		return "", "", false // collected since
+	}
+	return storePath, sha, true
+}
+
+// rememberDeepClone records the deep clone of uri at rev.
+func (f *Fetcher) rememberDeepClone(uri, rev, storePath, sha string) error {
+	file := f.deepCloneFile(uri, rev)
+	if err := os.MkdirAll(filepath.Dir(file), 0o700); err != nil {
+		return fmt.Errorf("deep clone cache: %w", err)
+	}
+	tmp := file + ".tmp"
+	if err := os.WriteFile(tmp, []byte(storePath+" "+sha+"\n"), 0o600); err != nil {
+		return fmt.Errorf("deep clone cache: %w", err)
+	}
+	if err := os.Rename(tmp, file); err != nil {
+		return fmt.Errorf("deep clone cache: %w", err)
+	}
 	return nil
 }
 

@@ -104,6 +104,15 @@ func TestFetchGit(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, rev3, deep.Revision)
 	require.DirExists(t, filepath.Join(deep.StorePath, ".git"))
+	// A deep clone at the same revision is the same store path (its .git
+	// would differ if cloned again), until that path is gone.
+	deepAgain, err := f.Fetch(ctx, events.JobsetInput{Name: "src", Type: "git", Value: uri + " main 1"})
+	require.NoError(t, err)
+	require.Equal(t, deep, deepAgain)
+	require.NoError(t, os.WriteFile(f.deepCloneFile(uri, rev3), []byte("/nix/store/00000000000000000000000000000000-gone "+deep.SHA256), 0o600))
+	refetched, err := f.Fetch(ctx, events.JobsetInput{Name: "src", Type: "git", Value: uri + " main 1"})
+	require.NoError(t, err)
+	require.DirExists(t, filepath.Join(refetched.StorePath, ".git"))
 
 	in := eval.InputOf(again)
 	require.Equal(t, eval.Input{Kind: eval.KindPath, Value: again.StorePath, InputType: "git", URI: uri, Rev: rev3, ShortRev: rev3[:7], RevCount: 3}, in)

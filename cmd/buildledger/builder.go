@@ -1,14 +1,18 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 
 	"github.com/nix-community/go-nix/pkg/narinfo/signature"
 
@@ -121,19 +125,79 @@ func cacheKey(home string) (signature.SecretKey, error) {
 }
 
 // ensureLocalMachine registers this machine as the localhost builder on
-// first start, for the systems Nix builds here.
+// first start, with the systems and features Nix builds here, as Hydra's
+// builder takes them from Nix's configuration.
 func (s *system) ensureLocalMachine(ctx context.Context) error {
+	nc, err := readNixConfig(ctx)
+	if err != nil {
+		return fmt.Errorf("register the local builder: %w", err)
+	}
 	md := commands.NewMetadata(commands.ComponentActor("up"), s.runtime)
-	_, err := s.handlers.RegisterMachine(ctx, md, commands.RegisterMachine{Name: "localhost", Config: events.MachineConfig{
+	_, err = s.handlers.RegisterMachine(ctx, md, commands.RegisterMachine{Name: "localhost", Config: events.MachineConfig{
 		URI:               "localhost",
-		Systems:           []string{hostSystem(), "builtin"},
+		Systems:           nc.systems(),
 		MaxJobs:           runtime.NumCPU(),
 		SpeedFactor:       1,
-		SupportedFeatures: []string{"benchmark", "big-parallel", "nixos-test"},
+		SupportedFeatures: nc.Features,
 		Enabled:           true,
 	}})
 	if err != nil && !errors.Is(err, domainerr.ErrAlreadyExists) {
 		return fmt.Errorf("register the local builder: %w", err)
 	}
 	return nil
+}
+
+// nixConfig is what the local builder takes from `nix show-config`.
+type nixConfig struct {
+	System         string
+	ExtraPlatforms []string
+	Features       []string
+}
+
+// systems are the system Nix builds for, its extra platforms and
+// "builtin" (derivations such as builtin:fetchurl), without repeats.
+func (nc nixConfig) systems() []string {
+	out := []string{nc.System}
+	for _, s := range append(nc.ExtraPlatforms, "builtin") {
+		if !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// readNixConfig asks the local Nix for its system, extra-platforms and
+// system-features, the settings that decide what it may build.
+func readNixConfig(ctx context.Context) (nixConfig, error) {
+	out, err := exec.CommandContext(ctx, "nix", "--extra-experimental-features", "nix-command", "show-config", "--json").Output()
+	if err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			return nixConfig{}, fmt.Errorf("nix show-config: %w: %s", err, bytes.TrimSpace(ee.Stderr))
+		}
+		return nixConfig{}, fmt.Errorf("nix show-config: %w", err)
+	}
+	return parseNixConfig(out)
+}
+
+// parseNixConfig decodes the JSON of `nix show-config --json`.
+func parseNixConfig(b []byte) (nixConfig, error) {
+	var raw struct {
+		System struct {
+			Value string `json:"value"`
+		} `json:"system"`
+		ExtraPlatforms struct {
+			Value []string `json:"value"`
+		} `json:"extra-platforms"`
+		SystemFeatures struct {
+			Value []string `json:"value"`
+		} `json:"system-features"`
+	}
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return nixConfig{}, fmt.Errorf("decode nix show-config: %w", err)
+	}
+	if raw.System.Value == "" {
+		return nixConfig{}, errors.New("nix show-config names no system")
+	}
+	return nixConfig{System: raw.System.Value, ExtraPlatforms: raw.ExtraPlatforms.Value, Features: raw.SystemFeatures.Value}, nil
 }

@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -133,4 +134,54 @@ func TestBuildInput(t *testing.T) {
 	body, err := os.ReadFile(consumerDrv)
 	require.NoError(t, err)
 	require.Contains(t, string(body), outPath, "the consumer's derivation uses the producer's output")
+}
+
+const deepGitRelease = `{ src, salt }:
+let busybox = ` + nixtest.Busybox + `;
+in { copy = derivation { name = "bl-deepgit"; inherit src salt; system = builtins.currentSystem;
+  builder = "${busybox}/busybox"; args = [ "sh" "-c" "mkdir $out" ]; }; }
+`
+
+// TestDeepGitInput follows Hydra's input-types/deepgit.t: each change of
+// a deep-cloned git input (a first commit, commits that deepen the
+// history, an amended commit pushed over the old one) queues one build, and
+// evaluating again at the same revision queues none.
+func TestDeepGitInput(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{})
+	repo := t.TempDir()
+	jobs := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(jobs, "release.nix"), []byte(deepGitRelease), 0o644))
+	commit := func(file, content, msg string, extra ...string) {
+		require.NoError(t, os.WriteFile(filepath.Join(repo, file), []byte(content), 0o644))
+		run(t, repo, "git", "add", file)
+		run(t, repo, "git", append([]string{"commit", "--quiet", "-m", msg}, extra...)...)
+	}
+	mutations := []func(){
+		func() {
+			run(t, repo, "git", "init", "--quiet", "--initial-branch=master")
+			commit("foo", "", "Add foo")
+			run(t, repo, "git", "tag", "-a", "-m", "First Tag.", "tag0")
+		},
+		func() {
+			for i := range 3 {
+				commit("foo", strconv.Itoa(i), "Increase depth "+strconv.Itoa(i))
+			}
+			commit("bar", "0", "Add bar with 0")
+		},
+		func() { commit("bar", "1", "Add bar with 1", "--amend") },
+	}
+	e.createJobset("deep", events.JobsetConfig{NixExprInput: "jobs", NixExprPath: "release.nix", Enabled: 1, SchedulingShares: 100,
+		Inputs: []events.JobsetInput{{Name: "jobs", Type: "path", Value: jobs}, {Name: "src", Type: "git", Value: "file://" + repo + " master 1"},
+			{Name: "salt", Type: "string", Value: e.salt}}})
+	for i, mutate := range mutations {
+		mutate()
+		sum := e.evaluate("deep", false)
+		require.Equal(t, jobset.OutcomeFinished, sum.Outcome, sum.Error)
+		require.Equal(t, 1, sum.NewBuilds, "mutation %d", i)
+		again := e.evaluate("deep", true)
+		require.Zero(t, again.NewBuilds, "mutation %d, evaluated again: %s", i, again.Outcome)
+		e.project()
+		require.Equal(t, i+1, e.count(`select count(*) from Builds`), "mutation %d", i)
+	}
 }

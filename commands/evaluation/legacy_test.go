@@ -47,7 +47,7 @@ func TestEvaluateLegacyJobset(t *testing.T) {
 
 	// The failing attribute is the eval's error and the jobset's.
 	require.Contains(t, e.str(`select errorMsg from EvaluationErrors where id = $1`, sum.EvalID), "this job is broken on purpose")
-	require.Contains(t, e.str(`select errorMsg from Jobsets where name = 'main'`), "broken: ")
+	require.Contains(t, e.str(`select errorMsg from Jobsets where name = 'main'`), "in job ‘broken’:\n")
 	require.Equal(t, "", e.str(`select fetchErrorMsg from Jobsets where name = 'main'`))
 
 	// Meta.
@@ -58,6 +58,8 @@ func TestEvaluateLegacyJobset(t *testing.T) {
 	require.Equal(t, []any{"A job with meta", "MIT, BSD", "https://example.org", "alice@example.com, bob@example.org", 50, 123, 45},
 		[]any{desc, license, homepage, maint, prio, timeout, maxSilent})
 	require.Equal(t, 100, e.count(`select priority from Builds where id = $1`, builds["dep"]), "default scheduling priority")
+	require.Equal(t, 1, e.count(`select count(*) from Builds where id = $1 and timeout is null and maxsilent is null`, builds["dep"]),
+		"without meta.timeout and meta.maxSilent Hydra stores NULL; the runner's defaults apply")
 
 	// Several outputs.
 	require.Equal(t, 2, e.count(`select count(*) from BuildOutputs where build = $1 and name in ('out', 'dev') and path like '/nix/store/%'`, builds["multi"]))

@@ -98,16 +98,21 @@ type Job struct {
 // Result is a whole evaluation that succeeded (single jobs may have
 // failed: Errors maps their names to Nix's message).
 type Result struct {
-	Jobs     []Job
-	Errors   map[string]string
-	Warnings []string
+	Jobs   []Job
+	Errors map[string]string
+	// BrokenAggregates are the aggregates in Errors because a constituent
+	// is missing, failed or unmatched, or for a dependency cycle, in the
+	// order Hydra's evaluator meets them: an evaluation that would record
+	// new builds fails for the first.
+	BrokenAggregates []string
+	Warnings         []string
 	// FlakeURL is the locked flake reference evaluated.
 	FlakeURL string
 }
 
 // Evaluator evaluates a jobset with Nix, writing the .drv files to the
 // store. A failure of the whole evaluation is an error carrying Nix's
-// message.
+// message (Result.Warnings may still say more).
 type Evaluator interface {
 	Evaluate(ctx context.Context, req Request) (Result, error)
 }

@@ -113,9 +113,6 @@ func (r *run) do(ctx context.Context, f fetched) error {
 	if res == nil {
 		return nil // recorded as failed
 	}
-	for _, w := range res.Warnings {
-		r.s.log.WarnContext(ctx, "evaluation warning", "eval", r.evalID, "warning", w)
-	}
 	if res.FlakeURL != "" {
 		locked = res.FlakeURL
 	}
@@ -143,6 +140,9 @@ func (r *run) evaluate(ctx context.Context, prev map[string]prevBuild, req Reque
 	start := time.Now()
 	res, nixErr := r.s.ports.Nix.Evaluate(nixCtx, req)
 	r.sum.EvalTime = time.Since(start)
+	for _, w := range res.Warnings {
+		r.s.log.WarnContext(ctx, "evaluation warning", "eval", r.evalID, "warning", w)
+	}
 	over = over || nixErr == nil && len(res.Jobs)+len(res.Errors) > limit
 	if nixErr == nil && !over {
 		r.rec.flush(nixCtx, stop)
@@ -189,16 +189,24 @@ func (r *run) record(ctx context.Context, hash, flake string, res Result) error 
 			jobs = append(jobs, jobEvaluated(r.evalID, m))
 		}
 	}
+	js := r.state
+	sum.HasNewBuilds = sum.NewBuilds > 0 || len(ms) != js.LastNrBuilds
+	if len(res.BrokenAggregates) > 0 && sum.HasNewBuilds {
+		// Hydra's evaluator keeps nothing of an evaluation that changes
+		// the jobset while an aggregate is broken; one that changes
+		// nothing keeps the aggregate's error as a job's.
+		first := res.BrokenAggregates[0]
+		sum.NewBuilds, sum.CachedBuilds, sum.HasNewBuilds = 0, 0, false
+		return r.fail(ctx, "eval", fmt.Sprintf("aggregate job ‘%s’ failed with the error: %s", first, res.Errors[first]))
+	}
 	for _, name := range sortedKeys(res.Errors) {
 		jobs = append(jobs, &events.JobEvaluationFailed{EvalID: r.evalID, Job: name, Error: res.Errors[name]})
 	}
 	if err := r.s.appendChunked(ctx, r.eval, r.md, jobs...); err != nil {
 		return err
 	}
-	js := r.state
 	sum.RecordTime = time.Since(recordStart)
 	sum.Jobs, sum.Builds, sum.Steps, sum.Errors = len(res.Jobs), len(ms), r.rec.steps, len(res.Errors)
-	sum.HasNewBuilds = sum.NewBuilds > 0 || len(ms) != js.LastNrBuilds
 	fin := &events.EvaluationFinished{EvalID: r.evalID, Project: js.Project, Jobset: js.Name, JobsetID: js.ID,
 		Hash: hash, Timestamp: r.now().Unix(), CheckoutTime: int64(sum.CheckoutTime.Seconds()),
 		EvalTime: int64(sum.EvalTime.Seconds()), NrJobs: sum.Jobs, NrBuilds: sum.Builds, NrNewBuilds: sum.NewBuilds,

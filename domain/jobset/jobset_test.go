@@ -133,6 +133,14 @@ func TestDecide(t *testing.T) {
 			Config: with(func(c *events.JobsetConfig) {
 				c.Inputs = append(c.Inputs, events.JobsetInput{Name: "t", Type: "tarball"})
 			})}, Err: domainerr.ErrInvalid, Field: "inputs.t.type"},
+		{Name: "known but unsupported input type", State: at{State{}, proj}, Cmd: Create{Project: "p", Name: "j", ID: 7,
+			Config: with(func(c *events.JobsetConfig) {
+				c.Inputs = append(c.Inputs, events.JobsetInput{Name: "pr", Type: "githubpulls", Value: "o r"})
+			})}, Err: domainerr.ErrInvalid, Field: "inputs.pr.type"},
+		{Name: "update to an unsupported input type", State: at{existing, proj}, Cmd: Update{Project: "p", Name: "j",
+			Config: with(func(c *events.JobsetConfig) {
+				c.Inputs = append(c.Inputs, events.JobsetInput{Name: "h", Type: "hg", Value: "https://example.org/r"})
+			})}, Err: domainerr.ErrInvalid, Field: "inputs.h.type"},
 		{Name: "bad boolean", State: at{State{}, proj}, Cmd: Create{Project: "p", Name: "j", ID: 7,
 			Config: with(func(c *events.JobsetConfig) {
 				c.Inputs = append(c.Inputs, events.JobsetInput{Name: "b", Type: "boolean", Value: "yes"})

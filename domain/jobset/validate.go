@@ -120,6 +120,14 @@ func checkLegacy(name string, c events.JobsetConfig) error {
 	return nil
 }
 
+// supportedInputTypes are the input types of Hydra's (names.InputTypes)
+// that buildledger fetches, sorted. A jobset using another is refused when
+// it is saved, rather than failing every evaluation.
+var supportedInputTypes = []string{"boolean", "build", "eval", "git", "nix", "path", "string"}
+
+// SupportedInputTypes returns the input types a jobset may use, sorted.
+func SupportedInputTypes() []string { return slices.Clone(supportedInputTypes) }
+
 func normalizeInputs(in []events.JobsetInput) ([]events.JobsetInput, error) {
 	if len(in) == 0 {
 		return nil, nil
@@ -136,6 +144,9 @@ func normalizeInputs(in []events.JobsetInput) ([]events.JobsetInput, error) {
 			return nil, domainerr.Invalid(field, "duplicate input %q", x.Name)
 		case !names.InputType(x.Type):
 			return nil, domainerr.Invalid(field+".type", "invalid input type %q; valid types: %s", x.Type, strings.Join(names.InputTypes(), ", "))
+		case !slices.Contains(supportedInputTypes, x.Type):
+			return nil, domainerr.Invalid(field+".type", "input type %q is not supported yet; supported types: %s",
+				x.Type, strings.Join(supportedInputTypes, ", "))
 		}
 		seen[x.Name] = true
 		if x.Type != "string" {

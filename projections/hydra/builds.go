@@ -55,7 +55,7 @@ func buildQueued(w *writer, p *events.BuildQueued) {
 	m := p.Meta
 	row := w.add(buildsTable,
 		p.BuildID, 0, p.Timestamp, p.JobsetID, p.Job, nullIfEmpty(p.NixName), nullIfEmpty(m.Description), p.DrvPath, p.System,
-		nullIfEmpty(m.License), nullIfEmpty(m.Homepage), nullIfEmpty(m.Maintainers), m.MaxSilent, m.Timeout, boolInt(m.IsChannel), 1,
+		nullIfEmpty(m.License), nullIfEmpty(m.Homepage), nullIfEmpty(m.Maintainers), nullIfZero(m.MaxSilent), nullIfZero(m.Timeout), boolInt(m.IsChannel), 1,
 		m.SchedulingPriority, p.GlobalPriority, 0,
 		nil, nil, nil, nil, nil, nil, nil, nil)
 	w.builds[p.BuildID] = row

@@ -208,9 +208,12 @@ func evaluationFinished(w *writer, p *events.EvaluationFinished) error {
 	// Jobsets, JobsetEvals and EvaluationErrors are ever buffered.
 	if d == nil || d.errors {
 		// Per-job errors become the eval's EvaluationErrors row and the
-		// jobset's errorMsg, as Hydra reports them: "job: message" per line.
+		// jobset's errorMsg as hydra-eval-jobset writes them: "in job
+		// ‘NAME’:" (or "at top-level:"), a newline, the message and a
+		// blank line, for each failed job.
 		err := w.execAfter(nil, `insert into EvaluationErrors (id, errorMsg, errorTime)
-			select $1, string_agg(job || ': ' || error, E'\n' order by nr), $2
+			select $1, string_agg(case when job = '' then 'at top-level' else 'in job ‘' || job || '’' end
+				|| E':\n' || error || E'\n\n', '' order by nr), $2
 			from eval_staging_errors where eval = $1 having count(*) > 0`, p.EvalID, p.Timestamp)
 		if err != nil {
 			return err

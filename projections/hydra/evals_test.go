@@ -99,7 +99,7 @@ func TestEvaluationsAcrossBatches(t *testing.T) {
 		require.Equal(t, "6:4", constituents, "batch %d", batch)
 		require.Equal(t, "4:src:2 6:dep:7", inputs, "batch %d", batch)
 		require.Equal(t, "0000", staged, "batch %d", batch)
-		require.Equal(t, "broken: syntax error", evalErr, "batch %d", batch)
+		require.Equal(t, "in job ‘broken’:\nsyntax error\n\n", evalErr, "batch %d", batch)
 
 		dump := pgtest.Dump(t, sd.pool, target)
 		if first == nil {

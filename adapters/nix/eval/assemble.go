@@ -67,7 +67,11 @@ func (rec record) jobName() string {
 }
 
 // assemble turns backend records into res.Jobs and res.Errors: it reports
-// job-name collisions and resolves aggregate constituents to job names.
+// job-name collisions and resolves aggregate constituents to job names. A
+// broken aggregate (a constituent missing, failed or unmatched, or a
+// dependency cycle) is a failed job listed in res.BrokenAggregates, in the
+// order nix-eval-jobs reports them (dependencies before the aggregates
+// that name them), for the caller to fail the evaluation as Hydra does.
 func assemble(res *evaluation.Result, recs []record) {
 	res.Errors = map[string]string{}
 	byName := map[string][]record{}
@@ -80,6 +84,9 @@ func assemble(res *evaluation.Result, recs []record) {
 		byName[n] = append(byName[n], rec)
 	}
 	jobs := map[string]*record{}
+	// broken are aggregates a backend already reported failed for their
+	// constituents (nix-eval-jobs resolves them itself), in its order.
+	var broken []aggregateFailure
 	for _, n := range order {
 		rs := byName[n]
 		if len(rs) > 1 {
@@ -92,47 +99,35 @@ func assemble(res *evaluation.Result, recs []record) {
 		}
 		rec := rs[0]
 		if rec.Err != "" {
+			if rec.IsAggregate {
+				broken = append(broken, aggregateFailure{n, rec.Err})
+			}
 			res.Errors[n] = rec.Err
 			continue
 		}
 		jobs[n] = &rec
 	}
 
-	byDrv := map[string][]string{}
-	for n, rec := range jobs {
-		byDrv[rec.DrvPath] = append(byDrv[rec.DrvPath], n)
+	a := newAggregates(jobs, res.Errors)
+	for _, f := range append(broken, a.resolve()...) {
+		res.Errors[f.job] = strings.TrimRight(f.msg, "\n")
+		res.BrokenAggregates = append(res.BrokenAggregates, f.job)
 	}
-	names := make([]string, 0, len(jobs))
-	for n := range jobs {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-
-	constituents := map[string][]string{}
-	for _, n := range names {
-		rec := jobs[n]
-		if !rec.IsAggregate {
-			continue
-		}
-		cs, errs, warns := resolveConstituents(n, rec, jobs, byDrv, res.Errors, names)
-		res.Warnings = append(res.Warnings, warns...)
-		if len(errs) > 0 {
-			res.Errors[n] = strings.Join(errs, "\n")
-			continue
-		}
-		constituents[n] = cs
-	}
-	for n, msg := range aggregateCycles(constituents) {
-		res.Errors[n] = msg
-		delete(constituents, n)
-	}
-
-	for _, n := range names {
-		rec := jobs[n]
+	res.Warnings = append(res.Warnings, a.warns...)
+	for _, n := range a.names {
 		if _, failed := res.Errors[n]; failed {
 			continue
 		}
-		res.Jobs = append(res.Jobs, rec.job(n, constituents[n]))
+		// A broken aggregate named as a constituent has no build.
+		var cs []string
+		for _, c := range a.constituents[n] {
+			if _, failed := res.Errors[c]; failed {
+				res.Warnings = append(res.Warnings, fmt.Sprintf("aggregate job ‘%s’ has a constituent ‘%s’ that doesn't correspond to a Hydra build", n, jobs[c].DrvPath))
+				continue
+			}
+			cs = append(cs, c)
+		}
+		res.Jobs = append(res.Jobs, jobs[n].job(n, cs))
 	}
 	sortJobs(res.Jobs)
 }
@@ -154,51 +149,181 @@ func (rec *record) job(name string, constituents []string) evaluation.Job {
 	}
 }
 
-// resolveConstituents maps an aggregate's constituents to job names: names
-// are checked (or matched as globs), derivations resolve to the job with
-// that .drv (the shortest name when several are aliases).
-func resolveConstituents(self string, rec *record, jobs map[string]*record, byDrv map[string][]string,
-	failed map[string]string, names []string) (cs, errs, warns []string) {
+// aggregateFailure is an aggregate whose constituents cannot be resolved,
+// with nix-eval-jobs' message.
+type aggregateFailure struct {
+	job, msg string
+}
+
+// aggregates resolves the constituents of the evaluated aggregates the way
+// nix-eval-jobs --constituents and hydra-eval-jobset do together.
+type aggregates struct {
+	jobs   map[string]*record
+	failed map[string]string
+	// names are the successful jobs, sorted.
+	names []string
+	// byDrv maps a .drv to the jobs that have it (aliases).
+	byDrv map[string][]string
+	// constituents are the resolved job names of each aggregate.
+	constituents map[string][]string
+	warns        []string
+}
+
+func newAggregates(jobs map[string]*record, failed map[string]string) *aggregates {
+	a := &aggregates{jobs: jobs, failed: failed, byDrv: map[string][]string{}, constituents: map[string][]string{}}
+	for n, rec := range jobs {
+		a.byDrv[rec.DrvPath] = append(a.byDrv[rec.DrvPath], n)
+		a.names = append(a.names, n)
+	}
+	sort.Strings(a.names)
+	return a
+}
+
+// warn records one of the messages nix-eval-jobs and hydra-eval-jobset
+// print on stderr.
+func (a *aggregates) warn(format string, args ...any) {
+	a.warns = append(a.warns, fmt.Sprintf(format, args...))
+}
+
+// resolve sets a.constituents and returns the aggregates that fail: the
+// two ends of a dependency cycle and every other aggregate naming jobs
+// (skipped), or else those with broken constituents, dependencies first.
+func (a *aggregates) resolve() []aggregateFailure {
+	// deps are the jobs each aggregate names; brokenCons its constituents
+	// that are missing or failed, with their messages.
+	deps := map[string][]string{}
+	brokenCons := map[string]map[string]string{}
+	for _, n := range a.names {
+		rec := a.jobs[n]
+		if !rec.IsAggregate {
+			continue
+		}
+		named, brk := a.resolveOne(n, rec)
+		if rec.namesJobs() {
+			deps[n] = named
+		}
+		if len(brk) > 0 {
+			brokenCons[n] = brk
+		}
+	}
+	order, cyc := topoSort(deps)
+	if cyc != nil {
+		a.warn("Found dependency cycle between jobs '%s' and '%s'", cyc.a, cyc.b)
+		msg := fmt.Sprintf("Dependency cycle: %s <-> %s", cyc.a, cyc.b)
+		out := []aggregateFailure{{cyc.a, msg}, {cyc.b, msg}}
+		for _, n := range sortedNames(deps) {
+			if n != cyc.a && n != cyc.b {
+				out = append(out, aggregateFailure{n, "Skipping aggregate because of a dependency cycle"})
+			}
+		}
+		return out
+	}
+	// Aggregates naming no job are not ordered by nix-eval-jobs: it
+	// reports them as it evaluates them, before the others.
+	var first []string
+	for _, n := range sortedNames(brokenCons) {
+		if _, ok := deps[n]; !ok {
+			first = append(first, n)
+		}
+	}
+	var out []aggregateFailure
+	for _, n := range append(first, order...) {
+		brk := brokenCons[n]
+		if len(brk) == 0 {
+			continue
+		}
+		var b strings.Builder
+		for _, c := range sortedNames(brk) {
+			fmt.Fprintf(&b, "%s: %s\n", c, brk[c])
+		}
+		out = append(out, aggregateFailure{n, b.String()})
+	}
+	return out
+}
+
+// namesJobs reports whether an aggregate names any constituent by job name:
+// only those take part in nix-eval-jobs' ordering and cycle check.
+func (rec *record) namesJobs() bool {
+	for _, c := range rec.Cons {
+		if c.Name != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// resolveOne resolves the constituents of aggregate self into
+// a.constituents, each one the shortest name of the jobs with its
+// derivation, as Hydra picks among aliases. It returns the jobs self names and the constituents that are broken.
+func (a *aggregates) resolveOne(self string, rec *record) (named []string, broken map[string]string) {
+	broken = map[string]string{}
 	seen := map[string]bool{}
 	add := func(n string) {
-		if !seen[n] {
-			seen[n] = true
-			cs = append(cs, n)
+		if s := shortestName(a.byDrv[a.jobs[n].DrvPath]); !seen[s] {
+			seen[s] = true
+			a.constituents[self] = append(a.constituents[self], s)
 		}
+	}
+	// ok reports whether job n may be a constituent, noting it broken if
+	// it failed.
+	ok := func(n string) bool {
+		if msg, failed := a.failed[n]; failed {
+			a.warn("aggregate job '%s' references broken job '%s': %s", self, n, msg)
+			broken[n] = msg
+			return false
+		}
+		return true
 	}
 	for _, c := range rec.Cons {
 		switch {
 		case c.BadType != "":
-			errs = append(errs, fmt.Sprintf("constituent of type %s is neither a derivation nor a job name", c.BadType))
+			broken["constituent of type "+c.BadType] = "is neither a derivation nor a job name"
 		case c.DrvPath != "":
-			aliases := byDrv[c.DrvPath]
+			aliases := a.byDrv[c.DrvPath]
 			if len(aliases) == 0 {
-				warns = append(warns, fmt.Sprintf("aggregate job %s has a constituent %s that is not a job", self, c.DrvPath))
+				a.warn("aggregate job ‘%s’ has a constituent ‘%s’ that doesn't correspond to a Hydra build", self, c.DrvPath)
 				continue
 			}
-			add(shortestName(aliases))
-		case rec.Glob:
-			matched := false
-			for _, n := range names {
-				if ok, _ := path.Match(c.Name, n); ok && n != self {
-					add(n)
-					matched = true
-				}
-			}
-			if !matched {
-				errs = append(errs, fmt.Sprintf("%s: constituent glob pattern had no matches", c.Name))
-			}
+			add(aliases[0])
 		default:
-			if _, ok := jobs[c.Name]; ok {
-				add(c.Name)
-			} else if msg, ok := failed[c.Name]; ok {
-				errs = append(errs, fmt.Sprintf("%s: %s", c.Name, msg))
-			} else {
-				errs = append(errs, fmt.Sprintf("%s: does not exist", c.Name))
+			_, isJob := a.jobs[c.Name]
+			_, isFailed := a.failed[c.Name]
+			switch {
+			case isJob || isFailed:
+				if ok(c.Name) {
+					named = append(named, c.Name)
+					add(c.Name)
+				}
+			case !rec.Glob:
+				a.warn("aggregate job '%s' references non-existent job '%s'", self, c.Name)
+				broken[c.Name] = "does not exist"
+			default:
+				if !a.glob(self, c.Name, ok, &named, add) {
+					a.warn("aggregate job '%s' references constituent glob pattern '%s' with no matches", self, c.Name)
+					broken[c.Name] = "constituent glob pattern had no matches"
+				}
 			}
 		}
 	}
-	return cs, errs, warns
+	return named, broken
+}
+
+// glob adds the jobs but self that pattern matches and that did not fail;
+// it reports whether there was one.
+func (a *aggregates) glob(self, pattern string, ok func(string) bool, named *[]string, add func(string)) bool {
+	candidates := make([]string, 0, len(a.names)+len(a.failed))
+	candidates = append(candidates, a.names...)
+	candidates = append(candidates, sortedNames(a.failed)...)
+	found := false
+	for _, n := range candidates {
+		if m, _ := path.Match(pattern, n); !m || n == self || !ok(n) {
+			continue
+		}
+		*named = append(*named, n)
+		add(n)
+		found = true
+	}
+	return found
 }
 
 func shortestName(ns []string) string {
@@ -211,43 +336,44 @@ func shortestName(ns []string) string {
 	return best
 }
 
-// aggregateCycles finds aggregates that (transitively) contain themselves
-// and returns an error message for each.
-func aggregateCycles(cons map[string][]string) map[string]string {
-	out := map[string]string{}
-	for start := range cons {
-		// Depth-first search for a path back to start.
-		var trail []string
-		visited := map[string]bool{}
-		var dfs func(n string) bool
-		dfs = func(n string) bool {
-			for _, c := range cons[n] {
-				if c == start {
-					trail = append(trail, n)
-					return true
-				}
-				if _, isAgg := cons[c]; !isAgg || visited[c] {
-					continue
-				}
-				visited[c] = true
-				if dfs(c) {
-					trail = append(trail, n)
-					return true
-				}
-			}
+// cycle is the first dependency cycle a depth-first walk finds: a is the
+// aggregate met again, b the one naming it.
+type cycle struct{ a, b string }
+
+// topoSort orders the aggregates of deps so that each follows the
+// aggregates it names, walking names and their dependencies in sorted
+// order, as nix-eval-jobs does; it stops at the first cycle.
+func topoSort(deps map[string][]string) (order []string, cyc *cycle) {
+	visited := map[string]bool{}
+	onPath := map[string]bool{}
+	var visit func(n, parent string) bool
+	visit = func(n, parent string) bool {
+		if onPath[n] {
+			cyc = &cycle{a: n, b: parent}
 			return false
 		}
-		if dfs(start) {
-			// trail is reversed: the last element is start.
-			cyc := make([]string, 0, len(trail)+1)
-			for i := len(trail) - 1; i >= 0; i-- {
-				cyc = append(cyc, trail[i])
+		if visited[n] {
+			return true
+		}
+		visited[n] = true
+		onPath[n] = true
+		ds := append([]string(nil), deps[n]...)
+		sort.Strings(ds)
+		for _, d := range ds {
+			if _, isAgg := deps[d]; isAgg && d != n && !visit(d, n) {
+				return false
 			}
-			cyc = append(cyc, start)
-			out[start] = "Dependency cycle: " + strings.Join(cyc, " <-> ")
+		}
+		order = append(order, n)
+		onPath[n] = false
+		return true
+	}
+	for _, n := range sortedNames(deps) {
+		if !visit(n, "") {
+			return nil, cyc
 		}
 	}
-	return out
+	return order, nil
 }
 
 // showPath renders an attribute path, quoting names that need it.

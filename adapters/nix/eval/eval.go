@@ -5,6 +5,9 @@
 // hydraJobs, else its checks. Either way every derivation in the resulting
 // attribute set is a job named by its dotted attribute path; nested sets are
 // descended (with or without recurseForDerivations), derivations are not.
+// A job (or a set on the way to jobs) that is a function with formals is
+// called with the jobset's inputs, as nix-eval-jobs auto-calls it; a
+// function without formals is no job.
 // The .drv files of all jobs are written to the Nix store.
 //
 // Two backends exist. nix-eval-jobs, Hydra's evaluator, is used when it is
@@ -37,9 +40,10 @@
 // paths an evaluation reports are checked to be store paths before they
 // reach a caller.
 //
-// Deviations from Hydra: the release function is called with the inputs it
-// names (all inputs when it takes none by name) — a function with formals
-// and "..." does not receive undeclared inputs; without nix-eval-jobs,
+// Deviations from Hydra: the release function and function jobs are called
+// with the inputs they name (the release function with all inputs when it
+// takes none by name) — a function with formals and "..." does not receive
+// undeclared inputs; without nix-eval-jobs,
 // flakes are evaluated with builtins.getFlake on the locked URL, the
 // walker given inline (pure mode reads no file outside fetched sources).
 package eval

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -143,7 +144,7 @@ func TestEvaluateBasic(t *testing.T) {
 		SchedulingPriority: 7,
 		IsChannel:          true,
 	}, jobs["full-of-meta"].Meta)
-	require.Equal(t, events.JobMeta{Timeout: 36000, MaxSilent: 7200, SchedulingPriority: 100}, jobs["empty_dir"].Meta)
+	require.Equal(t, events.JobMeta{SchedulingPriority: 100}, jobs["empty_dir"].Meta)
 	require.False(t, jobs["empty_dir"].IsAggregate)
 }
 
@@ -206,8 +207,10 @@ func TestEvaluateConstituents(t *testing.T) {
 	for name, want := range map[string][]string{
 		"direct_aggregate":   {"constituentA"},
 		"indirect_aggregate": {"constituentA"},
-		"mixed_aggregate":    {"constituentA_alias", "constituentB"},
-		"glob_aggregate":     {"packages.p1", "packages.p2"},
+		// An alias resolves to the shortest name of the jobs with that
+		// derivation, as Hydra links AggregateConstituents.
+		"mixed_aggregate": {"constituentA", "constituentB"},
+		"glob_aggregate":  {"packages.p1", "packages.p2"},
 	} {
 		require.True(t, jobs[name].IsAggregate, name)
 		require.Equal(t, want, jobs[name].Constituents, name)
@@ -215,12 +218,78 @@ func TestEvaluateConstituents(t *testing.T) {
 	}
 	require.False(t, jobs["constituentA"].IsAggregate)
 	require.Nil(t, jobs["constituentA"].Constituents)
+	require.Empty(t, res.Errors)
+	require.Empty(t, res.BrokenAggregates)
+}
 
-	require.ElementsMatch(t, []string{"broken_aggregate", "does-not-evaluate", "cycle_a", "cycle_b"}, errorNames(res))
-	require.Contains(t, res.Errors["broken_aggregate"], "does-not-exist: does not exist")
-	require.Contains(t, res.Errors["broken_aggregate"], "does-not-evaluate: error: assertion 'false' failed")
-	require.Equal(t, "Dependency cycle: cycle_a <-> cycle_b <-> cycle_a", res.Errors["cycle_a"])
-	require.Equal(t, "Dependency cycle: cycle_b <-> cycle_a <-> cycle_b", res.Errors["cycle_b"])
+// TestEvaluateBrokenAggregates follows Hydra's evaluator tests
+// (evaluate-constituents-broken.t, evaluate-constituents-globbing.t): a
+// broken aggregate is a failed job with nix-eval-jobs' message, listed in
+// BrokenAggregates in the order Hydra's evaluator meets them.
+func TestEvaluateBrokenAggregates(t *testing.T) {
+	requireNix(t)
+	t.Parallel()
+	tests := []struct {
+		file string
+		// jobs are the jobs that evaluate; errors the failed jobs and
+		// their messages; broken the broken aggregates in order.
+		jobs   []string
+		errors map[string]string
+		broken []string
+		warn   string
+	}{
+		{file: "constituents-broken.nix", jobs: []string{"constituentB"},
+			errors: map[string]string{"mixed_aggregate": "constituentA: does not exist"},
+			broken: []string{"mixed_aggregate"},
+			warn:   "aggregate job 'mixed_aggregate' references non-existent job 'constituentA'"},
+		{file: "constituents-no-matches.nix", jobs: []string{"dummy"},
+			errors: map[string]string{"non_match_aggregate": "tests.*: constituent glob pattern had no matches"},
+			broken: []string{"non_match_aggregate"},
+			warn:   "aggregate job 'non_match_aggregate' references constituent glob pattern 'tests.*' with no matches"},
+		{file: "constituents-failed.nix", jobs: []string{"fine"},
+			errors: map[string]string{"broken": "does-not-evaluate: error: assertion 'false' failed"},
+			broken: []string{"broken"},
+			warn:   "aggregate job 'broken' references broken job 'does-not-evaluate'"},
+		{file: "constituents-cycle.nix",
+			errors: map[string]string{
+				"indirect_aggregate": "Dependency cycle: indirect_aggregate <-> ok_aggregate",
+				"ok_aggregate":       "Dependency cycle: indirect_aggregate <-> ok_aggregate"},
+			broken: []string{"indirect_aggregate", "ok_aggregate"},
+			warn:   "Found dependency cycle between jobs 'indirect_aggregate' and 'ok_aggregate'"},
+		{file: "constituents-cycle-glob.nix", jobs: []string{"packages.constituentB"},
+			errors: map[string]string{
+				"indirect_aggregate":    "Dependency cycle: indirect_aggregate <-> packages.constituentA",
+				"packages.constituentA": "Dependency cycle: indirect_aggregate <-> packages.constituentA",
+				"ok_aggregate":          "Skipping aggregate because of a dependency cycle"},
+			broken: []string{"indirect_aggregate", "packages.constituentA", "ok_aggregate"},
+			warn:   "Found dependency cycle between jobs 'indirect_aggregate' and 'packages.constituentA'"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.file, func(t *testing.T) {
+			t.Parallel()
+			res, err := Evaluate(context.Background(), legacy(t, tt.file, nil))
+			require.NoError(t, err)
+			require.Equal(t, tt.jobs, jobNames(res))
+			require.Equal(t, tt.broken, res.BrokenAggregates)
+			require.Len(t, res.Errors, len(tt.errors)+strings.Count(tt.file, "failed"))
+			for job, want := range tt.errors {
+				require.Contains(t, res.Errors[job], want, job)
+			}
+			require.True(t, slices.ContainsFunc(res.Warnings, func(w string) bool { return strings.Contains(w, tt.warn) }),
+				"warnings %q", res.Warnings)
+		})
+	}
+}
+
+// TestEvaluateGlobAll: "*" selects every job but the aggregate itself
+// (evaluate-constituents-globbing.t).
+func TestEvaluateGlobAll(t *testing.T) {
+	requireNix(t)
+	t.Parallel()
+	res, err := Evaluate(context.Background(), legacy(t, "constituents-glob-all.nix", nil))
+	require.NoError(t, err)
+	require.Empty(t, res.Errors)
+	require.Equal(t, []string{"packages.constituentA", "packages.constituentB"}, jobsByName(res)["ok_aggregate"].Constituents)
 }
 
 func TestEvaluateWholeFailures(t *testing.T) {
@@ -430,4 +499,30 @@ func TestEvaluateImportFromDerivation(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, []string{"good"}, jobNames(res))
 	require.Empty(t, res.Errors)
+}
+
+// TestEvaluateFunctionJobs: a job that is a function with formals is
+// called with the jobset's inputs, at any depth, as nix-eval-jobs
+// auto-calls it; a function without formals is no job and no error.
+func TestEvaluateFunctionJobs(t *testing.T) {
+	requireNix(t)
+	t.Parallel()
+	for _, workers := range []int{1, 2} {
+		t.Run(fmt.Sprintf("workers=%d", workers), func(t *testing.T) {
+			req := legacy(t, "functions.nix", map[string]Input{"greeting": {Kind: KindString, Value: "hi"}})
+			req.Workers = workers
+			res, err := Evaluate(context.Background(), req)
+			require.NoError(t, err)
+			names := map[string]string{}
+			for _, j := range res.Jobs {
+				names[j.Name] = j.NixName
+			}
+			require.Equal(t, map[string]string{
+				"plain": "fn-plain", "called": "fn-hi", "defaulted": "fn-hi-default",
+				"set.deeper": "fn-deeper-hi", "nested.inner": "fn-inner-hi",
+			}, names)
+			require.Equal(t, []string{"throws"}, errorNames(res))
+			require.Contains(t, res.Errors["throws"], "function job throws for hi")
+		})
+	}
 }

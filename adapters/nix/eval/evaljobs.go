@@ -97,6 +97,9 @@ func (p *evalJobsParser) line(b []byte) {
 	rec := record{Path: l.AttrPath, Name: l.Attr}
 	if l.Error != "" {
 		rec.Err = l.Error
+		// An aggregate nix-eval-jobs could not resolve keeps its
+		// constituents: Hydra fails the evaluation for it.
+		rec.IsAggregate = l.Constituents != nil || l.NamedConstituents != nil
 	} else {
 		rec.NixName = l.Name
 		rec.System = l.System

@@ -69,11 +69,11 @@ func TestNixEvalJobsBackend(t *testing.T) {
 		Name: "hello", NixName: "hello-1.0", System: "x86_64-linux", DrvPath: "/nix/store/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-hello-1.0.drv",
 		Outputs: []events.Output{{Name: "dev", Path: "/nix/store/cccccccccccccccccccccccccccccccc-hello-1.0-dev"}, {Name: "out", Path: "/nix/store/bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb-hello-1.0"}},
 		Meta: events.JobMeta{Description: "Hello", License: "GPL-3.0-or-later", Maintainers: "a@example.org, b@example.org",
-			Homepage: "https://hello.example", Timeout: 10, MaxSilent: 7200, SchedulingPriority: 100, IsChannel: true},
+			Homepage: "https://hello.example", Timeout: 10, SchedulingPriority: 100, IsChannel: true},
 	}, jobs["hello"])
 	require.True(t, jobs["pkgs.agg"].IsAggregate)
 	require.Equal(t, []string{"hello"}, jobs["pkgs.agg"].Constituents, "an alias resolves to the shortest job name")
-	require.Equal(t, []string{"aggregate job pkgs.agg has a constituent /nix/store/ffffffffffffffffffffffffffffffff-unknown.drv that is not a job"}, res.Warnings)
+	require.Equal(t, []string{"aggregate job ‘pkgs.agg’ has a constituent ‘/nix/store/ffffffffffffffffffffffffffffffff-unknown.drv’ that doesn't correspond to a Hydra build"}, res.Warnings)
 
 	b, err := os.ReadFile(argsFile)
 	require.NoError(t, err)
@@ -134,6 +134,22 @@ func TestParseEvalJobsErrors(t *testing.T) {
 	require.ErrorContains(t, err, "nix-eval-jobs output line 2")
 	_, err = parseEvalJobs([]byte(`{"name":"x"}`))
 	require.ErrorContains(t, err, "has no attr")
+}
+
+// TestParseEvalJobsBrokenAggregates: the aggregates nix-eval-jobs reports
+// failed with their constituents are broken aggregates, in its order; a
+// job's own failure is not.
+func TestParseEvalJobsBrokenAggregates(t *testing.T) {
+	out := `{"attr":"plain","attrPath":["plain"],"error":"boom"}
+{"attr":"b_agg","attrPath":["b_agg"],"constituents":[],"namedConstituents":["a_agg"],"error":"Dependency cycle: b_agg <-> a_agg"}
+{"attr":"a_agg","attrPath":["a_agg"],"constituents":[],"namedConstituents":["b_agg"],"error":"Dependency cycle: b_agg <-> a_agg"}
+`
+	recs, err := parseEvalJobs([]byte(out))
+	require.NoError(t, err)
+	var res evaluation.Result
+	assemble(&res, recs)
+	require.Equal(t, []string{"b_agg", "a_agg"}, res.BrokenAggregates)
+	require.Equal(t, "boom", res.Errors["plain"])
 }
 
 func FuzzParseEvalJobs(f *testing.F) {

@@ -325,7 +325,7 @@ func (w *walker) instantiate(ctx context.Context, only, catch, probe, extra stri
 		walker = "(" + string(walkerNix) + ")"
 	}
 	expr := head + "let root =\n" + w.root + ";\nin " + walker + " {\n  inherit root;\n  only = " + only +
-		";\n  catch = " + catch + ";\n  probe = " + probe + ";\n  " + extra + "}\n"
+		";\n  catch = " + catch + ";\n  probe = " + probe + ";\n  inherit args;\n  " + extra + "}\n"
 	args := []string{"--eval", "--strict", "--json", "--read-write-mode",
 		"--extra-experimental-features", "nix-command flakes",
 		"--option", "allow-import-from-derivation", strconv.FormatBool(w.r.req.AllowIFD)}

@@ -7,12 +7,11 @@ import (
 	"buildledger/events"
 )
 
-// Defaults Hydra applies to jobs whose meta lacks the attribute.
-const (
-	DefaultJobTimeout         = 36000
-	DefaultJobMaxSilent       = 7200
-	DefaultSchedulingPriority = 100
-)
+// DefaultSchedulingPriority is the priority Hydra records for a job whose
+// meta lacks schedulingPriority. A missing meta.timeout or meta.maxSilent is
+// recorded as 0, as Hydra stores NULL: the scheduler then applies its own
+// defaults (36000 s and 3600 s, as Hydra's queue runner does).
+const DefaultSchedulingPriority = 100
 
 // jobMeta extracts the fields Hydra records from a derivation's meta, given
 // as decoded JSON (the walker's normalised meta or nix-eval-jobs' full meta).
@@ -27,8 +26,8 @@ func jobMeta(m map[string]any) events.JobMeta {
 		Homepage:           firstString(m["homepage"]),
 		License:            joinEach(m["license"], "shortName", "fullName", "spdxId"),
 		Maintainers:        joinEach(m["maintainers"], "email"),
-		Timeout:            intOr(m["timeout"], DefaultJobTimeout),
-		MaxSilent:          intOr(m["maxSilent"], DefaultJobMaxSilent),
+		Timeout:            intOr(m["timeout"], 0),
+		MaxSilent:          intOr(m["maxSilent"], 0),
 		SchedulingPriority: intOr(m["schedulingPriority"], DefaultSchedulingPriority),
 	}
 	if b, ok := m["isHydraChannel"].(bool); ok {

@@ -356,7 +356,7 @@ func pathArg(in Input, storeDir string) string {
 	return b.String()
 }
 
-func sortedNames(m map[string]Input) []string {
+func sortedNames[V any](m map[string]V) []string {
 	names := make([]string, 0, len(m))
 	for n := range m {
 		names = append(names, n)

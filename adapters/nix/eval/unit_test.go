@@ -44,16 +44,16 @@ func TestJobMeta(t *testing.T) {
 		meta string
 		want events.JobMeta
 	}{
-		{name: "empty", meta: `{}`, want: events.JobMeta{Timeout: 36000, MaxSilent: 7200, SchedulingPriority: 100}},
+		{name: "empty", meta: `{}`, want: events.JobMeta{SchedulingPriority: 100}},
 		{name: "hydra meta.nix", meta: `{"description":"d","license":[{"shortName":"MIT"},"BSD"],"homepage":"h",
 			"maintainers":["alice@example.com",{"email":"bob@not.found"}]}`,
 			want: events.JobMeta{Description: "d", License: "MIT, BSD", Homepage: "h", Maintainers: "alice@example.com, bob@not.found",
-				Timeout: 36000, MaxSilent: 7200, SchedulingPriority: 100}},
+				SchedulingPriority: 100}},
 		{name: "single license set, odd types", meta: `{"license":{"fullName":"Full"},"maintainers":{"name":"no email"},
 			"timeout":1.5,"maxSilent":"60","schedulingPriority":5,"isChannel":true,"homepage":[]}`,
-			want: events.JobMeta{License: "Full", Timeout: 36000, MaxSilent: 7200, SchedulingPriority: 5, IsChannel: true}},
+			want: events.JobMeta{License: "Full", SchedulingPriority: 5, IsChannel: true}},
 		{name: "isHydraChannel wins", meta: `{"isHydraChannel":false,"isChannel":true}`,
-			want: events.JobMeta{Timeout: 36000, MaxSilent: 7200, SchedulingPriority: 100}},
+			want: events.JobMeta{SchedulingPriority: 100}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

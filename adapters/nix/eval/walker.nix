@@ -12,6 +12,9 @@
 #   shard  null, or { index; count; }: walk only the top-level attributes
 #          whose position in attrNames is index modulo count
 #   skip   attribute paths not to walk, as a tree of sets with true leaves
+#   args   the jobset's inputs: a job that is a function with formals is
+#          called with those it names, as nix-eval-jobs auto-calls it (a
+#          function without formals is no job)
 #   traced print "bl-walk:k:<path>" before classifying an attribute,
 #          "bl-walk:j:<path>" before evaluating a job and
 #          "bl-walk:r:<record>" for each finished record, so that after an
@@ -21,7 +24,7 @@
 # A job record: { attr = [ names ]; name; system; drvPath;
 #   outputs = [ { name; path; } ]; meta = { ... }; agg; glob; cons; }
 # An error record: { attr = [ names ]; err = "caught" | "unsupported"; kind; }
-{ root, only, catch, probe, skip ? { }, traced ? false, shard ? null }:
+{ root, only, catch, probe, skip ? { }, traced ? false, shard ? null, args ? { } }:
 let
   inherit (builtins)
     attrNames concatMap deepSeq filter getAttr isAttrs isBool isInt isList
@@ -49,7 +52,13 @@ let
 
   emit = if traced then r: builtins.trace ("bl-walk:r:" + builtins.toJSON r) r else r: r;
 
-  at = path: v: if path == [ ] then v else at (builtins.tail path) (getAttr (builtins.head path) v);
+  # call v: v, or v called with the inputs it names when it is a function.
+  call = v:
+    if builtins.isFunction v && builtins.functionArgs v != { }
+    then v (builtins.intersectAttrs (builtins.functionArgs v) args)
+    else v;
+
+  at = path: v: if path == [ ] then v else at (builtins.tail path) (call (getAttr (builtins.head path) v));
 
   str = x: if isString x then x else null;
   int = x: if isInt x then x else null;
@@ -140,6 +149,7 @@ let
        then concatMap (n: walk (path ++ [ n ]) { } v.${n}) (names path v)
        else concatMap (n: walk (path ++ [ n ]) (sk.${n} or { }) v.${n}) (names path v))
     else if t.value == "null" then [ ]
+    else if t.value == "lambda" then (if builtins.functionArgs v == { } then [ ] else walk path sk (call v))
     else [ (emit { attr = path; err = "unsupported"; kind = t.value; }) ];
 
   probed =

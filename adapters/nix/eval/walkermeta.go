@@ -50,8 +50,6 @@ func (n *nameItem) UnmarshalJSON(b []byte) error {
 // jobMeta applies the same rules as jobMeta on generic JSON.
 func (m walkerMeta) jobMeta() events.JobMeta {
 	jm := events.JobMeta{
-		Timeout:            DefaultJobTimeout,
-		MaxSilent:          DefaultJobMaxSilent,
 		SchedulingPriority: DefaultSchedulingPriority,
 	}
 	if m.Description != nil {

@@ -388,6 +388,19 @@ func TestUnsupportedClearedByNewMachine(t *testing.T) {
 	require.Len(t, s.dispatch(300), 1)
 }
 
+// TestMissingMetaTimeouts: a build whose meta has no timeout or maxSilent
+// (0, Hydra's NULL) gets Hydra's queue-runner defaults, 36000 s and 3600 s.
+func TestMissingMetaTimeouts(t *testing.T) {
+	s := newSim(t, scheduler.Config{})
+	s.machine("m", 1, 1, []string{sys}, nil, nil)
+	s.step("a", sys, nil)
+	s.apply(&events.BuildQueued{BuildID: 1, DrvPath: drv("a"), Meta: events.JobMeta{}})
+	ds := s.dispatch(1000)
+	require.Len(t, ds, 1)
+	require.Equal(t, 36000, ds[0].Timeout)
+	require.Equal(t, 3600, ds[0].MaxSilent)
+}
+
 func TestLeaseExpiry(t *testing.T) {
 	s := newSim(t, scheduler.Config{DispatchLease: 60, RunningGrace: 10})
 	s.machine("m", 1, 1, []string{sys}, nil, nil)

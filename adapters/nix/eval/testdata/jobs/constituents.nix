@@ -29,12 +29,4 @@ rec {
     _hydraGlobConstituents = true;
     constituents = [ "packages.*" ];
   };
-  broken_aggregate = mkDerivation {
-    name = "broken_aggregate";
-    _hydraAggregate = true;
-    constituents = [ "does-not-exist" "does-not-evaluate" ];
-  };
-  does-not-evaluate = assert false; mkDerivation { name = "x"; };
-  cycle_a = mkDerivation { name = "cycle_a"; _hydraAggregate = true; constituents = [ "cycle_b" ]; };
-  cycle_b = mkDerivation { name = "cycle_b"; _hydraAggregate = true; constituents = [ "cycle_a" ]; };
 }

@@ -8,7 +8,8 @@ import (
 	"github.com/go-chi/chi/v5"
 )
 
-// scope is what a ListBuilds route lists: a project, a jobset or a job.
+// scope is what a ListBuilds route lists: everything, a project, a
+// jobset or a job.
 type scope struct {
 	Project, Jobset, Job string
 	// Title names the scope for page titles; Base is its URL.
@@ -19,10 +20,13 @@ func (sc scope) filter() BuildFilter {
 	return BuildFilter{Project: sc.Project, Jobset: sc.Jobset, Job: sc.Job}
 }
 
-// scopeOf reads the scope from the URL and checks that it exists.
+// scopeOf reads the scope from the URL and checks that it exists. No
+// project in the URL is the site-wide scope.
 func (s *server) scopeOf(r *http.Request) (scope, error) {
 	sc := scope{Project: chi.URLParam(r, "project"), Jobset: chi.URLParam(r, "jobset"), Job: chi.URLParam(r, "job")}
 	switch {
+	case sc.Project == "":
+		sc.Title = "everything"
 	case sc.Jobset != "":
 		if _, err := s.cfg.Queries.Jobset(r.Context(), sc.Project, sc.Jobset); err != nil {
 			return sc, err
@@ -42,7 +46,7 @@ func (s *server) scopeOf(r *http.Request) (scope, error) {
 }
 
 // listBuildsRoutes mounts Hydra's ListBuilds routes under prefix (which
-// names the scope's URL parameters).
+// names the scope's URL parameters; "" mounts the site-wide ones).
 func (s *server) listBuildsRoutes(r chi.Router, prefix string) {
 	r.Get(prefix+"/all", s.h(s.allBuilds))
 	for _, kind := range []string{"latest", "latest-finished"} {

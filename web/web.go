@@ -149,7 +149,9 @@ type Config struct {
 	// (binarycache.StoreFiles); nil answers those routes 501.
 	Outputs Outputs
 	// BinaryCache, if set, is mounted at /nix-cache/, with the step logs
-	// at /nix-cache/log/DRVFILE.
+	// at /nix-cache/log/DRVFILE, and its files are served at the root
+	// too (/nix-cache-info, /HASH.narinfo, /nar/…, /realisations/…),
+	// where Hydra serves its cache.
 	BinaryCache http.Handler
 	// GitHubSecret and GiteaSecret are the webhook HMAC secrets; an empty
 	// secret refuses that webhook.
@@ -250,6 +252,13 @@ func New(cfg Config) (http.Handler, error) {
 	return s.routes(), nil
 }
 
+// robots asks crawlers to stay away, as Hydra does: every page is
+// generated from the database and a crawler would walk all of history.
+func robots(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	_, _ = w.Write([]byte("User-agent: *\nDisallow: /*\n"))
+}
+
 func (s *server) routes() http.Handler {
 	r := chi.NewRouter()
 	r.Use(s.limits, s.hosts, s.recoverer, s.authenticate, s.tokenScope, s.sameOrigin, s.private)
@@ -261,7 +270,14 @@ func (s *server) routes() http.Handler {
 	if s.cfg.BinaryCache != nil {
 		r.Mount("/nix-cache", http.StripPrefix("/nix-cache", s.cfg.BinaryCache))
 		r.Get("/nix-cache/log/{drv}", s.h(s.drvLog))
+		// Hydra serves its binary cache at the root: clients configured
+		// with Hydra's URL as a substituter keep working.
+		r.Handle("/nix-cache-info", s.cfg.BinaryCache)
+		r.Handle("/{narinfo:[0-9a-df-np-sv-z]{32}\\.narinfo}", s.cfg.BinaryCache)
+		r.Handle("/nar/*", s.cfg.BinaryCache)
+		r.Handle("/realisations/*", s.cfg.BinaryCache)
 	}
+	r.Get("/robots.txt", robots)
 	r.Get("/log/{drv}", s.h(s.drvLog))
 	for path, h := range s.cfg.Ops {
 		r.Method(http.MethodGet, path, h)
@@ -328,6 +344,7 @@ func (s *server) routes() http.Handler {
 	r.Post("/build/{id}/keep/{flag}", s.h(s.buildAction("keep")))
 
 	r.Get("/job/{project}/{jobset}/{job}", s.h(s.jobPage))
+	s.listBuildsRoutes(r, "")
 	s.listBuildsRoutes(r, "/project/{project}")
 	s.listBuildsRoutes(r, "/jobset/{project}/{jobset}")
 	s.listBuildsRoutes(r, "/job/{project}/{jobset}/{job}")

@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"bytes"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -10,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	"github.com/ulikunitz/xz"
 
 	"buildledger/domain/streams"
 	"buildledger/events"
@@ -213,12 +215,20 @@ func TestOutputNAR(t *testing.T) {
 			{Name: "evil", Path: "/etc"}}})
 	e.catchUp()
 	c := e.anon()
-
 	res := c.do("GET", "/build/7/output/out", nil)
+	require.Equal(t, http.StatusBadRequest, res.code, "Hydra refuses the outputs of an unfinished build: %s", res.body)
+	e.appendEvents(streams.Build(7), events.BuildFinished{BuildID: 7, Status: 0, StartTime: now.Unix(), StopTime: now.Unix()})
+	e.catchUp()
+
+	res = c.do("GET", "/build/7/output/out", nil)
 	require.Equal(t, http.StatusOK, res.code, res.body)
 	require.Equal(t, "application/x-nix-archive", res.header.Get("Content-Type"))
-	require.Contains(t, res.header.Get("Content-Disposition"), "-tool.nar")
-	require.True(t, strings.HasPrefix(res.body[8:], "nix-archive-1"), "NAR magic")
+	require.Equal(t, `attachment; filename="build-7-out.nar.bz2"`, res.header.Get("Content-Disposition"), "Hydra's name")
+	zr, err := xz.NewReader(strings.NewReader(res.body))
+	require.NoError(t, err, "xz, as Hydra compresses it")
+	nar, err := io.ReadAll(zr)
+	require.NoError(t, err)
+	require.True(t, strings.HasPrefix(string(nar[8:]), "nix-archive-1"), "NAR magic")
 
 	tests := []struct {
 		path string
@@ -242,7 +252,7 @@ func TestOutputNAR(t *testing.T) {
 	}
 	dst := filepath.Join(t.TempDir(), "restored")
 	cmd := exec.Command(nixStore, "--restore", dst)
-	cmd.Stdin = bytes.NewReader([]byte(res.body))
+	cmd.Stdin = bytes.NewReader(nar)
 	outb, err := cmd.CombinedOutput()
 	require.NoError(t, err, "%s", outb)
 	got, err := os.ReadFile(filepath.Join(dst, "bin", "tool"))

@@ -361,6 +361,12 @@ func (s *server) routes() http.Handler {
 	s.listBuildsRoutes(r, "/job/{project}/{jobset}/{job}")
 	r.Get("/job/{project}/{jobset}/{job}/shield", s.h(s.jobShield))
 	r.Get("/job/{project}/{jobset}/{job}/metric/{name}", s.h(s.metricChart))
+	r.Get("/job/{project}/{jobset}/{job}/metric-tab", s.h(s.metricTab))
+	r.Get("/job/{project}/{jobset}/{job}/build-times", s.h(s.jobSeries(BuildTimes)))
+	r.Get("/job/{project}/{jobset}/{job}/closure-sizes", s.h(s.jobSeries(ClosureSizes)))
+	r.Get("/job/{project}/{jobset}/{job}/output-sizes", s.h(s.jobSeries(OutputSizes)))
+	r.Get("/job/{project}/{jobset}/{job}/prometheus", s.h(s.jobPrometheus))
+	r.Get("/prometheus", s.h(s.prometheus))
 
 	r.Get("/queue", s.h(s.asOf((*server).queuePage)))
 	s.insightRoutes(r)

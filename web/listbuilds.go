@@ -57,6 +57,7 @@ func (s *server) listBuildsRoutes(r chi.Router, prefix string) {
 	r.Get(prefix+"/latest-for/{system}/*", s.h(s.latestBuild("latest-for")))
 	r.Get(prefix+"/channel/latest", s.h(s.channelLatest))
 	r.Get(prefix+"/channel/latest/binary-cache-url", s.h(s.binaryCacheURL))
+	r.Get(prefix+"/channel/latest/nixexprs.tar.bz2", s.h(s.channelNixExprs))
 }
 
 // allBuildsJSON is the answer of the "all" routes.

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -148,6 +149,9 @@ type Config struct {
 	// Outputs reads build outputs and product files from the store
 	// (binarycache.StoreFiles); nil answers those routes 501.
 	Outputs Outputs
+	// Bzip2 compresses the channel archives, nixexprs.tar.bz2
+	// (binarycache.NewBzip2Writer); nil answers them 501.
+	Bzip2 func(io.Writer) (io.WriteCloser, error)
 	// BinaryCache, if set, is mounted at /nix-cache/, with the step logs
 	// at /nix-cache/log/DRVFILE, and its files are served at the root
 	// too (/nix-cache-info, /HASH.narinfo, /nar/…, /realisations/…),
@@ -313,6 +317,10 @@ func (s *server) routes() http.Handler {
 	r.Get("/eval/{id}/errors", s.h(s.evalErrors))
 	r.Get("/eval/{id}/graph", s.h(s.evalGraph))
 	r.Get("/eval/{id}/events", s.h(s.evalEvents))
+	r.Get("/eval/{id}/store-paths", s.h(s.storePaths))
+	r.Get("/eval/{id}/channel", s.h(s.evalChannelList))
+	r.Get("/eval/{id}/channel/nixexprs.tar.bz2", s.h(s.evalChannel))
+	r.Get("/eval/{id}/channel/binary-cache-url", s.h(s.binaryCacheURL))
 	r.Get("/eval/{id}/job/{job}", s.h(s.evalJob))
 	r.Get("/eval/{id}/job/{job}/*", s.h(s.evalJob))
 	r.Post("/eval/{id}/restart-failed", s.h(s.evalRestart(false)))

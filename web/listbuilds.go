@@ -158,7 +158,8 @@ func (s *server) channelLatest(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// cacheURL is the public URL of the binary cache.
+// cacheURL is the public URL of the binary cache: the site's root, where
+// Hydra serves it (and where the web serves BinaryCache's files too).
 func (s *server) cacheURL(r *http.Request) string {
 	base := s.cfg.BaseURL
 	if base == "" {
@@ -168,11 +169,8 @@ func (s *server) cacheURL(r *http.Request) string {
 		}
 		base = scheme + "://" + r.Host
 	}
-	base = strings.TrimRight(base, "/")
-	if s.cfg.BinaryCache != nil {
-		return base + "/nix-cache"
-	}
-	return base
+	// The cache is at the root, as Hydra's binary-cache-url says.
+	return strings.TrimRight(base, "/") + "/"
 }
 
 func (s *server) binaryCacheURL(w http.ResponseWriter, r *http.Request) error {

@@ -150,7 +150,7 @@ func TestListBuildsRoutes(t *testing.T) {
 		require.Equal(t, "[]\n", res.body)
 		res = c.do("GET", "/project/p/channel/latest/binary-cache-url", nil)
 		require.Equal(t, 200, res.code)
-		require.Equal(t, e.srv.URL, res.body)
+		require.Equal(t, e.srv.URL+"/", res.body, "Hydra's: the root, where the cache is served")
 		require.Equal(t, 404, c.do("GET", "/project/nope/channel/latest", nil).code)
 		html := c.do("GET", "/jobset/p/j/channel/latest", nil, "Accept", "text/html")
 		require.Contains(t, html.body, "Binary cache: "+e.srv.URL)

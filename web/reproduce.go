@@ -92,7 +92,7 @@ cd "$tmpDir"
 	}
 	p("\nif [ -n \"$fetchOnly\" ]; then exit 0; fi\n")
 	p("if [ -z \"$nixExprInputDir\" ]; then echo \"$0: the Nix expression's input is unknown\" >&2; exit 1; fi\n")
-	p("args+=(--option extra-substituters %s)\n", shellQuote(strings.TrimSuffix(s.cacheURL(r), "/nix-cache")+"/"))
+	p("args+=(--option extra-substituters %s)\n", shellQuote(s.cacheURL(r)))
 	p("args+=(\"$nixExprInputDir\"/%s -A %s)\n", shellQuote(deref(js.NixExprPath)), shellQuote(b.Job))
 	p("if [ -n \"$printFlags\" ]; then printf '%%q ' \"${args[@]}\"; echo; exit 0; fi\n")
 	p("exec nix-build \"${args[@]}\" --out-link \"$tmpDir/result\" \"${extraArgs[@]}\"\n")

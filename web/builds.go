@@ -170,9 +170,14 @@ func (s *server) jobShield(w http.ResponseWriter, r *http.Request) error {
 		s.json(w, http.StatusNotFound, shieldJSON{Color: "lightgrey", Label: shieldLabel, Message: "not found", SchemaVersion: 1})
 		return nil
 	}
+	// Hydra's colours and words: green passing, yellow cancelled, red
+	// failing for every other status.
 	msg, color := "failing", "red"
-	if succeeded(bs[0]) {
-		msg, color = "passing", "brightgreen"
+	switch {
+	case succeeded(bs[0]):
+		msg, color = "passing", "green"
+	case bs[0].BuildStatus != nil && *bs[0].BuildStatus == 4:
+		msg, color = "cancelled", "yellow"
 	}
 	s.json(w, http.StatusOK, shieldJSON{Color: color, Label: shieldLabel, Message: msg, SchemaVersion: 1})
 	return nil

@@ -57,6 +57,7 @@ func TestPagesGolden(t *testing.T) {
 		{"why", "/build/3/why"}, {"attempts", "/step/attempts?drv=" + drv("hello-1")},
 		{"blast-radius", "/step/blast-radius?drv=" + drv("lib-9")}, {"flaky", "/insights/flaky"},
 		{"non-reproducible", "/insights/non-reproducible"}, {"eval-latency", "/insights/eval-latency"},
+		{"step", "/build/1/step/1"}, {"robots", "/robots.txt"},
 		{"not-found", "/nope"},
 	} {
 		page(p.name, "admin", p.path)

@@ -8,7 +8,8 @@ import (
 	"github.com/go-chi/chi/v5"
 )
 
-// scope is what a ListBuilds route lists: a project, a jobset or a job.
+// scope is what a ListBuilds route lists: everything, a project, a
+// jobset or a job.
 type scope struct {
 	Project, Jobset, Job string
 	// Title names the scope for page titles; Base is its URL.
@@ -19,10 +20,13 @@ func (sc scope) filter() BuildFilter {
 	return BuildFilter{Project: sc.Project, Jobset: sc.Jobset, Job: sc.Job}
 }
 
-// scopeOf reads the scope from the URL and checks that it exists.
+// scopeOf reads the scope from the URL and checks that it exists. No
+// project in the URL is the site-wide scope.
 func (s *server) scopeOf(r *http.Request) (scope, error) {
 	sc := scope{Project: chi.URLParam(r, "project"), Jobset: chi.URLParam(r, "jobset"), Job: chi.URLParam(r, "job")}
 	switch {
+	case sc.Project == "":
+		sc.Title = "everything"
 	case sc.Jobset != "":
 		if _, err := s.cfg.Queries.Jobset(r.Context(), sc.Project, sc.Jobset); err != nil {
 			return sc, err
@@ -42,7 +46,7 @@ func (s *server) scopeOf(r *http.Request) (scope, error) {
 }
 
 // listBuildsRoutes mounts Hydra's ListBuilds routes under prefix (which
-// names the scope's URL parameters).
+// names the scope's URL parameters; "" mounts the site-wide ones).
 func (s *server) listBuildsRoutes(r chi.Router, prefix string) {
 	r.Get(prefix+"/all", s.h(s.allBuilds))
 	for _, kind := range []string{"latest", "latest-finished"} {
@@ -53,6 +57,7 @@ func (s *server) listBuildsRoutes(r chi.Router, prefix string) {
 	r.Get(prefix+"/latest-for/{system}/*", s.h(s.latestBuild("latest-for")))
 	r.Get(prefix+"/channel/latest", s.h(s.channelLatest))
 	r.Get(prefix+"/channel/latest/binary-cache-url", s.h(s.binaryCacheURL))
+	r.Get(prefix+"/channel/latest/nixexprs.tar.bz2", s.h(s.channelNixExprs))
 }
 
 // allBuildsJSON is the answer of the "all" routes.
@@ -153,7 +158,8 @@ func (s *server) channelLatest(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// cacheURL is the public URL of the binary cache.
+// cacheURL is the public URL of the binary cache: the site's root, where
+// Hydra serves it (and where the web serves BinaryCache's files too).
 func (s *server) cacheURL(r *http.Request) string {
 	base := s.cfg.BaseURL
 	if base == "" {
@@ -163,11 +169,8 @@ func (s *server) cacheURL(r *http.Request) string {
 		}
 		base = scheme + "://" + r.Host
 	}
-	base = strings.TrimRight(base, "/")
-	if s.cfg.BinaryCache != nil {
-		return base + "/nix-cache"
-	}
-	return base
+	// The cache is at the root, as Hydra's binary-cache-url says.
+	return strings.TrimRight(base, "/") + "/"
 }
 
 func (s *server) binaryCacheURL(w http.ResponseWriter, r *http.Request) error {

@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"bytes"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -10,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	"github.com/ulikunitz/xz"
 
 	"buildledger/domain/streams"
 	"buildledger/events"
@@ -148,7 +150,7 @@ func TestListBuildsRoutes(t *testing.T) {
 		require.Equal(t, "[]\n", res.body)
 		res = c.do("GET", "/project/p/channel/latest/binary-cache-url", nil)
 		require.Equal(t, 200, res.code)
-		require.Equal(t, e.srv.URL, res.body)
+		require.Equal(t, e.srv.URL+"/", res.body, "Hydra's: the root, where the cache is served")
 		require.Equal(t, 404, c.do("GET", "/project/nope/channel/latest", nil).code)
 		html := c.do("GET", "/jobset/p/j/channel/latest", nil, "Accept", "text/html")
 		require.Contains(t, html.body, "Binary cache: "+e.srv.URL)
@@ -213,12 +215,20 @@ func TestOutputNAR(t *testing.T) {
 			{Name: "evil", Path: "/etc"}}})
 	e.catchUp()
 	c := e.anon()
-
 	res := c.do("GET", "/build/7/output/out", nil)
+	require.Equal(t, http.StatusBadRequest, res.code, "Hydra refuses the outputs of an unfinished build: %s", res.body)
+	e.appendEvents(streams.Build(7), events.BuildFinished{BuildID: 7, Status: 0, StartTime: now.Unix(), StopTime: now.Unix()})
+	e.catchUp()
+
+	res = c.do("GET", "/build/7/output/out", nil)
 	require.Equal(t, http.StatusOK, res.code, res.body)
 	require.Equal(t, "application/x-nix-archive", res.header.Get("Content-Type"))
-	require.Contains(t, res.header.Get("Content-Disposition"), "-tool.nar")
-	require.True(t, strings.HasPrefix(res.body[8:], "nix-archive-1"), "NAR magic")
+	require.Equal(t, `attachment; filename="build-7-out.nar.bz2"`, res.header.Get("Content-Disposition"), "Hydra's name")
+	zr, err := xz.NewReader(strings.NewReader(res.body))
+	require.NoError(t, err, "xz, as Hydra compresses it")
+	nar, err := io.ReadAll(zr)
+	require.NoError(t, err)
+	require.True(t, strings.HasPrefix(string(nar[8:]), "nix-archive-1"), "NAR magic")
 
 	tests := []struct {
 		path string
@@ -242,7 +252,7 @@ func TestOutputNAR(t *testing.T) {
 	}
 	dst := filepath.Join(t.TempDir(), "restored")
 	cmd := exec.Command(nixStore, "--restore", dst)
-	cmd.Stdin = bytes.NewReader([]byte(res.body))
+	cmd.Stdin = bytes.NewReader(nar)
 	outb, err := cmd.CombinedOutput()
 	require.NoError(t, err, "%s", outb)
 	got, err := os.ReadFile(filepath.Join(dst, "bin", "tool"))

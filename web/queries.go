@@ -141,4 +141,5 @@ type Queries interface {
 	LogQueries
 	GraphQueries
 	UserQueries
+	JobQueries
 }

@@ -210,7 +210,10 @@ func TestDownloads(t *testing.T) {
 	require.Equal(t, "tarball", res.body)
 	require.Equal(t, "sandbox", res.header.Get("Content-Security-Policy"))
 	res = c.do("GET", "/build/1/download/1", nil)
-	require.Equal(t, "<h1>manual</h1>", res.body, "directory product: default path, then index.html")
+	require.Equal(t, 302, res.code, "a named product redirects to its default path")
+	require.Equal(t, "/build/1/download/1/manual/share", res.header.Get("Location"))
+	res = c.do("GET", "/build/1/download/1/manual/share", nil)
+	require.Equal(t, "<h1>manual</h1>", res.body, "directory product: the name segment dropped, then index.html")
 	res = c.do("GET", "/build/1/download/manual/share/index.html", nil)
 	require.Equal(t, "<h1>manual</h1>", res.body, "products by name")
 	for _, p := range []string{

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -148,8 +149,13 @@ type Config struct {
 	// Outputs reads build outputs and product files from the store
 	// (binarycache.StoreFiles); nil answers those routes 501.
 	Outputs Outputs
+	// Bzip2 compresses the channel archives, nixexprs.tar.bz2
+	// (binarycache.NewBzip2Writer); nil answers them 501.
+	Bzip2 func(io.Writer) (io.WriteCloser, error)
 	// BinaryCache, if set, is mounted at /nix-cache/, with the step logs
-	// at /nix-cache/log/DRVFILE.
+	// at /nix-cache/log/DRVFILE, and its files are served at the root
+	// too (/nix-cache-info, /HASH.narinfo, /nar/…, /realisations/…),
+	// where Hydra serves its cache.
 	BinaryCache http.Handler
 	// GitHubSecret and GiteaSecret are the webhook HMAC secrets; an empty
 	// secret refuses that webhook.
@@ -250,6 +256,13 @@ func New(cfg Config) (http.Handler, error) {
 	return s.routes(), nil
 }
 
+// robots asks crawlers to stay away, as Hydra does: every page is
+// generated from the database and a crawler would walk all of history.
+func robots(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	_, _ = w.Write([]byte("User-agent: *\nDisallow: /*\n"))
+}
+
 func (s *server) routes() http.Handler {
 	r := chi.NewRouter()
 	r.Use(s.limits, s.hosts, s.recoverer, s.authenticate, s.tokenScope, s.sameOrigin, s.private)
@@ -261,7 +274,14 @@ func (s *server) routes() http.Handler {
 	if s.cfg.BinaryCache != nil {
 		r.Mount("/nix-cache", http.StripPrefix("/nix-cache", s.cfg.BinaryCache))
 		r.Get("/nix-cache/log/{drv}", s.h(s.drvLog))
+		// Hydra serves its binary cache at the root: clients configured
+		// with Hydra's URL as a substituter keep working.
+		r.Handle("/nix-cache-info", s.cfg.BinaryCache)
+		r.Handle("/{narinfo:[0-9a-df-np-sv-z]{32}\\.narinfo}", s.cfg.BinaryCache)
+		r.Handle("/nar/*", s.cfg.BinaryCache)
+		r.Handle("/realisations/*", s.cfg.BinaryCache)
 	}
+	r.Get("/robots.txt", robots)
 	r.Get("/log/{drv}", s.h(s.drvLog))
 	for path, h := range s.cfg.Ops {
 		r.Method(http.MethodGet, path, h)
@@ -297,6 +317,10 @@ func (s *server) routes() http.Handler {
 	r.Get("/eval/{id}/errors", s.h(s.evalErrors))
 	r.Get("/eval/{id}/graph", s.h(s.evalGraph))
 	r.Get("/eval/{id}/events", s.h(s.evalEvents))
+	r.Get("/eval/{id}/store-paths", s.h(s.storePaths))
+	r.Get("/eval/{id}/channel", s.h(s.evalChannelList))
+	r.Get("/eval/{id}/channel/nixexprs.tar.bz2", s.h(s.evalChannel))
+	r.Get("/eval/{id}/channel/binary-cache-url", s.h(s.binaryCacheURL))
 	r.Get("/eval/{id}/job/{job}", s.h(s.evalJob))
 	r.Get("/eval/{id}/job/{job}/*", s.h(s.evalJob))
 	r.Post("/eval/{id}/restart-failed", s.h(s.evalRestart(false)))
@@ -318,9 +342,20 @@ func (s *server) routes() http.Handler {
 	r.Get("/build/{id}/step/{nr}/log/stream", s.h(s.buildLog("stream")))
 	r.Get("/build/{id}/nixlog/{nr}", s.h(s.nixlogRedirect))
 	r.Get("/build/{id}/nixlog/{nr}/{mode}", s.h(s.nixlogRedirect))
+	r.Get("/build/{id}/download", s.h(s.download))
 	r.Get("/build/{id}/download/{nr}/*", s.h(s.download))
 	r.Get("/build/{id}/download/{nr}", s.h(s.download))
+	r.Get("/build/{id}/download-by-type/{type}/{subtype}", s.h(s.downloadByType))
+	r.Get("/build/{id}/download-by-type/{type}/{subtype}/*", s.h(s.downloadByType))
+	r.Get("/build/{id}/contents/{nr}", s.h(s.productContents))
 	r.Get("/build/{id}/output/{name}", s.h(s.outputNAR))
+	r.Get("/build/{id}/step/{nr}", s.h(s.buildStep))
+	r.Get("/build/{id}/api/get-info", s.h(s.buildGetInfo))
+	r.Get("/build/{id}/evals", s.h(s.buildEvals))
+	r.Get("/build/{id}/eval", s.h(s.buildEval))
+	r.Get("/build/{id}/eval/*", s.h(s.buildEval))
+	r.Get("/build/{id}/reproduce", s.h(s.reproduce))
+	r.Get("/build/{id}/build-deps", s.h(s.buildDeps))
 	r.Post("/build/{id}/restart", s.h(s.buildAction("restart")))
 	r.Post("/build/{id}/cancel", s.h(s.buildAction("cancel")))
 	r.Post("/build/{id}/bump", s.h(s.buildAction("bump")))
@@ -328,11 +363,18 @@ func (s *server) routes() http.Handler {
 	r.Post("/build/{id}/keep/{flag}", s.h(s.buildAction("keep")))
 
 	r.Get("/job/{project}/{jobset}/{job}", s.h(s.jobPage))
+	s.listBuildsRoutes(r, "")
 	s.listBuildsRoutes(r, "/project/{project}")
 	s.listBuildsRoutes(r, "/jobset/{project}/{jobset}")
 	s.listBuildsRoutes(r, "/job/{project}/{jobset}/{job}")
 	r.Get("/job/{project}/{jobset}/{job}/shield", s.h(s.jobShield))
 	r.Get("/job/{project}/{jobset}/{job}/metric/{name}", s.h(s.metricChart))
+	r.Get("/job/{project}/{jobset}/{job}/metric-tab", s.h(s.metricTab))
+	r.Get("/job/{project}/{jobset}/{job}/build-times", s.h(s.jobSeries(BuildTimes)))
+	r.Get("/job/{project}/{jobset}/{job}/closure-sizes", s.h(s.jobSeries(ClosureSizes)))
+	r.Get("/job/{project}/{jobset}/{job}/output-sizes", s.h(s.jobSeries(OutputSizes)))
+	r.Get("/job/{project}/{jobset}/{job}/prometheus", s.h(s.jobPrometheus))
+	r.Get("/prometheus", s.h(s.prometheus))
 
 	r.Get("/queue", s.h(s.asOf((*server).queuePage)))
 	s.insightRoutes(r)

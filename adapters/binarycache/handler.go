@@ -15,12 +15,17 @@ var (
 	narinfoRe = regexp.MustCompile(`^/[0-9a-df-np-sv-z]{32}\.narinfo$`)
 	// narFileRe matches "/nar/<nixbase32 hash>.nar[.<compression>]".
 	narFileRe = regexp.MustCompile(`^/nar/[0-9a-df-np-sv-z]{52}\.nar(\.(zst|xz|bz2|br|lz4|lzip|gz))?$`)
+	// realisationRe matches "/realisations/sha256:<hex>!<output>.doi",
+	// the realisation of one output of a content-addressed derivation.
+	realisationRe = regexp.MustCompile(`^/realisations/sha256:[0-9a-f]{64}![A-Za-z0-9+._?=-]+\.doi$`)
 )
 
 // Handler serves a binary cache directory read-only over HTTP: GET and
-// HEAD of /nix-cache-info, /<hash>.narinfo and /nar/<file>. Paths are
-// relative to where it is mounted, so mount it with http.StripPrefix.
-// Anything else is 404 (405 for other methods on a cache file).
+// HEAD of /nix-cache-info, /<hash>.narinfo, /nar/<file> and
+// /realisations/<id>.doi. Paths are relative to where it is mounted, so
+// mount it with http.StripPrefix. Anything else is 404 (405 for other
+// methods on a cache file); a narinfo or realisation the cache lacks is
+// a text/plain 404 "does not exist", as Hydra answers it.
 type Handler struct {
 	dir string
 	log *slog.Logger
@@ -52,17 +57,26 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if !errors.Is(err, fs.ErrNotExist) {
 			h.log.Error("binary cache: open", "file", name, "err", err)
 		}
-		http.NotFound(w, r)
+		missing(w, r)
 		return
 	}
 	defer f.Close()
 	st, err := f.Stat()
 	if err != nil || !st.Mode().IsRegular() {
-		http.NotFound(w, r)
+		missing(w, r)
 		return
 	}
 	w.Header().Set("Content-Type", contentType)
 	http.ServeContent(w, r, "", st.ModTime(), f)
+}
+
+// missing answers a cache file that is not there.
+func missing(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.WriteHeader(http.StatusNotFound)
+	if r.Method != http.MethodHead {
+		_, _ = w.Write([]byte("does not exist\n"))
+	}
 }
 
 // cacheFile maps a request path to a file name inside the cache directory
@@ -75,6 +89,8 @@ func cacheFile(p string) (name, contentType string, ok bool) {
 		return p[1:], "text/x-nix-narinfo", true
 	case narFileRe.MatchString(p):
 		return p[1:], "application/x-nix-nar", true
+	case realisationRe.MatchString(p):
+		return p[1:], "text/plain; charset=utf-8", true
 	default:
 		return "", "", false
 	}

@@ -45,6 +45,8 @@ func TestHandlerRoutes(t *testing.T) {
 	require.NoError(t, os.Symlink("/etc/passwd", filepath.Join(w.Dir(), "nar", strings.Repeat("0", 52)+".nar")))
 	require.NoError(t, os.Symlink("/etc/passwd", filepath.Join(w.Dir(), strings.Repeat("1", 32)+".narinfo")))
 	require.NoError(t, os.Mkdir(filepath.Join(w.Dir(), strings.Repeat("2", 32)+".narinfo"), 0o755))
+	require.NoError(t, os.MkdirAll(filepath.Join(w.Dir(), "realisations"), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(w.Dir(), "realisations", "sha256:"+strings.Repeat("a", 64)+"!out.doi"), []byte(`{"id":"x"}`), 0o644))
 
 	tests := []struct {
 		method, path string
@@ -76,6 +78,10 @@ func TestHandlerRoutes(t *testing.T) {
 		{"GET", "/cache/" + strings.Repeat("2", 32) + ".narinfo", 404, "", ""},
 		{"GET", "/cache/" + strings.ToUpper(hp) + ".narinfo", 404, "", ""},
 		{"GET", "/nix-cache-info", 404, "", ""},
+		{"GET", "/cache/realisations/sha256:" + strings.Repeat("a", 64) + "!out.doi", 200, `{"id":"x"}`, "text/plain; charset=utf-8"},
+		{"GET", "/cache/realisations/sha256:" + strings.Repeat("b", 64) + "!out.doi", 404, "does not exist\n", ""},
+		{"GET", "/cache/realisations/sha256:" + strings.Repeat("a", 64) + "!out.doi%2F..", 404, "", ""},
+		{"GET", "/cache/realisations/../secret", 404, "", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.method+" "+tt.path, func(t *testing.T) {
@@ -88,6 +94,9 @@ func TestHandlerRoutes(t *testing.T) {
 			require.NoError(t, err)
 			require.Equal(t, tt.want, resp.StatusCode, string(body))
 			if tt.want != 200 {
+				if tt.body != "" {
+					require.Equal(t, tt.body, string(body))
+				}
 				require.NotContains(t, string(body), "root:")
 				require.NotContains(t, string(body), "secret")
 				return

@@ -1,6 +1,10 @@
 package binarycache
 
 import (
+	"archive/tar"
+	"archive/zip"
+	"compress/bzip2"
+	"compress/gzip"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +16,7 @@ import (
 	"strings"
 
 	"github.com/nix-community/go-nix/pkg/nar"
+	"github.com/ulikunitz/xz"
 )
 
 // StoreFiles reads build outputs from a Nix store directory on this
@@ -137,4 +142,148 @@ func splitStorePath(storeDir, p string) (output, rest string, ok bool) {
 		rest = "."
 	}
 	return path.Join(storeDir, first), rest, true
+}
+
+// NARXZ returns the output at storePath as an xz-compressed NAR, as
+// Hydra sends /build/N/output/NAME; the same checks as NAR apply.
+func (s StoreFiles) NARXZ(storePath string) (io.WriterTo, error) {
+	n, err := s.NAR(storePath)
+	if err != nil {
+		return nil, err
+	}
+	return xzOf{n}, nil
+}
+
+// xzOf compresses a NAR with xz as it is written.
+type xzOf struct{ nar io.WriterTo }
+
+// WriteTo implements io.WriterTo.
+func (x xzOf) WriteTo(w io.Writer) (int64, error) {
+	cw := &countingWriter{w: w}
+	zw, err := xz.NewWriter(cw)
+	if err != nil {
+		return 0, fmt.Errorf("xz: %w", err)
+	}
+	if _, err := x.nar.WriteTo(zw); err != nil {
+		return cw.n, err
+	}
+	if err := zw.Close(); err != nil {
+		return cw.n, fmt.Errorf("xz: %w", err)
+	}
+	return cw.n, nil
+}
+
+// maxContents bounds a listing of a product's contents: a product with
+// millions of files must not make the server build a huge page.
+const maxContents = 1 << 20
+
+// errUnsupportedContents is Contents' answer for a file it cannot list
+// (errors.ErrUnsupported, which the web can test for).
+var errUnsupportedContents = fmt.Errorf("listing the contents of this file type: %w", errors.ErrUnsupported)
+
+// Contents lists what the product at productPath holds, one entry a
+// line: for a directory every file under it ("./rel/path", with its mode
+// and size), for a tar archive (.tar, .tar.gz, .tgz, .tar.bz2, .tar.xz)
+// or a zip file its members. An archive it cannot read is
+// errors.ErrUnsupported too. It reads inside the product's own output as
+// Product does, and stops after maxContents bytes of listing. Other
+// files are errUnsupportedContents.
+func (s StoreFiles) Contents(productPath string) (string, error) {
+	output, name, ok := splitStorePath(s.Dir, productPath)
+	if !ok {
+		return "", &fs.PathError{Op: "contents", Path: productPath, Err: fs.ErrPermission}
+	}
+	root, err := os.OpenRoot(output)
+	if err != nil {
+		return "", notFound(err)
+	}
+	defer root.Close()
+	st, err := root.Lstat(name)
+	if err != nil {
+		return "", notFound(err)
+	}
+	var b strings.Builder
+	line := func(mode fs.FileMode, size int64, p string) bool {
+		fmt.Fprintf(&b, "%s %12d %s\n", mode, size, p)
+		return b.Len() < maxContents
+	}
+	if st.IsDir() {
+		err := fs.WalkDir(root.FS(), name, func(p string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			fi, err := d.Info()
+			if err != nil {
+				return err
+			}
+			rel := "."
+			if p != name {
+				rel = "./" + strings.TrimPrefix(p, name+"/")
+				if name == "." {
+					rel = "./" + p
+				}
+			}
+			if !line(fi.Mode(), fi.Size(), rel) {
+				return fs.SkipAll
+			}
+			return nil
+		})
+		return b.String(), err
+	}
+	if !st.Mode().IsRegular() {
+		return "", errUnsupportedContents
+	}
+	f, err := root.Open(name)
+	if err != nil {
+		return "", notFound(err)
+	}
+	defer f.Close()
+	lower := strings.ToLower(name)
+	switch {
+	case strings.HasSuffix(lower, ".zip") || strings.HasSuffix(lower, ".jar"):
+		zr, err := zip.NewReader(f, st.Size())
+		if err != nil {
+			return "", fmt.Errorf("zip %s: %w: %v", name, errors.ErrUnsupported, err)
+		}
+		for _, zf := range zr.File {
+			if !line(zf.Mode(), int64(zf.UncompressedSize64), zf.Name) {
+				break
+			}
+		}
+		return b.String(), nil
+	case strings.HasSuffix(lower, ".tar"), strings.HasSuffix(lower, ".tar.gz"), strings.HasSuffix(lower, ".tgz"),
+		strings.HasSuffix(lower, ".tar.bz2"), strings.HasSuffix(lower, ".tar.xz"):
+		var r io.Reader = f
+		switch {
+		case strings.HasSuffix(lower, "gz"):
+			zr, err := gzip.NewReader(f)
+			if err != nil {
+				return "", fmt.Errorf("gzip %s: %w: %v", name, errors.ErrUnsupported, err)
+			}
+			r = zr
+		case strings.HasSuffix(lower, ".bz2"):
+			r = bzip2.NewReader(f)
+		case strings.HasSuffix(lower, ".xz"):
+			zr, err := xz.NewReader(f)
+			if err != nil {
+				return "", fmt.Errorf("xz %s: %w: %v", name, errors.ErrUnsupported, err)
+			}
+			r = zr
+		}
+		tr := tar.NewReader(r)
+		for {
+			h, err := tr.Next()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				return "", fmt.Errorf("tar %s: %w: %v", name, errors.ErrUnsupported, err)
+			}
+			if !line(h.FileInfo().Mode(), h.Size, h.Name) {
+				break
+			}
+		}
+		return b.String(), nil
+	}
+	return "", errUnsupportedContents
 }

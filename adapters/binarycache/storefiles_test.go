@@ -1,7 +1,11 @@
 package binarycache_test
 
 import (
+	"archive/tar"
+	"archive/zip"
 	"bytes"
+	"compress/gzip"
+	"errors"
 	"io"
 	"io/fs"
 	"os"
@@ -116,5 +120,56 @@ func TestNAR(t *testing.T) {
 			_, err := s.NAR(tt.path)
 			require.ErrorIs(t, err, tt.err)
 		})
+	}
+}
+
+// TestStoreFilesContents lists directories and archives inside the
+// product's own output, and refuses what it cannot list or reach.
+func TestStoreFilesContents(t *testing.T) {
+	fx := newStoreFixture(t)
+	var tb bytes.Buffer
+	gz := gzip.NewWriter(&tb)
+	tw := tar.NewWriter(gz)
+	require.NoError(t, tw.WriteHeader(&tar.Header{Name: "src/main.c", Mode: 0o644, Size: 2, Typeflag: tar.TypeReg}))
+	_, _ = tw.Write([]byte("x\n"))
+	require.NoError(t, tw.Close())
+	require.NoError(t, gz.Close())
+	require.NoError(t, os.WriteFile(filepath.Join(fx.prod, "src.tar.gz"), tb.Bytes(), 0o644))
+	var zb bytes.Buffer
+	zw := zip.NewWriter(&zb)
+	f, err := zw.Create("lib/a.class")
+	require.NoError(t, err)
+	_, _ = f.Write([]byte("cafe"))
+	require.NoError(t, zw.Close())
+	require.NoError(t, os.WriteFile(filepath.Join(fx.prod, "app.jar"), zb.Bytes(), 0o644))
+
+	sf := binarycache.StoreFiles{Dir: fx.dir}
+	tests := []struct {
+		path     string
+		contains []string
+		err      error
+	}{
+		{fx.prod, []string{"./share/index.html", "./src.tar.gz"}, nil},
+		{filepath.Join(fx.prod, "share"), []string{"./index.html"}, nil},
+		{filepath.Join(fx.prod, "src.tar.gz"), []string{"src/main.c"}, nil},
+		{filepath.Join(fx.prod, "app.jar"), []string{"lib/a.class"}, nil},
+		{filepath.Join(fx.prod, "hello.tar.gz"), nil, errors.ErrUnsupported}, // not gzip
+		{filepath.Join(fx.prod, "share", "index.html"), nil, errors.ErrUnsupported},
+		{filepath.Join(fx.prod, "store"), nil, errors.ErrUnsupported}, // a link, not followed
+		{filepath.Join(fx.prod, "nope"), nil, fs.ErrNotExist},
+		{"/etc", nil, fs.ErrPermission},
+		{fx.dir + "/../x", nil, fs.ErrPermission},
+	}
+	for _, tt := range tests {
+		got, err := sf.Contents(tt.path)
+		if tt.err != nil {
+			require.ErrorIs(t, err, tt.err, tt.path)
+			continue
+		}
+		require.NoError(t, err, tt.path)
+		for _, c := range tt.contains {
+			require.Contains(t, got, c, tt.path)
+		}
+		require.NotContains(t, got, "other project", tt.path)
 	}
 }

@@ -1,6 +1,7 @@
-// Package inputs fetches the inputs of a Hydra jobset: git repositories and
-// local paths are copied into the Nix store; string, boolean and nix inputs
-// are checked and passed through.
+// Package inputs fetches the inputs of a Hydra jobset: git, Mercurial,
+// Subversion and darcs repositories, local paths and URLs are copied into
+// the Nix store; string, boolean and nix inputs are checked and passed
+// through.
 package inputs
 
 import (
@@ -55,6 +56,12 @@ func (f *Fetcher) Fetch(ctx context.Context, s events.JobsetInput) (evaluation.I
 	switch s.Type {
 	case "git":
 		err = f.fetchGit(ctx, s, &out)
+	case "hg":
+		err = f.fetchHg(ctx, s, &out)
+	case "svn":
+		err = f.fetchSvn(ctx, s, &out)
+	case "darcs":
+		err = f.fetchDarcs(ctx, s, &out)
 	case "path":
 		err = f.fetchPath(ctx, s, &out)
 	case "string":
@@ -183,6 +190,9 @@ func (f *Fetcher) Command(ctx context.Context, local bool, name string, args ...
 
 func (w *fetcher) command(ctx context.Context, extra []string, name string, args ...string) *exec.Cmd {
 	cmd := exec.CommandContext(ctx, name, args...)
+	// In the identity's own directory, not the server's: darcs writes
+	// temporary files in its working directory.
+	cmd.Dir = w.dir
 	cmd.Env = append(eval.ChildEnv(), "XDG_CONFIG_HOME=/homeless-shelter",
 		"XDG_CACHE_HOME="+filepath.Join(w.dir, "xdg-cache"),
 		"GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL=/dev/null", "GIT_TERMINAL_PROMPT=0")

@@ -11,8 +11,10 @@ import (
 	"fmt"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"buildledger/adapters/nix/eval"
 	"buildledger/commands/evaluation"
@@ -40,6 +42,16 @@ type Fetcher struct {
 	// the network) run as; the zero value is the server. Its user reaches
 	// the store through Identity.Store.
 	Identity eval.Identity
+	// AllowedURIs are the URL prefixes a path input may be fetched from
+	// (the operator's --allowed-uri, which also bounds what evaluation
+	// fetches); empty refuses every URL.
+	AllowedURIs []string
+	// PathValidity is how long a path input fetched from a URL is reused
+	// when its value gives no time; zero means DefaultPathValidity.
+	PathValidity time.Duration
+	// MaxURLSize bounds a path input's download in bytes; zero means
+	// DefaultMaxURLSize.
+	MaxURLSize int64
 
 	mu    sync.Mutex
 	locks map[string]*sync.Mutex
@@ -82,9 +94,29 @@ func (f *Fetcher) Fetch(ctx context.Context, s events.JobsetInput) (evaluation.I
 	return out, nil
 }
 
-// fetchPath adds a local path to the store.
+// fetchPath adds a local path, or a URL's content, to the store. The
+// value is "PATH-OR-URL [seconds]", as in Hydra; the seconds apply to
+// URLs (fetchPathURL).
 func (f *Fetcher) fetchPath(ctx context.Context, s events.JobsetInput, out *evaluation.Input) error {
-	p := s.Value
+	words := strings.Fields(s.Value)
+	if len(words) == 0 || len(words) > 2 {
+		return fmt.Errorf("path value %q: want a path or URL and, for a URL, the seconds its download is reused", s.Value)
+	}
+	p := words[0]
+	if strings.Contains(p, "://") {
+		validity := f.PathValidity
+		if validity <= 0 {
+			validity = DefaultPathValidity
+		}
+		if len(words) == 2 {
+			secs, err := strconv.ParseUint(words[1], 10, 31)
+			if err != nil {
+				return fmt.Errorf("path value %q: %q is not a number of seconds", s.Value, words[1])
+			}
+			validity = time.Duration(secs) * time.Second
+		}
+		return f.fetchPathURL(ctx, p, validity, out)
+	}
 	if !filepath.IsAbs(p) {
 		return fmt.Errorf("path %q is not absolute", p)
 	}

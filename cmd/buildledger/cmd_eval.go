@@ -33,6 +33,8 @@ type evalFlags struct {
 	inputRoots  listFlag
 	evalUser    string
 	allowIFD    bool
+	// pathValidity is how long a path input's URL download is reused.
+	pathValidity time.Duration
 }
 
 // listFlag is a flag given once per value.
@@ -49,7 +51,8 @@ func (f *evalFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&f.workers, "eval-workers", 2, "Nix processes one evaluation may run at once")
 	fs.StringVar(&f.gitCache, "git-cache", "", "directory of the git input clones (default HOME/git)")
 	fs.IntVar(&f.maxJobs, "eval-max-jobs", evaluation.DefaultMaxJobs, "most jobs one evaluation may have; beyond it the evaluation fails")
-	fs.Var(&f.allowedURIs, "allowed-uri", "URI prefix evaluation may fetch from (Nix's allowed-uris; repeatable; default none)")
+	fs.Var(&f.allowedURIs, "allowed-uri", "URI prefix evaluation, and path inputs that are URLs, may fetch from (Nix's allowed-uris; repeatable; default none)")
+	fs.DurationVar(&f.pathValidity, "path-input-cache-validity", inputs.DefaultPathValidity, "how long a path input fetched from a URL is reused, unless its value gives seconds")
 	fs.Var(&f.evalPaths, "eval-allowed-path", "directory evaluation may read besides the jobset's inputs (repeatable; default none)")
 	fs.Var(&f.inputRoots, "input-root", "directory path inputs and local git repositories may come from (repeatable; default none)")
 	fs.BoolVar(&f.allowIFD, "allow-import-from-derivation", false, "let evaluation build derivations it imports from (Nix's import-from-derivation; Hydra's default is off)")
@@ -112,7 +115,8 @@ func (s *system) newEvalService(ctx context.Context, f evalFlags) (svc *evaluati
 	}
 	db := &evaluator.DB{Pool: s.pool}
 	ports := evaluation.Ports{
-		Inputs: &evaluator.Inputs{Fetcher: &inputs.Fetcher{CacheDir: cache, Roots: roots, Identity: id}, Builds: db},
+		Inputs: &evaluator.Inputs{Fetcher: &inputs.Fetcher{CacheDir: cache, Roots: roots, Identity: id,
+			AllowedURIs: f.allowedURIs, PathValidity: f.pathValidity}, Builds: db},
 		Nix: &evaluator.Nix{Timeout: f.timeout, MaxMemoryMB: f.maxMemoryMB, Workers: f.workers,
 			AllowedURIs: f.allowedURIs, AllowedPaths: evalPaths, Identity: id, AllowIFD: f.allowIFD},
 		Graph:   &evaluator.Graph{Store: &drv.Store{}},

@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -203,6 +204,9 @@ func (f *Fetcher) as(local bool) (*fetcher, error) {
 	dir, err := id.Dir(f.CacheDir)
 	if err != nil {
 		return nil, err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("input cache: %w", err)
 	}
 	return &fetcher{f: f, id: id, dir: dir}, nil
 }

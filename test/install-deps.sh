@@ -2,7 +2,8 @@
 # Installs what buildledger needs and is missing: PostgreSQL 15 server
 # binaries, Nix, a static busybox (the shell the demo and the test builds
 # run in, inside Nix's sandbox), the OpenSSH server (builder tests),
-# Chromium (browser tests) and git. Then, when run as root, it makes a
+# Chromium (browser tests), and git, Mercurial, Subversion, Darcs and curl
+# (what fetches a jobset's inputs). Then, when run as root, it makes a
 # root install of Nix usable as Nix's own installer does (Debian's nix-bin
 # comes without the build users that Nix, run as root, builds as), and
 # creates the unprivileged user buildledger-eval, whom a buildledger run
@@ -29,6 +30,10 @@ static_busybox || missing+=(busybox-static)
 [ -x /usr/sbin/sshd ] || missing+=(openssh-server)
 have chromium || missing+=(chromium)
 have git || missing+=(git)
+have hg || missing+=(mercurial)
+have svn && have svnadmin || missing+=(subversion)
+have darcs || missing+=(darcs)
+have curl || missing+=(curl)
 have xz || missing+=(xz-utils)
 
 if [ ${#missing[@]} -gt 0 ]; then

@@ -52,6 +52,31 @@ func (d *DB) LatestSuccessful(ctx context.Context, project, jobset, job string) 
 	return b, true, nil
 }
 
+// LatestSuccessfulPerSystem implements BuildLookup: the systems are
+// those of the job's current builds, as in Hydra's view.
+func (d *DB) LatestSuccessfulPerSystem(ctx context.Context, project, jobset, job string) ([]SystemBuild, error) {
+	rows, err := d.Pool.Query(ctx, `select b.id, o.path, b.system from Builds b
+		join BuildOutputs o on o.build = b.id and o.name = 'out'
+		where b.id in (
+			select (select max(l.id) from Builds l where l.jobset_id = c.jobset_id and l.job = c.job
+				and l.system = c.system and l.finished = 1 and l.buildStatus = 0)
+			from (select distinct b2.jobset_id, b2.job, b2.system from Builds b2 join Jobsets j on j.id = b2.jobset_id
+				where j.project = $1 and j.name = $2 and b2.job = $3 and b2.isCurrent = 1) c)
+		order by b.system`, project, jobset, job)
+	if err != nil {
+		return nil, fmt.Errorf("latest successful builds of %s:%s:%s: %w", project, jobset, job, err)
+	}
+	builds, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (SystemBuild, error) {
+		var b SystemBuild
+		err := r.Scan(&b.ID, &b.OutPath, &b.System)
+		return b, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("latest successful builds of %s:%s:%s: %w", project, jobset, job, err)
+	}
+	return builds, nil
+}
+
 // EvalOutputs implements BuildLookup.
 func (d *DB) EvalOutputs(ctx context.Context, evalID int64, project, jobset, job string) (EvalOutputs, error) {
 	if evalID == 0 {

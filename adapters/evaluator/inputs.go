@@ -20,17 +20,29 @@ type Build struct {
 	OutPath string
 }
 
+// SystemBuild is the latest successful build of a job on one system.
+type SystemBuild struct {
+	Build
+	System string
+}
+
 // EvalOutputs are the successful "out" paths of an evaluation, by job.
 type EvalOutputs struct {
 	EvalID int64
 	Jobs   map[string]string
 }
 
-// BuildLookup finds other jobsets' results for "build" and "eval" inputs.
+// BuildLookup finds other jobsets' results for "build", "sysbuild" and
+// "eval" inputs.
 type BuildLookup interface {
 	// LatestSuccessful returns the latest successful build of job in
 	// project:jobset; ok is false if there is none.
 	LatestSuccessful(ctx context.Context, project, jobset, job string) (b Build, ok bool, err error)
+	// LatestSuccessfulPerSystem returns, for each system job has a
+	// current build for in project:jobset, the latest successful build
+	// of job on that system (Hydra's LatestSucceededForJobName), by
+	// system.
+	LatestSuccessfulPerSystem(ctx context.Context, project, jobset, job string) ([]SystemBuild, error)
 	// EvalOutputs returns the successful outputs of an evaluation: evalID
 	// if not 0, else the latest finished one of project:jobset (whose
 	// build of job succeeded, when job is set).
@@ -54,6 +66,8 @@ func (i *Inputs) Fetch(ctx context.Context, project, jobset string, in events.Jo
 	switch in.Type {
 	case "build":
 		return i.fetchBuild(ctx, project, jobset, in)
+	case "sysbuild":
+		return i.fetchSysbuild(ctx, project, jobset, in)
 	case "eval":
 		return i.fetchEval(ctx, in)
 	}
@@ -68,21 +82,11 @@ func (i *Inputs) fetchBuild(ctx context.Context, project, jobset string, in even
 	if i.Builds == nil {
 		return out, fmt.Errorf("build input %s: no build lookup configured", in.Name)
 	}
-	f := strings.Fields(in.Value)
-	if len(f) == 0 {
-		return out, fmt.Errorf("build input %s: empty value", in.Name)
+	project, jobset, job, err := jobRef(project, jobset, in)
+	if err != nil {
+		return out, err
 	}
-	parts := strings.Split(f[0], ":")
-	switch len(parts) {
-	case 1:
-	case 2:
-		jobset = parts[0]
-	case 3:
-		project, jobset = parts[0], parts[1]
-	default:
-		return out, fmt.Errorf("build input %s: %q: want [project:][jobset:]job", in.Name, in.Value)
-	}
-	b, ok, err := i.Builds.LatestSuccessful(ctx, project, jobset, parts[len(parts)-1])
+	b, ok, err := i.Builds.LatestSuccessful(ctx, project, jobset, job)
 	if err != nil {
 		return out, fmt.Errorf("build input %s: %w", in.Name, err)
 	}
@@ -92,6 +96,62 @@ func (i *Inputs) fetchBuild(ctx context.Context, project, jobset string, in even
 	}
 	out.StorePath, out.DependencyBuild, out.Arg = b.OutPath, b.ID, evaluation.ArgPath
 	return out, nil
+}
+
+// jobRef reads the value of a build or sysbuild input,
+// "[project:][jobset:]job", the project and jobset defaulting to the
+// evaluated jobset's.
+func jobRef(project, jobset string, in events.JobsetInput) (p, j, job string, err error) {
+	f := strings.Fields(in.Value)
+	if len(f) == 0 {
+		return "", "", "", fmt.Errorf("%s input %s: empty value", in.Type, in.Name)
+	}
+	parts := strings.Split(f[0], ":")
+	switch len(parts) {
+	case 1:
+	case 2:
+		jobset = parts[0]
+	case 3:
+		project, jobset = parts[0], parts[1]
+	default:
+		return "", "", "", fmt.Errorf("%s input %s: %q: want [project:][jobset:]job", in.Type, in.Name, in.Value)
+	}
+	return project, jobset, parts[len(parts)-1], nil
+}
+
+// fetchSysbuild resolves a "sysbuild" input, "[project:][jobset:]job", as
+// Hydra does: to the latest successful build of the job on each system it
+// is built for. With none the input is omitted; with one it is passed as
+// a build input is; with more, Hydra's evaluation fails, since each
+// system is an alternative of the input and alternatives are no longer
+// supported, and so does this fetch, with Hydra's message.
+func (i *Inputs) fetchSysbuild(ctx context.Context, project, jobset string, in events.JobsetInput) (evaluation.Input, error) {
+	out := evaluation.Input{Name: in.Name, Type: in.Type, Value: in.Value}
+	if i.Builds == nil {
+		return out, fmt.Errorf("sysbuild input %s: no build lookup configured", in.Name)
+	}
+	project, jobset, job, err := jobRef(project, jobset, in)
+	if err != nil {
+		return out, err
+	}
+	builds, err := i.Builds.LatestSuccessfulPerSystem(ctx, project, jobset, job)
+	if err != nil {
+		return out, fmt.Errorf("sysbuild input %s: %w", in.Name, err)
+	}
+	switch len(builds) {
+	case 0:
+		out.Omit = true
+		return out, nil
+	case 1:
+		out.StorePath, out.DependencyBuild, out.Arg = builds[0].OutPath, builds[0].ID, evaluation.ArgPath
+		return out, nil
+	}
+	systems := make([]string, len(builds))
+	for k, b := range builds {
+		systems[k] = b.System
+	}
+	return out, fmt.Errorf("sysbuild input %s: multiple jobset input alternatives are no longer supported "+
+		"(%s:%s:%s has successful builds for %d systems: %s)", in.Name, project, jobset, job, len(builds), strings.Join(systems, ", "))
 }
 
 // fetchEval resolves an "eval" input (an eval id, project:jobset or

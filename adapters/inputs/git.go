@@ -74,8 +74,7 @@ func (f *Fetcher) fetchGit(ctx context.Context, s events.JobsetInput, out *evalu
 	if err != nil {
 		return err
 	}
-	sum := sha256.Sum256([]byte(g.URI))
-	cache := filepath.Join(w.dir, "git", hex.EncodeToString(sum[:16]))
+	cache := w.cacheDir("git", g.URI)
 	unlock := f.lock(cache)
 	defer unlock()
 
@@ -117,15 +116,11 @@ func (f *Fetcher) fetchGit(ctx context.Context, s events.JobsetInput, out *evalu
 		}
 	}
 
-	tmp, err := os.MkdirTemp(w.dir, "export-")
+	dst, done, err := w.exportDir("git-export")
 	if err != nil {
-		return fmt.Errorf("export dir: %w", err)
-	}
-	defer os.RemoveAll(tmp)
-	if err := w.id.Chown(tmp); err != nil {
 		return err
 	}
-	dst := filepath.Join(tmp, "git-export")
+	defer done()
 	if g.Deep {
 		if _, err := w.run(ctx, nil, "git", "clone", "--quiet", "--no-checkout", cache, dst); err != nil {
 			return err

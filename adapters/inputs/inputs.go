@@ -1,6 +1,7 @@
-// Package inputs fetches the inputs of a Hydra jobset: git repositories and
-// local paths are copied into the Nix store; string, boolean and nix inputs
-// are checked and passed through.
+// Package inputs fetches the inputs of a Hydra jobset: git, Mercurial,
+// Subversion and darcs repositories, local paths and URLs are copied into
+// the Nix store; string, boolean and nix inputs are checked and passed
+// through.
 package inputs
 
 import (
@@ -8,10 +9,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"buildledger/adapters/nix/eval"
 	"buildledger/commands/evaluation"
@@ -39,6 +43,16 @@ type Fetcher struct {
 	// the network) run as; the zero value is the server. Its user reaches
 	// the store through Identity.Store.
 	Identity eval.Identity
+	// AllowedURIs are the URL prefixes a path input may be fetched from
+	// (the operator's --allowed-uri, which also bounds what evaluation
+	// fetches); empty refuses every URL.
+	AllowedURIs []string
+	// PathValidity is how long a path input fetched from a URL is reused
+	// when its value gives no time; zero means DefaultPathValidity.
+	PathValidity time.Duration
+	// MaxURLSize bounds a path input's download in bytes; zero means
+	// DefaultMaxURLSize.
+	MaxURLSize int64
 
 	mu    sync.Mutex
 	locks map[string]*sync.Mutex
@@ -55,6 +69,12 @@ func (f *Fetcher) Fetch(ctx context.Context, s events.JobsetInput) (evaluation.I
 	switch s.Type {
 	case "git":
 		err = f.fetchGit(ctx, s, &out)
+	case "hg":
+		err = f.fetchHg(ctx, s, &out)
+	case "svn":
+		err = f.fetchSvn(ctx, s, &out)
+	case "darcs":
+		err = f.fetchDarcs(ctx, s, &out)
 	case "path":
 		err = f.fetchPath(ctx, s, &out)
 	case "string":
@@ -75,9 +95,29 @@ func (f *Fetcher) Fetch(ctx context.Context, s events.JobsetInput) (evaluation.I
 	return out, nil
 }
 
-// fetchPath adds a local path to the store.
+// fetchPath adds a local path, or a URL's content, to the store. The
+// value is "PATH-OR-URL [seconds]", as in Hydra; the seconds apply to
+// URLs (fetchPathURL).
 func (f *Fetcher) fetchPath(ctx context.Context, s events.JobsetInput, out *evaluation.Input) error {
-	p := s.Value
+	words := strings.Fields(s.Value)
+	if len(words) == 0 || len(words) > 2 {
+		return fmt.Errorf("path value %q: want a path or URL and, for a URL, the seconds its download is reused", s.Value)
+	}
+	p := words[0]
+	if strings.Contains(p, "://") {
+		validity := f.PathValidity
+		if validity <= 0 {
+			validity = DefaultPathValidity
+		}
+		if len(words) == 2 {
+			secs, err := strconv.ParseUint(words[1], 10, 31)
+			if err != nil {
+				return fmt.Errorf("path value %q: %q is not a number of seconds", s.Value, words[1])
+			}
+			validity = time.Duration(secs) * time.Second
+		}
+		return f.fetchPathURL(ctx, p, validity, out)
+	}
 	if !filepath.IsAbs(p) {
 		return fmt.Errorf("path %q is not absolute", p)
 	}
@@ -165,6 +205,9 @@ func (f *Fetcher) as(local bool) (*fetcher, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("input cache: %w", err)
+	}
 	return &fetcher{f: f, id: id, dir: dir}, nil
 }
 
@@ -183,6 +226,9 @@ func (f *Fetcher) Command(ctx context.Context, local bool, name string, args ...
 
 func (w *fetcher) command(ctx context.Context, extra []string, name string, args ...string) *exec.Cmd {
 	cmd := exec.CommandContext(ctx, name, args...)
+	// In the identity's own directory, not the server's: darcs writes
+	// temporary files in its working directory.
+	cmd.Dir = w.dir
 	cmd.Env = append(eval.ChildEnv(), "XDG_CONFIG_HOME=/homeless-shelter",
 		"XDG_CACHE_HOME="+filepath.Join(w.dir, "xdg-cache"),
 		"GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL=/dev/null", "GIT_TERMINAL_PROMPT=0")

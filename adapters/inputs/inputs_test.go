@@ -142,7 +142,7 @@ func TestFetchErrors(t *testing.T) {
 		{events.JobsetInput{Name: "p", Type: "path", Value: "relative/dir"}, []string{"fetch path input p", "is not absolute"}},
 		{events.JobsetInput{Name: "p", Type: "path", Value: "/does/not/exist"}, []string{"/does/not/exist", "no such file"}},
 		{events.JobsetInput{Name: "b", Type: "boolean", Value: "yes"}, []string{`boolean value "yes"`}},
-		{events.JobsetInput{Name: "x", Type: "svn", Value: "x"}, []string{`unsupported input type "svn"`}},
+		{events.JobsetInput{Name: "x", Type: "bzr", Value: "x"}, []string{`unsupported input type "bzr"`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.spec.Type+" "+tt.spec.Value, func(t *testing.T) {

@@ -24,19 +24,34 @@ import (
 	"buildledger/events"
 )
 
-// cacheFlag is the --cache flag of the commands that run a builder
-// worker: where build outputs are uploaded.
-type cacheFlag struct{ url string }
+// workerFlags are the flags of the commands that run a builder worker:
+// where build outputs are uploaded (--cache) and the limits of a build.
+type workerFlags struct {
+	url string
+	// keyFile is the signing key of a file:// cache; empty means
+	// HOME/cache-key.sec, generated on first use.
+	keyFile string
+	// maxOutputSize and maxLogSize apply to steps that set none (0: no
+	// output limit, builder.DefaultMaxLogSize).
+	maxOutputSize, maxLogSize int64
+	// useSubstitutes lets Nix substitute a step's inputs from its
+	// configured substituters instead of building or copying them.
+	useSubstitutes bool
+}
 
-func (f *cacheFlag) register(fs *flag.FlagSet) {
+func (f *workerFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.url, "cache", "", "destination of build outputs: file:///DIR (a binary cache signed with HOME/cache-key.sec; ?compression=zstd|xz|none) "+
 		"or ssh://[user@]host[:port]?ssh-key=FILE[&base64-ssh-public-host-key=KEY][&remote-store=DIR] (imported into the host's Nix store; "+
 		"without a host key ~/.ssh/known_hosts must list it); default file://HOME/cache, which up serves at /nix-cache/")
+	fs.StringVar(&f.keyFile, "cache-secret-key-file", "", "signing key (Nix's name:base64 format) of a file:// --cache; default HOME/cache-key.sec, generated on first use")
+	fs.Int64Var(&f.maxOutputSize, "max-output-size", 0, "largest NAR of one build output in bytes, for builds that set none; 0: no limit")
+	fs.Int64Var(&f.maxLogSize, "max-log-size", builder.DefaultMaxLogSize, "largest build log in bytes, for builds that set none")
+	fs.BoolVar(&f.useSubstitutes, "use-substitutes", false, "let Nix substitute build inputs from its configured substituters (default: build or copy them)")
 }
 
 // destination returns the checked destination, by default the cache
 // directory under the home.
-func (f *cacheFlag) destination(cfg config) (binarycache.DestinationURL, error) {
+func (f *workerFlags) destination(cfg config) (binarycache.DestinationURL, error) {
 	if f.url == "" {
 		dir, err := filepath.Abs(cfg.cacheDir())
 		if err != nil {
@@ -58,16 +73,16 @@ func (s *system) logStore() (*logstore.Store, error) {
 }
 
 // newWorker returns the builder worker, with logs under HOME/logs (where
-// the web UI reads them) and outputs uploaded to dest, and a function
-// that releases dest.
-func (s *system) newWorker(dest binarycache.DestinationURL) (*builder.Worker, func(), error) {
+// the web UI reads them), outputs uploaded to dest and the limits of f,
+// and a function that releases dest.
+func (s *system) newWorker(dest binarycache.DestinationURL, f workerFlags) (*builder.Worker, func(), error) {
 	logs, err := s.logStore()
 	if err != nil {
 		return nil, nil, err
 	}
 	opts := binarycache.OpenOptions{Logger: s.log}
 	if dest.Scheme == "file" {
-		key, err := cacheKey(s.cfg.home)
+		key, err := cacheKey(s.cfg.home, f.keyFile)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -87,13 +102,19 @@ func (s *system) newWorker(dest binarycache.DestinationURL) (*builder.Worker, fu
 		release()
 		return nil, nil, err
 	}
+	nixArgs := []string{"--option", "substituters", ""}
+	if f.useSubstitutes {
+		nixArgs = nil
+	}
 	w, err := builder.New(builder.Config{
-		Runtime:      s.runtime,
-		Logs:         logs,
-		Cache:        cache,
-		SpoolDir:     spool,
-		NixStoreArgs: []string{"--option", "substituters", ""},
-		Logger:       s.log,
+		Runtime:       s.runtime,
+		Logs:          logs,
+		Cache:         cache,
+		SpoolDir:      spool,
+		NixStoreArgs:  nixArgs,
+		MaxOutputSize: f.maxOutputSize,
+		MaxLogSize:    f.maxLogSize,
+		Logger:        s.log,
 	})
 	if err != nil {
 		release()
@@ -103,9 +124,17 @@ func (s *system) newWorker(dest binarycache.DestinationURL) (*builder.Worker, fu
 	return w, release, nil
 }
 
-// cacheKey loads the binary cache's signing key, generating it (and its
-// public half, to give to Nix as a trusted key) on first use.
-func cacheKey(home string) (signature.SecretKey, error) {
+// cacheKey loads the binary cache's signing key: the operator's file, or
+// HOME/cache-key.sec, generated (with its public half, to give to Nix as a
+// trusted key) on first use.
+func cacheKey(home, file string) (signature.SecretKey, error) {
+	if file != "" {
+		k, err := binarycache.LoadSecretKeyFile(file)
+		if err != nil {
+			return signature.SecretKey{}, fmt.Errorf("--cache-secret-key-file: %w", err)
+		}
+		return k, nil
+	}
 	secret := filepath.Join(home, "cache-key.sec")
 	k, err := binarycache.LoadSecretKeyFile(secret)
 	if err == nil {

@@ -32,6 +32,9 @@ type evalFlags struct {
 	evalPaths   listFlag
 	inputRoots  listFlag
 	evalUser    string
+	allowIFD    bool
+	// pathValidity is how long a path input's URL download is reused.
+	pathValidity time.Duration
 }
 
 // listFlag is a flag given once per value.
@@ -48,9 +51,11 @@ func (f *evalFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&f.workers, "eval-workers", 2, "Nix processes one evaluation may run at once")
 	fs.StringVar(&f.gitCache, "git-cache", "", "directory of the git input clones (default HOME/git)")
 	fs.IntVar(&f.maxJobs, "eval-max-jobs", evaluation.DefaultMaxJobs, "most jobs one evaluation may have; beyond it the evaluation fails")
-	fs.Var(&f.allowedURIs, "allowed-uri", "URI prefix evaluation may fetch from (Nix's allowed-uris; repeatable; default none)")
+	fs.Var(&f.allowedURIs, "allowed-uri", "URI prefix evaluation, and path inputs that are URLs, may fetch from (Nix's allowed-uris; repeatable; default none)")
+	fs.DurationVar(&f.pathValidity, "path-input-cache-validity", inputs.DefaultPathValidity, "how long a path input fetched from a URL is reused, unless its value gives seconds")
 	fs.Var(&f.evalPaths, "eval-allowed-path", "directory evaluation may read besides the jobset's inputs (repeatable; default none)")
 	fs.Var(&f.inputRoots, "input-root", "directory path inputs and local git repositories may come from (repeatable; default none)")
+	fs.BoolVar(&f.allowIFD, "allow-import-from-derivation", false, "let evaluation build derivations it imports from (Nix's import-from-derivation; Hydra's default is off)")
 	fs.StringVar(&f.evalUser, "eval-user", defaultEvalUser, "when run as root, the unprivileged user evaluations and remote input fetches run as (empty: root)")
 }
 
@@ -110,9 +115,10 @@ func (s *system) newEvalService(ctx context.Context, f evalFlags) (svc *evaluati
 	}
 	db := &evaluator.DB{Pool: s.pool}
 	ports := evaluation.Ports{
-		Inputs: &evaluator.Inputs{Fetcher: &inputs.Fetcher{CacheDir: cache, Roots: roots, Identity: id}, Builds: db},
+		Inputs: &evaluator.Inputs{Fetcher: &inputs.Fetcher{CacheDir: cache, Roots: roots, Identity: id,
+			AllowedURIs: f.allowedURIs, PathValidity: f.pathValidity}, Builds: db},
 		Nix: &evaluator.Nix{Timeout: f.timeout, MaxMemoryMB: f.maxMemoryMB, Workers: f.workers,
-			AllowedURIs: f.allowedURIs, AllowedPaths: evalPaths, Identity: id},
+			AllowedURIs: f.allowedURIs, AllowedPaths: evalPaths, Identity: id, AllowIFD: f.allowIFD},
 		Graph:   &evaluator.Graph{Store: &drv.Store{}},
 		Status:  db,
 		Outputs: &evaluator.Outputs{},
@@ -141,11 +147,14 @@ func runEval(ctx context.Context, a *app, args []string) error {
 	var (
 		cfg   config
 		ef    evalFlags
+		hc    hydraConfFlag
 		force bool
 	)
 	fs := a.newFlagSet("eval", "eval PROJECT JOBSET [flags]")
 	cfg.register(fs, false)
+	cfg.registerPool(fs)
 	ef.register(fs)
+	hc.register(fs)
 	fs.BoolVar(&force, "force", false, "evaluate even if the inputs did not change (after the running evaluation, if any)")
 	pos, rest := leadingArgs(args, 2)
 	if err := fs.Parse(rest); err != nil {
@@ -155,6 +164,9 @@ func runEval(ctx context.Context, a *app, args []string) error {
 	if len(pos) != 2 {
 		fs.Usage()
 		return errors.New("want PROJECT JOBSET")
+	}
+	if err := hc.apply(fs, a.logger()); err != nil {
+		return err
 	}
 	return a.withLedger(ctx, cfg, func(sys *system) error {
 		svc, stop, err := sys.newEvalService(ctx, ef)

@@ -37,7 +37,7 @@ type queueRunner struct {
 // "postgres" (watermill-sql in the system's database, schema bus), and a
 // builder worker uploading to dest to the bus. close releases the worker
 // and its cache.
-func (s *system) newQueueRunner(ctx context.Context, transport string, dest binarycache.DestinationURL, log *slog.Logger) (q *queueRunner, close func(), err error) {
+func (s *system) newQueueRunner(ctx context.Context, transport string, dest binarycache.DestinationURL, wf workerFlags, log *slog.Logger) (q *queueRunner, close func(), err error) {
 	var b *bus.Bus
 	switch transport {
 	case "gochannel":
@@ -49,7 +49,7 @@ func (s *system) newQueueRunner(ctx context.Context, transport string, dest bina
 	default:
 		return nil, nil, fmt.Errorf("--bus %q: want gochannel or postgres", transport)
 	}
-	worker, releaseCache, err := s.newWorker(dest)
+	worker, releaseCache, err := s.newWorker(dest, wf)
 	if err != nil {
 		b.Close()
 		return nil, nil, err
@@ -137,23 +137,29 @@ func statusHandler(q *queueRunner) (http.Handler, error) {
 func runQueueRunner(ctx context.Context, a *app, args []string) error {
 	var cfg config
 	var machinesFile, transport, statusListen string
-	var cache cacheFlag
+	var cache workerFlags
+	var hc hydraConfFlag
 	fs := a.newFlagSet("queue-runner", "queue-runner [--machines FILE] [--bus postgres|gochannel] [--status-listen ADDR] [--cache URL] [flags]")
 	cfg.register(fs, false)
+	cfg.registerPool(fs)
 	fs.StringVar(&machinesFile, "machines", "", "Nix machines file to keep the registered machines in sync with (re-read on change)")
 	fs.StringVar(&transport, "bus", "postgres", "command bus: postgres (watermill-sql, schema bus) or gochannel (in process)")
 	fs.StringVar(&statusListen, "status-listen", "127.0.0.1:9198", "address of /queue-runner-status and /metrics; empty: off")
 	cache.register(fs)
+	hc.register(fs)
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	log := a.logger()
+	if err := hc.apply(fs, log); err != nil {
 		return err
 	}
 	dest, err := cache.destination(cfg)
 	if err != nil {
 		return err
 	}
-	log := a.logger()
 	return a.withLedger(ctx, cfg, func(sys *system) error {
-		q, closeQueue, err := sys.newQueueRunner(ctx, transport, dest, log)
+		q, closeQueue, err := sys.newQueueRunner(ctx, transport, dest, cache, log)
 		if err != nil {
 			return err
 		}

@@ -32,19 +32,26 @@ func runUp(ctx context.Context, a *app, args []string) error {
 		maxEvals     int
 		machinesFile string
 		rootsFlag    string
-		cache        cacheFlag
+		cache        workerFlags
+		hc           hydraConfFlag
 		adminPWFile  string
 	)
 	fs := a.newFlagSet("up", "up [flags]")
 	cfg.register(fs, true)
+	cfg.registerPool(fs)
 	wopt.register(fs)
 	ef.register(fs)
 	fs.IntVar(&maxEvals, "max-concurrent-evals", evaluation.DefaultMaxConcurrent, "most evaluations running at once")
 	fs.StringVar(&machinesFile, "machines", "", "Nix machines file of extra build machines (re-read on change); localhost is always registered")
 	registerGCRoots(fs, &rootsFlag)
 	cache.register(fs)
+	hc.register(fs)
 	fs.StringVar(&adminPWFile, "admin-password-file", "", "file (mode 0600) holding the password of the user admin created at the first start")
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	log := a.logger()
+	if err := hc.apply(fs, log); err != nil {
 		return err
 	}
 	rootsDir, err := gcRootsDir(rootsFlag, cfg.home)
@@ -58,7 +65,6 @@ func runUp(ctx context.Context, a *app, args []string) error {
 	if err := os.MkdirAll(cfg.home, 0o755); err != nil {
 		return fmt.Errorf("create --home %s: %w", cfg.home, err)
 	}
-	log := a.logger()
 	return a.withLedger(ctx, cfg, func(sys *system) error {
 		login, err := sys.ensureAdmin(ctx, a, adminPWFile)
 		if err != nil {
@@ -72,7 +78,7 @@ func runUp(ctx context.Context, a *app, args []string) error {
 			return err
 		}
 		defer stopEvals()
-		queue, closeQueue, err := sys.newQueueRunner(ctx, "gochannel", dest, log)
+		queue, closeQueue, err := sys.newQueueRunner(ctx, "gochannel", dest, cache, log)
 		if err != nil {
 			return err
 		}

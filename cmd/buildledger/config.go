@@ -17,6 +17,9 @@ type config struct {
 	// analystURL is where analysts' SQL projections run (replay
 	// --projection); see registerAnalyst.
 	analystURL string
+	// maxDBConns bounds the writers' database pool; 0 keeps pgx's
+	// default. See registerPool.
+	maxDBConns int
 }
 
 // register adds the shared flags to fs, with defaults from the
@@ -35,6 +38,12 @@ func (c *config) register(fs *flag.FlagSet, withListen bool) {
 func (c *config) registerAnalyst(fs *flag.FlagSet) {
 	fs.StringVar(&c.analystURL, "analyst-database-url", os.Getenv("BUILDLEDGER_ANALYST_DATABASE_URL"),
 		"run SQL projections as this role (default: the private cluster's "+postgres.AnalystRole+", or --database-url); env BUILDLEDGER_ANALYST_DATABASE_URL")
+}
+
+// registerPool adds --max-db-connections, for the long-running commands
+// (Hydra's max_db_connections).
+func (c *config) registerPool(fs *flag.FlagSet) {
+	fs.IntVar(&c.maxDBConns, "max-db-connections", 0, "most database connections of the writers' pool (projector, scheduler, evaluator, commands); 0: pgx's default, the larger of 4 and the number of CPUs")
 }
 
 func (c *config) postgresDir() string { return filepath.Join(c.home, "postgres") }

@@ -68,7 +68,7 @@ func openSystem(ctx context.Context, cfg config, log *slog.Logger) (*system, err
 			s.cfg.analystURL, _ = postgres.AnalystURL(c.AdminURL("postgres"))
 		}
 	}
-	pool, err := postgres.Open(ctx, url)
+	pool, err := postgres.OpenWith(ctx, url, postgres.PoolOptions{MaxConns: int32(min(max(cfg.maxDBConns, 0), 1000))})
 	if err != nil {
 		s.Close()
 		return nil, err

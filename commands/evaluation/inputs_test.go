@@ -97,7 +97,7 @@ func TestFlakeJobset(t *testing.T) {
 }
 
 // TestBuildInput: a jobset takes the latest successful build of another
-// jobset's job as input.
+// jobset's job as input, through a build or a sysbuild input.
 func TestBuildInput(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, envOptions{})
@@ -134,6 +134,15 @@ func TestBuildInput(t *testing.T) {
 	body, err := os.ReadFile(consumerDrv)
 	require.NoError(t, err)
 	require.Contains(t, string(body), outPath, "the consumer's derivation uses the producer's output")
+
+	// A sysbuild input takes the latest success on the system the job's
+	// current build is for: here the one system, so it is that build.
+	e.createJobset("sysconsumer", e.legacy("uses-build.nix", events.JobsetInput{Name: "dep", Type: "sysbuild", Value: "p:producer:dep"}))
+	sys := e.evaluate("sysconsumer", false)
+	require.Equal(t, jobset.OutcomeFinished, sys.Outcome, sys.Error)
+	e.project()
+	require.Equal(t, 1, e.count(`select count(*) from JobsetEvalInputs where eval = $1 and name = 'dep' and type = 'sysbuild'
+		and dependency = $2 and path = $3`, sys.EvalID, depBuild, outPath))
 }
 
 const deepGitRelease = `{ src, salt }:

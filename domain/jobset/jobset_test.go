@@ -139,7 +139,7 @@ func TestDecide(t *testing.T) {
 			})}, Err: domainerr.ErrInvalid, Field: "inputs.pr.type"},
 		{Name: "update to an unsupported input type", State: at{existing, proj}, Cmd: Update{Project: "p", Name: "j",
 			Config: with(func(c *events.JobsetConfig) {
-				c.Inputs = append(c.Inputs, events.JobsetInput{Name: "h", Type: "hg", Value: "https://example.org/r"})
+				c.Inputs = append(c.Inputs, events.JobsetInput{Name: "h", Type: "bzr", Value: "https://example.org/r"})
 			})}, Err: domainerr.ErrInvalid, Field: "inputs.h.type"},
 		{Name: "bad boolean", State: at{State{}, proj}, Cmd: Create{Project: "p", Name: "j", ID: 7,
 			Config: with(func(c *events.JobsetConfig) {

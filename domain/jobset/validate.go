@@ -123,7 +123,7 @@ func checkLegacy(name string, c events.JobsetConfig) error {
 // supportedInputTypes are the input types of Hydra's (names.InputTypes)
 // that buildledger fetches, sorted. A jobset using another is refused when
 // it is saved, rather than failing every evaluation.
-var supportedInputTypes = []string{"boolean", "build", "eval", "git", "nix", "path", "string"}
+var supportedInputTypes = []string{"boolean", "build", "darcs", "eval", "git", "hg", "nix", "path", "string", "svn", "sysbuild"}
 
 // SupportedInputTypes returns the input types a jobset may use, sorted.
 func SupportedInputTypes() []string { return slices.Clone(supportedInputTypes) }

@@ -15,10 +15,11 @@ import (
 	"buildledger/events"
 )
 
-// Users is the command side's user creation (commands.Handlers): it
-// records UserCreated and keeps the password hash in the vault.
+// Users is the command side's user import (commands.Handlers): it
+// records UserCreated and keeps the password hash in the vault, and run
+// again, stores the hash of a user an interrupted run created without it.
 type Users interface {
-	CreateUser(ctx context.Context, md events.Metadata, c commands.CreateUser) (commands.Result, error)
+	ImportUser(ctx context.Context, md events.Metadata, c commands.CreateUser) (commands.Result, error)
 }
 
 var _ Users = (*commands.Handlers)(nil)
@@ -154,7 +155,7 @@ func (im *Importer) importUsers(ctx context.Context, st *Stats) (int, error) {
 		md := events.Metadata{Actor: Actor, ImportedFrom: "hydra", Source: "users:" + u.name}
 		c := commands.CreateUser{UserName: u.name, FullName: deref(u.full), EmailAddress: u.email, PasswordHash: u.hash,
 			Type: u.typ, Roles: u.roles}
-		_, err := im.users.CreateUser(ctx, md, c)
+		_, err := im.users.ImportUser(ctx, md, c)
 		switch {
 		case err == nil:
 			st.Users++

@@ -103,6 +103,7 @@ func (im *Importer) Run(ctx context.Context) (Stats, error) {
 		{"JobsetRenames", one(im.renames)},
 		{"Builds", im.builds},
 		{"JobsetEvals", im.evals},
+		{"JobsetTriggers", one(im.triggers)},
 		{"StarredJobs", one(im.stars)},
 		{"NewsItems", one(im.news)},
 		{"ids", one(im.reserveIDs)},

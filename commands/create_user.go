@@ -2,10 +2,12 @@ package commands
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"buildledger/domain/domainerr"
 	"buildledger/domain/names"
+	"buildledger/domain/password"
 	"buildledger/domain/streams"
 	"buildledger/domain/user"
 	"buildledger/events"
@@ -60,4 +62,35 @@ func (h *Handlers) CreateUser(ctx context.Context, md events.Metadata, c CreateU
 		return res, fmt.Errorf("user %s created without its password: %w", c.UserName, err)
 	}
 	return res, nil
+}
+
+// ImportUser is CreateUser for a user brought over from another system
+// (md.ImportedFrom and md.Source name the row): run again, it finishes
+// what an interrupted run left undone. When the user exists and their
+// stream holds only the UserCreated that this same row recorded, the
+// password hash is stored if the vault has none, so a run killed between
+// UserCreated and the hash gives the user their password on the next run.
+// A user created otherwise, or changed since, is left alone, and a stored
+// password is never replaced. The error is CreateUser's
+// (domainerr.ErrAlreadyExists for an existing user).
+func (h *Handlers) ImportUser(ctx context.Context, md events.Metadata, c CreateUser) (Result, error) {
+	if md.ImportedFrom == "" || md.Source == "" {
+		return Result{}, domainerr.Invalid("metadata", "an imported user needs importedFrom and source")
+	}
+	res, err := h.CreateUser(ctx, md, c)
+	if !errors.Is(err, domainerr.ErrAlreadyExists) || c.PasswordHash == "" {
+		return res, err
+	}
+	recs, rerr := h.rt.store.ReadStream(ctx, streams.User(c.UserName), 0, 2)
+	if rerr != nil {
+		return res, fmt.Errorf("user %s: %w", c.UserName, rerr)
+	}
+	if len(recs) != 1 || recs[0].Type != (events.UserCreated{}).EventType() ||
+		recs[0].Metadata.ImportedFrom != md.ImportedFrom || recs[0].Metadata.Source != md.Source || !password.Known(c.PasswordHash) {
+		return res, err
+	}
+	if _, perr := h.vault.AddPassword(ctx, c.UserName, c.PasswordHash); perr != nil {
+		return res, fmt.Errorf("user %s: %w", c.UserName, perr)
+	}
+	return res, err
 }

@@ -21,6 +21,9 @@ type Vault interface {
 	UserKey(ctx context.Context, keyID string) (user.Key, error)
 	// SetPassword stores a user's password hash, replacing any.
 	SetPassword(ctx context.Context, userName, hash string) error
+	// AddPassword stores a user's password hash unless they have one, and
+	// reports whether it did.
+	AddPassword(ctx context.Context, userName, hash string) (bool, error)
 	// Forget destroys every key of a user and removes their credential.
 	Forget(ctx context.Context, userName string) error
 }

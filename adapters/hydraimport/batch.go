@@ -22,19 +22,27 @@ const namespace = "5c0b2f1e-8d0a-4b8e-9a4e-6879647261aa"
 // Actor is the actor of every imported event.
 const Actor = "component:hydra-import"
 
-// batch collects the events of many streams and appends them at once.
+// eventID is the id of the event of type typ made from the Hydra row
+// source: the same on every run.
+func eventID(source, typ string) string {
+	id, _ := events.NameID(namespace, source+"/"+typ)
+	return id
+}
+
+// batch collects the events of many streams, to be appended at once.
 type batch struct {
-	log         Log
 	correlation string
 	appends     []events.StreamAppend
 	byStream    map[string]int
 	n           int
-	// appended counts the events appended, skipped those found recorded.
-	appended, skipped int
+	// fresh says that the log holds none of the batch's events (they
+	// come after the point an earlier run reached), so the writer need
+	// not ask.
+	fresh bool
 }
 
-func newBatch(log Log, correlation string) *batch {
-	return &batch{log: log, correlation: correlation, byStream: map[string]int{}}
+func newBatch(correlation string) *batch {
+	return &batch{correlation: correlation, byStream: map[string]int{}}
 }
 
 // add encodes p as an event of stream from the Hydra row source (table
@@ -44,12 +52,11 @@ func (b *batch) add(stream, source string, at int64, p events.Payload) error {
 	if err != nil {
 		return fmt.Errorf("encode %s of %s: %w", p.EventType(), source, err)
 	}
-	id, _ := events.NameID(namespace, source+"/"+p.EventType())
 	md := events.Metadata{Actor: Actor, CorrelationID: b.correlation, ImportedFrom: "hydra", Source: source}
 	if at > 0 {
 		md.OccurredAt = time.Unix(at, 0).UTC().Format(time.RFC3339)
 	}
-	ev := events.Event{ID: id, Type: p.EventType(), Version: 1, Data: data, Metadata: md}
+	ev := events.Event{ID: eventID(source, p.EventType()), Type: p.EventType(), Version: 1, Data: data, Metadata: md}
 	i, ok := b.byStream[stream]
 	if !ok {
 		i = len(b.appends)
@@ -61,10 +68,27 @@ func (b *batch) add(stream, source string, at int64, p events.Payload) error {
 	return nil
 }
 
-// flush appends what was added, leaving out the events the log holds.
-func (b *batch) flush(ctx context.Context) error {
+// writer appends batches and counts what it appended.
+type writer struct {
+	log Log
+	// appended counts the events appended, skipped those found recorded.
+	appended, skipped int
+}
+
+// write appends b, leaving out the events the log holds. A fresh batch
+// is appended without asking; should the log refuse it (an event was
+// recorded after all), it is appended again the careful way.
+func (w *writer) write(ctx context.Context, b *batch) error {
 	if b.n == 0 {
 		return nil
+	}
+	if b.fresh {
+		if _, err := w.log.AppendMulti(ctx, b.appends); err == nil {
+			w.appended += b.n
+			return nil
+		} else if ctx.Err() != nil {
+			return err
+		}
 	}
 	ids := make([]string, 0, b.n)
 	for _, a := range b.appends {
@@ -72,7 +96,7 @@ func (b *batch) flush(ctx context.Context) error {
 			ids = append(ids, ev.ID)
 		}
 	}
-	known, err := b.log.Recorded(ctx, ids)
+	known, err := w.log.Recorded(ctx, ids)
 	if err != nil {
 		return err
 	}
@@ -90,13 +114,46 @@ func (b *batch) flush(ctx context.Context) error {
 		}
 	}
 	if len(todo) > 0 {
-		if _, err := b.log.AppendMulti(ctx, todo); err != nil {
+		if _, err := w.log.AppendMulti(ctx, todo); err != nil {
 			return err
 		}
 	}
-	b.appended += b.n - len(known)
-	b.skipped += len(known)
-	b.appends, b.n = b.appends[:0], 0
-	clear(b.byStream)
+	w.appended += b.n - len(known)
+	w.skipped += len(known)
 	return nil
+}
+
+// pipeline runs produce, which reads and encodes batches, beside the
+// writer, which appends them in the order they come: reading Hydra and
+// appending to the log use a core each. A few batches wait at most. The
+// writer's error, if any, is the one returned: the reader then only
+// stopped because of it.
+func (w *writer) pipeline(ctx context.Context, produce func(ctx context.Context, emit func(*batch) error) error) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	ch := make(chan *batch, 2)
+	produced := make(chan error, 1)
+	go func() {
+		defer close(ch)
+		produced <- produce(ctx, func(b *batch) error {
+			select {
+			case ch <- b:
+				return nil
+			case <-ctx.Done():
+				return context.Cause(ctx)
+			}
+		})
+	}()
+	var err error
+	for b := range ch {
+		if err == nil {
+			if err = w.write(ctx, b); err != nil {
+				cancel(err)
+			}
+		}
+	}
+	if err != nil {
+		return err
+	}
+	return <-produced
 }

@@ -3,8 +3,10 @@ package hydraimport
 import (
 	"context"
 	"fmt"
+	"math"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"buildledger/domain/status"
 	"buildledger/domain/streams"
@@ -38,199 +40,317 @@ type metric struct {
 	timestamp int64
 }
 
-// builds imports the builds in chunks of ids, each with its outputs,
-// steps, step outputs, products and metrics, as the events a build's life
-// records: BuildQueued, the scraped products and metrics, BuildFinished,
-// and each step's StepStarted and StepFinished. A build still queued is
-// queued anew (StepQueued for its derivation), and a step Hydra had busy
-// is recorded aborted: Hydra's runner does the same with the steps it
-// finds busy when it starts.
-func (im *Importer) builds(ctx context.Context, b *batch) (int, error) {
+// builds imports the builds, each with its outputs, steps, step outputs,
+// products and metrics, as the events a build's life records:
+// BuildQueued, the scraped products and metrics, BuildFinished, and each
+// step's StepStarted and StepFinished. A build still queued is queued
+// anew (StepQueued for its derivation), and a step Hydra had busy is
+// recorded aborted: Hydra's runner does the same with the steps it finds
+// busy when it starts.
+//
+// The tables are read in one pass, each a binary COPY in build order on
+// a connection of its own, merged by build id, and appended in batches of
+// ChunkBuilds builds while the next batch is read. Batches past the point
+// an earlier run reached (resumePoint) are appended without asking the
+// log which of their events it holds.
+func (im *Importer) builds(ctx context.Context, w *writer, correlation string) (int, error) {
+	ids, err := im.ids(ctx, `select id from Builds order by id`)
+	if err != nil {
+		return 0, err
+	}
+	from, err := im.resumePoint(ctx, ids, func(id int64) string { return eventID(fmt.Sprintf("builds:%d", id), "BuildQueued") })
+	if err != nil {
+		return 0, err
+	}
 	total := 0
-	var after int64
-	for {
-		chunk, last, err := im.readBuilds(ctx, after)
+	err = w.pipeline(ctx, func(ctx context.Context, emit func(*batch) error) error {
+		r, err := im.openBuilds(ctx)
 		if err != nil {
-			return total, err
-		}
-		if len(chunk) == 0 {
-			return total, nil
-		}
-		for _, id := range chunk.order() {
-			if err := addBuild(b, chunk[id]); err != nil {
-				return total, err
-			}
-		}
-		if err := b.flush(ctx); err != nil {
-			return total, err
-		}
-		total += len(chunk)
-		after = last
-	}
-}
-
-type chunk map[int64]*build
-
-func (c chunk) order() []int64 {
-	ids := make([]int64, 0, len(c))
-	for id := range c {
-		ids = append(ids, id)
-	}
-	sortInt64s(ids)
-	return ids
-}
-
-// readBuilds reads the next chunk of builds after id after, and returns
-// it with the last id read.
-func (im *Importer) readBuilds(ctx context.Context, after int64) (chunk, int64, error) {
-	c := chunk{}
-	var last int64
-	_, err := im.each(ctx, `select b.id, b.finished, b.timestamp, b.jobset_id, j.project, j.name, b.job, b.nixName, b.description,
-			b.drvPath, b.system, b.license, b.homepage, b.maintainers, b.maxsilent, b.timeout, b.isChannel, b.priority,
-			b.globalPriority, b.startTime, b.stopTime, b.isCachedBuild, b.buildStatus, b.size, b.closureSize, b.releaseName,
-			coalesce((select min(m.eval) from JobsetEvalMembers m where m.build = b.id), 0)
-		from Builds b join Jobsets j on j.id = b.jobset_id
-		where b.id > $1 order by b.id limit $2`, []any{after, im.opts.ChunkBuilds}, func(r pgx.Rows) error {
-		var (
-			x                                    build
-			id, ts, jobsetID, isChannel, prio    int32
-			gprio, finished                      int32
-			nixName, desc, lic, home, maint, rel *string
-			maxSilent, timeout, start, stop      *int32
-			cached, bstatus                      *int32
-			size, closure                        *int64
-			eval                                 int32
-		)
-		q := &x.queued
-		if err := r.Scan(&id, &finished, &ts, &jobsetID, &q.Project, &q.Jobset, &q.Job, &nixName, &desc, &q.DrvPath, &q.System,
-			&lic, &home, &maint, &maxSilent, &timeout, &isChannel, &prio, &gprio, &start, &stop, &cached, &bstatus, &size, &closure,
-			&rel, &eval); err != nil {
 			return err
 		}
-		q.BuildID, q.EvalID, q.JobsetID, q.Timestamp, q.NixName = int64(id), int64(eval), int64(jobsetID), int64(ts), str(nixName)
-		q.GlobalPriority = int(gprio)
-		q.Meta = events.JobMeta{Description: str(desc), License: str(lic), Homepage: str(home), Maintainers: str(maint),
-			Timeout: i32(timeout), MaxSilent: i32(maxSilent), SchedulingPriority: int(prio), IsChannel: isChannel != 0}
-		x.finished = finished != 0
-		x.finish = events.BuildFinished{BuildID: int64(id), Status: i32(bstatus), StartTime: int64(i32(start)),
-			StopTime: int64(i32(stop)), IsCachedBuild: i32(cached) != 0, Size: i64(size), ClosureSize: i64(closure), ReleaseName: str(rel)}
-		c[int64(id)] = &x
-		last = int64(id)
-		return nil
-	})
-	if err != nil || len(c) == 0 {
-		return c, last, err
-	}
-	lo, hi := after, last
-	_, err = im.each(ctx, `select build, name, path from BuildOutputs where build > $1 and build <= $2 order by build, name`,
-		[]any{lo, hi}, func(r pgx.Rows) error {
-			var (
-				id         int32
-				name       string
-				outputPath *string
-			)
-			if err := r.Scan(&id, &name, &outputPath); err != nil {
+		defer r.close()
+		b := newBatch(correlation)
+		inBatch := 0
+		for {
+			x, err := r.next()
+			if err != nil {
 				return err
 			}
-			if x := c[int64(id)]; x != nil {
-				x.queued.Outputs = append(x.queued.Outputs, events.Output{Name: name, Path: str(outputPath)})
+			if x == nil || inBatch == im.opts.ChunkBuilds {
+				if err := emit(b); err != nil {
+					return err
+				}
+				if x == nil {
+					return nil
+				}
+				b, inBatch = newBatch(correlation), 0
 			}
-			return nil
-		})
-	if err != nil {
-		return nil, 0, fmt.Errorf("BuildOutputs: %w", err)
-	}
-	if err := im.readSteps(ctx, c, lo, hi); err != nil {
-		return nil, 0, err
-	}
-	_, err = im.each(ctx, `select build, productnr, type, subtype, fileSize, sha256hash, path, name, defaultPath
-		from BuildProducts where build > $1 and build <= $2 order by build, productnr`, []any{lo, hi}, func(r pgx.Rows) error {
-		var (
-			id, nr               int32
-			p                    events.ProductScraped
-			size                 *int64
-			sha, path, defaultPa *string
-		)
-		if err := r.Scan(&id, &nr, &p.Type, &p.Subtype, &size, &sha, &path, &p.Name, &defaultPa); err != nil {
-			return err
+			if inBatch == 0 {
+				b.fresh = x.queued.BuildID >= from
+			}
+			if err := addBuild(b, x); err != nil {
+				return err
+			}
+			inBatch++
+			total++
 		}
-		p.BuildID, p.ProductNr, p.FileSize, p.SHA256, p.Path, p.DefaultPath = int64(id), int(nr), i64(size), str(sha), str(path), str(defaultPa)
-		if x := c[int64(id)]; x != nil {
-			x.products = append(x.products, p)
-		}
-		return nil
 	})
-	if err != nil {
-		return nil, 0, fmt.Errorf("BuildProducts: %w", err)
-	}
-	_, err = im.each(ctx, `select build, name, unit, value, timestamp from BuildMetrics where build > $1 and build <= $2
-		order by build, name`, []any{lo, hi}, func(r pgx.Rows) error {
-		var (
-			id, ts int32
-			m      metric
-			unit   *string
-		)
-		if err := r.Scan(&id, &m.Name, &unit, &m.Value, &ts); err != nil {
-			return err
-		}
-		m.BuildID, m.Unit, m.timestamp = int64(id), str(unit), int64(ts)
-		if x := c[int64(id)]; x != nil {
-			x.metrics = append(x.metrics, m)
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, 0, fmt.Errorf("BuildMetrics: %w", err)
-	}
-	return c, last, nil
+	return total, err
 }
 
-func (im *Importer) readSteps(ctx context.Context, c chunk, lo, hi int64) error {
-	index := map[[2]int64]*step{}
-	_, err := im.each(ctx, `select build, stepnr, drvPath, busy, status, errorMsg, startTime, stopTime, machine, system,
-			overhead, timesBuilt, isNonDeterministic
-		from BuildSteps where build > $1 and build <= $2 order by build, stepnr`, []any{lo, hi}, func(r pgx.Rows) error {
-		var (
-			id, nr, busy int32
-			s            step
-			system       *string
-		)
-		if err := r.Scan(&id, &nr, &s.drvPath, &busy, &s.status, &s.errorMsg, &s.start, &s.stop, &s.machine, &system,
-			&s.overhead, &s.times, &s.nonDet); err != nil {
+// ids returns the ids query selects, in order.
+func (im *Importer) ids(ctx context.Context, query string) ([]int64, error) {
+	var ids []int64
+	_, err := im.each(ctx, query, nil, func(r pgx.Rows) error {
+		var id int64
+		if err := r.Scan(&id); err != nil {
 			return err
 		}
-		s.nr, s.busy, s.system = int(nr), int(busy), str(system)
-		if x := c[int64(id)]; x != nil {
-			x.steps = append(x.steps, s)
-		}
+		ids = append(ids, id)
 		return nil
 	})
+	return ids, err
+}
+
+// resumePoint returns the first of ids (ascending) whose row an earlier
+// run did not import, judged by the event first of each row (eventOf):
+// runs append rows in id order, each batch at once, so the log holds
+// the rows before that point and none after. It is found by bisection,
+// one lookup of one event id a step; math.MaxInt64 when every row is in.
+func (im *Importer) resumePoint(ctx context.Context, ids []int64, eventOf func(int64) string) (int64, error) {
+	recorded := func(id int64) (bool, error) {
+		known, err := im.log.Recorded(ctx, []string{eventOf(id)})
+		return len(known) > 0, err
+	}
+	lo, hi := 0, len(ids) // ids[:lo] are in, ids[hi:] are not
+	for lo < hi {
+		mid := int(uint(lo+hi) >> 1)
+		in, err := recorded(ids[mid])
+		if err != nil {
+			return 0, err
+		}
+		if in {
+			lo = mid + 1
+		} else {
+			hi = mid
+		}
+	}
+	if lo == len(ids) {
+		return math.MaxInt64, nil
+	}
+	return ids[lo], nil
+}
+
+// buildReader merges the binary COPY streams of Builds and the tables
+// that hang off it, all in build order, into one build at a time.
+type buildReader struct {
+	builds   *copyStream
+	children []*child
+}
+
+// child is a table read beside Builds: the build of its row read ahead
+// (math.MaxInt64 at its end), and how a row is added to its build.
+type child struct {
+	s      *copyStream
+	build  int64
+	attach func(s *copyStream, x *build) error
+}
+
+func (c *child) advance() error {
+	ok, err := c.s.next()
+	if err != nil || !ok {
+		c.build = math.MaxInt64
+		return err
+	}
+	var id int32
+	if err := c.s.types.Scan(c.s.oids[0], pgtype.BinaryFormatCode, c.s.fields[0], &id); err != nil {
+		return fmt.Errorf("%s: %w", c.s.name, err)
+	}
+	c.build = int64(id)
+	return nil
+}
+
+func (im *Importer) openBuilds(ctx context.Context) (_ *buildReader, err error) {
+	cfg := im.src.Config().ConnConfig
+	r := &buildReader{}
+	defer func() {
+		if err != nil {
+			r.close()
+		}
+	}()
+	r.builds, err = openCopy(ctx, cfg, "Builds", []string{"b.id::int4", "b.finished::int4", "b.timestamp::int4", "b.jobset_id::int4",
+		"j.project::text", "j.name::text", "b.job::text", "b.nixName::text", "b.description::text", "b.drvPath::text", "b.system::text",
+		"b.license::text", "b.homepage::text", "b.maintainers::text", "b.maxsilent::int4", "b.timeout::int4", "b.isChannel::int4",
+		"b.priority::int4", "b.globalPriority::int4", "b.startTime::int4", "b.stopTime::int4", "b.isCachedBuild::int4",
+		"b.buildStatus::int4", "b.size::int8", "b.closureSize::int8", "b.releaseName::text"},
+		`from Builds b join Jobsets j on j.id = b.jobset_id order by b.id`)
 	if err != nil {
-		return fmt.Errorf("BuildSteps: %w", err)
+		return nil, err
 	}
-	for id, x := range c {
-		for i := range x.steps {
-			index[[2]int64{id, int64(x.steps[i].nr)}] = &x.steps[i]
+	for _, c := range []struct {
+		name, rest string
+		cols       []string
+		attach     func(s *copyStream, x *build) error
+	}{
+		{"JobsetEvalMembers", `from JobsetEvalMembers group by build order by build`, []string{"build::int4", "min(eval)::int4"}, attachEval},
+		{"BuildOutputs", `from BuildOutputs order by build, name`, []string{"build::int4", "name::text", "path::text"}, attachOutput},
+		{"BuildSteps", `from BuildSteps order by build, stepnr`, []string{"build::int4", "stepnr::int4", "drvPath::text", "busy::int4",
+			"status::int4", "errorMsg::text", "startTime::int4", "stopTime::int4", "machine::text", "system::text", "overhead::int4",
+			"timesBuilt::int4", "isNonDeterministic::bool"}, attachStep},
+		{"BuildStepOutputs", `from BuildStepOutputs order by build, stepnr, name`, []string{"build::int4", "stepnr::int4", "name::text",
+			"path::text"}, attachStepOutput},
+		{"BuildProducts", `from BuildProducts order by build, productnr`, []string{"build::int4", "productnr::int4", "type::text",
+			"subtype::text", "fileSize::int8", "sha256hash::text", "path::text", "name::text", "defaultPath::text"}, attachProduct},
+		{"BuildMetrics", `from BuildMetrics order by build, name`, []string{"build::int4", "name::text", "unit::text", "value::float8",
+			"timestamp::int4"}, attachMetric},
+	} {
+		s, err := openCopy(ctx, cfg, c.name, c.cols, c.rest)
+		if err != nil {
+			return nil, err
+		}
+		ch := &child{s: s, attach: c.attach}
+		r.children = append(r.children, ch)
+		if err := ch.advance(); err != nil {
+			return nil, err
 		}
 	}
-	_, err = im.each(ctx, `select build, stepnr, name, path from BuildStepOutputs where build > $1 and build <= $2
-		order by build, stepnr, name`, []any{lo, hi}, func(r pgx.Rows) error {
-		var (
-			id, nr     int32
-			name       string
-			outputPath *string
-		)
-		if err := r.Scan(&id, &nr, &name, &outputPath); err != nil {
-			return err
-		}
-		if s := index[[2]int64{int64(id), int64(nr)}]; s != nil {
-			s.outputs = append(s.outputs, events.Output{Name: name, Path: str(outputPath)})
-		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("BuildStepOutputs: %w", err)
+	return r, nil
+}
+
+func (r *buildReader) close() {
+	if r.builds != nil {
+		r.builds.close()
 	}
+	for _, c := range r.children {
+		c.s.close()
+	}
+}
+
+// next returns the next build with what hangs off it; nil at the end.
+func (r *buildReader) next() (*build, error) {
+	ok, err := r.builds.next()
+	if err != nil || !ok {
+		return nil, err
+	}
+	var (
+		x                                    build
+		id, ts, jobsetID, isChannel, prio    int32
+		gprio, finished                      int32
+		nixName, desc, lic, home, maint, rel *string
+		maxSilent, timeout, start, stop      *int32
+		cached, bstatus                      *int32
+		size, closure                        *int64
+	)
+	q := &x.queued
+	if err := r.builds.scan(&id, &finished, &ts, &jobsetID, &q.Project, &q.Jobset, &q.Job, &nixName, &desc, &q.DrvPath, &q.System,
+		&lic, &home, &maint, &maxSilent, &timeout, &isChannel, &prio, &gprio, &start, &stop, &cached, &bstatus, &size, &closure,
+		&rel); err != nil {
+		return nil, err
+	}
+	q.BuildID, q.JobsetID, q.Timestamp, q.NixName = int64(id), int64(jobsetID), int64(ts), str(nixName)
+	q.GlobalPriority = int(gprio)
+	q.Meta = events.JobMeta{Description: str(desc), License: str(lic), Homepage: str(home), Maintainers: str(maint),
+		Timeout: i32(timeout), MaxSilent: i32(maxSilent), SchedulingPriority: int(prio), IsChannel: isChannel != 0}
+	x.finished = finished != 0
+	x.finish = events.BuildFinished{BuildID: int64(id), Status: i32(bstatus), StartTime: int64(i32(start)),
+		StopTime: int64(i32(stop)), IsCachedBuild: i32(cached) != 0, Size: i64(size), ClosureSize: i64(closure), ReleaseName: str(rel)}
+	for _, c := range r.children {
+		for c.build <= q.BuildID {
+			if c.build == q.BuildID {
+				if err := c.attach(c.s, &x); err != nil {
+					return nil, err
+				}
+			}
+			if err := c.advance(); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return &x, nil
+}
+
+func attachEval(s *copyStream, x *build) error {
+	var id, eval int32
+	if err := s.scan(&id, &eval); err != nil {
+		return err
+	}
+	x.queued.EvalID = int64(eval)
+	return nil
+}
+
+func attachOutput(s *copyStream, x *build) error {
+	var (
+		id         int32
+		o          events.Output
+		outputPath *string
+	)
+	if err := s.scan(&id, &o.Name, &outputPath); err != nil {
+		return err
+	}
+	o.Path = str(outputPath)
+	x.queued.Outputs = append(x.queued.Outputs, o)
+	return nil
+}
+
+func attachStep(s *copyStream, x *build) error {
+	var (
+		id, nr, busy int32
+		st           step
+		system       *string
+	)
+	if err := s.scan(&id, &nr, &st.drvPath, &busy, &st.status, &st.errorMsg, &st.start, &st.stop, &st.machine, &system,
+		&st.overhead, &st.times, &st.nonDet); err != nil {
+		return err
+	}
+	st.nr, st.busy, st.system = int(nr), int(busy), str(system)
+	x.steps = append(x.steps, st)
+	return nil
+}
+
+func attachStepOutput(s *copyStream, x *build) error {
+	var (
+		id, nr     int32
+		o          events.Output
+		outputPath *string
+	)
+	if err := s.scan(&id, &nr, &o.Name, &outputPath); err != nil {
+		return err
+	}
+	o.Path = str(outputPath)
+	for i := range x.steps {
+		if x.steps[i].nr == int(nr) {
+			x.steps[i].outputs = append(x.steps[i].outputs, o)
+		}
+	}
+	return nil
+}
+
+func attachProduct(s *copyStream, x *build) error {
+	var (
+		id, nr               int32
+		p                    events.ProductScraped
+		size                 *int64
+		sha, path, defaultPa *string
+	)
+	if err := s.scan(&id, &nr, &p.Type, &p.Subtype, &size, &sha, &path, &p.Name, &defaultPa); err != nil {
+		return err
+	}
+	p.BuildID, p.ProductNr, p.FileSize, p.SHA256, p.Path, p.DefaultPath = int64(id), int(nr), i64(size), str(sha), str(path), str(defaultPa)
+	x.products = append(x.products, p)
+	return nil
+}
+
+func attachMetric(s *copyStream, x *build) error {
+	var (
+		id, ts int32
+		m      metric
+		unit   *string
+	)
+	if err := s.scan(&id, &m.Name, &unit, &m.Value, &ts); err != nil {
+		return err
+	}
+	m.BuildID, m.Unit, m.timestamp = int64(id), str(unit), int64(ts)
+	x.metrics = append(x.metrics, m)
 	return nil
 }
 

@@ -2,6 +2,7 @@ package hydraimport
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/jackc/pgx/v5"
 
@@ -106,4 +107,25 @@ func (im *Importer) renames(ctx context.Context, b *batch) (int, error) {
 			}
 			return b.add(streams.Jobset(project, from), source, 0, &events.JobsetDeleted{Project: project, Name: from, RenamedTo: name})
 		})
+}
+
+// triggers imports the evaluations Hydra was asked for and had not run
+// yet (Jobsets.triggerTime, with forceEval) as the requests they are,
+// after the evaluations, so that buildledger's evaluator serves them as
+// Hydra's would have. The request's source names its time: a later run
+// that finds a newer request appends it.
+func (im *Importer) triggers(ctx context.Context, b *batch) (int, error) {
+	return im.each(ctx, `select project, name, triggerTime, coalesce(forceEval, false) from Jobsets
+		where triggerTime is not null order by project, name`, nil, func(r pgx.Rows) error {
+		var (
+			project, name string
+			at            int32
+			force         bool
+		)
+		if err := r.Scan(&project, &name, &at, &force); err != nil {
+			return err
+		}
+		return b.add(streams.Jobset(project, name), fmt.Sprintf("jobsets:%s/%s/trigger=%d", project, name, at), int64(at),
+			&events.EvaluationRequested{Project: project, Jobset: name, Reason: "hydra", Force: force, At: int64(at)})
+	})
 }

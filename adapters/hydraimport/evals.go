@@ -11,7 +11,7 @@ import (
 )
 
 // evalChunk is how many evaluations one batch reads.
-const evalChunk = 100
+const evalChunk = 20
 
 type eval struct {
 	finished events.EvaluationFinished
@@ -22,29 +22,41 @@ type eval struct {
 // evals imports every evaluation: its inputs, its members (with the
 // constituents of its aggregates) and its errors, on eval-<id>, and the
 // bookkeeping on the jobset's stream that lets buildledger's evaluator
-// carry on from Hydra's latest evaluation.
-func (im *Importer) evals(ctx context.Context, b *batch) (int, error) {
-	total := 0
-	var after int64
-	for {
-		c, order, err := im.readEvals(ctx, after)
-		if err != nil {
-			return total, err
-		}
-		if len(order) == 0 {
-			return total, nil
-		}
-		for _, id := range order {
-			if err := addEval(b, c[id]); err != nil {
-				return total, err
-			}
-		}
-		if err := b.flush(ctx); err != nil {
-			return total, err
-		}
-		total += len(order)
-		after = order[len(order)-1]
+// carry on from Hydra's latest evaluation. The next chunk is read while
+// one is appended; chunks past the point an earlier run reached are
+// appended without asking the log what it holds.
+func (im *Importer) evals(ctx context.Context, w *writer, correlation string) (int, error) {
+	ids, err := im.ids(ctx, `select id from JobsetEvals order by id`)
+	if err != nil {
+		return 0, err
 	}
+	from, err := im.resumePoint(ctx, ids, func(id int64) string { return eventID(fmt.Sprintf("jobsetevals:%d", id), "EvaluationOpened") })
+	if err != nil {
+		return 0, err
+	}
+	total := 0
+	err = w.pipeline(ctx, func(ctx context.Context, emit func(*batch) error) error {
+		var after int64
+		for {
+			c, order, err := im.readEvals(ctx, after)
+			if err != nil || len(order) == 0 {
+				return err
+			}
+			b := newBatch(correlation)
+			b.fresh = order[0] >= from
+			for _, id := range order {
+				if err := addEval(b, c[id]); err != nil {
+					return err
+				}
+			}
+			if err := emit(b); err != nil {
+				return err
+			}
+			total += len(order)
+			after = order[len(order)-1]
+		}
+	})
+	return total, err
 }
 
 func (im *Importer) readEvals(ctx context.Context, after int64) (map[int64]*eval, []int64, error) {

@@ -46,7 +46,7 @@ var roundTrip = map[string]string{
 	"UserRoles":       "userName, role",
 	"Projects":        "name, displayName, description, enabled, hidden, owner, homepage, declfile, decltype, declvalue",
 	"ProjectMembers":  "project, userName",
-	"Jobsets":         "name, id, project, description, nixExprInput, nixExprPath, enabled, enableEmail, hidden, emailOverride, keepnr, checkInterval, schedulingShares, type, flake",
+	"Jobsets":         "name, id, project, description, nixExprInput, nixExprPath, enabled, enableEmail, hidden, emailOverride, keepnr, checkInterval, schedulingShares, type, flake, triggerTime, forceEval",
 	"JobsetRenames":   "project, from_, to_",
 	"JobsetInputs":    "project, jobset, name, type, emailResponsible",
 	"JobsetInputAlts": "project, jobset, input, altnr, value",

@@ -15,10 +15,11 @@ import (
 	"buildledger/events"
 )
 
-// Users is the command side's user creation (commands.Handlers): it
-// records UserCreated and keeps the password hash in the vault.
+// Users is the command side's user import (commands.Handlers): it
+// records UserCreated and keeps the password hash in the vault, and run
+// again, stores the hash of a user an interrupted run created without it.
 type Users interface {
-	CreateUser(ctx context.Context, md events.Metadata, c commands.CreateUser) (commands.Result, error)
+	ImportUser(ctx context.Context, md events.Metadata, c commands.CreateUser) (commands.Result, error)
 }
 
 var _ Users = (*commands.Handlers)(nil)
@@ -26,7 +27,7 @@ var _ Users = (*commands.Handlers)(nil)
 // Options tune an import.
 type Options struct {
 	// ChunkBuilds is how many builds one batch reads and appends, with
-	// their steps and the rest. Default 2000.
+	// their steps and the rest. Default 5000.
 	ChunkBuilds int
 	// Logger gets a progress line per table. Default slog.Default().
 	Logger *slog.Logger
@@ -44,7 +45,7 @@ type Importer struct {
 // users through users.
 func New(src *pgxpool.Pool, log Log, users Users, opts Options) *Importer {
 	if opts.ChunkBuilds <= 0 {
-		opts.ChunkBuilds = 2000
+		opts.ChunkBuilds = 5000
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
@@ -79,36 +80,46 @@ func (im *Importer) Run(ctx context.Context) (Stats, error) {
 	if version < MinSchema || version > MaxSchema {
 		return st, fmt.Errorf("Hydra schema version %d: this import reads versions %d to %d (run hydra-init to upgrade)", version, MinSchema, MaxSchema)
 	}
-	b := newBatch(im.log, events.NewID(time.Now()))
+	correlation := events.NewID(time.Now())
+	w := &writer{log: im.log}
+	// one reads a small table into one batch and appends it.
+	one := func(read func(context.Context, *batch) (int, error)) func(context.Context, *writer, string) (int, error) {
+		return func(ctx context.Context, w *writer, _ string) (int, error) {
+			b := newBatch(correlation)
+			n, err := read(ctx, b)
+			if err != nil {
+				return n, err
+			}
+			return n, w.write(ctx, b)
+		}
+	}
 	steps := []struct {
 		table string
-		run   func(context.Context, *batch) (int, error)
+		run   func(context.Context, *writer, string) (int, error)
 	}{
-		{"Users", func(ctx context.Context, _ *batch) (int, error) { return im.importUsers(ctx, &st) }},
-		{"Projects", im.projects},
-		{"Jobsets", im.jobsets},
-		{"JobsetRenames", im.renames},
+		{"Users", func(ctx context.Context, _ *writer, _ string) (int, error) { return im.importUsers(ctx, &st) }},
+		{"Projects", one(im.projects)},
+		{"Jobsets", one(im.jobsets)},
+		{"JobsetRenames", one(im.renames)},
 		{"Builds", im.builds},
 		{"JobsetEvals", im.evals},
-		{"StarredJobs", im.stars},
-		{"NewsItems", im.news},
-		{"ids", im.reserveIDs},
+		{"JobsetTriggers", one(im.triggers)},
+		{"StarredJobs", one(im.stars)},
+		{"NewsItems", one(im.news)},
+		{"ids", one(im.reserveIDs)},
 	}
 	for _, s := range steps {
 		start := time.Now()
-		n, err := s.run(ctx, b)
-		if err == nil {
-			err = b.flush(ctx)
-		}
+		n, err := s.run(ctx, w, correlation)
 		if err != nil {
 			return st, fmt.Errorf("import %s: %w", s.table, err)
 		}
 		st.Rows[s.table] = n
 		secs := time.Since(start).Seconds()
 		im.opts.Logger.Info("imported", "table", s.table, "rows", n, "seconds", fmt.Sprintf("%.1f", secs),
-			"rowsPerSecond", int(float64(n)/max(secs, 1e-3)), "appended", b.appended, "skipped", b.skipped)
+			"rowsPerSecond", int(float64(n)/max(secs, 1e-3)), "appended", w.appended, "skipped", w.skipped)
 	}
-	st.Appended, st.Skipped = b.appended, b.skipped
+	st.Appended, st.Skipped = w.appended, w.skipped
 	return st, nil
 }
 
@@ -154,7 +165,7 @@ func (im *Importer) importUsers(ctx context.Context, st *Stats) (int, error) {
 		md := events.Metadata{Actor: Actor, ImportedFrom: "hydra", Source: "users:" + u.name}
 		c := commands.CreateUser{UserName: u.name, FullName: deref(u.full), EmailAddress: u.email, PasswordHash: u.hash,
 			Type: u.typ, Roles: u.roles}
-		_, err := im.users.CreateUser(ctx, md, c)
+		_, err := im.users.ImportUser(ctx, md, c)
 		switch {
 		case err == nil:
 			st.Users++

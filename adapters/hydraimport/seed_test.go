@@ -49,10 +49,10 @@ insert into Projects (name, displayName, description, enabled, hidden, owner, ho
   ('attic', 'Old stuff', null, 0, 1, 'bob', null);
 insert into ProjectMembers values ('nixpkgs', 'bob');
 insert into Jobsets (name, id, project, description, nixExprInput, nixExprPath, enabled, enableEmail, hidden, emailOverride,
-    keepnr, checkInterval, schedulingShares, type, flake) values
-  ('trunk', 1, 'nixpkgs', 'main branch', 'src', 'release.nix', 1, 1, 0, '', 3, 300, 100, 0, null),
-  ('staging-next', 2, 'nixpkgs', null, 'src', 'release.nix', 0, 0, 1, 'ops@example.org', 1, 0, 50, 0, null),
-  ('flakey', 3, 'attic', null, null, null, 3, 0, 0, '', 3, 60, 100, 1, 'github:example/flakey');
+    keepnr, checkInterval, schedulingShares, type, flake, triggerTime, forceEval) values
+  ('trunk', 1, 'nixpkgs', 'main branch', 'src', 'release.nix', 1, 1, 0, '', 3, 300, 100, 0, null, null, null),
+  ('staging-next', 2, 'nixpkgs', null, 'src', 'release.nix', 0, 0, 1, 'ops@example.org', 1, 0, 50, 0, null, null, null),
+  ('flakey', 3, 'attic', null, null, null, 3, 0, 0, '', 3, 60, 100, 1, 'github:example/flakey', 1600004000, true);
 insert into JobsetRenames values ('nixpkgs', 'staging', 'staging-next');
 insert into JobsetInputs values ('nixpkgs', 'trunk', 'src', 'git', 1), ('nixpkgs', 'staging-next', 'src', 'git', 0);
 insert into JobsetInputAlts (project, jobset, input, altnr, value) values

@@ -80,6 +80,20 @@ func (v *Vault) SetPassword(ctx context.Context, userName, hash string) error {
 	return nil
 }
 
+// AddPassword stores userName's password hash unless a credential of
+// theirs is stored, and reports whether it stored it.
+func (v *Vault) AddPassword(ctx context.Context, userName, hash string) (bool, error) {
+	if hash == "" {
+		return false, domainerr.Invalid("password", "empty password hash")
+	}
+	tag, err := v.pool.Exec(ctx, `insert into vault.credentials (user_name, password_hash) values ($1, $2)
+		on conflict (user_name) do nothing`, userName, hash)
+	if err != nil {
+		return false, fmt.Errorf("store credential of %s: %w", userName, err)
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
 // TokenUsed records that API token id was last used at (never moving it
 // back); it implements commands.TokenUse.
 func (v *Vault) TokenUsed(ctx context.Context, id string, at time.Time) error {

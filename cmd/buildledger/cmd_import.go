@@ -26,7 +26,7 @@ func runImport(ctx context.Context, a *app, args []string) error {
 	fs := a.newFlagSet("import hydra", importUsage)
 	cfg.register(fs, false)
 	fs.StringVar(&from, "from", "", "URL of the Hydra database to read (read only; schema version 80 to 87)")
-	fs.IntVar(&chunk, "chunk", 2000, "builds read and appended per batch")
+	fs.IntVar(&chunk, "chunk", 5000, "builds read and appended per batch")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}

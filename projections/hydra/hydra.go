@@ -25,8 +25,10 @@ var (
 // Name implements projections.Projection.
 func (Projection) Name() string { return "hydra" }
 
-// UsesMetadata implements projections.MetadataUser: it reads none.
-func (Projection) UsesMetadata() bool { return false }
+// UsesMetadata implements projections.MetadataUser: it reads whether an
+// event was imported (importedFrom), so that imported history does not
+// notify Hydra's listeners.
+func (Projection) UsesMetadata() bool { return true }
 
 // Version implements projections.Projection.
 func (Projection) Version() int { return 1 }
@@ -140,6 +142,9 @@ func applyBatch(ctx context.Context, tx projections.Tx, batch []projections.Even
 		w.at = i
 		if err := apply(w, ev); err != nil {
 			return fmt.Errorf("event %s (%s at %s@%d): %w", ev.ID, ev.Type, ev.Stream, ev.Revision, err)
+		}
+		if ev.Metadata.ImportedFrom != "" {
+			continue
 		}
 		if err := w.notify(ev.Payload); err != nil {
 			return fmt.Errorf("event %s (%s at %s@%d): %w", ev.ID, ev.Type, ev.Stream, ev.Revision, err)

@@ -18,7 +18,12 @@ import (
 // listeners when the batch commits, with the rows they name.
 //
 // Only the live read models notify (hydraNotifies): a replay fills a
-// scratch schema, and listeners must not hear history again.
+// scratch schema, and listeners must not hear history again. For the same
+// reason imported history (metadata importedFrom) sends none of the
+// programs' channels: a live projector working through an imported Hydra
+// would otherwise announce every build Hydra ever queued. The trigger
+// channels carry no payload and fire at most once a statement; those an
+// imported batch sets off (jobsets_added) are still sent.
 
 // note is one notification.
 type note struct{ channel, payload string }

@@ -154,3 +154,28 @@ func TestLiveProjectionNotifies(t *testing.T) {
 		require.Equal(t, slices.Compact(distinct), got)
 	})
 }
+
+// TestImportedHistoryIsSilent projects the same history as
+// TestLiveProjectionNotifies, recorded as imported from Hydra, into the
+// live read models: none of the channels Hydra's programs send is heard
+// (a projector catching up on an imported Hydra would otherwise announce
+// every build it ever queued); only the trigger channels, which carry no
+// payload, are.
+func TestImportedHistoryIsSilent(t *testing.T) {
+	sd := seed(t, 0)
+	sd.appendAllAs(t, "notify", events.Metadata{Actor: "component:hydra-import", ImportedFrom: "hydra", Source: "test:1"},
+		notifyHistory(sd))
+	l := listen(t, sd)
+	runLive(t, sd, 1)
+	require.Equal(t, []string{
+		"jobsets_added ", // the seed's JobsetCreated, recorded here
+		"builds_bumped ",
+		"builds_cancelled ",
+		"builds_restarted ",
+		"jobset_scheduling_changed ",
+		"builds_deleted ", // the failed evaluation's withdrawn build
+		"jobset_shares_changed ",
+		"jobsets_deleted ",
+		"builds_deleted ",
+	}, l.heard(t, sd))
+}

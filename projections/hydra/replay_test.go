@@ -131,8 +131,13 @@ func TestBatchesGiveTheSameRows(t *testing.T) {
 // appendAll appends ps to stream one event at a time and returns the head.
 func (sd seeded) appendAll(t *testing.T, stream string, ps []events.Payload) events.Position {
 	t.Helper()
+	return sd.appendAllAs(t, stream, events.Metadata{Actor: "component:test"}, ps)
+}
+
+// appendAllAs is appendAll with the metadata md.
+func (sd seeded) appendAllAs(t *testing.T, stream string, md events.Metadata, ps []events.Payload) events.Position {
+	t.Helper()
 	ctx := context.Background()
-	md := events.Metadata{Actor: "component:test"}
 	now := time.Now()
 	for _, p := range ps {
 		ev, err := sd.codec.Encode(p, md, now)

@@ -158,6 +158,7 @@ func (s *Store) appendOnce(ctx context.Context, appends []events.StreamAppend, f
 // distinct streams, sealed.
 type sealedCall struct {
 	first                int // index of its first append
+	seen                 map[string]bool
 	streams, expects     []string
 	expectRevs           []*int64
 	bases                []int64
@@ -168,19 +169,16 @@ type sealedCall struct {
 	versions             []int32
 }
 
-func (c *sealedCall) has(stream string) bool {
-	for _, s := range c.streams {
-		if s == stream {
-			return true
-		}
-	}
-	return false
-}
+func (c *sealedCall) has(stream string) bool { return c.seen[stream] }
 
 // add seals a after base (replacing any chain fields the caller set) and
 // returns the stream's new tip.
 func (c *sealedCall) add(a events.StreamAppend, base tip) (tip, error) {
 	kind, rev := expectArgs(a.Expect)
+	if c.seen == nil {
+		c.seen = map[string]bool{}
+	}
+	c.seen[a.Stream] = true
 	c.streams = append(c.streams, a.Stream)
 	c.expects = append(c.expects, kind)
 	c.expectRevs = append(c.expectRevs, rev)

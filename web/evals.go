@@ -27,8 +27,8 @@ type EvalDiff struct {
 	Unfinished      []Build `json:"unfinished"`
 }
 
-func succeeded(b Build) bool { return b.Finished && b.BuildStatus != nil && *b.BuildStatus == 0 }
-func failed(b Build) bool    { return b.Finished && (b.BuildStatus == nil || *b.BuildStatus != 0) }
+func succeeded(b Build) bool { return bool(b.Finished) && b.BuildStatus != nil && *b.BuildStatus == 0 }
+func failed(b Build) bool    { return bool(b.Finished) && (b.BuildStatus == nil || *b.BuildStatus != 0) }
 
 // diffEvals sorts cur's builds into the categories of Hydra's eval page.
 func diffEvals(prevID int64, cur, prev []Build) EvalDiff {
@@ -45,7 +45,7 @@ func diffEvals(prevID int64, cur, prev []Build) EvalDiff {
 		switch {
 		case prevID != 0 && !had:
 			d.New = append(d.New, b)
-		case !b.Finished:
+		case !bool(b.Finished):
 			d.Unfinished = append(d.Unfinished, b)
 		case had && succeeded(p) && failed(b):
 			d.NowFailing = append(d.NowFailing, b)
@@ -133,10 +133,12 @@ func (s *server) evalBuilds(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// evalErrorsJSON is the answer of /eval/<id>/errors.
+// evalErrorsJSON is the answer of /eval/<id>/errors: the evaluation, as
+// Hydra answers, with its error text (a buildledger extension; Hydra
+// shows it in HTML only).
 type evalErrorsJSON struct {
+	Eval
 	ErrorMsg string `json:"errormsg"`
-	ID       int64  `json:"id"`
 }
 
 func (s *server) evalErrors(w http.ResponseWriter, r *http.Request) error {
@@ -149,7 +151,7 @@ func (s *server) evalErrors(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	id := strconv.FormatInt(e.ID, 10)
-	s.respond(w, r, evalErrorsJSON{ErrorMsg: msg, ID: e.ID}, "errors",
+	s.respond(w, r, evalErrorsJSON{Eval: e, ErrorMsg: msg}, "errors",
 		&errorsPage{Title: "Errors of evaluation " + id, Back: "/eval/" + id, Errors: msg})
 	return nil
 }

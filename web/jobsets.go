@@ -310,7 +310,7 @@ type evalsJSON struct {
 	Evals []Eval `json:"evals"`
 	First string `json:"first"`
 	Next  string `json:"next,omitempty"`
-	Prev  string `json:"prev,omitempty"`
+	Prev  string `json:"previous,omitempty"`
 	Last  string `json:"last"`
 }
 
@@ -354,8 +354,23 @@ func (s *server) jobsetEvals(w http.ResponseWriter, r *http.Request) error {
 	return s.evalList(w, r, pname, jname)
 }
 
+// allEvals lists the evaluations of every jobset. JSON clients get
+// Hydra's array of evaluation summaries (a page of them).
 func (s *server) allEvals(w http.ResponseWriter, r *http.Request) error {
-	return s.evalList(w, r, "", "")
+	if !wantsJSON(r) {
+		return s.evalList(w, r, "", "")
+	}
+	pg, _ := pageOf(r, evalsPerPage)
+	evals, _, err := s.cfg.Queries.Evals(r.Context(), "", "", pg)
+	if err != nil {
+		return err
+	}
+	infos, err := s.evalInfos(r.Context(), evals)
+	if err != nil {
+		return err
+	}
+	s.json(w, http.StatusOK, infos)
+	return nil
 }
 
 func (s *server) latestEval(w http.ResponseWriter, r *http.Request) error {
@@ -377,15 +392,9 @@ func (s *server) jobsetErrors(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	out := jobsetErrorsJSON{ErrorMsg: j.ErrorMsg, ErrorTime: j.ErrorTime, FetchErrorMsg: j.FetchErrorMsg}
-	s.respond(w, r, out, "errors", &errorsPage{Title: "Errors of jobset " + pname + ":" + jname,
-		Back: "/jobset/" + pname + "/" + jname, Errors: deref(j.ErrorMsg), FetchErrors: deref(j.FetchErrorMsg)})
+	// Hydra answers the whole jobset, whose errormsg and fetcherrormsg
+	// are the errors.
+	s.respond(w, r, j, "errors", &errorsPage{Title: "Errors of jobset " + pname + ":" + jname,
+		Back: "/jobset/" + pname + "/" + jname, Errors: j.ErrorMsg, FetchErrors: j.FetchErrorMsg})
 	return nil
-}
-
-// jobsetErrorsJSON is the answer of /jobset/<p>/<j>/errors.
-type jobsetErrorsJSON struct {
-	ErrorMsg      *string `json:"errormsg"`
-	ErrorTime     *int64  `json:"errortime"`
-	FetchErrorMsg *string `json:"fetcherrormsg"`
 }

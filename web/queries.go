@@ -53,6 +53,9 @@ type BuildFilter struct {
 	Status *int
 	// Current selects builds of the jobsets' latest evaluations.
 	Current bool
+	// BeforeID, when not 0, selects builds with a smaller id: the cursor
+	// that pages through a long list (eachBuild).
+	BeforeID int64
 	Page
 }
 
@@ -66,8 +69,12 @@ type BuildQueries interface {
 	BuildSteps(ctx context.Context, id int64) ([]BuildStep, error)
 	// Constituents lists the builds an aggregate build consists of.
 	Constituents(ctx context.Context, id int64) ([]Build, error)
-	// Queue lists unfinished builds by global priority, priority, id.
+	// Queue lists unfinished builds by global priority (descending) and
+	// id, as Hydra's /queue.
 	Queue(ctx context.Context, p Page) ([]Build, error)
+	// QueueByPriority lists unfinished builds by priority (descending)
+	// and id, as Hydra's /api/queue.
+	QueueByPriority(ctx context.Context, p Page) ([]Build, error)
 	// QueueSize counts unfinished builds.
 	QueueSize(ctx context.Context) (int, error)
 	// RunningCount counts unfinished builds with a busy step.
@@ -127,6 +134,12 @@ type StatsQueries interface {
 	FinishedPerPeriod(ctx context.Context, f BuildFilter, end, step int64, n int) ([]int, error)
 	// RunningSteps lists the steps building now.
 	RunningSteps(ctx context.Context) ([]BuildStep, error)
+	// RunningBuilds lists the builds with a step building now, by global
+	// priority (descending) and id, as Hydra's /status.
+	RunningBuilds(ctx context.Context) ([]Build, error)
+	// BuildMachines lists the enabled build machines configured now, by
+	// name.
+	BuildMachines(ctx context.Context) ([]BuildMachine, error)
 	// UserJobsets lists the jobsets of the projects user owns or is a
 	// member of.
 	UserJobsets(ctx context.Context, user string) ([]JobsetOverview, error)

@@ -33,7 +33,10 @@ func errBadRequest(format string, args ...any) error {
 
 func errForbidden(msg string) error { return &httpError{Status: http.StatusForbidden, Msg: msg} }
 
-var errLoginRequired = &httpError{Status: http.StatusUnauthorized, Msg: "this page can only be accessed by signed-in users"}
+// errLoginRequired refuses a request that needs a signed-in user: 403,
+// as Hydra's requireUser answers (401 is kept for credentials that are
+// sent and wrong: a bad API token or webhook signature).
+var errLoginRequired = &httpError{Status: http.StatusForbidden, Msg: "this page requires you to sign in"}
 
 // statusOf maps an error to its HTTP status and the message a client may
 // see. Unknown errors are 500 with a generic message.
@@ -107,7 +110,8 @@ func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		s.json(w, code, errorJSON{Error: msg, Field: field})
 		return
 	}
-	s.render(w, r, code, "error", &errorPage{Status: code, StatusText: http.StatusText(code), Msg: msg})
+	s.render(w, r, code, "error", &errorPage{Status: code, StatusText: http.StatusText(code), Msg: msg,
+		SignIn: errors.Is(err, errLoginRequired) && who(r) == nil})
 }
 
 // errorJSON is the body of an error for JSON clients.

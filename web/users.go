@@ -93,11 +93,14 @@ func (s *server) login(w http.ResponseWriter, r *http.Request) error {
 		return errForbidden("This account is disabled.")
 	}
 	s.setSession(w, r, u.UserName, st.Generation)
+	// Hydra answers 302 to /current-user with the user; a browser's form
+	// goes to the page it came from.
 	if wantsJSON(r) || isJSONBody(r) {
-		s.json(w, http.StatusOK, u)
+		w.Header().Set("Location", "/current-user")
+		s.json(w, http.StatusFound, u)
 		return nil
 	}
-	http.Redirect(w, r, next, http.StatusSeeOther)
+	http.Redirect(w, r, next, http.StatusFound)
 	return nil
 }
 
@@ -118,9 +121,15 @@ func (s *server) verifyPassword(r *http.Request, pw, hash string, known bool) (o
 	return ok && verr == nil && known && pw != "", nil
 }
 
+// logout answers 204, as Hydra does; a browser's form goes to the front
+// page.
 func (s *server) logout(w http.ResponseWriter, r *http.Request) error {
 	s.clearSession(w, r)
-	s.done(w, r, http.StatusOK, "/", nil)
+	if wantsJSON(r) || isJSONBody(r) || !acceptsHTML(r) {
+		w.WriteHeader(http.StatusNoContent)
+		return nil
+	}
+	http.Redirect(w, r, "/", http.StatusSeeOther)
 	return nil
 }
 

@@ -119,7 +119,7 @@ func TestAsOfEqualsLiveThen(t *testing.T) {
 	req.Header.Set("Accept", "application/json")
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, req)
-	require.Equal(t, http.StatusUnauthorized, rec.Code, "anonymous ?asof= is refused: %s", rec.Body)
+	require.Equal(t, http.StatusForbidden, rec.Code, "anonymous ?asof= is refused: %s", rec.Body)
 	for name, roles := range map[string][]string{"bob": nil, "carol": {"auditor"}} {
 		_, err = sys.handlers.CreateUser(ctx, md, commands.CreateUser{UserName: name, EmailAddress: name + "@example.org",
 			PasswordHash: hash, Roles: roles})
@@ -172,7 +172,7 @@ func login(t *testing.T, h http.Handler, user, pw string) []*http.Cookie {
 	req.Header.Set("Origin", "http://example.com")
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, req)
-	require.Equal(t, http.StatusOK, rec.Code, "login: %s", rec.Body)
+	require.Equal(t, http.StatusFound, rec.Code, "login: %s", rec.Body)
 	return rec.Result().Cookies()
 }
 

@@ -21,6 +21,9 @@ type Vault interface {
 	UserKey(ctx context.Context, keyID string) (user.Key, error)
 	// SetPassword stores a user's password hash, replacing any.
 	SetPassword(ctx context.Context, userName, hash string) error
+	// ReplacePassword stores hash if the user's stored hash is still
+	// old, and reports whether it did.
+	ReplacePassword(ctx context.Context, userName, old, hash string) (bool, error)
 	// Forget destroys every key of a user and removes their credential.
 	Forget(ctx context.Context, userName string) error
 }

@@ -43,6 +43,7 @@ type Commands interface {
 	DisableUser(ctx context.Context, md events.Metadata, name string) (commands.Result, error)
 	EnableUser(ctx context.Context, md events.Metadata, name string) (commands.Result, error)
 	RevokeUserSessions(ctx context.Context, md events.Metadata, name string) (commands.Result, error)
+	RehashPassword(ctx context.Context, c commands.RehashPassword) (bool, error)
 }
 
 var _ Commands = (*commands.Handlers)(nil)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"sort"
 	"strconv"
 	"strings"
@@ -97,15 +98,20 @@ func intOr(p *flexInt, def int) int {
 	return int(*p)
 }
 
+// config is the jobset b describes. A field left out takes the value
+// Hydra's updateJobset gives it: disabled, hidden, keepnr 0,
+// checkinterval 0 (no polling) and one scheduling share.
 func (b jobsetBody) config() events.JobsetConfig {
-	c := events.JobsetConfig{Description: b.Description, Type: int(b.Type), Enabled: intOr(b.Enabled, 1),
-		Hidden: b.Visible != nil && !bool(*b.Visible), EnableEmail: bool(b.EnableEmail), EmailOverride: b.EmailOverride,
-		KeepNr: intOr(b.KeepNr, 3), CheckInterval: intOr(b.CheckInterval, 300), SchedulingShares: intOr(b.SchedulingShares, 100)}
+	c := events.JobsetConfig{Description: b.Description, Type: int(b.Type), Enabled: intOr(b.Enabled, 0),
+		Hidden: b.Visible == nil || !bool(*b.Visible), EnableEmail: bool(b.EnableEmail), EmailOverride: b.EmailOverride,
+		KeepNr: intOr(b.KeepNr, 0), CheckInterval: intOr(b.CheckInterval, 0), SchedulingShares: intOr(b.SchedulingShares, 1)}
+	// The fields of the other type are dropped, as Hydra's updateJobset
+	// does: a flake jobset keeps no inputs.
 	if c.Type == 1 {
 		c.Flake = b.Flake
-	} else {
-		c.NixExprInput, c.NixExprPath = b.NixExprInput, b.NixExprPath
+		return c
 	}
+	c.NixExprInput, c.NixExprPath = b.NixExprInput, b.NixExprPath
 	names := make([]string, 0, len(b.Inputs))
 	for n := range b.Inputs {
 		names = append(names, n)
@@ -373,16 +379,29 @@ func (s *server) allEvals(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// latestEval redirects to the newest finished evaluation with new
+// builds, as Hydra's latest-eval, keeping the rest of the path and the
+// query (/jobset/P/J/latest-eval/job/hello → /eval/N/job/hello).
 func (s *server) latestEval(w http.ResponseWriter, r *http.Request) error {
 	pname, jname := chi.URLParam(r, "project"), chi.URLParam(r, "jobset")
-	evals, _, err := s.cfg.Queries.Evals(r.Context(), pname, jname, Page{Limit: 1})
+	if _, err := s.cfg.Queries.Jobset(r.Context(), pname, jname); err != nil {
+		return err
+	}
+	id, err := s.cfg.Queries.LatestFinishedEval(r.Context(), pname, jname)
 	if err != nil {
 		return err
 	}
-	if len(evals) == 0 {
-		return errNotFound("evaluation of jobset " + pname + ":" + jname)
+	if id == 0 {
+		return errNotFound("finished evaluation of jobset " + pname + ":" + jname)
 	}
-	http.Redirect(w, r, "/eval/"+strconv.FormatInt(evals[0].ID, 10), http.StatusFound)
+	to := "/eval/" + strconv.FormatInt(id, 10)
+	if rest := chi.URLParam(r, "*"); rest != "" {
+		to += "/" + (&url.URL{Path: rest}).EscapedPath()
+	}
+	if r.URL.RawQuery != "" {
+		to += "?" + r.URL.RawQuery
+	}
+	http.Redirect(w, r, to, http.StatusFound)
 	return nil
 }
 

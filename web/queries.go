@@ -31,14 +31,18 @@ type ProjectQueries interface {
 
 // EvalQueries reads evaluations.
 type EvalQueries interface {
-	// Evals lists the evaluations of a jobset (all jobsets when project
-	// is empty), newest first, and the total count.
+	// Evals lists the evaluations with new builds of a jobset (all
+	// jobsets when project is empty), newest first, and their total
+	// count, as Hydra lists them.
 	Evals(ctx context.Context, project, jobset string, p Page) ([]Eval, int, error)
 	// Eval returns one evaluation with its builds and inputs.
 	Eval(ctx context.Context, id int64) (Eval, error)
-	// PreviousEval returns the id of the evaluation of the same jobset
-	// before id, or 0.
+	// PreviousEval returns the id of the evaluation with new builds of
+	// the same jobset before id, or 0.
 	PreviousEval(ctx context.Context, id int64) (int64, error)
+	// LatestFinishedEval returns the id of the jobset's newest evaluation
+	// with new builds whose members have all finished, or 0.
+	LatestFinishedEval(ctx context.Context, project, jobset string) (int64, error)
 	// EvalErrors returns the evaluation's error text ("" for none).
 	EvalErrors(ctx context.Context, id int64) (string, error)
 }

@@ -209,6 +209,10 @@ func parseForm(w http.ResponseWriter, r *http.Request) error {
 // (303) for browsers.
 func (s *server) done(w http.ResponseWriter, r *http.Request, code int, to string, body redirector) {
 	s.settle(r)
+	if code == http.StatusCreated {
+		// Hydra's status_created names the new thing by its full URL.
+		w.Header().Set("Location", s.absURL(r, to))
+	}
 	if wantsJSON(r) || isJSONBody(r) {
 		if body == nil {
 			body = &redirect{}
@@ -218,6 +222,19 @@ func (s *server) done(w http.ResponseWriter, r *http.Request, code int, to strin
 		return
 	}
 	http.Redirect(w, r, to, http.StatusSeeOther)
+}
+
+// absURL is path on this site: under the base URL, or the request's own
+// scheme and host.
+func (s *server) absURL(r *http.Request, path string) string {
+	if s.cfg.BaseURL != "" {
+		return strings.TrimSuffix(s.cfg.BaseURL, "/") + path
+	}
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Host + path
 }
 
 // redirector is the JSON answer of an action, which carries where a

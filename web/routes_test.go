@@ -91,7 +91,6 @@ func TestReadRoutes(t *testing.T) {
 	res := c.do("GET", "/api/nrqueue", nil)
 	require.Equal(t, "2", res.body)
 	for path, want := range map[string]string{
-		"/jobset/p/j/latest-eval":               "/eval/2",
 		"/job/p/j/gone/latest":                  "/build/4",
 		"/job/p/j/gone/latest-for/x86_64-linux": "/build/4",
 	} {
@@ -103,7 +102,16 @@ func TestReadRoutes(t *testing.T) {
 	require.Equal(t, "/build/1", res.header.Get("Location"), "hello's newest build failed; the older success is build 1")
 	require.Equal(t, 404, c.do("GET", "/job/p/j/gone/latest-for/aarch64-linux", nil).code)
 	require.Equal(t, 404, c.do("GET", "/job/p/j/gone/latest-finished", nil).code, "eval 1 still has queued build 3")
+	require.Equal(t, 404, c.do("GET", "/jobset/p/j/latest-eval", nil).code, "no evaluation has finished all its builds")
 	require.Equal(t, 200, e.as("admin").do("POST", "/build/3/cancel", nil).code)
+	for path, want := range map[string]string{
+		"/jobset/p/j/latest-eval":                 "/eval/1",
+		"/jobset/p/j/latest-eval/job/hello?x=1&y": "/eval/1/job/hello?x=1&y",
+	} {
+		res := c.do("GET", path, nil)
+		require.Equal(t, http.StatusFound, res.code, path)
+		require.Equal(t, want, res.header.Get("Location"), "the newest evaluation with new builds whose builds all finished (eval 2 has build 6 queued): %s", path)
+	}
 	res = c.do("GET", "/job/p/j/gone/latest-finished", nil)
 	require.Equal(t, http.StatusFound, res.code)
 	require.Equal(t, "/build/4", res.header.Get("Location"))

@@ -289,6 +289,7 @@ func (s *server) routes() http.Handler {
 	r.Get("/jobset/{project}/{jobset}/edit", s.h(s.jobsetForm))
 	r.Get("/jobset/{project}/{jobset}/evals", s.h(s.jobsetEvals))
 	r.Get("/jobset/{project}/{jobset}/latest-eval", s.h(s.latestEval))
+	r.Get("/jobset/{project}/{jobset}/latest-eval/*", s.h(s.latestEval))
 	r.Get("/jobset/{project}/{jobset}/errors", s.h(s.jobsetErrors))
 	r.Get("/jobset/{project}/{jobset}/events", s.h(s.jobsetEvents))
 	r.Post("/jobset/{project}/{jobset}/evaluate", s.h(s.evaluateJobset))
@@ -345,6 +346,7 @@ func (s *server) routes() http.Handler {
 	r.Get("/steps", s.h(s.stepsPage))
 	r.Get("/evals", s.h(s.allEvals))
 	r.Get("/search", s.h(s.search))
+	r.Get("/search/", s.h(s.search))
 
 	r.Get("/api/latestbuilds", s.h(s.apiLatestBuilds))
 	r.Get("/api/jobsets", s.h(s.apiJobsets))

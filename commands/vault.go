@@ -24,6 +24,9 @@ type Vault interface {
 	// AddPassword stores a user's password hash unless they have one, and
 	// reports whether it did.
 	AddPassword(ctx context.Context, userName, hash string) (bool, error)
+	// ReplacePassword stores hash if the user's stored hash is still
+	// old, and reports whether it did.
+	ReplacePassword(ctx context.Context, userName, old, hash string) (bool, error)
 	// Forget destroys every key of a user and removes their credential.
 	Forget(ctx context.Context, userName string) error
 }

@@ -370,7 +370,8 @@ func (p *principal) mayChangeMembers(pr Project) bool {
 	return p != nil && (p.isAdmin() || pr.Owner == p.User.UserName)
 }
 
-// require checks a permission: 401 without a user, 403 without the right.
+// require checks a permission: 403 without a user or without the right,
+// as in Hydra.
 func require(r *http.Request, ok func(*principal) bool) error {
 	p := who(r)
 	if p == nil {

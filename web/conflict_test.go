@@ -31,11 +31,11 @@ func TestBuildActionConflicts(t *testing.T) {
 		want      string
 	}{
 		{"restart unfinished", nil, "", "/build/3/restart", "build 3 has not finished"},
-		{"restart unfinished, read model behind", restart1, `"finished":true`, "/build/1/restart", "build 1 has not finished"},
+		{"restart unfinished, read model behind", restart1, `"finished":1`, "/build/1/restart", "build 1 has not finished"},
 		{"cancel finished", nil, "", "/build/1/cancel", "build 1 has already finished"},
-		{"cancel finished, read model behind", cancel3, `"finished":false`, "/build/3/cancel", "build 3 has already finished"},
+		{"cancel finished, read model behind", cancel3, `"finished":0`, "/build/3/cancel", "build 3 has already finished"},
 		{"bump finished", nil, "", "/build/1/bump", "build 1 has already finished"},
-		{"bump finished, read model behind", cancel3, `"finished":false`, "/build/3/bump", "build 3 has already finished"},
+		{"bump finished, read model behind", cancel3, `"finished":0`, "/build/3/bump", "build 3 has already finished"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -63,7 +63,7 @@ func TestEvalActionSkipsConflicts(t *testing.T) {
 	e.stalled = true
 	_, err := e.h.CancelBuild(e.ctx, e.md(), 3)
 	require.NoError(t, err)
-	require.Contains(t, admin.do("GET", "/build/3", nil).body, `"finished":false`, "the read model is behind")
+	require.Contains(t, admin.do("GET", "/build/3", nil).body, `"finished":0`, "the read model is behind")
 
 	res := admin.do("POST", "/eval/1/cancel", nil)
 	require.Equal(t, http.StatusOK, res.code, res.body)

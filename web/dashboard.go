@@ -7,13 +7,23 @@ import (
 	"github.com/go-chi/chi/v5"
 )
 
-// statusPage lists the steps building now (Hydra's /status).
+// statusPage lists what builds now (Hydra's /status): the builds with a
+// busy step for JSON clients, as Hydra sends them, and the steps for
+// browsers.
 func (s *server) statusPage(w http.ResponseWriter, r *http.Request) error {
+	if wantsJSON(r) {
+		bs, err := s.cfg.Queries.RunningBuilds(r.Context())
+		if err != nil {
+			return err
+		}
+		s.json(w, http.StatusOK, bs)
+		return nil
+	}
 	steps, err := s.cfg.Queries.RunningSteps(r.Context())
 	if err != nil {
 		return err
 	}
-	s.respond(w, r, steps, "status", &stepsPage{Steps: steps})
+	s.render(w, r, http.StatusOK, "status", &stepsPage{Steps: steps})
 	return nil
 }
 

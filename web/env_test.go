@@ -366,7 +366,7 @@ func (e *env) as(user string) *client {
 		return c
 	}
 	res := c.do("POST", "/login", map[string]string{"username": user, "password": testPassword})
-	require.Equal(e.t, http.StatusOK, res.code, "login %s: %s", user, res.body)
+	require.Equal(e.t, http.StatusFound, res.code, "login %s: %s", user, res.body)
 	return c
 }
 

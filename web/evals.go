@@ -27,8 +27,8 @@ type EvalDiff struct {
 	Unfinished      []Build `json:"unfinished"`
 }
 
-func succeeded(b Build) bool { return b.Finished && b.BuildStatus != nil && *b.BuildStatus == 0 }
-func failed(b Build) bool    { return b.Finished && (b.BuildStatus == nil || *b.BuildStatus != 0) }
+func succeeded(b Build) bool { return bool(b.Finished) && b.BuildStatus != nil && *b.BuildStatus == 0 }
+func failed(b Build) bool    { return bool(b.Finished) && (b.BuildStatus == nil || *b.BuildStatus != 0) }
 
 // diffEvals sorts cur's builds into the categories of Hydra's eval page.
 func diffEvals(prevID int64, cur, prev []Build) EvalDiff {
@@ -45,7 +45,7 @@ func diffEvals(prevID int64, cur, prev []Build) EvalDiff {
 		switch {
 		case prevID != 0 && !had:
 			d.New = append(d.New, b)
-		case !b.Finished:
+		case !bool(b.Finished):
 			d.Unfinished = append(d.Unfinished, b)
 		case had && succeeded(p) && failed(b):
 			d.NowFailing = append(d.NowFailing, b)
@@ -85,7 +85,8 @@ func (s *server) evalPage(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	ctx := r.Context()
-	builds, err := s.cfg.Queries.Builds(ctx, BuildFilter{EvalID: e.ID, Page: Page{Limit: 1000}})
+	// The diff compares every member of both evaluations, as Hydra's.
+	builds, err := s.everyBuild(ctx, BuildFilter{EvalID: e.ID})
 	if err != nil {
 		return err
 	}
@@ -95,7 +96,7 @@ func (s *server) evalPage(w http.ResponseWriter, r *http.Request) error {
 	}
 	var prev []Build
 	if prevID != 0 {
-		if prev, err = s.cfg.Queries.Builds(ctx, BuildFilter{EvalID: prevID, Page: Page{Limit: 1000}}); err != nil {
+		if prev, err = s.everyBuild(ctx, BuildFilter{EvalID: prevID}); err != nil {
 			return err
 		}
 	}
@@ -125,18 +126,24 @@ func (s *server) evalBuilds(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	bs, err := s.cfg.Queries.Builds(r.Context(), BuildFilter{EvalID: e.ID, Page: Page{Limit: 1000}})
+	f := BuildFilter{EvalID: e.ID}
+	if wantsJSON(r) {
+		return s.streamBuilds(w, r, f)
+	}
+	bs, err := s.everyBuild(r.Context(), f)
 	if err != nil {
 		return err
 	}
-	s.respond(w, r, bs, "builds", &buildsPage{Title: "Builds of evaluation " + strconv.FormatInt(e.ID, 10), Builds: bs})
+	s.render(w, r, http.StatusOK, "builds", &buildsPage{Title: "Builds of evaluation " + strconv.FormatInt(e.ID, 10), Builds: bs})
 	return nil
 }
 
-// evalErrorsJSON is the answer of /eval/<id>/errors.
+// evalErrorsJSON is the answer of /eval/<id>/errors: the evaluation, as
+// Hydra answers, with its error text (a buildledger extension; Hydra
+// shows it in HTML only).
 type evalErrorsJSON struct {
+	Eval
 	ErrorMsg string `json:"errormsg"`
-	ID       int64  `json:"id"`
 }
 
 func (s *server) evalErrors(w http.ResponseWriter, r *http.Request) error {
@@ -149,7 +156,7 @@ func (s *server) evalErrors(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	id := strconv.FormatInt(e.ID, 10)
-	s.respond(w, r, evalErrorsJSON{ErrorMsg: msg, ID: e.ID}, "errors",
+	s.respond(w, r, evalErrorsJSON{Eval: e, ErrorMsg: msg}, "errors",
 		&errorsPage{Title: "Errors of evaluation " + id, Back: "/eval/" + id, Errors: msg})
 	return nil
 }
@@ -177,23 +184,26 @@ func (s *server) evalAction(w http.ResponseWriter, r *http.Request, role string,
 	if s.cfg.Builds == nil {
 		return &httpError{Status: http.StatusNotImplemented, Msg: "build actions are not available"}
 	}
-	bs, err := s.cfg.Queries.Builds(r.Context(), BuildFilter{EvalID: e.ID, Finished: &finished, Page: Page{Limit: 1000}})
+	// Every member, a batch at a time, as Hydra acts on all of them.
+	n := 0
+	err = s.eachBuild(r.Context(), BuildFilter{EvalID: e.ID, Finished: &finished}, func(bs []Build) error {
+		for _, b := range bs {
+			if !sel(b) {
+				continue
+			}
+			_, err := act(s.cfg.Builds, r.Context(), s.metadata(r), b.ID)
+			if errors.Is(err, domainerr.ErrConflict) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			n++
+		}
+		return nil
+	})
 	if err != nil {
 		return err
-	}
-	n := 0
-	for _, b := range bs {
-		if !sel(b) {
-			continue
-		}
-		_, err := act(s.cfg.Builds, r.Context(), s.metadata(r), b.ID)
-		if errors.Is(err, domainerr.ErrConflict) {
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		n++
 	}
 	s.done(w, r, http.StatusOK, "/eval/"+strconv.FormatInt(e.ID, 10), &evalActionDone{Count: n})
 	return nil

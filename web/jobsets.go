@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"sort"
 	"strconv"
 	"strings"
@@ -97,15 +98,20 @@ func intOr(p *flexInt, def int) int {
 	return int(*p)
 }
 
+// config is the jobset b describes. A field left out takes the value
+// Hydra's updateJobset gives it: disabled, hidden, keepnr 0,
+// checkinterval 0 (no polling) and one scheduling share.
 func (b jobsetBody) config() events.JobsetConfig {
-	c := events.JobsetConfig{Description: b.Description, Type: int(b.Type), Enabled: intOr(b.Enabled, 1),
-		Hidden: b.Visible != nil && !bool(*b.Visible), EnableEmail: bool(b.EnableEmail), EmailOverride: b.EmailOverride,
-		KeepNr: intOr(b.KeepNr, 3), CheckInterval: intOr(b.CheckInterval, 300), SchedulingShares: intOr(b.SchedulingShares, 100)}
+	c := events.JobsetConfig{Description: b.Description, Type: int(b.Type), Enabled: intOr(b.Enabled, 0),
+		Hidden: b.Visible == nil || !bool(*b.Visible), EnableEmail: bool(b.EnableEmail), EmailOverride: b.EmailOverride,
+		KeepNr: intOr(b.KeepNr, 0), CheckInterval: intOr(b.CheckInterval, 0), SchedulingShares: intOr(b.SchedulingShares, 1)}
+	// The fields of the other type are dropped, as Hydra's updateJobset
+	// does: a flake jobset keeps no inputs.
 	if c.Type == 1 {
 		c.Flake = b.Flake
-	} else {
-		c.NixExprInput, c.NixExprPath = b.NixExprInput, b.NixExprPath
+		return c
 	}
+	c.NixExprInput, c.NixExprPath = b.NixExprInput, b.NixExprPath
 	names := make([]string, 0, len(b.Inputs))
 	for n := range b.Inputs {
 		names = append(names, n)
@@ -310,7 +316,7 @@ type evalsJSON struct {
 	Evals []Eval `json:"evals"`
 	First string `json:"first"`
 	Next  string `json:"next,omitempty"`
-	Prev  string `json:"prev,omitempty"`
+	Prev  string `json:"previous,omitempty"`
 	Last  string `json:"last"`
 }
 
@@ -354,20 +360,48 @@ func (s *server) jobsetEvals(w http.ResponseWriter, r *http.Request) error {
 	return s.evalList(w, r, pname, jname)
 }
 
+// allEvals lists the evaluations of every jobset. JSON clients get
+// Hydra's array of evaluation summaries (a page of them).
 func (s *server) allEvals(w http.ResponseWriter, r *http.Request) error {
-	return s.evalList(w, r, "", "")
-}
-
-func (s *server) latestEval(w http.ResponseWriter, r *http.Request) error {
-	pname, jname := chi.URLParam(r, "project"), chi.URLParam(r, "jobset")
-	evals, _, err := s.cfg.Queries.Evals(r.Context(), pname, jname, Page{Limit: 1})
+	if !wantsJSON(r) {
+		return s.evalList(w, r, "", "")
+	}
+	pg, _ := pageOf(r, evalsPerPage)
+	evals, _, err := s.cfg.Queries.Evals(r.Context(), "", "", pg)
 	if err != nil {
 		return err
 	}
-	if len(evals) == 0 {
-		return errNotFound("evaluation of jobset " + pname + ":" + jname)
+	infos, err := s.evalInfos(r.Context(), evals)
+	if err != nil {
+		return err
 	}
-	http.Redirect(w, r, "/eval/"+strconv.FormatInt(evals[0].ID, 10), http.StatusFound)
+	s.json(w, http.StatusOK, infos)
+	return nil
+}
+
+// latestEval redirects to the newest finished evaluation with new
+// builds, as Hydra's latest-eval, keeping the rest of the path and the
+// query (/jobset/P/J/latest-eval/job/hello → /eval/N/job/hello).
+func (s *server) latestEval(w http.ResponseWriter, r *http.Request) error {
+	pname, jname := chi.URLParam(r, "project"), chi.URLParam(r, "jobset")
+	if _, err := s.cfg.Queries.Jobset(r.Context(), pname, jname); err != nil {
+		return err
+	}
+	id, err := s.cfg.Queries.LatestFinishedEval(r.Context(), pname, jname)
+	if err != nil {
+		return err
+	}
+	if id == 0 {
+		return errNotFound("finished evaluation of jobset " + pname + ":" + jname)
+	}
+	to := "/eval/" + strconv.FormatInt(id, 10)
+	if rest := chi.URLParam(r, "*"); rest != "" {
+		to += "/" + (&url.URL{Path: rest}).EscapedPath()
+	}
+	if r.URL.RawQuery != "" {
+		to += "?" + r.URL.RawQuery
+	}
+	http.Redirect(w, r, to, http.StatusFound)
 	return nil
 }
 
@@ -377,15 +411,9 @@ func (s *server) jobsetErrors(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	out := jobsetErrorsJSON{ErrorMsg: j.ErrorMsg, ErrorTime: j.ErrorTime, FetchErrorMsg: j.FetchErrorMsg}
-	s.respond(w, r, out, "errors", &errorsPage{Title: "Errors of jobset " + pname + ":" + jname,
-		Back: "/jobset/" + pname + "/" + jname, Errors: deref(j.ErrorMsg), FetchErrors: deref(j.FetchErrorMsg)})
+	// Hydra answers the whole jobset, whose errormsg and fetcherrormsg
+	// are the errors.
+	s.respond(w, r, j, "errors", &errorsPage{Title: "Errors of jobset " + pname + ":" + jname,
+		Back: "/jobset/" + pname + "/" + jname, Errors: j.ErrorMsg, FetchErrors: j.FetchErrorMsg})
 	return nil
-}
-
-// jobsetErrorsJSON is the answer of /jobset/<p>/<j>/errors.
-type jobsetErrorsJSON struct {
-	ErrorMsg      *string `json:"errormsg"`
-	ErrorTime     *int64  `json:"errortime"`
-	FetchErrorMsg *string `json:"fetcherrormsg"`
 }

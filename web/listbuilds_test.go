@@ -159,13 +159,13 @@ func TestListBuildsRoutes(t *testing.T) {
 	t.Run("status", func(t *testing.T) {
 		res := c.do("GET", "/status", nil)
 		require.Equal(t, 200, res.code)
-		var steps []map[string]any
-		res.json(t, &steps)
-		require.Len(t, steps, 1, res.body)
-		for _, k := range []string{"build", "stepnr", "drvpath", "busy", "machine", "starttime", "project", "jobset", "job"} {
-			require.Contains(t, steps[0], k)
+		var builds []map[string]any
+		res.json(t, &builds)
+		require.Len(t, builds, 1, res.body)
+		for _, k := range []string{"id", "finished", "drvpath", "project", "jobset", "job", "buildoutputs"} {
+			require.Contains(t, builds[0], k)
 		}
-		require.EqualValues(t, 3, steps[0]["build"])
+		require.EqualValues(t, 3, builds[0]["id"], "Hydra's /status: the builds with a busy step")
 		require.Contains(t, c.do("GET", "/status", nil, "Accept", "text/html").body, "waiting-3")
 	})
 
@@ -189,7 +189,7 @@ func TestListBuildsRoutes(t *testing.T) {
 		res := c.do("GET", "/dashboard/nobody", nil)
 		require.JSONEq(t, `{"username":"nobody","jobsets":[]}`, res.body)
 		require.Equal(t, 404, c.do("GET", "/dashboard/ghost", nil).code)
-		require.Equal(t, 401, c.do("GET", "/dashboard", nil).code)
+		require.Equal(t, 403, c.do("GET", "/dashboard", nil).code)
 		res = e.as("owner").do("GET", "/dashboard", nil)
 		require.Equal(t, 302, res.code)
 		require.Equal(t, "/dashboard/owner", res.header.Get("Location"))

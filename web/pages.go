@@ -61,4 +61,6 @@ type errorPage struct {
 	page
 	Status          int
 	StatusText, Msg string
+	// SignIn offers the login page: the request needs a signed-in user.
+	SignIn bool
 }

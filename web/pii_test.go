@@ -13,10 +13,10 @@ import (
 
 // TestEventsTabsNeedProjectAccess: the events tabs show what the read
 // models no longer do, so only the project's owner, members and admins
-// read them; anonymous JSON requests get a JSON 401, others 403 (H4).
+// read them; anonymous JSON requests get a JSON 403, others 403 (H4).
 func TestEventsTabsNeedProjectAccess(t *testing.T) {
 	e := newEnv(t, envOpts{})
-	want := map[string]int{"": http.StatusUnauthorized, "nobody": http.StatusForbidden, "creator": http.StatusForbidden,
+	want := map[string]int{"": http.StatusForbidden, "nobody": http.StatusForbidden, "creator": http.StatusForbidden,
 		"owner": http.StatusOK, "member": http.StatusOK, "admin": http.StatusOK}
 	for _, path := range []string{"/project/p/events", "/jobset/p/j/events", "/eval/1/events", "/build/1/events"} {
 		for who, code := range want {
@@ -93,7 +93,7 @@ func TestForgetUser(t *testing.T) {
 	require.NoError(t, e.pool.QueryRow(e.ctx, `select count(*) from users where emailaddress = 'owner@example.org' or fullname = 'OWNER'`).Scan(&n))
 	require.Zero(t, n)
 
-	require.Equal(t, http.StatusUnauthorized, owner.do("GET", "/current-user", nil).code, "the session is gone")
+	require.Equal(t, http.StatusForbidden, owner.do("GET", "/current-user", nil).code, "the session is gone")
 	require.Equal(t, http.StatusUnauthorized, bot.do("GET", "/current-user", nil).code, "so is the token")
 	login := e.anon().do("POST", "/login", map[string]string{"username": "owner", "password": testPassword})
 	require.Equal(t, http.StatusForbidden, login.code, "and the password")

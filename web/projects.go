@@ -151,7 +151,9 @@ func (s *server) saveProject(w http.ResponseWriter, r *http.Request, name string
 	}
 	cfg := events.ProjectConfig{DisplayName: b.DisplayName, Description: b.Description, Homepage: b.Homepage,
 		Owner: b.Owner, Enabled: bool(b.Enabled), Hidden: !bool(b.Visible)}
-	if d := b.Declarative; d != nil {
+	// An empty spec file makes the project a normal one again, as in
+	// Hydra.
+	if d := b.Declarative; d != nil && strings.TrimSpace(d.File) != "" {
 		cfg.DeclFile, cfg.DeclType, cfg.DeclValue = d.File, d.Type, d.Value
 	}
 	md := s.metadata(r)

@@ -31,14 +31,18 @@ type ProjectQueries interface {
 
 // EvalQueries reads evaluations.
 type EvalQueries interface {
-	// Evals lists the evaluations of a jobset (all jobsets when project
-	// is empty), newest first, and the total count.
+	// Evals lists the evaluations with new builds of a jobset (all
+	// jobsets when project is empty), newest first, and their total
+	// count, as Hydra lists them.
 	Evals(ctx context.Context, project, jobset string, p Page) ([]Eval, int, error)
 	// Eval returns one evaluation with its builds and inputs.
 	Eval(ctx context.Context, id int64) (Eval, error)
-	// PreviousEval returns the id of the evaluation of the same jobset
-	// before id, or 0.
+	// PreviousEval returns the id of the evaluation with new builds of
+	// the same jobset before id, or 0.
 	PreviousEval(ctx context.Context, id int64) (int64, error)
+	// LatestFinishedEval returns the id of the jobset's newest evaluation
+	// with new builds whose members have all finished, or 0.
+	LatestFinishedEval(ctx context.Context, project, jobset string) (int64, error)
 	// EvalErrors returns the evaluation's error text ("" for none).
 	EvalErrors(ctx context.Context, id int64) (string, error)
 }
@@ -53,6 +57,9 @@ type BuildFilter struct {
 	Status *int
 	// Current selects builds of the jobsets' latest evaluations.
 	Current bool
+	// BeforeID, when not 0, selects builds with a smaller id: the cursor
+	// that pages through a long list (eachBuild).
+	BeforeID int64
 	Page
 }
 
@@ -66,8 +73,12 @@ type BuildQueries interface {
 	BuildSteps(ctx context.Context, id int64) ([]BuildStep, error)
 	// Constituents lists the builds an aggregate build consists of.
 	Constituents(ctx context.Context, id int64) ([]Build, error)
-	// Queue lists unfinished builds by global priority, priority, id.
+	// Queue lists unfinished builds by global priority (descending) and
+	// id, as Hydra's /queue.
 	Queue(ctx context.Context, p Page) ([]Build, error)
+	// QueueByPriority lists unfinished builds by priority (descending)
+	// and id, as Hydra's /api/queue.
+	QueueByPriority(ctx context.Context, p Page) ([]Build, error)
 	// QueueSize counts unfinished builds.
 	QueueSize(ctx context.Context) (int, error)
 	// RunningCount counts unfinished builds with a busy step.
@@ -127,6 +138,12 @@ type StatsQueries interface {
 	FinishedPerPeriod(ctx context.Context, f BuildFilter, end, step int64, n int) ([]int, error)
 	// RunningSteps lists the steps building now.
 	RunningSteps(ctx context.Context) ([]BuildStep, error)
+	// RunningBuilds lists the builds with a step building now, by global
+	// priority (descending) and id, as Hydra's /status.
+	RunningBuilds(ctx context.Context) ([]Build, error)
+	// BuildMachines lists the enabled build machines configured now, by
+	// name.
+	BuildMachines(ctx context.Context) ([]BuildMachine, error)
 	// UserJobsets lists the jobsets of the projects user owns or is a
 	// member of.
 	UserJobsets(ctx context.Context, user string) ([]JobsetOverview, error)

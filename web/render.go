@@ -113,9 +113,9 @@ var funcs = template.FuncMap{
 // finished status.
 func statusText(b Build) string {
 	switch {
-	case !b.Finished && b.Busy:
+	case !bool(b.Finished) && b.Busy:
 		return "Running"
-	case !b.Finished:
+	case !bool(b.Finished):
 		return "Queued"
 	case b.BuildStatus == nil:
 		return "Unknown"
@@ -153,9 +153,9 @@ func statusWord(c int) string {
 
 func statusClass(b Build) string {
 	switch {
-	case !b.Finished && b.Busy:
+	case !bool(b.Finished) && b.Busy:
 		return "running"
-	case !b.Finished:
+	case !bool(b.Finished):
 		return "queued"
 	case b.BuildStatus == nil:
 		return "unknown"

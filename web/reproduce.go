@@ -60,7 +60,7 @@ cd "$tmpDir"
 		names = append(names, n)
 	}
 	slices.Sort(names)
-	exprInput := deref(js.NixExprInput)
+	exprInput := js.NixExprInput
 	for _, n := range names {
 		in := e.Inputs[n]
 		q := shellQuote(n)
@@ -93,7 +93,7 @@ cd "$tmpDir"
 	p("\nif [ -n \"$fetchOnly\" ]; then exit 0; fi\n")
 	p("if [ -z \"$nixExprInputDir\" ]; then echo \"$0: the Nix expression's input is unknown\" >&2; exit 1; fi\n")
 	p("args+=(--option extra-substituters %s)\n", shellQuote(s.cacheURL(r)))
-	p("args+=(\"$nixExprInputDir\"/%s -A %s)\n", shellQuote(deref(js.NixExprPath)), shellQuote(b.Job))
+	p("args+=(\"$nixExprInputDir\"/%s -A %s)\n", shellQuote(js.NixExprPath), shellQuote(b.Job))
 	p("if [ -n \"$printFlags\" ]; then printf '%%q ' \"${args[@]}\"; echo; exit 0; fi\n")
 	p("exec nix-build \"${args[@]}\" --out-link \"$tmpDir/result\" \"${extraArgs[@]}\"\n")
 	w.Header().Set("Content-Type", "text/x-shellscript")

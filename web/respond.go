@@ -33,7 +33,10 @@ func errBadRequest(format string, args ...any) error {
 
 func errForbidden(msg string) error { return &httpError{Status: http.StatusForbidden, Msg: msg} }
 
-var errLoginRequired = &httpError{Status: http.StatusUnauthorized, Msg: "this page can only be accessed by signed-in users"}
+// errLoginRequired refuses a request that needs a signed-in user: 403,
+// as Hydra's requireUser answers (401 is kept for credentials that are
+// sent and wrong: a bad API token or webhook signature).
+var errLoginRequired = &httpError{Status: http.StatusForbidden, Msg: "this page requires you to sign in"}
 
 // statusOf maps an error to its HTTP status and the message a client may
 // see. Unknown errors are 500 with a generic message.
@@ -107,7 +110,8 @@ func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		s.json(w, code, errorJSON{Error: msg, Field: field})
 		return
 	}
-	s.render(w, r, code, "error", &errorPage{Status: code, StatusText: http.StatusText(code), Msg: msg})
+	s.render(w, r, code, "error", &errorPage{Status: code, StatusText: http.StatusText(code), Msg: msg,
+		SignIn: errors.Is(err, errLoginRequired) && who(r) == nil})
 }
 
 // errorJSON is the body of an error for JSON clients.
@@ -205,6 +209,10 @@ func parseForm(w http.ResponseWriter, r *http.Request) error {
 // (303) for browsers.
 func (s *server) done(w http.ResponseWriter, r *http.Request, code int, to string, body redirector) {
 	s.settle(r)
+	if code == http.StatusCreated {
+		// Hydra's status_created names the new thing by its full URL.
+		w.Header().Set("Location", s.absURL(r, to))
+	}
 	if wantsJSON(r) || isJSONBody(r) {
 		if body == nil {
 			body = &redirect{}
@@ -214,6 +222,19 @@ func (s *server) done(w http.ResponseWriter, r *http.Request, code int, to strin
 		return
 	}
 	http.Redirect(w, r, to, http.StatusSeeOther)
+}
+
+// absURL is path on this site: under the base URL, or the request's own
+// scheme and host.
+func (s *server) absURL(r *http.Request, path string) string {
+	if s.cfg.BaseURL != "" {
+		return strings.TrimSuffix(s.cfg.BaseURL, "/") + path
+	}
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Host + path
 }
 
 // redirector is the JSON answer of an action, which carries where a

@@ -133,7 +133,7 @@ func TestRoleMatrix(t *testing.T) {
 			case slices.Contains(r.allowed, p):
 				require.Contains(t, []int{http.StatusOK, http.StatusCreated}, res.code, label)
 			case p == "":
-				require.Equal(t, http.StatusUnauthorized, res.code, label)
+				require.Equal(t, http.StatusForbidden, res.code, label)
 				require.Contains(t, res.body, `"error"`, label)
 			default:
 				require.Equal(t, http.StatusForbidden, res.code, label)

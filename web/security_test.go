@@ -44,7 +44,7 @@ func TestSameOrigin(t *testing.T) {
 		res := e.anon().do("POST", "/login", login, hdr...)
 		require.Equal(t, http.StatusForbidden, res.code, "%v: %s", hdr, res.body)
 	}
-	require.Equal(t, http.StatusOK, e.anon().do("POST", "/login", login).code, "from this site")
+	require.Equal(t, http.StatusFound, e.anon().do("POST", "/login", login).code, "from this site")
 }
 
 // TestSecureCookiesBehindTLS: behind a TLS proxy (SecureCookies, set when
@@ -54,7 +54,7 @@ func TestSecureCookiesBehindTLS(t *testing.T) {
 	e := newEnv(t, envOpts{cfg: func(c *web.Config) { c.SecureCookies = true }})
 	res := e.anon().do("POST", "/login", map[string]string{"username": "admin", "password": testPassword},
 		"Origin", strings.Replace(e.srv.URL, "http://", "https://", 1))
-	require.Equal(t, http.StatusOK, res.code, res.body)
+	require.Equal(t, http.StatusFound, res.code, res.body)
 	require.Contains(t, res.header.Get("Set-Cookie"), "Secure")
 	require.Equal(t, "max-age=31536000", res.header.Get("Strict-Transport-Security"))
 }
@@ -63,12 +63,13 @@ func TestLogin(t *testing.T) {
 	e := newEnv(t, envOpts{cfg: func(c *web.Config) { c.LoginAttempts = 3 }})
 	c := e.anon()
 	res := c.do("POST", "/login", map[string]string{"username": "admin", "password": testPassword})
-	require.Equal(t, 200, res.code)
+	require.Equal(t, http.StatusFound, res.code, "Hydra's answer: 302 to /current-user with the user")
+	require.Equal(t, "/current-user", res.header.Get("Location"))
 	require.JSONEq(t, `{"username":"admin","fullname":"ADMIN","emailaddress":"admin@example.org","type":"hydra","userroles":["admin"]}`, res.body)
 	require.Contains(t, res.header.Get("Set-Cookie"), "HttpOnly")
 	require.Contains(t, c.do("GET", "/current-user", nil).body, `"username":"admin"`)
-	require.Equal(t, 200, c.do("POST", "/logout", nil).code)
-	require.Equal(t, 401, c.do("GET", "/current-user", nil).code)
+	require.Equal(t, http.StatusNoContent, c.do("POST", "/logout", nil).code)
+	require.Equal(t, 403, c.do("GET", "/current-user", nil).code)
 
 	res = c.do("POST", "/login", map[string]string{"username": "admin", "password": "wrong"})
 	require.Equal(t, http.StatusForbidden, res.code)
@@ -81,7 +82,7 @@ func TestLogin(t *testing.T) {
 	u, _ := url.Parse(e.srv.URL)
 	forged := e.anon()
 	forged.http.Jar.SetCookies(u, []*http.Cookie{{Name: "buildledger_session", Value: "eyJ1IjoiYWRtaW4iLCJlIjo5OTk5OTk5OTk5fQ.AAAA"}})
-	require.Equal(t, 401, forged.do("GET", "/current-user", nil).code)
+	require.Equal(t, 403, forged.do("GET", "/current-user", nil).code)
 }
 
 // TestLoginLimitsBehindProxy: behind a trusted proxy each client is
@@ -129,7 +130,7 @@ func TestHTMLForms(t *testing.T) {
 		return res
 	}
 	res := post("/login", url.Values{"username": {"creator"}, "password": {testPassword}, "next": {"//evil.example"}})
-	require.Equal(t, http.StatusSeeOther, res.StatusCode)
+	require.Equal(t, http.StatusFound, res.StatusCode)
 	require.Equal(t, "/", res.Header.Get("Location"), "no open redirect")
 	res = post("/create-project", url.Values{"name": {"web"}, "displayname": {"Web"}, "enabled": {"1"}, "visible": {"1"}})
 	require.Equal(t, http.StatusSeeOther, res.StatusCode)
@@ -153,8 +154,8 @@ func TestHTMLForms(t *testing.T) {
 func TestPrivateMode(t *testing.T) {
 	e := newEnv(t, envOpts{private: true})
 	anon := e.anon()
-	require.Equal(t, 401, anon.do("GET", "/", nil).code)
-	require.Equal(t, 401, anon.do("GET", "/build/1", nil).code)
+	require.Equal(t, 403, anon.do("GET", "/", nil).code)
+	require.Equal(t, 403, anon.do("GET", "/build/1", nil).code)
 	res := anon.do("GET", "/project/p", nil, "Accept", "text/html")
 	require.Equal(t, http.StatusSeeOther, res.code)
 	require.Equal(t, "/login?next=%2Fproject%2Fp", res.header.Get("Location"))

@@ -1,12 +1,18 @@
 package web
 
 import (
+	"context"
 	"net/http"
 	"regexp"
 	"strconv"
 )
 
+// queuePage lists the unfinished builds: a page of them for browsers,
+// all of them for JSON clients, as Hydra's /queue answers.
 func (s *server) queuePage(w http.ResponseWriter, r *http.Request) error {
+	if wantsJSON(r) {
+		return s.streamQueue(w, r, s.cfg.Queries.Queue)
+	}
 	pg, n := pageOf(r, 100)
 	bs, err := s.cfg.Queries.Queue(r.Context(), pg)
 	if err != nil {
@@ -37,12 +43,22 @@ type queueSummaryPage struct {
 	Rows []QueueSummary
 }
 
+// machinesPage answers JSON clients Hydra's map of the configured build
+// machines, and shows browsers the machines that ran steps.
 func (s *server) machinesPage(w http.ResponseWriter, r *http.Request) error {
+	if wantsJSON(r) {
+		ms, err := s.cfg.Queries.BuildMachines(r.Context())
+		if err != nil {
+			return err
+		}
+		s.json(w, http.StatusOK, machinesJSON(ms))
+		return nil
+	}
 	ms, err := s.cfg.Queries.Machines(r.Context())
 	if err != nil {
 		return err
 	}
-	s.respond(w, r, ms, "machines", &machinesPage{Machines: ms})
+	s.render(w, r, http.StatusOK, "machines", &machinesPage{Machines: ms})
 	return nil
 }
 
@@ -117,15 +133,31 @@ type searchPage struct {
 	Result *SearchResult
 }
 
+// apiNr reads the nr parameter /api/latestbuilds and /api/queue
+// require, as Hydra does.
+func apiNr(r *http.Request) (int, error) {
+	nr, err := strconv.Atoi(r.URL.Query().Get("nr"))
+	if err != nil || nr < 1 || nr > 1000 {
+		return 0, errBadRequest("parameter nr must be a number from 1 to 1000")
+	}
+	return nr, nil
+}
+
+// apiLatestBuilds sends the nr newest finished builds as Hydra's build
+// summaries.
 func (s *server) apiLatestBuilds(w http.ResponseWriter, r *http.Request) error {
-	q := r.URL.Query()
-	fin := true
-	bs, err := s.cfg.Queries.Builds(r.Context(), BuildFilter{Project: q.Get("project"), Jobset: q.Get("jobset"),
-		Job: q.Get("job"), System: q.Get("system"), Finished: &fin, Page: Page{Limit: queryInt(r, "nr", 10, 1000)}})
+	nr, err := apiNr(r)
 	if err != nil {
 		return err
 	}
-	s.json(w, http.StatusOK, bs)
+	q := r.URL.Query()
+	fin := true
+	bs, err := s.cfg.Queries.Builds(r.Context(), BuildFilter{Project: q.Get("project"), Jobset: q.Get("jobset"),
+		Job: q.Get("job"), System: q.Get("system"), Finished: &fin, Page: Page{Limit: nr}})
+	if err != nil {
+		return err
+	}
+	s.json(w, http.StatusOK, summarize(bs))
 	return nil
 }
 
@@ -145,13 +177,44 @@ func (s *server) apiJobsets(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// apiQueue sends the first nr unfinished builds by priority, as Hydra's
+// build summaries.
 func (s *server) apiQueue(w http.ResponseWriter, r *http.Request) error {
-	bs, err := s.cfg.Queries.Queue(r.Context(), Page{Limit: queryInt(r, "nr", 100, 1000)})
+	nr, err := apiNr(r)
 	if err != nil {
 		return err
 	}
-	s.json(w, http.StatusOK, bs)
+	bs, err := s.cfg.Queries.QueueByPriority(r.Context(), Page{Limit: nr})
+	if err != nil {
+		return err
+	}
+	s.json(w, http.StatusOK, summarize(bs))
 	return nil
+}
+
+// streamQueue answers every unfinished build, in list's order, as one
+// JSON array, a batch at a time.
+func (s *server) streamQueue(w http.ResponseWriter, r *http.Request, list func(context.Context, Page) ([]Build, error)) error {
+	arr := newJSONArray(w)
+	var err error
+	for off := 0; ; off += buildBatch {
+		var bs []Build
+		if bs, err = list(r.Context(), Page{Offset: off, Limit: buildBatch}); err != nil {
+			break
+		}
+		if err = arr.add(anySlice(bs)...); err != nil || len(bs) < buildBatch {
+			break
+		}
+	}
+	return s.endStream(r, arr, err)
+}
+
+func anySlice[T any](l []T) []any {
+	out := make([]any, len(l))
+	for i, v := range l {
+		out[i] = v
+	}
+	return out
 }
 
 func (s *server) apiNrQueue(w http.ResponseWriter, r *http.Request) error {

@@ -1,9 +1,38 @@
 package web
 
+import "fmt"
+
 // The read-side types: what the query interfaces return and what the JSON
 // API sends. Field names in JSON follow Hydra's API (lowercase column
 // names); fields Hydra does not send carry `json:"-"` or are marked as
 // buildledger extensions.
+
+// Flag is a yes/no that Hydra stores in an integer column and sends as
+// the number 0 or 1 (Builds.finished, JobsetEvals.hasNewBuilds): clients
+// compare it with 1, so it must not become a JSON boolean. It reads
+// either form.
+type Flag bool
+
+// MarshalJSON sends 1 or 0.
+func (f Flag) MarshalJSON() ([]byte, error) {
+	if f {
+		return []byte("1"), nil
+	}
+	return []byte("0"), nil
+}
+
+// UnmarshalJSON reads 0/1 or false/true.
+func (f *Flag) UnmarshalJSON(b []byte) error {
+	switch string(b) {
+	case "1", "true":
+		*f = true
+	case "0", "false", "null":
+		*f = false
+	default:
+		return fmt.Errorf("flag %s: want 0 or 1", b)
+	}
+	return nil
+}
 
 // Declarative is a declarative project's spec input.
 type Declarative struct {
@@ -36,15 +65,16 @@ type JobsetInput struct {
 	EmailResponsible bool   `json:"emailresponsible"`
 }
 
-// Jobset is a row of Jobsets with its inputs.
+// Jobset is a row of Jobsets with its inputs. Its text columns are ""
+// when NULL, as Hydra's Jobsets as_json sends them.
 type Jobset struct {
 	ID                      int64                  `json:"-"`
 	Name                    string                 `json:"name"`
 	Project                 string                 `json:"project"`
-	Description             *string                `json:"description"`
-	NixExprInput            *string                `json:"nixexprinput"`
-	NixExprPath             *string                `json:"nixexprpath"`
-	ErrorMsg                *string                `json:"errormsg"`
+	Description             string                 `json:"description"`
+	NixExprInput            string                 `json:"nixexprinput"`
+	NixExprPath             string                 `json:"nixexprpath"`
+	ErrorMsg                string                 `json:"errormsg"`
 	ErrorTime               *int64                 `json:"errortime"`
 	LastCheckedTime         *int64                 `json:"lastcheckedtime"`
 	TriggerTime             *int64                 `json:"triggertime"`
@@ -56,10 +86,10 @@ type Jobset struct {
 	KeepNr                  int                    `json:"keepnr"`
 	CheckInterval           int                    `json:"checkinterval"`
 	SchedulingShares        int                    `json:"schedulingshares"`
-	FetchErrorMsg           *string                `json:"fetcherrormsg"`
+	FetchErrorMsg           string                 `json:"fetcherrormsg"`
 	StartTime               *int64                 `json:"starttime"`
 	Type                    int                    `json:"type"`
-	Flake                   *string                `json:"flake"`
+	Flake                   string                 `json:"flake"`
 	Inputs                  map[string]JobsetInput `json:"inputs"`
 }
 
@@ -100,7 +130,7 @@ type Eval struct {
 	Timestamp    int64                `json:"timestamp"`
 	CheckoutTime int64                `json:"checkouttime"`
 	EvalTime     int64                `json:"evaltime"`
-	HasNewBuilds bool                 `json:"hasnewbuilds"`
+	HasNewBuilds Flag                 `json:"hasnewbuilds"`
 	Flake        *string              `json:"flake"`
 	Builds       []int64              `json:"builds"`
 	Inputs       map[string]EvalInput `json:"jobsetevalinputs"`
@@ -140,7 +170,7 @@ type BuildMetric struct {
 // Build is a row of Builds with what the build page shows.
 type Build struct {
 	ID             int64                   `json:"id"`
-	Finished       bool                    `json:"finished"`
+	Finished       Flag                    `json:"finished"`
 	Timestamp      int64                   `json:"timestamp"`
 	StartTime      *int64                  `json:"starttime"`
 	StopTime       *int64                  `json:"stoptime"`
@@ -204,6 +234,16 @@ type Machine struct {
 	Running      []BuildStep `json:"running"`
 	NrStepsDone  int         `json:"nrstepsdone"`
 	NrStepsTotal int         `json:"nrsteps"`
+}
+
+// BuildMachine is a build machine as the log configures it.
+type BuildMachine struct {
+	Name              string
+	Systems           []string
+	SupportedFeatures []string
+	MandatoryFeatures []string
+	MaxJobs           int
+	SpeedFactor       float64
 }
 
 // SearchResult is the answer of /search.

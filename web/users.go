@@ -73,7 +73,7 @@ func (s *server) login(w http.ResponseWriter, r *http.Request) error {
 	if err != nil && !errors.Is(err, domainerr.ErrNotFound) {
 		return err
 	}
-	ok, verr := s.verifyPassword(r, body.Password, u.Password, err == nil)
+	ok, rehash, verr := s.verifyPassword(r, body.Password, u.Password, err == nil)
 	if verr != nil {
 		return verr
 	}
@@ -92,35 +92,63 @@ func (s *server) login(w http.ResponseWriter, r *http.Request) error {
 	if !st.MayAuthenticate() {
 		return errForbidden("This account is disabled.")
 	}
+	if rehash {
+		s.rehash(r, u.UserName, u.Password, body.Password)
+	}
 	s.setSession(w, r, u.UserName, st.Generation)
+	// Hydra answers 302 to /current-user with the user; a browser's form
+	// goes to the page it came from.
 	if wantsJSON(r) || isJSONBody(r) {
-		s.json(w, http.StatusOK, u)
+		w.Header().Set("Location", "/current-user")
+		s.json(w, http.StatusFound, u)
 		return nil
 	}
-	http.Redirect(w, r, next, http.StatusSeeOther)
+	http.Redirect(w, r, next, http.StatusFound)
 	return nil
 }
 
-// verifyPassword checks pw against hash, or against a dummy hash when
-// there is no user (known false), so that either takes as long. At most
-// one verification per core runs at once. err is only the request's end.
-func (s *server) verifyPassword(r *http.Request, pw, hash string, known bool) (ok bool, err error) {
+// verifyPassword checks pw against hash, in any format password.Check
+// knows (Hydra's imported hashes too), or against a dummy hash when there
+// is no user (known false), so that either takes as long. rehash says the
+// hash should be replaced by one made today. At most one verification per
+// core runs at once. err is only the request's end.
+func (s *server) verifyPassword(r *http.Request, pw, hash string, known bool) (ok, rehash bool, err error) {
 	if !known || hash == "" {
 		hash, known = s.dummyHash, false
 	}
 	select {
 	case s.verifying <- struct{}{}:
 	case <-r.Context().Done():
-		return false, r.Context().Err()
+		return false, false, r.Context().Err()
 	}
-	ok, verr := password.Verify(pw, hash)
+	ok, rehash, verr := password.Check(pw, hash, password.DefaultParams)
 	<-s.verifying
-	return ok && verr == nil && known && pw != "", nil
+	ok = ok && verr == nil && known && pw != ""
+	return ok, ok && rehash, nil
 }
 
+// rehash replaces the stored hash of a user who just proved pw by an
+// argon2id hash made today, as Hydra does at login. A failure is logged,
+// not the login's: the old hash still verifies.
+func (s *server) rehash(r *http.Request, userName, old, pw string) {
+	hash, err := password.Hash(pw, password.DefaultParams)
+	if err == nil {
+		_, err = s.cfg.Commands.RehashPassword(r.Context(), commands.RehashPassword{UserName: userName, Old: old, New: hash})
+	}
+	if err != nil {
+		s.log.Warn("password not rehashed", "user", userName, "err", err)
+	}
+}
+
+// logout answers 204, as Hydra does; a browser's form goes to the front
+// page.
 func (s *server) logout(w http.ResponseWriter, r *http.Request) error {
 	s.clearSession(w, r)
-	s.done(w, r, http.StatusOK, "/", nil)
+	if wantsJSON(r) || isJSONBody(r) || !acceptsHTML(r) {
+		w.WriteHeader(http.StatusNoContent)
+		return nil
+	}
+	http.Redirect(w, r, "/", http.StatusSeeOther)
 	return nil
 }
 
@@ -326,7 +354,7 @@ func (s *server) checkCurrentPassword(w http.ResponseWriter, r *http.Request, cu
 	if current == "" {
 		return errForbidden("changing your password needs your current password (currentpassword)")
 	}
-	ok, err := s.verifyPassword(r, current, who(r).User.Password, true)
+	ok, _, err := s.verifyPassword(r, current, who(r).User.Password, true)
 	if err != nil {
 		return err
 	}

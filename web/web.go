@@ -44,6 +44,7 @@ type Commands interface {
 	DisableUser(ctx context.Context, md events.Metadata, name string) (commands.Result, error)
 	EnableUser(ctx context.Context, md events.Metadata, name string) (commands.Result, error)
 	RevokeUserSessions(ctx context.Context, md events.Metadata, name string) (commands.Result, error)
+	RehashPassword(ctx context.Context, c commands.RehashPassword) (bool, error)
 }
 
 var _ Commands = (*commands.Handlers)(nil)
@@ -308,6 +309,7 @@ func (s *server) routes() http.Handler {
 	r.Get("/jobset/{project}/{jobset}/edit", s.h(s.jobsetForm))
 	r.Get("/jobset/{project}/{jobset}/evals", s.h(s.jobsetEvals))
 	r.Get("/jobset/{project}/{jobset}/latest-eval", s.h(s.latestEval))
+	r.Get("/jobset/{project}/{jobset}/latest-eval/*", s.h(s.latestEval))
 	r.Get("/jobset/{project}/{jobset}/errors", s.h(s.jobsetErrors))
 	r.Get("/jobset/{project}/{jobset}/events", s.h(s.jobsetEvents))
 	r.Post("/jobset/{project}/{jobset}/evaluate", s.h(s.evaluateJobset))
@@ -386,6 +388,7 @@ func (s *server) routes() http.Handler {
 	r.Get("/steps", s.h(s.stepsPage))
 	r.Get("/evals", s.h(s.allEvals))
 	r.Get("/search", s.h(s.search))
+	r.Get("/search/", s.h(s.search))
 
 	r.Get("/api/latestbuilds", s.h(s.apiLatestBuilds))
 	r.Get("/api/jobsets", s.h(s.apiJobsets))

@@ -5,10 +5,12 @@
 // /nix/var/nix/gcroots).
 //
 // Kept are the outputs and derivations of unfinished builds and of builds
-// marked keep, and per jobset the builds of its keepnr most recent
-// evaluations (outputs of the successful ones, derivations of all) and the
-// latest successful build of each of their jobs. Jobsets disabled and
-// hidden for more than a week keep nothing of their own.
+// marked keep, and per jobset the builds of its evaluations with
+// unfinished builds and of its keepnr most recent finished evaluations
+// with new builds, as Hydra's hydra-update-gc-roots counts them (outputs
+// of the successful ones, derivations of all), and the latest successful
+// build of each of their jobs. Jobsets disabled and hidden (or in a
+// hidden project) for more than a week keep nothing of their own.
 package gcroots
 
 import (
@@ -32,11 +34,21 @@ type Querier interface {
 const staleHidden = 7 * 24 * 3600
 
 const selectSQL = `
-with kept_evals as (
-    select e.id from jobsets j
+with live_jobsets as (
+    select j.id, j.keepnr from jobsets j join projects p on p.name = j.project
+    where not (j.enabled = 0 and (p.hidden = 1 or j.hidden = 1) and coalesce(j.lastcheckedtime, 0) < $1)
+), kept_evals as (
+    select m.eval as id from live_jobsets j
+    join builds b on b.jobset_id = j.id and b.finished = 0
+    join jobsetevalmembers m on m.build = b.id
+    union
+    select e.id from live_jobsets j
     cross join lateral (
-        select id from jobsetevals where jobset_id = j.id order by id desc limit greatest(j.keepnr, 0)) e
-    where not (j.enabled = 0 and j.hidden = 1 and coalesce(j.lastcheckedtime, 0) < $1)
+        select e.id from jobsetevals e
+        where e.jobset_id = j.id and e.hasnewbuilds = 1
+          and not exists (select 1 from jobsetevalmembers m join builds b on b.id = m.build
+                          where m.eval = e.id and b.finished = 0)
+        order by e.id desc limit greatest(j.keepnr, 0)) e
 ), kept_builds as (
     select distinct m.build from kept_evals k join jobsetevalmembers m on m.eval = k.id
 ), latest_good as (

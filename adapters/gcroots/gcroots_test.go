@@ -42,19 +42,27 @@ func TestSelect(t *testing.T) {
 		insert into projects (name, displayname, owner) values ('p', 'P', 'u');
 		insert into jobsets (name, id, project, nixexprinput, nixexprpath, emailoverride, keepnr, enabled, hidden, lastcheckedtime)
 		values ('live', 1, 'p', 'src', 'r.nix', '', 1, 1, 0, %[1]d),
-		       ('gone', 2, 'p', 'src', 'r.nix', '', 5, 0, 1, %[2]d);
+		       ('gone', 2, 'p', 'src', 'r.nix', '', 5, 0, 1, %[2]d),
+		       ('quiet', 3, 'p', 'src', 'r.nix', '', 1, 1, 0, %[1]d);
 		insert into jobsetevals (id, jobset_id, timestamp, checkouttime, evaltime, hasnewbuilds, hash)
-		values (1, 1, 1, 0, 0, 1, 'a'), (2, 1, 2, 0, 0, 1, 'b'), (3, 2, 3, 0, 0, 1, 'c')`, now, now-8*24*3600))
+		values (1, 1, 1, 0, 0, 1, 'a'), (2, 1, 2, 0, 0, 1, 'b'), (3, 2, 3, 0, 0, 1, 'c'),
+		       (4, 3, 4, 0, 0, 1, 'd'), (5, 3, 5, 0, 0, 0, 'e')`, now, now-8*24*3600))
 	require.NoError(t, err)
 	builds := []build{
-		{id: 1, eval: 1, jobset: 1, job: "a", finished: 1, status: 0}, // latest success of job a (b3 failed)
-		{id: 2, eval: 1, jobset: 1, job: "b", finished: 1, status: 0}, // old eval, job gone: collectable
-		{id: 3, eval: 2, jobset: 1, job: "a", finished: 1, status: 1}, // failed in the kept eval: drv only
-		{id: 4, eval: 2, jobset: 1, job: "c", finished: 1, status: 6}, // success with failed marker: kept
-		{id: 5, eval: 2, jobset: 1, job: "d", finished: 0},            // unfinished: kept
-		{id: 6, eval: 1, jobset: 1, job: "e", finished: 1, keep: 1},   // keep flag: kept
-		{id: 7, eval: 3, jobset: 2, job: "a", finished: 1, status: 0}, // stale hidden jobset: collectable
-		{id: 8, eval: 3, jobset: 2, job: "z", finished: 0},            // but unfinished builds stay
+		// keepnr counts what Hydra's hydra-update-gc-roots counts: the
+		// evaluations with unfinished builds (eval 2), and the keepnr
+		// newest finished ones with new builds (eval 1 for "live", eval 4
+		// for "quiet", whose newer eval 5 brought no new builds).
+		{id: 1, eval: 1, jobset: 1, job: "a", finished: 1, status: 0},  // newest finished eval: kept
+		{id: 2, eval: 1, jobset: 1, job: "b", finished: 1, status: 0},  // the same
+		{id: 3, eval: 2, jobset: 1, job: "a", finished: 1, status: 1},  // failed in the kept eval: drv only
+		{id: 4, eval: 2, jobset: 1, job: "c", finished: 1, status: 6},  // success with failed marker: kept
+		{id: 5, eval: 2, jobset: 1, job: "d", finished: 0},             // unfinished: kept
+		{id: 6, eval: 1, jobset: 1, job: "e", finished: 1, keep: 1},    // keep flag: kept
+		{id: 7, eval: 3, jobset: 2, job: "a", finished: 1, status: 0},  // stale hidden jobset: collectable
+		{id: 8, eval: 3, jobset: 2, job: "z", finished: 0},             // but unfinished builds stay
+		{id: 9, eval: 4, jobset: 3, job: "q", finished: 1, status: 0},  // eval 4 is the newest with new builds
+		{id: 10, eval: 4, jobset: 3, job: "r", finished: 1, status: 0}, // so its job r stays
 	}
 	for _, b := range builds {
 		_, err := pool.Exec(ctx, `insert into builds (id, finished, timestamp, jobset_id, job, drvpath, system, keep, buildstatus, starttime, stoptime)
@@ -66,11 +74,14 @@ func TestSelect(t *testing.T) {
 		_, err = pool.Exec(ctx, `insert into jobsetevalmembers (eval, build, isnew) values ($1, $2, 1)`, b.eval, b.id)
 		require.NoError(t, err, "build %d", b.id)
 	}
+	_, err = pool.Exec(ctx, `insert into jobsetevalmembers (eval, build, isnew) values (5, 9, 0)`)
+	require.NoError(t, err)
 	got, err := gcroots.Select(ctx, pool, now)
 	require.NoError(t, err)
 	sort.Strings(got)
 	var want []string
-	for _, s := range []string{"b1", "b3.drv", "b4", "b4.drv", "b5", "b5.drv", "b6", "b6.drv", "b8", "b8.drv"} {
+	for _, s := range []string{"b1", "b1.drv", "b2", "b2.drv", "b3.drv", "b4", "b4.drv", "b5", "b5.drv", "b6", "b6.drv",
+		"b8", "b8.drv", "b9", "b9.drv", "b10", "b10.drv"} {
 		want = append(want, storePath(s))
 	}
 	sort.Strings(want)

@@ -94,6 +94,18 @@ func (v *Vault) AddPassword(ctx context.Context, userName, hash string) (bool, e
 	return tag.RowsAffected() == 1, nil
 }
 
+// ReplacePassword stores hash as userName's password hash if the stored
+// one is still old, in one statement, so that a password set meanwhile
+// is not overwritten.
+func (v *Vault) ReplacePassword(ctx context.Context, userName, old, hash string) (bool, error) {
+	tag, err := v.pool.Exec(ctx, `update vault.credentials set password_hash = $3, updated_at = now()
+		where user_name = $1 and password_hash = $2`, userName, old, hash)
+	if err != nil {
+		return false, fmt.Errorf("replace credential of %s: %w", userName, err)
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
 // TokenUsed records that API token id was last used at (never moving it
 // back); it implements commands.TokenUse.
 func (v *Vault) TokenUsed(ctx context.Context, id string, at time.Time) error {

@@ -102,11 +102,13 @@ func evalEnded(ctx context.Context, tx projections.Tx, evalID int64, outcome str
 }
 
 func upsertMachine(ctx context.Context, tx projections.Tx, name string, c events.MachineConfig) error {
-	return tx.Exec(ctx, `insert into insight_machines (name, systems, supported_features, mandatory_features, max_jobs, enabled)
-		values ($1, $2, $3, $4, $5, $6)
+	return tx.Exec(ctx, `insert into insight_machines (name, systems, supported_features, mandatory_features, max_jobs, enabled,
+			speed_factor)
+		values ($1, $2, $3, $4, $5, $6, $7)
 		on conflict (name) do update set systems = excluded.systems, supported_features = excluded.supported_features,
-			mandatory_features = excluded.mandatory_features, max_jobs = excluded.max_jobs, enabled = excluded.enabled, removed = false`,
-		name, nonNil(c.Systems), nonNil(c.SupportedFeatures), nonNil(c.MandatoryFeatures), c.MaxJobs, c.Enabled)
+			mandatory_features = excluded.mandatory_features, max_jobs = excluded.max_jobs, enabled = excluded.enabled,
+			speed_factor = excluded.speed_factor, removed = false`,
+		name, nonNil(c.Systems), nonNil(c.SupportedFeatures), nonNil(c.MandatoryFeatures), c.MaxJobs, c.Enabled, c.SpeedFactor)
 }
 
 func stepFinished(ctx context.Context, tx projections.Tx, p *events.StepFinished, at time.Time) error {

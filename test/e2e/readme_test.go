@@ -78,14 +78,14 @@ func TestReadmeDemo(t *testing.T) {
 			var b struct {
 				Job         string `json:"job"`
 				DrvPath     string `json:"drvpath"`
-				Finished    bool   `json:"finished"`
+				Finished    int    `json:"finished"`
 				BuildStatus *int   `json:"buildstatus"`
 				Cached      bool   `json:"iscachedbuild"`
 			}
 			code, body, _ := get(t, client, u.base+"/build/"+strconv.FormatInt(id, 10), "application/json")
 			require.Equal(t, http.StatusOK, code, body)
 			require.NoError(t, json.Unmarshal([]byte(body), &b), body)
-			if b.Finished {
+			if b.Finished == 1 {
 				require.NotNil(t, b.BuildStatus)
 				require.Zero(t, *b.BuildStatus, "build %d (%s) succeeded: %s", id, b.Job, body)
 				if !b.Cached {

@@ -54,7 +54,7 @@ func TestSmokeBinary(t *testing.T) {
 	res := postLogin(t, client, base, "smoke-test-password")
 	b, _ := io.ReadAll(res.Body)
 	res.Body.Close()
-	require.Equal(t, http.StatusOK, res.StatusCode, "login: %s", b)
+	require.Equal(t, http.StatusFound, res.StatusCode, "login: %s", b)
 	var user struct {
 		UserName  string   `json:"username"`
 		UserRoles []string `json:"userroles"`
@@ -90,9 +90,13 @@ func TestSmokeBinary(t *testing.T) {
 	require.Contains(t, u.stdout.String(), "buildledger is up: http://"+addr+"\nlog in as admin with the password from BUILDLEDGER_ADMIN_PASSWORD\n")
 }
 
-// postLogin posts the admin's login as JSON from the site's own origin.
+// postLogin posts the admin's login as JSON from the site's own origin
+// and returns the answer itself: a 302 to /current-user, as Hydra's.
 func postLogin(t *testing.T, c *http.Client, base, password string) *http.Response {
 	t.Helper()
+	nc := *c
+	nc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	c = &nc
 	body, err := json.Marshal(map[string]string{"username": "admin", "password": password})
 	require.NoError(t, err)
 	req, err := http.NewRequest("POST", base+"/login", bytes.NewReader(body))
@@ -168,13 +172,13 @@ func TestPrivateOpsEndpoints(t *testing.T) {
 	ops := []string{"/metrics", "/queue-runner-status", "/healthz"}
 	for _, p := range ops {
 		code, body, _ := get(t, client, u.base+p, "application/json")
-		require.Equal(t, http.StatusUnauthorized, code, "%s anonymous: %s", p, body)
+		require.Equal(t, http.StatusForbidden, code, "%s anonymous: %s", p, body)
 	}
 	var res *http.Response
 	require.Eventually(t, func() bool {
 		res = postLogin(t, client, u.base, "ops-test-password")
 		res.Body.Close()
-		return res.StatusCode == http.StatusOK
+		return res.StatusCode == http.StatusFound
 	}, time.Minute, 200*time.Millisecond, "admin logs in once the projector has the user")
 	for _, p := range ops {
 		req, err := http.NewRequest("GET", u.base+p, nil)

@@ -150,7 +150,14 @@ func (db *DB) Constituents(ctx context.Context, id int64) ([]web.Build, error) {
 // Queue implements web.BuildQueries.
 func (db *DB) Queue(ctx context.Context, p web.Page) ([]web.Build, error) {
 	off, lim := limit(p, 100)
-	return db.queryBuilds(ctx, buildSelect+` where b.finished = 0 order by b.globalpriority desc, b.priority desc, b.id
+	return db.queryBuilds(ctx, buildSelect+` where b.finished = 0 order by b.globalpriority desc, b.id
+		offset $1 limit $2`, off, lim)
+}
+
+// QueueByPriority implements web.BuildQueries.
+func (db *DB) QueueByPriority(ctx context.Context, p web.Page) ([]web.Build, error) {
+	off, lim := limit(p, 100)
+	return db.queryBuilds(ctx, buildSelect+` where b.finished = 0 order by b.priority desc, b.id
 		offset $1 limit $2`, off, lim)
 }
 

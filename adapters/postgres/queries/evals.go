@@ -35,7 +35,9 @@ func scanEval(r scanner) (web.Eval, error) {
 // Evals implements web.EvalQueries.
 func (db *DB) Evals(ctx context.Context, project, jobset string, p web.Page) ([]web.Eval, int, error) {
 	off, lim := limit(p, 20)
-	where := ` where ($1 = '' or j.project = $1) and ($2 = '' or j.name = $2)`
+	// Evaluations without new builds are left out, as Hydra's getEvals
+	// does.
+	where := ` where ($1 = '' or j.project = $1) and ($2 = '' or j.name = $2) and e.hasnewbuilds = 1`
 	var total int
 	if err := db.pool.QueryRow(ctx, `select count(*) from jobsetevals e join jobsets j on j.id = e.jobset_id`+where,
 		project, jobset).Scan(&total); err != nil {
@@ -108,7 +110,7 @@ func (db *DB) Eval(ctx context.Context, id int64) (web.Eval, error) {
 func (db *DB) PreviousEval(ctx context.Context, id int64) (int64, error) {
 	var prev *int64
 	err := db.pool.QueryRow(ctx, `select max(p.id) from jobsetevals p
-		where p.jobset_id = (select jobset_id from jobsetevals where id = $1) and p.id < $1`, id).Scan(&prev)
+		where p.jobset_id = (select jobset_id from jobsetevals where id = $1) and p.id < $1 and p.hasnewbuilds = 1`, id).Scan(&prev)
 	if err != nil {
 		return 0, fmt.Errorf("query eval before %d: %w", id, err)
 	}
@@ -116,6 +118,23 @@ func (db *DB) PreviousEval(ctx context.Context, id int64) (int64, error) {
 		return 0, nil
 	}
 	return *prev, nil
+}
+
+// LatestFinishedEval implements web.EvalQueries, as Hydra's
+// getLatestFinishedEval.
+func (db *DB) LatestFinishedEval(ctx context.Context, project, jobset string) (int64, error) {
+	var id *int64
+	err := db.pool.QueryRow(ctx, `select max(e.id) from jobsetevals e join jobsets j on j.id = e.jobset_id
+		where j.project = $1 and j.name = $2 and e.hasnewbuilds = 1
+		  and not exists (select 1 from jobsetevalmembers m join builds b on b.id = m.build
+		    where m.eval = e.id and b.finished = 0)`, project, jobset).Scan(&id)
+	if err != nil {
+		return 0, fmt.Errorf("query latest finished eval of %s:%s: %w", project, jobset, err)
+	}
+	if id == nil {
+		return 0, nil
+	}
+	return *id, nil
 }
 
 // EvalErrors implements web.EvalQueries.

@@ -71,9 +71,11 @@ func (db *DB) Project(ctx context.Context, name string) (web.Project, error) {
 const lastCheckedCol = `greatest(j.lastcheckedtime,
 	(select c.last_checked::int from commandstate.jobset_checks c where c.jobset_id = j.id))`
 
-const jobsetCols = `j.id, j.name, j.project, j.description, j.nixexprinput, j.nixexprpath, j.errormsg, j.errortime,
+const jobsetCols = `j.id, j.name, j.project, coalesce(j.description, ''), coalesce(j.nixexprinput, ''),
+	coalesce(j.nixexprpath, ''), coalesce(j.errormsg, ''), j.errortime,
 	` + lastCheckedCol + `, j.triggertime, j.enabled, j.enableemail, j.enable_dynamic_run_command, j.hidden,
-	j.emailoverride, j.keepnr, j.checkinterval, j.schedulingshares, j.fetcherrormsg, j.starttime, j.type, j.flake`
+	j.emailoverride, j.keepnr, j.checkinterval, j.schedulingshares, coalesce(j.fetcherrormsg, ''), j.starttime, j.type,
+	coalesce(j.flake, '')`
 
 func scanJobset(r scanner) (web.Jobset, error) {
 	var j web.Jobset
@@ -185,8 +187,8 @@ func (db *DB) JobsetsByRepo(ctx context.Context, repo string) ([]web.Jobset, err
 		if err != nil {
 			return nil, fmt.Errorf("scan jobset: %w", err)
 		}
-		if j.Flake != nil {
-			values = append(values, *j.Flake)
+		if j.Flake != "" {
+			values = append(values, j.Flake)
 		}
 		if slices.ContainsFunc(values, func(v string) bool { return jobset.RepoKey(v) == key }) {
 			out = append(out, j)

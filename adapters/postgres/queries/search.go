@@ -44,12 +44,16 @@ func (db *DB) Search(ctx context.Context, query string, limit int) (web.SearchRe
 		res.Jobsets = append(res.Jobsets, j)
 	}
 	rows.Close()
+	// Store paths match in part, as Hydra's ILIKE does: the drv path on
+	// Hydra's trigram index IndexTrgmBuildsOnDrvpath where pg_trgm is
+	// installed (without it the same query scans, bounded by the web's
+	// statement timeout).
 	res.Builds, err = db.queryBuilds(ctx, buildSelect+` where (b.iscurrent = 1 and b.job ilike $1)
-		or b.id in (select build from buildoutputs where path = $2) order by b.id desc limit $3`, like, query, limit)
+		or b.id in (select build from buildoutputs where path ilike $1) order by b.id desc limit $2`, like, limit)
 	if err != nil {
 		return res, fmt.Errorf("search builds: %w", err)
 	}
-	res.BuildsDrv, err = db.queryBuilds(ctx, buildSelect+` where b.drvpath = $1 order by b.id desc limit $2`, query, limit)
+	res.BuildsDrv, err = db.queryBuilds(ctx, buildSelect+` where b.drvpath ilike $1 order by b.id desc limit $2`, like, limit)
 	if err != nil {
 		return res, fmt.Errorf("search builds by drv: %w", err)
 	}

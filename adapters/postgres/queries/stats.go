@@ -46,6 +46,9 @@ func buildWhere(f web.BuildFilter, args []any) (string, []any) {
 	if f.Current {
 		conds = append(conds, "b.iscurrent = 1")
 	}
+	if f.BeforeID != 0 {
+		add("b.id < ?", f.BeforeID)
+	}
 	if len(conds) == 0 {
 		return "", args
 	}
@@ -112,6 +115,32 @@ func (db *DB) FinishedPerPeriod(ctx context.Context, f web.BuildFilter, end, ste
 // RunningSteps implements web.StatsQueries (IndexBuildStepsOnBusy).
 func (db *DB) RunningSteps(ctx context.Context) ([]web.BuildStep, error) {
 	return db.querySteps(ctx, stepSelect+` where s.busy <> 0 order by b.globalpriority desc, b.id, s.stepnr`)
+}
+
+// RunningBuilds implements web.StatsQueries (IndexBuildStepsOnBusy).
+func (db *DB) RunningBuilds(ctx context.Context) ([]web.Build, error) {
+	return db.queryBuilds(ctx, buildSelect+` where exists (select 1 from buildsteps s where s.build = b.id and s.busy <> 0)
+		order by b.globalpriority desc, b.id`)
+}
+
+// BuildMachines implements web.StatsQueries from the machines the log
+// configures (insight_machines).
+func (db *DB) BuildMachines(ctx context.Context) ([]web.BuildMachine, error) {
+	rows, err := db.pool.Query(ctx, `select name, systems, supported_features, mandatory_features, max_jobs, speed_factor
+		from insight_machines where not removed and enabled order by name`)
+	if err != nil {
+		return nil, fmt.Errorf("query build machines: %w", err)
+	}
+	defer rows.Close()
+	out := []web.BuildMachine{}
+	for rows.Next() {
+		var m web.BuildMachine
+		if err := rows.Scan(&m.Name, &m.Systems, &m.SupportedFeatures, &m.MandatoryFeatures, &m.MaxJobs, &m.SpeedFactor); err != nil {
+			return nil, fmt.Errorf("scan build machine: %w", err)
+		}
+		out = append(out, m)
+	}
+	return out, rows.Err()
 }
 
 // UserJobsets implements web.StatsQueries: the overviews of the jobsets

@@ -54,6 +54,31 @@ func (s *server) dashboard(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// myJobsTab lists the current builds of enabled jobsets whose
+// maintainers name the user's email address (Hydra's my-jobs-tab). Hydra
+// lets anyone see it when the user made their dashboard public;
+// buildledger has no public dashboards, so it is the user's and admins'.
+func (s *server) myJobsTab(w http.ResponseWriter, r *http.Request) error {
+	name := chi.URLParam(r, "user")
+	if err := require(r, selfOrAdmin(name)); err != nil {
+		return err
+	}
+	u, err := s.cfg.Queries.User(r.Context(), name)
+	if err != nil {
+		return err
+	}
+	if u.EmailAddress == "" {
+		return errBadRequest("no email address is set for user %s", name)
+	}
+	bs, err := s.cfg.Queries.Builds(r.Context(), BuildFilter{Current: true, Enabled: true, Maintainer: u.EmailAddress, Page: Page{Limit: 1000}})
+	if err != nil {
+		return err
+	}
+	s.respond(w, r, bs, "builds", &buildsPage{Title: "Jobs maintained by " + name, Builds: bs,
+		Empty: "No current build names " + u.EmailAddress + " among its maintainers."})
+	return nil
+}
+
 // apiNrBuilds counts finished builds per hour or day (Hydra's
 // /api/nrbuilds): a JSON array of nr counts, oldest period first, the last
 // period ending now.

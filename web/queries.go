@@ -53,6 +53,11 @@ type BuildFilter struct {
 	Status *int
 	// Current selects builds of the jobsets' latest evaluations.
 	Current bool
+	// Maintainer, if set, selects builds whose meta.maintainers contain
+	// it (case-insensitively, as Hydra's ILIKE).
+	Maintainer string
+	// Enabled selects builds of enabled jobsets of enabled projects.
+	Enabled bool
 	Page
 }
 

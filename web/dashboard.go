@@ -21,13 +21,17 @@ func (s *server) statusPage(w http.ResponseWriter, r *http.Request) error {
 type dashboardJSON struct {
 	UserName string           `json:"username"`
 	Jobsets  []JobsetOverview `json:"jobsets"`
+	// StarredJobs are the jobs the user starred with their newest 20
+	// builds, as Hydra's dashboard shows them.
+	StarredJobs []StarredJob `json:"starredjobs"`
 }
 
 // dashboardPage is a user's dashboard (dashboard.html).
 type dashboardPage struct {
 	page
-	UserName string
-	Jobsets  []JobsetOverview
+	UserName    string
+	Jobsets     []JobsetOverview
+	StarredJobs []StarredJob
 }
 
 // myDashboard redirects to the signed-in user's dashboard.
@@ -50,7 +54,17 @@ func (s *server) dashboard(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	s.respond(w, r, dashboardJSON{UserName: name, Jobsets: js}, "dashboard", &dashboardPage{UserName: name, Jobsets: js})
+	stars, err := s.cfg.Queries.StarredJobs(r.Context(), name)
+	if err != nil {
+		return err
+	}
+	for i, j := range stars {
+		if stars[i].Builds, err = s.cfg.Queries.Builds(r.Context(), BuildFilter{Project: j.Project, Jobset: j.Jobset, Job: j.Job, Page: Page{Limit: 20}}); err != nil {
+			return err
+		}
+	}
+	s.respond(w, r, dashboardJSON{UserName: name, Jobsets: js, StarredJobs: stars}, "dashboard",
+		&dashboardPage{UserName: name, Jobsets: js, StarredJobs: stars})
 	return nil
 }
 

@@ -137,8 +137,17 @@ type StatsQueries interface {
 	UserJobsets(ctx context.Context, user string) ([]JobsetOverview, error)
 }
 
+// SocialQueries reads news items and starred jobs.
+type SocialQueries interface {
+	// News lists the news items, newest first.
+	News(ctx context.Context) ([]NewsItem, error)
+	// StarredJobs lists the jobs user starred, by project, jobset, job.
+	StarredJobs(ctx context.Context, user string) ([]StarredJob, error)
+}
+
 // Queries is every read the web layer makes.
 type Queries interface {
+	SocialQueries
 	StatsQueries
 	ProjectQueries
 	EvalQueries

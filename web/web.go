@@ -44,6 +44,9 @@ type Commands interface {
 	DisableUser(ctx context.Context, md events.Metadata, name string) (commands.Result, error)
 	EnableUser(ctx context.Context, md events.Metadata, name string) (commands.Result, error)
 	RevokeUserSessions(ctx context.Context, md events.Metadata, name string) (commands.Result, error)
+	AddNews(ctx context.Context, md events.Metadata, c commands.AddNews) (int64, commands.Result, error)
+	RemoveNews(ctx context.Context, md events.Metadata, id int64) (commands.Result, error)
+	StarJob(ctx context.Context, md events.Metadata, c commands.StarJob) (commands.Result, error)
 }
 
 var _ Commands = (*commands.Handlers)(nil)
@@ -374,6 +377,7 @@ func (s *server) routes() http.Handler {
 	r.Get("/job/{project}/{jobset}/{job}/closure-sizes", s.h(s.jobSeries(ClosureSizes)))
 	r.Get("/job/{project}/{jobset}/{job}/output-sizes", s.h(s.jobSeries(OutputSizes)))
 	r.Get("/job/{project}/{jobset}/{job}/prometheus", s.h(s.jobPrometheus))
+	r.Post("/job/{project}/{jobset}/{job}/star", s.h(s.starJob))
 	r.Get("/prometheus", s.h(s.prometheus))
 
 	r.Get("/queue", s.h(s.asOf((*server).queuePage)))
@@ -403,6 +407,9 @@ func (s *server) routes() http.Handler {
 	r.Get("/current-user", s.h(s.currentUser))
 	r.Get("/admin/users", s.h(s.usersPage))
 	r.Post("/admin/users", s.h(s.createUser))
+	r.Get("/admin/news", s.h(s.newsPage))
+	r.Post("/admin/news/submit", s.h(s.submitNews))
+	r.Post("/admin/news/delete/{id}", s.h(s.deleteNews))
 	r.Get("/user/{user}", s.h(s.userPage))
 	r.Post("/user/{user}", s.h(s.updateUser))
 	r.Put("/user/{user}", s.h(s.putUser))

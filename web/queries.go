@@ -73,6 +73,9 @@ type BuildQueries interface {
 	Constituents(ctx context.Context, id int64) ([]Build, error)
 	// Queue lists unfinished builds by global priority, priority, id.
 	Queue(ctx context.Context, p Page) ([]Build, error)
+	// QueuedNotCurrent lists the unfinished builds that are not members
+	// of their jobset's latest evaluation with new builds, by id.
+	QueuedNotCurrent(ctx context.Context) ([]int64, error)
 	// QueueSize counts unfinished builds.
 	QueueSize(ctx context.Context) (int, error)
 	// RunningCount counts unfinished builds with a busy step.

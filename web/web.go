@@ -47,6 +47,7 @@ type Commands interface {
 	AddNews(ctx context.Context, md events.Metadata, c commands.AddNews) (int64, commands.Result, error)
 	RemoveNews(ctx context.Context, md events.Metadata, id int64) (commands.Result, error)
 	StarJob(ctx context.Context, md events.Metadata, c commands.StarJob) (commands.Result, error)
+	ClearFailedPaths(ctx context.Context, md events.Metadata) (commands.Result, error)
 }
 
 var _ Commands = (*commands.Handlers)(nil)
@@ -407,6 +408,10 @@ func (s *server) routes() http.Handler {
 	r.Get("/current-user", s.h(s.currentUser))
 	r.Get("/admin/users", s.h(s.usersPage))
 	r.Post("/admin/users", s.h(s.createUser))
+	r.Post("/admin/clear-queue-non-current", s.h(s.clearQueueNonCurrent))
+	r.Put("/admin/clear-queue-non-current", s.h(s.clearQueueNonCurrent))
+	r.Post("/admin/clear-failed-cache", s.h(s.clearFailedCache))
+	r.Put("/admin/clear-failed-cache", s.h(s.clearFailedCache))
 	r.Get("/admin/news", s.h(s.newsPage))
 	r.Post("/admin/news/submit", s.h(s.submitNews))
 	r.Post("/admin/news/delete/{id}", s.h(s.deleteNews))

@@ -34,7 +34,13 @@ type JobUnstarred struct {
 	Job      string `json:"job"`
 }
 
-func (NewsItemAdded) EventType() string   { return "NewsItemAdded" }
-func (NewsItemRemoved) EventType() string { return "NewsItemRemoved" }
-func (JobStarred) EventType() string      { return "JobStarred" }
-func (JobUnstarred) EventType() string    { return "JobUnstarred" }
+// FailedPathsCleared records that an admin emptied the cache of failed
+// output paths (Hydra's FailedPaths, /admin/clear-failed-cache): builds
+// whose outputs failed before are built again instead of failing at once.
+type FailedPathsCleared struct{}
+
+func (FailedPathsCleared) EventType() string { return "FailedPathsCleared" }
+func (NewsItemAdded) EventType() string      { return "NewsItemAdded" }
+func (NewsItemRemoved) EventType() string    { return "NewsItemRemoved" }
+func (JobStarred) EventType() string         { return "JobStarred" }
+func (JobUnstarred) EventType() string       { return "JobUnstarred" }

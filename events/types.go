@@ -57,5 +57,6 @@ func builtinTypes() []builtin {
 		{1, func() Payload { return new(NewsItemRemoved) }},
 		{1, func() Payload { return new(JobStarred) }},
 		{1, func() Payload { return new(JobUnstarred) }},
+		{1, func() Payload { return new(FailedPathsCleared) }},
 	}
 }

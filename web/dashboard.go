@@ -31,13 +31,17 @@ func (s *server) statusPage(w http.ResponseWriter, r *http.Request) error {
 type dashboardJSON struct {
 	UserName string           `json:"username"`
 	Jobsets  []JobsetOverview `json:"jobsets"`
+	// StarredJobs are the jobs the user starred with their newest 20
+	// builds, as Hydra's dashboard shows them.
+	StarredJobs []StarredJob `json:"starredjobs"`
 }
 
 // dashboardPage is a user's dashboard (dashboard.html).
 type dashboardPage struct {
 	page
-	UserName string
-	Jobsets  []JobsetOverview
+	UserName    string
+	Jobsets     []JobsetOverview
+	StarredJobs []StarredJob
 }
 
 // myDashboard redirects to the signed-in user's dashboard.
@@ -60,7 +64,42 @@ func (s *server) dashboard(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	s.respond(w, r, dashboardJSON{UserName: name, Jobsets: js}, "dashboard", &dashboardPage{UserName: name, Jobsets: js})
+	stars, err := s.cfg.Queries.StarredJobs(r.Context(), name)
+	if err != nil {
+		return err
+	}
+	for i, j := range stars {
+		if stars[i].Builds, err = s.cfg.Queries.Builds(r.Context(), BuildFilter{Project: j.Project, Jobset: j.Jobset, Job: j.Job, Page: Page{Limit: 20}}); err != nil {
+			return err
+		}
+	}
+	s.respond(w, r, dashboardJSON{UserName: name, Jobsets: js, StarredJobs: stars}, "dashboard",
+		&dashboardPage{UserName: name, Jobsets: js, StarredJobs: stars})
+	return nil
+}
+
+// myJobsTab lists the current builds of enabled jobsets whose
+// maintainers name the user's email address (Hydra's my-jobs-tab). Hydra
+// lets anyone see it when the user made their dashboard public;
+// buildledger has no public dashboards, so it is the user's and admins'.
+func (s *server) myJobsTab(w http.ResponseWriter, r *http.Request) error {
+	name := chi.URLParam(r, "user")
+	if err := require(r, selfOrAdmin(name)); err != nil {
+		return err
+	}
+	u, err := s.cfg.Queries.User(r.Context(), name)
+	if err != nil {
+		return err
+	}
+	if u.EmailAddress == "" {
+		return errBadRequest("no email address is set for user %s", name)
+	}
+	bs, err := s.cfg.Queries.Builds(r.Context(), BuildFilter{Current: true, Enabled: true, Maintainer: u.EmailAddress, Page: Page{Limit: 1000}})
+	if err != nil {
+		return err
+	}
+	s.respond(w, r, bs, "builds", &buildsPage{Title: "Jobs maintained by " + name, Builds: bs,
+		Empty: "No current build names " + u.EmailAddress + " among its maintainers."})
 	return nil
 }
 

@@ -187,7 +187,7 @@ func TestListBuildsRoutes(t *testing.T) {
 			require.Equal(t, 4, got.Jobsets[0].NrTotal)
 		}
 		res := c.do("GET", "/dashboard/nobody", nil)
-		require.JSONEq(t, `{"username":"nobody","jobsets":[]}`, res.body)
+		require.JSONEq(t, `{"username":"nobody","jobsets":[],"starredjobs":[]}`, res.body)
 		require.Equal(t, 404, c.do("GET", "/dashboard/ghost", nil).code)
 		require.Equal(t, 403, c.do("GET", "/dashboard", nil).code)
 		res = e.as("owner").do("GET", "/dashboard", nil)

@@ -60,6 +60,11 @@ type BuildFilter struct {
 	// BeforeID, when not 0, selects builds with a smaller id: the cursor
 	// that pages through a long list (eachBuild).
 	BeforeID int64
+	// Maintainer, if set, selects builds whose meta.maintainers contain
+	// it (case-insensitively, as Hydra's ILIKE).
+	Maintainer string
+	// Enabled selects builds of enabled jobsets of enabled projects.
+	Enabled bool
 	Page
 }
 
@@ -79,6 +84,9 @@ type BuildQueries interface {
 	// QueueByPriority lists unfinished builds by priority (descending)
 	// and id, as Hydra's /api/queue.
 	QueueByPriority(ctx context.Context, p Page) ([]Build, error)
+	// QueuedNotCurrent lists the unfinished builds that are not members
+	// of their jobset's latest evaluation with new builds, by id.
+	QueuedNotCurrent(ctx context.Context) ([]int64, error)
 	// QueueSize counts unfinished builds.
 	QueueSize(ctx context.Context) (int, error)
 	// RunningCount counts unfinished builds with a busy step.
@@ -149,8 +157,17 @@ type StatsQueries interface {
 	UserJobsets(ctx context.Context, user string) ([]JobsetOverview, error)
 }
 
+// SocialQueries reads news items and starred jobs.
+type SocialQueries interface {
+	// News lists the news items, newest first.
+	News(ctx context.Context) ([]NewsItem, error)
+	// StarredJobs lists the jobs user starred, by project, jobset, job.
+	StarredJobs(ctx context.Context, user string) ([]StarredJob, error)
+}
+
 // Queries is every read the web layer makes.
 type Queries interface {
+	SocialQueries
 	StatsQueries
 	ProjectQueries
 	EvalQueries

@@ -317,3 +317,20 @@ type MetricPoint struct {
 	Value     float64 `json:"value"`
 	Unit      string  `json:"unit"`
 }
+
+// NewsItem is a news item of the front page, as Hydra's NewsItems row.
+type NewsItem struct {
+	ID         int64  `json:"id"`
+	Contents   string `json:"contents"`
+	CreateTime int64  `json:"createtime"`
+	Author     string `json:"author"`
+}
+
+// StarredJob is a job a user starred, with its newest builds on the
+// dashboard.
+type StarredJob struct {
+	Project string  `json:"project"`
+	Jobset  string  `json:"jobset"`
+	Job     string  `json:"job"`
+	Builds  []Build `json:"builds"`
+}

@@ -235,6 +235,12 @@ func (s *server) createUser(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	return s.newUser(w, r, b)
+}
+
+// newUser creates the user b describes; the caller checked that the
+// signed-in user is an admin.
+func (s *server) newUser(w http.ResponseWriter, r *http.Request, b userBody) error {
 	hash, err := s.hashPassword(b.Password)
 	if err != nil {
 		return err
@@ -289,6 +295,8 @@ type userPage struct {
 	AllRoles []string
 	// Self is set when the user looks at their own profile.
 	Self bool
+	// NewPassword is a password an admin just reset, shown once.
+	NewPassword string
 }
 
 // updateUser changes a profile (self or admin) with PATCH semantics:
@@ -305,6 +313,54 @@ func (s *server) updateUser(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if err := s.changeUser(w, r, name, b); err != nil {
+		return err
+	}
+	s.done(w, r, http.StatusOK, "/user/"+name, nil)
+	return nil
+}
+
+// putUser is Hydra's PUT /user/<u>. On a user that exists it is
+// updateUser, answered 204 as Hydra answers it; fields left out are kept
+// (Hydra clears them). An admin PUTting a name nobody has creates the
+// user (201), as Hydra's PUT /register does; anyone else gets 403 for a
+// name not their own.
+func (s *server) putUser(w http.ResponseWriter, r *http.Request) error {
+	name := chi.URLParam(r, "user")
+	if err := require(r, selfOrAdmin(name)); err != nil {
+		return err
+	}
+	b, err := s.readUserBody(w, r)
+	if err != nil {
+		return err
+	}
+	if b.UserName != "" && b.UserName != name {
+		return errBadRequest("the body names user %q, the URL %q", b.UserName, name)
+	}
+	// The stream, not the read model, tells whether the name is taken.
+	st, err := s.cfg.Accounts.User(r.Context(), name)
+	if err != nil {
+		return err
+	}
+	if !st.Exists {
+		if !who(r).isAdmin() {
+			return errForbidden("only admins create users")
+		}
+		b.UserName = name
+		return s.newUser(w, r, b)
+	}
+	if err := s.changeUser(w, r, name, b); err != nil {
+		return err
+	}
+	s.settle(r)
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// changeUser carries out an update of name's profile by the signed-in
+// user, whom the caller checked to be name or an admin.
+func (s *server) changeUser(w http.ResponseWriter, r *http.Request, name string, b userBody) error {
+	var err error
 	p := who(r)
 	if b.Roles != nil && !p.isAdmin() {
 		return errForbidden("only admins change roles")
@@ -334,11 +390,82 @@ func (s *server) updateUser(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	if self && p.Token == nil {
+		return s.renewSession(w, r, name)
+	}
+	return nil
+}
+
+// newPassword answers POST /user/<u>/reset-password: the password made,
+// shown this once.
+type newPassword struct {
+	redirect
+	UserName string `json:"username"`
+	Password string `json:"password"`
+}
+
+// resetPassword gives a user a new random password. Hydra mails it to
+// the user; buildledger sends no mail yet (#22), so only an admin, in a
+// signed-in session, resets a password, and the answer shows it to the
+// admin once. A user asking for their own reset is told so. The new
+// password ends the user's sessions, as any new password does.
+func (s *server) resetPassword(w http.ResponseWriter, r *http.Request) error {
+	name := chi.URLParam(r, "user")
+	if err := require(r, selfOrAdmin(name)); err != nil {
+		return err
+	}
+	p := who(r)
+	if !p.isAdmin() {
+		return errForbidden("a password reset is sent by mail, and buildledger sends no mail yet: ask an admin to reset your password, or set a new one on your profile with your current one")
+	}
+	if p.Token != nil {
+		return errNeedsSession("resetting a password")
+	}
+	u, err := s.cfg.Queries.User(r.Context(), name)
+	if err != nil {
+		return err
+	}
+	if u.Type != user.TypeHydra {
+		return errBadRequest("the password of a %s account cannot be reset", u.Type)
+	}
+	raw := make([]byte, 12)
+	if _, err := rand.Read(raw); err != nil {
+		return err
+	}
+	pw := base64.RawURLEncoding.EncodeToString(raw)
+	hash, err := s.hashPassword(pw)
+	if err != nil {
+		return err
+	}
+	if _, err := s.cfg.Commands.UpdateUser(r.Context(), s.metadata(r), commands.UpdateUser{UserName: name, PasswordHash: hash}); err != nil {
+		return err
+	}
+	if p.User.UserName == name {
 		if err := s.renewSession(w, r, name); err != nil {
 			return err
 		}
 	}
-	s.done(w, r, http.StatusOK, "/user/"+name, nil)
+	s.settle(r)
+	out := &newPassword{UserName: name, Password: pw}
+	if wantsJSON(r) || isJSONBody(r) {
+		out.setRedirect("/user/" + name)
+		s.json(w, http.StatusOK, out)
+		return nil
+	}
+	s.render(w, r, http.StatusOK, "user", &userPage{User: u, AllRoles: user.Roles(), Self: p.User.UserName == name, NewPassword: pw})
+	return nil
+}
+
+// userDashboard is Hydra's old address of a dashboard, /user/<u>/dashboard,
+// which is the user's or an admin's to follow.
+func (s *server) userDashboard(w http.ResponseWriter, r *http.Request) error {
+	name := chi.URLParam(r, "user")
+	if err := require(r, selfOrAdmin(name)); err != nil {
+		return err
+	}
+	if _, err := s.cfg.Queries.User(r.Context(), name); err != nil {
+		return err
+	}
+	http.Redirect(w, r, "/dashboard/"+url.PathEscape(name), http.StatusFound)
 	return nil
 }
 

@@ -17,6 +17,7 @@ const (
 	KindBuild  = "build"
 	KindEval   = "eval"
 	KindJobset = "jobset"
+	KindNews   = "news"
 )
 
 var kindRE = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)

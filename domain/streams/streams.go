@@ -21,6 +21,8 @@ const (
 	StepPrefix    = "step-"
 	// NewsPrefix starts the streams of news items.
 	NewsPrefix = "news-"
+	// CachesPrefix starts the streams of the site-wide caches.
+	CachesPrefix = "caches-"
 	// APITokenPrefix starts the streams of API tokens.
 	APITokenPrefix = "apitoken-"
 )
@@ -40,6 +42,10 @@ func APIToken(id string) string { return APITokenPrefix + id }
 
 // News returns "news-<id>".
 func News(id int64) string { return NewsPrefix + strconv.FormatInt(id, 10) }
+
+// FailedPaths returns "caches-failed-paths", the stream of the clearings
+// of the failed paths cache.
+func FailedPaths() string { return CachesPrefix + "failed-paths" }
 
 // Machine returns "machine-<name>".
 func Machine(name string) string { return MachinePrefix + name }

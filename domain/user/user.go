@@ -4,6 +4,7 @@ package user
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -65,6 +66,8 @@ type State struct {
 	// Disabled is true between UserDisabled and UserEnabled: the account
 	// cannot sign in, and its sessions and tokens count for nothing.
 	Disabled bool
+	// Stars are the jobs the user starred, as StarKey gives them.
+	Stars map[string]bool
 	// Generation is the session generation: a session cookie names the
 	// generation it was issued at and is refused once it changed. Every
 	// event that must end sessions moves it (a password set, new roles,
@@ -108,6 +111,17 @@ func Evolve(s State, p events.Payload) State {
 		s.Disabled = false
 	case *events.UserSessionsRevoked:
 		s.Generation++
+	case *events.JobStarred:
+		stars := maps.Clone(s.Stars)
+		if stars == nil {
+			stars = map[string]bool{}
+		}
+		stars[StarKey(e.Project, e.Jobset, e.Job)] = true
+		s.Stars = stars
+	case *events.JobUnstarred:
+		stars := maps.Clone(s.Stars)
+		delete(stars, StarKey(e.Project, e.Jobset, e.Job))
+		s.Stars = stars
 	case *events.UserDeleted:
 		return State{UserName: s.UserName, Generation: s.Generation + 1}
 	case *events.UserForgotten:
@@ -117,7 +131,7 @@ func Evolve(s State, p events.Payload) State {
 }
 
 // Command is one of Create, Update, SetRoles, Delete, Forget, Disable,
-// Enable, RevokeSessions.
+// Enable, RevokeSessions, Star.
 type Command interface{ userCommand() }
 
 // Create makes a new user. PasswordHash is an already computed argon2id
@@ -183,7 +197,18 @@ type RevokeSessions struct {
 	UserName string
 }
 
+// Star stars a job for the user (On) or takes the star back, as Hydra's
+// star button: the job shows on the user's dashboard.
+type Star struct {
+	UserName, Project, Jobset, Job string
+	On                             bool
+}
+
+// StarKey names a job in State.Stars.
+func StarKey(project, jobset, job string) string { return project + "/" + jobset + "/" + job }
+
 func (Create) userCommand()         {}
+func (Star) userCommand()           {}
 func (Update) userCommand()         {}
 func (SetRoles) userCommand()       {}
 func (Delete) userCommand()         {}
@@ -307,6 +332,20 @@ func Decide(s State, cmd Command) ([]events.Payload, error) {
 			return nil, domainerr.NotFound("user", c.UserName)
 		}
 		return []events.Payload{&events.UserSessionsRevoked{UserName: s.UserName}}, nil
+	case Star:
+		if !s.Exists {
+			return nil, domainerr.NotFound("user", c.UserName)
+		}
+		if !names.Project(c.Project) || !names.Jobset(c.Jobset) || !names.Job(c.Job) {
+			return nil, domainerr.Invalid("job", "invalid job %s:%s:%s", c.Project, c.Jobset, c.Job)
+		}
+		if s.Stars[StarKey(c.Project, c.Jobset, c.Job)] == c.On {
+			return nil, nil
+		}
+		if c.On {
+			return []events.Payload{&events.JobStarred{UserName: s.UserName, Project: c.Project, Jobset: c.Jobset, Job: c.Job}}, nil
+		}
+		return []events.Payload{&events.JobUnstarred{UserName: s.UserName, Project: c.Project, Jobset: c.Jobset, Job: c.Job}}, nil
 	}
 	return nil, domainerr.Invalid("command", "unknown user command %T", cmd)
 }

@@ -201,3 +201,39 @@ func TestProfileSealing(t *testing.T) {
 	_, err = Key{ID: "k1", Secret: []byte("fedcba9876543210fedcba9876543210")}.Open("alice", sealed)
 	require.Error(t, err, "another key does not open it")
 }
+
+func TestDecideStar(t *testing.T) {
+	alice := Evolve(State{}, &events.UserCreated{UserName: "alice", Type: TypeHydra})
+	starred := Evolve(alice, &events.JobStarred{UserName: "alice", Project: "p", Jobset: "j", Job: "hello"})
+	unstarred := Evolve(starred, &events.JobUnstarred{UserName: "alice", Project: "p", Jobset: "j", Job: "hello"})
+	require.Empty(t, alice.Stars, "a fold never shares the map of an earlier state")
+	tests := []struct {
+		name  string
+		state State
+		cmd   Star
+		want  []events.Payload
+		err   error
+	}{
+		{"star", alice, Star{UserName: "alice", Project: "p", Jobset: "j", Job: "hello", On: true},
+			[]events.Payload{&events.JobStarred{UserName: "alice", Project: "p", Jobset: "j", Job: "hello"}}, nil},
+		{"star again", starred, Star{UserName: "alice", Project: "p", Jobset: "j", Job: "hello", On: true}, nil, nil},
+		{"unstar", starred, Star{UserName: "alice", Project: "p", Jobset: "j", Job: "hello"},
+			[]events.Payload{&events.JobUnstarred{UserName: "alice", Project: "p", Jobset: "j", Job: "hello"}}, nil},
+		{"unstar what is not starred", unstarred, Star{UserName: "alice", Project: "p", Jobset: "j", Job: "hello"}, nil, nil},
+		{"another job", starred, Star{UserName: "alice", Project: "p", Jobset: "j", Job: "world", On: true},
+			[]events.Payload{&events.JobStarred{UserName: "alice", Project: "p", Jobset: "j", Job: "world"}}, nil},
+		{"no such user", State{}, Star{UserName: "bob", Project: "p", Jobset: "j", Job: "hello", On: true}, nil, domainerr.ErrNotFound},
+		{"bad job name", alice, Star{UserName: "alice", Project: "p", Jobset: "j", Job: "a/../b", On: true}, nil, domainerr.ErrInvalid},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := Decide(tt.state, tt.cmd)
+			if tt.err != nil {
+				require.ErrorIs(t, err, tt.err)
+				return
+			}
+			require.NoError(t, err)
+			require.Equal(t, tt.want, got)
+		})
+	}
+}

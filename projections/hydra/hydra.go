@@ -211,6 +211,8 @@ func apply(w *writer, ev projections.Event) error {
 	case *events.JobUnstarred:
 		return w.exec(`delete from StarredJobs where userName = $1 and project = $2 and jobset = $3 and job = $4`,
 			p.UserName, p.Project, p.Jobset, p.Job)
+	case *events.FailedPathsCleared:
+		return w.exec(`delete from FailedPaths`)
 	case *events.UserDisabled:
 		return w.exec(`update Users set disabled = true where userName = $1`, p.UserName)
 	case *events.UserEnabled:

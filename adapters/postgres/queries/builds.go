@@ -221,3 +221,25 @@ func (db *DB) MetricHistory(ctx context.Context, project, jobset, job, name stri
 	}
 	return out, rows.Err()
 }
+
+// QueuedNotCurrent implements web.BuildQueries, with Hydra's selection
+// (Admin.pm clear_queue_non_current).
+func (db *DB) QueuedNotCurrent(ctx context.Context) ([]int64, error) {
+	rows, err := db.pool.Query(ctx, `select id from builds where finished = 0
+		except select build from jobsetevalmembers where eval in (
+		  select max(id) from jobsetevals where hasnewbuilds = 1 group by jobset_id)
+		order by id`)
+	if err != nil {
+		return nil, fmt.Errorf("query queued builds not current: %w", err)
+	}
+	defer rows.Close()
+	out := []int64{}
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("scan build id: %w", err)
+		}
+		out = append(out, id)
+	}
+	return out, rows.Err()
+}

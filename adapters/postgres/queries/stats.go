@@ -49,11 +49,21 @@ func buildWhere(f web.BuildFilter, args []any) (string, []any) {
 	if f.BeforeID != 0 {
 		add("b.id < ?", f.BeforeID)
 	}
+	if f.Maintainer != "" {
+		add(`b.maintainers ilike '%' || ? || '%'`, likeEscaper.Replace(f.Maintainer))
+	}
+	if f.Enabled {
+		conds = append(conds, "j.enabled = 1 and exists (select 1 from projects p where p.name = j.project and p.enabled = 1)")
+	}
 	if len(conds) == 0 {
 		return "", args
 	}
 	return " where " + strings.Join(conds, " and "), args
 }
+
+// likeEscaper quotes the wildcards of a LIKE pattern (its escape
+// character is the backslash).
+var likeEscaper = strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`)
 
 // CountBuilds implements web.StatsQueries.
 func (db *DB) CountBuilds(ctx context.Context, f web.BuildFilter) (int, error) {

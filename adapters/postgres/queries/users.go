@@ -95,3 +95,39 @@ func (db *DB) APITokenByHash(ctx context.Context, hash string) (web.APIToken, er
 	}
 	return t, nil
 }
+
+// News implements web.SocialQueries.
+func (db *DB) News(ctx context.Context) ([]web.NewsItem, error) {
+	rows, err := db.pool.Query(ctx, `select id, contents, createtime, author from newsitems order by createtime desc, id desc`)
+	if err != nil {
+		return nil, fmt.Errorf("query news: %w", err)
+	}
+	defer rows.Close()
+	out := []web.NewsItem{}
+	for rows.Next() {
+		var n web.NewsItem
+		if err := rows.Scan(&n.ID, &n.Contents, &n.CreateTime, &n.Author); err != nil {
+			return nil, fmt.Errorf("scan news item: %w", err)
+		}
+		out = append(out, n)
+	}
+	return out, rows.Err()
+}
+
+// StarredJobs implements web.SocialQueries.
+func (db *DB) StarredJobs(ctx context.Context, user string) ([]web.StarredJob, error) {
+	rows, err := db.pool.Query(ctx, `select project, jobset, job from starredjobs where username = $1 order by project, jobset, job`, user)
+	if err != nil {
+		return nil, fmt.Errorf("query starred jobs: %w", err)
+	}
+	defer rows.Close()
+	out := []web.StarredJob{}
+	for rows.Next() {
+		var s web.StarredJob
+		if err := rows.Scan(&s.Project, &s.Jobset, &s.Job); err != nil {
+			return nil, fmt.Errorf("scan starred job: %w", err)
+		}
+		out = append(out, s)
+	}
+	return out, rows.Err()
+}

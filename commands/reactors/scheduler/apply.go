@@ -45,6 +45,8 @@ func (m *Model) Apply(p events.Payload) {
 		m.stepFinished(e)
 	case *events.StepRetryScheduled:
 		m.stepRequeued(e)
+	case *events.FailedPathsCleared:
+		clear(m.failedOutputs)
 	case *events.OutputUploaded:
 		m.narSizes[e.Path] = e.NarSize
 	case *events.BuildFinished:

@@ -625,3 +625,27 @@ func TestWithdrawnBuild(t *testing.T) {
 	s.finish(ds[0], 0, 11, 12)
 	require.Empty(t, s.dispatch(12), "neither a nor x is built")
 }
+
+// TestFailedPathsCleared: once an admin clears the failed paths, a build
+// of a step that failed is not a cached failure but is built again.
+func TestFailedPathsCleared(t *testing.T) {
+	s := newSim(t, scheduler.Config{})
+	s.machine("m", 8, 1, []string{sys}, nil, nil)
+	s.step("a", sys, nil)
+	s.build(1, "a", buildOpt{})
+	ds := s.dispatch(10)
+	require.Equal(t, []string{drv("a")}, drvs(ds))
+	s.finish(ds[0], 1, 10, 20)
+	require.Len(t, s.act(20), 1)
+	s.build(2, "a", buildOpt{})
+	as := s.act(30)
+	require.Len(t, as, 1)
+	require.True(t, as[0].Finish.IsCachedBuild, "a failed output is a cached failure")
+
+	s.apply(&events.FailedPathsCleared{})
+	s.build(3, "a", buildOpt{})
+	for _, a := range s.act(40) {
+		require.Nil(t, a.Finish, "build 3 is not failed from the cache")
+	}
+	require.Equal(t, []string{drv("a")}, drvs(s.dispatch(40)))
+}

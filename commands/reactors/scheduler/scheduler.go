@@ -110,8 +110,8 @@ func New(rt *commands.Runtime, codec *events.Codec, sender commands.BuildStepSen
 var Filter = events.Filter{Types: []string{"JobsetCreated", "JobsetUpdated", "MachineRegistered", "MachineUpdated",
 	"MachineRemoved", "StepQueued", "BuildQueued", "BuildCached", "StepDispatched", "StepStarted", "StepFinished",
 	"StepRetryScheduled", "OutputUploaded", "BuildFinished", "BuildCancelled", "BuildRestarted", "BuildBumped", "BuildWithdrawn",
-	"EvaluationFinished", "EvaluationFailed", "EvaluationClosed"}, StreamPrefixes: []string{
-	streams.BuildPrefix, streams.StepPrefix, streams.MachinePrefix, streams.JobsetPrefix, streams.EvalPrefix}}
+	"EvaluationFinished", "EvaluationFailed", "EvaluationClosed", "FailedPathsCleared"}, StreamPrefixes: []string{
+	streams.BuildPrefix, streams.StepPrefix, streams.MachinePrefix, streams.JobsetPrefix, streams.EvalPrefix, streams.CachesPrefix}}
 
 // apply folds one recorded event, after reading back what the model
 // evicted and the event needs. The caller holds s.mu. An error (the store

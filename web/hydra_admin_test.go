@@ -29,7 +29,7 @@ func TestHydraClearQueueNonCurrent(t *testing.T) {
 		by   *client
 		code int
 	}{
-		{"anonymous", e.anon(), http.StatusUnauthorized},
+		{"anonymous", e.anon(), http.StatusForbidden},
 		{"a user who may cancel builds", e.as("canceller"), http.StatusForbidden},
 		{"a project owner", e.as("owner"), http.StatusForbidden},
 		{"an admin's eval token", e.mint(admin, "admin", "ci", "eval"), http.StatusForbidden},

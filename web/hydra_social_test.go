@@ -39,7 +39,7 @@ func TestHydraNews(t *testing.T) {
 		by   *client
 		code int
 	}{
-		{"anonymous", e.anon(), http.StatusUnauthorized},
+		{"anonymous", e.anon(), http.StatusForbidden},
 		{"a user", e.as("nobody"), http.StatusForbidden},
 		{"a project owner", e.as("owner"), http.StatusForbidden},
 		{"an admin's read token", e.mint(admin, "admin", "ro", "read"), http.StatusForbidden},
@@ -83,7 +83,7 @@ func TestHydraStar(t *testing.T) {
 		by   *client
 		code int
 	}{
-		{"anonymous", e.anon(), http.StatusUnauthorized},
+		{"anonymous", e.anon(), http.StatusForbidden},
 		{"a read token", e.mint(member, "member", "ro", "read"), http.StatusForbidden},
 		{"an eval token", e.mint(member, "member", "ci", "eval"), http.StatusForbidden},
 	} {

@@ -25,7 +25,7 @@ func TestHydraPutUser(t *testing.T) {
 		code   int
 		expect string
 	}{
-		{"anonymous", e.anon(), "/user/member", map[string]any{"fullname": "X"}, http.StatusUnauthorized, ""},
+		{"anonymous", e.anon(), "/user/member", map[string]any{"fullname": "X"}, http.StatusForbidden, ""},
 		{"another user", e.as("nobody"), "/user/member", map[string]any{"fullname": "X"}, http.StatusForbidden, ""},
 		{"a project owner on a member", e.as("owner"), "/user/member", map[string]any{"fullname": "X"}, http.StatusForbidden, ""},
 		{"a user giving themselves roles", e.as("member"), "/user/member", map[string]any{"userroles": []string{"admin"}}, http.StatusForbidden, "only admins"},
@@ -65,7 +65,7 @@ func TestHydraResetPassword(t *testing.T) {
 		code   int
 		expect string
 	}{
-		{"anonymous", e.anon(), http.StatusUnauthorized, ""},
+		{"anonymous", e.anon(), http.StatusForbidden, ""},
 		{"another user", e.as("nobody"), http.StatusForbidden, ""},
 		{"the user, without mail", e.as("member"), http.StatusForbidden, "no mail"},
 		{"an admin's read token", e.mint(admin, "admin", "ro", "read"), http.StatusForbidden, "scope"},
@@ -90,7 +90,7 @@ func TestHydraResetPassword(t *testing.T) {
 	require.False(t, signedIn(t, session, "member"), "the reset ends the user's sessions")
 	c := e.anon()
 	login := c.do("POST", "/login", map[string]string{"username": "member", "password": out.Password})
-	require.Equal(t, http.StatusOK, login.code, login.body)
+	require.Equal(t, http.StatusFound, login.code, login.body)
 	old := e.anon().do("POST", "/login", map[string]string{"username": "member", "password": testPassword})
 	require.Equal(t, http.StatusForbidden, old.code)
 
@@ -130,13 +130,13 @@ func TestHydraUserDashboard(t *testing.T) {
 	}{
 		{"redirect", "/user/member/dashboard", e.as("member"), http.StatusFound, ""},
 		{"redirect for an admin", "/user/member/dashboard", e.as("admin"), http.StatusFound, ""},
-		{"redirect, anonymous", "/user/member/dashboard", e.anon(), http.StatusUnauthorized, ""},
+		{"redirect, anonymous", "/user/member/dashboard", e.anon(), http.StatusForbidden, ""},
 		{"redirect, another user", "/user/member/dashboard", e.as("nobody"), http.StatusForbidden, ""},
 		{"redirect, no such user", "/user/ghost/dashboard", e.as("admin"), http.StatusNotFound, ""},
 		{"my jobs", "/dashboard/member/my-jobs-tab", e.as("member"), http.StatusOK, `"job":"tended"`},
 		{"my jobs for an admin", "/dashboard/member/my-jobs-tab", e.as("admin"), http.StatusOK, `"job":"tended"`},
 		{"my jobs, none", "/dashboard/nobody/my-jobs-tab", e.as("nobody"), http.StatusOK, "[]"},
-		{"my jobs, anonymous", "/dashboard/member/my-jobs-tab", e.anon(), http.StatusUnauthorized, ""},
+		{"my jobs, anonymous", "/dashboard/member/my-jobs-tab", e.anon(), http.StatusForbidden, ""},
 		{"my jobs, another user", "/dashboard/member/my-jobs-tab", e.as("nobody"), http.StatusForbidden, ""},
 	}
 	for _, tt := range tests {

@@ -181,8 +181,8 @@ func productName(p, root string) string {
 	return name
 }
 
-// ImplicitProduct is the product Hydra records for a directory output when
-// no output has a hydra-build-products file: type "nix-build", subtype ""
+// ImplicitProduct is the product Hydra records for a directory output
+// without a hydra-build-products file: type "nix-build", subtype ""
 // for the output "out" and the output's name otherwise, named after the
 // store path's name (the part after the hash).
 func ImplicitProduct(outputName, outputPath string) Product {

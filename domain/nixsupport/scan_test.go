@@ -102,18 +102,64 @@ func TestScan(t *testing.T) {
 	require.Equal(t, doc+"/"+nixsupport.ReleaseNameFile, res.Skipped[2].File)
 }
 
+// TestScanImplicitProducts: as Hydra's queue runner, every directory
+// output without a products file of its own gets a nix-build product,
+// whether or not its sibling outputs have products.
 func TestScanImplicitProducts(t *testing.T) {
-	fsys := fstest.MapFS{
-		rel(out + "/bin/hello"): {Data: []byte("hello")},
-		rel(doc):                {Data: []byte("a single file output")},
+	const (
+		dev  = "/nix/store/dddddddddddddddddddddddddddddddd-hello-1.0-dev"
+		gone = "/nix/store/gggggggggggggggggggggggggggggggg-gone"
+	)
+	hello := fstest.MapFile{Data: []byte("hello")}
+	listed := fstest.MapFile{Data: []byte("file binary " + out + "/bin/hello\n")}
+	tests := []struct {
+		name    string
+		files   fstest.MapFS
+		outputs []nixsupport.Output
+		want    []nixsupport.Product
+	}{
+		{"no output has products: each directory output", fstest.MapFS{
+			rel(out + "/bin/hello"):   &hello,
+			rel(dev + "/include/h.h"): &hello,
+			rel(doc):                  {Data: []byte("a single file output")},
+		}, []nixsupport.Output{{"dev", dev}, {"doc", doc}, {"gone", gone}, {"out", out}},
+			[]nixsupport.Product{nixsupport.ImplicitProduct("dev", dev), nixsupport.ImplicitProduct("out", out)}},
+		{"one output lists products: the others still get theirs", fstest.MapFS{
+			rel(out + "/bin/hello"):                  &hello,
+			rel(out + "/" + nixsupport.ProductsFile): &listed,
+			rel(dev + "/include/h.h"):                &hello,
+			rel(doc + "/share/doc/index.html"):       &hello,
+		}, []nixsupport.Output{{"dev", dev}, {"doc", doc}, {"out", out}},
+			[]nixsupport.Product{
+				nixsupport.ImplicitProduct("dev", dev),
+				nixsupport.ImplicitProduct("doc", doc),
+				{Type: "file", Subtype: "binary", Path: out + "/bin/hello", Name: "hello", Output: out, Line: 1, FileSize: 5, SHA256: sum("hello")},
+			}},
+		{"an empty products file still counts as the output's own", fstest.MapFS{
+			rel(out + "/" + nixsupport.ProductsFile): {Data: nil},
+			rel(doc + "/share/doc/index.html"):       &hello,
+		}, []nixsupport.Output{{"doc", doc}, {"out", out}},
+			[]nixsupport.Product{nixsupport.ImplicitProduct("doc", doc)}},
+		{"a products file of garbage too", fstest.MapFS{
+			rel(out + "/" + nixsupport.ProductsFile): {Data: []byte("garbage\n")},
+		}, []nixsupport.Output{{"out", out}}, nil},
+		{"every output lists products: no implicit ones", fstest.MapFS{
+			rel(out + "/bin/hello"):                  &hello,
+			rel(out + "/" + nixsupport.ProductsFile): &listed,
+			rel(doc + "/" + nixsupport.ProductsFile): {Data: nil},
+		}, []nixsupport.Output{{"doc", doc}, {"out", out}},
+			[]nixsupport.Product{{Type: "file", Subtype: "binary", Path: out + "/bin/hello", Name: "hello", Output: out, Line: 1, FileSize: 5, SHA256: sum("hello")}}},
 	}
-	res, err := nixsupport.Scan(context.Background(), fsys,
-		[]nixsupport.Output{{"out", out}, {"doc", doc}, {"gone", "/nix/store/gggggggggggggggggggggggggggggggg-gone"}}, nixsupport.Limits{})
-	require.NoError(t, err)
-	require.Equal(t, []nixsupport.Product{nixsupport.ImplicitProduct("out", out)}, res.Products)
-	require.False(t, res.Failed)
-	require.Empty(t, res.ReleaseName)
-	require.Empty(t, res.Metrics)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res, err := nixsupport.Scan(context.Background(), tt.files, tt.outputs, nixsupport.Limits{})
+			require.NoError(t, err)
+			require.Equal(t, tt.want, res.Products)
+			require.False(t, res.Failed)
+			require.Empty(t, res.ReleaseName)
+			require.Empty(t, res.Metrics)
+		})
+	}
 }
 
 func TestScanTooLarge(t *testing.T) {
@@ -146,8 +192,9 @@ func TestScanRealDirectory(t *testing.T) {
 	require.Contains(t, res.Skipped[0].Reason, "symbolic link")
 }
 
-// TestScanNixBuild builds a real two-output derivation with nix-build and
-// scans what its builder wrote to nix-support.
+// TestScanNixBuild builds a real three-output derivation with nix-build
+// and scans what its builder wrote to nix-support; the output without a
+// products file gets its nix-build product.
 func TestScanNixBuild(t *testing.T) {
 	if _, err := exec.LookPath("nix-build"); err != nil {
 		t.Skip("nix-build not installed")
@@ -155,11 +202,12 @@ func TestScanNixBuild(t *testing.T) {
 	expr := `let d = builtins.derivation {
   name = "nixsupport-scan-test";
   system = builtins.currentSystem;
-  outputs = [ "out" "doc" ];
+  outputs = [ "out" "doc" "dev" ];
   builder = "` + nixtest.Sh + `";
   args = [ "sh" "-c" ''
     set -e
-    mkdir -p $out/nix-support $doc/nix-support "$doc/my docs"
+    mkdir -p $out/nix-support $doc/nix-support "$doc/my docs" $dev/include
+    echo '#define X' > $dev/include/x.h
     echo hello > $out/hello.txt
     echo '<h1>' > "$doc/my docs/index.html"
     echo "file text $out/hello.txt" > $out/nix-support/hydra-build-products
@@ -169,25 +217,27 @@ func TestScanNixBuild(t *testing.T) {
     echo scan-test-2.1 > $out/nix-support/hydra-release-name
     touch $doc/nix-support/failed
   '' ];
-}; in [ d.out d.doc ]`
+}; in [ d.out d.doc d.dev ]`
 	cmd := exec.Command("nix-build", "--no-out-link", "--option", "substituters", "", "-E", expr)
 	cmd.Stderr = os.Stderr
 	outBytes, err := cmd.Output()
 	require.NoError(t, err)
 	paths := strings.Fields(string(outBytes))
-	require.Len(t, paths, 2)
+	require.Len(t, paths, 3)
 	require.True(t, strings.HasSuffix(paths[1], "-doc"), paths[1])
-	outputs := []nixsupport.Output{{"out", paths[0]}, {"doc", paths[1]}}
+	require.True(t, strings.HasSuffix(paths[2], "-dev"), paths[2])
+	outputs := []nixsupport.Output{{"out", paths[0]}, {"doc", paths[1]}, {"dev", paths[2]}}
 
 	res, err := nixsupport.Scan(context.Background(), os.DirFS("/"), outputs, nixsupport.Limits{})
 	require.NoError(t, err)
-	require.Len(t, res.Products, 2)
+	require.Len(t, res.Products, 3)
 	require.Equal(t, "hello.txt", res.Products[0].Name)
 	require.Equal(t, int64(6), res.Products[0].FileSize)
 	require.Equal(t, sum("hello\n"), res.Products[0].SHA256)
 	require.Equal(t, "my docs", res.Products[1].Name)
 	require.Equal(t, "index.html", res.Products[1].DefaultPath)
 	require.Empty(t, res.Products[1].SHA256)
+	require.Equal(t, nixsupport.Product{Type: "nix-build", Subtype: "dev", Path: paths[2], Name: "nixsupport-scan-test-dev", Output: paths[2]}, res.Products[2])
 	require.Equal(t, []nixsupport.Metric{{Name: "lineCoverage", Value: 18, Unit: "%", Line: 1}, {Name: "tests", Value: 42, Line: 2}}, res.Metrics)
 	require.Equal(t, "scan-test-2.1", res.ReleaseName)
 	require.True(t, res.Failed)

@@ -150,9 +150,11 @@ func TestStatuses(t *testing.T) {
 
 // TestProductsAndMetrics scrapes nix-support of a three-output build:
 // valid products with file info, a product outside the output and a
-// garbage line skipped, metrics and the release name; the directory output
-// without a products file gets its nix-build product, the regular-file
-// output none, in output-name order as Hydra numbers them.
+// garbage line skipped, a product in a sibling output and lines with
+// extra fields kept (Hydra ignores the extra fields), metrics and the
+// release name; the directory output without a products file gets its
+// nix-build product, the regular-file output none, in output-name order as
+// Hydra numbers them.
 func TestProductsAndMetrics(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, envOptions{})
@@ -165,7 +167,7 @@ func TestProductsAndMetrics(t *testing.T) {
 	}
 	require.Len(t, outputs, 3)
 	out, dev := outputs["out"], outputs["dev"]
-	require.Len(t, res.Products, 3)
+	require.Len(t, res.Products, 4)
 	require.Equal(t, events.ProductScraped{BuildID: res.Started.BuildID, ProductNr: 1, Type: "nix-build", Subtype: "dev",
 		Path: dev, Name: "products-dev"}, res.Products[0])
 	require.Equal(t, events.ProductScraped{BuildID: res.Started.BuildID, ProductNr: 2, Type: "doc", Subtype: "manual",
@@ -175,6 +177,8 @@ func TestProductsAndMetrics(t *testing.T) {
 	require.Equal(t, int64(len("readme\n")), p.FileSize)
 	require.Len(t, p.SHA256, 64)
 	require.Equal(t, 3, p.ProductNr)
+	require.Equal(t, events.ProductScraped{BuildID: res.Started.BuildID, ProductNr: 4, Type: "doc", Subtype: "headers",
+		Path: dev + "/include", Name: "include", DefaultPath: "x.h"}, res.Products[3])
 	require.Len(t, res.Skipped, 2, "the line outside the output and the garbage line: %v", res.Skipped)
 	require.ElementsMatch(t, []events.MetricScraped{
 		{BuildID: res.Started.BuildID, Name: "lineCoverage", Value: 18, Unit: "%"},
@@ -183,7 +187,7 @@ func TestProductsAndMetrics(t *testing.T) {
 	require.Equal(t, "my-release-1.0", res.Finished.ReleaseName)
 	types, _ := e.stepEvents(d["products"])
 	require.Equal(t, []string{"StepQueued", "StepDispatched", "StepStarted", "StepLogStored", "OutputUploaded", "OutputUploaded", "OutputUploaded",
-		"ProductScraped", "ProductScraped", "ProductScraped", "MetricScraped", "MetricScraped", "StepFinished"}, types)
+		"ProductScraped", "ProductScraped", "ProductScraped", "ProductScraped", "MetricScraped", "MetricScraped", "StepFinished"}, types)
 }
 
 // TestGarbageProducts builds an output whose products file is 10 MB of

@@ -134,10 +134,11 @@ in rec {
     echo readme > "$out/read me.txt"
     echo "doc manual $out/doc manual.html" >> $out/nix-support/hydra-build-products
     echo "file readme \"$out/read me.txt\"" >> $out/nix-support/hydra-build-products
+    echo "doc headers $dev/include x.h fields Hydra ignores" >> $out/nix-support/hydra-build-products
     echo "file escape /etc/passwd" >> $out/nix-support/hydra-build-products
     echo "garbage line" >> $out/nix-support/hydra-build-products
     echo "lineCoverage 18 %%" >> $out/nix-support/hydra-metrics
-    echo "runtime 1.5 s" >> $out/nix-support/hydra-metrics
+    echo "runtime 1.5 s as Hydra ignores this" >> $out/nix-support/hydra-metrics
     echo "my-release-1.0" > $out/nix-support/hydra-release-name
   '' { outputs = [ "out" "bin" "dev" ]; };
   multi = mk "multi" "echo out > $out; mkdir -p $dev; echo $out > $dev/ref" { outputs = [ "out" "dev" ]; };

@@ -36,8 +36,9 @@ type Result struct {
 
 // Scan reads the nix-support files of every output from fsys, an fs.FS
 // rooted at "/", as Hydra does after a successful build. Outputs are taken
-// in the order given (Hydra goes by output name). Products of an output
-// must lie inside that output. Each directory output without a products
+// in the order given (Hydra goes by output name). A product must lie
+// inside one of the build's outputs, not necessarily the one whose file
+// lists it (Hydra looks it up among all outputs' files). Each directory output without a products
 // file of its own gets its ImplicitProduct, as Hydra's current queue runner
 // decides per output (its older C++ runner added them only when no output
 // had the file). A missing file is not an error; a file that cannot be
@@ -45,6 +46,10 @@ type Result struct {
 func Scan(ctx context.Context, fsys fs.FS, outputs []Output, lim Limits) (Result, error) {
 	var res Result
 	metricIndex := map[string]int{}
+	roots := make([]string, len(outputs))
+	for i, o := range outputs {
+		roots[i] = o.Path
+	}
 	for _, o := range outputs {
 		if err := ctx.Err(); err != nil {
 			return res, fmt.Errorf("scan %s: %w", o.Path, err)
@@ -58,7 +63,7 @@ func Scan(ctx context.Context, fsys fs.FS, outputs []Output, lim Limits) (Result
 		if err != nil || !info.IsDir() {
 			continue
 		}
-		found, err := scanProducts(ctx, fsys, o, lim, &res)
+		found, err := scanProducts(ctx, fsys, o, roots, lim, &res)
 		if err != nil {
 			return res, err
 		}
@@ -112,14 +117,14 @@ func openSupportFile(fsys fs.FS, o Output, rel string, res *Result) (fs.File, er
 	return f, nil
 }
 
-func scanProducts(ctx context.Context, fsys fs.FS, o Output, lim Limits, res *Result) (found bool, err error) {
+func scanProducts(ctx context.Context, fsys fs.FS, o Output, roots []string, lim Limits, res *Result) (found bool, err error) {
 	file := path.Join(o.Path, ProductsFile)
 	f, err := openSupportFile(fsys, o, ProductsFile, res)
 	if f == nil || err != nil {
 		return false, err
 	}
 	defer f.Close()
-	products, skipped, parseErr := ParseProducts(f, []string{o.Path}, lim)
+	products, skipped, parseErr := ParseProducts(f, roots, lim)
 	res.Skipped = append(res.Skipped, inFile(skipped, file)...)
 	products, skipped, err = FillFileInfo(ctx, fsys, products)
 	res.Skipped = append(res.Skipped, inFile(skipped, file)...)

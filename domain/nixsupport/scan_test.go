@@ -76,7 +76,8 @@ func TestScan(t *testing.T) {
 		rel(out + "/bin/hello"): {Data: []byte("hello")},
 		rel(out + "/" + nixsupport.ProductsFile): {Data: []byte(
 			"file binary " + out + "/bin/hello\n" +
-				"file evil " + doc + "/manual.pdf\n" + // belongs to the other output
+				"file pdf " + doc + "/manual.pdf\n" + // in the other output: allowed, as Hydra
+				"file evil /nix/store/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-other/f\n" + // not an output of the build
 				"nonsense\n")},
 		rel(out + "/" + nixsupport.MetricsFile):     {Data: []byte("a 1\nb 2 s\n")},
 		rel(out + "/" + nixsupport.ReleaseNameFile): {Data: []byte("hello-1.0\n")},
@@ -90,6 +91,7 @@ func TestScan(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, []nixsupport.Product{
 		{Type: "file", Subtype: "binary", Path: out + "/bin/hello", Name: "hello", Output: out, Line: 1, FileSize: 5, SHA256: sum("hello")},
+		{Type: "file", Subtype: "pdf", Path: doc + "/manual.pdf", Name: "manual.pdf", Output: doc, Line: 2, FileSize: 4, SHA256: sum("%PDF")},
 		{Type: "doc", Subtype: "manual", Path: doc + "/manual.pdf", Name: "manual.pdf", Output: doc, Line: 1, FileSize: 4, SHA256: sum("%PDF")},
 	}, res.Products)
 	require.Equal(t, []nixsupport.Metric{{Name: "a", Value: 5, Line: 1}, {Name: "b", Value: 2, Unit: "s", Line: 2}}, res.Metrics)
@@ -97,8 +99,9 @@ func TestScan(t *testing.T) {
 	require.True(t, res.Failed)
 	require.Len(t, res.Skipped, 3)
 	require.Equal(t, out+"/"+nixsupport.ProductsFile, res.Skipped[0].File)
-	require.Equal(t, 2, res.Skipped[0].Line)
-	require.Equal(t, 3, res.Skipped[1].Line)
+	require.Equal(t, 3, res.Skipped[0].Line)
+	require.Contains(t, res.Skipped[0].Reason, "outside")
+	require.Equal(t, 4, res.Skipped[1].Line)
 	require.Equal(t, doc+"/"+nixsupport.ReleaseNameFile, res.Skipped[2].File)
 }
 
@@ -160,6 +163,30 @@ func TestScanImplicitProducts(t *testing.T) {
 			require.Empty(t, res.Metrics)
 		})
 	}
+}
+
+// TestScanSiblingOutputKeepsChecks: a product may lie in another output of
+// the build, but the checks of its own output apply there too: no link on
+// the way, and nothing outside the build's outputs.
+func TestScanSiblingOutputKeepsChecks(t *testing.T) {
+	fsys := fstest.MapFS{
+		rel(doc + "/link"): {Data: []byte("/etc"), Mode: fs.ModeSymlink},
+		rel(doc + "/ok"):   {Data: []byte("ok")},
+		"etc/passwd":       {Data: []byte("root:x:0:0")},
+		rel(out + "/" + nixsupport.ProductsFile): {Data: []byte(
+			"file a " + doc + "/link/passwd\n" +
+				"file b " + doc + "/../etc/passwd\n" +
+				"file c " + doc + "/ok index.html extra fields\n")},
+	}
+	res, err := nixsupport.Scan(context.Background(), fsys, []nixsupport.Output{{"doc", doc}, {"out", out}}, nixsupport.Limits{})
+	require.NoError(t, err)
+	require.Equal(t, []nixsupport.Product{
+		nixsupport.ImplicitProduct("doc", doc),
+		{Type: "file", Subtype: "c", Path: doc + "/ok", DefaultPath: "index.html", Name: "ok", Output: doc, Line: 3, FileSize: 2, SHA256: sum("ok")},
+	}, res.Products)
+	require.Len(t, res.Skipped, 2)
+	require.Contains(t, res.Skipped[0].Reason+res.Skipped[1].Reason, "symbolic link")
+	require.Contains(t, res.Skipped[0].Reason+res.Skipped[1].Reason, "outside")
 }
 
 func TestScanTooLarge(t *testing.T) {

@@ -11,13 +11,15 @@ import (
 )
 
 // UpdateUser changes a user's profile: nil fields and an empty
-// PasswordHash keep what the user has.
+// PasswordHash keep what the user has. PublicDashboard shows the user's
+// dashboard to everyone (Hydra's publicDashboard).
 type UpdateUser struct {
-	UserName     string
-	FullName     *string
-	EmailAddress *string
-	PasswordHash string
-	EmailOnError *bool
+	UserName        string
+	FullName        *string
+	EmailAddress    *string
+	PasswordHash    string
+	EmailOnError    *bool
+	PublicDashboard *bool
 }
 
 // UpdateUser appends UserUpdated to user-<name>, or nothing if the profile
@@ -44,7 +46,7 @@ func (h *Handlers) UpdateUser(ctx context.Context, md events.Metadata, c UpdateU
 			return nil, err
 		}
 		return user.Decide(s, user.Update{UserName: c.UserName, FullName: c.FullName, EmailAddress: c.EmailAddress,
-			PasswordHash: c.PasswordHash, EmailOnError: c.EmailOnError, Key: key})
+			PasswordHash: c.PasswordHash, EmailOnError: c.EmailOnError, PublicDashboard: c.PublicDashboard, Key: key})
 	}, md)
 	if err != nil || c.PasswordHash == "" || len(res.Events) == 0 {
 		return res, err

@@ -145,6 +145,25 @@ func TestUserEventsV1LoseTheirPasswordHash(t *testing.T) {
 	}
 }
 
+// UserUpdated gained publicDashboard without a new version: events
+// recorded before it read as a private dashboard, which every user had.
+func TestUserUpdatedPublicDashboard(t *testing.T) {
+	c := events.NewCodec()
+	for _, tc := range []struct {
+		version int
+		data    string
+		want    events.Payload
+	}{
+		{1, `{"userName":"bob","emailAddress":"c@x"}`, &events.UserUpdated{UserName: "bob", EmailAddress: "c@x"}},
+		{2, `{"userName":"bob","keyId":"k1","emailOnError":true}`, &events.UserUpdated{UserName: "bob", KeyID: "k1", EmailOnError: true}},
+		{2, `{"userName":"bob","keyId":"k1","publicDashboard":true}`, &events.UserUpdated{UserName: "bob", KeyID: "k1", PublicDashboard: true}},
+	} {
+		p, err := c.Decode(events.Recorded{ID: "x", Type: "UserUpdated", Version: tc.version, Data: json.RawMessage(tc.data)})
+		require.NoError(t, err)
+		assert.Equal(t, tc.want, p)
+	}
+}
+
 // Tokens recorded before scopes existed read as scope "eval": enough for
 // CI, no longer everything their user may do. A version 2 event keeps
 // the scope it names.

@@ -120,11 +120,15 @@ type UserCreated struct {
 // UserUpdated records a user's new profile (version 2), sealed as in
 // UserCreated. PasswordChanged says a new password hash was stored in
 // the credential table; the hash itself is never recorded.
+// PublicDashboard (Hydra's Users.publicDashboard) lets anyone see the
+// user's dashboard; events recorded before it existed decode to false,
+// which is what every user had then, so it needs no new version.
 type UserUpdated struct {
 	UserName        string `json:"userName"`
 	KeyID           string `json:"keyId,omitempty"`
 	Profile         []byte `json:"profile,omitempty"`
 	EmailOnError    bool   `json:"emailOnError,omitempty"`
+	PublicDashboard bool   `json:"publicDashboard,omitempty"`
 	PasswordChanged bool   `json:"passwordChanged,omitempty"`
 	// FullName and EmailAddress are set by version 1 events only.
 	FullName     string `json:"fullName,omitempty"`

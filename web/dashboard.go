@@ -55,10 +55,16 @@ func (s *server) myDashboard(w http.ResponseWriter, r *http.Request) error {
 }
 
 // dashboard shows the jobsets of the projects a user owns or belongs to.
+// As in Hydra, only the user and admins see it unless the user made it
+// public.
 func (s *server) dashboard(w http.ResponseWriter, r *http.Request) error {
 	name := chi.URLParam(r, "user")
-	if _, err := s.cfg.Queries.User(r.Context(), name); err != nil {
+	u, err := s.cfg.Queries.User(r.Context(), name)
+	if err != nil {
 		return err
+	}
+	if p := who(r); !u.PublicDashboard && (p == nil || !selfOrAdmin(name)(p)) {
+		return errForbidden("this dashboard is not public")
 	}
 	js, err := s.cfg.Queries.UserJobsets(r.Context(), name)
 	if err != nil {

@@ -177,8 +177,9 @@ func TestListBuildsRoutes(t *testing.T) {
 				NrTotal       int `json:"nrtotal"`
 			} `json:"jobsets"`
 		}
+		admin := e.as("admin") // dashboards are private until made public
 		for _, u := range []string{"owner", "member"} {
-			res := c.do("GET", "/dashboard/"+u, nil)
+			res := admin.do("GET", "/dashboard/"+u, nil)
 			require.Equal(t, 200, res.code, res.body)
 			res.json(t, &got)
 			require.Equal(t, u, got.UserName)
@@ -186,7 +187,7 @@ func TestListBuildsRoutes(t *testing.T) {
 			require.Equal(t, "j", got.Jobsets[0].Name)
 			require.Equal(t, 4, got.Jobsets[0].NrTotal)
 		}
-		res := c.do("GET", "/dashboard/nobody", nil)
+		res := admin.do("GET", "/dashboard/nobody", nil)
 		require.JSONEq(t, `{"username":"nobody","jobsets":[],"starredjobs":[]}`, res.body)
 		require.Equal(t, 404, c.do("GET", "/dashboard/ghost", nil).code)
 		require.Equal(t, 403, c.do("GET", "/dashboard", nil).code)

@@ -266,8 +266,10 @@ type User struct {
 	Roles        []string `json:"userroles"`
 	Forgotten    bool     `json:"forgotten,omitempty"`
 	// Disabled users cannot sign in; their sessions and tokens are refused.
-	Disabled bool   `json:"disabled,omitempty"`
-	Password string `json:"-"`
+	Disabled bool `json:"disabled,omitempty"`
+	// PublicDashboard shows /dashboard/<user> to everyone, as in Hydra.
+	PublicDashboard bool   `json:"publicdashboard,omitempty"`
+	Password        string `json:"-"`
 }
 
 // LogRef tells where the log of a step attempt is.

@@ -189,6 +189,9 @@ type userBody struct {
 	EmailAddress *string   `json:"emailaddress"`
 	Password     string    `json:"password"`
 	Roles        *[]string `json:"userroles"`
+	// PublicDashboard is Hydra's publicdashboard: true, 1, "1" or "on"
+	// show the user's dashboard to everyone.
+	PublicDashboard *flexBool `json:"publicdashboard"`
 	// CurrentPassword proves a user changing their own password is the
 	// account's owner, not someone holding their session.
 	CurrentPassword string `json:"currentpassword"`
@@ -215,6 +218,11 @@ func (s *server) readUserBody(w http.ResponseWriter, r *http.Request) (userBody,
 	if f.Has("rolesform") {
 		roles := append([]string{}, f["roles"]...)
 		b.Roles = &roles
+	}
+	// An unchecked box sends nothing: the form says it holds the box.
+	if f.Has("dashboardform") {
+		public := flexBool(truthy(f.Get("publicdashboard")))
+		b.PublicDashboard = &public
 	}
 	return b, nil
 }
@@ -367,6 +375,10 @@ func (s *server) changeUser(w http.ResponseWriter, r *http.Request, name string,
 	}
 	self := p.User.UserName == name
 	c := commands.UpdateUser{UserName: name, FullName: b.FullName, EmailAddress: b.EmailAddress}
+	if b.PublicDashboard != nil {
+		public := bool(*b.PublicDashboard)
+		c.PublicDashboard = &public
+	}
 	if b.Password != "" {
 		if p.Token != nil {
 			return errNeedsSession("setting a password")

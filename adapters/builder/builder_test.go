@@ -148,24 +148,37 @@ func TestStatuses(t *testing.T) {
 	}
 }
 
-// TestProductsAndMetrics scrapes nix-support: valid products with file
-// info, a product outside the output and a garbage line skipped, metrics
-// and the release name.
+// TestProductsAndMetrics scrapes nix-support of a three-output build:
+// valid products with file info, a product outside the output and a
+// garbage line skipped, a product in a sibling output and lines with
+// extra fields kept (Hydra ignores the extra fields), metrics and the
+// release name; the directory output without a products file gets its
+// nix-build product, the regular-file output none, in output-name order as
+// Hydra numbers them.
 func TestProductsAndMetrics(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, envOptions{})
 	d := e.drvs("products")
 	res := e.build(d["products"], "local", localhost(t), nil)
 	require.Equal(t, int(status.Success), res.Finished.Status, "%s: %s", res.Finished.ErrorMsg, e.readLog(res.LogStore.Location))
-	out := res.Finished.Outputs[0].Path
-	require.Len(t, res.Products, 2)
-	require.Equal(t, events.ProductScraped{BuildID: res.Started.BuildID, ProductNr: 1, Type: "doc", Subtype: "manual",
-		Path: out + "/doc", Name: "doc", DefaultPath: "manual.html"}, res.Products[0])
-	p := res.Products[1]
+	outputs := map[string]string{}
+	for _, o := range res.Finished.Outputs {
+		outputs[o.Name] = o.Path
+	}
+	require.Len(t, outputs, 3)
+	out, dev := outputs["out"], outputs["dev"]
+	require.Len(t, res.Products, 4)
+	require.Equal(t, events.ProductScraped{BuildID: res.Started.BuildID, ProductNr: 1, Type: "nix-build", Subtype: "dev",
+		Path: dev, Name: "products-dev"}, res.Products[0])
+	require.Equal(t, events.ProductScraped{BuildID: res.Started.BuildID, ProductNr: 2, Type: "doc", Subtype: "manual",
+		Path: out + "/doc", Name: "doc", DefaultPath: "manual.html"}, res.Products[1])
+	p := res.Products[2]
 	require.Equal(t, "read me.txt", p.Name)
 	require.Equal(t, int64(len("readme\n")), p.FileSize)
 	require.Len(t, p.SHA256, 64)
-	require.Equal(t, 2, p.ProductNr)
+	require.Equal(t, 3, p.ProductNr)
+	require.Equal(t, events.ProductScraped{BuildID: res.Started.BuildID, ProductNr: 4, Type: "doc", Subtype: "headers",
+		Path: dev + "/include", Name: "include", DefaultPath: "x.h"}, res.Products[3])
 	require.Len(t, res.Skipped, 2, "the line outside the output and the garbage line: %v", res.Skipped)
 	require.ElementsMatch(t, []events.MetricScraped{
 		{BuildID: res.Started.BuildID, Name: "lineCoverage", Value: 18, Unit: "%"},
@@ -173,8 +186,8 @@ func TestProductsAndMetrics(t *testing.T) {
 	}, res.Metrics)
 	require.Equal(t, "my-release-1.0", res.Finished.ReleaseName)
 	types, _ := e.stepEvents(d["products"])
-	require.Equal(t, []string{"StepQueued", "StepDispatched", "StepStarted", "StepLogStored", "OutputUploaded",
-		"ProductScraped", "ProductScraped", "MetricScraped", "MetricScraped", "StepFinished"}, types)
+	require.Equal(t, []string{"StepQueued", "StepDispatched", "StepStarted", "StepLogStored", "OutputUploaded", "OutputUploaded", "OutputUploaded",
+		"ProductScraped", "ProductScraped", "ProductScraped", "ProductScraped", "MetricScraped", "MetricScraped", "StepFinished"}, types)
 }
 
 // TestGarbageProducts builds an output whose products file is 10 MB of

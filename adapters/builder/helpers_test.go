@@ -127,17 +127,20 @@ in rec {
   slow = mk "slow" "echo sleeping; sleep 30; touch $out" {};
   chatty = mk "chatty" "yes 'this line repeats forever'" {};
   products = mk "products" ''
-    mkdir -p $out/nix-support $out/doc
+    mkdir -p $out/nix-support $out/doc $dev/include
+    echo '#define X' > $dev/include/x.h
+    echo single file > $bin
     echo manual > $out/doc/manual.html
     echo readme > "$out/read me.txt"
     echo "doc manual $out/doc manual.html" >> $out/nix-support/hydra-build-products
     echo "file readme \"$out/read me.txt\"" >> $out/nix-support/hydra-build-products
+    echo "doc headers $dev/include x.h fields Hydra ignores" >> $out/nix-support/hydra-build-products
     echo "file escape /etc/passwd" >> $out/nix-support/hydra-build-products
     echo "garbage line" >> $out/nix-support/hydra-build-products
     echo "lineCoverage 18 %%" >> $out/nix-support/hydra-metrics
-    echo "runtime 1.5 s" >> $out/nix-support/hydra-metrics
+    echo "runtime 1.5 s as Hydra ignores this" >> $out/nix-support/hydra-metrics
     echo "my-release-1.0" > $out/nix-support/hydra-release-name
-  '' {};
+  '' { outputs = [ "out" "bin" "dev" ]; };
   multi = mk "multi" "echo out > $out; mkdir -p $dev; echo $out > $dev/ref" { outputs = [ "out" "dev" ]; };
   marked = mk "marked" "mkdir -p $out/nix-support; touch $out/nix-support/failed; echo tests failed > $out/report" {};
   garbage = mk "garbage" "mkdir -p $out/nix-support; head -c 10485760 /dev/urandom > $out/nix-support/hydra-build-products" {};

@@ -31,6 +31,8 @@ func FuzzParseProducts(f *testing.F) {
 		`file x "`+out+`/a"b`+"\r\n",
 		"doc x "+out+" ../../x\n",
 		"file x "+out+"/\xff\x00\n",
+		"doc x "+out+"/share/doc index.html extra fields\n",
+		`report x "`+out+`/a b" index.html "c d" /etc/passwd <e>`+"\n",
 	)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		ps, skipped, err := nixsupport.ParseProducts(bytes.NewReader(data), []string{out}, fuzzLimits)
@@ -96,6 +98,7 @@ func FuzzParseMetrics(f *testing.F) {
 		"x 1e400\ny nan\nz 0x10\n",
 		"a.b_c-d -1.5e-3 ms extra\n",
 		"  \t\nspeed 3 MB/s\r\n",
+		"x 1 s extra more\nspeed 3 MB/s 42\ny 2 ms <z> 1e400\n",
 	)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		ms, skipped, err := nixsupport.ParseMetrics(bytes.NewReader(data), fuzzLimits)

@@ -24,7 +24,8 @@ type Metric struct {
 // ParseMetrics reads a hydra-metrics file: lines "NAME VALUE [UNIT]"
 // separated by white space. NAME must match [a-zA-Z0-9._-]+ and VALUE be a
 // finite decimal number, else the line is skipped; a UNIT outside
-// [a-zA-Z0-9._%-]+ is dropped and the metric kept, as Hydra does. When a
+// [a-zA-Z0-9._%-]+ is dropped and the metric kept, and fields after UNIT
+// are ignored, as Hydra does. When a
 // name repeats, the later line wins: the metric keeps the place of its
 // first line and the earlier lines are reported as skipped.
 //
@@ -60,12 +61,9 @@ func ParseMetrics(r io.Reader, lim Limits) (metrics []Metric, skipped []Skipped,
 func parseMetricLine(line string) (Metric, error) {
 	name, rest := nextField(line)
 	value, rest := nextField(rest)
-	unit, rest := nextField(rest)
+	unit, _ := nextField(rest)
 	if value == "" {
 		return Metric{}, errors.New("expected NAME VALUE [UNIT]")
-	}
-	if rest != "" {
-		return Metric{}, fmt.Errorf("unexpected %q after the unit", rest)
 	}
 	if !matches(name, false, isMetricNameChar) {
 		return Metric{}, fmt.Errorf("name %q has characters outside [a-zA-Z0-9._-]", name)

@@ -28,7 +28,11 @@ func TestParseMetrics(t *testing.T) {
 		{"hex", "x 0x10", nil, "not a decimal"},
 		{"inf", "x inf", nil, "not a decimal"},
 		{"overflow", "x 1e400", nil, "not a number"},
-		{"too many fields", "x 1 s extra", nil, "after the unit"},
+		// Hydra ignores fields after the unit.
+		{"extra field is ignored", "x 1 s extra", &nixsupport.Metric{Name: "x", Value: 1, Unit: "s"}, ""},
+		{"extra fields after a bad unit", "speed 3 MB/s over 9000", &nixsupport.Metric{Name: "speed", Value: 3}, ""},
+		{"an ignored field may hold anything", "x 2 ms <script> 1e400 /etc/passwd", &nixsupport.Metric{Name: "x", Value: 2, Unit: "ms"}, ""},
+		{"extra fields do not rescue a bad value", "x abc s extra", nil, "not a decimal"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

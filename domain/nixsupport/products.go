@@ -39,13 +39,13 @@ type Product struct {
 // SUBTYPE match [a-zA-Z0-9_-]+; PATH is a token without white space, '"',
 // '<' or '>', or a non-empty double-quoted string without '"'; DEFAULTPATH
 // is a token without white space, '<' or '>', relative and not climbing
-// out of PATH with "..".
+// out of PATH with "..". Fields after DEFAULTPATH are ignored, as Hydra's
+// queue runner ignores them, and so is white space around a line.
 //
 // PATH must be absolute and, once cleaned, lie inside one of outputs (or be
 // one of them); with no outputs every product is rejected. Lines that do
-// not parse or point elsewhere are returned in skipped. Unlike Hydra, white
-// space around a line is ignored and lines that are not valid UTF-8 or hold
-// a NUL byte are rejected.
+// not parse or point elsewhere are returned in skipped. Unlike Hydra, lines
+// that are not valid UTF-8 or hold a NUL byte are rejected.
 //
 // A read error or a file over lim.MaxBytes stops reading and is returned
 // together with the products parsed before it.
@@ -92,10 +92,7 @@ func parseProductLine(line string, roots []string) (Product, error) {
 	if err != nil {
 		return Product{}, err
 	}
-	def, rest := nextField(rest)
-	if rest != "" {
-		return Product{}, fmt.Errorf("unexpected %q after the default path", rest)
-	}
+	def, _ := nextField(rest)
 	if err := checkDefaultPath(def); err != nil {
 		return Product{}, err
 	}
@@ -181,8 +178,8 @@ func productName(p, root string) string {
 	return name
 }
 
-// ImplicitProduct is the product Hydra records for a directory output when
-// no output has a hydra-build-products file: type "nix-build", subtype ""
+// ImplicitProduct is the product Hydra records for a directory output
+// without a hydra-build-products file: type "nix-build", subtype ""
 // for the output "out" and the output's name otherwise, named after the
 // store path's name (the part after the hash).
 func ImplicitProduct(outputName, outputPath string) Product {

@@ -17,9 +17,10 @@ type Output struct {
 
 // Result is what Scan found in a build's outputs.
 type Result struct {
-	// Products are the products of all outputs, in output order, or the
-	// implicit products of the directory outputs when no output has a
-	// products file. Their number in Hydra's BuildProducts is the index+1.
+	// Products are the products of all outputs, in output order: those
+	// an output's products file lists, or the output's implicit product
+	// when it is a directory without a products file. Their number in
+	// Hydra's BuildProducts is the index+1.
 	Products []Product
 	// Metrics are the metrics of all outputs; a later line or output wins
 	// for a repeated name.
@@ -35,18 +36,26 @@ type Result struct {
 
 // Scan reads the nix-support files of every output from fsys, an fs.FS
 // rooted at "/", as Hydra does after a successful build. Outputs are taken
-// in the order given (Hydra goes by output name). Products of an output
-// must lie inside that output. A missing file is not an error; a file that
-// cannot be read, or is over lim, is.
+// in the order given (Hydra goes by output name). A product must lie
+// inside one of the build's outputs, not necessarily the one whose file
+// lists it (Hydra looks it up among all outputs' files). Each directory output without a products
+// file of its own gets its ImplicitProduct, as Hydra's current queue runner
+// decides per output (its older C++ runner added them only when no output
+// had the file). A missing file is not an error; a file that cannot be
+// read, or is over lim, is.
 func Scan(ctx context.Context, fsys fs.FS, outputs []Output, lim Limits) (Result, error) {
 	var res Result
-	sawProducts := false
 	metricIndex := map[string]int{}
+	roots := make([]string, len(outputs))
+	for i, o := range outputs {
+		roots[i] = o.Path
+	}
 	for _, o := range outputs {
 		if err := ctx.Err(); err != nil {
 			return res, fmt.Errorf("scan %s: %w", o.Path, err)
 		}
-		// An output that is a regular file (or missing) has no nix-support.
+		// An output that is a regular file (or missing) has no nix-support
+		// and no implicit product.
 		info, err := fs.Lstat(fsys, fsPath(o.Path))
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return res, fmt.Errorf("stat %s: %w", o.Path, err)
@@ -54,11 +63,13 @@ func Scan(ctx context.Context, fsys fs.FS, outputs []Output, lim Limits) (Result
 		if err != nil || !info.IsDir() {
 			continue
 		}
-		found, err := scanProducts(ctx, fsys, o, lim, &res)
+		found, err := scanProducts(ctx, fsys, o, roots, lim, &res)
 		if err != nil {
 			return res, err
 		}
-		sawProducts = sawProducts || found
+		if !found {
+			res.Products = append(res.Products, ImplicitProduct(o.Name, o.Path))
+		}
 		if err := scanMetrics(fsys, o, lim, &res, metricIndex); err != nil {
 			return res, err
 		}
@@ -71,17 +82,6 @@ func Scan(ctx context.Context, fsys fs.FS, outputs []Output, lim Limits) (Result
 			res.Failed = true
 		case !errors.Is(err, fs.ErrNotExist):
 			return res, fmt.Errorf("stat %s: %w", path.Join(o.Path, FailedFile), err)
-		}
-	}
-	if !sawProducts {
-		for _, o := range outputs {
-			info, err := fs.Lstat(fsys, fsPath(o.Path))
-			if err != nil && !errors.Is(err, fs.ErrNotExist) {
-				return res, fmt.Errorf("stat %s: %w", o.Path, err)
-			}
-			if err == nil && info.IsDir() {
-				res.Products = append(res.Products, ImplicitProduct(o.Name, o.Path))
-			}
 		}
 	}
 	return res, nil
@@ -117,14 +117,14 @@ func openSupportFile(fsys fs.FS, o Output, rel string, res *Result) (fs.File, er
 	return f, nil
 }
 
-func scanProducts(ctx context.Context, fsys fs.FS, o Output, lim Limits, res *Result) (found bool, err error) {
+func scanProducts(ctx context.Context, fsys fs.FS, o Output, roots []string, lim Limits, res *Result) (found bool, err error) {
 	file := path.Join(o.Path, ProductsFile)
 	f, err := openSupportFile(fsys, o, ProductsFile, res)
 	if f == nil || err != nil {
 		return false, err
 	}
 	defer f.Close()
-	products, skipped, parseErr := ParseProducts(f, []string{o.Path}, lim)
+	products, skipped, parseErr := ParseProducts(f, roots, lim)
 	res.Skipped = append(res.Skipped, inFile(skipped, file)...)
 	products, skipped, err = FillFileInfo(ctx, fsys, products)
 	res.Skipped = append(res.Skipped, inFile(skipped, file)...)

@@ -76,7 +76,8 @@ func TestScan(t *testing.T) {
 		rel(out + "/bin/hello"): {Data: []byte("hello")},
 		rel(out + "/" + nixsupport.ProductsFile): {Data: []byte(
 			"file binary " + out + "/bin/hello\n" +
-				"file evil " + doc + "/manual.pdf\n" + // belongs to the other output
+				"file pdf " + doc + "/manual.pdf\n" + // in the other output: allowed, as Hydra
+				"file evil /nix/store/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-other/f\n" + // not an output of the build
 				"nonsense\n")},
 		rel(out + "/" + nixsupport.MetricsFile):     {Data: []byte("a 1\nb 2 s\n")},
 		rel(out + "/" + nixsupport.ReleaseNameFile): {Data: []byte("hello-1.0\n")},
@@ -90,6 +91,7 @@ func TestScan(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, []nixsupport.Product{
 		{Type: "file", Subtype: "binary", Path: out + "/bin/hello", Name: "hello", Output: out, Line: 1, FileSize: 5, SHA256: sum("hello")},
+		{Type: "file", Subtype: "pdf", Path: doc + "/manual.pdf", Name: "manual.pdf", Output: doc, Line: 2, FileSize: 4, SHA256: sum("%PDF")},
 		{Type: "doc", Subtype: "manual", Path: doc + "/manual.pdf", Name: "manual.pdf", Output: doc, Line: 1, FileSize: 4, SHA256: sum("%PDF")},
 	}, res.Products)
 	require.Equal(t, []nixsupport.Metric{{Name: "a", Value: 5, Line: 1}, {Name: "b", Value: 2, Unit: "s", Line: 2}}, res.Metrics)
@@ -97,23 +99,94 @@ func TestScan(t *testing.T) {
 	require.True(t, res.Failed)
 	require.Len(t, res.Skipped, 3)
 	require.Equal(t, out+"/"+nixsupport.ProductsFile, res.Skipped[0].File)
-	require.Equal(t, 2, res.Skipped[0].Line)
-	require.Equal(t, 3, res.Skipped[1].Line)
+	require.Equal(t, 3, res.Skipped[0].Line)
+	require.Contains(t, res.Skipped[0].Reason, "outside")
+	require.Equal(t, 4, res.Skipped[1].Line)
 	require.Equal(t, doc+"/"+nixsupport.ReleaseNameFile, res.Skipped[2].File)
 }
 
+// TestScanImplicitProducts: as Hydra's queue runner, every directory
+// output without a products file of its own gets a nix-build product,
+// whether or not its sibling outputs have products.
 func TestScanImplicitProducts(t *testing.T) {
-	fsys := fstest.MapFS{
-		rel(out + "/bin/hello"): {Data: []byte("hello")},
-		rel(doc):                {Data: []byte("a single file output")},
+	const (
+		dev  = "/nix/store/dddddddddddddddddddddddddddddddd-hello-1.0-dev"
+		gone = "/nix/store/gggggggggggggggggggggggggggggggg-gone"
+	)
+	hello := fstest.MapFile{Data: []byte("hello")}
+	listed := fstest.MapFile{Data: []byte("file binary " + out + "/bin/hello\n")}
+	tests := []struct {
+		name    string
+		files   fstest.MapFS
+		outputs []nixsupport.Output
+		want    []nixsupport.Product
+	}{
+		{"no output has products: each directory output", fstest.MapFS{
+			rel(out + "/bin/hello"):   &hello,
+			rel(dev + "/include/h.h"): &hello,
+			rel(doc):                  {Data: []byte("a single file output")},
+		}, []nixsupport.Output{{"dev", dev}, {"doc", doc}, {"gone", gone}, {"out", out}},
+			[]nixsupport.Product{nixsupport.ImplicitProduct("dev", dev), nixsupport.ImplicitProduct("out", out)}},
+		{"one output lists products: the others still get theirs", fstest.MapFS{
+			rel(out + "/bin/hello"):                  &hello,
+			rel(out + "/" + nixsupport.ProductsFile): &listed,
+			rel(dev + "/include/h.h"):                &hello,
+			rel(doc + "/share/doc/index.html"):       &hello,
+		}, []nixsupport.Output{{"dev", dev}, {"doc", doc}, {"out", out}},
+			[]nixsupport.Product{
+				nixsupport.ImplicitProduct("dev", dev),
+				nixsupport.ImplicitProduct("doc", doc),
+				{Type: "file", Subtype: "binary", Path: out + "/bin/hello", Name: "hello", Output: out, Line: 1, FileSize: 5, SHA256: sum("hello")},
+			}},
+		{"an empty products file still counts as the output's own", fstest.MapFS{
+			rel(out + "/" + nixsupport.ProductsFile): {Data: nil},
+			rel(doc + "/share/doc/index.html"):       &hello,
+		}, []nixsupport.Output{{"doc", doc}, {"out", out}},
+			[]nixsupport.Product{nixsupport.ImplicitProduct("doc", doc)}},
+		{"a products file of garbage too", fstest.MapFS{
+			rel(out + "/" + nixsupport.ProductsFile): {Data: []byte("garbage\n")},
+		}, []nixsupport.Output{{"out", out}}, nil},
+		{"every output lists products: no implicit ones", fstest.MapFS{
+			rel(out + "/bin/hello"):                  &hello,
+			rel(out + "/" + nixsupport.ProductsFile): &listed,
+			rel(doc + "/" + nixsupport.ProductsFile): {Data: nil},
+		}, []nixsupport.Output{{"doc", doc}, {"out", out}},
+			[]nixsupport.Product{{Type: "file", Subtype: "binary", Path: out + "/bin/hello", Name: "hello", Output: out, Line: 1, FileSize: 5, SHA256: sum("hello")}}},
 	}
-	res, err := nixsupport.Scan(context.Background(), fsys,
-		[]nixsupport.Output{{"out", out}, {"doc", doc}, {"gone", "/nix/store/gggggggggggggggggggggggggggggggg-gone"}}, nixsupport.Limits{})
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res, err := nixsupport.Scan(context.Background(), tt.files, tt.outputs, nixsupport.Limits{})
+			require.NoError(t, err)
+			require.Equal(t, tt.want, res.Products)
+			require.False(t, res.Failed)
+			require.Empty(t, res.ReleaseName)
+			require.Empty(t, res.Metrics)
+		})
+	}
+}
+
+// TestScanSiblingOutputKeepsChecks: a product may lie in another output of
+// the build, but the checks of its own output apply there too: no link on
+// the way, and nothing outside the build's outputs.
+func TestScanSiblingOutputKeepsChecks(t *testing.T) {
+	fsys := fstest.MapFS{
+		rel(doc + "/link"): {Data: []byte("/etc"), Mode: fs.ModeSymlink},
+		rel(doc + "/ok"):   {Data: []byte("ok")},
+		"etc/passwd":       {Data: []byte("root:x:0:0")},
+		rel(out + "/" + nixsupport.ProductsFile): {Data: []byte(
+			"file a " + doc + "/link/passwd\n" +
+				"file b " + doc + "/../etc/passwd\n" +
+				"file c " + doc + "/ok index.html extra fields\n")},
+	}
+	res, err := nixsupport.Scan(context.Background(), fsys, []nixsupport.Output{{"doc", doc}, {"out", out}}, nixsupport.Limits{})
 	require.NoError(t, err)
-	require.Equal(t, []nixsupport.Product{nixsupport.ImplicitProduct("out", out)}, res.Products)
-	require.False(t, res.Failed)
-	require.Empty(t, res.ReleaseName)
-	require.Empty(t, res.Metrics)
+	require.Equal(t, []nixsupport.Product{
+		nixsupport.ImplicitProduct("doc", doc),
+		{Type: "file", Subtype: "c", Path: doc + "/ok", DefaultPath: "index.html", Name: "ok", Output: doc, Line: 3, FileSize: 2, SHA256: sum("ok")},
+	}, res.Products)
+	require.Len(t, res.Skipped, 2)
+	require.Contains(t, res.Skipped[0].Reason+res.Skipped[1].Reason, "symbolic link")
+	require.Contains(t, res.Skipped[0].Reason+res.Skipped[1].Reason, "outside")
 }
 
 func TestScanTooLarge(t *testing.T) {
@@ -146,8 +219,9 @@ func TestScanRealDirectory(t *testing.T) {
 	require.Contains(t, res.Skipped[0].Reason, "symbolic link")
 }
 
-// TestScanNixBuild builds a real two-output derivation with nix-build and
-// scans what its builder wrote to nix-support.
+// TestScanNixBuild builds a real three-output derivation with nix-build
+// and scans what its builder wrote to nix-support; the output without a
+// products file gets its nix-build product.
 func TestScanNixBuild(t *testing.T) {
 	if _, err := exec.LookPath("nix-build"); err != nil {
 		t.Skip("nix-build not installed")
@@ -155,11 +229,12 @@ func TestScanNixBuild(t *testing.T) {
 	expr := `let d = builtins.derivation {
   name = "nixsupport-scan-test";
   system = builtins.currentSystem;
-  outputs = [ "out" "doc" ];
+  outputs = [ "out" "doc" "dev" ];
   builder = "` + nixtest.Sh + `";
   args = [ "sh" "-c" ''
     set -e
-    mkdir -p $out/nix-support $doc/nix-support "$doc/my docs"
+    mkdir -p $out/nix-support $doc/nix-support "$doc/my docs" $dev/include
+    echo '#define X' > $dev/include/x.h
     echo hello > $out/hello.txt
     echo '<h1>' > "$doc/my docs/index.html"
     echo "file text $out/hello.txt" > $out/nix-support/hydra-build-products
@@ -169,25 +244,27 @@ func TestScanNixBuild(t *testing.T) {
     echo scan-test-2.1 > $out/nix-support/hydra-release-name
     touch $doc/nix-support/failed
   '' ];
-}; in [ d.out d.doc ]`
+}; in [ d.out d.doc d.dev ]`
 	cmd := exec.Command("nix-build", "--no-out-link", "--option", "substituters", "", "-E", expr)
 	cmd.Stderr = os.Stderr
 	outBytes, err := cmd.Output()
 	require.NoError(t, err)
 	paths := strings.Fields(string(outBytes))
-	require.Len(t, paths, 2)
+	require.Len(t, paths, 3)
 	require.True(t, strings.HasSuffix(paths[1], "-doc"), paths[1])
-	outputs := []nixsupport.Output{{"out", paths[0]}, {"doc", paths[1]}}
+	require.True(t, strings.HasSuffix(paths[2], "-dev"), paths[2])
+	outputs := []nixsupport.Output{{"out", paths[0]}, {"doc", paths[1]}, {"dev", paths[2]}}
 
 	res, err := nixsupport.Scan(context.Background(), os.DirFS("/"), outputs, nixsupport.Limits{})
 	require.NoError(t, err)
-	require.Len(t, res.Products, 2)
+	require.Len(t, res.Products, 3)
 	require.Equal(t, "hello.txt", res.Products[0].Name)
 	require.Equal(t, int64(6), res.Products[0].FileSize)
 	require.Equal(t, sum("hello\n"), res.Products[0].SHA256)
 	require.Equal(t, "my docs", res.Products[1].Name)
 	require.Equal(t, "index.html", res.Products[1].DefaultPath)
 	require.Empty(t, res.Products[1].SHA256)
+	require.Equal(t, nixsupport.Product{Type: "nix-build", Subtype: "dev", Path: paths[2], Name: "nixsupport-scan-test-dev", Output: paths[2]}, res.Products[2])
 	require.Equal(t, []nixsupport.Metric{{Name: "lineCoverage", Value: 18, Unit: "%", Line: 1}, {Name: "tests", Value: 42, Line: 2}}, res.Metrics)
 	require.Equal(t, "scan-test-2.1", res.ReleaseName)
 	require.True(t, res.Failed)

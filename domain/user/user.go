@@ -61,6 +61,9 @@ type State struct {
 	Clear        Profile
 	Type         string
 	EmailOnError bool
+	// PublicDashboard lets everyone see the user's dashboard, as in Hydra;
+	// otherwise only the user and admins do.
+	PublicDashboard bool
 	// Roles are sorted.
 	Roles []string
 	// Disabled is true between UserDisabled and UserEnabled: the account
@@ -92,7 +95,7 @@ func Evolve(s State, p events.Payload) State {
 			Clear: Profile{FullName: e.FullName, EmailAddress: e.EmailAddress}, Type: e.Type, Roles: slices.Clone(e.Roles),
 			Generation: s.Generation + 1}
 	case *events.UserUpdated:
-		s.EmailOnError = e.EmailOnError
+		s.EmailOnError, s.PublicDashboard = e.EmailOnError, e.PublicDashboard
 		if e.PasswordChanged {
 			s.Generation++
 		}
@@ -155,12 +158,13 @@ type Create struct {
 // state's KeyID, or a fresh one for a user whose profile was recorded in
 // clear.
 type Update struct {
-	UserName     string
-	FullName     *string
-	EmailAddress *string
-	PasswordHash string
-	EmailOnError *bool
-	Key          Key
+	UserName        string
+	FullName        *string
+	EmailAddress    *string
+	PasswordHash    string
+	EmailOnError    *bool
+	PublicDashboard *bool
+	Key             Key
 }
 
 // SetRoles replaces a user's roles.
@@ -276,8 +280,12 @@ func Decide(s State, cmd Command) ([]events.Payload, error) {
 		if c.EmailOnError != nil {
 			emailOnError = *c.EmailOnError
 		}
+		publicDashboard := s.PublicDashboard
+		if c.PublicDashboard != nil {
+			publicDashboard = *c.PublicDashboard
+		}
 		// A profile still in clear is sealed by any update.
-		if next == cur && emailOnError == s.EmailOnError && c.PasswordHash == "" && s.KeyID != "" {
+		if next == cur && emailOnError == s.EmailOnError && publicDashboard == s.PublicDashboard && c.PasswordHash == "" && s.KeyID != "" {
 			return nil, nil
 		}
 		sealed, err := c.Key.Seal(s.UserName, next)
@@ -285,7 +293,7 @@ func Decide(s State, cmd Command) ([]events.Payload, error) {
 			return nil, err
 		}
 		return []events.Payload{&events.UserUpdated{UserName: s.UserName, KeyID: c.Key.ID, Profile: sealed,
-			EmailOnError: emailOnError, PasswordChanged: c.PasswordHash != ""}}, nil
+			EmailOnError: emailOnError, PublicDashboard: publicDashboard, PasswordChanged: c.PasswordHash != ""}}, nil
 	case SetRoles:
 		if !s.Exists {
 			return nil, domainerr.NotFound("user", c.UserName)

@@ -53,6 +53,10 @@ func TestDecide(t *testing.T) {
 	disabled := Evolve(alice, &events.UserDisabled{UserName: "alice"})
 	named := Evolve(alice, &events.UserUpdated{UserName: "alice", KeyID: key.ID, EmailOnError: true,
 		Profile: sealedWith(t, key, Profile{FullName: "Alice", EmailAddress: "a@example.org"})})
+	public := Evolve(alice, &events.UserUpdated{UserName: "alice", KeyID: key.ID, PublicDashboard: true,
+		Profile: sealedWith(t, key, Profile{EmailAddress: "a@example.org"})})
+	require.True(t, public.PublicDashboard)
+	require.False(t, Evolve(public, &events.UserForgotten{UserName: "alice"}).PublicDashboard, "forgetting hides the dashboard")
 
 	tests := []struct {
 		name    string
@@ -89,6 +93,13 @@ func TestDecide(t *testing.T) {
 		{"update clears the name when asked", named, Update{UserName: "alice", FullName: ptr(""), Key: key},
 			[]events.Payload{&events.UserUpdated{UserName: "alice", KeyID: "k1", EmailOnError: true}}, Profile{EmailAddress: "a@example.org"}, nil, ""},
 		{"update unchanged", alice, Update{UserName: "alice", EmailAddress: ptr("a@example.org"), Key: key}, nil, Profile{}, nil, ""},
+		{"make the dashboard public", alice, Update{UserName: "alice", PublicDashboard: ptr(true), Key: key},
+			[]events.Payload{&events.UserUpdated{UserName: "alice", KeyID: "k1", PublicDashboard: true}}, Profile{EmailAddress: "a@example.org"}, nil, ""},
+		{"other fields keep a public dashboard", public, Update{UserName: "alice", EmailOnError: ptr(true), Key: key},
+			[]events.Payload{&events.UserUpdated{UserName: "alice", KeyID: "k1", EmailOnError: true, PublicDashboard: true}}, Profile{EmailAddress: "a@example.org"}, nil, ""},
+		{"public dashboard unchanged", public, Update{UserName: "alice", PublicDashboard: ptr(true), Key: key}, nil, Profile{}, nil, ""},
+		{"make the dashboard private", public, Update{UserName: "alice", PublicDashboard: ptr(false), Key: key},
+			[]events.Payload{&events.UserUpdated{UserName: "alice", KeyID: "k1"}}, Profile{EmailAddress: "a@example.org"}, nil, ""},
 		{"update nothing", alice, Update{UserName: "alice", Key: key}, nil, Profile{}, nil, ""},
 		{"update seals a clear profile", clear, Update{UserName: "alice", Key: key},
 			[]events.Payload{&events.UserUpdated{UserName: "alice", KeyID: "k1"}}, Profile{EmailAddress: "a@example.org"}, nil, ""},

@@ -51,7 +51,7 @@ func userCreated(w *writer, p *events.UserCreated) error {
 	// A placeholder row made for an unknown project owner becomes the user.
 	err = w.exec(`insert into Users (userName, fullName, emailAddress, password, type, forgotten) values ($1, $2, $3, '', $4, $5)
 		on conflict (userName) do update set fullName = excluded.fullName, emailAddress = excluded.emailAddress,
-			password = '', type = excluded.type, forgotten = excluded.forgotten, disabled = false`,
+			password = '', type = excluded.type, forgotten = excluded.forgotten, disabled = false, publicDashboard = false`,
 		p.UserName, nullIfEmpty(prof.FullName), prof.EmailAddress, typ, forgotten)
 	if err != nil {
 		return err
@@ -64,15 +64,16 @@ func userUpdated(w *writer, p *events.UserUpdated) error {
 	if err != nil {
 		return err
 	}
-	return w.exec(`update Users set fullName = $2, emailAddress = $3, emailOnError = $4, forgotten = $5 where userName = $1`,
-		p.UserName, nullIfEmpty(prof.FullName), prof.EmailAddress, boolInt(p.EmailOnError), forgotten)
+	return w.exec(`update Users set fullName = $2, emailAddress = $3, emailOnError = $4, publicDashboard = $5, forgotten = $6
+		where userName = $1`,
+		p.UserName, nullIfEmpty(prof.FullName), prof.EmailAddress, boolInt(p.EmailOnError), p.PublicDashboard, forgotten)
 }
 
 // userForgotten keeps the row, which projects may name as their owner,
-// with nothing personal in it and no roles.
+// with nothing personal in it, no roles and a private dashboard.
 func userForgotten(w *writer, p *events.UserForgotten) error {
-	err := w.exec(`update Users set fullName = $2, emailAddress = '', password = '', emailOnError = 0, forgotten = true
-		where userName = $1`, p.UserName, user.ForgottenName)
+	err := w.exec(`update Users set fullName = $2, emailAddress = '', password = '', emailOnError = 0,
+		publicDashboard = false, forgotten = true where userName = $1`, p.UserName, user.ForgottenName)
 	if err != nil {
 		return err
 	}

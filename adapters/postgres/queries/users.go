@@ -11,12 +11,12 @@ import (
 // userSelect reads a user with the password hash from the vault, which
 // the command side writes; the read model never holds one.
 const userSelect = `select u.username, coalesce(u.fullname, ''), u.emailaddress, u.type, coalesce(c.password_hash, ''),
-	u.forgotten, u.disabled, array(select r.role from userroles r where r.username = u.username order by r.role)
+	u.forgotten, u.disabled, u.publicdashboard, array(select r.role from userroles r where r.username = u.username order by r.role)
 	from users u left join vault.credentials c on c.user_name = u.username`
 
 func scanUser(r scanner) (web.User, error) {
 	var u web.User
-	err := r.Scan(&u.UserName, &u.FullName, &u.EmailAddress, &u.Type, &u.Password, &u.Forgotten, &u.Disabled, &u.Roles)
+	err := r.Scan(&u.UserName, &u.FullName, &u.EmailAddress, &u.Type, &u.Password, &u.Forgotten, &u.Disabled, &u.PublicDashboard, &u.Roles)
 	return u, err
 }
 

@@ -64,7 +64,7 @@ func TestSearchCaps(t *testing.T) {
 
 // countingLogs is the log store, counting the followers started on it.
 type countingLogs struct {
-	web.LogReader
+	web.Logs
 	mu      sync.Mutex
 	follows int
 }
@@ -73,7 +73,7 @@ func (c *countingLogs) Follow(ctx context.Context, location string) (io.ReadClos
 	c.mu.Lock()
 	c.follows++
 	c.mu.Unlock()
-	return c.LogReader.Follow(ctx, location)
+	return c.Logs.Follow(ctx, location)
 }
 
 func (c *countingLogs) count() int {
@@ -90,7 +90,7 @@ func TestLogStreamFanOut(t *testing.T) {
 	// live: the projector runs on its own, as concurrent requests must
 	// not each catch up.
 	e := newEnv(t, envOpts{live: true, cfg: func(c *web.Config) {
-		logs = &countingLogs{LogReader: c.Logs}
+		logs = &countingLogs{Logs: c.Logs}
 		c.Logs = logs
 	}})
 	var watchers []<-chan string

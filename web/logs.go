@@ -18,11 +18,11 @@ import (
 	"buildledger/domain/names"
 )
 
-// LogReader reads step logs where the builder writes them
+// Logs reads step logs where the builder writes them
 // (adapters/logstore's Store). A log still being written reads as far as
 // its writer has flushed, so one code path serves running and finished
 // steps.
-type LogReader interface {
+type Logs interface {
 	// Open returns the log at location as written so far. An unknown
 	// log is an error wrapping fs.ErrNotExist.
 	Open(location string) (io.ReadCloser, error)

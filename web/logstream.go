@@ -25,7 +25,7 @@ var errTooManyStreams = errors.New("too many log streams")
 // however many browsers watch a step, its log file is polled, and its
 // attempt looked up in the database, by one goroutine.
 type logStreams struct {
-	logs      LogReader
+	logs      Logs
 	perClient int
 	total     int
 
@@ -35,7 +35,7 @@ type logStreams struct {
 	followers map[string]*follower
 }
 
-func newLogStreams(logs LogReader, perClient, total int) *logStreams {
+func newLogStreams(logs Logs, perClient, total int) *logStreams {
 	return &logStreams{logs: logs, perClient: perClient, total: total, byClient: map[string]int{}, followers: map[string]*follower{}}
 }
 

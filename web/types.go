@@ -275,7 +275,7 @@ type User struct {
 // LogRef tells where the log of a step attempt is.
 type LogRef struct {
 	DrvPath string
-	// Location is the log's place in the log store (LogReader).
+	// Location is the log's place in the log store (Logs).
 	Location string
 	// Running is true while the attempt has not finished.
 	Running bool

@@ -147,7 +147,7 @@ type Config struct {
 	// Private requires a signed-in user for every page but /login.
 	Private bool
 	// Logs reads the step logs (*logstore.Store), running or finished.
-	Logs LogReader
+	Logs Logs
 	// StoreDir is the Nix store (default /nix/store), in which
 	// /log/DRVFILE names a derivation.
 	StoreDir string

@@ -31,7 +31,7 @@ import (
 // The web reads step logs from the store the builder writes them to, and
 // build outputs from the Nix store.
 var (
-	_ web.LogReader = (*logstore.Store)(nil)
+	_ web.Logs = (*logstore.Store)(nil)
 	_ web.Outputs   = binarycache.StoreFiles{}
 )
 

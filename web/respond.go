@@ -195,6 +195,19 @@ func isJSONBody(r *http.Request) bool {
 	return mt == "application/json"
 }
 
+// decodeBody reads a request's body into v: JSON when the request says
+// so, else a form, which fromForm copies into v once it is parsed.
+func decodeBody(w http.ResponseWriter, r *http.Request, v any, fromForm func()) error {
+	if isJSONBody(r) {
+		return decodeJSON(w, r, v)
+	}
+	if err := parseForm(w, r); err != nil {
+		return err
+	}
+	fromForm()
+	return nil
+}
+
 // parseForm parses a form body within maxBody.
 func parseForm(w http.ResponseWriter, r *http.Request) error {
 	r.Body = http.MaxBytesReader(w, r.Body, maxBody)

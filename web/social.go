@@ -43,15 +43,10 @@ func (s *server) submitNews(w http.ResponseWriter, r *http.Request) error {
 	var body struct {
 		Contents string `json:"contents"`
 	}
-	if isJSONBody(r) {
-		if err := decodeJSON(w, r, &body); err != nil {
-			return err
-		}
-	} else {
-		if err := parseForm(w, r); err != nil {
-			return err
-		}
+	if err := decodeBody(w, r, &body, func() {
 		body.Contents = r.PostForm.Get("contents")
+	}); err != nil {
+		return err
 	}
 	id, _, err := s.cfg.Commands.AddNews(r.Context(), s.metadata(r), commands.AddNews{Contents: body.Contents, Author: who(r).User.UserName})
 	if err != nil {
@@ -110,15 +105,10 @@ func (s *server) starJob(w http.ResponseWriter, r *http.Request) error {
 	var body struct {
 		Star string `json:"star"`
 	}
-	if isJSONBody(r) {
-		if err := decodeJSON(w, r, &body); err != nil {
-			return err
-		}
-	} else {
-		if err := parseForm(w, r); err != nil {
-			return err
-		}
+	if err := decodeBody(w, r, &body, func() {
 		body.Star = r.Form.Get("star")
+	}); err != nil {
+		return err
 	}
 	if body.Star == "" {
 		body.Star = r.URL.Query().Get("star")

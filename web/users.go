@@ -54,16 +54,11 @@ func (s *server) login(w http.ResponseWriter, r *http.Request) error {
 		Password string `json:"password"`
 	}
 	next := "/"
-	if isJSONBody(r) {
-		if err := decodeJSON(w, r, &body); err != nil {
-			return err
-		}
-	} else {
-		if err := parseForm(w, r); err != nil {
-			return err
-		}
+	if err := decodeBody(w, r, &body, func() {
 		body.UserName, body.Password = r.PostForm.Get("username"), r.PostForm.Get("password")
 		next = safeNext(r.PostForm.Get("next"))
+	}); err != nil {
+		return err
 	}
 	// Guesses spread over many addresses still count against the account.
 	if !s.limiter.allow("user:" + body.UserName) {
@@ -641,15 +636,10 @@ func (s *server) createToken(w http.ResponseWriter, r *http.Request) error {
 		Name  string `json:"name"`
 		Scope string `json:"scope"`
 	}
-	if isJSONBody(r) {
-		if err := decodeJSON(w, r, &body); err != nil {
-			return err
-		}
-	} else {
-		if err := parseForm(w, r); err != nil {
-			return err
-		}
+	if err := decodeBody(w, r, &body, func() {
 		body.Name, body.Scope = r.PostForm.Get("name"), r.PostForm.Get("scope")
+	}); err != nil {
+		return err
 	}
 	raw := make([]byte, 32)
 	if _, err := rand.Read(raw); err != nil {

@@ -47,6 +47,21 @@ func TestLocalMachineTakesNixFeatures(t *testing.T) {
 	require.Equal(t, "test-system-feature", line[5], "Nix's system-features, no more")
 }
 
+// TestLocalMachineUnderNixDefaults: with Nix's compiled-in settings (an
+// empty NIX_CONF_DIR), whose extra-platforms on x86_64 name levels such as
+// x86_64-v3-linux, up registers its localhost builder.
+func TestLocalMachineUnderNixDefaults(t *testing.T) {
+	if _, err := os.Stat("/nix/store"); err != nil {
+		t.Skip("no Nix")
+	}
+	t.Setenv("NIX_CONF_DIR", t.TempDir())
+	ctx := context.Background()
+	sys, err := openSystem(ctx, config{home: t.TempDir(), databaseURL: pgtest.URL(t)}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	require.NoError(t, err)
+	defer sys.Close()
+	require.NoError(t, sys.ensureLocalMachine(ctx))
+}
+
 func TestParseNixConfig(t *testing.T) {
 	tests := []struct {
 		name, in string

@@ -18,7 +18,7 @@ var (
 	inputRE   = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_-]*$`)
 	pathComp  = `[A-Za-z0-9+._$-][A-Za-z0-9+._$:-]*`
 	relPathRE = regexp.MustCompile(`^` + pathComp + `(?:/` + pathComp + `)*$`)
-	systemRE  = regexp.MustCompile(`^[a-z0-9_]+-[a-z0-9_]+$`)
+	systemRE  = regexp.MustCompile(`^[a-z0-9_]+(?:-[a-z0-9_]+)+$`)
 	// storeBase is Nix's store path base name: nixbase32 hash, dash, name
 	// of [A-Za-z0-9+._?=-] not starting with a dot.
 	storeBase   = `[0-9a-df-np-sv-z]{32}-[A-Za-z0-9+_?=-][A-Za-z0-9+._?=-]*`

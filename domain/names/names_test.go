@@ -67,6 +67,13 @@ func TestRules(t *testing.T) {
 		{"storebase", StoreBase, "0123456789abcdfghijklmnpqrsvwxyz-" + strings.Repeat("a", 212), false},
 		{"system", System, "x86_64-linux", true},
 		{"system", System, "linux", false},
+		// Nix's compiled-in extra-platforms on x86_64 name micro-architecture levels.
+		{"system", System, "x86_64-v3-linux", true},
+		{"system", System, "i686-linux", true},
+		{"system", System, "x86_64-linux-", false},
+		{"system", System, "-linux", false},
+		{"system", System, "x86_64--linux", false},
+		{"system", System, "x86_64-linux,i686-linux", false},
 	}
 	for _, tt := range tests {
 		require.Equal(t, tt.want, tt.fn(tt.s), "%s(%q)", tt.name, tt.s)

@@ -219,9 +219,6 @@ func (s *server) saveJobset(w http.ResponseWriter, r *http.Request, pname, jname
 	if err != nil {
 		return err
 	}
-	if b.Name != "" && b.Name != jname {
-		return &httpError{Status: http.StatusUnprocessableEntity, Msg: "renaming a jobset through PUT is not supported", Field: "name"}
-	}
 	md := s.metadata(r)
 	if exists {
 		_, err = s.cfg.Commands.UpdateJobset(r.Context(), md, commands.UpdateJobset{Project: pname, Name: jname, Config: b.config()})
@@ -230,6 +227,15 @@ func (s *server) saveJobset(w http.ResponseWriter, r *http.Request, pname, jname
 	}
 	if err != nil {
 		return err
+	}
+	if exists && b.Name != "" && b.Name != jname {
+		// A new name renames the jobset, as Hydra's PUT does, once the
+		// rest of the body is known to be good: a refused body renames
+		// nothing. The old name redirects to the new one from then on.
+		if _, err := s.cfg.Commands.RenameJobset(r.Context(), md, commands.RenameJobset{Project: pname, Name: jname, NewName: b.Name}); err != nil {
+			return err
+		}
+		jname = b.Name
 	}
 	uri := "/jobset/" + pname + "/" + jname
 	if exists {

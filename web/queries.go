@@ -20,6 +20,9 @@ type ProjectQueries interface {
 	Project(ctx context.Context, name string) (Project, error)
 	// Jobset returns one jobset with its inputs.
 	Jobset(ctx context.Context, project, name string) (Jobset, error)
+	// JobsetRenamedTo returns the name the jobset once called old has
+	// now (JobsetRenames), or domainerr.ErrNotFound.
+	JobsetRenamedTo(ctx context.Context, project, old string) (string, error)
 	// JobsetOverviews lists the jobsets of a project with counts over
 	// their current builds.
 	JobsetOverviews(ctx context.Context, project string) ([]JobsetOverview, error)

@@ -137,8 +137,34 @@ func (s *server) h(fn handler) http.HandlerFunc {
 		if err == nil || (r.Context().Err() != nil && errors.Is(err, r.Context().Err())) {
 			return
 		}
+		if errors.Is(err, domainerr.ErrNotFound) && s.renamed(w, r) {
+			return
+		}
 		s.fail(w, r, err)
 	}
+}
+
+// renamed answers a read of a jobset, or of a job in it, under a name
+// the jobset has had (JobsetRenames) with a 301 to the same place under
+// its name now, as Hydra does, and reports whether it did.
+func (s *server) renamed(w http.ResponseWriter, r *http.Request) bool {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		return false
+	}
+	// /jobset/P/J/… and /job/P/J/…: the jobset is the third segment.
+	seg := strings.SplitN(r.URL.Path, "/", 5)
+	if len(seg) < 4 || (seg[1] != "jobset" && seg[1] != "job") {
+		return false
+	}
+	to, err := s.cfg.Queries.JobsetRenamedTo(r.Context(), seg[2], seg[3])
+	if err != nil {
+		return false
+	}
+	seg[3] = to
+	u := *r.URL
+	u.Path, u.RawPath = strings.Join(seg, "/"), ""
+	http.Redirect(w, r, u.String(), http.StatusMovedPermanently)
+	return true
 }
 
 // acceptsHTML reports whether the client takes HTML (browsers, or no

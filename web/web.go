@@ -35,6 +35,7 @@ type Commands interface {
 	SetProjectMembers(ctx context.Context, md events.Metadata, c commands.SetProjectMembers) (commands.Result, error)
 	CreateJobset(ctx context.Context, md events.Metadata, c commands.CreateJobset) (commands.Result, error)
 	UpdateJobset(ctx context.Context, md events.Metadata, c commands.UpdateJobset) (commands.Result, error)
+	RenameJobset(ctx context.Context, md events.Metadata, c commands.RenameJobset) (commands.RenameResult, error)
 	DeleteJobset(ctx context.Context, md events.Metadata, c commands.DeleteJobset) (commands.Result, error)
 	RequestEvaluation(ctx context.Context, md events.Metadata, c commands.RequestEvaluation) (commands.Result, error)
 	CreateUser(ctx context.Context, md events.Metadata, c commands.CreateUser) (commands.Result, error)

@@ -31,8 +31,8 @@ import (
 // The web reads step logs from the store the builder writes them to, and
 // build outputs from the Nix store.
 var (
-	_ web.Logs = (*logstore.Store)(nil)
-	_ web.Outputs   = binarycache.StoreFiles{}
+	_ web.Logs    = (*logstore.Store)(nil)
+	_ web.Outputs = binarycache.StoreFiles{}
 )
 
 // The web's database pool: Hydra's search allows a statement 20 s; every

@@ -97,6 +97,17 @@ func i64(p *int32) *int64 {
 	return &v
 }
 
+// JobsetRenamedTo implements web.ProjectQueries. A later rename updates
+// the rows of earlier ones (their key cascades), so one row answers.
+func (db *DB) JobsetRenamedTo(ctx context.Context, project, old string) (string, error) {
+	var to string
+	err := db.pool.QueryRow(ctx, `select to_ from jobsetrenames where project = $1 and from_ = $2`, project, old).Scan(&to)
+	if err != nil {
+		return "", notFound(err, "jobset", project+":"+old)
+	}
+	return to, nil
+}
+
 // Jobset implements web.ProjectQueries.
 func (db *DB) Jobset(ctx context.Context, project, name string) (web.Jobset, error) {
 	j, err := scanJobset(db.pool.QueryRow(ctx, `select `+jobsetCols+` from jobsets j where j.project = $1 and j.name = $2`, project, name))

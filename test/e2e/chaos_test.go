@@ -115,7 +115,20 @@ func TestChaosPostgresRestarts(t *testing.T) {
 	done(chaosBuilds / 2)
 	restart()
 	done(chaosBuilds)
-	alive()
+	// The scheduler counts a build done when it folds BuildFinished; the
+	// read models hold it once the projector has applied it too, which
+	// under load can come later: wait for that before stopping up.
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		alive()
+		code, body, _ := get(t, client, u.base+"/api/latestbuilds?nr=1000", "application/json")
+		var latest []struct{}
+		if code == http.StatusOK && json.Unmarshal([]byte(body), &latest) == nil && len(latest) >= chaosBuilds {
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "the read models hold %d finished builds: %d %s", len(latest), code, body)
+		time.Sleep(100 * time.Millisecond)
+	}
 	u.stop(t)
 	require.Contains(t, u.stderr.String(), "database unavailable, retrying", "the restarts reached up's connections")
 

@@ -54,18 +54,28 @@ func (s *server) myDashboard(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// dashboard shows the jobsets of the projects a user owns or belongs to.
-// As in Hydra, only the user and admins see it unless the user made it
-// public.
-func (s *server) dashboard(w http.ResponseWriter, r *http.Request) error {
+// dashboardOwner returns the user whose dashboard r asks for. As in
+// Hydra, only the user and admins see a dashboard, and its tabs, unless
+// the user made it public.
+func (s *server) dashboardOwner(r *http.Request) (User, error) {
 	name := chi.URLParam(r, "user")
 	u, err := s.cfg.Queries.User(r.Context(), name)
 	if err != nil {
-		return err
+		return User{}, err
 	}
 	if p := who(r); !u.PublicDashboard && (p == nil || !selfOrAdmin(name)(p)) {
-		return errForbidden("this dashboard is not public")
+		return User{}, errForbidden("this dashboard is not public")
 	}
+	return u, nil
+}
+
+// dashboard shows the jobsets of the projects a user owns or belongs to.
+func (s *server) dashboard(w http.ResponseWriter, r *http.Request) error {
+	u, err := s.dashboardOwner(r)
+	if err != nil {
+		return err
+	}
+	name := u.UserName
 	js, err := s.cfg.Queries.UserJobsets(r.Context(), name)
 	if err != nil {
 		return err
@@ -85,18 +95,14 @@ func (s *server) dashboard(w http.ResponseWriter, r *http.Request) error {
 }
 
 // myJobsTab lists the current builds of enabled jobsets whose
-// maintainers name the user's email address (Hydra's my-jobs-tab). Hydra
-// lets anyone see it when the user made their dashboard public;
-// buildledger has no public dashboards, so it is the user's and admins'.
+// maintainers name the user's email address (Hydra's my-jobs-tab), for
+// whoever may see the user's dashboard.
 func (s *server) myJobsTab(w http.ResponseWriter, r *http.Request) error {
-	name := chi.URLParam(r, "user")
-	if err := require(r, selfOrAdmin(name)); err != nil {
-		return err
-	}
-	u, err := s.cfg.Queries.User(r.Context(), name)
+	u, err := s.dashboardOwner(r)
 	if err != nil {
 		return err
 	}
+	name := u.UserName
 	if u.EmailAddress == "" {
 		return errBadRequest("no email address is set for user %s", name)
 	}

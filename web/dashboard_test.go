@@ -9,8 +9,9 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// TestPublicDashboard is Hydra's rule for /dashboard/<user>: the user and
-// admins always see it, others (signed in or not) only once the user set
+// TestPublicDashboard is Hydra's rule for /dashboard/<user> and its
+// tabs: the user and admins always see them, others (signed in or not)
+// only once the user set
 // publicdashboard, which only the user or an admin may set, through the
 // JSON API or the profile form.
 func TestPublicDashboard(t *testing.T) {
@@ -20,8 +21,11 @@ func TestPublicDashboard(t *testing.T) {
 	sees := func(t *testing.T, user string, want map[string]int) {
 		t.Helper()
 		for name, c := range viewers {
-			res := c.do("GET", "/dashboard/"+user, nil)
-			require.Equal(t, want[name], res.code, "%s looks at %s's dashboard: %s", name, user, res.body)
+			// The dashboard's tabs follow the dashboard's rule.
+			for _, path := range []string{"/dashboard/" + user, "/dashboard/" + user + "/my-jobs-tab"} {
+				res := c.do("GET", path, nil)
+				require.Equal(t, want[name], res.code, "%s looks at %s: %s", name, path, res.body)
+			}
 		}
 	}
 	private := map[string]int{"anonymous": 403, "owner": 200, "member": 403, "admin": 200}

@@ -155,25 +155,9 @@ func (m *Model) MarshalSnapshot() ([]byte, error) {
 func (m *Model) state() modelState {
 	st := modelState{Config: m.cfg, JobsetNames: map[string]int64{}, WaitingSteps: map[string][]int{},
 		WaitingBuilds: map[string][]int{}, NarSizes: maps.Clone(m.narSizes)}
-	var nodes []*node
-	var builds []*build
-	nodeIdx, buildIdx := map[*node]int{}, map[*build]int{}
-	addNode := func(s *node) int {
-		if i, ok := nodeIdx[s]; ok {
-			return i
-		}
-		nodeIdx[s] = len(nodes)
-		nodes = append(nodes, s)
-		return len(nodes) - 1
-	}
-	addBuild := func(b *build) int {
-		if i, ok := buildIdx[b]; ok {
-			return i
-		}
-		buildIdx[b] = len(builds)
-		builds = append(builds, b)
-		return len(builds) - 1
-	}
+	var nodes numbering[*node]
+	var builds numbering[*build]
+	addNode, addBuild := nodes.number, builds.number
 	drvs := make([]string, 0, len(m.steps))
 	for d := range m.steps {
 		drvs = append(drvs, d)
@@ -192,12 +176,12 @@ func (m *Model) state() modelState {
 	}
 	// Numbering what a step or build names may add detached ones: walk
 	// both lists until neither grows.
-	for ni, bi := 0, 0; ni < len(nodes) || bi < len(builds); {
-		for ; ni < len(nodes); ni++ {
-			st.Steps = append(st.Steps, m.stepState(nodes[ni], addNode, addBuild))
+	for ni, bi := 0, 0; ni < len(nodes.items) || bi < len(builds.items); {
+		for ; ni < len(nodes.items); ni++ {
+			st.Steps = append(st.Steps, m.stepState(nodes.items[ni], addNode, addBuild))
 		}
-		for ; bi < len(builds); bi++ {
-			st.Builds = append(st.Builds, m.buildState(builds[bi], addNode))
+		for ; bi < len(builds.items); bi++ {
+			st.Builds = append(st.Builds, m.buildState(builds.items[bi], addNode))
 		}
 	}
 	for _, j := range sortedJobsets(m.jobsets) {
@@ -226,12 +210,12 @@ func (m *Model) state() modelState {
 	}
 	for d, ss := range m.waitingSteps {
 		for _, s := range ss {
-			st.WaitingSteps[d] = append(st.WaitingSteps[d], nodeIdx[s])
+			st.WaitingSteps[d] = append(st.WaitingSteps[d], nodes.index[s])
 		}
 	}
 	for d, bs := range m.waitingBuilds {
 		for _, b := range bs {
-			st.WaitingBuilds[d] = append(st.WaitingBuilds[d], buildIdx[b])
+			st.WaitingBuilds[d] = append(st.WaitingBuilds[d], builds.index[b])
 		}
 	}
 	for id := range m.closedEvals {
@@ -247,7 +231,7 @@ func (m *Model) state() modelState {
 	}
 	sort.Slice(st.Finishes, func(i, j int) bool { return st.Finishes[i].BuildID < st.Finishes[j].BuildID })
 	for s, r := range m.requeues {
-		st.Requeues = append(st.Requeues, requeueState{Step: nodeIdx[s], Event: r.ev})
+		st.Requeues = append(st.Requeues, requeueState{Step: nodes.index[s], Event: r.ev})
 	}
 	sort.Slice(st.Requeues, func(i, j int) bool { return st.Requeues[i].Step < st.Requeues[j].Step })
 	c := m.stats
@@ -308,6 +292,26 @@ var errSnapshot = errors.New("invalid scheduler snapshot")
 
 func invalid(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", errSnapshot, fmt.Sprintf(format, args...))
+}
+
+// numbering numbers values in the order they are first met, so that a
+// snapshot names steps and builds by their index.
+type numbering[T comparable] struct {
+	index map[T]int
+	items []T
+}
+
+// number returns v's number, giving it the next one if it has none.
+func (n *numbering[T]) number(v T) int {
+	if i, ok := n.index[v]; ok {
+		return i
+	}
+	if n.index == nil {
+		n.index = map[T]int{}
+	}
+	n.index[v] = len(n.items)
+	n.items = append(n.items, v)
+	return len(n.items) - 1
 }
 
 // UnmarshalSnapshot rebuilds a model with cfg from a snapshot made by

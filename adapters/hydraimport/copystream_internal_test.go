@@ -51,7 +51,7 @@ func decodeAll(data []byte) ([]string, error) {
 		if err := r.scan(&id, &text); err != nil {
 			return out, err
 		}
-		out = append(out, string(rune('0'+id%10))+":"+deref(text))
+		out = append(out, string(rune('0'+id%10))+":"+str(text))
 	}
 }
 

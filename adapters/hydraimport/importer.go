@@ -163,7 +163,7 @@ func (im *Importer) importUsers(ctx context.Context, st *Stats) (int, error) {
 	}
 	for _, u := range users {
 		md := events.Metadata{Actor: Actor, ImportedFrom: "hydra", Source: "users:" + u.name}
-		c := commands.CreateUser{UserName: u.name, FullName: deref(u.full), EmailAddress: u.email, PasswordHash: u.hash,
+		c := commands.CreateUser{UserName: u.name, FullName: str(u.full), EmailAddress: u.email, PasswordHash: u.hash,
 			Type: u.typ, Roles: u.roles}
 		_, err := im.users.ImportUser(ctx, md, c)
 		switch {
@@ -181,14 +181,14 @@ func (im *Importer) importUsers(ctx context.Context, st *Stats) (int, error) {
 	return n, nil
 }
 
-func deref(s *string) string {
+// str is a nullable text column's value, "" for NULL, as the events
+// carry it.
+func str(s *string) string {
 	if s == nil {
 		return ""
 	}
 	return *s
 }
-
-func str(s *string) string { return deref(s) }
 
 func i64(v *int64) int64 {
 	if v == nil {

@@ -24,6 +24,9 @@ type CreateUser struct {
 	// Type is "hydra" (default), "google", "github" or "LDAP".
 	Type  string
 	Roles []string
+	// EmailOnError and PublicDashboard carry Hydra's settings of an
+	// imported user.
+	EmailOnError, PublicDashboard bool
 }
 
 // CreateUser makes the user's profile key, appends UserCreated (with the
@@ -51,7 +54,8 @@ func (h *Handlers) CreateUser(ctx context.Context, md events.Metadata, c CreateU
 		return Result{}, err
 	}
 	cmd := user.Create{UserName: c.UserName, FullName: c.FullName, EmailAddress: c.EmailAddress,
-		PasswordHash: c.PasswordHash, Type: c.Type, Roles: c.Roles, Key: key}
+		PasswordHash: c.PasswordHash, Type: c.Type, Roles: c.Roles, Key: key,
+		EmailOnError: c.EmailOnError, PublicDashboard: c.PublicDashboard}
 	res, err := Execute(ctx, h.rt, streams.User(c.UserName), UserAggregate, func(s user.State) ([]events.Payload, error) {
 		return user.Decide(s, cmd)
 	}, md)

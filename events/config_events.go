@@ -115,6 +115,11 @@ type UserCreated struct {
 	// FullName and EmailAddress are set by version 1 events only.
 	FullName     string `json:"fullName,omitempty"`
 	EmailAddress string `json:"emailAddress,omitempty"`
+	// EmailOnError and PublicDashboard are a user's settings as created,
+	// set by an import from Hydra; events recorded before they existed
+	// decode to false, what every new user had, so they need no version.
+	EmailOnError    bool `json:"emailOnError,omitempty"`
+	PublicDashboard bool `json:"publicDashboard,omitempty"`
 }
 
 // UserUpdated records a user's new profile (version 2), sealed as in

@@ -42,7 +42,7 @@ func newLedger(t testing.TB) ledger {
 // and the projected one (docs/migrating-from-hydra.md says why the
 // others differ).
 var roundTrip = map[string]string{
-	"Users":           "userName, fullName, emailAddress, emailOnError, type",
+	"Users":           "userName, fullName, emailAddress, emailOnError, type, publicDashboard",
 	"UserRoles":       "userName, role",
 	"Projects":        "name, displayName, description, enabled, hidden, owner, homepage, declfile, decltype, declvalue",
 	"ProjectMembers":  "project, userName",

@@ -146,13 +146,15 @@ func (im *Importer) importUsers(ctx context.Context, st *Stats) (int, error) {
 		name, email, hash, typ string
 		full                   *string
 		roles                  []string
+		emailOnError           int32
+		publicDashboard        bool
 	}
 	var users []row
-	n, err := im.each(ctx, `select u.userName, u.fullName, u.emailAddress, u.password, u.type,
+	n, err := im.each(ctx, `select u.userName, u.fullName, u.emailAddress, u.password, u.type, u.emailOnError, u.publicDashboard,
 			coalesce(array(select role from UserRoles r where r.userName = u.userName order by role), '{}')
 		from Users u order by u.userName`, nil, func(r pgx.Rows) error {
 		var u row
-		if err := r.Scan(&u.name, &u.full, &u.email, &u.hash, &u.typ, &u.roles); err != nil {
+		if err := r.Scan(&u.name, &u.full, &u.email, &u.hash, &u.typ, &u.emailOnError, &u.publicDashboard, &u.roles); err != nil {
 			return err
 		}
 		users = append(users, u)
@@ -164,7 +166,7 @@ func (im *Importer) importUsers(ctx context.Context, st *Stats) (int, error) {
 	for _, u := range users {
 		md := events.Metadata{Actor: Actor, ImportedFrom: "hydra", Source: "users:" + u.name}
 		c := commands.CreateUser{UserName: u.name, FullName: str(u.full), EmailAddress: u.email, PasswordHash: u.hash,
-			Type: u.typ, Roles: u.roles}
+			Type: u.typ, Roles: u.roles, EmailOnError: u.emailOnError != 0, PublicDashboard: u.publicDashboard}
 		_, err := im.users.ImportUser(ctx, md, c)
 		switch {
 		case err == nil:

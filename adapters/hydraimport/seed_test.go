@@ -40,9 +40,9 @@ func hydraDB(t testing.TB, pool *pgxpool.Pool) *pgxpool.Pool {
 // wherever Hydra leaves them, and non-ASCII names and texts.
 const realistic = `
 insert into SchemaVersion values (87);
-insert into Users (userName, fullName, emailAddress, password, emailOnError, type) values
-  ('alice', 'Alice Ñandú', 'alice@example.org', '743b6e23845e51b4daa9f9aad7bea3d075b4d892', 0, 'hydra'),
-  ('bob', null, 'bob@example.org', '$argon2id$v=19$m=64,t=1,p=1$aHlkcmFzYWx0MTIzNDU2Nw$ZMHqpKcP/Tlptse+e0YnjA', 0, 'hydra');
+insert into Users (userName, fullName, emailAddress, password, emailOnError, type, publicDashboard) values
+  ('alice', 'Alice Ñandú', 'alice@example.org', '743b6e23845e51b4daa9f9aad7bea3d075b4d892', 1, 'hydra', true),
+  ('bob', null, 'bob@example.org', '$argon2id$v=19$m=64,t=1,p=1$aHlkcmFzYWx0MTIzNDU2Nw$ZMHqpKcP/Tlptse+e0YnjA', 0, 'hydra', false);
 insert into UserRoles values ('alice', 'admin'), ('alice', 'restart-jobs'), ('bob', 'eval-jobset');
 insert into Projects (name, displayName, description, enabled, hidden, owner, homepage) values
   ('nixpkgs', 'Nixpkgs — ünïcode', 'The package set', 1, 0, 'alice', 'https://nixos.org'),

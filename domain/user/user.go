@@ -150,6 +150,9 @@ type Create struct {
 	Type         string
 	Roles        []string
 	Key          Key
+	// EmailOnError and PublicDashboard are Hydra's user settings; only an
+	// import sets them at creation.
+	EmailOnError, PublicDashboard bool
 }
 
 // Update changes a user's profile. A nil field, or an empty
@@ -256,7 +259,7 @@ func Decide(s State, cmd Command) ([]events.Payload, error) {
 			return nil, err
 		}
 		return []events.Payload{&events.UserCreated{UserName: c.UserName, Type: typ, Roles: roles,
-			KeyID: c.Key.ID, Profile: sealed}}, nil
+			KeyID: c.Key.ID, Profile: sealed, EmailOnError: c.EmailOnError, PublicDashboard: c.PublicDashboard}}, nil
 	case Update:
 		if !s.Exists {
 			return nil, domainerr.NotFound("user", c.UserName)

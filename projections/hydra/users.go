@@ -49,10 +49,12 @@ func userCreated(w *writer, p *events.UserCreated) error {
 		return err
 	}
 	// A placeholder row made for an unknown project owner becomes the user.
-	err = w.exec(`insert into Users (userName, fullName, emailAddress, password, type, forgotten) values ($1, $2, $3, '', $4, $5)
+	err = w.exec(`insert into Users (userName, fullName, emailAddress, password, type, forgotten, emailOnError, publicDashboard)
+		values ($1, $2, $3, '', $4, $5, $6, $7)
 		on conflict (userName) do update set fullName = excluded.fullName, emailAddress = excluded.emailAddress,
-			password = '', type = excluded.type, forgotten = excluded.forgotten, disabled = false, publicDashboard = false`,
-		p.UserName, nullIfEmpty(prof.FullName), prof.EmailAddress, typ, forgotten)
+			password = '', type = excluded.type, forgotten = excluded.forgotten, disabled = false,
+			emailOnError = excluded.emailOnError, publicDashboard = excluded.publicDashboard`,
+		p.UserName, nullIfEmpty(prof.FullName), prof.EmailAddress, typ, forgotten, boolInt(p.EmailOnError), p.PublicDashboard)
 	if err != nil {
 		return err
 	}

@@ -41,6 +41,33 @@ func NameID(namespace, name string) (id string, ok bool) {
 	return formatUUID(b), true
 }
 
+// OrderedNameID is NameID for a name that comes with an ordinal, such as
+// the id of the row it was made from: a UUID version 8 (RFC 9562's custom
+// layout) whose first 48 bits are the ordinal, like version 7's
+// timestamp, and whose other 74 free bits come from the SHA-1 of
+// namespace and name. Ids of rows appended in order then land next to
+// each other in the log's id index; version 5 ids land anywhere, and an
+// import of millions of rows spent its time reading index pages back in.
+// The same triple always gives the same id; ok is false when namespace is
+// not a UUID or ordinal does not fit in 48 bits.
+func OrderedNameID(namespace string, ordinal uint64, name string) (id string, ok bool) {
+	ns, ok := ParseUUID(namespace)
+	if !ok || ordinal >= 1<<48 {
+		return "", false
+	}
+	h := sha1.New()
+	h.Write(ns[:])
+	h.Write([]byte(name))
+	var b [16]byte
+	copy(b[6:], h.Sum(nil))
+	for i := 0; i < 6; i++ {
+		b[i] = byte(ordinal >> (40 - 8*i))
+	}
+	b[6] = b[6]&0x0f | 0x80
+	b[8] = b[8]&0x3f | 0x80
+	return formatUUID(b), true
+}
+
 func formatUUID(b [16]byte) string {
 	var s [36]byte
 	return string(AppendUUID(s[:0], b))

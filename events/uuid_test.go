@@ -62,3 +62,40 @@ func TestNameID(t *testing.T) {
 	_, ok = events.NameID("not a uuid", "x")
 	require.False(t, ok)
 }
+
+func TestOrderedNameID(t *testing.T) {
+	const ns = "6ba7b810-9dad-11d1-80b4-00c04fd430c8"
+	tests := []struct {
+		name    string
+		ordinal uint64
+		text    string
+		ok      bool
+	}{
+		{"small ordinal", 1, "builds:1/BuildQueued", true},
+		{"largest ordinal", 1<<48 - 1, "x", true},
+		{"ordinal too large", 1 << 48, "x", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			id, ok := events.OrderedNameID(ns, tt.ordinal, tt.text)
+			require.Equal(t, tt.ok, ok)
+			if !ok {
+				return
+			}
+			again, _ := events.OrderedNameID(ns, tt.ordinal, tt.text)
+			require.Equal(t, id, again)
+			u, ok := events.ParseUUID(id)
+			require.True(t, ok)
+			require.Equal(t, byte(0x80), u[6]&0xf0, "version 8")
+			require.Equal(t, byte(0x80), u[8]&0xc0, "RFC 9562 variant")
+		})
+	}
+	_, ok := events.OrderedNameID("not a uuid", 1, "x")
+	require.False(t, ok)
+	// Ids sort by their ordinal first, whatever their names.
+	a, _ := events.OrderedNameID(ns, 255, "zzz")
+	b, _ := events.OrderedNameID(ns, 256, "aaa")
+	require.Less(t, a, b)
+	other, _ := events.OrderedNameID(ns, 255, "zzy")
+	require.NotEqual(t, a, other)
+}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"buildledger/events"
@@ -23,10 +25,33 @@ const namespace = "5c0b2f1e-8d0a-4b8e-9a4e-6879647261aa"
 const Actor = "component:hydra-import"
 
 // eventID is the id of the event of type typ made from the Hydra row
-// source: the same on every run.
+// source: the same on every run. A row keyed by a number first (builds,
+// steps, evaluations and their members) gets an id ordered by that
+// number, so the millions of events of a large import fill the log's id
+// index in order rather than at random (events.OrderedNameID).
 func eventID(source, typ string) string {
+	if n, ok := leadingNumber(source); ok {
+		if id, ok := events.OrderedNameID(namespace, n, source+"/"+typ); ok {
+			return id
+		}
+	}
 	id, _ := events.NameID(namespace, source+"/"+typ)
 	return id
+}
+
+// leadingNumber returns the number right after the table name of a row
+// source such as "buildsteps:12/3" (12).
+func leadingNumber(source string) (uint64, bool) {
+	_, key, ok := strings.Cut(source, ":")
+	if !ok {
+		return 0, false
+	}
+	end := strings.IndexFunc(key, func(r rune) bool { return r < '0' || r > '9' })
+	if end < 0 {
+		end = len(key)
+	}
+	n, err := strconv.ParseUint(key[:end], 10, 64)
+	return n, err == nil
 }
 
 // batch collects the events of many streams, to be appended at once.

@@ -2,6 +2,7 @@ package hydraimport_test
 
 import (
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"os"
 	"strconv"
@@ -51,8 +52,8 @@ func seedBulk(b *testing.B, exec func(context.Context, string, ...any) (pgconn.C
 	require.NoError(b, err)
 	var builds, outputs, steps, stepOutputs, evals, members [][]any
 	for id := 1; id <= n; id++ {
-		drv := fmt.Sprintf("/nix/store/%032d-job%d.drv", id, id)
-		out := fmt.Sprintf("/nix/store/%032d-job%d", id, id)
+		drv := fmt.Sprintf("/nix/store/%s-job%d.drv", storeHash("drv", id), id)
+		out := fmt.Sprintf("/nix/store/%s-job%d", storeHash("out", id), id)
 		builds = append(builds, []any{id, 1, 1600000000 + id, 1, fmt.Sprintf("job%d", id), drv, "x86_64-linux", 1600000000 + id, 1600000001 + id, 0, 0})
 		outputs = append(outputs, []any{id, "out", out})
 		steps = append(steps, []any{id, 1, 0, drv, 0, 0, 1600000000 + id, 1600000001 + id, "localhost"})
@@ -69,4 +70,18 @@ func seedBulk(b *testing.B, exec func(context.Context, string, ...any) (pgconn.C
 	copyRows("buildstepoutputs", []string{"build", "stepnr", "name", "path"}, stepOutputs)
 	copyRows("jobsetevals", []string{"id", "jobset_id", "timestamp", "checkouttime", "evaltime", "hasnewbuilds", "hash", "nrbuilds"}, evals)
 	copyRows("jobsetevalmembers", []string{"eval", "build", "isnew"}, members)
+}
+
+// storeHash makes the hash part of a store path as Nix's are: 32
+// characters of its base-32 alphabet that look random. Paths numbered in
+// order would fill the step streams' indexes in order, which no real
+// Hydra database does.
+func storeHash(kind string, id int) string {
+	const alphabet = "0123456789abcdfghijklmnpqrsvwxyz"
+	sum := sha256.Sum256([]byte(fmt.Sprintf("%s%d", kind, id)))
+	h := make([]byte, 32)
+	for i := range h {
+		h[i] = alphabet[sum[i]%32]
+	}
+	return string(h)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 
+	"buildledger/domain/declarative"
 	"buildledger/domain/ids"
 	"buildledger/domain/jobset"
 	"buildledger/domain/streams"
@@ -36,6 +37,9 @@ func (h *Handlers) CreateJobset(ctx context.Context, md events.Metadata, c Creat
 	return Execute(ctx, h.rt, streams.Jobset(c.Project, c.Name), JobsetAggregate, func(s jobset.State) ([]events.Payload, error) {
 		p, err := h.loadProject(ctx, c.Project)
 		if err != nil {
+			return nil, err
+		}
+		if err := declarative.MayEdit(p, md.Actor); err != nil {
 			return nil, err
 		}
 		cmd := jobset.Create{Project: c.Project, Name: c.Name, ID: max(id, 1), Config: c.Config}

@@ -22,7 +22,12 @@ func (h *Handlers) CreateProject(ctx context.Context, md events.Metadata, c Crea
 	if err := h.requireUser(ctx, "owner", c.Config.Owner); err != nil {
 		return Result{}, err
 	}
-	return Execute(ctx, h.rt, streams.Project(c.Name), ProjectAggregate, func(s project.State) ([]events.Payload, error) {
+	res, err := Execute(ctx, h.rt, streams.Project(c.Name), ProjectAggregate, func(s project.State) ([]events.Payload, error) {
 		return project.Decide(s, project.Create(c))
 	}, md)
+	if err != nil {
+		return res, err
+	}
+	// A declarative project's generator jobset follows its setting.
+	return res, h.syncGenerator(ctx, md, c.Name)
 }

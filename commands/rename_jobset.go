@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"buildledger/domain/declarative"
 	"buildledger/domain/domainerr"
 	"buildledger/domain/jobset"
 	"buildledger/domain/streams"
@@ -47,6 +48,9 @@ func (h *Handlers) RenameJobset(ctx context.Context, md events.Metadata, c Renam
 		}
 		p, err := h.loadProject(ctx, c.Project)
 		if err != nil {
+			return nil, err
+		}
+		if err := declarative.MayEdit(p, md.Actor); err != nil {
 			return nil, err
 		}
 		from, err := Load(ctx, h.rt, streams.Jobset(c.Project, c.Name), JobsetAggregate)

@@ -3,6 +3,7 @@ package commands
 import (
 	"context"
 
+	"buildledger/domain/declarative"
 	"buildledger/domain/jobset"
 	"buildledger/domain/streams"
 	"buildledger/events"
@@ -24,6 +25,9 @@ func (h *Handlers) UpdateJobset(ctx context.Context, md events.Metadata, c Updat
 	return Execute(ctx, h.rt, streams.Jobset(c.Project, c.Name), JobsetAggregate, func(s jobset.State) ([]events.Payload, error) {
 		p, err := h.loadProject(ctx, c.Project)
 		if err != nil {
+			return nil, err
+		}
+		if err := declarative.MayEdit(p, md.Actor); err != nil {
 			return nil, err
 		}
 		return jobset.Decide(s, p, jobset.Update(c), h.rt.clock.Now())

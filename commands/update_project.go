@@ -21,7 +21,7 @@ func (h *Handlers) UpdateProject(ctx context.Context, md events.Metadata, c Upda
 	if err := projectAddr(c.Name); err != nil {
 		return Result{}, err
 	}
-	return Execute(ctx, h.rt, streams.Project(c.Name), ProjectAggregate, func(s project.State) ([]events.Payload, error) {
+	res, err := Execute(ctx, h.rt, streams.Project(c.Name), ProjectAggregate, func(s project.State) ([]events.Payload, error) {
 		if s.Exists && c.Config.Owner != s.Config.Owner {
 			if err := h.requireUser(ctx, "owner", c.Config.Owner); err != nil {
 				return nil, err
@@ -29,4 +29,9 @@ func (h *Handlers) UpdateProject(ctx context.Context, md events.Metadata, c Upda
 		}
 		return project.Decide(s, project.Update(c))
 	}, md)
+	if err != nil {
+		return res, err
+	}
+	// A declarative project's generator jobset follows its setting.
+	return res, h.syncGenerator(ctx, md, c.Name)
 }

@@ -268,14 +268,18 @@ func TestHydraProjects(t *testing.T) {
 		for k, v := range base {
 			want[k] = v
 		}
-		// Hydra then shows the project's ".jobsets" jobset, which its
-		// declarative-project support creates; buildledger does not make
-		// that jobset (declarative projects are evaluated without it), so
-		// the jobset list is left out of this comparison.
+		// The project now has its ".jobsets" jobset, which the read
+		// models show once the projector has caught up: the jobset list
+		// is left out of this comparison.
 		got := projectWithout(t, e.anon().do("GET", "/project/tests", nil), "members")
 		delete(got, "jobsets")
 		delete(want, "jobsets")
 		require.Equal(t, want, got)
+		jobsetBody := map[string]any{"enabled": 1, "visible": true, "nixexprinput": "src", "nixexprpath": "default.nix",
+			"checkinterval": 300, "schedulingshares": 1, "keepnr": 1, "inputs": map[string]any{"src": map[string]any{"type": "string", "value": "x"}}}
+		res = c.do("PUT", "/jobset/tests/byhand", jobsetBody)
+		require.Equal(t, http.StatusForbidden, res.code, "the jobsets of a declarative project are its spec's: %s", res.body)
+		require.Contains(t, res.body, "can't modify jobset of declarative project")
 
 		res = c.do("PUT", "/project/tests", map[string]any{"enabled": true, "visible": true, "name": "tests",
 			"displayname": "Tests", "declarative": map[string]any{"file": "", "type": "boolean", "value": "false"}})

@@ -56,6 +56,8 @@ func statusOf(err error) (int, string, string) {
 		return http.StatusUnprocessableEntity, err.Error(), ""
 	case errors.Is(err, domainerr.ErrBusy):
 		return http.StatusTooManyRequests, err.Error(), ""
+	case errors.Is(err, domainerr.ErrForbidden):
+		return http.StatusForbidden, err.Error(), ""
 	case errors.Is(err, commands.ErrContention):
 		// Others kept changing the same stream through every retry: the
 		// command may well pass in a moment (fail adds Retry-After).

@@ -18,8 +18,9 @@ type DB struct {
 }
 
 var (
-	_ evaluation.BuildStatus = (*DB)(nil)
-	_ BuildLookup            = (*DB)(nil)
+	_ evaluation.BuildStatus  = (*DB)(nil)
+	_ BuildLookup             = (*DB)(nil)
+	_ evaluation.JobsetLister = (*DB)(nil)
 )
 
 // HasUnfinishedBuilds implements evaluation.BuildStatus. An evaluation
@@ -118,4 +119,17 @@ func (d *DB) EvalOutputs(ctx context.Context, evalID int64, project, jobset, job
 		return EvalOutputs{}, fmt.Errorf("outputs of eval %d: %w", evalID, err)
 	}
 	return out, nil
+}
+
+// JobsetNames implements evaluation.JobsetLister.
+func (d *DB) JobsetNames(ctx context.Context, project string) ([]string, error) {
+	rows, err := d.Pool.Query(ctx, `select name from Jobsets where project = $1 order by name`, project)
+	if err != nil {
+		return nil, fmt.Errorf("jobsets of %s: %w", project, err)
+	}
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("jobsets of %s: %w", project, err)
+	}
+	return names, nil
 }

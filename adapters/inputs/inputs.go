@@ -22,6 +22,8 @@ import (
 	"buildledger/events"
 )
 
+var _ evaluation.SpecReader = (*Fetcher)(nil)
+
 // ShortRevLength is the length of a git revision's short form.
 const ShortRevLength = 7
 

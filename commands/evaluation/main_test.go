@@ -98,10 +98,12 @@ func newEnv(t testing.TB, o envOptions) *env {
 		o.maxAppendBytes = 4 << 10
 	}
 	db := &evaluator.DB{Pool: pool}
+	// The tests take inputs from testdata and from temporary directories.
+	fetcher := &inputs.Fetcher{CacheDir: filepath.Join(t.TempDir(), "git"), Roots: []string{jobsDir(t), os.TempDir()}}
 	ports := evaluation.Ports{
-		// The tests take inputs from testdata and from temporary directories.
-		Inputs: &evaluator.Inputs{Fetcher: &inputs.Fetcher{CacheDir: filepath.Join(t.TempDir(), "git"),
-			Roots: []string{jobsDir(t), os.TempDir()}}, Builds: db},
+		Inputs:  &evaluator.Inputs{Fetcher: fetcher, Builds: db},
+		Specs:   fetcher,
+		Jobsets: db,
 		Nix: &evaluator.Nix{Timeout: o.evalTimeout, Backend: eval.BackendInstantiate, Workers: o.evalWorkers,
 			AllowedPaths: append([]string{nixtest.BusyboxDir()}, o.evalPaths...)},
 		Graph:  &evaluator.Graph{Store: &drv.Store{}},

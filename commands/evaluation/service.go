@@ -57,6 +57,9 @@ type Options struct {
 	AwaitPoll time.Duration
 	// Logger receives warnings. Default slog.Default().
 	Logger *slog.Logger
+	// MaxDeclarativeJobsets caps the jobsets one declarative spec may
+	// declare. Default declarative.DefaultMaxJobsets.
+	MaxDeclarativeJobsets int
 }
 
 // Ports are the adapters a Service works through. Status may be nil when
@@ -71,6 +74,11 @@ type Ports struct {
 	Outputs OutputScanner
 	// Checks, if set, keeps the checks that found the inputs unchanged.
 	Checks Checks
+	// Specs, if set, reads declarative projects' spec files: without it
+	// ".jobsets" is evaluated as any jobset. Jobsets names a project's
+	// jobsets, so that those a spec drops are disabled.
+	Specs   SpecReader
+	Jobsets JobsetLister
 }
 
 // Service evaluates jobsets into events. It is safe for concurrent use;
@@ -203,6 +211,9 @@ func (s *Service) Evaluate(ctx context.Context, md events.Metadata, cmd Evaluate
 			return sum, domainerr.NotFound("jobset", project+":"+name)
 		}
 		if err := jobset.MayEvaluate(l.State); err != nil {
+			return sum, err
+		}
+		if sum, done, err := s.declarativeSpec(ctx, md, l.State, sum); done || err != nil {
 			return sum, err
 		}
 		start := s.rt.Clock().Now()

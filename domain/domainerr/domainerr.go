@@ -32,6 +32,10 @@ var (
 	// ErrBusy means costly work asked for is refused for now, because
 	// work of its kind is running or ran a moment ago: ask again later.
 	ErrBusy = errors.New("busy")
+	// ErrForbidden means the command is never allowed to its actor,
+	// whatever the input: editing by hand a jobset a declarative
+	// project's spec owns.
+	ErrForbidden = errors.New("forbidden")
 )
 
 // FieldError is an ErrInvalid error about one field of a command.
@@ -77,4 +81,9 @@ func Conflict(format string, args ...any) error {
 // Busy returns an ErrBusy error saying what is busy and why.
 func Busy(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrBusy, fmt.Sprintf(format, args...))
+}
+
+// Forbidden returns an ErrForbidden error with a message.
+func Forbidden(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrForbidden, fmt.Sprintf(format, args...))
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"buildledger/domain/declarative"
 	"buildledger/domain/jobset"
@@ -44,21 +45,15 @@ func (h *Handlers) ApplyDeclarativeSpec(ctx context.Context, md events.Metadata,
 	if p.Config.DeclFile == "" {
 		return nil, fmt.Errorf("project %s is not declarative", c.Project)
 	}
-	current := make(map[string]events.JobsetConfig)
-	for _, name := range c.Known {
-		if !names.Jobset(name) || name == names.DeclarativeJobset {
-			continue
-		}
-		l, err := Load(ctx, h.rt, streams.Jobset(c.Project, name), JobsetAggregate)
-		if err != nil {
-			return nil, err
-		}
-		if jobset.Live(l.State, p) {
-			current[name] = l.State.Config
-		}
-	}
+	// The jobsets the project has now: those the read side knows, and
+	// those the spec names, which the read side may not have caught up on.
+	candidates := slices.Clone(c.Known)
 	for name := range c.Jobsets {
-		if _, ok := current[name]; ok {
+		candidates = append(candidates, name)
+	}
+	current := make(map[string]events.JobsetConfig)
+	for _, name := range candidates {
+		if _, seen := current[name]; seen || !names.Jobset(name) || name == names.DeclarativeJobset {
 			continue
 		}
 		l, err := Load(ctx, h.rt, streams.Jobset(c.Project, name), JobsetAggregate)

@@ -202,6 +202,9 @@ type Config struct {
 	// Private rule as every page: they name machines, jobsets and
 	// running derivations.
 	Ops map[string]http.Handler
+	// TransparencyLog, if set, serves the event log as a transparency
+	// log under /tlog (tlog.go).
+	TransparencyLog TransparencyLog
 }
 
 // server holds the parsed templates and the config.
@@ -291,6 +294,9 @@ func (s *server) routes() http.Handler {
 	r.Get("/log/{drv}", s.h(s.drvLog))
 	for path, h := range s.cfg.Ops {
 		r.Method(http.MethodGet, path, h)
+	}
+	if s.cfg.TransparencyLog != nil {
+		s.tlogRoutes(r)
 	}
 
 	r.Get("/", s.h(s.projectsPage))

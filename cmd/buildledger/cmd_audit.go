@@ -18,8 +18,11 @@ import (
 
 const auditUsage = `usage: buildledger audit verify [--stream S]
        buildledger audit keygen --key FILE [--pubkey FILE]
-       buildledger audit checkpoint --key FILE [--out FILE]
-       buildledger audit prove --checkpoint FILE --pubkey FILE`
+       buildledger audit checkpoint --key FILE [--origin NAME] [--out FILE]
+       buildledger audit prove --checkpoint FILE --pubkey FILE
+       buildledger audit prove --inclusion EVENT-ID|POSITION --tiles URL --log-key VKEY [--checkpoint FILE]
+       buildledger audit prove --consistency OLD NEW --tiles URL --log-key VKEY
+       buildledger audit witness --log URL --log-key VKEY --key FILE --name NAME --state DIR`
 
 // runAudit checks the log's hash chain and signs and proves checkpoints of
 // its head (docs/auditing.md).
@@ -36,6 +39,8 @@ func runAudit(ctx context.Context, a *app, args []string) error {
 		return runAuditCheckpoint(ctx, a, args[1:])
 	case "prove":
 		return runAuditProve(ctx, a, args[1:])
+	case "witness":
+		return runAuditWitness(ctx, a, args[1:])
 	}
 	return fmt.Errorf("unknown audit command %q\n%s", args[0], auditUsage)
 }
@@ -120,10 +125,12 @@ func runAuditCheckpoint(ctx context.Context, a *app, args []string) error {
 	var (
 		cfg          config
 		keyFile, out string
+		origin       string
 	)
-	fs := a.newFlagSet("audit checkpoint", "audit checkpoint --key FILE [--out FILE] [flags]")
+	fs := a.newFlagSet("audit checkpoint", "audit checkpoint --key FILE [--origin NAME] [--out FILE] [flags]")
 	cfg.register(fs, false)
 	fs.StringVar(&keyFile, "key", "", "ed25519 private key (PEM, from audit keygen)")
+	fs.StringVar(&origin, "origin", "", "write a C2SP tlog-checkpoint signed note of the transparency log named NAME (the log's origin, as up's --tlog-origin) instead of the JSON checkpoint, and publish it at /tlog/checkpoint")
 	fs.StringVar(&out, "out", "", "write the checkpoint here (default: standard output)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -139,6 +146,9 @@ func runAuditCheckpoint(ctx context.Context, a *app, args []string) error {
 		}
 		if res.Break != nil {
 			return fmt.Errorf("refusing to sign a broken log: %w", res.Break)
+		}
+		if origin != "" {
+			return runAuditNoteCheckpoint(ctx, a, sys, keyFile, origin, out, res.Events)
 		}
 		cp := audit.NewCheckpoint(res, time.Now(), key)
 		b, err := json.MarshalIndent(cp, "", "  ")
@@ -162,13 +172,29 @@ func runAuditProve(ctx context.Context, a *app, args []string) error {
 	var (
 		cfg             config
 		cpFile, pubFile string
+		inclusion       string
+		consistency     bool
+		tiles, logKey   string
 	)
-	fs := a.newFlagSet("audit prove", "audit prove --checkpoint FILE --pubkey FILE [flags]")
+	fs := a.newFlagSet("audit prove", "audit prove --checkpoint FILE --pubkey FILE [flags] | --inclusion EVENT-ID|POSITION --tiles URL --log-key VKEY [--checkpoint FILE] | --consistency OLD NEW --tiles URL --log-key VKEY")
 	cfg.register(fs, false)
-	fs.StringVar(&cpFile, "checkpoint", "", "checkpoint file (from audit checkpoint)")
+	fs.StringVar(&cpFile, "checkpoint", "", "checkpoint file (from audit checkpoint; with --inclusion a signed note, default the log's current one)")
 	fs.StringVar(&pubFile, "pubkey", "", "the auditor's ed25519 public key (PEM)")
+	fs.StringVar(&inclusion, "inclusion", "", "prove that this event (an id or a position) is in the transparency log, from its tiles alone")
+	fs.BoolVar(&consistency, "consistency", false, "prove that the checkpoint note NEW extends OLD (two files after the flags), from the log's tiles alone")
+	fs.StringVar(&tiles, "tiles", "", "the transparency log's URL (…/tlog) or a mirror of it, for --inclusion and --consistency")
+	fs.StringVar(&logKey, "log-key", "", "the log's note verifier key (GET /tlog/key, checked out of band) or a file holding it")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if inclusion != "" || consistency {
+		if tiles == "" {
+			return errors.New("--inclusion and --consistency need --tiles URL")
+		}
+		if consistency {
+			return runAuditProveTiles(ctx, a, tiles, logKey, "", "", fs.Args())
+		}
+		return runAuditProveTiles(ctx, a, tiles, logKey, inclusion, cpFile, nil)
 	}
 	raw, err := os.ReadFile(cpFile)
 	if err != nil {

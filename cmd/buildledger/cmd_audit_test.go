@@ -3,18 +3,23 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"fmt"
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/mod/sumdb/note"
 
 	"buildledger/adapters/eventstore/pglog"
 	"buildledger/adapters/postgres"
 	"buildledger/adapters/postgres/pgtest"
+	"buildledger/adapters/translog"
 	"buildledger/events"
 )
 
@@ -133,4 +138,31 @@ func TestAuditCheckpointProve(t *testing.T) {
 	require.Equal(t, 1, code, out)
 	require.Contains(t, out, "does not match the checkpoint")
 	require.Contains(t, out, "head hash")
+}
+
+// TestAuditNoteCheckpoint: audit checkpoint --origin signs a C2SP
+// checkpoint of the transparency log that x/mod's note opens with the
+// key's verifier key, and refuses an origin that is not a key name.
+func TestAuditNoteCheckpoint(t *testing.T) {
+	url, _, _ := auditLog(t)
+	dir := t.TempDir()
+	key, cp := filepath.Join(dir, "key.pem"), filepath.Join(dir, "cp.note")
+	runKeygen(t, key)
+	out, code := runCLI(t, url, "audit", "checkpoint", "--key", key, "--origin", "ci.test/log", "--out", cp)
+	require.Equal(t, 0, code, out)
+	priv, err := readPrivateKey(key)
+	require.NoError(t, err)
+	vkey, err := translog.VerifierKey("ci.test/log", priv.Public().(ed25519.PublicKey))
+	require.NoError(t, err)
+	v, err := note.NewVerifier(vkey)
+	require.NoError(t, err)
+	raw, err := os.ReadFile(cp)
+	require.NoError(t, err)
+	n, err := note.Open(raw, note.VerifierList(v))
+	require.NoError(t, err)
+	require.True(t, strings.HasPrefix(n.Text, "ci.test/log\n20\n"), n.Text)
+
+	out, code = runCLI(t, url, "audit", "checkpoint", "--key", key, "--origin", "two words")
+	require.Equal(t, 1, code, out)
+	require.Contains(t, out, "want a name without spaces")
 }

@@ -8,50 +8,12 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"time"
 
 	"github.com/parquet-go/parquet-go"
 
 	"buildledger/domain/redact"
 	"buildledger/events"
 )
-
-// exportRow is one event in an export: the envelope flattened, the data
-// as JSON text as recorded but redacted (domain/redact: no old password
-// hashes, clear profiles or credential-looking values; the hashes of a
-// redacted event no longer match its data), the metadata as columns.
-type exportRow struct {
-	Position      int64     `parquet:"position" json:"position"`
-	Prepare       int64     `parquet:"prepare" json:"prepare"`
-	ID            string    `parquet:"id" json:"id"`
-	Stream        string    `parquet:"stream,dict,zstd" json:"stream"`
-	Revision      int64     `parquet:"revision" json:"revision"`
-	Type          string    `parquet:"type,dict,zstd" json:"type"`
-	Version       int32     `parquet:"version" json:"version"`
-	RecordedAt    time.Time `parquet:"recorded_at,timestamp(microsecond:utc)" json:"recordedAt"`
-	Data          string    `parquet:"data,json,zstd" json:"-"`
-	Actor         string    `parquet:"actor,dict,zstd" json:"actor,omitempty"`
-	CorrelationID string    `parquet:"correlation_id,zstd" json:"correlationId,omitempty"`
-	CausationID   string    `parquet:"causation_id,zstd" json:"causationId,omitempty"`
-	Host          string    `parquet:"host,dict,zstd" json:"host,omitempty"`
-	PrevHash      string    `parquet:"prev_hash,zstd" json:"prevHash,omitempty"`
-	Hash          string    `parquet:"hash,zstd" json:"hash,omitempty"`
-	// ImportedFrom, Source and OccurredAt mark imported history; the
-	// hash covers them when they are set.
-	ImportedFrom string `parquet:"imported_from,dict,zstd" json:"importedFrom,omitempty"`
-	Source       string `parquet:"source,zstd" json:"source,omitempty"`
-	OccurredAt   string `parquet:"occurred_at,zstd" json:"occurredAt,omitempty"`
-}
-
-func toExportRow(r events.Recorded) exportRow {
-	return exportRow{
-		Position: int64(r.Position.Commit), Prepare: int64(r.Position.Prepare), ID: r.ID, Stream: r.Stream,
-		Revision: int64(r.Revision), Type: r.Type, Version: int32(r.Version), RecordedAt: r.RecordedAt.UTC(),
-		Data: string(redact.JSON(r.Data)), Actor: r.Metadata.Actor, CorrelationID: r.Metadata.CorrelationID,
-		CausationID: r.Metadata.CausationID, Host: r.Metadata.Host, PrevHash: r.Metadata.PrevHash, Hash: r.Metadata.Hash,
-		ImportedFrom: r.Metadata.ImportedFrom, Source: r.Metadata.Source, OccurredAt: r.Metadata.OccurredAt,
-	}
-}
 
 // runEventsExport writes a range of the log for external tools: JSON
 // lines (one envelope per line, data inline) or Parquet (one row per
@@ -119,7 +81,7 @@ func runEventsExport(ctx context.Context, a *app, args []string) error {
 
 // exportSink receives exported events in log order.
 type exportSink interface {
-	write(rows []exportRow) error
+	write(rows []redact.ExportRow) error
 	close() error
 }
 
@@ -131,7 +93,7 @@ func exportEvents(ctx context.Context, store events.Store, after events.Position
 			return total, err
 		}
 		var (
-			rows []exportRow
+			rows []redact.ExportRow
 			done = len(batch) == 0
 		)
 		for _, r := range batch {
@@ -140,7 +102,7 @@ func exportEvents(ctx context.Context, store events.Store, after events.Position
 				break
 			}
 			if filter.Match(r) {
-				rows = append(rows, toExportRow(r))
+				rows = append(rows, redact.Export(r))
 			}
 		}
 		if len(rows) > 0 {
@@ -166,13 +128,9 @@ func newJSONLSink(w io.Writer) *jsonlSink {
 	return &jsonlSink{w: bw, enc: json.NewEncoder(bw)}
 }
 
-func (s *jsonlSink) write(rows []exportRow) error {
+func (s *jsonlSink) write(rows []redact.ExportRow) error {
 	for i := range rows {
-		line := struct {
-			exportRow
-			Data json.RawMessage `json:"data"`
-		}{rows[i], json.RawMessage(rows[i].Data)}
-		if err := s.enc.Encode(line); err != nil {
+		if err := s.enc.Encode(rows[i]); err != nil {
 			return fmt.Errorf("write event %s: %w", rows[i].ID, err)
 		}
 	}
@@ -182,14 +140,14 @@ func (s *jsonlSink) write(rows []exportRow) error {
 func (s *jsonlSink) close() error { return s.w.Flush() }
 
 type parquetSink struct {
-	w *parquet.GenericWriter[exportRow]
+	w *parquet.GenericWriter[redact.ExportRow]
 }
 
 func newParquetSink(w io.Writer) *parquetSink {
-	return &parquetSink{w: parquet.NewGenericWriter[exportRow](w, parquet.CreatedBy("buildledger", "", ""))}
+	return &parquetSink{w: parquet.NewGenericWriter[redact.ExportRow](w, parquet.CreatedBy("buildledger", "", ""))}
 }
 
-func (s *parquetSink) write(rows []exportRow) error {
+func (s *parquetSink) write(rows []redact.ExportRow) error {
 	if _, err := s.w.Write(rows); err != nil {
 		return fmt.Errorf("write parquet rows: %w", err)
 	}

@@ -16,6 +16,7 @@ import (
 	"buildledger/adapters/eventstore/pglog"
 	"buildledger/adapters/postgres"
 	"buildledger/adapters/postgres/pgtest"
+	"buildledger/domain/redact"
 	"buildledger/events"
 )
 
@@ -108,7 +109,7 @@ func TestEventsExport(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "log.parquet")
 	out, code = runCLI(t, url, "events", "export", "--format", "parquet", "--out", file, "--stream", "eval-")
 	require.Equal(t, 0, code, out)
-	rows, err := parquet.ReadFile[exportRow](file)
+	rows, err := parquet.ReadFile[redact.ExportRow](file)
 	require.NoError(t, err)
 	require.Len(t, rows, 5)
 	require.Equal(t, "EvaluationStarted", rows[0].Type)

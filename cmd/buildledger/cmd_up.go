@@ -35,6 +35,7 @@ func runUp(ctx context.Context, a *app, args []string) error {
 		cache        workerFlags
 		hc           hydraConfFlag
 		adminPWFile  string
+		tl           tlogOptions
 	)
 	fs := a.newFlagSet("up", "up [flags]")
 	cfg.register(fs, true)
@@ -46,6 +47,7 @@ func runUp(ctx context.Context, a *app, args []string) error {
 	registerGCRoots(fs, &rootsFlag)
 	cache.register(fs)
 	hc.register(fs)
+	tl.register(fs)
 	fs.StringVar(&adminPWFile, "admin-password-file", "", "file (mode 0600) holding the password of the user admin created at the first start")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -105,6 +107,13 @@ func runUp(ctx context.Context, a *app, args []string) error {
 			"/metrics":             promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
 			"/queue-runner-status": queueStatusHandler(func() upStatus { return upStatus{queue.sched.Status(), projector.Status()} }),
 		}
+		tlogServer, tlogSigner, err := tl.open(sys, wopt.baseURL)
+		if err != nil {
+			return err
+		}
+		if tlogServer != nil {
+			wopt.transparencyLog = tlogServer
+		}
 		site, err := sys.newWeb(ctx, wopt)
 		if err != nil {
 			return err
@@ -130,6 +139,9 @@ func runUp(ctx context.Context, a *app, args []string) error {
 		if rootsDir != "" {
 			keeper := &gcroots.Keeper{DB: sys.pool, Dir: rootsDir, Log: log}
 			g.Go(func() error { return keeper.Run(ctx) })
+		}
+		if tlogServer != nil {
+			g.Go(func() error { return publishCheckpoints(ctx, tlogServer.Tree, tlogSigner, tl.interval, log) })
 		}
 		g.Go(func() error {
 			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {

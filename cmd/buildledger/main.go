@@ -43,7 +43,7 @@ func newApp(stdout, stderr io.Writer) *app {
 		{"projector", "run the projections that keep the read models up to date", runProjector},
 		{"replay", "rebuild the read models from the log (or as they were --until a time or position)", runReplay},
 		{"user", "manage users: user create NAME --role ROLE --password-file FILE; user forget|disable|enable|logout-everywhere NAME", runUser},
-		{"audit", "check the tamper-evident log: audit verify [--stream S], audit checkpoint --key F, audit prove --checkpoint F --pubkey K", runAudit},
+		{"audit", "check the tamper-evident log: audit verify [--stream S], audit checkpoint --key F [--origin O], audit prove --checkpoint F --pubkey K | --inclusion E --tiles URL | --consistency OLD NEW --tiles URL, audit witness --log URL", runAudit},
 		{"projection", "analyst projections: projection new NAME [--go], projection list; build with replay --projection NAME", runProjection},
 		{"history", "every event about a build or jobset, with actors: history build ID | history jobset P:J [--json]", runHistory},
 		{"events", "inspect or move the log: events tail [--stream PREFIX] [--type T], events copy --from A --to B", runEvents},

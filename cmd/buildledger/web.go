@@ -61,6 +61,8 @@ type webOptions struct {
 	// dbTimeout and dbConns bound the web's own database pool.
 	dbTimeout time.Duration
 	dbConns   int
+	// transparencyLog, if set, is served under /tlog.
+	transparencyLog web.TransparencyLog
 }
 
 func (o *webOptions) register(fs *flag.FlagSet) {
@@ -162,11 +164,12 @@ func (s *system) newWeb(ctx context.Context, opts webOptions) (http.Handler, err
 		GiteaSecret:   giteaSecret,
 		// Deliveries are written on the writers' side, as the commands
 		// they guard.
-		Deliveries:     postgres.NewDeliveries(s.pool),
-		Settle:         s.settle,
-		Logger:         s.log,
-		Ops:            opts.ops,
-		TrustedProxies: opts.trustedProxies,
+		Deliveries:      postgres.NewDeliveries(s.pool),
+		Settle:          s.settle,
+		Logger:          s.log,
+		Ops:             opts.ops,
+		TrustedProxies:  opts.trustedProxies,
+		TransparencyLog: opts.transparencyLog,
 	})
 }
 

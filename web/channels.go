@@ -123,9 +123,16 @@ in
 				name = *bd.ReleaseName
 			}
 			fmt.Fprintf(&b, "  # build %d\n  %s = (mkFakeDerivation {\n    type = \"derivation\";\n", bd.ID, nixAttrPath(job))
-			// The read model's builds carry no meta (description,
-			// license, maintainers): meta stays empty.
-			fmt.Fprintf(&b, "    name = %s;\n    system = %s;\n    meta = {\n    };\n  } {\n", nixString(name), nixString(bd.System))
+			fmt.Fprintf(&b, "    name = %s;\n    system = %s;\n    meta = {\n", nixString(name), nixString(bd.System))
+			for _, m := range []struct {
+				key string
+				val *string
+			}{{"description", bd.Meta.Description}, {"license", bd.Meta.License}, {"maintainers", bd.Meta.Maintainers}} {
+				if deref(m.val) != "" {
+					fmt.Fprintf(&b, "      %s = %s;\n", m.key, nixString(*m.val))
+				}
+			}
+			b.WriteString("    };\n  } {\n")
 			outs := make([]string, 0, len(bd.Outputs))
 			for o := range bd.Outputs {
 				outs = append(outs, o)

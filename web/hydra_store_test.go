@@ -93,7 +93,8 @@ func newStoreEnv(t *testing.T) (*env, realBuild) {
 	ts := now.Unix() - 60
 	e.appendEvents(streams.Build(7),
 		events.BuildQueued{BuildID: 7, EvalID: 3, JobsetID: jobsetID, Project: "p", Jobset: "j", Job: "tool", NixName: "blweb+top",
-			DrvPath: rb.topDrv, System: "x86_64-linux", Outputs: []events.Output{{Name: "out", Path: rb.top}}, Timestamp: ts},
+			DrvPath: rb.topDrv, System: "x86_64-linux", Outputs: []events.Output{{Name: "out", Path: rb.top}}, Timestamp: ts,
+			Meta: events.JobMeta{Description: `a "tool" ${x}`, License: "mit", Maintainers: "a@example.org"}},
 		events.ProductScraped{BuildID: 7, ProductNr: 1, Type: "nix-build", Path: rb.top},
 		events.BuildFinished{BuildID: 7, Status: 0, StartTime: ts, StopTime: ts + 5})
 	e.appendEvents(streams.Step(rb.depDrv),
@@ -192,6 +193,8 @@ func TestHydraChannelManifestAndClosure(t *testing.T) {
 	files := untarBz2(t, res.body)
 	require.Contains(t, files["channel/default.nix"], rb.top)
 	require.NotContains(t, files["channel/default.nix"], out("gone-4"))
+	require.Contains(t, files["channel/default.nix"], "    meta = {\n      description = \"a \\\"tool\\\" \\${x}\";\n"+
+		"      license = \"mit\";\n      maintainers = \"a@example.org\";\n    };\n", "the job's meta, Nix strings escaped")
 	res = c.do("GET", "/build/7/nix/nixexprs.tar.bz2", nil)
 	require.Equal(t, 200, res.code)
 	require.Equal(t, "unnamed-channel", untarBz2(t, res.body)["channel/channel-name"])

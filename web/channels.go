@@ -123,9 +123,16 @@ in
 				name = *bd.ReleaseName
 			}
 			fmt.Fprintf(&b, "  # build %d\n  %s = (mkFakeDerivation {\n    type = \"derivation\";\n", bd.ID, nixAttrPath(job))
-			// The read model's builds carry no meta (description,
-			// license, maintainers): meta stays empty.
-			fmt.Fprintf(&b, "    name = %s;\n    system = %s;\n    meta = {\n    };\n  } {\n", nixString(name), nixString(bd.System))
+			fmt.Fprintf(&b, "    name = %s;\n    system = %s;\n    meta = {\n", nixString(name), nixString(bd.System))
+			for _, m := range []struct {
+				key string
+				val *string
+			}{{"description", bd.Meta.Description}, {"license", bd.Meta.License}, {"maintainers", bd.Meta.Maintainers}} {
+				if deref(m.val) != "" {
+					fmt.Fprintf(&b, "      %s = %s;\n", m.key, nixString(*m.val))
+				}
+			}
+			b.WriteString("    };\n  } {\n")
 			outs := make([]string, 0, len(bd.Outputs))
 			for o := range bd.Outputs {
 				outs = append(outs, o)
@@ -163,15 +170,20 @@ func mapKeys(m map[string]bool) func(func(string) bool) {
 }
 
 // sendChannel answers nixexprs.tar.bz2: channel/channel-name and
-// channel/default.nix, as nix-channel unpacks them.
-func (s *server) sendChannel(w http.ResponseWriter, name string, bs []Build) error {
+// channel/default.nix, as nix-channel unpacks them, of the outputs that
+// are still valid.
+func (s *server) sendChannel(w http.ResponseWriter, r *http.Request, name string, bs []Build) error {
 	if s.cfg.Bzip2 == nil {
 		return errNoBzip2
+	}
+	bs, err := s.validChannel(r.Context(), bs)
+	if err != nil {
+		return err
 	}
 	var tb bytes.Buffer
 	tw := tar.NewWriter(&tb)
 	for _, f := range []struct{ name, body string }{
-		{"channel/channel-name", name}, {"channel/default.nix", channelExpr(channelBuilds(bs))},
+		{"channel/channel-name", name}, {"channel/default.nix", channelExpr(bs)},
 	} {
 		if err := tw.WriteHeader(&tar.Header{Name: f.name, Mode: 0o644, Size: int64(len(f.body)), ModTime: unixOne, Typeflag: tar.TypeReg}); err != nil {
 			return fmt.Errorf("channel tar: %w", err)
@@ -198,28 +210,6 @@ func (s *server) sendChannel(w http.ResponseWriter, name string, bs []Build) err
 	return nil
 }
 
-// channelNixExprs answers a scope's channel/latest/nixexprs.tar.bz2.
-func (s *server) channelNixExprs(w http.ResponseWriter, r *http.Request) error {
-	sc, err := s.scopeOf(r)
-	if err != nil {
-		return err
-	}
-	bs, err := s.cfg.Queries.LatestSucceeded(r.Context(), sc.filter())
-	if err != nil {
-		return err
-	}
-	name := "everything"
-	switch {
-	case sc.Job != "":
-		name = sc.Project + "-" + sc.Jobset + "-" + sc.Job
-	case sc.Jobset != "":
-		name = sc.Project + "-" + sc.Jobset
-	case sc.Project != "":
-		name = sc.Project
-	}
-	return s.sendChannel(w, name+"-latest", bs)
-}
-
 // evalChannelBuilds lists the builds of an evaluation a channel contains.
 func (s *server) evalChannelBuilds(r *http.Request) (Eval, []Build, error) {
 	e, err := s.loadEval(r)
@@ -229,15 +219,6 @@ func (s *server) evalChannelBuilds(r *http.Request) (Eval, []Build, error) {
 	ok := 0
 	bs, err := s.cfg.Queries.Builds(r.Context(), BuildFilter{EvalID: e.ID, Status: &ok, Page: Page{Limit: len(e.Builds) + 1}})
 	return e, channelBuilds(bs), err
-}
-
-// evalChannel answers /eval/N/channel/nixexprs.tar.bz2.
-func (s *server) evalChannel(w http.ResponseWriter, r *http.Request) error {
-	e, bs, err := s.evalChannelBuilds(r)
-	if err != nil {
-		return err
-	}
-	return s.sendChannel(w, e.Project+"-"+e.Jobset+"-latest", bs)
 }
 
 // evalChannelList lists an evaluation's channel, as channel/latest does

@@ -57,7 +57,9 @@ func (s *server) listBuildsRoutes(r chi.Router, prefix string) {
 	r.Get(prefix+"/latest-for/{system}/*", s.h(s.latestBuild("latest-for")))
 	r.Get(prefix+"/channel/latest", s.h(s.channelLatest))
 	r.Get(prefix+"/channel/latest/binary-cache-url", s.h(s.binaryCacheURL))
-	r.Get(prefix+"/channel/latest/nixexprs.tar.bz2", s.h(s.channelNixExprs))
+	r.Get(prefix+"/channel/latest/nixexprs.tar.bz2", s.h(s.channelNixExprs(scopeChannel)))
+	r.Get(prefix+"/channel/latest/MANIFEST", s.h(s.channelManifest(scopeChannel)))
+	r.Get(prefix+"/channel/latest/closure", s.h(s.channelClosure(scopeChannel)))
 }
 
 // allBuildsJSON is the answer of the "all" routes.

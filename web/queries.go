@@ -102,6 +102,13 @@ type BuildQueries interface {
 	Machines(ctx context.Context) ([]Machine, error)
 	// Search finds projects, jobsets and builds by name, output or drv.
 	Search(ctx context.Context, query string, limit int) (SearchResult, error)
+	// IsOutput reports whether storePath is an output of a build or of a
+	// build step the ledger records: the only store paths the web dumps.
+	IsOutput(ctx context.Context, storePath string) (bool, error)
+	// StepsByOutput returns, for those of storePaths a finished step
+	// built, that step: the succeeded one if any, else the one that
+	// stopped first, as Hydra's dependency pages link them.
+	StepsByOutput(ctx context.Context, storePaths []string) (map[string]StepRef, error)
 	// MetricHistory returns the newest values of one metric of a job,
 	// newest first.
 	MetricHistory(ctx context.Context, project, jobset, job, name string, limit int) ([]MetricPoint, error)

@@ -194,6 +194,14 @@ type Build struct {
 	Metrics        map[string]BuildMetric  `json:"buildmetrics"`
 	// Busy is true while a step of the build runs.
 	Busy bool `json:"-"`
+	// Meta is the job's meta as evaluated, which a channel's
+	// expression carries (Hydra's build JSON has none of it).
+	Meta BuildMeta `json:"-"`
+}
+
+// BuildMeta is the part of a job's meta a build keeps.
+type BuildMeta struct {
+	Description, License, Maintainers *string
 }
 
 // BuildStep is a row of BuildSteps.

@@ -155,6 +155,11 @@ type Config struct {
 	// Outputs reads build outputs and product files from the store
 	// (binarycache.StoreFiles); nil answers those routes 501.
 	Outputs Outputs
+	// Store reads the local Nix store's path metadata for the channels'
+	// MANIFEST and closure, /nar/NAME and /build/N/runtime-deps
+	// (binarycache.StoreInfo); nil answers those routes 501 (/nar/NAME
+	// 404, as Hydra without a local store).
+	Store Store
 	// Bzip2 compresses the channel archives, nixexprs.tar.bz2
 	// (binarycache.NewBzip2Writer); nil answers them 501.
 	Bzip2 func(io.Writer) (io.WriteCloser, error)
@@ -290,6 +295,9 @@ func (s *server) routes() http.Handler {
 		r.Handle("/nar/*", s.cfg.BinaryCache)
 		r.Handle("/realisations/*", s.cfg.BinaryCache)
 	}
+	// A store path's NAR, as Hydra serves it; the cache's NAR files
+	// pass on to the cache.
+	r.Handle("/nar/{name}", s.h(s.storeNAR))
 	r.Get("/robots.txt", robots)
 	r.Get("/log/{drv}", s.h(s.drvLog))
 	for path, h := range s.cfg.Ops {
@@ -332,7 +340,9 @@ func (s *server) routes() http.Handler {
 	r.Get("/eval/{id}/events", s.h(s.evalEvents))
 	r.Get("/eval/{id}/store-paths", s.h(s.storePaths))
 	r.Get("/eval/{id}/channel", s.h(s.evalChannelList))
-	r.Get("/eval/{id}/channel/nixexprs.tar.bz2", s.h(s.evalChannel))
+	r.Get("/eval/{id}/channel/nixexprs.tar.bz2", s.h(s.channelNixExprs(evalChannel)))
+	r.Get("/eval/{id}/channel/MANIFEST", s.h(s.channelManifest(evalChannel)))
+	r.Get("/eval/{id}/channel/closure", s.h(s.channelClosure(evalChannel)))
 	r.Get("/eval/{id}/channel/binary-cache-url", s.h(s.binaryCacheURL))
 	r.Get("/eval/{id}/job/{job}", s.h(s.evalJob))
 	r.Get("/eval/{id}/job/{job}/*", s.h(s.evalJob))
@@ -369,6 +379,12 @@ func (s *server) routes() http.Handler {
 	r.Get("/build/{id}/eval/*", s.h(s.buildEval))
 	r.Get("/build/{id}/reproduce", s.h(s.reproduce))
 	r.Get("/build/{id}/build-deps", s.h(s.buildDeps))
+	r.Get("/build/{id}/runtime-deps", s.h(s.runtimeDeps))
+	r.Get("/build/{id}/nix", s.h(s.buildChannelList))
+	r.Get("/build/{id}/nix/nixexprs.tar.bz2", s.h(s.channelNixExprs(buildChannel)))
+	r.Get("/build/{id}/nix/MANIFEST", s.h(s.channelManifest(buildChannel)))
+	r.Get("/build/{id}/nix/closure", s.h(s.channelClosure(buildChannel)))
+	r.Get("/build/{id}/nix/binary-cache-url", s.h(s.buildChannelCacheURL))
 	r.Post("/build/{id}/restart", s.h(s.buildAction("restart")))
 	r.Post("/build/{id}/cancel", s.h(s.buildAction("cancel")))
 	r.Post("/build/{id}/bump", s.h(s.buildAction("bump")))

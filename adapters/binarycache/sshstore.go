@@ -24,10 +24,6 @@ import (
 // over an SSH session.
 type RemoteCommand func(ctx context.Context, command string) (io.ReadWriteCloser, error)
 
-// exportMagic marks the metadata trailer of each path in the
-// `nix-store --export` format ("NIXE").
-const exportMagic = 0x4558494e
-
 // SSHStore is a Destination that imports paths into the Nix store of a
 // remote machine with `nix-store --import`. Paths imported this way are
 // not signed: the remote store does not check signatures on import.
@@ -122,27 +118,13 @@ func writeExport(w io.Writer, info PathInfo, nar io.Reader) error {
 	if _, err := io.Copy(bw, io.MultiReader(bytes.NewReader(head), nar)); err != nil {
 		return fmt.Errorf("write nar: %w", err)
 	}
-	refs := sortedUnique(info.References)
-	steps := []func() error{
-		func() error { return wire.WriteUint64(bw, exportMagic) },
-		func() error { return wire.WriteString(bw, info.StorePath) },
-		func() error { return wire.WriteUint64(bw, uint64(len(refs))) },
+	if err := writeExportTrailer(bw, info); err != nil {
+		return fmt.Errorf("write export trailer: %w", err)
 	}
-	for _, r := range refs {
-		steps = append(steps, func() error { return wire.WriteString(bw, r) })
+	if err := wire.WriteUint64(bw, 0); err != nil { // end of export
+		return fmt.Errorf("write export trailer: %w", err)
 	}
-	steps = append(steps,
-		func() error { return wire.WriteString(bw, info.Deriver) },
-		func() error { return wire.WriteUint64(bw, 0) }, // no legacy signature
-		func() error { return wire.WriteUint64(bw, 0) }, // end of export
-		bw.Flush,
-	)
-	for _, step := range steps {
-		if err := step(); err != nil {
-			return fmt.Errorf("write export trailer: %w", err)
-		}
-	}
-	return nil
+	return bw.Flush()
 }
 
 // query reads the metadata of a path valid in the remote store.

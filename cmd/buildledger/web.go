@@ -158,6 +158,7 @@ func (s *system) newWeb(ctx context.Context, opts webOptions) (http.Handler, err
 		Private:       opts.private,
 		Logs:          logs,
 		Outputs:       binarycache.StoreFiles{Dir: "/nix/store"},
+		Store:         binarycache.StoreInfo{},
 		Bzip2:         binarycache.NewBzip2Writer,
 		BinaryCache:   binarycache.NewHandler(cacheDir, s.log),
 		GitHubSecret:  githubSecret,

@@ -10,7 +10,7 @@ import (
 
 const buildSelect = `select b.id, b.finished, b.timestamp, b.starttime, b.stoptime, j.project, j.name, b.job, b.nixname,
 	  b.system, b.priority, b.globalpriority, b.buildstatus, b.releasename, b.drvpath, coalesce(b.iscachedbuild, 0),
-	  b.keep, b.size, b.closuresize,
+	  b.keep, b.size, b.closuresize, b.description, b.license, b.maintainers,
 	  exists (select 1 from buildsteps s where s.build = b.id and s.busy <> 0)
 	from builds b join jobsets j on j.id = b.jobset_id`
 
@@ -20,7 +20,7 @@ func scanBuild(r scanner) (web.Build, error) {
 	var start, stop *int32
 	err := r.Scan(&b.ID, &finished, &b.Timestamp, &start, &stop, &b.Project, &b.Jobset, &b.Job, &b.NixName,
 		&b.System, &b.Priority, &b.GlobalPriority, &b.BuildStatus, &b.ReleaseName, &b.DrvPath, &cached,
-		&keep, &b.Size, &b.ClosureSize, &b.Busy)
+		&keep, &b.Size, &b.ClosureSize, &b.Meta.Description, &b.Meta.License, &b.Meta.Maintainers, &b.Busy)
 	b.Finished, b.IsCachedBuild, b.Keep = finished != 0, cached != 0, keep != 0
 	b.StartTime, b.StopTime = i64(start), i64(stop)
 	b.Outputs = map[string]web.BuildOutput{}

@@ -140,3 +140,36 @@ func (db *DB) attemptLog(ctx context.Context, drvPath, kind, what string) (web.L
 	}
 	return ref, nil
 }
+
+// IsOutput implements web.BuildQueries.
+func (db *DB) IsOutput(ctx context.Context, storePath string) (bool, error) {
+	var ok bool
+	err := db.pool.QueryRow(ctx, `select exists (select 1 from buildoutputs where path = $1)
+		or exists (select 1 from buildstepoutputs where path = $1)`, storePath).Scan(&ok)
+	if err != nil {
+		return false, fmt.Errorf("query build outputs: %w", err)
+	}
+	return ok, nil
+}
+
+// StepsByOutput implements web.BuildQueries.
+func (db *DB) StepsByOutput(ctx context.Context, storePaths []string) (map[string]web.StepRef, error) {
+	rows, err := db.pool.Query(ctx, `select distinct on (o.path) o.path, s.build, s.stepnr
+		from buildstepoutputs o join buildsteps s on s.build = o.build and s.stepnr = o.stepnr
+		where o.path = any($1) and s.busy = 0
+		order by o.path, s.status nulls last, s.stoptime nulls last`, storePaths)
+	if err != nil {
+		return nil, fmt.Errorf("query steps by output: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]web.StepRef{}
+	for rows.Next() {
+		var path string
+		var ref web.StepRef
+		if err := rows.Scan(&path, &ref.Build, &ref.StepNr); err != nil {
+			return nil, fmt.Errorf("scan step: %w", err)
+		}
+		out[path] = ref
+	}
+	return out, rows.Err()
+}

@@ -118,7 +118,7 @@ func watchMachines(ctx context.Context, s *system, file string, every time.Durat
 }
 
 // statusHandler serves the scheduler's status as JSON at
-// /queue-runner-status and its Prometheus metrics at /metrics.
+// /queue-runner-status and /status, and its Prometheus metrics at /metrics.
 func statusHandler(q *queueRunner) (http.Handler, error) {
 	sched := q.sched
 	reg := prometheus.NewRegistry()
@@ -126,10 +126,14 @@ func statusHandler(q *queueRunner) (http.Handler, error) {
 		return nil, fmt.Errorf("register scheduler metrics: %w", err)
 	}
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /queue-runner-status", func(w http.ResponseWriter, r *http.Request) {
+	status := func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(sched.Status())
-	})
+	}
+	mux.HandleFunc("GET /queue-runner-status", status)
+	// /status is where Hydra's web asks its queue_runner_endpoint, and
+	// where a server's --queue-runner-endpoint asks.
+	mux.HandleFunc("GET /status", status)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	return mux, nil
 }

@@ -4,10 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -95,15 +95,7 @@ func runUp(ctx context.Context, a *app, args []string) error {
 		reg.MustRegister(queue.metrics, queue.worker.Collector())
 
 		wopt.ops = map[string]http.Handler{
-			"/healthz": http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				// The error is logged, not shown: it can name hosts and roles.
-				if err := sys.pool.Ping(r.Context()); err != nil {
-					log.Warn("health check: database unreachable", "err", err)
-					http.Error(w, "database unavailable", http.StatusServiceUnavailable)
-					return
-				}
-				fmt.Fprintln(w, "ok")
-			}),
+			"/healthz":             healthz(sys, log),
 			"/metrics":             promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
 			"/queue-runner-status": queueStatusHandler(func() upStatus { return upStatus{queue.sched.Status(), projector.Status()} }),
 		}
@@ -143,21 +135,23 @@ func runUp(ctx context.Context, a *app, args []string) error {
 		if tlogServer != nil {
 			g.Go(func() error { return publishCheckpoints(ctx, tlogServer.Tree, tlogSigner, tl.interval, log) })
 		}
-		g.Go(func() error {
-			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				return err
-			}
-			return nil
-		})
-		g.Go(func() error {
-			<-ctx.Done()
-			shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			return srv.Shutdown(shutdown)
-		})
+		g.Go(func() error { return serveHTTP(ctx, srv, ln) })
 		err = g.Wait()
 		log.Info("buildledger stopped")
 		return err
+	})
+}
+
+// healthz answers "ok" while the database answers.
+func healthz(sys *system, log *slog.Logger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// The error is logged, not shown: it can name hosts and roles.
+		if err := sys.pool.Ping(r.Context()); err != nil {
+			log.Warn("health check: database unreachable", "err", err)
+			http.Error(w, "database unavailable", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ok")
 	})
 }
 

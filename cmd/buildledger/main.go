@@ -55,6 +55,7 @@ func newApp(stdout, stderr io.Writer) *app {
 		{"jobset", "manage jobsets: jobset create PROJECT NAME --nixexprinput I --input NAME=TYPE:VALUE ...", runJobset},
 		{"import", "import another CI's history: import hydra --from postgres://…/hydra (idempotent, resumable)", runImport},
 		{"project", "manage projects: project create NAME --owner USER", runProject},
+		{"server", "the web alone, for split processes: server --database-url URL [--queue-runner-endpoint URL]", runServer},
 	}
 	sort.Slice(a.commands, func(i, j int) bool { return a.commands[i].name < a.commands[j].name })
 	return a

@@ -98,11 +98,11 @@ var keys = map[string]key{
 	"private":                           {flags: []string{"private"}, conv: boolean},
 	"gc_roots_dir":                      {flags: []string{"gc-roots"}, conv: same},
 	"queue_runner_metrics_address":      {flags: []string{"status-listen"}, conv: same},
+	"queue_runner_endpoint":             {flags: []string{"queue-runner-endpoint"}, conv: same},
 	"path_input_cache_validity_seconds": {flags: []string{"path-input-cache-validity"}, conv: seconds},
 
 	"evaluator_initial_heap_size": {why: "the evaluator bounds memory with --eval-max-memory only"},
 	"eval_substituter":            {why: "inputs are not substituted from another cache; --allowed-uri decides what evaluation may fetch"},
-	"queue_runner_endpoint":       {why: "the queue runner is in the same ledger: the web reads its status from the log"},
 	"server_store_uri":            {why: "the web serves the cache of --cache at /nix-cache/"},
 	"binary_cache_public_uri":     {why: "the web serves the cache of --cache at /nix-cache/"},
 	"using_frontend_proxy":        {why: "give the proxy's address with --trusted-proxy"},

@@ -5,6 +5,7 @@ import (
 	"archive/zip"
 	"compress/bzip2"
 	"compress/gzip"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -286,4 +287,41 @@ func (s StoreFiles) Contents(productPath string) (string, error) {
 		return b.String(), nil
 	}
 	return "", errUnsupportedContents
+}
+
+// ReadSpecOutput returns the content of the build output at storePath,
+// which must lie directly in the store and be a regular file (not a link
+// to one elsewhere): the spec a declarative project's `jobsets` job
+// writes. At most max+1 bytes are read, so that the caller can refuse a
+// bigger one.
+func (s StoreFiles) ReadSpecOutput(ctx context.Context, storePath string, max int64) ([]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	p := filepath.Clean(storePath)
+	if filepath.Dir(p) != filepath.Clean(s.Dir) {
+		return nil, &fs.PathError{Op: "read", Path: storePath, Err: fs.ErrPermission}
+	}
+	root, err := os.OpenRoot(s.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	defer root.Close()
+	fi, err := root.Lstat(filepath.Base(p))
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", storePath, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("read %s: not a regular file", storePath)
+	}
+	fh, err := root.Open(filepath.Base(p))
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", storePath, err)
+	}
+	defer fh.Close()
+	data, err := io.ReadAll(io.LimitReader(fh, max+1))
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", storePath, err)
+	}
+	return data, nil
 }

@@ -5,6 +5,7 @@ import (
 	"archive/zip"
 	"bytes"
 	"compress/gzip"
+	"context"
 	"errors"
 	"io"
 	"io/fs"
@@ -172,4 +173,27 @@ func TestStoreFilesContents(t *testing.T) {
 		}
 		require.NotContains(t, got, "other project", tt.path)
 	}
+}
+
+func TestReadSpecOutput(t *testing.T) {
+	store := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(store, "aaa-spec.json"), []byte(`{"a":{}}`), 0o644))
+	require.NoError(t, os.Mkdir(filepath.Join(store, "bbb-dir"), 0o755))
+	require.NoError(t, os.Symlink("/etc/passwd", filepath.Join(store, "ccc-link")))
+	s := binarycache.StoreFiles{Dir: store}
+	ctx := context.Background()
+	data, err := s.ReadSpecOutput(ctx, filepath.Join(store, "aaa-spec.json"), 100)
+	require.NoError(t, err)
+	require.Equal(t, `{"a":{}}`, string(data))
+	data, err = s.ReadSpecOutput(ctx, filepath.Join(store, "aaa-spec.json"), 3)
+	require.NoError(t, err)
+	require.Len(t, data, 4, "max+1 bytes, for the caller to refuse")
+	for _, p := range []string{"bbb-dir", "ccc-link", "missing"} {
+		_, err := s.ReadSpecOutput(ctx, filepath.Join(store, p), 100)
+		require.Error(t, err, p)
+	}
+	_, err = s.ReadSpecOutput(ctx, "/etc/passwd", 100)
+	require.ErrorIs(t, err, fs.ErrPermission)
+	_, err = s.ReadSpecOutput(ctx, filepath.Join(store, "aaa-spec.json", ".."), 100)
+	require.Error(t, err)
 }

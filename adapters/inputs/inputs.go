@@ -1,7 +1,8 @@
 // Package inputs fetches the inputs of a Hydra jobset: git, Mercurial,
 // Subversion and darcs repositories, local paths and URLs are copied into
-// the Nix store; string, boolean and nix inputs are checked and passed
-// through.
+// the Nix store; a forge's open pull requests or refs are written to a
+// JSON file in the store; string, boolean and nix inputs are checked and
+// passed through.
 package inputs
 
 import (
@@ -55,6 +56,8 @@ type Fetcher struct {
 	// MaxURLSize bounds a path input's download in bytes; zero means
 	// DefaultMaxURLSize.
 	MaxURLSize int64
+	// Forges configures the pull-request and refs inputs (forge.go).
+	Forges Forges
 
 	mu    sync.Mutex
 	locks map[string]*sync.Mutex
@@ -79,6 +82,8 @@ func (f *Fetcher) Fetch(ctx context.Context, s events.JobsetInput) (evaluation.I
 		err = f.fetchDarcs(ctx, s, &out)
 	case "path":
 		err = f.fetchPath(ctx, s, &out)
+	case "githubpulls", "github_refs", "gitlabpulls", "giteapulls":
+		err = f.fetchForge(ctx, s.Type, s.Value, &out)
 	case "string":
 		out.Arg, out.ArgValue = evaluation.ArgString, s.Value
 	case "nix":

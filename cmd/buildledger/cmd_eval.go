@@ -18,6 +18,7 @@ import (
 	"buildledger/adapters/unixuser"
 	"buildledger/commands"
 	"buildledger/commands/evaluation"
+	"buildledger/domain/hydraconf"
 	"buildledger/domain/jobset"
 )
 
@@ -35,6 +36,11 @@ type evalFlags struct {
 	allowIFD    bool
 	// pathValidity is how long a path input's URL download is reused.
 	pathValidity time.Duration
+	// githubEndpoint, gitlabURLs and giteaURLs configure the forge
+	// inputs; tokens are hydra.conf's <*_authorization> sections.
+	githubEndpoint        string
+	gitlabURLs, giteaURLs listFlag
+	tokens                map[string]map[string]hydraconf.Secret
 }
 
 // listFlag is a flag given once per value.
@@ -56,6 +62,9 @@ func (f *evalFlags) register(fs *flag.FlagSet) {
 	fs.Var(&f.evalPaths, "eval-allowed-path", "directory evaluation may read besides the jobset's inputs (repeatable; default none)")
 	fs.Var(&f.inputRoots, "input-root", "directory path inputs and local git repositories may come from (repeatable; default none)")
 	fs.BoolVar(&f.allowIFD, "allow-import-from-derivation", false, "let evaluation build derivations it imports from (Nix's import-from-derivation; Hydra's default is off)")
+	fs.StringVar(&f.githubEndpoint, "github-endpoint", inputs.DefaultGitHubEndpoint, "GitHub's API, which githubpulls and github_refs inputs ask (hydra.conf's github_endpoint)")
+	fs.Var(&f.gitlabURLs, "gitlab-url", "a GitLab that gitlabpulls inputs may name, and where <gitlab_authorization> tokens go (repeatable; default none)")
+	fs.Var(&f.giteaURLs, "gitea-url", "a Gitea that giteapulls inputs may name, and where <gitea_authorization> tokens go (repeatable; default none)")
 	fs.StringVar(&f.evalUser, "eval-user", defaultEvalUser, "when run as root, the unprivileged user evaluations and remote input fetches run as (empty: root)")
 }
 
@@ -115,7 +124,7 @@ func (s *system) newEvalService(ctx context.Context, f evalFlags) (svc *evaluati
 	}
 	db := &evaluator.DB{Pool: s.pool}
 	fetcher := &inputs.Fetcher{CacheDir: cache, Roots: roots, Identity: id,
-		AllowedURIs: f.allowedURIs, PathValidity: f.pathValidity}
+		AllowedURIs: f.allowedURIs, PathValidity: f.pathValidity, Forges: f.forges()}
 	ports := evaluation.Ports{
 		Inputs: &evaluator.Inputs{Fetcher: fetcher, Builds: db},
 		Nix: &evaluator.Nix{Timeout: f.timeout, MaxMemoryMB: f.maxMemoryMB, Workers: f.workers,
@@ -130,6 +139,20 @@ func (s *system) newEvalService(ctx context.Context, f evalFlags) (svc *evaluati
 	host, _ := os.Hostname()
 	alloc := commands.NewAllocator(s.runtime, commands.AllocatorOptions{})
 	return evaluation.New(s.runtime, s.codec, alloc, ports, evaluation.Options{Host: host, Logger: s.log, MaxJobs: f.maxJobs}), stop, nil
+}
+
+// forges is the forge inputs' configuration, with hydra.conf's tokens.
+func (f evalFlags) forges() inputs.Forges {
+	tokens := func(section string) map[string]string {
+		out := map[string]string{}
+		for k, v := range f.tokens[section] {
+			out[k] = string(v)
+		}
+		return out
+	}
+	return inputs.Forges{GitHubEndpoint: f.githubEndpoint, GitHubTokens: tokens("github_authorization"),
+		GitLabURLs: f.gitlabURLs, GitLabTokens: tokens("gitlab_authorization"),
+		GiteaURLs: f.giteaURLs, GiteaTokens: tokens("gitea_authorization")}
 }
 
 // absPaths makes the operator's directories absolute, as Nix and the
@@ -171,6 +194,7 @@ func runEval(ctx context.Context, a *app, args []string) error {
 	if err := hc.apply(fs, a.logger()); err != nil {
 		return err
 	}
+	ef.tokens = hc.kept.Authorization
 	return a.withLedger(ctx, cfg, func(sys *system) error {
 		svc, stop, err := sys.newEvalService(ctx, ef)
 		if err != nil {

@@ -27,6 +27,7 @@ func runEvaluator(ctx context.Context, a *app, args []string) error {
 	if err := hc.apply(fs, a.logger()); err != nil {
 		return err
 	}
+	ef.tokens = hc.kept.Authorization
 	return a.withLedger(ctx, cfg, func(sys *system) error {
 		svc, stop, err := sys.newEvalService(ctx, ef)
 		if err != nil {

@@ -15,9 +15,12 @@ import (
 	"golang.org/x/net/netutil"
 	"golang.org/x/sync/errgroup"
 
+	"buildledger/adapters/binarycache"
+	"buildledger/adapters/evaluator"
 	"buildledger/adapters/gcroots"
 	"buildledger/commands"
 	"buildledger/commands/evaluation"
+	declreactor "buildledger/commands/reactors/declarative"
 	"buildledger/commands/reactors/scheduler"
 	"buildledger/domain/domainerr"
 	"buildledger/domain/password"
@@ -56,6 +59,7 @@ func runUp(ctx context.Context, a *app, args []string) error {
 	if err := hc.apply(fs, log); err != nil {
 		return err
 	}
+	ef.tokens = hc.kept.Authorization
 	rootsDir, err := gcRootsDir(rootsFlag, cfg.home)
 	if err != nil {
 		return err
@@ -128,6 +132,9 @@ func runUp(ctx context.Context, a *app, args []string) error {
 			return evaluation.NewTrigger(evals, evaluation.TriggerOptions{MaxConcurrent: maxEvals, Logger: log}).Run(ctx)
 		})
 		g.Go(func() error { return queue.run(ctx, sys, machinesFile, log) })
+		specs := declreactor.New(sys.runtime, sys.codec, commands.NewAllocator(sys.runtime, commands.AllocatorOptions{}),
+			binarycache.StoreFiles{Dir: "/nix/store"}, &evaluator.DB{Pool: sys.pool}, declreactor.Options{Logger: log})
+		g.Go(func() error { return supervise(ctx, log, "declarative reactor", specs.Run) })
 		if rootsDir != "" {
 			keeper := &gcroots.Keeper{DB: sys.pool, Dir: rootsDir, Log: log}
 			g.Go(func() error { return keeper.Run(ctx) })

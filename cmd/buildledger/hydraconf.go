@@ -12,7 +12,11 @@ import (
 
 // hydraConfFlag is --hydra-conf: a Hydra installation's hydra.conf, whose
 // settings become defaults of the command's flags (docs/hydra-conf.md).
-type hydraConfFlag struct{ file string }
+type hydraConfFlag struct {
+	file string
+	// kept is what apply read and keeps for the features that use it.
+	kept hydraconf.Kept
+}
 
 func (h *hydraConfFlag) register(fs *flag.FlagSet) {
 	fs.StringVar(&h.file, "hydra-conf", os.Getenv("BUILDLEDGER_HYDRA_CONF"),
@@ -36,6 +40,7 @@ func (h *hydraConfFlag) apply(fs *flag.FlagSet, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("--hydra-conf: %w", err)
 	}
+	h.kept = c.Kept
 	given := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
 	for _, s := range c.Settings {

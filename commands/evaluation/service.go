@@ -213,8 +213,17 @@ func (s *Service) Evaluate(ctx context.Context, md events.Metadata, cmd Evaluate
 		if err := jobset.MayEvaluate(l.State); err != nil {
 			return sum, err
 		}
-		if sum, done, err := s.declarativeSpec(ctx, md, l.State, sum); done || err != nil {
+		var done, generated bool
+		sum, done, generated, err = s.declarativeSpec(ctx, md, l.State, sum)
+		if done || err != nil {
 			return sum, err
+		}
+		if generated {
+			// ".jobsets" may have just taken the generated spec's
+			// configuration: evaluate that one.
+			if l, err = commands.Load(ctx, s.rt, stream, commands.JobsetAggregate); err != nil {
+				return sum, err
+			}
 		}
 		start := s.rt.Clock().Now()
 		f, err := s.fetch(ctx, l.State)

@@ -100,6 +100,7 @@ var keys = map[string]key{
 	"queue_runner_metrics_address":      {flags: []string{"status-listen"}, conv: same},
 	"queue_runner_endpoint":             {flags: []string{"queue-runner-endpoint"}, conv: same},
 	"path_input_cache_validity_seconds": {flags: []string{"path-input-cache-validity"}, conv: seconds},
+	"github_endpoint":                   {flags: []string{"github-endpoint"}, conv: same},
 
 	"evaluator_initial_heap_size": {why: "the evaluator bounds memory with --eval-max-memory only"},
 	"eval_substituter":            {why: "inputs are not substituted from another cache; --allowed-uri decides what evaluation may fetch"},

@@ -135,8 +135,16 @@ func TestDecide(t *testing.T) {
 			})}, Err: domainerr.ErrInvalid, Field: "inputs.t.type"},
 		{Name: "known but unsupported input type", State: at{State{}, proj}, Cmd: Create{Project: "p", Name: "j", ID: 7,
 			Config: with(func(c *events.JobsetConfig) {
-				c.Inputs = append(c.Inputs, events.JobsetInput{Name: "pr", Type: "githubpulls", Value: "o r"})
+				c.Inputs = append(c.Inputs, events.JobsetInput{Name: "pr", Type: "bitbucketpulls", Value: "o r"})
 			})}, Err: domainerr.ErrInvalid, Field: "inputs.pr.type"},
+		{Name: "forge input whose names would leave the API path", State: at{State{}, proj}, Cmd: Create{Project: "p", Name: "j", ID: 7,
+			Config: with(func(c *events.JobsetConfig) {
+				c.Inputs = append(c.Inputs, events.JobsetInput{Name: "pr", Type: "githubpulls", Value: "o ../../user"})
+			})}, Err: domainerr.ErrInvalid, Field: "inputs.pr.value"},
+		{Name: "gitlab input without a number", State: at{State{}, proj}, Cmd: Create{Project: "p", Name: "j", ID: 7,
+			Config: with(func(c *events.JobsetConfig) {
+				c.Inputs = append(c.Inputs, events.JobsetInput{Name: "pr", Type: "gitlabpulls", Value: "https://gitlab.example"})
+			})}, Err: domainerr.ErrInvalid, Field: "inputs.pr.value"},
 		{Name: "update to an unsupported input type", State: at{existing, proj}, Cmd: Update{Project: "p", Name: "j",
 			Config: with(func(c *events.JobsetConfig) {
 				c.Inputs = append(c.Inputs, events.JobsetInput{Name: "h", Type: "bzr", Value: "https://example.org/r"})

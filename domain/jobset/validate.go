@@ -123,7 +123,8 @@ func checkLegacy(name string, c events.JobsetConfig) error {
 // supportedInputTypes are the input types of Hydra's (names.InputTypes)
 // that buildledger fetches, sorted. A jobset using another is refused when
 // it is saved, rather than failing every evaluation.
-var supportedInputTypes = []string{"boolean", "build", "darcs", "eval", "git", "hg", "nix", "path", "string", "svn", "sysbuild"}
+var supportedInputTypes = []string{"boolean", "build", "darcs", "eval", "git", "giteapulls", "github_refs", "githubpulls",
+	"gitlabpulls", "hg", "nix", "path", "string", "svn", "sysbuild"}
 
 // SupportedInputTypes returns the input types a jobset may use, sorted.
 func SupportedInputTypes() []string { return slices.Clone(supportedInputTypes) }
@@ -156,6 +157,10 @@ func normalizeInputs(in []events.JobsetInput) ([]events.JobsetInput, error) {
 		case "boolean":
 			if x.Value != "true" && x.Value != "false" {
 				return nil, domainerr.Invalid(field+".value", "%q is not a Boolean ('true' or 'false')", x.Value)
+			}
+		case "githubpulls", "github_refs", "gitlabpulls", "giteapulls":
+			if _, err := ParseForgeInput(x.Type, x.Value); err != nil {
+				return nil, domainerr.Invalid(field+".value", "%v", err)
 			}
 		case "eval":
 			if !slices.ContainsFunc(evalRefs, func(re *regexp.Regexp) bool { return re.MatchString(x.Value) }) {

@@ -88,10 +88,11 @@ func RelPath(s string) bool {
 func System(s string) bool { return systemRE.MatchString(s) }
 
 // inputTypes are Hydra's built-in input types and those of its input
-// plugins.
+// plugins, and giteapulls, buildledger's Gitea counterpart of
+// githubpulls (Hydra has none).
 var inputTypes = []string{
 	"bitbucketpulls", "boolean", "build", "bzr", "bzr-checkout", "darcs",
-	"eval", "git", "github_refs", "githubpulls", "gitlabpulls", "hg", "nix",
+	"eval", "git", "giteapulls", "github_refs", "githubpulls", "gitlabpulls", "hg", "nix",
 	"path", "string", "svn", "svn-checkout", "sysbuild",
 }
 

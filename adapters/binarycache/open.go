@@ -63,8 +63,9 @@ func ParseDestination(raw string) (DestinationURL, error) {
 	}
 	q, err := parseQuery(u.RawQuery)
 	if err != nil {
-		return DestinationURL{}, fmt.Errorf("destination %q: %w", raw, err)
+		return DestinationURL{}, fmt.Errorf("destination %q: %w", u.Redacted(), err)
 	}
+	raw = shownURL(u)
 	d := DestinationURL{Scheme: u.Scheme}
 	var known []string
 	switch u.Scheme {
@@ -81,7 +82,7 @@ func ParseDestination(raw string) (DestinationURL, error) {
 			return DestinationURL{}, fmt.Errorf("destination %q: compression %q: want zstd, xz or none", raw, d.Compression)
 		}
 	case "ssh":
-		known = []string{"ssh-key", "base64-ssh-public-host-key", "remote-store"}
+		known = sshParams
 		if u.Hostname() == "" || (u.Path != "" && u.Path != "/") || u.Fragment != "" {
 			return DestinationURL{}, fmt.Errorf("destination %q: want ssh://[user@]host[:port]?ssh-key=FILE", raw)
 		}
@@ -110,6 +111,9 @@ func ParseDestination(raw string) (DestinationURL, error) {
 	}
 	return d, nil
 }
+
+// sshParams are the parameters an ssh:// URL takes.
+var sshParams = []string{"ssh-key", "base64-ssh-public-host-key", "remote-store"}
 
 // s3Params are the parameters of Nix's S3 store an s3:// URL takes.
 var s3Params = []string{"region", "endpoint", "scheme", "profile", "compression", "parallel-compression",
@@ -173,6 +177,26 @@ func parseBool(v string) (bool, error) {
 		return true, nil
 	}
 	return false, fmt.Errorf("%q is not true, false, 1 or 0", v)
+}
+
+// shownURL is the URL as errors print it: a password in it, and the
+// values of parameters no destination takes (credentials typed in the
+// wrong place, perhaps), are masked.
+func shownURL(u *url.URL) string {
+	c := *u
+	if _, has := c.User.Password(); has {
+		c.User = url.UserPassword(c.User.Username(), "xxxxx")
+	}
+	var params []string
+	for _, kv := range strings.Split(c.RawQuery, "&") {
+		name, _, _ := strings.Cut(kv, "=")
+		if n, err := url.PathUnescape(name); err == nil && !slices.Contains(s3Params, n) && !slices.Contains(sshParams, n) {
+			kv = name + "=xxxxx"
+		}
+		params = append(params, kv)
+	}
+	c.RawQuery = strings.Join(params, "&")
+	return c.String()
 }
 
 // parseQuery decodes the parameters of a store URL as Nix does: percent

@@ -36,8 +36,10 @@ func TestParseDestination(t *testing.T) {
 		{raw: "s3://c?endpoint=minio.example:9000&scheme=http", want: DestinationURL{Scheme: "s3", S3: S3Options{Bucket: "c", Endpoint: "minio.example:9000", Insecure: true}}},
 		{raw: "s3://c?endpoint=minio.example", want: DestinationURL{Scheme: "s3", S3: S3Options{Bucket: "c", Endpoint: "minio.example"}}},
 		// Credentials never come from the URL.
-		{raw: "s3://c?aws-access-key-id=AKIA&aws-secret-access-key=x", wantErr: `unknown parameter "aws-`},
-		{raw: "s3://AKIA:secret@c", wantErr: "want s3://BUCKET"},
+		{raw: "s3://c?aws-access-key-id=AKIA&aws-secret-access-key=TOPSECRET", wantErr: `unknown parameter "aws-`},
+		{raw: "s3://AKIA:TOPSECRET@c", wantErr: "want s3://BUCKET"},
+		{raw: "s3://c?compression=lz4&aws-secret-access-key=TOPSECRET", wantErr: `compression "lz4"`},
+		{raw: "ftp://u:TOPSECRET@h/x", wantErr: "unsupported scheme"},
 		{raw: "s3://c/sub", wantErr: "want s3://BUCKET"},
 		{raw: "s3://c?compression=br", wantErr: `compression "br"`},
 		{raw: "s3://c?ls-compression=lz4", wantErr: `ls-compression "lz4"`},
@@ -61,6 +63,7 @@ func TestParseDestination(t *testing.T) {
 			got, err := ParseDestination(tt.raw)
 			if tt.wantErr != "" {
 				require.ErrorContains(t, err, tt.wantErr)
+				require.NotContains(t, err.Error(), "TOPSECRET", "errors (which are logged) mask credentials")
 				return
 			}
 			require.NoError(t, err)

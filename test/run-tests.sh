@@ -23,7 +23,8 @@ trap cleanup EXIT
 # The s3:// cache tests run a real MinIO server: build it now (minutes,
 # the first time only) rather than inside a test's timeout. A failure
 # stops the run here, loudly.
-echo "minio server: $(go run ./test/minio)"
+minio=$(go run ./test/minio)
+echo "minio server: $minio"
 
 go run ./test/pgserver "$tmp/data" > "$tmp/url"
 export BUILDLEDGER_TEST_DATABASE_URL="$(cat "$tmp/url")"

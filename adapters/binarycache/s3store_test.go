@@ -120,6 +120,19 @@ func TestS3Destination(t *testing.T) {
 	log, err := tryNix(t, "nix", "--extra-experimental-features", "nix-command", "log", "--store", cacheURL, drv)
 	require.NoError(t, err, log)
 	require.Equal(t, "building top\nall good\n", log)
+
+	// Every log-compression is one Nix decodes from Content-Encoding.
+	for _, c := range []string{"xz", "zstd", "none"} {
+		d, err := ParseDestination("s3://cache?endpoint=http://" + srv.Endpoint + "&log-compression=" + c)
+		require.NoError(t, err)
+		other, err := OpenDestination(d, OpenOptions{})
+		require.NoError(t, err)
+		want := "log compressed with " + c + "\n"
+		require.NoError(t, other.(LogUploader).PutLog(ctx, drv, strings.NewReader(want)))
+		log, err := tryNix(t, "nix", "--extra-experimental-features", "nix-command", "log", "--store", cacheURL, drv)
+		require.NoError(t, err, log)
+		require.Equal(t, want, log, c)
+	}
 }
 
 // httpGet reads url anonymously and checks its Content-Encoding.

@@ -140,7 +140,11 @@ type OutputUploaded struct {
 	FileSize   int64    `json:"fileSize,omitempty"`
 	References []string `json:"references,omitempty"`
 	CacheURL   string   `json:"cacheUrl"`
-	Signature  string   `json:"signature,omitempty"`
+	// Key is the NAR file's key in the cache (nar/<filehash>.nar.zst):
+	// with CacheURL (s3://bucket) it names the object. Empty for stores
+	// without files (ssh://) and in events written before it existed.
+	Key       string `json:"key,omitempty"`
+	Signature string `json:"signature,omitempty"`
 }
 
 // ProductScraped records one line of nix-support/hydra-build-products.

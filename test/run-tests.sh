@@ -20,6 +20,12 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# The s3:// cache tests run a real MinIO server: build it now (minutes,
+# the first time only) rather than inside a test's timeout. A failure
+# stops the run here, loudly.
+minio=$(go run ./test/minio)
+echo "minio server: $minio"
+
 go run ./test/pgserver "$tmp/data" > "$tmp/url"
 export BUILDLEDGER_TEST_DATABASE_URL="$(cat "$tmp/url")"
 echo "test database server: $BUILDLEDGER_TEST_DATABASE_URL"

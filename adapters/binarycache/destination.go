@@ -6,7 +6,7 @@ import (
 )
 
 // Destination is a store that build outputs are uploaded to.
-// FileWriter (file://) and SSHStore (ssh://) implement it.
+// FileWriter (file://), SSHStore (ssh://) and S3Store (s3://) implement it.
 type Destination interface {
 	// Put stores the store path described by info, whose NAR serialisation
 	// is read from nar. Putting a path the destination already holds is a
@@ -16,6 +16,13 @@ type Destination interface {
 	Has(ctx context.Context, storePath string) (bool, error)
 	// URL identifies the destination, e.g. file:///var/cache/nix.
 	URL() string
+}
+
+// LogUploader is a Destination that also keeps build logs, as
+// log/<drv name> in a binary cache (S3Store).
+type LogUploader interface {
+	// PutLog stores the build log of the derivation drvPath.
+	PutLog(ctx context.Context, drvPath string, log io.Reader) error
 }
 
 // Compression names a NAR file compression.

@@ -1,9 +1,7 @@
 package binarycache
 
 import (
-	"bytes"
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -15,14 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/klauspost/compress/zstd"
-	"github.com/nix-community/go-nix/pkg/narinfo"
 	"github.com/nix-community/go-nix/pkg/narinfo/signature"
-	"github.com/nix-community/go-nix/pkg/nixbase32"
-	"github.com/nix-community/go-nix/pkg/nixhash"
-	"github.com/ulikunitz/xz"
-
-	"buildledger/adapters/zstdpool"
 )
 
 // cacheInfo is the nix-cache-info a FileWriter creates.
@@ -41,10 +32,10 @@ type FileWriterOptions struct {
 // FileWriter writes a file:// binary cache directory natively.
 // It is safe for concurrent use.
 type FileWriter struct {
-	dir      string
-	opts     FileWriterOptions
-	log      *slog.Logger
-	encoders *zstdpool.Pool
+	dir     string
+	opts    FileWriterOptions
+	log     *slog.Logger
+	encoder narEncoder
 }
 
 // NewFileWriter returns a FileWriter for the cache directory dir, creating
@@ -68,7 +59,7 @@ func NewFileWriter(dir string, opts FileWriterOptions) (*FileWriter, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &FileWriter{dir: abs, opts: opts, log: log, encoders: zstdpool.New()}, nil
+	return &FileWriter{dir: abs, opts: opts, log: log, encoder: newNAREncoder(opts.Compression)}, nil
 }
 
 // OpenFileURL returns a FileWriter for a "file:///path" URL.
@@ -121,15 +112,9 @@ func (w *FileWriter) Lookup(ctx context.Context, storePath string) (u Uploaded, 
 		return Uploaded{}, false, fmt.Errorf("open narinfo of %s: %w", storePath, err)
 	}
 	defer f.Close()
-	ni, err := narinfo.Parse(f)
+	ni, err := readNarInfo(storePath, f)
 	if err != nil {
-		return Uploaded{}, false, fmt.Errorf("parse narinfo of %s: %w", storePath, err)
-	}
-	if ni.StorePath != storePath || ni.NarHash == nil || ni.URL == "" {
-		return Uploaded{}, false, fmt.Errorf("narinfo of %s: inconsistent (StorePath %q, URL %q)", storePath, ni.StorePath, ni.URL)
-	}
-	if strings.Contains(ni.URL, "..") {
-		return Uploaded{}, false, fmt.Errorf("narinfo of %s: unsafe URL %q", storePath, ni.URL)
+		return Uploaded{}, false, err
 	}
 	if _, err := os.Stat(filepath.Join(w.dir, filepath.FromSlash(ni.URL))); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
@@ -137,32 +122,7 @@ func (w *FileWriter) Lookup(ctx context.Context, storePath string) (u Uploaded, 
 		}
 		return Uploaded{}, false, fmt.Errorf("stat nar of %s: %w", storePath, err)
 	}
-	return w.uploadedFromNarInfo(ni), true, nil
-}
-
-func (w *FileWriter) uploadedFromNarInfo(ni *narinfo.NarInfo) Uploaded {
-	u := Uploaded{
-		StorePath:   ni.StorePath,
-		NarHash:     ni.NarHash.Format(nixhash.NixBase32, true),
-		NarSize:     int64(ni.NarSize),
-		URL:         ni.URL,
-		Compression: ni.Compression,
-		FileSize:    int64(ni.FileSize),
-		CacheURL:    w.URL(),
-	}
-	if ni.FileHash != nil {
-		u.FileHash = ni.FileHash.Format(nixhash.NixBase32, true)
-	}
-	for _, r := range ni.References {
-		u.References = append(u.References, path.Join("/nix/store", r))
-	}
-	if ni.Deriver != "" {
-		u.Deriver = path.Join("/nix/store", ni.Deriver)
-	}
-	for _, s := range ni.Signatures {
-		u.Signatures = append(u.Signatures, s.String())
-	}
-	return u
+	return uploadedFromNarInfo(ni, w.URL()), true, nil
 }
 
 // Put streams nar into nar/<filehash><ext>, then writes the signed narinfo
@@ -184,31 +144,11 @@ func (w *FileWriter) Put(ctx context.Context, info PathInfo, nar io.Reader) (Upl
 	if err != nil {
 		return Uploaded{}, fmt.Errorf("put %s: %w", info.StorePath, err)
 	}
-	if info.NarHash != "" {
-		want, err := normalizeNarHash(info.NarHash)
-		if err != nil {
-			return Uploaded{}, fmt.Errorf("put %s: %w", info.StorePath, err)
-		}
-		if want != stored.NarHash {
-			return Uploaded{}, fmt.Errorf("put %s: nar hash mismatch: expected %s, got %s", info.StorePath, want, stored.NarHash)
-		}
+	u, err := completeUpload(info, stored, w.opts.SecretKeys)
+	if err != nil {
+		return Uploaded{}, fmt.Errorf("put %s: %w", info.StorePath, err)
 	}
-	if info.NarSize != 0 && info.NarSize != stored.NarSize {
-		return Uploaded{}, fmt.Errorf("put %s: nar size mismatch: expected %d, got %d", info.StorePath, info.NarSize, stored.NarSize)
-	}
-	u := stored
-	u.StorePath = info.StorePath
-	u.References = sortedUnique(info.References)
-	u.Deriver = info.Deriver
 	u.CacheURL = w.URL()
-	signed := PathInfo{StorePath: u.StorePath, References: u.References, NarHash: u.NarHash, NarSize: u.NarSize}
-	for _, sk := range w.opts.SecretKeys {
-		sig, err := Sign(sk, signed)
-		if err != nil {
-			return Uploaded{}, fmt.Errorf("put %s: %w", info.StorePath, err)
-		}
-		u.Signatures = append(u.Signatures, sig)
-	}
 	hp, _ := hashPart(info.StorePath)
 	if err := writeFileAtomic(filepath.Join(w.dir, hp+".narinfo"), []byte(FormatNarInfo(u)), 0o644); err != nil {
 		return Uploaded{}, fmt.Errorf("put %s: %w", info.StorePath, err)
@@ -233,13 +173,6 @@ func (w *FileWriter) ensureCacheInfo() error {
 // renames it to its content-addressed name. The result has the NAR and file
 // fields set.
 func (w *FileWriter) writeNar(ctx context.Context, nar io.Reader) (Uploaded, error) {
-	head := make([]byte, len(narMagic))
-	if _, err := io.ReadFull(nar, head); err != nil {
-		return Uploaded{}, fmt.Errorf("read nar header: %w", err)
-	}
-	if !bytes.Equal(head, narMagic) {
-		return Uploaded{}, errors.New("input is not a NAR (bad magic)")
-	}
 	tmp, err := os.CreateTemp(filepath.Join(w.dir, "nar"), ".tmp-*.nar")
 	if err != nil {
 		return Uploaded{}, fmt.Errorf("create temp nar: %w", err)
@@ -247,22 +180,9 @@ func (w *FileWriter) writeNar(ctx context.Context, nar io.Reader) (Uploaded, err
 	defer os.Remove(tmp.Name()) // no-op after a successful rename
 	defer tmp.Close()
 
-	fileHash := sha256.New()
-	fileSize := &countWriter{}
-	comp, err := w.compressor(io.MultiWriter(tmp, fileHash, fileSize))
+	stored, err := w.encoder.encode(ctx, nar, tmp, nil)
 	if err != nil {
 		return Uploaded{}, err
-	}
-	narHash := sha256.New()
-	narSize := &countWriter{}
-	src := ctxReader{ctx: ctx, r: io.MultiReader(bytes.NewReader(head), nar)}
-	buf := make([]byte, 256<<10)
-	if _, err := io.CopyBuffer(io.MultiWriter(comp, narHash, narSize), src, buf); err != nil {
-		comp.Close()
-		return Uploaded{}, fmt.Errorf("write nar: %w", err)
-	}
-	if err := comp.Close(); err != nil {
-		return Uploaded{}, fmt.Errorf("finish %s compression: %w", w.opts.Compression, err)
 	}
 	if err := tmp.Sync(); err != nil {
 		return Uploaded{}, fmt.Errorf("sync nar: %w", err)
@@ -273,61 +193,11 @@ func (w *FileWriter) writeNar(ctx context.Context, nar io.Reader) (Uploaded, err
 	if err := tmp.Close(); err != nil {
 		return Uploaded{}, fmt.Errorf("close nar: %w", err)
 	}
-	fh := nixbase32.EncodeToString(fileHash.Sum(nil))
-	rel := "nar/" + fh + w.opts.Compression.extension()
-	if err := os.Rename(tmp.Name(), filepath.Join(w.dir, filepath.FromSlash(rel))); err != nil {
+	if err := os.Rename(tmp.Name(), filepath.Join(w.dir, filepath.FromSlash(stored.URL))); err != nil {
 		return Uploaded{}, fmt.Errorf("install nar: %w", err)
 	}
-	return Uploaded{
-		NarHash:     "sha256:" + nixbase32.EncodeToString(narHash.Sum(nil)),
-		NarSize:     narSize.n,
-		URL:         rel,
-		Compression: string(w.opts.Compression),
-		FileHash:    "sha256:" + fh,
-		FileSize:    fileSize.n,
-	}, nil
+	return stored, nil
 }
-
-// compressor returns a WriteCloser compressing into out with the cache's
-// compression; Close flushes it without closing out.
-func (w *FileWriter) compressor(out io.Writer) (io.WriteCloser, error) {
-	switch w.opts.Compression {
-	case CompressionZstd:
-		enc, err := w.encoders.Get(out)
-		if err != nil {
-			return nil, err
-		}
-		return &pooledEncoder{enc: enc, pool: w.encoders}, nil
-	case CompressionXz:
-		enc, err := xz.NewWriter(out)
-		if err != nil {
-			return nil, fmt.Errorf("xz writer: %w", err)
-		}
-		return enc, nil
-	default:
-		return nopWriteCloser{out}, nil
-	}
-}
-
-// pooledEncoder goes back to its pool when its stream is closed.
-type pooledEncoder struct {
-	enc  *zstd.Encoder
-	pool *zstdpool.Pool
-}
-
-func (p *pooledEncoder) Write(b []byte) (int, error) { return p.enc.Write(b) }
-
-func (p *pooledEncoder) Close() error {
-	if err := p.enc.Close(); err != nil {
-		return err
-	}
-	p.pool.Put(p.enc)
-	return nil
-}
-
-type nopWriteCloser struct{ io.Writer }
-
-func (nopWriteCloser) Close() error { return nil }
 
 // FormatNarInfo renders u as a .narinfo file. References and Deriver are
 // written as base names, as Nix expects.

@@ -25,7 +25,31 @@ func TestParseDestination(t *testing.T) {
 		{raw: "ssh://cache.example?ssh-key=/k&base64-ssh-public-host-key=AAAAC3NzaC1lZDI1NTE5AAAAICv9N4cX+GksZ6r8w7P72AHGxVzmJovBS/hyy4arWXmf",
 			want: DestinationURL{Scheme: "ssh", Host: "ssh://cache.example", KeyFile: "/k",
 				HostKey: "AAAAC3NzaC1lZDI1NTE5AAAAICv9N4cX+GksZ6r8w7P72AHGxVzmJovBS/hyy4arWXmf"}},
-		{raw: "s3://bucket", wantErr: `unsupported scheme "s3"`},
+		{raw: "s3://bucket", want: DestinationURL{Scheme: "s3", S3: S3Options{Bucket: "bucket"}}},
+		{raw: "s3://cache?endpoint=http://127.0.0.1:9000&region=us-east-1&compression=zstd&write-nar-listing=1",
+			want: DestinationURL{Scheme: "s3", S3: S3Options{Bucket: "cache", Endpoint: "127.0.0.1:9000", Insecure: true, Region: "us-east-1",
+				Compression: CompressionZstd, WriteNARListing: true}}},
+		{raw: "s3://nix-cache?region=eu-west-1&secret-key=/etc/k.sec&compression=xz&write-nar-listing=true&ls-compression=br&log-compression=br" +
+			"&parallel-compression=1&profile=ci&multipart-chunk-size=8388608",
+			want: DestinationURL{Scheme: "s3", SecretKeyFile: "/etc/k.sec", S3: S3Options{Bucket: "nix-cache", Region: "eu-west-1", Profile: "ci",
+				Compression: CompressionXz, WriteNARListing: true, LsCompression: "br", LogCompression: "br", ParallelCompression: true, PartSize: 8 << 20}}},
+		{raw: "s3://c?endpoint=minio.example:9000&scheme=http", want: DestinationURL{Scheme: "s3", S3: S3Options{Bucket: "c", Endpoint: "minio.example:9000", Insecure: true}}},
+		{raw: "s3://c?endpoint=minio.example", want: DestinationURL{Scheme: "s3", S3: S3Options{Bucket: "c", Endpoint: "minio.example"}}},
+		// Credentials never come from the URL.
+		{raw: "s3://c?aws-access-key-id=AKIA&aws-secret-access-key=TOPSECRET", wantErr: `unknown parameter "aws-`},
+		{raw: "s3://AKIA:TOPSECRET@c", wantErr: "want s3://BUCKET"},
+		{raw: "s3://c?compression=lz4&aws-secret-access-key=TOPSECRET", wantErr: `compression "lz4"`},
+		{raw: "ftp://u:TOPSECRET@h/x", wantErr: "unsupported scheme"},
+		{raw: "s3://c/sub", wantErr: "want s3://BUCKET"},
+		{raw: "s3://c?compression=br", wantErr: `compression "br"`},
+		{raw: "s3://c?ls-compression=lz4", wantErr: `ls-compression "lz4"`},
+		{raw: "s3://c?write-nar-listing=yes", wantErr: "write-nar-listing"},
+		{raw: "s3://c?multipart-chunk-size=1024", wantErr: "multipart-chunk-size"},
+		{raw: "s3://c?endpoint=ftp://h", wantErr: `endpoint "ftp://h"`},
+		{raw: "s3://c?endpoint=https://h&scheme=http", wantErr: "endpoint"},
+		{raw: "s3://c?endpoint=h/path", wantErr: "endpoint"},
+		{raw: "s3://c?scheme=http", wantErr: "needs an endpoint"},
+		{raw: "s3://c?scheme=gopher&endpoint=h", wantErr: `scheme "gopher"`},
 		{raw: "/var/cache/nix", wantErr: `unsupported scheme ""`},
 		{raw: "file://relative/dir", wantErr: "want file:///ABSOLUTE/DIR"},
 		{raw: "file:///c?compression=lz4", wantErr: `compression "lz4"`},
@@ -39,6 +63,7 @@ func TestParseDestination(t *testing.T) {
 			got, err := ParseDestination(tt.raw)
 			if tt.wantErr != "" {
 				require.ErrorContains(t, err, tt.wantErr)
+				require.NotContains(t, err.Error(), "TOPSECRET", "errors (which are logged) mask credentials")
 				return
 			}
 			require.NoError(t, err)

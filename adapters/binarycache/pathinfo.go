@@ -71,6 +71,7 @@ func (u Uploaded) OutputUploaded(drvPath string, buildID int64, outputName strin
 		FileSize:   u.FileSize,
 		References: slices.Clone(u.References),
 		CacheURL:   u.CacheURL,
+		Key:        u.URL,
 		Signature:  strings.Join(u.Signatures, " "),
 	}
 }

@@ -18,6 +18,7 @@ func TestOutputUploadedEvent(t *testing.T) {
 		NarSize:    10,
 		FileHash:   "sha256:f",
 		FileSize:   5,
+		URL:        "nar/f.nar.zst",
 		References: []string{"/nix/store/bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb-y"},
 		Signatures: []string{"k1:s1", "k2:s2"},
 		CacheURL:   "file:///c",
@@ -34,6 +35,7 @@ func TestOutputUploadedEvent(t *testing.T) {
 		FileSize:   5,
 		References: u.References,
 		CacheURL:   "file:///c",
+		Key:        "nar/f.nar.zst",
 		Signature:  "k1:s1 k2:s2",
 	}, got)
 }

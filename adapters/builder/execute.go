@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"buildledger/adapters/binarycache"
 	"buildledger/adapters/logstore"
 	"buildledger/adapters/nix/drv"
 	"buildledger/adapters/nix/serve"
@@ -188,6 +189,14 @@ func (w *Worker) execute(ctx context.Context, c commands.BuildStep) (res Result)
 		// it asks for the log, and a client can build what it lacks.
 		if _, err := w.local.UploadClosure(ctx, w.cfg.Cache, c.DrvPath); err != nil {
 			return failure(&res, status.Aborted, "upload derivation to %s: %v", w.cfg.Cache.URL(), err)
+		}
+		// A cache that keeps logs (s3://) gets this one as log/<drv>,
+		// once it is complete.
+		if logs, ok := w.cfg.Cache.(binarycache.LogUploader); ok {
+			<-released
+			if err := w.uploadLog(ctx, logs, c.DrvPath, lw.Location()); err != nil {
+				return failure(&res, status.Aborted, "upload log to %s: %v", w.cfg.Cache.URL(), err)
+			}
 		}
 	}
 

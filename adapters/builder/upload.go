@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 
+	"buildledger/adapters/binarycache"
 	"buildledger/adapters/nix/serve"
 	"buildledger/commands"
 	"buildledger/events"
@@ -46,6 +47,16 @@ func (w *Worker) upload(ctx context.Context, c commands.BuildStep, outputs []eve
 		}
 	}
 	return out, nil
+}
+
+// uploadLog sends the finished log at location to dest.
+func (w *Worker) uploadLog(ctx context.Context, dest binarycache.LogUploader, drvPath, location string) error {
+	r, err := w.cfg.Logs.Open(location)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	return dest.PutLog(ctx, drvPath, r)
 }
 
 // errAbandoned stops a NAR dump nobody reads any more.

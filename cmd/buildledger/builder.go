@@ -40,10 +40,11 @@ type workerFlags struct {
 }
 
 func (f *workerFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&f.url, "cache", "", "destination of build outputs: file:///DIR (a binary cache signed with HOME/cache-key.sec; ?compression=zstd|xz|none) "+
+	fs.StringVar(&f.url, "cache", "", "destination of build outputs: file:///DIR (a binary cache signed with HOME/cache-key.sec; ?compression=zstd|xz|none), "+
+		"s3://BUCKET?… (the same in an S3 bucket, with Nix's S3 store parameters; credentials from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or ~/.aws/credentials) "+
 		"or ssh://[user@]host[:port]?ssh-key=FILE[&base64-ssh-public-host-key=KEY][&remote-store=DIR] (imported into the host's Nix store; "+
 		"without a host key ~/.ssh/known_hosts must list it); default file://HOME/cache, which up serves at /nix-cache/")
-	fs.StringVar(&f.keyFile, "cache-secret-key-file", "", "signing key (Nix's name:base64 format) of a file:// --cache; default HOME/cache-key.sec, generated on first use")
+	fs.StringVar(&f.keyFile, "cache-secret-key-file", "", "signing key (Nix's name:base64 format) of a file:// or s3:// --cache; default HOME/cache-key.sec, generated on first use")
 	fs.Int64Var(&f.maxOutputSize, "max-output-size", 0, "largest NAR of one build output in bytes, for builds that set none; 0: no limit")
 	fs.Int64Var(&f.maxLogSize, "max-log-size", builder.DefaultMaxLogSize, "largest build log in bytes, for builds that set none")
 	fs.BoolVar(&f.useSubstitutes, "use-substitutes", false, "let Nix substitute build inputs from its configured substituters (default: build or copy them)")
@@ -63,6 +64,9 @@ func (f *workerFlags) destination(cfg config) (binarycache.DestinationURL, error
 	if err != nil {
 		return d, fmt.Errorf("--cache: %w", err)
 	}
+	if d.SecretKeyFile != "" && f.keyFile != "" {
+		return d, errors.New("--cache names a secret-key and --cache-secret-key-file is given too: give the signing key once")
+	}
 	return d, nil
 }
 
@@ -80,9 +84,17 @@ func (s *system) newWorker(dest binarycache.DestinationURL, f workerFlags) (*bui
 	if err != nil {
 		return nil, nil, err
 	}
-	opts := binarycache.OpenOptions{Logger: s.log}
-	if dest.Scheme == "file" {
-		key, err := cacheKey(s.cfg.home, f.keyFile)
+	spool := filepath.Join(s.cfg.home, "spool")
+	if err := os.MkdirAll(spool, 0o755); err != nil {
+		return nil, nil, err
+	}
+	opts := binarycache.OpenOptions{SpoolDir: spool, Logger: s.log}
+	if dest.Scheme == "file" || dest.Scheme == "s3" {
+		keyFile := f.keyFile
+		if dest.SecretKeyFile != "" {
+			keyFile = dest.SecretKeyFile
+		}
+		key, err := cacheKey(s.cfg.home, keyFile)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -96,11 +108,6 @@ func (s *system) newWorker(dest binarycache.DestinationURL, f workerFlags) (*bui
 		if c, ok := cache.(io.Closer); ok {
 			_ = c.Close()
 		}
-	}
-	spool := filepath.Join(s.cfg.home, "spool")
-	if err := os.MkdirAll(spool, 0o755); err != nil {
-		release()
-		return nil, nil, err
 	}
 	nixArgs := []string{"--option", "substituters", ""}
 	if f.useSubstitutes {

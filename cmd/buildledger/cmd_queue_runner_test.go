@@ -10,11 +10,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"buildledger/adapters/binarycache/s3test"
 	"buildledger/adapters/nix/nixtest"
 	"buildledger/adapters/postgres"
 	"buildledger/adapters/postgres/pgtest"
@@ -33,11 +36,19 @@ const cacheJob = `{ nonce }: {
 }
 `
 
-// TestCacheFlagSSH runs "queue-runner --cache ssh://…" against a real
-// sshd: the job's output, built on the localhost builder, ends up valid
-// in the remote store.
-func TestCacheFlagSSH(t *testing.T) {
-	for _, tool := range []string{"nix-store", "nix-instantiate", "/usr/sbin/sshd"} {
+// cacheRun is a database and home with the jobset of cacheJob evaluated
+// and the localhost builder registered: run runs a command there, and
+// outPath is the job's output.
+type cacheRun struct {
+	run     func(ctx context.Context, args ...string) (string, int)
+	home    string
+	outPath string
+	drvPath string
+}
+
+func newCacheRun(t *testing.T) cacheRun {
+	t.Helper()
+	for _, tool := range []string{"nix-store", "nix-instantiate"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			t.Skipf("%s is not installed: %v", tool, err)
 		}
@@ -66,47 +77,65 @@ func TestCacheFlagSSH(t *testing.T) {
 		out, code := run(ctx, args...)
 		require.Equal(t, 0, code, "%v: %s", args, out)
 	}
-	js, err := exec.Command("nix-instantiate", "--eval", "--json", "--expr",
-		fmt.Sprintf("(import %s { nonce = %q; }).hello.outPath", filepath.Join(src, "job.nix"), nonce)).Output()
+	js, err := exec.Command("nix-instantiate", "--eval", "--json", "--strict", "--read-write-mode", "--expr",
+		fmt.Sprintf("let j = (import %s { nonce = %q; }).hello; in [ j.outPath j.drvPath ]", filepath.Join(src, "job.nix"), nonce)).Output()
 	require.NoError(t, err)
-	var outPath string
-	require.NoError(t, json.Unmarshal(js, &outPath))
+	var paths []string
+	require.NoError(t, json.Unmarshal(js, &paths))
+	return cacheRun{run: run, home: home, outPath: paths[0], drvPath: paths[1]}
+}
 
+// queueRunnerUntil runs "queue-runner --cache cache" until done reports
+// true, then stops it; it fails the test if the runner exits first or
+// done stays false for two minutes.
+func (c cacheRun) queueRunnerUntil(t *testing.T, cache string, done func() bool) {
+	t.Helper()
+	qctx, stop := context.WithCancel(context.Background())
+	type result struct {
+		out  string
+		code int
+	}
+	exited := make(chan result, 1)
+	go func() {
+		out, code := c.run(qctx, "queue-runner", "--bus", "gochannel", "--status-listen", "", "--cache", cache)
+		exited <- result{out, code}
+	}()
+	deadline := time.Now().Add(2 * time.Minute)
+	for !done() {
+		select {
+		case r := <-exited:
+			t.Fatalf("queue-runner exited with %d before the output was uploaded: %s", r.code, r.out)
+		default:
+		}
+		require.True(t, time.Now().Before(deadline), "%s did not arrive in %s", c.outPath, cache)
+		time.Sleep(200 * time.Millisecond)
+	}
+	stop()
+	r := <-exited
+	require.Equal(t, 0, r.code, r.out)
+}
+
+// TestCacheFlagSSH runs "queue-runner --cache ssh://…" against a real
+// sshd: the job's output, built on the localhost builder, ends up valid
+// in the remote store.
+func TestCacheFlagSSH(t *testing.T) {
+	if _, err := exec.LookPath("/usr/sbin/sshd"); err != nil {
+		t.Skipf("sshd is not installed: %v", err)
+	}
+	c := newCacheRun(t)
+	outPath := c.outPath
 	// Before sshd, so that it is removed after sshd and its sessions
 	// (cleanups run last first): a session's nix-store may still be
 	// writing there when the test ends.
 	remote := filepath.Join(t.TempDir(), "remote")
 	srv := sshdtest.Start(t, sshdtest.Options{Env: map[string]string{"PATH": "/usr/bin:/bin"}})
 	cache := srv.URI() + "?ssh-key=" + srv.ClientKeyPath + "&base64-ssh-public-host-key=" + srv.HostPublicKey + "&remote-store=" + remote
-	qctx, stop := context.WithCancel(ctx)
-	type result struct {
-		out  string
-		code int
-	}
-	done := make(chan result, 1)
-	go func() {
-		out, code := run(qctx, "queue-runner", "--bus", "gochannel", "--status-listen", "", "--cache", cache)
-		done <- result{out, code}
-	}()
-	valid := func() bool {
+	c.queueRunnerUntil(t, cache, func() bool {
 		return exec.Command("nix-store", "--store", remote, "--check-validity", outPath).Run() == nil
-	}
-	deadline := time.Now().Add(2 * time.Minute)
-	for !valid() {
-		select {
-		case r := <-done:
-			t.Fatalf("queue-runner exited with %d before the output was uploaded: %s", r.code, r.out)
-		default:
-		}
-		require.True(t, time.Now().Before(deadline), "%s is not valid in the ssh:// destination's store", outPath)
-		time.Sleep(200 * time.Millisecond)
-	}
+	})
 	b, err := os.ReadFile(filepath.Join(remote, outPath))
 	require.NoError(t, err)
 	require.Equal(t, "hello\n", string(b))
-	stop()
-	r := <-done
-	require.Equal(t, 0, r.code, r.out)
 }
 
 // TestCacheFlagBad: a --cache URL that cannot be used is a clear error
@@ -115,7 +144,10 @@ func TestCacheFlagBad(t *testing.T) {
 	tests := []struct {
 		cmd, cache, want string
 	}{
-		{"queue-runner", "s3://bucket", `unsupported scheme "s3"`},
+		{"queue-runner", "gs://bucket", `unsupported scheme "gs"`},
+		{"queue-runner", "s3://bucket?aws-secret-access-key=x", `unknown parameter "aws-secret-access-key"`},
+		{"queue-runner", "s3://AKIA:secret@bucket", "want s3://BUCKET"},
+		{"up", "s3://bucket?secret-key=/k1 --cache-secret-key-file /k2", "give the signing key once"},
 		{"up", "ftp://host/dir", `unsupported scheme "ftp"`},
 		{"queue-runner", "ssh://host", "needs ?ssh-key=FILE"},
 		{"up", "file://relative", "want file:///ABSOLUTE/DIR"},
@@ -123,8 +155,10 @@ func TestCacheFlagBad(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.cmd+" "+tt.cache, func(t *testing.T) {
 			var out, errb bytes.Buffer
-			code := newApp(&out, &errb).main(context.Background(), []string{tt.cmd, "--cache", tt.cache,
-				"--home", t.TempDir(), "--database-url", "postgres://nobody@127.0.0.1:1/none"})
+			cache, extra, _ := strings.Cut(tt.cache, " ")
+			args := append([]string{tt.cmd, "--cache", cache}, strings.Fields(extra)...)
+			code := newApp(&out, &errb).main(context.Background(), append(args,
+				"--home", t.TempDir(), "--database-url", "postgres://nobody@127.0.0.1:1/none"))
 			require.NotEqual(t, 0, code)
 			require.Contains(t, errb.String(), "--cache")
 			require.Contains(t, errb.String(), tt.want)
@@ -200,4 +234,60 @@ func TestQueueRunnerSnapshot(t *testing.T) {
 	require.Contains(t, out, "exit 0")
 	require.Contains(t, out, "model read from its snapshot")
 	require.Contains(t, out, "scheduler caught up\" events=1", "only the event after the snapshot is folded")
+}
+
+// TestCacheFlagS3 runs "queue-runner --cache s3://…" with the parameters
+// of the issue against a real MinIO: the output, its listing and its log
+// arrive, no object is written twice, and Nix copies the output from the
+// bucket read as a plain HTTP cache with HOME/cache-key.pub trusted.
+func TestCacheFlagS3(t *testing.T) {
+	c := newCacheRun(t)
+	srv := s3test.Start(t)
+	srv.Bucket(t, "cache")
+	var mu sync.Mutex
+	written := map[string]int{}
+	srv.OnRequest(func(r *http.Request) {
+		if r.Method == http.MethodPut {
+			mu.Lock()
+			defer mu.Unlock()
+			written[r.URL.Path]++
+		}
+	})
+	bucket := srv.URL + "/cache"
+	present := func(key string) bool {
+		resp, err := http.Head(bucket + "/" + key)
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	}
+	hp := filepath.Base(c.outPath)[:32]
+	cache := "s3://cache?endpoint=http://" + srv.Endpoint + "&region=us-east-1&compression=zstd&write-nar-listing=1"
+	c.queueRunnerUntil(t, cache, func() bool {
+		return present(hp+".narinfo") && present("log/"+filepath.Base(c.drvPath))
+	})
+	require.True(t, present("nix-cache-info"))
+	require.True(t, present(hp+".ls"), "write-nar-listing=1 writes the listing")
+	mu.Lock()
+	for key, n := range written {
+		require.Equal(t, 1, n, "%s written %d times", key, n)
+	}
+	mu.Unlock()
+
+	pub, err := os.ReadFile(filepath.Join(c.home, "cache-key.pub"))
+	require.NoError(t, err)
+	fresh := filepath.Join(t.TempDir(), "store")
+	nix := func(args ...string) string {
+		cmd := exec.Command("nix", append([]string{"--extra-experimental-features", "nix-command"}, args...)...)
+		cmd.Env = append(os.Environ(), "XDG_CACHE_HOME="+t.TempDir())
+		out, err := cmd.CombinedOutput()
+		require.NoError(t, err, "nix %v: %s", args, out)
+		return string(out)
+	}
+	nix("copy", "--from", bucket, "--to", fresh, "--option", "require-sigs", "true",
+		"--option", "trusted-public-keys", string(pub), "--option", "substituters", "", c.outPath)
+	b, err := os.ReadFile(filepath.Join(fresh, c.outPath))
+	require.NoError(t, err)
+	require.Equal(t, "hello\n", string(b))
 }

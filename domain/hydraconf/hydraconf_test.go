@@ -170,8 +170,13 @@ func TestInterpretStoreURI(t *testing.T) {
 			map[string]string{"cache": "file:///var/cache?compression=xz", "cache-secret-key-file": "/etc/k.sec"}, 1},
 		{"ssh", "ssh://nix@cache?ssh-key=/etc/id&remote-store=/nix",
 			map[string]string{"cache": "ssh://nix@cache?ssh-key=/etc/id&remote-store=/nix"}, 0},
-		{"s3 passes for --cache to refuse", "s3://bucket?secret-key=/k",
-			map[string]string{"cache": "s3://bucket?secret-key=/k"}, 0},
+		{"s3 as cache.nixos.org's", "s3://bucket?region=eu-west-1&secret-key=/etc/k.sec&compression=xz&write-nar-listing=1&ls-compression=br&log-compression=br",
+			map[string]string{"cache": "s3://bucket?region=eu-west-1&compression=xz&write-nar-listing=1&ls-compression=br&log-compression=br",
+				"cache-secret-key-file": "/etc/k.sec"}, 0},
+		{"s3 on MinIO, with what --cache does not take dropped", "s3://c?endpoint=http://minio:9000&profile=ci&parallel-compression=true&multipart-upload=true&narinfo-compression=xz",
+			map[string]string{"cache": "s3://c?endpoint=http://minio:9000&profile=ci&parallel-compression=true"}, 2},
+		{"other schemes pass for --cache to refuse", "gs://bucket?secret-key=/k",
+			map[string]string{"cache": "gs://bucket?secret-key=/k"}, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

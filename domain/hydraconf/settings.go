@@ -125,7 +125,7 @@ var keys = map[string]key{
 	"slack":                       {why: "no Slack notification"},
 	"runcommand":                  {why: "no RunCommand plugin"},
 	"dynamicruncommand":           {why: "no RunCommand plugin"},
-	"upload_logs_to_binary_cache": {why: "logs are kept under HOME/logs and served by the web"},
+	"upload_logs_to_binary_cache": {why: "logs are kept under HOME/logs and served by the web; an s3:// cache always gets log/<drv> too"},
 	"compress_num_threads":        {why: "compression is chosen by --cache's ?compression="},
 	"compression_type":            {why: "compression is chosen by --cache's ?compression="},
 	"nar_buffer_size":             {why: "NARs are streamed"},
@@ -258,7 +258,9 @@ func (c *Config) storeURI(e Entry) error {
 	if err != nil {
 		return fmt.Errorf("%s: store_uri: %w", e.Where, err)
 	}
-	keep := map[string][]string{"file": {"compression"}, "ssh": {"ssh-key", "base64-ssh-public-host-key", "remote-store"}}[u.Scheme]
+	keep := map[string][]string{"file": {"compression"}, "ssh": {"ssh-key", "base64-ssh-public-host-key", "remote-store"},
+		"s3": {"region", "endpoint", "scheme", "profile", "compression", "parallel-compression", "write-nar-listing",
+			"ls-compression", "log-compression", "multipart-chunk-size"}}[u.Scheme]
 	var params []string
 	if keep != nil {
 		for _, kv := range strings.Split(u.RawQuery, "&") {

@@ -309,6 +309,9 @@ type queueOptions struct {
 	wrap func(commands.BuildStepSender) commands.BuildStepSender
 	// knownHosts is the worker's known_hosts file.
 	knownHosts string
+	// cache, if set, is where the worker uploads; default the
+	// harness's file:// cache.
+	cache binarycache.Destination
 }
 
 // queue is one running queue runner: the scheduler, the GoChannel bus and
@@ -329,7 +332,11 @@ func (e *harness) startQueue(o queueOptions) *queue {
 		store = e.store
 	}
 	rt := commands.NewRuntime(store, e.codec, commands.Options{Host: "e2e-queue", Logger: e.log})
-	worker, err := builder.New(builder.Config{Runtime: rt, Logs: e.logs, Cache: e.cache, SpoolDir: e.spool,
+	var cache binarycache.Destination = e.cache
+	if o.cache != nil {
+		cache = o.cache
+	}
+	worker, err := builder.New(builder.Config{Runtime: rt, Logs: e.logs, Cache: cache, SpoolDir: e.spool,
 		NixStoreArgs: nixStoreArgs, KnownHostsFile: o.knownHosts, Logger: e.log})
 	require.NoError(e.t, err)
 	b := bus.NewGoChannel(bus.Options{Logger: e.log})

@@ -121,7 +121,7 @@ func (w *FileWriter) Lookup(ctx context.Context, storePath string) (u Uploaded, 
 		return Uploaded{}, false, fmt.Errorf("open narinfo of %s: %w", storePath, err)
 	}
 	defer f.Close()
-	ni, err := narinfo.Parse(f)
+	ni, prov, err := parseNarInfo(f)
 	if err != nil {
 		return Uploaded{}, false, fmt.Errorf("parse narinfo of %s: %w", storePath, err)
 	}
@@ -137,7 +137,9 @@ func (w *FileWriter) Lookup(ctx context.Context, storePath string) (u Uploaded, 
 		}
 		return Uploaded{}, false, fmt.Errorf("stat nar of %s: %w", storePath, err)
 	}
-	return w.uploadedFromNarInfo(ni), true, nil
+	u = w.uploadedFromNarInfo(ni)
+	u.Provenance = prov
+	return u, true, nil
 }
 
 func (w *FileWriter) uploadedFromNarInfo(ni *narinfo.NarInfo) Uploaded {
@@ -348,6 +350,9 @@ func FormatNarInfo(u Uploaded) string {
 	}
 	for _, s := range u.Signatures {
 		fmt.Fprintf(&b, "Sig: %s\n", s)
+	}
+	if u.Provenance != "" {
+		fmt.Fprintf(&b, "%s: %s\n", provenanceField, u.Provenance)
 	}
 	return b.String()
 }

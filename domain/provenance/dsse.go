@@ -120,3 +120,28 @@ func ParsePublicKeyPEM(b []byte) (ed25519.PublicKey, error) {
 	}
 	return pub, nil
 }
+
+// Record is a stored statement: the build it describes, the log position
+// of the BuildFinished it was made at, and its bytes.
+type Record struct {
+	BuildID  int64
+	Position int64
+	Payload  []byte
+}
+
+// Subjects returns the names (output paths) of a statement's subjects.
+func Subjects(statement []byte) ([]string, error) {
+	var st struct {
+		Subject []struct {
+			Name string `json:"name"`
+		} `json:"subject"`
+	}
+	if err := json.Unmarshal(statement, &st); err != nil {
+		return nil, fmt.Errorf("provenance: decode statement: %w", err)
+	}
+	out := make([]string, len(st.Subject))
+	for i, s := range st.Subject {
+		out[i] = s.Name
+	}
+	return out, nil
+}

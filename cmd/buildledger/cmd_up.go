@@ -15,7 +15,9 @@ import (
 	"golang.org/x/net/netutil"
 	"golang.org/x/sync/errgroup"
 
+	"buildledger/adapters/binarycache"
 	"buildledger/adapters/gcroots"
+	"buildledger/adapters/postgres/queries"
 	"buildledger/commands"
 	"buildledger/commands/evaluation"
 	"buildledger/commands/reactors/scheduler"
@@ -105,6 +107,10 @@ func runUp(ctx context.Context, a *app, args []string) error {
 			"/metrics":             promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
 			"/queue-runner-status": queueStatusHandler(func() upStatus { return upStatus{queue.sched.Status(), projector.Status()} }),
 		}
+		wopt.provenanceKey, err = provenanceKey(cfg.home, wopt.provenanceKeyFile)
+		if err != nil {
+			return err
+		}
 		site, err := sys.newWeb(ctx, wopt)
 		if err != nil {
 			return err
@@ -127,6 +133,16 @@ func runUp(ctx context.Context, a *app, args []string) error {
 			return evaluation.NewTrigger(evals, evaluation.TriggerOptions{MaxConcurrent: maxEvals, Logger: log}).Run(ctx)
 		})
 		g.Go(func() error { return queue.run(ctx, sys, machinesFile, log) })
+		if dest.Scheme == "file" {
+			// Each build's signed provenance goes next to its outputs'
+			// narinfos; another destination only has it from the web.
+			cacheFiles, err := binarycache.NewFileWriter(dest.Dir, binarycache.FileWriterOptions{Logger: log})
+			if err != nil {
+				return err
+			}
+			pub := &binarycache.ProvenancePublisher{Statements: queries.New(sys.pool), Key: wopt.provenanceKey, Cache: cacheFiles, Logger: log}
+			g.Go(func() error { pub.Run(ctx, provenanceEvery); return nil })
+		}
 		if rootsDir != "" {
 			keeper := &gcroots.Keeper{DB: sys.pool, Dir: rootsDir, Log: log}
 			g.Go(func() error { return keeper.Run(ctx) })
@@ -155,6 +171,11 @@ type upStatus struct {
 	scheduler.Status
 	Projections []projections.ProjectionStatus `json:"projections"`
 }
+
+// provenanceEvery is how often up stores new provenance in a file://
+// cache: a build's envelope appears there this long after the projector
+// wrote its statement, at most.
+const provenanceEvery = 2 * time.Second
 
 // adminPasswordEnv may choose the admin's password at the first start.
 const adminPasswordEnv = "BUILDLEDGER_ADMIN_PASSWORD"

@@ -6,6 +6,7 @@ import (
 	"os"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
@@ -148,6 +149,12 @@ func TestStatements(t *testing.T) {
 
 	require.NoError(t, json.Unmarshal(got[3], &st))
 	require.Equal(t, "build/1/step/3/attempt/2", st.Predicate.RunDetails.Metadata.InvocationID, "a cached build names the run that built its outputs")
+	// Only build 1 built its outputs: the cache gets its statement.
+	rows, err := env.Pool.Query(context.Background(), `select build_id from provenance_statements where build_id = run_build_id`)
+	require.NoError(t, err)
+	built, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	require.NoError(t, err)
+	require.Equal(t, []int64{1}, built)
 }
 
 // TestReplayGivesTheSameBytes rebuilds the read models from the log, in

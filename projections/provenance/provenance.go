@@ -10,6 +10,7 @@ package provenance
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -41,34 +42,101 @@ func (Projection) EventTypes() []string {
 		events.BuildFinished{}.EventType(), events.BuildRestarted{}.EventType(), events.BuildWithdrawn{}.EventType()}
 }
 
-// Apply implements projections.Projection.
+// Apply implements projections.Projection. The builds and steps an
+// evaluation queues by the thousand are written two statements a run;
+// every other event, which may read them, first flushes them.
 func (Projection) Apply(ctx context.Context, tx projections.Tx, batch []projections.Event) error {
+	var q queued
 	for _, ev := range batch {
+		switch p := ev.Payload.(type) {
+		case *events.BuildQueued:
+			names, paths := splitOutputs(p.Outputs)
+			q.builds = append(q.builds, queuedBuild{p.BuildID, p.EvalID, p.Project, p.Jobset, p.Job, p.DrvPath, p.System, names, paths,
+				int64(ev.Position.Commit)})
+			continue
+		case *events.StepQueued:
+			names, paths := splitOutputs(p.Outputs)
+			q.drvs = append(q.drvs, queuedDrv{len(q.drvs), p.DrvPath, nonNil(p.InputDrvs), nonNil(p.InputSrcs), names, paths})
+			continue
+		}
+		if err := q.flush(ctx, tx); err != nil {
+			return err
+		}
 		if err := apply(ctx, tx, ev); err != nil {
 			return fmt.Errorf("provenance: event %s (%s at %s@%d): %w", ev.ID, ev.Type, ev.Stream, ev.Revision, err)
 		}
 	}
+	return q.flush(ctx, tx)
+}
+
+// queued collects BuildQueued and StepQueued rows, written as JSON
+// records (their arrays are ragged, which Postgres arrays cannot be).
+type queued struct {
+	builds []queuedBuild
+	drvs   []queuedDrv
+}
+
+type queuedBuild struct {
+	BuildID  int64    `json:"b"`
+	EvalID   int64    `json:"e"`
+	Project  string   `json:"p"`
+	Jobset   string   `json:"j"`
+	Job      string   `json:"n"`
+	DrvPath  string   `json:"d"`
+	System   string   `json:"s"`
+	Names    []string `json:"on"`
+	Paths    []string `json:"op"`
+	Position int64    `json:"q"`
+}
+
+type queuedDrv struct {
+	Order     int      `json:"o"`
+	DrvPath   string   `json:"d"`
+	InputDrvs []string `json:"i"`
+	InputSrcs []string `json:"s"`
+	Names     []string `json:"on"`
+	Paths     []string `json:"op"`
+}
+
+// flush writes the collected rows; the first of a build or derivation
+// wins, as it would one event at a time.
+func (q *queued) flush(ctx context.Context, tx projections.Tx) error {
+	if len(q.builds) > 0 {
+		rows, err := json.Marshal(q.builds)
+		if err != nil {
+			return err
+		}
+		if err := tx.Exec(ctx, `insert into provenance_builds (build_id, eval_id, project, jobset, job, drv_path, system,
+				output_names, output_paths, queued_position)
+			select b, e, p, j, n, d, s, "on", op, q from json_to_recordset($1::json)
+				as x(b bigint, e bigint, p text, j text, n text, d text, s text, "on" text[], op text[], q bigint)
+			order by q on conflict (build_id) do nothing`, string(rows)); err != nil {
+			return fmt.Errorf("provenance: queue %d builds: %w", len(q.builds), err)
+		}
+	}
+	if len(q.drvs) > 0 {
+		rows, err := json.Marshal(q.drvs)
+		if err != nil {
+			return err
+		}
+		if err := tx.Exec(ctx, `insert into provenance_drvs (drv_path, input_drvs, input_srcs, output_names, output_paths)
+			select d, i, s, "on", op from json_to_recordset($1::json)
+				as x(o int, d text, i text[], s text[], "on" text[], op text[])
+			order by o on conflict (drv_path) do nothing`, string(rows)); err != nil {
+			return fmt.Errorf("provenance: queue %d derivations: %w", len(q.drvs), err)
+		}
+	}
+	*q = queued{}
 	return nil
 }
 
 func apply(ctx context.Context, tx projections.Tx, ev projections.Event) error {
 	pos := int64(ev.Position.Commit)
 	switch p := ev.Payload.(type) {
-	case *events.BuildQueued:
-		names, paths := splitOutputs(p.Outputs)
-		return tx.Exec(ctx, `insert into provenance_builds (build_id, eval_id, project, jobset, job, drv_path, system,
-				output_names, output_paths, queued_position)
-			values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) on conflict (build_id) do nothing`,
-			p.BuildID, p.EvalID, p.Project, p.Jobset, p.Job, p.DrvPath, p.System, names, paths, pos)
 	case *events.InputFetched:
 		return tx.Exec(ctx, `insert into provenance_inputs (eval_id, name, alt_nr, type, uri, revision, value, store_path, sha256, position)
 			values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) on conflict (eval_id, name, alt_nr) do nothing`,
 			p.EvalID, p.Name, p.AltNr, p.Type, p.URI, p.Revision, p.Value, p.StorePath, p.SHA256, pos)
-	case *events.StepQueued:
-		names, paths := splitOutputs(p.Outputs)
-		return tx.Exec(ctx, `insert into provenance_drvs (drv_path, input_drvs, input_srcs, output_names, output_paths)
-			values ($1, $2, $3, $4, $5) on conflict (drv_path) do nothing`,
-			p.DrvPath, nonNil(p.InputDrvs), nonNil(p.InputSrcs), names, paths)
 	case *events.StepStarted:
 		return tx.Exec(ctx, `insert into provenance_runs (drv_path, attempt, build_id, step_nr, machine, start_time, started_position)
 			values ($1, $2, $3, $4, $5, $6, $7)

@@ -23,10 +23,14 @@ type BuildQueued struct {
 // StepQueued records a derivation that has to be built, with the edges to
 // the derivations it needs: the build graph Hydra never stored.
 type StepQueued struct {
-	DrvPath          string   `json:"drvPath"`
-	System           string   `json:"system"`
-	Outputs          []Output `json:"outputs"`
-	InputDrvs        []string `json:"inputDrvs,omitempty"`
+	DrvPath   string   `json:"drvPath"`
+	System    string   `json:"system"`
+	Outputs   []Output `json:"outputs"`
+	InputDrvs []string `json:"inputDrvs,omitempty"`
+	// InputSrcs are the derivation's input sources, sorted: the plain
+	// store paths it needs besides its input derivations' outputs, which
+	// provenance names (added field, optional).
+	InputSrcs        []string `json:"inputSrcs,omitempty"`
 	RequiredFeatures []string `json:"requiredFeatures,omitempty"`
 	PreferLocal      bool     `json:"preferLocal,omitempty"`
 	// BuildID is the build whose closure brought the step in; EvalID the

@@ -149,3 +149,22 @@ func (p PerEvent) Apply(ctx context.Context, tx Tx, batch []Event) error {
 	}
 	return nil
 }
+
+// MaybeRow runs a query that selects at most one row and scans it into
+// dest. found is false when it selected none: unlike QueryRow's Scan, it
+// tells a missing row apart from a failed query without knowing the
+// driver's "no rows" error.
+func MaybeRow(ctx context.Context, tx Tx, dest []any, sql string, args ...any) (found bool, err error) {
+	rows, err := tx.Query(ctx, sql, args...)
+	if err != nil {
+		return false, err
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		return false, rows.Err()
+	}
+	if err := rows.Scan(dest...); err != nil {
+		return false, err
+	}
+	return true, rows.Err()
+}

@@ -8,6 +8,7 @@ package web
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"html/template"
@@ -163,6 +164,12 @@ type Config struct {
 	// Bzip2 compresses the channel archives, nixexprs.tar.bz2
 	// (binarycache.NewBzip2Writer); nil answers them 501.
 	Bzip2 func(io.Writer) (io.WriteCloser, error)
+	// Provenance and ProvenanceKey, if set, serve each build's signed
+	// SLSA provenance (/build/N/provenance) and the public key
+	// (/provenance/key); unset, those routes answer 501. The key signs
+	// nothing else.
+	Provenance    ProvenanceStatements
+	ProvenanceKey ed25519.PrivateKey
 	// BinaryCache, if set, is mounted at /nix-cache/, with the step logs
 	// at /nix-cache/log/DRVFILE, and its files are served at the root
 	// too (/nix-cache-info, /HASH.narinfo, /nar/…, /realisations/…),
@@ -385,6 +392,8 @@ func (s *server) routes() http.Handler {
 	r.Get("/build/{id}/nix/MANIFEST", s.h(s.channelManifest(buildChannel)))
 	r.Get("/build/{id}/nix/closure", s.h(s.channelClosure(buildChannel)))
 	r.Get("/build/{id}/nix/binary-cache-url", s.h(s.buildChannelCacheURL))
+	r.Get("/build/{id}/provenance", s.h(s.buildProvenance))
+	r.Get("/provenance/key", s.h(s.provenanceKey))
 	r.Post("/build/{id}/restart", s.h(s.buildAction("restart")))
 	r.Post("/build/{id}/cancel", s.h(s.buildAction("cancel")))
 	r.Post("/build/{id}/bump", s.h(s.buildAction("bump")))

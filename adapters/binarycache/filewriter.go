@@ -112,7 +112,7 @@ func (w *FileWriter) Lookup(ctx context.Context, storePath string) (u Uploaded, 
 		return Uploaded{}, false, fmt.Errorf("open narinfo of %s: %w", storePath, err)
 	}
 	defer f.Close()
-	ni, err := readNarInfo(storePath, f)
+	ni, prov, err := readNarInfo(storePath, f)
 	if err != nil {
 		return Uploaded{}, false, err
 	}
@@ -122,7 +122,9 @@ func (w *FileWriter) Lookup(ctx context.Context, storePath string) (u Uploaded, 
 		}
 		return Uploaded{}, false, fmt.Errorf("stat nar of %s: %w", storePath, err)
 	}
-	return uploadedFromNarInfo(ni, w.URL()), true, nil
+	u = uploadedFromNarInfo(ni, w.URL())
+	u.Provenance = prov
+	return u, true, nil
 }
 
 // Put streams nar into nar/<filehash><ext>, then writes the signed narinfo
@@ -218,6 +220,9 @@ func FormatNarInfo(u Uploaded) string {
 	}
 	for _, s := range u.Signatures {
 		fmt.Fprintf(&b, "Sig: %s\n", s)
+	}
+	if u.Provenance != "" {
+		fmt.Fprintf(&b, "%s: %s\n", provenanceField, u.Provenance)
 	}
 	return b.String()
 }

@@ -17,6 +17,7 @@ var (
 	narFileRe = regexp.MustCompile(`^/nar/[0-9a-df-np-sv-z]{52}\.nar(\.(zst|xz|bz2|br|lz4|lzip|gz))?$`)
 	// realisationRe matches "/realisations/sha256:<hex>!<output>.doi",
 	// the realisation of one output of a content-addressed derivation.
+	provenanceRe  = regexp.MustCompile(`^/[0-9a-df-np-sv-z]{32}\.provenance\.json$`)
 	realisationRe = regexp.MustCompile(`^/realisations/sha256:[0-9a-f]{64}![A-Za-z0-9+._?=-]+\.doi$`)
 )
 
@@ -89,6 +90,8 @@ func cacheFile(p string) (name, contentType string, ok bool) {
 		return p[1:], "text/x-nix-narinfo", true
 	case narFileRe.MatchString(p):
 		return p[1:], "application/x-nix-nar", true
+	case provenanceRe.MatchString(p):
+		return p[1:], "application/json", true
 	case realisationRe.MatchString(p):
 		return p[1:], "text/plain; charset=utf-8", true
 	default:

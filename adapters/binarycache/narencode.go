@@ -149,18 +149,18 @@ func completeUpload(info PathInfo, stored Uploaded, keys []signature.SecretKey) 
 
 // readNarInfo parses the narinfo of storePath and checks that it names
 // that path and a NAR file inside the cache.
-func readNarInfo(storePath string, r io.Reader) (*narinfo.NarInfo, error) {
-	ni, err := narinfo.Parse(r)
+func readNarInfo(storePath string, r io.Reader) (ni *narinfo.NarInfo, provenance string, err error) {
+	ni, provenance, err = parseNarInfo(r)
 	if err != nil {
-		return nil, fmt.Errorf("parse narinfo of %s: %w", storePath, err)
+		return nil, "", fmt.Errorf("parse narinfo of %s: %w", storePath, err)
 	}
 	if ni.StorePath != storePath || ni.NarHash == nil || ni.URL == "" {
-		return nil, fmt.Errorf("narinfo of %s: inconsistent (StorePath %q, URL %q)", storePath, ni.StorePath, ni.URL)
+		return nil, "", fmt.Errorf("narinfo of %s: inconsistent (StorePath %q, URL %q)", storePath, ni.StorePath, ni.URL)
 	}
 	if strings.Contains(ni.URL, "..") || strings.HasPrefix(ni.URL, "/") {
-		return nil, fmt.Errorf("narinfo of %s: unsafe URL %q", storePath, ni.URL)
+		return nil, "", fmt.Errorf("narinfo of %s: unsafe URL %q", storePath, ni.URL)
 	}
-	return ni, nil
+	return ni, provenance, nil
 }
 
 // uploadedFromNarInfo is the entry ni describes in the cache cacheURL.

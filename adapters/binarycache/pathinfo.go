@@ -53,6 +53,9 @@ type Uploaded struct {
 	Deriver string
 	// Signatures are the narinfo signatures ("name:base64").
 	Signatures []string
+	// Provenance is the file of the path's signed provenance relative to
+	// the cache root, or "" (the narinfo's Provenance field).
+	Provenance string
 	// CacheURL identifies the destination (e.g. file:///var/cache/nix).
 	CacheURL string
 }

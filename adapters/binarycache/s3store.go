@@ -184,14 +184,16 @@ func (s *S3Store) Lookup(ctx context.Context, storePath string) (u Uploaded, ok 
 	if err != nil || !ok {
 		return Uploaded{}, false, err
 	}
-	ni, err := readNarInfo(storePath, bytes.NewReader(body))
+	ni, prov, err := readNarInfo(storePath, bytes.NewReader(body))
 	if err != nil {
 		return Uploaded{}, false, fmt.Errorf("%w: %w", errUnreadableNarInfo, err)
 	}
 	if _, ok, err := s.stat(ctx, ni.URL); err != nil || !ok {
 		return Uploaded{}, false, err
 	}
-	return uploadedFromNarInfo(ni, s.URL()), true, nil
+	u = uploadedFromNarInfo(ni, s.URL())
+	u.Provenance = prov
+	return u, true, nil
 }
 
 // Put compresses nar into the spool directory, then uploads the NAR (in

@@ -68,7 +68,7 @@ func (p plan) Add(ctx context.Context, roots []string) ([]evaluation.Step, error
 	for i, path := range order {
 		n := gr.Nodes[path]
 		d := n.Drv
-		s := evaluation.Step{DrvPath: path, System: d.System, InputDrvs: n.Deps,
+		s := evaluation.Step{DrvPath: path, System: d.System, InputDrvs: n.Deps, InputSrcs: d.InputSrcs,
 			RequiredFeatures: d.RequiredSystemFeatures, PreferLocal: d.PreferLocalBuild}
 		for _, name := range d.OutputNames() {
 			s.Outputs = append(s.Outputs, events.Output{Name: name, Path: d.Outputs[name]})

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -18,6 +19,7 @@ import (
 	"buildledger/adapters/binarycache"
 	"buildledger/adapters/evaluator"
 	"buildledger/adapters/gcroots"
+	"buildledger/adapters/postgres/queries"
 	"buildledger/commands"
 	"buildledger/commands/evaluation"
 	declreactor "buildledger/commands/reactors/declarative"
@@ -110,6 +112,10 @@ func runUp(ctx context.Context, a *app, args []string) error {
 		if tlogServer != nil {
 			wopt.transparencyLog = tlogServer
 		}
+		wopt.provenanceKey, err = provenanceKey(cfg.home, wopt.provenanceKeyFile)
+		if err != nil {
+			return err
+		}
 		site, err := sys.newWeb(ctx, wopt)
 		if err != nil {
 			return err
@@ -135,6 +141,16 @@ func runUp(ctx context.Context, a *app, args []string) error {
 		specs := declreactor.New(sys.runtime, sys.codec, commands.NewAllocator(sys.runtime, commands.AllocatorOptions{}),
 			binarycache.StoreFiles{Dir: "/nix/store"}, &evaluator.DB{Pool: sys.pool}, declreactor.Options{Logger: log})
 		g.Go(func() error { return supervise(ctx, log, "declarative reactor", specs.Run) })
+		if dest.Scheme == "file" {
+			// Each build's signed provenance goes next to its outputs'
+			// narinfos; another destination only has it from the web.
+			cacheFiles, err := binarycache.NewFileWriter(dest.Dir, binarycache.FileWriterOptions{Logger: log})
+			if err != nil {
+				return err
+			}
+			pub := &binarycache.ProvenancePublisher{Statements: queries.New(sys.pool), Key: wopt.provenanceKey, Cache: cacheFiles, Logger: log}
+			g.Go(func() error { pub.Run(ctx, provenanceEvery); return nil })
+		}
 		if rootsDir != "" {
 			keeper := &gcroots.Keeper{DB: sys.pool, Dir: rootsDir, Log: log}
 			g.Go(func() error { return keeper.Run(ctx) })
@@ -168,6 +184,11 @@ type upStatus struct {
 	scheduler.Status
 	Projections []projections.ProjectionStatus `json:"projections"`
 }
+
+// provenanceEvery is how often up stores new provenance in a file://
+// cache: a build's envelope appears there this long after the projector
+// wrote its statement, at most.
+const provenanceEvery = 2 * time.Second
 
 // adminPasswordEnv may choose the admin's password at the first start.
 const adminPasswordEnv = "BUILDLEDGER_ADMIN_PASSWORD"

@@ -54,6 +54,7 @@ func newApp(stdout, stderr io.Writer) *app {
 		{"evaluator", "evaluate jobsets when their check interval elapses or on request (--max-concurrent N)", runEvaluator},
 		{"jobset", "manage jobsets: jobset create PROJECT NAME --nixexprinput I --input NAME=TYPE:VALUE ...", runJobset},
 		{"import", "import another CI's history: import hydra --from postgres://…/hydra (idempotent, resumable)", runImport},
+		{"provenance", "check a build's signed SLSA provenance: provenance verify FILE --pubkey K", runProvenance},
 		{"project", "manage projects: project create NAME --owner USER", runProject},
 		{"server", "the web alone, for split processes: server --database-url URL [--queue-runner-endpoint URL]", runServer},
 	}

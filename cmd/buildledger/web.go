@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/json"
 	"errors"
@@ -63,6 +64,11 @@ type webOptions struct {
 	dbConns   int
 	// transparencyLog, if set, is served under /tlog.
 	transparencyLog web.TransparencyLog
+	// provenanceKeyFile signs the builds' provenance; empty means
+	// HOME/provenance-key.pem, generated on first use (provenanceKey).
+	provenanceKeyFile string
+	// provenanceKey is the key loaded from it.
+	provenanceKey ed25519.PrivateKey
 }
 
 func (o *webOptions) register(fs *flag.FlagSet) {
@@ -82,6 +88,7 @@ func (o *webOptions) register(fs *flag.FlagSet) {
 		o.allowedHosts = append(o.allowedHosts, v)
 		return nil
 	})
+	fs.StringVar(&o.provenanceKeyFile, "provenance-key-file", "", "ed25519 key (PEM, PKCS #8) that signs the builds' SLSA provenance; default HOME/provenance-key.pem, generated on first use")
 	fs.DurationVar(&o.dbTimeout, "web-statement-timeout", defaultWebStatementTimeout, "longest database statement of a web request; longer ones answer 503")
 	fs.IntVar(&o.dbConns, "web-db-conns", defaultWebDBConns, "database connections of the web's reads, apart from the writers' (projector, scheduler, evaluator, commands)")
 	fs.Func("trusted-proxy", "address or CIDR of a reverse proxy whose X-Forwarded-For names the client (repeatable)", func(v string) error {
@@ -161,6 +168,8 @@ func (s *system) newWeb(ctx context.Context, opts webOptions) (http.Handler, err
 		Store:         binarycache.StoreInfo{},
 		Bzip2:         binarycache.NewBzip2Writer,
 		BinaryCache:   binarycache.NewHandler(cacheDir, s.log),
+		Provenance:    queries.New(s.webPool),
+		ProvenanceKey: opts.provenanceKey,
 		GitHubSecret:  githubSecret,
 		GiteaSecret:   giteaSecret,
 		// Deliveries are written on the writers' side, as the commands

@@ -123,6 +123,7 @@ type Step struct {
 	System           string
 	Outputs          []events.Output
 	InputDrvs        []string
+	InputSrcs        []string
 	RequiredFeatures []string
 	PreferLocal      bool
 }

@@ -155,7 +155,7 @@ func (rc *recorder) record(ctx context.Context, jobs []Job, early bool) error {
 	stepBatches := make([]streamBatch, len(steps))
 	for i, st := range steps {
 		stepBatches[i] = streamBatch{stream: streams.Step(st.DrvPath), expect: events.Any, payloads: []events.Payload{
-			&events.StepQueued{DrvPath: st.DrvPath, System: st.System, Outputs: st.Outputs, InputDrvs: st.InputDrvs,
+			&events.StepQueued{DrvPath: st.DrvPath, System: st.System, Outputs: st.Outputs, InputDrvs: st.InputDrvs, InputSrcs: st.InputSrcs,
 				RequiredFeatures: st.RequiredFeatures, PreferLocal: st.PreferLocal, BuildID: owner.build[i], EvalID: r.evalID}}}
 	}
 	if err := r.s.appendChunked(ctx, r.eval, r.md, announce...); err != nil {

@@ -59,7 +59,7 @@ func BuildBlockers(ctx context.Context, db projections.DB, id int64) (WhyNotRunn
 	out := WhyNotRunning{BuildID: id, Blockers: []Blocker{}}
 	err := db.InTx(ctx, func(tx projections.Tx) error {
 		var finished *time.Time
-		found, err := maybeRow(ctx, tx, []any{&finished, &out.Status},
+		found, err := projections.MaybeRow(ctx, tx, []any{&finished, &out.Status},
 			`select finished_at, status from insight_builds where build_id = $1`, id)
 		if err != nil {
 			return fmt.Errorf("read build %d: %w", id, err)
@@ -138,7 +138,7 @@ func BuildFailureOrigin(ctx context.Context, db projections.DB, id int64) (Failu
 	out := FailureOrigin{BuildID: id}
 	err := db.InTx(ctx, func(tx projections.Tx) error {
 		var failed *string
-		found, err := maybeRow(ctx, tx, []any{&out.Status, &out.PropagatedFrom, &failed},
+		found, err := projections.MaybeRow(ctx, tx, []any{&out.Status, &out.PropagatedFrom, &failed},
 			`select status, propagated_from, failed_drv from insight_builds where build_id = $1`, id)
 		if err != nil {
 			return fmt.Errorf("read build %d: %w", id, err)
@@ -148,7 +148,7 @@ func BuildFailureOrigin(ctx context.Context, db projections.DB, id int64) (Failu
 		}
 		if failed == nil {
 			// A direct failure: the failed step in the build's own closure.
-			found, err := maybeRow(ctx, tx, []any{&failed}, closureSQL+`select s.drv_path from steps s join need on need.drv = s.drv_path
+			found, err := projections.MaybeRow(ctx, tx, []any{&failed}, closureSQL+`select s.drv_path from steps s join need on need.drv = s.drv_path
 				where s.status is not null and s.status != 0 order by s.finished_at limit 1`, id)
 			if err != nil {
 				return fmt.Errorf("find the failed step of build %d: %w", id, err)
@@ -159,7 +159,7 @@ func BuildFailureOrigin(ctx context.Context, db projections.DB, id int64) (Failu
 		}
 		// A step the ledger does not know is named without its details.
 		ref := StepRef{DrvPath: *failed}
-		_, err = maybeRow(ctx, tx, []any{&ref.System, &ref.Status, &ref.Machine, &ref.LogURL}, `select s.system, s.status, coalesce(s.machine, ''),
+		_, err = projections.MaybeRow(ctx, tx, []any{&ref.System, &ref.Status, &ref.Machine, &ref.LogURL}, `select s.system, s.status, coalesce(s.machine, ''),
 				coalesce((select format('/build/%s/step/%s/log', a.build_id, a.step_nr) from step_attempts a
 					where a.drv_path = s.drv_path and a.build_id is not null and a.step_nr is not null
 					order by a.attempt desc limit 1), '')
@@ -354,23 +354,4 @@ func EvalLatencies(ctx context.Context, db projections.DB) ([]EvalLatency, error
 		return rows.Err()
 	})
 	return out, err
-}
-
-// maybeRow runs a query that selects at most one row and scans it into
-// dest. found is false when it selected none: unlike QueryRow's Scan, it
-// tells a missing row apart from a failed query without knowing the
-// driver's "no rows" error.
-func maybeRow(ctx context.Context, tx projections.Tx, dest []any, sql string, args ...any) (found bool, err error) {
-	rows, err := tx.Query(ctx, sql, args...)
-	if err != nil {
-		return false, err
-	}
-	defer rows.Close()
-	if !rows.Next() {
-		return false, rows.Err()
-	}
-	if err := rows.Scan(dest...); err != nil {
-		return false, err
-	}
-	return true, rows.Err()
 }

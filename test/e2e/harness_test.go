@@ -43,6 +43,7 @@ import (
 	"buildledger/projections/hydra"
 	"buildledger/projections/insights"
 	"buildledger/projections/ledger"
+	"buildledger/projections/provenance"
 	"buildledger/projections/tokens"
 )
 
@@ -83,7 +84,7 @@ func requireSshd(t testing.TB) {
 // readModels is every projection "up" runs, in its order.
 func readModels(keys hydra.UserKeys) []projections.Projection {
 	return []projections.Projection{hydra.Projection{Keys: keys}, ledger.Projection{}, tokens.Projection{}, insights.Projection{},
-		analytics.QueueWait{}, analytics.BuildDuration{}}
+		analytics.QueueWait{}, analytics.BuildDuration{}, provenance.Projection{}}
 }
 
 // harnessOptions choose the event store and the queue runner's knobs.

@@ -27,8 +27,8 @@ type VerificationDispatched struct {
 // OutputVerified records the outcome of an independent rebuild of one
 // output: the NAR hash the rebuild on Machine gave and the hash of the
 // original build on OriginalMachine. When they differ and both trees were
-// at hand, FirstDifference names the first differing file (relative to
-// the output, "" for the output itself).
+// at hand, FirstDifference names the first differing file (in NAR order,
+// relative to the output, "." for the output itself).
 type OutputVerified struct {
 	DrvPath         string `json:"drvPath"`
 	Output          string `json:"output"`

@@ -46,6 +46,18 @@ type BuildStep struct {
 	// CorrelationID is the dispatch's correlation id, to be carried into
 	// the metadata of the events the worker records.
 	CorrelationID string `json:"correlationId,omitempty"`
+	// Verify, when set, makes the command a reproducibility rebuild
+	// (VerificationDispatched, whose id is ID): the worker rebuilds the
+	// derivation apart from the outputs it has, compares NAR hashes and
+	// records EndVerification on the verify-<hash> stream at StepRevision
+	// instead of the step's events.
+	Verify *Verification `json:"verify,omitempty"`
+}
+
+// Verification is what a reproducibility rebuild checks.
+type Verification struct {
+	OriginalMachine string                  `json:"originalMachine"`
+	Outputs         []events.VerifiedOutput `json:"outputs"`
 }
 
 // BuildStepHandler is what a builder worker registers on the command bus.

@@ -65,6 +65,9 @@ type DispatchReason struct {
 	LocalPriority  int     `json:"localPriority"`
 	LowestBuildID  int64   `json:"lowestBuildId"`
 	Candidates     int     `json:"candidates"`
+	// Verification marks a reproducibility rebuild (VerificationDispatched):
+	// it went at the lowest priority, into a slot no real step took.
+	Verification bool `json:"verification,omitempty"`
 }
 
 // StepDispatched records the scheduler's decision to run a step on a

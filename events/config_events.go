@@ -54,19 +54,23 @@ type JobsetInput struct {
 // JobsetConfig is the whole editable configuration of a jobset. Type 0 is
 // a legacy jobset (NixExprInput and NixExprPath set), type 1 a flake.
 type JobsetConfig struct {
-	Description      string        `json:"description,omitempty"`
-	Type             int           `json:"type"`
-	NixExprInput     string        `json:"nixExprInput,omitempty"`
-	NixExprPath      string        `json:"nixExprPath,omitempty"`
-	Flake            string        `json:"flake,omitempty"`
-	Enabled          int           `json:"enabled"`
-	Hidden           bool          `json:"hidden"`
-	EnableEmail      bool          `json:"enableEmail"`
-	EmailOverride    string        `json:"emailOverride,omitempty"`
-	KeepNr           int           `json:"keepNr"`
-	CheckInterval    int           `json:"checkInterval"`
-	SchedulingShares int           `json:"schedulingShares"`
-	Inputs           []JobsetInput `json:"inputs,omitempty"`
+	Description      string `json:"description,omitempty"`
+	Type             int    `json:"type"`
+	NixExprInput     string `json:"nixExprInput,omitempty"`
+	NixExprPath      string `json:"nixExprPath,omitempty"`
+	Flake            string `json:"flake,omitempty"`
+	Enabled          int    `json:"enabled"`
+	Hidden           bool   `json:"hidden"`
+	EnableEmail      bool   `json:"enableEmail"`
+	EmailOverride    string `json:"emailOverride,omitempty"`
+	KeepNr           int    `json:"keepNr"`
+	CheckInterval    int    `json:"checkInterval"`
+	SchedulingShares int    `json:"schedulingShares"`
+	// VerifyFraction is the share (0 to 1) of the jobset's built
+	// derivations the scheduler rebuilds on another machine to check that
+	// their outputs are reproducible (added field, optional).
+	VerifyFraction float64       `json:"verifyFraction,omitempty"`
+	Inputs         []JobsetInput `json:"inputs,omitempty"`
 }
 
 // JobsetCreated records a new jobset. ID is its numeric id (Hydra's

@@ -21,6 +21,7 @@ type InsightQueries interface {
 	FlakySteps(ctx context.Context) ([]insights.FlakyStep, error)
 	NonReproducibleOutputs(ctx context.Context) ([]insights.NonReproducible, error)
 	EvalLatencies(ctx context.Context) ([]insights.EvalLatency, error)
+	JobsetReproducibility(ctx context.Context, project, jobset string) (insights.Reproducibility, error)
 }
 
 // insightRoutes adds the insight pages when Config.Insights is set:
@@ -31,6 +32,7 @@ type InsightQueries interface {
 //	/insights/flaky            flaky steps
 //	/insights/non-reproducible outputs seen with different NAR hashes
 //	/insights/eval-latency     request to finished evaluation, per jobset
+//	/jobset/P/J/reproducibility what the jobset's reproducibility rebuilds found
 func (s *server) insightRoutes(r chi.Router) {
 	if s.cfg.Insights == nil {
 		return
@@ -41,6 +43,37 @@ func (s *server) insightRoutes(r chi.Router) {
 	r.Get("/insights/flaky", s.h(s.insightList("flaky")))
 	r.Get("/insights/non-reproducible", s.h(s.insightList("non-reproducible")))
 	r.Get("/insights/eval-latency", s.h(s.insightList("eval-latency")))
+	r.Get("/jobset/{project}/{jobset}/reproducibility", s.h(s.jobsetReproducibility))
+}
+
+// jobsetReproducibility is the jobset's "Reproducibility" tab: the share
+// of its outputs rebuilt elsewhere to the same bits, per day, and those
+// that were not, with both NAR hashes.
+func (s *server) jobsetReproducibility(w http.ResponseWriter, r *http.Request) error {
+	pname, jname := chi.URLParam(r, "project"), chi.URLParam(r, "jobset")
+	j, err := s.cfg.Queries.Jobset(r.Context(), pname, jname)
+	if err != nil {
+		return err
+	}
+	rep, err := s.cfg.Insights.JobsetReproducibility(r.Context(), pname, jname)
+	if err != nil {
+		return err
+	}
+	page := &reproducibilityPage{Jobset: j, Report: rep}
+	if rep.Rate != nil {
+		page.Rate = *rep.Rate
+	}
+	s.respond(w, r, rep, "reproducibility", page)
+	return nil
+}
+
+// reproducibilityPage is reproducibility.html.
+type reproducibilityPage struct {
+	page
+	Jobset Jobset
+	Report insights.Reproducibility
+	// Rate is Report.Rate, 0 when nothing was verified.
+	Rate float64
 }
 
 func (s *server) buildWhy(w http.ResponseWriter, r *http.Request) error {

@@ -42,6 +42,10 @@ func (f failingInsights) EvalLatencies(context.Context) ([]insights.EvalLatency,
 	return nil, f.err
 }
 
+func (f failingInsights) JobsetReproducibility(context.Context, string, string) (insights.Reproducibility, error) {
+	return insights.Reproducibility{}, f.err
+}
+
 var _ web.InsightQueries = failingInsights{}
 
 // TestInsightErrors: a build the insights do not know is 404, and a

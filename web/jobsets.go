@@ -80,6 +80,7 @@ type jobsetBody struct {
 	KeepNr           *flexInt                  `json:"keepnr"`
 	CheckInterval    *flexInt                  `json:"checkinterval"`
 	SchedulingShares *flexInt                  `json:"schedulingshares"`
+	VerifyFraction   float64                   `json:"verifyfraction"`
 	Type             flexInt                   `json:"type"`
 	Flake            string                    `json:"flake"`
 	Inputs           map[string]jobsetInputReq `json:"inputs"`
@@ -104,7 +105,8 @@ func intOr(p *flexInt, def int) int {
 func (b jobsetBody) config() events.JobsetConfig {
 	c := events.JobsetConfig{Description: b.Description, Type: int(b.Type), Enabled: intOr(b.Enabled, 0),
 		Hidden: b.Visible == nil || !bool(*b.Visible), EnableEmail: bool(b.EnableEmail), EmailOverride: b.EmailOverride,
-		KeepNr: intOr(b.KeepNr, 0), CheckInterval: intOr(b.CheckInterval, 0), SchedulingShares: intOr(b.SchedulingShares, 1)}
+		KeepNr: intOr(b.KeepNr, 0), CheckInterval: intOr(b.CheckInterval, 0), SchedulingShares: intOr(b.SchedulingShares, 1),
+		VerifyFraction: b.VerifyFraction}
 	// The fields of the other type are dropped, as Hydra's updateJobset
 	// does: a flake jobset keeps no inputs.
 	if c.Type == 1 {
@@ -164,6 +166,11 @@ func (s *server) readJobsetBody(w http.ResponseWriter, r *http.Request) (jobsetB
 	}
 	if b.SchedulingShares, err = num("schedulingshares"); err != nil {
 		return b, err
+	}
+	if v := strings.TrimSpace(f.Get("verifyfraction")); v != "" {
+		if b.VerifyFraction, err = strconv.ParseFloat(v, 64); err != nil {
+			return b, &httpError{Status: http.StatusUnprocessableEntity, Msg: "verifyfraction must be a number between 0 and 1", Field: "verifyfraction"}
+		}
 	}
 	t, err := num("type")
 	if err != nil {

@@ -79,6 +79,7 @@ func (s *server) render(w http.ResponseWriter, r *http.Request, code int, name s
 }
 
 var funcs = template.FuncMap{
+	"percent":     func(f float64) float64 { return 100 * f },
 	"statusText":  statusText,
 	"statusClass": statusClass,
 	"busyText":    func(b int) string { return status.BusyState(b).String() },

@@ -86,6 +86,7 @@ type Jobset struct {
 	KeepNr                  int                    `json:"keepnr"`
 	CheckInterval           int                    `json:"checkinterval"`
 	SchedulingShares        int                    `json:"schedulingshares"`
+	VerifyFraction          float64                `json:"verifyfraction,omitempty"`
 	FetchErrorMsg           string                 `json:"fetcherrormsg"`
 	StartTime               *int64                 `json:"starttime"`
 	Type                    int                    `json:"type"`

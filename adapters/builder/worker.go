@@ -27,10 +27,23 @@ var ErrSuperseded = errors.New("build step ended elsewhere while it ran")
 
 // Handle is the worker's commands.BuildStepHandler. It records StepStarted
 // and returns; the step then runs in the background (see Wait, Close).
+// A verification (c.Verify) runs in the background too, see Verify.
 // A duplicate delivery is refused by the step stream and returns nil
 // without building; an error recording StepStarted is returned so that
 // the bus redelivers.
 func (w *Worker) Handle(ctx context.Context, c commands.BuildStep) error {
+	if c.Verify != nil {
+		w.running.Add(1)
+		go func() {
+			defer w.running.Done()
+			ctx, cancel := w.stepContext(ctx)
+			defer cancel()
+			if _, err := w.Verify(ctx, c); err != nil {
+				w.log.Info("verification not recorded", "drv", c.DrvPath, "attempt", c.Attempt, "err", err)
+			}
+		}()
+		return nil
+	}
 	started, err := w.start(ctx, c)
 	if errors.Is(err, ErrDuplicate) {
 		w.log.InfoContext(ctx, "duplicate build step ignored", "drv", c.DrvPath, "attempt", c.Attempt, "err", err)

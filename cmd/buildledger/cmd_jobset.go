@@ -33,6 +33,7 @@ func runJobset(ctx context.Context, a *app, args []string) error {
 	fs.IntVar(&jc.Enabled, "enabled", 1, "0 disabled, 1 enabled, 2 one-shot, 3 one-at-a-time")
 	fs.IntVar(&jc.KeepNr, "keep", 3, "number of evaluations whose builds are kept")
 	fs.IntVar(&jc.SchedulingShares, "shares", 100, "scheduling shares")
+	fs.Float64Var(&jc.VerifyFraction, "verify-fraction", 0, "share (0 to 1) of built derivations rebuilt on another machine to check reproducibility")
 	fs.StringVar(&jc.Description, "description", "", "description")
 	fs.BoolVar(&reqNow, "evaluate", false, "also request an evaluation now")
 	pos, rest := leadingArgs(args[1:], 2)

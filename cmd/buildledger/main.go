@@ -45,6 +45,7 @@ func newApp(stdout, stderr io.Writer) *app {
 		{"user", "manage users: user create NAME --role ROLE --password-file FILE; user forget|disable|enable|logout-everywhere NAME", runUser},
 		{"audit", "check the tamper-evident log: audit verify [--stream S], audit checkpoint --key F [--origin O], audit prove --checkpoint F --pubkey K | --inclusion E --tiles URL | --consistency OLD NEW --tiles URL, audit witness --log URL", runAudit},
 		{"projection", "analyst projections: projection new NAME [--go], projection list; build with replay --projection NAME", runProjection},
+		{"analyze", "what-if of the scheduling policy: analyze scheduling --from T1 --to T2 --policy fifo|hydra|shares|critical-path", runAnalyze},
 		{"history", "every event about a build or jobset, with actors: history build ID | history jobset P:J [--json]", runHistory},
 		{"events", "inspect or move the log: events tail [--stream PREFIX] [--type T], events copy --from A --to B", runEvents},
 		{"machine", "manage build machines: machine add URI [flags] | remove NAME | list | sync FILE", runMachine},

@@ -1,6 +1,7 @@
 package jobset
 
 import (
+	"math"
 	"reflect"
 	"testing"
 	"time"
@@ -227,7 +228,7 @@ func TestLive(t *testing.T) {
 // TestEqualConfigCoversAllFields fails when JobsetConfig grows a field
 // that EqualConfig does not compare.
 func TestEqualConfigCoversAllFields(t *testing.T) {
-	require.Equal(t, 13, reflect.TypeFor[events.JobsetConfig]().NumField(), "update EqualConfig for the new field")
+	require.Equal(t, 14, reflect.TypeFor[events.JobsetConfig]().NumField(), "update EqualConfig for the new field")
 	a := sorted(legacy())
 	v := reflect.ValueOf(&a).Elem()
 	for i := range v.NumField() {
@@ -240,6 +241,8 @@ func TestEqualConfigCoversAllFields(t *testing.T) {
 			f.SetInt(f.Int() + 1)
 		case reflect.Bool:
 			f.SetBool(!f.Bool())
+		case reflect.Float64:
+			f.SetFloat(f.Float() + 0.5)
 		case reflect.Slice:
 			f.Set(reflect.Zero(f.Type()))
 		}
@@ -275,6 +278,34 @@ func TestCheckIntervalMinimum(t *testing.T) {
 			// An old event may hold any of them: it is polled at this
 			// interval.
 			require.Equal(t, tc.polled, EffectiveCheckInterval(tc.interval))
+		})
+	}
+}
+
+func TestVerifyFractionRange(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		f    float64
+		ok   bool
+	}{
+		{"off", 0, true},
+		{"a tenth", 0.1, true},
+		{"all", 1, true},
+		{"negative", -0.1, false},
+		{"above one", 1.5, false},
+		{"not a number", math.NaN(), false},
+		{"infinite", math.Inf(1), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := legacy()
+			cfg.VerifyFraction = tc.f
+			_, err := Normalize("j", cfg)
+			if tc.ok {
+				require.NoError(t, err)
+				return
+			}
+			require.ErrorIs(t, err, domainerr.ErrInvalid)
+			require.ErrorContains(t, err, "between 0 and 1")
 		})
 	}
 }

@@ -52,7 +52,7 @@ func ValidateName(name string) error {
 // a legacy jobset (type 0) names in NixExprInput one of its inputs and has
 // a relative NixExprPath and no Flake; a flake jobset (type 1) has a Flake
 // starting with a letter, no NixExprInput, NixExprPath or inputs;
-// Enabled is 0..3, SchedulingShares > 0, CheckInterval 0 or at least
+// Enabled is 0..3, SchedulingShares > 0, VerifyFraction in [0, 1], CheckInterval 0 or at least
 // MinCheckInterval, KeepNr >= 0;
 // inputs have valid, distinct names, known types, and boolean inputs are
 // "true" or "false", eval inputs an id, project:jobset or
@@ -93,6 +93,8 @@ func Normalize(name string, c events.JobsetConfig) (events.JobsetConfig, error) 
 		return c, domainerr.Invalid(fieldEnabled, "%d is not 0 (disabled), 1 (enabled), 2 (one-shot) or 3 (one-at-a-time)", c.Enabled)
 	case c.SchedulingShares <= 0:
 		return c, domainerr.Invalid("schedulingShares", "the number of scheduling shares must be positive, not %d", c.SchedulingShares)
+	case !(c.VerifyFraction >= 0 && c.VerifyFraction <= 1):
+		return c, domainerr.Invalid("verifyFraction", "must be between 0 and 1, not %v", c.VerifyFraction)
 	case c.CheckInterval < 0 || c.CheckInterval > 0 && c.CheckInterval < MinCheckInterval:
 		return c, domainerr.Invalid("checkInterval", "must be 0 (no polling) or at least %d seconds, not %d", MinCheckInterval, c.CheckInterval)
 	case c.KeepNr < 0:

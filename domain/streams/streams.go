@@ -25,7 +25,13 @@ const (
 	CachesPrefix = "caches-"
 	// APITokenPrefix starts the streams of API tokens.
 	APITokenPrefix = "apitoken-"
+	// VerifyPrefix starts the streams of reproducibility rebuilds.
+	VerifyPrefix = "verify-"
 )
+
+// Verify returns "verify-<drv hash>", the stream of the reproducibility
+// rebuilds of a derivation.
+func Verify(drvPath string) string { return VerifyPrefix + DrvHashPart(drvPath) }
 
 // Project returns "project-<name>".
 func Project(name string) string { return ProjectPrefix + name }

@@ -67,11 +67,11 @@ func jobsetCreated(w *writer, p *events.JobsetCreated) error {
 		return jobsetUpdated(w, &events.JobsetUpdated{Project: p.Project, Name: p.Name, JobsetConfig: c})
 	}
 	err := w.exec(`insert into Jobsets (name, id, project, description, nixExprInput, nixExprPath, enabled, enableEmail,
-			hidden, emailOverride, keepnr, checkInterval, schedulingShares, type, flake)
-		values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
+			hidden, emailOverride, keepnr, checkInterval, schedulingShares, type, flake, verifyFraction)
+		values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
 		p.Name, p.ID, p.Project, nullIfEmpty(c.Description), legacy(c, c.NixExprInput), legacy(c, c.NixExprPath), c.Enabled,
 		boolInt(c.EnableEmail), boolInt(c.Hidden), c.EmailOverride, c.KeepNr, c.CheckInterval, c.SchedulingShares,
-		c.Type, flake(c))
+		c.Type, flake(c), c.VerifyFraction)
 	if err != nil {
 		return err
 	}
@@ -81,11 +81,12 @@ func jobsetCreated(w *writer, p *events.JobsetCreated) error {
 func jobsetUpdated(w *writer, p *events.JobsetUpdated) error {
 	c := p.JobsetConfig
 	err := w.exec(`update Jobsets set description = $3, nixExprInput = $4, nixExprPath = $5, enabled = $6, enableEmail = $7,
-			hidden = $8, emailOverride = $9, keepnr = $10, checkInterval = $11, schedulingShares = $12, type = $13, flake = $14
+			hidden = $8, emailOverride = $9, keepnr = $10, checkInterval = $11, schedulingShares = $12, type = $13, flake = $14,
+			verifyFraction = $15
 		where project = $1 and name = $2`,
 		p.Project, p.Name, nullIfEmpty(c.Description), legacy(c, c.NixExprInput), legacy(c, c.NixExprPath), c.Enabled,
 		boolInt(c.EnableEmail), boolInt(c.Hidden), c.EmailOverride, c.KeepNr, c.CheckInterval, c.SchedulingShares,
-		c.Type, flake(c))
+		c.Type, flake(c), c.VerifyFraction)
 	if err != nil {
 		return err
 	}

@@ -1,8 +1,9 @@
 // Package insights projects the read models behind the questions Hydra
 // cannot answer: why a build is not running, which derivation a
 // "dependency failed" came from, how many builds a failed step blocks,
-// which steps are flaky, which outputs are not reproducible, and how long
-// a jobset waits from a request to a finished evaluation. The tables are
+// which steps are flaky, which outputs are not reproducible (seen with two
+// hashes, or rebuilt elsewhere to other bits), and how long a jobset waits
+// from a request to a finished evaluation. The tables are
 // in schema/readmodel/0004_insights.sql; the questions are asked with the
 // functions in query.go.
 package insights
@@ -51,6 +52,12 @@ func buildFailure(status int) bool { return status == 1 || status == 6 || status
 func apply(ctx context.Context, tx projections.Tx, ev projections.Event) error {
 	at := ev.RecordedAt
 	switch p := ev.Payload.(type) {
+	case *events.OutputVerified:
+		return tx.Exec(ctx, `insert into insight_verifications (event_id, position, drv_path, output, path, machine, original_machine,
+			nar_hash, original_nar_hash, matches, first_difference, verified_at)
+			values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, nullif($11, ''), $12) on conflict (event_id) do nothing`,
+			ev.ID, int64(ev.Position.Commit), p.DrvPath, p.Output, p.Path, p.Machine, p.OriginalMachine, p.NarHash, p.OriginalNarHash,
+			p.Matches, p.FirstDifference, at)
 	case *events.BuildQueued:
 		return tx.Exec(ctx, `insert into insight_builds (build_id, eval_id, project, jobset, job, system, drv_path, queued_at)
 			values ($1, $2, $3, $4, $5, $6, $7, $8) on conflict (build_id) do nothing`,

@@ -355,3 +355,97 @@ func EvalLatencies(ctx context.Context, db projections.DB) ([]EvalLatency, error
 	})
 	return out, err
 }
+
+// Reproducibility is what a jobset's reproducibility rebuilds found:
+// totals, the rate per day of verification, and the outputs that did not
+// rebuild to the same bits, newest first (at most MaxMismatches).
+type Reproducibility struct {
+	Project    string               `json:"project"`
+	Jobset     string               `json:"jobset"`
+	Verified   int                  `json:"verified"`
+	Matching   int                  `json:"matching"`
+	Rate       *float64             `json:"rate"`
+	Days       []ReproducibleDay    `json:"days"`
+	Mismatches []VerificationResult `json:"mismatches"`
+}
+
+// ReproducibleDay is one UTC day of verifications.
+type ReproducibleDay struct {
+	Day      time.Time `json:"day"`
+	Verified int       `json:"verified"`
+	Matching int       `json:"matching"`
+	Rate     float64   `json:"rate"`
+}
+
+// VerificationResult is one OutputVerified.
+type VerificationResult struct {
+	DrvPath         string    `json:"drvPath"`
+	Output          string    `json:"output"`
+	Path            string    `json:"path"`
+	Machine         string    `json:"machine"`
+	OriginalMachine string    `json:"originalMachine"`
+	NarHash         string    `json:"narHash"`
+	OriginalNarHash string    `json:"originalNarHash"`
+	FirstDifference string    `json:"firstDifference,omitempty"`
+	VerifiedAt      time.Time `json:"verifiedAt"`
+}
+
+// MaxMismatches bounds the mismatches JobsetReproducibility lists.
+const MaxMismatches = 500
+
+// jobsetVerifications selects the verifications of the derivations a
+// jobset's builds are or ran ($1 project, $2 jobset).
+const jobsetVerifications = `with drvs as (
+		select drv_path from insight_builds where project = $1 and jobset = $2
+		union
+		select r.drv_path from insight_step_results r join insight_builds b on b.build_id = r.build_id
+		where b.project = $1 and b.jobset = $2)
+	select * from insight_verifications where drv_path in (select drv_path from drvs)`
+
+// JobsetReproducibility answers for one jobset.
+func JobsetReproducibility(ctx context.Context, db projections.DB, project, jobset string) (Reproducibility, error) {
+	out := Reproducibility{Project: project, Jobset: jobset, Days: []ReproducibleDay{}, Mismatches: []VerificationResult{}}
+	err := db.InTx(ctx, func(tx projections.Tx) error {
+		rows, err := tx.Query(ctx, `select date_trunc('day', verified_at at time zone 'UTC'), count(*), count(*) filter (where matches)
+			from (`+jobsetVerifications+`) v group by 1 order by 1`, project, jobset)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var d ReproducibleDay
+			if err := rows.Scan(&d.Day, &d.Verified, &d.Matching); err != nil {
+				return err
+			}
+			d.Day = d.Day.UTC()
+			d.Rate = float64(d.Matching) / float64(d.Verified)
+			out.Verified += d.Verified
+			out.Matching += d.Matching
+			out.Days = append(out.Days, d)
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		rows, err = tx.Query(ctx, `select drv_path, output, path, machine, original_machine, nar_hash, original_nar_hash,
+			coalesce(first_difference, ''), verified_at from (`+jobsetVerifications+`) v where not matches
+			order by position desc limit $3`, project, jobset, MaxMismatches)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var v VerificationResult
+			if err := rows.Scan(&v.DrvPath, &v.Output, &v.Path, &v.Machine, &v.OriginalMachine, &v.NarHash,
+				&v.OriginalNarHash, &v.FirstDifference, &v.VerifiedAt); err != nil {
+				return err
+			}
+			out.Mismatches = append(out.Mismatches, v)
+		}
+		return rows.Err()
+	})
+	if out.Verified > 0 {
+		r := float64(out.Matching) / float64(out.Verified)
+		out.Rate = &r
+	}
+	return out, err
+}

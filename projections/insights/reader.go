@@ -45,3 +45,8 @@ func (r Reader) NonReproducibleOutputs(ctx context.Context) ([]NonReproducible, 
 func (r Reader) EvalLatencies(ctx context.Context) ([]EvalLatency, error) {
 	return EvalLatencies(ctx, r.DB)
 }
+
+// JobsetReproducibility implements web.InsightQueries.
+func (r Reader) JobsetReproducibility(ctx context.Context, project, jobset string) (Reproducibility, error) {
+	return JobsetReproducibility(ctx, r.DB, project, jobset)
+}

@@ -95,6 +95,9 @@ type harnessOptions struct {
 	// sched are the scheduler's knobs; zero fields get the tests'
 	// defaults (short retries and leases, a 64 KiB log limit).
 	sched scheduler.Config
+	// verifyFraction is the jobset's share of outputs to rebuild for
+	// reproducibility.
+	verifyFraction float64
 }
 
 // harness is the ledger wired as "buildledger up" wires it: Postgres read
@@ -117,6 +120,7 @@ type harness struct {
 	pubKey   string
 	spool    string
 	sched    scheduler.Config
+	verify   float64
 	// nonce is passed to the jobset so its derivations are new.
 	nonce string
 	log   *slog.Logger
@@ -212,7 +216,7 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 	e := &harness{t: t, ctx: ctx, pool: pool, store: store, codec: codec, rt: rt, h: commands.NewHandlers(rt, alloc, postgres.NewVault(pool)),
 		evals:  evaluation.New(rt, codec, alloc, ports, evaluation.Options{Host: "e2e", Logger: log}),
 		runner: runner, logs: logs, cache: cache, cacheDir: cacheDir, pubKey: pk.String(), spool: spool,
-		sched: cfg, nonce: newNonce(), log: log}
+		sched: cfg, verify: o.verifyFraction, nonce: newNonce(), log: log}
 
 	done := make(chan error, 1)
 	pctx, stop := context.WithCancel(ctx)
@@ -262,7 +266,7 @@ func (e *harness) seedFrom(src, file string) {
 	require.NoError(t, err)
 	_, err = e.h.CreateJobset(e.ctx, e.md(), commands.CreateJobset{Project: projectName, Name: jobsetName, Config: events.JobsetConfig{
 		Type: 0, NixExprInput: "src", NixExprPath: file, Enabled: 1, KeepNr: 3, CheckInterval: 0, SchedulingShares: 100,
-		Inputs: []events.JobsetInput{{Name: "src", Type: "path", Value: src}, {Name: "nonce", Type: "string", Value: e.nonce},
+		VerifyFraction: e.verify, Inputs: []events.JobsetInput{{Name: "src", Type: "path", Value: src}, {Name: "nonce", Type: "string", Value: e.nonce},
 			{Name: "busybox", Type: "nix", Value: nixtest.Busybox}}}})
 	require.NoError(t, err)
 }

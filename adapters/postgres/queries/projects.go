@@ -75,7 +75,7 @@ const jobsetCols = `j.id, j.name, j.project, coalesce(j.description, ''), coales
 	coalesce(j.nixexprpath, ''), coalesce(j.errormsg, ''), j.errortime,
 	` + lastCheckedCol + `, j.triggertime, j.enabled, j.enableemail, j.enable_dynamic_run_command, j.hidden,
 	j.emailoverride, j.keepnr, j.checkinterval, j.schedulingshares, coalesce(j.fetcherrormsg, ''), j.starttime, j.type,
-	coalesce(j.flake, '')`
+	coalesce(j.flake, ''), j.verifyfraction`
 
 func scanJobset(r scanner) (web.Jobset, error) {
 	var j web.Jobset
@@ -83,7 +83,7 @@ func scanJobset(r scanner) (web.Jobset, error) {
 	var errTime, lastChecked, trigger, start *int32
 	err := r.Scan(&j.ID, &j.Name, &j.Project, &j.Description, &j.NixExprInput, &j.NixExprPath, &j.ErrorMsg, &errTime,
 		&lastChecked, &trigger, &j.Enabled, &enableEmail, &j.EnableDynamicRunCommand, &hidden,
-		&j.EmailOverride, &j.KeepNr, &j.CheckInterval, &j.SchedulingShares, &j.FetchErrorMsg, &start, &j.Type, &j.Flake)
+		&j.EmailOverride, &j.KeepNr, &j.CheckInterval, &j.SchedulingShares, &j.FetchErrorMsg, &start, &j.Type, &j.Flake, &j.VerifyFraction)
 	j.EnableEmail, j.Visible = boolInt(enableEmail), hidden == 0
 	j.ErrorTime, j.LastCheckedTime, j.TriggerTime, j.StartTime = i64(errTime), i64(lastChecked), i64(trigger), i64(start)
 	return j, err

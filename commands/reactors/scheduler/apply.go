@@ -12,9 +12,10 @@ func (m *Model) Apply(p events.Payload) {
 	switch e := p.(type) {
 	case *events.JobsetCreated:
 		m.jobsetConfig(e.ID, e.Project+":"+e.Name, e.SchedulingShares)
+		m.jobsets[e.ID].verify = e.VerifyFraction
 	case *events.JobsetUpdated:
 		if j := m.jsByName[e.Project+":"+e.Name]; j != nil {
-			j.shares = e.SchedulingShares
+			j.shares, j.verify = e.SchedulingShares, e.VerifyFraction
 		}
 	case *events.MachineRegistered:
 		m.machineConfig(e.Name, e.MachineConfig)
@@ -43,12 +44,18 @@ func (m *Model) Apply(p events.Payload) {
 		m.stepStarted(e)
 	case *events.StepFinished:
 		m.stepFinished(e)
+		m.sampleVerification(e)
+	case *events.VerificationDispatched:
+		m.verificationDispatched(e)
+	case *events.VerificationEnded:
+		m.verificationEnded(e)
 	case *events.StepRetryScheduled:
 		m.stepRequeued(e)
 	case *events.FailedPathsCleared:
 		clear(m.failedOutputs)
 	case *events.OutputUploaded:
 		m.narSizes[e.Path] = e.NarSize
+		m.outputUploaded(e)
 	case *events.BuildFinished:
 		if b := m.builds[e.BuildID]; b != nil && e.Status == int(status.DepFailed) && e.PropagatedFrom != 0 && e.FailedDrv != "" {
 			b.nr++

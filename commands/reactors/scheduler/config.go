@@ -42,13 +42,17 @@ type Config struct {
 	// with the steps no build left in memory needs. Default 3600;
 	// negative: never.
 	EvictAfter int64
+	// MaxVerifications is how many reproducibility rebuilds may run at
+	// once in all (each machine runs at most one). Default 2; negative:
+	// none run, whatever the jobsets' verifyFraction.
+	MaxVerifications int
 }
 
 // DefaultConfig returns Hydra's defaults.
 func DefaultConfig() Config {
 	return Config{MaxTries: 5, RetryInterval: 60, RetryBackoff: 3, MaxUnsupported: 120,
 		DispatchLease: 300, RunningGrace: 600, MaxSilent: 3600, Timeout: 36000, MaxLogSize: 64 << 20,
-		CriticalPathEvery: 60, UnsupportedEvery: 10, ActionRetry: 30, EvictAfter: 3600}
+		CriticalPathEvery: 60, UnsupportedEvery: 10, ActionRetry: 30, EvictAfter: 3600, MaxVerifications: 2}
 }
 
 func (c Config) withDefaults() Config {
@@ -90,6 +94,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.EvictAfter == 0 {
 		c.EvictAfter = d.EvictAfter
+	}
+	if c.MaxVerifications == 0 {
+		c.MaxVerifications = d.MaxVerifications
 	}
 	if c.ActionRetry <= 0 {
 		c.ActionRetry = d.ActionRetry

@@ -25,6 +25,9 @@ type Decision struct {
 	MaxSilent     int
 	MaxLogSize    int64
 	MaxOutputSize int64
+	// Verify is set for a reproducibility rebuild, recorded as
+	// VerificationDispatched instead of StepDispatched.
+	Verify *VerifyDecision
 }
 
 // Dispatched returns the event that records d at time now.
@@ -124,6 +127,9 @@ func (m *Model) Decide(now int64, max int) []Decision {
 			out = append(out, d)
 		}
 	}
+	if max <= 0 || len(out) < max {
+		out = append(out, m.decideVerifications(now, max-len(out))...)
+	}
 	return out
 }
 
@@ -206,6 +212,10 @@ func (m *Model) representative(s *node) *build {
 // StepDispatched failed. A reservation already confirmed by the event is
 // left alone.
 func (m *Model) Release(d Decision) {
+	if d.Verify != nil {
+		m.releaseVerification(d)
+		return
+	}
 	s := m.steps[d.DrvPath]
 	if s == nil || !s.reserved || s.attempt+1 != d.Attempt {
 		return

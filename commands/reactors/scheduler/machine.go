@@ -16,10 +16,12 @@ type machine struct {
 	name    string
 	cfg     events.MachineConfig
 	removed bool
-	current int // dispatched + running steps
-	done    int
-	failed  int
-	lastEnd int64
+	current int // dispatched + running steps and verifications
+	// verifying counts the verifications among current.
+	verifying int
+	done      int
+	failed    int
+	lastEnd   int64
 }
 
 func (m *machine) usable() bool {

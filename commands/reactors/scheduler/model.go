@@ -29,6 +29,12 @@ type Model struct {
 	narSizes      map[string]int64
 	active        map[*node]struct{}
 
+	// verifies are the reproducibility rebuilds to run or running, by
+	// derivation; uploads the NAR hashes of sampled steps between their
+	// OutputUploaded and StepFinished.
+	verifies map[string]*verification
+	uploads  map[string][]events.VerifiedOutput
+
 	// ended are the finished builds Evict has still to forget.
 	ended []*build
 
@@ -49,6 +55,7 @@ type Model struct {
 type counters struct {
 	stepsDone, stepsStarted, retries, maxRetries, buildsDone, buildsSucceeded, buildsFailed int
 	unsupportedAborted, decisions, leaseExpiries, stepsCancelled                            int
+	verified, verifyGivenUp                                                                 int
 }
 
 type pendingFinish struct {
@@ -69,6 +76,7 @@ func NewModel(cfg Config) *Model {
 		queues: map[string]*queue{}, waitingSteps: map[string][]*node{}, waitingBuilds: map[string][]*build{},
 		failedOutputs: map[string]bool{}, openEvals: map[int64][]*node{}, closedEvals: map[int64]bool{}, narSizes: map[string]int64{}, active: map[*node]struct{}{},
 		finishes: map[int64]*pendingFinish{}, requeues: map[*node]*pendingRequeue{},
+		verifies: map[string]*verification{}, uploads: map[string][]events.VerifiedOutput{},
 	}
 }
 
@@ -161,6 +169,8 @@ type jobset struct {
 	seconds int64
 	window  []charge // ordered by time
 	used    float64
+	// verify is the jobset's verifyFraction.
+	verify float64
 }
 
 type charge struct {

@@ -63,6 +63,11 @@ func (s *sim) build(id int64, top string, o buildOpt) {
 func (s *sim) dispatch(now int64) []scheduler.Decision {
 	ds := s.m.Decide(now, 0)
 	for _, d := range ds {
+		if d.Verify != nil {
+			e := d.VerificationDispatched(now)
+			s.apply(&e)
+			continue
+		}
 		e := d.Dispatched(now)
 		s.apply(&e)
 	}

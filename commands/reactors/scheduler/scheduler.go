@@ -110,8 +110,9 @@ func New(rt *commands.Runtime, codec *events.Codec, sender commands.BuildStepSen
 var Filter = events.Filter{Types: []string{"JobsetCreated", "JobsetUpdated", "MachineRegistered", "MachineUpdated",
 	"MachineRemoved", "StepQueued", "BuildQueued", "BuildCached", "StepDispatched", "StepStarted", "StepFinished",
 	"StepRetryScheduled", "OutputUploaded", "BuildFinished", "BuildCancelled", "BuildRestarted", "BuildBumped", "BuildWithdrawn",
-	"EvaluationFinished", "EvaluationFailed", "EvaluationClosed", "FailedPathsCleared"}, StreamPrefixes: []string{
-	streams.BuildPrefix, streams.StepPrefix, streams.MachinePrefix, streams.JobsetPrefix, streams.EvalPrefix, streams.CachesPrefix}}
+	"EvaluationFinished", "EvaluationFailed", "EvaluationClosed", "FailedPathsCleared", "VerificationDispatched",
+	"VerificationEnded"}, StreamPrefixes: []string{streams.BuildPrefix, streams.StepPrefix, streams.MachinePrefix,
+	streams.JobsetPrefix, streams.EvalPrefix, streams.CachesPrefix, streams.VerifyPrefix}}
 
 // apply folds one recorded event, after reading back what the model
 // evicted and the event needs. The caller holds s.mu. An error (the store
@@ -336,7 +337,13 @@ func (s *Scheduler) countErr(res *PassResult, err error) {
 func (s *Scheduler) dispatch(ctx context.Context, d Decision, now int64) error {
 	md := s.md
 	md.CorrelationID = events.NewID(s.rt.Clock().Now())
-	r, err := s.steps.DispatchStep(ctx, md, d.Dispatched(now))
+	var r commands.Result
+	var err error
+	if d.Verify != nil {
+		r, err = s.steps.DispatchVerification(ctx, md, d.VerificationDispatched(now))
+	} else {
+		r, err = s.steps.DispatchStep(ctx, md, d.Dispatched(now))
+	}
 	if err != nil {
 		return err
 	}
@@ -348,6 +355,9 @@ func (s *Scheduler) dispatch(ctx context.Context, d Decision, now int64) error {
 		Machine: d.Machine, MachineConfig: d.MachineConfig, LeaseUntil: d.LeaseUntil,
 		Timeout: d.Timeout, MaxSilent: d.MaxSilent, MaxLogSize: d.MaxLogSize, MaxOutputSize: d.MaxOutputSize,
 		CorrelationID: md.CorrelationID}
+	if d.Verify != nil {
+		cmd.Verify = &commands.Verification{OriginalMachine: d.Verify.OriginalMachine, Outputs: d.Verify.Outputs}
+	}
 	if s.sender != nil {
 		if err := s.sender.SendBuildStep(ctx, cmd); err != nil {
 			s.log.Warn("BuildStep not sent; the lease will requeue the step", "drv", d.DrvPath, "err", err)

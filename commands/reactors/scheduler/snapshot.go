@@ -15,7 +15,7 @@ import (
 // snapshotVersion is the format of the model's snapshots. Bump it
 // whenever a field is added, removed or changes meaning, or the fold
 // changes what it keeps: snapshots of another version are not used.
-const snapshotVersion = 1
+const snapshotVersion = 2
 
 // modelState is what a snapshot keeps of a Model: what the fold of the
 // events gave, with steps and builds numbered (their index in Steps and
@@ -48,6 +48,24 @@ type modelState struct {
 	Finishes []events.BuildFinished `json:"finishes"`
 	Requeues []requeueState         `json:"requeues"`
 	Stats    statsState             `json:"stats"`
+	// Verifications are the reproducibility rebuilds held (version 2),
+	// Uploads the hashes of sampled steps not finished yet.
+	Verifications []verificationState                `json:"verifications,omitempty"`
+	Uploads       map[string][]events.VerifiedOutput `json:"uploads,omitempty"`
+}
+
+// verificationState is a verification; Machine is set while it is
+// dispatched (a reservation is not kept).
+type verificationState struct {
+	Drv         string                  `json:"drv"`
+	System      string                  `json:"system"`
+	Features    []string                `json:"features,omitempty"`
+	PreferLocal bool                    `json:"preferLocal,omitempty"`
+	Original    string                  `json:"original"`
+	Outputs     []events.VerifiedOutput `json:"outputs"`
+	Attempt     int                     `json:"attempt,omitempty"`
+	Machine     string                  `json:"machine,omitempty"`
+	LeaseUntil  int64                   `json:"leaseUntil,omitempty"`
 }
 
 // stepState is a node. Detached is a node the model no longer holds
@@ -109,6 +127,8 @@ type jobsetState struct {
 	Name    string `json:"name,omitempty"`
 	Shares  int    `json:"shares"`
 	Seconds int64  `json:"seconds"`
+	// Verify is the jobset's verifyFraction.
+	Verify float64 `json:"verify,omitempty"`
 	// Window is the charges of the last 24 hours, as [time, seconds].
 	Window [][2]int64 `json:"window,omitempty"`
 }
@@ -139,6 +159,8 @@ type statsState struct {
 	Decisions          int `json:"decisions,omitempty"`
 	LeaseExpiries      int `json:"leaseExpiries,omitempty"`
 	StepsCancelled     int `json:"stepsCancelled,omitempty"`
+	Verified           int `json:"verified,omitempty"`
+	VerifyGivenUp      int `json:"verifyGivenUp,omitempty"`
 }
 
 // MarshalSnapshot encodes the model as a snapshot (JSON, in the format
@@ -185,7 +207,7 @@ func (m *Model) state() modelState {
 		}
 	}
 	for _, j := range sortedJobsets(m.jobsets) {
-		js := jobsetState{ID: j.id, Name: j.name, Shares: j.shares, Seconds: j.seconds}
+		js := jobsetState{ID: j.id, Name: j.name, Shares: j.shares, Seconds: j.seconds, Verify: j.verify}
 		for _, c := range j.window {
 			js.Window = append(js.Window, [2]int64{c.at, c.seconds})
 		}
@@ -234,10 +256,23 @@ func (m *Model) state() modelState {
 		st.Requeues = append(st.Requeues, requeueState{Step: nodes.index[s], Event: r.ev})
 	}
 	sort.Slice(st.Requeues, func(i, j int) bool { return st.Requeues[i].Step < st.Requeues[j].Step })
+	for _, v := range m.verifies {
+		vs := verificationState{Drv: v.drv, System: v.system, Features: v.features, PreferLocal: v.preferLocal,
+			Original: v.original, Outputs: v.outputs, Attempt: v.attempt}
+		if v.machine != nil && !v.reserved {
+			vs.Machine, vs.LeaseUntil = v.machine.name, v.leaseUntil
+		}
+		st.Verifications = append(st.Verifications, vs)
+	}
+	sort.Slice(st.Verifications, func(i, j int) bool { return st.Verifications[i].Drv < st.Verifications[j].Drv })
+	if len(m.uploads) > 0 {
+		st.Uploads = maps.Clone(m.uploads)
+	}
 	c := m.stats
 	st.Stats = statsState{StepsDone: c.stepsDone, StepsStarted: c.stepsStarted, Retries: c.retries, MaxRetries: c.maxRetries,
 		BuildsDone: c.buildsDone, BuildsSucceeded: c.buildsSucceeded, BuildsFailed: c.buildsFailed,
 		UnsupportedAborted: c.unsupportedAborted, Decisions: c.decisions, LeaseExpiries: c.leaseExpiries,
+		Verified: c.verified, VerifyGivenUp: c.verifyGivenUp,
 		StepsCancelled: c.stepsCancelled}
 	return st
 }
@@ -339,7 +374,7 @@ func (m *Model) load(st *modelState) error {
 		if m.jobsets[js.ID] != nil {
 			return invalid("jobset %d twice", js.ID)
 		}
-		j := &jobset{id: js.ID, name: js.Name, shares: js.Shares, seconds: js.Seconds}
+		j := &jobset{id: js.ID, name: js.Name, shares: js.Shares, seconds: js.Seconds, verify: js.Verify}
 		for _, c := range js.Window {
 			j.window = append(j.window, charge{at: c[0], seconds: c[1]})
 		}
@@ -454,7 +489,27 @@ func (m *Model) load(st *modelState) error {
 	m.stats = counters{stepsDone: c.StepsDone, stepsStarted: c.StepsStarted, retries: c.Retries, maxRetries: c.MaxRetries,
 		buildsDone: c.BuildsDone, buildsSucceeded: c.BuildsSucceeded, buildsFailed: c.BuildsFailed,
 		unsupportedAborted: c.UnsupportedAborted, decisions: c.Decisions, leaseExpiries: c.LeaseExpiries,
-		stepsCancelled: c.StepsCancelled}
+		stepsCancelled: c.StepsCancelled, verified: c.Verified, verifyGivenUp: c.VerifyGivenUp}
+	for _, vs := range st.Verifications {
+		if m.verifies[vs.Drv] != nil {
+			return invalid("verification of %s twice", vs.Drv)
+		}
+		v := &verification{drv: vs.Drv, system: vs.System, features: vs.Features, preferLocal: vs.PreferLocal,
+			original: vs.Original, outputs: vs.Outputs, attempt: vs.Attempt, leaseUntil: vs.LeaseUntil}
+		if vs.Machine != "" {
+			mc := m.machines[vs.Machine]
+			if mc == nil {
+				return invalid("verification of %s on machine %s, which is not held", vs.Drv, vs.Machine)
+			}
+			v.machine = mc
+			mc.current++
+			mc.verifying++
+		}
+		m.verifies[vs.Drv] = v
+	}
+	if st.Uploads != nil {
+		m.uploads = st.Uploads
+	}
 	// Reverse edges, holders and machine loads, then the queues.
 	for i, s := range nodes {
 		if st.Steps[i].Detached {

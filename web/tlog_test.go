@@ -113,14 +113,18 @@ func TestTransparencyLogOutsideVerifier(t *testing.T) {
 	})
 	t.Run("bad paths and refs", func(t *testing.T) {
 		for path, code := range map[string]int{
-			"/tlog/tile/0/999":                        http.StatusNotFound,
-			"/tlog/tile/8/0/000":                      http.StatusNotFound,
-			"/tlog/tile/data/000":                     http.StatusNotFound,
-			"/tlog/tile/entries/001.p/300":            http.StatusNotFound,
-			"/tlog/event/0":                           http.StatusUnprocessableEntity,
-			"/tlog/event/nope":                        http.StatusUnprocessableEntity,
-			"/tlog/event/99999":                       http.StatusNotFound,
-			"/tlog/event/" + events.NewID(time.Now()): http.StatusNotFound,
+			"/tlog/tile/0/999":             http.StatusNotFound,
+			"/tlog/tile/8/0/000":           http.StatusNotFound,
+			"/tlog/tile/data/000":          http.StatusNotFound,
+			"/tlog/tile/entries/001.p/300": http.StatusNotFound,
+			// 8 times the level is negative as an int64: a shift by it panics.
+			"/tlog/tile/1729382256910270464/000":                        http.StatusNotFound,
+			"/tlog/tile/9/000":                                          http.StatusNotFound,
+			"/tlog/tile/entries/x999/x999/x999/x999/x999/x999/x999/000": http.StatusNotFound,
+			"/tlog/event/0":                                             http.StatusUnprocessableEntity,
+			"/tlog/event/nope":                                          http.StatusUnprocessableEntity,
+			"/tlog/event/99999":                                         http.StatusNotFound,
+			"/tlog/event/" + events.NewID(time.Now()):                   http.StatusNotFound,
 		} {
 			require.Equal(t, code, e.anon().do(http.MethodGet, path, nil).code, path)
 		}

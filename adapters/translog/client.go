@@ -72,6 +72,9 @@ func (c *Client) Checkpoint(ctx context.Context) ([]byte, *note.Note, Checkpoint
 
 // Event fetches an event by position or id, as events export writes it.
 func (c *Client) Event(ctx context.Context, ref string) (redact.ExportRow, error) {
+	if _, _, err := ParseEventRef(ref); err != nil {
+		return redact.ExportRow{}, err
+	}
 	b, err := c.get(ctx, "event/"+ref)
 	if err != nil {
 		return redact.ExportRow{}, err

@@ -43,7 +43,7 @@ func (o *tlogOptions) register(fs *flag.FlagSet) {
 
 // logSigner reads the log's key and names it origin.
 func logSigner(keyFile, origin string) (note.Signer, string, error) {
-	if origin == "" || strings.ContainsAny(origin, "+ \n") {
+	if !translog.ValidName(origin) {
 		return nil, "", fmt.Errorf("origin %q: want a name without spaces or +, such as ci.example.org/log", origin)
 	}
 	key, err := readPrivateKey(keyFile)
@@ -233,6 +233,9 @@ func runAuditWitness(ctx context.Context, a *app, args []string) error {
 	}
 	if logURL == "" || keyFile == "" || name == "" || state == "" {
 		return errors.New("--log, --key, --name and --state are required")
+	}
+	if !translog.ValidName(name) {
+		return fmt.Errorf("--name %q: want a name without spaces or +, such as witness.example.org", name)
 	}
 	k, err := readLogKey(logKey)
 	if err != nil {

@@ -281,6 +281,24 @@ func TestTransparencyLogOfUp(t *testing.T) {
 	require.Equal(t, 1, code, out)
 	require.Contains(t, out, "is not in a tree of", "an event after the checkpoint given")
 
+	// A witness that trusts the log's key on first use keeps it, and from
+	// then on trusts only it.
+	tofu := func(state string) (string, int) {
+		return u.audit(t, "witness", "--log", u.base, "--trust-on-first-use", "--key", u.witnessKey, "--name", "witness.test", "--state", filepath.Join(u.dir, state))
+	}
+	out, code = tofu("tofu")
+	require.Equal(t, 0, code, out)
+	require.Contains(t, out, "trusting the log key "+u.vkey+" on first use")
+	require.FileExists(t, filepath.Join(u.dir, "tofu", "log.vkey"))
+	out, code = tofu("tofu")
+	require.Equal(t, 0, code, out)
+	require.NotContains(t, out, "trusting")
+	require.NoError(t, os.MkdirAll(filepath.Join(u.dir, "tofu-other"), 0o700))
+	u.writeFile(t, filepath.Join("tofu-other", "log.vkey"), []byte(otherLogKey(t)+"\n"))
+	out, code = tofu("tofu-other")
+	require.Equal(t, 1, code, "a log whose key changed: %s", out)
+	require.Contains(t, out, "checkpoint:")
+
 	t.Run("audit prove --consistency from the tiles alone", func(t *testing.T) {
 		tests := []struct {
 			name string
@@ -332,6 +350,9 @@ func TestTransparencyLogOfUp(t *testing.T) {
 	require.Equal(t, 1, code, out)
 	require.Contains(t, out, "refusing to cosign")
 	require.Contains(t, out, "the log forked")
+	out, code = tofu("tofu")
+	require.Equal(t, 1, code, out)
+	require.Contains(t, out, "refusing to cosign")
 	after, err := os.ReadFile(state)
 	require.NoError(t, err)
 	require.Equal(t, string(kept), string(after), "the witness still holds the checkpoint it cosigned")
@@ -352,6 +373,7 @@ func TestAuditWitnessFlags(t *testing.T) {
 		{[]string{"--log", "http://127.0.0.1:1/tlog", "--key", key, "--name", "two words", "--state", dir, "--log-key", otherLogKey(t)}, "want a name without spaces"},
 		{[]string{"--log", "http://127.0.0.1:1/tlog", "--key", key, "--name", "w", "--state", dir}, "--log-key is required"},
 		{[]string{"--log", "http://127.0.0.1:1/tlog", "--key", key, "--name", "w", "--state", dir, "--log-key", "not+a+key"}, "--log-key:"},
+		{[]string{"--log", "http://127.0.0.1:1/tlog", "--key", key, "--name", "w", "--state", dir, "--log-key", otherLogKey(t), "--trust-on-first-use"}, "not both"},
 	}
 	for _, tc := range tests {
 		var out bytes.Buffer

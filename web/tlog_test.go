@@ -56,12 +56,20 @@ func newTlogEnv(t *testing.T) *tlogEnv {
 	}
 	// More than a tile of events, so that proofs use level-1 tiles.
 	for i := range 300 {
-		ev := events.Event{ID: events.NewID(time.Now()), Type: "T", Version: 1, Data: json.RawMessage(fmt.Sprintf(`{"n":%d}`, i)), Metadata: events.Metadata{Actor: "user:t"}}
-		_, err := e.store.Append(context.Background(), fmt.Sprintf("tl-%d", i%7), events.Any, ev)
-		require.NoError(t, err)
+		te.bump(i%7, i)
 	}
 	return te
 }
+
+// bump appends a registered event (a priority bump of a build no one
+// queued, which the projections apply as a no-op) to the stream of build
+// tlogBuild+n.
+func (e *tlogEnv) bump(n, priority int) {
+	e.appendEvents(fmt.Sprintf("build-%d", tlogBuild+n), &events.BuildBumped{BuildID: int64(tlogBuild + n), GlobalPriority: priority})
+}
+
+// tlogBuild is the first build id whose stream the tests append to.
+const tlogBuild = 9000
 
 // TestTransparencyLogOutsideVerifier proves inclusion of random events
 // with the outside verifier (x/mod's tlog and note only, over HTTP), and
@@ -105,14 +113,18 @@ func TestTransparencyLogOutsideVerifier(t *testing.T) {
 	})
 	t.Run("bad paths and refs", func(t *testing.T) {
 		for path, code := range map[string]int{
-			"/tlog/tile/0/999":                        http.StatusNotFound,
-			"/tlog/tile/8/0/000":                      http.StatusNotFound,
-			"/tlog/tile/data/000":                     http.StatusNotFound,
-			"/tlog/tile/entries/001.p/300":            http.StatusNotFound,
-			"/tlog/event/0":                           http.StatusUnprocessableEntity,
-			"/tlog/event/nope":                        http.StatusUnprocessableEntity,
-			"/tlog/event/99999":                       http.StatusNotFound,
-			"/tlog/event/" + events.NewID(time.Now()): http.StatusNotFound,
+			"/tlog/tile/0/999":             http.StatusNotFound,
+			"/tlog/tile/8/0/000":           http.StatusNotFound,
+			"/tlog/tile/data/000":          http.StatusNotFound,
+			"/tlog/tile/entries/001.p/300": http.StatusNotFound,
+			// 8 times the level is negative as an int64: a shift by it panics.
+			"/tlog/tile/1729382256910270464/000":                        http.StatusNotFound,
+			"/tlog/tile/9/000":                                          http.StatusNotFound,
+			"/tlog/tile/entries/x999/x999/x999/x999/x999/x999/x999/000": http.StatusNotFound,
+			"/tlog/event/0":                                             http.StatusUnprocessableEntity,
+			"/tlog/event/nope":                                          http.StatusUnprocessableEntity,
+			"/tlog/event/99999":                                         http.StatusNotFound,
+			"/tlog/event/" + events.NewID(time.Now()):                   http.StatusNotFound,
 		} {
 			require.Equal(t, code, e.anon().do(http.MethodGet, path, nil).code, path)
 		}
@@ -144,21 +156,19 @@ func TestTransparencyLogForkRefused(t *testing.T) {
 	})
 
 	// The log grows: consistent, cosigned again.
-	ev := events.Event{ID: events.NewID(time.Now()), Type: "T", Version: 1, Data: json.RawMessage(`{"n":-1}`), Metadata: events.Metadata{Actor: "user:t"}}
-	_, err = e.store.Append(ctx, "tl-1", events.Any, ev)
-	require.NoError(t, err)
+	e.bump(1, -1)
 	e.publish()
 	grown, err := w.Cosign(ctx)
 	require.NoError(t, err)
 	require.NoError(t, client.ProveConsistency(ctx, first, grown))
 
 	// Rewrite an early event and re-seal its stream so the chain holds.
-	recs, err := e.store.ReadStream(ctx, "tl-3", 0, 0)
+	recs, err := e.store.ReadStream(ctx, fmt.Sprintf("build-%d", tlogBuild+3), 0, 0)
 	require.NoError(t, err)
 	prev := ""
 	for i, r := range recs {
 		if i == 1 {
-			r.Data = json.RawMessage(`{"n":"rewritten"}`)
+			r.Data = json.RawMessage(`{"buildId":9003,"globalPriority":1000}`)
 		}
 		md := events.Seal(events.Event{ID: r.ID, Type: r.Type, Version: r.Version, Data: r.Data, Metadata: r.Metadata}, r.Stream, r.Revision, prev)
 		prev = md.Hash

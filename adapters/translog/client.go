@@ -44,6 +44,8 @@ func (c *Client) get(ctx context.Context, path string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Errors then come as JSON, short enough to show, not as a page.
+	req.Header.Set("Accept", "application/json")
 	res, err := c.http.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("GET %s: %w", path, err)
@@ -72,6 +74,9 @@ func (c *Client) Checkpoint(ctx context.Context) ([]byte, *note.Note, Checkpoint
 
 // Event fetches an event by position or id, as events export writes it.
 func (c *Client) Event(ctx context.Context, ref string) (redact.ExportRow, error) {
+	if _, _, err := ParseEventRef(ref); err != nil {
+		return redact.ExportRow{}, err
+	}
 	b, err := c.get(ctx, "event/"+ref)
 	if err != nil {
 		return redact.ExportRow{}, err

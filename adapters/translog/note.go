@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
@@ -42,8 +44,10 @@ func ParseCheckpoint(text string) (Checkpoint, error) {
 	if err != nil || n < 0 || strconv.FormatInt(n, 10) != lines[1] {
 		return Checkpoint{}, fmt.Errorf("checkpoint: bad tree size %q", lines[1])
 	}
+	// The decoder skips newlines and carriage returns, so only the
+	// canonical encoding is taken: one checkpoint, one text.
 	h, err := base64.StdEncoding.DecodeString(lines[2])
-	if err != nil || len(h) != tlog.HashSize {
+	if err != nil || len(h) != tlog.HashSize || base64.StdEncoding.EncodeToString(h) != lines[2] {
 		return Checkpoint{}, fmt.Errorf("checkpoint: bad root hash %q", lines[2])
 	}
 	c := Checkpoint{Origin: lines[0], Tree: tlog.Tree{N: n}}
@@ -104,6 +108,13 @@ type Cosigner struct {
 	key  ed25519.PrivateKey
 }
 
+// ValidName reports whether name can name a log or a witness in a signed
+// note: not empty, valid UTF-8, no white space and no +, as x/mod's note
+// requires of key names.
+func ValidName(name string) bool {
+	return name != "" && utf8.ValidString(name) && strings.IndexFunc(name, unicode.IsSpace) < 0 && !strings.Contains(name, "+")
+}
+
 // NewCosigner returns a cosigner named name with key.
 func NewCosigner(name string, key ed25519.PrivateKey) *Cosigner {
 	return &Cosigner{name: name, key: key}
@@ -141,8 +152,12 @@ func NewCosignatureVerifier(vkey string) (*CosignatureVerifier, error) {
 	}
 	h, err1 := strconv.ParseUint(f[1], 16, 32)
 	k, err2 := base64.StdEncoding.DecodeString(f[2])
-	if err1 != nil || len(f[1]) != 8 || err2 != nil || len(k) != 1+ed25519.PublicKeySize || k[0] != algCosignatureV1 {
+	if err1 != nil || len(f[1]) != 8 || err2 != nil || len(k) != 1+ed25519.PublicKeySize || k[0] != algCosignatureV1 ||
+		base64.StdEncoding.EncodeToString(k) != f[2] {
 		return nil, fmt.Errorf("witness key %q: not a cosignature/v1 Ed25519 key", vkey)
+	}
+	if !ValidName(f[0]) {
+		return nil, fmt.Errorf("witness key %q: the name %q is not a key name (no spaces or +)", vkey, f[0])
 	}
 	v := &CosignatureVerifier{Name: f[0], hash: uint32(h), pub: ed25519.PublicKey(k[1:])}
 	if cosignatureKeyHash(v.Name, v.pub) != v.hash {

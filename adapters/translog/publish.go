@@ -122,17 +122,11 @@ func (t *Tree) Event(ctx context.Context, store events.Store, ref string) (event
 
 // position resolves an event reference: a position, or an event id.
 func (t *Tree) position(ctx context.Context, ref string) (int64, error) {
-	if pos, err := strconv.ParseInt(ref, 10, 64); err == nil {
-		if pos < 1 {
-			return 0, fmt.Errorf("%w: positions start at 1", domainerr.ErrInvalid)
-		}
-		return pos, nil
+	pos, id, err := ParseEventRef(ref)
+	if err != nil || pos > 0 {
+		return pos, err
 	}
-	if !events.IsUUID(ref) {
-		return 0, fmt.Errorf("%w: %q is neither a position nor an event id", domainerr.ErrInvalid, ref)
-	}
-	var pos int64
-	err := t.pool.QueryRow(ctx, `select position from ledger.events where id = $1::uuid`, ref).Scan(&pos)
+	err = t.pool.QueryRow(ctx, `select position from ledger.events where id = $1::uuid`, id).Scan(&pos)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return 0, fmt.Errorf("event %s: %w", ref, domainerr.ErrNotFound)
 	}
@@ -140,4 +134,23 @@ func (t *Tree) position(ctx context.Context, ref string) (int64, error) {
 		return 0, fmt.Errorf("tlog: find event %s: %w", ref, err)
 	}
 	return pos, nil
+}
+
+// ParseEventRef reads a reference to an event of the log, as
+// /tlog/event/<ref> and audit prove --inclusion take it: a position in
+// decimal (1 is the first), or an event id (a lowercase UUID). It returns
+// the position, or 0 and the id. Only canonical forms are taken, so a
+// reference is one URL path segment that names one event.
+func ParseEventRef(ref string) (pos int64, id string, err error) {
+	if events.IsUUID(ref) {
+		return 0, ref, nil
+	}
+	pos, perr := strconv.ParseInt(ref, 10, 64)
+	switch {
+	case perr != nil || strconv.FormatInt(pos, 10) != ref:
+		return 0, "", fmt.Errorf("%w: %q is neither a position nor an event id", domainerr.ErrInvalid, ref)
+	case pos < 1:
+		return 0, "", fmt.Errorf("%w: positions start at 1", domainerr.ErrInvalid)
+	}
+	return pos, "", nil
 }

@@ -231,8 +231,7 @@ func (t *Tree) Tile(ctx context.Context, path string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	// The tile's last leaf must be in the tree.
-	if (tile.N*(1<<TileHeight)+int64(tile.W))<<(TileHeight*tile.L) > tr.N {
+	if !covers(tr.N, tile) {
 		return nil, fmt.Errorf("tile %s: %w", path, domainerr.ErrNotFound)
 	}
 	data, err := tlog.ReadTileData(tile, &pendingReader{ctx: ctx, q: t.pool, hashes: map[int64]tlog.Hash{}})
@@ -240,6 +239,19 @@ func (t *Tree) Tile(ctx context.Context, path string) ([]byte, error) {
 		return nil, fmt.Errorf("tile %s: %w", path, err)
 	}
 	return data, nil
+}
+
+// covers reports whether a tree of n leaves holds every leaf below tile
+// t (of level 0 or above). It works in units of t's level so that no
+// tile a client can name overflows it.
+func covers(n int64, t tlog.Tile) bool {
+	// A level of 8 or more would be a tree of 2^64 leaves.
+	if t.L < 0 || t.L >= 64/TileHeight || t.N < 0 || t.W < 1 || t.W > 1<<TileHeight {
+		return false
+	}
+	// m is how many level-L hashes the tree has.
+	m := n >> (TileHeight * t.L)
+	return t.N <= m>>TileHeight && int64(t.W) <= m-t.N<<TileHeight
 }
 
 // entries returns an entry bundle: the raw hashes of its events, each
@@ -250,7 +262,7 @@ func (t *Tree) entries(ctx context.Context, tile tlog.Tile) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if first+int64(tile.W) > tr.N {
+	if !covers(tr.N, tlog.Tile{H: TileHeight, L: 0, N: tile.N, W: tile.W}) {
 		return nil, fmt.Errorf("entries %d.p/%d: %w", tile.N, tile.W, domainerr.ErrNotFound)
 	}
 	rows, err := t.pool.Query(ctx, `select position, metadata->>'hash' from ledger.events where position > $1 and position <= $2 order by position`, first, first+int64(tile.W))

@@ -21,7 +21,7 @@ const auditUsage = `usage: buildledger audit verify [--stream S]
        buildledger audit prove --checkpoint FILE --pubkey FILE
        buildledger audit prove --inclusion EVENT-ID|POSITION --tiles URL --log-key VKEY [--checkpoint FILE]
        buildledger audit prove --consistency OLD NEW --tiles URL --log-key VKEY
-       buildledger audit witness --log URL --log-key VKEY --key FILE --name NAME --state DIR`
+       buildledger audit witness --log URL --log-key VKEY|--trust-on-first-use --key FILE --name NAME --state DIR`
 
 // runAudit checks the log's hash chain and signs and proves checkpoints of
 // its head (docs/auditing.md).

@@ -47,6 +47,25 @@ func appendAudit(t *testing.T, store events.Store, from, to int) {
 	}
 }
 
+// resealStream plays an attacker who is the database's superuser: edit
+// changes events of stream (the i-th is passed as i), and every event of
+// the stream is sealed again, so that its hash chain verifies.
+func resealStream(t *testing.T, pool *pgxpool.Pool, store events.Store, stream string, edit func(i int, r *events.Recorded)) {
+	t.Helper()
+	recs, err := store.ReadStream(context.Background(), stream, 0, 0)
+	require.NoError(t, err)
+	prev := ""
+	for i, r := range recs {
+		edit(i, &r)
+		ev := events.Event{ID: r.ID, Type: r.Type, Version: r.Version, Data: r.Data, Metadata: r.Metadata}
+		md := events.Seal(ev, r.Stream, r.Revision, prev)
+		prev = md.Hash
+		raw, err := json.Marshal(md)
+		require.NoError(t, err)
+		pgtest.Rewrite(t, pool, `update ledger.events set data = $2::json, metadata = $3::json where position = $1`, int64(r.Position.Commit), string(r.Data), string(raw))
+	}
+}
+
 func runCLI(t *testing.T, url string, args ...string) (string, int) {
 	t.Helper()
 	var out, errb bytes.Buffer
@@ -117,21 +136,11 @@ func TestAuditCheckpointProve(t *testing.T) {
 
 	// Rewrite history cleverly: change an event before the checkpoint and
 	// re-seal its stream so that the chain itself verifies again.
-	ctx := context.Background()
-	recs, err := store.ReadStream(ctx, "audit-2", 0, 0)
-	require.NoError(t, err)
-	prev := ""
-	for i, r := range recs {
+	resealStream(t, pool, store, "audit-2", func(i int, r *events.Recorded) {
 		if i == 1 {
 			r.Data = json.RawMessage(`{"n": 5, "s": "rewritten"}`)
 		}
-		ev := events.Event{ID: r.ID, Type: r.Type, Version: r.Version, Data: r.Data, Metadata: r.Metadata}
-		md := events.Seal(ev, r.Stream, r.Revision, prev)
-		prev = md.Hash
-		raw, err := json.Marshal(md)
-		require.NoError(t, err)
-		pgtest.Rewrite(t, pool, `update ledger.events set data = $2::json, metadata = $3::json where position = $1`, int64(r.Position.Commit), string(r.Data), string(raw))
-	}
+	})
 	out, code = runCLI(t, url, "audit", "verify")
 	require.Equal(t, 0, code, "the re-sealed chain is self-consistent: %s", out)
 	out, code = runCLI(t, url, "audit", "prove", "--checkpoint", cp, "--pubkey", pub)

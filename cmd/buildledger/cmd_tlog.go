@@ -43,7 +43,7 @@ func (o *tlogOptions) register(fs *flag.FlagSet) {
 
 // logSigner reads the log's key and names it origin.
 func logSigner(keyFile, origin string) (note.Signer, string, error) {
-	if origin == "" || strings.ContainsAny(origin, "+ \n") {
+	if !translog.ValidName(origin) {
 		return nil, "", fmt.Errorf("origin %q: want a name without spaces or +, such as ci.example.org/log", origin)
 	}
 	key, err := readPrivateKey(keyFile)
@@ -221,10 +221,14 @@ func hexHash(h string) ([]byte, error) {
 // runAuditWitness cosigns a log's checkpoint once, after proving it
 // consistent with the last one this witness cosigned.
 func runAuditWitness(ctx context.Context, a *app, args []string) error {
-	var logURL, logKey, keyFile, name, state string
-	fs := a.newFlagSet("audit witness", "audit witness --log URL --log-key VKEY --key FILE --name NAME --state DIR")
+	var (
+		logURL, logKey, keyFile, name, state string
+		tofu                                 bool
+	)
+	fs := a.newFlagSet("audit witness", "audit witness --log URL --log-key VKEY|--trust-on-first-use --key FILE --name NAME --state DIR")
 	fs.StringVar(&logURL, "log", "", "the log's /tlog URL")
 	fs.StringVar(&logKey, "log-key", "", "the log's note verifier key, or a file holding it")
+	fs.BoolVar(&tofu, "trust-on-first-use", false, "instead of --log-key: take the key the log serves at /tlog/key on the first run and keep it in --state, trusting only it from then on (check it out of band)")
 	fs.StringVar(&keyFile, "key", "", "the witness's ed25519 private key (PEM, from audit keygen)")
 	fs.StringVar(&name, "name", "", "the witness's name, such as witness.example.org")
 	fs.StringVar(&state, "state", "", "directory that keeps the last checkpoint cosigned")
@@ -234,15 +238,35 @@ func runAuditWitness(ctx context.Context, a *app, args []string) error {
 	if logURL == "" || keyFile == "" || name == "" || state == "" {
 		return errors.New("--log, --key, --name and --state are required")
 	}
-	k, err := readLogKey(logKey)
-	if err != nil {
-		return err
+	if !translog.ValidName(name) {
+		return fmt.Errorf("--name %q: want a name without spaces or +, such as witness.example.org", name)
 	}
 	key, err := readPrivateKey(keyFile)
 	if err != nil {
 		return err
 	}
-	w := &translog.Witness{Log: translog.NewClient(logURL, k, &http.Client{Timeout: time.Minute}), Cosigner: translog.NewCosigner(name, key), State: state}
+	hc := &http.Client{Timeout: time.Minute}
+	var k note.Verifier
+	switch {
+	case tofu && logKey != "":
+		return errors.New("give --log-key or --trust-on-first-use, not both")
+	case tofu:
+		var (
+			vkey  string
+			first bool
+		)
+		if k, vkey, first, err = translog.TrustOnFirstUse(ctx, translog.NewClient(logURL, nil, hc), state); err != nil {
+			return err
+		}
+		if first {
+			fmt.Fprintf(a.stdout, "trusting the log key %s on first use (kept in %s); check it out of band\n", vkey, state)
+		}
+	default:
+		if k, err = readLogKey(logKey); err != nil {
+			return err
+		}
+	}
+	w := &translog.Witness{Log: translog.NewClient(logURL, k, hc), Cosigner: translog.NewCosigner(name, key), State: state}
 	cp, err := w.Cosign(ctx)
 	if err != nil {
 		return err

@@ -58,5 +58,8 @@ func builtinTypes() []builtin {
 		{1, func() Payload { return new(JobStarred) }},
 		{1, func() Payload { return new(JobUnstarred) }},
 		{1, func() Payload { return new(FailedPathsCleared) }},
+		{1, func() Payload { return new(NotificationQueued) }},
+		{1, func() Payload { return new(NotificationDelivered) }},
+		{1, func() Payload { return new(NotificationFailed) }},
 	}
 }

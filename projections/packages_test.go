@@ -11,6 +11,7 @@ import (
 	"buildledger/projections/hydra"
 	"buildledger/projections/insights"
 	"buildledger/projections/ledger"
+	"buildledger/projections/notifications"
 	"buildledger/projections/sqlproj"
 	"buildledger/projections/tokens"
 )
@@ -21,12 +22,13 @@ import (
 // that decides and acts instead belongs in commands/reactors.
 func TestEveryPackageIsAProjection(t *testing.T) {
 	provides := map[string][]projections.Projection{
-		"analytics": {analytics.BuildDuration{}, analytics.QueueWait{}},
-		"hydra":     {hydra.Projection{}},
-		"insights":  {insights.Projection{}},
-		"ledger":    {ledger.Projection{}},
-		"sqlproj":   {(*sqlproj.Projection)(nil)},
-		"tokens":    {tokens.Projection{}},
+		"analytics":     {analytics.BuildDuration{}, analytics.QueueWait{}},
+		"hydra":         {hydra.Projection{}},
+		"insights":      {insights.Projection{}},
+		"ledger":        {ledger.Projection{}},
+		"notifications": {notifications.Projection{}},
+		"sqlproj":       {(*sqlproj.Projection)(nil)},
+		"tokens":        {tokens.Projection{}},
 	}
 	entries, err := os.ReadDir(".")
 	require.NoError(t, err)

@@ -25,6 +25,8 @@ const (
 	CachesPrefix = "caches-"
 	// APITokenPrefix starts the streams of API tokens.
 	APITokenPrefix = "apitoken-"
+	// NotificationPrefix starts the streams of the notification outbox.
+	NotificationPrefix = "notification-"
 )
 
 // Project returns "project-<name>".
@@ -39,6 +41,10 @@ func User(name string) string { return UserPrefix + name }
 
 // APIToken returns "apitoken-<id>".
 func APIToken(id string) string { return APITokenPrefix + id }
+
+// Notification returns "notification-<key>", the stream of one
+// notification, key its idempotency key.
+func Notification(key string) string { return NotificationPrefix + key }
 
 // News returns "news-<id>".
 func News(id int64) string { return NewsPrefix + strconv.FormatInt(id, 10) }

@@ -30,9 +30,9 @@ var (
 func NewOutbox(pool *pgxpool.Pool) *Outbox { return &Outbox{pool: pool} }
 
 // Put implements outbox.Store.
-func (o *Outbox) Put(ctx context.Context, key string, payload []byte, due time.Time) error {
-	_, err := o.pool.Exec(ctx, `insert into `+CommandStateSchema+`.outbox (key, payload, due) values ($1, $2, $3)
-		on conflict (key) do nothing`, key, payload, due)
+func (o *Outbox) Put(ctx context.Context, key, subject string, payload []byte, due time.Time) error {
+	_, err := o.pool.Exec(ctx, `insert into `+CommandStateSchema+`.outbox (key, subject, payload, due) values ($1, $2, $3, $4)
+		on conflict (key) do nothing`, key, subject, payload, due)
 	if err != nil {
 		return fmt.Errorf("keep notification payload: %w", err)
 	}
@@ -40,12 +40,14 @@ func (o *Outbox) Put(ctx context.Context, key string, payload []byte, due time.T
 }
 
 // Claim implements outbox.Store. Rows are taken with skip locked, so two
-// workers claiming at once take different rows.
+// workers claiming at once take different rows; a row waits while an
+// earlier one of its subject is kept (settled rows are removed).
 func (o *Outbox) Claim(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]outbox.Item, error) {
 	rows, err := o.pool.Query(ctx, `update `+CommandStateSchema+`.outbox o set claimed_until = $2
 		where o.key in (select key from `+CommandStateSchema+`.outbox
 			where due <= $1 and (claimed_until is null or claimed_until <= $1)
-			order by due limit $3 for update skip locked)
+				and not exists (select 1 from `+CommandStateSchema+`.outbox e where e.subject = outbox.subject and e.seq < outbox.seq)
+			order by due, seq limit $3 for update skip locked)
 		returning o.key, o.payload, o.queued_at`, now, now.Add(lease), limit)
 	if err != nil {
 		return nil, fmt.Errorf("claim notifications: %w", err)

@@ -16,10 +16,12 @@ import (
 // (mail recipients) never enter it.
 type Store interface {
 	// Put keeps payload under key, due at due. A key already kept is
-	// left as it is.
-	Put(ctx context.Context, key string, payload []byte, due time.Time) error
-	// Claim returns up to limit payloads due at now that no worker holds,
-	// and holds them until now+lease.
+	// left as it is. Payloads of one subject are claimed in the order
+	// they were put, each once the ones before it are removed.
+	Put(ctx context.Context, key, subject string, payload []byte, due time.Time) error
+	// Claim returns up to limit payloads due at now that no worker holds
+	// and no earlier payload of their subject precedes, and holds them
+	// until now+lease.
 	Claim(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]Item, error)
 	// Reschedule makes key due at due and releases its hold.
 	Reschedule(ctx context.Context, key string, due time.Time) error
@@ -60,7 +62,8 @@ func New(rt *commands.Runtime, store Store, wake func()) *Outbox {
 
 // Queue keeps payload and records q (its Key, Digest and QueuedAt are
 // filled in from the payload when empty). A notification queued before
-// is left as it is.
+// is left as it is. Notifications of one plugin and target are delivered
+// in the order they were queued.
 func (o *Outbox) Queue(ctx context.Context, md events.Metadata, q events.NotificationQueued, payload []byte) error {
 	if q.Key == "" {
 		q.Key = notification.Key(q.Cause, q.Plugin, q.Target)
@@ -73,7 +76,7 @@ func (o *Outbox) Queue(ctx context.Context, md events.Metadata, q events.Notific
 	// The payload first: a crash after it leaves a payload no stream
 	// names, which the worker skips, never a queued notification
 	// without its payload.
-	if err := o.store.Put(ctx, q.Key, payload, now); err != nil {
+	if err := o.store.Put(ctx, q.Key, q.Plugin+" "+q.Target, payload, now); err != nil {
 		return fmt.Errorf("queue %s notification: %w", q.Plugin, err)
 	}
 	if _, err := o.h.QueueNotification(ctx, md, q); err != nil {

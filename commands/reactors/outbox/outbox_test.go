@@ -176,7 +176,7 @@ func TestRestartDeliversOnce(t *testing.T) {
 	require.Equal(t, 1, snd.count())
 
 	key := snd.sent[0][:32]
-	require.NoError(t, e.box.Put(ctx, key, payload, e.now))
+	require.NoError(t, e.box.Put(ctx, key, "test double", payload, e.now))
 	_, err = w.DeliverDue(ctx)
 	require.NoError(t, err)
 	require.Equal(t, 1, snd.count())

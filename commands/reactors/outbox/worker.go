@@ -95,9 +95,10 @@ func (w *Worker) Run(ctx context.Context) error {
 // batch is how many payloads one claim takes.
 const batch = 50
 
-// DeliverDue makes one attempt at each notification due now and returns
-// how many attempts it recorded. Errors of single attempts are recorded
-// as NotificationFailed; an error of the store or the log is returned.
+// DeliverDue makes one attempt at each notification due now, those a
+// delivery in this call lets through included, and returns how many
+// attempts it recorded. Errors of single attempts are recorded as
+// NotificationFailed; an error of the store or the log is returned.
 func (w *Worker) DeliverDue(ctx context.Context) (int, error) {
 	n := 0
 	for {
@@ -114,7 +115,9 @@ func (w *Worker) DeliverDue(ctx context.Context) (int, error) {
 				n++
 			}
 		}
-		if len(items) < batch {
+		// Each item claimed is removed or made due later, so the
+		// loop ends; a removed one may have let its successor through.
+		if len(items) == 0 {
 			return n, nil
 		}
 	}

@@ -105,6 +105,10 @@ func runUp(ctx context.Context, a *app, args []string) error {
 			"/metrics":             promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
 			"/queue-runner-status": queueStatusHandler(func() upStatus { return upStatus{queue.sched.Status(), projector.Status()} }),
 		}
+		notify, err := sys.newNotifiers(hc.kept, wopt.baseURL, log)
+		if err != nil {
+			return fmt.Errorf("--hydra-conf: %w", err)
+		}
 		site, err := sys.newWeb(ctx, wopt)
 		if err != nil {
 			return err
@@ -127,6 +131,7 @@ func runUp(ctx context.Context, a *app, args []string) error {
 			return evaluation.NewTrigger(evals, evaluation.TriggerOptions{MaxConcurrent: maxEvals, Logger: log}).Run(ctx)
 		})
 		g.Go(func() error { return queue.run(ctx, sys, machinesFile, log) })
+		notify.run(ctx, g, log)
 		if rootsDir != "" {
 			keeper := &gcroots.Keeper{DB: sys.pool, Dir: rootsDir, Log: log}
 			g.Go(func() error { return keeper.Run(ctx) })

@@ -12,7 +12,12 @@ import (
 
 // hydraConfFlag is --hydra-conf: a Hydra installation's hydra.conf, whose
 // settings become defaults of the command's flags (docs/hydra-conf.md).
-type hydraConfFlag struct{ file string }
+type hydraConfFlag struct {
+	file string
+	// kept are the sections apply read for the features that act on
+	// them (the notifiers).
+	kept hydraconf.Kept
+}
 
 func (h *hydraConfFlag) register(fs *flag.FlagSet) {
 	fs.StringVar(&h.file, "hydra-conf", os.Getenv("BUILDLEDGER_HYDRA_CONF"),
@@ -36,6 +41,7 @@ func (h *hydraConfFlag) apply(fs *flag.FlagSet, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("--hydra-conf: %w", err)
 	}
+	h.kept = c.Kept
 	given := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
 	for _, s := range c.Settings {
@@ -69,7 +75,7 @@ func (h *hydraConfFlag) apply(fs *flag.FlagSet, log *slog.Logger) error {
 		log.Warn("hydra.conf: " + n)
 	}
 	if kept := keptNames(c.Kept); len(kept) > 0 {
-		log.Info("hydra.conf: read and kept, not acted on yet", "keys", strings.Join(kept, ", "))
+		log.Info("hydra.conf: read and kept, acted on by up's notifiers where they exist (docs/notifications.md)", "keys", strings.Join(kept, ", "))
 	}
 	if c.HasSecrets {
 		if fi, err := os.Stat(h.file); err == nil && fi.Mode().Perm()&0o077 != 0 {

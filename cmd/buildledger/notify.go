@@ -1,0 +1,85 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"strconv"
+
+	"golang.org/x/sync/errgroup"
+
+	"buildledger/adapters/notify/httpsend"
+	"buildledger/adapters/postgres"
+	"buildledger/commands/reactors/forgestatus"
+	"buildledger/commands/reactors/outbox"
+	"buildledger/domain/hydraconf"
+)
+
+// notifiers are the reactors that talk to the outside world (#22) and
+// the worker that delivers what they queue, as hydra.conf configures
+// them (docs/notifications.md).
+type notifiers struct {
+	worker    *outbox.Worker
+	followers []*outbox.Follower
+}
+
+// newNotifiers builds the notifiers kept sections of hydra.conf turn on.
+// The worker runs whatever is configured, so that notifications queued
+// before a restart are delivered.
+func (s *system) newNotifiers(kept hydraconf.Kept, baseURL string, log *slog.Logger) (*notifiers, error) {
+	store := postgres.NewOutbox(s.pool)
+	secrets := notifySecrets(kept)
+	sender := &httpsend.Sender{Client: &http.Client{}, Secrets: secrets, UserAgent: "buildledger"}
+	senders := map[string]outbox.Sender{}
+	n := &notifiers{}
+	wake := func() {
+		if n.worker != nil {
+			n.worker.Wake()
+		}
+	}
+	box := outbox.New(s.runtime, store, wake)
+	fcfg, err := forgestatus.ConfigFrom(kept, baseURL)
+	if err != nil {
+		return nil, err
+	}
+	if fcfg.Enabled() {
+		for _, p := range []string{"githubstatus", "gitea", "gitlab", "bitbucket"} {
+			senders[p] = sender
+		}
+		n.followers = append(n.followers, outbox.NewFollower(s.runtime, store, forgestatus.New(s.runtime, box, fcfg, log), log))
+	}
+	n.worker = outbox.NewWorker(s.runtime, store, senders, outbox.WorkerOptions{Logger: log})
+	return n, nil
+}
+
+// run starts the worker and every notifier in g, each started again
+// after a transient database error.
+func (n *notifiers) run(ctx context.Context, g *errgroup.Group, log *slog.Logger) {
+	g.Go(func() error { return supervise(ctx, log, "notification worker", n.worker.Run) })
+	for _, f := range n.followers {
+		g.Go(func() error { return supervise(ctx, log, "notifier", f.Run) })
+	}
+}
+
+// notifySecrets names hydra.conf's credentials as the notifiers'
+// requests ask for them.
+func notifySecrets(k hydraconf.Kept) map[string]string {
+	out := map[string]string{}
+	for section, tokens := range k.Authorization {
+		for owner, tok := range tokens {
+			out[section+"/"+owner] = string(tok)
+		}
+	}
+	for i, b := range k.GithubStatus {
+		if v := b.Get("authorization"); len(v) > 0 {
+			out["githubstatus/"+strconv.Itoa(i)] = v[0]
+		}
+	}
+	if b := k.BitBucket; b != nil {
+		user, pw := b.Get("username"), b.Get("password")
+		if len(user) > 0 && len(pw) > 0 {
+			out["bitbucket"] = user[0] + ":" + pw[0]
+		}
+	}
+	return out
+}

@@ -35,6 +35,7 @@ func runUp(ctx context.Context, a *app, args []string) error {
 		cache        workerFlags
 		hc           hydraConfFlag
 		adminPWFile  string
+		smtpServer   string
 	)
 	fs := a.newFlagSet("up", "up [flags]")
 	cfg.register(fs, true)
@@ -47,6 +48,7 @@ func runUp(ctx context.Context, a *app, args []string) error {
 	cache.register(fs)
 	hc.register(fs)
 	fs.StringVar(&adminPWFile, "admin-password-file", "", "file (mode 0600) holding the password of the user admin created at the first start")
+	fs.StringVar(&smtpServer, "smtp-server", smtpServerDefault(), "SMTP server (host:port) of the mail hydra.conf's email_notification turns on; env EMAIL_SENDER_TRANSPORT_host and _port, as Hydra")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -105,7 +107,7 @@ func runUp(ctx context.Context, a *app, args []string) error {
 			"/metrics":             promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
 			"/queue-runner-status": queueStatusHandler(func() upStatus { return upStatus{queue.sched.Status(), projector.Status()} }),
 		}
-		notify, err := sys.newNotifiers(hc.kept, wopt.baseURL, log)
+		notify, err := sys.newNotifiers(hc.kept, wopt.baseURL, smtpServer, log)
 		if err != nil {
 			return fmt.Errorf("--hydra-conf: %w", err)
 		}

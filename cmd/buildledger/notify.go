@@ -3,13 +3,18 @@ package main
 import (
 	"context"
 	"log/slog"
+	"net"
 	"net/http"
+	"os"
 	"strconv"
+	"time"
 
 	"golang.org/x/sync/errgroup"
 
 	"buildledger/adapters/notify/httpsend"
+	"buildledger/adapters/notify/smtpsend"
 	"buildledger/adapters/postgres"
+	"buildledger/commands/reactors/email"
 	"buildledger/commands/reactors/forgestatus"
 	"buildledger/commands/reactors/outbox"
 	"buildledger/domain/hydraconf"
@@ -23,10 +28,41 @@ type notifiers struct {
 	followers []*outbox.Follower
 }
 
+// smtpServerDefault is where mail goes without --smtp-server: the
+// variables Hydra's mail library (Email::Sender) reads, else the local
+// MTA.
+func smtpServerDefault() string {
+	host, port := os.Getenv("EMAIL_SENDER_TRANSPORT_host"), os.Getenv("EMAIL_SENDER_TRANSPORT_port")
+	if host == "" {
+		host = "localhost"
+	}
+	if port == "" {
+		port = "25"
+	}
+	return net.JoinHostPort(host, port)
+}
+
+// notificationSender is Hydra's sender address: notification_sender, else
+// $USER@host.
+func notificationSender(kept hydraconf.Kept) string {
+	if kept.NotificationSender != "" {
+		return kept.NotificationSender
+	}
+	user := os.Getenv("USER")
+	if user == "" {
+		user = "hydra"
+	}
+	host, err := os.Hostname()
+	if err != nil {
+		host = "localhost"
+	}
+	return user + "@" + host
+}
+
 // newNotifiers builds the notifiers kept sections of hydra.conf turn on.
 // The worker runs whatever is configured, so that notifications queued
 // before a restart are delivered.
-func (s *system) newNotifiers(kept hydraconf.Kept, baseURL string, log *slog.Logger) (*notifiers, error) {
+func (s *system) newNotifiers(kept hydraconf.Kept, baseURL, smtpServer string, log *slog.Logger) (*notifiers, error) {
 	store := postgres.NewOutbox(s.pool)
 	secrets := notifySecrets(kept)
 	sender := &httpsend.Sender{Client: &http.Client{}, Secrets: secrets, UserAgent: "buildledger"}
@@ -47,6 +83,11 @@ func (s *system) newNotifiers(kept hydraconf.Kept, baseURL string, log *slog.Log
 			senders[p] = sender
 		}
 		n.followers = append(n.followers, outbox.NewFollower(s.runtime, store, forgestatus.New(s.runtime, box, fcfg, log), log))
+	}
+	if kept.EmailNotification {
+		senders["email"] = &smtpsend.Sender{Server: smtpServer, From: notificationSender(kept), Instance: baseURL, Now: time.Now}
+		mail := email.New(s.runtime, box, postgres.NewNotifyLookup(s.pool), email.Config{BaseURL: baseURL}, log)
+		n.followers = append(n.followers, outbox.NewFollower(s.runtime, store, mail, log))
 	}
 	n.worker = outbox.NewWorker(s.runtime, store, senders, outbox.WorkerOptions{Logger: log})
 	return n, nil

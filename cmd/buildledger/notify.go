@@ -2,11 +2,15 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -17,7 +21,9 @@ import (
 	"buildledger/commands/reactors/email"
 	"buildledger/commands/reactors/forgestatus"
 	"buildledger/commands/reactors/outbox"
+	"buildledger/commands/reactors/webhook"
 	"buildledger/domain/hydraconf"
+	"buildledger/domain/names"
 )
 
 // notifiers are the reactors that talk to the outside world (#22) and
@@ -62,7 +68,7 @@ func notificationSender(kept hydraconf.Kept) string {
 // newNotifiers builds the notifiers kept sections of hydra.conf turn on.
 // The worker runs whatever is configured, so that notifications queued
 // before a restart are delivered.
-func (s *system) newNotifiers(kept hydraconf.Kept, baseURL, smtpServer string, log *slog.Logger) (*notifiers, error) {
+func (s *system) newNotifiers(kept hydraconf.Kept, baseURL, smtpServer, webhooksFile string, log *slog.Logger) (*notifiers, error) {
 	store := postgres.NewOutbox(s.pool)
 	secrets := notifySecrets(kept)
 	sender := &httpsend.Sender{Client: &http.Client{}, Secrets: secrets, UserAgent: "buildledger"}
@@ -88,6 +94,14 @@ func (s *system) newNotifiers(kept hydraconf.Kept, baseURL, smtpServer string, l
 		senders["email"] = &smtpsend.Sender{Server: smtpServer, From: notificationSender(kept), Instance: baseURL, Now: time.Now}
 		mail := email.New(s.runtime, box, postgres.NewNotifyLookup(s.pool), email.Config{BaseURL: baseURL}, log)
 		n.followers = append(n.followers, outbox.NewFollower(s.runtime, store, mail, log))
+	}
+	if webhooksFile != "" {
+		hooks, err := readWebhooks(webhooksFile, secrets)
+		if err != nil {
+			return nil, fmt.Errorf("--webhooks: %w", err)
+		}
+		senders["webhook"] = sender
+		n.followers = append(n.followers, outbox.NewFollower(s.runtime, store, webhook.New(s.runtime, box, hooks, baseURL, log), log))
 	}
 	n.worker = outbox.NewWorker(s.runtime, store, senders, outbox.WorkerOptions{Logger: log})
 	return n, nil
@@ -123,4 +137,48 @@ func notifySecrets(k hydraconf.Kept) map[string]string {
 		}
 	}
 	return out
+}
+
+// webhookEntry is one webhook of --webhooks FILE.
+type webhookEntry struct {
+	Project    string `json:"project"`
+	URL        string `json:"url"`
+	SecretFile string `json:"secretFile"`
+}
+
+// readWebhooks reads --webhooks: a JSON list of {project, url,
+// secretFile}, in a file of mode 0600 (a webhook URL may itself be a
+// credential). Each signing secret is read from its own 0600 file into
+// secrets, under the name the requests give.
+func readWebhooks(file string, secrets map[string]string) ([]webhook.Hook, error) {
+	raw, err := readSecretFile(file)
+	if err != nil {
+		return nil, err
+	}
+	var entries []webhookEntry
+	dec := json.NewDecoder(strings.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&entries); err != nil {
+		return nil, fmt.Errorf("%s: a JSON list of {\"project\", \"url\", \"secretFile\"}: %w", file, err)
+	}
+	var hooks []webhook.Hook
+	for i, e := range entries {
+		u, err := url.Parse(e.URL)
+		switch {
+		case !names.Project(e.Project):
+			return nil, fmt.Errorf("%s: webhook %d: %q is not a project name", file, i+1, e.Project)
+		case err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "":
+			return nil, fmt.Errorf("%s: webhook %d: the url must be http(s)://host/…", file, i+1)
+		case e.SecretFile == "":
+			return nil, fmt.Errorf("%s: webhook %d: secretFile is required: deliveries are signed", file, i+1)
+		}
+		key, err := readSecretFile(e.SecretFile)
+		if err != nil {
+			return nil, fmt.Errorf("%s: webhook %d: %w", file, i+1, err)
+		}
+		name := "webhook/" + e.Project + "/" + strconv.Itoa(i+1)
+		secrets[name] = key
+		hooks = append(hooks, webhook.Hook{Project: e.Project, URL: e.URL, Secret: name})
+	}
+	return hooks, nil
 }

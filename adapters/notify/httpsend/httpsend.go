@@ -11,9 +11,11 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 
 	"buildledger/commands/reactors/outbox"
 )
@@ -43,7 +45,7 @@ func (s *Sender) Send(ctx context.Context, key string, payload []byte) (string, 
 	}
 	req, err := http.NewRequestWithContext(ctx, r.Method, r.URL, bytes.NewReader(r.Body))
 	if err != nil {
-		return "", err
+		return "", errors.New("the request's URL does not parse")
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Idempotency-Key", key)
@@ -80,14 +82,21 @@ func (s *Sender) Send(ctx context.Context, key string, payload []byte) (string, 
 	if client == nil {
 		client = http.DefaultClient
 	}
+	// Errors are recorded in the log: they name the host, never the
+	// whole URL, which can be a credential (a Slack webhook's path).
+	where := r.Method + " " + req.URL.Scheme + "://" + req.URL.Host
 	resp, err := client.Do(req)
 	if err != nil {
-		return "", err
+		var uerr *url.Error
+		if errors.As(err, &uerr) {
+			err = uerr.Err
+		}
+		return "", fmt.Errorf("%s: %w", where, err)
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 300))
 	if resp.StatusCode/100 != 2 {
-		return "", fmt.Errorf("%s %s: %s: %s", r.Method, r.URL, resp.Status, bytes.TrimSpace(body))
+		return "", fmt.Errorf("%s: %s: %s", where, resp.Status, bytes.TrimSpace(body))
 	}
 	return resp.Status, nil
 }

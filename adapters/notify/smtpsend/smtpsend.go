@@ -7,12 +7,14 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"mime"
 	"mime/quotedprintable"
 	"net"
 	"net/mail"
 	"net/smtp"
+	"net/textproto"
 	"sort"
 	"strings"
 	"time"
@@ -58,7 +60,7 @@ func (s *Sender) Send(ctx context.Context, key string, payload []byte) (string, 
 			return "", err
 		}
 		if err := s.deliver(ctx, from.Address, rcpt.Address, msg); err != nil {
-			return "", fmt.Errorf("recipient %d: %w", i+1, err)
+			return "", fmt.Errorf("recipient %d: %w", i+1, withoutAddresses(err))
 		}
 	}
 	return fmt.Sprintf("250 accepted for %d recipient(s)", len(m.To)), nil
@@ -149,4 +151,15 @@ func (s *Sender) deliver(ctx context.Context, from, to string, msg []byte) error
 		return err
 	}
 	return c.Quit()
+}
+
+// withoutAddresses keeps an SMTP reply's code and drops its text, which
+// often quotes the recipient: the error is recorded in the log, which
+// keeps no personal data.
+func withoutAddresses(err error) error {
+	var reply *textproto.Error
+	if errors.As(err, &reply) {
+		return fmt.Errorf("the SMTP server answered %d", reply.Code)
+	}
+	return err
 }

@@ -2,6 +2,7 @@ package forgestatus_test
 
 import (
 	"context"
+	"net/http"
 	"os"
 	"sync"
 	"testing"
@@ -178,3 +179,78 @@ func TestGitHubFailureState(t *testing.T) {
 		require.Equal(t, want, got[2].Body["state"], "status %d", status)
 	}
 }
+
+// TestOtherForges: Gitea, GitLab and Bitbucket statuses reach their
+// doubles, valid against each forge's description, with Hydra's states,
+// contexts and credentials.
+func TestOtherForges(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	root, err := hydraconf.Parse("hydra.conf", func(string) ([]byte, error) {
+		return []byte("<gitea_authorization>\n  tea = teatoken\n</gitea_authorization>\n<gitlab_authorization>\n  42 = labtoken\n</gitlab_authorization>\n" +
+			"enable_bitbucket_status = 1\n<bitbucket>\n  username = u\n  password = pw\n</bitbucket>\n"), nil
+	})
+	require.NoError(t, err)
+	c, err := hydraconf.Interpret(root)
+	require.NoError(t, err)
+	cfg, err := forgestatus.ConfigFrom(c.Kept, "https://hydra.example.org")
+	require.NoError(t, err)
+
+	gitea := forgetest.New(t, forgetest.Gitea, "Authorization", "token teatoken")
+	gitlab := forgetest.New(t, forgetest.GitLab, "Private-Token", "labtoken")
+	bitbucket := forgetest.New(t, forgetest.BitBucket, "Authorization", "Basic dTpwdw==")
+	secrets := map[string]string{"gitea_authorization/tea": "teatoken", "gitlab_authorization/42": "labtoken", "bitbucket": "u:pw"}
+	box := outbox.New(e.rt, e.box, nil)
+	f := outbox.NewFollower(e.rt, e.box, forgestatus.New(e.rt, box, cfg, nil), nil)
+	require.NoError(t, f.CatchUp(ctx))
+
+	e.append(streams.Jobset("p", "j"), &events.JobsetCreated{Project: "p", Name: "j", ID: 1, JobsetConfig: events.JobsetConfig{
+		Inputs: []events.JobsetInput{{Name: "src", Type: "git", Value: "https://gitea.example.org/tea/repo.git"},
+			{Name: "lab", Type: "git", Value: "https://gitlab.example.org/g/repo.git"},
+			{Name: "bb", Type: "git", Value: "https://bitbucket.org/team/repo", EmailResponsible: true}}}})
+	e.append(streams.Eval(1), &events.EvaluationStarted{EvalID: 1, Project: "p", Jobset: "j", JobsetID: 1},
+		&events.InputFetched{EvalID: 1, Name: "src", Type: "git", URI: "https://gitea.example.org/tea/repo.git", Revision: rev},
+		&events.InputFetched{EvalID: 1, Name: "gitea_status_repo", Type: "string", Value: "src"},
+		&events.InputFetched{EvalID: 1, Name: "gitea_repo_owner", Type: "string", Value: "tea"},
+		&events.InputFetched{EvalID: 1, Name: "gitea_repo_name", Type: "string", Value: "repo"},
+		&events.InputFetched{EvalID: 1, Name: "lab", Type: "git", URI: "https://gitlab.example.org/g/repo.git", Revision: rev},
+		&events.InputFetched{EvalID: 1, Name: "gitlab_status_repo", Type: "string", Value: "lab"},
+		&events.InputFetched{EvalID: 1, Name: "gitlab_project_id", Type: "string", Value: "42"},
+		&events.InputFetched{EvalID: 1, Name: "bb", Type: "git", URI: "https://bitbucket.org/team/repo", Revision: rev},
+		&events.JobEvaluated{EvalID: 1, Job: "hello", BuildID: 1, IsNew: true, DrvPath: "/nix/store/aaa-hello.drv"})
+	e.append(streams.Build(1), &events.BuildQueued{BuildID: 1, EvalID: 1, JobsetID: 1, Project: "p", Jobset: "j", Job: "hello",
+		DrvPath: "/nix/store/aaa-hello.drv", System: "x86_64-linux"})
+	e.append(streams.Eval(1), &events.EvaluationFinished{EvalID: 1, Project: "p", Jobset: "j", JobsetID: 1})
+	e.append(streams.Step("/nix/store/aaa-hello.drv"), &events.StepStarted{DrvPath: "/nix/store/aaa-hello.drv", BuildID: 1, StepNr: 1})
+	e.append(streams.Build(1), &events.BuildFinished{BuildID: 1, Status: 1})
+	require.NoError(t, f.CatchUp(ctx))
+
+	// One client reaches the double the URL's host names.
+	doubles := map[string]*forgetest.Double{"gitea.example.org": gitea, "gitlab.example.org": gitlab, "api.bitbucket.org": bitbucket}
+	client := &http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		return doubles[r.URL.Hostname()].Client().Transport.RoundTrip(r)
+	})}
+	sender := &httpsend.Sender{Client: client, Secrets: secrets}
+	_, err = outbox.NewWorker(e.rt, e.box, map[string]outbox.Sender{"gitea": sender, "gitlab": sender, "bitbucket": sender},
+		outbox.WorkerOptions{}).DeliverDue(ctx)
+	require.NoError(t, err)
+
+	states := func(d *forgetest.Double, field string) []string {
+		require.Empty(t, d.Refused())
+		var out []string
+		for _, r := range d.Accepted() {
+			out = append(out, r.Body["state"].(string)+" "+r.Body[field].(string))
+		}
+		return out
+	}
+	require.Equal(t, []string{"pending Hydra hello", "failure Hydra hello"}, states(gitea, "context"), "Gitea has no started status")
+	require.Equal(t, []string{"pending Hydra hello", "running Hydra hello", "failed Hydra hello"}, states(gitlab, "name"))
+	require.Equal(t, []string{"INPROGRESS p:j:hello", "INPROGRESS p:j:hello", "FAILED p:j:hello"}, states(bitbucket, "name"))
+	require.Equal(t, "/api/v1/repos/tea/repo/statuses/"+rev, gitea.Accepted()[0].Path)
+	require.Equal(t, "/api/v4/projects/42/statuses/"+rev, gitlab.Accepted()[0].Path)
+	require.Equal(t, "/2.0/repositories/team/repo/commit/"+rev+"/statuses/build", bitbucket.Accepted()[0].Path)
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }

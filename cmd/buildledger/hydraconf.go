@@ -101,6 +101,8 @@ func keptNames(k hydraconf.Kept) []string {
 	}
 	add(k.EmailNotification, "email_notification")
 	add(k.NotificationSender != "", "notification_sender")
+	add(k.EnableBitBucketStatus, "enable_bitbucket_status")
+	add(k.BitBucket != nil, "<bitbucket>")
 	add(k.LDAP != nil, "<ldap>")
 	add(k.LogPrefix != "", "log_prefix")
 	return out

@@ -35,8 +35,7 @@ func runUp(ctx context.Context, a *app, args []string) error {
 		cache        workerFlags
 		hc           hydraConfFlag
 		adminPWFile  string
-		smtpServer   string
-		webhooksFile string
+		nf           notifyFlags
 	)
 	fs := a.newFlagSet("up", "up [flags]")
 	cfg.register(fs, true)
@@ -49,8 +48,7 @@ func runUp(ctx context.Context, a *app, args []string) error {
 	cache.register(fs)
 	hc.register(fs)
 	fs.StringVar(&adminPWFile, "admin-password-file", "", "file (mode 0600) holding the password of the user admin created at the first start")
-	fs.StringVar(&smtpServer, "smtp-server", smtpServerDefault(), "SMTP server (host:port) of the mail hydra.conf's email_notification turns on; env EMAIL_SENDER_TRANSPORT_host and _port, as Hydra")
-	fs.StringVar(&webhooksFile, "webhooks", "", "file (mode 0600) listing per-project JSON webhooks: [{\"project\", \"url\", \"secretFile\"}] (docs/notifications.md)")
+	nf.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -109,7 +107,7 @@ func runUp(ctx context.Context, a *app, args []string) error {
 			"/metrics":             promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
 			"/queue-runner-status": queueStatusHandler(func() upStatus { return upStatus{queue.sched.Status(), projector.Status()} }),
 		}
-		notify, err := sys.newNotifiers(hc.kept, wopt.baseURL, smtpServer, webhooksFile, log)
+		notify, err := sys.newNotifiers(hc.kept, wopt.baseURL, nf, log)
 		if err != nil {
 			return fmt.Errorf("--hydra-conf: %w", err)
 		}

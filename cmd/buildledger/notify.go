@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"log/slog"
 	"net"
@@ -32,6 +33,50 @@ import (
 type notifiers struct {
 	worker    *outbox.Worker
 	followers []*outbox.Follower
+}
+
+// notifyFlags are the notifiers' flags of up and notify.
+type notifyFlags struct {
+	smtpServer, webhooksFile string
+}
+
+func (n *notifyFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&n.smtpServer, "smtp-server", smtpServerDefault(), "SMTP server (host:port) of the mail hydra.conf's email_notification turns on; env EMAIL_SENDER_TRANSPORT_host and _port, as Hydra")
+	fs.StringVar(&n.webhooksFile, "webhooks", "", "file (mode 0600) listing per-project JSON webhooks: [{\"project\", \"url\", \"secretFile\"}] (docs/notifications.md)")
+}
+
+// runNotify is Hydra's hydra-notify: the notifiers and the delivery
+// worker, for a deployment that splits up's parts into processes.
+func runNotify(ctx context.Context, a *app, args []string) error {
+	var (
+		cfg     config
+		hc      hydraConfFlag
+		nf      notifyFlags
+		baseURL string
+	)
+	fs := a.newFlagSet("notify", "notify --hydra-conf FILE [--smtp-server HOST:PORT] [--webhooks FILE] [flags]")
+	cfg.register(fs, false)
+	cfg.registerPool(fs)
+	hc.register(fs)
+	nf.register(fs)
+	fs.StringVar(&baseURL, "base-url", os.Getenv("BUILDLEDGER_BASE_URL"), "public URL of the web, the base of every link sent; env BUILDLEDGER_BASE_URL")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	log := a.logger()
+	if err := hc.apply(fs, log); err != nil {
+		return err
+	}
+	return a.withLedger(ctx, cfg, func(sys *system) error {
+		n, err := sys.newNotifiers(hc.kept, baseURL, nf, log)
+		if err != nil {
+			return fmt.Errorf("--hydra-conf: %w", err)
+		}
+		g, ctx := errgroup.WithContext(ctx)
+		n.run(ctx, g, log)
+		log.Info("notifiers running", "notifiers", len(n.followers))
+		return g.Wait()
+	})
 }
 
 // smtpServerDefault is where mail goes without --smtp-server: the
@@ -68,7 +113,7 @@ func notificationSender(kept hydraconf.Kept) string {
 // newNotifiers builds the notifiers kept sections of hydra.conf turn on.
 // The worker runs whatever is configured, so that notifications queued
 // before a restart are delivered.
-func (s *system) newNotifiers(kept hydraconf.Kept, baseURL, smtpServer, webhooksFile string, log *slog.Logger) (*notifiers, error) {
+func (s *system) newNotifiers(kept hydraconf.Kept, baseURL string, nf notifyFlags, log *slog.Logger) (*notifiers, error) {
 	store := postgres.NewOutbox(s.pool)
 	secrets := notifySecrets(kept)
 	sender := &httpsend.Sender{Client: &http.Client{}, Secrets: secrets, UserAgent: "buildledger"}
@@ -91,12 +136,12 @@ func (s *system) newNotifiers(kept hydraconf.Kept, baseURL, smtpServer, webhooks
 		n.followers = append(n.followers, outbox.NewFollower(s.runtime, store, forgestatus.New(s.runtime, box, fcfg, log), log))
 	}
 	if kept.EmailNotification {
-		senders["email"] = &smtpsend.Sender{Server: smtpServer, From: notificationSender(kept), Instance: baseURL, Now: time.Now}
+		senders["email"] = &smtpsend.Sender{Server: nf.smtpServer, From: notificationSender(kept), Instance: baseURL, Now: time.Now}
 		mail := email.New(s.runtime, box, postgres.NewNotifyLookup(s.pool), email.Config{BaseURL: baseURL}, log)
 		n.followers = append(n.followers, outbox.NewFollower(s.runtime, store, mail, log))
 	}
-	if webhooksFile != "" {
-		hooks, err := readWebhooks(webhooksFile, secrets)
+	if nf.webhooksFile != "" {
+		hooks, err := readWebhooks(nf.webhooksFile, secrets)
 		if err != nil {
 			return nil, fmt.Errorf("--webhooks: %w", err)
 		}

@@ -88,6 +88,9 @@ func NewRuntime(store events.Store, codec *events.Codec, opts Options) *Runtime 
 // Clock returns the runtime's clock.
 func (rt *Runtime) Clock() Clock { return rt.clock }
 
+// Codec returns the runtime's codec.
+func (rt *Runtime) Codec() *events.Codec { return rt.codec }
+
 // Store returns the runtime's event store.
 func (rt *Runtime) Store() events.Store { return rt.store }
 

@@ -61,5 +61,8 @@ func builtinTypes() []builtin {
 		{1, func() Payload { return new(VerificationDispatched) }},
 		{1, func() Payload { return new(OutputVerified) }},
 		{1, func() Payload { return new(VerificationEnded) }},
+		{1, func() Payload { return new(NotificationQueued) }},
+		{1, func() Payload { return new(NotificationDelivered) }},
+		{1, func() Payload { return new(NotificationFailed) }},
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"buildledger/projections/hydra"
 	"buildledger/projections/insights"
 	"buildledger/projections/ledger"
+	"buildledger/projections/notifications"
 	"buildledger/projections/provenance"
 	"buildledger/projections/sqlproj"
 	"buildledger/projections/tokens"
@@ -22,13 +23,14 @@ import (
 // that decides and acts instead belongs in commands/reactors.
 func TestEveryPackageIsAProjection(t *testing.T) {
 	provides := map[string][]projections.Projection{
-		"analytics":  {analytics.BuildDuration{}, analytics.QueueWait{}},
-		"hydra":      {hydra.Projection{}},
-		"insights":   {insights.Projection{}},
-		"ledger":     {ledger.Projection{}},
-		"provenance": {provenance.Projection{}},
-		"sqlproj":    {(*sqlproj.Projection)(nil)},
-		"tokens":     {tokens.Projection{}},
+		"analytics":     {analytics.BuildDuration{}, analytics.QueueWait{}},
+		"hydra":         {hydra.Projection{}},
+		"insights":      {insights.Projection{}},
+		"ledger":        {ledger.Projection{}},
+		"notifications": {notifications.Projection{}},
+		"provenance":    {provenance.Projection{}},
+		"sqlproj":       {(*sqlproj.Projection)(nil)},
+		"tokens":        {tokens.Projection{}},
 	}
 	entries, err := os.ReadDir(".")
 	require.NoError(t, err)

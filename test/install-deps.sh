@@ -3,7 +3,8 @@
 # binaries, Nix, a static busybox (the shell the demo and the test builds
 # run in, inside Nix's sandbox), the OpenSSH server (builder tests),
 # Chromium (browser tests), and git, Mercurial, Subversion, Darcs and curl
-# (what fetches a jobset's inputs). Then, when run as root, it makes a
+# (what fetches a jobset's inputs), and Debian's python3-aiosmtpd (the
+# SMTP server the e-mail notifier's tests send to). Then, when run as root, it makes a
 # root install of Nix usable as Nix's own installer does (Debian's nix-bin
 # comes without the build users that Nix, run as root, builds as), and
 # creates the unprivileged user buildledger-eval, whom a buildledger run
@@ -35,6 +36,7 @@ have svn && have svnadmin || missing+=(subversion)
 have darcs || missing+=(darcs)
 have curl || missing+=(curl)
 have xz || missing+=(xz-utils)
+/usr/bin/python3 -c 'import aiosmtpd' >/dev/null 2>&1 || missing+=(python3-aiosmtpd)
 
 if [ ${#missing[@]} -gt 0 ]; then
 	if [ "$(id -u)" != 0 ] || ! have apt-get; then

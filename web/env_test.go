@@ -32,6 +32,7 @@ import (
 	"buildledger/projections"
 	"buildledger/projections/hydra"
 	"buildledger/projections/insights"
+	"buildledger/projections/notifications"
 	tokenproj "buildledger/projections/tokens"
 	"buildledger/web"
 )
@@ -116,7 +117,7 @@ func newEnv(t *testing.T, o envOpts) *env {
 	codec := events.NewCodec()
 	rt := commands.NewRuntime(store, codec, commands.Options{Clock: commands.ClockFunc(func() time.Time { return now }), Host: "test"})
 	h := commands.NewHandlers(rt, commands.NewAllocator(rt, commands.AllocatorOptions{}), postgres.NewVault(pool))
-	projs := []projections.Projection{hydra.Projection{Keys: postgres.NewVault(pool)}, tokenproj.Projection{}}
+	projs := []projections.Projection{hydra.Projection{Keys: postgres.NewVault(pool)}, tokenproj.Projection{}, notifications.Projection{}}
 	if o.insights {
 		projs = append(projs, insights.Projection{})
 	}
@@ -126,7 +127,7 @@ func newEnv(t *testing.T, o envOpts) *env {
 	require.NoError(t, err)
 	e := &env{t: t, ctx: ctx, pool: pool, store: store, codec: codec, runner: runner, h: h,
 		logs: logs, storeDir: t.TempDir(), cluster: cluster}
-	cfg := web.Config{Queries: queries.New(pool), Transient: postgres.IsTransient, Commands: h, Builds: h, Tokens: h, Events: store,
+	cfg := web.Config{Queries: queries.New(pool), Notifications: queries.New(pool), Transient: postgres.IsTransient, Commands: h, Builds: h, Tokens: h, Events: store,
 		Accounts:   commands.NewAccounts(rt, postgres.NewVault(pool)),
 		SessionKey: bytes.Repeat([]byte("k"), 32), Private: o.private, Logs: logs, StoreDir: e.storeDir,
 		Outputs:      binarycache.StoreFiles{Dir: e.storeDir},

@@ -209,6 +209,9 @@ type Config struct {
 	AsOf AsOfFunc
 	// Insights, if set, serves the insight pages (insights.go).
 	Insights InsightQueries
+	// Notifications, if set, fills the Notifications tabs of builds and
+	// jobsets (notifications.go); without it they are empty.
+	Notifications NotificationHistory
 	// Ops are operational GET endpoints by path (/healthz, /metrics,
 	// /queue-runner-status), served behind the same authentication and
 	// Private rule as every page: they name machines, jobsets and
@@ -361,6 +364,7 @@ func (s *server) routes() http.Handler {
 	r.Get("/build/{id}", s.h(s.asOf((*server).buildPage)))
 	r.Get("/build/{id}/constituents", s.h(s.buildConstituents))
 	r.Get("/build/{id}/events", s.h(s.buildEvents))
+	s.notificationsRoutes(r)
 	r.Get("/build/{id}/graph", s.h(s.buildGraph))
 	r.Get("/build/{id}/log", s.h(s.buildLog("pretty")))
 	r.Get("/build/{id}/log/raw", s.h(s.buildLog("raw")))

@@ -41,6 +41,7 @@ func runUp(ctx context.Context, a *app, args []string) error {
 		hc           hydraConfFlag
 		adminPWFile  string
 		tl           tlogOptions
+		nf           notifyFlags
 	)
 	fs := a.newFlagSet("up", "up [flags]")
 	cfg.register(fs, true)
@@ -54,6 +55,7 @@ func runUp(ctx context.Context, a *app, args []string) error {
 	hc.register(fs)
 	tl.register(fs)
 	fs.StringVar(&adminPWFile, "admin-password-file", "", "file (mode 0600) holding the password of the user admin created at the first start")
+	nf.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -116,6 +118,10 @@ func runUp(ctx context.Context, a *app, args []string) error {
 		if err != nil {
 			return err
 		}
+		notify, err := sys.newNotifiers(hc.kept, wopt.baseURL, nf, log)
+		if err != nil {
+			return fmt.Errorf("--hydra-conf: %w", err)
+		}
 		site, err := sys.newWeb(ctx, wopt)
 		if err != nil {
 			return err
@@ -151,6 +157,7 @@ func runUp(ctx context.Context, a *app, args []string) error {
 			pub := &binarycache.ProvenancePublisher{Statements: queries.New(sys.pool), Key: wopt.provenanceKey, Cache: cacheFiles, Logger: log}
 			g.Go(func() error { pub.Run(ctx, provenanceEvery); return nil })
 		}
+		notify.run(ctx, g, log)
 		if rootsDir != "" {
 			keeper := &gcroots.Keeper{DB: sys.pool, Dir: rootsDir, Log: log}
 			g.Go(func() error { return keeper.Run(ctx) })

@@ -14,7 +14,8 @@ import (
 // settings become defaults of the command's flags (docs/hydra-conf.md).
 type hydraConfFlag struct {
 	file string
-	// kept is what apply read and keeps for the features that use it.
+	// kept are the sections apply read for the features that act on
+	// them (the notifiers).
 	kept hydraconf.Kept
 }
 
@@ -74,7 +75,7 @@ func (h *hydraConfFlag) apply(fs *flag.FlagSet, log *slog.Logger) error {
 		log.Warn("hydra.conf: " + n)
 	}
 	if kept := keptNames(c.Kept); len(kept) > 0 {
-		log.Info("hydra.conf: read and kept, not acted on yet", "keys", strings.Join(kept, ", "))
+		log.Info("hydra.conf: read and kept, acted on by up's notifiers where they exist (docs/notifications.md)", "keys", strings.Join(kept, ", "))
 	}
 	if c.HasSecrets {
 		if fi, err := os.Stat(h.file); err == nil && fi.Mode().Perm()&0o077 != 0 {
@@ -100,6 +101,8 @@ func keptNames(k hydraconf.Kept) []string {
 	}
 	add(k.EmailNotification, "email_notification")
 	add(k.NotificationSender != "", "notification_sender")
+	add(k.EnableBitBucketStatus, "enable_bitbucket_status")
+	add(k.BitBucket != nil, "<bitbucket>")
 	add(k.LDAP != nil, "<ldap>")
 	add(k.LogPrefix != "", "log_prefix")
 	return out

@@ -52,6 +52,7 @@ func newApp(stdout, stderr io.Writer) *app {
 		{"queue-runner", "run the scheduler, the command bus and a builder worker (--machines FILE, --bus postgres|gochannel, --cache URL)", runQueueRunner},
 		{"eval", "evaluate a jobset now and print a summary: eval PROJECT JOBSET [--force]", runEval},
 		{"gc-roots", "update the Nix GC roots of the builds to keep once (up does it every 10 minutes)", runGCRoots},
+		{"notify", "send commit statuses, mails and webhooks, as Hydra's hydra-notify (--hydra-conf FILE, --smtp-server, --webhooks FILE)", runNotify},
 		{"evaluator", "evaluate jobsets when their check interval elapses or on request (--max-concurrent N)", runEvaluator},
 		{"jobset", "manage jobsets: jobset create PROJECT NAME --nixexprinput I --input NAME=TYPE:VALUE ...", runJobset},
 		{"import", "import another CI's history: import hydra --from postgres://…/hydra (idempotent, resumable)", runImport},

@@ -19,6 +19,7 @@ import (
 	"buildledger/projections/hydra"
 	"buildledger/projections/insights"
 	"buildledger/projections/ledger"
+	"buildledger/projections/notifications"
 	"buildledger/projections/provenance"
 	"buildledger/projections/tokens"
 )
@@ -154,7 +155,7 @@ func (s *system) Close() {
 // the projections needs none.
 func readModels(keys hydra.UserKeys) []projections.Projection {
 	return []projections.Projection{hydra.Projection{Keys: keys}, ledger.Projection{}, tokens.Projection{}, insights.Projection{},
-		analytics.QueueWait{}, analytics.BuildDuration{}, provenance.Projection{}}
+		analytics.QueueWait{}, analytics.BuildDuration{}, provenance.Projection{}, notifications.Projection{}}
 }
 
 // withLedger opens the ledger cfg names (the private cluster, or

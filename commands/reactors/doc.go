@@ -23,5 +23,7 @@
 // SnapshotStore keeps the latest snapshot of each reactor's state, a
 // cache that spares a cold start the fold of the whole log.
 //
-// The reactors: scheduler, the queue runner's scheduler.
+// The reactors: scheduler, the queue runner's scheduler; outbox, the
+// notification outbox that the notifiers forgestatus (commit statuses),
+// email and webhook queue into.
 package reactors

@@ -45,6 +45,10 @@ type Kept struct {
 	NotificationSender string
 	// LDAP is the <ldap> section.
 	LDAP *Block
+	// BitBucket is the <bitbucket> section (username, password), used
+	// when EnableBitBucketStatus (enable_bitbucket_status) is set.
+	BitBucket             *Block
+	EnableBitBucketStatus bool
 	// LogPrefix is log_prefix, where Hydra's web redirects requests for
 	// logs it does not have.
 	LogPrefix string
@@ -136,7 +140,8 @@ var keys = map[string]key{
 // special are the keys Interpret reads one by one: those kept for later,
 // and store_uri.
 var special = []string{"git-input", "githubstatus", "github_authorization", "gitea_authorization",
-	"gitlab_authorization", "email_notification", "notification_sender", "ldap", "log_prefix", "store_uri"}
+	"gitlab_authorization", "email_notification", "notification_sender", "ldap", "log_prefix", "store_uri",
+	"bitbucket", "enable_bitbucket_status"}
 
 // Interpret says what a parsed hydra.conf means to buildledger. It fails
 // on a value of a key it acts on that does not make sense.
@@ -225,6 +230,19 @@ func (c *Config) keep(e Entry) error {
 		}
 	case "notification_sender":
 		c.Kept.NotificationSender = e.Value
+	case "bitbucket":
+		b, err := section()
+		if err != nil {
+			return err
+		}
+		c.Kept.BitBucket = b
+		c.HasSecrets = c.HasSecrets || holdsPassword(b)
+	case "enable_bitbucket_status":
+		v, err := boolean(e.Value)
+		if err != nil {
+			return fmt.Errorf("%s: %s: %w", e.Where, e.Key, err)
+		}
+		c.Kept.EnableBitBucketStatus = v == "true"
 	case "log_prefix":
 		c.Kept.LogPrefix = e.Value
 	}

@@ -27,6 +27,8 @@ const (
 	APITokenPrefix = "apitoken-"
 	// VerifyPrefix starts the streams of reproducibility rebuilds.
 	VerifyPrefix = "verify-"
+	// NotificationPrefix starts the streams of the notification outbox.
+	NotificationPrefix = "notification-"
 )
 
 // Verify returns "verify-<drv hash>", the stream of the reproducibility
@@ -45,6 +47,10 @@ func User(name string) string { return UserPrefix + name }
 
 // APIToken returns "apitoken-<id>".
 func APIToken(id string) string { return APITokenPrefix + id }
+
+// Notification returns "notification-<key>", the stream of one
+// notification, key its idempotency key.
+func Notification(key string) string { return NotificationPrefix + key }
 
 // News returns "news-<id>".
 func News(id int64) string { return NewsPrefix + strconv.FormatInt(id, 10) }

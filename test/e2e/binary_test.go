@@ -85,6 +85,13 @@ func startUpWith(t *testing.T, flags []string, env ...string) *upProcess {
 	home := t.TempDir()
 	require.NoError(t, os.Chmod(filepath.Dir(home), 0o755))
 	require.NoError(t, os.Chmod(home, 0o755))
+	return startUpIn(t, home, flags, env...)
+}
+
+// startUpIn is startUpWith in a given home: a restart of up on the same
+// ledger.
+func startUpIn(t *testing.T, home string, flags []string, env ...string) *upProcess {
+	t.Helper()
 	u := &upProcess{bin: buildBinary(t), home: home, addr: freeAddr(t), exited: make(chan error, 1)}
 	u.base = "http://" + u.addr
 	u.cmd = exec.Command(u.bin, append([]string{"up", "--home", home, "--listen", u.addr, "--gc-roots", filepath.Join(home, "gcroots")}, flags...)...)

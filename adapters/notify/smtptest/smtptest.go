@@ -1,0 +1,95 @@
+// Package smtptest starts a real SMTP server for tests: Debian's
+// python3-aiosmtpd on a loopback port, storing what it receives in a
+// Maildir the test reads (test/install-deps.sh installs it).
+package smtptest
+
+import (
+	"net"
+	"net/mail"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"testing"
+	"time"
+)
+
+// python is Debian's interpreter, which python3-aiosmtpd installs into.
+const python = "/usr/bin/python3"
+
+// Server is a running aiosmtpd.
+type Server struct {
+	// Addr is host:port.
+	Addr    string
+	maildir string
+}
+
+// Start runs aiosmtpd until the test ends. The test is skipped when
+// python3-aiosmtpd is not installed.
+func Start(t testing.TB) *Server {
+	t.Helper()
+	if err := exec.Command(python, "-c", "import aiosmtpd").Run(); err != nil {
+		t.Skip("python3-aiosmtpd is not installed (test/install-deps.sh installs it)")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	s := &Server{Addr: addr, maildir: filepath.Join(t.TempDir(), "maildir")}
+	cmd := exec.Command(python, "-m", "aiosmtpd", "-n", "-l", addr, "-c", "aiosmtpd.handlers.Mailbox", s.maildir)
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("smtptest: start aiosmtpd: %v", err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() { _ = cmd.Process.Kill(); <-exited })
+	for {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			c.Close()
+			return s
+		}
+		select {
+		case err := <-exited:
+			exited <- err
+			t.Fatalf("smtptest: aiosmtpd exited: %v", err)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// Messages returns the messages received, in the order of their files'
+// names (Maildir names start with the time of delivery).
+func (s *Server) Messages(t testing.TB) []*mail.Message {
+	t.Helper()
+	dir := filepath.Join(s.maildir, "new")
+	entries, err := os.ReadDir(dir)
+	if os.IsNotExist(err) {
+		return nil
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := make([]string, 0, len(entries))
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	sort.Strings(names)
+	var out []*mail.Message
+	for _, n := range names {
+		f, err := os.Open(filepath.Join(dir, n))
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := mail.ReadMessage(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, m)
+		t.Cleanup(func() { f.Close() })
+	}
+	return out
+}

@@ -1,0 +1,256 @@
+package forgestatus_test
+
+import (
+	"context"
+	"net/http"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/require"
+
+	"buildledger/adapters/eventstore/pglog"
+	"buildledger/adapters/notify/forgetest"
+	"buildledger/adapters/notify/httpsend"
+	"buildledger/adapters/postgres"
+	"buildledger/adapters/postgres/pgtest"
+	"buildledger/commands"
+	"buildledger/commands/reactors/forgestatus"
+	"buildledger/commands/reactors/outbox"
+	"buildledger/domain/hydraconf"
+	"buildledger/domain/streams"
+	"buildledger/events"
+	"buildledger/projections"
+	"buildledger/projections/notifications"
+)
+
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+
+const rev = "0123456789abcdef0123456789abcdef01234567"
+
+type env struct {
+	t     *testing.T
+	pool  *pgxpool.Pool
+	store *pglog.Store
+	rt    *commands.Runtime
+	box   *postgres.Outbox
+	mu    sync.Mutex
+	now   time.Time
+}
+
+func newEnv(t *testing.T) *env {
+	e := &env{t: t, pool: pgtest.NewPool(t), now: time.Unix(1_700_000_000, 0)}
+	e.store = pglog.New(e.pool, pglog.Options{})
+	e.rt = commands.NewRuntime(e.store, events.NewCodec(), commands.Options{Host: "test",
+		Clock: commands.ClockFunc(func() time.Time { e.mu.Lock(); defer e.mu.Unlock(); return e.now })})
+	e.box = postgres.NewOutbox(e.pool)
+	return e
+}
+
+func (e *env) advance(d time.Duration) { e.mu.Lock(); e.now = e.now.Add(d); e.mu.Unlock() }
+
+func (e *env) append(stream string, ps ...events.Payload) {
+	e.t.Helper()
+	for _, p := range ps {
+		ev, err := e.rt.Codec().Encode(p, events.Metadata{Actor: "component:test"}, e.now)
+		require.NoError(e.t, err)
+		_, err = e.store.Append(context.Background(), stream, events.Any, ev)
+		require.NoError(e.t, err)
+	}
+}
+
+// evaluate records a legacy jobset p:j with a git input on GitHub, and
+// an evaluation of it with one new build of job hello.
+func (e *env) evaluate(status int) {
+	e.append(streams.Jobset("p", "j"), &events.JobsetCreated{Project: "p", Name: "j", ID: 1, JobsetConfig: events.JobsetConfig{
+		Inputs: []events.JobsetInput{{Name: "src", Type: "git", Value: "https://github.com/owner/repo.git", EmailResponsible: true}}}})
+	e.append(streams.Eval(1), &events.EvaluationStarted{EvalID: 1, Project: "p", Jobset: "j", JobsetID: 1},
+		&events.InputFetched{EvalID: 1, Name: "src", Type: "git", URI: "https://github.com/owner/repo.git", Revision: rev},
+		&events.JobEvaluated{EvalID: 1, Job: "hello", BuildID: 1, IsNew: true, DrvPath: "/nix/store/aaa-hello.drv", System: "x86_64-linux"})
+	e.append(streams.Build(1), &events.BuildQueued{BuildID: 1, EvalID: 1, JobsetID: 1, Project: "p", Jobset: "j", Job: "hello",
+		DrvPath: "/nix/store/aaa-hello.drv", System: "x86_64-linux"})
+	e.append(streams.Eval(1), &events.EvaluationFinished{EvalID: 1, Project: "p", Jobset: "j", JobsetID: 1})
+	e.append(streams.Step("/nix/store/aaa-hello.drv"), &events.StepStarted{DrvPath: "/nix/store/aaa-hello.drv", BuildID: 1, StepNr: 1})
+	e.append(streams.Build(1), &events.BuildFinished{BuildID: 1, Status: status})
+}
+
+func githubConfig(t *testing.T) forgestatus.Config {
+	root, err := hydraconf.Parse("hydra.conf", func(string) ([]byte, error) {
+		return []byte("<githubstatus>\n  jobs = p:j:.*\n  inputs = src\n</githubstatus>\n"), nil
+	})
+	require.NoError(t, err)
+	c, err := hydraconf.Interpret(root)
+	require.NoError(t, err)
+	cfg, err := forgestatus.ConfigFrom(c.Kept, "https://hydra.example.org")
+	require.NoError(t, err)
+	return cfg
+}
+
+// TestGitHubStatusArrivesOnceThroughFaults: the double answers the first
+// status 500, then hangs, then accepts it: the status arrives once, every
+// attempt is an event, and the build's three statuses (queued, started,
+// finished) follow in order with Hydra's context string and states. A
+// replay of the read models afterwards, and a restart of the notifier and
+// the worker, send nothing more.
+func TestGitHubStatusArrivesOnceThroughFaults(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	double := forgetest.New(t, forgetest.GitHub, "Authorization", "token s3cret")
+	double.Inject(forgetest.Fail500, forgetest.Hang)
+	box := outbox.New(e.rt, e.box, nil)
+	follower := func() *outbox.Follower {
+		return outbox.NewFollower(e.rt, e.box, forgestatus.New(e.rt, box, githubConfig(t), nil), nil)
+	}
+	worker := func() *outbox.Worker {
+		return outbox.NewWorker(e.rt, e.box, map[string]outbox.Sender{"githubstatus": &httpsend.Sender{Client: double.Client(),
+			Secrets: map[string]string{"github_authorization/owner": "token s3cret"}}}, outbox.WorkerOptions{Timeout: 300 * time.Millisecond})
+	}
+	require.NoError(t, follower().CatchUp(ctx)) // the first start: the checkpoint is the (empty) head
+	e.evaluate(0)
+	require.NoError(t, follower().CatchUp(ctx))
+
+	w := worker()
+	for range 5 {
+		_, err := w.DeliverDue(ctx)
+		require.NoError(t, err)
+		e.advance(time.Minute)
+	}
+	require.Empty(t, double.Refused())
+	got := double.Accepted()
+	require.Len(t, got, 3)
+	var states []string
+	for _, r := range got {
+		require.Equal(t, "api.github.com", r.Host)
+		require.Equal(t, "/repos/owner/repo/statuses/"+rev, r.Path)
+		require.Equal(t, "continuous-integration/hydra:p:j:hello:1", r.Body["context"])
+		require.Equal(t, "https://hydra.example.org/build/1", r.Body["target_url"])
+		require.Equal(t, "Hydra build #1 of p:j:hello", r.Body["description"])
+		states = append(states, r.Body["state"].(string))
+	}
+	require.Equal(t, []string{"pending", "pending", "success"}, states)
+	require.Equal(t, 5, double.Requests(), "500, timeout, then the three statuses")
+
+	runner, err := projections.NewRunner(e.store, e.rt.Codec(), postgres.NewReadModelDB(e.pool), []projections.Projection{notifications.Projection{}}, projections.RunnerOptions{})
+	require.NoError(t, err)
+	_, err = runner.CatchUp(ctx)
+	require.NoError(t, err)
+	var attempts []string
+	rows, err := e.pool.Query(ctx, `select n.channel || ' ' || a.attempt || ' ' || a.delivered from notification_attempts a join notifications n using (key)
+		order by n.queued_at, n.channel, a.attempt`)
+	require.NoError(t, err)
+	for rows.Next() {
+		var s string
+		require.NoError(t, rows.Scan(&s))
+		attempts = append(attempts, s)
+	}
+	require.NoError(t, rows.Err())
+	require.ElementsMatch(t, []string{"build_queued 1 false", "build_queued 2 false", "build_queued 3 true",
+		"build_started 1 true", "build_finished 1 true"}, attempts)
+
+	_, err = projections.Replay(ctx, e.store, e.rt.Codec(), postgres.NewSchemas(e.pool), []projections.Projection{notifications.Projection{}},
+		projections.ReplayOptions{Target: "replay_test"})
+	require.NoError(t, err)
+	require.NoError(t, follower().CatchUp(ctx))
+	e.advance(time.Hour)
+	_, err = worker().DeliverDue(ctx)
+	require.NoError(t, err)
+	require.Equal(t, 5, double.Requests(), "a replay and a restart send nothing")
+}
+
+// TestGitHubFailureState: a failing build ends in failure, an aborted
+// one in error, as Hydra's toGithubState says.
+func TestGitHubFailureState(t *testing.T) {
+	for status, want := range map[int]string{1: "failure", 2: "failure", 3: "error", 6: "failure"} {
+		ctx := context.Background()
+		e := newEnv(t)
+		double := forgetest.New(t, forgetest.GitHub, "Authorization", "token s3cret")
+		box := outbox.New(e.rt, e.box, nil)
+		f := outbox.NewFollower(e.rt, e.box, forgestatus.New(e.rt, box, githubConfig(t), nil), nil)
+		require.NoError(t, f.CatchUp(ctx))
+		e.evaluate(status)
+		require.NoError(t, f.CatchUp(ctx))
+		_, err := outbox.NewWorker(e.rt, e.box, map[string]outbox.Sender{"githubstatus": &httpsend.Sender{Client: double.Client(),
+			Secrets: map[string]string{"githubstatus/0": "token s3cret"}}}, outbox.WorkerOptions{}).DeliverDue(ctx)
+		require.NoError(t, err)
+		got := double.Accepted()
+		require.Len(t, got, 3)
+		require.Equal(t, want, got[2].Body["state"], "status %d", status)
+	}
+}
+
+// TestOtherForges: Gitea, GitLab and Bitbucket statuses reach their
+// doubles, valid against each forge's description, with Hydra's states,
+// contexts and credentials.
+func TestOtherForges(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	root, err := hydraconf.Parse("hydra.conf", func(string) ([]byte, error) {
+		return []byte("<gitea_authorization>\n  tea = teatoken\n</gitea_authorization>\n<gitlab_authorization>\n  42 = labtoken\n</gitlab_authorization>\n" +
+			"enable_bitbucket_status = 1\n<bitbucket>\n  username = u\n  password = pw\n</bitbucket>\n"), nil
+	})
+	require.NoError(t, err)
+	c, err := hydraconf.Interpret(root)
+	require.NoError(t, err)
+	cfg, err := forgestatus.ConfigFrom(c.Kept, "https://hydra.example.org")
+	require.NoError(t, err)
+
+	gitea := forgetest.New(t, forgetest.Gitea, "Authorization", "token teatoken")
+	gitlab := forgetest.New(t, forgetest.GitLab, "Private-Token", "labtoken")
+	bitbucket := forgetest.New(t, forgetest.BitBucket, "Authorization", "Basic dTpwdw==")
+	secrets := map[string]string{"gitea_authorization/tea": "teatoken", "gitlab_authorization/42": "labtoken", "bitbucket": "u:pw"}
+	box := outbox.New(e.rt, e.box, nil)
+	f := outbox.NewFollower(e.rt, e.box, forgestatus.New(e.rt, box, cfg, nil), nil)
+	require.NoError(t, f.CatchUp(ctx))
+
+	e.append(streams.Jobset("p", "j"), &events.JobsetCreated{Project: "p", Name: "j", ID: 1, JobsetConfig: events.JobsetConfig{
+		Inputs: []events.JobsetInput{{Name: "src", Type: "git", Value: "https://gitea.example.org/tea/repo.git"},
+			{Name: "lab", Type: "git", Value: "https://gitlab.example.org/g/repo.git"},
+			{Name: "bb", Type: "git", Value: "https://bitbucket.org/team/repo", EmailResponsible: true}}}})
+	e.append(streams.Eval(1), &events.EvaluationStarted{EvalID: 1, Project: "p", Jobset: "j", JobsetID: 1},
+		&events.InputFetched{EvalID: 1, Name: "src", Type: "git", URI: "https://gitea.example.org/tea/repo.git", Revision: rev},
+		&events.InputFetched{EvalID: 1, Name: "gitea_status_repo", Type: "string", Value: "src"},
+		&events.InputFetched{EvalID: 1, Name: "gitea_repo_owner", Type: "string", Value: "tea"},
+		&events.InputFetched{EvalID: 1, Name: "gitea_repo_name", Type: "string", Value: "repo"},
+		&events.InputFetched{EvalID: 1, Name: "lab", Type: "git", URI: "https://gitlab.example.org/g/repo.git", Revision: rev},
+		&events.InputFetched{EvalID: 1, Name: "gitlab_status_repo", Type: "string", Value: "lab"},
+		&events.InputFetched{EvalID: 1, Name: "gitlab_project_id", Type: "string", Value: "42"},
+		&events.InputFetched{EvalID: 1, Name: "bb", Type: "git", URI: "https://bitbucket.org/team/repo", Revision: rev},
+		&events.JobEvaluated{EvalID: 1, Job: "hello", BuildID: 1, IsNew: true, DrvPath: "/nix/store/aaa-hello.drv"})
+	e.append(streams.Build(1), &events.BuildQueued{BuildID: 1, EvalID: 1, JobsetID: 1, Project: "p", Jobset: "j", Job: "hello",
+		DrvPath: "/nix/store/aaa-hello.drv", System: "x86_64-linux"})
+	e.append(streams.Eval(1), &events.EvaluationFinished{EvalID: 1, Project: "p", Jobset: "j", JobsetID: 1})
+	e.append(streams.Step("/nix/store/aaa-hello.drv"), &events.StepStarted{DrvPath: "/nix/store/aaa-hello.drv", BuildID: 1, StepNr: 1})
+	e.append(streams.Build(1), &events.BuildFinished{BuildID: 1, Status: 1})
+	require.NoError(t, f.CatchUp(ctx))
+
+	// One client reaches the double the URL's host names.
+	doubles := map[string]*forgetest.Double{"gitea.example.org": gitea, "gitlab.example.org": gitlab, "api.bitbucket.org": bitbucket}
+	client := &http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		return doubles[r.URL.Hostname()].Client().Transport.RoundTrip(r)
+	})}
+	sender := &httpsend.Sender{Client: client, Secrets: secrets}
+	_, err = outbox.NewWorker(e.rt, e.box, map[string]outbox.Sender{"gitea": sender, "gitlab": sender, "bitbucket": sender},
+		outbox.WorkerOptions{}).DeliverDue(ctx)
+	require.NoError(t, err)
+
+	states := func(d *forgetest.Double, field string) []string {
+		require.Empty(t, d.Refused())
+		var out []string
+		for _, r := range d.Accepted() {
+			out = append(out, r.Body["state"].(string)+" "+r.Body[field].(string))
+		}
+		return out
+	}
+	require.Equal(t, []string{"pending Hydra hello", "failure Hydra hello"}, states(gitea, "context"), "Gitea has no started status")
+	require.Equal(t, []string{"pending Hydra hello", "running Hydra hello", "failed Hydra hello"}, states(gitlab, "name"))
+	require.Equal(t, []string{"INPROGRESS p:j:hello", "INPROGRESS p:j:hello", "FAILED p:j:hello"}, states(bitbucket, "name"))
+	require.Equal(t, "/api/v1/repos/tea/repo/statuses/"+rev, gitea.Accepted()[0].Path)
+	require.Equal(t, "/api/v4/projects/42/statuses/"+rev, gitlab.Accepted()[0].Path)
+	require.Equal(t, "/2.0/repositories/team/repo/commit/"+rev+"/statuses/build", bitbucket.Accepted()[0].Path)
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }

@@ -130,6 +130,15 @@ func (s *Service) readSpec(ctx context.Context, md events.Metadata, js jobset.St
 		cfg := GeneratedConfig(js.Project, spec.Generator, p.DeclType, p.DeclValue)
 		return sum, false, &cfg, nil
 	}
+	// A project back from a generated spec to a static one: ".jobsets"
+	// drops the generator's configuration, so that it is no longer
+	// evaluated and a `jobsets` build still running is not applied.
+	if err := s.configureGenerator(ctx, md, js, commands.GeneratorConfig()); err != nil {
+		if ctx.Err() != nil {
+			return sum, true, nil, ctx.Err()
+		}
+		return failed(fmt.Sprintf("resetting the generator of the declarative specification: %v", err))
+	}
 	var known []string
 	if s.ports.Jobsets != nil {
 		if known, err = s.ports.Jobsets.JobsetNames(ctx, js.Project); err != nil {

@@ -96,3 +96,48 @@ func TestDeclarativeProjectFromGit(t *testing.T) {
 	require.Equal(t, jobset.OutcomeFailed, sum.Outcome)
 	require.Contains(t, sum.Error, "couldn't read declarative specification file")
 }
+
+// TestDeclarativeGeneratedBackToStatic: a project whose spec generated
+// its jobsets and is then a static one again leaves ".jobsets" with the
+// generator's configuration no more (Hydra's initial one), so that it is
+// not evaluated and no `jobsets` build still running is applied; the
+// static spec's jobsets are created.
+func TestDeclarativeGeneratedBackToStatic(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{})
+	repo := t.TempDir()
+	run(t, repo, "git", "init", "--quiet", "--initial-branch=main")
+	commit := func(spec any) {
+		require.NoError(t, os.WriteFile(filepath.Join(repo, "spec.json"), []byte(mustJSON(t, spec)), 0o644))
+		require.NoError(t, os.WriteFile(filepath.Join(repo, "jobsets.nix"), []byte("{ declInput, projectName }: { }\n"), 0o644))
+		run(t, repo, "git", "add", ".")
+		run(t, repo, "git", "commit", "--quiet", "-m", "spec")
+	}
+	commit(map[string]any{"enabled": 1, "hidden": false, "nixexprinput": "declInput", "nixexprpath": "jobsets.nix",
+		"checkinterval": 60, "inputs": map[string]any{}})
+	_, err := e.h.CreateProject(e.ctx, e.admin, commands.CreateProject{Name: "g", Config: events.ProjectConfig{DisplayName: "G",
+		Owner: "alice", Enabled: true, DeclFile: "spec.json", DeclType: "git", DeclValue: "file://" + repo + " main"}})
+	require.NoError(t, err)
+	generator := func() events.JobsetConfig {
+		l, err := commands.Load(e.ctx, e.rt, streams.Jobset("g", ".jobsets"), commands.JobsetAggregate)
+		require.NoError(t, err)
+		return l.State.Config
+	}
+	sum, err := e.svc.Evaluate(e.ctx, e.evaluator, evaluation.Evaluate{Project: "g", Jobset: ".jobsets"})
+	require.NoError(t, err)
+	require.Equal(t, jobset.OutcomeFinished, sum.Outcome, "the generator is evaluated: %s", sum.Error)
+	require.Equal(t, "jobsets.nix", generator().NixExprPath)
+	require.Equal(t, 60, generator().CheckInterval)
+
+	commit(map[string]any{"a": map[string]any{"nixexprinput": "src", "nixexprpath": "release.nix",
+		"inputs": map[string]any{"src": map[string]any{"type": "git", "value": "file://" + repo + " main"}}}})
+	sum, err = e.svc.Evaluate(e.ctx, e.evaluator, evaluation.Evaluate{Project: "g", Jobset: ".jobsets"})
+	require.NoError(t, err)
+	require.Equal(t, jobset.OutcomeCached, sum.Outcome, "a static spec is applied: %s", sum.Error)
+	want, err := jobset.Normalize(".jobsets", commands.GeneratorConfig())
+	require.NoError(t, err)
+	require.Equal(t, want, generator())
+	l, err := commands.Load(e.ctx, e.rt, streams.Jobset("g", "a"), commands.JobsetAggregate)
+	require.NoError(t, err)
+	require.True(t, l.State.Exists)
+}

@@ -48,7 +48,8 @@ type Spec struct {
 	// generator spec.
 	Static map[string]events.JobsetConfig
 	// Generator is the configuration of ".jobsets" for a generated
-	// project.
+	// project, not yet checked by the jobset rules: that is done once
+	// the inputs Hydra adds are there (jobset.Normalize).
 	Generator events.JobsetConfig
 }
 
@@ -71,7 +72,10 @@ func Parse(data []byte) (Spec, error) {
 		}
 	}
 	if !static {
-		cfg, err := Jobset(names.DeclarativeJobset, top)
+		// The generator's configuration is checked once it has the
+		// inputs declInput and projectName, which it may name as its
+		// Nix expression's input.
+		cfg, err := jobsetFields(names.DeclarativeJobset, top)
 		return Spec{Generator: cfg}, err
 	}
 	out := make(map[string]events.JobsetConfig, len(top))
@@ -112,6 +116,19 @@ func ParseJobsets(data []byte) (map[string]events.JobsetConfig, error) {
 // configuration of jobset name. Missing keys take the defaults of
 // Hydra's Jobsets table.
 func Jobset(name string, fields map[string]json.RawMessage) (events.JobsetConfig, error) {
+	cfg, err := jobsetFields(name, fields)
+	if err != nil {
+		return cfg, err
+	}
+	norm, err := jobset.Normalize(name, cfg)
+	if err != nil {
+		return cfg, fmt.Errorf("spec.%s: %w", name, err)
+	}
+	return norm, nil
+}
+
+// jobsetFields is Jobset without the jobset rules' check.
+func jobsetFields(name string, fields map[string]json.RawMessage) (events.JobsetConfig, error) {
 	cfg := events.JobsetConfig{Enabled: jobset.Enabled, EnableEmail: true, KeepNr: 3, CheckInterval: 300, SchedulingShares: 100}
 	field := "spec." + name
 	for _, k := range sortedKeys(fields) {
@@ -162,11 +179,7 @@ func Jobset(name string, fields map[string]json.RawMessage) (events.JobsetConfig
 	} else {
 		cfg.Flake = ""
 	}
-	norm, err := jobset.Normalize(name, cfg)
-	if err != nil {
-		return cfg, fmt.Errorf("%s: %w", field, err)
-	}
-	return norm, nil
+	return cfg, nil
 }
 
 func inputs(v json.RawMessage) ([]events.JobsetInput, error) {

@@ -115,3 +115,12 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// TestParseGeneratorNamesDeclInput: a generator may evaluate the spec's
+// own input, declInput, which Hydra adds to it: the spec is not refused
+// for naming an input it does not list.
+func TestParseGeneratorNamesDeclInput(t *testing.T) {
+	s, err := declarative.Parse([]byte(`{"enabled": 1, "nixexprinput": "declInput", "nixexprpath": "jobsets.nix"}`))
+	require.NoError(t, err)
+	assert.Equal(t, "declInput", s.Generator.NixExprInput)
+}

@@ -98,6 +98,8 @@ type harnessOptions struct {
 	// verifyFraction is the jobset's share of outputs to rebuild for
 	// reproducibility.
 	verifyFraction float64
+	// forges configures the pull-request and refs inputs.
+	forges inputs.Forges
 }
 
 // harness is the ledger wired as "buildledger up" wires it: Postgres read
@@ -176,11 +178,13 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 	testdata, err := filepath.Abs("testdata")
 	require.NoError(t, err)
 	db := &evaluator.DB{Pool: pool}
+	// Jobsets come from testdata and from temporary directories; the
+	// busybox input reads busybox's directory.
+	fetcher := &inputs.Fetcher{CacheDir: filepath.Join(home, "git"), Roots: []string{testdata, os.TempDir()}, Forges: o.forges}
 	ports := evaluation.Ports{
-		// Jobsets come from testdata and from temporary directories; the
-		// busybox input reads busybox's directory.
-		Inputs: &evaluator.Inputs{Fetcher: &inputs.Fetcher{CacheDir: filepath.Join(home, "git"),
-			Roots: []string{testdata, os.TempDir()}}, Builds: db},
+		Inputs:  &evaluator.Inputs{Fetcher: fetcher, Builds: db},
+		Specs:   fetcher,
+		Jobsets: db,
 		Nix: &evaluator.Nix{Timeout: 2 * time.Minute, Workers: 2, GCRootsDir: filepath.Join(home, "gcroots"),
 			AllowedPaths: []string{nixtest.BusyboxDir()}},
 		Graph:  &evaluator.Graph{Store: &drv.Store{}},
@@ -256,12 +260,8 @@ func (e *harness) seed(file string) {
 // seedFrom is seed with file in the directory src.
 func (e *harness) seedFrom(src, file string) {
 	t := e.t
-	hash, err := password.Hash("e2e-password", password.Params{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32})
-	require.NoError(t, err)
-	_, err = e.h.CreateUser(e.ctx, e.md(), commands.CreateUser{UserName: "admin", FullName: "Admin", EmailAddress: "admin@example.org",
-		PasswordHash: hash, Roles: []string{"admin"}})
-	require.NoError(t, err)
-	_, err = e.h.CreateProject(e.ctx, e.md(), commands.CreateProject{Name: projectName,
+	e.seedAdmin()
+	_, err := e.h.CreateProject(e.ctx, e.md(), commands.CreateProject{Name: projectName,
 		Config: events.ProjectConfig{DisplayName: "End to end", Owner: "admin", Enabled: true}})
 	require.NoError(t, err)
 	_, err = e.h.CreateJobset(e.ctx, e.md(), commands.CreateJobset{Project: projectName, Name: jobsetName, Config: events.JobsetConfig{
@@ -269,6 +269,16 @@ func (e *harness) seedFrom(src, file string) {
 		VerifyFraction: e.verify, Inputs: []events.JobsetInput{{Name: "src", Type: "path", Value: src}, {Name: "nonce", Type: "string", Value: e.nonce},
 			{Name: "busybox", Type: "nix", Value: nixtest.Busybox}}}})
 	require.NoError(t, err)
+}
+
+// seedAdmin creates the user admin, with the role admin.
+func (e *harness) seedAdmin() {
+	e.t.Helper()
+	hash, err := password.Hash("e2e-password", password.Params{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32})
+	require.NoError(e.t, err)
+	_, err = e.h.CreateUser(e.ctx, e.md(), commands.CreateUser{UserName: "admin", FullName: "Admin", EmailAddress: "admin@example.org",
+		PasswordHash: hash, Roles: []string{"admin"}})
+	require.NoError(e.t, err)
 }
 
 // registerMachine registers a build machine.

@@ -26,8 +26,10 @@ func TestUnescapeATerm(t *testing.T) {
 	}
 }
 
-// TestReadUnescapes: a builder script of several lines with quotes reads
-// back as written in Nix, not as escaped in the .drv file.
+// TestReadUnescapes: a builder script of several lines with quotes, and
+// environment values with backslashes (a JSON document written by
+// builtins.toJSON, say), read back as written in Nix, neither escaped as
+// in the .drv file nor unescaped twice.
 func TestReadUnescapes(t *testing.T) {
 	t.Parallel()
 	if _, err := exec.LookPath("nix-instantiate"); err != nil {
@@ -35,10 +37,13 @@ func TestReadUnescapes(t *testing.T) {
 	}
 	store := t.TempDir()
 	out, err := exec.Command("nix-instantiate", "--store", store, "--expr",
-		`derivation { name = "esc"; system = "x86_64-linux"; builder = "`+nixtest.Sh+`"; args = [ "sh" "-c" "echo a\necho \"b\"" ]; note = "x\ty"; }`).Output()
+		`derivation { name = "esc"; system = "x86_64-linux"; builder = "`+nixtest.Sh+`"; args = [ "sh" "-c" "echo a\necho \"b\"" ]; note = "x\ty"; `+
+			`json = builtins.toJSON { v = "say \"hi\"\n"; }; path = "C:\\n"; }`).Output()
 	require.NoError(t, err)
 	d, err := NewReader(store).Read(strings.TrimSpace(string(out)))
 	require.NoError(t, err)
 	require.Equal(t, "echo a\necho \"b\"", d.Args[2])
 	require.Equal(t, "x\ty", d.Env["note"])
+	require.Equal(t, `{"v":"say \"hi\"\n"}`, d.Env["json"])
+	require.Equal(t, `C:\n`, d.Env["path"])
 }

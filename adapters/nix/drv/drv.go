@@ -70,10 +70,11 @@ func readFile(storePath, file string) (*Derivation, error) {
 }
 
 // fromGoNix converts go-nix's derivation. go-nix's parser leaves the
-// builder, arguments and environment as they are written in the .drv file,
-// with \n, \t, \r, \" and \\ still escaped (a builder script of several
-// lines would reach the machine as one line with literal "\n"), so they
-// are unescaped here.
+// builder, arguments and environment names as they are written in the .drv
+// file, with \n, \t, \r, \" and \\ still escaped (a builder script of
+// several lines would reach the machine as one line with literal "\n"), so
+// they are unescaped here; it unescapes environment values itself, which
+// must not be unescaped again (a JSON value would lose its backslashes).
 func fromGoNix(path string, d *derivation.Derivation) *Derivation {
 	out := &Derivation{
 		Path:      path,
@@ -89,7 +90,7 @@ func fromGoNix(path string, d *derivation.Derivation) *Derivation {
 		out.Args[i] = unescapeATerm(a)
 	}
 	for k, v := range d.Env {
-		out.Env[unescapeATerm(k)] = unescapeATerm(v)
+		out.Env[unescapeATerm(k)] = v
 	}
 	if out.InputDrvs == nil {
 		out.InputDrvs = map[string][]string{}

@@ -68,7 +68,11 @@ type Reactor struct {
 	// latest is, per project, the newest finished `jobsets` build seen
 	// and whether it was applied.
 	latest map[string]finished
-	pos    events.Position
+	// created names, per project, every jobset the log says was created:
+	// the read side may not have caught up on one the previous spec
+	// created, and the next spec must still disable it.
+	created map[string]map[string]bool
+	pos     events.Position
 }
 
 type build struct{ project, out string }
@@ -80,8 +84,8 @@ type finished struct {
 }
 
 // Filter selects the events the reactor reads.
-var Filter = events.Filter{Types: []string{"BuildQueued", "BuildFinished", "BuildCached"},
-	StreamPrefixes: []string{streams.BuildPrefix}}
+var Filter = events.Filter{Types: []string{"BuildQueued", "BuildFinished", "BuildCached", "JobsetCreated"},
+	StreamPrefixes: []string{streams.BuildPrefix, streams.JobsetPrefix}}
 
 // New returns the reactor; ids allocates the ids of the jobsets it
 // creates.
@@ -90,7 +94,7 @@ func New(rt *commands.Runtime, codec *events.Codec, ids *commands.Allocator, out
 		opts.Logger = slog.Default()
 	}
 	return &Reactor{rt: rt, h: commands.NewHandlers(rt, ids, nil), codec: codec, outputs: outputs, jobsets: jobsets,
-		opts: opts, pending: map[int64]build{}, latest: map[string]finished{}}
+		opts: opts, pending: map[int64]build{}, latest: map[string]finished{}, created: map[string]map[string]bool{}}
 }
 
 // fold reads one event and returns the build whose spec is due, if any.
@@ -106,6 +110,12 @@ func (r *Reactor) fold(rec events.Recorded) (finished, bool) {
 	}
 	var id int64
 	switch e := p.(type) {
+	case *events.JobsetCreated:
+		if r.created[e.Project] == nil {
+			r.created[e.Project] = map[string]bool{}
+		}
+		r.created[e.Project][e.Name] = true
+		return finished{}, false
 	case *events.BuildQueued:
 		if e.Jobset == names.DeclarativeJobset && e.Job == JobName {
 			for _, o := range e.Outputs {
@@ -235,6 +245,11 @@ func (r *Reactor) Apply(ctx context.Context, project, out string) error {
 	if err != nil {
 		return err
 	}
+	r.mu.Lock()
+	for name := range r.created[project] {
+		known = append(known, name)
+	}
+	r.mu.Unlock()
 	md := events.Metadata{Actor: declarative.Actor(project)}
 	_, err = r.h.ApplyDeclarativeSpec(ctx, md, commands.ApplyDeclarativeSpec{Project: project, Known: known,
 		Jobsets: spec, MaxJobsets: r.opts.MaxJobsets})

@@ -144,9 +144,9 @@ type StatsQueries interface {
 	// build of the scope f selects (project, jobset, job, system).
 	LatestSucceeded(ctx context.Context, f BuildFilter) ([]Build, error)
 	// FinishedPerPeriod counts the finished builds f selects per period of
-	// step seconds, for the n periods ending at end (Unix time), oldest
-	// first.
-	FinishedPerPeriod(ctx context.Context, f BuildFilter, end, step int64, n int) ([]int, error)
+	// step seconds since the epoch that they were queued in, for the n
+	// newest periods that have any, oldest first.
+	FinishedPerPeriod(ctx context.Context, f BuildFilter, step int64, n int) ([]int, error)
 	// RunningSteps lists the steps building now.
 	RunningSteps(ctx context.Context) ([]BuildStep, error)
 	// RunningBuilds lists the builds with a step building now, by global

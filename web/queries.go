@@ -102,9 +102,9 @@ type BuildQueries interface {
 	Machines(ctx context.Context) ([]Machine, error)
 	// Search finds projects, jobsets and builds by name, output or drv.
 	Search(ctx context.Context, query string, limit int) (SearchResult, error)
-	// MetricHistory returns the newest values of one metric of a job,
-	// newest first.
-	MetricHistory(ctx context.Context, project, jobset, job, name string, limit int) ([]MetricPoint, error)
+	// MetricHistory returns every value of one metric of a job, oldest
+	// first.
+	MetricHistory(ctx context.Context, project, jobset, job, name string) ([]MetricPoint, error)
 }
 
 // LogQueries finds build logs.

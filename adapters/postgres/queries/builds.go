@@ -203,10 +203,10 @@ func (db *DB) QueueSummary(ctx context.Context) ([]web.QueueSummary, error) {
 
 // MetricHistory implements web.BuildQueries, on Hydra's
 // IndexBuildMetricsOnJobTimestamp.
-func (db *DB) MetricHistory(ctx context.Context, project, jobset, job, name string, limit int) ([]web.MetricPoint, error) {
+func (db *DB) MetricHistory(ctx context.Context, project, jobset, job, name string) ([]web.MetricPoint, error) {
 	rows, err := db.pool.Query(ctx, `select build, timestamp, value, coalesce(unit, '') from buildmetrics
-		where project = $1 and jobset = $2 and job = $3 and name = $4 order by timestamp desc, build desc limit $5`,
-		project, jobset, job, name, limit)
+		where project = $1 and jobset = $2 and job = $3 and name = $4 order by timestamp, build`,
+		project, jobset, job, name)
 	if err != nil {
 		return nil, fmt.Errorf("query metric %s of %s:%s:%s: %w", name, project, jobset, job, err)
 	}

@@ -115,6 +115,23 @@ func (s *server) myJobsTab(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// myJobsetsTab lists the enabled jobsets of the enabled projects a user
+// owns (Hydra's my-jobsets-tab), for whoever may see the user's
+// dashboard. The dashboard itself lists the projects the user is a
+// member of too.
+func (s *server) myJobsetsTab(w http.ResponseWriter, r *http.Request) error {
+	u, err := s.dashboardOwner(r)
+	if err != nil {
+		return err
+	}
+	js, err := s.cfg.Queries.OwnedJobsets(r.Context(), u.UserName)
+	if err != nil {
+		return err
+	}
+	s.respond(w, r, js, "my-jobsets", &dashboardPage{UserName: u.UserName, Jobsets: js})
+	return nil
+}
+
 // apiNrBuilds counts finished builds per hour or day (Hydra's
 // /api/nrbuilds): a JSON array of at most nr counts, oldest period first.
 // As in Hydra, periods are aligned on the epoch, a build counts in the

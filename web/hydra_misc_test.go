@@ -48,3 +48,38 @@ func TestHydraNrBuilds(t *testing.T) {
 		require.JSONEq(t, want, res.body, query)
 	}
 }
+
+// TestHydraMyJobsetsTab is User.pm's my_jobsets_tab: the enabled jobsets
+// of the enabled projects the user owns (not those they are a member
+// of), for the user, an admin, or anyone when the dashboard is public.
+func TestHydraMyJobsetsTab(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	names := func(c *client, user string) []string {
+		t.Helper()
+		res := c.do("GET", "/dashboard/"+user+"/my-jobsets-tab", nil)
+		require.Equal(t, http.StatusOK, res.code, res.body)
+		var js []struct{ Project, Name string }
+		res.json(t, &js)
+		out := []string{}
+		for _, j := range js {
+			out = append(out, j.Project+":"+j.Name)
+		}
+		return out
+	}
+	owner, admin := e.as("owner"), e.as("admin")
+	require.Equal(t, []string{"p:j"}, names(owner, "owner"))
+	require.Equal(t, []string{"p:j"}, names(admin, "owner"))
+	require.Equal(t, []string{}, names(e.as("member"), "member"), "a member owns nothing")
+	require.Equal(t, http.StatusForbidden, e.as("member").do("GET", "/dashboard/owner/my-jobsets-tab", nil).code)
+	require.Equal(t, http.StatusForbidden, e.anon().do("GET", "/dashboard/owner/my-jobsets-tab", nil).code)
+	require.Equal(t, http.StatusNotFound, admin.do("GET", "/dashboard/ghost/my-jobsets-tab", nil).code)
+	html := owner.do("GET", "/dashboard/owner/my-jobsets-tab", nil, "Accept", "text/html")
+	require.Equal(t, http.StatusOK, html.code)
+	require.Contains(t, html.body, `href="/jobset/p/j"`)
+
+	// A disabled jobset is left out.
+	res := admin.do("PUT", "/jobset/p/j", map[string]any{"enabled": "0", "nixexprinput": "src", "nixexprpath": "release.nix",
+		"inputs": map[string]any{"src": map[string]string{"type": "git", "value": "https://github.com/acme/widget.git"}}})
+	require.Equal(t, http.StatusOK, res.code, res.body)
+	require.Equal(t, []string{}, names(owner, "owner"))
+}

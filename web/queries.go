@@ -155,6 +155,9 @@ type StatsQueries interface {
 	// BuildMachines lists the enabled build machines configured now, by
 	// name.
 	BuildMachines(ctx context.Context) ([]BuildMachine, error)
+	// OwnedJobsets lists the enabled jobsets of the enabled projects user
+	// owns, by project and name.
+	OwnedJobsets(ctx context.Context, user string) ([]JobsetOverview, error)
 	// UserJobsets lists the jobsets of the projects user owns or is a
 	// member of.
 	UserJobsets(ctx context.Context, user string) ([]JobsetOverview, error)

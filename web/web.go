@@ -391,6 +391,7 @@ func (s *server) routes() http.Handler {
 	r.Get("/dashboard", s.h(s.myDashboard))
 	r.Get("/dashboard/{user}", s.h(s.dashboard))
 	r.Get("/dashboard/{user}/my-jobs-tab", s.h(s.myJobsTab))
+	r.Get("/dashboard/{user}/my-jobsets-tab", s.h(s.myJobsetsTab))
 	r.Get("/machines", s.h(s.asOf((*server).machinesPage)))
 	r.Get("/steps", s.h(s.stepsPage))
 	r.Get("/evals", s.h(s.allEvals))

@@ -149,6 +149,13 @@ func (db *DB) BuildMachines(ctx context.Context) ([]web.BuildMachine, error) {
 	return out, rows.Err()
 }
 
+// OwnedJobsets implements web.StatsQueries, with Hydra's selection
+// (User.pm my_jobsets_tab).
+func (db *DB) OwnedJobsets(ctx context.Context, user string) ([]web.JobsetOverview, error) {
+	return db.jobsetOverviews(ctx, `j.enabled <> 0 and j.project in (select p.name from projects p
+		where p.owner = $1 and p.enabled = 1)`, user)
+}
+
 // UserJobsets implements web.StatsQueries: the overviews of the jobsets
 // of every project user owns or is a member of, in one query.
 func (db *DB) UserJobsets(ctx context.Context, user string) ([]web.JobsetOverview, error) {

@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"net/http"
+	"net/url"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -82,4 +83,92 @@ func TestHydraMyJobsetsTab(t *testing.T) {
 		"inputs": map[string]any{"src": map[string]string{"type": "git", "value": "https://github.com/acme/widget.git"}}})
 	require.Equal(t, http.StatusOK, res.code, res.body)
 	require.Equal(t, []string{}, names(owner, "owner"))
+}
+
+// TestHydraJobsetClone is Jobset.pm's clone and JobsetEval.pm's
+// create_jobset: forms for the project's owners (as Hydra's
+// isProjectOwner: the owner, its members and admins), filled from the jobset
+// (or from what an evaluation fetched, revisions pinned), that create a
+// new jobset when sent. JSON clients get the filled jobset, a body for
+// PUT /jobset/<project>/<new name>.
+func TestHydraJobsetClone(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	owner := e.as("owner")
+
+	t.Run("who may", func(t *testing.T) {
+		for _, path := range []string{"/jobset/p/j/clone", "/eval/2/create-jobset"} {
+			for name, tt := range map[string]struct {
+				c    *client
+				code int
+			}{
+				"anonymous": {e.anon(), http.StatusForbidden},
+				"nobody":    {e.as("nobody"), http.StatusForbidden},
+				"member":    {e.as("member"), http.StatusOK},
+				"creator":   {e.as("creator"), http.StatusForbidden},
+				"owner":     {owner, http.StatusOK},
+				"admin":     {e.as("admin"), http.StatusOK},
+			} {
+				res := tt.c.do("GET", path, nil)
+				require.Equal(t, tt.code, res.code, "%s %s: %s", name, path, res.body)
+				if tt.code != http.StatusOK {
+					require.NotContains(t, res.body, "acme/widget", "no input values for %s", name)
+				}
+			}
+		}
+		require.Equal(t, http.StatusNotFound, owner.do("GET", "/jobset/p/nope/clone", nil).code)
+		require.Equal(t, http.StatusNotFound, owner.do("GET", "/eval/99/create-jobset", nil).code)
+	})
+
+	t.Run("clone", func(t *testing.T) {
+		res := owner.do("GET", "/jobset/p/j/clone", nil)
+		require.Equal(t, http.StatusOK, res.code, res.body)
+		var body map[string]any
+		res.json(t, &body)
+		require.Equal(t, "", body["name"], "the clone has no name yet")
+		res = owner.do("PUT", "/jobset/p/copy", body)
+		require.Equal(t, http.StatusCreated, res.code, res.body)
+		var orig, cp struct {
+			NixExprPath   string `json:"nixexprpath"`
+			CheckInterval int    `json:"checkinterval"`
+			KeepNr        int    `json:"keepnr"`
+			Inputs        map[string]struct{ Type, Value string }
+		}
+		owner.do("GET", "/jobset/p/j", nil).json(t, &orig)
+		owner.do("GET", "/jobset/p/copy", nil).json(t, &cp)
+		require.Equal(t, orig, cp)
+
+		html := owner.do("GET", "/jobset/p/j/clone", nil, "Accept", "text/html")
+		require.Equal(t, http.StatusOK, html.code)
+		require.Contains(t, html.body, `action="/project/p/create-jobset"`)
+		require.Contains(t, html.body, `name="name" value=""`)
+		require.Contains(t, html.body, "src git https://github.com/acme/widget.git")
+		require.Contains(t, html.body, "a clone of p:j")
+	})
+
+	t.Run("create-jobset from an evaluation", func(t *testing.T) {
+		res := owner.do("GET", "/eval/2/create-jobset", nil)
+		require.Equal(t, http.StatusOK, res.code, res.body)
+		var got struct {
+			Name   string `json:"name"`
+			Inputs map[string]struct{ Type, Value string }
+		}
+		res.json(t, &got)
+		require.Equal(t, "", got.Name)
+		require.Equal(t, struct{ Type, Value string }{"git", "https://github.com/acme/widget.git abc123"}, got.Inputs["src"],
+			"pinned to the evaluation's revision, as Hydra's form")
+
+		// The browser's form creates the jobset through the command.
+		html := owner.do("GET", "/eval/2/create-jobset", nil, "Accept", "text/html")
+		require.Contains(t, html.body, "src git https://github.com/acme/widget.git abc123")
+		form := url.Values{"name": {"pinned"}, "type": {"0"}, "nixexprinput": {"src"}, "nixexprpath": {"release.nix"},
+			"enabled": {"1"}, "checkinterval": {"0"}, "schedulingshares": {"1"}, "keepnr": {"1"},
+			"inputs": {"src git https://github.com/acme/widget.git abc123"}}
+		res = owner.do("POST", "/project/p/create-jobset", form.Encode(), "Content-Type", "application/x-www-form-urlencoded", "Accept", "text/html")
+		require.Equal(t, http.StatusSeeOther, res.code, res.body)
+		owner.do("GET", "/jobset/p/pinned", nil).json(t, &got)
+		require.Equal(t, "https://github.com/acme/widget.git abc123", got.Inputs["src"].Value)
+		evs, err := e.store.ReadStream(e.ctx, streams.Jobset("p", "pinned"), 0, 10)
+		require.NoError(t, err)
+		require.Equal(t, "JobsetCreated", evs[0].Type, "created by the command, in the log")
+	})
 }

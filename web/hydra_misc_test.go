@@ -3,6 +3,7 @@ package web_test
 import (
 	"net/http"
 	"net/url"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -171,4 +172,55 @@ func TestHydraJobsetClone(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, "JobsetCreated", evs[0].Type, "created by the command, in the log")
 	})
+}
+
+// TestHydraCustomChannel is Channel.pm: /channel/custom/<p>/<j>/<ch>
+// takes the successful build of job <ch> in the newest evaluation with
+// new builds that has one; it lists its constituents by job, redirects a
+// channel product's name to its download, and names the binary cache.
+func TestHydraCustomChannel(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	e.hydraEval("p", "j", 10, "rev10", map[string]int64{"chan": 200, "b": 201, "a": 202}, map[string][]int64{"chan": {201, 202}})
+	for _, id := range []int64{200, 201, 202} {
+		e.appendEvents(streams.Build(id), events.BuildFinished{BuildID: id, Status: 0, StartTime: now.Unix(), StopTime: now.Unix()})
+	}
+	e.appendEvents(streams.Build(200), events.ProductScraped{BuildID: 200, ProductNr: 1, Type: "channel", Subtype: "",
+		Path: "/nix/store/" + strings.Repeat("c", 32) + "-chan/nixexprs.tar.xz", Name: "nixexprs.tar.xz"})
+	// A newer evaluation whose channel build failed: the older one stays.
+	e.hydraEval("p", "j", 11, "rev11", map[string]int64{"chan": 210}, nil)
+	e.appendEvents(streams.Build(210), events.BuildFinished{BuildID: 210, Status: 1, StartTime: now.Unix(), StopTime: now.Unix()})
+	e.catchUp()
+	c := e.anon()
+
+	res := c.do("GET", "/channel/custom/p/j/chan", nil)
+	require.Equal(t, http.StatusOK, res.code, res.body)
+	var cons []struct {
+		ID  int64  `json:"id"`
+		Job string `json:"job"`
+	}
+	res.json(t, &cons)
+	require.Equal(t, []int64{202, 201}, []int64{cons[0].ID, cons[1].ID}, "by job name")
+	require.Equal(t, http.StatusOK, c.do("GET", "/channel/custom/p/j/chan", nil, "Accept", "text/html").code)
+
+	res = c.do("GET", "/channel/custom/p/j/chan/nixexprs.tar.xz", nil)
+	require.Equal(t, http.StatusFound, res.code, res.body)
+	require.Equal(t, "/build/200/download/1/nixexprs.tar.xz", res.header.Get("Location"))
+
+	res = c.do("GET", "/channel/custom/p/j/chan/binary-cache-url", nil)
+	require.Equal(t, http.StatusOK, res.code)
+	require.Equal(t, e.srv.URL+"/", res.body)
+	require.Contains(t, res.header.Get("Content-Type"), "text/plain")
+
+	for _, path := range []string{
+		"/channel/custom/p/j/chan/nope.tar.xz",         // no such channel product
+		"/channel/custom/p/j/chan/hello.tar.gz",        // not of type channel
+		"/channel/custom/p/j/broken",                   // never built successfully
+		"/channel/custom/p/j/ghost",                    // no such job
+		"/channel/custom/p/nope/chan",                  // no such jobset
+		"/channel/custom/nope/j/chan/binary-cache-url", // no such project
+	} {
+		res := c.do("GET", path, nil)
+		require.Equal(t, http.StatusNotFound, res.code, "%s: %s", path, res.body)
+		require.Contains(t, res.body, `"error"`)
+	}
 }

@@ -79,6 +79,10 @@ type BuildQueries interface {
 	Builds(ctx context.Context, f BuildFilter) ([]Build, error)
 	// BuildSteps lists a build's steps by number.
 	BuildSteps(ctx context.Context, id int64) ([]BuildStep, error)
+	// LastSuccessfulChannel returns the successful build of job in the
+	// newest evaluation with new builds of project:jobset that has one
+	// (domainerr.ErrNotFound if none).
+	LastSuccessfulChannel(ctx context.Context, project, jobset, job string) (int64, error)
 	// Constituents lists the builds an aggregate build consists of.
 	Constituents(ctx context.Context, id int64) ([]Build, error)
 	// Queue lists unfinished builds by global priority (descending) and

@@ -372,6 +372,9 @@ func (s *server) routes() http.Handler {
 	r.Post("/build/{id}/keep/{flag}", s.h(s.buildAction("keep")))
 
 	r.Get("/job/{project}/{jobset}/{job}", s.h(s.jobPage))
+	r.Get("/channel/custom/{project}/{jobset}/{channel}", s.h(s.customChannel))
+	r.Get("/channel/custom/{project}/{jobset}/{channel}/binary-cache-url", s.h(s.customChannelCacheURL))
+	r.Get("/channel/custom/{project}/{jobset}/{channel}/{product}", s.h(s.customChannelProduct))
 	s.listBuildsRoutes(r, "")
 	s.listBuildsRoutes(r, "/project/{project}")
 	s.listBuildsRoutes(r, "/jobset/{project}/{jobset}")

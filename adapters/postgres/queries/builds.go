@@ -147,6 +147,21 @@ func (db *DB) Constituents(ctx context.Context, id int64) ([]web.Build, error) {
 		order by b.id`, id)
 }
 
+// LastSuccessfulChannel implements web.BuildQueries, with Hydra's
+// selection (Channel.pm).
+func (db *DB) LastSuccessfulChannel(ctx context.Context, project, jobset, job string) (int64, error) {
+	var id int64
+	err := db.pool.QueryRow(ctx, `select b.id from builds b join jobsets j on j.id = b.jobset_id
+		  join jobsetevalmembers m on m.build = b.id join jobsetevals e on e.id = m.eval
+		where j.project = $1 and j.name = $2 and b.job = $3 and b.finished = 1 and b.buildstatus = 0
+		  and e.hasnewbuilds = 1
+		order by e.id desc limit 1`, project, jobset, job).Scan(&id)
+	if err != nil {
+		return 0, notFound(err, "successful build of channel", project+":"+jobset+":"+job)
+	}
+	return id, nil
+}
+
 // Queue implements web.BuildQueries.
 func (db *DB) Queue(ctx context.Context, p web.Page) ([]web.Build, error) {
 	off, lim := limit(p, 100)

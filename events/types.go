@@ -58,5 +58,6 @@ func builtinTypes() []builtin {
 		{1, func() Payload { return new(JobStarred) }},
 		{1, func() Payload { return new(JobUnstarred) }},
 		{1, func() Payload { return new(FailedPathsCleared) }},
+		{1, func() Payload { return new(VCSCachesCleared) }},
 	}
 }

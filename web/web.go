@@ -50,6 +50,7 @@ type Commands interface {
 	RemoveNews(ctx context.Context, md events.Metadata, id int64) (commands.Result, error)
 	StarJob(ctx context.Context, md events.Metadata, c commands.StarJob) (commands.Result, error)
 	ClearFailedPaths(ctx context.Context, md events.Metadata) (commands.Result, error)
+	ClearVCSCaches(ctx context.Context, md events.Metadata) (commands.Result, error)
 }
 
 var _ Commands = (*commands.Handlers)(nil)
@@ -422,6 +423,8 @@ func (s *server) routes() http.Handler {
 	r.Put("/admin/clear-queue-non-current", s.h(s.clearQueueNonCurrent))
 	r.Post("/admin/clear-failed-cache", s.h(s.clearFailedCache))
 	r.Put("/admin/clear-failed-cache", s.h(s.clearFailedCache))
+	r.Post("/admin/clear-vcs-cache", s.h(s.clearVCSCache))
+	r.Put("/admin/clear-vcs-cache", s.h(s.clearVCSCache))
 	r.Get("/admin/news", s.h(s.newsPage))
 	r.Post("/admin/news/submit", s.h(s.submitNews))
 	r.Post("/admin/news/delete/{id}", s.h(s.deleteNews))

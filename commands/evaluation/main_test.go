@@ -48,8 +48,10 @@ type env struct {
 	alloc *commands.Allocator
 	svc   *evaluation.Service
 	ports evaluation.Ports
-	salt  string
-	admin events.Metadata
+	// cacheDir is the input fetcher's Fetcher.CacheDir.
+	cacheDir string
+	salt     string
+	admin    events.Metadata
 	// evaluator is the metadata of the evaluations the tests run, as
 	// the Trigger's: the Service fills in the correlation id.
 	evaluator events.Metadata
@@ -98,10 +100,11 @@ func newEnv(t testing.TB, o envOptions) *env {
 		o.maxAppendBytes = 4 << 10
 	}
 	db := &evaluator.DB{Pool: pool}
+	// The tests take inputs from testdata and from temporary directories.
+	fetcher := &inputs.Fetcher{CacheDir: filepath.Join(t.TempDir(), "git"), Roots: []string{jobsDir(t), os.TempDir()}}
 	ports := evaluation.Ports{
-		// The tests take inputs from testdata and from temporary directories.
-		Inputs: &evaluator.Inputs{Fetcher: &inputs.Fetcher{CacheDir: filepath.Join(t.TempDir(), "git"),
-			Roots: []string{jobsDir(t), os.TempDir()}}, Builds: db},
+		Inputs: &evaluator.Inputs{Fetcher: fetcher, Builds: db},
+		Caches: fetcher,
 		Nix: &evaluator.Nix{Timeout: o.evalTimeout, Backend: eval.BackendInstantiate, Workers: o.evalWorkers,
 			AllowedPaths: append([]string{nixtest.BusyboxDir()}, o.evalPaths...)},
 		Graph:  &evaluator.Graph{Store: &drv.Store{}},
@@ -111,7 +114,7 @@ func newEnv(t testing.TB, o envOptions) *env {
 	if o.nix != nil {
 		ports.Nix = o.nix(ports.Nix)
 	}
-	e := &env{t: t, ctx: ctx, pool: pool, store: store, codec: codec, rt: rt, alloc: alloc, ports: ports,
+	e := &env{t: t, ctx: ctx, pool: pool, store: store, codec: codec, rt: rt, alloc: alloc, ports: ports, cacheDir: fetcher.CacheDir,
 		h:         commands.NewHandlers(rt, alloc, postgres.NewVault(pool)),
 		salt:      fmt.Sprintf("%s-%d", t.Name(), time.Now().UnixNano()),
 		admin:     commands.NewMetadata(commands.UserActor("admin"), rt),

@@ -3,13 +3,18 @@ package web_test
 import (
 	"net/http"
 	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
+	"buildledger/adapters/inputs"
 	"buildledger/domain/streams"
 	"buildledger/events"
+	"buildledger/web"
 )
 
 // TestHydraNrBuilds is API.pm's nrbuilds: finished builds counted per
@@ -223,4 +228,77 @@ func TestHydraCustomChannel(t *testing.T) {
 		require.Equal(t, http.StatusNotFound, res.code, "%s: %s", path, res.body)
 		require.Contains(t, res.body, `"error"`)
 	}
+}
+
+// TestHydraSCMDiff is API.pm's scmdiff: plain text, the log and then the
+// diff between two revisions, for a repository a jobset input names.
+// Everything else is refused before git runs.
+func TestHydraSCMDiff(t *testing.T) {
+	repo := t.TempDir()
+	gitIn := func(args ...string) string {
+		t.Helper()
+		cmd := exec.Command("git", args...)
+		cmd.Dir = repo
+		cmd.Env = append(os.Environ(), "GIT_CONFIG_GLOBAL=/dev/null", "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@example.org",
+			"GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@example.org")
+		out, err := cmd.CombinedOutput()
+		require.NoError(t, err, "%s", out)
+		return strings.TrimSpace(string(out))
+	}
+	gitIn("init", "-q", "-b", "main")
+	require.NoError(t, os.WriteFile(filepath.Join(repo, "README"), []byte("one\n"), 0o644))
+	gitIn("add", "README")
+	gitIn("commit", "-q", "-m", "first")
+	rev1 := gitIn("rev-parse", "HEAD")
+	require.NoError(t, os.WriteFile(filepath.Join(repo, "README"), []byte("two\n"), 0o644))
+	gitIn("commit", "-q", "-am", "second")
+	rev2 := gitIn("rev-parse", "HEAD")
+
+	uri := "file://" + repo
+	e := newEnv(t, envOpts{cfg: func(c *web.Config) {
+		c.SCMDiff = &inputs.Fetcher{CacheDir: t.TempDir(), Roots: []string{repo}}
+	}})
+	admin := e.as("admin")
+	res := admin.do("PUT", "/jobset/p/local", map[string]any{"nixexprinput": "src", "nixexprpath": "release.nix",
+		"inputs": map[string]any{"src": map[string]string{"type": "git", "value": uri + " main"}}})
+	require.Equal(t, http.StatusCreated, res.code, res.body)
+
+	c := e.anon()
+	q := func(typ, uri, r1, r2 string) string {
+		return "/api/scmdiff?" + url.Values{"type": {typ}, "uri": {uri}, "rev1": {r1}, "rev2": {r2}}.Encode()
+	}
+	res = c.do("GET", q("git", uri, rev1, rev2), nil)
+	require.Equal(t, http.StatusOK, res.code, res.body)
+	require.Contains(t, res.header.Get("Content-Type"), "text/plain")
+	require.Contains(t, res.body, "commit "+rev2)
+	require.Contains(t, res.body, "-one\n+two\n")
+	res = c.do("GET", q("git", uri, rev2, rev2), nil)
+	require.Equal(t, http.StatusOK, res.code, res.body)
+	require.Equal(t, " ", res.body, "no change is a space, as Hydra")
+
+	outside := t.TempDir()
+	for _, tt := range []struct {
+		name, path string
+		code       int
+	}{
+		{"option as revision", q("git", uri, "--output="+filepath.Join(outside, "x"), rev2), http.StatusUnprocessableEntity},
+		{"range as revision", q("git", uri, rev1+".."+rev2, rev2), http.StatusUnprocessableEntity},
+		{"a repository no input names", q("git", "file://"+outside, rev1, rev2), http.StatusNotFound},
+		{"an input of another type", q("hg", uri, rev1, rev2), http.StatusNotFound},
+		{"a git URL no input names", q("git", "https://example.org/other.git", rev1, rev2), http.StatusNotFound},
+		{"unknown revision", q("git", uri, rev1, strings.Repeat("d", 40)), http.StatusNotFound},
+		{"svn", q("svn", uri, rev1, rev2), http.StatusBadRequest},
+		{"no revisions", "/api/scmdiff?type=git&uri=" + url.QueryEscape(uri), http.StatusBadRequest},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			res := c.do("GET", tt.path, nil)
+			require.Equal(t, tt.code, res.code, res.body)
+			require.Contains(t, res.body, `"error"`)
+			require.NoFileExists(t, filepath.Join(outside, "x"))
+		})
+	}
+
+	// Without the port the route is not available.
+	bare := newEnv(t, envOpts{})
+	require.Equal(t, http.StatusNotImplemented, bare.anon().do("GET", q("git", uri, rev1, rev2), nil).code)
 }

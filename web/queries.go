@@ -79,6 +79,9 @@ type BuildQueries interface {
 	Builds(ctx context.Context, f BuildFilter) ([]Build, error)
 	// BuildSteps lists a build's steps by number.
 	BuildSteps(ctx context.Context, id int64) ([]BuildStep, error)
+	// InputRepository reports whether a jobset input of type typ names
+	// the repository uri (the first word of its value).
+	InputRepository(ctx context.Context, typ, uri string) (bool, error)
 	// LastSuccessfulChannel returns the successful build of job in the
 	// newest evaluation with new builds of project:jobset that has one
 	// (domainerr.ErrNotFound if none).

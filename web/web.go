@@ -107,6 +107,15 @@ type WebhookDeliveries interface {
 	Release(ctx context.Context, source string, keys []string) error
 }
 
+// SCMDiff diffs two revisions of a jobset input's repository
+// (*inputs.Fetcher): confined as the input fetches are, its output and
+// time bounded.
+type SCMDiff interface {
+	// Diff returns the log and the diff from rev1 to rev2 of the
+	// repository uri of type typ (git or hg).
+	Diff(ctx context.Context, typ, uri, rev1, rev2 string) (string, error)
+}
+
 // StreamReader reads one event stream (events.Store satisfies it).
 type StreamReader interface {
 	ReadStream(ctx context.Context, stream string, from uint64, limit int) ([]events.Recorded, error)
@@ -132,6 +141,8 @@ type Config struct {
 	Tokens TokenCommands
 	// Events reads streams for the events tabs; nil hides them.
 	Events StreamReader
+	// SCMDiff answers /api/scmdiff; nil answers it 501.
+	SCMDiff SCMDiff
 	// SessionKey signs session cookies (HMAC-SHA256), at least 32 bytes.
 	SessionKey []byte
 	// SecureCookies marks cookies Secure even on plain-HTTP requests
@@ -214,6 +225,9 @@ type server struct {
 	// verifying bounds the password verifications running at once: each
 	// argon2id verification takes 19 MiB and a core for a while.
 	verifying chan struct{}
+	// diffs bounds the /api/scmdiff diffs running at once: each may
+	// fetch a repository and runs git or hg.
+	diffs chan struct{}
 	// dummyHash is verified when a user does not exist, so that a failed
 	// login takes as long either way.
 	dummyHash string
@@ -259,7 +273,8 @@ func New(cfg Config) (http.Handler, error) {
 		return nil, fmt.Errorf("web: %w", err)
 	}
 	s := &server{cfg: cfg, pages: pages, log: cfg.Logger, now: cfg.Clock, dummyHash: dummy,
-		limiter: newLimiter(cfg.LoginAttempts, time.Minute, cfg.Clock), streams: newLogStreams(cfg.Logs, cfg.StreamsPerClient, cfg.Streams), verifying: make(chan struct{}, runtime.NumCPU())}
+		limiter: newLimiter(cfg.LoginAttempts, time.Minute, cfg.Clock), streams: newLogStreams(cfg.Logs, cfg.StreamsPerClient, cfg.Streams), verifying: make(chan struct{}, runtime.NumCPU()),
+		diffs: make(chan struct{}, maxDiffs)}
 	return s.routes(), nil
 }
 
@@ -409,6 +424,7 @@ func (s *server) routes() http.Handler {
 	r.Get("/api/queue", s.h(s.apiQueue))
 	r.Get("/api/nrqueue", s.h(s.apiNrQueue))
 	r.Get("/api/nrbuilds", s.h(s.apiNrBuilds))
+	r.Get("/api/scmdiff", s.h(s.apiSCMDiff))
 	r.Post("/api/push", s.h(s.apiPush))
 	r.Post("/api/push-github", s.h(s.pushGitHub))
 	r.Post("/api/push-gitea", s.h(s.pushGitea))

@@ -53,6 +53,12 @@ type Fetcher struct {
 	// MaxURLSize bounds a path input's download in bytes; zero means
 	// DefaultMaxURLSize.
 	MaxURLSize int64
+	// MaxDiffBytes bounds what Diff answers; zero means
+	// DefaultMaxDiffBytes.
+	MaxDiffBytes int
+	// DiffTimeout bounds a Diff, its fetch included; zero means
+	// DefaultDiffTimeout.
+	DiffTimeout time.Duration
 
 	mu    sync.Mutex
 	locks map[string]*sync.Mutex

@@ -115,6 +115,7 @@ func (s *system) newEvalService(ctx context.Context, f evalFlags) (svc *evaluati
 	}
 	db := &evaluator.DB{Pool: s.pool}
 	fetcher := &inputs.Fetcher{CacheDir: cache, Roots: roots, Identity: id, AllowedURIs: f.allowedURIs, PathValidity: f.pathValidity}
+	s.inputs = fetcher
 	ports := evaluation.Ports{
 		Inputs: &evaluator.Inputs{Fetcher: fetcher, Builds: db},
 		Caches: fetcher,

@@ -61,6 +61,9 @@ type webOptions struct {
 	// dbTimeout and dbConns bound the web's own database pool.
 	dbTimeout time.Duration
 	dbConns   int
+	// scmDiff answers /api/scmdiff (the evaluator's input fetcher); nil
+	// answers it 501.
+	scmDiff web.SCMDiff
 }
 
 func (o *webOptions) register(fs *flag.FlagSet) {
@@ -148,6 +151,7 @@ func (s *system) newWeb(ctx context.Context, opts webOptions) (http.Handler, err
 		Builds:       s.handlers,
 		Tokens:       s.handlers,
 		Events:       s.store,
+		SCMDiff:      opts.scmDiff,
 		SessionKey:   key,
 		BaseURL:      opts.baseURL,
 		AllowedHosts: hosts,

@@ -147,6 +147,18 @@ func (db *DB) Constituents(ctx context.Context, id int64) ([]web.Build, error) {
 		order by b.id`, id)
 }
 
+// InputRepository implements web.BuildQueries.
+func (db *DB) InputRepository(ctx context.Context, typ, uri string) (bool, error) {
+	var ok bool
+	err := db.pool.QueryRow(ctx, `select exists (select 1 from jobsetinputs i join jobsetinputalts a
+		  on a.project = i.project and a.jobset = i.jobset and a.input = i.name
+		where i.type = $1 and split_part(btrim(a.value), ' ', 1) = $2)`, typ, uri).Scan(&ok)
+	if err != nil {
+		return false, fmt.Errorf("query inputs naming %s: %w", uri, err)
+	}
+	return ok, nil
+}
+
 // LastSuccessfulChannel implements web.BuildQueries, with Hydra's
 // selection (Channel.pm).
 func (db *DB) LastSuccessfulChannel(ctx context.Context, project, jobset, job string) (int64, error) {

@@ -302,3 +302,74 @@ func TestHydraSCMDiff(t *testing.T) {
 	bare := newEnv(t, envOpts{})
 	require.Equal(t, http.StatusNotImplemented, bare.anon().do("GET", q("git", uri, rev1, rev2), nil).code)
 }
+
+// TestHydraJobsetTabs is Jobset.pm's jobs-tab and channels-tab: the jobs
+// (or channel jobs) of the newest evaluations with new builds, with each
+// one's build per evaluation; the jobs tab filters by a part of the name.
+func TestHydraJobsetTabs(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	var jobsetID int64
+	require.NoError(t, e.pool.QueryRow(e.ctx, `select id from jobsets where name = 'j'`).Scan(&jobsetID))
+	drvPath := drv("nixexprs-30")
+	e.appendEvents(streams.Build(30), events.BuildQueued{BuildID: 30, EvalID: 3, JobsetID: jobsetID, Project: "p", Jobset: "j",
+		Job: "nixexprs", NixName: "nixexprs", DrvPath: drvPath, System: "x86_64-linux", Meta: events.JobMeta{IsChannel: true},
+		Timestamp: now.Unix()})
+	e.appendEvents(streams.Eval(3), events.EvaluationStarted{EvalID: 3, Project: "p", Jobset: "j", JobsetID: jobsetID, StartTime: now.Unix()},
+		events.JobEvaluated{EvalID: 3, Job: "nixexprs", System: "x86_64-linux", BuildID: 30, IsNew: true, DrvPath: drvPath},
+		events.JobEvaluated{EvalID: 3, Job: "hello", System: "x86_64-linux", BuildID: 5, DrvPath: drv("hello-5")},
+		events.EvaluationFinished{EvalID: 3, Project: "p", Jobset: "j", JobsetID: jobsetID, Hash: "h3", Timestamp: now.Unix(),
+			NrBuilds: 2, HasNewBuilds: true})
+	e.catchUp()
+	c := e.anon()
+
+	type cell struct {
+		ID          int64 `json:"id"`
+		Finished    int   `json:"finished"`
+		BuildStatus *int  `json:"buildstatus"`
+	}
+	var jobs struct {
+		Evals map[string]struct {
+			Timestamp int64           `json:"timestamp"`
+			Builds    map[string]cell `json:"builds"`
+		} `json:"evals"`
+		Jobs     []string `json:"jobs"`
+		NrJobs   int      `json:"nrJobs"`
+		Channels []string `json:"channels"`
+	}
+	res := c.do("GET", "/jobset/p/j/jobs-tab", nil)
+	require.Equal(t, http.StatusOK, res.code, res.body)
+	res.json(t, &jobs)
+	require.Equal(t, []string{"broken", "fresh", "gone", "hello", "waiting"}, jobs.Jobs, "channel jobs are not jobs")
+	require.Equal(t, 5, jobs.NrJobs)
+	require.Len(t, jobs.Evals, 3)
+	require.Equal(t, int64(1), jobs.Evals["1"].Builds["hello"].ID)
+	require.Equal(t, int64(5), jobs.Evals["2"].Builds["hello"].ID)
+	require.Equal(t, 1, jobs.Evals["2"].Builds["hello"].Finished)
+	require.Equal(t, 1, *jobs.Evals["2"].Builds["hello"].BuildStatus)
+	require.Equal(t, 0, jobs.Evals["2"].Builds["waiting"].Finished)
+
+	res = c.do("GET", "/jobset/p/j/jobs-tab?filter=HEL", nil)
+	require.Equal(t, http.StatusOK, res.code)
+	jobs.Jobs = nil
+	res.json(t, &jobs)
+	require.Equal(t, []string{"hello"}, jobs.Jobs, "filtered case-insensitively")
+	res = c.do("GET", "/jobset/p/j/jobs-tab?filter=%25", nil)
+	jobs.Jobs = nil
+	res.json(t, &jobs)
+	require.Empty(t, jobs.Jobs, "a %% in the filter is a character, not a wildcard")
+
+	res = c.do("GET", "/jobset/p/j/channels-tab", nil)
+	require.Equal(t, http.StatusOK, res.code, res.body)
+	res.json(t, &jobs)
+	require.Equal(t, []string{"nixexprs"}, jobs.Channels)
+
+	for _, path := range []string{"/jobset/p/j/jobs-tab", "/jobset/p/j/channels-tab"} {
+		html := c.do("GET", path, nil, "Accept", "text/html")
+		require.Equal(t, http.StatusOK, html.code)
+		require.Contains(t, html.body, `href="/eval/3"`)
+	}
+	html := c.do("GET", "/jobset/p/j/channels-tab", nil, "Accept", "text/html")
+	require.Contains(t, html.body, `href="/channel/custom/p/j/nixexprs"`)
+	require.Contains(t, html.body, `href="/build/30"`)
+	require.Equal(t, http.StatusNotFound, c.do("GET", "/jobset/p/nope/jobs-tab", nil).code)
+}

@@ -79,6 +79,12 @@ type BuildQueries interface {
 	Builds(ctx context.Context, f BuildFilter) ([]Build, error)
 	// BuildSteps lists a build's steps by number.
 	BuildSteps(ctx context.Context, id int64) ([]BuildStep, error)
+	// JobMatrix returns the newest evaluations with new builds (at most
+	// 20, newest first) of project:jobset with their member builds of
+	// channel jobs or of other jobs, and jobs whose name contains filter
+	// (case-insensitive); it stops after the evaluation that brings the
+	// builds to maxBuilds (0: no limit).
+	JobMatrix(ctx context.Context, project, jobset, filter string, channels bool, maxBuilds int) ([]MatrixEval, error)
 	// InputRepository reports whether a jobset input of type typ names
 	// the repository uri (the first word of its value).
 	InputRepository(ctx context.Context, typ, uri string) (bool, error)

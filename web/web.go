@@ -329,6 +329,8 @@ func (s *server) routes() http.Handler {
 	r.Post("/jobset/{project}/{jobset}/delete", s.h(s.deleteJobset))
 	r.Get("/jobset/{project}/{jobset}/edit", s.h(s.jobsetForm))
 	r.Get("/jobset/{project}/{jobset}/clone", s.h(s.cloneJobset))
+	r.Get("/jobset/{project}/{jobset}/jobs-tab", s.h(s.jobsTab))
+	r.Get("/jobset/{project}/{jobset}/channels-tab", s.h(s.channelsTab))
 	r.Get("/jobset/{project}/{jobset}/evals", s.h(s.jobsetEvals))
 	r.Get("/jobset/{project}/{jobset}/latest-eval", s.h(s.latestEval))
 	r.Get("/jobset/{project}/{jobset}/latest-eval/*", s.h(s.latestEval))

@@ -39,7 +39,16 @@ type JobUnstarred struct {
 // whose outputs failed before are built again instead of failing at once.
 type FailedPathsCleared struct{}
 
+// VCSCachesCleared records that an admin cleared the caches of fetched
+// inputs (Hydra's Cached*Inputs, /admin/clear-vcs-cache): the evaluator
+// forgets the deep clones and URL downloads it remembered from before
+// Timestamp (Unix seconds) and fetches them again.
+type VCSCachesCleared struct {
+	Timestamp int64 `json:"timestamp"`
+}
+
 func (FailedPathsCleared) EventType() string { return "FailedPathsCleared" }
+func (VCSCachesCleared) EventType() string   { return "VCSCachesCleared" }
 func (NewsItemAdded) EventType() string      { return "NewsItemAdded" }
 func (NewsItemRemoved) EventType() string    { return "NewsItemRemoved" }
 func (JobStarred) EventType() string         { return "JobStarred" }

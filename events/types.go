@@ -64,5 +64,6 @@ func builtinTypes() []builtin {
 		{1, func() Payload { return new(NotificationQueued) }},
 		{1, func() Payload { return new(NotificationDelivered) }},
 		{1, func() Payload { return new(NotificationFailed) }},
+		{1, func() Payload { return new(VCSCachesCleared) }},
 	}
 }

@@ -75,3 +75,17 @@ func (s *server) clearFailedCache(w http.ResponseWriter, r *http.Request) error 
 	s.found(w, r, referer(r), nil)
 	return nil
 }
+
+// clearVCSCache records that the caches of fetched inputs are cleared
+// (admins only): the evaluator, perhaps another process, folds the event
+// and fetches deep clones and URL downloads again.
+func (s *server) clearVCSCache(w http.ResponseWriter, r *http.Request) error {
+	if err := require(r, (*principal).isAdmin); err != nil {
+		return err
+	}
+	if _, err := s.cfg.Commands.ClearVCSCaches(r.Context(), s.metadata(r)); err != nil {
+		return err
+	}
+	s.found(w, r, referer(r), nil)
+	return nil
+}

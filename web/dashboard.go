@@ -115,14 +115,32 @@ func (s *server) myJobsTab(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// myJobsetsTab lists the enabled jobsets of the enabled projects a user
+// owns (Hydra's my-jobsets-tab), for whoever may see the user's
+// dashboard. The dashboard itself lists the projects the user is a
+// member of too.
+func (s *server) myJobsetsTab(w http.ResponseWriter, r *http.Request) error {
+	u, err := s.dashboardOwner(r)
+	if err != nil {
+		return err
+	}
+	js, err := s.cfg.Queries.OwnedJobsets(r.Context(), u.UserName)
+	if err != nil {
+		return err
+	}
+	s.respond(w, r, js, "my-jobsets", &dashboardPage{UserName: u.UserName, Jobsets: js})
+	return nil
+}
+
 // apiNrBuilds counts finished builds per hour or day (Hydra's
-// /api/nrbuilds): a JSON array of nr counts, oldest period first, the last
-// period ending now.
+// /api/nrbuilds): a JSON array of at most nr counts, oldest period first.
+// As in Hydra, periods are aligned on the epoch, a build counts in the
+// period it was queued in, and periods without builds are left out.
 func (s *server) apiNrBuilds(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	nr, err := strconv.Atoi(q.Get("nr"))
-	if err != nil || nr < 1 || nr > 1000 {
-		return errBadRequest("parameter nr must be a number from 1 to 1000")
+	if err != nil || nr < 1 {
+		return errBadRequest("parameter nr must be a positive number")
 	}
 	var step int64
 	switch q.Get("period") {
@@ -134,7 +152,7 @@ func (s *server) apiNrBuilds(w http.ResponseWriter, r *http.Request) error {
 		return errBadRequest("parameter period must be hour or day")
 	}
 	f := BuildFilter{Project: q.Get("project"), Jobset: q.Get("jobset"), Job: q.Get("job"), System: q.Get("system")}
-	counts, err := s.cfg.Queries.FinishedPerPeriod(r.Context(), f, s.now().Unix(), step, nr)
+	counts, err := s.cfg.Queries.FinishedPerPeriod(r.Context(), f, step, nr)
 	if err != nil {
 		return err
 	}

@@ -22,7 +22,7 @@ func TestPublicDashboard(t *testing.T) {
 		t.Helper()
 		for name, c := range viewers {
 			// The dashboard's tabs follow the dashboard's rule.
-			for _, path := range []string{"/dashboard/" + user, "/dashboard/" + user + "/my-jobs-tab"} {
+			for _, path := range []string{"/dashboard/" + user, "/dashboard/" + user + "/my-jobs-tab", "/dashboard/" + user + "/my-jobsets-tab"} {
 				res := c.do("GET", path, nil)
 				require.Equal(t, want[name], res.code, "%s looks at %s: %s", name, path, res.body)
 			}

@@ -38,6 +38,7 @@ func TestHydraClearQueueNonCurrent(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			require.Equal(t, tt.code, tt.by.do("PUT", "/admin/clear-queue-non-current", nil).code)
 			require.Equal(t, tt.code, tt.by.do("POST", "/admin/clear-failed-cache", nil).code)
+			require.Equal(t, tt.code, tt.by.do("POST", "/admin/clear-vcs-cache", nil).code)
 		})
 	}
 	require.Equal(t, http.StatusMethodNotAllowed, admin.do("GET", "/admin/clear-queue-non-current", nil).code)
@@ -87,4 +88,27 @@ func TestHydraClearFailedCache(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, recs, 1)
 	require.Equal(t, "FailedPathsCleared", recs[0].Type)
+}
+
+// TestHydraClearVCSCache: an admin's clear-vcs-cache is an event
+// (VCSCachesCleared, with the time of the clearing) on caches-vcs, which
+// the evaluation service folds (commands/evaluation TestClearVCSCaches);
+// the answer is Hydra's 302 to the Referer. A GET changes nothing.
+func TestHydraClearVCSCache(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	admin := e.as("admin")
+	require.Equal(t, http.StatusMethodNotAllowed, admin.do("GET", "/admin/clear-vcs-cache", nil).code)
+	_, err := e.store.ReadStream(e.ctx, streams.VCSCaches(), 0, 10)
+	require.ErrorIs(t, err, events.ErrStreamNotFound, "refused requests record nothing")
+	res := admin.do("POST", "/admin/clear-vcs-cache", nil, "Referer", e.srv.URL+"/status")
+	require.Equal(t, http.StatusFound, res.code, res.body)
+	require.Equal(t, "/status", res.header.Get("Location"))
+	require.Equal(t, http.StatusFound, admin.do("PUT", "/admin/clear-vcs-cache", nil).code)
+	recs, err := e.store.ReadStream(e.ctx, streams.VCSCaches(), 0, 10)
+	require.NoError(t, err)
+	require.Len(t, recs, 2)
+	p, err := e.codec.Decode(recs[0])
+	require.NoError(t, err)
+	require.Equal(t, &events.VCSCachesCleared{Timestamp: now.Unix()}, p)
+	require.Equal(t, "user:admin", recs[0].Metadata.Actor)
 }

@@ -59,7 +59,12 @@ func TestHydraAPITest(t *testing.T) {
 	t.Run("login", func(t *testing.T) {
 		res := c.do("POST", "/login", map[string]string{"username": "admin", "password": "wrong"})
 		require.Equal(t, http.StatusForbidden, res.code, "Incorrect password rejected.")
+		// User.pm's login_POST: a missing name or password is a 400.
+		require.Equal(t, http.StatusBadRequest, c.do("POST", "/login", map[string]string{"password": "x"}).code)
+		require.Equal(t, http.StatusBadRequest, c.do("POST", "/login", map[string]string{"username": "admin"}).code)
 		res = c.do("POST", "/login", map[string]string{"username": "admin", "password": testPassword})
+		require.Equal(t, http.StatusFound, res.code, "Hydra answers 302 with the user")
+		require.Equal(t, "/current-user", res.header.Get("Location"))
 		var user struct {
 			UserName  string   `json:"username"`
 			UserRoles []string `json:"userroles"`

@@ -303,11 +303,7 @@ func (s *server) jobsetForm(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return err
 		}
-		var lines []string
-		for _, in := range sortedInputs(j.Inputs) {
-			lines = append(lines, strings.TrimSpace(in.Name+" "+in.Type+" "+in.Value))
-		}
-		data.Jobset, data.InputsText = j, strings.Join(lines, "\n")
+		data.Jobset, data.InputsText = j, inputsText(j.Inputs)
 	}
 	s.render(w, r, http.StatusOK, "jobset-form", data)
 	return nil
@@ -322,6 +318,84 @@ type jobsetFormPage struct {
 	Jobset  Jobset
 	// InputsText is the inputs, one "name type value" a line.
 	InputsText string
+	// From says what a new jobset's form was filled from (a clone, an
+	// evaluation); empty for a blank one.
+	From string
+}
+
+// inputsText writes inputs one "name type value" a line, as the form
+// reads them back.
+func inputsText(inputs map[string]JobsetInput) string {
+	var lines []string
+	for _, in := range sortedInputs(inputs) {
+		lines = append(lines, strings.TrimSpace(in.Name+" "+in.Type+" "+in.Value))
+	}
+	return strings.Join(lines, "\n")
+}
+
+// ownedJobset loads a jobset for a form that only the project's owner (or
+// an admin) may fill: the forms show every input value.
+func (s *server) ownedJobset(r *http.Request, pname, jname string) (Project, Jobset, error) {
+	p, err := s.cfg.Queries.Project(r.Context(), pname)
+	if err != nil {
+		return Project{}, Jobset{}, err
+	}
+	if err := require(r, func(pr *principal) bool { return pr.isOwner(p) }); err != nil {
+		return Project{}, Jobset{}, err
+	}
+	j, err := s.cfg.Queries.Jobset(r.Context(), pname, jname)
+	return p, j, err
+}
+
+// newJobsetForm answers a create form filled from j, which has no name
+// yet: browsers get the form, which creates the jobset through the
+// create-jobset command when sent; JSON clients get the jobset as a PUT
+// body for /jobset/<project>/<new name>.
+func (s *server) newJobsetForm(w http.ResponseWriter, r *http.Request, p Project, j Jobset, from string) {
+	j.Name = ""
+	s.respond(w, r, j, "jobset-form", &jobsetFormPage{New: true, Project: p, Jobset: j, InputsText: inputsText(j.Inputs), From: from})
+}
+
+// cloneJobset is Hydra's /jobset/<p>/<j>/clone: the create form filled
+// with the jobset's configuration and inputs.
+func (s *server) cloneJobset(w http.ResponseWriter, r *http.Request) error {
+	p, j, err := s.ownedJobset(r, chi.URLParam(r, "project"), chi.URLParam(r, "jobset"))
+	if err != nil {
+		return err
+	}
+	s.newJobsetForm(w, r, p, j, "a clone of "+j.Project+":"+j.Name)
+	return nil
+}
+
+// evalCreateJobset is Hydra's /eval/<n>/create-jobset: the create form
+// filled with the evaluation's jobset, its inputs pinned to what the
+// evaluation fetched (the URI, or value, followed by the revision), so
+// that the new jobset evaluates that revision again.
+func (s *server) evalCreateJobset(w http.ResponseWriter, r *http.Request) error {
+	e, err := s.loadEval(r)
+	if err != nil {
+		return err
+	}
+	p, j, err := s.ownedJobset(r, e.Project, e.Jobset)
+	if err != nil {
+		return err
+	}
+	inputs := make(map[string]JobsetInput, len(e.Inputs))
+	for name, in := range e.Inputs {
+		v := ""
+		if in.URI != nil && *in.URI != "" {
+			v = *in.URI
+		} else if in.Value != nil {
+			v = *in.Value
+		}
+		if in.Revision != nil && *in.Revision != "" {
+			v = strings.TrimSpace(v + " " + *in.Revision)
+		}
+		inputs[name] = JobsetInput{Name: name, Type: in.Type, Value: v, EmailResponsible: j.Inputs[name].EmailResponsible}
+	}
+	j.Inputs = inputs
+	s.newJobsetForm(w, r, p, j, "evaluation "+strconv.FormatInt(e.ID, 10)+" of "+j.Project+":"+j.Name)
+	return nil
 }
 
 // evalsJSON is Hydra's paged list of evaluations.

@@ -9,25 +9,26 @@ import (
 	"github.com/go-chi/chi/v5"
 )
 
-// metricPoints is how many values a metric chart shows.
-const metricPoints = 100
-
-// metricChart shows one metric of a job across its builds: JSON (oldest
-// first) for clients, a line chart drawn as SVG on the server for browsers.
+// metricChart shows one metric of a job across all its builds, as Hydra
+// does: JSON (oldest first) for clients, a line chart drawn as SVG on the
+// server for browsers. A metric the job never had is an empty list; only
+// a missing jobset is a 404.
 func (s *server) metricChart(w http.ResponseWriter, r *http.Request) error {
-	p, j, job, name := chi.URLParam(r, "project"), chi.URLParam(r, "jobset"), chi.URLParam(r, "job"), chi.URLParam(r, "name")
-	pts, err := s.cfg.Queries.MetricHistory(r.Context(), p, j, job, name, metricPoints)
+	p, j, job, err := s.jobOf(r)
 	if err != nil {
 		return err
 	}
-	for i, k := 0, len(pts)-1; i < k; i, k = i+1, k-1 {
-		pts[i], pts[k] = pts[k], pts[i]
+	name := chi.URLParam(r, "name")
+	pts, err := s.cfg.Queries.MetricHistory(r.Context(), p, j, job, name)
+	if err != nil {
+		return err
 	}
-	if len(pts) == 0 {
-		return errNotFound(fmt.Sprintf("metric %q of job %s:%s:%s", name, p, j, job))
+	var chart template.HTML
+	if len(pts) > 0 {
+		chart = metricSVG(pts)
 	}
 	s.respond(w, r, pts, "metric", &metricPage{
-		Project: p, Jobset: j, Job: job, Name: name, Points: pts, Chart: metricSVG(pts),
+		Project: p, Jobset: j, Job: job, Name: name, Points: pts, Chart: chart,
 	})
 	return nil
 }

@@ -79,6 +79,19 @@ type BuildQueries interface {
 	Builds(ctx context.Context, f BuildFilter) ([]Build, error)
 	// BuildSteps lists a build's steps by number.
 	BuildSteps(ctx context.Context, id int64) ([]BuildStep, error)
+	// JobMatrix returns the newest evaluations with new builds (at most
+	// 20, newest first) of project:jobset with their member builds of
+	// channel jobs or of other jobs, and jobs whose name contains filter
+	// (case-insensitive); it stops after the evaluation that brings the
+	// builds to maxBuilds (0: no limit).
+	JobMatrix(ctx context.Context, project, jobset, filter string, channels bool, maxBuilds int) ([]MatrixEval, error)
+	// InputRepository reports whether a jobset input of type typ names
+	// the repository uri (the first word of its value).
+	InputRepository(ctx context.Context, typ, uri string) (bool, error)
+	// LastSuccessfulChannel returns the successful build of job in the
+	// newest evaluation with new builds of project:jobset that has one
+	// (domainerr.ErrNotFound if none).
+	LastSuccessfulChannel(ctx context.Context, project, jobset, job string) (int64, error)
 	// Constituents lists the builds an aggregate build consists of.
 	Constituents(ctx context.Context, id int64) ([]Build, error)
 	// Queue lists unfinished builds by global priority (descending) and
@@ -109,9 +122,9 @@ type BuildQueries interface {
 	// built, that step: the succeeded one if any, else the one that
 	// stopped first, as Hydra's dependency pages link them.
 	StepsByOutput(ctx context.Context, storePaths []string) (map[string]StepRef, error)
-	// MetricHistory returns the newest values of one metric of a job,
-	// newest first.
-	MetricHistory(ctx context.Context, project, jobset, job, name string, limit int) ([]MetricPoint, error)
+	// MetricHistory returns every value of one metric of a job, oldest
+	// first.
+	MetricHistory(ctx context.Context, project, jobset, job, name string) ([]MetricPoint, error)
 }
 
 // LogQueries finds build logs.
@@ -151,9 +164,9 @@ type StatsQueries interface {
 	// build of the scope f selects (project, jobset, job, system).
 	LatestSucceeded(ctx context.Context, f BuildFilter) ([]Build, error)
 	// FinishedPerPeriod counts the finished builds f selects per period of
-	// step seconds, for the n periods ending at end (Unix time), oldest
-	// first.
-	FinishedPerPeriod(ctx context.Context, f BuildFilter, end, step int64, n int) ([]int, error)
+	// step seconds since the epoch that they were queued in, for the n
+	// newest periods that have any, oldest first.
+	FinishedPerPeriod(ctx context.Context, f BuildFilter, step int64, n int) ([]int, error)
 	// RunningSteps lists the steps building now.
 	RunningSteps(ctx context.Context) ([]BuildStep, error)
 	// RunningBuilds lists the builds with a step building now, by global
@@ -162,6 +175,9 @@ type StatsQueries interface {
 	// BuildMachines lists the enabled build machines configured now, by
 	// name.
 	BuildMachines(ctx context.Context) ([]BuildMachine, error)
+	// OwnedJobsets lists the enabled jobsets of the enabled projects user
+	// owns, by project and name.
+	OwnedJobsets(ctx context.Context, user string) ([]JobsetOverview, error)
 	// UserJobsets lists the jobsets of the projects user owns or is a
 	// member of.
 	UserJobsets(ctx context.Context, user string) ([]JobsetOverview, error)

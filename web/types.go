@@ -345,3 +345,18 @@ type StarredJob struct {
 	Job     string  `json:"job"`
 	Builds  []Build `json:"builds"`
 }
+
+// MatrixBuild is one cell of a jobset's jobs or channels tab.
+type MatrixBuild struct {
+	ID          int64 `json:"id"`
+	Finished    Flag  `json:"finished"`
+	BuildStatus *int  `json:"buildstatus"`
+}
+
+// MatrixEval is one column of a jobset's jobs or channels tab: an
+// evaluation with new builds and its builds by job.
+type MatrixEval struct {
+	ID        int64                  `json:"-"`
+	Timestamp int64                  `json:"timestamp"`
+	Builds    map[string]MatrixBuild `json:"builds"`
+}

@@ -60,6 +60,19 @@ func (s *server) login(w http.ResponseWriter, r *http.Request) error {
 	}); err != nil {
 		return err
 	}
+	// Hydra refuses a missing name or password as a bad request, before
+	// looking anything up; a browser gets the form again.
+	if body.UserName == "" || body.Password == "" {
+		msg := "You must specify a user name."
+		if body.UserName != "" {
+			msg = "You must specify a password."
+		}
+		if !wantsJSON(r) && !isJSONBody(r) {
+			s.render(w, r, http.StatusBadRequest, "login", &loginPage{Next: next, Error: msg})
+			return nil
+		}
+		return errBadRequest("%s", msg)
+	}
 	// Guesses spread over many addresses still count against the account.
 	if !s.limiter.allow("user:" + body.UserName) {
 		return tooMany()

@@ -51,6 +51,7 @@ type Commands interface {
 	RemoveNews(ctx context.Context, md events.Metadata, id int64) (commands.Result, error)
 	StarJob(ctx context.Context, md events.Metadata, c commands.StarJob) (commands.Result, error)
 	ClearFailedPaths(ctx context.Context, md events.Metadata) (commands.Result, error)
+	ClearVCSCaches(ctx context.Context, md events.Metadata) (commands.Result, error)
 }
 
 var _ Commands = (*commands.Handlers)(nil)
@@ -107,6 +108,15 @@ type WebhookDeliveries interface {
 	Release(ctx context.Context, source string, keys []string) error
 }
 
+// SCMDiff diffs two revisions of a jobset input's repository
+// (*inputs.Fetcher): confined as the input fetches are, its output and
+// time bounded.
+type SCMDiff interface {
+	// Diff returns the log and the diff from rev1 to rev2 of the
+	// repository uri of type typ (git or hg).
+	Diff(ctx context.Context, typ, uri, rev1, rev2 string) (string, error)
+}
+
 // StreamReader reads one event stream (events.Store satisfies it).
 type StreamReader interface {
 	ReadStream(ctx context.Context, stream string, from uint64, limit int) ([]events.Recorded, error)
@@ -132,6 +142,8 @@ type Config struct {
 	Tokens TokenCommands
 	// Events reads streams for the events tabs; nil hides them.
 	Events StreamReader
+	// SCMDiff answers /api/scmdiff; nil answers it 501.
+	SCMDiff SCMDiff
 	// SessionKey signs session cookies (HMAC-SHA256), at least 32 bytes.
 	SessionKey []byte
 	// SecureCookies marks cookies Secure even on plain-HTTP requests
@@ -231,6 +243,9 @@ type server struct {
 	// verifying bounds the password verifications running at once: each
 	// argon2id verification takes 19 MiB and a core for a while.
 	verifying chan struct{}
+	// diffs bounds the /api/scmdiff diffs running at once: each may
+	// fetch a repository and runs git or hg.
+	diffs chan struct{}
 	// dummyHash is verified when a user does not exist, so that a failed
 	// login takes as long either way.
 	dummyHash string
@@ -276,7 +291,8 @@ func New(cfg Config) (http.Handler, error) {
 		return nil, fmt.Errorf("web: %w", err)
 	}
 	s := &server{cfg: cfg, pages: pages, log: cfg.Logger, now: cfg.Clock, dummyHash: dummy,
-		limiter: newLimiter(cfg.LoginAttempts, time.Minute, cfg.Clock), streams: newLogStreams(cfg.Logs, cfg.StreamsPerClient, cfg.Streams), verifying: make(chan struct{}, runtime.NumCPU())}
+		limiter: newLimiter(cfg.LoginAttempts, time.Minute, cfg.Clock), streams: newLogStreams(cfg.Logs, cfg.StreamsPerClient, cfg.Streams), verifying: make(chan struct{}, runtime.NumCPU()),
+		diffs: make(chan struct{}, maxDiffs)}
 	return s.routes(), nil
 }
 
@@ -336,6 +352,9 @@ func (s *server) routes() http.Handler {
 	r.Delete("/jobset/{project}/{jobset}", s.h(s.deleteJobset))
 	r.Post("/jobset/{project}/{jobset}/delete", s.h(s.deleteJobset))
 	r.Get("/jobset/{project}/{jobset}/edit", s.h(s.jobsetForm))
+	r.Get("/jobset/{project}/{jobset}/clone", s.h(s.cloneJobset))
+	r.Get("/jobset/{project}/{jobset}/jobs-tab", s.h(s.jobsTab))
+	r.Get("/jobset/{project}/{jobset}/channels-tab", s.h(s.channelsTab))
 	r.Get("/jobset/{project}/{jobset}/evals", s.h(s.jobsetEvals))
 	r.Get("/jobset/{project}/{jobset}/latest-eval", s.h(s.latestEval))
 	r.Get("/jobset/{project}/{jobset}/latest-eval/*", s.h(s.latestEval))
@@ -349,6 +368,7 @@ func (s *server) routes() http.Handler {
 	r.Get("/eval/{id}/graph", s.h(s.evalGraph))
 	r.Get("/eval/{id}/events", s.h(s.evalEvents))
 	r.Get("/eval/{id}/store-paths", s.h(s.storePaths))
+	r.Get("/eval/{id}/create-jobset", s.h(s.evalCreateJobset))
 	r.Get("/eval/{id}/channel", s.h(s.evalChannelList))
 	r.Get("/eval/{id}/channel/nixexprs.tar.bz2", s.h(s.channelNixExprs(evalChannel)))
 	r.Get("/eval/{id}/channel/MANIFEST", s.h(s.channelManifest(evalChannel)))
@@ -405,6 +425,9 @@ func (s *server) routes() http.Handler {
 	r.Post("/build/{id}/keep/{flag}", s.h(s.buildAction("keep")))
 
 	r.Get("/job/{project}/{jobset}/{job}", s.h(s.jobPage))
+	r.Get("/channel/custom/{project}/{jobset}/{channel}", s.h(s.customChannel))
+	r.Get("/channel/custom/{project}/{jobset}/{channel}/binary-cache-url", s.h(s.customChannelCacheURL))
+	r.Get("/channel/custom/{project}/{jobset}/{channel}/{product}", s.h(s.customChannelProduct))
 	s.listBuildsRoutes(r, "")
 	s.listBuildsRoutes(r, "/project/{project}")
 	s.listBuildsRoutes(r, "/jobset/{project}/{jobset}")
@@ -426,6 +449,7 @@ func (s *server) routes() http.Handler {
 	r.Get("/dashboard", s.h(s.myDashboard))
 	r.Get("/dashboard/{user}", s.h(s.dashboard))
 	r.Get("/dashboard/{user}/my-jobs-tab", s.h(s.myJobsTab))
+	r.Get("/dashboard/{user}/my-jobsets-tab", s.h(s.myJobsetsTab))
 	r.Get("/machines", s.h(s.asOf((*server).machinesPage)))
 	r.Get("/steps", s.h(s.stepsPage))
 	r.Get("/evals", s.h(s.allEvals))
@@ -437,6 +461,7 @@ func (s *server) routes() http.Handler {
 	r.Get("/api/queue", s.h(s.apiQueue))
 	r.Get("/api/nrqueue", s.h(s.apiNrQueue))
 	r.Get("/api/nrbuilds", s.h(s.apiNrBuilds))
+	r.Get("/api/scmdiff", s.h(s.apiSCMDiff))
 	r.Post("/api/push", s.h(s.apiPush))
 	r.Post("/api/push-github", s.h(s.pushGitHub))
 	r.Post("/api/push-gitea", s.h(s.pushGitea))
@@ -451,6 +476,8 @@ func (s *server) routes() http.Handler {
 	r.Put("/admin/clear-queue-non-current", s.h(s.clearQueueNonCurrent))
 	r.Post("/admin/clear-failed-cache", s.h(s.clearFailedCache))
 	r.Put("/admin/clear-failed-cache", s.h(s.clearFailedCache))
+	r.Post("/admin/clear-vcs-cache", s.h(s.clearVCSCache))
+	r.Put("/admin/clear-vcs-cache", s.h(s.clearVCSCache))
 	r.Get("/admin/news", s.h(s.newsPage))
 	r.Post("/admin/news/submit", s.h(s.submitNews))
 	r.Post("/admin/news/delete/{id}", s.h(s.deleteNews))

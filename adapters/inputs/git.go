@@ -157,7 +157,11 @@ func (f *Fetcher) deepCloneFile(uri, rev string) string {
 // deepClone returns the store path and hash of the deep clone of uri at
 // rev made before, if it is still in the store.
 func (f *Fetcher) deepClone(uri, rev string) (storePath, sha string, ok bool) {
-	b, err := os.ReadFile(f.deepCloneFile(uri, rev))
+	file := f.deepCloneFile(uri, rev)
+	if !f.fresh(file) {
+		return "", "", false
+	}
+	b, err := os.ReadFile(file)
 	if err != nil {
 		return "", "", false
 	}

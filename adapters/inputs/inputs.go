@@ -58,10 +58,74 @@ type Fetcher struct {
 	MaxURLSize int64
 	// Forges configures the pull-request and refs inputs (forge.go).
 	Forges Forges
+	// MaxDiffBytes bounds what Diff answers; zero means
+	// DefaultMaxDiffBytes.
+	MaxDiffBytes int
+	// DiffTimeout bounds a Diff, its fetch included; zero means
+	// DefaultDiffTimeout.
+	DiffTimeout time.Duration
 
 	mu    sync.Mutex
 	locks map[string]*sync.Mutex
+	// forgetBefore is the latest clearing of the caches: entries
+	// written before it are not used (ForgetCachesBefore).
+	forgetBefore time.Time
 }
+
+// cacheDirs are the directories of CacheDir whose entries say what a
+// fetch gave before (Hydra's Cached*Inputs): each file is one entry.
+var cacheDirs = []string{"deep-clones", "path-urls"}
+
+// ForgetCachesBefore forgets the deep clones and URL downloads remembered
+// before t, as Hydra's clear-vcs-cache empties its Cached*Inputs: the next
+// fetch of each makes it again. Entries are removed the first time a
+// given t is seen; until then, and for any left behind, fresh refuses
+// them. The bare clones the fetches pull into stay (they hold no result).
+func (f *Fetcher) ForgetCachesBefore(t time.Time) error {
+	f.mu.Lock()
+	if !t.After(f.forgetBefore) {
+		f.mu.Unlock()
+		return nil
+	}
+	f.forgetBefore = t
+	f.mu.Unlock()
+	var errs []error
+	for _, dir := range cacheDirs {
+		dir = filepath.Join(f.CacheDir, dir)
+		entries, err := os.ReadDir(dir)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("clear cache: %w", err))
+			continue
+		}
+		for _, e := range entries {
+			info, err := e.Info()
+			if err == nil && info.ModTime().Before(t) {
+				err = os.Remove(filepath.Join(dir, e.Name()))
+			}
+			if err != nil && !errors.Is(err, os.ErrNotExist) {
+				errs = append(errs, fmt.Errorf("clear cache: %w", err))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// fresh reports whether the cache entry file was written after the
+// latest clearing, and so may be used.
+func (f *Fetcher) fresh(file string) bool {
+	info, err := os.Stat(file)
+	if err != nil {
+		return false
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return !info.ModTime().Before(f.forgetBefore)
+}
+
+var _ evaluation.CacheClearer = (*Fetcher)(nil)
 
 // Fetch fetches one input: what InputFetched records and how the
 // evaluator passes it, in the evaluation port's type.

@@ -188,6 +188,9 @@ func (w *fetcher) download(ctx context.Context, uri, dst string, max int64) erro
 // readURLEntry reads what is remembered of a URL; nothing if unreadable.
 func (f *Fetcher) readURLEntry(file string) urlEntry {
 	var e urlEntry
+	if !f.fresh(file) {
+		return e
+	}
 	b, err := os.ReadFile(file)
 	if err != nil || json.Unmarshal(b, &e) != nil || !filepath.IsAbs(e.StorePath) {
 		return urlEntry{}

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -126,4 +127,49 @@ func TestFetchPathURLAsEvaluationUser(t *testing.T) {
 	st, err := os.Stat(filepath.Join(cache, "path-urls"))
 	require.NoError(t, err)
 	require.Equal(t, os.FileMode(0o700), st.Mode().Perm())
+}
+
+// TestForgetCachesBefore: after a clearing, a URL fetched before it is
+// downloaded again within its validity, and the entries remembered before
+// it are removed; entries written after it, and an earlier clearing told
+// again, are left alone.
+func TestForgetCachesBefore(t *testing.T) {
+	requireTools(t)
+	var body atomic.Value
+	body.Store("{ }: { }\n")
+	srv, hits := urlServer(t, &body)
+	f := &Fetcher{CacheDir: t.TempDir(), AllowedURIs: []string{srv.URL + "/ok/"}, PathValidity: 24 * 3600e9}
+	ctx := context.Background()
+	in := events.JobsetInput{Name: "p", Type: "path", Value: srv.URL + "/ok/src.nix"}
+	_, err := f.Fetch(ctx, in)
+	require.NoError(t, err)
+	entries, err := filepath.Glob(filepath.Join(f.CacheDir, "path-urls", "*"))
+	require.NoError(t, err)
+	require.Len(t, entries, 1)
+	hourAgo := time.Now().Add(-time.Hour)
+	require.NoError(t, os.Chtimes(entries[0], hourAgo, hourAgo))
+	// A deep clone remembered before, and one after, the clearing.
+	old, recent := filepath.Join(f.CacheDir, "deep-clones", "old"), filepath.Join(f.CacheDir, "deep-clones", "recent")
+	require.NoError(t, os.MkdirAll(filepath.Dir(old), 0o700))
+	require.NoError(t, os.WriteFile(old, []byte("/nix/store/x sha256:y\n"), 0o600))
+	require.NoError(t, os.Chtimes(old, hourAgo, hourAgo))
+	require.NoError(t, os.WriteFile(recent, []byte("/nix/store/x sha256:y\n"), 0o600))
+
+	clearing := time.Now().Add(-time.Minute)
+	require.NoError(t, f.ForgetCachesBefore(clearing))
+	require.NoFileExists(t, old)
+	require.NoFileExists(t, entries[0])
+	require.FileExists(t, recent)
+	_, err = f.Fetch(ctx, in)
+	require.NoError(t, err)
+	require.Equal(t, int32(2), hits.Load(), "downloaded again")
+	_, err = f.Fetch(ctx, in)
+	require.NoError(t, err)
+	require.Equal(t, int32(2), hits.Load(), "and remembered again")
+
+	// The same clearing, or an older one, removes nothing more.
+	require.NoError(t, os.Chtimes(recent, hourAgo, hourAgo))
+	require.NoError(t, f.ForgetCachesBefore(clearing))
+	require.NoError(t, f.ForgetCachesBefore(hourAgo))
+	require.FileExists(t, recent)
 }

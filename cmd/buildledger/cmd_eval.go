@@ -125,8 +125,10 @@ func (s *system) newEvalService(ctx context.Context, f evalFlags) (svc *evaluati
 	db := &evaluator.DB{Pool: s.pool}
 	fetcher := &inputs.Fetcher{CacheDir: cache, Roots: roots, Identity: id,
 		AllowedURIs: f.allowedURIs, PathValidity: f.pathValidity, Forges: f.forges()}
+	s.inputs = fetcher
 	ports := evaluation.Ports{
 		Inputs: &evaluator.Inputs{Fetcher: fetcher, Builds: db},
+		Caches: fetcher,
 		Nix: &evaluator.Nix{Timeout: f.timeout, MaxMemoryMB: f.maxMemoryMB, Workers: f.workers,
 			AllowedURIs: f.allowedURIs, AllowedPaths: evalPaths, Identity: id, AllowIFD: f.allowIFD},
 		Graph:   &evaluator.Graph{Store: &drv.Store{}},

@@ -88,6 +88,7 @@ func runUp(ctx context.Context, a *app, args []string) error {
 			return err
 		}
 		defer stopEvals()
+		wopt.scmDiff = sys.inputs
 		queue, closeQueue, err := sys.newQueueRunner(ctx, "gochannel", dest, cache, log)
 		if err != nil {
 			return err

@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"buildledger/adapters/eventstore/pglog"
+	"buildledger/adapters/inputs"
 	"buildledger/adapters/postgres"
 	"buildledger/commands"
 	"buildledger/events"
@@ -45,6 +46,9 @@ type system struct {
 	vault *postgres.Vault
 	// closeStore releases an event store that is not the Postgres log.
 	closeStore func()
+	// inputs is the evaluation service's input fetcher, set by
+	// newEvalService; the web diffs repositories in its clones.
+	inputs *inputs.Fetcher
 }
 
 // openSystem connects to the database (starting the private cluster when

@@ -69,6 +69,9 @@ type webOptions struct {
 	provenanceKeyFile string
 	// provenanceKey is the key loaded from it.
 	provenanceKey ed25519.PrivateKey
+	// scmDiff answers /api/scmdiff (the evaluator's input fetcher); nil
+	// answers it 501.
+	scmDiff web.SCMDiff
 }
 
 func (o *webOptions) register(fs *flag.FlagSet) {
@@ -158,6 +161,7 @@ func (s *system) newWeb(ctx context.Context, opts webOptions) (http.Handler, err
 		Builds:        s.handlers,
 		Tokens:        s.handlers,
 		Events:        s.store,
+		SCMDiff:       opts.scmDiff,
 		SessionKey:    key,
 		BaseURL:       opts.baseURL,
 		AllowedHosts:  hosts,

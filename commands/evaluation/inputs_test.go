@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -193,4 +194,59 @@ func TestDeepGitInput(t *testing.T) {
 		e.project()
 		require.Equal(t, i+1, e.count(`select count(*) from Builds`), "mutation %d", i)
 	}
+}
+
+// TestClearVCSCaches: a deep clone remembered before an admin clears the
+// input caches (Hydra's clear-vcs-cache) is not used after it. The
+// clearing is recorded by the command the web calls and read by the
+// evaluation service from the log, as when they are two processes.
+func TestClearVCSCaches(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{})
+	repo := t.TempDir()
+	jobs := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(jobs, "release.nix"), []byte(deepGitRelease), 0o644))
+	run(t, repo, "git", "init", "--quiet", "--initial-branch=master")
+	require.NoError(t, os.WriteFile(filepath.Join(repo, "foo"), []byte("1"), 0o644))
+	run(t, repo, "git", "add", "foo")
+	run(t, repo, "git", "commit", "--quiet", "-m", "one")
+	e.createJobset("deep", events.JobsetConfig{NixExprInput: "jobs", NixExprPath: "release.nix", Enabled: 1, SchedulingShares: 100,
+		Inputs: []events.JobsetInput{{Name: "jobs", Type: "path", Value: jobs}, {Name: "src", Type: "git", Value: "file://" + repo + " master 1"},
+			{Name: "salt", Type: "string", Value: e.salt}}})
+	fetched := func(evalID int64) map[string]*events.InputFetched {
+		out := map[string]*events.InputFetched{}
+		for _, p := range e.streamEvents(streams.Eval(evalID)) {
+			if in, ok := p.(*events.InputFetched); ok {
+				out[in.Name] = in
+			}
+		}
+		return out
+	}
+	first := e.evaluate("deep", false)
+	require.Equal(t, jobset.OutcomeFinished, first.Outcome, first.Error)
+	clone := fetched(first.EvalID)["src"].StorePath
+
+	// Make the remembered deep clone point elsewhere (another valid store
+	// path), written an hour ago: its use shows in what is fetched.
+	entries, err := filepath.Glob(filepath.Join(e.cacheDir, "deep-clones", "*"))
+	require.NoError(t, err)
+	require.Len(t, entries, 1)
+	planted := fetched(first.EvalID)["jobs"]
+	require.NoError(t, os.WriteFile(entries[0], []byte(planted.StorePath+" "+planted.SHA256+"\n"), 0o600))
+	hourAgo := time.Now().Add(-time.Hour)
+	require.NoError(t, os.Chtimes(entries[0], hourAgo, hourAgo))
+	cached := e.evaluate("deep", true)
+	require.Equal(t, planted.StorePath, fetched(cached.EvalID)["src"].StorePath, "the remembered clone is used")
+
+	_, err = e.h.ClearVCSCaches(e.ctx, e.admin)
+	require.NoError(t, err)
+	after := e.evaluate("deep", true)
+	require.Equal(t, jobset.OutcomeFinished, after.Outcome, after.Error)
+	got := fetched(after.EvalID)["src"].StorePath
+	require.NotEqual(t, planted.StorePath, got, "the clone remembered before the clearing is forgotten")
+	_, err = os.Stat(got)
+	require.NoError(t, err, "cloned again into the store (first clone %s)", clone)
+	b, err := os.ReadFile(entries[0])
+	require.NoError(t, err)
+	require.Contains(t, string(b), got, "the new clone is remembered")
 }

@@ -48,8 +48,10 @@ type env struct {
 	alloc *commands.Allocator
 	svc   *evaluation.Service
 	ports evaluation.Ports
-	salt  string
-	admin events.Metadata
+	// cacheDir is the input fetcher's Fetcher.CacheDir.
+	cacheDir string
+	salt     string
+	admin    events.Metadata
 	// evaluator is the metadata of the evaluations the tests run, as
 	// the Trigger's: the Service fills in the correlation id.
 	evaluator events.Metadata
@@ -104,6 +106,7 @@ func newEnv(t testing.TB, o envOptions) *env {
 		Inputs:  &evaluator.Inputs{Fetcher: fetcher, Builds: db},
 		Specs:   fetcher,
 		Jobsets: db,
+		Caches:  fetcher,
 		Nix: &evaluator.Nix{Timeout: o.evalTimeout, Backend: eval.BackendInstantiate, Workers: o.evalWorkers,
 			AllowedPaths: append([]string{nixtest.BusyboxDir()}, o.evalPaths...)},
 		Graph:  &evaluator.Graph{Store: &drv.Store{}},
@@ -113,7 +116,7 @@ func newEnv(t testing.TB, o envOptions) *env {
 	if o.nix != nil {
 		ports.Nix = o.nix(ports.Nix)
 	}
-	e := &env{t: t, ctx: ctx, pool: pool, store: store, codec: codec, rt: rt, alloc: alloc, ports: ports,
+	e := &env{t: t, ctx: ctx, pool: pool, store: store, codec: codec, rt: rt, alloc: alloc, ports: ports, cacheDir: fetcher.CacheDir,
 		h:         commands.NewHandlers(rt, alloc, postgres.NewVault(pool)),
 		salt:      fmt.Sprintf("%s-%d", t.Name(), time.Now().UnixNano()),
 		admin:     commands.NewMetadata(commands.UserActor("admin"), rt),

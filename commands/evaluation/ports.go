@@ -2,6 +2,7 @@ package evaluation
 
 import (
 	"context"
+	"time"
 
 	"buildledger/events"
 )
@@ -59,6 +60,13 @@ type InputFetcher interface {
 	// LockFlake returns the locked reference of a flake (Hydra's
 	// `nix flake metadata --refresh`).
 	LockFlake(ctx context.Context, ref string) (string, error)
+}
+
+// CacheClearer forgets what the input fetcher remembers of earlier
+// fetches (deep clones, URL downloads) from before a time, when an admin
+// clears the caches (VCSCachesCleared).
+type CacheClearer interface {
+	ForgetCachesBefore(t time.Time) error
 }
 
 // Request is one evaluation for the Evaluator: a legacy expression

@@ -52,6 +52,7 @@ func (s *Service) fetch(ctx context.Context, js jobset.State) (f fetched, err er
 	cfg := js.Config
 	start := time.Now()
 	defer func() { f.checkoutTime = time.Since(start) }()
+	s.clearCaches(ctx)
 	if cfg.Type == jobset.TypeFlake {
 		locked, err := s.ports.Inputs.LockFlake(ctx, cfg.Flake)
 		if err != nil {

@@ -79,6 +79,9 @@ type Ports struct {
 	// jobsets, so that those a spec drops are disabled.
 	Specs   SpecReader
 	Jobsets JobsetLister
+	// Caches, if set, is told of the clearings of the input caches
+	// (caches-vcs) before each fetch.
+	Caches CacheClearer
 }
 
 // Service evaluates jobsets into events. It is safe for concurrent use;
@@ -92,8 +95,11 @@ type Service struct {
 	opts  Options
 	log   *slog.Logger
 
-	mu   sync.Mutex
-	prev map[int64]map[string]prevBuild // builds of recent evals, by member key
+	mu      sync.Mutex
+	prev    map[int64]map[string]prevBuild // builds of recent evals, by member key
+	clearMu sync.Mutex
+	// cleared is the caches-vcs stream folded so far (under clearMu).
+	cleared commands.Loaded[int64]
 }
 
 // New returns a Service appending through rt (encoding with codec) and
@@ -274,4 +280,30 @@ func (s *Service) open(ctx context.Context, md events.Metadata, js jobset.State,
 		return sum, fmt.Errorf("evaluate %s:%s (eval %d): %w", js.Project, js.Name, evalID, err)
 	}
 	return sum, nil
+}
+
+// clearCaches folds the clearings of the input caches recorded since the
+// last call and passes the latest on to Ports.Caches. The stream is read
+// from the log, not pushed: the web that records a clearing may be
+// another process. A failure is logged, not the evaluation's: at worst a
+// cached input is used once more.
+func (s *Service) clearCaches(ctx context.Context) {
+	if s.ports.Caches == nil {
+		return
+	}
+	s.clearMu.Lock()
+	defer s.clearMu.Unlock()
+	l, err := commands.CatchUp(ctx, s.rt, streams.VCSCaches(), commands.VCSCachesAggregate, s.cleared)
+	if err != nil {
+		s.log.WarnContext(ctx, "input caches: clearings not read", "err", err)
+		return
+	}
+	s.cleared = l
+	if l.State == 0 {
+		return
+	}
+	// An entry written in the second of the clearing may predate it.
+	if err := s.ports.Caches.ForgetCachesBefore(time.Unix(l.State+1, 0)); err != nil {
+		s.log.WarnContext(ctx, "input caches not cleared", "err", err)
+	}
 }

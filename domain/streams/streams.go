@@ -59,6 +59,10 @@ func News(id int64) string { return NewsPrefix + strconv.FormatInt(id, 10) }
 // of the failed paths cache.
 func FailedPaths() string { return CachesPrefix + "failed-paths" }
 
+// VCSCaches returns "caches-vcs", the stream of the clearings of the
+// fetched inputs' caches.
+func VCSCaches() string { return CachesPrefix + "vcs" }
+
 // Machine returns "machine-<name>".
 func Machine(name string) string { return MachinePrefix + name }
 

@@ -147,6 +147,73 @@ func (db *DB) Constituents(ctx context.Context, id int64) ([]web.Build, error) {
 		order by b.id`, id)
 }
 
+// JobMatrix implements web.BuildQueries, with Hydra's selection
+// (searchBuildsAndEvalsForJobset).
+func (db *DB) JobMatrix(ctx context.Context, project, jobset, filter string, channels bool, maxBuilds int) ([]web.MatrixEval, error) {
+	ischannel := 0
+	if channels {
+		ischannel = 1
+	}
+	rows, err := db.pool.Query(ctx, `select e.id, e.timestamp, b.id, b.job, b.finished, b.buildstatus
+		from (select e.id, e.timestamp from jobsetevals e join jobsets j on j.id = e.jobset_id
+		      where j.project = $1 and j.name = $2 and e.hasnewbuilds = 1 order by e.id desc limit 20) e
+		  join jobsetevalmembers m on m.eval = e.id join builds b on b.id = m.build
+		where b.job ilike '%' || $3 || '%' and b.ischannel = $4
+		order by e.id desc, b.job`, project, jobset, likeEscaper.Replace(filter), ischannel)
+	if err != nil {
+		return nil, fmt.Errorf("query job matrix of %s:%s: %w", project, jobset, err)
+	}
+	defer rows.Close()
+	out := []web.MatrixEval{}
+	n := 0
+	for rows.Next() {
+		var evalID, ts int64
+		var job string
+		var finished int
+		var b web.MatrixBuild
+		if err := rows.Scan(&evalID, &ts, &b.ID, &job, &finished, &b.BuildStatus); err != nil {
+			return nil, fmt.Errorf("scan job matrix: %w", err)
+		}
+		b.Finished = finished != 0
+		if len(out) == 0 || out[len(out)-1].ID != evalID {
+			if maxBuilds > 0 && n >= maxBuilds {
+				break
+			}
+			out = append(out, web.MatrixEval{ID: evalID, Timestamp: ts, Builds: map[string]web.MatrixBuild{}})
+		}
+		out[len(out)-1].Builds[job] = b
+		n++
+	}
+	return out, rows.Err()
+}
+
+// InputRepository implements web.BuildQueries.
+func (db *DB) InputRepository(ctx context.Context, typ, uri string) (bool, error) {
+	var ok bool
+	err := db.pool.QueryRow(ctx, `select exists (select 1 from jobsetinputs i join jobsetinputalts a
+		  on a.project = i.project and a.jobset = i.jobset and a.input = i.name
+		where i.type = $1 and split_part(btrim(a.value), ' ', 1) = $2)`, typ, uri).Scan(&ok)
+	if err != nil {
+		return false, fmt.Errorf("query inputs naming %s: %w", uri, err)
+	}
+	return ok, nil
+}
+
+// LastSuccessfulChannel implements web.BuildQueries, with Hydra's
+// selection (Channel.pm).
+func (db *DB) LastSuccessfulChannel(ctx context.Context, project, jobset, job string) (int64, error) {
+	var id int64
+	err := db.pool.QueryRow(ctx, `select b.id from builds b join jobsets j on j.id = b.jobset_id
+		  join jobsetevalmembers m on m.build = b.id join jobsetevals e on e.id = m.eval
+		where j.project = $1 and j.name = $2 and b.job = $3 and b.finished = 1 and b.buildstatus = 0
+		  and e.hasnewbuilds = 1
+		order by e.id desc limit 1`, project, jobset, job).Scan(&id)
+	if err != nil {
+		return 0, notFound(err, "successful build of channel", project+":"+jobset+":"+job)
+	}
+	return id, nil
+}
+
 // Queue implements web.BuildQueries.
 func (db *DB) Queue(ctx context.Context, p web.Page) ([]web.Build, error) {
 	off, lim := limit(p, 100)
@@ -203,10 +270,10 @@ func (db *DB) QueueSummary(ctx context.Context) ([]web.QueueSummary, error) {
 
 // MetricHistory implements web.BuildQueries, on Hydra's
 // IndexBuildMetricsOnJobTimestamp.
-func (db *DB) MetricHistory(ctx context.Context, project, jobset, job, name string, limit int) ([]web.MetricPoint, error) {
+func (db *DB) MetricHistory(ctx context.Context, project, jobset, job, name string) ([]web.MetricPoint, error) {
 	rows, err := db.pool.Query(ctx, `select build, timestamp, value, coalesce(unit, '') from buildmetrics
-		where project = $1 and jobset = $2 and job = $3 and name = $4 order by timestamp desc, build desc limit $5`,
-		project, jobset, job, name, limit)
+		where project = $1 and jobset = $2 and job = $3 and name = $4 order by timestamp, build`,
+		project, jobset, job, name)
 	if err != nil {
 		return nil, fmt.Errorf("query metric %s of %s:%s:%s: %w", name, project, jobset, job, err)
 	}

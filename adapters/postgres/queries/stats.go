@@ -3,8 +3,11 @@ package queries
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/jackc/pgx/v5"
 
 	"buildledger/web"
 )
@@ -89,37 +92,30 @@ func (db *DB) LatestSucceeded(ctx context.Context, f web.BuildFilter) ([]web.Bui
 		order by j.project, j.name, b.job, b.system`, args...)
 }
 
-// FinishedPerPeriod implements web.StatsQueries.
-func (db *DB) FinishedPerPeriod(ctx context.Context, f web.BuildFilter, end, step int64, n int) ([]int, error) {
+// FinishedPerPeriod implements web.StatsQueries: finished builds grouped
+// by their queue time's period (timestamp - timestamp % step), as Hydra's
+// /api/nrbuilds groups them.
+func (db *DB) FinishedPerPeriod(ctx context.Context, f web.BuildFilter, step int64, n int) ([]int, error) {
 	if n <= 0 || step <= 0 {
 		return []int{}, nil
 	}
 	fin := true
 	f.Finished, f.Status = &fin, nil
-	where, args := buildWhere(f, []any{end - step*int64(n), end, step})
-	rows, err := db.pool.Query(ctx, `select (b.stoptime - $1) / $3, count(*)
-		from builds b join jobsets j on j.id = b.jobset_id`+where+` and b.stoptime > $1 and b.stoptime <= $2
-		group by 1`, args...)
+	where, args := buildWhere(f, []any{step, n})
+	rows, err := db.pool.Query(ctx, `select count(*) from builds b join jobsets j on j.id = b.jobset_id`+where+`
+		group by b.timestamp - b.timestamp % $1 order by b.timestamp - b.timestamp % $1 desc limit $2`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("count finished builds: %w", err)
 	}
-	defer rows.Close()
-	out := make([]int, n)
-	for rows.Next() {
-		var bucket int64
-		var c int
-		if err := rows.Scan(&bucket, &c); err != nil {
-			return nil, fmt.Errorf("scan build count: %w", err)
-		}
-		// stoptime == end falls into the last period.
-		if bucket >= int64(n) {
-			bucket = int64(n) - 1
-		}
-		if bucket >= 0 {
-			out[bucket] += c
-		}
+	counts, err := pgx.CollectRows(rows, pgx.RowTo[int])
+	if err != nil {
+		return nil, fmt.Errorf("count finished builds: %w", err)
 	}
-	return out, rows.Err()
+	slices.Reverse(counts)
+	if counts == nil {
+		counts = []int{}
+	}
+	return counts, nil
 }
 
 // RunningSteps implements web.StatsQueries (IndexBuildStepsOnBusy).
@@ -151,6 +147,13 @@ func (db *DB) BuildMachines(ctx context.Context) ([]web.BuildMachine, error) {
 		out = append(out, m)
 	}
 	return out, rows.Err()
+}
+
+// OwnedJobsets implements web.StatsQueries, with Hydra's selection
+// (User.pm my_jobsets_tab).
+func (db *DB) OwnedJobsets(ctx context.Context, user string) ([]web.JobsetOverview, error) {
+	return db.jobsetOverviews(ctx, `j.enabled <> 0 and j.project in (select p.name from projects p
+		where p.owner = $1 and p.enabled = 1)`, user)
 }
 
 // UserJobsets implements web.StatsQueries: the overviews of the jobsets

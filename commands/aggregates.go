@@ -18,7 +18,7 @@ import (
 // aggregate takes snapshots.
 var (
 	ProjectAggregate = Aggregate[project.State]{Name: "project", Evolve: project.Evolve, EvolveAt: project.EvolveAt}
-	JobsetAggregate  = Aggregate[jobset.State]{Name: "jobset", Evolve: jobset.Evolve, EvolveAt: jobset.EvolveAt, SnapshotKey: "jobset.v2"}
+	JobsetAggregate  = Aggregate[jobset.State]{Name: "jobset", Evolve: jobset.Evolve, EvolveAt: jobset.EvolveAt, SnapshotKey: "jobset.v3"}
 	UserAggregate    = Aggregate[user.State]{Name: "user", Evolve: user.Evolve}
 	MachineAggregate = Aggregate[machine.State]{Name: "machine", Evolve: machine.Evolve}
 	// APITokenAggregate is an API token, on stream apitoken-<id>.

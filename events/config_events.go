@@ -18,9 +18,12 @@ type ProjectConfig struct {
 	DeclValue string `json:"declValue,omitempty"`
 }
 
-// ProjectCreated records a new project.
+// ProjectCreated records a new project. RenamedFrom is set when the
+// project is an existing one under a new name (RenameProject): its
+// jobsets, builds and evaluations move with it.
 type ProjectCreated struct {
-	Name string `json:"name"`
+	Name        string `json:"name"`
+	RenamedFrom string `json:"renamedFrom,omitempty"`
 	ProjectConfig
 }
 
@@ -30,9 +33,12 @@ type ProjectUpdated struct {
 	ProjectConfig
 }
 
-// ProjectDeleted records the removal of a project and, with it, its jobsets.
+// ProjectDeleted records the removal of a project and, with it, its
+// jobsets. RenamedTo is set when the project lives on under that name:
+// nothing is removed.
 type ProjectDeleted struct {
-	Name string `json:"name"`
+	Name      string `json:"name"`
+	RenamedTo string `json:"renamedTo,omitempty"`
 }
 
 // ProjectMembersChanged records the new list of a project's members, who
@@ -75,12 +81,14 @@ type JobsetConfig struct {
 
 // JobsetCreated records a new jobset. ID is its numeric id (Hydra's
 // Jobsets.id). RenamedFrom is set when the jobset is the new name of an
-// existing one.
+// existing one. RenamedFromProject is also set when the jobset moved with
+// its renamed project (RenamedFrom is then its name, unchanged).
 type JobsetCreated struct {
-	Project     string `json:"project"`
-	Name        string `json:"name"`
-	ID          int64  `json:"id"`
-	RenamedFrom string `json:"renamedFrom,omitempty"`
+	Project            string `json:"project"`
+	Name               string `json:"name"`
+	ID                 int64  `json:"id"`
+	RenamedFrom        string `json:"renamedFrom,omitempty"`
+	RenamedFromProject string `json:"renamedFromProject,omitempty"`
 	JobsetConfig
 }
 
@@ -92,11 +100,13 @@ type JobsetUpdated struct {
 }
 
 // JobsetDeleted records the removal of a jobset. RenamedTo is set when it
-// lives on under another name.
+// lives on under another name; RenamedToProject when it moved with its
+// renamed project (RenamedTo is then its name, unchanged).
 type JobsetDeleted struct {
-	Project   string `json:"project"`
-	Name      string `json:"name"`
-	RenamedTo string `json:"renamedTo,omitempty"`
+	Project          string `json:"project"`
+	Name             string `json:"name"`
+	RenamedTo        string `json:"renamedTo,omitempty"`
+	RenamedToProject string `json:"renamedToProject,omitempty"`
 }
 
 // UserCreated records a new user (version 2). It carries no credential

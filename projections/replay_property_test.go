@@ -131,6 +131,7 @@ func TestLiveEqualsReplay(t *testing.T) {
 			require.NotEmpty(t, live["jobsets"], "the sequence produced jobsets")
 
 			require.Greater(t, g.deletions, 0, "the sequence deleted projects or jobsets")
+			require.Greater(t, g.renames, 0, "the sequence renamed projects")
 
 			// Small batches: the deletions come after the replay's first.
 			res, err := projections.Replay(ctx, store, codec, postgres.NewSchemas(pool), readModels(postgres.NewVault(pool)),
@@ -168,6 +169,8 @@ type generator struct {
 	evals   int64
 	// deletions counts the projects and jobsets deleted.
 	deletions int
+	// renames counts the projects renamed.
+	renames int
 }
 
 type jobsetRef struct {
@@ -222,7 +225,21 @@ func (g *generator) step(ctx context.Context, t *testing.T) {
 	case 6:
 		_, err = g.h.UpdateJobset(ctx, g.md(), commands.UpdateJobset{Project: "p" + g.pick(names), Name: "j" + g.pick(names), Config: g.jobsetConfig()})
 	case 7:
-		_, err = g.h.RenameJobset(ctx, g.md(), commands.RenameJobset{Project: "p" + g.pick(names), Name: "j" + g.pick(names), NewName: "j" + g.pick(names)})
+		if g.rng.Intn(2) == 0 || len(g.users) == 0 {
+			_, err = g.h.RenameJobset(ctx, g.md(), commands.RenameJobset{Project: "p" + g.pick(names), Name: "j" + g.pick(names), NewName: "j" + g.pick(names)})
+			break
+		}
+		from, to := "p"+g.pick(names), "p"+g.pick(names)
+		_, err = g.h.RenameProject(ctx, g.md(), commands.RenameProject{Name: from, NewName: to,
+			Config: events.ProjectConfig{DisplayName: "Moved " + g.pick(names), Owner: g.pick(g.users), Enabled: true}})
+		if err == nil {
+			g.renames++
+			for i := range g.jobsets {
+				if g.jobsets[i].project == from {
+					g.jobsets[i].project = to
+				}
+			}
+		}
 	case 8:
 		if len(g.users) > 0 {
 			_, err = g.h.SetProjectMembers(ctx, g.md(), commands.SetProjectMembers{Name: "p" + g.pick(names), Members: []string{g.pick(g.users)}})

@@ -129,9 +129,6 @@ func (s *server) saveProject(w http.ResponseWriter, r *http.Request, name string
 	if err != nil {
 		return err
 	}
-	if b.Name != "" && b.Name != name {
-		return &httpError{Status: http.StatusUnprocessableEntity, Msg: "renaming a project is not supported", Field: "name"}
-	}
 	me := who(r)
 	owner := me.User.UserName
 	if exists {
@@ -157,9 +154,17 @@ func (s *server) saveProject(w http.ResponseWriter, r *http.Request, name string
 		cfg.DeclFile, cfg.DeclType, cfg.DeclValue = d.File, d.Type, d.Value
 	}
 	md := s.metadata(r)
-	if exists {
+	switch {
+	case exists && b.Name != "" && b.Name != name:
+		// Another name renames the project with the rest of the body, in
+		// one command, as Hydra's PUT does in one transaction: a refused
+		// name or body changes nothing. Whoever may edit the project may
+		// rename it (Hydra's requireProjectOwner).
+		_, err = s.cfg.Commands.RenameProject(r.Context(), md, commands.RenameProject{Name: name, NewName: b.Name, Config: cfg})
+		name = b.Name
+	case exists:
 		_, err = s.cfg.Commands.UpdateProject(r.Context(), md, commands.UpdateProject{Name: name, Config: cfg})
-	} else {
+	default:
 		_, err = s.cfg.Commands.CreateProject(r.Context(), md, commands.CreateProject{Name: name, Config: cfg})
 	}
 	if err == nil && b.Members != nil {

@@ -23,6 +23,9 @@ type ProjectQueries interface {
 	// JobsetRenamedTo returns the name the jobset once called old has
 	// now (JobsetRenames), or domainerr.ErrNotFound.
 	JobsetRenamedTo(ctx context.Context, project, old string) (string, error)
+	// ProjectRenamedTo returns the name the project once called old has
+	// now (ProjectRenames), or domainerr.ErrNotFound.
+	ProjectRenamedTo(ctx context.Context, old string) (string, error)
 	// JobsetOverviews lists the jobsets of a project with counts over
 	// their current builds.
 	JobsetOverviews(ctx context.Context, project string) ([]JobsetOverview, error)

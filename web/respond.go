@@ -146,23 +146,30 @@ func (s *server) h(fn handler) http.HandlerFunc {
 	}
 }
 
-// renamed answers a read of a jobset, or of a job in it, under a name
-// the jobset has had (JobsetRenames) with a 301 to the same place under
-// its name now, as Hydra does, and reports whether it did.
+// renamed answers a read of a project, a jobset or a job under a name
+// the project (ProjectRenames) or the jobset (JobsetRenames) has had
+// with a 301 to the same place under its name now, and reports whether
+// it did. Hydra redirects old jobset names; it has no old project names
+// (its rename leaves them a 404), which buildledger keeps so that links
+// and clients survive a rename too. A name both renamed goes to the
+// project's new name first, and the next request to the jobset's.
 func (s *server) renamed(w http.ResponseWriter, r *http.Request) bool {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		return false
 	}
-	// /jobset/P/J/… and /job/P/J/…: the jobset is the third segment.
+	// /project/P/…, /jobset/P/J/… and /job/P/J/…: the project is the
+	// second segment, the jobset the third.
 	seg := strings.SplitN(r.URL.Path, "/", 5)
-	if len(seg) < 4 || (seg[1] != "jobset" && seg[1] != "job") {
+	if len(seg) < 3 || (seg[1] != "project" && seg[1] != "jobset" && seg[1] != "job") {
 		return false
 	}
-	to, err := s.cfg.Queries.JobsetRenamedTo(r.Context(), seg[2], seg[3])
-	if err != nil {
+	if to, err := s.cfg.Queries.ProjectRenamedTo(r.Context(), seg[2]); err == nil {
+		seg[2] = to
+	} else if len(seg) < 4 || seg[1] == "project" {
+		return false
+	} else if seg[3], err = s.cfg.Queries.JobsetRenamedTo(r.Context(), seg[2], seg[3]); err != nil {
 		return false
 	}
-	seg[3] = to
 	u := *r.URL
 	u.Path, u.RawPath = strings.Join(seg, "/"), ""
 	http.Redirect(w, r, u.String(), http.StatusMovedPermanently)

@@ -33,6 +33,7 @@ type Commands interface {
 	CreateProject(ctx context.Context, md events.Metadata, c commands.CreateProject) (commands.Result, error)
 	UpdateProject(ctx context.Context, md events.Metadata, c commands.UpdateProject) (commands.Result, error)
 	DeleteProject(ctx context.Context, md events.Metadata, c commands.DeleteProject) (commands.Result, error)
+	RenameProject(ctx context.Context, md events.Metadata, c commands.RenameProject) (commands.RenameProjectResult, error)
 	SetProjectMembers(ctx context.Context, md events.Metadata, c commands.SetProjectMembers) (commands.Result, error)
 	CreateJobset(ctx context.Context, md events.Metadata, c commands.CreateJobset) (commands.Result, error)
 	UpdateJobset(ctx context.Context, md events.Metadata, c commands.UpdateJobset) (commands.Result, error)

@@ -3,6 +3,7 @@ package evaluation_test
 import (
 	"context"
 	"errors"
+	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -212,4 +213,40 @@ func TestDueCheckInterval(t *testing.T) {
 			require.Equal(t, tc.due, evaluation.Due(js, p, 1000+tc.after))
 		})
 	}
+}
+
+// TestTriggerFollowsProjectRename: a polled jobset of a renamed project
+// goes on being evaluated on its schedule, under the project's new name,
+// and its evaluations stay the jobset's (same id) in the read models.
+func TestTriggerFollowsProjectRename(t *testing.T) {
+	t.Parallel()
+	var skew atomic.Int64
+	clock := commands.ClockFunc(func() time.Time { return time.Now().Add(time.Duration(skew.Load())) })
+	e := newEnv(t, envOptions{clock: clock})
+	polled := e.legacy("small.nix")
+	polled.CheckInterval = jobset.MinCheckInterval
+	e.createJobset("polled", polled)
+
+	done := e.startTrigger(evaluation.TriggerOptions{MaxConcurrent: 1})
+	first := waitDone(t, done)
+	require.Equal(t, "p", first.Project)
+	require.Equal(t, jobset.OutcomeFinished, first.Outcome, first.Error)
+	e.project()
+	id := e.count(`select id from Jobsets where project = 'p' and name = 'polled'`)
+
+	// The rename waits for the evaluation to be closed in the log.
+	require.Eventually(t, func() bool {
+		_, err := e.h.RenameProject(e.ctx, e.admin, commands.RenameProject{Name: "p", NewName: "q",
+			Config: events.ProjectConfig{DisplayName: "P", Owner: "alice", Enabled: true}})
+		return err == nil
+	}, 10*time.Second, 50*time.Millisecond)
+	skew.Add(int64(jobset.MinCheckInterval * time.Second))
+	next := waitDone(t, done)
+	require.Equal(t, "q", next.Project, "evaluated under the new name")
+	require.Equal(t, "polled", next.Jobset)
+	e.project()
+	require.Equal(t, id, e.count(`select id from Jobsets where project = 'q' and name = 'polled'`), "the jobset keeps its id")
+	require.Equal(t, 0, e.count(`select count(*) from Jobsets where project = 'p'`))
+	require.GreaterOrEqual(t, e.count(`select count(*) from JobsetEvals where jobset_id = `+strconv.Itoa(id)), 1,
+		"its evaluations stay its own")
 }

@@ -63,12 +63,14 @@ type State struct {
 // Evolve folds one event of the jobset's stream into s. Payloads are
 // pointers, as the codec decodes them; other event types leave s unchanged.
 // A new incarnation (JobsetCreated but by a rename) starts without
-// evaluation history; a deletion keeps it.
+// evaluation history; a deletion keeps it. A jobset moved by a project
+// rename starts without it too: its new stream may hold a jobset of the
+// new name's earlier incarnation, whose history is not its own.
 func Evolve(s State, p events.Payload) State {
 	switch e := p.(type) {
 	case *events.JobsetCreated:
 		ev := Evaluations{}
-		if e.RenamedFrom != "" {
+		if e.RenamedFrom != "" && e.RenamedFromProject == "" {
 			ev = s.Evaluations
 		}
 		return State{Exists: true, Project: e.Project, Name: e.Name, ID: e.ID,
@@ -243,6 +245,22 @@ func CheckRename(from, target State, p project.State, to string) (Create, Delete
 	c := Create{Project: from.Project, Name: to, ID: from.ID, Config: cloneConfig(from.Config), RenamedFrom: from.Name}
 	d := Delete{Project: from.Project, Name: from.Name, RenamedTo: to}
 	return c, d, nil
+}
+
+// Move returns the events that carry jobset from, live in project p,
+// over to project to under the same name and id, when p is renamed
+// (project.Rename): JobsetCreated for the new stream and JobsetDeleted
+// for the old one. The new project's jobset streams need no check: the
+// new project is a new incarnation, so whatever they hold is gone
+// (Live).
+func Move(from State, p project.State, to string) (created, deleted events.Payload, err error) {
+	if !Live(from, p) {
+		return nil, nil, domainerr.NotFound("jobset", from.Project+":"+from.Name)
+	}
+	created = &events.JobsetCreated{Project: to, Name: from.Name, ID: from.ID, RenamedFrom: from.Name,
+		RenamedFromProject: from.Project, JobsetConfig: cloneConfig(from.Config)}
+	deleted = &events.JobsetDeleted{Project: from.Project, Name: from.Name, RenamedTo: from.Name, RenamedToProject: to}
+	return created, deleted, nil
 }
 
 func cloneConfig(c events.JobsetConfig) events.JobsetConfig {

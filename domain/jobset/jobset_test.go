@@ -203,6 +203,26 @@ func TestCheckRename(t *testing.T) {
 	require.ErrorIs(t, err, domainerr.ErrNotFound)
 }
 
+func TestMove(t *testing.T) {
+	from := created("j", 7, legacy(), 2)
+	c, d, err := Move(from, proj, "q")
+	require.NoError(t, err)
+	require.Equal(t, &events.JobsetCreated{Project: "q", Name: "j", ID: 7, RenamedFrom: "j", RenamedFromProject: "p", JobsetConfig: from.Config}, c)
+	require.Equal(t, &events.JobsetDeleted{Project: "p", Name: "j", RenamedTo: "j", RenamedToProject: "q"}, d)
+
+	_, _, err = Move(from, project.State{Exists: true, Name: "p", CreatedAt: events.At(9)}, "q")
+	require.ErrorIs(t, err, domainerr.ErrNotFound, "a jobset of an earlier incarnation stays behind")
+
+	// The new stream may hold a jobset of the new name's earlier
+	// incarnation: the moved jobset does not inherit its evaluations.
+	stale := Evolve(created("j", 3, legacy(), 1), &events.EvaluationOpened{EvalID: 5})
+	require.NotNil(t, stale.Open)
+	moved := EvolveAt(stale, c, events.At(10))
+	require.True(t, moved.Exists)
+	require.Equal(t, int64(7), moved.ID)
+	require.Nil(t, moved.Open)
+}
+
 func TestEvolve(t *testing.T) {
 	s := created("j", 7, legacy(), 4)
 	require.True(t, s.Exists)

@@ -27,6 +27,10 @@ type State struct {
 	Config events.ProjectConfig
 	// Members are the project's members, sorted.
 	Members []string
+	// RenamedFrom is the name the project had before its latest rename.
+	RenamedFrom string
+	// RenamedTo is set when the project was deleted by a rename.
+	RenamedTo string
 	// CreatedAt is the log position of the latest ProjectCreated, or
 	// events.Start when it is not known (pure folds without positions).
 	CreatedAt events.Position
@@ -37,13 +41,13 @@ type State struct {
 func Evolve(s State, p events.Payload) State {
 	switch e := p.(type) {
 	case *events.ProjectCreated:
-		return State{Exists: true, Name: e.Name, Config: e.ProjectConfig}
+		return State{Exists: true, Name: e.Name, Config: e.ProjectConfig, RenamedFrom: e.RenamedFrom}
 	case *events.ProjectUpdated:
 		s.Config = e.ProjectConfig
 	case *events.ProjectMembersChanged:
 		s.Members = slices.Clone(e.Members)
 	case *events.ProjectDeleted:
-		return State{Name: s.Name}
+		return State{Name: s.Name, RenamedTo: e.RenamedTo}
 	}
 	return s
 }
@@ -140,6 +144,38 @@ func Decide(s State, cmd Command) ([]events.Payload, error) {
 		return []events.Payload{&events.ProjectMembersChanged{Project: s.Name, Members: members}}, nil
 	}
 	return nil, domainerr.Invalid("command", "unknown project command %T", cmd)
+}
+
+// Rename returns the events that give project from the name to and the
+// configuration cfg (a PUT renames and edits at once), where target is
+// the state of the new name's stream: ProjectCreated{RenamedFrom} (with
+// the members, if any) for the new stream and ProjectDeleted{RenamedTo}
+// for the old one. The jobsets move with it (jobset.Move). It refuses a
+// missing project (ErrNotFound), an invalid or unchanged name or an
+// invalid cfg (ErrInvalid) and a name a live project has
+// (ErrAlreadyExists), as Hydra's updateProject does. The caller checks
+// that a new owner is an existing user.
+func Rename(from, target State, to string, cfg events.ProjectConfig) (created, deleted []events.Payload, err error) {
+	if !from.Exists {
+		return nil, nil, domainerr.NotFound("project", from.Name)
+	}
+	if err := ValidateName(to); err != nil {
+		return nil, nil, err
+	}
+	if to == from.Name {
+		return nil, nil, domainerr.Invalid("name", "cannot rename project %q to itself", to)
+	}
+	if target.Exists {
+		return nil, nil, domainerr.AlreadyExists("project", to)
+	}
+	if cfg, err = Normalize(cfg); err != nil {
+		return nil, nil, err
+	}
+	created = []events.Payload{&events.ProjectCreated{Name: to, RenamedFrom: from.Name, ProjectConfig: cfg}}
+	if len(from.Members) > 0 {
+		created = append(created, &events.ProjectMembersChanged{Project: to, Members: slices.Clone(from.Members)})
+	}
+	return created, []events.Payload{&events.ProjectDeleted{Name: from.Name, RenamedTo: to}}, nil
 }
 
 // ValidateName checks a project name against Hydra's rule.

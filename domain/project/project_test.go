@@ -83,3 +83,47 @@ func TestEvolve(t *testing.T) {
 	require.Equal(t, events.At(9), s.CreatedAt)
 	require.Empty(t, s.Members, "a new incarnation has no members")
 }
+
+func TestRename(t *testing.T) {
+	existing := fold(&events.ProjectCreated{Name: "nixpkgs", ProjectConfig: cfg()},
+		&events.ProjectMembersChanged{Project: "nixpkgs", Members: []string{"bob"}})
+	taken := fold(&events.ProjectCreated{Name: "nix", ProjectConfig: cfg()})
+	freed := Evolve(taken, &events.ProjectDeleted{Name: "nix"})
+	changed := cfg()
+	changed.Description = "the collection"
+	tests := []struct {
+		name   string
+		from   State
+		target State
+		to     string
+		cfg    events.ProjectConfig
+		err    error
+	}{
+		{name: "rename", from: existing, to: "nix", cfg: changed},
+		{name: "to a freed name", from: existing, target: freed, to: "nix", cfg: cfg()},
+		{name: "taken", from: existing, target: taken, to: "nix", cfg: cfg(), err: domainerr.ErrAlreadyExists},
+		{name: "missing", from: State{Name: "nixpkgs"}, to: "nix", cfg: cfg(), err: domainerr.ErrNotFound},
+		{name: "invalid name", from: existing, to: "1nix", cfg: cfg(), err: domainerr.ErrInvalid},
+		{name: "dotted name", from: existing, to: "a.b", cfg: cfg(), err: domainerr.ErrInvalid},
+		{name: "itself", from: existing, to: "nixpkgs", cfg: cfg(), err: domainerr.ErrInvalid},
+		{name: "invalid config", from: existing, to: "nix", cfg: events.ProjectConfig{Owner: "alice"}, err: domainerr.ErrInvalid},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			created, deleted, err := Rename(tt.from, tt.target, tt.to, tt.cfg)
+			if tt.err != nil {
+				require.ErrorIs(t, err, tt.err)
+				return
+			}
+			require.NoError(t, err)
+			require.Equal(t, []events.Payload{
+				&events.ProjectCreated{Name: "nix", RenamedFrom: "nixpkgs", ProjectConfig: tt.cfg},
+				&events.ProjectMembersChanged{Project: "nix", Members: []string{"bob"}},
+			}, created)
+			require.Equal(t, []events.Payload{&events.ProjectDeleted{Name: "nixpkgs", RenamedTo: "nix"}}, deleted)
+			old := Evolve(tt.from, deleted[0])
+			require.False(t, old.Exists)
+			require.Equal(t, "nix", old.RenamedTo)
+		})
+	}
+}

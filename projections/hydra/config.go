@@ -3,7 +3,14 @@ package hydra
 import "buildledger/events"
 
 func projectCreated(w *writer, p *events.ProjectCreated) error {
+	if p.RenamedFrom != "" {
+		return projectRenamed(w, p)
+	}
 	if err := ensureUser(w, p.Owner); err != nil {
+		return err
+	}
+	// The name is a project's again: it no longer redirects.
+	if err := w.exec(`delete from ProjectRenames where from_ = $1`, p.Name); err != nil {
 		return err
 	}
 	c := p.ProjectConfig
@@ -11,6 +18,26 @@ func projectCreated(w *writer, p *events.ProjectCreated) error {
 		values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
 		p.Name, c.DisplayName, nullIfEmpty(c.Description), boolInt(c.Enabled), boolInt(c.Hidden), c.Owner,
 		nullIfEmpty(c.Homepage), nullIfEmpty(c.DeclFile), nullIfEmpty(c.DeclType), nullIfEmpty(c.DeclValue))
+}
+
+// projectRenamed renames the project's row in place, as Hydra does: the
+// keys of its members, jobsets (and through them their inputs, renames,
+// metrics and stars) cascade, and its evaluations and builds, which refer
+// to jobset ids, stay where they are. The old name is kept to redirect.
+// The jobsets' own JobsetCreated and JobsetDeleted of the rename that
+// follow change nothing.
+func projectRenamed(w *writer, p *events.ProjectCreated) error {
+	if err := w.exec(`update Projects set name = $2 where name = $1`, p.RenamedFrom, p.Name); err != nil {
+		return err
+	}
+	if err := w.exec(`delete from ProjectRenames where from_ = $1`, p.Name); err != nil {
+		return err
+	}
+	if err := w.exec(`insert into ProjectRenames (from_, to_) values ($1, $2)
+		on conflict (from_) do update set to_ = excluded.to_`, p.RenamedFrom, p.Name); err != nil {
+		return err
+	}
+	return projectUpdated(w, &events.ProjectUpdated{Name: p.Name, ProjectConfig: p.ProjectConfig})
 }
 
 func projectUpdated(w *writer, p *events.ProjectUpdated) error {
@@ -50,6 +77,9 @@ func projectMembers(w *writer, p *events.ProjectMembersChanged) error {
 
 func jobsetCreated(w *writer, p *events.JobsetCreated) error {
 	c := p.JobsetConfig
+	if p.RenamedFromProject != "" {
+		return nil // moved with its project's row (projectRenamed)
+	}
 	if p.RenamedFrom != "" {
 		// Hydra renames in place: the id stays, foreign keys cascade, and
 		// the old name redirects.

@@ -85,7 +85,7 @@ func (Projection) DeferrableForeignKeys() []string {
 func (Projection) NeedsForeignKeys(ev projections.Event) bool {
 	switch p := ev.Payload.(type) {
 	case *events.ProjectDeleted:
-		return true
+		return p.RenamedTo == ""
 	case *events.JobsetDeleted:
 		return p.RenamedTo == ""
 	}
@@ -163,6 +163,9 @@ func apply(w *writer, ev projections.Event) error {
 	case *events.ProjectUpdated:
 		return projectUpdated(w, p)
 	case *events.ProjectDeleted:
+		if p.RenamedTo != "" {
+			return nil // the row lives on under its new name
+		}
 		// BuildMetrics' keys to the project and its jobsets do not
 		// cascade a delete (Hydra's), so the metrics go first.
 		if err := w.exec(`delete from BuildMetrics where project = $1`, p.Name); err != nil {

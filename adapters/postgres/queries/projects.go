@@ -108,6 +108,17 @@ func (db *DB) JobsetRenamedTo(ctx context.Context, project, old string) (string,
 	return to, nil
 }
 
+// ProjectRenamedTo implements web.ProjectQueries. As for jobsets, a
+// later rename updates the rows of earlier ones.
+func (db *DB) ProjectRenamedTo(ctx context.Context, old string) (string, error) {
+	var to string
+	err := db.pool.QueryRow(ctx, `select to_ from projectrenames where from_ = $1`, old).Scan(&to)
+	if err != nil {
+		return "", notFound(err, "project", old)
+	}
+	return to, nil
+}
+
 // Jobset implements web.ProjectQueries.
 func (db *DB) Jobset(ctx context.Context, project, name string) (web.Jobset, error) {
 	j, err := scanJobset(db.pool.QueryRow(ctx, `select `+jobsetCols+` from jobsets j where j.project = $1 and j.name = $2`, project, name))

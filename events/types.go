@@ -58,5 +58,8 @@ func builtinTypes() []builtin {
 		{1, func() Payload { return new(JobStarred) }},
 		{1, func() Payload { return new(JobUnstarred) }},
 		{1, func() Payload { return new(FailedPathsCleared) }},
+		{1, func() Payload { return new(UserSSHKeyAdded) }},
+		{1, func() Payload { return new(UserSSHKeyRemoved) }},
+		{1, func() Payload { return new(AdhocBuildSubmitted) }},
 	}
 }

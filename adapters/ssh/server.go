@@ -14,6 +14,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -134,7 +135,7 @@ func knownHostsLine(hostport string, key gossh.PublicKey) string {
 	} else if err != nil {
 		host = hostport
 	}
-	return host + " " + string(gossh.MarshalAuthorizedKey(key))
+	return host + " " + strings.TrimSpace(string(gossh.MarshalAuthorizedKey(key)))
 }
 
 // Serve accepts connections until ctx ends, then closes the listener and

@@ -36,6 +36,7 @@ func runUp(ctx context.Context, a *app, args []string) error {
 		hc           hydraConfFlag
 		adminPWFile  string
 		tl           tlogOptions
+		bf           builderFlags
 	)
 	fs := a.newFlagSet("up", "up [flags]")
 	cfg.register(fs, true)
@@ -48,6 +49,7 @@ func runUp(ctx context.Context, a *app, args []string) error {
 	cache.register(fs)
 	hc.register(fs)
 	tl.register(fs)
+	bf.register(fs)
 	fs.StringVar(&adminPWFile, "admin-password-file", "", "file (mode 0600) holding the password of the user admin created at the first start")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -127,7 +129,14 @@ func runUp(ctx context.Context, a *app, args []string) error {
 		ln = netutil.LimitListener(ln, maxConnections)
 		fmt.Fprintf(a.stdout, "buildledger is up: http://%s\n%s\n", ln.Addr(), login)
 
+		serveBuilder, err := sys.remoteBuilder(bf, baseURLOf(wopt.baseURL, ln.Addr().String()), log)
+		if err != nil {
+			return err
+		}
 		g, ctx := errgroup.WithContext(ctx)
+		if serveBuilder != nil {
+			g.Go(func() error { return serveBuilder(ctx) })
+		}
 		// A restart of Postgres must not end up: each loop is started again
 		// after a transient database error (supervise), and the web answers
 		// 503 until the database is back.

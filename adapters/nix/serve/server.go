@@ -287,26 +287,33 @@ func (s *Server) export(ctx context.Context, b Backend, paths []string) error {
 	return ew.Close()
 }
 
-// importPaths reads an export stream, handing each path to the backend
-// as its NAR arrives. The export format sends a path's name after its
-// NAR, so each NAR is spooled to memory-bounded temporary storage first.
+// importPaths reads an export stream, handing each path to the backend.
 func (s *Server) importPaths(ctx context.Context, b Backend) error {
+	err := ReadExport(s.r, func(info PathInfo, nar io.Reader) error { return b.AddPath(ctx, info, nar) })
+	if err != nil {
+		return err
+	}
+	return writeInt(s.w, 1)
+}
+
+// ReadExport reads a `nix-store --export` stream from r and calls fn for
+// each path, with its NAR readable until fn returns. The format sends a
+// path's name after its NAR, so each NAR is spooled to a temporary file
+// first (checked for well-formedness as it is).
+func ReadExport(r io.Reader, fn func(info PathInfo, nar io.Reader) error) error {
 	for {
 		spool, err := newSpool()
 		if err != nil {
 			return err
 		}
-		info, more, err := readExportEntry(s.r, spool)
+		info, more, err := readExportEntry(r, spool)
 		if err != nil || !more {
 			spool.Close()
-			if err != nil {
-				return err
-			}
-			return writeInt(s.w, 1)
+			return err
 		}
 		nar, err := spool.reader()
 		if err == nil {
-			err = b.AddPath(ctx, info, nar)
+			err = fn(info, nar)
 		}
 		spool.Close()
 		if err != nil {

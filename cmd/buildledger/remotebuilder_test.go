@@ -1,0 +1,352 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	gossh "golang.org/x/crypto/ssh"
+
+	"buildledger/adapters/eventstore/pglog"
+	"buildledger/adapters/nix/nixtest"
+	"buildledger/adapters/postgres"
+	"buildledger/adapters/postgres/pgtest"
+	"buildledger/domain/streams"
+	"buildledger/events"
+)
+
+// writeUserKey writes a new ed25519 key pair: path (private, 0600) and
+// path.pub (authorized_keys form).
+func writeUserKey(t *testing.T, path string) {
+	t.Helper()
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	require.NoError(t, err)
+	block, err := gossh.MarshalPrivateKey(priv, "")
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(path, pem.EncodeToMemory(block), 0o600))
+	sp, err := gossh.NewPublicKey(pub)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(path+".pub", gossh.MarshalAuthorizedKey(sp), 0o644))
+}
+
+// remoteBuilderEnv is a queue-runner with --builder-listen on a test
+// database, and what a Nix client needs to reach it.
+type remoteBuilderEnv struct {
+	url, home, port string
+	// knownHosts lists the port's host key; keys holds users' private keys.
+	knownHosts string
+	keys       map[string]string
+	store      events.Store
+}
+
+// sshOpts is NIX_SSHOPTS for a client logging in with key: the port, the
+// host key pinned through a known_hosts file, and no agent or other key.
+func (e *remoteBuilderEnv) sshOpts(key string) string {
+	return fmt.Sprintf("-p %s -o UserKnownHostsFile=%s -o StrictHostKeyChecking=yes -o IdentitiesOnly=yes -o BatchMode=yes -i %s",
+		e.port, e.knownHosts, key)
+}
+
+// nixEnv is the environment of a Nix client: Nix's compiled-in settings
+// (an empty NIX_CONF_DIR) and NIX_SSHOPTS.
+func (e *remoteBuilderEnv) nixEnv(t *testing.T, key string) []string {
+	return append(os.Environ(), "NIX_CONF_DIR="+t.TempDir(), "NIX_SSHOPTS="+e.sshOpts(key))
+}
+
+func startRemoteBuilder(t *testing.T) *remoteBuilderEnv {
+	t.Helper()
+	for _, tool := range []string{"nix-build", "nix-instantiate", "nix-copy-closure", "ssh"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("%s is not installed: %v", tool, err)
+		}
+	}
+	e := &remoteBuilderEnv{url: pgtest.URL(t), home: t.TempDir(), keys: map[string]string{}}
+	run := func(ctx context.Context, args ...string) (string, int) {
+		var out, errb bytes.Buffer
+		code := newApp(&out, &errb).main(ctx, append(args, "--database-url", e.url, "--home", e.home))
+		return out.String() + errb.String(), code
+	}
+	keyDir := t.TempDir()
+	pw := filepath.Join(keyDir, "pw")
+	require.NoError(t, os.WriteFile(pw, []byte("a-password\n"), 0o600))
+	for _, u := range []string{"alice", "bob", "mallory"} {
+		e.keys[u] = filepath.Join(keyDir, u)
+		writeUserKey(t, e.keys[u])
+	}
+	for _, args := range [][]string{
+		{"user", "create", "admin", "--role", "admin", "--password-file", pw},
+		{"user", "create", "alice", "--role", "submit-builds", "--password-file", pw},
+		{"user", "create", "bob", "--password-file", pw},
+		{"user", "add-key", "alice", e.keys["alice"] + ".pub"},
+		{"user", "add-key", "bob", e.keys["bob"] + ".pub"},
+		{"machine", "add", "localhost", "--systems", hostSystem() + ",builtin", "--max-jobs", "2"},
+	} {
+		out, code := run(context.Background(), args...)
+		require.Equal(t, 0, code, "%v: %s", args, out)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	require.NoError(t, ln.Close())
+	_, e.port, _ = net.SplitHostPort(addr)
+
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan string, 1)
+	go func() {
+		out, code := run(ctx, "queue-runner", "--bus", "gochannel", "--status-listen", "", "--builder-listen", addr)
+		done <- fmt.Sprintf("exit %d: %s", code, out)
+	}()
+	t.Cleanup(func() {
+		stop()
+		t.Log(<-done)
+	})
+	// The host key is written at the start; the port then accepts.
+	deadline := time.Now().Add(time.Minute)
+	for {
+		if c, err := net.Dial("tcp", addr); err == nil {
+			_ = c.Close()
+			break
+		}
+		select {
+		case out := <-done:
+			t.Fatalf("queue-runner stopped: %s", out)
+		default:
+		}
+		require.True(t, time.Now().Before(deadline), "the remote-builder port did not open")
+		time.Sleep(100 * time.Millisecond)
+	}
+	pemKey, err := os.ReadFile(filepath.Join(e.home, "builder-host-key"))
+	require.NoError(t, err)
+	signer, err := gossh.ParsePrivateKey(pemKey)
+	require.NoError(t, err)
+	e.knownHosts = filepath.Join(keyDir, "known_hosts")
+	line := fmt.Sprintf("[127.0.0.1]:%s %s", e.port, gossh.MarshalAuthorizedKey(signer.PublicKey()))
+	require.NoError(t, os.WriteFile(e.knownHosts, []byte(line), 0o644))
+
+	pool, err := postgres.Open(context.Background(), e.url)
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	e.store = pglog.New(pool, pglog.Options{})
+	return e
+}
+
+// stream reads a whole stream, decoded.
+func (e *remoteBuilderEnv) stream(t *testing.T, name string) []events.Payload {
+	t.Helper()
+	recs, err := e.store.ReadStream(context.Background(), name, 0, 10000)
+	if err != nil {
+		return nil
+	}
+	codec := events.NewCodec()
+	out := make([]events.Payload, 0, len(recs))
+	for _, r := range recs {
+		p, err := codec.Decode(r)
+		require.NoError(t, err)
+		out = append(out, p)
+	}
+	return out
+}
+
+// waitFor polls until cond holds; the deadline only keeps a broken run
+// from hanging.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(3 * time.Minute)
+	for !cond() {
+		require.True(t, time.Now().Before(deadline), "gave up waiting: %s", what)
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// chainNix is a chain of three derivations built with busybox from the
+// store; nonce makes them new.
+func chainNix(nonce string) string {
+	return `let busybox = ` + nixtest.Busybox + `;
+  mk = name: deps: derivation { inherit name; nonce = "` + nonce + `"; system = builtins.currentSystem;
+    builder = "${busybox}/busybox"; args = [ "sh" "-c" "echo building ${name}; ${busybox}/busybox cat ${toString deps} /dev/null > $out; echo ${name} >> $out" ]; };
+  a = mk "rb-chain-a" [];
+  b = mk "rb-chain-b" [ a ];
+in mk "rb-chain-c" [ b ]
+`
+}
+
+// instantiate writes expr to a file and instantiates it into the
+// client's chroot store, returning the file and the .drv path.
+func instantiate(t *testing.T, env []string, clientStore, expr string) (string, string) {
+	t.Helper()
+	file := filepath.Join(t.TempDir(), "default.nix")
+	require.NoError(t, os.WriteFile(file, []byte(expr), 0o644))
+	cmd := exec.Command("nix-instantiate", "--store", clientStore, file)
+	cmd.Env = env
+	out, err := cmd.Output()
+	require.NoError(t, err)
+	return file, strings.TrimSpace(string(out))
+}
+
+// TestRemoteBuilderNixBuild: a real nix-build, run on a store of its own
+// (a client sharing the server's store would hold the output locks the
+// server's own build waits for), builds a chain of three derivations on
+// buildledger as its remote builder. The builds are in adhoc:alice with
+// their submitter, key, client version, closure graph and logs, and the
+// outputs are in the client's store and the binary cache.
+func TestRemoteBuilderNixBuild(t *testing.T) {
+	e := startRemoteBuilder(t)
+	env := e.nixEnv(t, e.keys["alice"])
+	clientStore := nixtest.NewChrootStore(t)
+	file, drvPath := instantiate(t, env, clientStore, chainNix(fmt.Sprint(time.Now().UnixNano())))
+
+	// The derivations go first: buildledger builds only .drv files in its
+	// own store, checked against their content address.
+	cp := exec.Command("nix-copy-closure", "--to", "alice@127.0.0.1", drvPath, "--store", clientStore)
+	cp.Env = env
+	out, err := cp.CombinedOutput()
+	require.NoError(t, err, "%s", out)
+
+	build := exec.Command("nix-build", "--store", clientStore, "--max-jobs", "0", "--no-out-link",
+		"--builders", fmt.Sprintf("ssh://alice@127.0.0.1 %s %s 1", hostSystem(), e.keys["alice"]), file)
+	build.Env = env
+	var stdout, stderr bytes.Buffer
+	build.Stdout, build.Stderr = &stdout, &stderr
+	require.NoError(t, build.Run(), "%s", stderr.String())
+	outPath := strings.TrimSpace(stdout.String())
+	got, err := os.ReadFile(filepath.Join(clientStore, outPath))
+	require.NoError(t, err)
+	require.Equal(t, "rb-chain-a\nrb-chain-b\nrb-chain-c\n", string(got))
+	require.Contains(t, stderr.String(), "building rb-chain-c", "the build log reaches the client")
+	require.Contains(t, stderr.String(), "in adhoc:alice")
+
+	// Three ad-hoc builds, one per derivation, as Nix asks for them.
+	var last *events.AdhocBuildSubmitted
+	for id := int64(1); id <= 3; id++ {
+		var finished *events.BuildFinished
+		var queued *events.BuildQueued
+		for _, p := range e.stream(t, streams.Build(id)) {
+			switch ev := p.(type) {
+			case *events.BuildQueued:
+				queued = ev
+			case *events.AdhocBuildSubmitted:
+				last = ev
+			case *events.BuildFinished:
+				finished = ev
+			}
+		}
+		require.NotNil(t, queued, "build %d", id)
+		require.Equal(t, []string{"adhoc", "alice"}, []string{queued.Project, queued.Jobset})
+		require.NotNil(t, finished, "build %d", id)
+		require.Equal(t, 0, finished.Status)
+	}
+	require.Equal(t, drvPath, last.DrvPath)
+	require.Equal(t, "alice", last.UserName)
+	require.Equal(t, "ssh", last.Via)
+	require.Equal(t, "2.7", last.ClientVersion)
+	pub, err := os.ReadFile(e.keys["alice"] + ".pub")
+	require.NoError(t, err)
+	pk, _, _, _, err := gossh.ParseAuthorizedKey(pub)
+	require.NoError(t, err)
+	require.Equal(t, gossh.FingerprintSHA256(pk), last.KeyFingerprint)
+	require.Len(t, last.Paths, 4, "busybox and three .drv files")
+	require.Len(t, last.Edges, 5, "each .drv refers to busybox, b and c to their input")
+
+	var logged bool
+	for _, p := range e.stream(t, streams.Step(drvPath)) {
+		if l, ok := p.(*events.StepLogStored); ok && l.Size > 0 {
+			logged = true
+		}
+	}
+	require.True(t, logged, "the step's log is stored")
+	hashPart := strings.SplitN(filepath.Base(outPath), "-", 2)[0]
+	_, err = os.Stat(filepath.Join(e.home, "cache", hashPart+".narinfo"))
+	require.NoError(t, err, "the output is in the binary cache")
+}
+
+// TestRemoteBuilderRefusesUnknownKeys: a key nobody registered, and a
+// registered key of a user without the submit-builds role, are refused
+// at SSH authentication, before any protocol byte, and nothing is
+// appended to the log.
+func TestRemoteBuilderRefusesUnknownKeys(t *testing.T) {
+	e := startRemoteBuilder(t)
+	head, err := e.store.Head(context.Background())
+	require.NoError(t, err)
+	for _, tt := range []struct{ user, key string }{
+		{"alice", "mallory"}, // unknown key
+		{"mallory", "mallory"},
+		{"bob", "bob"},     // registered, but no role
+		{"alice", "bob"},   // bob's key for alice
+		{"admin", "alice"}, // alice's key for admin
+	} {
+		t.Run(tt.user+" with "+tt.key+"'s key", func(t *testing.T) {
+			args := append(strings.Fields(e.sshOpts(e.keys[tt.key])), tt.user+"@127.0.0.1", "nix-store", "--serve", "--write")
+			cmd := exec.Command("ssh", args...)
+			cmd.Stdin = strings.NewReader("")
+			out, err := cmd.CombinedOutput()
+			require.Error(t, err)
+			require.Contains(t, string(out), "Permission denied (publickey)")
+		})
+	}
+	after, err := e.store.Head(context.Background())
+	require.NoError(t, err)
+	require.Equal(t, head, after, "a refused login appends nothing")
+}
+
+// TestRemoteBuilderClientKilled: a nix-build interrupted while its build
+// runs (Ctrl-C: Nix then kills its build hook and the hook's ssh) cancels
+// the ad-hoc build, and the scheduler aborts its step (status 4), which
+// no other build needs. (A nix-build killed with SIGKILL leaves its hook
+// running, and the hook waits for the build's end as Nix always does.)
+func TestRemoteBuilderClientKilled(t *testing.T) {
+	e := startRemoteBuilder(t)
+	env := e.nixEnv(t, e.keys["alice"])
+	clientStore := nixtest.NewChrootStore(t)
+	expr := `derivation { name = "rb-slow"; nonce = "` + fmt.Sprint(time.Now().UnixNano()) + `"; system = builtins.currentSystem;
+  builder = "` + nixtest.Sh + `"; args = [ "sh" "-c" "echo started; sleep 600; echo > $out" ]; }`
+	file, drvPath := instantiate(t, env, clientStore, expr)
+	cp := exec.Command("nix-copy-closure", "--to", "alice@127.0.0.1", drvPath, "--store", clientStore)
+	cp.Env = env
+	out, err := cp.CombinedOutput()
+	require.NoError(t, err, "%s", out)
+
+	build := exec.Command("nix-build", "--store", clientStore, "--max-jobs", "0", "--no-out-link",
+		"--builders", fmt.Sprintf("ssh://alice@127.0.0.1 %s %s 1", hostSystem(), e.keys["alice"]), file)
+	build.Env = env
+	require.NoError(t, build.Start())
+	started := func() bool {
+		for _, p := range e.stream(t, streams.Step(drvPath)) {
+			if _, ok := p.(*events.StepStarted); ok {
+				return true
+			}
+		}
+		return false
+	}
+	waitFor(t, "the step starts", started)
+	require.NoError(t, build.Process.Signal(syscall.SIGINT))
+	_ = build.Wait()
+
+	waitFor(t, "the step is aborted", func() bool {
+		for _, p := range e.stream(t, streams.Step(drvPath)) {
+			if f, ok := p.(*events.StepFinished); ok {
+				return f.Status == 4
+			}
+		}
+		return false
+	})
+	var cancelled bool
+	for _, p := range e.stream(t, streams.Build(1)) {
+		_, ok := p.(*events.BuildCancelled)
+		cancelled = cancelled || ok
+	}
+	require.True(t, cancelled, "the client's build is cancelled")
+	js, _ := json.Marshal(e.stream(t, streams.Build(1)))
+	t.Logf("build events: %s", js)
+}

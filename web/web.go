@@ -210,6 +210,10 @@ type Config struct {
 	// TransparencyLog, if set, serves the event log as a transparency
 	// log under /tlog (tlog.go).
 	TransparencyLog TransparencyLog
+	// SSHKeys, if set, serves /user/<u>/ssh-keys; nil answers 501.
+	SSHKeys SSHKeys
+	// Adhoc, if set, takes POST /api/build; nil answers 501.
+	Adhoc AdhocBuilds
 }
 
 // server holds the parsed templates and the config.
@@ -425,6 +429,7 @@ func (s *server) routes() http.Handler {
 	r.Get("/api/nrqueue", s.h(s.apiNrQueue))
 	r.Get("/api/nrbuilds", s.h(s.apiNrBuilds))
 	r.Post("/api/push", s.h(s.apiPush))
+	r.Post("/api/build", s.h(s.apiBuild))
 	r.Post("/api/push-github", s.h(s.pushGitHub))
 	r.Post("/api/push-gitea", s.h(s.pushGitea))
 
@@ -453,5 +458,8 @@ func (s *server) routes() http.Handler {
 	r.Get("/user/{user}/tokens", s.h(s.tokensPage))
 	r.Post("/user/{user}/tokens", s.h(s.createToken))
 	r.Post("/user/{user}/tokens/{token}/revoke", s.h(s.revokeToken))
+	r.Get("/user/{user}/ssh-keys", s.h(s.sshKeysPage))
+	r.Post("/user/{user}/ssh-keys", s.h(s.addSSHKey))
+	r.Post("/user/{user}/ssh-keys/delete", s.h(s.removeSSHKey))
 	return r
 }

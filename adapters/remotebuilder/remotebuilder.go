@@ -36,9 +36,11 @@ import (
 	"buildledger/commands"
 	"buildledger/commands/evaluation"
 	"buildledger/domain/adhoc"
+	"buildledger/domain/domainerr"
 	"buildledger/domain/step"
 	"buildledger/domain/streams"
 	"buildledger/events"
+	"buildledger/web"
 )
 
 // ServeCommands are the exec commands the SSH server answers: Nix runs
@@ -71,6 +73,8 @@ type Service struct {
 	cfg Config
 	log *slog.Logger
 }
+
+var _ web.AdhocBuilds = (*Service)(nil)
 
 // New returns the service.
 func New(cfg Config) *Service {
@@ -368,4 +372,32 @@ func trimDrvOutputs(p string) string {
 		return p[:i]
 	}
 	return p
+}
+
+// SubmitBuild is POST /api/build: it imports the paths of export (nil
+// for none) under the same rules as a client's copies over SSH, then
+// submits drvPath for userName. via names how the request
+// authenticated (an API token's id); it is recorded in place of a key
+// fingerprint. Refused input is a domainerr.ErrInvalid (422).
+func (s *Service) SubmitBuild(ctx context.Context, userName, via, drvPath string, export io.Reader) (int64, error) {
+	u, err := s.cfg.Accounts.User(ctx, userName)
+	if err != nil {
+		return 0, err
+	}
+	// Checked before anything is imported, as SubmitAdhocBuild will again.
+	if err := adhoc.MaySubmit(u); err != nil {
+		return 0, err
+	}
+	if export != nil {
+		b := &backend{s: s, user: userName, fingerprint: via}
+		err := serve.ReadExport(export, func(info serve.PathInfo, nar io.Reader) error { return b.AddPath(ctx, info, nar) })
+		if err != nil {
+			return 0, domainerr.Invalid("closure", "%v", err)
+		}
+	}
+	sub, err := s.Submit(ctx, Submission{User: userName, Via: adhoc.ViaAPI, KeyFingerprint: via, DrvPath: drvPath})
+	if errors.Is(err, errNotHere) {
+		return 0, domainerr.Invalid("drv", "%v", err)
+	}
+	return sub.BuildID, err
 }

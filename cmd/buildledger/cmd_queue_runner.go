@@ -183,7 +183,11 @@ func runQueueRunner(ctx context.Context, a *app, args []string) error {
 			defer srv.Close()
 			log.Info("queue-runner status", "url", "http://"+statusListen+"/queue-runner-status")
 		}
-		serveBuilder, err := sys.remoteBuilder(bf, baseURL, log)
+		svc, err := sys.adhocService(baseURL, log)
+		if err != nil {
+			return err
+		}
+		serveBuilder, err := sys.remoteBuilder(svc, bf, log)
 		if err != nil {
 			return err
 		}

@@ -116,6 +116,11 @@ func runUp(ctx context.Context, a *app, args []string) error {
 		if tlogServer != nil {
 			wopt.transparencyLog = tlogServer
 		}
+		adhocSvc, err := sys.adhocService(baseURLOf(wopt.baseURL, cfg.listen), log)
+		if err != nil {
+			return err
+		}
+		wopt.adhoc = adhocSvc
 		site, err := sys.newWeb(ctx, wopt)
 		if err != nil {
 			return err
@@ -129,7 +134,7 @@ func runUp(ctx context.Context, a *app, args []string) error {
 		ln = netutil.LimitListener(ln, maxConnections)
 		fmt.Fprintf(a.stdout, "buildledger is up: http://%s\n%s\n", ln.Addr(), login)
 
-		serveBuilder, err := sys.remoteBuilder(bf, baseURLOf(wopt.baseURL, ln.Addr().String()), log)
+		serveBuilder, err := sys.remoteBuilder(adhocSvc, bf, log)
 		if err != nil {
 			return err
 		}

@@ -26,20 +26,25 @@ func (f *builderFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.hostKey, "builder-host-key", "", "the SSH port's private host key, created at the first start; default HOME/builder-host-key")
 }
 
-// remoteBuilder starts the SSH port when --builder-listen is set: it
-// returns the function that serves it until ctx ends, or nil.
-func (s *system) remoteBuilder(f builderFlags, baseURL string, log *slog.Logger) (func(ctx context.Context) error, error) {
-	if f.listen == "" {
-		return nil, nil
-	}
+// adhocService is what submits ad-hoc builds, for the SSH port and POST
+// /api/build.
+func (s *system) adhocService(baseURL string, log *slog.Logger) (*remotebuilder.Service, error) {
 	logs, err := s.logStore()
 	if err != nil {
 		return nil, err
 	}
 	store := &drv.Store{Args: []string{"--option", "substituters", ""}}
-	svc := remotebuilder.New(remotebuilder.Config{Runtime: s.runtime, Handlers: s.handlers,
+	return remotebuilder.New(remotebuilder.Config{Runtime: s.runtime, Handlers: s.handlers,
 		Accounts: commands.NewAccounts(s.runtime, nil), Store: store, Local: binarycache.LocalStore{},
-		Graph: &evaluator.Graph{Store: store}, Logs: logs, BaseURL: baseURL, Log: log})
+		Graph: &evaluator.Graph{Store: store}, Logs: logs, BaseURL: baseURL, Log: log}), nil
+}
+
+// remoteBuilder starts the SSH port when --builder-listen is set: it
+// returns the function that serves it until ctx ends, or nil.
+func (s *system) remoteBuilder(svc *remotebuilder.Service, f builderFlags, log *slog.Logger) (func(ctx context.Context) error, error) {
+	if f.listen == "" {
+		return nil, nil
+	}
 	keyFile := f.hostKey
 	if keyFile == "" {
 		keyFile = filepath.Join(s.cfg.home, "builder-host-key")

@@ -63,6 +63,8 @@ type webOptions struct {
 	dbConns   int
 	// transparencyLog, if set, is served under /tlog.
 	transparencyLog web.TransparencyLog
+	// adhoc, if set, takes POST /api/build.
+	adhoc web.AdhocBuilds
 }
 
 func (o *webOptions) register(fs *flag.FlagSet) {
@@ -149,6 +151,8 @@ func (s *system) newWeb(ctx context.Context, opts webOptions) (http.Handler, err
 		Commands:     s.handlers,
 		Builds:       s.handlers,
 		Tokens:       s.handlers,
+		SSHKeys:      s.handlers,
+		Adhoc:        opts.adhoc,
 		Events:       s.store,
 		SessionKey:   key,
 		BaseURL:      opts.baseURL,

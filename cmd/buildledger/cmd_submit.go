@@ -99,4 +99,3 @@ func runSubmit(ctx context.Context, a *app, args []string) error {
 	fmt.Fprintf(a.stdout, "build %d: %s\n", out.BuildID, out.URL)
 	return nil
 }
-

@@ -71,7 +71,9 @@ func (b *backend) DumpPath(ctx context.Context, w io.Writer, p string) error {
 
 // AddPath takes a path the client copies in: one the store holds is
 // skipped, a content-addressed one is checked and imported, and any
-// other refused (see the package documentation).
+// other refused (see the package documentation). A path without a
+// content address (ImportPaths and export streams carry none) is checked
+// against the addresses its contents can have.
 func (b *backend) AddPath(ctx context.Context, info serve.PathInfo, nar io.Reader) error {
 	var buf bytes.Buffer
 	h := sha256.New()
@@ -89,7 +91,8 @@ func (b *backend) AddPath(ctx context.Context, info serve.PathInfo, nar io.Reade
 	if valid[info.Path] {
 		return nil
 	}
-	if err := serve.VerifyContentAddress(info, buf.Bytes(), h.Sum(nil)); err != nil {
+	ca, err := serve.CheckContentAddress(info, buf.Bytes(), h.Sum(nil))
+	if err != nil {
 		if errors.Is(err, serve.ErrNotContentAddressed) {
 			return fmt.Errorf("%w: buildledger takes from clients only paths whose name it can check against their contents "+
 				"(sources, derivations, fixed outputs); build the derivation of this one here instead", err)
@@ -110,7 +113,7 @@ func (b *backend) AddPath(ctx context.Context, info serve.PathInfo, nar io.Reade
 		_ = pr.CloseWithError(err)
 		return fmt.Errorf("import %s: %w", info.Path, err)
 	}
-	b.s.log.Info("remote builder: path copied in", "user", b.user, "path", info.Path, "ca", info.CA)
+	b.s.log.Info("remote builder: path copied in", "user", b.user, "path", info.Path, "ca", ca)
 	return nil
 }
 

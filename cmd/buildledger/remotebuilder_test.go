@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -21,9 +22,12 @@ import (
 	gossh "golang.org/x/crypto/ssh"
 
 	"buildledger/adapters/eventstore/pglog"
+	"buildledger/adapters/nix/drv"
 	"buildledger/adapters/nix/nixtest"
+	"buildledger/adapters/nix/serve"
 	"buildledger/adapters/postgres"
 	"buildledger/adapters/postgres/pgtest"
+	"buildledger/adapters/ssh"
 	"buildledger/domain/streams"
 	"buildledger/events"
 )
@@ -349,4 +353,88 @@ func TestRemoteBuilderClientKilled(t *testing.T) {
 	require.True(t, cancelled, "the client's build is cancelled")
 	js, _ := json.Marshal(e.stream(t, streams.Build(1)))
 	t.Logf("build events: %s", js)
+}
+
+// serveSession opens a serve-protocol session on the remote-builder port
+// as user, with their key.
+func (e *remoteBuilderEnv) serveSession(t *testing.T, user string) (*serve.Client, *ssh.Session) {
+	t.Helper()
+	ctx := context.Background()
+	c, err := ssh.Dial(ctx, ssh.Target{URI: "ssh://" + user + "@127.0.0.1:" + e.port, KeyFile: e.keys[user], KnownHostsFile: e.knownHosts})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = c.Close() })
+	sess, err := c.Run(ctx, "nix-store --serve --write")
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = sess.Close() })
+	cl, err := serve.NewClient(ctx, sess)
+	require.NoError(t, err)
+	return cl, sess
+}
+
+// TestRemoteBuilderRefusesForgedInputs: a client cannot put a path into
+// the server's store under a name its contents do not make (an
+// input-addressed path, or a content address that does not match), and
+// cannot have a derivation built from a description that differs from
+// the .drv the server holds, or from a .drv the server does not hold.
+// Nothing is recorded for any of them.
+func TestRemoteBuilderRefusesForgedInputs(t *testing.T) {
+	e := startRemoteBuilder(t)
+	ctx := context.Background()
+	head, err := e.store.Head(ctx)
+	require.NoError(t, err)
+
+	file := filepath.Join(t.TempDir(), "evil")
+	require.NoError(t, os.WriteFile(file, []byte(fmt.Sprintf("trojan %s %d", t.Name(), time.Now().UnixNano())), 0o644))
+	nar, err := exec.Command("nix-store", "--dump", file).Output()
+	require.NoError(t, err)
+	dump := func(_ context.Context, w io.Writer, _ string) error { _, err := w.Write(nar); return err }
+	forged := "/nix/store/" + strings.Repeat("a", 32) + "-glibc-2.36"
+	t.Run("input-addressed", func(t *testing.T) {
+		cl, sess := e.serveSession(t, "alice")
+		require.Error(t, cl.ImportPaths(ctx, []serve.PathInfo{{Path: forged, NarSize: uint64(len(nar))}}, dump))
+		_ = sess.Wait()
+		require.Contains(t, sess.Stderr(), "not content-addressed")
+		require.Error(t, exec.Command("nix-store", "--check-validity", forged).Run(), "the forged path is not in the store")
+	})
+	t.Run("a source's name is checked", func(t *testing.T) {
+		// The source as another store would add it: its name follows
+		// from its contents, so the server takes it.
+		out, err := exec.Command("nix-store", "--store", nixtest.NewChrootStore(t), "--add", file).Output()
+		require.NoError(t, err)
+		src := strings.TrimSpace(string(out))
+		cl, _ := e.serveSession(t, "alice")
+		require.NoError(t, cl.ImportPaths(ctx, []serve.PathInfo{{Path: src, NarSize: uint64(len(nar))}}, dump))
+		require.NoError(t, exec.Command("nix-store", "--check-validity", src).Run())
+	})
+
+	expr := `derivation { name = "rb-forged"; nonce = "` + fmt.Sprint(time.Now().UnixNano()) + `"; system = builtins.currentSystem;
+  builder = "` + nixtest.Sh + `"; args = [ "sh" "-c" "echo honest > $out" ]; }`
+	out, err := exec.Command("nix-instantiate", "--expr", expr).Output()
+	require.NoError(t, err)
+	drvPath := strings.TrimSpace(string(out))
+	d, err := drv.NewReader("").Read(drvPath)
+	require.NoError(t, err)
+	inputs, err := drv.NewReader("").InputPaths(d)
+	require.NoError(t, err)
+	altered := serve.NewBasicDerivation(d, inputs)
+	altered.Args = []string{"sh", "-c", "echo trojan > $out"}
+	missing := filepath.Dir(drvPath) + "/" + strings.Repeat("b", 32) + "-rb-missing.drv"
+	for name, c := range map[string]struct {
+		drvPath string
+		want    string
+	}{
+		"altered derivation":  {drvPath, "does not match"},
+		"derivation not here": {missing, "is not there"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			cl, _ := e.serveSession(t, "alice")
+			res, err := cl.BuildDerivation(ctx, c.drvPath, altered, serve.BuildOptions{})
+			require.NoError(t, err)
+			require.False(t, res.Success())
+			require.Contains(t, res.ErrorMsg, c.want)
+		})
+	}
+	after, err := e.store.Head(ctx)
+	require.NoError(t, err)
+	require.Equal(t, head, after, "nothing was submitted")
 }

@@ -161,3 +161,27 @@ func flatContents(b []byte) ([]byte, error) {
 	}
 	return io.ReadAll(r)
 }
+
+// CheckContentAddress is VerifyContentAddress for a path that may come
+// without its content address, as in the export format, which has none:
+// without info.CA it tries the addresses the contents can have (text,
+// then a recursive SHA-256 source) and returns the one that makes the
+// path's name, or an error wrapping ErrNotContentAddressed.
+func CheckContentAddress(info PathInfo, nar []byte, narSHA256 []byte) (string, error) {
+	if info.CA != "" {
+		return info.CA, VerifyContentAddress(info, nar, narSHA256)
+	}
+	var candidates []string
+	if contents, err := flatContents(nar); err == nil {
+		sum := sha256.Sum256(contents)
+		candidates = append(candidates, "text:sha256:"+nixbase32.EncodeToString(sum[:]))
+	}
+	candidates = append(candidates, "fixed:r:sha256:"+nixbase32.EncodeToString(narSHA256))
+	for _, ca := range candidates {
+		info.CA = ca
+		if VerifyContentAddress(info, nar, narSHA256) == nil {
+			return ca, nil
+		}
+	}
+	return "", fmt.Errorf("%s: %w", info.Path, ErrNotContentAddressed)
+}

@@ -51,9 +51,7 @@ func TestVerifyContentAddress(t *testing.T) {
 		t.Run(filepath.Base(p), func(t *testing.T) {
 			require.NoError(t, serve.VerifyContentAddress(info, nar, sum[:]))
 
-			forged := info
-			forged.Path = filepath.Dir(p) + "/" + strings.Repeat("0", 32) + p[len(filepath.Dir(p))+33:]
-			require.ErrorContains(t, serve.VerifyContentAddress(forged, nar, sum[:]), "its contents make it")
+			require.ErrorContains(t, serve.VerifyContentAddress(forged(info), nar, sum[:]), "its contents make it")
 
 			other := append([]byte(nil), nar...)
 			other[bytes.Index(other, []byte("check"))] ^= 1 // a byte of the contents
@@ -63,10 +61,27 @@ func TestVerifyContentAddress(t *testing.T) {
 			noCA := info
 			noCA.CA = ""
 			require.ErrorIs(t, serve.VerifyContentAddress(noCA, nar, sum[:]), serve.ErrNotContentAddressed)
+			ca, err := serve.CheckContentAddress(noCA, nar, sum[:])
+			require.NoError(t, err, "the address follows from the contents")
+			require.Equal(t, info.CA, ca)
+			_, err = serve.CheckContentAddress(forgedNoCA(forged(info)), nar, sum[:])
+			require.ErrorIs(t, err, serve.ErrNotContentAddressed)
 
 			moreRefs := info
 			moreRefs.References = append([]string{"/nix/store/" + strings.Repeat("1", 32) + "-x"}, info.References...)
 			require.Error(t, serve.VerifyContentAddress(moreRefs, nar, sum[:]), "references are part of the path")
 		})
 	}
+}
+
+// forged is info under another name.
+func forged(info serve.PathInfo) serve.PathInfo {
+	dir := filepath.Dir(info.Path)
+	info.Path = dir + "/" + strings.Repeat("0", 32) + info.Path[len(dir)+33:]
+	return info
+}
+
+func forgedNoCA(info serve.PathInfo) serve.PathInfo {
+	info.CA = ""
+	return info
 }

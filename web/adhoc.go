@@ -31,9 +31,9 @@ var _ SSHKeys = (*commands.Handlers)(nil)
 type AdhocBuilds interface {
 	// SubmitBuild imports the paths of export (a nix-store --export
 	// stream; nil for none) and submits the build of drvPath, which must
-	// then be in the server's store, for userName; via is the API token's
-	// id, or "session". It returns the build's id.
-	SubmitBuild(ctx context.Context, userName, via, drvPath string, export io.Reader) (int64, error)
+	// then be in the server's store, for userName, recorded with md; via
+	// is the API token's id, or "session". It returns the build's id.
+	SubmitBuild(ctx context.Context, md events.Metadata, userName, via, drvPath string, export io.Reader) (int64, error)
 }
 
 // maxSubmission caps the body of POST /api/build: a .drv closure, not
@@ -160,7 +160,7 @@ func (s *server) apiBuild(w http.ResponseWriter, r *http.Request) error {
 	if p.Token != nil {
 		via = "token " + p.Token.ID
 	}
-	id, err := s.cfg.Adhoc.SubmitBuild(r.Context(), p.User.UserName, via, drvPath, export)
+	id, err := s.cfg.Adhoc.SubmitBuild(r.Context(), s.metadata(r), p.User.UserName, via, drvPath, export)
 	if err != nil {
 		return err
 	}

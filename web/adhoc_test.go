@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"buildledger/domain/domainerr"
+	"buildledger/events"
 	"buildledger/web"
 )
 
@@ -20,7 +22,10 @@ type fakeAdhoc struct {
 	subs []string
 }
 
-func (f *fakeAdhoc) SubmitBuild(_ context.Context, userName, via, drvPath string, export io.Reader) (int64, error) {
+func (f *fakeAdhoc) SubmitBuild(_ context.Context, md events.Metadata, userName, via, drvPath string, export io.Reader) (int64, error) {
+	if !strings.HasPrefix(md.Actor, "token:"+userName+"/") && md.Actor != "user:"+userName {
+		return 0, fmt.Errorf("actor %q for %s", md.Actor, userName)
+	}
 	body := ""
 	if export != nil {
 		b, err := io.ReadAll(export)

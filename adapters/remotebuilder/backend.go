@@ -14,6 +14,7 @@ import (
 
 	"buildledger/adapters/nix/drv"
 	"buildledger/adapters/nix/serve"
+	"buildledger/commands"
 	"buildledger/domain/adhoc"
 	"buildledger/domain/domainerr"
 )
@@ -171,7 +172,8 @@ func (b *backend) build(ctx context.Context, drvs []string, log io.Writer) (serv
 	start := time.Now()
 	res := serve.BuildResult{Status: serve.Built, TimesBuilt: 1, StartTime: start}
 	for _, p := range drvs {
-		sub, err := b.s.Submit(ctx, Submission{User: b.user, Via: adhoc.ViaSSH, KeyFingerprint: b.fingerprint,
+		md := commands.NewMetadata(commands.UserActor(b.user), b.s.cfg.Runtime)
+		sub, err := b.s.Submit(ctx, Submission{Metadata: md, User: b.user, Via: adhoc.ViaSSH, KeyFingerprint: b.fingerprint,
 			ClientVersion: b.version, DrvPath: p})
 		if err != nil {
 			if errors.Is(err, domainerr.ErrForbidden) || errors.Is(err, domainerr.ErrInvalid) || errors.Is(err, errNotHere) {

@@ -127,6 +127,9 @@ func (s *Service) serve(ctx context.Context, sess *ssh.ServerSession, write bool
 
 // Submission is one ad-hoc build request.
 type Submission struct {
+	// Metadata records the request (its actor: the user, or their API
+	// token).
+	Metadata                                 events.Metadata
 	User, Via, KeyFingerprint, ClientVersion string
 	// DrvPath must be valid in the server's store.
 	DrvPath string
@@ -169,8 +172,7 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (Submitted, error)
 	for _, name := range d.OutputNames() {
 		outputs = append(outputs, events.Output{Name: name, Path: d.Outputs[name]})
 	}
-	md := commands.NewMetadata(commands.UserActor(sub.User), s.cfg.Runtime)
-	id, err := s.cfg.Handlers.SubmitAdhocBuild(ctx, md, commands.SubmitAdhocBuild{UserName: sub.User, Via: sub.Via,
+	id, err := s.cfg.Handlers.SubmitAdhocBuild(ctx, sub.Metadata, commands.SubmitAdhocBuild{UserName: sub.User, Via: sub.Via,
 		KeyFingerprint: sub.KeyFingerprint, ClientVersion: sub.ClientVersion, DrvPath: sub.DrvPath, System: d.System,
 		Outputs: outputs, Steps: steps, Paths: paths, Edges: edges})
 	if err != nil {
@@ -379,7 +381,7 @@ func trimDrvOutputs(p string) string {
 // submits drvPath for userName. via names how the request
 // authenticated (an API token's id); it is recorded in place of a key
 // fingerprint. Refused input is a domainerr.ErrInvalid (422).
-func (s *Service) SubmitBuild(ctx context.Context, userName, via, drvPath string, export io.Reader) (int64, error) {
+func (s *Service) SubmitBuild(ctx context.Context, md events.Metadata, userName, via, drvPath string, export io.Reader) (int64, error) {
 	u, err := s.cfg.Accounts.User(ctx, userName)
 	if err != nil {
 		return 0, err
@@ -395,7 +397,7 @@ func (s *Service) SubmitBuild(ctx context.Context, userName, via, drvPath string
 			return 0, domainerr.Invalid("closure", "%v", err)
 		}
 	}
-	sub, err := s.Submit(ctx, Submission{User: userName, Via: adhoc.ViaAPI, KeyFingerprint: via, DrvPath: drvPath})
+	sub, err := s.Submit(ctx, Submission{Metadata: md, User: userName, Via: adhoc.ViaAPI, KeyFingerprint: via, DrvPath: drvPath})
 	if errors.Is(err, errNotHere) {
 		return 0, domainerr.Invalid("drv", "%v", err)
 	}

@@ -65,5 +65,8 @@ func builtinTypes() []builtin {
 		{1, func() Payload { return new(NotificationDelivered) }},
 		{1, func() Payload { return new(NotificationFailed) }},
 		{1, func() Payload { return new(VCSCachesCleared) }},
+		{1, func() Payload { return new(UserSSHKeyAdded) }},
+		{1, func() Payload { return new(UserSSHKeyRemoved) }},
+		{1, func() Payload { return new(AdhocBuildSubmitted) }},
 	}
 }

@@ -244,7 +244,8 @@ var evalRoutes = []string{
 }
 
 // neededScope returns the scope a request needs: read for safe methods,
-// eval for evalRoutes, admin for everything else.
+// submit for POST /api/build, eval for evalRoutes, admin for everything
+// else.
 func neededScope(r *http.Request) string {
 	if safeMethod(r.Method) {
 		return apitoken.ScopeRead
@@ -252,6 +253,9 @@ func neededScope(r *http.Request) string {
 	p := r.URL.Path
 	if r.URL.RawPath != "" {
 		p = r.URL.RawPath
+	}
+	if r.Method == http.MethodPost && p == "/api/build" {
+		return apitoken.ScopeSubmit
 	}
 	if r.Method == http.MethodPost {
 		for _, pat := range evalRoutes {

@@ -233,6 +233,10 @@ type Config struct {
 	// TransparencyLog, if set, serves the event log as a transparency
 	// log under /tlog (tlog.go).
 	TransparencyLog TransparencyLog
+	// SSHKeys, if set, serves /user/<u>/ssh-keys; nil answers 501.
+	SSHKeys SSHKeys
+	// Adhoc, if set, takes POST /api/build; nil answers 501.
+	Adhoc AdhocBuilds
 }
 
 // server holds the parsed templates and the config.
@@ -464,6 +468,7 @@ func (s *server) routes() http.Handler {
 	r.Get("/api/nrbuilds", s.h(s.apiNrBuilds))
 	r.Get("/api/scmdiff", s.h(s.apiSCMDiff))
 	r.Post("/api/push", s.h(s.apiPush))
+	r.Post("/api/build", s.h(s.apiBuild))
 	r.Post("/api/push-github", s.h(s.pushGitHub))
 	r.Post("/api/push-gitea", s.h(s.pushGitea))
 
@@ -494,5 +499,8 @@ func (s *server) routes() http.Handler {
 	r.Get("/user/{user}/tokens", s.h(s.tokensPage))
 	r.Post("/user/{user}/tokens", s.h(s.createToken))
 	r.Post("/user/{user}/tokens/{token}/revoke", s.h(s.revokeToken))
+	r.Get("/user/{user}/ssh-keys", s.h(s.sshKeysPage))
+	r.Post("/user/{user}/ssh-keys", s.h(s.addSSHKey))
+	r.Post("/user/{user}/ssh-keys/delete", s.h(s.removeSSHKey))
 	return r
 }

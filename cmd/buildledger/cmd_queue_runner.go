@@ -143,7 +143,9 @@ func runQueueRunner(ctx context.Context, a *app, args []string) error {
 	var machinesFile, transport, statusListen string
 	var cache workerFlags
 	var hc hydraConfFlag
-	fs := a.newFlagSet("queue-runner", "queue-runner [--machines FILE] [--bus postgres|gochannel] [--status-listen ADDR] [--cache URL] [flags]")
+	var bf builderFlags
+	var baseURL string
+	fs := a.newFlagSet("queue-runner", "queue-runner [--machines FILE] [--bus postgres|gochannel] [--status-listen ADDR] [--cache URL] [--builder-listen ADDR] [flags]")
 	cfg.register(fs, false)
 	cfg.registerPool(fs)
 	fs.StringVar(&machinesFile, "machines", "", "Nix machines file to keep the registered machines in sync with (re-read on change)")
@@ -151,6 +153,8 @@ func runQueueRunner(ctx context.Context, a *app, args []string) error {
 	fs.StringVar(&statusListen, "status-listen", "127.0.0.1:9198", "address of /queue-runner-status and /metrics; empty: off")
 	cache.register(fs)
 	hc.register(fs)
+	bf.register(fs)
+	fs.StringVar(&baseURL, "base-url", "", "the web UI's public URL, for the build links remote-builder clients see")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -183,6 +187,20 @@ func runQueueRunner(ctx context.Context, a *app, args []string) error {
 			defer srv.Close()
 			log.Info("queue-runner status", "url", "http://"+statusListen+"/queue-runner-status")
 		}
-		return q.run(ctx, sys, machinesFile, log)
+		svc, err := sys.adhocService(baseURL, log)
+		if err != nil {
+			return err
+		}
+		serveBuilder, err := sys.remoteBuilder(svc, bf, log)
+		if err != nil {
+			return err
+		}
+		if serveBuilder == nil {
+			return q.run(ctx, sys, machinesFile, log)
+		}
+		g, ctx := errgroup.WithContext(ctx)
+		g.Go(func() error { return serveBuilder(ctx) })
+		g.Go(func() error { return q.run(ctx, sys, machinesFile, log) })
+		return g.Wait()
 	})
 }

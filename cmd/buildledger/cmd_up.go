@@ -42,6 +42,7 @@ func runUp(ctx context.Context, a *app, args []string) error {
 		adminPWFile  string
 		tl           tlogOptions
 		nf           notifyFlags
+		bf           builderFlags
 	)
 	fs := a.newFlagSet("up", "up [flags]")
 	cfg.register(fs, true)
@@ -54,6 +55,7 @@ func runUp(ctx context.Context, a *app, args []string) error {
 	cache.register(fs)
 	hc.register(fs)
 	tl.register(fs)
+	bf.register(fs)
 	fs.StringVar(&adminPWFile, "admin-password-file", "", "file (mode 0600) holding the password of the user admin created at the first start")
 	nf.register(fs)
 	if err := fs.Parse(args); err != nil {
@@ -123,6 +125,11 @@ func runUp(ctx context.Context, a *app, args []string) error {
 		if err != nil {
 			return fmt.Errorf("--hydra-conf: %w", err)
 		}
+		adhocSvc, err := sys.adhocService(baseURLOf(wopt.baseURL, cfg.listen), log)
+		if err != nil {
+			return err
+		}
+		wopt.adhoc = adhocSvc
 		site, err := sys.newWeb(ctx, wopt)
 		if err != nil {
 			return err
@@ -136,7 +143,14 @@ func runUp(ctx context.Context, a *app, args []string) error {
 		ln = netutil.LimitListener(ln, maxConnections)
 		fmt.Fprintf(a.stdout, "buildledger is up: http://%s\n%s\n", ln.Addr(), login)
 
+		serveBuilder, err := sys.remoteBuilder(adhocSvc, bf, log)
+		if err != nil {
+			return err
+		}
 		g, ctx := errgroup.WithContext(ctx)
+		if serveBuilder != nil {
+			g.Go(func() error { return serveBuilder(ctx) })
+		}
 		// A restart of Postgres must not end up: each loop is started again
 		// after a transient database error (supervise), and the web answers
 		// 503 until the database is back.

@@ -11,6 +11,7 @@ import (
 
 	"buildledger/commands"
 	"buildledger/domain/password"
+	"buildledger/domain/user"
 	"buildledger/events"
 )
 
@@ -24,7 +25,8 @@ const userUsage = `usage: buildledger user create NAME [--role ROLE]... [--passw
        buildledger user forget NAME
        buildledger user disable NAME
        buildledger user enable NAME
-       buildledger user logout-everywhere NAME`
+       buildledger user logout-everywhere NAME
+       buildledger user add-key NAME FILE`
 
 // userAction is a user subcommand that names one user and runs one
 // command on them.
@@ -54,6 +56,9 @@ func runUser(ctx context.Context, a *app, args []string) error {
 	}
 	if args[0] == "create" {
 		return runUserCreate(ctx, a, args)
+	}
+	if args[0] == "add-key" {
+		return runUserAddKey(ctx, a, args[1:])
 	}
 	if act, ok := userActions[args[0]]; ok {
 		return runUserAction(ctx, a, args[0], act, args[1:])
@@ -87,6 +92,46 @@ func runUserAction(ctx context.Context, a *app, verb string, act userAction, arg
 	})
 }
 
+// runUserAddKey registers the SSH public key in FILE (authorized_keys
+// form, - for standard input) for the remote-builder port.
+func runUserAddKey(ctx context.Context, a *app, args []string) error {
+	var cfg config
+	fs := a.newFlagSet("user add-key", "user add-key NAME FILE [flags]")
+	cfg.register(fs, false)
+	var pos []string
+	for len(args) > 0 && !strings.HasPrefix(args[0], "-") || len(args) > 0 && args[0] == "-" {
+		pos, args = append(pos, args[0]), args[1:]
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	pos = append(pos, fs.Args()...)
+	if len(pos) != 2 {
+		fs.Usage()
+		return errors.New("want a user NAME and a public key FILE")
+	}
+	name, file := pos[0], pos[1]
+	var key []byte
+	var err error
+	if file == "-" {
+		key, err = readAllLimited(os.Stdin)
+	} else {
+		key, err = os.ReadFile(file)
+	}
+	if err != nil {
+		return fmt.Errorf("read public key: %w", err)
+	}
+	return a.withLedger(ctx, cfg, func(sys *system) error {
+		md := commands.NewMetadata(commands.ComponentActor("cli"), sys.runtime)
+		if _, err := sys.handlers.AddUserSSHKey(ctx, md, commands.AddUserSSHKey{UserName: name, Key: string(key)}); err != nil {
+			return err
+		}
+		k, _ := user.ParseSSHKey(string(key))
+		fmt.Fprintf(a.stdout, "added SSH key %s to user %s\n", k.Fingerprint, name)
+		return nil
+	})
+}
+
 func runUserCreate(ctx context.Context, a *app, args []string) error {
 	var (
 		cfg               config
@@ -95,7 +140,7 @@ func runUserCreate(ctx context.Context, a *app, args []string) error {
 	)
 	fs := a.newFlagSet("user create", "user create NAME [--role ROLE]... --password-file FILE [flags]")
 	cfg.register(fs, false)
-	fs.Var(&roles, "role", "role to grant (admin, create-projects, restart-jobs, bump-to-front, cancel-build, eval-jobset); repeatable")
+	fs.Var(&roles, "role", "role to grant (admin, create-projects, restart-jobs, bump-to-front, cancel-build, eval-jobset, auditor, submit-builds); repeatable")
 	fs.StringVar(&pwFile, "password-file", "", "file holding the password (first line); - reads standard input")
 	fs.StringVar(&email, "email", "", "email address (default NAME@localhost)")
 	fs.StringVar(&fn, "full-name", "", "full name")

@@ -72,6 +72,8 @@ type webOptions struct {
 	// scmDiff answers /api/scmdiff (the evaluator's input fetcher); nil
 	// answers it 501.
 	scmDiff web.SCMDiff
+	// adhoc, if set, takes POST /api/build.
+	adhoc web.AdhocBuilds
 }
 
 func (o *webOptions) register(fs *flag.FlagSet) {
@@ -160,6 +162,8 @@ func (s *system) newWeb(ctx context.Context, opts webOptions) (http.Handler, err
 		Commands:      s.handlers,
 		Builds:        s.handlers,
 		Tokens:        s.handlers,
+		SSHKeys:       s.handlers,
+		Adhoc:         opts.adhoc,
 		Events:        s.store,
 		SCMDiff:       opts.scmDiff,
 		SessionKey:    key,

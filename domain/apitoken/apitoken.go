@@ -17,6 +17,9 @@ import (
 const (
 	// ScopeRead may only read (GET, HEAD).
 	ScopeRead = "read"
+	// ScopeSubmit may also submit ad-hoc builds (POST /api/build), for a
+	// user with the submit-builds role.
+	ScopeSubmit = "submit"
 	// ScopeEval may also trigger evaluations and push notifications, and
 	// restart, cancel, bump and keep builds: what CI needs.
 	ScopeEval = "eval"
@@ -31,7 +34,7 @@ const (
 )
 
 // scopes are in increasing order of power.
-var scopes = []string{ScopeRead, ScopeEval, ScopeAdmin}
+var scopes = []string{ScopeRead, ScopeSubmit, ScopeEval, ScopeAdmin}
 
 // Scopes returns the scope names, weakest first.
 func Scopes() []string { return slices.Clone(scopes) }

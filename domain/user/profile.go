@@ -39,40 +39,54 @@ type Key struct {
 // The additional data binds the ciphertext to the user and the key id, so
 // a sealed profile cannot be replayed into another user's event.
 func (k Key) Seal(userName string, p Profile) ([]byte, error) {
-	aead, err := k.aead()
-	if err != nil {
-		return nil, err
-	}
 	plain, err := json.Marshal(p)
 	if err != nil {
 		return nil, fmt.Errorf("seal profile of %s: %w", userName, err)
 	}
-	nonce := make([]byte, aead.NonceSize(), aead.NonceSize()+len(plain)+aead.Overhead())
-	if _, err := rand.Read(nonce); err != nil {
-		return nil, fmt.Errorf("seal profile of %s: %w", userName, err)
-	}
-	return aead.Seal(nonce, nonce, plain, k.additional(userName)), nil
+	return k.seal(userName, "profile", plain)
 }
 
 // Open returns the profile sealed in sealed.
 func (k Key) Open(userName string, sealed []byte) (Profile, error) {
-	aead, err := k.aead()
+	plain, err := k.open(userName, "profile", sealed)
 	if err != nil {
 		return Profile{}, err
-	}
-	if len(sealed) < aead.NonceSize() {
-		return Profile{}, fmt.Errorf("open profile of %s: too short", userName)
-	}
-	n := aead.NonceSize()
-	plain, err := aead.Open(nil, sealed[:n], sealed[n:], k.additional(userName))
-	if err != nil {
-		return Profile{}, fmt.Errorf("open profile of %s with key %s: %w", userName, k.ID, err)
 	}
 	var p Profile
 	if err := json.Unmarshal(plain, &p); err != nil {
 		return Profile{}, fmt.Errorf("open profile of %s: %w", userName, err)
 	}
 	return p, nil
+}
+
+// seal encrypts plain, one kind of the user's personal data (what: the
+// profile, an SSH key), bound to the user, the key id and the kind.
+func (k Key) seal(userName, what string, plain []byte) ([]byte, error) {
+	aead, err := k.aead()
+	if err != nil {
+		return nil, err
+	}
+	nonce := make([]byte, aead.NonceSize(), aead.NonceSize()+len(plain)+aead.Overhead())
+	if _, err := rand.Read(nonce); err != nil {
+		return nil, fmt.Errorf("seal %s of %s: %w", what, userName, err)
+	}
+	return aead.Seal(nonce, nonce, plain, k.additional(userName, what)), nil
+}
+
+func (k Key) open(userName, what string, sealed []byte) ([]byte, error) {
+	aead, err := k.aead()
+	if err != nil {
+		return nil, err
+	}
+	if len(sealed) < aead.NonceSize() {
+		return nil, fmt.Errorf("open %s of %s: too short", what, userName)
+	}
+	n := aead.NonceSize()
+	plain, err := aead.Open(nil, sealed[:n], sealed[n:], k.additional(userName, what))
+	if err != nil {
+		return nil, fmt.Errorf("open %s of %s with key %s: %w", what, userName, k.ID, err)
+	}
+	return plain, nil
 }
 
 func (k Key) aead() (cipher.AEAD, error) {
@@ -86,6 +100,11 @@ func (k Key) aead() (cipher.AEAD, error) {
 	return cipher.NewGCM(block)
 }
 
-func (k Key) additional(userName string) []byte {
-	return []byte("buildledger user profile\x00" + userName + "\x00" + k.ID)
+// additional is the AEAD's additional data. A profile's is what it was
+// before other kinds were sealed, so that sealed profiles still open.
+func (k Key) additional(userName, what string) []byte {
+	if what == "profile" {
+		return []byte("buildledger user profile\x00" + userName + "\x00" + k.ID)
+	}
+	return []byte("buildledger user " + what + "\x00" + userName + "\x00" + k.ID)
 }

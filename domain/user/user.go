@@ -25,6 +25,9 @@ const (
 	// RoleAuditor is not Hydra's: it may read the read models as they
 	// were at a past point of the log (?asof=), which replays the log.
 	RoleAuditor = "auditor"
+	// RoleSubmitBuilds is not Hydra's: it may submit ad-hoc builds, over
+	// the remote-builder SSH port or POST /api/build.
+	RoleSubmitBuilds = "submit-builds"
 )
 
 // Account types (Users.type). TypeHydra accounts log in with a password;
@@ -37,7 +40,7 @@ const (
 )
 
 var (
-	validRoles = []string{RoleAdmin, RoleAuditor, RoleBumpToFront, RoleCancelBuild, RoleCreateProjects, RoleEvalJobset, RoleRestartJobs}
+	validRoles = []string{RoleAdmin, RoleAuditor, RoleBumpToFront, RoleCancelBuild, RoleCreateProjects, RoleEvalJobset, RoleRestartJobs, RoleSubmitBuilds}
 	validTypes = []string{TypeHydra, TypeGoogle, TypeGitHub, TypeLDAP}
 )
 
@@ -77,6 +80,10 @@ type State struct {
 	// disabling, "log out everywhere"), and so do creation, deletion and
 	// forgetting, so a name created again never accepts an older cookie.
 	Generation uint64
+	// SSHKeys are the user's SSH public keys by fingerprint, each sealed
+	// with the key named by SSHKeyIDs[fingerprint].
+	SSHKeys   map[string][]byte
+	SSHKeyIDs map[string]string
 }
 
 // HasRole reports whether the user exists and has role r.
@@ -125,6 +132,16 @@ func Evolve(s State, p events.Payload) State {
 		stars := maps.Clone(s.Stars)
 		delete(stars, StarKey(e.Project, e.Jobset, e.Job))
 		s.Stars = stars
+	case *events.UserSSHKeyAdded:
+		s.SSHKeys, s.SSHKeyIDs = maps.Clone(s.SSHKeys), maps.Clone(s.SSHKeyIDs)
+		if s.SSHKeys == nil {
+			s.SSHKeys, s.SSHKeyIDs = map[string][]byte{}, map[string]string{}
+		}
+		s.SSHKeys[e.Fingerprint], s.SSHKeyIDs[e.Fingerprint] = e.Key, e.KeyID
+	case *events.UserSSHKeyRemoved:
+		s.SSHKeys, s.SSHKeyIDs = maps.Clone(s.SSHKeys), maps.Clone(s.SSHKeyIDs)
+		delete(s.SSHKeys, e.Fingerprint)
+		delete(s.SSHKeyIDs, e.Fingerprint)
 	case *events.UserDeleted:
 		return State{UserName: s.UserName, Generation: s.Generation + 1}
 	case *events.UserForgotten:
@@ -134,7 +151,7 @@ func Evolve(s State, p events.Payload) State {
 }
 
 // Command is one of Create, Update, SetRoles, Delete, Forget, Disable,
-// Enable, RevokeSessions, Star.
+// Enable, RevokeSessions, Star, AddSSHKey, RemoveSSHKey.
 type Command interface{ userCommand() }
 
 // Create makes a new user. PasswordHash is an already computed argon2id
@@ -322,6 +339,16 @@ func Decide(s State, cmd Command) ([]events.Payload, error) {
 			return nil, domainerr.NotFound("user", c.UserName)
 		}
 		return []events.Payload{&events.UserForgotten{UserName: s.UserName}}, nil
+	case AddSSHKey:
+		return decideAddSSHKey(s, c)
+	case RemoveSSHKey:
+		if !s.Exists {
+			return nil, domainerr.NotFound("user", c.UserName)
+		}
+		if _, ok := s.SSHKeys[c.Fingerprint]; !ok {
+			return nil, domainerr.NotFound("SSH key", c.Fingerprint)
+		}
+		return []events.Payload{&events.UserSSHKeyRemoved{UserName: s.UserName, Fingerprint: c.Fingerprint}}, nil
 	case Disable:
 		switch {
 		case !s.Exists:

@@ -1,0 +1,67 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+
+	"buildledger/adapters/binarycache"
+	"buildledger/adapters/evaluator"
+	"buildledger/adapters/nix/drv"
+	"buildledger/adapters/remotebuilder"
+	"buildledger/adapters/ssh"
+	"buildledger/commands"
+)
+
+// builderFlags are the remote-builder port's flags of up and queue-runner.
+type builderFlags struct {
+	listen, hostKey, baseURL string
+}
+
+func (f *builderFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.listen, "builder-listen", "", "address of the SSH port where plain Nix uses buildledger as its remote builder "+
+		"(nix-store --serve --write; docs/remote-builder.md); empty: off")
+	fs.StringVar(&f.hostKey, "builder-host-key", "", "the SSH port's private host key, created at the first start; default HOME/builder-host-key")
+}
+
+// adhocService is what submits ad-hoc builds, for the SSH port and POST
+// /api/build.
+func (s *system) adhocService(baseURL string, log *slog.Logger) (*remotebuilder.Service, error) {
+	logs, err := s.logStore()
+	if err != nil {
+		return nil, err
+	}
+	store := &drv.Store{Args: []string{"--option", "substituters", ""}}
+	return remotebuilder.New(remotebuilder.Config{Runtime: s.runtime, Handlers: s.handlers,
+		Accounts: commands.NewAccounts(s.runtime, nil), Store: store, Local: binarycache.LocalStore{},
+		Graph: &evaluator.Graph{Store: store}, Logs: logs, BaseURL: baseURL, Log: log}), nil
+}
+
+// remoteBuilder starts the SSH port when --builder-listen is set: it
+// returns the function that serves it until ctx ends, or nil.
+func (s *system) remoteBuilder(svc *remotebuilder.Service, f builderFlags, log *slog.Logger) (func(ctx context.Context) error, error) {
+	if f.listen == "" {
+		return nil, nil
+	}
+	keyFile := f.hostKey
+	if keyFile == "" {
+		keyFile = filepath.Join(s.cfg.home, "builder-host-key")
+	}
+	srv, err := ssh.Listen(f.listen, ssh.ServerConfig{HostKeyFile: keyFile, Authorize: svc.Authorize,
+		Commands: svc.Commands(), Log: log})
+	if err != nil {
+		return nil, fmt.Errorf("--builder-listen: %w", err)
+	}
+	log.Info("remote builder listening", "addr", srv.Addr().String(), "known_hosts", srv.KnownHostsLine(srv.Addr().String()))
+	return srv.Serve, nil
+}
+
+// baseURLOf is the web's public URL: --base-url, else the listener's.
+func baseURLOf(flagValue, addr string) string {
+	if flagValue != "" {
+		return flagValue
+	}
+	return "http://" + addr
+}

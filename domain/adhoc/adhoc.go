@@ -1,0 +1,86 @@
+// Package adhoc holds the rules of builds submitted at runtime (issue 25):
+// who may submit, where the builds go, and the caps on a submission.
+//
+// Ad-hoc builds of user U are builds of jobset U of project "adhoc"
+// (shown as adhoc:U). User names are valid jobset names, so the jobset is
+// named after the user exactly. The project is created on first use owned
+// by Owner, the administrator up creates, never by a submitting user: its
+// owner may change every user's shares. An administrator may create it
+// beforehand with another owner. Each jobset is disabled: it is never
+// evaluated, it only holds builds and its scheduling shares.
+package adhoc
+
+import (
+	"fmt"
+
+	"buildledger/domain/domainerr"
+	"buildledger/domain/user"
+	"buildledger/events"
+)
+
+// Project is the project of every ad-hoc jobset.
+const Project = "adhoc"
+
+// Owner is the owner the ad-hoc project gets when the first submission
+// creates it: the administrator account up creates at its first start.
+const Owner = "admin"
+
+// DefaultShares are a new ad-hoc jobset's scheduling shares, Hydra's
+// default for a jobset.
+const DefaultShares = 100
+
+// Caps on one submission.
+const (
+	// MaxClosurePaths caps the store paths a submitted closure may have.
+	MaxClosurePaths = 20000
+	// MaxSteps caps the derivations one submission may queue.
+	MaxSteps = 5000
+)
+
+// Via values of AdhocBuildSubmitted.
+const (
+	ViaSSH = "ssh"
+	ViaAPI = "api"
+)
+
+// Jobset is the name of a user's ad-hoc jobset.
+func Jobset(userName string) string { return userName }
+
+// ProjectConfig is the ad-hoc project's configuration.
+func ProjectConfig() events.ProjectConfig {
+	return events.ProjectConfig{DisplayName: "Ad-hoc builds", Owner: Owner, Enabled: true,
+		Description: "builds submitted at runtime through the remote-builder port or POST /api/build, one jobset per user"}
+}
+
+// JobsetConfig is a new ad-hoc jobset's configuration: a disabled legacy
+// jobset (never evaluated) whose one input names where builds come from.
+func JobsetConfig(userName string) events.JobsetConfig {
+	return events.JobsetConfig{Description: fmt.Sprintf("builds %s submitted at runtime", userName),
+		Enabled: 0, NixExprInput: "submitted", NixExprPath: "default.nix", SchedulingShares: DefaultShares,
+		Inputs: []events.JobsetInput{{Name: "submitted", Type: "string", Value: "at runtime"}}}
+}
+
+// MaySubmit checks that u may submit builds: they exist, are not
+// disabled, and have the submit-builds role (admins may too).
+func MaySubmit(u user.State) error {
+	switch {
+	case !u.Exists:
+		return domainerr.Forbidden("no such user")
+	case !u.MayAuthenticate():
+		return domainerr.Forbidden("user %s is disabled", u.UserName)
+	case !u.HasRole(user.RoleSubmitBuilds) && !u.HasRole(user.RoleAdmin):
+		return domainerr.Forbidden("user %s lacks the %s role", u.UserName, user.RoleSubmitBuilds)
+	}
+	return nil
+}
+
+// CheckSize refuses a submission over the caps.
+func CheckSize(paths, steps int) error {
+	switch {
+	case paths > MaxClosurePaths:
+		return domainerr.Invalid("closure", "%d store paths, more than the %d one submission may have", paths, MaxClosurePaths)
+	case steps > MaxSteps:
+		return domainerr.Invalid("closure", "%d derivations to build, more than the %d one submission may queue", steps, MaxSteps)
+	}
+	return nil
+}

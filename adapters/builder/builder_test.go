@@ -340,10 +340,10 @@ func TestConcurrentStepsOnOneMachine(t *testing.T) {
 
 // TestLocalSessionsAreReused builds steps one after the other on a
 // localhost machine: they share nix-store processes (the first session
-// and the spare started after its handshake), each log holds its own
-// step's output and nothing of the others', a failed build leaves its
-// session usable, and a dependency built by one step is an input of the
-// next.
+// and the spare started after its handshake, and one session on the local
+// store for the steps' queries), each log holds its own step's output and
+// nothing of the others', a failed build leaves its session usable, and a
+// dependency built by one step is an input of the next.
 func TestLocalSessionsAreReused(t *testing.T) {
 	t.Parallel()
 	nixStore, err := exec.LookPath("nix-store")
@@ -351,7 +351,7 @@ func TestLocalSessionsAreReused(t *testing.T) {
 	dir := t.TempDir()
 	starts := filepath.Join(dir, "serve-starts")
 	wrapper := filepath.Join(dir, "nix-store")
-	script := "#!/bin/sh\ncase \" $* \" in *\" --serve \"*) echo started >> '" + starts + "';; esac\nexec '" + nixStore + "' \"$@\"\n"
+	script := "#!/bin/sh\ncase \" $* \" in *\" --serve \"*) echo \"$*\" >> '" + starts + "';; esac\nexec '" + nixStore + "' \"$@\"\n"
 	require.NoError(t, os.WriteFile(wrapper, []byte(script), 0o755))
 	e := newEnv(t, envOptions{localNixStore: wrapper})
 	m := localhost(t)
@@ -380,5 +380,6 @@ func TestLocalSessionsAreReused(t *testing.T) {
 	}
 	b, err := os.ReadFile(starts)
 	require.NoError(t, err)
-	require.LessOrEqual(t, strings.Count(string(b), "started"), 2, "one session and one spare serve %d steps", len(steps))
+	require.LessOrEqual(t, strings.Count(string(b), "--store "+m.Store+" "), 2, "one session and one spare serve %d steps", len(steps))
+	require.Equal(t, 1, strings.Count(string(b), "--store "+e.local+" "), "one session answers the queries of %d steps", len(steps))
 }

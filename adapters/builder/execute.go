@@ -187,7 +187,7 @@ func (w *Worker) execute(ctx context.Context, c commands.BuildStep) (res Result)
 		// and sources), as in a cache served from Hydra's store: "nix log
 		// --store CACHE DRV" reads the derivation from the cache before
 		// it asks for the log, and a client can build what it lacks.
-		if _, err := w.local.UploadClosure(ctx, w.cfg.Cache, c.DrvPath); err != nil {
+		if err := w.uploadDerivation(ctx, c); err != nil {
 			return failure(&res, status.Aborted, "upload derivation to %s: %v", w.cfg.Cache.URL(), err)
 		}
 		// A cache that keeps logs (s3://) gets this one as log/<drv>,

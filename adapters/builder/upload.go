@@ -49,6 +49,18 @@ func (w *Worker) upload(ctx context.Context, c commands.BuildStep, outputs []eve
 	return out, nil
 }
 
+// uploadDerivation puts c's derivation and its closure (input
+// derivations and sources) into the destination cache, skipping paths it
+// holds.
+func (w *Worker) uploadDerivation(ctx context.Context, c commands.BuildStep) error {
+	infos, err := w.localClosure(ctx, []string{c.DrvPath})
+	if err != nil {
+		return err
+	}
+	_, err = w.upload(ctx, c, nil, infos)
+	return err
+}
+
 // uploadLog sends the finished log at location to dest.
 func (w *Worker) uploadLog(ctx context.Context, dest binarycache.LogUploader, drvPath, location string) error {
 	r, err := w.cfg.Logs.Open(location)

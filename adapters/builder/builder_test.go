@@ -3,6 +3,8 @@ package builder_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +14,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"buildledger/adapters/binarycache"
 	"buildledger/adapters/builder"
 	"buildledger/commands"
 	"buildledger/domain/status"
@@ -340,10 +343,10 @@ func TestConcurrentStepsOnOneMachine(t *testing.T) {
 
 // TestLocalSessionsAreReused builds steps one after the other on a
 // localhost machine: they share nix-store processes (the first session
-// and the spare started after its handshake), each log holds its own
-// step's output and nothing of the others', a failed build leaves its
-// session usable, and a dependency built by one step is an input of the
-// next.
+// and the spare started after its handshake, and one session on the local
+// store for the steps' queries), each log holds its own step's output and
+// nothing of the others', a failed build leaves its session usable, and a
+// dependency built by one step is an input of the next.
 func TestLocalSessionsAreReused(t *testing.T) {
 	t.Parallel()
 	nixStore, err := exec.LookPath("nix-store")
@@ -351,7 +354,7 @@ func TestLocalSessionsAreReused(t *testing.T) {
 	dir := t.TempDir()
 	starts := filepath.Join(dir, "serve-starts")
 	wrapper := filepath.Join(dir, "nix-store")
-	script := "#!/bin/sh\ncase \" $* \" in *\" --serve \"*) echo started >> '" + starts + "';; esac\nexec '" + nixStore + "' \"$@\"\n"
+	script := "#!/bin/sh\ncase \" $* \" in *\" --serve \"*) echo \"$*\" >> '" + starts + "';; esac\nexec '" + nixStore + "' \"$@\"\n"
 	require.NoError(t, os.WriteFile(wrapper, []byte(script), 0o755))
 	e := newEnv(t, envOptions{localNixStore: wrapper})
 	m := localhost(t)
@@ -380,5 +383,67 @@ func TestLocalSessionsAreReused(t *testing.T) {
 	}
 	b, err := os.ReadFile(starts)
 	require.NoError(t, err)
-	require.LessOrEqual(t, strings.Count(string(b), "started"), 2, "one session and one spare serve %d steps", len(steps))
+	require.LessOrEqual(t, strings.Count(string(b), "--store "+m.Store+" "), 2, "one session and one spare serve %d steps", len(steps))
+	require.Equal(t, 1, strings.Count(string(b), "--store "+e.local+" "), "one session answers the queries of %d steps", len(steps))
+}
+
+// drvRefused is a cache that refuses derivations.
+type drvRefused struct{ binarycache.Destination }
+
+func (d drvRefused) Put(ctx context.Context, info binarycache.PathInfo, nar io.Reader) (binarycache.Uploaded, error) {
+	if strings.HasSuffix(info.StorePath, ".drv") {
+		return binarycache.Uploaded{}, errors.New("derivations refused")
+	}
+	return d.Destination.Put(ctx, info, nar)
+}
+
+// TestDerivationUpload: a step's derivation goes to the cache with its
+// input derivations while it builds, for a failed build too. A
+// successful step whose derivation could not be uploaded is aborted (and
+// retried by the scheduler); a failed one keeps its failure.
+func TestDerivationUpload(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		refuse bool
+		// first is built before job, as its dependency.
+		first, job string
+		want       status.Code
+		wantMsg    string
+	}{
+		{name: "built", first: "dep", job: "top", want: status.Success},
+		{name: "failed", job: "fail", want: status.Failed, wantMsg: "exit code 3"},
+		{name: "built, derivation refused", refuse: true, job: "dep", want: status.Aborted, wantMsg: "upload derivation to file://"},
+		{name: "failed, derivation refused", refuse: true, job: "fail", want: status.Failed, wantMsg: "exit code 3"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			o := envOptions{}
+			if tt.refuse {
+				o.wrapCache = func(d binarycache.Destination) binarycache.Destination { return drvRefused{d} }
+			}
+			e := newEnv(t, o)
+			m := localhost(t)
+			d := e.drvs("dep", "top", "fail")
+			if tt.first != "" {
+				res := e.build(d[tt.first], localMachine, m, nil)
+				require.Equal(t, int(status.Success), res.Finished.Status, res.Finished.ErrorMsg)
+			}
+			res := e.build(d[tt.job], localMachine, m, nil)
+			require.Equal(t, tt.want, status.Code(res.Finished.Status), res.Finished.ErrorMsg)
+			require.Contains(t, res.Finished.ErrorMsg, tt.wantMsg)
+			ctx := context.Background()
+			for _, job := range []string{tt.first, tt.job} {
+				if job == "" {
+					continue
+				}
+				has, err := e.cache.Has(ctx, d[job])
+				require.NoError(t, err)
+				require.Equal(t, !tt.refuse, has, "%s in the cache", d[job])
+			}
+			types, _ := e.stepEvents(d[tt.job])
+			require.Equal(t, "StepFinished", types[len(types)-1])
+		})
+	}
 }

@@ -92,6 +92,7 @@ type Worker struct {
 	metrics *metrics
 	log     *slog.Logger
 	pool    sessionPool
+	queries localQueries
 
 	ctx     context.Context
 	cancel  context.CancelFunc
@@ -164,6 +165,7 @@ func (w *Worker) Close() error {
 	w.cancel()
 	w.running.Wait()
 	w.closeSessions()
+	w.closeQuerySession()
 	w.ssh.close()
 	return nil
 }

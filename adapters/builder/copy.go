@@ -18,33 +18,34 @@ func (w *Worker) copyInputs(ctx context.Context, client *serve.Client, inputs []
 	if len(inputs) == 0 {
 		return nil
 	}
-	closure, err := w.store.ClosureOf(ctx, inputs)
+	closure, err := w.localClosure(ctx, inputs)
 	if err != nil {
-		return fmt.Errorf("closure of the inputs: %w", err)
+		return fmt.Errorf("inputs: %w", err)
 	}
-	valid, err := client.QueryValidPaths(ctx, closure, false, false)
+	paths := make([]string, len(closure))
+	for i, p := range closure {
+		paths[i] = p.Path
+	}
+	valid, err := client.QueryValidPaths(ctx, paths, false, false)
 	if err != nil {
 		return err
 	}
-	missing := subtract(closure, valid)
+	onMachine := make(map[string]bool, len(valid))
+	for _, p := range valid {
+		onMachine[p] = true
+	}
+	var missing []serve.PathInfo
+	var sent int64
+	for _, p := range closure {
+		if !onMachine[p.Path] {
+			missing = append(missing, p)
+			sent += int64(p.NarSize)
+		}
+	}
 	if len(missing) == 0 {
 		return nil
 	}
-	local, err := w.local.PathInfos(ctx, missing...)
-	if err != nil {
-		return fmt.Errorf("local path infos: %w", err)
-	}
-	infos := make([]serve.PathInfo, len(local))
-	for i, p := range local {
-		infos[i] = serve.PathInfo{Path: p.StorePath, Deriver: p.Deriver, References: p.References,
-			NarHash: p.NarHash, NarSize: uint64(p.NarSize)}
-	}
-	infos = topoOrder(infos)
-	var sent int64
-	for _, p := range infos {
-		sent += int64(p.NarSize)
-	}
-	if err := client.ImportPaths(ctx, infos, w.local.DumpNAR); err != nil {
+	if err := client.ImportPaths(ctx, missing, w.local.DumpNAR); err != nil {
 		return err
 	}
 	w.metrics.copyBytes.WithLabelValues("to-machine").Add(float64(sent))

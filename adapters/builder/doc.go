@@ -6,10 +6,13 @@
 // step to step), copies the
 // input closure the machine lacks, builds the derivation with the step's
 // timeout, max-silent time and log limit while its log streams into the log
-// store, copies the outputs back into the local store, uploads them to the
+// store (its derivation closure going to the binary cache meanwhile),
+// copies the outputs back into the local store, uploads them to the
 // binary cache, scrapes nix-support and records StepLogStored,
 // OutputUploaded, ProductScraped, MetricScraped and StepFinished in one
-// append.
+// append. The closures and path infos of the local store come from one
+// kept `nix-store --serve` on it (see localQueries), not a nix process per
+// query.
 //
 // Statuses are Hydra's: 0 built, 1 failed, 3 aborted (transient: connection
 // lost, copy errors, a machine without nix; the scheduler retries), 6 built

@@ -125,6 +125,16 @@ func (w *Worker) execute(ctx context.Context, c commands.BuildStep) (res Result)
 	}
 	overhead += time.Since(t0)
 
+	// The derivation goes to the cache while it builds; a successful
+	// step's outcome waits for it (see startDerivationUpload).
+	drvUploaded := w.startDerivationUpload(ctx, c)
+	drvAwaited := false
+	defer func() {
+		if err := drvUploaded(); err != nil && !drvAwaited && ctx.Err() == nil {
+			w.log.Warn("derivation not uploaded", "drv", c.DrvPath, "cache", w.cfg.Cache.URL(), "err", err)
+		}
+	}()
+
 	opts := serve.BuildOptions{MaxSilentTime: lim.maxSilent, BuildTimeout: lim.timeout, MaxLogSize: uint64(lim.maxLog)}
 	br, err := client.BuildDerivation(ctx, c.DrvPath, serve.NewBasicDerivation(d, inputs), opts)
 	if err != nil {
@@ -183,11 +193,8 @@ func (w *Worker) execute(ctx context.Context, c commands.BuildStep) (res Result)
 			return failure(&res, status.Aborted, "upload outputs to %s: %v", w.cfg.Cache.URL(), err)
 		}
 		res.Uploads = uploads
-		// The derivation goes along, with its closure (input derivations
-		// and sources), as in a cache served from Hydra's store: "nix log
-		// --store CACHE DRV" reads the derivation from the cache before
-		// it asks for the log, and a client can build what it lacks.
-		if _, err := w.local.UploadClosure(ctx, w.cfg.Cache, c.DrvPath); err != nil {
+		drvAwaited = true
+		if err := drvUploaded(); err != nil {
 			return failure(&res, status.Aborted, "upload derivation to %s: %v", w.cfg.Cache.URL(), err)
 		}
 		// A cache that keeps logs (s3://) gets this one as log/<drv>,

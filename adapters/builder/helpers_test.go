@@ -53,6 +53,8 @@ type envOptions struct {
 	maxOutputSize int64
 	scanMax       int64
 	localStore    string // "-" for the default store
+	// wrapCache wraps the destination the worker uploads to.
+	wrapCache func(binarycache.Destination) binarycache.Destination
 }
 
 func requireNix(t testing.TB) {
@@ -82,7 +84,11 @@ func newEnv(t testing.TB, o envOptions) *env {
 		local = o.localStore
 	}
 	e := &env{t: t, rt: rt, store: store, logs: logs, cache: cache, pubKey: pk.String(), local: local}
-	cfg := builder.Config{Runtime: rt, Logs: logs, Cache: cache, LocalStore: local, NixStoreArgs: nixArgs,
+	var dest binarycache.Destination = cache
+	if o.wrapCache != nil {
+		dest = o.wrapCache(cache)
+	}
+	cfg := builder.Config{Runtime: rt, Logs: logs, Cache: dest, LocalStore: local, NixStoreArgs: nixArgs,
 		LocalNixStore: o.localNixStore, MaxOutputSize: o.maxOutputSize, SpoolDir: t.TempDir()}
 	cfg.ScanLimits.MaxBytes = o.scanMax
 	e.worker, err = builder.New(cfg)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"sync"
 
 	"buildledger/adapters/binarycache"
 	"buildledger/adapters/nix/serve"
@@ -47,6 +48,30 @@ func (w *Worker) upload(ctx context.Context, c commands.BuildStep, outputs []eve
 		}
 	}
 	return out, nil
+}
+
+// startDerivationUpload starts putting c's derivation and its closure
+// (input derivations and sources) into the destination cache, skipping
+// paths it holds, as a cache served from Hydra's store holds them: "nix
+// log --store CACHE DRV" reads the derivation from the cache before it
+// asks for the log, and a client can build what it lacks. It runs beside
+// the build, so that it costs a step no time and the derivation is there
+// while the log is still growing, and for a failed build too. The
+// returned function waits for it and returns its error; nil without a
+// cache.
+func (w *Worker) startDerivationUpload(ctx context.Context, c commands.BuildStep) func() error {
+	if w.cfg.Cache == nil {
+		return func() error { return nil }
+	}
+	done := make(chan error, 1)
+	go func() {
+		infos, err := w.localClosure(ctx, []string{c.DrvPath})
+		if err == nil {
+			_, err = w.upload(ctx, c, nil, infos)
+		}
+		done <- err
+	}()
+	return sync.OnceValue(func() error { return <-done })
 }
 
 // uploadLog sends the finished log at location to dest.

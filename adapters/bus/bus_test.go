@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sync/errgroup"
 
 	"buildledger/adapters/bus"
 	"buildledger/adapters/postgres/pgtest"
@@ -169,8 +170,74 @@ func TestPostgres(t *testing.T) {
 	require.Equal(t, []string{"bus.watermill_build_steps", "bus.watermill_offsets_build_steps"}, tables)
 }
 
+// TestPostgresNotifies: every command sent on the Postgres bus notifies
+// the topic's channel, which wakes idle subscribers; buses set up at the
+// same time (the queue runner and workers starting together) install
+// the trigger once.
+func TestPostgresNotifies(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	pool := pgtest.NewPool(t)
+	buses := make([]*bus.Bus, 3)
+	var g errgroup.Group
+	for i := range buses {
+		g.Go(func() (err error) {
+			buses[i], err = bus.NewPostgres(ctx, pool, quiet)
+			return err
+		})
+	}
+	require.NoError(t, g.Wait())
+	for _, b := range buses {
+		defer b.Close()
+	}
+	conn, err := pool.Acquire(ctx)
+	require.NoError(t, err)
+	defer conn.Release()
+	_, err = conn.Exec(ctx, "listen bus_"+bus.DefaultTopic)
+	require.NoError(t, err)
+	require.NoError(t, buses[0].SendBuildStep(ctx, step("n")))
+	n, err := conn.Conn().WaitForNotification(ctx)
+	require.NoError(t, err)
+	require.Equal(t, "bus_"+bus.DefaultTopic, n.Channel)
+	var triggers int
+	require.NoError(t, pool.QueryRow(ctx, `select count(*) from pg_trigger where tgname = 'notify_new_message'`).Scan(&triggers))
+	require.Equal(t, 1, triggers)
+}
+
 func TestRunWithoutHandler(t *testing.T) {
 	b := bus.NewGoChannel(quiet)
 	defer b.Close()
 	require.Error(t, b.Run(context.Background()))
+}
+
+// BenchmarkPostgresLatency sends one command at a time on the Postgres
+// bus and waits until the handler has it: the delay a dispatched step
+// waits before its worker starts it, when the worker was idle.
+func BenchmarkPostgresLatency(b *testing.B) {
+	pool := pgtest.NewPool(b)
+	bs, err := bus.NewPostgres(context.Background(), pool, quiet)
+	require.NoError(b, err)
+	defer bs.Close()
+	got := make(chan struct{})
+	bs.Handle(func(context.Context, commands.BuildStep) error {
+		got <- struct{}{}
+		return nil
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- bs.Run(ctx) }()
+	<-bs.Ready()
+	b.ResetTimer()
+	start := time.Now()
+	for i := 0; i < b.N; i++ {
+		require.NoError(b, bs.SendBuildStep(ctx, step(strconv.Itoa(i))))
+		<-got
+		// The worker has gone idle again, as it has between the steps
+		// of a dependency chain.
+		time.Sleep(50 * time.Millisecond)
+	}
+	b.StopTimer()
+	b.ReportMetric(float64((time.Since(start)-time.Duration(b.N)*50*time.Millisecond).Microseconds())/1000/float64(b.N), "ms/command")
+	cancel()
+	require.NoError(b, <-done)
 }

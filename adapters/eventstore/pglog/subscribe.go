@@ -53,30 +53,8 @@ func (s *Store) SubscribeAll(ctx context.Context, after events.Position, filter 
 // connection after a restart of the database. It is only a hint: if it
 // fails for good, the subscription still polls.
 func (s *Store) listen(ctx context.Context, wake chan<- struct{}, forever postgres.Retry) {
-	err := forever.Do(ctx, "listen for appends", func(ctx context.Context) error { return s.listenOnce(ctx, wake) })
+	err := postgres.Listen(ctx, s.pool, notifyChannel, wake, forever)
 	if err != nil && ctx.Err() == nil {
 		slog.Warn("pglog: no wake-ups from appends, polling", "err", err)
-	}
-}
-
-func (s *Store) listenOnce(ctx context.Context, wake chan<- struct{}) error {
-	conn, err := s.pool.Acquire(ctx)
-	if err != nil {
-		return err
-	}
-	// The connection carries a LISTEN: it never goes back to the pool.
-	pc := conn.Hijack()
-	defer pc.Close(context.Background())
-	if _, err := pc.Exec(ctx, "listen "+notifyChannel); err != nil {
-		return err
-	}
-	for {
-		if _, err := pc.WaitForNotification(ctx); err != nil {
-			return err
-		}
-		select {
-		case wake <- struct{}{}:
-		default:
-		}
 	}
 }

@@ -85,9 +85,13 @@ func (d *dupSender) SendBuildStep(ctx context.Context, c commands.BuildStep) err
 }
 
 // TestDuplicateBuildStep delivers every BuildStep twice: each step is
-// started and built once.
+// started and built once. Its leases are long: on a loaded machine an
+// 8 s dispatch lease ran out and the step was rightly dispatched again,
+// which is not the duplicate this test is about.
 func TestDuplicateBuildStep(t *testing.T) {
-	e := localHarness(t, harnessOptions{sched: faultSched}, "faults.nix")
+	sched := faultSched
+	sched.DispatchLease = 120
+	e := localHarness(t, harnessOptions{sched: sched}, "faults.nix")
 	dup := &dupSender{}
 	e.startQueue(queueOptions{wrap: func(s commands.BuildStepSender) commands.BuildStepSender {
 		dup.next = s

@@ -175,20 +175,28 @@ func (s *server) channelNixExprs(of channel) handler {
 	}
 }
 
+// storeChannel returns the builds of the channel of r with outputs still
+// valid, for the files read from the local store (MANIFEST, closure),
+// which need a Store.
+func (s *server) storeChannel(of channel, r *http.Request) ([]Build, error) {
+	_, bs, err := of(s, r)
+	if err != nil {
+		return nil, err
+	}
+	if s.cfg.Store == nil {
+		return nil, errNoStore
+	}
+	return s.validChannel(r.Context(), bs)
+}
+
 // channelManifest answers a channel's MANIFEST: Nix's old manifest
 // (version 4) of the closure of the channel's valid outputs, sorted by
 // path, each with its NAR at /nar/NAME and its build's system for the
 // outputs themselves.
 func (s *server) channelManifest(of channel) handler {
 	return func(w http.ResponseWriter, r *http.Request) error {
-		_, bs, err := of(s, r)
+		bs, err := s.storeChannel(of, r)
 		if err != nil {
-			return err
-		}
-		if s.cfg.Store == nil {
-			return errNoStore
-		}
-		if bs, err = s.validChannel(r.Context(), bs); err != nil {
 			return err
 		}
 		system := map[string]string{}
@@ -240,14 +248,8 @@ func (s *server) channelManifest(of channel) handler {
 // it after gunzip.
 func (s *server) channelClosure(of channel) handler {
 	return func(w http.ResponseWriter, r *http.Request) error {
-		_, bs, err := of(s, r)
+		bs, err := s.storeChannel(of, r)
 		if err != nil {
-			return err
-		}
-		if s.cfg.Store == nil {
-			return errNoStore
-		}
-		if bs, err = s.validChannel(r.Context(), bs); err != nil {
 			return err
 		}
 		w.Header().Set("Content-Type", "application/x-nix-export")

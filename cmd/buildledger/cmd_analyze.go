@@ -55,25 +55,19 @@ func runAnalyze(ctx context.Context, a *app, args []string) error {
 	}
 	return a.withLedger(ctx, cfg, func(sys *system) error {
 		rec := whatif.NewRecorder(t1, t2)
-		for after := events.Start; ; {
-			batch, err := sys.store.ReadAll(ctx, after, 5000)
+		err := eachEvent(ctx, sys.store, func(r events.Recorded) (bool, error) {
+			if !analyzeTypes[r.Type] {
+				return true, nil
+			}
+			pl, err := sys.codec.Decode(r)
 			if err != nil {
-				return err
+				return false, fmt.Errorf("event %s at %v: %w", r.ID, r.Position, err)
 			}
-			if len(batch) == 0 {
-				break
-			}
-			for _, r := range batch {
-				if !analyzeTypes[r.Type] {
-					continue
-				}
-				pl, err := sys.codec.Decode(r)
-				if err != nil {
-					return fmt.Errorf("event %s at %v: %w", r.ID, r.Position, err)
-				}
-				rec.Add(pl, r.RecordedAt)
-			}
-			after = batch[len(batch)-1].Position
+			rec.Add(pl, r.RecordedAt)
+			return true, nil
+		})
+		if err != nil {
+			return err
 		}
 		recording := rec.Recording()
 		if len(recording.Steps) == 0 {

@@ -51,20 +51,14 @@ func runHistory(ctx context.Context, a *app, args []string) error {
 	}
 	return a.withLedger(ctx, cfg, func(sys *system) error {
 		var found []events.Recorded
-		for after := events.Start; ; {
-			batch, err := sys.store.ReadAll(ctx, after, 5000)
-			if err != nil {
-				return err
+		err := eachEvent(ctx, sys.store, func(r events.Recorded) (bool, error) {
+			if match(r) {
+				found = append(found, r)
 			}
-			if len(batch) == 0 {
-				break
-			}
-			for _, r := range batch {
-				if match(r) {
-					found = append(found, r)
-				}
-			}
-			after = batch[len(batch)-1].Position
+			return true, nil
+		})
+		if err != nil {
+			return err
 		}
 		if len(found) == 0 {
 			return fmt.Errorf("no events about %s %s", kind, subject)
@@ -158,4 +152,21 @@ func printHistory(w io.Writer, recs []events.Recorded, asJSON bool) error {
 		}
 	}
 	return nil
+}
+
+// eachEvent calls f with every event of the log in order, read in
+// batches, until f says to stop or fails.
+func eachEvent(ctx context.Context, store events.Store, f func(events.Recorded) (more bool, err error)) error {
+	for after := events.Start; ; {
+		batch, err := store.ReadAll(ctx, after, 5000)
+		if err != nil || len(batch) == 0 {
+			return err
+		}
+		for _, r := range batch {
+			if more, err := f(r); err != nil || !more {
+				return err
+			}
+		}
+		after = batch[len(batch)-1].Position
+	}
 }

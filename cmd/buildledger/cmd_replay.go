@@ -119,23 +119,17 @@ func resolveUntil(ctx context.Context, sys *system, until string) (events.Positi
 		return events.Start, fmt.Errorf("--until %q: want a log position or an RFC 3339 time such as 2026-11-25T12:00:00Z", until)
 	}
 	var pos events.Position
-	after := events.Start
-	for {
-		batch, err := sys.store.ReadAll(ctx, after, 5000)
-		if err != nil {
-			return events.Start, err
+	err = eachEvent(ctx, sys.store, func(r events.Recorded) (bool, error) {
+		if r.RecordedAt.After(t) {
+			return false, nil
 		}
-		for _, r := range batch {
-			if r.RecordedAt.After(t) {
-				return pos, nil
-			}
-			pos = r.Position
-		}
-		if len(batch) == 0 {
-			return pos, nil
-		}
-		after = batch[len(batch)-1].Position
+		pos = r.Position
+		return true, nil
+	})
+	if err != nil {
+		return events.Start, err
 	}
+	return pos, nil
 }
 
 // progress prints replay progress: a bar redrawn in place on a terminal,

@@ -62,6 +62,9 @@ type Config struct {
 	Logs *logstore.Store
 	// BaseURL is the web UI's URL, for the message a client sees.
 	BaseURL string
+	// Owner owns the ad-hoc project when a submission creates it
+	// (adhoc.CheckOwner); empty is adhoc.DefaultOwner.
+	Owner string
 	// PollInterval is how often a waiting session reads the build's
 	// stream (default 500 ms).
 	PollInterval time.Duration
@@ -174,7 +177,7 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (Submitted, error)
 	}
 	id, err := s.cfg.Handlers.SubmitAdhocBuild(ctx, sub.Metadata, commands.SubmitAdhocBuild{UserName: sub.User, Via: sub.Via,
 		KeyFingerprint: sub.KeyFingerprint, ClientVersion: sub.ClientVersion, DrvPath: sub.DrvPath, System: d.System,
-		Outputs: outputs, Steps: steps, Paths: paths, Edges: edges})
+		Outputs: outputs, Steps: steps, Paths: paths, Edges: edges, Owner: s.cfg.Owner})
 	if err != nil {
 		return Submitted{}, err
 	}

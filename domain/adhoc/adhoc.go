@@ -4,10 +4,12 @@
 // Ad-hoc builds of user U are builds of jobset U of project "adhoc"
 // (shown as adhoc:U). User names are valid jobset names, so the jobset is
 // named after the user exactly. The project is created on first use owned
-// by Owner, the administrator up creates, never by a submitting user: its
-// owner may change every user's shares. An administrator may create it
-// beforehand with another owner. Each jobset is disabled: it is never
-// evaluated, it only holds builds and its scheduling shares.
+// by the configured owner (DefaultOwner unless the server is told
+// another), never by a submitting user: its owner may change every
+// user's shares, so CheckOwner wants an enabled administrator. An
+// administrator may also create it beforehand with any owner; then no
+// owner is needed at all. Each jobset is disabled: it is never evaluated,
+// it only holds builds and its scheduling shares.
 package adhoc
 
 import (
@@ -21,9 +23,10 @@ import (
 // Project is the project of every ad-hoc jobset.
 const Project = "adhoc"
 
-// Owner is the owner the ad-hoc project gets when the first submission
-// creates it: the administrator account up creates at its first start.
-const Owner = "admin"
+// DefaultOwner is the owner the ad-hoc project gets when the first
+// submission creates it and the server names no other: the
+// administrator account up creates at its first start.
+const DefaultOwner = "admin"
 
 // DefaultShares are a new ad-hoc jobset's scheduling shares, Hydra's
 // default for a jobset.
@@ -46,9 +49,9 @@ const (
 // Jobset is the name of a user's ad-hoc jobset.
 func Jobset(userName string) string { return userName }
 
-// ProjectConfig is the ad-hoc project's configuration.
-func ProjectConfig() events.ProjectConfig {
-	return events.ProjectConfig{DisplayName: "Ad-hoc builds", Owner: Owner, Enabled: true,
+// ProjectConfig is the ad-hoc project's configuration, owned by owner.
+func ProjectConfig(owner string) events.ProjectConfig {
+	return events.ProjectConfig{DisplayName: "Ad-hoc builds", Owner: owner, Enabled: true,
 		Description: "builds submitted at runtime through the remote-builder port or POST /api/build, one jobset per user"}
 }
 
@@ -72,6 +75,26 @@ func MaySubmit(u user.State) error {
 		return domainerr.Forbidden("user %s lacks the %s role", u.UserName, user.RoleSubmitBuilds)
 	}
 	return nil
+}
+
+// CheckOwner checks that u, the user named name, may own the ad-hoc project a submission
+// creates: an enabled administrator, since the owner may change every
+// user's shares. The error says how to pick another owner.
+func CheckOwner(name string, u user.State) error {
+	why := ""
+	switch {
+	case !u.Exists:
+		why = "does not exist"
+	case !u.MayAuthenticate():
+		why = "is disabled"
+	case !u.HasRole(user.RoleAdmin):
+		why = "is not an administrator"
+	default:
+		return nil
+	}
+	return domainerr.Invalid("owner", "the ad-hoc project %q does not exist yet and its owner %q %s: "+
+		"start the server with --adhoc-owner NAME (an administrator), or create the project first (project create %s --owner NAME)",
+		Project, name, why, Project)
 }
 
 // CheckSize refuses a submission over the caps.

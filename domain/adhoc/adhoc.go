@@ -40,6 +40,16 @@ const (
 	MaxSteps = 5000
 )
 
+// Default per-user caps; the server's flags change them.
+const (
+	// DefaultMaxQueued caps the unfinished ad-hoc builds one user may
+	// have: more waits in the client until some finish.
+	DefaultMaxQueued = 100
+	// DefaultMaxSessionBytes caps the NAR bytes one remote-builder
+	// session may copy into the server's store.
+	DefaultMaxSessionBytes = 4 << 30
+)
+
 // Via values of AdhocBuildSubmitted.
 const (
 	ViaSSH = "ssh"
@@ -95,6 +105,25 @@ func CheckOwner(name string, u user.State) error {
 	return domainerr.Invalid("owner", "the ad-hoc project %q does not exist yet and its owner %q %s: "+
 		"start the server with --adhoc-owner NAME (an administrator), or create the project first (project create %s --owner NAME)",
 		Project, name, why, Project)
+}
+
+// CheckQueued refuses a submission of user when they already have
+// queued unfinished ad-hoc builds and max is the cap (0: none).
+func CheckQueued(userName string, queued, max int) error {
+	if max > 0 && queued >= max {
+		return domainerr.Busy("user %s has %d ad-hoc builds queued, the most one user may have: submit again once some finish", userName, queued)
+	}
+	return nil
+}
+
+// CheckSessionBytes refuses a copy that brings a session's bytes
+// copied in over max (0: no cap).
+func CheckSessionBytes(copied, max int64) error {
+	if max > 0 && copied > max {
+		return domainerr.Busy("this session copied in more than %d bytes, the most one session may: copy the rest in a new session "+
+			"(nix-copy-closure --to), or have buildledger build it", max)
+	}
+	return nil
 }
 
 // CheckSize refuses a submission over the caps.

@@ -32,6 +32,9 @@ type SubmitAdhocBuild struct {
 	// Paths and Edges are the submitted closure's graph.
 	Paths []string
 	Edges []events.ClosureEdge
+	// Owner owns the ad-hoc project if this submission creates it
+	// (adhoc.CheckOwner); empty means adhoc.DefaultOwner.
+	Owner string
 }
 
 // SubmitAdhocBuild checks that the user may submit, creates the ad-hoc
@@ -53,7 +56,7 @@ func (h *Handlers) SubmitAdhocBuild(ctx context.Context, md events.Metadata, c S
 	if err := adhoc.CheckSize(len(c.Paths), len(c.Steps)); err != nil {
 		return 0, err
 	}
-	jobsetID, err := h.adhocJobset(ctx, md, c.UserName)
+	jobsetID, err := h.adhocJobset(ctx, md, c.UserName, c.Owner)
 	if err != nil {
 		return 0, err
 	}
@@ -96,16 +99,26 @@ func (h *Handlers) SubmitAdhocBuild(ctx context.Context, md events.Metadata, c S
 
 // adhocJobset returns the id of the user's ad-hoc jobset, creating the
 // project and the jobset when they do not exist (a concurrent creation
-// is as good).
-func (h *Handlers) adhocJobset(ctx context.Context, md events.Metadata, userName string) (int64, error) {
+// is as good). owner owns a project created here.
+func (h *Handlers) adhocJobset(ctx context.Context, md events.Metadata, userName, owner string) (int64, error) {
 	p, err := h.loadProject(ctx, adhoc.Project)
 	if err != nil {
 		return 0, err
 	}
 	if !p.Exists {
-		_, err := h.CreateProject(ctx, md, CreateProject{Name: adhoc.Project, Config: adhoc.ProjectConfig()})
+		if owner == "" {
+			owner = adhoc.DefaultOwner
+		}
+		o, err := h.loadUser(ctx, owner)
+		if err != nil {
+			return 0, err
+		}
+		if err := adhoc.CheckOwner(owner, o); err != nil {
+			return 0, err
+		}
+		_, err = h.CreateProject(ctx, md, CreateProject{Name: adhoc.Project, Config: adhoc.ProjectConfig(owner)})
 		if err != nil && !errors.Is(err, domainerr.ErrAlreadyExists) {
-			return 0, fmt.Errorf("create the ad-hoc project %s owned by %s (or create it first with another owner): %w", adhoc.Project, adhoc.Owner, err)
+			return 0, fmt.Errorf("create the ad-hoc project %s owned by %s: %w", adhoc.Project, owner, err)
 		}
 	}
 	name := adhoc.Jobset(userName)

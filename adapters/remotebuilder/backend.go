@@ -27,6 +27,9 @@ const maxAddedNAR = 256 << 20
 type backend struct {
 	s                          *Service
 	user, fingerprint, version string
+	// copied counts the NAR bytes the session received, for
+	// Config.MaxSessionBytes.
+	copied int64
 }
 
 var _ serve.Backend = (*backend)(nil)
@@ -84,6 +87,10 @@ func (b *backend) AddPath(ctx context.Context, info serve.PathInfo, nar io.Reade
 	}
 	if n > maxAddedNAR {
 		return fmt.Errorf("%s: NAR over %d bytes, the most a client may copy in", info.Path, maxAddedNAR)
+	}
+	b.copied += n
+	if err := adhoc.CheckSessionBytes(b.copied, b.s.cfg.MaxSessionBytes); err != nil {
+		return fmt.Errorf("%s: %w", info.Path, err)
 	}
 	valid, err := b.s.cfg.Store.ValidPaths(ctx, []string{info.Path})
 	if err != nil {
@@ -176,7 +183,7 @@ func (b *backend) build(ctx context.Context, drvs []string, log io.Writer) (serv
 		sub, err := b.s.Submit(ctx, Submission{Metadata: md, User: b.user, Via: adhoc.ViaSSH, KeyFingerprint: b.fingerprint,
 			ClientVersion: b.version, DrvPath: p})
 		if err != nil {
-			if errors.Is(err, domainerr.ErrForbidden) || errors.Is(err, domainerr.ErrInvalid) || errors.Is(err, errNotHere) {
+			if errors.Is(err, domainerr.ErrForbidden) || errors.Is(err, domainerr.ErrInvalid) || errors.Is(err, domainerr.ErrBusy) || errors.Is(err, errNotHere) {
 				return serve.BuildResult{Status: serve.MiscFailure, ErrorMsg: err.Error()}, nil
 			}
 			return res, err

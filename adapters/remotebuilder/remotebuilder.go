@@ -62,10 +62,26 @@ type Config struct {
 	Logs *logstore.Store
 	// BaseURL is the web UI's URL, for the message a client sees.
 	BaseURL string
+	// Queue counts a user's unfinished ad-hoc builds, for MaxQueued.
+	Queue QueueCounter
+	// MaxQueued caps a user's unfinished ad-hoc builds and
+	// MaxSessionBytes the bytes one session copies in (adhoc.CheckQueued,
+	// adhoc.CheckSessionBytes); 0 is no cap.
+	MaxQueued       int
+	MaxSessionBytes int64
+	// Owner owns the ad-hoc project when a submission creates it
+	// (adhoc.CheckOwner); empty is adhoc.DefaultOwner.
+	Owner string
 	// PollInterval is how often a waiting session reads the build's
 	// stream (default 500 ms).
 	PollInterval time.Duration
 	Log          *slog.Logger
+}
+
+// QueueCounter counts the unfinished builds of a jobset (a read model
+// query: a submission racing another may pass the cap by a few).
+type QueueCounter interface {
+	QueuedBuilds(ctx context.Context, project, jobset string) (int, error)
 }
 
 // Service submits ad-hoc builds and serves remote-builder sessions.
@@ -144,6 +160,15 @@ type Submitted struct {
 
 // Submit records the build of a derivation in the server's store.
 func (s *Service) Submit(ctx context.Context, sub Submission) (Submitted, error) {
+	if s.cfg.Queue != nil && s.cfg.MaxQueued > 0 {
+		n, err := s.cfg.Queue.QueuedBuilds(ctx, adhoc.Project, adhoc.Jobset(sub.User))
+		if err != nil {
+			return Submitted{}, err
+		}
+		if err := adhoc.CheckQueued(sub.User, n, s.cfg.MaxQueued); err != nil {
+			return Submitted{}, err
+		}
+	}
 	valid, err := s.cfg.Store.ValidPaths(ctx, []string{sub.DrvPath})
 	if err != nil {
 		return Submitted{}, err
@@ -174,7 +199,7 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (Submitted, error)
 	}
 	id, err := s.cfg.Handlers.SubmitAdhocBuild(ctx, sub.Metadata, commands.SubmitAdhocBuild{UserName: sub.User, Via: sub.Via,
 		KeyFingerprint: sub.KeyFingerprint, ClientVersion: sub.ClientVersion, DrvPath: sub.DrvPath, System: d.System,
-		Outputs: outputs, Steps: steps, Paths: paths, Edges: edges})
+		Outputs: outputs, Steps: steps, Paths: paths, Edges: edges, Owner: s.cfg.Owner})
 	if err != nil {
 		return Submitted{}, err
 	}

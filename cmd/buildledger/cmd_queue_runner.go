@@ -187,7 +187,7 @@ func runQueueRunner(ctx context.Context, a *app, args []string) error {
 			defer srv.Close()
 			log.Info("queue-runner status", "url", "http://"+statusListen+"/queue-runner-status")
 		}
-		svc, err := sys.adhocService(baseURL, log)
+		svc, err := sys.adhocService(baseURL, bf, log)
 		if err != nil {
 			return err
 		}

@@ -125,7 +125,7 @@ func runUp(ctx context.Context, a *app, args []string) error {
 		if err != nil {
 			return fmt.Errorf("--hydra-conf: %w", err)
 		}
-		adhocSvc, err := sys.adhocService(baseURLOf(wopt.baseURL, cfg.listen), log)
+		adhocSvc, err := sys.adhocService(baseURLOf(wopt.baseURL, cfg.listen), bf, log)
 		if err != nil {
 			return err
 		}

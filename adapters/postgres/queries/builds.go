@@ -237,6 +237,17 @@ func (db *DB) QueueSize(ctx context.Context) (int, error) {
 	return n, nil
 }
 
+// QueuedBuilds counts the unfinished builds of jobset project:jobset
+// (remotebuilder.QueueCounter).
+func (db *DB) QueuedBuilds(ctx context.Context, project, jobset string) (int, error) {
+	var n int
+	if err := db.pool.QueryRow(ctx, `select count(*) from builds b join jobsets j on j.id = b.jobset_id
+		where b.finished = 0 and j.project = $1 and j.name = $2`, project, jobset).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count queued builds of %s:%s: %w", project, jobset, err)
+	}
+	return n, nil
+}
+
 // RunningCount implements web.BuildQueries.
 func (db *DB) RunningCount(ctx context.Context) (int, error) {
 	var n int

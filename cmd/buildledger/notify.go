@@ -22,6 +22,7 @@ import (
 	"buildledger/commands/reactors/email"
 	"buildledger/commands/reactors/forgestatus"
 	"buildledger/commands/reactors/outbox"
+	"buildledger/commands/reactors/pgnotify"
 	"buildledger/commands/reactors/webhook"
 	"buildledger/domain/hydraconf"
 	"buildledger/domain/names"
@@ -125,6 +126,9 @@ func (s *system) newNotifiers(kept hydraconf.Kept, baseURL string, nf notifyFlag
 		}
 	}
 	box := outbox.New(s.runtime, store, wake)
+	// Hydra's NOTIFY channels need no configuration: Hydra always sends them.
+	n.followers = append(n.followers, outbox.NewFollower(s.runtime, store,
+		pgnotify.New(s.runtime, postgres.NewNotifier(s.pool), postgres.NewNotifyLookup(s.pool), log), log))
 	fcfg, err := forgestatus.ConfigFrom(kept, baseURL)
 	if err != nil {
 		return nil, err

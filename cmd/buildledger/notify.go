@@ -140,8 +140,18 @@ func (s *system) newNotifiers(kept hydraconf.Kept, baseURL string, nf notifyFlag
 		n.followers = append(n.followers, outbox.NewFollower(s.runtime, store, forgestatus.New(s.runtime, box, fcfg, log), log))
 	}
 	if kept.EmailNotification {
-		senders["email"] = &smtpsend.Sender{Server: nf.smtpServer, From: notificationSender(kept), Instance: baseURL, Now: time.Now}
-		mail := email.New(s.runtime, box, postgres.NewNotifyLookup(s.pool), email.Config{BaseURL: baseURL}, log)
+		// SMTP credentials come from the environment, under the names
+		// Hydra's mail library reads; they are never in an event.
+		senders["email"] = &smtpsend.Sender{Server: nf.smtpServer, From: notificationSender(kept), Instance: baseURL, Now: time.Now,
+			Username: os.Getenv("EMAIL_SENDER_TRANSPORT_sasl_username"), Password: os.Getenv("EMAIL_SENDER_TRANSPORT_sasl_password"),
+			TLS: os.Getenv("EMAIL_SENDER_TRANSPORT_ssl")}
+		// The commits of emailresponsible come from the evaluator's
+		// cache clones: up has them, a split notify does not.
+		var commits email.Commits
+		if s.inputs != nil {
+			commits = s.inputs
+		}
+		mail := email.New(s.runtime, box, postgres.NewNotifyLookup(s.pool), commits, email.Config{BaseURL: baseURL}, log)
 		n.followers = append(n.followers, outbox.NewFollower(s.runtime, store, mail, log))
 	}
 	if nf.webhooksFile != "" {

@@ -123,6 +123,7 @@ func runUp(ctx context.Context, a *app, args []string) error {
 		if err != nil {
 			return fmt.Errorf("--hydra-conf: %w", err)
 		}
+		wopt.mail = notify.mail
 		site, err := sys.newWeb(ctx, wopt)
 		if err != nil {
 			return err

@@ -34,6 +34,8 @@ import (
 type notifiers struct {
 	worker    *outbox.Worker
 	followers []*outbox.Follower
+	// mail queues the mail of actions (password resets) for the worker.
+	mail email.Direct
 }
 
 // notifyFlags are the notifiers' flags of up and notify.
@@ -139,12 +141,15 @@ func (s *system) newNotifiers(kept hydraconf.Kept, baseURL string, nf notifyFlag
 		}
 		n.followers = append(n.followers, outbox.NewFollower(s.runtime, store, forgestatus.New(s.runtime, box, fcfg, log), log))
 	}
+	// Mail is always delivered, as Hydra sends a password reset whether
+	// or not email_notification is on. SMTP credentials come from the
+	// environment, under the names Hydra's mail library reads; they are
+	// never in an event.
+	senders["email"] = &smtpsend.Sender{Server: nf.smtpServer, From: notificationSender(kept), Instance: baseURL, Now: time.Now,
+		Username: os.Getenv("EMAIL_SENDER_TRANSPORT_sasl_username"), Password: os.Getenv("EMAIL_SENDER_TRANSPORT_sasl_password"),
+		TLS: os.Getenv("EMAIL_SENDER_TRANSPORT_ssl")}
+	n.mail = email.Direct{Box: box}
 	if kept.EmailNotification {
-		// SMTP credentials come from the environment, under the names
-		// Hydra's mail library reads; they are never in an event.
-		senders["email"] = &smtpsend.Sender{Server: nf.smtpServer, From: notificationSender(kept), Instance: baseURL, Now: time.Now,
-			Username: os.Getenv("EMAIL_SENDER_TRANSPORT_sasl_username"), Password: os.Getenv("EMAIL_SENDER_TRANSPORT_sasl_password"),
-			TLS: os.Getenv("EMAIL_SENDER_TRANSPORT_ssl")}
 		// The commits of emailresponsible come from the evaluator's
 		// cache clones: up has them, a split notify does not.
 		var commits email.Commits

@@ -338,14 +338,30 @@ func (r *Reactor) lastError(ctx context.Context, rec events.Recorded, e *events.
 }
 
 func (r *Reactor) queue(ctx context.Context, rec events.Recorded, m Mail, channel string, build, eval int64, project, jobset string) error {
+	return queueMail(ctx, r.box, r.md, rec.ID, m, events.NotificationQueued{Channel: channel, BuildID: build, EvalID: eval, Project: project, Jobset: jobset})
+}
+
+// queueMail queues m in the outbox as q (its plugin, target and cause
+// filled in).
+func queueMail(ctx context.Context, box *outbox.Outbox, md events.Metadata, cause string, m Mail, q events.NotificationQueued) error {
 	payload, err := json.Marshal(m)
 	if err != nil {
 		return err
 	}
 	// The target names no address: the log keeps no personal data.
-	target := fmt.Sprintf("mail %q to %d recipient(s)", m.Subject, len(m.To))
-	return r.box.Queue(ctx, r.md, events.NotificationQueued{Plugin: "email", Channel: channel, Target: target, Cause: rec.ID,
-		BuildID: build, EvalID: eval, Project: project, Jobset: jobset}, payload)
+	q.Plugin, q.Cause, q.Target = "email", cause, fmt.Sprintf("mail %q to %d recipient(s)", m.Subject, len(m.To))
+	return box.Queue(ctx, md, q, payload)
+}
+
+// Direct queues mail that an action causes rather than a reactor:
+// Hydra's password reset. The mail, which may hold a secret, is only in
+// the outbox's payload, deleted once delivered; the log keeps its digest.
+type Direct struct{ Box *outbox.Outbox }
+
+// QueueMail queues a mail to one address on channel, caused by the event
+// cause (its key: one mail per cause).
+func (d Direct) QueueMail(ctx context.Context, md events.Metadata, cause, channel, to, subject, body string) error {
+	return queueMail(ctx, d.Box, md, cause, Mail{To: []string{to}, Subject: subject, Body: body}, events.NotificationQueued{Channel: channel})
 }
 
 // dedupe drops repeated addresses, keeping the first of each.

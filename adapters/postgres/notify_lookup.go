@@ -80,6 +80,20 @@ func (l *NotifyLookup) PreviousBuild(ctx context.Context, jobsetID int64, job, s
 	return id, st, true, nil
 }
 
+// EvalsOf implements forgestatus.Members: the evaluations that hold
+// build, oldest first.
+func (l *NotifyLookup) EvalsOf(ctx context.Context, build int64) ([]int64, error) {
+	rows, err := l.pool.Query(ctx, `select eval from JobsetEvalMembers where build = $1 order by eval`, build)
+	if err != nil {
+		return nil, fmt.Errorf("evaluations of build %d: %w", build, err)
+	}
+	evals, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return nil, fmt.Errorf("evaluations of build %d: %w", build, err)
+	}
+	return evals, nil
+}
+
 // Owner implements email.Lookup.
 func (l *NotifyLookup) Owner(ctx context.Context, project string) (string, bool, error) {
 	var addr string

@@ -139,7 +139,7 @@ func (s *system) newNotifiers(kept hydraconf.Kept, baseURL string, nf notifyFlag
 		for _, p := range []string{"githubstatus", "gitea", "gitlab", "bitbucket"} {
 			senders[p] = sender
 		}
-		n.followers = append(n.followers, outbox.NewFollower(s.runtime, store, forgestatus.New(s.runtime, box, fcfg, log), log))
+		n.followers = append(n.followers, outbox.NewFollower(s.runtime, store, forgestatus.New(s.runtime, box, postgres.NewNotifyLookup(s.pool), fcfg, log), log))
 	}
 	// Mail is always delivered, as Hydra sends a password reset whether
 	// or not email_notification is on. SMTP credentials come from the

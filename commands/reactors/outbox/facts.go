@@ -35,8 +35,9 @@ type Eval struct {
 	Finished bool
 	Flake    string
 	Inputs   []events.InputFetched
-	// NewBuilds are the builds the evaluation created.
-	NewBuilds []int64
+	// NewBuilds are the builds the evaluation created; KeptBuilds those
+	// it kept from an earlier one (Hydra's cached builds).
+	NewBuilds, KeptBuilds []int64
 }
 
 // Input returns the evaluation's input name (alternative 0).
@@ -113,8 +114,12 @@ func LoadEval(ctx context.Context, rt *commands.Runtime, id int64, pos events.Po
 		case *events.InputFetched:
 			ev.Inputs = append(ev.Inputs, *e)
 		case *events.JobEvaluated:
-			if e.IsNew {
+			switch {
+			case e.BuildID == 0:
+			case e.IsNew:
 				ev.NewBuilds = append(ev.NewBuilds, e.BuildID)
+			default:
+				ev.KeptBuilds = append(ev.KeptBuilds, e.BuildID)
 			}
 		case *events.EvaluationFinished:
 			ev.Finished, ev.Flake = true, e.Flake

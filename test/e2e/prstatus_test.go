@@ -18,7 +18,6 @@ import (
 	"buildledger/adapters/inputs"
 	"buildledger/adapters/nix/nixtest"
 	"buildledger/adapters/notify/httpsend"
-	statusdouble "buildledger/adapters/notify/forgetest"
 	"buildledger/adapters/postgres"
 	"buildledger/commands"
 	"buildledger/commands/evaluation"
@@ -68,7 +67,7 @@ func TestPullRequestCommitStatuses(t *testing.T) {
 	gh := forgetest.NewGitHubPullsDouble(t)
 	token := "token e2e-secret-" + newNonce()
 	gh.Tokens = map[string]string{"acme": token}
-	statuses := statusdouble.New(t, statusdouble.GitHub, "Authorization", token)
+	statuses := forgetest.NewStatusDouble(t, forgetest.GitHub, "Authorization", token)
 	e := newHarness(t, harnessOptions{forges: inputs.Forges{GitHubEndpoint: gh.URL(), GitHubTokens: map[string]string{"acme": token}}})
 	e.seedAdmin()
 	e.registerMachine("localhost", localhostMachine())

@@ -12,7 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"buildledger/adapters/eventstore/pglog"
-	"buildledger/adapters/notify/forgetest"
+	"buildledger/adapters/forge/forgetest"
 	"buildledger/adapters/notify/httpsend"
 	"buildledger/adapters/postgres"
 	"buildledger/adapters/postgres/pgtest"
@@ -98,7 +98,7 @@ func githubConfig(t *testing.T) forgestatus.Config {
 func TestGitHubStatusArrivesOnceThroughFaults(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t)
-	double := forgetest.New(t, forgetest.GitHub, "Authorization", "token s3cret")
+	double := forgetest.NewStatusDouble(t, forgetest.GitHub, "Authorization", "token s3cret")
 	double.Inject(forgetest.Fail500, forgetest.Hang)
 	box := outbox.New(e.rt, e.box, nil)
 	follower := func() *outbox.Follower {
@@ -131,7 +131,7 @@ func TestGitHubStatusArrivesOnceThroughFaults(t *testing.T) {
 		states = append(states, r.Body["state"].(string))
 	}
 	require.Equal(t, []string{"pending", "pending", "success"}, states)
-	require.Equal(t, 5, double.Requests(), "500, timeout, then the three statuses")
+	require.Equal(t, 5, len(double.Requests()), "500, timeout, then the three statuses")
 
 	runner, err := projections.NewRunner(e.store, e.rt.Codec(), postgres.NewReadModelDB(e.pool), []projections.Projection{notifications.Projection{}}, projections.RunnerOptions{})
 	require.NoError(t, err)
@@ -157,7 +157,7 @@ func TestGitHubStatusArrivesOnceThroughFaults(t *testing.T) {
 	e.advance(time.Hour)
 	_, err = worker().DeliverDue(ctx)
 	require.NoError(t, err)
-	require.Equal(t, 5, double.Requests(), "a replay and a restart send nothing")
+	require.Equal(t, 5, len(double.Requests()), "a replay and a restart send nothing")
 }
 
 // TestGitHubFailureState: a failing build ends in failure, an aborted
@@ -166,7 +166,7 @@ func TestGitHubFailureState(t *testing.T) {
 	for status, want := range map[int]string{1: "failure", 2: "failure", 3: "error", 6: "failure"} {
 		ctx := context.Background()
 		e := newEnv(t)
-		double := forgetest.New(t, forgetest.GitHub, "Authorization", "token s3cret")
+		double := forgetest.NewStatusDouble(t, forgetest.GitHub, "Authorization", "token s3cret")
 		box := outbox.New(e.rt, e.box, nil)
 		f := outbox.NewFollower(e.rt, e.box, forgestatus.New(e.rt, box, nil, githubConfig(t), nil), nil)
 		require.NoError(t, f.CatchUp(ctx))
@@ -197,9 +197,9 @@ func TestOtherForges(t *testing.T) {
 	cfg, err := forgestatus.ConfigFrom(c.Kept, "https://hydra.example.org")
 	require.NoError(t, err)
 
-	gitea := forgetest.New(t, forgetest.Gitea, "Authorization", "token teatoken")
-	gitlab := forgetest.New(t, forgetest.GitLab, "Private-Token", "labtoken")
-	bitbucket := forgetest.New(t, forgetest.BitBucket, "Authorization", "Basic dTpwdw==")
+	gitea := forgetest.NewStatusDouble(t, forgetest.Gitea, "Authorization", "token teatoken")
+	gitlab := forgetest.NewStatusDouble(t, forgetest.GitLab, "Private-Token", "labtoken")
+	bitbucket := forgetest.NewStatusDouble(t, forgetest.BitBucket, "Authorization", "Basic dTpwdw==")
 	secrets := map[string]string{"gitea_authorization/tea": "teatoken", "gitlab_authorization/42": "labtoken", "bitbucket": "u:pw"}
 	box := outbox.New(e.rt, e.box, nil)
 	f := outbox.NewFollower(e.rt, e.box, forgestatus.New(e.rt, box, nil, cfg, nil), nil)
@@ -227,7 +227,7 @@ func TestOtherForges(t *testing.T) {
 	require.NoError(t, f.CatchUp(ctx))
 
 	// One client reaches the double the URL's host names.
-	doubles := map[string]*forgetest.Double{"gitea.example.org": gitea, "gitlab.example.org": gitlab, "api.bitbucket.org": bitbucket}
+	doubles := map[string]*forgetest.StatusDouble{"gitea.example.org": gitea, "gitlab.example.org": gitlab, "api.bitbucket.org": bitbucket}
 	client := &http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
 		return doubles[r.URL.Hostname()].Client().Transport.RoundTrip(r)
 	})}
@@ -236,7 +236,7 @@ func TestOtherForges(t *testing.T) {
 		outbox.WorkerOptions{}).DeliverDue(ctx)
 	require.NoError(t, err)
 
-	states := func(d *forgetest.Double, field string) []string {
+	states := func(d *forgetest.StatusDouble, field string) []string {
 		require.Empty(t, d.Refused())
 		var out []string
 		for _, r := range d.Accepted() {
@@ -264,7 +264,7 @@ func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { retu
 func TestCachedBuildStatuses(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t)
-	double := forgetest.New(t, forgetest.GitHub, "Authorization", "token s3cret")
+	double := forgetest.NewStatusDouble(t, forgetest.GitHub, "Authorization", "token s3cret")
 	box := outbox.New(e.rt, e.box, nil)
 	f := outbox.NewFollower(e.rt, e.box, forgestatus.New(e.rt, box, postgres.NewNotifyLookup(e.pool), githubConfig(t), nil), nil)
 	require.NoError(t, f.CatchUp(ctx))

@@ -26,6 +26,8 @@ import (
 	"buildledger/adapters/postgres/pgtest"
 	"buildledger/adapters/postgres/queries"
 	"buildledger/commands"
+	"buildledger/commands/reactors/email"
+	"buildledger/commands/reactors/outbox"
 	"buildledger/domain/password"
 	"buildledger/domain/streams"
 	"buildledger/events"
@@ -95,6 +97,8 @@ type envOpts struct {
 	ownCluster bool
 	// insights runs the insights projection and serves its pages.
 	insights bool
+	// mail queues mail (password resets) in the notification outbox.
+	mail bool
 }
 
 func newEnv(t *testing.T, o envOpts) *env {
@@ -137,6 +141,9 @@ func newEnv(t *testing.T, o envOpts) *env {
 	}
 	if o.insights {
 		cfg.Insights = insights.Reader{DB: postgres.NewReadModelDB(pool)}
+	}
+	if o.mail {
+		cfg.Mail = email.Direct{Box: outbox.New(rt, postgres.NewOutbox(pool), nil)}
 	}
 	if o.cfg != nil {
 		o.cfg(&cfg)

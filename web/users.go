@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -311,8 +312,9 @@ type userPage struct {
 	AllRoles []string
 	// Self is set when the user looks at their own profile.
 	Self bool
-	// NewPassword is a password an admin just reset, shown once.
-	NewPassword string
+	// PasswordMailed says that a new password was just mailed to the
+	// user.
+	PasswordMailed bool
 }
 
 // updateUser changes a profile (self or admin) with PATCH semantics:
@@ -415,18 +417,12 @@ func (s *server) changeUser(w http.ResponseWriter, r *http.Request, name string,
 	return nil
 }
 
-// newPassword answers POST /user/<u>/reset-password: the password made,
-// shown this once.
-type newPassword struct {
-	redirect
-	UserName string `json:"username"`
-	Password string `json:"password"`
-}
-
-// resetPassword gives a user a new random password. Hydra mails it to
-// the user; buildledger sends no mail yet (#22), so only an admin, in a
-// signed-in session, resets a password, and the answer shows it to the
-// admin once. A user asking for their own reset is told so. The new
+// resetPassword gives a user a new random password and mails it to the
+// user's address, as Hydra does: the user or an admin asks, in a
+// signed-in session. The password reaches only the vault (its hash) and
+// the outbox's payload, which the delivery worker deletes once the mail
+// is delivered; the log says that the password changed and that a mail
+// was queued (with the payload's digest), never the password. The new
 // password ends the user's sessions, as any new password does.
 func (s *server) resetPassword(w http.ResponseWriter, r *http.Request) error {
 	name := chi.URLParam(r, "user")
@@ -434,11 +430,11 @@ func (s *server) resetPassword(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	p := who(r)
-	if !p.isAdmin() {
-		return errForbidden("a password reset is sent by mail, and buildledger sends no mail yet: ask an admin to reset your password, or set a new one on your profile with your current one")
-	}
 	if p.Token != nil {
 		return errNeedsSession("resetting a password")
+	}
+	if s.cfg.Mail == nil {
+		return &httpError{Status: http.StatusNotImplemented, Msg: "a new password is sent by mail, and this server has no mail set up: set a new one on the profile instead"}
 	}
 	u, err := s.cfg.Queries.User(r.Context(), name)
 	if err != nil {
@@ -446,6 +442,9 @@ func (s *server) resetPassword(w http.ResponseWriter, r *http.Request) error {
 	}
 	if u.Type != user.TypeHydra {
 		return errBadRequest("the password of a %s account cannot be reset", u.Type)
+	}
+	if u.EmailAddress == "" {
+		return errBadRequest("no e-mail address is set for this user")
 	}
 	raw := make([]byte, 12)
 	if _, err := rand.Read(raw); err != nil {
@@ -456,8 +455,24 @@ func (s *server) resetPassword(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if _, err := s.cfg.Commands.UpdateUser(r.Context(), s.metadata(r), commands.UpdateUser{UserName: name, PasswordHash: hash}); err != nil {
+	md := s.metadata(r)
+	res, err := s.cfg.Commands.UpdateUser(r.Context(), md, commands.UpdateUser{UserName: name, PasswordHash: hash})
+	if err != nil {
 		return err
+	}
+	if len(res.Events) == 0 {
+		return fmt.Errorf("reset the password of %s: nothing was recorded", name)
+	}
+	// The link comes from the configured base URL only, never from the
+	// request's Host header, which whoever asks for a reset chooses.
+	profile := "your profile"
+	if s.cfg.BaseURL != "" {
+		profile = strings.TrimSuffix(s.cfg.BaseURL, "/") + "/user/" + url.PathEscape(name)
+	}
+	body := fmt.Sprintf("Hello,\n\nthe password of your account %s was reset. Your new password is:\n\n    %s\n\n"+
+		"Please sign in and change it on %s.\n\n-- \nbuildledger, on behalf of this Hydra\n", name, pw, profile)
+	if err := s.cfg.Mail.QueueMail(r.Context(), md, res.Events[0].ID, "password_reset", u.EmailAddress, "Hydra password reset", body); err != nil {
+		return fmt.Errorf("mail the new password of %s: %w", name, err)
 	}
 	if p.User.UserName == name {
 		if err := s.renewSession(w, r, name); err != nil {
@@ -465,13 +480,11 @@ func (s *server) resetPassword(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	s.settle(r)
-	out := &newPassword{UserName: name, Password: pw}
 	if wantsJSON(r) || isJSONBody(r) {
-		out.setRedirect("/user/" + name)
-		s.json(w, http.StatusOK, out)
+		w.WriteHeader(http.StatusNoContent)
 		return nil
 	}
-	s.render(w, r, http.StatusOK, "user", &userPage{User: u, AllRoles: user.Roles(), Self: p.User.UserName == name, NewPassword: pw})
+	s.render(w, r, http.StatusOK, "user", &userPage{User: u, AllRoles: user.Roles(), Self: p.User.UserName == name, PasswordMailed: true})
 	return nil
 }
 

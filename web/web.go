@@ -118,6 +118,12 @@ type SCMDiff interface {
 	Diff(ctx context.Context, typ, uri, rev1, rev2 string) (string, error)
 }
 
+// Mailer queues a mail through the notification outbox: the mail is kept
+// outside the log and deleted once delivered (email.Direct).
+type Mailer interface {
+	QueueMail(ctx context.Context, md events.Metadata, cause, channel, to, subject, body string) error
+}
+
 // StreamReader reads one event stream (events.Store satisfies it).
 type StreamReader interface {
 	ReadStream(ctx context.Context, stream string, from uint64, limit int) ([]events.Recorded, error)
@@ -139,6 +145,8 @@ type Config struct {
 	Commands Commands
 	// Builds carries out build actions; nil answers those routes 501.
 	Builds BuildActions
+	// Mail queues the mail of a password reset; nil answers a reset 501.
+	Mail Mailer
 	// Tokens creates and revokes API tokens; nil disables the token pages.
 	Tokens TokenCommands
 	// Events reads streams for the events tabs; nil hides them.

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"buildledger/commands/reactors/email"
 	"buildledger/domain/domainerr"
 )
 
@@ -79,6 +80,22 @@ func (f *Fetcher) Diff(ctx context.Context, typ, uri, rev1, rev2 string) (string
 
 // gitDiff writes git log and git diff of rev1..rev2 to out.
 func (f *Fetcher) gitDiff(ctx context.Context, uri, rev1, rev2 string, out *cappedBuffer) error {
+	return f.withGitRevisions(ctx, uri, rev1, rev2, func(w *fetcher, cache string) error {
+		for _, sub := range []string{"log", "diff"} {
+			cmd := w.command(ctx, nil, "git", "-C", cache, sub, "--no-color", "--end-of-options", rev1+".."+rev2)
+			cmd.Stdout = out
+			if err := cmd.Run(); err != nil {
+				return fmt.Errorf("git %s %s..%s: %w", sub, rev1, rev2, err)
+			}
+		}
+		return nil
+	})
+}
+
+// withGitRevisions calls fn with the cache clone of uri once it holds
+// rev1 and rev2, fetching the repository when it does not, under the
+// clone's lock.
+func (f *Fetcher) withGitRevisions(ctx context.Context, uri, rev1, rev2 string, fn func(w *fetcher, cache string) error) error {
 	if strings.HasPrefix(uri, "-") || sshOptionLike(uri) {
 		return domainerr.Invalid("uri", "repository %q: a host or repository starting with '-'", uri)
 	}
@@ -115,14 +132,47 @@ func (f *Fetcher) gitDiff(ctx context.Context, uri, rev1, rev2 string, out *capp
 			return domainerr.NotFound("revisions of "+uri, rev1+" and "+rev2)
 		}
 	}
-	for _, sub := range []string{"log", "diff"} {
-		cmd := w.command(ctx, nil, "git", "-C", cache, sub, "--no-color", "--end-of-options", rev1+".."+rev2)
-		cmd.Stdout = out
-		if err := cmd.Run(); err != nil {
-			return fmt.Errorf("git %s %s..%s: %w", sub, rev1, rev2, err)
+	return fn(w, cache)
+}
+
+var _ email.Commits = (*Fetcher)(nil)
+
+// Commits lists the commits after rev1 up to rev2 of a git repository,
+// newest first, with their authors: what Hydra's GitInput getCommits
+// gives its e-mail notifier for emailresponsible. It uses the cache clone
+// and the checks of Diff; other input types have no commits (nil).
+func (f *Fetcher) Commits(ctx context.Context, typ, uri, rev1, rev2 string) ([]email.Commit, error) {
+	if typ != "git" {
+		return nil, nil
+	}
+	for name, rev := range map[string]string{"rev1": rev1, "rev2": rev2} {
+		if !diffRevRE.MatchString(rev) || strings.Contains(rev, "..") {
+			return nil, domainerr.Invalid(name, "revision %q: want letters, digits, '_' and '.'", rev)
 		}
 	}
-	return nil
+	if f.CacheDir == "" {
+		return nil, errors.New("commits: Fetcher.CacheDir is not set")
+	}
+	timeout := f.DiffTimeout
+	if timeout <= 0 {
+		timeout = DefaultDiffTimeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var out []email.Commit
+	err := f.withGitRevisions(ctx, uri, rev1, rev2, func(w *fetcher, cache string) error {
+		log, err := w.run(ctx, nil, "git", "-C", cache, "log", "--no-color", "--pretty=format:%H%x09%an%x09%ae", "--end-of-options", rev1+".."+rev2)
+		if err != nil {
+			return err
+		}
+		for line := range strings.SplitSeq(log, "\n") {
+			if parts := strings.SplitN(line, "\t", 3); len(parts) == 3 {
+				out = append(out, email.Commit{Revision: parts[0], Author: parts[1], Email: parts[2]})
+			}
+		}
+		return nil
+	})
+	return out, err
 }
 
 // hgDiff writes hg log and hg diff of rev1 to rev2 to out, as Hydra's

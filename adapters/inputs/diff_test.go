@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"buildledger/adapters/nix/daemon/daemontest"
+	"buildledger/commands/reactors/email"
 	"buildledger/domain/domainerr"
 )
 
@@ -44,6 +45,26 @@ func TestDiffGit(t *testing.T) {
 	// A revision of the right form the repository does not have.
 	_, err = f.Diff(ctx, "git", "file://"+repo, rev1, strings.Repeat("d", 40))
 	require.ErrorIs(t, err, domainerr.ErrNotFound)
+}
+
+// TestCommitsGit is Hydra's getCommits for git: the commits after rev1 up
+// to rev2 with their authors, newest first; other types have none, and a
+// revision a tool could read as an option is refused.
+func TestCommitsGit(t *testing.T) {
+	requireTools(t)
+	repo, rev1, rev2 := diffRepo(t)
+	rev3 := commit(t, repo, "README", "three\n")
+	f := &Fetcher{CacheDir: t.TempDir(), Roots: []string{repo}}
+	ctx := context.Background()
+	got, err := f.Commits(ctx, "git", "file://"+repo, rev1, rev3)
+	require.NoError(t, err)
+	require.Equal(t, []email.Commit{{Revision: rev3, Author: "t", Email: "t@t"}, {Revision: rev2, Author: "t", Email: "t@t"}}, got)
+
+	none, err := f.Commits(ctx, "path", repo, rev1, rev3)
+	require.NoError(t, err)
+	require.Empty(t, none)
+	_, err = f.Commits(ctx, "git", "file://"+repo, "--output=/tmp/x", rev3)
+	require.ErrorIs(t, err, domainerr.ErrInvalid)
 }
 
 // TestDiffRefused: revisions a tool could read as an option, a range, a

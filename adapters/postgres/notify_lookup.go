@@ -63,18 +63,35 @@ func (l *NotifyLookup) Wait(ctx context.Context, pos events.Position) error {
 	}
 }
 
-// PreviousStatus implements email.Lookup.
-func (l *NotifyLookup) PreviousStatus(ctx context.Context, jobsetID int64, job, system string, before int64) (int, bool, error) {
-	var st int
-	err := l.pool.QueryRow(ctx, `select buildStatus from Builds where jobset_id = $1 and job = $2 and system = $3
-		and finished = 1 and id < $4 and buildStatus not in (3, 4) order by id desc limit 1`, jobsetID, job, system, before).Scan(&st)
+// PreviousBuild implements email.Lookup.
+func (l *NotifyLookup) PreviousBuild(ctx context.Context, jobsetID int64, job, system string, before int64) (int64, int, bool, error) {
+	var (
+		id int64
+		st int
+	)
+	err := l.pool.QueryRow(ctx, `select id, buildStatus from Builds where jobset_id = $1 and job = $2 and system = $3
+		and finished = 1 and id < $4 and buildStatus not in (3, 4) order by id desc limit 1`, jobsetID, job, system, before).Scan(&id, &st)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return 0, false, nil
+		return 0, 0, false, nil
 	}
 	if err != nil {
-		return 0, false, fmt.Errorf("previous build of %s: %w", job, err)
+		return 0, 0, false, fmt.Errorf("previous build of %s: %w", job, err)
 	}
-	return st, true, nil
+	return id, st, true, nil
+}
+
+// EvalsOf implements forgestatus.Members: the evaluations that hold
+// build, oldest first.
+func (l *NotifyLookup) EvalsOf(ctx context.Context, build int64) ([]int64, error) {
+	rows, err := l.pool.Query(ctx, `select eval from JobsetEvalMembers where build = $1 order by eval`, build)
+	if err != nil {
+		return nil, fmt.Errorf("evaluations of build %d: %w", build, err)
+	}
+	evals, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return nil, fmt.Errorf("evaluations of build %d: %w", build, err)
+	}
+	return evals, nil
 }
 
 // Owner implements email.Lookup.

@@ -130,6 +130,7 @@ func runUp(ctx context.Context, a *app, args []string) error {
 			return err
 		}
 		wopt.adhoc = adhocSvc
+		wopt.mail = notify.mail
 		site, err := sys.newWeb(ctx, wopt)
 		if err != nil {
 			return err

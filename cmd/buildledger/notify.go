@@ -22,6 +22,7 @@ import (
 	"buildledger/commands/reactors/email"
 	"buildledger/commands/reactors/forgestatus"
 	"buildledger/commands/reactors/outbox"
+	"buildledger/commands/reactors/pgnotify"
 	"buildledger/commands/reactors/webhook"
 	"buildledger/domain/hydraconf"
 	"buildledger/domain/names"
@@ -33,6 +34,8 @@ import (
 type notifiers struct {
 	worker    *outbox.Worker
 	followers []*outbox.Follower
+	// mail queues the mail of actions (password resets) for the worker.
+	mail email.Direct
 }
 
 // notifyFlags are the notifiers' flags of up and notify.
@@ -125,6 +128,9 @@ func (s *system) newNotifiers(kept hydraconf.Kept, baseURL string, nf notifyFlag
 		}
 	}
 	box := outbox.New(s.runtime, store, wake)
+	// Hydra's NOTIFY channels need no configuration: Hydra always sends them.
+	n.followers = append(n.followers, outbox.NewFollower(s.runtime, store,
+		pgnotify.New(s.runtime, postgres.NewNotifier(s.pool), postgres.NewNotifyLookup(s.pool), log), log))
 	fcfg, err := forgestatus.ConfigFrom(kept, baseURL)
 	if err != nil {
 		return nil, err
@@ -133,11 +139,24 @@ func (s *system) newNotifiers(kept hydraconf.Kept, baseURL string, nf notifyFlag
 		for _, p := range []string{"githubstatus", "gitea", "gitlab", "bitbucket"} {
 			senders[p] = sender
 		}
-		n.followers = append(n.followers, outbox.NewFollower(s.runtime, store, forgestatus.New(s.runtime, box, fcfg, log), log))
+		n.followers = append(n.followers, outbox.NewFollower(s.runtime, store, forgestatus.New(s.runtime, box, postgres.NewNotifyLookup(s.pool), fcfg, log), log))
 	}
+	// Mail is always delivered, as Hydra sends a password reset whether
+	// or not email_notification is on. SMTP credentials come from the
+	// environment, under the names Hydra's mail library reads; they are
+	// never in an event.
+	senders["email"] = &smtpsend.Sender{Server: nf.smtpServer, From: notificationSender(kept), Instance: baseURL, Now: time.Now,
+		Username: os.Getenv("EMAIL_SENDER_TRANSPORT_sasl_username"), Password: os.Getenv("EMAIL_SENDER_TRANSPORT_sasl_password"),
+		TLS: os.Getenv("EMAIL_SENDER_TRANSPORT_ssl")}
+	n.mail = email.Direct{Box: box}
 	if kept.EmailNotification {
-		senders["email"] = &smtpsend.Sender{Server: nf.smtpServer, From: notificationSender(kept), Instance: baseURL, Now: time.Now}
-		mail := email.New(s.runtime, box, postgres.NewNotifyLookup(s.pool), email.Config{BaseURL: baseURL}, log)
+		// The commits of emailresponsible come from the evaluator's
+		// cache clones: up has them, a split notify does not.
+		var commits email.Commits
+		if s.inputs != nil {
+			commits = s.inputs
+		}
+		mail := email.New(s.runtime, box, postgres.NewNotifyLookup(s.pool), commits, email.Config{BaseURL: baseURL}, log)
 		n.followers = append(n.followers, outbox.NewFollower(s.runtime, store, mail, log))
 	}
 	if nf.webhooksFile != "" {

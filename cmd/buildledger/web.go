@@ -46,6 +46,9 @@ const (
 // webOptions are the web server's settings beyond the shared config.
 type webOptions struct {
 	private bool
+	// mail queues the mail of password resets; nil when this process
+	// runs no delivery worker (resets answer 501).
+	mail web.Mailer
 	// githubSecretFile and giteaSecretFile hold the webhooks' HMAC
 	// secrets (readSecretFile).
 	githubSecretFile string
@@ -166,6 +169,7 @@ func (s *system) newWeb(ctx context.Context, opts webOptions) (http.Handler, err
 		Adhoc:         opts.adhoc,
 		Events:        s.store,
 		SCMDiff:       opts.scmDiff,
+		Mail:          opts.mail,
 		SessionKey:    key,
 		BaseURL:       opts.baseURL,
 		AllowedHosts:  hosts,

@@ -25,5 +25,5 @@
 //
 // The reactors: scheduler, the queue runner's scheduler; outbox, the
 // notification outbox that the notifiers forgestatus (commit statuses),
-// email and webhook queue into.
+// email and webhook queue into; pgnotify, Hydra's NOTIFY channels.
 package reactors

@@ -25,11 +25,6 @@ var (
 // Name implements projections.Projection.
 func (Projection) Name() string { return "hydra" }
 
-// UsesMetadata implements projections.MetadataUser: it reads whether an
-// event was imported (importedFrom), so that imported history does not
-// notify Hydra's listeners.
-func (Projection) UsesMetadata() bool { return true }
-
 // Version implements projections.Projection.
 func (Projection) Version() int { return 1 }
 
@@ -128,13 +123,6 @@ func applyBatch(ctx context.Context, tx projections.Tx, batch []projections.Even
 	}
 	w.evals = evals
 	w.batch = batch
-	live, err := w.notifies()
-	if err != nil {
-		return err
-	}
-	if live {
-		w.notes = &notifier{}
-	}
 	for i, ev := range batch {
 		if ev.Payload == nil {
 			continue
@@ -143,17 +131,8 @@ func applyBatch(ctx context.Context, tx projections.Tx, batch []projections.Even
 		if err := apply(w, ev); err != nil {
 			return fmt.Errorf("event %s (%s at %s@%d): %w", ev.ID, ev.Type, ev.Stream, ev.Revision, err)
 		}
-		if ev.Metadata.ImportedFrom != "" {
-			continue
-		}
-		if err := w.notify(ev.Payload); err != nil {
-			return fmt.Errorf("event %s (%s at %s@%d): %w", ev.ID, ev.Type, ev.Stream, ev.Revision, err)
-		}
 	}
-	if err := w.flush(); err != nil {
-		return err
-	}
-	return w.sendNotes()
+	return w.flush()
 }
 
 func apply(w *writer, ev projections.Event) error {

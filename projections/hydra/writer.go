@@ -45,9 +45,6 @@ type writer struct {
 	// being applied.
 	batch []projections.Event
 	at    int
-	// notes collects the batch's notifications; nil when the read models
-	// do not notify.
-	notes *notifier
 }
 
 type stepKey struct {

@@ -1,17 +1,24 @@
-// Package forgetest holds test doubles of forges' HTTP APIs (GitHub,
-// GitLab, Gitea) for the pull-request and refs inputs. Each double is an
-// httptest server that checks every request it is sent against the
-// forge's published API description (testdata, see its README), and
-// fails the test on one the real forge would not accept: an unknown
-// path or method, a parameter of the wrong type or value, a query
-// parameter the operation does not have.
+// Package forgetest holds test doubles of the forges' HTTP APIs (GitHub,
+// Gitea, GitLab, Bitbucket), since no forge can run here: the pull-request
+// and refs doubles the inputs read (pulls.go) and the commit-status
+// doubles the notifier writes to (statuses.go). They share one server and
+// validation core (double): every request is checked against the forge's
+// published API description (testdata, see its README), and one the real
+// forge would not accept fails the test with a 4xx (an unknown path or
+// method, a parameter or body of the wrong type or value, a query
+// parameter the operation does not have). A double can be told to fail
+// the next requests: answer 500, or hang until the client gives up.
 package forgetest
 
 import (
+	"bytes"
 	"context"
+	"crypto/tls"
 	"embed"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -32,12 +39,24 @@ import (
 //go:embed testdata/*.json
 var descriptions embed.FS
 
-// Request is what a double records of a request it served.
+// Request is what a double records of a request it received.
 type Request struct {
-	Method, Path string
-	Query        url.Values
-	Header       http.Header
+	Method, Host, Path string
+	Query              url.Values
+	Header             http.Header
+	Body               []byte
 }
+
+// Fault is what a double does with the next request instead of serving
+// it.
+type Fault int
+
+const (
+	// Fail500 answers 500 Internal Server Error.
+	Fail500 Fault = iota + 1
+	// Hang answers nothing until the client gives up.
+	Hang
+)
 
 var paramRE = regexp.MustCompile(`\{[^}]+\}`)
 
@@ -50,7 +69,7 @@ type route struct {
 	serve            func(w http.ResponseWriter, r *http.Request, p map[string]string)
 }
 
-// double is the server and validation the forge doubles share.
+// double is the server and validation every forge double shares.
 type double struct {
 	t      testing.TB
 	srv    *httptest.Server
@@ -60,6 +79,9 @@ type double struct {
 
 	mu       sync.Mutex
 	requests []Request
+	refused  []string
+	faults   []Fault
+	hung     chan struct{}
 }
 
 // loadDescription reads a description from testdata: OpenAPI 3 as is,
@@ -95,15 +117,22 @@ func loadDescription(name string) (*openapi3.T, error) {
 	return doc, doc.Validate(context.Background())
 }
 
-func newDouble(t testing.TB, description, base string) *double {
+// newDouble starts a double of description, whose operations are under
+// base; over TLS when secure (the double then answers for any host, see
+// Client), else plain HTTP at URL.
+func newDouble(t testing.TB, description, base string, secure bool) *double {
 	t.Helper()
 	doc, err := loadDescription(description)
 	if err != nil {
 		t.Fatalf("forge double: %v", err)
 	}
-	d := &double{t: t, doc: doc, base: base}
-	d.srv = httptest.NewServer(http.HandlerFunc(d.serveHTTP))
-	t.Cleanup(d.srv.Close)
+	d := &double{t: t, doc: doc, base: base, hung: make(chan struct{})}
+	if secure {
+		d.srv = httptest.NewTLSServer(http.HandlerFunc(d.serveHTTP))
+	} else {
+		d.srv = httptest.NewServer(http.HandlerFunc(d.serveHTTP))
+	}
+	t.Cleanup(func() { close(d.hung); d.srv.Close() })
 	return d
 }
 
@@ -137,17 +166,72 @@ func (d *double) handle(method, template string, serve func(http.ResponseWriter,
 // API endpoint, a GitLab's or Gitea's base URL).
 func (d *double) URL() string { return d.srv.URL }
 
-// Requests returns the requests served so far.
+// Client returns an HTTP client that reaches a TLS double whatever host
+// a URL names (https://api.github.com/… included) and trusts its
+// certificate.
+func (d *double) Client() *http.Client {
+	addr := d.srv.Listener.Addr().String()
+	tr := d.srv.Client().Transport.(*http.Transport).Clone()
+	tr.DialContext = func(ctx context.Context, network, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, network, addr)
+	}
+	if tr.TLSClientConfig != nil {
+		tr.TLSClientConfig = tr.TLSClientConfig.Clone()
+		tr.TLSClientConfig.InsecureSkipVerify = true // the double's certificate names 127.0.0.1, not the forge
+		tr.TLSClientConfig.MinVersion = tls.VersionTLS12
+	}
+	return &http.Client{Transport: tr}
+}
+
+// Inject makes the next requests meet faults, in order.
+func (d *double) Inject(faults ...Fault) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.faults = append(d.faults, faults...)
+}
+
+// Requests returns the requests received so far, faulted and refused
+// ones included.
 func (d *double) Requests() []Request {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return slices.Clone(d.requests)
 }
 
-func (d *double) serveHTTP(w http.ResponseWriter, r *http.Request) {
+// Refused returns why requests were refused: a request the description
+// does not allow (which also fails the test), or one a double's handler
+// refused (wrong credentials).
+func (d *double) Refused() []string {
 	d.mu.Lock()
-	d.requests = append(d.requests, Request{Method: r.Method, Path: r.URL.Path, Query: r.URL.Query(), Header: r.Header.Clone()})
+	defer d.mu.Unlock()
+	return slices.Clone(d.refused)
+}
+
+func (d *double) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	if err != nil {
+		d.refuse(w, http.StatusBadRequest, "read body: "+err.Error())
+		return
+	}
+	d.mu.Lock()
+	d.requests = append(d.requests, Request{Method: r.Method, Host: r.Host, Path: r.URL.Path, Query: r.URL.Query(),
+		Header: r.Header.Clone(), Body: body})
+	var fault Fault
+	if len(d.faults) > 0 {
+		fault, d.faults = d.faults[0], d.faults[1:]
+	}
 	d.mu.Unlock()
+	switch fault {
+	case Fail500:
+		http.Error(w, `{"message":"injected failure"}`, http.StatusInternalServerError)
+		return
+	case Hang:
+		select {
+		case <-r.Context().Done():
+		case <-d.hung:
+		}
+		return
+	}
 	for _, rt := range d.routes {
 		m := rt.pattern.FindStringSubmatch(r.URL.Path)
 		if m == nil || rt.method != r.Method {
@@ -157,21 +241,23 @@ func (d *double) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		for i, name := range rt.params {
 			params[name] = m[i+1]
 		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
 		if err := d.validate(r, rt, params); err != nil {
 			d.t.Errorf("forge double: %s %s does not follow the forge's API description: %v", r.Method, r.URL, err)
-			http.Error(w, err.Error(), http.StatusBadRequest)
+			d.refuse(w, http.StatusUnprocessableEntity, err.Error())
 			return
 		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
 		rt.serve(w, r, params)
 		return
 	}
 	d.t.Errorf("forge double: %s %s is no operation of the forge's API description that the double serves", r.Method, r.URL)
-	http.NotFound(w, r)
+	d.refuse(w, http.StatusNotFound, r.Method+" "+r.URL.Path+" is no operation the double serves")
 }
 
 // validate checks a request against its operation: parameters (path,
-// query, header) by openapi3filter, and no query parameter the operation
-// lacks.
+// query, header) and body by openapi3filter, and no query parameter the
+// operation lacks.
 func (d *double) validate(r *http.Request, rt route, params map[string]string) error {
 	item := d.doc.Paths.Value(rt.template)
 	op := item.GetOperation(rt.method)
@@ -200,6 +286,16 @@ func (d *double) validate(r *http.Request, rt route, params map[string]string) e
 		},
 	}
 	return openapi3filter.ValidateRequest(r.Context(), in)
+}
+
+// refuse answers code with why, and remembers why.
+func (d *double) refuse(w http.ResponseWriter, code int, why string) {
+	d.mu.Lock()
+	d.refused = append(d.refused, why)
+	d.mu.Unlock()
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(map[string]string{"message": why})
 }
 
 // page serves items one page at a time: page and size come from the

@@ -68,7 +68,7 @@ type GitHubPullsDouble struct {
 
 // NewGitHubPullsDouble starts the double; the test's end stops it.
 func NewGitHubPullsDouble(t testing.TB) *GitHubPullsDouble {
-	g := &GitHubPullsDouble{double: newDouble(t, "api.github.com.json", "")}
+	g := &GitHubPullsDouble{double: newDouble(t, "api.github.com.json", "", false)}
 	g.handle(http.MethodGet, "/repos/{owner}/{repo}/pulls", g.servePulls)
 	g.handle(http.MethodGet, "/repos/{owner}/{repo}/git/matching-refs/{ref}", g.serveRefs)
 	return g
@@ -151,7 +151,7 @@ type GiteaPullsDouble struct {
 
 // NewGiteaPullsDouble starts the double; the test's end stops it.
 func NewGiteaPullsDouble(t testing.TB) *GiteaPullsDouble {
-	g := &GiteaPullsDouble{double: newDouble(t, "gitea.swagger.v1.json", "/api/v1")}
+	g := &GiteaPullsDouble{double: newDouble(t, "gitea.swagger.v1.json", "/api/v1", false)}
 	g.handle(http.MethodGet, "/repos/{owner}/{repo}/pulls", g.servePulls)
 	return g
 }
@@ -192,7 +192,7 @@ type GitLabPullsDouble struct {
 
 // NewGitLabPullsDouble starts the double; the test's end stops it.
 func NewGitLabPullsDouble(t testing.TB) *GitLabPullsDouble {
-	g := &GitLabPullsDouble{double: newDouble(t, "gitlab.openapi_v2.json", "/api"), CloneURLs: map[string]string{}}
+	g := &GitLabPullsDouble{double: newDouble(t, "gitlab.openapi_v2.json", "/api", false), CloneURLs: map[string]string{}}
 	g.handle(http.MethodGet, "/v4/projects/{id}", g.serveProject)
 	g.handle(http.MethodGet, "/v4/projects/{id}/merge_requests", g.serveMergeRequests)
 	return g

@@ -33,6 +33,14 @@ type Sender struct {
 	Instance string
 	// Now stamps the Date header.
 	Now func() time.Time
+	// Username and Password, when set, authenticate with SMTP AUTH PLAIN
+	// (Hydra's EMAIL_SENDER_TRANSPORT_sasl_username and _password). Go's
+	// client sends them only over TLS or to a loopback server.
+	Username, Password string
+	// TLS is Hydra's EMAIL_SENDER_TRANSPORT_ssl: "starttls" requires
+	// STARTTLS, "ssl" connects with TLS; empty uses STARTTLS when the
+	// server offers it.
+	TLS string
 }
 
 var _ outbox.Sender = (*Sender)(nil)
@@ -112,7 +120,20 @@ func (s *Sender) message(key string, i int, from, to string, m email.Mail) ([]by
 
 // deliver runs one SMTP transaction, bounded by ctx.
 func (s *Sender) deliver(ctx context.Context, from, to string, msg []byte) error {
-	conn, err := (&net.Dialer{}).DialContext(ctx, "tcp", s.Server)
+	host, _, _ := net.SplitHostPort(s.Server)
+	tlsConfig := &tls.Config{ServerName: host, MinVersion: tls.VersionTLS12}
+	var (
+		conn net.Conn
+		err  error
+	)
+	switch s.TLS {
+	case "", "starttls":
+		conn, err = (&net.Dialer{}).DialContext(ctx, "tcp", s.Server)
+	case "ssl":
+		conn, err = (&tls.Dialer{Config: tlsConfig}).DialContext(ctx, "tcp", s.Server)
+	default:
+		return fmt.Errorf("EMAIL_SENDER_TRANSPORT_ssl %q: want starttls or ssl", s.TLS)
+	}
 	if err != nil {
 		return err
 	}
@@ -120,7 +141,6 @@ func (s *Sender) deliver(ctx context.Context, from, to string, msg []byte) error
 	if dl, ok := ctx.Deadline(); ok {
 		_ = conn.SetDeadline(dl)
 	}
-	host, _, _ := net.SplitHostPort(s.Server)
 	c, err := smtp.NewClient(conn, host)
 	if err != nil {
 		return err
@@ -129,9 +149,16 @@ func (s *Sender) deliver(ctx context.Context, from, to string, msg []byte) error
 	if err := c.Hello("buildledger"); err != nil {
 		return err
 	}
-	if ok, _ := c.Extension("STARTTLS"); ok {
-		if err := c.StartTLS(&tls.Config{ServerName: host, MinVersion: tls.VersionTLS12}); err != nil {
+	if ok, _ := c.Extension("STARTTLS"); ok && s.TLS != "ssl" {
+		if err := c.StartTLS(tlsConfig); err != nil {
 			return err
+		}
+	} else if s.TLS == "starttls" {
+		return errors.New("the SMTP server does not offer STARTTLS")
+	}
+	if s.Username != "" {
+		if err := c.Auth(smtp.PlainAuth("", s.Username, s.Password, host)); err != nil {
+			return fmt.Errorf("SMTP authentication: %w", withoutAddresses(err))
 		}
 	}
 	if err := c.Mail(from); err != nil {

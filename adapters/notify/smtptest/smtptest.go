@@ -28,6 +28,42 @@ type Server struct {
 // python3-aiosmtpd is not installed.
 func Start(t testing.TB) *Server {
 	t.Helper()
+	return start(t, func(addr, maildir string) *exec.Cmd {
+		return exec.Command(python, "-m", "aiosmtpd", "-n", "-l", addr, "-c", "aiosmtpd.handlers.Mailbox", maildir)
+	})
+}
+
+// withAuth runs aiosmtpd's Controller with AUTH required (PLAIN and
+// LOGIN, over plain text: the server is on loopback), accepting the
+// login and password of SMTPTEST_USER and SMTPTEST_PASSWORD.
+const withAuth = `
+import os, sys, threading
+from aiosmtpd.controller import Controller
+from aiosmtpd.handlers import Mailbox
+from aiosmtpd.smtp import AuthResult, LoginPassword
+host, port, maildir = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+user, password = os.environ["SMTPTEST_USER"].encode(), os.environ["SMTPTEST_PASSWORD"].encode()
+def check(server, session, envelope, mechanism, data):
+    return AuthResult(success=isinstance(data, LoginPassword) and data.login == user and data.password == password, handled=False)
+Controller(Mailbox(maildir), hostname=host, port=port, authenticator=check,
+           auth_required=True, auth_require_tls=False).start()
+threading.Event().wait()
+`
+
+// StartWithAuth runs aiosmtpd requiring SMTP authentication as user with
+// password: mail from a client that does not authenticate is refused.
+func StartWithAuth(t testing.TB, user, password string) *Server {
+	t.Helper()
+	return start(t, func(addr, maildir string) *exec.Cmd {
+		host, port, _ := net.SplitHostPort(addr)
+		cmd := exec.Command(python, "-c", withAuth, host, port, maildir)
+		cmd.Env = append(os.Environ(), "SMTPTEST_USER="+user, "SMTPTEST_PASSWORD="+password)
+		return cmd
+	})
+}
+
+func start(t testing.TB, command func(addr, maildir string) *exec.Cmd) *Server {
+	t.Helper()
 	if err := exec.Command(python, "-c", "import aiosmtpd").Run(); err != nil {
 		t.Skip("python3-aiosmtpd is not installed (test/install-deps.sh installs it)")
 	}
@@ -38,7 +74,7 @@ func Start(t testing.TB) *Server {
 	addr := ln.Addr().String()
 	ln.Close()
 	s := &Server{Addr: addr, maildir: filepath.Join(t.TempDir(), "maildir")}
-	cmd := exec.Command(python, "-m", "aiosmtpd", "-n", "-l", addr, "-c", "aiosmtpd.handlers.Mailbox", s.maildir)
+	cmd := command(addr, s.maildir)
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("smtptest: start aiosmtpd: %v", err)

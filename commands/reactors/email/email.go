@@ -12,10 +12,20 @@
 // <project:jobset:job>", with " on <system>" when the job's name does
 // not hold its system.
 //
+// emailresponsible, as Hydra's getResponsibleAuthors: when there is a
+// previous build, each git input of the build's evaluation whose URI is
+// the one of the previous build's evaluation and whose revision moved
+// gives its commits in between (Commits); the mail names their authors,
+// and, when the status changed or there is no previous build, the
+// authors of the commits to inputs marked "email responsible" get the
+// mail too, whether or not the jobset has enableemail.
+//
 // Evaluation-error mail: email_notification is on, the project's owner
 // has emailonerror, and the error differs from the jobset's last one (a
-// successful evaluation forgets it). The subject is Hydra's: "Hydra
-// <project>:<jobset> evaluation error".
+// successful evaluation forgets it). The last error is read from the
+// log (the jobset's EvaluationClosed events and the failed evaluation's
+// stream), so a restart does not mail a repeated error again. The
+// subject is Hydra's: "Hydra <project>:<jobset> evaluation error".
 //
 // Recipients are personal data: they are in the outbox's payload, which
 // the worker forgets once the mail is delivered, and never in an event.
@@ -26,12 +36,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
-	"sync"
 
 	"buildledger/commands"
 	"buildledger/commands/reactors/outbox"
+	"buildledger/domain/jobset"
+	"buildledger/domain/streams"
 	"buildledger/events"
 )
 
@@ -48,13 +60,22 @@ type Mail struct {
 // until the read models hold the events up to pos.
 type Lookup interface {
 	Wait(ctx context.Context, pos events.Position) error
-	// PreviousStatus is Hydra's getPreviousBuild: the status of the last
-	// finished build before build id of the same jobset, job and system
-	// that was not aborted or cancelled.
-	PreviousStatus(ctx context.Context, jobsetID int64, job, system string, before int64) (status int, ok bool, err error)
+	// PreviousBuild is Hydra's getPreviousBuild: the id and status of
+	// the last finished build before build id of the same jobset, job
+	// and system that was not aborted or cancelled.
+	PreviousBuild(ctx context.Context, jobsetID int64, job, system string, before int64) (id int64, status int, ok bool, err error)
 	// Owner returns the e-mail address of a project's owner and whether
 	// they want evaluation errors mailed.
 	Owner(ctx context.Context, project string) (address string, onError bool, err error)
+}
+
+// Commit is a commit to an input between two builds.
+type Commit struct{ Revision, Author, Email string }
+
+// Commits lists the commits after rev1 up to rev2 of an input (Hydra's
+// getCommits); types without commits give none.
+type Commits interface {
+	Commits(ctx context.Context, typ, uri, rev1, rev2 string) ([]Commit, error)
 }
 
 // Config is what hydra.conf says about mail.
@@ -65,23 +86,20 @@ type Config struct {
 
 // Reactor queues Hydra's mails.
 type Reactor struct {
-	rt     *commands.Runtime
-	box    *outbox.Outbox
-	lookup Lookup
-	cfg    Config
-	log    *slog.Logger
-	md     events.Metadata
-
-	mu sync.Mutex
-	// lastError is each jobset's last evaluation error since this
-	// process started (Hydra's Jobsets.errormsg).
-	lastError map[string]string
+	rt      *commands.Runtime
+	box     *outbox.Outbox
+	lookup  Lookup
+	commits Commits
+	cfg     Config
+	log     *slog.Logger
+	md      events.Metadata
 }
 
 var _ outbox.Reactor = (*Reactor)(nil)
 
-// New returns the e-mail notifier.
-func New(rt *commands.Runtime, box *outbox.Outbox, lookup Lookup, cfg Config, log *slog.Logger) *Reactor {
+// New returns the e-mail notifier. commits may be nil: no mail then
+// names or goes to the authors of commits.
+func New(rt *commands.Runtime, box *outbox.Outbox, lookup Lookup, commits Commits, cfg Config, log *slog.Logger) *Reactor {
 	if log == nil {
 		log = slog.Default()
 	}
@@ -89,8 +107,8 @@ func New(rt *commands.Runtime, box *outbox.Outbox, lookup Lookup, cfg Config, lo
 		cfg.BaseURL = "http://localhost:3000"
 	}
 	cfg.BaseURL = strings.TrimRight(cfg.BaseURL, "/")
-	return &Reactor{rt: rt, box: box, lookup: lookup, cfg: cfg, log: log, md: events.Metadata{Actor: commands.ComponentActor("email")},
-		lastError: map[string]string{}}
+	return &Reactor{rt: rt, box: box, lookup: lookup, commits: commits, cfg: cfg, log: log,
+		md: events.Metadata{Actor: commands.ComponentActor("email")}}
 }
 
 // Name implements outbox.Reactor.
@@ -98,7 +116,7 @@ func (*Reactor) Name() string { return "email" }
 
 // Filter implements outbox.Reactor.
 func (*Reactor) Filter() events.Filter {
-	return events.Filter{Types: []string{"BuildFinished", "EvaluationFailed", "EvaluationFinished"}}
+	return events.Filter{Types: []string{"BuildFinished", "EvaluationFailed"}}
 }
 
 // React implements outbox.Reactor.
@@ -106,10 +124,6 @@ func (r *Reactor) React(ctx context.Context, rec events.Recorded, p events.Paylo
 	switch e := p.(type) {
 	case *events.BuildFinished:
 		return r.buildFinished(ctx, rec, e)
-	case *events.EvaluationFinished:
-		r.mu.Lock()
-		delete(r.lastError, e.Project+":"+e.Jobset)
-		r.mu.Unlock()
 	case *events.EvaluationFailed:
 		return r.evalFailed(ctx, rec, e)
 	}
@@ -141,58 +155,149 @@ func Subject(b outbox.Build, status int) string {
 }
 
 func (r *Reactor) buildFinished(ctx context.Context, rec events.Recorded, e *events.BuildFinished) error {
-	if e.Status == 3 || e.Status == 4 {
-		return nil
-	}
 	b, err := outbox.LoadBuild(ctx, r.rt, e.BuildID, rec.Position)
 	if err != nil {
 		return err
 	}
 	js, err := outbox.LoadJobset(ctx, r.rt, b.Project, b.Jobset, rec.Position)
-	if err != nil || !js.EnableEmail {
+	if err != nil {
 		return err
+	}
+	responsible := r.commits != nil && slices.ContainsFunc(js.Inputs, func(in events.JobsetInput) bool { return in.EmailResponsible })
+	if !js.EnableEmail && !responsible {
+		return nil
 	}
 	if err := r.lookup.Wait(ctx, rec.Position); err != nil {
 		return err
 	}
-	prev, ok, err := r.lookup.PreviousStatus(ctx, b.JobsetID, b.Job, b.System, b.BuildID)
+	prevID, prev, ok, err := r.lookup.PreviousBuild(ctx, b.JobsetID, b.Job, b.System, b.BuildID)
 	if err != nil {
 		return err
 	}
-	if ok && prev == e.Status {
-		return nil
+	changed := !ok || prev != e.Status
+	var to []string
+	if js.EnableEmail && e.Status != 3 && e.Status != 4 && changed {
+		addrs := js.EmailOverride
+		if strings.TrimSpace(addrs) == "" {
+			addrs = b.Meta.Maintainers
+		}
+		to = splitAddresses(addrs)
 	}
-	to := js.EmailOverride
-	if strings.TrimSpace(to) == "" {
-		to = b.Meta.Maintainers
+	var au authors
+	if ok {
+		if au, err = r.responsibleAuthors(ctx, rec, b, prevID, js); err != nil {
+			return err
+		}
 	}
-	addrs := splitAddresses(to)
-	if len(addrs) == 0 {
+	if len(au.names) > 0 && changed {
+		to = append(to, au.emailable...)
+	}
+	to = dedupe(to)
+	if len(to) == 0 {
 		return nil
 	}
 	url := r.cfg.BaseURL + "/build/" + strconv.FormatInt(b.BuildID, 10)
 	var change string
-	if ok {
+	if ok && changed {
 		change = fmt.Sprintf("changed from %q to %q", StatusName(prev), StatusName(e.Status))
 	} else {
 		change = fmt.Sprintf("is now %q", StatusName(e.Status))
 	}
-	body := fmt.Sprintf("Hello,\n\nbuild %d of the job %s (%s) %s.\n\nThe build's page: %s\n\n-- \nbuildledger, on behalf of this Hydra\n",
-		b.BuildID, b.JobName(), b.System, change, url)
-	m := Mail{To: addrs, Subject: Subject(b, e.Status), Body: body, Headers: map[string]string{
+	body := fmt.Sprintf("Hello,\n\nbuild %d of the job %s (%s) %s.\n\nThe build's page: %s\n", b.BuildID, b.JobName(), b.System, change, url)
+	if au.commits > 0 && changed && len(au.names) > 0 {
+		what := "1 commit"
+		if au.commits > 1 {
+			what = fmt.Sprintf("%d commits", au.commits)
+		}
+		body += fmt.Sprintf("\nInputs changed since the previous build: %s, by %s.\n", what, au.list())
+	}
+	body += "\n-- \nbuildledger, on behalf of this Hydra\n"
+	m := Mail{To: to, Subject: Subject(b, e.Status), Body: body, Headers: map[string]string{
 		"X-Hydra-Project": b.Project, "X-Hydra-Jobset": b.Jobset, "X-Hydra-Job": b.Job, "X-Hydra-System": b.System}}
 	return r.queue(ctx, rec, m, "build_finished", b.BuildID, b.EvalID, b.Project, b.Jobset)
 }
 
+// authors are the authors of the commits to a build's inputs since the
+// previous build: names maps each name to an address (Hydra keeps one
+// per name), emailable are the addresses of commits to inputs marked
+// "email responsible".
+type authors struct {
+	names     map[string]string
+	emailable []string
+	commits   int
+}
+
+// list is Hydra's author list: "A <a>, B <b> or C <c>", sorted by name.
+func (a authors) list() string {
+	names := make([]string, 0, len(a.names))
+	for n := range a.names {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	parts := make([]string, len(names))
+	for i, n := range names {
+		parts[i] = n + " <" + a.names[n] + ">"
+	}
+	if len(parts) == 1 {
+		return parts[0]
+	}
+	return strings.Join(parts[:len(parts)-1], ", ") + " or " + parts[len(parts)-1]
+}
+
+// responsibleAuthors compares the inputs of b's evaluation with those of
+// the previous build's, as Hydra's getResponsibleAuthors does.
+func (r *Reactor) responsibleAuthors(ctx context.Context, rec events.Recorded, b outbox.Build, prevID int64, js events.JobsetConfig) (authors, error) {
+	au := authors{names: map[string]string{}}
+	if r.commits == nil {
+		return au, nil
+	}
+	pb, err := outbox.LoadBuild(ctx, r.rt, prevID, rec.Position)
+	if err != nil {
+		return au, err
+	}
+	cur, err := outbox.LoadEval(ctx, r.rt, b.EvalID, rec.Position)
+	if err != nil {
+		return au, err
+	}
+	old, err := outbox.LoadEval(ctx, r.rt, pb.EvalID, rec.Position)
+	if err != nil {
+		return au, err
+	}
+	for _, in := range cur.Inputs {
+		if in.AltNr != 0 || (in.Type != "git" && in.Type != "hg") {
+			continue
+		}
+		was, ok := old.Input(in.Name)
+		if !ok || was.Type != in.Type || was.URI != in.URI || was.Revision == in.Revision {
+			continue
+		}
+		commits, err := r.commits.Commits(ctx, in.Type, in.URI, was.Revision, in.Revision)
+		if err != nil {
+			// Hydra's mail goes out without the authors it could not
+			// find; so does this one.
+			r.log.Warn("email: commits of an input not read", "input", in.Name, "build", b.BuildID, "err", err)
+			continue
+		}
+		responsible := slices.ContainsFunc(js.Inputs, func(s events.JobsetInput) bool { return s.Name == in.Name && s.EmailResponsible })
+		for _, c := range commits {
+			au.names[c.Author] = c.Email
+			if responsible {
+				au.emailable = append(au.emailable, c.Email)
+			}
+			au.commits++
+		}
+	}
+	return au, nil
+}
+
 func (r *Reactor) evalFailed(ctx context.Context, rec events.Recorded, e *events.EvaluationFailed) error {
 	msg := strings.TrimRight(e.Error, "\n")
-	key := e.Project + ":" + e.Jobset
-	r.mu.Lock()
-	same := r.lastError[key] == msg
-	r.lastError[key] = msg
-	r.mu.Unlock()
-	if msg == "" || same {
+	if msg == "" {
 		return nil
+	}
+	last, err := r.lastError(ctx, rec, e)
+	if err != nil || last == msg {
+		return err
 	}
 	if err := r.lookup.Wait(ctx, rec.Position); err != nil {
 		return err
@@ -201,21 +306,75 @@ func (r *Reactor) evalFailed(ctx context.Context, rec events.Recorded, e *events
 	if err != nil || !onError || addr == "" {
 		return err
 	}
+	key := e.Project + ":" + e.Jobset
 	body := fmt.Sprintf("Hello,\n\nthe evaluation of the jobset %s failed:\n\n%s\n\n-- \nbuildledger, on behalf of this Hydra\n", key, msg)
 	m := Mail{To: []string{addr}, Subject: "Hydra " + key + " evaluation error", Body: body,
 		Headers: map[string]string{"X-Hydra-Project": e.Project, "X-Hydra-Jobset": e.Jobset}}
 	return r.queue(ctx, rec, m, "eval_failed", 0, e.EvalID, e.Project, e.Jobset)
 }
 
+// lastError is Hydra's Jobsets.errormsg before evaluation e failed: the
+// error of the jobset's last evaluation that failed or finished (a
+// cached one leaves it as it was), "" after a finished one. It is read
+// from the log as it stood at rec, not kept in memory, so that a
+// restarted notifier remembers it.
+func (r *Reactor) lastError(ctx context.Context, rec events.Recorded, e *events.EvaluationFailed) (string, error) {
+	var last events.EvaluationClosed
+	err := outbox.ReadUpTo(ctx, r.rt, streams.Jobset(e.Project, e.Jobset), rec.Position, func(p events.Payload) {
+		if c, ok := p.(*events.EvaluationClosed); ok && c.EvalID != e.EvalID && c.Outcome != jobset.OutcomeCached {
+			last = *c
+		}
+	})
+	if err != nil || last.Outcome != jobset.OutcomeFailed {
+		return "", err
+	}
+	var msg string
+	err = outbox.ReadUpTo(ctx, r.rt, streams.Eval(last.EvalID), rec.Position, func(p events.Payload) {
+		if f, ok := p.(*events.EvaluationFailed); ok {
+			msg = strings.TrimRight(f.Error, "\n")
+		}
+	})
+	return msg, err
+}
+
 func (r *Reactor) queue(ctx context.Context, rec events.Recorded, m Mail, channel string, build, eval int64, project, jobset string) error {
+	return queueMail(ctx, r.box, r.md, rec.ID, m, events.NotificationQueued{Channel: channel, BuildID: build, EvalID: eval, Project: project, Jobset: jobset})
+}
+
+// queueMail queues m in the outbox as q (its plugin, target and cause
+// filled in).
+func queueMail(ctx context.Context, box *outbox.Outbox, md events.Metadata, cause string, m Mail, q events.NotificationQueued) error {
 	payload, err := json.Marshal(m)
 	if err != nil {
 		return err
 	}
 	// The target names no address: the log keeps no personal data.
-	target := fmt.Sprintf("mail %q to %d recipient(s)", m.Subject, len(m.To))
-	return r.box.Queue(ctx, r.md, events.NotificationQueued{Plugin: "email", Channel: channel, Target: target, Cause: rec.ID,
-		BuildID: build, EvalID: eval, Project: project, Jobset: jobset}, payload)
+	q.Plugin, q.Cause, q.Target = "email", cause, fmt.Sprintf("mail %q to %d recipient(s)", m.Subject, len(m.To))
+	return box.Queue(ctx, md, q, payload)
+}
+
+// Direct queues mail that an action causes rather than a reactor:
+// Hydra's password reset. The mail, which may hold a secret, is only in
+// the outbox's payload, deleted once delivered; the log keeps its digest.
+type Direct struct{ Box *outbox.Outbox }
+
+// QueueMail queues a mail to one address on channel, caused by the event
+// cause (its key: one mail per cause).
+func (d Direct) QueueMail(ctx context.Context, md events.Metadata, cause, channel, to, subject, body string) error {
+	return queueMail(ctx, d.Box, md, cause, Mail{To: []string{to}, Subject: subject, Body: body}, events.NotificationQueued{Channel: channel})
+}
+
+// dedupe drops repeated addresses, keeping the first of each.
+func dedupe(addrs []string) []string {
+	seen := map[string]bool{}
+	out := addrs[:0]
+	for _, a := range addrs {
+		if k := strings.ToLower(a); !seen[k] {
+			seen[k] = true
+			out = append(out, a)
+		}
+	}
+	return out
 }
 
 // splitAddresses splits Hydra's comma-separated recipients.

@@ -12,9 +12,17 @@
 //     committed): pending, or the final state for a build already
 //     finished by then (cached builds, and builds that finished while
 //     the evaluation ran).
+//   - cached_build_queued and cached_build_finished: at
+//     EvaluationFinished, for each build the evaluation kept from an
+//     earlier one, to this evaluation's commits only: pending, or the
+//     final state of a finished one. GitHub and GitLab only, as Hydra.
 //   - build_started: at the StepStarted of the build's own derivation:
 //     pending (GitLab: running). Gitea has no started status.
 //   - build_finished: at BuildFinished, once the evaluation closed.
+//
+// Started and finished statuses go to the commits of every closed
+// evaluation that holds the build (Hydra's jobsetevals), when Members is
+// given; else to those of the evaluation that created it.
 //
 // Hydra's state names: GitHub and Gitea success, failure, or error for
 // statuses 3, 4, 8, 10 and 11; GitLab success, failed, canceled;
@@ -39,21 +47,31 @@ import (
 
 // Reactor queues commit statuses.
 type Reactor struct {
-	rt  *commands.Runtime
-	box *outbox.Outbox
-	cfg Config
-	log *slog.Logger
-	md  events.Metadata
+	rt      *commands.Runtime
+	box     *outbox.Outbox
+	members Members
+	cfg     Config
+	log     *slog.Logger
+	md      events.Metadata
 }
 
 var _ outbox.Reactor = (*Reactor)(nil)
 
-// New returns the reactor for cfg.
-func New(rt *commands.Runtime, box *outbox.Outbox, cfg Config, log *slog.Logger) *Reactor {
+// Members answers from the read models which evaluations hold a build
+// (JobsetEvalMembers). Wait blocks until the read models hold the log up
+// to pos.
+type Members interface {
+	Wait(ctx context.Context, pos events.Position) error
+	EvalsOf(ctx context.Context, build int64) ([]int64, error)
+}
+
+// New returns the reactor for cfg; members may be nil (statuses then go
+// to the evaluation that created a build only).
+func New(rt *commands.Runtime, box *outbox.Outbox, members Members, cfg Config, log *slog.Logger) *Reactor {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Reactor{rt: rt, box: box, cfg: cfg, log: log, md: events.Metadata{Actor: commands.ComponentActor("forgestatus")}}
+	return &Reactor{rt: rt, box: box, members: members, cfg: cfg, log: log, md: events.Metadata{Actor: commands.ComponentActor("forgestatus")}}
 }
 
 // Name implements outbox.Reactor.
@@ -98,6 +116,19 @@ func (r *Reactor) React(ctx context.Context, rec events.Recorded, p events.Paylo
 				return err
 			}
 		}
+		for _, id := range ev.KeptBuilds {
+			b, err := outbox.LoadBuild(ctx, r.rt, id, rec.Position)
+			if err != nil {
+				return err
+			}
+			ph, channel := queued, "cached_build_queued"
+			if b.Finished {
+				ph, channel = finished, "cached_build_finished"
+			}
+			if err := r.announceCached(ctx, rec, b, ev, ph, channel); err != nil {
+				return err
+			}
+		}
 	case *events.StepStarted:
 		return r.forBuild(ctx, rec, e.BuildID, started, "build_started", func(b outbox.Build) bool {
 			return b.DrvPath == e.DrvPath && !b.Finished
@@ -118,11 +149,31 @@ func (r *Reactor) forBuild(ctx context.Context, rec events.Recorded, id int64, p
 	if !ok(b) {
 		return nil
 	}
-	ev, err := outbox.LoadEval(ctx, r.rt, b.EvalID, rec.Position)
-	if err != nil || !ev.Finished {
-		return err
+	evals := []int64{b.EvalID}
+	if r.members != nil {
+		if err := r.members.Wait(ctx, rec.Position); err != nil {
+			return err
+		}
+		if evals, err = r.members.EvalsOf(ctx, b.BuildID); err != nil {
+			return err
+		}
+		if !slices.Contains(evals, b.EvalID) {
+			evals = append([]int64{b.EvalID}, evals...)
+		}
 	}
-	return r.announce(ctx, rec, b, ev, ph, channel)
+	for _, id := range evals {
+		ev, err := outbox.LoadEval(ctx, r.rt, id, rec.Position)
+		if err != nil {
+			return err
+		}
+		if !ev.Finished {
+			continue
+		}
+		if err := r.announce(ctx, rec, b, ev, ph, channel); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // status is one commit status to send.
@@ -149,6 +200,20 @@ func (r *Reactor) announce(ctx context.Context, rec events.Recorded, b outbox.Bu
 		}
 		all = append(all, bb...)
 	}
+	return r.queue(ctx, rec, b, ev, channel, all)
+}
+
+// announceCached sends Hydra's cachedBuildQueued and cachedBuildFinished,
+// which only its GitHub and GitLab plugins have.
+func (r *Reactor) announceCached(ctx context.Context, rec events.Recorded, b outbox.Build, ev outbox.Eval, ph phase, channel string) error {
+	all := r.github(b, ev, ph)
+	if r.cfg.GitLab {
+		all = append(all, r.gitlab(b, ev, ph)...)
+	}
+	return r.queue(ctx, rec, b, ev, channel, all)
+}
+
+func (r *Reactor) queue(ctx context.Context, rec events.Recorded, b outbox.Build, ev outbox.Eval, channel string, all []status) error {
 	for _, s := range all {
 		payload, err := json.Marshal(s.req)
 		if err != nil {

@@ -12,7 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"buildledger/adapters/eventstore/pglog"
-	"buildledger/adapters/notify/forgetest"
+	"buildledger/adapters/forge/forgetest"
 	"buildledger/adapters/notify/httpsend"
 	"buildledger/adapters/postgres"
 	"buildledger/adapters/postgres/pgtest"
@@ -23,6 +23,7 @@ import (
 	"buildledger/domain/streams"
 	"buildledger/events"
 	"buildledger/projections"
+	"buildledger/projections/hydra"
 	"buildledger/projections/notifications"
 )
 
@@ -97,11 +98,11 @@ func githubConfig(t *testing.T) forgestatus.Config {
 func TestGitHubStatusArrivesOnceThroughFaults(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t)
-	double := forgetest.New(t, forgetest.GitHub, "Authorization", "token s3cret")
+	double := forgetest.NewStatusDouble(t, forgetest.GitHub, "Authorization", "token s3cret")
 	double.Inject(forgetest.Fail500, forgetest.Hang)
 	box := outbox.New(e.rt, e.box, nil)
 	follower := func() *outbox.Follower {
-		return outbox.NewFollower(e.rt, e.box, forgestatus.New(e.rt, box, githubConfig(t), nil), nil)
+		return outbox.NewFollower(e.rt, e.box, forgestatus.New(e.rt, box, nil, githubConfig(t), nil), nil)
 	}
 	worker := func() *outbox.Worker {
 		return outbox.NewWorker(e.rt, e.box, map[string]outbox.Sender{"githubstatus": &httpsend.Sender{Client: double.Client(),
@@ -130,7 +131,7 @@ func TestGitHubStatusArrivesOnceThroughFaults(t *testing.T) {
 		states = append(states, r.Body["state"].(string))
 	}
 	require.Equal(t, []string{"pending", "pending", "success"}, states)
-	require.Equal(t, 5, double.Requests(), "500, timeout, then the three statuses")
+	require.Equal(t, 5, len(double.Requests()), "500, timeout, then the three statuses")
 
 	runner, err := projections.NewRunner(e.store, e.rt.Codec(), postgres.NewReadModelDB(e.pool), []projections.Projection{notifications.Projection{}}, projections.RunnerOptions{})
 	require.NoError(t, err)
@@ -156,7 +157,7 @@ func TestGitHubStatusArrivesOnceThroughFaults(t *testing.T) {
 	e.advance(time.Hour)
 	_, err = worker().DeliverDue(ctx)
 	require.NoError(t, err)
-	require.Equal(t, 5, double.Requests(), "a replay and a restart send nothing")
+	require.Equal(t, 5, len(double.Requests()), "a replay and a restart send nothing")
 }
 
 // TestGitHubFailureState: a failing build ends in failure, an aborted
@@ -165,9 +166,9 @@ func TestGitHubFailureState(t *testing.T) {
 	for status, want := range map[int]string{1: "failure", 2: "failure", 3: "error", 6: "failure"} {
 		ctx := context.Background()
 		e := newEnv(t)
-		double := forgetest.New(t, forgetest.GitHub, "Authorization", "token s3cret")
+		double := forgetest.NewStatusDouble(t, forgetest.GitHub, "Authorization", "token s3cret")
 		box := outbox.New(e.rt, e.box, nil)
-		f := outbox.NewFollower(e.rt, e.box, forgestatus.New(e.rt, box, githubConfig(t), nil), nil)
+		f := outbox.NewFollower(e.rt, e.box, forgestatus.New(e.rt, box, nil, githubConfig(t), nil), nil)
 		require.NoError(t, f.CatchUp(ctx))
 		e.evaluate(status)
 		require.NoError(t, f.CatchUp(ctx))
@@ -196,12 +197,12 @@ func TestOtherForges(t *testing.T) {
 	cfg, err := forgestatus.ConfigFrom(c.Kept, "https://hydra.example.org")
 	require.NoError(t, err)
 
-	gitea := forgetest.New(t, forgetest.Gitea, "Authorization", "token teatoken")
-	gitlab := forgetest.New(t, forgetest.GitLab, "Private-Token", "labtoken")
-	bitbucket := forgetest.New(t, forgetest.BitBucket, "Authorization", "Basic dTpwdw==")
+	gitea := forgetest.NewStatusDouble(t, forgetest.Gitea, "Authorization", "token teatoken")
+	gitlab := forgetest.NewStatusDouble(t, forgetest.GitLab, "Private-Token", "labtoken")
+	bitbucket := forgetest.NewStatusDouble(t, forgetest.BitBucket, "Authorization", "Basic dTpwdw==")
 	secrets := map[string]string{"gitea_authorization/tea": "teatoken", "gitlab_authorization/42": "labtoken", "bitbucket": "u:pw"}
 	box := outbox.New(e.rt, e.box, nil)
-	f := outbox.NewFollower(e.rt, e.box, forgestatus.New(e.rt, box, cfg, nil), nil)
+	f := outbox.NewFollower(e.rt, e.box, forgestatus.New(e.rt, box, nil, cfg, nil), nil)
 	require.NoError(t, f.CatchUp(ctx))
 
 	e.append(streams.Jobset("p", "j"), &events.JobsetCreated{Project: "p", Name: "j", ID: 1, JobsetConfig: events.JobsetConfig{
@@ -226,7 +227,7 @@ func TestOtherForges(t *testing.T) {
 	require.NoError(t, f.CatchUp(ctx))
 
 	// One client reaches the double the URL's host names.
-	doubles := map[string]*forgetest.Double{"gitea.example.org": gitea, "gitlab.example.org": gitlab, "api.bitbucket.org": bitbucket}
+	doubles := map[string]*forgetest.StatusDouble{"gitea.example.org": gitea, "gitlab.example.org": gitlab, "api.bitbucket.org": bitbucket}
 	client := &http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
 		return doubles[r.URL.Hostname()].Client().Transport.RoundTrip(r)
 	})}
@@ -235,7 +236,7 @@ func TestOtherForges(t *testing.T) {
 		outbox.WorkerOptions{}).DeliverDue(ctx)
 	require.NoError(t, err)
 
-	states := func(d *forgetest.Double, field string) []string {
+	states := func(d *forgetest.StatusDouble, field string) []string {
 		require.Empty(t, d.Refused())
 		var out []string
 		for _, r := range d.Accepted() {
@@ -254,3 +255,63 @@ func TestOtherForges(t *testing.T) {
 type roundTripFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// TestCachedBuildStatuses: as Hydra's GithubStatus, an evaluation that
+// keeps a queued build from an earlier one sends pending to its own
+// commit (cached_build_queued), one that keeps a finished build sends
+// its final state (cached_build_finished); the build's start and finish
+// go to the commits of every evaluation that held it by then.
+func TestCachedBuildStatuses(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	double := forgetest.NewStatusDouble(t, forgetest.GitHub, "Authorization", "token s3cret")
+	box := outbox.New(e.rt, e.box, nil)
+	f := outbox.NewFollower(e.rt, e.box, forgestatus.New(e.rt, box, postgres.NewNotifyLookup(e.pool), githubConfig(t), nil), nil)
+	require.NoError(t, f.CatchUp(ctx))
+
+	const drv = "/nix/store/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-hello.drv"
+	revs := map[int64]string{1: "1111111111111111111111111111111111111111", 2: "2222222222222222222222222222222222222222",
+		3: "3333333333333333333333333333333333333333"}
+	e.append(streams.Project("p"), &events.ProjectCreated{Name: "p", ProjectConfig: events.ProjectConfig{DisplayName: "p", Owner: "admin", Enabled: true}})
+	e.append(streams.Jobset("p", "j"), &events.JobsetCreated{Project: "p", Name: "j", ID: 1, JobsetConfig: events.JobsetConfig{
+		NixExprInput: "src", NixExprPath: "release.nix", Enabled: 1, SchedulingShares: 100,
+		Inputs: []events.JobsetInput{{Name: "src", Type: "git", Value: "https://github.com/owner/repo.git"}}}})
+	evaluate := func(eval int64, isNew bool) {
+		e.append(streams.Eval(eval), &events.EvaluationStarted{EvalID: eval, Project: "p", Jobset: "j", JobsetID: 1},
+			&events.InputFetched{EvalID: eval, Name: "src", Type: "git", URI: "https://github.com/owner/repo.git", Revision: revs[eval]},
+			&events.JobEvaluated{EvalID: eval, Job: "hello", BuildID: 1, IsNew: isNew, DrvPath: drv, System: "x86_64-linux"})
+		if isNew {
+			e.append(streams.Build(1), &events.BuildQueued{BuildID: 1, EvalID: eval, JobsetID: 1, Project: "p", Jobset: "j", Job: "hello",
+				DrvPath: drv, System: "x86_64-linux"})
+		}
+		e.append(streams.Eval(eval), &events.EvaluationFinished{EvalID: eval, Project: "p", Jobset: "j", JobsetID: 1})
+	}
+	evaluate(1, true)
+	evaluate(2, false)
+	e.append(streams.Step(drv), &events.StepStarted{DrvPath: drv, BuildID: 1, StepNr: 1, StartTime: 10})
+	e.append(streams.Build(1), &events.BuildFinished{BuildID: 1, Status: 0, StartTime: 10, StopTime: 20})
+	evaluate(3, false)
+
+	runner, err := projections.NewRunner(e.store, e.rt.Codec(), postgres.NewReadModelDB(e.pool),
+		[]projections.Projection{hydra.Projection{Keys: postgres.NewVault(e.pool)}}, projections.RunnerOptions{})
+	require.NoError(t, err)
+	_, err = runner.CatchUp(ctx)
+	require.NoError(t, err)
+	require.NoError(t, f.CatchUp(ctx))
+	_, err = outbox.NewWorker(e.rt, e.box, map[string]outbox.Sender{"githubstatus": &httpsend.Sender{Client: double.Client(),
+		Secrets: map[string]string{"githubstatus/0": "token s3cret"}}}, outbox.WorkerOptions{}).DeliverDue(ctx)
+	require.NoError(t, err)
+
+	require.Empty(t, double.Refused())
+	got := map[string][]string{}
+	for _, r := range double.Accepted() {
+		require.Equal(t, "continuous-integration/hydra:p:j:hello:1", r.Body["context"])
+		rev := r.Path[len("/repos/owner/repo/statuses/"):]
+		got[rev[:1]] = append(got[rev[:1]], r.Body["state"].(string))
+	}
+	require.Equal(t, map[string][]string{
+		"1": {"pending", "pending", "success"}, // queued, started, finished
+		"2": {"pending", "pending", "success"}, // cached_build_queued, started, finished
+		"3": {"success"},                       // cached_build_finished
+	}, got)
+}

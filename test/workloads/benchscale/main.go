@@ -7,10 +7,12 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"syscall"
 	"time"
@@ -19,12 +21,18 @@ import (
 )
 
 func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "benchscale:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
 	jobs := 100_000
 	if s := os.Getenv("SCALE_JOBS"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil {
-			fmt.Fprintln(os.Stderr, "benchscale: SCALE_JOBS:", err)
-			os.Exit(2)
+			return fmt.Errorf("SCALE_JOBS: %w", err)
 		}
 		jobs = n
 	}
@@ -36,13 +44,11 @@ func main() {
 	flag.BoolVar(&o.Baselines, "baselines", true, "also time nix-instantiate and nix-build of the same expression")
 	flag.Parse()
 	if o.Bin == "" {
-		fmt.Fprintln(os.Stderr, "usage: benchscale -bin BUILDLEDGER [-slots N] [-web-rate R]")
-		os.Exit(2)
+		return errors.New("usage: benchscale -bin BUILDLEDGER [-slots N] [-web-rate R]")
 	}
 	dir, err := os.MkdirTemp("", "buildledger-scale-")
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "benchscale:", err)
-		os.Exit(1)
+		return err
 	}
 	defer os.RemoveAll(dir)
 	o.Dir = dir
@@ -53,13 +59,13 @@ func main() {
 	defer stop()
 	f, err := workloads.Run(ctx, o)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "benchscale:", err)
-		if b, rerr := os.ReadFile(dir + "/up.log"); rerr == nil && len(b) > 0 {
+		if b, rerr := os.ReadFile(filepath.Join(dir, "up.log")); rerr == nil && len(b) > 0 {
 			fmt.Fprintf(os.Stderr, "up.log (tail):\n%s\n", b[max(0, len(b)-4000):])
 		}
-		os.Exit(1)
+		return err
 	}
 	print(f, o)
+	return nil
 }
 
 func print(f *workloads.Figures, o workloads.RunOptions) {

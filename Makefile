@@ -4,7 +4,7 @@ GO      ?= go
 HOME_DIR ?= .buildledger
 BIN     := $(HOME_DIR)/bin/buildledger
 
-.PHONY: run test bench deps build vet fuzz clean
+.PHONY: run test bench bench-scale deps build vet fuzz clean
 
 ## run: install what is missing, build, and start everything on http://localhost:3000
 ## Jobsets may take path inputs from test/fixtures and read busybox's directory.
@@ -26,6 +26,12 @@ vet:
 ## bench: the benchmarks named in the issues, printing figures and ratios
 bench: deps
 	test/run-bench.sh
+
+## bench-scale: the whole system on a nixpkgs-shaped jobset (issue #24): SCALE_JOBS jobs
+## (default 100,000) end to end, then replay and scheduler cold start over
+## BUILDLEDGER_BENCH_EVENTS events (default 10,000,000). Hours on 2 cores at full size.
+bench-scale: deps
+	test/run-bench.sh scale
 
 ## fuzz: run every fuzzer for a short while (seeds are kept under testdata/fuzz)
 fuzz:

@@ -3,7 +3,13 @@
 # ratios against the bare tool (COPY, nix-instantiate, nix-build), latency
 # percentiles. Sizes are the issues' targets; override with
 # BUILDLEDGER_BENCH_EVENTS / BUILDLEDGER_BENCH_BUILDS for a quick run.
+#
+# "run-bench.sh scale" is make bench-scale (issue #24): the whole system
+# on a nixpkgs-shaped workload of SCALE_JOBS jobs (default 100,000), then
+# replay and the scheduler's cold start over BUILDLEDGER_BENCH_EVENTS
+# events (default 10,000,000). At full size it runs for hours on 2 cores.
 set -euo pipefail
+mode="${1:-all}"
 cd "$(dirname "$0")/.."
 
 tmp=$(mktemp -d /tmp/buildledger-bench-XXXXXX)
@@ -19,13 +25,26 @@ cleanup() {
 trap cleanup EXIT
 go run ./test/pgserver "$tmp/data" > "$tmp/url"
 export BUILDLEDGER_TEST_DATABASE_URL="$(cat "$tmp/url")"
-export BUILDLEDGER_BENCH_EVENTS="${BUILDLEDGER_BENCH_EVENTS:-1000000}"
+if [ "$mode" = scale ]; then
+	export BUILDLEDGER_BENCH_EVENTS="${BUILDLEDGER_BENCH_EVENTS:-10000000}"
+else
+	export BUILDLEDGER_BENCH_EVENTS="${BUILDLEDGER_BENCH_EVENTS:-1000000}"
+fi
 export BUILDLEDGER_BENCH_BUILDS="${BUILDLEDGER_BENCH_BUILDS:-1000000}"
 
 run() { # run PACKAGE BENCH-REGEX [BENCHTIME]
 	echo "== $1 $2"
 	go test -run '^$' -bench "$2" -benchtime "${3:-1x}" -timeout 60m "$1" | grep -E '^(Benchmark|ok|FAIL)' || true
 }
+
+if [ "$mode" = scale ]; then
+	echo "== the whole system, SCALE_JOBS=${SCALE_JOBS:-100000} jobs, 4 local slots"
+	go build -o "$tmp/buildledger" ./cmd/buildledger
+	go run ./test/workloads/benchscale -bin "$tmp/buildledger"
+	run ./projections/hydra 'BenchmarkReplay'
+	run ./commands/reactors/scheduler 'BenchmarkColdStart/(evict|snapshot)'
+	exit 0
+fi
 
 run ./adapters/eventstore/pglog 'BenchmarkAppend' 200000x
 run ./projections/hydra 'BenchmarkReplay'

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"buildledger/events"
+	"buildledger/events/storetest"
 )
 
 // coldStartLog returns about n recorded events shaped like a busy
@@ -61,9 +62,10 @@ func coldStartLog(b *testing.B, n, queueEvery int) []events.Recorded {
 	return out[:n]
 }
 
-// BenchmarkColdStart measures a cold start over 1,000,000 recorded
-// events until the model is ready to dispatch (its first Decide
-// included; reading the events from the store is not): decoding and
+// BenchmarkColdStart measures a cold start over BUILDLEDGER_BENCH_EVENTS
+// recorded events (default 1,000,000; make bench-scale runs 10,000,000)
+// until the model is ready to dispatch (its first Decide included;
+// reading the events from the store is not): decoding and
 // folding the whole log, evicting every 5,000 events as Scheduler.CatchUp
 // does (evict) or never (keep), or reading a snapshot taken 10,000
 // events before the end and folding the rest (snapshot). The -queue
@@ -71,7 +73,8 @@ func coldStartLog(b *testing.B, n, queueEvery int) []events.Recorded {
 // the snapshot holds them. It reports the time to ready, the heap the
 // model holds then, the builds it holds and the snapshot's size.
 func BenchmarkColdStart(b *testing.B) {
-	const n, tail = 1_000_000, 10_000
+	const tail = 10_000
+	n := storetest.BenchEvents(b, 1_000_000)
 	codec := events.NewCodec()
 	now := time.Now().Unix()
 	fold := func(m *Model, log []events.Recorded) {

@@ -64,6 +64,7 @@ func runUp(ctx context.Context, a *app, args []string) error {
 		return err
 	}
 	ef.tokens = hc.kept.Authorization
+	cfg.dynamicRunCommand = hc.kept.DynamicRunCommand
 	rootsDir, err := gcRootsDir(rootsFlag, cfg.home)
 	if err != nil {
 		return err

@@ -160,3 +160,28 @@ func Summary(e events.RunCommandFinished) string {
 	}
 	return "ended"
 }
+
+// CheckProject refuses a project configuration that enables dynamic
+// hooks on a server that does not (hydra.conf's dynamicruncommand), with
+// Hydra's message.
+func CheckProject(server bool, c events.ProjectConfig) error {
+	if c.EnableDynamicRunCommand && !server {
+		return domainerr.Invalid("enable_dynamic_run_command", "Dynamic RunCommand is not enabled by the server.")
+	}
+	return nil
+}
+
+// CheckJobset refuses a jobset configuration that enables dynamic hooks
+// when the server or the jobset's project does not, with Hydra's message.
+func CheckJobset(server bool, project events.ProjectConfig, c events.JobsetConfig) error {
+	if c.EnableDynamicRunCommand && !(server && project.EnableDynamicRunCommand) {
+		return domainerr.Invalid("enable_dynamic_run_command", "Dynamic RunCommand is not enabled by the server or the parent project.")
+	}
+	return nil
+}
+
+// HooksEnabled reports whether a jobset's runCommandHook.* jobs run: the
+// server, the project and the jobset must all enable them.
+func HooksEnabled(server bool, project events.ProjectConfig, jobset events.JobsetConfig) bool {
+	return server && project.EnableDynamicRunCommand && jobset.EnableDynamicRunCommand
+}

@@ -49,8 +49,9 @@ func (e Eval) Input(name string) (events.InputFetched, bool) {
 	return events.InputFetched{}, false
 }
 
-// readUpTo calls f with each decoded event of stream at or before pos.
-func readUpTo(ctx context.Context, rt *commands.Runtime, stream string, pos events.Position, f func(events.Payload)) error {
+// ReadUpTo calls f with each decoded event of stream at or before pos:
+// what the Load functions fold, for a notifier that needs other facts.
+func ReadUpTo(ctx context.Context, rt *commands.Runtime, stream string, pos events.Position, f func(events.Payload)) error {
 	from := uint64(0)
 	for {
 		recs, err := rt.Store().ReadStream(ctx, stream, from, 1000)
@@ -78,7 +79,7 @@ func readUpTo(ctx context.Context, rt *commands.Runtime, stream string, pos even
 // LoadBuild reads build id as it stood at pos.
 func LoadBuild(ctx context.Context, rt *commands.Runtime, id int64, pos events.Position) (Build, error) {
 	var b Build
-	err := readUpTo(ctx, rt, streams.Build(id), pos, func(p events.Payload) {
+	err := ReadUpTo(ctx, rt, streams.Build(id), pos, func(p events.Payload) {
 		switch e := p.(type) {
 		case *events.BuildQueued:
 			b.BuildQueued = *e
@@ -107,7 +108,7 @@ func LoadBuild(ctx context.Context, rt *commands.Runtime, id int64, pos events.P
 // LoadEval reads evaluation id as it stood at pos.
 func LoadEval(ctx context.Context, rt *commands.Runtime, id int64, pos events.Position) (Eval, error) {
 	ev := Eval{ID: id}
-	err := readUpTo(ctx, rt, streams.Eval(id), pos, func(p events.Payload) {
+	err := ReadUpTo(ctx, rt, streams.Eval(id), pos, func(p events.Payload) {
 		switch e := p.(type) {
 		case *events.InputFetched:
 			ev.Inputs = append(ev.Inputs, *e)
@@ -125,7 +126,7 @@ func LoadEval(ctx context.Context, rt *commands.Runtime, id int64, pos events.Po
 // LoadJobset reads the configuration of a jobset as it stood at pos.
 func LoadJobset(ctx context.Context, rt *commands.Runtime, project, jobset string, pos events.Position) (events.JobsetConfig, error) {
 	var c events.JobsetConfig
-	err := readUpTo(ctx, rt, streams.Jobset(project, jobset), pos, func(p events.Payload) {
+	err := ReadUpTo(ctx, rt, streams.Jobset(project, jobset), pos, func(p events.Payload) {
 		switch e := p.(type) {
 		case *events.JobsetCreated:
 			c = e.JobsetConfig

@@ -130,8 +130,8 @@ func (e *env) notifier(conf string) (*outbox.Follower, *outbox.Worker) {
 	require.NoError(e.t, err)
 	box := outbox.New(e.rt, e.ob, nil)
 	f := outbox.NewFollower(e.rt, e.ob, runcommand.New(e.rt, box, cfg, nil), nil)
-	w := outbox.NewWorker(e.rt, e.ob, map[string]outbox.Sender{runcommand.Plugin: runcommand.NewSender(e.rt, e.runner)},
-		outbox.WorkerOptions{Timeout: time.Minute})
+	w := outbox.NewWorker(e.rt, e.ob, map[string]outbox.Sender{runcommand.Plugin: runcommand.NewSender(e.rt, e.runner, time.Second)},
+		outbox.WorkerOptions{})
 	return f, w
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"buildledger/commands"
 	"buildledger/commands/reactors/outbox"
@@ -26,16 +27,28 @@ type Sender struct {
 	runner Runner
 	clock  commands.Clock
 	md     events.Metadata
+	limit  time.Duration
 }
 
-var _ outbox.Sender = (*Sender)(nil)
+var (
+	_ outbox.Sender    = (*Sender)(nil)
+	_ outbox.Timeouter = (*Sender)(nil)
+)
 
 // NewSender returns a Sender recording through rt and running through
-// runner.
-func NewSender(rt *commands.Runtime, runner Runner) *Sender {
+// runner, whose commands take up to limit.
+func NewSender(rt *commands.Runtime, runner Runner, limit time.Duration) *Sender {
 	return &Sender{h: commands.NewHandlers(rt, nil, nil), runner: runner, clock: rt.Clock(),
-		md: events.Metadata{Actor: commands.ComponentActor(Plugin)}}
+		md: events.Metadata{Actor: commands.ComponentActor(Plugin)}, limit: limit}
 }
+
+// senderSlack is what an attempt takes beyond its command: recording
+// the start and the end.
+const senderSlack = 30 * time.Second
+
+// Timeout implements outbox.Timeouter: a command's time limit, and the
+// time to record it.
+func (s *Sender) Timeout() time.Duration { return s.limit + senderSlack }
 
 // Send implements outbox.Sender. Every run that was started counts as
 // delivered, whatever the command did (Hydra does not retry a command);

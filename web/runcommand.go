@@ -27,6 +27,29 @@ type RunCommandLog struct {
 	Location string `json:"-"`
 }
 
+// Outcome says how the run went, in the words of Hydra's build page.
+func (l RunCommandLog) Outcome() string {
+	switch {
+	case l.StartTime == nil:
+		return "Pending"
+	case l.EndTime == nil:
+		return "Running"
+	case l.ExitCode != nil && *l.ExitCode == 0:
+		return "Succeeded"
+	case l.Signal != nil:
+		s := "Exit signal: " + strconv.Itoa(*l.Signal)
+		if l.CoreDumped != nil && *l.CoreDumped {
+			s += " (core dumped)"
+		}
+		return s
+	case l.ErrorNumber != nil:
+		return "Exec error: " + strconv.Itoa(*l.ErrorNumber)
+	case l.ExitCode != nil:
+		return "Exit code: " + strconv.Itoa(*l.ExitCode)
+	}
+	return "Interrupted"
+}
+
 // runCommandRoutes are Hydra's RunCommand log routes.
 func (s *server) runCommandRoutes(r chi.Router) {
 	r.Get("/runcommandlog/{uuid}", s.h(s.runCommandLogFile))

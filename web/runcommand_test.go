@@ -47,4 +47,10 @@ func TestRunCommandLogRoutes(t *testing.T) {
 	require.NotContains(t, page.body, "<b>")
 	tail := c.do("GET", "/build/1/runcommandlog/"+uuid+"/tail", nil, "Accept", "text/html")
 	require.Equal(t, 200, tail.code)
+
+	build := c.do("GET", "/build/1", nil, "Accept", "text/html")
+	require.Equal(t, 200, build.code)
+	require.Contains(t, build.body, "Exit code: 3")
+	require.Contains(t, build.body, `href="/build/1/runcommandlog/`+uuid+`"`)
+	require.NotContains(t, c.do("GET", "/build/2", nil, "Accept", "text/html").body, "RunCommand logs")
 }

@@ -58,6 +58,9 @@ func NewRunner(id eval.Identity, base string, logs *logstore.Store) (*Runner, er
 	if id.IsServer() && os.Geteuid() == 0 {
 		return nil, errors.New("runcommand: the server is root: RunCommand needs an unprivileged user to run as")
 	}
+	if err := os.MkdirAll(base, 0o700); err != nil {
+		return nil, fmt.Errorf("runcommand: %w", err)
+	}
 	dir, err := id.Dir(base)
 	if err != nil {
 		return nil, fmt.Errorf("runcommand: %w", err)

@@ -33,7 +33,8 @@ func newRunner(t *testing.T) (*runcmd.Runner, *logstore.Store, eval.Identity) {
 	}
 	logs, err := logstore.New(t.TempDir(), logstore.Options{})
 	require.NoError(t, err)
-	r, err := runcmd.NewRunner(id, t.TempDir(), logs)
+	// A base that does not exist yet, as HOME/runcommand on a first start.
+	r, err := runcmd.NewRunner(id, filepath.Join(t.TempDir(), "runcommand"), logs)
 	require.NoError(t, err)
 	return r, logs, id
 }

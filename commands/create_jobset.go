@@ -7,6 +7,7 @@ import (
 	"buildledger/domain/declarative"
 	"buildledger/domain/ids"
 	"buildledger/domain/jobset"
+	"buildledger/domain/runcommand"
 	"buildledger/domain/streams"
 	"buildledger/events"
 )
@@ -40,6 +41,9 @@ func (h *Handlers) CreateJobset(ctx context.Context, md events.Metadata, c Creat
 			return nil, err
 		}
 		if err := declarative.MayEdit(p, md.Actor); err != nil {
+			return nil, err
+		}
+		if err := runcommand.CheckJobset(h.rt.dynamicRunCommand, p.Config, c.Config); err != nil {
 			return nil, err
 		}
 		cmd := jobset.Create{Project: c.Project, Name: c.Name, ID: max(id, 1), Config: c.Config}

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"buildledger/domain/project"
+	"buildledger/domain/runcommand"
 	"buildledger/domain/streams"
 	"buildledger/events"
 )
@@ -20,6 +21,9 @@ func (h *Handlers) CreateProject(ctx context.Context, md events.Metadata, c Crea
 		return Result{}, err
 	}
 	if err := h.requireUser(ctx, "owner", c.Config.Owner); err != nil {
+		return Result{}, err
+	}
+	if err := runcommand.CheckProject(h.rt.dynamicRunCommand, c.Config); err != nil {
 		return Result{}, err
 	}
 	res, err := Execute(ctx, h.rt, streams.Project(c.Name), ProjectAggregate, func(s project.State) ([]events.Payload, error) {

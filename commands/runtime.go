@@ -45,6 +45,9 @@ type Options struct {
 	// SnapshotEvery is how many events a stream gains between two
 	// snapshots. Default DefaultSnapshotEvery.
 	SnapshotEvery int
+	// DynamicRunCommand is hydra.conf's dynamicruncommand enable: without
+	// it, no project or jobset may enable dynamic RunCommand hooks.
+	DynamicRunCommand bool
 }
 
 // Runtime loads aggregates from an events.Store and appends their
@@ -60,11 +63,13 @@ type Runtime struct {
 
 	snapshots     SnapshotStore
 	snapshotEvery int
+
+	dynamicRunCommand bool
 }
 
 // NewRuntime returns a Runtime over store that decodes with codec.
 func NewRuntime(store events.Store, codec *events.Codec, opts Options) *Runtime {
-	rt := &Runtime{store: store, codec: codec, clock: opts.Clock, host: opts.Host,
+	rt := &Runtime{store: store, codec: codec, clock: opts.Clock, host: opts.Host, dynamicRunCommand: opts.DynamicRunCommand,
 		maxAttempts: opts.MaxAttempts, backoff: opts.Backoff, log: opts.Logger,
 		snapshots: opts.Snapshots, snapshotEvery: opts.SnapshotEvery}
 	if rt.clock == nil {

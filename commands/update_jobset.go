@@ -5,6 +5,7 @@ import (
 
 	"buildledger/domain/declarative"
 	"buildledger/domain/jobset"
+	"buildledger/domain/runcommand"
 	"buildledger/domain/streams"
 	"buildledger/events"
 )
@@ -28,6 +29,9 @@ func (h *Handlers) UpdateJobset(ctx context.Context, md events.Metadata, c Updat
 			return nil, err
 		}
 		if err := declarative.MayEdit(p, md.Actor); err != nil {
+			return nil, err
+		}
+		if err := runcommand.CheckJobset(h.rt.dynamicRunCommand, p.Config, c.Config); err != nil {
 			return nil, err
 		}
 		return jobset.Decide(s, p, jobset.Update(c), h.rt.clock.Now())

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"buildledger/domain/project"
+	"buildledger/domain/runcommand"
 	"buildledger/domain/streams"
 	"buildledger/events"
 )
@@ -19,6 +20,9 @@ type UpdateProject struct {
 // the configuration is unchanged.
 func (h *Handlers) UpdateProject(ctx context.Context, md events.Metadata, c UpdateProject) (Result, error) {
 	if err := projectAddr(c.Name); err != nil {
+		return Result{}, err
+	}
+	if err := runcommand.CheckProject(h.rt.dynamicRunCommand, c.Config); err != nil {
 		return Result{}, err
 	}
 	res, err := Execute(ctx, h.rt, streams.Project(c.Name), ProjectAggregate, func(s project.State) ([]events.Payload, error) {

@@ -16,6 +16,10 @@ type ProjectConfig struct {
 	DeclFile  string `json:"declFile,omitempty"`
 	DeclType  string `json:"declType,omitempty"`
 	DeclValue string `json:"declValue,omitempty"`
+	// EnableDynamicRunCommand lets the project's jobsets that enable it
+	// too run their runCommandHook.* jobs (Hydra's
+	// enable_dynamic_run_command).
+	EnableDynamicRunCommand bool `json:"enableDynamicRunCommand,omitempty"`
 }
 
 // ProjectCreated records a new project. RenamedFrom is set when the
@@ -77,6 +81,10 @@ type JobsetConfig struct {
 	// their outputs are reproducible (added field, optional).
 	VerifyFraction float64       `json:"verifyFraction,omitempty"`
 	Inputs         []JobsetInput `json:"inputs,omitempty"`
+	// EnableDynamicRunCommand runs the jobset's runCommandHook.* jobs
+	// when its project and the server enable them too (Hydra's
+	// enable_dynamic_run_command).
+	EnableDynamicRunCommand bool `json:"enableDynamicRunCommand,omitempty"`
 }
 
 // JobsetCreated records a new jobset. ID is its numeric id (Hydra's

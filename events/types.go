@@ -64,6 +64,8 @@ func builtinTypes() []builtin {
 		{1, func() Payload { return new(NotificationQueued) }},
 		{1, func() Payload { return new(NotificationDelivered) }},
 		{1, func() Payload { return new(NotificationFailed) }},
+		{1, func() Payload { return new(RunCommandStarted) }},
+		{1, func() Payload { return new(RunCommandFinished) }},
 		{1, func() Payload { return new(VCSCachesCleared) }},
 		{1, func() Payload { return new(UserSSHKeyAdded) }},
 		{1, func() Payload { return new(UserSSHKeyRemoved) }},

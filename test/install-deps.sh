@@ -7,8 +7,9 @@
 # SMTP server the e-mail notifier's tests send to). Then, when run as root, it makes a
 # root install of Nix usable as Nix's own installer does (Debian's nix-bin
 # comes without the build users that Nix, run as root, builds as), and
-# creates the unprivileged user buildledger-eval, whom a buildledger run
-# as root evaluates jobsets as.
+# creates the unprivileged users buildledger-eval, whom a buildledger run
+# as root evaluates jobsets as, and buildledger-run, whom it runs
+# RunCommand commands as.
 # Debian only, as root; elsewhere it says what to install. Running it
 # again changes nothing, and it never writes /etc/nix/nix.conf.
 set -euo pipefail
@@ -66,6 +67,15 @@ if ! getent passwd buildledger-eval >/dev/null; then
 	echo "creating the user buildledger-eval, whom evaluations run as" >&2
 	useradd --system --user-group --no-create-home --home-dir /homeless-shelter \
 		--shell "$nologin" --comment "buildledger evaluation" buildledger-eval
+fi
+
+# Hydra's RunCommand runs hydra.conf's commands and a jobset's
+# runCommandHook.* executables: buildledger run as root runs them as this
+# user (--runcommand-user), who owns nothing of the server's.
+if ! getent passwd buildledger-run >/dev/null; then
+	echo "creating the user buildledger-run, whom RunCommand commands run as" >&2
+	useradd --system --user-group --no-create-home --home-dir /homeless-shelter \
+		--shell "$nologin" --comment "buildledger RunCommand" buildledger-run
 fi
 
 # Nix run as root builds as the members of its build-users-group: nixbld

@@ -35,9 +35,13 @@ func (s *server) buildPage(w http.ResponseWriter, r *http.Request) error {
 		Build
 		Steps []BuildStep `json:"steps"`
 	}{b, steps}
+	runs, err := s.cfg.Queries.RunCommandLogs(r.Context(), b.ID)
+	if err != nil {
+		return err
+	}
 	p, _ := s.cfg.Queries.Project(r.Context(), b.Project)
 	s.respond(w, r, out, "build", &buildPage{Build: b, Steps: steps, Constituents: cons, Project: p,
-		Products: sortedProducts(b.Products)})
+		Products: sortedProducts(b.Products), RunCommands: runs})
 	return nil
 }
 
@@ -50,6 +54,9 @@ type buildPage struct {
 	// Project is the build's, for the permission checks of the actions.
 	Project  Project
 	Products []BuildProduct
+	// RunCommands are the build's RunCommand runs (Hydra's RunCommand
+	// Logs tab).
+	RunCommands []RunCommandLog
 }
 
 func sortedProducts(m map[string]BuildProduct) []BuildProduct {

@@ -84,6 +84,8 @@ type jobsetBody struct {
 	Type             flexInt                   `json:"type"`
 	Flake            string                    `json:"flake"`
 	Inputs           map[string]jobsetInputReq `json:"inputs"`
+	// EnableDynamicRunCommand is Hydra's enable_dynamic_run_command.
+	EnableDynamicRunCommand flexBool `json:"enable_dynamic_run_command"`
 }
 
 type jobsetInputReq struct {
@@ -106,7 +108,7 @@ func (b jobsetBody) config() events.JobsetConfig {
 	c := events.JobsetConfig{Description: b.Description, Type: int(b.Type), Enabled: intOr(b.Enabled, 0),
 		Hidden: b.Visible == nil || !bool(*b.Visible), EnableEmail: bool(b.EnableEmail), EmailOverride: b.EmailOverride,
 		KeepNr: intOr(b.KeepNr, 0), CheckInterval: intOr(b.CheckInterval, 0), SchedulingShares: intOr(b.SchedulingShares, 1),
-		VerifyFraction: b.VerifyFraction}
+		VerifyFraction: b.VerifyFraction, EnableDynamicRunCommand: bool(b.EnableDynamicRunCommand)}
 	// The fields of the other type are dropped, as Hydra's updateJobset
 	// does: a flake jobset keeps no inputs.
 	if c.Type == 1 {
@@ -152,7 +154,8 @@ func (s *server) readJobsetBody(w http.ResponseWriter, r *http.Request) (jobsetB
 	var err error
 	b = jobsetBody{Name: f.Get("name"), Description: f.Get("description"), NixExprInput: f.Get("nixexprinput"),
 		NixExprPath: f.Get("nixexprpath"), EnableEmail: flexBool(truthy(f.Get("enableemail"))),
-		EmailOverride: f.Get("emailoverride"), Flake: f.Get("flake")}
+		EmailOverride: f.Get("emailoverride"), Flake: f.Get("flake"),
+		EnableDynamicRunCommand: flexBool(truthy(f.Get("enable_dynamic_run_command")))}
 	vis := flexBool(truthy(f.Get("visible")))
 	b.Visible = &vis
 	if b.Enabled, err = num("enabled"); err != nil {

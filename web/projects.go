@@ -82,7 +82,7 @@ func (s *server) readProjectBody(w http.ResponseWriter, r *http.Request) (projec
 	f := r.PostForm
 	b = projectBody{Name: f.Get("name"), DisplayName: f.Get("displayname"), Description: f.Get("description"),
 		Homepage: f.Get("homepage"), Owner: f.Get("owner"), Enabled: flexBool(truthy(f.Get("enabled"))),
-		Visible: flexBool(truthy(f.Get("visible")))}
+		Visible: flexBool(truthy(f.Get("visible"))), EnableDynamicRunCommand: flexBool(truthy(f.Get("enable_dynamic_run_command")))}
 	if f.Get("declfile") != "" {
 		b.Declarative = &Declarative{File: f.Get("declfile"), Type: f.Get("decltype"), Value: f.Get("declvalue")}
 	}
@@ -147,7 +147,7 @@ func (s *server) saveProject(w http.ResponseWriter, r *http.Request, name string
 		b.DisplayName = name
 	}
 	cfg := events.ProjectConfig{DisplayName: b.DisplayName, Description: b.Description, Homepage: b.Homepage,
-		Owner: b.Owner, Enabled: bool(b.Enabled), Hidden: !bool(b.Visible)}
+		Owner: b.Owner, Enabled: bool(b.Enabled), Hidden: !bool(b.Visible), EnableDynamicRunCommand: bool(b.EnableDynamicRunCommand)}
 	// An empty spec file makes the project a normal one again, as in
 	// Hydra.
 	if d := b.Declarative; d != nil && strings.TrimSpace(d.File) != "" {

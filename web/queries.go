@@ -139,6 +139,12 @@ type LogQueries interface {
 	// DrvLog returns where the log of the newest attempt at building
 	// drvPath is.
 	DrvLog(ctx context.Context, drvPath string) (LogRef, error)
+	// RunCommandLog returns the RunCommand run uuid (Hydra's
+	// RunCommandLogs row) and where its output is.
+	RunCommandLog(ctx context.Context, uuid string) (RunCommandLog, error)
+	// RunCommandLogs returns the RunCommand runs of a build, newest
+	// first.
+	RunCommandLogs(ctx context.Context, buildID int64) ([]RunCommandLog, error)
 }
 
 // GraphQueries reads the build graph Hydra never stored.

@@ -398,6 +398,7 @@ func (s *server) routes() http.Handler {
 	r.Get("/build/{id}/constituents", s.h(s.buildConstituents))
 	r.Get("/build/{id}/events", s.h(s.buildEvents))
 	s.notificationsRoutes(r)
+	s.runCommandRoutes(r)
 	r.Get("/build/{id}/graph", s.h(s.buildGraph))
 	r.Get("/build/{id}/log", s.h(s.buildLog("pretty")))
 	r.Get("/build/{id}/log/raw", s.h(s.buildLog("raw")))

@@ -41,6 +41,7 @@ func runServer(ctx context.Context, a *app, args []string) error {
 	if err := hc.apply(fs, log); err != nil {
 		return err
 	}
+	cfg.dynamicRunCommand = hc.kept.DynamicRunCommand
 	status, err := queueRunnerStatus(endpoint)
 	if err != nil {
 		return err

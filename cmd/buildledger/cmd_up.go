@@ -66,6 +66,7 @@ func runUp(ctx context.Context, a *app, args []string) error {
 		return err
 	}
 	ef.tokens = hc.kept.Authorization
+	cfg.dynamicRunCommand = hc.kept.DynamicRunCommand
 	rootsDir, err := gcRootsDir(rootsFlag, cfg.home)
 	if err != nil {
 		return err

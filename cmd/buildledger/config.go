@@ -20,6 +20,9 @@ type config struct {
 	// maxDBConns bounds the writers' database pool; 0 keeps pgx's
 	// default. See registerPool.
 	maxDBConns int
+	// dynamicRunCommand is hydra.conf's <dynamicruncommand> enable, which
+	// lets projects and jobsets enable dynamic RunCommand hooks.
+	dynamicRunCommand bool
 }
 
 // register adds the shared flags to fs, with defaults from the

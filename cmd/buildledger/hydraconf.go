@@ -105,5 +105,7 @@ func keptNames(k hydraconf.Kept) []string {
 	add(k.BitBucket != nil, "<bitbucket>")
 	add(k.LDAP != nil, "<ldap>")
 	add(k.LogPrefix != "", "log_prefix")
+	add(len(k.RunCommand) > 0, "<runcommand>")
+	add(k.DynamicRunCommand, "<dynamicruncommand>")
 	return out
 }

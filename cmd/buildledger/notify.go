@@ -41,11 +41,13 @@ type notifiers struct {
 // notifyFlags are the notifiers' flags of up and notify.
 type notifyFlags struct {
 	smtpServer, webhooksFile string
+	runCommand               runCommandFlags
 }
 
 func (n *notifyFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&n.smtpServer, "smtp-server", smtpServerDefault(), "SMTP server (host:port) of the mail hydra.conf's email_notification turns on; env EMAIL_SENDER_TRANSPORT_host and _port, as Hydra")
 	fs.StringVar(&n.webhooksFile, "webhooks", "", "file (mode 0600) listing per-project JSON webhooks: [{\"project\", \"url\", \"secretFile\"}] (docs/notifications.md)")
+	n.runCommand.register(fs)
 }
 
 // runNotify is Hydra's hydra-notify: the notifiers and the delivery
@@ -167,7 +169,11 @@ func (s *system) newNotifiers(kept hydraconf.Kept, baseURL string, nf notifyFlag
 		senders["webhook"] = sender
 		n.followers = append(n.followers, outbox.NewFollower(s.runtime, store, webhook.New(s.runtime, box, hooks, baseURL, log), log))
 	}
-	n.worker = outbox.NewWorker(s.runtime, store, senders, outbox.WorkerOptions{Logger: log})
+	lease, err := s.addRunCommand(n, box, store, senders, kept, nf.runCommand, log)
+	if err != nil {
+		return nil, err
+	}
+	n.worker = outbox.NewWorker(s.runtime, store, senders, outbox.WorkerOptions{Logger: log, Lease: lease})
 	return n, nil
 }
 

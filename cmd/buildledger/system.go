@@ -100,7 +100,7 @@ func openSystem(ctx context.Context, cfg config, log *slog.Logger) (*system, err
 	}
 	host, _ := os.Hostname()
 	s.runtime = commands.NewRuntime(s.store, s.codec, commands.Options{Host: host, Logger: log,
-		Snapshots: postgres.NewSnapshots(pool)})
+		Snapshots: postgres.NewSnapshots(pool), DynamicRunCommand: cfg.dynamicRunCommand})
 	s.vault = postgres.NewVault(pool)
 	s.handlers = commands.NewHandlers(s.runtime, commands.NewAllocator(s.runtime, commands.AllocatorOptions{}), s.vault)
 	return s, nil

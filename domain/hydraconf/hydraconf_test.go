@@ -213,9 +213,22 @@ log_prefix = https://logs.example.org/
     bindpw = hunter2
   </config>
 </ldap>
+<runcommand>
+  job = p:*:*
+  command = cat "$HYDRA_JSON"
+</runcommand>
+<runcommand>
+  command = true
+</runcommand>
+<dynamicruncommand>
+  enable = 1
+</dynamicruncommand>
 `))
 	require.NoError(t, err)
 	k := c.Kept
+	require.Len(t, k.RunCommand, 2)
+	assert.Equal(t, []string{`cat "$HYDRA_JSON"`}, k.RunCommand[0].Get("command"))
+	assert.True(t, k.DynamicRunCommand)
 	assert.True(t, k.EmailNotification)
 	assert.Equal(t, "hydra@example.org", k.NotificationSender)
 	assert.Equal(t, "https://logs.example.org/", k.LogPrefix)

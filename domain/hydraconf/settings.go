@@ -52,6 +52,10 @@ type Kept struct {
 	// LogPrefix is log_prefix, where Hydra's web redirects requests for
 	// logs it does not have.
 	LogPrefix string
+	// RunCommand are the <runcommand> sections (job, command, events);
+	// DynamicRunCommand is <dynamicruncommand> enable.
+	RunCommand        []*Block
+	DynamicRunCommand bool
 }
 
 // Ignored is a key of Hydra's that has no meaning here, with the reason.
@@ -127,8 +131,6 @@ var keys = map[string]key{
 	"hydra_notify":                {why: "metrics are served at /metrics (Prometheus)"},
 	"influxdb":                    {why: "no InfluxDB notification"},
 	"slack":                       {why: "no Slack notification"},
-	"runcommand":                  {why: "no RunCommand plugin"},
-	"dynamicruncommand":           {why: "no RunCommand plugin"},
 	"upload_logs_to_binary_cache": {why: "logs are kept under HOME/logs and served by the web; an s3:// cache always gets log/<drv> too"},
 	"compress_num_threads":        {why: "compression is chosen by --cache's ?compression="},
 	"compression_type":            {why: "compression is chosen by --cache's ?compression="},
@@ -141,7 +143,7 @@ var keys = map[string]key{
 // and store_uri.
 var special = []string{"git-input", "githubstatus", "github_authorization", "gitea_authorization",
 	"gitlab_authorization", "email_notification", "notification_sender", "ldap", "log_prefix", "store_uri",
-	"bitbucket", "enable_bitbucket_status"}
+	"bitbucket", "enable_bitbucket_status", "runcommand", "dynamicruncommand"}
 
 // Interpret says what a parsed hydra.conf means to buildledger. It fails
 // on a value of a key it acts on that does not make sense.
@@ -245,6 +247,26 @@ func (c *Config) keep(e Entry) error {
 		c.Kept.EnableBitBucketStatus = v == "true"
 	case "log_prefix":
 		c.Kept.LogPrefix = e.Value
+	case "runcommand":
+		b, err := section()
+		if err != nil {
+			return err
+		}
+		c.Kept.RunCommand = append(c.Kept.RunCommand, b)
+	case "dynamicruncommand":
+		b, err := section()
+		if err != nil {
+			return err
+		}
+		on := b.Get("enable")
+		if len(on) == 0 {
+			return nil
+		}
+		v, err := boolean(on[len(on)-1])
+		if err != nil {
+			return fmt.Errorf("%s: %s enable: %w", e.Where, e.Key, err)
+		}
+		c.Kept.DynamicRunCommand = v == "true"
 	}
 	return nil
 }

@@ -276,5 +276,6 @@ func EqualConfig(a, b events.JobsetConfig) bool {
 		a.Flake == b.Flake && a.Enabled == b.Enabled && a.Hidden == b.Hidden &&
 		a.EnableEmail == b.EnableEmail && a.EmailOverride == b.EmailOverride &&
 		a.KeepNr == b.KeepNr && a.CheckInterval == b.CheckInterval &&
-		a.SchedulingShares == b.SchedulingShares && a.VerifyFraction == b.VerifyFraction
+		a.SchedulingShares == b.SchedulingShares && a.VerifyFraction == b.VerifyFraction &&
+		a.EnableDynamicRunCommand == b.EnableDynamicRunCommand
 }

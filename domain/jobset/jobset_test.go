@@ -248,7 +248,7 @@ func TestLive(t *testing.T) {
 // TestEqualConfigCoversAllFields fails when JobsetConfig grows a field
 // that EqualConfig does not compare.
 func TestEqualConfigCoversAllFields(t *testing.T) {
-	require.Equal(t, 14, reflect.TypeFor[events.JobsetConfig]().NumField(), "update EqualConfig for the new field")
+	require.Equal(t, 15, reflect.TypeFor[events.JobsetConfig]().NumField(), "update EqualConfig for the new field")
 	a := sorted(legacy())
 	v := reflect.ValueOf(&a).Elem()
 	for i := range v.NumField() {

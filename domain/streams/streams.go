@@ -29,6 +29,8 @@ const (
 	VerifyPrefix = "verify-"
 	// NotificationPrefix starts the streams of the notification outbox.
 	NotificationPrefix = "notification-"
+	// RunCommandPrefix starts the streams of RunCommand runs.
+	RunCommandPrefix = "runcommand-"
 )
 
 // Verify returns "verify-<drv hash>", the stream of the reproducibility
@@ -51,6 +53,10 @@ func APIToken(id string) string { return APITokenPrefix + id }
 // Notification returns "notification-<key>", the stream of one
 // notification, key its idempotency key.
 func Notification(key string) string { return NotificationPrefix + key }
+
+// RunCommand returns "runcommand-<uuid>", the stream of one RunCommand
+// run.
+func RunCommand(uuid string) string { return RunCommandPrefix + uuid }
 
 // News returns "news-<id>".
 func News(id int64) string { return NewsPrefix + strconv.FormatInt(id, 10) }

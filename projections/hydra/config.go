@@ -14,10 +14,11 @@ func projectCreated(w *writer, p *events.ProjectCreated) error {
 		return err
 	}
 	c := p.ProjectConfig
-	return w.exec(`insert into Projects (name, displayName, description, enabled, hidden, owner, homepage, declfile, decltype, declvalue)
-		values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+	return w.exec(`insert into Projects (name, displayName, description, enabled, hidden, owner, homepage, declfile, decltype, declvalue,
+			enable_dynamic_run_command)
+		values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
 		p.Name, c.DisplayName, nullIfEmpty(c.Description), boolInt(c.Enabled), boolInt(c.Hidden), c.Owner,
-		nullIfEmpty(c.Homepage), nullIfEmpty(c.DeclFile), nullIfEmpty(c.DeclType), nullIfEmpty(c.DeclValue))
+		nullIfEmpty(c.Homepage), nullIfEmpty(c.DeclFile), nullIfEmpty(c.DeclType), nullIfEmpty(c.DeclValue), c.EnableDynamicRunCommand)
 }
 
 // projectRenamed renames the project's row in place, as Hydra does: the
@@ -46,9 +47,9 @@ func projectUpdated(w *writer, p *events.ProjectUpdated) error {
 	}
 	c := p.ProjectConfig
 	return w.exec(`update Projects set displayName = $2, description = $3, enabled = $4, hidden = $5, owner = $6,
-		homepage = $7, declfile = $8, decltype = $9, declvalue = $10 where name = $1`,
+		homepage = $7, declfile = $8, decltype = $9, declvalue = $10, enable_dynamic_run_command = $11 where name = $1`,
 		p.Name, c.DisplayName, nullIfEmpty(c.Description), boolInt(c.Enabled), boolInt(c.Hidden), c.Owner,
-		nullIfEmpty(c.Homepage), nullIfEmpty(c.DeclFile), nullIfEmpty(c.DeclType), nullIfEmpty(c.DeclValue))
+		nullIfEmpty(c.Homepage), nullIfEmpty(c.DeclFile), nullIfEmpty(c.DeclType), nullIfEmpty(c.DeclValue), c.EnableDynamicRunCommand)
 }
 
 // ensureUser keeps Projects.owner's foreign key satisfied when the owner
@@ -97,11 +98,11 @@ func jobsetCreated(w *writer, p *events.JobsetCreated) error {
 		return jobsetUpdated(w, &events.JobsetUpdated{Project: p.Project, Name: p.Name, JobsetConfig: c})
 	}
 	err := w.exec(`insert into Jobsets (name, id, project, description, nixExprInput, nixExprPath, enabled, enableEmail,
-			hidden, emailOverride, keepnr, checkInterval, schedulingShares, type, flake, verifyFraction)
-		values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
+			hidden, emailOverride, keepnr, checkInterval, schedulingShares, type, flake, verifyFraction, enable_dynamic_run_command)
+		values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`,
 		p.Name, p.ID, p.Project, nullIfEmpty(c.Description), legacy(c, c.NixExprInput), legacy(c, c.NixExprPath), c.Enabled,
 		boolInt(c.EnableEmail), boolInt(c.Hidden), c.EmailOverride, c.KeepNr, c.CheckInterval, c.SchedulingShares,
-		c.Type, flake(c), c.VerifyFraction)
+		c.Type, flake(c), c.VerifyFraction, c.EnableDynamicRunCommand)
 	if err != nil {
 		return err
 	}
@@ -112,11 +113,11 @@ func jobsetUpdated(w *writer, p *events.JobsetUpdated) error {
 	c := p.JobsetConfig
 	err := w.exec(`update Jobsets set description = $3, nixExprInput = $4, nixExprPath = $5, enabled = $6, enableEmail = $7,
 			hidden = $8, emailOverride = $9, keepnr = $10, checkInterval = $11, schedulingShares = $12, type = $13, flake = $14,
-			verifyFraction = $15
+			verifyFraction = $15, enable_dynamic_run_command = $16
 		where project = $1 and name = $2`,
 		p.Project, p.Name, nullIfEmpty(c.Description), legacy(c, c.NixExprInput), legacy(c, c.NixExprPath), c.Enabled,
 		boolInt(c.EnableEmail), boolInt(c.Hidden), c.EmailOverride, c.KeepNr, c.CheckInterval, c.SchedulingShares,
-		c.Type, flake(c), c.VerifyFraction)
+		c.Type, flake(c), c.VerifyFraction, c.EnableDynamicRunCommand)
 	if err != nil {
 		return err
 	}

@@ -255,6 +255,10 @@ func apply(w *writer, ev projections.Event) error {
 		return w.exec(`update Builds set globalPriority = $2 where id = $1`, p.BuildID, p.GlobalPriority)
 	case *events.BuildKept:
 		return w.exec(`update Builds set keep = $2 where id = $1`, p.BuildID, boolInt(p.Keep))
+	case *events.RunCommandStarted:
+		return runCommandStarted(w, p)
+	case *events.RunCommandFinished:
+		return runCommandFinished(w, p)
 	}
 	return nil
 }

@@ -50,8 +50,8 @@ func (e Eval) Input(name string) (events.InputFetched, bool) {
 	return events.InputFetched{}, false
 }
 
-// ReadUpTo calls f with each decoded event of stream at or before pos,
-// in order.
+// ReadUpTo calls f with each decoded event of stream at or before pos:
+// what the Load functions fold, for a notifier that needs other facts.
 func ReadUpTo(ctx context.Context, rt *commands.Runtime, stream string, pos events.Position, f func(events.Payload)) error {
 	from := uint64(0)
 	for {

@@ -17,7 +17,8 @@ import (
 type WorkerOptions struct {
 	// Interval is how often Run looks for due payloads. Default 1 s.
 	Interval time.Duration
-	// Timeout bounds one attempt. Default 30 s.
+	// Timeout bounds one attempt, unless its Sender is a Timeouter.
+	// Default 30 s.
 	Timeout time.Duration
 	// Lease is how long a claim holds a payload from other workers;
 	// longer than Timeout. Default 2 minutes.
@@ -26,6 +27,13 @@ type WorkerOptions struct {
 	// NotificationQueued may still come). Default 1 hour.
 	Orphan time.Duration
 	Logger *slog.Logger
+}
+
+// Timeouter is a Sender whose attempts have their own time limit (a
+// RunCommand command's), used instead of WorkerOptions.Timeout; the
+// worker's Lease must be longer.
+type Timeouter interface {
+	Timeout() time.Duration
 }
 
 // Worker delivers queued notifications through the Sender of their
@@ -152,7 +160,11 @@ func (w *Worker) attempt(ctx context.Context, it Item) (bool, error) {
 	if notification.Digest(it.Payload) != st.Digest {
 		err = ErrDigest
 	} else {
-		actx, cancel := context.WithTimeout(ctx, w.opts.Timeout)
+		timeout := w.opts.Timeout
+		if t, ok := sender.(Timeouter); ok {
+			timeout = t.Timeout()
+		}
+		actx, cancel := context.WithTimeout(ctx, timeout)
 		response, err = sender.Send(actx, it.Key, it.Payload)
 		cancel()
 		if ctx.Err() != nil {

@@ -59,7 +59,7 @@ func (s *system) newQueueRunner(ctx context.Context, transport string, dest bina
 	// folds only the log after the latest (taken every 100,000 events,
 	// every 5 minutes when events came, and at a clean stop).
 	sched := scheduler.New(s.runtime, s.codec, b, scheduler.Options{Logger: log, Observer: m,
-		Snapshots: postgres.NewReactorSnapshots(s.pool)})
+		Snapshots: postgres.NewReactorSnapshots(s.pool), WorkersInProcess: true})
 	m.Watch(sched.Status)
 	return &queueRunner{sched: sched, metrics: m, bus: b, worker: worker}, func() { worker.Close(); releaseCache() }, nil
 }

@@ -42,7 +42,7 @@ func NewPostgres(ctx context.Context, pool *pgxpool.Pool, opts Options) (*Bus, e
 	if err != nil {
 		return nil, fmt.Errorf("bus publisher: %w", err)
 	}
-	deadline := 30 * time.Second
+	deadline := opts.AckDeadline
 	sub, err := wsql.NewSubscriber(db, wsql.SubscriberConfig{ConsumerGroup: ConsumerGroup, AckDeadline: &deadline,
 		PollInterval: 200 * time.Millisecond, ResendInterval: time.Second, RetryInterval: time.Second,
 		SchemaAdapter: schema, OffsetsAdapter: offsets, InitializeSchema: true}, wlog)

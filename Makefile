@@ -4,7 +4,7 @@ GO      ?= go
 HOME_DIR ?= .buildledger
 BIN     := $(HOME_DIR)/bin/buildledger
 
-.PHONY: run test bench deps build vet fuzz clean
+.PHONY: run test bench chaos deps build vet fuzz clean
 
 ## run: install what is missing, build, and start everything on http://localhost:3000
 ## Jobsets may take path inputs from test/fixtures and read busybox's directory.
@@ -26,6 +26,12 @@ vet:
 ## bench: the benchmarks named in the issues, printing figures and ratios
 bench: deps
 	test/run-bench.sh
+
+## chaos: CHAOS_TRIALS (default 100) fault trials on the split deployment of
+## test/deploy, ending with "chaos: T trials, L lost builds, D duplicated
+## events, R replay differences" (docs/reliability.md)
+chaos: deps
+	test/run-chaos.sh
 
 ## fuzz: run every fuzzer for a short while (seeds are kept under testdata/fuzz)
 fuzz:

@@ -8,7 +8,6 @@ import (
 	"os"
 	"slices"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -160,11 +159,11 @@ func (d *deployment) trial(n int, rng *rand.Rand) trialResult {
 		case faultEvaluator:
 			recovered = func() bool { return len(d.builds("chaos", name)) == trialBuilds }
 		default:
-			recovered = func() bool { return d.stepSucceededAfter(headAtFault, "") }
+			recovered = func() bool { return d.rebuiltAfter(headAtFault) }
 		}
 	case faultPostgres:
 		require.NoError(t, d.cluster.Restart(d.ctx))
-		recovered = func() bool { return d.stepSucceededAfter(headAtFault, "") }
+		recovered = func() bool { return d.rebuiltAfter(headAtFault) }
 	case faultSshd, faultSSHDrop:
 		i := rng.IntN(len(d.sshds))
 		srv := d.sshds[i]
@@ -181,8 +180,7 @@ func (d *deployment) trial(n int, rng *rand.Rand) trialResult {
 			}
 		}
 		faultAt = time.Now()
-		machine := strings.TrimPrefix(srv.URI(), "ssh://")
-		recovered = func() bool { return d.stepSucceededAfter(headAtFault, machine) }
+		recovered = func() bool { return d.rebuiltAfter(headAtFault) }
 	}
 
 	// Wait for the trial's builds, noting when the fault's component was
@@ -252,13 +250,19 @@ func (d *deployment) projectedPast(head int64) bool {
 	return err == nil && behind == 0
 }
 
-// stepSucceededAfter reports whether a step attempt succeeded after log
-// position head, on machine if it is not empty.
-func (d *deployment) stepSucceededAfter(head int64, machine string) bool {
-	var n int
-	err := d.pool.QueryRow(d.ctx, `select count(*) from ledger.events where position > $1 and type = 'StepFinished'
-		and (data->>'status')::int = 0 and ($2 = '' or data->>'machine' = $2)`, head, machine).Scan(&n)
-	return err == nil && n > 0
+// rebuiltAfter reports whether, after log position head, a step attempt
+// succeeded and every attempt aborted since (status 3: the fault's) has
+// been followed by a successful one of the same step: the work the fault
+// interrupted is done again.
+func (d *deployment) rebuiltAfter(head int64) bool {
+	var ok bool
+	err := d.pool.QueryRow(d.ctx, `select exists (select 1 from ledger.events where position > $1 and type = 'StepFinished'
+			and (data->>'status')::int = 0)
+		and not exists (select 1 from ledger.events a where a.position > $1 and a.type = 'StepFinished'
+			and (a.data->>'status')::int = 3 and not exists (select 1 from ledger.events b where b.position > a.position
+				and b.type = 'StepFinished' and b.data->>'drvPath' = a.data->>'drvPath' and (b.data->>'status')::int = 0))`,
+		head).Scan(&ok)
+	return err == nil && ok
 }
 
 // count runs a query returning one number.

@@ -46,7 +46,8 @@ type trialResult struct {
 
 // TestChaos runs CHAOS_TRIALS trials (default 1) on one split deployment.
 // Each trial submits a new jobset of 200 builds over a shared DAG and, at
-// a random moment in the first 15 s, injects one fault: kill -9 of a
+// a random moment in the first 15 s, injects one fault (each kind once in
+// every seven trials, in a random order): kill -9 of a
 // process (then started again, as systemd's Restart=always does), a
 // restart of Postgres, or cutting a builder's SSH connections. Then every
 // build must end with the status a fault-free run gives, no step attempt
@@ -126,12 +127,25 @@ func printSummary(results []trialResult) {
 	fmt.Printf("chaos: %d trials, %d lost builds, %d duplicated events, %d replay differences\n", len(results), lost, dups, diffs)
 }
 
+// nextFault picks the kind of fault of the next trial: every kind once
+// in each round of len(faultKinds) trials, in a random order, so that a
+// short run still covers them all.
+func (d *deployment) nextFault(rng *rand.Rand) string {
+	if len(d.faults) == 0 {
+		d.faults = slices.Clone(faultKinds)
+		rng.Shuffle(len(d.faults), func(i, j int) { d.faults[i], d.faults[j] = d.faults[j], d.faults[i] })
+	}
+	f := d.faults[0]
+	d.faults = d.faults[1:]
+	return f
+}
+
 // trial runs trial n: a new jobset, one fault, the checks.
 func (d *deployment) trial(n int, rng *rand.Rand) trialResult {
 	t := d.t
 	t.Helper()
 	name := fmt.Sprintf("t%04d", n)
-	r := trialResult{Trial: n, Fault: faultKinds[rng.IntN(len(faultKinds))]}
+	r := trialResult{Trial: n, Fault: d.nextFault(rng)}
 	delay := time.Duration(rng.Int64N(int64(15 * time.Second)))
 	r.DelayS = delay.Seconds()
 	start := time.Now()

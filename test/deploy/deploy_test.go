@@ -157,6 +157,8 @@ type deployment struct {
 	status  string   // the queue runner's status address
 	sshds   []*sshdtest.Server
 	client  *http.Client
+	// faults are the kinds of fault left in the chaos test's round.
+	faults []string
 }
 
 // Process names the chaos test picks from.

@@ -8,6 +8,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -147,6 +148,10 @@ func (d *deployment) trial(n int, rng *rand.Rand) trialResult {
 	name := fmt.Sprintf("t%04d", n)
 	r := trialResult{Trial: n, Fault: d.nextFault(rng)}
 	delay := time.Duration(rng.Int64N(int64(15 * time.Second)))
+	if r.Fault == faultEvaluator {
+		// An evaluation takes seconds: kill within them, most often.
+		delay = time.Duration(rng.Int64N(int64(4 * time.Second)))
+	}
 	r.DelayS = delay.Seconds()
 	start := time.Now()
 	d.submit("chaos", name)
@@ -161,6 +166,9 @@ func (d *deployment) trial(n int, rng *rand.Rand) trialResult {
 		p := map[string][]string{faultProjector: {projector}, faultQueueRunner: {queueRunner},
 			faultEvaluator: {evaluator1, evaluator2}, faultServer: {server1, server2}}[r.Fault]
 		target := p[rng.IntN(len(p))]
+		if r.Fault == faultEvaluator {
+			target = d.evaluating(name, target)
+		}
 		r.Target = target
 		d.procs[target].kill()
 		d.procs[target].start(t)
@@ -262,6 +270,18 @@ func (d *deployment) projectedPast(head int64) bool {
 	var behind int
 	err := d.pool.QueryRow(d.ctx, `select count(*) from projection_checkpoints where position_commit < $1`, head).Scan(&behind)
 	return err == nil && behind == 0
+}
+
+// evaluating names the evaluator that opened the jobset's evaluation, if
+// one did, else def.
+func (d *deployment) evaluating(jobset, def string) string {
+	var host string
+	err := d.pool.QueryRow(d.ctx, `select data->>'host' from ledger.events where type = 'EvaluationOpened'
+		and data->>'jobset' = $1 order by position desc limit 1`, jobset).Scan(&host)
+	if err == nil && strings.HasPrefix(host, "deploy-evaluator-") {
+		return "evaluator-" + strings.TrimPrefix(host, "deploy-evaluator-")
+	}
+	return def
 }
 
 // rebuiltAfter reports whether, after log position head, a step attempt

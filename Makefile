@@ -4,7 +4,7 @@ GO      ?= go
 HOME_DIR ?= .buildledger
 BIN     := $(HOME_DIR)/bin/buildledger
 
-.PHONY: run test bench bench-scale deps build vet fuzz clean
+.PHONY: run test bench bench-scale chaos deps build vet fuzz clean
 
 ## run: install what is missing, build, and start everything on http://localhost:3000
 ## Jobsets may take path inputs from test/fixtures and read busybox's directory.
@@ -32,6 +32,12 @@ bench: deps
 ## BUILDLEDGER_BENCH_EVENTS events (default 10,000,000). Hours on 2 cores at full size.
 bench-scale: deps
 	test/run-bench.sh scale
+
+## chaos: CHAOS_TRIALS (default 100) fault trials on the split deployment of
+## test/deploy, ending with "chaos: T trials, L lost builds, D duplicated
+## events, R replay differences" (docs/reliability.md)
+chaos: deps
+	test/run-chaos.sh
 
 ## fuzz: run every fuzzer for a short while (seeds are kept under testdata/fuzz)
 fuzz:

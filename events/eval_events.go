@@ -139,12 +139,15 @@ type EvaluationCached struct {
 // EvaluationFailed records that an evaluation failed as a whole. Phase is
 // "fetch" (Hydra's fetcherrormsg) or "eval" (errormsg).
 type EvaluationFailed struct {
-	EvalID    int64  `json:"evalId"`
-	Project   string `json:"project"`
-	Jobset    string `json:"jobset"`
-	Phase     string `json:"phase"`
-	Error     string `json:"error"`
-	Timestamp int64  `json:"timestamp"`
+	EvalID  int64  `json:"evalId"`
+	Project string `json:"project"`
+	Jobset  string `json:"jobset"`
+	Phase   string `json:"phase"`
+	Error   string `json:"error"`
+	// Interrupted marks a failure recorded because the evaluator stopped
+	// before it finished: the jobset's request stays pending.
+	Interrupted bool  `json:"interrupted,omitempty"`
+	Timestamp   int64 `json:"timestamp"`
 }
 
 func (EvaluationRequested) EventType() string { return "EvaluationRequested" }

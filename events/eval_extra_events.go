@@ -40,6 +40,9 @@ type EvaluationClosed struct {
 	NrBuilds     int  `json:"nrBuilds,omitempty"`
 	// CachedFrom is the evaluation whose inputs a cached one matched.
 	CachedFrom int64 `json:"cachedFrom,omitempty"`
+	// Interrupted marks an evaluation closed because its evaluator
+	// stopped before it finished: the request it served stays pending.
+	Interrupted bool `json:"interrupted,omitempty"`
 	// Timestamp is the Unix time the evaluation ended.
 	Timestamp int64 `json:"timestamp"`
 }

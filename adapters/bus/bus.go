@@ -58,6 +58,9 @@ type Options struct {
 	Topic string
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
+	// AckDeadline is how long the Postgres bus waits for the handler
+	// before it gives the command up and delivers it again. Default 30 s.
+	AckDeadline time.Duration
 }
 
 func (o Options) withDefaults() Options {
@@ -66,6 +69,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
+	}
+	if o.AckDeadline <= 0 {
+		o.AckDeadline = 30 * time.Second
 	}
 	return o
 }

@@ -46,7 +46,7 @@ func NewPostgres(ctx context.Context, pool *pgxpool.Pool, opts Options) (*Bus, e
 	if err != nil {
 		return nil, fmt.Errorf("bus publisher: %w", err)
 	}
-	deadline := 30 * time.Second
+	deadline := opts.AckDeadline
 	wake := make(chan struct{}, 1)
 	closing := make(chan struct{})
 	backoff := wakeBackoff{BackoffManager: wsql.NewDefaultBackoffManager(pollInterval, time.Second),

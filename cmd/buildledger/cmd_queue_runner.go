@@ -37,7 +37,7 @@ type queueRunner struct {
 // "postgres" (watermill-sql in the system's database, schema bus), and a
 // builder worker uploading to dest to the bus. close releases the worker
 // and its cache.
-func (s *system) newQueueRunner(ctx context.Context, transport string, dest binarycache.DestinationURL, wf workerFlags, log *slog.Logger) (q *queueRunner, close func(), err error) {
+func (s *system) newQueueRunner(ctx context.Context, transport string, dest binarycache.DestinationURL, wf workerFlags, sc scheduler.Config, log *slog.Logger) (q *queueRunner, close func(), err error) {
 	var b *bus.Bus
 	switch transport {
 	case "gochannel":
@@ -58,8 +58,8 @@ func (s *system) newQueueRunner(ctx context.Context, transport string, dest bina
 	// Snapshots of the model in commandstate.reactor_snapshots: a start
 	// folds only the log after the latest (taken every 100,000 events,
 	// every 5 minutes when events came, and at a clean stop).
-	sched := scheduler.New(s.runtime, s.codec, b, scheduler.Options{Logger: log, Observer: m,
-		Snapshots: postgres.NewReactorSnapshots(s.pool)})
+	sched := scheduler.New(s.runtime, s.codec, b, scheduler.Options{Config: sc, Logger: log, Observer: m,
+		Snapshots: postgres.NewReactorSnapshots(s.pool), WorkersInProcess: true})
 	m.Watch(sched.Status)
 	return &queueRunner{sched: sched, metrics: m, bus: b, worker: worker}, func() { worker.Close(); releaseCache() }, nil
 }
@@ -145,18 +145,25 @@ func runQueueRunner(ctx context.Context, a *app, args []string) error {
 	var hc hydraConfFlag
 	var bf builderFlags
 	var baseURL string
+	var sc scheduler.Config
 	fs := a.newFlagSet("queue-runner", "queue-runner [--machines FILE] [--bus postgres|gochannel] [--status-listen ADDR] [--cache URL] [--builder-listen ADDR] [flags]")
 	cfg.register(fs, false)
 	cfg.registerPool(fs)
 	fs.StringVar(&machinesFile, "machines", "", "Nix machines file to keep the registered machines in sync with (re-read on change)")
 	fs.StringVar(&transport, "bus", "postgres", "command bus: postgres (watermill-sql, schema bus) or gochannel (in process)")
 	fs.StringVar(&statusListen, "status-listen", "127.0.0.1:9198", "address of /queue-runner-status and /metrics; empty: off")
+	fs.IntVar(&sc.MaxTries, "max-tries", scheduler.DefaultConfig().MaxTries, "attempts a step gets when it keeps failing transiently (Hydra's max_tries)")
+	fs.Int64Var(&sc.RetryInterval, "retry-interval", scheduler.DefaultConfig().RetryInterval, "seconds before the first retry of a transient failure (Hydra's retry_interval)")
+	fs.Float64Var(&sc.RetryBackoff, "retry-backoff", scheduler.DefaultConfig().RetryBackoff, "factor the wait grows by at each retry (Hydra's retry_backoff)")
 	cache.register(fs)
 	hc.register(fs)
 	bf.register(fs)
 	fs.StringVar(&baseURL, "base-url", "", "the web UI's public URL, for the build links remote-builder clients see")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if sc.MaxTries < 1 || sc.RetryInterval < 1 || sc.RetryBackoff < 1 {
+		return errors.New("queue-runner: --max-tries and --retry-interval must be at least 1, --retry-backoff at least 1.0")
 	}
 	log := a.logger()
 	if err := hc.apply(fs, log); err != nil {
@@ -167,7 +174,7 @@ func runQueueRunner(ctx context.Context, a *app, args []string) error {
 		return err
 	}
 	return a.withLedger(ctx, cfg, func(sys *system) error {
-		q, closeQueue, err := sys.newQueueRunner(ctx, transport, dest, cache, log)
+		q, closeQueue, err := sys.newQueueRunner(ctx, transport, dest, cache, sc, log)
 		if err != nil {
 			return err
 		}

@@ -92,7 +92,7 @@ func runUp(ctx context.Context, a *app, args []string) error {
 		}
 		defer stopEvals()
 		wopt.scmDiff = sys.inputs
-		queue, closeQueue, err := sys.newQueueRunner(ctx, "gochannel", dest, cache, log)
+		queue, closeQueue, err := sys.newQueueRunner(ctx, "gochannel", dest, cache, scheduler.Config{}, log)
 		if err != nil {
 			return err
 		}

@@ -77,6 +77,10 @@ type webOptions struct {
 	scmDiff web.SCMDiff
 	// adhoc, if set, takes POST /api/build.
 	adhoc web.AdhocBuilds
+	// sessionKeyFile signs the session cookies; empty means
+	// HOME/session.key, generated on first use. Servers behind one name
+	// share it, or a login on one is refused by the others.
+	sessionKeyFile string
 }
 
 func (o *webOptions) register(fs *flag.FlagSet) {
@@ -96,6 +100,7 @@ func (o *webOptions) register(fs *flag.FlagSet) {
 		o.allowedHosts = append(o.allowedHosts, v)
 		return nil
 	})
+	fs.StringVar(&o.sessionKeyFile, "session-key-file", os.Getenv("BUILDLEDGER_SESSION_KEY_FILE"), "file (mode 0600, at least 32 bytes) whose key signs the session cookies; servers that share users share it; default HOME/session.key, generated on first use; env BUILDLEDGER_SESSION_KEY_FILE")
 	fs.StringVar(&o.provenanceKeyFile, "provenance-key-file", "", "ed25519 key (PEM, PKCS #8) that signs the builds' SLSA provenance; default HOME/provenance-key.pem, generated on first use")
 	fs.DurationVar(&o.dbTimeout, "web-statement-timeout", defaultWebStatementTimeout, "longest database statement of a web request; longer ones answer 503")
 	fs.IntVar(&o.dbConns, "web-db-conns", defaultWebDBConns, "database connections of the web's reads, apart from the writers' (projector, scheduler, evaluator, commands)")
@@ -135,7 +140,7 @@ func (s *system) newWeb(ctx context.Context, opts webOptions) (http.Handler, err
 		return nil, fmt.Errorf("web database pool: %w", err)
 	}
 	s.webPool = pool
-	key, err := sessionKey(filepath.Join(s.cfg.home, "session.key"))
+	key, err := opts.sessionKey(s.cfg.home)
 	if err != nil {
 		return nil, err
 	}
@@ -298,6 +303,23 @@ func readSecretFile(path string) (string, error) {
 		return "", fmt.Errorf("%s is empty", path)
 	}
 	return secret, nil
+}
+
+// sessionKey is the key that signs session cookies: the one in
+// --session-key-file, which must exist (a server that made its own would
+// refuse the sessions of the others), or HOME/session.key.
+func (o webOptions) sessionKey(home string) ([]byte, error) {
+	if o.sessionKeyFile == "" {
+		return sessionKey(filepath.Join(home, "session.key"))
+	}
+	key, err := readSecretFile(o.sessionKeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("--session-key-file: %w", err)
+	}
+	if len(key) < 32 {
+		return nil, fmt.Errorf("--session-key-file: %s holds %d bytes; want at least 32 (openssl rand -hex 32)", o.sessionKeyFile, len(key))
+	}
+	return []byte(key), nil
 }
 
 // sessionKey reads the key that signs session cookies, creating it on

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -164,4 +165,54 @@ func TestWebhookSecretFile(t *testing.T) {
 		err := fs.Parse([]string{"--" + name, "s3cret"})
 		require.ErrorContains(t, err, "pass --"+name+"-file")
 	}
+}
+
+// TestSessionKeyFile: servers given the same --session-key-file sign with
+// the same key, whatever their homes; a missing, short or world-readable
+// file is refused rather than replaced by a key of the server's own,
+// which would refuse every session the other servers made.
+func TestSessionKeyFile(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, text string, mode os.FileMode) string {
+		p := filepath.Join(dir, name)
+		require.NoError(t, os.WriteFile(p, []byte(text), mode))
+		require.NoError(t, os.Chmod(p, mode))
+		return p
+	}
+	shared := write("shared", strings.Repeat("k", 64)+"\n", 0o600)
+	tests := []struct {
+		name, path, err string
+	}{
+		{"shared", shared, ""},
+		{"short", write("short", "0123456789", 0o600), "holds 10 bytes; want at least 32"},
+		{"anyone may read", write("world", strings.Repeat("k", 64), 0o644), "mode 0644"},
+		{"missing", filepath.Join(dir, "nothing"), "no such file"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a, errA := webOptions{sessionKeyFile: tt.path}.sessionKey(t.TempDir())
+			b, errB := webOptions{sessionKeyFile: tt.path}.sessionKey(t.TempDir())
+			if tt.err != "" {
+				require.ErrorContains(t, errA, tt.err)
+				require.ErrorContains(t, errA, "--session-key-file")
+				require.Error(t, errB)
+				return
+			}
+			require.NoError(t, errA)
+			require.NoError(t, errB)
+			require.Equal(t, a, b, "two homes, one key")
+			require.Equal(t, []byte(strings.Repeat("k", 64)), a)
+		})
+	}
+	// Without the flag each home has its own key, made on first use and
+	// kept.
+	home := t.TempDir()
+	first, err := webOptions{}.sessionKey(home)
+	require.NoError(t, err)
+	again, err := webOptions{}.sessionKey(home)
+	require.NoError(t, err)
+	other, err := webOptions{}.sessionKey(t.TempDir())
+	require.NoError(t, err)
+	require.Equal(t, first, again)
+	require.NotEqual(t, first, other)
 }

@@ -27,7 +27,8 @@ type Recover struct {
 // the jobset's stream is closed to match; otherwise the new builds its
 // stream names (JobEvaluated) are withdrawn and EvaluationFailed with
 // InterruptedMessage is appended, which drops whatever the read models
-// staged for it. It returns the id of the closed evaluation, 0 if
+// staged for it, and the evaluation is closed as interrupted, which keeps
+// the jobset's pending request. It returns the id of the closed evaluation, 0 if
 // none was open. Call it only when no evaluator is still working on that
 // evaluation.
 func (s *Service) Recover(ctx context.Context, md events.Metadata, cmd Recover) (int64, error) {
@@ -58,11 +59,12 @@ func (s *Service) Recover(ctx context.Context, md events.Metadata, cmd Recover) 
 		ts := s.rt.Clock().Now().Unix()
 		w := &streamWriter{stream: streams.Eval(open.EvalID), expect: events.Any}
 		err := s.appendChunked(ctx, w, md, &events.EvaluationFailed{EvalID: open.EvalID, Project: project, Jobset: name,
-			Phase: "eval", Error: InterruptedMessage, Timestamp: ts})
+			Phase: "eval", Error: InterruptedMessage, Interrupted: true, Timestamp: ts})
 		if err != nil {
 			return 0, err
 		}
-		closed = &events.EvaluationClosed{EvalID: open.EvalID, Project: project, Jobset: name, Outcome: jobset.OutcomeFailed, Timestamp: ts}
+		closed = &events.EvaluationClosed{EvalID: open.EvalID, Project: project, Jobset: name, Outcome: jobset.OutcomeFailed,
+			Interrupted: true, Timestamp: ts}
 	}
 	_, err = commands.Execute(ctx, s.rt, stream, commands.JobsetAggregate, func(js jobset.State) ([]events.Payload, error) {
 		return jobset.CloseInterrupted(js, closed)

@@ -88,7 +88,10 @@ func (s *Evaluations) closed(e *events.EvaluationClosed) {
 		s.Open = nil
 	}
 	s.LastChecked, s.LastOutcome = e.Timestamp, e.Outcome
-	if s.TriggerTime != 0 && s.TriggerTime <= start {
+	// An interrupted evaluation did not serve the request: it stays
+	// pending, so the next evaluator evaluates again, as Hydra's
+	// triggertime survives an evaluator that died.
+	if s.TriggerTime != 0 && s.TriggerTime <= start && !e.Interrupted {
 		s.TriggerTime = 0
 	}
 	switch e.Outcome {

@@ -42,6 +42,31 @@ func TestEvolveEvaluations(t *testing.T) {
 	require.Equal(t, Evaluations{}, again.Evaluations, "a new incarnation starts afresh")
 }
 
+// TestInterruptedKeepsRequest: an evaluation closed because its evaluator
+// was killed did not serve the request that opened it, which stays
+// pending (Due); one that failed on its own, or finished, served it.
+func TestInterruptedKeepsRequest(t *testing.T) {
+	requested := fold(created("j", 7, legacy(), 2),
+		&events.EvaluationRequested{Project: "p", Jobset: "j", At: 10},
+		&events.EvaluationOpened{EvalID: 1, StartTime: 11})
+	tests := []struct {
+		name    string
+		closed  events.EvaluationClosed
+		pending int64
+	}{
+		{"interrupted", events.EvaluationClosed{EvalID: 1, Outcome: OutcomeFailed, Interrupted: true, Timestamp: 12}, 10},
+		{"failed", events.EvaluationClosed{EvalID: 1, Outcome: OutcomeFailed, Timestamp: 12}, 0},
+		{"finished", events.EvaluationClosed{EvalID: 1, Outcome: OutcomeFinished, Timestamp: 12}, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := fold(requested, &tt.closed)
+			require.Nil(t, s.Open)
+			require.Equal(t, tt.pending, s.TriggerTime)
+		})
+	}
+}
+
 func TestOpen(t *testing.T) {
 	idle := fold(created("j", 7, legacy(), 2), &events.EvaluationRequested{At: 5, Force: true})
 	open := fold(idle, &events.EvaluationOpened{EvalID: 1})

@@ -371,9 +371,10 @@ func evaluationFailed(w *writer, p *events.EvaluationFailed) error {
 		return w.execAfter(nil, `update Jobsets set fetchErrorMsg = $3, lastCheckedTime = $4, startTime = null, triggerTime = null
 			where project = $1 and name = $2`, p.Project, p.Jobset, p.Error, p.Timestamp)
 	}
+	// An interrupted evaluation leaves the request pending (domain/jobset).
 	return w.execAfter(nil, `update Jobsets set errorMsg = $3, errorTime = $4, fetchErrorMsg = null, lastCheckedTime = $4,
-			startTime = null, triggerTime = null
-		where project = $1 and name = $2`, p.Project, p.Jobset, p.Error, p.Timestamp)
+			startTime = null, triggerTime = case when $5 then triggerTime end
+		where project = $1 and name = $2`, p.Project, p.Jobset, p.Error, p.Timestamp, p.Interrupted)
 }
 
 // dropStaging deletes the rows of eval from the staging tables named,

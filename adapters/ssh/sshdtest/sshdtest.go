@@ -337,3 +337,29 @@ func freePort() (int, error) {
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
+
+// DropConnections kills every open connection (sshd's process for it and
+// the remote commands under it) while sshd itself keeps listening, as a
+// network fault that cuts connections mid-transfer. It returns how many
+// connections it cut.
+func (s *Server) DropConnections() int {
+	s.t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == nil {
+		return 0
+	}
+	root := s.cmd.Process.Pid
+	n := 0
+	for pid, ppid := range parentMap() {
+		if ppid != root {
+			continue
+		}
+		for _, p := range signalTree(pid, syscall.SIGSTOP) {
+			_ = syscall.Kill(p, syscall.SIGKILL)
+			_ = syscall.Kill(p, syscall.SIGCONT)
+		}
+		n++
+	}
+	return n
+}

@@ -95,6 +95,22 @@ func (m *Model) release(s *node) {
 	}
 }
 
+// expireLeases makes the lease of every running step due now, so the
+// next pass abandons it, and returns how many. A dispatched step keeps
+// its lease, which the domain holds to (step.Requeue): the durable bus
+// delivers its command again, and the in-process one leaves it to the
+// lease.
+func (m *Model) expireLeases() int {
+	n := 0
+	for s := range m.active {
+		if s.phase == step.Running {
+			s.leaseUntil = 0
+			n++
+		}
+	}
+	return n
+}
+
 func (m *Model) stepStarted(e *events.StepStarted) {
 	s := m.steps[e.DrvPath]
 	if s == nil || e.Attempt != s.attempt || s.phase != step.Dispatched {

@@ -37,6 +37,14 @@ type Options struct {
 	// were folded since the last one; it also saves one when it stops.
 	// Default DefaultSnapshotInterval.
 	SnapshotInterval time.Duration
+	// WorkersInProcess says the builder workers run in this process, as
+	// in the queue runner and up: the steps the log shows running when
+	// the scheduler first catches up were lost with the process before it
+	// (a kill -9, a crash), so they are given up at once (status 3,
+	// retried) instead of after their timeout plus RunningGrace, ten hours
+	// by default. Hydra's queue runner clears its busy steps at start
+	// alike. Dispatched steps keep their lease.
+	WorkersInProcess bool
 }
 
 // Observer receives how long the scheduler's work takes, for metrics
@@ -78,6 +86,7 @@ type Scheduler struct {
 	folded     int
 	snapFolded int
 	snapRead   bool // the snapshot was looked for
+	recovered  bool // the first catch-up gave up what the last process left
 	started    time.Time
 	wake       chan struct{}
 }
@@ -182,6 +191,14 @@ func (s *Scheduler) CatchUp(ctx context.Context) (int, error) {
 	}
 	s.mu.Lock()
 	s.caughtUp = true
+	// Only the first catch-up: a Run restarted in the same process (after
+	// a database outage) finds its own workers' steps, which still run.
+	if !s.recovered && s.opts.WorkersInProcess {
+		if n := s.model.expireLeases(); n > 0 {
+			s.log.Info("steps left by the previous process given up", "steps", n)
+		}
+	}
+	s.recovered = true
 	s.mu.Unlock()
 	return n, nil
 }

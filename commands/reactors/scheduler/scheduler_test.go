@@ -252,3 +252,71 @@ func TestLostCommandRedeliveredByLease(t *testing.T) {
 	cancel()
 	require.NoError(t, <-done)
 }
+
+// TestRestartGivesUpStepsOfTheLastProcess: a queue runner killed while a
+// step ran and another was dispatched leaves both open in the log. The
+// next queue runner, whose workers run in its own process, gives the
+// running one up at once (status 3, retried) rather than after its
+// timeout plus grace (ten hours by default); the dispatched one keeps its
+// lease (the durable bus delivers it again). A scheduler whose workers run elsewhere waits, and
+// a second catch-up of the same scheduler (a Run restarted after a
+// database outage, its workers alive) gives nothing up.
+func TestRestartGivesUpStepsOfTheLastProcess(t *testing.T) {
+	tests := []struct {
+		name       string
+		inProcess  bool
+		wantAction int
+	}{
+		{"workers in process", true, 1},
+		{"workers elsewhere", false, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t)
+			h := commands.NewHandlers(f.rt, nil, nil)
+			_, err := h.RegisterMachine(f.ctx, f.md, commands.RegisterMachine{Name: "b1", Config: events.MachineConfig{
+				URI: "ssh://b1", Systems: []string{sys}, MaxJobs: 2, SpeedFactor: 1, Enabled: true}})
+			require.NoError(t, err)
+			for i, n := range []string{"a", "b"} {
+				f.seed(streams.Build(int64(i+1)), &events.BuildQueued{BuildID: int64(i + 1), DrvPath: drv(n)})
+				f.seed(streams.Step(drv(n)), &events.StepQueued{DrvPath: drv(n), System: sys})
+			}
+			pass := func(s *scheduler.Scheduler) scheduler.PassResult {
+				_, err := s.CatchUp(f.ctx)
+				require.NoError(t, err)
+				res, err := s.Pass(f.ctx)
+				require.NoError(t, err)
+				_, err = s.CatchUp(f.ctx)
+				require.NoError(t, err)
+				return res
+			}
+			opts := scheduler.Options{Config: scheduler.Config{DispatchLease: 60}, WorkersInProcess: tt.inProcess}
+			first := scheduler.New(f.rt, f.codec, &recordingSender{}, opts)
+			require.Equal(t, 2, pass(first).Dispatched)
+			_, err = h.StartStep(f.ctx, f.md, events.StepStarted{DrvPath: drv("a"), BuildID: 1, StepNr: 1, Attempt: 1,
+				Machine: "b1", StartTime: f.now.Unix()})
+			require.NoError(t, err)
+			require.Zero(t, pass(first).Actions, "the first process's own steps")
+
+			// kill -9; the next process starts a second later.
+			f.now = f.now.Add(time.Second)
+			sent := &recordingSender{}
+			next := scheduler.New(f.rt, f.codec, sent, opts)
+			res := pass(next)
+			require.Equal(t, tt.wantAction, res.Actions, "%+v", res)
+			if !tt.inProcess {
+				require.Zero(t, pass(next).Actions)
+				return
+			}
+			require.Equal(t, 1, pass(next).Actions, "the transient failure's retry")
+			require.Zero(t, pass(next).Actions, "a later catch-up gives up nothing more")
+			require.Equal(t, []string{"StepQueued", "StepDispatched", "StepStarted", "StepFinished", "StepRetryScheduled"},
+				f.streamTypes(streams.Step(drv("a"))), "the running step aborted (status 3) and retried")
+			require.Equal(t, []string{"StepQueued", "StepDispatched"}, f.streamTypes(streams.Step(drv("b"))), "the dispatched step keeps its lease")
+			f.now = f.now.Add(60 * time.Second)
+			require.Equal(t, 1, pass(next).Dispatched, "a goes out again after its retry interval")
+			require.Equal(t, 2, sent.sent[0].Attempt)
+			require.Equal(t, drv("a"), sent.sent[0].DrvPath)
+		})
+	}
+}

@@ -167,7 +167,7 @@ func TestWriteRoutes(t *testing.T) {
 	require.Equal(t, 400, admin.do("PUT", "/project/q", `{"displayname": `).code)
 	require.Equal(t, 400, admin.do("PUT", "/project/q", `{"displayname": "a"} trailing`).code)
 	require.Equal(t, 400, admin.do("PUT", "/jobset/q/x", `[1,2`).code)
-	require.Equal(t, 422, admin.do("PUT", "/project/q", map[string]any{"name": "other"}).code)
+	require.Equal(t, 422, admin.do("PUT", "/project/q", map[string]any{"name": "bad name"}).code)
 
 	res = admin.do("PUT", "/jobset/q/main", jobsetBody())
 	require.Equal(t, http.StatusCreated, res.code, res.body)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"buildledger/adapters/nix/nixtest"
 	"buildledger/adapters/nix/serve"
 )
 
@@ -42,7 +43,10 @@ func TestVerifyContentAddress(t *testing.T) {
 	require.NoError(t, os.WriteFile(file, []byte("checked "+t.Name()+"\n"), 0o644))
 	src, err := exec.Command("nix-store", "--add", file).Output()
 	require.NoError(t, err)
-	expr := `derivation { name = "ca-check"; system = "x86_64-linux"; builder = "/bin/sh"; args = [ "-c" "cat ${builtins.toFile "t" "hi"} ${` + file + `} > $out" ]; }`
+	// Only instantiated, never built; its builder is the store's busybox
+	// all the same, as under Nix's default sandbox no /bin/sh exists.
+	expr := `derivation { name = "ca-check"; system = builtins.currentSystem; builder = "` + nixtest.Sh +
+		`"; args = [ "sh" "-c" "cat ${builtins.toFile "t" "hi"} ${` + file + `} > $out" ]; }`
 	drvOut, err := exec.Command("nix-instantiate", "--expr", expr).Output()
 	require.NoError(t, err)
 	for _, p := range []string{strings.TrimSpace(string(src)), strings.TrimSpace(string(drvOut))} {

@@ -33,7 +33,13 @@ func runProjector(ctx context.Context, a *app, args []string) error {
 // restart of Postgres outlasting the store's own retries) instead of
 // letting the error end the process.
 func supervise(ctx context.Context, log *slog.Logger, what string, run func(context.Context) error) error {
-	return postgres.Retry{Log: log, First: time.Second, Max: 30 * time.Second}.Do(ctx, what, run)
+	err := postgres.Retry{Log: log, First: time.Second, Max: 30 * time.Second}.Do(ctx, what, run)
+	if ctx.Err() != nil {
+		// Shutting down: a loop cut off by the stop (the private cluster
+		// stops with the process) is not a failure of the process.
+		return nil
+	}
+	return err
 }
 
 // projectionCollector exports each read-model projection's checkpoint and

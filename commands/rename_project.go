@@ -116,7 +116,7 @@ func (h *Handlers) decideRename(ctx context.Context, store events.FilteredReader
 			return nil, nil, err
 		}
 	}
-	created, deleted, err := project.Rename(from.State, target.State, c.NewName, c.Config)
+	created, deleted, err := project.Rename(from.State, target.State, c.Name, c.NewName, c.Config)
 	if err != nil {
 		return nil, nil, err
 	}

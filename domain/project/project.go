@@ -146,8 +146,8 @@ func Decide(s State, cmd Command) ([]events.Payload, error) {
 	return nil, domainerr.Invalid("command", "unknown project command %T", cmd)
 }
 
-// Rename returns the events that give project from the name to and the
-// configuration cfg (a PUT renames and edits at once), where target is
+// Rename returns the events that give project name, whose state is from,
+// the name to and the configuration cfg (a PUT renames and edits at once), where target is
 // the state of the new name's stream: ProjectCreated{RenamedFrom} (with
 // the members, if any) for the new stream and ProjectDeleted{RenamedTo}
 // for the old one. The jobsets move with it (jobset.Move). It refuses a
@@ -155,14 +155,14 @@ func Decide(s State, cmd Command) ([]events.Payload, error) {
 // invalid cfg (ErrInvalid) and a name a live project has
 // (ErrAlreadyExists), as Hydra's updateProject does. The caller checks
 // that a new owner is an existing user.
-func Rename(from, target State, to string, cfg events.ProjectConfig) (created, deleted []events.Payload, err error) {
+func Rename(from, target State, name, to string, cfg events.ProjectConfig) (created, deleted []events.Payload, err error) {
 	if !from.Exists {
-		return nil, nil, domainerr.NotFound("project", from.Name)
+		return nil, nil, domainerr.NotFound("project", name)
 	}
 	if err := ValidateName(to); err != nil {
 		return nil, nil, err
 	}
-	if to == from.Name {
+	if to == name {
 		return nil, nil, domainerr.Invalid("name", "cannot rename project %q to itself", to)
 	}
 	if target.Exists {
@@ -171,11 +171,11 @@ func Rename(from, target State, to string, cfg events.ProjectConfig) (created, d
 	if cfg, err = Normalize(cfg); err != nil {
 		return nil, nil, err
 	}
-	created = []events.Payload{&events.ProjectCreated{Name: to, RenamedFrom: from.Name, ProjectConfig: cfg}}
+	created = []events.Payload{&events.ProjectCreated{Name: to, RenamedFrom: name, ProjectConfig: cfg}}
 	if len(from.Members) > 0 {
 		created = append(created, &events.ProjectMembersChanged{Project: to, Members: slices.Clone(from.Members)})
 	}
-	return created, []events.Payload{&events.ProjectDeleted{Name: from.Name, RenamedTo: to}}, nil
+	return created, []events.Payload{&events.ProjectDeleted{Name: name, RenamedTo: to}}, nil
 }
 
 // ValidateName checks a project name against Hydra's rule.

@@ -102,7 +102,7 @@ func TestRename(t *testing.T) {
 		{name: "rename", from: existing, to: "nix", cfg: changed},
 		{name: "to a freed name", from: existing, target: freed, to: "nix", cfg: cfg()},
 		{name: "taken", from: existing, target: taken, to: "nix", cfg: cfg(), err: domainerr.ErrAlreadyExists},
-		{name: "missing", from: State{Name: "nixpkgs"}, to: "nix", cfg: cfg(), err: domainerr.ErrNotFound},
+		{name: "missing", to: "nix", cfg: cfg(), err: domainerr.ErrNotFound},
 		{name: "invalid name", from: existing, to: "1nix", cfg: cfg(), err: domainerr.ErrInvalid},
 		{name: "dotted name", from: existing, to: "a.b", cfg: cfg(), err: domainerr.ErrInvalid},
 		{name: "itself", from: existing, to: "nixpkgs", cfg: cfg(), err: domainerr.ErrInvalid},
@@ -110,7 +110,7 @@ func TestRename(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			created, deleted, err := Rename(tt.from, tt.target, tt.to, tt.cfg)
+			created, deleted, err := Rename(tt.from, tt.target, "nixpkgs", tt.to, tt.cfg)
 			if tt.err != nil {
 				require.ErrorIs(t, err, tt.err)
 				return

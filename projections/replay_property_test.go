@@ -230,6 +230,11 @@ func (g *generator) step(ctx context.Context, t *testing.T) {
 			break
 		}
 		from, to := "p"+g.pick(names), "p"+g.pick(names)
+		if g.rng.Intn(2) == 0 {
+			// Random names mostly hit a missing project or a taken name
+			// once the few names are in use; aim at a rename that works.
+			from, to = g.projectName(ctx, t, true), g.projectName(ctx, t, false)
+		}
 		_, err = g.h.RenameProject(ctx, g.md(), commands.RenameProject{Name: from, NewName: to,
 			Config: events.ProjectConfig{DisplayName: "Moved " + g.pick(names), Owner: g.pick(g.users), Enabled: true}})
 		if err == nil {
@@ -262,6 +267,21 @@ func (g *generator) step(ctx context.Context, t *testing.T) {
 		g.buildHistory(ctx, t)
 	}
 	_ = err // invalid commands are part of the sequence: they must change nothing
+}
+
+// projectName returns a random project name whose project exists, or
+// does not, as live says; a random name when none qualifies.
+func (g *generator) projectName(ctx context.Context, t *testing.T, live bool) string {
+	t.Helper()
+	for _, i := range g.rng.Perm(len(names)) {
+		name := "p" + names[i]
+		l, err := commands.Load(ctx, g.rt, streams.Project(name), commands.ProjectAggregate)
+		require.NoError(t, err)
+		if l.State.Exists == live {
+			return name
+		}
+	}
+	return "p" + g.pick(names)
 }
 
 func (g *generator) jobsetConfig() events.JobsetConfig {

@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"buildledger/projections"
+	"buildledger/projections/adhoc"
 	"buildledger/projections/analytics"
 	"buildledger/projections/hydra"
 	"buildledger/projections/insights"
@@ -23,6 +24,7 @@ import (
 // that decides and acts instead belongs in commands/reactors.
 func TestEveryPackageIsAProjection(t *testing.T) {
 	provides := map[string][]projections.Projection{
+		"adhoc":         {adhoc.Projection{}},
 		"analytics":     {analytics.BuildDuration{}, analytics.QueueWait{}},
 		"hydra":         {hydra.Projection{}},
 		"insights":      {insights.Projection{}},

@@ -36,6 +36,21 @@ type AdhocBuilds interface {
 	SubmitBuild(ctx context.Context, md events.Metadata, userName, via, drvPath string, export io.Reader) (int64, error)
 }
 
+// AdhocSubmission is a row of adhoc_submissions: the Submission panel
+// of an ad-hoc build's page.
+type AdhocSubmission struct {
+	UserName string
+	// Via is "ssh" or "api"; Key the SSH key's fingerprint or the API
+	// token's id.
+	Via, Key string
+	// ClientVersion is the serve protocol version the client announced.
+	ClientVersion string
+	// Paths and Edges count the submitted closure's store paths and
+	// references (the graph itself is in the build's events).
+	Paths, Edges int
+	SubmittedAt  int64
+}
+
 // maxSubmission caps the body of POST /api/build: a .drv closure, not
 // a build's outputs.
 const maxSubmission = 512 << 20

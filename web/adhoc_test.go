@@ -11,7 +11,11 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"buildledger/commands"
+	"buildledger/domain/adhoc"
 	"buildledger/domain/domainerr"
+	"buildledger/domain/ids"
+	"buildledger/domain/streams"
 	"buildledger/events"
 	"buildledger/web"
 )
@@ -117,4 +121,35 @@ func TestSSHKeysRoutes(t *testing.T) {
 	res = member.do("GET", "/user/member/ssh-keys", nil)
 	res.json(t, &keys)
 	require.Empty(t, keys)
+}
+
+// TestBuildPageSubmission: an ad-hoc build's page shows who submitted it,
+// through which key, with which client and how large the closure was,
+// from the read model the adhoc projection fills; an evaluated build's
+// page has no such panel, and the JSON stays Hydra's.
+func TestBuildPageSubmission(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	// The seed wrote its builds without the allocator: reserve past them.
+	e.appendEvents(streams.IDs(ids.KindBuild), &events.IDsReserved{Kind: ids.KindBuild, First: 1, Count: 1000})
+	dep, top := "/nix/store/11111111111111111111111111111111-dep.drv", "/nix/store/22222222222222222222222222222222-top.drv"
+	id, err := e.h.SubmitAdhocBuild(e.ctx, e.md(), commands.SubmitAdhocBuild{UserName: "admin", Via: adhoc.ViaSSH,
+		KeyFingerprint: "SHA256:c2VjcmV0LWtleS1maW5nZXJwcmludA", ClientVersion: "2.7", DrvPath: top, System: "x86_64-linux",
+		Outputs: []events.Output{{Name: "out", Path: "/nix/store/33333333333333333333333333333333-top"}},
+		Paths:   []string{dep, top}, Edges: []events.ClosureEdge{{From: top, To: dep}}})
+	require.NoError(t, err)
+	e.catchUp()
+
+	page := e.anon().do("GET", fmt.Sprintf("/build/%d", id), nil, "Accept", "text/html")
+	require.Equal(t, http.StatusOK, page.code, page.body)
+	for _, want := range []string{"<h2>Submission</h2>", `<a href="/dashboard/admin">admin</a>`,
+		"SSH key <code>SHA256:c2VjcmV0LWtleS1maW5nZXJwcmludA</code>", "Nix serve protocol 2.7", "2 store paths, 1 references"} {
+		require.Contains(t, page.body, want)
+	}
+	js := e.anon().do("GET", fmt.Sprintf("/build/%d", id), nil)
+	require.Equal(t, http.StatusOK, js.code, js.body)
+	require.NotContains(t, js.body, "SHA256:", "Hydra's build JSON has no submission")
+
+	evaluated := e.anon().do("GET", "/build/1", nil, "Accept", "text/html")
+	require.Equal(t, http.StatusOK, evaluated.code, evaluated.body)
+	require.NotContains(t, evaluated.body, "<h2>Submission</h2>")
 }

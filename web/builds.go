@@ -39,9 +39,13 @@ func (s *server) buildPage(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	sub, err := s.cfg.Queries.Submission(r.Context(), b.ID)
+	if err != nil {
+		return err
+	}
 	p, _ := s.cfg.Queries.Project(r.Context(), b.Project)
 	s.respond(w, r, out, "build", &buildPage{Build: b, Steps: steps, Constituents: cons, Project: p,
-		Products: sortedProducts(b.Products), RunCommands: runs})
+		Products: sortedProducts(b.Products), RunCommands: runs, Submission: sub})
 	return nil
 }
 
@@ -57,6 +61,8 @@ type buildPage struct {
 	// RunCommands are the build's RunCommand runs (Hydra's RunCommand
 	// Logs tab).
 	RunCommands []RunCommandLog
+	// Submission is who submitted an ad-hoc build; nil for others.
+	Submission *AdhocSubmission
 }
 
 func sortedProducts(m map[string]BuildProduct) []BuildProduct {

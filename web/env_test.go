@@ -32,6 +32,7 @@ import (
 	"buildledger/domain/streams"
 	"buildledger/events"
 	"buildledger/projections"
+	adhocproj "buildledger/projections/adhoc"
 	"buildledger/projections/hydra"
 	"buildledger/projections/insights"
 	"buildledger/projections/notifications"
@@ -121,7 +122,7 @@ func newEnv(t *testing.T, o envOpts) *env {
 	codec := events.NewCodec()
 	rt := commands.NewRuntime(store, codec, commands.Options{Clock: commands.ClockFunc(func() time.Time { return now }), Host: "test"})
 	h := commands.NewHandlers(rt, commands.NewAllocator(rt, commands.AllocatorOptions{}), postgres.NewVault(pool))
-	projs := []projections.Projection{hydra.Projection{Keys: postgres.NewVault(pool)}, tokenproj.Projection{}, notifications.Projection{}}
+	projs := []projections.Projection{hydra.Projection{Keys: postgres.NewVault(pool)}, tokenproj.Projection{}, notifications.Projection{}, adhocproj.Projection{}}
 	if o.insights {
 		projs = append(projs, insights.Projection{})
 	}

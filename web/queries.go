@@ -97,6 +97,9 @@ type BuildQueries interface {
 	LastSuccessfulChannel(ctx context.Context, project, jobset, job string) (int64, error)
 	// Constituents lists the builds an aggregate build consists of.
 	Constituents(ctx context.Context, id int64) ([]Build, error)
+	// Submission returns who submitted an ad-hoc build and how; nil for
+	// an evaluated build.
+	Submission(ctx context.Context, buildID int64) (*AdhocSubmission, error)
 	// Queue lists unfinished builds by global priority (descending) and
 	// id, as Hydra's /queue.
 	Queue(ctx context.Context, p Page) ([]Build, error)

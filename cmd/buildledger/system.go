@@ -16,6 +16,7 @@ import (
 	"buildledger/commands"
 	"buildledger/events"
 	"buildledger/projections"
+	"buildledger/projections/adhoc"
 	"buildledger/projections/analytics"
 	"buildledger/projections/hydra"
 	"buildledger/projections/insights"
@@ -159,7 +160,8 @@ func (s *system) Close() {
 // the projections needs none.
 func readModels(keys hydra.UserKeys) []projections.Projection {
 	return []projections.Projection{hydra.Projection{Keys: keys}, ledger.Projection{}, tokens.Projection{}, insights.Projection{},
-		analytics.QueueWait{}, analytics.BuildDuration{}, provenance.Projection{}, notifications.Projection{}}
+		analytics.QueueWait{}, analytics.BuildDuration{}, provenance.Projection{}, notifications.Projection{},
+		adhoc.Projection{}}
 }
 
 // withLedger opens the ledger cfg names (the private cluster, or

@@ -2,8 +2,11 @@ package queries
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
+
+	"github.com/jackc/pgx/v5"
 
 	"buildledger/web"
 )
@@ -145,6 +148,21 @@ func (db *DB) Builds(ctx context.Context, f web.BuildFilter) ([]web.Build, error
 func (db *DB) Constituents(ctx context.Context, id int64) ([]web.Build, error) {
 	return db.queryBuilds(ctx, buildSelect+` where b.id in (select constituent from aggregateconstituents where aggregate = $1)
 		order by b.id`, id)
+}
+
+// Submission implements web.BuildQueries.
+func (db *DB) Submission(ctx context.Context, buildID int64) (*web.AdhocSubmission, error) {
+	var s web.AdhocSubmission
+	err := db.pool.QueryRow(ctx, `select user_name, via, key_fingerprint, client_version, nr_paths, nr_edges, submitted_at
+		from adhoc_submissions where build_id = $1`, buildID).
+		Scan(&s.UserName, &s.Via, &s.Key, &s.ClientVersion, &s.Paths, &s.Edges, &s.SubmittedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("submission of build %d: %w", buildID, err)
+	}
+	return &s, nil
 }
 
 // JobMatrix implements web.BuildQueries, with Hydra's selection

@@ -10,7 +10,6 @@ import (
 	"buildledger/domain/declarative"
 	"buildledger/domain/domainerr"
 	"buildledger/domain/jobset"
-	"buildledger/domain/password"
 	"buildledger/domain/streams"
 	"buildledger/events"
 )
@@ -21,15 +20,9 @@ import (
 func TestDeclarativeProject(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	rt, store, vault := newRuntimeVault(t, commands.Options{})
-	h := commands.NewHandlers(rt, commands.NewAllocator(rt, commands.AllocatorOptions{}), vault)
-	admin := md(commands.UserActor("admin"))
-	hash, err := password.Hash("s3cret", fastHash)
-	require.NoError(t, err)
-	_, err = h.CreateUser(ctx, admin, commands.CreateUser{UserName: "alice", EmailAddress: "a@example.org", PasswordHash: hash})
-	require.NoError(t, err)
+	rt, store, h, admin := withAlice(t, commands.Options{})
 	decl := events.ProjectConfig{DisplayName: "D", Owner: "alice", Enabled: true, DeclFile: "spec.json", DeclType: "path", DeclValue: "/srv/spec"}
-	_, err = h.CreateProject(ctx, admin, commands.CreateProject{Name: "d", Config: decl})
+	_, err := h.CreateProject(ctx, admin, commands.CreateProject{Name: "d", Config: decl})
 	require.NoError(t, err)
 
 	gen := load(t, rt, "d", ".jobsets")

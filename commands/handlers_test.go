@@ -182,14 +182,8 @@ func TestConfigurationFlow(t *testing.T) {
 func TestCreateJobsetRace(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	rt, _, vault := newRuntimeVault(t, commands.Options{})
-	h := commands.NewHandlers(rt, commands.NewAllocator(rt, commands.AllocatorOptions{}), vault)
-	admin := md(commands.UserActor("admin"))
-	hash, err := password.Hash("x", fastHash)
-	require.NoError(t, err)
-	_, err = h.CreateUser(ctx, admin, commands.CreateUser{UserName: "alice", EmailAddress: "a@example.org", PasswordHash: hash})
-	require.NoError(t, err)
-	_, err = h.CreateProject(ctx, admin, commands.CreateProject{Name: "p", Config: events.ProjectConfig{DisplayName: "P", Owner: "alice"}})
+	_, _, h, admin := withAlice(t, commands.Options{})
+	_, err := h.CreateProject(ctx, admin, commands.CreateProject{Name: "p", Config: events.ProjectConfig{DisplayName: "P", Owner: "alice"}})
 	require.NoError(t, err)
 
 	const n = 6

@@ -1,14 +1,18 @@
 package commands_test
 
 import (
+	"context"
 	"os"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/require"
 
 	"buildledger/adapters/eventstore/pglog"
 	"buildledger/adapters/postgres"
 	"buildledger/adapters/postgres/pgtest"
 	"buildledger/commands"
+	"buildledger/domain/password"
 	"buildledger/events"
 	"buildledger/events/memstore"
 )
@@ -48,4 +52,20 @@ func testOptions(opts commands.Options) commands.Options {
 
 func md(actor string) events.Metadata {
 	return events.Metadata{Actor: actor, CorrelationID: "corr-" + actor, CausationID: "cause-" + actor}
+}
+
+// withAlice returns handlers over a fresh Postgres log (opts as for
+// newRuntimeVault) in which the administrator has created the user
+// alice, whom the tests make a project owner, and the administrator's
+// metadata.
+func withAlice(t *testing.T, opts commands.Options) (*commands.Runtime, events.Store, *commands.Handlers, events.Metadata) {
+	t.Helper()
+	rt, store, vault := newRuntimeVault(t, opts)
+	h := commands.NewHandlers(rt, commands.NewAllocator(rt, commands.AllocatorOptions{}), vault)
+	admin := md(commands.UserActor("admin"))
+	hash, err := password.Hash("s3cret", fastHash)
+	require.NoError(t, err)
+	_, err = h.CreateUser(context.Background(), admin, commands.CreateUser{UserName: "alice", EmailAddress: "alice@example.org", PasswordHash: hash})
+	require.NoError(t, err)
+	return rt, store, h, admin
 }

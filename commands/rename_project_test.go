@@ -8,7 +8,6 @@ import (
 
 	"buildledger/commands"
 	"buildledger/domain/domainerr"
-	"buildledger/domain/password"
 	"buildledger/domain/streams"
 	"buildledger/events"
 )
@@ -20,19 +19,13 @@ import (
 func TestRenameProject(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	rt, store, vault := newRuntimeVault(t, commands.Options{})
-	h := commands.NewHandlers(rt, commands.NewAllocator(rt, commands.AllocatorOptions{}), vault)
-	admin := md(commands.UserActor("admin"))
-	hash, err := password.Hash("s3cret", fastHash)
-	require.NoError(t, err)
-	_, err = h.CreateUser(ctx, admin, commands.CreateUser{UserName: "alice", EmailAddress: "alice@example.org", PasswordHash: hash})
-	require.NoError(t, err)
+	rt, store, h, admin := withAlice(t, commands.Options{})
 	cfg := events.ProjectConfig{DisplayName: "P", Owner: "alice", Enabled: true}
 	for _, p := range []string{"p", "taken"} {
-		_, err = h.CreateProject(ctx, admin, commands.CreateProject{Name: p, Config: cfg})
+		_, err := h.CreateProject(ctx, admin, commands.CreateProject{Name: p, Config: cfg})
 		require.NoError(t, err)
 	}
-	_, err = h.SetProjectMembers(ctx, admin, commands.SetProjectMembers{Name: "p", Members: []string{"alice"}})
+	_, err := h.SetProjectMembers(ctx, admin, commands.SetProjectMembers{Name: "p", Members: []string{"alice"}})
 	require.NoError(t, err)
 	ids := map[string]int64{}
 	for _, j := range []string{"trunk", "staging", "gone"} {

@@ -8,7 +8,6 @@ import (
 
 	"buildledger/commands"
 	"buildledger/domain/domainerr"
-	"buildledger/domain/password"
 	"buildledger/events"
 )
 
@@ -19,20 +18,14 @@ func TestDynamicRunCommandNeedsServerAndProject(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	for _, server := range []bool{false, true} {
-		rt, _, vault := newRuntimeVault(t, commands.Options{DynamicRunCommand: server})
-		h := commands.NewHandlers(rt, commands.NewAllocator(rt, commands.AllocatorOptions{}), vault)
-		admin := md(commands.UserActor("admin"))
-		hash, err := password.Hash("s3cret", fastHash)
-		require.NoError(t, err)
-		_, err = h.CreateUser(ctx, admin, commands.CreateUser{UserName: "alice", EmailAddress: "alice@example.org", PasswordHash: hash})
-		require.NoError(t, err)
+		_, _, h, admin := withAlice(t, commands.Options{DynamicRunCommand: server})
 		plain := events.ProjectConfig{DisplayName: "P", Owner: "alice", Enabled: true}
 		enabled := plain
 		enabled.EnableDynamicRunCommand = true
 		js := legacyJobset()
 		js.EnableDynamicRunCommand = true
 
-		_, err = h.CreateProject(ctx, admin, commands.CreateProject{Name: "p", Config: enabled})
+		_, err := h.CreateProject(ctx, admin, commands.CreateProject{Name: "p", Config: enabled})
 		if !server {
 			require.ErrorIs(t, err, domainerr.ErrInvalid)
 			require.ErrorContains(t, err, "Dynamic RunCommand is not enabled by the server.")

@@ -488,7 +488,7 @@ func TestRemoteBuilderRefusesForgedInputs(t *testing.T) {
 		want    string
 	}{
 		"altered derivation":  {drvPath, "does not match"},
-		"derivation not here": {missing, "is not there"},
+		"derivation not here": {missing, "does not make"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			cl, _ := e.serveSession(t, "alice")

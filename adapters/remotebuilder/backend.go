@@ -128,7 +128,11 @@ func (b *backend) AddPath(ctx context.Context, info serve.PathInfo, nar io.Reade
 // BuildDerivation builds the .drv in the server's store that drvPath
 // names, once the derivation the client sent is checked against it.
 func (b *backend) BuildDerivation(ctx context.Context, drvPath string, sent serve.BasicDerivation, _ serve.BuildOptions, log io.Writer) (serve.BuildResult, error) {
-	if msg := b.checkSent(ctx, drvPath, sent); msg != "" {
+	msg, err := b.checkSent(ctx, drvPath, sent)
+	if err != nil {
+		return serve.BuildResult{}, err
+	}
+	if msg != "" {
 		return serve.BuildResult{Status: serve.MiscFailure, ErrorMsg: msg}, nil
 	}
 	return b.build(ctx, []string{drvPath}, log)
@@ -148,19 +152,21 @@ func (b *backend) BuildPaths(ctx context.Context, paths []string, _ serve.BuildO
 }
 
 // checkSent compares the derivation a client sent with the .drv file in
-// the store; a non-empty answer is why it is refused.
-func (b *backend) checkSent(ctx context.Context, drvPath string, sent serve.BasicDerivation) string {
+// the store, first restoring that file from what was sent when the store
+// does not hold it (rebuild); a non-empty answer is why it is refused.
+func (b *backend) checkSent(ctx context.Context, drvPath string, sent serve.BasicDerivation) (string, error) {
 	valid, err := b.s.cfg.Store.ValidPaths(ctx, []string{drvPath})
 	if err != nil {
-		return err.Error()
+		return "", err
 	}
 	if !valid[drvPath] {
-		return fmt.Sprintf("buildledger builds only derivations in its store, and %s is not there: "+
-			"copy it first (nix-copy-closure --to USER@HOST %s)", drvPath, drvPath)
+		if msg, err := b.rebuild(ctx, drvPath, sent); msg != "" || err != nil {
+			return msg, err
+		}
 	}
 	d, err := drv.NewReader("").Read(drvPath)
 	if err != nil {
-		return err.Error()
+		return "", err
 	}
 	outs := make(map[string]string, len(sent.Outputs))
 	for name, o := range sent.Outputs {
@@ -168,9 +174,9 @@ func (b *backend) checkSent(ctx context.Context, drvPath string, sent serve.Basi
 	}
 	if !maps.Equal(outs, d.Outputs) || sent.Platform != d.System || sent.Builder != d.Builder ||
 		!slices.Equal(sent.Args, d.Args) || !maps.Equal(sent.Env, d.Env) {
-		return fmt.Sprintf("the derivation sent does not match %s in buildledger's store", drvPath)
+		return fmt.Sprintf("the derivation sent does not match %s in buildledger's store", drvPath), nil
 	}
-	return ""
+	return "", nil
 }
 
 // build submits one ad-hoc build per derivation and waits for them all,

@@ -14,7 +14,9 @@
 // trust it. A BuildDerivation is built only from the .drv in the server's
 // store, never from the derivation the client sends, which must agree
 // with it: otherwise a client could build any contents under the output
-// path of someone else's derivation.
+// path of someone else's derivation. When the store lacks that .drv (Nix
+// sends none), rebuild restores it from the derivation sent, only if its
+// contents make the path the client named.
 package remotebuilder
 
 import (

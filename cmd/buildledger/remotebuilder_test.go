@@ -8,10 +8,12 @@ import (
 	"encoding/pem"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -198,7 +200,7 @@ func instantiate(t *testing.T, env []string, clientStore, expr string) (string, 
 	return file, strings.TrimSpace(string(out))
 }
 
-// TestRemoteBuilderNixBuild: a real nix-build, run on a store of its own
+// TestRemoteBuilderNixBuild: a plain nix-build, run on a store of its own
 // (a client sharing the server's store would hold the output locks the
 // server's own build waits for), builds a chain of three derivations on
 // buildledger as its remote builder. The builds are in adhoc:alice with
@@ -210,13 +212,8 @@ func TestRemoteBuilderNixBuild(t *testing.T) {
 	clientStore := nixtest.NewChrootStore(t)
 	file, drvPath := instantiate(t, env, clientStore, chainNix(fmt.Sprint(time.Now().UnixNano())))
 
-	// The derivations go first: buildledger builds only .drv files in its
-	// own store, checked against their content address.
-	cp := exec.Command("nix-copy-closure", "--to", "alice@127.0.0.1", drvPath, "--store", clientStore)
-	cp.Env = env
-	out, err := cp.CombinedOutput()
-	require.NoError(t, err, "%s", out)
-
+	// No nix-copy-closure first: buildledger restores each .drv from the
+	// derivation Nix sends, checked against its path.
 	build := exec.Command("nix-build", "--store", clientStore, "--max-jobs", "0", "--no-out-link",
 		"--builders", fmt.Sprintf("ssh://alice@127.0.0.1 %s %s 1", hostSystem(), e.keys["alice"]), file)
 	build.Env = env
@@ -491,7 +488,7 @@ func TestRemoteBuilderRefusesForgedInputs(t *testing.T) {
 		want    string
 	}{
 		"altered derivation":  {drvPath, "does not match"},
-		"derivation not here": {missing, "is not there"},
+		"derivation not here": {missing, "does not make"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			cl, _ := e.serveSession(t, "alice")
@@ -499,6 +496,116 @@ func TestRemoteBuilderRefusesForgedInputs(t *testing.T) {
 			require.NoError(t, err)
 			require.False(t, res.Success())
 			require.Contains(t, res.ErrorMsg, c.want)
+		})
+	}
+	after, err := e.store.Head(ctx)
+	require.NoError(t, err)
+	require.Equal(t, head, after, "nothing was submitted")
+}
+
+// TestRemoteBuilderRefusesForgedDerivations: a BuildDerivation for a .drv
+// the server lacks is built only when the derivation sent makes that
+// .drv exactly and its outputs are the ones Nix gives it. A derivation
+// with a changed environment or output path, a mentioned extra source,
+// another derivation's path claimed, or outputs taken from another
+// derivation under the forged one's true path, is refused; so is one
+// whose input was built from a .drv the server does not hold, with a
+// message that says to copy the derivation. The .drv is not added and
+// nothing is appended for any of them.
+func TestRemoteBuilderRefusesForgedDerivations(t *testing.T) {
+	e := startRemoteBuilder(t)
+	ctx := context.Background()
+	env := e.nixEnv(t, e.keys["alice"])
+	clientStore := nixtest.NewChrootStore(t)
+	_, top := instantiate(t, env, clientStore, chainNix(fmt.Sprint(time.Now().UnixNano())))
+	r := drv.NewReader(clientStore)
+	c, err := r.Read(top)
+	require.NoError(t, err)
+	middle := c.InputDrvPaths()[0]
+	b, err := r.Read(middle)
+	require.NoError(t, err)
+	leaf, err := r.Read(b.InputDrvPaths()[0])
+	require.NoError(t, err)
+
+	// The input of the unknown-deriver case: an output in the server's
+	// store whose .drv has gone.
+	nonce := fmt.Sprint(time.Now().UnixNano())
+	out, err := exec.Command("nix-instantiate", "--expr", chainNix(nonce)).Output()
+	require.NoError(t, err)
+	uTop, err := drv.NewReader("").Read(strings.TrimSpace(string(out)))
+	require.NoError(t, err)
+	uMiddle, err := drv.NewReader("").Read(uTop.InputDrvPaths()[0])
+	require.NoError(t, err)
+	uLeaf := uMiddle.InputDrvPaths()[0]
+	realise := exec.Command("nix-store", "--realise", uLeaf)
+	realise.Env = env
+	rout, err := realise.CombinedOutput()
+	require.NoError(t, err, "%s", rout)
+	uInputs, err := drv.NewReader("").InputPaths(uMiddle)
+	require.NoError(t, err)
+	rm := exec.Command("nix-store", "--option", "keep-derivations", "false", "--delete", uTop.Path, uMiddle.Path, uLeaf)
+	rm.Env = env
+	rout, err = rm.CombinedOutput()
+	require.NoError(t, err, "%s", rout)
+
+	head, err := e.store.Head(ctx)
+	require.NoError(t, err)
+	honest := func(d *drv.Derivation) serve.BasicDerivation {
+		inputs, err := r.InputPaths(d)
+		require.NoError(t, err)
+		bd := serve.NewBasicDerivation(d, inputs)
+		bd.Env = maps.Clone(d.Env)
+		bd.Outputs = maps.Clone(bd.Outputs)
+		return bd
+	}
+	other := "/nix/store/" + strings.Repeat("c", 32) + "-rb-chain-a"
+	// The trojan: the leaf's build with another script, claiming the
+	// honest leaf's output under the trojan's own true .drv path.
+	trojan := *leaf
+	trojan.Args = []string{"sh", "-c", "echo trojan > $out"}
+	_, trojanPath, err := trojan.ATerm()
+	require.NoError(t, err)
+	for _, tt := range []struct {
+		name, drvPath string
+		sent          func() serve.BasicDerivation
+		want          string
+	}{
+		{"changed environment", leaf.Path, func() serve.BasicDerivation {
+			bd := honest(leaf)
+			bd.Env["nonce"] = "other"
+			return bd
+		}, "does not make"},
+		{"changed output path", leaf.Path, func() serve.BasicDerivation {
+			bd := honest(leaf)
+			bd.Outputs["out"] = serve.DerivationOutput{Path: other}
+			bd.Env["out"] = other
+			return bd
+		}, "does not make"},
+		{"a mentioned extra source", middle, func() serve.BasicDerivation {
+			bd := honest(b)
+			bd.InputSrcs = append(bd.InputSrcs, other)
+			bd.Args = append(slices.Clone(bd.Args), other)
+			return bd
+		}, "does not make"},
+		{"another derivation's path", middle, func() serve.BasicDerivation { return honest(leaf) }, "does not make"},
+		{"outputs of another derivation", trojanPath, func() serve.BasicDerivation {
+			bd := serve.NewBasicDerivation(&trojan, trojan.InputSrcs)
+			return bd
+		}, "not the paths Nix gives"},
+		{"input from an unknown derivation", uMiddle.Path, func() serve.BasicDerivation {
+			return serve.NewBasicDerivation(uMiddle, uInputs)
+		}, "built from derivations its store does not hold"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			cl, _ := e.serveSession(t, "alice")
+			res, err := cl.BuildDerivation(ctx, tt.drvPath, tt.sent(), serve.BuildOptions{})
+			require.NoError(t, err)
+			require.False(t, res.Success())
+			require.Contains(t, res.ErrorMsg, tt.want)
+			if tt.want != "not the paths Nix gives" {
+				require.Contains(t, res.ErrorMsg, "nix-copy-closure --to USER@HOST "+tt.drvPath)
+			}
+			require.Error(t, exec.Command("nix-store", "--check-validity", tt.drvPath).Run(), "the .drv was not added")
 		})
 	}
 	after, err := e.store.Head(ctx)

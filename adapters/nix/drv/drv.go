@@ -81,7 +81,7 @@ func fromGoNix(path string, d *derivation.Derivation) *Derivation {
 		Outputs:   make(map[string]string, len(d.Outputs)),
 		InputDrvs: d.InputDerivations,
 		InputSrcs: d.InputSources,
-		System:    d.Platform,
+		System:    unescapeATerm(d.Platform),
 		Builder:   unescapeATerm(d.Builder),
 		Args:      make([]string, len(d.Arguments)),
 		Env:       make(map[string]string, len(d.Env)),

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -368,8 +369,9 @@ func TestRemoteBuilderClientKilled(t *testing.T) {
 // build hook, in a session of its own, dies with it (Nix gives the hook a
 // parent-death signal); the hook's ssh lives on, but reads the end of its
 // input and sends it on, and the server takes that as the client gone.
-// The build is cancelled, and its step, which no other build needs, is
-// aborted (status 4).
+// The build is cancelled, its step, which no other build needs, is
+// aborted (status 4), and the server's end of the session makes the ssh
+// exit.
 func TestRemoteBuilderClientKilledHard(t *testing.T) {
 	e := startRemoteBuilder(t)
 	env := e.nixEnv(t, e.keys["alice"])
@@ -399,6 +401,7 @@ func TestRemoteBuilderClientKilledHard(t *testing.T) {
 			id := int64(i + 1)
 			waitFor(t, "the step starts", func() bool { return e.has(t, streams.Step(drvPath), "StepStarted") })
 
+			require.True(t, running(t, "ssh", e.keys["alice"]), "the hook's ssh runs")
 			require.NoError(t, tt.kill(pid))
 			_ = build.Wait()
 			waitFor(t, "the build is cancelled", func() bool { return e.has(t, streams.Build(id), "BuildCancelled") })
@@ -408,8 +411,28 @@ func TestRemoteBuilderClientKilledHard(t *testing.T) {
 					require.Equal(t, 4, f.Status, "aborted")
 				}
 			}
+			waitFor(t, "the hook's ssh exits", func() bool { return !running(t, "ssh", e.keys["alice"]) })
 		})
 	}
+}
+
+// running reports whether a process runs the program named prog with
+// arg among its arguments.
+func running(t *testing.T, prog, arg string) bool {
+	t.Helper()
+	dirs, err := os.ReadDir("/proc")
+	require.NoError(t, err)
+	for _, d := range dirs {
+		cmdline, err := os.ReadFile(filepath.Join("/proc", d.Name(), "cmdline"))
+		if err != nil {
+			continue // not a process, or gone
+		}
+		args := strings.Split(string(cmdline), "\x00")
+		if filepath.Base(args[0]) == prog && slices.Contains(args, arg) {
+			return true
+		}
+	}
+	return false
 }
 
 // has reports whether stream holds an event of type typ.

@@ -169,38 +169,10 @@ func (c *Client) fail(reason error) {
 	_ = c.conn.Close()
 }
 
-// keepalive sends a keepalive@openssh.com request every interval and closes
-// the connection when count intervals pass without a reply or a request
-// fails. Any reply, even a refusal, proves the machine is there.
+// keepalive closes the connection once the machine stops answering
+// keepalives (see keepAlive).
 func (c *Client) keepalive(interval time.Duration, count int) {
-	tick := time.NewTicker(interval)
-	defer tick.Stop()
-	replies := make(chan error, 1)
-	pending, missed := false, 0
-	for {
-		select {
-		case <-c.done:
-			return
-		case err := <-replies:
-			pending, missed = false, 0
-			if err != nil {
-				c.fail(fmt.Errorf("%w: %s: keepalive failed: %v", ErrDisconnected, c.uri, err))
-				return
-			}
-		case <-tick.C:
-			if pending {
-				missed++
-				if missed >= count {
-					c.fail(fmt.Errorf("%w: %s: no answer to %d keepalives in %s", ErrDisconnected, c.uri, count, time.Duration(count)*interval))
-					return
-				}
-				continue
-			}
-			pending = true
-			go func() {
-				_, _, err := c.conn.SendRequest("keepalive@openssh.com", true, nil)
-				replies <- err
-			}()
-		}
-	}
+	keepAlive(c.conn, c.done, interval, count, func(err error) {
+		c.fail(fmt.Errorf("%w: %s: %v", ErrDisconnected, c.uri, err))
+	})
 }

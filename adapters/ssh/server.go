@@ -65,7 +65,14 @@ type ServerConfig struct {
 	// HandshakeTimeout bounds the SSH handshake and authentication
 	// (default 30 s), so idle sockets cannot pile up.
 	HandshakeTimeout time.Duration
-	Log              *slog.Logger
+	// KeepAliveInterval is how often the server sends a client a
+	// keepalive@openssh.com request; zero means DefaultKeepAliveInterval,
+	// negative none. A client that leaves KeepAliveCountMax (zero:
+	// DefaultKeepAliveCountMax) intervals without a reply is taken as
+	// gone and its connection closed, which ends its handlers' contexts.
+	KeepAliveInterval time.Duration
+	KeepAliveCountMax int
+	Log               *slog.Logger
 }
 
 // Server is an SSH server that runs only the commands it was given.
@@ -89,6 +96,12 @@ func Listen(addr string, cfg ServerConfig) (*Server, error) {
 	}
 	if cfg.HandshakeTimeout <= 0 {
 		cfg.HandshakeTimeout = 30 * time.Second
+	}
+	if cfg.KeepAliveInterval == 0 {
+		cfg.KeepAliveInterval = DefaultKeepAliveInterval
+	}
+	if cfg.KeepAliveCountMax <= 0 {
+		cfg.KeepAliveCountMax = DefaultKeepAliveCountMax
 	}
 	log := cfg.Log
 	if log == nil {
@@ -172,11 +185,19 @@ func (s *Server) handleConn(ctx context.Context, nc net.Conn) {
 	defer cancel()
 	stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
 	defer stop()
+	closed := make(chan struct{})
 	go func() {
 		// The connection ends: every handler's context ends with it.
 		_ = conn.Wait()
 		cancel()
+		close(closed)
 	}()
+	if s.cfg.KeepAliveInterval > 0 {
+		go keepAlive(conn, closed, s.cfg.KeepAliveInterval, s.cfg.KeepAliveCountMax, func(err error) {
+			s.log.Info("ssh client gone", "user", conn.User(), "remote", conn.RemoteAddr().String(), "reason", err)
+			_ = conn.Close()
+		})
+	}
 	go gossh.DiscardRequests(reqs)
 	var wg sync.WaitGroup
 	for nch := range chans {

@@ -6,9 +6,12 @@ import (
 	"crypto/rand"
 	"encoding/pem"
 	"errors"
+	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	gossh "golang.org/x/crypto/ssh"
@@ -112,4 +115,172 @@ func TestServerRefusesOtherCommands(t *testing.T) {
 		_, err := c.Run(context.Background(), cmd)
 		require.Error(t, err, cmd)
 	}
+}
+
+// freezer forwards one TCP connection to addr until frozen; then it
+// drops what either side sends, closing nothing, as a network that went
+// away does.
+type freezer struct {
+	ln     net.Listener
+	frozen chan struct{}
+}
+
+func startFreezer(t *testing.T, addr string) *freezer {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	f := &freezer{ln: ln, frozen: make(chan struct{})}
+	t.Cleanup(func() { _ = ln.Close() })
+	go func() {
+		in, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		out, err := net.Dial("tcp", addr)
+		if err != nil {
+			_ = in.Close()
+			return
+		}
+		t.Cleanup(func() { _ = in.Close(); _ = out.Close() })
+		go f.forward(out, in)
+		f.forward(in, out)
+	}()
+	return f
+}
+
+func (f *freezer) forward(dst, src net.Conn) {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		select {
+		case <-f.frozen:
+			n = 0
+		default:
+		}
+		if n > 0 {
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// TestServerKeepaliveDropsVanishedClient: the server's keepalives keep
+// a client that answers them connected however many pass, and close the
+// connection of one that stops answering (its network went away), which
+// ends its handler's context.
+func TestServerKeepaliveDropsVanishedClient(t *testing.T) {
+	key, fp := clientKey(t)
+	started, ended := make(chan struct{}), make(chan struct{})
+	srv, err := ssh.Listen("127.0.0.1:0", ssh.ServerConfig{
+		HostKeyFile: filepath.Join(t.TempDir(), "host_key"),
+		Authorize: func(_ context.Context, user, got string) error {
+			if user == "alice" && got == fp {
+				return nil
+			}
+			return errors.New("unknown key")
+		},
+		Commands: map[string]ssh.ExecHandler{"wait": func(ctx context.Context, _ *ssh.ServerSession) int {
+			close(started)
+			<-ctx.Done()
+			close(ended)
+			return 0
+		}},
+		KeepAliveInterval: 20 * time.Millisecond,
+		KeepAliveCountMax: 25, // generous: a loaded machine must not drop a live client
+	})
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx) }()
+	t.Cleanup(func() { cancel(); require.NoError(t, <-done) })
+
+	f := startFreezer(t, srv.Addr().String())
+	pem, err := os.ReadFile(key)
+	require.NoError(t, err)
+	signer, err := gossh.ParsePrivateKey(pem)
+	require.NoError(t, err)
+	nc, err := net.Dial("tcp", f.ln.Addr().String())
+	require.NoError(t, err)
+	conn, chans, reqs, err := gossh.NewClientConn(nc, f.ln.Addr().String(), &gossh.ClientConfig{User: "alice",
+		Auth: []gossh.AuthMethod{gossh.PublicKeys(signer)}, HostKeyCallback: gossh.FixedHostKey(srv.HostKey())})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = conn.Close() })
+	keepalives := make(chan struct{})
+	go func() {
+		for r := range reqs {
+			if r.Type == "keepalive@openssh.com" {
+				keepalives <- struct{}{}
+			}
+			_ = r.Reply(false, nil)
+		}
+		close(keepalives)
+	}()
+	cl := gossh.NewClient(conn, chans, nil)
+	sess, err := cl.NewSession()
+	require.NoError(t, err)
+	require.NoError(t, sess.Start("wait"))
+	<-started
+
+	for range 20 {
+		<-keepalives // each answered, as a refusal
+	}
+	select {
+	case <-ended:
+		t.Fatal("a client that answers keepalives was dropped")
+	default:
+	}
+
+	close(f.frozen)
+	go func() {
+		for range keepalives { // the client still answers; nothing reaches the server
+		}
+	}()
+	require.NoError(t, waitWithin(t, 30*time.Second, func() error { <-ended; return nil }))
+}
+
+// TestServerKeepaliveOpenSSHClient: OpenSSH's ssh, the client Nix runs,
+// answers the server's keepalives, so a session that lasts many
+// keepalive intervals is not dropped.
+func TestServerKeepaliveOpenSSHClient(t *testing.T) {
+	if _, err := exec.LookPath("ssh"); err != nil {
+		t.Skipf("ssh is not installed: %v", err)
+	}
+	key, fp := clientKey(t)
+	const interval = 25 * time.Millisecond
+	srv, err := ssh.Listen("127.0.0.1:0", ssh.ServerConfig{
+		HostKeyFile: filepath.Join(t.TempDir(), "host_key"),
+		Authorize: func(_ context.Context, user, got string) error {
+			if user == "alice" && got == fp {
+				return nil
+			}
+			return errors.New("unknown key")
+		},
+		Commands: map[string]ssh.ExecHandler{"wait": func(ctx context.Context, _ *ssh.ServerSession) int {
+			select {
+			case <-ctx.Done():
+				return 1
+			case <-time.After(80 * interval):
+				return 0
+			}
+		}},
+		KeepAliveInterval: interval,
+		KeepAliveCountMax: 20, // generous: a loaded machine must not drop a live client
+	})
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx) }()
+	t.Cleanup(func() { cancel(); require.NoError(t, <-done) })
+
+	host, port, err := net.SplitHostPort(srv.Addr().String())
+	require.NoError(t, err)
+	knownHosts := filepath.Join(t.TempDir(), "known_hosts")
+	require.NoError(t, os.WriteFile(knownHosts, []byte(srv.KnownHostsLine(srv.Addr().String())+"\n"), 0o600))
+	out, err := exec.Command("ssh", "-p", port, "-o", "UserKnownHostsFile="+knownHosts, "-o", "StrictHostKeyChecking=yes",
+		"-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes", "-i", key, "alice@"+host, "wait").CombinedOutput()
+	require.NoError(t, err, "%s", out)
 }

@@ -306,8 +306,7 @@ func TestRemoteBuilderRefusesUnknownKeys(t *testing.T) {
 // hook and the hook's ssh): its build is cancelled and the step goes on,
 // as the other build needs it. When the second is interrupted too, the
 // scheduler aborts the step (status 4), after the second cancellation in
-// the log. (A nix-build killed with SIGKILL leaves its hook running, and
-// the hook waits for the build's end as Nix always does.)
+// the log. (TestRemoteBuilderClientKilledHard kills with SIGKILL.)
 func TestRemoteBuilderClientKilled(t *testing.T) {
 	e := startRemoteBuilder(t)
 	env := e.nixEnv(t, e.keys["alice"])
@@ -361,47 +360,75 @@ func TestRemoteBuilderClientKilled(t *testing.T) {
 		"the step ran on while the second build needed it")
 }
 
-// TestRemoteBuilderClientKilledHard: a nix-build started in a process
-// group of its own is killed with SIGKILL, the whole group at once, while
-// its step runs; its build hook and the hook's ssh die with it or after
-// it, so the SSH session drops. The build is cancelled, and its step,
-// which no other build needs, is aborted (status 4).
-//
-// Skipped: it fails today. Nix 2.8 starts its build hook in a session of
-// its own (setsid), so the group kill does not reach it; the hook and its
-// ssh wait for the build's end, and only a write to the dead nix-build's
-// log pipe would kill them. Measured: the session stayed open until the
-// server stopped, then the build was cancelled.
+// TestRemoteBuilderClientKilledHard: a nix-build is killed with SIGKILL
+// while its step runs, either alone or with its whole process group. Its
+// build hook, in a session of its own, dies with it (Nix gives the hook a
+// parent-death signal); the hook's ssh lives on, but reads the end of its
+// input and sends it on, and the server takes that as the client gone.
+// The build is cancelled, its step, which no other build needs, is
+// aborted (status 4), and the server's end of the session makes the ssh
+// exit.
 func TestRemoteBuilderClientKilledHard(t *testing.T) {
-	t.Skip("known gap: the build hook survives a SIGKILL of nix-build's process group (see the comment)")
 	e := startRemoteBuilder(t)
 	env := e.nixEnv(t, e.keys["alice"])
-	expr := `derivation { name = "rb-killed"; nonce = "` + fmt.Sprint(time.Now().UnixNano()) + `"; system = builtins.currentSystem;
+	for i, tt := range []struct {
+		name string
+		kill func(pid int) error
+	}{
+		{"the nix-build process", func(pid int) error { return syscall.Kill(pid, syscall.SIGKILL) }},
+		{"its process group", func(pid int) error { return syscall.Kill(-pid, syscall.SIGKILL) }},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			expr := `derivation { name = "rb-killed"; nonce = "` + fmt.Sprint(time.Now().UnixNano()) + `"; system = builtins.currentSystem;
   builder = "` + nixtest.Sh + `"; args = [ "sh" "-c" "echo started; sleep 600; echo > $out" ]; }`
-	clientStore := nixtest.NewChrootStore(t)
-	file, drvPath := instantiate(t, env, clientStore, expr)
-	cp := exec.Command("nix-copy-closure", "--to", "alice@127.0.0.1", drvPath, "--store", clientStore)
-	cp.Env = env
-	out, err := cp.CombinedOutput()
-	require.NoError(t, err, "%s", out)
-	build := exec.Command("nix-build", "--store", clientStore, "--max-jobs", "0", "--no-out-link",
-		"--builders", fmt.Sprintf("ssh://alice@127.0.0.1 %s %s 1", hostSystem(), e.keys["alice"]), file)
-	build.Env = env
-	build.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	require.NoError(t, build.Start())
-	pgid := build.Process.Pid
-	t.Cleanup(func() { _ = syscall.Kill(-pgid, syscall.SIGKILL); _ = build.Wait() })
-	waitFor(t, "the step starts", func() bool { return e.has(t, streams.Step(drvPath), "StepStarted") })
+			clientStore := nixtest.NewChrootStore(t)
+			file, drvPath := instantiate(t, env, clientStore, expr)
+			cp := exec.Command("nix-copy-closure", "--to", "alice@127.0.0.1", drvPath, "--store", clientStore)
+			cp.Env = env
+			out, err := cp.CombinedOutput()
+			require.NoError(t, err, "%s", out)
+			build := exec.Command("nix-build", "--store", clientStore, "--max-jobs", "0", "--no-out-link",
+				"--builders", fmt.Sprintf("ssh://alice@127.0.0.1 %s %s 1", hostSystem(), e.keys["alice"]), file)
+			build.Env = env
+			build.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+			require.NoError(t, build.Start())
+			pid := build.Process.Pid
+			t.Cleanup(func() { _ = syscall.Kill(-pid, syscall.SIGKILL); _ = build.Wait() })
+			id := int64(i + 1)
+			waitFor(t, "the step starts", func() bool { return e.has(t, streams.Step(drvPath), "StepStarted") })
 
-	require.NoError(t, syscall.Kill(-pgid, syscall.SIGKILL))
-	_ = build.Wait()
-	waitFor(t, "the build is cancelled", func() bool { return e.has(t, streams.Build(1), "BuildCancelled") })
-	waitFor(t, "the step is aborted", func() bool { return e.has(t, streams.Step(drvPath), "StepFinished") })
-	for _, p := range e.stream(t, streams.Step(drvPath)) {
-		if f, ok := p.(*events.StepFinished); ok {
-			require.Equal(t, 4, f.Status, "aborted")
+			require.True(t, running(t, "ssh", e.keys["alice"]), "the hook's ssh runs")
+			require.NoError(t, tt.kill(pid))
+			_ = build.Wait()
+			waitFor(t, "the build is cancelled", func() bool { return e.has(t, streams.Build(id), "BuildCancelled") })
+			waitFor(t, "the step is aborted", func() bool { return e.has(t, streams.Step(drvPath), "StepFinished") })
+			for _, p := range e.stream(t, streams.Step(drvPath)) {
+				if f, ok := p.(*events.StepFinished); ok {
+					require.Equal(t, 4, f.Status, "aborted")
+				}
+			}
+			waitFor(t, "the hook's ssh exits", func() bool { return !running(t, "ssh", e.keys["alice"]) })
+		})
+	}
+}
+
+// running reports whether a process runs the program named prog with
+// arg among its arguments.
+func running(t *testing.T, prog, arg string) bool {
+	t.Helper()
+	dirs, err := os.ReadDir("/proc")
+	require.NoError(t, err)
+	for _, d := range dirs {
+		cmdline, err := os.ReadFile(filepath.Join("/proc", d.Name(), "cmdline"))
+		if err != nil {
+			continue // not a process, or gone
+		}
+		args := strings.Split(string(cmdline), "\x00")
+		if filepath.Base(args[0]) == prog && slices.Contains(args, arg) {
+			return true
 		}
 	}
+	return false
 }
 
 // has reports whether stream holds an event of type typ.

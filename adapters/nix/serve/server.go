@@ -35,6 +35,7 @@ type Backend interface {
 // Server is the server side of one serve-protocol session, what
 // `nix-store --serve [--write]` does on a build machine.
 type Server struct {
+	in            *input
 	r             *bufio.Reader
 	w             *bufio.Writer
 	log           io.Writer
@@ -46,8 +47,21 @@ type Server struct {
 // stdin and stdout); log is where build logs and error messages go (the
 // session's stderr). Without write, commands that add or build are
 // refused, as `nix-store --serve` without --write refuses them.
+//
+// Unlike nix-store, the server takes a client that closes its input
+// while a build runs as gone, and cancels the build (ErrClientLeft).
 func Accept(rw io.ReadWriter, log io.Writer, write bool) (*Server, error) {
-	s := &Server{r: bufio.NewReaderSize(rw, 64<<10), w: bufio.NewWriterSize(rw, 64<<10), log: log, write: write}
+	in := newInput(rw)
+	s, err := accept(in, rw, log, write)
+	if err != nil {
+		in.close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func accept(in *input, w io.Writer, log io.Writer, write bool) (*Server, error) {
+	s := &Server{in: in, r: bufio.NewReaderSize(in, 64<<10), w: bufio.NewWriterSize(w, 64<<10), log: log, write: write}
 	magic, err := readInt(s.r)
 	if err != nil {
 		return nil, fmt.Errorf("read client magic: %w", err)
@@ -91,6 +105,7 @@ var ErrReadOnly = errors.New("this session may not write to the store (--write n
 // Serve answers commands until the client closes its end (nil) or a
 // command fails (the error, also written to the log as nix-store would).
 func (s *Server) Serve(ctx context.Context, b Backend) error {
+	defer s.in.close()
 	for {
 		cmd, err := readInt(s.r)
 		if errors.Is(err, io.ErrUnexpectedEOF) {
@@ -204,7 +219,10 @@ func (s *Server) one(ctx context.Context, b Backend, cmd uint64) error {
 		if err != nil {
 			return err
 		}
-		res, err := b.BuildDerivation(ctx, drvPath, d, opts, s.log)
+		bctx, stop := s.in.whileClientWaits(ctx)
+		res, err := b.BuildDerivation(bctx, drvPath, d, opts, s.log)
+		err = buildErr(bctx, err)
+		stop()
 		if err != nil {
 			return err
 		}
@@ -221,7 +239,10 @@ func (s *Server) one(ctx context.Context, b Backend, cmd uint64) error {
 		if err != nil {
 			return err
 		}
-		res, err := b.BuildPaths(ctx, paths, opts, s.log)
+		bctx, stop := s.in.whileClientWaits(ctx)
+		res, err := b.BuildPaths(bctx, paths, opts, s.log)
+		err = buildErr(bctx, err)
+		stop()
 		if err != nil {
 			return err
 		}
@@ -235,6 +256,14 @@ func (s *Server) one(ctx context.Context, b Backend, cmd uint64) error {
 	default:
 		return fmt.Errorf("unknown serve command %d", cmd)
 	}
+}
+
+// buildErr names ErrClientLeft as the reason a build was cut off by it.
+func buildErr(ctx context.Context, err error) error {
+	if err != nil && errors.Is(context.Cause(ctx), ErrClientLeft) {
+		return fmt.Errorf("%w: %w", ErrClientLeft, err)
+	}
+	return err
 }
 
 func (s *Server) writePathInfo(info PathInfo) error {

@@ -28,12 +28,22 @@ type server struct {
 	io.WriteCloser
 	cmd    *exec.Cmd
 	stderr *syncBuffer
+	// waited makes wait safe to call twice at once: a client's cancel
+	// closes the session while the test's cleanup does.
+	waited  sync.Once
+	waitErr error
 }
 
 // Close ends the session and waits for the process (and its stderr copier).
 func (s *server) Close() error {
 	s.WriteCloser.Close()
-	return s.cmd.Wait()
+	return s.wait()
+}
+
+// wait waits for the process once, whoever calls it first.
+func (s *server) wait() error {
+	s.waited.Do(func() { s.waitErr = s.cmd.Wait() })
+	return s.waitErr
 }
 
 // syncBuffer is a bytes.Buffer safe for the stderr copier and the test.
@@ -76,7 +86,7 @@ func startServer(t *testing.T, storeURI string) *server {
 	t.Cleanup(func() {
 		s.WriteCloser.Close()
 		done := make(chan struct{})
-		go func() { cmd.Wait(); close(done) }()
+		go func() { _ = s.wait(); close(done) }()
 		select {
 		case <-done:
 		case <-time.After(10 * time.Second):

@@ -97,43 +97,7 @@ func TestPullRequestJobsets(t *testing.T) {
 
 	// The spec repository, with the pull request's branch.
 	repo := t.TempDir()
-	git := func(args ...string) {
-		t.Helper()
-		cmd := exec.Command("git", args...)
-		cmd.Dir = repo
-		cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@example.org",
-			"GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@example.org")
-		out, err := cmd.CombinedOutput()
-		require.NoError(t, err, "git %s: %s", strings.Join(args, " "), out)
-	}
-	write := func(name, text string) {
-		require.NoError(t, os.WriteFile(filepath.Join(repo, name), []byte(text), 0o644))
-	}
-	spec, err := json.Marshal(map[string]any{"enabled": 1, "hidden": false, "description": "pull requests",
-		"nixexprinput": "declInput", "nixexprpath": "jobsets.nix", "checkinterval": 0, "schedulingshares": 100,
-		"keepnr": 3, "enableemail": false, "emailoverride": "",
-		"inputs": map[string]any{
-			"pulls":       map[string]any{"type": "githubpulls", "value": "acme app"},
-			"nonce":       map[string]any{"type": "string", "value": e.nonce},
-			"busybox":     map[string]any{"type": "nix", "value": nixtest.Busybox},
-			"busyboxExpr": map[string]any{"type": "string", "value": nixtest.Busybox},
-		}})
-	require.NoError(t, err)
-	git("init", "--quiet", "--initial-branch=main")
-	write("spec.json", string(spec))
-	write("jobsets.nix", jobsetsNix)
-	write("release.nix", releaseNix)
-	write("message", "main\n")
-	git("add", ".")
-	git("commit", "--quiet", "-m", "spec")
-	git("checkout", "--quiet", "-b", "fix-typo")
-	write("message", "built from pull request 1\n")
-	git("commit", "--quiet", "-am", "fix")
-	git("checkout", "--quiet", "main")
-
-	_, err = e.h.CreateProject(e.ctx, e.md(), commands.CreateProject{Name: "prs", Config: events.ProjectConfig{DisplayName: "Pull requests",
-		Owner: "admin", Enabled: true, DeclFile: "spec.json", DeclType: "git", DeclValue: "file://" + repo + " main"}})
-	require.NoError(t, err)
+	pullRequestProject(t, e, repo, releaseNix)
 
 	// The reactor, as up runs it.
 	reactor := declreactor.New(e.rt, e.codec, commands.NewAllocator(e.rt, commands.AllocatorOptions{}),
@@ -220,4 +184,52 @@ func TestPullRequestJobsets(t *testing.T) {
 	}
 	require.NotZero(t, holding("PR 1: Fix a typo"), "the scan finds what the log holds")
 	require.Zero(t, holding(strings.TrimPrefix(token, "token ")), "events holding the forge token")
+}
+
+// pullRequestProject makes repo a git repository whose main branch holds
+// a declarative spec (jobsets.nix from a githubpulls input on acme/app)
+// and release, and whose branch fix-typo changes the message, and creates
+// the declarative project prs on it. It returns fix-typo's commit.
+func pullRequestProject(t *testing.T, e *harness, repo, release string) string {
+	t.Helper()
+	git := func(args ...string) string {
+		t.Helper()
+		cmd := exec.Command("git", args...)
+		cmd.Dir = repo
+		cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@example.org",
+			"GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@example.org")
+		out, err := cmd.CombinedOutput()
+		require.NoError(t, err, "git %s: %s", strings.Join(args, " "), out)
+		return strings.TrimSpace(string(out))
+	}
+	write := func(name, text string) {
+		require.NoError(t, os.WriteFile(filepath.Join(repo, name), []byte(text), 0o644))
+	}
+	spec, err := json.Marshal(map[string]any{"enabled": 1, "hidden": false, "description": "pull requests",
+		"nixexprinput": "declInput", "nixexprpath": "jobsets.nix", "checkinterval": 0, "schedulingshares": 100,
+		"keepnr": 3, "enableemail": false, "emailoverride": "",
+		"inputs": map[string]any{
+			"pulls":       map[string]any{"type": "githubpulls", "value": "acme app"},
+			"nonce":       map[string]any{"type": "string", "value": e.nonce},
+			"busybox":     map[string]any{"type": "nix", "value": nixtest.Busybox},
+			"busyboxExpr": map[string]any{"type": "string", "value": nixtest.Busybox},
+		}})
+	require.NoError(t, err)
+	git("init", "--quiet", "--initial-branch=main")
+	write("spec.json", string(spec))
+	write("jobsets.nix", jobsetsNix)
+	write("release.nix", release)
+	write("message", "main\n")
+	git("add", ".")
+	git("commit", "--quiet", "-m", "spec")
+	git("checkout", "--quiet", "-b", "fix-typo")
+	write("message", "built from pull request 1\n")
+	git("commit", "--quiet", "-am", "fix")
+	head := git("rev-parse", "HEAD")
+	git("checkout", "--quiet", "main")
+
+	_, err = e.h.CreateProject(e.ctx, e.md(), commands.CreateProject{Name: "prs", Config: events.ProjectConfig{DisplayName: "Pull requests",
+		Owner: "admin", Enabled: true, DeclFile: "spec.json", DeclType: "git", DeclValue: "file://" + repo + " main"}})
+	require.NoError(t, err)
+	return head
 }

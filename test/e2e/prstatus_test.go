@@ -2,9 +2,7 @@ package e2e
 
 import (
 	"context"
-	"encoding/json"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -16,7 +14,6 @@ import (
 	"buildledger/adapters/evaluator"
 	"buildledger/adapters/forge/forgetest"
 	"buildledger/adapters/inputs"
-	"buildledger/adapters/nix/nixtest"
 	"buildledger/adapters/notify/httpsend"
 	"buildledger/adapters/postgres"
 	"buildledger/commands"
@@ -27,7 +24,6 @@ import (
 	"buildledger/domain/hydraconf"
 	"buildledger/domain/jobset"
 	"buildledger/domain/streams"
-	"buildledger/events"
 )
 
 // releaseWithFailureNix is a pull request's jobset: one job that builds
@@ -76,45 +72,7 @@ func TestPullRequestCommitStatuses(t *testing.T) {
 	// goes to the last two parts of the input's URI.
 	repo := filepath.Join(t.TempDir(), "acme", "app")
 	require.NoError(t, os.MkdirAll(repo, 0o755))
-	git := func(args ...string) string {
-		t.Helper()
-		cmd := exec.Command("git", args...)
-		cmd.Dir = repo
-		cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@example.org",
-			"GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@example.org")
-		out, err := cmd.CombinedOutput()
-		require.NoError(t, err, "git %s: %s", strings.Join(args, " "), out)
-		return strings.TrimSpace(string(out))
-	}
-	write := func(name, text string) {
-		require.NoError(t, os.WriteFile(filepath.Join(repo, name), []byte(text), 0o644))
-	}
-	spec, err := json.Marshal(map[string]any{"enabled": 1, "hidden": false, "description": "pull requests",
-		"nixexprinput": "declInput", "nixexprpath": "jobsets.nix", "checkinterval": 0, "schedulingshares": 100,
-		"keepnr": 3, "enableemail": false, "emailoverride": "",
-		"inputs": map[string]any{
-			"pulls":       map[string]any{"type": "githubpulls", "value": "acme app"},
-			"nonce":       map[string]any{"type": "string", "value": e.nonce},
-			"busybox":     map[string]any{"type": "nix", "value": nixtest.Busybox},
-			"busyboxExpr": map[string]any{"type": "string", "value": nixtest.Busybox},
-		}})
-	require.NoError(t, err)
-	git("init", "--quiet", "--initial-branch=main")
-	write("spec.json", string(spec))
-	write("jobsets.nix", jobsetsNix)
-	write("release.nix", releaseWithFailureNix)
-	write("message", "main\n")
-	git("add", ".")
-	git("commit", "--quiet", "-m", "spec")
-	git("checkout", "--quiet", "-b", "fix-typo")
-	write("message", "built from pull request 1\n")
-	git("commit", "--quiet", "-am", "fix")
-	head := git("rev-parse", "HEAD")
-	git("checkout", "--quiet", "main")
-
-	_, err = e.h.CreateProject(e.ctx, e.md(), commands.CreateProject{Name: "prs", Config: events.ProjectConfig{DisplayName: "Pull requests",
-		Owner: "admin", Enabled: true, DeclFile: "spec.json", DeclType: "git", DeclValue: "file://" + repo + " main"}})
-	require.NoError(t, err)
+	head := pullRequestProject(t, e, repo, releaseWithFailureNix)
 
 	// hydra.conf, as an operator writes it.
 	root, err := hydraconf.Parse("hydra.conf", func(string) ([]byte, error) {

@@ -162,18 +162,52 @@ func (rc *recorder) record(ctx context.Context, jobs []Job, early bool) error {
 		rc.err = err
 		return err
 	}
-	// The builds and the steps go to different streams, and nothing reads
-	// them as one until the evaluation ends (the scheduler waits for the
-	// whole graph of an open evaluation), so they are appended at the same
-	// time: one writer's encoding overlaps the other's database work.
+	// The builds and the steps go to different streams, and the scheduler
+	// links a build to its step in either order, so they are appended at
+	// the same time: one writer's encoding overlaps the other's database
+	// work. The steps go inputs first (inputsFirst): the scheduler runs a
+	// step of an open evaluation once the inputs it names are in the log
+	// and have succeeded, so an input queued again must come before its
+	// dependent.
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return r.s.appendEach(gctx, r.md, builds) })
-	g.Go(func() error { return r.s.appendEach(gctx, r.md, stepBatches) })
+	g.Go(func() error {
+		for _, wave := range inputsFirst(steps, stepBatches) {
+			if err := r.s.appendEach(gctx, r.md, wave); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 	if err := g.Wait(); err != nil {
 		rc.err = err
 		return err
 	}
 	return nil
+}
+
+// inputsFirst splits batches, one for each of steps, into waves to append
+// one after another: a step's batch is in a later wave than the batches
+// of the inputs it names among steps, so its StepQueued follows theirs in
+// the log however appendEach orders a wave. Steps come inputs first
+// (Plan.Add), so one pass finds each step's wave.
+func inputsFirst(steps []Step, batches []streamBatch) [][]streamBatch {
+	wave := make(map[string]int, len(steps))
+	var waves [][]streamBatch
+	for i, st := range steps {
+		w := 0
+		for _, in := range st.InputDrvs {
+			if k, ok := wave[in]; ok {
+				w = max(w, k+1)
+			}
+		}
+		wave[st.DrvPath] = w
+		if w == len(waves) {
+			waves = append(waves, nil)
+		}
+		waves[w] = append(waves[w], batches[i])
+	}
+	return waves
 }
 
 // reconcile makes the recorded jobs those of res, Nix's final result: a

@@ -117,3 +117,41 @@ func TestEarlyJobsAcrossEvaluations(t *testing.T) {
 	e.project()
 	require.Equal(t, e.builds(first.EvalID), e.builds(second.EvalID))
 }
+
+// oneByOne is a store without the multi-stream append, so that the
+// evaluator appends the streams of a chunk in parallel, in no fixed order.
+type oneByOne struct{ events.Store }
+
+// TestStepsInputsFirst: every StepQueued of an evaluation follows in the
+// log those of the inputs it names, which the scheduler relies on to run
+// a step before its evaluation ends; also when the store appends one
+// stream at a time and the whole graph (a chain of five under twenty
+// jobs) comes in one chunk.
+func TestStepsInputsFirst(t *testing.T) {
+	t.Parallel()
+	for _, chunk := range []int{2, 100} {
+		e := newEnv(t, envOptions{recordChunk: chunk, store: func(s events.Store) events.Store { return oneByOne{s} }})
+		cfg := e.legacy("bench.nix", events.JobsetInput{Name: "n", Type: "string", Value: "20"})
+		e.createJobset("j", cfg)
+		sum := e.evaluate("j", false)
+		require.Equal(t, jobset.OutcomeFinished, sum.Outcome, sum.Error)
+		recs, err := e.store.ReadAll(e.ctx, events.Start, 100000)
+		require.NoError(t, err)
+		seen := map[string]bool{}
+		steps := 0
+		for _, r := range recs {
+			if r.Type != "StepQueued" {
+				continue
+			}
+			p, err := e.codec.Decode(r)
+			require.NoError(t, err)
+			q := p.(*events.StepQueued)
+			for _, in := range q.InputDrvs {
+				require.True(t, seen[in], "chunk %d: %s is queued before its input %s", chunk, q.DrvPath, in)
+			}
+			seen[q.DrvPath] = true
+			steps++
+		}
+		require.Equal(t, 25, steps, "chunk %d: the chain and the jobs", chunk)
+	}
+}

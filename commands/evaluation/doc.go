@@ -17,7 +17,8 @@
 //   - EvaluationFailed (phase "fetch") when the fetch failed; otherwise
 //   - InputFetched per input (eval-<id>);
 //   - while Nix evaluates, a chunk of jobs at a time as Nix reports them
-//     (Request.OnJob): JobEvaluated (eval-<id>) for
+//     (Request.OnJob; the first chunk is the first job, each next twice
+//     the last, up to Options.RecordChunk): JobEvaluated (eval-<id>) for
 //     the chunk's new builds, then, appended at the same time and so
 //     interleaved in the log in no fixed order, BuildQueued (and
 //     BuildCached when every output is already valid) to build-<id> for

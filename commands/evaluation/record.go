@@ -30,8 +30,12 @@ type recorder struct {
 	prev map[string]prevBuild
 	plan Plan
 
-	// pending are the jobs added and not recorded yet.
+	// pending are the jobs added and not recorded yet; chunk is how many
+	// make the next flush: one at first, twice as many each flush after,
+	// up to Options.RecordChunk, so that the first jobs reach the log
+	// (and their steps the scheduler) as soon as Nix reports them.
 	pending []Job
+	chunk   int
 	// err is a failure of the ledger or a cancellation; graphErr a failure
 	// to read the build graph, which fails the evaluation. After either,
 	// add records nothing more.
@@ -50,16 +54,17 @@ type recorder struct {
 }
 
 func newRecorder(r *run, prev map[string]prevBuild) *recorder {
-	return &recorder{r: r, prev: prev, plan: r.s.ports.Graph.NewPlan(),
+	return &recorder{r: r, prev: prev, plan: r.s.ports.Graph.NewPlan(), chunk: 1,
 		byName: map[string]*member{}, announced: map[string]bool{}, planned: map[string]bool{}, queued: map[int64]bool{}}
 }
 
 // add takes one job from Nix (Request.OnJob) and records the jobs taken
-// once there are Options.RecordChunk of them. Nix goes on meanwhile. On a failure it
+// once there are a chunk of them. Nix goes on meanwhile. On a failure it
 // calls stop, which ends the evaluation.
 func (rc *recorder) add(ctx context.Context, stop context.CancelFunc, j Job) {
 	rc.pending = append(rc.pending, j)
-	if len(rc.pending) >= rc.r.s.opts.RecordChunk {
+	if len(rc.pending) >= rc.chunk {
+		rc.chunk = min(2*rc.chunk, rc.r.s.opts.RecordChunk)
 		rc.flush(ctx, stop)
 	}
 }

@@ -17,13 +17,15 @@
 //   - EvaluationFailed (phase "fetch") when the fetch failed; otherwise
 //   - InputFetched per input (eval-<id>);
 //   - while Nix evaluates, a chunk of jobs at a time as Nix reports them
-//     (Request.OnJob): JobEvaluated (eval-<id>) for the chunk's new
-//     builds, then, appended at the same time and so interleaved in the
-//     log in no fixed order, BuildQueued (and BuildCached when every
-//     output is already valid) to build-<id> for each new build, and
-//     StepQueued to step-<hash> for each derivation of the new builds'
-//     closures that still has to be built and was not queued by an
-//     earlier chunk;
+//     (Request.OnJob; the first chunk is the first job, each next twice
+//     the last, up to Options.RecordChunk): JobEvaluated (eval-<id>) for
+//     the chunk's new builds, then, appended at the same time and so
+//     interleaved in the log in no fixed order, BuildQueued (and
+//     BuildCached when every output is already valid) to build-<id> for
+//     each new build, and StepQueued to step-<hash> for each derivation
+//     of the new builds' closures that still has to be built and was not
+//     queued by an earlier chunk, each after those of the inputs it names
+//     (the scheduler may run a step before the evaluation ends);
 //   - when Nix has finished: BuildWithdrawn (build-<id>) for a build
 //     whose job Nix's final result does not hold (its name turned out to
 //     collide with another attribute's), the same events for the jobs not

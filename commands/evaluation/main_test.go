@@ -69,6 +69,8 @@ type envOptions struct {
 	nix func(evaluation.Evaluator) evaluation.Evaluator
 	// clock, if set, is the runtime's clock.
 	clock commands.Clock
+	// store, if set, wraps the event store the service appends to.
+	store func(events.Store) events.Store
 }
 
 func requireNix(t testing.TB) {
@@ -85,7 +87,10 @@ func newEnv(t testing.TB, o envOptions) *env {
 	requireNix(t)
 	ctx := context.Background()
 	pool := pgtest.NewPool(t)
-	store := pglog.New(pool, pglog.Options{})
+	var store events.Store = pglog.New(pool, pglog.Options{})
+	if o.store != nil {
+		store = o.store(store)
+	}
 	codec := events.NewCodec()
 	rt := commands.NewRuntime(store, codec, commands.Options{Host: testHost, Clock: o.clock})
 	alloc := commands.NewAllocator(rt, commands.AllocatorOptions{})

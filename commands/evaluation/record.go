@@ -30,8 +30,12 @@ type recorder struct {
 	prev map[string]prevBuild
 	plan Plan
 
-	// pending are the jobs added and not recorded yet.
+	// pending are the jobs added and not recorded yet; chunk is how many
+	// make the next flush: one at first, twice as many each flush after,
+	// up to Options.RecordChunk, so that the first jobs reach the log
+	// (and their steps the scheduler) as soon as Nix reports them.
 	pending []Job
+	chunk   int
 	// err is a failure of the ledger or a cancellation; graphErr a failure
 	// to read the build graph, which fails the evaluation. After either,
 	// add records nothing more.
@@ -50,16 +54,17 @@ type recorder struct {
 }
 
 func newRecorder(r *run, prev map[string]prevBuild) *recorder {
-	return &recorder{r: r, prev: prev, plan: r.s.ports.Graph.NewPlan(),
+	return &recorder{r: r, prev: prev, plan: r.s.ports.Graph.NewPlan(), chunk: 1,
 		byName: map[string]*member{}, announced: map[string]bool{}, planned: map[string]bool{}, queued: map[int64]bool{}}
 }
 
 // add takes one job from Nix (Request.OnJob) and records the jobs taken
-// once there are Options.RecordChunk of them. Nix goes on meanwhile. On a failure it
+// once there are a chunk of them. Nix goes on meanwhile. On a failure it
 // calls stop, which ends the evaluation.
 func (rc *recorder) add(ctx context.Context, stop context.CancelFunc, j Job) {
 	rc.pending = append(rc.pending, j)
-	if len(rc.pending) >= rc.r.s.opts.RecordChunk {
+	if len(rc.pending) >= rc.chunk {
+		rc.chunk = min(2*rc.chunk, rc.r.s.opts.RecordChunk)
 		rc.flush(ctx, stop)
 	}
 }
@@ -162,18 +167,52 @@ func (rc *recorder) record(ctx context.Context, jobs []Job, early bool) error {
 		rc.err = err
 		return err
 	}
-	// The builds and the steps go to different streams, and nothing reads
-	// them as one until the evaluation ends (the scheduler waits for the
-	// whole graph of an open evaluation), so they are appended at the same
-	// time: one writer's encoding overlaps the other's database work.
+	// The builds and the steps go to different streams, and the scheduler
+	// links a build to its step in either order, so they are appended at
+	// the same time: one writer's encoding overlaps the other's database
+	// work. The steps go inputs first (inputsFirst): the scheduler runs a
+	// step of an open evaluation once the inputs it names are in the log
+	// and have succeeded, so an input queued again must come before its
+	// dependent.
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return r.s.appendEach(gctx, r.md, builds) })
-	g.Go(func() error { return r.s.appendEach(gctx, r.md, stepBatches) })
+	g.Go(func() error {
+		for _, wave := range inputsFirst(steps, stepBatches) {
+			if err := r.s.appendEach(gctx, r.md, wave); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 	if err := g.Wait(); err != nil {
 		rc.err = err
 		return err
 	}
 	return nil
+}
+
+// inputsFirst splits batches, one for each of steps, into waves to append
+// one after another: a step's batch is in a later wave than the batches
+// of the inputs it names among steps, so its StepQueued follows theirs in
+// the log however appendEach orders a wave. Steps come inputs first
+// (Plan.Add), so one pass finds each step's wave.
+func inputsFirst(steps []Step, batches []streamBatch) [][]streamBatch {
+	wave := make(map[string]int, len(steps))
+	var waves [][]streamBatch
+	for i, st := range steps {
+		w := 0
+		for _, in := range st.InputDrvs {
+			if k, ok := wave[in]; ok {
+				w = max(w, k+1)
+			}
+		}
+		wave[st.DrvPath] = w
+		if w == len(waves) {
+			waves = append(waves, nil)
+		}
+		waves[w] = append(waves[w], batches[i])
+	}
+	return waves
 }
 
 // reconcile makes the recorded jobs those of res, Nix's final result: a

@@ -23,7 +23,7 @@ const (
 	// limit with room for metadata.
 	DefaultMaxAppendBytes = 900 << 10
 	DefaultAppendWorkers  = 8
-	// DefaultRecordChunk is how many jobs are recorded at once while Nix
+	// DefaultRecordChunk is the most jobs recorded at once while Nix
 	// evaluates: fewer would spend more on allocating ids, planning and
 	// appending per job.
 	DefaultRecordChunk = 500
@@ -44,8 +44,10 @@ type Options struct {
 	// AppendWorkers is how many build and step streams are appended to at
 	// once.
 	AppendWorkers int
-	// RecordChunk is how many jobs are recorded at once while Nix
-	// evaluates; the jobs left when it ends are recorded then.
+	// RecordChunk is the most jobs recorded at once while Nix evaluates:
+	// the first chunk is one job and each next one twice the last, up to
+	// RecordChunk, so the first jobs are queued as soon as Nix reports
+	// them. The jobs left when Nix ends are recorded then.
 	RecordChunk int
 	// MaxJobs caps the jobs (and job errors) of one evaluation: each adds
 	// events to a log that is never trimmed, and a jobset's authors choose

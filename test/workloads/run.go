@@ -46,6 +46,11 @@ type RunOptions struct {
 	WebRate int
 	// Deadline bounds the wait for the builds.
 	Deadline time.Duration
+	// UntilFirstDispatch stops the run once the evaluation has finished
+	// and a step was dispatched: only the evaluation's figures (Eval,
+	// FirstQueued, FirstDispatch, Builds, Events) are taken, in a
+	// fraction of a whole run's time.
+	UntilFirstDispatch bool
 	// Logf receives progress lines.
 	Logf func(format string, args ...any)
 }
@@ -61,6 +66,7 @@ type Figures struct {
 	LogBytes               int64 // the build logs on disk
 	Eval                   time.Duration
 	BareInstantiate        time.Duration
+	FirstQueued            time.Duration // the first StepQueued, from the evaluation's start
 	FirstDispatch          time.Duration // from the evaluation's start
 	Makespan               time.Duration // from "jobset create" to the last build finished
 	NixBuild               time.Duration
@@ -232,14 +238,15 @@ func Run(ctx context.Context, o RunOptions) (*Figures, error) {
 	}
 	var last time.Time
 	if err := waitFor(ctx, deadline, func() (bool, error) {
-		var evalDone, failed bool
+		var evalDone, failed, dispatched bool
 		var queued, finished int
 		err := pool.QueryRow(ctx, `select
 			exists (select 1 from ledger.events where type = 'EvaluationFinished' and position > $1),
 			exists (select 1 from ledger.events where type = 'EvaluationFailed' and position > $1),
+			exists (select 1 from ledger.events where type = 'StepDispatched' and position > $1),
 			(select count(*) from ledger.events where type = 'BuildQueued' and position > $1),
 			(select count(*) from ledger.events where type = 'BuildFinished' and position > $1)`, startPos).
-			Scan(&evalDone, &failed, &queued, &finished)
+			Scan(&evalDone, &failed, &dispatched, &queued, &finished)
 		if err != nil {
 			return false, err
 		}
@@ -250,9 +257,17 @@ func Run(ctx context.Context, o RunOptions) (*Figures, error) {
 			logf("builds finished: %d of %d queued (evaluation finished: %v)", finished, queued, evalDone)
 			last = time.Now()
 		}
+		if o.UntilFirstDispatch {
+			return evalDone && dispatched, nil
+		}
 		return evalDone && queued > 0 && finished >= queued, nil
 	}); err != nil {
 		return nil, err
+	}
+	if o.UntilFirstDispatch {
+		stopSampling()
+		wg.Wait()
+		return f, f.queryEval(ctx, pool, startPos)
 	}
 	if o.WebRate > 0 {
 		// Pages of the finished jobset, a little longer.
@@ -301,22 +316,17 @@ func Run(ctx context.Context, o RunOptions) (*Figures, error) {
 
 // query reads the run's figures from the log.
 func (f *Figures) query(ctx context.Context, pool *pgxpool.Pool, startPos int64, t0 time.Time) error {
-	var evalStart, evalEnd, firstDispatch, lastFinish time.Time
+	if err := f.queryEval(ctx, pool, startPos); err != nil {
+		return err
+	}
+	var lastFinish time.Time
 	err := pool.QueryRow(ctx, `select
-		(select min(recorded_at) from ledger.events where type = 'EvaluationStarted' and position > $1),
-		(select min(recorded_at) from ledger.events where type = 'EvaluationFinished' and position > $1),
-		(select min(recorded_at) from ledger.events where type = 'StepDispatched' and position > $1),
 		(select max(recorded_at) from ledger.events where type = 'BuildFinished' and position > $1),
-		(select count(*) from ledger.events where position > $1),
-		(select count(*) from ledger.events where type = 'BuildQueued' and position > $1),
-		(select count(*) from ledger.events where type = 'StepFinished' and position > $1),
-		pg_total_relation_size('ledger.events')`, startPos).
-		Scan(&evalStart, &evalEnd, &firstDispatch, &lastFinish, &f.Events, &f.Builds, &f.Steps, &f.EventsBytes)
+		(select count(*) from ledger.events where type = 'StepFinished' and position > $1)`, startPos).
+		Scan(&lastFinish, &f.Steps)
 	if err != nil {
 		return fmt.Errorf("figures from the log: %w", err)
 	}
-	f.Eval = evalEnd.Sub(evalStart)
-	f.FirstDispatch = firstDispatch.Sub(evalStart)
 	f.Makespan = lastFinish.Sub(t0)
 	// Hydra's build statuses: 0 succeeded, 1 failed, 2 dependency
 	// failed, 7 timed out.
@@ -343,6 +353,28 @@ func (f *Figures) query(ctx context.Context, pool *pgxpool.Pool, startPos int64,
 		}
 	}
 	return rows.Err()
+}
+
+// queryEval reads the evaluation's figures from the log: its time, the
+// first step queued and dispatched, the builds and events so far.
+func (f *Figures) queryEval(ctx context.Context, pool *pgxpool.Pool, startPos int64) error {
+	var evalStart, evalEnd, firstQueued, firstDispatch time.Time
+	err := pool.QueryRow(ctx, `select
+		(select min(recorded_at) from ledger.events where type = 'EvaluationStarted' and position > $1),
+		(select min(recorded_at) from ledger.events where type = 'EvaluationFinished' and position > $1),
+		(select min(recorded_at) from ledger.events where type = 'StepQueued' and position > $1),
+		(select min(recorded_at) from ledger.events where type = 'StepDispatched' and position > $1),
+		(select count(*) from ledger.events where position > $1),
+		(select count(*) from ledger.events where type = 'BuildQueued' and position > $1),
+		pg_total_relation_size('ledger.events')`, startPos).
+		Scan(&evalStart, &evalEnd, &firstQueued, &firstDispatch, &f.Events, &f.Builds, &f.EventsBytes)
+	if err != nil {
+		return fmt.Errorf("evaluation figures from the log: %w", err)
+	}
+	f.Eval = evalEnd.Sub(evalStart)
+	f.FirstQueued = firstQueued.Sub(evalStart)
+	f.FirstDispatch = firstDispatch.Sub(evalStart)
+	return nil
 }
 
 // scrapeScheduler reads the scheduler's decision figures from /metrics.

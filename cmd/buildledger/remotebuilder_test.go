@@ -72,7 +72,7 @@ func (e *remoteBuilderEnv) nixEnv(t *testing.T, key string) []string {
 
 func startRemoteBuilder(t *testing.T) *remoteBuilderEnv {
 	t.Helper()
-	for _, tool := range []string{"nix-build", "nix-instantiate", "nix-copy-closure", "ssh"} {
+	for _, tool := range []string{"nix-build", "nix-instantiate", "ssh"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			t.Skipf("%s is not installed: %v", tool, err)
 		}
@@ -214,9 +214,7 @@ func TestRemoteBuilderNixBuild(t *testing.T) {
 
 	// No nix-copy-closure first: buildledger restores each .drv from the
 	// derivation Nix sends, checked against its path.
-	build := exec.Command("nix-build", "--store", clientStore, "--max-jobs", "0", "--no-out-link",
-		"--builders", fmt.Sprintf("ssh://alice@127.0.0.1 %s %s 1", hostSystem(), e.keys["alice"]), file)
-	build.Env = env
+	build := e.nixBuild(env, clientStore, "alice", file)
 	var stdout, stderr bytes.Buffer
 	build.Stdout, build.Stderr = &stdout, &stderr
 	require.NoError(t, build.Run(), "%s", stderr.String())
@@ -318,13 +316,7 @@ func TestRemoteBuilderClientKilled(t *testing.T) {
 		clientStore := nixtest.NewChrootStore(t)
 		file, p := instantiate(t, env, clientStore, expr)
 		drvPath = p
-		cp := exec.Command("nix-copy-closure", "--to", "alice@127.0.0.1", drvPath, "--store", clientStore)
-		cp.Env = env
-		out, err := cp.CombinedOutput()
-		require.NoError(t, err, "%s", out)
-		build := exec.Command("nix-build", "--store", clientStore, "--max-jobs", "0", "--no-out-link",
-			"--builders", fmt.Sprintf("ssh://alice@127.0.0.1 %s %s 1", hostSystem(), e.keys["alice"]), file)
-		build.Env = env
+		build := e.nixBuild(env, clientStore, "alice", file)
 		require.NoError(t, build.Start())
 		t.Cleanup(func() { _ = build.Process.Kill(); _ = build.Wait() })
 		builds = append(builds, build)
@@ -383,13 +375,7 @@ func TestRemoteBuilderClientKilledHard(t *testing.T) {
   builder = "` + nixtest.Sh + `"; args = [ "sh" "-c" "echo started; sleep 600; echo > $out" ]; }`
 			clientStore := nixtest.NewChrootStore(t)
 			file, drvPath := instantiate(t, env, clientStore, expr)
-			cp := exec.Command("nix-copy-closure", "--to", "alice@127.0.0.1", drvPath, "--store", clientStore)
-			cp.Env = env
-			out, err := cp.CombinedOutput()
-			require.NoError(t, err, "%s", out)
-			build := exec.Command("nix-build", "--store", clientStore, "--max-jobs", "0", "--no-out-link",
-				"--builders", fmt.Sprintf("ssh://alice@127.0.0.1 %s %s 1", hostSystem(), e.keys["alice"]), file)
-			build.Env = env
+			build := e.nixBuild(env, clientStore, "alice", file)
 			build.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 			require.NoError(t, build.Start())
 			pid := build.Process.Pid
@@ -429,6 +415,16 @@ func running(t *testing.T, prog, arg string) bool {
 		}
 	}
 	return false
+}
+
+// nixBuild is a nix-build of file on clientStore (a store of its own)
+// with buildledger as its only builder, as user with their key; the
+// derivations are not copied first.
+func (e *remoteBuilderEnv) nixBuild(env []string, clientStore, user, file string) *exec.Cmd {
+	build := exec.Command("nix-build", "--store", clientStore, "--max-jobs", "0", "--no-out-link",
+		"--builders", fmt.Sprintf("ssh://%s@127.0.0.1 %s %s 1", user, hostSystem(), e.keys[user]), file)
+	build.Env = env
+	return build
 }
 
 // has reports whether stream holds an event of type typ.

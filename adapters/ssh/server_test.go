@@ -168,6 +168,26 @@ func (f *freezer) forward(dst, src net.Conn) {
 	}
 }
 
+// serveAlice serves cfg, with a host key of its own, letting in only
+// alice with key fp, until the test ends.
+func serveAlice(t *testing.T, fp string, cfg ssh.ServerConfig) *ssh.Server {
+	t.Helper()
+	cfg.HostKeyFile = filepath.Join(t.TempDir(), "host_key")
+	cfg.Authorize = func(_ context.Context, user, got string) error {
+		if user == "alice" && got == fp {
+			return nil
+		}
+		return errors.New("unknown key")
+	}
+	srv, err := ssh.Listen("127.0.0.1:0", cfg)
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx) }()
+	t.Cleanup(func() { cancel(); require.NoError(t, <-done) })
+	return srv
+}
+
 // TestServerKeepaliveDropsVanishedClient: the server's keepalives keep
 // a client that answers them connected however many pass, and close the
 // connection of one that stops answering (its network went away), which
@@ -175,14 +195,7 @@ func (f *freezer) forward(dst, src net.Conn) {
 func TestServerKeepaliveDropsVanishedClient(t *testing.T) {
 	key, fp := clientKey(t)
 	started, ended := make(chan struct{}), make(chan struct{})
-	srv, err := ssh.Listen("127.0.0.1:0", ssh.ServerConfig{
-		HostKeyFile: filepath.Join(t.TempDir(), "host_key"),
-		Authorize: func(_ context.Context, user, got string) error {
-			if user == "alice" && got == fp {
-				return nil
-			}
-			return errors.New("unknown key")
-		},
+	srv := serveAlice(t, fp, ssh.ServerConfig{
 		Commands: map[string]ssh.ExecHandler{"wait": func(ctx context.Context, _ *ssh.ServerSession) int {
 			close(started)
 			<-ctx.Done()
@@ -192,11 +205,6 @@ func TestServerKeepaliveDropsVanishedClient(t *testing.T) {
 		KeepAliveInterval: 20 * time.Millisecond,
 		KeepAliveCountMax: 25, // generous: a loaded machine must not drop a live client
 	})
-	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx) }()
-	t.Cleanup(func() { cancel(); require.NoError(t, <-done) })
 
 	f := startFreezer(t, srv.Addr().String())
 	pem, err := os.ReadFile(key)
@@ -251,14 +259,7 @@ func TestServerKeepaliveOpenSSHClient(t *testing.T) {
 	}
 	key, fp := clientKey(t)
 	const interval = 25 * time.Millisecond
-	srv, err := ssh.Listen("127.0.0.1:0", ssh.ServerConfig{
-		HostKeyFile: filepath.Join(t.TempDir(), "host_key"),
-		Authorize: func(_ context.Context, user, got string) error {
-			if user == "alice" && got == fp {
-				return nil
-			}
-			return errors.New("unknown key")
-		},
+	srv := serveAlice(t, fp, ssh.ServerConfig{
 		Commands: map[string]ssh.ExecHandler{"wait": func(ctx context.Context, _ *ssh.ServerSession) int {
 			select {
 			case <-ctx.Done():
@@ -270,11 +271,6 @@ func TestServerKeepaliveOpenSSHClient(t *testing.T) {
 		KeepAliveInterval: interval,
 		KeepAliveCountMax: 20, // generous: a loaded machine must not drop a live client
 	})
-	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx) }()
-	t.Cleanup(func() { cancel(); require.NoError(t, <-done) })
 
 	host, port, err := net.SplitHostPort(srv.Addr().String())
 	require.NoError(t, err)

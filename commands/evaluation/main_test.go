@@ -187,6 +187,18 @@ func (e *env) project() {
 }
 
 // count returns the result of a count(*) query.
+// eventTypes counts the log's events by type.
+func (e *env) eventTypes() map[string]int {
+	e.t.Helper()
+	recs, err := e.store.ReadAll(e.ctx, events.Start, 100000)
+	require.NoError(e.t, err)
+	n := map[string]int{}
+	for _, r := range recs {
+		n[r.Type]++
+	}
+	return n
+}
+
 func (e *env) count(q string, args ...any) int {
 	e.t.Helper()
 	var n int

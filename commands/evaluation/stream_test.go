@@ -69,17 +69,8 @@ func TestFailureWithdrawsRecordedBuilds(t *testing.T) {
 	require.Equal(t, before, e.builds(first.EvalID))
 	require.Equal(t, "evaluation timed out", e.str(`select errorMsg from Jobsets where name = 'j'`))
 
-	var queued, withdrawn int
-	recs, err := e.store.ReadAll(e.ctx, events.Start, 100000)
-	require.NoError(t, err)
-	for _, r := range recs {
-		switch r.Type {
-		case "BuildQueued":
-			queued++
-		case "BuildWithdrawn":
-			withdrawn++
-		}
-	}
+	types := e.eventTypes()
+	queued, withdrawn := types["BuildQueued"], types["BuildWithdrawn"]
 	require.Positive(t, withdrawn, "the failed evaluation had queued builds")
 	require.Equal(t, len(before)+withdrawn, queued)
 }
@@ -198,16 +189,8 @@ func TestFirstJobRecordedAtOnce(t *testing.T) {
 	e = newEnv(t, envOptions{recordChunk: evaluation.DefaultRecordChunk, nix: func(n evaluation.Evaluator) evaluation.Evaluator {
 		return probeFirstJob{Evaluator: n, after: func(name string) {
 			job = name
-			recs, err := e.store.ReadAll(e.ctx, events.Start, 100000)
-			require.NoError(t, err)
-			for _, r := range recs {
-				switch r.Type {
-				case "BuildQueued":
-					queued++
-				case "StepQueued":
-					steps++
-				}
-			}
+			types := e.eventTypes()
+			queued, steps = types["BuildQueued"], types["StepQueued"]
 		}}
 	}})
 	e.createJobset("j", e.legacy("bench.nix", events.JobsetInput{Name: "n", Type: "string", Value: "20"}))

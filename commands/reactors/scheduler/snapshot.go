@@ -15,7 +15,7 @@ import (
 // snapshotVersion is the format of the model's snapshots. Bump it
 // whenever a field is added, removed or changes meaning, or the fold
 // changes what it keeps: snapshots of another version are not used.
-const snapshotVersion = 3
+const snapshotVersion = 2
 
 // modelState is what a snapshot keeps of a Model: what the fold of the
 // events gave, with steps and builds numbered (their index in Steps and

@@ -306,10 +306,9 @@ func (m *Model) markOrphans() {
 }
 
 // buildWithdrawn forgets a build its evaluator took back before the
-// evaluation ended. Steps of an open evaluation may have run for it (see
-// runnable): the steps it needed stop counting it, and one that no build
-// needs any more is left to the orphan rule, which aborts it if it is
-// dispatched or running.
+// evaluation ended. No step has run for it, as the steps of an open
+// evaluation wait for its end; the steps it needed stop counting it, and
+// one that no build needs any more is left to the orphan rule.
 func (m *Model) buildWithdrawn(id int64) {
 	b := m.builds[id]
 	if b == nil {

@@ -189,6 +189,18 @@ type BuildFinished struct {
 	PropagatedFrom int64 `json:"propagatedFrom,omitempty"`
 	// FailedDrv is the derivation whose failure caused status 2.
 	FailedDrv string `json:"failedDrv,omitempty"`
+	// Dependents are the other builds the same failed step finishes (their
+	// BuildFinished names this build in PropagatedFrom), with the status
+	// each gets. The scheduler sets it on the build the step ran for and
+	// appends this event before theirs, so that a notifier can tell them
+	// apart from failures of their own, as Hydra's build_finished does.
+	Dependents []FailedDependent `json:"dependents,omitempty"`
+}
+
+// FailedDependent is one build in BuildFinished.Dependents.
+type FailedDependent struct {
+	BuildID int64 `json:"buildId"`
+	Status  int   `json:"status"`
 }
 
 // BuildCancelled records that a user cancelled a queued or running build.

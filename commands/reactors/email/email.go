@@ -12,6 +12,15 @@
 // <project:jobset:job>", with " on <system>" when the job's name does
 // not hold its system.
 //
+// A failed step that takes other builds with it is mailed once, as
+// Hydra's buildFinished(topbuild, dependents): the BuildFinished of the
+// build the step ran for lists them (Dependents) and is in the log
+// before theirs, so its mail is written at once. Each address gets one
+// mail about that build listing the dependents whose own rules send it
+// mail, with " (and N others)" in the subject; a dependent so listed is
+// not mailed again at its own finish. One not listed (a later cached
+// failure) is mailed on its own.
+//
 // emailresponsible, as Hydra's getResponsibleAuthors: when there is a
 // previous build, each git input of the build's evaluation whose URI is
 // the one of the previous build's evaluation and whose revision moved
@@ -43,6 +52,7 @@ import (
 	"buildledger/commands"
 	"buildledger/commands/reactors/outbox"
 	"buildledger/domain/jobset"
+	"buildledger/domain/notification"
 	"buildledger/domain/streams"
 	"buildledger/events"
 )
@@ -155,56 +165,163 @@ func Subject(b outbox.Build, status int) string {
 }
 
 func (r *Reactor) buildFinished(ctx context.Context, rec events.Recorded, e *events.BuildFinished) error {
-	b, err := outbox.LoadBuild(ctx, r.rt, e.BuildID, rec.Position)
-	if err != nil {
-		return err
-	}
-	js, err := outbox.LoadJobset(ctx, r.rt, b.Project, b.Jobset, rec.Position)
-	if err != nil {
-		return err
-	}
-	responsible := r.commits != nil && slices.ContainsFunc(js.Inputs, func(in events.JobsetInput) bool { return in.EmailResponsible })
-	if !js.EnableEmail && !responsible {
-		return nil
-	}
-	if err := r.lookup.Wait(ctx, rec.Position); err != nil {
-		return err
-	}
-	prevID, prev, ok, err := r.lookup.PreviousBuild(ctx, b.JobsetID, b.Job, b.System, b.BuildID)
-	if err != nil {
-		return err
-	}
-	changed := !ok || prev != e.Status
-	var to []string
-	if js.EnableEmail && e.Status != 3 && e.Status != 4 && changed {
-		addrs := js.EmailOverride
-		if strings.TrimSpace(addrs) == "" {
-			addrs = b.Meta.Maintainers
-		}
-		to = splitAddresses(addrs)
-	}
-	var au authors
-	if ok {
-		if au, err = r.responsibleAuthors(ctx, rec, b, prevID, js); err != nil {
+	if e.PropagatedFrom != 0 {
+		listed, err := r.listedByTop(ctx, rec, e)
+		if err != nil || listed {
 			return err
 		}
 	}
-	if len(au.names) > 0 && changed {
-		to = append(to, au.emailable...)
+	top, err := r.consider(ctx, rec, e.BuildID, e.Status)
+	if err != nil {
+		return err
 	}
-	to = dedupe(to)
-	if len(to) == 0 {
-		return nil
+	// Hydra's per-address lists: each address gets the builds of this
+	// failure whose own rules send it mail.
+	var order []string
+	builds := map[string][]int{}
+	add := func(addrs []string, i int) {
+		for _, a := range addrs {
+			k := strings.ToLower(a)
+			if _, ok := builds[k]; !ok {
+				order = append(order, a)
+			}
+			builds[k] = append(builds[k], i)
+		}
 	}
-	url := r.cfg.BaseURL + "/build/" + strconv.FormatInt(b.BuildID, 10)
+	add(top.to, -1)
+	deps := make([]considered, len(e.Dependents))
+	for i, d := range e.Dependents {
+		if deps[i], err = r.consider(ctx, rec, d.BuildID, d.Status); err != nil {
+			return err
+		}
+		add(deps[i].to, i)
+	}
+	var au authors
+	if top.prevOK {
+		if au, err = r.responsibleAuthors(ctx, rec, top.b, top.prevID, top.js); err != nil {
+			return err
+		}
+	}
+	if len(au.names) > 0 && top.changed {
+		// As Hydra: an author of a commit to an "email responsible"
+		// input hears of the top build alone.
+		for _, a := range au.emailable {
+			k := strings.ToLower(a)
+			if _, ok := builds[k]; !ok {
+				order = append(order, a)
+			}
+			builds[k] = []int{-1}
+		}
+	}
+	// One mail per distinct list, to every address that gets it.
+	var mails []Mail
+	var lists [][]int
+	for _, a := range order {
+		list := slices.DeleteFunc(slices.Clone(builds[strings.ToLower(a)]), func(i int) bool { return i < 0 })
+		j := slices.IndexFunc(lists, func(l []int) bool { return slices.Equal(l, list) })
+		if j < 0 {
+			lists = append(lists, list)
+			mails = append(mails, r.buildMail(top, e.Status, deps, list, au))
+			j = len(mails) - 1
+		}
+		mails[j].To = append(mails[j].To, a)
+	}
+	for i, m := range mails {
+		q := events.NotificationQueued{Channel: "build_finished", BuildID: top.b.BuildID, EvalID: top.b.EvalID, Project: top.b.Project, Jobset: top.b.Jobset}
+		if i > 0 {
+			// Mails of one event that differ only in their list would
+			// otherwise share a key.
+			q.Key = notification.Key(rec.ID+"#"+strconv.Itoa(i), "email", target(m))
+		}
+		if err := queueMail(ctx, r.box, r.md, rec.ID, m, q); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// listedByTop tells whether e, a build failed by another build's step,
+// was mailed with that build: the scheduler appends the finish that
+// lists it (BuildFinished.Dependents) before e, so it is in the log at
+// rec when there is one.
+func (r *Reactor) listedByTop(ctx context.Context, rec events.Recorded, e *events.BuildFinished) (bool, error) {
+	var last *events.BuildFinished
+	err := outbox.ReadUpTo(ctx, r.rt, streams.Build(e.PropagatedFrom), rec.Position, func(p events.Payload) {
+		if f, ok := p.(*events.BuildFinished); ok {
+			last = f
+		}
+	})
+	if err != nil || last == nil {
+		return false, err
+	}
+	return slices.ContainsFunc(last.Dependents, func(d events.FailedDependent) bool { return d.BuildID == e.BuildID }), nil
+}
+
+// considered is what Hydra's rules say of one finished build: to whom
+// its own mail goes and how its status compares with the previous
+// build's.
+type considered struct {
+	b           outbox.Build
+	js          events.JobsetConfig
+	status      int
+	prevID      int64
+	prev        int
+	prevOK      bool
+	changed     bool
+	responsible bool
+	to          []string
+}
+
+// consider applies Hydra's rules to build id, finished with status.
+func (r *Reactor) consider(ctx context.Context, rec events.Recorded, id int64, status int) (considered, error) {
+	c := considered{status: status}
+	var err error
+	if c.b, err = outbox.LoadBuild(ctx, r.rt, id, rec.Position); err != nil {
+		return c, err
+	}
+	if c.js, err = outbox.LoadJobset(ctx, r.rt, c.b.Project, c.b.Jobset, rec.Position); err != nil {
+		return c, err
+	}
+	c.responsible = r.commits != nil && slices.ContainsFunc(c.js.Inputs, func(in events.JobsetInput) bool { return in.EmailResponsible })
+	if !c.js.EnableEmail && !c.responsible {
+		return c, nil
+	}
+	if err := r.lookup.Wait(ctx, rec.Position); err != nil {
+		return c, err
+	}
+	if c.prevID, c.prev, c.prevOK, err = r.lookup.PreviousBuild(ctx, c.b.JobsetID, c.b.Job, c.b.System, c.b.BuildID); err != nil {
+		return c, err
+	}
+	c.changed = !c.prevOK || c.prev != status
+	if c.js.EnableEmail && status != 3 && status != 4 && c.changed {
+		addrs := c.js.EmailOverride
+		if strings.TrimSpace(addrs) == "" {
+			addrs = c.b.Meta.Maintainers
+		}
+		c.to = dedupe(splitAddresses(addrs))
+	}
+	return c, nil
+}
+
+// buildMail writes the mail about top that lists the dependents deps[i]
+// for i in list; To is left for the caller.
+func (r *Reactor) buildMail(top considered, status int, deps []considered, list []int, au authors) Mail {
+	b := top.b
 	var change string
-	if ok && changed {
-		change = fmt.Sprintf("changed from %q to %q", StatusName(prev), StatusName(e.Status))
+	if top.prevOK && top.changed {
+		change = fmt.Sprintf("changed from %q to %q", StatusName(top.prev), StatusName(status))
 	} else {
-		change = fmt.Sprintf("is now %q", StatusName(e.Status))
+		change = fmt.Sprintf("is now %q", StatusName(status))
 	}
-	body := fmt.Sprintf("Hello,\n\nbuild %d of the job %s (%s) %s.\n\nThe build's page: %s\n", b.BuildID, b.JobName(), b.System, change, url)
-	if au.commits > 0 && changed && len(au.names) > 0 {
+	body := fmt.Sprintf("Hello,\n\nbuild %d of the job %s (%s) %s.\n\nThe build's page: %s\n", b.BuildID, b.JobName(), b.System, change, r.buildURL(b.BuildID))
+	if len(list) > 0 {
+		body += "\nBuilds that needed what failed there failed with it:\n\n"
+		for _, i := range list {
+			d := deps[i]
+			body += fmt.Sprintf("  - build %d of %s (%s): %s\n", d.b.BuildID, d.b.JobName(), StatusName(d.status), r.buildURL(d.b.BuildID))
+		}
+	}
+	if au.commits > 0 && top.changed && len(au.names) > 0 {
 		what := "1 commit"
 		if au.commits > 1 {
 			what = fmt.Sprintf("%d commits", au.commits)
@@ -212,9 +329,16 @@ func (r *Reactor) buildFinished(ctx context.Context, rec events.Recorded, e *eve
 		body += fmt.Sprintf("\nInputs changed since the previous build: %s, by %s.\n", what, au.list())
 	}
 	body += "\n-- \nbuildledger, on behalf of this Hydra\n"
-	m := Mail{To: to, Subject: Subject(b, e.Status), Body: body, Headers: map[string]string{
+	subject := Subject(b, status)
+	if len(list) > 0 {
+		subject += fmt.Sprintf(" (and %d others)", len(list))
+	}
+	return Mail{Subject: subject, Body: body, Headers: map[string]string{
 		"X-Hydra-Project": b.Project, "X-Hydra-Jobset": b.Jobset, "X-Hydra-Job": b.Job, "X-Hydra-System": b.System}}
-	return r.queue(ctx, rec, m, "build_finished", b.BuildID, b.EvalID, b.Project, b.Jobset)
+}
+
+func (r *Reactor) buildURL(id int64) string {
+	return r.cfg.BaseURL + "/build/" + strconv.FormatInt(id, 10)
 }
 
 // authors are the authors of the commits to a build's inputs since the
@@ -349,8 +473,13 @@ func queueMail(ctx context.Context, box *outbox.Outbox, md events.Metadata, caus
 		return err
 	}
 	// The target names no address: the log keeps no personal data.
-	q.Plugin, q.Cause, q.Target = "email", cause, fmt.Sprintf("mail %q to %d recipient(s)", m.Subject, len(m.To))
+	q.Plugin, q.Cause, q.Target = "email", cause, target(m)
 	return box.Queue(ctx, md, q, payload)
+}
+
+// target is how the log names a mail: its subject and how many get it.
+func target(m Mail) string {
+	return fmt.Sprintf("mail %q to %d recipient(s)", m.Subject, len(m.To))
 }
 
 // Direct queues mail that an action causes rather than a reactor:

@@ -2,6 +2,7 @@ package scheduler
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 
 	"buildledger/domain/status"
@@ -69,7 +70,7 @@ func (m *Model) Actions(now int64) []Action {
 	var out []Action
 	ids := make([]int64, 0, len(m.finishes))
 	for id, f := range m.finishes {
-		if f.notBefore <= now {
+		if f.notBefore <= now && !m.heldBack(f) {
 			ids = append(ids, id)
 		}
 	}
@@ -130,6 +131,16 @@ func (m *Model) Actions(now int64) []Action {
 		return actionDrv(a) < actionDrv(b)
 	})
 	return append(out, steps...)
+}
+
+// heldBack tells whether f waits for the finish of the build whose
+// failed step took it along, which lists it (BuildFinished.Dependents)
+// and must come first in the log. A build that lists dependents never
+// waits itself, so nothing waits in a circle.
+func (m *Model) heldBack(f *pendingFinish) bool {
+	top := m.finishes[f.ev.PropagatedFrom]
+	return f.ev.PropagatedFrom != 0 && top != nil &&
+		slices.ContainsFunc(top.ev.Dependents, func(d events.FailedDependent) bool { return d.BuildID == f.ev.BuildID })
 }
 
 // cancelAction ends the orphaned attempt of s with status 4, as Hydra

@@ -33,7 +33,9 @@
 //     step finished with 6) with Size summed from OutputUploaded when the
 //     top-level step succeeds, and failures: the build's own top-level
 //     step gives its status, a dependency gives 2 (or its status when it
-//     is not 1) with PropagatedFrom and FailedDrv; cached failures
+//     is not 1) with PropagatedFrom and FailedDrv, appended after the
+//     finish of the build the step ran for, which lists them
+//     (Dependents) so that notifiers mail them with it; cached failures
 //     (outputs of a permanently failed step, Hydra's FailedPaths) give 1
 //     or 2 with IsCachedBuild.
 //   - builder worker: StepStarted (commands.StartStep; refused for a

@@ -1,6 +1,7 @@
 package scheduler
 
 import (
+	"cmp"
 	"slices"
 
 	"buildledger/domain/status"
@@ -200,8 +201,23 @@ func (m *Model) stepFinished(e *events.StepFinished) {
 		}
 	}
 	m.refresh(s)
+	var top *events.BuildFinished
+	var deps []events.FailedDependent
 	for _, b := range s.builds {
-		m.failBuild(b, s, e.Status, e.BuildID, e.StopTime)
+		f := m.failBuild(b, s, e.Status, e.BuildID, e.StopTime)
+		switch {
+		case f == nil:
+		case f.PropagatedFrom != 0:
+			deps = append(deps, events.FailedDependent{BuildID: f.BuildID, Status: f.Status})
+		case b.id == e.BuildID:
+			top = f
+		}
+	}
+	// The build the step ran for lists the builds its failure took with
+	// it; Actions appends its finish before theirs.
+	if top != nil && len(deps) > 0 {
+		slices.SortFunc(deps, func(a, b events.FailedDependent) int { return cmp.Compare(a.BuildID, b.BuildID) })
+		top.Dependents = deps
 	}
 }
 
@@ -244,9 +260,11 @@ func (m *Model) finishSucceeded(b *build, s *node, start, stop, ranFor int64) {
 // running for build ranFor. b's own top-level step gives its status;
 // a dependency gives 2 (for failures) or its status, with
 // PropagatedFrom, as Hydra does.
-func (m *Model) failBuild(b *build, s *node, st int, ranFor, stop int64) {
+//
+// It returns the finish it set, nil when b already had one.
+func (m *Model) failBuild(b *build, s *node, st int, ranFor, stop int64) *events.BuildFinished {
 	if b.finished {
-		return
+		return nil
 	}
 	f := events.BuildFinished{BuildID: b.id, Status: st, StartTime: stop, StopTime: stop,
 		IsCachedBuild: st == int(status.CachedFailure)}
@@ -259,13 +277,21 @@ func (m *Model) failBuild(b *build, s *node, st int, ranFor, stop int64) {
 	if ranFor != b.id && ranFor != 0 {
 		f.PropagatedFrom, f.FailedDrv = ranFor, s.drv
 	}
-	m.setFinish(b, f)
+	if p := m.setFinish(b, f); p != nil {
+		return &p.ev
+	}
+	return nil
 }
 
-func (m *Model) setFinish(b *build, f events.BuildFinished) {
-	if _, ok := m.finishes[b.id]; !ok {
-		m.finishes[b.id] = &pendingFinish{ev: f}
+// setFinish asks for f unless b's finish is asked for already, and
+// returns the new pending finish (nil if there was one).
+func (m *Model) setFinish(b *build, f events.BuildFinished) *pendingFinish {
+	if _, ok := m.finishes[b.id]; ok {
+		return nil
 	}
+	p := &pendingFinish{ev: f}
+	m.finishes[b.id] = p
+	return p
 }
 
 // buildEnded takes a finished or cancelled build out of the queue at

@@ -285,16 +285,23 @@ func TestFailurePropagation(t *testing.T) {
 			s.finish(d, 1, 10, 20)
 		}
 	}
-	as := s.act(20)
-	var got []events.BuildFinished
-	for _, a := range as {
-		got = append(got, *a.Finish)
+	finishes := func(as []scheduler.Action) []events.BuildFinished {
+		var got []events.BuildFinished
+		for _, a := range as {
+			got = append(got, *a.Finish)
+		}
+		return got
 	}
+	// The build the step ran for comes first and lists the builds its
+	// failure takes along; theirs wait until its finish is applied.
+	as := s.act(20)
 	require.Equal(t, []events.BuildFinished{
-		{BuildID: 1, Status: 1, StartTime: 20, StopTime: 20},
+		{BuildID: 1, Status: 1, StartTime: 20, StopTime: 20, Dependents: []events.FailedDependent{{BuildID: 2, Status: 2}, {BuildID: 3, Status: 2}}},
+	}, finishes(as), "the dependents wait for build 1")
+	require.Equal(t, []events.BuildFinished{
 		{BuildID: 2, Status: 2, StartTime: 20, StopTime: 20, PropagatedFrom: 1, FailedDrv: drv("a")},
 		{BuildID: 3, Status: 2, StartTime: 20, StopTime: 20, PropagatedFrom: 1, FailedDrv: drv("a")},
-	}, got, "build 4 is unaffected")
+	}, finishes(s.act(20)), "build 4 is unaffected")
 	require.Empty(t, s.dispatch(21), "b is not runnable: its input failed")
 
 	// A later build needing the failed step is a cached failure.
@@ -653,4 +660,25 @@ func TestFailedPathsCleared(t *testing.T) {
 		require.Nil(t, a.Finish, "build 3 is not failed from the cache")
 	}
 	require.Equal(t, []string{drv("a")}, drvs(s.dispatch(40)))
+}
+
+// TestDependentsNotHeldByCancelledTop: a build cancelled before its
+// failure's finish is recorded lets the builds that wait for it finish.
+func TestDependentsNotHeldByCancelledTop(t *testing.T) {
+	s := newSim(t, scheduler.Config{})
+	s.machine("m", 8, 1, []string{sys}, nil, nil)
+	s.step("a", sys, nil)
+	s.step("b", sys, nil, "a")
+	s.build(1, "a", buildOpt{})
+	s.build(2, "b", buildOpt{})
+	ds := s.dispatch(10)
+	require.Equal(t, []string{drv("a")}, drvs(ds))
+	s.finish(ds[0], 1, 10, 20)
+	as := s.m.Actions(20)
+	require.Len(t, as, 1)
+	require.Equal(t, int64(1), as[0].Finish.BuildID)
+	s.apply(&events.BuildCancelled{BuildID: 1, Timestamp: 21})
+	as = s.act(50)
+	require.Len(t, as, 1)
+	require.Equal(t, events.BuildFinished{BuildID: 2, Status: 2, StartTime: 20, StopTime: 20, PropagatedFrom: 1, FailedDrv: drv("a")}, *as[0].Finish)
 }

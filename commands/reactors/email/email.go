@@ -166,7 +166,7 @@ func Subject(b outbox.Build, status int) string {
 
 func (r *Reactor) buildFinished(ctx context.Context, rec events.Recorded, e *events.BuildFinished) error {
 	if e.PropagatedFrom != 0 {
-		listed, err := r.listedByTop(ctx, rec, e)
+		listed, err := outbox.ListedByTop(ctx, r.rt, rec.Position, e)
 		if err != nil || listed {
 			return err
 		}
@@ -238,23 +238,6 @@ func (r *Reactor) buildFinished(ctx context.Context, rec events.Recorded, e *eve
 		}
 	}
 	return nil
-}
-
-// listedByTop tells whether e, a build failed by another build's step,
-// was mailed with that build: the scheduler appends the finish that
-// lists it (BuildFinished.Dependents) before e, so it is in the log at
-// rec when there is one.
-func (r *Reactor) listedByTop(ctx context.Context, rec events.Recorded, e *events.BuildFinished) (bool, error) {
-	var last *events.BuildFinished
-	err := outbox.ReadUpTo(ctx, r.rt, streams.Build(e.PropagatedFrom), rec.Position, func(p events.Payload) {
-		if f, ok := p.(*events.BuildFinished); ok {
-			last = f
-		}
-	})
-	if err != nil || last == nil {
-		return false, err
-	}
-	return slices.ContainsFunc(last.Dependents, func(d events.FailedDependent) bool { return d.BuildID == e.BuildID }), nil
 }
 
 // considered is what Hydra's rules say of one finished build: to whom

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"buildledger/commands"
 	"buildledger/domain/domainerr"
@@ -140,4 +141,21 @@ func LoadJobset(ctx context.Context, rt *commands.Runtime, project, jobset strin
 		}
 	})
 	return c, err
+}
+
+// ListedByTop tells whether e, a build failed by another build's step,
+// was announced with that build: the scheduler appends the finish that
+// lists it (BuildFinished.Dependents) before e, so it is in the log at
+// pos when there is one. Hydra sends one build_finished for both.
+func ListedByTop(ctx context.Context, rt *commands.Runtime, pos events.Position, e *events.BuildFinished) (bool, error) {
+	var last *events.BuildFinished
+	err := ReadUpTo(ctx, rt, streams.Build(e.PropagatedFrom), pos, func(p events.Payload) {
+		if f, ok := p.(*events.BuildFinished); ok {
+			last = f
+		}
+	})
+	if err != nil || last == nil {
+		return false, err
+	}
+	return slices.ContainsFunc(last.Dependents, func(d events.FailedDependent) bool { return d.BuildID == e.BuildID }), nil
 }

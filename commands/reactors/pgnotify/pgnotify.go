@@ -112,6 +112,35 @@ func note(channel string, fields ...any) Note {
 	return Note{channel, strings.Join(parts, "\t")}
 }
 
+// maxPayload is where Hydra's queue runner splits a build_finished
+// payload: Postgres refuses NOTIFY payloads of 8000 bytes or more.
+const maxPayload = 7000
+
+// buildFinished is Hydra's build_finished: the build, then the builds
+// the same failed step finished (its Dependents), split over several
+// notifications that each start with the build when the list is long.
+// A dependent so listed gets none of its own, as in Hydra.
+func (r *Reactor) buildFinished(ctx context.Context, rec events.Recorded, e *events.BuildFinished) ([]Note, error) {
+	if e.PropagatedFrom != 0 {
+		listed, err := outbox.ListedByTop(ctx, r.rt, rec.Position, e)
+		if err != nil || listed {
+			return nil, err
+		}
+	}
+	head := strconv.FormatInt(e.BuildID, 10)
+	payload := head
+	var notes []Note
+	for _, d := range e.Dependents {
+		dep := strconv.FormatInt(d.BuildID, 10)
+		if len(payload)+1+len(dep) > maxPayload {
+			notes = append(notes, Note{"build_finished", payload})
+			payload = head
+		}
+		payload += "\t" + dep
+	}
+	return append(notes, Note{"build_finished", payload}), nil
+}
+
 // trace is the id that ties an evaluation's eval_* notifications
 // together (Hydra's is opaque too).
 func trace(evalID int64) string { return strconv.FormatInt(evalID, 10) }
@@ -166,7 +195,7 @@ func (r *Reactor) notes(ctx context.Context, rec events.Recorded, p events.Paylo
 		}
 		return []Note{note("step_finished", e.BuildID, e.StepNr, loc)}, nil
 	case *events.BuildFinished:
-		return []Note{note("build_finished", e.BuildID)}, nil
+		return r.buildFinished(ctx, rec, e)
 	case *events.BuildCached:
 		return []Note{note("build_finished", e.BuildID)}, nil
 	case *events.BuildCancelled:

@@ -3,6 +3,7 @@ package pgnotify_test
 import (
 	"context"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -217,4 +218,44 @@ func TestFirstStartOnOldLogIsSilent(t *testing.T) {
 	e.project()
 	e.catchUp()
 	require.Empty(t, e.heard())
+}
+
+// TestBuildFinishedWithDependents: as Hydra's queue runner, a failed
+// step sends one build_finished for the build it ran for, followed by
+// the builds it finished with it (BuildFinished.Dependents), split so
+// that no payload passes 7,000 bytes, each part starting with the build;
+// a dependent so listed sends nothing of its own, and one not listed (a
+// later cached failure) sends its own.
+func TestBuildFinishedWithDependents(t *testing.T) {
+	e := newEnv(t)
+	e.catchUp()
+	md := events.Metadata{Actor: "component:test"}
+	e.append(md, streams.Build(5), &events.BuildFinished{BuildID: 5, Status: 1,
+		Dependents: []events.FailedDependent{{BuildID: 6, Status: 2}, {BuildID: 7, Status: 2}}})
+	e.append(md, streams.Build(6), &events.BuildFinished{BuildID: 6, Status: 2, PropagatedFrom: 5})
+	e.append(md, streams.Build(7), &events.BuildFinished{BuildID: 7, Status: 2, PropagatedFrom: 5})
+	e.append(md, streams.Build(8), &events.BuildFinished{BuildID: 8, Status: 2, PropagatedFrom: 5})
+	many := &events.BuildFinished{BuildID: 100000, Status: 1}
+	for id := int64(200000); id < 202000; id++ {
+		many.Dependents = append(many.Dependents, events.FailedDependent{BuildID: id, Status: 2})
+	}
+	e.append(md, streams.Build(100000), many)
+	e.project()
+	e.catchUp()
+
+	heard := e.heard()
+	require.Equal(t, []string{"build_finished 5\t6\t7", "build_finished 8"}, heard[:2])
+	var listed []string
+	for _, h := range heard[2:] {
+		payload, ok := strings.CutPrefix(h, "build_finished ")
+		require.True(t, ok, h)
+		require.Less(t, len(payload), 7001)
+		fields := strings.Split(payload, "\t")
+		require.Equal(t, "100000", fields[0], "each part starts with the build")
+		listed = append(listed, fields[1:]...)
+	}
+	require.Greater(t, len(heard[2:]), 1, "2,000 dependents take several notifications")
+	require.Len(t, listed, 2000)
+	require.Equal(t, "200000", listed[0])
+	require.Equal(t, "201999", listed[1999])
 }

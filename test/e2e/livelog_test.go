@@ -29,7 +29,9 @@ import (
 )
 
 // liveLogNix is a jobset of one job that prints a line, sleeps, and prints
-// another: its log is read while it builds. It builds with busybox from
+// another: its log is read while it builds. The sleep is the browser's
+// time to start and show the first line; on a loaded machine (load 17 on
+// 2 cores) 6 s was not enough. It builds with busybox from
 // the store (the harness's busybox input), inside Nix's default sandbox.
 const liveLogNix = `{ nonce ? "0000000000000000", busybox }:
 {
@@ -38,7 +40,7 @@ const liveLogNix = `{ nonce ? "0000000000000000", busybox }:
     inherit nonce;
     system = builtins.currentSystem;
     builder = "${busybox}/busybox";
-    args = [ "sh" "-c" "echo first; sleep 6; echo second; mkdir $out" ];
+    args = [ "sh" "-c" "echo first; sleep 20; echo second; mkdir $out" ];
   };
 }
 `

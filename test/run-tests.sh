@@ -41,10 +41,15 @@ status=$?
 grep -aE '^(ok|FAIL|panic:|\?)' "$tmp/test.log"
 if [ "$status" != 0 ]; then
 	echo "---- failures ----"
-	# Assertion messages first (without sshd's debug chatter), then the
+	# Assertion messages first (testify's, then t.Fatal's and t.Error's
+	# lines, without the tests' informational logs or sshd's debug
+	# chatter, which once filled the page before the failure), then the
 	# failing tests' summary lines.
-	grep -aE -A25 '^\s+[A-Za-z0-9_]+_test\.go:[0-9]+: ' "$tmp/test.log" | grep -av 'debug1:' | head -300
+	grep -aE -B1 -A25 '^\s+Error Trace:' "$tmp/test.log" | grep -av 'debug1:' | head -300
+	grep -aE '^\s+[A-Za-z0-9_]+_test\.go:[0-9]+: .*(fail|FAIL|error|Error|unexpected|want|got)' "$tmp/test.log" | grep -av 'debug1:' | head -100
 	grep -aE -B2 -A10 '^\s*--- FAIL|^panic:|\[build failed\]|^# ' "$tmp/test.log" | head -200
+	mkdir -p .buildledger && cp "$tmp/test.log" .buildledger/test.log
+	echo "the whole log: .buildledger/test.log"
 fi
 passed=$(grep -acE '^\s*--- PASS' "$tmp/test.log")
 failed=$(grep -acE '^\s*--- FAIL' "$tmp/test.log")

@@ -174,15 +174,7 @@ func TestSchedulerLeaseAndRetry(t *testing.T) {
 
 	bus := &recordingSender{}
 	s := scheduler.New(f.rt, f.codec, bus, scheduler.Options{Config: scheduler.Config{DispatchLease: 60}})
-	pass := func() scheduler.PassResult {
-		_, err := s.CatchUp(f.ctx)
-		require.NoError(t, err)
-		res, err := s.Pass(f.ctx)
-		require.NoError(t, err)
-		_, err = s.CatchUp(f.ctx)
-		require.NoError(t, err)
-		return res
-	}
+	pass := func() scheduler.PassResult { return catchUpAndPass(t, f.ctx, s) }
 	require.Equal(t, 1, pass().Dispatched)
 	// The command is lost: after the lease the step is requeued and sent
 	// again as attempt 2.
@@ -223,15 +215,7 @@ func TestLostCommandRedeliveredByLease(t *testing.T) {
 	b := bus.NewGoChannel(bus.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	defer b.Close()
 	s := scheduler.New(f.rt, f.codec, b, scheduler.Options{Config: scheduler.Config{DispatchLease: 60}})
-	pass := func() scheduler.PassResult {
-		_, err := s.CatchUp(f.ctx)
-		require.NoError(t, err)
-		res, err := s.Pass(f.ctx)
-		require.NoError(t, err)
-		_, err = s.CatchUp(f.ctx)
-		require.NoError(t, err)
-		return res
-	}
+	pass := func() scheduler.PassResult { return catchUpAndPass(t, f.ctx, s) }
 	require.Equal(t, 1, pass().Dispatched, "sent while no worker listens: lost")
 
 	got := make(chan commands.BuildStep, 1)
@@ -281,15 +265,7 @@ func TestRestartGivesUpStepsOfTheLastProcess(t *testing.T) {
 				f.seed(streams.Build(int64(i+1)), &events.BuildQueued{BuildID: int64(i + 1), DrvPath: drv(n)})
 				f.seed(streams.Step(drv(n)), &events.StepQueued{DrvPath: drv(n), System: sys})
 			}
-			pass := func(s *scheduler.Scheduler) scheduler.PassResult {
-				_, err := s.CatchUp(f.ctx)
-				require.NoError(t, err)
-				res, err := s.Pass(f.ctx)
-				require.NoError(t, err)
-				_, err = s.CatchUp(f.ctx)
-				require.NoError(t, err)
-				return res
-			}
+			pass := func(s *scheduler.Scheduler) scheduler.PassResult { return catchUpAndPass(t, f.ctx, s) }
 			opts := scheduler.Options{Config: scheduler.Config{DispatchLease: 60}, WorkersInProcess: tt.inProcess}
 			first := scheduler.New(f.rt, f.codec, &recordingSender{}, opts)
 			require.Equal(t, 2, pass(first).Dispatched)
@@ -319,4 +295,17 @@ func TestRestartGivesUpStepsOfTheLastProcess(t *testing.T) {
 			require.Equal(t, drv("a"), sent.sent[0].DrvPath)
 		})
 	}
+}
+
+// catchUpAndPass folds the log, runs one decision pass and folds what it
+// appended, as Run does between wake-ups.
+func catchUpAndPass(t *testing.T, ctx context.Context, s *scheduler.Scheduler) scheduler.PassResult {
+	t.Helper()
+	_, err := s.CatchUp(ctx)
+	require.NoError(t, err)
+	res, err := s.Pass(ctx)
+	require.NoError(t, err)
+	_, err = s.CatchUp(ctx)
+	require.NoError(t, err)
+	return res
 }

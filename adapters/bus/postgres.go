@@ -28,9 +28,6 @@ const ConsumerGroup = "builders"
 // missing.
 func NewPostgres(ctx context.Context, pool *pgxpool.Pool, opts Options) (*Bus, error) {
 	opts = opts.withDefaults()
-	if _, err := pool.Exec(ctx, `create schema if not exists `+Schema); err != nil {
-		return nil, fmt.Errorf("create schema %s: %w", Schema, err)
-	}
 	db := wsql.BeginnerFromPgx(pool)
 	schema := wsql.DefaultPostgreSQLSchema{
 		GenerateMessagesTableName: func(topic string) string { return fmt.Sprintf(`%s."watermill_%s"`, Schema, topic) },
@@ -42,7 +39,11 @@ func NewPostgres(ctx context.Context, pool *pgxpool.Pool, opts Options) (*Bus, e
 		},
 	}
 	wlog := watermill.NewSlogLogger(opts.Logger)
-	pub, err := wsql.NewPublisher(db, wsql.PublisherConfig{SchemaAdapter: schema, AutoInitializeSchema: true}, wlog)
+	channel := notifyChannel(opts.Topic)
+	if err := install(ctx, pool, schema, offsets, opts.Topic, channel); err != nil {
+		return nil, err
+	}
+	pub, err := wsql.NewPublisher(db, wsql.PublisherConfig{SchemaAdapter: schema}, wlog)
 	if err != nil {
 		return nil, fmt.Errorf("bus publisher: %w", err)
 	}
@@ -53,16 +54,9 @@ func NewPostgres(ctx context.Context, pool *pgxpool.Pool, opts Options) (*Bus, e
 		wake: wake, poll: pollInterval, closing: closing}
 	sub, err := wsql.NewSubscriber(db, wsql.SubscriberConfig{ConsumerGroup: ConsumerGroup, AckDeadline: &deadline,
 		PollInterval: pollInterval, ResendInterval: time.Second, RetryInterval: time.Second, BackoffManager: backoff,
-		SchemaAdapter: schema, OffsetsAdapter: offsets, InitializeSchema: true}, wlog)
+		SchemaAdapter: schema, OffsetsAdapter: offsets}, wlog)
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("bus subscriber: %w", err), pub.Close())
-	}
-	if err := sub.SubscribeInitialize(opts.Topic); err != nil {
-		return nil, errors.Join(fmt.Errorf("bus tables for %s: %w", opts.Topic, err), pub.Close(), sub.Close())
-	}
-	channel := notifyChannel(opts.Topic)
-	if err := installNotify(ctx, pool, schema.MessagesTable(opts.Topic), channel); err != nil {
-		return nil, errors.Join(err, pub.Close(), sub.Close())
 	}
 	lctx, stopListen := context.WithCancel(context.WithoutCancel(ctx))
 	listened := make(chan struct{})
@@ -93,33 +87,48 @@ const pollInterval = 200 * time.Millisecond
 // notifyChannel is the NOTIFY channel of topic's new messages.
 func notifyChannel(topic string) string { return "bus_" + topic }
 
-// installNotify makes every insert into the messages table notify
+// install creates the bus schema, watermill-sql's tables for topic and
+// a trigger that makes every insert into the messages table notify
 // channel, so that an idle subscriber queries at once instead of at its
 // next poll (the watermill-sql subscriber only polls). Processes starting
-// together install it under an advisory lock.
-func installNotify(ctx context.Context, pool *pgxpool.Pool, table, channel string) error {
-	tx, err := pool.Begin(ctx)
+// together (the queue runner and its workers) do it one at a time under
+// an advisory lock: Postgres's "if not exists" is not safe against a
+// concurrent create of the same schema or table.
+func install(ctx context.Context, pool *pgxpool.Pool, schema wsql.DefaultPostgreSQLSchema,
+	offsets wsql.DefaultPostgreSQLOffsetsAdapter, topic, channel string) error {
+	tables, err := schema.SchemaInitializingQueries(wsql.SchemaInitializingQueriesParams{Topic: topic})
 	if err != nil {
-		return fmt.Errorf("bus notify trigger: %w", err)
+		return fmt.Errorf("bus tables for %s: %w", topic, err)
 	}
-	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck
-	stmts := []string{
-		`select pg_advisory_xact_lock(hashtext('buildledger bus notify'))`,
-		`create or replace function ` + Schema + `.notify_new_message() returns trigger language plpgsql as $$
+	offsetTables, err := offsets.SchemaInitializingQueries(wsql.OffsetsSchemaInitializingQueriesParams{Topic: topic})
+	if err != nil {
+		return fmt.Errorf("bus offset tables for %s: %w", topic, err)
+	}
+	queries := []wsql.Query{
+		{Query: `select pg_advisory_xact_lock(hashtext('buildledger bus install'))`},
+		{Query: `create schema if not exists ` + Schema},
+	}
+	queries = append(append(queries, tables...), offsetTables...)
+	queries = append(queries,
+		wsql.Query{Query: `create or replace function ` + Schema + `.notify_new_message() returns trigger language plpgsql as $$
 		begin
 			perform pg_notify(tg_argv[0], '');
 			return null;
-		end $$`,
-		`create or replace trigger notify_new_message after insert on ` + table +
-			` for each statement execute function ` + Schema + `.notify_new_message(` + quoteLiteral(channel) + `)`,
+		end $$`},
+		wsql.Query{Query: `create or replace trigger notify_new_message after insert on ` + schema.MessagesTable(topic) +
+			` for each statement execute function ` + Schema + `.notify_new_message(` + quoteLiteral(channel) + `)`})
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("bus install: %w", err)
 	}
-	for _, q := range stmts {
-		if _, err := tx.Exec(ctx, q); err != nil {
-			return fmt.Errorf("bus notify trigger: %w", err)
+	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck
+	for _, q := range queries {
+		if _, err := tx.Exec(ctx, q.Query, q.Args...); err != nil {
+			return fmt.Errorf("bus install: %w", err)
 		}
 	}
 	if err := tx.Commit(ctx); err != nil {
-		return fmt.Errorf("bus notify trigger: %w", err)
+		return fmt.Errorf("bus install: %w", err)
 	}
 	return nil
 }

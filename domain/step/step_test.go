@@ -86,6 +86,15 @@ func TestDecide(t *testing.T) {
 		{"requeue live lease", func() ([]events.Payload, error) {
 			return step.Requeue(dispatched, &events.StepRetryScheduled{DrvPath: drv, Attempt: 1}, 99)
 		}, domainerr.ErrConflict},
+		{"requeue live lease of a stopped queue runner", func() ([]events.Payload, error) {
+			return step.Requeue(dispatched, &events.StepRetryScheduled{DrvPath: drv, Attempt: 1, Reason: step.ReasonLost}, 99)
+		}, nil},
+		{"requeue running as lost", func() ([]events.Payload, error) {
+			return step.Requeue(running, &events.StepRetryScheduled{DrvPath: drv, Attempt: 1, Reason: step.ReasonLost}, 99)
+		}, nil},
+		{"requeue succeeded as lost", func() ([]events.Payload, error) {
+			return step.Requeue(succeeded, &events.StepRetryScheduled{DrvPath: drv, Attempt: 1, Reason: step.ReasonLost}, 10)
+		}, domainerr.ErrConflict},
 		{"requeue expired lease", func() ([]events.Payload, error) {
 			return step.Requeue(dispatched, &events.StepRetryScheduled{DrvPath: drv, Attempt: 1}, 100)
 		}, nil},

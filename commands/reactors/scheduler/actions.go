@@ -119,8 +119,12 @@ func (m *Model) Actions(now int64) []Action {
 				StartTime: s.startTime, StopTime: now}})
 			continue
 		}
+		reason := step.ReasonLease
+		if s.lost {
+			reason = step.ReasonLost
+		}
 		steps = append(steps, Action{Kind: RequeueStep, Now: now, Requeue: &events.StepRetryScheduled{
-			DrvPath: s.drv, Attempt: s.attempt, RetryAt: now, Reason: step.ReasonLease}})
+			DrvPath: s.drv, Attempt: s.attempt, RetryAt: now, Reason: reason}})
 	}
 	steps = append(steps, m.unsupportedActions(now)...)
 	sort.Slice(steps, func(i, j int) bool {

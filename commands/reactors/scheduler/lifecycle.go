@@ -75,7 +75,7 @@ func (m *Model) stepDispatched(e *events.StepDispatched) {
 		b.nr++
 		s.nr = b.nr
 	}
-	s.unsupportedT = 0
+	s.unsupportedT, s.lost = 0, false
 	// Every build that needed it ended between the decision and its
 	// record: nobody waits for this attempt.
 	s.orphan, s.cancelAt = s.live == 0, 0
@@ -96,16 +96,26 @@ func (m *Model) release(s *node) {
 	}
 }
 
-// expireLeases makes the lease of every running step due now, so the
-// next pass abandons it, and returns how many. A dispatched step keeps
-// its lease, which the domain holds to (step.Requeue): the durable bus
-// delivers its command again, and the in-process one leaves it to the
-// lease.
+// expireLeases makes the lease of every dispatched or running step and
+// of every dispatched verification due now, so the next pass gives them
+// up, and returns how many. It is for a process whose workers died with
+// the one before it: a dispatched step's command was lost with the
+// in-process bus, or never sent when the kill came between
+// StepDispatched and the send. One the durable bus delivers again is
+// refused at its start, as the requeue moved the step to a new attempt.
 func (m *Model) expireLeases() int {
 	n := 0
 	for s := range m.active {
-		if s.phase == step.Running {
-			s.leaseUntil = 0
+		if s.reserved {
+			continue
+		}
+		s.lost = s.phase == step.Dispatched
+		s.leaseUntil = 0
+		n++
+	}
+	for _, v := range m.verifies {
+		if v.machine != nil && !v.reserved {
+			v.leaseUntil = 0
 			n++
 		}
 	}
@@ -117,7 +127,7 @@ func (m *Model) stepStarted(e *events.StepStarted) {
 	if s == nil || e.Attempt != s.attempt || s.phase != step.Dispatched {
 		return
 	}
-	s.phase, s.startTime, s.nr = step.Running, e.StartTime, e.StepNr
+	s.phase, s.startTime, s.nr, s.lost = step.Running, e.StartTime, e.StepNr, false
 	timeout, silent := m.timeouts(s)
 	s.leaseUntil = e.StartTime + int64(timeout) + int64(silent) + m.cfg.RunningGrace
 	m.stats.stepsStarted++
@@ -235,7 +245,7 @@ func (m *Model) stepRequeued(e *events.StepRetryScheduled) {
 	}
 	delete(m.active, s)
 	delete(m.requeues, s)
-	s.orphan = false
+	s.orphan, s.lost = false, false
 	if e.Reason == step.ReasonRestart {
 		s.tries = 0
 	}

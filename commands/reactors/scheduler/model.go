@@ -104,6 +104,9 @@ type node struct {
 	buildID    int64 // representative build of the current attempt
 	machine    *machine
 	reserved   bool // decided here, StepDispatched not yet seen
+	// lost: dispatched by the process before this one, whose workers
+	// died with it; given up at once (step.ReasonLost).
+	lost bool
 
 	inputs  []*node
 	rdeps   []*node

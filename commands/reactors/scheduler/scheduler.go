@@ -38,12 +38,14 @@ type Options struct {
 	// Default DefaultSnapshotInterval.
 	SnapshotInterval time.Duration
 	// WorkersInProcess says the builder workers run in this process, as
-	// in the queue runner and up: the steps the log shows running when
-	// the scheduler first catches up were lost with the process before it
-	// (a kill -9, a crash), so they are given up at once (status 3,
-	// retried) instead of after their timeout plus RunningGrace, ten hours
-	// by default. Hydra's queue runner clears its busy steps at start
-	// alike. Dispatched steps keep their lease.
+	// in the queue runner and up: the steps the log shows running or
+	// dispatched when the scheduler first catches up were lost with the
+	// process before it (a kill -9, a crash), so they are given up at
+	// once instead of after their timeout plus RunningGrace (ten hours by
+	// default) or their DispatchLease (five minutes): a running one
+	// fails with status 3 and is retried, a dispatched one is requeued
+	// (step.ReasonLost). Hydra's queue runner clears its busy steps at
+	// start alike.
 	WorkersInProcess bool
 }
 

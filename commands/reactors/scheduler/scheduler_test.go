@@ -239,19 +239,21 @@ func TestLostCommandRedeliveredByLease(t *testing.T) {
 
 // TestRestartGivesUpStepsOfTheLastProcess: a queue runner killed while a
 // step ran and another was dispatched leaves both open in the log. The
-// next queue runner, whose workers run in its own process, gives the
-// running one up at once (status 3, retried) rather than after its
-// timeout plus grace (ten hours by default); the dispatched one keeps its
-// lease (the durable bus delivers it again). A scheduler whose workers run elsewhere waits, and
-// a second catch-up of the same scheduler (a Run restarted after a
-// database outage, its workers alive) gives nothing up.
+// next queue runner, whose workers run in its own process, gives both up
+// at once: the running one fails (status 3, retried) rather than after
+// its timeout plus grace (ten hours by default), the dispatched one is
+// requeued rather than after its lease, and the old attempt's command,
+// delivered again by the durable bus, cannot start. A scheduler whose
+// workers run elsewhere waits, and a second catch-up of the same
+// scheduler (a Run restarted after a database outage, its workers alive)
+// gives nothing up.
 func TestRestartGivesUpStepsOfTheLastProcess(t *testing.T) {
 	tests := []struct {
 		name       string
 		inProcess  bool
 		wantAction int
 	}{
-		{"workers in process", true, 1},
+		{"workers in process", true, 2},
 		{"workers elsewhere", false, 0},
 	}
 	for _, tt := range tests {
@@ -284,15 +286,23 @@ func TestRestartGivesUpStepsOfTheLastProcess(t *testing.T) {
 				require.Zero(t, pass(next).Actions)
 				return
 			}
-			require.Equal(t, 1, pass(next).Actions, "the transient failure's retry")
+			res = pass(next)
+			require.Equal(t, 1, res.Actions, "the transient failure's retry")
+			require.Equal(t, 1, res.Dispatched, "b goes out again at once")
+			require.Equal(t, drv("b"), sent.sent[0].DrvPath)
+			require.Equal(t, 2, sent.sent[0].Attempt)
 			require.Zero(t, pass(next).Actions, "a later catch-up gives up nothing more")
 			require.Equal(t, []string{"StepQueued", "StepDispatched", "StepStarted", "StepFinished", "StepRetryScheduled"},
 				f.streamTypes(streams.Step(drv("a"))), "the running step aborted (status 3) and retried")
-			require.Equal(t, []string{"StepQueued", "StepDispatched"}, f.streamTypes(streams.Step(drv("b"))), "the dispatched step keeps its lease")
+			require.Equal(t, []string{"StepQueued", "StepDispatched", "StepRetryScheduled", "StepDispatched"},
+				f.streamTypes(streams.Step(drv("b"))), "the dispatched step requeued and dispatched again")
+			_, err = h.StartStep(f.ctx, f.md, events.StepStarted{DrvPath: drv("b"), BuildID: 2, StepNr: 2, Attempt: 1,
+				Machine: "b1", StartTime: f.now.Unix()})
+			require.ErrorIs(t, err, domainerr.ErrConflict, "the first attempt's command, delivered again")
 			f.now = f.now.Add(60 * time.Second)
 			require.Equal(t, 1, pass(next).Dispatched, "a goes out again after its retry interval")
-			require.Equal(t, 2, sent.sent[0].Attempt)
-			require.Equal(t, drv("a"), sent.sent[0].DrvPath)
+			require.Equal(t, 2, sent.sent[1].Attempt)
+			require.Equal(t, drv("a"), sent.sent[1].DrvPath)
 		})
 	}
 }

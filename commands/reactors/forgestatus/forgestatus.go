@@ -9,9 +9,10 @@
 //
 //   - build_queued: at EvaluationFinished, for each new build of the
 //     evaluation (Hydra announces a build once its evaluation is
-//     committed): pending, or the final state for a build already
-//     finished by then (cached builds, and builds that finished while
-//     the evaluation ran).
+//     committed): pending; for a build that ran and finished while the
+//     evaluation was open, pending then its final state (build_finished),
+//     the order Hydra's clients see; for a build cached at queue time,
+//     its final state alone (cached_build_finished).
 //   - cached_build_queued and cached_build_finished: at
 //     EvaluationFinished, for each build the evaluation kept from an
 //     earlier one, to this evaluation's commits only: pending, or the
@@ -42,6 +43,7 @@ import (
 
 	"buildledger/commands"
 	"buildledger/commands/reactors/outbox"
+	"buildledger/domain/notification"
 	"buildledger/events"
 )
 
@@ -105,14 +107,22 @@ func (r *Reactor) React(ctx context.Context, rec events.Recorded, p events.Paylo
 			if err != nil {
 				return err
 			}
-			ph, channel := queued, "build_queued"
-			if b.Finished {
-				ph, channel = finished, "build_finished"
-				if b.Cached {
-					channel = "cached_build_finished"
+			if b.Finished && b.Cached {
+				if err := r.announce(ctx, rec, b, ev, finished, "cached_build_finished"); err != nil {
+					return err
 				}
+				continue
 			}
-			if err := r.announce(ctx, rec, b, ev, ph, channel); err != nil {
+			// A build that ran and finished while its evaluation was
+			// still open is announced queued first, as Hydra, which
+			// builds nothing of an evaluation before it ends, would.
+			if err := r.announce(ctx, rec, b, ev, queued, "build_queued"); err != nil {
+				return err
+			}
+			if !b.Finished {
+				continue
+			}
+			if err := r.announce(ctx, rec, b, ev, finished, "build_finished"); err != nil {
 				return err
 			}
 		}
@@ -221,6 +231,11 @@ func (r *Reactor) queue(ctx context.Context, rec events.Recorded, b outbox.Build
 		}
 		q := events.NotificationQueued{Plugin: s.plugin, Channel: channel, Target: s.target, Cause: rec.ID,
 			BuildID: b.BuildID, EvalID: ev.ID, Project: b.Project, Jobset: b.Jobset}
+		if channel == "build_queued" && b.Finished {
+			// The same event announces the build finished next, to the
+			// same target: the queued status needs a key of its own.
+			q.Key = notification.Key(rec.ID+"/"+channel, s.plugin, s.target)
+		}
 		if err := r.box.Queue(ctx, r.md, q, payload); err != nil {
 			return err
 		}

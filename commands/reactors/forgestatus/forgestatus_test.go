@@ -181,6 +181,48 @@ func TestGitHubFailureState(t *testing.T) {
 	}
 }
 
+// TestBuildFinishedWhileItsEvaluationRan: a build that ran and finished
+// before its evaluation ended (the scheduler runs an open evaluation's
+// steps) gets pending, then its final state, at the evaluation's end, as
+// on Hydra, where it would have been queued then and finished later.
+func TestBuildFinishedWhileItsEvaluationRan(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	double := forgetest.NewStatusDouble(t, forgetest.GitHub, "Authorization", "token s3cret")
+	box := outbox.New(e.rt, e.box, nil)
+	f := outbox.NewFollower(e.rt, e.box, forgestatus.New(e.rt, box, nil, githubConfig(t), nil), nil)
+	require.NoError(t, f.CatchUp(ctx))
+	e.append(streams.Jobset("p", "j"), &events.JobsetCreated{Project: "p", Name: "j", ID: 1, JobsetConfig: events.JobsetConfig{
+		Inputs: []events.JobsetInput{{Name: "src", Type: "git", Value: "https://github.com/owner/repo.git"}}}})
+	e.append(streams.Eval(1), &events.EvaluationStarted{EvalID: 1, Project: "p", Jobset: "j", JobsetID: 1},
+		&events.InputFetched{EvalID: 1, Name: "src", Type: "git", URI: "https://github.com/owner/repo.git", Revision: rev},
+		&events.JobEvaluated{EvalID: 1, Job: "hello", BuildID: 1, IsNew: true, DrvPath: "/nix/store/aaa-hello.drv", System: "x86_64-linux"})
+	e.append(streams.Build(1), &events.BuildQueued{BuildID: 1, EvalID: 1, JobsetID: 1, Project: "p", Jobset: "j", Job: "hello",
+		DrvPath: "/nix/store/aaa-hello.drv", System: "x86_64-linux"})
+	e.append(streams.Step("/nix/store/aaa-hello.drv"), &events.StepStarted{DrvPath: "/nix/store/aaa-hello.drv", BuildID: 1, StepNr: 1})
+	e.append(streams.Build(1), &events.BuildFinished{BuildID: 1, Status: 1})
+	w := outbox.NewWorker(e.rt, e.box, map[string]outbox.Sender{"githubstatus": &httpsend.Sender{Client: double.Client(),
+		Secrets: map[string]string{"githubstatus/0": "token s3cret"}}}, outbox.WorkerOptions{})
+	deliver := func() {
+		for range 3 {
+			require.NoError(t, f.CatchUp(ctx))
+			_, err := w.DeliverDue(ctx)
+			require.NoError(t, err)
+			e.advance(time.Minute)
+		}
+	}
+	deliver()
+	require.Empty(t, double.Accepted(), "nothing while the evaluation is open")
+
+	e.append(streams.Eval(1), &events.EvaluationFinished{EvalID: 1, Project: "p", Jobset: "j", JobsetID: 1})
+	deliver()
+	var states []string
+	for _, r := range double.Accepted() {
+		states = append(states, r.Body["state"].(string))
+	}
+	require.Equal(t, []string{"pending", "failure"}, states)
+}
+
 // TestOtherForges: Gitea, GitLab and Bitbucket statuses reach their
 // doubles, valid against each forge's description, with Hydra's states,
 // contexts and credentials.

@@ -15,10 +15,17 @@
 //
 // Who writes what:
 //
-//   - evaluator: BuildQueued, StepQueued (inputs before dependents is
-//     best; a late input is linked while its dependent is still queued),
+//   - evaluator: BuildQueued, StepQueued (inputs before dependents; a
+//     late input is linked while its dependent is still queued),
 //     BuildCached for builds with valid outputs, BuildWithdrawn for a
 //     build its evaluation will not have after all (the model forgets it).
+//     A step runs before its evaluation ends once every input it names
+//     is a step in the model and has succeeded; one naming an input the
+//     model does not hold waits for EvaluationFinished (or Failed, or
+//     Closed), as that input may still come. A job recorded after its
+//     derivation ran as another job's input in the same evaluation is
+//     credited with that run (built, not cached), as Hydra, which queues
+//     an evaluation's builds together, would show it.
 //   - scheduler: StepDispatched (with reason, attempt, lease), then a
 //     BuildStep command on the bus; StepRetryScheduled (transient failure
 //     with Hydra's backoff, expired dispatch lease, failed step a
@@ -73,7 +80,9 @@
 // above 0 for a step the model does not hold) is restored with its
 // attempts; a restarted build is restored with the steps of its closure
 // and the BuildSteps numbers its history used. A succeeded step that was
-// evicted is, like an input never queued, nothing to wait for. Kept for
-// good: jobsets, machines, the ids of closed evaluations and the output
-// paths of steps that failed for good (Hydra's failed paths).
+// evicted is, like an input never queued, nothing to wait for. A step is
+// not evicted while its evaluation is open; one that succeeded meanwhile
+// is evicted when the evaluation closes, if nothing in memory needs it.
+// Kept for good: jobsets, machines, the ids of closed evaluations and the
+// output paths of steps that failed for good (Hydra's failed paths).
 package scheduler

@@ -15,8 +15,8 @@ func (m *Model) addStep(e *events.StepQueued, phase step.Phase) *node {
 	s := &node{drv: e.DrvPath, qidx: -1, hidx: -1, phase: phase}
 	m.steps[e.DrvPath] = s
 	if e.EvalID != 0 && !m.closedEvals[e.EvalID] {
-		// Wait for the whole graph of the evaluation: its steps are
-		// appended in no particular order.
+		// Remember the open evaluation: a step of it with an input not
+		// in the model waits for its close (runnable).
 		s.evalOpen = e.EvalID
 		m.openEvals[e.EvalID] = append(m.openEvals[e.EvalID], s)
 	}
@@ -68,17 +68,28 @@ func (m *Model) stepQueued(e *events.StepQueued) {
 	m.refresh(s)
 }
 
-// evalClosed lets the steps of evaluation id run.
+// evalClosed lets the steps of evaluation id that still wait for an
+// input run, and forgets those that ran while it was open and that no
+// build or step in memory needs any more (Evict skipped them then).
 func (m *Model) evalClosed(id int64) {
 	if m.closedEvals[id] {
 		return
 	}
 	m.closedEvals[id] = true
-	for _, s := range m.openEvals[id] {
+	steps := m.openEvals[id]
+	delete(m.openEvals, id)
+	for _, s := range steps {
 		s.evalOpen = 0
 		m.refresh(s)
 	}
-	delete(m.openEvals, id)
+	if m.cfg.EvictAfter < 0 {
+		return
+	}
+	for _, s := range steps {
+		if s.phase == step.Succeeded {
+			m.evictSteps(s)
+		}
+	}
 }
 
 // link makes d an input of s.
@@ -104,7 +115,7 @@ func (m *Model) buildQueued(e *events.BuildQueued) {
 }
 
 func (m *Model) newBuild(e *events.BuildQueued) *build {
-	return &build{id: e.BuildID, jobset: m.jobsetOf(e.JobsetID), drv: e.DrvPath, globalPrio: e.GlobalPriority,
+	return &build{id: e.BuildID, eval: e.EvalID, jobset: m.jobsetOf(e.JobsetID), drv: e.DrvPath, globalPrio: e.GlobalPriority,
 		localPrio: e.Meta.SchedulingPriority, maxSilent: e.Meta.MaxSilent, timeout: e.Meta.Timeout, outputs: e.Outputs}
 }
 
@@ -164,9 +175,16 @@ func (m *Model) attach(b *build, s *node) {
 	})
 }
 
-// runnable reports whether s belongs in its system's queue.
+// runnable reports whether s belongs in its system's queue. A step of an
+// evaluation that has not closed runs once every input it names is a step
+// in the model and has succeeded; one naming an input the model does not
+// hold waits for the close, since that input may still be queued (the
+// evaluator appends inputs first, so an input it queues is never behind
+// its dependent in the log, but an input it does not queue is only known
+// absent when the evaluation ends).
 func (s *node) runnable() bool {
-	return s.phase == step.Queued && !s.reserved && s.pending == 0 && s.live > 0 && s.evalOpen == 0
+	return s.phase == step.Queued && !s.reserved && s.pending == 0 && s.live > 0 &&
+		(s.evalOpen == 0 || len(s.waitsOn) == 0)
 }
 
 // rekey takes s out of its queue while change alters its order keys,

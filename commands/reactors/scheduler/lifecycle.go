@@ -15,8 +15,12 @@ func (m *Model) checkBuild(b *build) {
 	if b.finished || b.top == nil {
 		return
 	}
-	if b.top.phase == step.Succeeded {
-		m.finishSucceeded(b, b.top, 0, 0, b.top.buildID)
+	if s := b.top; s.phase == step.Succeeded {
+		if m.creditRun(s, b) {
+			m.finishSucceeded(b, s, s.startTime, s.stopTime, b.id)
+			return
+		}
+		m.finishSucceeded(b, s, 0, 0, s.buildID)
 		return
 	}
 	for _, s := range b.steps {
@@ -31,6 +35,23 @@ func (m *Model) checkBuild(b *build) {
 		// it again.
 		m.requeue(s, events.StepRetryScheduled{DrvPath: s.drv, Attempt: s.attempt, Reason: step.ReasonRestart})
 	}
+}
+
+// creditRun tells whether b, whose top-level step s succeeded, is
+// credited with s's run although s ran for another build, and if so
+// marks the run credited. That is the first such build of the
+// evaluation of the build s ran for: a job recorded after s was
+// dispatched as an input of another job, since the scheduler runs an
+// evaluation's steps before it ends. Hydra queues an evaluation's builds
+// together and runs a step for a build whose top-level derivation it is,
+// so it shows that job built, not cached, and the evaluation's other
+// builds of the same derivation cached.
+func (m *Model) creditRun(s *node, b *build) bool {
+	if s.creditEval == 0 || s.creditEval != b.eval {
+		return false
+	}
+	s.creditEval = 0
+	return true
 }
 
 // cachedFailure reports whether s failed for good with an output still in
@@ -167,12 +188,23 @@ func (m *Model) stepFinished(e *events.StepFinished) {
 	}
 	code := status.Code(e.Status)
 	if code == status.Success || code == status.FailedWithOutput {
-		s.phase = step.Succeeded
+		s.phase, s.startTime, s.stopTime, s.creditEval = step.Succeeded, e.StartTime, e.StopTime, 0
+		if r := m.builds[e.BuildID]; r != nil && r.top != s {
+			s.creditEval = r.eval
+		}
 		m.refresh(s)
+		var direct []*build
 		for _, b := range s.builds {
 			if b.top == s && !b.finished {
-				m.finishSucceeded(b, s, e.StartTime, e.StopTime, e.BuildID)
+				direct = append(direct, b)
 			}
+		}
+		for _, b := range direct {
+			ranFor := e.BuildID
+			if m.creditRun(s, b) {
+				ranFor = b.id
+			}
+			m.finishSucceeded(b, s, e.StartTime, e.StopTime, ranFor)
 		}
 		for _, r := range s.rdeps {
 			r.pending--
@@ -342,9 +374,10 @@ func (m *Model) markOrphans() {
 }
 
 // buildWithdrawn forgets a build its evaluator took back before the
-// evaluation ended. No step has run for it, as the steps of an open
-// evaluation wait for its end; the steps it needed stop counting it, and
-// one that no build needs any more is left to the orphan rule.
+// evaluation ended. Steps of an open evaluation may have run for it (see
+// runnable): the steps it needed stop counting it, and one that no build
+// needs any more is left to the orphan rule, which aborts it if it is
+// dispatched or running.
 func (m *Model) buildWithdrawn(id int64) {
 	b := m.builds[id]
 	if b == nil {

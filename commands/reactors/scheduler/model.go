@@ -101,6 +101,11 @@ type node struct {
 	// expired lease (it leaves leaseUntil as the events set it).
 	leaseAsked int64
 	startTime  int64
+	// stopTime is when the attempt that succeeded ended. creditEval is
+	// the evaluation of the build that run was for, while no build whose
+	// top-level step it is has been credited with it (creditRun).
+	stopTime   int64
+	creditEval int64
 	buildID    int64 // representative build of the current attempt
 	machine    *machine
 	reserved   bool // decided here, StepDispatched not yet seen
@@ -143,6 +148,7 @@ type node struct {
 // build is a queued build in the model.
 type build struct {
 	id         int64
+	eval       int64 // the evaluation that queued it
 	jobset     *jobset
 	drv        string
 	top        *node

@@ -682,3 +682,153 @@ func TestDependentsNotHeldByCancelledTop(t *testing.T) {
 	require.Len(t, as, 1)
 	require.Equal(t, events.BuildFinished{BuildID: 2, Status: 2, StartTime: 20, StopTime: 20, PropagatedFrom: 1, FailedDrv: drv("a")}, *as[0].Finish)
 }
+
+// TestOpenEvaluation: a step of an evaluation that has not closed runs as
+// soon as every input it names is a step in the model and has succeeded;
+// a step naming an input the model does not hold waits for the close.
+// Each stage applies its events, dispatches, and finishes what it
+// dispatched successfully.
+func TestOpenEvaluation(t *testing.T) {
+	queued := func(name string, eval int64, inputs ...string) *events.StepQueued {
+		e := &events.StepQueued{DrvPath: drv(name), System: sys, Outputs: out(name), EvalID: eval}
+		for _, in := range inputs {
+			e.InputDrvs = append(e.InputDrvs, drv(in))
+		}
+		return e
+	}
+	build := func(id, eval int64, top string) *events.BuildQueued {
+		return &events.BuildQueued{BuildID: id, EvalID: eval, DrvPath: drv(top), System: sys, Outputs: out(top)}
+	}
+	type stage struct {
+		apply []events.Payload
+		want  []string // dispatched after the events, by name
+	}
+	tests := []struct {
+		name   string
+		stages []stage
+		status int // every dispatched step finishes with it
+	}{
+		{"a leaf step of an open evaluation is dispatched", []stage{
+			{apply: []events.Payload{build(1, 7, "a"), queued("a", 7)}, want: []string{"a"}},
+		}, 0},
+		{"a step with an input not in the model is held until the close", []stage{
+			{apply: []events.Payload{build(1, 7, "b"), queued("b", 7, "x")}},
+			{apply: []events.Payload{&events.EvaluationFinished{EvalID: 7}}, want: []string{"b"}},
+		}, 0},
+		{"a step whose input arrives later is held until that input succeeds", []stage{
+			{apply: []events.Payload{build(1, 7, "b"), queued("b", 7, "a")}},
+			{apply: []events.Payload{queued("a", 7)}, want: []string{"a"}},
+			{want: []string{"b"}},
+		}, 0},
+		{"a step whose inputs are known runs before the close once they succeed", []stage{
+			{apply: []events.Payload{queued("a", 7), queued("b", 7, "a"), build(1, 7, "b")}, want: []string{"a"}},
+			{want: []string{"b"}},
+		}, 0},
+		{"an input the open evaluation queues again is built again first", []stage{
+			{apply: []events.Payload{queued("a", 6), build(1, 6, "a"), &events.EvaluationFinished{EvalID: 6}}, want: []string{"a"}},
+			// Inputs first: the evaluator appends a again before b.
+			{apply: []events.Payload{queued("a", 7), queued("b", 7, "a"), build(2, 7, "b")}, want: []string{"a"}},
+			{want: []string{"b"}},
+		}, 0},
+		{"a failed input keeps its dependent from running", []stage{
+			{apply: []events.Payload{queued("a", 7), queued("b", 7, "a"), build(1, 7, "b")}, want: []string{"a"}},
+			{},
+		}, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newSim(t, scheduler.Config{})
+			s.machine("m", 4, 1, []string{sys}, nil, nil)
+			now := int64(10)
+			for i, st := range tt.stages {
+				s.apply(st.apply...)
+				ds := s.dispatch(now)
+				var got []string
+				for _, d := range ds {
+					got = append(got, d.DrvPath)
+				}
+				var want []string
+				for _, n := range st.want {
+					want = append(want, drv(n))
+				}
+				require.Equal(t, want, got, "stage %d", i)
+				for _, d := range ds {
+					s.finish(d, tt.status, now, now+1)
+				}
+				now += 10
+			}
+		})
+	}
+}
+
+// TestOpenEvaluationEviction: a step that ran and succeeded while its
+// evaluation was open, and whose build was evicted meanwhile, is forgotten
+// when the evaluation closes.
+func TestOpenEvaluationEviction(t *testing.T) {
+	s := newSim(t, scheduler.Config{EvictAfter: 60})
+	s.machine("m", 4, 1, []string{sys}, nil, nil)
+	s.apply(&events.BuildQueued{BuildID: 1, EvalID: 7, DrvPath: drv("a"), System: sys, Outputs: out("a")},
+		&events.StepQueued{DrvPath: drv("a"), System: sys, Outputs: out("a"), EvalID: 7})
+	ds := s.dispatch(10)
+	require.Equal(t, []string{drv("a")}, drvs(ds))
+	s.finish(ds[0], 0, 10, 11)
+	require.Len(t, s.act(11), 1, "the build finishes")
+	builds, steps := s.m.Evict(100)
+	require.Equal(t, 1, builds)
+	require.Zero(t, steps, "the evaluation is open")
+	require.Equal(t, 1, s.m.Status().NrStepsHeld)
+	s.apply(&events.EvaluationFinished{EvalID: 7})
+	require.Zero(t, s.m.Status().NrStepsHeld)
+}
+
+// TestJobRecordedAfterItsDerivationRan: a job whose derivation ran as an
+// input of another build while their evaluation was open, before the
+// job was recorded, is credited with that run (built, not cached), as
+// Hydra, which queues an evaluation's builds together and runs a step
+// for the build whose top-level derivation it is, would show it. A job
+// of another evaluation with the same derivation is a cached build.
+func TestJobRecordedAfterItsDerivationRan(t *testing.T) {
+	s := newSim(t, scheduler.Config{})
+	s.machine("m", 4, 1, []string{sys}, nil, nil)
+	queued := func(name string, eval int64, inputs ...string) *events.StepQueued {
+		e := &events.StepQueued{DrvPath: drv(name), System: sys, Outputs: out(name), EvalID: eval}
+		for _, in := range inputs {
+			e.InputDrvs = append(e.InputDrvs, drv(in))
+		}
+		return e
+	}
+	build := func(id, eval int64, top string) *events.BuildQueued {
+		return &events.BuildQueued{BuildID: id, EvalID: eval, DrvPath: drv(top), System: sys, Outputs: out(top)}
+	}
+	s.apply(queued("lib", 7), queued("app", 7, "lib"), build(1, 7, "app"), &events.EvaluationStarted{EvalID: 8})
+	ds := s.dispatch(10)
+	require.Equal(t, []string{drv("lib")}, drvs(ds), "lib runs for app's build while evaluation 7 is open")
+	s.finish(ds[0], 0, 11, 15)
+	s.apply(build(2, 7, "lib"), build(3, 8, "lib"))
+	got := map[int64]events.BuildFinished{}
+	for _, a := range s.act(20) {
+		if a.Finish != nil {
+			got[a.Finish.BuildID] = *a.Finish
+		}
+	}
+	require.Equal(t, events.BuildFinished{BuildID: 2, StartTime: 11, StopTime: 15}, got[2], "lib's own job in evaluation 7 is credited")
+	require.Equal(t, events.BuildFinished{BuildID: 3, StartTime: 20, StopTime: 20, IsCachedBuild: true}, got[3], "another evaluation's job is cached")
+
+	// Recorded after the dispatch, before the finish: the first of the
+	// evaluation's builds of the derivation is credited, the next cached.
+	s.apply(queued("lib2", 7), queued("app2", 7, "lib2"), build(4, 7, "app2"))
+	ds = s.dispatch(30)
+	require.Equal(t, []string{drv("lib2"), drv("app")}, drvs(ds))
+	s.apply(build(5, 7, "lib2"), build(6, 7, "lib2"))
+	s.finish(ds[0], 0, 31, 35)
+	s.finish(ds[1], 0, 31, 36)
+	got = map[int64]events.BuildFinished{}
+	for _, a := range s.act(40) {
+		if a.Finish != nil {
+			got[a.Finish.BuildID] = *a.Finish
+		}
+	}
+	require.Equal(t, events.BuildFinished{BuildID: 5, StartTime: 31, StopTime: 35}, got[5])
+	require.Equal(t, events.BuildFinished{BuildID: 6, StartTime: 31, StopTime: 35, IsCachedBuild: true}, got[6])
+	require.Equal(t, events.BuildFinished{BuildID: 1, StartTime: 31, StopTime: 36}, got[1])
+}

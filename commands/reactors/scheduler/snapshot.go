@@ -15,7 +15,7 @@ import (
 // snapshotVersion is the format of the model's snapshots. Bump it
 // whenever a field is added, removed or changes meaning, or the fold
 // changes what it keeps: snapshots of another version are not used.
-const snapshotVersion = 2
+const snapshotVersion = 4
 
 // modelState is what a snapshot keeps of a Model: what the fold of the
 // events gave, with steps and builds numbered (their index in Steps and
@@ -86,6 +86,8 @@ type stepState struct {
 	RetryAt     int64           `json:"retryAt,omitempty"`
 	LeaseUntil  int64           `json:"leaseUntil,omitempty"`
 	StartTime   int64           `json:"startTime,omitempty"`
+	StopTime    int64           `json:"stopTime,omitempty"`
+	CreditEval  int64           `json:"creditEval,omitempty"`
 	BuildID     int64           `json:"buildId,omitempty"`
 	Machine     string          `json:"machine,omitempty"`
 	Nr          int             `json:"nr,omitempty"`
@@ -106,6 +108,7 @@ type stepState struct {
 // a step still lists. Top is -1 while its top-level step is not queued.
 type buildState struct {
 	ID         int64           `json:"id"`
+	Eval       int64           `json:"eval,omitempty"`
 	Detached   bool            `json:"detached,omitempty"`
 	Jobset     int64           `json:"jobset"`
 	Drv        string          `json:"drv"`
@@ -280,7 +283,7 @@ func (m *Model) state() modelState {
 func (m *Model) stepState(s *node, addNode func(*node) int, addBuild func(*build) int) stepState {
 	ss := stepState{Drv: s.drv, Detached: m.steps[s.drv] != s, System: s.system, Features: s.features,
 		PreferLocal: s.preferLocal, Outputs: s.outputs, Phase: s.phase, Attempt: s.attempt, Tries: s.tries, Status: s.status,
-		ReleaseName: s.releaseName, RetryAt: s.retryAt, LeaseUntil: s.leaseUntil, StartTime: s.startTime, BuildID: s.buildID,
+		ReleaseName: s.releaseName, RetryAt: s.retryAt, LeaseUntil: s.leaseUntil, StartTime: s.startTime, StopTime: s.stopTime, CreditEval: s.creditEval, BuildID: s.buildID,
 		Nr: s.nr, WaitsOn: slices.Clone(s.waitsOn), Pending: s.pending, Live: s.live, GlobalPrio: s.globalPrio, LocalPrio: s.localPrio,
 		LowestBuild: s.lowestBuild, Orphan: s.orphan, EvalOpen: s.evalOpen}
 	if s.machine != nil && !s.reserved {
@@ -301,7 +304,7 @@ func (m *Model) stepState(s *node, addNode func(*node) int, addBuild func(*build
 }
 
 func (m *Model) buildState(b *build, addNode func(*node) int) buildState {
-	bs := buildState{ID: b.id, Detached: m.builds[b.id] != b, Jobset: b.jobset.id, Drv: b.drv, Top: -1,
+	bs := buildState{ID: b.id, Eval: b.eval, Detached: m.builds[b.id] != b, Jobset: b.jobset.id, Drv: b.drv, Top: -1,
 		GlobalPrio: b.globalPrio, LocalPrio: b.localPrio, MaxSilent: b.maxSilent, Timeout: b.timeout, Outputs: b.outputs,
 		Finished: b.finished, Status: b.status, Nr: b.nr, DoneAt: b.doneAt}
 	if b.top != nil {
@@ -407,7 +410,7 @@ func (m *Model) load(st *modelState) error {
 		if j == nil {
 			return invalid("build %d: no jobset %d", bs.ID, bs.Jobset)
 		}
-		b := &build{id: bs.ID, jobset: j, drv: bs.Drv, globalPrio: bs.GlobalPrio, localPrio: bs.LocalPrio,
+		b := &build{id: bs.ID, eval: bs.Eval, jobset: j, drv: bs.Drv, globalPrio: bs.GlobalPrio, localPrio: bs.LocalPrio,
 			maxSilent: bs.MaxSilent, timeout: bs.Timeout, outputs: bs.Outputs, finished: bs.Finished, status: bs.Status,
 			nr: bs.Nr, doneAt: bs.DoneAt}
 		if bs.Top >= 0 {
@@ -543,7 +546,8 @@ func (m *Model) loadStep(s *node, ss stepState, nodes []*node, builds []*build) 
 	}
 	s.drv, s.system, s.features, s.preferLocal, s.outputs = ss.Drv, ss.System, ss.Features, ss.PreferLocal, ss.Outputs
 	s.phase, s.attempt, s.tries, s.status, s.releaseName = ss.Phase, ss.Attempt, ss.Tries, ss.Status, ss.ReleaseName
-	s.retryAt, s.leaseUntil, s.startTime, s.buildID, s.nr = ss.RetryAt, ss.LeaseUntil, ss.StartTime, ss.BuildID, ss.Nr
+	s.retryAt, s.leaseUntil, s.startTime, s.stopTime, s.buildID, s.nr = ss.RetryAt, ss.LeaseUntil, ss.StartTime, ss.StopTime, ss.BuildID, ss.Nr
+	s.creditEval = ss.CreditEval
 	s.waitsOn, s.globalPrio, s.localPrio, s.lowestBuild, s.orphan = ss.WaitsOn, ss.GlobalPrio, ss.LocalPrio, ss.LowestBuild, ss.Orphan
 	for _, k := range ss.Builds {
 		if k < 0 || k >= len(builds) {

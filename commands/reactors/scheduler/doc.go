@@ -24,8 +24,10 @@
 //     model does not hold waits for EvaluationFinished (or Failed, or
 //     Closed), as that input may still come. A job recorded after its
 //     derivation ran as another job's input in the same evaluation is
-//     credited with that run (built, not cached), as Hydra, which queues
-//     an evaluation's builds together, would show it.
+//     credited with that run (built, not cached), and one recorded after
+//     a step it needs failed so fails with that run (not a cached
+//     failure), as Hydra, which queues an evaluation's builds together,
+//     would show them.
 //   - scheduler: StepDispatched (with reason, attempt, lease), then a
 //     BuildStep command on the bus; StepRetryScheduled (transient failure
 //     with Hydra's backoff, expired dispatch lease, failed step a

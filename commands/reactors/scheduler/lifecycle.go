@@ -27,6 +27,13 @@ func (m *Model) checkBuild(b *build) {
 		if s.phase != step.Failed || m.requeues[s] != nil {
 			continue
 		}
+		if s.creditEval != 0 && s.creditEval == b.eval {
+			// It failed for a build of b's own evaluation: Hydra, which
+			// queues an evaluation's builds together, fails them all
+			// with that run, none as a cached failure.
+			m.failBuild(b, s, s.status, s.buildID, s.stopTime)
+			continue
+		}
 		if m.cachedFailure(s) {
 			m.failBuild(b, s, int(status.CachedFailure), s.buildID, 0)
 			continue
@@ -212,7 +219,7 @@ func (m *Model) stepFinished(e *events.StepFinished) {
 		}
 		return
 	}
-	s.phase = step.Failed
+	s.phase, s.creditEval = step.Failed, 0
 	if code == status.Cancelled {
 		// Cancelled because no build needed it: a build that needs it
 		// again since gets a fresh attempt, none fails.
@@ -241,6 +248,10 @@ func (m *Model) stepFinished(e *events.StepFinished) {
 		for _, o := range e.Outputs {
 			m.failedOutputs[o.Path] = true
 		}
+	}
+	s.stopTime = e.StopTime
+	if r := m.builds[e.BuildID]; r != nil {
+		s.creditEval = r.eval
 	}
 	m.refresh(s)
 	var top *events.BuildFinished
@@ -281,7 +292,7 @@ func (m *Model) stepRequeued(e *events.StepRetryScheduled) {
 	if e.Reason == step.ReasonRestart {
 		s.tries = 0
 	}
-	s.phase, s.retryAt, s.unsupportedT = step.Queued, e.RetryAt, 0
+	s.phase, s.retryAt, s.unsupportedT, s.creditEval = step.Queued, e.RetryAt, 0, 0
 	m.refresh(s)
 }
 
@@ -418,6 +429,13 @@ func (m *Model) buildRestarted(e *events.BuildRestarted) {
 			delete(m.failedOutputs, o.Path)
 		}
 		m.attachClosure(b)
+		// A restart builds the failures again, even those of its own
+		// evaluation's run that its jobs would otherwise fail with.
+		for _, s := range b.steps {
+			if s.phase == step.Failed {
+				s.creditEval = 0
+			}
+		}
 		m.checkBuild(b)
 	}
 }

@@ -101,9 +101,11 @@ type node struct {
 	// expired lease (it leaves leaseUntil as the events set it).
 	leaseAsked int64
 	startTime  int64
-	// stopTime is when the attempt that succeeded ended. creditEval is
-	// the evaluation of the build that run was for, while no build whose
-	// top-level step it is has been credited with it (creditRun).
+	// stopTime is when the attempt that succeeded or failed for good
+	// ended. creditEval is the evaluation of the build that run was for:
+	// after a success, while no build whose top-level step it is has
+	// been credited with it (creditRun); after a failure, for good, as
+	// every build of that evaluation fails with it (checkBuild).
 	stopTime   int64
 	creditEval int64
 	buildID    int64 // representative build of the current attempt

@@ -6,6 +6,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"buildledger/commands/reactors/scheduler"
+	"buildledger/domain/status"
 	"buildledger/domain/step"
 	"buildledger/events"
 )
@@ -831,4 +832,40 @@ func TestJobRecordedAfterItsDerivationRan(t *testing.T) {
 	require.Equal(t, events.BuildFinished{BuildID: 5, StartTime: 31, StopTime: 35}, got[5])
 	require.Equal(t, events.BuildFinished{BuildID: 6, StartTime: 31, StopTime: 35, IsCachedBuild: true}, got[6])
 	require.Equal(t, events.BuildFinished{BuildID: 1, StartTime: 31, StopTime: 36}, got[1])
+}
+
+// TestJobRecordedAfterItsDerivationFailed: a job recorded after its
+// derivation, or one it needs, failed for another build of the same open
+// evaluation fails with that run, as in Hydra, where the whole
+// evaluation was queued when it failed; a later evaluation's job gets the
+// cached failure.
+func TestJobRecordedAfterItsDerivationFailed(t *testing.T) {
+	s := newSim(t, scheduler.Config{})
+	s.machine("m", 4, 1, []string{sys}, nil, nil)
+	s.apply(
+		&events.StepQueued{DrvPath: drv("lib"), System: sys, Outputs: out("lib"), EvalID: 7},
+		&events.StepQueued{DrvPath: drv("app"), System: sys, Outputs: out("app"), EvalID: 7, InputDrvs: []string{drv("lib")}},
+		&events.BuildQueued{BuildID: 1, EvalID: 7, DrvPath: drv("app"), System: sys, Outputs: out("app")},
+		&events.EvaluationStarted{EvalID: 8})
+	ds := s.dispatch(10)
+	require.Equal(t, []string{drv("lib")}, drvs(ds))
+	s.finish(ds[0], int(status.Failed), 11, 15)
+	s.act(16)
+	s.apply(
+		&events.StepQueued{DrvPath: drv("tool"), System: sys, Outputs: out("tool"), EvalID: 7, InputDrvs: []string{drv("lib")}},
+		&events.BuildQueued{BuildID: 2, EvalID: 7, DrvPath: drv("lib"), System: sys, Outputs: out("lib")},
+		&events.BuildQueued{BuildID: 3, EvalID: 7, DrvPath: drv("tool"), System: sys, Outputs: out("tool")},
+		&events.BuildQueued{BuildID: 4, EvalID: 8, DrvPath: drv("lib"), System: sys, Outputs: out("lib")})
+	got := map[int64]events.BuildFinished{}
+	for _, a := range s.act(20) {
+		if a.Finish != nil {
+			got[a.Finish.BuildID] = *a.Finish
+		}
+	}
+	require.Equal(t, events.BuildFinished{BuildID: 2, Status: int(status.Failed), StartTime: 15, StopTime: 15,
+		PropagatedFrom: 1, FailedDrv: drv("lib")}, got[2], "lib's own job fails with the run")
+	require.Equal(t, events.BuildFinished{BuildID: 3, Status: int(status.DepFailed), StartTime: 15, StopTime: 15,
+		PropagatedFrom: 1, FailedDrv: drv("lib")}, got[3], "a job needing lib fails with it")
+	require.Equal(t, events.BuildFinished{BuildID: 4, Status: int(status.Failed), StartTime: 20, StopTime: 20,
+		IsCachedBuild: true, PropagatedFrom: 1, FailedDrv: drv("lib")}, got[4], "another evaluation's job is a cached failure")
 }

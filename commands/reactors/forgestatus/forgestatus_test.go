@@ -50,6 +50,19 @@ func newEnv(t *testing.T) *env {
 	return e
 }
 
+// github wires the GitHub status double as most tests here do: a
+// notifier following the log into the outbox (with members, when the
+// test needs the evaluations that hold a build), and a worker sending to
+// the double with the token of the first <githubstatus> section.
+func (e *env) github(members forgestatus.Members) (*forgetest.StatusDouble, *outbox.Follower, *outbox.Worker) {
+	double := forgetest.NewStatusDouble(e.t, forgetest.GitHub, "Authorization", "token s3cret")
+	box := outbox.New(e.rt, e.box, nil)
+	f := outbox.NewFollower(e.rt, e.box, forgestatus.New(e.rt, box, members, githubConfig(e.t), nil), nil)
+	w := outbox.NewWorker(e.rt, e.box, map[string]outbox.Sender{"githubstatus": &httpsend.Sender{Client: double.Client(),
+		Secrets: map[string]string{"githubstatus/0": "token s3cret"}}}, outbox.WorkerOptions{})
+	return double, f, w
+}
+
 func (e *env) advance(d time.Duration) { e.mu.Lock(); e.now = e.now.Add(d); e.mu.Unlock() }
 
 func (e *env) append(stream string, ps ...events.Payload) {
@@ -166,14 +179,11 @@ func TestGitHubFailureState(t *testing.T) {
 	for status, want := range map[int]string{1: "failure", 2: "failure", 3: "error", 6: "failure"} {
 		ctx := context.Background()
 		e := newEnv(t)
-		double := forgetest.NewStatusDouble(t, forgetest.GitHub, "Authorization", "token s3cret")
-		box := outbox.New(e.rt, e.box, nil)
-		f := outbox.NewFollower(e.rt, e.box, forgestatus.New(e.rt, box, nil, githubConfig(t), nil), nil)
+		double, f, w := e.github(nil)
 		require.NoError(t, f.CatchUp(ctx))
 		e.evaluate(status)
 		require.NoError(t, f.CatchUp(ctx))
-		_, err := outbox.NewWorker(e.rt, e.box, map[string]outbox.Sender{"githubstatus": &httpsend.Sender{Client: double.Client(),
-			Secrets: map[string]string{"githubstatus/0": "token s3cret"}}}, outbox.WorkerOptions{}).DeliverDue(ctx)
+		_, err := w.DeliverDue(ctx)
 		require.NoError(t, err)
 		got := double.Accepted()
 		require.Len(t, got, 3)
@@ -188,9 +198,7 @@ func TestGitHubFailureState(t *testing.T) {
 func TestBuildFinishedWhileItsEvaluationRan(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t)
-	double := forgetest.NewStatusDouble(t, forgetest.GitHub, "Authorization", "token s3cret")
-	box := outbox.New(e.rt, e.box, nil)
-	f := outbox.NewFollower(e.rt, e.box, forgestatus.New(e.rt, box, nil, githubConfig(t), nil), nil)
+	double, f, w := e.github(nil)
 	require.NoError(t, f.CatchUp(ctx))
 	e.append(streams.Jobset("p", "j"), &events.JobsetCreated{Project: "p", Name: "j", ID: 1, JobsetConfig: events.JobsetConfig{
 		Inputs: []events.JobsetInput{{Name: "src", Type: "git", Value: "https://github.com/owner/repo.git"}}}})
@@ -201,8 +209,6 @@ func TestBuildFinishedWhileItsEvaluationRan(t *testing.T) {
 		DrvPath: "/nix/store/aaa-hello.drv", System: "x86_64-linux"})
 	e.append(streams.Step("/nix/store/aaa-hello.drv"), &events.StepStarted{DrvPath: "/nix/store/aaa-hello.drv", BuildID: 1, StepNr: 1})
 	e.append(streams.Build(1), &events.BuildFinished{BuildID: 1, Status: 1})
-	w := outbox.NewWorker(e.rt, e.box, map[string]outbox.Sender{"githubstatus": &httpsend.Sender{Client: double.Client(),
-		Secrets: map[string]string{"githubstatus/0": "token s3cret"}}}, outbox.WorkerOptions{})
 	deliver := func() {
 		for range 3 {
 			require.NoError(t, f.CatchUp(ctx))
@@ -306,9 +312,7 @@ func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { retu
 func TestCachedBuildStatuses(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t)
-	double := forgetest.NewStatusDouble(t, forgetest.GitHub, "Authorization", "token s3cret")
-	box := outbox.New(e.rt, e.box, nil)
-	f := outbox.NewFollower(e.rt, e.box, forgestatus.New(e.rt, box, postgres.NewNotifyLookup(e.pool), githubConfig(t), nil), nil)
+	double, f, w := e.github(postgres.NewNotifyLookup(e.pool))
 	require.NoError(t, f.CatchUp(ctx))
 
 	const drv = "/nix/store/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-hello.drv"
@@ -340,8 +344,7 @@ func TestCachedBuildStatuses(t *testing.T) {
 	_, err = runner.CatchUp(ctx)
 	require.NoError(t, err)
 	require.NoError(t, f.CatchUp(ctx))
-	_, err = outbox.NewWorker(e.rt, e.box, map[string]outbox.Sender{"githubstatus": &httpsend.Sender{Client: double.Client(),
-		Secrets: map[string]string{"githubstatus/0": "token s3cret"}}}, outbox.WorkerOptions{}).DeliverDue(ctx)
+	_, err = w.DeliverDue(ctx)
 	require.NoError(t, err)
 
 	require.Empty(t, double.Refused())

@@ -49,6 +49,22 @@ func (s *sim) step(name, system string, features []string, inputs ...string) {
 	s.apply(&events.StepQueued{DrvPath: drv(name), System: system, Outputs: out(name), InputDrvs: in, RequiredFeatures: features})
 }
 
+// evalStep is the StepQueued of derivation name, with inputs, queued by
+// evaluation eval.
+func evalStep(name string, eval int64, inputs ...string) *events.StepQueued {
+	e := &events.StepQueued{DrvPath: drv(name), System: sys, Outputs: out(name), EvalID: eval}
+	for _, in := range inputs {
+		e.InputDrvs = append(e.InputDrvs, drv(in))
+	}
+	return e
+}
+
+// evalBuild is the BuildQueued of a job of evaluation eval whose
+// top-level derivation is top.
+func evalBuild(id, eval int64, top string) *events.BuildQueued {
+	return &events.BuildQueued{BuildID: id, EvalID: eval, DrvPath: drv(top), System: sys, Outputs: out(top)}
+}
+
 type buildOpt struct {
 	jobset int64
 	global int
@@ -690,16 +706,6 @@ func TestDependentsNotHeldByCancelledTop(t *testing.T) {
 // Each stage applies its events, dispatches, and finishes what it
 // dispatched successfully.
 func TestOpenEvaluation(t *testing.T) {
-	queued := func(name string, eval int64, inputs ...string) *events.StepQueued {
-		e := &events.StepQueued{DrvPath: drv(name), System: sys, Outputs: out(name), EvalID: eval}
-		for _, in := range inputs {
-			e.InputDrvs = append(e.InputDrvs, drv(in))
-		}
-		return e
-	}
-	build := func(id, eval int64, top string) *events.BuildQueued {
-		return &events.BuildQueued{BuildID: id, EvalID: eval, DrvPath: drv(top), System: sys, Outputs: out(top)}
-	}
 	type stage struct {
 		apply []events.Payload
 		want  []string // dispatched after the events, by name
@@ -710,29 +716,29 @@ func TestOpenEvaluation(t *testing.T) {
 		status int // every dispatched step finishes with it
 	}{
 		{"a leaf step of an open evaluation is dispatched", []stage{
-			{apply: []events.Payload{build(1, 7, "a"), queued("a", 7)}, want: []string{"a"}},
+			{apply: []events.Payload{evalBuild(1, 7, "a"), evalStep("a", 7)}, want: []string{"a"}},
 		}, 0},
 		{"a step with an input not in the model is held until the close", []stage{
-			{apply: []events.Payload{build(1, 7, "b"), queued("b", 7, "x")}},
+			{apply: []events.Payload{evalBuild(1, 7, "b"), evalStep("b", 7, "x")}},
 			{apply: []events.Payload{&events.EvaluationFinished{EvalID: 7}}, want: []string{"b"}},
 		}, 0},
 		{"a step whose input arrives later is held until that input succeeds", []stage{
-			{apply: []events.Payload{build(1, 7, "b"), queued("b", 7, "a")}},
-			{apply: []events.Payload{queued("a", 7)}, want: []string{"a"}},
+			{apply: []events.Payload{evalBuild(1, 7, "b"), evalStep("b", 7, "a")}},
+			{apply: []events.Payload{evalStep("a", 7)}, want: []string{"a"}},
 			{want: []string{"b"}},
 		}, 0},
 		{"a step whose inputs are known runs before the close once they succeed", []stage{
-			{apply: []events.Payload{queued("a", 7), queued("b", 7, "a"), build(1, 7, "b")}, want: []string{"a"}},
+			{apply: []events.Payload{evalStep("a", 7), evalStep("b", 7, "a"), evalBuild(1, 7, "b")}, want: []string{"a"}},
 			{want: []string{"b"}},
 		}, 0},
 		{"an input the open evaluation queues again is built again first", []stage{
-			{apply: []events.Payload{queued("a", 6), build(1, 6, "a"), &events.EvaluationFinished{EvalID: 6}}, want: []string{"a"}},
+			{apply: []events.Payload{evalStep("a", 6), evalBuild(1, 6, "a"), &events.EvaluationFinished{EvalID: 6}}, want: []string{"a"}},
 			// Inputs first: the evaluator appends a again before b.
-			{apply: []events.Payload{queued("a", 7), queued("b", 7, "a"), build(2, 7, "b")}, want: []string{"a"}},
+			{apply: []events.Payload{evalStep("a", 7), evalStep("b", 7, "a"), evalBuild(2, 7, "b")}, want: []string{"a"}},
 			{want: []string{"b"}},
 		}, 0},
 		{"a failed input keeps its dependent from running", []stage{
-			{apply: []events.Payload{queued("a", 7), queued("b", 7, "a"), build(1, 7, "b")}, want: []string{"a"}},
+			{apply: []events.Payload{evalStep("a", 7), evalStep("b", 7, "a"), evalBuild(1, 7, "b")}, want: []string{"a"}},
 			{},
 		}, 1},
 	}
@@ -791,21 +797,11 @@ func TestOpenEvaluationEviction(t *testing.T) {
 func TestJobRecordedAfterItsDerivationRan(t *testing.T) {
 	s := newSim(t, scheduler.Config{})
 	s.machine("m", 4, 1, []string{sys}, nil, nil)
-	queued := func(name string, eval int64, inputs ...string) *events.StepQueued {
-		e := &events.StepQueued{DrvPath: drv(name), System: sys, Outputs: out(name), EvalID: eval}
-		for _, in := range inputs {
-			e.InputDrvs = append(e.InputDrvs, drv(in))
-		}
-		return e
-	}
-	build := func(id, eval int64, top string) *events.BuildQueued {
-		return &events.BuildQueued{BuildID: id, EvalID: eval, DrvPath: drv(top), System: sys, Outputs: out(top)}
-	}
-	s.apply(queued("lib", 7), queued("app", 7, "lib"), build(1, 7, "app"), &events.EvaluationStarted{EvalID: 8})
+	s.apply(evalStep("lib", 7), evalStep("app", 7, "lib"), evalBuild(1, 7, "app"), &events.EvaluationStarted{EvalID: 8})
 	ds := s.dispatch(10)
 	require.Equal(t, []string{drv("lib")}, drvs(ds), "lib runs for app's build while evaluation 7 is open")
 	s.finish(ds[0], 0, 11, 15)
-	s.apply(build(2, 7, "lib"), build(3, 8, "lib"))
+	s.apply(evalBuild(2, 7, "lib"), evalBuild(3, 8, "lib"))
 	got := map[int64]events.BuildFinished{}
 	for _, a := range s.act(20) {
 		if a.Finish != nil {
@@ -817,10 +813,10 @@ func TestJobRecordedAfterItsDerivationRan(t *testing.T) {
 
 	// Recorded after the dispatch, before the finish: the first of the
 	// evaluation's builds of the derivation is credited, the next cached.
-	s.apply(queued("lib2", 7), queued("app2", 7, "lib2"), build(4, 7, "app2"))
+	s.apply(evalStep("lib2", 7), evalStep("app2", 7, "lib2"), evalBuild(4, 7, "app2"))
 	ds = s.dispatch(30)
 	require.Equal(t, []string{drv("lib2"), drv("app")}, drvs(ds))
-	s.apply(build(5, 7, "lib2"), build(6, 7, "lib2"))
+	s.apply(evalBuild(5, 7, "lib2"), evalBuild(6, 7, "lib2"))
 	s.finish(ds[0], 0, 31, 35)
 	s.finish(ds[1], 0, 31, 36)
 	got = map[int64]events.BuildFinished{}
@@ -842,20 +838,12 @@ func TestJobRecordedAfterItsDerivationRan(t *testing.T) {
 func TestJobRecordedAfterItsDerivationFailed(t *testing.T) {
 	s := newSim(t, scheduler.Config{})
 	s.machine("m", 4, 1, []string{sys}, nil, nil)
-	s.apply(
-		&events.StepQueued{DrvPath: drv("lib"), System: sys, Outputs: out("lib"), EvalID: 7},
-		&events.StepQueued{DrvPath: drv("app"), System: sys, Outputs: out("app"), EvalID: 7, InputDrvs: []string{drv("lib")}},
-		&events.BuildQueued{BuildID: 1, EvalID: 7, DrvPath: drv("app"), System: sys, Outputs: out("app")},
-		&events.EvaluationStarted{EvalID: 8})
+	s.apply(evalStep("lib", 7), evalStep("app", 7, "lib"), evalBuild(1, 7, "app"), &events.EvaluationStarted{EvalID: 8})
 	ds := s.dispatch(10)
 	require.Equal(t, []string{drv("lib")}, drvs(ds))
 	s.finish(ds[0], int(status.Failed), 11, 15)
 	s.act(16)
-	s.apply(
-		&events.StepQueued{DrvPath: drv("tool"), System: sys, Outputs: out("tool"), EvalID: 7, InputDrvs: []string{drv("lib")}},
-		&events.BuildQueued{BuildID: 2, EvalID: 7, DrvPath: drv("lib"), System: sys, Outputs: out("lib")},
-		&events.BuildQueued{BuildID: 3, EvalID: 7, DrvPath: drv("tool"), System: sys, Outputs: out("tool")},
-		&events.BuildQueued{BuildID: 4, EvalID: 8, DrvPath: drv("lib"), System: sys, Outputs: out("lib")})
+	s.apply(evalStep("tool", 7, "lib"), evalBuild(2, 7, "lib"), evalBuild(3, 7, "tool"), evalBuild(4, 8, "lib"))
 	got := map[int64]events.BuildFinished{}
 	for _, a := range s.act(20) {
 		if a.Finish != nil {

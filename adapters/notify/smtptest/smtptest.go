@@ -4,12 +4,15 @@
 package smtptest
 
 import (
+	"cmp"
 	"net"
 	"net/mail"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
+	"slices"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -97,8 +100,11 @@ func start(t testing.TB, command func(addr, maildir string) *exec.Cmd) *Server {
 	}
 }
 
-// Messages returns the messages received, in the order of their files'
-// names (Maildir names start with the time of delivery).
+// Messages returns the messages received, in the order they came.
+// Python's Maildir names a file time.M<microseconds>P<pid>Q<count>.host,
+// with the microseconds not zero-padded, so names do not sort by time
+// within a second; the count does, as one aiosmtpd process writes them
+// all.
 func (s *Server) Messages(t testing.TB) []*mail.Message {
 	t.Helper()
 	dir := filepath.Join(s.maildir, "new")
@@ -113,7 +119,9 @@ func (s *Server) Messages(t testing.TB) []*mail.Message {
 	for _, e := range entries {
 		names = append(names, e.Name())
 	}
-	sort.Strings(names)
+	slices.SortFunc(names, func(a, b string) int {
+		return cmp.Or(cmp.Compare(deliveryCount(a), deliveryCount(b)), strings.Compare(a, b))
+	})
 	var out []*mail.Message
 	for _, n := range names {
 		f, err := os.Open(filepath.Join(dir, n))
@@ -128,4 +136,18 @@ func (s *Server) Messages(t testing.TB) []*mail.Message {
 		t.Cleanup(func() { f.Close() })
 	}
 	return out
+}
+
+// deliveryCount is the Q<count> of a Maildir file name, or -1.
+func deliveryCount(name string) int {
+	_, rest, ok := strings.Cut(name, "Q")
+	if !ok {
+		return -1
+	}
+	digits, _, _ := strings.Cut(rest, ".")
+	n, err := strconv.Atoi(digits)
+	if err != nil {
+		return -1
+	}
+	return n
 }

@@ -50,7 +50,7 @@ var roundTrip = map[string]string{
 	"JobsetRenames":   "project, from_, to_",
 	"JobsetInputs":    "project, jobset, name, type, emailResponsible",
 	"JobsetInputAlts": "project, jobset, input, altnr, value",
-	"Builds":          "id, finished, timestamp, jobset_id, job, nixName, description, drvPath, system, license, homepage, maintainers, maxsilent, timeout, isChannel, isCurrent, priority, globalPriority, keep, startTime, stopTime, buildStatus, size, closureSize, releaseName",
+	"Builds":          "id, finished, timestamp, jobset_id, job, nixName, description, drvPath, system, license, homepage, maintainers, maxsilent, timeout, isChannel, isCurrent, priority, globalPriority, keep, startTime, stopTime, isCachedBuild, buildStatus, size, closureSize, releaseName",
 	"BuildOutputs":    "build, name, path",
 	// A step Hydra had busy is recorded aborted (checked below).
 	"BuildSteps where (build, stepnr) <> (5, 1)": "build, stepnr, type, drvPath, status, errorMsg, startTime, machine, system, propagatedFrom, timesBuilt",

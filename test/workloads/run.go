@@ -2,6 +2,7 @@ package workloads
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -80,6 +81,16 @@ type Figures struct {
 	ColdStart              time.Duration
 	WebRequests, WebErrors int
 	WebP50, WebP99, WebMax time.Duration
+	// WebPages splits the answers by page (its route, HTML or JSON),
+	// slowest p99 first: which page a slow answer came from.
+	WebPages []WebPage
+}
+
+// WebPage is the latency of one page's answers during the run.
+type WebPage struct {
+	Page          string
+	Answers       int
+	P50, P99, Max time.Duration
 }
 
 // Run starts Postgres and "up" with Slots local slots, creates the
@@ -205,13 +216,13 @@ func Run(ctx context.Context, o RunOptions) (*Figures, error) {
 		defer wg.Done()
 		pgPeak = samplePostgres(sampleCtx, filepath.Join(o.Dir, "pg"))
 	}()
-	var lat []time.Duration
+	var byPage map[string][]time.Duration
 	var webReqs, webErrs int
 	if o.WebRate > 0 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			lat, webReqs, webErrs = loadWeb(sampleCtx, base, o.WebRate, f.Jobs)
+			byPage, webReqs, webErrs = loadWeb(sampleCtx, base, o.WebRate, f.Jobs)
 		}()
 	}
 
@@ -277,6 +288,13 @@ func Run(ctx context.Context, o RunOptions) (*Figures, error) {
 	wg.Wait()
 	f.PgPeakRSS = pgPeak
 	f.WebRequests, f.WebErrors = webReqs, webErrs
+	var lat []time.Duration
+	for page, l := range byPage {
+		slices.Sort(l)
+		f.WebPages = append(f.WebPages, WebPage{Page: page, Answers: len(l), P50: pctl(l, 0.5), P99: pctl(l, 0.99), Max: l[len(l)-1]})
+		lat = append(lat, l...)
+	}
+	slices.SortFunc(f.WebPages, func(a, b WebPage) int { return cmp.Compare(b.P99, a.P99) })
 	slices.Sort(lat)
 	f.WebP50, f.WebP99 = pctl(lat, 0.5), pctl(lat, 0.99)
 	if len(lat) > 0 {
@@ -473,9 +491,10 @@ func baselines(ctx context.Context, o RunOptions, env []string, logf func(string
 
 // loadWeb requests pages at rate per second, round-robin over a jobset's
 // pages and random builds, until ctx ends, and returns the latencies of
-// the answers, the requests made and those that failed (no answer or a
-// 5xx; a 404 for a build not queued yet is an answer).
-func loadWeb(ctx context.Context, base string, rate, jobs int) ([]time.Duration, int, int) {
+// the answers by page (its route, then "json" or "html"), the requests
+// made and those that failed (no answer or a 5xx; a 404 for a build not
+// queued yet is an answer).
+func loadWeb(ctx context.Context, base string, rate, jobs int) (map[string][]time.Duration, int, int) {
 	c := &http.Client{Timeout: 30 * time.Second}
 	pages := []string{"/", "/project/scale", "/jobset/scale/main", "/jobset/scale/main/evals",
 		"/queue-runner-status", "/jobset/scale/main/jobs-tab", "/build/%d", "/build/%d"}
@@ -483,7 +502,7 @@ func loadWeb(ctx context.Context, base string, rate, jobs int) ([]time.Duration,
 	tick := time.NewTicker(time.Second / time.Duration(rate))
 	defer tick.Stop()
 	var mu sync.Mutex
-	var lat []time.Duration
+	lat := map[string][]time.Duration{}
 	var wg sync.WaitGroup
 	n, bad := 0, 0
 	for i := 0; ; i++ {
@@ -493,7 +512,8 @@ func loadWeb(ctx context.Context, base string, rate, jobs int) ([]time.Duration,
 			return lat, n, bad
 		case <-tick.C:
 		}
-		p := pages[i%len(pages)]
+		route := pages[i%len(pages)]
+		p := route
 		if strings.Contains(p, "%d") {
 			p = fmt.Sprintf(p, 1+r.IntN(max(1, 3*jobs)))
 		}
@@ -502,8 +522,10 @@ func loadWeb(ctx context.Context, base string, rate, jobs int) ([]time.Duration,
 		go func() {
 			defer wg.Done()
 			req, _ := http.NewRequest("GET", base+p, nil)
+			kind := " html"
 			if i%2 == 0 {
 				req.Header.Set("Accept", "application/json")
+				kind = " json"
 			}
 			t0 := time.Now()
 			res, err := c.Do(req)
@@ -518,7 +540,7 @@ func loadWeb(ctx context.Context, base string, rate, jobs int) ([]time.Duration,
 				bad++
 				return
 			}
-			lat = append(lat, d)
+			lat[route+kind] = append(lat[route+kind], d)
 		}()
 	}
 }

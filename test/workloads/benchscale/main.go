@@ -114,4 +114,7 @@ func print(f *workloads.Figures, o workloads.RunOptions) {
 		f.ReplayEvents, ms(f.Replay), float64(f.ReplayEvents)/f.Replay.Seconds(), ms(f.ColdStart))
 	fmt.Printf("web during the run: %d requests at %d/s, %d failed; p50 %s, p99 %s (goal < 50 ms), max %s\n",
 		f.WebRequests, o.WebRate, f.WebErrors, ms(f.WebP50), ms(f.WebP99), ms(f.WebMax))
+	for _, p := range f.WebPages {
+		fmt.Printf("  %-40s %5d answers; p50 %s, p99 %s, max %s\n", p.Page, p.Answers, ms(p.P50), ms(p.P99), ms(p.Max))
+	}
 }

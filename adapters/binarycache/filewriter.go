@@ -59,7 +59,13 @@ func NewFileWriter(dir string, opts FileWriterOptions) (*FileWriter, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &FileWriter{dir: abs, opts: opts, log: log, encoder: newNAREncoder(opts.Compression)}, nil
+	w := &FileWriter{dir: abs, opts: opts, log: log, encoder: newNAREncoder(opts.Compression)}
+	// Nix refuses a substituter without nix-cache-info, and Hydra
+	// serves one from its start: write it before the first upload.
+	if err := w.ensureCacheInfo(); err != nil {
+		return nil, err
+	}
+	return w, nil
 }
 
 // OpenFileURL returns a FileWriter for a "file:///path" URL.
@@ -138,9 +144,6 @@ func (w *FileWriter) Put(ctx context.Context, info PathInfo, nar io.Reader) (Upl
 		w.log.Warn("binary cache: rewriting unreadable entry", "path", info.StorePath, "err", err)
 	} else if ok {
 		return existing, nil
-	}
-	if err := w.ensureCacheInfo(); err != nil {
-		return Uploaded{}, err
 	}
 	stored, err := w.writeNar(ctx, nar)
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -32,6 +33,19 @@ func TestHandlerNixCopy(t *testing.T) {
 	store, out, err := nixCopy(t, srv.URL+"/cache", fx.top, pk)
 	require.NoError(t, err, out)
 	requireCopied(t, store, fx)
+}
+
+// TestEmptyCacheIsASubstituter: a cache nothing was uploaded to yet (a
+// new server, or builds whose outputs were already valid) answers
+// nix-cache-info, so Nix takes it as a substituter, as Hydra's from its
+// start, instead of refusing it as "not a binary cache".
+func TestEmptyCacheIsASubstituter(t *testing.T) {
+	w, _ := newTestWriter(t, CompressionZstd)
+	srv := httptest.NewServer(NewHandler(w.Dir(), nil))
+	t.Cleanup(srv.Close)
+	out, err := exec.Command("nix", "--extra-experimental-features", "nix-command", "store", "ping",
+		"--store", srv.URL).CombinedOutput()
+	require.NoError(t, err, "%s", out)
 }
 
 func TestHandlerRoutes(t *testing.T) {

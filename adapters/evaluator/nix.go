@@ -31,6 +31,8 @@ type Nix struct {
 	AllowedPaths []string
 	// Identity is whom Nix runs as (eval.Request).
 	Identity eval.Identity
+	// Nice is the nice value Nix runs at (eval.Request).
+	Nice int
 }
 
 var _ evaluation.Evaluator = (*Nix)(nil)
@@ -40,7 +42,7 @@ func (n *Nix) Evaluate(ctx context.Context, req evaluation.Request) (evaluation.
 	er := eval.Request{NixExprInput: req.NixExprInput, NixExprPath: req.NixExprPath, Flake: req.Flake,
 		Timeout: n.Timeout, MaxMemoryMB: n.MaxMemoryMB, Workers: n.Workers, Backend: n.Backend,
 		GCRootsDir: n.GCRootsDir, AllowIFD: n.AllowIFD, NixBinDir: n.NixBinDir,
-		AllowedURIs: n.AllowedURIs, AllowedPaths: n.AllowedPaths, Identity: n.Identity}
+		AllowedURIs: n.AllowedURIs, AllowedPaths: n.AllowedPaths, Identity: n.Identity, Nice: n.Nice}
 	if req.OnJob != nil {
 		er.OnJob = req.OnJob
 	}

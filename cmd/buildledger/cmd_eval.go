@@ -29,6 +29,7 @@ type evalFlags struct {
 	workers     int
 	gitCache    string
 	maxJobs     int
+	nice        int
 	allowedURIs listFlag
 	evalPaths   listFlag
 	inputRoots  listFlag
@@ -55,6 +56,7 @@ func (f *evalFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&f.timeout, "eval-timeout", eval.DefaultTimeout, "time limit of one evaluation")
 	fs.IntVar(&f.maxMemoryMB, "eval-max-memory", eval.DefaultMaxMemoryMB, "memory limit of the evaluator in MiB")
 	fs.IntVar(&f.workers, "eval-workers", 2, "Nix processes one evaluation may run at once")
+	fs.IntVar(&f.nice, "eval-nice", eval.DefaultNice, "nice value of the Nix processes that evaluate (0: the usual priority; below the server's own needs root)")
 	fs.StringVar(&f.gitCache, "git-cache", "", "directory of the git input clones (default HOME/git)")
 	fs.IntVar(&f.maxJobs, "eval-max-jobs", evaluation.DefaultMaxJobs, "most jobs one evaluation may have; beyond it the evaluation fails")
 	fs.Var(&f.allowedURIs, "allowed-uri", "URI prefix evaluation, and path inputs that are URLs, may fetch from (Nix's allowed-uris; repeatable; default none)")
@@ -130,7 +132,7 @@ func (s *system) newEvalService(ctx context.Context, f evalFlags) (svc *evaluati
 		Inputs: &evaluator.Inputs{Fetcher: fetcher, Builds: db},
 		Caches: fetcher,
 		Nix: &evaluator.Nix{Timeout: f.timeout, MaxMemoryMB: f.maxMemoryMB, Workers: f.workers,
-			AllowedURIs: f.allowedURIs, AllowedPaths: evalPaths, Identity: id, AllowIFD: f.allowIFD},
+			AllowedURIs: f.allowedURIs, AllowedPaths: evalPaths, Identity: id, AllowIFD: f.allowIFD, Nice: f.nice},
 		Graph:   &evaluator.Graph{Store: &drv.Store{}},
 		Status:  db,
 		Outputs: &evaluator.Outputs{},

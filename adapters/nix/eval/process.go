@@ -59,7 +59,7 @@ func (r *runner) run(ctx context.Context, stdout io.Writer, bin string, args ...
 		cmd.Stdout = &out
 	}
 	cmd.Stderr = &stderr
-	if err := startNiced(cmd, r.req.nice()); err != nil {
+	if err := startNiced(cmd, r.req.Nice); err != nil {
 		return nil, fmt.Errorf("start %s: %w", bin, err)
 	}
 	// The address-space limit is a backstop behind GC_MAXIMUM_HEAP_SIZE;

@@ -103,13 +103,8 @@ const (
 	DefaultMaxErrorDetails = 1000
 	// DefaultNice is the nice value the evaluator's flags give Nix
 	// (--eval-nice). An evaluation is batch work whose code the jobset's
-	// authors control: one that loops for the whole timeout must not
-	// starve the web server, Postgres or the builds. On one 2-core
-	// machine, with 1,000 jobs building beside their evaluation
-	// (benchscale), nice 10 against 0 took the web's p99 from 55-62 ms
-	// to 45-46 ms and the makespan from 101-122 s to 96-97 s, and the
-	// evaluation from 11-12 s to 14-17 s. With the 10,000-job benchmark
-	// of commands/evaluation alone, Nix took 10.1 s at 0 and 6.4 s at -19.
+	// authors control: it must not starve the web server, Postgres or the
+	// builds. docs/performance.md has what it cost and gave.
 	DefaultNice = 10
 )
 

@@ -200,13 +200,10 @@ func (m *Model) stepFinished(e *events.StepFinished) {
 			s.creditEval = r.eval
 		}
 		m.refresh(s)
-		var direct []*build
 		for _, b := range s.builds {
-			if b.top == s && !b.finished {
-				direct = append(direct, b)
+			if b.top != s || b.finished {
+				continue
 			}
-		}
-		for _, b := range direct {
 			ranFor := e.BuildID
 			if m.creditRun(s, b) {
 				ranFor = b.id

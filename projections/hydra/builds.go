@@ -39,11 +39,19 @@ var (
 		columns: []string{"build", "stepnr", "type", "drvPath", "busy", "status", "errorMsg", "startTime", "stopTime", "machine", "system", "propagatedFrom", "overhead", "timesBuilt", "isNonDeterministic"}}
 	stepOutputsTable = &spec{order: 3, name: "BuildStepOutputs", columns: []string{"build", "stepnr", "name", "path"}, keys: []string{"build", "stepnr", "name"},
 		requires: "exists (select 1 from BuildSteps x where x.build = s.build and x.stepnr = s.stepnr)", checked: true}
-	productsTable = &spec{order: 2, name: "BuildProducts", keys: []string{"build", "productnr"}, requires: buildExists, checked: true,
+	productsTable = &spec{order: 3, name: "BuildProducts", keys: []string{"build", "productnr"}, requires: buildExists, checked: true,
 		columns: []string{"build", "productnr", "type", "subtype", "fileSize", "sha256hash", "path", "name", "defaultPath"}}
 )
 
 const buildExists = "exists (select 1 from Builds b where b.id = s.build)"
+
+// The buffered tables statements of the build events read or write
+// (writer.execAfter): a statement that flushed every table made a replay
+// write BuildProducts and BuildStepOutputs in a COPY per finished step.
+var (
+	onlyBuilds    = []*spec{buildsTable}
+	buildAndSteps = []*spec{buildsTable, stepsTable}
+)
 
 // buildQueued writes a new build current, as Hydra does: it becomes a
 // member of the evaluation that queued it when that finishes (which makes
@@ -158,7 +166,7 @@ func buildFinished(w *writer, p *events.BuildFinished) error {
 	if p.Status == int(status.DepFailed) && p.PropagatedFrom != 0 && p.FailedDrv != "" {
 		// Hydra records, under the dependent build, a step naming the
 		// build whose step failed.
-		return w.exec(`insert into BuildSteps (build, stepnr, type, drvPath, busy, status, startTime, stopTime, propagatedFrom)
+		return w.execAfter(buildAndSteps, `insert into BuildSteps (build, stepnr, type, drvPath, busy, status, startTime, stopTime, propagatedFrom)
 			select $1, n.nr, 0, $2, 0, 1, $3, $3, (select id from Builds where id = $4)
 			from (select coalesce(max(stepnr), 0) + 1 as nr from BuildSteps where build = $1) n
 			where exists (select 1 from Builds where id = $1)`,
@@ -229,7 +237,7 @@ func stepFinished(w *writer, p *events.StepFinished) error {
 			row[stepStart] = p.StartTime
 		}
 	} else {
-		err := w.exec(`insert into BuildSteps (build, stepnr, type, drvPath, busy, status, errorMsg, startTime, stopTime, machine,
+		err := w.execAfter(buildAndSteps, `insert into BuildSteps (build, stepnr, type, drvPath, busy, status, errorMsg, startTime, stopTime, machine,
 				overhead, timesBuilt, isNonDeterministic)
 			select $1, $2, 0, $3, 0, $4, $5, $6, $7, $8, $9, $10, $11 where exists (select 1 from Builds where id = $1)
 			on conflict (build, stepnr) do update set busy = 0, status = excluded.status, errorMsg = excluded.errorMsg,
@@ -246,7 +254,7 @@ func stepFinished(w *writer, p *events.StepFinished) error {
 	}
 	if status.Code(p.Status).IsCacheable() {
 		for _, o := range p.Outputs {
-			if err := w.exec(`insert into FailedPaths (path) values ($1) on conflict do nothing`, o.Path); err != nil {
+			if err := w.execAfter(nil, `insert into FailedPaths (path) values ($1) on conflict do nothing`, o.Path); err != nil {
 				return err
 			}
 		}

@@ -236,7 +236,7 @@ func apply(w *writer, ev projections.Event) error {
 		w.add(productsTable, p.BuildID, p.ProductNr, p.Type, p.Subtype,
 			nullIfZero(p.FileSize), nullIfEmpty(p.SHA256), p.Path, p.Name, nullIfEmpty(p.DefaultPath))
 	case *events.MetricScraped:
-		return w.exec(`insert into BuildMetrics (build, name, unit, value, project, jobset, job, timestamp)
+		return w.execAfter(onlyBuilds, `insert into BuildMetrics (build, name, unit, value, project, jobset, job, timestamp)
 			select b.id, $2, $3, $4, j.project, j.name, b.job, b.timestamp
 			from Builds b join Jobsets j on j.id = b.jobset_id where b.id = $1
 			on conflict (build, name) do update set unit = excluded.unit, value = excluded.value`,
@@ -244,7 +244,7 @@ func apply(w *writer, ev projections.Event) error {
 	case *events.BuildFinished:
 		return buildFinished(w, p)
 	case *events.BuildCancelled:
-		return w.exec(`update Builds set finished = 1, buildStatus = 4, isCachedBuild = 0,
+		return w.execAfter(onlyBuilds, `update Builds set finished = 1, buildStatus = 4, isCachedBuild = 0,
 			startTime = coalesce(nullif(startTime, 0), $2), stopTime = $2, notificationPendingSince = $2
 			where id = $1 and finished = 0`, p.BuildID, p.Timestamp)
 	case *events.BuildRestarted:
@@ -252,9 +252,9 @@ func apply(w *writer, ev projections.Event) error {
 	case *events.BuildWithdrawn:
 		return buildWithdrawn(w, p)
 	case *events.BuildBumped:
-		return w.exec(`update Builds set globalPriority = $2 where id = $1`, p.BuildID, p.GlobalPriority)
+		return w.execAfter(onlyBuilds, `update Builds set globalPriority = $2 where id = $1`, p.BuildID, p.GlobalPriority)
 	case *events.BuildKept:
-		return w.exec(`update Builds set keep = $2 where id = $1`, p.BuildID, boolInt(p.Keep))
+		return w.execAfter(onlyBuilds, `update Builds set keep = $2 where id = $1`, p.BuildID, boolInt(p.Keep))
 	case *events.RunCommandStarted:
 		return runCommandStarted(w, p)
 	case *events.RunCommandFinished:

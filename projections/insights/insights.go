@@ -31,15 +31,21 @@ func (Projection) UsesMetadata() bool { return false }
 // Version implements projections.Projection.
 func (Projection) Version() int { return 1 }
 
-// Apply implements projections.Projection.
-func (Projection) Apply(ctx context.Context, tx projections.Tx, batch []projections.Event) error {
+// Apply implements projections.Projection. Its statements, a few per
+// event, are sent together (projections.Pipeline).
+func (Projection) Apply(ctx context.Context, db projections.Tx, batch []projections.Event) error {
+	tx := projections.NewPipeline(db)
 	for _, ev := range batch {
 		if ev.Payload == nil {
 			continue
 		}
+		tx.At(ev)
 		if err := apply(ctx, tx, ev); err != nil {
 			return fmt.Errorf("insights: event %s (%s at %s@%d): %w", ev.ID, ev.Type, ev.Stream, ev.Revision, err)
 		}
+	}
+	if err := tx.Flush(ctx); err != nil {
+		return fmt.Errorf("insights: %w", err)
 	}
 	return nil
 }

@@ -52,8 +52,10 @@ var auditColumns = []string{"position", "position_prepare", "event_id", "stream"
 
 // Apply implements projections.Projection. The audit log takes every
 // event, decodable or not, with one COPY per batch; the other tables take
-// their events in log order.
-func (Projection) Apply(ctx context.Context, tx projections.Tx, batch []projections.Event) error {
+// their events in log order, their statements sent together
+// (projections.Pipeline).
+func (Projection) Apply(ctx context.Context, db projections.Tx, batch []projections.Event) error {
+	tx := projections.NewPipeline(db)
 	rows := make([][]any, 0, len(batch))
 	for _, ev := range batch {
 		var id any = ev.ID
@@ -79,11 +81,15 @@ func (Projection) Apply(ctx context.Context, tx projections.Tx, batch []projecti
 		if err := queued.flush(ctx, tx); err != nil {
 			return err
 		}
+		tx.At(ev)
 		if err := apply(ctx, tx, ev); err != nil {
 			return fmt.Errorf("event %s (%s at %s@%d): %w", ev.ID, ev.Type, ev.Stream, ev.Revision, err)
 		}
 	}
-	return queued.flush(ctx, tx)
+	if err := queued.flush(ctx, tx); err != nil {
+		return err
+	}
+	return tx.Flush(ctx)
 }
 
 // queuedSteps collects the StepQueued events of a batch, which an

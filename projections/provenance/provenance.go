@@ -44,8 +44,11 @@ func (Projection) EventTypes() []string {
 
 // Apply implements projections.Projection. The builds and steps an
 // evaluation queues by the thousand are written two statements a run;
-// every other event, which may read them, first flushes them.
-func (Projection) Apply(ctx context.Context, tx projections.Tx, batch []projections.Event) error {
+// every other event, which may read them, first flushes them. The
+// statements are sent together (projections.Pipeline); a read sends
+// those before it.
+func (Projection) Apply(ctx context.Context, db projections.Tx, batch []projections.Event) error {
+	tx := projections.NewPipeline(db)
 	var q queued
 	for _, ev := range batch {
 		switch p := ev.Payload.(type) {
@@ -62,11 +65,18 @@ func (Projection) Apply(ctx context.Context, tx projections.Tx, batch []projecti
 		if err := q.flush(ctx, tx); err != nil {
 			return err
 		}
+		tx.At(ev)
 		if err := apply(ctx, tx, ev); err != nil {
 			return fmt.Errorf("provenance: event %s (%s at %s@%d): %w", ev.ID, ev.Type, ev.Stream, ev.Revision, err)
 		}
 	}
-	return q.flush(ctx, tx)
+	if err := q.flush(ctx, tx); err != nil {
+		return err
+	}
+	if err := tx.Flush(ctx); err != nil {
+		return fmt.Errorf("provenance: %w", err)
+	}
+	return nil
 }
 
 // queued collects BuildQueued and StepQueued rows, written as JSON

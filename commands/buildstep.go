@@ -29,7 +29,12 @@ type BuildStep struct {
 	// BuildSteps row number to use under it in StepStarted/StepFinished.
 	BuildID int64 `json:"buildId"`
 	StepNr  int   `json:"stepNr"`
-	Attempt int   `json:"attempt"`
+	// Dependency tells that the step is not BuildID's top-level
+	// derivation but one it needs: the products and metrics its outputs
+	// declare in nix-support are not BuildID's, so the worker records
+	// none (Hydra keeps them for the builds of the derivation only).
+	Dependency bool `json:"dependency,omitempty"`
+	Attempt    int  `json:"attempt"`
 	// StepRevision is the step stream's revision after StepDispatched.
 	StepRevision  uint64               `json:"stepRevision"`
 	Machine       string               `json:"machine"`

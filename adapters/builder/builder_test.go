@@ -193,6 +193,24 @@ func TestProductsAndMetrics(t *testing.T) {
 		"ProductScraped", "ProductScraped", "ProductScraped", "ProductScraped", "MetricScraped", "MetricScraped", "StepFinished"}, types)
 }
 
+// TestDependencyRecordsNoProducts: a step run for a build that needs it,
+// not for one of its own builds, records none of the products and
+// metrics its outputs declare (they are not that build's), but its
+// release name still counts for its own builds.
+func TestDependencyRecordsNoProducts(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{})
+	d := e.drvs("products")
+	res := e.build(d["products"], "local", localhost(t), func(c *commands.BuildStep) { c.Dependency = true })
+	require.Equal(t, int(status.Success), res.Finished.Status, "%s: %s", res.Finished.ErrorMsg, e.readLog(res.LogStore.Location))
+	require.Empty(t, res.Products)
+	require.Empty(t, res.Metrics)
+	require.Equal(t, "my-release-1.0", res.Finished.ReleaseName)
+	types, _ := e.stepEvents(d["products"])
+	require.NotContains(t, types, "ProductScraped")
+	require.NotContains(t, types, "MetricScraped")
+}
+
 // TestGarbageProducts builds an output whose products file is 10 MB of
 // random bytes: the step succeeds, nothing is scraped, nothing crashes.
 func TestGarbageProducts(t *testing.T) {

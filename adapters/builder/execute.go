@@ -273,7 +273,10 @@ func outputsOf(d *drv.Derivation, br serve.BuildResult) []events.Output {
 	return out
 }
 
-// scrape reads nix-support of the outputs in the local store.
+// scrape reads nix-support of the outputs in the local store. The
+// products and metrics of a dependency's outputs are not those of the
+// build the step ran for, and are left out; its release name and failed
+// mark still count for its own builds.
 func (w *Worker) scrape(ctx context.Context, c commands.BuildStep, outputs []events.Output, res *Result) {
 	outs := make([]nixsupport.Output, len(outputs))
 	for i, o := range outputs {
@@ -284,11 +287,13 @@ func (w *Worker) scrape(ctx context.Context, c commands.BuildStep, outputs []eve
 		w.log.Warn("nix-support files not fully read", "drv", c.DrvPath, "err", err)
 		res.Skipped = append(res.Skipped, err.Error())
 	}
-	for i, p := range sr.Products {
-		res.Products = append(res.Products, p.Event(c.BuildID, i+1))
-	}
-	for _, m := range sr.Metrics {
-		res.Metrics = append(res.Metrics, m.Event(c.BuildID))
+	if !c.Dependency {
+		for i, p := range sr.Products {
+			res.Products = append(res.Products, p.Event(c.BuildID, i+1))
+		}
+		for _, m := range sr.Metrics {
+			res.Metrics = append(res.Metrics, m.Event(c.BuildID))
+		}
 	}
 	for _, s := range sr.Skipped {
 		res.Skipped = append(res.Skipped, fmt.Sprintf("%s:%d: %s (%q)", s.File, s.Line, s.Reason, s.Text))

@@ -11,11 +11,14 @@ import (
 // build BuildID. Decide reserves the machine slot at once; the caller
 // records StepDispatched and calls Release if that is refused.
 type Decision struct {
-	DrvPath       string
-	System        string
-	Outputs       []events.Output
-	BuildID       int64
-	StepNr        int
+	DrvPath string
+	System  string
+	Outputs []events.Output
+	BuildID int64
+	StepNr  int
+	// Dependency: the step is not the top-level step of BuildID
+	// (commands.BuildStep.Dependency).
+	Dependency    bool
 	Attempt       int
 	Machine       string
 	MachineConfig events.MachineConfig
@@ -163,9 +166,9 @@ func (m *Model) reserve(s *node, mc *machine, now int64, candidates int) Decisio
 	b := m.representative(s)
 	s.reserved, s.machine = true, mc
 	mc.current++
-	nr := 1
+	nr, dependency := 1, false
 	if b != nil {
-		s.buildID = b.id
+		s.buildID, dependency = b.id, b.top != s
 		nr = b.nr + b.reservedNr + 1
 		b.reservedNr++
 	}
@@ -177,7 +180,7 @@ func (m *Model) reserve(s *node, mc *machine, now int64, candidates int) Decisio
 	m.stats.decisions++
 	timeout, silent := m.timeouts(s)
 	return Decision{
-		DrvPath: s.drv, System: s.system, Outputs: s.outputs, BuildID: s.buildID, StepNr: nr,
+		DrvPath: s.drv, System: s.system, Outputs: s.outputs, BuildID: s.buildID, StepNr: nr, Dependency: dependency,
 		Attempt: s.attempt + 1, Machine: mc.name, MachineConfig: mc.cfg,
 		Reason: events.DispatchReason{GlobalPriority: s.globalPrio, ShareUsed: share, CriticalPath: s.critical,
 			Dependents: len(s.rdeps), LocalPriority: s.localPrio, LowestBuildID: s.lowestBuild, Candidates: candidates},

@@ -48,8 +48,9 @@
 //     (outputs of a permanently failed step, Hydra's FailedPaths) give 1
 //     or 2 with IsCachedBuild.
 //   - builder worker: StepStarted (commands.StartStep; refused for a
-//     duplicate BuildStep), StepLogStored, OutputUploaded, ProductScraped,
-//     MetricScraped, then StepFinished (commands.FinishStep) with status 6
+//     duplicate BuildStep), StepLogStored, OutputUploaded, ProductScraped
+//     and MetricScraped (only when the step is its build's top-level
+//     one: Decision.Dependency), then StepFinished (commands.FinishStep) with status 6
 //     when nix-support/failed exists. Outputs must be recorded before
 //     StepFinished so the scheduler's BuildFinished carries the size.
 //   - web: BuildCancelled, BuildRestarted, BuildBumped, BuildKept.

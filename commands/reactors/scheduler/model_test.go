@@ -259,6 +259,7 @@ func TestDiamond(t *testing.T) {
 	ds := s.dispatch(10)
 	require.Equal(t, []string{drv("a")}, drvs(ds))
 	require.Equal(t, int64(1), ds[0].BuildID, "runs for the lowest build that needs it")
+	require.True(t, ds[0].Dependency, "a is none of build 1's top-level steps: its products are not build 1's")
 	require.Equal(t, 1, ds[0].StepNr)
 	s.finish(ds[0], 0, 10, 20)
 	ds = s.dispatch(20)
@@ -266,6 +267,7 @@ func TestDiamond(t *testing.T) {
 	for _, d := range ds {
 		if d.DrvPath == drv("b") {
 			require.Equal(t, int64(2), d.BuildID, "the build whose top-level step it is")
+			require.False(t, d.Dependency)
 		}
 	}
 	s.finish(ds[0], 0, 20, 30)
@@ -276,6 +278,7 @@ func TestDiamond(t *testing.T) {
 	ds = s.dispatch(30)
 	require.Equal(t, []string{drv("d")}, drvs(ds))
 	require.Equal(t, 3, ds[0].StepNr, "a and c ran under build 1 before")
+	require.False(t, ds[0].Dependency)
 	s.apply(&events.OutputUploaded{DrvPath: drv("d"), Path: out("d")[0].Path, NarSize: 4096})
 	s.finish(ds[0], 0, 30, 40)
 	as = s.act(40)

@@ -370,7 +370,7 @@ func (s *Scheduler) dispatch(ctx context.Context, d Decision, now int64) error {
 		return fmt.Errorf("dispatch %s: %w", d.DrvPath, domainerr.Conflict("nothing recorded"))
 	}
 	cmd := commands.BuildStep{ID: r.Events[0].ID, DrvPath: d.DrvPath, System: d.System, Outputs: d.Outputs,
-		BuildID: d.BuildID, StepNr: d.StepNr, Attempt: d.Attempt, StepRevision: r.NextRevision,
+		BuildID: d.BuildID, StepNr: d.StepNr, Dependency: d.Dependency, Attempt: d.Attempt, StepRevision: r.NextRevision,
 		Machine: d.Machine, MachineConfig: d.MachineConfig, LeaseUntil: d.LeaseUntil,
 		Timeout: d.Timeout, MaxSilent: d.MaxSilent, MaxLogSize: d.MaxLogSize, MaxOutputSize: d.MaxOutputSize,
 		CorrelationID: md.CorrelationID}

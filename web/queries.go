@@ -39,8 +39,9 @@ type ProjectQueries interface {
 type EvalQueries interface {
 	// Evals lists the evaluations with new builds of a jobset (all
 	// jobsets when project is empty), newest first, and their total
-	// count, as Hydra lists them.
-	Evals(ctx context.Context, project, jobset string, p Page) ([]Eval, int, error)
+	// count, as Hydra lists them; with members, each with the ids of
+	// its member builds (Builds is nil otherwise).
+	Evals(ctx context.Context, project, jobset string, p Page, members bool) ([]Eval, int, error)
 	// Eval returns one evaluation with its builds and inputs.
 	Eval(ctx context.Context, id int64) (Eval, error)
 	// PreviousEval returns the id of the evaluation with new builds of

@@ -89,6 +89,12 @@ type BuildQueries interface {
 	// (case-insensitive); it stops after the evaluation that brings the
 	// builds to maxBuilds (0: no limit).
 	JobMatrix(ctx context.Context, project, jobset, filter string, channels bool, maxBuilds int) ([]MatrixEval, error)
+	// JobMatrixHead returns the evaluations JobMatrix returns for the
+	// jobs (not channels) without a filter, but with the builds of only
+	// the first maxJobs jobs in byte order, and how many jobs they have
+	// in all: what the jobs tab's HTML shows, read without reading every
+	// build.
+	JobMatrixHead(ctx context.Context, project, jobset string, maxBuilds, maxJobs int) ([]MatrixEval, int, error)
 	// InputRepository reports whether a jobset input of type typ names
 	// the repository uri (the first word of its value).
 	InputRepository(ctx context.Context, typ, uri string) (bool, error)

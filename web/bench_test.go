@@ -23,7 +23,6 @@ import (
 	"buildledger/adapters/eventstore/pglog"
 	"buildledger/adapters/logstore"
 	"buildledger/adapters/postgres"
-	"buildledger/adapters/postgres/pgtest"
 	"buildledger/adapters/postgres/queries"
 	"buildledger/commands"
 	"buildledger/events"
@@ -85,38 +84,14 @@ func BenchmarkRoutes(b *testing.B) {
 	n := envInt(b, "BUILDLEDGER_BENCH_BUILDS", 20000)
 	secs := envInt(b, "BUILDLEDGER_BENCH_SECONDS", 3)
 	ctx := context.Background()
-	rec := &recorder{}
-	cfg, err := pgxpool.ParseConfig(pgtest.URL(b))
-	if err != nil {
-		b.Fatal(err)
-	}
-	cfg.ConnConfig.Tracer = rec
-	cfg.MaxConns = 32
-	pool, err := pgxpool.NewWithConfig(ctx, cfg)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(pool.Close)
+	pool, rec := benchPool(b)
 	start := time.Now()
 	if err := loadBuilds(ctx, pool, n); err != nil {
 		b.Fatal(err)
 	}
 	b.Logf("loaded %d builds in %s", n, time.Since(start).Round(time.Millisecond))
 
-	store := pglog.New(pool, pglog.Options{})
-	rt := commands.NewRuntime(store, events.NewCodec(), commands.Options{})
-	h := commands.NewHandlers(rt, commands.NewAllocator(rt, commands.AllocatorOptions{}), postgres.NewVault(pool))
-	logs, err := logstore.New(b.TempDir(), logstore.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	handler, err := web.New(web.Config{Queries: queries.New(pool), Commands: h, Builds: h, Events: store,
-		Accounts: commands.NewAccounts(rt, postgres.NewVault(pool)), SessionKey: bytes.Repeat([]byte("k"), 32), Logs: logs})
-	if err != nil {
-		b.Fatal(err)
-	}
-	srv := httptest.NewServer(handler)
-	b.Cleanup(srv.Close)
+	srv := benchServer(b, pool)
 	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 256, MaxConnsPerHost: 256}}
 
 	routes := []struct {
@@ -174,6 +149,25 @@ func BenchmarkRoutes(b *testing.B) {
 	}
 }
 
+// benchServer serves the web over pool, with real command handlers.
+func benchServer(b *testing.B, pool *pgxpool.Pool) *httptest.Server {
+	store := pglog.New(pool, pglog.Options{})
+	rt := commands.NewRuntime(store, events.NewCodec(), commands.Options{})
+	h := commands.NewHandlers(rt, commands.NewAllocator(rt, commands.AllocatorOptions{}), postgres.NewVault(pool))
+	logs, err := logstore.New(b.TempDir(), logstore.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	handler, err := web.New(web.Config{Queries: queries.New(pool), Commands: h, Builds: h, Events: store,
+		Accounts: commands.NewAccounts(rt, postgres.NewVault(pool)), SessionKey: bytes.Repeat([]byte("k"), 32), Logs: logs})
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := httptest.NewServer(handler)
+	b.Cleanup(srv.Close)
+	return srv
+}
+
 // seqScanBuilds finds a sequential scan of the Builds table in a plan.
 var seqScanBuilds = regexp.MustCompile(`Seq Scan on builds( |$)`)
 
@@ -190,11 +184,16 @@ func envInt(b *testing.B, name string, def int) int {
 }
 
 func fetch(c *http.Client, url string) (int, error) {
+	return fetchAs(c, url, "application/json")
+}
+
+// fetchAs gets url with the Accept header accept and reads the body.
+func fetchAs(c *http.Client, url, accept string) (int, error) {
 	req, err := http.NewRequest("GET", url, nil)
 	if err != nil {
 		return 0, err
 	}
-	req.Header.Set("Accept", "application/json")
+	req.Header.Set("Accept", accept)
 	res, err := c.Do(req)
 	if err != nil {
 		return 0, err

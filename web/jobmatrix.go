@@ -73,6 +73,9 @@ func (s *server) jobMatrix(w http.ResponseWriter, r *http.Request, channels bool
 	if !channels {
 		filter, limit = r.URL.Query().Get("filter"), maxTabBuilds
 	}
+	if !channels && filter == "" && !wantsJSON(r) {
+		return s.jobsTabHead(w, r, p, j)
+	}
 	evals, err := s.cfg.Queries.JobMatrix(r.Context(), p, j, filter, channels, limit)
 	if err != nil {
 		return err
@@ -99,5 +102,25 @@ func (s *server) jobMatrix(w http.ResponseWriter, r *http.Request, channels bool
 		data.Names, data.More = names, n-len(names)
 	}
 	s.respond(w, r, out, "job-matrix", data)
+	return nil
+}
+
+// jobsTabHead renders the unfiltered jobs tab from the builds of the
+// maxTabJobs jobs it shows, so that its cost does not grow with the
+// jobset. The JSON answer keeps every build (Hydra's stash).
+func (s *server) jobsTabHead(w http.ResponseWriter, r *http.Request, p, j string) error {
+	evals, nrJobs, err := s.cfg.Queries.JobMatrixHead(r.Context(), p, j, maxTabBuilds, maxTabJobs)
+	if err != nil {
+		return err
+	}
+	seen := map[string]bool{}
+	for _, e := range evals {
+		for job := range e.Builds {
+			seen[job] = true
+		}
+	}
+	names := slices.Sorted(maps.Keys(seen))
+	s.render(w, r, http.StatusOK, "job-matrix", &jobMatrixPage{Project: p, Jobset: j, Evals: evals, Names: names,
+		More: nrJobs - len(names)})
 	return nil
 }

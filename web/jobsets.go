@@ -31,7 +31,7 @@ func (s *server) jobsetPage(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	evals, total, err := s.cfg.Queries.Evals(r.Context(), pname, jname, Page{Limit: 10})
+	evals, total, err := s.cfg.Queries.Evals(r.Context(), pname, jname, Page{Limit: 10}, false)
 	if err != nil {
 		return err
 	}
@@ -414,7 +414,7 @@ const evalsPerPage = 20
 
 func (s *server) evalList(w http.ResponseWriter, r *http.Request, pname, jname string) error {
 	pg, n := pageOf(r, evalsPerPage)
-	evals, total, err := s.cfg.Queries.Evals(r.Context(), pname, jname, pg)
+	evals, total, err := s.cfg.Queries.Evals(r.Context(), pname, jname, pg, wantsJSON(r))
 	if err != nil {
 		return err
 	}
@@ -457,7 +457,7 @@ func (s *server) allEvals(w http.ResponseWriter, r *http.Request) error {
 		return s.evalList(w, r, "", "")
 	}
 	pg, _ := pageOf(r, evalsPerPage)
-	evals, _, err := s.cfg.Queries.Evals(r.Context(), "", "", pg)
+	evals, _, err := s.cfg.Queries.Evals(r.Context(), "", "", pg, true)
 	if err != nil {
 		return err
 	}

@@ -39,8 +39,9 @@ type ProjectQueries interface {
 type EvalQueries interface {
 	// Evals lists the evaluations with new builds of a jobset (all
 	// jobsets when project is empty), newest first, and their total
-	// count, as Hydra lists them.
-	Evals(ctx context.Context, project, jobset string, p Page) ([]Eval, int, error)
+	// count, as Hydra lists them; with members, each with the ids of
+	// its member builds (Builds is nil otherwise).
+	Evals(ctx context.Context, project, jobset string, p Page, members bool) ([]Eval, int, error)
 	// Eval returns one evaluation with its builds and inputs.
 	Eval(ctx context.Context, id int64) (Eval, error)
 	// PreviousEval returns the id of the evaluation with new builds of
@@ -88,6 +89,12 @@ type BuildQueries interface {
 	// (case-insensitive); it stops after the evaluation that brings the
 	// builds to maxBuilds (0: no limit).
 	JobMatrix(ctx context.Context, project, jobset, filter string, channels bool, maxBuilds int) ([]MatrixEval, error)
+	// JobMatrixHead returns the evaluations JobMatrix returns for the
+	// jobs (not channels) without a filter, but with the builds of only
+	// the first maxJobs jobs in byte order, and how many jobs they have
+	// in all: what the jobs tab's HTML shows, read without reading every
+	// build.
+	JobMatrixHead(ctx context.Context, project, jobset string, maxBuilds, maxJobs int) ([]MatrixEval, int, error)
 	// InputRepository reports whether a jobset input of type typ names
 	// the repository uri (the first word of its value).
 	InputRepository(ctx context.Context, typ, uri string) (bool, error)

@@ -72,6 +72,7 @@ func TestReplayWithoutForeignKeysEqualsLive(t *testing.T) {
 		release()
 		require.NoError(t, err)
 		live := pgtest.Dump(t, sd.pool, "live_"+tc.name)
+		requireCounts(t, sd.pool, "live_"+tc.name, tc.name)
 		require.Equal(t, []string{"(1,1,1)", "(1,2,1)"}, live["jobsetevalmembers"][:2], tc.name)
 
 		for _, batch := range []int{1, 4, 1000} {
@@ -81,6 +82,7 @@ func TestReplayWithoutForeignKeysEqualsLive(t *testing.T) {
 			require.NoError(t, sd.pool.QueryRow(ctx, fmt.Sprintf(`select string_agg(id::text, ' ' order by id) from %s.Builds`, target)).Scan(&builds))
 			require.Equal(t, tc.builds, builds, target)
 			require.Equal(t, live, pgtest.Dump(t, sd.pool, target), target)
+			requireCounts(t, sd.pool, target, target)
 			require.Equal(t, migrated, catalog(t, sd.pool, target)["constraints"], target)
 		}
 	}

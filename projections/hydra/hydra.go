@@ -43,7 +43,7 @@ func (Projection) DeferrableIndexes() []string {
 		"indexfinishedsuccessfulbuilds", "indexbuildsonfinishedstoptime", "indexbuildsontimestamp", "indexbuildsonjobsetidfinishedid",
 		"indexbuildstepsonbusy", "indexbuildstepsondrvpath", "indexbuildstepsonstoptime",
 		"indexbuildstepoutputsonpath", "indexbuildoutputspath", "indexbuildproducstonbuildandtype", "indexbuildproductsonbuild",
-		"indexjobsetevalmembersoneval",
+		"indexjobsetevalmembersoneval", "indexbuildsonjobsetidjobc",
 	}
 }
 

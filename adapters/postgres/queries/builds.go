@@ -165,46 +165,6 @@ func (db *DB) Submission(ctx context.Context, buildID int64) (*web.AdhocSubmissi
 	return &s, nil
 }
 
-// JobMatrix implements web.BuildQueries, with Hydra's selection
-// (searchBuildsAndEvalsForJobset).
-func (db *DB) JobMatrix(ctx context.Context, project, jobset, filter string, channels bool, maxBuilds int) ([]web.MatrixEval, error) {
-	ischannel := 0
-	if channels {
-		ischannel = 1
-	}
-	rows, err := db.pool.Query(ctx, `select e.id, e.timestamp, b.id, b.job, b.finished, b.buildstatus
-		from (select e.id, e.timestamp from jobsetevals e join jobsets j on j.id = e.jobset_id
-		      where j.project = $1 and j.name = $2 and e.hasnewbuilds = 1 order by e.id desc limit 20) e
-		  join jobsetevalmembers m on m.eval = e.id join builds b on b.id = m.build
-		where b.job ilike '%' || $3 || '%' and b.ischannel = $4
-		order by e.id desc, b.job`, project, jobset, likeEscaper.Replace(filter), ischannel)
-	if err != nil {
-		return nil, fmt.Errorf("query job matrix of %s:%s: %w", project, jobset, err)
-	}
-	defer rows.Close()
-	out := []web.MatrixEval{}
-	n := 0
-	for rows.Next() {
-		var evalID, ts int64
-		var job string
-		var finished int
-		var b web.MatrixBuild
-		if err := rows.Scan(&evalID, &ts, &b.ID, &job, &finished, &b.BuildStatus); err != nil {
-			return nil, fmt.Errorf("scan job matrix: %w", err)
-		}
-		b.Finished = finished != 0
-		if len(out) == 0 || out[len(out)-1].ID != evalID {
-			if maxBuilds > 0 && n >= maxBuilds {
-				break
-			}
-			out = append(out, web.MatrixEval{ID: evalID, Timestamp: ts, Builds: map[string]web.MatrixBuild{}})
-		}
-		out[len(out)-1].Builds[job] = b
-		n++
-	}
-	return out, rows.Err()
-}
-
 // InputRepository implements web.BuildQueries.
 func (db *DB) InputRepository(ctx context.Context, typ, uri string) (bool, error) {
 	var ok bool

@@ -8,19 +8,22 @@ import (
 	"buildledger/web"
 )
 
-const evalSelect = `select e.id, j.project, j.name, e.timestamp, e.checkouttime, e.evaltime, e.hasnewbuilds, e.flake,
-	  coalesce(ee.errormsg, '') <> '',
-	  array(select m.build from jobsetevalmembers m where m.eval = e.id order by m.build),
-	  c.total, c.succeeded, c.failed, c.queued
+// evalSelect selects evaluations with the counts of their members that
+// the triggers of JobsetEvalCounts keep, and with the members' ids when
+// members is true (the JSON answers list them; the HTML lists do not).
+func evalSelect(members bool) string {
+	builds := `null::integer[]`
+	if members {
+		builds = `array(select m.build from jobsetevalmembers m where m.eval = e.id order by m.build)`
+	}
+	return `select e.id, j.project, j.name, e.timestamp, e.checkouttime, e.evaltime, e.hasnewbuilds, e.flake,
+	  coalesce(ee.errormsg, '') <> '', ` + builds + `,
+	  coalesce(c.nrbuilds, 0), coalesce(c.nrsucceeded, 0), coalesce(c.nrfailed, 0), coalesce(c.nrqueued, 0)
 	from jobsetevals e
 	join jobsets j on j.id = e.jobset_id
 	left join evaluationerrors ee on ee.id = e.evaluationerror_id
-	cross join lateral (
-	  select count(*) as total,
-	    count(*) filter (where b.finished = 1 and b.buildstatus = 0) as succeeded,
-	    count(*) filter (where b.finished = 1 and b.buildstatus <> 0) as failed,
-	    count(*) filter (where b.finished = 0) as queued
-	  from jobsetevalmembers m join builds b on b.id = m.build where m.eval = e.id) c`
+	left join jobsetevalcounts c on c.eval = e.id`
+}
 
 func scanEval(r scanner) (web.Eval, error) {
 	var e web.Eval
@@ -33,7 +36,7 @@ func scanEval(r scanner) (web.Eval, error) {
 }
 
 // Evals implements web.EvalQueries.
-func (db *DB) Evals(ctx context.Context, project, jobset string, p web.Page) ([]web.Eval, int, error) {
+func (db *DB) Evals(ctx context.Context, project, jobset string, p web.Page, members bool) ([]web.Eval, int, error) {
 	off, lim := limit(p, 20)
 	// Evaluations without new builds are left out, as Hydra's getEvals
 	// does.
@@ -43,7 +46,7 @@ func (db *DB) Evals(ctx context.Context, project, jobset string, p web.Page) ([]
 		project, jobset).Scan(&total); err != nil {
 		return nil, 0, fmt.Errorf("count evals: %w", err)
 	}
-	rows, err := db.pool.Query(ctx, evalSelect+where+` order by e.id desc offset $3 limit $4`, project, jobset, off, lim)
+	rows, err := db.pool.Query(ctx, evalSelect(members)+where+` order by e.id desc offset $3 limit $4`, project, jobset, off, lim)
 	if err != nil {
 		return nil, 0, fmt.Errorf("query evals: %w", err)
 	}
@@ -98,7 +101,7 @@ func (db *DB) fillEvalInputs(ctx context.Context, ids []int64, put func(int64, s
 
 // Eval implements web.EvalQueries.
 func (db *DB) Eval(ctx context.Context, id int64) (web.Eval, error) {
-	e, err := scanEval(db.pool.QueryRow(ctx, evalSelect+` where e.id = $1`, id))
+	e, err := scanEval(db.pool.QueryRow(ctx, evalSelect(true)+` where e.id = $1`, id))
 	if err != nil {
 		return web.Eval{}, notFound(err, "evaluation", strconv.FormatInt(id, 10))
 	}

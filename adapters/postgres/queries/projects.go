@@ -151,17 +151,15 @@ func (db *DB) JobsetOverviews(ctx context.Context, project string) ([]web.Jobset
 	return db.jobsetOverviews(ctx, "j.project = $1", project)
 }
 
-// jobsetOverviews lists the jobsets matching cond with counts over their
-// current builds.
+// jobsetOverviews lists the jobsets matching cond with the counts of
+// their current builds that the triggers of JobsetCurrentCounts keep.
 func (db *DB) jobsetOverviews(ctx context.Context, cond string, arg any) ([]web.JobsetOverview, error) {
 	rows, err := db.pool.Query(ctx, `select j.name, j.project, j.description, j.checkinterval,
 		  coalesce(j.errormsg, '') <> '', j.errortime, j.fetcherrormsg, j.starttime, `+lastCheckedCol+`, j.triggertime, j.enabled,
-		  count(b.id), count(b.id) filter (where b.finished = 0),
-		  count(b.id) filter (where b.finished = 1 and b.buildstatus = 0),
-		  count(b.id) filter (where b.finished = 1 and b.buildstatus <> 0)
-		from jobsets j left join builds b on b.jobset_id = j.id and b.iscurrent = 1
+		  coalesce(c.nrtotal, 0), coalesce(c.nrqueued, 0), coalesce(c.nrsucceeded, 0), coalesce(c.nrfailed, 0)
+		from jobsets j left join jobsetcurrentcounts c on c.jobset_id = j.id
 		where `+cond+`
-		group by j.project, j.name order by j.project, j.name`, arg)
+		order by j.project, j.name`, arg)
 	if err != nil {
 		return nil, fmt.Errorf("query jobset overviews (%v): %w", arg, err)
 	}

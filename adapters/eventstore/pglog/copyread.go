@@ -40,8 +40,10 @@ type copyTuples struct {
 // minBuffer is the size of copyTuples' first buffer: most reads of a live
 // runner or subscription return a few events, and a buffer of the largest
 // size made and cleared for each of them was most of the memory the
-// ledger's readers cleared while an evaluation was recorded.
-const minBuffer = 64 << 10
+// ledger's readers cleared while an evaluation was recorded. 64 kB was
+// still an eighth of what `up` allocated in a 3,000-job run; a few
+// events take a few kB.
+const minBuffer = 8 << 10
 
 // Write implements io.Writer.
 func (d *copyTuples) Write(p []byte) (int, error) {
@@ -189,11 +191,13 @@ var recordSizes = []int{8, -1, 8, 16, -1, 4, -1, -1, 8}
 var postgresEpoch = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
 
 // firstRecords is the room readRecords makes for records at first. Most
-// reads of a live runner or subscription return a few events; a read of a
-// replay returns its limit, and the room grows fourfold at a time towards
-// it, so that few records are copied (a Recorded is large, and growing by
-// half made the copies a fifth of a replay's CPU).
-const firstRecords = 1024
+// reads of a live runner or subscription return a few events: room for
+// 1,024 (272 kB) made for each was 56% of what `up` allocated in a
+// 3,000-job run, 34 GB in ten minutes. A read of a replay returns its
+// limit, and the room grows fourfold at a time towards it, so that few
+// records are copied (a Recorded is large, and growing by half made the
+// copies a fifth of a replay's CPU).
+const firstRecords = 16
 
 // readRecords runs a COPY of recordsCopySQL and decodes its events, of
 // which there are at most limit, with their metadata if metadata is set.

@@ -57,7 +57,9 @@ func (e narEncoder) encode(ctx context.Context, nar io.Reader, out io.Writer, pl
 		sinks = append(sinks, plain)
 	}
 	src := ctxReader{ctx: ctx, r: io.MultiReader(bytes.NewReader(head), nar)}
-	buf := make([]byte, 256<<10)
+	// A pipe's size: a larger buffer, made for every NAR, was a tenth
+	// of what `up` allocated while building many small outputs.
+	buf := make([]byte, 64<<10)
 	if _, err := io.CopyBuffer(io.MultiWriter(sinks...), src, buf); err != nil {
 		comp.Close()
 		return Uploaded{}, fmt.Errorf("write nar: %w", err)

@@ -142,11 +142,24 @@ func (s *Schemas) Swap(ctx context.Context, name string) (string, error) {
 	if err := validSchemaName(name); err != nil {
 		return "", err
 	}
-	backup := fmt.Sprintf("readmodel_before_%s", time.Now().UTC().Format("20060102_150405"))
+	stamp := fmt.Sprintf("readmodel_before_%s", time.Now().UTC().Format("20060102_150405"))
+	var backup string
 	err := Transact(ctx, s.pool, func(tx pgx.Tx) error {
 		// Wait for any projector batch in flight: they lock checkpoints.
 		if _, err := tx.Exec(ctx, `lock table public.projection_checkpoints in exclusive mode`); err != nil {
 			return err
+		}
+		// A second swap in the same second gets the next free name.
+		backup = stamp
+		for i := 2; ; i++ {
+			var taken bool
+			if err := tx.QueryRow(ctx, `select exists(select 1 from pg_namespace where nspname = $1)`, backup).Scan(&taken); err != nil {
+				return err
+			}
+			if !taken {
+				break
+			}
+			backup = fmt.Sprintf("%s_%d", stamp, i)
 		}
 		if _, err := tx.Exec(ctx, fmt.Sprintf(`alter schema %s rename to %s`, ReadModelSchema, backup)); err != nil {
 			return err

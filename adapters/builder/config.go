@@ -99,6 +99,11 @@ type Worker struct {
 	running sync.WaitGroup
 }
 
+// keptDerivations bounds the parsed derivations a worker keeps: those of
+// recent steps and their inputs, which the next steps share (stdenv and
+// its like), not every one it ever built.
+const keptDerivations = 4096
+
 // New returns a Worker for cfg. It returns an error if Runtime or Logs is
 // missing or LocalStore is not an absolute directory path.
 func New(cfg Config) (*Worker, error) {
@@ -142,7 +147,7 @@ func New(cfg Config) (*Worker, error) {
 		cfg: cfg,
 		// The step commands need neither an id allocator nor a vault.
 		steps:   commands.NewHandlers(cfg.Runtime, nil, nil),
-		reader:  drv.NewReader(cfg.LocalStore),
+		reader:  drv.NewBoundedReader(cfg.LocalStore, keptDerivations),
 		store:   drv.Store{Bin: cfg.LocalNixStore, URI: cfg.LocalStore, Args: cfg.NixStoreArgs},
 		local:   binarycache.LocalStore{Store: cfg.LocalStore},
 		root:    cfg.LocalStore,

@@ -8,16 +8,24 @@ import (
 	"sync"
 )
 
-// Reader reads derivations and caches every parsed result, so walking many
+// Reader reads derivations and caches the parsed results, so walking many
 // closures that share inputs parses each .drv once. A Reader is safe for
-// concurrent use. The zero value reads from the real file system root.
+// concurrent use. The zero value reads from the real file system root and
+// keeps every derivation it read (NewBoundedReader keeps fewer).
 type Reader struct {
 	// Root is prepended to store paths to find the files, e.g. "/tmp/chroot"
 	// for a store opened with `--store /tmp/chroot`. Empty means "/".
 	Root string
 
+	// max bounds the derivations kept, when above 0: cache fills up to
+	// half of it, then becomes old and a new cache starts; a derivation
+	// found in old moves back to cache. The recently read stay, and at
+	// most max are kept.
+	max int
+
 	mu    sync.Mutex
 	cache map[string]*entry
+	old   map[string]*entry
 }
 
 type entry struct {
@@ -26,9 +34,19 @@ type entry struct {
 	err  error
 }
 
-// NewReader returns a Reader for the store rooted at root ("" for /).
+// NewReader returns a Reader for the store rooted at root ("" for /)
+// that keeps every derivation it reads: for a walk over one closure.
 func NewReader(root string) *Reader {
 	return &Reader{Root: root}
+}
+
+// NewBoundedReader returns a Reader that keeps at most limit derivations
+// (2 or more), the recently read ones: for a reader that lives as long as
+// the process.
+// A builder worker that kept every derivation of every step it built
+// grew by 4 kB a derivation, 1.2 GB over a nixpkgs-sized evaluation.
+func NewBoundedReader(root string, limit int) *Reader {
+	return &Reader{Root: root, max: max(limit, 2)}
 }
 
 // Read returns the parsed derivation at store path p, from cache if read before.
@@ -38,7 +56,14 @@ func (r *Reader) Read(p string) (*Derivation, error) {
 	if r.cache == nil {
 		r.cache = map[string]*entry{}
 	}
-	if e, ok := r.cache[p]; ok {
+	e, ok := r.cache[p]
+	if !ok {
+		if e, ok = r.old[p]; ok {
+			delete(r.old, p)
+			r.keep(p, e)
+		}
+	}
+	if ok {
 		r.mu.Unlock()
 		<-e.done
 		if e.err == nil {
@@ -46,18 +71,32 @@ func (r *Reader) Read(p string) (*Derivation, error) {
 		}
 		return nil, e.err
 	}
-	e := &entry{done: make(chan struct{})}
-	r.cache[p] = e
+	e = &entry{done: make(chan struct{})}
+	r.keep(p, e)
 	r.mu.Unlock()
 
 	e.drv, e.err = readFile(p, r.file(p))
 	close(e.done)
 	if e.err != nil {
 		r.mu.Lock()
-		delete(r.cache, p)
+		if r.cache[p] == e {
+			delete(r.cache, p)
+		}
+		if r.old[p] == e {
+			delete(r.old, p)
+		}
 		r.mu.Unlock()
 	}
 	return e.drv, e.err
+}
+
+// keep puts e in the cache, starting a new one when it is full. r.mu is
+// held.
+func (r *Reader) keep(p string, e *entry) {
+	if r.max > 0 && len(r.cache) >= r.max/2 {
+		r.old, r.cache = r.cache, map[string]*entry{}
+	}
+	r.cache[p] = e
 }
 
 func (r *Reader) file(p string) string {

@@ -88,10 +88,11 @@ func (r *Reader) walk(ctx context.Context, roots []string, valid levelValidity) 
 type Planner struct {
 	r     *Reader
 	valid levelValidity
-	// seen holds every derivation reached so far, planned or valid; nodes
-	// the planned ones.
-	seen  map[string]bool
-	nodes map[string]*Node
+	// seen holds every derivation reached so far, planned or valid;
+	// planned the planned ones. Neither keeps a derivation: the graphs
+	// Add returns do, for as long as their caller holds them.
+	seen    map[string]bool
+	planned map[string]bool
 }
 
 // NewPlanner returns a Planner that reads derivations with r and asks
@@ -115,7 +116,7 @@ func (r *Reader) NewPlanner(valid BatchValidFunc) *Planner {
 }
 
 func (r *Reader) planner(valid levelValidity) *Planner {
-	return &Planner{r: r, valid: valid, seen: map[string]bool{}, nodes: map[string]*Node{}}
+	return &Planner{r: r, valid: valid, seen: map[string]bool{}, planned: map[string]bool{}}
 }
 
 // Add walks the input closure of roots and returns the derivations in it
@@ -146,8 +147,7 @@ func (p *Planner) Add(ctx context.Context, roots []string) (Graph, error) {
 			if ok[i] {
 				continue
 			}
-			n := &Node{Drv: d}
-			g.Nodes[d.Path], p.nodes[d.Path] = n, n
+			g.Nodes[d.Path], p.planned[d.Path] = &Node{Drv: d}, true
 			for in := range d.InputDrvs {
 				if !p.seen[in] {
 					p.seen[in] = true
@@ -160,7 +160,7 @@ func (p *Planner) Add(ctx context.Context, roots []string) (Graph, error) {
 	}
 	for _, n := range g.Nodes {
 		for in := range n.Drv.InputDrvs {
-			if _, ok := p.nodes[in]; ok {
+			if p.planned[in] {
 				n.Deps = append(n.Deps, in)
 			}
 		}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/jackc/pgx/v5"
+
 	"buildledger/web"
 )
 
@@ -97,14 +99,10 @@ func (db *DB) JobMatrix(ctx context.Context, project, jobset, filter string, cha
 	out := []web.MatrixEval{}
 	n := 0
 	for rows.Next() {
-		var evalID int64
-		var job string
-		var finished int
-		var b web.MatrixBuild
-		if err := rows.Scan(&evalID, &b.ID, &job, &finished, &b.BuildStatus); err != nil {
-			return nil, fmt.Errorf("scan job matrix: %w", err)
+		evalID, job, b, err := scanMatrixBuild(rows)
+		if err != nil {
+			return nil, err
 		}
-		b.Finished = finished != 0
 		if len(out) == 0 || out[len(out)-1].ID != evalID {
 			if limit > 0 && n >= limit {
 				break
@@ -158,12 +156,9 @@ func (db *DB) JobMatrixHead(ctx context.Context, project, jobset string, maxBuil
 	defer rows.Close()
 	jobs, last := 0, ""
 	for rows.Next() {
-		var evalID int64
-		var job string
-		var finished int
-		var b web.MatrixBuild
-		if err := rows.Scan(&evalID, &b.ID, &job, &finished, &b.BuildStatus); err != nil {
-			return nil, 0, fmt.Errorf("scan jobs: %w", err)
+		evalID, job, b, err := scanMatrixBuild(rows)
+		if err != nil {
+			return nil, 0, err
 		}
 		if jobs == 0 || job != last {
 			if jobs == maxJobs {
@@ -171,8 +166,18 @@ func (db *DB) JobMatrixHead(ctx context.Context, project, jobset string, maxBuil
 			}
 			jobs, last = jobs+1, job
 		}
-		b.Finished = finished != 0
 		out[idx[evalID]].Builds[job] = b
 	}
 	return out, nrJobs, rows.Err()
+}
+
+// scanMatrixBuild reads a row of (eval, build id, job, finished,
+// buildstatus).
+func scanMatrixBuild(rows pgx.Rows) (evalID int64, job string, b web.MatrixBuild, err error) {
+	var finished int
+	if err := rows.Scan(&evalID, &b.ID, &job, &finished, &b.BuildStatus); err != nil {
+		return 0, "", b, fmt.Errorf("scan job matrix: %w", err)
+	}
+	b.Finished = finished != 0
+	return evalID, job, b, nil
 }

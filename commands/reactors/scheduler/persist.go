@@ -1,8 +1,8 @@
 package scheduler
 
 import (
+	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -86,11 +86,12 @@ func (s *Scheduler) SaveSnapshot(ctx context.Context) error {
 	st, last, folded := s.model.state(), s.last, s.folded
 	s.mu.Unlock()
 	t0 := time.Now()
-	data, err := json.Marshal(st)
-	if err != nil {
+	var buf bytes.Buffer
+	if err := writeSnapshot(&buf, st); err != nil {
 		return fmt.Errorf("scheduler snapshot: %w", err)
 	}
-	err = s.opts.Snapshots.SaveSnapshot(ctx, SnapshotName, reactors.Snapshot{Version: snapshotVersion, Position: last.pos,
+	data := buf.Bytes()
+	err := s.opts.Snapshots.SaveSnapshot(ctx, SnapshotName, reactors.Snapshot{Version: snapshotVersion, Position: last.pos,
 		Stream: last.stream, Revision: last.revision, EventID: last.id, State: data})
 	if err != nil {
 		return fmt.Errorf("scheduler snapshot: %w", err)

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/klauspost/compress/zstd"
 	"github.com/stretchr/testify/require"
 
 	"buildledger/adapters/postgres"
@@ -367,13 +368,21 @@ func TestSnapshotNotUsed(t *testing.T) {
 	otherConfig, err := d.snaps.LoadSnapshot(d.ctx, scheduler.SnapshotName)
 	require.NoError(t, err)
 
+	// edit changes the snapshot's JSON, under its zstd.
 	edit := func(f func(st map[string]any)) []byte {
+		dec, err := zstd.NewReader(nil)
+		require.NoError(t, err)
+		defer dec.Close()
+		plain, err := dec.DecodeAll(good.State, nil)
+		require.NoError(t, err)
 		var st map[string]any
-		require.NoError(t, json.Unmarshal(good.State, &st))
+		require.NoError(t, json.Unmarshal(plain, &st))
 		f(st)
 		b, err := json.Marshal(st)
 		require.NoError(t, err)
-		return b
+		enc, err := zstd.NewWriter(nil)
+		require.NoError(t, err)
+		return enc.EncodeAll(b, nil)
 	}
 	step0 := func(st map[string]any) map[string]any { return st["steps"].([]any)[0].(map[string]any) }
 	for _, tc := range []struct {
@@ -381,7 +390,13 @@ func TestSnapshotNotUsed(t *testing.T) {
 		spoil func(reactors.Snapshot) (reactors.Snapshot, bool)
 	}{
 		{"none", func(s reactors.Snapshot) (reactors.Snapshot, bool) { return s, false }},
-		{"not JSON", func(s reactors.Snapshot) (reactors.Snapshot, bool) { s.State = []byte(`{"steps": [`); return s, true }},
+		{"not zstd", func(s reactors.Snapshot) (reactors.Snapshot, bool) { s.State = []byte(`{"steps": [`); return s, true }},
+		{"not JSON", func(s reactors.Snapshot) (reactors.Snapshot, bool) {
+			enc, err := zstd.NewWriter(nil)
+			require.NoError(t, err)
+			s.State = enc.EncodeAll([]byte(`{"steps": [`), nil)
+			return s, true
+		}},
 		{"another format", func(s reactors.Snapshot) (reactors.Snapshot, bool) { s.Version++; return s, true }},
 		{"another configuration", func(reactors.Snapshot) (reactors.Snapshot, bool) { return otherConfig, true }},
 		{"another database", func(reactors.Snapshot) (reactors.Snapshot, bool) { return foreign, true }},

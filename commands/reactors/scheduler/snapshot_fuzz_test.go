@@ -2,7 +2,9 @@ package scheduler
 
 import (
 	"bytes"
+	"compress/gzip"
 	"encoding/json"
+	"io"
 	"testing"
 
 	"buildledger/events"
@@ -27,19 +29,33 @@ func fuzzModel() *Model {
 	return m
 }
 
-// FuzzUnmarshalSnapshot: whatever the JSON under a snapshot's zstd,
+// FuzzUnmarshalSnapshot: whatever the JSON under a snapshot's gzip,
 // reading it returns an error or a model that decides without panicking
 // and whose snapshot reads back to the same snapshot. (The JSON is
 // fuzzed rather than its compressed form, which a mutation seldom leaves
-// readable.)
+// readable.) The seeds: a snapshot's stream, and the state as one JSON
+// value (the header may hold steps and builds).
 func FuzzUnmarshalSnapshot(f *testing.F) {
-	seed, err := json.Marshal(fuzzModel().state())
+	snap, err := fuzzModel().MarshalSnapshot()
 	if err != nil {
 		f.Fatal(err)
 	}
-	f.Add(seed)
+	zr, err := gzip.NewReader(bytes.NewReader(snap))
+	if err != nil {
+		f.Fatal(err)
+	}
+	stream, err := io.ReadAll(zr)
+	if err != nil {
+		f.Fatal(err)
+	}
+	whole, err := json.Marshal(fuzzModel().state())
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(stream)
+	f.Add(whole)
 	f.Fuzz(func(t *testing.T, data []byte) {
-		m, err := unmarshalState(Config{}, data)
+		m, err := unmarshalState(Config{}, bytes.NewReader(data))
 		if err != nil {
 			return
 		}

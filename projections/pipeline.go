@@ -23,9 +23,20 @@ const pipelineMax = 1000
 type Pipeline struct {
 	tx     Tx
 	held   []Statement
-	from   []string
-	at     string
+	from   []eventRef
+	at     eventRef
 	failed error
+}
+
+// eventRef names an event in an error; it is formatted only then, as a
+// replay holds millions of statements that never fail.
+type eventRef struct {
+	id, typ, stream string
+	revision        uint64
+}
+
+func (e eventRef) String() string {
+	return fmt.Sprintf("event %s (%s at %s@%d)", e.id, e.typ, e.stream, e.revision)
 }
 
 var _ Tx = (*Pipeline)(nil)
@@ -35,7 +46,7 @@ func NewPipeline(tx Tx) *Pipeline { return &Pipeline{tx: tx} }
 
 // At names the event whose statements follow, for errors.
 func (p *Pipeline) At(ev Event) {
-	p.at = fmt.Sprintf("event %s (%s at %s@%d)", ev.ID, ev.Type, ev.Stream, ev.Revision)
+	p.at = eventRef{id: ev.ID, typ: ev.Type, stream: ev.Stream, revision: ev.Revision}
 }
 
 // Exec holds the statement, and sends the held ones when they are
@@ -61,7 +72,7 @@ func (p *Pipeline) Flush(ctx context.Context) error {
 	// ExecAll's error names the statement that failed; this adds the
 	// events that queued the first and the last held.
 	if err := p.tx.ExecAll(ctx, p.held); err != nil {
-		p.failed = fmt.Errorf("statements queued from %s to %s: %w", p.from[0], p.from[len(p.from)-1], err)
+		p.failed = fmt.Errorf("statements queued from %v to %v: %w", p.from[0], p.from[len(p.from)-1], err)
 		return p.failed
 	}
 	p.held, p.from = p.held[:0], p.from[:0]

@@ -122,12 +122,11 @@ func applyBatch(ctx context.Context, tx projections.Tx, batch []projections.Even
 		return err
 	}
 	w.evals = evals
-	w.batch = batch
-	for i, ev := range batch {
+	for _, ev := range batch {
 		if ev.Payload == nil {
 			continue
 		}
-		w.at = i
+		w.queued.At(ev)
 		if err := apply(w, ev); err != nil {
 			return fmt.Errorf("event %s (%s at %s@%d): %w", ev.ID, ev.Type, ev.Stream, ev.Revision, err)
 		}

@@ -42,9 +42,9 @@ func NewReader(root string) *Reader {
 
 // NewBoundedReader returns a Reader that keeps at most limit derivations
 // (2 or more), the recently read ones: for a reader that lives as long as
-// the process.
-// A builder worker that kept every derivation of every step it built
-// grew by 4 kB a derivation, 1.2 GB over a nixpkgs-sized evaluation.
+// the process. A builder worker that kept every derivation of every step
+// it built grew by 4 kB a derivation, 1.2 GB over a nixpkgs-sized
+// evaluation.
 func NewBoundedReader(root string, limit int) *Reader {
 	return &Reader{Root: root, max: max(limit, 2)}
 }

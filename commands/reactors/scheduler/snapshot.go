@@ -193,7 +193,7 @@ type snapshotHeader struct {
 // made its JSON at once, in a buffer grown by doubling, 15-60 MB every
 // snapshot at 10,000 jobs and ten times that at 100,000, beside the
 // model and its copy; written a value at a time, only the compressed
-// bytes are held, about a thirtieth of the JSON. The same state gives
+// bytes are held, about a seventeenth of the JSON. The same state gives
 // the same bytes.
 func writeSnapshot(w io.Writer, st modelState) error {
 	zw, err := gzip.NewWriterLevel(w, gzip.BestSpeed)
@@ -243,7 +243,7 @@ func readState(r io.Reader) (modelState, error) {
 		}
 		st.Builds = append(st.Builds, b)
 	}
-	if _, err := dec.Token(); err != io.EOF {
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return modelState{}, invalid("more after its %d steps and %d builds", h.NrSteps, h.NrBuilds)
 	}
 	return st, nil

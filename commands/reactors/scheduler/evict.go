@@ -22,6 +22,7 @@ func (m *Model) Evict(now int64) (builds, steps int) {
 		return 0, 0
 	}
 	keep := m.ended[:0]
+	var gone []*build
 	for _, b := range m.ended {
 		switch {
 		case !b.finished || m.builds[b.id] != b:
@@ -33,38 +34,49 @@ func (m *Model) Evict(now int64) (builds, steps int) {
 			keep = append(keep, b)
 		default:
 			b.ended = false
-			builds++
-			steps += m.evictBuild(b)
+			gone = append(gone, b)
 		}
 	}
 	clear(m.ended[len(keep):])
 	m.ended = keep
-	return builds, steps
+	return len(gone), m.evictBuilds(gone)
 }
 
-// evictBuild forgets the finished build b, and the steps only it held.
-func (m *Model) evictBuild(b *build) int {
-	delete(m.builds, b.id)
-	if w, ok := m.waitingBuilds[b.drv]; ok {
-		if w = slices.DeleteFunc(w, func(x *build) bool { return x == b }); len(w) > 0 {
-			m.waitingBuilds[b.drv] = w
-		} else {
-			delete(m.waitingBuilds, b.drv)
+// evictBuilds forgets the finished builds gone, and the steps only they
+// held. Each step that lists some of them is cleaned in one pass, not
+// one per build: stdenv lists most builds.
+func (m *Model) evictBuilds(gone []*build) int {
+	if len(gone) == 0 {
+		return 0
+	}
+	forget := make(map[*build]bool, len(gone))
+	var holders, roots []*node
+	seen := map[*node]bool{}
+	for _, b := range gone {
+		forget[b] = true
+		delete(m.builds, b.id)
+		if w, ok := m.waitingBuilds[b.drv]; ok {
+			if w = slices.DeleteFunc(w, func(x *build) bool { return x == b }); len(w) > 0 {
+				m.waitingBuilds[b.drv] = w
+			} else {
+				delete(m.waitingBuilds, b.drv)
+			}
 		}
+		for s := range b.held {
+			if !seen[s] {
+				seen[s] = true
+				holders = append(holders, s)
+			}
+		}
+		if b.top != nil {
+			roots = append(roots, b.top)
+		}
+		b.held, b.top, b.steps = nil, nil, nil
 	}
-	for _, s := range b.holders {
-		s.builds = slices.DeleteFunc(s.builds, func(x *build) bool { return x == b })
+	for _, s := range holders {
+		s.builds = slices.DeleteFunc(s.builds, func(x *build) bool { return forget[x] })
 	}
-	roots := b.holders
-	if b.top != nil {
-		roots = append(roots, b.top)
-	}
-	b.holders, b.top, b.steps = nil, nil, nil
-	n := 0
-	for _, s := range roots {
-		n += m.evictSteps(s)
-	}
-	return n
+	return m.evictSteps(append(holders, roots...))
 }
 
 // evictable reports whether s can be forgotten: no build in memory lists
@@ -79,36 +91,45 @@ func (m *Model) evictable(s *node) bool {
 		s.sys == nil && s.evalOpen == 0 && m.requeues[s] == nil
 }
 
-// evictSteps forgets root if it is evictable, then its inputs that became
-// so. It returns how many steps it forgot.
-func (m *Model) evictSteps(root *node) int {
+// evictSteps forgets the roots that are evictable, then the inputs that
+// became so, in rounds: a round's forgotten steps leave each input's
+// reverse dependencies in one pass over them, not one per step (stdenv
+// is an input of every package). It returns how many steps it forgot.
+func (m *Model) evictSteps(roots []*node) int {
 	n := 0
-	stack := []*node{root}
-	for len(stack) > 0 {
-		s := stack[len(stack)-1]
-		stack = stack[:len(stack)-1]
-		if m.steps[s.drv] != s || !m.evictable(s) {
-			continue
-		}
-		delete(m.steps, s.drv)
-		n++
-		for _, o := range s.outputs {
-			delete(m.narSizes, o.Path)
-		}
-		for _, in := range s.waitsOn {
-			if w, ok := m.waitingSteps[in]; ok {
-				if w = slices.DeleteFunc(w, func(x *node) bool { return x == s }); len(w) > 0 {
-					m.waitingSteps[in] = w
-				} else {
-					delete(m.waitingSteps, in)
+	for len(roots) > 0 {
+		var inputs []*node
+		seen := map[*node]bool{}
+		for _, s := range roots {
+			if m.steps[s.drv] != s || !m.evictable(s) {
+				continue
+			}
+			delete(m.steps, s.drv)
+			n++
+			for _, o := range s.outputs {
+				delete(m.narSizes, o.Path)
+			}
+			for _, in := range s.waitsOn {
+				if w, ok := m.waitingSteps[in]; ok {
+					if w = slices.DeleteFunc(w, func(x *node) bool { return x == s }); len(w) > 0 {
+						m.waitingSteps[in] = w
+					} else {
+						delete(m.waitingSteps, in)
+					}
 				}
 			}
+			for _, d := range s.inputs {
+				if !seen[d] {
+					seen[d] = true
+					inputs = append(inputs, d)
+				}
+			}
+			s.inputs, s.waitsOn, s.jobsets = nil, nil, nil
 		}
-		for _, d := range s.inputs {
-			m.rekey(d, func() { d.rdeps = slices.DeleteFunc(d.rdeps, func(x *node) bool { return x == s }) })
-			stack = append(stack, d)
+		for _, d := range inputs {
+			m.rekey(d, func() { d.rdeps = slices.DeleteFunc(d.rdeps, func(x *node) bool { return m.steps[x.drv] != x }) })
 		}
-		s.inputs, s.waitsOn, s.jobsets = nil, nil, nil
+		roots = inputs
 	}
 	return n
 }

@@ -85,11 +85,7 @@ func (m *Model) evalClosed(id int64) {
 	if m.cfg.EvictAfter < 0 {
 		return
 	}
-	for _, s := range steps {
-		if s.phase == step.Succeeded {
-			m.evictSteps(s)
-		}
-	}
+	m.evictSteps(slices.DeleteFunc(steps, func(s *node) bool { return s.phase != step.Succeeded }))
 }
 
 // link makes d an input of s.
@@ -148,16 +144,16 @@ func (m *Model) attachFrom(b *build, root *node) {
 
 // attach records that b needs s and propagates b's priorities to s.
 func (m *Model) attach(b *build, s *node) {
-	if _, ok := b.attached[s]; ok {
+	needed, listed := b.held[s]
+	if needed {
 		return
 	}
-	if b.attached == nil {
-		b.attached = map[*node]struct{}{}
+	if b.held == nil {
+		b.held = map[*node]bool{}
 	}
-	b.attached[s] = struct{}{}
-	if !slices.Contains(s.builds, b) {
+	b.held[s] = true
+	if !listed {
 		s.builds = append(s.builds, b)
-		b.holders = append(b.holders, s)
 	}
 	s.live++
 	s.orphan = false

@@ -365,9 +365,10 @@ func (m *Model) buildEnded(id int64, st int, at int64) {
 	}
 	for _, s := range b.steps {
 		s.live--
+		b.held[s] = false
 		m.refresh(s)
 	}
-	b.steps, b.attached = b.steps[:0], nil
+	b.steps = b.steps[:0]
 }
 
 // markOrphans marks the dispatched and running steps no unfinished build
@@ -404,10 +405,11 @@ func (m *Model) buildWithdrawn(id int64) {
 		b.finished = true
 		for _, s := range b.steps {
 			s.builds = slices.DeleteFunc(s.builds, func(x *build) bool { return x == b })
+			delete(b.held, s)
 			s.live--
 			m.refresh(s)
 		}
-		b.steps, b.attached = nil, nil
+		b.steps = nil
 	}
 	m.markOrphans()
 }

@@ -149,13 +149,19 @@ type node struct {
 
 // build is a queued build in the model.
 type build struct {
-	id         int64
-	eval       int64 // the evaluation that queued it
-	jobset     *jobset
-	drv        string
-	top        *node
-	steps      []*node
-	attached   map[*node]struct{}
+	id     int64
+	eval   int64 // the evaluation that queued it
+	jobset *jobset
+	drv    string
+	top    *node
+	// steps are the steps it needs now, in the order it came to need
+	// them.
+	steps []*node
+	// held maps every step whose builds list it to whether it needs
+	// that step now. A finished build stays listed until it is evicted.
+	// A map, not a search of the step's list: stdenv's list holds every
+	// build queued before it was built.
+	held       map[*node]bool
 	globalPrio int
 	localPrio  int
 	maxSilent  int
@@ -163,13 +169,10 @@ type build struct {
 	outputs    []events.Output
 	finished   bool
 	status     int
-	nr         int // BuildSteps numbers used by recorded events
-	reservedNr int // numbers handed to decisions not yet recorded
-	// holders are the steps whose builds list it, to be told when it is
-	// evicted.
-	holders []*node
-	doneAt  int64 // when it finished, for Evict
-	ended   bool  // in Model.ended
+	nr         int   // BuildSteps numbers used by recorded events
+	reservedNr int   // numbers handed to decisions not yet recorded
+	doneAt     int64 // when it finished, for Evict
+	ended      bool  // in Model.ended
 }
 
 // jobset is a jobset's share bookkeeping.

@@ -28,7 +28,7 @@ const snapshotVersion = 5
 // when a follow-up may be asked for again, since when a step is
 // unsupported, critical paths. Pointers (reverse dependencies, the
 // queues and their heaps, the open evaluations, the active steps, the
-// builds each step's holders, machine loads) are rebuilt on load.
+// steps whose builds list a build, machine loads) are rebuilt on load.
 type modelState struct {
 	// Config is the configuration of the fold: one with another folds
 	// the same events differently.
@@ -510,13 +510,13 @@ func (m *Model) load(st *modelState) error {
 				return invalid("build %d: no step %d", bs.ID, k)
 			}
 			s := nodes[k]
-			if _, ok := b.attached[s]; ok {
+			if b.held[s] {
 				return invalid("build %d: step %d twice", bs.ID, k)
 			}
-			if b.attached == nil {
-				b.attached = map[*node]struct{}{}
+			if b.held == nil {
+				b.held = map[*node]bool{}
 			}
-			b.attached[s] = struct{}{}
+			b.held[s] = true
 			b.steps = append(b.steps, s)
 		}
 		builds[i] = b
@@ -599,7 +599,8 @@ func (m *Model) load(st *modelState) error {
 	if st.Uploads != nil {
 		m.uploads = st.Uploads
 	}
-	// Reverse edges, holders and machine loads, then the queues.
+	// Reverse edges, what each build is held by, machine loads, then the
+	// queues.
 	for i, s := range nodes {
 		if st.Steps[i].Detached {
 			continue
@@ -613,7 +614,12 @@ func (m *Model) load(st *modelState) error {
 	}
 	for _, s := range nodes {
 		for _, b := range s.builds {
-			b.holders = append(b.holders, s)
+			if _, ok := b.held[s]; !ok {
+				if b.held == nil {
+					b.held = map[*node]bool{}
+				}
+				b.held[s] = false
+			}
 		}
 	}
 	for i, s := range nodes {

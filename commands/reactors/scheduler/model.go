@@ -135,6 +135,7 @@ type node struct {
 	unsupportedT int64  // when it was first seen unsupported, 0 if not
 	abortAt      int64  // an abort was asked for until then
 	nr           int    // BuildSteps number of the dispatched or running attempt
+	snap         int    // its number in the snapshot being written, plus one
 	// orphan: a build was cancelled while this attempt was dispatched or
 	// running and no unfinished build needed it any more (Hydra aborts
 	// such steps); cancelAt is when the cancel may be asked for again.
@@ -172,6 +173,7 @@ type build struct {
 	nr         int   // BuildSteps numbers used by recorded events
 	reservedNr int   // numbers handed to decisions not yet recorded
 	doneAt     int64 // when it finished, for Evict
+	snap       int   // its number in the snapshot being written, plus one
 	ended      bool  // in Model.ended
 }
 

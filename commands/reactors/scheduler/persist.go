@@ -76,22 +76,25 @@ func (s *Scheduler) readSnapshot(ctx context.Context, snap reactors.Snapshot) (*
 
 // SaveSnapshot keeps a snapshot of the model as folded so far, if it
 // folded anything since the last one and has a snapshot store. The model
-// is copied under the lock and encoded and written outside it.
+// is encoded under the lock (writeSnapshot says why) and stored outside
+// it.
 func (s *Scheduler) SaveSnapshot(ctx context.Context) error {
 	s.mu.Lock()
 	if s.opts.Snapshots == nil || s.last.id == "" || s.folded == s.snapFolded {
 		s.mu.Unlock()
 		return nil
 	}
-	st, last, folded := s.model.state(), s.last, s.folded
-	s.mu.Unlock()
 	t0 := time.Now()
 	var buf bytes.Buffer
-	if err := writeSnapshot(&buf, st); err != nil {
+	err := s.model.writeSnapshot(&buf)
+	last, folded := s.last, s.folded
+	s.mu.Unlock()
+	if err != nil {
 		return fmt.Errorf("scheduler snapshot: %w", err)
 	}
+	locked := time.Since(t0)
 	data := buf.Bytes()
-	err := s.opts.Snapshots.SaveSnapshot(ctx, SnapshotName, reactors.Snapshot{Version: snapshotVersion, Position: last.pos,
+	err = s.opts.Snapshots.SaveSnapshot(ctx, SnapshotName, reactors.Snapshot{Version: snapshotVersion, Position: last.pos,
 		Stream: last.stream, Revision: last.revision, EventID: last.id, State: data})
 	if err != nil {
 		return fmt.Errorf("scheduler snapshot: %w", err)
@@ -99,7 +102,7 @@ func (s *Scheduler) SaveSnapshot(ctx context.Context) error {
 	s.mu.Lock()
 	s.snapFolded = max(s.snapFolded, folded)
 	s.mu.Unlock()
-	s.log.Debug("scheduler: snapshot saved", "position", last.pos, "bytes", len(data), "took", time.Since(t0))
+	s.log.Debug("scheduler: snapshot saved", "position", last.pos, "bytes", len(data), "locked", locked, "took", time.Since(t0))
 	return nil
 }
 

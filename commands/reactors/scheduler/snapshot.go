@@ -173,7 +173,7 @@ type statsState struct {
 // JSON values in the format snapshotVersion), for UnmarshalSnapshot.
 func (m *Model) MarshalSnapshot() ([]byte, error) {
 	var b bytes.Buffer
-	if err := writeSnapshot(&b, m.state()); err != nil {
+	if err := m.writeSnapshot(&b); err != nil {
 		return nil, err
 	}
 	return b.Bytes(), nil
@@ -188,27 +188,34 @@ type snapshotHeader struct {
 	NrBuilds int `json:"nrBuilds"`
 }
 
-// writeSnapshot writes st to w, gzipped: its header, then each step and
-// each build as a JSON value of its own. json.Marshal of the whole state
-// made its JSON at once, in a buffer grown by doubling, 15-60 MB every
-// snapshot at 10,000 jobs and ten times that at 100,000, beside the
-// model and its copy; written a value at a time, only the compressed
-// bytes are held, about a seventeenth of the JSON. The same state gives
-// the same bytes.
-func writeSnapshot(w io.Writer, st modelState) error {
+// writeSnapshot writes the model to w, gzipped: its header, then each
+// step and each build as a JSON value of its own, made as it is
+// written. The caller holds the model still meanwhile. A copy of the
+// model to encode after letting it go (what the scheduler did before)
+// held 250 MB at 100,000 queued jobs, half the model again
+// (BenchmarkSnapshotSave), for about the same time under the lock;
+// written a value at a time, only the compressed bytes are held, about
+// a seventeenth of the JSON. The same model gives the same bytes.
+func (m *Model) writeSnapshot(w io.Writer) error {
 	zw, err := gzip.NewWriterLevel(w, gzip.BestSpeed)
 	if err != nil {
 		return fmt.Errorf("snapshot: %w", err)
 	}
+	nodes, builds := m.numbered()
+	defer unnumber(nodes, builds)
 	enc := json.NewEncoder(zw)
-	steps, builds := st.Steps, st.Builds
-	st.Steps, st.Builds = nil, nil
-	err = enc.Encode(snapshotHeader{modelState: st, NrSteps: len(steps), NrBuilds: len(builds)})
-	for i := 0; err == nil && i < len(steps); i++ {
-		err = enc.Encode(steps[i])
+	err = enc.Encode(snapshotHeader{modelState: m.header(), NrSteps: len(nodes), NrBuilds: len(builds)})
+	// One value of each, reused: a value passed to Encode is copied to
+	// the heap, 100 MB of garbage at 300,000 steps.
+	var ss stepState
+	for i := 0; err == nil && i < len(nodes); i++ {
+		m.stepState(&ss, nodes[i])
+		err = enc.Encode(&ss)
 	}
+	var bs buildState
 	for i := 0; err == nil && i < len(builds); i++ {
-		err = enc.Encode(builds[i])
+		m.buildState(&bs, builds[i])
+		err = enc.Encode(&bs)
 	}
 	if cerr := zw.Close(); err == nil {
 		err = cerr
@@ -249,24 +256,32 @@ func readState(r io.Reader) (modelState, error) {
 	return st, nil
 }
 
-// state copies what a snapshot keeps of the model; it shares nothing the
-// model changes in place, so it may be encoded while the model moves on.
-// It numbers the model's steps (the held ones by derivation, then the
-// detached ones as they are met) and builds (the held ones by id, then
-// the detached ones), so the same model gives the same snapshot.
-func (m *Model) state() modelState {
-	st := modelState{Config: m.cfg, JobsetNames: map[string]int64{}, WaitingSteps: map[string][]int{},
-		WaitingBuilds: map[string][]int{}, NarSizes: maps.Clone(m.narSizes)}
-	var nodes numbering[*node]
-	var builds numbering[*build]
-	addNode, addBuild := nodes.number, builds.number
+// numbered lists and numbers (their snap fields) the model's steps (the
+// held ones by derivation, then the detached ones as they are met) and
+// builds (the held ones by id, then the detached ones), so the same
+// model gives the same snapshot. A field, not a map: a snapshot looks
+// up a number for every build a step lists, millions at nixpkgs' size.
+func (m *Model) numbered() (nodes []*node, builds []*build) {
+	nodes, builds = make([]*node, 0, len(m.steps)), make([]*build, 0, len(m.builds))
+	node := func(s *node) {
+		if s.snap == 0 {
+			nodes = append(nodes, s)
+			s.snap = len(nodes)
+		}
+	}
+	build := func(b *build) {
+		if b.snap == 0 {
+			builds = append(builds, b)
+			b.snap = len(builds)
+		}
+	}
 	drvs := make([]string, 0, len(m.steps))
 	for d := range m.steps {
 		drvs = append(drvs, d)
 	}
 	sort.Strings(drvs)
 	for _, d := range drvs {
-		addNode(m.steps[d])
+		node(m.steps[d])
 	}
 	ids := make([]int64, 0, len(m.builds))
 	for id := range m.builds {
@@ -274,18 +289,48 @@ func (m *Model) state() modelState {
 	}
 	slices.Sort(ids)
 	for _, id := range ids {
-		addBuild(m.builds[id])
+		build(m.builds[id])
 	}
-	// Numbering what a step or build names may add detached ones: walk
-	// both lists until neither grows.
-	for ni, bi := 0, 0; ni < len(nodes.items) || bi < len(builds.items); {
-		for ; ni < len(nodes.items); ni++ {
-			st.Steps = append(st.Steps, m.stepState(nodes.items[ni], addNode, addBuild))
+	// What a step or build names may add detached ones: walk both lists
+	// until neither grows, in the order stepState and buildState name
+	// them.
+	for ni, bi := 0, 0; ni < len(nodes) || bi < len(builds); {
+		for ; ni < len(nodes); ni++ {
+			for _, d := range nodes[ni].inputs {
+				node(d)
+			}
+			for _, b := range nodes[ni].builds {
+				build(b)
+			}
 		}
-		for ; bi < len(builds.items); bi++ {
-			st.Builds = append(st.Builds, m.buildState(builds.items[bi], addNode))
+		for ; bi < len(builds); bi++ {
+			if top := builds[bi].top; top != nil {
+				node(top)
+			}
+			for _, s := range builds[bi].steps {
+				node(s)
+			}
 		}
 	}
+	return nodes, builds
+}
+
+// unnumber clears the numbers numbered gave.
+func unnumber(nodes []*node, builds []*build) {
+	for _, s := range nodes {
+		s.snap = 0
+	}
+	for _, b := range builds {
+		b.snap = 0
+	}
+}
+
+// header is what a snapshot keeps of the model but its steps and
+// builds, which it names by the numbers numbered gave them. It shares nothing the model
+// changes in place.
+func (m *Model) header() modelState {
+	st := modelState{Config: m.cfg, JobsetNames: map[string]int64{}, WaitingSteps: map[string][]int{},
+		WaitingBuilds: map[string][]int{}, NarSizes: maps.Clone(m.narSizes)}
 	for _, j := range sortedJobsets(m.jobsets) {
 		js := jobsetState{ID: j.id, Name: j.name, Shares: j.shares, Seconds: j.seconds, Verify: j.verify}
 		for _, c := range j.window {
@@ -312,12 +357,12 @@ func (m *Model) state() modelState {
 	}
 	for d, ss := range m.waitingSteps {
 		for _, s := range ss {
-			st.WaitingSteps[d] = append(st.WaitingSteps[d], nodes.index[s])
+			st.WaitingSteps[d] = append(st.WaitingSteps[d], s.snap-1)
 		}
 	}
 	for d, bs := range m.waitingBuilds {
 		for _, b := range bs {
-			st.WaitingBuilds[d] = append(st.WaitingBuilds[d], builds.index[b])
+			st.WaitingBuilds[d] = append(st.WaitingBuilds[d], b.snap-1)
 		}
 	}
 	for id := range m.closedEvals {
@@ -333,7 +378,7 @@ func (m *Model) state() modelState {
 	}
 	sort.Slice(st.Finishes, func(i, j int) bool { return st.Finishes[i].BuildID < st.Finishes[j].BuildID })
 	for s, r := range m.requeues {
-		st.Requeues = append(st.Requeues, requeueState{Step: nodes.index[s], Event: r.ev})
+		st.Requeues = append(st.Requeues, requeueState{Step: s.snap - 1, Event: r.ev})
 	}
 	sort.Slice(st.Requeues, func(i, j int) bool { return st.Requeues[i].Step < st.Requeues[j].Step })
 	for _, v := range m.verifies {
@@ -357,11 +402,15 @@ func (m *Model) state() modelState {
 	return st
 }
 
-func (m *Model) stepState(s *node, addNode func(*node) int, addBuild func(*build) int) stepState {
-	ss := stepState{Drv: s.drv, Detached: m.steps[s.drv] != s, System: s.system, Features: s.features,
+// stepState sets ss to what a snapshot keeps of s, naming steps and
+// builds by their numbers. It reuses ss's lists and shares s's: ss is
+// encoded before the model changes.
+func (m *Model) stepState(ss *stepState, s *node) {
+	inputs, bs, js := ss.Inputs[:0], ss.Builds[:0], ss.Jobsets[:0]
+	*ss = stepState{Drv: s.drv, Detached: m.steps[s.drv] != s, System: s.system, Features: s.features,
 		PreferLocal: s.preferLocal, Outputs: s.outputs, Phase: s.phase, Attempt: s.attempt, Tries: s.tries, Status: s.status,
 		ReleaseName: s.releaseName, RetryAt: s.retryAt, LeaseUntil: s.leaseUntil, StartTime: s.startTime, StopTime: s.stopTime, CreditEval: s.creditEval, BuildID: s.buildID,
-		Nr: s.nr, WaitsOn: slices.Clone(s.waitsOn), Pending: s.pending, Live: s.live, GlobalPrio: s.globalPrio, LocalPrio: s.localPrio,
+		Nr: s.nr, WaitsOn: s.waitsOn, Pending: s.pending, Live: s.live, GlobalPrio: s.globalPrio, LocalPrio: s.localPrio,
 		LowestBuild: s.lowestBuild, Orphan: s.orphan, EvalOpen: s.evalOpen}
 	if s.machine != nil && !s.reserved {
 		// A reservation is a decision not recorded yet: its
@@ -369,28 +418,31 @@ func (m *Model) stepState(s *node, addNode func(*node) int, addBuild func(*build
 		ss.Machine = s.machine.name
 	}
 	for _, d := range s.inputs {
-		ss.Inputs = append(ss.Inputs, addNode(d))
+		inputs = append(inputs, d.snap-1)
 	}
 	for _, b := range s.builds {
-		ss.Builds = append(ss.Builds, addBuild(b))
+		bs = append(bs, b.snap-1)
 	}
 	for _, j := range s.jobsets {
-		ss.Jobsets = append(ss.Jobsets, j.id)
+		js = append(js, j.id)
 	}
-	return ss
+	ss.Inputs, ss.Builds, ss.Jobsets = inputs, bs, js
 }
 
-func (m *Model) buildState(b *build, addNode func(*node) int) buildState {
-	bs := buildState{ID: b.id, Eval: b.eval, Detached: m.builds[b.id] != b, Jobset: b.jobset.id, Drv: b.drv, Top: -1,
+// buildState sets bs to what a snapshot keeps of b, reusing its list of
+// steps.
+func (m *Model) buildState(bs *buildState, b *build) {
+	steps := bs.Steps[:0]
+	*bs = buildState{ID: b.id, Eval: b.eval, Detached: m.builds[b.id] != b, Jobset: b.jobset.id, Drv: b.drv, Top: -1,
 		GlobalPrio: b.globalPrio, LocalPrio: b.localPrio, MaxSilent: b.maxSilent, Timeout: b.timeout, Outputs: b.outputs,
 		Finished: b.finished, Status: b.status, Nr: b.nr, DoneAt: b.doneAt}
 	if b.top != nil {
-		bs.Top = addNode(b.top)
+		bs.Top = b.top.snap - 1
 	}
 	for _, s := range b.steps {
-		bs.Steps = append(bs.Steps, addNode(s))
+		steps = append(steps, s.snap-1)
 	}
-	return bs
+	bs.Steps = steps
 }
 
 func sortedJobsets(js map[int64]*jobset) []*jobset {
@@ -407,26 +459,6 @@ var errSnapshot = errors.New("invalid scheduler snapshot")
 
 func invalid(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", errSnapshot, fmt.Sprintf(format, args...))
-}
-
-// numbering numbers values in the order they are first met, so that a
-// snapshot names steps and builds by their index.
-type numbering[T comparable] struct {
-	index map[T]int
-	items []T
-}
-
-// number returns v's number, giving it the next one if it has none.
-func (n *numbering[T]) number(v T) int {
-	if i, ok := n.index[v]; ok {
-		return i
-	}
-	if n.index == nil {
-		n.index = map[T]int{}
-	}
-	n.index[v] = len(n.items)
-	n.items = append(n.items, v)
-	return len(n.items) - 1
 }
 
 // UnmarshalSnapshot rebuilds a model with cfg from a snapshot made by

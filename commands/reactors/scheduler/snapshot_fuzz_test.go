@@ -48,7 +48,11 @@ func FuzzUnmarshalSnapshot(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	whole, err := json.Marshal(fuzzModel().state())
+	st, err := readState(bytes.NewReader(stream))
+	if err != nil {
+		f.Fatal(err)
+	}
+	whole, err := json.Marshal(st)
 	if err != nil {
 		f.Fatal(err)
 	}

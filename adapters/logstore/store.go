@@ -18,6 +18,12 @@ import (
 	"buildledger/adapters/zstdpool"
 )
 
+// logWindow is how far back a log's compressor looks for repeats. Its
+// history is twice this, held for as long as the log is written: with
+// zstd's default window of 8 MB, 16 MB a running step. A build log's
+// repeats are near each other: 1 MB compresses them about as well.
+const logWindow = 1 << 20
+
 // Defaults used when the corresponding Options field is zero.
 const (
 	DefaultMaxSize       = 64 << 20
@@ -77,7 +83,8 @@ func New(dir string, opts Options) (*Store, error) {
 	if err := os.MkdirAll(abs, 0o755); err != nil {
 		return nil, fmt.Errorf("log store: %w", err)
 	}
-	encoders := zstdpool.New(zstd.WithEncoderConcurrency(1), zstd.WithEncoderLevel(zstd.SpeedDefault))
+	encoders := zstdpool.New(zstd.WithEncoderConcurrency(1), zstd.WithEncoderLevel(zstd.SpeedDefault),
+		zstd.WithWindowSize(logWindow), zstd.WithLowerEncoderMem(true))
 	return &Store{dir: abs, opts: opts, encoders: encoders}, nil
 }
 

@@ -75,33 +75,46 @@ func readFile(storePath, file string) (*Derivation, error) {
 // several lines would reach the machine as one line with literal "\n"), so
 // they are unescaped here; it unescapes environment values itself, which
 // must not be unescaped again (a JSON value would lose its backslashes).
+//
+// Every string is copied: go-nix's point into the file's bytes, so keeping
+// any one of them kept the whole file. An evaluation's planner, which keeps
+// the path of every input it has seen, held the file of nearly every
+// derivation it read: 67 MB of up's 303 MB live heap at 33,000 jobs.
 func fromGoNix(path string, d *derivation.Derivation) *Derivation {
+	own := strings.Clone
 	out := &Derivation{
 		Path:      path,
 		Outputs:   make(map[string]string, len(d.Outputs)),
-		InputDrvs: d.InputDerivations,
-		InputSrcs: d.InputSources,
-		System:    unescapeATerm(d.Platform),
-		Builder:   unescapeATerm(d.Builder),
+		InputDrvs: make(map[string][]string, len(d.InputDerivations)),
+		InputSrcs: make([]string, len(d.InputSources)),
+		System:    own(unescapeATerm(d.Platform)),
+		Builder:   own(unescapeATerm(d.Builder)),
 		Args:      make([]string, len(d.Arguments)),
 		Env:       make(map[string]string, len(d.Env)),
 	}
+	for in, names := range d.InputDerivations {
+		kept := make([]string, len(names))
+		for i, n := range names {
+			kept[i] = own(n)
+		}
+		out.InputDrvs[own(in)] = kept
+	}
+	for i, p := range d.InputSources {
+		out.InputSrcs[i] = own(p)
+	}
 	for i, a := range d.Arguments {
-		out.Args[i] = unescapeATerm(a)
+		out.Args[i] = own(unescapeATerm(a))
 	}
 	for k, v := range d.Env {
-		out.Env[unescapeATerm(k)] = v
-	}
-	if out.InputDrvs == nil {
-		out.InputDrvs = map[string][]string{}
+		out.Env[own(unescapeATerm(k))] = own(v)
 	}
 	for name, o := range d.Outputs {
-		out.Outputs[name] = o.Path
+		out.Outputs[own(name)] = own(o.Path)
 		if o.HashAlgorithm != "" {
 			if out.FixedOutputs == nil {
 				out.FixedOutputs = map[string]FixedOutput{}
 			}
-			out.FixedOutputs[name] = FixedOutput{HashAlgo: o.HashAlgorithm, Hash: o.Hash}
+			out.FixedOutputs[name] = FixedOutput{HashAlgo: own(o.HashAlgorithm), Hash: own(o.Hash)}
 		}
 	}
 	if f := strings.Fields(out.Env["requiredSystemFeatures"]); len(f) > 0 {

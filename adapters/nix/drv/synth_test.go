@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -154,4 +155,35 @@ func sorted(s ...string) []string {
 	out := append([]string(nil), s...)
 	slices.Sort(out)
 	return out
+}
+
+// TestReadKeepsNoFile: a string kept from a parsed derivation does not
+// keep the file it was read from (go-nix's strings point into it).
+func TestReadKeepsNoFile(t *testing.T) {
+	root := t.TempDir()
+	require.NoError(t, os.MkdirAll(filepath.Join(root, "nix/store"), 0o755))
+	in := fakePath("input.drv")
+	big := strings.Repeat("x", 1<<20)
+	var kept []string
+	var ms runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&ms)
+	base := ms.HeapAlloc
+	for i := range 8 {
+		name := fmt.Sprint("big", i)
+		out := fakePath(name)
+		text := fmt.Sprintf("Derive([(\"out\",%q,\"\",\"\")],[(%q,[\"out\"])],[],\"x86_64-linux\",\"/bin/sh\",[],[(\"big\",%q),(\"name\",%q),(\"out\",%q)])",
+			out, in, big, name, out)
+		p := fakePath(name + ".drv")
+		require.NoError(t, os.WriteFile(filepath.Join(root, p), []byte(text), 0o644))
+		d, err := NewReader(root).Read(p)
+		require.NoError(t, err)
+		for k := range d.InputDrvs {
+			kept = append(kept, k)
+		}
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&ms)
+	require.Less(t, int64(ms.HeapAlloc)-int64(base), int64(1<<20), "8 files of 1 MB read, only their input paths kept")
+	runtime.KeepAlive(kept)
 }

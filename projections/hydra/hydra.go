@@ -20,6 +20,7 @@ var (
 	_ projections.IndexDeferrer         = Projection{}
 	_ projections.OptionalIndexDeferrer = Projection{}
 	_ projections.ForeignKeyDeferrer    = Projection{}
+	_ projections.MetadataUser          = Projection{}
 )
 
 // Name implements projections.Projection.
@@ -27,6 +28,11 @@ func (Projection) Name() string { return "hydra" }
 
 // Version implements projections.Projection.
 func (Projection) Version() int { return 1 }
+
+// UsesMetadata implements projections.MetadataUser: it reads none, so
+// a replay (and a runner whose other projections read none either) reads
+// the log without it.
+func (Projection) UsesMetadata() bool { return false }
 
 // DeferrableIndexes implements projections.IndexDeferrer: the indexes of
 // Hydra's pages and queue runner. The projection's own statements, and the

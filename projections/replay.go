@@ -71,6 +71,20 @@ type ForeignKeyDeferrer interface {
 	NeedsForeignKeys(ev Event) bool
 }
 
+// TriggerDeferrer is implemented by a projection some of whose read-model
+// triggers keep rows that one statement can also count afresh from the
+// tables they follow: a replay loads its fresh schema with them disabled,
+// sparing their work on every statement (on every row, for those with
+// transition tables), and then has that statement write what they would
+// have.
+type TriggerDeferrer interface {
+	// DeferredTriggers returns the statements that disable the triggers,
+	// and those that enable them again and count their rows afresh. Both
+	// run in the schema being built (its DB), the first before any event
+	// is applied and the second after the keys and indexes are back.
+	DeferredTriggers() (disable, restore []string)
+}
+
 // ForeignKey is a foreign key dropped by a ForeignKeyBuilder, with what
 // adds it back.
 type ForeignKey struct {
@@ -161,6 +175,10 @@ func Replay(ctx context.Context, store events.Store, codec *events.Codec, schema
 	if err != nil {
 		return res, err
 	}
+	restoreTriggers, err := deferTriggers(ctx, db, ps)
+	if err != nil {
+		return res, fmt.Errorf("replay into %s: %w", opts.Target, err)
+	}
 	if opts.BatchSize <= 0 {
 		opts.BatchSize = ReplayBatchSize
 	}
@@ -178,6 +196,9 @@ func Replay(ctx context.Context, store events.Store, codec *events.Codec, schema
 		err = keys.restore(ctx, deferred)
 	case len(deferred) > 0:
 		err = schemas.(IndexBuilder).CreateIndexes(ctx, deferred)
+	}
+	if err == nil {
+		err = execAll(ctx, db, restoreTriggers)
 	}
 	if err != nil {
 		return res, fmt.Errorf("replay into %s: %w", opts.Target, err)
@@ -230,6 +251,37 @@ func deferIndexes(ctx context.Context, schemas Schemas, target string, ps []Proj
 		}
 	}
 	return defs, nil
+}
+
+// deferTriggers disables the triggers the projections can do without
+// while they catch up, and returns the statements that restore them.
+func deferTriggers(ctx context.Context, db DB, ps []Projection) ([]string, error) {
+	var disable, restore []string
+	for _, p := range ps {
+		if d, ok := p.(TriggerDeferrer); ok {
+			off, on := d.DeferredTriggers()
+			disable, restore = append(disable, off...), append(restore, on...)
+		}
+	}
+	if err := execAll(ctx, db, disable); err != nil {
+		return nil, err
+	}
+	return restore, nil
+}
+
+// execAll runs stmts in one transaction of db.
+func execAll(ctx context.Context, db DB, stmts []string) error {
+	if len(stmts) == 0 {
+		return nil
+	}
+	return db.InTx(ctx, func(tx Tx) error {
+		for _, st := range stmts {
+			if err := tx.Exec(ctx, st); err != nil {
+				return fmt.Errorf("%.60s: %w", st, err)
+			}
+		}
+		return nil
+	})
 }
 
 // deferredKeys are the foreign keys a replay loads its schema without.

@@ -20,6 +20,21 @@ func TestIndexedTable(t *testing.T) {
 	}
 }
 
+// TestSchedule checks the order of the keys and indexes: GIN indexes
+// first, then the keys, then the other indexes, the largest tables first.
+func TestSchedule(t *testing.T) {
+	mk := func(size int64, gin, exclusive bool) task {
+		return task{table: tableInfo{oid: uint32(size), size: size}, gin: gin, exclusive: exclusive}
+	}
+	keys := []task{mk(1, false, true), mk(5, false, true)}
+	builds := []task{mk(2, false, false), mk(9, false, false), mk(3, true, false), mk(4, false, false), mk(1, true, false)}
+	var got []int64
+	for _, tk := range schedule(keys, builds) {
+		got = append(got, tk.table.size)
+	}
+	require.Equal(t, []int64{3, 1, 1, 5, 9, 4, 2}, got)
+}
+
 // TestRunTasks checks runTasks' schedule on two workers: an exclusive
 // task never runs beside another task of its table, tasks of one table
 // that are not exclusive do run together, every task runs once, and the

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"buildledger/events"
 	"buildledger/projections"
@@ -20,6 +21,8 @@ var (
 	_ projections.IndexDeferrer         = Projection{}
 	_ projections.OptionalIndexDeferrer = Projection{}
 	_ projections.ForeignKeyDeferrer    = Projection{}
+	_ projections.MetadataUser          = Projection{}
+	_ projections.TriggerDeferrer       = Projection{}
 )
 
 // Name implements projections.Projection.
@@ -27,6 +30,11 @@ func (Projection) Name() string { return "hydra" }
 
 // Version implements projections.Projection.
 func (Projection) Version() int { return 1 }
+
+// UsesMetadata implements projections.MetadataUser: it reads none, so
+// a replay (and a runner whose other projections read none either) reads
+// the log without it.
+func (Projection) UsesMetadata() bool { return false }
 
 // DeferrableIndexes implements projections.IndexDeferrer: the indexes of
 // Hydra's pages and queue runner. The projection's own statements, and the
@@ -52,6 +60,36 @@ func (Projection) DeferrableIndexes() []string {
 // (schema/readmodel/0010_hydra_tables.sql). A GIN index of trigrams is
 // the dearest of Builds' indexes to keep up to date row by row.
 func (Projection) OptionalIndexes() []string { return []string{"indextrgmbuildsondrvpath"} }
+
+// countTriggers are the triggers that keep NrBuilds, JobsetEvalCounts and
+// JobsetCurrentCounts, by table (schema/readmodel/0001, 0021 and 0023).
+var countTriggers = []struct {
+	table    string
+	triggers []string
+}{
+	{"Builds", []string{"NrBuildsFinishedInsert", "NrBuildsFinishedUpdate", "NrBuildsFinishedDelete",
+		"JobsetCountsInsert", "JobsetCountsUpdate", "JobsetCountsDelete"}},
+	{"JobsetEvalMembers", []string{"JobsetEvalCountsInsert", "JobsetEvalCountsUpdate", "JobsetEvalCountsDelete"}},
+}
+
+// DeferredTriggers implements projections.TriggerDeferrer: the triggers
+// that keep the counts of builds and members. They took a third of the
+// time the replay's writer spent in Postgres (1,000,000 events: its CPU
+// fell from 3.2-3.6 s to 2.4 s without them): each statement on Builds or
+// JobsetEvalMembers kept its rows in a transition table, and then grouped
+// them and looked up their evaluations. recountBuildCounts
+// counts once what they would have kept.
+func (Projection) DeferredTriggers() (disable, restore []string) {
+	for _, t := range countTriggers {
+		off, on := make([]string, len(t.triggers)), make([]string, len(t.triggers))
+		for i, name := range t.triggers {
+			off[i], on[i] = "disable trigger "+name, "enable trigger "+name
+		}
+		disable = append(disable, "alter table "+t.table+" "+strings.Join(off, ", "))
+		restore = append(restore, "alter table "+t.table+" "+strings.Join(on, ", "))
+	}
+	return disable, append(restore, "select recountBuildCounts()")
+}
 
 // DeferrableForeignKeys implements projections.ForeignKeyDeferrer: the
 // keys from the build and evaluation tables to the Builds, BuildSteps,

@@ -17,8 +17,9 @@ import (
 	"buildledger/projections/hydra"
 )
 
-// catalog lists a schema's indexes, constraints and triggers, with the
-// schema's own name taken out, so two schemas can be compared.
+// catalog lists a schema's indexes, constraints and triggers (and whether
+// they fire), with the schema's own name taken out, so two schemas can be
+// compared.
 func catalog(t *testing.T, pool *pgxpool.Pool, schema string) map[string][]string {
 	t.Helper()
 	queries := map[string]string{
@@ -30,7 +31,7 @@ func catalog(t *testing.T, pool *pgxpool.Pool, schema string) map[string][]strin
 		// Internal (foreign-key) triggers are named after oids: compare
 		// what they are, not their names.
 		"triggers": `select c.relname || ' ' || case when g.tgisinternal then coalesce(k.conname, '') || ' ' || g.tgfoid::regproc::text || ' ' || g.tgtype
-				else replace(pg_get_triggerdef(g.oid), $1 || '.', '') end
+				else replace(pg_get_triggerdef(g.oid), $1 || '.', '') end || ' enabled ' || g.tgenabled::text
 			from pg_trigger g join pg_class c on c.oid = g.tgrelid join pg_namespace n on n.oid = c.relnamespace
 			left join pg_constraint k on k.oid = g.tgconstraint
 			where n.nspname = $1 order by 1`,

@@ -124,10 +124,23 @@ func TestCacheFlagSSH(t *testing.T) {
 	}
 	c := newCacheRun(t)
 	outPath := c.outPath
-	// Before sshd, so that it is removed after sshd and its sessions
-	// (cleanups run last first): a session's nix-store may still be
-	// writing there when the test ends.
-	remote := filepath.Join(t.TempDir(), "remote")
+	// Not t.TempDir, which fails the test when it cannot remove it: a
+	// session's nix-store may still be writing its temporary roots there
+	// after sshd stopped. Registered before sshd, so that it runs after
+	// sshd's cleanup (cleanups run last first), retrying while the
+	// sessions exit.
+	base, err := os.MkdirTemp("", "TestCacheFlagSSH")
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		for range 50 {
+			if os.RemoveAll(base) == nil {
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		t.Logf("%s left behind: %v", base, os.RemoveAll(base))
+	})
+	remote := filepath.Join(base, "remote")
 	srv := sshdtest.Start(t, sshdtest.Options{Env: map[string]string{"PATH": "/usr/bin:/bin"}})
 	cache := srv.URI() + "?ssh-key=" + srv.ClientKeyPath + "&base64-ssh-public-host-key=" + srv.HostPublicKey + "&remote-store=" + remote
 	c.queueRunnerUntil(t, cache, func() bool {

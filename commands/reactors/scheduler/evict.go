@@ -55,13 +55,7 @@ func (m *Model) evictBuilds(gone []*build) int {
 	for _, b := range gone {
 		forget[b] = true
 		delete(m.builds, b.id)
-		if w, ok := m.waitingBuilds[b.drv]; ok {
-			if w = slices.DeleteFunc(w, func(x *build) bool { return x == b }); len(w) > 0 {
-				m.waitingBuilds[b.drv] = w
-			} else {
-				delete(m.waitingBuilds, b.drv)
-			}
-		}
+		unlist(m.waitingBuilds, b.drv, b)
 		for s := range b.held {
 			if !seen[s] {
 				seen[s] = true
@@ -77,6 +71,20 @@ func (m *Model) evictBuilds(gone []*build) int {
 		s.builds = slices.DeleteFunc(s.builds, func(x *build) bool { return forget[x] })
 	}
 	return m.evictSteps(append(holders, roots...))
+}
+
+// unlist takes v out of the list lists holds under k, and the key with
+// its list once it is empty.
+func unlist[V comparable](lists map[string][]V, k string, v V) {
+	w, ok := lists[k]
+	if !ok {
+		return
+	}
+	if w = slices.DeleteFunc(w, func(x V) bool { return x == v }); len(w) > 0 {
+		lists[k] = w
+	} else {
+		delete(lists, k)
+	}
 }
 
 // evictable reports whether s can be forgotten: no build in memory lists
@@ -110,13 +118,7 @@ func (m *Model) evictSteps(roots []*node) int {
 				delete(m.narSizes, o.Path)
 			}
 			for _, in := range s.waitsOn {
-				if w, ok := m.waitingSteps[in]; ok {
-					if w = slices.DeleteFunc(w, func(x *node) bool { return x == s }); len(w) > 0 {
-						m.waitingSteps[in] = w
-					} else {
-						delete(m.waitingSteps, in)
-					}
-				}
+				unlist(m.waitingSteps, in, s)
 			}
 			for _, d := range s.inputs {
 				if !seen[d] {

@@ -394,13 +394,7 @@ func (m *Model) buildWithdrawn(id int64) {
 	}
 	delete(m.builds, id)
 	delete(m.finishes, id)
-	if w, ok := m.waitingBuilds[b.drv]; ok {
-		if w = slices.DeleteFunc(w, func(x *build) bool { return x == b }); len(w) > 0 {
-			m.waitingBuilds[b.drv] = w
-		} else {
-			delete(m.waitingBuilds, b.drv)
-		}
-	}
+	unlist(m.waitingBuilds, b.drv, b)
 	if !b.finished {
 		b.finished = true
 		for _, s := range b.steps {

@@ -543,7 +543,7 @@ func loadWeb(ctx context.Context, base string, rate, jobs int) (map[string][]tim
 		route := pages[i%len(pages)]
 		p := route
 		if strings.Contains(p, "%d") {
-			p = fmt.Sprintf(p, 1+r.IntN(max(1, 3*jobs)))
+			p = fmt.Sprintf(p, 1+r.IntN(max(1, jobs)))
 		}
 		n++
 		wg.Add(1)

@@ -15,29 +15,6 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// TestNixRunsAtItsNice: a process the evaluator starts runs at
-// Request.Nice from its start, so that every thread it starts has the
-// value too: the child prints its nice value at once. A lower value than
-// the evaluator's needs root.
-func TestNixRunsAtItsNice(t *testing.T) {
-	out, err := exec.Command("nice").Output()
-	require.NoError(t, err)
-	own, err := strconv.Atoi(strings.TrimSpace(string(out)))
-	require.NoError(t, err)
-	nices := []int{own + 5}
-	if os.Geteuid() == 0 && own > -19 {
-		nices = append(nices, own-1)
-	}
-	for _, nice := range nices {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		r := &runner{req: Request{Nice: nice}}
-		out, err := r.run(ctx, nil, "nice")
-		cancel()
-		require.NoError(t, err)
-		require.Equal(t, strconv.Itoa(nice), strings.TrimSpace(string(out)))
-	}
-}
-
 // threadNices is a Nix expression whose value is the nice values of the
 // threads of the Nix process evaluating it, read from /proc.
 const threadNices = `let

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"buildledger/adapters/nix/priority"
 )
 
 // ErrTimeout is wrapped by the error Evaluate returns when the request's
@@ -59,7 +61,7 @@ func (r *runner) run(ctx context.Context, stdout io.Writer, bin string, args ...
 		cmd.Stdout = &out
 	}
 	cmd.Stderr = &stderr
-	if err := startNiced(cmd, r.req.Nice); err != nil {
+	if err := priority.Start(cmd, r.req.Nice); err != nil {
 		return nil, fmt.Errorf("start %s: %w", bin, err)
 	}
 	// The address-space limit is a backstop behind GC_MAXIMUM_HEAP_SIZE;

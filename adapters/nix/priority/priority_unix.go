@@ -1,16 +1,16 @@
 //go:build unix && !linux
 
-package eval
+package priority
 
 import (
 	"os/exec"
 	"syscall"
 )
 
-// startNiced starts cmd and sets its nice value, which on these systems
+// Start starts cmd and sets its nice value, which on these systems
 // belongs to the whole process. Failing to set it (raising a priority
 // needs privilege) is not fatal.
-func startNiced(cmd *exec.Cmd, nice int) error {
+func Start(cmd *exec.Cmd, nice int) error {
 	if err := cmd.Start(); err != nil {
 		return err
 	}

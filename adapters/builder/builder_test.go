@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -403,6 +404,23 @@ func TestLocalSessionsAreReused(t *testing.T) {
 	require.NoError(t, err)
 	require.LessOrEqual(t, strings.Count(string(b), "--store "+m.Store+" "), 2, "one session and one spare serve %d steps", len(steps))
 	require.Equal(t, 1, strings.Count(string(b), "--store "+e.local+" "), "one session answers the queries of %d steps", len(steps))
+}
+
+// TestLocalBuildsRunAtLocalNice: a build on localhost runs at
+// Config.LocalNice, which its serve command passes on: the builder writes
+// its own nice value, read from /proc inside the sandbox, to its output.
+func TestLocalBuildsRunAtLocalNice(t *testing.T) {
+	t.Parallel()
+	out, err := exec.Command("nice").Output()
+	require.NoError(t, err)
+	own, err := strconv.Atoi(strings.TrimSpace(string(out)))
+	require.NoError(t, err)
+	e := newEnv(t, envOptions{localNice: own + 7})
+	d := e.drvs("nice")
+	res := e.build(d["nice"], localMachine, localhost(t), nil)
+	require.Equal(t, int(status.Success), res.Finished.Status, "%s: %s", res.Finished.ErrorMsg, e.readLog(res.LogStore.Location))
+	require.Len(t, res.Finished.Outputs, 1)
+	require.Equal(t, strconv.Itoa(own+7), strings.TrimSpace(e.localFile(res.Finished.Outputs[0].Path)))
 }
 
 // drvRefused is a cache that refuses derivations.

@@ -26,6 +26,11 @@ const (
 	// DefaultWatchInterval is how often a running step's stream is read
 	// to notice that its attempt ended elsewhere.
 	DefaultWatchInterval = time.Second
+	// DefaultLocalNice is the nice value the worker's flags give the
+	// builds on "localhost" (--build-nice): on a machine that also runs
+	// the web server, the projector and Postgres, a build is the work
+	// that can wait. docs/performance.md has what it gave.
+	DefaultLocalNice = 10
 )
 
 // Config configures a Worker.
@@ -47,6 +52,12 @@ type Config struct {
 	// LocalNixStore is the nix-store executable on this machine (also the
 	// localhost builder's); empty means "nix-store" from PATH.
 	LocalNixStore string
+	// LocalNice is the nice value of the nix-store commands the worker
+	// starts on this machine (0: the usual priority): those that build on
+	// "localhost", whose builds inherit it, and the one that answers its
+	// queries on the local store. Builds run by a nix-daemon (nix-store
+	// not run as root on a multi-user install) keep the daemon's value.
+	LocalNice int
 	// RemoteNixStore is the nix-store command on ssh:// machines; empty
 	// means "nix-store".
 	RemoteNixStore string

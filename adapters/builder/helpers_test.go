@@ -50,6 +50,7 @@ type env struct {
 
 type envOptions struct {
 	localNixStore string
+	localNice     int
 	maxOutputSize int64
 	scanMax       int64
 	localStore    string // "-" for the default store
@@ -89,7 +90,7 @@ func newEnv(t testing.TB, o envOptions) *env {
 		dest = o.wrapCache(cache)
 	}
 	cfg := builder.Config{Runtime: rt, Logs: logs, Cache: dest, LocalStore: local, NixStoreArgs: nixArgs,
-		LocalNixStore: o.localNixStore, MaxOutputSize: o.maxOutputSize, SpoolDir: t.TempDir()}
+		LocalNixStore: o.localNixStore, LocalNice: o.localNice, MaxOutputSize: o.maxOutputSize, SpoolDir: t.TempDir()}
 	cfg.ScanLimits.MaxBytes = o.scanMax
 	e.worker, err = builder.New(cfg)
 	require.NoError(t, err)
@@ -151,6 +152,7 @@ in rec {
   marked = mk "marked" "mkdir -p $out/nix-support; touch $out/nix-support/failed; echo tests failed > $out/report" {};
   garbage = mk "garbage" "mkdir -p $out/nix-support; head -c 10485760 /dev/urandom > $out/nix-support/hydra-build-products" {};
   big = mk "big" "head -c 300000 /dev/zero > $out" {};
+  nice = mk "nice" "awk '{ print $19 }' /proc/self/stat > $out" {};
 }
 `
 

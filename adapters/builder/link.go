@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"buildledger/adapters/nix/priority"
 	"buildledger/adapters/ssh"
 	"buildledger/domain/machine"
 	"buildledger/events"
@@ -121,9 +122,7 @@ var ErrUnsupportedURI = errors.New("unsupported machine URI")
 func (w *Worker) open(ctx context.Context, name string, cfg events.MachineConfig, logw io.Writer) (*link, error) {
 	switch {
 	case cfg.URI == machine.Localhost:
-		// The session may serve later steps (see sessionPool): its
-		// command ends with the worker, or when a call's context ends.
-		return openLocal(w.ctx, w.cfg.LocalNixStore, serveArgs(cfg.Store, w.cfg.NixStoreArgs), logw)
+		return w.openLocal(cfg.Store, logw)
 	case strings.HasPrefix(cfg.URI, "ssh://"):
 		return w.openSSH(ctx, name, cfg, logw)
 	default:
@@ -135,13 +134,16 @@ func (w *Worker) open(ctx context.Context, name string, cfg events.MachineConfig
 // before its process group is killed.
 const termGrace = 5 * time.Second
 
-// openLocal starts the serve command as a child process in its own
-// process group; its stderr is copied to logw (nil: discarded until a step
-// attaches its log, see logPipe). Killing it (or cancelling ctx) sends
-// SIGTERM first: nix-store then kills the builder, which runs in a session
-// of its own that a SIGKILL of nix-store would leave behind.
-func openLocal(ctx context.Context, bin string, args []string, logw io.Writer) (*link, error) {
-	cmd := exec.CommandContext(ctx, bin, args...)
+// openLocal starts the serve command on store (empty: the default store)
+// as a child process in its own process group, at Config.LocalNice; its
+// stderr is copied to logw (nil: discarded until a step attaches its log,
+// see logPipe). The session may serve later steps (see sessionPool): its
+// command ends with the worker, or when a call's context ends. Killing it sends SIGTERM first: nix-store
+// then kills the builder, which runs in a session of its own that a
+// SIGKILL of nix-store would leave behind.
+func (w *Worker) openLocal(store string, logw io.Writer) (*link, error) {
+	bin := w.cfg.LocalNixStore
+	cmd := exec.CommandContext(w.ctx, bin, serveArgs(store, w.cfg.NixStoreArgs)...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	done := make(chan struct{})
 	var killOnce sync.Once
@@ -180,7 +182,7 @@ func openLocal(ctx context.Context, bin string, args []string, logw io.Writer) (
 		stderrW.Close()
 		return nil, fmt.Errorf("start %s: %w", bin, err)
 	}
-	err = cmd.Start()
+	err = priority.Start(cmd, w.cfg.LocalNice)
 	stderrW.Close()
 	if err != nil {
 		stderrR.Close()

@@ -178,7 +178,7 @@ func (w *Worker) prepareSpare(store string, maxJobs int) {
 }
 
 func (w *Worker) newSpare(store string) (*session, error) {
-	l, err := openLocal(w.ctx, w.cfg.LocalNixStore, serveArgs(store, w.cfg.NixStoreArgs), nil)
+	l, err := w.openLocal(store, nil)
 	if err != nil {
 		return nil, err
 	}

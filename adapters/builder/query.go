@@ -82,7 +82,7 @@ func (w *Worker) querySession(ctx context.Context) (*session, *tailBuffer, error
 		return nil, nil, fmt.Errorf("local store session: %w", err)
 	}
 	tail := newTailBuffer(4 << 10)
-	l, err := openLocal(w.ctx, w.cfg.LocalNixStore, serveArgs(w.cfg.LocalStore, w.cfg.NixStoreArgs), tail)
+	l, err := w.openLocal(w.cfg.LocalStore, tail)
 	if err != nil {
 		return nil, nil, fmt.Errorf("local store session: %w", err)
 	}

@@ -37,6 +37,9 @@ type workerFlags struct {
 	// useSubstitutes lets Nix substitute a step's inputs from its
 	// configured substituters instead of building or copying them.
 	useSubstitutes bool
+	// nice is the nice value of the worker's local Nix commands and so
+	// of the builds on localhost (builder.Config.LocalNice).
+	nice int
 }
 
 func (f *workerFlags) register(fs *flag.FlagSet) {
@@ -48,6 +51,7 @@ func (f *workerFlags) register(fs *flag.FlagSet) {
 	fs.Int64Var(&f.maxOutputSize, "max-output-size", 0, "largest NAR of one build output in bytes, for builds that set none; 0: no limit")
 	fs.Int64Var(&f.maxLogSize, "max-log-size", builder.DefaultMaxLogSize, "largest build log in bytes, for builds that set none")
 	fs.BoolVar(&f.useSubstitutes, "use-substitutes", false, "let Nix substitute build inputs from its configured substituters (default: build or copy them)")
+	fs.IntVar(&f.nice, "build-nice", builder.DefaultLocalNice, "nice value of the builds on localhost and the worker's other local nix-store commands (0: the usual priority; below the worker's own needs root)")
 }
 
 // destination returns the checked destination, by default the cache
@@ -121,6 +125,7 @@ func (s *system) newWorker(dest binarycache.DestinationURL, f workerFlags) (*bui
 		NixStoreArgs:  nixArgs,
 		MaxOutputSize: f.maxOutputSize,
 		MaxLogSize:    f.maxLogSize,
+		LocalNice:     f.nice,
 		Logger:        s.log,
 	})
 	if err != nil {

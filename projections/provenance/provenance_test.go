@@ -160,11 +160,99 @@ func TestStatements(t *testing.T) {
 // TestReplayGivesTheSameBytes rebuilds the read models from the log, in
 // batches of every size from 1, and compares the statements byte for byte.
 func TestReplayGivesTheSameBytes(t *testing.T) {
-	ctx := context.Background()
 	env := projtest.New(t)
 	history(t, env)
 	env.CatchUp(t, provenance.Projection{})
-	live := statements(t, env.Pool)
+	requireReplaysEqual(t, env, statements(t, env.Pool))
+}
+
+// laterRows appends, after history, rows that come after a build
+// finished and that its statement must not see, though a batch holds
+// them: build 5 of D, cached, finishes before any run of D uploads D's
+// output, which build 6 then builds; build 7 builds A again after build
+// 3 named attempt 2; build 8 of E finishes before E's input derivation F
+// is queued.
+func laterRows(t *testing.T, env *projtest.Env) {
+	const (
+		drvD = "/nix/store/0iiiiiiiiiiiiiiiiiiiiiiiiiiiiiii-d.drv"
+		outD = "/nix/store/0jjjjjjjjjjjjjjjjjjjjjjjjjjjjjjj-d"
+		drvE = "/nix/store/0kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk-e.drv"
+		outE = "/nix/store/0lllllllllllllllllllllllllllllll-e"
+		drvF = "/nix/store/0mmmmmmmmmmmmmmmmmmmmmmmmmmmmmmm-f.drv"
+		outF = "/nix/store/0nnnnnnnnnnnnnnnnnnnnnnnnnnnnnnn-f"
+	)
+	md := events.Metadata{Actor: "component:test"}
+	queued := func(id int64, drv, out string) events.Payload {
+		return &events.BuildQueued{BuildID: id, EvalID: 1, Project: "p", Jobset: "j", Job: "late" + drv[len(drv)-5:], DrvPath: drv,
+			System: "x86_64-linux", Outputs: []events.Output{{Name: "out", Path: out}}}
+	}
+	run := func(drv, out string, build int64, attempt int) []events.Payload {
+		return []events.Payload{
+			&events.StepStarted{DrvPath: drv, BuildID: build, StepNr: 1, Machine: "localhost", Attempt: attempt, StartTime: 2000},
+			&events.OutputUploaded{DrvPath: drv, BuildID: build, OutputName: "out", Path: out, NarHash: narB, NarSize: 10},
+			&events.StepFinished{DrvPath: drv, BuildID: build, StepNr: 1, Machine: "localhost", Attempt: attempt, StartTime: 2000, StopTime: 2010},
+		}
+	}
+	finished := func(id int64) events.Payload {
+		return &events.BuildFinished{BuildID: id, Status: 0, StartTime: 2000, StopTime: 2010}
+	}
+	env.Append(t, "step-d", md, &events.StepQueued{DrvPath: drvD, System: "x86_64-linux", Outputs: []events.Output{{Name: "out", Path: outD}}, BuildID: 5, EvalID: 1})
+	env.Append(t, "build-5", md, queued(5, drvD, outD), finished(5))
+	env.Append(t, "build-6", md, queued(6, drvD, outD))
+	env.Append(t, "step-d", md, run(drvD, outD, 6, 1)...)
+	env.Append(t, "build-6", md, finished(6))
+	env.Append(t, "build-7", md, queued(7, drvA, outA))
+	env.Append(t, "step-a", md, run(drvA, outA, 7, 3)...)
+	env.Append(t, "build-7", md, finished(7))
+	env.Append(t, "step-e", md, &events.StepQueued{DrvPath: drvE, System: "x86_64-linux", Outputs: []events.Output{{Name: "out", Path: outE}},
+		InputDrvs: []string{drvF}, BuildID: 8, EvalID: 1})
+	env.Append(t, "build-8", md, queued(8, drvE, outE))
+	env.Append(t, "step-e", md, run(drvE, outE, 8, 1)...)
+	env.Append(t, "build-8", md, finished(8))
+	env.Append(t, "step-f", md, &events.StepQueued{DrvPath: drvF, System: "x86_64-linux", Outputs: []events.Output{{Name: "out", Path: outF}}, BuildID: 9, EvalID: 1})
+}
+
+// TestStatementsReadTheLogAsItWas: a statement is made of the rows
+// recorded before its build finished, though the projection writes the
+// statements of a batch after the batch's other rows. One batch of the
+// whole log (the live catch-up) and batches of one event give the same
+// bytes.
+func TestStatementsReadTheLogAsItWas(t *testing.T) {
+	env := projtest.New(t)
+	history(t, env)
+	laterRows(t, env)
+	env.CatchUp(t, provenance.Projection{})
+	got := statements(t, env.Pool)
+	_, five := got[5]
+	require.False(t, five, "D's output had no NAR hash, and D no run, when build 5 finished")
+	_, six := got[6]
+	require.True(t, six, "build 6 built D")
+	var st struct {
+		Predicate struct {
+			BuildDefinition struct {
+				ResolvedDependencies []struct{ Name string } `json:"resolvedDependencies"`
+			} `json:"buildDefinition"`
+			RunDetails struct {
+				Metadata struct {
+					InvocationID string `json:"invocationId"`
+				}
+			} `json:"runDetails"`
+		} `json:"predicate"`
+	}
+	require.NoError(t, json.Unmarshal(got[3], &st))
+	require.Equal(t, "build/1/step/3/attempt/2", st.Predicate.RunDetails.Metadata.InvocationID, "attempt 3 came after build 3 finished")
+	require.NoError(t, json.Unmarshal(got[7], &st))
+	require.Equal(t, "build/7/step/1/attempt/3", st.Predicate.RunDetails.Metadata.InvocationID)
+	require.NoError(t, json.Unmarshal(got[8], &st))
+	require.Len(t, st.Predicate.BuildDefinition.ResolvedDependencies, 2, "E and its output; F was queued after build 8 finished")
+	requireReplaysEqual(t, env, got)
+}
+
+// requireReplaysEqual replays env's log in batches of 1, 3 and 1000
+// events and requires the statements to be live's, byte for byte.
+func requireReplaysEqual(t *testing.T, env *projtest.Env, live map[int64][]byte) {
+	t.Helper()
+	ctx := context.Background()
 	require.NotEmpty(t, live)
 	for _, size := range []int{1, 3, 1000} {
 		res, err := projections.Replay(ctx, env.Store, env.Codec, postgres.NewSchemas(env.Pool), []projections.Projection{provenance.Projection{}},

@@ -344,24 +344,42 @@ func (g *generator) buildHistory(ctx context.Context, t *testing.T) {
 		g.append(ctx, t, stream, events.EvaluationCached{Project: js.project, Jobset: js.name, EvalID: eval, Hash: fmt.Sprint(eval),
 			Timestamp: at + 20, StartTime: at - 5 + 10*int64(g.rng.Intn(2))})
 	}
-	// Progress some earlier builds.
-	for k := 0; k < 3 && len(g.builds) > 0; k++ {
+	// Progress some earlier builds: a step's attempts on two machines,
+	// in any order, so that a batch holds several statements on one
+	// step and one attempt (projections/ledger writes them in rounds).
+	for k := 0; k < 4 && len(g.builds) > 0; k++ {
 		id := g.builds[g.rng.Intn(len(g.builds))]
 		drv := fmt.Sprintf("/nix/store/%032d-job.drv", id)
-		switch g.rng.Intn(5) {
+		out := fmt.Sprintf("/nix/store/%032d-out", id)
+		attempt, machine := 1+g.rng.Intn(2), g.pick([]string{"m1", "m2"})
+		var p events.Payload
+		stream := streams.Step(drv)
+		switch g.rng.Intn(10) {
 		case 0:
-			g.append(ctx, t, streams.Step(drv), events.StepStarted{DrvPath: drv, BuildID: id, StepNr: int(g.rng.Intn(3)) + 1, Machine: "m1", Attempt: 1, StartTime: now.Unix()})
+			p = events.StepStarted{DrvPath: drv, BuildID: id, StepNr: int(g.rng.Intn(3)) + 1, Machine: machine, Attempt: attempt, StartTime: now.Unix()}
 		case 1:
-			st := g.rng.Intn(2)
-			g.append(ctx, t, streams.Step(drv), events.StepFinished{DrvPath: drv, BuildID: id, StepNr: 1, Machine: "m1", Attempt: 1, Status: st,
-				StartTime: now.Unix(), StopTime: now.Unix() + 5, Outputs: []events.Output{{Name: "out", Path: fmt.Sprintf("/nix/store/%032d-out", id)}}})
+			p = events.StepFinished{DrvPath: drv, BuildID: id, StepNr: 1, Machine: machine, Attempt: attempt, Status: g.rng.Intn(2),
+				StartTime: now.Unix() + int64(g.rng.Intn(2)), StopTime: now.Unix() + 5, Outputs: []events.Output{{Name: "out", Path: out}}}
 		case 2:
-			g.append(ctx, t, streams.Build(id), events.BuildFinished{BuildID: id, Status: g.rng.Intn(3), StartTime: now.Unix(), StopTime: now.Unix() + 9, ReleaseName: "rel"})
+			stream, p = streams.Build(id), events.BuildFinished{BuildID: id, Status: g.rng.Intn(3), StartTime: now.Unix(), StopTime: now.Unix() + 9, ReleaseName: "rel"}
 		case 3:
-			g.append(ctx, t, streams.Build(id), events.BuildRestarted{BuildID: id, Timestamp: now.Unix()})
+			stream, p = streams.Build(id), events.BuildRestarted{BuildID: id, Timestamp: now.Unix()}
 		case 4:
-			g.append(ctx, t, streams.Build(id), events.BuildCancelled{BuildID: id, Timestamp: now.Unix()})
+			stream, p = streams.Build(id), events.BuildCancelled{BuildID: id, Timestamp: now.Unix()}
+		case 5:
+			p = events.StepDispatched{DrvPath: drv, BuildID: id, Machine: machine, Attempt: attempt, LeaseUntil: now.Unix() + 60,
+				Reason: events.DispatchReason{GlobalPriority: g.rng.Intn(3), ShareUsed: 0.5, Candidates: 1 + g.rng.Intn(3), LowestBuildID: id}}
+		case 6:
+			p = events.StepLogStored{DrvPath: drv, BuildID: id, StepNr: 1, Attempt: attempt, Location: fmt.Sprintf("%s/%d", drv, attempt),
+				Size: int64(g.rng.Intn(100)), SHA256: "ab"}
+		case 7:
+			p = events.OutputUploaded{DrvPath: drv, BuildID: id, OutputName: "out", Path: out, NarHash: g.pick([]string{"sha256:a", "sha256:b"}), NarSize: 9}
+		case 8:
+			p = events.StepRetryScheduled{DrvPath: drv, Attempt: attempt, RetryAt: now.Unix() + 30, Reason: "aborted"}
+		case 9:
+			p = events.StepQueued{DrvPath: drv, System: "x86_64-linux", BuildID: id, EvalID: eval, Outputs: []events.Output{{Name: "out", Path: out}}}
 		}
+		g.append(ctx, t, stream, p)
 	}
 }
 

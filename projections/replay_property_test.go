@@ -21,13 +21,14 @@ import (
 	"buildledger/events"
 	"buildledger/projections"
 	"buildledger/projections/hydra"
+	"buildledger/projections/insights"
 	"buildledger/projections/ledger"
 )
 
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 
 func readModels(keys hydra.UserKeys) []projections.Projection {
-	return []projections.Projection{hydra.Projection{Keys: keys}, ledger.Projection{}}
+	return []projections.Projection{hydra.Projection{Keys: keys}, ledger.Projection{}, insights.Projection{}}
 }
 
 // errInjected is the fault the flaky database throws.
@@ -134,6 +135,9 @@ func TestLiveEqualsReplay(t *testing.T) {
 			live := pgtest.Dump(t, pool, "public")
 			require.NotEmpty(t, live["builds"], "the sequence produced builds")
 			require.NotEmpty(t, live["jobsets"], "the sequence produced jobsets")
+			for _, table := range []string{"step_attempts", "output_observations", "insight_flaky_steps", "insight_nonrepro_outputs", "insight_eval_times"} {
+				require.NotEmpty(t, live[table], "the sequence wrote %s", table)
+			}
 
 			require.Greater(t, g.deletions, 0, "the sequence deleted projects or jobsets")
 			require.Greater(t, g.renames, 0, "the sequence renamed projects")
@@ -347,8 +351,10 @@ func (g *generator) buildHistory(ctx context.Context, t *testing.T) {
 	// Progress some earlier builds: a step's attempts on two machines,
 	// in any order, so that a batch holds several statements on one
 	// step and one attempt (projections/ledger writes them in rounds).
-	for k := 0; k < 4 && len(g.builds) > 0; k++ {
-		id := g.builds[g.rng.Intn(len(g.builds))]
+	for k := 0; k < 6 && len(g.builds) > 0; k++ {
+		// Mostly the first builds: their steps then see several attempts,
+		// failed and not, and outputs with two hashes.
+		id := g.builds[g.rng.Intn(min(len(g.builds), 3+g.rng.Intn(len(g.builds))))]
 		drv := fmt.Sprintf("/nix/store/%032d-job.drv", id)
 		out := fmt.Sprintf("/nix/store/%032d-out", id)
 		attempt, machine := 1+g.rng.Intn(2), g.pick([]string{"m1", "m2"})

@@ -11,6 +11,7 @@ package insights
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"time"
 
 	"buildledger/events"
@@ -32,17 +33,17 @@ func (Projection) UsesMetadata() bool { return false }
 func (Projection) Version() int { return 1 }
 
 // Apply implements projections.Projection. Its statements, a few per
-// event, are sent together (projections.Pipeline).
+// event, go through projections.Rounds: a few per batch.
 func (Projection) Apply(ctx context.Context, db projections.Tx, batch []projections.Event) error {
 	tx := projections.NewPipeline(db)
+	var r projections.Rounds
 	for _, ev := range batch {
-		if ev.Payload == nil {
-			continue
+		if ev.Payload != nil {
+			add(&r, ev)
 		}
-		tx.At(ev)
-		if err := apply(ctx, tx, ev); err != nil {
-			return fmt.Errorf("insights: event %s (%s at %s@%d): %w", ev.ID, ev.Type, ev.Stream, ev.Revision, err)
-		}
+	}
+	if err := r.Flush(ctx, tx); err != nil {
+		return fmt.Errorf("insights: %w", err)
 	}
 	if err := tx.Flush(ctx); err != nil {
 		return fmt.Errorf("insights: %w", err)
@@ -50,114 +51,71 @@ func (Projection) Apply(ctx context.Context, db projections.Tx, batch []projecti
 	return nil
 }
 
-// buildFailure reports whether a step status is a failure of the build
-// itself (as opposed to an aborted attempt, a cancelled or unsupported
-// step, or a dependency's failure): failed, failed with output, timed out.
-func buildFailure(status int) bool { return status == 1 || status == 6 || status == 7 }
+// The keys of the rows the statements touch (projections.Rounds).
+func buildKey(id int64) string                { return "b\x00" + strconv.FormatInt(id, 10) }
+func evalKey(id int64) string                 { return "e\x00" + strconv.FormatInt(id, 10) }
+func jobsetKey(project, jobset string) string { return "j\x00" + project + "\x00" + jobset }
+func machineKey(name string) string           { return "m\x00" + name }
 
-func apply(ctx context.Context, tx projections.Tx, ev projections.Event) error {
-	at := ev.RecordedAt
+// A step's results and its flakiness are one key: the latter reads the
+// former's earlier attempts. So are an output's hashes and whether it
+// is reproducible.
+func stepKey(drv string) string         { return "s\x00" + drv }
+func outputKey(drv, path string) string { return "o\x00" + drv + "\x00" + path }
+
+func add(r *projections.Rounds, ev projections.Event) {
+	// Postgres keeps microseconds; JSON would carry nanoseconds, which it
+	// rounds, where a bound parameter is truncated.
+	at := ev.RecordedAt.Truncate(time.Microsecond)
 	switch p := ev.Payload.(type) {
 	case *events.OutputVerified:
-		return tx.Exec(ctx, `insert into insight_verifications (event_id, position, drv_path, output, path, machine, original_machine,
-			nar_hash, original_nar_hash, matches, first_difference, verified_at)
-			values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, nullif($11, ''), $12) on conflict (event_id) do nothing`,
-			ev.ID, int64(ev.Position.Commit), p.DrvPath, p.Output, p.Path, p.Machine, p.OriginalMachine, p.NarHash, p.OriginalNarHash,
-			p.Matches, p.FirstDifference, at)
+		r.Add(verified, verifiedRow{ev.ID, int64(ev.Position.Commit), p.DrvPath, p.Output, p.Path, p.Machine, p.OriginalMachine,
+			p.NarHash, p.OriginalNarHash, p.Matches, p.FirstDifference, at}, "v\x00"+ev.ID)
 	case *events.BuildQueued:
-		return tx.Exec(ctx, `insert into insight_builds (build_id, eval_id, project, jobset, job, system, drv_path, queued_at)
-			values ($1, $2, $3, $4, $5, $6, $7, $8) on conflict (build_id) do nothing`,
-			p.BuildID, p.EvalID, p.Project, p.Jobset, p.Job, p.System, p.DrvPath, at)
+		r.Add(buildQueued, queuedRow{p.BuildID, p.EvalID, p.Project, p.Jobset, p.Job, p.System, p.DrvPath, at}, buildKey(p.BuildID))
 	case *events.BuildFinished:
-		return tx.Exec(ctx, `update insight_builds set finished_at = $2, status = $3, failed_drv = nullif($4, ''),
-			propagated_from = nullif($5, 0) where build_id = $1`, p.BuildID, at, p.Status, p.FailedDrv, p.PropagatedFrom)
+		r.Add(buildFinished, buildEndRow{B: p.BuildID, T: at, S: p.Status, F: p.FailedDrv, P: p.PropagatedFrom}, buildKey(p.BuildID))
 	case *events.BuildCancelled:
-		return tx.Exec(ctx, `update insight_builds set finished_at = $2, status = 4 where build_id = $1`, p.BuildID, at)
+		r.Add(buildCancelled, buildEndRow{B: p.BuildID, T: at}, buildKey(p.BuildID))
 	case *events.BuildWithdrawn:
-		return tx.Exec(ctx, `delete from insight_builds where build_id = $1`, p.BuildID)
+		r.Add(buildWithdrawn, buildEndRow{B: p.BuildID}, buildKey(p.BuildID))
 	case *events.BuildRestarted:
-		return tx.Exec(ctx, `update insight_builds set finished_at = null, status = null, failed_drv = null, propagated_from = null
-			where build_id = $1`, p.BuildID)
+		r.Add(buildRestarted, buildEndRow{B: p.BuildID}, buildKey(p.BuildID))
 	case *events.MachineRegistered:
-		return upsertMachine(ctx, tx, p.Name, p.MachineConfig)
+		r.Add(machineUpserted, machineOf(p.Name, p.MachineConfig), machineKey(p.Name))
 	case *events.MachineUpdated:
-		return upsertMachine(ctx, tx, p.Name, p.MachineConfig)
+		r.Add(machineUpserted, machineOf(p.Name, p.MachineConfig), machineKey(p.Name))
 	case *events.MachineRemoved:
-		return tx.Exec(ctx, `update insight_machines set removed = true, enabled = false where name = $1`, p.Name)
+		r.Add(machineRemoved, machineRow{N: p.Name}, machineKey(p.Name))
 	case *events.StepFinished:
-		return stepFinished(ctx, tx, p, at)
-	case *events.OutputUploaded:
-		return outputUploaded(ctx, tx, p, at)
-	case *events.EvaluationRequested:
-		return tx.Exec(ctx, `insert into insight_eval_requests (project, jobset, requested_at) values ($1, $2, $3)
-			on conflict (project, jobset) do update set requested_at = excluded.requested_at`, p.Project, p.Jobset, at)
-	case *events.EvaluationStarted:
-		if err := tx.Exec(ctx, `insert into insight_eval_times (eval_id, project, jobset, requested_at, started_at)
-			values ($1, $2, $3, (select requested_at from insight_eval_requests where project = $2 and jobset = $3), $4)
-			on conflict (eval_id) do nothing`, p.EvalID, p.Project, p.Jobset, at); err != nil {
-			return err
+		r.Add(stepResult, stepRow{p.DrvPath, p.Attempt, p.Status, p.Machine, p.BuildID, p.StepNr, p.StopTime, at}, stepKey(p.DrvPath))
+		if p.Status == 0 {
+			// A success: flaky if an earlier attempt of the same derivation failed.
+			r.Add(flakyStep, stepRow{D: p.DrvPath, A: p.Attempt, T: at}, stepKey(p.DrvPath))
 		}
-		return tx.Exec(ctx, `delete from insight_eval_requests where project = $1 and jobset = $2`, p.Project, p.Jobset)
+	case *events.OutputUploaded:
+		row := outputRow{p.DrvPath, p.Path, p.NarHash, p.BuildID, at}
+		r.Add(outputHash, row, outputKey(p.DrvPath, p.Path))
+		r.Add(nonreproOutput, row, outputKey(p.DrvPath, p.Path))
+	case *events.EvaluationRequested:
+		r.Add(evalRequested, evalRow{P: p.Project, J: p.Jobset, T: at}, jobsetKey(p.Project, p.Jobset))
+	case *events.EvaluationStarted:
+		row := evalRow{E: p.EvalID, P: p.Project, J: p.Jobset, T: at}
+		r.Add(evalStarted, row, evalKey(p.EvalID), jobsetKey(p.Project, p.Jobset))
+		r.Add(evalRequestAnswered, row, jobsetKey(p.Project, p.Jobset))
 	case *events.InputFetched:
-		return tx.Exec(ctx, `update insight_eval_times set inputs_fetched_at = greatest(inputs_fetched_at, $2) where eval_id = $1`, p.EvalID, at)
+		r.Add(inputFetched, evalRow{E: p.EvalID, T: at}, evalKey(p.EvalID))
 	case *events.EvaluationFinished:
-		return evalEnded(ctx, tx, p.EvalID, "finished", at)
+		r.Add(evalEnded, evalRow{E: p.EvalID, T: at, O: "finished"}, evalKey(p.EvalID))
 	case *events.EvaluationCached:
-		return evalEnded(ctx, tx, p.EvalID, "cached", at)
+		r.Add(evalEnded, evalRow{E: p.EvalID, T: at, O: "cached"}, evalKey(p.EvalID))
 	case *events.EvaluationFailed:
-		return evalEnded(ctx, tx, p.EvalID, "failed", at)
+		r.Add(evalEnded, evalRow{E: p.EvalID, T: at, O: "failed"}, evalKey(p.EvalID))
 	}
-	return nil
 }
 
-func evalEnded(ctx context.Context, tx projections.Tx, evalID int64, outcome string, at time.Time) error {
-	return tx.Exec(ctx, `update insight_eval_times set finished_at = $2, outcome = $3 where eval_id = $1`, evalID, at, outcome)
-}
-
-func upsertMachine(ctx context.Context, tx projections.Tx, name string, c events.MachineConfig) error {
-	return tx.Exec(ctx, `insert into insight_machines (name, systems, supported_features, mandatory_features, max_jobs, enabled,
-			speed_factor)
-		values ($1, $2, $3, $4, $5, $6, $7)
-		on conflict (name) do update set systems = excluded.systems, supported_features = excluded.supported_features,
-			mandatory_features = excluded.mandatory_features, max_jobs = excluded.max_jobs, enabled = excluded.enabled,
-			speed_factor = excluded.speed_factor, removed = false`,
-		name, nonNil(c.Systems), nonNil(c.SupportedFeatures), nonNil(c.MandatoryFeatures), c.MaxJobs, c.Enabled, c.SpeedFactor)
-}
-
-func stepFinished(ctx context.Context, tx projections.Tx, p *events.StepFinished, at time.Time) error {
-	if err := tx.Exec(ctx, `insert into insight_step_results (drv_path, attempt, status, machine, build_id, step_nr, stop_time)
-		values ($1, $2, $3, $4, $5, $6, $7)
-		on conflict (drv_path, attempt) do update set status = excluded.status, machine = excluded.machine, stop_time = excluded.stop_time`,
-		p.DrvPath, p.Attempt, p.Status, p.Machine, p.BuildID, p.StepNr, p.StopTime); err != nil {
-		return err
-	}
-	if p.Status != 0 {
-		return nil
-	}
-	// A success: flaky if an earlier attempt of the same derivation failed.
-	return tx.Exec(ctx, `insert into insight_flaky_steps (drv_path, failed_attempts, first_failed, first_failed_status,
-			succeeded_attempt, machines, detected_at)
-		select $1, count(*), min(attempt), (array_agg(status order by attempt))[1], $2,
-			array(select distinct machine from insight_step_results
-				where drv_path = $1 and (attempt = $2 or attempt < $2 and status = any($4::int[])) order by machine), $3
-		from insight_step_results
-		where drv_path = $1 and attempt < $2 and status = any($4::int[])
-		having count(*) > 0
-		on conflict (drv_path) do nothing`,
-		p.DrvPath, p.Attempt, at, []int32{1, 6, 7})
-}
-
-func outputUploaded(ctx context.Context, tx projections.Tx, p *events.OutputUploaded, at time.Time) error {
-	if err := tx.Exec(ctx, `insert into insight_output_hashes (drv_path, path, nar_hash, build_id, first_seen)
-		values ($1, $2, $3, $4, $5) on conflict do nothing`, p.DrvPath, p.Path, p.NarHash, p.BuildID, at); err != nil {
-		return err
-	}
-	return tx.Exec(ctx, `insert into insight_nonrepro_outputs (drv_path, path, nar_hashes, build_ids, detected_at)
-		select $1, $2, array_agg(nar_hash order by first_seen, nar_hash), array_agg(build_id order by first_seen, nar_hash), $3
-		from insight_output_hashes where drv_path = $1 and path = $2
-		having count(*) > 1
-		on conflict (drv_path, path) do update set nar_hashes = excluded.nar_hashes, build_ids = excluded.build_ids`,
-		p.DrvPath, p.Path, at)
+func machineOf(name string, c events.MachineConfig) machineRow {
+	return machineRow{name, nonNil(c.Systems), nonNil(c.SupportedFeatures), nonNil(c.MandatoryFeatures), c.MaxJobs, c.Enabled, c.SpeedFactor}
 }
 
 func nonNil(s []string) []string {

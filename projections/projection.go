@@ -168,3 +168,13 @@ func MaybeRow(ctx context.Context, tx Tx, dest []any, sql string, args ...any) (
 	}
 	return true, rows.Err()
 }
+
+// NonNil returns s, or an empty slice for nil: Postgres takes a nil slice
+// as NULL, and JSON writes it as null, where the projections' array
+// columns want an empty array.
+func NonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}

@@ -115,12 +115,6 @@ func add(r *projections.Rounds, ev projections.Event) {
 }
 
 func machineOf(name string, c events.MachineConfig) machineRow {
-	return machineRow{name, nonNil(c.Systems), nonNil(c.SupportedFeatures), nonNil(c.MandatoryFeatures), c.MaxJobs, c.Enabled, c.SpeedFactor}
-}
-
-func nonNil(s []string) []string {
-	if s == nil {
-		return []string{}
-	}
-	return s
+	return machineRow{name, projections.NonNil(c.Systems), projections.NonNil(c.SupportedFeatures), projections.NonNil(c.MandatoryFeatures),
+		c.MaxJobs, c.Enabled, c.SpeedFactor}
 }

@@ -159,7 +159,7 @@ func (w *writes) add(ev projections.Event) {
 	switch p := ev.Payload.(type) {
 	case *events.StepQueued:
 		// One text per step: Postgres arrays cannot be ragged.
-		w.rounds.Add(queueStep, queuedRow{p.DrvPath, p.System, nonNil(p.RequiredFeatures), p.PreferLocal, at}, stepKey(p.DrvPath))
+		w.rounds.Add(queueStep, queuedRow{p.DrvPath, p.System, projections.NonNil(p.RequiredFeatures), p.PreferLocal, at}, stepKey(p.DrvPath))
 		for _, in := range p.InputDrvs {
 			w.edgeEvals = append(w.edgeEvals, p.EvalID)
 			w.edgeDrvs = append(w.edgeDrvs, p.DrvPath)
@@ -207,12 +207,4 @@ func (w *writes) flush(ctx context.Context, tx projections.Tx) error {
 		}
 	}
 	return nil
-}
-
-// nonNil gives Postgres an empty array for a nil slice.
-func nonNil(s []string) []string {
-	if s == nil {
-		return []string{}
-	}
-	return s
 }

@@ -58,7 +58,7 @@ func (Projection) Apply(ctx context.Context, db projections.Tx, batch []projecti
 			continue
 		case *events.StepQueued:
 			names, paths := splitOutputs(p.Outputs)
-			q.drvs = append(q.drvs, queuedDrv{len(q.drvs), p.DrvPath, nonNil(p.InputDrvs), nonNil(p.InputSrcs), names, paths, pos})
+			q.drvs = append(q.drvs, queuedDrv{len(q.drvs), p.DrvPath, projections.NonNil(p.InputDrvs), projections.NonNil(p.InputSrcs), names, paths, pos})
 			continue
 		case *events.BuildFinished:
 			ends = append(ends, statementChange{p.BuildID, pos, p.Status == int(status.Success)})
@@ -185,12 +185,4 @@ func splitOutputs(outs []events.Output) (names, paths []string) {
 		names[i], paths[i] = o.Name, o.Path
 	}
 	return names, paths
-}
-
-// nonNil gives Postgres an empty array for a nil slice.
-func nonNil(s []string) []string {
-	if s == nil {
-		return []string{}
-	}
-	return s
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
@@ -23,12 +24,13 @@ import (
 	"buildledger/projections/hydra"
 	"buildledger/projections/insights"
 	"buildledger/projections/ledger"
+	"buildledger/projections/provenance"
 )
 
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 
 func readModels(keys hydra.UserKeys) []projections.Projection {
-	return []projections.Projection{hydra.Projection{Keys: keys}, ledger.Projection{}, insights.Projection{}}
+	return []projections.Projection{hydra.Projection{Keys: keys}, ledger.Projection{}, insights.Projection{}, provenance.Projection{}}
 }
 
 // errInjected is the fault the flaky database throws.
@@ -92,6 +94,10 @@ func (t *flakyTx) CopyFrom(ctx context.Context, table string, cols []string, row
 // meets the sequence's deletions after loading rows without foreign keys:
 // the two must be equal row for row.
 func TestLiveEqualsReplay(t *testing.T) {
+	// The seeds between them write every one of these tables.
+	covered := []string{"step_attempts", "output_observations", "insight_flaky_steps", "insight_nonrepro_outputs", "insight_eval_times",
+		"provenance_statements"}
+	wrote := map[string]int{}
 	for seed := int64(1); seed <= 3; seed++ {
 		t.Run(fmt.Sprintf("seed%d", seed), func(t *testing.T) {
 			ctx := context.Background()
@@ -135,8 +141,8 @@ func TestLiveEqualsReplay(t *testing.T) {
 			live := pgtest.Dump(t, pool, "public")
 			require.NotEmpty(t, live["builds"], "the sequence produced builds")
 			require.NotEmpty(t, live["jobsets"], "the sequence produced jobsets")
-			for _, table := range []string{"step_attempts", "output_observations", "insight_flaky_steps", "insight_nonrepro_outputs", "insight_eval_times"} {
-				require.NotEmpty(t, live[table], "the sequence wrote %s", table)
+			for _, table := range covered {
+				wrote[table] += len(live[table])
 			}
 
 			require.Greater(t, g.deletions, 0, "the sequence deleted projects or jobsets")
@@ -159,8 +165,25 @@ func TestLiveEqualsReplay(t *testing.T) {
 				require.Equal(t, rows, replayed[table], "table %s differs between live and replay", table)
 			}
 			require.Equal(t, len(live), len(replayed))
+			require.Equal(t, indexes(t, fresh, res.Backup), indexes(t, fresh, "public"), "the replay built again every index it deferred")
 		})
 	}
+	for _, table := range covered {
+		require.NotZero(t, wrote[table], "the sequences wrote %s", table)
+	}
+}
+
+// indexes lists the indexes of schema's tables with their definitions,
+// the schema's name taken out.
+func indexes(t *testing.T, pool *pgxpool.Pool, schema string) []string {
+	t.Helper()
+	rows, err := pool.Query(context.Background(), `select tablename || ' ' || indexname || ' ' || replace(indexdef, ' ON ' || schemaname || '.', ' ON ')
+		from pg_indexes where schemaname = $1 order by 1`, schema)
+	require.NoError(t, err)
+	defs, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	require.NoError(t, err)
+	require.NotEmpty(t, defs)
+	return defs
 }
 
 // generator issues random commands, valid or not, and random build
@@ -174,8 +197,10 @@ type generator struct {
 	users   []string
 	jobsets []jobsetRef
 	builds  []int64
-	nextID  int64
-	evals   int64
+	// paths are each build's derivation and output.
+	paths  map[int64][2]string
+	nextID int64
+	evals  int64
 	// deletions counts the projects and jobsets deleted.
 	deletions int
 	// renames counts the projects renamed.
@@ -188,6 +213,9 @@ type jobsetRef struct {
 }
 
 var names = []string{"alpha", "beta", "gamma", "delta"}
+
+// narHashes are two NAR hashes an output may be uploaded with.
+var narHashes = []string{"sha256:1b8m03r63zqhnjf7l5wnldhh7c134ap5vpj0850ymkq1iyzicy5s", "sha256:0mdqa9w1p6cmli6976v4wi0sw9r4p5prkj7lzfd1877wk11c9c73"}
 
 func (g *generator) pick(xs []string) string { return xs[g.rng.Intn(len(xs))] }
 
@@ -318,6 +346,10 @@ func (g *generator) buildHistory(ctx context.Context, t *testing.T) {
 		ids = append(ids, id)
 		drv := fmt.Sprintf("/nix/store/%032d-job%d.drv", id, i)
 		out := fmt.Sprintf("/nix/store/%032d-job%d", id, i)
+		if g.paths == nil {
+			g.paths = map[int64][2]string{}
+		}
+		g.paths[id] = [2]string{drv, out}
 		g.append(ctx, t, streams.Build(id), events.BuildQueued{BuildID: id, EvalID: eval, JobsetID: js.id, Project: js.project, Jobset: js.name,
 			Job: fmt.Sprintf("job%d", i), NixName: "job", DrvPath: drv, System: "x86_64-linux",
 			Outputs: []events.Output{{Name: "out", Path: out}}, Meta: events.JobMeta{Timeout: 36000, MaxSilent: 7200, SchedulingPriority: 100}, Timestamp: now.Unix()})
@@ -355,8 +387,7 @@ func (g *generator) buildHistory(ctx context.Context, t *testing.T) {
 		// Mostly the first builds: their steps then see several attempts,
 		// failed and not, and outputs with two hashes.
 		id := g.builds[g.rng.Intn(min(len(g.builds), 3+g.rng.Intn(len(g.builds))))]
-		drv := fmt.Sprintf("/nix/store/%032d-job.drv", id)
-		out := fmt.Sprintf("/nix/store/%032d-out", id)
+		drv, out := g.paths[id][0], g.paths[id][1]
 		attempt, machine := 1+g.rng.Intn(2), g.pick([]string{"m1", "m2"})
 		var p events.Payload
 		stream := streams.Step(drv)
@@ -379,7 +410,7 @@ func (g *generator) buildHistory(ctx context.Context, t *testing.T) {
 			p = events.StepLogStored{DrvPath: drv, BuildID: id, StepNr: 1, Attempt: attempt, Location: fmt.Sprintf("%s/%d", drv, attempt),
 				Size: int64(g.rng.Intn(100)), SHA256: "ab"}
 		case 7:
-			p = events.OutputUploaded{DrvPath: drv, BuildID: id, OutputName: "out", Path: out, NarHash: g.pick([]string{"sha256:a", "sha256:b"}), NarSize: 9}
+			p = events.OutputUploaded{DrvPath: drv, BuildID: id, OutputName: "out", Path: out, NarHash: g.pick(narHashes), NarSize: 9}
 		case 8:
 			p = events.StepRetryScheduled{DrvPath: drv, Attempt: attempt, RetryAt: now.Unix() + 30, Reason: "aborted"}
 		case 9:

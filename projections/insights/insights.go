@@ -32,6 +32,16 @@ func (Projection) UsesMetadata() bool { return false }
 // Version implements projections.Projection.
 func (Projection) Version() int { return 1 }
 
+var _ projections.IndexDeferrer = Projection{}
+
+// DeferrableIndexes implements projections.IndexDeferrer: the indexes
+// the questions are asked by; the projection's own statements find their
+// rows by the tables' keys.
+func (Projection) DeferrableIndexes() []string {
+	return []string{"insight_builds_drv", "insight_builds_unfinished", "insight_eval_times_jobset", "insight_verifications_drv",
+		"insight_step_results_build"}
+}
+
 // Apply implements projections.Projection. Its statements, a few per
 // event, go through projections.Rounds: a few per batch.
 func (Projection) Apply(ctx context.Context, db projections.Tx, batch []projections.Event) error {

@@ -32,6 +32,12 @@ func (Projection) Version() int { return 1 }
 // UsesMetadata implements projections.MetadataUser: it reads none.
 func (Projection) UsesMetadata() bool { return false }
 
+var _ projections.IndexDeferrer = Projection{}
+
+// DeferrableIndexes implements projections.IndexDeferrer: the index the
+// web lists statements by; the projection reads and writes by keys.
+func (Projection) DeferrableIndexes() []string { return []string{"provenance_statements_position"} }
+
 // EventTypes implements projections.EventTyper.
 func (Projection) EventTypes() []string {
 	return []string{events.BuildQueued{}.EventType(), events.InputFetched{}.EventType(), events.StepQueued{}.EventType(),

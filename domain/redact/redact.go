@@ -54,23 +54,71 @@ var suspectFolded = func() *regexp.Regexp {
 	return regexp.MustCompile(`(?i)` + strings.Join(quoted, "|"))
 }()
 
+// suspectPairs marks the pairs of lowered ASCII bytes that begin a
+// suspect word of two bytes or more, and suspectAfter lists those words
+// by their pair.
+var suspectPairs, suspectAfter = func() (*[1 << 16]bool, map[uint16][]string) {
+	var pairs [1 << 16]bool
+	after := map[uint16][]string{}
+	for _, w := range suspectWords {
+		if len(w) >= 2 {
+			p := uint16(w[0])<<8 | uint16(w[1])
+			pairs[p] = true
+			after[p] = append(after[p], w)
+		}
+	}
+	return &pairs, after
+}()
+
 // suspect reports whether data holds one of suspectWords, in any case.
-// ASCII data is searched with bytes.Contains in a lowered copy: the
-// regexp alone (an alternation run by Go's backtracker) took about
-// 40 µs an event, 70% of the CPU of a replay of a real run's log.
+// ASCII data is searched in one pass, a byte pair at a time: 22 searches
+// of a lowered copy cost 7.6 µs a kilobyte, still a third of the Go CPU
+// of a replay of a real run's log, and the regexp alone (an alternation
+// run by Go's backtracker) about 40 µs an event.
 func suspect(data []byte) bool {
-	for _, c := range data {
+	for i, c := range data {
 		if c >= utf8.RuneSelf {
 			return suspectFolded.Match(data)
 		}
-	}
-	lower := bytes.ToLower(data)
-	for _, w := range suspectWords {
-		if bytes.Contains(lower, []byte(w)) {
+		c = lowerASCII(c)
+		if c == '@' {
 			return true
+		}
+		if i+1 == len(data) || data[i+1] >= utf8.RuneSelf {
+			continue // the next byte decides
+		}
+		p := uint16(c)<<8 | uint16(lowerASCII(data[i+1]))
+		if !suspectPairs[p] {
+			continue
+		}
+		for _, w := range suspectAfter[p] {
+			if hasPrefixLowered(data[i:], w) {
+				return true
+			}
 		}
 	}
 	return false
+}
+
+// lowerASCII lowers an ASCII letter.
+func lowerASCII(c byte) byte {
+	if 'A' <= c && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
+}
+
+// hasPrefixLowered reports whether data, lowered, begins with w.
+func hasPrefixLowered(data []byte, w string) bool {
+	if len(data) < len(w) {
+		return false
+	}
+	for i := 0; i < len(w); i++ {
+		if lowerASCII(data[i]) != w[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // Value returns s with every credential-looking part masked: the password

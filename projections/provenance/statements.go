@@ -25,7 +25,10 @@ type statementChange struct {
 // wrote statements one event at a time, in a tenth of the round trips.
 // Every table it reads keeps the position of the event that recorded a
 // row, and none of those rows changes after it is written except
-// provenance_runs', whose successful row is written whole at StepFinished.
+// provenance_runs', whose row an attempt's StepFinished completes: the
+// step's stream takes one StepFinished an attempt and no StepStarted
+// after it (commands.CompleteStep), so that row too is what it was when
+// the build finished, or recorded after.
 func writeStatements(ctx context.Context, tx projections.Tx, changes []statementChange) error {
 	if len(changes) == 0 {
 		return nil

@@ -18,6 +18,10 @@ import (
 // sends them a few per batch.
 type writes struct {
 	rounds projections.Rounds
+	// chains are the batch's attempts from their first upsert on, each
+	// folded into one statement (see attemptChain), in the order begun.
+	chains map[string]*attemptChainRow
+	begun  []string
 	// decisions are scheduling_decisions rows, which no statement reads.
 	decisions [][]any
 	// edges are build_graph_edges rows, the same whichever is first.
@@ -41,26 +45,48 @@ var (
 		select x.p, x.d, x.h, x.z, x.b, coalesce((select machine from steps where drv_path = x.d), ''), x.t
 		from json_to_recordset($1::json) as x(p text, d text, h text, z bigint, b int, t timestamptz)
 		on conflict do nothing`}
-	attemptDispatched = &projections.RowKind{Name: "attempts dispatched", SQL: `insert into step_attempts (drv_path, attempt, build_id, machine, busy, dispatched_at, lease_until)
-		select d, a, b, m, 1, t, l from json_to_recordset($1::json) as x(d text, a int, b int, m text, t timestamptz, l timestamptz)
-		on conflict (drv_path, attempt) do update set machine = excluded.machine, dispatched_at = excluded.dispatched_at,
-			lease_until = excluded.lease_until`}
-	attemptStarted = &projections.RowKind{Name: "attempts started", SQL: `insert into step_attempts (drv_path, attempt, build_id, step_nr, machine, busy, start_time)
-		select d, a, b, n, m, 30, s0 from json_to_recordset($1::json) as x(d text, a int, b int, n int, m text, s0 bigint)
-		on conflict (drv_path, attempt) do update set build_id = excluded.build_id, step_nr = excluded.step_nr,
-			machine = excluded.machine, busy = 30, start_time = excluded.start_time`}
+	// attemptChain is an attempt's upserts and updates of one batch,
+	// from its first upsert on, as one statement: the row they make of
+	// nothing (its values), and, for a row already there, which columns
+	// they set (a bit each, see setBuild) and how they leave start_time
+	// (startKept and its kin). The update and the insert see the same
+	// snapshot, and the insert takes the rows the update did not find.
+	attemptChain = &projections.RowKind{Name: "attempts", SQL: `with x as (
+			select * from json_to_recordset($1::json) as x(d text, a int, b int, n int, m text, st int, bu int, dt timestamptz,
+				l timestamptz, s0 bigint, s1 bigint, e int, em text, tb int, nd boolean, o bigint, ll text, lz bigint, lh text,
+				rt timestamptz, rr text, set int, sm int)
+		), updated as (
+			update step_attempts s set
+				build_id = case when x.set & 1 != 0 then x.b else s.build_id end,
+				step_nr = case when x.set & 2 != 0 then x.n else s.step_nr end,
+				machine = case when x.set & 4 != 0 then x.m else s.machine end,
+				status = case when x.set & 8 != 0 then x.st else s.status end,
+				busy = case when x.set & 16 != 0 then x.bu else s.busy end,
+				dispatched_at = case when x.set & 32 != 0 then x.dt else s.dispatched_at end,
+				lease_until = case when x.set & 32 != 0 then x.l else s.lease_until end,
+				start_time = case x.sm when 1 then x.s0 when 2 then coalesce(s.start_time, x.s0) else s.start_time end,
+				stop_time = case when x.set & 64 != 0 then x.s1 else s.stop_time end,
+				exit_code = case when x.set & 64 != 0 then x.e else s.exit_code end,
+				error_msg = case when x.set & 64 != 0 then x.em else s.error_msg end,
+				times_built = case when x.set & 64 != 0 then x.tb else s.times_built end,
+				is_non_deterministic = case when x.set & 64 != 0 then x.nd else s.is_non_deterministic end,
+				overhead = case when x.set & 64 != 0 then x.o else s.overhead end,
+				log_location = case when x.set & 128 != 0 then x.ll else s.log_location end,
+				log_size = case when x.set & 128 != 0 then x.lz else s.log_size end,
+				log_sha256 = case when x.set & 128 != 0 then x.lh else s.log_sha256 end,
+				retry_at = case when x.set & 256 != 0 then x.rt else s.retry_at end,
+				retry_reason = case when x.set & 256 != 0 then x.rr else s.retry_reason end
+			from x where s.drv_path = x.d and s.attempt = x.a
+			returning s.drv_path, s.attempt
+		)
+		insert into step_attempts (drv_path, attempt, build_id, step_nr, machine, status, busy, dispatched_at, lease_until,
+			start_time, stop_time, exit_code, error_msg, times_built, is_non_deterministic, overhead, log_location, log_size,
+			log_sha256, retry_at, retry_reason)
+		select d, a, b, n, m, st, bu, dt, l, s0, s1, e, em, tb, nd, o, ll, lz, lh, rt, rr from x
+		where not exists (select from updated u where u.drv_path = x.d and u.attempt = x.a)`}
 	attemptLogStored = &projections.RowKind{Name: "attempt logs stored", SQL: `update step_attempts set log_location = x.l, log_size = x.z, log_sha256 = x.h
 		from json_to_recordset($1::json) as x(d text, a int, l text, z bigint, h text)
 		where step_attempts.drv_path = x.d and step_attempts.attempt = x.a`}
-	attemptFinished = &projections.RowKind{Name: "attempts finished", SQL: `insert into step_attempts (drv_path, attempt, build_id, step_nr, machine, status, busy, start_time, stop_time,
-			exit_code, error_msg, times_built, is_non_deterministic, overhead)
-		select d, a, b, n, m, st, 0, s0, s1, e, em, tb, nd, o
-		from json_to_recordset($1::json) as x(d text, a int, b int, n int, m text, st int, s0 bigint, s1 bigint, e int, em text,
-			tb int, nd boolean, o bigint)
-		on conflict (drv_path, attempt) do update set status = excluded.status, busy = 0, stop_time = excluded.stop_time,
-			start_time = coalesce(step_attempts.start_time, excluded.start_time), exit_code = excluded.exit_code,
-			error_msg = excluded.error_msg, times_built = excluded.times_built,
-			is_non_deterministic = excluded.is_non_deterministic, overhead = excluded.overhead`}
 	attemptRetry = &projections.RowKind{Name: "attempt retries", SQL: `update step_attempts set retry_at = x.t, retry_reason = x.r
 		from json_to_recordset($1::json) as x(d text, a int, t timestamptz, r text)
 		where step_attempts.drv_path = x.d and step_attempts.attempt = x.a`}
@@ -95,22 +121,6 @@ type (
 		B int64     `json:"b"`
 		T time.Time `json:"t"`
 	}
-	dispatchedRow struct {
-		D string    `json:"d"`
-		A int       `json:"a"`
-		B int64     `json:"b"`
-		M string    `json:"m"`
-		T time.Time `json:"t"`
-		L time.Time `json:"l"`
-	}
-	startedRow struct {
-		D  string `json:"d"`
-		A  int    `json:"a"`
-		B  int64  `json:"b"`
-		N  int    `json:"n"`
-		M  string `json:"m"`
-		S0 int64  `json:"s0"`
-	}
 	logRow struct {
 		D string `json:"d"`
 		A int    `json:"a"`
@@ -118,20 +128,31 @@ type (
 		Z int64  `json:"z"`
 		H string `json:"h"`
 	}
-	attemptFinishedRow struct {
-		D  string `json:"d"`
-		A  int    `json:"a"`
-		B  int64  `json:"b"`
-		N  int    `json:"n"`
-		M  string `json:"m"`
-		St int    `json:"st"`
-		S0 int64  `json:"s0"`
-		S1 int64  `json:"s1"`
-		E  int    `json:"e"`
-		Em string `json:"em"`
-		Tb int    `json:"tb"`
-		Nd bool   `json:"nd"`
-		O  int64  `json:"o"`
+	attemptChainRow struct {
+		D  string     `json:"d"`
+		A  int        `json:"a"`
+		B  *int64     `json:"b"`
+		N  *int       `json:"n"`
+		M  string     `json:"m"`
+		St *int       `json:"st"`
+		Bu int        `json:"bu"`
+		Dt *time.Time `json:"dt"`
+		L  *time.Time `json:"l"`
+		S0 *int64     `json:"s0"`
+		S1 *int64     `json:"s1"`
+		E  *int       `json:"e"`
+		Em *string    `json:"em"`
+		Tb *int       `json:"tb"`
+		Nd *bool      `json:"nd"`
+		O  *int64     `json:"o"`
+		Ll *string    `json:"ll"`
+		Lz *int64     `json:"lz"`
+		Lh *string    `json:"lh"`
+		Rt *time.Time `json:"rt"`
+		Rr *string    `json:"rr"`
+		// Set and Sm tell what the chain does to a row already there.
+		Set int `json:"set"`
+		Sm  int `json:"sm"`
 	}
 	retryRow struct {
 		D string    `json:"d"`
@@ -169,20 +190,18 @@ func (w *writes) add(ev projections.Event) {
 		r := p.Reason
 		w.decisions = append(w.decisions, []any{int64(ev.Position.Commit), int64(ev.Position.Prepare), p.DrvPath, p.BuildID, p.Machine,
 			p.Attempt, r.GlobalPriority, r.ShareUsed, r.CriticalPath, r.Dependents, r.LocalPriority, r.LowestBuildID, r.Candidates, at})
-		w.rounds.Add(attemptDispatched, dispatchedRow{p.DrvPath, p.Attempt, p.BuildID, p.Machine, at, time.Unix(p.LeaseUntil, 0).UTC()},
-			attemptKey(p.DrvPath, p.Attempt))
+		w.attempt(p.DrvPath, p.Attempt, at, p)
 		w.rounds.Add(stepRunning, runningRow{p.DrvPath, p.Machine, p.Attempt, 1}, stepKey(p.DrvPath))
 	case *events.StepStarted:
-		w.rounds.Add(attemptStarted, startedRow{p.DrvPath, p.Attempt, p.BuildID, p.StepNr, p.Machine, p.StartTime}, attemptKey(p.DrvPath, p.Attempt))
+		w.attempt(p.DrvPath, p.Attempt, at, p)
 		w.rounds.Add(stepRunning, runningRow{p.DrvPath, p.Machine, p.Attempt, 30}, stepKey(p.DrvPath))
 	case *events.StepLogStored:
-		w.rounds.Add(attemptLogStored, logRow{p.DrvPath, p.Attempt, p.Location, p.Size, p.SHA256}, attemptKey(p.DrvPath, p.Attempt))
+		w.attempt(p.DrvPath, p.Attempt, at, p)
 	case *events.StepFinished:
-		w.rounds.Add(attemptFinished, attemptFinishedRow{p.DrvPath, p.Attempt, p.BuildID, p.StepNr, p.Machine,
-			p.Status, p.StartTime, p.StopTime, p.ExitCode, p.ErrorMsg, p.TimesBuilt, p.IsNonDeterministic, p.Overhead}, attemptKey(p.DrvPath, p.Attempt))
+		w.attempt(p.DrvPath, p.Attempt, at, p)
 		w.rounds.Add(stepFinished, stepFinishedRow{p.DrvPath, p.Status, p.Machine, at}, stepKey(p.DrvPath))
 	case *events.StepRetryScheduled:
-		w.rounds.Add(attemptRetry, retryRow{p.DrvPath, p.Attempt, time.Unix(p.RetryAt, 0).UTC(), p.Reason}, attemptKey(p.DrvPath, p.Attempt))
+		w.attempt(p.DrvPath, p.Attempt, at, p)
 	case *events.OutputUploaded:
 		w.rounds.Add(outputObserved, observedRow{p.Path, p.DrvPath, p.NarHash, p.NarSize, p.BuildID, at}, stepKey(p.DrvPath))
 	}
@@ -190,6 +209,9 @@ func (w *writes) add(ev projections.Event) {
 
 // flush sends the rounds, then the edges and the decisions.
 func (w *writes) flush(ctx context.Context, tx projections.Tx) error {
+	for _, key := range w.begun {
+		w.rounds.Add(attemptChain, w.chains[key], key)
+	}
 	if err := w.rounds.Flush(ctx, tx); err != nil {
 		return err
 	}

@@ -7,7 +7,8 @@ import (
 )
 
 // The bits of attemptChainRow.Set: the columns an attempt's chain sets
-// on a row already there.
+// on a row already there. attemptChain's SQL tests them by value (1, 2,
+// 4, … 256), and so must change with them.
 const (
 	setBuild = 1 << iota
 	setStepNr
@@ -21,7 +22,7 @@ const (
 )
 
 // What a chain does to start_time of a row already there
-// (attemptChainRow.Sm).
+// (attemptChainRow.Sm; 0, 1 and 2 in attemptChain's SQL).
 const (
 	startKept = iota
 	startSet

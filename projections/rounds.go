@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"time"
 )
 
 // RowKind is a statement that writes the rows of many events at once. Its
@@ -76,3 +77,9 @@ func (r *Rounds) Flush(ctx context.Context, tx Tx) error {
 	*r = Rounds{}
 	return nil
 }
+
+// RowTime returns t as a RowKind's row should carry it. Postgres keeps
+// microseconds and rounds the nanoseconds JSON carries, where a bound
+// parameter, as the other writers send, is truncated: truncated here,
+// a time is stored the same either way.
+func RowTime(t time.Time) time.Time { return t.Truncate(time.Microsecond) }

@@ -12,7 +12,6 @@ import (
 	"context"
 	"fmt"
 	"strconv"
-	"time"
 
 	"buildledger/events"
 	"buildledger/projections"
@@ -74,9 +73,7 @@ func stepKey(drv string) string         { return "s\x00" + drv }
 func outputKey(drv, path string) string { return "o\x00" + drv + "\x00" + path }
 
 func add(r *projections.Rounds, ev projections.Event) {
-	// Postgres keeps microseconds; JSON would carry nanoseconds, which it
-	// rounds, where a bound parameter is truncated.
-	at := ev.RecordedAt.Truncate(time.Microsecond)
+	at := projections.RowTime(ev.RecordedAt)
 	switch p := ev.Payload.(type) {
 	case *events.OutputVerified:
 		r.Add(verified, verifiedRow{ev.ID, int64(ev.Position.Commit), p.DrvPath, p.Output, p.Path, p.Machine, p.OriginalMachine,

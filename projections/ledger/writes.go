@@ -174,12 +174,9 @@ func attemptKey(drv string, attempt int) string {
 
 // add collects ev's statements.
 func (w *writes) add(ev projections.Event) {
-	// Postgres keeps microseconds; JSON would carry nanoseconds, which it
-	// rounds, where a bound parameter is truncated.
-	at := ev.RecordedAt.Truncate(time.Microsecond)
+	at := projections.RowTime(ev.RecordedAt)
 	switch p := ev.Payload.(type) {
 	case *events.StepQueued:
-		// One text per step: Postgres arrays cannot be ragged.
 		w.rounds.Add(queueStep, queuedRow{p.DrvPath, p.System, projections.NonNil(p.RequiredFeatures), p.PreferLocal, at}, stepKey(p.DrvPath))
 		for _, in := range p.InputDrvs {
 			w.edgeEvals = append(w.edgeEvals, p.EvalID)

@@ -54,6 +54,12 @@ func (e Eval) Input(name string) (events.InputFetched, bool) {
 // ReadUpTo calls f with each decoded event of stream at or before pos:
 // what the Load functions fold, for a notifier that needs other facts.
 func ReadUpTo(ctx context.Context, rt *commands.Runtime, stream string, pos events.Position, f func(events.Payload)) error {
+	return ReadAtUpTo(ctx, rt, stream, pos, func(_ events.Position, p events.Payload) { f(p) })
+}
+
+// ReadAtUpTo is ReadUpTo, also telling f where each event is in the log:
+// for a notifier that merges two streams' facts in log order.
+func ReadAtUpTo(ctx context.Context, rt *commands.Runtime, stream string, pos events.Position, f func(events.Position, events.Payload)) error {
 	from := uint64(0)
 	for {
 		recs, err := rt.Store().ReadStream(ctx, stream, from, 1000)
@@ -68,7 +74,7 @@ func ReadUpTo(ctx context.Context, rt *commands.Runtime, stream string, pos even
 				return nil
 			}
 			if p, err := rt.Codec().Decode(r); err == nil {
-				f(p)
+				f(r.Position, p)
 			}
 			from = r.Revision + 1
 		}

@@ -1,11 +1,16 @@
 package runcommand
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
+	"slices"
+	"strings"
 
 	"buildledger/commands"
 	"buildledger/commands/reactors/outbox"
+	"buildledger/domain/domainerr"
 	"buildledger/domain/streams"
 	"buildledger/events"
 )
@@ -67,11 +72,18 @@ type build struct {
 	out            string
 }
 
-// loadBuild reads build id as it stood at pos into Hydra's payload.
+// loadBuild reads build id as it stood at pos into Hydra's payload. Its
+// products and metrics are its BuildProducts and BuildMetrics rows then:
+// a cached build's are on its own stream (the evaluator scanned its
+// outputs), a built one's on the stream of its top-level step, recorded
+// with the attempt that ran for it.
 func loadBuild(ctx context.Context, rt *commands.Runtime, id int64, pos events.Position) (build, error) {
-	var b build
+	var (
+		b     build
+		facts []positioned // the build's scrapes
+	)
 	j := &b.json
-	err := outbox.ReadUpTo(ctx, rt, streams.Build(id), pos, func(p events.Payload) {
+	err := outbox.ReadAtUpTo(ctx, rt, streams.Build(id), pos, func(at events.Position, p events.Payload) {
 		switch e := p.(type) {
 		case *events.BuildQueued:
 			*j = HydraJSON{Event: "buildFinished", Build: e.BuildID, Timestamp: e.Timestamp, Project: e.Project,
@@ -84,23 +96,118 @@ func loadBuild(ctx context.Context, rt *commands.Runtime, id int64, pos events.P
 					b.out = o.Path
 				}
 			}
+		case *events.BuildFinished:
+			j.Finished, j.BuildStatus, j.StartTime, j.StopTime = true, e.Status, e.StartTime, e.StopTime
+			b.propagatedFrom = e.PropagatedFrom
+		case *events.BuildRestarted:
+			j.Finished = false
+		case *events.ProductScraped, *events.MetricScraped:
+			facts = append(facts, positioned{at, p})
+		}
+	})
+	if err != nil || j.DrvPath == "" {
+		return b, err
+	}
+	err = outbox.ReadAtUpTo(ctx, rt, streams.Step(j.DrvPath), pos, func(at events.Position, p events.Payload) {
+		var of int64
+		switch e := p.(type) {
+		case *events.ProductScraped:
+			of = e.BuildID
+		case *events.MetricScraped:
+			of = e.BuildID
+		default:
+			return
+		}
+		if of == id {
+			facts = append(facts, positioned{at, p})
+		}
+	})
+	if err != nil && !errors.Is(err, domainerr.ErrNotFound) { // no step stream: the step never ran
+		return b, err
+	}
+	var t table
+	for _, f := range sortedByPosition(facts) {
+		t.put(f.p, true)
+	}
+	j.Products, j.Metrics = t.rows()
+	return b, nil
+}
+
+// positioned is an event and where it is in the log.
+type positioned struct {
+	at events.Position
+	p  events.Payload
+}
+
+func sortedByPosition(ps []positioned) []positioned {
+	return slices.SortedFunc(slices.Values(ps), func(a, b positioned) int {
+		if a.at.Less(b.at) {
+			return -1
+		}
+		return 1 // two events are never at one position
+	})
+}
+
+// table is a build's BuildProducts and BuildMetrics rows, as the scrapes
+// they came from, by product number and by metric name (their keys).
+type table struct {
+	scrapes  []events.Payload
+	products map[int]int    // index in scrapes, by product number
+	metrics  map[string]int // index in scrapes, by metric name
+}
+
+// put adds a ProductScraped or MetricScraped: in place of the row of its
+// key when replace is set, else only when there is none.
+func (t *table) put(p events.Payload, replace bool) {
+	if t.products == nil {
+		t.products, t.metrics = map[int]int{}, map[string]int{}
+	}
+	var (
+		i  int
+		ok bool
+	)
+	switch e := p.(type) {
+	case *events.ProductScraped:
+		if i, ok = t.products[e.ProductNr]; !ok {
+			i = len(t.scrapes)
+			t.products[e.ProductNr] = i
+		}
+	case *events.MetricScraped:
+		if i, ok = t.metrics[e.Name]; !ok {
+			i = len(t.scrapes)
+			t.metrics[e.Name] = i
+		}
+	default:
+		return
+	}
+	switch {
+	case !ok:
+		t.scrapes = append(t.scrapes, p)
+	case replace:
+		t.scrapes[i] = p
+	}
+}
+
+// rows returns the products by number and the metrics by name, as
+// Hydra's tables' keys sort them.
+func (t *table) rows() ([]Product, []Metric) {
+	products, metrics := []Product{}, []Metric{}
+	for _, p := range t.scrapes {
+		switch e := p.(type) {
 		case *events.ProductScraped:
 			pr := Product{ProductNr: e.ProductNr, Type: e.Type, Subtype: e.Subtype, Path: e.Path, Name: e.Name, DefaultPath: e.DefaultPath}
 			if e.FileSize != 0 || e.SHA256 != "" {
 				pr.FileSize = &e.FileSize
 			}
 			pr.SHA256Hash = nullable(e.SHA256)
-			j.Products = append(j.Products, pr)
+			products = append(products, pr)
 		case *events.MetricScraped:
-			j.Metrics = append(j.Metrics, Metric{Name: e.Name, Unit: e.Unit, Value: e.Value})
-		case *events.BuildFinished:
-			j.Finished, j.BuildStatus, j.StartTime, j.StopTime = true, e.Status, e.StartTime, e.StopTime
-			b.propagatedFrom = e.PropagatedFrom
-		case *events.BuildRestarted:
-			j.Finished, j.Products, j.Metrics = false, []Product{}, []Metric{}
+			metrics = append(metrics, Metric{Name: e.Name, Unit: e.Unit, Value: e.Value})
 		}
-	})
-	return b, err
+	}
+	slices.SortFunc(products, func(a, b Product) int { return cmp.Compare(a.ProductNr, b.ProductNr) })
+	slices.SortFunc(metrics, func(a, b Metric) int { return strings.Compare(a.Name, b.Name) })
+	return products, metrics
 }
 
 func nullable(s string) *string {

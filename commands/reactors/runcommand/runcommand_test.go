@@ -26,6 +26,7 @@ import (
 	"buildledger/domain/hydraconf"
 	"buildledger/domain/password"
 	domain "buildledger/domain/runcommand"
+	"buildledger/domain/step"
 	"buildledger/domain/streams"
 	"buildledger/events"
 	"buildledger/projections"
@@ -358,4 +359,97 @@ func TestDynamicHooks(t *testing.T) {
 			require.Contains(t, e.readLog(rows[0].UUID), "hook ran for /")
 		})
 	}
+}
+
+// TestBuiltBuildsProducts: a build its step ran for has the products and
+// metrics the builder recorded with that step (commands.CompleteStep puts
+// them on the step's stream, not the build's), a rebuild's replacing the
+// earlier run's: the payload's are the BuildProducts and BuildMetrics rows
+// the Hydra projection writes.
+func TestBuiltBuildsProducts(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, false)
+	f, w := e.notifier("<runcommand>\n  command = cat \"$HYDRA_JSON\"\n</runcommand>\n")
+	require.NoError(t, f.CatchUp(ctx))
+	md := events.Metadata{Actor: commands.ComponentActor("test")}
+	const drv, out = "/nix/store/cccc-built.drv", "/nix/store/dddd-built"
+	e.next++
+	id := e.next
+	e.put(streams.Build(id), &events.BuildQueued{BuildID: id, EvalID: 1, JobsetID: e.jobset, Project: "p", Jobset: "j", Job: "built",
+		NixName: "n", DrvPath: drv, System: "x86_64-linux", Timestamp: 1000, Outputs: []events.Output{{Name: "out", Path: out}}})
+	e.put(streams.Step(drv), &events.StepQueued{DrvPath: drv, System: "x86_64-linux", Outputs: []events.Output{{Name: "out", Path: out}}, BuildID: id, EvalID: 1})
+
+	// run records attempt of the step for the build, ending with status
+	// st, with a metric of value v and a product of each name, and the
+	// build's finish, through the commands the scheduler and the builder
+	// use; then the notifier runs and the payload it gave is returned.
+	run := func(attempt, st int, v float64, names ...string) map[string]any {
+		now := int64(2000 + 100*attempt)
+		var products []events.ProductScraped
+		for i, name := range names {
+			products = append(products, events.ProductScraped{BuildID: id, ProductNr: i + 1, Type: "file", Subtype: "doc", Path: out + "/" + name, Name: name})
+		}
+		_, err := e.h.DispatchStep(ctx, md, events.StepDispatched{DrvPath: drv, BuildID: id, Machine: "m", Attempt: attempt, LeaseUntil: now + 60, Timestamp: now})
+		require.NoError(t, err)
+		_, err = e.h.StartStep(ctx, md, events.StepStarted{DrvPath: drv, BuildID: id, StepNr: attempt, Machine: "m", Attempt: attempt, StartTime: now})
+		require.NoError(t, err)
+		_, err = e.h.CompleteStep(ctx, md, commands.StepOutcome{
+			Products: products,
+			Metrics:  []events.MetricScraped{{BuildID: id, Name: "size", Value: v}},
+			Finished: events.StepFinished{DrvPath: drv, BuildID: id, StepNr: attempt, Machine: "m", Attempt: attempt, Status: st, StartTime: now, StopTime: now + 1,
+				Outputs: []events.Output{{Name: "out", Path: out}}}})
+		require.NoError(t, err)
+		_, err = e.h.FinishBuild(ctx, md, events.BuildFinished{BuildID: id, Status: st, StartTime: now, StopTime: now + 1})
+		require.NoError(t, err)
+		e.deliver(f, w)
+		e.project()
+		rows := e.rows()
+		require.Len(t, rows, attempt)
+		var j map[string]any
+		require.NoError(t, json.Unmarshal([]byte(e.readLog(rows[attempt-1].UUID)), &j))
+		return j
+	}
+	// tables returns the build's BuildProducts names and BuildMetrics values.
+	tables := func() ([]any, []any) {
+		e.project()
+		var names, values []any
+		require.NoError(t, e.pool.QueryRow(ctx, `select coalesce(array_agg(name order by productnr), '{}') from BuildProducts where build = $1`, id).Scan(&names))
+		require.NoError(t, e.pool.QueryRow(ctx, `select coalesce(array_agg(value order by name), '{}') from BuildMetrics where build = $1`, id).Scan(&values))
+		return names, values
+	}
+	productNames := func(j map[string]any) []any {
+		var out []any
+		for _, p := range j["products"].([]any) {
+			out = append(out, p.(map[string]any)["name"])
+		}
+		return out
+	}
+	metricValues := func(j map[string]any) []any {
+		var out []any
+		for _, m := range j["metrics"].([]any) {
+			out = append(out, m.(map[string]any)["value"])
+		}
+		return out
+	}
+
+	first := run(1, 1, 1, "first", "first-2")
+	require.Equal(t, float64(1), first["buildStatus"])
+	require.Equal(t, []any{"first", "first-2"}, productNames(first))
+	require.Equal(t, []any{float64(1)}, metricValues(first))
+	names, values := tables()
+	require.Equal(t, []any{"first", "first-2"}, names, "the payload's products are the build's rows")
+	require.Equal(t, []any{float64(1)}, values)
+
+	_, err := e.h.RestartBuild(ctx, md, id)
+	require.NoError(t, err)
+	_, err = e.h.RequeueStep(ctx, md, events.StepRetryScheduled{DrvPath: drv, Attempt: 1, Reason: step.ReasonRestart}, 2150)
+	require.NoError(t, err)
+	second := run(2, 0, 2, "second")
+	require.Equal(t, float64(0), second["buildStatus"])
+	require.Equal(t, "second", productNames(second)[0], "the rebuild's product 1 replaced the first run's")
+	require.Equal(t, []any{float64(2)}, metricValues(second))
+	names, values = tables()
+	require.Equal(t, names, productNames(second), "the payload's products are the build's rows")
+	require.Equal(t, values, metricValues(second))
+
 }

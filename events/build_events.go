@@ -189,6 +189,12 @@ type BuildFinished struct {
 	PropagatedFrom int64 `json:"propagatedFrom,omitempty"`
 	// FailedDrv is the derivation whose failure caused status 2.
 	FailedDrv string `json:"failedDrv,omitempty"`
+	// ProductsOf is, for a build finished by a step that ran as another
+	// build's top-level step (the same derivation), that build: the
+	// products and metrics its builder scraped for it are this build's
+	// too, as Hydra gives every build a step finishes the step's products
+	// (added field, optional).
+	ProductsOf int64 `json:"productsOf,omitempty"`
 	// Dependents are the other builds the same failed step finishes (their
 	// BuildFinished names this build in PropagatedFrom), with the status
 	// each gets. The scheduler sets it on the build the step ran for and

@@ -163,6 +163,11 @@ func buildFinished(w *writer, p *events.BuildFinished) error {
 		}
 		w.finishes[p.BuildID] = finishOf(p)
 	}
+	if p.ProductsOf != 0 {
+		if err := shareProducts(w, p.BuildID, p.ProductsOf); err != nil {
+			return err
+		}
+	}
 	if p.Status == int(status.DepFailed) && p.PropagatedFrom != 0 && p.FailedDrv != "" {
 		// Hydra records, under the dependent build, a step naming the
 		// build whose step failed.
@@ -173,6 +178,23 @@ func buildFinished(w *writer, p *events.BuildFinished) error {
 			p.BuildID, p.FailedDrv, p.StopTime, p.PropagatedFrom)
 	}
 	return nil
+}
+
+// shareProducts gives build the products and metrics of build from, whose
+// top-level step finished it: Hydra writes a step's products for every
+// build the step finishes. Rows build already has stay.
+func shareProducts(w *writer, build, from int64) error {
+	err := w.execAfter([]*spec{buildsTable, productsTable}, `insert into BuildProducts (build, productnr, type, subtype, fileSize, sha256hash, path, name, defaultPath)
+		select $1, productnr, type, subtype, fileSize, sha256hash, path, name, defaultPath from BuildProducts
+		where build = $2 and exists (select 1 from Builds where id = $1)
+		on conflict do nothing`, build, from)
+	if err != nil {
+		return err
+	}
+	return w.execAfter(onlyBuilds, `insert into BuildMetrics (build, name, unit, value, project, jobset, job, timestamp)
+		select b.id, m.name, m.unit, m.value, j.project, j.name, b.job, b.timestamp
+		from BuildMetrics m, Builds b join Jobsets j on j.id = b.jobset_id where m.build = $2 and b.id = $1
+		on conflict do nothing`, build, from)
 }
 
 func buildRestarted(w *writer, p *events.BuildRestarted) error {

@@ -76,11 +76,14 @@ type build struct {
 // products and metrics are its BuildProducts and BuildMetrics rows then:
 // a cached build's are on its own stream (the evaluator scanned its
 // outputs), a built one's on the stream of its top-level step, recorded
-// with the attempt that ran for it.
+// with the attempt that ran for it, and a build finished by a step that
+// ran for another build of its derivation has that build's
+// (BuildFinished.ProductsOf).
 func loadBuild(ctx context.Context, rt *commands.Runtime, id int64, pos events.Position) (build, error) {
 	var (
 		b     build
-		facts []positioned // the build's scrapes
+		facts []positioned               // the build's scrapes, and its finishes that share another's
+		from  = map[int64][]positioned{} // the scrapes of the builds it shares, by build
 	)
 	j := &b.json
 	err := outbox.ReadAtUpTo(ctx, rt, streams.Build(id), pos, func(at events.Position, p events.Payload) {
@@ -99,6 +102,10 @@ func loadBuild(ctx context.Context, rt *commands.Runtime, id int64, pos events.P
 		case *events.BuildFinished:
 			j.Finished, j.BuildStatus, j.StartTime, j.StopTime = true, e.Status, e.StartTime, e.StopTime
 			b.propagatedFrom = e.PropagatedFrom
+			if e.ProductsOf != 0 {
+				facts = append(facts, positioned{at, p})
+				from[e.ProductsOf] = nil
+			}
 		case *events.BuildRestarted:
 			j.Finished = false
 		case *events.ProductScraped, *events.MetricScraped:
@@ -120,6 +127,8 @@ func loadBuild(ctx context.Context, rt *commands.Runtime, id int64, pos events.P
 		}
 		if of == id {
 			facts = append(facts, positioned{at, p})
+		} else if scrapes, ok := from[of]; ok {
+			from[of] = append(scrapes, positioned{at, p})
 		}
 	})
 	if err != nil && !errors.Is(err, domainerr.ErrNotFound) { // no step stream: the step never ran
@@ -127,6 +136,20 @@ func loadBuild(ctx context.Context, rt *commands.Runtime, id int64, pos events.P
 	}
 	var t table
 	for _, f := range sortedByPosition(facts) {
+		if fin, ok := f.p.(*events.BuildFinished); ok {
+			// As the projection, which copies the other build's rows
+			// then, keeping those this build has.
+			var shared table
+			for _, s := range sortedByPosition(from[fin.ProductsOf]) {
+				if s.at.Less(f.at) {
+					shared.put(s.p, true)
+				}
+			}
+			for _, p := range shared.scrapes {
+				t.put(p, false)
+			}
+			continue
+		}
 		t.put(f.p, true)
 	}
 	j.Products, j.Metrics = t.rows()

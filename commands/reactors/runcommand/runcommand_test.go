@@ -364,8 +364,9 @@ func TestDynamicHooks(t *testing.T) {
 // TestBuiltBuildsProducts: a build its step ran for has the products and
 // metrics the builder recorded with that step (commands.CompleteStep puts
 // them on the step's stream, not the build's), a rebuild's replacing the
-// earlier run's: the payload's are the BuildProducts and BuildMetrics rows
-// the Hydra projection writes.
+// earlier run's, and another job of the same derivation that step
+// finished has them too: the payload's are the BuildProducts and
+// BuildMetrics rows the Hydra projection writes.
 func TestBuiltBuildsProducts(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t, false)
@@ -452,4 +453,24 @@ func TestBuiltBuildsProducts(t *testing.T) {
 	require.Equal(t, names, productNames(second), "the payload's products are the build's rows")
 	require.Equal(t, values, metricValues(second))
 
+	// Another job of the derivation, finished by the step that ran for
+	// the first build, has its products and metrics.
+	e.next++
+	twin := e.next
+	e.put(streams.Build(twin), &events.BuildQueued{BuildID: twin, EvalID: 1, JobsetID: e.jobset, Project: "p", Jobset: "j", Job: "twin",
+		NixName: "n", DrvPath: drv, System: "x86_64-linux", Timestamp: 1000, Outputs: []events.Output{{Name: "out", Path: out}}})
+	_, err = e.h.FinishBuild(ctx, md, events.BuildFinished{BuildID: twin, StartTime: 2201, StopTime: 2201, IsCachedBuild: true, ProductsOf: id})
+	require.NoError(t, err)
+	e.deliver(f, w)
+	e.project()
+	rows := e.rows()
+	require.Len(t, rows, 3)
+	var j map[string]any
+	require.NoError(t, json.Unmarshal([]byte(e.readLog(rows[2].UUID)), &j))
+	require.Equal(t, float64(twin), j["build"])
+	require.Equal(t, names, productNames(j), "the first build's products")
+	require.Equal(t, values, metricValues(j))
+	var twinNames []any
+	require.NoError(t, e.pool.QueryRow(ctx, `select array_agg(name order by productnr) from BuildProducts where build = $1`, twin).Scan(&twinNames))
+	require.Equal(t, names, twinNames, "the payload's products are the twin's rows")
 }

@@ -40,7 +40,9 @@
 //     build, and a build that needs the step again gets a fresh attempt);
 //     and every BuildFinished: status 0 (6 when the top-level
 //     step finished with 6) with Size summed from OutputUploaded when the
-//     top-level step succeeds, and failures: the build's own top-level
+//     top-level step succeeds (and ProductsOf naming the build the step
+//     ran for, when it ran as that build's top-level step too), and
+//     failures: the build's own top-level
 //     step gives its status, a dependency gives 2 (or its status when it
 //     is not 1) with PropagatedFrom and FailedDrv, appended after the
 //     finish of the build the step ran for, which lists them

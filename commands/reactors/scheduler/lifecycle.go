@@ -302,8 +302,14 @@ func (m *Model) finishSucceeded(b *build, s *node, start, stop, ranFor int64) {
 	for _, o := range b.outputs {
 		size += m.narSizes[o.Path]
 	}
-	m.setFinish(b, events.BuildFinished{BuildID: b.id, Status: st, StartTime: start, StopTime: stop,
-		IsCachedBuild: ranFor != b.id, Size: size, ReleaseName: s.releaseName})
+	f := events.BuildFinished{BuildID: b.id, Status: st, StartTime: start, StopTime: stop,
+		IsCachedBuild: ranFor != b.id, Size: size, ReleaseName: s.releaseName}
+	// The builder scrapes nix-support only for the build whose top-level
+	// step it runs.
+	if r := m.builds[ranFor]; ranFor != b.id && r != nil && r.top == s {
+		f.ProductsOf = ranFor
+	}
+	m.setFinish(b, f)
 }
 
 // failBuild finishes b because s failed for good with status st while

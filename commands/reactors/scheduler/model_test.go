@@ -860,3 +860,31 @@ func TestJobRecordedAfterItsDerivationFailed(t *testing.T) {
 	require.Equal(t, events.BuildFinished{BuildID: 4, Status: int(status.Failed), StartTime: 20, StopTime: 20,
 		IsCachedBuild: true, PropagatedFrom: 1, FailedDrv: drv("lib")}, got[4], "another evaluation's job is a cached failure")
 }
+
+// TestSameDerivationSharesProducts: builds finished by a step that ran as
+// another build's top-level step name that build in ProductsOf, whose
+// products and metrics the builder scraped, as Hydra copies a step's
+// products to every build it finishes. A build its step ran for as a
+// dependency has nothing scraped to share.
+func TestSameDerivationSharesProducts(t *testing.T) {
+	s := newSim(t, scheduler.Config{})
+	s.machine("m", 4, 1, []string{sys}, nil, nil)
+	s.apply(evalStep("lib", 7), evalStep("app", 7, "lib"), evalBuild(1, 7, "lib"), evalBuild(2, 7, "lib"), evalBuild(3, 7, "app"),
+		&events.EvaluationFinished{EvalID: 7})
+	ds := s.dispatch(10)
+	require.Equal(t, []string{drv("lib")}, drvs(ds))
+	require.Equal(t, int64(1), ds[0].BuildID, "lib runs for its first build")
+	s.finish(ds[0], 0, 11, 15)
+	s.apply(evalBuild(4, 8, "lib"))
+	got := map[int64]events.BuildFinished{}
+	for _, a := range s.act(20) {
+		if a.Finish != nil {
+			got[a.Finish.BuildID] = *a.Finish
+		}
+	}
+	require.Equal(t, events.BuildFinished{BuildID: 1, StartTime: 11, StopTime: 15}, got[1])
+	require.Equal(t, events.BuildFinished{BuildID: 2, StartTime: 11, StopTime: 15, IsCachedBuild: true, ProductsOf: 1}, got[2],
+		"the evaluation's other job of lib")
+	require.Equal(t, events.BuildFinished{BuildID: 4, StartTime: 20, StopTime: 20, IsCachedBuild: true, ProductsOf: 1}, got[4],
+		"a later evaluation's job of lib")
+}

@@ -2,6 +2,7 @@ package hydra_test
 
 import (
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"os"
 	"testing"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nix-community/go-nix/pkg/nixbase32"
 	"github.com/stretchr/testify/require"
 
 	"buildledger/adapters/eventstore/pglog"
@@ -60,8 +62,17 @@ func (h history) payloads(yield func(events.Payload)) {
 	}
 }
 
-func drv(id int) string { return fmt.Sprintf("/nix/store/%032d-pkg-1.0.drv", id) }
-func out(id int) string { return fmt.Sprintf("/nix/store/%032d-pkg-1.0", id) }
+// drv and out are store paths shaped like real ones: a hash of 32
+// random-looking characters. Zero-padded numbers instead made the trigram
+// index of Builds.drvPath four times cheaper to build than real paths do
+// (2,000,000 rows: 19 s against 68 s), since they share most trigrams.
+func drv(id int) string { return storePath(id, "drv", "pkg-1.0.drv") }
+func out(id int) string { return storePath(id, "out", "pkg-1.0") }
+
+func storePath(id int, kind, name string) string {
+	h := sha256.Sum256(fmt.Appendf(nil, "%s-%d", kind, id))
+	return "/nix/store/" + nixbase32.EncodeToString(h[:20]) + "-" + name
+}
 
 // seeded is a database whose log holds a user, a project, a jobset and a
 // synthetic history of builds in that jobset.

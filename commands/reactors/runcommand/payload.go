@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"maps"
 	"slices"
 	"strings"
 
@@ -134,23 +135,21 @@ func loadBuild(ctx context.Context, rt *commands.Runtime, id int64, pos events.P
 	if err != nil && !errors.Is(err, domainerr.ErrNotFound) { // no step stream: the step never ran
 		return b, err
 	}
-	var t table
+	t := newTable()
 	for _, f := range sortedByPosition(facts) {
 		if fin, ok := f.p.(*events.BuildFinished); ok {
 			// As the projection, which copies the other build's rows
 			// then, keeping those this build has.
-			var shared table
+			shared := newTable()
 			for _, s := range sortedByPosition(from[fin.ProductsOf]) {
 				if s.at.Less(f.at) {
-					shared.put(s.p, true)
+					shared.put(s.p)
 				}
 			}
-			for _, p := range shared.scrapes {
-				t.put(p, false)
-			}
+			t.merge(shared)
 			continue
 		}
-		t.put(f.p, true)
+		t.put(f.p)
 	}
 	j.Products, j.Metrics = t.rows()
 	return b, nil
@@ -171,66 +170,54 @@ func sortedByPosition(ps []positioned) []positioned {
 	})
 }
 
-// table is a build's BuildProducts and BuildMetrics rows, as the scrapes
-// they came from, by product number and by metric name (their keys).
+// table is a build's BuildProducts and BuildMetrics rows, by their keys:
+// product number and metric name.
 type table struct {
-	scrapes  []events.Payload
-	products map[int]int    // index in scrapes, by product number
-	metrics  map[string]int // index in scrapes, by metric name
+	products map[int]Product
+	metrics  map[string]Metric
 }
 
-// put adds a ProductScraped or MetricScraped: in place of the row of its
-// key when replace is set, else only when there is none.
-func (t *table) put(p events.Payload, replace bool) {
-	if t.products == nil {
-		t.products, t.metrics = map[int]int{}, map[string]int{}
-	}
-	var (
-		i  int
-		ok bool
-	)
+func newTable() *table {
+	return &table{products: map[int]Product{}, metrics: map[string]Metric{}}
+}
+
+// put writes the row of a ProductScraped or MetricScraped, in place of
+// the row of its key.
+func (t *table) put(p events.Payload) {
 	switch e := p.(type) {
 	case *events.ProductScraped:
-		if i, ok = t.products[e.ProductNr]; !ok {
-			i = len(t.scrapes)
-			t.products[e.ProductNr] = i
+		pr := Product{ProductNr: e.ProductNr, Type: e.Type, Subtype: e.Subtype, Path: e.Path, Name: e.Name, DefaultPath: e.DefaultPath}
+		if e.FileSize != 0 || e.SHA256 != "" {
+			pr.FileSize = &e.FileSize
 		}
+		pr.SHA256Hash = nullable(e.SHA256)
+		t.products[e.ProductNr] = pr
 	case *events.MetricScraped:
-		if i, ok = t.metrics[e.Name]; !ok {
-			i = len(t.scrapes)
-			t.metrics[e.Name] = i
-		}
-	default:
-		return
+		t.metrics[e.Name] = Metric{Name: e.Name, Unit: e.Unit, Value: e.Value}
 	}
-	switch {
-	case !ok:
-		t.scrapes = append(t.scrapes, p)
-	case replace:
-		t.scrapes[i] = p
+}
+
+// merge adds the rows of o whose keys t lacks.
+func (t *table) merge(o *table) {
+	for nr, p := range o.products {
+		if _, ok := t.products[nr]; !ok {
+			t.products[nr] = p
+		}
+	}
+	for name, m := range o.metrics {
+		if _, ok := t.metrics[name]; !ok {
+			t.metrics[name] = m
+		}
 	}
 }
 
 // rows returns the products by number and the metrics by name, as
 // Hydra's tables' keys sort them.
 func (t *table) rows() ([]Product, []Metric) {
-	products, metrics := []Product{}, []Metric{}
-	for _, p := range t.scrapes {
-		switch e := p.(type) {
-		case *events.ProductScraped:
-			pr := Product{ProductNr: e.ProductNr, Type: e.Type, Subtype: e.Subtype, Path: e.Path, Name: e.Name, DefaultPath: e.DefaultPath}
-			if e.FileSize != 0 || e.SHA256 != "" {
-				pr.FileSize = &e.FileSize
-			}
-			pr.SHA256Hash = nullable(e.SHA256)
-			products = append(products, pr)
-		case *events.MetricScraped:
-			metrics = append(metrics, Metric{Name: e.Name, Unit: e.Unit, Value: e.Value})
-		}
-	}
-	slices.SortFunc(products, func(a, b Product) int { return cmp.Compare(a.ProductNr, b.ProductNr) })
-	slices.SortFunc(metrics, func(a, b Metric) int { return strings.Compare(a.Name, b.Name) })
-	return products, metrics
+	products := slices.SortedFunc(maps.Values(t.products), func(a, b Product) int { return cmp.Compare(a.ProductNr, b.ProductNr) })
+	metrics := slices.SortedFunc(maps.Values(t.metrics), func(a, b Metric) int { return strings.Compare(a.Name, b.Name) })
+	// Empty lists, not null, in the JSON.
+	return append([]Product{}, products...), append([]Metric{}, metrics...)
 }
 
 func nullable(s string) *string {

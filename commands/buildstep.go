@@ -31,8 +31,9 @@ type BuildStep struct {
 	StepNr  int   `json:"stepNr"`
 	// Dependency tells that the step is not BuildID's top-level
 	// derivation but one it needs: the products and metrics its outputs
-	// declare in nix-support are not BuildID's, so the worker records
-	// none (Hydra keeps them for the builds of the derivation only).
+	// declare in nix-support are not BuildID's: the worker records them
+	// in StepFinished, for a job of the derivation the scheduler credits
+	// with the run (Hydra keeps them for the builds of the derivation only).
 	Dependency bool `json:"dependency,omitempty"`
 	Attempt    int  `json:"attempt"`
 	// StepRevision is the step stream's revision after StepDispatched.

@@ -89,12 +89,7 @@ func (h *Handlers) CompleteStep(ctx context.Context, md events.Metadata, o StepO
 	for i := range o.Uploads {
 		work = append(work, &o.Uploads[i])
 	}
-	for i := range o.Products {
-		work = append(work, &o.Products[i])
-	}
-	for i := range o.Metrics {
-		work = append(work, &o.Metrics[i])
-	}
+	work = appendScraped(work, o.Products, o.Metrics)
 	return attemptRefused(h.stepCommand(ctx, md, o.Finished.DrvPath, func(s step.State) ([]events.Payload, error) {
 		fin, err := step.Finish(s, &o.Finished)
 		if err != nil {
@@ -102,6 +97,17 @@ func (h *Handlers) CompleteStep(ctx context.Context, md events.Metadata, o StepO
 		}
 		return append(work[:len(work):len(work)], fin...), nil
 	}))
+}
+
+// appendScraped appends products, then metrics, to work.
+func appendScraped(work []events.Payload, products []events.ProductScraped, metrics []events.MetricScraped) []events.Payload {
+	for i := range products {
+		work = append(work, &products[i])
+	}
+	for i := range metrics {
+		work = append(work, &metrics[i])
+	}
+	return work
 }
 
 // RecordStepLog records where the log of an attempt went, whatever the
@@ -144,8 +150,22 @@ func (h *Handlers) AbandonStep(ctx context.Context, md events.Metadata, f events
 // FinishBuild records f on the build's stream, once: a build that already
 // finished (or was cancelled) is refused with domainerr.ErrConflict.
 func (h *Handlers) FinishBuild(ctx context.Context, md events.Metadata, f events.BuildFinished) (Result, error) {
+	return h.FinishCreditedBuild(ctx, md, f, nil, nil)
+}
+
+// FinishCreditedBuild is FinishBuild for a build credited with a step's
+// run as another build's dependency: what that run's outputs declared
+// (StepFinished.Products and Metrics, as f's build's) goes in the same
+// append, before f, as a builder records a top-level run's.
+func (h *Handlers) FinishCreditedBuild(ctx context.Context, md events.Metadata, f events.BuildFinished,
+	products []events.ProductScraped, metrics []events.MetricScraped) (Result, error) {
+	scraped := appendScraped(make([]events.Payload, 0, len(products)+len(metrics)+1), products, metrics)
 	return Execute(ctx, h.rt, streams.Build(f.BuildID), buildFinishAggregate, func(s build.State) ([]events.Payload, error) {
-		return build.Finish(s, &f)
+		fin, err := build.Finish(s, &f)
+		if err != nil {
+			return nil, err
+		}
+		return append(scraped[:len(scraped):len(scraped)], fin...), nil
 	}, md)
 }
 

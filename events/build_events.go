@@ -124,6 +124,14 @@ type StepFinished struct {
 	// ReleaseName is the output's nix-support/hydra-release-name, which
 	// the build's BuildFinished carries on (added field, optional).
 	ReleaseName string `json:"releaseName,omitempty"`
+	// Products and Metrics are what the outputs' nix-support declared
+	// when the step ran as another build's dependency, with BuildID 0: they
+	// are no build's yet. A job the scheduler later credits with this run
+	// gets them, as ProductScraped and MetricScraped on its own stream
+	// before its BuildFinished. A top-level run records its build's as
+	// those events instead (added fields, optional).
+	Products []ProductScraped `json:"products,omitempty"`
+	Metrics  []MetricScraped  `json:"metrics,omitempty"`
 }
 
 // StepRetryScheduled records that a transiently failed step will be tried

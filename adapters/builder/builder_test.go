@@ -194,11 +194,12 @@ func TestProductsAndMetrics(t *testing.T) {
 		"ProductScraped", "ProductScraped", "ProductScraped", "ProductScraped", "MetricScraped", "MetricScraped", "StepFinished"}, types)
 }
 
-// TestDependencyRecordsNoProducts: a step run for a build that needs it,
-// not for one of its own builds, records none of the products and
-// metrics its outputs declare (they are not that build's), but its
-// release name still counts for its own builds.
-func TestDependencyRecordsNoProducts(t *testing.T) {
+// TestDependencyProductsRideOnTheFinish: a step run for a build that
+// needs it, not for one of its own builds, records none of the products
+// and metrics its outputs declare as that build's. They go with its
+// StepFinished, no build's (BuildID 0), for a job the scheduler may credit
+// with the run; its release name counts for its own builds.
+func TestDependencyProductsRideOnTheFinish(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, envOptions{})
 	d := e.drvs("products")
@@ -207,9 +208,24 @@ func TestDependencyRecordsNoProducts(t *testing.T) {
 	require.Empty(t, res.Products)
 	require.Empty(t, res.Metrics)
 	require.Equal(t, "my-release-1.0", res.Finished.ReleaseName)
-	types, _ := e.stepEvents(d["products"])
+	require.Len(t, res.Finished.Products, 4)
+	for i, p := range res.Finished.Products {
+		require.Zero(t, p.BuildID)
+		require.Equal(t, i+1, p.ProductNr)
+	}
+	require.Equal(t, "doc", res.Finished.Products[1].Type)
+	require.ElementsMatch(t, []events.MetricScraped{
+		{Name: "lineCoverage", Value: 18, Unit: "%"},
+		{Name: "runtime", Value: 1.5, Unit: "s"},
+	}, res.Finished.Metrics)
+	types, data := e.stepEvents(d["products"])
 	require.NotContains(t, types, "ProductScraped")
 	require.NotContains(t, types, "MetricScraped")
+	require.Equal(t, "StepFinished", types[len(types)-1])
+	var recorded events.StepFinished
+	require.NoError(t, json.Unmarshal(data[len(data)-1], &recorded))
+	require.Equal(t, res.Finished.Products, recorded.Products)
+	require.Equal(t, res.Finished.Metrics, recorded.Metrics)
 }
 
 // TestGarbageProducts builds an output whose products file is 10 MB of

@@ -9,8 +9,9 @@
 // store (its derivation closure going to the binary cache meanwhile),
 // copies the outputs back into the local store, uploads them to the
 // binary cache, scrapes nix-support and records StepLogStored,
-// OutputUploaded, ProductScraped, MetricScraped (not for a dependency of
-// the build the step runs for) and StepFinished in one append. The closures and path infos of the local store come from one
+// OutputUploaded, ProductScraped, MetricScraped (for a dependency of the
+// build the step runs for, they go in StepFinished instead, as no build's)
+// and StepFinished in one append. The closures and path infos of the local store come from one
 // kept `nix-store --serve` on it (see localQueries), not a nix process per
 // query.
 //

@@ -275,8 +275,9 @@ func outputsOf(d *drv.Derivation, br serve.BuildResult) []events.Output {
 
 // scrape reads nix-support of the outputs in the local store. The
 // products and metrics of a dependency's outputs are not those of the
-// build the step ran for, and are left out; its release name and failed
-// mark still count for its own builds.
+// build the step ran for: they go with the attempt's StepFinished, for a
+// job the scheduler may credit with the run. Its release name and failed
+// mark count for its own builds.
 func (w *Worker) scrape(ctx context.Context, c commands.BuildStep, outputs []events.Output, res *Result) {
 	outs := make([]nixsupport.Output, len(outputs))
 	for i, o := range outputs {
@@ -287,13 +288,15 @@ func (w *Worker) scrape(ctx context.Context, c commands.BuildStep, outputs []eve
 		w.log.Warn("nix-support files not fully read", "drv", c.DrvPath, "err", err)
 		res.Skipped = append(res.Skipped, err.Error())
 	}
-	if !c.Dependency {
-		for i, p := range sr.Products {
-			res.Products = append(res.Products, p.Event(c.BuildID, i+1))
-		}
-		for _, m := range sr.Metrics {
-			res.Metrics = append(res.Metrics, m.Event(c.BuildID))
-		}
+	products, metrics, build := &res.Products, &res.Metrics, c.BuildID
+	if c.Dependency {
+		products, metrics, build = &res.Finished.Products, &res.Finished.Metrics, 0
+	}
+	for i, p := range sr.Products {
+		*products = append(*products, p.Event(build, i+1))
+	}
+	for _, m := range sr.Metrics {
+		*metrics = append(*metrics, m.Event(build))
 	}
 	for _, s := range sr.Skipped {
 		res.Skipped = append(res.Skipped, fmt.Sprintf("%s:%d: %s (%q)", s.File, s.Line, s.Reason, s.Text))

@@ -365,8 +365,9 @@ func TestDynamicHooks(t *testing.T) {
 // metrics the builder recorded with that step (commands.CompleteStep puts
 // them on the step's stream, not the build's), a rebuild's replacing the
 // earlier run's, and another job of the same derivation that step
-// finished has them too: the payload's are the BuildProducts and
-// BuildMetrics rows the Hydra projection writes.
+// finished has them too, as has a job credited with a run of its
+// derivation as that build's dependency: the payload's are the
+// BuildProducts and BuildMetrics rows the Hydra projection writes.
 func TestBuiltBuildsProducts(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t, false)
@@ -473,4 +474,44 @@ func TestBuiltBuildsProducts(t *testing.T) {
 	var twinNames []any
 	require.NoError(t, e.pool.QueryRow(ctx, `select array_agg(name order by productnr) from BuildProducts where build = $1`, twin).Scan(&twinNames))
 	require.Equal(t, names, twinNames, "the payload's products are the twin's rows")
+
+	// A job credited with its derivation's run as the first build's
+	// dependency gets what that run's outputs declared, which the builder
+	// recorded with the attempt's StepFinished as no build's.
+	const libDrv, libOut = "/nix/store/eeee-lib.drv", "/nix/store/ffff-lib"
+	e.put(streams.Step(libDrv), &events.StepQueued{DrvPath: libDrv, System: "x86_64-linux", Outputs: []events.Output{{Name: "out", Path: libOut}}, BuildID: id, EvalID: 1})
+	_, err = e.h.DispatchStep(ctx, md, events.StepDispatched{DrvPath: libDrv, BuildID: id, Machine: "m", Attempt: 1, LeaseUntil: 2400, Timestamp: 2300})
+	require.NoError(t, err)
+	_, err = e.h.StartStep(ctx, md, events.StepStarted{DrvPath: libDrv, BuildID: id, StepNr: 3, Machine: "m", Attempt: 1, StartTime: 2300})
+	require.NoError(t, err)
+	_, err = e.h.CompleteStep(ctx, md, commands.StepOutcome{Finished: events.StepFinished{DrvPath: libDrv, BuildID: id, StepNr: 3, Machine: "m", Attempt: 1,
+		StartTime: 2300, StopTime: 2301, Outputs: []events.Output{{Name: "out", Path: libOut}},
+		Products: []events.ProductScraped{{ProductNr: 1, Type: "file", Subtype: "iso", Path: libOut + "/lib.iso", Name: "lib.iso"}},
+		Metrics:  []events.MetricScraped{{Name: "isoSize", Value: 7}}}})
+	require.NoError(t, err)
+	e.next++
+	lib := e.next
+	e.put(streams.Build(lib), &events.BuildQueued{BuildID: lib, EvalID: 1, JobsetID: e.jobset, Project: "p", Jobset: "j", Job: "lib",
+		NixName: "lib", DrvPath: libDrv, System: "x86_64-linux", Timestamp: 1000, Outputs: []events.Output{{Name: "out", Path: libOut}}})
+	_, err = e.h.FinishCreditedBuild(ctx, md, events.BuildFinished{BuildID: lib, StartTime: 2300, StopTime: 2301},
+		[]events.ProductScraped{{BuildID: lib, ProductNr: 1, Type: "file", Subtype: "iso", Path: libOut + "/lib.iso", Name: "lib.iso"}},
+		[]events.MetricScraped{{BuildID: lib, Name: "isoSize", Value: 7}})
+	require.NoError(t, err)
+	e.deliver(f, w)
+	e.project()
+	rows = e.rows()
+	require.Len(t, rows, 4)
+	j = nil
+	require.NoError(t, json.Unmarshal([]byte(e.readLog(rows[3].UUID)), &j))
+	require.Equal(t, float64(lib), j["build"])
+	require.Equal(t, []any{"lib.iso"}, productNames(j))
+	require.Equal(t, []any{float64(7)}, metricValues(j))
+	var libNames, libValues []any
+	require.NoError(t, e.pool.QueryRow(ctx, `select array_agg(name order by productnr) from BuildProducts where build = $1`, lib).Scan(&libNames))
+	require.NoError(t, e.pool.QueryRow(ctx, `select array_agg(value order by name) from BuildMetrics where build = $1`, lib).Scan(&libValues))
+	require.Equal(t, productNames(j), libNames, "the payload's products are the credited job's rows")
+	require.Equal(t, metricValues(j), libValues)
+	after, afterValues := tables()
+	require.Equal(t, names, after, "the build the dependency ran for keeps its own products")
+	require.Equal(t, values, afterValues)
 }

@@ -15,8 +15,8 @@ type ActionKind int
 
 // The follow-ups the model asks for.
 const (
-	// FinishBuild: record Action.Finish on the build's stream
-	// (commands.FinishBuild).
+	// FinishBuild: record Action.Finish on the build's stream, after
+	// Action.Products and Metrics (commands.FinishCreditedBuild).
 	FinishBuild ActionKind = iota + 1
 	// RequeueStep: record Action.Requeue on the step's stream
 	// (commands.RequeueStep at time Action.Now): a retry after a
@@ -57,11 +57,15 @@ func (k ActionKind) String() string {
 // when its event is applied, and asks again after Config.ActionRetry
 // seconds if the event does not come.
 type Action struct {
-	Kind    ActionKind
-	Now     int64
-	Finish  *events.BuildFinished
-	Requeue *events.StepRetryScheduled
-	StepEnd *events.StepFinished
+	Kind   ActionKind
+	Now    int64
+	Finish *events.BuildFinished
+	// Products and Metrics go before Finish, for a build credited with a
+	// run as a dependency (commands.FinishCreditedBuild).
+	Products []events.ProductScraped
+	Metrics  []events.MetricScraped
+	Requeue  *events.StepRetryScheduled
+	StepEnd  *events.StepFinished
 }
 
 // Actions returns the follow-ups due at time now, in a stable order:
@@ -85,7 +89,11 @@ func (m *Model) Actions(now int64) []Action {
 		if ev.StartTime == 0 {
 			ev.StartTime = ev.StopTime
 		}
-		out = append(out, Action{Kind: FinishBuild, Now: now, Finish: &ev})
+		a := Action{Kind: FinishBuild, Now: now, Finish: &ev}
+		if f.scraped != nil {
+			a.Products, a.Metrics = f.scraped.Products, f.scraped.Metrics
+		}
+		out = append(out, a)
 	}
 	var steps []Action
 	for _, r := range m.requeues {

@@ -16,11 +16,11 @@ func (m *Model) checkBuild(b *build) {
 		return
 	}
 	if s := b.top; s.phase == step.Succeeded {
-		if m.creditRun(s, b) {
-			m.finishSucceeded(b, s, s.startTime, s.stopTime, b.id)
+		if sc, ok := m.creditRun(s, b); ok {
+			m.finishSucceeded(b, s, s.startTime, s.stopTime, b.id, sc)
 			return
 		}
-		m.finishSucceeded(b, s, 0, 0, s.buildID)
+		m.finishSucceeded(b, s, 0, 0, s.buildID, nil)
 		return
 	}
 	for _, s := range b.steps {
@@ -52,13 +52,15 @@ func (m *Model) checkBuild(b *build) {
 // evaluation's steps before it ends. Hydra queues an evaluation's builds
 // together and runs a step for a build whose top-level derivation it is,
 // so it shows that job built, not cached, and the evaluation's other
-// builds of the same derivation cached.
-func (m *Model) creditRun(s *node, b *build) bool {
+// builds of the same derivation cached. It returns what the run's
+// outputs declared in nix-support, which b then gets.
+func (m *Model) creditRun(s *node, b *build) (*scraped, bool) {
 	if s.creditEval == 0 || s.creditEval != b.eval {
-		return false
+		return nil, false
 	}
-	s.creditEval = 0
-	return true
+	sc := s.scraped
+	s.uncredit()
+	return sc, true
 }
 
 // cachedFailure reports whether s failed for good with an output still in
@@ -195,9 +197,10 @@ func (m *Model) stepFinished(e *events.StepFinished) {
 	}
 	code := status.Code(e.Status)
 	if code == status.Success || code == status.FailedWithOutput {
-		s.phase, s.startTime, s.stopTime, s.creditEval = step.Succeeded, e.StartTime, e.StopTime, 0
+		s.phase, s.startTime, s.stopTime = step.Succeeded, e.StartTime, e.StopTime
+		s.uncredit()
 		if r := m.builds[e.BuildID]; r != nil && r.top != s {
-			s.creditEval = r.eval
+			s.creditEval, s.scraped = r.eval, newScraped(e)
 		}
 		m.refresh(s)
 		for _, b := range s.builds {
@@ -205,10 +208,11 @@ func (m *Model) stepFinished(e *events.StepFinished) {
 				continue
 			}
 			ranFor := e.BuildID
-			if m.creditRun(s, b) {
+			sc, credited := m.creditRun(s, b)
+			if credited {
 				ranFor = b.id
 			}
-			m.finishSucceeded(b, s, e.StartTime, e.StopTime, ranFor)
+			m.finishSucceeded(b, s, e.StartTime, e.StopTime, ranFor, sc)
 		}
 		for _, r := range s.rdeps {
 			r.pending--
@@ -216,7 +220,8 @@ func (m *Model) stepFinished(e *events.StepFinished) {
 		}
 		return
 	}
-	s.phase, s.creditEval = step.Failed, 0
+	s.phase = step.Failed
+	s.uncredit()
 	if code == status.Cancelled {
 		// Cancelled because no build needed it: a build that needs it
 		// again since gets a fresh attempt, none fails.
@@ -289,11 +294,12 @@ func (m *Model) stepRequeued(e *events.StepRetryScheduled) {
 	if e.Reason == step.ReasonRestart {
 		s.tries = 0
 	}
-	s.phase, s.retryAt, s.unsupportedT, s.creditEval = step.Queued, e.RetryAt, 0, 0
+	s.phase, s.retryAt, s.unsupportedT = step.Queued, e.RetryAt, 0
+	s.uncredit()
 	m.refresh(s)
 }
 
-func (m *Model) finishSucceeded(b *build, s *node, start, stop, ranFor int64) {
+func (m *Model) finishSucceeded(b *build, s *node, start, stop, ranFor int64, credited *scraped) {
 	st := int(status.Success)
 	if s.status == int(status.FailedWithOutput) {
 		st = s.status
@@ -309,7 +315,9 @@ func (m *Model) finishSucceeded(b *build, s *node, start, stop, ranFor int64) {
 	if r := m.builds[ranFor]; ranFor != b.id && r != nil && r.top == s {
 		f.ProductsOf = ranFor
 	}
-	m.setFinish(b, f)
+	if p := m.setFinish(b, f); p != nil {
+		p.scraped = credited.forBuild(b.id)
+	}
 }
 
 // failBuild finishes b because s failed for good with status st while
@@ -432,7 +440,7 @@ func (m *Model) buildRestarted(e *events.BuildRestarted) {
 		// evaluation's run that its jobs would otherwise fail with.
 		for _, s := range b.steps {
 			if s.phase == step.Failed {
-				s.creditEval = 0
+				s.uncredit()
 			}
 		}
 		m.checkBuild(b)

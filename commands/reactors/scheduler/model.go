@@ -1,6 +1,8 @@
 package scheduler
 
 import (
+	"slices"
+
 	"buildledger/domain/step"
 	"buildledger/events"
 )
@@ -59,9 +61,45 @@ type counters struct {
 }
 
 type pendingFinish struct {
-	ev        events.BuildFinished
+	ev events.BuildFinished
+	// scraped, for a build credited with a dependency's run, is recorded
+	// before ev (ProductScraped and MetricScraped with ev's build).
+	scraped   *scraped
 	notBefore int64
 }
+
+// scraped is what a step's outputs declared in nix-support: products
+// and metrics (StepFinished.Products and Metrics).
+type scraped struct {
+	Products []events.ProductScraped `json:"products,omitempty"`
+	Metrics  []events.MetricScraped  `json:"metrics,omitempty"`
+}
+
+// newScraped returns what e carries, nil when nothing.
+func newScraped(e *events.StepFinished) *scraped {
+	if len(e.Products) == 0 && len(e.Metrics) == 0 {
+		return nil
+	}
+	return &scraped{Products: e.Products, Metrics: e.Metrics}
+}
+
+// forBuild returns sc's products and metrics as build id's; nil for nil.
+func (sc *scraped) forBuild(id int64) *scraped {
+	if sc == nil {
+		return nil
+	}
+	out := &scraped{Products: slices.Clone(sc.Products), Metrics: slices.Clone(sc.Metrics)}
+	for i := range out.Products {
+		out.Products[i].BuildID = id
+	}
+	for i := range out.Metrics {
+		out.Metrics[i].BuildID = id
+	}
+	return out
+}
+
+// uncredit ends s's run's credit: no build will be credited with it.
+func (s *node) uncredit() { s.creditEval, s.scraped = 0, nil }
 
 type pendingRequeue struct {
 	ev        events.StepRetryScheduled
@@ -108,9 +146,13 @@ type node struct {
 	// every build of that evaluation fails with it (checkBuild).
 	stopTime   int64
 	creditEval int64
-	buildID    int64 // representative build of the current attempt
-	machine    *machine
-	reserved   bool // decided here, StepDispatched not yet seen
+	// scraped is what the outputs of that successful run declared in
+	// nix-support, when it ran as a dependency: the build credited with
+	// the run gets it. nil otherwise, and always with creditEval 0.
+	scraped  *scraped
+	buildID  int64 // representative build of the current attempt
+	machine  *machine
+	reserved bool // decided here, StepDispatched not yet seen
 	// lost: dispatched by the process before this one, whose workers
 	// died with it; given up at once (step.ReasonLost).
 	lost bool

@@ -1,6 +1,7 @@
 package scheduler_test
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -887,4 +888,77 @@ func TestSameDerivationSharesProducts(t *testing.T) {
 		"the evaluation's other job of lib")
 	require.Equal(t, events.BuildFinished{BuildID: 4, StartTime: 20, StopTime: 20, IsCachedBuild: true, ProductsOf: 1}, got[4],
 		"a later evaluation's job of lib")
+}
+
+// TestCreditedJobGetsTheRunsProducts: a job credited with its
+// derivation's run as another build's dependency gets what that run's
+// outputs declared (StepFinished.Products and Metrics), as its own, before
+// its BuildFinished, as Hydra gives a build whose top-level step finishes
+// that step's products. A snapshot between the run and the credit, or
+// between the credit and the finish's record, keeps them. A later
+// evaluation's job is cached, and the evaluator scans its outputs.
+func TestCreditedJobGetsTheRunsProducts(t *testing.T) {
+	products := []events.ProductScraped{{ProductNr: 1, Type: "file", Subtype: "iso", Path: out("lib")[0].Path + "/x.iso", Name: "x.iso"}}
+	metrics := []events.MetricScraped{{Name: "size", Value: 3}}
+	want := func(id int64) ([]events.ProductScraped, []events.MetricScraped) {
+		ps, ms := slices.Clone(products), slices.Clone(metrics)
+		ps[0].BuildID, ms[0].BuildID = id, id
+		return ps, ms
+	}
+	// snapshot replaces s's model by one read back from its snapshot.
+	snapshot := func(s *sim) {
+		snap, err := s.m.MarshalSnapshot()
+		require.NoError(t, err)
+		s.m, err = scheduler.UnmarshalSnapshot(scheduler.Config{CriticalPathEvery: -1, UnsupportedEvery: -1}, snap)
+		require.NoError(t, err)
+	}
+	for _, tc := range []struct {
+		name                  string
+		afterRun, afterCredit bool
+	}{{name: "in memory"}, {name: "snapshot after the run", afterRun: true}, {name: "snapshot after the credit", afterCredit: true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newSim(t, scheduler.Config{})
+			s.machine("m", 4, 1, []string{sys}, nil, nil)
+			s.apply(evalStep("lib", 7), evalStep("app", 7, "lib"), evalBuild(1, 7, "app"), &events.EvaluationStarted{EvalID: 8})
+			ds := s.dispatch(10)
+			require.Equal(t, []string{drv("lib")}, drvs(ds))
+			d := ds[0]
+			s.apply(&events.StepStarted{DrvPath: d.DrvPath, BuildID: d.BuildID, StepNr: d.StepNr, Attempt: d.Attempt, Machine: d.Machine, StartTime: 11},
+				&events.StepFinished{DrvPath: d.DrvPath, BuildID: d.BuildID, StepNr: d.StepNr, Attempt: d.Attempt, Machine: d.Machine,
+					StartTime: 11, StopTime: 15, Products: products, Metrics: metrics})
+			if tc.afterRun {
+				snapshot(s)
+			}
+			s.apply(evalBuild(2, 7, "lib"), evalBuild(3, 8, "lib"))
+			if tc.afterCredit {
+				snapshot(s)
+			}
+			got := map[int64]scheduler.Action{}
+			for _, a := range s.act(20) {
+				if a.Finish != nil {
+					got[a.Finish.BuildID] = a
+				}
+			}
+			require.Equal(t, events.BuildFinished{BuildID: 2, StartTime: 11, StopTime: 15}, *got[2].Finish, "credited")
+			ps, ms := want(2)
+			require.Equal(t, ps, got[2].Products)
+			require.Equal(t, ms, got[2].Metrics)
+			require.True(t, got[3].Finish.IsCachedBuild)
+			require.Empty(t, got[3].Products, "a cached job's products come from the evaluator's scan")
+			require.Empty(t, got[3].Metrics)
+		})
+	}
+	t.Run("a run no job is credited with", func(t *testing.T) {
+		s := newSim(t, scheduler.Config{})
+		s.machine("m", 4, 1, []string{sys}, nil, nil)
+		s.apply(evalStep("lib", 7), evalStep("app", 7, "lib"), evalBuild(1, 7, "app"), &events.EvaluationStarted{EvalID: 8})
+		ds := s.dispatch(10)
+		d := ds[0]
+		s.apply(&events.StepFinished{DrvPath: d.DrvPath, BuildID: d.BuildID, StepNr: d.StepNr, Attempt: d.Attempt, Machine: d.Machine,
+			StartTime: 11, StopTime: 15, Products: products, Metrics: metrics})
+		s.apply(&events.EvaluationFinished{EvalID: 7}, evalBuild(3, 8, "lib"))
+		for _, a := range s.act(20) {
+			require.Empty(t, a.Products, "build %d", a.Finish.BuildID)
+		}
+	})
 }

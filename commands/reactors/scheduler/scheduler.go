@@ -391,7 +391,7 @@ func (s *Scheduler) do(ctx context.Context, a Action) error {
 	var err error
 	switch a.Kind {
 	case FinishBuild:
-		_, err = s.steps.FinishBuild(ctx, s.md, *a.Finish)
+		_, err = s.steps.FinishCreditedBuild(ctx, s.md, *a.Finish, a.Products, a.Metrics)
 	case RequeueStep:
 		_, err = s.steps.RequeueStep(ctx, s.md, *a.Requeue, a.Now)
 	case AbandonStep:

@@ -48,13 +48,21 @@ type modelState struct {
 	FailedOutputs []string         `json:"failedOutputs"`
 	NarSizes      map[string]int64 `json:"narSizes"`
 	// Finishes and Requeues are the follow-ups whose event has not come.
-	Finishes []events.BuildFinished `json:"finishes"`
-	Requeues []requeueState         `json:"requeues"`
-	Stats    statsState             `json:"stats"`
+	Finishes []finishState  `json:"finishes"`
+	Requeues []requeueState `json:"requeues"`
+	Stats    statsState     `json:"stats"`
 	// Verifications are the reproducibility rebuilds held (version 2),
 	// Uploads the hashes of sampled steps not finished yet.
 	Verifications []verificationState                `json:"verifications,omitempty"`
 	Uploads       map[string][]events.VerifiedOutput `json:"uploads,omitempty"`
+}
+
+// finishState is a pending finish: the event, and for a credited build
+// what goes before it. Scraped is an added field, so a snapshot of
+// version 5 without it reads the same.
+type finishState struct {
+	events.BuildFinished
+	Scraped *scraped `json:"scraped,omitempty"`
 }
 
 // verificationState is a verification; Machine is set while it is
@@ -91,6 +99,7 @@ type stepState struct {
 	StartTime   int64           `json:"startTime,omitempty"`
 	StopTime    int64           `json:"stopTime,omitempty"`
 	CreditEval  int64           `json:"creditEval,omitempty"`
+	Scraped     *scraped        `json:"scraped,omitempty"`
 	BuildID     int64           `json:"buildId,omitempty"`
 	Machine     string          `json:"machine,omitempty"`
 	Nr          int             `json:"nr,omitempty"`
@@ -374,7 +383,7 @@ func (m *Model) header() modelState {
 	}
 	sort.Strings(st.FailedOutputs)
 	for _, f := range m.finishes {
-		st.Finishes = append(st.Finishes, f.ev)
+		st.Finishes = append(st.Finishes, finishState{BuildFinished: f.ev, Scraped: f.scraped})
 	}
 	sort.Slice(st.Finishes, func(i, j int) bool { return st.Finishes[i].BuildID < st.Finishes[j].BuildID })
 	for s, r := range m.requeues {
@@ -409,7 +418,7 @@ func (m *Model) stepState(ss *stepState, s *node) {
 	inputs, bs, js := ss.Inputs[:0], ss.Builds[:0], ss.Jobsets[:0]
 	*ss = stepState{Drv: s.drv, Detached: m.steps[s.drv] != s, System: s.system, Features: s.features,
 		PreferLocal: s.preferLocal, Outputs: s.outputs, Phase: s.phase, Attempt: s.attempt, Tries: s.tries, Status: s.status,
-		ReleaseName: s.releaseName, RetryAt: s.retryAt, LeaseUntil: s.leaseUntil, StartTime: s.startTime, StopTime: s.stopTime, CreditEval: s.creditEval, BuildID: s.buildID,
+		ReleaseName: s.releaseName, RetryAt: s.retryAt, LeaseUntil: s.leaseUntil, StartTime: s.startTime, StopTime: s.stopTime, CreditEval: s.creditEval, Scraped: s.scraped, BuildID: s.buildID,
 		Nr: s.nr, WaitsOn: s.waitsOn, Pending: s.pending, Live: s.live, GlobalPrio: s.globalPrio, LocalPrio: s.localPrio,
 		LowestBuild: s.lowestBuild, Orphan: s.orphan, EvalOpen: s.evalOpen}
 	if s.machine != nil && !s.reserved {
@@ -598,7 +607,7 @@ func (m *Model) load(st *modelState) error {
 		if m.builds[f.BuildID] == nil {
 			return invalid("finish of build %d, which is not held", f.BuildID)
 		}
-		m.finishes[f.BuildID] = &pendingFinish{ev: f}
+		m.finishes[f.BuildID] = &pendingFinish{ev: f.BuildFinished, scraped: f.Scraped}
 	}
 	for _, r := range st.Requeues {
 		if r.Step < 0 || r.Step >= len(nodes) || st.Steps[r.Step].Detached {
@@ -671,7 +680,10 @@ func (m *Model) loadStep(s *node, ss stepState, nodes []*node, builds []*build) 
 	s.drv, s.system, s.features, s.preferLocal, s.outputs = ss.Drv, ss.System, ss.Features, ss.PreferLocal, ss.Outputs
 	s.phase, s.attempt, s.tries, s.status, s.releaseName = ss.Phase, ss.Attempt, ss.Tries, ss.Status, ss.ReleaseName
 	s.retryAt, s.leaseUntil, s.startTime, s.stopTime, s.buildID, s.nr = ss.RetryAt, ss.LeaseUntil, ss.StartTime, ss.StopTime, ss.BuildID, ss.Nr
-	s.creditEval = ss.CreditEval
+	s.creditEval, s.scraped = ss.CreditEval, ss.Scraped
+	if s.scraped != nil && s.creditEval == 0 {
+		return invalid("step %s holds products of a run no build can be credited with", s.drv)
+	}
 	s.waitsOn, s.globalPrio, s.localPrio, s.lowestBuild, s.orphan = ss.WaitsOn, ss.GlobalPrio, ss.LocalPrio, ss.LowestBuild, ss.Orphan
 	for _, k := range ss.Builds {
 		if k < 0 || k >= len(builds) {

@@ -17,6 +17,14 @@
 // happened while it was down and nothing before. Imported history
 // (metadata importedFrom) is never announced.
 //
+// Hydra writes an evaluation's builds when the evaluation ends, so its
+// listeners hear nothing of a build's progress before eval_added. Here
+// steps run while their evaluation goes on: the build_started,
+// step_started, step_finished and build_finished of a build whose
+// evaluation is still open are held, and sent in log order after the
+// evaluation's eval_added (never, for an evaluation that fails: its builds
+// are withdrawn, and Hydra never had them).
+//
 // A notification is sent once the read models hold the event that causes
 // it, as Hydra sends after the transaction that writes the row commits,
 // so a listener that reads Hydra's tables on hearing it finds the row.
@@ -26,6 +34,7 @@ package pgnotify
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -52,12 +61,20 @@ type ReadModels interface {
 	Wait(ctx context.Context, pos events.Position) error
 }
 
-// Reactor sends Hydra's channels for the events it follows.
+// Reactor sends Hydra's channels for the events it follows. Its methods
+// run on one goroutine, as an outbox.Follower calls React.
 type Reactor struct {
 	rt   *commands.Runtime
 	send Sender
 	rm   ReadModels
 	log  *slog.Logger
+	// ended caches, by evaluation, whether it had ended (finished or
+	// failed) at the event reacted to last. The events come in log
+	// order, so an evaluation's entry only changes when its end comes.
+	// evalOf caches the evaluation of the builds queued since the
+	// reactor started, until they end.
+	ended  map[int64]bool
+	evalOf map[int64]int64
 }
 
 var _ outbox.Reactor = (*Reactor)(nil)
@@ -68,7 +85,7 @@ func New(rt *commands.Runtime, send Sender, rm ReadModels, log *slog.Logger) *Re
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Reactor{rt: rt, send: send, rm: rm, log: log}
+	return &Reactor{rt: rt, send: send, rm: rm, log: log, ended: map[int64]bool{}, evalOf: map[int64]int64{}}
 }
 
 // Name implements outbox.Reactor.
@@ -168,6 +185,7 @@ func (r *Reactor) notes(ctx context.Context, rec events.Recorded, p events.Paylo
 	case *events.EvaluationStarted:
 		return []Note{note("eval_started", trace(e.EvalID), e.JobsetID)}, nil
 	case *events.EvaluationFinished:
+		r.ended[e.EvalID] = true
 		return r.evalFinished(ctx, rec, e)
 	case *events.EvaluationCached:
 		id, err := r.jobsetID(ctx, rec, e.Project, e.Jobset)
@@ -177,15 +195,61 @@ func (r *Reactor) notes(ctx context.Context, rec events.Recorded, p events.Paylo
 		// A check has no evaluation of its own: its trace is its time.
 		return []Note{note("eval_cached", "check."+strconv.FormatInt(e.Timestamp, 10), id, e.EvalID)}, nil
 	case *events.EvaluationFailed:
+		r.ended[e.EvalID] = true
 		id, err := r.jobsetID(ctx, rec, e.Project, e.Jobset)
 		if err != nil {
 			return nil, err
 		}
 		return []Note{note("eval_failed", trace(e.EvalID), id)}, nil
 	case *events.BuildQueued:
+		r.evalOf[e.BuildID] = e.EvalID
 		return []Note{note("build_queued", e.BuildID)}, nil
 	case *events.BuildWithdrawn:
+		delete(r.evalOf, e.BuildID)
 		return []Note{note("builds_deleted")}, nil
+	case *events.StepStarted, *events.StepFinished, *events.BuildFinished, *events.BuildCached:
+		id := progressOf(p)
+		held, err := r.held(ctx, rec, id)
+		if rec.Type == "BuildFinished" || rec.Type == "BuildCached" {
+			delete(r.evalOf, id) // a restart reads it again
+		}
+		if held || err != nil {
+			return nil, err
+		}
+		return r.progress(ctx, rec, p)
+	case *events.BuildCancelled:
+		delete(r.evalOf, e.BuildID)
+		return []Note{note("builds_cancelled")}, nil
+	case *events.BuildRestarted:
+		return []Note{note("builds_restarted")}, nil
+	case *events.BuildBumped:
+		return []Note{note("builds_bumped")}, nil
+	}
+	return nil, nil
+}
+
+// progressTypes are the events of a build's progress, which wait for
+// its evaluation's eval_added.
+var progressTypes = []string{"StepStarted", "StepFinished", "BuildFinished", "BuildCached"}
+
+// progressOf returns the build an event of progressTypes is about.
+func progressOf(p events.Payload) int64 {
+	switch e := p.(type) {
+	case *events.StepStarted:
+		return e.BuildID
+	case *events.StepFinished:
+		return e.BuildID
+	case *events.BuildFinished:
+		return e.BuildID
+	case *events.BuildCached:
+		return e.BuildID
+	}
+	return 0
+}
+
+// progress returns the notifications of an event of progressTypes.
+func (r *Reactor) progress(ctx context.Context, rec events.Recorded, p events.Payload) ([]Note, error) {
+	switch e := p.(type) {
 	case *events.StepStarted:
 		return []Note{note("step_started", e.BuildID, e.StepNr), note("build_started", e.BuildID)}, nil
 	case *events.StepFinished:
@@ -198,14 +262,105 @@ func (r *Reactor) notes(ctx context.Context, rec events.Recorded, p events.Paylo
 		return r.buildFinished(ctx, rec, e)
 	case *events.BuildCached:
 		return []Note{note("build_finished", e.BuildID)}, nil
-	case *events.BuildCancelled:
-		return []Note{note("builds_cancelled")}, nil
-	case *events.BuildRestarted:
-		return []Note{note("builds_restarted")}, nil
-	case *events.BuildBumped:
-		return []Note{note("builds_bumped")}, nil
 	}
 	return nil, nil
+}
+
+// held tells whether the progress of build id at rec waits for the end
+// of its evaluation: one that had not ended then.
+func (r *Reactor) held(ctx context.Context, rec events.Recorded, id int64) (bool, error) {
+	eval, ok := r.evalOf[id]
+	if !ok {
+		b, err := outbox.LoadBuild(ctx, r.rt, id, rec.Position)
+		if errors.Is(err, domainerr.ErrNotFound) {
+			return false, nil
+		}
+		if err != nil {
+			return false, err
+		}
+		eval = b.EvalID
+	}
+	if eval == 0 {
+		return false, nil // a build of no evaluation
+	}
+	ended, known := r.ended[eval]
+	if !known {
+		err := outbox.ReadUpTo(ctx, r.rt, streams.Eval(eval), rec.Position, func(p events.Payload) {
+			switch p.(type) {
+			case *events.EvaluationFinished, *events.EvaluationFailed:
+				ended = true
+			}
+		})
+		if errors.Is(err, domainerr.ErrNotFound) {
+			ended, err = true, nil // an evaluation imported without its stream
+		}
+		if err != nil {
+			return false, err
+		}
+		r.ended[eval] = ended
+	}
+	return !ended, nil
+}
+
+// heldProgress returns, in log order, the notifications held for the
+// builds added (sorted), whose evaluation, begun after start, ends at
+// rec.
+func (r *Reactor) heldProgress(ctx context.Context, rec events.Recorded, start events.Position, added []int64) ([]Note, error) {
+	var out []Note
+	err := r.readBetween(ctx, start, rec.Position, func(x events.Recorded) error {
+		if !slices.Contains(progressTypes, x.Type) {
+			return nil
+		}
+		p, err := r.rt.Codec().Decode(x)
+		if err != nil {
+			return nil // a type this build does not know is no build's progress
+		}
+		if _, ok := slices.BinarySearch(added, progressOf(p)); !ok {
+			return nil
+		}
+		notes, err := r.progress(ctx, x, p)
+		out = append(out, notes...)
+		return err
+	})
+	return out, err
+}
+
+// readBetween calls f with the events of progressTypes after from and
+// before to, in log order: filtered where the log is kept when the store
+// can, else by f.
+func (r *Reactor) readBetween(ctx context.Context, from, to events.Position, f func(events.Recorded) error) error {
+	const page = 1000
+	read := func(after events.Position) ([]events.Recorded, events.Position, error) {
+		recs, err := r.rt.Store().ReadAll(ctx, after, page)
+		if len(recs) > 0 {
+			return recs, recs[len(recs)-1].Position, err
+		}
+		return recs, after, err
+	}
+	if fr, ok := r.rt.Store().(events.FilteredReader); ok {
+		read = func(after events.Position) ([]events.Recorded, events.Position, error) {
+			return fr.ReadAllFiltered(ctx, after, events.ReadFilter{Types: progressTypes, NoMetadata: true}, page)
+		}
+	}
+	for after := from; after.Less(to); {
+		recs, next, err := read(after)
+		if err != nil {
+			return fmt.Errorf("read the log after %d: %w", after.Commit, err)
+		}
+		for _, x := range recs {
+			if !x.Position.Less(to) {
+				return nil
+			}
+			if err := f(x); err != nil {
+				return err
+			}
+		}
+		if len(recs) < page {
+			return nil
+		}
+		after = next
+	}
+	return nil
 }
 
 // jobset is what a jobset's stream says at a position: its id, and its
@@ -256,10 +411,15 @@ func (r *Reactor) jobsetUpdated(ctx context.Context, rec events.Recorded, e *eve
 // evalFinished sends what Hydra's evaluator says of a finished
 // evaluation: each build it kept from an earlier one, finished
 // (cached_build_finished) or not (cached_build_queued), then eval_added,
-// then, when it queued new builds, builds_added with the lowest of them.
+// then, when it queued new builds, builds_added with the lowest of them;
+// and then what was held of those builds' progress while it ran.
 func (r *Reactor) evalFinished(ctx context.Context, rec events.Recorded, e *events.EvaluationFinished) ([]Note, error) {
 	var kept, added []int64
-	err := outbox.ReadUpTo(ctx, r.rt, streams.Eval(e.EvalID), rec.Position, func(p events.Payload) {
+	start := rec.Position
+	err := outbox.ReadAtUpTo(ctx, r.rt, streams.Eval(e.EvalID), rec.Position, func(at events.Position, p events.Payload) {
+		if at.Less(start) {
+			start = at
+		}
 		if j, ok := p.(*events.JobEvaluated); ok && j.BuildID != 0 {
 			if j.IsNew {
 				added = append(added, j.BuildID)
@@ -286,10 +446,13 @@ func (r *Reactor) evalFinished(ctx context.Context, rec events.Recorded, e *even
 		}
 	}
 	out = append(out, note("eval_added", trace(e.EvalID), e.JobsetID, e.EvalID))
-	if len(added) > 0 {
-		out = append(out, note("builds_added", slices.Min(added)))
+	if len(added) == 0 {
+		return out, nil
 	}
-	return out, nil
+	slices.Sort(added)
+	out = append(out, note("builds_added", added[0]))
+	held, err := r.heldProgress(ctx, rec, start, added)
+	return append(out, held...), err
 }
 
 // logLocation is where the step's log was stored, or "-", Hydra's "no

@@ -2,6 +2,7 @@ package pgnotify_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -258,4 +259,80 @@ func TestBuildFinishedWithDependents(t *testing.T) {
 	require.Len(t, listed, 2000)
 	require.Equal(t, "200000", listed[0])
 	require.Equal(t, "201999", listed[1999])
+}
+
+// TestProgressWaitsForEvalAdded: steps run while their evaluation goes
+// on, but Hydra writes an evaluation's builds when it ends, so its
+// listeners never hear of a build's progress before eval_added. What a
+// build of an open evaluation does is held and heard after eval_added and
+// builds_added, in log order, also by a reactor restarted in between; a
+// build of an evaluation that ended is heard at once; nothing is heard
+// of the builds of an evaluation that fails. The held events are read
+// filtered where the log is kept, or by the reactor from a store that
+// cannot filter.
+func TestProgressWaitsForEvalAdded(t *testing.T) {
+	for _, filtered := range []bool{true, false} {
+		t.Run(fmt.Sprintf("filtered=%v", filtered), func(t *testing.T) {
+			e := newEnv(t)
+			if !filtered {
+				// A store with only the events.Store methods.
+				e.rt = commands.NewRuntime(struct{ events.Store }{e.store}, e.rt.Codec(), commands.Options{Host: "test"})
+			}
+			progressWaitsForEvalAdded(t, e)
+		})
+	}
+}
+
+func progressWaitsForEvalAdded(t *testing.T, e *env) {
+	e.catchUp()
+	md := events.Metadata{Actor: "component:test"}
+	const drv3 = "/nix/store/cccccccccccccccccccccccccccccccc-three.drv"
+	e.append(md, streams.Project("p"), &events.ProjectCreated{Name: "p", ProjectConfig: events.ProjectConfig{DisplayName: "p", Owner: "admin", Enabled: true}})
+	e.append(md, streams.Jobset("p", "j"), &events.JobsetCreated{Project: "p", Name: "j", ID: 1,
+		JobsetConfig: events.JobsetConfig{Enabled: 1, SchedulingShares: 100}})
+	queued := func(eval, build int64, drv string) {
+		e.append(md, streams.Build(build), &events.BuildQueued{BuildID: build, EvalID: eval, JobsetID: 1, Project: "p", Jobset: "j",
+			Job: drv[44:], DrvPath: drv, System: "x86_64-linux"})
+	}
+	ran := func(build int64, drv string) {
+		e.append(md, streams.Step(drv),
+			&events.StepStarted{DrvPath: drv, BuildID: build, StepNr: 1, Machine: "m1", Attempt: 1, StartTime: 10},
+			&events.StepFinished{DrvPath: drv, BuildID: build, StepNr: 1, Machine: "m1", Attempt: 1, StartTime: 10, StopTime: 20})
+		e.append(md, streams.Build(build), &events.BuildFinished{BuildID: build, StartTime: 10, StopTime: 20})
+	}
+	e.append(md, streams.Eval(1), &events.EvaluationStarted{EvalID: 1, Project: "p", Jobset: "j", JobsetID: 1})
+	queued(1, 1, drv1)
+	ran(1, drv1)
+	e.project()
+	e.catchUp()
+	require.Equal(t, []string{"jobsets_added ", "eval_started 1\t1", "build_queued 1"}, e.heard(), "build 1's progress is held")
+
+	// A reactor restarted while the evaluation runs holds it too.
+	queued(1, 2, drv2)
+	e.append(md, streams.Step(drv2), &events.StepStarted{DrvPath: drv2, BuildID: 2, StepNr: 1, Machine: "m1", Attempt: 1, StartTime: 30})
+	e.append(md, streams.Eval(1),
+		&events.JobEvaluated{EvalID: 1, Job: "one", BuildID: 1, IsNew: true, DrvPath: drv1, System: "x86_64-linux"},
+		&events.JobEvaluated{EvalID: 1, Job: "two", BuildID: 2, IsNew: true, DrvPath: drv2, System: "x86_64-linux"},
+		&events.EvaluationFinished{EvalID: 1, Project: "p", Jobset: "j", JobsetID: 1})
+	e.append(md, streams.Step(drv2), &events.StepFinished{DrvPath: drv2, BuildID: 2, StepNr: 1, Machine: "m1", Attempt: 1, StartTime: 30, StopTime: 40})
+	e.project()
+	e.catchUp()
+	require.Equal(t, []string{
+		"build_queued 2",
+		"eval_added 1\t1\t1",
+		"builds_added 1",
+		"step_started 1\t1", "build_started 1", "step_finished 1\t1\t-", "build_finished 1",
+		"step_started 2\t1", "build_started 2",
+		"step_finished 2\t1\t-",
+	}, e.heard())
+
+	// An evaluation that fails withdraws its builds: nothing of them.
+	e.append(md, streams.Eval(2), &events.EvaluationStarted{EvalID: 2, Project: "p", Jobset: "j", JobsetID: 1})
+	queued(2, 3, drv3)
+	ran(3, drv3)
+	e.append(md, streams.Build(3), &events.BuildWithdrawn{BuildID: 3})
+	e.append(md, streams.Eval(2), &events.EvaluationFailed{EvalID: 2, Project: "p", Jobset: "j", Phase: "eval", Error: "boom", Timestamp: 50})
+	e.project()
+	e.catchUp()
+	require.Equal(t, []string{"eval_started 2\t1", "build_queued 3", "builds_deleted ", "eval_failed 2\t1"}, e.heard())
 }

@@ -199,7 +199,7 @@ func (m *Model) stepFinished(e *events.StepFinished) {
 	if code == status.Success || code == status.FailedWithOutput {
 		s.phase, s.startTime, s.stopTime = step.Succeeded, e.StartTime, e.StopTime
 		s.uncredit()
-		if r := m.builds[e.BuildID]; r != nil && r.top != s {
+		if r := m.builds[e.BuildID]; r != nil && r.top != s && r.eval != 0 {
 			s.creditEval, s.scraped = r.eval, newScraped(e)
 		}
 		m.refresh(s)
@@ -213,6 +213,12 @@ func (m *Model) stepFinished(e *events.StepFinished) {
 				ranFor = b.id
 			}
 			m.finishSucceeded(b, s, e.StartTime, e.StopTime, ranFor, sc)
+		}
+		if m.closedEvals[s.creditEval] {
+			// No job of that evaluation will be recorded: nobody else
+			// can be credited with the run, and every dependency run
+			// carries its outputs' default products.
+			s.scraped = nil
 		}
 		for _, r := range s.rdeps {
 			r.pending--

@@ -948,6 +948,35 @@ func TestCreditedJobGetsTheRunsProducts(t *testing.T) {
 			require.Empty(t, got[3].Metrics)
 		})
 	}
+	t.Run("a job recorded before the run ended, after its evaluation did", func(t *testing.T) {
+		s := newSim(t, scheduler.Config{})
+		s.machine("m", 4, 1, []string{sys}, nil, nil)
+		s.apply(evalStep("lib", 7), evalStep("app", 7, "lib"), evalBuild(1, 7, "app"))
+		ds := s.dispatch(10)
+		d := ds[0]
+		s.apply(evalBuild(2, 7, "lib"), &events.EvaluationFinished{EvalID: 7})
+		s.apply(&events.StepFinished{DrvPath: d.DrvPath, BuildID: d.BuildID, StepNr: d.StepNr, Attempt: d.Attempt, Machine: d.Machine,
+			StartTime: 11, StopTime: 15, Products: products, Metrics: metrics})
+		got := map[int64]scheduler.Action{}
+		for _, a := range s.act(20) {
+			got[a.Finish.BuildID] = a
+		}
+		require.Equal(t, events.BuildFinished{BuildID: 2, StartTime: 11, StopTime: 15}, *got[2].Finish, "credited")
+		ps, ms := want(2)
+		require.Equal(t, ps, got[2].Products)
+		require.Equal(t, ms, got[2].Metrics)
+	})
+	t.Run("a run for a build of no evaluation", func(t *testing.T) {
+		s := newSim(t, scheduler.Config{})
+		s.machine("m", 4, 1, []string{sys}, nil, nil)
+		s.step("lib", sys, nil)
+		s.step("app", sys, nil, "lib")
+		s.build(1, "app", buildOpt{})
+		d := s.dispatch(10)[0]
+		s.apply(&events.StepFinished{DrvPath: d.DrvPath, BuildID: d.BuildID, StepNr: d.StepNr, Attempt: d.Attempt, Machine: d.Machine,
+			StartTime: 11, StopTime: 15, Products: products, Metrics: metrics})
+		snapshot(s) // no evaluation to credit: nothing held, and the snapshot reads
+	})
 	t.Run("a run no job is credited with", func(t *testing.T) {
 		s := newSim(t, scheduler.Config{})
 		s.machine("m", 4, 1, []string{sys}, nil, nil)

@@ -342,6 +342,8 @@ func (r *Reactor) readBetween(ctx context.Context, from, to events.Position, f f
 			return fr.ReadAllFiltered(ctx, after, events.ReadFilter{Types: progressTypes, NoMetadata: true}, page)
 		}
 	}
+	// A filtered read covers up to page positions, and may return none
+	// of them: it ends where its position stops moving.
 	for after := from; after.Less(to); {
 		recs, next, err := read(after)
 		if err != nil {
@@ -355,7 +357,7 @@ func (r *Reactor) readBetween(ctx context.Context, from, to events.Position, f f
 				return err
 			}
 		}
-		if len(recs) < page {
+		if !after.Less(next) {
 			return nil
 		}
 		after = next

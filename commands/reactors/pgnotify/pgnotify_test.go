@@ -307,7 +307,18 @@ func progressWaitsForEvalAdded(t *testing.T, e *env) {
 	e.catchUp()
 	require.Equal(t, []string{"jobsets_added ", "eval_started 1\t1", "build_queued 1"}, e.heard(), "build 1's progress is held")
 
-	// A reactor restarted while the evaluation runs holds it too.
+	// A reactor restarted while the evaluation runs holds it too, and
+	// finds what it held past more events than one read of the log
+	// covers.
+	const fillerDrv = "/nix/store/dddddddddddddddddddddddddddddddd-filler.drv"
+	filler := make([]events.Event, 1500)
+	for i := range filler {
+		var err error
+		filler[i], err = e.rt.Codec().Encode(&events.StepQueued{DrvPath: fillerDrv, System: "x86_64-linux"}, md, time.Unix(1_700_000_000, 0))
+		require.NoError(t, err)
+	}
+	_, err := e.store.Append(context.Background(), streams.Step(fillerDrv), events.Any, filler...)
+	require.NoError(t, err)
 	queued(1, 2, drv2)
 	e.append(md, streams.Step(drv2), &events.StepStarted{DrvPath: drv2, BuildID: 2, StepNr: 1, Machine: "m1", Attempt: 1, StartTime: 30})
 	e.append(md, streams.Eval(1),

@@ -126,10 +126,11 @@ type StepFinished struct {
 	ReleaseName string `json:"releaseName,omitempty"`
 	// Products and Metrics are what the outputs' nix-support declared
 	// when the step ran as another build's dependency, with BuildID 0: they
-	// are no build's yet. A job the scheduler later credits with this run
-	// gets them, as ProductScraped and MetricScraped on its own stream
-	// before its BuildFinished. A top-level run records its build's as
-	// those events instead (added fields, optional).
+	// are no build's yet. The jobs of the derivation the run finishes (one
+	// credited with it, and the others) get them, as ProductScraped and
+	// MetricScraped on their own streams before their BuildFinished. A
+	// top-level run records its build's as those events instead (added
+	// fields, optional).
 	Products []ProductScraped `json:"products,omitempty"`
 	Metrics  []MetricScraped  `json:"metrics,omitempty"`
 }

@@ -42,9 +42,9 @@
 //     step finished with 6) with Size summed from OutputUploaded when the
 //     top-level step succeeds (and ProductsOf naming the build the step
 //     ran for, when it ran as that build's top-level step too; for a
-//     build credited with a run as a dependency, the ProductScraped and
-//     MetricScraped that run's StepFinished carried, as the build's, in
-//     the same append before it), and
+//     build finished by a run as a dependency, credited with it or not,
+//     the ProductScraped and MetricScraped that run's StepFinished
+//     carried, as the build's, in the same append before it), and
 //     failures: the build's own top-level
 //     step gives its status, a dependency gives 2 (or its status when it
 //     is not 1) with PropagatedFrom and FailedDrv, appended after the

@@ -203,16 +203,19 @@ func (m *Model) stepFinished(e *events.StepFinished) {
 			s.creditEval, s.scraped = r.eval, newScraped(e)
 		}
 		m.refresh(s)
+		// Every job of the derivation the run finishes gets what it
+		// declared, the one credited with it and the others, as Hydra
+		// gives a step's products to every build it finishes.
+		declared := s.scraped
 		for _, b := range s.builds {
 			if b.top != s || b.finished {
 				continue
 			}
 			ranFor := e.BuildID
-			sc, credited := m.creditRun(s, b)
-			if credited {
+			if _, credited := m.creditRun(s, b); credited {
 				ranFor = b.id
 			}
-			m.finishSucceeded(b, s, e.StartTime, e.StopTime, ranFor, sc)
+			m.finishSucceeded(b, s, e.StartTime, e.StopTime, ranFor, declared)
 		}
 		if m.closedEvals[s.creditEval] {
 			// No job of that evaluation will be recorded: nobody else
@@ -305,7 +308,11 @@ func (m *Model) stepRequeued(e *events.StepRetryScheduled) {
 	m.refresh(s)
 }
 
-func (m *Model) finishSucceeded(b *build, s *node, start, stop, ranFor int64, credited *scraped) {
+// finishSucceeded finishes b, whose top-level step s succeeded while
+// running for build ranFor (b itself when b is credited with the run).
+// declared is what the run's outputs declared when it ran as a
+// dependency: b gets it as its own.
+func (m *Model) finishSucceeded(b *build, s *node, start, stop, ranFor int64, declared *scraped) {
 	st := int(status.Success)
 	if s.status == int(status.FailedWithOutput) {
 		st = s.status
@@ -322,7 +329,7 @@ func (m *Model) finishSucceeded(b *build, s *node, start, stop, ranFor int64, cr
 		f.ProductsOf = ranFor
 	}
 	if p := m.setFinish(b, f); p != nil {
-		p.scraped = credited.forBuild(b.id)
+		p.scraped = declared.forBuild(b.id)
 	}
 }
 

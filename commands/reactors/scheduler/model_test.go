@@ -893,8 +893,8 @@ func TestSameDerivationSharesProducts(t *testing.T) {
 // TestCreditedJobGetsTheRunsProducts: a job credited with its
 // derivation's run as another build's dependency gets what that run's
 // outputs declared (StepFinished.Products and Metrics), as its own, before
-// its BuildFinished, as Hydra gives a build whose top-level step finishes
-// that step's products. A snapshot between the run and the credit, or
+// its BuildFinished, and so does another job of the derivation the run
+// finishes, as Hydra gives a step's products to every build it finishes. A snapshot between the run and the credit, or
 // between the credit and the finish's record, keeps them. A later
 // evaluation's job is cached, and the evaluator scans its outputs.
 func TestCreditedJobGetsTheRunsProducts(t *testing.T) {
@@ -965,6 +965,26 @@ func TestCreditedJobGetsTheRunsProducts(t *testing.T) {
 		ps, ms := want(2)
 		require.Equal(t, ps, got[2].Products)
 		require.Equal(t, ms, got[2].Metrics)
+	})
+	t.Run("two jobs recorded after the dispatch", func(t *testing.T) {
+		s := newSim(t, scheduler.Config{})
+		s.machine("m", 4, 1, []string{sys}, nil, nil)
+		s.apply(evalStep("lib", 7), evalStep("app", 7, "lib"), evalBuild(1, 7, "app"))
+		d := s.dispatch(10)[0]
+		s.apply(evalBuild(2, 7, "lib"), evalBuild(3, 7, "lib"))
+		s.apply(&events.StepFinished{DrvPath: d.DrvPath, BuildID: d.BuildID, StepNr: d.StepNr, Attempt: d.Attempt, Machine: d.Machine,
+			StartTime: 11, StopTime: 15, Products: products, Metrics: metrics})
+		got := map[int64]scheduler.Action{}
+		for _, a := range s.act(20) {
+			got[a.Finish.BuildID] = a
+		}
+		require.Equal(t, events.BuildFinished{BuildID: 2, StartTime: 11, StopTime: 15}, *got[2].Finish, "credited")
+		require.Equal(t, events.BuildFinished{BuildID: 3, StartTime: 11, StopTime: 15, IsCachedBuild: true}, *got[3].Finish)
+		for _, id := range []int64{2, 3} {
+			ps, ms := want(id)
+			require.Equal(t, ps, got[id].Products, "build %d", id)
+			require.Equal(t, ms, got[id].Metrics, "build %d", id)
+		}
 	})
 	t.Run("a run for a build of no evaluation", func(t *testing.T) {
 		s := newSim(t, scheduler.Config{})

@@ -52,12 +52,14 @@ func (p Phase) String() string {
 // Reasons of StepRetryScheduled the scheduler writes. A requeue for a
 // restarted build starts the count of transient failures afresh.
 // ReasonLost gives up an attempt whose worker died with the queue runner
-// that dispatched it, before the attempt's lease ends.
+// that dispatched it, and ReasonUnsent one whose command the bus refused,
+// before the attempt's lease ends: no worker will take either.
 const (
 	ReasonRetry   = "transient failure"
 	ReasonLease   = "lease expired"
 	ReasonRestart = "build restarted"
 	ReasonLost    = "dispatched by a queue runner that stopped"
+	ReasonUnsent  = "its command was not sent"
 )
 
 // State is a step as its stream tells it.
@@ -162,8 +164,9 @@ func Finish(s State, e *events.StepFinished) ([]events.Payload, error) {
 // Requeue decides StepRetryScheduled for the current attempt r.Attempt:
 // after a failure (a transient one being retried, or any failure when a
 // build is restarted); for a dispatched attempt whose lease expired at now
-// without a start, or whose queue runner stopped (ReasonLost: only its own
-// workers could have taken the command); and for a running attempt the
+// without a start, whose queue runner stopped (ReasonLost: only its own
+// workers could have taken the command) or whose command was not sent
+// (ReasonUnsent); and for a running attempt the
 // caller gave up on (its builder stayed silent past the step's timeout).
 // Once requeued, a late StepStarted or StepFinished of the old attempt is
 // refused, so a command the bus delivers again builds nothing.
@@ -172,7 +175,7 @@ func Requeue(s State, r *events.StepRetryScheduled, now int64) ([]events.Payload
 	case s.Attempt != r.Attempt:
 		return nil, domainerr.Conflict("step %s: attempt %d, current %d", r.DrvPath, r.Attempt, s.Attempt)
 	case s.Phase == Failed:
-	case s.Phase == Dispatched && (s.LeaseUntil <= now || r.Reason == ReasonLost):
+	case s.Phase == Dispatched && (s.LeaseUntil <= now || r.Reason == ReasonLost || r.Reason == ReasonUnsent):
 	case s.Phase == Running:
 	default:
 		return nil, domainerr.Conflict("step %s is %s, cannot be requeued", r.DrvPath, s.Phase)

@@ -89,6 +89,9 @@ func TestDecide(t *testing.T) {
 		{"requeue live lease of a stopped queue runner", func() ([]events.Payload, error) {
 			return step.Requeue(dispatched, &events.StepRetryScheduled{DrvPath: drv, Attempt: 1, Reason: step.ReasonLost}, 99)
 		}, nil},
+		{"requeue live lease of an unsent command", func() ([]events.Payload, error) {
+			return step.Requeue(dispatched, &events.StepRetryScheduled{DrvPath: drv, Attempt: 1, Reason: step.ReasonUnsent}, 99)
+		}, nil},
 		{"requeue running as lost", func() ([]events.Payload, error) {
 			return step.Requeue(running, &events.StepRetryScheduled{DrvPath: drv, Attempt: 1, Reason: step.ReasonLost}, 99)
 		}, nil},

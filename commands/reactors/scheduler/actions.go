@@ -128,8 +128,8 @@ func (m *Model) Actions(now int64) []Action {
 			continue
 		}
 		reason := step.ReasonLease
-		if s.lost {
-			reason = step.ReasonLost
+		if s.giveUp != "" {
+			reason = s.giveUp
 		}
 		steps = append(steps, Action{Kind: RequeueStep, Now: now, Requeue: &events.StepRetryScheduled{
 			DrvPath: s.drv, Attempt: s.attempt, RetryAt: now, Reason: reason}})

@@ -105,7 +105,11 @@ func (m *Model) stepDispatched(e *events.StepDispatched) {
 		b.nr++
 		s.nr = b.nr
 	}
-	s.unsupportedT, s.lost = 0, false
+	s.unsupportedT, s.giveUp = 0, ""
+	if m.unsent[e.DrvPath] == e.Attempt {
+		s.giveUp, s.leaseUntil = step.ReasonUnsent, 0
+	}
+	delete(m.unsent, e.DrvPath)
 	// Every build that needed it ended between the decision and its
 	// record: nobody waits for this attempt.
 	s.orphan, s.cancelAt = s.live == 0, 0
@@ -139,7 +143,10 @@ func (m *Model) expireLeases() int {
 		if s.reserved {
 			continue
 		}
-		s.lost = s.phase == step.Dispatched
+		s.giveUp = ""
+		if s.phase == step.Dispatched {
+			s.giveUp = step.ReasonLost
+		}
 		s.leaseUntil = 0
 		n++
 	}
@@ -152,12 +159,27 @@ func (m *Model) expireLeases() int {
 	return n
 }
 
+// Unsent gives up attempt of the step building drv at the next pass:
+// its BuildStep was recorded as dispatched but the bus refused the
+// command (the database restarting, say), so no worker will take it, and
+// its builds would otherwise wait for the whole lease.
+func (m *Model) Unsent(drv string, attempt int) {
+	s := m.steps[drv]
+	switch {
+	case s == nil:
+	case s.phase == step.Dispatched && s.attempt == attempt && !s.reserved:
+		s.giveUp, s.leaseUntil = step.ReasonUnsent, 0
+	case s.reserved && s.attempt < attempt:
+		m.unsent[drv] = attempt // its StepDispatched is still to come
+	}
+}
+
 func (m *Model) stepStarted(e *events.StepStarted) {
 	s := m.steps[e.DrvPath]
 	if s == nil || e.Attempt != s.attempt || s.phase != step.Dispatched {
 		return
 	}
-	s.phase, s.startTime, s.nr, s.lost = step.Running, e.StartTime, e.StepNr, false
+	s.phase, s.startTime, s.nr, s.giveUp = step.Running, e.StartTime, e.StepNr, ""
 	timeout, silent := m.timeouts(s)
 	s.leaseUntil = e.StartTime + int64(timeout) + int64(silent) + m.cfg.RunningGrace
 	m.stats.stepsStarted++
@@ -299,7 +321,7 @@ func (m *Model) stepRequeued(e *events.StepRetryScheduled) {
 	}
 	delete(m.active, s)
 	delete(m.requeues, s)
-	s.orphan, s.lost = false, false
+	s.orphan, s.giveUp = false, ""
 	if e.Reason == step.ReasonRestart {
 		s.tries = 0
 	}

@@ -42,6 +42,9 @@ type Model struct {
 
 	finishes map[int64]*pendingFinish
 	requeues map[*node]*pendingRequeue
+	// unsent maps a step to the attempt whose command was not sent
+	// while its StepDispatched was still to come (Unsent).
+	unsent map[string]int
 
 	graphDirty   bool
 	lastCritical int64
@@ -113,7 +116,7 @@ func NewModel(cfg Config) *Model {
 		jobsets: map[int64]*jobset{}, jsByName: map[string]*jobset{}, machines: map[string]*machine{},
 		queues: map[string]*queue{}, waitingSteps: map[string][]*node{}, waitingBuilds: map[string][]*build{},
 		failedOutputs: map[string]bool{}, openEvals: map[int64][]*node{}, closedEvals: map[int64]bool{}, narSizes: map[string]int64{}, active: map[*node]struct{}{},
-		finishes: map[int64]*pendingFinish{}, requeues: map[*node]*pendingRequeue{},
+		finishes: map[int64]*pendingFinish{}, requeues: map[*node]*pendingRequeue{}, unsent: map[string]int{},
 		verifies: map[string]*verification{}, uploads: map[string][]events.VerifiedOutput{},
 	}
 }
@@ -153,9 +156,11 @@ type node struct {
 	buildID  int64 // representative build of the current attempt
 	machine  *machine
 	reserved bool // decided here, StepDispatched not yet seen
-	// lost: dispatched by the process before this one, whose workers
-	// died with it; given up at once (step.ReasonLost).
-	lost bool
+	// giveUp is why a dispatched attempt no worker will take is given up
+	// at once, before its lease ends: dispatched by the process before
+	// this one, whose workers died with it (step.ReasonLost), or its
+	// command not sent (step.ReasonUnsent). Empty otherwise.
+	giveUp string
 
 	inputs  []*node
 	rdeps   []*node

@@ -352,7 +352,8 @@ func (s *Scheduler) countErr(res *PassResult, err error) {
 }
 
 // dispatch records d and sends its BuildStep. A send failure is logged,
-// not returned: the lease brings the step back.
+// not returned: the next pass gives the attempt up (Model.Unsent) and
+// dispatches the step again. A verification's is left to its lease.
 func (s *Scheduler) dispatch(ctx context.Context, d Decision, now int64) error {
 	md := s.md
 	md.CorrelationID = events.NewID(s.rt.Clock().Now())
@@ -379,7 +380,12 @@ func (s *Scheduler) dispatch(ctx context.Context, d Decision, now int64) error {
 	}
 	if s.sender != nil {
 		if err := s.sender.SendBuildStep(ctx, cmd); err != nil {
-			s.log.Warn("BuildStep not sent; the lease will requeue the step", "drv", d.DrvPath, "err", err)
+			s.log.Warn("BuildStep not sent; the step is given up and dispatched again", "drv", d.DrvPath, "attempt", d.Attempt, "err", err)
+			if d.Verify == nil {
+				s.mu.Lock()
+				s.model.Unsent(d.DrvPath, d.Attempt)
+				s.mu.Unlock()
+			}
 		}
 	}
 	s.log.Debug("dispatched", "drv", d.DrvPath, "machine", d.Machine, "attempt", d.Attempt, "build", d.BuildID)

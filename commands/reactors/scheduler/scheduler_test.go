@@ -2,6 +2,7 @@ package scheduler_test
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"os"
@@ -17,6 +18,7 @@ import (
 	"buildledger/commands"
 	"buildledger/commands/reactors/scheduler"
 	"buildledger/domain/domainerr"
+	"buildledger/domain/step"
 	"buildledger/domain/streams"
 	"buildledger/events"
 )
@@ -235,6 +237,52 @@ func TestLostCommandRedeliveredByLease(t *testing.T) {
 	require.Equal(t, 2, c.Attempt)
 	cancel()
 	require.NoError(t, <-done)
+}
+
+// failingSender refuses the first n commands, as a bus whose database is
+// restarting does, and records the others.
+type failingSender struct {
+	recordingSender
+	n int
+}
+
+func (f *failingSender) SendBuildStep(ctx context.Context, c commands.BuildStep) error {
+	if f.n > 0 {
+		f.n--
+		return errors.New("bus: connection refused")
+	}
+	return f.recordingSender.SendBuildStep(ctx, c)
+}
+
+// TestUnsentCommandIsGivenUpAtOnce: a dispatch recorded whose BuildStep
+// the bus refused reaches no worker. The next pass gives the attempt up
+// (step.ReasonUnsent) without waiting for its lease, and the one after
+// dispatches the step again; the unsent attempt cannot start.
+func TestUnsentCommandIsGivenUpAtOnce(t *testing.T) {
+	f := newFixture(t)
+	h := commands.NewHandlers(f.rt, nil, nil)
+	_, err := h.RegisterMachine(f.ctx, f.md, commands.RegisterMachine{Name: "b1", Config: events.MachineConfig{
+		URI: "ssh://b1", Systems: []string{sys}, MaxJobs: 1, SpeedFactor: 1, Enabled: true}})
+	require.NoError(t, err)
+	f.seed(streams.Build(1), &events.BuildQueued{BuildID: 1, DrvPath: drv("a")})
+	f.seed(streams.Step(drv("a")), &events.StepQueued{DrvPath: drv("a"), System: sys})
+
+	sender := &failingSender{n: 1}
+	s := scheduler.New(f.rt, f.codec, sender, scheduler.Options{Config: scheduler.Config{DispatchLease: 300}})
+	pass := func() scheduler.PassResult { return catchUpAndPass(t, f.ctx, s) }
+	require.Equal(t, 1, pass().Dispatched, "recorded; its command refused")
+	require.Empty(t, sender.sent)
+	res := pass()
+	require.Equal(t, 1, res.Actions, "given up within the lease: %+v", res)
+	require.Equal(t, 1, pass().Dispatched)
+	require.Len(t, sender.sent, 1)
+	require.Equal(t, 2, sender.sent[0].Attempt)
+	require.Equal(t, []string{"StepQueued", "StepDispatched", "StepRetryScheduled", "StepDispatched"}, f.streamTypes(streams.Step(drv("a"))))
+	recs, err := f.rt.Store().ReadStream(f.ctx, streams.Step(drv("a")), 2, 1)
+	require.NoError(t, err)
+	require.Contains(t, string(recs[0].Data), step.ReasonUnsent)
+	_, err = h.StartStep(f.ctx, f.md, events.StepStarted{DrvPath: drv("a"), BuildID: 1, StepNr: 1, Attempt: 1})
+	require.ErrorIs(t, err, domainerr.ErrConflict)
 }
 
 // TestRestartGivesUpStepsOfTheLastProcess: a queue runner killed while a

@@ -105,8 +105,10 @@ func TestChaos(t *testing.T) {
 	}
 }
 
-// printSummary prints the recovery times by kind of fault and the line
-// make chaos ends with.
+// printSummary prints the recovery times and the trials' lengths by kind
+// of fault, and the line make chaos ends with. A trial's length also
+// shows a stall the recovery rules cannot see, such as a dispatched step
+// that waits for its lease.
 func printSummary(results []trialResult) {
 	var lost, dups, diffs int
 	for _, r := range results {
@@ -115,14 +117,15 @@ func printSummary(results []trialResult) {
 		diffs += r.ReplayDiff
 	}
 	for _, kind := range faultKinds {
-		var rec []float64
+		var rec, dur []float64
 		for _, r := range results {
 			if r.Fault == kind {
-				rec = append(rec, r.RecoveryS)
+				rec, dur = append(rec, r.RecoveryS), append(dur, r.DurationS)
 			}
 		}
 		if len(rec) > 0 {
-			fmt.Printf("chaos: %-22s %3d trials, recovery p50 %.1fs p99 %.1fs\n", kind, len(rec), quantile(rec, 0.5), quantile(rec, 0.99))
+			fmt.Printf("chaos: %-22s %3d trials, recovery p50 %.1fs p99 %.1fs, trial p50 %.1fs max %.1fs\n",
+				kind, len(rec), quantile(rec, 0.5), quantile(rec, 0.99), quantile(dur, 0.5), slices.Max(dur))
 		}
 	}
 	fmt.Printf("chaos: %d trials, %d lost builds, %d duplicated events, %d replay differences\n", len(results), lost, dups, diffs)

@@ -905,6 +905,36 @@ func TestCreditedJobGetsTheRunsProducts(t *testing.T) {
 		ps[0].BuildID, ms[0].BuildID = id, id
 		return ps, ms
 	}
+	// dispatched starts evaluation 7 with app needing lib, and lib runs
+	// for app's build.
+	dispatched := func(t *testing.T) (*sim, scheduler.Decision) {
+		s := newSim(t, scheduler.Config{})
+		s.machine("m", 4, 1, []string{sys}, nil, nil)
+		s.apply(evalStep("lib", 7), evalStep("app", 7, "lib"), evalBuild(1, 7, "app"))
+		ds := s.dispatch(10)
+		require.Equal(t, []string{drv("lib")}, drvs(ds))
+		return s, ds[0]
+	}
+	// ran ends d's run with the products and metrics.
+	ran := func(s *sim, d scheduler.Decision) {
+		s.apply(&events.StepFinished{DrvPath: d.DrvPath, BuildID: d.BuildID, StepNr: d.StepNr, Attempt: d.Attempt, Machine: d.Machine,
+			StartTime: 11, StopTime: 15, Products: products, Metrics: metrics})
+	}
+	// finishes returns the finishes due, by build.
+	finishes := func(s *sim) map[int64]scheduler.Action {
+		got := map[int64]scheduler.Action{}
+		for _, a := range s.act(20) {
+			if a.Finish != nil {
+				got[a.Finish.BuildID] = a
+			}
+		}
+		return got
+	}
+	requireProducts := func(t *testing.T, a scheduler.Action, id int64) {
+		ps, ms := want(id)
+		require.Equal(t, ps, a.Products, "build %d", id)
+		require.Equal(t, ms, a.Metrics, "build %d", id)
+	}
 	// snapshot replaces s's model by one read back from its snapshot.
 	snapshot := func(s *sim) {
 		snap, err := s.m.MarshalSnapshot()
@@ -917,15 +947,9 @@ func TestCreditedJobGetsTheRunsProducts(t *testing.T) {
 		afterRun, afterCredit bool
 	}{{name: "in memory"}, {name: "snapshot after the run", afterRun: true}, {name: "snapshot after the credit", afterCredit: true}} {
 		t.Run(tc.name, func(t *testing.T) {
-			s := newSim(t, scheduler.Config{})
-			s.machine("m", 4, 1, []string{sys}, nil, nil)
-			s.apply(evalStep("lib", 7), evalStep("app", 7, "lib"), evalBuild(1, 7, "app"), &events.EvaluationStarted{EvalID: 8})
-			ds := s.dispatch(10)
-			require.Equal(t, []string{drv("lib")}, drvs(ds))
-			d := ds[0]
-			s.apply(&events.StepStarted{DrvPath: d.DrvPath, BuildID: d.BuildID, StepNr: d.StepNr, Attempt: d.Attempt, Machine: d.Machine, StartTime: 11},
-				&events.StepFinished{DrvPath: d.DrvPath, BuildID: d.BuildID, StepNr: d.StepNr, Attempt: d.Attempt, Machine: d.Machine,
-					StartTime: 11, StopTime: 15, Products: products, Metrics: metrics})
+			s, d := dispatched(t)
+			s.apply(&events.EvaluationStarted{EvalID: 8})
+			ran(s, d)
 			if tc.afterRun {
 				snapshot(s)
 			}
@@ -933,58 +957,31 @@ func TestCreditedJobGetsTheRunsProducts(t *testing.T) {
 			if tc.afterCredit {
 				snapshot(s)
 			}
-			got := map[int64]scheduler.Action{}
-			for _, a := range s.act(20) {
-				if a.Finish != nil {
-					got[a.Finish.BuildID] = a
-				}
-			}
+			got := finishes(s)
 			require.Equal(t, events.BuildFinished{BuildID: 2, StartTime: 11, StopTime: 15}, *got[2].Finish, "credited")
-			ps, ms := want(2)
-			require.Equal(t, ps, got[2].Products)
-			require.Equal(t, ms, got[2].Metrics)
+			requireProducts(t, got[2], 2)
 			require.True(t, got[3].Finish.IsCachedBuild)
 			require.Empty(t, got[3].Products, "a cached job's products come from the evaluator's scan")
 			require.Empty(t, got[3].Metrics)
 		})
 	}
 	t.Run("a job recorded before the run ended, after its evaluation did", func(t *testing.T) {
-		s := newSim(t, scheduler.Config{})
-		s.machine("m", 4, 1, []string{sys}, nil, nil)
-		s.apply(evalStep("lib", 7), evalStep("app", 7, "lib"), evalBuild(1, 7, "app"))
-		ds := s.dispatch(10)
-		d := ds[0]
+		s, d := dispatched(t)
 		s.apply(evalBuild(2, 7, "lib"), &events.EvaluationFinished{EvalID: 7})
-		s.apply(&events.StepFinished{DrvPath: d.DrvPath, BuildID: d.BuildID, StepNr: d.StepNr, Attempt: d.Attempt, Machine: d.Machine,
-			StartTime: 11, StopTime: 15, Products: products, Metrics: metrics})
-		got := map[int64]scheduler.Action{}
-		for _, a := range s.act(20) {
-			got[a.Finish.BuildID] = a
-		}
+		ran(s, d)
+		got := finishes(s)
 		require.Equal(t, events.BuildFinished{BuildID: 2, StartTime: 11, StopTime: 15}, *got[2].Finish, "credited")
-		ps, ms := want(2)
-		require.Equal(t, ps, got[2].Products)
-		require.Equal(t, ms, got[2].Metrics)
+		requireProducts(t, got[2], 2)
 	})
 	t.Run("two jobs recorded after the dispatch", func(t *testing.T) {
-		s := newSim(t, scheduler.Config{})
-		s.machine("m", 4, 1, []string{sys}, nil, nil)
-		s.apply(evalStep("lib", 7), evalStep("app", 7, "lib"), evalBuild(1, 7, "app"))
-		d := s.dispatch(10)[0]
+		s, d := dispatched(t)
 		s.apply(evalBuild(2, 7, "lib"), evalBuild(3, 7, "lib"))
-		s.apply(&events.StepFinished{DrvPath: d.DrvPath, BuildID: d.BuildID, StepNr: d.StepNr, Attempt: d.Attempt, Machine: d.Machine,
-			StartTime: 11, StopTime: 15, Products: products, Metrics: metrics})
-		got := map[int64]scheduler.Action{}
-		for _, a := range s.act(20) {
-			got[a.Finish.BuildID] = a
-		}
+		ran(s, d)
+		got := finishes(s)
 		require.Equal(t, events.BuildFinished{BuildID: 2, StartTime: 11, StopTime: 15}, *got[2].Finish, "credited")
 		require.Equal(t, events.BuildFinished{BuildID: 3, StartTime: 11, StopTime: 15, IsCachedBuild: true}, *got[3].Finish)
-		for _, id := range []int64{2, 3} {
-			ps, ms := want(id)
-			require.Equal(t, ps, got[id].Products, "build %d", id)
-			require.Equal(t, ms, got[id].Metrics, "build %d", id)
-		}
+		requireProducts(t, got[2], 2)
+		requireProducts(t, got[3], 3)
 	})
 	t.Run("a run for a build of no evaluation", func(t *testing.T) {
 		s := newSim(t, scheduler.Config{})
@@ -992,22 +989,15 @@ func TestCreditedJobGetsTheRunsProducts(t *testing.T) {
 		s.step("lib", sys, nil)
 		s.step("app", sys, nil, "lib")
 		s.build(1, "app", buildOpt{})
-		d := s.dispatch(10)[0]
-		s.apply(&events.StepFinished{DrvPath: d.DrvPath, BuildID: d.BuildID, StepNr: d.StepNr, Attempt: d.Attempt, Machine: d.Machine,
-			StartTime: 11, StopTime: 15, Products: products, Metrics: metrics})
+		ran(s, s.dispatch(10)[0])
 		snapshot(s) // no evaluation to credit: nothing held, and the snapshot reads
 	})
 	t.Run("a run no job is credited with", func(t *testing.T) {
-		s := newSim(t, scheduler.Config{})
-		s.machine("m", 4, 1, []string{sys}, nil, nil)
-		s.apply(evalStep("lib", 7), evalStep("app", 7, "lib"), evalBuild(1, 7, "app"), &events.EvaluationStarted{EvalID: 8})
-		ds := s.dispatch(10)
-		d := ds[0]
-		s.apply(&events.StepFinished{DrvPath: d.DrvPath, BuildID: d.BuildID, StepNr: d.StepNr, Attempt: d.Attempt, Machine: d.Machine,
-			StartTime: 11, StopTime: 15, Products: products, Metrics: metrics})
+		s, d := dispatched(t)
+		ran(s, d)
 		s.apply(&events.EvaluationFinished{EvalID: 7}, evalBuild(3, 8, "lib"))
-		for _, a := range s.act(20) {
-			require.Empty(t, a.Products, "build %d", a.Finish.BuildID)
+		for id, a := range finishes(s) {
+			require.Empty(t, a.Products, "build %d", id)
 		}
 	})
 }

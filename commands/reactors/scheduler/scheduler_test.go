@@ -70,6 +70,19 @@ func (f *fixture) seed(stream string, ps ...events.Payload) {
 	require.NoError(f.t, err)
 }
 
+// oneStep registers machine b1, one slot, and queues build 1 of step a;
+// it returns the handlers that did.
+func (f *fixture) oneStep() *commands.Handlers {
+	f.t.Helper()
+	h := commands.NewHandlers(f.rt, nil, nil)
+	_, err := h.RegisterMachine(f.ctx, f.md, commands.RegisterMachine{Name: "b1", Config: events.MachineConfig{
+		URI: "ssh://b1", Systems: []string{sys}, MaxJobs: 1, SpeedFactor: 1, Enabled: true}})
+	require.NoError(f.t, err)
+	f.seed(streams.Build(1), &events.BuildQueued{BuildID: 1, DrvPath: drv("a")})
+	f.seed(streams.Step(drv("a")), &events.StepQueued{DrvPath: drv("a"), System: sys})
+	return h
+}
+
 func (f *fixture) streamTypes(stream string) []string {
 	recs, err := f.store.ReadStream(f.ctx, stream, 0, 100)
 	require.NoError(f.t, err)
@@ -167,12 +180,7 @@ func TestSchedulerDispatchAndFinish(t *testing.T) {
 
 func TestSchedulerLeaseAndRetry(t *testing.T) {
 	f := newFixture(t)
-	h := commands.NewHandlers(f.rt, nil, nil)
-	_, err := h.RegisterMachine(f.ctx, f.md, commands.RegisterMachine{Name: "b1", Config: events.MachineConfig{
-		URI: "ssh://b1", Systems: []string{sys}, MaxJobs: 1, SpeedFactor: 1, Enabled: true}})
-	require.NoError(t, err)
-	f.seed(streams.Build(1), &events.BuildQueued{BuildID: 1, DrvPath: drv("a")})
-	f.seed(streams.Step(drv("a")), &events.StepQueued{DrvPath: drv("a"), System: sys})
+	h := f.oneStep()
 
 	bus := &recordingSender{}
 	s := scheduler.New(f.rt, f.codec, bus, scheduler.Options{Config: scheduler.Config{DispatchLease: 60}})
@@ -186,7 +194,7 @@ func TestSchedulerLeaseAndRetry(t *testing.T) {
 	require.Len(t, bus.sent, 2)
 	require.Equal(t, 2, bus.sent[1].Attempt)
 	// The late worker of attempt 1 cannot start.
-	_, err = h.StartStep(f.ctx, f.md, events.StepStarted{DrvPath: drv("a"), BuildID: 1, StepNr: 1, Attempt: 1})
+	_, err := h.StartStep(f.ctx, f.md, events.StepStarted{DrvPath: drv("a"), BuildID: 1, StepNr: 1, Attempt: 1})
 	require.ErrorIs(t, err, domainerr.ErrConflict)
 	// Attempt 2 aborts (transient): retried after 60 s.
 	_, err = h.FinishStep(f.ctx, f.md, events.StepFinished{DrvPath: drv("a"), BuildID: 1, StepNr: 2, Attempt: 2,
@@ -207,12 +215,7 @@ func TestSchedulerLeaseAndRetry(t *testing.T) {
 // lease requeues the step and the next dispatch reaches the worker.
 func TestLostCommandRedeliveredByLease(t *testing.T) {
 	f := newFixture(t)
-	h := commands.NewHandlers(f.rt, nil, nil)
-	_, err := h.RegisterMachine(f.ctx, f.md, commands.RegisterMachine{Name: "b1", Config: events.MachineConfig{
-		URI: "ssh://b1", Systems: []string{sys}, MaxJobs: 1, SpeedFactor: 1, Enabled: true}})
-	require.NoError(t, err)
-	f.seed(streams.Build(1), &events.BuildQueued{BuildID: 1, DrvPath: drv("a")})
-	f.seed(streams.Step(drv("a")), &events.StepQueued{DrvPath: drv("a"), System: sys})
+	f.oneStep()
 
 	b := bus.NewGoChannel(bus.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	defer b.Close()
@@ -260,12 +263,7 @@ func (f *failingSender) SendBuildStep(ctx context.Context, c commands.BuildStep)
 // dispatches the step again; the unsent attempt cannot start.
 func TestUnsentCommandIsGivenUpAtOnce(t *testing.T) {
 	f := newFixture(t)
-	h := commands.NewHandlers(f.rt, nil, nil)
-	_, err := h.RegisterMachine(f.ctx, f.md, commands.RegisterMachine{Name: "b1", Config: events.MachineConfig{
-		URI: "ssh://b1", Systems: []string{sys}, MaxJobs: 1, SpeedFactor: 1, Enabled: true}})
-	require.NoError(t, err)
-	f.seed(streams.Build(1), &events.BuildQueued{BuildID: 1, DrvPath: drv("a")})
-	f.seed(streams.Step(drv("a")), &events.StepQueued{DrvPath: drv("a"), System: sys})
+	h := f.oneStep()
 
 	sender := &failingSender{n: 1}
 	s := scheduler.New(f.rt, f.codec, sender, scheduler.Options{Config: scheduler.Config{DispatchLease: 300}})

@@ -17,6 +17,7 @@ import (
 
 	"buildledger/adapters/binarycache"
 	"buildledger/adapters/builder"
+	"buildledger/adapters/nix/drv"
 	"buildledger/commands"
 	"buildledger/domain/status"
 	"buildledger/events"
@@ -296,18 +297,39 @@ func noNixPath(t *testing.T) string {
 
 // TestConnectionKilledMidBuild kills the machine's sshd while it builds:
 // the step ends with status 3 (transient) quickly, and after a restart the
-// next step redials and builds.
+// next step redials and builds. The kill waits for the build to run, not
+// for a fixed time: on a loaded machine copying the inputs took longer
+// than the two seconds it once waited.
 func TestConnectionKilledMidBuild(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, envOptions{})
 	m, srv := sshMachine(t, nil)
 	d := e.drvs("slow", "dep")
-	time.AfterFunc(2*time.Second, srv.Kill)
-	start := time.Now()
-	res := e.build(d["slow"], "ssh", m, nil)
+	parsed, err := drv.NewReader(e.local).Read(d["slow"])
+	require.NoError(t, err)
+	c := e.dispatch(d["slow"], "ssh", m, nil)
+	type outcome struct {
+		res builder.Result
+		err error
+	}
+	done := make(chan outcome, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		res, err := e.worker.Build(ctx, c)
+		done <- outcome{res, err}
+	}()
+	require.Eventually(t, func() bool { return len(builderPids(t, "out="+parsed.Outputs["out"])) > 0 }, time.Minute, 50*time.Millisecond,
+		"the build runs")
+	time.Sleep(time.Second) // its first line reaches the log store
+	killed := time.Now()
+	srv.Kill()
+	o := <-done
+	require.NoError(t, o.err)
+	res := o.res
 	require.Equal(t, int(status.Aborted), res.Finished.Status, res.Finished.ErrorMsg)
 	require.True(t, status.Code(res.Finished.Status).IsTransient())
-	require.Less(t, time.Since(start), 20*time.Second)
+	require.Less(t, time.Since(killed), 20*time.Second)
 	require.Contains(t, e.readLog(res.LogStore.Location), "sleeping", "the log up to the loss is kept")
 
 	srv.Restart()
